@@ -1,0 +1,2 @@
+//! Benchmark program (see issue 5).
+fn main() {}

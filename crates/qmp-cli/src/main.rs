@@ -1,0 +1,2 @@
+//! The `qmp` command.
+fn main() {}

@@ -1,0 +1,387 @@
+//! A streaming framer: cuts a byte stream into top-level JSON values.
+//!
+//! QMP is a JSON *stream*, not a line protocol: QEMU's own Python client sends no newline,
+//! several objects may share one read, and one object may be split across many reads. The
+//! framer scans bytes once, tracking only nesting depth and string state, so it never parses
+//! JSON itself and never recurses: deep nesting or garbage cannot overflow the stack.
+//!
+//! It follows QEMU's input rules so that the same framer serves both ends of the protocol:
+//! strings may be single-quoted; a byte that can never appear in JSON text (0xFE, 0xFF, or an
+//! ASCII control character other than tab, CR and LF; inside a string, CR and LF too) resets it,
+//! dropping any partial value, as QEMU's lexer does.
+
+use std::fmt;
+
+/// The default cap on one message: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+/// The default cap on nesting depth, QEMU's own limit.
+pub const DEFAULT_MAX_DEPTH: u32 = 1024;
+
+/// A complete top-level value cut from the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The value's bytes, from its first to its last byte (no surrounding whitespace).
+    pub bytes: &'a [u8],
+    /// True when the value holds a single-quoted string (QEMU's input extension); such a
+    /// frame is not standard JSON until passed through [`crate::standardize_quotes`].
+    pub single_quoted: bool,
+}
+
+impl Frame<'_> {
+    /// True when the frame is a JSON object (the only kind of top-level value QMP allows).
+    pub fn is_object(&self) -> bool {
+        self.bytes.first() == Some(&b'{')
+    }
+}
+
+/// Why the framer dropped input. The framer has already recovered: call
+/// [`Framer::next_frame`] again to go on with the bytes that follow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// A value grew past the size cap; the rest of it is skipped.
+    #[error("message exceeds the {limit}-byte size cap")]
+    TooLarge {
+        /// The cap in force.
+        limit: usize,
+    },
+    /// A value nested deeper than the depth cap; the rest of it is skipped.
+    #[error("JSON nesting depth limit ({limit}) exceeded")]
+    TooDeep {
+        /// The cap in force.
+        limit: u32,
+    },
+    /// A byte that cannot appear in JSON text; any partial value before it was dropped.
+    #[error("stray byte 0x{byte:02x}{}", if *.discarded > 0 { format!(" (dropped {} bytes of a partial message)", .discarded) } else { String::new() })]
+    Stray {
+        /// The offending byte.
+        byte: u8,
+        /// How many bytes of a partial value were thrown away with it.
+        discarded: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between values, skipping whitespace.
+    Between,
+    /// Inside an object or array, outside strings.
+    Nested,
+    /// Inside a string delimited by `quote`; `escape` after a backslash.
+    Str { quote: u8, escape: bool },
+    /// Inside a bare top-level token (a number, `true`, or garbage such as `not`).
+    Bare,
+}
+
+/// Byte classes, looked up once per byte.
+const WS: u8 = 1; // space, tab, CR, LF
+const STRAY: u8 = 2; // 0xFE, 0xFF, control characters but tab, CR, LF
+const OPEN: u8 = 3; // { [
+const CLOSE: u8 = 4; // } ]
+const QUOTE: u8 = 5; // " '
+const PUNCT: u8 = 6; // , :
+const OTHER: u8 = 0;
+
+const CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = STRAY;
+        i += 1;
+    }
+    t[b' ' as usize] = WS;
+    t[b'\t' as usize] = WS;
+    t[b'\r' as usize] = WS;
+    t[b'\n' as usize] = WS;
+    t[0xFE] = STRAY;
+    t[0xFF] = STRAY;
+    t[b'{' as usize] = OPEN;
+    t[b'[' as usize] = OPEN;
+    t[b'}' as usize] = CLOSE;
+    t[b']' as usize] = CLOSE;
+    t[b'"' as usize] = QUOTE;
+    t[b'\'' as usize] = QUOTE;
+    t[b',' as usize] = PUNCT;
+    t[b':' as usize] = PUNCT;
+    t
+};
+
+/// Cuts a byte stream into top-level JSON values. Sans-I/O: feed it bytes with
+/// [`extend`](Framer::extend) (or read straight into [`buffer_mut`](Framer::buffer_mut)),
+/// then take frames with [`next_frame`](Framer::next_frame) until it returns `Ok(None)`.
+///
+/// ```
+/// use qmp_proto::Framer;
+///
+/// let mut framer = Framer::new();
+/// framer.extend(br#"{"return": {}}{"event": "ST"#);
+/// assert_eq!(framer.next_frame().unwrap().unwrap().bytes, br#"{"return": {}}"#);
+/// assert!(framer.next_frame().unwrap().is_none()); // the event is incomplete
+/// framer.extend(br#"OP"}"#);
+/// assert_eq!(framer.next_frame().unwrap().unwrap().bytes, br#"{"event": "STOP"}"#);
+/// ```
+///
+/// Memory stays bounded by the size cap plus one read: a value over the cap is reported once
+/// and its remaining bytes are skipped without being kept.
+pub struct Framer {
+    buf: Vec<u8>,
+    /// Start of the value being scanned (or of unscanned input when `Between`).
+    start: usize,
+    /// Next byte to scan.
+    pos: usize,
+    state: State,
+    depth: u32,
+    single_quoted: bool,
+    /// Skipping the rest of an oversized or over-deep value.
+    discarding: bool,
+    max_size: usize,
+    max_depth: u32,
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Framer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Framer")
+            .field("buffered", &(self.buf.len() - self.start))
+            .field("state", &self.state)
+            .field("depth", &self.depth)
+            .field("max_size", &self.max_size)
+            .finish()
+    }
+}
+
+impl Framer {
+    /// A framer with the default caps (16 MiB, depth 1024).
+    pub fn new() -> Self {
+        Self::with_limits(DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_DEPTH)
+    }
+
+    /// A framer with the given caps on one value's size in bytes and nesting depth.
+    pub fn with_limits(max_size: usize, max_depth: u32) -> Self {
+        Framer {
+            buf: Vec::new(),
+            start: 0,
+            pos: 0,
+            state: State::Between,
+            depth: 0,
+            single_quoted: false,
+            discarding: false,
+            max_size: max_size.max(1),
+            max_depth: max_depth.max(1),
+        }
+    }
+
+    /// The size cap in force.
+    pub fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    /// Appends bytes read from the peer.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The buffer to read into directly (append only), with at least `min_spare` bytes of
+    /// spare capacity; saves the copy that [`extend`](Framer::extend) makes.
+    pub fn buffer_mut(&mut self, min_spare: usize) -> &mut Vec<u8> {
+        self.compact();
+        self.buf.reserve(min_spare);
+        &mut self.buf
+    }
+
+    /// How many bytes are buffered and not yet returned as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// True when a value has begun but not ended (useful to tell a clean EOF from a cut one).
+    pub fn in_partial_value(&self) -> bool {
+        self.state != State::Between || self.discarding
+    }
+
+    /// Drops consumed bytes from the front of the buffer.
+    fn compact(&mut self) {
+        if self.start == 0 {
+            return;
+        }
+        if self.start == self.buf.len() {
+            self.buf.clear();
+        } else {
+            self.buf.copy_within(self.start.., 0);
+            self.buf.truncate(self.buf.len() - self.start);
+        }
+        self.pos -= self.start;
+        self.start = 0;
+    }
+
+    fn begin_value(&mut self, at: usize) {
+        self.start = at;
+        self.single_quoted = false;
+        self.discarding = false;
+    }
+
+    fn reset(&mut self) {
+        self.state = State::Between;
+        self.depth = 0;
+        self.discarding = false;
+    }
+
+    /// Returns the next complete value, `Ok(None)` when more bytes are needed, or an error
+    /// for input it dropped (after which it has recovered and may be called again).
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, FrameError> {
+        let len = self.buf.len();
+        while self.pos < len {
+            let b = self.buf[self.pos];
+            let class = CLASS[b as usize];
+            let at = self.pos;
+            self.pos += 1;
+            match self.state {
+                State::Between => match class {
+                    WS => self.start = self.pos,
+                    STRAY => {
+                        self.start = self.pos;
+                        return Err(FrameError::Stray { byte: b, discarded: 0 });
+                    }
+                    OPEN => {
+                        self.begin_value(at);
+                        self.depth = 1;
+                        self.state = State::Nested;
+                    }
+                    QUOTE => {
+                        self.begin_value(at);
+                        self.single_quoted = b == b'\'';
+                        self.state = State::Str { quote: b, escape: false };
+                    }
+                    CLOSE | PUNCT => {
+                        // A lone structural byte: a value of its own, for the caller to reject.
+                        self.begin_value(at);
+                        self.start = self.pos;
+                        return Ok(Some(self.frame(at..at + 1)));
+                    }
+                    _ => {
+                        self.begin_value(at);
+                        self.state = State::Bare;
+                    }
+                },
+                State::Nested => match class {
+                    OPEN => {
+                        self.depth += 1;
+                        if self.depth > self.max_depth && !self.discarding {
+                            self.discarding = true;
+                            return Err(FrameError::TooDeep { limit: self.max_depth });
+                        }
+                    }
+                    CLOSE => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            self.state = State::Between;
+                            if let Some(range) = self.finish_value(at + 1) {
+                                return Ok(Some(self.frame(range)));
+                            }
+                        }
+                    }
+                    QUOTE => {
+                        self.single_quoted |= b == b'\'';
+                        self.state = State::Str { quote: b, escape: false };
+                    }
+                    STRAY => return Err(self.stray(b, at)),
+                    _ => {}
+                },
+                State::Str { quote, escape } => {
+                    if escape {
+                        if class == STRAY || b == b'\r' || b == b'\n' {
+                            return Err(self.stray(b, at));
+                        }
+                        self.state = State::Str { quote, escape: false };
+                    } else if b == quote {
+                        if self.depth == 0 {
+                            self.state = State::Between;
+                            if let Some(range) = self.finish_value(at + 1) {
+                                return Ok(Some(self.frame(range)));
+                            }
+                        } else {
+                            self.state = State::Nested;
+                        }
+                    } else if b == b'\\' {
+                        self.state = State::Str { quote, escape: true };
+                    } else if class == STRAY || b == b'\r' || b == b'\n' {
+                        return Err(self.stray(b, at));
+                    }
+                }
+                State::Bare => match class {
+                    OTHER => {}
+                    STRAY => return Err(self.stray(b, at)),
+                    _ => {
+                        // The token ends before this byte, which is scanned again.
+                        self.pos = at;
+                        self.state = State::Between;
+                        if let Some(range) = self.finish_value(at) {
+                            return Ok(Some(self.frame(range)));
+                        }
+                    }
+                },
+            }
+            if self.discarding {
+                // Keep no bytes of a value being skipped.
+                self.start = self.pos;
+            } else if self.pos - self.start > self.max_size && self.state != State::Between {
+                self.discarding = true;
+                self.start = self.pos;
+                return Err(FrameError::TooLarge { limit: self.max_size });
+            }
+        }
+        if self.discarding {
+            self.start = self.pos;
+        }
+        Ok(None)
+    }
+
+    /// Ends the value at `end`; returns its byte range unless it was being skipped.
+    fn finish_value(&mut self, end: usize) -> Option<std::ops::Range<usize>> {
+        let start = self.start;
+        self.start = end;
+        self.depth = 0;
+        if std::mem::take(&mut self.discarding) {
+            return None;
+        }
+        Some(start..end)
+    }
+
+    fn frame(&self, range: std::ops::Range<usize>) -> Frame<'_> {
+        Frame { bytes: &self.buf[range], single_quoted: self.single_quoted }
+    }
+
+    fn stray(&mut self, byte: u8, at: usize) -> FrameError {
+        let discarded = if self.discarding { 0 } else { at - self.start };
+        self.reset();
+        self.start = self.pos;
+        FrameError::Stray { byte, discarded }
+    }
+
+    /// Ends the stream: a bare token still open (`1` at EOF) becomes a frame; a partial
+    /// object or string is reported as `Some(bytes)` by [`take_partial`](Framer::take_partial).
+    pub fn finish(&mut self) -> Option<Frame<'_>> {
+        if self.state == State::Bare && !self.discarding {
+            self.state = State::Between;
+            let end = self.buf.len();
+            let range = self.finish_value(end)?;
+            return Some(self.frame(range));
+        }
+        None
+    }
+
+    /// Drops and returns the length of any partial value (e.g. after the peer hung up).
+    pub fn take_partial(&mut self) -> usize {
+        let n = self.buf.len() - self.start;
+        self.reset();
+        self.start = self.buf.len();
+        self.pos = self.buf.len();
+        n
+    }
+}

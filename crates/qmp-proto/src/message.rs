@@ -1,0 +1,373 @@
+//! The QMP message model: what a server sends (greeting, response, event) and what a client
+//! sends (request). Members this model does not know are kept in `extra`, so a newer QEMU never
+//! breaks decoding, and a message of no known shape decodes as [`Message::Unknown`].
+
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// A message sent by a QMP server.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Message {
+    /// The greeting sent once on connect.
+    Greeting(Greeting),
+    /// The reply to one request.
+    Response(Response),
+    /// An asynchronous event.
+    Event(Event),
+    /// A JSON object of no known shape, kept whole.
+    Unknown(Map<String, Value>),
+}
+
+/// The greeting: `{"QMP": {"version": ..., "capabilities": [...]}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Greeting {
+    /// The server's version.
+    pub version: Version,
+    /// Capabilities the server offers, such as `"oob"`.
+    pub capabilities: Vec<String>,
+    /// Members this model does not know.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Greeting {
+    /// True when the server offers out-of-band execution.
+    pub fn offers_oob(&self) -> bool {
+        self.capabilities.iter().any(|c| c == "oob")
+    }
+}
+
+/// A server version, as in the greeting and `query-version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    /// The numeric version.
+    pub qemu: VersionTriple,
+    /// The distributor's package string, possibly empty.
+    pub package: String,
+}
+
+/// `major.minor.micro`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VersionTriple {
+    /// Major version.
+    pub major: i64,
+    /// Minor version.
+    pub minor: i64,
+    /// Micro version.
+    pub micro: i64,
+}
+
+impl fmt::Display for VersionTriple {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
+    }
+}
+
+/// The reply to one request.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The request's `id`, echoed as sent; absent when the request had none or the server
+    /// rejected it before reading one.
+    pub id: Option<Value>,
+    /// The command's return value (raw JSON, decoded by the caller into its own type), or the
+    /// error the server answered.
+    pub result: Result<Box<RawValue>, QmpError>,
+    /// Members this model does not know.
+    pub extra: Map<String, Value>,
+}
+
+impl PartialEq for Response {
+    fn eq(&self, other: &Self) -> bool {
+        let same_result = match (&self.result, &other.result) {
+            (Ok(a), Ok(b)) => a.get() == b.get(),
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        };
+        same_result && self.id == other.id && self.extra == other.extra
+    }
+}
+
+/// An error answered by the server: `{"error": {"class": ..., "desc": ...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{class}: {desc}")]
+pub struct QmpError {
+    /// The error class.
+    pub class: ErrorClass,
+    /// The human-readable description.
+    pub desc: String,
+    /// Members this model does not know.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl QmpError {
+    /// An error of `class` with text `desc`.
+    pub fn new(class: ErrorClass, desc: impl Into<String>) -> Self {
+        QmpError { class, desc: desc.into(), extra: Map::new() }
+    }
+}
+
+/// A QMP error class. The five classes QEMU uses have their own variant; any other is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Most errors.
+    GenericError,
+    /// The command does not exist (or negotiation has not happened).
+    CommandNotFound,
+    /// A device exists but is not active.
+    DeviceNotActive,
+    /// A named device does not exist.
+    DeviceNotFound,
+    /// KVM lacks a capability.
+    KVMMissingCap,
+    /// A class this model does not know, kept as sent.
+    Other(String),
+}
+
+impl ErrorClass {
+    /// The class as it appears on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorClass::GenericError => "GenericError",
+            ErrorClass::CommandNotFound => "CommandNotFound",
+            ErrorClass::DeviceNotActive => "DeviceNotActive",
+            ErrorClass::DeviceNotFound => "DeviceNotFound",
+            ErrorClass::KVMMissingCap => "KVMMissingCap",
+            ErrorClass::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for ErrorClass {
+    fn from(s: &str) -> Self {
+        match s {
+            "GenericError" => ErrorClass::GenericError,
+            "CommandNotFound" => ErrorClass::CommandNotFound,
+            "DeviceNotActive" => ErrorClass::DeviceNotActive,
+            "DeviceNotFound" => ErrorClass::DeviceNotFound,
+            "KVMMissingCap" => ErrorClass::KVMMissingCap,
+            other => ErrorClass::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorClass {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(ErrorClass::from(&*s))
+    }
+}
+
+/// An event's time stamp, taken by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct Timestamp {
+    /// Seconds since the Unix epoch.
+    pub seconds: i64,
+    /// Microseconds within that second.
+    pub microseconds: i64,
+}
+
+/// An asynchronous event: `{"event": NAME, "data": {...}, "timestamp": {...}}`.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The event's name, such as `STOP`.
+    pub name: String,
+    /// The event's data, raw; absent for events without data.
+    pub data: Option<Box<RawValue>>,
+    /// When the server emitted it.
+    pub timestamp: Timestamp,
+    /// Members this model does not know.
+    pub extra: Map<String, Value>,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.data.as_ref().map(|d| d.get()) == other.data.as_ref().map(|d| d.get())
+            && self.timestamp == other.timestamp
+            && self.extra == other.extra
+    }
+}
+
+impl Event {
+    /// The data decoded as `T` (an empty object when the event has none).
+    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.data.as_ref().map_or("{}", |d| d.get()))
+    }
+
+    /// The data as a JSON value (`Value::Null` when the event has none).
+    pub fn data_value(&self) -> Value {
+        self.data
+            .as_ref()
+            .and_then(|d| serde_json::from_str(d.get()).ok())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The event as the JSON object the server sent (members in QMP's usual order).
+    pub fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("event".into(), Value::String(self.name.clone()));
+        if self.data.is_some() {
+            obj.insert("data".into(), self.data_value());
+        }
+        obj.insert(
+            "timestamp".into(),
+            serde_json::json!({"seconds": self.timestamp.seconds, "microseconds": self.timestamp.microseconds}),
+        );
+        obj.extend(self.extra.clone());
+        Value::Object(obj)
+    }
+}
+
+/// Why bytes did not decode as a message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The bytes are not valid JSON, or a known member has the wrong type.
+    #[error("invalid JSON from peer: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Message {
+    /// Decodes one framed server message.
+    ///
+    /// ```
+    /// use qmp_proto::Message;
+    ///
+    /// let msg = Message::from_slice(br#"{"return": {"running": true}, "id": 7}"#).unwrap();
+    /// let Message::Response(resp) = msg else { panic!() };
+    /// assert_eq!(resp.id, Some(7.into()));
+    /// assert_eq!(resp.result.unwrap().get(), r#"{"running": true}"#);
+    /// ```
+    pub fn from_slice(bytes: &[u8]) -> Result<Message, DecodeError> {
+        let raw: RawMessage = serde_json::from_slice(bytes)?;
+        Ok(raw.classify())
+    }
+}
+
+/// Every member a server message may have, filled in one pass over the object.
+#[derive(Default)]
+struct RawMessage {
+    qmp: Option<Value>,
+    ret: Option<Box<RawValue>>,
+    error: Option<QmpError>,
+    event: Option<String>,
+    data: Option<Box<RawValue>>,
+    timestamp: Option<Timestamp>,
+    id: Option<Value>,
+    extra: Map<String, Value>,
+}
+
+impl RawMessage {
+    fn classify(self) -> Message {
+        let RawMessage { qmp, ret, error, event, data, timestamp, id, mut extra } = self;
+        if let Some(qmp) = qmp {
+            if let Ok(g) = serde_json::from_value::<Greeting>(qmp.clone()) {
+                return Message::Greeting(g);
+            }
+            extra.insert("QMP".into(), qmp);
+        }
+        if let Some(name) = event {
+            if ret.is_none() && error.is_none() {
+                return Message::Event(Event { name, data, timestamp: timestamp.unwrap_or_default(), extra });
+            }
+            extra.insert("event".into(), Value::String(name));
+        }
+        let put_back = |extra: &mut Map<String, Value>, data: Option<Box<RawValue>>, ts: Option<Timestamp>| {
+            if let Some(d) = data {
+                extra.insert("data".into(), serde_json::from_str(d.get()).unwrap_or(Value::Null));
+            }
+            if let Some(ts) = ts {
+                extra.insert("timestamp".into(), serde_json::to_value(ts).unwrap_or(Value::Null));
+            }
+        };
+        let result = match (ret, error) {
+            (Some(r), None) => Ok(r),
+            (None, Some(e)) => Err(e),
+            (ret, error) => {
+                // Neither or both: not a response we can route.
+                put_back(&mut extra, data, timestamp);
+                if let Some(r) = ret {
+                    extra.insert("return".into(), serde_json::from_str(r.get()).unwrap_or(Value::Null));
+                }
+                if let Some(e) = error {
+                    extra.insert("error".into(), serde_json::to_value(e).unwrap_or(Value::Null));
+                }
+                if let Some(id) = id {
+                    extra.insert("id".into(), id);
+                }
+                return Message::Unknown(extra);
+            }
+        };
+        put_back(&mut extra, data, timestamp);
+        Message::Response(Response { id, result, extra })
+    }
+}
+
+impl<'de> Deserialize<'de> for RawMessage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawMessage;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a QMP message object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMessage, A::Error> {
+                let mut m = RawMessage::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match &*key {
+                        "return" => m.ret = Some(map.next_value()?),
+                        "error" => m.error = Some(map.next_value()?),
+                        "event" => m.event = Some(map.next_value()?),
+                        "data" => m.data = Some(map.next_value()?),
+                        "timestamp" => m.timestamp = Some(map.next_value()?),
+                        "id" => m.id = Some(map.next_value()?),
+                        "QMP" => m.qmp = Some(map.next_value()?),
+                        _ => {
+                            let v: Value = map.next_value()?;
+                            m.extra.insert(key.into_owned(), v);
+                        }
+                    }
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A request sent by a client: `{"execute": NAME, "arguments": {...}, "id": ...}`, or
+/// `exec-oob` in place of `execute` for out-of-band execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// The command's name.
+    #[serde(rename = "execute", alias = "exec-oob")]
+    pub execute: String,
+    /// The arguments, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Map<String, Value>>,
+    /// Any JSON value, echoed in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    /// True for `exec-oob`.
+    #[serde(skip)]
+    pub oob: bool,
+}

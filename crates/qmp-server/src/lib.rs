@@ -1,0 +1,2 @@
+//! QMP server framework and simulated QEMU.
+#![warn(missing_docs)]

@@ -1,0 +1,1 @@
+//! Typed QMP commands (filled in by the typed-commands work).

@@ -1,0 +1,1 @@
+//! Typed QMP events (filled in by the typed-events work).
