@@ -1,8 +1,58 @@
-//! Async client for the QEMU Monitor Protocol (placeholder while the client lands).
+//! An async (tokio) client for the QEMU Monitor Protocol, with typed commands and events, raw
+//! JSON when you need it, event subscriptions, fd passing, and a blocking wrapper.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use qmp::{Client, EventFilter};
+//!
+//! # async fn demo() -> Result<(), qmp::Error> {
+//! let client = Client::connect("unix:/run/qemu/vm1.qmp").await?;
+//! println!("QEMU {}", client.greeting().unwrap().version.qemu);
+//!
+//! // Any number of calls may be in flight; each reply reaches its own caller.
+//! let (a, b) = tokio::join!(
+//!     client.execute_raw("query-status", serde_json::Value::Null),
+//!     client.execute_raw("query-name", serde_json::Value::Null),
+//! );
+//! println!("{} {}", a?, b?);
+//!
+//! // Events: subscribe before causing them.
+//! let mut stops = client.subscribe(EventFilter::name("STOP"));
+//! client.execute_raw("stop", serde_json::Value::Null).await?;
+//! let stop = stops.recv().await.expect("a STOP event");
+//! println!("stopped at {:?}", stop.timestamp);
+//! # Ok(()) }
+//! ```
+//!
+//! # Behaviour
+//! - **Ordering**: replies are matched to calls by `id`; events reach each subscriber in the
+//!   order the server sent them. An event a command causes is seen by any subscription made
+//!   before the command was sent.
+//! - **Cancellation**: dropping a call's future, or its timeout running out, abandons only
+//!   that call; its late reply is discarded.
+//! - **Slow subscribers**: each has a bounded queue; on overflow the oldest events are dropped
+//!   and the next `recv` reports how many were lost. Replies are never held up.
+//! - **Disconnect**: when the peer closes or dies, every pending call fails at once with
+//!   [`Error::Disconnected`], and every subscription ends with [`RecvError::Closed`].
 #![warn(missing_docs)]
 
+mod address;
+pub mod blocking;
+mod client;
 mod command;
 pub mod commands;
+mod connection;
+mod error;
 pub mod events;
+mod subscription;
+mod transport;
 
+pub use address::{Address, AddressError, IntoAddress};
+pub use client::{Client, ClientBuilder, Listener};
 pub use command::{Command, Empty};
+pub use error::{Error, Result};
+pub use subscription::{EventFilter, RecvError, Subscription};
+
+/// The protocol core: message model, framer and encoders.
+pub use qmp_proto as proto;
+pub use qmp_proto::{ErrorClass, Event, Greeting, QmpError, Timestamp};

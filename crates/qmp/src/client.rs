@@ -1,0 +1,493 @@
+//! The client handle, its builder, and the listener for server mode.
+
+use std::future::Future;
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use qmp_proto::{Event, Greeting, RawValue};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::address::{Address, IntoAddress};
+use crate::command::Command;
+use crate::connection::{Connection, Op};
+use crate::error::{Error, Result};
+use crate::subscription::{EventFilter, Subscriber, Subscription};
+use crate::transport::Transport;
+
+/// State every handle of one connection shares.
+pub(crate) struct Shared {
+    ops: mpsc::UnboundedSender<Op>,
+    next_id: AtomicU64,
+    greeting: OnceLock<Greeting>,
+    oob: AtomicBool,
+    fd_passing: bool,
+    event_queue: usize,
+    closed_reason: Mutex<Option<String>>,
+    pub(crate) closed_flag: AtomicBool,
+    pub(crate) closed_notify: Notify,
+}
+
+impl Shared {
+    pub(crate) fn set_closed(&self, reason: &str) {
+        let mut r = self.closed_reason.lock().unwrap_or_else(|e| e.into_inner());
+        r.get_or_insert_with(|| reason.to_owned());
+    }
+
+    fn closed_reason(&self) -> String {
+        let r = self.closed_reason.lock().unwrap_or_else(|e| e.into_inner());
+        r.clone().unwrap_or_else(|| "the connection task ended".to_owned())
+    }
+}
+
+/// A handle to one QMP connection: cheap to clone, and usable from many tasks at once. Every
+/// call gets a unique `id`, so any number may be in flight (pipelined) and each reply reaches
+/// its own caller.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), qmp::Error> {
+/// use qmp::commands::QueryStatus;
+///
+/// let client = qmp::Client::connect("/run/qemu/vm1.qmp").await?;
+/// let status = client.execute_raw("query-status", serde_json::Value::Null).await?;
+/// println!("{status}");
+/// # Ok(()) }
+/// ```
+///
+/// # Behaviour
+/// - One task, spawned on the current tokio runtime, owns the socket; it ends when the peer
+///   hangs up or when the last handle is dropped.
+/// - Dropping a call's future (or its timeout running out) never mismatches later replies:
+///   replies are routed by `id` and a late one is discarded.
+/// - When the connection ends, every pending call fails at once with
+///   [`Error::Disconnected`] and every subscription ends with
+///   [`RecvError::Closed`](crate::RecvError::Closed).
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("oob", &self.oob_enabled())
+            .field("closed", &self.is_closed())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects with the default settings: waits for the greeting, negotiates, and enables
+    /// out-of-band execution when the server offers it.
+    pub async fn connect(addr: impl IntoAddress) -> Result<Client> {
+        ClientBuilder::new().connect(addr).await
+    }
+
+    /// A builder for other settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// The server's greeting (`None` when the builder was told not to wait for one).
+    pub fn greeting(&self) -> Option<&Greeting> {
+        self.shared.greeting.get()
+    }
+
+    /// True when out-of-band execution was negotiated.
+    pub fn oob_enabled(&self) -> bool {
+        self.shared.oob.load(Ordering::Relaxed)
+    }
+
+    /// A handle to the same connection whose calls time out after `timeout`.
+    pub fn with_timeout(&self, timeout: Duration) -> Client {
+        Client { shared: Arc::clone(&self.shared), timeout: Some(timeout) }
+    }
+
+    /// A handle to the same connection whose calls wait as long as it takes.
+    pub fn without_timeout(&self) -> Client {
+        Client { shared: Arc::clone(&self.shared), timeout: None }
+    }
+
+    /// Runs a typed command.
+    pub async fn execute<C: Command>(&self, cmd: C) -> Result<C::Output> {
+        let raw = self.call(C::NAME, &cmd, false, &[]).await?;
+        decode(C::NAME, &raw)
+    }
+
+    /// Runs a typed command out of band (`exec-oob`); the command must allow it and oob must
+    /// have been negotiated.
+    pub async fn execute_oob<C: Command>(&self, cmd: C) -> Result<C::Output> {
+        let raw = self.call(C::NAME, &cmd, true, &[]).await?;
+        decode(C::NAME, &raw)
+    }
+
+    /// Runs a typed command with file descriptors attached (SCM_RIGHTS; unix sockets only),
+    /// as `getfd` and `add-fd` need.
+    pub async fn execute_with_fds<C: Command>(&self, cmd: C, fds: &[BorrowedFd<'_>]) -> Result<C::Output> {
+        let raw = self.call(C::NAME, &cmd, false, fds).await?;
+        decode(C::NAME, &raw)
+    }
+
+    /// Runs any command by name; `args` is a JSON object, or `Value::Null` for none.
+    pub async fn execute_raw(&self, name: &str, args: Value) -> Result<Value> {
+        let raw = self.call(name, &args, false, &[]).await?;
+        decode(name, &raw)
+    }
+
+    /// Runs any command by name out of band (`exec-oob`).
+    pub async fn execute_raw_oob(&self, name: &str, args: Value) -> Result<Value> {
+        let raw = self.call(name, &args, true, &[]).await?;
+        decode(name, &raw)
+    }
+
+    /// Runs any command by name with file descriptors attached.
+    pub async fn execute_raw_with_fds(&self, name: &str, args: Value, fds: &[BorrowedFd<'_>]) -> Result<Value> {
+        let raw = self.call(name, &args, false, fds).await?;
+        decode(name, &raw)
+    }
+
+    /// Runs any command by name and returns its raw `return` JSON, undecoded.
+    pub async fn execute_raw_json(&self, name: &str, args: &(impl Serialize + ?Sized)) -> Result<Box<RawValue>> {
+        self.call(name, args, false, &[]).await
+    }
+
+    async fn call<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: &A,
+        oob: bool,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<Box<RawValue>> {
+        if oob && !self.oob_enabled() {
+            return Err(Error::Unsupported(format!(
+                "cannot run {name} out of band: oob was not negotiated on this connection"
+            )));
+        }
+        if !fds.is_empty() && !self.shared.fd_passing {
+            return Err(Error::Unsupported("passing file descriptors needs a unix socket".into()));
+        }
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = Vec::with_capacity(48 + name.len());
+        qmp_proto::encode_request(&mut bytes, name, args, Some(&id), oob)
+            .map_err(|source| Error::Json { context: format!("cannot encode the arguments of {name}"), source })?;
+        let fds = fds.iter().map(|fd| fd.try_clone_to_owned()).collect::<std::io::Result<Vec<_>>>()?;
+        let (reply, rx) = oneshot::channel();
+        if self.shared.ops.send(Op::Call { id, bytes, fds, reply }).is_err() {
+            return Err(Error::Disconnected(self.shared.closed_reason()));
+        }
+        let answer = match self.timeout {
+            Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| Error::Timeout)?,
+            None => rx.await,
+        };
+        let response = answer.map_err(|_| Error::Disconnected(self.shared.closed_reason()))??;
+        response.result.map_err(Error::Qmp)
+    }
+
+    /// Subscribes to the events `filter` selects, from now on (including those caused by any
+    /// command sent after this call).
+    pub fn subscribe(&self, filter: EventFilter) -> Subscription {
+        let sub = Subscriber::new(filter, self.shared.event_queue);
+        if self.shared.ops.send(Op::Subscribe(Arc::clone(&sub))).is_err() {
+            sub.close(&self.shared.closed_reason());
+        }
+        Subscription::new(sub)
+    }
+
+    /// Subscribes to every event.
+    pub fn events(&self) -> Subscription {
+        self.subscribe(EventFilter::any())
+    }
+
+    /// Waits up to `timeout` for the next event `filter` selects. The subscription is made
+    /// when this is *called*, not when it is awaited, so an event caused by a command run in
+    /// between is not missed:
+    ///
+    /// ```no_run
+    /// # async fn demo(client: qmp::Client) -> Result<(), qmp::Error> {
+    /// use std::time::Duration;
+    /// use qmp::EventFilter;
+    ///
+    /// let stopped = client.wait_for(EventFilter::name("STOP"), Duration::from_secs(5));
+    /// client.execute_raw("stop", serde_json::Value::Null).await?;
+    /// let event = stopped.await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for(
+        &self,
+        filter: EventFilter,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Arc<Event>>> + Send + 'static {
+        let mut sub = self.subscribe(filter);
+        async move { sub.next_within(timeout).await }
+    }
+
+    /// True once the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed_flag.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the connection ends; returns why.
+    pub async fn closed(&self) -> String {
+        loop {
+            let notified = self.shared.closed_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return self.shared.closed_reason();
+            }
+            notified.await;
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T> {
+    serde_json::from_str(raw.get())
+        .map_err(|source| Error::Json { context: format!("cannot decode the return of {name}"), source })
+}
+
+/// Settings for a connection.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), qmp::Error> {
+/// use std::time::Duration;
+///
+/// let client = qmp::Client::builder()
+///     .oob(false)                        // don't enable out-of-band execution
+///     .timeout(Duration::from_secs(10))  // every call, and the greeting
+///     .event_queue(4096)                 // events each subscriber may hold
+///     .connect("localhost:4444")
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    await_greeting: bool,
+    negotiate: bool,
+    oob: bool,
+    timeout: Option<Duration>,
+    max_message_size: usize,
+    event_queue: usize,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How long the greeting may take when no timeout is set.
+const DEFAULT_GREETING_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl ClientBuilder {
+    /// The defaults: greeting, negotiation with oob when offered, no call timeout, a 16 MiB
+    /// message cap, 1024 queued events per subscriber.
+    pub fn new() -> Self {
+        ClientBuilder {
+            await_greeting: true,
+            negotiate: true,
+            oob: true,
+            timeout: None,
+            max_message_size: qmp_proto::DEFAULT_MAX_MESSAGE_SIZE,
+            event_queue: 1024,
+        }
+    }
+
+    /// Whether to send `qmp_capabilities` (default true). `false` with
+    /// [`await_greeting(false)`](Self::await_greeting) suits the guest agent, which has neither.
+    pub fn negotiate(mut self, yes: bool) -> Self {
+        self.negotiate = yes;
+        self
+    }
+
+    /// Whether to wait for the greeting before anything else (default true).
+    pub fn await_greeting(mut self, yes: bool) -> Self {
+        self.await_greeting = yes;
+        self
+    }
+
+    /// Whether to enable out-of-band execution when the server offers it (default true).
+    pub fn oob(mut self, yes: bool) -> Self {
+        self.oob = yes;
+        self
+    }
+
+    /// A timeout for every call and for the greeting (default none for calls, 30 s for the
+    /// greeting).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The cap on one message from the server (default 16 MiB); a larger one ends the
+    /// connection with a protocol error.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How many events each subscriber's queue holds before the oldest are dropped
+    /// (default 1024).
+    pub fn event_queue(mut self, events: usize) -> Self {
+        self.event_queue = events;
+        self
+    }
+
+    /// Connects to a unix socket path or a TCP `host:port`.
+    pub async fn connect(self, addr: impl IntoAddress) -> Result<Client> {
+        let addr = addr.into_address()?;
+        let connect_err = |source| Error::Connect { address: addr.to_string(), source };
+        let io = match &addr {
+            Address::Unix(path) => Transport::Unix(UnixStream::connect(path).await.map_err(connect_err)?),
+            Address::Tcp(hp) => {
+                let s = TcpStream::connect(hp.as_str()).await.map_err(connect_err)?;
+                let _ = s.set_nodelay(true);
+                Transport::Tcp(s)
+            }
+        };
+        self.start(io).await
+    }
+
+    /// Runs the protocol over an already connected unix stream.
+    pub async fn connect_unix_stream(self, stream: UnixStream) -> Result<Client> {
+        self.start(Transport::Unix(stream)).await
+    }
+
+    /// Runs the protocol over an already connected TCP stream.
+    pub async fn connect_tcp_stream(self, stream: TcpStream) -> Result<Client> {
+        let _ = stream.set_nodelay(true);
+        self.start(Transport::Tcp(stream)).await
+    }
+
+    /// Server mode: listens on `addr` for the peer to connect to us (QEMU started with
+    /// `-qmp unix:PATH` without `server=on`). Start the peer after this returns, then
+    /// [`Listener::accept`].
+    pub fn listen(self, addr: impl IntoAddress) -> Result<Listener> {
+        Listener::bind(addr.into_address()?, self)
+    }
+
+    /// Server mode in one step: listens on `addr`, takes one connection, stops listening.
+    pub async fn accept(self, addr: impl IntoAddress) -> Result<Client> {
+        self.listen(addr)?.accept().await
+    }
+
+    async fn start(self, io: Transport) -> Result<Client> {
+        let (ops, rx) = mpsc::unbounded_channel();
+        let (greeting_tx, greeting_rx) = oneshot::channel();
+        let shared = Arc::new(Shared {
+            ops,
+            next_id: AtomicU64::new(1),
+            greeting: OnceLock::new(),
+            oob: AtomicBool::new(false),
+            fd_passing: io.supports_fds(),
+            event_queue: self.event_queue.max(1),
+            closed_reason: Mutex::new(None),
+            closed_flag: AtomicBool::new(false),
+            closed_notify: Notify::new(),
+        });
+        let conn = Connection::new(io, self.max_message_size, rx, greeting_tx, Arc::clone(&shared));
+        tokio::spawn(conn.run());
+        let client = Client { shared, timeout: self.timeout };
+
+        if self.await_greeting {
+            let wait = self.timeout.unwrap_or(DEFAULT_GREETING_TIMEOUT);
+            let greeting = match tokio::time::timeout(wait, greeting_rx).await {
+                Ok(Ok(g)) => g,
+                Ok(Err(_)) => {
+                    return Err(Error::Disconnected(format!(
+                        "before the greeting: {}",
+                        client.shared.closed_reason()
+                    )))
+                }
+                Err(_) => return Err(Error::Protocol(format!("no greeting within {wait:?}"))),
+            };
+            let _ = client.shared.greeting.set(greeting);
+        }
+        if self.negotiate {
+            let oob = self.oob && client.greeting().is_some_and(|g| g.offers_oob());
+            let args = if oob { serde_json::json!({"enable": ["oob"]}) } else { Value::Null };
+            client.execute_raw("qmp_capabilities", args).await?;
+            client.shared.oob.store(oob, Ordering::Relaxed);
+        }
+        Ok(client)
+    }
+}
+
+/// A listening socket for server mode: the peer (QEMU with `-qmp unix:PATH`) connects to us.
+/// A unix socket is created with mode 0600 and removed when the listener is dropped.
+pub struct Listener {
+    inner: ListenerInner,
+    builder: ClientBuilder,
+}
+
+enum ListenerInner {
+    Unix(UnixListener, PathBuf),
+    Tcp(TcpListener),
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").field("address", &self.address().to_string()).finish()
+    }
+}
+
+impl Listener {
+    fn bind(addr: Address, builder: ClientBuilder) -> Result<Listener> {
+        let bind_err = |source| Error::Connect { address: addr.to_string(), source };
+        let inner = match &addr {
+            Address::Unix(path) => {
+                let listener = UnixListener::bind(path).map_err(bind_err)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
+                ListenerInner::Unix(listener, path.clone())
+            }
+            Address::Tcp(hp) => {
+                let std_listener = std::net::TcpListener::bind(hp.as_str()).map_err(bind_err)?;
+                std_listener.set_nonblocking(true).map_err(bind_err)?;
+                ListenerInner::Tcp(TcpListener::from_std(std_listener).map_err(bind_err)?)
+            }
+        };
+        Ok(Listener { inner, builder })
+    }
+
+    /// The address the listener is bound to (with the real port for `host:0`).
+    pub fn address(&self) -> Address {
+        match &self.inner {
+            ListenerInner::Unix(_, path) => Address::Unix(path.clone()),
+            ListenerInner::Tcp(l) => match l.local_addr() {
+                Ok(a) => Address::Tcp(a.to_string()),
+                Err(_) => Address::Tcp(String::new()),
+            },
+        }
+    }
+
+    /// Takes the next connection and runs the protocol on it as a client.
+    pub async fn accept(&self) -> Result<Client> {
+        let builder = self.builder.clone();
+        let err = |source| Error::Connect { address: self.address().to_string(), source };
+        match &self.inner {
+            ListenerInner::Unix(l, _) => {
+                let (stream, _) = l.accept().await.map_err(err)?;
+                builder.connect_unix_stream(stream).await
+            }
+            ListenerInner::Tcp(l) => {
+                let (stream, _) = l.accept().await.map_err(err)?;
+                builder.connect_tcp_stream(stream).await
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let ListenerInner::Unix(_, path) = &self.inner {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The connection task: the one owner of the socket. It writes requests queued by client
+//! handles, reads and frames the server's output, routes each reply to its caller by `id`, and
+//! fans events out to subscribers. Reads are serviced before writes on every turn, and no step
+//! blocks on a caller or subscriber, so a slow consumer can never stall the socket.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use qmp_proto::{Framer, Greeting, Message, Response};
+use tokio::io::Interest;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::client::Shared;
+use crate::error::Error;
+use crate::subscription::Subscriber;
+use crate::transport::Transport;
+
+/// What a client handle asks of the task.
+pub(crate) enum Op {
+    /// Send an encoded request and route the reply with this id back.
+    Call { id: u64, bytes: Vec<u8>, fds: Vec<OwnedFd>, reply: oneshot::Sender<Result<Response, Error>> },
+    /// Start delivering events to a subscriber.
+    Subscribe(Arc<Subscriber>),
+}
+
+/// Bytes to read per call at least; a large reply (query-qmp-schema) arrives in few reads.
+const READ_CHUNK: usize = 64 * 1024;
+/// Ops taken from the queue per turn before the socket is serviced again.
+const OPS_PER_TURN: usize = 256;
+
+pub(crate) struct Connection {
+    io: Transport,
+    framer: Framer,
+    ops: mpsc::UnboundedReceiver<Op>,
+    pending: HashMap<u64, oneshot::Sender<Result<Response, Error>>>,
+    /// When `pending` grows past this, calls whose caller gave up are purged.
+    purge_at: usize,
+    subscribers: Vec<Arc<Subscriber>>,
+    out: Vec<u8>,
+    /// Offsets into `out` where a request that carries fds begins, with its fds.
+    fd_marks: std::collections::VecDeque<(usize, Vec<OwnedFd>)>,
+    greeting: Option<oneshot::Sender<Greeting>>,
+    shared: Arc<Shared>,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        io: Transport,
+        max_message_size: usize,
+        ops: mpsc::UnboundedReceiver<Op>,
+        greeting: oneshot::Sender<Greeting>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Connection {
+            io,
+            framer: Framer::with_limits(max_message_size, qmp_proto::DEFAULT_MAX_DEPTH),
+            ops,
+            pending: HashMap::new(),
+            purge_at: 1024,
+            subscribers: Vec::new(),
+            out: Vec::with_capacity(4096),
+            fd_marks: Default::default(),
+            greeting: Some(greeting),
+            shared,
+        }
+    }
+
+    /// Runs until the peer goes away, a fatal fault, or every client handle is dropped.
+    pub(crate) async fn run(mut self) {
+        let reason = match self.drive().await {
+            Ok(()) => "client dropped".to_owned(),
+            Err(reason) => reason,
+        };
+        tracing::debug!(%reason, "qmp connection ended");
+        self.shutdown(&reason);
+    }
+
+    async fn drive(&mut self) -> Result<(), String> {
+        loop {
+            let interest =
+                if self.out.is_empty() { Interest::READABLE } else { Interest::READABLE | Interest::WRITABLE };
+            tokio::select! {
+                biased;
+                ready = self.io.ready(interest) => {
+                    let ready = ready.map_err(|e| format!("socket error: {e}"))?;
+                    if ready.is_readable() || ready.is_read_closed() {
+                        self.read()?;
+                    }
+                    if ready.is_writable() {
+                        self.write()?;
+                    }
+                }
+                op = self.ops.recv() => {
+                    let Some(op) = op else { return Ok(()) };
+                    self.handle(op);
+                    for _ in 1..OPS_PER_TURN {
+                        match self.ops.try_recv() {
+                            Ok(op) => self.handle(op),
+                            Err(_) => break,
+                        }
+                    }
+                    // Write at once: most of the time the socket has room.
+                    self.write()?;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, op: Op) {
+        match op {
+            Op::Call { id, bytes, fds, reply } => {
+                if reply.is_closed() {
+                    return; // the caller gave up before the request was sent
+                }
+                if !fds.is_empty() {
+                    self.fd_marks.push_back((self.out.len(), fds));
+                }
+                self.out.extend_from_slice(&bytes);
+                self.pending.insert(id, reply);
+                if self.pending.len() > self.purge_at {
+                    self.pending.retain(|_, tx| !tx.is_closed());
+                    self.purge_at = (self.pending.len() * 2).max(1024);
+                }
+            }
+            Op::Subscribe(sub) => self.subscribers.push(sub),
+        }
+    }
+
+    /// Reads what the socket has, then handles every complete message.
+    fn read(&mut self) -> Result<(), String> {
+        for _ in 0..16 {
+            let buf = self.framer.buffer_mut(READ_CHUNK);
+            match self.io.try_read_buf(buf) {
+                Ok(0) => {
+                    return Err(if self.framer.in_partial_value() {
+                        "the peer closed the connection in the middle of a message".to_owned()
+                    } else {
+                        "the peer closed the connection".to_owned()
+                    });
+                }
+                Ok(_) => self.dispatch_frames()?,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read error: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch_frames(&mut self) -> Result<(), String> {
+        loop {
+            let frame = match self.framer.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(format!("protocol error: {e}")),
+            };
+            let msg = Message::from_slice(frame.bytes).map_err(|e| {
+                let shown = String::from_utf8_lossy(&frame.bytes[..frame.bytes.len().min(200)]).into_owned();
+                format!("protocol error: {e} in message {shown:?}")
+            })?;
+            match msg {
+                Message::Response(resp) => self.route(resp),
+                Message::Event(event) => {
+                    let event = Arc::new(event);
+                    // Subscriptions whose handle was dropped hold the only reference left.
+                    self.subscribers.retain(|s| Arc::strong_count(s) > 1);
+                    for sub in &self.subscribers {
+                        sub.offer(&event);
+                    }
+                }
+                Message::Greeting(g) => {
+                    if let Some(tx) = self.greeting.take() {
+                        let _ = tx.send(g);
+                    }
+                }
+                Message::Unknown(obj) => {
+                    tracing::debug!(?obj, "ignoring a message of unknown shape");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn route(&mut self, resp: Response) {
+        let id = resp.id.as_ref().and_then(|v| v.as_u64());
+        let tx = match id {
+            Some(id) => self.pending.remove(&id),
+            // The server answered without an id: it could not read the request's. With one
+            // call in flight the answer is that call's; otherwise it cannot be placed.
+            None if self.pending.len() == 1 => {
+                let id = self.pending.keys().next().copied();
+                id.and_then(|id| self.pending.remove(&id))
+            }
+            None => None,
+        };
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(Ok(resp));
+            }
+            None => tracing::debug!(?resp, "reply for no pending call (its caller gave up)"),
+        }
+    }
+
+    /// Writes as much queued output as the socket takes now.
+    fn write(&mut self) -> Result<(), String> {
+        let mut done = 0;
+        let result = loop {
+            if done == self.out.len() {
+                break Ok(());
+            }
+            let next_mark = self.fd_marks.front().map(|(at, _)| *at);
+            let r = match next_mark {
+                Some(at) if at == done => {
+                    let end = self.fd_marks.get(1).map_or(self.out.len(), |(next, _)| *next);
+                    let (_, fds) = &self.fd_marks[0];
+                    let r = self.io.try_write_with_fds(&self.out[done..end], fds);
+                    if matches!(r, Ok(n) if n > 0) {
+                        self.fd_marks.pop_front();
+                    }
+                    r
+                }
+                Some(at) => self.io.try_write(&self.out[done..at]),
+                None => self.io.try_write(&self.out[done..]),
+            };
+            match r {
+                Ok(0) => break Err("the peer stopped reading (write returned 0)".to_owned()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(format!("write error: {e}")),
+            }
+        };
+        if done > 0 {
+            self.out.drain(..done);
+            for (at, _) in self.fd_marks.iter_mut() {
+                *at -= done;
+            }
+        }
+        result
+    }
+
+    /// Ends every pending call and subscription with the reason, and refuses new calls.
+    fn shutdown(&mut self, reason: &str) {
+        self.shared.set_closed(reason);
+        self.ops.close();
+        while let Ok(op) = self.ops.try_recv() {
+            match op {
+                Op::Call { reply, .. } => {
+                    let _ = reply.send(Err(Error::Disconnected(reason.to_owned())));
+                }
+                Op::Subscribe(sub) => sub.close(reason),
+            }
+        }
+        for (_, tx) in self.pending.drain() {
+            let _ = tx.send(Err(Error::Disconnected(reason.to_owned())));
+        }
+        for sub in self.subscribers.drain(..) {
+            sub.close(reason);
+        }
+        self.shared.closed_flag.store(true, Ordering::Release);
+        self.shared.closed_notify.notify_waiters();
+    }
+}
