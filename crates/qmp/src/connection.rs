@@ -88,22 +88,29 @@ impl Connection {
                     if ready.is_readable() || ready.is_read_closed() {
                         self.read()?;
                     }
-                    if ready.is_writable() {
+                    // Take queued calls on this turn too, so a flood of events cannot starve them.
+                    self.take_ops(OPS_PER_TURN);
+                    if !self.out.is_empty() {
                         self.write()?;
                     }
                 }
                 op = self.ops.recv() => {
                     let Some(op) = op else { return Ok(()) };
                     self.handle(op);
-                    for _ in 1..OPS_PER_TURN {
-                        match self.ops.try_recv() {
-                            Ok(op) => self.handle(op),
-                            Err(_) => break,
-                        }
-                    }
+                    self.take_ops(OPS_PER_TURN - 1);
                     // Write at once: most of the time the socket has room.
                     self.write()?;
                 }
+            }
+        }
+    }
+
+    /// Handles up to `max` queued ops without waiting.
+    fn take_ops(&mut self, max: usize) {
+        for _ in 0..max {
+            match self.ops.try_recv() {
+                Ok(op) => self.handle(op),
+                Err(_) => break,
             }
         }
     }

@@ -1,0 +1,192 @@
+//! The client against peers that break the protocol: each failure must be a clear error at
+//! once, never a panic, a hang or unbounded memory. Real QEMU never misbehaves like this, so
+//! these peers are scripted over a socket pair.
+
+use std::time::Duration;
+
+use qmp::{Client, Error, EventFilter};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+const GREETING: &[u8] = b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n";
+const T: Duration = Duration::from_secs(5);
+
+/// Reads from the client until `n` complete requests (counted by their closing newline).
+async fn read_requests(peer: &mut UnixStream, n: usize) -> Vec<Value> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while buf.iter().filter(|&&b| b == b'\n').count() < n {
+        let got = peer.read(&mut chunk).await.unwrap();
+        assert!(got > 0, "client hung up");
+        buf.extend_from_slice(&chunk[..got]);
+    }
+    buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect()
+}
+
+/// A connected client (negotiated, oob on) and the scripted peer's end.
+async fn pair(builder: qmp::ClientBuilder) -> (Client, UnixStream) {
+    let (ours, mut peer) = UnixStream::pair().unwrap();
+    let client = tokio::spawn(builder.timeout(T).connect_unix_stream(ours));
+    peer.write_all(GREETING).await.unwrap();
+    let caps = read_requests(&mut peer, 1).await;
+    assert_eq!(caps[0]["execute"], "qmp_capabilities");
+    assert_eq!(caps[0]["arguments"], json!({"enable": ["oob"]}));
+    let reply = format!("{{\"return\": {{}}, \"id\": {}}}\r\n", caps[0]["id"]);
+    peer.write_all(reply.as_bytes()).await.unwrap();
+    (client.await.unwrap().unwrap(), peer)
+}
+
+#[tokio::test]
+async fn replies_without_newlines_split_and_merged_are_routed_by_id() {
+    let (client, mut peer) = pair(Client::builder()).await;
+    let a = tokio::spawn({
+        let c = client.clone();
+        async move { c.execute_raw("a", Value::Null).await }
+    });
+    let b = tokio::spawn({
+        let c = client.clone();
+        async move { c.execute_raw("b", Value::Null).await }
+    });
+    let reqs = read_requests(&mut peer, 2).await;
+    let id_of = |name: &str| reqs.iter().find(|r| r["execute"] == name).unwrap()["id"].clone();
+    // Answer in reverse order, with an event between, no newlines, cut mid-object.
+    let out = format!(
+        "{{\"return\": \"B\", \"id\": {}}}{{\"event\": \"X\", \"timestamp\": {{\"seconds\": 1, \"microseconds\": 2}}}}{{\"return\": \"A\", \"id\": {}}}",
+        id_of("b"),
+        id_of("a")
+    );
+    let (first, second) = out.as_bytes().split_at(out.len() / 2 + 3);
+    peer.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    peer.write_all(second).await.unwrap();
+    assert_eq!(a.await.unwrap().unwrap(), "A");
+    assert_eq!(b.await.unwrap().unwrap(), "B");
+}
+
+#[tokio::test]
+async fn a_peer_that_dies_mid_reply_fails_the_call_at_once() {
+    let (client, mut peer) = pair(Client::builder()).await;
+    let call = tokio::spawn({
+        let c = client.clone();
+        async move { c.without_timeout().execute_raw("query-status", Value::Null).await }
+    });
+    read_requests(&mut peer, 1).await;
+    peer.write_all(b"{\"return\": {\"status\": \"runn").await.unwrap();
+    drop(peer);
+    let err = tokio::time::timeout(T, call).await.expect("no hang").unwrap().unwrap_err();
+    assert!(err.is_disconnected(), "{err}");
+    assert!(err.to_string().contains("in the middle of a message"), "{err}");
+}
+
+#[tokio::test]
+async fn invalid_json_from_the_peer_ends_the_connection_with_a_clear_error() {
+    let (client, mut peer) = pair(Client::builder()).await;
+    let call = tokio::spawn({
+        let c = client.clone();
+        async move { c.execute_raw("x", Value::Null).await }
+    });
+    read_requests(&mut peer, 1).await;
+    peer.write_all(b"{\"return\": nope}\r\n").await.unwrap();
+    let err = call.await.unwrap().unwrap_err();
+    assert!(err.is_disconnected(), "{err}");
+    assert!(err.to_string().contains("protocol error"), "{err}");
+}
+
+#[tokio::test]
+async fn a_message_over_the_cap_ends_the_connection_without_buffering_it() {
+    let (client, mut peer) = pair(Client::builder().max_message_size(64 * 1024)).await;
+    let call = tokio::spawn({
+        let c = client.clone();
+        async move { c.execute_raw("x", Value::Null).await }
+    });
+    read_requests(&mut peer, 1).await;
+    let writer = tokio::spawn(async move {
+        let _ = peer.write_all(b"{\"return\": \"").await;
+        let junk = vec![b'a'; 1 << 20];
+        for _ in 0..8 {
+            if peer.write_all(&junk).await.is_err() {
+                break;
+            }
+        }
+    });
+    let err = call.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("size cap"), "{err}");
+    writer.await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_messages_and_members_never_break_decoding() {
+    let (client, mut peer) = pair(Client::builder()).await;
+    let mut events = client.subscribe(EventFilter::name("NEW_EVENT"));
+    let call = tokio::spawn({
+        let c = client.clone();
+        async move { c.execute_raw("x", Value::Null).await }
+    });
+    let id = read_requests(&mut peer, 1).await[0]["id"].clone();
+    let out = format!(
+        "{{\"something\": \"new\"}}\r\n{{\"event\": \"NEW_EVENT\", \"data\": {{\"who\": 1}}, \"timestamp\": {{\"seconds\": 1, \"microseconds\": 0}}, \"extra\": true}}\r\n{{\"return\": 5, \"id\": {id}, \"future\": [1]}}\r\n"
+    );
+    peer.write_all(out.as_bytes()).await.unwrap();
+    assert_eq!(call.await.unwrap().unwrap(), json!(5));
+    let ev = events.recv().await.unwrap();
+    assert_eq!(ev.data_value(), json!({"who": 1}));
+    assert_eq!(ev.extra["extra"], json!(true));
+}
+
+#[tokio::test]
+async fn an_unknown_error_class_is_kept() {
+    let (client, mut peer) = pair(Client::builder()).await;
+    let call = tokio::spawn({
+        let c = client.clone();
+        async move { c.execute_raw("x", Value::Null).await }
+    });
+    let id = read_requests(&mut peer, 1).await[0]["id"].clone();
+    let out = format!("{{\"error\": {{\"class\": \"BrandNew\", \"desc\": \"it broke\"}}, \"id\": {id}}}\r\n");
+    peer.write_all(out.as_bytes()).await.unwrap();
+    let err = call.await.unwrap().unwrap_err();
+    let e = err.qmp_error().unwrap();
+    assert_eq!(e.class, qmp::ErrorClass::Other("BrandNew".into()));
+    assert_eq!(err.to_string(), "BrandNew: it broke");
+}
+
+#[tokio::test]
+async fn no_greeting_is_a_protocol_error_not_a_hang() {
+    let (ours, _peer) = UnixStream::pair().unwrap();
+    let err = Client::builder().timeout(Duration::from_millis(200)).connect_unix_stream(ours).await.unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_peer_that_hangs_up_before_the_greeting_is_a_disconnect() {
+    let (ours, peer) = UnixStream::pair().unwrap();
+    drop(peer);
+    let err = Client::builder().timeout(T).connect_unix_stream(ours).await.unwrap_err();
+    assert!(err.is_disconnected(), "{err}");
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_is_a_connect_error() {
+    let dir = qmp_testkit::tempdir();
+    let err = Client::connect(dir.path().join("absent.sock")).await.unwrap_err();
+    assert!(err.is_connect(), "{err}");
+    assert!(err.to_string().contains("absent.sock"), "{err}");
+    let err = Client::connect("tcp:nonsense").await.unwrap_err();
+    assert!(matches!(err, Error::Address(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_garbage_flood_before_the_greeting_cannot_grow_memory() {
+    let (ours, mut peer) = UnixStream::pair().unwrap();
+    let connect = tokio::spawn(Client::builder().timeout(T).max_message_size(4096).connect_unix_stream(ours));
+    // An endless string: the framer must give up at the cap, not buffer it.
+    let _ = peer.write_all(b"\"").await;
+    let junk = vec![b'x'; 64 * 1024];
+    for _ in 0..64 {
+        if peer.write_all(&junk).await.is_err() {
+            break;
+        }
+    }
+    let err = connect.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("size cap"), "{err}");
+}
