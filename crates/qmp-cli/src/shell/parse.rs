@@ -1,0 +1,316 @@
+//! The shell's line syntax, as qmp-shell reads it.
+//!
+//! - `command key=value ...`, values as [`crate::args::parse_arguments`] reads them (integers,
+//!   floats, `true`/`false` in any case, `null`, JSON or Python-literal objects and arrays,
+//!   dotted keys building nested objects);
+//! - a value wholly in quotes (`name="a b"`, `id='1'`) is that string, spaces included;
+//! - `transaction(` opens a multi-line transaction (prompt `TRANS> `), one action per line,
+//!   `)` sends them as one `transaction`; the one-line form `transaction( a k=v ; b k=v )`;
+//! - a line that is a JSON object (`{"execute": ...}`) is sent as it is;
+//! - `help` and `help COMMAND` are the shell's own;
+//! - a leading `!` sends the line without checking it against the schema.
+
+use serde_json::{Map, Value};
+
+/// The prompt outside a transaction (qmp-shell's).
+pub const PROMPT: &str = "(QEMU) ";
+/// The prompt while a transaction is being typed (qmp-shell's).
+pub const TRANS_PROMPT: &str = "TRANS> ";
+
+/// A request ready to be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The command's name.
+    pub execute: String,
+    /// Its arguments (possibly empty).
+    pub arguments: Map<String, Value>,
+    /// Send it as an out-of-band command (`exec-oob` in a JSON line).
+    pub oob: bool,
+    /// Skip the schema check (the line started with `!`, or was raw JSON).
+    pub force: bool,
+}
+
+impl Request {
+    /// The request as the JSON object sent on the wire (for `-v` and the log).
+    pub fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        let key = if self.oob { "exec-oob" } else { "execute" };
+        obj.insert(key.into(), Value::String(self.execute.clone()));
+        if !self.arguments.is_empty() {
+            obj.insert("arguments".into(), Value::Object(self.arguments.clone()));
+        }
+        Value::Object(obj)
+    }
+}
+
+/// What a line amounts to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// Nothing to send: an empty line, a transaction opened, or an action queued.
+    Nothing,
+    /// `help` (`None`) or `help COMMAND`.
+    Help(Option<String>),
+    /// A request to send.
+    Request(Request),
+}
+
+/// Why a line could not be read; the text says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError(msg.into()))
+}
+
+/// Splits a line into tokens the way qmp-shell does: runs of non-space characters, where a
+/// quoted part (`"..."` or `'...'`, backslash escapes inside) may hold spaces. Quotes are kept in
+/// the token. An unterminated quote is an error (qmp-shell silently drops it).
+pub fn tokenize(line: &str) -> Result<Vec<String>, ParseError> {
+    let mut tokens = Vec::new();
+    let mut chars = line.char_indices().peekable();
+    let mut current: Option<String> = None;
+    while let Some((pos, c)) = chars.next() {
+        if c.is_whitespace() {
+            tokens.extend(current.take());
+            continue;
+        }
+        let tok = current.get_or_insert_with(String::new);
+        tok.push(c);
+        if c == '"' || c == '\'' {
+            let mut closed = false;
+            while let Some((_, q)) = chars.next() {
+                tok.push(q);
+                if q == '\\' {
+                    if let Some((_, escaped)) = chars.next() {
+                        tok.push(escaped);
+                    }
+                } else if q == c {
+                    closed = true;
+                    break;
+                }
+            }
+            if !closed {
+                return err(format!("unterminated {c} quote starting at column {}", pos + 1));
+            }
+        }
+    }
+    tokens.extend(current);
+    Ok(tokens)
+}
+
+/// The string inside a token that is wholly one quoted string (`"a b"`, `'x'`), escapes resolved.
+fn whole_quoted(value: &str) -> Option<String> {
+    let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    if value.len() < 2 || !value.ends_with(quote) {
+        return None;
+    }
+    let inner = &value[1..value.len() - 1];
+    // It must be one string: every inner quote of the same kind escaped.
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                'n' if quote == '"' => out.push('\n'),
+                't' if quote == '"' => out.push('\t'),
+                other => out.push(other),
+            },
+            c if c == quote => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// Marks a quoted value while the rest goes through `parse_arguments` (a string it keeps as is).
+const PLACEHOLDER: &str = "\u{1}qmp-shell-quoted-";
+
+/// Reads `key=value` tokens into an arguments object.
+pub fn parse_key_values(tokens: &[String]) -> Result<Map<String, Value>, ParseError> {
+    let mut quoted = Vec::new();
+    let mut rewritten = Vec::with_capacity(tokens.len());
+    for tok in tokens {
+        match tok.split_once('=') {
+            Some((key, value)) => match whole_quoted(value) {
+                Some(s) => {
+                    rewritten.push(format!("{key}={PLACEHOLDER}{}", quoted.len()));
+                    quoted.push(s);
+                }
+                None => rewritten.push(tok.clone()),
+            },
+            None => return err(format!("expected a key=value pair, got '{tok}'")),
+        }
+    }
+    let mut args = crate::args::parse_arguments(&rewritten).map_err(|e| ParseError(e.to_string()))?;
+    if !quoted.is_empty() {
+        restore_quoted(&mut args, &quoted);
+    }
+    Ok(args)
+}
+
+fn restore_quoted(map: &mut Map<String, Value>, quoted: &[String]) {
+    for value in map.values_mut() {
+        match value {
+            Value::String(s) => {
+                if let Some(i) = s.strip_prefix(PLACEHOLDER).and_then(|n| n.parse::<usize>().ok()) {
+                    if let Some(q) = quoted.get(i) {
+                        *s = q.clone();
+                    }
+                }
+            }
+            Value::Object(inner) => restore_quoted(inner, quoted),
+            _ => {}
+        }
+    }
+}
+
+/// Reads a line that is a JSON object (or a Python-style one with single quotes).
+pub fn parse_json_line(line: &str) -> Result<Request, ParseError> {
+    let value: Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(first) => {
+            let std = qmp_proto::standardize_quotes(line.as_bytes());
+            serde_json::from_slice(&std).map_err(|_| ParseError(format!("invalid JSON: {first}")))?
+        }
+    };
+    let Value::Object(mut obj) = value else {
+        return err("a JSON line must be an object");
+    };
+    let (oob, name) = match (obj.remove("execute"), obj.remove("exec-oob")) {
+        (Some(Value::String(n)), None) => (false, n),
+        (None, Some(Value::String(n))) => (true, n),
+        (None, None) => return err("a JSON request needs \"execute\": \"COMMAND\""),
+        _ => return err("a JSON request needs exactly one string \"execute\" or \"exec-oob\""),
+    };
+    let arguments = match obj.remove("arguments") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(a)) => a,
+        Some(_) => return err("\"arguments\" must be an object"),
+    };
+    // The client numbers requests itself: a given "id" is dropped.
+    obj.remove("id");
+    if let Some(extra) = obj.keys().next() {
+        return err(format!("unexpected member '{extra}' in the JSON request"));
+    }
+    Ok(Request { execute: name, arguments, oob, force: true })
+}
+
+/// The shell's line reader: plain commands, JSON lines, and the transaction sub-mode.
+#[derive(Debug, Default)]
+pub struct LineParser {
+    /// The actions queued so far while in a transaction.
+    actions: Option<Vec<Value>>,
+}
+
+impl LineParser {
+    /// A parser outside any transaction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The prompt for the next line.
+    pub fn prompt(&self) -> &'static str {
+        if self.actions.is_some() {
+            TRANS_PROMPT
+        } else {
+            PROMPT
+        }
+    }
+
+    /// Whether a multi-line transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.actions.is_some()
+    }
+
+    /// Drops an open transaction (Ctrl-C at the `TRANS> ` prompt).
+    pub fn cancel_transaction(&mut self) {
+        self.actions = None;
+    }
+
+    /// Reads one line.
+    pub fn parse(&mut self, line: &str) -> Result<Parsed, ParseError> {
+        let trimmed = line.trim();
+        let (force, body) = match trimmed.strip_prefix('!') {
+            Some(rest) => (true, rest.trim_start()),
+            None => (false, trimmed),
+        };
+        if self.actions.is_none() && body.starts_with('{') {
+            return parse_json_line(body).map(Parsed::Request);
+        }
+        let mut tokens = tokenize(body)?;
+        if tokens.first().map(String::as_str) == Some("transaction(") {
+            if self.actions.is_some() {
+                return err("a transaction is already open: finish it with ')'");
+            }
+            tokens.remove(0);
+            let mut one_line = LineParser { actions: Some(Vec::new()) };
+            let result = one_line.transaction_line(tokens, force);
+            // A one-line form that failed leaves no half-open transaction behind.
+            if result.is_ok() {
+                self.actions = one_line.actions;
+            }
+            return result;
+        }
+        if self.actions.is_some() {
+            return self.transaction_line(tokens, force);
+        }
+        let Some(first) = tokens.first() else {
+            return Ok(Parsed::Nothing);
+        };
+        match first.as_str() {
+            ")" => err("')' outside a transaction (open one with 'transaction(')"),
+            "help" | "?" => match tokens.len() {
+                1 => Ok(Parsed::Help(None)),
+                2 => Ok(Parsed::Help(Some(tokens[1].clone()))),
+                _ => err("usage: help [COMMAND]"),
+            },
+            _ => {
+                let arguments = parse_key_values(&tokens[1..])?;
+                Ok(Parsed::Request(Request { execute: tokens[0].clone(), arguments, oob: false, force }))
+            }
+        }
+    }
+
+    /// A line inside a transaction: actions separated by `;`, maybe a closing `)`.
+    fn transaction_line(&mut self, mut tokens: Vec<String>, force: bool) -> Result<Parsed, ParseError> {
+        let close = tokens.iter().position(|t| t == ")");
+        if let Some(pos) = close {
+            if pos + 1 != tokens.len() {
+                return err("unexpected input after the ')' closing the transaction");
+            }
+            tokens.pop();
+        }
+        let mut new_actions = Vec::new();
+        for action in tokens.split(|t| t == ";") {
+            let Some((name, args)) = action.split_first() else {
+                continue;
+            };
+            if name == "transaction(" {
+                return err("a transaction is already open: finish it with ')'");
+            }
+            let data = parse_key_values(args)?;
+            let mut obj = Map::new();
+            obj.insert("type".into(), Value::String(name.clone()));
+            obj.insert("data".into(), Value::Object(data));
+            new_actions.push(Value::Object(obj));
+        }
+        // Every action of the line parsed: only now are they queued.
+        let queued = self.actions.get_or_insert_with(Vec::new);
+        queued.extend(new_actions);
+        if close.is_none() {
+            return Ok(Parsed::Nothing);
+        }
+        let actions = self.actions.take().unwrap_or_default();
+        let mut arguments = Map::new();
+        arguments.insert("actions".into(), Value::Array(actions));
+        Ok(Parsed::Request(Request { execute: "transaction".into(), arguments, oob: false, force }))
+    }
+}
