@@ -186,7 +186,10 @@ impl Schema {
 
     /// The members an object of type `ty` may have, given the values already chosen in `args`
     /// (a union's tag value selects its variant; with no tag value yet, every variant counts).
+    /// An alternate stands for its object branch (`file` of `blockdev-add` is a node name or
+    /// an object).
     pub fn members(&self, ty: &str, args: Option<&Map<String, Value>>) -> Vec<&Member> {
+        let ty = self.object_branch(ty);
         let Some(Entity::Object { members, tag, variants }) = self.entity(ty) else {
             return Vec::new();
         };
@@ -229,6 +232,14 @@ impl Schema {
             Some(Entity::Builtin(json)) if json == "boolean" => vec!["true".into(), "false".into()],
             Some(Entity::Alternate(types)) => types.iter().flat_map(|t| self.value_choices(t)).collect(),
             _ => Vec::new(),
+        }
+    }
+
+    /// The object type inside `ty`: itself, or the object branch of an alternate.
+    pub fn object_branch<'a>(&'a self, ty: &'a str) -> &'a str {
+        match self.entity(ty) {
+            Some(Entity::Alternate(types)) => types.iter().find(|t| self.is_object(t)).map_or(ty, String::as_str),
+            _ => ty,
         }
     }
 

@@ -50,7 +50,8 @@ fn capture_schema() -> Value {
     schema
 }
 
-fn schema() -> &'static Schema {
+/// The schema of a real qemu-system-x86_64, captured once per test run.
+pub(super) fn schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| Schema::from_json(&capture_schema()).expect("QEMU's schema reads"))
 }
