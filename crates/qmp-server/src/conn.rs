@@ -1,0 +1,355 @@
+//! One connection: a task that owns the socket, cuts input, checks requests in QEMU's order,
+//! runs commands, and writes replies and events in one batched write per turn.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+
+use qmp_proto::{ErrorClass, QmpError};
+use serde_json::{Map, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::broadcast;
+use tokio::task::JoinSet;
+
+use crate::input::{Input, Item};
+use crate::parse::parse_value;
+use crate::qjson;
+use crate::server::{Command, Handler, Inner, Reply, ReplyFuture};
+
+/// In-band requests read ahead of the one running; reading pauses beyond this.
+const MAX_QUEUED: usize = 64;
+
+/// An in-band item waiting its turn.
+enum Job {
+    /// A request to dispatch.
+    Request(Value),
+    /// Input rejected before parsing finished (no id).
+    Error(String),
+}
+
+struct Conn {
+    inner: Arc<Inner>,
+    negotiated: bool,
+    oob: bool,
+    out: Vec<u8>,
+    events: Option<broadcast::Receiver<Arc<[u8]>>>,
+    queue: VecDeque<Job>,
+    /// The in-band command running, with its id.
+    running: Option<(ReplyFuture, Option<Value>)>,
+    oob_running: JoinSet<(Reply, Option<Value>)>,
+}
+
+/// What dispatching a request led to.
+enum Outcome {
+    Done(Reply, Option<Value>),
+    Pending(ReplyFuture, Option<Value>),
+}
+
+pub(crate) async fn serve<S>(inner: Arc<Inner>, stream: S) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut stop = inner.shutdown.subscribe();
+    let mut input = Input::new(inner.max_message_size);
+    let mut c = Conn {
+        out: inner.greeting.clone(),
+        inner,
+        negotiated: false,
+        oob: false,
+        events: None,
+        queue: VecDeque::new(),
+        running: None,
+        oob_running: JoinSet::new(),
+    };
+    let mut eof = false;
+    loop {
+        c.run_queue();
+        if !c.out.is_empty() {
+            wr.write_all(&c.out).await?;
+            c.out.clear();
+            if c.out.capacity() > 1 << 20 {
+                c.out.shrink_to(64 << 10);
+            }
+        }
+        if *stop.borrow() {
+            break;
+        }
+        if eof && c.running.is_none() && c.queue.is_empty() && c.oob_running.is_empty() {
+            break;
+        }
+        let can_read = !eof && c.queue.len() < MAX_QUEUED;
+        tokio::select! {
+            r = read_some(&mut rd, &mut input), if can_read => {
+                match r {
+                    Ok(0) | Err(_) => eof = true,
+                    Ok(_) => c.take_input(&mut input),
+                }
+            }
+            (reply, id) = poll_running(&mut c.running), if c.running.is_some() => {
+                c.running = None;
+                c.drain_events();
+                write_reply(&mut c.out, &reply, id.as_ref());
+            }
+            Some(done) = c.oob_running.join_next(), if !c.oob_running.is_empty() => {
+                if let Ok((reply, id)) = done {
+                    c.drain_events();
+                    write_reply(&mut c.out, &reply, id.as_ref());
+                }
+            }
+            ev = recv_event(&mut c.events), if c.events.is_some() => {
+                if let Some(ev) = ev {
+                    c.out.extend_from_slice(&ev);
+                }
+                c.drain_events();
+            }
+            _ = stop.wait_for(|v| *v) => {}
+        }
+    }
+    let _ = wr.shutdown().await;
+    Ok(())
+}
+
+async fn read_some<R: AsyncRead + Unpin>(rd: &mut R, input: &mut Input) -> io::Result<usize> {
+    let buf = input.buffer_mut();
+    buf.reserve(16 << 10);
+    rd.read_buf(buf).await
+}
+
+async fn poll_running(running: &mut Option<(ReplyFuture, Option<Value>)>) -> (Reply, Option<Value>) {
+    match running {
+        Some((fut, id)) => {
+            let reply = fut.await;
+            (reply, id.take())
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_event(rx: &mut Option<broadcast::Receiver<Arc<[u8]>>>) -> Option<Arc<[u8]>> {
+    let rx = rx.as_mut()?;
+    loop {
+        match rx.recv().await {
+            Ok(ev) => return Some(ev),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!("a slow QMP client lost {n} events");
+            }
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
+    }
+}
+
+impl Conn {
+    /// Cuts what was read into jobs; `exec-oob` requests run at once when oob is on.
+    fn take_input(&mut self, input: &mut Input) {
+        while let Some(item) = input.next_item() {
+            let job = match item {
+                Item::Error(e) => Job::Error(e),
+                Item::Value { bytes, single_quoted } => match parse_value(bytes, single_quoted) {
+                    Ok(v) => Job::Request(v),
+                    Err(e) => Job::Error(e),
+                },
+            };
+            if let Job::Request(Value::Object(obj)) = &job {
+                if self.oob && obj.contains_key("exec-oob") && !obj.contains_key("execute") {
+                    let Job::Request(req) = job else { unreachable!() };
+                    match self.dispatch(req) {
+                        Outcome::Done(reply, id) => {
+                            self.drain_events();
+                            write_reply(&mut self.out, &reply, id.as_ref());
+                        }
+                        Outcome::Pending(fut, id) => {
+                            self.oob_running.spawn(async move { (fut.await, id) });
+                        }
+                    }
+                    continue;
+                }
+            }
+            self.queue.push_back(job);
+            if self.queue.len() >= MAX_QUEUED {
+                // Leave the rest buffered until the queue drains.
+                self.run_queue();
+                if self.queue.len() >= MAX_QUEUED {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Runs queued in-band jobs in order until one has to wait.
+    fn run_queue(&mut self) {
+        while self.running.is_none() {
+            let Some(job) = self.queue.pop_front() else { break };
+            match job {
+                Job::Error(desc) => {
+                    let err = QmpError::new(ErrorClass::GenericError, desc);
+                    write_reply(&mut self.out, &Err(err), None);
+                }
+                Job::Request(req) => match self.dispatch(req) {
+                    Outcome::Done(reply, id) => {
+                        self.drain_events();
+                        write_reply(&mut self.out, &reply, id.as_ref());
+                    }
+                    Outcome::Pending(fut, id) => self.running = Some((fut, id)),
+                },
+            }
+        }
+    }
+
+    /// Events already emitted go out before the reply being written (QEMU sends STOP
+    /// before `stop`'s reply).
+    fn drain_events(&mut self) {
+        if let Some(rx) = &mut self.events {
+            loop {
+                match rx.try_recv() {
+                    Ok(ev) => self.out.extend_from_slice(&ev),
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                        tracing::warn!("a slow QMP client lost {n} events");
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    /// QEMU's `qmp_dispatch`, check for check.
+    fn dispatch(&mut self, req: Value) -> Outcome {
+        let Value::Object(mut obj) = req else {
+            return Outcome::Done(Err(generic("QMP input must be a JSON object")), None);
+        };
+        let id = obj.remove("id");
+        let fail = |desc: String, id| Outcome::Done(Err(generic(desc)), id);
+        if let Err(desc) = check_members(&obj, id.is_some(), self.oob) {
+            return fail(desc, id);
+        }
+        let (name, oob) = match obj.get("execute") {
+            Some(Value::String(s)) => (s.as_str(), false),
+            _ => match obj.get("exec-oob") {
+                Some(Value::String(s)) => (s.as_str(), true),
+                _ => return fail("QMP input lacks member 'execute'".to_string(), id),
+            },
+        };
+        let cmd = match self.find(name) {
+            Some(cmd) => cmd,
+            None => {
+                let desc = if self.negotiated {
+                    format!("The command {name} has not been found")
+                } else {
+                    "Expecting capabilities negotiation with 'qmp_capabilities'".into()
+                };
+                return Outcome::Done(Err(QmpError::new(ErrorClass::CommandNotFound, desc)), id);
+            }
+        };
+        if oob && !cmd.allow_oob {
+            return fail(format!("The command {name} does not support OOB"), id);
+        }
+        let args = match obj.remove("arguments") {
+            Some(Value::Object(args)) => args,
+            _ => Map::new(),
+        };
+        if let Err(e) = cmd.args.check(&args) {
+            return Outcome::Done(Err(e), id);
+        }
+        match &cmd.handler {
+            Handler::Sync(f) => Outcome::Done(f(args), id),
+            Handler::Async(f) => Outcome::Pending(f(args), id),
+            Handler::Capabilities => Outcome::Done(self.capabilities(&args), id),
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<Arc<Command>> {
+        if !self.negotiated && name != "qmp_capabilities" {
+            return None;
+        }
+        self.inner.commands.get(name).cloned()
+    }
+
+    fn capabilities(&mut self, args: &Map<String, Value>) -> Reply {
+        if self.negotiated {
+            return Err(QmpError::new(
+                ErrorClass::CommandNotFound,
+                "Capabilities negotiation is already complete, command ignored",
+            ));
+        }
+        let wants_oob = args.get("enable").and_then(Value::as_array).is_some_and(|caps| !caps.is_empty());
+        if wants_oob && !self.inner.oob {
+            return Err(generic("Capability 'oob' not available"));
+        }
+        self.oob = wants_oob;
+        self.negotiated = true;
+        self.events = Some(self.inner.events.subscribe());
+        Ok(Value::Object(Map::new()))
+    }
+}
+
+fn generic(desc: impl Into<String>) -> QmpError {
+    QmpError::new(ErrorClass::GenericError, desc)
+}
+
+/// QEMU's `qmp_dispatch_check_obj`: members in `QDict` order, first problem wins.
+fn check_members(obj: &Map<String, Value>, has_id: bool, allow_oob: bool) -> Result<(), String> {
+    let mut members: Vec<(u32, &str, &Value)> =
+        obj.iter().map(|(k, v)| (qjson::qdict_bucket(k), k.as_str(), v)).collect();
+    if has_id {
+        // "id" is skipped wherever it sits.
+        static NULL: Value = Value::Null;
+        members.push((qjson::qdict_bucket("id"), "id", &NULL));
+    }
+    members.sort_by_key(|m| m.0);
+    let mut exec_key: Option<&str> = None;
+    for (_, key, value) in members {
+        match key {
+            "execute" | "exec-oob" if key == "execute" || allow_oob => {
+                if !value.is_string() {
+                    return Err(format!("QMP input member '{key}' must be a string"));
+                }
+                if let Some(first) = exec_key {
+                    return Err(format!("QMP input member '{key}' clashes with '{first}'"));
+                }
+                exec_key = Some(key);
+            }
+            "arguments" => {
+                if !value.is_object() {
+                    return Err("QMP input member 'arguments' must be an object".into());
+                }
+            }
+            "id" => {}
+            _ => return Err(format!("QMP input member '{key}' is unexpected")),
+        }
+    }
+    if exec_key.is_none() {
+        return Err("QMP input lacks member 'execute'".into());
+    }
+    Ok(())
+}
+
+/// Writes `{"return": v, "id": id}` or `{"id": id, "error": {...}}` in QEMU's format.
+pub(crate) fn write_reply(out: &mut Vec<u8>, reply: &Reply, id: Option<&Value>) {
+    match reply {
+        Ok(v) => {
+            out.extend_from_slice(b"{\"return\": ");
+            qjson::write_value(out, v);
+            if let Some(id) = id {
+                out.extend_from_slice(b", \"id\": ");
+                qjson::write_value(out, id);
+            }
+        }
+        Err(e) => {
+            out.push(b'{');
+            if let Some(id) = id {
+                out.extend_from_slice(b"\"id\": ");
+                qjson::write_value(out, id);
+                out.extend_from_slice(b", ");
+            }
+            out.extend_from_slice(b"\"error\": ");
+            let mut err = Map::with_capacity(2 + e.extra.len());
+            err.insert("class".into(), Value::String(e.class.as_str().into()));
+            err.insert("desc".into(), Value::String(e.desc.clone()));
+            for (k, v) in &e.extra {
+                err.insert(k.clone(), v.clone());
+            }
+            qjson::write_object(out, &err);
+        }
+    }
+    out.extend_from_slice(b"}\r\n");
+}
