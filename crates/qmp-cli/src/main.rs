@@ -1,2 +1,284 @@
-//! The `qmp` command.
-fn main() {}
+//! The `qmp` command: run one QMP command against QEMU and print its result.
+//!
+//! `qmp [OPTIONS] COMMAND [ARG...]` connects, negotiates, runs COMMAND with the arguments and
+//! prints the return value as JSON. Subcommands with their own behaviour (`hmp`, `shell`,
+//! `sim`) come first in the command table; any other name is a QMP command. See `qmp --help`.
+#![warn(missing_docs)]
+
+mod args;
+mod connect;
+mod error;
+mod oneshot;
+mod pyliteral;
+mod shell;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::CliError;
+
+/// Exit codes and environment, shown at the end of `qmp --help` and `qmp help`.
+const AFTER_HELP: &str = "\
+Arguments:
+  key=value        qmp-shell's syntax: integers (42, -7, 1_000), decimal floats (1.5, 2e3),
+                   true/false/null in any case, JSON objects and arrays ({\"a\": 1}, [1, 2]),
+                   Python literals (['a', 'b'], {'x': True}); any other text is a string.
+                   A dotted key nests: a.b=1 a.c=2 sends {\"a\": {\"b\": 1, \"c\": 2}}.
+  --key=value      the same (the seed tool's spelling); --key alone means key=true.
+  --args JSON      the whole arguments object (its members join any key=value).
+
+Address (ADDR):
+  /path/to/sock, unix:PATH   a unix socket
+  HOST:PORT, tcp:HOST:PORT   a TCP socket
+  Without -s, the environment's QMP_SOCKET is used, then QMP_PATH.
+
+Output:
+  The return value as JSON on stdout: pretty on a terminal, compact otherwise.
+  `qmp hmp` prints the human monitor's text as it is. A QMP error goes to stderr
+  as `CLASS: desc`; other failures as `qmp: message`.
+
+Exit codes:
+  0  success
+  1  the server answered with a QMP error
+  2  usage error: bad options or arguments, no address
+  3  connection error: cannot connect, negotiation failed, disconnected
+  4  --timeout ran out
+
+Examples:
+  qmp -s /run/vm.qmp query-status
+  qmp -s localhost:4444 block-job-cancel device=job0 force=true
+  qmp -s /run/vm.qmp device_add --args '{\"driver\": \"virtio-rng-pci\", \"id\": \"rng0\"}'
+  QMP_SOCKET=/run/vm.qmp qmp hmp info status";
+
+/// The command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "qmp",
+    version,
+    about = "Run QMP commands against QEMU",
+    long_about = None,
+    override_usage = "qmp [OPTIONS] <COMMAND> [ARG...]\n       qmp [OPTIONS] hmp <COMMAND-LINE>...\n       qmp shell | sim [...]",
+    after_help = AFTER_HELP,
+    subcommand_value_name = "COMMAND",
+    subcommand_help_heading = "Commands (any other name is a QMP command)",
+    disable_help_subcommand = false,
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Options given before the command; they apply to every subcommand that connects.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalOpts {
+    /// The QMP server: a unix socket path, unix:PATH, HOST:PORT or tcp:HOST:PORT
+    /// [default: $QMP_SOCKET, then $QMP_PATH]
+    #[arg(short = 's', long = "socket", visible_alias = "path", value_name = "ADDR")]
+    pub socket: Option<String>,
+
+    /// Give up after this many seconds (connecting included), exit code 4
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+
+    /// Pretty-print JSON even when stdout is not a terminal
+    #[arg(long, conflicts_with = "compact")]
+    pub pretty: bool,
+
+    /// Print JSON on one line even on a terminal
+    #[arg(long)]
+    pub compact: bool,
+
+    /// Run against an in-process simulated QEMU instead of a server
+    #[arg(long, conflicts_with = "socket")]
+    pub sim: bool,
+}
+
+/// The subcommands with their own behaviour; any other word is a QMP command.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a human monitor (HMP) command and print its text: qmp hmp info status
+    Hmp(HmpArgs),
+
+    /// An interactive QMP shell
+    Shell(shell::ShellArgs),
+
+    /// Serve a simulated QEMU on a socket
+    Sim(SimArgs),
+
+    /// A QMP command and its arguments (key=value, --key=value, --args JSON)
+    #[command(external_subcommand)]
+    Qmp(Vec<OsString>),
+}
+
+/// `qmp hmp`: the human monitor command line, as one argument or several words.
+#[derive(Args, Debug)]
+pub struct HmpArgs {
+    /// The CPU the command applies to (for commands like `info registers`)
+    #[arg(long, value_name = "N")]
+    pub cpu_index: Option<i64>,
+
+    /// The HMP command line; several words are joined with spaces
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND-LINE")]
+    pub command_line: Vec<String>,
+}
+
+/// `qmp sim`: where to serve the simulator.
+#[derive(Args, Debug)]
+struct SimArgs {
+    /// Listen on this unix socket path
+    #[arg(long, value_name = "PATH", conflicts_with = "tcp")]
+    socket: Option<String>,
+
+    /// Listen on this TCP address (HOST:PORT)
+    #[arg(long, value_name = "ADDR")]
+    tcp: Option<String>,
+}
+
+/// `--timeout`: positive seconds, fractions allowed.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("{s:?} must be a positive number of seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// The global options of this run, for subcommands that connect on their own (the shell):
+/// `crate::globals()` gives `-s`, `--timeout`, `--sim` and the output options.
+static GLOBALS: OnceLock<GlobalOpts> = OnceLock::new();
+
+/// The options given before the subcommand (defaults before parsing).
+#[allow(dead_code)] // for the shell, which may or may not use it
+pub fn globals() -> &'static GlobalOpts {
+    GLOBALS.get_or_init(GlobalOpts::default)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print and succeed; errors exit with the usage code.
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(error::code::USAGE) } else { ExitCode::SUCCESS };
+        }
+    };
+    let global = cli.global.clone();
+    let _ = GLOBALS.set(cli.global);
+    let result = match cli.command {
+        None => Err(CliError::Usage("no command given (try `qmp --help`)".into())),
+        Some(Command::Qmp(words)) => oneshot::run_qmp(&global, words),
+        Some(Command::Hmp(hmp)) => oneshot::run_hmp(&global, hmp),
+        Some(Command::Shell(args)) => return block_on(shell::run(args)),
+        Some(Command::Sim(sim)) => run_sim(&global, sim),
+    };
+    match result {
+        Ok(()) => ExitCode::from(error::code::SUCCESS),
+        Err(e) => {
+            e.report();
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs a future to completion on a current-thread runtime: one thread, started fast.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        // Building a current-thread runtime only fails when the OS refuses an epoll or
+        // timer fd, which leaves nothing sensible to do but stop.
+        .expect("cannot start the async runtime")
+        .block_on(fut)
+}
+
+/// `qmp sim`: waiting for the simulator of crate qmp-server.
+fn run_sim(_global: &GlobalOpts, _sim: SimArgs) -> Result<(), CliError> {
+    Err(CliError::Usage("qmp sim: the simulator is not available in this build yet".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(argv: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("qmp").chain(argv.iter().copied()))
+    }
+
+    #[test]
+    fn clap_table_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_qmp_command_takes_everything_after_it() {
+        let cli = parse(&[
+            "-s",
+            "/tmp/s",
+            "--timeout",
+            "1.5",
+            "block-job-cancel",
+            "device=x",
+            "--force",
+            "--args",
+            "{}",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.socket.as_deref(), Some("/tmp/s"));
+        assert_eq!(cli.global.timeout, Some(Duration::from_millis(1500)));
+        let Some(Command::Qmp(words)) = cli.command else { panic!("{:?}", cli.command) };
+        assert_eq!(words, ["block-job-cancel", "device=x", "--force", "--args", "{}"]);
+    }
+
+    #[test]
+    fn seed_spellings() {
+        let cli = parse(&["--path=/tmp/s", "query-status"]).unwrap();
+        assert_eq!(cli.global.socket.as_deref(), Some("/tmp/s"));
+        let cli = parse(&["--socket", "h:1", "query-status"]).unwrap();
+        assert_eq!(cli.global.socket.as_deref(), Some("h:1"));
+    }
+
+    #[test]
+    fn hmp_joins_words_and_takes_dashes() {
+        let cli = parse(&["hmp", "info", "status"]).unwrap();
+        let Some(Command::Hmp(h)) = cli.command else { panic!() };
+        assert_eq!(h.command_line, ["info", "status"]);
+        let cli = parse(&["hmp", "--cpu-index", "1", "info registers -a"]).unwrap();
+        let Some(Command::Hmp(h)) = cli.command else { panic!() };
+        assert_eq!((h.cpu_index, h.command_line), (Some(1), vec!["info registers -a".to_string()]));
+        assert!(parse(&["hmp"]).is_err());
+    }
+
+    #[test]
+    fn bad_options_are_usage_errors() {
+        for argv in [
+            &["--timeout", "0", "x"][..],
+            &["--timeout", "-1", "x"],
+            &["--timeout", "soon", "x"],
+            &["--timeout", "inf", "x"],
+            &["--pretty", "--compact", "x"],
+            &["--sim", "-s", "/x", "x"],
+            &["--nope", "x"],
+        ] {
+            let e = parse(argv).unwrap_err();
+            assert!(e.use_stderr(), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        for needle in
+            ["Exit codes", "1  the server answered", "4  --timeout", "QMP_SOCKET", "QMP_PATH", "--args"]
+        {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
+    }
+}

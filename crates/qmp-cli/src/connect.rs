@@ -1,0 +1,42 @@
+//! Finding the server and connecting to it, shared by the one-shot command and the shell.
+
+use std::future::Future;
+
+use qmp::{Address, Client};
+
+use crate::error::CliError;
+use crate::GlobalOpts;
+
+/// Where to connect: `-s`/`--path`, else `$QMP_SOCKET`, else `$QMP_PATH` (empty means unset).
+pub fn resolve_address(global: &GlobalOpts) -> Result<Address, CliError> {
+    let text = match &global.socket {
+        Some(s) => s.clone(),
+        None => ["QMP_SOCKET", "QMP_PATH"]
+            .iter()
+            .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+            .ok_or_else(|| {
+                CliError::Usage("no QMP server address: use -s ADDR (or set QMP_SOCKET or QMP_PATH)".into())
+            })?,
+    };
+    text.parse().map_err(|e: qmp::AddressError| CliError::Usage(e.to_string()))
+}
+
+/// Connects and negotiates (oob enabled when offered), as the global options say.
+pub async fn connect(global: &GlobalOpts) -> Result<Client, CliError> {
+    if global.sim {
+        return Err(CliError::Usage("--sim: the simulator is not available in this build yet".into()));
+    }
+    let address = resolve_address(global)?;
+    Ok(Client::builder().connect(address).await?)
+}
+
+/// Runs `fut` within `--timeout` when one is given; running out is [`CliError::Timeout`].
+pub async fn within_timeout<T>(
+    global: &GlobalOpts,
+    fut: impl Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
+    match global.timeout {
+        Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| CliError::Timeout(Some(limit)))?,
+        None => fut.await,
+    }
+}

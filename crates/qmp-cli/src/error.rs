@@ -1,0 +1,97 @@
+//! What can make `qmp` fail, and the exit code each failure gets.
+
+use std::fmt;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use qmp_proto::QmpError;
+
+/// The exit codes, as `--help` documents them.
+pub mod code {
+    /// The command ran and its result was printed.
+    pub const SUCCESS: u8 = 0;
+    /// The server answered with a QMP error (or the result could not be written).
+    pub const QMP_ERROR: u8 = 1;
+    /// Bad options or arguments, or no server address.
+    pub const USAGE: u8 = 2;
+    /// No connection: cannot connect, negotiation failed, or the server went away.
+    pub const CONNECTION: u8 = 3;
+    /// `--timeout` ran out.
+    pub const TIMEOUT: u8 = 4;
+}
+
+/// A failure of the `qmp` command, sorted by the exit code it gets.
+#[derive(Debug)]
+pub enum CliError {
+    /// The server answered the command with an error: printed as `CLASS: desc`.
+    Qmp(QmpError),
+    /// The command line is wrong.
+    Usage(String),
+    /// The server could not be reached, or the connection broke.
+    Connection(String),
+    /// The operation took longer than `--timeout` (when known, that duration).
+    Timeout(Option<Duration>),
+    /// Writing the result failed (other than a closed pipe, which is success).
+    Output(std::io::Error),
+}
+
+impl CliError {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            CliError::Qmp(_) | CliError::Output(_) => code::QMP_ERROR,
+            CliError::Usage(_) => code::USAGE,
+            CliError::Connection(_) => code::CONNECTION,
+            CliError::Timeout(_) => code::TIMEOUT,
+        })
+    }
+
+    /// Prints the failure on stderr: a QMP error as `CLASS: desc`, others as `qmp: message`.
+    pub fn report(&self) {
+        match self {
+            CliError::Qmp(e) => eprintln!("{}: {}", e.class, e.desc),
+            other => eprintln!("qmp: {other}"),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Qmp(e) => write!(f, "{}: {}", e.class, e.desc),
+            CliError::Usage(m) | CliError::Connection(m) => f.write_str(m),
+            CliError::Timeout(Some(d)) => write!(f, "timed out after {}", humanize(*d)),
+            CliError::Timeout(None) => f.write_str("timed out"),
+            CliError::Output(e) => write!(f, "cannot write the result: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<qmp::Error> for CliError {
+    fn from(e: qmp::Error) -> Self {
+        match e {
+            qmp::Error::Qmp(q) => CliError::Qmp(q),
+            qmp::Error::Address(a) => CliError::Usage(a.to_string()),
+            qmp::Error::Unsupported(m) => CliError::Usage(m),
+            qmp::Error::Timeout => CliError::Timeout(None),
+            other => CliError::Connection(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::args::ArgError> for CliError {
+    fn from(e: crate::args::ArgError) -> Self {
+        CliError::Usage(e.to_string())
+    }
+}
+
+/// `1.5s`, `250ms`: a duration as a person would write it.
+fn humanize(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}

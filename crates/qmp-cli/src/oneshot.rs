@@ -1,0 +1,79 @@
+//! One command, one connection: `qmp COMMAND [ARG...]` and `qmp hmp COMMAND-LINE`.
+//!
+//! The work is: parse the arguments (before touching the network, so a usage error costs
+//! nothing), start a current-thread runtime, connect and negotiate, run the command, print.
+
+use std::ffi::OsString;
+use std::io::{self, IsTerminal, Write};
+
+use serde_json::{Map, Value};
+
+use crate::connect::{connect, within_timeout};
+use crate::error::CliError;
+use crate::{args, block_on, GlobalOpts, HmpArgs};
+
+/// `qmp COMMAND [ARG...]`: runs a QMP command and prints its return value as JSON.
+pub fn run_qmp(global: &GlobalOpts, words: Vec<OsString>) -> Result<(), CliError> {
+    let mut words = words.into_iter().map(|w| {
+        w.into_string().map_err(|w| CliError::Usage(format!("not valid UTF-8: {}", w.to_string_lossy())))
+    });
+    let name = words.next().ok_or_else(|| CliError::Usage("no command given".into()))??;
+    let tokens = words.collect::<Result<Vec<String>, CliError>>()?;
+    let arguments = args::parse_command_line(&tokens)?;
+    let result = execute(global, &name, arguments)?;
+    print_json(global, &result)
+}
+
+/// `qmp hmp COMMAND-LINE`: runs `human-monitor-command` and prints its text as it is.
+pub fn run_hmp(global: &GlobalOpts, hmp: HmpArgs) -> Result<(), CliError> {
+    let mut arguments = Map::new();
+    arguments.insert("command-line".into(), Value::String(hmp.command_line.join(" ")));
+    if let Some(cpu) = hmp.cpu_index {
+        arguments.insert("cpu-index".into(), cpu.into());
+    }
+    match execute(global, "human-monitor-command", arguments)? {
+        Value::String(text) => print_text(&text),
+        other => Err(CliError::Connection(format!("human-monitor-command returned {other}, not text"))),
+    }
+}
+
+/// Connects, runs one command and returns its result, all within `--timeout`.
+fn execute(global: &GlobalOpts, name: &str, arguments: Map<String, Value>) -> Result<Value, CliError> {
+    let arguments = if arguments.is_empty() { Value::Null } else { Value::Object(arguments) };
+    block_on(within_timeout(global, async {
+        let client = connect(global).await?;
+        Ok(client.execute_raw(name, arguments).await?)
+    }))
+}
+
+/// Prints a JSON value: pretty on a terminal or with `--pretty`, one line otherwise.
+fn print_json(global: &GlobalOpts, value: &Value) -> Result<(), CliError> {
+    let stdout = io::stdout();
+    let pretty = global.pretty || (!global.compact && stdout.is_terminal());
+    let mut out = io::BufWriter::new(stdout.lock());
+    let written = if pretty {
+        serde_json::to_writer_pretty(&mut out, value)
+    } else {
+        serde_json::to_writer(&mut out, value)
+    };
+    finish(written.map_err(io::Error::from).and_then(|()| writeln!(out)).and_then(|()| out.flush()))
+}
+
+/// Prints the human monitor's text with Unix line ends, ending in a newline when not empty.
+fn print_text(text: &str) -> Result<(), CliError> {
+    let text = text.replace("\r\n", "\n");
+    let mut out = io::stdout().lock();
+    let mut written = out.write_all(text.as_bytes());
+    if !text.is_empty() && !text.ends_with('\n') {
+        written = written.and_then(|()| out.write_all(b"\n"));
+    }
+    finish(written.and_then(|()| out.flush()))
+}
+
+/// A reader that went away (`qmp ... | head -c1`) is not a failure.
+fn finish(written: io::Result<()>) -> Result<(), CliError> {
+    match written {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
+        _ => Ok(()),
+    }
+}
