@@ -107,7 +107,12 @@ fn write_id_and_end<I: Serialize + ?Sized>(out: &mut Vec<u8>, id: Option<&I>) ->
 
 /// Appends an event in QEMU's member order: `{"timestamp": ..., "event": name, "data": ...}`
 /// and CRLF. `data` is left out when it serialises as `null`.
-pub fn encode_event<D>(out: &mut Vec<u8>, name: &str, data: &D, timestamp: Timestamp) -> serde_json::Result<()>
+pub fn encode_event<D>(
+    out: &mut Vec<u8>,
+    name: &str,
+    data: &D,
+    timestamp: Timestamp,
+) -> serde_json::Result<()>
 where
     D: Serialize + ?Sized,
 {
@@ -146,11 +151,11 @@ pub fn encode_greeting(out: &mut Vec<u8>, greeting: &Greeting) -> serde_json::Re
 
 /// Rewrites QEMU's single-quoted strings as standard double-quoted JSON strings, leaving all
 /// else as it is: `{'execute': 'stop'}` becomes `{"execute": "stop"}`. Inside a single-quoted
-/// string `\'` is a quote and a bare `"` is escaped.
+/// string a bare `"` is escaped; in either kind of string `\'` is a quote, as QEMU reads it.
 ///
 /// ```
-/// let out = qmp_proto::standardize_quotes(br#"{'a': 'it\'s "x"', "b": "'"}"#);
-/// assert_eq!(out, br#"{"a": "it's \"x\"", "b": "'"}"#);
+/// let out = qmp_proto::standardize_quotes(br#"{'a': 'it\'s "x"', "b": "'", "c": "\'"}"#);
+/// assert_eq!(out, br#"{"a": "it's \"x\"", "b": "'", "c": "'"}"#);
 /// ```
 pub fn standardize_quotes(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len() + 8);
@@ -172,7 +177,7 @@ pub fn standardize_quotes(input: &[u8]) -> Vec<u8> {
             Some(q) => {
                 if escape {
                     escape = false;
-                    if q == b'\'' && b == b'\'' {
+                    if b == b'\'' {
                         out.push(b'\'');
                     } else {
                         out.push(b'\\');

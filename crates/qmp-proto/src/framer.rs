@@ -22,8 +22,9 @@ pub const DEFAULT_MAX_DEPTH: u32 = 1024;
 pub struct Frame<'a> {
     /// The value's bytes, from its first to its last byte (no surrounding whitespace).
     pub bytes: &'a [u8],
-    /// True when the value holds a single-quoted string (QEMU's input extension); such a
-    /// frame is not standard JSON until passed through [`crate::standardize_quotes`].
+    /// True when the value uses QEMU's quote extensions, a single-quoted string or a `\'`
+    /// escape; such a frame is not standard JSON until passed through
+    /// [`crate::standardize_quotes`].
     pub single_quoted: bool,
 }
 
@@ -105,6 +106,40 @@ const CLASS: [u8; 256] = {
     t[b':' as usize] = PUNCT;
     t
 };
+
+/// Bytes that leave the state as it is, per state, for skipping runs of them quickly.
+const NESTED_PLAIN: [bool; 256] = plain(&[WS, PUNCT, OTHER], b"");
+const STRING_PLAIN: [bool; 256] = plain(&[WS, OPEN, CLOSE, PUNCT, OTHER], b"\r\n\"'\\");
+const BARE_PLAIN: [bool; 256] = plain(&[OTHER], b"");
+
+/// A table of the bytes in one of `classes`, except those in `except`.
+const fn plain(classes: &[u8], except: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut i = 0;
+        while i < classes.len() {
+            t[b] |= CLASS[b] == classes[i];
+            i += 1;
+        }
+        b += 1;
+    }
+    let mut i = 0;
+    while i < except.len() {
+        t[except[i] as usize] = false;
+        i += 1;
+    }
+    t
+}
+
+/// The first position in `from..to` whose byte is not `plain`, or `to`.
+#[inline]
+fn skip(buf: &[u8], from: usize, to: usize, plain: &[bool; 256]) -> usize {
+    match buf[from..to].iter().position(|&b| !plain[b as usize]) {
+        Some(i) => from + i,
+        None => to,
+    }
+}
 
 /// Cuts a byte stream into top-level JSON values. Sans-I/O: feed it bytes with
 /// [`extend`](Framer::extend) (or read straight into [`buffer_mut`](Framer::buffer_mut)),
@@ -237,72 +272,120 @@ impl Framer {
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, FrameError> {
         let len = self.buf.len();
         while self.pos < len {
-            let b = self.buf[self.pos];
-            let class = CLASS[b as usize];
-            let at = self.pos;
-            self.pos += 1;
+            // Scanning stops at `limit`: the end of the input, or where the value being
+            // scanned would grow past the size cap.
+            let limit = if self.discarding {
+                // Keep no bytes of a value being skipped.
+                self.start = self.pos;
+                len
+            } else if self.state == State::Between {
+                len
+            } else {
+                let cap_end = self.start.saturating_add(self.max_size);
+                if self.pos >= cap_end && self.state != State::Bare {
+                    // The next byte belongs to the value: one too many. (A bare token is
+                    // checked below, as the byte might end it rather than extend it.)
+                    return Err(self.too_large());
+                }
+                cap_end.min(len)
+            };
             match self.state {
-                State::Between => match class {
-                    WS => self.start = self.pos,
-                    STRAY => {
-                        self.start = self.pos;
-                        return Err(FrameError::Stray { byte: b, discarded: 0 });
-                    }
-                    OPEN => {
-                        self.begin_value(at);
-                        self.depth = 1;
-                        self.state = State::Nested;
-                    }
-                    QUOTE => {
-                        self.begin_value(at);
-                        self.single_quoted = b == b'\'';
-                        self.state = State::Str { quote: b, escape: false };
-                    }
-                    CLOSE | PUNCT => {
-                        // A lone structural byte: a value of its own, for the caller to reject.
-                        self.begin_value(at);
-                        self.start = self.pos;
-                        return Ok(Some(self.frame(at..at + 1)));
-                    }
-                    _ => {
-                        self.begin_value(at);
-                        self.state = State::Bare;
-                    }
-                },
-                State::Nested => match class {
-                    OPEN => {
-                        self.depth += 1;
-                        if self.depth > self.max_depth && !self.discarding {
-                            self.discarding = true;
-                            return Err(FrameError::TooDeep { limit: self.max_depth });
+                State::Between => {
+                    let at = self.pos;
+                    let b = self.buf[at];
+                    self.pos += 1;
+                    match CLASS[b as usize] {
+                        WS => self.start = self.pos,
+                        STRAY => {
+                            self.start = self.pos;
+                            return Err(FrameError::Stray { byte: b, discarded: 0 });
+                        }
+                        OPEN => {
+                            self.begin_value(at);
+                            self.depth = 1;
+                            self.state = State::Nested;
+                        }
+                        QUOTE => {
+                            self.begin_value(at);
+                            self.single_quoted = b == b'\'';
+                            self.state = State::Str { quote: b, escape: false };
+                        }
+                        CLOSE | PUNCT => {
+                            // A lone structural byte: a value of its own, for the caller to reject.
+                            self.begin_value(at);
+                            self.start = self.pos;
+                            return Ok(Some(self.frame(at..at + 1)));
+                        }
+                        _ => {
+                            self.begin_value(at);
+                            self.state = State::Bare;
                         }
                     }
-                    CLOSE => {
-                        self.depth -= 1;
-                        if self.depth == 0 {
-                            self.state = State::Between;
-                            if let Some(range) = self.finish_value(at + 1) {
-                                return Ok(Some(self.frame(range)));
+                }
+                State::Nested => loop {
+                    // The hot loop: structure and short strings, without leaving the arm.
+                    self.pos = skip(&self.buf, self.pos, limit, &NESTED_PLAIN);
+                    if self.pos == limit {
+                        break;
+                    }
+                    let at = self.pos;
+                    let b = self.buf[at];
+                    self.pos += 1;
+                    match CLASS[b as usize] {
+                        QUOTE => {
+                            self.single_quoted |= b == b'\'';
+                            self.pos = skip(&self.buf, self.pos, limit, &STRING_PLAIN);
+                            if self.pos < limit && self.buf[self.pos] == b {
+                                self.pos += 1; // a string without escapes: still nested
+                            } else {
+                                self.state = State::Str { quote: b, escape: false };
+                                break;
                             }
                         }
-                    }
-                    QUOTE => {
-                        self.single_quoted |= b == b'\'';
-                        self.state = State::Str { quote: b, escape: false };
-                    }
-                    STRAY => return Err(self.stray(b, at)),
-                    _ => {}
-                },
-                State::Str { quote, escape } => {
-                    if escape {
-                        if class == STRAY || b == b'\r' || b == b'\n' {
-                            return Err(self.stray(b, at));
+                        OPEN => {
+                            self.depth = self.depth.saturating_add(1);
+                            if self.depth > self.max_depth && !self.discarding {
+                                self.discarding = true;
+                                self.start = self.pos;
+                                return Err(FrameError::TooDeep { limit: self.max_depth });
+                            }
                         }
-                        self.state = State::Str { quote, escape: false };
-                    } else if b == quote {
+                        CLOSE => {
+                            self.depth -= 1;
+                            if self.depth == 0 {
+                                self.state = State::Between;
+                                if let Some(range) = self.finish_value(self.pos) {
+                                    return Ok(Some(self.frame(range)));
+                                }
+                                break;
+                            }
+                        }
+                        _ => return Err(self.stray(b, at)), // STRAY: NESTED_PLAIN passes all else
+                    }
+                },
+                State::Str { quote, escape: true } => {
+                    let at = self.pos;
+                    let b = self.buf[at];
+                    self.pos += 1;
+                    if CLASS[b as usize] == STRAY || b == b'\r' || b == b'\n' {
+                        return Err(self.stray(b, at));
+                    }
+                    // QEMU reads `\'` as a quote in either kind of string; serde_json does not.
+                    self.single_quoted |= b == b'\'';
+                    self.state = State::Str { quote, escape: false };
+                }
+                State::Str { quote, escape: false } => {
+                    self.pos = skip(&self.buf, self.pos, limit, &STRING_PLAIN);
+                    if self.pos == limit {
+                        continue;
+                    }
+                    let at = self.pos;
+                    let b = self.buf[at];
+                    self.pos += 1;
+                    if b == quote {
                         if self.depth == 0 {
                             self.state = State::Between;
-                            if let Some(range) = self.finish_value(at + 1) {
+                            if let Some(range) = self.finish_value(self.pos) {
                                 return Ok(Some(self.frame(range)));
                             }
                         } else {
@@ -310,36 +393,46 @@ impl Framer {
                         }
                     } else if b == b'\\' {
                         self.state = State::Str { quote, escape: true };
-                    } else if class == STRAY || b == b'\r' || b == b'\n' {
+                    } else if CLASS[b as usize] == STRAY || b == b'\r' || b == b'\n' {
                         return Err(self.stray(b, at));
-                    }
+                    } // else the other quote character, an ordinary byte here
                 }
-                State::Bare => match class {
-                    OTHER => {}
-                    STRAY => return Err(self.stray(b, at)),
-                    _ => {
-                        // The token ends before this byte, which is scanned again.
-                        self.pos = at;
-                        self.state = State::Between;
-                        if let Some(range) = self.finish_value(at) {
-                            return Ok(Some(self.frame(range)));
+                State::Bare => {
+                    self.pos = skip(&self.buf, self.pos, limit, &BARE_PLAIN);
+                    if self.pos == len {
+                        break;
+                    }
+                    let at = self.pos;
+                    let b = self.buf[at];
+                    match CLASS[b as usize] {
+                        // Only at the cap does scanning stop before a byte of the token.
+                        OTHER => return Err(self.too_large()),
+                        STRAY => {
+                            self.pos += 1;
+                            return Err(self.stray(b, at));
+                        }
+                        _ => {
+                            // The token ends before this byte, which is scanned again.
+                            self.state = State::Between;
+                            if let Some(range) = self.finish_value(at) {
+                                return Ok(Some(self.frame(range)));
+                            }
                         }
                     }
-                },
-            }
-            if self.discarding {
-                // Keep no bytes of a value being skipped.
-                self.start = self.pos;
-            } else if self.pos - self.start > self.max_size && self.state != State::Between {
-                self.discarding = true;
-                self.start = self.pos;
-                return Err(FrameError::TooLarge { limit: self.max_size });
+                }
             }
         }
         if self.discarding {
             self.start = self.pos;
         }
         Ok(None)
+    }
+
+    /// Starts skipping the value being scanned, which would grow past the cap.
+    fn too_large(&mut self) -> FrameError {
+        self.discarding = true;
+        self.start = self.pos;
+        FrameError::TooLarge { limit: self.max_size }
     }
 
     /// Ends the value at `end`; returns its byte range unless it was being skipped.
@@ -364,16 +457,16 @@ impl Framer {
         FrameError::Stray { byte, discarded }
     }
 
-    /// Ends the stream: a bare token still open (`1` at EOF) becomes a frame; a partial
-    /// object or string is reported as `Some(bytes)` by [`take_partial`](Framer::take_partial).
+    /// Ends the stream, once [`next_frame`](Framer::next_frame) has returned `Ok(None)`: a
+    /// bare token still open (`1` at EOF) becomes a frame. A partial object or string is left
+    /// for [`take_partial`](Framer::take_partial) to drop.
     pub fn finish(&mut self) -> Option<Frame<'_>> {
-        if self.state == State::Bare && !self.discarding {
-            self.state = State::Between;
-            let end = self.buf.len();
-            let range = self.finish_value(end)?;
-            return Some(self.frame(range));
+        if self.state != State::Bare {
+            return None;
         }
-        None
+        self.state = State::Between;
+        let range = self.finish_value(self.pos)?;
+        Some(self.frame(range))
     }
 
     /// Drops and returns the length of any partial value (e.g. after the peer hung up).

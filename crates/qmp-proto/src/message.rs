@@ -215,10 +215,7 @@ impl Event {
 
     /// The data as a JSON value (`Value::Null` when the event has none).
     pub fn data_value(&self) -> Value {
-        self.data
-            .as_ref()
-            .and_then(|d| serde_json::from_str(d.get()).ok())
-            .unwrap_or(Value::Null)
+        self.data.as_ref().and_then(|d| serde_json::from_str(d.get()).ok()).unwrap_or(Value::Null)
     }
 
     /// The event as the JSON object the server sent (members in QMP's usual order).
@@ -287,18 +284,22 @@ impl RawMessage {
         }
         if let Some(name) = event {
             if ret.is_none() && error.is_none() {
+                if let Some(id) = id {
+                    extra.insert("id".into(), id); // not an event member: kept with the unknown ones
+                }
                 return Message::Event(Event { name, data, timestamp: timestamp.unwrap_or_default(), extra });
             }
             extra.insert("event".into(), Value::String(name));
         }
-        let put_back = |extra: &mut Map<String, Value>, data: Option<Box<RawValue>>, ts: Option<Timestamp>| {
-            if let Some(d) = data {
-                extra.insert("data".into(), serde_json::from_str(d.get()).unwrap_or(Value::Null));
-            }
-            if let Some(ts) = ts {
-                extra.insert("timestamp".into(), serde_json::to_value(ts).unwrap_or(Value::Null));
-            }
-        };
+        let put_back =
+            |extra: &mut Map<String, Value>, data: Option<Box<RawValue>>, ts: Option<Timestamp>| {
+                if let Some(d) = data {
+                    extra.insert("data".into(), serde_json::from_str(d.get()).unwrap_or(Value::Null));
+                }
+                if let Some(ts) = ts {
+                    extra.insert("timestamp".into(), serde_json::to_value(ts).unwrap_or(Value::Null));
+                }
+            };
         let result = match (ret, error) {
             (Some(r), None) => Ok(r),
             (None, Some(e)) => Err(e),
@@ -356,18 +357,75 @@ impl<'de> Deserialize<'de> for RawMessage {
 
 /// A request sent by a client: `{"execute": NAME, "arguments": {...}, "id": ...}`, or
 /// `exec-oob` in place of `execute` for out-of-band execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// ```
+/// use qmp_proto::Request;
+///
+/// let req: Request = serde_json::from_str(r#"{"exec-oob": "yank", "id": null}"#).unwrap();
+/// assert!(req.oob);
+/// assert_eq!(req.id, Some(serde_json::Value::Null)); // echoed as sent, as QEMU does
+/// assert_eq!(serde_json::to_string(&req).unwrap(), r#"{"exec-oob":"yank","id":null}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     /// The command's name.
-    #[serde(rename = "execute", alias = "exec-oob")]
     pub execute: String,
     /// The arguments, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<Map<String, Value>>,
-    /// Any JSON value, echoed in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Any JSON value, echoed in the reply (`Some(Value::Null)` for `"id": null`).
     pub id: Option<Value>,
     /// True for `exec-oob`.
-    #[serde(skip)]
     pub oob: bool,
+}
+
+impl Serialize for Request {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry(if self.oob { "exec-oob" } else { "execute" }, &self.execute)?;
+        if let Some(args) = &self.arguments {
+            map.serialize_entry("arguments", args)?;
+        }
+        if let Some(id) = &self.id {
+            map.serialize_entry("id", id)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Request;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a QMP request object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request, A::Error> {
+                use serde::de::Error;
+                let (mut execute, mut exec_oob, mut arguments, mut id) = (None, None, None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match &*key {
+                        "execute" => execute = Some(map.next_value::<String>()?),
+                        "exec-oob" => exec_oob = Some(map.next_value::<String>()?),
+                        // `null` arguments mean none, as QEMU reads them.
+                        "arguments" => arguments = map.next_value::<Option<Map<String, Value>>>()?,
+                        // Kept as sent, `null` too: QEMU echoes `"id": null`.
+                        "id" => id = Some(map.next_value::<Value>()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                let (execute, oob) = match (execute, exec_oob) {
+                    (Some(name), None) => (name, false),
+                    (None, Some(name)) => (name, true),
+                    (None, None) => return Err(A::Error::missing_field("execute")),
+                    (Some(_), Some(_)) => return Err(A::Error::custom("'execute' clashes with 'exec-oob'")),
+                };
+                Ok(Request { execute, arguments, id, oob })
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
