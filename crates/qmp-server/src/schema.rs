@@ -106,6 +106,8 @@ pub struct Struct {
     pub members: Vec<Member>,
     /// The discriminator member and the extra members for each of its values.
     pub variants: Option<(String, Vec<(String, Struct)>)>,
+    /// Accept members not declared (QEMU's `device_add` takes any device property).
+    pub open: bool,
 }
 
 impl Struct {
@@ -129,6 +131,12 @@ impl Struct {
     /// Makes this a flat union on the enum member `tag`, with `variants[value]` added.
     pub fn union(mut self, tag: &str, variants: Vec<(String, Struct)>) -> Self {
         self.variants = Some((tag.into(), variants));
+        self
+    }
+
+    /// Accepts undeclared members too.
+    pub fn allow_extra(mut self) -> Self {
+        self.open = true;
         self
     }
 
@@ -174,7 +182,7 @@ fn check_struct(s: &Struct, obj: &Map<String, Value>, path: &mut String) -> Resu
             }
         }
     }
-    if seen < obj.len() {
+    if seen < obj.len() && !s.open {
         let known = |k: &str| {
             s.members.iter().any(|m| m.name == k)
                 || s.variants.as_ref().is_some_and(|(tag, vs)| {

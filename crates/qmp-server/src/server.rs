@@ -71,6 +71,12 @@ impl CommandSpec {
         self
     }
 
+    /// Accepts arguments beyond the declared ones (handed to the handler unchecked).
+    pub fn allow_extra(mut self) -> Self {
+        self.args = self.args.allow_extra();
+        self
+    }
+
     /// Replaces the argument type wholesale (for flat unions).
     pub fn args(mut self, args: Struct) -> Self {
         self.args = args;

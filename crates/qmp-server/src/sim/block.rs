@@ -1,0 +1,397 @@
+//! Simulated block layer: nodes (`file`, `qcow2`, `null-co`) and block jobs (stream, commit,
+//! mirror) that progress at their `speed` in simulated time, with QEMU 7.2's event sequences.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use qmp_proto::{ErrorClass, QmpError};
+use serde_json::{json, Value};
+
+use crate::server::{Args, Events, Reply};
+
+/// The copy rate of a job with `speed: 0` (QEMU's "unlimited"), in bytes per simulated second.
+const UNLIMITED_RATE: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
+
+pub(crate) struct Node {
+    driver: String,
+    filename: String,
+    size: u64,
+    /// Nodes this one holds (its `file` and `backing` children).
+    children: Vec<String>,
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Stream,
+    Commit,
+    Mirror,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Stream => "stream",
+            Kind::Commit => "commit",
+            Kind::Mirror => "mirror",
+        }
+    }
+}
+
+pub(crate) struct Job {
+    id: String,
+    kind: Kind,
+    node: String,
+    len: u64,
+    offset: f64,
+    speed: i64,
+    status: &'static str,
+    paused: bool,
+    auto_dismiss: bool,
+    /// Goes on to READY instead of finishing (mirror, active commit).
+    needs_complete: bool,
+    /// Set by block-job-complete (or a cancel once ready): finish at the next tick.
+    finishing: bool,
+    error: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct Block {
+    nodes: BTreeMap<String, Node>,
+    jobs: Vec<Job>,
+    next_seq: u64,
+}
+
+fn generic(desc: impl Into<String>) -> QmpError {
+    QmpError::new(ErrorClass::GenericError, desc)
+}
+
+fn status_change(ev: &Events, job: &mut Job, status: &'static str) {
+    job.status = status;
+    ev.emit("JOB_STATUS_CHANGE", Some(json!({"status": status, "id": job.id})));
+}
+
+fn job_event(ev: &Events, name: &str, job: &Job) {
+    let data = json!({"device": job.id, "len": job.len, "offset": job.offset as u64, "speed": job.speed, "type": job.kind.as_str()});
+    ev.emit(name, Some(data));
+}
+
+impl Block {
+    pub fn add(&mut self, args: &Args) -> Reply {
+        let driver = args["driver"].as_str().unwrap_or_default().to_string();
+        let name = match args.get("node-name").and_then(Value::as_str) {
+            Some(n) => n.to_string(),
+            None => return Err(generic("A node-name is required for the simulator's blockdev-add")),
+        };
+        if self.nodes.contains_key(&name) {
+            return Err(generic(format!("Duplicate nodes with node-name='{name}'")));
+        }
+        let mut children = Vec::new();
+        let (filename, size) = match driver.as_str() {
+            "file" => {
+                let filename = args["filename"].as_str().unwrap_or_default().to_string();
+                let meta = std::fs::metadata(&filename).map_err(|e| {
+                    let text = std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(2)).to_string();
+                    let text = text.split(" (os error").next().unwrap_or_default().to_string();
+                    generic(format!("Could not open '{filename}': {text}"))
+                })?;
+                (filename, meta.len())
+            }
+            "null-co" => {
+                ("null-co://".to_string(), args.get("size").and_then(Value::as_u64).unwrap_or(1 << 30))
+            }
+            "qcow2" => {
+                let file = self.child_ref(args.get("file"))?;
+                let filename = self.nodes[&file].filename.clone();
+                let size = qcow2_size(&filename).ok_or_else(|| generic("Image is not in qcow2 format"))?;
+                children.push(file);
+                if let Some(b) = args.get("backing").filter(|b| !b.is_null()) {
+                    children.push(self.child_ref(Some(b))?);
+                }
+                (filename, size)
+            }
+            other => return Err(generic(format!("Driver '{other}' is not supported by the simulator"))),
+        };
+        self.next_seq += 1;
+        self.nodes.insert(name, Node { driver, filename, size, children, seq: self.next_seq });
+        Ok(json!({}))
+    }
+
+    fn child_ref(&self, r: Option<&Value>) -> Result<String, QmpError> {
+        match r {
+            Some(Value::String(n)) if self.nodes.contains_key(n) => Ok(n.clone()),
+            Some(Value::String(n)) => Err(generic(format!("Cannot find device='' nor node-name='{n}'"))),
+            _ => Err(generic("The simulator needs child nodes given by node-name")),
+        }
+    }
+
+    pub fn del(&mut self, args: &Args) -> Reply {
+        let name = args["node-name"].as_str().unwrap_or_default();
+        if !self.nodes.contains_key(name) {
+            return Err(generic(format!("Failed to find node with node-name='{name}'")));
+        }
+        self.check_not_busy(name)?;
+        if let Some(parent) = self.nodes.iter().find(|(_, n)| n.children.iter().any(|c| c == name)) {
+            return Err(generic(format!("Node '{name}' is busy: node is used as child of '{}'", parent.0)));
+        }
+        self.nodes.remove(name);
+        Ok(json!({}))
+    }
+
+    fn check_not_busy(&self, node: &str) -> Result<(), QmpError> {
+        match self.jobs.iter().find(|j| j.node == node && j.status != "concluded") {
+            Some(j) => Err(generic(format!(
+                "Node '{node}' is busy: block device is in use by block job: {}",
+                j.kind.as_str()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    pub fn named_nodes(&self) -> Reply {
+        let mut nodes: Vec<(&String, &Node)> = self.nodes.iter().collect();
+        nodes.sort_by_key(|(_, n)| std::cmp::Reverse(n.seq));
+        let list: Vec<Value> = nodes
+            .into_iter()
+            .map(|(name, n)| {
+                let mut image = json!({"virtual-size": n.size, "filename": n.filename, "format": n.driver, "dirty-flag": false});
+                if n.driver == "qcow2" {
+                    image["cluster-size"] = json!(65536);
+                }
+                json!({
+                    "iops_rd": 0, "detect_zeroes": "off", "image": image, "iops_wr": 0, "ro": false,
+                    "node-name": name, "backing_file_depth": usize::from(n.children.len() > 1), "drv": n.driver,
+                    "iops": 0, "bps_wr": 0, "write_threshold": 0, "encrypted": false, "bps": 0, "bps_rd": 0,
+                    "cache": {"no-flush": false, "direct": false, "writeback": true}, "file": n.filename,
+                })
+            })
+            .collect();
+        Ok(Value::Array(list))
+    }
+
+    /// block-stream, block-commit and blockdev-mirror.
+    pub fn start_job(&mut self, ev: &Events, kind: Kind, args: &Args) -> Reply {
+        let device = args["device"].as_str().unwrap_or_default().to_string();
+        let Some(node) = self.nodes.get(&device) else {
+            return Err(generic(format!("Cannot find device='{device}' nor node-name='{device}'")));
+        };
+        let id = args.get("job-id").and_then(Value::as_str).unwrap_or(&device).to_string();
+        if self.jobs.iter().any(|j| j.id == id) {
+            return Err(generic(format!("Job ID '{id}' already in use")));
+        }
+        self.check_not_busy(&device)?;
+        let mut len = node.size;
+        let mut needs_complete = kind == Kind::Mirror;
+        if kind == Kind::Mirror {
+            let target = args["target"].as_str().unwrap_or_default();
+            if !self.nodes.contains_key(target) {
+                return Err(generic(format!("Cannot find device='{target}' nor node-name='{target}'")));
+            }
+        }
+        if kind == Kind::Commit {
+            let top = args.get("top-node").and_then(Value::as_str).unwrap_or(&device);
+            if top == device {
+                // Committing the active layer is a mirror of nothing new: ready at once.
+                needs_complete = true;
+                len = 0;
+            }
+        }
+        let speed = args.get("speed").and_then(Value::as_i64).unwrap_or(0);
+        if speed < 0 {
+            return Err(generic("Parameter 'speed' expects a non-negative value"));
+        }
+        let auto_dismiss = args.get("auto-dismiss").and_then(Value::as_bool).unwrap_or(true);
+        let mut job = Job {
+            id,
+            kind,
+            node: device,
+            len,
+            offset: 0.0,
+            speed,
+            status: "created",
+            paused: false,
+            auto_dismiss,
+            needs_complete,
+            finishing: false,
+            error: None,
+        };
+        ev.emit("JOB_STATUS_CHANGE", Some(json!({"status": "created", "id": job.id})));
+        status_change(ev, &mut job, "running");
+        if len == 0 && needs_complete {
+            status_change(ev, &mut job, "ready");
+            job_event(ev, "BLOCK_JOB_READY", &job);
+        }
+        self.jobs.push(job);
+        Ok(json!({}))
+    }
+
+    fn job(&mut self, id: &str) -> Result<&mut Job, QmpError> {
+        self.jobs
+            .iter_mut()
+            .find(|j| j.id == id)
+            .ok_or_else(|| QmpError::new(ErrorClass::DeviceNotActive, format!("Block job '{id}' not found")))
+    }
+
+    fn verb_error(job: &Job, verb: &str) -> QmpError {
+        generic(format!("Job '{}' in state '{}' cannot accept command verb '{verb}'", job.id, job.status))
+    }
+
+    pub fn cancel(&mut self, ev: &Events, args: &Args) -> Reply {
+        let force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if matches!(job.status, "concluded" | "null" | "waiting" | "pending" | "aborting") {
+            return Err(Self::verb_error(job, "cancel"));
+        }
+        if job.status == "ready" && !force {
+            // A ready mirror cancelled without force completes without pivoting.
+            job.finishing = true;
+            return Ok(json!({}));
+        }
+        status_change(ev, job, "aborting");
+        job_event(ev, "BLOCK_JOB_CANCELLED", job);
+        job.error = Some("Operation canceled".into());
+        status_change(ev, job, "concluded");
+        if job.auto_dismiss {
+            status_change(ev, job, "null");
+        }
+        self.jobs.retain(|j| j.status != "null");
+        Ok(json!({}))
+    }
+
+    pub fn complete(&mut self, args: &Args) -> Reply {
+        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if job.status != "ready" {
+            return Err(Self::verb_error(job, "complete"));
+        }
+        job.finishing = true;
+        Ok(json!({}))
+    }
+
+    pub fn pause(&mut self, ev: &Events, args: &Args) -> Reply {
+        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if !matches!(job.status, "running" | "ready") {
+            return Err(Self::verb_error(job, "pause"));
+        }
+        if job.paused {
+            return Err(generic("Job is already paused"));
+        }
+        job.paused = true;
+        let next = if job.status == "ready" { "standby" } else { "paused" };
+        status_change(ev, job, next);
+        Ok(json!({}))
+    }
+
+    pub fn resume(&mut self, ev: &Events, args: &Args) -> Reply {
+        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if !job.paused {
+            return Err(generic("Can't resume a job that was not paused"));
+        }
+        job.paused = false;
+        let next = if job.status == "standby" { "ready" } else { "running" };
+        status_change(ev, job, next);
+        Ok(json!({}))
+    }
+
+    pub fn set_speed(&mut self, args: &Args) -> Reply {
+        let speed = args["speed"].as_i64().unwrap_or(0);
+        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if speed < 0 {
+            return Err(generic("Parameter 'speed' expects a non-negative value"));
+        }
+        job.speed = speed;
+        Ok(json!({}))
+    }
+
+    pub fn dismiss(&mut self, ev: &Events, args: &Args) -> Reply {
+        let id = args["id"].as_str().unwrap_or_default();
+        let Some(job) = self.jobs.iter_mut().find(|j| j.id == id) else {
+            return Err(generic(format!("Job not found: '{id}'")));
+        };
+        if job.status != "concluded" {
+            return Err(Self::verb_error(job, "dismiss"));
+        }
+        status_change(ev, job, "null");
+        self.jobs.retain(|j| j.status != "null");
+        Ok(json!({}))
+    }
+
+    pub fn query_block_jobs(&self) -> Reply {
+        let list: Vec<Value> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                let mut v = json!({
+                    "auto-finalize": true, "io-status": "ok", "device": j.id, "auto-dismiss": j.auto_dismiss,
+                    "busy": j.status == "running", "len": j.len, "offset": j.offset as u64,
+                    "status": j.status, "paused": j.paused, "speed": j.speed,
+                    "ready": matches!(j.status, "ready" | "standby"), "type": j.kind.as_str(),
+                });
+                if let Some(e) = &j.error {
+                    v["error"] = json!(e);
+                }
+                v
+            })
+            .collect();
+        Ok(Value::Array(list))
+    }
+
+    pub fn query_jobs(&self) -> Reply {
+        let list: Vec<Value> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                let mut v = json!({"current-progress": j.offset as u64, "status": j.status,
+                    "total-progress": j.len, "type": j.kind.as_str(), "id": j.id});
+                if let Some(e) = &j.error {
+                    v["error"] = json!(e);
+                }
+                v
+            })
+            .collect();
+        Ok(Value::Array(list))
+    }
+
+    /// Advances every running job by `dt` simulated seconds.
+    pub fn tick(&mut self, ev: &Events, dt: f64) {
+        for job in &mut self.jobs {
+            if job.paused {
+                continue;
+            }
+            if job.status == "running" {
+                let rate = if job.speed > 0 { job.speed as f64 } else { UNLIMITED_RATE };
+                job.offset = (job.offset + rate * dt).min(job.len as f64);
+                if job.offset >= job.len as f64 {
+                    if job.needs_complete {
+                        status_change(ev, job, "ready");
+                        job_event(ev, "BLOCK_JOB_READY", job);
+                    } else {
+                        job.finishing = true;
+                    }
+                }
+            }
+            if job.finishing {
+                job.finishing = false;
+                status_change(ev, job, "waiting");
+                status_change(ev, job, "pending");
+                job_event(ev, "BLOCK_JOB_COMPLETED", job);
+                status_change(ev, job, "concluded");
+                if job.auto_dismiss {
+                    status_change(ev, job, "null");
+                }
+            }
+        }
+        self.jobs.retain(|j| j.status != "null");
+    }
+}
+
+pub(crate) use Kind as JobKind;
+
+/// The virtual size in a qcow2 header (`QFI\xfb`, size at byte 24, big-endian).
+fn qcow2_size(path: &str) -> Option<u64> {
+    let mut header = [0u8; 32];
+    std::fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
+    if &header[..4] != b"QFI\xfb" {
+        return None;
+    }
+    Some(u64::from_be_bytes(header[24..32].try_into().ok()?))
+}

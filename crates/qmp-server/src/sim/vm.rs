@@ -1,0 +1,271 @@
+//! Simulated machine state: run states, devices, migration, and the human monitor.
+
+use std::collections::BTreeMap;
+
+use qmp_proto::{ErrorClass, QmpError};
+use serde_json::{json, Value};
+
+use super::block::Block;
+use crate::server::{Args, Events, Reply, VersionInfo};
+
+/// The simulated guest RAM that migration copies.
+const RAM_BYTES: u64 = 128 << 20;
+/// Migration bandwidth with no limit set, in bytes per simulated second.
+const MIGRATION_RATE: f64 = 1024.0 * 1024.0 * 1024.0;
+
+pub(crate) struct Migration {
+    status: &'static str,
+    transferred: f64,
+    elapsed: f64,
+}
+
+/// Everything the simulator knows, behind one lock.
+pub(crate) struct State {
+    pub events: Events,
+    pub version: VersionInfo,
+    pub name: Option<String>,
+    /// QEMU's `RunState` name: running, paused, postmigrate, ...
+    pub run: &'static str,
+    pub devices: BTreeMap<String, String>,
+    pub unplugging: Vec<String>,
+    pub migration: Option<Migration>,
+    pub block: Block,
+}
+
+fn generic(desc: impl Into<String>) -> QmpError {
+    QmpError::new(ErrorClass::GenericError, desc)
+}
+
+/// Device models the simulated machine has.
+pub(crate) const DEVICE_MODELS: &[&str] = &[
+    "virtio-blk-pci",
+    "virtio-net-pci",
+    "virtio-scsi-pci",
+    "scsi-hd",
+    "e1000",
+    "usb-tablet",
+    "usb-kbd",
+    "nvme",
+];
+
+impl State {
+    pub fn new(events: Events, version: VersionInfo) -> Self {
+        State {
+            events,
+            version,
+            name: None,
+            run: "running",
+            devices: BTreeMap::new(),
+            unplugging: Vec::new(),
+            migration: None,
+            block: Block::default(),
+        }
+    }
+
+    pub fn query_status(&self) -> Reply {
+        Ok(json!({"status": self.run, "singlestep": false, "running": self.run == "running"}))
+    }
+
+    pub fn query_version(&self) -> Reply {
+        let (major, minor, micro) = self.version.triple;
+        Ok(json!({"qemu": {"micro": micro, "minor": minor, "major": major}, "package": self.version.package}))
+    }
+
+    pub fn query_name(&self) -> Reply {
+        Ok(match &self.name {
+            Some(n) => json!({"name": n}),
+            None => json!({}),
+        })
+    }
+
+    pub fn stop(&mut self) -> Reply {
+        if self.run == "running" {
+            self.run = "paused";
+            self.events.emit("STOP", None);
+        }
+        Ok(json!({}))
+    }
+
+    pub fn cont(&mut self) -> Reply {
+        match self.run {
+            "running" => {}
+            "shutdown" => return Err(generic("Resetting the Virtual Machine is required")),
+            "inmigrate" => return Err(generic("Migration is not finished yet")),
+            _ => {
+                self.run = "running";
+                self.events.emit("RESUME", None);
+            }
+        }
+        Ok(json!({}))
+    }
+
+    pub fn system_reset(&mut self) -> Reply {
+        self.events.emit("RESET", Some(json!({"guest": false, "reason": "host-qmp-system-reset"})));
+        if self.run == "shutdown" {
+            self.run = "running";
+        }
+        Ok(json!({}))
+    }
+
+    pub fn system_powerdown(&mut self) -> Reply {
+        // As with `-machine none`, no guest answers the ACPI request.
+        self.events.emit("POWERDOWN", None);
+        Ok(json!({}))
+    }
+
+    pub fn quit(&mut self) -> Reply {
+        self.events.emit("SHUTDOWN", Some(json!({"guest": false, "reason": "host-qmp-quit"})));
+        self.run = "shutdown";
+        Ok(json!({}))
+    }
+
+    pub fn device_add(&mut self, args: &Args) -> Reply {
+        let driver = args["driver"].as_str().unwrap_or_default();
+        if !DEVICE_MODELS.contains(&driver) {
+            return Err(generic(format!("'{driver}' is not a valid device model name")));
+        }
+        let id = match args.get("id").and_then(Value::as_str) {
+            Some(id) => id.to_string(),
+            None => format!("device[{}]", self.devices.len()),
+        };
+        if self.devices.contains_key(&id) {
+            return Err(generic(format!("Duplicate ID '{id}' for device")));
+        }
+        self.devices.insert(id, driver.to_string());
+        Ok(json!({}))
+    }
+
+    pub fn device_del(&mut self, args: &Args) -> Reply {
+        let id = args["id"].as_str().unwrap_or_default();
+        if !self.devices.contains_key(id) {
+            return Err(QmpError::new(ErrorClass::DeviceNotFound, format!("Device '{id}' not found")));
+        }
+        if self.unplugging.iter().any(|u| u == id) {
+            return Err(generic(format!("Device {id} is already in the process of unplug")));
+        }
+        // The guest acknowledges the unplug at the next tick, as an ACPI guest would later.
+        self.unplugging.push(id.to_string());
+        Ok(json!({}))
+    }
+
+    pub fn migrate(&mut self, args: &Args) -> Reply {
+        if matches!(&self.migration, Some(m) if m.status == "active" || m.status == "setup") {
+            return Err(generic("There's a migration process in progress"));
+        }
+        let uri = args["uri"].as_str().unwrap_or_default();
+        if !["tcp:", "unix:", "exec:", "fd:", "file:"].iter().any(|p| uri.starts_with(p)) {
+            return Err(generic("Parameter 'uri' expects a valid migration protocol"));
+        }
+        self.migration = Some(Migration { status: "active", transferred: 0.0, elapsed: 0.0 });
+        Ok(json!({}))
+    }
+
+    pub fn migrate_cancel(&mut self) -> Reply {
+        if let Some(m) = &mut self.migration {
+            if m.status == "active" {
+                m.status = "cancelled";
+            }
+        }
+        Ok(json!({}))
+    }
+
+    pub fn query_migrate(&self) -> Reply {
+        let Some(m) = &self.migration else { return Ok(json!({})) };
+        let total_ms = (m.elapsed * 1000.0) as u64;
+        let transferred = m.transferred as u64;
+        let mbps = if m.elapsed > 0.0 {
+            (m.transferred * 8.0 / 1e6 / m.elapsed * 1000.0).round() / 1000.0
+        } else {
+            0.0
+        };
+        let ram = json!({
+            "total": RAM_BYTES, "remaining": RAM_BYTES - transferred.min(RAM_BYTES), "transferred": transferred,
+            "duplicate": 0, "normal": transferred / 4096, "normal-bytes": transferred, "page-size": 4096,
+            "mbps": mbps, "dirty-sync-count": 1, "postcopy-requests": 0, "multifd-bytes": 0,
+            "pages-per-second": 0, "precopy-bytes": transferred, "downtime-bytes": 0, "postcopy-bytes": 0,
+            "dirty-sync-missed-zero-copy": 0, "skipped": 0, "dirty-pages-rate": 0,
+        });
+        let mut info = json!({"status": m.status, "setup-time": 0, "total-time": total_ms, "ram": ram});
+        if m.status == "completed" {
+            info["downtime"] = json!(0);
+        } else if m.status == "active" {
+            info["expected-downtime"] = json!(300);
+        }
+        Ok(info)
+    }
+
+    /// The human monitor: a few `info` commands and `help`.
+    pub fn hmp(&mut self, args: &Args) -> Reply {
+        let line = args["command-line"].as_str().unwrap_or_default().trim();
+        let mut words = line.split_whitespace();
+        let out = match (words.next().unwrap_or(""), words.next()) {
+            ("", _) => String::new(),
+            ("info", Some("status")) => {
+                let state = if self.run == "running" { "running".to_string() } else { self.run.to_string() };
+                format!("VM status: {state}\r\n")
+            }
+            ("info", Some("version")) => {
+                let (a, b, c) = self.version.triple;
+                format!("{a}.{b}.{c}{}\r\n", self.version.package)
+            }
+            ("info", Some("name")) => self.name.as_ref().map(|n| format!("{n}\r\n")).unwrap_or_default(),
+            ("info", Some(other)) => format!("info: unknown command: '{other}'\r\n"),
+            ("info", None) => HMP_INFO_HELP.replace('\n', "\r\n"),
+            ("help" | "?", _) => HMP_HELP.replace('\n', "\r\n"),
+            ("stop", _) => self.stop().map(|_| String::new())?,
+            ("cont" | "c", _) => self.cont().map(|_| String::new())?,
+            ("system_reset", _) => self.system_reset().map(|_| String::new())?,
+            ("system_powerdown", _) => self.system_powerdown().map(|_| String::new())?,
+            (other, _) => format!("unknown command: '{other}'\r\n"),
+        };
+        Ok(Value::String(out))
+    }
+
+    /// Advances migration and device unplug by `dt` simulated seconds.
+    pub fn tick(&mut self, dt: f64) {
+        for id in std::mem::take(&mut self.unplugging) {
+            self.devices.remove(&id);
+            let path = format!("/machine/peripheral/{id}");
+            self.events.emit("DEVICE_DELETED", Some(json!({"device": id, "path": path})));
+        }
+        let mut finished = false;
+        if let Some(m) = &mut self.migration {
+            if m.status == "active" {
+                m.elapsed += dt;
+                m.transferred = (m.transferred + MIGRATION_RATE * dt).min(RAM_BYTES as f64);
+                if m.transferred >= RAM_BYTES as f64 {
+                    m.status = "completed";
+                    finished = true;
+                }
+            }
+        }
+        if finished && self.run == "running" {
+            self.events.emit("STOP", None);
+        }
+        if finished {
+            self.run = "postmigrate";
+        }
+        let events = self.events.clone();
+        self.block.tick(&events, dt);
+    }
+}
+
+const HMP_HELP: &str = "\
+block_job_cancel [-f] device -- stop an active background block operation
+block_job_complete device -- stop an active background block operation
+block_job_pause device -- pause an active background block operation
+block_job_resume device -- resume a paused background block operation
+c|cont  -- resume emulation
+help|? [cmd] -- show the help
+info [subcommand] -- show various information about the system state
+q|quit  -- quit the emulator
+stop|s  -- stop emulation
+system_powerdown  -- send system power down event
+system_reset  -- reset the system
+";
+
+const HMP_INFO_HELP: &str = "\
+info name  -- show the current VM name
+info status  -- show the current VM status (running|paused)
+info version  -- show the version of QEMU
+";

@@ -1,0 +1,220 @@
+//! Shared helpers: start real QEMU or the simulator on a private socket, and talk raw bytes.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A QMP peer on a unix socket: real QEMU (killed on drop) or the in-process simulator.
+pub struct Peer {
+    pub path: PathBuf,
+    child: Option<Child>,
+    sim: Option<SimThread>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The simulator, served by its own runtime on a thread; stopped on drop.
+pub struct SimThread {
+    server: qmp_server::Server,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SimThread {
+    fn drop(&mut self) {
+        self.server.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn wait_for_socket(path: &Path, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("QEMU exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "QEMU did not create {}", path.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Fails (never skips) when a QEMU binary is missing.
+fn spawn(program: &str, args: &[String]) -> Child {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program} (install it with scripts/install-deps.sh): {e}"))
+}
+
+impl Peer {
+    /// `qemu-system-x86_64 -machine none`.
+    pub fn qemu_system() -> Peer {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qmp.sock");
+        let args: Vec<String> = ["-machine", "none", "-nodefaults", "-display", "none", "-qmp"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([format!("unix:{},server=on,wait=off", path.display())])
+            .collect();
+        let mut child = spawn("qemu-system-x86_64", &args);
+        wait_for_socket(&path, &mut child);
+        Peer { path, child: Some(child), sim: None, dir }
+    }
+
+    /// `qemu-storage-daemon` with `extra` arguments, in `dir`.
+    pub fn storage_daemon(dir: tempfile::TempDir, extra: &[String]) -> Peer {
+        let path = dir.path().join("qmp.sock");
+        let mut args = vec![
+            "--chardev".to_string(),
+            format!("socket,path={},server=on,wait=off,id=m0", path.display()),
+            "--monitor".into(),
+            "chardev=m0".into(),
+        ];
+        args.extend_from_slice(extra);
+        let mut child = spawn("qemu-storage-daemon", &args);
+        wait_for_socket(&path, &mut child);
+        Peer { path, child: Some(child), sim: None, dir }
+    }
+
+    /// The simulator on a fresh socket.
+    pub fn sim() -> Peer {
+        Self::sim_in(tempfile::tempdir().unwrap())
+    }
+
+    /// The simulator on a fresh socket in `dir`.
+    pub fn sim_in(dir: tempfile::TempDir) -> Peer {
+        let path = dir.path().join("qmp.sock");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        let thread = std::thread::spawn(move || {
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let sim = qmp_server::sim::Simulator::new();
+                let task = sim.listen_unix(&p).unwrap();
+                tx.send(sim.server().clone()).unwrap();
+                sim.server().wait_shutdown().await;
+                // Let connections flush their last replies.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                task.abort();
+            });
+        });
+        let server = rx.recv().unwrap();
+        Peer { path, child: None, sim: Some(SimThread { server, thread: Some(thread) }), dir }
+    }
+
+    pub fn connect(&self) -> Raw {
+        let stream = UnixStream::connect(&self.path).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        Raw { stream, buf: Vec::new() }
+    }
+}
+
+/// A raw byte connection.
+pub struct Raw {
+    pub stream: UnixStream,
+    pub buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads complete lines until `done(lines)` holds or `timeout` passes; returns the lines.
+    pub fn read_until(&mut self, timeout: Duration, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut lines = Vec::new();
+        loop {
+            while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                lines.push(String::from_utf8_lossy(&line).into_owned());
+            }
+            if done(&lines) || Instant::now() > deadline {
+                return lines;
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    if !self.buf.is_empty() {
+                        lines.push(String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned());
+                    }
+                    lines.push("<EOF>".into());
+                    return lines;
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => {
+                    lines.push(format!("<error {e}>"));
+                    return lines;
+                }
+            }
+        }
+    }
+
+    /// Reads the greeting line.
+    pub fn greeting(&mut self) -> String {
+        self.read_until(Duration::from_secs(10), |l| !l.is_empty()).remove(0)
+    }
+
+    /// Sends `bytes`, then a marker request, and returns every line up to the marker's reply.
+    pub fn step(&mut self, bytes: &[u8], marker: usize) -> Vec<String> {
+        self.send(bytes);
+        let id = format!("\"id\": \"sync-{marker}\"");
+        self.send(format!("{{\"execute\": \"query-version\", \"id\": \"sync-{marker}\"}}").as_bytes());
+        let mut lines = self.read_until(Duration::from_secs(10), |l| l.iter().any(|x| x.contains(&id)));
+        assert!(
+            lines.last().is_some_and(|l| l.contains(&id)),
+            "no reply to the marker after {bytes:?}: {lines:?}"
+        );
+        lines.pop();
+        lines
+    }
+}
+
+/// Masks what legitimately differs between QEMU and the simulator: timestamps, version
+/// strings, and job progress counters.
+pub fn normalize(line: &str) -> String {
+    let mut s = line.to_string();
+    s = replace_between(&s, "\"timestamp\": {\"seconds\": ", "}", "0, \"microseconds\": 0");
+    s = replace_between(&s, "{\"micro\": ", "\"package\": \"", "");
+    s = replace_between(&s, "\"package\": \"", "\"", "PKG");
+    for key in ["\"offset\": ", "\"current-progress\": "] {
+        s = replace_between(&s, key, ",", "N");
+    }
+    s
+}
+
+fn replace_between(s: &str, start: &str, end: &str, with: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(start) {
+        out.push_str(&rest[..i + start.len()]);
+        rest = &rest[i + start.len()..];
+        match rest.find(end) {
+            Some(j) => {
+                out.push_str(with);
+                rest = &rest[j..];
+            }
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}

@@ -1,0 +1,222 @@
+//! The same raw transcripts, valid and invalid, sent to real QEMU 7.2 (started here) and to
+//! the simulator; replies and events must match byte for byte after masking timestamps,
+//! version strings and job progress. Real QEMU missing is a failure, not a skip.
+
+mod common;
+
+use common::{normalize, Peer};
+
+/// Runs `steps` on a fresh connection and returns the normalized transcript.
+fn transcript(peer: &Peer, steps: &[&[u8]]) -> Vec<String> {
+    let mut c = peer.connect();
+    let mut out = vec![format!("greeting: {}", normalize(&c.greeting()))];
+    for (i, step) in steps.iter().enumerate() {
+        out.push(format!("--- step {i}: {}", String::from_utf8_lossy(step).escape_debug()));
+        out.extend(c.step(step, i).iter().map(|l| normalize(l)));
+    }
+    out
+}
+
+fn compare(qemu: &Peer, sim: &Peer, steps: &[&[u8]]) {
+    let want = transcript(qemu, steps);
+    let got = transcript(sim, steps);
+    if std::env::var_os("QMP_DIFF_DUMP").is_some() {
+        eprintln!("{}", want.join("\n"));
+    }
+    if want != got {
+        let mut report = String::new();
+        for (w, g) in want.iter().zip(&got) {
+            let mark = if w == g { "  " } else { "!!" };
+            report.push_str(&format!("{mark} qemu: {}\n{mark} sim:  {}\n", w.trim_end(), g.trim_end()));
+        }
+        panic!("transcripts differ ({} vs {} lines):\n{report}", want.len(), got.len());
+    }
+}
+
+const NEGOTIATE: &[u8] = b"{\"execute\": \"qmp_capabilities\"}";
+
+#[test]
+fn before_negotiation() {
+    let (qemu, sim) = (Peer::qemu_system(), Peer::sim());
+    compare(
+        &qemu,
+        &sim,
+        &[
+            b"{\"execute\":\"query-status\"}",
+            b"{\"execute\":\"query-status\",\"id\":1}",
+            b"{\"execute\":\"nope\",\"id\":\"x\"}",
+            b"{\"exec-oob\":\"query-status\",\"id\":5}",
+            b"{\"execute\":1,\"id\":5}",
+            b"[1,2]",
+            b"not json\n",
+            b"\xff",
+            b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"foo\"]}}",
+            b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":\"oob\"}}",
+            b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[1]}}",
+            b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"x\":[1]}}",
+            b"{\"execute\":\"qmp_capabilities\",\"arguments\":[]}",
+            b"{'execute':'qmp_capabilities','id':{'a':[1,2.5,'\\u00e9']}}",
+            b"{\"execute\":\"qmp_capabilities\"}",
+        ],
+    );
+}
+
+#[test]
+fn malformed_input_after_negotiation() {
+    let (qemu, sim) = (Peer::qemu_system(), Peer::sim());
+    compare(
+        &qemu,
+        &sim,
+        &[
+            NEGOTIATE,
+            b"not json\n",
+            b"XYZ abc\n",
+            b"abc XYZ{\"execute\":\"query-status\"}",
+            b"{\"execute\": X}",
+            b"{\"execute\": \"a\\qb\"}",
+            b"{\"execute\": \"a\\u00\"}",
+            b"{\"execute\": \"\\ud800x\"}",
+            b"{\"execute\": 01}",
+            b"{\"execute\": -}\n",
+            b"{\"execute\": 1.}\n",
+            b"{\"execute\": 1.5e}\n",
+            b"{\"execute\": tru}",
+            b"[[[]]]",
+            b"{\"a\":1,}",
+            b"{,}",
+            b"[1,]",
+            b"[1 2]",
+            b"{\"a\" 1}",
+            b"{\"a\":}",
+            b"{1:2}",
+            b"{\"a\":1 \"b\":2}",
+            b"{\"a\":1}}",
+            b"}",
+            b"]",
+            b":",
+            b"\"abc\"",
+            b"1 ",
+            b"true ",
+            b"%d",
+            b"{\"execute\": \"\\u0000\"}",
+            b"{\"execute\": \"\xc3\x28\"}",
+            b"{\"execute\": \"\xc3\xa9\"}",
+            b"{\"execute\":\"query-status\"\x01}",
+            b"\xff\xff\x01{\"execute\":\"x\"}",
+            b"{\"execute\": \xff XYZ abc\n",
+            b"{\"execute\":\"query-status\",\"id\":1,\"id\":2}",
+            b"{\"execute\":\"query-status\",\"arguments\":{\"x\":1}}",
+            b"{\"execute\":\"query-status\",\"arguments\":[]}",
+            b"{\"execute\":\"query-status\",\"foo\":1,\"id\":1}",
+            b"{\"exec-oob\":\"x\",\"execute\":\"query-status\",\"id\":6}",
+            b"{\"exec-oob\":\"query-status\",\"id\":6}",
+            b"{\"id\":7}",
+            b"{}",
+            b"{\"execute\":\"nope\",\"id\":[1,{\"b\":null}]}",
+            b"{\"execute\":\"qmp_capabilities\"}",
+            b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"x\":1}}",
+        ],
+    );
+}
+
+#[test]
+fn ids_and_quirks() {
+    let (qemu, sim) = (Peer::qemu_system(), Peer::sim());
+    compare(
+        &qemu,
+        &sim,
+        &[
+            NEGOTIATE,
+            b"{'execute':'query-status'}{\"execute\":\"query-status\",\"id\":\"two\"}",
+            b"{\"execute\":\"query-status\",\"id\":0.1}",
+            b"{\"execute\":\"query-status\",\"id\":1e300}",
+            b"{\"execute\":\"query-status\",\"id\":18446744073709551615}",
+            b"{\"execute\":\"query-status\",\"id\":-9223372036854775808}",
+            b"{\"execute\":\"query-status\",\"id\":123456789012345678901234567890}",
+            b"{\"execute\":\"query-status\",\"id\":\"\\ud83d\\ude00 \\u0001 / \\\\ \\\" \\t\"}",
+            b"{\"execute\":\"query-status\",\"id\":{\"z\":1,\"a\":[true,false,null],\"id\":{}}}",
+            b"{\"execute\":\n\"query-status\"\r\n,\t\"id\" : 3}",
+            b"{\"execute\":\"query-status\",\"id\":\"it's\"}{'execute':'query-status','id':'a\"b\\'c'}",
+        ],
+    );
+}
+
+#[test]
+fn run_states_and_events() {
+    let (qemu, sim) = (Peer::qemu_system(), Peer::sim());
+    compare(
+        &qemu,
+        &sim,
+        &[
+            NEGOTIATE,
+            b"{\"execute\":\"query-status\"}",
+            b"{\"execute\":\"cont\"}",
+            b"{\"execute\":\"stop\"}",
+            b"{\"execute\":\"query-status\"}",
+            b"{\"execute\":\"stop\"}",
+            b"{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"info status\"}}",
+            b"{\"execute\":\"cont\",\"id\":1}",
+            b"{\"execute\":\"system_reset\"}",
+            b"{\"execute\":\"system_powerdown\"}",
+            b"{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"info status\"}}",
+            b"{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"bogus\"}}",
+            b"{\"execute\":\"human-monitor-command\",\"arguments\":{}}",
+            b"{\"execute\":\"query-name\"}",
+            b"{\"execute\":\"query-migrate\"}",
+            b"{\"execute\":\"query-block-jobs\"}",
+            b"{\"execute\":\"query-jobs\"}",
+            b"{\"execute\":\"device_del\",\"arguments\":{\"id\":\"nodev\"}}",
+            b"{\"execute\":\"device_del\",\"arguments\":{}}",
+            b"{\"execute\":\"device_del\",\"arguments\":{\"id\":5}}",
+            b"{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"nope\",\"id\":\"d1\"}}",
+            b"{\"execute\":\"device_add\",\"arguments\":{\"id\":\"d1\"}}",
+            b"{\"execute\":\"migrate\",\"arguments\":{}}",
+            b"{\"execute\":\"block-job-cancel\",\"arguments\":{\"device\":\"x\"}}",
+            b"{\"execute\":\"block-job-pause\",\"arguments\":{\"device\":\"x\"}}",
+            b"{\"execute\":\"block-job-set-speed\",\"arguments\":{\"device\":\"x\",\"speed\":\"fast\"}}",
+            b"{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"nope\",\"node-name\":\"a\"}}",
+            b"{\"execute\":\"blockdev-add\",\"arguments\":{\"node-name\":\"a\"}}",
+            b"{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"a\"}}",
+            b"{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"a\",\"filename\":\"/nonexistent/x\"}}",
+            b"{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"nope\"}}",
+            b"{\"execute\":\"no-such-command\",\"arguments\":{\"x\":1}}",
+        ],
+    );
+}
+
+#[test]
+fn oob_negotiated() {
+    let (qemu, sim) = (Peer::qemu_system(), Peer::sim());
+    compare(
+        &qemu,
+        &sim,
+        &[
+            b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\",\"oob\"]}}",
+            b"{\"exec-oob\":\"query-status\",\"id\":6}",
+            b"{\"exec-oob\":\"nope\",\"id\":7}",
+            b"{\"exec-oob\":5,\"id\":8}",
+            b"{\"exec-oob\":\"x\",\"execute\":\"query-status\",\"id\":9}",
+            b"{\"execute\":\"query-status\",\"id\":10}",
+        ],
+    );
+}
+
+#[test]
+fn quit_sends_shutdown_then_reply_then_closes() {
+    for peer in [Peer::qemu_system(), Peer::sim()] {
+        let mut c = peer.connect();
+        c.greeting();
+        assert_eq!(c.step(NEGOTIATE, 0), vec!["{\"return\": {}}\r\n".to_string()]);
+        c.send(b"{\"execute\":\"quit\"}");
+        let lines = c.read_until(std::time::Duration::from_secs(10), |l| l.iter().any(|x| x == "<EOF>"));
+        let lines: Vec<String> = lines.iter().map(|l| normalize(l)).collect();
+        assert_eq!(
+            lines,
+            [
+                "{\"timestamp\": {\"seconds\": 0, \"microseconds\": 0}, \"event\": \"SHUTDOWN\", \"data\": {\"guest\": false, \"reason\": \"host-qmp-quit\"}}\r\n",
+                "{\"return\": {}}\r\n",
+                "<EOF>"
+            ]
+        );
+    }
+}
