@@ -4,33 +4,10 @@
 
 mod common;
 
-use common::{normalize, Peer};
+use common::{compare, normalize, s, Peer};
 
-/// Runs `steps` on a fresh connection and returns the normalized transcript.
-fn transcript(peer: &Peer, steps: &[&[u8]]) -> Vec<String> {
-    let mut c = peer.connect();
-    let mut out = vec![format!("greeting: {}", normalize(&c.greeting()))];
-    for (i, step) in steps.iter().enumerate() {
-        out.push(format!("--- step {i}: {}", String::from_utf8_lossy(step).escape_debug()));
-        out.extend(c.step(step, i).iter().map(|l| normalize(l)));
-    }
-    out
-}
-
-fn compare(qemu: &Peer, sim: &Peer, steps: &[&[u8]]) {
-    let want = transcript(qemu, steps);
-    let got = transcript(sim, steps);
-    if std::env::var_os("QMP_DIFF_DUMP").is_some() {
-        eprintln!("{}", want.join("\n"));
-    }
-    if want != got {
-        let mut report = String::new();
-        for (w, g) in want.iter().zip(&got) {
-            let mark = if w == g { "  " } else { "!!" };
-            report.push_str(&format!("{mark} qemu: {}\n{mark} sim:  {}\n", w.trim_end(), g.trim_end()));
-        }
-        panic!("transcripts differ ({} vs {} lines):\n{report}", want.len(), got.len());
-    }
+fn steps(raw: &[&[u8]]) -> Vec<common::Step> {
+    raw.iter().map(s).collect()
 }
 
 const NEGOTIATE: &[u8] = b"{\"execute\": \"qmp_capabilities\"}";
@@ -41,7 +18,7 @@ fn before_negotiation() {
     compare(
         &qemu,
         &sim,
-        &[
+        &steps(&[
             b"{\"execute\":\"query-status\"}",
             b"{\"execute\":\"query-status\",\"id\":1}",
             b"{\"execute\":\"nope\",\"id\":\"x\"}",
@@ -57,7 +34,7 @@ fn before_negotiation() {
             b"{\"execute\":\"qmp_capabilities\",\"arguments\":[]}",
             b"{'execute':'qmp_capabilities','id':{'a':[1,2.5,'\\u00e9']}}",
             b"{\"execute\":\"qmp_capabilities\"}",
-        ],
+        ]),
     );
 }
 
@@ -67,7 +44,7 @@ fn malformed_input_after_negotiation() {
     compare(
         &qemu,
         &sim,
-        &[
+        &steps(&[
             NEGOTIATE,
             b"not json\n",
             b"XYZ abc\n",
@@ -115,7 +92,7 @@ fn malformed_input_after_negotiation() {
             b"{\"execute\":\"nope\",\"id\":[1,{\"b\":null}]}",
             b"{\"execute\":\"qmp_capabilities\"}",
             b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"x\":1}}",
-        ],
+        ]),
     );
 }
 
@@ -125,7 +102,7 @@ fn ids_and_quirks() {
     compare(
         &qemu,
         &sim,
-        &[
+        &steps(&[
             NEGOTIATE,
             b"{'execute':'query-status'}{\"execute\":\"query-status\",\"id\":\"two\"}",
             b"{\"execute\":\"query-status\",\"id\":0.1}",
@@ -137,7 +114,7 @@ fn ids_and_quirks() {
             b"{\"execute\":\"query-status\",\"id\":{\"z\":1,\"a\":[true,false,null],\"id\":{}}}",
             b"{\"execute\":\n\"query-status\"\r\n,\t\"id\" : 3}",
             b"{\"execute\":\"query-status\",\"id\":\"it's\"}{'execute':'query-status','id':'a\"b\\'c'}",
-        ],
+        ]),
     );
 }
 
@@ -147,7 +124,7 @@ fn run_states_and_events() {
     compare(
         &qemu,
         &sim,
-        &[
+        &steps(&[
             NEGOTIATE,
             b"{\"execute\":\"query-status\"}",
             b"{\"execute\":\"cont\"}",
@@ -180,7 +157,7 @@ fn run_states_and_events() {
             b"{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"a\",\"filename\":\"/nonexistent/x\"}}",
             b"{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"nope\"}}",
             b"{\"execute\":\"no-such-command\",\"arguments\":{\"x\":1}}",
-        ],
+        ]),
     );
 }
 
@@ -190,14 +167,14 @@ fn oob_negotiated() {
     compare(
         &qemu,
         &sim,
-        &[
+        &steps(&[
             b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\",\"oob\"]}}",
             b"{\"exec-oob\":\"query-status\",\"id\":6}",
             b"{\"exec-oob\":\"nope\",\"id\":7}",
             b"{\"exec-oob\":5,\"id\":8}",
             b"{\"exec-oob\":\"x\",\"execute\":\"query-status\",\"id\":9}",
             b"{\"execute\":\"query-status\",\"id\":10}",
-        ],
+        ]),
     );
 }
 

@@ -81,7 +81,7 @@ impl Block {
         let driver = args["driver"].as_str().unwrap_or_default().to_string();
         let name = match args.get("node-name").and_then(Value::as_str) {
             Some(n) => n.to_string(),
-            None => return Err(generic("A node-name is required for the simulator's blockdev-add")),
+            None => return Err(generic("'node-name' must be specified for the root node")),
         };
         if self.nodes.contains_key(&name) {
             return Err(generic(format!("Duplicate nodes with node-name='{name}'")));
@@ -120,7 +120,7 @@ impl Block {
     fn child_ref(&self, r: Option<&Value>) -> Result<String, QmpError> {
         match r {
             Some(Value::String(n)) if self.nodes.contains_key(n) => Ok(n.clone()),
-            Some(Value::String(n)) => Err(generic(format!("Cannot find device='' nor node-name='{n}'"))),
+            Some(Value::String(n)) => Err(generic(format!("Cannot find device='{n}' nor node-name='{n}'"))),
             _ => Err(generic("The simulator needs child nodes given by node-name")),
         }
     }
@@ -131,15 +131,34 @@ impl Block {
             return Err(generic(format!("Failed to find node with node-name='{name}'")));
         }
         self.check_not_busy(name)?;
-        if let Some(parent) = self.nodes.iter().find(|(_, n)| n.children.iter().any(|c| c == name)) {
-            return Err(generic(format!("Node '{name}' is busy: node is used as child of '{}'", parent.0)));
+        if self.nodes.values().any(|n| n.children.iter().any(|c| c == name)) {
+            return Err(generic(format!("Block device {name} is in use")));
         }
         self.nodes.remove(name);
         Ok(json!({}))
     }
 
+    /// `node` and every node below it.
+    fn subtree(&self, node: &str, out: &mut Vec<String>) {
+        if out.iter().any(|n| n == node) {
+            return;
+        }
+        out.push(node.to_string());
+        if let Some(n) = self.nodes.get(node) {
+            for c in &n.children {
+                self.subtree(c, out);
+            }
+        }
+    }
+
+    /// A job blocks its node and the whole chain below it until it is dismissed.
     fn check_not_busy(&self, node: &str) -> Result<(), QmpError> {
-        match self.jobs.iter().find(|j| j.node == node && j.status != "concluded") {
+        let busy = |j: &&Job| {
+            let mut chain = Vec::new();
+            self.subtree(&j.node, &mut chain);
+            chain.iter().any(|n| n == node)
+        };
+        match self.jobs.iter().find(busy) {
             Some(j) => Err(generic(format!(
                 "Node '{node}' is busy: block device is in use by block job: {}",
                 j.kind.as_str()
@@ -269,7 +288,7 @@ impl Block {
 
     pub fn pause(&mut self, ev: &Events, args: &Args) -> Reply {
         let job = self.job(args["device"].as_str().unwrap_or_default())?;
-        if !matches!(job.status, "running" | "ready") {
+        if !matches!(job.status, "created" | "running" | "paused" | "ready" | "standby") {
             return Err(Self::verb_error(job, "pause"));
         }
         if job.paused {
@@ -283,6 +302,9 @@ impl Block {
 
     pub fn resume(&mut self, ev: &Events, args: &Args) -> Reply {
         let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if !matches!(job.status, "created" | "running" | "paused" | "ready" | "standby") {
+            return Err(Self::verb_error(job, "resume"));
+        }
         if !job.paused {
             return Err(generic("Can't resume a job that was not paused"));
         }
@@ -305,7 +327,7 @@ impl Block {
     pub fn dismiss(&mut self, ev: &Events, args: &Args) -> Reply {
         let id = args["id"].as_str().unwrap_or_default();
         let Some(job) = self.jobs.iter_mut().find(|j| j.id == id) else {
-            return Err(generic(format!("Job not found: '{id}'")));
+            return Err(generic("Job not found"));
         };
         if job.status != "concluded" {
             return Err(Self::verb_error(job, "dismiss"));
@@ -322,7 +344,7 @@ impl Block {
             .map(|j| {
                 let mut v = json!({
                     "auto-finalize": true, "io-status": "ok", "device": j.id, "auto-dismiss": j.auto_dismiss,
-                    "busy": j.status == "running", "len": j.len, "offset": j.offset as u64,
+                    "busy": false, "len": j.len, "offset": j.offset as u64,
                     "status": j.status, "paused": j.paused, "speed": j.speed,
                     "ready": matches!(j.status, "ready" | "standby"), "type": j.kind.as_str(),
                 });

@@ -175,16 +175,21 @@ impl Raw {
 
     /// Sends `bytes`, then a marker request, and returns every line up to the marker's reply.
     pub fn step(&mut self, bytes: &[u8], marker: usize) -> Vec<String> {
+        self.step_until(bytes, marker, None)
+    }
+
+    /// Like [`step`](Raw::step), but also waits for a line containing `until` (for events
+    /// that follow a reply asynchronously); the marker's reply is dropped wherever it lands.
+    pub fn step_until(&mut self, bytes: &[u8], marker: usize, until: Option<&str>) -> Vec<String> {
         self.send(bytes);
         let id = format!("\"id\": \"sync-{marker}\"");
         self.send(format!("{{\"execute\": \"query-version\", \"id\": \"sync-{marker}\"}}").as_bytes());
-        let mut lines = self.read_until(Duration::from_secs(10), |l| l.iter().any(|x| x.contains(&id)));
-        assert!(
-            lines.last().is_some_and(|l| l.contains(&id)),
-            "no reply to the marker after {bytes:?}: {lines:?}"
-        );
-        lines.pop();
-        lines
+        let done = |l: &[String]| {
+            l.iter().any(|x| x.contains(&id)) && until.is_none_or(|u| l.iter().any(|x| x.contains(u)))
+        };
+        let lines = self.read_until(Duration::from_secs(10), done);
+        assert!(done(&lines), "no reply to the marker (or no {until:?}) after {bytes:?}: {lines:?}");
+        lines.into_iter().filter(|l| !l.contains(&id)).collect()
     }
 }
 
@@ -195,6 +200,7 @@ pub fn normalize(line: &str) -> String {
     s = replace_between(&s, "\"timestamp\": {\"seconds\": ", "}", "0, \"microseconds\": 0");
     s = replace_between(&s, "{\"micro\": ", "\"package\": \"", "");
     s = replace_between(&s, "\"package\": \"", "\"", "PKG");
+    s = s.replace("\"busy\": true", "\"busy\": B").replace("\"busy\": false", "\"busy\": B");
     for key in ["\"offset\": ", "\"current-progress\": "] {
         s = replace_between(&s, key, ",", "N");
     }
@@ -217,4 +223,83 @@ fn replace_between(s: &str, start: &str, end: &str, with: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// One step of a transcript: bytes to send, and optionally text to wait for.
+pub struct Step {
+    pub bytes: Vec<u8>,
+    pub until: Option<String>,
+}
+
+/// A step that needs only the marker.
+pub fn s(bytes: impl AsRef<[u8]>) -> Step {
+    Step { bytes: bytes.as_ref().to_vec(), until: None }
+}
+
+/// A step that waits until a line contains `until`; events and replies within it are
+/// compared as two sequences, not interleaved.
+pub fn s_until(bytes: impl AsRef<[u8]>, until: &str) -> Step {
+    Step { bytes: bytes.as_ref().to_vec(), until: Some(until.into()) }
+}
+
+/// Runs `steps` on a fresh connection and returns the normalized transcript.
+pub fn transcript(peer: &Peer, steps: &[Step]) -> Vec<String> {
+    let mut c = peer.connect();
+    let mut out = vec![format!("greeting: {}", normalize(&c.greeting()))];
+    for (i, step) in steps.iter().enumerate() {
+        out.push(format!("--- step {i}: {}", String::from_utf8_lossy(&step.bytes).escape_debug()));
+        let lines = c.step_until(&step.bytes, i, step.until.as_deref());
+        let mut lines: Vec<String> = lines.iter().map(|l| normalize(l)).collect();
+        if step.until.is_some() {
+            // A job's events race with the command's reply in QEMU: compare the event
+            // sequence, and the replies, but not how they interleave.
+            lines.sort_by_key(|l| !l.contains("\"event\": "));
+        }
+        out.extend(lines);
+    }
+    out
+}
+
+/// Runs `steps` against both peers and fails with a side-by-side report when they differ.
+pub fn compare(qemu: &Peer, sim: &Peer, steps: &[Step]) {
+    let want = transcript(qemu, steps);
+    let got = transcript(sim, steps);
+    assert_same(&want, &got);
+}
+
+/// Fails with a side-by-side report when two transcripts differ.
+pub fn assert_same(want: &[String], got: &[String]) {
+    if std::env::var_os("QMP_DIFF_DUMP").is_some() {
+        eprintln!("{}", want.join("\n"));
+    }
+    if want != got {
+        let mut report = String::new();
+        for i in 0..want.len().max(got.len()) {
+            let (w, g) = (want.get(i).map_or("", |s| s.trim_end()), got.get(i).map_or("", |s| s.trim_end()));
+            let mark = if w == g { "  " } else { "!!" };
+            report.push_str(&format!("{mark} qemu: {w}\n{mark} sim:  {g}\n"));
+        }
+        panic!("transcripts differ ({} vs {} lines):\n{report}", want.len(), got.len());
+    }
+}
+
+/// Runs a QEMU tool, failing the test when it is missing or fails.
+pub fn run_tool(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (install it with scripts/install-deps.sh): {e}"));
+    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// base.qcow2 (64 MiB, 32 MiB written), top.qcow2 backed by it, and an empty tgt.qcow2.
+pub fn make_images(dir: &Path) {
+    let p = |n: &str| dir.join(n).display().to_string();
+    run_tool("qemu-img", &["create", "-q", "-f", "qcow2", &p("base.qcow2"), "64M"]);
+    run_tool("qemu-io", &["-c", "write 0 32M", &p("base.qcow2")]);
+    run_tool(
+        "qemu-img",
+        &["create", "-q", "-f", "qcow2", "-b", &p("base.qcow2"), "-F", "qcow2", &p("top.qcow2")],
+    );
+    run_tool("qemu-img", &["create", "-q", "-f", "qcow2", &p("tgt.qcow2"), "64M"]);
 }

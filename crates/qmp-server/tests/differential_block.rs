@@ -1,0 +1,157 @@
+//! Block nodes and jobs: the same transcripts sent to a real `qemu-storage-daemon` (started
+//! here, on images made with `qemu-img`) and to the simulator. Job progress counters are
+//! masked; event sequences, replies and errors must match.
+
+mod common;
+
+use common::{make_images, s, s_until, Peer, Step};
+
+fn exec(cmd: &str, args: &str) -> String {
+    format!("{{\"execute\": \"{cmd}\", \"arguments\": {args}}}")
+}
+
+/// Adds file+qcow2 nodes for base, top (backed by base) and tgt.
+fn add_nodes(dir: &std::path::Path) -> Vec<Step> {
+    let f = |n: &str| dir.join(n).display().to_string();
+    vec![
+        s(b"{\"execute\": \"qmp_capabilities\"}"),
+        s(exec(
+            "blockdev-add",
+            &format!(r#"{{"driver": "file", "node-name": "bf", "filename": "{}"}}"#, f("base.qcow2")),
+        )),
+        s(exec("blockdev-add", r#"{"driver": "qcow2", "node-name": "base0", "file": "bf"}"#)),
+        s(exec(
+            "blockdev-add",
+            &format!(r#"{{"driver": "file", "node-name": "f0", "filename": "{}"}}"#, f("top.qcow2")),
+        )),
+        s(exec(
+            "blockdev-add",
+            r#"{"driver": "qcow2", "node-name": "top0", "file": "f0", "backing": "base0"}"#,
+        )),
+        s(exec(
+            "blockdev-add",
+            &format!(r#"{{"driver": "file", "node-name": "tf", "filename": "{}"}}"#, f("tgt.qcow2")),
+        )),
+        s(exec("blockdev-add", r#"{"driver": "qcow2", "node-name": "tgt0", "file": "tf"}"#)),
+    ]
+}
+
+/// Runs `steps` (after adding the nodes) against qemu-storage-daemon and the simulator, each
+/// on fresh images in the same place.
+fn both(steps: Vec<Step>) {
+    let dir = tempfile::tempdir().unwrap();
+    make_images(dir.path());
+    let mut all = add_nodes(dir.path());
+    all.extend(steps);
+    let qemu = Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]);
+    let want = common::transcript(&qemu, &all);
+    drop(qemu);
+    let sim = Peer::sim();
+    let got = common::transcript(&sim, &all);
+    common::assert_same(&want, &got);
+}
+
+#[test]
+fn node_errors() {
+    both(vec![
+        s(exec("blockdev-add", r#"{"driver": "qcow2", "node-name": "top0", "file": "f0"}"#)),
+        s(exec("blockdev-add", r#"{"driver": "qcow2", "node-name": "x", "file": "nope"}"#)),
+        s(exec("blockdev-add", r#"{"driver": "qcow2", "file": "bf"}"#)),
+        s(exec("blockdev-add", r#"{"driver": "qcow2", "node-name": "x"}"#)),
+        s(exec("blockdev-add", r#"{"driver": "file", "node-name": "x", "filename": 5}"#)),
+        s(exec("blockdev-add", r#"{"driver": "file", "node-name": "x", "filename": "/nonexistent"}"#)),
+        s(exec("blockdev-add", r#"{"driver": "file", "node-name": "x", "filename": "/x", "bogus": 1}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "nope"}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "f0"}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "tgt0"}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "tf"}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "tf"}"#)),
+        s(r#"{"execute": "query-block"}"#),
+    ]);
+}
+
+#[test]
+fn stream_pause_resume_cancel() {
+    both(vec![
+        s(exec("block-stream", r#"{"job-id": "j1", "device": "top0", "speed": 1048576}"#)),
+        s(exec("block-stream", r#"{"job-id": "j2", "device": "top0"}"#)),
+        s(exec("block-stream", r#"{"job-id": "j2", "device": "base0"}"#)),
+        s(exec("block-stream", r#"{"job-id": "j2", "device": "nope"}"#)),
+        s(exec("block-stream", r#"{"job-id": "j2", "device": "top0", "speed": "x"}"#)),
+        s(r#"{"execute": "query-block-jobs"}"#),
+        s(r#"{"execute": "query-jobs"}"#),
+        s_until(exec("block-job-pause", r#"{"device": "j1"}"#), r#""status": "paused""#),
+        s(exec("block-job-pause", r#"{"device": "j1"}"#)),
+        s(r#"{"execute": "query-block-jobs"}"#),
+        s(r#"{"execute": "query-jobs"}"#),
+        s_until(exec("block-job-resume", r#"{"device": "j1"}"#), r#""status": "running""#),
+        s(exec("block-job-resume", r#"{"device": "j1"}"#)),
+        s(exec("block-job-set-speed", r#"{"device": "j1", "speed": -1}"#)),
+        s(exec("block-job-set-speed", r#"{"device": "j1", "speed": 2097152}"#)),
+        s(exec("block-job-complete", r#"{"device": "j1"}"#)),
+        s(exec("job-dismiss", r#"{"id": "j1"}"#)),
+        s(exec("job-dismiss", r#"{"id": "zz"}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "top0"}"#)),
+        s(exec("block-job-pause", r#"{"device": "zz"}"#)),
+        s_until(exec("block-job-cancel", r#"{"device": "j1"}"#), r#""status": "null""#),
+        s(r#"{"execute": "query-block-jobs"}"#),
+        s(exec("block-job-cancel", r#"{"device": "j1"}"#)),
+    ]);
+}
+
+#[test]
+fn stream_completes_and_dismiss() {
+    both(vec![
+        s(exec(
+            "block-stream",
+            r#"{"job-id": "j2", "device": "top0", "speed": 1048576, "auto-dismiss": false}"#,
+        )),
+        s_until(exec("block-job-cancel", r#"{"device": "j2"}"#), r#""status": "concluded""#),
+        s(r#"{"execute": "query-jobs"}"#),
+        s(r#"{"execute": "query-block-jobs"}"#),
+        s(exec("block-stream", r#"{"job-id": "j3", "device": "top0"}"#)),
+        s(exec("job-dismiss", r#"{"id": "j2"}"#)),
+        s(r#"{"execute": "query-jobs"}"#),
+        s_until(exec("block-stream", r#"{"job-id": "j1", "device": "top0"}"#), r#""status": "null""#),
+    ]);
+}
+
+#[test]
+fn mirror_ready_complete_and_cancel() {
+    both(vec![
+        s_until(
+            exec(
+                "blockdev-mirror",
+                r#"{"job-id": "m1", "device": "top0", "target": "tgt0", "sync": "full"}"#,
+            ),
+            "BLOCK_JOB_READY",
+        ),
+        s(r#"{"execute": "query-block-jobs"}"#),
+        s_until(exec("block-job-pause", r#"{"device": "m1"}"#), r#""status": "standby""#),
+        s(r#"{"execute": "query-jobs"}"#),
+        s_until(exec("block-job-resume", r#"{"device": "m1"}"#), r#""status": "ready""#),
+        s_until(exec("block-job-complete", r#"{"device": "m1"}"#), r#""status": "null""#),
+        s_until(
+            exec(
+                "blockdev-mirror",
+                r#"{"job-id": "m2", "device": "top0", "target": "tgt0", "sync": "full"}"#,
+            ),
+            "BLOCK_JOB_READY",
+        ),
+        s_until(exec("block-job-cancel", r#"{"device": "m2"}"#), r#""status": "null""#),
+        s(exec(
+            "blockdev-mirror",
+            r#"{"job-id": "m3", "device": "top0", "target": "tgt0", "sync": "sideways"}"#,
+        )),
+        s(exec("blockdev-mirror", r#"{"job-id": "m3", "device": "top0", "target": "nope", "sync": "full"}"#)),
+    ]);
+}
+
+#[test]
+fn active_commit_is_ready_at_once() {
+    both(vec![
+        s_until(exec("block-commit", r#"{"job-id": "c1", "device": "top0"}"#), "BLOCK_JOB_READY"),
+        s(r#"{"execute": "query-block-jobs"}"#),
+        s_until(exec("block-job-complete", r#"{"device": "c1"}"#), r#""status": "null""#),
+    ]);
+}
