@@ -174,6 +174,15 @@ fn oob_negotiated() {
             b"{\"exec-oob\":5,\"id\":8}",
             b"{\"exec-oob\":\"x\",\"execute\":\"query-status\",\"id\":9}",
             b"{\"execute\":\"query-status\",\"id\":10}",
+            b"{\"exec-oob\":\"query-yank\",\"id\":1}",
+            b"{\"exec-oob\":\"yank\",\"arguments\":{\"instances\":[]},\"id\":2}",
+            b"{\"exec-oob\":\"yank\",\"arguments\":{\"instances\":[{\"type\":\"chardev\",\"id\":\"nope\"}]},\"id\":3}",
+            b"{\"exec-oob\":\"yank\",\"arguments\":{\"instances\":[{\"type\":\"bogus\"}]}}",
+            b"{\"exec-oob\":\"yank\",\"arguments\":{\"instances\":[{\"type\":\"block-node\"}]}}",
+            b"{\"exec-oob\":\"migrate-pause\",\"id\":4}",
+            b"{\"execute\":\"query-yank\",\"id\":5}",
+            b"{\"exec-oob\":\"yank\",\"id\":6}",
+            b"{\"exec-oob\":\"query-yank\",\"arguments\":{\"x\":1},\"id\":7}",
         ]),
     );
 }

@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use serde_json::Value;
+use qmp_proto::{ErrorClass, QmpError};
+use serde_json::{json, Value};
 
 use super::block::JobKind;
 use super::vm::State;
@@ -61,6 +62,13 @@ const BLOCK_DRIVERS: &[&str] = &[
     "vpc",
     "vvfat",
 ];
+
+/// The monitor's chardev, the one yank instance QEMU lists with `-qmp`.
+const MONITOR_ID: &str = "compat_monitor0";
+
+fn generic(desc: &str) -> QmpError {
+    QmpError::new(ErrorClass::GenericError, desc)
+}
 
 fn on_error() -> Ty {
     Ty::enumeration("BlockdevOnError", ["report", "ignore", "enospc", "stop", "auto"])
@@ -225,6 +233,29 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     );
     b = on(b, st, empty("migrate_cancel"), |s, _| s.migrate_cancel());
     b = on(b, st, CommandSpec::new("query-migrate"), |s, _| s.query_migrate());
+    b = on(b, st, empty("migrate-pause").allow_oob(), |_, _| {
+        Err(generic("migrate-pause is currently only supported during postcopy-active state"))
+    });
+    let yank = Struct::new()
+        .member("type", Ty::enumeration("YankInstanceType", ["block-node", "chardev", "migration"]))
+        .union(
+            "type",
+            vec![
+                ("block-node".into(), Struct::new().member("node-name", Ty::Str)),
+                ("chardev".into(), Struct::new().member("id", Ty::Str)),
+                ("migration".into(), Struct::new()),
+            ],
+        );
+    b = on(b, st, empty("yank").arg("instances", Ty::array(Ty::object(yank))).allow_oob(), |_, a| {
+        let known = |i: &Value| i["type"] == "chardev" && i["id"] == MONITOR_ID;
+        match a["instances"].as_array() {
+            Some(list) if list.iter().all(known) => Ok(Value::Object(Default::default())),
+            _ => Err(QmpError::new(ErrorClass::DeviceNotFound, "Instance not found")),
+        }
+    });
+    b = on(b, st, CommandSpec::new("query-yank").allow_oob(), |_, _| {
+        Ok(json!([{"type": "chardev", "id": MONITOR_ID}]))
+    });
     b = on(b, st, empty("blockdev-add").args(blockdev_add_args()), |s, a| s.block.add(a));
     b = on(b, st, empty("blockdev-del").arg("node-name", Ty::Str), |s, a| s.block.del(a));
     b = on(b, st, CommandSpec::new("query-named-block-nodes").opt("flat", Ty::Bool), |s, _| {

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""QEMU's own Python client (pip package qemu.qmp) against a QMP server at argv[1].
+
+Connects, negotiates (with oob when offered), executes commands, listens for events, and
+runs block-stream + block-job-cancel until BLOCK_JOB_CANCELLED. Prints one line per check;
+exits non-zero on the first failure.
+"""
+import asyncio
+import sys
+
+from qemu.qmp import EventListener, ExecuteError, QMPClient
+
+
+async def next_event(listener, name, timeout=10.0):
+    """The next event called `name` (others are skipped)."""
+    while True:
+        event = await asyncio.wait_for(listener.get(), timeout)
+        if event["event"] == name:
+            return event
+
+
+async def main(path):
+    qmp = QMPClient("sim-test")
+    await qmp.connect(path)
+    caps = qmp.greeting.QMP.capabilities
+    assert "oob" in caps, caps
+    print("connected; capabilities:", caps)
+
+    # qemu.qmp enabled oob during negotiation, so exec-oob works.
+    yank = await qmp.execute_msg(qmp.make_execute_msg("query-yank", oob=True))
+    assert yank == [{"type": "chardev", "id": "compat_monitor0"}], yank
+    print("exec-oob query-yank:", yank)
+
+    status = await qmp.execute("query-status")
+    assert status == {"status": "running", "singlestep": False, "running": True}, status
+    print("query-status:", status)
+
+    version = await qmp.execute("query-version")
+    assert version["qemu"]["major"] == 7, version
+    print("query-version:", version["qemu"])
+
+    try:
+        await qmp.execute("no-such-command")
+        raise AssertionError("no-such-command succeeded")
+    except ExecuteError as err:
+        assert err.error_class == "CommandNotFound", err.error_class
+        assert str(err) == "The command no-such-command has not been found", str(err)
+        print("unknown command:", err.error_class)
+
+    with qmp.listener() as listener:
+        await qmp.execute("stop")
+        stop = await next_event(listener, "STOP")
+        assert "timestamp" in stop, stop
+        await qmp.execute("cont")
+        await next_event(listener, "RESUME")
+        print("events: STOP, RESUME")
+
+    hmp = await qmp.execute("human-monitor-command", {"command-line": "info status"})
+    assert hmp == "VM status: running\r\n", repr(hmp)
+    print("hmp:", repr(hmp))
+
+    await qmp.execute("blockdev-add", {"driver": "null-co", "node-name": "disk0", "size": 64 << 20})
+    listener = EventListener(("JOB_STATUS_CHANGE", "BLOCK_JOB_CANCELLED"))
+    with qmp.listen(listener):
+        await qmp.execute("block-stream", {"job-id": "job0", "device": "disk0", "speed": 1 << 20})
+        jobs = await qmp.execute("query-block-jobs")
+        assert jobs[0]["device"] == "job0" and jobs[0]["type"] == "stream", jobs
+        await qmp.execute("block-job-cancel", {"device": "job0"})
+        statuses = []
+        while True:
+            event = await asyncio.wait_for(listener.get(), 10.0)
+            if event["event"] == "BLOCK_JOB_CANCELLED":
+                cancelled = event
+                break
+            statuses.append(event["data"]["status"])
+        assert statuses == ["created", "running", "aborting"], statuses
+        assert cancelled["data"]["device"] == "job0" and cancelled["data"]["type"] == "stream", cancelled
+        print("block job:", statuses, "then BLOCK_JOB_CANCELLED")
+    assert await qmp.execute("query-block-jobs") == []
+
+    await qmp.disconnect()
+    print("OK")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))
