@@ -119,10 +119,8 @@ fn complete_argument(
     let given: Option<Map<String, Value>> = parse_key_values(&owned).ok();
     if let Some((key, typed)) = word.split_once('=') {
         let path: Vec<&str> = key.split('.').collect();
-        let choices = schema
-            .type_at(ty, &path, given.as_ref())
-            .map(|t| schema.value_choices(&t))
-            .unwrap_or_default();
+        let choices =
+            schema.type_at(ty, &path, given.as_ref()).map(|t| schema.value_choices(&t)).unwrap_or_default();
         let found = choices.iter().filter(|c| c.starts_with(typed)).map(|c| pair(c.clone(), format!("{c} ")));
         return (word_start + key.len() + 1, found.collect());
     }
@@ -143,7 +141,9 @@ fn complete_argument(
     // Arguments already given at this level are not offered again.
     let level: Option<&Map<String, Value>> = match parent {
         None => given.as_ref(),
-        Some(p) => p.split('.').try_fold(given.as_ref(), |m, k| m.map(|m| m.get(k).and_then(Value::as_object)))
+        Some(p) => p
+            .split('.')
+            .try_fold(given.as_ref(), |m, k| m.map(|m| m.get(k).and_then(Value::as_object)))
             .flatten(),
     };
     let candidates = schema
@@ -152,7 +152,8 @@ fn complete_argument(
         .filter(|m| m.name.starts_with(typed) && !level.is_some_and(|l| l.contains_key(&m.name)))
         .map(|m| {
             let nested = schema.object_branch(&m.ty);
-            let suffix = if schema.is_object(nested) && !schema.members(nested, None).is_empty() { "." } else { "=" };
+            let suffix =
+                if schema.is_object(nested) && !schema.members(nested, None).is_empty() { "." } else { "=" };
             pair(m.name.clone(), format!("{}{suffix}", m.name))
         })
         .collect();

@@ -21,7 +21,9 @@ fn command_names() {
     assert_eq!(offers(&d, "query-statu"), (0, vec!["query-status ".to_string()]));
     assert_eq!(offers(&d, "query-stat").1, ["query-stats ", "query-stats-schemas ", "query-status "]);
     let (_, all) = offers(&d, "");
-    assert!(all.len() > 150 && all.contains(&"help ".to_string()) && all.contains(&"transaction( ".to_string()));
+    assert!(
+        all.len() > 150 && all.contains(&"help ".to_string()) && all.contains(&"transaction( ".to_string())
+    );
     assert_eq!(offers(&d, "  block-dirty-bitmap-a"), (2, vec!["block-dirty-bitmap-add ".to_string()]));
     assert_eq!(offers(&d, "!query-statu"), (1, vec!["query-status ".to_string()]));
     assert_eq!(offers(&d, "help query-statu"), (5, vec!["query-status".to_string()]));

@@ -1,18 +1,141 @@
-//! `qmp shell`: placeholder until the interactive shell lands (it replaces this file).
+//! `qmp shell` and `qmp launch`: an interactive QMP shell in qmp-shell's syntax.
 //!
-//! The contract with `main.rs`: a clap `ShellArgs` for the subcommand's own options, and
-//! `run(args)` returning the process exit code. The options given before `shell` (`-s`,
-//! `--timeout`, `--sim`, `--pretty`/`--compact`) are in `crate::globals()`, and
-//! `crate::connect::connect(crate::globals())` opens the connection the way the one-shot does.
+//! `qmp shell [-s ADDR] [-H] [-p] [-v] [-N] [-l FILE]` connects to a running QEMU;
+//! `qmp launch [-H] [-p] [-v] [-l FILE] -- qemu-system-x86_64 ARGS...` (also spelled
+//! `qmp shell [OPTIONS] -- qemu-system-x86_64 ARGS...`) starts QEMU with a
+//! QMP socket that connects back to us (we listen, as qmp-shell-wrap does), opens the shell,
+//! removes the socket afterwards, and exits with QEMU's status.
+//!
+//! Behaviour:
+//! - lines read as qmp-shell reads them ([`parse`]); `help`, `help COMMAND`, Tab completion and
+//!   argument checks come from the live `query-qmp-schema` ([`schema`], [`complete`]);
+//! - events print above the prompt as they arrive, leaving the line being typed intact;
+//! - history persists in `~/.qmp-shell_history`; Ctrl-C drops the line (and an open
+//!   transaction), Ctrl-D leaves (under `qmp launch` it asks QEMU to quit);
+//! - a lost connection ends the shell with one line on stderr and exit code 3.
 
+mod complete;
+mod finish;
+mod hmp;
+mod launch;
+mod parse;
+mod repl;
+mod schema;
+
+#[cfg(test)]
+mod complete_tests;
+#[cfg(test)]
+mod parse_tests;
+#[cfg(test)]
+mod schema_tests;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-/// The shell's own options (none yet).
-#[derive(clap::Args, Debug)]
-pub struct ShellArgs {}
+use qmp::Client;
 
-/// Runs the shell; until it lands, says so and fails with the usage exit code.
-pub async fn run(_args: ShellArgs) -> ExitCode {
-    eprintln!("qmp: the interactive shell is not part of this build yet");
-    ExitCode::from(2)
+use crate::error::CliError;
+
+pub use launch::{launch, LaunchArgs};
+
+/// The options `qmp shell` and `qmp launch` share (qmp-shell's).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CommonArgs {
+    /// HMP mode: each line is sent through human-monitor-command (`cpu N` picks the CPU)
+    #[arg(short = 'H', long = "hmp")]
+    pub hmp: bool,
+
+    /// Pretty-print JSON
+    #[arg(short = 'p', long = "pretty")]
+    pub pretty: bool,
+
+    /// Show each request before sending it
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
+    /// Log each request and response to FILE as JSON lines
+    #[arg(short = 'l', long = "logfile", value_name = "FILE")]
+    pub logfile: Option<PathBuf>,
+}
+
+/// `qmp shell`'s own options.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ShellArgs {
+    /// The QMP server: a unix socket path, unix:PATH, HOST:PORT or tcp:HOST:PORT
+    /// [default: the -s given before `shell`, then $QMP_SOCKET, then $QMP_PATH]
+    #[arg(short = 's', long = "socket", value_name = "ADDR")]
+    pub socket: Option<String>,
+
+    /// Skip capabilities negotiation (for qemu-ga, or to type qmp_capabilities yourself)
+    #[arg(short = 'N', long = "skip-negotiation")]
+    pub skip_negotiation: bool,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Start this QEMU command line instead of connecting, as `qmp launch` does
+    #[arg(last = true, value_name = "QEMU-COMMAND")]
+    pub launch: Vec<String>,
+}
+
+impl CommonArgs {
+    fn options(&self, negotiated: bool) -> repl::Options {
+        repl::Options {
+            hmp: self.hmp,
+            pretty: self.pretty || crate::globals().pretty,
+            verbose: self.verbose,
+            log: self.logfile.clone(),
+            negotiated,
+        }
+    }
+}
+
+/// Runs `qmp shell` until Ctrl-D or the connection ends; returns the exit code.
+pub async fn run(args: ShellArgs) -> ExitCode {
+    if !args.launch.is_empty() {
+        return launch(LaunchArgs { common: args.common, command: args.launch }).await;
+    }
+    let client = match connect(&args).await {
+        Ok(c) => c,
+        Err(e) => {
+            e.report();
+            return e.exit_code();
+        }
+    };
+    let options = args.common.options(!args.skip_negotiation);
+    start(client, options, None).await
+}
+
+/// Connects as the options say: `-s` here, else before `shell`, else the environment;
+/// `-N` leaves the negotiation to the user.
+async fn connect(args: &ShellArgs) -> Result<Client, CliError> {
+    let mut global = crate::globals().clone();
+    if args.socket.is_some() {
+        global.socket = args.socket.clone();
+        global.sim = false;
+    }
+    if global.sim && !args.skip_negotiation {
+        return crate::connect::connect(&global).await;
+    }
+    let address = crate::connect::resolve_address(&global)?;
+    let builder = Client::builder().negotiate(!args.skip_negotiation);
+    let connecting = async { Ok(builder.connect(address).await?) };
+    crate::connect::within_timeout(&global, connecting).await
+}
+
+/// Runs the line loop on a blocking thread (rustyline blocks) beside the runtime's tasks.
+async fn start(client: Client, options: repl::Options, launched: Option<finish::Launched>) -> ExitCode {
+    let finisher = Arc::new(finish::Finisher::new(launched));
+    let rt = tokio::runtime::Handle::current();
+    let ending = Arc::clone(&finisher);
+    match tokio::task::spawn_blocking(move || repl::run(rt, client, options, finisher)).await {
+        Ok(code) => code,
+        Err(e) => {
+            // A panic in the loop: still leave QEMU and the socket as `launch` promises.
+            let _ = ending.end_launched(std::time::Duration::from_secs(5));
+            eprintln!("qmp: the shell failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -177,10 +177,7 @@ fn transaction_actions_on_the_opening_and_closing_lines() {
 
 #[test]
 fn one_line_transactions() {
-    assert_eq!(
-        args("transaction( a k=v )"),
-        json!({"actions": [{"type": "a", "data": {"k": "v"}}]})
-    );
+    assert_eq!(args("transaction( a k=v )"), json!({"actions": [{"type": "a", "data": {"k": "v"}}]}));
     assert_eq!(
         args("transaction( a k=v ; b k=w l.m=1 )"),
         json!({"actions": [{"type": "a", "data": {"k": "v"}}, {"type": "b", "data": {"k": "w", "l": {"m": 1}}}]})

@@ -105,9 +105,7 @@ fn parse_members(entry: &Value) -> Result<Vec<Member>, SchemaError> {
 impl Schema {
     /// Builds the model from the `return` value of `query-qmp-schema`.
     pub fn from_json(value: &Value) -> Result<Schema, SchemaError> {
-        let entries = value
-            .as_array()
-            .ok_or_else(|| SchemaError("expected an array".into()))?;
+        let entries = value.as_array().ok_or_else(|| SchemaError("expected an array".into()))?;
         let mut schema = Schema::default();
         for entry in entries {
             let name = str_of(entry, "name")?.to_owned();
@@ -194,10 +192,7 @@ impl Schema {
             return Vec::new();
         };
         let mut out: Vec<&Member> = members.iter().collect();
-        let chosen = tag
-            .as_ref()
-            .and_then(|t| args.and_then(|a| a.get(t)))
-            .and_then(Value::as_str);
+        let chosen = tag.as_ref().and_then(|t| args.and_then(|a| a.get(t))).and_then(Value::as_str);
         let mut seen_types = HashSet::new();
         for (case, vty) in variants {
             if chosen.is_some_and(|c| c != case) || !seen_types.insert(vty) {
@@ -238,7 +233,9 @@ impl Schema {
     /// The object type inside `ty`: itself, or the object branch of an alternate.
     pub fn object_branch<'a>(&'a self, ty: &'a str) -> &'a str {
         match self.entity(ty) {
-            Some(Entity::Alternate(types)) => types.iter().find(|t| self.is_object(t)).map_or(ty, String::as_str),
+            Some(Entity::Alternate(types)) => {
+                types.iter().find(|t| self.is_object(t)).map_or(ty, String::as_str)
+            }
             _ => ty,
         }
     }
@@ -368,7 +365,11 @@ impl Schema {
         }
         for m in members {
             if !m.optional && !obj.contains_key(&m.name) {
-                problems.push(format!("missing required argument '{prefix}{}' ({})", m.name, self.type_label(&m.ty)));
+                problems.push(format!(
+                    "missing required argument '{prefix}{}' ({})",
+                    m.name,
+                    self.type_label(&m.ty)
+                ));
             }
         }
     }
@@ -409,7 +410,9 @@ impl Schema {
                 _ => true,
             },
             (Some(Entity::Enum(values)), Value::String(s)) => values.contains(s),
-            (Some(Entity::Array(el)), Value::Array(items)) => items.iter().all(|i| self.fits(el, i, depth + 1)),
+            (Some(Entity::Array(el)), Value::Array(items)) => {
+                items.iter().all(|i| self.fits(el, i, depth + 1))
+            }
             (Some(Entity::Alternate(types)), v) => types.iter().any(|t| self.fits(t, v, depth + 1)),
             (Some(Entity::Object { .. }), Value::Object(obj)) => {
                 let mut problems = Vec::new();
@@ -422,7 +425,8 @@ impl Schema {
 
     /// For a `transaction` action list: the action names (the cases of the action union).
     pub fn transaction_actions(&self) -> Vec<String> {
-        let Some(actions_ty) = self.command("transaction").and_then(|c| self.type_at(&c.arg_type, &["actions"], None))
+        let Some(actions_ty) =
+            self.command("transaction").and_then(|c| self.type_at(&c.arg_type, &["actions"], None))
         else {
             return Vec::new();
         };

@@ -153,7 +153,8 @@ fn checks_name_the_problem() {
 #[test]
 fn checks_follow_unions_nested_objects_and_arrays() {
     let s = schema();
-    let good = obj(json!({"driver": "qcow2", "node-name": "n", "file": {"driver": "file", "filename": "/x"}}));
+    let good =
+        obj(json!({"driver": "qcow2", "node-name": "n", "file": {"driver": "file", "filename": "/x"}}));
     assert_eq!(s.check_command("blockdev-add", &good), Vec::<String>::new());
     let good_ref = obj(json!({"driver": "qcow2", "node-name": "n", "file": "f0"}));
     assert_eq!(s.check_command("blockdev-add", &good_ref), Vec::<String>::new());

@@ -1,0 +1,456 @@
+//! The read-eval-print loop: rustyline reads lines (history, completion), requests go out
+//! through the client, and events are printed above the prompt the moment they arrive.
+//!
+//! rustyline blocks, so the loop runs on a blocking thread and drives each request with
+//! `Handle::block_on`; the event printer and the connection watcher are tasks on the runtime.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qmp::{Client, Error, RecvError, Subscription};
+use rustyline::config::{Config, Configurer};
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use rustyline::{CompletionType, Editor, ExternalPrinter};
+use serde_json::{json, Value};
+use tokio::runtime::Handle;
+
+use super::complete::{CompletionData, ShellHelper};
+use super::finish::{status_number, Finisher};
+use super::hmp;
+use super::parse::{LineParser, Parsed, Request, PROMPT};
+use super::schema::Schema;
+
+/// The options shared by `qmp shell` and `qmp launch`.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `-H`: HMP mode.
+    pub hmp: bool,
+    /// `-p`: pretty JSON.
+    pub pretty: bool,
+    /// `-v`: show each request before sending it.
+    pub verbose: bool,
+    /// `-l FILE`: log each request and response as JSON lines.
+    pub log: Option<PathBuf>,
+    /// Whether the client negotiated (with `-N` the schema waits for `qmp_capabilities`).
+    pub negotiated: bool,
+}
+
+/// Where events go: above the prompt through rustyline, or plain stdout without a terminal.
+type Printer = Arc<Mutex<Option<Box<dyn ExternalPrinter + Send>>>>;
+
+/// Kept across lines: the connection, the parser's transaction state, the schema, the log.
+struct Shell {
+    rt: Handle,
+    client: Client,
+    opts: Options,
+    parser: LineParser,
+    completion: Arc<Mutex<CompletionData>>,
+    schema: Option<Arc<Schema>>,
+    log: Option<File>,
+    /// The CPU chosen with `cpu N` (none: QEMU's default, which works without CPUs too).
+    cpu_index: Option<i64>,
+    finisher: Arc<Finisher>,
+}
+
+/// The history file qmp-shell keeps: `~/.qmp-shell_history`.
+pub fn history_path() -> Option<PathBuf> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".qmp-shell_history"))
+}
+
+/// Runs the shell until Ctrl-D (or the connection ends, which exits the process from the
+/// watcher). Call on a blocking thread of the runtime `rt`.
+pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -> ExitCode {
+    // Subscribed first, so no event between connecting and the first prompt is missed.
+    let events = client.events();
+    let log = match &opts.log {
+        None => None,
+        Some(path) => match File::create(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("qmp: cannot open the log file {}: {e}", path.display());
+                return ExitCode::from(crate::error::code::USAGE);
+            }
+        },
+    };
+    let mut shell = Shell {
+        rt,
+        client,
+        opts,
+        parser: LineParser::new(),
+        completion: Arc::default(),
+        schema: None,
+        log,
+        cpu_index: None,
+        finisher,
+    };
+    shell.banner();
+    if shell.opts.hmp {
+        shell.load_hmp_completions();
+    } else if shell.opts.negotiated {
+        shell.load_schema();
+    }
+    let mut editor = match new_editor(&shell.completion) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("qmp: cannot set up the terminal: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let history = history_path();
+    if let Some(path) = &history {
+        match editor.load_history(path) {
+            Ok(()) => {}
+            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!("qmp: cannot read the history {}: {e}", path.display()),
+        }
+    }
+    let printer: Printer = Arc::new(Mutex::new(None));
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        if let Ok(p) = editor.create_external_printer() {
+            *lock(&printer) = Some(Box::new(p));
+        }
+    }
+    shell.rt.spawn(print_events(events, Arc::clone(&printer), shell.opts.pretty));
+    let (watched, finisher) = (shell.client.clone(), Arc::clone(&shell.finisher));
+    shell.rt.spawn(async move {
+        let reason = watched.closed().await;
+        finisher.connection_lost(&reason);
+    });
+
+    loop {
+        lock(&shell.completion).in_transaction = shell.parser.in_transaction();
+        let prompt = if shell.opts.hmp { PROMPT } else { shell.parser.prompt() };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                    if let Some(path) = &history {
+                        if let Err(e) = editor.save_history(path) {
+                            eprintln!("qmp: cannot save the history {}: {e}", path.display());
+                        }
+                    }
+                }
+                shell.handle_line(&line);
+            }
+            Err(ReadlineError::Interrupted) => {
+                if shell.parser.in_transaction() {
+                    shell.parser.cancel_transaction();
+                    println!("(transaction dropped)");
+                }
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("qmp: cannot read the terminal: {e}");
+                break;
+            }
+        }
+    }
+    shell.leave()
+}
+
+fn new_editor(data: &Arc<Mutex<CompletionData>>) -> rustyline::Result<Editor<ShellHelper, FileHistory>> {
+    let config = Config::builder()
+        .max_history_size(1024)?
+        .history_ignore_dups(true)?
+        .completion_type(CompletionType::List)
+        .auto_add_history(false)
+        .build();
+    let mut editor = Editor::with_config(config)?;
+    // Some terminals (tmux) hold the screen back until a later update otherwise.
+    editor.enable_synchronized_output(false);
+    editor.set_helper(Some(ShellHelper { data: Arc::clone(data) }));
+    Ok(editor)
+}
+
+/// A lock that survives a panic elsewhere (the data stays usable for printing).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// JSON as the shell prints it: on one line with Python's `", "` and `": "` separators, or
+/// indented by 4 with `-p` (as qmp-shell prints).
+fn json_text(value: &Value, pretty: bool) -> String {
+    let mut out = Vec::new();
+    let written = if pretty {
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        serde::Serialize::serialize(value, &mut serde_json::Serializer::with_formatter(&mut out, fmt))
+    } else {
+        serde::Serialize::serialize(
+            value,
+            &mut serde_json::Serializer::with_formatter(&mut out, SpacedFormatter),
+        )
+    };
+    // Serializing a Value into a Vec cannot fail, and serde_json writes UTF-8.
+    match written {
+        Ok(()) => String::from_utf8(out).unwrap_or_else(|_| value.to_string()),
+        Err(_) => value.to_string(),
+    }
+}
+
+/// One-line JSON with a space after `,` and `:` (Python's `json.dumps` default).
+struct SpacedFormatter;
+
+impl serde_json::ser::Formatter for SpacedFormatter {
+    fn begin_array_value<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+}
+
+/// Prints each event (its JSON, timestamp included) as it arrives.
+async fn print_events(mut events: Subscription, printer: Printer, pretty: bool) {
+    loop {
+        let text = match events.recv().await {
+            Ok(event) => json_text(&event.to_json(), pretty),
+            Err(RecvError::Lagged(n)) => format!("({n} events were lost: the shell fell behind)"),
+            Err(_) => return,
+        };
+        let mut guard = lock(&printer);
+        match guard.as_mut() {
+            // In raw mode a bare \n does not return the carriage.
+            Some(p) => {
+                let _ = p.print(text.replace('\n', "\r\n"));
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }
+        }
+    }
+}
+
+impl Shell {
+    fn banner(&self) {
+        println!(
+            "{}",
+            if self.opts.hmp { "Welcome to the HMP shell!" } else { "Welcome to the QMP low-level shell!" }
+        );
+        match self.client.greeting() {
+            Some(g) => {
+                let v = &g.version.qemu;
+                println!("Connected to QEMU {}.{}.{}", v.major, v.minor, v.micro);
+            }
+            None => println!("Connected"),
+        }
+        if !self.opts.hmp {
+            println!("Type 'help' for the commands, 'help COMMAND' for one; Tab completes; Ctrl-D leaves.");
+        }
+        println!();
+    }
+
+    fn load_schema(&mut self) {
+        match self.rt.block_on(self.client.execute_raw("query-qmp-schema", Value::Null)) {
+            Ok(raw) => match Schema::from_json(&raw) {
+                Ok(schema) => {
+                    let schema = Arc::new(schema);
+                    lock(&self.completion).schema = Some(Arc::clone(&schema));
+                    self.schema = Some(schema);
+                }
+                Err(e) => eprintln!("qmp: {e}: completion, help and checks are off"),
+            },
+            Err(e) if e.is_disconnected() => self.lost(&e),
+            Err(e) => eprintln!("qmp: no schema ({e}): completion, help and checks are off"),
+        }
+    }
+
+    fn load_hmp_completions(&mut self) {
+        let text = |line: &str| match self
+            .rt
+            .block_on(self.client.execute_raw("human-monitor-command", hmp::request_args(line, None)))
+        {
+            Ok(Value::String(s)) => s,
+            _ => String::new(),
+        };
+        let help = text("help");
+        let info = text("info");
+        lock(&self.completion).hmp = Some(hmp::completions(&help, &info));
+    }
+
+    fn handle_line(&mut self, line: &str) {
+        if self.opts.hmp {
+            return self.handle_hmp(line);
+        }
+        match self.parser.parse(line) {
+            Err(e) => eprintln!(
+                "Error while parsing command line: {e}\n\
+                 command format: <command-name> [arg-name1=arg1] ... [arg-nameN=argN]"
+            ),
+            Ok(Parsed::Nothing) => {}
+            Ok(Parsed::Help(None)) => self.help_list(),
+            Ok(Parsed::Help(Some(cmd))) => self.help_command(&cmd),
+            Ok(Parsed::Request(req)) => self.send(req),
+        }
+    }
+
+    fn help_list(&self) {
+        let Some(schema) = &self.schema else {
+            return println!("No schema from the server: 'help' has nothing to show.");
+        };
+        let names: Vec<&str> = schema.command_names().collect();
+        let width = names.iter().map(|n| n.len()).max().unwrap_or(0) + 2;
+        let per_line = (100 / width).max(1);
+        for row in names.chunks(per_line) {
+            let line: String = row.iter().map(|n| format!("{n:width$}")).collect();
+            println!("{}", line.trim_end());
+        }
+        let events: Vec<&str> = schema.event_names().collect();
+        println!("\nEvents: {}", events.join(" "));
+        println!(
+            "\n'help COMMAND' shows its arguments; 'transaction(' starts a transaction (one action per line, ')' sends it);\n\
+             a line starting with '!' is sent without checking it; a line that is a JSON object is sent as it is."
+        );
+    }
+
+    fn help_command(&self, cmd: &str) {
+        match self.schema.as_ref().map(|s| s.describe_command(cmd)) {
+            None => println!("No schema from the server: no help for {cmd}."),
+            Some(None) => println!("Unknown command '{cmd}' (see 'help')."),
+            Some(Some(text)) => print!("{text}"),
+        }
+    }
+
+    fn send(&mut self, req: Request) {
+        if let (false, Some(schema)) = (req.force, &self.schema) {
+            let problems = schema.check_command(&req.execute, &req.arguments);
+            if !problems.is_empty() {
+                eprintln!("Not sent: {}", problems.join("; "));
+                eprintln!("(start the line with '!' to send it anyway)");
+                return;
+            }
+        }
+        let request = req.to_json();
+        if self.opts.verbose {
+            println!("{}", json_text(&request, self.opts.pretty));
+        }
+        let args = if req.arguments.is_empty() { Value::Null } else { Value::Object(req.arguments.clone()) };
+        let result = if req.oob {
+            self.rt.block_on(self.client.execute_raw_oob(&req.execute, args))
+        } else {
+            self.rt.block_on(self.client.execute_raw(&req.execute, args))
+        };
+        let response = match result {
+            Ok(value) => json!({"return": value}),
+            Err(Error::Qmp(q)) => {
+                let mut err = serde_json::Map::new();
+                err.insert("class".into(), Value::String(q.class.as_str().to_owned()));
+                err.insert("desc".into(), Value::String(q.desc.clone()));
+                err.extend(q.extra.clone());
+                json!({"error": err})
+            }
+            Err(e) if e.is_disconnected() => self.lost(&e),
+            Err(e) => return eprintln!("qmp: {e}"),
+        };
+        println!("{}", json_text(&response, self.opts.pretty));
+        self.write_log(&request, &response);
+        if req.execute == "qmp_capabilities" && response.get("return").is_some() && self.schema.is_none() {
+            self.load_schema();
+        }
+    }
+
+    fn handle_hmp(&mut self, line: &str) {
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        match hmp::cpu_switch(line) {
+            Some(Err(msg)) => return println!("{msg}"),
+            Some(Ok(index)) => {
+                let check = self
+                    .client
+                    .execute_raw("human-monitor-command", hmp::request_args("info version", Some(index)));
+                match self.rt.block_on(check) {
+                    Ok(_) => self.cpu_index = Some(index),
+                    Err(e) if e.is_disconnected() => self.lost(&e),
+                    Err(_) => return println!("bad CPU index"),
+                }
+            }
+            None => {}
+        }
+        let args = hmp::request_args(line, self.cpu_index);
+        let request = json!({"execute": "human-monitor-command", "arguments": args.clone()});
+        if self.opts.verbose {
+            println!("{}", json_text(&request, self.opts.pretty));
+        }
+        let response = match self.rt.block_on(self.client.execute_raw("human-monitor-command", args)) {
+            Ok(value) => {
+                if let Value::String(text) = &value {
+                    print!("{}", hmp::display_text(text));
+                    let _ = std::io::stdout().flush();
+                }
+                json!({"return": value})
+            }
+            Err(Error::Qmp(q)) => {
+                println!("{}: {}", q.class.as_str(), q.desc);
+                json!({"error": {"class": q.class.as_str(), "desc": q.desc}})
+            }
+            Err(e) if e.is_disconnected() => self.lost(&e),
+            Err(e) => return eprintln!("qmp: {e}"),
+        };
+        self.write_log(&request, &response);
+    }
+
+    /// `-l`: the request and its response, one JSON object per line.
+    fn write_log(&mut self, request: &Value, response: &Value) {
+        if let Some(file) = &mut self.log {
+            let written = writeln!(file, "{request}\n{response}").and_then(|()| file.flush());
+            if let Err(e) = written {
+                eprintln!("qmp: cannot write the log: {e}");
+                self.log = None;
+            }
+        }
+    }
+
+    /// The connection ended during a request: the watcher (or this call) ends the process.
+    fn lost(&self, e: &Error) -> ! {
+        let reason = match e {
+            Error::Disconnected(r) => r.clone(),
+            other => other.to_string(),
+        };
+        self.finisher.connection_lost(&reason);
+        // The shell is already ending elsewhere; that path exits the process.
+        loop {
+            std::thread::park();
+        }
+    }
+
+    /// Ctrl-D: under `qmp launch`, QEMU is asked to quit and its status becomes ours.
+    fn leave(self) -> ExitCode {
+        if !self.finisher.begin_ending() {
+            // The watcher is reporting a lost connection and exits the process.
+            loop {
+                std::thread::park();
+            }
+        }
+        if self.finisher.is_launch() {
+            if !self.client.is_closed() {
+                let quit = self.client.with_timeout(Duration::from_secs(5));
+                let _ = self.rt.block_on(quit.execute_raw("quit", Value::Null));
+            }
+            if let Some(status) = self.finisher.end_launched(Duration::from_secs(30)) {
+                return ExitCode::from(status_number(status));
+            }
+        }
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,452 @@
+//! `qmp shell` end to end: the real binary in a pseudo-terminal against real QEMU.
+//!
+//! Each test starts its own QEMU (or qemu-storage-daemon) in a private directory, runs
+//! `qmp shell` under a pty with HOME pointing there, types keys and waits for the output.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::pty::{openpty, Winsize};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A QEMU (or storage daemon) with two monitor sockets: one for the shell, one for the test.
+struct Qemu {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Qemu {
+    fn system() -> Qemu {
+        Qemu::start("qemu-system-x86_64", |sock| {
+            vec![
+                "-machine".into(),
+                "none".into(),
+                "-nodefaults".into(),
+                "-display".into(),
+                "none".into(),
+                "-qmp".into(),
+                format!("unix:{},server=on,wait=off", sock("shell")),
+                "-qmp".into(),
+                format!("unix:{},server=on,wait=off", sock("test")),
+            ]
+        })
+    }
+
+    fn storage_daemon() -> Qemu {
+        Qemu::start("qemu-storage-daemon", |sock| {
+            vec![
+                "--chardev".into(),
+                format!("socket,path={},server=on,wait=off,id=m0", sock("shell")),
+                "--monitor".into(),
+                "chardev=m0".into(),
+                "--chardev".into(),
+                format!("socket,path={},server=on,wait=off,id=m1", sock("test")),
+                "--monitor".into(),
+                "chardev=m1".into(),
+                "--blockdev".into(),
+                "driver=null-co,node-name=n0,size=1048576".into(),
+            ]
+        })
+    }
+
+    fn start(program: &str, args: impl Fn(&dyn Fn(&str) -> String) -> Vec<String>) -> Qemu {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().to_path_buf();
+        let sock = move |name: &str| base.join(format!("{name}.sock")).display().to_string();
+        let child = Command::new(program)
+            .args(args(&sock))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} must be installed (scripts/install-deps.sh): {e}"));
+        let q = Qemu { child, dir };
+        let deadline = Instant::now() + WAIT;
+        while !q.socket("test").exists() || !q.socket("shell").exists() {
+            assert!(Instant::now() < deadline, "{program} never made its sockets");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        q
+    }
+
+    fn socket(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.sock"))
+    }
+
+    fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The test's own monitor, negotiated.
+    fn monitor(&self) -> Monitor {
+        Monitor::connect(&self.socket("test"))
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain QMP connection for the test's side actions.
+struct Monitor {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Monitor {
+    fn connect(path: &Path) -> Monitor {
+        let stream = UnixStream::connect(path).expect("connect to the test monitor");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let writer = stream.try_clone().unwrap();
+        let mut m = Monitor { reader: BufReader::new(stream), writer };
+        m.next_message(); // the greeting
+        m.execute("qmp_capabilities", json!({}));
+        m
+    }
+
+    fn next_message(&mut self) -> Value {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("read from QEMU");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}"))
+    }
+
+    fn execute(&mut self, name: &str, args: Value) -> Value {
+        let request = json!({"execute": name, "arguments": args});
+        self.writer.write_all(request.to_string().as_bytes()).unwrap();
+        loop {
+            let msg = self.next_message();
+            if msg.get("return").is_some() || msg.get("error").is_some() {
+                return msg;
+            }
+        }
+    }
+}
+
+/// The `qmp` binary under a pseudo-terminal.
+struct Pty {
+    child: Child,
+    master: File,
+    output: Arc<Mutex<Vec<u8>>>,
+    /// How far `expect` has read.
+    seen: usize,
+}
+
+impl Pty {
+    fn spawn(args: &[&str], home: &Path, extra_env: &[(&str, &Path)]) -> Pty {
+        let size = Winsize { ws_row: 50, ws_col: 250, ws_xpixel: 0, ws_ypixel: 0 };
+        let pty = openpty(Some(&size), None).expect("openpty");
+        let slave = File::from(pty.slave);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_qmp"));
+        cmd.args(args)
+            .env("HOME", home)
+            .env("TERM", "xterm")
+            .env_remove("QMP_SOCKET")
+            .env_remove("QMP_PATH")
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("run qmp");
+        drop(cmd); // closes our copies of the slave side, so EOF comes when qmp exits
+        let master = File::from(pty.master);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (mut reader, mut answerer, sink) =
+            (master.try_clone().unwrap(), master.try_clone().unwrap(), output.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let chunk = &buf[..n];
+                // Answer the line editor's cursor position query as a terminal would.
+                if chunk.windows(4).any(|w| w == b"\x1b[6n") {
+                    let _ = answerer.write_all(b"\x1b[1;1R");
+                }
+                sink.lock().unwrap().extend_from_slice(chunk);
+            }
+        });
+        Pty { child, master, output, seen: 0 }
+    }
+
+    fn shell(qemu: &Qemu, extra: &[&str]) -> Pty {
+        let sock = qemu.socket("shell").display().to_string();
+        let mut args = vec!["shell", "-s", sock.as_str()];
+        args.extend_from_slice(extra);
+        Pty::spawn(&args, qemu.home(), &[])
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// Waits for `needle` after what earlier calls matched; returns the text up to its end.
+    fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let all = self.output.lock().unwrap().clone();
+            let rest = String::from_utf8_lossy(&all[self.seen.min(all.len())..]).into_owned();
+            if let Some(pos) = rest.find(needle) {
+                let upto = rest[..pos + needle.len()].to_string();
+                self.seen += upto.len();
+                return upto;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {needle:?}; output after the last match:\n{rest:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.master.write_all(keys.as_bytes()).unwrap();
+        self.master.flush().unwrap();
+    }
+
+    /// Types a line and waits for the next prompt.
+    fn line(&mut self, text: &str) -> String {
+        self.send(&format!("{text}\r"));
+        self.expect("(QEMU) ")
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("qmp did not exit; output:\n{}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_command_and_its_result() {
+    let qemu = Qemu::system();
+    let mut sh = Pty::shell(&qemu, &[]);
+    sh.expect("Connected to QEMU 7.");
+    sh.expect("(QEMU) ");
+    let out = sh.line("query-status");
+    assert!(
+        out.contains(r#"{"return": {"running": true, "singlestep": false, "status": "running"}}"#),
+        "{out:?}"
+    );
+    // The schema check refuses a bad call and says why; '!' sends it anyway.
+    let out = sh.line("block-dirty-bitmap-add node=x");
+    assert!(out.contains("missing required argument 'name' (string)"), "{out:?}");
+    assert!(out.contains("start the line with '!'"), "{out:?}");
+    let out = sh.line("!block-dirty-bitmap-add node=x");
+    assert!(out.contains(r#"{"error": {"class": "GenericError""#), "{out:?}");
+    // help lists commands; help COMMAND shows the argument tree.
+    let out = sh.line("help block-dirty-bitmap-add");
+    assert!(out.contains("granularity: int (optional)") && out.contains("returns: nothing"), "{out:?}");
+    let out = sh.line("query-status nokey");
+    assert!(
+        out.contains("Error while parsing command line: expected a key=value pair, got 'nokey'"),
+        "{out:?}"
+    );
+    sh.send("\x04");
+    assert!(sh.wait().success());
+}
+
+#[test]
+fn tab_completes_commands_arguments_and_enum_values() {
+    let qemu = Qemu::system();
+    let mut sh = Pty::shell(&qemu, &[]);
+    sh.expect("(QEMU) ");
+    sh.send("query-statu\t");
+    sh.expect("query-status ");
+    let out = sh.line("");
+    assert!(out.contains(r#""status": "running""#), "{out:?}");
+
+    sh.send("block-dirty-bitmap-add gran\t");
+    sh.expect("granularity=");
+    sh.send("\x03"); // Ctrl-C drops the line
+    sh.expect("(QEMU) ");
+
+    sh.send("blockdev-add driver=vvf\t");
+    sh.expect("vvfat ");
+    sh.send("\x03");
+    sh.expect("(QEMU) ");
+    // A nested argument after '.'.
+    sh.send("blockdev-add driver=qcow2 file.filen\t");
+    sh.expect("filename=");
+    sh.send("\x03");
+    sh.expect("(QEMU) ");
+    let out = sh.line("query-status");
+    assert!(out.contains(r#""status": "running""#) && !out.contains("blockdev"), "{out:?}");
+}
+
+#[test]
+fn events_appear_while_the_prompt_waits_and_the_line_stays() {
+    let qemu = Qemu::system();
+    let mut side = qemu.monitor();
+    let mut sh = Pty::shell(&qemu, &[]);
+    sh.expect("(QEMU) ");
+    sh.send("query-sta");
+    sh.expect("query-sta");
+    assert_eq!(side.execute("stop", json!({})), json!({"return": {}}));
+    let out = sh.expect(r#""event": "STOP""#);
+    assert!(!out.contains("(QEMU) query-status"), "{out:?}");
+    let out = sh.expect("}}");
+    assert!(out.contains(r#""timestamp": {"#), "{out:?}");
+    // The prompt and the typed text are drawn again below the event.
+    sh.expect("(QEMU) query-sta");
+    sh.send("tus\r");
+    let out = sh.expect("(QEMU) ");
+    assert!(out.contains(r#""status": "paused""#), "{out:?}");
+}
+
+#[test]
+fn hmp_mode() {
+    let qemu = Qemu::system();
+    let mut sh = Pty::shell(&qemu, &["-H"]);
+    sh.expect("Welcome to the HMP shell!");
+    sh.expect("(QEMU) ");
+    let out = sh.line("info version");
+    assert!(out.contains("7.2."), "{out:?}");
+    sh.send("info statu\t");
+    sh.expect("info status");
+    let out = sh.line("");
+    assert!(out.contains("VM status: running"), "{out:?}");
+    let out = sh.line("cpu x");
+    assert!(out.contains("cpu command takes an integer argument"), "{out:?}");
+    // -machine none has no CPU 3.
+    let out = sh.line("cpu 3");
+    assert!(out.contains("bad CPU index"), "{out:?}");
+}
+
+#[test]
+fn a_transaction_is_applied_at_once() {
+    let qemu = Qemu::storage_daemon();
+    let mut side = qemu.monitor();
+    let log = qemu.home().join("log.jsonl");
+    let log_arg = log.display().to_string();
+    let mut sh = Pty::shell(&qemu, &["-l", &log_arg]);
+    sh.expect("(QEMU) ");
+    sh.send("transaction(\r");
+    sh.expect("TRANS> ");
+    sh.send("block-dirty-bitmap-add node=n0 name=b1\r");
+    sh.expect("TRANS> ");
+    sh.send("block-dirty-bitmap-add node=n0 name=b2 granularity=65536\r");
+    sh.expect("TRANS> ");
+    let out = sh.line(")");
+    assert!(out.contains(r#"{"return": {}}"#), "{out:?}");
+    let bitmaps = |side: &mut Monitor| -> Vec<String> {
+        let nodes = side.execute("query-named-block-nodes", json!({}));
+        let node =
+            nodes["return"].as_array().unwrap().iter().find(|n| n["node-name"] == "n0").unwrap().clone();
+        let list = node["dirty-bitmaps"].as_array().cloned().unwrap_or_default();
+        list.iter().map(|b| b["name"].as_str().unwrap().to_string()).collect()
+    };
+    let mut names = bitmaps(&mut side);
+    names.sort();
+    assert_eq!(names, ["b1", "b2"]);
+    // One line: the second action fails, so the first is not applied either.
+    let out = sh.line(
+        "transaction( block-dirty-bitmap-add node=n0 name=b3 ; block-dirty-bitmap-add node=n0 name=b1 )",
+    );
+    assert!(out.contains(r#""error""#) && out.contains("b1"), "{out:?}");
+    assert!(!bitmaps(&mut side).contains(&"b3".to_string()));
+    // -l wrote each request and response as a JSON line.
+    let logged: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(logged.len(), 4, "{logged:?}");
+    assert_eq!(logged[0]["execute"], "transaction");
+    assert_eq!(logged[0]["arguments"]["actions"][1]["data"]["granularity"], 65536);
+    assert_eq!(logged[1], json!({"return": {}}));
+    assert!(logged[3].get("error").is_some());
+}
+
+#[test]
+fn launch_starts_qemu_and_exits_with_its_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sh = Pty::spawn(
+        &["shell", "-p", "--", "qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display", "none"],
+        tmp.path(),
+        &[("TMPDIR", tmp.path())],
+    );
+    sh.expect("Connected to QEMU 7.");
+    sh.expect("(QEMU) ");
+    // The socket lives in a private directory under TMPDIR while QEMU runs.
+    let dirs: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(dirs.iter().any(|d| d.to_string_lossy().starts_with("qmp-launch-")), "{dirs:?}");
+    let out = sh.line("query-status");
+    assert!(out.contains("\"return\": {\r\n        \"running\": true"), "-p pretty output: {out:?}");
+    sh.send("quit\r");
+    sh.expect("QEMU exited");
+    assert!(sh.wait().success());
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("qmp-launch-"))
+        .collect();
+    assert!(left.is_empty(), "socket directory left behind: {left:?}");
+}
+
+#[test]
+fn launch_passes_on_a_failing_qemu_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sh = Pty::spawn(
+        &["shell", "--", "qemu-system-x86_64", "-machine", "no-such-machine"],
+        tmp.path(),
+        &[("TMPDIR", tmp.path())],
+    );
+    sh.expect("QEMU exited before connecting");
+    assert_eq!(sh.wait().code(), Some(1));
+}
+
+#[test]
+fn history_is_restored_in_a_second_session() {
+    let qemu = Qemu::system();
+    let mut sh = Pty::shell(&qemu, &[]);
+    sh.expect("(QEMU) ");
+    sh.line("query-name");
+    sh.send("\x04");
+    assert!(sh.wait().success());
+    drop(sh);
+    let history = std::fs::read_to_string(qemu.home().join(".qmp-shell_history")).unwrap();
+    assert!(history.contains("query-name"), "{history:?}");
+
+    let mut sh = Pty::shell(&qemu, &[]);
+    sh.expect("(QEMU) ");
+    sh.send("\x1b[A"); // Up: the last line of the previous session
+    sh.expect("query-name");
+    let out = sh.line("");
+    assert!(out.contains(r#"{"return": {}}"#), "{out:?}");
+}
+
+#[test]
+fn a_lost_connection_ends_the_shell_with_one_line() {
+    let qemu = Qemu::system();
+    let mut side = qemu.monitor();
+    let mut sh = Pty::shell(&qemu, &[]);
+    sh.expect("(QEMU) ");
+    sh.send("query-sta");
+    sh.expect("query-sta");
+    side.execute("quit", json!({}));
+    sh.expect("qmp: connection lost");
+    assert_eq!(sh.wait().code(), Some(3));
+}
