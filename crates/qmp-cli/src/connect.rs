@@ -21,13 +21,27 @@ pub fn resolve_address(global: &GlobalOpts) -> Result<Address, CliError> {
     text.parse().map_err(|e: qmp::AddressError| CliError::Usage(e.to_string()))
 }
 
-/// Connects and negotiates (oob enabled when offered), as the global options say.
+/// Connects and negotiates (oob enabled when offered), as the global options say: to the
+/// server's address, or with `--sim` to a simulated QEMU in this process.
 pub async fn connect(global: &GlobalOpts) -> Result<Client, CliError> {
     if global.sim {
-        return Err(CliError::Usage("--sim: the simulator is not available in this build yet".into()));
+        return connect_sim().await;
     }
     let address = resolve_address(global)?;
     Ok(Client::builder().connect(address).await?)
+}
+
+/// A fresh simulated QEMU (crate qmp-server) served over a socket pair; the simulator lives
+/// as long as its connection.
+async fn connect_sim() -> Result<Client, CliError> {
+    let sim = qmp_server::sim::Simulator::new();
+    let (ours, theirs) = tokio::net::UnixStream::pair()
+        .map_err(|e| CliError::Connection(format!("cannot make a socket pair for --sim: {e}")))?;
+    tokio::spawn(async move {
+        // The connection's end (the client hanging up) is the simulator's end too.
+        let _ = sim.serve_stream(theirs).await;
+    });
+    Ok(Client::builder().connect_unix_stream(ours).await?)
 }
 
 /// Runs `fut` within `--timeout` when one is given; running out is [`CliError::Timeout`].

@@ -13,11 +13,12 @@ mod pyliteral;
 mod shell;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::error::CliError;
 
@@ -109,7 +110,7 @@ enum Command {
     /// An interactive QMP shell
     Shell(shell::ShellArgs),
 
-    /// Serve a simulated QEMU on a socket
+    /// Serve a simulated QEMU on a socket (until `quit` or Ctrl-C)
     Sim(SimArgs),
 
     /// A QMP command and its arguments (key=value, --key=value, --args JSON)
@@ -129,14 +130,14 @@ pub struct HmpArgs {
     pub command_line: Vec<String>,
 }
 
-/// `qmp sim`: where to serve the simulator.
+/// `qmp sim`: where to serve the simulator (a fresh temp socket when neither is given).
 #[derive(Args, Debug)]
 struct SimArgs {
     /// Listen on this unix socket path
-    #[arg(long, value_name = "PATH", conflicts_with = "tcp")]
-    socket: Option<String>,
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
 
-    /// Listen on this TCP address (HOST:PORT)
+    /// Listen on this TCP address (HOST:PORT; port 0 picks one)
     #[arg(long, value_name = "ADDR")]
     tcp: Option<String>,
 }
@@ -173,10 +174,14 @@ fn main() -> ExitCode {
     let _ = GLOBALS.set(cli.global);
     let result = match cli.command {
         None => Err(CliError::Usage("no command given (try `qmp --help`)".into())),
+        Some(Command::Qmp(words)) if asks_for_help(&words) => {
+            let _ = Cli::command().print_long_help();
+            return ExitCode::SUCCESS;
+        }
         Some(Command::Qmp(words)) => oneshot::run_qmp(&global, words),
         Some(Command::Hmp(hmp)) => oneshot::run_hmp(&global, hmp),
         Some(Command::Shell(args)) => return block_on(shell::run(args)),
-        Some(Command::Sim(sim)) => run_sim(&global, sim),
+        Some(Command::Sim(sim)) => run_sim(sim),
     };
     match result {
         Ok(()) => ExitCode::from(error::code::SUCCESS),
@@ -185,6 +190,12 @@ fn main() -> ExitCode {
             e.exit_code()
         }
     }
+}
+
+/// `qmp COMMAND --help`: `-h` or `--help` among the arguments (no QMP command takes an
+/// argument named "help", and `-h` is no `key=value`).
+fn asks_for_help(words: &[OsString]) -> bool {
+    words.iter().skip(1).any(|w| w == "--help" || w == "-h")
 }
 
 /// Runs a future to completion on a current-thread runtime: one thread, started fast.
@@ -198,15 +209,16 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         .block_on(fut)
 }
 
-/// `qmp sim`: waiting for the simulator of crate qmp-server.
-fn run_sim(_global: &GlobalOpts, _sim: SimArgs) -> Result<(), CliError> {
-    Err(CliError::Usage("qmp sim: the simulator is not available in this build yet".into()))
+/// `qmp sim`: serves crate qmp-server's simulated QEMU until `quit` or Ctrl-C, saying on
+/// stderr where it listens.
+fn run_sim(sim: SimArgs) -> Result<(), CliError> {
+    block_on(qmp_server::sim::run_sim_cli(sim.socket, sim.tcp))
+        .map_err(|e| CliError::Connection(format!("qmp sim: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     fn parse(argv: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("qmp").chain(argv.iter().copied()))
