@@ -1,1 +1,0 @@
-//! Typed QMP commands (filled in by the typed-commands work).
