@@ -271,6 +271,29 @@ fn a_command_and_its_result() {
 }
 
 #[test]
+fn skip_negotiation_verbose_and_json_lines() {
+    let qemu = Qemu::system();
+    let mut sh = Pty::shell(&qemu, &["-N", "-v"]);
+    sh.expect("(QEMU) ");
+    // Not negotiated: QEMU refuses; there is no schema yet, so nothing is checked.
+    let out = sh.line("query-status");
+    assert!(out.contains(r#"{"execute": "query-status"}"#), "-v shows the request: {out:?}");
+    assert!(out.contains("Expecting capabilities negotiation"), "{out:?}");
+    let out = sh.line("qmp_capabilities");
+    assert!(out.contains(r#"{"return": {}}"#), "{out:?}");
+    // Negotiated: the schema is loaded, so completion works now.
+    sh.send("query-statu\t");
+    sh.expect("query-status ");
+    let out = sh.line("");
+    assert!(out.contains(r#""status": "running""#), "{out:?}");
+    // A JSON object line is sent as it is.
+    let out = sh.line(r#"{"execute": "query-name", "arguments": {}}"#);
+    assert!(out.contains(r#"{"execute": "query-name"}"#) && out.contains(r#"{"return": {}}"#), "{out:?}");
+    let out = sh.line("help");
+    assert!(out.contains("query-status") && out.contains("Events: ") && out.contains("STOP"), "{out:?}");
+}
+
+#[test]
 fn tab_completes_commands_arguments_and_enum_values() {
     let qemu = Qemu::system();
     let mut sh = Pty::shell(&qemu, &[]);

@@ -139,3 +139,52 @@ async fn start(client: Client, options: repl::Options, launched: Option<finish::
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Sub,
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum Sub {
+        Shell(ShellArgs),
+        Launch(LaunchArgs),
+    }
+
+    fn parse(argv: &[&str]) -> Sub {
+        Cli::try_parse_from(std::iter::once("qmp").chain(argv.iter().copied())).unwrap().command
+    }
+
+    #[test]
+    fn shell_options() {
+        let Sub::Shell(a) = parse(&["shell", "-s", "/x", "-H", "-p", "-v", "-N", "-l", "log"]) else {
+            panic!()
+        };
+        assert_eq!(a.socket.as_deref(), Some("/x"));
+        assert!(a.skip_negotiation && a.common.hmp && a.common.pretty && a.common.verbose);
+        assert_eq!(a.common.logfile, Some(PathBuf::from("log")));
+        assert!(a.launch.is_empty());
+        let Sub::Shell(a) = parse(&["shell", "-p", "--", "qemu-system-x86_64", "-m", "64"]) else { panic!() };
+        assert_eq!(a.launch, ["qemu-system-x86_64", "-m", "64"]);
+    }
+
+    #[test]
+    fn launch_takes_the_qemu_command_line() {
+        let Sub::Launch(a) = parse(&["launch", "-v", "--", "qemu-system-x86_64", "-machine", "none"]) else {
+            panic!()
+        };
+        assert!(a.common.verbose);
+        assert_eq!(a.command, ["qemu-system-x86_64", "-machine", "none"]);
+        let Sub::Launch(a) = parse(&["launch", "qemu-system-x86_64", "-M", "q35"]) else { panic!() };
+        assert_eq!(a.command, ["qemu-system-x86_64", "-M", "q35"]);
+        let Sub::Launch(a) = parse(&["launch"]) else { panic!() };
+        assert!(a.command.is_empty());
+    }
+}

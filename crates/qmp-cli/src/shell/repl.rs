@@ -101,7 +101,8 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
             return ExitCode::FAILURE;
         }
     };
-    let history = history_path();
+    // A piped script is not the user's typing: it neither reads nor extends the history.
+    let history = if std::io::stdin().is_terminal() { history_path() } else { None };
     if let Some(path) = &history {
         match editor.load_history(path) {
             Ok(()) => {}
@@ -452,5 +453,20 @@ impl Shell {
             }
         }
         ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_as_qmp_shell_prints_it() {
+        let v = json!({"return": {"a": [1, 2], "b": {}}});
+        assert_eq!(json_text(&v, false), r#"{"return": {"a": [1, 2], "b": {}}}"#);
+        assert_eq!(
+            json_text(&v, true),
+            "{\n    \"return\": {\n        \"a\": [\n            1,\n            2\n        ],\n        \"b\": {}\n    }\n}"
+        );
     }
 }
