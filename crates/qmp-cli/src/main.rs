@@ -62,7 +62,7 @@ Examples:
     version,
     about = "Run QMP commands against QEMU",
     long_about = None,
-    override_usage = "qmp [OPTIONS] <COMMAND> [ARG...]\n       qmp [OPTIONS] hmp <COMMAND-LINE>...\n       qmp shell | sim [...]",
+    override_usage = "qmp [OPTIONS] <COMMAND> [ARG...]\n       qmp [OPTIONS] hmp <COMMAND-LINE>...\n       qmp shell | launch | sim [...]",
     after_help = AFTER_HELP,
     subcommand_value_name = "COMMAND",
     subcommand_help_heading = "Commands (any other name is a QMP command)",
@@ -109,6 +109,9 @@ enum Command {
 
     /// An interactive QMP shell
     Shell(shell::ShellArgs),
+
+    /// Start QEMU connected to us and open the shell on it: qmp launch -- qemu-system-x86_64 ...
+    Launch(shell::LaunchArgs),
 
     /// Serve a simulated QEMU on a socket (until `quit` or Ctrl-C)
     Sim(SimArgs),
@@ -181,6 +184,7 @@ fn main() -> ExitCode {
         Some(Command::Qmp(words)) => oneshot::run_qmp(&global, words),
         Some(Command::Hmp(hmp)) => oneshot::run_hmp(&global, hmp),
         Some(Command::Shell(args)) => return block_on(shell::run(args)),
+        Some(Command::Launch(args)) => return block_on(shell::launch(args)),
         Some(Command::Sim(sim)) => run_sim(sim),
     };
     match result {
@@ -266,6 +270,19 @@ mod tests {
         let Some(Command::Hmp(h)) = cli.command else { panic!() };
         assert_eq!((h.cpu_index, h.command_line), (Some(1), vec!["info registers -a".to_string()]));
         assert!(parse(&["hmp"]).is_err());
+    }
+
+    #[test]
+    fn subcommands_of_their_own() {
+        let cli = parse(&["launch", "--", "qemu-system-x86_64", "-machine", "none"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Launch(_))), "{:?}", cli.command);
+        let cli = parse(&["-s", "/x", "shell"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Shell(_))), "{:?}", cli.command);
+        let cli = parse(&["sim", "--socket", "/tmp/s", "--tcp", "127.0.0.1:0"]).unwrap();
+        let Some(Command::Sim(sim)) = cli.command else { panic!() };
+        assert_eq!((sim.socket, sim.tcp), (Some(PathBuf::from("/tmp/s")), Some("127.0.0.1:0".to_string())));
+        let cli = parse(&["--sim", "query-status"]).unwrap();
+        assert!(cli.global.sim);
     }
 
     #[test]
