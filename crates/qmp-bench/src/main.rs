@@ -1,2 +1,94 @@
-//! Benchmark program (see issue 5).
-fn main() {}
+//! `qmp-bench`: measures the `qmp` client against the floor (a raw blocking socket loop),
+//! QEMU's Python client qemu.qmp and real QEMU 7.2, in one bounded run.
+//!
+//! ```text
+//! cargo run --release -p qmp-bench [-- --quick] [-- --json]
+//! ```
+//!
+//! It starts its own peers: a fast in-repo QMP responder (so the client's own cost shows),
+//! the `qmp-server` framework and simulator, and `qemu-system-x86_64 -machine none`. It prints
+//! a table (each figure next to its reference, the cost ratio, the target, PASS/MISS) and, with
+//! `--json`, one JSON object on stdout (the table then goes to stderr). Benchmarks are not
+//! tests: nothing here fails a build.
+//!
+//! Hidden subcommands (the bench re-executes itself with them, so peers run in their own
+//! processes): `peer`, `sim`, `server`, `idle-client`.
+
+mod child;
+mod external;
+mod floor;
+mod helpers;
+mod ours;
+mod peer;
+mod report;
+mod run;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: qmp-bench [--quick] [--json]
+
+  --quick   a short run (fewer calls and rounds; about 20 s)
+  --json    also print one JSON object with every figure on stdout (the table goes to stderr)
+
+Runs every measure of issue 5 against peers it starts itself; see BENCHMARKS.md.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("peer") => helpers::peer(&socket_arg(&args), opt_arg(&args, "--schema").as_deref()),
+        Some("sim") => helpers::sim(&socket_arg(&args)),
+        Some("server") => helpers::server(&socket_arg(&args)),
+        Some("idle-client") => {
+            let mode = opt_arg(&args, "--mode").and_then(|m| m.to_str().map(String::from));
+            helpers::idle_client(&socket_arg(&args), mode.as_deref().unwrap_or("multi-thread"))
+        }
+        _ => return bench(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qmp-bench {}: {e}", args[0]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(args: &[String]) -> ExitCode {
+    let mut opts = run::Options { quick: false, json: false };
+    for a in args {
+        match a.as_str() {
+            "--quick" => opts.quick = true,
+            "--json" => opts.json = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("qmp-bench: unknown argument {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let report = run::run(&opts);
+    if opts.json {
+        eprintln!("{}", report.table());
+        println!("{}", report.json());
+    } else {
+        println!("{}", report.table());
+    }
+    ExitCode::SUCCESS
+}
+
+/// The value after `name` in a helper's arguments.
+fn opt_arg(args: &[String], name: &str) -> Option<PathBuf> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(PathBuf::from)
+}
+
+fn socket_arg(args: &[String]) -> PathBuf {
+    opt_arg(args, "--socket").unwrap_or_else(|| {
+        eprintln!("qmp-bench {}: --socket PATH is required", args[0]);
+        std::process::exit(2)
+    })
+}

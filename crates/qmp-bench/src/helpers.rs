@@ -1,0 +1,102 @@
+//! The hidden subcommands the bench re-executes itself with (see [`crate::child`]), and the
+//! load that drives the servers for the "server side" measure.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::child::ready_and_watch_parent;
+use crate::floor::Floor;
+use crate::ours::{runtime, Flavor};
+
+/// `qmp-bench peer --socket P [--schema FILE]`: the fast peer.
+pub fn peer(socket: &Path, schema: Option<&Path>) -> io::Result<()> {
+    let listener = std::os::unix::net::UnixListener::bind(socket)?;
+    ready_and_watch_parent();
+    crate::peer::serve(listener, schema)
+}
+
+/// `qmp-bench sim --socket P`: the simulated QEMU (crate `qmp-server`) on tokio's default
+/// runtime, as `qmp sim` runs it.
+pub fn sim(socket: &Path) -> io::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let sim = qmp_server::sim::Simulator::new();
+        let _task = sim.listen_unix(socket)?;
+        ready_and_watch_parent();
+        std::future::pending::<io::Result<()>>().await
+    })
+}
+
+/// `qmp-bench server --socket P`: the server framework with one sync command, `query-status`
+/// answering what QEMU answers, on tokio's default runtime.
+pub fn server(socket: &Path) -> io::Result<()> {
+    use qmp_server::{schema::Ty, CommandSpec, Server};
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let server = Server::builder()
+            .command(CommandSpec::new("query-status").returns(Ty::Any), |_| {
+                Ok(serde_json::json!({"status": "running", "singlestep": false, "running": true}))
+            })
+            .build();
+        let listener = qmp_server::bind_unix(socket)?;
+        ready_and_watch_parent();
+        server.serve_unix(listener).await
+    })
+}
+
+/// `qmp-bench idle-client --socket P --mode M`: connects our client (mode `current-thread`,
+/// `multi-thread` or `blocking`), runs one command, then idles so its memory can be read.
+pub fn idle_client(socket: &Path, mode: &str) -> io::Result<()> {
+    let err = |e: qmp::Error| io::Error::other(e.to_string());
+    match mode {
+        "blocking" => {
+            let c = qmp::blocking::Client::connect(socket).map_err(err)?;
+            c.execute(crate::ours::QueryStatus {}).map_err(err)?;
+            ready_and_watch_parent();
+            loop {
+                std::thread::park();
+            }
+        }
+        _ => {
+            let flavor = if mode == "current-thread" {
+                Flavor::CurrentThread
+            } else {
+                Flavor::MultiThread(num_cpus())
+            };
+            let rt = runtime(flavor)?;
+            rt.block_on(async {
+                let c = qmp::Client::connect(socket).await.map_err(err)?;
+                c.execute(crate::ours::QueryStatus {}).await.map_err(err)?;
+                ready_and_watch_parent();
+                c.closed().await;
+                Ok(())
+            })
+        }
+    }
+}
+
+/// What `#[tokio::main]` would use for worker threads.
+pub fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Commands per second a server sustains for `clients` raw connections, each keeping
+/// `depth` requests in flight (floor-style clients, so the server's cost dominates).
+pub fn drive_server(socket: &Path, clients: usize, depth: usize, total: usize) -> io::Result<f64> {
+    let per_client = (total / clients).max(depth);
+    let socket: PathBuf = socket.to_path_buf();
+    let mut conns = (0..clients).map(|_| Floor::connect(&socket)).collect::<io::Result<Vec<_>>>()?;
+    let t = Instant::now();
+    let done: io::Result<Vec<f64>> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            conns.iter_mut().map(|f| s.spawn(move || f.pipelined_per_s(depth, per_client))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| io::Error::other("a load thread panicked"))?)
+            .collect()
+    });
+    done?;
+    let secs = t.elapsed().as_secs_f64();
+    Ok((per_client / depth * depth * clients) as f64 / secs)
+}

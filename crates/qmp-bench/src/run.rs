@@ -1,0 +1,462 @@
+//! One run: starts the peers, takes every measure, fills the report. A measure that cannot be
+//! taken (QEMU missing, a helper failing) is reported as missing with the reason; the others
+//! go on.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::child::{on_path, Helper};
+use crate::floor::Floor;
+use crate::ours::{Flavor, Ours};
+use crate::report::{Report, Row, Target};
+use crate::{external, helpers, ours, stats};
+
+/// What the command line asked for.
+pub struct Options {
+    /// A short run.
+    pub quick: bool,
+    /// Print JSON too.
+    pub json: bool,
+}
+
+/// How much work each measure does.
+struct Sizes {
+    /// Interleaved rounds of the serial measures (the best round of each client counts).
+    rounds: usize,
+    /// Serial calls per round against the fast peer.
+    serial: usize,
+    /// Serial calls per round against real QEMU.
+    qemu_serial: usize,
+    /// Calls per throughput measure.
+    throughput: usize,
+    /// Events in a burst.
+    burst: usize,
+    /// One-shot process runs.
+    oneshot: usize,
+    /// Calls by the qemu.qmp script.
+    python: usize,
+}
+
+fn sizes(quick: bool) -> Sizes {
+    if quick {
+        Sizes {
+            rounds: 3,
+            serial: 1000,
+            qemu_serial: 200,
+            throughput: 40_000,
+            burst: 200_000,
+            oneshot: 10,
+            python: 500,
+        }
+    } else {
+        Sizes {
+            rounds: 7,
+            serial: 3000,
+            qemu_serial: 600,
+            throughput: 200_000,
+            burst: 1_000_000,
+            oneshot: 40,
+            python: 2000,
+        }
+    }
+}
+
+fn note(what: &str) {
+    eprintln!("qmp-bench: {what}");
+}
+
+fn s<T>(r: io::Result<T>) -> Result<T, String> {
+    r.map_err(|e| e.to_string())
+}
+
+/// Runs every measure.
+pub fn run(opts: &Options) -> Report {
+    let z = sizes(opts.quick);
+    let mut rep = Report::default();
+    machine_facts(&mut rep, opts);
+    let dir = match tempfile::Builder::new().prefix("qmp-bench-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            rep.facts.insert("error", format!("cannot create a temporary directory: {e}"));
+            return rep;
+        }
+    };
+    let python = external::python_with_qemu_qmp().map_err(|e| e.to_string());
+
+    // Real QEMU first: its schema reply feeds the fast peer and the decode measure.
+    note("real QEMU 7.2: serial round trips");
+    let schema = real_qemu(&mut rep, &z, &python);
+    let schema_file = dir.path().join("schema.json");
+    let schema_arg = match &schema {
+        Ok(bytes) if std::fs::write(&schema_file, bytes).is_ok() => Some(schema_file.clone()),
+        _ => None,
+    };
+
+    let sock = dir.path().join("peer.sock");
+    let sock_str = sock.to_string_lossy().into_owned();
+    let mut peer_args = vec!["peer", "--socket", &sock_str];
+    let schema_str = schema_arg.as_ref().map(|p| p.to_string_lossy().into_owned());
+    if let Some(p) = &schema_str {
+        peer_args.extend(["--schema", p.as_str()]);
+    }
+    let peer = match Helper::serving(&peer_args, &sock) {
+        Ok(p) => p,
+        Err(e) => {
+            rep.facts.insert("error", format!("cannot start the fast peer: {e}"));
+            return rep;
+        }
+    };
+
+    note("fast peer: serial round trips");
+    fast_serial(&mut rep, &z, &sock, &python);
+    note("fast peer: calls in flight");
+    throughput(&mut rep, &z, &sock);
+    note("fast peer: event bursts");
+    events(&mut rep, &z, &sock);
+    note("schema reply decoding");
+    schema_decode(&mut rep, &z, &sock, schema.as_deref());
+    note("one-shot `qmp query-status`");
+    let oneshot = s(external::qmp_binary().and_then(|q| external::oneshot_ms(&q, &sock, z.oneshot)));
+    let v = rep.num("oneshot_ms", &oneshot);
+    rep.row(
+        Row::new("one-shot `qmp -s SOCK query-status` wall, median", oneshot, "ms")
+            .target(Target::AtMost(5.0)),
+    );
+    let _ = v;
+    note("resident memory");
+    memory(&mut rep, &sock, dir.path());
+    drop(peer);
+    note("server side");
+    server_side(&mut rep, &z, dir.path());
+    rep
+}
+
+fn machine_facts(rep: &mut Report, opts: &Options) {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .unwrap_or_else(|| "unknown".into());
+    rep.facts.insert("cpu", model);
+    rep.facts.insert("cpus", helpers::num_cpus().to_string());
+    let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    if let Some(total) = mem.lines().find_map(|l| l.strip_prefix("MemTotal:")) {
+        rep.facts.insert("memory", total.trim().to_owned());
+    }
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    rep.facts.insert("kernel", kernel.trim().to_owned());
+    rep.facts.insert("mode", if opts.quick { "quick" } else { "full" }.into());
+}
+
+/// Interleaves rounds of several clients so that drift on a shared machine hits them alike;
+/// each client's figure is its best round: the least time per call.
+fn interleaved(
+    rounds: usize,
+    clients: &mut [&mut dyn FnMut() -> io::Result<f64>],
+) -> Vec<Result<f64, String>> {
+    interleaved_best(rounds, stats::min, clients)
+}
+
+/// [`interleaved`] for rates: the highest rate counts.
+fn interleaved_rates(
+    rounds: usize,
+    clients: &mut [&mut dyn FnMut() -> io::Result<f64>],
+) -> Vec<Result<f64, String>> {
+    interleaved_best(rounds, stats::max, clients)
+}
+
+fn interleaved_best(
+    rounds: usize,
+    best: fn(&[f64]) -> f64,
+    clients: &mut [&mut dyn FnMut() -> io::Result<f64>],
+) -> Vec<Result<f64, String>> {
+    let mut samples: Vec<Result<Vec<f64>, String>> = clients.iter().map(|_| Ok(Vec::new())).collect();
+    for _ in 0..rounds {
+        for (c, acc) in clients.iter_mut().zip(samples.iter_mut()) {
+            if let Ok(v) = acc {
+                match c() {
+                    Ok(x) => v.push(x),
+                    Err(e) => *acc = Err(e.to_string()),
+                }
+            }
+        }
+    }
+    samples.into_iter().map(|r| r.map(|v| best(&v))).collect()
+}
+
+/// Serial round trips against real QEMU (floor, ours, qemu.qmp); returns its schema reply.
+fn real_qemu(rep: &mut Report, z: &Sizes, python: &Result<PathBuf, String>) -> Result<Vec<u8>, String> {
+    let result = (|| -> Result<Vec<u8>, String> {
+        on_path("qemu-system-x86_64").ok_or("qemu-system-x86_64 not on PATH (scripts/install-deps.sh)")?;
+        let qemu =
+            std::panic::catch_unwind(|| qmp_testkit::Peer::qemu(2)).map_err(|_| "QEMU did not start")?;
+        let (a, b) = (qemu.socket(0), qemu.socket(1));
+        let mut floor = s(Floor::connect(a))?;
+        let ours = s(Ours::connect(b, Flavor::CurrentThread))?;
+        s(floor.serial_us(50))?;
+        s(ours.serial_us(50))?;
+        let n = z.qemu_serial;
+        let r = interleaved(z.rounds, &mut [&mut || floor.serial_us(n), &mut || ours.serial_us(n)]);
+        let (fl, our) = (r[0].clone(), r[1].clone());
+        let schema = s(floor.fetch("query-qmp-schema"))?;
+        rep.facts.insert("qemu", qemu_version(&ours));
+        drop(ours);
+        let floor_v = rep.num("floor_qemu_serial_us", &fl);
+        rep.num("qemu_serial_us", &our);
+        rep.row(
+            Row::new("serial round trip, real QEMU 7.2", our, "us")
+                .vs("floor", floor_v)
+                .target(Target::AtMostTimesRef(1.05)),
+        );
+        rep.row(Row::new("serial round trip, real QEMU 7.2, floor", fl, "us"));
+        let py = python
+            .clone()
+            .and_then(|p| s(external::qemu_qmp_serial_us(&p, b, z.python.min(500))).map(|r| r.0));
+        rep.num("qemu_qmp_qemu_serial_us", &py);
+        rep.row(Row::new("serial round trip, real QEMU 7.2, qemu.qmp", py, "us").vs("floor", floor_v));
+        Ok(schema)
+    })();
+    if let Err(why) = &result {
+        for key in ["qemu_serial_us", "floor_qemu_serial_us"] {
+            rep.num(key, &Err(why.clone()));
+        }
+        rep.row(
+            Row::new("serial round trip, real QEMU 7.2", Err(why.clone()), "us")
+                .target(Target::AtMostTimesRef(1.05)),
+        );
+    }
+    result
+}
+
+fn qemu_version(ours: &Ours) -> String {
+    ours.version().unwrap_or_else(|| "unknown".into())
+}
+
+fn fast_serial(rep: &mut Report, z: &Sizes, sock: &Path, python: &Result<PathBuf, String>) {
+    let n = z.serial;
+    let r = (|| -> io::Result<Vec<Result<f64, String>>> {
+        let mut floor = Floor::connect(sock)?;
+        let ours = Ours::connect(sock, Flavor::CurrentThread)?;
+        let ours_mt = Ours::connect(sock, Flavor::MultiThread(helpers::num_cpus()))?;
+        floor.serial_us(200)?;
+        ours.serial_us(200)?;
+        ours_mt.serial_us(200)?;
+        Ok(interleaved(
+            z.rounds,
+            &mut [
+                &mut || floor.serial_us(n),
+                &mut || ours.serial_us(n),
+                &mut || ours_mt.serial_us(n),
+                &mut || ours::blocking_serial_us(sock, n),
+            ],
+        ))
+    })();
+    let [fl, our, our_mt, blocking] = match r {
+        Ok(v) => [v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()],
+        Err(e) => std::array::from_fn(|_| Err(e.to_string())),
+    };
+    let floor_v = rep.num("floor_serial_us", &fl);
+    rep.num("serial_us", &our);
+    rep.num("serial_multi_thread_us", &our_mt);
+    rep.num("blocking_serial_us", &blocking);
+    rep.row(
+        Row::new("serial round trip (current-thread runtime)", our, "us")
+            .vs("floor", floor_v)
+            .target(Target::AtMostTimesRef(1.15)),
+    );
+    rep.row(Row::new("serial round trip (multi-thread runtime)", our_mt, "us").vs("floor", floor_v));
+    rep.row(Row::new("serial round trip (qmp::blocking::Client)", blocking, "us").vs("floor", floor_v));
+    rep.row(Row::new("serial round trip, floor", fl, "us"));
+    let py = python.clone().and_then(|p| {
+        s(external::qemu_qmp_serial_us(&p, sock, z.python)).map(|(us, ver)| {
+            rep.facts.insert("qemu.qmp", ver);
+            us
+        })
+    });
+    rep.num("qemu_qmp_serial_us", &py);
+    rep.row(Row::new("serial round trip, qemu.qmp (Python)", py, "us").vs("floor", floor_v));
+}
+
+fn throughput(rep: &mut Report, z: &Sizes, sock: &Path) {
+    const KEYS: [(usize, &str, &str); 4] = [
+        (1, "inflight1_per_s", "floor_pipelined1_per_s"),
+        (8, "inflight8_per_s", "floor_pipelined8_per_s"),
+        (64, "inflight64_per_s", "floor_pipelined_per_s"),
+        (1024, "inflight1024_per_s", "floor_pipelined1024_per_s"),
+    ];
+    let conns = (|| -> io::Result<(Floor, Ours)> {
+        Ok((Floor::connect(sock)?, Ours::connect(sock, Flavor::CurrentThread)?))
+    })();
+    let (mut floor, ours) = match conns {
+        Ok(c) => c,
+        Err(e) => {
+            for (_, k, f) in KEYS {
+                rep.num(k, &Err(e.to_string()));
+                rep.num(f, &Err(e.to_string()));
+            }
+            return;
+        }
+    };
+    for (depth, key, floor_key) in KEYS {
+        let total = if depth == 1 { z.throughput / 10 } else { z.throughput };
+        let _ = ours.inflight_per_s(depth, total / 10);
+        let r = interleaved_rates(
+            3,
+            &mut [&mut || floor.pipelined_per_s(depth, total), &mut || ours.inflight_per_s(depth, total)],
+        );
+        let (fl, our) = (r[0].clone(), r[1].clone());
+        let floor_v = rep.num(floor_key, &fl);
+        rep.num(key, &our);
+        let mut row = Row::new(format!("{depth} in flight"), our, "/s").vs("floor pipelined", floor_v);
+        if depth == 64 {
+            row = row.target(Target::AtLeast(400_000.0)).target(Target::RateWithinTimesRef(2.0));
+        }
+        rep.row(row);
+    }
+}
+
+fn events(rep: &mut Report, z: &Sizes, sock: &Path) {
+    let fl = s(Floor::connect(sock).and_then(|mut f| f.burst_per_s(z.burst)));
+    let floor_v = rep.num("floor_events_per_s", &fl);
+    for (subs, key) in [(1, "events_per_s"), (16, "events16_per_s")] {
+        let r = s(ours::event_burst(sock, subs, z.burst, Flavor::MultiThread(helpers::num_cpus())));
+        let lost = r.as_ref().map(|b| b.lost).unwrap_or(0);
+        let per_s = r.map(|b| b.per_s);
+        rep.num(key, &per_s);
+        let name = format!(
+            "events/s to {subs} subscriber{} (burst of {}, {lost} lost)",
+            if subs > 1 { "s" } else { "" },
+            z.burst
+        );
+        let mut row = Row::new(name, per_s, "/s").vs("floor (lines counted)", floor_v);
+        if subs == 1 {
+            row = row.target(Target::AtLeast(1_000_000.0));
+        }
+        rep.row(row);
+    }
+}
+
+fn schema_decode(rep: &mut Report, z: &Sizes, sock: &Path, schema: Result<&[u8], &String>) {
+    let decoded = match schema {
+        Ok(bytes) => {
+            rep.facts.insert("schema_bytes", bytes.len().to_string());
+            s(ours::decode_us(bytes, if z.rounds > 3 { 300 } else { 60 }))
+        }
+        Err(why) => Err(format!("no schema captured: {why}")),
+    };
+    rep.num("schema_decode_us", &decoded);
+    rep.row(
+        Row::new("decode a query-qmp-schema reply (frame + message + JSON value), median", decoded, "us")
+            .target(Target::AtMost(1000.0)),
+    );
+    if schema.is_ok() {
+        let n = if z.rounds > 3 { 200 } else { 40 };
+        let r = (|| -> io::Result<Vec<Result<f64, String>>> {
+            let mut floor = Floor::connect(sock)?;
+            let ours = Ours::connect(sock, Flavor::CurrentThread)?;
+            Ok(interleaved(
+                3,
+                &mut [&mut || floor.fetch_us("query-qmp-schema", n), &mut || ours.schema_round_trip_us(n)],
+            ))
+        })();
+        let (fl, our) = match r {
+            Ok(v) => (v[0].clone(), v[1].clone()),
+            Err(e) => (Err(e.to_string()), Err(e.to_string())),
+        };
+        let floor_v = rep.num("floor_schema_round_trip_us", &fl);
+        rep.num("schema_round_trip_us", &our);
+        rep.row(
+            Row::new("query-qmp-schema round trip, decoded", our, "us")
+                .vs("floor (read, not decoded)", floor_v),
+        );
+    }
+}
+
+fn memory(rep: &mut Report, sock: &Path, dir: &Path) {
+    let sock_str = sock.to_string_lossy().into_owned();
+    for (mode, key) in [
+        ("multi-thread", "client_rss_kb"),
+        ("current-thread", "client_current_thread_rss_kb"),
+        ("blocking", "client_blocking_rss_kb"),
+    ] {
+        let r = s(Helper::start(&["idle-client", "--socket", &sock_str, "--mode", mode]).and_then(|h| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            h.rss_kb()
+        }))
+        .map(|kb| kb as f64);
+        rep.num(key, &r);
+        let mut row = Row::new(format!("RSS of a connected idle client ({mode})"), r, "KiB");
+        if mode == "multi-thread" {
+            row = row.target(Target::AtMost(4096.0));
+        }
+        rep.row(row);
+    }
+
+    // The simulator, idle and with 100 connected clients (each has run one command).
+    let sim_sock = dir.join("sim.sock");
+    let sim_str = sim_sock.to_string_lossy().into_owned();
+    let r = (|| -> io::Result<(f64, f64)> {
+        let sim = Helper::serving(&["sim", "--socket", &sim_str], &sim_sock)?;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let idle = sim.rss_kb()? as f64;
+        let rt = ours::runtime(Flavor::CurrentThread)?;
+        let clients = rt.block_on(async {
+            let mut v = Vec::new();
+            for _ in 0..100 {
+                let c = qmp::Client::connect(&sim_sock).await.map_err(io::Error::other)?;
+                c.execute(ours::QueryStatus {}).await.map_err(io::Error::other)?;
+                v.push(c);
+            }
+            Ok::<_, io::Error>(v)
+        })?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let busy = sim.rss_kb()? as f64;
+        drop(clients);
+        Ok((idle, busy))
+    })();
+    let (idle, busy) = match r {
+        Ok((i, b)) => (Ok(i), Ok(b)),
+        Err(e) => (Err(e.to_string()), Err(e.to_string())),
+    };
+    rep.num("sim_idle_rss_kb", &idle);
+    rep.num("sim100_rss_kb", &busy);
+    rep.row(Row::new("RSS of the simulator, no client", idle, "KiB"));
+    rep.row(Row::new("RSS of the simulator with 100 clients", busy, "KiB"));
+}
+
+fn server_side(rep: &mut Report, z: &Sizes, dir: &Path) {
+    let (srv_sock, peer_sock) = (dir.join("server.sock"), dir.join("peer2.sock"));
+    let (srv_str, peer_str) =
+        (srv_sock.to_string_lossy().into_owned(), peer_sock.to_string_lossy().into_owned());
+    let server = Helper::serving(&["server", "--socket", &srv_str], &srv_sock);
+    let peer = Helper::serving(&["peer", "--socket", &peer_str], &peer_sock);
+    for (clients, key, floor_key) in
+        [(1, "server_per_s", "floor_server_per_s"), (16, "server16_per_s", "floor_server16_per_s")]
+    {
+        let total = z.throughput;
+        let ours = match &server {
+            Ok(_) => {
+                let _ = helpers::drive_server(&srv_sock, clients, 64, total / 10);
+                s(helpers::drive_server(&srv_sock, clients, 64, total))
+            }
+            Err(e) => Err(format!("cannot start the server: {e}")),
+        };
+        let fl = match &peer {
+            Ok(_) => s(helpers::drive_server(&peer_sock, clients, 64, total)),
+            Err(e) => Err(format!("cannot start the fast peer: {e}")),
+        };
+        let floor_v = rep.num(floor_key, &fl);
+        rep.num(key, &ours);
+        rep.row(
+            Row::new(
+                format!(
+                    "server framework, {clients} client{} x 64 in flight",
+                    if clients > 1 { "s" } else { "" }
+                ),
+                ours,
+                "/s",
+            )
+            .vs("fast peer", floor_v),
+        );
+    }
+}
