@@ -376,6 +376,14 @@ fn a_transaction_is_applied_at_once() {
     sh.expect("TRANS> ");
     let out = sh.line(")");
     assert!(out.contains(r#"{"return": {}}"#), "{out:?}");
+    // Ctrl-C at the TRANS> prompt drops the open transaction.
+    sh.send("transaction(\r");
+    sh.expect("TRANS> ");
+    sh.send("block-dirty-bitmap-add node=n0 name=b9\r");
+    sh.expect("TRANS> ");
+    sh.send("\x03");
+    sh.expect("(transaction dropped)");
+    sh.expect("(QEMU) ");
     let bitmaps = |side: &mut Monitor| -> Vec<String> {
         let nodes = side.execute("query-named-block-nodes", json!({}));
         let node =
@@ -427,6 +435,21 @@ fn launch_starts_qemu_and_exits_with_its_status() {
         .filter(|n| n.starts_with("qmp-launch-"))
         .collect();
     assert!(left.is_empty(), "socket directory left behind: {left:?}");
+}
+
+#[test]
+fn leaving_a_launched_shell_quits_qemu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sh = Pty::spawn(
+        &["shell", "--", "qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display", "none"],
+        tmp.path(),
+        &[("TMPDIR", tmp.path())],
+    );
+    sh.expect("(QEMU) ");
+    sh.send("\x04");
+    assert!(sh.wait().success());
+    let left = std::fs::read_dir(tmp.path()).unwrap().flatten().count();
+    assert_eq!(left, 0, "socket directory left behind");
 }
 
 #[test]

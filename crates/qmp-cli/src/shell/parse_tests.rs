@@ -75,6 +75,10 @@ fn json_and_python_literal_values() {
         json!({"o": {"a": 1, "b": [true, null]}, "l": [1, 2, 3], "e": {}, "ea": []})
     );
     assert_eq!(args("c o={'a':'b'} l=['x','y']"), json!({"o": {"a": "b"}, "l": ["x", "y"]}));
+    assert_eq!(
+        args("c o={'t':True,'f':False,'n':None,'j':null}"),
+        json!({"o": {"t": true, "f": false, "n": null, "j": null}})
+    );
     // JSON whose strings hold spaces stays one token.
     assert_eq!(args(r#"c o={"k":"v w"}"#), json!({"o": {"k": "v w"}}));
     // A whole JSON value in quotes may have spaces anywhere.
