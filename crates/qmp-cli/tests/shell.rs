@@ -339,6 +339,11 @@ fn events_appear_while_the_prompt_waits_and_the_line_stays() {
     sh.send("tus\r");
     let out = sh.expect("(QEMU) ");
     assert!(out.contains(r#""status": "paused""#), "{out:?}");
+    // An event caused by the shell's own command gets a line of its own too.
+    sh.send("cont\r");
+    sh.expect(r#""event": "RESUME""#);
+    let out = sh.expect(r#"{"return": {}}"#);
+    assert!(!out.contains(r#"}}{"return""#), "{out:?}");
 }
 
 #[test]

@@ -218,6 +218,20 @@ impl serde_json::ser::Formatter for SpacedFormatter {
     }
 }
 
+/// Names in columns read top to bottom, as `ls` lists them, within `width` characters.
+fn columns(names: &[&str], width: usize) -> String {
+    let cell = names.iter().map(|n| n.len()).max().unwrap_or(0) + 2;
+    let per_line = (width / cell).max(1);
+    let rows = names.len().div_ceil(per_line);
+    let mut out = String::new();
+    for row in 0..rows {
+        let line: String = names.iter().skip(row).step_by(rows).map(|n| format!("{n:cell$}")).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// Prints each event (its JSON, timestamp included) as it arrives.
 async fn print_events(mut events: Subscription, printer: Printer, pretty: bool) {
     loop {
@@ -228,9 +242,10 @@ async fn print_events(mut events: Subscription, printer: Printer, pretty: bool) 
         };
         let mut guard = lock(&printer);
         match guard.as_mut() {
-            // In raw mode a bare \n does not return the carriage.
+            // In raw mode a bare \n does not return the carriage; outside it (while a command
+            // runs) rustyline writes the text as it is, so the line end is ours to add.
             Some(p) => {
-                let _ = p.print(text.replace('\n', "\r\n"));
+                let _ = p.print(format!("{}\r\n", text.replace('\n', "\r\n")));
             }
             None => {
                 let mut out = std::io::stdout().lock();
@@ -309,12 +324,7 @@ impl Shell {
             return println!("No schema from the server: 'help' has nothing to show.");
         };
         let names: Vec<&str> = schema.command_names().collect();
-        let width = names.iter().map(|n| n.len()).max().unwrap_or(0) + 2;
-        let per_line = (100 / width).max(1);
-        for row in names.chunks(per_line) {
-            let line: String = row.iter().map(|n| format!("{n:width$}")).collect();
-            println!("{}", line.trim_end());
-        }
+        print!("{}", columns(&names, 120));
         let events: Vec<&str> = schema.event_names().collect();
         println!("\nEvents: {}", events.join(" "));
         println!(
@@ -459,6 +469,14 @@ impl Shell {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_in_columns() {
+        let names = ["a", "bb", "c", "d", "e"];
+        assert_eq!(columns(&names, 8), "a   d\nbb  e\nc\n");
+        assert_eq!(columns(&names, 1), "a\nbb\nc\nd\ne\n");
+        assert_eq!(columns(&[], 80), "");
+    }
 
     #[test]
     fn json_as_qmp_shell_prints_it() {
