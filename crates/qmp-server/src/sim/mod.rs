@@ -108,6 +108,15 @@ impl Simulator {
         self.server.serve_stream(stream).await
     }
 
+    /// A connected in-process socket: the simulator serves one end, you get the other
+    /// (hand it to `qmp::ClientBuilder::connect_unix_stream`). No file is created.
+    pub fn connect_pair(&self) -> io::Result<tokio::net::UnixStream> {
+        let (ours, theirs) = tokio::net::UnixStream::pair()?;
+        let server = self.server.clone();
+        tokio::spawn(async move { server.serve_stream(ours).await });
+        Ok(theirs)
+    }
+
     /// Listens on a fresh unix socket in a new private temporary directory.
     pub fn listen_unix_temp(&self) -> io::Result<SimSocket> {
         let dir = tempfile::Builder::new().prefix("qmp-sim-").tempdir()?;
