@@ -28,7 +28,16 @@ pub async fn connect(global: &GlobalOpts) -> Result<Client, CliError> {
         return connect_sim().await;
     }
     let address = resolve_address(global)?;
-    Ok(Client::builder().connect(address).await?)
+    Client::builder().connect(address).await.map_err(connect_error)
+}
+
+/// A QMP error while connecting is a failed negotiation: a connection error, not the
+/// command's (exit code 3, not 1).
+fn connect_error(e: qmp::Error) -> CliError {
+    match e {
+        qmp::Error::Qmp(q) => CliError::Connection(format!("negotiation failed: {q}")),
+        other => other.into(),
+    }
 }
 
 /// A fresh simulated QEMU (crate qmp-server) served over a socket pair; the simulator lives
@@ -41,7 +50,7 @@ async fn connect_sim() -> Result<Client, CliError> {
         // The connection's end (the client hanging up) is the simulator's end too.
         let _ = sim.serve_stream(theirs).await;
     });
-    Ok(Client::builder().connect_unix_stream(ours).await?)
+    Client::builder().connect_unix_stream(ours).await.map_err(connect_error)
 }
 
 /// Runs `fut` within `--timeout` when one is given; running out is [`CliError::Timeout`].

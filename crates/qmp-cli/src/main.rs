@@ -84,7 +84,8 @@ pub struct GlobalOpts {
     #[arg(short = 's', long = "socket", visible_alias = "path", value_name = "ADDR")]
     pub socket: Option<String>,
 
-    /// Give up after this many seconds (connecting included), exit code 4
+    /// Give up after this many seconds, connecting included (exit code 4); without it a
+    /// command may take as long as it takes, and the greeting up to 30 s
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 

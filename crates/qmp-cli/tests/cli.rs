@@ -426,6 +426,29 @@ fn peer_that_hangs_up_at_once_is_a_connection_error() {
     assert!(out.stderr.starts_with("qmp: connection closed"), "{out:?}");
 }
 
+#[test]
+fn refused_negotiation_is_a_connection_error() {
+    // Not QEMU: a peer that greets, then refuses qmp_capabilities.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("refuse.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"\"}, \"capabilities\": []}}\r\n").unwrap();
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+        let request: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        assert_eq!(request["execute"], "qmp_capabilities");
+        let reply = json!({"error": {"class": "GenericError", "desc": "not today"}, "id": request["id"]});
+        s.write_all(format!("{reply}\r\n").as_bytes()).unwrap();
+        let _ = std::io::Read::read(&mut s, &mut buf);
+    });
+    let out = qmp(&["-s", path.to_str().unwrap(), "query-status"]);
+    server.join().unwrap();
+    out.assert_code(3);
+    assert_eq!(out.stderr, "qmp: negotiation failed: GenericError: not today\n");
+}
+
 // ---- exit code 4: timeout ----
 
 #[test]
