@@ -73,6 +73,9 @@ where
             }
         }
         if *stop.borrow() {
+            // Events emitted before the shutdown (SHUTDOWN itself) still go out.
+            c.drain_events();
+            wr.write_all(&c.out).await?;
             break;
         }
         if eof && c.running.is_none() && c.queue.is_empty() && c.oob_running.is_empty() {
