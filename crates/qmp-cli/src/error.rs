@@ -47,11 +47,14 @@ impl CliError {
     }
 
     /// Prints the failure on stderr: a QMP error as `CLASS: desc`, others as `qmp: message`.
+    /// A stderr that cannot be written to is ignored (the exit code still tells).
     pub fn report(&self) {
-        match self {
-            CliError::Qmp(e) => eprintln!("{}: {}", e.class, e.desc),
-            other => eprintln!("qmp: {other}"),
-        }
+        use std::io::Write;
+        let mut stderr = std::io::stderr().lock();
+        let _ = match self {
+            CliError::Qmp(e) => writeln!(stderr, "{}: {}", e.class, e.desc),
+            other => writeln!(stderr, "qmp: {other}"),
+        };
     }
 }
 
