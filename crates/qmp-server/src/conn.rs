@@ -274,9 +274,12 @@ impl Conn {
                 "Capabilities negotiation is already complete, command ignored",
             ));
         }
-        let wants_oob = args.get("enable").and_then(Value::as_array).is_some_and(|caps| !caps.is_empty());
+        // The schema allows only "oob" here; QEMU names each unavailable one, repeats included.
+        let wanted = args.get("enable").and_then(Value::as_array).map_or(0, Vec::len);
+        let wants_oob = wanted > 0;
         if wants_oob && !self.inner.oob {
-            return Err(generic("Capability 'oob' not available"));
+            let list = vec!["oob"; wanted].join(", ");
+            return Err(generic(format!("Capability {list} not available")));
         }
         self.oob = wants_oob;
         self.negotiated = true;

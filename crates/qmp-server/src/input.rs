@@ -348,4 +348,41 @@ mod tests {
             "one error, then the rest starts a new value"
         );
     }
+
+    fn collect(chunks: &[&[u8]], max: usize) -> Vec<String> {
+        let mut inp = Input::new(max);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            inp.extend(chunk);
+            while let Some(item) = inp.next_item() {
+                out.push(match item {
+                    Item::Value { bytes, single_quoted } => {
+                        // The parser must cope with whatever the lexer lets through.
+                        let parsed = crate::parse::parse_value(bytes, single_quoted);
+                        format!("V {} {:?}", String::from_utf8_lossy(bytes), parsed.is_ok())
+                    }
+                    Item::Error(e) => format!("E {e}"),
+                });
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_split_gives_the_same_items(
+            data in proptest::collection::vec(proptest::sample::select(b"{}[],:\"'\\ab01-.e \n\xff\x01tru".to_vec()), 0..200),
+            cut in 0usize..200,
+        ) {
+            let cut = cut.min(data.len());
+            let whole = collect(&[&data], 64);
+            let split = collect(&[&data[..cut], &data[cut..]], 64);
+            proptest::prop_assert_eq!(whole, split);
+        }
+
+        #[test]
+        fn random_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            collect(&[&data], 128);
+        }
+    }
 }

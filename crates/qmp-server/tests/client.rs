@@ -301,3 +301,21 @@ async fn tcp_listener() {
     let c = Client::builder().timeout(T).connect(format!("tcp:{addr}").as_str()).await.unwrap();
     assert_eq!(ok(&c, "query-status", Value::Null).await["running"], true);
 }
+
+#[tokio::test]
+async fn sim_cli_entry_serves_until_quit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.sock");
+    let cli = tokio::spawn(qmp_server::sim::run_sim_cli(Some(path.clone()), Some("127.0.0.1:0".into())));
+    let deadline = tokio::time::Instant::now() + T;
+    while !path.exists() {
+        assert!(tokio::time::Instant::now() < deadline, "the socket never appeared");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let c = Client::builder().timeout(T).connect(path.as_path().to_str().unwrap()).await.unwrap();
+    ok(&c, "quit", Value::Null).await;
+    tokio::time::timeout(T, cli).await.expect("run_sim_cli returns after quit").unwrap().unwrap();
+    assert!(!path.exists(), "the socket is removed on exit");
+}

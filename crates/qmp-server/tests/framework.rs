@@ -190,3 +190,27 @@ fn size_cap_and_introspection_over_a_real_socket() {
     assert_eq!(find("uint64")["json-type"], "int");
     s.shutdown();
 }
+
+#[tokio::test]
+async fn oob_not_offered() {
+    let s = Server::builder().oob(false).build();
+    let (client, conn) = tokio::io::duplex(1 << 16);
+    tokio::spawn(async move { s.serve_stream(conn).await });
+    let (mut r, mut w) = tokio::io::split(client);
+    let mut buf = Vec::new();
+    let g = lines(&mut r, &mut buf, 1).await;
+    assert!(g[0].ends_with("\"capabilities\": []}}\r\n"), "{g:?}");
+    w.write_all(b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\",\"oob\"]}}")
+        .await
+        .unwrap();
+    w.write_all(b"{\"execute\":\"qmp_capabilities\"}{\"exec-oob\":\"query-commands\"}").await.unwrap();
+    let got = lines(&mut r, &mut buf, 3).await;
+    assert_eq!(
+        got,
+        [
+            "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Capability oob, oob not available\"}}\r\n",
+            "{\"return\": {}}\r\n",
+            "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input member 'exec-oob' is unexpected\"}}\r\n",
+        ]
+    );
+}
