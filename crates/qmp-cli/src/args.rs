@@ -548,3 +548,33 @@ print(json.dumps({"values": [run(QMPShell._parse_value, v) for v in data["values
         assert_eq!(reference["values"].as_array().unwrap().len(), data["values"].as_array().unwrap().len());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any tokens: an object or a clear error, never a panic.
+        #[test]
+        fn any_tokens_get_an_answer(tokens in prop::collection::vec("[-a-c.=\\[\\]{}'\"0-9 ]{0,12}", 0..8)) {
+            let _ = parse_command_line(&tokens);
+            let _ = parse_arguments(&tokens);
+        }
+
+        /// Distinct plain keys with plain values always make exactly those members.
+        #[test]
+        fn plain_pairs_make_those_members(pairs in prop::collection::btree_map("[a-z_][a-z0-9_-]{0,8}", "[a-z/][a-z0-9/ ._-]{0,12}", 0..8)) {
+            let tokens: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let map = parse_arguments(&tokens).unwrap();
+            prop_assert_eq!(map.len(), pairs.len());
+            for (k, v) in &pairs {
+                let got = &map[k.as_str()];
+                // Text that reads as a boolean or null is not a string; everything else is.
+                if !["true", "false", "null"].contains(&v.to_ascii_lowercase().as_str()) {
+                    prop_assert_eq!(got, &Value::String(v.clone()));
+                }
+            }
+        }
+    }
+}

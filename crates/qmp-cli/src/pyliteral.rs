@@ -840,3 +840,47 @@ mod tests {
         assert!(parse(&ok_depth).is_ok());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text: an answer, never a panic.
+        #[test]
+        fn any_text_gets_an_answer(s in "\\PC{0,64}") {
+            let _ = parse(&s);
+        }
+
+        /// Text made of the characters the grammar cares about, where bugs would hide.
+        #[test]
+        fn grammar_soup_gets_an_answer(s in r#"[\[\]{}(),:'"\\ \n#+\-.0-9eEjJxob_rRbBuUfFTrueFalsNnl]{0,48}"#) {
+            let _ = parse(&s);
+        }
+
+        /// Whatever JSON serde_json writes, this parser reads back the same.
+        #[test]
+        fn json_round_trips(v in json_value()) {
+            let text = serde_json::to_string(&v).unwrap();
+            prop_assert_eq!(parse(&text), Ok(v));
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            "[a-z \\\\'\"\u{e9}\u{1F600}]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{0,4}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}
