@@ -249,6 +249,7 @@ pub(crate) struct SchemaWriter {
     types: Vec<Value>,
     next: usize,
     builtins: Vec<&'static str>,
+    empty_done: bool,
 }
 
 impl SchemaWriter {
@@ -273,12 +274,22 @@ impl SchemaWriter {
     }
 
     fn fresh(&mut self) -> String {
+        // "0" is the empty object.
+        self.next = self.next.max(1);
         let n = self.next;
         self.next += 1;
         n.to_string()
     }
 
     fn struct_type(&mut self, s: &Struct) -> String {
+        if s.members.is_empty() && s.variants.is_none() {
+            // Like QEMU, every empty object is type "0".
+            if !self.empty_done {
+                self.empty_done = true;
+                self.types.push(json!({"name": "0", "meta-type": "object", "members": []}));
+            }
+            return "0".into();
+        }
         let name = self.fresh();
         let members: Vec<Value> = s
             .members
