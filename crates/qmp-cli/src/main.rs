@@ -2,7 +2,8 @@
 //!
 //! `qmp [OPTIONS] COMMAND [ARG...]` connects, negotiates, runs COMMAND with the arguments and
 //! prints the return value as JSON. Subcommands with their own behaviour (`hmp`, `shell`,
-//! `sim`) come first in the command table; any other name is a QMP command. See `qmp --help`.
+//! `launch`, `sim`) come first in the command table; any other name is a QMP command, run by
+//! [`oneshot`]. `qmp --help` documents the arguments, addresses, output and exit codes.
 #![warn(missing_docs)]
 
 mod args;
@@ -24,7 +25,7 @@ use crate::error::CliError;
 
 /// Exit codes and environment, shown at the end of `qmp --help` and `qmp help`.
 const AFTER_HELP: &str = "\
-Arguments:
+Arguments (options go before COMMAND; after it, every word is an argument):
   key=value        qmp-shell's syntax: integers (42, -7, 1_000), decimal floats (1.5, 2e3),
                    true/false/null in any case, JSON objects and arrays ({\"a\": 1}, [1, 2]),
                    Python literals (['a', 'b'], {'x': True}); any other text is a string.
@@ -44,7 +45,7 @@ Output:
 
 Exit codes:
   0  success
-  1  the server answered with a QMP error
+  1  the server answered with a QMP error (or the result could not be written)
   2  usage error: bad options or arguments, no address
   3  connection error: cannot connect, negotiation failed, disconnected
   4  --timeout ran out
@@ -160,7 +161,6 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 static GLOBALS: OnceLock<GlobalOpts> = OnceLock::new();
 
 /// The options given before the subcommand (defaults before parsing).
-#[allow(dead_code)] // for the shell, which may or may not use it
 pub fn globals() -> &'static GlobalOpts {
     GLOBALS.get_or_init(GlobalOpts::default)
 }
