@@ -213,10 +213,21 @@ impl Pty {
         self.master.flush().unwrap();
     }
 
+    /// Waits for a new prompt (not a redraw of the current one): each read of a line starts by
+    /// turning on bracketed paste.
+    fn prompt_of(&mut self, prompt: &str) -> String {
+        let before = self.expect("\x1b[?2004h");
+        before + &self.expect(prompt)
+    }
+
+    fn prompt(&mut self) -> String {
+        self.prompt_of("(QEMU) ")
+    }
+
     /// Types a line and waits for the next prompt.
     fn line(&mut self, text: &str) -> String {
         self.send(&format!("{text}\r"));
-        self.expect("(QEMU) ")
+        self.prompt()
     }
 
     fn wait(&mut self) -> ExitStatus {
@@ -246,7 +257,7 @@ fn a_command_and_its_result() {
     let qemu = Qemu::system();
     let mut sh = Pty::shell(&qemu, &[]);
     sh.expect("Connected to QEMU 7.");
-    sh.expect("(QEMU) ");
+    sh.prompt();
     let out = sh.line("query-status");
     assert!(
         out.contains(r#"{"return": {"running": true, "singlestep": false, "status": "running"}}"#),
@@ -274,7 +285,7 @@ fn a_command_and_its_result() {
 fn skip_negotiation_verbose_and_json_lines() {
     let qemu = Qemu::system();
     let mut sh = Pty::shell(&qemu, &["-N", "-v"]);
-    sh.expect("(QEMU) ");
+    sh.prompt();
     // Not negotiated: QEMU refuses; there is no schema yet, so nothing is checked.
     let out = sh.line("query-status");
     assert!(out.contains(r#"{"execute": "query-status"}"#), "-v shows the request: {out:?}");
@@ -297,26 +308,29 @@ fn skip_negotiation_verbose_and_json_lines() {
 fn tab_completes_commands_arguments_and_enum_values() {
     let qemu = Qemu::system();
     let mut sh = Pty::shell(&qemu, &[]);
-    sh.expect("(QEMU) ");
+    sh.prompt();
     sh.send("query-statu\t");
     sh.expect("query-status ");
     let out = sh.line("");
     assert!(out.contains(r#""status": "running""#), "{out:?}");
 
-    sh.send("block-dirty-bitmap-add gran\t");
+    // After the command and a space, a hint names the required arguments.
+    sh.send("block-dirty-bitmap-add ");
+    sh.expect("node=<string> name=<string>");
+    sh.send("gran\t");
     sh.expect("granularity=");
     sh.send("\x03"); // Ctrl-C drops the line
-    sh.expect("(QEMU) ");
+    sh.prompt();
 
     sh.send("blockdev-add driver=vvf\t");
     sh.expect("vvfat ");
     sh.send("\x03");
-    sh.expect("(QEMU) ");
+    sh.prompt();
     // A nested argument after '.'.
     sh.send("blockdev-add driver=qcow2 file.filen\t");
     sh.expect("filename=");
     sh.send("\x03");
-    sh.expect("(QEMU) ");
+    sh.prompt();
     let out = sh.line("query-status");
     assert!(out.contains(r#""status": "running""#) && !out.contains("blockdev"), "{out:?}");
 }
@@ -326,7 +340,7 @@ fn events_appear_while_the_prompt_waits_and_the_line_stays() {
     let qemu = Qemu::system();
     let mut side = qemu.monitor();
     let mut sh = Pty::shell(&qemu, &[]);
-    sh.expect("(QEMU) ");
+    sh.prompt();
     sh.send("query-sta");
     sh.expect("query-sta");
     assert_eq!(side.execute("stop", json!({})), json!({"return": {}}));
@@ -337,7 +351,7 @@ fn events_appear_while_the_prompt_waits_and_the_line_stays() {
     // The prompt and the typed text are drawn again below the event.
     sh.expect("(QEMU) query-sta");
     sh.send("tus\r");
-    let out = sh.expect("(QEMU) ");
+    let out = sh.prompt();
     assert!(out.contains(r#""status": "paused""#), "{out:?}");
     // An event caused by the shell's own command gets a line of its own too.
     sh.send("cont\r");
@@ -351,7 +365,7 @@ fn hmp_mode() {
     let qemu = Qemu::system();
     let mut sh = Pty::shell(&qemu, &["-H"]);
     sh.expect("Welcome to the HMP shell!");
-    sh.expect("(QEMU) ");
+    sh.prompt();
     let out = sh.line("info version");
     assert!(out.contains("7.2."), "{out:?}");
     sh.send("info statu\t");
@@ -372,23 +386,23 @@ fn a_transaction_is_applied_at_once() {
     let log = qemu.home().join("log.jsonl");
     let log_arg = log.display().to_string();
     let mut sh = Pty::shell(&qemu, &["-l", &log_arg]);
-    sh.expect("(QEMU) ");
+    sh.prompt();
     sh.send("transaction(\r");
-    sh.expect("TRANS> ");
+    sh.prompt_of("TRANS> ");
     sh.send("block-dirty-bitmap-add node=n0 name=b1\r");
-    sh.expect("TRANS> ");
+    sh.prompt_of("TRANS> ");
     sh.send("block-dirty-bitmap-add node=n0 name=b2 granularity=65536\r");
-    sh.expect("TRANS> ");
+    sh.prompt_of("TRANS> ");
     let out = sh.line(")");
     assert!(out.contains(r#"{"return": {}}"#), "{out:?}");
     // Ctrl-C at the TRANS> prompt drops the open transaction.
     sh.send("transaction(\r");
-    sh.expect("TRANS> ");
+    sh.prompt_of("TRANS> ");
     sh.send("block-dirty-bitmap-add node=n0 name=b9\r");
-    sh.expect("TRANS> ");
+    sh.prompt_of("TRANS> ");
     sh.send("\x03");
     sh.expect("(transaction dropped)");
-    sh.expect("(QEMU) ");
+    sh.prompt();
     let bitmaps = |side: &mut Monitor| -> Vec<String> {
         let nodes = side.execute("query-named-block-nodes", json!({}));
         let node =
@@ -424,7 +438,7 @@ fn launch_starts_qemu_and_exits_with_its_status() {
         &[("TMPDIR", tmp.path())],
     );
     sh.expect("Connected to QEMU 7.");
-    sh.expect("(QEMU) ");
+    sh.prompt();
     // The socket lives in a private directory under TMPDIR while QEMU runs.
     let dirs: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(dirs.iter().any(|d| d.to_string_lossy().starts_with("qmp-launch-")), "{dirs:?}");
@@ -450,7 +464,7 @@ fn leaving_a_launched_shell_quits_qemu() {
         tmp.path(),
         &[("TMPDIR", tmp.path())],
     );
-    sh.expect("(QEMU) ");
+    sh.prompt();
     sh.send("\x04");
     assert!(sh.wait().success());
     let left = std::fs::read_dir(tmp.path()).unwrap().flatten().count();
@@ -473,7 +487,7 @@ fn launch_passes_on_a_failing_qemu_status() {
 fn history_is_restored_in_a_second_session() {
     let qemu = Qemu::system();
     let mut sh = Pty::shell(&qemu, &[]);
-    sh.expect("(QEMU) ");
+    sh.prompt();
     sh.line("query-name");
     sh.send("\x04");
     assert!(sh.wait().success());
@@ -482,7 +496,7 @@ fn history_is_restored_in_a_second_session() {
     assert!(history.contains("query-name"), "{history:?}");
 
     let mut sh = Pty::shell(&qemu, &[]);
-    sh.expect("(QEMU) ");
+    sh.prompt();
     sh.send("\x1b[A"); // Up: the last line of the previous session
     sh.expect("query-name");
     let out = sh.line("");
@@ -494,7 +508,7 @@ fn a_lost_connection_ends_the_shell_with_one_line() {
     let qemu = Qemu::system();
     let mut side = qemu.monitor();
     let mut sh = Pty::shell(&qemu, &[]);
-    sh.expect("(QEMU) ");
+    sh.prompt();
     sh.send("query-sta");
     sh.expect("query-sta");
     side.execute("quit", json!({}));

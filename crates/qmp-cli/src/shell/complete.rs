@@ -43,8 +43,22 @@ impl Completer for ShellHelper {
 
 impl Hinter for ShellHelper {
     type Hint = String;
+
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        if pos < line.len() {
+            return None;
+        }
+        let data = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        hint(&data, line)
+    }
 }
-impl Highlighter for ShellHelper {}
+
+impl Highlighter for ShellHelper {
+    fn highlight_hint<'h>(&self, hint: &'h str) -> std::borrow::Cow<'h, str> {
+        // Dim, so the hint reads as a suggestion rather than typed text.
+        format!("\x1b[2m{hint}\x1b[0m").into()
+    }
+}
 impl Validator for ShellHelper {}
 impl Helper for ShellHelper {}
 
@@ -96,6 +110,26 @@ pub fn complete(data: &CompletionData, before: &str) -> (usize, Vec<Pair>) {
             complete_argument(schema, ty.as_deref(), args, word, word_start)
         }
     }
+}
+
+/// After a command and a space: the required arguments not given yet (`node=<string> ...`).
+pub fn hint(data: &CompletionData, line: &str) -> Option<String> {
+    let schema = data.schema.as_ref()?;
+    if data.hmp.is_some() || data.in_transaction || !line.ends_with(' ') {
+        return None;
+    }
+    let words: Vec<&str> = split_words(line).into_iter().map(|(_, w)| w).collect();
+    let (cmd, args) = words.split_first()?;
+    let ty = &schema.command(cmd.trim_start_matches('!'))?.arg_type;
+    let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let given = parse_key_values(&owned).ok()?;
+    let missing: Vec<String> = schema
+        .members(ty, Some(&given))
+        .into_iter()
+        .filter(|m| !m.optional && !given.contains_key(&m.name))
+        .map(|m| format!("{}=<{}>", m.name, schema.type_label(&m.ty)))
+        .collect();
+    (!missing.is_empty()).then(|| missing.join(" "))
 }
 
 /// Names starting with `typed`, each followed by `suffix` once chosen.

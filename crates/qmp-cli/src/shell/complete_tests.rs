@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::complete::{complete, CompletionData};
+use super::complete::{complete, hint, CompletionData};
 use super::schema_tests::schema;
 
 fn data() -> CompletionData {
@@ -97,4 +97,15 @@ fn hmp_mode_completes_whole_lines() {
 #[test]
 fn no_schema_no_candidates() {
     assert_eq!(offers(&CompletionData::default(), "query").1, Vec::<String>::new());
+}
+
+#[test]
+fn hints_name_the_required_arguments_left() {
+    let d = data();
+    assert_eq!(hint(&d, "block-dirty-bitmap-add ").as_deref(), Some("node=<string> name=<string>"));
+    assert_eq!(hint(&d, "block-dirty-bitmap-add node=n0 ").as_deref(), Some("name=<string>"));
+    assert_eq!(hint(&d, "block-dirty-bitmap-add node=n0 name=b "), None);
+    assert_eq!(hint(&d, "block-dirty-bitmap-add"), None);
+    assert_eq!(hint(&d, "query-status "), None);
+    assert_eq!(hint(&d, "nope "), None);
 }

@@ -55,6 +55,8 @@ struct Shell {
     /// The CPU chosen with `cpu N` (none: QEMU's default, which works without CPUs too).
     cpu_index: Option<i64>,
     finisher: Arc<Finisher>,
+    /// To the event task, which prints command output in order with the events.
+    output: Option<tokio::sync::mpsc::UnboundedSender<Output>>,
 }
 
 /// The history file qmp-shell keeps: `~/.qmp-shell_history`.
@@ -87,6 +89,7 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
         log,
         cpu_index: None,
         finisher,
+        output: None,
     };
     shell.banner();
     if shell.opts.hmp {
@@ -116,7 +119,9 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
             *lock(&printer) = Some(Box::new(p));
         }
     }
-    shell.rt.spawn(print_events(events, Arc::clone(&printer), shell.opts.pretty));
+    let (output_tx, output_rx) = tokio::sync::mpsc::unbounded_channel();
+    shell.output = Some(output_tx);
+    shell.rt.spawn(print_events(events, output_rx, Arc::clone(&printer), shell.opts.pretty));
     let (watched, finisher) = (shell.client.clone(), Arc::clone(&shell.finisher));
     shell.rt.spawn(async move {
         let reason = watched.closed().await;
@@ -232,13 +237,40 @@ fn columns(names: &[&str], width: usize) -> String {
     out
 }
 
-/// Prints each event (its JSON, timestamp included) as it arrives.
-async fn print_events(mut events: Subscription, printer: Printer, pretty: bool) {
+/// A command's output, printed by the event task once the events that came before the reply
+/// are out; the sender waits for the acknowledgement before the next prompt.
+type Output = (String, std::sync::mpsc::Sender<()>);
+
+/// Prints each event (its JSON, timestamp included) as it arrives, and the commands' output
+/// in order with them: an event sent before a reply (STOP before `stop`'s) prints first.
+async fn print_events(
+    mut events: Subscription,
+    mut outputs: tokio::sync::mpsc::UnboundedReceiver<Output>,
+    printer: Printer,
+    pretty: bool,
+) {
+    let mut events_open = true;
     loop {
-        let text = match events.recv().await {
-            Ok(event) => json_text(&event.to_json(), pretty),
-            Err(RecvError::Lagged(n)) => format!("({n} events were lost: the shell fell behind)"),
-            Err(_) => return,
+        let text = tokio::select! {
+            biased;
+            event = events.recv(), if events_open => match event {
+                Ok(event) => json_text(&event.to_json(), pretty),
+                Err(RecvError::Lagged(n)) => format!("({n} events were lost: the shell fell behind)"),
+                Err(_) => {
+                    events_open = false;
+                    continue;
+                }
+            },
+            output = outputs.recv() => match output {
+                Some((text, done)) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(text.as_bytes());
+                    let _ = out.flush();
+                    let _ = done.send(());
+                    continue;
+                }
+                None => return,
+            },
         };
         let mut guard = lock(&printer);
         match guard.as_mut() {
@@ -372,7 +404,7 @@ impl Shell {
             Err(e) if e.is_disconnected() => self.lost(&e),
             Err(e) => return eprintln!("qmp: {e}"),
         };
-        println!("{}", json_text(&response, self.opts.pretty));
+        self.emit(format!("{}\n", json_text(&response, self.opts.pretty)));
         self.write_log(&request, &response);
         if req.execute == "qmp_capabilities" && response.get("return").is_some() && self.schema.is_none() {
             self.load_schema();
@@ -406,19 +438,33 @@ impl Shell {
         let response = match self.rt.block_on(self.client.execute_raw("human-monitor-command", args)) {
             Ok(value) => {
                 if let Value::String(text) = &value {
-                    print!("{}", hmp::display_text(text));
-                    let _ = std::io::stdout().flush();
+                    self.emit(hmp::display_text(text));
                 }
                 json!({"return": value})
             }
             Err(Error::Qmp(q)) => {
-                println!("{}: {}", q.class.as_str(), q.desc);
+                self.emit(format!("{}: {}\n", q.class.as_str(), q.desc));
                 json!({"error": {"class": q.class.as_str(), "desc": q.desc}})
             }
             Err(e) if e.is_disconnected() => self.lost(&e),
             Err(e) => return eprintln!("qmp: {e}"),
         };
         self.write_log(&request, &response);
+    }
+
+    /// Prints a command's output after the events received before it.
+    fn emit(&self, text: String) {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        match &self.output {
+            Some(tx) if tx.send((text.clone(), done_tx)).is_ok() => {
+                // The event task acknowledges once printed; it only ends with the runtime.
+                let _ = done_rx.recv();
+            }
+            _ => {
+                print!("{text}");
+                let _ = std::io::stdout().flush();
+            }
+        }
     }
 
     /// `-l`: the request and its response, one JSON object per line.

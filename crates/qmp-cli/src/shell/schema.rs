@@ -389,7 +389,17 @@ impl Schema {
                         self.check_value(el, item, &format!("{path}[{i}]"), depth + 1, problems);
                     }
                 }
-                _ => problems.push(format!("'{path}': expected {}, got {value}", self.type_label(ty))),
+                _ => {
+                    let wanted = self.type_label(ty);
+                    // `id=1` reads as a number: say how to send the text instead.
+                    let hint =
+                        if self.fits(ty, &Value::String(value.to_string()), depth) && !value.is_string() {
+                            " (quote the value to send it as a string)"
+                        } else {
+                            ""
+                        };
+                    problems.push(format!("'{path}': expected {wanted}, got {value}{hint}"))
+                }
             }
         }
     }

@@ -143,7 +143,8 @@ fn checks_name_the_problem() {
     assert_eq!(s.check_command("block-dirty-bitmap-add", &ok), Vec::<String>::new());
     let bad = obj(json!({"node": 12, "bogus": 1, "persistent": "yes"}));
     let problems = s.check_command("block-dirty-bitmap-add", &bad);
-    assert!(problems.contains(&"'node': expected string, got 12".to_string()), "{problems:?}");
+    let quote = "'node': expected string, got 12 (quote the value to send it as a string)";
+    assert!(problems.contains(&quote.to_string()), "{problems:?}");
     assert!(problems.contains(&"unknown argument 'bogus'".to_string()), "{problems:?}");
     assert!(problems.contains(&"'persistent': expected bool, got \"yes\"".to_string()), "{problems:?}");
     assert!(problems.contains(&"missing required argument 'name' (string)".to_string()), "{problems:?}");
