@@ -433,7 +433,7 @@ fn a_transaction_is_applied_at_once() {
 fn launch_starts_qemu_and_exits_with_its_status() {
     let tmp = tempfile::tempdir().unwrap();
     let mut sh = Pty::spawn(
-        &["shell", "-p", "--", "qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display", "none"],
+        &["launch", "-p", "--", "qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display", "none"],
         tmp.path(),
         &[("TMPDIR", tmp.path())],
     );
@@ -458,6 +458,7 @@ fn launch_starts_qemu_and_exits_with_its_status() {
 
 #[test]
 fn leaving_a_launched_shell_quits_qemu() {
+    // `qmp shell [OPTIONS] -- QEMU...` is the same as `qmp launch`.
     let tmp = tempfile::tempdir().unwrap();
     let mut sh = Pty::spawn(
         &["shell", "--", "qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display", "none"],
@@ -475,7 +476,7 @@ fn leaving_a_launched_shell_quits_qemu() {
 fn launch_passes_on_a_failing_qemu_status() {
     let tmp = tempfile::tempdir().unwrap();
     let mut sh = Pty::spawn(
-        &["shell", "--", "qemu-system-x86_64", "-machine", "no-such-machine"],
+        &["launch", "qemu-system-x86_64", "-machine", "no-such-machine"],
         tmp.path(),
         &[("TMPDIR", tmp.path())],
     );
