@@ -322,7 +322,8 @@ impl SchemaWriter {
                 let (name, json_type) = match ty {
                     Ty::Str => ("str", "string"),
                     Ty::Int => ("int", "int"),
-                    Ty::Uint => ("uint64", "int"),
+                    // QEMU shows every integer type as "int".
+                    Ty::Uint => ("int", "int"),
                     Ty::Bool => ("bool", "boolean"),
                     Ty::Number => ("number", "number"),
                     _ => ("any", "value"),

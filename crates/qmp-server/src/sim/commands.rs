@@ -7,128 +7,17 @@ use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
 use super::block::JobKind;
+use super::qapi;
 use super::vm::State;
 use super::{lock, Shared, SimOptions};
 use crate::schema::{Struct, Ty};
 use crate::server::{Args, CommandSpec, Reply, Server, ServerBuilder, VersionInfo};
-
-/// QEMU 7.2's `BlockdevDriver` values.
-const BLOCK_DRIVERS: &[&str] = &[
-    "blkdebug",
-    "blklogwrites",
-    "blkreplay",
-    "blkverify",
-    "bochs",
-    "cloop",
-    "compress",
-    "copy-before-write",
-    "copy-on-read",
-    "dmg",
-    "file",
-    "snapshot-access",
-    "ftp",
-    "ftps",
-    "gluster",
-    "host_cdrom",
-    "host_device",
-    "http",
-    "https",
-    "io_uring",
-    "iscsi",
-    "luks",
-    "nbd",
-    "nfs",
-    "null-aio",
-    "null-co",
-    "nvme",
-    "nvme-io_uring",
-    "parallels",
-    "preallocate",
-    "qcow",
-    "qcow2",
-    "qed",
-    "quorum",
-    "raw",
-    "rbd",
-    "replication",
-    "ssh",
-    "throttle",
-    "vdi",
-    "vhdx",
-    "virtio-blk-vfio-pci",
-    "virtio-blk-vhost-user",
-    "virtio-blk-vhost-vdpa",
-    "vmdk",
-    "vpc",
-    "vvfat",
-];
 
 /// The monitor's chardev, the one yank instance QEMU lists with `-qmp`.
 const MONITOR_ID: &str = "compat_monitor0";
 
 fn generic(desc: &str) -> QmpError {
     QmpError::new(ErrorClass::GenericError, desc)
-}
-
-fn on_error() -> Ty {
-    Ty::enumeration("BlockdevOnError", ["report", "ignore", "enospc", "stop", "auto"])
-}
-
-fn blockdev_add_args() -> Struct {
-    let base = Struct::new()
-        .member("driver", Ty::enumeration("BlockdevDriver", BLOCK_DRIVERS.iter().copied()))
-        .optional("node-name", Ty::Str)
-        .optional("discard", Ty::enumeration("BlockdevDiscardOptions", ["ignore", "unmap"]))
-        .optional(
-            "cache",
-            Ty::object(Struct::new().optional("direct", Ty::Bool).optional("no-flush", Ty::Bool)),
-        )
-        .optional("read-only", Ty::Bool)
-        .optional("auto-read-only", Ty::Bool)
-        .optional("force-share", Ty::Bool)
-        .optional("detect-zeroes", Ty::enumeration("BlockdevDetectZeroesOptions", ["off", "on", "unmap"]));
-    let file = Struct::new()
-        .member("filename", Ty::Str)
-        .optional("pr-manager", Ty::Str)
-        .optional("locking", Ty::enumeration("OnOffAuto", ["auto", "on", "off"]))
-        .optional("aio", Ty::enumeration("BlockdevAioOptions", ["threads", "native", "io_uring"]))
-        .optional("aio-max-batch", Ty::Int)
-        .optional("drop-cache", Ty::Bool)
-        .optional("x-check-cache-dropped", Ty::Bool);
-    let qcow2 = Struct::new()
-        .member("file", Ty::Any)
-        .optional("backing", Ty::Any)
-        .optional("lazy-refcounts", Ty::Bool)
-        .optional("pass-discard-request", Ty::Bool)
-        .optional("pass-discard-snapshot", Ty::Bool)
-        .optional("pass-discard-other", Ty::Bool)
-        .optional("cache-size", Ty::Int)
-        .optional("l2-cache-size", Ty::Int)
-        .optional("refcount-cache-size", Ty::Int)
-        .optional("cache-clean-interval", Ty::Int);
-    let null = Struct::new()
-        .optional("size", Ty::Int)
-        .optional("latency-ns", Ty::Uint)
-        .optional("read-zeroes", Ty::Bool);
-    base.union(
-        "driver",
-        vec![
-            ("file".into(), file),
-            ("qcow2".into(), qcow2),
-            ("null-co".into(), null.clone()),
-            ("null-aio".into(), null),
-        ],
-    )
-}
-
-fn job_common(spec: CommandSpec) -> CommandSpec {
-    spec.opt("job-id", Ty::Str)
-        .arg("device", Ty::Str)
-        .opt("speed", Ty::Int)
-        .opt("on-error", on_error())
-        .opt("filter-node-name", Ty::Str)
-        .opt("auto-finalize", Ty::Bool)
-        .opt("auto-dismiss", Ty::Bool)
 }
 
 fn empty(name: &str) -> CommandSpec {
@@ -146,35 +35,6 @@ fn on(
     b.command(spec, move |args| f(&mut lock(&state), &args))
 }
 
-fn job_events() -> [(&'static str, Struct); 3] {
-    let data = || {
-        Struct::new()
-            .member(
-                "type",
-                Ty::enumeration(
-                    "JobType",
-                    [
-                        "commit",
-                        "stream",
-                        "mirror",
-                        "backup",
-                        "create",
-                        "amend",
-                        "snapshot-load",
-                        "snapshot-save",
-                        "snapshot-delete",
-                    ],
-                ),
-            )
-            .member("device", Ty::Str)
-            .member("len", Ty::Int)
-            .member("offset", Ty::Int)
-            .member("speed", Ty::Int)
-            .optional("error", Ty::Str)
-    };
-    [("BLOCK_JOB_COMPLETED", data()), ("BLOCK_JOB_CANCELLED", data()), ("BLOCK_JOB_READY", data())]
-}
-
 /// Builds the simulator's server and its shared state.
 pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     let (ma, mi, mc) = options.version;
@@ -184,7 +44,6 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     let quit_server: Arc<OnceLock<Server>> = Arc::default();
     let placeholder = Arc::new(Mutex::new(State::new(Server::builder().build().events(), version)));
     let st = &placeholder;
-    let reason = Struct::new().member("guest", Ty::Bool).member("reason", Ty::Str);
     let mut b = Server::builder().version(ma, mi, mc, &options.package);
     b = on(b, st, CommandSpec::new("query-status"), |s, _| s.query_status());
     b = on(b, st, CommandSpec::new("query-version"), |s, _| s.query_version());
@@ -256,41 +115,23 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     b = on(b, st, CommandSpec::new("query-yank").allow_oob(), |_, _| {
         Ok(json!([{"type": "chardev", "id": MONITOR_ID}]))
     });
-    b = on(b, st, empty("blockdev-add").args(blockdev_add_args()), |s, a| s.block.add(a));
+    b = on(b, st, empty("blockdev-add").args(qapi::blockdev_add_args()), |s, a| s.block.add(a));
     b = on(b, st, empty("blockdev-del").arg("node-name", Ty::Str), |s, a| s.block.del(a));
     b = on(b, st, CommandSpec::new("query-named-block-nodes").opt("flat", Ty::Bool), |s, _| {
         s.block.named_nodes()
     });
     b = on(b, st, CommandSpec::new("query-block"), |_, _| Ok(Value::Array(vec![])));
-    let stream = job_common(empty("block-stream"))
-        .opt("base", Ty::Str)
-        .opt("base-node", Ty::Str)
-        .opt("backing-file", Ty::Str)
-        .opt("bottom", Ty::Str);
+    let stream = qapi::block_stream(empty("block-stream"));
     b = on(b, st, stream, |s, a| {
         let ev = s.events.clone();
         s.block.start_job(&ev, JobKind::Stream, a)
     });
-    let commit = job_common(empty("block-commit"))
-        .opt("base-node", Ty::Str)
-        .opt("base", Ty::Str)
-        .opt("top-node", Ty::Str)
-        .opt("top", Ty::Str)
-        .opt("backing-file", Ty::Str);
+    let commit = qapi::block_commit(empty("block-commit"));
     b = on(b, st, commit, |s, a| {
         let ev = s.events.clone();
         s.block.start_job(&ev, JobKind::Commit, a)
     });
-    let sync = Ty::enumeration("MirrorSyncMode", ["top", "full", "none", "incremental", "bitmap"]);
-    let mirror = job_common(empty("blockdev-mirror"))
-        .arg("target", Ty::Str)
-        .opt("replaces", Ty::Str)
-        .arg("sync", sync)
-        .opt("granularity", Ty::Uint)
-        .opt("buf-size", Ty::Int)
-        .opt("on-source-error", on_error())
-        .opt("on-target-error", on_error())
-        .opt("copy-mode", Ty::enumeration("MirrorCopyMode", ["background", "write-blocking"]));
+    let mirror = qapi::blockdev_mirror(empty("blockdev-mirror"));
     b = on(b, st, mirror, |s, a| {
         let ev = s.events.clone();
         s.block.start_job(&ev, JobKind::Mirror, a)
@@ -317,15 +158,7 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     });
     b = on(b, st, CommandSpec::new("query-block-jobs"), |s, _| s.block.query_block_jobs());
     b = on(b, st, CommandSpec::new("query-jobs"), |s, _| s.block.query_jobs());
-    b = b
-        .event("STOP", Struct::new())
-        .event("RESUME", Struct::new())
-        .event("POWERDOWN", Struct::new())
-        .event("RESET", reason.clone())
-        .event("SHUTDOWN", reason)
-        .event("DEVICE_DELETED", Struct::new().optional("device", Ty::Str).member("path", Ty::Str))
-        .event("JOB_STATUS_CHANGE", Struct::new().member("id", Ty::Str).member("status", Ty::Str));
-    for (name, data) in job_events() {
+    for (name, data) in qapi::events() {
         b = b.event(name, data);
     }
     let server = b.build();

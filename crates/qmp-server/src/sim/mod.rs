@@ -16,6 +16,7 @@
 
 mod block;
 mod commands;
+mod qapi;
 mod vm;
 
 use std::io;
