@@ -209,8 +209,8 @@ impl State {
                 format!("{a}.{b}.{c}{}\r\n", self.version.package)
             }
             ("info", Some("name")) => self.name.as_ref().map(|n| format!("{n}\r\n")).unwrap_or_default(),
-            ("info", Some(other)) => format!("info: unknown command: '{other}'\r\n"),
-            ("info", None) => HMP_INFO_HELP.replace('\n', "\r\n"),
+            ("info", Some(other)) => format!("unknown command: 'info {other}'\r\n"),
+            ("info", None) | ("help" | "?", Some("info")) => HMP_INFO_HELP.replace('\n', "\r\n"),
             ("help" | "?", _) => HMP_HELP.replace('\n', "\r\n"),
             ("stop", _) => self.stop().map(|_| String::new())?,
             ("cont" | "c", _) => self.cont().map(|_| String::new())?,
