@@ -145,6 +145,8 @@ impl Pty {
         let pty = openpty(Some(&size), None).expect("openpty");
         let slave = File::from(pty.slave);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_qmp"));
+        // Its own process group, so a failing test also ends the QEMU that `launch` started.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.args(args)
             .env("HOME", home)
             .env("TERM", "xterm")
@@ -247,6 +249,8 @@ impl Pty {
 
 impl Drop for Pty {
     fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

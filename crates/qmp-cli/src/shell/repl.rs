@@ -69,16 +69,6 @@ pub fn history_path() -> Option<PathBuf> {
 pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -> ExitCode {
     // Subscribed first, so no event between connecting and the first prompt is missed.
     let events = client.events();
-    let log = match &opts.log {
-        None => None,
-        Some(path) => match File::create(path) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!("qmp: cannot open the log file {}: {e}", path.display());
-                return ExitCode::from(crate::error::code::USAGE);
-            }
-        },
-    };
     let mut shell = Shell {
         rt,
         client,
@@ -86,11 +76,20 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
         parser: LineParser::new(),
         completion: Arc::default(),
         schema: None,
-        log,
+        log: None,
         cpu_index: None,
         finisher,
         output: None,
     };
+    if let Some(path) = shell.opts.log.clone() {
+        match File::create(&path) {
+            Ok(f) => shell.log = Some(f),
+            Err(e) => {
+                eprintln!("qmp: cannot open the log file {}: {e}", path.display());
+                return shell.leave(Some(ExitCode::from(crate::error::code::USAGE)));
+            }
+        }
+    }
     shell.banner();
     if shell.opts.hmp {
         shell.load_hmp_completions();
@@ -101,7 +100,7 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
         Ok(e) => e,
         Err(e) => {
             eprintln!("qmp: cannot set up the terminal: {e}");
-            return ExitCode::FAILURE;
+            return shell.leave(Some(ExitCode::FAILURE));
         }
     };
     // A piped script is not the user's typing: it neither reads nor extends the history.
@@ -156,7 +155,7 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
             }
         }
     }
-    shell.leave()
+    shell.leave(None)
 }
 
 fn new_editor(data: &Arc<Mutex<CompletionData>>) -> rustyline::Result<Editor<ShellHelper, FileHistory>> {
@@ -491,8 +490,9 @@ impl Shell {
         }
     }
 
-    /// Ctrl-D: under `qmp launch`, QEMU is asked to quit and its status becomes ours.
-    fn leave(self) -> ExitCode {
+    /// Ctrl-D (or a failure, with its `code`): under `qmp launch`, QEMU is asked to quit, and
+    /// its status becomes ours unless a failure code is given.
+    fn leave(self, code: Option<ExitCode>) -> ExitCode {
         if !self.finisher.begin_ending() {
             // The watcher is reporting a lost connection and exits the process.
             loop {
@@ -505,10 +505,10 @@ impl Shell {
                 let _ = self.rt.block_on(quit.execute_raw("quit", Value::Null));
             }
             if let Some(status) = self.finisher.end_launched(Duration::from_secs(30)) {
-                return ExitCode::from(status_number(status));
+                return code.unwrap_or(ExitCode::from(status_number(status)));
             }
         }
-        ExitCode::SUCCESS
+        code.unwrap_or(ExitCode::SUCCESS)
     }
 }
 
