@@ -509,6 +509,27 @@ fn history_is_restored_in_a_second_session() {
 }
 
 #[test]
+fn ctrl_c_stops_waiting_for_a_reply() {
+    let qemu = Qemu::system();
+    let mut sh = Pty::shell(&qemu, &[]);
+    sh.prompt();
+    let qemu_pid = nix::unistd::Pid::from_raw(qemu.child.id() as i32);
+    nix::sys::signal::kill(qemu_pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    sh.send("query-status\r");
+    sh.expect("query-status");
+    std::thread::sleep(Duration::from_millis(300));
+    // Ctrl-C while a command runs: the terminal is in its normal mode then, so it is a SIGINT.
+    let shell_pid = nix::unistd::Pid::from_raw(sh.child.id() as i32);
+    nix::sys::signal::kill(shell_pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    sh.expect("(interrupted: no longer waiting for the reply)");
+    sh.prompt();
+    nix::sys::signal::kill(qemu_pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    // The late reply to query-status is not taken for the next command's.
+    let out = sh.line("query-name");
+    assert!(out.contains(r#"{"return": {}}"#) && !out.contains("running"), "{out:?}");
+}
+
+#[test]
 fn a_lost_connection_ends_the_shell_with_one_line() {
     let qemu = Qemu::system();
     let mut side = qemu.monitor();

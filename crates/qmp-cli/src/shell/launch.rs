@@ -1,6 +1,7 @@
 //! `qmp launch`: start QEMU with a QMP socket that connects back to us, then the shell.
 
 use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -60,8 +61,10 @@ pub async fn launch(args: LaunchArgs) -> ExitCode {
         .args(&command[1..])
         .arg("-qmp")
         .arg(format!("unix:{}", socket.display()))
-        // The terminal belongs to the shell.
+        // The terminal belongs to the shell: no input, and Ctrl-C (which stops the shell's wait
+        // for a reply) does not reach QEMU in its own process group. Ctrl-D quits it.
         .stdin(Stdio::null())
+        .process_group(0)
         .spawn();
     let child = match spawned {
         Ok(c) => c,

@@ -387,10 +387,11 @@ impl Shell {
         }
         let args = if req.arguments.is_empty() { Value::Null } else { Value::Object(req.arguments.clone()) };
         let result = if req.oob {
-            self.rt.block_on(self.client.execute_raw_oob(&req.execute, args))
+            self.interruptible(self.client.execute_raw_oob(&req.execute, args))
         } else {
-            self.rt.block_on(self.client.execute_raw(&req.execute, args))
+            self.interruptible(self.client.execute_raw(&req.execute, args))
         };
+        let Some(result) = result else { return };
         let response = match result {
             Ok(value) => json!({"return": value}),
             Err(Error::Qmp(q)) => {
@@ -434,7 +435,10 @@ impl Shell {
         if self.opts.verbose {
             println!("{}", json_text(&request, self.opts.pretty));
         }
-        let response = match self.rt.block_on(self.client.execute_raw("human-monitor-command", args)) {
+        let Some(result) = self.interruptible(self.client.execute_raw("human-monitor-command", args)) else {
+            return;
+        };
+        let response = match result {
             Ok(value) => {
                 if let Value::String(text) = &value {
                     self.emit(hmp::display_text(text));
@@ -449,6 +453,20 @@ impl Shell {
             Err(e) => return eprintln!("qmp: {e}"),
         };
         self.write_log(&request, &response);
+    }
+
+    /// Waits for a reply; Ctrl-C stops waiting (`None`), and the late reply is then dropped.
+    fn interruptible<T>(&self, call: impl std::future::Future<Output = T>) -> Option<T> {
+        let outcome = self.rt.block_on(async {
+            tokio::select! {
+                result = call => Some(result),
+                _ = tokio::signal::ctrl_c() => None,
+            }
+        });
+        if outcome.is_none() {
+            println!("\n(interrupted: no longer waiting for the reply)");
+        }
+        outcome
     }
 
     /// Prints a command's output after the events received before it.
