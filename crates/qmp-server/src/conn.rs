@@ -49,7 +49,16 @@ pub(crate) async fn serve<S>(inner: Arc<Inner>, stream: S) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (rd, wr) = tokio::io::split(stream);
+    serve_halves(inner, rd, wr).await
+}
+
+/// Serves on separate read and write halves (lock-free `into_split` halves for sockets).
+pub(crate) async fn serve_halves<R, W>(inner: Arc<Inner>, mut rd: R, mut wr: W) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut stop = inner.shutdown.subscribe();
     let mut input = Input::new(inner.max_message_size);
     let mut c = Conn {

@@ -340,8 +340,11 @@ impl Server {
             tokio::select! {
                 r = listener.accept() => {
                     let (stream, _) = r?;
-                    let s = self.clone();
-                    tokio::spawn(async move { let _ = s.serve_stream(stream).await; });
+                    let inner = self.inner.clone();
+                    tokio::spawn(async move {
+                        let (rd, wr) = stream.into_split();
+                        let _ = crate::conn::serve_halves(inner, rd, wr).await;
+                    });
                 }
                 _ = stop.wait_for(|v| *v) => return Ok(()),
             }
@@ -356,8 +359,11 @@ impl Server {
                 r = listener.accept() => {
                     let (stream, _) = r?;
                     let _ = stream.set_nodelay(true);
-                    let s = self.clone();
-                    tokio::spawn(async move { let _ = s.serve_stream(stream).await; });
+                    let inner = self.inner.clone();
+                    tokio::spawn(async move {
+                        let (rd, wr) = stream.into_split();
+                        let _ = crate::conn::serve_halves(inner, rd, wr).await;
+                    });
                 }
                 _ = stop.wait_for(|v| *v) => return Ok(()),
             }
