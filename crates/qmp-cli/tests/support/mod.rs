@@ -54,7 +54,11 @@ impl Qemu {
             });
         let mut qemu = Qemu { child, dir, sock, reaped: false };
         if unix {
-            qemu.wait_until(|q| Path::new(&q.sock).exists());
+            // The path appears at bind(), a moment before listen(): wait until a connection
+            // is taken. QEMU frees the monitor again when this probe hangs up.
+            qemu.wait_until(|q| {
+                Path::new(&q.sock).exists() && std::os::unix::net::UnixStream::connect(&q.sock).is_ok()
+            });
         }
         qemu
     }
