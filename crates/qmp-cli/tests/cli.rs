@@ -379,9 +379,10 @@ fn human_monitor_socket_is_not_qmp() {
 }
 
 #[test]
-fn qemu_killed_mid_command_is_a_connection_error() {
+fn qemu_killed_while_we_wait_is_a_connection_error() {
     let mut qemu = Qemu::start();
-    // Stopped, QEMU cannot answer; the kernel still accepts our connection.
+    // Stopped, QEMU cannot greet; the kernel still accepts our connection. Then it dies.
+    // (The client's own tests kill QEMU with a command in flight.)
     qemu.signal(Signal::SIGSTOP);
     let child = common::command(&["-s", qemu.sock(), "query-status"])
         .stdout(Stdio::piped())
