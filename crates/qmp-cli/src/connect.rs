@@ -15,7 +15,9 @@ pub fn resolve_address(global: &GlobalOpts) -> Result<Address, CliError> {
             .iter()
             .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
             .ok_or_else(|| {
-                CliError::Usage("no QMP server address: use -s ADDR (or set QMP_SOCKET or QMP_PATH)".into())
+                CliError::Usage(
+                    "no QMP server address: use -s ADDR, set QMP_SOCKET or QMP_PATH, or try --sim".into(),
+                )
             })?,
     };
     text.parse().map_err(|e: qmp::AddressError| CliError::Usage(e.to_string()))

@@ -257,7 +257,10 @@ fn output_that_cannot_be_written_fails() {
 fn no_address_is_a_usage_error() {
     let out = qmp(&["query-status"]);
     out.assert_code(2);
-    assert_eq!(out.stderr, "qmp: no QMP server address: use -s ADDR (or set QMP_SOCKET or QMP_PATH)\n");
+    assert_eq!(
+        out.stderr,
+        "qmp: no QMP server address: use -s ADDR, set QMP_SOCKET or QMP_PATH, or try --sim\n"
+    );
 }
 
 #[test]
