@@ -120,10 +120,17 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
     }
     let (output_tx, output_rx) = tokio::sync::mpsc::unbounded_channel();
     shell.output = Some(output_tx);
-    shell.rt.spawn(print_events(events, output_rx, Arc::clone(&printer), shell.opts.pretty));
+    let all_printed = Arc::new(tokio::sync::Notify::new());
+    let printing =
+        print_events(events, output_rx, Arc::clone(&printer), shell.opts.pretty, all_printed.clone());
+    shell.rt.spawn(printing);
     let (watched, finisher) = (shell.client.clone(), Arc::clone(&shell.finisher));
     shell.rt.spawn(async move {
         let reason = watched.closed().await;
+        // The last events (SHUTDOWN) come out before the process ends: the event task has
+        // handed them all over, and the line editor gets a moment to draw them.
+        let _ = tokio::time::timeout(Duration::from_secs(1), all_printed.notified()).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         finisher.connection_lost(&reason);
     });
 
@@ -247,6 +254,7 @@ async fn print_events(
     mut outputs: tokio::sync::mpsc::UnboundedReceiver<Output>,
     printer: Printer,
     pretty: bool,
+    all_printed: Arc<tokio::sync::Notify>,
 ) {
     let mut events_open = true;
     loop {
@@ -257,6 +265,7 @@ async fn print_events(
                 Err(RecvError::Lagged(n)) => format!("({n} events were lost: the shell fell behind)"),
                 Err(_) => {
                     events_open = false;
+                    all_printed.notify_one();
                     continue;
                 }
             },
