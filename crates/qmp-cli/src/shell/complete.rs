@@ -24,7 +24,7 @@ pub struct CompletionData {
     pub in_transaction: bool,
 }
 
-/// The rustyline helper: completion only (no hints, highlighting or validation).
+/// The rustyline helper: completion, and a dim hint naming the required arguments left.
 #[derive(Debug, Clone, Default)]
 pub struct ShellHelper {
     /// Shared with the REPL, which fills it in.

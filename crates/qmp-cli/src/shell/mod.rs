@@ -18,6 +18,7 @@ mod complete;
 mod finish;
 mod hmp;
 mod launch;
+mod output;
 mod parse;
 mod repl;
 mod schema;
