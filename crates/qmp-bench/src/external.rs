@@ -104,14 +104,15 @@ pub fn qmp_binary() -> io::Result<PathBuf> {
     }
 }
 
-/// Median wall time in ms of `qmp -s SOCKET query-status`, over `runs` runs (each must
-/// succeed).
-pub fn oneshot_ms(qmp: &Path, socket: &Path, runs: usize) -> io::Result<f64> {
+/// Median wall time in ms of `PROGRAM ARGS... -s SOCKET query-status`, over `runs` runs
+/// (each must succeed).
+pub fn oneshot_ms(program: &Path, args: &[&str], socket: &Path, runs: usize) -> io::Result<f64> {
     let mut times = Vec::with_capacity(runs);
     for i in 0..runs + 2 {
         let t = Instant::now();
-        let status = Command::new(qmp)
-            .arg("-s")
+        let status = Command::new(program)
+            .args(args)
+            .arg("--socket")
             .arg(socket)
             .arg("query-status")
             .stdin(Stdio::null())

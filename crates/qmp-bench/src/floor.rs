@@ -128,6 +128,15 @@ impl Floor {
     }
 }
 
+/// `qmp-bench oneshot-floor --socket P`: what `qmp -s P query-status` does, done the floor's
+/// way (connect, greeting, negotiation, one command, print the reply line): the reference
+/// for the one-shot measure, in a process of about the same size.
+pub fn oneshot(path: &Path) -> io::Result<()> {
+    let mut f = Floor::connect(path)?;
+    let reply = f.fetch("query-status")?;
+    io::stdout().write_all(&reply)
+}
+
 impl Floor {
     /// Mean µs per serial `query-status` round trip over `n` calls.
     pub fn serial_us(&mut self, n: usize) -> io::Result<f64> {

@@ -100,3 +100,44 @@ pub fn drive_server(socket: &Path, clients: usize, depth: usize, total: usize) -
     let secs = t.elapsed().as_secs_f64();
     Ok((per_client / depth * depth * clients) as f64 / secs)
 }
+
+/// `qmp-bench profile WHAT [--n N]`: one workload of our client against a fresh fast peer (in
+/// its own process; or the peer already serving `--socket P`), for a profiler: `serial`, `inflight64`, `events`, or `floor-serial`.
+pub fn profile(what: &str, n: usize, peer: Option<&Path>) -> io::Result<()> {
+    let dir = tempfile::Builder::new().prefix("qmp-bench-").tempdir()?;
+    let mut sock = dir.path().join("peer.sock");
+    let sock_str = sock.to_string_lossy().into_owned();
+    let _peer = match peer {
+        Some(p) => {
+            sock = p.to_path_buf();
+            None
+        }
+        None => Some(crate::child::Helper::serving(&["peer", "--socket", &sock_str], &sock)?),
+    };
+    let t = Instant::now();
+    match what {
+        "serial" => {
+            let us = crate::ours::Ours::connect(&sock, Flavor::CurrentThread)?.serial_us(n)?;
+            eprintln!("serial: {us:.2} us per call");
+        }
+        "serial-spawned" => {
+            let us = crate::ours::Ours::connect(&sock, Flavor::CurrentThread)?.serial_spawned_us(n)?;
+            eprintln!("serial (spawned task): {us:.2} us per call");
+        }
+        "floor-serial" => {
+            let us = Floor::connect(&sock)?.serial_us(n)?;
+            eprintln!("floor serial: {us:.2} us per call");
+        }
+        "inflight64" => {
+            let per_s = crate::ours::Ours::connect(&sock, Flavor::CurrentThread)?.inflight_per_s(64, n)?;
+            eprintln!("64 in flight: {per_s:.0} calls/s");
+        }
+        "events" => {
+            let b = crate::ours::event_burst(&sock, 1, n, Flavor::MultiThread(num_cpus()))?;
+            eprintln!("events: {:.0}/s, {} lost", b.per_s, b.lost);
+        }
+        other => return Err(io::Error::other(format!("unknown workload {other:?}"))),
+    }
+    eprintln!("took {:.2} s", t.elapsed().as_secs_f64());
+    Ok(())
+}

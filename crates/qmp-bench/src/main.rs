@@ -12,7 +12,9 @@
 //! tests: nothing here fails a build.
 //!
 //! Hidden subcommands (the bench re-executes itself with them, so peers run in their own
-//! processes): `peer`, `sim`, `server`, `idle-client`.
+//! processes): `peer`, `sim`, `server`, `idle-client`, `oneshot-floor`; and `profile WHAT [--n N]`, one
+//! workload against a fresh fast peer, to run under a profiler (`serial`, `inflight64`,
+//! `events`, `floor-serial`).
 
 mod child;
 mod external;
@@ -40,6 +42,11 @@ fn main() -> ExitCode {
         Some("peer") => helpers::peer(&socket_arg(&args), opt_arg(&args, "--schema").as_deref()),
         Some("sim") => helpers::sim(&socket_arg(&args)),
         Some("server") => helpers::server(&socket_arg(&args)),
+        Some("profile") => {
+            let what = args.get(1).map(String::as_str).unwrap_or("");
+            helpers::profile(what, opt_num(&args, "--n"), opt_arg(&args, "--socket").as_deref())
+        }
+        Some("oneshot-floor") => floor::oneshot(&socket_arg(&args)),
         Some("idle-client") => {
             let mode = opt_arg(&args, "--mode").and_then(|m| m.to_str().map(String::from));
             helpers::idle_client(&socket_arg(&args), mode.as_deref().unwrap_or("multi-thread"))
@@ -84,6 +91,10 @@ fn bench(args: &[String]) -> ExitCode {
 /// The value after `name` in a helper's arguments.
 fn opt_arg(args: &[String], name: &str) -> Option<PathBuf> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(PathBuf::from)
+}
+
+fn opt_num(args: &[String], name: &str) -> usize {
+    opt_arg(args, name).and_then(|v| v.to_str()?.parse().ok()).unwrap_or(100_000)
 }
 
 fn socket_arg(args: &[String]) -> PathBuf {

@@ -85,6 +85,23 @@ impl Ours {
         })
     }
 
+    /// As [`Ours::serial_us`], with the loop in a spawned task rather than in `block_on`'s
+    /// own future (tokio's current-thread scheduler polls the driver once more, without
+    /// blocking, before it polls a woken `block_on` future).
+    pub fn serial_spawned_us(&self, n: usize) -> io::Result<f64> {
+        let client = self.client.clone();
+        self.rt.block_on(async move {
+            let task = tokio::spawn(async move {
+                let t = Instant::now();
+                for _ in 0..n {
+                    client.execute(QueryStatus {}).await?;
+                }
+                Ok::<f64, qmp::Error>(t.elapsed().as_secs_f64() * 1e6 / n as f64)
+            });
+            task.await.map_err(io::Error::other)?.map_err(err)
+        })
+    }
+
     /// Commands per second with `depth` tasks each keeping one call in flight.
     pub fn inflight_per_s(&self, depth: usize, total: usize) -> io::Result<f64> {
         let per_task = (total / depth).max(1);
@@ -135,7 +152,8 @@ pub struct Burst {
 pub fn event_burst(path: &Path, subscribers: usize, count: usize, flavor: Flavor) -> io::Result<Burst> {
     let rt = runtime(flavor)?;
     rt.block_on(async move {
-        let client = Client::builder().event_queue(64 * 1024).connect(path).await.map_err(err)?;
+        // Queues that hold a whole burst: the measure is delivery, not loss.
+        let client = Client::builder().event_queue(count).connect(path).await.map_err(err)?;
         let lost = Arc::new(AtomicU64::new(0));
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..subscribers {
@@ -169,29 +187,55 @@ pub fn event_burst(path: &Path, subscribers: usize, count: usize, flavor: Flavor
     })
 }
 
-/// Median µs to decode `reply` (a whole `{"return": ..., "id": ...}` line) the way the client
-/// does for `execute_raw`: frame it, classify it, decode the `return` into a JSON value.
-pub fn decode_us(reply: &[u8], iters: usize) -> io::Result<f64> {
-    let mut times = Vec::with_capacity(iters);
+/// Median µs of each step of decoding `reply` (a whole `{"return": ..., "id": ...}` line) the
+/// way the client does for `execute_raw`: frame it, classify it (the `return` kept raw),
+/// decode the `return` into a JSON value.
+pub struct Decode {
+    /// Cutting the value out of the byte stream.
+    pub frame_us: f64,
+    /// `Message::from_slice`: classifying it, the `return` kept as raw JSON.
+    pub message_us: f64,
+    /// Decoding the raw `return` into a `serde_json::Value`.
+    pub value_us: f64,
+    /// All three, timed together.
+    pub total_us: f64,
+}
+
+/// Times each step of [`Decode`] `iters` times.
+pub fn decode_us(reply: &[u8], iters: usize) -> io::Result<Decode> {
+    let bad = |what: &str| io::Error::other(format!("the captured reply {what}"));
+    let (mut fr, mut ms, mut vs, mut tot) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..iters {
-        let t = Instant::now();
+        let t0 = Instant::now();
         let mut framer = qmp_proto::Framer::new();
         framer.extend(reply);
         let frame = framer
             .next_frame()
-            .map_err(|e| io::Error::other(e.to_string()))?
-            .ok_or_else(|| io::Error::other("the captured reply is not one complete value"))?;
-        let msg = qmp_proto::Message::from_slice(frame.bytes).map_err(|e| io::Error::other(e.to_string()))?;
+            .map_err(|e| bad(&e.to_string()))?
+            .ok_or_else(|| bad("is not one complete value"))?;
+        let t1 = Instant::now();
+        let msg = qmp_proto::Message::from_slice(frame.bytes).map_err(|e| bad(&e.to_string()))?;
         let qmp_proto::Message::Response(resp) = msg else {
-            return Err(io::Error::other("the captured reply is not a response"));
+            return Err(bad("is not a response"));
         };
-        let raw = resp.result.map_err(|e| io::Error::other(e.to_string()))?;
+        let raw = resp.result.map_err(|e| bad(&e.to_string()))?;
+        let t2 = Instant::now();
         let value: serde_json::Value = serde_json::from_str(raw.get()).map_err(io::Error::other)?;
         std::hint::black_box(&value);
         drop(value);
-        times.push(t.elapsed().as_secs_f64() * 1e6);
+        let t3 = Instant::now();
+        fr.push((t1 - t0).as_secs_f64() * 1e6);
+        ms.push((t2 - t1).as_secs_f64() * 1e6);
+        vs.push((t3 - t2).as_secs_f64() * 1e6);
+        tot.push((t3 - t0).as_secs_f64() * 1e6);
     }
-    Ok(crate::stats::median(&mut times))
+    use crate::stats::median;
+    Ok(Decode {
+        frame_us: median(&mut fr),
+        message_us: median(&mut ms),
+        value_us: median(&mut vs),
+        total_us: median(&mut tot),
+    })
 }
 
 /// The blocking wrapper: mean µs per serial call.

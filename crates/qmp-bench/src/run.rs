@@ -50,9 +50,9 @@ fn sizes(quick: bool) -> Sizes {
         }
     } else {
         Sizes {
-            rounds: 7,
-            serial: 3000,
-            qemu_serial: 600,
+            rounds: 15,
+            serial: 2000,
+            qemu_serial: 300,
             throughput: 200_000,
             burst: 1_000_000,
             oneshot: 40,
@@ -116,13 +116,16 @@ pub fn run(opts: &Options) -> Report {
     note("schema reply decoding");
     schema_decode(&mut rep, &z, &sock, schema.as_deref());
     note("one-shot `qmp query-status`");
-    let oneshot = s(external::qmp_binary().and_then(|q| external::oneshot_ms(&q, &sock, z.oneshot)));
-    let v = rep.num("oneshot_ms", &oneshot);
+    let oneshot = s(external::qmp_binary().and_then(|q| external::oneshot_ms(&q, &[], &sock, z.oneshot)));
+    let oneshot_floor = s(std::env::current_exe()
+        .and_then(|me| external::oneshot_ms(&me, &["oneshot-floor"], &sock, z.oneshot)));
+    let floor_v = rep.num("floor_oneshot_ms", &oneshot_floor);
+    rep.num("oneshot_ms", &oneshot);
     rep.row(
-        Row::new("one-shot `qmp -s SOCK query-status` wall, median", oneshot, "ms")
+        Row::new("one-shot `qmp --socket SOCK query-status`, wall, median", oneshot, "ms")
+            .vs("floor process", floor_v)
             .target(Target::AtMost(5.0)),
     );
-    let _ = v;
     note("resident memory");
     memory(&mut rep, &sock, dir.path());
     drop(peer);
@@ -340,17 +343,26 @@ fn schema_decode(rep: &mut Report, z: &Sizes, sock: &Path, schema: Result<&[u8],
     let decoded = match schema {
         Ok(bytes) => {
             rep.facts.insert("schema_bytes", bytes.len().to_string());
-            s(ours::decode_us(bytes, if z.rounds > 3 { 300 } else { 60 }))
+            s(ours::decode_us(bytes, if z.rounds > 5 { 300 } else { 60 }))
         }
         Err(why) => Err(format!("no schema captured: {why}")),
     };
-    rep.num("schema_decode_us", &decoded);
+    let total = decoded.as_ref().map(|d| d.total_us).map_err(Clone::clone);
+    rep.num("schema_decode_us", &total);
     rep.row(
-        Row::new("decode a query-qmp-schema reply (frame + message + JSON value), median", decoded, "us")
+        Row::new("decode a query-qmp-schema reply (frame + message + JSON value), median", total, "us")
             .target(Target::AtMost(1000.0)),
     );
+    if let Ok(d) = &decoded {
+        rep.num("schema_frame_us", &Ok(d.frame_us));
+        rep.num("schema_message_us", &Ok(d.message_us));
+        rep.num("schema_value_us", &Ok(d.value_us));
+        rep.row(Row::new("  of which framing", Ok(d.frame_us), "us"));
+        rep.row(Row::new("  of which Message::from_slice", Ok(d.message_us), "us"));
+        rep.row(Row::new("  of which the return into a Value", Ok(d.value_us), "us"));
+    }
     if schema.is_ok() {
-        let n = if z.rounds > 3 { 200 } else { 40 };
+        let n = if z.rounds > 5 { 200 } else { 40 };
         let r = (|| -> io::Result<Vec<Result<f64, String>>> {
             let mut floor = Floor::connect(sock)?;
             let ours = Ours::connect(sock, Flavor::CurrentThread)?;
