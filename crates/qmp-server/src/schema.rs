@@ -190,13 +190,39 @@ fn check_struct(s: &Struct, obj: &Map<String, Value>, path: &mut String) -> Resu
                     vs.iter().any(|(v, st)| Some(v.as_str()) == t && st.members.iter().any(|m| m.name == k))
                 })
         };
-        let mut extra: Vec<&String> = obj.keys().filter(|k| !known(k)).collect();
-        extra.sort_by_key(|k| crate::qjson::qdict_bucket(k));
-        if let Some(k) = extra.first() {
+        if let Some(k) = first_unexpected(obj, known) {
             return Err(format!("Parameter '{}' is unexpected", full_name(path, k)));
         }
     }
     Ok(())
+}
+
+/// The unexpected member QEMU names when there are several: its input visitor keeps the
+/// members not yet visited in a GLib hash table (filled in `QDict` order) and reports the
+/// first one it iterates. For up to 7 members that table has 8 slots, `(g_str_hash(key) *
+/// 11) % 7` as home and quadratic probing, which is emulated here; larger objects (where GLib
+/// resizes) fall back to `QDict` order.
+fn first_unexpected<'a>(obj: &'a Map<String, Value>, known: impl Fn(&str) -> bool) -> Option<&'a str> {
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort_by_key(|k| crate::qjson::qdict_bucket(k));
+    if keys.len() > 7 {
+        return keys.into_iter().find(|k| !known(k));
+    }
+    let mut slots: [Option<&str>; 8] = [None; 8];
+    for key in keys {
+        let mut hash = key.bytes().fold(5381u32, |h, c| h.wrapping_mul(33).wrapping_add(c as i8 as u32));
+        if hash < 2 {
+            hash = 2;
+        }
+        let mut index = (hash.wrapping_mul(11) % 7) as usize;
+        let mut step = 0;
+        while slots[index].is_some() {
+            step += 1;
+            index = (index + step) & 7;
+        }
+        slots[index] = Some(key);
+    }
+    slots.into_iter().flatten().find(|k| !known(k))
 }
 
 /// `name` is the bare member name (QEMU names enum errors by it, `null` for list items).

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{compare, normalize, s, Peer};
+use common::{compare, normalize, s, s_until, Peer};
 
 fn steps(raw: &[&[u8]]) -> Vec<common::Step> {
     raw.iter().map(s).collect()
@@ -92,6 +92,17 @@ fn malformed_input_after_negotiation() {
             b"{\"execute\":\"nope\",\"id\":[1,{\"b\":null}]}",
             b"{\"execute\":\"qmp_capabilities\"}",
             b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"x\":1}}",
+            b"{\"execute\":\"query-status\",\"id\":null}",
+            b"{\"execute\":\"query-status\",\"arguments\":null,\"id\":1}",
+            b"{\"execute\":\"\",\"id\":2}",
+            b"{\"execute\":\"a\tb\"}\n",
+            b"{\"execute\":\"a\nb\"}\n",
+            b"{\"execute\":\"query-status\",\"arguments\":{},\"id\":3}",
+            b"{\"arguments\":{},\"execute\":\"query-status\",\"id\":4,\"zzz\":5}",
+            b"{\"execute\":\"query-status\" , \"id\" : 5 }",
+            b"[{\"execute\":\"query-status\"}]",
+            b"{\"execute\":[\"query-status\"]}",
+            b"{\"execute\":\"query-status\",\"arguments\":{\"a\":1,\"b\":2}}",
         ]),
     );
 }
@@ -162,6 +173,14 @@ fn run_states_and_events() {
             b"{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"a\",\"filename\":\"/nonexistent/x\"}}",
             b"{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"nope\"}}",
             b"{\"execute\":\"no-such-command\",\"arguments\":{\"x\":1}}",
+            b"{\"execute\":\"query-status\",\"arguments\":{\"x\":1,\"y\":2,\"z\":3}}",
+            b"{\"execute\":\"query-status\",\"arguments\":{\"foo\":1,\"bar\":2}}",
+            b"{\"execute\":\"query-status\",\"arguments\":{\"zz\":1,\"a\":1,\"m\":2,\"q\":3}}",
+            b"{\"execute\":\"query-status\",\"arguments\":{\"alpha\":1,\"beta\":2,\"gamma\":3,\"delta\":4,\"epsilon\":5,\"zeta\":6,\"eta\":7}}",
+            b"{\"execute\":\"query-status\",\"arguments\":{\"b\":1,\"a\":2}}",
+            b"{\"execute\":\"device_del\",\"arguments\":{\"id\":\"x\",\"a\":1,\"b\":2}}",
+            b"{\"execute\":\"device_del\",\"arguments\":{\"id\":\"x\",\"device\":1,\"driver\":2,\"path\":3}}",
+            b"{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":[{\"capability\":\"xbzrle\",\"state\":true,\"p\":1,\"q\":2}]}}",
         ]),
     );
 }
@@ -210,4 +229,26 @@ fn quit_sends_shutdown_then_reply_then_closes() {
             ]
         );
     }
+}
+
+#[test]
+fn migration_events_and_capabilities() {
+    let (qemu, sim) = (Peer::qemu_system(), Peer::sim());
+    let mut steps = steps(&[
+        NEGOTIATE,
+        b"{\"execute\":\"query-migrate\"}",
+        b"{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":[{\"capability\":\"events\",\"state\":true}]}}",
+        b"{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":[{\"capability\":\"nope\",\"state\":true}]}}",
+        b"{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":[{\"capability\":\"xbzrle\"}]}}",
+        b"{\"execute\":\"migrate-set-capabilities\",\"arguments\":{}}",
+        b"{\"execute\":\"query-migrate-capabilities\"}",
+        b"{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"bogus:x\"}}",
+    ]);
+    steps.push(s_until(
+        b"{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > /dev/null\"}}",
+        "\"completed\"",
+    ));
+    steps.push(s(b"{\"execute\":\"query-status\"}"));
+    steps.push(s(b"{\"execute\":\"migrate_cancel\"}"));
+    compare(&qemu, &sim, &steps);
 }

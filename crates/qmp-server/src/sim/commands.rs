@@ -79,19 +79,19 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
         |s, a| s.device_add(a),
     );
     b = on(b, st, empty("device_del").arg("id", Ty::Str), |s, a| s.device_del(a));
-    b = on(
-        b,
-        st,
-        empty("migrate")
-            .arg("uri", Ty::Str)
-            .opt("blk", Ty::Bool)
-            .opt("inc", Ty::Bool)
-            .opt("detach", Ty::Bool)
-            .opt("resume", Ty::Bool),
-        |s, a| s.migrate(a),
-    );
-    b = on(b, st, empty("migrate_cancel"), |s, _| s.migrate_cancel());
-    b = on(b, st, CommandSpec::new("query-migrate"), |s, _| s.query_migrate());
+    b = on(b, st, qapi::migrate(empty("migrate")), |s, a| {
+        let ev = s.events.clone();
+        s.migration.start(&ev, a)
+    });
+    b = on(b, st, empty("migrate_cancel"), |s, _| {
+        let ev = s.events.clone();
+        s.migration.cancel(&ev)
+    });
+    b = on(b, st, CommandSpec::new("query-migrate"), |s, _| s.migration.query());
+    b = on(b, st, qapi::migrate_set_capabilities(empty("migrate-set-capabilities")), |s, a| {
+        s.migration.set_capabilities(a)
+    });
+    b = on(b, st, CommandSpec::new("query-migrate-capabilities"), |s, _| s.migration.query_capabilities());
     b = on(b, st, empty("migrate-pause").allow_oob(), |_, _| {
         Err(generic("migrate-pause is currently only supported during postcopy-active state"))
     });

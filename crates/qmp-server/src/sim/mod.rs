@@ -16,6 +16,7 @@
 
 mod block;
 mod commands;
+mod migration;
 mod qapi;
 mod vm;
 

@@ -201,6 +201,24 @@ pub(crate) fn blockdev_mirror(spec: CommandSpec) -> CommandSpec {
         .opt("auto-dismiss", Ty::Bool)
 }
 
+/// `migrate`'s arguments.
+pub(crate) fn migrate(spec: CommandSpec) -> CommandSpec {
+    spec.arg("uri", Ty::Str)
+        .opt("blk", Ty::Bool)
+        .opt("inc", Ty::Bool)
+        .opt("detach", Ty::Bool)
+        .opt("resume", Ty::Bool)
+}
+
+/// `migrate-set-capabilities`'s arguments.
+pub(crate) fn migrate_set_capabilities(spec: CommandSpec) -> CommandSpec {
+    let cap = Ty::enumeration("MigrationCapability", super::migration::CAPABILITIES.iter().copied());
+    spec.arg(
+        "capabilities",
+        Ty::array(Ty::object(Struct::new().member("capability", cap).member("state", Ty::Bool))),
+    )
+}
+
 /// The events the simulator emits, with their data types.
 pub(crate) fn events() -> Vec<(&'static str, Struct)> {
     let reason = || {
@@ -232,5 +250,13 @@ pub(crate) fn events() -> Vec<(&'static str, Struct)> {
         ("BLOCK_JOB_COMPLETED", job().optional("error", Ty::Str)),
         ("BLOCK_JOB_CANCELLED", job()),
         ("BLOCK_JOB_READY", job()),
+        (
+            "MIGRATION",
+            Struct::new().member(
+                "status",
+                Ty::enumeration("MigrationStatus", super::migration::STATUSES.iter().copied()),
+            ),
+        ),
+        ("MIGRATION_PASS", Struct::new().member("pass", Ty::Int)),
     ]
 }

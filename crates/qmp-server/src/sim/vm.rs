@@ -6,18 +6,8 @@ use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
 use super::block::Block;
+use super::migration::Migration;
 use crate::server::{Args, Events, Reply, VersionInfo};
-
-/// The simulated guest RAM that migration copies.
-const RAM_BYTES: u64 = 128 << 20;
-/// Migration bandwidth with no limit set, in bytes per simulated second.
-const MIGRATION_RATE: f64 = 1024.0 * 1024.0 * 1024.0;
-
-pub(crate) struct Migration {
-    status: &'static str,
-    transferred: f64,
-    elapsed: f64,
-}
 
 /// Everything the simulator knows, behind one lock.
 pub(crate) struct State {
@@ -28,7 +18,7 @@ pub(crate) struct State {
     pub run: &'static str,
     pub devices: BTreeMap<String, String>,
     pub unplugging: Vec<String>,
-    pub migration: Option<Migration>,
+    pub migration: Migration,
     pub block: Block,
 }
 
@@ -57,7 +47,7 @@ impl State {
             run: "running",
             devices: BTreeMap::new(),
             unplugging: Vec::new(),
-            migration: None,
+            migration: Migration::default(),
             block: Block::default(),
         }
     }
@@ -148,52 +138,6 @@ impl State {
         Ok(json!({}))
     }
 
-    pub fn migrate(&mut self, args: &Args) -> Reply {
-        if matches!(&self.migration, Some(m) if m.status == "active" || m.status == "setup") {
-            return Err(generic("There's a migration process in progress"));
-        }
-        let uri = args["uri"].as_str().unwrap_or_default();
-        if !["tcp:", "unix:", "exec:", "fd:", "file:"].iter().any(|p| uri.starts_with(p)) {
-            return Err(generic("Parameter 'uri' expects a valid migration protocol"));
-        }
-        self.migration = Some(Migration { status: "active", transferred: 0.0, elapsed: 0.0 });
-        Ok(json!({}))
-    }
-
-    pub fn migrate_cancel(&mut self) -> Reply {
-        if let Some(m) = &mut self.migration {
-            if m.status == "active" {
-                m.status = "cancelled";
-            }
-        }
-        Ok(json!({}))
-    }
-
-    pub fn query_migrate(&self) -> Reply {
-        let Some(m) = &self.migration else { return Ok(json!({})) };
-        let total_ms = (m.elapsed * 1000.0) as u64;
-        let transferred = m.transferred as u64;
-        let mbps = if m.elapsed > 0.0 {
-            (m.transferred * 8.0 / 1e6 / m.elapsed * 1000.0).round() / 1000.0
-        } else {
-            0.0
-        };
-        let ram = json!({
-            "total": RAM_BYTES, "remaining": RAM_BYTES - transferred.min(RAM_BYTES), "transferred": transferred,
-            "duplicate": 0, "normal": transferred / 4096, "normal-bytes": transferred, "page-size": 4096,
-            "mbps": mbps, "dirty-sync-count": 1, "postcopy-requests": 0, "multifd-bytes": 0,
-            "pages-per-second": 0, "precopy-bytes": transferred, "downtime-bytes": 0, "postcopy-bytes": 0,
-            "dirty-sync-missed-zero-copy": 0, "skipped": 0, "dirty-pages-rate": 0,
-        });
-        let mut info = json!({"status": m.status, "setup-time": 0, "total-time": total_ms, "ram": ram});
-        if m.status == "completed" {
-            info["downtime"] = json!(0);
-        } else if m.status == "active" {
-            info["expected-downtime"] = json!(300);
-        }
-        Ok(info)
-    }
-
     /// The human monitor: a few `info` commands and `help`.
     pub fn hmp(&mut self, args: &Args) -> Reply {
         let line = args["command-line"].as_str().unwrap_or_default().trim();
@@ -228,23 +172,14 @@ impl State {
             let path = format!("/machine/peripheral/{id}");
             self.events.emit("DEVICE_DELETED", Some(json!({"device": id, "path": path})));
         }
-        let mut finished = false;
-        if let Some(m) = &mut self.migration {
-            if m.status == "active" {
-                m.elapsed += dt;
-                m.transferred = (m.transferred + MIGRATION_RATE * dt).min(RAM_BYTES as f64);
-                if m.transferred >= RAM_BYTES as f64 {
-                    m.status = "completed";
-                    finished = true;
-                }
+        let events = self.events.clone();
+        let run = &mut self.run;
+        self.migration.tick(&events, dt, || {
+            if *run == "running" {
+                events.emit("STOP", None);
             }
-        }
-        if finished && self.run == "running" {
-            self.events.emit("STOP", None);
-        }
-        if finished {
-            self.run = "postmigrate";
-        }
+            *run = "postmigrate";
+        });
         let events = self.events.clone();
         self.block.tick(&events, dt);
     }

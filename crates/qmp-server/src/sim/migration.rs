@@ -1,0 +1,178 @@
+//! Simulated outgoing migration: capabilities, progress in simulated time, and the
+//! MIGRATION / MIGRATION_PASS events QEMU 7.2 sends when the `events` capability is on.
+
+use qmp_proto::{ErrorClass, QmpError};
+use serde_json::{json, Value};
+
+use crate::server::{Args, Events, Reply};
+
+/// The simulated guest RAM that migration copies.
+const RAM_BYTES: u64 = 128 << 20;
+/// Migration bandwidth, in bytes per simulated second.
+const RATE: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// QEMU 7.2's `MigrationCapability` values, in its order.
+pub(crate) const CAPABILITIES: &[&str] = &[
+    "xbzrle",
+    "rdma-pin-all",
+    "auto-converge",
+    "zero-blocks",
+    "compress",
+    "events",
+    "postcopy-ram",
+    "x-colo",
+    "release-ram",
+    "block",
+    "return-path",
+    "pause-before-switchover",
+    "multifd",
+    "dirty-bitmaps",
+    "postcopy-blocktime",
+    "late-block-activate",
+    "x-ignore-shared",
+    "validate-uuid",
+    "background-snapshot",
+    "zero-copy-send",
+    "postcopy-preempt",
+];
+
+/// QEMU 7.2's `MigrationStatus` values.
+pub(crate) const STATUSES: &[&str] = &[
+    "none",
+    "setup",
+    "cancelling",
+    "cancelled",
+    "active",
+    "postcopy-active",
+    "postcopy-paused",
+    "postcopy-recover",
+    "completed",
+    "failed",
+    "colo",
+    "pre-switchover",
+    "device",
+    "wait-unplug",
+];
+
+fn generic(desc: &str) -> QmpError {
+    QmpError::new(ErrorClass::GenericError, desc)
+}
+
+#[derive(Default)]
+pub(crate) struct Migration {
+    enabled: Vec<&'static str>,
+    /// The current or last migration: status, bytes sent, simulated seconds.
+    run: Option<(&'static str, f64, f64)>,
+}
+
+impl Migration {
+    fn events_on(&self) -> bool {
+        self.enabled.contains(&"events")
+    }
+
+    fn set_status(&mut self, ev: &Events, status: &'static str) {
+        if let Some(run) = &mut self.run {
+            run.0 = status;
+        }
+        if self.events_on() {
+            ev.emit("MIGRATION", Some(json!({"status": status})));
+        }
+    }
+
+    fn in_progress(&self) -> bool {
+        matches!(self.run, Some((s, ..)) if matches!(s, "setup" | "active" | "cancelling"))
+    }
+
+    pub fn set_capabilities(&mut self, args: &Args) -> Reply {
+        if self.in_progress() {
+            return Err(generic("There's a migration process in progress"));
+        }
+        for cap in args["capabilities"].as_array().into_iter().flatten() {
+            let name = cap["capability"].as_str().unwrap_or_default();
+            let Some(&name) = CAPABILITIES.iter().find(|c| **c == name) else { continue };
+            self.enabled.retain(|c| *c != name);
+            if cap["state"] == Value::Bool(true) {
+                self.enabled.push(name);
+            }
+        }
+        Ok(json!({}))
+    }
+
+    pub fn query_capabilities(&self) -> Reply {
+        let list: Vec<Value> = CAPABILITIES
+            .iter()
+            .map(|c| json!({"state": self.enabled.contains(c), "capability": c}))
+            .collect();
+        Ok(Value::Array(list))
+    }
+
+    pub fn start(&mut self, ev: &Events, args: &Args) -> Reply {
+        if self.in_progress() {
+            return Err(generic("There's a migration process in progress"));
+        }
+        let uri = args["uri"].as_str().unwrap_or_default();
+        self.run = Some(("setup", 0.0, 0.0));
+        self.set_status(ev, "setup");
+        if !["tcp:", "unix:", "exec:", "fd:", "file:", "rdma:"].iter().any(|p| uri.starts_with(p)) {
+            // QEMU enters setup before it parses the URI.
+            self.set_status(ev, "failed");
+            return Err(generic("Parameter 'uri' expects a valid migration protocol"));
+        }
+        Ok(json!({}))
+    }
+
+    pub fn cancel(&mut self, ev: &Events) -> Reply {
+        if matches!(self.run, Some(("setup" | "active", ..))) {
+            self.set_status(ev, "cancelling");
+            self.set_status(ev, "cancelled");
+        }
+        Ok(json!({}))
+    }
+
+    pub fn query(&self) -> Reply {
+        let Some((status, sent, elapsed)) = self.run else { return Ok(json!({})) };
+        let transferred = sent as u64;
+        let mbps = if elapsed > 0.0 { (sent * 8.0 / 1e6 / elapsed * 1000.0).round() / 1000.0 } else { 0.0 };
+        let ram = json!({
+            "total": RAM_BYTES, "remaining": RAM_BYTES - transferred.min(RAM_BYTES), "transferred": transferred,
+            "duplicate": 0, "normal": transferred / 4096, "normal-bytes": transferred, "page-size": 4096,
+            "mbps": mbps, "dirty-sync-count": 1, "postcopy-requests": 0, "multifd-bytes": 0,
+            "pages-per-second": 0, "precopy-bytes": transferred, "downtime-bytes": 0, "postcopy-bytes": 0,
+            "dirty-sync-missed-zero-copy": 0, "skipped": 0, "dirty-pages-rate": 0,
+        });
+        let mut info = json!({"status": status, "setup-time": 0, "total-time": (elapsed * 1000.0) as u64});
+        match status {
+            "setup" => return Ok(json!({"status": status})),
+            "completed" => info["downtime"] = json!(0),
+            "active" => info["expected-downtime"] = json!(300),
+            _ => {}
+        }
+        info["ram"] = ram;
+        Ok(info)
+    }
+
+    /// Advances by `dt` simulated seconds; true when the migration completed now (the VM
+    /// stops, and `stop` is called before the final events, as in QEMU).
+    pub fn tick(&mut self, ev: &Events, dt: f64, stop: impl FnOnce()) {
+        match self.run {
+            Some(("setup", ..)) => {
+                if self.events_on() {
+                    ev.emit("MIGRATION_PASS", Some(json!({"pass": 1})));
+                }
+                self.set_status(ev, "active");
+            }
+            Some(("active", sent, elapsed)) => {
+                let sent = (sent + RATE * dt).min(RAM_BYTES as f64);
+                self.run = Some(("active", sent, elapsed + dt));
+                if sent >= RAM_BYTES as f64 {
+                    stop();
+                    if self.events_on() {
+                        ev.emit("MIGRATION_PASS", Some(json!({"pass": 2})));
+                    }
+                    self.set_status(ev, "completed");
+                }
+            }
+            _ => {}
+        }
+    }
+}
