@@ -543,3 +543,15 @@ fn a_lost_connection_ends_the_shell_with_one_line() {
     sh.expect("qmp: connection lost: ");
     assert_eq!(sh.wait().code(), Some(3));
 }
+
+#[test]
+fn help_documents_the_syntax_and_keys() {
+    for sub in ["shell", "launch"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_qmp")).args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        for needle in ["-H, --hmp", "-l, --logfile", "transaction(", "Ctrl-D leaves", "exit code 3"] {
+            assert!(text.contains(needle), "{sub} --help lacks {needle:?}:\n{text}");
+        }
+    }
+}

@@ -14,6 +14,7 @@ use crate::error::code;
 
 /// `qmp launch`'s options: the shell's, then the QEMU command line.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(after_help = super::SHELL_HELP)]
 pub struct LaunchArgs {
     #[command(flatten)]
     pub common: CommonArgs,

@@ -60,8 +60,25 @@ pub struct CommonArgs {
     pub logfile: Option<PathBuf>,
 }
 
+/// The shell's syntax and keys, after the options in `qmp shell --help` and `qmp launch --help`.
+const SHELL_HELP: &str = "\
+Syntax (qmp-shell's):
+  COMMAND key=value ...        values: 42, 1.5, true/false, null, \"quoted text\", {\"a\":1}, ['py','lit']
+  a.b.c=1                      dotted keys build nested objects
+  transaction(                 one action per line at the TRANS> prompt, ')' sends them as one transaction
+  transaction( a k=v ; b k=v ) the same on one line
+  {\"execute\": ...}             a JSON object line is sent as it is
+  !COMMAND ...                 send without checking the arguments against the schema
+  help, help COMMAND           the commands; one command's arguments, types and return value
+
+Keys: Tab completes commands, arguments (nested ones after '.') and enum values; Up/Down walk
+the history (~/.qmp-shell_history); Ctrl-C drops the line (or stops waiting for a reply);
+Ctrl-D leaves. Events print above the prompt as they arrive.
+A lost connection ends the shell with exit code 3; `qmp launch` exits with QEMU's status.";
+
 /// `qmp shell`'s own options.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(after_help = SHELL_HELP)]
 pub struct ShellArgs {
     /// The QMP server: a unix socket path, unix:PATH, HOST:PORT or tcp:HOST:PORT
     /// [default: the -s given before `shell`, then $QMP_SOCKET, then $QMP_PATH]
