@@ -202,7 +202,7 @@ fn check_struct(s: &Struct, obj: &Map<String, Value>, path: &mut String) -> Resu
 /// first one it iterates. For up to 7 members that table has 8 slots, `(g_str_hash(key) *
 /// 11) % 7` as home and quadratic probing, which is emulated here; larger objects (where GLib
 /// resizes) fall back to `QDict` order.
-fn first_unexpected<'a>(obj: &'a Map<String, Value>, known: impl Fn(&str) -> bool) -> Option<&'a str> {
+fn first_unexpected(obj: &Map<String, Value>, known: impl Fn(&str) -> bool) -> Option<&str> {
     let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     keys.sort_by_key(|k| crate::qjson::qdict_bucket(k));
     if keys.len() > 7 {
