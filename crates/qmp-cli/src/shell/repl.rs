@@ -102,7 +102,7 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
         }
     };
     // A piped script is not the user's typing: it neither reads nor extends the history.
-    let history = if std::io::stdin().is_terminal() { history_path() } else { None };
+    let mut history = if std::io::stdin().is_terminal() { history_path() } else { None };
     if let Some(path) = &history {
         match editor.load_history(path) {
             Ok(()) => {}
@@ -141,7 +141,9 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
                     let _ = editor.add_history_entry(line.as_str());
                     if let Some(path) = &history {
                         if let Err(e) = editor.save_history(path) {
+                            // Said once: the session goes on without saving.
                             eprintln!("qmp: cannot save the history {}: {e}", path.display());
+                            history = None;
                         }
                     }
                 }
@@ -346,7 +348,11 @@ impl Shell {
     }
 
     /// Waits for a reply; Ctrl-C stops waiting (`None`), and the late reply is then dropped.
+    /// Without a terminal (a piped script) Ctrl-C keeps its usual meaning: it ends the shell.
     fn interruptible<T>(&self, call: impl std::future::Future<Output = T>) -> Option<T> {
+        if !std::io::stdin().is_terminal() {
+            return Some(self.rt.block_on(call));
+        }
         let outcome = self.rt.block_on(async {
             tokio::select! {
                 result = call => Some(result),
