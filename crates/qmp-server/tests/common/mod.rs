@@ -119,7 +119,17 @@ impl Peer {
     }
 
     pub fn connect(&self) -> Raw {
-        let stream = UnixStream::connect(&self.path).unwrap();
+        // QEMU creates the socket file before it listens: retry a refused connection.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            match UnixStream::connect(&self.path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline && e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("cannot connect to {}: {e}", self.path.display()),
+            }
+        };
         stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         Raw { stream, buf: Vec::new() }
     }
