@@ -35,7 +35,8 @@ impl Launched {
                     if let Ok(status) = self.child.wait() {
                         return status;
                     }
-                    return std::os::unix::process::ExitStatusExt::from_raw(0);
+                    // No status to be had: report it as killed (wait status 9 = SIGKILL).
+                    return std::os::unix::process::ExitStatusExt::from_raw(9);
                 }
             }
         }
