@@ -73,6 +73,8 @@ where
     };
     let mut eof = false;
     loop {
+        // Input left buffered while the queue was full is taken as the queue drains.
+        c.take_input(&mut input);
         c.run_queue();
         if !c.out.is_empty() {
             wr.write_all(&c.out).await?;
@@ -95,7 +97,7 @@ where
             r = read_some(&mut rd, &mut input), if can_read => {
                 match r {
                     Ok(0) | Err(_) => eof = true,
-                    Ok(_) => c.take_input(&mut input),
+                    Ok(_) => {}
                 }
             }
             (reply, id) = poll_running(&mut c.running), if c.running.is_some() => {
@@ -162,22 +164,19 @@ impl Conn {
                     Err(e) => Job::Error(e),
                 },
             };
-            if let Job::Request(Value::Object(obj)) = &job {
-                if self.oob && obj.contains_key("exec-oob") && !obj.contains_key("execute") {
-                    let Job::Request(req) = job else { unreachable!() };
-                    match self.dispatch(req) {
-                        Outcome::Done(reply, id) => {
-                            self.drain_events();
-                            write_reply(&mut self.out, &reply, id.as_ref());
-                        }
-                        Outcome::Pending(fut, id) => {
-                            self.oob_running.spawn(async move { (fut.await, id) });
-                        }
+            let is_oob = |v: &Value| v.get("exec-oob").is_some() && v.get("execute").is_none();
+            match job {
+                Job::Request(req) if self.oob && is_oob(&req) => match self.dispatch(req) {
+                    Outcome::Done(reply, id) => {
+                        self.drain_events();
+                        write_reply(&mut self.out, &reply, id.as_ref());
                     }
-                    continue;
-                }
+                    Outcome::Pending(fut, id) => {
+                        self.oob_running.spawn(async move { (fut.await, id) });
+                    }
+                },
+                job => self.queue.push_back(job),
             }
-            self.queue.push_back(job);
             if self.queue.len() >= MAX_QUEUED {
                 // Leave the rest buffered until the queue drains.
                 self.run_queue();

@@ -214,3 +214,24 @@ async fn oob_not_offered() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_long_pipeline_behind_a_slow_command_is_all_answered() {
+    let s = server();
+    let (client, conn) = tokio::io::duplex(1 << 20);
+    tokio::spawn(async move { s.serve_stream(conn).await });
+    let (mut r, mut w) = tokio::io::split(client);
+    let mut buf = Vec::new();
+    lines(&mut r, &mut buf, 1).await;
+    let mut burst =
+        b"{\"execute\":\"qmp_capabilities\"}{\"execute\":\"sleep\",\"arguments\":{\"ms\":20}}".to_vec();
+    for i in 0..200 {
+        burst.extend_from_slice(format!("{{\"execute\":\"echo\",\"arguments\":{{\"v\":{i}}}}}").as_bytes());
+    }
+    w.write_all(&burst).await.unwrap();
+    let got = lines(&mut r, &mut buf, 202).await;
+    assert_eq!(got[1], "{\"return\": {\"slept\": 20}}\r\n");
+    for (i, line) in got[2..].iter().enumerate() {
+        assert_eq!(*line, format!("{{\"return\": {i}}}\r\n"));
+    }
+}
