@@ -193,4 +193,59 @@ mod tests {
         assert_eq!(to_string(&json!(18446744073709551615u64)), "18446744073709551615");
         assert_eq!(to_string(&json!([1, [], {}])), "[1, [], {}]");
     }
+
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            // serde_json's default float parser may be 1 ulp off (no `float_roundtrip`);
+            // `g17_round_trips` checks the writer exactly.
+            (Value::Number(x), Value::Number(y)) => {
+                x == y || x.as_f64().zip(y.as_f64()).is_some_and(|(a, b)| (a - b).abs() <= a.abs() * 1e-15)
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            any::<u64>().prop_map(|u| json!(u)),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn g17_round_trips(f in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO) {
+            let mut out = Vec::new();
+            write_g17(&mut out, f);
+            let text = String::from_utf8(out).unwrap();
+            proptest::prop_assert_eq!(text.parse::<f64>().unwrap(), f, "{}", text);
+        }
+
+        #[test]
+        fn output_is_json_that_reads_back_the_same(v in arb_json()) {
+            let text = to_string(&v);
+            proptest::prop_assert!(text.is_ascii());
+            let back: Value = serde_json::from_str(&text).unwrap();
+            // %.17g prints 2.0 as "2", which reads back as an integer: compare numbers by value.
+            proptest::prop_assert!(same(&back, &v), "{} vs {}", back, v);
+        }
+    }
 }

@@ -117,6 +117,7 @@ fn ids_and_quirks() {
             NEGOTIATE,
             b"{'execute':'query-status'}{\"execute\":\"query-status\",\"id\":\"two\"}",
             b"{\"execute\":\"query-status\",\"id\":0.1}",
+            b"{\"execute\":\"query-status\",\"id\":[1.0,-0.0,1e-7,123456789.123,2.5e-300,-1.5E+10,0.000123]}",
             b"{\"execute\":\"query-status\",\"id\":1e300}",
             b"{\"execute\":\"query-status\",\"id\":18446744073709551615}",
             b"{\"execute\":\"query-status\",\"id\":-9223372036854775808}",
