@@ -373,7 +373,8 @@ impl Server {
 
 /// Binds a unix socket at `path` with mode 0600 (owner only), with no window in which it
 /// has a wider mode: it is bound inside a fresh private directory beside `path`, restricted,
-/// then renamed into place. An existing socket file at `path` is replaced.
+/// then renamed into place. An existing socket at `path` is replaced (as QEMU does); any
+/// other existing file is an error.
 pub fn bind_unix(path: &Path) -> io::Result<UnixListener> {
     bind_unix_mode(path, 0o600)
 }
@@ -392,9 +393,14 @@ pub fn bind_unix_mode(path: &Path, mode: u32) -> io::Result<UnixListener> {
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             use std::os::unix::fs::FileTypeExt;
-            if meta.file_type().is_socket() {
-                std::fs::remove_file(path)?;
+            if !meta.file_type().is_socket() {
+                // Never replace a file that is not a socket.
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not a socket", path.display()),
+                ));
             }
+            std::fs::remove_file(path)?;
         }
         std::fs::rename(&tmp, path)?;
         Ok(listener)

@@ -235,3 +235,19 @@ async fn a_long_pipeline_behind_a_slow_command_is_all_answered() {
         assert_eq!(*line, format!("{{\"return\": {i}}}\r\n"));
     }
 }
+
+#[tokio::test]
+async fn bind_replaces_stale_sockets_but_never_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.sock");
+    drop(qmp_server::bind_unix(&path).unwrap());
+    assert!(path.exists(), "a stale socket is left behind");
+    let _second = qmp_server::bind_unix(&path).expect("a stale socket is replaced");
+    let file = dir.path().join("precious.txt");
+    std::fs::write(&file, "data").unwrap();
+    let err = qmp_server::bind_unix(&file).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "no private bind directories left: {leftovers:?}");
+}
