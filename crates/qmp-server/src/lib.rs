@@ -39,6 +39,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`sim::Simulator`] is a simulated QEMU built on this framework (run states, block nodes
+//! and jobs, devices, migration, a small human monitor), for tests and demos without QEMU;
+//! `qmp sim` serves one ([`sim::run_sim_cli`]). The test suite checks both against real QEMU
+//! 7.2 transcript by transcript.
+//!
 //! # Behaviour
 //! - One task per connection owns the socket; replies to in-band commands go out in request
 //!   order, in one write per batch of input. Sync handlers run on that task; async handlers
@@ -52,6 +57,12 @@
 //! - Input larger than [`ServerBuilder::max_message_size`] is answered with QEMU's
 //!   "JSON token size limit exceeded" and dropped; memory stays bounded.
 //! - Unix listeners from [`bind_unix`] are created with mode 0600.
+//! - Unlike QEMU's monitor socket, which serves one client at a time, a listener serves any
+//!   number of clients at once.
+//! - A handler that panics takes its connection down (the client sees a disconnect); other
+//!   connections are unaffected.
+//! - Where QEMU's output depends on hash-table order (an object's member order, which of
+//!   several unexpected members an error names), the same order is reproduced; see [`qjson`].
 #![warn(missing_docs)]
 
 mod conn;
