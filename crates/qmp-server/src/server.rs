@@ -113,7 +113,9 @@ pub struct ServerBuilder {
     version: VersionInfo,
     oob: bool,
     max_message_size: usize,
-    event_capacity: usize,
+    channel: broadcast::Sender<Arc<[u8]>>,
+    /// Whether `events()` handed out the channel (its capacity is then fixed).
+    events_taken: bool,
 }
 
 impl ServerBuilder {
@@ -125,7 +127,8 @@ impl ServerBuilder {
             version: VersionInfo { triple: (7, 2, 22), package: String::new() },
             oob: true,
             max_message_size: 16 << 20,
-            event_capacity: 4096,
+            channel: broadcast::channel(4096).0,
+            events_taken: false,
         };
         let caps = Ty::array(Ty::enumeration("QMPCapability", ["oob"]));
         b.insert(CommandSpec::new("qmp_capabilities").opt("enable", caps), Handler::Capabilities);
@@ -184,9 +187,21 @@ impl ServerBuilder {
     }
 
     /// How many events a slow client may fall behind before it loses some (default 4096).
+    /// Call it before [`events`](ServerBuilder::events); afterwards it has no effect.
     pub fn event_capacity(mut self, n: usize) -> Self {
-        self.event_capacity = n.max(1);
+        if self.events_taken {
+            tracing::warn!("event_capacity() after events() is ignored");
+        } else {
+            self.channel = broadcast::channel(n.max(1)).0;
+        }
         self
+    }
+
+    /// The event handle of the server being built, for handlers (or state they share) to
+    /// capture before [`build`](ServerBuilder::build); [`Server::events`] returns the same.
+    pub fn events(&mut self) -> Events {
+        self.events_taken = true;
+        Events { tx: self.channel.clone() }
     }
 
     /// Finishes: adds `query-commands` and `query-qmp-schema` built from what is registered.
@@ -216,7 +231,7 @@ impl ServerBuilder {
         }
         let _ = slot.set(Value::Array(w.finish()));
 
-        let (events, _) = broadcast::channel(self.event_capacity);
+        let events = self.channel;
         let (shutdown, _) = watch::channel(false);
         let (v, p) = (self.version.triple, &self.version.package);
         let mut greeting = Vec::new();

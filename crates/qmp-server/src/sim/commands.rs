@@ -39,12 +39,11 @@ fn on(
 pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     let (ma, mi, mc) = options.version;
     let version = VersionInfo { triple: options.version, package: options.package.clone() };
-    // The state needs the server's event handle and the server needs the state's handlers:
-    // the state starts with a detached handle, replaced before any connection exists.
+    // `quit` shuts the server down, which exists only after `build`.
     let quit_server: Arc<OnceLock<Server>> = Arc::default();
-    let placeholder = Arc::new(Mutex::new(State::new(Server::builder().build().events(), version)));
-    let st = &placeholder;
     let mut b = Server::builder().version(ma, mi, mc, &options.package);
+    let state = Arc::new(Mutex::new(State::new(b.events(), version)));
+    let st = &state;
     b = on(b, st, CommandSpec::new("query-status"), |s, _| s.query_status());
     b = on(b, st, CommandSpec::new("query-version"), |s, _| s.query_version());
     b = on(b, st, CommandSpec::new("query-name"), |s, _| s.query_name());
@@ -53,7 +52,7 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     b = on(b, st, empty("system_reset"), |s, _| s.system_reset());
     b = on(b, st, empty("system_powerdown"), |s, _| s.system_powerdown());
     {
-        let state = placeholder.clone();
+        let state = state.clone();
         let server = quit_server.clone();
         b = b.command(empty("quit"), move |_| {
             let reply = lock(&state).quit();
@@ -162,8 +161,6 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
         b = b.event(name, data);
     }
     let server = b.build();
-    // Now that the server exists, give the state its event handle.
-    lock(&placeholder).events = server.events();
     let _ = quit_server.set(server.clone());
-    (server, placeholder)
+    (server, state)
 }
