@@ -64,7 +64,7 @@ impl Lcg {
 
 #[test]
 fn random_fragments_get_the_same_replies() {
-    let seed = std::env::var("QMP_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_0f_9e11);
+    let seed = std::env::var("QMP_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_0f9e);
     let mut rng = Lcg(seed);
     let mut steps = vec![s(b"{\"execute\": \"qmp_capabilities\"}")];
     let cases: usize = std::env::var("QMP_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
