@@ -156,7 +156,7 @@ impl State {
             ("info", Some(other)) => format!("unknown command: 'info {other}'\r\n"),
             ("info", None) | ("help" | "?", Some("info")) => HMP_INFO_HELP.replace('\n', "\r\n"),
             ("help" | "?", _) => HMP_HELP.replace('\n', "\r\n"),
-            ("stop", _) => self.stop().map(|_| String::new())?,
+            ("stop" | "s", _) => self.stop().map(|_| String::new())?,
             ("cont" | "c", _) => self.cont().map(|_| String::new())?,
             ("system_reset", _) => self.system_reset().map(|_| String::new())?,
             ("system_powerdown", _) => self.system_powerdown().map(|_| String::new())?,
