@@ -253,3 +253,32 @@ fn migration_events_and_capabilities() {
     steps.push(s(b"{\"execute\":\"migrate_cancel\"}"));
     compare(&qemu, &sim, &steps);
 }
+
+/// Three clients: two negotiated, one not. Events reach the negotiated ones only (QEMU runs one
+/// monitor per client; the simulator serves all three on one socket).
+#[test]
+fn events_reach_every_negotiated_client_and_no_other() {
+    let run = |peer: &Peer| -> Vec<Vec<String>> {
+        let mut c: Vec<common::Raw> = (0..3).map(|i| peer.monitor(i)).collect();
+        for x in c.iter_mut() {
+            x.greeting();
+        }
+        c[0].step(NEGOTIATE, 0);
+        c[1].step(NEGOTIATE, 0);
+        let mut out = vec![c[0].step(b"{\"execute\":\"stop\"}", 1)];
+        out.push(c[1].step(b"{\"execute\":\"cont\",\"id\":\"b\"}", 1));
+        out.push(c[0].step(b"", 2));
+        // The third client only now negotiates: it saw no event before, and sees none now.
+        out.push(c[2].step(NEGOTIATE, 0));
+        out.push(c[2].step(b"{\"execute\":\"query-status\"}", 1));
+        out.push(c[1].step(b"", 2));
+        out.into_iter().map(|lines| lines.iter().map(|l| normalize(l)).collect()).collect()
+    };
+    let want = run(&Peer::qemu_system_monitors(3));
+    let got = run(&Peer::sim());
+    assert_eq!(want, got);
+    assert!(want[0][0].contains("\"STOP\""), "{want:?}");
+    assert!(want[1][0].contains("\"STOP\"") && want[1][1].contains("\"RESUME\""), "{want:?}");
+    assert!(want[2][0].contains("\"RESUME\""), "{want:?}");
+    assert!(want[3].iter().chain(&want[4]).all(|l| !l.contains("\"event\"")), "{want:?}");
+}

@@ -76,6 +76,41 @@ impl Peer {
         Peer { path, child: Some(child), sim: None, dir }
     }
 
+    /// `qemu-system-x86_64 -machine none` with `n` QMP monitors; `self.path` is the first,
+    /// [`monitor`](Peer::monitor) gives the others.
+    pub fn qemu_system_monitors(n: usize) -> Peer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> =
+            ["-machine", "none", "-nodefaults", "-display", "none"].iter().map(|s| s.to_string()).collect();
+        for i in 0..n {
+            args.push("-qmp".into());
+            args.push(format!(
+                "unix:{},server=on,wait=off",
+                dir.path().join(format!("qmp{i}.sock")).display()
+            ));
+        }
+        let mut child = spawn("qemu-system-x86_64", &args);
+        for i in 0..n {
+            wait_for_socket(&dir.path().join(format!("qmp{i}.sock")), &mut child);
+        }
+        Peer { path: dir.path().join("qmp0.sock"), child: Some(child), sim: None, dir }
+    }
+
+    /// A connection to monitor `i` of a multi-monitor QEMU, or to the simulator's one socket
+    /// (which serves any number of clients).
+    pub fn monitor(&self, i: usize) -> Raw {
+        if self.sim.is_some() {
+            return self.connect();
+        }
+        let peer = Peer {
+            path: self.dir.path().join(format!("qmp{i}.sock")),
+            child: None,
+            sim: None,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        peer.connect()
+    }
+
     /// `qemu-storage-daemon` with `extra` arguments, in `dir`.
     pub fn storage_daemon(dir: tempfile::TempDir, extra: &[String]) -> Peer {
         let path = dir.path().join("qmp.sock");
