@@ -36,7 +36,7 @@ impl Floor {
         let id = self.next_id;
         self.next_id += 1;
         // Writing into a Vec cannot fail.
-        let _ = write!(self.req, "{{\"execute\":\"{name}\",\"id\":{id}}}\n");
+        let _ = writeln!(self.req, "{{\"execute\":\"{name}\",\"id\":{id}}}");
     }
 
     /// One request, one reply.
@@ -177,5 +177,72 @@ impl Floor {
         self.stream.write_all(req.as_bytes())?;
         self.read_lines(count + 1)?;
         Ok(count as f64 / t.elapsed().as_secs_f64())
+    }
+}
+
+/// The floor's loop on tokio (current-thread runtime, readiness then a non-blocking read), no
+/// JSON decoding: what any tokio-based client pays for its runtime, before its own work.
+pub struct TokioFloor {
+    rt: tokio::runtime::Runtime,
+    stream: tokio::net::UnixStream,
+    buf: Vec<u8>,
+    next_id: u64,
+}
+
+impl TokioFloor {
+    /// Connects, reads the greeting and negotiates.
+    pub fn connect(path: &Path) -> io::Result<TokioFloor> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let stream = rt.block_on(tokio::net::UnixStream::connect(path))?;
+        let mut f = TokioFloor { rt, stream, buf: Vec::with_capacity(64 * 1024), next_id: 1 };
+        f.rt.block_on(read_line(&f.stream, &mut f.buf))?;
+        f.rt.block_on(write_all(&f.stream, b"{\"execute\":\"qmp_capabilities\"}\n"))?;
+        f.rt.block_on(read_line(&f.stream, &mut f.buf))?;
+        Ok(f)
+    }
+
+    /// Mean µs per serial `query-status` round trip over `n` calls.
+    pub fn serial_us(&mut self, n: usize) -> io::Result<f64> {
+        let TokioFloor { rt, stream, buf, next_id } = self;
+        rt.block_on(async {
+            let mut req = Vec::with_capacity(64);
+            let t = Instant::now();
+            for _ in 0..n {
+                req.clear();
+                let _ = writeln!(req, "{{\"execute\":\"query-status\",\"id\":{next_id}}}");
+                *next_id += 1;
+                write_all(stream, &req).await?;
+                read_line(stream, buf).await?;
+            }
+            Ok(t.elapsed().as_secs_f64() * 1e6 / n as f64)
+        })
+    }
+}
+
+async fn write_all(stream: &tokio::net::UnixStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match stream.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads until the buffer ends with a line end (one reply at a time, so nothing follows it).
+async fn read_line(stream: &tokio::net::UnixStream, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    loop {
+        stream.readable().await?;
+        match stream.try_read_buf(buf) {
+            Ok(0) => {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the connection"))
+            }
+            Ok(_) if buf.ends_with(b"\n") => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
     }
 }

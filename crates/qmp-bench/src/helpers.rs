@@ -52,7 +52,7 @@ pub fn idle_client(socket: &Path, mode: &str) -> io::Result<()> {
     match mode {
         "blocking" => {
             let c = qmp::blocking::Client::connect(socket).map_err(err)?;
-            c.execute(crate::ours::QueryStatus {}).map_err(err)?;
+            c.execute(crate::ours::QueryStatus).map_err(err)?;
             ready_and_watch_parent();
             loop {
                 std::thread::park();
@@ -67,7 +67,7 @@ pub fn idle_client(socket: &Path, mode: &str) -> io::Result<()> {
             let rt = runtime(flavor)?;
             rt.block_on(async {
                 let c = qmp::Client::connect(socket).await.map_err(err)?;
-                c.execute(crate::ours::QueryStatus {}).await.map_err(err)?;
+                c.execute(crate::ours::QueryStatus).await.map_err(err)?;
                 ready_and_watch_parent();
                 c.closed().await;
                 Ok(())
@@ -104,6 +104,20 @@ pub fn drive_server(socket: &Path, clients: usize, depth: usize, total: usize) -
 /// `qmp-bench profile WHAT [--n N]`: one workload of our client against a fresh fast peer (in
 /// its own process; or the peer already serving `--socket P`), for a profiler: `serial`, `inflight64`, `events`, or `floor-serial`.
 pub fn profile(what: &str, n: usize, peer: Option<&Path>) -> io::Result<()> {
+    if let Some(kind) = what.strip_prefix("decode-") {
+        // CPU only: Message::from_slice on one canned message, n times.
+        let msg: &[u8] = match kind {
+            "reply" => b"{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, \"id\": 12345}",
+            _ => crate::peer::EVENT.strip_suffix(b"\r\n").unwrap_or(crate::peer::EVENT),
+        };
+        let t = Instant::now();
+        for _ in 0..n {
+            let m = qmp_proto::Message::from_slice(std::hint::black_box(msg)).map_err(io::Error::other)?;
+            std::hint::black_box(m);
+        }
+        eprintln!("decode {kind}: {:.0} ns each", t.elapsed().as_secs_f64() * 1e9 / n as f64);
+        return Ok(());
+    }
     let dir = tempfile::Builder::new().prefix("qmp-bench-").tempdir()?;
     let mut sock = dir.path().join("peer.sock");
     let sock_str = sock.to_string_lossy().into_owned();
@@ -124,6 +138,10 @@ pub fn profile(what: &str, n: usize, peer: Option<&Path>) -> io::Result<()> {
             let us = crate::ours::Ours::connect(&sock, Flavor::CurrentThread)?.serial_spawned_us(n)?;
             eprintln!("serial (spawned task): {us:.2} us per call");
         }
+        "tokio-floor-serial" => {
+            let us = crate::floor::TokioFloor::connect(&sock)?.serial_us(n)?;
+            eprintln!("tokio floor serial: {us:.2} us per call");
+        }
         "floor-serial" => {
             let us = Floor::connect(&sock)?.serial_us(n)?;
             eprintln!("floor serial: {us:.2} us per call");
@@ -131,6 +149,11 @@ pub fn profile(what: &str, n: usize, peer: Option<&Path>) -> io::Result<()> {
         "inflight64" => {
             let per_s = crate::ours::Ours::connect(&sock, Flavor::CurrentThread)?.inflight_per_s(64, n)?;
             eprintln!("64 in flight: {per_s:.0} calls/s");
+        }
+        "inflight64-mt" => {
+            let ours = crate::ours::Ours::connect(&sock, Flavor::MultiThread(num_cpus()))?;
+            let per_s = ours.inflight_per_s(64, n)?;
+            eprintln!("64 in flight (multi-thread runtime): {per_s:.0} calls/s");
         }
         "events" => {
             let b = crate::ours::event_burst(&sock, 1, n, Flavor::MultiThread(num_cpus()))?;

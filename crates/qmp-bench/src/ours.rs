@@ -8,26 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use qmp::{Client, EventFilter, RecvError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::runtime::Runtime;
 
-/// `query-status`, typed as an application would write it.
-#[derive(Serialize)]
-pub struct QueryStatus {}
-
-/// Its return.
-#[derive(Deserialize)]
-pub struct StatusInfo {
-    /// The run state, such as `running`.
-    pub status: String,
-    /// Whether the VM runs.
-    pub running: bool,
-}
-
-impl qmp::Command for QueryStatus {
-    const NAME: &'static str = "query-status";
-    type Output = StatusInfo;
-}
+/// `query-status`, typed: the library's own command.
+pub use qmp::commands::QueryStatus;
 
 /// Which tokio runtime drives the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +63,8 @@ impl Ours {
         self.rt.block_on(async move {
             let t = Instant::now();
             for _ in 0..n {
-                let s = client.execute(QueryStatus {}).await.map_err(err)?;
-                debug_assert!(s.running && !s.status.is_empty());
+                let s = client.execute(QueryStatus).await.map_err(err)?;
+                debug_assert!(s.running);
             }
             Ok(t.elapsed().as_secs_f64() * 1e6 / n as f64)
         })
@@ -94,7 +79,7 @@ impl Ours {
             let task = tokio::spawn(async move {
                 let t = Instant::now();
                 for _ in 0..n {
-                    client.execute(QueryStatus {}).await?;
+                    client.execute(QueryStatus).await?;
                 }
                 Ok::<f64, qmp::Error>(t.elapsed().as_secs_f64() * 1e6 / n as f64)
             });
@@ -113,7 +98,7 @@ impl Ours {
                 let c = client.clone();
                 set.spawn(async move {
                     for _ in 0..per_task {
-                        c.execute(QueryStatus {}).await?;
+                        c.execute(QueryStatus).await?;
                     }
                     Ok::<(), qmp::Error>(())
                 });
@@ -187,25 +172,82 @@ pub fn event_burst(path: &Path, subscribers: usize, count: usize, flavor: Flavor
     })
 }
 
-/// Median µs of each step of decoding `reply` (a whole `{"return": ..., "id": ...}` line) the
-/// way the client does for `execute_raw`: frame it, classify it (the `return` kept raw),
-/// decode the `return` into a JSON value.
+/// One `query-qmp-schema` entry (QEMU's `SchemaInfo`), borrowing its strings from the reply:
+/// what an application that reads the schema needs, without a `Value` tree's allocations.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)] // decoded to be measured, not read
+pub struct SchemaInfo<'a> {
+    name: &'a str,
+    meta_type: &'a str,
+    #[serde(borrow)]
+    features: Option<Vec<&'a str>>,
+    arg_type: Option<&'a str>,
+    ret_type: Option<&'a str>,
+    allow_oob: Option<bool>,
+    #[serde(borrow)]
+    members: Option<Vec<SchemaMember<'a>>>,
+    tag: Option<&'a str>,
+    #[serde(borrow)]
+    variants: Option<Vec<SchemaVariant<'a>>>,
+    #[serde(borrow)]
+    values: Option<Vec<&'a str>>,
+    element_type: Option<&'a str>,
+    json_type: Option<&'a str>,
+}
+
+/// A member of an object, enum or alternate entry.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+pub struct SchemaMember<'a> {
+    name: Option<&'a str>,
+    #[serde(rename = "type")]
+    ty: Option<&'a str>,
+    default: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    features: Option<Vec<&'a str>>,
+}
+
+/// A variant of a union entry.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+pub struct SchemaVariant<'a> {
+    case: &'a str,
+    #[serde(rename = "type")]
+    ty: &'a str,
+}
+
+/// Median µs of each step of decoding a `query-qmp-schema` reply (a whole
+/// `{"return": ..., "id": ...}` line) the way our client does: frame it, classify it (the
+/// `return` kept raw, as `execute_raw_json` hands it over), then decode the `return` into
+/// the library's `Vec<qmp::commands::SchemaInfo>` (what `execute(QueryQmpSchema)` does), into
+/// a `serde_json::Value` (what `execute_raw` does), or into entries that borrow their strings
+/// from the reply (what an application can do with `execute_raw_json`).
 pub struct Decode {
+    /// The raw `return` into `Vec<qmp::commands::SchemaInfo>`.
+    pub library_us: f64,
+    /// Frame + message + library typed, timed together.
+    pub total_library_us: f64,
     /// Cutting the value out of the byte stream.
     pub frame_us: f64,
     /// `Message::from_slice`: classifying it, the `return` kept as raw JSON.
     pub message_us: f64,
-    /// Decoding the raw `return` into a `serde_json::Value`.
+    /// The raw `return` into borrowed entries.
+    pub typed_us: f64,
+    /// The raw `return` into a `serde_json::Value` (and dropping it).
     pub value_us: f64,
-    /// All three, timed together.
-    pub total_us: f64,
+    /// Frame + message + typed, timed together.
+    pub total_typed_us: f64,
+    /// Frame + message + value, timed together.
+    pub total_value_us: f64,
 }
 
 /// Times each step of [`Decode`] `iters` times.
 pub fn decode_us(reply: &[u8], iters: usize) -> io::Result<Decode> {
     let bad = |what: &str| io::Error::other(format!("the captured reply {what}"));
-    let (mut fr, mut ms, mut vs, mut tot) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..iters {
+    let mut t = [(); 8].map(|_| Vec::with_capacity(iters));
+    for i in 0..iters * 3 {
+        let way = i % 3;
         let t0 = Instant::now();
         let mut framer = qmp_proto::Framer::new();
         framer.extend(reply);
@@ -220,21 +262,40 @@ pub fn decode_us(reply: &[u8], iters: usize) -> io::Result<Decode> {
         };
         let raw = resp.result.map_err(|e| bad(&e.to_string()))?;
         let t2 = Instant::now();
-        let value: serde_json::Value = serde_json::from_str(raw.get()).map_err(io::Error::other)?;
-        std::hint::black_box(&value);
-        drop(value);
+        match way {
+            0 => {
+                let entries: Vec<SchemaInfo<'_>> =
+                    serde_json::from_str(raw.get()).map_err(io::Error::other)?;
+                std::hint::black_box(&entries);
+            }
+            1 => {
+                let value: serde_json::Value = serde_json::from_str(raw.get()).map_err(io::Error::other)?;
+                std::hint::black_box(&value);
+            }
+            _ => {
+                let entries: Vec<qmp::commands::SchemaInfo> =
+                    serde_json::from_str(raw.get()).map_err(io::Error::other)?;
+                std::hint::black_box(&entries);
+            }
+        }
         let t3 = Instant::now();
-        fr.push((t1 - t0).as_secs_f64() * 1e6);
-        ms.push((t2 - t1).as_secs_f64() * 1e6);
-        vs.push((t3 - t2).as_secs_f64() * 1e6);
-        tot.push((t3 - t0).as_secs_f64() * 1e6);
+        let us = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e6;
+        t[0].push(us(t0, t1));
+        t[1].push(us(t1, t2));
+        t[2 + way].push(us(t2, t3));
+        t[5 + way].push(us(t0, t3));
     }
+    let [mut fr, mut ms, mut ty, mut va, mut li, mut tt, mut tv, mut tl] = t;
     use crate::stats::median;
     Ok(Decode {
         frame_us: median(&mut fr),
         message_us: median(&mut ms),
-        value_us: median(&mut vs),
-        total_us: median(&mut tot),
+        typed_us: median(&mut ty),
+        value_us: median(&mut va),
+        total_typed_us: median(&mut tt),
+        total_value_us: median(&mut tv),
+        library_us: median(&mut li),
+        total_library_us: median(&mut tl),
     })
 }
 
@@ -242,11 +303,11 @@ pub fn decode_us(reply: &[u8], iters: usize) -> io::Result<Decode> {
 pub fn blocking_serial_us(path: &Path, n: usize) -> io::Result<f64> {
     let client = qmp::blocking::Client::connect(path).map_err(err)?;
     for _ in 0..n.min(200) {
-        client.execute(QueryStatus {}).map_err(err)?;
+        client.execute(QueryStatus).map_err(err)?;
     }
     let t = Instant::now();
     for _ in 0..n {
-        client.execute(QueryStatus {}).map_err(err)?;
+        client.execute(QueryStatus).map_err(err)?;
     }
     Ok(t.elapsed().as_secs_f64() * 1e6 / n as f64)
 }

@@ -239,9 +239,11 @@ fn fast_serial(rep: &mut Report, z: &Sizes, sock: &Path, python: &Result<PathBuf
     let n = z.serial;
     let r = (|| -> io::Result<Vec<Result<f64, String>>> {
         let mut floor = Floor::connect(sock)?;
+        let mut tokio_floor = crate::floor::TokioFloor::connect(sock)?;
         let ours = Ours::connect(sock, Flavor::CurrentThread)?;
         let ours_mt = Ours::connect(sock, Flavor::MultiThread(helpers::num_cpus()))?;
         floor.serial_us(200)?;
+        tokio_floor.serial_us(200)?;
         ours.serial_us(200)?;
         ours_mt.serial_us(200)?;
         Ok(interleaved(
@@ -251,11 +253,12 @@ fn fast_serial(rep: &mut Report, z: &Sizes, sock: &Path, python: &Result<PathBuf
                 &mut || ours.serial_us(n),
                 &mut || ours_mt.serial_us(n),
                 &mut || ours::blocking_serial_us(sock, n),
+                &mut || tokio_floor.serial_us(n),
             ],
         ))
     })();
-    let [fl, our, our_mt, blocking] = match r {
-        Ok(v) => [v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()],
+    let [fl, our, our_mt, blocking, tokio_fl] = match r {
+        Ok(v) => [v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone(), v[4].clone()],
         Err(e) => std::array::from_fn(|_| Err(e.to_string())),
     };
     let floor_v = rep.num("floor_serial_us", &fl);
@@ -270,6 +273,11 @@ fn fast_serial(rep: &mut Report, z: &Sizes, sock: &Path, python: &Result<PathBuf
     rep.row(Row::new("serial round trip (multi-thread runtime)", our_mt, "us").vs("floor", floor_v));
     rep.row(Row::new("serial round trip (qmp::blocking::Client)", blocking, "us").vs("floor", floor_v));
     rep.row(Row::new("serial round trip, floor", fl, "us"));
+    rep.num("tokio_floor_serial_us", &tokio_fl);
+    rep.row(
+        Row::new("serial round trip, the floor's loop on tokio (current-thread)", tokio_fl, "us")
+            .vs("floor", floor_v),
+    );
     let py = python.clone().and_then(|p| {
         s(external::qemu_qmp_serial_us(&p, sock, z.python)).map(|(us, ver)| {
             rep.facts.insert("qemu.qmp", ver);
@@ -347,19 +355,33 @@ fn schema_decode(rep: &mut Report, z: &Sizes, sock: &Path, schema: Result<&[u8],
         }
         Err(why) => Err(format!("no schema captured: {why}")),
     };
-    let total = decoded.as_ref().map(|d| d.total_us).map_err(Clone::clone);
-    rep.num("schema_decode_us", &total);
-    rep.row(
-        Row::new("decode a query-qmp-schema reply (frame + message + JSON value), median", total, "us")
-            .target(Target::AtMost(1000.0)),
-    );
+    let library = decoded.as_ref().map(|d| d.total_library_us).map_err(Clone::clone);
+    let value = decoded.as_ref().map(|d| d.total_value_us).map_err(Clone::clone);
+    let typed = decoded.as_ref().map(|d| d.total_typed_us).map_err(Clone::clone);
+    rep.num("schema_decode_us", &library);
+    rep.num("schema_decode_value_us", &value);
+    rep.num("schema_decode_borrowed_us", &typed);
+    for (what, v) in [
+        ("into Vec<qmp::commands::SchemaInfo> (execute(QueryQmpSchema))", library),
+        ("into a serde_json::Value (execute_raw)", value),
+        ("into entries borrowing their strs (execute_raw_json + serde)", typed),
+    ] {
+        rep.row(
+            Row::new(format!("decode a query-qmp-schema reply {what}, median"), v, "us")
+                .target(Target::AtMost(1000.0)),
+        );
+    }
     if let Ok(d) = &decoded {
         rep.num("schema_frame_us", &Ok(d.frame_us));
         rep.num("schema_message_us", &Ok(d.message_us));
+        rep.num("schema_typed_us", &Ok(d.typed_us));
         rep.num("schema_value_us", &Ok(d.value_us));
-        rep.row(Row::new("  of which framing", Ok(d.frame_us), "us"));
-        rep.row(Row::new("  of which Message::from_slice", Ok(d.message_us), "us"));
-        rep.row(Row::new("  of which the return into a Value", Ok(d.value_us), "us"));
+        rep.row(Row::new("  step: framing", Ok(d.frame_us), "us"));
+        rep.row(Row::new("  step: Message::from_slice (return kept raw)", Ok(d.message_us), "us"));
+        rep.num("schema_library_us", &Ok(d.library_us));
+        rep.row(Row::new("  step: raw return into Vec<SchemaInfo>", Ok(d.library_us), "us"));
+        rep.row(Row::new("  step: raw return into borrowed entries", Ok(d.typed_us), "us"));
+        rep.row(Row::new("  step: raw return into a Value (and its drop)", Ok(d.value_us), "us"));
     }
     if schema.is_ok() {
         let n = if z.rounds > 5 { 200 } else { 40 };
@@ -416,7 +438,7 @@ fn memory(rep: &mut Report, sock: &Path, dir: &Path) {
             let mut v = Vec::new();
             for _ in 0..100 {
                 let c = qmp::Client::connect(&sim_sock).await.map_err(io::Error::other)?;
-                c.execute(ours::QueryStatus {}).await.map_err(io::Error::other)?;
+                c.execute(ours::QueryStatus).await.map_err(io::Error::other)?;
                 v.push(c);
             }
             Ok::<_, io::Error>(v)
