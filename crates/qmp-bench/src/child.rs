@@ -16,7 +16,11 @@ pub struct Helper {
 impl Helper {
     /// Starts `qmp-bench ARGS...` and waits for its "ready" line.
     pub fn start(args: &[&str]) -> io::Result<Helper> {
-        let exe = std::env::current_exe()?;
+        Helper::start_program(&std::env::current_exe()?, args)
+    }
+
+    /// Starts `PROGRAM ARGS...` and waits for its "ready" line.
+    pub fn start_program(exe: &Path, args: &[&str]) -> io::Result<Helper> {
         let mut child = Command::new(exe).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
@@ -47,7 +51,13 @@ impl Helper {
 
     /// Its resident set size now, in KiB.
     pub fn rss_kb(&self) -> io::Result<u64> {
-        rss_kb(self.pid())
+        status_kb(self.pid(), "VmRSS:")
+    }
+
+    /// The anonymous part of its resident set (heap, stacks: the process's own memory, not
+    /// the pages of its binary and shared libraries), in KiB.
+    pub fn anon_kb(&self) -> io::Result<u64> {
+        status_kb(self.pid(), "RssAnon:")
     }
 }
 
@@ -58,14 +68,14 @@ impl Drop for Helper {
     }
 }
 
-/// VmRSS of process `pid`, in KiB.
-pub fn rss_kb(pid: u32) -> io::Result<u64> {
+/// A `kB` figure (`field` such as `VmRSS:`) from /proc/PID/status.
+pub fn status_kb(pid: u32, field: &str) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| io::Error::other("no VmRSS in /proc/PID/status"))
+        .ok_or_else(|| io::Error::other(format!("no {field} in /proc/{pid}/status")))
 }
 
 /// Waits up to 10 s for `path` to exist.

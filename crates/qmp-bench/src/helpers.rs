@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::child::ready_and_watch_parent;
 use crate::floor::Floor;
-use crate::ours::{runtime, Flavor};
+use crate::ours::Flavor;
 
 /// `qmp-bench peer --socket P [--schema FILE]`: the fast peer.
 pub fn peer(socket: &Path, schema: Option<&Path>) -> io::Result<()> {
@@ -43,37 +43,6 @@ pub fn server(socket: &Path) -> io::Result<()> {
         ready_and_watch_parent();
         server.serve_unix(listener).await
     })
-}
-
-/// `qmp-bench idle-client --socket P --mode M`: connects our client (mode `current-thread`,
-/// `multi-thread` or `blocking`), runs one command, then idles so its memory can be read.
-pub fn idle_client(socket: &Path, mode: &str) -> io::Result<()> {
-    let err = |e: qmp::Error| io::Error::other(e.to_string());
-    match mode {
-        "blocking" => {
-            let c = qmp::blocking::Client::connect(socket).map_err(err)?;
-            c.execute(crate::ours::QueryStatus).map_err(err)?;
-            ready_and_watch_parent();
-            loop {
-                std::thread::park();
-            }
-        }
-        _ => {
-            let flavor = if mode == "current-thread" {
-                Flavor::CurrentThread
-            } else {
-                Flavor::MultiThread(num_cpus())
-            };
-            let rt = runtime(flavor)?;
-            rt.block_on(async {
-                let c = qmp::Client::connect(socket).await.map_err(err)?;
-                c.execute(crate::ours::QueryStatus).await.map_err(err)?;
-                ready_and_watch_parent();
-                c.closed().await;
-                Ok(())
-            })
-        }
-    }
 }
 
 /// What `#[tokio::main]` would use for worker threads.

@@ -12,7 +12,7 @@
 //! tests: nothing here fails a build.
 //!
 //! Hidden subcommands (the bench re-executes itself with them, so peers run in their own
-//! processes): `peer`, `sim`, `server`, `idle-client`, `oneshot-floor`; and `profile WHAT [--n N]`, one
+//! processes): `peer`, `sim`, `server`, `oneshot-floor`; and `profile WHAT [--n N]`, one
 //! workload against a fresh fast peer, to run under a profiler (`serial`, `inflight64`,
 //! `events`, `floor-serial`).
 
@@ -47,10 +47,6 @@ fn main() -> ExitCode {
             helpers::profile(what, opt_num(&args, "--n"), opt_arg(&args, "--socket").as_deref())
         }
         Some("oneshot-floor") => floor::oneshot(&socket_arg(&args)),
-        Some("idle-client") => {
-            let mode = opt_arg(&args, "--mode").and_then(|m| m.to_str().map(String::from));
-            helpers::idle_client(&socket_arg(&args), mode.as_deref().unwrap_or("multi-thread"))
-        }
         _ => return bench(&args),
     };
     match result {
