@@ -50,7 +50,7 @@ fn sizes(quick: bool) -> Sizes {
         }
     } else {
         Sizes {
-            rounds: 15,
+            rounds: 21,
             serial: 2000,
             qemu_serial: 300,
             throughput: 200_000,
@@ -151,21 +151,26 @@ fn machine_facts(rep: &mut Report, opts: &Options) {
     rep.facts.insert("mode", if opts.quick { "quick" } else { "full" }.into());
 }
 
-/// Interleaves rounds of several clients so that drift on a shared machine hits them alike;
-/// each client's figure is its best round: the least time per call.
+/// Interleaves rounds of several clients so that drift on a shared machine (other work, the
+/// scheduler putting both ends on one CPU or on two) hits them alike; each client's figure is
+/// the median of its rounds, so that one lucky or unlucky round moves no ratio.
 fn interleaved(
     rounds: usize,
     clients: &mut [&mut dyn FnMut() -> io::Result<f64>],
 ) -> Vec<Result<f64, String>> {
-    interleaved_best(rounds, stats::min, clients)
+    interleaved_best(rounds, median_of, clients)
 }
 
-/// [`interleaved`] for rates: the highest rate counts.
+/// [`interleaved`] for rates.
 fn interleaved_rates(
     rounds: usize,
     clients: &mut [&mut dyn FnMut() -> io::Result<f64>],
 ) -> Vec<Result<f64, String>> {
-    interleaved_best(rounds, stats::max, clients)
+    interleaved_best(rounds, median_of, clients)
+}
+
+fn median_of(xs: &[f64]) -> f64 {
+    stats::median(&mut xs.to_vec())
 }
 
 fn interleaved_best(
@@ -312,7 +317,7 @@ fn throughput(rep: &mut Report, z: &Sizes, sock: &Path) {
         let total = if depth == 1 { z.throughput / 10 } else { z.throughput };
         let _ = ours.inflight_per_s(depth, total / 10);
         let r = interleaved_rates(
-            3,
+            5,
             &mut [&mut || floor.pipelined_per_s(depth, total), &mut || ours.inflight_per_s(depth, total)],
         );
         let (fl, our) = (r[0].clone(), r[1].clone());

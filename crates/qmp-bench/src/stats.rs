@@ -14,17 +14,6 @@ pub fn median(xs: &mut [f64]) -> f64 {
     }
 }
 
-/// The smallest sample: for a duration measured in rounds on a shared machine, the round
-/// least disturbed by other work; 0 for no samples.
-pub fn min(xs: &[f64]) -> f64 {
-    xs.iter().copied().min_by(f64::total_cmp).unwrap_or(0.0)
-}
-
-/// The largest sample (for rates, the round least disturbed); 0 for no samples.
-pub fn max(xs: &[f64]) -> f64 {
-    xs.iter().copied().max_by(f64::total_cmp).unwrap_or(0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,7 +23,5 @@ mod tests {
         assert_eq!(median(&mut []), 0.0);
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert_eq!(min(&[3.0, 1.0]), 1.0);
-        assert_eq!(max(&[3.0, 1.0]), 3.0);
     }
 }
