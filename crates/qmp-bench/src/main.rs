@@ -22,6 +22,7 @@ mod floor;
 mod helpers;
 mod ours;
 mod peer;
+mod pin;
 mod report;
 mod run;
 mod stats;

@@ -109,6 +109,7 @@ pub fn run(opts: &Options) -> Report {
 
     note("fast peer: serial round trips");
     fast_serial(&mut rep, &z, &sock, &python);
+    pinned_serial(&mut rep, &z, &sock, peer.pid());
     note("fast peer: calls in flight");
     throughput(&mut rep, &z, &sock);
     note("fast peer: event bursts");
@@ -291,6 +292,56 @@ fn fast_serial(rep: &mut Report, z: &Sizes, sock: &Path, python: &Result<PathBuf
     });
     rep.num("qemu_qmp_serial_us", &py);
     rep.row(Row::new("serial round trip, qemu.qmp (Python)", py, "us").vs("floor", floor_v));
+}
+
+/// The serial round trip with both ends pinned: on one CPU, then on two (see [`crate::pin`]).
+fn pinned_serial(rep: &mut Report, z: &Sizes, sock: &Path, peer_pid: u32) {
+    if helpers::num_cpus() < 2 {
+        return;
+    }
+    for (label, key, client_cpu) in [("one CPU", "pinned1", 0), ("two CPUs", "pinned2", 1)] {
+        let n = z.serial;
+        let r = (|| -> io::Result<Vec<Result<f64, String>>> {
+            // The peer's threads for the connections made now inherit its main thread's CPU.
+            crate::pin::set(peer_pid, Some(0))?;
+            crate::pin::set(0, Some(client_cpu))?;
+            let mut floor = Floor::connect(sock)?;
+            let mut tokio_floor = crate::floor::TokioFloor::connect(sock)?;
+            let ours = Ours::connect(sock, Flavor::CurrentThread)?;
+            floor.serial_us(200)?;
+            tokio_floor.serial_us(200)?;
+            ours.serial_us(200)?;
+            Ok(interleaved(
+                z.rounds.div_ceil(2),
+                &mut [&mut || floor.serial_us(n), &mut || ours.serial_us(n), &mut || {
+                    tokio_floor.serial_us(n)
+                }],
+            ))
+        })();
+        let _ = crate::pin::set(0, None);
+        let _ = crate::pin::set(peer_pid, None);
+        let [fl, our, tfl] = match r {
+            Ok(v) => [v[0].clone(), v[1].clone(), v[2].clone()],
+            Err(e) => std::array::from_fn(|_| Err(e.to_string())),
+        };
+        let floor_key: &'static str =
+            if key == "pinned1" { "floor_serial_pinned1_us" } else { "floor_serial_pinned2_us" };
+        let ours_key: &'static str = if key == "pinned1" { "serial_pinned1_us" } else { "serial_pinned2_us" };
+        let tokio_key: &'static str =
+            if key == "pinned1" { "tokio_floor_serial_pinned1_us" } else { "tokio_floor_serial_pinned2_us" };
+        let floor_v = rep.num(floor_key, &fl);
+        rep.num(ours_key, &our);
+        rep.num(tokio_key, &tfl);
+        rep.row(
+            Row::new(format!("serial round trip, pinned to {label} (current-thread)"), our, "us")
+                .vs("floor", floor_v),
+        );
+        rep.row(
+            Row::new(format!("serial round trip, pinned to {label}, the floor on tokio"), tfl, "us")
+                .vs("floor", floor_v),
+        );
+        rep.row(Row::new(format!("serial round trip, pinned to {label}, floor"), fl, "us"));
+    }
 }
 
 fn throughput(rep: &mut Report, z: &Sizes, sock: &Path) {
