@@ -45,9 +45,10 @@ pub fn server(socket: &Path) -> io::Result<()> {
     })
 }
 
-/// What `#[tokio::main]` would use for worker threads.
+/// What `#[tokio::main]` would use for worker threads: the CPUs the process started with
+/// (pinning for one measure does not change it).
 pub fn num_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    crate::pin::cpus()
 }
 
 /// Commands per second a server sustains for `clients` raw connections, each keeping
