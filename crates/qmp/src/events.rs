@@ -1,1 +1,0 @@
-//! Typed QMP events (filled in by the typed-events work).
