@@ -43,8 +43,8 @@ fn names_and_oob_flags() {
     assert_eq!(HumanMonitorCommand::NAME, "human-monitor-command");
     assert_eq!(DeviceAdd::NAME, "device_add");
     assert_eq!(BlockdevMirror::NAME, "blockdev-mirror");
-    assert!(QueryYank::ALLOW_OOB);
-    assert!(!QueryStatus::ALLOW_OOB);
+    const { assert!(QueryYank::ALLOW_OOB) };
+    const { assert!(!QueryStatus::ALLOW_OOB) };
 }
 
 #[test]
