@@ -328,6 +328,13 @@ pub struct BlockJobPause {
 }
 command!(BlockJobPause, "block-job-pause", Empty);
 
+impl BlockJobPause {
+    /// Pauses the job `device`.
+    pub fn new(device: impl Into<String>) -> Self {
+        BlockJobPause { device: device.into() }
+    }
+}
+
 /// Resumes a paused block job (`block-job-resume`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BlockJobResume {
@@ -335,6 +342,13 @@ pub struct BlockJobResume {
     pub device: String,
 }
 command!(BlockJobResume, "block-job-resume", Empty);
+
+impl BlockJobResume {
+    /// Resumes the job `device`.
+    pub fn new(device: impl Into<String>) -> Self {
+        BlockJobResume { device: device.into() }
+    }
+}
 
 /// Sets a block job's rate limit (`block-job-set-speed`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -346,6 +360,13 @@ pub struct BlockJobSetSpeed {
 }
 command!(BlockJobSetSpeed, "block-job-set-speed", Empty);
 
+impl BlockJobSetSpeed {
+    /// Limits the job `device` to `speed` bytes per second (0: unlimited).
+    pub fn new(device: impl Into<String>, speed: i64) -> Self {
+        BlockJobSetSpeed { device: device.into(), speed }
+    }
+}
+
 /// Completes a ready job, such as a mirror, switching the device to the target
 /// (`block-job-complete`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -354,6 +375,13 @@ pub struct BlockJobComplete {
     pub device: String,
 }
 command!(BlockJobComplete, "block-job-complete", Empty);
+
+impl BlockJobComplete {
+    /// Completes the job `device`.
+    pub fn new(device: impl Into<String>) -> Self {
+        BlockJobComplete { device: device.into() }
+    }
+}
 
 unit_command! {
     /// Lists the active block jobs (`query-block-jobs`).
@@ -429,3 +457,10 @@ pub struct JobDismiss {
     pub id: String,
 }
 command!(JobDismiss, "job-dismiss", Empty);
+
+impl JobDismiss {
+    /// Dismisses the concluded job `id`.
+    pub fn new(id: impl Into<String>) -> Self {
+        JobDismiss { id: id.into() }
+    }
+}

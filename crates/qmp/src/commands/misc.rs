@@ -35,6 +35,13 @@ pub struct Getfd {
 }
 command!(Getfd, "getfd", Empty);
 
+impl Getfd {
+    /// Names the descriptor sent with the command `fdname`.
+    pub fn new(fdname: impl Into<String>) -> Self {
+        Getfd { fdname: fdname.into() }
+    }
+}
+
 /// Closes a file descriptor previously received with `getfd` (`closefd`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Closefd {
@@ -42,6 +49,13 @@ pub struct Closefd {
     pub fdname: String,
 }
 command!(Closefd, "closefd", Empty);
+
+impl Closefd {
+    /// Closes the descriptor named `fdname`.
+    pub fn new(fdname: impl Into<String>) -> Self {
+        Closefd { fdname: fdname.into() }
+    }
+}
 
 /// Adds a file descriptor sent with the command (SCM_RIGHTS) to an fd set (`add-fd`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

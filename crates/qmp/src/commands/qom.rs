@@ -67,6 +67,13 @@ pub struct DeviceDel {
 }
 command!(DeviceDel, "device_del", Empty);
 
+impl DeviceDel {
+    /// Removes the device `id`.
+    pub fn new(id: impl Into<String>) -> Self {
+        DeviceDel { id: id.into() }
+    }
+}
+
 /// Lists the properties of a QOM object (`qom-list`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct QomList {
@@ -74,6 +81,13 @@ pub struct QomList {
     pub path: String,
 }
 command!(QomList, "qom-list", Vec<ObjectPropertyInfo>);
+
+impl QomList {
+    /// Lists the properties of the object at `path`.
+    pub fn new(path: impl Into<String>) -> Self {
+        QomList { path: path.into() }
+    }
+}
 
 /// One property of a QOM object, as listed by `qom-list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

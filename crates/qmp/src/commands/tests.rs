@@ -142,6 +142,15 @@ fn job_arguments() {
     assert_eq!(args(&BlockJobComplete { device: "j".into() }), json!({"device": "j"}));
     assert_eq!(args(&BlockJobSetSpeed { device: "j".into(), speed: 5 }), json!({"device": "j", "speed": 5}));
     assert_eq!(args(&JobDismiss { id: "j".into() }), json!({"id": "j"}));
+    assert_eq!(args(&BlockJobPause::new("j")), args(&BlockJobPause { device: "j".into() }));
+    assert_eq!(args(&BlockJobResume::new("j")), json!({"device": "j"}));
+    assert_eq!(args(&BlockJobComplete::new("j")), json!({"device": "j"}));
+    assert_eq!(args(&BlockJobSetSpeed::new("j", 0)), json!({"device": "j", "speed": 0}));
+    assert_eq!(args(&JobDismiss::new("j")), json!({"id": "j"}));
+    assert_eq!(args(&DeviceDel::new("d")), json!({"id": "d"}));
+    assert_eq!(args(&QomList::new("/")), json!({"path": "/"}));
+    assert_eq!(args(&Getfd::new("f")), json!({"fdname": "f"}));
+    assert_eq!(args(&Closefd::new("f")), json!({"fdname": "f"}));
 }
 
 #[test]
