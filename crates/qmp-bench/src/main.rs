@@ -75,6 +75,14 @@ fn bench(args: &[String]) -> ExitCode {
             }
         }
     }
+    // A hung peer must not hang the run: the calls being timed carry no timeout (a timer per
+    // call would be part of what is measured), so the whole run has one.
+    let limit = std::time::Duration::from_secs(if opts.quick { 180 } else { 600 });
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("qmp-bench: the run took longer than {limit:?}; giving up");
+        std::process::exit(1);
+    });
     let report = run::run(&opts);
     if opts.json {
         eprintln!("{}", report.table());
