@@ -28,7 +28,9 @@ mod encode;
 mod framer;
 mod message;
 
-pub use encode::{encode_error, encode_event, encode_greeting, encode_request, encode_return, standardize_quotes};
+pub use encode::{
+    encode_error, encode_event, encode_greeting, encode_request, encode_return, standardize_quotes,
+};
 pub use framer::{Frame, FrameError, Framer, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_SIZE};
 pub use message::{
     DecodeError, ErrorClass, Event, Greeting, Message, QmpError, Request, Response, Timestamp, Version,

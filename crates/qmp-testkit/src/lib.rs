@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How to install what these peers need.
-pub const INSTALL_HINT: &str = "install QEMU: scripts/install-deps.sh (Debian: apt-get install qemu-system-x86 qemu-utils)";
+pub const INSTALL_HINT: &str =
+    "install QEMU: scripts/install-deps.sh (Debian: apt-get install qemu-system-x86 qemu-utils)";
 
 /// Panics with an install hint unless `bin` is on PATH.
 pub fn require(bin: &str) -> PathBuf {
@@ -62,7 +63,10 @@ impl Peer {
         let top = dir.path().join("top.qcow2");
         run("qemu-img", &["create", "-q", "-f", "qcow2", path_str(&base), "64M"]);
         run("qemu-io", &["-c", "write -q 0 32M", path_str(&base)]);
-        run("qemu-img", &["create", "-q", "-f", "qcow2", "-b", path_str(&base), "-F", "qcow2", path_str(&top)]);
+        run(
+            "qemu-img",
+            &["create", "-q", "-f", "qcow2", "-b", path_str(&base), "-F", "qcow2", path_str(&top)],
+        );
         let sockets: Vec<PathBuf> = (0..monitors).map(|i| dir.path().join(format!("qsd{i}.sock"))).collect();
         let mut cmd = Command::new(bin);
         for (i, s) in sockets.iter().enumerate() {

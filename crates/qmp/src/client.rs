@@ -148,13 +148,22 @@ impl Client {
     }
 
     /// Runs any command by name with file descriptors attached.
-    pub async fn execute_raw_with_fds(&self, name: &str, args: Value, fds: &[BorrowedFd<'_>]) -> Result<Value> {
+    pub async fn execute_raw_with_fds(
+        &self,
+        name: &str,
+        args: Value,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<Value> {
         let raw = self.call(name, &args, false, fds).await?;
         decode(name, &raw)
     }
 
     /// Runs any command by name and returns its raw `return` JSON, undecoded.
-    pub async fn execute_raw_json(&self, name: &str, args: &(impl Serialize + ?Sized)) -> Result<Box<RawValue>> {
+    pub async fn execute_raw_json(
+        &self,
+        name: &str,
+        args: &(impl Serialize + ?Sized),
+    ) -> Result<Box<RawValue>> {
         self.call(name, args, false, &[]).await
     }
 
@@ -175,8 +184,10 @@ impl Client {
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let mut bytes = Vec::with_capacity(48 + name.len());
-        qmp_proto::encode_request(&mut bytes, name, args, Some(&id), oob)
-            .map_err(|source| Error::Json { context: format!("cannot encode the arguments of {name}"), source })?;
+        qmp_proto::encode_request(&mut bytes, name, args, Some(&id), oob).map_err(|source| Error::Json {
+            context: format!("cannot encode the arguments of {name}"),
+            source,
+        })?;
         let fds = fds.iter().map(|fd| fd.try_clone_to_owned()).collect::<std::io::Result<Vec<_>>>()?;
         let (reply, rx) = oneshot::channel();
         if self.shared.ops.send(Op::Call { id, bytes, fds, reply }).is_err() {

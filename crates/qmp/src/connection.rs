@@ -79,8 +79,11 @@ impl Connection {
 
     async fn drive(&mut self) -> Result<(), String> {
         loop {
-            let interest =
-                if self.out.is_empty() { Interest::READABLE } else { Interest::READABLE | Interest::WRITABLE };
+            let interest = if self.out.is_empty() {
+                Interest::READABLE
+            } else {
+                Interest::READABLE | Interest::WRITABLE
+            };
             tokio::select! {
                 biased;
                 ready = self.io.ready(interest) => {

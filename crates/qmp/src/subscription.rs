@@ -29,8 +29,11 @@ use crate::error::Error;
 pub struct EventFilter {
     names: Option<Vec<String>>,
     data: Vec<(String, Value)>,
-    predicate: Option<Arc<dyn Fn(&Event) -> bool + Send + Sync>>,
+    predicate: Option<Predicate>,
 }
+
+/// A caller's test on an event, shared by clones of the filter.
+type Predicate = Arc<dyn Fn(&Event) -> bool + Send + Sync>;
 
 impl fmt::Debug for EventFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,7 +81,7 @@ impl EventFilter {
     /// True when the event passes every condition.
     pub fn matches(&self, event: &Event) -> bool {
         if let Some(names) = &self.names {
-            if !names.iter().any(|n| *n == event.name) {
+            if !names.contains(&event.name) {
                 return false;
             }
         }

@@ -153,7 +153,8 @@ async fn an_unknown_error_class_is_kept() {
 #[tokio::test]
 async fn no_greeting_is_a_protocol_error_not_a_hang() {
     let (ours, _peer) = UnixStream::pair().unwrap();
-    let err = Client::builder().timeout(Duration::from_millis(200)).connect_unix_stream(ours).await.unwrap_err();
+    let err =
+        Client::builder().timeout(Duration::from_millis(200)).connect_unix_stream(ours).await.unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err}");
 }
 

@@ -126,7 +126,10 @@ async fn block_stream_cancelled_gives_block_job_cancelled_through_wait_for() {
     assert_eq!(event.name, "BLOCK_JOB_CANCELLED");
     let data = event.data_value();
     assert_eq!(data["type"], "stream");
-    assert!(data["offset"].as_u64().unwrap() < data["len"].as_u64().unwrap(), "cancelled before the end: {data}");
+    assert!(
+        data["offset"].as_u64().unwrap() < data["len"].as_u64().unwrap(),
+        "cancelled before the end: {data}"
+    );
 }
 
 #[tokio::test]

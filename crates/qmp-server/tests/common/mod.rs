@@ -230,7 +230,7 @@ impl Raw {
         let id = format!("\"id\": \"sync-{marker}\"");
         self.send(format!("{{\"execute\": \"query-version\", \"id\": \"sync-{marker}\"}}").as_bytes());
         let done = |l: &[String]| {
-            l.iter().any(|x| x.contains(&id)) && until.map_or(true, |u| l.iter().any(|x| x.contains(u)))
+            l.iter().any(|x| x.contains(&id)) && until.is_none_or(|u| l.iter().any(|x| x.contains(u)))
         };
         let lines = self.read_until(Duration::from_secs(10), done);
         assert!(done(&lines), "no reply to the marker (or no {until:?}) after {bytes:?}: {lines:?}");
