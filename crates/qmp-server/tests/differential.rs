@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{compare, normalize, s, s_until, Peer};
+use common::{compare, normalize, s, s_settle, s_until, Peer};
 
 fn steps(raw: &[&[u8]]) -> Vec<common::Step> {
     raw.iter().map(s).collect()
@@ -249,7 +249,7 @@ fn migration_events_and_capabilities() {
         b"{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > /dev/null\"}}",
         "\"completed\"",
     ));
-    steps.push(s(b"{\"execute\":\"query-status\"}"));
+    steps.push(s_settle(b"{\"execute\":\"query-status\"}", "postmigrate"));
     steps.push(s(b"{\"execute\":\"migrate_cancel\"}"));
     compare(&qemu, &sim, &steps);
 }

@@ -80,10 +80,12 @@ impl Peer {
         peer
     }
 
+    /// Waits until every socket is *listening*: QEMU creates the file at bind(), a moment
+    /// before listen(), and a connect in between is refused.
     fn wait_for_sockets(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.sockets.iter().all(|s| s.exists()) {
-            assert!(Instant::now() < deadline, "QEMU did not create its QMP sockets within 20 s");
+        while !self.sockets.iter().all(|s| is_listening(s)) {
+            assert!(Instant::now() < deadline, "QEMU did not listen on its QMP sockets within 20 s");
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -128,6 +130,23 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// True when a unix socket at `path` is listening, read from /proc/net/unix (a probe
+/// connection would take QEMU's one client slot).
+pub fn is_listening(path: &Path) -> bool {
+    /// `__SO_ACCEPTCON` in /proc/net/unix's Flags column: the socket is listening.
+    const ACCEPTCON: u32 = 1 << 16;
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return path.exists();
+    };
+    let want = path.to_string_lossy();
+    table.lines().skip(1).any(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        cols.len() >= 8
+            && cols[7] == want
+            && u32::from_str_radix(cols[3], 16).is_ok_and(|flags| flags & ACCEPTCON != 0)
+    })
 }
 
 /// A fresh temporary directory.

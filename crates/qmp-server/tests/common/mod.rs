@@ -274,17 +274,26 @@ fn replace_between(s: &str, start: &str, end: &str, with: &str) -> String {
 pub struct Step {
     pub bytes: Vec<u8>,
     pub until: Option<String>,
+    /// Resend until an answer contains this (QEMU settles some states asynchronously).
+    pub settle: Option<String>,
 }
 
 /// A step that needs only the marker.
 pub fn s(bytes: impl AsRef<[u8]>) -> Step {
-    Step { bytes: bytes.as_ref().to_vec(), until: None }
+    Step { bytes: bytes.as_ref().to_vec(), until: None, settle: None }
+}
+
+/// A query step resent until its answer contains `settled` (for at most 5 s); only the last
+/// answer is kept. For states QEMU reaches a moment after the event that announces them
+/// (`finish-migrate` turns into `postmigrate` after MIGRATION `completed`).
+pub fn s_settle(bytes: impl AsRef<[u8]>, settled: &str) -> Step {
+    Step { bytes: bytes.as_ref().to_vec(), until: None, settle: Some(settled.into()) }
 }
 
 /// A step that waits until a line contains `until`; events and replies within it are
 /// compared as two sequences, not interleaved.
 pub fn s_until(bytes: impl AsRef<[u8]>, until: &str) -> Step {
-    Step { bytes: bytes.as_ref().to_vec(), until: Some(until.into()) }
+    Step { bytes: bytes.as_ref().to_vec(), until: Some(until.into()), settle: None }
 }
 
 /// Runs `steps` on a fresh connection and returns the normalized transcript.
@@ -293,7 +302,15 @@ pub fn transcript(peer: &Peer, steps: &[Step]) -> Vec<String> {
     let mut out = vec![format!("greeting: {}", normalize(&c.greeting()))];
     for (i, step) in steps.iter().enumerate() {
         out.push(format!("--- step {i}: {}", String::from_utf8_lossy(&step.bytes).escape_debug()));
-        let lines = c.step_until(&step.bytes, i, step.until.as_deref());
+        let mut lines = c.step_until(&step.bytes, i, step.until.as_deref());
+        if let Some(settled) = &step.settle {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !lines.iter().any(|l| l.contains(settled.as_str())) && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                lines = c.step_until(&step.bytes, i, None);
+            }
+        }
         let mut lines: Vec<String> = lines.iter().map(|l| normalize(l)).collect();
         if step.until.is_some() {
             // A job's events race with the command's reply in QEMU: compare the event
