@@ -333,18 +333,18 @@ impl<'de> Deserialize<'de> for RawMessage {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMessage, A::Error> {
                 let mut m = RawMessage::default();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match &*key {
-                        "return" => m.ret = Some(map.next_value()?),
-                        "error" => m.error = Some(map.next_value()?),
-                        "event" => m.event = Some(map.next_value()?),
-                        "data" => m.data = Some(map.next_value()?),
-                        "timestamp" => m.timestamp = Some(map.next_value()?),
-                        "id" => m.id = Some(map.next_value()?),
-                        "QMP" => m.qmp = Some(map.next_value()?),
-                        _ => {
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Return => m.ret = Some(map.next_value()?),
+                        Key::Error => m.error = Some(map.next_value()?),
+                        Key::Event => m.event = Some(map.next_value()?),
+                        Key::Data => m.data = Some(map.next_value()?),
+                        Key::Timestamp => m.timestamp = Some(map.next_value()?),
+                        Key::Id => m.id = Some(map.next_value()?),
+                        Key::Qmp => m.qmp = Some(map.next_value()?),
+                        Key::Other(name) => {
                             let v: Value = map.next_value()?;
-                            m.extra.insert(key.into_owned(), v);
+                            m.extra.insert(name, v);
                         }
                     }
                 }
@@ -427,5 +427,43 @@ impl<'de> Deserialize<'de> for Request {
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+/// A member name of a server message, matched without allocating (serde's `Cow<str>` always
+/// allocates); only unknown names are kept as owned strings.
+enum Key {
+    Return,
+    Error,
+    Event,
+    Data,
+    Timestamp,
+    Id,
+    Qmp,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KV;
+        impl<'de> Visitor<'de> for KV {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "return" => Key::Return,
+                    "error" => Key::Error,
+                    "event" => Key::Event,
+                    "data" => Key::Data,
+                    "timestamp" => Key::Timestamp,
+                    "id" => Key::Id,
+                    "QMP" => Key::Qmp,
+                    other => Key::Other(other.to_owned()),
+                })
+            }
+        }
+        d.deserialize_identifier(KV)
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::address::{Address, IntoAddress};
 use crate::command::Command;
-use crate::connection::{Connection, Op};
+use crate::connection::{Answer, Connection, Op};
 use crate::error::{Error, Result};
 use crate::subscription::{EventFilter, Subscriber, Subscription};
 use crate::transport::Transport;
@@ -117,34 +117,34 @@ impl Client {
 
     /// Runs a typed command.
     pub async fn execute<C: Command>(&self, cmd: C) -> Result<C::Output> {
-        let raw = self.call(C::NAME, &cmd, false, &[]).await?;
-        decode(C::NAME, &raw)
+        let answer = self.call(C::NAME, &cmd, false, &[]).await?;
+        decode_answer(C::NAME, answer)
     }
 
     /// Runs a typed command out of band (`exec-oob`); the command must allow it and oob must
     /// have been negotiated.
     pub async fn execute_oob<C: Command>(&self, cmd: C) -> Result<C::Output> {
-        let raw = self.call(C::NAME, &cmd, true, &[]).await?;
-        decode(C::NAME, &raw)
+        let answer = self.call(C::NAME, &cmd, true, &[]).await?;
+        decode_answer(C::NAME, answer)
     }
 
     /// Runs a typed command with file descriptors attached (SCM_RIGHTS; unix sockets only),
     /// as `getfd` and `add-fd` need.
     pub async fn execute_with_fds<C: Command>(&self, cmd: C, fds: &[BorrowedFd<'_>]) -> Result<C::Output> {
-        let raw = self.call(C::NAME, &cmd, false, fds).await?;
-        decode(C::NAME, &raw)
+        let answer = self.call(C::NAME, &cmd, false, fds).await?;
+        decode_answer(C::NAME, answer)
     }
 
     /// Runs any command by name; `args` is a JSON object, or `Value::Null` for none.
     pub async fn execute_raw(&self, name: &str, args: Value) -> Result<Value> {
-        let raw = self.call(name, &args, false, &[]).await?;
-        decode(name, &raw)
+        let answer = self.call(name, &args, false, &[]).await?;
+        decode_answer(name, answer)
     }
 
     /// Runs any command by name out of band (`exec-oob`).
     pub async fn execute_raw_oob(&self, name: &str, args: Value) -> Result<Value> {
-        let raw = self.call(name, &args, true, &[]).await?;
-        decode(name, &raw)
+        let answer = self.call(name, &args, true, &[]).await?;
+        decode_answer(name, answer)
     }
 
     /// Runs any command by name with file descriptors attached.
@@ -154,8 +154,8 @@ impl Client {
         args: Value,
         fds: &[BorrowedFd<'_>],
     ) -> Result<Value> {
-        let raw = self.call(name, &args, false, fds).await?;
-        decode(name, &raw)
+        let answer = self.call(name, &args, false, fds).await?;
+        decode_answer(name, answer)
     }
 
     /// Runs any command by name and returns its raw `return` JSON, undecoded.
@@ -164,7 +164,11 @@ impl Client {
         name: &str,
         args: &(impl Serialize + ?Sized),
     ) -> Result<Box<RawValue>> {
-        self.call(name, args, false, &[]).await
+        let answer = self.call(name, args, false, &[]).await?;
+        match answer {
+            Answer::Parsed(resp) => resp.result.map_err(Error::Qmp),
+            frame => decode_answer(name, frame),
+        }
     }
 
     async fn call<A: Serialize + ?Sized>(
@@ -173,7 +177,7 @@ impl Client {
         args: &A,
         oob: bool,
         fds: &[BorrowedFd<'_>],
-    ) -> Result<Box<RawValue>> {
+    ) -> Result<Answer> {
         if oob && !self.oob_enabled() {
             return Err(Error::Unsupported(format!(
                 "cannot run {name} out of band: oob was not negotiated on this connection"
@@ -197,8 +201,7 @@ impl Client {
             Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| Error::Timeout)?,
             None => rx.await,
         };
-        let response = answer.map_err(|_| Error::Disconnected(self.shared.closed_reason()))??;
-        response.result.map_err(Error::Qmp)
+        answer.map_err(|_| Error::Disconnected(self.shared.closed_reason()))?
     }
 
     /// Subscribes to the events `filter` selects, from now on (including those caused by any
@@ -254,6 +257,45 @@ impl Client {
                 return self.shared.closed_reason();
             }
             notified.await;
+        }
+    }
+}
+
+/// A reply's two shapes, read in one pass straight into the caller's type.
+#[derive(serde::Deserialize)]
+#[serde(bound(deserialize = "T: serde::Deserialize<'de>"))]
+struct Wire<T> {
+    // Present-ness, not value, decides: `"return": null` is a return of null.
+    #[serde(rename = "return", default = "none", deserialize_with = "present")]
+    ret: Option<T>,
+    error: Option<qmp_proto::QmpError>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+fn decode_answer<T: serde::de::DeserializeOwned>(name: &str, answer: Answer) -> Result<T> {
+    match answer {
+        Answer::Parsed(resp) => decode(name, &resp.result.map_err(Error::Qmp)?),
+        Answer::Frame(bytes) => {
+            let w: Wire<T> = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+                context: format!("cannot decode the return of {name}"),
+                source,
+            })?;
+            match (w.ret, w.error) {
+                (Some(v), None) => Ok(v),
+                (None, Some(e)) => Err(Error::Qmp(e)),
+                _ => Err(Error::Protocol(format!(
+                    "a reply to {name} with neither or both of return and error"
+                ))),
+            }
         }
     }
 }

@@ -17,10 +17,36 @@ use crate::error::Error;
 use crate::subscription::Subscriber;
 use crate::transport::Transport;
 
+/// A reply as handed to its caller: parsed, or (fast path) the frame itself, decoded by the
+/// caller in one pass into its own type.
+pub(crate) enum Answer {
+    Parsed(Response),
+    Frame(Vec<u8>),
+}
+
+/// The id of a reply in QEMU's exact shape, `{"return"|"error": ..., "id": N}`, read from the
+/// frame's end without parsing it; None for anything else (which takes the full parse).
+fn fast_reply_id(bytes: &[u8]) -> Option<u64> {
+    if !(bytes.starts_with(b"{\"return\"") || bytes.starts_with(b"{\"error\"")) {
+        return None;
+    }
+    let body = bytes.strip_suffix(b"}")?;
+    let digits = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 {
+        return None;
+    }
+    let (head, num) = body.split_at(body.len() - digits);
+    let head = head.strip_suffix(b" ").unwrap_or(head);
+    let head = head.strip_suffix(b"\"id\":")?;
+    let head = head.strip_suffix(b" ").unwrap_or(head);
+    head.strip_suffix(b",")?;
+    std::str::from_utf8(num).ok()?.parse().ok()
+}
+
 /// What a client handle asks of the task.
 pub(crate) enum Op {
     /// Send an encoded request and route the reply with this id back.
-    Call { id: u64, bytes: Vec<u8>, fds: Vec<OwnedFd>, reply: oneshot::Sender<Result<Response, Error>> },
+    Call { id: u64, bytes: Vec<u8>, fds: Vec<OwnedFd>, reply: oneshot::Sender<Result<Answer, Error>> },
     /// Start delivering events to a subscriber.
     Subscribe(Arc<Subscriber>),
 }
@@ -34,7 +60,7 @@ pub(crate) struct Connection {
     io: Transport,
     framer: Framer,
     ops: mpsc::UnboundedReceiver<Op>,
-    pending: HashMap<u64, oneshot::Sender<Result<Response, Error>>>,
+    pending: HashMap<u64, oneshot::Sender<Result<Answer, Error>>>,
     /// When `pending` grows past this, calls whose caller gave up are purged.
     purge_at: usize,
     subscribers: Vec<Arc<Subscriber>>,
@@ -142,7 +168,13 @@ impl Connection {
     fn read(&mut self) -> Result<(), String> {
         for _ in 0..16 {
             let buf = self.framer.buffer_mut(READ_CHUNK);
-            match self.io.try_read_buf(buf) {
+            let spare = buf.capacity() - buf.len();
+            match self.io.read_some(buf) {
+                Ok(n) if n > 0 && n < spare => {
+                    // A short read drained the socket (and cleared its readiness).
+                    self.dispatch_frames()?;
+                    return Ok(());
+                }
                 Ok(0) => {
                     return Err(if self.framer.in_partial_value() {
                         "the peer closed the connection in the middle of a message".to_owned()
@@ -166,6 +198,12 @@ impl Connection {
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(format!("protocol error: {e}")),
             };
+            if let Some(id) = fast_reply_id(frame.bytes) {
+                if let Some(tx) = self.pending.remove(&id) {
+                    let _ = tx.send(Ok(Answer::Frame(frame.bytes.to_vec())));
+                    continue;
+                }
+            }
             let msg = Message::from_slice(frame.bytes).map_err(|e| {
                 let shown = String::from_utf8_lossy(&frame.bytes[..frame.bytes.len().min(200)]).into_owned();
                 format!("protocol error: {e} in message {shown:?}")
@@ -207,7 +245,7 @@ impl Connection {
         };
         match tx {
             Some(tx) => {
-                let _ = tx.send(Ok(resp));
+                let _ = tx.send(Ok(Answer::Parsed(resp)));
             }
             None => tracing::debug!(?resp, "reply for no pending call (its caller gave up)"),
         }

@@ -191,3 +191,15 @@ async fn a_garbage_flood_before_the_greeting_cannot_grow_memory() {
     let err = connect.await.unwrap().unwrap_err();
     assert!(err.to_string().contains("size cap"), "{err}");
 }
+
+#[tokio::test]
+async fn a_return_of_null_is_a_return_not_a_protocol_error() {
+    let (client, mut peer) = pair(Client::builder()).await;
+    let call = tokio::spawn({
+        let c = client.clone();
+        async move { c.execute_raw("x", Value::Null).await }
+    });
+    let id = read_requests(&mut peer, 1).await[0]["id"].clone();
+    peer.write_all(format!("{{\"return\": null, \"id\": {id}}}\r\n").as_bytes()).await.unwrap();
+    assert_eq!(call.await.unwrap().unwrap(), Value::Null);
+}

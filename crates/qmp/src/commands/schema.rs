@@ -220,35 +220,295 @@ pub struct SchemaInfoEvent {
 }
 
 impl<'de> Deserialize<'de> for SchemaInfo {
+    /// One pass over the entry (no intermediate `Value` tree): every member QEMU sends is read
+    /// straight into its typed field, whatever the order (`meta-type` is rarely first); only
+    /// members this crate does not know are kept as `Value`s.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let mut map = Map::<String, Value>::deserialize(d)?;
-        let name = match map.remove("name") {
-            Some(Value::String(s)) => s,
-            _ => return Err(D::Error::missing_field("name")),
+        let flat = Flat::deserialize(d)?;
+        let Flat {
+            name,
+            meta_type,
+            features,
+            json_type,
+            values,
+            members,
+            element_type,
+            tag,
+            variants,
+            arg_type,
+            ret_type,
+            allow_oob,
+            mut extra,
+        } = flat;
+        let name = name.ok_or_else(|| D::Error::missing_field("name"))?;
+        let meta_type = meta_type.ok_or_else(|| D::Error::missing_field("meta-type"))?;
+        let features = features.unwrap_or_default();
+        // Members that belong to another meta-type are kept as unknown ones, as before.
+        let mut stray = |key: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                extra.insert(key.to_owned(), v);
+            }
         };
-        let meta_type = match map.remove("meta-type") {
-            Some(Value::String(s)) => s,
-            _ => return Err(D::Error::missing_field("meta-type")),
-        };
-        let features = match map.remove("features") {
-            Some(v) => serde_json::from_value(v).map_err(D::Error::custom)?,
-            None => Vec::new(),
-        };
-        fn variant<T: serde::de::DeserializeOwned, E: Error>(map: Map<String, Value>) -> Result<T, E> {
-            serde_json::from_value(Value::Object(map)).map_err(E::custom)
-        }
+        let to_v = |v: &dyn erased::ToValue| v.to_value();
         let meta = match meta_type.as_str() {
-            "builtin" => SchemaMeta::Builtin(variant(map)?),
-            "enum" => SchemaMeta::Enum(variant(map)?),
-            "array" => SchemaMeta::Array(variant(map)?),
-            "object" => SchemaMeta::Object(variant(map)?),
-            "alternate" => SchemaMeta::Alternate(variant(map)?),
-            "command" => SchemaMeta::Command(variant(map)?),
-            "event" => SchemaMeta::Event(variant(map)?),
-            _ => SchemaMeta::Other { meta_type, members: map },
+            "builtin" => {
+                stray("values", values.as_ref().map(|v| to_v(v)));
+                stray("members", members.as_ref().map(|v| to_v(v)));
+                stray("element-type", element_type.as_ref().map(|v| to_v(v)));
+                stray("tag", tag.as_ref().map(|v| to_v(v)));
+                stray("variants", variants.as_ref().map(|v| to_v(v)));
+                stray("arg-type", arg_type.as_ref().map(|v| to_v(v)));
+                stray("ret-type", ret_type.as_ref().map(|v| to_v(v)));
+                stray("allow-oob", allow_oob.map(Value::Bool));
+                let json_type = json_type.ok_or_else(|| D::Error::missing_field("json-type"))?;
+                SchemaMeta::Builtin(SchemaInfoBuiltin { json_type, extra })
+            }
+            "enum" => {
+                stray("json-type", json_type.map(Value::String));
+                stray("element-type", element_type.map(Value::String));
+                stray("tag", tag.map(Value::String));
+                stray("variants", variants.as_ref().map(|v| to_v(v)));
+                stray("arg-type", arg_type.map(Value::String));
+                stray("ret-type", ret_type.map(Value::String));
+                stray("allow-oob", allow_oob.map(Value::Bool));
+                let values = values.ok_or_else(|| D::Error::missing_field("values"))?;
+                let members = members
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| {
+                        let name = m.name.ok_or_else(|| D::Error::missing_field("name"))?;
+                        Ok(SchemaInfoEnumMember { name, features: m.features.unwrap_or_default() })
+                    })
+                    .collect::<Result<_, D::Error>>()?;
+                SchemaMeta::Enum(SchemaInfoEnum { values, members, extra })
+            }
+            "array" => {
+                stray("json-type", json_type.map(Value::String));
+                stray("values", values.as_ref().map(|v| to_v(v)));
+                stray("members", members.as_ref().map(|v| to_v(v)));
+                stray("tag", tag.map(Value::String));
+                stray("variants", variants.as_ref().map(|v| to_v(v)));
+                stray("arg-type", arg_type.map(Value::String));
+                stray("ret-type", ret_type.map(Value::String));
+                stray("allow-oob", allow_oob.map(Value::Bool));
+                let element_type = element_type.ok_or_else(|| D::Error::missing_field("element-type"))?;
+                SchemaMeta::Array(SchemaInfoArray { element_type, extra })
+            }
+            "object" => {
+                stray("json-type", json_type.map(Value::String));
+                stray("values", values.as_ref().map(|v| to_v(v)));
+                stray("element-type", element_type.map(Value::String));
+                stray("arg-type", arg_type.map(Value::String));
+                stray("ret-type", ret_type.map(Value::String));
+                stray("allow-oob", allow_oob.map(Value::Bool));
+                let members = members
+                    .ok_or_else(|| D::Error::missing_field("members"))?
+                    .into_iter()
+                    .map(|m| {
+                        Ok(SchemaInfoObjectMember {
+                            name: m.name.ok_or_else(|| D::Error::missing_field("name"))?,
+                            kind: m.kind.ok_or_else(|| D::Error::missing_field("type"))?,
+                            default: m.default,
+                            features: m.features.unwrap_or_default(),
+                        })
+                    })
+                    .collect::<Result<_, D::Error>>()?;
+                SchemaMeta::Object(SchemaInfoObject {
+                    members,
+                    tag,
+                    variants: variants.unwrap_or_default(),
+                    extra,
+                })
+            }
+            "alternate" => {
+                stray("json-type", json_type.map(Value::String));
+                stray("values", values.as_ref().map(|v| to_v(v)));
+                stray("element-type", element_type.map(Value::String));
+                stray("tag", tag.map(Value::String));
+                stray("variants", variants.as_ref().map(|v| to_v(v)));
+                stray("arg-type", arg_type.map(Value::String));
+                stray("ret-type", ret_type.map(Value::String));
+                stray("allow-oob", allow_oob.map(Value::Bool));
+                let members = members
+                    .ok_or_else(|| D::Error::missing_field("members"))?
+                    .into_iter()
+                    .map(|m| {
+                        Ok(SchemaInfoAlternateMember {
+                            kind: m.kind.ok_or_else(|| D::Error::missing_field("type"))?,
+                        })
+                    })
+                    .collect::<Result<_, D::Error>>()?;
+                SchemaMeta::Alternate(SchemaInfoAlternate { members, extra })
+            }
+            "command" => {
+                stray("json-type", json_type.map(Value::String));
+                stray("values", values.as_ref().map(|v| to_v(v)));
+                stray("members", members.as_ref().map(|v| to_v(v)));
+                stray("element-type", element_type.map(Value::String));
+                stray("tag", tag.map(Value::String));
+                stray("variants", variants.as_ref().map(|v| to_v(v)));
+                let arg_type = arg_type.ok_or_else(|| D::Error::missing_field("arg-type"))?;
+                let ret_type = ret_type.ok_or_else(|| D::Error::missing_field("ret-type"))?;
+                SchemaMeta::Command(SchemaInfoCommand {
+                    arg_type,
+                    ret_type,
+                    allow_oob: allow_oob.unwrap_or(false),
+                    extra,
+                })
+            }
+            "event" => {
+                stray("json-type", json_type.map(Value::String));
+                stray("values", values.as_ref().map(|v| to_v(v)));
+                stray("members", members.as_ref().map(|v| to_v(v)));
+                stray("element-type", element_type.map(Value::String));
+                stray("tag", tag.map(Value::String));
+                stray("variants", variants.as_ref().map(|v| to_v(v)));
+                stray("ret-type", ret_type.map(Value::String));
+                stray("allow-oob", allow_oob.map(Value::Bool));
+                let arg_type = arg_type.ok_or_else(|| D::Error::missing_field("arg-type"))?;
+                SchemaMeta::Event(SchemaInfoEvent { arg_type, extra })
+            }
+            _ => {
+                stray("json-type", json_type.map(Value::String));
+                stray("values", values.as_ref().map(|v| to_v(v)));
+                stray("members", members.as_ref().map(|v| to_v(v)));
+                stray("element-type", element_type.map(Value::String));
+                stray("tag", tag.map(Value::String));
+                stray("variants", variants.as_ref().map(|v| to_v(v)));
+                stray("arg-type", arg_type.map(Value::String));
+                stray("ret-type", ret_type.map(Value::String));
+                stray("allow-oob", allow_oob.map(Value::Bool));
+                SchemaMeta::Other { meta_type, members: extra }
+            }
         };
         Ok(SchemaInfo { name, features, meta })
+    }
+}
+
+mod erased {
+    /// Turns a typed field back into JSON, for members kept as unknown ones.
+    pub trait ToValue {
+        fn to_value(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> ToValue for T {
+        fn to_value(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}
+
+/// Every member a schema entry may have, read in one pass.
+#[derive(Default)]
+struct Flat {
+    name: Option<String>,
+    meta_type: Option<String>,
+    features: Option<Vec<String>>,
+    json_type: Option<String>,
+    values: Option<Vec<String>>,
+    members: Option<Vec<FlatMember>>,
+    element_type: Option<String>,
+    tag: Option<String>,
+    variants: Option<Vec<SchemaInfoObjectVariant>>,
+    arg_type: Option<String>,
+    ret_type: Option<String>,
+    allow_oob: Option<bool>,
+    extra: Map<String, Value>,
+}
+
+/// A member of an enum, object or alternate entry, before the entry's meta-type is known.
+#[derive(Deserialize, Serialize)]
+struct FlatMember {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    default: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    features: Option<Vec<String>>,
+}
+
+impl<'de> Deserialize<'de> for Flat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Flat;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a SchemaInfo object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Flat, A::Error> {
+                let mut f = Flat::default();
+                while let Some(key) = map.next_key::<FlatKey>()? {
+                    match key {
+                        FlatKey::Name => f.name = Some(map.next_value()?),
+                        FlatKey::MetaType => f.meta_type = Some(map.next_value()?),
+                        FlatKey::Features => f.features = Some(map.next_value()?),
+                        FlatKey::JsonType => f.json_type = Some(map.next_value()?),
+                        FlatKey::Values => f.values = Some(map.next_value()?),
+                        FlatKey::Members => f.members = Some(map.next_value()?),
+                        FlatKey::ElementType => f.element_type = Some(map.next_value()?),
+                        FlatKey::Tag => f.tag = Some(map.next_value()?),
+                        FlatKey::Variants => f.variants = Some(map.next_value()?),
+                        FlatKey::ArgType => f.arg_type = Some(map.next_value()?),
+                        FlatKey::RetType => f.ret_type = Some(map.next_value()?),
+                        FlatKey::AllowOob => f.allow_oob = Some(map.next_value()?),
+                        FlatKey::Other(k) => {
+                            let v: Value = map.next_value()?;
+                            f.extra.insert(k, v);
+                        }
+                    }
+                }
+                Ok(f)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+enum FlatKey {
+    Name,
+    MetaType,
+    Features,
+    JsonType,
+    Values,
+    Members,
+    ElementType,
+    Tag,
+    Variants,
+    ArgType,
+    RetType,
+    AllowOob,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for FlatKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KV;
+        impl<'de> serde::de::Visitor<'de> for KV {
+            type Value = FlatKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FlatKey, E> {
+                Ok(match v {
+                    "name" => FlatKey::Name,
+                    "meta-type" => FlatKey::MetaType,
+                    "features" => FlatKey::Features,
+                    "json-type" => FlatKey::JsonType,
+                    "values" => FlatKey::Values,
+                    "members" => FlatKey::Members,
+                    "element-type" => FlatKey::ElementType,
+                    "tag" => FlatKey::Tag,
+                    "variants" => FlatKey::Variants,
+                    "arg-type" => FlatKey::ArgType,
+                    "ret-type" => FlatKey::RetType,
+                    "allow-oob" => FlatKey::AllowOob,
+                    other => FlatKey::Other(other.to_owned()),
+                })
+            }
+        }
+        d.deserialize_identifier(KV)
     }
 }
 
