@@ -564,3 +564,23 @@ fn help_after_the_command_prints_help() {
         assert!(out.stdout.contains("Exit codes"), "{flag}: {out:?}");
     }
 }
+
+#[test]
+fn shell_sim_runs_the_shell_on_an_in_process_simulator() {
+    for argv in [&["shell", "--sim"][..], &["--sim", "shell"][..]] {
+        let mut child = common::command(argv)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"query-status\nstop\nquery-status\n").unwrap();
+        let out = common::finish(child, Duration::from_secs(20));
+        out.assert_code(0);
+        assert!(out.stdout.contains("\"status\": \"running\""), "{argv:?}: {}", out.stdout);
+        assert!(out.stdout.contains("\"event\": \"STOP\""), "{argv:?}: {}", out.stdout);
+        assert!(out.stdout.contains("\"status\": \"paused\""), "{argv:?}: {}", out.stdout);
+    }
+    let out = common::qmp(&["shell", "--sim", "-s", "/x"]);
+    out.assert_code(2);
+}

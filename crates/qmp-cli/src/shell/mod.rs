@@ -85,6 +85,10 @@ pub struct ShellArgs {
     #[arg(short = 's', long = "socket", value_name = "ADDR")]
     pub socket: Option<String>,
 
+    /// Run against an in-process simulated QEMU (as `qmp --sim shell`)
+    #[arg(long, conflicts_with = "socket")]
+    pub sim: bool,
+
     /// Skip capabilities negotiation (for qemu-ga, or to type qmp_capabilities yourself)
     #[arg(short = 'N', long = "skip-negotiation")]
     pub skip_negotiation: bool,
@@ -132,6 +136,10 @@ async fn connect(args: &ShellArgs) -> Result<Client, CliError> {
     if args.socket.is_some() {
         global.socket = args.socket.clone();
         global.sim = false;
+    }
+    if args.sim {
+        global.sim = true;
+        global.socket = None;
     }
     if global.sim && !args.skip_negotiation {
         return crate::connect::connect(&global).await;
