@@ -1,5 +1,9 @@
 //! Encoders that write messages straight into a caller's buffer: no intermediate
 //! `serde_json::Value`, one pass, and nothing allocated when the buffer has room.
+//!
+//! The envelope (member order, `", "` separators, CRLF) is QEMU's; values inside it are
+//! written compactly by serde_json. `qmp-server` reproduces QEMU's formatting of nested values
+//! byte for byte where a peer compares bytes.
 
 use std::io::Write;
 
@@ -70,14 +74,33 @@ where
     result
 }
 
-/// Appends an error response (`{"error": {"class": ..., "desc": ...}, "id": id}` and CRLF).
+/// Appends an error response in QEMU's member order, `id` first:
+/// `{"id": id, "error": {"class": ..., "desc": ...}}` and CRLF.
+///
+/// ```
+/// use qmp_proto::{encode_error, ErrorClass, QmpError};
+///
+/// let mut out = Vec::new();
+/// let e = QmpError::new(ErrorClass::CommandNotFound, "The command nope has not been found");
+/// encode_error(&mut out, &e, Some(&2)).unwrap();
+/// assert_eq!(
+///     out,
+///     &b"{\"id\": 2, \"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command nope has not been found\"}}\r\n"[..]
+/// );
+/// ```
 pub fn encode_error<I>(out: &mut Vec<u8>, error: &QmpError, id: Option<&I>) -> serde_json::Result<()>
 where
     I: Serialize + ?Sized,
 {
     let start = out.len();
     let result = (|| {
-        out.extend_from_slice(b"{\"error\": {\"class\": ");
+        out.push(b'{');
+        if let Some(id) = id {
+            out.extend_from_slice(b"\"id\": ");
+            serde_json::to_writer(&mut *out, id)?;
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(b"\"error\": {\"class\": ");
         serde_json::to_writer(&mut *out, error.class.as_str())?;
         out.extend_from_slice(b", \"desc\": ");
         serde_json::to_writer(&mut *out, &error.desc)?;
@@ -87,8 +110,8 @@ where
             out.extend_from_slice(b": ");
             serde_json::to_writer(&mut *out, v)?;
         }
-        out.push(b'}');
-        write_id_and_end(out, id)
+        out.extend_from_slice(b"}}\r\n");
+        Ok(())
     })();
     if result.is_err() {
         out.truncate(start);
