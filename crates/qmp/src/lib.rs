@@ -51,6 +51,7 @@ pub use address::{Address, AddressError, IntoAddress};
 pub use client::{Client, ClientBuilder, Listener};
 pub use command::{Command, Empty};
 pub use error::{Error, Result};
+pub use events::{EventData, EventExt, QemuEvent};
 pub use subscription::{EventFilter, RecvError, Subscription};
 
 /// The protocol core: message model, framer and encoders.
