@@ -3,6 +3,7 @@
 //! QEMU masks type names as numbers (`"arg-type": "43"`); command and event names are real.
 //! Look entries up by name to follow a command's `arg-type` to its members.
 
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -224,8 +225,67 @@ impl<'de> Deserialize<'de> for SchemaInfo {
     /// straight into its typed field, whatever the order (`meta-type` is rarely first); only
     /// members this crate does not know are kept as `Value`s.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let flat = Flat::deserialize(d)?;
+        d.deserialize_map(EntryVisitor)
+    }
+}
+
+struct EntryVisitor;
+
+impl<'de> Visitor<'de> for EntryVisitor {
+    type Value = SchemaInfo;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a SchemaInfo object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SchemaInfo, A::Error> {
+        let mut f = Flat::default();
+        while let Some(key) = map.next_key::<FlatKey>()? {
+            match key {
+                FlatKey::Name => f.name = Some(map.next_value()?),
+                FlatKey::MetaType => f.meta_type = Some(map.next_value()?),
+                FlatKey::Features => f.features = Some(map.next_value()?),
+                FlatKey::JsonType => f.json_type = Some(map.next_value()?),
+                FlatKey::Values => f.values = Some(map.next_value()?),
+                FlatKey::Members => f.members = Some(map.next_value()?),
+                FlatKey::ElementType => f.element_type = Some(map.next_value()?),
+                FlatKey::Tag => f.tag = Some(map.next_value()?),
+                FlatKey::Variants => f.variants = Some(map.next_value()?),
+                FlatKey::ArgType => f.arg_type = Some(map.next_value()?),
+                FlatKey::RetType => f.ret_type = Some(map.next_value()?),
+                FlatKey::AllowOob => f.allow_oob = Some(map.next_value()?),
+                FlatKey::Other(k) => {
+                    let v: Value = map.next_value()?;
+                    f.extra.insert(k, v);
+                }
+            }
+        }
+        f.into_info()
+    }
+}
+
+/// Every member a schema entry may have, read in one pass.
+#[derive(Default)]
+struct Flat {
+    name: Option<String>,
+    meta_type: Option<MetaKind>,
+    features: Option<Vec<String>>,
+    json_type: Option<String>,
+    values: Option<Vec<String>>,
+    members: Option<Vec<FlatMember>>,
+    element_type: Option<String>,
+    tag: Option<String>,
+    variants: Option<Vec<SchemaInfoObjectVariant>>,
+    arg_type: Option<String>,
+    ret_type: Option<String>,
+    allow_oob: Option<bool>,
+    extra: Map<String, Value>,
+}
+
+impl Flat {
+    /// Checks the members the entry's meta-type requires and builds it. Members that belong
+    /// to another meta-type are kept as unknown ones.
+    fn into_info<E: serde::de::Error>(self) -> Result<SchemaInfo, E> {
         let Flat {
             name,
             meta_type,
@@ -240,80 +300,85 @@ impl<'de> Deserialize<'de> for SchemaInfo {
             ret_type,
             allow_oob,
             mut extra,
-        } = flat;
-        let name = name.ok_or_else(|| D::Error::missing_field("name"))?;
-        let meta_type = meta_type.ok_or_else(|| D::Error::missing_field("meta-type"))?;
+        } = self;
+        let name = name.ok_or_else(|| E::missing_field("name"))?;
+        let meta_type = meta_type.ok_or_else(|| E::missing_field("meta-type"))?;
         let features = features.unwrap_or_default();
-        // Members that belong to another meta-type are kept as unknown ones, as before.
+        // Only entries with members of another meta-type (none from QEMU 7.2) pay for this.
         let mut stray = |key: &str, v: Option<Value>| {
             if let Some(v) = v {
                 extra.insert(key.to_owned(), v);
             }
         };
+        let str_v = |v: Option<String>| v.map(Value::String);
+        let vec_v = |v: Option<Vec<String>>| v.map(|v| v.into_iter().map(Value::String).collect());
         let to_v = |v: &dyn erased::ToValue| v.to_value();
-        let meta = match meta_type.as_str() {
-            "builtin" => {
-                stray("values", values.as_ref().map(|v| to_v(v)));
-                stray("members", members.as_ref().map(|v| to_v(v)));
-                stray("element-type", element_type.as_ref().map(|v| to_v(v)));
-                stray("tag", tag.as_ref().map(|v| to_v(v)));
-                stray("variants", variants.as_ref().map(|v| to_v(v)));
-                stray("arg-type", arg_type.as_ref().map(|v| to_v(v)));
-                stray("ret-type", ret_type.as_ref().map(|v| to_v(v)));
+        let members_v = |v: &Option<Vec<FlatMember>>| v.as_ref().map(|v| to_v(v));
+        let variants_v = |v: &Option<Vec<SchemaInfoObjectVariant>>| v.as_ref().map(|v| to_v(v));
+        let meta = match meta_type {
+            MetaKind::Builtin => {
+                stray("values", vec_v(values));
+                stray("members", members_v(&members));
+                stray("element-type", str_v(element_type));
+                stray("tag", str_v(tag));
+                stray("variants", variants_v(&variants));
+                stray("arg-type", str_v(arg_type));
+                stray("ret-type", str_v(ret_type));
                 stray("allow-oob", allow_oob.map(Value::Bool));
-                let json_type = json_type.ok_or_else(|| D::Error::missing_field("json-type"))?;
+                let json_type = json_type.ok_or_else(|| E::missing_field("json-type"))?;
                 SchemaMeta::Builtin(SchemaInfoBuiltin { json_type, extra })
             }
-            "enum" => {
-                stray("json-type", json_type.map(Value::String));
-                stray("element-type", element_type.map(Value::String));
-                stray("tag", tag.map(Value::String));
-                stray("variants", variants.as_ref().map(|v| to_v(v)));
-                stray("arg-type", arg_type.map(Value::String));
-                stray("ret-type", ret_type.map(Value::String));
+            MetaKind::Enum => {
+                stray("json-type", str_v(json_type));
+                stray("element-type", str_v(element_type));
+                stray("tag", str_v(tag));
+                stray("variants", variants_v(&variants));
+                stray("arg-type", str_v(arg_type));
+                stray("ret-type", str_v(ret_type));
                 stray("allow-oob", allow_oob.map(Value::Bool));
-                let values = values.ok_or_else(|| D::Error::missing_field("values"))?;
+                let values = values.ok_or_else(|| E::missing_field("values"))?;
                 let members = members
                     .unwrap_or_default()
                     .into_iter()
                     .map(|m| {
-                        let name = m.name.ok_or_else(|| D::Error::missing_field("name"))?;
+                        let name = m.name.ok_or_else(|| E::missing_field("name"))?;
                         Ok(SchemaInfoEnumMember { name, features: m.features.unwrap_or_default() })
                     })
-                    .collect::<Result<_, D::Error>>()?;
+                    .collect::<Result<_, E>>()?;
                 SchemaMeta::Enum(SchemaInfoEnum { values, members, extra })
             }
-            "array" => {
-                stray("json-type", json_type.map(Value::String));
-                stray("values", values.as_ref().map(|v| to_v(v)));
-                stray("members", members.as_ref().map(|v| to_v(v)));
-                stray("tag", tag.map(Value::String));
-                stray("variants", variants.as_ref().map(|v| to_v(v)));
-                stray("arg-type", arg_type.map(Value::String));
-                stray("ret-type", ret_type.map(Value::String));
+            MetaKind::Array => {
+                stray("json-type", str_v(json_type));
+                stray("values", vec_v(values));
+                stray("members", members_v(&members));
+                stray("tag", str_v(tag));
+                stray("variants", variants_v(&variants));
+                stray("arg-type", str_v(arg_type));
+                stray("ret-type", str_v(ret_type));
                 stray("allow-oob", allow_oob.map(Value::Bool));
-                let element_type = element_type.ok_or_else(|| D::Error::missing_field("element-type"))?;
+                let element_type = element_type.ok_or_else(|| E::missing_field("element-type"))?;
                 SchemaMeta::Array(SchemaInfoArray { element_type, extra })
             }
-            "object" => {
-                stray("json-type", json_type.map(Value::String));
-                stray("values", values.as_ref().map(|v| to_v(v)));
-                stray("element-type", element_type.map(Value::String));
-                stray("arg-type", arg_type.map(Value::String));
-                stray("ret-type", ret_type.map(Value::String));
+            MetaKind::Object => {
+                stray("json-type", str_v(json_type));
+                stray("values", vec_v(values));
+                stray("element-type", str_v(element_type));
+                stray("arg-type", str_v(arg_type));
+                stray("ret-type", str_v(ret_type));
                 stray("allow-oob", allow_oob.map(Value::Bool));
+                // Same size and layout: the collect reuses the members' allocation.
                 let members = members
-                    .ok_or_else(|| D::Error::missing_field("members"))?
+                    .ok_or_else(|| E::missing_field("members"))?
                     .into_iter()
                     .map(|m| {
                         Ok(SchemaInfoObjectMember {
-                            name: m.name.ok_or_else(|| D::Error::missing_field("name"))?,
-                            kind: m.kind.ok_or_else(|| D::Error::missing_field("type"))?,
+                            name: m.name.ok_or_else(|| E::missing_field("name"))?,
+                            kind: m.kind.ok_or_else(|| E::missing_field("type"))?,
                             default: m.default,
                             features: m.features.unwrap_or_default(),
                         })
                     })
-                    .collect::<Result<_, D::Error>>()?;
+                    .collect::<Result<_, E>>()?;
                 SchemaMeta::Object(SchemaInfoObject {
                     members,
                     tag,
@@ -321,35 +386,35 @@ impl<'de> Deserialize<'de> for SchemaInfo {
                     extra,
                 })
             }
-            "alternate" => {
-                stray("json-type", json_type.map(Value::String));
-                stray("values", values.as_ref().map(|v| to_v(v)));
-                stray("element-type", element_type.map(Value::String));
-                stray("tag", tag.map(Value::String));
-                stray("variants", variants.as_ref().map(|v| to_v(v)));
-                stray("arg-type", arg_type.map(Value::String));
-                stray("ret-type", ret_type.map(Value::String));
+            MetaKind::Alternate => {
+                stray("json-type", str_v(json_type));
+                stray("values", vec_v(values));
+                stray("element-type", str_v(element_type));
+                stray("tag", str_v(tag));
+                stray("variants", variants_v(&variants));
+                stray("arg-type", str_v(arg_type));
+                stray("ret-type", str_v(ret_type));
                 stray("allow-oob", allow_oob.map(Value::Bool));
                 let members = members
-                    .ok_or_else(|| D::Error::missing_field("members"))?
+                    .ok_or_else(|| E::missing_field("members"))?
                     .into_iter()
                     .map(|m| {
                         Ok(SchemaInfoAlternateMember {
-                            kind: m.kind.ok_or_else(|| D::Error::missing_field("type"))?,
+                            kind: m.kind.ok_or_else(|| E::missing_field("type"))?,
                         })
                     })
-                    .collect::<Result<_, D::Error>>()?;
+                    .collect::<Result<_, E>>()?;
                 SchemaMeta::Alternate(SchemaInfoAlternate { members, extra })
             }
-            "command" => {
-                stray("json-type", json_type.map(Value::String));
-                stray("values", values.as_ref().map(|v| to_v(v)));
-                stray("members", members.as_ref().map(|v| to_v(v)));
-                stray("element-type", element_type.map(Value::String));
-                stray("tag", tag.map(Value::String));
-                stray("variants", variants.as_ref().map(|v| to_v(v)));
-                let arg_type = arg_type.ok_or_else(|| D::Error::missing_field("arg-type"))?;
-                let ret_type = ret_type.ok_or_else(|| D::Error::missing_field("ret-type"))?;
+            MetaKind::Command => {
+                stray("json-type", str_v(json_type));
+                stray("values", vec_v(values));
+                stray("members", members_v(&members));
+                stray("element-type", str_v(element_type));
+                stray("tag", str_v(tag));
+                stray("variants", variants_v(&variants));
+                let arg_type = arg_type.ok_or_else(|| E::missing_field("arg-type"))?;
+                let ret_type = ret_type.ok_or_else(|| E::missing_field("ret-type"))?;
                 SchemaMeta::Command(SchemaInfoCommand {
                     arg_type,
                     ret_type,
@@ -357,27 +422,27 @@ impl<'de> Deserialize<'de> for SchemaInfo {
                     extra,
                 })
             }
-            "event" => {
-                stray("json-type", json_type.map(Value::String));
-                stray("values", values.as_ref().map(|v| to_v(v)));
-                stray("members", members.as_ref().map(|v| to_v(v)));
-                stray("element-type", element_type.map(Value::String));
-                stray("tag", tag.map(Value::String));
-                stray("variants", variants.as_ref().map(|v| to_v(v)));
-                stray("ret-type", ret_type.map(Value::String));
+            MetaKind::Event => {
+                stray("json-type", str_v(json_type));
+                stray("values", vec_v(values));
+                stray("members", members_v(&members));
+                stray("element-type", str_v(element_type));
+                stray("tag", str_v(tag));
+                stray("variants", variants_v(&variants));
+                stray("ret-type", str_v(ret_type));
                 stray("allow-oob", allow_oob.map(Value::Bool));
-                let arg_type = arg_type.ok_or_else(|| D::Error::missing_field("arg-type"))?;
+                let arg_type = arg_type.ok_or_else(|| E::missing_field("arg-type"))?;
                 SchemaMeta::Event(SchemaInfoEvent { arg_type, extra })
             }
-            _ => {
-                stray("json-type", json_type.map(Value::String));
-                stray("values", values.as_ref().map(|v| to_v(v)));
-                stray("members", members.as_ref().map(|v| to_v(v)));
-                stray("element-type", element_type.map(Value::String));
-                stray("tag", tag.map(Value::String));
-                stray("variants", variants.as_ref().map(|v| to_v(v)));
-                stray("arg-type", arg_type.map(Value::String));
-                stray("ret-type", ret_type.map(Value::String));
+            MetaKind::Other(meta_type) => {
+                stray("json-type", str_v(json_type));
+                stray("values", vec_v(values));
+                stray("members", members_v(&members));
+                stray("element-type", str_v(element_type));
+                stray("tag", str_v(tag));
+                stray("variants", variants_v(&variants));
+                stray("arg-type", str_v(arg_type));
+                stray("ret-type", str_v(ret_type));
                 stray("allow-oob", allow_oob.map(Value::Bool));
                 SchemaMeta::Other { meta_type, members: extra }
             }
@@ -398,71 +463,122 @@ mod erased {
     }
 }
 
-/// Every member a schema entry may have, read in one pass.
-#[derive(Default)]
-struct Flat {
-    name: Option<String>,
-    meta_type: Option<String>,
-    features: Option<Vec<String>>,
-    json_type: Option<String>,
-    values: Option<Vec<String>>,
-    members: Option<Vec<FlatMember>>,
-    element_type: Option<String>,
-    tag: Option<String>,
-    variants: Option<Vec<SchemaInfoObjectVariant>>,
-    arg_type: Option<String>,
-    ret_type: Option<String>,
-    allow_oob: Option<bool>,
-    extra: Map<String, Value>,
+/// The `meta-type`, read without allocating unless it is one this crate does not know.
+enum MetaKind {
+    Builtin,
+    Enum,
+    Array,
+    Object,
+    Alternate,
+    Command,
+    Event,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for MetaKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = MetaKind;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a meta-type string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MetaKind, E> {
+                Ok(match v {
+                    "builtin" => MetaKind::Builtin,
+                    "enum" => MetaKind::Enum,
+                    "array" => MetaKind::Array,
+                    "object" => MetaKind::Object,
+                    "alternate" => MetaKind::Alternate,
+                    "command" => MetaKind::Command,
+                    "event" => MetaKind::Event,
+                    other => MetaKind::Other(other.to_owned()),
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// A member of an enum, object or alternate entry, before the entry's meta-type is known.
-#[derive(Deserialize, Serialize)]
+#[derive(Serialize)]
 struct FlatMember {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     kind: Option<String>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     default: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     features: Option<Vec<String>>,
 }
 
-impl<'de> Deserialize<'de> for Flat {
+impl<'de> Deserialize<'de> for FlatMember {
+    /// By hand, like the entry: keys matched without allocating, unknown ones skipped.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Flat;
+        impl<'de> Visitor<'de> for V {
+            type Value = FlatMember;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a SchemaInfo object")
+                f.write_str("a schema member object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Flat, A::Error> {
-                let mut f = Flat::default();
-                while let Some(key) = map.next_key::<FlatKey>()? {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FlatMember, A::Error> {
+                use serde::de::Error;
+                let mut m = FlatMember { name: None, kind: None, default: None, features: None };
+                while let Some(key) = map.next_key::<MemberKey>()? {
                     match key {
-                        FlatKey::Name => f.name = Some(map.next_value()?),
-                        FlatKey::MetaType => f.meta_type = Some(map.next_value()?),
-                        FlatKey::Features => f.features = Some(map.next_value()?),
-                        FlatKey::JsonType => f.json_type = Some(map.next_value()?),
-                        FlatKey::Values => f.values = Some(map.next_value()?),
-                        FlatKey::Members => f.members = Some(map.next_value()?),
-                        FlatKey::ElementType => f.element_type = Some(map.next_value()?),
-                        FlatKey::Tag => f.tag = Some(map.next_value()?),
-                        FlatKey::Variants => f.variants = Some(map.next_value()?),
-                        FlatKey::ArgType => f.arg_type = Some(map.next_value()?),
-                        FlatKey::RetType => f.ret_type = Some(map.next_value()?),
-                        FlatKey::AllowOob => f.allow_oob = Some(map.next_value()?),
-                        FlatKey::Other(k) => {
-                            let v: Value = map.next_value()?;
-                            f.extra.insert(k, v);
+                        MemberKey::Name if m.name.is_some() => return Err(A::Error::duplicate_field("name")),
+                        MemberKey::Name => m.name = map.next_value()?,
+                        MemberKey::Kind if m.kind.is_some() => return Err(A::Error::duplicate_field("type")),
+                        MemberKey::Kind => m.kind = map.next_value()?,
+                        // "Present but null" stays apart from "absent": `Some(Null)`.
+                        MemberKey::Default if m.default.is_some() => {
+                            return Err(A::Error::duplicate_field("default"))
+                        }
+                        MemberKey::Default => m.default = Some(map.next_value()?),
+                        MemberKey::Features if m.features.is_some() => {
+                            return Err(A::Error::duplicate_field("features"))
+                        }
+                        MemberKey::Features => m.features = map.next_value()?,
+                        MemberKey::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
-                Ok(f)
+                Ok(m)
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+enum MemberKey {
+    Name,
+    Kind,
+    Default,
+    Features,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for MemberKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KV;
+        impl Visitor<'_> for KV {
+            type Value = MemberKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MemberKey, E> {
+                Ok(match v {
+                    "name" => MemberKey::Name,
+                    "type" => MemberKey::Kind,
+                    "default" => MemberKey::Default,
+                    "features" => MemberKey::Features,
+                    _ => MemberKey::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(KV)
     }
 }
 
@@ -485,7 +601,7 @@ enum FlatKey {
 impl<'de> Deserialize<'de> for FlatKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct KV;
-        impl<'de> serde::de::Visitor<'de> for KV {
+        impl Visitor<'_> for KV {
             type Value = FlatKey;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a member name")
@@ -536,5 +652,56 @@ impl Serialize for SchemaInfo {
             map.extend(body);
         }
         map.serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(v: Value) -> Result<SchemaInfo, serde_json::Error> {
+        serde_json::from_str(&v.to_string())
+    }
+
+    #[test]
+    fn members_keep_optional_apart_from_required_and_skip_unknown_keys() {
+        let e = one(json!({"name": "5", "meta-type": "object", "members": [
+            {"name": "a", "type": "int", "default": null, "future": [1, {"x": 2}]},
+            {"type": "str", "name": "b", "features": ["deprecated"]}]}))
+        .unwrap();
+        let SchemaMeta::Object(o) = &e.meta else { panic!("{e:?}") };
+        assert_eq!(o.members[0].default, Some(Value::Null));
+        assert_eq!((o.members[1].name.as_str(), o.members[1].default.as_ref()), ("b", None));
+        assert_eq!(o.members[1].features, ["deprecated"]);
+        assert!(o.extra.is_empty() && o.tag.is_none() && o.variants.is_empty());
+    }
+
+    #[test]
+    fn bad_members_are_errors() {
+        let member = |m: Value| one(json!({"name": "5", "meta-type": "object", "members": [m]}));
+        let dup =
+            r#"{"name": "5", "meta-type": "object", "members": [{"name": "a", "name": "b", "type": "int"}]}"#;
+        assert!(serde_json::from_str::<SchemaInfo>(dup).is_err());
+        assert!(member(json!({"name": "a"})).is_err()); // no type
+        assert!(member(json!({"name": null, "type": "int"})).is_err());
+        assert!(member(json!({"name": 1, "type": "int"})).is_err());
+        assert!(member(json!(["a", "int"])).is_err());
+        assert!(one(json!({"name": "x", "meta-type": 7})).is_err());
+        assert!(one(json!({"meta-type": "event", "arg-type": "0"})).is_err());
+    }
+
+    #[test]
+    fn members_of_another_meta_type_are_kept_as_unknown() {
+        let e = one(json!({"name": "e", "meta-type": "event", "arg-type": "0", "ret-type": "1",
+                           "values": ["a"], "members": [{"name": "m", "type": "int"}]}))
+        .unwrap();
+        let SchemaMeta::Event(ev) = &e.meta else { panic!("{e:?}") };
+        assert_eq!(ev.extra["ret-type"], "1");
+        assert_eq!(ev.extra["values"], json!(["a"]));
+        assert_eq!(ev.extra["members"], json!([{"name": "m", "type": "int"}]));
+        let other = one(json!({"name": "z", "meta-type": "hologram", "tag": "t"})).unwrap();
+        assert!(matches!(&other.meta, SchemaMeta::Other { meta_type, members }
+            if meta_type == "hologram" && members["tag"] == "t"));
     }
 }
