@@ -4,25 +4,31 @@ use std::future::Future;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use qmp_proto::{Event, Greeting, RawValue};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 
 use crate::address::{Address, IntoAddress};
 use crate::command::Command;
-use crate::connection::{Answer, Connection, Op};
+use crate::connection::{Answer, Connection, Outbox};
 use crate::error::{Error, Result};
 use crate::subscription::{EventFilter, Subscriber, Subscription};
 use crate::transport::Transport;
 
 /// State every handle of one connection shares.
 pub(crate) struct Shared {
-    ops: mpsc::UnboundedSender<Op>,
+    outbox: Mutex<Outbox>,
+    /// Wakes the connection task: the outbox went from empty to not, or the handles are gone.
+    pub(crate) wake: Notify,
+    /// Set when subscribers wait in the outbox, so the task takes them before reading on.
+    pub(crate) new_subscribers: AtomicBool,
+    /// Set when the last client handle is dropped.
+    pub(crate) clients_gone: AtomicBool,
     next_id: AtomicU64,
     greeting: OnceLock<Greeting>,
     oob: AtomicBool,
@@ -34,6 +40,17 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The outbox. A panic while it was held (a caller's `Serialize` impl, mid-request) may
+    /// have left a partial request in it, so a poisoned outbox ends the connection.
+    pub(crate) fn lock_outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|poisoned| {
+            let mut ob = poisoned.into_inner();
+            ob.out.clear();
+            ob.closed.get_or_insert_with(|| "a request's encoding panicked".to_owned());
+            ob
+        })
+    }
+
     pub(crate) fn set_closed(&self, reason: &str) {
         let mut r = self.closed_reason.lock().unwrap_or_else(|e| e.into_inner());
         r.get_or_insert_with(|| reason.to_owned());
@@ -70,7 +87,19 @@ impl Shared {
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Shared>,
+    /// Dropped with the last handle, which ends the connection task.
+    _alive: Arc<Alive>,
     timeout: Option<Duration>,
+}
+
+/// Tells the connection task when the last client handle is gone.
+struct Alive(Arc<Shared>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.clients_gone.store(true, Ordering::Release);
+        self.0.wake.notify_one();
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -107,12 +136,12 @@ impl Client {
 
     /// A handle to the same connection whose calls time out after `timeout`.
     pub fn with_timeout(&self, timeout: Duration) -> Client {
-        Client { shared: Arc::clone(&self.shared), timeout: Some(timeout) }
+        Client { shared: Arc::clone(&self.shared), _alive: Arc::clone(&self._alive), timeout: Some(timeout) }
     }
 
     /// A handle to the same connection whose calls wait as long as it takes.
     pub fn without_timeout(&self) -> Client {
-        Client { shared: Arc::clone(&self.shared), timeout: None }
+        Client { shared: Arc::clone(&self.shared), _alive: Arc::clone(&self._alive), timeout: None }
     }
 
     /// Runs a typed command.
@@ -187,15 +216,27 @@ impl Client {
             return Err(Error::Unsupported("passing file descriptors needs a unix socket".into()));
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut bytes = Vec::with_capacity(48 + name.len());
-        qmp_proto::encode_request(&mut bytes, name, args, Some(&id), oob).map_err(|source| Error::Json {
-            context: format!("cannot encode the arguments of {name}"),
-            source,
-        })?;
         let fds = fds.iter().map(|fd| fd.try_clone_to_owned()).collect::<std::io::Result<Vec<_>>>()?;
         let (reply, rx) = oneshot::channel();
-        if self.shared.ops.send(Op::Call { id, bytes, fds, reply }).is_err() {
-            return Err(Error::Disconnected(self.shared.closed_reason()));
+        {
+            let mut ob = self.shared.lock_outbox();
+            if let Some(why) = &ob.closed {
+                return Err(Error::Disconnected(why.clone()));
+            }
+            let was_empty = ob.out.is_empty();
+            let at = ob.out.len();
+            // Encoded straight into the outbox; on error, encode_request leaves it as it was.
+            qmp_proto::encode_request(&mut ob.out, name, args, Some(&id), oob).map_err(|source| {
+                Error::Json { context: format!("cannot encode the arguments of {name}"), source }
+            })?;
+            if !fds.is_empty() {
+                ob.fd_marks.push_back((at, fds));
+            }
+            ob.calls.push((id, reply));
+            drop(ob);
+            if was_empty {
+                self.shared.wake.notify_one();
+            }
         }
         let answer = match self.timeout {
             Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| Error::Timeout)?,
@@ -208,9 +249,15 @@ impl Client {
     /// command sent after this call).
     pub fn subscribe(&self, filter: EventFilter) -> Subscription {
         let sub = Subscriber::new(filter, self.shared.event_queue);
-        if self.shared.ops.send(Op::Subscribe(Arc::clone(&sub))).is_err() {
-            sub.close(&self.shared.closed_reason());
+        let mut ob = self.shared.lock_outbox();
+        match &ob.closed {
+            Some(why) => sub.close(why),
+            None => {
+                ob.subscribers.push(Arc::clone(&sub));
+                self.shared.new_subscribers.store(true, Ordering::Relaxed);
+            }
         }
+        drop(ob);
         Subscription::new(sub)
     }
 
@@ -450,10 +497,12 @@ impl ClientBuilder {
     }
 
     async fn start(self, io: Transport) -> Result<Client> {
-        let (ops, rx) = mpsc::unbounded_channel();
         let (greeting_tx, greeting_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
-            ops,
+            outbox: Mutex::new(Outbox::default()),
+            wake: Notify::new(),
+            new_subscribers: AtomicBool::new(false),
+            clients_gone: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             greeting: OnceLock::new(),
             oob: AtomicBool::new(false),
@@ -463,9 +512,10 @@ impl ClientBuilder {
             closed_flag: AtomicBool::new(false),
             closed_notify: Notify::new(),
         });
-        let conn = Connection::new(io, self.max_message_size, rx, greeting_tx, Arc::clone(&shared));
+        let conn = Connection::new(io, self.max_message_size, greeting_tx, Arc::clone(&shared));
         tokio::spawn(conn.run());
-        let client = Client { shared, timeout: self.timeout };
+        let alive = Arc::new(Alive(Arc::clone(&shared)));
+        let client = Client { shared, _alive: alive, timeout: self.timeout };
 
         if self.await_greeting {
             let wait = self.timeout.unwrap_or(DEFAULT_GREETING_TIMEOUT);

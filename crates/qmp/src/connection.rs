@@ -3,14 +3,14 @@
 //! fans events out to subscribers. Reads are serviced before writes on every turn, and no step
 //! blocks on a caller or subscriber, so a slow consumer can never stall the socket.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use qmp_proto::{Framer, Greeting, Message, Response};
 use tokio::io::Interest;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::client::Shared;
 use crate::error::Error;
@@ -43,30 +43,36 @@ fn fast_reply_id(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(num).ok()?.parse().ok()
 }
 
-/// What a client handle asks of the task.
-pub(crate) enum Op {
-    /// Send an encoded request and route the reply with this id back.
-    Call { id: u64, bytes: Vec<u8>, fds: Vec<OwnedFd>, reply: oneshot::Sender<Result<Answer, Error>> },
-    /// Start delivering events to a subscriber.
-    Subscribe(Arc<Subscriber>),
+/// Where a call's answer goes.
+pub(crate) type ReplyTx = oneshot::Sender<Result<Answer, Error>>;
+
+/// What client handles hand the task, under one lock: requests encoded straight into `out`
+/// (no buffer or queue message per call), the calls awaiting replies, new subscribers. The
+/// task takes everything at once, so a burst of calls costs one wake-up and one write.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    pub(crate) out: Vec<u8>,
+    /// Offsets into `out` where a request that carries fds begins, with its fds.
+    pub(crate) fd_marks: VecDeque<(usize, Vec<OwnedFd>)>,
+    pub(crate) calls: Vec<(u64, ReplyTx)>,
+    pub(crate) subscribers: Vec<Arc<Subscriber>>,
+    /// Why the connection ended, once it has: nothing more is taken.
+    pub(crate) closed: Option<String>,
 }
 
 /// Bytes to read per call at least; a large reply (query-qmp-schema) arrives in few reads.
 const READ_CHUNK: usize = 64 * 1024;
-/// Ops taken from the queue per turn before the socket is serviced again.
-const OPS_PER_TURN: usize = 256;
 
 pub(crate) struct Connection {
     io: Transport,
     framer: Framer,
-    ops: mpsc::UnboundedReceiver<Op>,
-    pending: HashMap<u64, oneshot::Sender<Result<Answer, Error>>>,
+    pending: HashMap<u64, ReplyTx>,
     /// When `pending` grows past this, calls whose caller gave up are purged.
     purge_at: usize,
     subscribers: Vec<Arc<Subscriber>>,
     out: Vec<u8>,
     /// Offsets into `out` where a request that carries fds begins, with its fds.
-    fd_marks: std::collections::VecDeque<(usize, Vec<OwnedFd>)>,
+    fd_marks: VecDeque<(usize, Vec<OwnedFd>)>,
     greeting: Option<oneshot::Sender<Greeting>>,
     shared: Arc<Shared>,
 }
@@ -75,14 +81,12 @@ impl Connection {
     pub(crate) fn new(
         io: Transport,
         max_message_size: usize,
-        ops: mpsc::UnboundedReceiver<Op>,
         greeting: oneshot::Sender<Greeting>,
         shared: Arc<Shared>,
     ) -> Self {
         Connection {
             io,
             framer: Framer::with_limits(max_message_size, qmp_proto::DEFAULT_MAX_DEPTH),
-            ops,
             pending: HashMap::new(),
             purge_at: 1024,
             subscribers: Vec::new(),
@@ -105,6 +109,14 @@ impl Connection {
 
     async fn drive(&mut self) -> Result<(), String> {
         loop {
+            self.take_outbox()?;
+            if !self.out.is_empty() {
+                // Write at once: most of the time the socket has room.
+                self.write()?;
+            }
+            if self.shared.clients_gone.load(Ordering::Acquire) {
+                return Ok(());
+            }
             let interest = if self.out.is_empty() {
                 Interest::READABLE
             } else {
@@ -117,51 +129,43 @@ impl Connection {
                     if ready.is_readable() || ready.is_read_closed() {
                         self.read()?;
                     }
-                    // Take queued calls on this turn too, so a flood of events cannot starve them.
-                    self.take_ops(OPS_PER_TURN);
-                    if !self.out.is_empty() {
+                    if ready.is_writable() {
                         self.write()?;
                     }
                 }
-                op = self.ops.recv() => {
-                    let Some(op) = op else { return Ok(()) };
-                    self.handle(op);
-                    self.take_ops(OPS_PER_TURN - 1);
-                    // Write at once: most of the time the socket has room.
-                    self.write()?;
-                }
+                () = self.shared.wake.notified() => {}
             }
         }
     }
 
-    /// Handles up to `max` queued ops without waiting.
-    fn take_ops(&mut self, max: usize) {
-        for _ in 0..max {
-            match self.ops.try_recv() {
-                Ok(op) => self.handle(op),
-                Err(_) => break,
-            }
+    /// Takes what client handles have queued: requests, calls, subscribers.
+    fn take_outbox(&mut self) -> Result<(), String> {
+        let mut ob = self.shared.lock_outbox();
+        if let Some(why) = &ob.closed {
+            return Err(why.clone());
         }
-    }
-
-    fn handle(&mut self, op: Op) {
-        match op {
-            Op::Call { id, bytes, fds, reply } => {
-                if reply.is_closed() {
-                    return; // the caller gave up before the request was sent
-                }
-                if !fds.is_empty() {
-                    self.fd_marks.push_back((self.out.len(), fds));
-                }
-                self.out.extend_from_slice(&bytes);
-                self.pending.insert(id, reply);
-                if self.pending.len() > self.purge_at {
-                    self.pending.retain(|_, tx| !tx.is_closed());
-                    self.purge_at = (self.pending.len() * 2).max(1024);
-                }
-            }
-            Op::Subscribe(sub) => self.subscribers.push(sub),
+        self.subscribers.append(&mut ob.subscribers);
+        self.shared.new_subscribers.store(false, Ordering::Relaxed);
+        if ob.calls.is_empty() && ob.out.is_empty() {
+            return Ok(());
         }
+        let base = self.out.len();
+        if base == 0 {
+            // Double buffering: the handles get our empty buffer, capacity and all.
+            std::mem::swap(&mut self.out, &mut ob.out);
+        } else {
+            self.out.extend_from_slice(&ob.out);
+            ob.out.clear();
+        }
+        self.fd_marks.extend(ob.fd_marks.drain(..).map(|(at, fds)| (at + base, fds)));
+        self.pending.extend(ob.calls.drain(..));
+        drop(ob);
+        if self.pending.len() > self.purge_at {
+            // Calls whose caller gave up (timeout, dropped future) whose replies never came.
+            self.pending.retain(|_, tx| !tx.is_closed());
+            self.purge_at = (self.pending.len() * 2).max(1024);
+        }
+        Ok(())
     }
 
     /// Reads what the socket has, then handles every complete message.
@@ -192,6 +196,12 @@ impl Connection {
     }
 
     fn dispatch_frames(&mut self) -> Result<(), String> {
+        if self.shared.new_subscribers.load(Ordering::Relaxed) {
+            // A subscription made before these bytes were read sees their events.
+            let mut ob = self.shared.lock_outbox();
+            self.subscribers.append(&mut ob.subscribers);
+            self.shared.new_subscribers.store(false, Ordering::Relaxed);
+        }
         loop {
             let frame = match self.framer.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -292,19 +302,18 @@ impl Connection {
     /// Ends every pending call and subscription with the reason, and refuses new calls.
     fn shutdown(&mut self, reason: &str) {
         self.shared.set_closed(reason);
-        self.ops.close();
-        while let Ok(op) = self.ops.try_recv() {
-            match op {
-                Op::Call { reply, .. } => {
-                    let _ = reply.send(Err(Error::Disconnected(reason.to_owned())));
-                }
-                Op::Subscribe(sub) => sub.close(reason),
-            }
+        let (calls, subs) = {
+            let mut ob = self.shared.lock_outbox();
+            ob.closed.get_or_insert_with(|| reason.to_owned());
+            ob.out = Vec::new();
+            ob.fd_marks.clear();
+            (std::mem::take(&mut ob.calls), std::mem::take(&mut ob.subscribers))
+        };
+        let gone = || Err(Error::Disconnected(reason.to_owned()));
+        for (_, tx) in calls.into_iter().chain(self.pending.drain()) {
+            let _ = tx.send(gone());
         }
-        for (_, tx) in self.pending.drain() {
-            let _ = tx.send(Err(Error::Disconnected(reason.to_owned())));
-        }
-        for sub in self.subscribers.drain(..) {
+        for sub in subs.into_iter().chain(self.subscribers.drain(..)) {
             sub.close(reason);
         }
         self.shared.closed_flag.store(true, Ordering::Release);
