@@ -4,6 +4,7 @@
 //! blocks on a caller or subscriber, so a slow consumer can never stall the socket.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -43,6 +44,25 @@ fn fast_reply_id(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(num).ok()?.parse().ok()
 }
 
+/// Hashes the client's own sequential call ids with one multiply (Fibonacci hashing): SipHash
+/// guards against keys an attacker chooses, and these are ours.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Where a call's answer goes.
 pub(crate) type ReplyTx = oneshot::Sender<Result<Answer, Error>>;
 
@@ -66,7 +86,7 @@ const READ_CHUNK: usize = 64 * 1024;
 pub(crate) struct Connection {
     io: Transport,
     framer: Framer,
-    pending: HashMap<u64, ReplyTx>,
+    pending: HashMap<u64, ReplyTx, BuildHasherDefault<IdHasher>>,
     /// When `pending` grows past this, calls whose caller gave up are purged.
     purge_at: usize,
     subscribers: Vec<Arc<Subscriber>>,
@@ -87,7 +107,7 @@ impl Connection {
         Connection {
             io,
             framer: Framer::with_limits(max_message_size, qmp_proto::DEFAULT_MAX_DEPTH),
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             purge_at: 1024,
             subscribers: Vec::new(),
             out: Vec::with_capacity(4096),
