@@ -79,14 +79,33 @@ macro_rules! qapi_enum {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-                Ok($name::from(&*s))
+                $crate::commands::from_wire_str(d, "a QAPI enum value")
             }
         }
     };
 }
 
 pub(crate) use qapi_enum;
+
+/// Deserializes a string into `T` through its `From<&str>`, without allocating for the string
+/// (serde's `Cow<str>` always allocates). `what` names the expected value in errors.
+pub(crate) fn from_wire_str<'de, D, T>(d: D, what: &'static str) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: for<'a> From<&'a str>,
+{
+    struct Wire<T>(&'static str, std::marker::PhantomData<T>);
+    impl<T: for<'a> From<&'a str>> serde::de::Visitor<'_> for Wire<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+            Ok(T::from(v))
+        }
+    }
+    d.deserialize_str(Wire(what, std::marker::PhantomData))
+}
 
 /// Implements [`Command`](crate::Command) for a type: its wire name and its output.
 macro_rules! command {

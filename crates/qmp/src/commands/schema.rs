@@ -475,28 +475,24 @@ enum MetaKind {
     Other(String),
 }
 
+impl From<&str> for MetaKind {
+    fn from(v: &str) -> Self {
+        match v {
+            "builtin" => MetaKind::Builtin,
+            "enum" => MetaKind::Enum,
+            "array" => MetaKind::Array,
+            "object" => MetaKind::Object,
+            "alternate" => MetaKind::Alternate,
+            "command" => MetaKind::Command,
+            "event" => MetaKind::Event,
+            other => MetaKind::Other(other.to_owned()),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for MetaKind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = MetaKind;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a meta-type string")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MetaKind, E> {
-                Ok(match v {
-                    "builtin" => MetaKind::Builtin,
-                    "enum" => MetaKind::Enum,
-                    "array" => MetaKind::Array,
-                    "object" => MetaKind::Object,
-                    "alternate" => MetaKind::Alternate,
-                    "command" => MetaKind::Command,
-                    "event" => MetaKind::Event,
-                    other => MetaKind::Other(other.to_owned()),
-                })
-            }
-        }
-        d.deserialize_str(V)
+        super::from_wire_str(d, "a meta-type string")
     }
 }
 
@@ -560,25 +556,21 @@ enum MemberKey {
     Other,
 }
 
+impl From<&str> for MemberKey {
+    fn from(v: &str) -> Self {
+        match v {
+            "name" => MemberKey::Name,
+            "type" => MemberKey::Kind,
+            "default" => MemberKey::Default,
+            "features" => MemberKey::Features,
+            _ => MemberKey::Other,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for MemberKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KV;
-        impl Visitor<'_> for KV {
-            type Value = MemberKey;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MemberKey, E> {
-                Ok(match v {
-                    "name" => MemberKey::Name,
-                    "type" => MemberKey::Kind,
-                    "default" => MemberKey::Default,
-                    "features" => MemberKey::Features,
-                    _ => MemberKey::Other,
-                })
-            }
-        }
-        d.deserialize_identifier(KV)
+        super::from_wire_str(d, "a member name")
     }
 }
 
@@ -598,33 +590,29 @@ enum FlatKey {
     Other(String),
 }
 
+impl From<&str> for FlatKey {
+    fn from(v: &str) -> Self {
+        match v {
+            "name" => FlatKey::Name,
+            "meta-type" => FlatKey::MetaType,
+            "features" => FlatKey::Features,
+            "json-type" => FlatKey::JsonType,
+            "values" => FlatKey::Values,
+            "members" => FlatKey::Members,
+            "element-type" => FlatKey::ElementType,
+            "tag" => FlatKey::Tag,
+            "variants" => FlatKey::Variants,
+            "arg-type" => FlatKey::ArgType,
+            "ret-type" => FlatKey::RetType,
+            "allow-oob" => FlatKey::AllowOob,
+            other => FlatKey::Other(other.to_owned()),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for FlatKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KV;
-        impl Visitor<'_> for KV {
-            type Value = FlatKey;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FlatKey, E> {
-                Ok(match v {
-                    "name" => FlatKey::Name,
-                    "meta-type" => FlatKey::MetaType,
-                    "features" => FlatKey::Features,
-                    "json-type" => FlatKey::JsonType,
-                    "values" => FlatKey::Values,
-                    "members" => FlatKey::Members,
-                    "element-type" => FlatKey::ElementType,
-                    "tag" => FlatKey::Tag,
-                    "variants" => FlatKey::Variants,
-                    "arg-type" => FlatKey::ArgType,
-                    "ret-type" => FlatKey::RetType,
-                    "allow-oob" => FlatKey::AllowOob,
-                    other => FlatKey::Other(other.to_owned()),
-                })
-            }
-        }
-        d.deserialize_identifier(KV)
+        super::from_wire_str(d, "a member name")
     }
 }
 
