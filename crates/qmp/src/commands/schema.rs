@@ -283,61 +283,23 @@ struct Flat {
 }
 
 impl Flat {
-    /// Checks the members the entry's meta-type requires and builds it. Members that belong
-    /// to another meta-type are kept as unknown ones.
-    fn into_info<E: serde::de::Error>(self) -> Result<SchemaInfo, E> {
-        let Flat {
-            name,
-            meta_type,
-            features,
-            json_type,
-            values,
-            members,
-            element_type,
-            tag,
-            variants,
-            arg_type,
-            ret_type,
-            allow_oob,
-            mut extra,
-        } = self;
-        let name = name.ok_or_else(|| E::missing_field("name"))?;
-        let meta_type = meta_type.ok_or_else(|| E::missing_field("meta-type"))?;
-        let features = features.unwrap_or_default();
-        // Only entries with members of another meta-type (none from QEMU 7.2) pay for this.
-        let mut stray = |key: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                extra.insert(key.to_owned(), v);
-            }
-        };
-        let str_v = |v: Option<String>| v.map(Value::String);
-        let vec_v = |v: Option<Vec<String>>| v.map(|v| v.into_iter().map(Value::String).collect());
-        let to_v = |v: &dyn erased::ToValue| v.to_value();
-        let members_v = |v: &Option<Vec<FlatMember>>| v.as_ref().map(|v| to_v(v));
-        let variants_v = |v: &Option<Vec<SchemaInfoObjectVariant>>| v.as_ref().map(|v| to_v(v));
+    /// Checks the members the entry's meta-type requires and builds it. Each meta-type takes
+    /// the members it owns; any left over belong to another meta-type and are kept as
+    /// unknown ones.
+    fn into_info<E: serde::de::Error>(mut self) -> Result<SchemaInfo, E> {
+        let name = self.name.take().ok_or_else(|| E::missing_field("name"))?;
+        let meta_type = self.meta_type.take().ok_or_else(|| E::missing_field("meta-type"))?;
+        let features = self.features.take().unwrap_or_default();
         let meta = match meta_type {
             MetaKind::Builtin => {
-                stray("values", vec_v(values));
-                stray("members", members_v(&members));
-                stray("element-type", str_v(element_type));
-                stray("tag", str_v(tag));
-                stray("variants", variants_v(&variants));
-                stray("arg-type", str_v(arg_type));
-                stray("ret-type", str_v(ret_type));
-                stray("allow-oob", allow_oob.map(Value::Bool));
-                let json_type = json_type.ok_or_else(|| E::missing_field("json-type"))?;
-                SchemaMeta::Builtin(SchemaInfoBuiltin { json_type, extra })
+                let json_type = self.json_type.take().ok_or_else(|| E::missing_field("json-type"))?;
+                SchemaMeta::Builtin(SchemaInfoBuiltin { json_type, extra: self.leftovers() })
             }
             MetaKind::Enum => {
-                stray("json-type", str_v(json_type));
-                stray("element-type", str_v(element_type));
-                stray("tag", str_v(tag));
-                stray("variants", variants_v(&variants));
-                stray("arg-type", str_v(arg_type));
-                stray("ret-type", str_v(ret_type));
-                stray("allow-oob", allow_oob.map(Value::Bool));
-                let values = values.ok_or_else(|| E::missing_field("values"))?;
-                let members = members
+                let values = self.values.take().ok_or_else(|| E::missing_field("values"))?;
+                let members = self
+                    .members
+                    .take()
                     .unwrap_or_default()
                     .into_iter()
                     .map(|m| {
@@ -345,29 +307,18 @@ impl Flat {
                         Ok(SchemaInfoEnumMember { name, features: m.features.unwrap_or_default() })
                     })
                     .collect::<Result<_, E>>()?;
-                SchemaMeta::Enum(SchemaInfoEnum { values, members, extra })
+                SchemaMeta::Enum(SchemaInfoEnum { values, members, extra: self.leftovers() })
             }
             MetaKind::Array => {
-                stray("json-type", str_v(json_type));
-                stray("values", vec_v(values));
-                stray("members", members_v(&members));
-                stray("tag", str_v(tag));
-                stray("variants", variants_v(&variants));
-                stray("arg-type", str_v(arg_type));
-                stray("ret-type", str_v(ret_type));
-                stray("allow-oob", allow_oob.map(Value::Bool));
-                let element_type = element_type.ok_or_else(|| E::missing_field("element-type"))?;
-                SchemaMeta::Array(SchemaInfoArray { element_type, extra })
+                let element_type =
+                    self.element_type.take().ok_or_else(|| E::missing_field("element-type"))?;
+                SchemaMeta::Array(SchemaInfoArray { element_type, extra: self.leftovers() })
             }
             MetaKind::Object => {
-                stray("json-type", str_v(json_type));
-                stray("values", vec_v(values));
-                stray("element-type", str_v(element_type));
-                stray("arg-type", str_v(arg_type));
-                stray("ret-type", str_v(ret_type));
-                stray("allow-oob", allow_oob.map(Value::Bool));
                 // Same size and layout: the collect reuses the members' allocation.
-                let members = members
+                let members = self
+                    .members
+                    .take()
                     .ok_or_else(|| E::missing_field("members"))?
                     .into_iter()
                     .map(|m| {
@@ -379,23 +330,14 @@ impl Flat {
                         })
                     })
                     .collect::<Result<_, E>>()?;
-                SchemaMeta::Object(SchemaInfoObject {
-                    members,
-                    tag,
-                    variants: variants.unwrap_or_default(),
-                    extra,
-                })
+                let tag = self.tag.take();
+                let variants = self.variants.take().unwrap_or_default();
+                SchemaMeta::Object(SchemaInfoObject { members, tag, variants, extra: self.leftovers() })
             }
             MetaKind::Alternate => {
-                stray("json-type", str_v(json_type));
-                stray("values", vec_v(values));
-                stray("element-type", str_v(element_type));
-                stray("tag", str_v(tag));
-                stray("variants", variants_v(&variants));
-                stray("arg-type", str_v(arg_type));
-                stray("ret-type", str_v(ret_type));
-                stray("allow-oob", allow_oob.map(Value::Bool));
-                let members = members
+                let members = self
+                    .members
+                    .take()
                     .ok_or_else(|| E::missing_field("members"))?
                     .into_iter()
                     .map(|m| {
@@ -404,50 +346,48 @@ impl Flat {
                         })
                     })
                     .collect::<Result<_, E>>()?;
-                SchemaMeta::Alternate(SchemaInfoAlternate { members, extra })
+                SchemaMeta::Alternate(SchemaInfoAlternate { members, extra: self.leftovers() })
             }
             MetaKind::Command => {
-                stray("json-type", str_v(json_type));
-                stray("values", vec_v(values));
-                stray("members", members_v(&members));
-                stray("element-type", str_v(element_type));
-                stray("tag", str_v(tag));
-                stray("variants", variants_v(&variants));
-                let arg_type = arg_type.ok_or_else(|| E::missing_field("arg-type"))?;
-                let ret_type = ret_type.ok_or_else(|| E::missing_field("ret-type"))?;
+                let arg_type = self.arg_type.take().ok_or_else(|| E::missing_field("arg-type"))?;
+                let ret_type = self.ret_type.take().ok_or_else(|| E::missing_field("ret-type"))?;
+                let allow_oob = self.allow_oob.take().unwrap_or(false);
                 SchemaMeta::Command(SchemaInfoCommand {
                     arg_type,
                     ret_type,
-                    allow_oob: allow_oob.unwrap_or(false),
-                    extra,
+                    allow_oob,
+                    extra: self.leftovers(),
                 })
             }
             MetaKind::Event => {
-                stray("json-type", str_v(json_type));
-                stray("values", vec_v(values));
-                stray("members", members_v(&members));
-                stray("element-type", str_v(element_type));
-                stray("tag", str_v(tag));
-                stray("variants", variants_v(&variants));
-                stray("ret-type", str_v(ret_type));
-                stray("allow-oob", allow_oob.map(Value::Bool));
-                let arg_type = arg_type.ok_or_else(|| E::missing_field("arg-type"))?;
-                SchemaMeta::Event(SchemaInfoEvent { arg_type, extra })
+                let arg_type = self.arg_type.take().ok_or_else(|| E::missing_field("arg-type"))?;
+                SchemaMeta::Event(SchemaInfoEvent { arg_type, extra: self.leftovers() })
             }
-            MetaKind::Other(meta_type) => {
-                stray("json-type", str_v(json_type));
-                stray("values", vec_v(values));
-                stray("members", members_v(&members));
-                stray("element-type", str_v(element_type));
-                stray("tag", str_v(tag));
-                stray("variants", variants_v(&variants));
-                stray("arg-type", str_v(arg_type));
-                stray("ret-type", str_v(ret_type));
-                stray("allow-oob", allow_oob.map(Value::Bool));
-                SchemaMeta::Other { meta_type, members: extra }
-            }
+            MetaKind::Other(meta_type) => SchemaMeta::Other { meta_type, members: self.leftovers() },
         };
         Ok(SchemaInfo { name, features, meta })
+    }
+
+    /// `extra`, plus every member no meta-type took (none, from QEMU 7.2: only such entries
+    /// pay for turning typed fields back into JSON).
+    fn leftovers(self) -> Map<String, Value> {
+        let mut extra = self.extra;
+        let mut put = |key: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                extra.insert(key.to_owned(), v);
+            }
+        };
+        let strings = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
+        put("json-type", self.json_type.map(Value::String));
+        put("values", self.values.map(strings));
+        put("members", self.members.as_ref().map(erased::ToValue::to_value));
+        put("element-type", self.element_type.map(Value::String));
+        put("tag", self.tag.map(Value::String));
+        put("variants", self.variants.as_ref().map(erased::ToValue::to_value));
+        put("arg-type", self.arg_type.map(Value::String));
+        put("ret-type", self.ret_type.map(Value::String));
+        put("allow-oob", self.allow_oob.map(Value::Bool));
+        extra
     }
 }
 
