@@ -4,7 +4,7 @@
 //! blocks on a caller or subscriber, so a slow consumer can never stall the socket.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::client::Shared;
 use crate::error::Error;
+use crate::reply::{fast_reply_id, IdHasher};
 use crate::subscription::Subscriber;
 use crate::transport::Transport;
 
@@ -23,44 +24,6 @@ use crate::transport::Transport;
 pub(crate) enum Answer {
     Parsed(Response),
     Frame(Vec<u8>),
-}
-
-/// The id of a reply in QEMU's exact shape, `{"return"|"error": ..., "id": N}`, read from the
-/// frame's end without parsing it; None for anything else (which takes the full parse).
-fn fast_reply_id(bytes: &[u8]) -> Option<u64> {
-    if !(bytes.starts_with(b"{\"return\"") || bytes.starts_with(b"{\"error\"")) {
-        return None;
-    }
-    let body = bytes.strip_suffix(b"}")?;
-    let digits = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 19 {
-        return None;
-    }
-    let (head, num) = body.split_at(body.len() - digits);
-    let head = head.strip_suffix(b" ").unwrap_or(head);
-    let head = head.strip_suffix(b"\"id\":")?;
-    let head = head.strip_suffix(b" ").unwrap_or(head);
-    head.strip_suffix(b",")?;
-    std::str::from_utf8(num).ok()?.parse().ok()
-}
-
-/// Hashes the client's own sequential call ids with one multiply (Fibonacci hashing): SipHash
-/// guards against keys an attacker chooses, and these are ours.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
 
 /// Where a call's answer goes.

@@ -43,6 +43,7 @@ mod command;
 pub mod commands;
 mod connection;
 mod error;
+mod reply;
 pub mod events;
 mod subscription;
 mod transport;
