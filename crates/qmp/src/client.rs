@@ -387,12 +387,12 @@ fn decode<T: serde::de::DeserializeOwned>(name: &str, raw: &RawValue) -> Result<
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    await_greeting: bool,
-    negotiate: bool,
-    oob: bool,
-    timeout: Option<Duration>,
-    max_message_size: usize,
-    event_queue: usize,
+    pub(crate) await_greeting: bool,
+    pub(crate) negotiate: bool,
+    pub(crate) oob: bool,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) max_message_size: usize,
+    pub(crate) event_queue: usize,
 }
 
 impl Default for ClientBuilder {
@@ -402,7 +402,7 @@ impl Default for ClientBuilder {
 }
 
 /// How long the greeting may take when no timeout is set.
-const DEFAULT_GREETING_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_GREETING_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl ClientBuilder {
     /// The defaults: greeting, negotiation with oob when offered, no call timeout, a 16 MiB

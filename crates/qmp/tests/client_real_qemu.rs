@@ -265,15 +265,3 @@ async fn events_from_another_monitor_arrive_while_idle() {
     let event: Arc<qmp::Event> = stopped.await.unwrap();
     assert_eq!(event.name, "STOP");
 }
-
-#[test]
-fn blocking_client_works_without_tokio() {
-    let qemu = Peer::qemu(1);
-    let client = qmp::blocking::Client::connect(qemu.socket(0)).unwrap();
-    let mut sub = client.subscribe(EventFilter::name("STOP"));
-    assert_eq!(client.execute_raw("query-status", Value::Null).unwrap()["status"], "running");
-    client.execute_raw("stop", Value::Null).unwrap();
-    assert_eq!(sub.recv_timeout(T).unwrap().name, "STOP");
-    let err = client.execute_raw("nope", Value::Null).unwrap_err();
-    assert_eq!(err.qmp_error().unwrap().class, ErrorClass::CommandNotFound);
-}

@@ -1,0 +1,338 @@
+//! A blocking client for programs without tokio: scripts, test harnesses, tools that make one
+//! call after another. It runs no thread and no runtime of its own. The thread that waits for
+//! something reads the socket itself, so a call costs what a hand-written socket loop costs:
+//! one write and one blocking read.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), qmp::Error> {
+//! use std::time::Duration;
+//! use qmp::EventFilter;
+//!
+//! let client = qmp::blocking::Client::connect("/run/qemu/vm1.qmp")?;
+//! let status = client.execute_raw("query-status", serde_json::Value::Null)?;
+//! println!("{status}");
+//!
+//! // Subscribe before causing the event.
+//! let mut stops = client.subscribe(EventFilter::name("STOP"));
+//! client.execute_raw("stop", serde_json::Value::Null)?;
+//! let stop = stops.recv_timeout(Duration::from_secs(5))?;
+//! println!("stopped at {:?}", stop.timestamp);
+//! # Ok(()) }
+//! ```
+//!
+//! # Behaviour
+//! - **Events are read while someone waits.** With no thread of its own, the client reads the
+//!   socket only while a call, a subscription's `recv`, or [`Client::is_closed`] is under way.
+//!   Events that arrive in between wait in the socket (QEMU keeps them) and reach every
+//!   subscription made before they are read. A program that only listens waits in
+//!   [`Subscription::recv`]. This is how qemu.qmp's synchronous client and the `postgres`
+//!   crate behave too.
+//! - **Many threads**: the client is `Clone + Send + Sync`. Calls from several threads are
+//!   pipelined; one waiting thread reads for all of them and hands each reply to its caller.
+//! - **Timeouts** bound the wait for the reply; a late reply is discarded, never handed to
+//!   another call.
+//! - **Disconnect**: when the peer closes or dies, every waiting call fails with
+//!   [`Error::Disconnected`] and every subscription ends with [`RecvError::Closed`] once its
+//!   queue is empty.
+//!
+//! For an application that must react to events at once while it does other work, use the
+//! async [`crate::Client`], whose connection task reads all the time.
+
+mod conn;
+
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::BorrowedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use qmp_proto::{Event, Greeting};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::address::{Address, IntoAddress};
+use crate::client::DEFAULT_GREETING_TIMEOUT;
+use crate::command::Command;
+use crate::error::{Error, Result};
+use crate::subscription::{EventFilter, RecvError};
+use crate::ClientBuilder;
+use conn::{Conn, Got, Reply, Stream};
+
+/// A blocking handle to one QMP connection; cheap to clone, usable from many threads. The
+/// connection closes when the last client handle and subscription are dropped.
+#[derive(Clone)]
+pub struct Client {
+    conn: Arc<Conn>,
+    timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("blocking::Client")
+            .field("oob", &self.oob_enabled())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects with the default settings: waits for the greeting, negotiates, and enables
+    /// out-of-band execution when the server offers it.
+    pub fn connect(addr: impl IntoAddress) -> Result<Client> {
+        Self::connect_with(ClientBuilder::new(), addr)
+    }
+
+    /// Connects with the builder's settings.
+    pub fn connect_with(builder: ClientBuilder, addr: impl IntoAddress) -> Result<Client> {
+        let addr = addr.into_address()?;
+        let connect_err = |source| Error::Connect { address: addr.to_string(), source };
+        let stream = match &addr {
+            Address::Unix(path) => Stream::Unix(UnixStream::connect(path).map_err(connect_err)?),
+            Address::Tcp(hp) => Stream::Tcp(TcpStream::connect(hp.as_str()).map_err(connect_err)?),
+        };
+        Self::start(builder, stream)
+    }
+
+    /// Runs the protocol over an already connected unix stream.
+    pub fn from_unix_stream(builder: ClientBuilder, stream: UnixStream) -> Result<Client> {
+        Self::start(builder, Stream::Unix(stream))
+    }
+
+    /// Runs the protocol over an already connected TCP stream.
+    pub fn from_tcp_stream(builder: ClientBuilder, stream: TcpStream) -> Result<Client> {
+        Self::start(builder, Stream::Tcp(stream))
+    }
+
+    /// Server mode: listens on `addr` (a unix socket is made with mode 0600), waits for one
+    /// peer to connect (QEMU started with `-qmp unix:PATH` without `server=on`), stops
+    /// listening, and runs the protocol as a client.
+    pub fn accept_with(builder: ClientBuilder, addr: impl IntoAddress) -> Result<Client> {
+        let addr = addr.into_address()?;
+        let err = |source| Error::Connect { address: addr.to_string(), source };
+        let stream = match &addr {
+            Address::Unix(path) => {
+                let listener = UnixListener::bind(path).map_err(err)?;
+                // Removed however the accept ends.
+                struct Unlink<'a>(&'a std::path::Path);
+                impl Drop for Unlink<'_> {
+                    fn drop(&mut self) {
+                        let _ = std::fs::remove_file(self.0);
+                    }
+                }
+                let _unlink = Unlink(path);
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+                Stream::Unix(listener.accept().map_err(err)?.0)
+            }
+            Address::Tcp(hp) => {
+                Stream::Tcp(TcpListener::bind(hp.as_str()).map_err(err)?.accept().map_err(err)?.0)
+            }
+        };
+        Self::start(builder, stream)
+    }
+
+    fn start(builder: ClientBuilder, stream: Stream) -> Result<Client> {
+        stream.prepare().map_err(Error::Io)?;
+        let conn = Arc::new(Conn::new(stream, builder.max_message_size, builder.event_queue));
+        let client = Client { conn, timeout: builder.timeout };
+        if builder.await_greeting {
+            let wait = builder.timeout.unwrap_or(DEFAULT_GREETING_TIMEOUT);
+            match client.conn.wait_greeting(Instant::now() + wait) {
+                Ok(()) => {}
+                Err(Error::Timeout) => return Err(Error::Protocol(format!("no greeting within {wait:?}"))),
+                Err(Error::Disconnected(why)) => {
+                    return Err(Error::Disconnected(format!("before the greeting: {why}")))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if builder.negotiate {
+            let oob = builder.oob && client.greeting().is_some_and(|g| g.offers_oob());
+            let args = if oob { serde_json::json!({"enable": ["oob"]}) } else { Value::Null };
+            client.execute_raw("qmp_capabilities", args)?;
+            client.conn.oob.store(oob, Ordering::Relaxed);
+        }
+        Ok(client)
+    }
+
+    /// The server's greeting (`None` when the builder was told not to wait for one).
+    pub fn greeting(&self) -> Option<&Greeting> {
+        self.conn.greeting.get()
+    }
+
+    /// True when out-of-band execution was negotiated.
+    pub fn oob_enabled(&self) -> bool {
+        self.conn.oob.load(Ordering::Relaxed)
+    }
+
+    /// A handle to the same connection whose calls time out after `timeout`.
+    pub fn with_timeout(&self, timeout: Duration) -> Client {
+        Client { conn: Arc::clone(&self.conn), timeout: Some(timeout) }
+    }
+
+    /// A handle to the same connection whose calls wait as long as it takes.
+    pub fn without_timeout(&self) -> Client {
+        Client { conn: Arc::clone(&self.conn), timeout: None }
+    }
+
+    /// Runs a typed command.
+    pub fn execute<C: Command>(&self, cmd: C) -> Result<C::Output> {
+        let reply = self.call(C::NAME, &cmd, false, &[])?;
+        decode(C::NAME, reply)
+    }
+
+    /// Runs a typed command out of band (`exec-oob`); the command must allow it and oob must
+    /// have been negotiated.
+    pub fn execute_oob<C: Command>(&self, cmd: C) -> Result<C::Output> {
+        let reply = self.call(C::NAME, &cmd, true, &[])?;
+        decode(C::NAME, reply)
+    }
+
+    /// Runs a typed command with file descriptors attached (SCM_RIGHTS; unix sockets only).
+    pub fn execute_with_fds<C: Command>(&self, cmd: C, fds: &[BorrowedFd<'_>]) -> Result<C::Output> {
+        let reply = self.call(C::NAME, &cmd, false, fds)?;
+        decode(C::NAME, reply)
+    }
+
+    /// Runs any command by name; `args` is a JSON object, or `Value::Null` for none.
+    pub fn execute_raw(&self, name: &str, args: Value) -> Result<Value> {
+        let reply = self.call(name, &args, false, &[])?;
+        decode(name, reply)
+    }
+
+    /// Runs any command by name out of band (`exec-oob`).
+    pub fn execute_raw_oob(&self, name: &str, args: Value) -> Result<Value> {
+        let reply = self.call(name, &args, true, &[])?;
+        decode(name, reply)
+    }
+
+    /// Runs any command by name with file descriptors attached.
+    pub fn execute_raw_with_fds(&self, name: &str, args: Value, fds: &[BorrowedFd<'_>]) -> Result<Value> {
+        let reply = self.call(name, &args, false, fds)?;
+        decode(name, reply)
+    }
+
+    fn call<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: &A,
+        oob: bool,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<Reply> {
+        if oob && !self.oob_enabled() {
+            return Err(Error::Unsupported(format!(
+                "cannot run {name} out of band: oob was not negotiated on this connection"
+            )));
+        }
+        if !fds.is_empty() && !self.conn.supports_fds() {
+            return Err(Error::Unsupported("passing file descriptors needs a unix socket".into()));
+        }
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        self.conn.call(name, args, oob, fds, deadline)
+    }
+
+    /// Subscribes to the events `filter` selects, from those read after this call on
+    /// (including every event caused by a command sent after it).
+    pub fn subscribe(&self, filter: EventFilter) -> Subscription {
+        let id = self.conn.subscribe(filter);
+        Subscription { conn: Arc::clone(&self.conn), id }
+    }
+
+    /// Subscribes to every event.
+    pub fn events(&self) -> Subscription {
+        self.subscribe(EventFilter::any())
+    }
+
+    /// Waits up to `timeout` for the next event `filter` selects, from now on. To catch an
+    /// event a command of yours causes, [`subscribe`](Self::subscribe) before the command and
+    /// [`recv_timeout`](Subscription::recv_timeout) after it.
+    pub fn wait_for(&self, filter: EventFilter, timeout: Duration) -> Result<Arc<Event>> {
+        self.subscribe(filter).recv_timeout(timeout)
+    }
+
+    /// True once the connection has ended. Reads what has arrived (without waiting), so a
+    /// peer that hung up since the last call is noticed.
+    pub fn is_closed(&self) -> bool {
+        self.conn.poll_closed()
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(name: &str, reply: Reply) -> Result<T> {
+    match reply {
+        Reply::Frame(bytes) => crate::decode_reply(name, &bytes),
+        Reply::Parsed(resp) => {
+            let raw = resp.result.map_err(Error::Qmp)?;
+            serde_json::from_str(raw.get()).map_err(|source| Error::Json {
+                context: format!("cannot decode the return of {name}"),
+                source,
+            })
+        }
+    }
+}
+
+/// A blocking event subscription: the events one filter selects, queued until taken, in the
+/// order the server sent them. Dropping it unsubscribes. It keeps the connection open.
+pub struct Subscription {
+    conn: Arc<Conn>,
+    id: u64,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("blocking::Subscription").field("id", &self.id).finish()
+    }
+}
+
+impl Subscription {
+    /// The next event, waiting as long as it takes; `Err(Lagged(n))` once after `n` events
+    /// were dropped for lack of room, `Err(Closed)` when the connection is gone and the queue
+    /// is empty.
+    pub fn recv(&mut self) -> std::result::Result<Arc<Event>, RecvError> {
+        got_event(self.conn.next_event(self.id, None))
+            .unwrap_or_else(|| Err(RecvError::Closed("no event (internal)".into())))
+    }
+
+    /// The next event within `timeout`, skipping lost-event notices.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Arc<Event>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match got_event(self.conn.next_event(self.id, Some(deadline))) {
+                Some(Ok(ev)) => return Ok(ev),
+                Some(Err(RecvError::Lagged(_))) => continue,
+                Some(Err(RecvError::Closed(why))) => return Err(Error::Disconnected(why)),
+                None => return Err(Error::Timeout),
+            }
+        }
+    }
+
+    /// The next event if one has arrived, without waiting; `None` when there is none.
+    pub fn try_recv(&mut self) -> Option<std::result::Result<Arc<Event>, RecvError>> {
+        got_event(self.conn.next_event(self.id, Some(Instant::now())))
+    }
+
+    /// How many events are queued now (read from the socket, not yet taken).
+    pub fn len(&self) -> usize {
+        self.conn.queued(self.id)
+    }
+
+    /// True when no event is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn got_event(got: Got) -> Option<std::result::Result<Arc<Event>, RecvError>> {
+    match got {
+        Got::Event(ev) => Some(Ok(ev)),
+        Got::Lagged(n) => Some(Err(RecvError::Lagged(n))),
+        Got::Closed(why) => Some(Err(RecvError::Closed(why))),
+        Got::Reply(_) | Got::Nothing => None,
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.conn.unsubscribe(self.id);
+    }
+}

@@ -1,0 +1,199 @@
+//! The blocking client against scripted peers over a socket pair: split and merged replies,
+//! peers that break the protocol or die, slow subscribers. Each failure must be a clear error
+//! at once, never a panic, a hang or unbounded memory.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use qmp::blocking::Client;
+use qmp::{Error, EventFilter, RecvError};
+use serde_json::{json, Value};
+
+const GREETING: &[u8] = b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n";
+const T: Duration = Duration::from_secs(5);
+
+/// Reads from the client until `n` complete requests (counted by their closing newline).
+fn read_requests(peer: &mut UnixStream, n: usize) -> Vec<Value> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while buf.iter().filter(|&&b| b == b'\n').count() < n {
+        let got = peer.read(&mut chunk).unwrap();
+        assert!(got > 0, "client hung up");
+        buf.extend_from_slice(&chunk[..got]);
+    }
+    buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect()
+}
+
+fn event(name: &str, n: u64) -> String {
+    format!("{{\"event\": \"{name}\", \"data\": {{\"n\": {n}}}, \"timestamp\": {{\"seconds\": 1, \"microseconds\": 2}}}}\r\n")
+}
+
+/// A connected client (negotiated, oob on) and the scripted peer's end.
+fn pair(builder: qmp::ClientBuilder) -> (Client, UnixStream) {
+    let (ours, mut peer) = UnixStream::pair().unwrap();
+    let client = thread::spawn(move || Client::from_unix_stream(builder.timeout(T), ours));
+    peer.write_all(GREETING).unwrap();
+    let caps = read_requests(&mut peer, 1);
+    assert_eq!(caps[0]["execute"], "qmp_capabilities");
+    assert_eq!(caps[0]["arguments"], json!({"enable": ["oob"]}));
+    peer.write_all(format!("{{\"return\": {{}}, \"id\": {}}}\r\n", caps[0]["id"]).as_bytes()).unwrap();
+    (client.join().unwrap().unwrap(), peer)
+}
+
+#[test]
+fn replies_split_merged_and_out_of_order_reach_their_own_threads() {
+    let (client, mut peer) = pair(qmp::Client::builder());
+    let mut events = client.subscribe(EventFilter::name("X"));
+    let a = thread::spawn({
+        let c = client.clone();
+        move || c.execute_raw("a", Value::Null)
+    });
+    let b = thread::spawn({
+        let c = client.clone();
+        move || c.execute_raw("b", Value::Null)
+    });
+    let reqs = read_requests(&mut peer, 2);
+    let id_of = |name: &str| reqs.iter().find(|r| r["execute"] == name).unwrap()["id"].clone();
+    // In reverse order, an event between, no newlines, cut mid-object.
+    let out = format!(
+        "{{\"return\": \"B\", \"id\": {}}}{}{{\"return\": \"A\", \"id\": {}}}",
+        id_of("b"),
+        event("X", 1).trim_end(),
+        id_of("a")
+    );
+    let (first, second) = out.as_bytes().split_at(out.len() / 2 + 3);
+    peer.write_all(first).unwrap();
+    thread::sleep(Duration::from_millis(20));
+    peer.write_all(second).unwrap();
+    assert_eq!(a.join().unwrap().unwrap(), "A");
+    assert_eq!(b.join().unwrap().unwrap(), "B");
+    assert_eq!(events.try_recv().unwrap().unwrap().data_value()["n"], 1);
+}
+
+#[test]
+fn a_peer_that_dies_mid_reply_fails_the_call_at_once() {
+    let (client, mut peer) = pair(qmp::Client::builder());
+    let call = thread::spawn(move || client.execute_raw("query-status", Value::Null));
+    read_requests(&mut peer, 1);
+    peer.write_all(b"{\"return\": {\"status\": \"runn").unwrap();
+    let t = Instant::now();
+    drop(peer);
+    let err = call.join().unwrap().unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(err.is_disconnected(), "{err}");
+    assert!(err.to_string().contains("in the middle of a message"), "{err}");
+}
+
+#[test]
+fn invalid_json_ends_the_connection_with_a_clear_error() {
+    let (client, mut peer) = pair(qmp::Client::builder());
+    let call = thread::spawn({
+        let c = client.clone();
+        move || c.execute_raw("query-status", Value::Null)
+    });
+    read_requests(&mut peer, 1);
+    peer.write_all(b"{\"return\": nope}\r\n").unwrap();
+    let err = call.join().unwrap().unwrap_err();
+    assert!(err.to_string().contains("protocol error"), "{err}");
+    assert!(client.is_closed());
+    assert!(client.execute_raw("query-status", Value::Null).unwrap_err().is_disconnected());
+}
+
+#[test]
+fn a_message_over_the_cap_ends_the_connection_without_buffering_it() {
+    let (client, mut peer) = pair(qmp::Client::builder().max_message_size(64 * 1024));
+    let call = thread::spawn(move || client.execute_raw("query-status", Value::Null));
+    read_requests(&mut peer, 1);
+    // 1 MiB inside one string; the client gives up once it is over the cap, so the write may
+    // fail when it hangs up.
+    let writer = thread::spawn(move || {
+        let _ = peer.write_all(b"{\"return\": \"");
+        let _ = peer.write_all(&vec![b'x'; 1 << 20]);
+        peer
+    });
+    let err = call.join().unwrap().unwrap_err();
+    assert!(err.to_string().contains("65536-byte size cap"), "names the cap: {err}");
+    assert!(err.is_disconnected(), "{err}");
+    drop(writer.join().unwrap());
+}
+
+#[test]
+fn no_greeting_is_a_protocol_error_not_a_hang() {
+    let (ours, _peer) = UnixStream::pair().unwrap();
+    let t = Instant::now();
+    let err = Client::from_unix_stream(qmp::Client::builder().timeout(Duration::from_millis(200)), ours)
+        .unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn a_peer_that_hangs_up_before_the_greeting_is_a_disconnect() {
+    let (ours, peer) = UnixStream::pair().unwrap();
+    drop(peer);
+    let err = Client::from_unix_stream(qmp::Client::builder(), ours).unwrap_err();
+    assert!(err.is_disconnected(), "{err}");
+    assert!(err.to_string().contains("before the greeting"), "{err}");
+}
+
+#[test]
+fn connecting_to_nothing_is_a_connect_error() {
+    let dir = qmp_testkit::tempdir();
+    let err = Client::connect(dir.path().join("none.sock")).unwrap_err();
+    assert!(err.is_connect(), "{err}");
+}
+
+#[test]
+fn a_slow_subscriber_is_told_how_many_events_it_lost() {
+    let (client, mut peer) = pair(qmp::Client::builder().event_queue(4));
+    let mut sub = client.subscribe(EventFilter::name("E"));
+    let mut other = client.subscribe(EventFilter::name("F"));
+    for n in 0..10 {
+        peer.write_all(event("E", n).as_bytes()).unwrap();
+    }
+    peer.write_all(event("F", 0).as_bytes()).unwrap();
+    // Reading F makes the client read all ten E before it.
+    assert_eq!(other.recv_timeout(T).unwrap().name, "F");
+    assert_eq!(sub.len(), 4);
+    assert_eq!(sub.recv(), Err(RecvError::Lagged(6)));
+    let kept: Vec<Value> = (0..4).map(|_| sub.recv().unwrap().data_value()["n"].clone()).collect();
+    assert_eq!(kept, [6, 7, 8, 9]);
+    assert!(sub.try_recv().is_none());
+    drop(peer);
+    assert!(matches!(sub.recv(), Err(RecvError::Closed(_))));
+}
+
+#[test]
+fn a_panicking_event_filter_does_not_leave_the_others_waiting() {
+    let (client, mut peer) = pair(qmp::Client::builder());
+    let _bad = client.subscribe(EventFilter::any().matching(|e| e.name != "BOOM" || panic!("filter")));
+    let reader = thread::spawn({
+        let c = client.clone();
+        move || c.execute_raw("a", Value::Null)
+    });
+    let id = read_requests(&mut peer, 1)[0]["id"].clone();
+    peer.write_all(event("BOOM", 0).as_bytes()).unwrap();
+    assert!(reader.join().is_err(), "the filter's panic reaches the thread that read the event");
+    // The call's id is still waited on by nobody; the next caller reads on.
+    peer.write_all(format!("{{\"return\": 1, \"id\": {id}}}\r\n").as_bytes()).unwrap();
+    let next = thread::spawn({
+        let c = client.clone();
+        move || c.execute_raw("b", Value::Null)
+    });
+    let id = read_requests(&mut peer, 1)[0]["id"].clone();
+    peer.write_all(format!("{{\"return\": 2, \"id\": {id}}}\r\n").as_bytes()).unwrap();
+    assert_eq!(next.join().unwrap().unwrap(), 2);
+}
+
+#[test]
+fn a_reply_without_an_id_goes_to_the_only_waiting_call() {
+    let (client, mut peer) = pair(qmp::Client::builder());
+    let call = thread::spawn(move || client.execute_raw("x", Value::Null));
+    read_requests(&mut peer, 1);
+    peer.write_all(b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n")
+        .unwrap();
+    let err = call.join().unwrap().unwrap_err();
+    assert_eq!(err.qmp_error().unwrap().desc, "JSON parse error");
+}
