@@ -5,7 +5,8 @@
 //! framer scans bytes once, tracking only nesting depth and string state, so it never parses
 //! JSON itself and never recurses: deep nesting or garbage cannot overflow the stack. Inside
 //! objects and arrays it takes 64 bytes at a time when they hold only plain structure and
-//! strings (bit masks of quotes and brackets), falling back to the byte loop otherwise.
+//! strings (bit masks of quotes and brackets), falling back to the byte loop otherwise; a
+//! small object already whole in the buffer (the usual reply or event) is cut in one such pass.
 //!
 //! It follows QEMU's input rules so that the same framer serves both ends of the protocol:
 //! strings may be single-quoted; a byte that can never appear in JSON text (0xFE, 0xFF, or an
@@ -146,6 +147,9 @@ fn skip(buf: &[u8], from: usize, to: usize, plain: &[bool; 256]) -> usize {
 /// Bytes per block of the block scan ([`Framer::skim`]): one bit per byte in a `u64`.
 const BLOCK: usize = 64;
 
+/// The largest value [`Framer::whole_object`] takes in one pass.
+const WHOLE_MAX: usize = 4096;
+
 /// One block's bytes of interest, one bit per byte (bit `i` for byte `i`).
 struct Masks {
     /// `"`.
@@ -154,28 +158,81 @@ struct Masks {
     open: u64,
     /// `}` and `]`.
     close: u64,
-    /// Non-zero when the block holds a byte the block scan leaves to the byte loop: `\`,
-    /// `'`, a control byte (whitespace included), 0xFE or 0xFF.
-    other: u64,
+    /// The bytes the block scan leaves to the byte loop: `\`, `'`, a control byte
+    /// (whitespace included), 0xFE or 0xFF.
+    bad: u64,
 }
 
 impl Masks {
-    /// Plain loops over the block, which the compiler turns into vector compares; each
-    /// eight flags (bytes of 0 or 1) then become eight bits with one multiplication.
+    /// On x86_64, SSE2 (always present there): compares 16 bytes at a time and takes each
+    /// compare's mask with `pmovmskb`.
+    #[cfg(target_arch = "x86_64")]
     #[inline]
     fn of(block: &[u8; BLOCK]) -> Masks {
-        let (mut quote, mut open, mut close, mut other) = ([0u8; BLOCK], [0u8; BLOCK], [0u8; BLOCK], 0u8);
+        use std::arch::x86_64::*;
+        let (mut quote, mut open, mut close, mut bad) = (0u64, 0u64, 0u64, 0u64);
+        for (k, chunk) in block.chunks_exact(16).enumerate() {
+            // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always
+            // available; the unaligned load reads exactly the 16 bytes of `chunk`.
+            let (q, o, c, b) = unsafe {
+                let x = _mm_loadu_si128(chunk.as_ptr().cast());
+                let splat = |b: u8| _mm_set1_epi8(b as i8);
+                let lower = _mm_or_si128(x, splat(0x20)); // `[` -> `{`, `]` -> `}`
+                                                          // Unsigned order as signed: flip the top bit, then < 0x20 or >= 0xFE.
+                let flipped = _mm_xor_si128(x, splat(0x80));
+                let control = _mm_cmplt_epi8(flipped, splat(0x20 ^ 0x80));
+                let invalid = _mm_cmpgt_epi8(flipped, splat(0xFD ^ 0x80));
+                let escape = _mm_or_si128(_mm_cmpeq_epi8(x, splat(b'\\')), _mm_cmpeq_epi8(x, splat(b'\'')));
+                (
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(x, splat(b'"'))),
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(lower, splat(b'{'))),
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(lower, splat(b'}'))),
+                    _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(control, invalid), escape)),
+                )
+            };
+            let at = 16 * k;
+            // Each mask is 16 bits wide (pmovmskb zero-extends).
+            quote |= (q as u64) << at;
+            open |= (o as u64) << at;
+            close |= (c as u64) << at;
+            bad |= (b as u64) << at;
+        }
+        Masks { quote, open, close, bad }
+    }
+
+    /// Elsewhere: plain loops over the block, which the compiler turns into vector compares;
+    /// each eight flags (bytes of 0 or 1) then become eight bits with one multiplication.
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline]
+    fn of(block: &[u8; BLOCK]) -> Masks {
+        let (mut quote, mut open, mut close, mut bad) =
+            ([0u8; BLOCK], [0u8; BLOCK], [0u8; BLOCK], [0u8; BLOCK]);
         for (i, &b) in block.iter().enumerate() {
             quote[i] = u8::from(b == b'"');
             open[i] = u8::from(b | 0x20 == b'{'); // `{` or `[`
             close[i] = u8::from(b | 0x20 == b'}'); // `}` or `]`
-            other |= u8::from(!(0x20..0xFE).contains(&b) || b == b'\\' || b == b'\'');
+            bad[i] = u8::from(!(0x20..0xFE).contains(&b) || b == b'\\' || b == b'\'');
         }
-        Masks { quote: bits(&quote), open: bits(&open), close: bits(&close), other: u64::from(other) }
+        Masks { quote: bits(&quote), open: bits(&open), close: bits(&close), bad: bits(&bad) }
+    }
+
+    /// The portable version, for the test that compares the two.
+    #[cfg(test)]
+    fn portable(block: &[u8; BLOCK]) -> Masks {
+        let mask = |f: &dyn Fn(u8) -> bool| {
+            block.iter().enumerate().fold(0u64, |m, (i, &b)| m | u64::from(f(b)) << i)
+        };
+        Masks {
+            quote: mask(&|b| b == b'"'),
+            open: mask(&|b| b == b'{' || b == b'['),
+            close: mask(&|b| b == b'}' || b == b']'),
+            bad: mask(&|b| !(0x20..0xFE).contains(&b) || b == b'\\' || b == b'\''),
+        }
     }
 }
 
 /// Bit `i` set when `flags[i]` is 1 (every flag 0 or 1).
+#[cfg(any(test, not(target_arch = "x86_64")))]
 #[inline]
 fn bits(flags: &[u8; BLOCK]) -> u64 {
     let mut out = 0;
@@ -364,6 +421,14 @@ impl Framer {
                         }
                         OPEN => {
                             self.begin_value(at);
+                            if let Some(end) = self.whole_object(at) {
+                                // The common case: a small plain object, complete in the buffer.
+                                self.pos = end;
+                                if let Some(range) = self.finish_value(end) {
+                                    return Ok(Some(self.frame(range)));
+                                }
+                                continue;
+                            }
                             self.depth = 1;
                             self.state = State::Nested;
                         }
@@ -507,7 +572,7 @@ impl Framer {
             let mut block = [0u8; BLOCK];
             block.copy_from_slice(&self.buf[self.pos..self.pos + BLOCK]);
             let m = Masks::of(&block);
-            if m.other != 0 {
+            if m.bad != 0 {
                 return;
             }
             let (mut quotes, mut keep, mut taken) = (m.quote, u64::MAX, BLOCK);
@@ -547,6 +612,58 @@ impl Framer {
             self.depth = depth;
             self.pos += taken;
         }
+    }
+
+    /// The end (exclusive) of the object or array opening at `at`, when it is complete within
+    /// the next [`WHOLE_MAX`] bytes of the buffer, within both caps, and holds only what the
+    /// block scan takes (plain structure and `"`-strings: no `\\`, `'`, control byte, 0xFE or
+    /// 0xFF). For such a value the byte loop would reach the same end with nothing to report,
+    /// so one pass of block masks replaces it; anything else returns `None` and the byte loop
+    /// scans the value from its start (at most [`WHOLE_MAX`] bytes scanned twice).
+    fn whole_object(&self, at: usize) -> Option<usize> {
+        let window = self.buf.len().min(at.saturating_add(self.max_size)).min(at + WHOLE_MAX);
+        let (mut base, mut depth, mut in_string) = (at, 0u32, 0u64);
+        while base < window {
+            let n = (window - base).min(BLOCK);
+            let m = match self.buf[base..].first_chunk::<BLOCK>() {
+                Some(block) if n == BLOCK => Masks::of(block),
+                _ => {
+                    let mut block = [0u8; BLOCK];
+                    block[..n].copy_from_slice(&self.buf[base..base + n]);
+                    Masks::of(&block)
+                }
+            };
+            // Bytes past the window are zeros: no quote or bracket, but `bad`.
+            let valid = if n == BLOCK { u64::MAX } else { (1u64 << n) - 1 };
+            let strings = prefix_xor(m.quote) ^ in_string;
+            in_string = 0u64.wrapping_sub(strings >> 63);
+            let (open, close) = (m.open & !strings, m.close & !strings);
+            let mut structural = open | close;
+            while structural != 0 {
+                let bit = structural & structural.wrapping_neg();
+                if close & bit != 0 {
+                    depth = depth.checked_sub(1)?; // a stray close at depth 0 cannot happen: `at` opens
+                    if depth == 0 {
+                        let upto = bit | (bit - 1);
+                        if m.bad & upto != 0 {
+                            return None;
+                        }
+                        return Some(base + bit.trailing_zeros() as usize + 1);
+                    }
+                } else {
+                    depth += 1;
+                    if depth > self.max_depth {
+                        return None;
+                    }
+                }
+                structural &= structural - 1;
+            }
+            if m.bad & valid != 0 {
+                return None;
+            }
+            base += BLOCK;
+        }
+        None
     }
 
     /// Starts skipping the value being scanned, which would grow past the cap.
@@ -687,6 +804,68 @@ mod tests {
         ) {
             let bytewise = outcomes(&data, 1, max_size, max_depth);
             prop_assert_eq!(outcomes(&data, step, max_size, max_depth), bytewise);
+        }
+    }
+
+    /// Small objects complete in one read take [`Framer::whole_object`]; fed a byte at a time
+    /// they never do. Both must agree at the edges of its window: block boundaries, the size
+    /// and depth caps, strings holding brackets, and bytes it leaves to the byte loop.
+    #[test]
+    fn whole_objects_frame_as_the_byte_loop_does() {
+        let reply =
+            br#"{"return": {"status": "running", "singlestep": false, "running": true}, "id": 12345}"#;
+        let mut cases: Vec<Vec<u8>> = vec![
+            [&reply[..], b"\r\n", reply, b"\r\n", reply].concat(),
+            br#"{"a": "}{][", "b": [[{}]], "c": "\"x"}{"d": 'e'}[1, "]"]{"#.to_vec(),
+            b"{\"a\": 1\n}{\"a\": \"\xff\"}{\"t\": \"\t\"}{}".to_vec(),
+        ];
+        // An object whose closing brace lands on every position around the block edges.
+        for len in 58..140 {
+            let mut obj = b"{\"k\": \"".to_vec();
+            obj.resize(len - 2, b'x');
+            obj.extend_from_slice(b"\"}");
+            cases.push([&obj[..], b"\n", &obj, b" {"].concat());
+        }
+        for input in &cases {
+            for max_size in [1, 2, 20, 63, 64, 65, 86, 87, 128, DEFAULT_MAX_MESSAGE_SIZE] {
+                for max_depth in [1, 2, 3, DEFAULT_MAX_DEPTH] {
+                    let bytewise = outcomes(input, 1, max_size, max_depth);
+                    assert_eq!(
+                        outcomes(input, usize::MAX, max_size, max_depth),
+                        bytewise,
+                        "{:?}, caps {max_size}/{max_depth}",
+                        String::from_utf8_lossy(input)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn block_masks_match_the_portable_ones() {
+        let check = |block: &[u8; BLOCK]| {
+            let (fast, slow) = (Masks::of(block), Masks::portable(block));
+            assert_eq!(
+                (fast.quote, fast.open, fast.close, fast.bad),
+                (slow.quote, slow.open, slow.close, slow.bad),
+                "block {block:?}"
+            );
+        };
+        // Every byte value at every position, among plain bytes.
+        for b in 0..=255u8 {
+            for at in 0..BLOCK {
+                let mut block = [b'a'; BLOCK];
+                block[at] = b;
+                check(&block);
+            }
+        }
+        // Every byte value everywhere at once, in shifting orders.
+        for shift in 0..=255u8 {
+            let mut block = [0u8; BLOCK];
+            for (i, b) in block.iter_mut().enumerate() {
+                *b = (i as u8).wrapping_mul(4).wrapping_add(shift);
+            }
+            check(&block);
         }
     }
 
