@@ -310,15 +310,25 @@ pub fn decode_us(reply: &[u8], iters: usize) -> io::Result<Decode> {
     })
 }
 
-/// The blocking wrapper: mean µs per serial call.
-pub fn blocking_serial_us(path: &Path, n: usize) -> io::Result<f64> {
-    let client = qmp::blocking::Client::connect(path).map_err(err)?;
-    for _ in 0..n.min(200) {
-        client.execute(QueryStatus).map_err(err)?;
+/// The blocking client (`qmp::blocking::Client`), which reads the socket on the calling
+/// thread: no runtime, no task hop.
+pub struct Blocking {
+    client: qmp::blocking::Client,
+}
+
+impl Blocking {
+    /// Connects with the default settings.
+    pub fn connect(path: &Path) -> io::Result<Blocking> {
+        Ok(Blocking { client: qmp::blocking::Client::connect(path).map_err(err)? })
     }
-    let t = Instant::now();
-    for _ in 0..n {
-        client.execute(QueryStatus).map_err(err)?;
+
+    /// Mean µs per typed `query-status` over `n` serial calls.
+    pub fn serial_us(&self, n: usize) -> io::Result<f64> {
+        let t = Instant::now();
+        for _ in 0..n {
+            let s = self.client.execute(QueryStatus).map_err(err)?;
+            debug_assert!(s.running);
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e6 / n as f64)
     }
-    Ok(t.elapsed().as_secs_f64() * 1e6 / n as f64)
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::child::{on_path, Helper};
 use crate::floor::Floor;
-use crate::ours::{Flavor, Ours};
+use crate::ours::{Blocking, Flavor, Ours};
 use crate::report::{Report, Row, Target};
 use crate::{external, helpers, ours, stats};
 
@@ -199,22 +199,35 @@ fn real_qemu(rep: &mut Report, z: &Sizes, python: &Result<PathBuf, String>) -> R
     let result = (|| -> Result<Vec<u8>, String> {
         on_path("qemu-system-x86_64").ok_or("qemu-system-x86_64 not on PATH (scripts/install-deps.sh)")?;
         let qemu =
-            std::panic::catch_unwind(|| qmp_testkit::Peer::qemu(2)).map_err(|_| "QEMU did not start")?;
-        let (a, b) = (qemu.socket(0), qemu.socket(1));
+            std::panic::catch_unwind(|| qmp_testkit::Peer::qemu(3)).map_err(|_| "QEMU did not start")?;
+        // One client per monitor, as QEMU serves them.
+        let (a, b, c) = (qemu.socket(0), qemu.socket(1), qemu.socket(2));
         let mut floor = s(Floor::connect(a))?;
         let ours = s(Ours::connect(b, Flavor::CurrentThread))?;
+        let blocking = s(Blocking::connect(c))?;
         s(floor.serial_us(50))?;
         s(ours.serial_us(50))?;
+        s(blocking.serial_us(50))?;
         let n = z.qemu_serial;
-        let r = interleaved(z.rounds, &mut [&mut || floor.serial_us(n), &mut || ours.serial_us(n)]);
-        let (fl, our) = (r[0].clone(), r[1].clone());
+        let r = interleaved(
+            z.rounds,
+            &mut [&mut || floor.serial_us(n), &mut || blocking.serial_us(n), &mut || ours.serial_us(n)],
+        );
+        let (fl, blk, our) = (r[0].clone(), r[1].clone(), r[2].clone());
         let schema = s(floor.fetch("query-qmp-schema"))?;
         rep.facts.insert("qemu", qemu_version(&ours));
         drop(ours);
+        drop(blocking);
         let floor_v = rep.num("floor_qemu_serial_us", &fl);
-        rep.num("qemu_serial_us", &our);
+        rep.num("qemu_serial_us", &blk);
+        rep.num("qemu_async_serial_us", &our);
         rep.row(
-            Row::new("serial round trip, real QEMU 7.2", our, "us")
+            Row::new("serial round trip, real QEMU 7.2 (qmp::blocking::Client)", blk, "us")
+                .vs("floor", floor_v)
+                .target(Target::AtMostTimesRef(1.05)),
+        );
+        rep.row(
+            Row::new("serial round trip, real QEMU 7.2 (async, current-thread)", our, "us")
                 .vs("floor", floor_v)
                 .target(Target::AtMostTimesRef(1.05)),
         );
@@ -249,17 +262,19 @@ fn fast_serial(rep: &mut Report, z: &Sizes, sock: &Path, python: &Result<PathBuf
         let mut tokio_floor = crate::floor::TokioFloor::connect(sock)?;
         let ours = Ours::connect(sock, Flavor::CurrentThread)?;
         let ours_mt = Ours::connect(sock, Flavor::MultiThread(helpers::num_cpus()))?;
+        let blocking = Blocking::connect(sock)?;
         floor.serial_us(200)?;
         tokio_floor.serial_us(200)?;
         ours.serial_us(200)?;
         ours_mt.serial_us(200)?;
+        blocking.serial_us(200)?;
         Ok(interleaved(
             z.rounds,
             &mut [
                 &mut || floor.serial_us(n),
                 &mut || ours.serial_us(n),
                 &mut || ours_mt.serial_us(n),
-                &mut || ours::blocking_serial_us(sock, n),
+                &mut || blocking.serial_us(n),
                 &mut || tokio_floor.serial_us(n),
             ],
         ))
@@ -269,15 +284,19 @@ fn fast_serial(rep: &mut Report, z: &Sizes, sock: &Path, python: &Result<PathBuf
         Err(e) => std::array::from_fn(|_| Err(e.to_string())),
     };
     let floor_v = rep.num("floor_serial_unpinned_us", &fl);
-    rep.num("serial_unpinned_us", &our);
+    rep.num("serial_unpinned_us", &blocking);
+    rep.num("async_serial_unpinned_us", &our);
     rep.num("serial_multi_thread_us", &our_mt);
-    rep.num("blocking_serial_us", &blocking);
-    rep.row(Row::new("serial round trip, unpinned (current-thread runtime)", our, "us").vs("floor", floor_v));
-    rep.row(
-        Row::new("serial round trip, unpinned (multi-thread runtime)", our_mt, "us").vs("floor", floor_v),
-    );
     rep.row(
         Row::new("serial round trip, unpinned (qmp::blocking::Client)", blocking, "us").vs("floor", floor_v),
+    );
+    rep.row(
+        Row::new("serial round trip, unpinned (async, current-thread runtime)", our, "us")
+            .vs("floor", floor_v),
+    );
+    rep.row(
+        Row::new("serial round trip, unpinned (async, multi-thread runtime)", our_mt, "us")
+            .vs("floor", floor_v),
     );
     rep.row(Row::new("serial round trip, unpinned, floor", fl, "us"));
     rep.num("tokio_floor_serial_unpinned_us", &tokio_fl);
@@ -312,34 +331,49 @@ fn pinned_serial(rep: &mut Report, z: &Sizes, sock: &Path, peer_pid: u32) {
             let mut floor = Floor::connect(sock)?;
             let mut tokio_floor = crate::floor::TokioFloor::connect(sock)?;
             let ours = Ours::connect(sock, Flavor::CurrentThread)?;
+            let blocking = Blocking::connect(sock)?;
             floor.serial_us(200)?;
             tokio_floor.serial_us(200)?;
             ours.serial_us(200)?;
+            blocking.serial_us(200)?;
             Ok(interleaved(
                 z.rounds.div_ceil(2),
-                &mut [&mut || floor.serial_us(n), &mut || ours.serial_us(n), &mut || {
-                    tokio_floor.serial_us(n)
-                }],
+                &mut [
+                    &mut || floor.serial_us(n),
+                    &mut || blocking.serial_us(n),
+                    &mut || ours.serial_us(n),
+                    &mut || tokio_floor.serial_us(n),
+                ],
             ))
         })();
         let _ = crate::pin::set(0, None);
         let _ = crate::pin::set(peer_pid, None);
-        let [fl, our, tfl] = match r {
-            Ok(v) => [v[0].clone(), v[1].clone(), v[2].clone()],
+        let [fl, blk, our, tfl] = match r {
+            Ok(v) => [v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()],
             Err(e) => std::array::from_fn(|_| Err(e.to_string())),
         };
-        let (floor_key, ours_key, tokio_key) = if key == "pinned1" {
-            ("floor_serial_us", "serial_us", "tokio_floor_serial_us")
+        let (floor_key, blocking_key, async_key, tokio_key) = if key == "pinned1" {
+            ("floor_serial_us", "serial_us", "async_serial_us", "tokio_floor_serial_us")
         } else {
-            ("floor_serial_pinned2_us", "serial_pinned2_us", "tokio_floor_serial_pinned2_us")
+            (
+                "floor_serial_pinned2_us",
+                "serial_pinned2_us",
+                "async_serial_pinned2_us",
+                "tokio_floor_serial_pinned2_us",
+            )
         };
         let floor_v = rep.num(floor_key, &fl);
-        rep.num(ours_key, &our);
+        rep.num(blocking_key, &blk);
+        rep.num(async_key, &our);
         rep.num(tokio_key, &tfl);
         rep.row(
-            Row::new(format!("serial round trip, pinned to {label} (current-thread)"), our, "us")
+            Row::new(format!("serial round trip, pinned to {label} (qmp::blocking::Client)"), blk, "us")
                 .vs("floor", floor_v)
                 .target(Target::AtMostTimesRef(1.15)),
+        );
+        rep.row(
+            Row::new(format!("serial round trip, pinned to {label} (async, current-thread)"), our, "us")
+                .vs("floor", floor_v),
         );
         rep.row(
             Row::new(format!("serial round trip, pinned to {label}, the floor on tokio"), tfl, "us")

@@ -1,5 +1,5 @@
 //! An async (tokio) client for the QEMU Monitor Protocol, with typed commands and events, raw
-//! JSON when you need it, event subscriptions, fd passing, and a blocking wrapper.
+//! JSON when you need it, event subscriptions, fd passing, and a blocking client.
 //!
 //! ```no_run
 //! use std::time::Duration;
