@@ -21,8 +21,11 @@ pub struct Options {
 
 /// How much work each measure does.
 struct Sizes {
-    /// Interleaved rounds of the serial measures (the best round of each client counts).
+    /// Interleaved rounds of the serial measures (the median round of each client counts).
     rounds: usize,
+    /// Interleaved rounds against real QEMU: many short ones, as its own speed drifts by
+    /// ±15% from second to second.
+    qemu_rounds: usize,
     /// Serial calls per round against the fast peer.
     serial: usize,
     /// Serial calls per round against real QEMU.
@@ -41,8 +44,9 @@ fn sizes(quick: bool) -> Sizes {
     if quick {
         Sizes {
             rounds: 3,
+            qemu_rounds: 15,
             serial: 1000,
-            qemu_serial: 200,
+            qemu_serial: 60,
             throughput: 40_000,
             burst: 200_000,
             oneshot: 10,
@@ -51,8 +55,9 @@ fn sizes(quick: bool) -> Sizes {
     } else {
         Sizes {
             rounds: 21,
+            qemu_rounds: 41,
             serial: 2000,
-            qemu_serial: 300,
+            qemu_serial: 100,
             throughput: 200_000,
             burst: 1_000_000,
             oneshot: 40,
@@ -210,7 +215,7 @@ fn real_qemu(rep: &mut Report, z: &Sizes, python: &Result<PathBuf, String>) -> R
         s(blocking.serial_us(50))?;
         let n = z.qemu_serial;
         let r = interleaved(
-            z.rounds,
+            z.qemu_rounds,
             &mut [&mut || floor.serial_us(n), &mut || blocking.serial_us(n), &mut || ours.serial_us(n)],
         );
         let (fl, blk, our) = (r[0].clone(), r[1].clone(), r[2].clone());

@@ -176,7 +176,7 @@ fn a_panicking_event_filter_does_not_leave_the_others_waiting() {
     let id = read_requests(&mut peer, 1)[0]["id"].clone();
     peer.write_all(event("BOOM", 0).as_bytes()).unwrap();
     assert!(reader.join().is_err(), "the filter's panic reaches the thread that read the event");
-    // The call's id is still waited on by nobody; the next caller reads on.
+    // The panicked call is forgotten (its late reply discarded); the next caller reads on.
     peer.write_all(format!("{{\"return\": 1, \"id\": {id}}}\r\n").as_bytes()).unwrap();
     let next = thread::spawn({
         let c = client.clone();

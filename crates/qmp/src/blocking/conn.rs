@@ -219,6 +219,7 @@ impl Conn {
             }
             st.pending.insert(id);
         }
+        let _unwind = Forget { conn: self, id };
         if let Err(e) = self.send(name, args, id, oob, fds) {
             lock(&self.state).pending.remove(&id);
             return Err(e);
@@ -540,6 +541,23 @@ impl Conn {
         st.wake_sleepers(&self.turn);
         drop(st);
         self.stream.shutdown();
+    }
+}
+
+/// Forgets a call whose thread panics while waiting (in an event filter's predicate, say), so
+/// its reply is discarded rather than kept for no one.
+struct Forget<'a> {
+    conn: &'a Conn,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut st = lock(&self.conn.state);
+            st.pending.remove(&self.id);
+            st.replies.remove(&self.id);
+        }
     }
 }
 
