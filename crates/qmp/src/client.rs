@@ -353,6 +353,11 @@ fn decode_answer<T: serde::de::DeserializeOwned>(name: &str, answer: Answer) -> 
 /// assert_eq!(err.qmp_error().unwrap().class, qmp::ErrorClass::CommandNotFound);
 /// ```
 pub fn decode_reply<T: serde::de::DeserializeOwned>(name: &str, frame: &[u8]) -> Result<T> {
+    decode_member(frame).unwrap_or_else(|| decode_whole(name, frame))
+}
+
+/// The full pass: the reply object decoded as a whole.
+fn decode_whole<T: serde::de::DeserializeOwned>(name: &str, frame: &[u8]) -> Result<T> {
     // One UTF-8 check of the whole frame, then `from_str`: `from_slice` checks every string on
     // its own, which costs a quarter of a large reply's decode.
     let text = std::str::from_utf8(frame)
@@ -363,6 +368,36 @@ pub fn decode_reply<T: serde::de::DeserializeOwned>(name: &str, frame: &[u8]) ->
         (Some(v), None) => Ok(v),
         (None, Some(e)) => Err(Error::Qmp(e)),
         _ => Err(Error::Protocol(format!("a reply to {name} with neither or both of return and error"))),
+    }
+}
+
+/// A reply in QEMU's exact shape, `{"return": V, "id": N}` or `{"error": E, "id": N}`, with
+/// V (or E) decoded on its own: no pass over the member names or the id. `None` when the frame
+/// has another shape or V does not decode, for [`decode_reply`]'s full pass to decide (and to
+/// word any error as it always has): a lone value that decodes is the member's value, as JSON
+/// values end where they end, and whatever else the object held would be inside V and fail it.
+fn decode_member<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Option<Result<T>> {
+    let (is_return, rest) = match frame {
+        [b'{', b'"', b'r', b'e', b't', b'u', b'r', b'n', b'"', rest @ ..] => (true, rest),
+        [b'{', b'"', b'e', b'r', b'r', b'o', b'r', b'"', rest @ ..] => (false, rest),
+        _ => return None,
+    };
+    let rest = rest.strip_prefix(b": ").or_else(|| rest.strip_prefix(b":"))?;
+    // `, "id": N}` (spaces optional, as fast_reply_id reads it), N all digits.
+    let body = rest.strip_suffix(b"}")?;
+    let digits = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let head = &body[..body.len() - digits];
+    let head = head.strip_suffix(b" ").unwrap_or(head);
+    let head = head.strip_suffix(b"\"id\":")?;
+    let head = head.strip_suffix(b" ").unwrap_or(head);
+    let value = std::str::from_utf8(head.strip_suffix(b",")?).ok()?;
+    if is_return {
+        serde_json::from_str::<T>(value).ok().map(Ok)
+    } else {
+        serde_json::from_str::<qmp_proto::QmpError>(value).ok().map(|e| Err(Error::Qmp(e)))
     }
 }
 
@@ -610,6 +645,54 @@ impl Drop for Listener {
     fn drop(&mut self) {
         if let ListenerInner::Unix(_, path) = &self.inner {
             let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut must give what the full pass gives, errors included.
+    fn same<T: serde::de::DeserializeOwned + std::fmt::Debug>(frame: &[u8]) {
+        let (short, whole) = (decode_reply::<T>("x", frame), decode_whole::<T>("x", frame));
+        assert_eq!(format!("{short:?}"), format!("{whole:?}"), "{}", String::from_utf8_lossy(frame));
+    }
+
+    #[test]
+    fn replies_decode_alike_with_and_without_the_shortcut() {
+        let frames: &[&[u8]] = &[
+            br#"{"return": {"status": "running", "singlestep": false, "running": true}, "id": 12345}"#,
+            br#"{"return":{"status":"paused","singlestep":false,"running":false},"id":7}"#,
+            br#"{"return": {"status": "running", "id": 1, "running": true}, "id": 2}"#,
+            br#"{"return": {"a": "x\", \"id\": 3}"}, "id": 3}"#,
+            br#"{"return": {}, "id": 1}"#,
+            br#"{"return": null, "id": 1}"#,
+            br#"{"return": [1, 2], "id": 1}"#,
+            br#"{"return": 1, "error": {"class": "GenericError", "desc": "d"}, "id": 1}"#,
+            br#"{"return": 1, "return": 2, "id": 1}"#,
+            br#"{"return": 1 , "id": 1}"#,
+            br#"{"return" : 1, "id": 1}"#,
+            br#"{"return": , "id": 1}"#,
+            br#"{"return": 1, "id": "a"}"#,
+            br#"{"return": {"status": "nope", "singlestep": false, "running": true}, "id": 1}"#,
+            br#"{"error": {"class": "CommandNotFound", "desc": "The command x has not been found"}, "id": 4}"#,
+            br#"{"error": {"class": "GenericError"}, "id": 4}"#,
+            br#"{"error": null, "id": 4}"#,
+            br#"{"error": {"class": "GenericError", "desc": "d"}, "return": {}, "id": 4}"#,
+            b"{\"return\": \"\xff\", \"id\": 1}",
+            br#"{"return": "\u00e9\n", "id": 9}"#,
+        ];
+        // QEMU's shape takes the shortcut (else this test would compare the full pass with itself).
+        assert!(decode_member::<crate::commands::StatusInfo>(frames[0]).is_some_and(|r| r.is_ok()));
+        assert!(decode_member::<Value>(frames[14]).is_some_and(|r| r.is_err()));
+        for frame in frames {
+            same::<Value>(frame);
+            same::<Option<Value>>(frame);
+            same::<crate::commands::StatusInfo>(frame);
+            same::<std::collections::BTreeMap<String, Value>>(frame);
+            same::<Option<u32>>(frame);
+            same::<Box<RawValue>>(frame);
         }
     }
 }
