@@ -242,7 +242,7 @@ impl Client {
             Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| Error::Timeout)?,
             None => rx.await,
         };
-        answer.map_err(|_| Error::Disconnected(self.shared.closed_reason()))?
+        answer.map_err(|_| Error::Disconnected(self.shared.closed_reason()))?.map_err(|e| *e)
     }
 
     /// Subscribes to the events `filter` selects, from now on (including those caused by any
