@@ -263,13 +263,13 @@ async fn migration_to_a_file_reports_typed_progress() {
 }
 
 /// The live schema, by name.
-async fn schema(client: &Client) -> HashMap<String, SchemaInfo> {
+async fn schema(client: &Client) -> HashMap<SchemaStr, SchemaInfo> {
     let entries = client.execute(QueryQmpSchema).await.unwrap();
     entries.into_iter().map(|e| (e.name.clone(), e)).collect()
 }
 
 /// The members of object type `name`, with whether each is optional.
-fn members(schema: &HashMap<String, SchemaInfo>, name: &str) -> Vec<(String, bool)> {
+fn members(schema: &HashMap<SchemaStr, SchemaInfo>, name: &str) -> Vec<(SchemaStr, bool)> {
     match &schema[name].meta {
         SchemaMeta::Object(o) => o.members.iter().map(|m| (m.name.clone(), m.is_optional())).collect(),
         other => panic!("{name} is not an object: {other:?}"),
@@ -279,7 +279,7 @@ fn members(schema: &HashMap<String, SchemaInfo>, name: &str) -> Vec<(String, boo
 /// Checks `cmd` (with as many members set as possible) against the live schema: the name
 /// exists, `ALLOW_OOB` matches, every member sent is one QEMU knows, every required member
 /// is sent.
-fn check<C: Command>(schema: &HashMap<String, SchemaInfo>, cmd: &C) {
+fn check<C: Command>(schema: &HashMap<SchemaStr, SchemaInfo>, cmd: &C) {
     let entry = schema.get(C::NAME).unwrap_or_else(|| panic!("{} is not in the schema", C::NAME));
     let SchemaMeta::Command(info) = &entry.meta else { panic!("{} is not a command", C::NAME) };
     assert_eq!(info.allow_oob, C::ALLOW_OOB, "{}: allow-oob", C::NAME);
@@ -293,7 +293,7 @@ fn check<C: Command>(schema: &HashMap<String, SchemaInfo>, cmd: &C) {
         assert!(known.iter().any(|(m, _)| m == key), "{}: QEMU has no member {key}", C::NAME);
     }
     for (m, optional) in &known {
-        assert!(*optional || sent.contains_key(m), "{}: required member {m} not sent", C::NAME);
+        assert!(*optional || sent.contains_key(m.as_str()), "{}: required member {m} not sent", C::NAME);
     }
 }
 
@@ -384,7 +384,7 @@ async fn argument_structs_match_the_live_schema() {
             assert!(known.iter().any(|(m, _)| m == key), "blockdev-add {driver}: no member {key}");
         }
         for (m, optional) in &known {
-            assert!(*optional || cmd.options.contains_key(m), "blockdev-add {driver}: {m} missing");
+            assert!(*optional || cmd.options.contains_key(m.as_str()), "blockdev-add {driver}: {m} missing");
         }
     }
 
@@ -415,13 +415,13 @@ async fn argument_structs_match_the_live_schema() {
             assert!(data.iter().any(|(m, _)| m == key), "{}: no member {key}", a.kind);
         }
         for (m, optional) in &data {
-            assert!(*optional || a.data.contains_key(m), "{}: {m} missing", a.kind);
+            assert!(*optional || a.data.contains_key(m.as_str()), "{}: {m} missing", a.kind);
         }
     }
 }
 
 /// The commands without arguments: each must exist with no required member.
-fn for_unit_commands(s: &HashMap<String, SchemaInfo>) {
+fn for_unit_commands(s: &HashMap<SchemaStr, SchemaInfo>) {
     check(s, &QueryVersion);
     check(s, &QueryStatus);
     check(s, &QueryName);
@@ -443,7 +443,7 @@ fn for_unit_commands(s: &HashMap<String, SchemaInfo>) {
 /// A value of schema type `name` with every member present (optional ones too, down to a
 /// depth that stops recursive types), each of the simplest value of its type, the first
 /// value of enums, and the first case of unions.
-fn synth(s: &HashMap<String, SchemaInfo>, name: &str, depth: usize) -> Value {
+fn synth(s: &HashMap<SchemaStr, SchemaInfo>, name: &str, depth: usize) -> Value {
     match &s[name].meta {
         SchemaMeta::Builtin(b) => match b.json_type.as_str() {
             "int" => json!(7),
@@ -460,11 +460,11 @@ fn synth(s: &HashMap<String, SchemaInfo>, name: &str, depth: usize) -> Value {
             let mut map = serde_json::Map::new();
             for m in &o.members {
                 if !m.is_optional() || depth < 3 {
-                    map.insert(m.name.clone(), synth(s, &m.kind, depth + 1));
+                    map.insert(m.name.to_string(), synth(s, &m.kind, depth + 1));
                 }
             }
             if let Some(tag) = &o.tag {
-                let case = map[tag].as_str().unwrap().to_owned();
+                let case = map[tag.as_str()].as_str().unwrap().to_owned();
                 if let Some(v) = o.variants.iter().find(|v| v.case == case) {
                     if let Value::Object(more) = synth(s, &v.kind, depth) {
                         map.extend(more);
@@ -479,7 +479,7 @@ fn synth(s: &HashMap<String, SchemaInfo>, name: &str, depth: usize) -> Value {
 
 /// `C`'s output type decodes a return with every member QEMU 7.2 may send and encodes it
 /// back unchanged: the type has exactly the schema's members, with compatible types.
-fn check_return<C: Command>(s: &HashMap<String, SchemaInfo>)
+fn check_return<C: Command>(s: &HashMap<SchemaStr, SchemaInfo>)
 where
     C::Output: serde::Serialize,
 {
@@ -491,7 +491,7 @@ where
 }
 
 /// As [`check_return`], for an event's data, decoded through [`QemuEvent::from_event`].
-fn check_event<E: EventData + serde::Serialize>(s: &HashMap<String, SchemaInfo>) {
+fn check_event<E: EventData + serde::Serialize>(s: &HashMap<SchemaStr, SchemaInfo>) {
     let SchemaMeta::Event(info) = &s[E::NAME].meta else { panic!("{} is not an event", E::NAME) };
     let data = synth(s, &info.arg_type, 0);
     let line = json!({"event": E::NAME, "data": data, "timestamp": {"seconds": 1, "microseconds": 2}});
