@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 /// The schema's strings: names, type names, enum values, features. Nearly all are short
 /// (QEMU masks type names as numbers), and a `CompactString` keeps up to 24 bytes inline, so
-/// decoding the 200 KB schema makes ~1,800 allocations instead of ~9,800. It derefs to `str`
+/// decoding QEMU 7.2's 200 KB schema makes ~1,500 allocations instead of ~9,800. It derefs to `str`
 /// and compares with `&str` and `String`.
 pub type SchemaStr = compact_str::CompactString;
 
