@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -29,7 +29,6 @@ pub(crate) struct Shared {
     pub(crate) new_subscribers: AtomicBool,
     /// Set when the last client handle is dropped.
     pub(crate) clients_gone: AtomicBool,
-    next_id: AtomicU64,
     greeting: OnceLock<Greeting>,
     oob: AtomicBool,
     fd_passing: bool,
@@ -215,7 +214,6 @@ impl Client {
         if !fds.is_empty() && !self.shared.fd_passing {
             return Err(Error::Unsupported("passing file descriptors needs a unix socket".into()));
         }
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let fds = if fds.is_empty() {
             Vec::new() // most calls: no fds, and no fallible collect to go through
         } else {
@@ -227,6 +225,9 @@ impl Client {
             if let Some(why) = &ob.closed {
                 return Err(Error::Disconnected(why.clone()));
             }
+            // Counted under the lock already held: no atomic of its own.
+            let id = ob.next_id;
+            ob.next_id += 1;
             let was_empty = ob.out.is_empty();
             let at = ob.out.len();
             // Encoded straight into the outbox; on error, encode_request leaves it as it was.
@@ -549,7 +550,6 @@ impl ClientBuilder {
             wake: Notify::new(),
             new_subscribers: AtomicBool::new(false),
             clients_gone: AtomicBool::new(false),
-            next_id: AtomicU64::new(1),
             greeting: OnceLock::new(),
             oob: AtomicBool::new(false),
             fd_passing: io.supports_fds(),

@@ -33,8 +33,9 @@ pub(crate) type ReplyTx = oneshot::Sender<Result<Answer, Box<Error>>>;
 /// What client handles hand the task, under one lock: requests encoded straight into `out`
 /// (no buffer or queue message per call), the calls awaiting replies, new subscribers. The
 /// task takes everything at once, so a burst of calls costs one wake-up and one write.
-#[derive(Default)]
 pub(crate) struct Outbox {
+    /// The id of the next call.
+    pub(crate) next_id: u64,
     pub(crate) out: Vec<u8>,
     /// Offsets into `out` where a request that carries fds begins, with its fds.
     pub(crate) fd_marks: VecDeque<(usize, Vec<OwnedFd>)>,
@@ -42,6 +43,19 @@ pub(crate) struct Outbox {
     pub(crate) subscribers: Vec<Arc<Subscriber>>,
     /// Why the connection ended, once it has: nothing more is taken.
     pub(crate) closed: Option<String>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox {
+            next_id: 1,
+            out: Vec::new(),
+            fd_marks: VecDeque::new(),
+            calls: Vec::new(),
+            subscribers: Vec::new(),
+            closed: None,
+        }
+    }
 }
 
 /// Bytes to read per call at least; a large reply (query-qmp-schema) arrives in few reads.
