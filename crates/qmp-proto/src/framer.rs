@@ -147,8 +147,18 @@ fn skip(buf: &[u8], from: usize, to: usize, plain: &[bool; 256]) -> usize {
 /// Bytes per block of the block scan ([`Framer::skim`]): one bit per byte in a `u64`.
 const BLOCK: usize = 64;
 
-/// The largest value [`Framer::whole_object`] takes in one pass.
+/// The most [`Framer::whole_object`] scans in one pass.
 const WHOLE_MAX: usize = 4096;
+
+/// What [`Framer::whole_object`] found.
+enum Whole {
+    /// The value ends just before this position.
+    Done(usize),
+    /// The value goes on: the state at `pos`, every byte before it plain.
+    Open { pos: usize, depth: u32, in_string: bool },
+    /// A byte or depth the byte loop must see for itself.
+    Bail,
+}
 
 /// One block's bytes of interest, one bit per byte (bit `i` for byte `i`).
 struct Masks {
@@ -421,16 +431,27 @@ impl Framer {
                         }
                         OPEN => {
                             self.begin_value(at);
-                            if let Some(end) = self.whole_object(at) {
-                                // The common case: a small plain object, complete in the buffer.
-                                self.pos = end;
-                                if let Some(range) = self.finish_value(end) {
-                                    return Ok(Some(self.frame(range)));
+                            match self.whole_object(at) {
+                                Whole::Done(end) => {
+                                    // The common case: a small plain object, complete in the buffer.
+                                    self.pos = end;
+                                    if let Some(range) = self.finish_value(end) {
+                                        return Ok(Some(self.frame(range)));
+                                    }
                                 }
-                                continue;
+                                Whole::Open { pos, depth, in_string } => {
+                                    // Clean so far: go on from where the pass stopped.
+                                    (self.pos, self.depth) = (pos, depth);
+                                    self.state = match in_string {
+                                        true => State::Str { quote: b'"', escape: false },
+                                        false => State::Nested,
+                                    };
+                                }
+                                Whole::Bail => {
+                                    self.depth = 1;
+                                    self.state = State::Nested;
+                                }
                             }
-                            self.depth = 1;
-                            self.state = State::Nested;
                         }
                         QUOTE => {
                             self.begin_value(at);
@@ -614,13 +635,15 @@ impl Framer {
         }
     }
 
-    /// The end (exclusive) of the object or array opening at `at`, when it is complete within
-    /// the next [`WHOLE_MAX`] bytes of the buffer, within both caps, and holds only what the
+    /// One pass of block masks over the object or array opening at `at`, as far as the next
+    /// [`WHOLE_MAX`] bytes of the buffer and the size cap allow, while it holds only what the
     /// block scan takes (plain structure and `"`-strings: no `\\`, `'`, control byte, 0xFE or
-    /// 0xFF). For such a value the byte loop would reach the same end with nothing to report,
-    /// so one pass of block masks replaces it; anything else returns `None` and the byte loop
-    /// scans the value from its start (at most [`WHOLE_MAX`] bytes scanned twice).
-    fn whole_object(&self, at: usize) -> Option<usize> {
+    /// 0xFF) within the depth cap. Over such bytes the byte loop would go through the same
+    /// states with nothing to report, so the pass replaces it: a value that ends is
+    /// [`Whole::Done`]; one that goes on past what was scanned is [`Whole::Open`], the state
+    /// where the pass stopped; anything else is [`Whole::Bail`], for the byte loop to scan from
+    /// the start (at most [`WHOLE_MAX`] bytes scanned twice).
+    fn whole_object(&self, at: usize) -> Whole {
         let window = self.buf.len().min(at.saturating_add(self.max_size)).min(at + WHOLE_MAX);
         let (mut base, mut depth, mut in_string) = (at, 0u32, 0u64);
         while base < window {
@@ -642,28 +665,28 @@ impl Framer {
             while structural != 0 {
                 let bit = structural & structural.wrapping_neg();
                 if close & bit != 0 {
-                    depth = depth.checked_sub(1)?; // a stray close at depth 0 cannot happen: `at` opens
+                    depth -= 1; // `at` opens: depth is 1 or more before any close
                     if depth == 0 {
                         let upto = bit | (bit - 1);
                         if m.bad & upto != 0 {
-                            return None;
+                            return Whole::Bail;
                         }
-                        return Some(base + bit.trailing_zeros() as usize + 1);
+                        return Whole::Done(base + bit.trailing_zeros() as usize + 1);
                     }
                 } else {
                     depth += 1;
                     if depth > self.max_depth {
-                        return None;
+                        return Whole::Bail;
                     }
                 }
                 structural &= structural - 1;
             }
             if m.bad & valid != 0 {
-                return None;
+                return Whole::Bail;
             }
-            base += BLOCK;
+            base += n;
         }
-        None
+        Whole::Open { pos: window, depth, in_string: in_string != 0 }
     }
 
     /// Starts skipping the value being scanned, which would grow past the cap.
