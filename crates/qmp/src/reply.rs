@@ -19,7 +19,8 @@ pub(crate) fn fast_reply_id(bytes: &[u8]) -> Option<u64> {
     let head = head.strip_suffix(b"\"id\":")?;
     let head = head.strip_suffix(b" ").unwrap_or(head);
     head.strip_suffix(b",")?;
-    std::str::from_utf8(num).ok()?.parse().ok()
+    // At most 19 digits (checked above): below u64::MAX, so no overflow.
+    Some(num.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Hashes the client's own sequential call ids with one multiply (Fibonacci hashing): SipHash
@@ -38,5 +39,33 @@ impl Hasher for IdHasher {
     }
     fn write_u64(&mut self, id: u64) {
         self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fast_reply_id;
+
+    #[test]
+    fn reads_the_id_of_qemus_reply_shapes_only() {
+        assert_eq!(fast_reply_id(br#"{"return": {}, "id": 7}"#), Some(7));
+        assert_eq!(fast_reply_id(br#"{"return":{},"id":18446744073}"#), Some(18_446_744_073));
+        assert_eq!(fast_reply_id(br#"{"error": {"class": "GenericError", "desc": "x"}, "id": 0}"#), Some(0));
+        assert_eq!(
+            fast_reply_id(br#"{"return": 1, "id": 9999999999999999999}"#),
+            Some(9_999_999_999_999_999_999)
+        );
+        // Anything else takes the full parse.
+        for other in [
+            &br#"{"return": 1, "id": 99999999999999999999}"#[..], // 20 digits
+            br#"{"return": {}, "id": "7"}"#,
+            br#"{"return": {"id": 7}}"#,
+            br#"{"id": 7, "return": {}}"#,
+            br#"{"event": "STOP", "id": 7}"#,
+            br#"{"return": [1, 2]}"#,
+            br#"{"return": 5"id": 7}"#,
+        ] {
+            assert_eq!(fast_reply_id(other), None, "{}", String::from_utf8_lossy(other));
+        }
     }
 }
