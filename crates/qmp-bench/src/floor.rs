@@ -62,17 +62,23 @@ impl Floor {
         self.req.clear();
         self.push_request(name);
         self.stream.write_all(&self.req)?;
-        let mut line = Vec::new();
         loop {
-            if let Some(nl) = self.buf[..self.filled].iter().position(|&b| b == b'\n') {
-                line.extend_from_slice(&self.buf[..=nl]);
-                self.buf.copy_within(nl + 1..self.filled, 0);
-                self.filled -= nl + 1;
+            let mut line = Vec::new();
+            loop {
+                if let Some(nl) = self.buf[..self.filled].iter().position(|&b| b == b'\n') {
+                    line.extend_from_slice(&self.buf[..=nl]);
+                    self.buf.copy_within(nl + 1..self.filled, 0);
+                    self.filled -= nl + 1;
+                    break;
+                }
+                line.extend_from_slice(&self.buf[..self.filled]);
+                self.filled = 0;
+                self.fill()?;
+            }
+            if !is_event(&line) {
                 return Ok(line);
             }
-            line.extend_from_slice(&self.buf[..self.filled]);
-            self.filled = 0;
-            self.fill()?;
+            note_event(&line);
         }
     }
 
@@ -84,8 +90,14 @@ impl Floor {
             while n > 0 {
                 match self.buf[scanned..self.filled].iter().position(|&b| b == b'\n') {
                     Some(i) => {
+                        let line = &self.buf[scanned..scanned + i + 1];
+                        // An event (QEMU sends them to every monitor) is not a reply.
+                        if is_event(line) {
+                            note_event(line);
+                        } else {
+                            n -= 1;
+                        }
                         scanned += i + 1;
-                        n -= 1;
                     }
                     None => break,
                 }
@@ -126,6 +138,18 @@ impl Floor {
             }
         }
     }
+}
+
+/// True for an event line: QEMU writes events with `timestamp` first, replies never.
+fn is_event(line: &[u8]) -> bool {
+    line.starts_with(b"{\"timestamp\"")
+}
+
+/// Says on stderr which event a floor skipped, as the bench's peers are
+/// expected to be quiet.
+fn note_event(line: &[u8]) {
+    let text = String::from_utf8_lossy(&line[..line.len().min(300)]);
+    eprintln!("qmp-bench: the floor skipped an event: {}", text.trim_end());
 }
 
 /// `qmp-bench oneshot-floor --socket P`: what `qmp -s P query-status` does, done the floor's

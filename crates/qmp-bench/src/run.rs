@@ -233,8 +233,7 @@ fn real_qemu(rep: &mut Report, z: &Sizes, python: &Result<PathBuf, String>) -> R
         );
         rep.row(
             Row::new("serial round trip, real QEMU 7.2 (async, current-thread)", our, "us")
-                .vs("floor", floor_v)
-                .target(Target::AtMostTimesRef(1.05)),
+                .vs("floor", floor_v),
         );
         rep.row(Row::new("serial round trip, real QEMU 7.2, floor", fl, "us"));
         let py = python

@@ -43,8 +43,8 @@ mod command;
 pub mod commands;
 mod connection;
 mod error;
-mod reply;
 pub mod events;
+mod reply;
 mod subscription;
 mod transport;
 
