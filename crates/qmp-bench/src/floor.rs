@@ -82,9 +82,15 @@ impl Floor {
         }
     }
 
-    /// Reads until `n` line ends have arrived (replies are one line each). Bytes after the
-    /// last line end are kept for the next call.
-    fn read_lines(&mut self, mut n: usize) -> io::Result<()> {
+    /// Reads until `n` replies have arrived (one line each), skipping any event line (QEMU
+    /// sends events to every monitor). Bytes after the last line end are kept for the next call.
+    fn read_lines(&mut self, n: usize) -> io::Result<()> {
+        self.read_lines_where(n, true)
+    }
+
+    /// Reads until `n` line ends have arrived; event lines count when `skip_events` is false
+    /// (the event burst measure counts them).
+    fn read_lines_where(&mut self, mut n: usize, skip_events: bool) -> io::Result<()> {
         let mut scanned = 0;
         loop {
             while n > 0 {
@@ -92,7 +98,7 @@ impl Floor {
                     Some(i) => {
                         let line = &self.buf[scanned..scanned + i + 1];
                         // An event (QEMU sends them to every monitor) is not a reply.
-                        if is_event(line) {
+                        if skip_events && is_event(line) {
                             note_event(line);
                         } else {
                             n -= 1;
@@ -199,7 +205,7 @@ impl Floor {
         let t = Instant::now();
         let req = format!("{{\"execute\":\"bench-burst\",\"arguments\":{{\"count\":{count}}},\"id\":0}}\n");
         self.stream.write_all(req.as_bytes())?;
-        self.read_lines(count + 1)?;
+        self.read_lines_where(count + 1, false)?;
         Ok(count as f64 / t.elapsed().as_secs_f64())
     }
 }
