@@ -490,8 +490,14 @@ fn schema_decode(rep: &mut Report, z: &Sizes, sock: &Path, schema: Result<&[u8],
         rep.row(Row::new("  step: Message::from_slice (return kept raw)", Ok(d.message_us), "us"));
         rep.num("schema_library_us", &Ok(d.library_us));
         rep.row(Row::new(
-            "  step: the frame into Vec<SchemaInfo> (qmp::decode_reply)",
+            "  step: the frame into Vec<SchemaInfo> (QueryQmpSchema's scanner)",
             Ok(d.library_us),
+            "us",
+        ));
+        rep.num("schema_serde_us", &Ok(d.serde_us));
+        rep.row(Row::new(
+            "  step: the same by serde's path (qmp::decode_reply, as other commands)",
+            Ok(d.serde_us),
             "us",
         ));
         rep.row(Row::new("  step: raw return into borrowed entries", Ok(d.typed_us), "us"));

@@ -146,21 +146,21 @@ impl Client {
     /// Runs a typed command.
     pub async fn execute<C: Command>(&self, cmd: C) -> Result<C::Output> {
         let answer = self.call(C::NAME, &cmd, false, &[]).await?;
-        decode_answer(C::NAME, answer)
+        decode_typed::<C>(answer)
     }
 
     /// Runs a typed command out of band (`exec-oob`); the command must allow it and oob must
     /// have been negotiated.
     pub async fn execute_oob<C: Command>(&self, cmd: C) -> Result<C::Output> {
         let answer = self.call(C::NAME, &cmd, true, &[]).await?;
-        decode_answer(C::NAME, answer)
+        decode_typed::<C>(answer)
     }
 
     /// Runs a typed command with file descriptors attached (SCM_RIGHTS; unix sockets only),
     /// as `getfd` and `add-fd` need.
     pub async fn execute_with_fds<C: Command>(&self, cmd: C, fds: &[BorrowedFd<'_>]) -> Result<C::Output> {
         let answer = self.call(C::NAME, &cmd, false, fds).await?;
-        decode_answer(C::NAME, answer)
+        decode_typed::<C>(answer)
     }
 
     /// Runs any command by name; `args` is a JSON object, or `Value::Null` for none.
@@ -333,6 +333,14 @@ fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
     T::deserialize(d).map(Some)
 }
 
+/// A typed command's answer: a frame goes to the command's own reply decoder.
+fn decode_typed<C: Command>(answer: Answer) -> Result<C::Output> {
+    match answer {
+        Answer::Frame(bytes) => C::decode_reply(&bytes),
+        parsed => decode_answer(C::NAME, parsed),
+    }
+}
+
 fn decode_answer<T: serde::de::DeserializeOwned>(name: &str, answer: Answer) -> Result<T> {
     match answer {
         Answer::Parsed(resp) => decode(name, &resp.result.map_err(Error::Qmp)?),
@@ -382,9 +390,28 @@ fn decode_whole<T: serde::de::DeserializeOwned>(name: &str, frame: &[u8]) -> Res
 /// word any error as it always has): a lone value that decodes is the member's value, as JSON
 /// values end where they end, and whatever else the object held would be inside V and fail it.
 fn decode_member<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Option<Result<T>> {
-    let (is_return, rest) = match frame {
-        [b'{', b'"', b'r', b'e', b't', b'u', b'r', b'n', b'"', rest @ ..] => (true, rest),
-        [b'{', b'"', b'e', b'r', b'r', b'o', b'r', b'"', rest @ ..] => (false, rest),
+    match member_text(frame)? {
+        (Member::Return, value) => serde_json::from_str::<T>(value).ok().map(Ok),
+        (Member::Error, value) => {
+            serde_json::from_str::<qmp_proto::QmpError>(value).ok().map(|e| Err(Error::Qmp(e)))
+        }
+    }
+}
+
+/// Which member a reply in QEMU's exact shape carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Member {
+    Return,
+    Error,
+}
+
+/// The text of V in a reply in QEMU's exact shape, `{"return": V, "id": N}` or
+/// `{"error": E, "id": N}` (spaces optional, N all digits); `None` for any other shape or
+/// for text that is not UTF-8. V itself is not checked: it is JSON only if it decodes.
+pub(crate) fn member_text(frame: &[u8]) -> Option<(Member, &str)> {
+    let (member, rest) = match frame {
+        [b'{', b'"', b'r', b'e', b't', b'u', b'r', b'n', b'"', rest @ ..] => (Member::Return, rest),
+        [b'{', b'"', b'e', b'r', b'r', b'o', b'r', b'"', rest @ ..] => (Member::Error, rest),
         _ => return None,
     };
     let rest = rest.strip_prefix(b": ").or_else(|| rest.strip_prefix(b":"))?;
@@ -406,11 +433,7 @@ fn decode_member<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Option<Result<
     } else {
         std::str::from_utf8(value).ok()?
     };
-    if is_return {
-        serde_json::from_str::<T>(value).ok().map(Ok)
-    } else {
-        serde_json::from_str::<qmp_proto::QmpError>(value).ok().map(|e| Err(Error::Qmp(e)))
-    }
+    Some((member, value))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T> {

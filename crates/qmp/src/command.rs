@@ -30,6 +30,14 @@ pub trait Command: Serialize {
     /// True when the command may run out of band (`exec-oob`); QEMU's schema marks such
     /// commands with `allow-oob: true`.
     const ALLOW_OOB: bool = false;
+
+    /// Decodes a whole reply frame to this command (`{"return": ...}` or `{"error": ...}`)
+    /// into its output, the server's error becoming [`Error::Qmp`](crate::Error::Qmp). The
+    /// default is [`decode_reply`](crate::decode_reply); a command whose return is large may
+    /// read it faster, as [`QueryQmpSchema`](crate::commands::QueryQmpSchema) does.
+    fn decode_reply(frame: &[u8]) -> crate::Result<Self::Output> {
+        crate::decode_reply(Self::NAME, frame)
+    }
 }
 
 /// The return of commands that return nothing (`{}`); accepts any JSON value.

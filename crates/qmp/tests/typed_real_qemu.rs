@@ -268,6 +268,23 @@ async fn schema(client: &Client) -> HashMap<SchemaStr, SchemaInfo> {
     entries.into_iter().map(|e| (e.name.clone(), e)).collect()
 }
 
+/// QEMU's own schema replies (qemu-system-x86_64 and qemu-storage-daemon) decode to the same
+/// entries by `QueryQmpSchema`'s scanner as by serde's path, which every other command takes.
+#[tokio::test]
+async fn the_schema_scanner_agrees_with_serde_on_qemus_replies() {
+    for peer in [Peer::qemu(1), Peer::storage_daemon(1)] {
+        let client = connect(&peer).await;
+        let raw = client.execute_raw_json("query-qmp-schema", &Value::Null).await.unwrap();
+        // The reply as QEMU framed it (the client hands over only the `return`).
+        let frame = format!("{{\"return\": {}, \"id\": 7}}", raw.get());
+        let scanned = QueryQmpSchema::decode_reply(frame.as_bytes()).unwrap();
+        let by_serde: Vec<SchemaInfo> = serde_json::from_str(raw.get()).unwrap();
+        assert!(scanned.len() > 300, "{} entries", scanned.len());
+        assert_eq!(scanned, by_serde);
+        assert_eq!(client.execute(QueryQmpSchema).await.unwrap(), by_serde);
+    }
+}
+
 /// The members of object type `name`, with whether each is optional.
 fn members(schema: &HashMap<SchemaStr, SchemaInfo>, name: &str) -> Vec<(SchemaStr, bool)> {
     match &schema[name].meta {

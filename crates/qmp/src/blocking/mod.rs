@@ -179,20 +179,20 @@ impl Client {
     /// Runs a typed command.
     pub fn execute<C: Command>(&self, cmd: C) -> Result<C::Output> {
         let reply = self.call(C::NAME, &cmd, false, &[])?;
-        decode(C::NAME, reply)
+        decode_typed::<C>(reply)
     }
 
     /// Runs a typed command out of band (`exec-oob`); the command must allow it and oob must
     /// have been negotiated.
     pub fn execute_oob<C: Command>(&self, cmd: C) -> Result<C::Output> {
         let reply = self.call(C::NAME, &cmd, true, &[])?;
-        decode(C::NAME, reply)
+        decode_typed::<C>(reply)
     }
 
     /// Runs a typed command with file descriptors attached (SCM_RIGHTS; unix sockets only).
     pub fn execute_with_fds<C: Command>(&self, cmd: C, fds: &[BorrowedFd<'_>]) -> Result<C::Output> {
         let reply = self.call(C::NAME, &cmd, false, fds)?;
-        decode(C::NAME, reply)
+        decode_typed::<C>(reply)
     }
 
     /// Runs any command by name; `args` is a JSON object, or `Value::Null` for none.
@@ -255,6 +255,14 @@ impl Client {
     /// peer that hung up since the last call is noticed.
     pub fn is_closed(&self) -> bool {
         self.conn.poll_closed()
+    }
+}
+
+/// A typed command's reply: a frame goes to the command's own reply decoder.
+fn decode_typed<C: Command>(reply: Reply) -> Result<C::Output> {
+    match reply {
+        Reply::Frame(bytes) => C::decode_reply(&bytes),
+        parsed => decode(C::NAME, parsed),
     }
 }
 
