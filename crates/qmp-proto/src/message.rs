@@ -255,7 +255,19 @@ impl Message {
     /// assert_eq!(resp.result.unwrap().get(), r#"{"running": true}"#);
     /// ```
     pub fn from_slice(bytes: &[u8]) -> Result<Message, DecodeError> {
-        let raw: RawMessage = serde_json::from_slice(bytes)?;
+        // One check of the whole message, then serde's `str` reader: its slice reader checks
+        // every string on its own, which costs an eighth of an event's decode. Text that is
+        // not UTF-8 takes the slice reader, to be refused with its usual error.
+        let text = if bytes.is_ascii() {
+            // SAFETY: ASCII is valid UTF-8.
+            Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+        } else {
+            std::str::from_utf8(bytes).ok()
+        };
+        let raw: RawMessage = match text {
+            Some(text) => serde_json::from_str(text)?,
+            None => serde_json::from_slice(bytes)?,
+        };
         Ok(raw.classify())
     }
 }
