@@ -104,6 +104,10 @@ pub fn profile(what: &str, n: usize, peer: Option<&Path>) -> io::Result<()> {
             let us = crate::ours::Ours::connect(&sock, Flavor::CurrentThread)?.serial_us(n)?;
             eprintln!("serial: {us:.2} us per call");
         }
+        "blocking-serial" => {
+            let us = crate::ours::Blocking::connect(&sock)?.serial_us(n)?;
+            eprintln!("blocking serial: {us:.2} us per call");
+        }
         "serial-spawned" => {
             let us = crate::ours::Ours::connect(&sock, Flavor::CurrentThread)?.serial_spawned_us(n)?;
             eprintln!("serial (spawned task): {us:.2} us per call");
