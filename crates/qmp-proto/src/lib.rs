@@ -27,6 +27,7 @@
 mod encode;
 mod framer;
 mod message;
+mod qemu_event;
 
 pub use encode::{
     encode_error, encode_event, encode_greeting, encode_request, encode_return, standardize_quotes,
