@@ -286,7 +286,8 @@ impl<'de> Visitor<'de> for EntryVisitor {
                 }
             }
         }
-        f.into_info()
+        let mut f = f;
+        f.take_info()
     }
 }
 
@@ -312,7 +313,7 @@ impl Flat {
     /// Checks the members the entry's meta-type requires and builds it. Each meta-type takes
     /// the members it owns; any left over belong to another meta-type and are kept as
     /// unknown ones.
-    fn into_info<E: serde::de::Error>(mut self) -> Result<SchemaInfo, E> {
+    fn take_info<E: serde::de::Error>(&mut self) -> Result<SchemaInfo, E> {
         let name = self.name.take().ok_or_else(|| E::missing_field("name"))?;
         let meta_type = self.meta_type.take().ok_or_else(|| E::missing_field("meta-type"))?;
         let features = self.features.take().unwrap_or_default();
@@ -396,8 +397,8 @@ impl Flat {
 
     /// `extra`, plus every member no meta-type took (none, from QEMU 7.2: only such entries
     /// pay for turning typed fields back into JSON).
-    fn leftovers(self) -> Map<String, Value> {
-        let mut extra = self.extra;
+    fn leftovers(&mut self) -> Map<String, Value> {
+        let mut extra = std::mem::take(&mut self.extra);
         let mut put = |key: &str, v: Option<Value>| {
             if let Some(v) = v {
                 extra.insert(key.to_owned(), v);
@@ -405,15 +406,15 @@ impl Flat {
         };
         let text = |v: SchemaStr| Value::String(v.into_string());
         let strings = |v: Vec<SchemaStr>| Value::Array(v.into_iter().map(text).collect());
-        put("json-type", self.json_type.map(text));
-        put("values", self.values.map(strings));
-        put("members", self.members.as_ref().map(erased::ToValue::to_value));
-        put("element-type", self.element_type.map(text));
-        put("tag", self.tag.map(text));
-        put("variants", self.variants.as_ref().map(erased::ToValue::to_value));
-        put("arg-type", self.arg_type.map(text));
-        put("ret-type", self.ret_type.map(text));
-        put("allow-oob", self.allow_oob.map(Value::Bool));
+        put("json-type", self.json_type.take().map(text));
+        put("values", self.values.take().map(strings));
+        put("members", self.members.take().as_ref().map(erased::ToValue::to_value));
+        put("element-type", self.element_type.take().map(text));
+        put("tag", self.tag.take().map(text));
+        put("variants", self.variants.take().as_ref().map(erased::ToValue::to_value));
+        put("arg-type", self.arg_type.take().map(text));
+        put("ret-type", self.ret_type.take().map(text));
+        put("allow-oob", self.allow_oob.take().map(Value::Bool));
         extra
     }
 }

@@ -2,7 +2,7 @@
 //! strings in a handful of fixed shapes, and serde's token-by-token path spends most of its
 //! time on the tokens' plumbing: this scanner reads the same shapes directly into the same
 //! [`Flat`] and [`FlatMember`] the serde path fills, and builds the entries with the same
-//! [`Flat::into_info`]. Anything it does not expect, it hands back (`None`) to serde's path,
+//! [`Flat::take_info`]. Anything it does not expect, it hands back (`None`) to serde's path,
 //! which then decodes or refuses it; so what it returns is what serde would.
 
 use serde_json::Value;
@@ -198,7 +198,7 @@ impl<'a> Scan<'a> {
             "allow-oob" => set(&mut f.allow_oob, s.bool()?),
             _ => None,
         })?;
-        f.into_info::<serde_json::Error>().ok()
+        f.take_info::<serde_json::Error>().ok()
     }
 
     fn member(&mut self) -> Option<FlatMember> {
