@@ -324,16 +324,18 @@ impl Flat {
             }
             MetaKind::Enum => {
                 let values = self.values.take().ok_or_else(|| E::missing_field("values"))?;
-                let members = self
-                    .members
-                    .take()
-                    .unwrap_or_default()
+                let members = self.members.take().unwrap_or_default();
+                // Checked first, so the conversion cannot fail (no `Result` to thread through).
+                if members.iter().any(|m| m.name.is_none()) {
+                    return Err(E::missing_field("name"));
+                }
+                let members = members
                     .into_iter()
-                    .map(|m| {
-                        let name = m.name.ok_or_else(|| E::missing_field("name"))?;
-                        Ok(SchemaInfoEnumMember { name, features: m.features.unwrap_or_default() })
+                    .map(|m| SchemaInfoEnumMember {
+                        name: m.name.unwrap_or_default(),
+                        features: m.features.unwrap_or_default(),
                     })
-                    .collect::<Result<_, E>>()?;
+                    .collect();
                 SchemaMeta::Enum(SchemaInfoEnum { values, members, extra: self.leftovers() })
             }
             MetaKind::Array => {
@@ -342,37 +344,33 @@ impl Flat {
                 SchemaMeta::Array(SchemaInfoArray { element_type, extra: self.leftovers() })
             }
             MetaKind::Object => {
+                let members = self.members.take().ok_or_else(|| E::missing_field("members"))?;
+                if let Some(m) = members.iter().find(|m| m.name.is_none() || m.kind.is_none()) {
+                    return Err(E::missing_field(if m.name.is_none() { "name" } else { "type" }));
+                }
                 // Same size and layout: the collect reuses the members' allocation.
-                let members = self
-                    .members
-                    .take()
-                    .ok_or_else(|| E::missing_field("members"))?
+                let members = members
                     .into_iter()
-                    .map(|m| {
-                        Ok(SchemaInfoObjectMember {
-                            name: m.name.ok_or_else(|| E::missing_field("name"))?,
-                            kind: m.kind.ok_or_else(|| E::missing_field("type"))?,
-                            default: m.default,
-                            features: m.features.unwrap_or_default(),
-                        })
+                    .map(|m| SchemaInfoObjectMember {
+                        name: m.name.unwrap_or_default(),
+                        kind: m.kind.unwrap_or_default(),
+                        default: m.default,
+                        features: m.features.unwrap_or_default(),
                     })
-                    .collect::<Result<_, E>>()?;
+                    .collect();
                 let tag = self.tag.take();
                 let variants = self.variants.take().unwrap_or_default();
                 SchemaMeta::Object(SchemaInfoObject { members, tag, variants, extra: self.leftovers() })
             }
             MetaKind::Alternate => {
-                let members = self
-                    .members
-                    .take()
-                    .ok_or_else(|| E::missing_field("members"))?
+                let members = self.members.take().ok_or_else(|| E::missing_field("members"))?;
+                if members.iter().any(|m| m.kind.is_none()) {
+                    return Err(E::missing_field("type"));
+                }
+                let members = members
                     .into_iter()
-                    .map(|m| {
-                        Ok(SchemaInfoAlternateMember {
-                            kind: m.kind.ok_or_else(|| E::missing_field("type"))?,
-                        })
-                    })
-                    .collect::<Result<_, E>>()?;
+                    .map(|m| SchemaInfoAlternateMember { kind: m.kind.unwrap_or_default() })
+                    .collect();
                 SchemaMeta::Alternate(SchemaInfoAlternate { members, extra: self.leftovers() })
             }
             MetaKind::Command => {
