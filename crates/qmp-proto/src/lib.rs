@@ -34,7 +34,7 @@ pub use encode::{
 };
 pub use framer::{Frame, FrameError, Framer, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_SIZE};
 pub use message::{
-    DecodeError, ErrorClass, Event, Greeting, Message, QmpError, Request, Response, Timestamp, Version,
-    VersionTriple,
+    utf8_text, DecodeError, ErrorClass, Event, Greeting, Message, QmpError, Request, Response, Timestamp,
+    Version, VersionTriple,
 };
 pub use serde_json::value::RawValue;

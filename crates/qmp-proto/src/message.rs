@@ -255,21 +255,21 @@ impl Message {
     /// assert_eq!(resp.result.unwrap().get(), r#"{"running": true}"#);
     /// ```
     pub fn from_slice(bytes: &[u8]) -> Result<Message, DecodeError> {
+        let text = utf8_text(bytes);
         // An event exactly as QEMU writes it is read without serde's walk (same result).
-        if bytes.starts_with(b"{\"timestamp\": {") {
-            if let Some(event) = as_text(bytes).and_then(crate::qemu_event::parse) {
-                return Ok(Message::Event(event));
-            }
+        if let Some(event) =
+            text.filter(|t| t.starts_with(r#"{"timestamp": {"#)).and_then(crate::qemu_event::parse)
+        {
+            return Ok(Message::Event(event));
         }
-        Self::from_slice_general(bytes)
+        Self::from_text(bytes, text)
     }
 
-    /// [`Message::from_slice`] without the fast read of QEMU's event shape.
-    pub(crate) fn from_slice_general(bytes: &[u8]) -> Result<Message, DecodeError> {
-        // One check of the whole message, then serde's `str` reader: its slice reader checks
-        // every string on its own, which costs an eighth of an event's decode. Text that is
-        // not UTF-8 takes the slice reader, to be refused with its usual error.
-        let text = as_text(bytes);
+    /// [`Message::from_slice`] without the fast read of QEMU's event shape, given `bytes` as
+    /// text when it is UTF-8. One check of the whole message, then serde's `str` reader: its
+    /// slice reader checks every string on its own, which costs an eighth of an event's decode.
+    /// Text that is not UTF-8 takes the slice reader, to be refused with its usual error.
+    pub(crate) fn from_text(bytes: &[u8], text: Option<&str>) -> Result<Message, DecodeError> {
         let raw: RawMessage = match text {
             Some(text) => serde_json::from_str(text)?,
             None => serde_json::from_slice(bytes)?,
@@ -278,9 +278,16 @@ impl Message {
     }
 }
 
-/// `bytes` as text when it is UTF-8: a word-at-a-time ASCII check first, as QMP's messages
-/// nearly always are ASCII and `from_utf8` costs several times as much on a short one.
-fn as_text(bytes: &[u8]) -> Option<&str> {
+/// `bytes` as text when it is UTF-8, checked with a word-at-a-time ASCII test first: QMP's
+/// messages nearly always are ASCII, and `from_utf8` costs several times as much on a short
+/// one.
+///
+/// ```
+/// assert_eq!(qmp_proto::utf8_text(b"{}"), Some("{}"));
+/// assert_eq!(qmp_proto::utf8_text("\"é\"".as_bytes()), Some("\"é\""));
+/// assert_eq!(qmp_proto::utf8_text(b"\xff"), None);
+/// ```
+pub fn utf8_text(bytes: &[u8]) -> Option<&str> {
     if bytes.is_ascii() {
         // SAFETY: ASCII is valid UTF-8.
         Some(unsafe { std::str::from_utf8_unchecked(bytes) })

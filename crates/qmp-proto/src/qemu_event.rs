@@ -63,7 +63,7 @@ mod tests {
 
     /// The general decode, which the fast one must agree with.
     fn general(text: &str) -> Option<Event> {
-        match Message::from_slice_general(text.as_bytes()) {
+        match Message::from_text(text.as_bytes(), Some(text)) {
             Ok(Message::Event(e)) => Some(e),
             _ => None,
         }

@@ -426,14 +426,7 @@ pub(crate) fn member_text(frame: &[u8]) -> Option<(Member, &str)> {
     let head = head.strip_suffix(b"\"id\":")?;
     let head = head.strip_suffix(b" ").unwrap_or(head);
     let value = head.strip_suffix(b",")?;
-    let value = if value.is_ascii() {
-        // SAFETY: ASCII is valid UTF-8. (`is_ascii` checks a word at a time; `from_utf8`
-        // costs several times as much on a short reply.)
-        unsafe { std::str::from_utf8_unchecked(value) }
-    } else {
-        std::str::from_utf8(value).ok()?
-    };
-    Some((member, value))
+    Some((member, qmp_proto::utf8_text(value)?))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T> {

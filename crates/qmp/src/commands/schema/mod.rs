@@ -29,13 +29,11 @@ impl crate::Command for QueryQmpSchema {
     type Output = Vec<SchemaInfo>;
 
     fn decode_reply(frame: &[u8]) -> crate::Result<Vec<SchemaInfo>> {
-        match crate::client::member_text(frame) {
-            Some((crate::client::Member::Return, text)) => match scan::entries(text) {
-                Some(entries) => Ok(entries),
-                None => crate::decode_reply(Self::NAME, frame),
-            },
-            _ => crate::decode_reply(Self::NAME, frame),
-        }
+        let scanned = match crate::client::member_text(frame) {
+            Some((crate::client::Member::Return, text)) => scan::entries(text),
+            _ => None,
+        };
+        scanned.map_or_else(|| crate::decode_reply(Self::NAME, frame), Ok)
     }
 }
 
