@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::client::Shared;
 use crate::error::Error;
-use crate::reply::{fast_reply_id, IdHasher};
+use crate::reply::{fast_reply_id, log_unplaced, our_call_id, IdHasher};
 use crate::subscription::Subscriber;
 use crate::transport::Transport;
 
@@ -239,23 +239,14 @@ impl Connection {
         }
     }
 
+    /// Hands a parsed reply to the call that sent its id. A reply with any other id, or none,
+    /// completes no call (see [`our_call_id`]).
     fn route(&mut self, resp: Response) {
-        let id = resp.id.as_ref().and_then(|v| v.as_u64());
-        let tx = match id {
-            Some(id) => self.pending.remove(&id),
-            // The server answered without an id: it could not read the request's. With one
-            // call in flight the answer is that call's; otherwise it cannot be placed.
-            None if self.pending.len() == 1 => {
-                let id = self.pending.keys().next().copied();
-                id.and_then(|id| self.pending.remove(&id))
-            }
-            None => None,
-        };
-        match tx {
+        match our_call_id(resp.id.as_ref()).and_then(|id| self.pending.remove(&id)) {
             Some(tx) => {
                 let _ = tx.send(Ok(Answer::Parsed(Box::new(resp))));
             }
-            None => tracing::debug!(?resp, "reply for no pending call (its caller gave up)"),
+            None => log_unplaced(&resp),
         }
     }
 

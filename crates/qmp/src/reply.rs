@@ -1,7 +1,35 @@
-//! What the async and the blocking client share about replies: QEMU-shaped replies are routed
-//! by the id at their end, and our own sequential ids hash with one multiply.
+//! What the async and the blocking client share about replies: which call a reply belongs
+//! to (only ever one whose id we sent), QEMU-shaped replies routed by the id at their end
+//! without a parse, and our own sequential ids hashed with one multiply.
 
 use std::hash::Hasher;
+
+use serde_json::Value;
+
+/// The call id a parsed reply answers: `Some` only when its `id` is the JSON value one of our
+/// calls was sent with. We send every call with an unsigned integer id, so anything else
+/// (no id, a string such as `"1"`, `null`, `-1`, `1.5`, an array or object) is no answer to
+/// any of our calls, whatever is pending: the caller logs it and drops it.
+///
+/// An id-less reply is what QEMU sends when it could not read a request at all; ours are
+/// always well-formed and carry an id, so such a reply is never one of our calls' answers.
+pub(crate) fn our_call_id(id: Option<&Value>) -> Option<u64> {
+    match id? {
+        // `as_u64` is None for negative numbers and for any number written as a float
+        // (`1.0`, `1e0`): those are other JSON values than the integer we sent.
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// Logs a reply that completes no call: one whose caller gave up (timed out or dropped its
+/// future) at debug level, one with an id we never sent, or none, as a warning.
+pub(crate) fn log_unplaced(resp: &qmp_proto::Response) {
+    match our_call_id(resp.id.as_ref()) {
+        Some(id) => tracing::debug!(id, "dropping a reply whose caller gave up"),
+        None => tracing::warn!(id = ?resp.id, ?resp, "dropping a reply with an id this client never sent"),
+    }
+}
 
 /// The id of a reply in QEMU's exact shape, `{"return"|"error": ..., "id": N}`, read from the
 /// frame's end without parsing it; None for anything else (which takes the full parse).
@@ -44,7 +72,20 @@ impl Hasher for IdHasher {
 
 #[cfg(test)]
 mod tests {
-    use super::fast_reply_id;
+    use super::{fast_reply_id, our_call_id};
+    use serde_json::json;
+
+    #[test]
+    fn a_reply_is_ours_only_by_an_id_we_could_have_sent() {
+        assert_eq!(our_call_id(Some(&json!(1))), Some(1));
+        assert_eq!(our_call_id(Some(&json!(u64::MAX))), Some(u64::MAX));
+        assert_eq!(our_call_id(None), None);
+        for other in
+            [json!("1"), json!("str"), json!(null), json!(-1), json!(1.5), json!(1.0), json!([1]), json!({})]
+        {
+            assert_eq!(our_call_id(Some(&other)), None, "{other}");
+        }
+    }
 
     #[test]
     fn reads_the_id_of_qemus_reply_shapes_only() {

@@ -187,13 +187,39 @@ fn a_panicking_event_filter_does_not_leave_the_others_waiting() {
     assert_eq!(next.join().unwrap().unwrap(), 2);
 }
 
+/// The ids a reply may carry that this client never sent: none of them may complete a call.
+const FOREIGN_IDS: &[&str] = &["\"1\"", "\"str\"", "\"2\"", "null", "-1", "1.5", "1.0", "[1]", "{}"];
+
 #[test]
-fn a_reply_without_an_id_goes_to_the_only_waiting_call() {
+fn a_reply_with_an_id_we_never_sent_is_not_taken_as_the_pending_calls_answer() {
     let (client, mut peer) = pair(qmp::Client::builder());
     let call = thread::spawn(move || client.execute_raw("x", Value::Null));
+    let id = read_requests(&mut peer, 1)[0]["id"].clone();
+    // Every foreign id, and a reply with no id at all, before the real answer.
+    let mut out =
+        String::from("{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n");
+    for foreign in FOREIGN_IDS {
+        out.push_str(&format!("{{\"return\": \"wrong\", \"id\": {foreign}}}\r\n"));
+    }
+    out.push_str(&format!("{{\"return\": \"right\", \"id\": {id}}}\r\n"));
+    peer.write_all(out.as_bytes()).unwrap();
+    assert_eq!(call.join().unwrap().unwrap(), "right");
+}
+
+#[test]
+fn a_call_answered_only_with_foreign_ids_times_out_instead_of_taking_one() {
+    let (client, mut peer) = pair(qmp::Client::builder());
+    let call =
+        thread::spawn(move || client.with_timeout(Duration::from_millis(300)).execute_raw("x", Value::Null));
     read_requests(&mut peer, 1);
-    peer.write_all(b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n")
-        .unwrap();
+    for foreign in FOREIGN_IDS.iter().chain(&["\"absent\""]) {
+        let reply = if *foreign == "\"absent\"" {
+            "{\"return\": \"wrong\"}\r\n".to_string()
+        } else {
+            format!("{{\"return\": \"wrong\", \"id\": {foreign}}}\r\n")
+        };
+        peer.write_all(reply.as_bytes()).unwrap();
+    }
     let err = call.join().unwrap().unwrap_err();
-    assert_eq!(err.qmp_error().unwrap().desc, "JSON parse error");
+    assert!(err.is_timeout(), "{err}");
 }

@@ -203,3 +203,40 @@ async fn a_return_of_null_is_a_return_not_a_protocol_error() {
     peer.write_all(format!("{{\"return\": null, \"id\": {id}}}\r\n").as_bytes()).await.unwrap();
     assert_eq!(call.await.unwrap().unwrap(), Value::Null);
 }
+
+/// The ids a reply may carry that this client never sent: none of them may complete a call.
+const FOREIGN_IDS: &[&str] = &["\"1\"", "\"str\"", "\"2\"", "null", "-1", "1.5", "1.0", "[1]", "{}"];
+
+#[tokio::test]
+async fn a_reply_with_an_id_we_never_sent_is_not_taken_as_the_pending_calls_answer() {
+    let (client, mut peer) = pair(Client::builder()).await;
+    let call = tokio::spawn({
+        let c = client.clone();
+        async move { c.execute_raw("x", Value::Null).await }
+    });
+    let id = read_requests(&mut peer, 1).await[0]["id"].clone();
+    let mut out =
+        String::from("{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n");
+    for foreign in FOREIGN_IDS {
+        out.push_str(&format!("{{\"return\": \"wrong\", \"id\": {foreign}}}\r\n"));
+    }
+    out.push_str(&format!("{{\"return\": \"right\", \"id\": {id}}}\r\n"));
+    peer.write_all(out.as_bytes()).await.unwrap();
+    assert_eq!(call.await.unwrap().unwrap(), "right");
+}
+
+#[tokio::test]
+async fn a_call_answered_only_with_foreign_ids_times_out_instead_of_taking_one() {
+    let (client, mut peer) = pair(Client::builder()).await;
+    let call = tokio::spawn({
+        let c = client.with_timeout(Duration::from_millis(300));
+        async move { c.execute_raw("x", Value::Null).await }
+    });
+    read_requests(&mut peer, 1).await;
+    peer.write_all(b"{\"return\": \"wrong\"}\r\n").await.unwrap();
+    for foreign in FOREIGN_IDS {
+        peer.write_all(format!("{{\"return\": \"wrong\", \"id\": {foreign}}}\r\n").as_bytes()).await.unwrap();
+    }
+    let err = call.await.unwrap().unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+}

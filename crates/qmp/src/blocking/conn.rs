@@ -23,7 +23,7 @@ use qmp_proto::{Event, Framer, Greeting, Message, Response};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::reply::{fast_reply_id, IdHasher};
+use crate::reply::{fast_reply_id, log_unplaced, our_call_id, IdHasher};
 use crate::subscription::EventFilter;
 
 /// Bytes to read per call at least; a large reply (query-qmp-schema) arrives in few reads.
@@ -457,21 +457,14 @@ impl Conn {
         }
     }
 
-    /// Hands a parsed reply to its call; true when that call is `want`'s.
+    /// Hands a parsed reply to the call that sent its id; true when that call is `want`'s. A
+    /// reply with any other id, or none, completes no call (see [`our_call_id`]).
     fn route(&self, resp: Response, want: Want) -> bool {
         let mut st = lock(&self.state);
-        let id = match resp.id.as_ref().and_then(|v| v.as_u64()) {
-            Some(id) if st.pending.remove(&id) => id,
-            // The server answered without an id: it could not read the request's. With one
-            // call waiting the answer is that call's; otherwise it cannot be placed.
-            None if st.pending.len() == 1 => {
-                let Some(id) = st.pending.drain().next() else { return false };
-                id
-            }
-            _ => {
-                tracing::debug!(?resp, "reply for no waiting call (its caller gave up)");
-                return false;
-            }
+        let Some(id) = our_call_id(resp.id.as_ref()).filter(|id| st.pending.remove(id)) else {
+            drop(st);
+            log_unplaced(&resp);
+            return false;
         };
         st.replies.insert(id, Reply::Parsed(resp));
         st.wake_sleepers(&self.turn);
