@@ -4,7 +4,7 @@ use std::future::Future;
 
 use qmp::{Address, Client};
 
-use crate::error::CliError;
+use crate::error::{CliError, TimedOut};
 use crate::GlobalOpts;
 
 /// Where to connect: `-s`/`--path`, else `$QMP_SOCKET`, else `$QMP_PATH` (empty means unset).
@@ -55,13 +55,16 @@ async fn connect_sim() -> Result<Client, CliError> {
     Client::builder().connect_unix_stream(ours).await.map_err(connect_error)
 }
 
-/// Runs `fut` within `--timeout` when one is given; running out is [`CliError::Timeout`].
+/// Runs `fut` within the command's limit (`--timeout`, `$QMP_TIMEOUT` or the default; none
+/// for `--timeout 0`); running out is [`CliError::Timeout`].
 pub async fn within_timeout<T>(
     global: &GlobalOpts,
     fut: impl Future<Output = Result<T, CliError>>,
 ) -> Result<T, CliError> {
-    match global.timeout {
-        Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| CliError::Timeout(Some(limit)))?,
+    match global.command_timeout()? {
+        Some((limit, source)) => tokio::time::timeout(limit, fut)
+            .await
+            .map_err(|_| CliError::Timeout(Some(TimedOut { after: limit, source })))?,
         None => fut.await,
     }
 }

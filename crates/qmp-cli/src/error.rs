@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use qmp_proto::QmpError;
 
+use crate::TimeoutSource;
+
 /// The exit codes, as `--help` documents them.
 pub mod code {
     /// The command ran and its result was printed.
@@ -20,6 +22,15 @@ pub mod code {
     pub const TIMEOUT: u8 = 4;
 }
 
+/// A limit that ran out: how long, and whose it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedOut {
+    /// The limit.
+    pub after: Duration,
+    /// Where it came from.
+    pub source: TimeoutSource,
+}
+
 /// A failure of the `qmp` command, sorted by the exit code it gets.
 #[derive(Debug)]
 pub enum CliError {
@@ -29,8 +40,8 @@ pub enum CliError {
     Usage(String),
     /// The server could not be reached, or the connection broke.
     Connection(String),
-    /// The operation took longer than `--timeout` (when known, that duration).
-    Timeout(Option<Duration>),
+    /// The operation took longer than its limit (when known, which limit).
+    Timeout(Option<TimedOut>),
     /// Writing the result failed (other than a closed pipe, which is success).
     Output(std::io::Error),
 }
@@ -63,7 +74,16 @@ impl fmt::Display for CliError {
         match self {
             CliError::Qmp(e) => write!(f, "{}: {}", e.class, e.desc),
             CliError::Usage(m) | CliError::Connection(m) => f.write_str(m),
-            CliError::Timeout(Some(d)) => write!(f, "timed out after {}", humanize(*d)),
+            CliError::Timeout(Some(TimedOut { after, source })) => {
+                write!(f, "timed out after {}", humanize(*after))?;
+                match source {
+                    TimeoutSource::Option => Ok(()),
+                    TimeoutSource::Environment => f.write_str(" (QMP_TIMEOUT; 0 waits forever)"),
+                    TimeoutSource::Default => f.write_str(
+                        " (the default limit; --timeout SECONDS or QMP_TIMEOUT to change it, 0 to wait forever)",
+                    ),
+                }
+            }
             CliError::Timeout(None) => f.write_str("timed out"),
             CliError::Output(e) => write!(f, "cannot write the result: {e}"),
         }

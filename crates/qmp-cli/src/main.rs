@@ -50,6 +50,11 @@ Exit codes:
   3  connection error: cannot connect, negotiation failed, disconnected
   4  --timeout ran out
 
+Limits:
+  A command may take 60 s, connecting included, unless --timeout or QMP_TIMEOUT says
+  otherwise (0 waits forever). The greeting and negotiation may take 30 s of that: a
+  server that accepts and then says nothing fails with exit code 3.
+
 Examples:
   qmp -s /run/vm.qmp query-status
   qmp -s localhost:4444 block-job-cancel device=job0 force=true
@@ -85,8 +90,8 @@ pub struct GlobalOpts {
     #[arg(short = 's', long = "socket", visible_alias = "path", value_name = "ADDR")]
     pub socket: Option<String>,
 
-    /// Give up after this many seconds, connecting included (exit code 4); without it a
-    /// command may take as long as it takes, and the greeting up to 30 s
+    /// Give up after this many seconds, connecting included (exit code 4); 0 waits forever
+    /// [default: $QMP_TIMEOUT, else 60; the greeting and negotiation alone: at most 30]
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
@@ -147,13 +152,49 @@ struct SimArgs {
     tcp: Option<String>,
 }
 
-/// `--timeout`: positive seconds, fractions allowed.
+/// `--timeout` and `$QMP_TIMEOUT`: seconds, fractions allowed; 0 (returned as zero) means no
+/// limit.
 fn parse_timeout(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(format!("{s:?} must be a positive number of seconds"));
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} must be a number of seconds, 0 or more (0 waits forever)"));
     }
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// How long a command may take, connecting included, when neither `--timeout` nor
+/// `$QMP_TIMEOUT` says: long enough for any command QEMU answers at once, short enough that
+/// a script facing a stuck peer ends.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the limit on a command came from, for the message when it runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutSource {
+    /// `--timeout`.
+    Option,
+    /// `$QMP_TIMEOUT`.
+    Environment,
+    /// [`DEFAULT_TIMEOUT`].
+    Default,
+}
+
+impl GlobalOpts {
+    /// The limit on one command, connecting included: `--timeout`, else `$QMP_TIMEOUT`, else
+    /// [`DEFAULT_TIMEOUT`]; `None` when it is 0 (wait forever). A `$QMP_TIMEOUT` that is not a
+    /// number of seconds is a usage error.
+    pub fn command_timeout(&self) -> Result<Option<(Duration, TimeoutSource)>, CliError> {
+        let (limit, source) = match self.timeout {
+            Some(t) => (t, TimeoutSource::Option),
+            None => match std::env::var("QMP_TIMEOUT").ok().filter(|v| !v.trim().is_empty()) {
+                Some(v) => (
+                    parse_timeout(&v).map_err(|e| CliError::Usage(format!("QMP_TIMEOUT: {e}")))?,
+                    TimeoutSource::Environment,
+                ),
+                None => (DEFAULT_TIMEOUT, TimeoutSource::Default),
+            },
+        };
+        Ok((!limit.is_zero()).then_some((limit, source)))
+    }
 }
 
 /// The global options of this run, for subcommands that connect on their own (the shell):
@@ -289,8 +330,7 @@ mod tests {
     #[test]
     fn bad_options_are_usage_errors() {
         for argv in [
-            &["--timeout", "0", "x"][..],
-            &["--timeout", "-1", "x"],
+            &["--timeout", "-1", "x"][..],
             &["--timeout", "soon", "x"],
             &["--timeout", "inf", "x"],
             &["--pretty", "--compact", "x"],
@@ -303,11 +343,29 @@ mod tests {
     }
 
     #[test]
+    fn timeout_zero_waits_forever_and_the_default_is_bounded() {
+        let forever = parse(&["--timeout", "0", "x"]).unwrap();
+        assert_eq!(forever.global.command_timeout().unwrap(), None);
+        let given = parse(&["--timeout", "2.5", "x"]).unwrap();
+        assert_eq!(
+            given.global.command_timeout().unwrap(),
+            Some((Duration::from_millis(2500), TimeoutSource::Option))
+        );
+    }
+
+    #[test]
     fn help_documents_exit_codes() {
         let help = Cli::command().render_long_help().to_string();
-        for needle in
-            ["Exit codes", "1  the server answered", "4  --timeout", "QMP_SOCKET", "QMP_PATH", "--args"]
-        {
+        for needle in [
+            "Exit codes",
+            "1  the server answered",
+            "4  --timeout",
+            "QMP_SOCKET",
+            "QMP_PATH",
+            "--args",
+            "QMP_TIMEOUT",
+            "60 s",
+        ] {
             assert!(help.contains(needle), "{needle} missing from:\n{help}");
         }
     }

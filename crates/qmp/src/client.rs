@@ -454,6 +454,7 @@ pub struct ClientBuilder {
     pub(crate) negotiate: bool,
     pub(crate) oob: bool,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) negotiation_timeout: Option<Duration>,
     pub(crate) max_message_size: usize,
     pub(crate) event_queue: usize,
 }
@@ -464,8 +465,24 @@ impl Default for ClientBuilder {
     }
 }
 
-/// How long the greeting may take when no timeout is set.
-pub(crate) const DEFAULT_GREETING_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the greeting and the answer to `qmp_capabilities` may take together when neither
+/// [`ClientBuilder::negotiation_timeout`] nor [`ClientBuilder::timeout`] is set.
+pub const DEFAULT_NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl ClientBuilder {
+    /// The bound on the whole negotiation: the negotiation timeout, else the call timeout,
+    /// else [`DEFAULT_NEGOTIATION_TIMEOUT`].
+    pub(crate) fn negotiation_bound(&self) -> Duration {
+        self.negotiation_timeout.or(self.timeout).unwrap_or(DEFAULT_NEGOTIATION_TIMEOUT)
+    }
+}
+
+/// The error for a negotiation that did not finish within `bound`: a peer that is not QEMU,
+/// or one that is stuck, is a protocol failure (not a call timeout) and says which step it
+/// missed.
+pub(crate) fn negotiation_expired(step: &str, bound: Duration) -> Error {
+    Error::Protocol(format!("no {step} within {bound:?} of connecting (the negotiation timeout)"))
+}
 
 impl ClientBuilder {
     /// The defaults: greeting, negotiation with oob when offered, no call timeout, a 16 MiB
@@ -476,6 +493,7 @@ impl ClientBuilder {
             negotiate: true,
             oob: true,
             timeout: None,
+            negotiation_timeout: None,
             max_message_size: qmp_proto::DEFAULT_MAX_MESSAGE_SIZE,
             event_queue: 1024,
         }
@@ -500,10 +518,29 @@ impl ClientBuilder {
         self
     }
 
-    /// A timeout for every call and for the greeting (default none for calls, 30 s for the
-    /// greeting).
+    /// A timeout for every call, and for the negotiation unless
+    /// [`negotiation_timeout`](Self::negotiation_timeout) is set (default: none for calls).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long the greeting and the reply to `qmp_capabilities` may take together (default:
+    /// the [`timeout`](Self::timeout) when set, else [`DEFAULT_NEGOTIATION_TIMEOUT`], 30 s).
+    /// A peer that accepts the connection and then says nothing, or sends half a message, fails
+    /// the connect with [`Error::Protocol`] after it instead of hanging.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), qmp::Error> {
+    /// use std::time::Duration;
+    /// let client = qmp::Client::builder()
+    ///     .negotiation_timeout(Duration::from_secs(5))
+    ///     .connect("/run/vm.qmp")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn negotiation_timeout(mut self, bound: Duration) -> Self {
+        self.negotiation_timeout = Some(bound);
         self
     }
 
@@ -579,9 +616,10 @@ impl ClientBuilder {
         let alive = Arc::new(Alive(Arc::clone(&shared)));
         let client = Client { shared, _alive: alive, timeout: self.timeout };
 
+        let bound = self.negotiation_bound();
+        let deadline = tokio::time::Instant::now() + bound;
         if self.await_greeting {
-            let wait = self.timeout.unwrap_or(DEFAULT_GREETING_TIMEOUT);
-            let greeting = match tokio::time::timeout(wait, greeting_rx).await {
+            let greeting = match tokio::time::timeout_at(deadline, greeting_rx).await {
                 Ok(Ok(g)) => g,
                 Ok(Err(_)) => {
                     return Err(Error::Disconnected(format!(
@@ -589,14 +627,19 @@ impl ClientBuilder {
                         client.shared.closed_reason()
                     )))
                 }
-                Err(_) => return Err(Error::Protocol(format!("no greeting within {wait:?}"))),
+                Err(_) => return Err(negotiation_expired("greeting", bound)),
             };
             let _ = client.shared.greeting.set(greeting);
         }
         if self.negotiate {
             let oob = self.oob && client.greeting().is_some_and(|g| g.offers_oob());
             let args = if oob { serde_json::json!({"enable": ["oob"]}) } else { Value::Null };
-            client.execute_raw("qmp_capabilities", args).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match client.with_timeout(left).execute_raw("qmp_capabilities", args).await {
+                Ok(_) => {}
+                Err(Error::Timeout) => return Err(negotiation_expired("reply to qmp_capabilities", bound)),
+                Err(e) => return Err(e),
+            }
             client.shared.oob.store(oob, Ordering::Relaxed);
         }
         Ok(client)

@@ -49,7 +49,7 @@ mod subscription;
 mod transport;
 
 pub use address::{Address, AddressError, IntoAddress};
-pub use client::{decode_reply, Client, ClientBuilder, Listener};
+pub use client::{decode_reply, Client, ClientBuilder, Listener, DEFAULT_NEGOTIATION_TIMEOUT};
 pub use command::{Command, Empty};
 pub use error::{Error, Result};
 pub use events::{EventData, EventExt, QemuEvent};

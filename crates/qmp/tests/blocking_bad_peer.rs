@@ -223,3 +223,31 @@ fn a_call_answered_only_with_foreign_ids_times_out_instead_of_taking_one() {
     let err = call.join().unwrap().unwrap_err();
     assert!(err.is_timeout(), "{err}");
 }
+
+/// A peer that greets and then says nothing, or half a reply, to `qmp_capabilities`.
+fn silent_after_greeting(half_reply: bool) -> Error {
+    let (ours, mut peer) = UnixStream::pair().unwrap();
+    let bound = Duration::from_millis(300);
+    let t = Instant::now();
+    let client = thread::spawn(move || {
+        // No call timeout: only the negotiation's own bound may end it.
+        Client::from_unix_stream(qmp::Client::builder().negotiation_timeout(bound), ours)
+    });
+    peer.write_all(GREETING).unwrap();
+    read_requests(&mut peer, 1);
+    if half_reply {
+        peer.write_all(b"{\"return\": {").unwrap();
+    }
+    let err = client.join().unwrap().unwrap_err();
+    assert!(t.elapsed() >= bound && t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    err
+}
+
+#[test]
+fn a_peer_silent_after_the_greeting_fails_the_negotiation_instead_of_hanging() {
+    for half_reply in [false, true] {
+        let err = silent_after_greeting(half_reply);
+        assert!(matches!(err, Error::Protocol(_)), "{err}");
+        assert!(err.to_string().contains("qmp_capabilities"), "{err}");
+    }
+}

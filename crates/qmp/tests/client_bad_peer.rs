@@ -240,3 +240,29 @@ async fn a_call_answered_only_with_foreign_ids_times_out_instead_of_taking_one()
     let err = call.await.unwrap().unwrap_err();
     assert!(err.is_timeout(), "{err}");
 }
+
+/// A peer that greets and then says nothing, or half a reply, to `qmp_capabilities`.
+async fn silent_after_greeting(half_reply: bool) -> Error {
+    let (ours, mut peer) = UnixStream::pair().unwrap();
+    let bound = Duration::from_millis(300);
+    let t = std::time::Instant::now();
+    // No call timeout: only the negotiation's own bound may end it.
+    let client = tokio::spawn(Client::builder().negotiation_timeout(bound).connect_unix_stream(ours));
+    peer.write_all(GREETING).await.unwrap();
+    read_requests(&mut peer, 1).await;
+    if half_reply {
+        peer.write_all(b"{\"return\": {").await.unwrap();
+    }
+    let err = client.await.unwrap().unwrap_err();
+    assert!(t.elapsed() >= bound && t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    err
+}
+
+#[tokio::test]
+async fn a_peer_silent_after_the_greeting_fails_the_negotiation_instead_of_hanging() {
+    for half_reply in [false, true] {
+        let err = silent_after_greeting(half_reply).await;
+        assert!(matches!(err, Error::Protocol(_)), "{err}");
+        assert!(err.to_string().contains("qmp_capabilities"), "{err}");
+    }
+}

@@ -52,7 +52,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::address::{Address, IntoAddress};
-use crate::client::DEFAULT_GREETING_TIMEOUT;
+use crate::client::negotiation_expired;
 use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::subscription::{EventFilter, RecvError};
@@ -136,11 +136,12 @@ impl Client {
         stream.prepare().map_err(Error::Io)?;
         let conn = Arc::new(Conn::new(stream, builder.max_message_size, builder.event_queue));
         let client = Client { conn, timeout: builder.timeout };
+        let bound = builder.negotiation_bound();
+        let deadline = Instant::now() + bound;
         if builder.await_greeting {
-            let wait = builder.timeout.unwrap_or(DEFAULT_GREETING_TIMEOUT);
-            match client.conn.wait_greeting(Instant::now() + wait) {
+            match client.conn.wait_greeting(deadline) {
                 Ok(()) => {}
-                Err(Error::Timeout) => return Err(Error::Protocol(format!("no greeting within {wait:?}"))),
+                Err(Error::Timeout) => return Err(negotiation_expired("greeting", bound)),
                 Err(Error::Disconnected(why)) => {
                     return Err(Error::Disconnected(format!("before the greeting: {why}")))
                 }
@@ -150,7 +151,12 @@ impl Client {
         if builder.negotiate {
             let oob = builder.oob && client.greeting().is_some_and(|g| g.offers_oob());
             let args = if oob { serde_json::json!({"enable": ["oob"]}) } else { Value::Null };
-            client.execute_raw("qmp_capabilities", args)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match client.with_timeout(left).execute_raw("qmp_capabilities", args) {
+                Ok(_) => {}
+                Err(Error::Timeout) => return Err(negotiation_expired("reply to qmp_capabilities", bound)),
+                Err(e) => return Err(e),
+            }
             client.conn.oob.store(oob, Ordering::Relaxed);
         }
         Ok(client)
