@@ -11,7 +11,7 @@ use crate::ours::Flavor;
 
 /// `qmp-bench peer --socket P [--schema FILE]`: the fast peer.
 pub fn peer(socket: &Path, schema: Option<&Path>) -> io::Result<()> {
-    let listener = std::os::unix::net::UnixListener::bind(socket)?;
+    let listener = qmp_unix::bind_unix(socket, 0o600)?;
     ready_and_watch_parent();
     crate::peer::serve(listener, schema)
 }

@@ -669,10 +669,10 @@ impl Listener {
         let bind_err = |source| Error::Connect { address: addr.to_string(), source };
         let inner = match &addr {
             Address::Unix(path) => {
-                let listener = UnixListener::bind(path).map_err(bind_err)?;
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
-                ListenerInner::Unix(listener, path.clone())
+                // Mode 0600 from the first moment the socket exists at `path`.
+                let listener = qmp_unix::bind_unix(path, 0o600).map_err(bind_err)?;
+                listener.set_nonblocking(true).map_err(bind_err)?;
+                ListenerInner::Unix(UnixListener::from_std(listener).map_err(bind_err)?, path.clone())
             }
             Address::Tcp(hp) => {
                 let std_listener = std::net::TcpListener::bind(hp.as_str()).map_err(bind_err)?;

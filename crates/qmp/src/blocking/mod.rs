@@ -42,7 +42,7 @@ mod conn;
 
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,7 +112,8 @@ impl Client {
         let err = |source| Error::Connect { address: addr.to_string(), source };
         let stream = match &addr {
             Address::Unix(path) => {
-                let listener = UnixListener::bind(path).map_err(err)?;
+                // Mode 0600 from the first moment the socket exists at `path`.
+                let listener = qmp_unix::bind_unix(path, 0o600).map_err(err)?;
                 // Removed however the accept ends.
                 struct Unlink<'a>(&'a std::path::Path);
                 impl Drop for Unlink<'_> {
@@ -121,8 +122,6 @@ impl Client {
                     }
                 }
                 let _unlink = Unlink(path);
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
                 Stream::Unix(listener.accept().map_err(err)?.0)
             }
             Address::Tcp(hp) => {
