@@ -76,5 +76,5 @@ pub mod sim;
 pub use qmp_proto::{ErrorClass, QmpError};
 pub use server::{
     bind_unix, bind_unix_mode, Args, CommandSpec, Events, Reply, ReplyFuture, Server, ServerBuilder,
-    VersionInfo,
+    VersionInfo, DEFAULT_MAX_CONNECTIONS,
 };

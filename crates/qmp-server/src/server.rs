@@ -3,17 +3,18 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use qmp_proto::{QmpError, Timestamp};
 use serde_json::{Map, Value};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, watch, Notify};
 
 use crate::qjson;
 use crate::schema::{SchemaWriter, Struct, Ty};
@@ -113,6 +114,7 @@ pub struct ServerBuilder {
     version: VersionInfo,
     oob: bool,
     max_message_size: usize,
+    max_connections: usize,
     channel: broadcast::Sender<Arc<[u8]>>,
     /// Whether `events()` handed out the channel (its capacity is then fixed).
     events_taken: bool,
@@ -127,6 +129,7 @@ impl ServerBuilder {
             version: VersionInfo { triple: (7, 2, 22), package: String::new() },
             oob: true,
             max_message_size: 16 << 20,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             channel: broadcast::channel(4096).0,
             events_taken: false,
         };
@@ -183,6 +186,31 @@ impl ServerBuilder {
     /// "JSON token size limit exceeded".
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Caps how many clients are served at once (default [`DEFAULT_MAX_CONNECTIONS`]).
+    ///
+    /// A client that connects to a listener ([`Server::serve_unix`], [`Server::serve_tcp`])
+    /// while [`Server::connections`] is at the cap is refused instead of greeted: it is sent
+    /// one error object in QEMU's shape and then closed, for example
+    ///
+    /// ```text
+    /// {"error": {"class": "GenericError", "desc": "Too many QMP connections: this server serves at most 512 at once; try again later"}}
+    /// ```
+    ///
+    /// Clients already connected are unaffected, and once one leaves the next is served.
+    /// Connections handed to [`Server::serve_stream`] count towards the cap but are never
+    /// refused. Each client costs a file descriptor, so keep the cap well below the process's
+    /// `RLIMIT_NOFILE` (often 1024); a cap of 0 refuses every client.
+    /// [`Server::set_max_connections`] changes it later.
+    ///
+    /// ```
+    /// let server = qmp_server::Server::builder().max_connections(64).build();
+    /// assert_eq!(server.max_connections(), 64);
+    /// ```
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
         self
     }
 
@@ -253,6 +281,9 @@ impl ServerBuilder {
                 greeting,
                 oob: self.oob,
                 max_message_size: self.max_message_size,
+                max_connections: AtomicUsize::new(self.max_connections),
+                connections: AtomicUsize::new(0),
+                slot_freed: Notify::new(),
                 events,
                 shutdown,
                 version: self.version,
@@ -266,6 +297,13 @@ pub(crate) struct Inner {
     pub greeting: Vec<u8>,
     pub oob: bool,
     pub max_message_size: usize,
+    /// The cap on [`connections`](Inner::connections) that listeners enforce.
+    pub max_connections: AtomicUsize,
+    /// Connections being served (listeners' and `serve_stream`'s).
+    pub connections: AtomicUsize,
+    /// Woken whenever a connection ends, refused ones too (an accept loop short of
+    /// descriptors waits on it).
+    pub slot_freed: Notify,
     pub events: broadcast::Sender<Arc<[u8]>>,
     pub shutdown: watch::Sender<bool>,
     pub version: VersionInfo,
@@ -341,103 +379,302 @@ impl Server {
     }
 
     /// Serves one connection on `stream` until the client leaves or the server shuts down.
+    /// It counts towards [`connections`](Server::connections) but is never refused.
     pub async fn serve_stream<S>(&self, stream: S) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.inner.connections.fetch_add(1, Ordering::AcqRel);
+        let _slot = Slot(self.inner.clone());
         crate::conn::serve(self.inner.clone(), stream).await
     }
 
     /// Accepts connections on `listener`, one task each, until shutdown.
+    ///
+    /// A failed `accept()` never ends it: when the process or the system is out of file
+    /// descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) it pauses (10 ms,
+    /// doubling up to 1 s, or until one of its connections closes) and tries again, with one
+    /// `tracing` warning when such an episode starts and one info line when it recovers;
+    /// errors about one aborted connection are retried at once; anything else is logged and
+    /// retried after the same pause. Clients beyond
+    /// [`max_connections`](ServerBuilder::max_connections) are refused with a QMP error.
+    /// It returns `Ok(())` at [`shutdown`](Server::shutdown).
     pub async fn serve_unix(&self, listener: UnixListener) -> io::Result<()> {
-        let mut stop = self.inner.shutdown.subscribe();
-        loop {
-            tokio::select! {
-                r = listener.accept() => {
-                    let (stream, _) = r?;
-                    let inner = self.inner.clone();
-                    tokio::spawn(async move {
-                        let (rd, wr) = stream.into_split();
-                        let _ = crate::conn::serve_halves(inner, rd, wr).await;
-                    });
-                }
-                _ = stop.wait_for(|v| *v) => return Ok(()),
-            }
-        }
+        accept_loop(&self.inner, listener).await;
+        Ok(())
     }
 
-    /// Accepts TCP connections on `listener`, one task each, until shutdown.
+    /// Accepts TCP connections on `listener` (with `TCP_NODELAY`), as
+    /// [`serve_unix`](Server::serve_unix) does, until shutdown.
     pub async fn serve_tcp(&self, listener: TcpListener) -> io::Result<()> {
-        let mut stop = self.inner.shutdown.subscribe();
-        loop {
-            tokio::select! {
-                r = listener.accept() => {
-                    let (stream, _) = r?;
-                    let _ = stream.set_nodelay(true);
-                    let inner = self.inner.clone();
-                    tokio::spawn(async move {
-                        let (rd, wr) = stream.into_split();
-                        let _ = crate::conn::serve_halves(inner, rd, wr).await;
-                    });
-                }
-                _ = stop.wait_for(|v| *v) => return Ok(()),
-            }
-        }
+        accept_loop(&self.inner, listener).await;
+        Ok(())
+    }
+
+    /// How many connections are being served right now (refused clients not included).
+    pub fn connections(&self) -> usize {
+        self.inner.connections.load(Ordering::Acquire)
+    }
+
+    /// The cap on connections listeners serve at once
+    /// (see [`ServerBuilder::max_connections`]).
+    pub fn max_connections(&self) -> usize {
+        self.inner.max_connections.load(Ordering::Acquire)
+    }
+
+    /// Changes the cap on connections; clients already served stay connected even when
+    /// more than `n` are.
+    ///
+    /// ```
+    /// let server = qmp_server::Server::builder().build();
+    /// assert_eq!(server.max_connections(), qmp_server::DEFAULT_MAX_CONNECTIONS);
+    /// server.set_max_connections(8);
+    /// assert_eq!(server.max_connections(), 8);
+    /// ```
+    pub fn set_max_connections(&self, n: usize) {
+        self.inner.max_connections.store(n, Ordering::Release);
     }
 }
 
-/// Binds a unix socket at `path` with mode 0600 (owner only), with no window in which it
-/// has a wider mode: it is bound inside a fresh private directory beside `path`, restricted,
-/// then renamed into place. An existing socket at `path` is replaced (as QEMU does); any
-/// other existing file is an error.
+/// The default of [`ServerBuilder::max_connections`]: half the usual `RLIMIT_NOFILE` of
+/// 1024, leaving descriptors for everything else the process opens.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// One connection being served: counted in [`Inner::connections`] while it lives.
+struct Slot(Arc<Inner>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+        self.0.slot_freed.notify_waiters();
+    }
+}
+
+/// A listener the accept loop takes connections from, as read and write halves.
+trait Accept {
+    type Read: AsyncRead + Unpin + Send + 'static;
+    type Write: AsyncWrite + Unpin + Send + 'static;
+    fn poll_conn(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Read, Self::Write)>>;
+}
+
+impl Accept for UnixListener {
+    type Read = tokio::net::unix::OwnedReadHalf;
+    type Write = tokio::net::unix::OwnedWriteHalf;
+    fn poll_conn(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Read, Self::Write)>> {
+        self.poll_accept(cx).map_ok(|(stream, _)| stream.into_split())
+    }
+}
+
+impl Accept for TcpListener {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+    fn poll_conn(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Read, Self::Write)>> {
+        self.poll_accept(cx).map_ok(|(stream, _)| {
+            let _ = stream.set_nodelay(true);
+            stream.into_split()
+        })
+    }
+}
+
+/// What to do about a failed `accept()`.
+#[derive(Debug, PartialEq, Eq)]
+enum AcceptFailure {
+    /// One connection went wrong before it was taken (aborted, reset, a signal): try again
+    /// at once.
+    Transient,
+    /// Out of descriptors or memory: wait for some to be freed.
+    Exhausted,
+    /// Anything else: log it and try again after a pause (never spin on it).
+    Other,
+}
+
+fn classify(e: &io::Error) -> AcceptFailure {
+    use nix::errno::Errno;
+    match e.kind() {
+        io::ErrorKind::Interrupted
+        | io::ErrorKind::WouldBlock
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset => return AcceptFailure::Transient,
+        io::ErrorKind::OutOfMemory => return AcceptFailure::Exhausted,
+        _ => {}
+    }
+    let Some(code) = e.raw_os_error() else { return AcceptFailure::Other };
+    match Errno::from_raw(code) {
+        Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM => AcceptFailure::Exhausted,
+        // accept(2): Linux passes a new connection's pending network errors to accept();
+        // they concern that connection only.
+        Errno::EPROTO
+        | Errno::ENOPROTOOPT
+        | Errno::ENETDOWN
+        | Errno::ENETUNREACH
+        | Errno::EHOSTDOWN
+        | Errno::EHOSTUNREACH
+        | Errno::ENONET
+        | Errno::EOPNOTSUPP
+        | Errno::EPERM => AcceptFailure::Transient,
+        _ => AcceptFailure::Other,
+    }
+}
+
+/// The pauses of an episode of failing accepts (10 ms doubling to 1 s), and its log: one
+/// warning when it starts and one info line when accepts first succeed again. Failures
+/// within [`Backoff::QUIET`] of that recovery (a listener taking a backlog with every
+/// descriptor but one in use fails every other accept) belong to the same episode and are
+/// logged at debug level only.
+#[derive(Default)]
+struct Backoff {
+    /// Failed accepts in a row (0: accepts are succeeding).
+    failures: u32,
+    delay: Duration,
+    /// When the episode started, and how many accepts failed in it.
+    episode: Option<(Instant, u64)>,
+    /// When accepts last succeeded again after failing.
+    recovered: Option<Instant>,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+    const QUIET: Duration = Duration::from_secs(10);
+
+    /// Counts a failure; returns how long to wait before the next try.
+    fn failed(&mut self, e: &io::Error, kind: &AcceptFailure) -> Duration {
+        if self.failures == 0 {
+            self.delay = Self::FIRST;
+            let relapse = self.recovered.is_some_and(|t| t.elapsed() < Self::QUIET);
+            if relapse {
+                tracing::debug!("QMP listener: accept failed again ({e})");
+            } else {
+                self.episode = Some((Instant::now(), 0));
+                self.recovered = None;
+                match kind {
+                    AcceptFailure::Exhausted => tracing::warn!(
+                        "QMP listener cannot accept connections ({e}); pausing new clients until \
+                         descriptors are freed"
+                    ),
+                    _ => tracing::warn!("QMP listener: accept failed ({e}); retrying"),
+                }
+            }
+        } else {
+            self.delay = (self.delay * 2).min(Self::MAX);
+        }
+        self.failures += 1;
+        if let Some((_, n)) = &mut self.episode {
+            *n += 1;
+        }
+        self.delay
+    }
+
+    /// An accept succeeded.
+    fn succeeded(&mut self) {
+        if self.failures == 0 {
+            return;
+        }
+        self.failures = 0;
+        if self.recovered.is_none() {
+            if let Some((started, n)) = self.episode {
+                let took = started.elapsed();
+                tracing::info!("QMP listener accepting again after {n} failed accepts over {took:.2?}");
+            }
+        }
+        self.recovered = Some(Instant::now());
+    }
+}
+
+/// Accepts on `listener` until shutdown, whatever accept() fails with.
+async fn accept_loop<L: Accept>(inner: &Arc<Inner>, listener: L) {
+    let mut stop = inner.shutdown.subscribe();
+    let mut backoff = Backoff::default();
+    let mut refusing = false;
+    loop {
+        let accepted = tokio::select! {
+            r = std::future::poll_fn(|cx| listener.poll_conn(cx)) => r,
+            _ = stop.wait_for(|v| *v) => return,
+        };
+        let (rd, wr) = match accepted {
+            Ok(halves) => halves,
+            Err(e) => {
+                let kind = classify(&e);
+                if kind == AcceptFailure::Transient {
+                    tracing::debug!("QMP listener: a connection failed before it was accepted ({e})");
+                    continue;
+                }
+                // Registered before the pause, so that a connection closing during it ends it.
+                let freed = inner.slot_freed.notified();
+                let pause = backoff.failed(&e, &kind);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = freed, if kind == AcceptFailure::Exhausted => {}
+                    _ = stop.wait_for(|v| *v) => return,
+                }
+                continue;
+            }
+        };
+        backoff.succeeded();
+        let max = inner.max_connections.load(Ordering::Acquire);
+        let taken = inner
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+        if taken.is_err() {
+            if !refusing {
+                tracing::warn!("QMP listener: {max} clients connected; refusing more until one leaves");
+                refusing = true;
+            }
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                refuse(rd, wr, max).await;
+                // Its descriptor is free again, for a loop waiting for one.
+                inner.slot_freed.notify_waiters();
+            });
+            continue;
+        }
+        refusing = false;
+        let slot = Slot(inner.clone());
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let _ = crate::conn::serve_halves(inner, rd, wr).await;
+        });
+    }
+}
+
+/// The one line a client over the cap gets instead of a greeting.
+pub(crate) fn refusal(max: usize) -> Vec<u8> {
+    let desc = format!("Too many QMP connections: this server serves at most {max} at once; try again later");
+    let mut out = Vec::with_capacity(160);
+    crate::conn::write_reply(&mut out, &Err(QmpError::new(qmp_proto::ErrorClass::GenericError, desc)), None);
+    out
+}
+
+/// Sends a client over the cap [`refusal`] and closes the connection. Input the client
+/// sent is read and dropped until it hangs up (for a second at most), so that the close
+/// is not turned into a reset that could discard the error before the client reads it.
+async fn refuse<R, W>(mut rd: R, mut wr: W, max: usize)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        wr.write_all(&refusal(max)).await?;
+        wr.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while rd.read(&mut sink).await? > 0 {}
+        Ok::<_, io::Error>(())
+    })
+    .await;
+}
+
+/// Binds a unix socket at `path` with mode 0600 (owner only), with no moment in which it
+/// exists there with a wider mode (see [`qmp_unix::bind_unix`], which every listener of the
+/// toolkit uses). An existing socket at `path` is replaced (as QEMU does); any other existing
+/// file is an error. Call it within a tokio runtime.
 pub fn bind_unix(path: &Path) -> io::Result<UnixListener> {
     bind_unix_mode(path, 0o600)
 }
 
 /// [`bind_unix`] with another mode.
 pub fn bind_unix_mode(path: &Path, mode: u32) -> io::Result<UnixListener> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let private = parent.join(format!(".qmp-bind-{}-{}", std::process::id(), unique()));
-    std::fs::DirBuilder::new().mode_0700().create(&private)?;
-    let tmp = private.join("s");
-    let result = (|| {
-        let listener = UnixListener::bind(&tmp)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            use std::os::unix::fs::FileTypeExt;
-            if !meta.file_type().is_socket() {
-                // Never replace a file that is not a socket.
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{} exists and is not a socket", path.display()),
-                ));
-            }
-            std::fs::remove_file(path)?;
-        }
-        std::fs::rename(&tmp, path)?;
-        Ok(listener)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    let _ = std::fs::remove_dir(&private);
-    result
-}
-
-trait DirMode {
-    fn mode_0700(&mut self) -> &mut Self;
-}
-
-impl DirMode for std::fs::DirBuilder {
-    fn mode_0700(&mut self) -> &mut Self {
-        use std::os::unix::fs::DirBuilderExt;
-        self.mode(0o700)
-    }
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    let listener = qmp_unix::bind_unix(path, mode)?;
+    listener.set_nonblocking(true)?;
+    UnixListener::from_std(listener)
 }
