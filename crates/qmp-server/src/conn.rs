@@ -19,6 +19,12 @@ use crate::server::{Command, Handler, Inner, Reply, ReplyFuture};
 /// In-band requests read ahead of the one running; reading pauses beyond this.
 const MAX_QUEUED: usize = 64;
 
+/// Output a turn may produce before it is written: beyond this no more requests are taken
+/// until the client has read what is pending. Reading input stops while output is blocked,
+/// as QEMU's monitor does, so a client that sends without reading holds at most this (plus
+/// one reply, plus the events it lags by) and the input it sent, not every reply.
+const MAX_PENDING_OUT: usize = 1 << 20;
+
 /// An in-band item waiting its turn.
 enum Job {
     /// A request to dispatch.
@@ -34,6 +40,9 @@ struct Conn {
     out: Vec<u8>,
     events: Option<broadcast::Receiver<Arc<[u8]>>>,
     queue: VecDeque<Job>,
+    /// Whether `take_input` stopped with input possibly left in the buffer (the queue or
+    /// the output was full); nothing more is read until it is taken.
+    input_left: bool,
     /// The in-band command running, with its id.
     running: Option<(ReplyFuture, Option<Value>)>,
     oob_running: JoinSet<(Reply, Option<Value>)>,
@@ -68,6 +77,7 @@ where
         oob: false,
         events: None,
         queue: VecDeque::new(),
+        input_left: false,
         running: None,
         oob_running: JoinSet::new(),
     };
@@ -89,10 +99,15 @@ where
             wr.write_all(&c.out).await?;
             break;
         }
+        // The output was full and has been written: go on with what is waiting.
+        let queue_ready = c.running.is_none() && !c.queue.is_empty();
+        if queue_ready || (c.input_left && c.queue.len() < MAX_QUEUED) {
+            continue;
+        }
         if eof && c.running.is_none() && c.queue.is_empty() && c.oob_running.is_empty() {
             break;
         }
-        let can_read = !eof && c.queue.len() < MAX_QUEUED;
+        let can_read = !eof && !c.input_left;
         tokio::select! {
             r = read_some(&mut rd, &mut input), if can_read => {
                 match r {
@@ -154,9 +169,20 @@ async fn recv_event(rx: &mut Option<broadcast::Receiver<Arc<[u8]>>>) -> Option<A
 }
 
 impl Conn {
-    /// Cuts what was read into jobs; `exec-oob` requests run at once when oob is on.
+    /// Cuts what was read into jobs; `exec-oob` requests run at once when oob is on. Stops
+    /// (setting `input_left`) while the queue or the output is full.
     fn take_input(&mut self, input: &mut Input) {
-        while let Some(item) = input.next_item() {
+        self.input_left = false;
+        loop {
+            if self.queue.len() >= MAX_QUEUED {
+                self.run_queue();
+            }
+            if self.queue.len() >= MAX_QUEUED || self.out.len() >= MAX_PENDING_OUT {
+                // Leave the rest buffered until the queue drains and the output is written.
+                self.input_left = true;
+                return;
+            }
+            let Some(item) = input.next_item() else { return };
             let job = match item {
                 Item::Error(e) => Job::Error(e),
                 Item::Value { bytes, single_quoted } => match parse_value(bytes, single_quoted) {
@@ -177,19 +203,12 @@ impl Conn {
                 },
                 job => self.queue.push_back(job),
             }
-            if self.queue.len() >= MAX_QUEUED {
-                // Leave the rest buffered until the queue drains.
-                self.run_queue();
-                if self.queue.len() >= MAX_QUEUED {
-                    break;
-                }
-            }
         }
     }
 
-    /// Runs queued in-band jobs in order until one has to wait.
+    /// Runs queued in-band jobs in order until one has to wait or the output is full.
     fn run_queue(&mut self) {
-        while self.running.is_none() {
+        while self.running.is_none() && self.out.len() < MAX_PENDING_OUT {
             let Some(job) = self.queue.pop_front() else { break };
             match job {
                 Job::Error(desc) => {
