@@ -119,9 +119,10 @@ impl Simulator {
         Ok(theirs)
     }
 
-    /// Listens on a fresh unix socket in a new private temporary directory.
+    /// Listens on a fresh unix socket in a new private temporary directory (mode 0700,
+    /// whatever the umask; the socket itself is 0600).
     pub fn listen_unix_temp(&self) -> io::Result<SimSocket> {
-        let dir = tempfile::Builder::new().prefix("qmp-sim-").tempdir()?;
+        let dir = private_temp_dir()?;
         let path = dir.path().join("qmp.sock");
         let task = self.listen_unix(&path)?;
         Ok(SimSocket { path, task, _dir: dir })
@@ -149,6 +150,25 @@ impl Default for Simulator {
     }
 }
 
+/// A new temporary directory only its owner can enter: created with mode 0700 and checked
+/// afterwards (a umask can only take bits away; one that took the owner's is undone).
+fn private_temp_dir() -> io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let private = || std::fs::Permissions::from_mode(0o700);
+    let dir = tempfile::Builder::new().prefix("qmp-sim-").permissions(private()).tempdir()?;
+    let mode = |dir: &tempfile::TempDir| -> io::Result<u32> {
+        Ok(std::fs::metadata(dir.path())?.permissions().mode() & 0o7777)
+    };
+    if mode(&dir)? != 0o700 {
+        std::fs::set_permissions(dir.path(), private())?;
+        let now = mode(&dir)?;
+        if now != 0o700 {
+            return Err(io::Error::other(format!("{} has mode {now:o}, not 700", dir.path().display())));
+        }
+    }
+    Ok(dir)
+}
+
 /// A listening unix socket in a private temp dir; dropping it stops listening and removes it.
 pub struct SimSocket {
     path: PathBuf,
@@ -169,14 +189,53 @@ impl Drop for SimSocket {
     }
 }
 
+/// The environment variable [`run_sim_cli`] reads the connection cap from (a number; see
+/// [`ServerBuilder::max_connections`](crate::ServerBuilder::max_connections)).
+pub const MAX_CONNECTIONS_ENV: &str = "QMP_SIM_MAX_CONNECTIONS";
+
 /// `qmp sim`: serves a simulator on `socket` or `tcp` (a fresh temp socket when neither is
-/// given), prints where to stderr, and returns after `quit` or Ctrl-C.
+/// given), prints where to stderr, and returns after `quit` or a signal. The cap on clients
+/// served at once is `$QMP_SIM_MAX_CONNECTIONS` when set, else
+/// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS); see [`run_sim_cli_with`].
 pub async fn run_sim_cli(socket: Option<PathBuf>, tcp: Option<String>) -> io::Result<()> {
+    run_sim_cli_with(socket, tcp, None).await
+}
+
+/// [`run_sim_cli`] with the cap on clients served at once given (`None`: from
+/// `$QMP_SIM_MAX_CONNECTIONS`, else the default).
+///
+/// On stderr it prints one line per listener, `qmp sim: listening on unix:PATH` or
+/// `qmp sim: listening on tcp:HOST:PORT`, before accepting anyone. It runs until a client
+/// sends `quit`, or until SIGINT (Ctrl-C), SIGTERM or SIGHUP, on which it prints
+/// `qmp sim: stopping on SIGTERM` (or SIGINT, SIGHUP), closes every connection after the
+/// reply being written, removes its socket files (the private directory too, when it made
+/// one) and returns `Ok(())`, so `qmp sim` exits 0. A `--socket` path is removed only while
+/// it is still the socket this run bound (not one another process put there since), and on
+/// an error after binding as well.
+pub async fn run_sim_cli_with(
+    socket: Option<PathBuf>,
+    tcp: Option<String>,
+    max_connections: Option<usize>,
+) -> io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let max_connections = match max_connections {
+        Some(n) => Some(n),
+        None => max_connections_from_env()?,
+    };
+    // Handlers first: once a listener is announced, these signals already clean up.
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let sim = Simulator::new();
+    if let Some(n) = max_connections {
+        sim.server().set_max_connections(n);
+    }
     let mut _temp = None;
+    let mut _bound = None;
     let mut tasks = Vec::new();
     if let Some(path) = &socket {
         tasks.push(sim.listen_unix(path)?);
+        _bound = Some(OwnSocket::new(path));
         eprintln!("qmp sim: listening on unix:{}", path.display());
     }
     if let Some(addr) = &tcp {
@@ -189,17 +248,59 @@ pub async fn run_sim_cli(socket: Option<PathBuf>, tcp: Option<String>) -> io::Re
         eprintln!("qmp sim: listening on unix:{}", s.path().display());
         _temp = Some(s);
     }
-    tokio::select! {
-        _ = sim.server().wait_shutdown() => {}
-        _ = tokio::signal::ctrl_c() => sim.server().shutdown(),
+    let stopped_by = tokio::select! {
+        _ = sim.server().wait_shutdown() => None,
+        _ = int.recv() => Some("SIGINT"),
+        _ = term.recv() => Some("SIGTERM"),
+        _ = hup.recv() => Some("SIGHUP"),
+    };
+    if let Some(name) = stopped_by {
+        eprintln!("qmp sim: stopping on {name}");
+        sim.server().shutdown();
     }
     // Give connections a moment to flush the last reply.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    if let Some(path) = &socket {
-        let _ = std::fs::remove_file(path);
-    }
     for t in tasks {
         t.abort();
     }
+    // `_bound` and `_temp` remove the socket (and the private directory) as they drop.
     Ok(())
+}
+
+fn max_connections_from_env() -> io::Result<Option<usize>> {
+    match std::env::var(MAX_CONNECTIONS_ENV) {
+        Ok(v) => v.trim().parse().map(Some).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("${MAX_CONNECTIONS_ENV} is {v:?}, not a number of connections"),
+            )
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The socket file this process bound at a path: removed on drop while the path still
+/// names that same socket.
+struct OwnSocket {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl OwnSocket {
+    fn new(path: &Path) -> Self {
+        OwnSocket { path: path.to_path_buf(), id: file_id(path) }
+    }
+}
+
+impl Drop for OwnSocket {
+    fn drop(&mut self) {
+        if self.id.is_some() && file_id(&self.path) == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
