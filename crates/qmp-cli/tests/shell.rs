@@ -3,18 +3,17 @@
 //! Each test starts its own QEMU (or qemu-storage-daemon) in a private directory, runs
 //! `qmp shell` under a pty with HOME pointing there, types keys and waits for the output.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::pty::{openpty, Winsize};
 use serde_json::{json, Value};
 
-const WAIT: Duration = Duration::from_secs(15);
+mod support;
+
+use support::pty::{Pty, WAIT};
 
 /// A QEMU (or storage daemon) with two monitor sockets: one for the shell, one for the test.
 struct Qemu {
@@ -130,136 +129,18 @@ impl Monitor {
     }
 }
 
-/// The `qmp` binary under a pseudo-terminal.
-struct Pty {
-    child: Child,
-    master: File,
-    output: Arc<Mutex<Vec<u8>>>,
-    /// How far `expect` has read.
-    seen: usize,
-}
-
-impl Pty {
-    fn spawn(args: &[&str], home: &Path, extra_env: &[(&str, &Path)]) -> Pty {
-        let size = Winsize { ws_row: 50, ws_col: 250, ws_xpixel: 0, ws_ypixel: 0 };
-        let pty = openpty(Some(&size), None).expect("openpty");
-        let slave = File::from(pty.slave);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_qmp"));
-        // Its own process group, so a failing test also ends the QEMU that `launch` started.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        cmd.args(args)
-            .env("HOME", home)
-            .env("TERM", "xterm")
-            .env_remove("QMP_SOCKET")
-            .env_remove("QMP_PATH")
-            .stdin(slave.try_clone().unwrap())
-            .stdout(slave.try_clone().unwrap())
-            .stderr(slave);
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("run qmp");
-        drop(cmd); // closes our copies of the slave side, so EOF comes when qmp exits
-        let master = File::from(pty.master);
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (mut reader, mut answerer, sink) =
-            (master.try_clone().unwrap(), master.try_clone().unwrap(), output.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let chunk = &buf[..n];
-                // Answer the line editor's cursor position query as a terminal would.
-                if chunk.windows(4).any(|w| w == b"\x1b[6n") {
-                    let _ = answerer.write_all(b"\x1b[1;1R");
-                }
-                sink.lock().unwrap().extend_from_slice(chunk);
-            }
-        });
-        Pty { child, master, output, seen: 0 }
-    }
-
-    fn shell(qemu: &Qemu, extra: &[&str]) -> Pty {
-        let sock = qemu.socket("shell").display().to_string();
-        let mut args = vec!["shell", "-s", sock.as_str()];
-        args.extend_from_slice(extra);
-        Pty::spawn(&args, qemu.home(), &[])
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
-    }
-
-    /// Waits for `needle` after what earlier calls matched; returns the text up to its end.
-    fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let all = self.output.lock().unwrap().clone();
-            let rest = String::from_utf8_lossy(&all[self.seen.min(all.len())..]).into_owned();
-            if let Some(pos) = rest.find(needle) {
-                let upto = rest[..pos + needle.len()].to_string();
-                self.seen += upto.len();
-                return upto;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {needle:?}; output after the last match:\n{rest:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn send(&mut self, keys: &str) {
-        self.master.write_all(keys.as_bytes()).unwrap();
-        self.master.flush().unwrap();
-    }
-
-    /// Waits for a new prompt (not a redraw of the current one): each read of a line starts by
-    /// turning on bracketed paste.
-    fn prompt_of(&mut self, prompt: &str) -> String {
-        let before = self.expect("\x1b[?2004h");
-        before + &self.expect(prompt)
-    }
-
-    fn prompt(&mut self) -> String {
-        self.prompt_of("(QEMU) ")
-    }
-
-    /// Types a line and waits for the next prompt.
-    fn line(&mut self, text: &str) -> String {
-        self.send(&format!("{text}\r"));
-        self.prompt()
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("qmp did not exit; output:\n{}", self.text());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Pty {
-    fn drop(&mut self) {
-        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `qmp shell -s SOCKET EXTRA...` against `qemu`'s shell monitor, under a pty.
+fn shell(qemu: &Qemu, extra: &[&str]) -> Pty {
+    let sock = qemu.socket("shell").display().to_string();
+    let mut args = vec!["shell", "-s", sock.as_str()];
+    args.extend_from_slice(extra);
+    Pty::spawn(&args, qemu.home(), &[])
 }
 
 #[test]
 fn a_command_and_its_result() {
     let qemu = Qemu::system();
-    let mut sh = Pty::shell(&qemu, &[]);
+    let mut sh = shell(&qemu, &[]);
     sh.expect("Connected to QEMU 7.");
     sh.prompt();
     let out = sh.line("query-status");
@@ -288,7 +169,7 @@ fn a_command_and_its_result() {
 #[test]
 fn skip_negotiation_verbose_and_json_lines() {
     let qemu = Qemu::system();
-    let mut sh = Pty::shell(&qemu, &["-N", "-v"]);
+    let mut sh = shell(&qemu, &["-N", "-v"]);
     sh.prompt();
     // Not negotiated: QEMU refuses; there is no schema yet, so nothing is checked.
     let out = sh.line("query-status");
@@ -311,7 +192,7 @@ fn skip_negotiation_verbose_and_json_lines() {
 #[test]
 fn tab_completes_commands_arguments_and_enum_values() {
     let qemu = Qemu::system();
-    let mut sh = Pty::shell(&qemu, &[]);
+    let mut sh = shell(&qemu, &[]);
     sh.prompt();
     sh.send("query-statu\t");
     sh.expect("query-status ");
@@ -343,7 +224,7 @@ fn tab_completes_commands_arguments_and_enum_values() {
 fn events_appear_while_the_prompt_waits_and_the_line_stays() {
     let qemu = Qemu::system();
     let mut side = qemu.monitor();
-    let mut sh = Pty::shell(&qemu, &[]);
+    let mut sh = shell(&qemu, &[]);
     sh.prompt();
     sh.send("query-sta");
     sh.expect("query-sta");
@@ -367,7 +248,7 @@ fn events_appear_while_the_prompt_waits_and_the_line_stays() {
 #[test]
 fn hmp_mode() {
     let qemu = Qemu::system();
-    let mut sh = Pty::shell(&qemu, &["-H"]);
+    let mut sh = shell(&qemu, &["-H"]);
     sh.expect("Welcome to the HMP shell!");
     sh.prompt();
     let out = sh.line("info version");
@@ -389,7 +270,7 @@ fn a_transaction_is_applied_at_once() {
     let mut side = qemu.monitor();
     let log = qemu.home().join("log.jsonl");
     let log_arg = log.display().to_string();
-    let mut sh = Pty::shell(&qemu, &["-l", &log_arg]);
+    let mut sh = shell(&qemu, &["-l", &log_arg]);
     sh.prompt();
     sh.send("transaction(\r");
     sh.prompt_of("TRANS> ");
@@ -491,7 +372,7 @@ fn launch_passes_on_a_failing_qemu_status() {
 #[test]
 fn history_is_restored_in_a_second_session() {
     let qemu = Qemu::system();
-    let mut sh = Pty::shell(&qemu, &[]);
+    let mut sh = shell(&qemu, &[]);
     sh.prompt();
     sh.line("query-name");
     sh.send("\x04");
@@ -500,7 +381,7 @@ fn history_is_restored_in_a_second_session() {
     let history = std::fs::read_to_string(qemu.home().join(".qmp-shell_history")).unwrap();
     assert!(history.contains("query-name"), "{history:?}");
 
-    let mut sh = Pty::shell(&qemu, &[]);
+    let mut sh = shell(&qemu, &[]);
     sh.prompt();
     sh.send("\x1b[A"); // Up: the last line of the previous session
     sh.expect("query-name");
@@ -511,7 +392,7 @@ fn history_is_restored_in_a_second_session() {
 #[test]
 fn ctrl_c_stops_waiting_for_a_reply() {
     let qemu = Qemu::system();
-    let mut sh = Pty::shell(&qemu, &[]);
+    let mut sh = shell(&qemu, &[]);
     sh.prompt();
     let qemu_pid = nix::unistd::Pid::from_raw(qemu.child.id() as i32);
     nix::sys::signal::kill(qemu_pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
@@ -533,7 +414,7 @@ fn ctrl_c_stops_waiting_for_a_reply() {
 fn a_lost_connection_ends_the_shell_with_one_line() {
     let qemu = Qemu::system();
     let mut side = qemu.monitor();
-    let mut sh = Pty::shell(&qemu, &[]);
+    let mut sh = shell(&qemu, &[]);
     sh.prompt();
     sh.send("query-sta");
     sh.expect("query-sta");

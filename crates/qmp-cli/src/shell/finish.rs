@@ -8,6 +8,7 @@ use std::process::{Child, ExitStatus};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use nix::sys::termios::{tcgetattr, tcsetattr, SetArg, Termios};
 
 use crate::error::code;
@@ -46,6 +47,47 @@ impl Launched {
     pub fn remove_socket(&self) {
         let _ = std::fs::remove_dir_all(&self.socket_dir);
     }
+
+    /// Asks QEMU to exit (SIGTERM, which it takes as a clean shutdown), waits up to `limit`
+    /// (killing it past that) and removes the socket directory.
+    pub fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        let status = self.wait(limit);
+        self.remove_socket();
+        status
+    }
+}
+
+/// SIGTERM and SIGHUP (what systemd, docker, CI and a closed terminal send), caught from the
+/// moment this is made, so that the shell and `qmp launch` end as Ctrl-D would (QEMU
+/// stopped, the socket and its directory removed, the terminal restored) instead of dying
+/// where they stand.
+pub struct Terminations {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Terminations {
+    /// Starts catching the signals (call within the runtime).
+    pub fn catch() -> std::io::Result<Terminations> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Terminations { term: signal(SignalKind::terminate())?, hup: signal(SignalKind::hangup())? })
+    }
+
+    /// The next of the signals to arrive.
+    pub async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::SIGTERM,
+            _ = self.hup.recv() => Signal::SIGHUP,
+        }
+    }
+}
+
+/// The exit code for a process ended by `signal`, as shells report it (128+N).
+pub fn signal_code(signal: Signal) -> u8 {
+    128 + signal as u8
 }
 
 /// The exit code that mirrors a QEMU exit status (128+N for a signal, as shells do).
@@ -109,6 +151,24 @@ impl Finisher {
         };
         let _ = std::io::stdout().flush();
         std::process::exit(i32::from(code))
+    }
+
+    /// SIGTERM or SIGHUP arrived: restore the terminal, stop the QEMU that `qmp launch`
+    /// started and remove its socket, and end the process with 128+N. Returns only when the
+    /// shell is already ending another way.
+    pub fn terminated(&self, signal: Signal) {
+        if !self.begin_ending() {
+            return;
+        }
+        self.restore_terminal();
+        let mut guard = self.launched.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(launched) = guard.as_mut() {
+            let status = launched.terminate(Duration::from_secs(10));
+            println!("QEMU exited ({status})");
+        }
+        eprintln!("qmp: ended by {signal}");
+        let _ = std::io::stdout().flush();
+        std::process::exit(i32::from(signal_code(signal)))
     }
 
     /// Under `qmp launch`: waits for QEMU (killing it after `limit`) and removes the socket.

@@ -1,14 +1,14 @@
 //! `qmp launch`: start QEMU with a QMP socket that connects back to us, then the shell.
 
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use nix::sys::signal::Signal;
 use qmp::{Address, Client};
 
-use super::finish::{status_number, Launched};
+use super::finish::{signal_code, status_number, Launched, Terminations};
 use super::{start, CommonArgs};
 use crate::error::code;
 
@@ -29,7 +29,7 @@ pub struct LaunchArgs {
 fn socket_dir() -> std::io::Result<PathBuf> {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let dir = std::env::temp_dir().join(format!("qmp-launch-{}-{nanos}", std::process::id()));
-    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    qmp_unix::create_private_dir(&dir)?;
     Ok(dir)
 }
 
@@ -42,6 +42,14 @@ pub async fn launch(args: LaunchArgs) -> ExitCode {
     if command.is_empty() {
         command.push("qemu-system-x86_64".into());
     }
+    // Caught before QEMU starts, so that no moment leaves it running without us.
+    let mut signals = match Terminations::catch() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("qmp: cannot catch SIGTERM and SIGHUP: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let dir = match socket_dir() {
         Ok(d) => d,
         Err(e) => {
@@ -58,15 +66,25 @@ pub async fn launch(args: LaunchArgs) -> ExitCode {
             return ExitCode::from(code::CONNECTION);
         }
     };
-    let spawned = Command::new(&command[0])
+    let mut spawned = Command::new(&command[0]);
+    spawned
         .args(&command[1..])
         .arg("-qmp")
         .arg(format!("unix:{}", socket.display()))
         // The terminal belongs to the shell: no input, and Ctrl-C (which stops the shell's wait
         // for a reply) does not reach QEMU in its own process group. Ctrl-D quits it.
         .stdin(Stdio::null())
-        .process_group(0)
-        .spawn();
+        .process_group(0);
+    // SAFETY: the closure runs in the child between fork and exec and only makes one
+    // async-signal-safe system call (prctl).
+    let spawned = unsafe {
+        spawned.pre_exec(|| {
+            // Should we die without cleaning up (SIGKILL, an abort), QEMU is told to exit too
+            // rather than run on as an orphan. (launch runs on the thread that stays.)
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
+        })
+    }
+    .spawn();
     let child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -88,6 +106,11 @@ pub async fn launch(args: LaunchArgs) -> ExitCode {
         loop {
             tokio::select! {
                 result = &mut accept => break result,
+                signal = signals.next() => {
+                    launched.terminate(Duration::from_secs(10));
+                    eprintln!("qmp: ended by {signal}");
+                    return ExitCode::from(signal_code(signal));
+                }
                 () = tokio::time::sleep(Duration::from_millis(50)) => {
                     if let Ok(Some(status)) = launched.child.try_wait() {
                         launched.remove_socket();
@@ -101,7 +124,7 @@ pub async fn launch(args: LaunchArgs) -> ExitCode {
     // The socket is not needed once QEMU is connected.
     drop(listener);
     match client {
-        Ok(client) => start(client, args.common.options(true), Some(launched)).await,
+        Ok(client) => start(client, args.common.options(true), Some(launched), signals).await,
         Err(e) => {
             eprintln!("qmp: QEMU did not complete the QMP handshake: {e}");
             let _ = launched.child.kill();

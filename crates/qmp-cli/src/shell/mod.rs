@@ -118,7 +118,18 @@ pub async fn run(args: ShellArgs) -> ExitCode {
     if !args.launch.is_empty() {
         return launch(LaunchArgs { common: args.common, command: args.launch }).await;
     }
-    let client = match connect(&args).await {
+    let mut signals = match finish::Terminations::catch() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("qmp: cannot catch SIGTERM and SIGHUP: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let connected = tokio::select! {
+        c = connect(&args) => c,
+        signal = signals.next() => return ExitCode::from(finish::signal_code(signal)),
+    };
+    let client = match connected {
         Ok(c) => c,
         Err(e) => {
             e.report();
@@ -126,7 +137,7 @@ pub async fn run(args: ShellArgs) -> ExitCode {
         }
     };
     let options = args.common.options(!args.skip_negotiation);
-    start(client, options, None).await
+    start(client, options, None, signals).await
 }
 
 /// Connects as the options say: `-s` here, else before `shell`, else the environment;
@@ -151,8 +162,18 @@ async fn connect(args: &ShellArgs) -> Result<Client, CliError> {
 }
 
 /// Runs the line loop on a blocking thread (rustyline blocks) beside the runtime's tasks.
-async fn start(client: Client, options: repl::Options, launched: Option<finish::Launched>) -> ExitCode {
+async fn start(
+    client: Client,
+    options: repl::Options,
+    launched: Option<finish::Launched>,
+    mut signals: finish::Terminations,
+) -> ExitCode {
     let finisher = Arc::new(finish::Finisher::new(launched));
+    let on_signal = Arc::clone(&finisher);
+    tokio::spawn(async move {
+        let signal = signals.next().await;
+        on_signal.terminated(signal);
+    });
     let rt = tokio::runtime::Handle::current();
     let ending = Arc::clone(&finisher);
     match tokio::task::spawn_blocking(move || repl::run(rt, client, options, finisher)).await {

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -62,6 +62,66 @@ pub fn history_path() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".qmp-shell_history"))
 }
 
+/// How many entries the line editor keeps, and the history file at most after it is tidied.
+const HISTORY_SIZE: usize = 1024;
+
+/// The history file in qmp-shell's format (what Python's readline writes: one entry a line),
+/// so either shell reads the other's. Entries are appended as they are typed, to a file of
+/// mode 0600 opened without following symlinks; it is rewritten only when it has grown to
+/// several times [`HISTORY_SIZE`] (or has the `#V2` header of older versions), keeping the
+/// newest entries.
+struct History {
+    path: PathBuf,
+    entries: Vec<String>,
+    /// Opened at the first entry typed: a session that types none leaves no file.
+    file: Option<File>,
+}
+
+impl History {
+    /// Reads and opens the history at `path`; `None` (said on stderr) when it cannot be used.
+    fn open(path: PathBuf) -> Option<History> {
+        match Self::try_open(&path) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!("qmp: not using the history {}: {e}", path.display());
+                None
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> std::io::Result<History> {
+        // A huge file is read only as far as its newest entries.
+        let bytes = qmp_unix::read_private_tail(path, 1 << 20)?.unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        let legacy_header = lines.first() == Some(&"#V2");
+        let mut entries: Vec<String> = lines
+            .iter()
+            .skip(usize::from(legacy_header))
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.to_string())
+            .collect();
+        if legacy_header || entries.len() > 4 * HISTORY_SIZE {
+            entries.drain(..entries.len().saturating_sub(HISTORY_SIZE));
+            let mut tidy = entries.join("\n");
+            tidy.push('\n');
+            qmp_unix::replace_private(path, tidy.as_bytes())?;
+        }
+        Ok(History { path: path.to_path_buf(), entries, file: None })
+    }
+
+    fn append(&mut self, line: &str) -> std::io::Result<()> {
+        // One entry, one line: a pasted newline would split it.
+        let mut entry = line.replace(['\n', '\r'], " ");
+        entry.push('\n');
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(qmp_unix::open_private_append(&self.path)?),
+        };
+        file.write_all(entry.as_bytes())
+    }
+}
+
 /// Runs the shell until Ctrl-D (or the connection ends, which exits the process from the
 /// watcher). Call on a blocking thread of the runtime `rt`.
 pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -> ExitCode {
@@ -80,7 +140,9 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
         output: None,
     };
     if let Some(path) = shell.opts.log.clone() {
-        match File::create(&path) {
+        // It holds every request and reply (passwords and keys included): 0600, appended to,
+        // and never through a symlink planted at its path.
+        match qmp_unix::open_private_append(&path) {
             Ok(f) => shell.log = Some(f),
             Err(e) => {
                 eprintln!("qmp: cannot open the log file {}: {e}", path.display());
@@ -102,12 +164,11 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
         }
     };
     // A piped script is not the user's typing: it neither reads nor extends the history.
-    let mut history = if std::io::stdin().is_terminal() { history_path() } else { None };
-    if let Some(path) = &history {
-        match editor.load_history(path) {
-            Ok(()) => {}
-            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => eprintln!("qmp: cannot read the history {}: {e}", path.display()),
+    let mut history =
+        if std::io::stdin().is_terminal() { history_path().and_then(History::open) } else { None };
+    if let Some(h) = &history {
+        for entry in &h.entries {
+            let _ = editor.add_history_entry(entry.as_str());
         }
     }
     let printer: Printer = Arc::new(Mutex::new(None));
@@ -139,10 +200,10 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
-                    if let Some(path) = &history {
-                        if let Err(e) = editor.save_history(path) {
+                    if let Some(h) = &mut history {
+                        if let Err(e) = h.append(&line) {
                             // Said once: the session goes on without saving.
-                            eprintln!("qmp: cannot save the history {}: {e}", path.display());
+                            eprintln!("qmp: cannot save the history {}: {e}", h.path.display());
                             history = None;
                         }
                     }
