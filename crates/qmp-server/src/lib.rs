@@ -56,9 +56,19 @@
 //!   [`ServerBuilder::event_capacity`] events behind loses the oldest.
 //! - Input larger than [`ServerBuilder::max_message_size`] is answered with QEMU's
 //!   "JSON token size limit exceeded" and dropped; memory stays bounded.
+//! - Backpressure: while 1 MiB of replies and events waits to be written to a client, its
+//!   connection takes no more requests, and while its output is blocked it reads no more
+//!   input (QEMU's monitor stops reading too), so a client that sends without reading costs
+//!   the server a bounded amount of memory, not a copy of every reply. A client that does
+//!   not read its events loses the oldest instead (see above).
 //! - Unix listeners from [`bind_unix`] are created with mode 0600.
-//! - Unlike QEMU's monitor socket, which serves one client at a time, a listener serves any
-//!   number of clients at once.
+//! - Unlike QEMU's monitor socket, which serves one client at a time, a listener serves many
+//!   clients at once, up to [`ServerBuilder::max_connections`] (default
+//!   [`DEFAULT_MAX_CONNECTIONS`]); a client over the cap is sent one QMP `GenericError` object
+//!   instead of a greeting and closed.
+//! - A listener keeps accepting whatever `accept()` fails with: out of file descriptors
+//!   (`EMFILE`) it pauses, retries, and serves the waiting clients as soon as descriptors are
+//!   freed, logging one `tracing` warning per episode and one info line when it recovers.
 //! - A handler that panics takes its connection down (the client sees a disconnect); other
 //!   connections are unaffected.
 //! - Where QEMU's output depends on hash-table order (an object's member order, which of
