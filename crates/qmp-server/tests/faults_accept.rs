@@ -117,8 +117,7 @@ fn clients_over_the_cap_are_refused_even_while_out_of_descriptors() {
     // The served ones are still served.
     assert!(clients[0].query_status().contains("CommandNotFound"), "not negotiated yet");
     drop(clients);
-    let mut newcomer = Raw::connect(server.path()).unwrap();
-    newcomer.negotiate();
+    let mut newcomer = Raw::connect_negotiated(server.path());
     assert!(newcomer.query_status().starts_with("{\"return\": {\"status\": \"running\""));
     drop(newcomer);
     let log = server.stop_log();

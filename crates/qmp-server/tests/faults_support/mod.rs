@@ -174,6 +174,24 @@ impl Raw {
         Ok(Raw { writer: stream.try_clone()?, reader: BufReader::new(stream) })
     }
 
+    /// Connects and negotiates, connecting again while the server refuses (for 5 s): clients
+    /// that just hung up may still be counted against the cap for a moment.
+    pub fn connect_negotiated(path: &Path) -> Raw {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut raw = Raw::connect(path).expect("the listener accepts");
+            let greeting = raw.line();
+            if greeting.starts_with("{\"QMP\": ") {
+                raw.send(b"{\"execute\": \"qmp_capabilities\"}");
+                assert_eq!(raw.line(), "{\"return\": {}}\r\n");
+                return raw;
+            }
+            assert!(greeting.contains("Too many QMP connections"), "{greeting:?}");
+            assert!(Instant::now() < deadline, "still refused after 5 s: {greeting:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Reads one line (empty at EOF).
     pub fn line(&mut self) -> String {
         let mut line = String::new();
