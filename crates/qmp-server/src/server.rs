@@ -678,3 +678,51 @@ pub fn bind_unix_mode(path: &Path, mode: u32) -> io::Result<UnixListener> {
     listener.set_nonblocking(true)?;
     UnixListener::from_std(listener)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(errno: nix::errno::Errno) -> io::Error {
+        io::Error::from_raw_os_error(errno as i32)
+    }
+
+    #[test]
+    fn accept_errors_are_sorted_by_what_to_do() {
+        use nix::errno::Errno;
+        for e in [Errno::EMFILE, Errno::ENFILE, Errno::ENOBUFS, Errno::ENOMEM] {
+            assert_eq!(classify(&os(e)), AcceptFailure::Exhausted, "{e}");
+        }
+        for e in [Errno::ECONNABORTED, Errno::EINTR, Errno::EPROTO, Errno::ENETDOWN, Errno::EHOSTUNREACH] {
+            assert_eq!(classify(&os(e)), AcceptFailure::Transient, "{e}");
+        }
+        for e in [Errno::EBADF, Errno::EINVAL, Errno::ENOTSOCK] {
+            assert_eq!(classify(&os(e)), AcceptFailure::Other, "{e}");
+        }
+        assert_eq!(classify(&io::Error::other("no errno")), AcceptFailure::Other);
+    }
+
+    #[test]
+    fn the_pause_doubles_from_10_ms_to_1_s_and_starts_again_after_a_success() {
+        let mut b = Backoff::default();
+        let e = os(nix::errno::Errno::EMFILE);
+        let pauses: Vec<u128> = (0..10).map(|_| b.failed(&e, &AcceptFailure::Exhausted).as_millis()).collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        assert_eq!(b.episode.map(|(_, n)| n), Some(10));
+        b.succeeded();
+        assert!(b.recovered.is_some());
+        // A relapse soon after belongs to the same episode, with short pauses again.
+        assert_eq!(b.failed(&e, &AcceptFailure::Exhausted), Duration::from_millis(10));
+        assert_eq!(b.episode.map(|(_, n)| n), Some(11));
+    }
+
+    #[test]
+    fn the_refusal_is_one_qmp_error_line() {
+        let line = String::from_utf8(refusal(7)).unwrap();
+        assert_eq!(
+            line,
+            "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Too many QMP connections: this server \
+             serves at most 7 at once; try again later\"}}\r\n"
+        );
+    }
+}
