@@ -76,9 +76,16 @@ fn qmp_sim_keeps_accepting_after_running_out_of_descriptors() {
     assert!(sim.alive());
     drop(clients);
     let took = newcomer_is_served(&mut sim);
-    eprintln!("{greeted} of {CLIENTS} greeted at {FD_LIMIT} fds; after all left a one-shot took {took:?}");
     sim.signal(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(sim.wait(Duration::from_secs(10)).0.code(), Some(0));
+    let (status, stderr) = sim.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    // One warning when it ran out, one line when it recovered: the operator sees both.
+    let lines = |text: &str| stderr.lines().filter(|l| l.starts_with(text)).count();
+    let warning = "qmp sim: warning: QMP listener cannot accept connections (Too many open files";
+    assert_eq!(lines(warning), 1, "{stderr}");
+    assert_eq!(lines("qmp sim: QMP listener accepting again after "), 1, "{stderr}");
+    let recovered = stderr.lines().find(|l| l.contains("accepting again")).unwrap();
+    eprintln!("{greeted} of {CLIENTS} greeted at {FD_LIMIT} fds; after all left a one-shot took {took:?}; {recovered}");
 }
 
 /// With a cap below the fd limit ($QMP_SIM_MAX_CONNECTIONS), the clients over it get QMP's
@@ -117,7 +124,11 @@ fn qmp_sim_refuses_clients_over_its_cap_with_a_qmp_error() {
          {answered:?}; after all left a one-shot took {took:?}"
     );
     sim.signal(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(sim.wait(Duration::from_secs(10)).0.code(), Some(0));
+    let (status, stderr) = sim.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let warning =
+        format!("qmp sim: warning: QMP listener: {CAP} clients connected; refusing more until one leaves");
+    assert!(stderr.lines().any(|l| l == warning), "{stderr}");
 }
 
 /// A cap that is not a number is a usage problem reported at start, not ignored.

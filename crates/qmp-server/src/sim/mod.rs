@@ -212,6 +212,13 @@ pub async fn run_sim_cli(socket: Option<PathBuf>, tcp: Option<String>) -> io::Re
 /// one) and returns `Ok(())`, so `qmp sim` exits 0. A `--socket` path is removed only while
 /// it is still the socket this run bound (not one another process put there since), and on
 /// an error after binding as well.
+///
+/// Unless the process already has a `tracing` subscriber, the server's warnings and notes
+/// are printed to stderr as they happen, one line each after `qmp sim: ` (a listener out of
+/// file descriptors, and its recovery; the connection cap reached; a slow client that lost
+/// events), for example
+/// `qmp sim: warning: QMP listener cannot accept connections (Too many open files (os error
+/// 24)); pausing new clients until descriptors are freed`.
 pub async fn run_sim_cli_with(
     socket: Option<PathBuf>,
     tcp: Option<String>,
@@ -222,6 +229,10 @@ pub async fn run_sim_cli_with(
         Some(n) => Some(n),
         None => max_connections_from_env()?,
     };
+    if !tracing::dispatcher::has_been_set() {
+        // Another thread may have set one meanwhile; then that one is used.
+        let _ = tracing::subscriber::set_global_default(StderrNotes);
+    }
     // Handlers first: once a listener is announced, these signals already clean up.
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -265,6 +276,38 @@ pub async fn run_sim_cli_with(
     }
     // `_bound` and `_temp` remove the socket (and the private directory) as they drop.
     Ok(())
+}
+
+/// Prints `qmp_server`'s warnings and info lines to stderr: `qmp sim: warning: MESSAGE`,
+/// `qmp sim: MESSAGE`.
+struct StderrNotes;
+
+impl tracing::Subscriber for StderrNotes {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::INFO && metadata.target().starts_with("qmp_server")
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        // Spans are not recorded; every span gets the same (unused) id.
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        let level = if *event.metadata().level() <= tracing::Level::WARN { "warning: " } else { "" };
+        eprintln!("qmp sim: {level}{}", message.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 fn max_connections_from_env() -> io::Result<Option<usize>> {
