@@ -4,11 +4,12 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 
 use crate::input::{Input, Item};
@@ -24,6 +25,10 @@ const MAX_QUEUED: usize = 64;
 /// as QEMU's monitor does, so a client that sends without reading holds at most this (plus
 /// one reply, plus the events it lags by) and the input it sent, not every reply.
 const MAX_PENDING_OUT: usize = 1 << 20;
+
+/// How long a connection may still take to write what it owes once the server shuts down;
+/// a client that is not reading is dropped after this instead of holding its task forever.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// An in-band item waiting its turn.
 enum Job {
@@ -87,7 +92,9 @@ where
         c.take_input(&mut input);
         c.run_queue();
         if !c.out.is_empty() {
-            wr.write_all(&c.out).await?;
+            if !write_out(&mut wr, &c.out, &mut stop).await? {
+                break;
+            }
             c.out.clear();
             if c.out.capacity() > 1 << 20 {
                 c.out.shrink_to(64 << 10);
@@ -96,7 +103,7 @@ where
         if *stop.borrow() {
             // Events emitted before the shutdown (SHUTDOWN itself) still go out.
             c.drain_events();
-            wr.write_all(&c.out).await?;
+            write_out(&mut wr, &c.out, &mut stop).await?;
             break;
         }
         // The output was full and has been written: go on with what is waiting.
@@ -137,6 +144,28 @@ where
     }
     let _ = wr.shutdown().await;
     Ok(())
+}
+
+/// Writes `out` whole. Once the server shuts down, a write that cannot finish gets
+/// [`SHUTDOWN_GRACE`] more; then it is given up and `false` returned.
+async fn write_out<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &[u8],
+    stop: &mut watch::Receiver<bool>,
+) -> io::Result<bool> {
+    let write = wr.write_all(out);
+    tokio::pin!(write);
+    // The guard wait_for returns is dropped here, not held across the grace period.
+    let stopped = async { drop(stop.wait_for(|v| *v).await) };
+    tokio::select! {
+        biased;
+        r = &mut write => return r.map(|()| true),
+        () = stopped => {}
+    }
+    match tokio::time::timeout(SHUTDOWN_GRACE, write).await {
+        Ok(r) => r.map(|()| true),
+        Err(_) => Ok(false),
+    }
 }
 
 async fn read_some<R: AsyncRead + Unpin>(rd: &mut R, input: &mut Input) -> io::Result<usize> {
