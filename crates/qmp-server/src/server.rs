@@ -362,7 +362,8 @@ impl Server {
     }
 
     /// Closes every connection (after the reply being written) and stops every listener,
-    /// as `quit` does in QEMU.
+    /// as `quit` does in QEMU. A client that is not reading what it is sent gets one second
+    /// more to take it and is then disconnected.
     pub fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
     }
