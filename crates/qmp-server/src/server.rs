@@ -707,7 +707,8 @@ mod tests {
     fn the_pause_doubles_from_10_ms_to_1_s_and_starts_again_after_a_success() {
         let mut b = Backoff::default();
         let e = os(nix::errno::Errno::EMFILE);
-        let pauses: Vec<u128> = (0..10).map(|_| b.failed(&e, &AcceptFailure::Exhausted).as_millis()).collect();
+        let pauses: Vec<u128> =
+            (0..10).map(|_| b.failed(&e, &AcceptFailure::Exhausted).as_millis()).collect();
         assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
         assert_eq!(b.episode.map(|(_, n)| n), Some(10));
         b.succeeded();
