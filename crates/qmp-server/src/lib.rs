@@ -76,6 +76,8 @@
 #![warn(missing_docs)]
 
 mod conn;
+#[doc(hidden)]
+pub mod fuzzing;
 mod input;
 mod parse;
 pub mod qjson;
