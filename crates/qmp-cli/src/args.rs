@@ -20,12 +20,23 @@
 //!
 //! The one-shot command also takes the seed tool's `--key=value` and `--flag` (true), and
 //! `--args '{...}'` for the whole object: see [`parse_command_line`].
+//!
+//! Nesting is capped at [`MAX_DEPTH`] levels, QEMU's own limit: a dotted key of more parts, a
+//! literal nested deeper, or a value that with its dotted key's objects would be, is an error
+//! ([`ArgError::TooDeep`]), never a stack overflow. Nothing here recurses on the input's
+//! depth; what does (serde_json's printing, cloning and dropping of a value) is bounded by it.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 use crate::pyliteral::{self, LitError};
+
+/// The deepest nesting accepted in arguments from a command line or a shell line: QEMU's own
+/// JSON parser refuses more (its `MAX_NESTING`). It bounds a dotted key's parts (`a.b.c=1` is
+/// three levels), a JSON or Python literal's nesting (`[[1]]` is two), and the two together
+/// (`a.b=[1]` is two: the literal's levels below the key's last part).
+pub const MAX_DEPTH: usize = 1024;
 
 /// Why command-line arguments could not be turned into a QMP `arguments` object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +57,11 @@ pub enum ArgError {
     },
     /// `--args` without a JSON object after it.
     ArgsNotObject(String),
+    /// Nesting deeper than [`MAX_DEPTH`] levels: a dotted key, a literal, or both together.
+    TooDeep {
+        /// The key (for `--args`, the option's name), cut short when long.
+        key: String,
+    },
 }
 
 impl fmt::Display for ArgError {
@@ -58,6 +74,9 @@ impl fmt::Display for ArgError {
                 write!(f, "the value of \"{key}\" cannot be sent as JSON: {what}")
             }
             ArgError::ArgsNotObject(why) => write!(f, "--args needs a JSON object: {why}"),
+            ArgError::TooDeep { key } => {
+                write!(f, "\"{key}\" nests deeper than {MAX_DEPTH} levels, the limit (QEMU's too)")
+            }
         }
     }
 }
@@ -107,16 +126,29 @@ pub fn parse_command_line<S: AsRef<str>>(tokens: &[S]) -> Result<Map<String, Val
 /// Adds one `key=value` token.
 fn add_key_value(map: &mut Map<String, Value>, token: &str) -> Result<(), ArgError> {
     let (key, text) = token.split_once('=').ok_or_else(|| ArgError::NotKeyValue(token.to_owned()))?;
-    let value = parse_value(text).map_err(|what| ArgError::Unrepresentable { key: key.to_owned(), what })?;
+    // A key too deep on its own is refused before its value is read.
+    let parts = check_key_depth(key)?;
+    let value = match read_value(text) {
+        Ok(v) => v,
+        Err(ValueError::Unrepresentable(what)) => {
+            return Err(ArgError::Unrepresentable { key: key.to_owned(), what })
+        }
+        Err(ValueError::TooDeep) => return Err(too_deep(key)),
+    };
+    // The value sits below the key's last part: its own levels add to the parents'.
+    if parts - 1 + nesting(&value) > MAX_DEPTH {
+        return Err(too_deep(key));
+    }
     insert_dotted(map, key, value)
 }
 
 /// Adds the members of a whole arguments object given with `--args`.
 fn add_object(map: &mut Map<String, Value>, text: &str) -> Result<(), ArgError> {
-    let value = match parse_value(text) {
+    let value = match read_value(text) {
         Ok(Value::Object(obj)) => obj,
         Ok(other) => return Err(ArgError::ArgsNotObject(format!("got {}", kind_of(&other)))),
-        Err(what) => return Err(ArgError::ArgsNotObject(what)),
+        Err(ValueError::Unrepresentable(what)) => return Err(ArgError::ArgsNotObject(what)),
+        Err(ValueError::TooDeep) => return Err(too_deep("--args")),
     };
     for (key, v) in value {
         // Top-level members only: a member named "a.b" is a key with a dot, not a path.
@@ -138,10 +170,34 @@ fn kind_of(v: &Value) -> &'static str {
 
 /// Reads one value the way qmp-shell's `_parse_value` does (see the module docs).
 ///
-/// Errors name what the value is when it parses but cannot be sent.
+/// Errors name what the value is when it parses but cannot be sent, or that it nests deeper
+/// than [`MAX_DEPTH`].
+#[allow(dead_code)] // the tests and the shell_args fuzz target call it; the rest uses read_value
 pub fn parse_value(text: &str) -> Result<Value, String> {
+    read_value(text).map_err(|e| match e {
+        ValueError::Unrepresentable(what) => what,
+        ValueError::TooDeep => format!("a value nested deeper than {MAX_DEPTH} levels, the limit"),
+    })
+}
+
+/// Why [`read_value`] gave no value.
+enum ValueError {
+    /// It parses but cannot be sent; the text says what it is.
+    Unrepresentable(String),
+    /// It nests deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+impl From<String> for ValueError {
+    fn from(what: String) -> Self {
+        ValueError::Unrepresentable(what)
+    }
+}
+
+/// [`parse_value`], telling a value too deep apart from one that cannot be sent.
+fn read_value(text: &str) -> Result<Value, ValueError> {
     if let Some(n) = python_int(text) {
-        return n.map(Value::Number).ok_or_else(|| "an integer beyond 64 bits".to_owned());
+        return Ok(n.map(Value::Number).ok_or_else(|| "an integer beyond 64 bits".to_owned())?);
     }
     if text.eq_ignore_ascii_case("true") {
         return Ok(Value::Bool(true));
@@ -153,23 +209,62 @@ pub fn parse_value(text: &str) -> Result<Value, String> {
         return Ok(Value::Null);
     }
     if let Some(f) = decimal_float(text) {
-        return serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(|| "an infinite number".into());
+        return Ok(serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .ok_or_else(|| "an infinite number".to_owned())?);
     }
     if text.starts_with(['{', '[']) {
+        // serde_json refuses nesting deeper than 128 levels: such JSON is read by the Python
+        // literal parser (JSON's names included), which goes to MAX_DEPTH.
         if let Ok(v) = serde_json::from_str::<Value>(text) {
             if has_huge_integer(text) {
                 // serde_json would have rounded it into a float.
-                return Err("an integer beyond 64 bits".into());
+                return Err(ValueError::Unrepresentable("an integer beyond 64 bits".into()));
             }
             return Ok(v);
         }
         match pyliteral::parse(text) {
             Ok(v) => return Ok(v),
-            Err(LitError::NotJson(what)) => return Err(what),
+            Err(LitError::NotJson(what)) => return Err(ValueError::Unrepresentable(what)),
+            Err(LitError::TooDeep) => return Err(ValueError::TooDeep),
             Err(LitError::Syntax) => {}
         }
     }
     Ok(Value::String(text.to_owned()))
+}
+
+/// How many arrays and objects nest in `v` (`[[1]]` is two), counted without recursion.
+pub fn nesting(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, above)) = stack.pop() {
+        let level = above + 1;
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|c| (c, level))),
+            Value::Object(members) => stack.extend(members.values().map(|c| (c, level))),
+            _ => continue,
+        }
+        deepest = deepest.max(level);
+    }
+    deepest
+}
+
+/// The number of parts of dotted `key`, or [`ArgError::TooDeep`] past [`MAX_DEPTH`].
+fn check_key_depth(key: &str) -> Result<usize, ArgError> {
+    let parts = key.bytes().filter(|&b| b == b'.').count() + 1;
+    if parts > MAX_DEPTH {
+        return Err(too_deep(key));
+    }
+    Ok(parts)
+}
+
+/// [`ArgError::TooDeep`] for `key`, cut to its first 40 characters (a key that deep is long).
+fn too_deep(key: &str) -> ArgError {
+    let key = match key.char_indices().nth(40) {
+        Some((end, _)) => format!("{}...", &key[..end]),
+        None => key.to_owned(),
+    };
+    ArgError::TooDeep { key }
 }
 
 /// True when valid JSON `text` holds an integer literal outside i64/u64.
@@ -256,14 +351,17 @@ fn decimal_float(text: &str) -> Option<f64> {
     }
 }
 
-/// Sets `key` (split at dots into a path) to `value`, creating parent objects.
+/// Sets `key` (split at dots into a path) to `value`, creating parent objects. A key of more
+/// than [`MAX_DEPTH`] parts is [`ArgError::TooDeep`]; the walk is a loop, not a recursion.
 pub fn insert_dotted(map: &mut Map<String, Value>, key: &str, value: Value) -> Result<(), ArgError> {
+    check_key_depth(key)?;
     let path: Vec<&str> = key.split('.').collect();
     insert_path(map, &path, value)
 }
 
-/// qmp-shell's `_cli_expr`: walks `path`, refusing a value used as a parent and a key set
-/// twice. An object value may gain members from later dotted keys (`a={"b":1} a.c=2`).
+/// qmp-shell's `_cli_expr`: walks `path` (iteratively), refusing a value used as a parent and
+/// a key set twice. An object value may gain members from later dotted keys
+/// (`a={"b":1} a.c=2`).
 fn insert_path(map: &mut Map<String, Value>, path: &[&str], value: Value) -> Result<(), ArgError> {
     let Some((leaf, parents)) = path.split_last() else { return Ok(()) };
     let mut node = map;
@@ -282,6 +380,33 @@ fn insert_path(map: &mut Map<String, Value>, path: &[&str], value: Value) -> Res
             Ok(())
         }
     }
+}
+
+/// The stack of the threads the depth tests run on: smaller than the shell's worker thread
+/// (a tokio blocking thread, 2 MiB). Optimised, everything at the limit fits in 256 KiB; an
+/// unoptimised build's frames are several times larger (serde_json's printing and dropping
+/// of a 1024-deep object take over 1 MiB there, and its `clone` more), so its tests get
+/// 1.5 MiB, still under the worker's.
+#[cfg(test)]
+pub(crate) const SMALL_STACK: usize = if cfg!(debug_assertions) { 1536 << 10 } else { 256 << 10 };
+
+/// Runs `f` on a thread with a [`SMALL_STACK`], passing on its panic.
+#[cfg(test)]
+pub(crate) fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let thread = std::thread::Builder::new().stack_size(SMALL_STACK).spawn(f).expect("spawn a test thread");
+    thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// `key` of `n` dotted parts, `a.a.….a`.
+#[cfg(test)]
+pub(crate) fn dotted(n: usize) -> String {
+    vec!["a"; n].join(".")
+}
+
+/// `n` nested lists around `1`, `[[…[1]…]]`.
+#[cfg(test)]
+pub(crate) fn nested_list(n: usize) -> String {
+    format!("{}1{}", "[".repeat(n), "]".repeat(n))
 }
 
 #[cfg(test)]
@@ -457,6 +582,89 @@ mod tests {
         assert!(matches!(cl(&["--args", "{bad"]), Err(ArgError::ArgsNotObject(m)) if m.contains("string")));
         assert!(matches!(cl(&["--args", "{1, 2}"]), Err(ArgError::ArgsNotObject(m)) if m.contains("set")));
         assert_eq!(cl(&["plain"]), Err(ArgError::NotKeyValue("plain".into())));
+    }
+
+    fn too_deep_error(tokens: &[String]) -> ArgError {
+        let e = parse_command_line(tokens).unwrap_err();
+        assert!(matches!(e, ArgError::TooDeep { .. }), "{e}");
+        assert!(e.to_string().contains("deeper than 1024 levels"), "{e}");
+        e
+    }
+
+    #[test]
+    fn deeply_dotted_key_is_a_usage_error_not_a_stack_overflow() {
+        let key = dotted(100_000);
+        for token in [format!("{key}=1"), format!("--{key}=1"), format!("--{key}")] {
+            let e = too_deep_error(&[token]);
+            assert!(e.to_string().len() < 120, "the key is cut short: {e}");
+        }
+        assert!(matches!(parse_arguments(&[format!("{key}=1")]), Err(ArgError::TooDeep { .. })));
+        let mut map = Map::new();
+        assert!(matches!(insert_dotted(&mut map, &key, json!(1)), Err(ArgError::TooDeep { .. })));
+        assert!(map.is_empty());
+    }
+
+    #[test]
+    fn deeply_nested_literal_is_a_usage_error_not_a_stack_overflow() {
+        let deep = 100_000;
+        let dict = format!("{}1{}", "{'a': ".repeat(deep), "}".repeat(deep));
+        let tuples = format!("[{}1{}]", "(".repeat(deep), ",)".repeat(deep));
+        for text in [nested_list(deep), "[".repeat(deep), dict, tuples] {
+            too_deep_error(&[format!("x={text}")]);
+            assert!(parse_value(&text).unwrap_err().contains("1024"));
+        }
+        let json = format!(r#"{{"a": {}}}"#, nested_list(deep));
+        let e = too_deep_error(&["--args".into(), json]);
+        assert_eq!(e, ArgError::TooDeep { key: "--args".into() });
+    }
+
+    /// At the limit, arguments are built, printed and dropped on a stack smaller than the
+    /// shell's; one level more is the error.
+    #[test]
+    fn values_at_the_depth_limit_are_built_printed_and_dropped_on_a_small_stack() {
+        let deep_dict = |n: usize| format!("{}1{}", "{'k': ".repeat(n), "}".repeat(n));
+        let accepted = [
+            vec![format!("{}=1", dotted(MAX_DEPTH))],
+            vec![format!("--{}", dotted(MAX_DEPTH))],
+            vec![format!("x={}", nested_list(MAX_DEPTH))],
+            vec![format!("x={}", deep_dict(MAX_DEPTH))],
+            // The key's parts but the last, and the literal's levels, together.
+            vec![format!("{}={}", dotted(MAX_DEPTH - 10), nested_list(11))],
+            vec![format!("{}=[1]", dotted(MAX_DEPTH))],
+            vec!["--args".into(), format!("{{'a': {}}}", nested_list(MAX_DEPTH - 1))],
+            vec![format!("x={}", nested_list(MAX_DEPTH)), format!("{}=1", dotted(MAX_DEPTH))],
+        ];
+        let refused = [
+            vec![format!("{}=1", dotted(MAX_DEPTH + 1))],
+            vec![format!("x={}", nested_list(MAX_DEPTH + 1))],
+            vec![format!("x={}", deep_dict(MAX_DEPTH + 1))],
+            vec![format!("{}={}", dotted(MAX_DEPTH - 10), nested_list(12))],
+            vec![format!("{}=[[1]]", dotted(MAX_DEPTH))],
+            vec!["--args".into(), format!("{{'a': {}}}", nested_list(MAX_DEPTH))],
+        ];
+        on_small_stack(move || {
+            for tokens in accepted {
+                let args = parse_command_line(&tokens).unwrap_or_else(|e| panic!("{e}"));
+                let value = Value::Object(args);
+                assert!(nesting(&value) <= MAX_DEPTH + 1);
+                assert!(serde_json::to_string_pretty(&value).unwrap().len() > MAX_DEPTH);
+                // As the one-shot command sends it: moved into the request, not cloned.
+                let request = json!({"execute": "x", "arguments": value});
+                assert!(serde_json::to_string(&request).unwrap().len() > MAX_DEPTH);
+                drop(request);
+            }
+            for tokens in refused {
+                too_deep_error(&tokens);
+            }
+        });
+    }
+
+    #[test]
+    fn nesting_counts_arrays_and_objects() {
+        assert_eq!(nesting(&json!(1)), 0);
+        assert_eq!(nesting(&json!([])), 1);
+        assert_eq!(nesting(&json!({"a": [1, {"b": []}], "c": 2})), 4);
+        assert_eq!(nesting(&parse_value(&nested_list(MAX_DEPTH)).unwrap()), MAX_DEPTH);
     }
 
     /// qmp-shell itself (QEMU's Python package qemu.qmp) is the reference: each value and

@@ -4,29 +4,40 @@ use serde_json::{Map, Number, Value};
 
 use super::{Lit, LitError};
 
-/// Converts as `json.dumps` would, refusing what it (or QEMU) cannot take.
+/// Converts as `json.dumps` would, refusing what it (or QEMU) cannot take. Containers were
+/// converted when they closed: nothing here recurses.
 pub(super) fn to_json(lit: Lit) -> Result<Value, LitError> {
+    convert(lit).map_err(LitError::NotJson)
+}
+
+/// [`to_json`], the error being what the value is.
+fn convert(lit: Lit) -> Result<Value, String> {
     Ok(match lit {
         Lit::None => Value::Null,
         Lit::Bool(b) => Value::Bool(b),
         Lit::Int(n) => Value::Number(int_number(n)?),
-        Lit::Float(f) => {
-            Value::Number(Number::from_f64(f).ok_or_else(|| LitError::NotJson("an infinite number".into()))?)
-        }
+        Lit::Float(f) => Value::Number(Number::from_f64(f).ok_or("an infinite number")?),
         Lit::Str(s) => Value::String(s),
-        Lit::Bytes => return Err(LitError::NotJson("a bytes literal".into())),
-        Lit::Complex => return Err(LitError::NotJson("a complex number".into())),
-        Lit::Ellipsis => return Err(LitError::NotJson("an Ellipsis".into())),
-        Lit::Set => return Err(LitError::NotJson("a set (use [...] for a list)".into())),
-        Lit::Seq(items, _) => Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
-        Lit::Dict(entries) => {
-            let mut map = Map::new();
-            for (k, v) in python_dict(entries) {
-                map.insert(dict_key(k)?, to_json(v)?);
-            }
-            Value::Object(map)
-        }
+        Lit::Bytes => return Err("a bytes literal".into()),
+        Lit::Complex => return Err("a complex number".into()),
+        Lit::Ellipsis => return Err("an Ellipsis".into()),
+        Lit::Set => return Err("a set (use [...] for a list)".into()),
+        Lit::Array(v, _) | Lit::Object(v) => v?,
     })
+}
+
+/// The items of a list or tuple that just closed, as a JSON array.
+pub(super) fn array(items: Vec<Lit>) -> Result<Value, String> {
+    items.into_iter().map(convert).collect::<Result<_, _>>().map(Value::Array)
+}
+
+/// The entries of a dict that just closed, as a JSON object.
+pub(super) fn object(entries: Vec<(Lit, Lit)>) -> Result<Value, String> {
+    let mut map = Map::new();
+    for (k, v) in python_dict(entries) {
+        map.insert(dict_key(k)?, convert(v)?);
+    }
+    Ok(Value::Object(map))
 }
 
 /// Builds a dict as Python does: a key equal to an earlier one (`1`, `1.0` and `True` are
@@ -68,8 +79,8 @@ fn python_dict(entries: Vec<(Lit, Lit)>) -> Vec<(Lit, Lit)> {
 }
 
 /// A 64-bit JSON integer, as QEMU reads them.
-fn int_number(n: Option<i128>) -> Result<Number, LitError> {
-    let too_big = || LitError::NotJson("an integer beyond 64 bits".into());
+fn int_number(n: Option<i128>) -> Result<Number, String> {
+    let too_big = || "an integer beyond 64 bits".to_owned();
     let n = n.ok_or_else(too_big)?;
     if let Ok(u) = u64::try_from(n) {
         Ok(Number::from(u))
@@ -79,17 +90,17 @@ fn int_number(n: Option<i128>) -> Result<Number, LitError> {
 }
 
 /// A dict key as `json.dumps` writes it: strings as they are, numbers and constants as text.
-fn dict_key(k: Lit) -> Result<String, LitError> {
+fn dict_key(k: Lit) -> Result<String, String> {
     Ok(match k {
         Lit::Str(s) => s,
         Lit::Int(n) => int_number(n)?.to_string(),
         Lit::Bool(b) => b.to_string(),
         Lit::None => "null".into(),
         Lit::Float(f) => python_float_repr(f),
-        Lit::Seq(_, false) | Lit::Dict(_) | Lit::Set => {
-            return Err(LitError::NotJson("a dict key that is a list, dict or set".into()))
+        Lit::Array(_, false) | Lit::Object(_) | Lit::Set => {
+            return Err("a dict key that is a list, dict or set".into())
         }
-        _ => return Err(LitError::NotJson("a dict key that is not a string or number".into())),
+        _ => return Err("a dict key that is not a string or number".into()),
     })
 }
 

@@ -24,6 +24,8 @@ pub enum LitError {
     Syntax,
     /// A valid literal that cannot be sent as JSON; the text says what it is.
     NotJson(String),
+    /// Brackets nested deeper than [`MAX_DEPTH`] (refused as soon as met, closed or not).
+    TooDeep,
 }
 
 /// Parses `src` as a Python literal and converts it to JSON.
@@ -45,14 +47,82 @@ enum Lit {
     Bytes,
     Complex,
     Ellipsis,
-    /// A list or a tuple: both become JSON arrays.
-    Seq(Vec<Lit>, bool),
-    Dict(Vec<(Lit, Lit)>),
+    /// A list, or a tuple (`true`), as the JSON array it becomes, or why it cannot be sent.
+    Array(Result<Value, String>, bool),
+    /// A dict as the JSON object it becomes, or why it cannot be sent.
+    Object(Result<Value, String>),
     Set,
 }
 
-/// Nesting deeper than this is refused rather than risking the stack.
-const MAX_DEPTH: usize = 256;
+impl Lit {
+    /// A list or tuple that just closed, converted.
+    fn array(items: Vec<Lit>, tuple: bool) -> Lit {
+        Lit::Array(convert::array(items), tuple)
+    }
+
+    /// A dict that just closed, converted.
+    fn object(entries: Vec<(Lit, Lit)>) -> Lit {
+        Lit::Object(convert::object(entries))
+    }
+}
+
+/// What the parse loop does next.
+enum Step {
+    /// Read an expression: an optional sign, then an operand.
+    Expr,
+    /// Read an operand: a scalar, or an opening bracket.
+    Atom,
+    /// Just inside an opening bracket, which may close at once.
+    Opened,
+    /// An operand was read (its shape in [`Parser::shape`]).
+    Operand(Lit),
+    /// An expression was read, for the innermost open container.
+    Value(Lit),
+}
+
+/// What follows an expression in its container.
+enum Next {
+    /// More to read.
+    Step(Step),
+    /// The container closed: this is it, an operand of the expression around it.
+    Close(Lit),
+    /// The whole input was read.
+    Done(Lit),
+}
+
+/// A container being read, with what it holds so far.
+enum Frame {
+    /// The whole input, before its first expression ended.
+    Top,
+    /// The whole input after a top-level comma: a tuple.
+    TopTuple(Vec<Lit>),
+    List(Vec<Lit>),
+    /// `(` before its first item ended: a parenthesised expression or a tuple.
+    Paren,
+    Tuple(Vec<Lit>),
+    /// `{` before its first item ended: a dict or a set.
+    Brace,
+    /// A set after its first item.
+    Set,
+    /// A dict waiting for its next key.
+    DictKey(Vec<(Lit, Lit)>),
+    /// A dict waiting for the value of a key.
+    DictValue(Vec<(Lit, Lit)>, Lit),
+}
+
+/// The state of an expression whose operand is being read.
+#[derive(Default)]
+struct Operand {
+    /// A sign read before the operand, to apply to it.
+    sign: Option<char>,
+    /// Reading the right operand of a binary `+`/`-`; whether the left one was real.
+    right_of: Option<bool>,
+}
+
+// Nesting deeper than MAX_DEPTH is refused rather than risking the stack: the parser
+// recurses a few frames per bracket, and so do the conversion and the drop of what it built.
+// The limit is the one the command line's dotted keys have.
+use crate::args::MAX_DEPTH;
 
 struct Parser {
     s: Vec<char>,
@@ -123,27 +193,239 @@ impl Parser {
     }
 
     /// The whole input: an expression, or several separated by commas (a tuple).
+    ///
+    /// A loop over an explicit stack of open brackets, not a recursion, so that the input's
+    /// depth (up to [`MAX_DEPTH`]) costs heap, not stack. A container is converted to JSON as
+    /// it closes ([`Lit::Array`], [`Lit::Object`]), so no [`Lit`] holds another and dropping
+    /// one never recurses either; a conversion's error waits inside the value until the end,
+    /// so that a later syntax error still wins, as in `ast.literal_eval`.
     fn top(&mut self) -> PResult<Lit> {
-        let first = self.expr()?;
-        let lit = if self.eat(',') {
-            let mut items = vec![first];
-            loop {
-                self.skip_ws();
-                if self.at_end_of_input() {
-                    break;
+        // The containers around the one being read, outermost first, each with the state of
+        // the expression it is an operand of.
+        let mut open: Vec<(Frame, Operand)> = Vec::new();
+        let mut frame = Frame::Top;
+        let mut operand = Operand::default();
+        let mut step = Step::Expr;
+        loop {
+            step = match step {
+                Step::Expr => {
+                    self.skip_ws();
+                    operand = Operand::default();
+                    if let Some(sign @ ('+' | '-')) = self.peek() {
+                        // literal_eval takes one sign on a number constant (parentheses
+                        // vanish in the AST, so `-(1)` counts), never on anything else
+                        // (`--1`, `-True`): checked when the operand is read.
+                        self.pos += 1;
+                        operand.sign = Some(sign);
+                    }
+                    Step::Atom
                 }
-                items.push(self.expr()?);
+                Step::Atom => {
+                    self.skip_ws();
+                    let inner = match self.peek() {
+                        Some('(') => Frame::Paren,
+                        Some('[') => Frame::List(Vec::new()),
+                        Some('{') => Frame::Brace,
+                        _ => {
+                            step = Step::Operand(self.atom()?);
+                            continue;
+                        }
+                    };
+                    self.open()?;
+                    open.push((std::mem::replace(&mut frame, inner), std::mem::take(&mut operand)));
+                    Step::Opened
+                }
+                Step::Opened => {
+                    let (closer, empty) = match frame {
+                        Frame::Paren => (')', Lit::array(Vec::new(), true)),
+                        Frame::List(_) => (']', Lit::array(Vec::new(), false)),
+                        _ => ('}', Lit::object(Vec::new())),
+                    };
+                    if self.eat(closer) {
+                        self.shape = Shape::Other;
+                        self.close(&mut open, &mut frame, &mut operand)?;
+                        Step::Operand(empty)
+                    } else {
+                        Step::Expr
+                    }
+                }
+                Step::Operand(lit) => self.operand_done(lit, &mut operand)?,
+                Step::Value(lit) => match self.item_done(lit, &mut frame)? {
+                    Next::Step(next) => next,
+                    Next::Close(container) => {
+                        self.close(&mut open, &mut frame, &mut operand)?;
+                        Step::Operand(container)
+                    }
+                    Next::Done(lit) => return Ok(lit),
+                },
+            };
+        }
+    }
+
+    /// Consumes an opening bracket: one level deeper, refused past [`MAX_DEPTH`].
+    fn open(&mut self) -> PResult<()> {
+        self.pos += 1;
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(LitError::TooDeep);
+        }
+        Ok(())
+    }
+
+    /// A container's closing bracket was consumed: back to the one around it, and to the
+    /// expression the closed one is an operand of.
+    fn close(
+        &mut self,
+        open: &mut Vec<(Frame, Operand)>,
+        frame: &mut Frame,
+        operand: &mut Operand,
+    ) -> PResult<()> {
+        self.depth -= 1;
+        // Every frame but the top one was pushed when its bracket opened.
+        (*frame, *operand) = open.pop().ok_or(LitError::Syntax)?;
+        Ok(())
+    }
+
+    /// An operand `lit` was read (its shape in [`Self::shape`]): applies the sign before it,
+    /// and reads the `+ imaginary` that may follow.
+    fn operand_done(&mut self, lit: Lit, operand: &mut Operand) -> PResult<Step> {
+        let lit = match operand.sign.take() {
+            Some(sign) => {
+                if self.shape != Shape::Number {
+                    return Err(LitError::Syntax);
+                }
+                self.shape = Shape::Signed;
+                negate_if(lit, sign == '-')
+            }
+            None => lit,
+        };
+        if let Some(left_is_real) = operand.right_of.take() {
+            // literal_eval takes exactly one binary + or -, a real number (signed or not) on
+            // the left and an imaginary number constant on the right: a complex number.
+            if !(left_is_real && self.shape == Shape::Number && matches!(lit, Lit::Complex)) {
+                return Err(LitError::Syntax);
+            }
+            self.shape = Shape::Other;
+            return Ok(Step::Value(Lit::Complex));
+        }
+        self.skip_ws();
+        if matches!(self.peek(), Some('+' | '-')) {
+            let left_is_real = matches!(self.shape, Shape::Number | Shape::Signed)
+                && matches!(lit, Lit::Int(_) | Lit::Float(_));
+            self.pos += 1;
+            operand.right_of = Some(left_is_real);
+            // The right operand is an atom: a sign there is a syntax error.
+            return Ok(Step::Atom);
+        }
+        Ok(Step::Value(lit))
+    }
+
+    /// An expression `lit` ended inside `frame`: what follows it there.
+    fn item_done(&mut self, lit: Lit, frame: &mut Frame) -> PResult<Next> {
+        Ok(match std::mem::replace(frame, Frame::Top) {
+            Frame::Top => {
                 if !self.eat(',') {
-                    break;
+                    return self.end(lit);
+                }
+                self.top_tuple(vec![lit], frame)?
+            }
+            Frame::TopTuple(mut items) => {
+                items.push(lit);
+                if !self.eat(',') {
+                    return self.end(Lit::array(items, true));
+                }
+                self.top_tuple(items, frame)?
+            }
+            Frame::List(mut items) => {
+                items.push(lit);
+                self.after_item(']', items, frame, Frame::List)?
+            }
+            Frame::Tuple(mut items) => {
+                items.push(lit);
+                self.after_item(')', items, frame, Frame::Tuple)?
+            }
+            Frame::Paren if self.eat(',') => {
+                if self.eat(')') {
+                    self.shape = Shape::Other;
+                    Next::Close(Lit::array(vec![lit], true))
+                } else {
+                    *frame = Frame::Tuple(vec![lit]);
+                    Next::Step(Step::Expr)
                 }
             }
-            Lit::Seq(items, true)
-        } else {
-            first
-        };
+            Frame::Paren => {
+                // `(x)` is just x, its shape included.
+                self.expect(')')?;
+                Next::Close(lit)
+            }
+            Frame::Brace if self.eat(':') => {
+                *frame = Frame::DictValue(Vec::new(), lit);
+                Next::Step(Step::Expr)
+            }
+            Frame::Brace | Frame::Set => self.after_set_item(frame)?,
+            Frame::DictKey(entries) => {
+                self.expect(':')?;
+                *frame = Frame::DictValue(entries, lit);
+                Next::Step(Step::Expr)
+            }
+            Frame::DictValue(mut entries, key) => {
+                entries.push((key, lit));
+                let closed = if self.eat(',') { self.eat('}') } else { self.expect('}').map(|()| true)? };
+                if closed {
+                    self.shape = Shape::Other;
+                    Next::Close(Lit::object(entries))
+                } else {
+                    *frame = Frame::DictKey(entries);
+                    Next::Step(Step::Expr)
+                }
+            }
+        })
+    }
+
+    /// After a top-level comma: the end of the input (a trailing comma), or the next item.
+    fn top_tuple(&mut self, items: Vec<Lit>, frame: &mut Frame) -> PResult<Next> {
         self.skip_ws();
         if self.at_end_of_input() {
-            Ok(lit)
+            return self.end(Lit::array(items, true));
+        }
+        *frame = Frame::TopTuple(items);
+        Ok(Next::Step(Step::Expr))
+    }
+
+    /// After an item of a list or tuple: a comma and the next item, or the closing `end`
+    /// (after a trailing comma too).
+    fn after_item(
+        &mut self,
+        end: char,
+        items: Vec<Lit>,
+        frame: &mut Frame,
+        back: fn(Vec<Lit>) -> Frame,
+    ) -> PResult<Next> {
+        let closed = if self.eat(',') { self.eat(end) } else { self.expect(end).map(|()| true)? };
+        if closed {
+            self.shape = Shape::Other;
+            return Ok(Next::Close(Lit::array(items, end == ')')));
+        }
+        *frame = back(items);
+        Ok(Next::Step(Step::Expr))
+    }
+
+    /// After an item of a set (whose items are not kept: a set cannot be sent).
+    fn after_set_item(&mut self, frame: &mut Frame) -> PResult<Next> {
+        let closed = if self.eat(',') { self.eat('}') } else { self.expect('}').map(|()| true)? };
+        if closed {
+            self.shape = Shape::Other;
+            return Ok(Next::Close(Lit::Set));
+        }
+        *frame = Frame::Set;
+        Ok(Next::Step(Step::Expr))
+    }
+
+    /// The whole input was `lit`: only blanks, newlines and comments may follow.
+    fn end(&mut self, lit: Lit) -> PResult<Next> {
+        self.skip_ws();
+        if self.at_end_of_input() {
+            Ok(Next::Done(lit))
         } else {
             Err(LitError::Syntax)
         }
@@ -165,51 +447,15 @@ impl Parser {
         }
     }
 
-    /// One expression: an atom, a signed number, or `real ± imaginary`.
-    fn expr(&mut self) -> PResult<Lit> {
-        self.skip_ws();
-        let left = match self.peek() {
-            Some(sign @ ('+' | '-')) => {
-                // literal_eval takes one sign on a number constant (parentheses vanish in
-                // the AST, so `-(1)` counts), never on anything else (`--1`, `-True`).
-                self.pos += 1;
-                let operand = self.atom()?;
-                if self.shape != Shape::Number {
-                    return Err(LitError::Syntax);
-                }
-                self.shape = Shape::Signed;
-                negate_if(operand, sign == '-')
-            }
-            _ => self.atom()?,
-        };
-        // It also takes exactly one binary + or -, a real number (signed or not) on the left
-        // and an imaginary number constant on the right: a complex number.
-        self.skip_ws();
-        if matches!(self.peek(), Some('+' | '-')) {
-            let left_is_real = matches!(self.shape, Shape::Number | Shape::Signed)
-                && matches!(left, Lit::Int(_) | Lit::Float(_));
-            self.pos += 1;
-            let right = self.atom()?;
-            if !(left_is_real && self.shape == Shape::Number && matches!(right, Lit::Complex)) {
-                return Err(LitError::Syntax);
-            }
-            self.shape = Shape::Other;
-            return Ok(Lit::Complex);
-        }
-        Ok(left)
-    }
-
-    /// One operand; sets [`Self::shape`] to what it is in Python's AST.
+    /// A scalar operand (brackets are [`Self::top`]'s); sets [`Self::shape`] to what it is in
+    /// Python's AST.
     fn atom(&mut self) -> PResult<Lit> {
         self.skip_ws();
         let Some(c) = self.peek() else { return Err(LitError::Syntax) };
         let lit = match c {
-            // A number sets the shape itself; `(x)` keeps x's shape.
+            // A number sets the shape itself.
             '0'..='9' => return self.number(),
             '.' if matches!(self.peek_at(1), Some('0'..='9')) => return self.number(),
-            '(' => return self.paren(),
-            '[' => self.list()?,
-            '{' => self.brace()?,
             '\'' | '"' => self.strings()?,
             '.' if self.peek_at(1) == Some('.') && self.peek_at(2) == Some('.') => {
                 self.pos += 3;
@@ -220,97 +466,6 @@ impl Parser {
         };
         self.shape = Shape::Other;
         Ok(lit)
-    }
-
-    fn open(&mut self) -> PResult<()> {
-        self.pos += 1;
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(LitError::Syntax);
-        }
-        Ok(())
-    }
-
-    fn close(&mut self, c: char) -> PResult<()> {
-        self.expect(c)?;
-        self.depth -= 1;
-        Ok(())
-    }
-
-    /// `[a, b, ...]` with an optional trailing comma.
-    fn list(&mut self) -> PResult<Lit> {
-        self.open()?;
-        let items = self.items_until(']')?;
-        self.depth -= 1;
-        Ok(Lit::Seq(items, false))
-    }
-
-    /// Comma-separated expressions up to `end`, which may follow a trailing comma.
-    fn items_until(&mut self, end: char) -> PResult<Vec<Lit>> {
-        let mut items = Vec::new();
-        loop {
-            if self.eat(end) {
-                return Ok(items);
-            }
-            items.push(self.expr()?);
-            if !self.eat(',') {
-                self.expect(end)?;
-                return Ok(items);
-            }
-        }
-    }
-
-    /// `()`, `(x)` (just x), `(x,)` and `(x, y, ...)`.
-    fn paren(&mut self) -> PResult<Lit> {
-        self.open()?;
-        if self.eat(')') {
-            self.depth -= 1;
-            self.shape = Shape::Other;
-            return Ok(Lit::Seq(Vec::new(), true));
-        }
-        let first = self.expr()?;
-        if !self.eat(',') {
-            self.close(')')?;
-            return Ok(first);
-        }
-        let mut items = vec![first];
-        items.extend(self.items_until(')')?);
-        self.depth -= 1;
-        self.shape = Shape::Other;
-        Ok(Lit::Seq(items, true))
-    }
-
-    /// `{}` and `{k: v, ...}` (a dict), or `{a, b, ...}` (a set).
-    fn brace(&mut self) -> PResult<Lit> {
-        self.open()?;
-        if self.eat('}') {
-            self.depth -= 1;
-            return Ok(Lit::Dict(Vec::new()));
-        }
-        let first = self.expr()?;
-        if self.eat(':') {
-            let mut entries = vec![(first, self.expr()?)];
-            while self.eat(',') {
-                if self.eat('}') {
-                    self.depth -= 1;
-                    return Ok(Lit::Dict(entries));
-                }
-                let k = self.expr()?;
-                self.expect(':')?;
-                entries.push((k, self.expr()?));
-            }
-            self.close('}')?;
-            return Ok(Lit::Dict(entries));
-        }
-        while self.eat(',') {
-            if self.eat('}') {
-                self.depth -= 1;
-                return Ok(Lit::Set);
-            }
-            self.expr()?;
-        }
-        self.close('}')?;
-        Ok(Lit::Set)
     }
 
     /// A name: a constant, or the prefix of a string literal (`r'...'`, `b"..."`).

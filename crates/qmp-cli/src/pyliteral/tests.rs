@@ -123,9 +123,14 @@ fn dict_keys_as_json_dumps_writes_them() {
 #[test]
 fn deep_nesting_is_refused_not_a_crash() {
     let deep = "[".repeat(100_000);
-    assert_eq!(parse(&deep), Err(LitError::Syntax));
-    let ok_depth = format!("{}{}", "[".repeat(200), "]".repeat(200));
-    assert!(parse(&ok_depth).is_ok());
+    assert_eq!(parse(&deep), Err(LitError::TooDeep));
+    let nested = |open: &str, close: &str, n: usize| format!("{}1{}", open.repeat(n), close.repeat(n));
+    for (open, close) in [("[", "]"), ("(", ",)"), ("{'k': ", "}")] {
+        assert!(parse(&nested(open, close, MAX_DEPTH)).is_ok(), "{open} {MAX_DEPTH} deep");
+        assert_eq!(parse(&nested(open, close, MAX_DEPTH + 1)), Err(LitError::TooDeep), "{open}");
+    }
+    // Parentheses around a value are a level too while being read.
+    assert_eq!(parse(&nested("(", ")", MAX_DEPTH + 1)), Err(LitError::TooDeep));
 }
 
 mod proptests {

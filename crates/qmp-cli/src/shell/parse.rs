@@ -9,6 +9,10 @@
 //! - a line that is a JSON object (`{"execute": ...}`) is sent as it is;
 //! - `help` and `help COMMAND` are the shell's own;
 //! - a leading `!` sends the line without checking it against the schema.
+//!
+//! Arguments nest at most [`crate::args::MAX_DEPTH`] levels (dotted keys and literals alike),
+//! so a line can never overflow the shell's stack: deeper is a parse error naming the limit.
+//! A JSON line is read by serde_json, whose own limit is 128 levels.
 
 use serde_json::{Map, Value};
 
@@ -156,18 +160,23 @@ pub fn parse_key_values(tokens: &[String]) -> Result<Map<String, Value>, ParseEr
     Ok(args)
 }
 
+/// Puts the quoted strings back in place of their placeholders, at any depth of dotted keys
+/// (walked with a stack of its own: a key may be [`crate::args::MAX_DEPTH`] parts deep).
 fn restore_quoted(map: &mut Map<String, Value>, quoted: &[String]) {
-    for value in map.values_mut() {
-        match value {
-            Value::String(s) => {
-                if let Some(i) = s.strip_prefix(PLACEHOLDER).and_then(|n| n.parse::<usize>().ok()) {
-                    if let Some(q) = quoted.get(i) {
-                        *s = q.clone();
+    let mut objects = vec![map];
+    while let Some(map) = objects.pop() {
+        for value in map.values_mut() {
+            match value {
+                Value::String(s) => {
+                    if let Some(i) = s.strip_prefix(PLACEHOLDER).and_then(|n| n.parse::<usize>().ok()) {
+                        if let Some(q) = quoted.get(i) {
+                            *s = q.clone();
+                        }
                     }
                 }
+                Value::Object(inner) => objects.push(inner),
+                _ => {}
             }
-            Value::Object(inner) => restore_quoted(inner, quoted),
-            _ => {}
         }
     }
 }
@@ -312,5 +321,61 @@ impl LineParser {
         let mut arguments = Map::new();
         arguments.insert("actions".into(), Value::Array(actions));
         Ok(Parsed::Request(Request { execute: "transaction".into(), arguments, oob: false, force }))
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+    use crate::args::{dotted, nested_list, on_small_stack, MAX_DEPTH};
+
+    fn error(line: &str) -> String {
+        match LineParser::new().parse(line) {
+            Err(e) => e.to_string(),
+            Ok(other) => panic!("{} read as {other:?}", &line[..line.len().min(60)]),
+        }
+    }
+
+    #[test]
+    fn deeply_dotted_key_in_the_shell_is_an_error_not_a_stack_overflow() {
+        let line = format!("x {}=1", dotted(100_000));
+        assert!(error(&line).contains("deeper than 1024 levels"), "{}", error(&line));
+        let quoted = format!("x {}='a b'", dotted(100_000));
+        assert!(error(&quoted).contains("deeper than 1024 levels"));
+        let transaction = format!("transaction( a {}=1 )", dotted(100_000));
+        assert!(error(&transaction).contains("deeper than 1024 levels"));
+    }
+
+    #[test]
+    fn deeply_nested_literal_in_the_shell_is_an_error_not_a_stack_overflow() {
+        for value in [nested_list(100_000), "{'a':".repeat(100_000)] {
+            assert!(error(&format!("x v={value}")).contains("deeper than 1024 levels"));
+        }
+        // A JSON line is read by serde_json, which refuses more than 128 levels itself.
+        let json = format!(r#"{{"execute": "x", "arguments": {{"v": {}}}}}"#, nested_list(100_000));
+        assert!(error(&json).starts_with("invalid JSON"), "{}", error(&json));
+    }
+
+    /// At the limit, a line's arguments are read, printed and dropped on a stack smaller than
+    /// the shell's worker thread's (see `SMALL_STACK`); one level more is the error.
+    #[test]
+    fn shell_lines_at_the_depth_limit_work_on_a_small_stack() {
+        on_small_stack(|| {
+            for line in [
+                format!("x {}='quoted value'", dotted(MAX_DEPTH)),
+                format!("x v={}", nested_list(MAX_DEPTH)),
+                format!("transaction( a {}=1 ; b v={} )", dotted(MAX_DEPTH), nested_list(MAX_DEPTH)),
+            ] {
+                let Ok(Parsed::Request(req)) = LineParser::new().parse(&line) else { panic!("not read") };
+                let text = serde_json::to_string_pretty(&req.arguments).unwrap();
+                assert!(text.contains(if line.contains("quoted") { "quoted value" } else { "1" }));
+                drop(req);
+            }
+            for line in
+                [format!("x {}=1", dotted(MAX_DEPTH + 1)), format!("x v={}", nested_list(MAX_DEPTH + 1))]
+            {
+                assert!(error(&line).contains("deeper than 1024 levels"));
+            }
+        });
     }
 }
