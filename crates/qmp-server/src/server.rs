@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -666,60 +665,19 @@ where
     .await;
 }
 
-/// Binds a unix socket at `path` with mode 0600 (owner only), with no window in which it
-/// has a wider mode: it is bound inside a fresh private directory beside `path`, restricted,
-/// then renamed into place. An existing socket at `path` is replaced (as QEMU does); any
-/// other existing file is an error.
+/// Binds a unix socket at `path` with mode 0600 (owner only), with no moment in which it
+/// exists there with a wider mode (see [`qmp_unix::bind_unix`], which every listener of the
+/// toolkit uses). An existing socket at `path` is replaced (as QEMU does); any other existing
+/// file is an error. Call it within a tokio runtime.
 pub fn bind_unix(path: &Path) -> io::Result<UnixListener> {
     bind_unix_mode(path, 0o600)
 }
 
 /// [`bind_unix`] with another mode.
 pub fn bind_unix_mode(path: &Path, mode: u32) -> io::Result<UnixListener> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let private = parent.join(format!(".qmp-bind-{}-{}", std::process::id(), unique()));
-    std::fs::DirBuilder::new().mode_0700().create(&private)?;
-    let tmp = private.join("s");
-    let result = (|| {
-        let listener = UnixListener::bind(&tmp)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            use std::os::unix::fs::FileTypeExt;
-            if !meta.file_type().is_socket() {
-                // Never replace a file that is not a socket.
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{} exists and is not a socket", path.display()),
-                ));
-            }
-            std::fs::remove_file(path)?;
-        }
-        std::fs::rename(&tmp, path)?;
-        Ok(listener)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    let _ = std::fs::remove_dir(&private);
-    result
-}
-
-trait DirMode {
-    fn mode_0700(&mut self) -> &mut Self;
-}
-
-impl DirMode for std::fs::DirBuilder {
-    fn mode_0700(&mut self) -> &mut Self {
-        use std::os::unix::fs::DirBuilderExt;
-        self.mode(0o700)
-    }
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    let listener = qmp_unix::bind_unix(path, mode)?;
+    listener.set_nonblocking(true)?;
+    UnixListener::from_std(listener)
 }
 
 #[cfg(test)]
