@@ -15,6 +15,11 @@ mod convert;
 #[cfg(test)]
 mod tests;
 
+/// The `pyliteral` fuzz target's body (`fuzz/fuzz_targets/pyliteral.rs`); `tests` runs it.
+#[cfg(test)]
+#[path = "../../tests/fuzz_pyliteral_body/mod.rs"]
+mod fuzz_body;
+
 use convert::to_json;
 
 /// Why a text is not a usable Python literal.

@@ -175,3 +175,51 @@ mod proptests {
         })
     }
 }
+
+/// The `pyliteral` fuzz target's body (`fuzz/fuzz_targets/pyliteral.rs`), run here so that CI
+/// exercises it without a fuzzer.
+mod fuzz_runner {
+    use super::super::fuzz_body::{self, PIECES};
+    use crate::args::{nested_list, on_small_stack, MAX_DEPTH};
+    use proptest::prelude::*;
+
+    /// Text made of the grammar's pieces, which reaches the parser's states far more often
+    /// than random text does.
+    fn soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(0..PIECES.len(), 0..40)
+            .prop_map(|picks| picks.into_iter().map(|i| PIECES[i]).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn pyliteral_body_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..200)) {
+            fuzz_body::run(&data);
+        }
+
+        #[test]
+        fn pyliteral_body_token_soup(text in soup()) {
+            fuzz_body::run(text.as_bytes());
+        }
+    }
+
+    /// Inputs that stress one path, run every time, on a stack smaller than the shell's.
+    #[test]
+    fn pyliteral_body_fixed_inputs() {
+        on_small_stack(|| {
+            let dict = |n: usize| format!("{}1{}", "{'k': ".repeat(n), "}".repeat(n));
+            for text in [
+                String::new(),
+                nested_list(MAX_DEPTH),
+                nested_list(MAX_DEPTH + 1),
+                dict(MAX_DEPTH),
+                format!("[{}1{}]", "(".repeat(MAX_DEPTH - 1), ",)".repeat(MAX_DEPTH - 1)),
+                format!("{}1{}", "-(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH)),
+                "[".repeat(100_000),
+            ] {
+                fuzz_body::check(&text);
+            }
+        });
+    }
+}

@@ -324,6 +324,55 @@ impl LineParser {
     }
 }
 
+/// The `shell_args` fuzz target's body (`fuzz/fuzz_targets/shell_args.rs`), run by the tests
+/// below so that CI exercises it without a fuzzer.
+#[cfg(test)]
+#[path = "../../tests/fuzz_shell_args_body/mod.rs"]
+mod fuzz_body;
+
+#[cfg(test)]
+mod fuzz_tests {
+    use super::fuzz_body::{self, PIECES};
+    use proptest::prelude::*;
+
+    /// Lines made of the syntax's pieces, which reach the readers' interesting states far
+    /// more often than random text does.
+    fn soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(0..PIECES.len(), 0..40)
+            .prop_map(|picks| picks.into_iter().map(|i| PIECES[i]).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn shell_args_body_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..200)) {
+            fuzz_body::run(&data);
+        }
+
+        #[test]
+        fn shell_args_body_token_soup(text in soup()) {
+            fuzz_body::run(text.as_bytes());
+        }
+    }
+
+    /// Inputs that stress one path, run every time.
+    #[test]
+    fn shell_args_body_fixed_inputs() {
+        let deep_key = crate::args::dotted(crate::args::MAX_DEPTH + 1);
+        let at_limit = crate::args::dotted(crate::args::MAX_DEPTH);
+        for text in [
+            String::new(),
+            format!("x {deep_key}=1"),
+            format!("x {at_limit}=1"),
+            format!("x v={}", crate::args::nested_list(2000)),
+            "transaction(\na b=1\n)\n".into(),
+        ] {
+            fuzz_body::run(text.as_bytes());
+        }
+    }
+}
+
 #[cfg(test)]
 mod depth_tests {
     use super::*;
