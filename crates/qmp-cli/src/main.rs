@@ -120,7 +120,7 @@ enum Command {
     /// Start QEMU connected to us and open the shell on it: qmp launch -- qemu-system-x86_64 ...
     Launch(shell::LaunchArgs),
 
-    /// Serve a simulated QEMU on a socket (until `quit` or Ctrl-C)
+    /// Serve a simulated QEMU on a socket (until `quit`, Ctrl-C, SIGTERM or SIGHUP)
     Sim(SimArgs),
 
     /// A QMP command and its arguments (key=value, --key=value, --args JSON)
@@ -150,6 +150,16 @@ struct SimArgs {
     /// Listen on this TCP address (HOST:PORT; port 0 picks one)
     #[arg(long, value_name = "ADDR")]
     tcp: Option<String>,
+
+    /// Serve at most N clients at once; one more is sent a QMP error and closed
+    /// [default: 512]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "QMP_SIM_MAX_CONNECTIONS",
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+    )]
+    max_connections: Option<u64>,
 }
 
 /// `--timeout` and `$QMP_TIMEOUT`: seconds, fractions allowed; 0 (returned as zero) means no
@@ -255,10 +265,12 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         .block_on(fut)
 }
 
-/// `qmp sim`: serves crate qmp-server's simulated QEMU until `quit` or Ctrl-C, saying on
-/// stderr where it listens.
+/// `qmp sim`: serves crate qmp-server's simulated QEMU until `quit`, Ctrl-C, SIGTERM or
+/// SIGHUP (its socket files removed on each), saying on stderr where it listens.
 fn run_sim(sim: SimArgs) -> Result<(), CliError> {
-    block_on(qmp_server::sim::run_sim_cli(sim.socket, sim.tcp))
+    // The range above keeps the value well inside usize.
+    let cap = sim.max_connections.map(|n| n as usize);
+    block_on(qmp_server::sim::run_sim_cli_with(sim.socket, sim.tcp, cap))
         .map_err(|e| CliError::Connection(format!("qmp sim: {e}")))
 }
 

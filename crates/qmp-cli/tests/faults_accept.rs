@@ -131,10 +131,16 @@ fn qmp_sim_refuses_clients_over_its_cap_with_a_qmp_error() {
     assert!(stderr.lines().any(|l| l == warning), "{stderr}");
 }
 
-/// A cap that is not a number is a usage problem reported at start, not ignored.
+/// A cap that is not a number (or is 0), from the option or the environment, is a usage
+/// error reported at start (exit 2), not ignored.
 #[test]
 fn a_bad_max_connections_value_is_an_error() {
     let out = support::qmp_env(&["sim"], &[("QMP_SIM_MAX_CONNECTIONS", "lots")]);
-    out.assert_code(3);
-    assert!(out.stderr.contains("QMP_SIM_MAX_CONNECTIONS"), "{out:?}");
+    out.assert_code(2);
+    assert!(out.stderr.contains("invalid value 'lots' for '--max-connections"), "{out:?}");
+    for bad in ["0", "many", "99999999999"] {
+        let out = support::qmp(&["sim", "--max-connections", bad]);
+        out.assert_code(2);
+        assert!(out.stderr.contains("--max-connections"), "{out:?}");
+    }
 }
