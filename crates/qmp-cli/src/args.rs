@@ -32,10 +32,12 @@ use serde_json::{Map, Value};
 
 use crate::pyliteral::{self, LitError};
 
-/// The deepest nesting accepted in arguments from a command line or a shell line: QEMU's own
-/// JSON parser refuses more (its `MAX_NESTING`). It bounds a dotted key's parts (`a.b.c=1` is
+/// The deepest nesting accepted in arguments from a command line or a shell line: the limit
+/// of QEMU's own JSON parser (its `MAX_NESTING`). It bounds a dotted key's parts (`a.b.c=1` is
 /// three levels), a JSON or Python literal's nesting (`[[1]]` is two), and the two together
-/// (`a.b=[1]` is two: the literal's levels below the key's last part).
+/// (`a.b=[1]` is two: the literal's levels below the key's last part). QEMU counts the
+/// request's own objects too, so arguments within a level or two of this reach its limit
+/// once sent, and it answers them with a JSON parse error.
 pub const MAX_DEPTH: usize = 1024;
 
 /// Why command-line arguments could not be turned into a QMP `arguments` object.
@@ -75,7 +77,7 @@ impl fmt::Display for ArgError {
             }
             ArgError::ArgsNotObject(why) => write!(f, "--args needs a JSON object: {why}"),
             ArgError::TooDeep { key } => {
-                write!(f, "\"{key}\" nests deeper than {MAX_DEPTH} levels, the limit (QEMU's too)")
+                write!(f, "\"{key}\" nests deeper than {MAX_DEPTH} levels, the limit")
             }
         }
     }
