@@ -8,4 +8,5 @@
 //! or their documentation text.
 #![warn(missing_docs)]
 
+pub mod emit;
 pub mod model;

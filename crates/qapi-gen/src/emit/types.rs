@@ -1,0 +1,378 @@
+//! The Rust of QAPI's types: structs (with their bases' members, and the members a newer QEMU
+//! sends kept in `unknown_members`), enums (with `Other(String)`), flat unions (a Rust enum on
+//! the discriminator, with a fallback keeping the raw members) and alternates (by JSON type).
+
+use std::fmt::Write;
+
+use super::docs::Facts;
+use super::names::{field_name, type_name};
+use super::resolve::{is_optional, newest_type, type_varies, Resolver};
+use super::Ctx;
+use crate::model::{Case, Entity, Kind, Member, Versions};
+
+/// The field that keeps members this build does not know.
+pub const UNKNOWN: &str = "unknown_members";
+
+/// Writes `lines` as a doc comment at `indent`.
+pub fn doc(out: &mut String, indent: &str, lines: &[String]) {
+    for l in lines {
+        if l.is_empty() {
+            let _ = writeln!(out, "{indent}///");
+        } else {
+            let _ = writeln!(out, "{indent}/// {l}");
+        }
+    }
+}
+
+/// `#[deprecated]` for an item whose newest version marks it deprecated.
+pub fn deprecated_attr(ctx: &Ctx, features: &[crate::model::Feature], present: Versions) -> String {
+    if super::docs::has_feature_now(features, "deprecated", present, ctx.versions) {
+        let since = super::docs::feature_since(features, "deprecated", ctx.versions).unwrap_or("?");
+        format!("#[deprecated(note = \"deprecated by QEMU (since {since} in this build's versions)\")]\n")
+    } else {
+        String::new()
+    }
+}
+
+/// One member as a Rust field (with its serde attributes), for a struct whose entity exists
+/// in `present`. `prefix` goes before named types.
+pub fn field(ctx: &Ctx, r: &Resolver, m: &Member, present: Versions, owner: &str, prefix: &str) -> String {
+    let mut out = String::new();
+    let mut lines = vec![format!("`{}`", m.name)];
+    lines.extend(member_facts(ctx, m, present));
+    doc(&mut out, "    ", &lines);
+    out.push_str(deprecated_attr(ctx, &m.features, m.versions).replace('\n', "\n    ").trim_end_matches(' '));
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    let name = field_name(&m.name);
+    let ty = newest_type(m);
+    let mut rust = if type_varies(m) { "serde_json::Value".to_owned() } else { r.rust_type(ty, prefix) };
+    if r.is_composite(ty) && r.holds(ty, owner) {
+        rust = format!("Box<{rust}>");
+    }
+    let mut attrs = Vec::new();
+    if name != m.name {
+        attrs.push(format!("rename = \"{}\"", m.name));
+    }
+    if is_optional(m, present) {
+        attrs.push("default".into());
+        attrs.push("skip_serializing_if = \"Option::is_none\"".into());
+        rust = format!("Option<{rust}>");
+    }
+    if !attrs.is_empty() {
+        let _ = writeln!(out, "    #[serde({})]", attrs.join(", "));
+    }
+    let _ = writeln!(out, "    pub {name}: {rust},");
+    out
+}
+
+/// Doc facts of a member: where it exists when not everywhere its entity does, optionality
+/// that varies, features, condition.
+fn member_facts(ctx: &Ctx, m: &Member, present: Versions) -> Vec<String> {
+    let mut out = Vec::new();
+    let all = ctx.versions;
+    if m.versions != present {
+        out.push(format!("Only in QEMU {}.", super::docs::versions_text(m.versions, all)));
+    }
+    if m.optional.0 != 0 && m.optional != m.versions {
+        out.push(format!("Optional in QEMU {}.", super::docs::versions_text(m.optional, all)));
+    }
+    if type_varies(m) {
+        let kinds: Vec<String> = m
+            .types
+            .iter()
+            .map(|t| format!("`{}` in {}", t.ty, super::docs::versions_text(t.versions, all)))
+            .collect();
+        out.push(format!("Its type differs between versions ({}), so it is kept as JSON.", kinds.join(", ")));
+    }
+    for f in &m.features {
+        out.push(format!("Feature `{}` in QEMU {}.", f.name, super::docs::versions_text(f.versions, all)));
+    }
+    if let Some(c) = &m.cond {
+        out.push(format!("Only in builds where {} holds.", super::docs::cond_text(c)));
+    }
+    out
+}
+
+/// The doc lines of an entity.
+pub fn entity_doc(ctx: &Ctx, e: &Entity, what: &str) -> Vec<String> {
+    Facts {
+        heading: format!("QAPI {what} `{}`.", e.name),
+        module: Some(&e.module),
+        since: e.since.as_deref(),
+        versions: e.versions,
+        features: &e.features,
+        cond: e.cond.as_ref(),
+        reference: Some(ctx.reference),
+    }
+    .lines(ctx.versions)
+}
+
+/// A struct, from its members (its bases' included).
+pub fn emit_struct(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
+    let members = r.all_members(&e.name);
+    let name = type_name(&e.name);
+    doc(out, "", &entity_doc(ctx, e, "struct"));
+    out.push_str(&deprecated_attr(ctx, &e.features, e.versions));
+    let all_optional = members.iter().all(|m| is_optional(m, e.versions));
+    let derives = if all_optional {
+        "Debug, Clone, Default, PartialEq, Serialize, Deserialize"
+    } else {
+        "Debug, Clone, PartialEq, Serialize, Deserialize"
+    };
+    let _ = writeln!(out, "#[derive({derives})]");
+    let _ = writeln!(out, "pub struct {name} {{");
+    for m in &members {
+        out.push_str(&field(ctx, r, m, e.versions, &e.name, ""));
+    }
+    let _ = writeln!(out, "    /// Members this build does not know (a newer QEMU's), kept as sent.");
+    let _ = writeln!(out, "    #[serde(flatten)]");
+    let _ = writeln!(out, "    pub {UNKNOWN}: serde_json::Map<String, serde_json::Value>,");
+    let _ = writeln!(out, "}}\n");
+    emit_new(r, &name, &members, e.versions, &e.name, "", out);
+}
+
+/// `Name::new(required members...)`: every optional member `None`.
+pub fn emit_new(
+    r: &Resolver,
+    name: &str,
+    members: &[&Member],
+    present: Versions,
+    owner: &str,
+    prefix: &str,
+    out: &mut String,
+) {
+    let required: Vec<&&Member> = members.iter().filter(|m| !is_optional(m, present)).collect();
+    let params: Vec<String> = required
+        .iter()
+        .map(|m| {
+            let ty = newest_type(m);
+            let mut rust =
+                if type_varies(m) { "serde_json::Value".to_owned() } else { r.rust_type(ty, prefix) };
+            if r.is_composite(ty) && r.holds(ty, owner) {
+                rust = format!("Box<{rust}>");
+            }
+            format!("{}: {rust}", field_name(&m.name))
+        })
+        .collect();
+    let _ = writeln!(out, "impl {name} {{");
+    let _ = writeln!(out, "    /// A value with the required members given and every optional one absent.");
+    let _ =
+        writeln!(out, "    #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]");
+    let _ = writeln!(out, "    pub fn new({}) -> Self {{", params.join(", "));
+    let _ = writeln!(out, "        {name} {{");
+    for m in members {
+        let f = field_name(&m.name);
+        if is_optional(m, present) {
+            let _ = writeln!(out, "            {f}: None,");
+        } else {
+            let _ = writeln!(out, "            {f},");
+        }
+    }
+    let _ = writeln!(out, "            {UNKNOWN}: serde_json::Map::new(),");
+    let _ = writeln!(out, "        }}\n    }}\n}}\n");
+}
+
+/// An enum with `Other(String)` for values this build does not know.
+pub fn emit_enum(ctx: &Ctx, e: &Entity, values: &[Case], out: &mut String) {
+    let name = type_name(&e.name);
+    doc(out, "", &entity_doc(ctx, e, "enum"));
+    out.push_str(&deprecated_attr(ctx, &e.features, e.versions));
+    let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]");
+    let _ = writeln!(out, "#[non_exhaustive]");
+    let _ = writeln!(out, "pub enum {name} {{");
+    let variants = enum_variants(values);
+    for (v, rust) in values.iter().zip(&variants) {
+        let mut lines = vec![format!("`{}`", v.name)];
+        if v.versions != e.versions {
+            lines.push(format!("Only in QEMU {}.", super::docs::versions_text(v.versions, ctx.versions)));
+        }
+        if let Some(c) = &v.cond {
+            lines.push(format!("Only in builds where {} holds.", super::docs::cond_text(c)));
+        }
+        doc(out, "    ", &lines);
+        let dep = deprecated_attr(ctx, &v.features, v.versions);
+        if !dep.is_empty() {
+            let _ = write!(out, "    {dep}");
+        }
+        let _ = writeln!(out, "    {rust},");
+    }
+    let _ = writeln!(out, "    /// A value this build does not know, kept as sent.");
+    let _ = writeln!(out, "    Other(String),");
+    let _ = writeln!(out, "}}\n");
+    let pairs: Vec<String> =
+        values.iter().zip(&variants).map(|(v, rust)| format!("{rust} = \"{}\"", v.name)).collect();
+    let _ = writeln!(out, "qapi_enum_impls!({name} {{ {} }});\n", pairs.join(", "));
+}
+
+/// Rust variant names for enum values, `Other` renamed where a value would take it.
+pub fn enum_variants(values: &[Case]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| {
+            let n = type_name(&v.name);
+            if n == "Other" {
+                "Other_".to_owned()
+            } else {
+                n
+            }
+        })
+        .collect()
+}
+
+/// A flat union: the base's members (the discriminator's aside) as fields, and the variant
+/// chosen by the discriminator, with its members, in a `branch` field.
+pub fn emit_union(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
+    let Kind::Union { discriminator, variants, .. } = &e.kind else { return };
+    let name = type_name(&e.name);
+    let branch = format!("{name}Branch");
+    let members: Vec<&Member> =
+        r.all_members(&e.name).into_iter().filter(|m| &m.name != discriminator).collect();
+    // The discriminator's values: from its enum, each with the variant's type where it has one.
+    let disc_member = r.all_members(&e.name).into_iter().find(|m| &m.name == discriminator);
+    let disc_enum = disc_member.and_then(|m| r.get(newest_type(m)));
+    let values: Vec<Case> = match disc_enum.map(|d| &d.kind) {
+        Some(Kind::Enum { values, .. }) => values.clone(),
+        _ => variants.clone(),
+    };
+    doc(out, "", &entity_doc(ctx, e, "union"));
+    out.push_str(&deprecated_attr(ctx, &e.features, e.versions));
+    let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq)]");
+    let _ = writeln!(out, "pub struct {name} {{");
+    for m in &members {
+        // No derive here (the impls below are written out), so no serde attributes.
+        let f = field(ctx, r, m, e.versions, &e.name, "");
+        out.extend(f.lines().filter(|l| !l.trim_start().starts_with("#[serde(")).map(|l| format!("{l}\n")));
+    }
+    let _ = writeln!(out, "    /// The variant `{discriminator}` chose, with its members.");
+    let _ = writeln!(out, "    pub branch: {branch},");
+    let _ = writeln!(out, "}}\n");
+
+    let _ = writeln!(out, "/// The variants of [`{name}`], by its `{discriminator}`.");
+    let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq)]");
+    let _ = writeln!(out, "#[non_exhaustive]");
+    let _ = writeln!(out, "pub enum {branch} {{");
+    let rust_names = enum_variants(&values);
+    let mut arms = Vec::new();
+    for (v, rust) in values.iter().zip(&rust_names) {
+        let ty =
+            variants.iter().find(|c| c.name == v.name).and_then(|c| c.types.last()).map(|t| t.ty.clone());
+        let _ = writeln!(out, "    /// `{discriminator}: \"{}\"`.", v.name);
+        match &ty {
+            Some(t) if r.get(t).is_some() => {
+                let mut rust_ty = r.rust_type(t, "");
+                if r.holds(t, &e.name) {
+                    rust_ty = format!("Box<{rust_ty}>");
+                }
+                let _ = writeln!(out, "    {rust}({rust_ty}),");
+                arms.push((v.name.clone(), rust.clone(), true));
+            }
+            _ => {
+                let _ = writeln!(out, "    {rust},");
+                arms.push((v.name.clone(), rust.clone(), false));
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "    /// A `{discriminator}` this build does not know, with the members that came with it."
+    );
+    let _ =
+        writeln!(out, "    Other {{ tag: String, members: serde_json::Map<String, serde_json::Value> }},");
+    let _ = writeln!(out, "}}\n");
+
+    // Serde: through a JSON object, since the discriminator and the variant's members share it.
+    let base_fields: Vec<(String, String, bool)> =
+        members.iter().map(|m| (field_name(&m.name), m.name.clone(), is_optional(m, e.versions))).collect();
+    let _ = writeln!(out, "impl Serialize for {name} {{");
+    let _ =
+        writeln!(out, "    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {{");
+    let _ = writeln!(out, "        use serde::ser::Error as _;");
+    let _ = writeln!(out, "        let mut obj = serde_json::Map::new();");
+    for (f, wire, optional) in &base_fields {
+        if *optional {
+            let _ = writeln!(out, "        if let Some(v) = &self.{f} {{ obj.insert(\"{wire}\".into(), serde_json::to_value(v).map_err(S::Error::custom)?); }}");
+        } else {
+            let _ = writeln!(out, "        obj.insert(\"{wire}\".into(), serde_json::to_value(&self.{f}).map_err(S::Error::custom)?);");
+        }
+    }
+    let _ = writeln!(out, "        let (tag, rest) = match &self.branch {{");
+    for (wire, rust, has) in &arms {
+        if *has {
+            let _ = writeln!(out, "            {branch}::{rust}(v) => (\"{wire}\", serde_json::to_value(v).map_err(S::Error::custom)?),");
+        } else {
+            let _ = writeln!(out, "            {branch}::{rust} => (\"{wire}\", serde_json::Value::Null),");
+        }
+    }
+    let _ = writeln!(out, "            {branch}::Other {{ tag, members }} => (tag.as_str(), serde_json::Value::Object(members.clone())),");
+    let _ = writeln!(out, "        }};");
+    let _ = writeln!(
+        out,
+        "        obj.insert(\"{discriminator}\".into(), serde_json::Value::String(tag.to_owned()));"
+    );
+    let _ = writeln!(out, "        if let serde_json::Value::Object(rest) = rest {{ obj.extend(rest); }}");
+    let _ = writeln!(out, "        obj.serialize(s)");
+    let _ = writeln!(out, "    }}\n}}\n");
+
+    let _ = writeln!(out, "impl<'de> Deserialize<'de> for {name} {{");
+    let _ =
+        writeln!(out, "    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{");
+    let _ = writeln!(out, "        use serde::de::Error as _;");
+    let _ =
+        writeln!(out, "        let mut obj = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;");
+    let _ = writeln!(out, "        let tag = match obj.remove(\"{discriminator}\") {{");
+    let _ = writeln!(out, "            Some(serde_json::Value::String(t)) => t,");
+    let _ = writeln!(out, "            _ => return Err(D::Error::missing_field(\"{discriminator}\")),");
+    let _ = writeln!(out, "        }};");
+    for (f, wire, optional) in &base_fields {
+        if *optional {
+            let _ = writeln!(out, "        let {f} = match obj.remove(\"{wire}\") {{ Some(v) => Some(serde_json::from_value(v).map_err(D::Error::custom)?), None => None }};");
+        } else {
+            let _ = writeln!(out, "        let {f} = serde_json::from_value(obj.remove(\"{wire}\").ok_or_else(|| D::Error::missing_field(\"{wire}\"))?).map_err(D::Error::custom)?;");
+        }
+    }
+    let _ = writeln!(out, "        let branch = match tag.as_str() {{");
+    for (wire, rust, has) in &arms {
+        if *has {
+            let _ = writeln!(out, "            \"{wire}\" => {branch}::{rust}(serde_json::from_value(serde_json::Value::Object(obj)).map_err(D::Error::custom)?),");
+        } else {
+            let _ = writeln!(out, "            \"{wire}\" => {branch}::{rust},");
+        }
+    }
+    let _ = writeln!(out, "            _ => {branch}::Other {{ tag, members: obj }},");
+    let _ = writeln!(out, "        }};");
+    let fields: Vec<String> = base_fields.iter().map(|(f, _, _)| f.clone()).collect();
+    let _ = writeln!(out, "        #[allow(deprecated)]");
+    let _ = writeln!(
+        out,
+        "        Ok({name} {{ {}branch }})",
+        fields.iter().map(|f| format!("{f}, ")).collect::<String>()
+    );
+    let _ = writeln!(out, "    }}\n}}\n");
+}
+
+/// An alternate: one Rust variant per alternative, tried in JSON-type order, and `Other`
+/// with the value when none fits.
+pub fn emit_alternate(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
+    let Kind::Alternate { alternatives } = &e.kind else { return };
+    let name = type_name(&e.name);
+    doc(out, "", &entity_doc(ctx, e, "alternate"));
+    out.push_str(&deprecated_attr(ctx, &e.features, e.versions));
+    let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]");
+    let _ = writeln!(out, "#[serde(untagged)]");
+    let _ = writeln!(out, "pub enum {name} {{");
+    let rust_names = enum_variants(alternatives);
+    for (a, rust) in alternatives.iter().zip(&rust_names) {
+        let ty = a.types.last().map_or("any", |t| t.ty.as_str());
+        let mut rust_ty = r.rust_type(ty, "");
+        if r.is_composite(ty) && r.holds(ty, &e.name) {
+            rust_ty = format!("Box<{rust_ty}>");
+        }
+        let _ = writeln!(out, "    /// `{}`: `{ty}`.", a.name);
+        let _ = writeln!(out, "    {rust}({rust_ty}),");
+    }
+    let _ = writeln!(out, "    /// A value that fits no alternative this build knows, kept as sent.");
+    let _ = writeln!(out, "    Other(serde_json::Value),");
+    let _ = writeln!(out, "}}\n");
+}
