@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use super::names::type_name;
-use super::resolve::{is_optional, Resolver};
-use super::types::{deprecated_attr, doc, emit_new, entity_doc, field, UNKNOWN};
+use super::resolve::Resolver;
+use super::types::{deprecated_attr, doc, entity_doc, Shape};
 use super::Ctx;
 use crate::model::{Entity, Kind};
 
@@ -41,22 +41,9 @@ pub fn emit_command(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
             let _ = writeln!(out, "pub struct {name};\n");
         }
         (Some(a), false) => {
-            let all_optional = members.iter().all(|m| is_optional(m, e.versions));
-            let derives = if all_optional {
-                "Debug, Clone, Default, PartialEq, Serialize, Deserialize"
-            } else {
-                "Debug, Clone, PartialEq, Serialize, Deserialize"
-            };
-            let _ = writeln!(out, "#[derive({derives})]");
-            let _ = writeln!(out, "pub struct {name} {{");
-            for m in &members {
-                out.push_str(&field(ctx, r, m, e.versions, a, T));
-            }
-            let _ = writeln!(out, "    /// Arguments this build does not know, sent as they are.");
-            let _ = writeln!(out, "    #[serde(flatten)]");
-            let _ = writeln!(out, "    pub {UNKNOWN}: serde_json::Map<String, serde_json::Value>,");
-            let _ = writeln!(out, "}}\n");
-            emit_new(r, &name, &members, e.versions, a, T, out);
+            let shape = Shape { name: &name, members: &members, present: e.versions, owner: a, prefix: T };
+            shape.emit(ctx, r, "Arguments this build does not know, sent as they are.", out);
+            shape.emit_new(r, out);
         }
         (None, _) => unreachable!("no arguments means no members"),
     }
@@ -100,15 +87,8 @@ pub fn emit_event(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
             let _ = writeln!(out, "    }}\n}}\n");
         }
         (Some(a), false) => {
-            let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]");
-            let _ = writeln!(out, "pub struct {name} {{");
-            for m in &members {
-                out.push_str(&field(ctx, r, m, e.versions, a, T));
-            }
-            let _ = writeln!(out, "    /// Members this build does not know (a newer QEMU's), kept as sent.");
-            let _ = writeln!(out, "    #[serde(flatten)]");
-            let _ = writeln!(out, "    pub {UNKNOWN}: serde_json::Map<String, serde_json::Value>,");
-            let _ = writeln!(out, "}}\n");
+            let shape = Shape { name: &name, members: &members, present: e.versions, owner: a, prefix: T };
+            shape.emit(ctx, r, "Members this build does not know (a newer QEMU's), kept as sent.", out);
         }
         (None, _) => unreachable!("no data means no members"),
     }

@@ -115,63 +115,82 @@ pub fn emit_struct(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
     let name = type_name(&e.name);
     doc(out, "", &entity_doc(ctx, e, "struct"));
     out.push_str(&deprecated_attr(ctx, &e.features, e.versions));
-    let all_optional = members.iter().all(|m| is_optional(m, e.versions));
-    let derives = if all_optional {
-        "Debug, Clone, Default, PartialEq, Serialize, Deserialize"
-    } else {
-        "Debug, Clone, PartialEq, Serialize, Deserialize"
-    };
-    let _ = writeln!(out, "#[derive({derives})]");
-    let _ = writeln!(out, "pub struct {name} {{");
-    for m in &members {
-        out.push_str(&field(ctx, r, m, e.versions, &e.name, ""));
-    }
-    let _ = writeln!(out, "    /// Members this build does not know (a newer QEMU's), kept as sent.");
-    let _ = writeln!(out, "    #[serde(flatten)]");
-    let _ = writeln!(out, "    pub {UNKNOWN}: serde_json::Map<String, serde_json::Value>,");
-    let _ = writeln!(out, "}}\n");
-    emit_new(r, &name, &members, e.versions, &e.name, "", out);
+    let shape = Shape { name: &name, members: &members, present: e.versions, owner: &e.name, prefix: "" };
+    shape.emit(ctx, r, "Members this build does not know (a newer QEMU's), kept as sent.", out);
+    shape.emit_new(r, out);
 }
 
-/// `Name::new(required members...)`: every optional member `None`.
-pub fn emit_new(
-    r: &Resolver,
-    name: &str,
-    members: &[&Member],
-    present: Versions,
-    owner: &str,
-    prefix: &str,
-    out: &mut String,
-) {
-    let required: Vec<&&Member> = members.iter().filter(|m| !is_optional(m, present)).collect();
-    let params: Vec<String> = required
-        .iter()
-        .map(|m| {
-            let ty = newest_type(m);
-            let mut rust =
-                if type_varies(m) { "serde_json::Value".to_owned() } else { r.rust_type(ty, prefix) };
-            if r.is_composite(ty) && r.holds(ty, owner) {
-                rust = format!("Box<{rust}>");
-            }
-            format!("{}: {rust}", field_name(&m.name))
-        })
-        .collect();
-    let _ = writeln!(out, "impl {name} {{");
-    let _ = writeln!(out, "    /// A value with the required members given and every optional one absent.");
-    let _ =
-        writeln!(out, "    #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]");
-    let _ = writeln!(out, "    pub fn new({}) -> Self {{", params.join(", "));
-    let _ = writeln!(out, "        {name} {{");
-    for m in members {
-        let f = field_name(&m.name);
-        if is_optional(m, present) {
-            let _ = writeln!(out, "            {f}: None,");
+/// A struct with named members as Rust emits it for a struct, a command's arguments or an
+/// event's data: the fields, then the unknown members.
+pub struct Shape<'a> {
+    /// The Rust type's name.
+    pub name: &'a str,
+    /// Its members, bases' included.
+    pub members: &'a [&'a Member],
+    /// The versions its entity exists in.
+    pub present: Versions,
+    /// The QAPI type the members belong to (for boxing types that hold it).
+    pub owner: &'a str,
+    /// The path before named types.
+    pub prefix: &'a str,
+}
+
+impl Shape<'_> {
+    /// The struct, deriving `Default` too when every member is optional.
+    pub fn emit(&self, ctx: &Ctx, r: &Resolver, unknown_doc: &str, out: &mut String) {
+        let all_optional = self.members.iter().all(|m| is_optional(m, self.present));
+        let derives = if all_optional {
+            "Debug, Clone, Default, PartialEq, Serialize, Deserialize"
         } else {
-            let _ = writeln!(out, "            {f},");
+            "Debug, Clone, PartialEq, Serialize, Deserialize"
+        };
+        let _ = writeln!(out, "#[derive({derives})]");
+        let _ = writeln!(out, "pub struct {} {{", self.name);
+        for m in self.members {
+            out.push_str(&field(ctx, r, m, self.present, self.owner, self.prefix));
         }
+        let _ = writeln!(out, "    /// {unknown_doc}");
+        let _ = writeln!(out, "    #[serde(flatten)]");
+        let _ = writeln!(out, "    pub {UNKNOWN}: serde_json::Map<String, serde_json::Value>,");
+        let _ = writeln!(out, "}}\n");
     }
-    let _ = writeln!(out, "            {UNKNOWN}: serde_json::Map::new(),");
-    let _ = writeln!(out, "        }}\n    }}\n}}\n");
+
+    /// `Name::new(required members...)`: every optional member `None`.
+    pub fn emit_new(&self, r: &Resolver, out: &mut String) {
+        let Shape { name, members, present, owner, prefix } = *self;
+        let required: Vec<&&Member> = members.iter().filter(|m| !is_optional(m, present)).collect();
+        let params: Vec<String> = required
+            .iter()
+            .map(|m| {
+                let ty = newest_type(m);
+                let mut rust =
+                    if type_varies(m) { "serde_json::Value".to_owned() } else { r.rust_type(ty, prefix) };
+                if r.is_composite(ty) && r.holds(ty, owner) {
+                    rust = format!("Box<{rust}>");
+                }
+                format!("{}: {rust}", field_name(&m.name))
+            })
+            .collect();
+        let _ = writeln!(out, "impl {name} {{");
+        let _ =
+            writeln!(out, "    /// A value with the required members given and every optional one absent.");
+        let _ = writeln!(
+            out,
+            "    #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]"
+        );
+        let _ = writeln!(out, "    pub fn new({}) -> Self {{", params.join(", "));
+        let _ = writeln!(out, "        {name} {{");
+        for m in members {
+            let f = field_name(&m.name);
+            if is_optional(m, present) {
+                let _ = writeln!(out, "            {f}: None,");
+            } else {
+                let _ = writeln!(out, "            {f},");
+            }
+        }
+        let _ = writeln!(out, "            {UNKNOWN}: serde_json::Map::new(),");
+        let _ = writeln!(out, "        }}\n    }}\n}}\n");
+    }
 }
 
 /// An enum with `Other(String)` for values this build does not know.
