@@ -158,19 +158,19 @@ impl Shape<'_> {
     /// `Name::new(required members...)`: every optional member `None`.
     pub fn emit_new(&self, r: &Resolver, out: &mut String) {
         let Shape { name, members, present, owner, prefix } = *self;
+        // The Rust type of a member without its Option.
+        let inner = |m: &Member| {
+            let ty = newest_type(m);
+            let rust = if type_varies(m) { "serde_json::Value".to_owned() } else { r.rust_type(ty, prefix) };
+            if r.is_composite(ty) && r.holds(ty, owner) {
+                format!("Box<{rust}>")
+            } else {
+                rust
+            }
+        };
         let required: Vec<&&Member> = members.iter().filter(|m| !is_optional(m, present)).collect();
-        let params: Vec<String> = required
-            .iter()
-            .map(|m| {
-                let ty = newest_type(m);
-                let mut rust =
-                    if type_varies(m) { "serde_json::Value".to_owned() } else { r.rust_type(ty, prefix) };
-                if r.is_composite(ty) && r.holds(ty, owner) {
-                    rust = format!("Box<{rust}>");
-                }
-                format!("{}: {rust}", field_name(&m.name))
-            })
-            .collect();
+        let params: Vec<String> =
+            required.iter().map(|m| format!("{}: impl Into<{}>", field_name(&m.name), inner(m))).collect();
         let _ = writeln!(out, "impl {name} {{");
         let _ =
             writeln!(out, "    /// A value with the required members given and every optional one absent.");
@@ -185,11 +185,27 @@ impl Shape<'_> {
             if is_optional(m, present) {
                 let _ = writeln!(out, "            {f}: None,");
             } else {
-                let _ = writeln!(out, "            {f},");
+                let _ = writeln!(out, "            {f}: {f}.into(),");
             }
         }
         let _ = writeln!(out, "            {UNKNOWN}: serde_json::Map::new(),");
-        let _ = writeln!(out, "        }}\n    }}\n}}\n");
+        let _ = writeln!(out, "        }}\n    }}");
+        // A setter per optional member, named after it: `BlockStream::new("top0").speed(1 << 20)`.
+        for m in members.iter().filter(|m| is_optional(m, present)) {
+            let f = field_name(&m.name);
+            // A setter must not shadow the constructor or a trait method callers use.
+            if ["new", "clone", "into", "eq", "ne", "fmt", "hash", "default", "from", "serialize", "to_owned"]
+                .contains(&f.as_str())
+            {
+                continue;
+            }
+            let _ = writeln!(out, "\n    /// Sets `{}`.", m.name);
+            let _ = writeln!(out, "    #[allow(deprecated)]");
+            let _ = writeln!(out, "    pub fn {f}(mut self, value: impl Into<{}>) -> Self {{", inner(m));
+            let _ = writeln!(out, "        self.{f} = Some(value.into());");
+            let _ = writeln!(out, "        self\n    }}");
+        }
+        let _ = writeln!(out, "}}\n");
     }
 }
 
