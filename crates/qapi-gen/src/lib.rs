@@ -10,3 +10,7 @@
 
 pub mod emit;
 pub mod model;
+pub mod parse;
+pub mod read;
+
+pub use parse::Error;

@@ -80,6 +80,10 @@ pub struct Feature {
     /// Its `if` condition, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cond: Option<Cond>,
+    /// The conditions older versions had instead of `cond`, where they differ (`cond` is
+    /// the newest version's): a version in none of these has `cond`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub older_conds: Vec<CondIn>,
 }
 
 /// A type as a member, a return or an array element names it: a built-in (`str`, `int`,
@@ -108,6 +112,13 @@ pub struct Member {
     /// Its `if` condition, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cond: Option<Cond>,
+    /// The conditions older versions had instead of `cond`, where they differ (`cond` is
+    /// the newest version's): a version in none of these has `cond`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub older_conds: Vec<CondIn>,
+    /// The version its description's `(since X.Y)` note states, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 /// A type and the versions that give it.
@@ -141,6 +152,14 @@ pub struct Case {
     /// Its `if` condition, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cond: Option<Cond>,
+    /// The conditions older versions had instead of `cond`, where they differ (`cond` is
+    /// the newest version's): a version in none of these has `cond`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub older_conds: Vec<CondIn>,
+    /// The version its description's `(since X.Y)` note states, when it has one (enum
+    /// values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 /// What kind of definition an entity is, with the facts of that kind.
@@ -239,9 +258,221 @@ pub struct Entity {
     /// members, values and variants, which are merged (each with its own versions).
     #[serde(flatten)]
     pub kind: Kind,
+    /// The conditions older versions had instead of `cond`, where they differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub older_conds: Vec<CondIn>,
+    /// The kind facts older versions had, where they differ from `kind`'s (another `base`,
+    /// `args` or `returns`, flags, `prefix`; or another kind altogether). Where the kind is
+    /// the same as the newest, its lists (members, values...) are empty here: the entity's
+    /// own lists say in which versions each item exists. Where the kind differs (a struct
+    /// that became a union), its lists are those versions' lists, merged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub older_kinds: Vec<KindIn>,
+}
+
+/// An `if` condition (or none) and the versions that have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CondIn {
+    /// Where.
+    pub versions: Versions,
+    /// The condition there; none: unconditional there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cond: Option<Cond>,
+}
+
+/// Kind facts and the versions that have them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindIn {
+    /// Where.
+    pub versions: Versions,
+    /// The facts there.
+    #[serde(flatten)]
+    pub kind: Kind,
+}
+
+/// The `if` condition at version index `i`, given the newest one and the older ones.
+fn cond_at<'a>(cond: &'a Option<Cond>, older: &'a [CondIn], i: usize) -> Option<&'a Cond> {
+    match older.iter().find(|c| c.versions.contains(i)) {
+        Some(c) => c.cond.as_ref(),
+        None => cond.as_ref(),
+    }
+}
+
+fn features_at(features: &[Feature], i: usize) -> Vec<Feature> {
+    features.iter().filter(|f| f.versions.contains(i)).map(|f| f.at(i)).collect()
+}
+
+fn cases_at(cases: &[Case], i: usize) -> Vec<Case> {
+    cases.iter().filter(|c| c.versions.contains(i)).map(|c| c.at(i)).collect()
+}
+
+fn types_at(types: &[Typed], i: usize) -> Vec<Typed> {
+    types
+        .iter()
+        .filter(|t| t.versions.contains(i))
+        .map(|t| Typed { ty: t.ty.clone(), versions: Versions::only(i) })
+        .collect()
+}
+
+impl Feature {
+    /// Its condition at version index `i`.
+    pub fn cond_at(&self, i: usize) -> Option<&Cond> {
+        cond_at(&self.cond, &self.older_conds, i)
+    }
+    /// The feature as version index `i` has it (call only where it exists).
+    pub fn at(&self, i: usize) -> Feature {
+        Feature {
+            name: self.name.clone(),
+            versions: Versions::only(i),
+            cond: self.cond_at(i).cloned(),
+            older_conds: Vec::new(),
+        }
+    }
+}
+
+impl Member {
+    /// Its condition at version index `i`.
+    pub fn cond_at(&self, i: usize) -> Option<&Cond> {
+        cond_at(&self.cond, &self.older_conds, i)
+    }
+    /// Its type at version index `i`, if it exists there.
+    pub fn type_at(&self, i: usize) -> Option<&str> {
+        self.types.iter().find(|t| t.versions.contains(i)).map(|t| t.ty.as_str())
+    }
+    /// The member as version index `i` has it (call only where it exists).
+    pub fn at(&self, i: usize) -> Member {
+        Member {
+            name: self.name.clone(),
+            types: types_at(&self.types, i),
+            versions: Versions::only(i),
+            optional: Versions(self.optional.0 & Versions::only(i).0),
+            features: features_at(&self.features, i),
+            cond: self.cond_at(i).cloned(),
+            older_conds: Vec::new(),
+            since: self.since.clone(),
+        }
+    }
+}
+
+impl Case {
+    /// Its condition at version index `i`.
+    pub fn cond_at(&self, i: usize) -> Option<&Cond> {
+        cond_at(&self.cond, &self.older_conds, i)
+    }
+    /// Its type at version index `i` (variants and alternatives), if it exists there.
+    pub fn type_at(&self, i: usize) -> Option<&str> {
+        self.types.iter().find(|t| t.versions.contains(i)).map(|t| t.ty.as_str())
+    }
+    /// The case as version index `i` has it (call only where it exists).
+    pub fn at(&self, i: usize) -> Case {
+        Case {
+            name: self.name.clone(),
+            types: types_at(&self.types, i),
+            versions: Versions::only(i),
+            features: features_at(&self.features, i),
+            cond: self.cond_at(i).cloned(),
+            older_conds: Vec::new(),
+            since: self.since.clone(),
+        }
+    }
+}
+
+impl Kind {
+    /// The kind's facts with its lists (members, values, variants, alternatives) emptied.
+    pub fn facts(&self) -> Kind {
+        let mut k = self.clone();
+        match &mut k {
+            Kind::Struct { members, .. } => members.clear(),
+            Kind::Enum { values, .. } => values.clear(),
+            Kind::Union { variants, .. } => variants.clear(),
+            Kind::Alternate { alternatives } => alternatives.clear(),
+            Kind::Command { .. } | Kind::Event { .. } => {}
+        }
+        k
+    }
+
+    /// The kind as version index `i` has it: only the items that exist there, each as it
+    /// is there.
+    pub fn at(&self, i: usize) -> Kind {
+        let mut k = self.clone();
+        match &mut k {
+            Kind::Struct { members, .. } => {
+                *members = members.iter().filter(|m| m.versions.contains(i)).map(|m| m.at(i)).collect()
+            }
+            Kind::Enum { values, .. } => *values = cases_at(values, i),
+            Kind::Union { variants, .. } => *variants = cases_at(variants, i),
+            Kind::Alternate { alternatives } => *alternatives = cases_at(alternatives, i),
+            Kind::Command { .. } | Kind::Event { .. } => {}
+        }
+        k
+    }
+}
+
+impl Entity {
+    /// Its condition at version index `i`.
+    pub fn cond_at(&self, i: usize) -> Option<&Cond> {
+        cond_at(&self.cond, &self.older_conds, i)
+    }
+
+    /// The entity as version index `i` has it (none if it does not exist there): that
+    /// version's condition and kind facts, only the members, values, variants and features
+    /// it has, each with that version's type, optionality and condition.
+    pub fn at(&self, i: usize) -> Option<Entity> {
+        if !self.versions.contains(i) {
+            return None;
+        }
+        let kind = match self.older_kinds.iter().find(|k| k.versions.contains(i)) {
+            None => self.kind.at(i),
+            Some(k) if std::mem::discriminant(&k.kind) != std::mem::discriminant(&self.kind) => k.kind.at(i),
+            Some(k) => {
+                // The same kind: its facts from `k`, its lists from the entity.
+                let mut kind = k.kind.clone();
+                match (&mut kind, self.kind.at(i)) {
+                    (Kind::Struct { members, .. }, Kind::Struct { members: m, .. }) => *members = m,
+                    (Kind::Enum { values, .. }, Kind::Enum { values: v, .. }) => *values = v,
+                    (Kind::Union { variants, .. }, Kind::Union { variants: v, .. }) => *variants = v,
+                    (Kind::Alternate { alternatives }, Kind::Alternate { alternatives: a }) => {
+                        *alternatives = a
+                    }
+                    _ => {}
+                }
+                kind
+            }
+        };
+        Some(Entity {
+            name: self.name.clone(),
+            versions: Versions::only(i),
+            module: self.module.clone(),
+            since: self.since.clone(),
+            features: features_at(&self.features, i),
+            cond: self.cond_at(i).cloned(),
+            kind,
+            older_conds: Vec::new(),
+            older_kinds: Vec::new(),
+        })
+    }
+}
+
+impl Schema {
+    /// The schema as version index `i` has it: the entities that exist there, each as
+    /// [`Entity::at`] gives it.
+    pub fn at(&self, i: usize) -> Schema {
+        Schema { entities: self.entities.iter().filter_map(|e| e.at(i)).collect() }
+    }
+
+    /// The entity named `name`.
+    pub fn get(&self, name: &str) -> Option<&Entity> {
+        self.entities.binary_search_by(|e| e.name.as_str().cmp(name)).ok().map(|i| &self.entities[i])
+    }
 }
 
 impl Model {
+    /// The index of version `name` (`7.2.0`; a leading `v` is ignored) in [`Model::versions`].
+    pub fn version_index(&self, name: &str) -> Option<usize> {
+        let name = name.strip_prefix('v').unwrap_or(name);
+        self.versions.iter().position(|v| v == name)
+    }
+
     /// The model as committed: deterministic JSON, one entity per line.
     pub fn to_json(&self) -> String {
         let mut out = String::from("{\"versions\": ");
@@ -299,6 +530,8 @@ mod tests {
                         allow_preconfig: true,
                         coroutine: false,
                     },
+                    older_conds: vec![],
+                    older_kinds: vec![],
                 }],
             },
         );
