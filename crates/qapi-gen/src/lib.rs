@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod emit;
+pub mod merge;
 pub mod model;
 pub mod parse;
 pub mod read;
