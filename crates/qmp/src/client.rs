@@ -15,8 +15,10 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::address::{Address, IntoAddress};
 use crate::command::Command;
+use crate::commands::QueryQmpSchema;
 use crate::connection::{Answer, Connection, Outbox};
 use crate::error::{Error, Result};
+use crate::schema::Schema;
 use crate::subscription::{EventFilter, Subscriber, Subscription};
 use crate::transport::Transport;
 
@@ -36,6 +38,10 @@ pub(crate) struct Shared {
     closed_reason: Mutex<Option<String>>,
     pub(crate) closed_flag: AtomicBool,
     pub(crate) closed_notify: Notify,
+    /// `query-qmp-schema`, fetched by the first [`Client::schema`] and kept.
+    schema: tokio::sync::OnceCell<Arc<Schema>>,
+    /// [`ClientBuilder::check_arguments`].
+    check_arguments: bool,
 }
 
 impl Shared {
@@ -199,7 +205,50 @@ impl Client {
         }
     }
 
+    /// The server's schema (`query-qmp-schema`), fetched by the first call on this
+    /// connection and kept for every handle of it; calls that run at the same time share one
+    /// fetch. A fetch that fails is tried again by the next call.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), qmp::Error> {
+    /// let client = qmp::Client::connect("/run/qemu/vm1.qmp").await?;
+    /// let schema = client.schema().await?;
+    /// if schema.has_argument("blockdev-add", "locking") {
+    ///     println!("file locking can be chosen");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn schema(&self) -> Result<Arc<Schema>> {
+        let fetch = || async {
+            let answer = self.send(QueryQmpSchema::NAME, &QueryQmpSchema, false, &[]).await?;
+            Ok::<_, Error>(Arc::new(Schema::from_entries(decode_typed::<QueryQmpSchema>(answer)?)))
+        };
+        self.shared.schema.get_or_try_init(fetch).await.cloned()
+    }
+
     async fn call<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: &A,
+        oob: bool,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<Answer> {
+        if self.shared.check_arguments {
+            self.check_arguments(name, args).await?;
+        }
+        self.send(name, args, oob, fds).await
+    }
+
+    /// [`ClientBuilder::check_arguments`]: `args` against the schema, fetched first if need be.
+    async fn check_arguments<A: Serialize + ?Sized>(&self, name: &str, args: &A) -> Result<()> {
+        if UNCHECKED.contains(&name) {
+            return Ok(());
+        }
+        let schema = self.schema().await?;
+        check_against(&schema, name, args)
+    }
+
+    async fn send<A: Serialize + ?Sized>(
         &self,
         name: &str,
         args: &A,
@@ -311,6 +360,25 @@ impl Client {
             notified.await;
         }
     }
+}
+
+/// Commands never checked against the schema: negotiation (the schema cannot be had before
+/// it), and the schema itself.
+pub(crate) const UNCHECKED: &[&str] = &["qmp_capabilities", "query-qmp-schema"];
+
+/// Checks a call's arguments for [`ClientBuilder::check_arguments`]. A command the schema does
+/// not have is left for the server to refuse (`CommandNotFound`, as without the check).
+pub(crate) fn check_against<A: Serialize + ?Sized>(schema: &Schema, name: &str, args: &A) -> Result<()> {
+    if !schema.has_command(name) {
+        return Ok(());
+    }
+    let value = serde_json::to_value(args).map_err(|source| Error::Json {
+        context: format!("cannot encode the arguments of {name}"),
+        source,
+    })?;
+    schema
+        .validate_arguments(name, &value)
+        .map_err(|problems| Error::InvalidArguments { command: name.to_owned(), problems })
 }
 
 /// A reply's two shapes, read in one pass straight into the caller's type.
@@ -457,6 +525,7 @@ pub struct ClientBuilder {
     pub(crate) negotiation_timeout: Option<Duration>,
     pub(crate) max_message_size: usize,
     pub(crate) event_queue: usize,
+    pub(crate) check_arguments: bool,
 }
 
 impl Default for ClientBuilder {
@@ -496,6 +565,7 @@ impl ClientBuilder {
             negotiation_timeout: None,
             max_message_size: qmp_proto::DEFAULT_MAX_MESSAGE_SIZE,
             event_queue: 1024,
+            check_arguments: false,
         }
     }
 
@@ -558,6 +628,26 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether every call's arguments are checked against the server's schema before they
+    /// are sent (default false). When on, the first call fetches `query-qmp-schema` (kept for
+    /// the connection, see [`Client::schema`]), and a call whose arguments do not fit fails
+    /// with [`Error::InvalidArguments`], naming each problem, without sending anything. A
+    /// command the schema does not have is sent as it is, for the server to answer
+    /// `CommandNotFound`; `qmp_capabilities` is never checked. Off, calls do no extra work.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), qmp::Error> {
+    /// use serde_json::json;
+    /// let client = qmp::Client::builder().check_arguments(true).connect("/run/vm.qmp").await?;
+    /// let err = client.execute_raw("blockdev-add", json!({"driver": "null-co", "bogus": 1})).await;
+    /// assert!(matches!(err, Err(qmp::Error::InvalidArguments { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn check_arguments(mut self, yes: bool) -> Self {
+        self.check_arguments = yes;
+        self
+    }
+
     /// Connects to a unix socket path or a TCP `host:port`.
     pub async fn connect(self, addr: impl IntoAddress) -> Result<Client> {
         let addr = addr.into_address()?;
@@ -610,6 +700,8 @@ impl ClientBuilder {
             closed_reason: Mutex::new(None),
             closed_flag: AtomicBool::new(false),
             closed_notify: Notify::new(),
+            schema: tokio::sync::OnceCell::new(),
+            check_arguments: self.check_arguments,
         });
         let conn = Connection::new(io, self.max_message_size, greeting_tx, Arc::clone(&shared));
         tokio::spawn(conn.run());

@@ -52,6 +52,16 @@ pub enum Error {
     /// without oob negotiated, ...).
     #[error("{0}")]
     Unsupported(String),
+    /// The arguments do not fit the command's schema (checked before sending, with
+    /// [`ClientBuilder::check_arguments`](crate::ClientBuilder::check_arguments)); nothing
+    /// was sent.
+    #[error("invalid arguments for {command}: {}", crate::schema::join_problems(.problems))]
+    InvalidArguments {
+        /// The command.
+        command: String,
+        /// What is wrong, each with its path.
+        problems: Vec<crate::SchemaProblem>,
+    },
 }
 
 impl Error {

@@ -45,6 +45,7 @@ mod connection;
 mod error;
 pub mod events;
 mod reply;
+pub mod schema;
 mod subscription;
 mod transport;
 
@@ -53,6 +54,7 @@ pub use client::{decode_reply, Client, ClientBuilder, Listener, DEFAULT_NEGOTIAT
 pub use command::{Command, Empty};
 pub use error::{Error, Result};
 pub use events::{EventData, EventExt, QemuEvent};
+pub use schema::{Schema, SchemaProblem};
 pub use subscription::{EventFilter, RecvError, Subscription};
 
 /// The protocol core: message model, framer and encoders.

@@ -44,7 +44,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use qmp_proto::{Event, Greeting};
@@ -54,7 +54,9 @@ use serde_json::Value;
 use crate::address::{Address, IntoAddress};
 use crate::client::negotiation_expired;
 use crate::command::Command;
+use crate::commands::QueryQmpSchema;
 use crate::error::{Error, Result};
+use crate::schema::Schema;
 use crate::subscription::{EventFilter, RecvError};
 use crate::ClientBuilder;
 use conn::{Conn, Got, Reply, Stream};
@@ -65,6 +67,15 @@ use conn::{Conn, Got, Reply, Stream};
 pub struct Client {
     conn: Arc<Conn>,
     timeout: Option<Duration>,
+    schema: Arc<SchemaState>,
+}
+
+/// The connection's schema, once fetched, and whether calls are checked against it.
+struct SchemaState {
+    schema: OnceLock<Arc<Schema>>,
+    /// Held while fetching, so that threads asking at once share one fetch.
+    fetching: Mutex<()>,
+    check_arguments: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -134,7 +145,12 @@ impl Client {
     fn start(builder: ClientBuilder, stream: Stream) -> Result<Client> {
         stream.prepare().map_err(Error::Io)?;
         let conn = Arc::new(Conn::new(stream, builder.max_message_size, builder.event_queue));
-        let client = Client { conn, timeout: builder.timeout };
+        let schema = Arc::new(SchemaState {
+            schema: OnceLock::new(),
+            fetching: Mutex::new(()),
+            check_arguments: builder.check_arguments,
+        });
+        let client = Client { conn, timeout: builder.timeout, schema };
         let bound = builder.negotiation_bound();
         let deadline = Instant::now() + bound;
         if builder.await_greeting {
@@ -173,12 +189,12 @@ impl Client {
 
     /// A handle to the same connection whose calls time out after `timeout`.
     pub fn with_timeout(&self, timeout: Duration) -> Client {
-        Client { conn: Arc::clone(&self.conn), timeout: Some(timeout) }
+        Client { conn: Arc::clone(&self.conn), timeout: Some(timeout), schema: Arc::clone(&self.schema) }
     }
 
     /// A handle to the same connection whose calls wait as long as it takes.
     pub fn without_timeout(&self) -> Client {
-        Client { conn: Arc::clone(&self.conn), timeout: None }
+        Client { conn: Arc::clone(&self.conn), timeout: None, schema: Arc::clone(&self.schema) }
     }
 
     /// Runs a typed command.
@@ -218,7 +234,44 @@ impl Client {
         decode(name, reply)
     }
 
+    /// The server's schema (`query-qmp-schema`), fetched by the first call on this
+    /// connection and kept for every handle of it; threads asking at once share one fetch. A
+    /// fetch that fails is tried again by the next call.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), qmp::Error> {
+    /// let client = qmp::blocking::Client::connect("/run/qemu/vm1.qmp")?;
+    /// let schema = client.schema()?;
+    /// println!("{} commands", schema.command_names().count());
+    /// # Ok(()) }
+    /// ```
+    pub fn schema(&self) -> Result<Arc<Schema>> {
+        if let Some(s) = self.schema.schema.get() {
+            return Ok(Arc::clone(s));
+        }
+        let _fetching = self.schema.fetching.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = self.schema.schema.get() {
+            return Ok(Arc::clone(s));
+        }
+        let reply = self.send(QueryQmpSchema::NAME, &QueryQmpSchema, false, &[])?;
+        let schema = Arc::new(Schema::from_entries(decode_typed::<QueryQmpSchema>(reply)?));
+        Ok(Arc::clone(self.schema.schema.get_or_init(|| schema)))
+    }
+
     fn call<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: &A,
+        oob: bool,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<Reply> {
+        if self.schema.check_arguments && !crate::client::UNCHECKED.contains(&name) {
+            crate::client::check_against(&*self.schema()?, name, args)?;
+        }
+        self.send(name, args, oob, fds)
+    }
+
+    fn send<A: Serialize + ?Sized>(
         &self,
         name: &str,
         args: &A,
