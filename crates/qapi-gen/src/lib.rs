@@ -8,6 +8,7 @@
 //! or their documentation text.
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod emit;
 pub mod merge;
 pub mod model;
