@@ -106,6 +106,12 @@ pub struct GlobalOpts {
     /// Run against an in-process simulated QEMU instead of a server
     #[arg(long, conflicts_with = "socket")]
     pub sim: bool,
+
+    /// Send a command's arguments without checking them against the server's schema first
+    /// (a problem found is a usage error, exit code 2; in the shell, as if each line began
+    /// with '!')
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 /// The subcommands with their own behaviour; any other word is a QMP command.

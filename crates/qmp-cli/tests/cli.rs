@@ -211,7 +211,8 @@ fn unknown_command_is_a_qmp_error() {
 #[test]
 fn unexpected_argument_is_a_qmp_error() {
     let qemu = Qemu::start();
-    let out = qmp(&["-s", qemu.sock(), "query-status", "x=1"]);
+    // --no-check: checked, this is a usage error before sending (tests/schema_checks.rs).
+    let out = qmp(&["-s", qemu.sock(), "--no-check", "query-status", "x=1"]);
     out.assert_code(1);
     assert_eq!(out.stderr, "GenericError: Parameter 'x' is unexpected\n");
 }
@@ -220,7 +221,7 @@ fn unexpected_argument_is_a_qmp_error() {
 fn wrong_argument_type_is_a_qmp_error() {
     let qemu = Qemu::start();
     // `true` is read as a boolean, so QEMU sees the wrong type.
-    let out = qmp(&["-s", qemu.sock(), "qom-get", "path=true", "property=type"]);
+    let out = qmp(&["-s", qemu.sock(), "--no-check", "qom-get", "path=true", "property=type"]);
     out.assert_code(1);
     assert_eq!(out.stderr, "GenericError: Invalid parameter type for 'path', expected: string\n");
 }

@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use qmp::schema::Type;
+use qmp::Schema;
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
@@ -11,7 +13,7 @@ use rustyline::{Context, Helper};
 use serde_json::{Map, Value};
 
 use super::parse::parse_key_values;
-use super::schema::Schema;
+use super::schema;
 
 /// What completion draws on; the REPL updates it as the session goes.
 #[derive(Debug, Default)]
@@ -75,7 +77,7 @@ pub fn complete(data: &CompletionData, before: &str) -> (usize, Vec<Pair>) {
         let found = hmp.iter().filter(|c| c.starts_with(typed)).map(|c| pair(c.clone(), c.clone()));
         return (start, found.collect());
     }
-    let Some(schema) = &data.schema else {
+    let Some(schema) = data.schema.as_deref() else {
         return (before.len(), Vec::new());
     };
     let words = split_words(before);
@@ -90,10 +92,13 @@ pub fn complete(data: &CompletionData, before: &str) -> (usize, Vec<Pair>) {
     if data.in_transaction || trans_start.is_some() {
         let segment = &previous[trans_start.map_or(0, |i| i + 1)..];
         return match segment.split_first() {
-            None => (word_start, names(schema.transaction_actions().iter().map(String::as_str), word, " ")),
+            None => {
+                let actions = schema::transaction_actions(schema);
+                (word_start, names(actions.iter().map(String::as_str), word, " "))
+            }
             Some((action, args)) => {
-                let ty = schema.transaction_action_type(action);
-                complete_argument(schema, ty.as_deref(), args, word, word_start)
+                let ty = schema::transaction_action_type(schema, action);
+                complete_argument(ty, args, word, word_start)
             }
         };
     }
@@ -106,8 +111,8 @@ pub fn complete(data: &CompletionData, before: &str) -> (usize, Vec<Pair>) {
         }
         ["help"] => (word_start, names(schema.command_names(), word, "")),
         [cmd, args @ ..] => {
-            let ty = schema.command(cmd.trim_start_matches('!')).map(|c| c.arg_type.clone());
-            complete_argument(schema, ty.as_deref(), args, word, word_start)
+            let ty = schema.command(cmd.trim_start_matches('!')).map(|c| c.arguments());
+            complete_argument(ty, args, word, word_start)
         }
     }
 }
@@ -120,14 +125,14 @@ pub fn hint(data: &CompletionData, line: &str) -> Option<String> {
     }
     let words: Vec<&str> = split_words(line).into_iter().map(|(_, w)| w).collect();
     let (cmd, args) = words.split_first()?;
-    let ty = &schema.command(cmd.trim_start_matches('!'))?.arg_type;
+    let object = schema.command(cmd.trim_start_matches('!'))?.arguments().object_branch()?;
     let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let given = parse_key_values(&owned).ok()?;
-    let missing: Vec<String> = schema
-        .members(ty, Some(&given))
+    let missing: Vec<String> = object
+        .members_for(Some(&given))
         .into_iter()
-        .filter(|m| !m.optional && !given.contains_key(&m.name))
-        .map(|m| format!("{}=<{}>", m.name, schema.type_label(&m.ty)))
+        .filter(|m| !m.is_optional() && !given.contains_key(m.name()))
+        .map(|m| format!("{}=<{}>", m.name(), m.ty().label()))
         .collect();
     (!missing.is_empty()).then(|| missing.join(" "))
 }
@@ -140,8 +145,7 @@ fn names<'a>(all: impl Iterator<Item = &'a str>, typed: &str, suffix: &str) -> V
 /// Completes `word` as an argument of an object of type `ty` (a command's, or an action's
 /// `data`): `key` or `a.b.key` names, or a value after `key=`.
 fn complete_argument(
-    schema: &Schema,
-    ty: Option<&str>,
+    ty: Option<Type<'_>>,
     previous: &[&str],
     word: &str,
     word_start: usize,
@@ -154,7 +158,7 @@ fn complete_argument(
     if let Some((key, typed)) = word.split_once('=') {
         let path: Vec<&str> = key.split('.').collect();
         let choices =
-            schema.type_at(ty, &path, given.as_ref()).map(|t| schema.value_choices(&t)).unwrap_or_default();
+            ty.member_at(&path, given.as_ref()).map(|m| schema::value_choices(m.ty())).unwrap_or_default();
         let found = choices.iter().filter(|c| c.starts_with(typed)).map(|c| pair(c.clone(), format!("{c} ")));
         return (word_start + key.len() + 1, found.collect());
     }
@@ -162,15 +166,15 @@ fn complete_argument(
         Some((parent, typed)) => (Some(parent), typed),
         None => (None, word),
     };
-    let object_ty = match parent {
-        None => ty.to_owned(),
+    let object = match parent {
+        None => ty.object_branch(),
         Some(p) => {
             let path: Vec<&str> = p.split('.').collect();
-            match schema.type_at(ty, &path, given.as_ref()) {
-                Some(t) => schema.object_branch(&t).to_owned(),
-                None => return (word_start, Vec::new()),
-            }
+            ty.member_at(&path, given.as_ref()).and_then(|m| m.ty().object_branch())
         }
+    };
+    let Some(object) = object else {
+        return (word_start, Vec::new());
     };
     // Arguments already given at this level are not offered again.
     let level: Option<&Map<String, Value>> = match parent {
@@ -180,15 +184,13 @@ fn complete_argument(
             .try_fold(given.as_ref(), |m, k| m.map(|m| m.get(k).and_then(Value::as_object)))
             .flatten(),
     };
-    let candidates = schema
-        .members(&object_ty, level)
+    let candidates = object
+        .members_for(level)
         .into_iter()
-        .filter(|m| m.name.starts_with(typed) && !level.is_some_and(|l| l.contains_key(&m.name)))
+        .filter(|m| m.name().starts_with(typed) && !level.is_some_and(|l| l.contains_key(m.name())))
         .map(|m| {
-            let nested = schema.object_branch(&m.ty);
-            let suffix =
-                if schema.is_object(nested) && !schema.members(nested, None).is_empty() { "." } else { "=" };
-            pair(m.name.clone(), format!("{}{suffix}", m.name))
+            let suffix = if schema::has_members(m.ty()) { "." } else { "=" };
+            pair(m.name(), format!("{}{suffix}", m.name()))
         })
         .collect();
     let offset = parent.map_or(0, |p| p.len() + 1);

@@ -24,7 +24,8 @@ use super::finish::{status_number, Finisher};
 use super::hmp;
 use super::output::{columns, json_text, lock, print_events, Output, Printer};
 use super::parse::{LineParser, Parsed, Request, PROMPT};
-use super::schema::Schema;
+use super::schema;
+use qmp::Schema;
 
 /// The options shared by `qmp shell` and `qmp launch`.
 #[derive(Debug, Clone, Default)]
@@ -260,15 +261,12 @@ impl Shell {
     }
 
     fn load_schema(&mut self) {
-        match self.rt.block_on(self.client.execute_raw("query-qmp-schema", Value::Null)) {
-            Ok(raw) => match Schema::from_json(&raw) {
-                Ok(schema) => {
-                    let schema = Arc::new(schema);
-                    lock(&self.completion).schema = Some(Arc::clone(&schema));
-                    self.schema = Some(schema);
-                }
-                Err(e) => eprintln!("qmp: {e}: completion, help and checks are off"),
-            },
+        // The client fetches it once per connection and keeps it.
+        match self.rt.block_on(self.client.schema()) {
+            Ok(schema) => {
+                lock(&self.completion).schema = Some(Arc::clone(&schema));
+                self.schema = Some(schema);
+            }
             Err(e) if e.is_disconnected() => self.lost(&e),
             Err(e) => eprintln!("qmp: no schema ({e}): completion, help and checks are off"),
         }
@@ -318,16 +316,21 @@ impl Shell {
     }
 
     fn help_command(&self, cmd: &str) {
-        match self.schema.as_ref().map(|s| s.describe_command(cmd)) {
+        match self.schema.as_ref().map(|s| schema::describe_command(s, cmd)) {
             None => println!("No schema from the server: no help for {cmd}."),
             Some(None) => println!("Unknown command '{cmd}' (see 'help')."),
             Some(Some(text)) => print!("{text}"),
         }
     }
 
-    fn send(&mut self, req: Request) {
-        if let (false, Some(schema)) = (req.force, &self.schema) {
-            let problems = schema.check_command(&req.execute, &req.arguments);
+    fn send(&mut self, mut req: Request) {
+        if let (false, false, Some(live)) = (req.force, crate::globals().no_check, &self.schema) {
+            // Moved into a Value and back: a copy of arguments nested 1024 deep would recurse.
+            let args = Value::Object(std::mem::take(&mut req.arguments));
+            let problems = schema::check_command(live, &req.execute, &args);
+            if let Value::Object(args) = args {
+                req.arguments = args;
+            }
             if !problems.is_empty() {
                 eprintln!("Not sent: {}", problems.join("; "));
                 eprintln!("(start the line with '!' to send it anyway)");

@@ -1,4 +1,5 @@
-//! The schema model, on a schema captured from a real QEMU at test time.
+//! The shell's use of the library's schema, on a schema captured from a real QEMU at test
+//! time.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -6,9 +7,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Map, Value};
+use qmp::commands::SchemaInfo;
+use qmp::schema::TypeKind;
+use qmp::Schema;
+use serde_json::{json, Value};
 
-use super::schema::{Entity, Schema};
+use super::schema::{
+    check_command, describe_command, transaction_action_type, transaction_actions, value_choices,
+};
 
 /// Starts a VM-less QEMU, asks for `query-qmp-schema` over a plain socket, and stops it.
 fn capture_schema() -> Value {
@@ -53,14 +59,14 @@ fn capture_schema() -> Value {
 /// The schema of a real qemu-system-x86_64, captured once per test run.
 pub(super) fn schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
-    SCHEMA.get_or_init(|| Schema::from_json(&capture_schema()).expect("QEMU's schema reads"))
+    SCHEMA.get_or_init(|| {
+        let entries: Vec<SchemaInfo> = serde_json::from_value(capture_schema()).expect("QEMU's schema reads");
+        Schema::from_entries(entries)
+    })
 }
 
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => panic!("not an object"),
-    }
+fn names(members: Vec<qmp::schema::Member<'_>>) -> Vec<String> {
+    members.iter().map(|m| m.name().to_owned()).collect()
 }
 
 #[test]
@@ -78,11 +84,10 @@ fn commands_and_events_are_indexed() {
 #[test]
 fn members_follow_the_masked_types() {
     let s = schema();
-    let info = s.command("block-dirty-bitmap-add").unwrap();
-    let members = s.members(&info.arg_type, None);
-    let names: Vec<(&str, bool)> = members.iter().map(|m| (m.name.as_str(), m.optional)).collect();
+    let obj = s.command("block-dirty-bitmap-add").unwrap().arguments().as_object().unwrap();
+    let members: Vec<(&str, bool)> = obj.members().map(|m| (m.name(), m.is_optional())).collect();
     assert_eq!(
-        names,
+        members,
         [("node", false), ("name", false), ("granularity", true), ("persistent", true), ("disabled", true)]
     );
 }
@@ -90,111 +95,128 @@ fn members_follow_the_masked_types() {
 #[test]
 fn union_members_depend_on_the_tag() {
     let s = schema();
-    let ty = &s.command("blockdev-add").unwrap().arg_type;
-    let all: Vec<String> = s.members(ty, None).iter().map(|m| m.name.clone()).collect();
+    let args = s.command("blockdev-add").unwrap().arguments();
+    let obj = args.as_object().unwrap();
+    let all = names(obj.members_for(None));
     assert!(all.contains(&"filename".to_string()) && all.contains(&"file".to_string()));
-    let file = obj(json!({"driver": "file"}));
-    let names: Vec<String> = s.members(ty, Some(&file)).iter().map(|m| m.name.clone()).collect();
+    let file = json!({"driver": "file"});
+    let names = names(obj.members_for(file.as_object()));
     assert!(names.contains(&"filename".to_string()));
     assert!(!names.contains(&"backing".to_string()), "{names:?}");
     // Nested path: blockdev-add driver=qcow2 file.driver=... -> file is an alternate (ref or object).
-    let qcow2 = obj(json!({"driver": "qcow2"}));
-    let file_ty = s.type_at(ty, &["file"], Some(&qcow2)).unwrap();
-    assert!(matches!(s.entity(&file_ty), Some(Entity::Alternate(_))));
+    let qcow2 = json!({"driver": "qcow2"});
+    let file_ty = args.member_at(&["file"], qcow2.as_object()).unwrap().ty();
+    assert!(matches!(file_ty.kind(), TypeKind::Alternate(_)));
 }
 
 #[test]
 fn enum_and_bool_choices() {
     let s = schema();
-    let ty = &s.command("blockdev-add").unwrap().arg_type;
-    let driver = s.type_at(ty, &["driver"], None).unwrap();
-    let choices = s.value_choices(&driver);
+    let args = s.command("blockdev-add").unwrap().arguments();
+    let driver = args.member_at(&["driver"], None).unwrap().ty();
+    let choices = value_choices(driver);
     assert!(choices.contains(&"qcow2".to_string()) && choices.contains(&"file".to_string()));
-    let ro = s.type_at(ty, &["read-only"], None).unwrap();
-    assert_eq!(s.value_choices(&ro), ["true", "false"]);
-    assert_eq!(s.type_label(&ro), "bool");
-    assert!(s.type_label(&driver).starts_with("enum (blkdebug|"));
+    let ro = args.member_at(&["read-only"], None).unwrap().ty();
+    assert_eq!(value_choices(ro), ["true", "false"]);
+    assert_eq!(ro.label(), "bool");
+    assert!(driver.label().starts_with("enum (blkdebug|"));
 }
 
 #[test]
 fn help_shows_a_tree_with_types_optional_marks_and_return() {
     let s = schema();
-    let text = s.describe_command("block-dirty-bitmap-add").unwrap();
+    let text = describe_command(s, "block-dirty-bitmap-add").unwrap();
     assert!(text.starts_with("block-dirty-bitmap-add\n"), "{text}");
     assert!(text.contains("\n  node: string\n"), "{text}");
     assert!(text.contains("\n  granularity: int (optional)\n"), "{text}");
     assert!(text.contains("returns: nothing"), "{text}");
-    let text = s.describe_command("query-status").unwrap();
+    let text = describe_command(s, "query-status").unwrap();
     assert!(text.contains("(no arguments)"), "{text}");
     assert!(text.contains("returns: object\n  running: bool\n"), "{text}");
     assert!(text.contains("status: enum ("), "{text}");
-    let text = s.describe_command("transaction").unwrap();
+    let text = describe_command(s, "transaction").unwrap();
     assert!(text.contains("actions: array of object\n    type: enum"), "{text}");
     assert!(text.contains("when type=block-dirty-bitmap-add:"), "{text}");
-    let text = s.describe_command("qom-list").unwrap();
+    let text = describe_command(s, "qom-list").unwrap();
     assert!(text.contains("returns: array of object\n  name: string"), "{text}");
-    assert!(s.describe_command("nope").is_none());
+    // blockdev-add contains itself (a qcow2 node's file is blockdev-add's options again).
+    let text = describe_command(s, "blockdev-add").unwrap();
+    assert!(text.contains("when driver=file:\n    filename: string\n"), "{text}");
+    assert!(text.contains("file: object or string\n"), "{text}");
+    assert!(describe_command(s, "nope").is_none());
 }
 
 #[test]
 fn checks_name_the_problem() {
     let s = schema();
-    let ok = obj(json!({"node": "n", "name": "b", "granularity": 65536}));
-    assert_eq!(s.check_command("block-dirty-bitmap-add", &ok), Vec::<String>::new());
-    let bad = obj(json!({"node": 12, "bogus": 1, "persistent": "yes"}));
-    let problems = s.check_command("block-dirty-bitmap-add", &bad);
-    let quote = "'node': expected string, got 12 (quote the value to send it as a string)";
+    let ok = json!({"node": "n", "name": "b", "granularity": 65536});
+    assert_eq!(check_command(s, "block-dirty-bitmap-add", &ok), Vec::<String>::new());
+    let bad = json!({"node": 12, "bogus": 1, "persistent": "yes"});
+    let problems = check_command(s, "block-dirty-bitmap-add", &bad);
+    let quote = "'node': expected string, got integer 12 (quote the value to send it as a string)";
     assert!(problems.contains(&quote.to_string()), "{problems:?}");
     assert!(problems.contains(&"unknown argument 'bogus'".to_string()), "{problems:?}");
-    assert!(problems.contains(&"'persistent': expected bool, got \"yes\"".to_string()), "{problems:?}");
+    assert!(
+        problems.contains(&"'persistent': expected bool, got string \"yes\"".to_string()),
+        "{problems:?}"
+    );
     assert!(problems.contains(&"missing required argument 'name' (string)".to_string()), "{problems:?}");
-    assert_eq!(s.check_command("nope", &Map::new()), ["unknown command 'nope' (see 'help')"]);
+    assert_eq!(check_command(s, "nope", &Value::Null), ["unknown command 'nope' (see 'help')"]);
+    let near =
+        check_command(s, "block-dirty-bitmap-add", &json!({"node": "n", "name": "b", "granularty": 1}));
+    assert_eq!(near, ["unknown argument 'granularty' (did you mean 'granularity'?)"]);
 }
 
 #[test]
 fn checks_follow_unions_nested_objects_and_arrays() {
     let s = schema();
-    let good =
-        obj(json!({"driver": "qcow2", "node-name": "n", "file": {"driver": "file", "filename": "/x"}}));
-    assert_eq!(s.check_command("blockdev-add", &good), Vec::<String>::new());
-    let good_ref = obj(json!({"driver": "qcow2", "node-name": "n", "file": "f0"}));
-    assert_eq!(s.check_command("blockdev-add", &good_ref), Vec::<String>::new());
-    let bad_enum = obj(json!({"driver": "nope"}));
-    let p = s.check_command("blockdev-add", &bad_enum);
-    assert!(p.iter().any(|m| m.starts_with("'driver': expected enum (")), "{p:?}");
-    let actions = obj(json!({"actions": [
+    let good = json!({"driver": "qcow2", "node-name": "n", "file": {"driver": "file", "filename": "/x"}});
+    assert_eq!(check_command(s, "blockdev-add", &good), Vec::<String>::new());
+    let good_ref = json!({"driver": "qcow2", "node-name": "n", "file": "f0"});
+    assert_eq!(check_command(s, "blockdev-add", &good_ref), Vec::<String>::new());
+    let bad_enum = json!({"driver": "file", "filename": "/x", "aio": "fast"});
+    let p = check_command(s, "blockdev-add", &bad_enum);
+    assert!(p.iter().any(|m| m.starts_with("'aio': 'fast' is not one of threads|")), "{p:?}");
+    let no_variant = check_command(s, "blockdev-add", &json!({"driver": "nope"}));
+    assert!(
+        no_variant.iter().any(|m| m.starts_with("'driver': no variant 'nope' (one of ")),
+        "{no_variant:?}"
+    );
+    let actions = json!({"actions": [
         {"type": "block-dirty-bitmap-add", "data": {"node": "n", "name": "b"}},
         {"type": "block-dirty-bitmap-clear", "data": {"node": "n", "nam": "b"}},
-    ]}));
-    let p = s.check_command("transaction", &actions);
-    assert!(p.contains(&"unknown argument 'actions[1].data.nam'".to_string()), "{p:?}");
+    ]});
+    let p = check_command(s, "transaction", &actions);
+    assert!(
+        p.contains(&"unknown argument 'actions[1].data.nam' (did you mean 'name'?)".to_string()),
+        "{p:?}"
+    );
     assert!(p.contains(&"missing required argument 'actions[1].data.name' (string)".to_string()), "{p:?}");
     // device_add takes the device's own properties: they are not "unknown".
-    let dev = obj(json!({"driver": "e1000", "id": "n1", "mac": "52:54:00:12:34:56"}));
-    assert_eq!(s.check_command("device_add", &dev), Vec::<String>::new());
+    let dev = json!({"driver": "e1000", "id": "n1", "mac": "52:54:00:12:34:56"});
+    assert_eq!(check_command(s, "device_add", &dev), Vec::<String>::new());
 }
 
 #[test]
 fn transaction_actions_and_their_data() {
     let s = schema();
-    let actions = s.transaction_actions();
+    let actions = transaction_actions(s);
     assert!(actions.contains(&"block-dirty-bitmap-add".to_string()), "{actions:?}");
-    let ty = s.transaction_action_type("block-dirty-bitmap-add").unwrap();
-    let names: Vec<String> = s.members(&ty, None).iter().map(|m| m.name.clone()).collect();
+    let ty = transaction_action_type(s, "block-dirty-bitmap-add").unwrap();
+    let names = names(ty.as_object().unwrap().members_for(None));
     assert_eq!(names[..2], ["node".to_string(), "name".to_string()]);
+    assert!(transaction_action_type(s, "nope").is_none());
 }
 
 #[test]
-fn bad_schemas_are_errors_not_panics() {
-    assert!(Schema::from_json(&json!({})).is_err());
-    assert!(Schema::from_json(&json!([{"name": "x"}])).is_err());
-    assert!(Schema::from_json(&json!([{"name": "x", "meta-type": "wat"}])).is_err());
-    let s = Schema::from_json(&json!([
+fn recursive_schemas_end_in_dots() {
+    let entries: Vec<SchemaInfo> = serde_json::from_value(json!([
         {"name": "c", "meta-type": "command", "arg-type": "1", "ret-type": "1"},
         {"name": "1", "meta-type": "object", "members": [{"name": "self", "type": "1", "default": null}]},
     ]))
     .unwrap();
+    let s = Schema::from_entries(entries);
     // A recursive type ends in "..." rather than recursing forever.
-    assert!(s.describe_command("c").unwrap().contains("..."));
-    assert_eq!(s.check_command("c", &obj(json!({"self": {"self": {}}}))), Vec::<String>::new());
+    assert!(describe_command(&s, "c").unwrap().contains("..."));
+    assert_eq!(check_command(&s, "c", &json!({"self": {"self": {}}})), Vec::<String>::new());
 }
