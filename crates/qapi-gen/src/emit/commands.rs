@@ -114,7 +114,7 @@ pub fn emit_event_enum(events: &[&Entity], out: &mut String) {
         out,
         "    /// An event this build does not know, or whose data did not decode into its type."
     );
-    let _ = writeln!(out, "    Other {{ name: String, data: serde_json::Value }},");
+    let _ = writeln!(out, "    Other {{\n        /// The event's name.\n        name: String,\n        /// Its data (`Null` when it had none).\n        data: serde_json::Value,\n    }},");
     let _ = writeln!(out, "}}\n");
     let _ = writeln!(out, "#[allow(deprecated)]");
     let _ = writeln!(out, "impl QemuEvent {{");

@@ -114,7 +114,7 @@ fn root_module(schema: &str) -> String {
         r#"{HEADER}
 //! The typed API generated from QEMU's QAPI schema (`{schema}`), across every QEMU version the
 //! model was read from.
-#![allow(deprecated, clippy::large_enum_variant, clippy::enum_variant_names, clippy::upper_case_acronyms)]
+#![allow(deprecated, clippy::large_enum_variant, clippy::enum_variant_names, clippy::upper_case_acronyms, clippy::needless_borrows_for_generic_args)]
 
 /// The impls every QAPI enum has: its wire text, decoding from it (unknown values as
 /// `Other`), `Display`, and serde.
@@ -215,7 +215,38 @@ fn registry(model: &Model, s: &Schema) -> String {
             );
         }
     }
-    let _ = writeln!(out, "];");
+    let _ = writeln!(out, "];\n");
+    // Dispatch by name, for tools that meet commands as text (a proxy, a simulator, tests).
+    let commands: Vec<&crate::model::Entity> =
+        s.entities.iter().filter(|e| matches!(e.kind, Kind::Command { .. })).collect();
+    for (what, assoc, doc) in [
+        ("return", "Output", "the return value of command `name`"),
+        ("arguments", "Self", "the arguments of command `name` (`Null` for none)"),
+    ] {
+        let _ =
+            writeln!(out, "/// Decodes `value` as {doc} into its generated type; `None` when this build has");
+        let _ = writeln!(out, "/// no command `name`.");
+        let _ = writeln!(out, "#[allow(deprecated)]");
+        let _ = writeln!(
+            out,
+            "pub fn decode_{what}(name: &str, value: serde_json::Value) -> Option<Result<Box<dyn std::fmt::Debug + Send>, serde_json::Error>> {{"
+        );
+        let _ = writeln!(out, "    use super::commands as c;");
+        let _ = writeln!(out, "    fn boxed<T: std::fmt::Debug + Send + 'static>(r: Result<T, serde_json::Error>) -> Result<Box<dyn std::fmt::Debug + Send>, serde_json::Error> {{");
+        let _ = writeln!(out, "        r.map(|v| Box::new(v) as Box<dyn std::fmt::Debug + Send>)");
+        let _ = writeln!(out, "    }}");
+        let _ = writeln!(out, "    Some(match name {{");
+        for e in &commands {
+            let ty = if assoc == "Self" {
+                format!("c::{}", type_name(&e.name))
+            } else {
+                format!("<c::{} as crate::Command>::Output", type_name(&e.name))
+            };
+            let _ = writeln!(out, "        {:?} => boxed(serde_json::from_value::<{ty}>(value)),", e.name);
+        }
+        let _ = writeln!(out, "        _ => return None,");
+        let _ = writeln!(out, "    }})\n}}\n");
+    }
     out
 }
 

@@ -3,11 +3,11 @@
 
 /// Words Rust reserves, which a field may not be named as they are.
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "box", "break", "const", "continue", "crate", "do", "dyn", "else", "enum",
-    "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "macro", "match",
-    "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "self", "static", "struct", "super",
-    "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while",
-    "yield",
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop",
+    "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "self", "static",
+    "struct", "super", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual",
+    "where", "while", "yield",
 ];
 
 /// The pieces of a QAPI name: split at `-`, `_`, `.` and `+`, empty pieces (from `__vendor`
@@ -36,8 +36,15 @@ pub fn type_name(name: &str) -> String {
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, 'V');
     }
+    // QAPI has a struct named `String`: it must not shadow Rust's own names where glob-imported.
+    if PRELUDE.contains(&out.as_str()) {
+        out.insert_str(0, "Qapi");
+    }
     out
 }
+
+/// Names of Rust's prelude and std types that generated types must not take.
+const PRELUDE: &[&str] = &["String", "Option", "Result", "Vec", "Box", "Some", "None", "Ok", "Err", "Self"];
 
 /// A field name in snake_case: `node-name` → `node_name`, `type` → `type_`, a leading digit
 /// gets `_` first.
@@ -71,6 +78,7 @@ mod tests {
         assert_eq!(type_name("__com.redhat_drive-mirror"), "ComRedhatDriveMirror");
         assert_eq!(type_name("finish-migrate"), "FinishMigrate");
         assert_eq!(type_name("1"), "V1");
+        assert_eq!(type_name("String"), "QapiString");
         assert_eq!(field_name("node-name"), "node_name");
         assert_eq!(field_name("type"), "type_");
         assert_eq!(field_name("if"), "if_");

@@ -50,7 +50,7 @@ impl<'a> Resolver<'a> {
             };
             match &e.kind {
                 Kind::Struct { .. } | Kind::Union { .. } => {
-                    for m in r.all_members(&e.name) {
+                    for m in r.member_refs(&e.name) {
                         add(newest_type(m));
                     }
                     if let Kind::Union { variants, .. } = &e.kind {
@@ -91,7 +91,24 @@ impl<'a> Resolver<'a> {
 
     /// A struct's or union's members: its bases' first (outermost base first), then its own.
     /// Iterative over the base chain, which a malformed model could make circular.
-    pub fn all_members(&self, name: &str) -> Vec<&'a Member> {
+    pub fn all_members(&self, name: &str) -> Vec<Member> {
+        // A member may be in a base in newer versions and the type's own in older ones
+        // (QEMU moved it): one member, present where either has it.
+        let mut merged: Vec<Member> = Vec::new();
+        for m in self.member_refs(name) {
+            match merged.iter_mut().find(|x| x.name == m.name) {
+                Some(x) => {
+                    x.versions = x.versions.union(m.versions);
+                    x.optional = x.optional.union(m.optional);
+                }
+                None => merged.push(m.clone()),
+            }
+        }
+        merged
+    }
+
+    /// The members of `name` and its bases as the model has them, duplicates and all.
+    fn member_refs(&self, name: &str) -> Vec<&'a Member> {
         let mut chain = Vec::new();
         let mut seen = HashSet::new();
         let mut next = Some(name);

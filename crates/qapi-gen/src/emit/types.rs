@@ -126,7 +126,7 @@ pub struct Shape<'a> {
     /// The Rust type's name.
     pub name: &'a str,
     /// Its members, bases' included.
-    pub members: &'a [&'a Member],
+    pub members: &'a [Member],
     /// The versions its entity exists in.
     pub present: Versions,
     /// The QAPI type the members belong to (for boxing types that hold it).
@@ -168,7 +168,7 @@ impl Shape<'_> {
                 rust
             }
         };
-        let required: Vec<&&Member> = members.iter().filter(|m| !is_optional(m, present)).collect();
+        let required: Vec<&Member> = members.iter().filter(|m| !is_optional(m, present)).collect();
         let params: Vec<String> =
             required.iter().map(|m| format!("{}: impl Into<{}>", field_name(&m.name), inner(m))).collect();
         let _ = writeln!(out, "impl {name} {{");
@@ -262,11 +262,12 @@ pub fn emit_union(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
     let Kind::Union { discriminator, variants, .. } = &e.kind else { return };
     let name = type_name(&e.name);
     let branch = format!("{name}Branch");
-    let members: Vec<&Member> =
+    let members: Vec<Member> =
         r.all_members(&e.name).into_iter().filter(|m| &m.name != discriminator).collect();
     // The discriminator's values: from its enum, each with the variant's type where it has one.
     let disc_member = r.all_members(&e.name).into_iter().find(|m| &m.name == discriminator);
-    let disc_enum = disc_member.and_then(|m| r.get(newest_type(m)));
+    let disc_member_versions = disc_member.as_ref().map(|m| m.versions);
+    let disc_enum = disc_member.and_then(|m| r.get(newest_type(&m)));
     let values: Vec<Case> = match disc_enum.map(|d| &d.kind) {
         Some(Kind::Enum { values, .. }) => values.clone(),
         _ => variants.clone(),
@@ -313,8 +314,10 @@ pub fn emit_union(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
         out,
         "    /// A `{discriminator}` this build does not know, with the members that came with it."
     );
-    let _ =
-        writeln!(out, "    Other {{ tag: String, members: serde_json::Map<String, serde_json::Value> }},");
+    let _ = writeln!(
+        out,
+        "    Other {{\n        /// The `{discriminator}` as sent.\n        tag: String,\n        /// The members that came with it (the base's aside).\n        members: serde_json::Map<String, serde_json::Value>,\n    }},"
+    );
     let _ = writeln!(out, "}}\n");
 
     // Serde: through a JSON object, since the discriminator and the variant's members share it.
@@ -356,9 +359,20 @@ pub fn emit_union(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
     let _ = writeln!(out, "        use serde::de::Error as _;");
     let _ =
         writeln!(out, "        let mut obj = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;");
+    // A discriminator that older versions lack (the type was a plain struct there): such a
+    // value decodes with its members kept in `Other`, its tag empty.
+    let tag_everywhere = disc_member_versions.is_some_and(|v| v == e.versions);
     let _ = writeln!(out, "        let tag = match obj.remove(\"{discriminator}\") {{");
     let _ = writeln!(out, "            Some(serde_json::Value::String(t)) => t,");
-    let _ = writeln!(out, "            _ => return Err(D::Error::missing_field(\"{discriminator}\")),");
+    if tag_everywhere {
+        let _ = writeln!(out, "            _ => return Err(D::Error::missing_field(\"{discriminator}\")),");
+    } else {
+        let _ = writeln!(out, "            None => String::new(),");
+        let _ = writeln!(
+            out,
+            "            Some(_) => return Err(D::Error::custom(\"`{discriminator}` is not a string\")),"
+        );
+    }
     let _ = writeln!(out, "        }};");
     for (f, wire, optional) in &base_fields {
         if *optional {
