@@ -6,7 +6,7 @@
 //! structs QEMU's generator makes of them: a command's or event's `'data': { ... }` is
 //! `q_obj_<name>-arg`, a union's `'base': { ... }` is `q_obj_<name>-base` (an empty inline
 //! object is no struct at all, and no argument type). `if` conditions are kept as written,
-//! never evaluated.
+//! never evaluated. Every type a definition names must be defined (or built in).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,8 +35,63 @@ pub fn entities(exprs: &[Expr], version: usize) -> Result<Vec<Entity>, Error> {
             out.push(entity);
         }
     }
+    for e in &out {
+        for (what, ty) in references(e) {
+            let element = ty.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(ty);
+            if !BUILTINS.contains(&element) && !seen.contains_key(element) {
+                let (file, line) = &seen[&e.name];
+                return Err(Error::new(
+                    file,
+                    *line,
+                    format!("{what} of '{}' names type '{element}', which is not defined", e.name),
+                ));
+            }
+        }
+    }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// The built-in types of QAPI.
+pub const BUILTINS: [&str; 15] = [
+    "str", "number", "int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "size",
+    "bool", "null", "any",
+];
+
+/// Every type an entity names, with what names it.
+fn references<'a>(e: &'a Entity) -> Vec<(String, &'a str)> {
+    let mut out: Vec<(String, &'a str)> = Vec::new();
+    let mut one = |what: String, ty: Option<&'a String>| {
+        if let Some(t) = ty {
+            out.push((what, t.as_str()));
+        }
+    };
+    match &e.kind {
+        Kind::Command { args, returns, .. } => {
+            one("the arguments".into(), args.as_ref());
+            one("the return".into(), returns.as_ref());
+        }
+        Kind::Event { data, .. } => one("the data".into(), data.as_ref()),
+        Kind::Struct { base, members } => {
+            one("the base".into(), base.as_ref());
+            for m in members {
+                one(format!("member '{}'", m.name), m.types.first().map(|t| &t.ty));
+            }
+        }
+        Kind::Union { base, variants, .. } => {
+            one("the base".into(), Some(base));
+            for v in variants {
+                one(format!("variant '{}'", v.name), v.types.first().map(|t| &t.ty));
+            }
+        }
+        Kind::Alternate { alternatives } => {
+            for a in alternatives {
+                one(format!("alternative '{}'", a.name), a.types.first().map(|t| &t.ty));
+            }
+        }
+        Kind::Enum { .. } => {}
+    }
+    out
 }
 
 #[derive(Clone, Copy)]

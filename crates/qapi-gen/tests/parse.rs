@@ -307,6 +307,15 @@ fn bad_input_is_a_clear_error() {
             "s/main.json:1: documentation block does not end with a '##' line",
         ),
         ("{ 'enum': 'A', 'data': [ tru ] }", "s/main.json:1: unexpected 'tru'"),
+        (
+            "{ 'enum': 'A', 'data': [] }\n{ 'struct': 'S', 'data': { 'a': 'A', 'b': ['Nope'] } }",
+            "s/main.json:2: member 'b' of 'S' names type 'Nope', which is not defined",
+        ),
+        ("{ 'command': 'c', 'returns': 'Nope' }", "s/main.json:1: the return of 'c' names type 'Nope'"),
+        (
+            "{ 'union': 'U', 'base': { 'k': 'E' }, 'discriminator': 'k', 'data': {} }",
+            "s/main.json:1: member 'k' of 'q_obj_U-base' names type 'E', which is not defined",
+        ),
     ];
     let mut wrong = Vec::new();
     for (text, want) in cases {
