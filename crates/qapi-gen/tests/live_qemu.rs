@@ -341,6 +341,16 @@ impl<'a> Compare<'a> {
                 if mine != theirs {
                     self.differ(format!("{at}: values {mine:?} in the model, {theirs:?} in QEMU"));
                 }
+                // Each value's features (`members`, beside `values`).
+                let members: HashMap<&str, &Value> = t["members"]
+                    .as_array()
+                    .map(|m| m.iter().filter_map(|v| Some((v["name"].as_str()?, v))).collect())
+                    .unwrap_or_default();
+                for v in values {
+                    if let Some(their) = members.get(v.name.as_str()) {
+                        self.features(&v.features, &their["features"], &format!("{at}.{}", v.name));
+                    }
+                }
             }
             (Kind::Struct { .. }, "object") => {
                 self.objects.insert(ours.to_string());
@@ -509,6 +519,12 @@ fn report(name: &str, c: &Compare<'_>, o: &Outcome) {
     println!(
         "{name}: compared {} commands, {} events, {} enums, {} object types",
         o.commands, o.events, o.enums, o.objects
+    );
+    let enums = c.model.entities.iter().filter(|e| matches!(e.kind, Kind::Enum { .. })).count();
+    println!(
+        "{name}: the model's 7.2.0 slice has {enums} enums; the other {} are used by nothing this binary has \
+         (QEMU's introspection lists only the types its commands and events use)",
+        enums - o.enums
     );
     let total: usize = c.explained.values().map(BTreeSet::len).sum();
     println!("{name}: {total} differences (items absent from QEMU), each explained by a false condition:");
