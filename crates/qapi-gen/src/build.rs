@@ -25,7 +25,7 @@ pub const SCHEMAS: [(&str, &str); 2] = [("qmp", "qapi/qapi-schema.json"), ("qga"
 
 /// Every `<tag>` directory under `dir` that holds `qapi/qapi-schema.json`, sorted by version
 /// ([`version_key`]); the version's name is the tag without a leading `v`. With `only`,
-/// just those tags (each must be there).
+/// just those tags (each must be there; `v7.2.0` and `7.2.0` name the same).
 pub fn tags_under(dir: &Path, only: Option<&[String]>) -> Result<Vec<Tree>, Error> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::new(dir, 0, format!("cannot list: {e}")))?;
     let mut trees = Vec::new();
@@ -36,10 +36,10 @@ pub fn tags_under(dir: &Path, only: Option<&[String]>) -> Result<Vec<Tree>, Erro
         if !path.join(SCHEMAS[0].1).is_file() {
             continue;
         }
-        if only.is_some_and(|o| !o.contains(&tag)) {
+        let version = tag.strip_prefix('v').unwrap_or(&tag).to_string();
+        if only.is_some_and(|o| !o.iter().any(|t| t.strip_prefix('v').unwrap_or(t) == version)) {
             continue;
         }
-        let version = tag.strip_prefix('v').unwrap_or(&tag).to_string();
         trees.push(Tree { version, path });
     }
     if let Some(only) = only {

@@ -78,7 +78,7 @@ fn tags_and_a_tree_together_in_version_order() {
         tree.to_str().unwrap(),
         "--qapi",
         qapi.to_str().unwrap(),
-        "--tags=v8.0.0,v7.2.0",
+        "--tags=8.0.0,v7.2.0",
         "--out",
         "-",
     ]);
