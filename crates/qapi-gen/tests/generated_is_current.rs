@@ -9,14 +9,26 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
+/// Each schema of the model, the Rust module it becomes and where its files go.
+const OUTPUTS: &[(&str, &str, &str)] = &[
+    ("qmp", "crate::generated", "crates/qmp/src/generated"),
+    ("qga", "crate::ga::generated", "crates/qmp/src/ga/generated"),
+];
+
 #[test]
 fn the_generated_api_is_what_the_committed_model_gives() {
+    for (schema, module, dir) in OUTPUTS {
+        check(schema, module, dir);
+    }
+}
+
+fn check(schema: &str, module: &str, dir: &str) {
     let root = workspace();
     let text = std::fs::read_to_string(root.join("crates/qmp-qapi/model.json")).unwrap();
     let model = qapi_gen::model::Model::from_json(&text).unwrap();
-    let mut files = qapi_gen::emit::generate(&model, "qmp", "crate::generated").unwrap();
+    let mut files = qapi_gen::emit::generate(&model, schema, module).unwrap();
     qapi_gen::emit::format(&mut files, &root.join("rustfmt.toml")).unwrap();
-    let dir = root.join("crates/qmp/src/generated");
+    let dir = root.join(dir);
     if std::env::var_os("QAPI_GEN_WRITE").is_some() {
         qapi_gen::emit::write(&files, &dir).unwrap();
         return;
@@ -30,7 +42,7 @@ fn the_generated_api_is_what_the_committed_model_gives() {
     }
     assert!(
         stale.is_empty(),
-        "{} generated files differ from what the model gives: {stale:?}\n\
+        "{} generated files of {schema} differ from what the model gives: {stale:?}\n\
          regenerate with: QAPI_GEN_WRITE=1 cargo test -p qapi-gen --test generated_is_current",
         stale.len()
     );

@@ -44,6 +44,7 @@ pub mod commands;
 mod connection;
 mod error;
 pub mod events;
+pub mod ga;
 pub mod generated;
 mod reply;
 pub mod schema;

@@ -74,7 +74,9 @@ pub fn generate(model: &Model, schema: &str, root: &str) -> Result<Files, String
             Kind::Struct { .. } => {}
         }
     }
-    commands::emit_event_enum(&event_entities, &mut events);
+    if !event_entities.is_empty() {
+        commands::emit_event_enum(&event_entities, &mut events);
+    }
 
     let prelude_types = "#[allow(unused_imports)]\nuse serde::{Deserialize, Serialize};\n#[allow(unused_imports)]\nuse super::*;\n\n";
     let prelude_outer = format!(
@@ -99,17 +101,20 @@ pub fn generate(model: &Model, schema: &str, root: &str) -> Result<Files, String
         );
     }
     files.insert(PathBuf::from("commands/mod.rs"), format!("{HEADER}\n{commands_mod}"));
-    files.insert(
-        PathBuf::from("events.rs"),
-        format!("{HEADER}\n//! QAPI's events, one type each, and [`QemuEvent`] over them all.\n\n{prelude_outer}{events}"),
-    );
+    if !event_entities.is_empty() {
+        files.insert(
+            PathBuf::from("events.rs"),
+            format!("{HEADER}\n//! QAPI's events, one type each, and [`QemuEvent`] over them all.\n\n{prelude_outer}{events}"),
+        );
+    }
     files.insert(PathBuf::from("registry.rs"), registry(model, s));
-    files.insert(PathBuf::from("mod.rs"), root_module(schema));
+    files.insert(PathBuf::from("mod.rs"), root_module(schema, !event_entities.is_empty()));
     Ok(files)
 }
 
 /// The module root: the enum macro, then the modules.
-fn root_module(schema: &str) -> String {
+fn root_module(schema: &str, has_events: bool) -> String {
+    let events = if has_events { "pub mod events;\n" } else { "" };
     format!(
         r#"{HEADER}
 //! The typed API generated from QEMU's QAPI schema (`{schema}`), across every QEMU version the
@@ -160,8 +165,7 @@ macro_rules! qapi_enum_impls {{
 }}
 
 pub mod commands;
-pub mod events;
-pub mod registry;
+{events}pub mod registry;
 pub mod types;
 "#
     )
