@@ -234,7 +234,8 @@ impl Client {
         fds: &[BorrowedFd<'_>],
     ) -> Result<Answer> {
         if self.shared.check_arguments {
-            self.check_arguments(name, args).await?;
+            // Boxed, so that an unchecked call's future stays as small as it was.
+            Box::pin(self.check_arguments(name, args)).await?;
         }
         self.send(name, args, oob, fds).await
     }
