@@ -15,7 +15,8 @@ use crate::model::{Case, Cond, Entity, Feature, Kind, Member, Typed, Versions};
 use crate::parse::{Error, Expr, Value, ValueKind};
 
 /// The entities that `exprs` (one schema of one version, read by [`crate::parse`]) define,
-/// sorted by name, each marked as existing in version index `version` only.
+/// sorted by name, each marked as existing in version index `version` (below 64, the size
+/// of a [`Versions`] set) only.
 pub fn entities(exprs: &[Expr], version: usize) -> Result<Vec<Entity>, Error> {
     let v = Versions::only(version);
     // Each name with where it was defined, to report a second definition.

@@ -149,3 +149,40 @@ fn the_model_has_what_it_should() {
         counts(qga)
     );
 }
+
+/// The committed model holds facts only (the legal rule: no text of QEMU's, no sentence of
+/// its documentation): every string in it is a name, a type, a version or a config
+/// symbol, and every `since` a version number.
+#[test]
+fn the_committed_model_holds_names_and_numbers_only() {
+    let path = workspace().join("crates/qmp-qapi/model.json");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let value: serde_json::Value = serde_json::from_str(&text).expect("the model is JSON");
+    let name_like =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.[]".contains(c));
+    let version_like = |s: &str| s.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    // (key it is under, value), walked with a stack.
+    let mut stack: Vec<(Option<String>, &serde_json::Value)> = vec![(None, &value)];
+    let mut strings = 0;
+    while let Some((key, v)) = stack.pop() {
+        match v {
+            serde_json::Value::String(s) => {
+                strings += 1;
+                assert!(name_like(s), "{}: a string that is not a name: {s:?}", path.display());
+                if key.as_deref() == Some("since") {
+                    assert!(version_like(s), "{}: since {s:?} is not a version number", path.display());
+                }
+            }
+            serde_json::Value::Array(a) => stack.extend(a.iter().map(|x| (key.clone(), x))),
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    assert!(name_like(k), "{}: a key that is not a name: {k:?}", path.display());
+                    stack.push((Some(k.clone()), x));
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(strings > 10_000, "too few strings: {strings}");
+}
