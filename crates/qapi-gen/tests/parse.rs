@@ -103,6 +103,17 @@ fn doc_blocks_give_since_and_member_since_only() {
 }
 
 #[test]
+fn since_lines_in_their_several_spellings() {
+    let text = "##\n# @A:\n# Since 4.0\n##\n{ 'enum': 'A', 'data': [] }\n\
+                ##\n# @B:\n#     Since: 9.9 (indented: a member's)\n# Since : 2.5.1\n##\n{ 'enum': 'B', 'data': [] }\n\
+                ##\n# @C:\n# Since QEMU 2.0, words\n##\n{ 'enum': 'C', 'data': [] }\n\
+                { 'enum': 'D', ## not a doc block inside an expression\n 'data': [] }";
+    let es = entities(text);
+    let since: Vec<Option<&str>> = es.iter().map(|e| e.since.as_deref()).collect();
+    assert_eq!(since, [Some("4.0"), Some("2.5.1"), None, None]);
+}
+
+#[test]
 fn every_definition_kind() {
     let text = "
 { 'enum': 'Colour', 'prefix': 'COL', 'data': [ 'red', { 'name': 'green', 'if': 'CONFIG_G' },
