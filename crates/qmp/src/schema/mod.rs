@@ -52,6 +52,10 @@ pub use validate::{ProblemKind, SchemaProblem, MAX_PROBLEMS};
 /// Commands whose arguments may include members their schema does not list (QAPI
 /// `gen: false` with free-form properties: `device_add` takes the device's own properties).
 /// Unknown members at the top level of their arguments are not problems.
+///
+/// ```
+/// assert!(qmp::schema::OPEN_COMMANDS.contains(&"device_add"));
+/// ```
 pub const OPEN_COMMANDS: &[&str] = &["device_add"];
 
 /// How many steps a walk takes through types that consume no level of a value or a path
@@ -313,6 +317,14 @@ impl Schema {
 }
 
 /// A command: its arguments' type, its return type, its features.
+///
+/// ```
+/// # fn demo(schema: &qmp::Schema) {
+/// for cmd in schema.commands().filter(|c| c.has_feature("deprecated")) {
+///     println!("{} is deprecated; it returns {}", cmd.name(), cmd.returns().label());
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct CommandDef<'a> {
     schema: &'a Schema,
@@ -368,6 +380,14 @@ impl<'a> CommandDef<'a> {
 }
 
 /// An event: the type of its data, its features.
+///
+/// ```
+/// # fn demo(schema: &qmp::Schema) {
+/// let data = schema.event("JOB_STATUS_CHANGE").unwrap().data().as_object().unwrap();
+/// let names: Vec<&str> = data.members().map(|m| m.name()).collect();
+/// assert_eq!(names, ["id", "status"]);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct EventDef<'a> {
     schema: &'a Schema,
@@ -398,6 +418,13 @@ impl<'a> EventDef<'a> {
 }
 
 /// A builtin type's JSON type (`json-type`).
+///
+/// ```
+/// use qmp::schema::JsonType;
+/// assert!(JsonType::Int.accepts(&serde_json::json!(3)));
+/// assert!(!JsonType::Int.accepts(&serde_json::json!(1.5)));
+/// assert!(JsonType::Value.accepts(&serde_json::json!({"any": "thing"})));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JsonType {
@@ -468,6 +495,21 @@ impl JsonType {
 }
 
 /// A type of the schema, by its (masked) name; what it is comes from [`Type::kind`].
+///
+/// ```
+/// # fn demo(schema: &qmp::Schema) {
+/// use qmp::schema::TypeKind;
+/// let ret = schema.command("query-status").unwrap().returns();
+/// match ret.kind() {
+///     TypeKind::Object(obj) => {
+///         for m in obj.members() {
+///             println!("{}: {}", m.name(), m.ty().label()); // running: bool, ...
+///         }
+///     }
+///     other => println!("{} is {other:?}", ret.name()),
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Type<'a> {
     schema: &'a Schema,
@@ -476,6 +518,17 @@ pub struct Type<'a> {
 }
 
 /// What a [`Type`] is.
+///
+/// ```
+/// # fn demo(ty: qmp::schema::Type<'_>) {
+/// use qmp::schema::TypeKind;
+/// let described = match ty.kind() {
+///     TypeKind::Array(element) => format!("a list of {}", element.label()),
+///     TypeKind::Enum(e) => format!("one of {}", e.values().collect::<Vec<_>>().join(", ")),
+///     _ => ty.label(),
+/// };
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum TypeKind<'a> {
@@ -654,6 +707,14 @@ impl<'a> Type<'a> {
 }
 
 /// An enumeration: its values, each with its features.
+///
+/// ```
+/// # fn demo(schema: &qmp::Schema) {
+/// let status = schema.command("query-status").unwrap().returns().as_object().unwrap();
+/// let values = status.member("status", None).unwrap().ty().enum_type().unwrap();
+/// assert!(values.has_value("running"));
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct EnumType<'a> {
     info: &'a SchemaInfo,
@@ -683,6 +744,12 @@ impl<'a> EnumType<'a> {
 }
 
 /// An alternate: the types a value may have, told apart by the value's JSON type.
+///
+/// ```
+/// # fn demo(alt: qmp::schema::AlternateType<'_>) {
+/// let labels: Vec<String> = alt.branches().map(|b| b.label()).collect(); // ["object", "string"]
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AlternateType<'a> {
     schema: &'a Schema,
@@ -698,6 +765,16 @@ impl<'a> AlternateType<'a> {
 }
 
 /// An object type: members, and for a union its tag and the variant of each tag value.
+///
+/// ```
+/// # fn demo(schema: &qmp::Schema) {
+/// let args = schema.command("blockdev-add").unwrap().arguments().as_object().unwrap();
+/// for (driver, variant) in args.variants() {
+///     let count = variant.as_object().map_or(0, |v| v.members().count());
+///     println!("driver={driver}: {count} members of its own");
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ObjectType<'a> {
     ty: Type<'a>,
@@ -803,6 +880,14 @@ impl<'a> ObjectType<'a> {
 }
 
 /// A member of an object type.
+///
+/// ```
+/// # fn demo(schema: &qmp::Schema) {
+/// let args = schema.command("block-dirty-bitmap-add").unwrap().arguments();
+/// let node = args.member_at(&["node"], None).unwrap();
+/// assert_eq!((node.name(), node.ty().label(), node.is_optional()), ("node", "string".to_string(), false));
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Member<'a> {
     schema: &'a Schema,

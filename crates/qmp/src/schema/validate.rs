@@ -12,6 +12,10 @@ use serde_json::{Map, Value};
 use super::{abbreviate, ObjectType, Schema, Type, TypeKind, MAX_HOPS, OPEN_COMMANDS};
 
 /// At most this many problems are reported for one call; the walk stops there.
+///
+/// ```
+/// assert_eq!(qmp::schema::MAX_PROBLEMS, 64);
+/// ```
 pub const MAX_PROBLEMS: usize = 64;
 
 /// One thing wrong with a command's arguments: where, and what.
@@ -34,6 +38,19 @@ pub struct SchemaProblem {
 }
 
 /// What is wrong at a [`SchemaProblem`]'s path.
+///
+/// ```
+/// # fn demo(problem: &qmp::SchemaProblem) {
+/// use qmp::schema::ProblemKind;
+/// match &problem.kind {
+///     ProblemKind::UnknownMember { closest } if !closest.is_empty() => {
+///         println!("{}: try {}", problem.path, closest.join(", "))
+///     }
+///     ProblemKind::BadEnumValue { valid, .. } => println!("{}: one of {valid:?}", problem.path),
+///     _ => println!("{problem}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProblemKind {
