@@ -16,6 +16,7 @@
 //! workload against a fresh fast peer, to run under a profiler (`serial`, `inflight64`,
 //! `events`, `floor-serial`).
 
+mod build_time;
 mod child;
 mod external;
 mod floor;
@@ -30,10 +31,12 @@ mod stats;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: qmp-bench [--quick] [--json]
+const USAGE: &str = "usage: qmp-bench [--quick] [--json] | --build-time [--json]
 
-  --quick   a short run (fewer calls and rounds; about 20 s)
-  --json    also print one JSON object with every figure on stdout (the table goes to stderr)
+  --quick       a short run (fewer calls and rounds; about 20 s)
+  --json        also print one JSON object with every figure on stdout (the table goes to stderr)
+  --build-time  instead: clean release builds of qmp and of qapi-rs's qapi-qmp, side by side
+                (several minutes; fetches qapi-qmp from crates.io first)
 
 Runs every measure of issue 5 against peers it starts itself; see BENCHMARKS.md.";
 
@@ -61,9 +64,11 @@ fn main() -> ExitCode {
 
 fn bench(args: &[String]) -> ExitCode {
     let mut opts = run::Options { quick: false, json: false };
+    let mut build_time = false;
     for a in args {
         match a.as_str() {
             "--quick" => opts.quick = true,
+            "--build-time" => build_time = true,
             "--json" => opts.json = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -74,6 +79,18 @@ fn bench(args: &[String]) -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    if build_time {
+        let mut report = report::Report::default();
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        build_time::run(&mut report, &workspace);
+        if opts.json {
+            eprintln!("{}", report.table());
+            println!("{}", report.json());
+        } else {
+            println!("{}", report.table());
+        }
+        return ExitCode::SUCCESS;
     }
     // A hung peer must not hang the run: the calls being timed carry no timeout (a timer per
     // call would be part of what is measured), so the whole run has one.
