@@ -153,8 +153,18 @@ fn every_problem_kind_names_its_path() {
     assert_eq!(p.len(), 2, "{p:?}");
     assert_eq!(p[0].path, "bogus");
     assert_eq!(p[1].path, "node-nam");
-    assert!(matches!(&p[1].kind, ProblemKind::UnknownMember { closest } if closest[0] == "node-name"));
+    assert!(matches!(&p[1].kind, ProblemKind::UnknownMember { closest, .. } if closest[0] == "node-name"));
     assert_eq!(p[1].to_string(), "unknown member 'node-nam' (did you mean 'node-name'?)");
+    // A member of another variant says which.
+    assert_eq!(
+        texts("blockdev-add", json!({"driver": "null-co", "node-name": "n", "filename": "/x"})),
+        ["unknown member 'filename' (a member when driver=file, driver=host_cdrom, driver=host_device)"]
+    );
+    let p = texts("blockdev-add", json!({"driver": "qcow2", "node-name": "n", "file": "f", "locking": "on"}));
+    assert_eq!(
+        p,
+        ["unknown member 'locking' (a member when driver=file, driver=host_cdrom, driver=host_device)"]
+    );
     // Wrong JSON type, nested.
     let p = texts("blockdev-add", json!({"driver": "raw", "file": {"driver": "null-co", "size": "big"}}));
     assert_eq!(p, ["'file.size': expected int, got string \"big\""]);

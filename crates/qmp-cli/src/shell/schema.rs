@@ -89,18 +89,10 @@ pub fn check_command(schema: &Schema, name: &str, args: &Value) -> Vec<String> {
 /// A problem in the shell's words: its lines give arguments, and `id=1` reads as a number.
 fn word(p: &SchemaProblem) -> String {
     match &p.kind {
-        ProblemKind::UnknownMember { closest } => {
-            let hint = match closest.as_slice() {
-                [] => String::new(),
-                names => {
-                    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
-                    format!(" (did you mean {}?)", quoted.join(" or "))
-                }
-            };
-            format!("unknown argument '{}'{hint}", p.path)
-        }
-        ProblemKind::MissingMember { expected } => {
-            format!("missing required argument '{}' ({expected})", p.path)
+        // The library's words, with the shell's "argument" for "member".
+        ProblemKind::UnknownMember { .. } => p.to_string().replacen("unknown member", "unknown argument", 1),
+        ProblemKind::MissingMember { .. } => {
+            p.to_string().replacen("missing required member", "missing required argument", 1)
         }
         ProblemKind::WrongType { expected, got, .. }
             if matches!(*got, "integer" | "number" | "boolean" | "null")

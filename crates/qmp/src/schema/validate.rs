@@ -24,7 +24,7 @@ pub const MAX_PROBLEMS: usize = 64;
 /// use qmp::schema::{ProblemKind, SchemaProblem};
 /// let p = SchemaProblem {
 ///     path: "file.bogus".into(),
-///     kind: ProblemKind::UnknownMember { closest: vec!["driver".into()] },
+///     kind: ProblemKind::UnknownMember { closest: vec!["driver".into()], in_variants: vec![] },
 /// };
 /// assert_eq!(p.to_string(), "unknown member 'file.bogus' (did you mean 'driver'?)");
 /// ```
@@ -43,7 +43,7 @@ pub struct SchemaProblem {
 /// # fn demo(problem: &qmp::SchemaProblem) {
 /// use qmp::schema::ProblemKind;
 /// match &problem.kind {
-///     ProblemKind::UnknownMember { closest } if !closest.is_empty() => {
+///     ProblemKind::UnknownMember { closest, .. } if !closest.is_empty() => {
 ///         println!("{}: try {}", problem.path, closest.join(", "))
 ///     }
 ///     ProblemKind::BadEnumValue { valid, .. } => println!("{}: one of {valid:?}", problem.path),
@@ -63,6 +63,9 @@ pub enum ProblemKind {
     UnknownMember {
         /// The valid names closest to it, best first (at most 3; maybe none).
         closest: Vec<String>,
+        /// The other variants of the union that have a member of this name, as `tag=value`
+        /// (`driver=file` for `filename` given with `driver=qcow2`); maybe none.
+        in_variants: Vec<String>,
     },
     /// A value of the wrong JSON type.
     WrongType {
@@ -109,9 +112,14 @@ impl fmt::Display for SchemaProblem {
         };
         match &self.kind {
             ProblemKind::UnknownCommand { command } => write!(f, "unknown command '{command}'"),
-            ProblemKind::UnknownMember { closest } => {
+            ProblemKind::UnknownMember { closest, in_variants } => {
                 write!(f, "unknown member '{path}'")?;
-                did_you_mean(f, closest)
+                did_you_mean(f, closest)?;
+                if !in_variants.is_empty() {
+                    let variants: Vec<&str> = in_variants.iter().map(String::as_str).collect();
+                    write!(f, " (a member when {})", abbreviate(&variants, 4).replace('|', ", "))?;
+                }
+                Ok(())
             }
             ProblemKind::WrongType { expected, got, value } => {
                 at(f)?;
@@ -346,9 +354,15 @@ impl<'a, 'v> Walk<'a, 'v> {
                 }
                 None if open || !variant_known => {}
                 None => {
-                    let closest = closest(key, members.iter().map(|m| m.name()));
+                    let in_variants = variants_having(o, key);
+                    // A member of another variant is no typo: no near names then.
+                    let closest = if in_variants.is_empty() {
+                        closest(key, members.iter().map(|m| m.name()))
+                    } else {
+                        Vec::new()
+                    };
                     let path = self.render_member(at, key);
-                    self.problem(path, ProblemKind::UnknownMember { closest });
+                    self.problem(path, ProblemKind::UnknownMember { closest, in_variants });
                 }
             }
         }
@@ -360,6 +374,15 @@ impl<'a, 'v> Walk<'a, 'v> {
         }
         self.todo.extend(items.into_iter().rev());
     }
+}
+
+/// The variants of union `o` that have a member `name`, as `tag=value`.
+fn variants_having(o: ObjectType<'_>, name: &str) -> Vec<String> {
+    let Some(tag) = o.tag() else { return Vec::new() };
+    o.variants()
+        .filter(|(_, v)| v.as_object().is_some_and(|v| v.members().any(|m| m.name() == name)))
+        .map(|(case, _)| format!("{tag}={case}"))
+        .collect()
 }
 
 /// True when `value`'s JSON type selects branch `ty` of an alternate (QEMU picks the branch by
