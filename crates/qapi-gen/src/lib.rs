@@ -14,5 +14,6 @@ pub mod merge;
 pub mod model;
 pub mod parse;
 pub mod read;
+pub mod truth;
 
 pub use parse::Error;

@@ -15,60 +15,23 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use qapi_gen::model::{Cond, Entity, Kind, Member, Model, Schema};
+use qapi_gen::truth::Build;
 use serde_json::Value;
 
-/// The config symbols of the `if` conditions that QEMU 7.2's schema puts on what
-/// qemu-system-x86_64 can reach, and whether Debian's build (Linux host, x86_64 target)
-/// has them: read off QEMU's own introspection, and checked by it on every run (a wrong
-/// entry is a difference nothing explains). A symbol a condition uses that is not listed
-/// fails the test, naming it; one listed that no condition uses fails it too. `TARGET_*`
-/// other than `TARGET_I386` are other binaries' and false.
-const SYSTEM: &[(&str, bool)] = &[
-    ("CONFIG_BLKIO", false),
-    ("CONFIG_COCOA", false),
-    ("CONFIG_CURSES", true),
-    ("CONFIG_DBUS_DISPLAY", true),
-    ("CONFIG_FDT", true),
-    ("CONFIG_FUSE", true),
-    ("CONFIG_GBM", true),
-    ("CONFIG_GTK", true),
-    ("CONFIG_LIBPMEM", true),
-    ("CONFIG_LINUX", true),
-    ("CONFIG_LINUX_IO_URING", true),
-    ("CONFIG_OPENGL", true),
-    ("CONFIG_POSIX", true),
-    ("CONFIG_REPLICATION", true),
-    ("CONFIG_SDL", true),
-    ("CONFIG_SECRET_KEYRING", true),
-    ("CONFIG_SPICE", true),
-    ("CONFIG_SPICE_PROTOCOL", true),
-    ("CONFIG_TPM", true),
-    ("CONFIG_TCG", true),
-    ("CONFIG_VDUSE_BLK_EXPORT", true),
-    ("CONFIG_VHOST_CRYPTO", true),
-    ("CONFIG_VHOST_USER_BLK_SERVER", true),
-    ("CONFIG_VMNET", false),
-    ("CONFIG_VNC", true),
-    ("CONFIG_ZSTD", true),
-    ("HAVE_HOST_BLOCK_DEVICE", true),
-    ("HAVE_IPPROTO_MPTCP", true),
-    ("TARGET_I386", true),
-];
+/// The truth table: `qapi_gen::truth::DEBIAN_X86_64`, the repository's one copy (the
+/// simulator evaluates the 7.2 slice with it too, through the generated facts). This test
+/// checks it: a wrong entry is a difference nothing explains, a symbol a condition uses
+/// that it does not list fails the test naming it, and one listed that no condition uses
+/// fails it too.
+const SYSTEM: Build = qapi_gen::truth::DEBIAN_X86_64;
 
 /// For the storage daemon: the same host, no target.
 fn storage_daemon_truth(sym: &str) -> Option<bool> {
-    if sym.starts_with("TARGET_") {
-        return Some(false);
-    }
-    system_truth(sym)
+    SYSTEM.without_targets().symbol(sym)
 }
 
 fn system_truth(sym: &str) -> Option<bool> {
-    if let Some((_, v)) = SYSTEM.iter().find(|(s, _)| *s == sym) {
-        return Some(*v);
-    }
-    // Every other target is another binary's.
-    sym.starts_with("TARGET_").then_some(false)
+    SYSTEM.symbol(sym)
 }
 
 fn repo() -> &'static Path {
@@ -594,7 +557,8 @@ fn the_72_slice_matches_qemu_system_x86_64() {
     let (model, _) = model_72();
     let (c, o) = compare_system(&model, &intro);
     report("qemu-system-x86_64", &c, &o);
-    let unused: Vec<&str> = SYSTEM.iter().map(|(s, _)| *s).filter(|s| !c.used_symbols.contains(*s)).collect();
+    let unused: Vec<&str> =
+        SYSTEM.symbols.iter().map(|(s, _)| *s).filter(|s| !c.used_symbols.contains(*s)).collect();
     assert!(unused.is_empty(), "the truth table lists symbols no condition of 7.2 uses: {unused:?}");
     assert!(o.commands > 150 && o.events > 30 && o.enums > 50, "too little compared");
 }
