@@ -46,6 +46,7 @@ mod error;
 pub mod events;
 pub mod ga;
 pub mod generated;
+pub mod qapi;
 mod reply;
 pub mod schema;
 mod subscription;

@@ -5,6 +5,7 @@
 
 mod commands;
 mod docs;
+pub mod facts;
 pub mod names;
 mod resolve;
 mod types;
@@ -108,6 +109,7 @@ pub fn generate(model: &Model, schema: &str, root: &str) -> Result<Files, String
         );
     }
     files.insert(PathBuf::from("registry.rs"), registry(model, s));
+    files.insert(PathBuf::from("facts.rs"), facts::facts(model, s, &facts::builds(schema)));
     files.insert(PathBuf::from("mod.rs"), root_module(schema, !event_entities.is_empty()));
     Ok(files)
 }
@@ -165,7 +167,8 @@ macro_rules! qapi_enum_impls {{
 }}
 
 pub mod commands;
-{events}pub mod registry;
+{events}pub mod facts;
+pub mod registry;
 pub mod types;
 "#
     )

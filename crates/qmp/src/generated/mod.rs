@@ -54,5 +54,6 @@ macro_rules! qapi_enum_impls {
 
 pub mod commands;
 pub mod events;
+pub mod facts;
 pub mod registry;
 pub mod types;

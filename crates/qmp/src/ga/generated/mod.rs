@@ -53,5 +53,6 @@ macro_rules! qapi_enum_impls {
 }
 
 pub mod commands;
+pub mod facts;
 pub mod registry;
 pub mod types;
