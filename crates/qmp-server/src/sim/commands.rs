@@ -1,5 +1,6 @@
-//! The simulator's command table: each command's declared arguments (as QEMU 7.2 declares
-//! them, so argument errors match) and the state method that answers it.
+//! The simulator's command table: which commands it implements and the state method that
+//! answers each. Their declarations (arguments, return, `allow-oob`) are QEMU 7.2's, derived
+//! from the QAPI facts by [`qapi::command`], so argument errors match.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -10,7 +11,6 @@ use super::block::JobKind;
 use super::qapi;
 use super::vm::State;
 use super::{lock, Shared, SimOptions};
-use crate::schema::{Struct, Ty};
 use crate::server::{Args, CommandSpec, Reply, Server, ServerBuilder, VersionInfo};
 
 /// The monitor's chardev, the one yank instance QEMU lists with `-qmp`.
@@ -18,10 +18,6 @@ const MONITOR_ID: &str = "compat_monitor0";
 
 fn generic(desc: &str) -> QmpError {
     QmpError::new(ErrorClass::GenericError, desc)
-}
-
-fn empty(name: &str) -> CommandSpec {
-    CommandSpec::new(name).returns(Ty::object(Struct::new()))
 }
 
 /// Registers a command answered by `f` on the locked state.
@@ -44,17 +40,17 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     let mut b = Server::builder().version(ma, mi, mc, &options.package);
     let state = Arc::new(Mutex::new(State::new(b.events(), version)));
     let st = &state;
-    b = on(b, st, CommandSpec::new("query-status"), |s, _| s.query_status());
-    b = on(b, st, CommandSpec::new("query-version"), |s, _| s.query_version());
-    b = on(b, st, CommandSpec::new("query-name"), |s, _| s.query_name());
-    b = on(b, st, empty("stop"), |s, _| s.stop());
-    b = on(b, st, empty("cont"), |s, _| s.cont());
-    b = on(b, st, empty("system_reset"), |s, _| s.system_reset());
-    b = on(b, st, empty("system_powerdown"), |s, _| s.system_powerdown());
+    b = on(b, st, qapi::command("query-status"), |s, _| s.query_status());
+    b = on(b, st, qapi::command("query-version"), |s, _| s.query_version());
+    b = on(b, st, qapi::command("query-name"), |s, _| s.query_name());
+    b = on(b, st, qapi::command("stop"), |s, _| s.stop());
+    b = on(b, st, qapi::command("cont"), |s, _| s.cont());
+    b = on(b, st, qapi::command("system_reset"), |s, _| s.system_reset());
+    b = on(b, st, qapi::command("system_powerdown"), |s, _| s.system_powerdown());
     {
         let state = state.clone();
         let server = quit_server.clone();
-        b = b.command(empty("quit"), move |_| {
+        b = b.command(qapi::command("quit"), move |_| {
             let reply = lock(&state).quit();
             if let Some(server) = server.get() {
                 server.shutdown();
@@ -62,101 +58,77 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
             reply
         });
     }
+    b = on(b, st, qapi::command("human-monitor-command"), |s, a| s.hmp(a));
     b = on(
         b,
         st,
-        CommandSpec::new("human-monitor-command")
-            .arg("command-line", Ty::Str)
-            .opt("cpu-index", Ty::Int)
-            .returns(Ty::Str),
-        |s, a| s.hmp(a),
-    );
-    b = on(
-        b,
-        st,
-        empty("device_add").arg("driver", Ty::Str).opt("bus", Ty::Str).opt("id", Ty::Str).allow_extra(),
+        // QEMU declares device_add with `'gen': false`: beyond its declared arguments it takes
+        // any property of the device, which the device checks (the model has no `gen`).
+        qapi::command("device_add").allow_extra(),
         |s, a| s.device_add(a),
     );
-    b = on(b, st, empty("device_del").arg("id", Ty::Str), |s, a| s.device_del(a));
-    b = on(b, st, qapi::migrate(empty("migrate")), |s, a| {
+    b = on(b, st, qapi::command("device_del"), |s, a| s.device_del(a));
+    b = on(b, st, qapi::command("migrate"), |s, a| {
         let ev = s.events.clone();
         s.migration.start(&ev, a)
     });
-    b = on(b, st, empty("migrate_cancel"), |s, _| {
+    b = on(b, st, qapi::command("migrate_cancel"), |s, _| {
         let ev = s.events.clone();
         s.migration.cancel(&ev)
     });
-    b = on(b, st, CommandSpec::new("query-migrate"), |s, _| s.migration.query());
-    b = on(b, st, qapi::migrate_set_capabilities(empty("migrate-set-capabilities")), |s, a| {
-        s.migration.set_capabilities(a)
-    });
-    b = on(b, st, CommandSpec::new("query-migrate-capabilities"), |s, _| s.migration.query_capabilities());
-    b = on(b, st, empty("migrate-pause").allow_oob(), |_, _| {
+    b = on(b, st, qapi::command("query-migrate"), |s, _| s.migration.query());
+    b = on(b, st, qapi::command("migrate-set-capabilities"), |s, a| s.migration.set_capabilities(a));
+    b = on(b, st, qapi::command("query-migrate-capabilities"), |s, _| s.migration.query_capabilities());
+    b = on(b, st, qapi::command("migrate-pause"), |_, _| {
         Err(generic("migrate-pause is currently only supported during postcopy-active state"))
     });
-    let yank = Struct::new()
-        .member("type", Ty::enumeration("YankInstanceType", ["block-node", "chardev", "migration"]))
-        .union(
-            "type",
-            vec![
-                ("block-node".into(), Struct::new().member("node-name", Ty::Str)),
-                ("chardev".into(), Struct::new().member("id", Ty::Str)),
-                ("migration".into(), Struct::new()),
-            ],
-        );
-    b = on(b, st, empty("yank").arg("instances", Ty::array(Ty::object(yank))).allow_oob(), |_, a| {
+    b = on(b, st, qapi::command("yank"), |_, a| {
         let known = |i: &Value| i["type"] == "chardev" && i["id"] == MONITOR_ID;
         match a["instances"].as_array() {
             Some(list) if list.iter().all(known) => Ok(Value::Object(Default::default())),
             _ => Err(QmpError::new(ErrorClass::DeviceNotFound, "Instance not found")),
         }
     });
-    b = on(b, st, CommandSpec::new("query-yank").allow_oob(), |_, _| {
-        Ok(json!([{"type": "chardev", "id": MONITOR_ID}]))
-    });
-    b = on(b, st, empty("blockdev-add").args(qapi::blockdev_add_args()), |s, a| s.block.add(a));
-    b = on(b, st, empty("blockdev-del").arg("node-name", Ty::Str), |s, a| s.block.del(a));
-    b = on(b, st, CommandSpec::new("query-named-block-nodes").opt("flat", Ty::Bool), |s, _| {
-        s.block.named_nodes()
-    });
-    b = on(b, st, CommandSpec::new("query-block"), |_, _| Ok(Value::Array(vec![])));
-    let stream = qapi::block_stream(empty("block-stream"));
+    b = on(b, st, qapi::command("query-yank"), |_, _| Ok(json!([{"type": "chardev", "id": MONITOR_ID}])));
+    b = on(b, st, qapi::blockdev_add(), |s, a| s.block.add(a));
+    b = on(b, st, qapi::command("blockdev-del"), |s, a| s.block.del(a));
+    b = on(b, st, qapi::command("query-named-block-nodes"), |s, _| s.block.named_nodes());
+    b = on(b, st, qapi::command("query-block"), |_, _| Ok(Value::Array(vec![])));
+    let stream = qapi::command("block-stream");
     b = on(b, st, stream, |s, a| {
         let ev = s.events.clone();
         s.block.start_job(&ev, JobKind::Stream, a)
     });
-    let commit = qapi::block_commit(empty("block-commit"));
+    let commit = qapi::command("block-commit");
     b = on(b, st, commit, |s, a| {
         let ev = s.events.clone();
         s.block.start_job(&ev, JobKind::Commit, a)
     });
-    let mirror = qapi::blockdev_mirror(empty("blockdev-mirror"));
+    let mirror = qapi::command("blockdev-mirror");
     b = on(b, st, mirror, |s, a| {
         let ev = s.events.clone();
         s.block.start_job(&ev, JobKind::Mirror, a)
     });
-    b = on(b, st, empty("block-job-cancel").arg("device", Ty::Str).opt("force", Ty::Bool), |s, a| {
+    b = on(b, st, qapi::command("block-job-cancel"), |s, a| {
         let ev = s.events.clone();
         s.block.cancel(&ev, a)
     });
-    b = on(b, st, empty("block-job-complete").arg("device", Ty::Str), |s, a| s.block.complete(a));
-    b = on(b, st, empty("block-job-pause").arg("device", Ty::Str), |s, a| {
+    b = on(b, st, qapi::command("block-job-complete"), |s, a| s.block.complete(a));
+    b = on(b, st, qapi::command("block-job-pause"), |s, a| {
         let ev = s.events.clone();
         s.block.pause(&ev, a)
     });
-    b = on(b, st, empty("block-job-resume").arg("device", Ty::Str), |s, a| {
+    b = on(b, st, qapi::command("block-job-resume"), |s, a| {
         let ev = s.events.clone();
         s.block.resume(&ev, a)
     });
-    b = on(b, st, empty("block-job-set-speed").arg("device", Ty::Str).arg("speed", Ty::Int), |s, a| {
-        s.block.set_speed(a)
-    });
-    b = on(b, st, empty("job-dismiss").arg("id", Ty::Str), |s, a| {
+    b = on(b, st, qapi::command("block-job-set-speed"), |s, a| s.block.set_speed(a));
+    b = on(b, st, qapi::command("job-dismiss"), |s, a| {
         let ev = s.events.clone();
         s.block.dismiss(&ev, a)
     });
-    b = on(b, st, CommandSpec::new("query-block-jobs"), |s, _| s.block.query_block_jobs());
-    b = on(b, st, CommandSpec::new("query-jobs"), |s, _| s.block.query_jobs());
+    b = on(b, st, qapi::command("query-block-jobs"), |s, _| s.block.query_block_jobs());
+    b = on(b, st, qapi::command("query-jobs"), |s, _| s.block.query_jobs());
     for (name, data) in qapi::events() {
         b = b.event(name, data);
     }

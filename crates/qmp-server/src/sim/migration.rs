@@ -11,49 +11,6 @@ const RAM_BYTES: u64 = 128 << 20;
 /// Migration bandwidth, in bytes per simulated second.
 const RATE: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// QEMU 7.2's `MigrationCapability` values, in its order.
-pub(crate) const CAPABILITIES: &[&str] = &[
-    "xbzrle",
-    "rdma-pin-all",
-    "auto-converge",
-    "zero-blocks",
-    "compress",
-    "events",
-    "postcopy-ram",
-    "x-colo",
-    "release-ram",
-    "block",
-    "return-path",
-    "pause-before-switchover",
-    "multifd",
-    "dirty-bitmaps",
-    "postcopy-blocktime",
-    "late-block-activate",
-    "x-ignore-shared",
-    "validate-uuid",
-    "background-snapshot",
-    "zero-copy-send",
-    "postcopy-preempt",
-];
-
-/// QEMU 7.2's `MigrationStatus` values.
-pub(crate) const STATUSES: &[&str] = &[
-    "none",
-    "setup",
-    "cancelling",
-    "cancelled",
-    "active",
-    "postcopy-active",
-    "postcopy-paused",
-    "postcopy-recover",
-    "completed",
-    "failed",
-    "colo",
-    "pre-switchover",
-    "device",
-    "wait-unplug",
-];
-
 fn generic(desc: &str) -> QmpError {
     QmpError::new(ErrorClass::GenericError, desc)
 }
@@ -89,7 +46,9 @@ impl Migration {
         }
         for cap in args["capabilities"].as_array().into_iter().flatten() {
             let name = cap["capability"].as_str().unwrap_or_default();
-            let Some(&name) = CAPABILITIES.iter().find(|c| **c == name) else { continue };
+            let Some(&name) = super::qapi::migration_capabilities().iter().find(|c| **c == name) else {
+                continue;
+            };
             self.enabled.retain(|c| *c != name);
             if cap["state"] == Value::Bool(true) {
                 self.enabled.push(name);
@@ -99,7 +58,7 @@ impl Migration {
     }
 
     pub fn query_capabilities(&self) -> Reply {
-        let list: Vec<Value> = CAPABILITIES
+        let list: Vec<Value> = super::qapi::migration_capabilities()
             .iter()
             .map(|c| json!({"state": self.enabled.contains(c), "capability": c}))
             .collect();

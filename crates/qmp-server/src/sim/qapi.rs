@@ -1,262 +1,185 @@
-//! Argument and event declarations copied from QEMU 7.2's QAPI schema (as
-//! `qemu-system-x86_64` reports it), member order included: QEMU checks members in
-//! declaration order, so the order decides which error a bad request gets. The test
-//! `differential_schema` compares these with the real binary's `query-qmp-schema`.
-//! Members typed [`Ty::Any`] are QAPI alternates or objects the simulator does not check.
+//! The simulator's declarations, derived from QEMU's QAPI schema as the generated facts hold
+//! it ([`qmp::generated::facts`]), for QEMU 7.2.0 with the truth table of Debian's x86_64
+//! build ([`DEBIAN_X86_64`]): each command's arguments, member order included (QEMU checks
+//! members in declaration order, so the order decides which error a bad request gets),
+//! whether it allows OOB, the events' data, and the enum values the simulator answers with.
+//! No member list is written here: the simulator only chooses which commands, events and
+//! `blockdev-add` drivers it implements. `differential_schema` compares the result with the
+//! real binary's `query-qmp-schema`, and `sim_declarations` with the committed model.
+//!
+//! From QAPI to the framework's [`Ty`]:
+//! - `str`, `bool`, `number` are themselves; `int` and `int8`...`int64` are [`Ty::Int`],
+//!   `uint8`...`uint64` and `size` [`Ty::Uint`] (the framework checks no narrower range);
+//! - enums, arrays and structs are themselves; a flat union is a [`Struct`] with variants,
+//!   and (as QEMU's introspection lists them) a discriminator value without a variant type
+//!   gets an empty variant after the declared ones;
+//! - alternates, `any`, `null` and `QType` are [`Ty::Any`]: the framework has no alternates;
+//! - a type met again inside itself is [`Ty::Any`] there ([`Ty`] is a tree);
+//! - a return type is described only as far as the simulator ever did: none is `{}`, a
+//!   built-in is itself, any other type is [`Ty::Any`].
+
+use std::sync::OnceLock;
+
+use qmp::generated::facts::{DEBIAN_X86_64, SCHEMA};
+use qmp::qapi::{Slice, TypeDef};
 
 use crate::schema::{Struct, Ty};
 use crate::server::CommandSpec;
 
-/// `BlockdevDriver` as built into Debian's QEMU 7.2.
-const BLOCK_DRIVERS: &[&str] = &[
-    "blkdebug",
-    "blklogwrites",
-    "blkreplay",
-    "blkverify",
-    "bochs",
-    "cloop",
-    "compress",
-    "copy-before-write",
-    "copy-on-read",
-    "dmg",
-    "file",
-    "snapshot-access",
-    "ftp",
-    "ftps",
-    "gluster",
-    "host_cdrom",
-    "host_device",
-    "http",
-    "https",
-    "iscsi",
-    "luks",
-    "nbd",
-    "nfs",
-    "null-aio",
-    "null-co",
-    "nvme",
-    "parallels",
-    "preallocate",
-    "qcow",
-    "qcow2",
-    "qed",
-    "quorum",
-    "raw",
-    "rbd",
-    "replication",
-    "ssh",
-    "throttle",
-    "vdi",
-    "vhdx",
-    "vmdk",
-    "vpc",
-    "vvfat",
+/// The QEMU version the simulator declares.
+pub(crate) const VERSION: &str = "7.2.0";
+
+/// The `blockdev-add` drivers the simulator implements: only their variants are declared,
+/// so other drivers' members are unexpected, as they always were here.
+pub(crate) const BLOCKDEV_DRIVERS: &[&str] = &["file", "qcow2", "null-co", "null-aio"];
+
+/// The events the simulator emits.
+pub(crate) const EVENTS: &[&str] = &[
+    "STOP",
+    "RESUME",
+    "POWERDOWN",
+    "RESET",
+    "SHUTDOWN",
+    "DEVICE_DELETED",
+    "JOB_STATUS_CHANGE",
+    "BLOCK_JOB_COMPLETED",
+    "BLOCK_JOB_CANCELLED",
+    "BLOCK_JOB_READY",
+    "MIGRATION",
+    "MIGRATION_PASS",
 ];
 
-const JOB_STATUS: &[&str] = &[
-    "undefined",
-    "created",
-    "running",
-    "paused",
-    "ready",
-    "standby",
-    "waiting",
-    "pending",
-    "aborting",
-    "concluded",
-    "null",
-];
-
-const SHUTDOWN_CAUSE: &[&str] = &[
-    "none",
-    "host-error",
-    "host-qmp-quit",
-    "host-qmp-system-reset",
-    "host-signal",
-    "host-ui",
-    "guest-shutdown",
-    "guest-reset",
-    "guest-panic",
-    "subsystem-reset",
-    "snapshot-load",
-];
-
-const JOB_TYPE: &[&str] = &[
-    "commit",
-    "stream",
-    "mirror",
-    "backup",
-    "create",
-    "amend",
-    "snapshot-load",
-    "snapshot-save",
-    "snapshot-delete",
-];
-
-fn on_error() -> Ty {
-    Ty::enumeration("BlockdevOnError", ["report", "ignore", "enospc", "stop", "auto"])
+/// The 7.2 slice for Debian's x86_64 build.
+pub(crate) fn slice() -> Slice<'static> {
+    // The generated facts hold 7.2.0 (their first version); `sim_declarations` checks it.
+    SCHEMA.slice(VERSION, &DEBIAN_X86_64).expect("the generated facts hold QEMU 7.2.0")
 }
 
-/// `blockdev-add`'s `BlockdevOptions`, with the variants the simulator implements.
-pub(crate) fn blockdev_add_args() -> Struct {
-    let base = Struct::new()
-        .member("driver", Ty::enumeration("BlockdevDriver", BLOCK_DRIVERS.iter().copied()))
-        .optional("node-name", Ty::Str)
-        .optional("discard", Ty::enumeration("BlockdevDiscardOptions", ["ignore", "unmap"]))
-        .optional(
-            "cache",
-            Ty::object(Struct::new().optional("direct", Ty::Bool).optional("no-flush", Ty::Bool)),
-        )
-        .optional("read-only", Ty::Bool)
-        .optional("auto-read-only", Ty::Bool)
-        .optional("force-share", Ty::Bool)
-        .optional("detect-zeroes", Ty::enumeration("BlockdevDetectZeroesOptions", ["off", "on", "unmap"]));
-    let file = Struct::new()
-        .member("filename", Ty::Str)
-        .optional("pr-manager", Ty::Str)
-        .optional("locking", Ty::enumeration("OnOffAuto", ["auto", "on", "off"]))
-        .optional("aio", Ty::enumeration("BlockdevAioOptions", ["threads", "native", "io_uring"]))
-        .optional("aio-max-batch", Ty::Int)
-        .optional("drop-cache", Ty::Bool)
-        .optional("x-check-cache-dropped", Ty::Bool);
-    let qcow2 = Struct::new()
-        .member("file", Ty::Any)
-        .optional("backing", Ty::Any)
-        .optional("lazy-refcounts", Ty::Bool)
-        .optional("pass-discard-request", Ty::Bool)
-        .optional("pass-discard-snapshot", Ty::Bool)
-        .optional("pass-discard-other", Ty::Bool)
-        .optional("overlap-check", Ty::Any)
-        .optional("cache-size", Ty::Int)
-        .optional("l2-cache-size", Ty::Int)
-        .optional("l2-cache-entry-size", Ty::Int)
-        .optional("refcount-cache-size", Ty::Int)
-        .optional("cache-clean-interval", Ty::Int)
-        .optional("encrypt", Ty::Any)
-        .optional("data-file", Ty::Any);
-    let null = Struct::new()
-        .optional("size", Ty::Int)
-        .optional("latency-ns", Ty::Uint)
-        .optional("read-zeroes", Ty::Bool);
-    base.union(
-        "driver",
-        vec![
-            ("file".into(), file),
-            ("qcow2".into(), qcow2),
-            ("null-co".into(), null.clone()),
-            ("null-aio".into(), null),
-        ],
-    )
+/// Command `name` as QEMU 7.2 declares it: its arguments, its return type (as far as the
+/// simulator describes it, see the module's doc) and `allow-oob`.
+///
+/// Panics when 7.2 on x86_64 has no such command: the simulator's command table names only
+/// commands it has (every test that starts a simulator builds the whole table).
+pub(crate) fn command(name: &str) -> CommandSpec {
+    command_with(name, |_| {})
 }
 
-fn job_tail(spec: CommandSpec) -> CommandSpec {
-    spec.opt("filter-node-name", Ty::Str).opt("auto-finalize", Ty::Bool).opt("auto-dismiss", Ty::Bool)
+/// `blockdev-add`, with the variants of [`BLOCKDEV_DRIVERS`] only.
+pub(crate) fn blockdev_add() -> CommandSpec {
+    command_with("blockdev-add", |args| {
+        if let Some((_, variants)) = &mut args.variants {
+            for d in BLOCKDEV_DRIVERS {
+                assert!(variants.iter().any(|(v, _)| v == d), "BlockdevOptions {VERSION} has no variant {d}");
+            }
+            variants.retain(|(v, _)| BLOCKDEV_DRIVERS.contains(&v.as_str()));
+        }
+    })
 }
 
-/// `block-stream`'s arguments, in QEMU's order.
-pub(crate) fn block_stream(spec: CommandSpec) -> CommandSpec {
-    job_tail(
-        spec.opt("job-id", Ty::Str)
-            .arg("device", Ty::Str)
-            .opt("base", Ty::Str)
-            .opt("base-node", Ty::Str)
-            .opt("backing-file", Ty::Str)
-            .opt("bottom", Ty::Str)
-            .opt("speed", Ty::Int)
-            .opt("on-error", on_error()),
-    )
+/// Command `name` with its derived arguments passed through `edit`.
+fn command_with(name: &str, edit: impl FnOnce(&mut Struct)) -> CommandSpec {
+    let s = slice();
+    let def = s.command(name).unwrap_or_else(|| panic!("QEMU {VERSION} on x86_64 has no command {name}"));
+    let mut args = match def.args {
+        Some(t) => object(&s, t, &mut Vec::new()),
+        None => Struct::new(),
+    };
+    edit(&mut args);
+    let ret = match def.returns {
+        None => Ty::object(Struct::new()),
+        Some(t) => builtin(t).unwrap_or(Ty::Any),
+    };
+    let spec = CommandSpec::new(name).args(args).returns(ret);
+    if def.allow_oob {
+        spec.allow_oob()
+    } else {
+        spec
+    }
 }
 
-/// `block-commit`'s arguments, in QEMU's order.
-pub(crate) fn block_commit(spec: CommandSpec) -> CommandSpec {
-    job_tail(
-        spec.opt("job-id", Ty::Str)
-            .arg("device", Ty::Str)
-            .opt("base-node", Ty::Str)
-            .opt("base", Ty::Str)
-            .opt("top-node", Ty::Str)
-            .opt("top", Ty::Str)
-            .opt("backing-file", Ty::Str)
-            .opt("speed", Ty::Int)
-            .opt("on-error", on_error()),
-    )
-}
-
-/// `blockdev-mirror`'s arguments, in QEMU's order.
-pub(crate) fn blockdev_mirror(spec: CommandSpec) -> CommandSpec {
-    let sync = Ty::enumeration("MirrorSyncMode", ["top", "full", "none", "incremental", "bitmap"]);
-    spec.opt("job-id", Ty::Str)
-        .arg("device", Ty::Str)
-        .arg("target", Ty::Str)
-        .opt("replaces", Ty::Str)
-        .arg("sync", sync)
-        .opt("speed", Ty::Int)
-        .opt("granularity", Ty::Uint)
-        .opt("buf-size", Ty::Int)
-        .opt("on-source-error", on_error())
-        .opt("on-target-error", on_error())
-        .opt("filter-node-name", Ty::Str)
-        .opt("copy-mode", Ty::enumeration("MirrorCopyMode", ["background", "write-blocking"]))
-        .opt("auto-finalize", Ty::Bool)
-        .opt("auto-dismiss", Ty::Bool)
-}
-
-/// `migrate`'s arguments.
-pub(crate) fn migrate(spec: CommandSpec) -> CommandSpec {
-    spec.arg("uri", Ty::Str)
-        .opt("blk", Ty::Bool)
-        .opt("inc", Ty::Bool)
-        .opt("detach", Ty::Bool)
-        .opt("resume", Ty::Bool)
-}
-
-/// `migrate-set-capabilities`'s arguments.
-pub(crate) fn migrate_set_capabilities(spec: CommandSpec) -> CommandSpec {
-    let cap = Ty::enumeration("MigrationCapability", super::migration::CAPABILITIES.iter().copied());
-    spec.arg(
-        "capabilities",
-        Ty::array(Ty::object(Struct::new().member("capability", cap).member("state", Ty::Bool))),
-    )
-}
-
-/// The events the simulator emits, with their data types.
+/// The events of [`EVENTS`], with their data as 7.2 declares it.
 pub(crate) fn events() -> Vec<(&'static str, Struct)> {
-    let reason = || {
-        Struct::new()
-            .member("guest", Ty::Bool)
-            .member("reason", Ty::enumeration("ShutdownCause", SHUTDOWN_CAUSE.iter().copied()))
+    let s = slice();
+    EVENTS
+        .iter()
+        .map(|name| {
+            let def = s.event(name).unwrap_or_else(|| panic!("QEMU {VERSION} on x86_64 has no event {name}"));
+            let data = match def.data {
+                Some(t) => object(&s, t, &mut Vec::new()),
+                None => Struct::new(),
+            };
+            (*name, data)
+        })
+        .collect()
+}
+
+/// `MigrationCapability`'s values in 7.2, in its order (what `query-migrate-capabilities`
+/// lists).
+pub(crate) fn migration_capabilities() -> &'static [&'static str] {
+    static VALUES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    VALUES.get_or_init(|| slice().enum_values("MigrationCapability").expect("7.2 has MigrationCapability"))
+}
+
+fn builtin(name: &str) -> Option<Ty> {
+    Some(match name {
+        "str" => Ty::Str,
+        "int" | "int8" | "int16" | "int32" | "int64" => Ty::Int,
+        "uint8" | "uint16" | "uint32" | "uint64" | "size" => Ty::Uint,
+        "bool" => Ty::Bool,
+        "number" => Ty::Number,
+        "any" | "null" | "QType" => Ty::Any,
+        _ => return None,
+    })
+}
+
+/// The type named `name`; `path` holds the object types being built around it.
+fn ty(s: &Slice<'_>, name: &str, path: &mut Vec<String>) -> Ty {
+    if let Some(b) = builtin(name) {
+        return b;
+    }
+    if path.iter().any(|p| p == name) {
+        return Ty::Any;
+    }
+    match s.ty(name) {
+        Some(TypeDef::Array(elem)) => Ty::array(ty(s, elem, path)),
+        Some(TypeDef::Enum { values }) => Ty::enumeration(name, values),
+        Some(TypeDef::Struct { .. } | TypeDef::Union { .. }) => Ty::object(object(s, name, path)),
+        Some(TypeDef::Alternate { .. }) | Some(TypeDef::Builtin(_)) => Ty::Any,
+        // The facts are checked whole (every type a definition names is defined).
+        None => panic!("QEMU {VERSION} on x86_64 has no type {name}"),
+    }
+}
+
+/// Struct or union `name` as the framework's [`Struct`].
+fn object(s: &Slice<'_>, name: &str, path: &mut Vec<String>) -> Struct {
+    path.push(name.to_string());
+    let out = match s.ty(name) {
+        Some(TypeDef::Struct { members }) => members_of(s, &members, path),
+        Some(TypeDef::Union { members, discriminator, variants }) => {
+            let base = members_of(s, &members, path);
+            let mut cases: Vec<(String, Struct)> =
+                variants.iter().map(|v| (v.name.to_string(), object(s, v.ty, path))).collect();
+            let tag = members.iter().find(|m| m.name == discriminator).map(|m| m.ty);
+            for value in tag.and_then(|t| s.enum_values(t)).unwrap_or_default() {
+                if !cases.iter().any(|(c, _)| c == value) {
+                    cases.push((value.to_string(), Struct::new()));
+                }
+            }
+            base.union(discriminator, cases)
+        }
+        _ => panic!("QEMU {VERSION} on x86_64 has no struct or union {name}"),
     };
-    let job = || {
-        Struct::new()
-            .member("type", Ty::enumeration("JobType", JOB_TYPE.iter().copied()))
-            .member("device", Ty::Str)
-            .member("len", Ty::Int)
-            .member("offset", Ty::Int)
-            .member("speed", Ty::Int)
-    };
-    vec![
-        ("STOP", Struct::new()),
-        ("RESUME", Struct::new()),
-        ("POWERDOWN", Struct::new()),
-        ("RESET", reason()),
-        ("SHUTDOWN", reason()),
-        ("DEVICE_DELETED", Struct::new().optional("device", Ty::Str).member("path", Ty::Str)),
-        (
-            "JOB_STATUS_CHANGE",
-            Struct::new()
-                .member("id", Ty::Str)
-                .member("status", Ty::enumeration("JobStatus", JOB_STATUS.iter().copied())),
-        ),
-        ("BLOCK_JOB_COMPLETED", job().optional("error", Ty::Str)),
-        ("BLOCK_JOB_CANCELLED", job()),
-        ("BLOCK_JOB_READY", job()),
-        (
-            "MIGRATION",
-            Struct::new().member(
-                "status",
-                Ty::enumeration("MigrationStatus", super::migration::STATUSES.iter().copied()),
-            ),
-        ),
-        ("MIGRATION_PASS", Struct::new().member("pass", Ty::Int)),
-    ]
+    path.pop();
+    out
+}
+
+fn members_of(s: &Slice<'_>, members: &[qmp::qapi::MemberDef], path: &mut Vec<String>) -> Struct {
+    members.iter().fold(Struct::new(), |st, m| {
+        let t = ty(s, m.ty, path);
+        if m.optional {
+            st.optional(m.name, t)
+        } else {
+            st.member(m.name, t)
+        }
+    })
 }
