@@ -21,7 +21,7 @@
 //! The one-shot command also takes the seed tool's `--key=value` and `--flag` (true), and
 //! `--args '{...}'` for the whole object: see [`parse_command_line`].
 //!
-//! Nesting is capped at [`MAX_DEPTH`] levels, QEMU's own limit: a dotted key of more parts, a
+//! Nesting is capped at [`MAX_DEPTH`] levels, what QEMU's own limit leaves: a dotted key of more parts, a
 //! literal nested deeper, or a value that with its dotted key's objects would be, is an error
 //! ([`ArgError::TooDeep`]), never a stack overflow. Nothing here recurses on the input's
 //! depth; what does (serde_json's printing, cloning and dropping of a value) is bounded by it.
@@ -32,13 +32,16 @@ use serde_json::{Map, Value};
 
 use crate::pyliteral::{self, LitError};
 
-/// The deepest nesting accepted in arguments from a command line or a shell line: the limit
-/// of QEMU's own JSON parser (its `MAX_NESTING`). It bounds a dotted key's parts (`a.b.c=1` is
-/// three levels), a JSON or Python literal's nesting (`[[1]]` is two), and the two together
-/// (`a.b=[1]` is two: the literal's levels below the key's last part). QEMU counts the
-/// request's own objects too, so arguments within a level or two of this reach its limit
-/// once sent, and it answers them with a JSON parse error.
-pub const MAX_DEPTH: usize = 1024;
+/// QEMU's JSON parser refuses nesting deeper than this (its `MAX_NESTING`), counting the
+/// request object itself.
+pub const QEMU_MAX_NESTING: usize = 1024;
+
+/// The deepest nesting accepted in arguments from a command line or a shell line, counting the
+/// `arguments` object as the first level: QEMU's limit less the request object around it, so
+/// that whatever is accepted here is also accepted by QEMU once sent. A dotted key's parts
+/// (`a.b.c=1` is three levels: the arguments object, `a` and `b`), and a literal's containers
+/// below its key (`x=[[1]]` is three), add up.
+pub const MAX_DEPTH: usize = QEMU_MAX_NESTING - 1;
 
 /// Why command-line arguments could not be turned into a QMP `arguments` object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +141,7 @@ fn add_key_value(map: &mut Map<String, Value>, token: &str) -> Result<(), ArgErr
         Err(ValueError::TooDeep) => return Err(too_deep(key)),
     };
     // The value sits below the key's last part: its own levels add to the parents'.
-    if parts - 1 + nesting(&value) > MAX_DEPTH {
+    if parts + nesting(&value) > MAX_DEPTH {
         return Err(too_deep(key));
     }
     insert_dotted(map, key, value)
@@ -590,7 +593,7 @@ mod tests {
     fn too_deep_error(tokens: &[String]) -> ArgError {
         let e = parse_command_line(tokens).unwrap_err();
         assert!(matches!(e, ArgError::TooDeep { .. }), "{e}");
-        assert!(e.to_string().contains("deeper than 1024 levels"), "{e}");
+        assert!(e.to_string().contains("deeper than 1023 levels"), "{e}");
         e
     }
 
@@ -614,7 +617,7 @@ mod tests {
         let tuples = format!("[{}1{}]", "(".repeat(deep), ",)".repeat(deep));
         for text in [nested_list(deep), "[".repeat(deep), dict, tuples] {
             too_deep_error(&[format!("x={text}")]);
-            assert!(parse_value(&text).unwrap_err().contains("1024"));
+            assert!(parse_value(&text).unwrap_err().contains("1023"));
         }
         let json = format!(r#"{{"a": {}}}"#, nested_list(deep));
         let e = too_deep_error(&["--args".into(), json]);
@@ -629,27 +632,27 @@ mod tests {
         let accepted = [
             vec![format!("{}=1", dotted(MAX_DEPTH))],
             vec![format!("--{}", dotted(MAX_DEPTH))],
-            vec![format!("x={}", nested_list(MAX_DEPTH))],
-            vec![format!("x={}", deep_dict(MAX_DEPTH))],
-            // The key's parts but the last, and the literal's levels, together.
-            vec![format!("{}={}", dotted(MAX_DEPTH - 10), nested_list(11))],
-            vec![format!("{}=[1]", dotted(MAX_DEPTH))],
+            vec![format!("x={}", nested_list(MAX_DEPTH - 1))],
+            vec![format!("x={}", deep_dict(MAX_DEPTH - 1))],
+            // The key's parts and the literal's levels, together.
+            vec![format!("{}={}", dotted(MAX_DEPTH - 10), nested_list(10))],
+            vec![format!("{}=[1]", dotted(MAX_DEPTH - 1))],
             vec!["--args".into(), format!("{{'a': {}}}", nested_list(MAX_DEPTH - 1))],
-            vec![format!("x={}", nested_list(MAX_DEPTH)), format!("{}=1", dotted(MAX_DEPTH))],
+            vec![format!("x={}", nested_list(MAX_DEPTH - 1)), format!("{}=1", dotted(MAX_DEPTH))],
         ];
         let refused = [
             vec![format!("{}=1", dotted(MAX_DEPTH + 1))],
-            vec![format!("x={}", nested_list(MAX_DEPTH + 1))],
-            vec![format!("x={}", deep_dict(MAX_DEPTH + 1))],
-            vec![format!("{}={}", dotted(MAX_DEPTH - 10), nested_list(12))],
-            vec![format!("{}=[[1]]", dotted(MAX_DEPTH))],
+            vec![format!("x={}", nested_list(MAX_DEPTH))],
+            vec![format!("x={}", deep_dict(MAX_DEPTH))],
+            vec![format!("{}={}", dotted(MAX_DEPTH - 10), nested_list(11))],
+            vec![format!("{}=[1]", dotted(MAX_DEPTH))],
             vec!["--args".into(), format!("{{'a': {}}}", nested_list(MAX_DEPTH))],
         ];
         on_small_stack(move || {
             for tokens in accepted {
                 let args = parse_command_line(&tokens).unwrap_or_else(|e| panic!("{e}"));
                 let value = Value::Object(args);
-                assert!(nesting(&value) <= MAX_DEPTH + 1);
+                assert!(nesting(&value) <= MAX_DEPTH);
                 assert!(serde_json::to_string_pretty(&value).unwrap().len() > MAX_DEPTH);
                 // Moved into a request, not copied (`json!` would copy it by serialising,
                 // recursively); the client itself writes the request with `to_writer`.

@@ -305,7 +305,17 @@ impl LineParser {
             if name == "transaction(" {
                 return err("a transaction is already open: finish it with ')'");
             }
-            let data = parse_key_values(args)?;
+            let data = Value::Object(parse_key_values(args)?);
+            // Inside the request, an action's data sits two levels below the arguments
+            // object (the `actions` array and the action): those count toward QEMU's limit.
+            if crate::args::nesting(&data) + 2 > crate::args::MAX_DEPTH {
+                return err(format!(
+                    "the arguments of action {name} nest deeper than {} levels, the most a transaction's \
+                     actions can have within QEMU's limit",
+                    crate::args::MAX_DEPTH - 2
+                ));
+            }
+            let Value::Object(data) = data else { unreachable!("made an object above") };
             let mut obj = Map::new();
             obj.insert("type".into(), Value::String(name.clone()));
             obj.insert("data".into(), Value::Object(data));
@@ -388,17 +398,20 @@ mod depth_tests {
     #[test]
     fn deeply_dotted_key_in_the_shell_is_an_error_not_a_stack_overflow() {
         let line = format!("x {}=1", dotted(100_000));
-        assert!(error(&line).contains("deeper than 1024 levels"), "{}", error(&line));
+        assert!(error(&line).contains("deeper than 1023 levels"), "{}", error(&line));
         let quoted = format!("x {}='a b'", dotted(100_000));
-        assert!(error(&quoted).contains("deeper than 1024 levels"));
+        assert!(error(&quoted).contains("deeper than 1023 levels"));
         let transaction = format!("transaction( a {}=1 )", dotted(100_000));
-        assert!(error(&transaction).contains("deeper than 1024 levels"));
+        assert!(error(&transaction).contains("deeper than 1023 levels"));
+        // Within the limit on their own, but not inside a transaction's request.
+        let transaction = format!("transaction( a {}=1 )", dotted(MAX_DEPTH));
+        assert!(error(&transaction).contains("deeper than 1021 levels"), "{}", error(&transaction));
     }
 
     #[test]
     fn deeply_nested_literal_in_the_shell_is_an_error_not_a_stack_overflow() {
         for value in [nested_list(100_000), "{'a':".repeat(100_000)] {
-            assert!(error(&format!("x v={value}")).contains("deeper than 1024 levels"));
+            assert!(error(&format!("x v={value}")).contains("deeper than 1023 levels"));
         }
         // A JSON line is read by serde_json, which refuses more than 128 levels itself.
         let json = format!(r#"{{"execute": "x", "arguments": {{"v": {}}}}}"#, nested_list(100_000));
@@ -412,18 +425,17 @@ mod depth_tests {
         on_small_stack(|| {
             for line in [
                 format!("x {}='quoted value'", dotted(MAX_DEPTH)),
-                format!("x v={}", nested_list(MAX_DEPTH)),
-                format!("transaction( a {}=1 ; b v={} )", dotted(MAX_DEPTH), nested_list(MAX_DEPTH)),
+                format!("x v={}", nested_list(MAX_DEPTH - 1)),
+                format!("transaction( a {}=1 ; b v={} )", dotted(MAX_DEPTH - 2), nested_list(MAX_DEPTH - 3)),
             ] {
                 let Ok(Parsed::Request(req)) = LineParser::new().parse(&line) else { panic!("not read") };
                 let text = serde_json::to_string_pretty(&req.arguments).unwrap();
                 assert!(text.contains(if line.contains("quoted") { "quoted value" } else { "1" }));
                 drop(req);
             }
-            for line in
-                [format!("x {}=1", dotted(MAX_DEPTH + 1)), format!("x v={}", nested_list(MAX_DEPTH + 1))]
+            for line in [format!("x {}=1", dotted(MAX_DEPTH + 1)), format!("x v={}", nested_list(MAX_DEPTH))]
             {
-                assert!(error(&line).contains("deeper than 1024 levels"));
+                assert!(error(&line).contains("deeper than 1023 levels"));
             }
         });
     }
