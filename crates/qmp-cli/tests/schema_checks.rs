@@ -4,7 +4,23 @@
 
 mod support;
 
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
 use support::{qmp, Qemu};
+
+/// Runs `qmp ARGS` with `script` on its stdin (the shell reads a piped script line by line).
+fn with_stdin(args: &[&str], script: &str) -> support::Output {
+    let mut child = support::command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    support::finish(child, Duration::from_secs(20))
+}
 
 #[test]
 fn an_unknown_member_is_a_usage_error_naming_it() {
@@ -81,4 +97,25 @@ fn the_simulator_is_checked_too() {
     out.assert_code(0);
     let out = qmp(&["--sim", "--no-check", "blockdev-add", "driver=null-co", "node-name=n0", "bogus=1"]);
     out.assert_code(1);
+}
+
+#[test]
+fn the_shell_checks_each_line_unless_no_check() {
+    let qemu = Qemu::start();
+    let script = "block-dirty-bitmap-add node=x\nblockdev-add driver=null-co node-name=n0 filename=/x\n";
+    let out = with_stdin(&["-s", qemu.sock(), "shell"], script);
+    out.assert_code(0);
+    assert!(out.stderr.contains("Not sent: missing required argument 'name' (string)"), "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "Not sent: unknown argument 'filename' (a member when driver=file, driver=host_cdrom, driver=host_device)"
+        ),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("\"error\""), "{out:?}");
+    let out = with_stdin(&["-s", qemu.sock(), "--no-check", "shell"], script);
+    out.assert_code(0);
+    assert!(!out.stderr.contains("Not sent"), "{out:?}");
+    assert!(out.stdout.contains("Parameter 'name' is missing"), "{out:?}");
+    assert!(out.stdout.contains("Parameter 'filename' is unexpected"), "{out:?}");
 }
