@@ -245,7 +245,7 @@ impl Client {
         if UNCHECKED.contains(&name) {
             return Ok(());
         }
-        let schema = self.schema().await?;
+        let schema = self.schema().await.map_err(|e| unchecked(name, e))?;
         check_against(&schema, name, args)
     }
 
@@ -366,6 +366,18 @@ impl Client {
 /// Commands never checked against the schema: negotiation (the schema cannot be had before
 /// it), and the schema itself.
 pub(crate) const UNCHECKED: &[&str] = &["qmp_capabilities", "query-qmp-schema"];
+
+/// A schema the server refuses (no `query-qmp-schema`: the guest agent, a small server) leaves
+/// nothing to check against: [`Error::Unsupported`] saying so, not the refusal of a command
+/// the caller never ran. Other failures (a disconnect, a timeout) stay as they are.
+pub(crate) fn unchecked(name: &str, e: Error) -> Error {
+    match e {
+        Error::Qmp(q) => Error::Unsupported(format!(
+            "cannot check the arguments of {name}: the server refused query-qmp-schema ({q})"
+        )),
+        other => other,
+    }
+}
 
 /// Checks a call's arguments for [`ClientBuilder::check_arguments`]. A command the schema does
 /// not have is left for the server to refuse (`CommandNotFound`, as without the check).
@@ -634,7 +646,9 @@ impl ClientBuilder {
     /// the connection, see [`Client::schema`]), and a call whose arguments do not fit fails
     /// with [`Error::InvalidArguments`], naming each problem, without sending anything. A
     /// command the schema does not have is sent as it is, for the server to answer
-    /// `CommandNotFound`; `qmp_capabilities` is never checked. Off, calls do no extra work.
+    /// `CommandNotFound`; `qmp_capabilities` is never checked. A server that refuses
+    /// `query-qmp-schema` fails checked calls with [`Error::Unsupported`] (the fetch is tried
+    /// again by the next call). Off, calls do no extra work.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), qmp::Error> {
@@ -847,12 +861,12 @@ mod tests {
             br#"{"return": "\u00e9\n", "id": 9}"#,
         ];
         // QEMU's shape takes the shortcut (else this test would compare the full pass with itself).
-        assert!(decode_member::<crate::commands::StatusInfo>(frames[0]).is_some_and(|r| r.is_ok()));
+        assert!(decode_member::<crate::types::StatusInfo>(frames[0]).is_some_and(|r| r.is_ok()));
         assert!(decode_member::<Value>(frames[14]).is_some_and(|r| r.is_err()));
         for frame in frames {
             same::<Value>(frame);
             same::<Option<Value>>(frame);
-            same::<crate::commands::StatusInfo>(frame);
+            same::<crate::types::StatusInfo>(frame);
             same::<std::collections::BTreeMap<String, Value>>(frame);
             same::<Option<u32>>(frame);
             same::<Box<RawValue>>(frame);

@@ -266,7 +266,8 @@ impl Client {
         fds: &[BorrowedFd<'_>],
     ) -> Result<Reply> {
         if self.schema.check_arguments && !crate::client::UNCHECKED.contains(&name) {
-            crate::client::check_against(&*self.schema()?, name, args)?;
+            let schema = self.schema().map_err(|e| crate::client::unchecked(name, e))?;
+            crate::client::check_against(&schema, name, args)?;
         }
         self.send(name, args, oob, fds)
     }
