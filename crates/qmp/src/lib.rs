@@ -47,6 +47,7 @@ pub mod events;
 pub mod ga;
 pub mod generated;
 pub mod qapi;
+mod qapi_support;
 mod reply;
 pub mod schema;
 mod subscription;

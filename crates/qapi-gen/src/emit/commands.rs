@@ -34,11 +34,20 @@ pub fn emit_command(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
             let _ = writeln!(out, "pub struct {name}(pub {});\n", r.rust_type(a, T));
         }
         _ if members.is_empty() => {
+            // No arguments: sent without `arguments`; read back from none, `null` or `{}`.
+            let _ = writeln!(out, "#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]");
+            let _ = writeln!(out, "pub struct {name};\n");
+            let _ = writeln!(out, "impl<'de> Deserialize<'de> for {name} {{");
             let _ = writeln!(
                 out,
-                "#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]"
+                "    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{"
             );
-            let _ = writeln!(out, "pub struct {name};\n");
+            let _ = writeln!(
+                out,
+                "        crate::qapi_support::no_arguments(d, \"{}\").map(|()| {name})",
+                e.name
+            );
+            let _ = writeln!(out, "    }}\n}}\n");
         }
         (Some(a), false) => {
             let shape = Shape { name: &name, members: &members, present: e.versions, owner: a, prefix: T };

@@ -254,6 +254,28 @@ fn registry(model: &Model, s: &Schema) -> String {
         let _ = writeln!(out, "        _ => return None,");
         let _ = writeln!(out, "    }})\n}}\n");
     }
+    let _ = writeln!(
+        out,
+        "/// Decodes `value` as the arguments of command `name` and encodes them again: what the"
+    );
+    let _ = writeln!(out, "/// generated type makes of them. `None` when this build has no command `name`.");
+    let _ = writeln!(out, "#[allow(deprecated)]");
+    let _ = writeln!(out, "pub fn reencode_arguments(name: &str, value: serde_json::Value) -> Option<Result<serde_json::Value, serde_json::Error>> {{");
+    let _ = writeln!(out, "    use super::commands as c;");
+    let _ = writeln!(out, "    fn again<T: serde::Serialize>(r: Result<T, serde_json::Error>) -> Result<serde_json::Value, serde_json::Error> {{");
+    let _ = writeln!(out, "        r.and_then(|v| serde_json::to_value(&v))");
+    let _ = writeln!(out, "    }}");
+    let _ = writeln!(out, "    Some(match name {{");
+    for e in &commands {
+        let _ = writeln!(
+            out,
+            "        {:?} => again(serde_json::from_value::<c::{}>(value)),",
+            e.name,
+            type_name(&e.name)
+        );
+    }
+    let _ = writeln!(out, "        _ => return None,");
+    let _ = writeln!(out, "    }})\n}}\n");
     out
 }
 

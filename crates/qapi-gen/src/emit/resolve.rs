@@ -147,6 +147,19 @@ impl<'a> Resolver<'a> {
         false
     }
 
+    /// Whether JSON `null` is a value of `ty` (QAPI `null`, `any`, or an alternate with a
+    /// `null` alternative, such as `BlockdevRefOrNull`): then an optional member given as
+    /// `null` must stay `Some`, since `null` means something other than leaving it out.
+    pub fn admits_null(&self, ty: &str) -> bool {
+        match ty {
+            "null" | "any" => true,
+            _ => matches!(
+                self.get(ty).map(|e| &e.kind),
+                Some(Kind::Alternate { alternatives }) if alternatives.iter().any(|a| a.types.iter().any(|t| t.ty == "null"))
+            ),
+        }
+    }
+
     /// The Rust type of a QAPI type, with `prefix` before named types (`t::` outside the
     /// types module).
     pub fn rust_type(&self, ty: &str, prefix: &str) -> String {

@@ -57,6 +57,10 @@ pub fn field(ctx: &Ctx, r: &Resolver, m: &Member, present: Versions, owner: &str
     }
     if is_optional(m, present) {
         attrs.push("default".into());
+        if !type_varies(m) && r.admits_null(ty) {
+            // `"backing": null` is a value, not an absent member.
+            attrs.push("deserialize_with = \"crate::qapi_support::present\"".into());
+        }
         attrs.push("skip_serializing_if = \"Option::is_none\"".into());
         rust = format!("Option<{rust}>");
     }

@@ -3727,3 +3727,292 @@ pub fn decode_arguments(
         _ => return None,
     })
 }
+
+/// Decodes `value` as the arguments of command `name` and encodes them again: what the
+/// generated type makes of them. `None` when this build has no command `name`.
+#[allow(deprecated)]
+pub fn reencode_arguments(
+    name: &str,
+    value: serde_json::Value,
+) -> Option<Result<serde_json::Value, serde_json::Error>> {
+    use super::commands as c;
+    fn again<T: serde::Serialize>(
+        r: Result<T, serde_json::Error>,
+    ) -> Result<serde_json::Value, serde_json::Error> {
+        r.and_then(|v| serde_json::to_value(&v))
+    }
+    Some(match name {
+        "add-fd" => again(serde_json::from_value::<c::AddFd>(value)),
+        "add_client" => again(serde_json::from_value::<c::AddClient>(value)),
+        "announce-self" => again(serde_json::from_value::<c::AnnounceSelf>(value)),
+        "balloon" => again(serde_json::from_value::<c::Balloon>(value)),
+        "block-commit" => again(serde_json::from_value::<c::BlockCommit>(value)),
+        "block-dirty-bitmap-add" => again(serde_json::from_value::<c::BlockDirtyBitmapAdd>(value)),
+        "block-dirty-bitmap-clear" => again(serde_json::from_value::<c::BlockDirtyBitmapClear>(value)),
+        "block-dirty-bitmap-disable" => again(serde_json::from_value::<c::BlockDirtyBitmapDisable>(value)),
+        "block-dirty-bitmap-enable" => again(serde_json::from_value::<c::BlockDirtyBitmapEnable>(value)),
+        "block-dirty-bitmap-merge" => again(serde_json::from_value::<c::BlockDirtyBitmapMerge>(value)),
+        "block-dirty-bitmap-remove" => again(serde_json::from_value::<c::BlockDirtyBitmapRemove>(value)),
+        "block-export-add" => again(serde_json::from_value::<c::BlockExportAdd>(value)),
+        "block-export-del" => again(serde_json::from_value::<c::BlockExportDel>(value)),
+        "block-job-cancel" => again(serde_json::from_value::<c::BlockJobCancel>(value)),
+        "block-job-change" => again(serde_json::from_value::<c::BlockJobChange>(value)),
+        "block-job-complete" => again(serde_json::from_value::<c::BlockJobComplete>(value)),
+        "block-job-dismiss" => again(serde_json::from_value::<c::BlockJobDismiss>(value)),
+        "block-job-finalize" => again(serde_json::from_value::<c::BlockJobFinalize>(value)),
+        "block-job-pause" => again(serde_json::from_value::<c::BlockJobPause>(value)),
+        "block-job-resume" => again(serde_json::from_value::<c::BlockJobResume>(value)),
+        "block-job-set-speed" => again(serde_json::from_value::<c::BlockJobSetSpeed>(value)),
+        "block-latency-histogram-set" => again(serde_json::from_value::<c::BlockLatencyHistogramSet>(value)),
+        "block-set-write-threshold" => again(serde_json::from_value::<c::BlockSetWriteThreshold>(value)),
+        "block-stream" => again(serde_json::from_value::<c::BlockStream>(value)),
+        "block_resize" => again(serde_json::from_value::<c::BlockResize>(value)),
+        "block_set_io_throttle" => again(serde_json::from_value::<c::BlockSetIoThrottle>(value)),
+        "blockdev-add" => again(serde_json::from_value::<c::BlockdevAdd>(value)),
+        "blockdev-backup" => again(serde_json::from_value::<c::BlockdevBackup>(value)),
+        "blockdev-change-medium" => again(serde_json::from_value::<c::BlockdevChangeMedium>(value)),
+        "blockdev-close-tray" => again(serde_json::from_value::<c::BlockdevCloseTray>(value)),
+        "blockdev-create" => again(serde_json::from_value::<c::BlockdevCreate>(value)),
+        "blockdev-del" => again(serde_json::from_value::<c::BlockdevDel>(value)),
+        "blockdev-insert-medium" => again(serde_json::from_value::<c::BlockdevInsertMedium>(value)),
+        "blockdev-mirror" => again(serde_json::from_value::<c::BlockdevMirror>(value)),
+        "blockdev-open-tray" => again(serde_json::from_value::<c::BlockdevOpenTray>(value)),
+        "blockdev-remove-medium" => again(serde_json::from_value::<c::BlockdevRemoveMedium>(value)),
+        "blockdev-reopen" => again(serde_json::from_value::<c::BlockdevReopen>(value)),
+        "blockdev-snapshot" => again(serde_json::from_value::<c::BlockdevSnapshot>(value)),
+        "blockdev-snapshot-delete-internal-sync" => {
+            again(serde_json::from_value::<c::BlockdevSnapshotDeleteInternalSync>(value))
+        }
+        "blockdev-snapshot-internal-sync" => {
+            again(serde_json::from_value::<c::BlockdevSnapshotInternalSync>(value))
+        }
+        "blockdev-snapshot-sync" => again(serde_json::from_value::<c::BlockdevSnapshotSync>(value)),
+        "calc-dirty-rate" => again(serde_json::from_value::<c::CalcDirtyRate>(value)),
+        "cancel-vcpu-dirty-limit" => again(serde_json::from_value::<c::CancelVcpuDirtyLimit>(value)),
+        "change-backing-file" => again(serde_json::from_value::<c::ChangeBackingFile>(value)),
+        "change-vnc-password" => again(serde_json::from_value::<c::ChangeVncPassword>(value)),
+        "chardev-add" => again(serde_json::from_value::<c::ChardevAdd>(value)),
+        "chardev-change" => again(serde_json::from_value::<c::ChardevChange>(value)),
+        "chardev-remove" => again(serde_json::from_value::<c::ChardevRemove>(value)),
+        "chardev-send-break" => again(serde_json::from_value::<c::ChardevSendBreak>(value)),
+        "client_migrate_info" => again(serde_json::from_value::<c::ClientMigrateInfo>(value)),
+        "closefd" => again(serde_json::from_value::<c::Closefd>(value)),
+        "cont" => again(serde_json::from_value::<c::Cont>(value)),
+        "cxl-add-dynamic-capacity" => again(serde_json::from_value::<c::CxlAddDynamicCapacity>(value)),
+        "cxl-inject-correctable-error" => {
+            again(serde_json::from_value::<c::CxlInjectCorrectableError>(value))
+        }
+        "cxl-inject-dram-event" => again(serde_json::from_value::<c::CxlInjectDramEvent>(value)),
+        "cxl-inject-general-media-event" => {
+            again(serde_json::from_value::<c::CxlInjectGeneralMediaEvent>(value))
+        }
+        "cxl-inject-memory-module-event" => {
+            again(serde_json::from_value::<c::CxlInjectMemoryModuleEvent>(value))
+        }
+        "cxl-inject-poison" => again(serde_json::from_value::<c::CxlInjectPoison>(value)),
+        "cxl-inject-uncorrectable-errors" => {
+            again(serde_json::from_value::<c::CxlInjectUncorrectableErrors>(value))
+        }
+        "cxl-release-dynamic-capacity" => {
+            again(serde_json::from_value::<c::CxlReleaseDynamicCapacity>(value))
+        }
+        "device-list-properties" => again(serde_json::from_value::<c::DeviceListProperties>(value)),
+        "device-sync-config" => again(serde_json::from_value::<c::DeviceSyncConfig>(value)),
+        "device_add" => again(serde_json::from_value::<c::DeviceAdd>(value)),
+        "device_del" => again(serde_json::from_value::<c::DeviceDel>(value)),
+        "display-reload" => again(serde_json::from_value::<c::DisplayReload>(value)),
+        "display-update" => again(serde_json::from_value::<c::DisplayUpdate>(value)),
+        "drive-backup" => again(serde_json::from_value::<c::DriveBackup>(value)),
+        "drive-mirror" => again(serde_json::from_value::<c::DriveMirror>(value)),
+        "dump-guest-memory" => again(serde_json::from_value::<c::DumpGuestMemory>(value)),
+        "dump-skeys" => again(serde_json::from_value::<c::DumpSkeys>(value)),
+        "dumpdtb" => again(serde_json::from_value::<c::Dumpdtb>(value)),
+        "eject" => again(serde_json::from_value::<c::Eject>(value)),
+        "expire_password" => again(serde_json::from_value::<c::ExpirePassword>(value)),
+        "get-win32-socket" => again(serde_json::from_value::<c::GetWin32Socket>(value)),
+        "getfd" => again(serde_json::from_value::<c::Getfd>(value)),
+        "human-monitor-command" => again(serde_json::from_value::<c::HumanMonitorCommand>(value)),
+        "inject-nmi" => again(serde_json::from_value::<c::InjectNmi>(value)),
+        "input-send-event" => again(serde_json::from_value::<c::InputSendEvent>(value)),
+        "job-cancel" => again(serde_json::from_value::<c::JobCancel>(value)),
+        "job-complete" => again(serde_json::from_value::<c::JobComplete>(value)),
+        "job-dismiss" => again(serde_json::from_value::<c::JobDismiss>(value)),
+        "job-finalize" => again(serde_json::from_value::<c::JobFinalize>(value)),
+        "job-pause" => again(serde_json::from_value::<c::JobPause>(value)),
+        "job-resume" => again(serde_json::from_value::<c::JobResume>(value)),
+        "memsave" => again(serde_json::from_value::<c::Memsave>(value)),
+        "migrate" => again(serde_json::from_value::<c::Migrate>(value)),
+        "migrate-continue" => again(serde_json::from_value::<c::MigrateContinue>(value)),
+        "migrate-incoming" => again(serde_json::from_value::<c::MigrateIncoming>(value)),
+        "migrate-pause" => again(serde_json::from_value::<c::MigratePause>(value)),
+        "migrate-recover" => again(serde_json::from_value::<c::MigrateRecover>(value)),
+        "migrate-set-capabilities" => again(serde_json::from_value::<c::MigrateSetCapabilities>(value)),
+        "migrate-set-parameters" => again(serde_json::from_value::<c::MigrateSetParameters>(value)),
+        "migrate-start-postcopy" => again(serde_json::from_value::<c::MigrateStartPostcopy>(value)),
+        "migrate_cancel" => again(serde_json::from_value::<c::MigrateCancel>(value)),
+        "nbd-server-add" => again(serde_json::from_value::<c::NbdServerAdd>(value)),
+        "nbd-server-remove" => again(serde_json::from_value::<c::NbdServerRemove>(value)),
+        "nbd-server-start" => again(serde_json::from_value::<c::NbdServerStart>(value)),
+        "nbd-server-stop" => again(serde_json::from_value::<c::NbdServerStop>(value)),
+        "netdev_add" => again(serde_json::from_value::<c::NetdevAdd>(value)),
+        "netdev_del" => again(serde_json::from_value::<c::NetdevDel>(value)),
+        "object-add" => again(serde_json::from_value::<c::ObjectAdd>(value)),
+        "object-del" => again(serde_json::from_value::<c::ObjectDel>(value)),
+        "pmemsave" => again(serde_json::from_value::<c::Pmemsave>(value)),
+        "qmp_capabilities" => again(serde_json::from_value::<c::QmpCapabilities>(value)),
+        "qom-get" => again(serde_json::from_value::<c::QomGet>(value)),
+        "qom-list" => again(serde_json::from_value::<c::QomList>(value)),
+        "qom-list-properties" => again(serde_json::from_value::<c::QomListProperties>(value)),
+        "qom-list-types" => again(serde_json::from_value::<c::QomListTypes>(value)),
+        "qom-set" => again(serde_json::from_value::<c::QomSet>(value)),
+        "query-acpi-ospm-status" => again(serde_json::from_value::<c::QueryAcpiOspmStatus>(value)),
+        "query-audiodevs" => again(serde_json::from_value::<c::QueryAudiodevs>(value)),
+        "query-balloon" => again(serde_json::from_value::<c::QueryBalloon>(value)),
+        "query-block" => again(serde_json::from_value::<c::QueryBlock>(value)),
+        "query-block-exports" => again(serde_json::from_value::<c::QueryBlockExports>(value)),
+        "query-block-jobs" => again(serde_json::from_value::<c::QueryBlockJobs>(value)),
+        "query-blockstats" => again(serde_json::from_value::<c::QueryBlockstats>(value)),
+        "query-chardev" => again(serde_json::from_value::<c::QueryChardev>(value)),
+        "query-chardev-backends" => again(serde_json::from_value::<c::QueryChardevBackends>(value)),
+        "query-colo-status" => again(serde_json::from_value::<c::QueryColoStatus>(value)),
+        "query-command-line-options" => again(serde_json::from_value::<c::QueryCommandLineOptions>(value)),
+        "query-commands" => again(serde_json::from_value::<c::QueryCommands>(value)),
+        "query-cpu-definitions" => again(serde_json::from_value::<c::QueryCpuDefinitions>(value)),
+        "query-cpu-model-baseline" => again(serde_json::from_value::<c::QueryCpuModelBaseline>(value)),
+        "query-cpu-model-comparison" => again(serde_json::from_value::<c::QueryCpuModelComparison>(value)),
+        "query-cpu-model-expansion" => again(serde_json::from_value::<c::QueryCpuModelExpansion>(value)),
+        "query-cpus-fast" => again(serde_json::from_value::<c::QueryCpusFast>(value)),
+        "query-cryptodev" => again(serde_json::from_value::<c::QueryCryptodev>(value)),
+        "query-current-machine" => again(serde_json::from_value::<c::QueryCurrentMachine>(value)),
+        "query-dirty-rate" => again(serde_json::from_value::<c::QueryDirtyRate>(value)),
+        "query-display-options" => again(serde_json::from_value::<c::QueryDisplayOptions>(value)),
+        "query-dump" => again(serde_json::from_value::<c::QueryDump>(value)),
+        "query-dump-guest-memory-capability" => {
+            again(serde_json::from_value::<c::QueryDumpGuestMemoryCapability>(value))
+        }
+        "query-fdsets" => again(serde_json::from_value::<c::QueryFdsets>(value)),
+        "query-gic-capabilities" => again(serde_json::from_value::<c::QueryGicCapabilities>(value)),
+        "query-hotpluggable-cpus" => again(serde_json::from_value::<c::QueryHotpluggableCpus>(value)),
+        "query-hv-balloon-status-report" => {
+            again(serde_json::from_value::<c::QueryHvBalloonStatusReport>(value))
+        }
+        "query-iothreads" => again(serde_json::from_value::<c::QueryIothreads>(value)),
+        "query-jobs" => again(serde_json::from_value::<c::QueryJobs>(value)),
+        "query-kvm" => again(serde_json::from_value::<c::QueryKvm>(value)),
+        "query-machines" => again(serde_json::from_value::<c::QueryMachines>(value)),
+        "query-memdev" => again(serde_json::from_value::<c::QueryMemdev>(value)),
+        "query-memory-devices" => again(serde_json::from_value::<c::QueryMemoryDevices>(value)),
+        "query-memory-size-summary" => again(serde_json::from_value::<c::QueryMemorySizeSummary>(value)),
+        "query-mice" => again(serde_json::from_value::<c::QueryMice>(value)),
+        "query-migrate" => again(serde_json::from_value::<c::QueryMigrate>(value)),
+        "query-migrate-capabilities" => again(serde_json::from_value::<c::QueryMigrateCapabilities>(value)),
+        "query-migrate-parameters" => again(serde_json::from_value::<c::QueryMigrateParameters>(value)),
+        "query-migrationthreads" => again(serde_json::from_value::<c::QueryMigrationthreads>(value)),
+        "query-name" => again(serde_json::from_value::<c::QueryName>(value)),
+        "query-named-block-nodes" => again(serde_json::from_value::<c::QueryNamedBlockNodes>(value)),
+        "query-pci" => again(serde_json::from_value::<c::QueryPci>(value)),
+        "query-pr-managers" => again(serde_json::from_value::<c::QueryPrManagers>(value)),
+        "query-qmp-schema" => again(serde_json::from_value::<c::QueryQmpSchema>(value)),
+        "query-replay" => again(serde_json::from_value::<c::QueryReplay>(value)),
+        "query-rocker" => again(serde_json::from_value::<c::QueryRocker>(value)),
+        "query-rocker-of-dpa-flows" => again(serde_json::from_value::<c::QueryRockerOfDpaFlows>(value)),
+        "query-rocker-of-dpa-groups" => again(serde_json::from_value::<c::QueryRockerOfDpaGroups>(value)),
+        "query-rocker-ports" => again(serde_json::from_value::<c::QueryRockerPorts>(value)),
+        "query-rx-filter" => again(serde_json::from_value::<c::QueryRxFilter>(value)),
+        "query-s390x-cpu-polarization" => {
+            again(serde_json::from_value::<c::QueryS390xCpuPolarization>(value))
+        }
+        "query-sev" => again(serde_json::from_value::<c::QuerySev>(value)),
+        "query-sev-attestation-report" => {
+            again(serde_json::from_value::<c::QuerySevAttestationReport>(value))
+        }
+        "query-sev-capabilities" => again(serde_json::from_value::<c::QuerySevCapabilities>(value)),
+        "query-sev-launch-measure" => again(serde_json::from_value::<c::QuerySevLaunchMeasure>(value)),
+        "query-sgx" => again(serde_json::from_value::<c::QuerySgx>(value)),
+        "query-sgx-capabilities" => again(serde_json::from_value::<c::QuerySgxCapabilities>(value)),
+        "query-spice" => again(serde_json::from_value::<c::QuerySpice>(value)),
+        "query-stats" => again(serde_json::from_value::<c::QueryStats>(value)),
+        "query-stats-schemas" => again(serde_json::from_value::<c::QueryStatsSchemas>(value)),
+        "query-status" => again(serde_json::from_value::<c::QueryStatus>(value)),
+        "query-target" => again(serde_json::from_value::<c::QueryTarget>(value)),
+        "query-tpm" => again(serde_json::from_value::<c::QueryTpm>(value)),
+        "query-tpm-models" => again(serde_json::from_value::<c::QueryTpmModels>(value)),
+        "query-tpm-types" => again(serde_json::from_value::<c::QueryTpmTypes>(value)),
+        "query-uuid" => again(serde_json::from_value::<c::QueryUuid>(value)),
+        "query-vcpu-dirty-limit" => again(serde_json::from_value::<c::QueryVcpuDirtyLimit>(value)),
+        "query-version" => again(serde_json::from_value::<c::QueryVersion>(value)),
+        "query-vm-generation-id" => again(serde_json::from_value::<c::QueryVmGenerationId>(value)),
+        "query-vnc" => again(serde_json::from_value::<c::QueryVnc>(value)),
+        "query-vnc-servers" => again(serde_json::from_value::<c::QueryVncServers>(value)),
+        "query-xen-replication-status" => {
+            again(serde_json::from_value::<c::QueryXenReplicationStatus>(value))
+        }
+        "query-yank" => again(serde_json::from_value::<c::QueryYank>(value)),
+        "quit" => again(serde_json::from_value::<c::Quit>(value)),
+        "remove-fd" => again(serde_json::from_value::<c::RemoveFd>(value)),
+        "replay-break" => again(serde_json::from_value::<c::ReplayBreak>(value)),
+        "replay-delete-break" => again(serde_json::from_value::<c::ReplayDeleteBreak>(value)),
+        "replay-seek" => again(serde_json::from_value::<c::ReplaySeek>(value)),
+        "request-ebpf" => again(serde_json::from_value::<c::RequestEbpf>(value)),
+        "ringbuf-read" => again(serde_json::from_value::<c::RingbufRead>(value)),
+        "ringbuf-write" => again(serde_json::from_value::<c::RingbufWrite>(value)),
+        "rtc-reset-reinjection" => again(serde_json::from_value::<c::RtcResetReinjection>(value)),
+        "screendump" => again(serde_json::from_value::<c::Screendump>(value)),
+        "send-key" => again(serde_json::from_value::<c::SendKey>(value)),
+        "set-action" => again(serde_json::from_value::<c::SetAction>(value)),
+        "set-cpu-topology" => again(serde_json::from_value::<c::SetCpuTopology>(value)),
+        "set-numa-node" => again(serde_json::from_value::<c::SetNumaNode>(value)),
+        "set-vcpu-dirty-limit" => again(serde_json::from_value::<c::SetVcpuDirtyLimit>(value)),
+        "set_link" => again(serde_json::from_value::<c::SetLink>(value)),
+        "set_password" => again(serde_json::from_value::<c::SetPassword>(value)),
+        "sev-inject-launch-secret" => again(serde_json::from_value::<c::SevInjectLaunchSecret>(value)),
+        "snapshot-delete" => again(serde_json::from_value::<c::SnapshotDelete>(value)),
+        "snapshot-load" => again(serde_json::from_value::<c::SnapshotLoad>(value)),
+        "snapshot-save" => again(serde_json::from_value::<c::SnapshotSave>(value)),
+        "stop" => again(serde_json::from_value::<c::Stop>(value)),
+        "system_powerdown" => again(serde_json::from_value::<c::SystemPowerdown>(value)),
+        "system_reset" => again(serde_json::from_value::<c::SystemReset>(value)),
+        "system_wakeup" => again(serde_json::from_value::<c::SystemWakeup>(value)),
+        "trace-event-get-state" => again(serde_json::from_value::<c::TraceEventGetState>(value)),
+        "trace-event-set-state" => again(serde_json::from_value::<c::TraceEventSetState>(value)),
+        "transaction" => again(serde_json::from_value::<c::Transaction>(value)),
+        "watchdog-set-action" => again(serde_json::from_value::<c::WatchdogSetAction>(value)),
+        "x-blockdev-amend" => again(serde_json::from_value::<c::XBlockdevAmend>(value)),
+        "x-blockdev-change" => again(serde_json::from_value::<c::XBlockdevChange>(value)),
+        "x-blockdev-set-iothread" => again(serde_json::from_value::<c::XBlockdevSetIothread>(value)),
+        "x-colo-lost-heartbeat" => again(serde_json::from_value::<c::XColoLostHeartbeat>(value)),
+        "x-debug-block-dirty-bitmap-sha256" => {
+            again(serde_json::from_value::<c::XDebugBlockDirtyBitmapSha256>(value))
+        }
+        "x-debug-query-block-graph" => again(serde_json::from_value::<c::XDebugQueryBlockGraph>(value)),
+        "x-exit-preconfig" => again(serde_json::from_value::<c::XExitPreconfig>(value)),
+        "x-query-interrupt-controllers" => {
+            again(serde_json::from_value::<c::XQueryInterruptControllers>(value))
+        }
+        "x-query-irq" => again(serde_json::from_value::<c::XQueryIrq>(value)),
+        "x-query-jit" => again(serde_json::from_value::<c::XQueryJit>(value)),
+        "x-query-numa" => again(serde_json::from_value::<c::XQueryNuma>(value)),
+        "x-query-opcount" => again(serde_json::from_value::<c::XQueryOpcount>(value)),
+        "x-query-profile" => again(serde_json::from_value::<c::XQueryProfile>(value)),
+        "x-query-ramblock" => again(serde_json::from_value::<c::XQueryRamblock>(value)),
+        "x-query-rdma" => again(serde_json::from_value::<c::XQueryRdma>(value)),
+        "x-query-roms" => again(serde_json::from_value::<c::XQueryRoms>(value)),
+        "x-query-usb" => again(serde_json::from_value::<c::XQueryUsb>(value)),
+        "x-query-virtio" => again(serde_json::from_value::<c::XQueryVirtio>(value)),
+        "x-query-virtio-queue-element" => again(serde_json::from_value::<c::XQueryVirtioQueueElement>(value)),
+        "x-query-virtio-queue-status" => again(serde_json::from_value::<c::XQueryVirtioQueueStatus>(value)),
+        "x-query-virtio-status" => again(serde_json::from_value::<c::XQueryVirtioStatus>(value)),
+        "x-query-virtio-vhost-queue-status" => {
+            again(serde_json::from_value::<c::XQueryVirtioVhostQueueStatus>(value))
+        }
+        "xen-colo-do-checkpoint" => again(serde_json::from_value::<c::XenColoDoCheckpoint>(value)),
+        "xen-event-inject" => again(serde_json::from_value::<c::XenEventInject>(value)),
+        "xen-event-list" => again(serde_json::from_value::<c::XenEventList>(value)),
+        "xen-load-devices-state" => again(serde_json::from_value::<c::XenLoadDevicesState>(value)),
+        "xen-save-devices-state" => again(serde_json::from_value::<c::XenSaveDevicesState>(value)),
+        "xen-set-global-dirty-log" => again(serde_json::from_value::<c::XenSetGlobalDirtyLog>(value)),
+        "xen-set-replication" => again(serde_json::from_value::<c::XenSetReplication>(value)),
+        "yank" => again(serde_json::from_value::<c::Yank>(value)),
+        _ => return None,
+    })
+}

@@ -694,3 +694,72 @@ pub fn decode_arguments(
         _ => return None,
     })
 }
+
+/// Decodes `value` as the arguments of command `name` and encodes them again: what the
+/// generated type makes of them. `None` when this build has no command `name`.
+#[allow(deprecated)]
+pub fn reencode_arguments(
+    name: &str,
+    value: serde_json::Value,
+) -> Option<Result<serde_json::Value, serde_json::Error>> {
+    use super::commands as c;
+    fn again<T: serde::Serialize>(
+        r: Result<T, serde_json::Error>,
+    ) -> Result<serde_json::Value, serde_json::Error> {
+        r.and_then(|v| serde_json::to_value(&v))
+    }
+    Some(match name {
+        "guest-exec" => again(serde_json::from_value::<c::GuestExec>(value)),
+        "guest-exec-status" => again(serde_json::from_value::<c::GuestExecStatus>(value)),
+        "guest-file-close" => again(serde_json::from_value::<c::GuestFileClose>(value)),
+        "guest-file-flush" => again(serde_json::from_value::<c::GuestFileFlush>(value)),
+        "guest-file-open" => again(serde_json::from_value::<c::GuestFileOpen>(value)),
+        "guest-file-read" => again(serde_json::from_value::<c::GuestFileRead>(value)),
+        "guest-file-seek" => again(serde_json::from_value::<c::GuestFileSeek>(value)),
+        "guest-file-write" => again(serde_json::from_value::<c::GuestFileWrite>(value)),
+        "guest-fsfreeze-freeze" => again(serde_json::from_value::<c::GuestFsfreezeFreeze>(value)),
+        "guest-fsfreeze-freeze-list" => again(serde_json::from_value::<c::GuestFsfreezeFreezeList>(value)),
+        "guest-fsfreeze-status" => again(serde_json::from_value::<c::GuestFsfreezeStatus>(value)),
+        "guest-fsfreeze-thaw" => again(serde_json::from_value::<c::GuestFsfreezeThaw>(value)),
+        "guest-fstrim" => again(serde_json::from_value::<c::GuestFstrim>(value)),
+        "guest-get-cpustats" => again(serde_json::from_value::<c::GuestGetCpustats>(value)),
+        "guest-get-devices" => again(serde_json::from_value::<c::GuestGetDevices>(value)),
+        "guest-get-disks" => again(serde_json::from_value::<c::GuestGetDisks>(value)),
+        "guest-get-diskstats" => again(serde_json::from_value::<c::GuestGetDiskstats>(value)),
+        "guest-get-fsinfo" => again(serde_json::from_value::<c::GuestGetFsinfo>(value)),
+        "guest-get-host-name" => again(serde_json::from_value::<c::GuestGetHostName>(value)),
+        "guest-get-memory-block-info" => again(serde_json::from_value::<c::GuestGetMemoryBlockInfo>(value)),
+        "guest-get-memory-blocks" => again(serde_json::from_value::<c::GuestGetMemoryBlocks>(value)),
+        "guest-get-osinfo" => again(serde_json::from_value::<c::GuestGetOsinfo>(value)),
+        "guest-get-time" => again(serde_json::from_value::<c::GuestGetTime>(value)),
+        "guest-get-timezone" => again(serde_json::from_value::<c::GuestGetTimezone>(value)),
+        "guest-get-users" => again(serde_json::from_value::<c::GuestGetUsers>(value)),
+        "guest-get-vcpus" => again(serde_json::from_value::<c::GuestGetVcpus>(value)),
+        "guest-info" => again(serde_json::from_value::<c::GuestInfo>(value)),
+        "guest-network-get-interfaces" => {
+            again(serde_json::from_value::<c::GuestNetworkGetInterfaces>(value))
+        }
+        "guest-network-get-route" => again(serde_json::from_value::<c::GuestNetworkGetRoute>(value)),
+        "guest-ping" => again(serde_json::from_value::<c::GuestPing>(value)),
+        "guest-set-memory-blocks" => again(serde_json::from_value::<c::GuestSetMemoryBlocks>(value)),
+        "guest-set-time" => again(serde_json::from_value::<c::GuestSetTime>(value)),
+        "guest-set-user-password" => again(serde_json::from_value::<c::GuestSetUserPassword>(value)),
+        "guest-set-vcpus" => again(serde_json::from_value::<c::GuestSetVcpus>(value)),
+        "guest-shutdown" => again(serde_json::from_value::<c::GuestShutdown>(value)),
+        "guest-ssh-add-authorized-keys" => {
+            again(serde_json::from_value::<c::GuestSshAddAuthorizedKeys>(value))
+        }
+        "guest-ssh-get-authorized-keys" => {
+            again(serde_json::from_value::<c::GuestSshGetAuthorizedKeys>(value))
+        }
+        "guest-ssh-remove-authorized-keys" => {
+            again(serde_json::from_value::<c::GuestSshRemoveAuthorizedKeys>(value))
+        }
+        "guest-suspend-disk" => again(serde_json::from_value::<c::GuestSuspendDisk>(value)),
+        "guest-suspend-hybrid" => again(serde_json::from_value::<c::GuestSuspendHybrid>(value)),
+        "guest-suspend-ram" => again(serde_json::from_value::<c::GuestSuspendRam>(value)),
+        "guest-sync" => again(serde_json::from_value::<c::GuestSync>(value)),
+        "guest-sync-delimited" => again(serde_json::from_value::<c::GuestSyncDelimited>(value)),
+        _ => return None,
+    })
+}

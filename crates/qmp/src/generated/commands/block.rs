@@ -428,8 +428,14 @@ impl crate::Command for Eject {
 /// Facts: module `block`; since QEMU 3.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryPrManagers;
+
+impl<'de> Deserialize<'de> for QueryPrManagers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-pr-managers").map(|()| QueryPrManagers)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryPrManagers {

@@ -1462,8 +1462,14 @@ impl crate::Command for DriveMirror {
 /// Facts: module `block-core`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryBlock;
+
+impl<'de> Deserialize<'de> for QueryBlock {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-block").map(|()| QueryBlock)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryBlock {
@@ -1476,8 +1482,14 @@ impl crate::Command for QueryBlock {
 /// Facts: module `block-core`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryBlockJobs;
+
+impl<'de> Deserialize<'de> for QueryBlockJobs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-block-jobs").map(|()| QueryBlockJobs)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryBlockJobs {
@@ -1759,8 +1771,14 @@ impl crate::Command for XDebugBlockDirtyBitmapSha256 {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XDebugQueryBlockGraph;
+
+impl<'de> Deserialize<'de> for XDebugQueryBlockGraph {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-debug-query-block-graph").map(|()| XDebugQueryBlockGraph)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XDebugQueryBlockGraph {

@@ -187,8 +187,14 @@ impl crate::Command for NbdServerStart {
 /// Facts: module `block-export`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct NbdServerStop;
+
+impl<'de> Deserialize<'de> for NbdServerStop {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "nbd-server-stop").map(|()| NbdServerStop)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for NbdServerStop {
@@ -201,8 +207,14 @@ impl crate::Command for NbdServerStop {
 /// Facts: module `block-export`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryBlockExports;
+
+impl<'de> Deserialize<'de> for QueryBlockExports {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-block-exports").map(|()| QueryBlockExports)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryBlockExports {

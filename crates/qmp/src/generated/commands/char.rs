@@ -127,8 +127,14 @@ impl crate::Command for ChardevSendBreak {
 /// Facts: module `char`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryChardev;
+
+impl<'de> Deserialize<'de> for QueryChardev {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-chardev").map(|()| QueryChardev)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryChardev {
@@ -141,8 +147,14 @@ impl crate::Command for QueryChardev {
 /// Facts: module `char`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryChardevBackends;
+
+impl<'de> Deserialize<'de> for QueryChardevBackends {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-chardev-backends").map(|()| QueryChardevBackends)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryChardevBackends {

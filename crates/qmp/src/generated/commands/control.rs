@@ -47,8 +47,14 @@ impl crate::Command for QmpCapabilities {
 /// Facts: module `control`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryCommands;
+
+impl<'de> Deserialize<'de> for QueryCommands {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-commands").map(|()| QueryCommands)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryCommands {
@@ -61,8 +67,14 @@ impl crate::Command for QueryCommands {
 /// Facts: module `control`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryVersion;
+
+impl<'de> Deserialize<'de> for QueryVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-version").map(|()| QueryVersion)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryVersion {
@@ -75,8 +87,14 @@ impl crate::Command for QueryVersion {
 /// Facts: module `control`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Quit;
+
+impl<'de> Deserialize<'de> for Quit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "quit").map(|()| Quit)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for Quit {

@@ -11,8 +11,14 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `cryptodev`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryCryptodev;
+
+impl<'de> Deserialize<'de> for QueryCryptodev {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-cryptodev").map(|()| QueryCryptodev)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryCryptodev {

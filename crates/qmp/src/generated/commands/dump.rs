@@ -89,8 +89,14 @@ impl crate::Command for DumpGuestMemory {
 /// Facts: module `dump`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryDump;
+
+impl<'de> Deserialize<'de> for QueryDump {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-dump").map(|()| QueryDump)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryDump {
@@ -103,8 +109,15 @@ impl crate::Command for QueryDump {
 /// Facts: module `dump`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryDumpGuestMemoryCapability;
+
+impl<'de> Deserialize<'de> for QueryDumpGuestMemoryCapability {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-dump-guest-memory-capability")
+            .map(|()| QueryDumpGuestMemoryCapability)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryDumpGuestMemoryCapability {

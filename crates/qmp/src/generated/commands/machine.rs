@@ -69,8 +69,14 @@ impl crate::Command for Dumpdtb {
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct InjectNmi;
+
+impl<'de> Deserialize<'de> for InjectNmi {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "inject-nmi").map(|()| InjectNmi)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for InjectNmi {
@@ -180,8 +186,14 @@ impl crate::Command for Pmemsave {
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryBalloon;
+
+impl<'de> Deserialize<'de> for QueryBalloon {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-balloon").map(|()| QueryBalloon)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryBalloon {
@@ -194,8 +206,14 @@ impl crate::Command for QueryBalloon {
 /// Facts: module `machine`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryCpusFast;
+
+impl<'de> Deserialize<'de> for QueryCpusFast {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-cpus-fast").map(|()| QueryCpusFast)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryCpusFast {
@@ -208,8 +226,14 @@ impl crate::Command for QueryCpusFast {
 /// Facts: module `machine`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryCurrentMachine;
+
+impl<'de> Deserialize<'de> for QueryCurrentMachine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-current-machine").map(|()| QueryCurrentMachine)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryCurrentMachine {
@@ -222,8 +246,14 @@ impl crate::Command for QueryCurrentMachine {
 /// Facts: module `machine`; since QEMU 2.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryHotpluggableCpus;
+
+impl<'de> Deserialize<'de> for QueryHotpluggableCpus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-hotpluggable-cpus").map(|()| QueryHotpluggableCpus)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryHotpluggableCpus {
@@ -236,8 +266,15 @@ impl crate::Command for QueryHotpluggableCpus {
 /// Facts: module `machine`; since QEMU 8.2; in QEMU 8.2.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryHvBalloonStatusReport;
+
+impl<'de> Deserialize<'de> for QueryHvBalloonStatusReport {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-hv-balloon-status-report")
+            .map(|()| QueryHvBalloonStatusReport)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryHvBalloonStatusReport {
@@ -250,8 +287,14 @@ impl crate::Command for QueryHvBalloonStatusReport {
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryKvm;
+
+impl<'de> Deserialize<'de> for QueryKvm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-kvm").map(|()| QueryKvm)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryKvm {
@@ -302,8 +345,14 @@ impl crate::Command for QueryMachines {
 /// Facts: module `machine`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryMemdev;
+
+impl<'de> Deserialize<'de> for QueryMemdev {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-memdev").map(|()| QueryMemdev)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryMemdev {
@@ -316,8 +365,14 @@ impl crate::Command for QueryMemdev {
 /// Facts: module `machine`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryMemoryDevices;
+
+impl<'de> Deserialize<'de> for QueryMemoryDevices {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-memory-devices").map(|()| QueryMemoryDevices)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryMemoryDevices {
@@ -330,8 +385,14 @@ impl crate::Command for QueryMemoryDevices {
 /// Facts: module `machine`; since QEMU 2.11; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryMemorySizeSummary;
+
+impl<'de> Deserialize<'de> for QueryMemorySizeSummary {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-memory-size-summary").map(|()| QueryMemorySizeSummary)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryMemorySizeSummary {
@@ -344,8 +405,14 @@ impl crate::Command for QueryMemorySizeSummary {
 /// Facts: module `machine`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryTarget;
+
+impl<'de> Deserialize<'de> for QueryTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-target").map(|()| QueryTarget)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryTarget {
@@ -358,8 +425,14 @@ impl crate::Command for QueryTarget {
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryUuid;
+
+impl<'de> Deserialize<'de> for QueryUuid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-uuid").map(|()| QueryUuid)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryUuid {
@@ -372,8 +445,14 @@ impl crate::Command for QueryUuid {
 /// Facts: module `machine`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryVmGenerationId;
+
+impl<'de> Deserialize<'de> for QueryVmGenerationId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-vm-generation-id").map(|()| QueryVmGenerationId)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryVmGenerationId {
@@ -401,8 +480,14 @@ impl crate::Command for SetNumaNode {
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SystemPowerdown;
+
+impl<'de> Deserialize<'de> for SystemPowerdown {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "system_powerdown").map(|()| SystemPowerdown)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for SystemPowerdown {
@@ -415,8 +500,14 @@ impl crate::Command for SystemPowerdown {
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SystemReset;
+
+impl<'de> Deserialize<'de> for SystemReset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "system_reset").map(|()| SystemReset)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for SystemReset {
@@ -429,8 +520,14 @@ impl crate::Command for SystemReset {
 /// Facts: module `machine`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SystemWakeup;
+
+impl<'de> Deserialize<'de> for SystemWakeup {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "system_wakeup").map(|()| SystemWakeup)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for SystemWakeup {
@@ -445,8 +542,15 @@ impl crate::Command for SystemWakeup {
 /// **Unstable**: may change or go away in any release (in QEMU 9.1.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryInterruptControllers;
+
+impl<'de> Deserialize<'de> for XQueryInterruptControllers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-interrupt-controllers")
+            .map(|()| XQueryInterruptControllers)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryInterruptControllers {
@@ -461,8 +565,14 @@ impl crate::Command for XQueryInterruptControllers {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryIrq;
+
+impl<'de> Deserialize<'de> for XQueryIrq {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-irq").map(|()| XQueryIrq)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryIrq {
@@ -479,8 +589,14 @@ impl crate::Command for XQueryIrq {
 /// Only in QEMU builds where `CONFIG_TCG` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryJit;
+
+impl<'de> Deserialize<'de> for XQueryJit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-jit").map(|()| XQueryJit)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryJit {
@@ -495,8 +611,14 @@ impl crate::Command for XQueryJit {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryNuma;
+
+impl<'de> Deserialize<'de> for XQueryNuma {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-numa").map(|()| XQueryNuma)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryNuma {
@@ -513,8 +635,14 @@ impl crate::Command for XQueryNuma {
 /// Only in QEMU builds where `CONFIG_TCG` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryOpcount;
+
+impl<'de> Deserialize<'de> for XQueryOpcount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-opcount").map(|()| XQueryOpcount)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryOpcount {
@@ -531,8 +659,14 @@ impl crate::Command for XQueryOpcount {
 /// Only in QEMU builds where `CONFIG_TCG` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryProfile;
+
+impl<'de> Deserialize<'de> for XQueryProfile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-profile").map(|()| XQueryProfile)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryProfile {
@@ -547,8 +681,14 @@ impl crate::Command for XQueryProfile {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryRamblock;
+
+impl<'de> Deserialize<'de> for XQueryRamblock {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-ramblock").map(|()| XQueryRamblock)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryRamblock {
@@ -563,8 +703,14 @@ impl crate::Command for XQueryRamblock {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.0.0).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryRdma;
+
+impl<'de> Deserialize<'de> for XQueryRdma {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-rdma").map(|()| XQueryRdma)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryRdma {
@@ -579,8 +725,14 @@ impl crate::Command for XQueryRdma {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryRoms;
+
+impl<'de> Deserialize<'de> for XQueryRoms {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-roms").map(|()| XQueryRoms)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryRoms {
@@ -595,8 +747,14 @@ impl crate::Command for XQueryRoms {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryUsb;
+
+impl<'de> Deserialize<'de> for XQueryUsb {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-usb").map(|()| XQueryUsb)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryUsb {

@@ -13,8 +13,14 @@ use serde::{Deserialize, Serialize};
 /// Only in QEMU builds where (`TARGET_PPC` or `TARGET_ARM` or `TARGET_I386` or `TARGET_S390X` or `TARGET_MIPS` or `TARGET_LOONGARCH64` or `TARGET_RISCV`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryCpuDefinitions;
+
+impl<'de> Deserialize<'de> for QueryCpuDefinitions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-cpu-definitions").map(|()| QueryCpuDefinitions)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryCpuDefinitions {
@@ -140,8 +146,15 @@ impl crate::Command for QueryCpuModelExpansion {
 /// Only in QEMU builds where `TARGET_S390X` and `CONFIG_KVM` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryS390xCpuPolarization;
+
+impl<'de> Deserialize<'de> for QueryS390xCpuPolarization {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-s390x-cpu-polarization")
+            .map(|()| QueryS390xCpuPolarization)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryS390xCpuPolarization {

@@ -307,8 +307,14 @@ impl crate::Command for MigrateIncoming {
 /// Facts: module `migration`; since QEMU 3.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MigratePause;
+
+impl<'de> Deserialize<'de> for MigratePause {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "migrate-pause").map(|()| MigratePause)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for MigratePause {
@@ -394,8 +400,14 @@ impl crate::Command for MigrateSetParameters {
 /// Facts: module `migration`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MigrateStartPostcopy;
+
+impl<'de> Deserialize<'de> for MigrateStartPostcopy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "migrate-start-postcopy").map(|()| MigrateStartPostcopy)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for MigrateStartPostcopy {
@@ -408,8 +420,14 @@ impl crate::Command for MigrateStartPostcopy {
 /// Facts: module `migration`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MigrateCancel;
+
+impl<'de> Deserialize<'de> for MigrateCancel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "migrate_cancel").map(|()| MigrateCancel)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for MigrateCancel {
@@ -424,8 +442,14 @@ impl crate::Command for MigrateCancel {
 /// Only in QEMU builds where `CONFIG_REPLICATION` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryColoStatus;
+
+impl<'de> Deserialize<'de> for QueryColoStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-colo-status").map(|()| QueryColoStatus)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryColoStatus {
@@ -475,8 +499,14 @@ impl crate::Command for QueryDirtyRate {
 /// Facts: module `migration`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryMigrate;
+
+impl<'de> Deserialize<'de> for QueryMigrate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-migrate").map(|()| QueryMigrate)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryMigrate {
@@ -489,8 +519,14 @@ impl crate::Command for QueryMigrate {
 /// Facts: module `migration`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryMigrateCapabilities;
+
+impl<'de> Deserialize<'de> for QueryMigrateCapabilities {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-migrate-capabilities").map(|()| QueryMigrateCapabilities)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryMigrateCapabilities {
@@ -503,8 +539,14 @@ impl crate::Command for QueryMigrateCapabilities {
 /// Facts: module `migration`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryMigrateParameters;
+
+impl<'de> Deserialize<'de> for QueryMigrateParameters {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-migrate-parameters").map(|()| QueryMigrateParameters)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryMigrateParameters {
@@ -520,8 +562,14 @@ impl crate::Command for QueryMigrateParameters {
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
 #[deprecated(note = "deprecated by QEMU (since 9.2.0-rc2 in this build's versions)")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryMigrationthreads;
+
+impl<'de> Deserialize<'de> for QueryMigrationthreads {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-migrationthreads").map(|()| QueryMigrationthreads)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryMigrationthreads {
@@ -534,8 +582,14 @@ impl crate::Command for QueryMigrationthreads {
 /// Facts: module `migration`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryVcpuDirtyLimit;
+
+impl<'de> Deserialize<'de> for QueryVcpuDirtyLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-vcpu-dirty-limit").map(|()| QueryVcpuDirtyLimit)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryVcpuDirtyLimit {
@@ -550,8 +604,15 @@ impl crate::Command for QueryVcpuDirtyLimit {
 /// Only in QEMU builds where `CONFIG_REPLICATION` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryXenReplicationStatus;
+
+impl<'de> Deserialize<'de> for QueryXenReplicationStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-xen-replication-status")
+            .map(|()| QueryXenReplicationStatus)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryXenReplicationStatus {
@@ -741,8 +802,14 @@ impl crate::Command for SnapshotSave {
 /// Only in QEMU builds where `CONFIG_REPLICATION` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XColoLostHeartbeat;
+
+impl<'de> Deserialize<'de> for XColoLostHeartbeat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-colo-lost-heartbeat").map(|()| XColoLostHeartbeat)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XColoLostHeartbeat {
@@ -757,8 +824,14 @@ impl crate::Command for XColoLostHeartbeat {
 /// Only in QEMU builds where `CONFIG_REPLICATION` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XenColoDoCheckpoint;
+
+impl<'de> Deserialize<'de> for XenColoDoCheckpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "xen-colo-do-checkpoint").map(|()| XenColoDoCheckpoint)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XenColoDoCheckpoint {

@@ -141,8 +141,14 @@ impl crate::Command for Closefd {
 /// Facts: module `misc`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Cont;
+
+impl<'de> Deserialize<'de> for Cont {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "cont").map(|()| Cont)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for Cont {
@@ -298,8 +304,14 @@ impl crate::Command for QueryCommandLineOptions {
 /// Facts: module `misc`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryFdsets;
+
+impl<'de> Deserialize<'de> for QueryFdsets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-fdsets").map(|()| QueryFdsets)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryFdsets {
@@ -312,8 +324,14 @@ impl crate::Command for QueryFdsets {
 /// Facts: module `misc`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryIothreads;
+
+impl<'de> Deserialize<'de> for QueryIothreads {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-iothreads").map(|()| QueryIothreads)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryIothreads {
@@ -326,8 +344,14 @@ impl crate::Command for QueryIothreads {
 /// Facts: module `misc`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryName;
+
+impl<'de> Deserialize<'de> for QueryName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-name").map(|()| QueryName)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryName {
@@ -379,8 +403,14 @@ impl crate::Command for RemoveFd {
 /// Facts: module `misc`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Stop;
+
+impl<'de> Deserialize<'de> for Stop {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "stop").map(|()| Stop)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for Stop {
@@ -395,8 +425,14 @@ impl crate::Command for Stop {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XExitPreconfig;
+
+impl<'de> Deserialize<'de> for XExitPreconfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-exit-preconfig").map(|()| XExitPreconfig)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XExitPreconfig {

@@ -43,8 +43,14 @@ impl crate::Command for DumpSkeys {
 /// Only in QEMU builds where `TARGET_ARM` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryGicCapabilities;
+
+impl<'de> Deserialize<'de> for QueryGicCapabilities {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-gic-capabilities").map(|()| QueryGicCapabilities)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryGicCapabilities {
@@ -59,8 +65,14 @@ impl crate::Command for QueryGicCapabilities {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QuerySev;
+
+impl<'de> Deserialize<'de> for QuerySev {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-sev").map(|()| QuerySev)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QuerySev {
@@ -105,8 +117,14 @@ impl crate::Command for QuerySevAttestationReport {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QuerySevCapabilities;
+
+impl<'de> Deserialize<'de> for QuerySevCapabilities {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-sev-capabilities").map(|()| QuerySevCapabilities)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QuerySevCapabilities {
@@ -121,8 +139,14 @@ impl crate::Command for QuerySevCapabilities {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QuerySevLaunchMeasure;
+
+impl<'de> Deserialize<'de> for QuerySevLaunchMeasure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-sev-launch-measure").map(|()| QuerySevLaunchMeasure)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QuerySevLaunchMeasure {
@@ -137,8 +161,14 @@ impl crate::Command for QuerySevLaunchMeasure {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QuerySgx;
+
+impl<'de> Deserialize<'de> for QuerySgx {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-sgx").map(|()| QuerySgx)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QuerySgx {
@@ -153,8 +183,14 @@ impl crate::Command for QuerySgx {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QuerySgxCapabilities;
+
+impl<'de> Deserialize<'de> for QuerySgxCapabilities {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-sgx-capabilities").map(|()| QuerySgxCapabilities)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QuerySgxCapabilities {
@@ -169,8 +205,14 @@ impl crate::Command for QuerySgxCapabilities {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RtcResetReinjection;
+
+impl<'de> Deserialize<'de> for RtcResetReinjection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "rtc-reset-reinjection").map(|()| RtcResetReinjection)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for RtcResetReinjection {
@@ -263,8 +305,14 @@ impl crate::Command for XenEventInject {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XenEventList;
+
+impl<'de> Deserialize<'de> for XenEventList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "xen-event-list").map(|()| XenEventList)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XenEventList {

@@ -11,8 +11,14 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `pci`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryPci;
+
+impl<'de> Deserialize<'de> for QueryPci {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-pci").map(|()| QueryPci)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryPci {

@@ -11,8 +11,14 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `replay`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryReplay;
+
+impl<'de> Deserialize<'de> for QueryReplay {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-replay").map(|()| QueryReplay)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryReplay {
@@ -53,8 +59,14 @@ impl crate::Command for ReplayBreak {
 /// Facts: module `replay`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ReplayDeleteBreak;
+
+impl<'de> Deserialize<'de> for ReplayDeleteBreak {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "replay-delete-break").map(|()| ReplayDeleteBreak)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for ReplayDeleteBreak {

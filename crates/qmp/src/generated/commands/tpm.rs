@@ -13,8 +13,14 @@ use serde::{Deserialize, Serialize};
 /// Only in QEMU builds where `CONFIG_TPM` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryTpm;
+
+impl<'de> Deserialize<'de> for QueryTpm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-tpm").map(|()| QueryTpm)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryTpm {
@@ -29,8 +35,14 @@ impl crate::Command for QueryTpm {
 /// Only in QEMU builds where `CONFIG_TPM` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryTpmModels;
+
+impl<'de> Deserialize<'de> for QueryTpmModels {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-tpm-models").map(|()| QueryTpmModels)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryTpmModels {
@@ -45,8 +57,14 @@ impl crate::Command for QueryTpmModels {
 /// Only in QEMU builds where `CONFIG_TPM` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryTpmTypes;
+
+impl<'de> Deserialize<'de> for QueryTpmTypes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-tpm-types").map(|()| QueryTpmTypes)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryTpmTypes {

@@ -206,8 +206,14 @@ impl crate::Command for InputSendEvent {
 /// Facts: module `ui`; since QEMU 3.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryDisplayOptions;
+
+impl<'de> Deserialize<'de> for QueryDisplayOptions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-display-options").map(|()| QueryDisplayOptions)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryDisplayOptions {
@@ -220,8 +226,14 @@ impl crate::Command for QueryDisplayOptions {
 /// Facts: module `ui`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryMice;
+
+impl<'de> Deserialize<'de> for QueryMice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-mice").map(|()| QueryMice)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryMice {
@@ -236,8 +248,14 @@ impl crate::Command for QueryMice {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QuerySpice;
+
+impl<'de> Deserialize<'de> for QuerySpice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-spice").map(|()| QuerySpice)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QuerySpice {
@@ -252,8 +270,14 @@ impl crate::Command for QuerySpice {
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryVnc;
+
+impl<'de> Deserialize<'de> for QueryVnc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-vnc").map(|()| QueryVnc)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryVnc {
@@ -268,8 +292,14 @@ impl crate::Command for QueryVnc {
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueryVncServers;
+
+impl<'de> Deserialize<'de> for QueryVncServers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "query-vnc-servers").map(|()| QueryVncServers)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for QueryVncServers {

@@ -13,8 +13,14 @@ use serde::{Deserialize, Serialize};
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XQueryVirtio;
+
+impl<'de> Deserialize<'de> for XQueryVirtio {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "x-query-virtio").map(|()| XQueryVirtio)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for XQueryVirtio {

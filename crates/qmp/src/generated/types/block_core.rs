@@ -6452,7 +6452,11 @@ pub struct BlockdevOptionsGenericCOWFormat {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `backing`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::qapi_support::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backing: Option<Box<BlockdevRefOrNull>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
     #[serde(flatten)]
@@ -7080,7 +7084,11 @@ pub struct BlockdevOptionsQcow {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `backing`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::qapi_support::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backing: Option<Box<BlockdevRefOrNull>>,
     /// `encrypt`
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -7127,7 +7135,11 @@ pub struct BlockdevOptionsQcow2 {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `backing`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::qapi_support::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backing: Option<Box<BlockdevRefOrNull>>,
     /// `lazy-refcounts`
     #[serde(rename = "lazy-refcounts", default, skip_serializing_if = "Option::is_none")]

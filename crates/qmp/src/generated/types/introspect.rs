@@ -428,7 +428,11 @@ pub struct SchemaInfoObjectMember {
     #[serde(rename = "type")]
     pub type_: String,
     /// `default`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::qapi_support::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default: Option<serde_json::Value>,
     /// `features`
     #[serde(default, skip_serializing_if = "Option::is_none")]

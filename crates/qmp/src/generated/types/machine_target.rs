@@ -229,7 +229,11 @@ pub struct CpuModelInfo {
     /// `name`
     pub name: String,
     /// `props`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::qapi_support::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub props: Option<serde_json::Value>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
     #[serde(flatten)]

@@ -574,13 +574,28 @@ pub struct MigrateSetParameters {
     #[serde(rename = "cpu-throttle-tailslow", default, skip_serializing_if = "Option::is_none")]
     pub cpu_throttle_tailslow: Option<bool>,
     /// `tls-creds`
-    #[serde(rename = "tls-creds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tls-creds",
+        default,
+        deserialize_with = "crate::qapi_support::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tls_creds: Option<StrOrNull>,
     /// `tls-hostname`
-    #[serde(rename = "tls-hostname", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tls-hostname",
+        default,
+        deserialize_with = "crate::qapi_support::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tls_hostname: Option<StrOrNull>,
     /// `tls-authz`
-    #[serde(rename = "tls-authz", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tls-authz",
+        default,
+        deserialize_with = "crate::qapi_support::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tls_authz: Option<StrOrNull>,
     /// `max-bandwidth`
     #[serde(rename = "max-bandwidth", default, skip_serializing_if = "Option::is_none")]

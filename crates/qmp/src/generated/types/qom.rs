@@ -2496,7 +2496,12 @@ pub struct ObjectPropertyInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `default-value`
-    #[serde(rename = "default-value", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "default-value",
+        default,
+        deserialize_with = "crate::qapi_support::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_value: Option<serde_json::Value>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
     #[serde(flatten)]

@@ -336,8 +336,14 @@ impl crate::Command for GuestFileWrite {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_FSFREEZE`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestFsfreezeFreeze;
+
+impl<'de> Deserialize<'de> for GuestFsfreezeFreeze {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-fsfreeze-freeze").map(|()| GuestFsfreezeFreeze)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestFsfreezeFreeze {
@@ -390,8 +396,14 @@ impl crate::Command for GuestFsfreezeFreezeList {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_FSFREEZE`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestFsfreezeStatus;
+
+impl<'de> Deserialize<'de> for GuestFsfreezeStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-fsfreeze-status").map(|()| GuestFsfreezeStatus)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestFsfreezeStatus {
@@ -406,8 +418,14 @@ impl crate::Command for GuestFsfreezeStatus {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_FSFREEZE`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestFsfreezeThaw;
+
+impl<'de> Deserialize<'de> for GuestFsfreezeThaw {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-fsfreeze-thaw").map(|()| GuestFsfreezeThaw)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestFsfreezeThaw {
@@ -460,8 +478,14 @@ impl crate::Command for GuestFstrim {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetCpustats;
+
+impl<'de> Deserialize<'de> for GuestGetCpustats {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-cpustats").map(|()| GuestGetCpustats)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetCpustats {
@@ -476,8 +500,14 @@ impl crate::Command for GuestGetCpustats {
 /// Only in QEMU builds where `CONFIG_WIN32` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetDevices;
+
+impl<'de> Deserialize<'de> for GuestGetDevices {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-devices").map(|()| GuestGetDevices)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetDevices {
@@ -492,8 +522,14 @@ impl crate::Command for GuestGetDevices {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_LIBUDEV`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetDisks;
+
+impl<'de> Deserialize<'de> for GuestGetDisks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-disks").map(|()| GuestGetDisks)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetDisks {
@@ -508,8 +544,14 @@ impl crate::Command for GuestGetDisks {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetDiskstats;
+
+impl<'de> Deserialize<'de> for GuestGetDiskstats {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-diskstats").map(|()| GuestGetDiskstats)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetDiskstats {
@@ -524,8 +566,14 @@ impl crate::Command for GuestGetDiskstats {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_LINUX`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetFsinfo;
+
+impl<'de> Deserialize<'de> for GuestGetFsinfo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-fsinfo").map(|()| GuestGetFsinfo)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetFsinfo {
@@ -538,8 +586,14 @@ impl crate::Command for GuestGetFsinfo {
 /// Facts: module `qapi-schema`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetHostName;
+
+impl<'de> Deserialize<'de> for GuestGetHostName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-host-name").map(|()| GuestGetHostName)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetHostName {
@@ -554,8 +608,14 @@ impl crate::Command for GuestGetHostName {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetMemoryBlockInfo;
+
+impl<'de> Deserialize<'de> for GuestGetMemoryBlockInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-memory-block-info").map(|()| GuestGetMemoryBlockInfo)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetMemoryBlockInfo {
@@ -570,8 +630,14 @@ impl crate::Command for GuestGetMemoryBlockInfo {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetMemoryBlocks;
+
+impl<'de> Deserialize<'de> for GuestGetMemoryBlocks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-memory-blocks").map(|()| GuestGetMemoryBlocks)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetMemoryBlocks {
@@ -584,8 +650,14 @@ impl crate::Command for GuestGetMemoryBlocks {
 /// Facts: module `qapi-schema`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetOsinfo;
+
+impl<'de> Deserialize<'de> for GuestGetOsinfo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-osinfo").map(|()| GuestGetOsinfo)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetOsinfo {
@@ -598,8 +670,14 @@ impl crate::Command for GuestGetOsinfo {
 /// Facts: module `qapi-schema`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetTime;
+
+impl<'de> Deserialize<'de> for GuestGetTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-time").map(|()| GuestGetTime)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetTime {
@@ -612,8 +690,14 @@ impl crate::Command for GuestGetTime {
 /// Facts: module `qapi-schema`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetTimezone;
+
+impl<'de> Deserialize<'de> for GuestGetTimezone {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-timezone").map(|()| GuestGetTimezone)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetTimezone {
@@ -628,8 +712,14 @@ impl crate::Command for GuestGetTimezone {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `HAVE_UTMPX`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetUsers;
+
+impl<'de> Deserialize<'de> for GuestGetUsers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-users").map(|()| GuestGetUsers)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetUsers {
@@ -644,8 +734,14 @@ impl crate::Command for GuestGetUsers {
 /// Only in QEMU builds where (`CONFIG_LINUX` or `CONFIG_WIN32`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestGetVcpus;
+
+impl<'de> Deserialize<'de> for GuestGetVcpus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-get-vcpus").map(|()| GuestGetVcpus)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestGetVcpus {
@@ -658,8 +754,14 @@ impl crate::Command for GuestGetVcpus {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestInfo;
+
+impl<'de> Deserialize<'de> for GuestInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-info").map(|()| GuestInfo)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestInfo {
@@ -674,8 +776,15 @@ impl crate::Command for GuestInfo {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `HAVE_GETIFADDRS`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestNetworkGetInterfaces;
+
+impl<'de> Deserialize<'de> for GuestNetworkGetInterfaces {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-network-get-interfaces")
+            .map(|()| GuestNetworkGetInterfaces)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestNetworkGetInterfaces {
@@ -690,8 +799,14 @@ impl crate::Command for GuestNetworkGetInterfaces {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestNetworkGetRoute;
+
+impl<'de> Deserialize<'de> for GuestNetworkGetRoute {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-network-get-route").map(|()| GuestNetworkGetRoute)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestNetworkGetRoute {
@@ -704,8 +819,14 @@ impl crate::Command for GuestNetworkGetRoute {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestPing;
+
+impl<'de> Deserialize<'de> for GuestPing {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-ping").map(|()| GuestPing)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestPing {
@@ -999,8 +1120,14 @@ impl crate::Command for GuestSshRemoveAuthorizedKeys {
 /// Only in QEMU builds where (`CONFIG_LINUX` or `CONFIG_WIN32`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestSuspendDisk;
+
+impl<'de> Deserialize<'de> for GuestSuspendDisk {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-suspend-disk").map(|()| GuestSuspendDisk)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestSuspendDisk {
@@ -1015,8 +1142,14 @@ impl crate::Command for GuestSuspendDisk {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestSuspendHybrid;
+
+impl<'de> Deserialize<'de> for GuestSuspendHybrid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-suspend-hybrid").map(|()| GuestSuspendHybrid)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestSuspendHybrid {
@@ -1031,8 +1164,14 @@ impl crate::Command for GuestSuspendHybrid {
 /// Only in QEMU builds where (`CONFIG_LINUX` or `CONFIG_WIN32`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GuestSuspendRam;
+
+impl<'de> Deserialize<'de> for GuestSuspendRam {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::no_arguments(d, "guest-suspend-ram").map(|()| GuestSuspendRam)
+    }
+}
 
 #[allow(deprecated)]
 impl crate::Command for GuestSuspendRam {
