@@ -182,9 +182,12 @@ async fn stream_with_live_progress_pause_speed_and_cancel() {
     let first = c.execute(QueryBlockJobs {}).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let second = c.execute(QueryBlockJobs {}).await.unwrap();
-    assert_eq!(first[0].device, "s1");
-    assert!(second[0].offset > first[0].offset, "progress moves: {first:?} then {second:?}");
-    assert!(second[0].offset < 64 << 20);
+    assert_eq!(first[0].device.as_deref(), Some("s1"));
+    assert!(
+        first[0].offset.is_some() && second[0].offset > first[0].offset,
+        "progress moves: {first:?} then {second:?}"
+    );
+    assert!(second[0].offset < Some(64 << 20));
     let jobs = c.execute(QueryJobs {}).await.unwrap();
     assert_eq!(jobs[0].id, "s1");
 
@@ -196,7 +199,7 @@ async fn stream_with_live_progress_pause_speed_and_cancel() {
     assert_eq!(desc, "Job is already paused");
     ok(&c, "block-job-resume", json!({"device": "s1"})).await;
     ok(&c, "block-job-set-speed", json!({"device": "s1", "speed": 1 << 20})).await;
-    assert_eq!(c.execute(QueryBlockJobs {}).await.unwrap()[0].speed, 1 << 20);
+    assert_eq!(c.execute(QueryBlockJobs {}).await.unwrap()[0].speed, Some(1 << 20));
     let (class, _) = err(&c, "block-job-complete", json!({"device": "s1"})).await;
     assert_eq!(class, ErrorClass::GenericError);
     ok(&c, "block-job-cancel", json!({"device": "s1"})).await;
@@ -247,7 +250,7 @@ async fn mirror_ready_then_complete() {
         ["created", "running", "ready", "BLOCK_JOB_READY"]
     );
     let jobs = c.execute(QueryBlockJobs {}).await.unwrap();
-    assert!(jobs[0].ready && jobs[0].offset == jobs[0].len);
+    assert!(jobs[0].ready == Some(true) && jobs[0].offset.is_some() && jobs[0].offset == jobs[0].len);
     ok(&c, "block-job-complete", json!({"device": "m1"})).await;
     let seq = job_events_until(&mut sub, "null").await;
     assert_eq!(seq, ["waiting", "pending", "BLOCK_JOB_COMPLETED", "concluded", "null"]);

@@ -52,6 +52,7 @@ mod reply;
 pub mod schema;
 mod subscription;
 mod transport;
+pub mod types;
 
 pub use address::{Address, AddressError, IntoAddress};
 pub use client::{decode_reply, Client, ClientBuilder, Listener, DEFAULT_NEGOTIATION_TIMEOUT};
@@ -64,3 +65,5 @@ pub use subscription::{EventFilter, RecvError, Subscription};
 /// The protocol core: message model, framer and encoders.
 pub use qmp_proto as proto;
 pub use qmp_proto::{ErrorClass, Event, Greeting, QmpError, Timestamp};
+/// serde_json, as this crate uses it: for a program's own [`Command`] impls and raw calls.
+pub use serde_json;

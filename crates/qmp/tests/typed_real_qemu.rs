@@ -1,6 +1,8 @@
-//! Typed commands and events against real QEMU 7.2: every query's live return decodes into
-//! its type, every argument struct matches the live schema, and the events QEMU sends decode
-//! into their types. Each test starts its own `qemu-system-x86_64` or `qemu-storage-daemon`.
+//! Typed commands and events (generated from QEMU's QAPI schema, with the hand-written
+//! extras) against real QEMU 7.2: returns decode into their types, argument structs match the
+//! live schema, and the events QEMU sends in real flows (run state, devices, block jobs,
+//! backup with a manual finalize, migration) decode into their typed variants. Each test
+//! starts its own `qemu-system-x86_64` or `qemu-storage-daemon`.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -9,7 +11,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use qmp::commands::*;
+// Named: the schema types are both hand-written (commands) and generated (types).
+use qmp::commands::{QueryQmpSchema, SchemaInfo, SchemaMeta, SchemaStr};
+// Named: a boxed command (commands) wraps its arguments' type of the same name (types).
+use qmp::commands::BlockdevBackup;
 use qmp::events::{self, EventData, EventExt, QemuEvent};
+use qmp::types::*;
 use qmp::{Client, Command, Subscription};
 use qmp_testkit::Peer;
 use serde_json::{json, Value};
@@ -34,15 +41,14 @@ async fn connect(peer: &Peer) -> Client {
 }
 
 /// The next event of type `E` on `sub`, skipping others. Every event seen on the way must
-/// decode into its typed variant when this crate knows its name.
+/// decode into its typed variant: the generated events cover every event QEMU 7.2 has.
 async fn next<E: EventData>(sub: &mut Subscription) -> E {
     let deadline = Instant::now() + T;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let event = sub.next_within(left).await.unwrap_or_else(|e| panic!("waiting for {}: {e}", E::NAME));
-        let typed = QemuEvent::from_event(&event);
-        if let QemuEvent::Other { name, data } = &typed {
-            assert!(!KNOWN.contains(&name.as_str()), "{name} did not decode: {data}");
+        if let QemuEvent::Other { name, data } = QemuEvent::from_event(&event) {
+            panic!("{name} did not decode into its typed variant: {data}");
         }
         if let Some(parsed) = event.parse::<E>() {
             return parsed.unwrap_or_else(|e| panic!("{} data {:?}: {e}", E::NAME, event.data_value()));
@@ -50,35 +56,13 @@ async fn next<E: EventData>(sub: &mut Subscription) -> E {
     }
 }
 
-/// The event names `QemuEvent` has a variant for.
-const KNOWN: &[&str] = &[
-    "SHUTDOWN",
-    "POWERDOWN",
-    "RESET",
-    "STOP",
-    "RESUME",
-    "SUSPEND",
-    "SUSPEND_DISK",
-    "WAKEUP",
-    "RTC_CHANGE",
-    "WATCHDOG",
-    "DEVICE_DELETED",
-    "DEVICE_TRAY_MOVED",
-    "BLOCK_IO_ERROR",
-    "BLOCK_JOB_COMPLETED",
-    "BLOCK_JOB_CANCELLED",
-    "BLOCK_JOB_ERROR",
-    "BLOCK_JOB_READY",
-    "BALLOON_CHANGE",
-    "VNC_CONNECTED",
-    "VNC_INITIALIZED",
-    "VNC_DISCONNECTED",
-    "SPICE_CONNECTED",
-    "SPICE_INITIALIZED",
-    "SPICE_DISCONNECTED",
-    "SPICE_MIGRATE_COMPLETED",
-    "JOB_STATUS_CHANGE",
-];
+/// The next event on `sub`, decoded (it must not be `Other`).
+async fn next_any(sub: &mut Subscription) -> QemuEvent {
+    let event = sub.next_within(T).await.unwrap_or_else(|e| panic!("waiting for an event: {e}"));
+    let typed = QemuEvent::from_event(&event);
+    assert!(!matches!(typed, QemuEvent::Other { .. }), "{typed:?} did not decode");
+    typed
+}
 
 #[tokio::test]
 async fn queries_decode_from_qemu_system() {
@@ -86,11 +70,19 @@ async fn queries_decode_from_qemu_system() {
     let client = connect(&qemu).await;
 
     let version = client.execute(QueryVersion).await.unwrap();
-    assert_eq!(&version, &client.greeting().unwrap().version);
+    let greeting = &client.greeting().unwrap().version;
+    assert_eq!(
+        (version.qemu.major, version.qemu.minor, version.qemu.micro, version.package.as_str()),
+        (greeting.qemu.major, greeting.qemu.minor, greeting.qemu.micro, greeting.package.as_str())
+    );
     assert_eq!((version.qemu.major, version.qemu.minor), (7, 2));
 
     let status = client.execute(QueryStatus).await.unwrap();
-    assert_eq!(status, StatusInfo { running: true, singlestep: false, status: RunState::Running });
+    // 7.2 still sends `singlestep` (removed in 9.0): present, and nothing unknown.
+    #[allow(deprecated)]
+    let singlestep = status.singlestep;
+    assert_eq!((status.running, singlestep, status.status.clone()), (true, Some(false), RunState::Running));
+    assert!(status.unknown_members.is_empty(), "{status:?}");
     assert_eq!(client.execute(QueryName).await.unwrap().name.as_deref(), Some("testvm"));
 
     let commands = client.execute(QueryCommands).await.unwrap();
@@ -102,13 +94,13 @@ async fn queries_decode_from_qemu_system() {
     assert_eq!(client.execute(QueryJobs).await.unwrap(), vec![]);
     assert_eq!(client.execute(QueryMigrate).await.unwrap(), MigrationInfo::default());
     let yank = client.execute_oob(QueryYank).await.unwrap();
-    assert!(yank.iter().all(|y| matches!(y, YankInstance::Chardev { .. })), "{yank:?}");
+    assert!(yank.iter().all(|y| matches!(y.branch, YankInstanceBranch::Chardev(_))), "{yank:?}");
 
     let out = client.execute(HumanMonitorCommand::new("info status")).await.unwrap();
     assert_eq!(out, "VM status: running\r\n");
 
-    let props = client.execute(QomList { path: "/machine".into() }).await.unwrap();
-    assert!(props.iter().any(|p| p.name == "type" && p.kind == "string"), "{props:?}");
+    let props = client.execute(QomList::new("/machine")).await.unwrap();
+    assert!(props.iter().any(|p| p.name == "type" && p.type_ == "string"), "{props:?}");
     assert_eq!(client.execute(QomGet::new("/machine", "type")).await.unwrap(), json!("none-machine"));
     client.execute(QomSet::new("/machine", "dump-guest-core", false)).await.unwrap();
     assert_eq!(client.execute(QomGet::new("/machine", "dump-guest-core")).await.unwrap(), json!(false));
@@ -121,22 +113,18 @@ async fn fd_passing_commands_round_trip() {
     let file = tempfile::tempfile().unwrap();
 
     assert_eq!(client.execute(QueryFdsets).await.unwrap(), vec![]);
-    let add = AddFd { fdset_id: None, opaque: Some("scratch".into()) };
+    let add = AddFd::new().opaque("scratch");
     let info = client.execute_with_fds(add, &[file.as_fd()]).await.unwrap();
     let sets = client.execute(QueryFdsets).await.unwrap();
-    assert_eq!(
-        sets,
-        vec![FdsetInfo {
-            fdset_id: info.fdset_id,
-            fds: vec![FdsetFdInfo { fd: info.fd, opaque: Some("scratch".into()) }]
-        }]
-    );
-    client.execute(RemoveFd { fdset_id: info.fdset_id, fd: None }).await.unwrap();
+    let fds: Vec<_> = sets.iter().map(|s| (s.fdset_id, s.fds.len())).collect();
+    assert_eq!(fds, [(info.fdset_id, 1)], "{sets:?}");
+    assert_eq!((sets[0].fds[0].fd, sets[0].fds[0].opaque.as_deref()), (info.fd, Some("scratch")));
+    client.execute(RemoveFd::new(info.fdset_id)).await.unwrap();
     assert_eq!(client.execute(QueryFdsets).await.unwrap(), vec![]);
 
-    client.execute_with_fds(Getfd { fdname: "fd0".into() }, &[file.as_fd()]).await.unwrap();
-    client.execute(Closefd { fdname: "fd0".into() }).await.unwrap();
-    let err = client.execute(Closefd { fdname: "fd0".into() }).await.unwrap_err();
+    client.execute_with_fds(Getfd::new("fd0"), &[file.as_fd()]).await.unwrap();
+    client.execute(Closefd::new("fd0")).await.unwrap();
+    let err = client.execute(Closefd::new("fd0")).await.unwrap_err();
     assert!(err.qmp_error().is_some(), "{err}");
 }
 
@@ -153,12 +141,12 @@ async fn run_state_commands_cause_typed_events() {
     let _: events::Resume = next(&mut sub).await;
     client.execute(SystemReset).await.unwrap();
     let reset: events::Reset = next(&mut sub).await;
-    assert_eq!(reset, events::Reset { guest: false, reason: events::ShutdownCause::HostQmpSystemReset });
+    assert_eq!((reset.guest, reset.reason), (false, ShutdownCause::HostQmpSystemReset));
     client.execute(SystemPowerdown).await.unwrap();
     let _: events::Powerdown = next(&mut sub).await;
     client.execute(Quit).await.unwrap();
     let shutdown: events::Shutdown = next(&mut sub).await;
-    assert_eq!(shutdown, events::Shutdown { guest: false, reason: events::ShutdownCause::HostQmpQuit });
+    assert_eq!((shutdown.guest, shutdown.reason), (false, ShutdownCause::HostQmpQuit));
 }
 
 /// A `-machine pc` (never started: `-S`) with a USB controller, a CD drive and a VNC server
@@ -193,14 +181,18 @@ async fn device_commands_and_events() {
     client.execute(DeviceAdd::new("usb-kbd").id("kbd0").bus("xhci.0")).await.unwrap();
     let path = client.execute(QomGet::new("/machine/peripheral/kbd0", "type")).await.unwrap();
     assert_eq!(path, json!("usb-kbd"));
-    client.execute(DeviceDel { id: "kbd0".into() }).await.unwrap();
+    // A USB device unplugs without the guest's help: DEVICE_DELETED comes at once.
+    client.execute(DeviceDel::new("kbd0")).await.unwrap();
     let deleted: events::DeviceDeleted = next(&mut sub).await;
     assert_eq!(deleted.device.as_deref(), Some("kbd0"));
     assert_eq!(deleted.path, "/machine/peripheral/kbd0");
+    assert!(deleted.unknown_members.is_empty(), "{deleted:?}");
+    let gone = client.execute(QomGet::new("/machine/peripheral/kbd0", "type")).await.unwrap_err();
+    assert!(gone.qmp_error().is_some(), "{gone}");
 
     client.execute_raw("blockdev-open-tray", json!({"id": "cdrom0"})).await.unwrap();
     let tray: events::DeviceTrayMoved = next(&mut sub).await;
-    assert_eq!(tray, events::DeviceTrayMoved { device: "cd0".into(), id: "cdrom0".into(), tray_open: true });
+    assert_eq!((tray.device.as_str(), tray.id.as_str(), tray.tray_open), ("cd0", "cdrom0", true));
     let block = client.execute(QueryBlock).await.unwrap();
     let cd = block.iter().find(|b| b.device == "cd0").expect("cd0 in query-block");
     assert_eq!((cd.removable, cd.tray_open, cd.inserted.is_none()), (true, Some(true), true));
@@ -211,9 +203,10 @@ async fn device_commands_and_events() {
     tokio::task::spawn_blocking(move || vnc_handshake(&vnc)).await.unwrap();
     let connected: events::VncConnected = next(&mut sub).await;
     assert_eq!(connected.server.auth.as_deref(), Some("none"));
-    assert_eq!(connected.client.family, events::NetworkAddressFamily::Unix);
+    assert_eq!(connected.client.family, NetworkAddressFamily::Unix);
     let init: events::VncInitialized = next(&mut sub).await;
-    assert_eq!(init.client.base, connected.client);
+    let (c, i) = (&connected.client, &init.client);
+    assert_eq!((&i.host, &i.service, &i.family, i.websocket), (&c.host, &c.service, &c.family, c.websocket));
     let _: events::VncDisconnected = next(&mut sub).await;
 }
 
@@ -243,7 +236,7 @@ async fn migration_to_a_file_reports_typed_progress() {
     let qemu = Peer::qemu_with(1, &["-machine", "pc", "-S", "-m", "32"]);
     let client = connect(&qemu).await;
     let target = dir.path().join("state");
-    client.execute(Migrate::new(format!("exec:cat > {}", target.display()))).await.unwrap();
+    client.execute(Migrate::new().uri(format!("exec:cat > {}", target.display()))).await.unwrap();
     let deadline = Instant::now() + T;
     let info = loop {
         let info = client.execute(QueryMigrate).await.unwrap();
@@ -260,6 +253,46 @@ async fn migration_to_a_file_reports_typed_progress() {
     assert!(info.total_time.is_some() && info.downtime.is_some(), "{info:?}");
     assert!(std::fs::metadata(&target).unwrap().len() > 0);
     assert_eq!(client.execute(QueryStatus).await.unwrap().status, RunState::Postmigrate);
+}
+
+/// With the `events` capability, a migration reports each state as a typed MIGRATION event
+/// and each RAM pass as a typed MIGRATION_PASS; `query-migrate` decodes at the end.
+#[tokio::test]
+async fn migration_with_the_events_capability_sends_typed_events() {
+    let qemu = Peer::qemu_with(1, &["-machine", "pc", "-S", "-accel", "tcg", "-m", "32"]);
+    let client = connect(&qemu).await;
+    let caps = vec![MigrationCapabilityStatus::new(MigrationCapability::Events, true)];
+    client.execute(MigrateSetCapabilities::new(caps)).await.unwrap();
+    let on = client.execute(QueryMigrateCapabilities).await.unwrap();
+    assert!(on.iter().any(|c| c.capability == MigrationCapability::Events && c.state), "{on:?}");
+
+    let mut sub = client.subscribe(qmp::EventFilter::names(["MIGRATION", "MIGRATION_PASS"]));
+    client.execute(Migrate::new().uri("exec:cat > /dev/null")).await.unwrap();
+    let (mut states, mut passes) = (Vec::new(), Vec::new());
+    while states.last() != Some(&MigrationStatus::Completed) {
+        match next_any(&mut sub).await {
+            QemuEvent::Migration(m) => {
+                assert!(m.unknown_members.is_empty(), "{m:?}");
+                assert!(m.status != MigrationStatus::Failed, "migration failed after {states:?}");
+                states.push(m.status);
+            }
+            QemuEvent::MigrationPass(p) => passes.push(p.pass),
+            other => panic!("not asked for: {other:?}"),
+        }
+    }
+    // QEMU 7.2 on a stopped guest: setup, active, device (the final stage), completed.
+    assert_eq!(states.first(), Some(&MigrationStatus::Setup), "{states:?}");
+    assert!(states.contains(&MigrationStatus::Active), "{states:?}");
+    assert!(states.iter().all(|s| !matches!(s, MigrationStatus::Other(_))), "{states:?}");
+    assert!(!passes.is_empty() && passes[0] == 1, "passes {passes:?}");
+    assert!(passes.windows(2).all(|w| w[1] == w[0] + 1), "passes {passes:?}");
+
+    let info = client.execute(QueryMigrate).await.unwrap();
+    assert_eq!(info.status, Some(MigrationStatus::Completed));
+    let ram = info.ram.expect("ram statistics");
+    assert!(ram.total >= 32 << 20 && ram.transferred > 0, "{ram:?}");
+    assert_eq!(ram.dirty_sync_count, *passes.last().unwrap(), "one dirty sync per pass");
+    assert!(info.total_time.is_some() && info.unknown_members.is_empty());
 }
 
 /// The live schema, by name.
@@ -315,6 +348,7 @@ fn check<C: Command>(schema: &HashMap<SchemaStr, SchemaInfo>, cmd: &C) {
 }
 
 #[tokio::test]
+#[allow(deprecated)] // `migrate`'s `blk` and `inc`, deprecated in 8.2 but still in 7.2
 async fn argument_structs_match_the_live_schema() {
     let qemu = Peer::qemu(1);
     let client = connect(&qemu).await;
@@ -323,15 +357,15 @@ async fn argument_structs_match_the_live_schema() {
 
     check(&s, &QmpCapabilities::with_oob());
     for_unit_commands(&s);
-    check(&s, &HumanMonitorCommand { cpu_index: Some(0), ..HumanMonitorCommand::new("info status") });
-    check(&s, &Getfd { fdname: "f".into() });
-    check(&s, &Closefd { fdname: "f".into() });
-    check(&s, &AddFd { fdset_id: Some(1), opaque: Some("o".into()) });
-    check(&s, &RemoveFd { fdset_id: 1, fd: Some(3) });
+    check(&s, &HumanMonitorCommand::new("info status").cpu_index(0));
+    check(&s, &Getfd::new("f"));
+    check(&s, &Closefd::new("f"));
+    check(&s, &AddFd::new().fdset_id(1).opaque("o"));
+    check(&s, &RemoveFd::new(1).fd(3));
     check(&s, &DeviceAdd::new("usb-kbd").id("k").bus("b"));
-    check(&s, &DeviceDel { id: "k".into() });
+    check(&s, &DeviceDel::new("k"));
     check(&s, &BlockdevDel::new("n"));
-    check(&s, &QueryNamedBlockNodes { flat: Some(true) });
+    check(&s, &QueryNamedBlockNodes::new().flat(true));
     let stream = BlockStream::new("d").job_id("j").base("b").base_node("b").backing_file("f").bottom("b");
     check(
         &s,
@@ -357,7 +391,7 @@ async fn argument_structs_match_the_live_schema() {
         .job_id("j")
         .replaces("r")
         .speed(1)
-        .granularity(512);
+        .granularity(512u32);
     let mirror =
         mirror.buf_size(1).on_source_error(BlockdevOnError::Ignore).on_target_error(BlockdevOnError::Auto);
     check(
@@ -369,13 +403,20 @@ async fn argument_structs_match_the_live_schema() {
             .auto_dismiss(true),
     );
     check(&s, &BlockJobCancel::new("j").force(true));
-    check(&s, &BlockJobPause { device: "j".into() });
-    check(&s, &BlockJobResume { device: "j".into() });
-    check(&s, &BlockJobSetSpeed { device: "j".into(), speed: 1 });
-    check(&s, &BlockJobComplete { device: "j".into() });
-    check(&s, &JobDismiss { id: "j".into() });
-    check(&s, &Migrate::new("exec:true").blk(false).inc(false).detach(true).resume(false));
-    check(&s, &QomList { path: "/".into() });
+    check(&s, &BlockJobPause::new("j"));
+    check(&s, &BlockJobResume::new("j"));
+    check(&s, &BlockJobSetSpeed::new("j", 1));
+    check(&s, &BlockJobComplete::new("j"));
+    check(&s, &JobDismiss::new("j"));
+    check(&s, &JobFinalize::new("j"));
+    let backup = qmp::types::BlockdevBackup::new("d", MirrorSyncMode::Full, "t").job_id("j");
+    check(&s, &BlockdevBackup(backup.auto_finalize(false).auto_dismiss(true)));
+    check(
+        &s,
+        &MigrateSetCapabilities::new(vec![MigrationCapabilityStatus::new(MigrationCapability::Events, true)]),
+    );
+    check(&s, &Migrate::new().uri("exec:true").blk(false).inc(false).detach(true).resume(false));
+    check(&s, &QomList::new("/"));
     check(&s, &QomGet::new("/", "type"));
     check(&s, &QomSet::new("/", "p", 1));
     check(
@@ -393,15 +434,16 @@ async fn argument_structs_match_the_live_schema() {
         BlockdevAdd::raw("n", "f"),
         BlockdevAdd::null_co("n", 1),
     ] {
-        let driver = cmd.options["driver"].as_str().unwrap();
+        let Value::Object(options) = serde_json::to_value(&cmd).unwrap() else { panic!("an object") };
+        let driver = options["driver"].as_str().unwrap();
         let variant = union.variants.iter().find(|v| v.case == driver).expect("a driver QEMU knows");
         let mut known = members(&s, &add.arg_type);
         known.extend(members(&s, &variant.kind));
-        for key in cmd.options.keys() {
+        for key in options.keys() {
             assert!(known.iter().any(|(m, _)| m == key), "blockdev-add {driver}: no member {key}");
         }
         for (m, optional) in &known {
-            assert!(*optional || cmd.options.contains_key(m.as_str()), "blockdev-add {driver}: {m} missing");
+            assert!(*optional || options.contains_key(m.as_str()), "blockdev-add {driver}: {m} missing");
         }
     }
 
@@ -423,16 +465,19 @@ async fn argument_structs_match_the_live_schema() {
         TransactionAction::blockdev_snapshot_internal_sync("d", "s"),
         TransactionAction::blockdev_backup("j", "d", "t", MirrorSyncMode::Full),
     ] {
-        let variant = action.variants.iter().find(|v| v.case == a.kind).expect("an action QEMU knows");
+        let sent = serde_json::to_value(&a).unwrap();
+        let kind = sent["type"].as_str().expect("a type").to_owned();
+        let Some(Value::Object(sent_data)) = sent.get("data") else { panic!("{kind}: data {sent}") };
+        let variant = action.variants.iter().find(|v| v.case == kind).expect("an action QEMU knows");
         let wrapper = members(&s, &variant.kind);
         let SchemaMeta::Object(w) = &s[&variant.kind].meta else { panic!("wrapper") };
-        assert_eq!(wrapper.len(), 1, "{}: a `data` wrapper", a.kind);
+        assert_eq!(wrapper.len(), 1, "{kind}: a `data` wrapper");
         let data = members(&s, &w.members[0].kind);
-        for key in a.data.keys() {
-            assert!(data.iter().any(|(m, _)| m == key), "{}: no member {key}", a.kind);
+        for key in sent_data.keys() {
+            assert!(data.iter().any(|(m, _)| m == key), "{kind}: no member {key}");
         }
         for (m, optional) in &data {
-            assert!(*optional || a.data.contains_key(m.as_str()), "{}: {m} missing", a.kind);
+            assert!(*optional || sent_data.contains_key(m.as_str()), "{kind}: {m} missing");
         }
     }
 }
@@ -519,6 +564,8 @@ fn check_event<E: EventData + serde::Serialize>(s: &HashMap<SchemaStr, SchemaInf
     assert!(!matches!(QemuEvent::from_event(&event), QemuEvent::Other { .. }), "{} data {data}", E::NAME);
     let typed: E = event.parse().unwrap().unwrap();
     let back = serde_json::to_value(&typed).unwrap();
+    // An event without data is a unit struct, which encodes as `null`.
+    let data = if data == json!({}) && back.is_null() { Value::Null } else { data };
     assert_eq!(back, data, "{} data", E::NAME);
 }
 
@@ -571,7 +618,27 @@ async fn return_and_event_types_have_the_live_schema_members() {
     check_event::<events::SpiceDisconnected>(&s);
     check_event::<events::SpiceMigrateCompleted>(&s);
     check_event::<events::JobStatusChange>(&s);
-    assert_eq!(KNOWN.len(), 26);
+    check_event::<events::BlockJobPending>(&s);
+    check_event::<events::Migration>(&s);
+    check_event::<events::MigrationPass>(&s);
+
+    // Every event this QEMU has decodes into its typed variant (none is `Other`).
+    let mut names = 0;
+    for (name, entry) in &s {
+        let SchemaMeta::Event(info) = &entry.meta else { continue };
+        let line = json!({"event": name.as_str(), "data": synth(&s, &info.arg_type, 0),
+                          "timestamp": {"seconds": 1, "microseconds": 2}});
+        let Ok(qmp::proto::Message::Event(event)) =
+            qmp::proto::Message::from_slice(line.to_string().as_bytes())
+        else {
+            panic!("not an event: {line}")
+        };
+        let typed = QemuEvent::from_event(&event);
+        assert!(!matches!(typed, QemuEvent::Other { .. }), "{line}");
+        assert_eq!(typed.name(), name.as_str());
+        names += 1;
+    }
+    assert!(names >= 50, "{names} events");
 }
 
 #[tokio::test]
@@ -580,14 +647,14 @@ async fn block_nodes_and_jobs_on_the_storage_daemon() {
     let client = connect(&qsd).await;
     let mut sub = client.events();
 
-    let nodes = client.execute(QueryNamedBlockNodes::default()).await.unwrap();
+    let nodes = client.execute(QueryNamedBlockNodes::new()).await.unwrap();
     let top = nodes.iter().find(|n| n.node_name.as_deref() == Some("top0")).expect("top0");
     assert_eq!((top.drv.as_str(), top.ro, top.backing_file_depth), ("qcow2", false, 1));
     assert_eq!(top.image.virtual_size, 64 << 20);
     let backing = top.image.backing_image.as_ref().expect("the backing chain");
     assert_eq!(backing.format, "qcow2");
     assert!(backing.filename.ends_with("base.qcow2"));
-    let flat = client.execute(QueryNamedBlockNodes { flat: Some(true) }).await.unwrap();
+    let flat = client.execute(QueryNamedBlockNodes::new().flat(true)).await.unwrap();
     assert!(flat.iter().all(|n| n.image.backing_image.is_none()));
     assert_eq!(client.execute(QueryBlock).await.unwrap(), vec![]);
 
@@ -596,21 +663,21 @@ async fn block_nodes_and_jobs_on_the_storage_daemon() {
     let change: events::JobStatusChange = next(&mut sub).await;
     assert_eq!((change.id.as_str(), change.status), ("job0", JobStatus::Created));
     let jobs = client.execute(QueryBlockJobs).await.unwrap();
-    assert_eq!((jobs[0].device.as_str(), jobs[0].kind.as_str()), ("job0", JobType::Stream.as_str()));
+    assert_eq!((jobs[0].device.as_deref(), &jobs[0].branch), (Some("job0"), &BlockJobInfoBranch::Stream));
     assert_eq!(
         (jobs[0].len, jobs[0].speed, jobs[0].io_status.clone()),
-        (64 << 20, 1 << 20, BlockDeviceIoStatus::Ok)
+        (Some(64 << 20), Some(1 << 20), Some(BlockDeviceIoStatus::QapiOk))
     );
     let jobs = client.execute(QueryJobs).await.unwrap();
-    assert_eq!((jobs[0].id.as_str(), jobs[0].kind.clone()), ("job0", JobType::Stream));
-    client.execute(BlockJobSetSpeed { device: "job0".into(), speed: 1 << 19 }).await.unwrap();
-    client.execute(BlockJobPause { device: "job0".into() }).await.unwrap();
-    assert!(client.execute(QueryBlockJobs).await.unwrap()[0].paused);
-    client.execute(BlockJobResume { device: "job0".into() }).await.unwrap();
+    assert_eq!((jobs[0].id.as_str(), jobs[0].type_.clone()), ("job0", JobType::Stream));
+    client.execute(BlockJobSetSpeed::new("job0", 1 << 19)).await.unwrap();
+    client.execute(BlockJobPause::new("job0")).await.unwrap();
+    assert_eq!(client.execute(QueryBlockJobs).await.unwrap()[0].paused, Some(true));
+    client.execute(BlockJobResume::new("job0")).await.unwrap();
     client.execute(BlockJobCancel::new("job0")).await.unwrap();
     let cancelled: events::BlockJobCancelled = next(&mut sub).await;
     assert_eq!(
-        (cancelled.device.as_str(), cancelled.kind, cancelled.len),
+        (cancelled.device.as_str(), cancelled.type_, cancelled.len),
         ("job0", JobType::Stream, 64 << 20)
     );
     assert_eq!(cancelled.speed, 1 << 19);
@@ -620,16 +687,16 @@ async fn block_nodes_and_jobs_on_the_storage_daemon() {
     client.execute(BlockdevAdd::null_co("n1", 1 << 20)).await.unwrap();
     client.execute(BlockdevMirror::new("n0", "n1", MirrorSyncMode::Full).job_id("m0")).await.unwrap();
     let ready: events::BlockJobReady = next(&mut sub).await;
-    assert_eq!((ready.device.as_str(), ready.kind, ready.len), ("m0", JobType::Mirror, 1 << 20));
-    client.execute(BlockJobComplete { device: "m0".into() }).await.unwrap();
+    assert_eq!((ready.device.as_str(), ready.type_, ready.len), ("m0", JobType::Mirror, 1 << 20));
+    client.execute(BlockJobComplete::new("m0")).await.unwrap();
     let done: events::BlockJobCompleted = next(&mut sub).await;
-    assert_eq!((done.device.as_str(), done.kind, done.error), ("m0", JobType::Mirror, None));
+    assert_eq!((done.device.as_str(), done.type_, done.error), ("m0", JobType::Mirror, None));
 
     // Active commit kept after it concludes, then dismissed.
     let commit = BlockCommit::new("top0").job_id("c0").auto_dismiss(false);
     client.execute(commit).await.unwrap();
     let _: events::BlockJobReady = next(&mut sub).await;
-    client.execute(BlockJobComplete { device: "c0".into() }).await.unwrap();
+    client.execute(BlockJobComplete::new("c0")).await.unwrap();
     loop {
         let change: events::JobStatusChange = next(&mut sub).await;
         if change.id == "c0" && change.status == JobStatus::Concluded {
@@ -637,7 +704,7 @@ async fn block_nodes_and_jobs_on_the_storage_daemon() {
         }
     }
     assert_eq!(client.execute(QueryJobs).await.unwrap()[0].status, JobStatus::Concluded);
-    client.execute(JobDismiss { id: "c0".into() }).await.unwrap();
+    client.execute(JobDismiss::new("c0")).await.unwrap();
     assert_eq!(client.execute(QueryJobs).await.unwrap(), vec![]);
 
     // Transactions: all or nothing.
@@ -650,13 +717,13 @@ async fn block_nodes_and_jobs_on_the_storage_daemon() {
         let n0 = nodes.into_iter().find(|n| n.node_name.as_deref() == Some("n0")).expect("n0");
         n0.dirty_bitmaps.unwrap_or_default()
     };
-    assert!(bitmaps(client.execute(QueryNamedBlockNodes::default()).await.unwrap()).is_empty());
+    assert!(bitmaps(client.execute(QueryNamedBlockNodes::new()).await.unwrap()).is_empty());
     let adding = Transaction::new(vec![
         TransactionAction::block_dirty_bitmap_add("n0", "b0"),
         TransactionAction::block_dirty_bitmap_clear("n0", "b0"),
     ]);
     client.execute(adding).await.unwrap();
-    let found = bitmaps(client.execute(QueryNamedBlockNodes::default()).await.unwrap());
+    let found = bitmaps(client.execute(QueryNamedBlockNodes::new()).await.unwrap());
     assert_eq!(found.len(), 1);
     assert_eq!((found[0].name.as_deref(), found[0].count, found[0].recording), (Some("b0"), 0, true));
     client
@@ -678,26 +745,88 @@ async fn a_failing_block_job_reports_typed_errors() {
     let top = qsd.dir().join("top.qcow2");
     // A second view of the chain whose base reads fail (blkdebug injects EIO).
     client.execute(BlockdevAdd::file("bf", base.to_str().unwrap()).read_only(true)).await.unwrap();
-    let failing = BlockdevAdd::new("blkdebug", "dbg")
-        .set("image", "bf")
-        .set("inject-error", json!([{"event": "read_aio", "errno": 5, "immediately": false}]));
-    client.execute(failing).await.unwrap();
+    let inject = BlkdebugInjectErrorOptions::new(BlkdebugEvent::ReadAio).errno(5).immediately(false);
+    let failing = BlockdevOptionsBlkdebug::new(Box::new("bf".into())).inject_error(vec![inject]);
+    client
+        .execute(BlockdevAdd::node("dbg", BlockdevOptionsBranch::Blkdebug(Box::new(failing))))
+        .await
+        .unwrap();
     client.execute(BlockdevAdd::qcow2("base1", "dbg").read_only(true)).await.unwrap();
-    client.execute(BlockdevAdd::file("tf", top.to_str().unwrap()).set("locking", "off")).await.unwrap();
-    let top1 = BlockdevAdd::qcow2("top1", "tf").set("backing", "base1");
-    client.execute(top1).await.unwrap();
+    let tf = BlockdevOptionsFile::new(top.to_str().unwrap()).locking(OnOffAuto::Off);
+    client.execute(BlockdevAdd::node("tf", BlockdevOptionsBranch::File(tf))).await.unwrap();
+    let top1 = BlockdevOptionsQcow2::new(Box::new("tf".into())).backing(BlockdevRefOrNull::from("base1"));
+    client.execute(BlockdevAdd::node("top1", BlockdevOptionsBranch::Qcow2(Box::new(top1)))).await.unwrap();
 
     client.execute(BlockStream::new("top1").job_id("err0").on_error(BlockdevOnError::Report)).await.unwrap();
     let error: events::BlockJobError = next(&mut sub).await;
     assert_eq!(
-        error,
-        events::BlockJobError {
-            device: "err0".into(),
-            operation: events::IoOperationType::Read,
-            action: events::BlockErrorAction::Report,
-        }
+        (error.device.as_str(), &error.operation, &error.action),
+        ("err0", &IoOperationType::Read, &BlockErrorAction::Report)
     );
+    assert!(error.unknown_members.is_empty(), "{error:?}");
     let done: events::BlockJobCompleted = next(&mut sub).await;
-    assert_eq!((done.device.as_str(), done.kind), ("err0", JobType::Stream));
+    assert_eq!((done.device.as_str(), done.type_), ("err0", JobType::Stream));
     assert_eq!(done.error.as_deref(), Some("Input/output error"));
+}
+
+/// A backup job that waits for a manual finalize: JOB_STATUS_CHANGE through `pending`, then
+/// BLOCK_JOB_PENDING; `job-finalize` completes it (BLOCK_JOB_COMPLETED) and it concludes and
+/// goes away. All typed.
+#[tokio::test]
+async fn a_backup_job_waits_for_finalize_with_typed_events() {
+    let qsd = Peer::storage_daemon(1);
+    let client = connect(&qsd).await;
+    client.execute(BlockdevAdd::null_co("src", 4 << 20)).await.unwrap();
+    client.execute(BlockdevAdd::null_co("dst", 4 << 20)).await.unwrap();
+    let names = ["JOB_STATUS_CHANGE", "BLOCK_JOB_PENDING", "BLOCK_JOB_COMPLETED"];
+    let mut sub = client.subscribe(qmp::EventFilter::names(names));
+
+    let backup = qmp::types::BlockdevBackup::new("src", MirrorSyncMode::Full, "dst").job_id("b0");
+    client.execute(BlockdevBackup(backup.auto_finalize(false))).await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        match next_any(&mut sub).await {
+            QemuEvent::JobStatusChange(c) => {
+                assert_eq!(c.id, "b0");
+                seen.push(c.status.to_string());
+            }
+            QemuEvent::BlockJobPending(p) => {
+                assert_eq!((p.id.as_str(), p.type_), ("b0", JobType::Backup));
+                seen.push("BLOCK_JOB_PENDING".into());
+                break;
+            }
+            other => panic!("before finalize: {other:?} after {seen:?}"),
+        }
+    }
+    // A drain may pause and resume the job on the way (QEMU 7.2 does, once).
+    let mut steady: Vec<&str> = seen.iter().map(String::as_str).filter(|s| *s != "paused").collect();
+    steady.dedup();
+    assert_eq!(steady, ["created", "running", "waiting", "pending", "BLOCK_JOB_PENDING"], "{seen:?}");
+    // It waits: pending until finalized.
+    let jobs = client.execute(QueryJobs).await.unwrap();
+    assert_eq!(
+        (jobs[0].id.as_str(), &jobs[0].type_, &jobs[0].status),
+        ("b0", &JobType::Backup, &JobStatus::Pending)
+    );
+    let block_jobs = client.execute(QueryBlockJobs).await.unwrap();
+    assert_eq!(
+        (&block_jobs[0].branch, block_jobs[0].auto_finalize, block_jobs[0].status.clone()),
+        (&BlockJobInfoBranch::Backup, Some(false), Some(JobStatus::Pending))
+    );
+
+    client.execute(JobFinalize::new("b0")).await.unwrap();
+    let mut after = Vec::new();
+    while after.last().map(String::as_str) != Some("null") {
+        match next_any(&mut sub).await {
+            QemuEvent::JobStatusChange(c) => after.push(c.status.to_string()),
+            QemuEvent::BlockJobCompleted(done) => {
+                assert_eq!((done.device.as_str(), done.type_, done.error), ("b0", JobType::Backup, None));
+                assert_eq!((done.len, done.offset), (4 << 20, 4 << 20));
+                after.push("BLOCK_JOB_COMPLETED".into());
+            }
+            other => panic!("after finalize: {other:?} after {after:?}"),
+        }
+    }
+    assert_eq!(after, ["BLOCK_JOB_COMPLETED", "concluded", "null"]);
+    assert_eq!(client.execute(QueryJobs).await.unwrap(), vec![]);
 }

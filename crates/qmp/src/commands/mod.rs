@@ -1,15 +1,21 @@
 //! Typed QMP commands: one type per command, whose value is the command's `arguments` and
 //! whose [`Command::Output`](crate::Command::Output) is the decoded `return`.
 //!
-//! Members and types follow QEMU 7.2's QAPI schema (`qapi/*.json`), checked against what the
-//! real binaries answer to `query-qmp-schema`. Argument structs name each member as QAPI does
-//! (`#[serde(rename = "job-id")]`) and leave optional members out when they are `None`.
-//! Decoding is lenient where a newer QEMU might differ: unknown members of a returned object
-//! are ignored, and every QAPI enum has an `Other(String)` case for values this crate does not
-//! know.
+//! Every command of QEMU 7.2 to 9.2 is here, generated from QEMU's QAPI schema (see
+//! [`crate::generated`]); their argument and return types are in [`crate::types`]. Each item's
+//! doc says which of those versions have it. Arguments name each member as QAPI does
+//! (`job-id`) and leave optional members out when they are `None`; a command without
+//! arguments is a unit struct; `new` takes the required members and every optional member has
+//! a setter named after it.
+//!
+//! Decoding is tolerant of version skew: a member some version lacks is an `Option`, a member
+//! no version has is kept in the struct's `unknown_members`, an enum value no version has
+//! decodes as the enum's `Other(String)`, and a union variant or alternate no version has as
+//! its `Other`. A reply from a QEMU older or newer than this build therefore still decodes.
 //!
 //! ```no_run
-//! use qmp::commands::{BlockStream, QueryJobs, QueryStatus, RunState};
+//! use qmp::commands::{BlockStream, QueryJobs, QueryStatus};
+//! use qmp::types::RunState;
 //!
 //! # async fn demo(client: qmp::Client) -> Result<(), qmp::Error> {
 //! let status = client.execute(QueryStatus).await?;
@@ -23,69 +29,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Open-ended commands take JSON where QAPI has a large union: [`BlockdevAdd`] wraps the
-//! options object (with helpers for the `file`, `qcow2`, `raw` and `null-co` drivers),
-//! [`DeviceAdd`] carries free-form properties, [`Transaction`] takes `{type, data}` actions and
-//! [`QueryQmpSchema`] decodes each entry by its `meta-type`, keeping members it does not know.
-
-/// Declares a QAPI enum that keeps unknown values: each known value gets a variant, and any
-/// other string decodes as `Other(value)` so a newer QEMU never breaks decoding.
-macro_rules! qapi_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident = $wire:literal, )*
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        #[non_exhaustive]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )*
-            /// A value this crate does not know, kept as sent.
-            Other(String),
-        }
-
-        impl $name {
-            /// The value as it appears on the wire.
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $( $name::$variant => $wire, )*
-                    $name::Other(s) => s,
-                }
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(s: &str) -> Self {
-                match s {
-                    $( $wire => $name::$variant, )*
-                    other => $name::Other(other.to_owned()),
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                $crate::commands::from_wire_str(d, "a QAPI enum value")
-            }
-        }
-    };
-}
-
-pub(crate) use qapi_enum;
+//! Kept by hand beside the generated commands:
+//! - [`QueryQmpSchema`] and its [`SchemaInfo`] family: the schema reply is the largest QEMU
+//!   sends, so it has its own scanner, and [`crate::Schema`] is built on these types (the
+//!   generated `QueryQmpSchema` is shadowed by this one).
+//! - Conveniences on the generated types for common cases: [`BlockdevAdd::file`],
+//!   [`BlockdevAdd::qcow2`], [`BlockdevAdd::raw`], [`BlockdevAdd::null_co`] (and node
+//!   references from a name), [`DeviceAdd::property`] for a device's free-form properties,
+//!   [`QmpCapabilities::with_oob`], [`Transaction::completion_mode`] and the
+//!   [`TransactionAction`](crate::types::TransactionAction) builders.
 
 /// Deserializes a string into `T` through its `From<&str>`, without allocating for the string
 /// (serde's `Cow<str>` always allocates). `what` names the expected value in errors.
@@ -107,69 +59,17 @@ where
     d.deserialize_str(Wire(what, std::marker::PhantomData))
 }
 
-/// Implements [`Command`](crate::Command) for a type: its wire name and its output.
-macro_rules! command {
-    ($ty:ty, $name:literal, $out:ty) => {
-        impl crate::Command for $ty {
-            const NAME: &'static str = $name;
-            type Output = $out;
-        }
-    };
-    ($ty:ty, $name:literal, $out:ty, allow_oob) => {
-        impl crate::Command for $ty {
-            const NAME: &'static str = $name;
-            type Output = $out;
-            const ALLOW_OOB: bool = true;
-        }
-    };
-}
+pub use crate::generated::commands::*;
 
-/// Declares a command without arguments as a unit struct (it serialises as `null`, so the
-/// request carries no `arguments`).
-macro_rules! unit_command {
-    ($(#[$meta:meta])* $ty:ident, $name:literal, $out:ty $(, $oob:ident)?) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-        pub struct $ty;
-        command!($ty, $name, $out $(, $oob)?);
-    };
-}
-
-/// Builder-style setters for optional members: `fn member(self, value) -> Self` sets
-/// `Some(value)`.
-macro_rules! setters {
-    ($ty:ident { $( $field:ident : $t:ty ),* $(,)? }) => {
-        impl $ty {
-            $(
-                #[doc = concat!("Sets `", stringify!($field), "`.")]
-                pub fn $field(mut self, value: impl Into<$t>) -> Self {
-                    self.$field = Some(value.into());
-                    self
-                }
-            )*
-        }
-    };
-}
-
-mod block;
-mod control;
-mod job;
-mod migration;
-mod misc;
-mod qom;
-mod run_state;
+mod extras;
 mod schema;
-mod transaction;
 
-pub use block::*;
-pub use control::*;
-pub use job::*;
-pub use migration::*;
-pub use misc::*;
-pub use qom::*;
-pub use run_state::*;
-pub use schema::*;
-pub use transaction::*;
+// Named, so that they shadow the generated `QueryQmpSchema` of the glob above.
+pub use schema::{
+    QueryQmpSchema, SchemaInfo, SchemaInfoAlternate, SchemaInfoAlternateMember, SchemaInfoArray,
+    SchemaInfoBuiltin, SchemaInfoCommand, SchemaInfoEnum, SchemaInfoEnumMember, SchemaInfoEvent,
+    SchemaInfoObject, SchemaInfoObjectMember, SchemaInfoObjectVariant, SchemaMeta, SchemaStr,
+};
 
 #[cfg(test)]
 mod tests;
