@@ -99,6 +99,8 @@ impl From<qmp::Error> for CliError {
             qmp::Error::Address(a) => CliError::Usage(a.to_string()),
             qmp::Error::Unsupported(m) => CliError::Usage(m),
             qmp::Error::Timeout => CliError::Timeout(None),
+            // Found before sending (the client's check_arguments): the command line is wrong.
+            e @ qmp::Error::InvalidArguments { .. } => CliError::Usage(e.to_string()),
             other => CliError::Connection(other.to_string()),
         }
     }
