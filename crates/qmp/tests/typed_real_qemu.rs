@@ -688,6 +688,11 @@ async fn block_nodes_and_jobs_on_the_storage_daemon() {
     client.execute(BlockdevMirror::new("n0", "n1", MirrorSyncMode::Full).job_id("m0")).await.unwrap();
     let ready: events::BlockJobReady = next(&mut sub).await;
     assert_eq!((ready.device.as_str(), ready.type_, ready.len), ("m0", JobType::Mirror, 1 << 20));
+    // 7.2's mirror job has no `actively-synced` (8.2 made BlockJobInfo a union that has it):
+    // the reply still decodes, the mirror's branch kept under its tag.
+    let jobs = client.execute(QueryBlockJobs).await.unwrap();
+    assert_eq!((jobs[0].device.as_deref(), jobs[0].ready), (Some("m0"), Some(true)));
+    assert!(matches!(&jobs[0].branch, BlockJobInfoBranch::Other { tag, .. } if tag == "mirror"), "{jobs:?}");
     client.execute(BlockJobComplete::new("m0")).await.unwrap();
     let done: events::BlockJobCompleted = next(&mut sub).await;
     assert_eq!((done.device.as_str(), done.type_, done.error), ("m0", JobType::Mirror, None));

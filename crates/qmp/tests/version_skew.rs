@@ -64,6 +64,15 @@ fn members_and_values_that_newer_versions_added() {
         "auto-finalize": true, "auto-dismiss": true, "actively-synced": true}]));
     assert!(matches!(&jobs[0].branch, BlockJobInfoBranch::Mirror(m) if m.actively_synced), "{jobs:?}");
     assert_eq!((jobs[0].device.as_deref(), jobs[0].ready), (Some("m0"), Some(true)));
+    // A 7.2 mirror job: BlockJobInfo was a plain struct then, without `actively-synced`. The
+    // base members decode; the branch keeps the value under its tag.
+    let old = json!({"type": "mirror", "device": "m0", "len": 1024, "offset": 1024, "busy": false,
+        "paused": false, "speed": 0, "io-status": "ok", "ready": true, "status": "ready",
+        "auto-finalize": true, "auto-dismiss": true});
+    let jobs = reply::<QueryBlockJobs>(json!([old.clone()]));
+    assert_eq!((jobs[0].device.as_deref(), jobs[0].ready), (Some("m0"), Some(true)));
+    assert!(matches!(&jobs[0].branch, BlockJobInfoBranch::Other { tag, .. } if tag == "mirror"), "{jobs:?}");
+    assert_eq!(serde_json::to_value(&jobs[0]).unwrap(), old, "sent back as it came");
     // A 7.2 stream job: the same members, no variant members.
     let jobs = reply::<QueryBlockJobs>(json!([{"type": "stream", "device": "s0", "len": 1024, "offset": 0,
         "busy": true, "paused": false, "speed": 0, "io-status": "ok", "ready": false, "status": "running",

@@ -295,9 +295,14 @@ pub fn emit_union(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
     let _ = writeln!(out, "pub enum {branch} {{");
     let rust_names = enum_variants(&values);
     let mut arms = Vec::new();
+    // Where the type was not yet this union (a plain struct: BlockJobInfo before 8.2), a value
+    // may carry a tag whose variant members came later: such an arm keeps the value in `Other`
+    // when the members do not decode, instead of failing the whole reply.
+    let reshaped = !e.older_kinds.is_empty();
     for (v, rust) in values.iter().zip(&rust_names) {
-        let ty =
-            variants.iter().find(|c| c.name == v.name).and_then(|c| c.types.last()).map(|t| t.ty.clone());
+        let case = variants.iter().find(|c| c.name == v.name);
+        let lenient = reshaped && case.is_some_and(|c| c.versions != e.versions);
+        let ty = case.and_then(|c| c.types.last()).map(|t| t.ty.clone());
         let _ = writeln!(out, "    /// `{discriminator}: \"{}\"`.", v.name);
         match &ty {
             Some(t) if r.get(t).is_some() => {
@@ -306,11 +311,11 @@ pub fn emit_union(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
                     rust_ty = format!("Box<{rust_ty}>");
                 }
                 let _ = writeln!(out, "    {rust}({rust_ty}),");
-                arms.push((v.name.clone(), rust.clone(), true));
+                arms.push((v.name.clone(), rust.clone(), true, lenient));
             }
             _ => {
                 let _ = writeln!(out, "    {rust},");
-                arms.push((v.name.clone(), rust.clone(), false));
+                arms.push((v.name.clone(), rust.clone(), false, false));
             }
         }
     }
@@ -340,7 +345,7 @@ pub fn emit_union(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
         }
     }
     let _ = writeln!(out, "        let (tag, rest) = match &self.branch {{");
-    for (wire, rust, has) in &arms {
+    for (wire, rust, has, _) in &arms {
         if *has {
             let _ = writeln!(out, "            {branch}::{rust}(v) => (\"{wire}\", serde_json::to_value(v).map_err(S::Error::custom)?),");
         } else {
@@ -386,8 +391,10 @@ pub fn emit_union(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
         }
     }
     let _ = writeln!(out, "        let branch = match tag.as_str() {{");
-    for (wire, rust, has) in &arms {
-        if *has {
+    for (wire, rust, has, lenient) in &arms {
+        if *has && *lenient {
+            let _ = writeln!(out, "            \"{wire}\" => match serde_json::from_value(serde_json::Value::Object(obj.clone())) {{ Ok(v) => {branch}::{rust}(v), Err(_) => {branch}::Other {{ tag, members: obj }} }},");
+        } else if *has {
             let _ = writeln!(out, "            \"{wire}\" => {branch}::{rust}(serde_json::from_value(serde_json::Value::Object(obj)).map_err(D::Error::custom)?),");
         } else {
             let _ = writeln!(out, "            \"{wire}\" => {branch}::{rust},");

@@ -2236,9 +2236,10 @@ impl<'de> Deserialize<'de> for BlockJobInfo {
         let branch = match tag.as_str() {
             "commit" => BlockJobInfoBranch::Commit,
             "stream" => BlockJobInfoBranch::Stream,
-            "mirror" => BlockJobInfoBranch::Mirror(
-                serde_json::from_value(serde_json::Value::Object(obj)).map_err(D::Error::custom)?,
-            ),
+            "mirror" => match serde_json::from_value(serde_json::Value::Object(obj.clone())) {
+                Ok(v) => BlockJobInfoBranch::Mirror(v),
+                Err(_) => BlockJobInfoBranch::Other { tag, members: obj },
+            },
             "backup" => BlockJobInfoBranch::Backup,
             "create" => BlockJobInfoBranch::Create,
             "amend" => BlockJobInfoBranch::Amend,

@@ -432,12 +432,14 @@ impl<'de> Deserialize<'de> for SevInfo {
             None => None,
         };
         let branch = match tag.as_str() {
-            "sev" => SevInfoBranch::Sev(
-                serde_json::from_value(serde_json::Value::Object(obj)).map_err(D::Error::custom)?,
-            ),
-            "sev-snp" => SevInfoBranch::SevSnp(
-                serde_json::from_value(serde_json::Value::Object(obj)).map_err(D::Error::custom)?,
-            ),
+            "sev" => match serde_json::from_value(serde_json::Value::Object(obj.clone())) {
+                Ok(v) => SevInfoBranch::Sev(v),
+                Err(_) => SevInfoBranch::Other { tag, members: obj },
+            },
+            "sev-snp" => match serde_json::from_value(serde_json::Value::Object(obj.clone())) {
+                Ok(v) => SevInfoBranch::SevSnp(v),
+                Err(_) => SevInfoBranch::Other { tag, members: obj },
+            },
             _ => SevInfoBranch::Other { tag, members: obj },
         };
         #[allow(deprecated)]
