@@ -13,6 +13,50 @@ use crate::model::{Entity, Kind};
 /// The path to the types module from the commands and events modules.
 const T: &str = "t::";
 
+/// What a command's arguments or an event's data become: a newtype of the type when `boxed`,
+/// a unit struct read by `read_empty` when there are no members, else a struct of them.
+struct Payload<'a> {
+    name: &'a str,
+    of: Option<&'a str>,
+    boxed: bool,
+    read_empty: &'a str,
+}
+
+impl Payload<'_> {
+    fn emit(&self, ctx: &Ctx, r: &Resolver, e: &Entity, unknown_doc: &str, with_new: bool, out: &mut String) {
+        let name = self.name;
+        let members = match (self.of, self.boxed) {
+            (Some(a), false) => r.all_members(a),
+            _ => Vec::new(),
+        };
+        match (self.of, self.boxed) {
+            (Some(a), true) => {
+                let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]");
+                let _ = writeln!(out, "#[serde(transparent)]");
+                let _ = writeln!(out, "pub struct {name}(pub {});\n", r.rust_type(a, T));
+            }
+            (Some(a), false) if !members.is_empty() => {
+                let shape = Shape { name, members: &members, present: e.versions, owner: a, prefix: T };
+                shape.emit(ctx, r, unknown_doc, out);
+                if with_new {
+                    shape.emit_new(r, out);
+                }
+            }
+            _ => {
+                let _ = writeln!(out, "#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]");
+                let _ = writeln!(out, "pub struct {name};\n");
+                let _ = writeln!(out, "impl<'de> Deserialize<'de> for {name} {{");
+                let _ = writeln!(
+                    out,
+                    "    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{"
+                );
+                let _ = writeln!(out, "        {}", self.read_empty);
+                let _ = writeln!(out, "    }}\n}}\n");
+            }
+        }
+    }
+}
+
 /// A command.
 pub fn emit_command(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
     let Kind::Command { args, boxed, returns, allow_oob, .. } = &e.kind else { return };
@@ -23,39 +67,10 @@ pub fn emit_command(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
         Some(t) => r.rust_type(t, T),
         None => "crate::Empty".to_owned(),
     };
-    let members = match (args, boxed) {
-        (Some(a), false) => r.all_members(a),
-        _ => Vec::new(),
-    };
-    match (args, boxed) {
-        (Some(a), true) => {
-            let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]");
-            let _ = writeln!(out, "#[serde(transparent)]");
-            let _ = writeln!(out, "pub struct {name}(pub {});\n", r.rust_type(a, T));
-        }
-        _ if members.is_empty() => {
-            // No arguments: sent without `arguments`; read back from none, `null` or `{}`.
-            let _ = writeln!(out, "#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]");
-            let _ = writeln!(out, "pub struct {name};\n");
-            let _ = writeln!(out, "impl<'de> Deserialize<'de> for {name} {{");
-            let _ = writeln!(
-                out,
-                "    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{"
-            );
-            let _ = writeln!(
-                out,
-                "        crate::qapi_support::no_arguments(d, \"{}\").map(|()| {name})",
-                e.name
-            );
-            let _ = writeln!(out, "    }}\n}}\n");
-        }
-        (Some(a), false) => {
-            let shape = Shape { name: &name, members: &members, present: e.versions, owner: a, prefix: T };
-            shape.emit(ctx, r, "Arguments this build does not know, sent as they are.", out);
-            shape.emit_new(r, out);
-        }
-        (None, _) => unreachable!("no arguments means no members"),
-    }
+    // No arguments: sent without `arguments`; read back from none, `null` or `{}`.
+    let read_empty = format!("crate::qapi_support::no_arguments(d, \"{}\").map(|()| {name})", e.name);
+    let payload = Payload { name: &name, of: args.as_deref(), boxed: *boxed, read_empty: &read_empty };
+    payload.emit(ctx, r, e, "Arguments this build does not know, sent as they are.", true, out);
     let _ = writeln!(out, "#[allow(deprecated)]");
     let _ = writeln!(out, "impl crate::Command for {name} {{");
     let _ = writeln!(out, "    const NAME: &'static str = \"{}\";", e.name);
@@ -72,35 +87,10 @@ pub fn emit_event(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
     let name = type_name(&e.name);
     doc(out, "", &entity_doc(ctx, e, "event"));
     out.push_str(&deprecated_attr(ctx, &e.features, e.versions));
-    let members = match (data, boxed) {
-        (Some(a), false) => r.all_members(a),
-        _ => Vec::new(),
-    };
-    match (data, boxed) {
-        (Some(a), true) => {
-            let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]");
-            let _ = writeln!(out, "#[serde(transparent)]");
-            let _ = writeln!(out, "pub struct {name}(pub {});\n", r.rust_type(a, T));
-        }
-        _ if members.is_empty() => {
-            // No data: the event decodes from an absent (null) or empty `data`.
-            let _ = writeln!(out, "#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]");
-            let _ = writeln!(out, "pub struct {name};\n");
-            let _ = writeln!(out, "impl<'de> Deserialize<'de> for {name} {{");
-            let _ = writeln!(
-                out,
-                "    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{"
-            );
-            let _ = writeln!(out, "        serde::de::IgnoredAny::deserialize(d)?;");
-            let _ = writeln!(out, "        Ok({name})");
-            let _ = writeln!(out, "    }}\n}}\n");
-        }
-        (Some(a), false) => {
-            let shape = Shape { name: &name, members: &members, present: e.versions, owner: a, prefix: T };
-            shape.emit(ctx, r, "Members this build does not know (a newer QEMU's), kept as sent.", out);
-        }
-        (None, _) => unreachable!("no data means no members"),
-    }
+    // No data: the event decodes from an absent (null) or empty `data`.
+    let read_empty = format!("serde::de::IgnoredAny::deserialize(d)?;\n        Ok({name})");
+    let payload = Payload { name: &name, of: data.as_deref(), boxed: *boxed, read_empty: &read_empty };
+    payload.emit(ctx, r, e, "Members this build does not know (a newer QEMU's), kept as sent.", false, out);
     let _ = writeln!(out, "#[allow(deprecated)]");
     let _ = writeln!(out, "impl crate::events::EventData for {name} {{");
     let _ = writeln!(out, "    const NAME: &'static str = \"{}\";", e.name);
