@@ -232,7 +232,10 @@ fn registry(model: &Model, s: &Schema) -> String {
     ] {
         let _ =
             writeln!(out, "/// Decodes `value` as {doc} into its generated type; `None` when this build has");
-        let _ = writeln!(out, "/// no command `name`.");
+        let _ =
+            writeln!(out, "/// no command `name`. With the `dispatch` feature (it instantiates every type's");
+        let _ = writeln!(out, "/// decoding once more, about half of the crate's build time).");
+        let _ = writeln!(out, "#[cfg(feature = \"dispatch\")]");
         let _ = writeln!(out, "#[allow(deprecated)]");
         let _ = writeln!(
             out,
@@ -258,7 +261,12 @@ fn registry(model: &Model, s: &Schema) -> String {
         out,
         "/// Decodes `value` as the arguments of command `name` and encodes them again: what the"
     );
-    let _ = writeln!(out, "/// generated type makes of them. `None` when this build has no command `name`.");
+    let _ = writeln!(
+        out,
+        "/// generated type makes of them. `None` when this build has no command `name`. With the"
+    );
+    let _ = writeln!(out, "/// `dispatch` feature.");
+    let _ = writeln!(out, "#[cfg(feature = \"dispatch\")]");
     let _ = writeln!(out, "#[allow(deprecated)]");
     let _ = writeln!(out, "pub fn reencode_arguments(name: &str, value: serde_json::Value) -> Option<Result<serde_json::Value, serde_json::Error>> {{");
     let _ = writeln!(out, "    use super::commands as c;");

@@ -2857,7 +2857,9 @@ pub const EVENTS: &[EventInfo] = &[
 ];
 
 /// Decodes `value` as the return value of command `name` into its generated type; `None` when this build has
-/// no command `name`.
+/// no command `name`. With the `dispatch` feature (it instantiates every type's
+/// decoding once more, about half of the crate's build time).
+#[cfg(feature = "dispatch")]
 #[allow(deprecated)]
 pub fn decode_return(
     name: &str,
@@ -3440,7 +3442,9 @@ pub fn decode_return(
 }
 
 /// Decodes `value` as the arguments of command `name` (`Null` for none) into its generated type; `None` when this build has
-/// no command `name`.
+/// no command `name`. With the `dispatch` feature (it instantiates every type's
+/// decoding once more, about half of the crate's build time).
+#[cfg(feature = "dispatch")]
 #[allow(deprecated)]
 pub fn decode_arguments(
     name: &str,
@@ -3729,7 +3733,9 @@ pub fn decode_arguments(
 }
 
 /// Decodes `value` as the arguments of command `name` and encodes them again: what the
-/// generated type makes of them. `None` when this build has no command `name`.
+/// generated type makes of them. `None` when this build has no command `name`. With the
+/// `dispatch` feature.
+#[cfg(feature = "dispatch")]
 #[allow(deprecated)]
 pub fn reencode_arguments(
     name: &str,
