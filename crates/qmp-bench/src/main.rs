@@ -35,7 +35,7 @@ const USAGE: &str = "usage: qmp-bench [--quick] [--json] | --build-time [--json]
 
   --quick       a short run (fewer calls and rounds; about 20 s)
   --json        also print one JSON object with every figure on stdout (the table goes to stderr)
-  --build-time  instead: clean release builds of qmp and of qapi-rs's qapi-qmp, side by side
+  --build-time  instead: clean release builds of qmp-qapi, qapi-rs's qapi-qmp and qmp, side by side
                 (several minutes; fetches qapi-qmp from crates.io first)
 
 Runs every measure of issue 5 against peers it starts itself; see BENCHMARKS.md.";

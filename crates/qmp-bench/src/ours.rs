@@ -266,7 +266,7 @@ pub fn decode_us(reply: &[u8], iters: usize) -> io::Result<Decode> {
             use qmp::{commands::QueryQmpSchema, Command};
             let owned = frame.bytes.to_vec();
             let entries: Vec<qmp::commands::SchemaInfo> = if way == 2 {
-                QueryQmpSchema::decode_reply(&owned)
+                QueryQmpSchema::decode_reply(&owned).map_err(qmp::Error::from)
             } else {
                 qmp::decode_reply(QueryQmpSchema::NAME, &owned)
             }

@@ -14,13 +14,13 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{oneshot, Notify};
 
 use crate::address::{Address, IntoAddress};
-use crate::command::Command;
 use crate::commands::QueryQmpSchema;
 use crate::connection::{Answer, Connection, Outbox};
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::subscription::{EventFilter, Subscriber, Subscription};
 use crate::transport::Transport;
+use crate::Command;
 
 /// State every handle of one connection shares.
 pub(crate) struct Shared {
@@ -394,30 +394,10 @@ pub(crate) fn check_against<A: Serialize + ?Sized>(schema: &Schema, name: &str, 
         .map_err(|problems| Error::InvalidArguments { command: name.to_owned(), problems })
 }
 
-/// A reply's two shapes, read in one pass straight into the caller's type.
-#[derive(serde::Deserialize)]
-#[serde(bound(deserialize = "T: serde::Deserialize<'de>"))]
-struct Wire<T> {
-    // Present-ness, not value, decides: `"return": null` is a return of null.
-    #[serde(rename = "return", default = "none", deserialize_with = "present")]
-    ret: Option<T>,
-    error: Option<qmp_proto::QmpError>,
-}
-
-fn none<T>() -> Option<T> {
-    None
-}
-
-fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 /// A typed command's answer: a frame goes to the command's own reply decoder.
 fn decode_typed<C: Command>(answer: Answer) -> Result<C::Output> {
     match answer {
-        Answer::Frame(bytes) => C::decode_reply(&bytes),
+        Answer::Frame(bytes) => Ok(C::decode_reply(&bytes)?),
         parsed => decode_answer(C::NAME, parsed),
     }
 }
@@ -432,7 +412,8 @@ fn decode_answer<T: serde::de::DeserializeOwned>(name: &str, answer: Answer) -> 
 /// Decodes one framed reply (`{"return": ...}` or `{"error": ...}`) straight into `T` in one
 /// pass, as the client does with every reply in QEMU's shape: the server's error becomes
 /// [`Error::Qmp`]. `name` is the command, for error messages. Useful to tools that frame a
-/// stream themselves (a recording, a proxy).
+/// stream themselves (a recording, a proxy). [`qmp_qapi::decode_reply`] with this crate's
+/// error.
 ///
 /// ```
 /// let status: serde_json::Value =
@@ -447,67 +428,7 @@ fn decode_answer<T: serde::de::DeserializeOwned>(name: &str, answer: Answer) -> 
 /// assert_eq!(err.qmp_error().unwrap().class, qmp::ErrorClass::CommandNotFound);
 /// ```
 pub fn decode_reply<T: serde::de::DeserializeOwned>(name: &str, frame: &[u8]) -> Result<T> {
-    decode_member(frame).unwrap_or_else(|| decode_whole(name, frame))
-}
-
-/// The full pass: the reply object decoded as a whole.
-fn decode_whole<T: serde::de::DeserializeOwned>(name: &str, frame: &[u8]) -> Result<T> {
-    // One UTF-8 check of the whole frame, then `from_str`: `from_slice` checks every string on
-    // its own, which costs a quarter of a large reply's decode.
-    let text = std::str::from_utf8(frame)
-        .map_err(|e| Error::Protocol(format!("the reply to {name} is not UTF-8: {e}")))?;
-    let w: Wire<T> = serde_json::from_str(text)
-        .map_err(|source| Error::Json { context: format!("cannot decode the return of {name}"), source })?;
-    match (w.ret, w.error) {
-        (Some(v), None) => Ok(v),
-        (None, Some(e)) => Err(Error::Qmp(e)),
-        _ => Err(Error::Protocol(format!("a reply to {name} with neither or both of return and error"))),
-    }
-}
-
-/// A reply in QEMU's exact shape, `{"return": V, "id": N}` or `{"error": E, "id": N}`, with
-/// V (or E) decoded on its own: no pass over the member names or the id. `None` when the frame
-/// has another shape or V does not decode, for [`decode_reply`]'s full pass to decide (and to
-/// word any error as it always has): a lone value that decodes is the member's value, as JSON
-/// values end where they end, and whatever else the object held would be inside V and fail it.
-fn decode_member<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Option<Result<T>> {
-    match member_text(frame)? {
-        (Member::Return, value) => serde_json::from_str::<T>(value).ok().map(Ok),
-        (Member::Error, value) => {
-            serde_json::from_str::<qmp_proto::QmpError>(value).ok().map(|e| Err(Error::Qmp(e)))
-        }
-    }
-}
-
-/// Which member a reply in QEMU's exact shape carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Member {
-    Return,
-    Error,
-}
-
-/// The text of V in a reply in QEMU's exact shape, `{"return": V, "id": N}` or
-/// `{"error": E, "id": N}` (spaces optional, N all digits); `None` for any other shape or
-/// for text that is not UTF-8. V itself is not checked: it is JSON only if it decodes.
-pub(crate) fn member_text(frame: &[u8]) -> Option<(Member, &str)> {
-    let (member, rest) = match frame {
-        [b'{', b'"', b'r', b'e', b't', b'u', b'r', b'n', b'"', rest @ ..] => (Member::Return, rest),
-        [b'{', b'"', b'e', b'r', b'r', b'o', b'r', b'"', rest @ ..] => (Member::Error, rest),
-        _ => return None,
-    };
-    let rest = rest.strip_prefix(b": ").or_else(|| rest.strip_prefix(b":"))?;
-    // `, "id": N}` (spaces optional, as fast_reply_id reads it), N all digits.
-    let body = rest.strip_suffix(b"}")?;
-    let digits = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return None;
-    }
-    let head = &body[..body.len() - digits];
-    let head = head.strip_suffix(b" ").unwrap_or(head);
-    let head = head.strip_suffix(b"\"id\":")?;
-    let head = head.strip_suffix(b" ").unwrap_or(head);
-    let value = head.strip_suffix(b",")?;
-    Some((member, qmp_proto::utf8_text(value)?))
+    Ok(qmp_qapi::decode_reply(name, frame)?)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T> {
@@ -822,54 +743,6 @@ impl Drop for Listener {
     fn drop(&mut self) {
         if let ListenerInner::Unix(_, path) = &self.inner {
             let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The shortcut must give what the full pass gives, errors included.
-    fn same<T: serde::de::DeserializeOwned + std::fmt::Debug>(frame: &[u8]) {
-        let (short, whole) = (decode_reply::<T>("x", frame), decode_whole::<T>("x", frame));
-        assert_eq!(format!("{short:?}"), format!("{whole:?}"), "{}", String::from_utf8_lossy(frame));
-    }
-
-    #[test]
-    fn replies_decode_alike_with_and_without_the_shortcut() {
-        let frames: &[&[u8]] = &[
-            br#"{"return": {"status": "running", "singlestep": false, "running": true}, "id": 12345}"#,
-            br#"{"return":{"status":"paused","singlestep":false,"running":false},"id":7}"#,
-            br#"{"return": {"status": "running", "id": 1, "running": true}, "id": 2}"#,
-            br#"{"return": {"a": "x\", \"id\": 3}"}, "id": 3}"#,
-            br#"{"return": {}, "id": 1}"#,
-            br#"{"return": null, "id": 1}"#,
-            br#"{"return": [1, 2], "id": 1}"#,
-            br#"{"return": 1, "error": {"class": "GenericError", "desc": "d"}, "id": 1}"#,
-            br#"{"return": 1, "return": 2, "id": 1}"#,
-            br#"{"return": 1 , "id": 1}"#,
-            br#"{"return" : 1, "id": 1}"#,
-            br#"{"return": , "id": 1}"#,
-            br#"{"return": 1, "id": "a"}"#,
-            br#"{"return": {"status": "nope", "singlestep": false, "running": true}, "id": 1}"#,
-            br#"{"error": {"class": "CommandNotFound", "desc": "The command x has not been found"}, "id": 4}"#,
-            br#"{"error": {"class": "GenericError"}, "id": 4}"#,
-            br#"{"error": null, "id": 4}"#,
-            br#"{"error": {"class": "GenericError", "desc": "d"}, "return": {}, "id": 4}"#,
-            b"{\"return\": \"\xff\", \"id\": 1}",
-            br#"{"return": "\u00e9\n", "id": 9}"#,
-        ];
-        // QEMU's shape takes the shortcut (else this test would compare the full pass with itself).
-        assert!(decode_member::<crate::types::StatusInfo>(frames[0]).is_some_and(|r| r.is_ok()));
-        assert!(decode_member::<Value>(frames[14]).is_some_and(|r| r.is_err()));
-        for frame in frames {
-            same::<Value>(frame);
-            same::<Option<Value>>(frame);
-            same::<crate::types::StatusInfo>(frame);
-            same::<std::collections::BTreeMap<String, Value>>(frame);
-            same::<Option<u32>>(frame);
-            same::<Box<RawValue>>(frame);
         }
     }
 }

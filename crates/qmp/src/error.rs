@@ -64,6 +64,17 @@ pub enum Error {
     },
 }
 
+impl From<qmp_qapi::ReplyError> for Error {
+    fn from(e: qmp_qapi::ReplyError) -> Self {
+        match e {
+            qmp_qapi::ReplyError::Qmp(e) => Error::Qmp(e),
+            qmp_qapi::ReplyError::Json { context, source } => Error::Json { context, source },
+            qmp_qapi::ReplyError::Malformed(text) => Error::Protocol(text),
+            other => Error::Protocol(other.to_string()),
+        }
+    }
+}
+
 impl Error {
     /// The server's error, when the failure is one.
     pub fn qmp_error(&self) -> Option<&QmpError> {

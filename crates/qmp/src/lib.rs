@@ -39,15 +39,18 @@
 mod address;
 pub mod blocking;
 mod client;
-mod command;
 pub mod commands;
 mod connection;
 mod error;
 pub mod events;
 pub mod ga;
-pub mod generated;
+/// The generated API: [`qmp_qapi::generated`]'s commands, events, types and registry, and
+/// here the schema's facts as static data ([`generated::facts`], read by [`qapi`]).
+pub mod generated {
+    pub use qmp_qapi::generated::{commands, events, registry, types};
+    pub mod facts;
+}
 pub mod qapi;
-mod qapi_support;
 mod reply;
 pub mod schema;
 mod subscription;
@@ -56,9 +59,11 @@ pub mod types;
 
 pub use address::{Address, AddressError, IntoAddress};
 pub use client::{decode_reply, Client, ClientBuilder, Listener, DEFAULT_NEGOTIATION_TIMEOUT};
-pub use command::{Command, Empty};
 pub use error::{Error, Result};
 pub use events::{EventData, EventExt, QemuEvent};
+/// The generated QAPI types, commands and events as a crate of their own.
+pub use qmp_qapi;
+pub use qmp_qapi::{Command, Empty, ReplyError};
 pub use schema::{Schema, SchemaProblem};
 pub use subscription::{EventFilter, RecvError, Subscription};
 

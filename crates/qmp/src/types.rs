@@ -3,4 +3,4 @@
 //! item's doc says which of those versions have it; decoding is tolerant of version skew (see
 //! [`crate::commands`]).
 
-pub use crate::generated::types::*;
+pub use qmp_qapi::types::*;

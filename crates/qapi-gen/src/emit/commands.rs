@@ -122,6 +122,10 @@ pub fn emit_event_enum(events: &[&Entity], out: &mut String) {
         "    /// Decodes `event`; never fails: an unknown name, or data that does not fit its type,"
     );
     let _ = writeln!(out, "    /// gives [`QemuEvent::Other`] with the data kept.");
+    // perf: inline, so that its code (every event type's decoding) is built in the crate that
+    // calls it, not in every build of this one: 7 s of CPU (4 s wall) of the crate's release
+    // build of 35 s when measured.
+    let _ = writeln!(out, "    #[inline]");
     let _ = writeln!(out, "    pub fn from_event(event: &crate::Event) -> QemuEvent {{");
     let _ = writeln!(out, "        let decoded = match event.name.as_str() {{");
     for e in events {

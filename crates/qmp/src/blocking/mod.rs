@@ -53,12 +53,12 @@ use serde_json::Value;
 
 use crate::address::{Address, IntoAddress};
 use crate::client::negotiation_expired;
-use crate::command::Command;
 use crate::commands::QueryQmpSchema;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::subscription::{EventFilter, RecvError};
 use crate::ClientBuilder;
+use crate::Command;
 use conn::{Conn, Got, Reply, Stream};
 
 /// A blocking handle to one QMP connection; cheap to clone, usable from many threads. The
@@ -320,7 +320,7 @@ impl Client {
 /// A typed command's reply: a frame goes to the command's own reply decoder.
 fn decode_typed<C: Command>(reply: Reply) -> Result<C::Output> {
     match reply {
-        Reply::Frame(bytes) => C::decode_reply(&bytes),
+        Reply::Frame(bytes) => Ok(C::decode_reply(&bytes)?),
         parsed => decode(C::NAME, parsed),
     }
 }

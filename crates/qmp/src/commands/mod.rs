@@ -39,29 +39,8 @@
 //!   [`QmpCapabilities::with_oob`], [`Transaction::completion_mode`] and the
 //!   [`TransactionAction`](crate::types::TransactionAction) builders.
 
-/// Deserializes a string into `T` through its `From<&str>`, without allocating for the string
-/// (serde's `Cow<str>` always allocates). `what` names the expected value in errors.
-pub(crate) fn from_wire_str<'de, D, T>(d: D, what: &'static str) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: for<'a> From<&'a str>,
-{
-    struct Wire<T>(&'static str, std::marker::PhantomData<T>);
-    impl<T: for<'a> From<&'a str>> serde::de::Visitor<'_> for Wire<T> {
-        type Value = T;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
-            Ok(T::from(v))
-        }
-    }
-    d.deserialize_str(Wire(what, std::marker::PhantomData))
-}
+pub use qmp_qapi::commands::*;
 
-pub use crate::generated::commands::*;
-
-mod extras;
 mod schema;
 
 // Named, so that they shadow the generated `QueryQmpSchema` of the glob above.

@@ -1,6 +1,6 @@
-//! The guest agent's QAPI (qemu-ga's `qga/qapi-schema.json`), typed: every command of
-//! qemu-ga 7.2 to 9.2 in [`commands`], its types in [`types`], and the [`registry`] of them,
-//! generated from the committed model like the monitor's API.
+//! The guest agent's QAPI (qemu-ga's schema), typed: every command of qemu-ga 7.2 to 9.2 in
+//! [`commands`], its types in [`types`], and the [`registry`] of them, from
+//! [`qmp_qapi::ga`]; the schema's facts in [`generated::facts`].
 //!
 //! ```
 //! use qmp::ga::commands::GuestPing;
@@ -8,6 +8,10 @@
 //! assert_eq!(GuestPing::NAME, "guest-ping");
 //! ```
 
-pub mod generated;
+/// The generated guest-agent API, and its facts as static data.
+pub mod generated {
+    pub use qmp_qapi::ga::generated::{commands, registry, types};
+    pub mod facts;
+}
 
 pub use generated::{commands, registry, types};

@@ -28,12 +28,13 @@ impl crate::Command for QueryQmpSchema {
     const NAME: &'static str = "query-qmp-schema";
     type Output = Vec<SchemaInfo>;
 
-    fn decode_reply(frame: &[u8]) -> crate::Result<Vec<SchemaInfo>> {
-        let scanned = match crate::client::member_text(frame) {
-            Some((crate::client::Member::Return, text)) => scan::entries(text),
+    fn decode_reply(frame: &[u8]) -> Result<Vec<SchemaInfo>, qmp_qapi::ReplyError> {
+        use qmp_qapi::reply::{member_text, Member};
+        let scanned = match member_text(frame) {
+            Some((Member::Return, text)) => scan::entries(text),
             _ => None,
         };
-        scanned.map_or_else(|| crate::decode_reply(Self::NAME, frame), Ok)
+        scanned.map_or_else(|| qmp_qapi::decode_reply(Self::NAME, frame), Ok)
     }
 }
 

@@ -17,7 +17,7 @@ use serde::Serialize;
 /// #[derive(Deserialize)]
 /// struct KvmInfo { enabled: bool, present: bool }
 ///
-/// impl qmp::Command for QueryKvm {
+/// impl qmp_qapi::Command for QueryKvm {
 ///     const NAME: &'static str = "query-kvm";
 ///     type Output = KvmInfo;
 /// }
@@ -32,10 +32,10 @@ pub trait Command: Serialize {
     const ALLOW_OOB: bool = false;
 
     /// Decodes a whole reply frame to this command (`{"return": ...}` or `{"error": ...}`)
-    /// into its output, the server's error becoming [`Error::Qmp`](crate::Error::Qmp). The
-    /// default is [`decode_reply`](crate::decode_reply); a command whose return is large may
-    /// read it faster, as [`QueryQmpSchema`](crate::commands::QueryQmpSchema) does.
-    fn decode_reply(frame: &[u8]) -> crate::Result<Self::Output> {
+    /// into its output, the server's error becoming [`ReplyError::Qmp`](crate::ReplyError::Qmp).
+    /// The default is [`decode_reply`](crate::decode_reply); a command whose return is large
+    /// may read it faster, as the `qmp` crate's `QueryQmpSchema` does.
+    fn decode_reply(frame: &[u8]) -> Result<Self::Output, crate::ReplyError> {
         crate::decode_reply(Self::NAME, frame)
     }
 }

@@ -54,6 +54,5 @@ macro_rules! qapi_enum_impls {
 
 pub mod commands;
 pub mod events;
-pub mod facts;
 pub mod registry;
 pub mod types;

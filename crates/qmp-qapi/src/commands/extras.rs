@@ -49,13 +49,13 @@ impl BlockdevOptions {
 /// Creating block nodes of the common drivers.
 ///
 /// ```
-/// use qmp::commands::BlockdevAdd;
+/// use qmp_qapi::commands::BlockdevAdd;
 ///
 /// let file = BlockdevAdd::file("f0", "/images/disk.qcow2");
 /// let disk = BlockdevAdd::qcow2("disk0", "f0").read_only(true);
 /// assert_eq!(
-///     qmp::serde_json::to_value(&disk).unwrap(),
-///     qmp::serde_json::json!({"driver": "qcow2", "node-name": "disk0", "file": "f0", "read-only": true}),
+///     qmp_qapi::serde_json::to_value(&disk).unwrap(),
+///     qmp_qapi::serde_json::json!({"driver": "qcow2", "node-name": "disk0", "file": "f0", "read-only": true}),
 /// );
 /// # let _ = file;
 /// ```
@@ -142,16 +142,16 @@ impl QmpCapabilities {
 /// Transactions built from their actions' arguments.
 ///
 /// ```
-/// use qmp::commands::Transaction;
-/// use qmp::types::TransactionAction;
+/// use qmp_qapi::commands::Transaction;
+/// use qmp_qapi::types::TransactionAction;
 ///
 /// let tx = Transaction::new(vec![
 ///     TransactionAction::block_dirty_bitmap_add("top0", "bitmap0"),
 ///     TransactionAction::blockdev_snapshot("top0", "overlay0"),
 /// ]);
 /// assert_eq!(
-///     qmp::serde_json::to_value(&tx).unwrap()["actions"][1],
-///     qmp::serde_json::json!({"type": "blockdev-snapshot", "data": {"node": "top0", "overlay": "overlay0"}}),
+///     qmp_qapi::serde_json::to_value(&tx).unwrap()["actions"][1],
+///     qmp_qapi::serde_json::json!({"type": "blockdev-snapshot", "data": {"node": "top0", "overlay": "overlay0"}}),
 /// );
 /// ```
 impl Transaction {

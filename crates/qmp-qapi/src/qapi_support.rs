@@ -1,4 +1,4 @@
-//! What the generated API (crates/qmp/src/generated, qmp::ga) calls that is not generated.
+//! What the generated API calls that is not generated.
 
 use serde::de::{Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 

@@ -1419,6 +1419,7 @@ pub enum QemuEvent {
 impl QemuEvent {
     /// Decodes `event`; never fails: an unknown name, or data that does not fit its type,
     /// gives [`QemuEvent::Other`] with the data kept.
+    #[inline]
     pub fn from_event(event: &crate::Event) -> QemuEvent {
         let decoded = match event.name.as_str() {
             "ACPI_DEVICE_OST" => event.data_as::<AcpiDeviceOst>().map(QemuEvent::AcpiDeviceOst).ok(),

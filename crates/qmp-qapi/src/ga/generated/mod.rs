@@ -53,6 +53,5 @@ macro_rules! qapi_enum_impls {
 }
 
 pub mod commands;
-pub mod facts;
 pub mod registry;
 pub mod types;
