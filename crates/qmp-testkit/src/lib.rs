@@ -1,7 +1,10 @@
 //! Starts real QEMU peers for tests: `qemu-system-x86_64 -machine none` and
-//! `qemu-storage-daemon` over a qcow2 chain. A missing binary is a test failure with a message
-//! saying how to install it, never a skip: the real peer is the contract.
+//! `qemu-storage-daemon` over a qcow2 chain, and QEMU with a TLS monitor over certificates
+//! made for the test ([`tls`]). A missing binary is a test failure with a message saying how
+//! to install it, never a skip: the real peer is the contract.
 #![warn(missing_docs)]
+
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,6 +31,8 @@ pub struct Peer {
     child: Child,
     dir: tempfile::TempDir,
     sockets: Vec<PathBuf>,
+    /// The TCP port of a TLS monitor ([`Peer::qemu_tls`]).
+    tls_port: Option<u16>,
 }
 
 impl Peer {
@@ -48,9 +53,96 @@ impl Peer {
             cmd.arg("-qmp").arg(format!("unix:{},server=on,wait=off", s.display()));
         }
         cmd.args(extra);
-        let peer = Peer { child: spawn(cmd), dir, sockets };
+        let peer = Peer { child: spawn(cmd), dir, sockets, tls_port: None };
         peer.wait_for_sockets();
         peer
+    }
+
+    /// `qemu-system-x86_64 -machine none` whose only monitor is QMP over TLS on 127.0.0.1:
+    /// `-object tls-creds-x509,id=tls0,dir=DIR,endpoint=server,verify-peer=yes|no` and
+    /// `-chardev socket,id=mon0,host=127.0.0.1,port=P,server=on,wait=off,tls-creds=tls0
+    /// -mon chardev=mon0,mode=control`, DIR being `certs.server_dir()`. Returns once the
+    /// port listens (checked in /proc/net/tcp, without taking the monitor); the address is
+    /// [`Peer::tls_address`]. A port taken by someone else between picking and QEMU's bind is
+    /// tried again with another.
+    pub fn qemu_tls(certs: &tls::Certs, verify_peer: bool) -> Peer {
+        let bin = require("qemu-system-x86_64");
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new(&bin);
+            cmd.args(["-machine", "none", "-nodefaults", "-display", "none", "-name", "testvm"]);
+            cmd.arg("-object").arg(format!(
+                "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer={}",
+                certs.server_dir().display(),
+                if verify_peer { "yes" } else { "no" }
+            ));
+            cmd.arg("-chardev")
+                .arg(format!("socket,id=mon0,host=127.0.0.1,port={port},server=on,wait=off,tls-creds=tls0"));
+            cmd.args(["-mon", "chardev=mon0,mode=control"]);
+            let mut peer =
+                Peer { child: spawn(cmd), dir: tempdir(), sockets: Vec::new(), tls_port: Some(port) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if tcp_listening(port) {
+                    return peer;
+                }
+                if let Ok(Some(status)) = peer.child.try_wait() {
+                    last = format!("QEMU exited at start-up ({status}); port {port} taken?");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "QEMU did not listen on its TLS monitor within 20 s");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        panic!("cannot start QEMU with a TLS monitor: {last}");
+    }
+
+    /// `qemu-system-x86_64 -machine none` with its QMP monitor at `socket` (server mode),
+    /// returned at once, without waiting for the socket: for tests of clients that wait for a
+    /// server that is starting. [`Peer::socket`]`(0)` is `socket`.
+    pub fn qemu_at(socket: &Path) -> Peer {
+        let mut cmd = Command::new(require("qemu-system-x86_64"));
+        cmd.args(["-machine", "none", "-nodefaults", "-display", "none", "-name", "testvm"]);
+        cmd.arg("-qmp").arg(format!("unix:{},server=on,wait=off", socket.display()));
+        Peer { child: spawn(cmd), dir: tempdir(), sockets: vec![socket.to_owned()], tls_port: None }
+    }
+
+    /// `qemu-system-x86_64 -machine none` with extra arguments (a `-qmp unix:PATH` that
+    /// connects to a listener of the test's, a `-qmp tcp:...` monitor), returned at once.
+    pub fn qemu_unwaited(extra: &[&str]) -> Peer {
+        let mut cmd = Command::new(require("qemu-system-x86_64"));
+        cmd.args(["-machine", "none", "-nodefaults", "-display", "none", "-name", "testvm"]);
+        cmd.args(extra);
+        Peer { child: spawn(cmd), dir: tempdir(), sockets: Vec::new(), tls_port: None }
+    }
+
+    /// `qemu-system-x86_64 -machine none` whose QMP monitor is the connected socket `fd`
+    /// (`-chardev socket,id=mon0,fd=N -mon chardev=mon0,mode=control`): the test keeps the
+    /// other end of a socket pair, as a manager that hands QEMU its monitor does. `fd` stays
+    /// open across QEMU's exec (its FD_CLOEXEC is cleared in the child only) and is closed
+    /// here once QEMU has it.
+    pub fn qemu_on_fd(fd: std::os::fd::OwnedFd) -> Peer {
+        use std::os::fd::AsRawFd;
+        let raw = fd.as_raw_fd();
+        let mut cmd = Command::new(require("qemu-system-x86_64"));
+        cmd.args(["-machine", "none", "-nodefaults", "-display", "none", "-name", "testvm"]);
+        cmd.arg("-chardev").arg(format!("socket,id=mon0,fd={raw}"));
+        cmd.args(["-mon", "chardev=mon0,mode=control"]);
+        keep_open_across_exec(&mut cmd, raw);
+        let peer = Peer { child: spawn(cmd), dir: tempdir(), sockets: Vec::new(), tls_port: None };
+        drop(fd);
+        peer
+    }
+
+    /// `tls:127.0.0.1:PORT` of a [`Peer::qemu_tls`].
+    pub fn tls_address(&self) -> String {
+        format!("tls:127.0.0.1:{}", self.tls_port())
+    }
+
+    /// The TCP port of a [`Peer::qemu_tls`].
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port.expect("a peer started with Peer::qemu_tls")
     }
 
     /// `qemu-storage-daemon` serving `monitors` QMP sockets, with block nodes over a qcow2
@@ -75,7 +167,7 @@ impl Peer {
         }
         cmd.arg("--blockdev").arg(format!("driver=file,filename={},node-name=f0", top.display()));
         cmd.arg("--blockdev").arg("driver=qcow2,file=f0,node-name=top0");
-        let peer = Peer { child: spawn(cmd), dir, sockets };
+        let peer = Peer { child: spawn(cmd), dir, sockets, tls_port: None };
         peer.wait_for_sockets();
         peer
     }
@@ -146,6 +238,42 @@ pub fn is_listening(path: &Path) -> bool {
         cols.len() >= 8
             && cols[7] == want
             && u32::from_str_radix(cols[3], 16).is_ok_and(|flags| flags & ACCEPTCON != 0)
+    })
+}
+
+/// Has `fd` survive `cmd`'s exec under its own number: FD_CLOEXEC is cleared in the child
+/// between fork and exec (the parent's copy keeps its flag).
+pub fn keep_open_across_exec(cmd: &mut Command, fd: std::os::fd::RawFd) {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and calls only fcntl, which is
+    // async-signal-safe; it allocates nothing and uses only the copied fd number.
+    unsafe {
+        cmd.pre_exec(move || {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).map(drop).map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local address").port()
+}
+
+/// True when something listens on TCP `port` (any local address), read from /proc/net/tcp
+/// and /proc/net/tcp6 (a probe connection would take QEMU's one client slot).
+pub fn tcp_listening(port: u16) -> bool {
+    /// TCP_LISTEN in the `st` column.
+    const LISTEN: &str = "0A";
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        let Ok(table) = std::fs::read_to_string(table) else { return false };
+        table.lines().skip(1).any(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            cols.len() > 3
+                && cols[3] == LISTEN
+                && cols[1].rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok()) == Some(port)
+        })
     })
 }
 

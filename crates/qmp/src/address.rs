@@ -1,4 +1,4 @@
-//! Where a QMP server lives: a unix socket path or a TCP `host:port`.
+//! Where a QMP server lives: a unix socket path, a TCP `host:port`, or a TLS `host:port`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 /// A QMP server address.
 ///
-/// Parsed from `unix:PATH`, `tcp:HOST:PORT`, `HOST:PORT` (when PORT is a number and the text
-/// holds no `/`), or else a plain unix socket path:
+/// Parsed from `unix:PATH`, `tcp:HOST:PORT`, `tls:HOST:PORT`, `HOST:PORT` (when PORT is a
+/// number and the text holds no `/`), or else a plain unix socket path:
 ///
 /// ```
 /// use qmp::Address;
@@ -17,13 +17,21 @@ use std::str::FromStr;
 /// assert_eq!("localhost:4444".parse::<Address>().unwrap(), Address::Tcp("localhost:4444".into()));
 /// assert_eq!("tcp:[::1]:4444".parse::<Address>().unwrap(), Address::Tcp("[::1]:4444".into()));
 /// assert_eq!("qmp.sock".parse::<Address>().unwrap(), Address::Unix("qmp.sock".into()));
+/// assert_eq!("tls:127.0.0.1:4444".parse::<Address>().unwrap(), Address::Tls("127.0.0.1:4444".into()));
+/// assert!("tls:/run/qmp.sock".parse::<Address>().is_err());
 /// ```
+///
+/// A `tls:` address needs a [`TlsConfig`](crate::TlsConfig) on the builder
+/// ([`ClientBuilder::tls`](crate::ClientBuilder::tls)).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Address {
     /// A unix-domain stream socket.
     Unix(PathBuf),
     /// A TCP `host:port`.
     Tcp(String),
+    /// TLS over TCP to `host:port`: QEMU's TLS chardev (`tls-creds=ID`). The certificate is
+    /// checked against the host unless the [`TlsConfig`](crate::TlsConfig) names another.
+    Tls(String),
 }
 
 /// Why an address did not parse.
@@ -54,6 +62,12 @@ impl FromStr for Address {
                 _ => Err(err("tcp: needs HOST:PORT with a numeric port")),
             };
         }
+        if let Some(hostport) = s.strip_prefix("tls:") {
+            return match split_port(hostport) {
+                Some((host, _)) if !host.is_empty() => Ok(Address::Tls(hostport.to_owned())),
+                _ => Err(err("tls: needs HOST:PORT with a numeric port (QEMU serves TLS over TCP only)")),
+            };
+        }
         if !s.contains('/') {
             if let Some((host, _)) = split_port(s) {
                 if !host.is_empty() {
@@ -77,6 +91,7 @@ impl fmt::Display for Address {
         match self {
             Address::Unix(p) => write!(f, "unix:{}", p.display()),
             Address::Tcp(hp) => write!(f, "tcp:{hp}"),
+            Address::Tls(hp) => write!(f, "tls:{hp}"),
         }
     }
 }

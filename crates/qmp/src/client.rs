@@ -460,6 +460,10 @@ pub struct ClientBuilder {
     pub(crate) max_message_size: usize,
     pub(crate) event_queue: usize,
     pub(crate) check_arguments: bool,
+    /// [`ClientBuilder::tls`].
+    pub(crate) tls: Option<crate::TlsConfig>,
+    /// [`ClientBuilder::wait`].
+    pub(crate) wait: Option<Duration>,
 }
 
 impl Default for ClientBuilder {
@@ -500,6 +504,8 @@ impl ClientBuilder {
             max_message_size: qmp_proto::DEFAULT_MAX_MESSAGE_SIZE,
             event_queue: 1024,
             check_arguments: false,
+            tls: None,
+            wait: None,
         }
     }
 
@@ -584,19 +590,96 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects to a unix socket path or a TCP `host:port`.
+    /// TLS for `tls:HOST:PORT` addresses: the CA to trust, and a client certificate when the
+    /// server wants one (see [`TlsConfig`](crate::TlsConfig)). The handshake is bounded by
+    /// the [`negotiation_timeout`](Self::negotiation_timeout). Used by both clients; other
+    /// addresses ignore it. Over TLS no file descriptors can be passed.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tls = qmp::TlsConfig::builder().ca_file("/etc/pki/qemu/ca-cert.pem").build()?;
+    /// let client = qmp::Client::builder().tls(tls).connect("tls:127.0.0.1:4444").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tls(mut self, config: crate::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Waits up to `wait` for a server that is starting: `connect` tries again while the
+    /// unix socket does not exist or the connection is refused (nothing listens yet),
+    /// pausing 10 ms, doubling to 100 ms, so a manager can spawn QEMU and connect at once.
+    /// Other failures (permission denied, a TLS handshake that fails) end it at once; when
+    /// the wait runs out the error ([`Error::Connect`], its source of kind `TimedOut`) names
+    /// the address and the wait. Default: no wait, one try. Used by both clients.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), qmp::Error> {
+    /// use std::time::Duration;
+    /// // std::process::Command::new("qemu-system-x86_64").args([..., "-qmp", "unix:/run/vm1.qmp,server=on,wait=off"]).spawn()?;
+    /// let client = qmp::Client::builder().wait(Duration::from_secs(30)).connect("/run/vm1.qmp").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = Some(wait);
+        self
+    }
+
+    /// Connects to a unix socket path, a TCP `host:port`, or TLS at `tls:host:port` (with
+    /// [`tls`](Self::tls)), waiting for the server when [`wait`](Self::wait) says so.
     pub async fn connect(self, addr: impl IntoAddress) -> Result<Client> {
         let addr = addr.into_address()?;
-        let connect_err = |source| Error::Connect { address: addr.to_string(), source };
-        let io = match &addr {
-            Address::Unix(path) => Transport::Unix(UnixStream::connect(path).await.map_err(connect_err)?),
-            Address::Tcp(hp) => {
-                let s = TcpStream::connect(hp.as_str()).await.map_err(connect_err)?;
-                let _ = s.set_nodelay(true);
-                Transport::Tcp(s)
+        let io = crate::wait::dial(&addr, &self).await?;
+        self.start(io).await
+    }
+
+    /// Runs the protocol over a connected stream socket handed in as a file descriptor (unix
+    /// or TCP: a socket pair's end, a socket inherited from a parent). A descriptor that is not
+    /// a connected stream socket fails with [`Error::Connect`] saying what it is. Must be
+    /// called within a tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn demo(fd: std::os::fd::OwnedFd) -> Result<(), qmp::Error> {
+    /// let client = qmp::Client::builder().connect_fd(fd).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_fd(self, fd: impl Into<std::os::fd::OwnedFd>) -> Result<Client> {
+        let connect_err = |source| Error::Connect { address: "the given fd".into(), source };
+        match crate::fd::connected(fd.into())? {
+            crate::fd::Connected::Unix(s) => {
+                s.set_nonblocking(true).map_err(connect_err)?;
+                self.connect_unix_stream(UnixStream::from_std(s).map_err(connect_err)?).await
+            }
+            crate::fd::Connected::Tcp(s) => {
+                s.set_nonblocking(true).map_err(connect_err)?;
+                self.connect_tcp_stream(TcpStream::from_std(s).map_err(connect_err)?).await
+            }
+        }
+    }
+
+    /// Server mode on a listening socket handed in as a file descriptor (unix or TCP, made by
+    /// a manager or systemd): [`Listener::accept`] takes the peers that connect. The listener
+    /// does not remove a socket file it did not create.
+    ///
+    /// ```no_run
+    /// # async fn demo(fd: std::os::fd::OwnedFd) -> Result<(), qmp::Error> {
+    /// let listener = qmp::Client::builder().listen_fd(fd)?;
+    /// let client = listener.accept().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn listen_fd(self, fd: impl Into<std::os::fd::OwnedFd>) -> Result<Listener> {
+        let err = |source| Error::Connect { address: "the given fd".into(), source };
+        let inner = match crate::fd::listening(fd.into())? {
+            crate::fd::Listening::Unix(l) => {
+                l.set_nonblocking(true).map_err(err)?;
+                ListenerInner::Unix(UnixListener::from_std(l).map_err(err)?, None)
+            }
+            crate::fd::Listening::Tcp(l) => {
+                l.set_nonblocking(true).map_err(err)?;
+                ListenerInner::Tcp(TcpListener::from_std(l).map_err(err)?)
             }
         };
-        self.start(io).await
+        Ok(Listener { inner, builder: self })
     }
 
     /// Runs the protocol over an already connected unix stream.
@@ -682,7 +765,8 @@ pub struct Listener {
 }
 
 enum ListenerInner {
-    Unix(UnixListener, PathBuf),
+    /// With the path to remove on drop (none for a listener handed in).
+    Unix(UnixListener, Option<PathBuf>),
     Tcp(TcpListener),
 }
 
@@ -700,7 +784,10 @@ impl Listener {
                 // Mode 0600 from the first moment the socket exists at `path`.
                 let listener = qmp_unix::bind_unix(path, 0o600).map_err(bind_err)?;
                 listener.set_nonblocking(true).map_err(bind_err)?;
-                ListenerInner::Unix(UnixListener::from_std(listener).map_err(bind_err)?, path.clone())
+                ListenerInner::Unix(UnixListener::from_std(listener).map_err(bind_err)?, Some(path.clone()))
+            }
+            Address::Tls(_) => {
+                return Err(Error::Unsupported(format!("cannot listen on {addr}: server mode has no TLS")))
             }
             Address::Tcp(hp) => {
                 let std_listener = std::net::TcpListener::bind(hp.as_str()).map_err(bind_err)?;
@@ -714,7 +801,13 @@ impl Listener {
     /// The address the listener is bound to (with the real port for `host:0`).
     pub fn address(&self) -> Address {
         match &self.inner {
-            ListenerInner::Unix(_, path) => Address::Unix(path.clone()),
+            ListenerInner::Unix(_, Some(path)) => Address::Unix(path.clone()),
+            ListenerInner::Unix(l, None) => {
+                let local = l.local_addr().ok();
+                Address::Unix(
+                    local.as_ref().and_then(|a| a.as_pathname()).map(PathBuf::from).unwrap_or_default(),
+                )
+            }
             ListenerInner::Tcp(l) => match l.local_addr() {
                 Ok(a) => Address::Tcp(a.to_string()),
                 Err(_) => Address::Tcp(String::new()),
@@ -741,7 +834,7 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let ListenerInner::Unix(_, path) = &self.inner {
+        if let ListenerInner::Unix(_, Some(path)) = &self.inner {
             let _ = std::fs::remove_file(path);
         }
     }

@@ -43,6 +43,7 @@ pub mod commands;
 mod connection;
 mod error;
 pub mod events;
+mod fd;
 pub mod ga;
 /// The generated API: [`qmp_qapi::generated`]'s commands, events, types and registry, and
 /// here the schema's facts as static data ([`generated::facts`], read by [`qapi`]).
@@ -54,18 +55,22 @@ pub mod qapi;
 mod reply;
 pub mod schema;
 mod subscription;
+pub mod tls;
 mod transport;
 pub mod types;
+mod wait;
 
 pub use address::{Address, AddressError, IntoAddress};
 pub use client::{decode_reply, Client, ClientBuilder, Listener, DEFAULT_NEGOTIATION_TIMEOUT};
 pub use error::{Error, Result};
 pub use events::{EventData, EventExt, QemuEvent};
+pub use fd::{socket_kind, SocketKind};
 /// The generated QAPI types, commands and events as a crate of their own.
 pub use qmp_qapi;
 pub use qmp_qapi::{Command, Empty, ReplyError};
 pub use schema::{Schema, SchemaProblem};
 pub use subscription::{EventFilter, RecvError, Subscription};
+pub use tls::{TlsConfig, TlsConfigBuilder, TlsError};
 
 /// The protocol core: message model, framer and encoders.
 pub use qmp_proto as proto;

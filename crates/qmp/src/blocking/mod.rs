@@ -94,13 +94,59 @@ impl Client {
         Self::connect_with(ClientBuilder::new(), addr)
     }
 
-    /// Connects with the builder's settings.
+    /// Connects with the builder's settings: a unix socket path, a TCP `host:port`, or TLS at
+    /// `tls:host:port` ([`ClientBuilder::tls`]), waiting for a server that is starting when
+    /// [`ClientBuilder::wait`] says so.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// let tls = qmp::TlsConfig::builder().ca_file("/etc/pki/qemu/ca-cert.pem").build()?;
+    /// let builder = qmp::Client::builder().tls(tls).wait(Duration::from_secs(30));
+    /// let client = qmp::blocking::Client::connect_with(builder, "tls:127.0.0.1:4444")?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Over TLS a thread of the connection's own runs the TLS session (the blocking reads and
+    /// writes go to it through a socket pair), and no file descriptors can be passed.
     pub fn connect_with(builder: ClientBuilder, addr: impl IntoAddress) -> Result<Client> {
         let addr = addr.into_address()?;
-        let connect_err = |source| Error::Connect { address: addr.to_string(), source };
-        let stream = match &addr {
-            Address::Unix(path) => Stream::Unix(UnixStream::connect(path).map_err(connect_err)?),
-            Address::Tcp(hp) => Stream::Tcp(TcpStream::connect(hp.as_str()).map_err(connect_err)?),
+        let stream = match crate::wait::dial_blocking(&addr, &builder)? {
+            crate::wait::StdStream::Unix(s) => Stream::Unix(s),
+            crate::wait::StdStream::Tcp(s) => Stream::Tcp(s),
+        };
+        Self::start(builder, stream)
+    }
+
+    /// Runs the protocol over a connected stream socket handed in as a file descriptor (unix
+    /// or TCP); one that is not a connected stream socket fails with [`Error::Connect`] saying
+    /// what it is.
+    ///
+    /// ```
+    /// # fn demo() -> Result<(), qmp::Error> {
+    /// let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    /// # drop(theirs); // a real program hands `theirs` to QEMU (or a simulator) first
+    /// let builder = qmp::Client::builder();
+    /// let result = qmp::blocking::Client::from_fd(builder, ours);
+    /// # assert!(result.is_err()); // nobody at the other end
+    /// # Ok(()) }
+    /// ```
+    pub fn from_fd(builder: ClientBuilder, fd: impl Into<std::os::fd::OwnedFd>) -> Result<Client> {
+        match crate::fd::connected(fd.into())? {
+            crate::fd::Connected::Unix(s) => Self::start(builder, Stream::Unix(s)),
+            crate::fd::Connected::Tcp(s) => Self::start(builder, Stream::Tcp(s)),
+        }
+    }
+
+    /// Server mode on a listening socket handed in as a file descriptor: waits for one peer to
+    /// connect and runs the protocol with it. The descriptor is closed once the peer is accepted
+    /// (hand in a duplicate, `try_clone()`, to accept again later); a socket file is left in
+    /// place.
+    pub fn accept_fd(builder: ClientBuilder, fd: impl Into<std::os::fd::OwnedFd>) -> Result<Client> {
+        let err = |source| Error::Connect { address: "the given fd".into(), source };
+        let stream = match crate::fd::listening(fd.into())? {
+            crate::fd::Listening::Unix(l) => Stream::Unix(l.accept().map_err(err)?.0),
+            crate::fd::Listening::Tcp(l) => Stream::Tcp(l.accept().map_err(err)?.0),
         };
         Self::start(builder, stream)
     }
@@ -137,6 +183,9 @@ impl Client {
             }
             Address::Tcp(hp) => {
                 Stream::Tcp(TcpListener::bind(hp.as_str()).map_err(err)?.accept().map_err(err)?.0)
+            }
+            Address::Tls(_) => {
+                return Err(Error::Unsupported(format!("cannot listen on {addr}: server mode has no TLS")))
             }
         };
         Self::start(builder, stream)
