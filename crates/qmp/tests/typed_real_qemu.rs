@@ -751,7 +751,7 @@ async fn a_failing_block_job_reports_typed_errors() {
     // A second view of the chain whose base reads fail (blkdebug injects EIO).
     client.execute(BlockdevAdd::file("bf", base.to_str().unwrap()).read_only(true)).await.unwrap();
     let inject = BlkdebugInjectErrorOptions::new(BlkdebugEvent::ReadAio).errno(5).immediately(false);
-    let failing = BlockdevOptionsBlkdebug::new(Box::new("bf".into())).inject_error(vec![inject]);
+    let failing = BlockdevOptionsBlkdebug::new("bf".into()).inject_error(vec![inject]);
     client
         .execute(BlockdevAdd::node("dbg", BlockdevOptionsBranch::Blkdebug(Box::new(failing))))
         .await
@@ -759,7 +759,7 @@ async fn a_failing_block_job_reports_typed_errors() {
     client.execute(BlockdevAdd::qcow2("base1", "dbg").read_only(true)).await.unwrap();
     let tf = BlockdevOptionsFile::new(top.to_str().unwrap()).locking(OnOffAuto::Off);
     client.execute(BlockdevAdd::node("tf", BlockdevOptionsBranch::File(tf))).await.unwrap();
-    let top1 = BlockdevOptionsQcow2::new(Box::new("tf".into())).backing(BlockdevRefOrNull::from("base1"));
+    let top1 = BlockdevOptionsQcow2::new("tf".into()).backing(BlockdevRefOrNull::from("base1"));
     client.execute(BlockdevAdd::node("top1", BlockdevOptionsBranch::Qcow2(Box::new(top1)))).await.unwrap();
 
     client.execute(BlockStream::new("top1").job_id("err0").on_error(BlockdevOnError::Report)).await.unwrap();

@@ -73,13 +73,13 @@ impl BlockdevAdd {
 
     /// A `qcow2` node whose image is `file` (a node's name, or a definition).
     pub fn qcow2(node_name: impl Into<String>, file: impl Into<BlockdevRef>) -> Self {
-        let options = BlockdevOptionsQcow2::new(Box::new(file.into()));
+        let options = BlockdevOptionsQcow2::new(file.into());
         BlockdevAdd::node(node_name, BlockdevOptionsBranch::Qcow2(Box::new(options)))
     }
 
     /// A `raw` node over `file` (a node's name, or a definition).
     pub fn raw(node_name: impl Into<String>, file: impl Into<BlockdevRef>) -> Self {
-        let options = BlockdevOptionsRaw::new(Box::new(file.into()));
+        let options = BlockdevOptionsRaw::new(file.into());
         BlockdevAdd::node(node_name, BlockdevOptionsBranch::Raw(Box::new(options)))
     }
 

@@ -104,8 +104,8 @@ fn block_arguments() {
     let nested = BlockdevAdd::qcow2("q0", file);
     assert_eq!(args(&nested)["file"], json!({"driver": "file", "filename": "/x"}));
     // Any driver through its generated options.
-    let debug = BlockdevOptionsBlkdebug::new(Box::new(BlockdevRef::from("f0")))
-        .inject_error(vec![BlkdebugInjectErrorOptions::new("read_aio").errno(5)]);
+    let debug = BlockdevOptionsBlkdebug::new(BlockdevRef::from("f0"))
+        .inject_error(vec![BlkdebugInjectErrorOptions::new(BlkdebugEvent::ReadAio).errno(5)]);
     let debug = BlockdevAdd::node("dbg", BlockdevOptionsBranch::Blkdebug(Box::new(debug)));
     assert_eq!(
         args(&debug),

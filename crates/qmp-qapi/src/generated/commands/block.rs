@@ -53,36 +53,41 @@ impl BlockLatencyHistogramSet {
 
     /// Sets `boundaries`.
     #[allow(deprecated)]
-    pub fn boundaries(mut self, value: impl Into<Vec<u64>>) -> Self {
-        self.boundaries = Some(value.into());
+    #[inline]
+    pub fn boundaries(mut self, value: Vec<u64>) -> Self {
+        self.boundaries = Some(value);
         self
     }
 
     /// Sets `boundaries-read`.
     #[allow(deprecated)]
-    pub fn boundaries_read(mut self, value: impl Into<Vec<u64>>) -> Self {
-        self.boundaries_read = Some(value.into());
+    #[inline]
+    pub fn boundaries_read(mut self, value: Vec<u64>) -> Self {
+        self.boundaries_read = Some(value);
         self
     }
 
     /// Sets `boundaries-write`.
     #[allow(deprecated)]
-    pub fn boundaries_write(mut self, value: impl Into<Vec<u64>>) -> Self {
-        self.boundaries_write = Some(value.into());
+    #[inline]
+    pub fn boundaries_write(mut self, value: Vec<u64>) -> Self {
+        self.boundaries_write = Some(value);
         self
     }
 
     /// Sets `boundaries-zap`.
     #[allow(deprecated)]
-    pub fn boundaries_zap(mut self, value: impl Into<Vec<u64>>) -> Self {
-        self.boundaries_zap = Some(value.into());
+    #[inline]
+    pub fn boundaries_zap(mut self, value: Vec<u64>) -> Self {
+        self.boundaries_zap = Some(value);
         self
     }
 
     /// Sets `boundaries-flush`.
     #[allow(deprecated)]
-    pub fn boundaries_flush(mut self, value: impl Into<Vec<u64>>) -> Self {
-        self.boundaries_flush = Some(value.into());
+    #[inline]
+    pub fn boundaries_flush(mut self, value: Vec<u64>) -> Self {
+        self.boundaries_flush = Some(value);
         self
     }
 }
@@ -156,6 +161,7 @@ impl BlockdevChangeMedium {
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -163,6 +169,7 @@ impl BlockdevChangeMedium {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -170,6 +177,7 @@ impl BlockdevChangeMedium {
 
     /// Sets `format`.
     #[allow(deprecated)]
+    #[inline]
     pub fn format(mut self, value: impl Into<String>) -> Self {
         self.format = Some(value.into());
         self
@@ -177,15 +185,17 @@ impl BlockdevChangeMedium {
 
     /// Sets `force`.
     #[allow(deprecated)]
-    pub fn force(mut self, value: impl Into<bool>) -> Self {
-        self.force = Some(value.into());
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.force = Some(value);
         self
     }
 
     /// Sets `read-only-mode`.
     #[allow(deprecated)]
-    pub fn read_only_mode(mut self, value: impl Into<t::BlockdevChangeReadOnlyMode>) -> Self {
-        self.read_only_mode = Some(value.into());
+    #[inline]
+    pub fn read_only_mode(mut self, value: t::BlockdevChangeReadOnlyMode) -> Self {
+        self.read_only_mode = Some(value);
         self
     }
 }
@@ -225,6 +235,7 @@ impl BlockdevCloseTray {
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -232,6 +243,7 @@ impl BlockdevCloseTray {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -311,6 +323,7 @@ impl BlockdevOpenTray {
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -318,6 +331,7 @@ impl BlockdevOpenTray {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -325,8 +339,9 @@ impl BlockdevOpenTray {
 
     /// Sets `force`.
     #[allow(deprecated)]
-    pub fn force(mut self, value: impl Into<bool>) -> Self {
-        self.force = Some(value.into());
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.force = Some(value);
         self
     }
 }
@@ -397,6 +412,7 @@ impl Eject {
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -404,6 +420,7 @@ impl Eject {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -411,8 +428,9 @@ impl Eject {
 
     /// Sets `force`.
     #[allow(deprecated)]
-    pub fn force(mut self, value: impl Into<bool>) -> Self {
-        self.force = Some(value.into());
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.force = Some(value);
         self
     }
 }

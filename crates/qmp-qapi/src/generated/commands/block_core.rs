@@ -85,6 +85,7 @@ impl BlockCommit {
 
     /// Sets `job-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn job_id(mut self, value: impl Into<String>) -> Self {
         self.job_id = Some(value.into());
         self
@@ -92,6 +93,7 @@ impl BlockCommit {
 
     /// Sets `base-node`.
     #[allow(deprecated)]
+    #[inline]
     pub fn base_node(mut self, value: impl Into<String>) -> Self {
         self.base_node = Some(value.into());
         self
@@ -99,6 +101,7 @@ impl BlockCommit {
 
     /// Sets `base`.
     #[allow(deprecated)]
+    #[inline]
     pub fn base(mut self, value: impl Into<String>) -> Self {
         self.base = Some(value.into());
         self
@@ -106,6 +109,7 @@ impl BlockCommit {
 
     /// Sets `top-node`.
     #[allow(deprecated)]
+    #[inline]
     pub fn top_node(mut self, value: impl Into<String>) -> Self {
         self.top_node = Some(value.into());
         self
@@ -113,6 +117,7 @@ impl BlockCommit {
 
     /// Sets `top`.
     #[allow(deprecated)]
+    #[inline]
     pub fn top(mut self, value: impl Into<String>) -> Self {
         self.top = Some(value.into());
         self
@@ -120,6 +125,7 @@ impl BlockCommit {
 
     /// Sets `backing-file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_file(mut self, value: impl Into<String>) -> Self {
         self.backing_file = Some(value.into());
         self
@@ -127,27 +133,31 @@ impl BlockCommit {
 
     /// Sets `backing-mask-protocol`.
     #[allow(deprecated)]
-    pub fn backing_mask_protocol(mut self, value: impl Into<bool>) -> Self {
-        self.backing_mask_protocol = Some(value.into());
+    #[inline]
+    pub fn backing_mask_protocol(mut self, value: bool) -> Self {
+        self.backing_mask_protocol = Some(value);
         self
     }
 
     /// Sets `speed`.
     #[allow(deprecated)]
-    pub fn speed(mut self, value: impl Into<i64>) -> Self {
-        self.speed = Some(value.into());
+    #[inline]
+    pub fn speed(mut self, value: i64) -> Self {
+        self.speed = Some(value);
         self
     }
 
     /// Sets `on-error`.
     #[allow(deprecated)]
-    pub fn on_error(mut self, value: impl Into<t::BlockdevOnError>) -> Self {
-        self.on_error = Some(value.into());
+    #[inline]
+    pub fn on_error(mut self, value: t::BlockdevOnError) -> Self {
+        self.on_error = Some(value);
         self
     }
 
     /// Sets `filter-node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn filter_node_name(mut self, value: impl Into<String>) -> Self {
         self.filter_node_name = Some(value.into());
         self
@@ -155,15 +165,17 @@ impl BlockCommit {
 
     /// Sets `auto-finalize`.
     #[allow(deprecated)]
-    pub fn auto_finalize(mut self, value: impl Into<bool>) -> Self {
-        self.auto_finalize = Some(value.into());
+    #[inline]
+    pub fn auto_finalize(mut self, value: bool) -> Self {
+        self.auto_finalize = Some(value);
         self
     }
 
     /// Sets `auto-dismiss`.
     #[allow(deprecated)]
-    pub fn auto_dismiss(mut self, value: impl Into<bool>) -> Self {
-        self.auto_dismiss = Some(value.into());
+    #[inline]
+    pub fn auto_dismiss(mut self, value: bool) -> Self {
+        self.auto_dismiss = Some(value);
         self
     }
 }
@@ -215,22 +227,25 @@ impl BlockDirtyBitmapAdd {
 
     /// Sets `granularity`.
     #[allow(deprecated)]
-    pub fn granularity(mut self, value: impl Into<u32>) -> Self {
-        self.granularity = Some(value.into());
+    #[inline]
+    pub fn granularity(mut self, value: u32) -> Self {
+        self.granularity = Some(value);
         self
     }
 
     /// Sets `persistent`.
     #[allow(deprecated)]
-    pub fn persistent(mut self, value: impl Into<bool>) -> Self {
-        self.persistent = Some(value.into());
+    #[inline]
+    pub fn persistent(mut self, value: bool) -> Self {
+        self.persistent = Some(value);
         self
     }
 
     /// Sets `disabled`.
     #[allow(deprecated)]
-    pub fn disabled(mut self, value: impl Into<bool>) -> Self {
-        self.disabled = Some(value.into());
+    #[inline]
+    pub fn disabled(mut self, value: bool) -> Self {
+        self.disabled = Some(value);
         self
     }
 }
@@ -367,12 +382,12 @@ impl BlockDirtyBitmapMerge {
     pub fn new(
         node: impl Into<String>,
         target: impl Into<String>,
-        bitmaps: impl Into<Vec<t::BlockDirtyBitmapOrStr>>,
+        bitmaps: Vec<t::BlockDirtyBitmapOrStr>,
     ) -> Self {
         BlockDirtyBitmapMerge {
             node: node.into(),
             target: target.into(),
-            bitmaps: bitmaps.into(),
+            bitmaps,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -444,8 +459,9 @@ impl BlockJobCancel {
 
     /// Sets `force`.
     #[allow(deprecated)]
-    pub fn force(mut self, value: impl Into<bool>) -> Self {
-        self.force = Some(value.into());
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.force = Some(value);
         self
     }
 }
@@ -630,12 +646,8 @@ pub struct BlockJobSetSpeed {
 impl BlockJobSetSpeed {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(device: impl Into<String>, speed: impl Into<i64>) -> Self {
-        BlockJobSetSpeed {
-            device: device.into(),
-            speed: speed.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(device: impl Into<String>, speed: i64) -> Self {
+        BlockJobSetSpeed { device: device.into(), speed, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -666,10 +678,10 @@ pub struct BlockSetWriteThreshold {
 impl BlockSetWriteThreshold {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(node_name: impl Into<String>, write_threshold: impl Into<u64>) -> Self {
+    pub fn new(node_name: impl Into<String>, write_threshold: u64) -> Self {
         BlockSetWriteThreshold {
             node_name: node_name.into(),
-            write_threshold: write_threshold.into(),
+            write_threshold,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -752,6 +764,7 @@ impl BlockStream {
 
     /// Sets `job-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn job_id(mut self, value: impl Into<String>) -> Self {
         self.job_id = Some(value.into());
         self
@@ -759,6 +772,7 @@ impl BlockStream {
 
     /// Sets `base`.
     #[allow(deprecated)]
+    #[inline]
     pub fn base(mut self, value: impl Into<String>) -> Self {
         self.base = Some(value.into());
         self
@@ -766,6 +780,7 @@ impl BlockStream {
 
     /// Sets `base-node`.
     #[allow(deprecated)]
+    #[inline]
     pub fn base_node(mut self, value: impl Into<String>) -> Self {
         self.base_node = Some(value.into());
         self
@@ -773,6 +788,7 @@ impl BlockStream {
 
     /// Sets `backing-file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_file(mut self, value: impl Into<String>) -> Self {
         self.backing_file = Some(value.into());
         self
@@ -780,13 +796,15 @@ impl BlockStream {
 
     /// Sets `backing-mask-protocol`.
     #[allow(deprecated)]
-    pub fn backing_mask_protocol(mut self, value: impl Into<bool>) -> Self {
-        self.backing_mask_protocol = Some(value.into());
+    #[inline]
+    pub fn backing_mask_protocol(mut self, value: bool) -> Self {
+        self.backing_mask_protocol = Some(value);
         self
     }
 
     /// Sets `bottom`.
     #[allow(deprecated)]
+    #[inline]
     pub fn bottom(mut self, value: impl Into<String>) -> Self {
         self.bottom = Some(value.into());
         self
@@ -794,20 +812,23 @@ impl BlockStream {
 
     /// Sets `speed`.
     #[allow(deprecated)]
-    pub fn speed(mut self, value: impl Into<i64>) -> Self {
-        self.speed = Some(value.into());
+    #[inline]
+    pub fn speed(mut self, value: i64) -> Self {
+        self.speed = Some(value);
         self
     }
 
     /// Sets `on-error`.
     #[allow(deprecated)]
-    pub fn on_error(mut self, value: impl Into<t::BlockdevOnError>) -> Self {
-        self.on_error = Some(value.into());
+    #[inline]
+    pub fn on_error(mut self, value: t::BlockdevOnError) -> Self {
+        self.on_error = Some(value);
         self
     }
 
     /// Sets `filter-node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn filter_node_name(mut self, value: impl Into<String>) -> Self {
         self.filter_node_name = Some(value.into());
         self
@@ -815,15 +836,17 @@ impl BlockStream {
 
     /// Sets `auto-finalize`.
     #[allow(deprecated)]
-    pub fn auto_finalize(mut self, value: impl Into<bool>) -> Self {
-        self.auto_finalize = Some(value.into());
+    #[inline]
+    pub fn auto_finalize(mut self, value: bool) -> Self {
+        self.auto_finalize = Some(value);
         self
     }
 
     /// Sets `auto-dismiss`.
     #[allow(deprecated)]
-    pub fn auto_dismiss(mut self, value: impl Into<bool>) -> Self {
-        self.auto_dismiss = Some(value.into());
+    #[inline]
+    pub fn auto_dismiss(mut self, value: bool) -> Self {
+        self.auto_dismiss = Some(value);
         self
     }
 }
@@ -857,17 +880,13 @@ pub struct BlockResize {
 impl BlockResize {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(size: impl Into<i64>) -> Self {
-        BlockResize {
-            device: None,
-            node_name: None,
-            size: size.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(size: i64) -> Self {
+        BlockResize { device: None, node_name: None, size, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -875,6 +894,7 @@ impl BlockResize {
 
     /// Sets `node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn node_name(mut self, value: impl Into<String>) -> Self {
         self.node_name = Some(value.into());
         self
@@ -937,12 +957,8 @@ pub struct BlockdevCreate {
 impl BlockdevCreate {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(job_id: impl Into<String>, options: impl Into<t::BlockdevCreateOptions>) -> Self {
-        BlockdevCreate {
-            job_id: job_id.into(),
-            options: options.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(job_id: impl Into<String>, options: t::BlockdevCreateOptions) -> Self {
+        BlockdevCreate { job_id: job_id.into(), options, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1035,17 +1051,13 @@ pub struct BlockdevMirror {
 impl BlockdevMirror {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        device: impl Into<String>,
-        target: impl Into<String>,
-        sync: impl Into<t::MirrorSyncMode>,
-    ) -> Self {
+    pub fn new(device: impl Into<String>, target: impl Into<String>, sync: t::MirrorSyncMode) -> Self {
         BlockdevMirror {
             job_id: None,
             device: device.into(),
             target: target.into(),
             replaces: None,
-            sync: sync.into(),
+            sync,
             speed: None,
             granularity: None,
             buf_size: None,
@@ -1061,6 +1073,7 @@ impl BlockdevMirror {
 
     /// Sets `job-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn job_id(mut self, value: impl Into<String>) -> Self {
         self.job_id = Some(value.into());
         self
@@ -1068,6 +1081,7 @@ impl BlockdevMirror {
 
     /// Sets `replaces`.
     #[allow(deprecated)]
+    #[inline]
     pub fn replaces(mut self, value: impl Into<String>) -> Self {
         self.replaces = Some(value.into());
         self
@@ -1075,41 +1089,47 @@ impl BlockdevMirror {
 
     /// Sets `speed`.
     #[allow(deprecated)]
-    pub fn speed(mut self, value: impl Into<i64>) -> Self {
-        self.speed = Some(value.into());
+    #[inline]
+    pub fn speed(mut self, value: i64) -> Self {
+        self.speed = Some(value);
         self
     }
 
     /// Sets `granularity`.
     #[allow(deprecated)]
-    pub fn granularity(mut self, value: impl Into<u32>) -> Self {
-        self.granularity = Some(value.into());
+    #[inline]
+    pub fn granularity(mut self, value: u32) -> Self {
+        self.granularity = Some(value);
         self
     }
 
     /// Sets `buf-size`.
     #[allow(deprecated)]
-    pub fn buf_size(mut self, value: impl Into<i64>) -> Self {
-        self.buf_size = Some(value.into());
+    #[inline]
+    pub fn buf_size(mut self, value: i64) -> Self {
+        self.buf_size = Some(value);
         self
     }
 
     /// Sets `on-source-error`.
     #[allow(deprecated)]
-    pub fn on_source_error(mut self, value: impl Into<t::BlockdevOnError>) -> Self {
-        self.on_source_error = Some(value.into());
+    #[inline]
+    pub fn on_source_error(mut self, value: t::BlockdevOnError) -> Self {
+        self.on_source_error = Some(value);
         self
     }
 
     /// Sets `on-target-error`.
     #[allow(deprecated)]
-    pub fn on_target_error(mut self, value: impl Into<t::BlockdevOnError>) -> Self {
-        self.on_target_error = Some(value.into());
+    #[inline]
+    pub fn on_target_error(mut self, value: t::BlockdevOnError) -> Self {
+        self.on_target_error = Some(value);
         self
     }
 
     /// Sets `filter-node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn filter_node_name(mut self, value: impl Into<String>) -> Self {
         self.filter_node_name = Some(value.into());
         self
@@ -1117,22 +1137,25 @@ impl BlockdevMirror {
 
     /// Sets `copy-mode`.
     #[allow(deprecated)]
-    pub fn copy_mode(mut self, value: impl Into<t::MirrorCopyMode>) -> Self {
-        self.copy_mode = Some(value.into());
+    #[inline]
+    pub fn copy_mode(mut self, value: t::MirrorCopyMode) -> Self {
+        self.copy_mode = Some(value);
         self
     }
 
     /// Sets `auto-finalize`.
     #[allow(deprecated)]
-    pub fn auto_finalize(mut self, value: impl Into<bool>) -> Self {
-        self.auto_finalize = Some(value.into());
+    #[inline]
+    pub fn auto_finalize(mut self, value: bool) -> Self {
+        self.auto_finalize = Some(value);
         self
     }
 
     /// Sets `auto-dismiss`.
     #[allow(deprecated)]
-    pub fn auto_dismiss(mut self, value: impl Into<bool>) -> Self {
-        self.auto_dismiss = Some(value.into());
+    #[inline]
+    pub fn auto_dismiss(mut self, value: bool) -> Self {
+        self.auto_dismiss = Some(value);
         self
     }
 }
@@ -1160,8 +1183,8 @@ pub struct BlockdevReopen {
 impl BlockdevReopen {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(options: impl Into<Vec<t::BlockdevOptions>>) -> Self {
-        BlockdevReopen { options: options.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(options: Vec<t::BlockdevOptions>) -> Self {
+        BlockdevReopen { options, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1241,6 +1264,7 @@ impl BlockdevSnapshotDeleteInternalSync {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -1248,6 +1272,7 @@ impl BlockdevSnapshotDeleteInternalSync {
 
     /// Sets `name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.name = Some(value.into());
         self
@@ -1341,6 +1366,7 @@ impl BlockdevSnapshotSync {
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -1348,6 +1374,7 @@ impl BlockdevSnapshotSync {
 
     /// Sets `node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn node_name(mut self, value: impl Into<String>) -> Self {
         self.node_name = Some(value.into());
         self
@@ -1355,6 +1382,7 @@ impl BlockdevSnapshotSync {
 
     /// Sets `snapshot-node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn snapshot_node_name(mut self, value: impl Into<String>) -> Self {
         self.snapshot_node_name = Some(value.into());
         self
@@ -1362,6 +1390,7 @@ impl BlockdevSnapshotSync {
 
     /// Sets `format`.
     #[allow(deprecated)]
+    #[inline]
     pub fn format(mut self, value: impl Into<String>) -> Self {
         self.format = Some(value.into());
         self
@@ -1369,8 +1398,9 @@ impl BlockdevSnapshotSync {
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<t::NewImageMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: t::NewImageMode) -> Self {
+        self.mode = Some(value);
         self
     }
 }
@@ -1521,8 +1551,9 @@ impl QueryBlockstats {
 
     /// Sets `query-nodes`.
     #[allow(deprecated)]
-    pub fn query_nodes(mut self, value: impl Into<bool>) -> Self {
-        self.query_nodes = Some(value.into());
+    #[inline]
+    pub fn query_nodes(mut self, value: bool) -> Self {
+        self.query_nodes = Some(value);
         self
     }
 }
@@ -1557,8 +1588,9 @@ impl QueryNamedBlockNodes {
 
     /// Sets `flat`.
     #[allow(deprecated)]
-    pub fn flat(mut self, value: impl Into<bool>) -> Self {
-        self.flat = Some(value.into());
+    #[inline]
+    pub fn flat(mut self, value: bool) -> Self {
+        self.flat = Some(value);
         self
     }
 }
@@ -1600,12 +1632,12 @@ impl XBlockdevAmend {
     pub fn new(
         job_id: impl Into<String>,
         node_name: impl Into<String>,
-        options: impl Into<t::BlockdevAmendOptions>,
+        options: t::BlockdevAmendOptions,
     ) -> Self {
         XBlockdevAmend {
             job_id: job_id.into(),
             node_name: node_name.into(),
-            options: options.into(),
+            options,
             force: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1613,8 +1645,9 @@ impl XBlockdevAmend {
 
     /// Sets `force`.
     #[allow(deprecated)]
-    pub fn force(mut self, value: impl Into<bool>) -> Self {
-        self.force = Some(value.into());
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.force = Some(value);
         self
     }
 }
@@ -1661,6 +1694,7 @@ impl XBlockdevChange {
 
     /// Sets `child`.
     #[allow(deprecated)]
+    #[inline]
     pub fn child(mut self, value: impl Into<String>) -> Self {
         self.child = Some(value.into());
         self
@@ -1668,6 +1702,7 @@ impl XBlockdevChange {
 
     /// Sets `node`.
     #[allow(deprecated)]
+    #[inline]
     pub fn node(mut self, value: impl Into<String>) -> Self {
         self.node = Some(value.into());
         self
@@ -1705,10 +1740,10 @@ pub struct XBlockdevSetIothread {
 impl XBlockdevSetIothread {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(node_name: impl Into<String>, iothread: impl Into<t::StrOrNull>) -> Self {
+    pub fn new(node_name: impl Into<String>, iothread: t::StrOrNull) -> Self {
         XBlockdevSetIothread {
             node_name: node_name.into(),
-            iothread: iothread.into(),
+            iothread,
             force: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1716,8 +1751,9 @@ impl XBlockdevSetIothread {
 
     /// Sets `force`.
     #[allow(deprecated)]
-    pub fn force(mut self, value: impl Into<bool>) -> Self {
-        self.force = Some(value.into());
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.force = Some(value);
         self
     }
 }

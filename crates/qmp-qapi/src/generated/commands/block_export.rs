@@ -47,8 +47,9 @@ impl BlockExportDel {
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<t::BlockExportRemoveMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: t::BlockExportRemoveMode) -> Self {
+        self.mode = Some(value);
         self
     }
 }
@@ -106,8 +107,9 @@ impl NbdServerRemove {
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<t::BlockExportRemoveMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: t::BlockExportRemoveMode) -> Self {
+        self.mode = Some(value);
         self
     }
 }
@@ -144,9 +146,9 @@ pub struct NbdServerStart {
 impl NbdServerStart {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(addr: impl Into<t::SocketAddressLegacy>) -> Self {
+    pub fn new(addr: t::SocketAddressLegacy) -> Self {
         NbdServerStart {
-            addr: addr.into(),
+            addr,
             tls_creds: None,
             tls_authz: None,
             max_connections: None,
@@ -156,6 +158,7 @@ impl NbdServerStart {
 
     /// Sets `tls-creds`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_creds(mut self, value: impl Into<String>) -> Self {
         self.tls_creds = Some(value.into());
         self
@@ -163,6 +166,7 @@ impl NbdServerStart {
 
     /// Sets `tls-authz`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_authz(mut self, value: impl Into<String>) -> Self {
         self.tls_authz = Some(value.into());
         self
@@ -170,8 +174,9 @@ impl NbdServerStart {
 
     /// Sets `max-connections`.
     #[allow(deprecated)]
-    pub fn max_connections(mut self, value: impl Into<u32>) -> Self {
-        self.max_connections = Some(value.into());
+    #[inline]
+    pub fn max_connections(mut self, value: u32) -> Self {
+        self.max_connections = Some(value);
         self
     }
 }

@@ -25,8 +25,8 @@ pub struct ChardevAdd {
 impl ChardevAdd {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(id: impl Into<String>, backend: impl Into<t::ChardevBackend>) -> Self {
-        ChardevAdd { id: id.into(), backend: backend.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(id: impl Into<String>, backend: t::ChardevBackend) -> Self {
+        ChardevAdd { id: id.into(), backend, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -55,8 +55,8 @@ pub struct ChardevChange {
 impl ChardevChange {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(id: impl Into<String>, backend: impl Into<t::ChardevBackend>) -> Self {
-        ChardevChange { id: id.into(), backend: backend.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(id: impl Into<String>, backend: t::ChardevBackend) -> Self {
+        ChardevChange { id: id.into(), backend, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -184,19 +184,15 @@ pub struct RingbufRead {
 impl RingbufRead {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(device: impl Into<String>, size: impl Into<i64>) -> Self {
-        RingbufRead {
-            device: device.into(),
-            size: size.into(),
-            format: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(device: impl Into<String>, size: i64) -> Self {
+        RingbufRead { device: device.into(), size, format: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<t::DataFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: t::DataFormat) -> Self {
+        self.format = Some(value);
         self
     }
 }
@@ -240,8 +236,9 @@ impl RingbufWrite {
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<t::DataFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: t::DataFormat) -> Self {
+        self.format = Some(value);
         self
     }
 }

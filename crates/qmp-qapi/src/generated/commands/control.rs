@@ -30,8 +30,9 @@ impl QmpCapabilities {
 
     /// Sets `enable`.
     #[allow(deprecated)]
-    pub fn enable(mut self, value: impl Into<Vec<t::QMPCapability>>) -> Self {
-        self.enable = Some(value.into());
+    #[inline]
+    pub fn enable(mut self, value: Vec<t::QMPCapability>) -> Self {
+        self.enable = Some(value);
         self
     }
 }

@@ -40,24 +40,25 @@ impl CxlAddDynamicCapacity {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         path: impl Into<String>,
-        host_id: impl Into<u16>,
-        selection_policy: impl Into<t::CxlExtentSelectionPolicy>,
-        region: impl Into<u8>,
-        extents: impl Into<Vec<t::CxlDynamicCapacityExtent>>,
+        host_id: u16,
+        selection_policy: t::CxlExtentSelectionPolicy,
+        region: u8,
+        extents: Vec<t::CxlDynamicCapacityExtent>,
     ) -> Self {
         CxlAddDynamicCapacity {
             path: path.into(),
-            host_id: host_id.into(),
-            selection_policy: selection_policy.into(),
-            region: region.into(),
+            host_id,
+            selection_policy,
+            region,
             tag: None,
-            extents: extents.into(),
+            extents,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `tag`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tag(mut self, value: impl Into<String>) -> Self {
         self.tag = Some(value.into());
         self
@@ -90,12 +91,8 @@ pub struct CxlInjectCorrectableError {
 impl CxlInjectCorrectableError {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(path: impl Into<String>, type_: impl Into<t::CxlCorErrorType>) -> Self {
-        CxlInjectCorrectableError {
-            path: path.into(),
-            type_: type_.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(path: impl Into<String>, type_: t::CxlCorErrorType) -> Self {
+        CxlInjectCorrectableError { path: path.into(), type_, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -162,21 +159,21 @@ impl CxlInjectDramEvent {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         path: impl Into<String>,
-        log: impl Into<t::CxlEventLog>,
-        flags: impl Into<u8>,
-        dpa: impl Into<u64>,
-        descriptor: impl Into<u8>,
-        type_: impl Into<u8>,
-        transaction_type: impl Into<u8>,
+        log: t::CxlEventLog,
+        flags: u8,
+        dpa: u64,
+        descriptor: u8,
+        type_: u8,
+        transaction_type: u8,
     ) -> Self {
         CxlInjectDramEvent {
             path: path.into(),
-            log: log.into(),
-            flags: flags.into(),
-            dpa: dpa.into(),
-            descriptor: descriptor.into(),
-            type_: type_.into(),
-            transaction_type: transaction_type.into(),
+            log,
+            flags,
+            dpa,
+            descriptor,
+            type_,
+            transaction_type,
             channel: None,
             rank: None,
             nibble_mask: None,
@@ -191,57 +188,65 @@ impl CxlInjectDramEvent {
 
     /// Sets `channel`.
     #[allow(deprecated)]
-    pub fn channel(mut self, value: impl Into<u8>) -> Self {
-        self.channel = Some(value.into());
+    #[inline]
+    pub fn channel(mut self, value: u8) -> Self {
+        self.channel = Some(value);
         self
     }
 
     /// Sets `rank`.
     #[allow(deprecated)]
-    pub fn rank(mut self, value: impl Into<u8>) -> Self {
-        self.rank = Some(value.into());
+    #[inline]
+    pub fn rank(mut self, value: u8) -> Self {
+        self.rank = Some(value);
         self
     }
 
     /// Sets `nibble-mask`.
     #[allow(deprecated)]
-    pub fn nibble_mask(mut self, value: impl Into<u32>) -> Self {
-        self.nibble_mask = Some(value.into());
+    #[inline]
+    pub fn nibble_mask(mut self, value: u32) -> Self {
+        self.nibble_mask = Some(value);
         self
     }
 
     /// Sets `bank-group`.
     #[allow(deprecated)]
-    pub fn bank_group(mut self, value: impl Into<u8>) -> Self {
-        self.bank_group = Some(value.into());
+    #[inline]
+    pub fn bank_group(mut self, value: u8) -> Self {
+        self.bank_group = Some(value);
         self
     }
 
     /// Sets `bank`.
     #[allow(deprecated)]
-    pub fn bank(mut self, value: impl Into<u8>) -> Self {
-        self.bank = Some(value.into());
+    #[inline]
+    pub fn bank(mut self, value: u8) -> Self {
+        self.bank = Some(value);
         self
     }
 
     /// Sets `row`.
     #[allow(deprecated)]
-    pub fn row(mut self, value: impl Into<u32>) -> Self {
-        self.row = Some(value.into());
+    #[inline]
+    pub fn row(mut self, value: u32) -> Self {
+        self.row = Some(value);
         self
     }
 
     /// Sets `column`.
     #[allow(deprecated)]
-    pub fn column(mut self, value: impl Into<u16>) -> Self {
-        self.column = Some(value.into());
+    #[inline]
+    pub fn column(mut self, value: u16) -> Self {
+        self.column = Some(value);
         self
     }
 
     /// Sets `correction-mask`.
     #[allow(deprecated)]
-    pub fn correction_mask(mut self, value: impl Into<Vec<u64>>) -> Self {
-        self.correction_mask = Some(value.into());
+    #[inline]
+    pub fn correction_mask(mut self, value: Vec<u64>) -> Self {
+        self.correction_mask = Some(value);
         self
     }
 }
@@ -297,21 +302,21 @@ impl CxlInjectGeneralMediaEvent {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         path: impl Into<String>,
-        log: impl Into<t::CxlEventLog>,
-        flags: impl Into<u8>,
-        dpa: impl Into<u64>,
-        descriptor: impl Into<u8>,
-        type_: impl Into<u8>,
-        transaction_type: impl Into<u8>,
+        log: t::CxlEventLog,
+        flags: u8,
+        dpa: u64,
+        descriptor: u8,
+        type_: u8,
+        transaction_type: u8,
     ) -> Self {
         CxlInjectGeneralMediaEvent {
             path: path.into(),
-            log: log.into(),
-            flags: flags.into(),
-            dpa: dpa.into(),
-            descriptor: descriptor.into(),
-            type_: type_.into(),
-            transaction_type: transaction_type.into(),
+            log,
+            flags,
+            dpa,
+            descriptor,
+            type_,
+            transaction_type,
             channel: None,
             rank: None,
             device: None,
@@ -322,27 +327,31 @@ impl CxlInjectGeneralMediaEvent {
 
     /// Sets `channel`.
     #[allow(deprecated)]
-    pub fn channel(mut self, value: impl Into<u8>) -> Self {
-        self.channel = Some(value.into());
+    #[inline]
+    pub fn channel(mut self, value: u8) -> Self {
+        self.channel = Some(value);
         self
     }
 
     /// Sets `rank`.
     #[allow(deprecated)]
-    pub fn rank(mut self, value: impl Into<u8>) -> Self {
-        self.rank = Some(value.into());
+    #[inline]
+    pub fn rank(mut self, value: u8) -> Self {
+        self.rank = Some(value);
         self
     }
 
     /// Sets `device`.
     #[allow(deprecated)]
-    pub fn device(mut self, value: impl Into<u32>) -> Self {
-        self.device = Some(value.into());
+    #[inline]
+    pub fn device(mut self, value: u32) -> Self {
+        self.device = Some(value);
         self
     }
 
     /// Sets `component-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn component_id(mut self, value: impl Into<String>) -> Self {
         self.component_id = Some(value.into());
         self
@@ -404,31 +413,31 @@ impl CxlInjectMemoryModuleEvent {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         path: impl Into<String>,
-        log: impl Into<t::CxlEventLog>,
-        flags: impl Into<u8>,
-        type_: impl Into<u8>,
-        health_status: impl Into<u8>,
-        media_status: impl Into<u8>,
-        additional_status: impl Into<u8>,
-        life_used: impl Into<u8>,
-        temperature: impl Into<i16>,
-        dirty_shutdown_count: impl Into<u32>,
-        corrected_volatile_error_count: impl Into<u32>,
-        corrected_persistent_error_count: impl Into<u32>,
+        log: t::CxlEventLog,
+        flags: u8,
+        type_: u8,
+        health_status: u8,
+        media_status: u8,
+        additional_status: u8,
+        life_used: u8,
+        temperature: i16,
+        dirty_shutdown_count: u32,
+        corrected_volatile_error_count: u32,
+        corrected_persistent_error_count: u32,
     ) -> Self {
         CxlInjectMemoryModuleEvent {
             path: path.into(),
-            log: log.into(),
-            flags: flags.into(),
-            type_: type_.into(),
-            health_status: health_status.into(),
-            media_status: media_status.into(),
-            additional_status: additional_status.into(),
-            life_used: life_used.into(),
-            temperature: temperature.into(),
-            dirty_shutdown_count: dirty_shutdown_count.into(),
-            corrected_volatile_error_count: corrected_volatile_error_count.into(),
-            corrected_persistent_error_count: corrected_persistent_error_count.into(),
+            log,
+            flags,
+            type_,
+            health_status,
+            media_status,
+            additional_status,
+            life_used,
+            temperature,
+            dirty_shutdown_count,
+            corrected_volatile_error_count,
+            corrected_persistent_error_count,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -461,13 +470,8 @@ pub struct CxlInjectPoison {
 impl CxlInjectPoison {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(path: impl Into<String>, start: impl Into<u64>, length: impl Into<u64>) -> Self {
-        CxlInjectPoison {
-            path: path.into(),
-            start: start.into(),
-            length: length.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(path: impl Into<String>, start: u64, length: u64) -> Self {
+        CxlInjectPoison { path: path.into(), start, length, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -496,12 +500,8 @@ pub struct CxlInjectUncorrectableErrors {
 impl CxlInjectUncorrectableErrors {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(path: impl Into<String>, errors: impl Into<Vec<t::CXLUncorErrorRecord>>) -> Self {
-        CxlInjectUncorrectableErrors {
-            path: path.into(),
-            errors: errors.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(path: impl Into<String>, errors: Vec<t::CXLUncorErrorRecord>) -> Self {
+        CxlInjectUncorrectableErrors { path: path.into(), errors, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -551,40 +551,43 @@ impl CxlReleaseDynamicCapacity {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         path: impl Into<String>,
-        host_id: impl Into<u16>,
-        removal_policy: impl Into<t::CxlExtentRemovalPolicy>,
-        region: impl Into<u8>,
-        extents: impl Into<Vec<t::CxlDynamicCapacityExtent>>,
+        host_id: u16,
+        removal_policy: t::CxlExtentRemovalPolicy,
+        region: u8,
+        extents: Vec<t::CxlDynamicCapacityExtent>,
     ) -> Self {
         CxlReleaseDynamicCapacity {
             path: path.into(),
-            host_id: host_id.into(),
-            removal_policy: removal_policy.into(),
+            host_id,
+            removal_policy,
             forced_removal: None,
             sanitize_on_release: None,
-            region: region.into(),
+            region,
             tag: None,
-            extents: extents.into(),
+            extents,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `forced-removal`.
     #[allow(deprecated)]
-    pub fn forced_removal(mut self, value: impl Into<bool>) -> Self {
-        self.forced_removal = Some(value.into());
+    #[inline]
+    pub fn forced_removal(mut self, value: bool) -> Self {
+        self.forced_removal = Some(value);
         self
     }
 
     /// Sets `sanitize-on-release`.
     #[allow(deprecated)]
-    pub fn sanitize_on_release(mut self, value: impl Into<bool>) -> Self {
-        self.sanitize_on_release = Some(value.into());
+    #[inline]
+    pub fn sanitize_on_release(mut self, value: bool) -> Self {
+        self.sanitize_on_release = Some(value);
         self
     }
 
     /// Sets `tag`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tag(mut self, value: impl Into<String>) -> Self {
         self.tag = Some(value.into());
         self

@@ -37,9 +37,9 @@ pub struct DumpGuestMemory {
 impl DumpGuestMemory {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(paging: impl Into<bool>, protocol: impl Into<String>) -> Self {
+    pub fn new(paging: bool, protocol: impl Into<String>) -> Self {
         DumpGuestMemory {
-            paging: paging.into(),
+            paging,
             protocol: protocol.into(),
             detach: None,
             begin: None,
@@ -51,29 +51,33 @@ impl DumpGuestMemory {
 
     /// Sets `detach`.
     #[allow(deprecated)]
-    pub fn detach(mut self, value: impl Into<bool>) -> Self {
-        self.detach = Some(value.into());
+    #[inline]
+    pub fn detach(mut self, value: bool) -> Self {
+        self.detach = Some(value);
         self
     }
 
     /// Sets `begin`.
     #[allow(deprecated)]
-    pub fn begin(mut self, value: impl Into<i64>) -> Self {
-        self.begin = Some(value.into());
+    #[inline]
+    pub fn begin(mut self, value: i64) -> Self {
+        self.begin = Some(value);
         self
     }
 
     /// Sets `length`.
     #[allow(deprecated)]
-    pub fn length(mut self, value: impl Into<i64>) -> Self {
-        self.length = Some(value.into());
+    #[inline]
+    pub fn length(mut self, value: i64) -> Self {
+        self.length = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<t::DumpGuestMemoryFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: t::DumpGuestMemoryFormat) -> Self {
+        self.format = Some(value);
         self
     }
 }

@@ -25,8 +25,8 @@ pub struct RequestEbpf {
 impl RequestEbpf {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(id: impl Into<t::EbpfProgramID>) -> Self {
-        RequestEbpf { id: id.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(id: t::EbpfProgramID) -> Self {
+        RequestEbpf { id, unknown_members: serde_json::Map::new() }
     }
 }
 

@@ -23,8 +23,8 @@ pub struct Balloon {
 impl Balloon {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(value: impl Into<i64>) -> Self {
-        Balloon { value: value.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(value: i64) -> Self {
+        Balloon { value, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -126,8 +126,9 @@ impl Memsave {
 
     /// Sets `cpu-index`.
     #[allow(deprecated)]
-    pub fn cpu_index(mut self, value: impl Into<i64>) -> Self {
-        self.cpu_index = Some(value.into());
+    #[inline]
+    pub fn cpu_index(mut self, value: i64) -> Self {
+        self.cpu_index = Some(value);
         self
     }
 }
@@ -328,8 +329,9 @@ impl QueryMachines {
 
     /// Sets `compat-props`.
     #[allow(deprecated)]
-    pub fn compat_props(mut self, value: impl Into<bool>) -> Self {
-        self.compat_props = Some(value.into());
+    #[inline]
+    pub fn compat_props(mut self, value: bool) -> Self {
+        self.compat_props = Some(value);
         self
     }
 }

@@ -49,12 +49,8 @@ pub struct QueryCpuModelBaseline {
 impl QueryCpuModelBaseline {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(modela: impl Into<t::CpuModelInfo>, modelb: impl Into<t::CpuModelInfo>) -> Self {
-        QueryCpuModelBaseline {
-            modela: modela.into(),
-            modelb: modelb.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(modela: t::CpuModelInfo, modelb: t::CpuModelInfo) -> Self {
+        QueryCpuModelBaseline { modela, modelb, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -85,12 +81,8 @@ pub struct QueryCpuModelComparison {
 impl QueryCpuModelComparison {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(modela: impl Into<t::CpuModelInfo>, modelb: impl Into<t::CpuModelInfo>) -> Self {
-        QueryCpuModelComparison {
-            modela: modela.into(),
-            modelb: modelb.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(modela: t::CpuModelInfo, modelb: t::CpuModelInfo) -> Self {
+        QueryCpuModelComparison { modela, modelb, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -122,12 +114,8 @@ pub struct QueryCpuModelExpansion {
 impl QueryCpuModelExpansion {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(type_: impl Into<t::CpuModelExpansionType>, model: impl Into<t::CpuModelInfo>) -> Self {
-        QueryCpuModelExpansion {
-            type_: type_.into(),
-            model: model.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(type_: t::CpuModelExpansionType, model: t::CpuModelInfo) -> Self {
+        QueryCpuModelExpansion { type_, model, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -200,9 +188,9 @@ pub struct SetCpuTopology {
 impl SetCpuTopology {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(core_id: impl Into<u16>) -> Self {
+    pub fn new(core_id: u16) -> Self {
         SetCpuTopology {
-            core_id: core_id.into(),
+            core_id,
             socket_id: None,
             book_id: None,
             drawer_id: None,
@@ -214,27 +202,31 @@ impl SetCpuTopology {
 
     /// Sets `socket-id`.
     #[allow(deprecated)]
-    pub fn socket_id(mut self, value: impl Into<u16>) -> Self {
-        self.socket_id = Some(value.into());
+    #[inline]
+    pub fn socket_id(mut self, value: u16) -> Self {
+        self.socket_id = Some(value);
         self
     }
 
     /// Sets `book-id`.
     #[allow(deprecated)]
-    pub fn book_id(mut self, value: impl Into<u16>) -> Self {
-        self.book_id = Some(value.into());
+    #[inline]
+    pub fn book_id(mut self, value: u16) -> Self {
+        self.book_id = Some(value);
         self
     }
 
     /// Sets `drawer-id`.
     #[allow(deprecated)]
-    pub fn drawer_id(mut self, value: impl Into<u16>) -> Self {
-        self.drawer_id = Some(value.into());
+    #[inline]
+    pub fn drawer_id(mut self, value: u16) -> Self {
+        self.drawer_id = Some(value);
         self
     }
 
     /// Sets `entitlement`.
     #[allow(deprecated)]
+    #[inline]
     pub fn entitlement(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.entitlement = Some(value.into());
         self
@@ -242,8 +234,9 @@ impl SetCpuTopology {
 
     /// Sets `dedicated`.
     #[allow(deprecated)]
-    pub fn dedicated(mut self, value: impl Into<bool>) -> Self {
-        self.dedicated = Some(value.into());
+    #[inline]
+    pub fn dedicated(mut self, value: bool) -> Self {
+        self.dedicated = Some(value);
         self
     }
 }

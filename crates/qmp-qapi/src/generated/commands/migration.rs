@@ -34,9 +34,9 @@ pub struct CalcDirtyRate {
 impl CalcDirtyRate {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(calc_time: impl Into<i64>) -> Self {
+    pub fn new(calc_time: i64) -> Self {
         CalcDirtyRate {
-            calc_time: calc_time.into(),
+            calc_time,
             calc_time_unit: None,
             sample_pages: None,
             mode: None,
@@ -46,22 +46,25 @@ impl CalcDirtyRate {
 
     /// Sets `calc-time-unit`.
     #[allow(deprecated)]
-    pub fn calc_time_unit(mut self, value: impl Into<t::TimeUnit>) -> Self {
-        self.calc_time_unit = Some(value.into());
+    #[inline]
+    pub fn calc_time_unit(mut self, value: t::TimeUnit) -> Self {
+        self.calc_time_unit = Some(value);
         self
     }
 
     /// Sets `sample-pages`.
     #[allow(deprecated)]
-    pub fn sample_pages(mut self, value: impl Into<i64>) -> Self {
-        self.sample_pages = Some(value.into());
+    #[inline]
+    pub fn sample_pages(mut self, value: i64) -> Self {
+        self.sample_pages = Some(value);
         self
     }
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<t::DirtyRateMeasureMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: t::DirtyRateMeasureMode) -> Self {
+        self.mode = Some(value);
         self
     }
 }
@@ -96,8 +99,9 @@ impl CancelVcpuDirtyLimit {
 
     /// Sets `cpu-index`.
     #[allow(deprecated)]
-    pub fn cpu_index(mut self, value: impl Into<i64>) -> Self {
-        self.cpu_index = Some(value.into());
+    #[inline]
+    pub fn cpu_index(mut self, value: i64) -> Self {
+        self.cpu_index = Some(value);
         self
     }
 }
@@ -163,6 +167,7 @@ impl Migrate {
 
     /// Sets `uri`.
     #[allow(deprecated)]
+    #[inline]
     pub fn uri(mut self, value: impl Into<String>) -> Self {
         self.uri = Some(value.into());
         self
@@ -170,36 +175,41 @@ impl Migrate {
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<Vec<t::MigrationChannel>>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: Vec<t::MigrationChannel>) -> Self {
+        self.channels = Some(value);
         self
     }
 
     /// Sets `blk`.
     #[allow(deprecated)]
-    pub fn blk(mut self, value: impl Into<bool>) -> Self {
-        self.blk = Some(value.into());
+    #[inline]
+    pub fn blk(mut self, value: bool) -> Self {
+        self.blk = Some(value);
         self
     }
 
     /// Sets `inc`.
     #[allow(deprecated)]
-    pub fn inc(mut self, value: impl Into<bool>) -> Self {
-        self.inc = Some(value.into());
+    #[inline]
+    pub fn inc(mut self, value: bool) -> Self {
+        self.inc = Some(value);
         self
     }
 
     /// Sets `detach`.
     #[allow(deprecated)]
-    pub fn detach(mut self, value: impl Into<bool>) -> Self {
-        self.detach = Some(value.into());
+    #[inline]
+    pub fn detach(mut self, value: bool) -> Self {
+        self.detach = Some(value);
         self
     }
 
     /// Sets `resume`.
     #[allow(deprecated)]
-    pub fn resume(mut self, value: impl Into<bool>) -> Self {
-        self.resume = Some(value.into());
+    #[inline]
+    pub fn resume(mut self, value: bool) -> Self {
+        self.resume = Some(value);
         self
     }
 }
@@ -227,8 +237,8 @@ pub struct MigrateContinue {
 impl MigrateContinue {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(state: impl Into<t::MigrationStatus>) -> Self {
-        MigrateContinue { state: state.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(state: t::MigrationStatus) -> Self {
+        MigrateContinue { state, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -276,6 +286,7 @@ impl MigrateIncoming {
 
     /// Sets `uri`.
     #[allow(deprecated)]
+    #[inline]
     pub fn uri(mut self, value: impl Into<String>) -> Self {
         self.uri = Some(value.into());
         self
@@ -283,15 +294,17 @@ impl MigrateIncoming {
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<Vec<t::MigrationChannel>>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: Vec<t::MigrationChannel>) -> Self {
+        self.channels = Some(value);
         self
     }
 
     /// Sets `exit-on-error`.
     #[allow(deprecated)]
-    pub fn exit_on_error(mut self, value: impl Into<bool>) -> Self {
-        self.exit_on_error = Some(value.into());
+    #[inline]
+    pub fn exit_on_error(mut self, value: bool) -> Self {
+        self.exit_on_error = Some(value);
         self
     }
 }
@@ -369,8 +382,8 @@ pub struct MigrateSetCapabilities {
 impl MigrateSetCapabilities {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(capabilities: impl Into<Vec<t::MigrationCapabilityStatus>>) -> Self {
-        MigrateSetCapabilities { capabilities: capabilities.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(capabilities: Vec<t::MigrationCapabilityStatus>) -> Self {
+        MigrateSetCapabilities { capabilities, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -482,8 +495,9 @@ impl QueryDirtyRate {
 
     /// Sets `calc-time-unit`.
     #[allow(deprecated)]
-    pub fn calc_time_unit(mut self, value: impl Into<t::TimeUnit>) -> Self {
-        self.calc_time_unit = Some(value.into());
+    #[inline]
+    pub fn calc_time_unit(mut self, value: t::TimeUnit) -> Self {
+        self.calc_time_unit = Some(value);
         self
     }
 }
@@ -641,18 +655,15 @@ pub struct SetVcpuDirtyLimit {
 impl SetVcpuDirtyLimit {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(dirty_rate: impl Into<u64>) -> Self {
-        SetVcpuDirtyLimit {
-            cpu_index: None,
-            dirty_rate: dirty_rate.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(dirty_rate: u64) -> Self {
+        SetVcpuDirtyLimit { cpu_index: None, dirty_rate, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `cpu-index`.
     #[allow(deprecated)]
-    pub fn cpu_index(mut self, value: impl Into<i64>) -> Self {
-        self.cpu_index = Some(value.into());
+    #[inline]
+    pub fn cpu_index(mut self, value: i64) -> Self {
+        self.cpu_index = Some(value);
         self
     }
 }
@@ -685,11 +696,11 @@ pub struct SnapshotDelete {
 impl SnapshotDelete {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(job_id: impl Into<String>, tag: impl Into<String>, devices: impl Into<Vec<String>>) -> Self {
+    pub fn new(job_id: impl Into<String>, tag: impl Into<String>, devices: Vec<String>) -> Self {
         SnapshotDelete {
             job_id: job_id.into(),
             tag: tag.into(),
-            devices: devices.into(),
+            devices,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -729,13 +740,13 @@ impl SnapshotLoad {
         job_id: impl Into<String>,
         tag: impl Into<String>,
         vmstate: impl Into<String>,
-        devices: impl Into<Vec<String>>,
+        devices: Vec<String>,
     ) -> Self {
         SnapshotLoad {
             job_id: job_id.into(),
             tag: tag.into(),
             vmstate: vmstate.into(),
-            devices: devices.into(),
+            devices,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -775,13 +786,13 @@ impl SnapshotSave {
         job_id: impl Into<String>,
         tag: impl Into<String>,
         vmstate: impl Into<String>,
-        devices: impl Into<Vec<String>>,
+        devices: Vec<String>,
     ) -> Self {
         SnapshotSave {
             job_id: job_id.into(),
             tag: tag.into(),
             vmstate: vmstate.into(),
-            devices: devices.into(),
+            devices,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -893,8 +904,9 @@ impl XenSaveDevicesState {
 
     /// Sets `live`.
     #[allow(deprecated)]
-    pub fn live(mut self, value: impl Into<bool>) -> Self {
-        self.live = Some(value.into());
+    #[inline]
+    pub fn live(mut self, value: bool) -> Self {
+        self.live = Some(value);
         self
     }
 }
@@ -922,8 +934,8 @@ pub struct XenSetGlobalDirtyLog {
 impl XenSetGlobalDirtyLog {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(enable: impl Into<bool>) -> Self {
-        XenSetGlobalDirtyLog { enable: enable.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(enable: bool) -> Self {
+        XenSetGlobalDirtyLog { enable, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -957,19 +969,15 @@ pub struct XenSetReplication {
 impl XenSetReplication {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(enable: impl Into<bool>, primary: impl Into<bool>) -> Self {
-        XenSetReplication {
-            enable: enable.into(),
-            primary: primary.into(),
-            failover: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(enable: bool, primary: bool) -> Self {
+        XenSetReplication { enable, primary, failover: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `failover`.
     #[allow(deprecated)]
-    pub fn failover(mut self, value: impl Into<bool>) -> Self {
-        self.failover = Some(value.into());
+    #[inline]
+    pub fn failover(mut self, value: bool) -> Self {
+        self.failover = Some(value);
         self
     }
 }

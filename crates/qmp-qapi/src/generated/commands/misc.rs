@@ -33,13 +33,15 @@ impl AddFd {
 
     /// Sets `fdset-id`.
     #[allow(deprecated)]
-    pub fn fdset_id(mut self, value: impl Into<i64>) -> Self {
-        self.fdset_id = Some(value.into());
+    #[inline]
+    pub fn fdset_id(mut self, value: i64) -> Self {
+        self.fdset_id = Some(value);
         self
     }
 
     /// Sets `opaque`.
     #[allow(deprecated)]
+    #[inline]
     pub fn opaque(mut self, value: impl Into<String>) -> Self {
         self.opaque = Some(value.into());
         self
@@ -89,15 +91,17 @@ impl AddClient {
 
     /// Sets `skipauth`.
     #[allow(deprecated)]
-    pub fn skipauth(mut self, value: impl Into<bool>) -> Self {
-        self.skipauth = Some(value.into());
+    #[inline]
+    pub fn skipauth(mut self, value: bool) -> Self {
+        self.skipauth = Some(value);
         self
     }
 
     /// Sets `tls`.
     #[allow(deprecated)]
-    pub fn tls(mut self, value: impl Into<bool>) -> Self {
-        self.tls = Some(value.into());
+    #[inline]
+    pub fn tls(mut self, value: bool) -> Self {
+        self.tls = Some(value);
         self
     }
 }
@@ -251,8 +255,9 @@ impl HumanMonitorCommand {
 
     /// Sets `cpu-index`.
     #[allow(deprecated)]
-    pub fn cpu_index(mut self, value: impl Into<i64>) -> Self {
-        self.cpu_index = Some(value.into());
+    #[inline]
+    pub fn cpu_index(mut self, value: i64) -> Self {
+        self.cpu_index = Some(value);
         self
     }
 }
@@ -287,6 +292,7 @@ impl QueryCommandLineOptions {
 
     /// Sets `option`.
     #[allow(deprecated)]
+    #[inline]
     pub fn option(mut self, value: impl Into<String>) -> Self {
         self.option = Some(value.into());
         self
@@ -380,14 +386,15 @@ pub struct RemoveFd {
 impl RemoveFd {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(fdset_id: impl Into<i64>) -> Self {
-        RemoveFd { fdset_id: fdset_id.into(), fd: None, unknown_members: serde_json::Map::new() }
+    pub fn new(fdset_id: i64) -> Self {
+        RemoveFd { fdset_id, fd: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `fd`.
     #[allow(deprecated)]
-    pub fn fd(mut self, value: impl Into<i64>) -> Self {
-        self.fd = Some(value.into());
+    #[inline]
+    pub fn fd(mut self, value: i64) -> Self {
+        self.fd = Some(value);
         self
     }
 }

@@ -256,8 +256,9 @@ impl SevInjectLaunchSecret {
 
     /// Sets `gpa`.
     #[allow(deprecated)]
-    pub fn gpa(mut self, value: impl Into<u64>) -> Self {
-        self.gpa = Some(value.into());
+    #[inline]
+    pub fn gpa(mut self, value: u64) -> Self {
+        self.gpa = Some(value);
         self
     }
 }
@@ -287,8 +288,8 @@ pub struct XenEventInject {
 impl XenEventInject {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(port: impl Into<u32>) -> Self {
-        XenEventInject { port: port.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(port: u32) -> Self {
+        XenEventInject { port, unknown_members: serde_json::Map::new() }
     }
 }
 

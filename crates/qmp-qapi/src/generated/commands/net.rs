@@ -88,6 +88,7 @@ impl QueryRxFilter {
 
     /// Sets `name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.name = Some(value.into());
         self
@@ -119,8 +120,8 @@ pub struct SetLink {
 impl SetLink {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, up: impl Into<bool>) -> Self {
-        SetLink { name: name.into(), up: up.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(name: impl Into<String>, up: bool) -> Self {
+        SetLink { name: name.into(), up, unknown_members: serde_json::Map::new() }
     }
 }
 

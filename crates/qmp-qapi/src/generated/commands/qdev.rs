@@ -97,6 +97,7 @@ impl DeviceAdd {
 
     /// Sets `bus`.
     #[allow(deprecated)]
+    #[inline]
     pub fn bus(mut self, value: impl Into<String>) -> Self {
         self.bus = Some(value.into());
         self
@@ -104,6 +105,7 @@ impl DeviceAdd {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self

@@ -162,6 +162,7 @@ impl QomListTypes {
 
     /// Sets `implements`.
     #[allow(deprecated)]
+    #[inline]
     pub fn implements(mut self, value: impl Into<String>) -> Self {
         self.implements = Some(value.into());
         self
@@ -169,8 +170,9 @@ impl QomListTypes {
 
     /// Sets `abstract`.
     #[allow(deprecated)]
-    pub fn abstract_(mut self, value: impl Into<bool>) -> Self {
-        self.abstract_ = Some(value.into());
+    #[inline]
+    pub fn abstract_(mut self, value: bool) -> Self {
+        self.abstract_ = Some(value);
         self
     }
 }

@@ -43,8 +43,8 @@ pub struct ReplayBreak {
 impl ReplayBreak {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(icount: impl Into<i64>) -> Self {
-        ReplayBreak { icount: icount.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(icount: i64) -> Self {
+        ReplayBreak { icount, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -91,8 +91,8 @@ pub struct ReplaySeek {
 impl ReplaySeek {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(icount: impl Into<i64>) -> Self {
-        ReplaySeek { icount: icount.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(icount: i64) -> Self {
+        ReplaySeek { icount, unknown_members: serde_json::Map::new() }
     }
 }
 

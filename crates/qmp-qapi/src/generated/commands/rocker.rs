@@ -60,8 +60,9 @@ impl QueryRockerOfDpaFlows {
 
     /// Sets `tbl-id`.
     #[allow(deprecated)]
-    pub fn tbl_id(mut self, value: impl Into<u32>) -> Self {
-        self.tbl_id = Some(value.into());
+    #[inline]
+    pub fn tbl_id(mut self, value: u32) -> Self {
+        self.tbl_id = Some(value);
         self
     }
 }
@@ -98,8 +99,9 @@ impl QueryRockerOfDpaGroups {
 
     /// Sets `type`.
     #[allow(deprecated)]
-    pub fn type_(mut self, value: impl Into<u8>) -> Self {
-        self.type_ = Some(value.into());
+    #[inline]
+    pub fn type_(mut self, value: u8) -> Self {
+        self.type_ = Some(value);
         self
     }
 }

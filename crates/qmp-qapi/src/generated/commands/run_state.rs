@@ -65,29 +65,33 @@ impl SetAction {
 
     /// Sets `reboot`.
     #[allow(deprecated)]
-    pub fn reboot(mut self, value: impl Into<t::RebootAction>) -> Self {
-        self.reboot = Some(value.into());
+    #[inline]
+    pub fn reboot(mut self, value: t::RebootAction) -> Self {
+        self.reboot = Some(value);
         self
     }
 
     /// Sets `shutdown`.
     #[allow(deprecated)]
-    pub fn shutdown(mut self, value: impl Into<t::ShutdownAction>) -> Self {
-        self.shutdown = Some(value.into());
+    #[inline]
+    pub fn shutdown(mut self, value: t::ShutdownAction) -> Self {
+        self.shutdown = Some(value);
         self
     }
 
     /// Sets `panic`.
     #[allow(deprecated)]
-    pub fn panic(mut self, value: impl Into<t::PanicAction>) -> Self {
-        self.panic = Some(value.into());
+    #[inline]
+    pub fn panic(mut self, value: t::PanicAction) -> Self {
+        self.panic = Some(value);
         self
     }
 
     /// Sets `watchdog`.
     #[allow(deprecated)]
-    pub fn watchdog(mut self, value: impl Into<t::WatchdogAction>) -> Self {
-        self.watchdog = Some(value.into());
+    #[inline]
+    pub fn watchdog(mut self, value: t::WatchdogAction) -> Self {
+        self.watchdog = Some(value);
         self
     }
 }
@@ -115,8 +119,8 @@ pub struct WatchdogSetAction {
 impl WatchdogSetAction {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(action: impl Into<t::WatchdogAction>) -> Self {
-        WatchdogSetAction { action: action.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(action: t::WatchdogAction) -> Self {
+        WatchdogSetAction { action, unknown_members: serde_json::Map::new() }
     }
 }
 

@@ -45,8 +45,9 @@ impl QueryStatsSchemas {
 
     /// Sets `provider`.
     #[allow(deprecated)]
-    pub fn provider(mut self, value: impl Into<t::StatsProvider>) -> Self {
-        self.provider = Some(value.into());
+    #[inline]
+    pub fn provider(mut self, value: t::StatsProvider) -> Self {
+        self.provider = Some(value);
         self
     }
 }

@@ -35,8 +35,9 @@ impl TraceEventGetState {
 
     /// Sets `vcpu`.
     #[allow(deprecated)]
-    pub fn vcpu(mut self, value: impl Into<i64>) -> Self {
-        self.vcpu = Some(value.into());
+    #[inline]
+    pub fn vcpu(mut self, value: i64) -> Self {
+        self.vcpu = Some(value);
         self
     }
 }
@@ -75,10 +76,10 @@ pub struct TraceEventSetState {
 impl TraceEventSetState {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, enable: impl Into<bool>) -> Self {
+    pub fn new(name: impl Into<String>, enable: bool) -> Self {
         TraceEventSetState {
             name: name.into(),
-            enable: enable.into(),
+            enable,
             ignore_unavailable: None,
             vcpu: None,
             unknown_members: serde_json::Map::new(),
@@ -87,15 +88,17 @@ impl TraceEventSetState {
 
     /// Sets `ignore-unavailable`.
     #[allow(deprecated)]
-    pub fn ignore_unavailable(mut self, value: impl Into<bool>) -> Self {
-        self.ignore_unavailable = Some(value.into());
+    #[inline]
+    pub fn ignore_unavailable(mut self, value: bool) -> Self {
+        self.ignore_unavailable = Some(value);
         self
     }
 
     /// Sets `vcpu`.
     #[allow(deprecated)]
-    pub fn vcpu(mut self, value: impl Into<i64>) -> Self {
-        self.vcpu = Some(value.into());
+    #[inline]
+    pub fn vcpu(mut self, value: i64) -> Self {
+        self.vcpu = Some(value);
         self
     }
 }

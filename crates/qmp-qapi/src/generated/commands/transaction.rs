@@ -26,14 +26,15 @@ pub struct Transaction {
 impl Transaction {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(actions: impl Into<Vec<t::TransactionAction>>) -> Self {
-        Transaction { actions: actions.into(), properties: None, unknown_members: serde_json::Map::new() }
+    pub fn new(actions: Vec<t::TransactionAction>) -> Self {
+        Transaction { actions, properties: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `properties`.
     #[allow(deprecated)]
-    pub fn properties(mut self, value: impl Into<t::TransactionProperties>) -> Self {
-        self.properties = Some(value.into());
+    #[inline]
+    pub fn properties(mut self, value: t::TransactionProperties) -> Self {
+        self.properties = Some(value);
         self
     }
 }

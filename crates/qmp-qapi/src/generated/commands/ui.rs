@@ -77,20 +77,23 @@ impl ClientMigrateInfo {
 
     /// Sets `port`.
     #[allow(deprecated)]
-    pub fn port(mut self, value: impl Into<i64>) -> Self {
-        self.port = Some(value.into());
+    #[inline]
+    pub fn port(mut self, value: i64) -> Self {
+        self.port = Some(value);
         self
     }
 
     /// Sets `tls-port`.
     #[allow(deprecated)]
-    pub fn tls_port(mut self, value: impl Into<i64>) -> Self {
-        self.tls_port = Some(value.into());
+    #[inline]
+    pub fn tls_port(mut self, value: i64) -> Self {
+        self.tls_port = Some(value);
         self
     }
 
     /// Sets `cert-subject`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cert_subject(mut self, value: impl Into<String>) -> Self {
         self.cert_subject = Some(value.into());
         self
@@ -171,17 +174,13 @@ pub struct InputSendEvent {
 impl InputSendEvent {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(events: impl Into<Vec<t::InputEvent>>) -> Self {
-        InputSendEvent {
-            device: None,
-            head: None,
-            events: events.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(events: Vec<t::InputEvent>) -> Self {
+        InputSendEvent { device: None, head: None, events, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -189,8 +188,9 @@ impl InputSendEvent {
 
     /// Sets `head`.
     #[allow(deprecated)]
-    pub fn head(mut self, value: impl Into<i64>) -> Self {
-        self.head = Some(value.into());
+    #[inline]
+    pub fn head(mut self, value: i64) -> Self {
+        self.head = Some(value);
         self
     }
 }
@@ -347,6 +347,7 @@ impl Screendump {
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -354,15 +355,17 @@ impl Screendump {
 
     /// Sets `head`.
     #[allow(deprecated)]
-    pub fn head(mut self, value: impl Into<i64>) -> Self {
-        self.head = Some(value.into());
+    #[inline]
+    pub fn head(mut self, value: i64) -> Self {
+        self.head = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<t::ImageFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: t::ImageFormat) -> Self {
+        self.format = Some(value);
         self
     }
 }
@@ -393,14 +396,15 @@ pub struct SendKey {
 impl SendKey {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(keys: impl Into<Vec<t::KeyValue>>) -> Self {
-        SendKey { keys: keys.into(), hold_time: None, unknown_members: serde_json::Map::new() }
+    pub fn new(keys: Vec<t::KeyValue>) -> Self {
+        SendKey { keys, hold_time: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `hold-time`.
     #[allow(deprecated)]
-    pub fn hold_time(mut self, value: impl Into<i64>) -> Self {
-        self.hold_time = Some(value.into());
+    #[inline]
+    pub fn hold_time(mut self, value: i64) -> Self {
+        self.hold_time = Some(value);
         self
     }
 }

@@ -52,10 +52,10 @@ pub struct XQueryVirtioQueueElement {
 impl XQueryVirtioQueueElement {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(path: impl Into<String>, queue: impl Into<u16>) -> Self {
+    pub fn new(path: impl Into<String>, queue: u16) -> Self {
         XQueryVirtioQueueElement {
             path: path.into(),
-            queue: queue.into(),
+            queue,
             index: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -63,8 +63,9 @@ impl XQueryVirtioQueueElement {
 
     /// Sets `index`.
     #[allow(deprecated)]
-    pub fn index(mut self, value: impl Into<u16>) -> Self {
-        self.index = Some(value.into());
+    #[inline]
+    pub fn index(mut self, value: u16) -> Self {
+        self.index = Some(value);
         self
     }
 }
@@ -96,12 +97,8 @@ pub struct XQueryVirtioQueueStatus {
 impl XQueryVirtioQueueStatus {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(path: impl Into<String>, queue: impl Into<u16>) -> Self {
-        XQueryVirtioQueueStatus {
-            path: path.into(),
-            queue: queue.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(path: impl Into<String>, queue: u16) -> Self {
+        XQueryVirtioQueueStatus { path: path.into(), queue, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -162,12 +159,8 @@ pub struct XQueryVirtioVhostQueueStatus {
 impl XQueryVirtioVhostQueueStatus {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(path: impl Into<String>, queue: impl Into<u16>) -> Self {
-        XQueryVirtioVhostQueueStatus {
-            path: path.into(),
-            queue: queue.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(path: impl Into<String>, queue: u16) -> Self {
+        XQueryVirtioVhostQueueStatus { path: path.into(), queue, unknown_members: serde_json::Map::new() }
     }
 }
 

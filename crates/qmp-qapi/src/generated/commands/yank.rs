@@ -44,8 +44,8 @@ pub struct Yank {
 impl Yank {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(instances: impl Into<Vec<t::YankInstance>>) -> Self {
-        Yank { instances: instances.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(instances: Vec<t::YankInstance>) -> Self {
+        Yank { instances, unknown_members: serde_json::Map::new() }
     }
 }
 

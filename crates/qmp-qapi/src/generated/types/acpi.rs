@@ -33,24 +33,20 @@ pub struct ACPIOSTInfo {
 impl ACPIOSTInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        slot: impl Into<String>,
-        slot_type: impl Into<ACPISlotType>,
-        source: impl Into<i64>,
-        status: impl Into<i64>,
-    ) -> Self {
+    pub fn new(slot: impl Into<String>, slot_type: ACPISlotType, source: i64, status: i64) -> Self {
         ACPIOSTInfo {
             device: None,
             slot: slot.into(),
-            slot_type: slot_type.into(),
-            source: source.into(),
-            status: status.into(),
+            slot_type,
+            source,
+            status,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -134,6 +130,7 @@ impl AcpiTableOptions {
 
     /// Sets `sig`.
     #[allow(deprecated)]
+    #[inline]
     pub fn sig(mut self, value: impl Into<String>) -> Self {
         self.sig = Some(value.into());
         self
@@ -141,13 +138,15 @@ impl AcpiTableOptions {
 
     /// Sets `rev`.
     #[allow(deprecated)]
-    pub fn rev(mut self, value: impl Into<u8>) -> Self {
-        self.rev = Some(value.into());
+    #[inline]
+    pub fn rev(mut self, value: u8) -> Self {
+        self.rev = Some(value);
         self
     }
 
     /// Sets `oem_id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn oem_id(mut self, value: impl Into<String>) -> Self {
         self.oem_id = Some(value.into());
         self
@@ -155,6 +154,7 @@ impl AcpiTableOptions {
 
     /// Sets `oem_table_id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn oem_table_id(mut self, value: impl Into<String>) -> Self {
         self.oem_table_id = Some(value.into());
         self
@@ -162,13 +162,15 @@ impl AcpiTableOptions {
 
     /// Sets `oem_rev`.
     #[allow(deprecated)]
-    pub fn oem_rev(mut self, value: impl Into<u32>) -> Self {
-        self.oem_rev = Some(value.into());
+    #[inline]
+    pub fn oem_rev(mut self, value: u32) -> Self {
+        self.oem_rev = Some(value);
         self
     }
 
     /// Sets `asl_compiler_id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn asl_compiler_id(mut self, value: impl Into<String>) -> Self {
         self.asl_compiler_id = Some(value.into());
         self
@@ -176,13 +178,15 @@ impl AcpiTableOptions {
 
     /// Sets `asl_compiler_rev`.
     #[allow(deprecated)]
-    pub fn asl_compiler_rev(mut self, value: impl Into<u32>) -> Self {
-        self.asl_compiler_rev = Some(value.into());
+    #[inline]
+    pub fn asl_compiler_rev(mut self, value: u32) -> Self {
+        self.asl_compiler_rev = Some(value);
         self
     }
 
     /// Sets `file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn file(mut self, value: impl Into<String>) -> Self {
         self.file = Some(value.into());
         self
@@ -190,6 +194,7 @@ impl AcpiTableOptions {
 
     /// Sets `data`.
     #[allow(deprecated)]
+    #[inline]
     pub fn data(mut self, value: impl Into<String>) -> Self {
         self.data = Some(value.into());
         self

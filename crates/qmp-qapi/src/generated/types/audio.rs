@@ -213,22 +213,25 @@ impl AudiodevAlsaOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevAlsaPerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevAlsaPerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevAlsaPerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevAlsaPerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 
     /// Sets `threshold`.
     #[allow(deprecated)]
-    pub fn threshold(mut self, value: impl Into<u32>) -> Self {
-        self.threshold = Some(value.into());
+    #[inline]
+    pub fn threshold(mut self, value: u32) -> Self {
+        self.threshold = Some(value);
         self
     }
 }
@@ -296,55 +299,63 @@ impl AudiodevAlsaPerDirectionOptions {
 
     /// Sets `mixing-engine`.
     #[allow(deprecated)]
-    pub fn mixing_engine(mut self, value: impl Into<bool>) -> Self {
-        self.mixing_engine = Some(value.into());
+    #[inline]
+    pub fn mixing_engine(mut self, value: bool) -> Self {
+        self.mixing_engine = Some(value);
         self
     }
 
     /// Sets `fixed-settings`.
     #[allow(deprecated)]
-    pub fn fixed_settings(mut self, value: impl Into<bool>) -> Self {
-        self.fixed_settings = Some(value.into());
+    #[inline]
+    pub fn fixed_settings(mut self, value: bool) -> Self {
+        self.fixed_settings = Some(value);
         self
     }
 
     /// Sets `frequency`.
     #[allow(deprecated)]
-    pub fn frequency(mut self, value: impl Into<u32>) -> Self {
-        self.frequency = Some(value.into());
+    #[inline]
+    pub fn frequency(mut self, value: u32) -> Self {
+        self.frequency = Some(value);
         self
     }
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<u32>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: u32) -> Self {
+        self.channels = Some(value);
         self
     }
 
     /// Sets `voices`.
     #[allow(deprecated)]
-    pub fn voices(mut self, value: impl Into<u32>) -> Self {
-        self.voices = Some(value.into());
+    #[inline]
+    pub fn voices(mut self, value: u32) -> Self {
+        self.voices = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<AudioFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: AudioFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `buffer-length`.
     #[allow(deprecated)]
-    pub fn buffer_length(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_length = Some(value.into());
+    #[inline]
+    pub fn buffer_length(mut self, value: u32) -> Self {
+        self.buffer_length = Some(value);
         self
     }
 
     /// Sets `dev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dev(mut self, value: impl Into<String>) -> Self {
         self.dev = Some(value.into());
         self
@@ -352,15 +363,17 @@ impl AudiodevAlsaPerDirectionOptions {
 
     /// Sets `period-length`.
     #[allow(deprecated)]
-    pub fn period_length(mut self, value: impl Into<u32>) -> Self {
-        self.period_length = Some(value.into());
+    #[inline]
+    pub fn period_length(mut self, value: u32) -> Self {
+        self.period_length = Some(value);
         self
     }
 
     /// Sets `try-poll`.
     #[allow(deprecated)]
-    pub fn try_poll(mut self, value: impl Into<bool>) -> Self {
-        self.try_poll = Some(value.into());
+    #[inline]
+    pub fn try_poll(mut self, value: bool) -> Self {
+        self.try_poll = Some(value);
         self
     }
 }
@@ -392,15 +405,17 @@ impl AudiodevCoreaudioOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevCoreaudioPerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevCoreaudioPerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevCoreaudioPerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevCoreaudioPerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 }
@@ -460,57 +475,65 @@ impl AudiodevCoreaudioPerDirectionOptions {
 
     /// Sets `mixing-engine`.
     #[allow(deprecated)]
-    pub fn mixing_engine(mut self, value: impl Into<bool>) -> Self {
-        self.mixing_engine = Some(value.into());
+    #[inline]
+    pub fn mixing_engine(mut self, value: bool) -> Self {
+        self.mixing_engine = Some(value);
         self
     }
 
     /// Sets `fixed-settings`.
     #[allow(deprecated)]
-    pub fn fixed_settings(mut self, value: impl Into<bool>) -> Self {
-        self.fixed_settings = Some(value.into());
+    #[inline]
+    pub fn fixed_settings(mut self, value: bool) -> Self {
+        self.fixed_settings = Some(value);
         self
     }
 
     /// Sets `frequency`.
     #[allow(deprecated)]
-    pub fn frequency(mut self, value: impl Into<u32>) -> Self {
-        self.frequency = Some(value.into());
+    #[inline]
+    pub fn frequency(mut self, value: u32) -> Self {
+        self.frequency = Some(value);
         self
     }
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<u32>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: u32) -> Self {
+        self.channels = Some(value);
         self
     }
 
     /// Sets `voices`.
     #[allow(deprecated)]
-    pub fn voices(mut self, value: impl Into<u32>) -> Self {
-        self.voices = Some(value.into());
+    #[inline]
+    pub fn voices(mut self, value: u32) -> Self {
+        self.voices = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<AudioFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: AudioFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `buffer-length`.
     #[allow(deprecated)]
-    pub fn buffer_length(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_length = Some(value.into());
+    #[inline]
+    pub fn buffer_length(mut self, value: u32) -> Self {
+        self.buffer_length = Some(value);
         self
     }
 
     /// Sets `buffer-count`.
     #[allow(deprecated)]
-    pub fn buffer_count(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_count = Some(value.into());
+    #[inline]
+    pub fn buffer_count(mut self, value: u32) -> Self {
+        self.buffer_count = Some(value);
         self
     }
 }
@@ -597,22 +620,25 @@ impl AudiodevDsoundOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevPerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevPerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevPerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevPerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 
     /// Sets `latency`.
     #[allow(deprecated)]
-    pub fn latency(mut self, value: impl Into<u32>) -> Self {
-        self.latency = Some(value.into());
+    #[inline]
+    pub fn latency(mut self, value: u32) -> Self {
+        self.latency = Some(value);
         self
     }
 }
@@ -644,15 +670,17 @@ impl AudiodevGenericOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevPerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevPerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevPerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevPerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 }
@@ -684,15 +712,17 @@ impl AudiodevJackOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevJackPerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevJackPerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevJackPerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevJackPerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 }
@@ -768,55 +798,63 @@ impl AudiodevJackPerDirectionOptions {
 
     /// Sets `mixing-engine`.
     #[allow(deprecated)]
-    pub fn mixing_engine(mut self, value: impl Into<bool>) -> Self {
-        self.mixing_engine = Some(value.into());
+    #[inline]
+    pub fn mixing_engine(mut self, value: bool) -> Self {
+        self.mixing_engine = Some(value);
         self
     }
 
     /// Sets `fixed-settings`.
     #[allow(deprecated)]
-    pub fn fixed_settings(mut self, value: impl Into<bool>) -> Self {
-        self.fixed_settings = Some(value.into());
+    #[inline]
+    pub fn fixed_settings(mut self, value: bool) -> Self {
+        self.fixed_settings = Some(value);
         self
     }
 
     /// Sets `frequency`.
     #[allow(deprecated)]
-    pub fn frequency(mut self, value: impl Into<u32>) -> Self {
-        self.frequency = Some(value.into());
+    #[inline]
+    pub fn frequency(mut self, value: u32) -> Self {
+        self.frequency = Some(value);
         self
     }
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<u32>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: u32) -> Self {
+        self.channels = Some(value);
         self
     }
 
     /// Sets `voices`.
     #[allow(deprecated)]
-    pub fn voices(mut self, value: impl Into<u32>) -> Self {
-        self.voices = Some(value.into());
+    #[inline]
+    pub fn voices(mut self, value: u32) -> Self {
+        self.voices = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<AudioFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: AudioFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `buffer-length`.
     #[allow(deprecated)]
-    pub fn buffer_length(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_length = Some(value.into());
+    #[inline]
+    pub fn buffer_length(mut self, value: u32) -> Self {
+        self.buffer_length = Some(value);
         self
     }
 
     /// Sets `server-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn server_name(mut self, value: impl Into<String>) -> Self {
         self.server_name = Some(value.into());
         self
@@ -824,6 +862,7 @@ impl AudiodevJackPerDirectionOptions {
 
     /// Sets `client-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn client_name(mut self, value: impl Into<String>) -> Self {
         self.client_name = Some(value.into());
         self
@@ -831,6 +870,7 @@ impl AudiodevJackPerDirectionOptions {
 
     /// Sets `connect-ports`.
     #[allow(deprecated)]
+    #[inline]
     pub fn connect_ports(mut self, value: impl Into<String>) -> Self {
         self.connect_ports = Some(value.into());
         self
@@ -838,15 +878,17 @@ impl AudiodevJackPerDirectionOptions {
 
     /// Sets `start-server`.
     #[allow(deprecated)]
-    pub fn start_server(mut self, value: impl Into<bool>) -> Self {
-        self.start_server = Some(value.into());
+    #[inline]
+    pub fn start_server(mut self, value: bool) -> Self {
+        self.start_server = Some(value);
         self
     }
 
     /// Sets `exact-name`.
     #[allow(deprecated)]
-    pub fn exact_name(mut self, value: impl Into<bool>) -> Self {
-        self.exact_name = Some(value.into());
+    #[inline]
+    pub fn exact_name(mut self, value: bool) -> Self {
+        self.exact_name = Some(value);
         self
     }
 }
@@ -894,36 +936,41 @@ impl AudiodevOssOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevOssPerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevOssPerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevOssPerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevOssPerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 
     /// Sets `try-mmap`.
     #[allow(deprecated)]
-    pub fn try_mmap(mut self, value: impl Into<bool>) -> Self {
-        self.try_mmap = Some(value.into());
+    #[inline]
+    pub fn try_mmap(mut self, value: bool) -> Self {
+        self.try_mmap = Some(value);
         self
     }
 
     /// Sets `exclusive`.
     #[allow(deprecated)]
-    pub fn exclusive(mut self, value: impl Into<bool>) -> Self {
-        self.exclusive = Some(value.into());
+    #[inline]
+    pub fn exclusive(mut self, value: bool) -> Self {
+        self.exclusive = Some(value);
         self
     }
 
     /// Sets `dsp-policy`.
     #[allow(deprecated)]
-    pub fn dsp_policy(mut self, value: impl Into<u32>) -> Self {
-        self.dsp_policy = Some(value.into());
+    #[inline]
+    pub fn dsp_policy(mut self, value: u32) -> Self {
+        self.dsp_policy = Some(value);
         self
     }
 }
@@ -991,55 +1038,63 @@ impl AudiodevOssPerDirectionOptions {
 
     /// Sets `mixing-engine`.
     #[allow(deprecated)]
-    pub fn mixing_engine(mut self, value: impl Into<bool>) -> Self {
-        self.mixing_engine = Some(value.into());
+    #[inline]
+    pub fn mixing_engine(mut self, value: bool) -> Self {
+        self.mixing_engine = Some(value);
         self
     }
 
     /// Sets `fixed-settings`.
     #[allow(deprecated)]
-    pub fn fixed_settings(mut self, value: impl Into<bool>) -> Self {
-        self.fixed_settings = Some(value.into());
+    #[inline]
+    pub fn fixed_settings(mut self, value: bool) -> Self {
+        self.fixed_settings = Some(value);
         self
     }
 
     /// Sets `frequency`.
     #[allow(deprecated)]
-    pub fn frequency(mut self, value: impl Into<u32>) -> Self {
-        self.frequency = Some(value.into());
+    #[inline]
+    pub fn frequency(mut self, value: u32) -> Self {
+        self.frequency = Some(value);
         self
     }
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<u32>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: u32) -> Self {
+        self.channels = Some(value);
         self
     }
 
     /// Sets `voices`.
     #[allow(deprecated)]
-    pub fn voices(mut self, value: impl Into<u32>) -> Self {
-        self.voices = Some(value.into());
+    #[inline]
+    pub fn voices(mut self, value: u32) -> Self {
+        self.voices = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<AudioFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: AudioFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `buffer-length`.
     #[allow(deprecated)]
-    pub fn buffer_length(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_length = Some(value.into());
+    #[inline]
+    pub fn buffer_length(mut self, value: u32) -> Self {
+        self.buffer_length = Some(value);
         self
     }
 
     /// Sets `dev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dev(mut self, value: impl Into<String>) -> Self {
         self.dev = Some(value.into());
         self
@@ -1047,15 +1102,17 @@ impl AudiodevOssPerDirectionOptions {
 
     /// Sets `buffer-count`.
     #[allow(deprecated)]
-    pub fn buffer_count(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_count = Some(value.into());
+    #[inline]
+    pub fn buffer_count(mut self, value: u32) -> Self {
+        self.buffer_count = Some(value);
         self
     }
 
     /// Sets `try-poll`.
     #[allow(deprecated)]
-    pub fn try_poll(mut self, value: impl Into<bool>) -> Self {
-        self.try_poll = Some(value.into());
+    #[inline]
+    pub fn try_poll(mut self, value: bool) -> Self {
+        self.try_poll = Some(value);
         self
     }
 }
@@ -1090,20 +1147,23 @@ impl AudiodevPaOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevPaPerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevPaPerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevPaPerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevPaPerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 
     /// Sets `server`.
     #[allow(deprecated)]
+    #[inline]
     pub fn server(mut self, value: impl Into<String>) -> Self {
         self.server = Some(value.into());
         self
@@ -1173,55 +1233,63 @@ impl AudiodevPaPerDirectionOptions {
 
     /// Sets `mixing-engine`.
     #[allow(deprecated)]
-    pub fn mixing_engine(mut self, value: impl Into<bool>) -> Self {
-        self.mixing_engine = Some(value.into());
+    #[inline]
+    pub fn mixing_engine(mut self, value: bool) -> Self {
+        self.mixing_engine = Some(value);
         self
     }
 
     /// Sets `fixed-settings`.
     #[allow(deprecated)]
-    pub fn fixed_settings(mut self, value: impl Into<bool>) -> Self {
-        self.fixed_settings = Some(value.into());
+    #[inline]
+    pub fn fixed_settings(mut self, value: bool) -> Self {
+        self.fixed_settings = Some(value);
         self
     }
 
     /// Sets `frequency`.
     #[allow(deprecated)]
-    pub fn frequency(mut self, value: impl Into<u32>) -> Self {
-        self.frequency = Some(value.into());
+    #[inline]
+    pub fn frequency(mut self, value: u32) -> Self {
+        self.frequency = Some(value);
         self
     }
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<u32>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: u32) -> Self {
+        self.channels = Some(value);
         self
     }
 
     /// Sets `voices`.
     #[allow(deprecated)]
-    pub fn voices(mut self, value: impl Into<u32>) -> Self {
-        self.voices = Some(value.into());
+    #[inline]
+    pub fn voices(mut self, value: u32) -> Self {
+        self.voices = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<AudioFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: AudioFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `buffer-length`.
     #[allow(deprecated)]
-    pub fn buffer_length(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_length = Some(value.into());
+    #[inline]
+    pub fn buffer_length(mut self, value: u32) -> Self {
+        self.buffer_length = Some(value);
         self
     }
 
     /// Sets `name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.name = Some(value.into());
         self
@@ -1229,6 +1297,7 @@ impl AudiodevPaPerDirectionOptions {
 
     /// Sets `stream-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn stream_name(mut self, value: impl Into<String>) -> Self {
         self.stream_name = Some(value.into());
         self
@@ -1236,8 +1305,9 @@ impl AudiodevPaPerDirectionOptions {
 
     /// Sets `latency`.
     #[allow(deprecated)]
-    pub fn latency(mut self, value: impl Into<u32>) -> Self {
-        self.latency = Some(value.into());
+    #[inline]
+    pub fn latency(mut self, value: u32) -> Self {
+        self.latency = Some(value);
         self
     }
 }
@@ -1293,50 +1363,57 @@ impl AudiodevPerDirectionOptions {
 
     /// Sets `mixing-engine`.
     #[allow(deprecated)]
-    pub fn mixing_engine(mut self, value: impl Into<bool>) -> Self {
-        self.mixing_engine = Some(value.into());
+    #[inline]
+    pub fn mixing_engine(mut self, value: bool) -> Self {
+        self.mixing_engine = Some(value);
         self
     }
 
     /// Sets `fixed-settings`.
     #[allow(deprecated)]
-    pub fn fixed_settings(mut self, value: impl Into<bool>) -> Self {
-        self.fixed_settings = Some(value.into());
+    #[inline]
+    pub fn fixed_settings(mut self, value: bool) -> Self {
+        self.fixed_settings = Some(value);
         self
     }
 
     /// Sets `frequency`.
     #[allow(deprecated)]
-    pub fn frequency(mut self, value: impl Into<u32>) -> Self {
-        self.frequency = Some(value.into());
+    #[inline]
+    pub fn frequency(mut self, value: u32) -> Self {
+        self.frequency = Some(value);
         self
     }
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<u32>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: u32) -> Self {
+        self.channels = Some(value);
         self
     }
 
     /// Sets `voices`.
     #[allow(deprecated)]
-    pub fn voices(mut self, value: impl Into<u32>) -> Self {
-        self.voices = Some(value.into());
+    #[inline]
+    pub fn voices(mut self, value: u32) -> Self {
+        self.voices = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<AudioFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: AudioFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `buffer-length`.
     #[allow(deprecated)]
-    pub fn buffer_length(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_length = Some(value.into());
+    #[inline]
+    pub fn buffer_length(mut self, value: u32) -> Self {
+        self.buffer_length = Some(value);
         self
     }
 }
@@ -1368,15 +1445,17 @@ impl AudiodevPipewireOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevPipewirePerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevPipewirePerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevPipewirePerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevPipewirePerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 }
@@ -1451,55 +1530,63 @@ impl AudiodevPipewirePerDirectionOptions {
 
     /// Sets `mixing-engine`.
     #[allow(deprecated)]
-    pub fn mixing_engine(mut self, value: impl Into<bool>) -> Self {
-        self.mixing_engine = Some(value.into());
+    #[inline]
+    pub fn mixing_engine(mut self, value: bool) -> Self {
+        self.mixing_engine = Some(value);
         self
     }
 
     /// Sets `fixed-settings`.
     #[allow(deprecated)]
-    pub fn fixed_settings(mut self, value: impl Into<bool>) -> Self {
-        self.fixed_settings = Some(value.into());
+    #[inline]
+    pub fn fixed_settings(mut self, value: bool) -> Self {
+        self.fixed_settings = Some(value);
         self
     }
 
     /// Sets `frequency`.
     #[allow(deprecated)]
-    pub fn frequency(mut self, value: impl Into<u32>) -> Self {
-        self.frequency = Some(value.into());
+    #[inline]
+    pub fn frequency(mut self, value: u32) -> Self {
+        self.frequency = Some(value);
         self
     }
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<u32>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: u32) -> Self {
+        self.channels = Some(value);
         self
     }
 
     /// Sets `voices`.
     #[allow(deprecated)]
-    pub fn voices(mut self, value: impl Into<u32>) -> Self {
-        self.voices = Some(value.into());
+    #[inline]
+    pub fn voices(mut self, value: u32) -> Self {
+        self.voices = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<AudioFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: AudioFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `buffer-length`.
     #[allow(deprecated)]
-    pub fn buffer_length(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_length = Some(value.into());
+    #[inline]
+    pub fn buffer_length(mut self, value: u32) -> Self {
+        self.buffer_length = Some(value);
         self
     }
 
     /// Sets `name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.name = Some(value.into());
         self
@@ -1507,6 +1594,7 @@ impl AudiodevPipewirePerDirectionOptions {
 
     /// Sets `stream-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn stream_name(mut self, value: impl Into<String>) -> Self {
         self.stream_name = Some(value.into());
         self
@@ -1514,8 +1602,9 @@ impl AudiodevPipewirePerDirectionOptions {
 
     /// Sets `latency`.
     #[allow(deprecated)]
-    pub fn latency(mut self, value: impl Into<u32>) -> Self {
-        self.latency = Some(value.into());
+    #[inline]
+    pub fn latency(mut self, value: u32) -> Self {
+        self.latency = Some(value);
         self
     }
 }
@@ -1547,15 +1636,17 @@ impl AudiodevSdlOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevSdlPerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevSdlPerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevSdlPerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevSdlPerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 }
@@ -1615,57 +1706,65 @@ impl AudiodevSdlPerDirectionOptions {
 
     /// Sets `mixing-engine`.
     #[allow(deprecated)]
-    pub fn mixing_engine(mut self, value: impl Into<bool>) -> Self {
-        self.mixing_engine = Some(value.into());
+    #[inline]
+    pub fn mixing_engine(mut self, value: bool) -> Self {
+        self.mixing_engine = Some(value);
         self
     }
 
     /// Sets `fixed-settings`.
     #[allow(deprecated)]
-    pub fn fixed_settings(mut self, value: impl Into<bool>) -> Self {
-        self.fixed_settings = Some(value.into());
+    #[inline]
+    pub fn fixed_settings(mut self, value: bool) -> Self {
+        self.fixed_settings = Some(value);
         self
     }
 
     /// Sets `frequency`.
     #[allow(deprecated)]
-    pub fn frequency(mut self, value: impl Into<u32>) -> Self {
-        self.frequency = Some(value.into());
+    #[inline]
+    pub fn frequency(mut self, value: u32) -> Self {
+        self.frequency = Some(value);
         self
     }
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<u32>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: u32) -> Self {
+        self.channels = Some(value);
         self
     }
 
     /// Sets `voices`.
     #[allow(deprecated)]
-    pub fn voices(mut self, value: impl Into<u32>) -> Self {
-        self.voices = Some(value.into());
+    #[inline]
+    pub fn voices(mut self, value: u32) -> Self {
+        self.voices = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<AudioFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: AudioFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `buffer-length`.
     #[allow(deprecated)]
-    pub fn buffer_length(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_length = Some(value.into());
+    #[inline]
+    pub fn buffer_length(mut self, value: u32) -> Self {
+        self.buffer_length = Some(value);
         self
     }
 
     /// Sets `buffer-count`.
     #[allow(deprecated)]
-    pub fn buffer_count(mut self, value: impl Into<u32>) -> Self {
-        self.buffer_count = Some(value.into());
+    #[inline]
+    pub fn buffer_count(mut self, value: u32) -> Self {
+        self.buffer_count = Some(value);
         self
     }
 }
@@ -1709,20 +1808,23 @@ impl AudiodevSndioOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevPerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevPerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevPerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevPerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 
     /// Sets `dev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dev(mut self, value: impl Into<String>) -> Self {
         self.dev = Some(value.into());
         self
@@ -1730,8 +1832,9 @@ impl AudiodevSndioOptions {
 
     /// Sets `latency`.
     #[allow(deprecated)]
-    pub fn latency(mut self, value: impl Into<u32>) -> Self {
-        self.latency = Some(value.into());
+    #[inline]
+    pub fn latency(mut self, value: u32) -> Self {
+        self.latency = Some(value);
         self
     }
 }
@@ -1766,20 +1869,23 @@ impl AudiodevWavOptions {
 
     /// Sets `in`.
     #[allow(deprecated)]
-    pub fn in_(mut self, value: impl Into<AudiodevPerDirectionOptions>) -> Self {
-        self.in_ = Some(value.into());
+    #[inline]
+    pub fn in_(mut self, value: AudiodevPerDirectionOptions) -> Self {
+        self.in_ = Some(value);
         self
     }
 
     /// Sets `out`.
     #[allow(deprecated)]
-    pub fn out(mut self, value: impl Into<AudiodevPerDirectionOptions>) -> Self {
-        self.out = Some(value.into());
+    #[inline]
+    pub fn out(mut self, value: AudiodevPerDirectionOptions) -> Self {
+        self.out = Some(value);
         self
     }
 
     /// Sets `path`.
     #[allow(deprecated)]
+    #[inline]
     pub fn path(mut self, value: impl Into<String>) -> Self {
         self.path = Some(value.into());
         self

@@ -36,8 +36,9 @@ impl AuthZListFileProperties {
 
     /// Sets `refresh`.
     #[allow(deprecated)]
-    pub fn refresh(mut self, value: impl Into<bool>) -> Self {
-        self.refresh = Some(value.into());
+    #[inline]
+    pub fn refresh(mut self, value: bool) -> Self {
+        self.refresh = Some(value);
         self
     }
 }
@@ -69,15 +70,17 @@ impl AuthZListProperties {
 
     /// Sets `policy`.
     #[allow(deprecated)]
-    pub fn policy(mut self, value: impl Into<QAuthZListPolicy>) -> Self {
-        self.policy = Some(value.into());
+    #[inline]
+    pub fn policy(mut self, value: QAuthZListPolicy) -> Self {
+        self.policy = Some(value);
         self
     }
 
     /// Sets `rules`.
     #[allow(deprecated)]
-    pub fn rules(mut self, value: impl Into<Vec<QAuthZListRule>>) -> Self {
-        self.rules = Some(value.into());
+    #[inline]
+    pub fn rules(mut self, value: Vec<QAuthZListRule>) -> Self {
+        self.rules = Some(value);
         self
     }
 }
@@ -185,10 +188,10 @@ pub struct QAuthZListRule {
 impl QAuthZListRule {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(match_: impl Into<String>, policy: impl Into<QAuthZListPolicy>) -> Self {
+    pub fn new(match_: impl Into<String>, policy: QAuthZListPolicy) -> Self {
         QAuthZListRule {
             match_: match_.into(),
-            policy: policy.into(),
+            policy,
             format: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -196,8 +199,9 @@ impl QAuthZListRule {
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<QAuthZListFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: QAuthZListFormat) -> Self {
+        self.format = Some(value);
         self
     }
 }

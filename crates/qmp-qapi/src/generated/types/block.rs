@@ -93,7 +93,7 @@ pub struct PRManagerInfo {
 impl PRManagerInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(id: impl Into<String>, connected: impl Into<bool>) -> Self {
-        PRManagerInfo { id: id.into(), connected: connected.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(id: impl Into<String>, connected: bool) -> Self {
+        PRManagerInfo { id: id.into(), connected, unknown_members: serde_json::Map::new() }
     }
 }

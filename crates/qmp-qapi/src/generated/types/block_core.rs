@@ -63,11 +63,11 @@ pub struct BackupCommon {
 impl BackupCommon {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(device: impl Into<String>, sync: impl Into<MirrorSyncMode>) -> Self {
+    pub fn new(device: impl Into<String>, sync: MirrorSyncMode) -> Self {
         BackupCommon {
             job_id: None,
             device: device.into(),
-            sync: sync.into(),
+            sync,
             speed: None,
             bitmap: None,
             bitmap_mode: None,
@@ -85,6 +85,7 @@ impl BackupCommon {
 
     /// Sets `job-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn job_id(mut self, value: impl Into<String>) -> Self {
         self.job_id = Some(value.into());
         self
@@ -92,13 +93,15 @@ impl BackupCommon {
 
     /// Sets `speed`.
     #[allow(deprecated)]
-    pub fn speed(mut self, value: impl Into<i64>) -> Self {
-        self.speed = Some(value.into());
+    #[inline]
+    pub fn speed(mut self, value: i64) -> Self {
+        self.speed = Some(value);
         self
     }
 
     /// Sets `bitmap`.
     #[allow(deprecated)]
+    #[inline]
     pub fn bitmap(mut self, value: impl Into<String>) -> Self {
         self.bitmap = Some(value.into());
         self
@@ -106,48 +109,55 @@ impl BackupCommon {
 
     /// Sets `bitmap-mode`.
     #[allow(deprecated)]
-    pub fn bitmap_mode(mut self, value: impl Into<BitmapSyncMode>) -> Self {
-        self.bitmap_mode = Some(value.into());
+    #[inline]
+    pub fn bitmap_mode(mut self, value: BitmapSyncMode) -> Self {
+        self.bitmap_mode = Some(value);
         self
     }
 
     /// Sets `compress`.
     #[allow(deprecated)]
-    pub fn compress(mut self, value: impl Into<bool>) -> Self {
-        self.compress = Some(value.into());
+    #[inline]
+    pub fn compress(mut self, value: bool) -> Self {
+        self.compress = Some(value);
         self
     }
 
     /// Sets `on-source-error`.
     #[allow(deprecated)]
-    pub fn on_source_error(mut self, value: impl Into<BlockdevOnError>) -> Self {
-        self.on_source_error = Some(value.into());
+    #[inline]
+    pub fn on_source_error(mut self, value: BlockdevOnError) -> Self {
+        self.on_source_error = Some(value);
         self
     }
 
     /// Sets `on-target-error`.
     #[allow(deprecated)]
-    pub fn on_target_error(mut self, value: impl Into<BlockdevOnError>) -> Self {
-        self.on_target_error = Some(value.into());
+    #[inline]
+    pub fn on_target_error(mut self, value: BlockdevOnError) -> Self {
+        self.on_target_error = Some(value);
         self
     }
 
     /// Sets `auto-finalize`.
     #[allow(deprecated)]
-    pub fn auto_finalize(mut self, value: impl Into<bool>) -> Self {
-        self.auto_finalize = Some(value.into());
+    #[inline]
+    pub fn auto_finalize(mut self, value: bool) -> Self {
+        self.auto_finalize = Some(value);
         self
     }
 
     /// Sets `auto-dismiss`.
     #[allow(deprecated)]
-    pub fn auto_dismiss(mut self, value: impl Into<bool>) -> Self {
-        self.auto_dismiss = Some(value.into());
+    #[inline]
+    pub fn auto_dismiss(mut self, value: bool) -> Self {
+        self.auto_dismiss = Some(value);
         self
     }
 
     /// Sets `filter-node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn filter_node_name(mut self, value: impl Into<String>) -> Self {
         self.filter_node_name = Some(value.into());
         self
@@ -155,15 +165,17 @@ impl BackupCommon {
 
     /// Sets `discard-source`.
     #[allow(deprecated)]
-    pub fn discard_source(mut self, value: impl Into<bool>) -> Self {
-        self.discard_source = Some(value.into());
+    #[inline]
+    pub fn discard_source(mut self, value: bool) -> Self {
+        self.discard_source = Some(value);
         self
     }
 
     /// Sets `x-perf`.
     #[allow(deprecated)]
-    pub fn x_perf(mut self, value: impl Into<BackupPerf>) -> Self {
-        self.x_perf = Some(value.into());
+    #[inline]
+    pub fn x_perf(mut self, value: BackupPerf) -> Self {
+        self.x_perf = Some(value);
         self
     }
 }
@@ -208,29 +220,33 @@ impl BackupPerf {
 
     /// Sets `use-copy-range`.
     #[allow(deprecated)]
-    pub fn use_copy_range(mut self, value: impl Into<bool>) -> Self {
-        self.use_copy_range = Some(value.into());
+    #[inline]
+    pub fn use_copy_range(mut self, value: bool) -> Self {
+        self.use_copy_range = Some(value);
         self
     }
 
     /// Sets `max-workers`.
     #[allow(deprecated)]
-    pub fn max_workers(mut self, value: impl Into<i64>) -> Self {
-        self.max_workers = Some(value.into());
+    #[inline]
+    pub fn max_workers(mut self, value: i64) -> Self {
+        self.max_workers = Some(value);
         self
     }
 
     /// Sets `max-chunk`.
     #[allow(deprecated)]
-    pub fn max_chunk(mut self, value: impl Into<i64>) -> Self {
-        self.max_chunk = Some(value.into());
+    #[inline]
+    pub fn max_chunk(mut self, value: i64) -> Self {
+        self.max_chunk = Some(value);
         self
     }
 
     /// Sets `min-cluster-size`.
     #[allow(deprecated)]
-    pub fn min_cluster_size(mut self, value: impl Into<u64>) -> Self {
-        self.min_cluster_size = Some(value.into());
+    #[inline]
+    pub fn min_cluster_size(mut self, value: u64) -> Self {
+        self.min_cluster_size = Some(value);
         self
     }
 }
@@ -426,9 +442,9 @@ pub struct BlkdebugInjectErrorOptions {
 impl BlkdebugInjectErrorOptions {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(event: impl Into<BlkdebugEvent>) -> Self {
+    pub fn new(event: BlkdebugEvent) -> Self {
         BlkdebugInjectErrorOptions {
-            event: event.into(),
+            event,
             state: None,
             iotype: None,
             errno: None,
@@ -441,43 +457,49 @@ impl BlkdebugInjectErrorOptions {
 
     /// Sets `state`.
     #[allow(deprecated)]
-    pub fn state(mut self, value: impl Into<i64>) -> Self {
-        self.state = Some(value.into());
+    #[inline]
+    pub fn state(mut self, value: i64) -> Self {
+        self.state = Some(value);
         self
     }
 
     /// Sets `iotype`.
     #[allow(deprecated)]
-    pub fn iotype(mut self, value: impl Into<BlkdebugIOType>) -> Self {
-        self.iotype = Some(value.into());
+    #[inline]
+    pub fn iotype(mut self, value: BlkdebugIOType) -> Self {
+        self.iotype = Some(value);
         self
     }
 
     /// Sets `errno`.
     #[allow(deprecated)]
-    pub fn errno(mut self, value: impl Into<i64>) -> Self {
-        self.errno = Some(value.into());
+    #[inline]
+    pub fn errno(mut self, value: i64) -> Self {
+        self.errno = Some(value);
         self
     }
 
     /// Sets `sector`.
     #[allow(deprecated)]
-    pub fn sector(mut self, value: impl Into<i64>) -> Self {
-        self.sector = Some(value.into());
+    #[inline]
+    pub fn sector(mut self, value: i64) -> Self {
+        self.sector = Some(value);
         self
     }
 
     /// Sets `once`.
     #[allow(deprecated)]
-    pub fn once(mut self, value: impl Into<bool>) -> Self {
-        self.once = Some(value.into());
+    #[inline]
+    pub fn once(mut self, value: bool) -> Self {
+        self.once = Some(value);
         self
     }
 
     /// Sets `immediately`.
     #[allow(deprecated)]
-    pub fn immediately(mut self, value: impl Into<bool>) -> Self {
-        self.immediately = Some(value.into());
+    #[inline]
+    pub fn immediately(mut self, value: bool) -> Self {
+        self.immediately = Some(value);
         self
     }
 }
@@ -504,19 +526,15 @@ pub struct BlkdebugSetStateOptions {
 impl BlkdebugSetStateOptions {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(event: impl Into<BlkdebugEvent>, new_state: impl Into<i64>) -> Self {
-        BlkdebugSetStateOptions {
-            event: event.into(),
-            state: None,
-            new_state: new_state.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(event: BlkdebugEvent, new_state: i64) -> Self {
+        BlkdebugSetStateOptions { event, state: None, new_state, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `state`.
     #[allow(deprecated)]
-    pub fn state(mut self, value: impl Into<i64>) -> Self {
-        self.state = Some(value.into());
+    #[inline]
+    pub fn state(mut self, value: i64) -> Self {
+        self.state = Some(value);
         self
     }
 }
@@ -540,8 +558,8 @@ pub struct BlockChildInfo {
 impl BlockChildInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, info: impl Into<BlockGraphInfo>) -> Self {
-        BlockChildInfo { name: name.into(), info: info.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(name: impl Into<String>, info: BlockGraphInfo) -> Self {
+        BlockChildInfo { name: name.into(), info, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -643,37 +661,37 @@ impl BlockDeviceInfo {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         file: impl Into<String>,
-        ro: impl Into<bool>,
+        ro: bool,
         drv: impl Into<String>,
-        backing_file_depth: impl Into<i64>,
-        encrypted: impl Into<bool>,
-        detect_zeroes: impl Into<BlockdevDetectZeroesOptions>,
-        bps: impl Into<i64>,
-        bps_rd: impl Into<i64>,
-        bps_wr: impl Into<i64>,
-        iops: impl Into<i64>,
-        iops_rd: impl Into<i64>,
-        iops_wr: impl Into<i64>,
-        image: impl Into<ImageInfo>,
-        cache: impl Into<BlockdevCacheInfo>,
-        write_threshold: impl Into<i64>,
+        backing_file_depth: i64,
+        encrypted: bool,
+        detect_zeroes: BlockdevDetectZeroesOptions,
+        bps: i64,
+        bps_rd: i64,
+        bps_wr: i64,
+        iops: i64,
+        iops_rd: i64,
+        iops_wr: i64,
+        image: ImageInfo,
+        cache: BlockdevCacheInfo,
+        write_threshold: i64,
     ) -> Self {
         BlockDeviceInfo {
             file: file.into(),
             node_name: None,
-            ro: ro.into(),
+            ro,
             drv: drv.into(),
             backing_file: None,
-            backing_file_depth: backing_file_depth.into(),
-            encrypted: encrypted.into(),
-            detect_zeroes: detect_zeroes.into(),
-            bps: bps.into(),
-            bps_rd: bps_rd.into(),
-            bps_wr: bps_wr.into(),
-            iops: iops.into(),
-            iops_rd: iops_rd.into(),
-            iops_wr: iops_wr.into(),
-            image: image.into(),
+            backing_file_depth,
+            encrypted,
+            detect_zeroes,
+            bps,
+            bps_rd,
+            bps_wr,
+            iops,
+            iops_rd,
+            iops_wr,
+            image,
             bps_max: None,
             bps_rd_max: None,
             bps_wr_max: None,
@@ -688,8 +706,8 @@ impl BlockDeviceInfo {
             iops_wr_max_length: None,
             iops_size: None,
             group: None,
-            cache: cache.into(),
-            write_threshold: write_threshold.into(),
+            cache,
+            write_threshold,
             dirty_bitmaps: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -697,6 +715,7 @@ impl BlockDeviceInfo {
 
     /// Sets `node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn node_name(mut self, value: impl Into<String>) -> Self {
         self.node_name = Some(value.into());
         self
@@ -704,6 +723,7 @@ impl BlockDeviceInfo {
 
     /// Sets `backing_file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_file(mut self, value: impl Into<String>) -> Self {
         self.backing_file = Some(value.into());
         self
@@ -711,97 +731,111 @@ impl BlockDeviceInfo {
 
     /// Sets `bps_max`.
     #[allow(deprecated)]
-    pub fn bps_max(mut self, value: impl Into<i64>) -> Self {
-        self.bps_max = Some(value.into());
+    #[inline]
+    pub fn bps_max(mut self, value: i64) -> Self {
+        self.bps_max = Some(value);
         self
     }
 
     /// Sets `bps_rd_max`.
     #[allow(deprecated)]
-    pub fn bps_rd_max(mut self, value: impl Into<i64>) -> Self {
-        self.bps_rd_max = Some(value.into());
+    #[inline]
+    pub fn bps_rd_max(mut self, value: i64) -> Self {
+        self.bps_rd_max = Some(value);
         self
     }
 
     /// Sets `bps_wr_max`.
     #[allow(deprecated)]
-    pub fn bps_wr_max(mut self, value: impl Into<i64>) -> Self {
-        self.bps_wr_max = Some(value.into());
+    #[inline]
+    pub fn bps_wr_max(mut self, value: i64) -> Self {
+        self.bps_wr_max = Some(value);
         self
     }
 
     /// Sets `iops_max`.
     #[allow(deprecated)]
-    pub fn iops_max(mut self, value: impl Into<i64>) -> Self {
-        self.iops_max = Some(value.into());
+    #[inline]
+    pub fn iops_max(mut self, value: i64) -> Self {
+        self.iops_max = Some(value);
         self
     }
 
     /// Sets `iops_rd_max`.
     #[allow(deprecated)]
-    pub fn iops_rd_max(mut self, value: impl Into<i64>) -> Self {
-        self.iops_rd_max = Some(value.into());
+    #[inline]
+    pub fn iops_rd_max(mut self, value: i64) -> Self {
+        self.iops_rd_max = Some(value);
         self
     }
 
     /// Sets `iops_wr_max`.
     #[allow(deprecated)]
-    pub fn iops_wr_max(mut self, value: impl Into<i64>) -> Self {
-        self.iops_wr_max = Some(value.into());
+    #[inline]
+    pub fn iops_wr_max(mut self, value: i64) -> Self {
+        self.iops_wr_max = Some(value);
         self
     }
 
     /// Sets `bps_max_length`.
     #[allow(deprecated)]
-    pub fn bps_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.bps_max_length = Some(value.into());
+    #[inline]
+    pub fn bps_max_length(mut self, value: i64) -> Self {
+        self.bps_max_length = Some(value);
         self
     }
 
     /// Sets `bps_rd_max_length`.
     #[allow(deprecated)]
-    pub fn bps_rd_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.bps_rd_max_length = Some(value.into());
+    #[inline]
+    pub fn bps_rd_max_length(mut self, value: i64) -> Self {
+        self.bps_rd_max_length = Some(value);
         self
     }
 
     /// Sets `bps_wr_max_length`.
     #[allow(deprecated)]
-    pub fn bps_wr_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.bps_wr_max_length = Some(value.into());
+    #[inline]
+    pub fn bps_wr_max_length(mut self, value: i64) -> Self {
+        self.bps_wr_max_length = Some(value);
         self
     }
 
     /// Sets `iops_max_length`.
     #[allow(deprecated)]
-    pub fn iops_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.iops_max_length = Some(value.into());
+    #[inline]
+    pub fn iops_max_length(mut self, value: i64) -> Self {
+        self.iops_max_length = Some(value);
         self
     }
 
     /// Sets `iops_rd_max_length`.
     #[allow(deprecated)]
-    pub fn iops_rd_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.iops_rd_max_length = Some(value.into());
+    #[inline]
+    pub fn iops_rd_max_length(mut self, value: i64) -> Self {
+        self.iops_rd_max_length = Some(value);
         self
     }
 
     /// Sets `iops_wr_max_length`.
     #[allow(deprecated)]
-    pub fn iops_wr_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.iops_wr_max_length = Some(value.into());
+    #[inline]
+    pub fn iops_wr_max_length(mut self, value: i64) -> Self {
+        self.iops_wr_max_length = Some(value);
         self
     }
 
     /// Sets `iops_size`.
     #[allow(deprecated)]
-    pub fn iops_size(mut self, value: impl Into<i64>) -> Self {
-        self.iops_size = Some(value.into());
+    #[inline]
+    pub fn iops_size(mut self, value: i64) -> Self {
+        self.iops_size = Some(value);
         self
     }
 
     /// Sets `group`.
     #[allow(deprecated)]
+    #[inline]
     pub fn group(mut self, value: impl Into<String>) -> Self {
         self.group = Some(value.into());
         self
@@ -809,8 +843,9 @@ impl BlockDeviceInfo {
 
     /// Sets `dirty-bitmaps`.
     #[allow(deprecated)]
-    pub fn dirty_bitmaps(mut self, value: impl Into<Vec<BlockDirtyInfo>>) -> Self {
-        self.dirty_bitmaps = Some(value.into());
+    #[inline]
+    pub fn dirty_bitmaps(mut self, value: Vec<BlockDirtyInfo>) -> Self {
+        self.dirty_bitmaps = Some(value);
         self
     }
 }
@@ -943,67 +978,67 @@ impl BlockDeviceStats {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        rd_bytes: impl Into<i64>,
-        wr_bytes: impl Into<i64>,
-        unmap_bytes: impl Into<i64>,
-        rd_operations: impl Into<i64>,
-        wr_operations: impl Into<i64>,
-        flush_operations: impl Into<i64>,
-        unmap_operations: impl Into<i64>,
-        rd_total_time_ns: impl Into<i64>,
-        wr_total_time_ns: impl Into<i64>,
-        flush_total_time_ns: impl Into<i64>,
-        unmap_total_time_ns: impl Into<i64>,
-        wr_highest_offset: impl Into<i64>,
-        rd_merged: impl Into<i64>,
-        wr_merged: impl Into<i64>,
-        unmap_merged: impl Into<i64>,
-        failed_rd_operations: impl Into<i64>,
-        failed_wr_operations: impl Into<i64>,
-        failed_flush_operations: impl Into<i64>,
-        failed_unmap_operations: impl Into<i64>,
-        invalid_rd_operations: impl Into<i64>,
-        invalid_wr_operations: impl Into<i64>,
-        invalid_flush_operations: impl Into<i64>,
-        invalid_unmap_operations: impl Into<i64>,
-        account_invalid: impl Into<bool>,
-        account_failed: impl Into<bool>,
-        timed_stats: impl Into<Vec<BlockDeviceTimedStats>>,
+        rd_bytes: i64,
+        wr_bytes: i64,
+        unmap_bytes: i64,
+        rd_operations: i64,
+        wr_operations: i64,
+        flush_operations: i64,
+        unmap_operations: i64,
+        rd_total_time_ns: i64,
+        wr_total_time_ns: i64,
+        flush_total_time_ns: i64,
+        unmap_total_time_ns: i64,
+        wr_highest_offset: i64,
+        rd_merged: i64,
+        wr_merged: i64,
+        unmap_merged: i64,
+        failed_rd_operations: i64,
+        failed_wr_operations: i64,
+        failed_flush_operations: i64,
+        failed_unmap_operations: i64,
+        invalid_rd_operations: i64,
+        invalid_wr_operations: i64,
+        invalid_flush_operations: i64,
+        invalid_unmap_operations: i64,
+        account_invalid: bool,
+        account_failed: bool,
+        timed_stats: Vec<BlockDeviceTimedStats>,
     ) -> Self {
         BlockDeviceStats {
-            rd_bytes: rd_bytes.into(),
-            wr_bytes: wr_bytes.into(),
+            rd_bytes,
+            wr_bytes,
             zone_append_bytes: None,
-            unmap_bytes: unmap_bytes.into(),
-            rd_operations: rd_operations.into(),
-            wr_operations: wr_operations.into(),
+            unmap_bytes,
+            rd_operations,
+            wr_operations,
             zone_append_operations: None,
-            flush_operations: flush_operations.into(),
-            unmap_operations: unmap_operations.into(),
-            rd_total_time_ns: rd_total_time_ns.into(),
-            wr_total_time_ns: wr_total_time_ns.into(),
+            flush_operations,
+            unmap_operations,
+            rd_total_time_ns,
+            wr_total_time_ns,
             zone_append_total_time_ns: None,
-            flush_total_time_ns: flush_total_time_ns.into(),
-            unmap_total_time_ns: unmap_total_time_ns.into(),
-            wr_highest_offset: wr_highest_offset.into(),
-            rd_merged: rd_merged.into(),
-            wr_merged: wr_merged.into(),
+            flush_total_time_ns,
+            unmap_total_time_ns,
+            wr_highest_offset,
+            rd_merged,
+            wr_merged,
             zone_append_merged: None,
-            unmap_merged: unmap_merged.into(),
+            unmap_merged,
             idle_time_ns: None,
-            failed_rd_operations: failed_rd_operations.into(),
-            failed_wr_operations: failed_wr_operations.into(),
+            failed_rd_operations,
+            failed_wr_operations,
             failed_zone_append_operations: None,
-            failed_flush_operations: failed_flush_operations.into(),
-            failed_unmap_operations: failed_unmap_operations.into(),
-            invalid_rd_operations: invalid_rd_operations.into(),
-            invalid_wr_operations: invalid_wr_operations.into(),
+            failed_flush_operations,
+            failed_unmap_operations,
+            invalid_rd_operations,
+            invalid_wr_operations,
             invalid_zone_append_operations: None,
-            invalid_flush_operations: invalid_flush_operations.into(),
-            invalid_unmap_operations: invalid_unmap_operations.into(),
-            account_invalid: account_invalid.into(),
-            account_failed: account_failed.into(),
-            timed_stats: timed_stats.into(),
+            invalid_flush_operations,
+            invalid_unmap_operations,
+            account_invalid,
+            account_failed,
+            timed_stats,
             rd_latency_histogram: None,
             wr_latency_histogram: None,
             zone_append_latency_histogram: None,
@@ -1014,78 +1049,89 @@ impl BlockDeviceStats {
 
     /// Sets `zone_append_bytes`.
     #[allow(deprecated)]
-    pub fn zone_append_bytes(mut self, value: impl Into<i64>) -> Self {
-        self.zone_append_bytes = Some(value.into());
+    #[inline]
+    pub fn zone_append_bytes(mut self, value: i64) -> Self {
+        self.zone_append_bytes = Some(value);
         self
     }
 
     /// Sets `zone_append_operations`.
     #[allow(deprecated)]
-    pub fn zone_append_operations(mut self, value: impl Into<i64>) -> Self {
-        self.zone_append_operations = Some(value.into());
+    #[inline]
+    pub fn zone_append_operations(mut self, value: i64) -> Self {
+        self.zone_append_operations = Some(value);
         self
     }
 
     /// Sets `zone_append_total_time_ns`.
     #[allow(deprecated)]
-    pub fn zone_append_total_time_ns(mut self, value: impl Into<i64>) -> Self {
-        self.zone_append_total_time_ns = Some(value.into());
+    #[inline]
+    pub fn zone_append_total_time_ns(mut self, value: i64) -> Self {
+        self.zone_append_total_time_ns = Some(value);
         self
     }
 
     /// Sets `zone_append_merged`.
     #[allow(deprecated)]
-    pub fn zone_append_merged(mut self, value: impl Into<i64>) -> Self {
-        self.zone_append_merged = Some(value.into());
+    #[inline]
+    pub fn zone_append_merged(mut self, value: i64) -> Self {
+        self.zone_append_merged = Some(value);
         self
     }
 
     /// Sets `idle_time_ns`.
     #[allow(deprecated)]
-    pub fn idle_time_ns(mut self, value: impl Into<i64>) -> Self {
-        self.idle_time_ns = Some(value.into());
+    #[inline]
+    pub fn idle_time_ns(mut self, value: i64) -> Self {
+        self.idle_time_ns = Some(value);
         self
     }
 
     /// Sets `failed_zone_append_operations`.
     #[allow(deprecated)]
-    pub fn failed_zone_append_operations(mut self, value: impl Into<i64>) -> Self {
-        self.failed_zone_append_operations = Some(value.into());
+    #[inline]
+    pub fn failed_zone_append_operations(mut self, value: i64) -> Self {
+        self.failed_zone_append_operations = Some(value);
         self
     }
 
     /// Sets `invalid_zone_append_operations`.
     #[allow(deprecated)]
-    pub fn invalid_zone_append_operations(mut self, value: impl Into<i64>) -> Self {
-        self.invalid_zone_append_operations = Some(value.into());
+    #[inline]
+    pub fn invalid_zone_append_operations(mut self, value: i64) -> Self {
+        self.invalid_zone_append_operations = Some(value);
         self
     }
 
     /// Sets `rd_latency_histogram`.
     #[allow(deprecated)]
-    pub fn rd_latency_histogram(mut self, value: impl Into<BlockLatencyHistogramInfo>) -> Self {
-        self.rd_latency_histogram = Some(value.into());
+    #[inline]
+    pub fn rd_latency_histogram(mut self, value: BlockLatencyHistogramInfo) -> Self {
+        self.rd_latency_histogram = Some(value);
         self
     }
 
     /// Sets `wr_latency_histogram`.
     #[allow(deprecated)]
-    pub fn wr_latency_histogram(mut self, value: impl Into<BlockLatencyHistogramInfo>) -> Self {
-        self.wr_latency_histogram = Some(value.into());
+    #[inline]
+    pub fn wr_latency_histogram(mut self, value: BlockLatencyHistogramInfo) -> Self {
+        self.wr_latency_histogram = Some(value);
         self
     }
 
     /// Sets `zone_append_latency_histogram`.
     #[allow(deprecated)]
-    pub fn zone_append_latency_histogram(mut self, value: impl Into<BlockLatencyHistogramInfo>) -> Self {
-        self.zone_append_latency_histogram = Some(value.into());
+    #[inline]
+    pub fn zone_append_latency_histogram(mut self, value: BlockLatencyHistogramInfo) -> Self {
+        self.zone_append_latency_histogram = Some(value);
         self
     }
 
     /// Sets `flush_latency_histogram`.
     #[allow(deprecated)]
-    pub fn flush_latency_histogram(mut self, value: impl Into<BlockLatencyHistogramInfo>) -> Self {
-        self.flush_latency_histogram = Some(value.into());
+    #[inline]
+    pub fn flush_latency_histogram(mut self, value: BlockLatencyHistogramInfo) -> Self {
+        self.flush_latency_histogram = Some(value);
         self
     }
 }
@@ -1146,35 +1192,35 @@ impl BlockDeviceTimedStats {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        interval_length: impl Into<i64>,
-        min_rd_latency_ns: impl Into<i64>,
-        max_rd_latency_ns: impl Into<i64>,
-        avg_rd_latency_ns: impl Into<i64>,
-        min_wr_latency_ns: impl Into<i64>,
-        max_wr_latency_ns: impl Into<i64>,
-        avg_wr_latency_ns: impl Into<i64>,
-        min_flush_latency_ns: impl Into<i64>,
-        max_flush_latency_ns: impl Into<i64>,
-        avg_flush_latency_ns: impl Into<i64>,
-        avg_rd_queue_depth: impl Into<f64>,
-        avg_wr_queue_depth: impl Into<f64>,
+        interval_length: i64,
+        min_rd_latency_ns: i64,
+        max_rd_latency_ns: i64,
+        avg_rd_latency_ns: i64,
+        min_wr_latency_ns: i64,
+        max_wr_latency_ns: i64,
+        avg_wr_latency_ns: i64,
+        min_flush_latency_ns: i64,
+        max_flush_latency_ns: i64,
+        avg_flush_latency_ns: i64,
+        avg_rd_queue_depth: f64,
+        avg_wr_queue_depth: f64,
     ) -> Self {
         BlockDeviceTimedStats {
-            interval_length: interval_length.into(),
-            min_rd_latency_ns: min_rd_latency_ns.into(),
-            max_rd_latency_ns: max_rd_latency_ns.into(),
-            avg_rd_latency_ns: avg_rd_latency_ns.into(),
-            min_wr_latency_ns: min_wr_latency_ns.into(),
-            max_wr_latency_ns: max_wr_latency_ns.into(),
-            avg_wr_latency_ns: avg_wr_latency_ns.into(),
+            interval_length,
+            min_rd_latency_ns,
+            max_rd_latency_ns,
+            avg_rd_latency_ns,
+            min_wr_latency_ns,
+            max_wr_latency_ns,
+            avg_wr_latency_ns,
             min_zone_append_latency_ns: None,
             max_zone_append_latency_ns: None,
             avg_zone_append_latency_ns: None,
-            min_flush_latency_ns: min_flush_latency_ns.into(),
-            max_flush_latency_ns: max_flush_latency_ns.into(),
-            avg_flush_latency_ns: avg_flush_latency_ns.into(),
-            avg_rd_queue_depth: avg_rd_queue_depth.into(),
-            avg_wr_queue_depth: avg_wr_queue_depth.into(),
+            min_flush_latency_ns,
+            max_flush_latency_ns,
+            avg_flush_latency_ns,
+            avg_rd_queue_depth,
+            avg_wr_queue_depth,
             avg_zone_append_queue_depth: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1182,29 +1228,33 @@ impl BlockDeviceTimedStats {
 
     /// Sets `min_zone_append_latency_ns`.
     #[allow(deprecated)]
-    pub fn min_zone_append_latency_ns(mut self, value: impl Into<i64>) -> Self {
-        self.min_zone_append_latency_ns = Some(value.into());
+    #[inline]
+    pub fn min_zone_append_latency_ns(mut self, value: i64) -> Self {
+        self.min_zone_append_latency_ns = Some(value);
         self
     }
 
     /// Sets `max_zone_append_latency_ns`.
     #[allow(deprecated)]
-    pub fn max_zone_append_latency_ns(mut self, value: impl Into<i64>) -> Self {
-        self.max_zone_append_latency_ns = Some(value.into());
+    #[inline]
+    pub fn max_zone_append_latency_ns(mut self, value: i64) -> Self {
+        self.max_zone_append_latency_ns = Some(value);
         self
     }
 
     /// Sets `avg_zone_append_latency_ns`.
     #[allow(deprecated)]
-    pub fn avg_zone_append_latency_ns(mut self, value: impl Into<i64>) -> Self {
-        self.avg_zone_append_latency_ns = Some(value.into());
+    #[inline]
+    pub fn avg_zone_append_latency_ns(mut self, value: i64) -> Self {
+        self.avg_zone_append_latency_ns = Some(value);
         self
     }
 
     /// Sets `avg_zone_append_queue_depth`.
     #[allow(deprecated)]
-    pub fn avg_zone_append_queue_depth(mut self, value: impl Into<f64>) -> Self {
-        self.avg_zone_append_queue_depth = Some(value.into());
+    #[inline]
+    pub fn avg_zone_append_queue_depth(mut self, value: f64) -> Self {
+        self.avg_zone_append_queue_depth = Some(value);
         self
     }
 }
@@ -1274,22 +1324,25 @@ impl BlockDirtyBitmapAdd {
 
     /// Sets `granularity`.
     #[allow(deprecated)]
-    pub fn granularity(mut self, value: impl Into<u32>) -> Self {
-        self.granularity = Some(value.into());
+    #[inline]
+    pub fn granularity(mut self, value: u32) -> Self {
+        self.granularity = Some(value);
         self
     }
 
     /// Sets `persistent`.
     #[allow(deprecated)]
-    pub fn persistent(mut self, value: impl Into<bool>) -> Self {
-        self.persistent = Some(value.into());
+    #[inline]
+    pub fn persistent(mut self, value: bool) -> Self {
+        self.persistent = Some(value);
         self
     }
 
     /// Sets `disabled`.
     #[allow(deprecated)]
-    pub fn disabled(mut self, value: impl Into<bool>) -> Self {
-        self.disabled = Some(value.into());
+    #[inline]
+    pub fn disabled(mut self, value: bool) -> Self {
+        self.disabled = Some(value);
         self
     }
 }
@@ -1318,12 +1371,12 @@ impl BlockDirtyBitmapMerge {
     pub fn new(
         node: impl Into<String>,
         target: impl Into<String>,
-        bitmaps: impl Into<Vec<BlockDirtyBitmapOrStr>>,
+        bitmaps: Vec<BlockDirtyBitmapOrStr>,
     ) -> Self {
         BlockDirtyBitmapMerge {
             node: node.into(),
             target: target.into(),
-            bitmaps: bitmaps.into(),
+            bitmaps,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -1398,20 +1451,14 @@ pub struct BlockDirtyInfo {
 impl BlockDirtyInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        count: impl Into<i64>,
-        granularity: impl Into<u32>,
-        recording: impl Into<bool>,
-        busy: impl Into<bool>,
-        persistent: impl Into<bool>,
-    ) -> Self {
+    pub fn new(count: i64, granularity: u32, recording: bool, busy: bool, persistent: bool) -> Self {
         BlockDirtyInfo {
             name: None,
-            count: count.into(),
-            granularity: granularity.into(),
-            recording: recording.into(),
-            busy: busy.into(),
-            persistent: persistent.into(),
+            count,
+            granularity,
+            recording,
+            busy,
+            persistent,
             inconsistent: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1419,6 +1466,7 @@ impl BlockDirtyInfo {
 
     /// Sets `name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.name = Some(value.into());
         self
@@ -1426,8 +1474,9 @@ impl BlockDirtyInfo {
 
     /// Sets `inconsistent`.
     #[allow(deprecated)]
-    pub fn inconsistent(mut self, value: impl Into<bool>) -> Self {
-        self.inconsistent = Some(value.into());
+    #[inline]
+    pub fn inconsistent(mut self, value: bool) -> Self {
+        self.inconsistent = Some(value);
         self
     }
 }
@@ -1509,15 +1558,15 @@ impl BlockGraphInfo {
     pub fn new(
         filename: impl Into<String>,
         format: impl Into<String>,
-        virtual_size: impl Into<i64>,
-        children: impl Into<Vec<BlockChildInfo>>,
+        virtual_size: i64,
+        children: Vec<BlockChildInfo>,
     ) -> Self {
         BlockGraphInfo {
             filename: filename.into(),
             format: format.into(),
             dirty_flag: None,
             actual_size: None,
-            virtual_size: virtual_size.into(),
+            virtual_size,
             cluster_size: None,
             encrypted: None,
             compressed: None,
@@ -1526,48 +1575,54 @@ impl BlockGraphInfo {
             backing_filename_format: None,
             snapshots: None,
             format_specific: None,
-            children: children.into(),
+            children,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `dirty-flag`.
     #[allow(deprecated)]
-    pub fn dirty_flag(mut self, value: impl Into<bool>) -> Self {
-        self.dirty_flag = Some(value.into());
+    #[inline]
+    pub fn dirty_flag(mut self, value: bool) -> Self {
+        self.dirty_flag = Some(value);
         self
     }
 
     /// Sets `actual-size`.
     #[allow(deprecated)]
-    pub fn actual_size(mut self, value: impl Into<i64>) -> Self {
-        self.actual_size = Some(value.into());
+    #[inline]
+    pub fn actual_size(mut self, value: i64) -> Self {
+        self.actual_size = Some(value);
         self
     }
 
     /// Sets `cluster-size`.
     #[allow(deprecated)]
-    pub fn cluster_size(mut self, value: impl Into<i64>) -> Self {
-        self.cluster_size = Some(value.into());
+    #[inline]
+    pub fn cluster_size(mut self, value: i64) -> Self {
+        self.cluster_size = Some(value);
         self
     }
 
     /// Sets `encrypted`.
     #[allow(deprecated)]
-    pub fn encrypted(mut self, value: impl Into<bool>) -> Self {
-        self.encrypted = Some(value.into());
+    #[inline]
+    pub fn encrypted(mut self, value: bool) -> Self {
+        self.encrypted = Some(value);
         self
     }
 
     /// Sets `compressed`.
     #[allow(deprecated)]
-    pub fn compressed(mut self, value: impl Into<bool>) -> Self {
-        self.compressed = Some(value.into());
+    #[inline]
+    pub fn compressed(mut self, value: bool) -> Self {
+        self.compressed = Some(value);
         self
     }
 
     /// Sets `backing-filename`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_filename(mut self, value: impl Into<String>) -> Self {
         self.backing_filename = Some(value.into());
         self
@@ -1575,6 +1630,7 @@ impl BlockGraphInfo {
 
     /// Sets `full-backing-filename`.
     #[allow(deprecated)]
+    #[inline]
     pub fn full_backing_filename(mut self, value: impl Into<String>) -> Self {
         self.full_backing_filename = Some(value.into());
         self
@@ -1582,6 +1638,7 @@ impl BlockGraphInfo {
 
     /// Sets `backing-filename-format`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_filename_format(mut self, value: impl Into<String>) -> Self {
         self.backing_filename_format = Some(value.into());
         self
@@ -1589,15 +1646,17 @@ impl BlockGraphInfo {
 
     /// Sets `snapshots`.
     #[allow(deprecated)]
-    pub fn snapshots(mut self, value: impl Into<Vec<SnapshotInfo>>) -> Self {
-        self.snapshots = Some(value.into());
+    #[inline]
+    pub fn snapshots(mut self, value: Vec<SnapshotInfo>) -> Self {
+        self.snapshots = Some(value);
         self
     }
 
     /// Sets `format-specific`.
     #[allow(deprecated)]
-    pub fn format_specific(mut self, value: impl Into<ImageInfoSpecific>) -> Self {
-        self.format_specific = Some(value.into());
+    #[inline]
+    pub fn format_specific(mut self, value: ImageInfoSpecific) -> Self {
+        self.format_specific = Some(value);
         self
     }
 }
@@ -1679,23 +1738,16 @@ pub struct BlockIOThrottle {
 impl BlockIOThrottle {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        bps: impl Into<i64>,
-        bps_rd: impl Into<i64>,
-        bps_wr: impl Into<i64>,
-        iops: impl Into<i64>,
-        iops_rd: impl Into<i64>,
-        iops_wr: impl Into<i64>,
-    ) -> Self {
+    pub fn new(bps: i64, bps_rd: i64, bps_wr: i64, iops: i64, iops_rd: i64, iops_wr: i64) -> Self {
         BlockIOThrottle {
             device: None,
             id: None,
-            bps: bps.into(),
-            bps_rd: bps_rd.into(),
-            bps_wr: bps_wr.into(),
-            iops: iops.into(),
-            iops_rd: iops_rd.into(),
-            iops_wr: iops_wr.into(),
+            bps,
+            bps_rd,
+            bps_wr,
+            iops,
+            iops_rd,
+            iops_wr,
             bps_max: None,
             bps_rd_max: None,
             bps_wr_max: None,
@@ -1716,6 +1768,7 @@ impl BlockIOThrottle {
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -1723,6 +1776,7 @@ impl BlockIOThrottle {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -1730,97 +1784,111 @@ impl BlockIOThrottle {
 
     /// Sets `bps_max`.
     #[allow(deprecated)]
-    pub fn bps_max(mut self, value: impl Into<i64>) -> Self {
-        self.bps_max = Some(value.into());
+    #[inline]
+    pub fn bps_max(mut self, value: i64) -> Self {
+        self.bps_max = Some(value);
         self
     }
 
     /// Sets `bps_rd_max`.
     #[allow(deprecated)]
-    pub fn bps_rd_max(mut self, value: impl Into<i64>) -> Self {
-        self.bps_rd_max = Some(value.into());
+    #[inline]
+    pub fn bps_rd_max(mut self, value: i64) -> Self {
+        self.bps_rd_max = Some(value);
         self
     }
 
     /// Sets `bps_wr_max`.
     #[allow(deprecated)]
-    pub fn bps_wr_max(mut self, value: impl Into<i64>) -> Self {
-        self.bps_wr_max = Some(value.into());
+    #[inline]
+    pub fn bps_wr_max(mut self, value: i64) -> Self {
+        self.bps_wr_max = Some(value);
         self
     }
 
     /// Sets `iops_max`.
     #[allow(deprecated)]
-    pub fn iops_max(mut self, value: impl Into<i64>) -> Self {
-        self.iops_max = Some(value.into());
+    #[inline]
+    pub fn iops_max(mut self, value: i64) -> Self {
+        self.iops_max = Some(value);
         self
     }
 
     /// Sets `iops_rd_max`.
     #[allow(deprecated)]
-    pub fn iops_rd_max(mut self, value: impl Into<i64>) -> Self {
-        self.iops_rd_max = Some(value.into());
+    #[inline]
+    pub fn iops_rd_max(mut self, value: i64) -> Self {
+        self.iops_rd_max = Some(value);
         self
     }
 
     /// Sets `iops_wr_max`.
     #[allow(deprecated)]
-    pub fn iops_wr_max(mut self, value: impl Into<i64>) -> Self {
-        self.iops_wr_max = Some(value.into());
+    #[inline]
+    pub fn iops_wr_max(mut self, value: i64) -> Self {
+        self.iops_wr_max = Some(value);
         self
     }
 
     /// Sets `bps_max_length`.
     #[allow(deprecated)]
-    pub fn bps_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.bps_max_length = Some(value.into());
+    #[inline]
+    pub fn bps_max_length(mut self, value: i64) -> Self {
+        self.bps_max_length = Some(value);
         self
     }
 
     /// Sets `bps_rd_max_length`.
     #[allow(deprecated)]
-    pub fn bps_rd_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.bps_rd_max_length = Some(value.into());
+    #[inline]
+    pub fn bps_rd_max_length(mut self, value: i64) -> Self {
+        self.bps_rd_max_length = Some(value);
         self
     }
 
     /// Sets `bps_wr_max_length`.
     #[allow(deprecated)]
-    pub fn bps_wr_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.bps_wr_max_length = Some(value.into());
+    #[inline]
+    pub fn bps_wr_max_length(mut self, value: i64) -> Self {
+        self.bps_wr_max_length = Some(value);
         self
     }
 
     /// Sets `iops_max_length`.
     #[allow(deprecated)]
-    pub fn iops_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.iops_max_length = Some(value.into());
+    #[inline]
+    pub fn iops_max_length(mut self, value: i64) -> Self {
+        self.iops_max_length = Some(value);
         self
     }
 
     /// Sets `iops_rd_max_length`.
     #[allow(deprecated)]
-    pub fn iops_rd_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.iops_rd_max_length = Some(value.into());
+    #[inline]
+    pub fn iops_rd_max_length(mut self, value: i64) -> Self {
+        self.iops_rd_max_length = Some(value);
         self
     }
 
     /// Sets `iops_wr_max_length`.
     #[allow(deprecated)]
-    pub fn iops_wr_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.iops_wr_max_length = Some(value.into());
+    #[inline]
+    pub fn iops_wr_max_length(mut self, value: i64) -> Self {
+        self.iops_wr_max_length = Some(value);
         self
     }
 
     /// Sets `iops_size`.
     #[allow(deprecated)]
-    pub fn iops_size(mut self, value: impl Into<i64>) -> Self {
-        self.iops_size = Some(value.into());
+    #[inline]
+    pub fn iops_size(mut self, value: i64) -> Self {
+        self.iops_size = Some(value);
         self
     }
 
     /// Sets `group`.
     #[allow(deprecated)]
+    #[inline]
     pub fn group(mut self, value: impl Into<String>) -> Self {
         self.group = Some(value.into());
         self
@@ -1863,18 +1931,13 @@ pub struct BlockInfo {
 impl BlockInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        device: impl Into<String>,
-        type_: impl Into<String>,
-        removable: impl Into<bool>,
-        locked: impl Into<bool>,
-    ) -> Self {
+    pub fn new(device: impl Into<String>, type_: impl Into<String>, removable: bool, locked: bool) -> Self {
         BlockInfo {
             device: device.into(),
             qdev: None,
             type_: type_.into(),
-            removable: removable.into(),
-            locked: locked.into(),
+            removable,
+            locked,
             inserted: None,
             tray_open: None,
             io_status: None,
@@ -1884,6 +1947,7 @@ impl BlockInfo {
 
     /// Sets `qdev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn qdev(mut self, value: impl Into<String>) -> Self {
         self.qdev = Some(value.into());
         self
@@ -1891,22 +1955,25 @@ impl BlockInfo {
 
     /// Sets `inserted`.
     #[allow(deprecated)]
-    pub fn inserted(mut self, value: impl Into<BlockDeviceInfo>) -> Self {
-        self.inserted = Some(value.into());
+    #[inline]
+    pub fn inserted(mut self, value: BlockDeviceInfo) -> Self {
+        self.inserted = Some(value);
         self
     }
 
     /// Sets `tray_open`.
     #[allow(deprecated)]
-    pub fn tray_open(mut self, value: impl Into<bool>) -> Self {
-        self.tray_open = Some(value.into());
+    #[inline]
+    pub fn tray_open(mut self, value: bool) -> Self {
+        self.tray_open = Some(value);
         self
     }
 
     /// Sets `io-status`.
     #[allow(deprecated)]
-    pub fn io_status(mut self, value: impl Into<BlockDeviceIoStatus>) -> Self {
-        self.io_status = Some(value.into());
+    #[inline]
+    pub fn io_status(mut self, value: BlockDeviceIoStatus) -> Self {
+        self.io_status = Some(value);
         self
     }
 }
@@ -2031,8 +2098,8 @@ pub struct BlockJobChangeOptionsMirror {
 impl BlockJobChangeOptionsMirror {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(copy_mode: impl Into<MirrorCopyMode>) -> Self {
-        BlockJobChangeOptionsMirror { copy_mode: copy_mode.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(copy_mode: MirrorCopyMode) -> Self {
+        BlockJobChangeOptionsMirror { copy_mode, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2285,11 +2352,8 @@ pub struct BlockJobInfoMirror {
 impl BlockJobInfoMirror {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(actively_synced: impl Into<bool>) -> Self {
-        BlockJobInfoMirror {
-            actively_synced: actively_synced.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(actively_synced: bool) -> Self {
+        BlockJobInfoMirror { actively_synced, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2312,12 +2376,8 @@ pub struct BlockLatencyHistogramInfo {
 impl BlockLatencyHistogramInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(boundaries: impl Into<Vec<u64>>, bins: impl Into<Vec<u64>>) -> Self {
-        BlockLatencyHistogramInfo {
-            boundaries: boundaries.into(),
-            bins: bins.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(boundaries: Vec<u64>, bins: Vec<u64>) -> Self {
+        BlockLatencyHistogramInfo { boundaries, bins, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2344,19 +2404,15 @@ pub struct BlockMeasureInfo {
 impl BlockMeasureInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(required: impl Into<i64>, fully_allocated: impl Into<i64>) -> Self {
-        BlockMeasureInfo {
-            required: required.into(),
-            fully_allocated: fully_allocated.into(),
-            bitmaps: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(required: i64, fully_allocated: i64) -> Self {
+        BlockMeasureInfo { required, fully_allocated, bitmaps: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `bitmaps`.
     #[allow(deprecated)]
-    pub fn bitmaps(mut self, value: impl Into<i64>) -> Self {
-        self.bitmaps = Some(value.into());
+    #[inline]
+    pub fn bitmaps(mut self, value: i64) -> Self {
+        self.bitmaps = Some(value);
         self
     }
 }
@@ -2413,13 +2469,13 @@ pub struct BlockNodeInfo {
 impl BlockNodeInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(filename: impl Into<String>, format: impl Into<String>, virtual_size: impl Into<i64>) -> Self {
+    pub fn new(filename: impl Into<String>, format: impl Into<String>, virtual_size: i64) -> Self {
         BlockNodeInfo {
             filename: filename.into(),
             format: format.into(),
             dirty_flag: None,
             actual_size: None,
-            virtual_size: virtual_size.into(),
+            virtual_size,
             cluster_size: None,
             encrypted: None,
             compressed: None,
@@ -2434,41 +2490,47 @@ impl BlockNodeInfo {
 
     /// Sets `dirty-flag`.
     #[allow(deprecated)]
-    pub fn dirty_flag(mut self, value: impl Into<bool>) -> Self {
-        self.dirty_flag = Some(value.into());
+    #[inline]
+    pub fn dirty_flag(mut self, value: bool) -> Self {
+        self.dirty_flag = Some(value);
         self
     }
 
     /// Sets `actual-size`.
     #[allow(deprecated)]
-    pub fn actual_size(mut self, value: impl Into<i64>) -> Self {
-        self.actual_size = Some(value.into());
+    #[inline]
+    pub fn actual_size(mut self, value: i64) -> Self {
+        self.actual_size = Some(value);
         self
     }
 
     /// Sets `cluster-size`.
     #[allow(deprecated)]
-    pub fn cluster_size(mut self, value: impl Into<i64>) -> Self {
-        self.cluster_size = Some(value.into());
+    #[inline]
+    pub fn cluster_size(mut self, value: i64) -> Self {
+        self.cluster_size = Some(value);
         self
     }
 
     /// Sets `encrypted`.
     #[allow(deprecated)]
-    pub fn encrypted(mut self, value: impl Into<bool>) -> Self {
-        self.encrypted = Some(value.into());
+    #[inline]
+    pub fn encrypted(mut self, value: bool) -> Self {
+        self.encrypted = Some(value);
         self
     }
 
     /// Sets `compressed`.
     #[allow(deprecated)]
-    pub fn compressed(mut self, value: impl Into<bool>) -> Self {
-        self.compressed = Some(value.into());
+    #[inline]
+    pub fn compressed(mut self, value: bool) -> Self {
+        self.compressed = Some(value);
         self
     }
 
     /// Sets `backing-filename`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_filename(mut self, value: impl Into<String>) -> Self {
         self.backing_filename = Some(value.into());
         self
@@ -2476,6 +2538,7 @@ impl BlockNodeInfo {
 
     /// Sets `full-backing-filename`.
     #[allow(deprecated)]
+    #[inline]
     pub fn full_backing_filename(mut self, value: impl Into<String>) -> Self {
         self.full_backing_filename = Some(value.into());
         self
@@ -2483,6 +2546,7 @@ impl BlockNodeInfo {
 
     /// Sets `backing-filename-format`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_filename_format(mut self, value: impl Into<String>) -> Self {
         self.backing_filename_format = Some(value.into());
         self
@@ -2490,15 +2554,17 @@ impl BlockNodeInfo {
 
     /// Sets `snapshots`.
     #[allow(deprecated)]
-    pub fn snapshots(mut self, value: impl Into<Vec<SnapshotInfo>>) -> Self {
-        self.snapshots = Some(value.into());
+    #[inline]
+    pub fn snapshots(mut self, value: Vec<SnapshotInfo>) -> Self {
+        self.snapshots = Some(value);
         self
     }
 
     /// Sets `format-specific`.
     #[allow(deprecated)]
-    pub fn format_specific(mut self, value: impl Into<ImageInfoSpecific>) -> Self {
-        self.format_specific = Some(value.into());
+    #[inline]
+    pub fn format_specific(mut self, value: ImageInfoSpecific) -> Self {
+        self.format_specific = Some(value);
         self
     }
 }
@@ -2560,12 +2626,12 @@ pub struct BlockStats {
 impl BlockStats {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(stats: impl Into<BlockDeviceStats>) -> Self {
+    pub fn new(stats: BlockDeviceStats) -> Self {
         BlockStats {
             device: None,
             qdev: None,
             node_name: None,
-            stats: stats.into(),
+            stats,
             driver_specific: None,
             parent: None,
             backing: None,
@@ -2575,6 +2641,7 @@ impl BlockStats {
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -2582,6 +2649,7 @@ impl BlockStats {
 
     /// Sets `qdev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn qdev(mut self, value: impl Into<String>) -> Self {
         self.qdev = Some(value.into());
         self
@@ -2589,6 +2657,7 @@ impl BlockStats {
 
     /// Sets `node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn node_name(mut self, value: impl Into<String>) -> Self {
         self.node_name = Some(value.into());
         self
@@ -2596,22 +2665,25 @@ impl BlockStats {
 
     /// Sets `driver-specific`.
     #[allow(deprecated)]
-    pub fn driver_specific(mut self, value: impl Into<BlockStatsSpecific>) -> Self {
-        self.driver_specific = Some(value.into());
+    #[inline]
+    pub fn driver_specific(mut self, value: BlockStatsSpecific) -> Self {
+        self.driver_specific = Some(value);
         self
     }
 
     /// Sets `parent`.
     #[allow(deprecated)]
-    pub fn parent(mut self, value: impl Into<Box<BlockStats>>) -> Self {
-        self.parent = Some(value.into());
+    #[inline]
+    pub fn parent(mut self, value: BlockStats) -> Self {
+        self.parent = Some(Box::new(value));
         self
     }
 
     /// Sets `backing`.
     #[allow(deprecated)]
-    pub fn backing(mut self, value: impl Into<Box<BlockStats>>) -> Self {
-        self.backing = Some(value.into());
+    #[inline]
+    pub fn backing(mut self, value: BlockStats) -> Self {
+        self.backing = Some(Box::new(value));
         self
     }
 }
@@ -2897,15 +2969,11 @@ pub struct BlockStatsSpecificFile {
 impl BlockStatsSpecificFile {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        discard_nb_ok: impl Into<u64>,
-        discard_nb_failed: impl Into<u64>,
-        discard_bytes_ok: impl Into<u64>,
-    ) -> Self {
+    pub fn new(discard_nb_ok: u64, discard_nb_failed: u64, discard_bytes_ok: u64) -> Self {
         BlockStatsSpecificFile {
-            discard_nb_ok: discard_nb_ok.into(),
-            discard_nb_failed: discard_nb_failed.into(),
-            discard_bytes_ok: discard_bytes_ok.into(),
+            discard_nb_ok,
+            discard_nb_failed,
+            discard_bytes_ok,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -2935,15 +3003,11 @@ pub struct BlockStatsSpecificNvme {
 impl BlockStatsSpecificNvme {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        completion_errors: impl Into<u64>,
-        aligned_accesses: impl Into<u64>,
-        unaligned_accesses: impl Into<u64>,
-    ) -> Self {
+    pub fn new(completion_errors: u64, aligned_accesses: u64, unaligned_accesses: u64) -> Self {
         BlockStatsSpecificNvme {
-            completion_errors: completion_errors.into(),
-            aligned_accesses: aligned_accesses.into(),
-            unaligned_accesses: unaligned_accesses.into(),
+            completion_errors,
+            aligned_accesses,
+            unaligned_accesses,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -3259,9 +3323,9 @@ pub struct BlockdevAmendOptionsLUKS {
 impl BlockdevAmendOptionsLUKS {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(state: impl Into<QCryptoBlockLUKSKeyslotState>) -> Self {
+    pub fn new(state: QCryptoBlockLUKSKeyslotState) -> Self {
         BlockdevAmendOptionsLUKS {
-            state: state.into(),
+            state,
             new_secret: None,
             old_secret: None,
             keyslot: None,
@@ -3273,6 +3337,7 @@ impl BlockdevAmendOptionsLUKS {
 
     /// Sets `new-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn new_secret(mut self, value: impl Into<String>) -> Self {
         self.new_secret = Some(value.into());
         self
@@ -3280,6 +3345,7 @@ impl BlockdevAmendOptionsLUKS {
 
     /// Sets `old-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn old_secret(mut self, value: impl Into<String>) -> Self {
         self.old_secret = Some(value.into());
         self
@@ -3287,20 +3353,23 @@ impl BlockdevAmendOptionsLUKS {
 
     /// Sets `keyslot`.
     #[allow(deprecated)]
-    pub fn keyslot(mut self, value: impl Into<i64>) -> Self {
-        self.keyslot = Some(value.into());
+    #[inline]
+    pub fn keyslot(mut self, value: i64) -> Self {
+        self.keyslot = Some(value);
         self
     }
 
     /// Sets `iter-time`.
     #[allow(deprecated)]
-    pub fn iter_time(mut self, value: impl Into<i64>) -> Self {
-        self.iter_time = Some(value.into());
+    #[inline]
+    pub fn iter_time(mut self, value: i64) -> Self {
+        self.iter_time = Some(value);
         self
     }
 
     /// Sets `secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn secret(mut self, value: impl Into<String>) -> Self {
         self.secret = Some(value.into());
         self
@@ -3331,8 +3400,9 @@ impl BlockdevAmendOptionsQcow2 {
 
     /// Sets `encrypt`.
     #[allow(deprecated)]
-    pub fn encrypt(mut self, value: impl Into<QCryptoBlockAmendOptions>) -> Self {
-        self.encrypt = Some(value.into());
+    #[inline]
+    pub fn encrypt(mut self, value: QCryptoBlockAmendOptions) -> Self {
+        self.encrypt = Some(value);
         self
     }
 }
@@ -3396,15 +3466,11 @@ pub struct BlockdevBackup {
 impl BlockdevBackup {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        device: impl Into<String>,
-        sync: impl Into<MirrorSyncMode>,
-        target: impl Into<String>,
-    ) -> Self {
+    pub fn new(device: impl Into<String>, sync: MirrorSyncMode, target: impl Into<String>) -> Self {
         BlockdevBackup {
             job_id: None,
             device: device.into(),
-            sync: sync.into(),
+            sync,
             speed: None,
             bitmap: None,
             bitmap_mode: None,
@@ -3423,6 +3489,7 @@ impl BlockdevBackup {
 
     /// Sets `job-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn job_id(mut self, value: impl Into<String>) -> Self {
         self.job_id = Some(value.into());
         self
@@ -3430,13 +3497,15 @@ impl BlockdevBackup {
 
     /// Sets `speed`.
     #[allow(deprecated)]
-    pub fn speed(mut self, value: impl Into<i64>) -> Self {
-        self.speed = Some(value.into());
+    #[inline]
+    pub fn speed(mut self, value: i64) -> Self {
+        self.speed = Some(value);
         self
     }
 
     /// Sets `bitmap`.
     #[allow(deprecated)]
+    #[inline]
     pub fn bitmap(mut self, value: impl Into<String>) -> Self {
         self.bitmap = Some(value.into());
         self
@@ -3444,48 +3513,55 @@ impl BlockdevBackup {
 
     /// Sets `bitmap-mode`.
     #[allow(deprecated)]
-    pub fn bitmap_mode(mut self, value: impl Into<BitmapSyncMode>) -> Self {
-        self.bitmap_mode = Some(value.into());
+    #[inline]
+    pub fn bitmap_mode(mut self, value: BitmapSyncMode) -> Self {
+        self.bitmap_mode = Some(value);
         self
     }
 
     /// Sets `compress`.
     #[allow(deprecated)]
-    pub fn compress(mut self, value: impl Into<bool>) -> Self {
-        self.compress = Some(value.into());
+    #[inline]
+    pub fn compress(mut self, value: bool) -> Self {
+        self.compress = Some(value);
         self
     }
 
     /// Sets `on-source-error`.
     #[allow(deprecated)]
-    pub fn on_source_error(mut self, value: impl Into<BlockdevOnError>) -> Self {
-        self.on_source_error = Some(value.into());
+    #[inline]
+    pub fn on_source_error(mut self, value: BlockdevOnError) -> Self {
+        self.on_source_error = Some(value);
         self
     }
 
     /// Sets `on-target-error`.
     #[allow(deprecated)]
-    pub fn on_target_error(mut self, value: impl Into<BlockdevOnError>) -> Self {
-        self.on_target_error = Some(value.into());
+    #[inline]
+    pub fn on_target_error(mut self, value: BlockdevOnError) -> Self {
+        self.on_target_error = Some(value);
         self
     }
 
     /// Sets `auto-finalize`.
     #[allow(deprecated)]
-    pub fn auto_finalize(mut self, value: impl Into<bool>) -> Self {
-        self.auto_finalize = Some(value.into());
+    #[inline]
+    pub fn auto_finalize(mut self, value: bool) -> Self {
+        self.auto_finalize = Some(value);
         self
     }
 
     /// Sets `auto-dismiss`.
     #[allow(deprecated)]
-    pub fn auto_dismiss(mut self, value: impl Into<bool>) -> Self {
-        self.auto_dismiss = Some(value.into());
+    #[inline]
+    pub fn auto_dismiss(mut self, value: bool) -> Self {
+        self.auto_dismiss = Some(value);
         self
     }
 
     /// Sets `filter-node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn filter_node_name(mut self, value: impl Into<String>) -> Self {
         self.filter_node_name = Some(value.into());
         self
@@ -3493,15 +3569,17 @@ impl BlockdevBackup {
 
     /// Sets `discard-source`.
     #[allow(deprecated)]
-    pub fn discard_source(mut self, value: impl Into<bool>) -> Self {
-        self.discard_source = Some(value.into());
+    #[inline]
+    pub fn discard_source(mut self, value: bool) -> Self {
+        self.discard_source = Some(value);
         self
     }
 
     /// Sets `x-perf`.
     #[allow(deprecated)]
-    pub fn x_perf(mut self, value: impl Into<BackupPerf>) -> Self {
-        self.x_perf = Some(value.into());
+    #[inline]
+    pub fn x_perf(mut self, value: BackupPerf) -> Self {
+        self.x_perf = Some(value);
         self
     }
 }
@@ -3528,13 +3606,8 @@ pub struct BlockdevCacheInfo {
 impl BlockdevCacheInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(writeback: impl Into<bool>, direct: impl Into<bool>, no_flush: impl Into<bool>) -> Self {
-        BlockdevCacheInfo {
-            writeback: writeback.into(),
-            direct: direct.into(),
-            no_flush: no_flush.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(writeback: bool, direct: bool, no_flush: bool) -> Self {
+        BlockdevCacheInfo { writeback, direct, no_flush, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -3565,15 +3638,17 @@ impl BlockdevCacheOptions {
 
     /// Sets `direct`.
     #[allow(deprecated)]
-    pub fn direct(mut self, value: impl Into<bool>) -> Self {
-        self.direct = Some(value.into());
+    #[inline]
+    pub fn direct(mut self, value: bool) -> Self {
+        self.direct = Some(value);
         self
     }
 
     /// Sets `no-flush`.
     #[allow(deprecated)]
-    pub fn no_flush(mut self, value: impl Into<bool>) -> Self {
-        self.no_flush = Some(value.into());
+    #[inline]
+    pub fn no_flush(mut self, value: bool) -> Self {
+        self.no_flush = Some(value);
         self
     }
 }
@@ -3911,10 +3986,10 @@ pub struct BlockdevCreateOptionsFile {
 impl BlockdevCreateOptionsFile {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(filename: impl Into<String>, size: impl Into<u64>) -> Self {
+    pub fn new(filename: impl Into<String>, size: u64) -> Self {
         BlockdevCreateOptionsFile {
             filename: filename.into(),
-            size: size.into(),
+            size,
             preallocation: None,
             nocow: None,
             extent_size_hint: None,
@@ -3924,22 +3999,25 @@ impl BlockdevCreateOptionsFile {
 
     /// Sets `preallocation`.
     #[allow(deprecated)]
-    pub fn preallocation(mut self, value: impl Into<PreallocMode>) -> Self {
-        self.preallocation = Some(value.into());
+    #[inline]
+    pub fn preallocation(mut self, value: PreallocMode) -> Self {
+        self.preallocation = Some(value);
         self
     }
 
     /// Sets `nocow`.
     #[allow(deprecated)]
-    pub fn nocow(mut self, value: impl Into<bool>) -> Self {
-        self.nocow = Some(value.into());
+    #[inline]
+    pub fn nocow(mut self, value: bool) -> Self {
+        self.nocow = Some(value);
         self
     }
 
     /// Sets `extent-size-hint`.
     #[allow(deprecated)]
-    pub fn extent_size_hint(mut self, value: impl Into<u64>) -> Self {
-        self.extent_size_hint = Some(value.into());
+    #[inline]
+    pub fn extent_size_hint(mut self, value: u64) -> Self {
+        self.extent_size_hint = Some(value);
         self
     }
 }
@@ -3966,10 +4044,10 @@ pub struct BlockdevCreateOptionsGluster {
 impl BlockdevCreateOptionsGluster {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(location: impl Into<BlockdevOptionsGluster>, size: impl Into<u64>) -> Self {
+    pub fn new(location: BlockdevOptionsGluster, size: u64) -> Self {
         BlockdevCreateOptionsGluster {
-            location: location.into(),
-            size: size.into(),
+            location,
+            size,
             preallocation: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -3977,8 +4055,9 @@ impl BlockdevCreateOptionsGluster {
 
     /// Sets `preallocation`.
     #[allow(deprecated)]
-    pub fn preallocation(mut self, value: impl Into<PreallocMode>) -> Self {
-        self.preallocation = Some(value.into());
+    #[inline]
+    pub fn preallocation(mut self, value: PreallocMode) -> Self {
+        self.preallocation = Some(value);
         self
     }
 }
@@ -4040,7 +4119,7 @@ pub struct BlockdevCreateOptionsLUKS {
 impl BlockdevCreateOptionsLUKS {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(size: impl Into<u64>) -> Self {
+    pub fn new(size: u64) -> Self {
         BlockdevCreateOptionsLUKS {
             key_secret: None,
             cipher_alg: None,
@@ -4052,7 +4131,7 @@ impl BlockdevCreateOptionsLUKS {
             detached_header: None,
             file: None,
             header: None,
-            size: size.into(),
+            size,
             preallocation: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -4060,6 +4139,7 @@ impl BlockdevCreateOptionsLUKS {
 
     /// Sets `key-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn key_secret(mut self, value: impl Into<String>) -> Self {
         self.key_secret = Some(value.into());
         self
@@ -4067,6 +4147,7 @@ impl BlockdevCreateOptionsLUKS {
 
     /// Sets `cipher-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cipher_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.cipher_alg = Some(value.into());
         self
@@ -4074,13 +4155,15 @@ impl BlockdevCreateOptionsLUKS {
 
     /// Sets `cipher-mode`.
     #[allow(deprecated)]
-    pub fn cipher_mode(mut self, value: impl Into<QCryptoCipherMode>) -> Self {
-        self.cipher_mode = Some(value.into());
+    #[inline]
+    pub fn cipher_mode(mut self, value: QCryptoCipherMode) -> Self {
+        self.cipher_mode = Some(value);
         self
     }
 
     /// Sets `ivgen-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ivgen_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.ivgen_alg = Some(value.into());
         self
@@ -4088,6 +4171,7 @@ impl BlockdevCreateOptionsLUKS {
 
     /// Sets `ivgen-hash-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ivgen_hash_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.ivgen_hash_alg = Some(value.into());
         self
@@ -4095,6 +4179,7 @@ impl BlockdevCreateOptionsLUKS {
 
     /// Sets `hash-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn hash_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.hash_alg = Some(value.into());
         self
@@ -4102,36 +4187,41 @@ impl BlockdevCreateOptionsLUKS {
 
     /// Sets `iter-time`.
     #[allow(deprecated)]
-    pub fn iter_time(mut self, value: impl Into<i64>) -> Self {
-        self.iter_time = Some(value.into());
+    #[inline]
+    pub fn iter_time(mut self, value: i64) -> Self {
+        self.iter_time = Some(value);
         self
     }
 
     /// Sets `detached-header`.
     #[allow(deprecated)]
-    pub fn detached_header(mut self, value: impl Into<bool>) -> Self {
-        self.detached_header = Some(value.into());
+    #[inline]
+    pub fn detached_header(mut self, value: bool) -> Self {
+        self.detached_header = Some(value);
         self
     }
 
     /// Sets `file`.
     #[allow(deprecated)]
-    pub fn file(mut self, value: impl Into<BlockdevRef>) -> Self {
-        self.file = Some(value.into());
+    #[inline]
+    pub fn file(mut self, value: BlockdevRef) -> Self {
+        self.file = Some(value);
         self
     }
 
     /// Sets `header`.
     #[allow(deprecated)]
-    pub fn header(mut self, value: impl Into<BlockdevRef>) -> Self {
-        self.header = Some(value.into());
+    #[inline]
+    pub fn header(mut self, value: BlockdevRef) -> Self {
+        self.header = Some(value);
         self
     }
 
     /// Sets `preallocation`.
     #[allow(deprecated)]
-    pub fn preallocation(mut self, value: impl Into<PreallocMode>) -> Self {
-        self.preallocation = Some(value.into());
+    #[inline]
+    pub fn preallocation(mut self, value: PreallocMode) -> Self {
+        self.preallocation = Some(value);
         self
     }
 }
@@ -4155,12 +4245,8 @@ pub struct BlockdevCreateOptionsNfs {
 impl BlockdevCreateOptionsNfs {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(location: impl Into<BlockdevOptionsNfs>, size: impl Into<u64>) -> Self {
-        BlockdevCreateOptionsNfs {
-            location: location.into(),
-            size: size.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(location: BlockdevOptionsNfs, size: u64) -> Self {
+        BlockdevCreateOptionsNfs { location, size, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -4186,10 +4272,10 @@ pub struct BlockdevCreateOptionsParallels {
 impl BlockdevCreateOptionsParallels {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<BlockdevRef>, size: impl Into<u64>) -> Self {
+    pub fn new(file: BlockdevRef, size: u64) -> Self {
         BlockdevCreateOptionsParallels {
-            file: file.into(),
-            size: size.into(),
+            file,
+            size,
             cluster_size: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -4197,8 +4283,9 @@ impl BlockdevCreateOptionsParallels {
 
     /// Sets `cluster-size`.
     #[allow(deprecated)]
-    pub fn cluster_size(mut self, value: impl Into<u64>) -> Self {
-        self.cluster_size = Some(value.into());
+    #[inline]
+    pub fn cluster_size(mut self, value: u64) -> Self {
+        self.cluster_size = Some(value);
         self
     }
 }
@@ -4228,10 +4315,10 @@ pub struct BlockdevCreateOptionsQcow {
 impl BlockdevCreateOptionsQcow {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<BlockdevRef>, size: impl Into<u64>) -> Self {
+    pub fn new(file: BlockdevRef, size: u64) -> Self {
         BlockdevCreateOptionsQcow {
-            file: file.into(),
-            size: size.into(),
+            file,
+            size,
             backing_file: None,
             encrypt: None,
             unknown_members: serde_json::Map::new(),
@@ -4240,6 +4327,7 @@ impl BlockdevCreateOptionsQcow {
 
     /// Sets `backing-file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_file(mut self, value: impl Into<String>) -> Self {
         self.backing_file = Some(value.into());
         self
@@ -4247,8 +4335,9 @@ impl BlockdevCreateOptionsQcow {
 
     /// Sets `encrypt`.
     #[allow(deprecated)]
-    pub fn encrypt(mut self, value: impl Into<QCryptoBlockCreateOptions>) -> Self {
-        self.encrypt = Some(value.into());
+    #[inline]
+    pub fn encrypt(mut self, value: QCryptoBlockCreateOptions) -> Self {
+        self.encrypt = Some(value);
         self
     }
 }
@@ -4308,13 +4397,13 @@ pub struct BlockdevCreateOptionsQcow2 {
 impl BlockdevCreateOptionsQcow2 {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<BlockdevRef>, size: impl Into<u64>) -> Self {
+    pub fn new(file: BlockdevRef, size: u64) -> Self {
         BlockdevCreateOptionsQcow2 {
-            file: file.into(),
+            file,
             data_file: None,
             data_file_raw: None,
             extended_l2: None,
-            size: size.into(),
+            size,
             version: None,
             backing_file: None,
             backing_fmt: None,
@@ -4330,34 +4419,39 @@ impl BlockdevCreateOptionsQcow2 {
 
     /// Sets `data-file`.
     #[allow(deprecated)]
-    pub fn data_file(mut self, value: impl Into<BlockdevRef>) -> Self {
-        self.data_file = Some(value.into());
+    #[inline]
+    pub fn data_file(mut self, value: BlockdevRef) -> Self {
+        self.data_file = Some(value);
         self
     }
 
     /// Sets `data-file-raw`.
     #[allow(deprecated)]
-    pub fn data_file_raw(mut self, value: impl Into<bool>) -> Self {
-        self.data_file_raw = Some(value.into());
+    #[inline]
+    pub fn data_file_raw(mut self, value: bool) -> Self {
+        self.data_file_raw = Some(value);
         self
     }
 
     /// Sets `extended-l2`.
     #[allow(deprecated)]
-    pub fn extended_l2(mut self, value: impl Into<bool>) -> Self {
-        self.extended_l2 = Some(value.into());
+    #[inline]
+    pub fn extended_l2(mut self, value: bool) -> Self {
+        self.extended_l2 = Some(value);
         self
     }
 
     /// Sets `version`.
     #[allow(deprecated)]
-    pub fn version(mut self, value: impl Into<BlockdevQcow2Version>) -> Self {
-        self.version = Some(value.into());
+    #[inline]
+    pub fn version(mut self, value: BlockdevQcow2Version) -> Self {
+        self.version = Some(value);
         self
     }
 
     /// Sets `backing-file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_file(mut self, value: impl Into<String>) -> Self {
         self.backing_file = Some(value.into());
         self
@@ -4365,50 +4459,57 @@ impl BlockdevCreateOptionsQcow2 {
 
     /// Sets `backing-fmt`.
     #[allow(deprecated)]
-    pub fn backing_fmt(mut self, value: impl Into<BlockdevDriver>) -> Self {
-        self.backing_fmt = Some(value.into());
+    #[inline]
+    pub fn backing_fmt(mut self, value: BlockdevDriver) -> Self {
+        self.backing_fmt = Some(value);
         self
     }
 
     /// Sets `encrypt`.
     #[allow(deprecated)]
-    pub fn encrypt(mut self, value: impl Into<QCryptoBlockCreateOptions>) -> Self {
-        self.encrypt = Some(value.into());
+    #[inline]
+    pub fn encrypt(mut self, value: QCryptoBlockCreateOptions) -> Self {
+        self.encrypt = Some(value);
         self
     }
 
     /// Sets `cluster-size`.
     #[allow(deprecated)]
-    pub fn cluster_size(mut self, value: impl Into<u64>) -> Self {
-        self.cluster_size = Some(value.into());
+    #[inline]
+    pub fn cluster_size(mut self, value: u64) -> Self {
+        self.cluster_size = Some(value);
         self
     }
 
     /// Sets `preallocation`.
     #[allow(deprecated)]
-    pub fn preallocation(mut self, value: impl Into<PreallocMode>) -> Self {
-        self.preallocation = Some(value.into());
+    #[inline]
+    pub fn preallocation(mut self, value: PreallocMode) -> Self {
+        self.preallocation = Some(value);
         self
     }
 
     /// Sets `lazy-refcounts`.
     #[allow(deprecated)]
-    pub fn lazy_refcounts(mut self, value: impl Into<bool>) -> Self {
-        self.lazy_refcounts = Some(value.into());
+    #[inline]
+    pub fn lazy_refcounts(mut self, value: bool) -> Self {
+        self.lazy_refcounts = Some(value);
         self
     }
 
     /// Sets `refcount-bits`.
     #[allow(deprecated)]
-    pub fn refcount_bits(mut self, value: impl Into<i64>) -> Self {
-        self.refcount_bits = Some(value.into());
+    #[inline]
+    pub fn refcount_bits(mut self, value: i64) -> Self {
+        self.refcount_bits = Some(value);
         self
     }
 
     /// Sets `compression-type`.
     #[allow(deprecated)]
-    pub fn compression_type(mut self, value: impl Into<Qcow2CompressionType>) -> Self {
-        self.compression_type = Some(value.into());
+    #[inline]
+    pub fn compression_type(mut self, value: Qcow2CompressionType) -> Self {
+        self.compression_type = Some(value);
         self
     }
 }
@@ -4444,10 +4545,10 @@ pub struct BlockdevCreateOptionsQed {
 impl BlockdevCreateOptionsQed {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<BlockdevRef>, size: impl Into<u64>) -> Self {
+    pub fn new(file: BlockdevRef, size: u64) -> Self {
         BlockdevCreateOptionsQed {
-            file: file.into(),
-            size: size.into(),
+            file,
+            size,
             backing_file: None,
             backing_fmt: None,
             cluster_size: None,
@@ -4458,6 +4559,7 @@ impl BlockdevCreateOptionsQed {
 
     /// Sets `backing-file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_file(mut self, value: impl Into<String>) -> Self {
         self.backing_file = Some(value.into());
         self
@@ -4465,22 +4567,25 @@ impl BlockdevCreateOptionsQed {
 
     /// Sets `backing-fmt`.
     #[allow(deprecated)]
-    pub fn backing_fmt(mut self, value: impl Into<BlockdevDriver>) -> Self {
-        self.backing_fmt = Some(value.into());
+    #[inline]
+    pub fn backing_fmt(mut self, value: BlockdevDriver) -> Self {
+        self.backing_fmt = Some(value);
         self
     }
 
     /// Sets `cluster-size`.
     #[allow(deprecated)]
-    pub fn cluster_size(mut self, value: impl Into<u64>) -> Self {
-        self.cluster_size = Some(value.into());
+    #[inline]
+    pub fn cluster_size(mut self, value: u64) -> Self {
+        self.cluster_size = Some(value);
         self
     }
 
     /// Sets `table-size`.
     #[allow(deprecated)]
-    pub fn table_size(mut self, value: impl Into<i64>) -> Self {
-        self.table_size = Some(value.into());
+    #[inline]
+    pub fn table_size(mut self, value: i64) -> Self {
+        self.table_size = Some(value);
         self
     }
 }
@@ -4510,10 +4615,10 @@ pub struct BlockdevCreateOptionsRbd {
 impl BlockdevCreateOptionsRbd {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(location: impl Into<BlockdevOptionsRbd>, size: impl Into<u64>) -> Self {
+    pub fn new(location: BlockdevOptionsRbd, size: u64) -> Self {
         BlockdevCreateOptionsRbd {
-            location: location.into(),
-            size: size.into(),
+            location,
+            size,
             cluster_size: None,
             encrypt: None,
             unknown_members: serde_json::Map::new(),
@@ -4522,15 +4627,17 @@ impl BlockdevCreateOptionsRbd {
 
     /// Sets `cluster-size`.
     #[allow(deprecated)]
-    pub fn cluster_size(mut self, value: impl Into<u64>) -> Self {
-        self.cluster_size = Some(value.into());
+    #[inline]
+    pub fn cluster_size(mut self, value: u64) -> Self {
+        self.cluster_size = Some(value);
         self
     }
 
     /// Sets `encrypt`.
     #[allow(deprecated)]
-    pub fn encrypt(mut self, value: impl Into<RbdEncryptionCreateOptions>) -> Self {
-        self.encrypt = Some(value.into());
+    #[inline]
+    pub fn encrypt(mut self, value: RbdEncryptionCreateOptions) -> Self {
+        self.encrypt = Some(value);
         self
     }
 }
@@ -4554,12 +4661,8 @@ pub struct BlockdevCreateOptionsSsh {
 impl BlockdevCreateOptionsSsh {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(location: impl Into<BlockdevOptionsSsh>, size: impl Into<u64>) -> Self {
-        BlockdevCreateOptionsSsh {
-            location: location.into(),
-            size: size.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(location: BlockdevOptionsSsh, size: u64) -> Self {
+        BlockdevCreateOptionsSsh { location, size, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -4585,19 +4688,15 @@ pub struct BlockdevCreateOptionsVdi {
 impl BlockdevCreateOptionsVdi {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<BlockdevRef>, size: impl Into<u64>) -> Self {
-        BlockdevCreateOptionsVdi {
-            file: file.into(),
-            size: size.into(),
-            preallocation: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(file: BlockdevRef, size: u64) -> Self {
+        BlockdevCreateOptionsVdi { file, size, preallocation: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `preallocation`.
     #[allow(deprecated)]
-    pub fn preallocation(mut self, value: impl Into<PreallocMode>) -> Self {
-        self.preallocation = Some(value.into());
+    #[inline]
+    pub fn preallocation(mut self, value: PreallocMode) -> Self {
+        self.preallocation = Some(value);
         self
     }
 }
@@ -4633,10 +4732,10 @@ pub struct BlockdevCreateOptionsVhdx {
 impl BlockdevCreateOptionsVhdx {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<BlockdevRef>, size: impl Into<u64>) -> Self {
+    pub fn new(file: BlockdevRef, size: u64) -> Self {
         BlockdevCreateOptionsVhdx {
-            file: file.into(),
-            size: size.into(),
+            file,
+            size,
             log_size: None,
             block_size: None,
             subformat: None,
@@ -4647,29 +4746,33 @@ impl BlockdevCreateOptionsVhdx {
 
     /// Sets `log-size`.
     #[allow(deprecated)]
-    pub fn log_size(mut self, value: impl Into<u64>) -> Self {
-        self.log_size = Some(value.into());
+    #[inline]
+    pub fn log_size(mut self, value: u64) -> Self {
+        self.log_size = Some(value);
         self
     }
 
     /// Sets `block-size`.
     #[allow(deprecated)]
-    pub fn block_size(mut self, value: impl Into<u64>) -> Self {
-        self.block_size = Some(value.into());
+    #[inline]
+    pub fn block_size(mut self, value: u64) -> Self {
+        self.block_size = Some(value);
         self
     }
 
     /// Sets `subformat`.
     #[allow(deprecated)]
-    pub fn subformat(mut self, value: impl Into<BlockdevVhdxSubformat>) -> Self {
-        self.subformat = Some(value.into());
+    #[inline]
+    pub fn subformat(mut self, value: BlockdevVhdxSubformat) -> Self {
+        self.subformat = Some(value);
         self
     }
 
     /// Sets `block-state-zero`.
     #[allow(deprecated)]
-    pub fn block_state_zero(mut self, value: impl Into<bool>) -> Self {
-        self.block_state_zero = Some(value.into());
+    #[inline]
+    pub fn block_state_zero(mut self, value: bool) -> Self {
+        self.block_state_zero = Some(value);
         self
     }
 }
@@ -4714,10 +4817,10 @@ pub struct BlockdevCreateOptionsVmdk {
 impl BlockdevCreateOptionsVmdk {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<BlockdevRef>, size: impl Into<u64>) -> Self {
+    pub fn new(file: BlockdevRef, size: u64) -> Self {
         BlockdevCreateOptionsVmdk {
-            file: file.into(),
-            size: size.into(),
+            file,
+            size,
             extents: None,
             subformat: None,
             backing_file: None,
@@ -4731,20 +4834,23 @@ impl BlockdevCreateOptionsVmdk {
 
     /// Sets `extents`.
     #[allow(deprecated)]
-    pub fn extents(mut self, value: impl Into<Vec<BlockdevRef>>) -> Self {
-        self.extents = Some(value.into());
+    #[inline]
+    pub fn extents(mut self, value: Vec<BlockdevRef>) -> Self {
+        self.extents = Some(value);
         self
     }
 
     /// Sets `subformat`.
     #[allow(deprecated)]
-    pub fn subformat(mut self, value: impl Into<BlockdevVmdkSubformat>) -> Self {
-        self.subformat = Some(value.into());
+    #[inline]
+    pub fn subformat(mut self, value: BlockdevVmdkSubformat) -> Self {
+        self.subformat = Some(value);
         self
     }
 
     /// Sets `backing-file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_file(mut self, value: impl Into<String>) -> Self {
         self.backing_file = Some(value.into());
         self
@@ -4752,13 +4858,15 @@ impl BlockdevCreateOptionsVmdk {
 
     /// Sets `adapter-type`.
     #[allow(deprecated)]
-    pub fn adapter_type(mut self, value: impl Into<BlockdevVmdkAdapterType>) -> Self {
-        self.adapter_type = Some(value.into());
+    #[inline]
+    pub fn adapter_type(mut self, value: BlockdevVmdkAdapterType) -> Self {
+        self.adapter_type = Some(value);
         self
     }
 
     /// Sets `hwversion`.
     #[allow(deprecated)]
+    #[inline]
     pub fn hwversion(mut self, value: impl Into<String>) -> Self {
         self.hwversion = Some(value.into());
         self
@@ -4766,6 +4874,7 @@ impl BlockdevCreateOptionsVmdk {
 
     /// Sets `toolsversion`.
     #[allow(deprecated)]
+    #[inline]
     pub fn toolsversion(mut self, value: impl Into<String>) -> Self {
         self.toolsversion = Some(value.into());
         self
@@ -4773,8 +4882,9 @@ impl BlockdevCreateOptionsVmdk {
 
     /// Sets `zeroed-grain`.
     #[allow(deprecated)]
-    pub fn zeroed_grain(mut self, value: impl Into<bool>) -> Self {
-        self.zeroed_grain = Some(value.into());
+    #[inline]
+    pub fn zeroed_grain(mut self, value: bool) -> Self {
+        self.zeroed_grain = Some(value);
         self
     }
 }
@@ -4804,10 +4914,10 @@ pub struct BlockdevCreateOptionsVpc {
 impl BlockdevCreateOptionsVpc {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<BlockdevRef>, size: impl Into<u64>) -> Self {
+    pub fn new(file: BlockdevRef, size: u64) -> Self {
         BlockdevCreateOptionsVpc {
-            file: file.into(),
-            size: size.into(),
+            file,
+            size,
             subformat: None,
             force_size: None,
             unknown_members: serde_json::Map::new(),
@@ -4816,15 +4926,17 @@ impl BlockdevCreateOptionsVpc {
 
     /// Sets `subformat`.
     #[allow(deprecated)]
-    pub fn subformat(mut self, value: impl Into<BlockdevVpcSubformat>) -> Self {
-        self.subformat = Some(value.into());
+    #[inline]
+    pub fn subformat(mut self, value: BlockdevVpcSubformat) -> Self {
+        self.subformat = Some(value);
         self
     }
 
     /// Sets `force-size`.
     #[allow(deprecated)]
-    pub fn force_size(mut self, value: impl Into<bool>) -> Self {
-        self.force_size = Some(value.into());
+    #[inline]
+    pub fn force_size(mut self, value: bool) -> Self {
+        self.force_size = Some(value);
         self
     }
 }
@@ -5515,9 +5627,9 @@ pub struct BlockdevOptionsBlkdebug {
 impl BlockdevOptionsBlkdebug {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(image: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(image: BlockdevRef) -> Self {
         BlockdevOptionsBlkdebug {
-            image: image.into(),
+            image: Box::new(image),
             config: None,
             align: None,
             max_transfer: None,
@@ -5535,6 +5647,7 @@ impl BlockdevOptionsBlkdebug {
 
     /// Sets `config`.
     #[allow(deprecated)]
+    #[inline]
     pub fn config(mut self, value: impl Into<String>) -> Self {
         self.config = Some(value.into());
         self
@@ -5542,71 +5655,81 @@ impl BlockdevOptionsBlkdebug {
 
     /// Sets `align`.
     #[allow(deprecated)]
-    pub fn align(mut self, value: impl Into<i64>) -> Self {
-        self.align = Some(value.into());
+    #[inline]
+    pub fn align(mut self, value: i64) -> Self {
+        self.align = Some(value);
         self
     }
 
     /// Sets `max-transfer`.
     #[allow(deprecated)]
-    pub fn max_transfer(mut self, value: impl Into<i32>) -> Self {
-        self.max_transfer = Some(value.into());
+    #[inline]
+    pub fn max_transfer(mut self, value: i32) -> Self {
+        self.max_transfer = Some(value);
         self
     }
 
     /// Sets `opt-write-zero`.
     #[allow(deprecated)]
-    pub fn opt_write_zero(mut self, value: impl Into<i32>) -> Self {
-        self.opt_write_zero = Some(value.into());
+    #[inline]
+    pub fn opt_write_zero(mut self, value: i32) -> Self {
+        self.opt_write_zero = Some(value);
         self
     }
 
     /// Sets `max-write-zero`.
     #[allow(deprecated)]
-    pub fn max_write_zero(mut self, value: impl Into<i32>) -> Self {
-        self.max_write_zero = Some(value.into());
+    #[inline]
+    pub fn max_write_zero(mut self, value: i32) -> Self {
+        self.max_write_zero = Some(value);
         self
     }
 
     /// Sets `opt-discard`.
     #[allow(deprecated)]
-    pub fn opt_discard(mut self, value: impl Into<i32>) -> Self {
-        self.opt_discard = Some(value.into());
+    #[inline]
+    pub fn opt_discard(mut self, value: i32) -> Self {
+        self.opt_discard = Some(value);
         self
     }
 
     /// Sets `max-discard`.
     #[allow(deprecated)]
-    pub fn max_discard(mut self, value: impl Into<i32>) -> Self {
-        self.max_discard = Some(value.into());
+    #[inline]
+    pub fn max_discard(mut self, value: i32) -> Self {
+        self.max_discard = Some(value);
         self
     }
 
     /// Sets `inject-error`.
     #[allow(deprecated)]
-    pub fn inject_error(mut self, value: impl Into<Vec<BlkdebugInjectErrorOptions>>) -> Self {
-        self.inject_error = Some(value.into());
+    #[inline]
+    pub fn inject_error(mut self, value: Vec<BlkdebugInjectErrorOptions>) -> Self {
+        self.inject_error = Some(value);
         self
     }
 
     /// Sets `set-state`.
     #[allow(deprecated)]
-    pub fn set_state(mut self, value: impl Into<Vec<BlkdebugSetStateOptions>>) -> Self {
-        self.set_state = Some(value.into());
+    #[inline]
+    pub fn set_state(mut self, value: Vec<BlkdebugSetStateOptions>) -> Self {
+        self.set_state = Some(value);
         self
     }
 
     /// Sets `take-child-perms`.
     #[allow(deprecated)]
-    pub fn take_child_perms(mut self, value: impl Into<Vec<BlockPermission>>) -> Self {
-        self.take_child_perms = Some(value.into());
+    #[inline]
+    pub fn take_child_perms(mut self, value: Vec<BlockPermission>) -> Self {
+        self.take_child_perms = Some(value);
         self
     }
 
     /// Sets `unshare-child-perms`.
     #[allow(deprecated)]
-    pub fn unshare_child_perms(mut self, value: impl Into<Vec<BlockPermission>>) -> Self {
-        self.unshare_child_perms = Some(value.into());
+    #[inline]
+    pub fn unshare_child_perms(mut self, value: Vec<BlockPermission>) -> Self {
+        self.unshare_child_perms = Some(value);
         self
     }
 }
@@ -5639,10 +5762,10 @@ pub struct BlockdevOptionsBlklogwrites {
 impl BlockdevOptionsBlklogwrites {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>, log: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(file: BlockdevRef, log: BlockdevRef) -> Self {
         BlockdevOptionsBlklogwrites {
-            file: file.into(),
-            log: log.into(),
+            file: Box::new(file),
+            log: Box::new(log),
             log_sector_size: None,
             log_append: None,
             log_super_update_interval: None,
@@ -5652,22 +5775,25 @@ impl BlockdevOptionsBlklogwrites {
 
     /// Sets `log-sector-size`.
     #[allow(deprecated)]
-    pub fn log_sector_size(mut self, value: impl Into<u32>) -> Self {
-        self.log_sector_size = Some(value.into());
+    #[inline]
+    pub fn log_sector_size(mut self, value: u32) -> Self {
+        self.log_sector_size = Some(value);
         self
     }
 
     /// Sets `log-append`.
     #[allow(deprecated)]
-    pub fn log_append(mut self, value: impl Into<bool>) -> Self {
-        self.log_append = Some(value.into());
+    #[inline]
+    pub fn log_append(mut self, value: bool) -> Self {
+        self.log_append = Some(value);
         self
     }
 
     /// Sets `log-super-update-interval`.
     #[allow(deprecated)]
-    pub fn log_super_update_interval(mut self, value: impl Into<u64>) -> Self {
-        self.log_super_update_interval = Some(value.into());
+    #[inline]
+    pub fn log_super_update_interval(mut self, value: u64) -> Self {
+        self.log_super_update_interval = Some(value);
         self
     }
 }
@@ -5689,8 +5815,8 @@ pub struct BlockdevOptionsBlkreplay {
 impl BlockdevOptionsBlkreplay {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(image: impl Into<Box<BlockdevRef>>) -> Self {
-        BlockdevOptionsBlkreplay { image: image.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(image: BlockdevRef) -> Self {
+        BlockdevOptionsBlkreplay { image: Box::new(image), unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -5713,10 +5839,10 @@ pub struct BlockdevOptionsBlkverify {
 impl BlockdevOptionsBlkverify {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(test: impl Into<Box<BlockdevRef>>, raw: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(test: BlockdevRef, raw: BlockdevRef) -> Self {
         BlockdevOptionsBlkverify {
-            test: test.into(),
-            raw: raw.into(),
+            test: Box::new(test),
+            raw: Box::new(raw),
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -5754,10 +5880,10 @@ pub struct BlockdevOptionsCbw {
 impl BlockdevOptionsCbw {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>, target: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(file: BlockdevRef, target: BlockdevRef) -> Self {
         BlockdevOptionsCbw {
-            file: file.into(),
-            target: target.into(),
+            file: Box::new(file),
+            target: Box::new(target),
             bitmap: None,
             on_cbw_error: None,
             cbw_timeout: None,
@@ -5768,29 +5894,33 @@ impl BlockdevOptionsCbw {
 
     /// Sets `bitmap`.
     #[allow(deprecated)]
-    pub fn bitmap(mut self, value: impl Into<BlockDirtyBitmap>) -> Self {
-        self.bitmap = Some(value.into());
+    #[inline]
+    pub fn bitmap(mut self, value: BlockDirtyBitmap) -> Self {
+        self.bitmap = Some(value);
         self
     }
 
     /// Sets `on-cbw-error`.
     #[allow(deprecated)]
-    pub fn on_cbw_error(mut self, value: impl Into<OnCbwError>) -> Self {
-        self.on_cbw_error = Some(value.into());
+    #[inline]
+    pub fn on_cbw_error(mut self, value: OnCbwError) -> Self {
+        self.on_cbw_error = Some(value);
         self
     }
 
     /// Sets `cbw-timeout`.
     #[allow(deprecated)]
-    pub fn cbw_timeout(mut self, value: impl Into<u32>) -> Self {
-        self.cbw_timeout = Some(value.into());
+    #[inline]
+    pub fn cbw_timeout(mut self, value: u32) -> Self {
+        self.cbw_timeout = Some(value);
         self
     }
 
     /// Sets `min-cluster-size`.
     #[allow(deprecated)]
-    pub fn min_cluster_size(mut self, value: impl Into<u64>) -> Self {
-        self.min_cluster_size = Some(value.into());
+    #[inline]
+    pub fn min_cluster_size(mut self, value: u64) -> Self {
+        self.min_cluster_size = Some(value);
         self
     }
 }
@@ -5815,12 +5945,13 @@ pub struct BlockdevOptionsCor {
 impl BlockdevOptionsCor {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>) -> Self {
-        BlockdevOptionsCor { file: file.into(), bottom: None, unknown_members: serde_json::Map::new() }
+    pub fn new(file: BlockdevRef) -> Self {
+        BlockdevOptionsCor { file: Box::new(file), bottom: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `bottom`.
     #[allow(deprecated)]
+    #[inline]
     pub fn bottom(mut self, value: impl Into<String>) -> Self {
         self.bottom = Some(value.into());
         self
@@ -5877,20 +6008,23 @@ impl BlockdevOptionsCurlBase {
 
     /// Sets `readahead`.
     #[allow(deprecated)]
-    pub fn readahead(mut self, value: impl Into<i64>) -> Self {
-        self.readahead = Some(value.into());
+    #[inline]
+    pub fn readahead(mut self, value: i64) -> Self {
+        self.readahead = Some(value);
         self
     }
 
     /// Sets `timeout`.
     #[allow(deprecated)]
-    pub fn timeout(mut self, value: impl Into<i64>) -> Self {
-        self.timeout = Some(value.into());
+    #[inline]
+    pub fn timeout(mut self, value: i64) -> Self {
+        self.timeout = Some(value);
         self
     }
 
     /// Sets `username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn username(mut self, value: impl Into<String>) -> Self {
         self.username = Some(value.into());
         self
@@ -5898,6 +6032,7 @@ impl BlockdevOptionsCurlBase {
 
     /// Sets `password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn password_secret(mut self, value: impl Into<String>) -> Self {
         self.password_secret = Some(value.into());
         self
@@ -5905,6 +6040,7 @@ impl BlockdevOptionsCurlBase {
 
     /// Sets `proxy-username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn proxy_username(mut self, value: impl Into<String>) -> Self {
         self.proxy_username = Some(value.into());
         self
@@ -5912,6 +6048,7 @@ impl BlockdevOptionsCurlBase {
 
     /// Sets `proxy-password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn proxy_password_secret(mut self, value: impl Into<String>) -> Self {
         self.proxy_password_secret = Some(value.into());
         self
@@ -5968,20 +6105,23 @@ impl BlockdevOptionsCurlFtp {
 
     /// Sets `readahead`.
     #[allow(deprecated)]
-    pub fn readahead(mut self, value: impl Into<i64>) -> Self {
-        self.readahead = Some(value.into());
+    #[inline]
+    pub fn readahead(mut self, value: i64) -> Self {
+        self.readahead = Some(value);
         self
     }
 
     /// Sets `timeout`.
     #[allow(deprecated)]
-    pub fn timeout(mut self, value: impl Into<i64>) -> Self {
-        self.timeout = Some(value.into());
+    #[inline]
+    pub fn timeout(mut self, value: i64) -> Self {
+        self.timeout = Some(value);
         self
     }
 
     /// Sets `username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn username(mut self, value: impl Into<String>) -> Self {
         self.username = Some(value.into());
         self
@@ -5989,6 +6129,7 @@ impl BlockdevOptionsCurlFtp {
 
     /// Sets `password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn password_secret(mut self, value: impl Into<String>) -> Self {
         self.password_secret = Some(value.into());
         self
@@ -5996,6 +6137,7 @@ impl BlockdevOptionsCurlFtp {
 
     /// Sets `proxy-username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn proxy_username(mut self, value: impl Into<String>) -> Self {
         self.proxy_username = Some(value.into());
         self
@@ -6003,6 +6145,7 @@ impl BlockdevOptionsCurlFtp {
 
     /// Sets `proxy-password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn proxy_password_secret(mut self, value: impl Into<String>) -> Self {
         self.proxy_password_secret = Some(value.into());
         self
@@ -6063,20 +6206,23 @@ impl BlockdevOptionsCurlFtps {
 
     /// Sets `readahead`.
     #[allow(deprecated)]
-    pub fn readahead(mut self, value: impl Into<i64>) -> Self {
-        self.readahead = Some(value.into());
+    #[inline]
+    pub fn readahead(mut self, value: i64) -> Self {
+        self.readahead = Some(value);
         self
     }
 
     /// Sets `timeout`.
     #[allow(deprecated)]
-    pub fn timeout(mut self, value: impl Into<i64>) -> Self {
-        self.timeout = Some(value.into());
+    #[inline]
+    pub fn timeout(mut self, value: i64) -> Self {
+        self.timeout = Some(value);
         self
     }
 
     /// Sets `username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn username(mut self, value: impl Into<String>) -> Self {
         self.username = Some(value.into());
         self
@@ -6084,6 +6230,7 @@ impl BlockdevOptionsCurlFtps {
 
     /// Sets `password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn password_secret(mut self, value: impl Into<String>) -> Self {
         self.password_secret = Some(value.into());
         self
@@ -6091,6 +6238,7 @@ impl BlockdevOptionsCurlFtps {
 
     /// Sets `proxy-username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn proxy_username(mut self, value: impl Into<String>) -> Self {
         self.proxy_username = Some(value.into());
         self
@@ -6098,6 +6246,7 @@ impl BlockdevOptionsCurlFtps {
 
     /// Sets `proxy-password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn proxy_password_secret(mut self, value: impl Into<String>) -> Self {
         self.proxy_password_secret = Some(value.into());
         self
@@ -6105,8 +6254,9 @@ impl BlockdevOptionsCurlFtps {
 
     /// Sets `sslverify`.
     #[allow(deprecated)]
-    pub fn sslverify(mut self, value: impl Into<bool>) -> Self {
-        self.sslverify = Some(value.into());
+    #[inline]
+    pub fn sslverify(mut self, value: bool) -> Self {
+        self.sslverify = Some(value);
         self
     }
 }
@@ -6169,20 +6319,23 @@ impl BlockdevOptionsCurlHttp {
 
     /// Sets `readahead`.
     #[allow(deprecated)]
-    pub fn readahead(mut self, value: impl Into<i64>) -> Self {
-        self.readahead = Some(value.into());
+    #[inline]
+    pub fn readahead(mut self, value: i64) -> Self {
+        self.readahead = Some(value);
         self
     }
 
     /// Sets `timeout`.
     #[allow(deprecated)]
-    pub fn timeout(mut self, value: impl Into<i64>) -> Self {
-        self.timeout = Some(value.into());
+    #[inline]
+    pub fn timeout(mut self, value: i64) -> Self {
+        self.timeout = Some(value);
         self
     }
 
     /// Sets `username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn username(mut self, value: impl Into<String>) -> Self {
         self.username = Some(value.into());
         self
@@ -6190,6 +6343,7 @@ impl BlockdevOptionsCurlHttp {
 
     /// Sets `password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn password_secret(mut self, value: impl Into<String>) -> Self {
         self.password_secret = Some(value.into());
         self
@@ -6197,6 +6351,7 @@ impl BlockdevOptionsCurlHttp {
 
     /// Sets `proxy-username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn proxy_username(mut self, value: impl Into<String>) -> Self {
         self.proxy_username = Some(value.into());
         self
@@ -6204,6 +6359,7 @@ impl BlockdevOptionsCurlHttp {
 
     /// Sets `proxy-password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn proxy_password_secret(mut self, value: impl Into<String>) -> Self {
         self.proxy_password_secret = Some(value.into());
         self
@@ -6211,6 +6367,7 @@ impl BlockdevOptionsCurlHttp {
 
     /// Sets `cookie`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cookie(mut self, value: impl Into<String>) -> Self {
         self.cookie = Some(value.into());
         self
@@ -6218,6 +6375,7 @@ impl BlockdevOptionsCurlHttp {
 
     /// Sets `cookie-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cookie_secret(mut self, value: impl Into<String>) -> Self {
         self.cookie_secret = Some(value.into());
         self
@@ -6286,20 +6444,23 @@ impl BlockdevOptionsCurlHttps {
 
     /// Sets `readahead`.
     #[allow(deprecated)]
-    pub fn readahead(mut self, value: impl Into<i64>) -> Self {
-        self.readahead = Some(value.into());
+    #[inline]
+    pub fn readahead(mut self, value: i64) -> Self {
+        self.readahead = Some(value);
         self
     }
 
     /// Sets `timeout`.
     #[allow(deprecated)]
-    pub fn timeout(mut self, value: impl Into<i64>) -> Self {
-        self.timeout = Some(value.into());
+    #[inline]
+    pub fn timeout(mut self, value: i64) -> Self {
+        self.timeout = Some(value);
         self
     }
 
     /// Sets `username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn username(mut self, value: impl Into<String>) -> Self {
         self.username = Some(value.into());
         self
@@ -6307,6 +6468,7 @@ impl BlockdevOptionsCurlHttps {
 
     /// Sets `password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn password_secret(mut self, value: impl Into<String>) -> Self {
         self.password_secret = Some(value.into());
         self
@@ -6314,6 +6476,7 @@ impl BlockdevOptionsCurlHttps {
 
     /// Sets `proxy-username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn proxy_username(mut self, value: impl Into<String>) -> Self {
         self.proxy_username = Some(value.into());
         self
@@ -6321,6 +6484,7 @@ impl BlockdevOptionsCurlHttps {
 
     /// Sets `proxy-password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn proxy_password_secret(mut self, value: impl Into<String>) -> Self {
         self.proxy_password_secret = Some(value.into());
         self
@@ -6328,6 +6492,7 @@ impl BlockdevOptionsCurlHttps {
 
     /// Sets `cookie`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cookie(mut self, value: impl Into<String>) -> Self {
         self.cookie = Some(value.into());
         self
@@ -6335,13 +6500,15 @@ impl BlockdevOptionsCurlHttps {
 
     /// Sets `sslverify`.
     #[allow(deprecated)]
-    pub fn sslverify(mut self, value: impl Into<bool>) -> Self {
-        self.sslverify = Some(value.into());
+    #[inline]
+    pub fn sslverify(mut self, value: bool) -> Self {
+        self.sslverify = Some(value);
         self
     }
 
     /// Sets `cookie-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cookie_secret(mut self, value: impl Into<String>) -> Self {
         self.cookie_secret = Some(value.into());
         self
@@ -6402,6 +6569,7 @@ impl BlockdevOptionsFile {
 
     /// Sets `pr-manager`.
     #[allow(deprecated)]
+    #[inline]
     pub fn pr_manager(mut self, value: impl Into<String>) -> Self {
         self.pr_manager = Some(value.into());
         self
@@ -6409,36 +6577,41 @@ impl BlockdevOptionsFile {
 
     /// Sets `locking`.
     #[allow(deprecated)]
-    pub fn locking(mut self, value: impl Into<OnOffAuto>) -> Self {
-        self.locking = Some(value.into());
+    #[inline]
+    pub fn locking(mut self, value: OnOffAuto) -> Self {
+        self.locking = Some(value);
         self
     }
 
     /// Sets `aio`.
     #[allow(deprecated)]
-    pub fn aio(mut self, value: impl Into<BlockdevAioOptions>) -> Self {
-        self.aio = Some(value.into());
+    #[inline]
+    pub fn aio(mut self, value: BlockdevAioOptions) -> Self {
+        self.aio = Some(value);
         self
     }
 
     /// Sets `aio-max-batch`.
     #[allow(deprecated)]
-    pub fn aio_max_batch(mut self, value: impl Into<i64>) -> Self {
-        self.aio_max_batch = Some(value.into());
+    #[inline]
+    pub fn aio_max_batch(mut self, value: i64) -> Self {
+        self.aio_max_batch = Some(value);
         self
     }
 
     /// Sets `drop-cache`.
     #[allow(deprecated)]
-    pub fn drop_cache(mut self, value: impl Into<bool>) -> Self {
-        self.drop_cache = Some(value.into());
+    #[inline]
+    pub fn drop_cache(mut self, value: bool) -> Self {
+        self.drop_cache = Some(value);
         self
     }
 
     /// Sets `x-check-cache-dropped`.
     #[allow(deprecated)]
-    pub fn x_check_cache_dropped(mut self, value: impl Into<bool>) -> Self {
-        self.x_check_cache_dropped = Some(value.into());
+    #[inline]
+    pub fn x_check_cache_dropped(mut self, value: bool) -> Self {
+        self.x_check_cache_dropped = Some(value);
         self
     }
 }
@@ -6467,9 +6640,9 @@ pub struct BlockdevOptionsGenericCOWFormat {
 impl BlockdevOptionsGenericCOWFormat {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(file: BlockdevRef) -> Self {
         BlockdevOptionsGenericCOWFormat {
-            file: file.into(),
+            file: Box::new(file),
             backing: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -6477,8 +6650,9 @@ impl BlockdevOptionsGenericCOWFormat {
 
     /// Sets `backing`.
     #[allow(deprecated)]
-    pub fn backing(mut self, value: impl Into<Box<BlockdevRefOrNull>>) -> Self {
-        self.backing = Some(value.into());
+    #[inline]
+    pub fn backing(mut self, value: BlockdevRefOrNull) -> Self {
+        self.backing = Some(Box::new(value));
         self
     }
 }
@@ -6500,8 +6674,8 @@ pub struct BlockdevOptionsGenericFormat {
 impl BlockdevOptionsGenericFormat {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>) -> Self {
-        BlockdevOptionsGenericFormat { file: file.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(file: BlockdevRef) -> Self {
+        BlockdevOptionsGenericFormat { file: Box::new(file), unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -6532,15 +6706,11 @@ pub struct BlockdevOptionsGluster {
 impl BlockdevOptionsGluster {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        volume: impl Into<String>,
-        path: impl Into<String>,
-        server: impl Into<Vec<SocketAddress>>,
-    ) -> Self {
+    pub fn new(volume: impl Into<String>, path: impl Into<String>, server: Vec<SocketAddress>) -> Self {
         BlockdevOptionsGluster {
             volume: volume.into(),
             path: path.into(),
-            server: server.into(),
+            server,
             debug: None,
             logfile: None,
             unknown_members: serde_json::Map::new(),
@@ -6549,13 +6719,15 @@ impl BlockdevOptionsGluster {
 
     /// Sets `debug`.
     #[allow(deprecated)]
-    pub fn debug(mut self, value: impl Into<i64>) -> Self {
-        self.debug = Some(value.into());
+    #[inline]
+    pub fn debug(mut self, value: i64) -> Self {
+        self.debug = Some(value);
         self
     }
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -6625,13 +6797,9 @@ pub struct BlockdevOptionsIscsi {
 impl BlockdevOptionsIscsi {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        transport: impl Into<IscsiTransport>,
-        portal: impl Into<String>,
-        target: impl Into<String>,
-    ) -> Self {
+    pub fn new(transport: IscsiTransport, portal: impl Into<String>, target: impl Into<String>) -> Self {
         BlockdevOptionsIscsi {
-            transport: transport.into(),
+            transport,
             portal: portal.into(),
             target: target.into(),
             lun: None,
@@ -6646,13 +6814,15 @@ impl BlockdevOptionsIscsi {
 
     /// Sets `lun`.
     #[allow(deprecated)]
-    pub fn lun(mut self, value: impl Into<i64>) -> Self {
-        self.lun = Some(value.into());
+    #[inline]
+    pub fn lun(mut self, value: i64) -> Self {
+        self.lun = Some(value);
         self
     }
 
     /// Sets `user`.
     #[allow(deprecated)]
+    #[inline]
     pub fn user(mut self, value: impl Into<String>) -> Self {
         self.user = Some(value.into());
         self
@@ -6660,6 +6830,7 @@ impl BlockdevOptionsIscsi {
 
     /// Sets `password-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn password_secret(mut self, value: impl Into<String>) -> Self {
         self.password_secret = Some(value.into());
         self
@@ -6667,6 +6838,7 @@ impl BlockdevOptionsIscsi {
 
     /// Sets `initiator-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn initiator_name(mut self, value: impl Into<String>) -> Self {
         self.initiator_name = Some(value.into());
         self
@@ -6674,15 +6846,17 @@ impl BlockdevOptionsIscsi {
 
     /// Sets `header-digest`.
     #[allow(deprecated)]
-    pub fn header_digest(mut self, value: impl Into<IscsiHeaderDigest>) -> Self {
-        self.header_digest = Some(value.into());
+    #[inline]
+    pub fn header_digest(mut self, value: IscsiHeaderDigest) -> Self {
+        self.header_digest = Some(value);
         self
     }
 
     /// Sets `timeout`.
     #[allow(deprecated)]
-    pub fn timeout(mut self, value: impl Into<i64>) -> Self {
-        self.timeout = Some(value.into());
+    #[inline]
+    pub fn timeout(mut self, value: i64) -> Self {
+        self.timeout = Some(value);
         self
     }
 }
@@ -6711,9 +6885,9 @@ pub struct BlockdevOptionsLUKS {
 impl BlockdevOptionsLUKS {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(file: BlockdevRef) -> Self {
         BlockdevOptionsLUKS {
-            file: file.into(),
+            file: Box::new(file),
             key_secret: None,
             header: None,
             unknown_members: serde_json::Map::new(),
@@ -6722,6 +6896,7 @@ impl BlockdevOptionsLUKS {
 
     /// Sets `key-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn key_secret(mut self, value: impl Into<String>) -> Self {
         self.key_secret = Some(value.into());
         self
@@ -6729,8 +6904,9 @@ impl BlockdevOptionsLUKS {
 
     /// Sets `header`.
     #[allow(deprecated)]
-    pub fn header(mut self, value: impl Into<Box<BlockdevRef>>) -> Self {
-        self.header = Some(value.into());
+    #[inline]
+    pub fn header(mut self, value: BlockdevRef) -> Self {
+        self.header = Some(Box::new(value));
         self
     }
 }
@@ -6754,12 +6930,8 @@ pub struct BlockdevOptionsNVMe {
 impl BlockdevOptionsNVMe {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(device: impl Into<String>, namespace: impl Into<i64>) -> Self {
-        BlockdevOptionsNVMe {
-            device: device.into(),
-            namespace: namespace.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(device: impl Into<String>, namespace: i64) -> Self {
+        BlockdevOptionsNVMe { device: device.into(), namespace, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -6799,9 +6971,9 @@ pub struct BlockdevOptionsNbd {
 impl BlockdevOptionsNbd {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(server: impl Into<SocketAddress>) -> Self {
+    pub fn new(server: SocketAddress) -> Self {
         BlockdevOptionsNbd {
-            server: server.into(),
+            server,
             export: None,
             tls_creds: None,
             tls_hostname: None,
@@ -6814,6 +6986,7 @@ impl BlockdevOptionsNbd {
 
     /// Sets `export`.
     #[allow(deprecated)]
+    #[inline]
     pub fn export(mut self, value: impl Into<String>) -> Self {
         self.export = Some(value.into());
         self
@@ -6821,6 +6994,7 @@ impl BlockdevOptionsNbd {
 
     /// Sets `tls-creds`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_creds(mut self, value: impl Into<String>) -> Self {
         self.tls_creds = Some(value.into());
         self
@@ -6828,6 +7002,7 @@ impl BlockdevOptionsNbd {
 
     /// Sets `tls-hostname`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_hostname(mut self, value: impl Into<String>) -> Self {
         self.tls_hostname = Some(value.into());
         self
@@ -6835,6 +7010,7 @@ impl BlockdevOptionsNbd {
 
     /// Sets `x-dirty-bitmap`.
     #[allow(deprecated)]
+    #[inline]
     pub fn x_dirty_bitmap(mut self, value: impl Into<String>) -> Self {
         self.x_dirty_bitmap = Some(value.into());
         self
@@ -6842,15 +7018,17 @@ impl BlockdevOptionsNbd {
 
     /// Sets `reconnect-delay`.
     #[allow(deprecated)]
-    pub fn reconnect_delay(mut self, value: impl Into<u32>) -> Self {
-        self.reconnect_delay = Some(value.into());
+    #[inline]
+    pub fn reconnect_delay(mut self, value: u32) -> Self {
+        self.reconnect_delay = Some(value);
         self
     }
 
     /// Sets `open-timeout`.
     #[allow(deprecated)]
-    pub fn open_timeout(mut self, value: impl Into<u32>) -> Self {
-        self.open_timeout = Some(value.into());
+    #[inline]
+    pub fn open_timeout(mut self, value: u32) -> Self {
+        self.open_timeout = Some(value);
         self
     }
 }
@@ -6892,9 +7070,9 @@ pub struct BlockdevOptionsNfs {
 impl BlockdevOptionsNfs {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(server: impl Into<NFSServer>, path: impl Into<String>) -> Self {
+    pub fn new(server: NFSServer, path: impl Into<String>) -> Self {
         BlockdevOptionsNfs {
-            server: server.into(),
+            server,
             path: path.into(),
             user: None,
             group: None,
@@ -6908,43 +7086,49 @@ impl BlockdevOptionsNfs {
 
     /// Sets `user`.
     #[allow(deprecated)]
-    pub fn user(mut self, value: impl Into<i64>) -> Self {
-        self.user = Some(value.into());
+    #[inline]
+    pub fn user(mut self, value: i64) -> Self {
+        self.user = Some(value);
         self
     }
 
     /// Sets `group`.
     #[allow(deprecated)]
-    pub fn group(mut self, value: impl Into<i64>) -> Self {
-        self.group = Some(value.into());
+    #[inline]
+    pub fn group(mut self, value: i64) -> Self {
+        self.group = Some(value);
         self
     }
 
     /// Sets `tcp-syn-count`.
     #[allow(deprecated)]
-    pub fn tcp_syn_count(mut self, value: impl Into<i64>) -> Self {
-        self.tcp_syn_count = Some(value.into());
+    #[inline]
+    pub fn tcp_syn_count(mut self, value: i64) -> Self {
+        self.tcp_syn_count = Some(value);
         self
     }
 
     /// Sets `readahead-size`.
     #[allow(deprecated)]
-    pub fn readahead_size(mut self, value: impl Into<i64>) -> Self {
-        self.readahead_size = Some(value.into());
+    #[inline]
+    pub fn readahead_size(mut self, value: i64) -> Self {
+        self.readahead_size = Some(value);
         self
     }
 
     /// Sets `page-cache-size`.
     #[allow(deprecated)]
-    pub fn page_cache_size(mut self, value: impl Into<i64>) -> Self {
-        self.page_cache_size = Some(value.into());
+    #[inline]
+    pub fn page_cache_size(mut self, value: i64) -> Self {
+        self.page_cache_size = Some(value);
         self
     }
 
     /// Sets `debug`.
     #[allow(deprecated)]
-    pub fn debug(mut self, value: impl Into<i64>) -> Self {
-        self.debug = Some(value.into());
+    #[inline]
+    pub fn debug(mut self, value: i64) -> Self {
+        self.debug = Some(value);
         self
     }
 }
@@ -6984,22 +7168,25 @@ impl BlockdevOptionsNull {
 
     /// Sets `size`.
     #[allow(deprecated)]
-    pub fn size(mut self, value: impl Into<i64>) -> Self {
-        self.size = Some(value.into());
+    #[inline]
+    pub fn size(mut self, value: i64) -> Self {
+        self.size = Some(value);
         self
     }
 
     /// Sets `latency-ns`.
     #[allow(deprecated)]
-    pub fn latency_ns(mut self, value: impl Into<u64>) -> Self {
-        self.latency_ns = Some(value.into());
+    #[inline]
+    pub fn latency_ns(mut self, value: u64) -> Self {
+        self.latency_ns = Some(value);
         self
     }
 
     /// Sets `read-zeroes`.
     #[allow(deprecated)]
-    pub fn read_zeroes(mut self, value: impl Into<bool>) -> Self {
-        self.read_zeroes = Some(value.into());
+    #[inline]
+    pub fn read_zeroes(mut self, value: bool) -> Self {
+        self.read_zeroes = Some(value);
         self
     }
 }
@@ -7051,9 +7238,9 @@ pub struct BlockdevOptionsPreallocate {
 impl BlockdevOptionsPreallocate {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(file: BlockdevRef) -> Self {
         BlockdevOptionsPreallocate {
-            file: file.into(),
+            file: Box::new(file),
             prealloc_align: None,
             prealloc_size: None,
             unknown_members: serde_json::Map::new(),
@@ -7062,15 +7249,17 @@ impl BlockdevOptionsPreallocate {
 
     /// Sets `prealloc-align`.
     #[allow(deprecated)]
-    pub fn prealloc_align(mut self, value: impl Into<i64>) -> Self {
-        self.prealloc_align = Some(value.into());
+    #[inline]
+    pub fn prealloc_align(mut self, value: i64) -> Self {
+        self.prealloc_align = Some(value);
         self
     }
 
     /// Sets `prealloc-size`.
     #[allow(deprecated)]
-    pub fn prealloc_size(mut self, value: impl Into<i64>) -> Self {
-        self.prealloc_size = Some(value.into());
+    #[inline]
+    pub fn prealloc_size(mut self, value: i64) -> Self {
+        self.prealloc_size = Some(value);
         self
     }
 }
@@ -7102,9 +7291,9 @@ pub struct BlockdevOptionsQcow {
 impl BlockdevOptionsQcow {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(file: BlockdevRef) -> Self {
         BlockdevOptionsQcow {
-            file: file.into(),
+            file: Box::new(file),
             backing: None,
             encrypt: None,
             unknown_members: serde_json::Map::new(),
@@ -7113,15 +7302,17 @@ impl BlockdevOptionsQcow {
 
     /// Sets `backing`.
     #[allow(deprecated)]
-    pub fn backing(mut self, value: impl Into<Box<BlockdevRefOrNull>>) -> Self {
-        self.backing = Some(value.into());
+    #[inline]
+    pub fn backing(mut self, value: BlockdevRefOrNull) -> Self {
+        self.backing = Some(Box::new(value));
         self
     }
 
     /// Sets `encrypt`.
     #[allow(deprecated)]
-    pub fn encrypt(mut self, value: impl Into<BlockdevQcowEncryption>) -> Self {
-        self.encrypt = Some(value.into());
+    #[inline]
+    pub fn encrypt(mut self, value: BlockdevQcowEncryption) -> Self {
+        self.encrypt = Some(value);
         self
     }
 }
@@ -7190,9 +7381,9 @@ pub struct BlockdevOptionsQcow2 {
 impl BlockdevOptionsQcow2 {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(file: BlockdevRef) -> Self {
         BlockdevOptionsQcow2 {
-            file: file.into(),
+            file: Box::new(file),
             backing: None,
             lazy_refcounts: None,
             pass_discard_request: None,
@@ -7213,99 +7404,113 @@ impl BlockdevOptionsQcow2 {
 
     /// Sets `backing`.
     #[allow(deprecated)]
-    pub fn backing(mut self, value: impl Into<Box<BlockdevRefOrNull>>) -> Self {
-        self.backing = Some(value.into());
+    #[inline]
+    pub fn backing(mut self, value: BlockdevRefOrNull) -> Self {
+        self.backing = Some(Box::new(value));
         self
     }
 
     /// Sets `lazy-refcounts`.
     #[allow(deprecated)]
-    pub fn lazy_refcounts(mut self, value: impl Into<bool>) -> Self {
-        self.lazy_refcounts = Some(value.into());
+    #[inline]
+    pub fn lazy_refcounts(mut self, value: bool) -> Self {
+        self.lazy_refcounts = Some(value);
         self
     }
 
     /// Sets `pass-discard-request`.
     #[allow(deprecated)]
-    pub fn pass_discard_request(mut self, value: impl Into<bool>) -> Self {
-        self.pass_discard_request = Some(value.into());
+    #[inline]
+    pub fn pass_discard_request(mut self, value: bool) -> Self {
+        self.pass_discard_request = Some(value);
         self
     }
 
     /// Sets `pass-discard-snapshot`.
     #[allow(deprecated)]
-    pub fn pass_discard_snapshot(mut self, value: impl Into<bool>) -> Self {
-        self.pass_discard_snapshot = Some(value.into());
+    #[inline]
+    pub fn pass_discard_snapshot(mut self, value: bool) -> Self {
+        self.pass_discard_snapshot = Some(value);
         self
     }
 
     /// Sets `pass-discard-other`.
     #[allow(deprecated)]
-    pub fn pass_discard_other(mut self, value: impl Into<bool>) -> Self {
-        self.pass_discard_other = Some(value.into());
+    #[inline]
+    pub fn pass_discard_other(mut self, value: bool) -> Self {
+        self.pass_discard_other = Some(value);
         self
     }
 
     /// Sets `discard-no-unref`.
     #[allow(deprecated)]
-    pub fn discard_no_unref(mut self, value: impl Into<bool>) -> Self {
-        self.discard_no_unref = Some(value.into());
+    #[inline]
+    pub fn discard_no_unref(mut self, value: bool) -> Self {
+        self.discard_no_unref = Some(value);
         self
     }
 
     /// Sets `overlap-check`.
     #[allow(deprecated)]
-    pub fn overlap_check(mut self, value: impl Into<Qcow2OverlapChecks>) -> Self {
-        self.overlap_check = Some(value.into());
+    #[inline]
+    pub fn overlap_check(mut self, value: Qcow2OverlapChecks) -> Self {
+        self.overlap_check = Some(value);
         self
     }
 
     /// Sets `cache-size`.
     #[allow(deprecated)]
-    pub fn cache_size(mut self, value: impl Into<i64>) -> Self {
-        self.cache_size = Some(value.into());
+    #[inline]
+    pub fn cache_size(mut self, value: i64) -> Self {
+        self.cache_size = Some(value);
         self
     }
 
     /// Sets `l2-cache-size`.
     #[allow(deprecated)]
-    pub fn l2_cache_size(mut self, value: impl Into<i64>) -> Self {
-        self.l2_cache_size = Some(value.into());
+    #[inline]
+    pub fn l2_cache_size(mut self, value: i64) -> Self {
+        self.l2_cache_size = Some(value);
         self
     }
 
     /// Sets `l2-cache-entry-size`.
     #[allow(deprecated)]
-    pub fn l2_cache_entry_size(mut self, value: impl Into<i64>) -> Self {
-        self.l2_cache_entry_size = Some(value.into());
+    #[inline]
+    pub fn l2_cache_entry_size(mut self, value: i64) -> Self {
+        self.l2_cache_entry_size = Some(value);
         self
     }
 
     /// Sets `refcount-cache-size`.
     #[allow(deprecated)]
-    pub fn refcount_cache_size(mut self, value: impl Into<i64>) -> Self {
-        self.refcount_cache_size = Some(value.into());
+    #[inline]
+    pub fn refcount_cache_size(mut self, value: i64) -> Self {
+        self.refcount_cache_size = Some(value);
         self
     }
 
     /// Sets `cache-clean-interval`.
     #[allow(deprecated)]
-    pub fn cache_clean_interval(mut self, value: impl Into<i64>) -> Self {
-        self.cache_clean_interval = Some(value.into());
+    #[inline]
+    pub fn cache_clean_interval(mut self, value: i64) -> Self {
+        self.cache_clean_interval = Some(value);
         self
     }
 
     /// Sets `encrypt`.
     #[allow(deprecated)]
-    pub fn encrypt(mut self, value: impl Into<BlockdevQcow2Encryption>) -> Self {
-        self.encrypt = Some(value.into());
+    #[inline]
+    pub fn encrypt(mut self, value: BlockdevQcow2Encryption) -> Self {
+        self.encrypt = Some(value);
         self
     }
 
     /// Sets `data-file`.
     #[allow(deprecated)]
-    pub fn data_file(mut self, value: impl Into<Box<BlockdevRef>>) -> Self {
-        self.data_file = Some(value.into());
+    #[inline]
+    pub fn data_file(mut self, value: BlockdevRef) -> Self {
+        self.data_file = Some(Box::new(value));
         self
     }
 }
@@ -7339,11 +7544,11 @@ pub struct BlockdevOptionsQuorum {
 impl BlockdevOptionsQuorum {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(children: impl Into<Vec<BlockdevRef>>, vote_threshold: impl Into<i64>) -> Self {
+    pub fn new(children: Vec<BlockdevRef>, vote_threshold: i64) -> Self {
         BlockdevOptionsQuorum {
             blkverify: None,
-            children: children.into(),
-            vote_threshold: vote_threshold.into(),
+            children,
+            vote_threshold,
             rewrite_corrupted: None,
             read_pattern: None,
             unknown_members: serde_json::Map::new(),
@@ -7352,22 +7557,25 @@ impl BlockdevOptionsQuorum {
 
     /// Sets `blkverify`.
     #[allow(deprecated)]
-    pub fn blkverify(mut self, value: impl Into<bool>) -> Self {
-        self.blkverify = Some(value.into());
+    #[inline]
+    pub fn blkverify(mut self, value: bool) -> Self {
+        self.blkverify = Some(value);
         self
     }
 
     /// Sets `rewrite-corrupted`.
     #[allow(deprecated)]
-    pub fn rewrite_corrupted(mut self, value: impl Into<bool>) -> Self {
-        self.rewrite_corrupted = Some(value.into());
+    #[inline]
+    pub fn rewrite_corrupted(mut self, value: bool) -> Self {
+        self.rewrite_corrupted = Some(value);
         self
     }
 
     /// Sets `read-pattern`.
     #[allow(deprecated)]
-    pub fn read_pattern(mut self, value: impl Into<QuorumReadPattern>) -> Self {
-        self.read_pattern = Some(value.into());
+    #[inline]
+    pub fn read_pattern(mut self, value: QuorumReadPattern) -> Self {
+        self.read_pattern = Some(value);
         self
     }
 }
@@ -7395,9 +7603,9 @@ pub struct BlockdevOptionsRaw {
 impl BlockdevOptionsRaw {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(file: BlockdevRef) -> Self {
         BlockdevOptionsRaw {
-            file: file.into(),
+            file: Box::new(file),
             offset: None,
             size: None,
             unknown_members: serde_json::Map::new(),
@@ -7406,15 +7614,17 @@ impl BlockdevOptionsRaw {
 
     /// Sets `offset`.
     #[allow(deprecated)]
-    pub fn offset(mut self, value: impl Into<i64>) -> Self {
-        self.offset = Some(value.into());
+    #[inline]
+    pub fn offset(mut self, value: i64) -> Self {
+        self.offset = Some(value);
         self
     }
 
     /// Sets `size`.
     #[allow(deprecated)]
-    pub fn size(mut self, value: impl Into<i64>) -> Self {
-        self.size = Some(value.into());
+    #[inline]
+    pub fn size(mut self, value: i64) -> Self {
+        self.size = Some(value);
         self
     }
 }
@@ -7480,6 +7690,7 @@ impl BlockdevOptionsRbd {
 
     /// Sets `namespace`.
     #[allow(deprecated)]
+    #[inline]
     pub fn namespace(mut self, value: impl Into<String>) -> Self {
         self.namespace = Some(value.into());
         self
@@ -7487,6 +7698,7 @@ impl BlockdevOptionsRbd {
 
     /// Sets `conf`.
     #[allow(deprecated)]
+    #[inline]
     pub fn conf(mut self, value: impl Into<String>) -> Self {
         self.conf = Some(value.into());
         self
@@ -7494,6 +7706,7 @@ impl BlockdevOptionsRbd {
 
     /// Sets `snapshot`.
     #[allow(deprecated)]
+    #[inline]
     pub fn snapshot(mut self, value: impl Into<String>) -> Self {
         self.snapshot = Some(value.into());
         self
@@ -7501,13 +7714,15 @@ impl BlockdevOptionsRbd {
 
     /// Sets `encrypt`.
     #[allow(deprecated)]
-    pub fn encrypt(mut self, value: impl Into<RbdEncryptionOptions>) -> Self {
-        self.encrypt = Some(value.into());
+    #[inline]
+    pub fn encrypt(mut self, value: RbdEncryptionOptions) -> Self {
+        self.encrypt = Some(value);
         self
     }
 
     /// Sets `user`.
     #[allow(deprecated)]
+    #[inline]
     pub fn user(mut self, value: impl Into<String>) -> Self {
         self.user = Some(value.into());
         self
@@ -7515,13 +7730,15 @@ impl BlockdevOptionsRbd {
 
     /// Sets `auth-client-required`.
     #[allow(deprecated)]
-    pub fn auth_client_required(mut self, value: impl Into<Vec<RbdAuthMode>>) -> Self {
-        self.auth_client_required = Some(value.into());
+    #[inline]
+    pub fn auth_client_required(mut self, value: Vec<RbdAuthMode>) -> Self {
+        self.auth_client_required = Some(value);
         self
     }
 
     /// Sets `key-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn key_secret(mut self, value: impl Into<String>) -> Self {
         self.key_secret = Some(value.into());
         self
@@ -7529,8 +7746,9 @@ impl BlockdevOptionsRbd {
 
     /// Sets `server`.
     #[allow(deprecated)]
-    pub fn server(mut self, value: impl Into<Vec<InetSocketAddressBase>>) -> Self {
-        self.server = Some(value.into());
+    #[inline]
+    pub fn server(mut self, value: Vec<InetSocketAddressBase>) -> Self {
+        self.server = Some(value);
         self
     }
 }
@@ -7559,10 +7777,10 @@ pub struct BlockdevOptionsReplication {
 impl BlockdevOptionsReplication {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(file: impl Into<Box<BlockdevRef>>, mode: impl Into<ReplicationMode>) -> Self {
+    pub fn new(file: BlockdevRef, mode: ReplicationMode) -> Self {
         BlockdevOptionsReplication {
-            file: file.into(),
-            mode: mode.into(),
+            file: Box::new(file),
+            mode,
             top_id: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -7570,6 +7788,7 @@ impl BlockdevOptionsReplication {
 
     /// Sets `top-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn top_id(mut self, value: impl Into<String>) -> Self {
         self.top_id = Some(value.into());
         self
@@ -7601,9 +7820,9 @@ pub struct BlockdevOptionsSsh {
 impl BlockdevOptionsSsh {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(server: impl Into<InetSocketAddress>, path: impl Into<String>) -> Self {
+    pub fn new(server: InetSocketAddress, path: impl Into<String>) -> Self {
         BlockdevOptionsSsh {
-            server: server.into(),
+            server,
             path: path.into(),
             user: None,
             host_key_check: None,
@@ -7613,6 +7832,7 @@ impl BlockdevOptionsSsh {
 
     /// Sets `user`.
     #[allow(deprecated)]
+    #[inline]
     pub fn user(mut self, value: impl Into<String>) -> Self {
         self.user = Some(value.into());
         self
@@ -7620,8 +7840,9 @@ impl BlockdevOptionsSsh {
 
     /// Sets `host-key-check`.
     #[allow(deprecated)]
-    pub fn host_key_check(mut self, value: impl Into<SshHostKeyCheck>) -> Self {
-        self.host_key_check = Some(value.into());
+    #[inline]
+    pub fn host_key_check(mut self, value: SshHostKeyCheck) -> Self {
+        self.host_key_check = Some(value);
         self
     }
 }
@@ -7646,10 +7867,10 @@ pub struct BlockdevOptionsThrottle {
 impl BlockdevOptionsThrottle {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(throttle_group: impl Into<String>, file: impl Into<Box<BlockdevRef>>) -> Self {
+    pub fn new(throttle_group: impl Into<String>, file: BlockdevRef) -> Self {
         BlockdevOptionsThrottle {
             throttle_group: throttle_group.into(),
-            file: file.into(),
+            file: Box::new(file),
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -7697,20 +7918,23 @@ impl BlockdevOptionsVVFAT {
 
     /// Sets `fat-type`.
     #[allow(deprecated)]
-    pub fn fat_type(mut self, value: impl Into<i64>) -> Self {
-        self.fat_type = Some(value.into());
+    #[inline]
+    pub fn fat_type(mut self, value: i64) -> Self {
+        self.fat_type = Some(value);
         self
     }
 
     /// Sets `floppy`.
     #[allow(deprecated)]
-    pub fn floppy(mut self, value: impl Into<bool>) -> Self {
-        self.floppy = Some(value.into());
+    #[inline]
+    pub fn floppy(mut self, value: bool) -> Self {
+        self.floppy = Some(value);
         self
     }
 
     /// Sets `label`.
     #[allow(deprecated)]
+    #[inline]
     pub fn label(mut self, value: impl Into<String>) -> Self {
         self.label = Some(value.into());
         self
@@ -7718,8 +7942,9 @@ impl BlockdevOptionsVVFAT {
 
     /// Sets `rw`.
     #[allow(deprecated)]
-    pub fn rw(mut self, value: impl Into<bool>) -> Self {
-        self.rw = Some(value.into());
+    #[inline]
+    pub fn rw(mut self, value: bool) -> Self {
+        self.rw = Some(value);
         self
     }
 }
@@ -8125,6 +8350,7 @@ impl BlockdevSnapshotSync {
 
     /// Sets `device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn device(mut self, value: impl Into<String>) -> Self {
         self.device = Some(value.into());
         self
@@ -8132,6 +8358,7 @@ impl BlockdevSnapshotSync {
 
     /// Sets `node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn node_name(mut self, value: impl Into<String>) -> Self {
         self.node_name = Some(value.into());
         self
@@ -8139,6 +8366,7 @@ impl BlockdevSnapshotSync {
 
     /// Sets `snapshot-node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn snapshot_node_name(mut self, value: impl Into<String>) -> Self {
         self.snapshot_node_name = Some(value.into());
         self
@@ -8146,6 +8374,7 @@ impl BlockdevSnapshotSync {
 
     /// Sets `format`.
     #[allow(deprecated)]
+    #[inline]
     pub fn format(mut self, value: impl Into<String>) -> Self {
         self.format = Some(value.into());
         self
@@ -8153,8 +8382,9 @@ impl BlockdevSnapshotSync {
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<NewImageMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: NewImageMode) -> Self {
+        self.mode = Some(value);
         self
     }
 }
@@ -8306,15 +8536,11 @@ pub struct DriveBackup {
 impl DriveBackup {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        device: impl Into<String>,
-        sync: impl Into<MirrorSyncMode>,
-        target: impl Into<String>,
-    ) -> Self {
+    pub fn new(device: impl Into<String>, sync: MirrorSyncMode, target: impl Into<String>) -> Self {
         DriveBackup {
             job_id: None,
             device: device.into(),
-            sync: sync.into(),
+            sync,
             speed: None,
             bitmap: None,
             bitmap_mode: None,
@@ -8335,6 +8561,7 @@ impl DriveBackup {
 
     /// Sets `job-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn job_id(mut self, value: impl Into<String>) -> Self {
         self.job_id = Some(value.into());
         self
@@ -8342,13 +8569,15 @@ impl DriveBackup {
 
     /// Sets `speed`.
     #[allow(deprecated)]
-    pub fn speed(mut self, value: impl Into<i64>) -> Self {
-        self.speed = Some(value.into());
+    #[inline]
+    pub fn speed(mut self, value: i64) -> Self {
+        self.speed = Some(value);
         self
     }
 
     /// Sets `bitmap`.
     #[allow(deprecated)]
+    #[inline]
     pub fn bitmap(mut self, value: impl Into<String>) -> Self {
         self.bitmap = Some(value.into());
         self
@@ -8356,48 +8585,55 @@ impl DriveBackup {
 
     /// Sets `bitmap-mode`.
     #[allow(deprecated)]
-    pub fn bitmap_mode(mut self, value: impl Into<BitmapSyncMode>) -> Self {
-        self.bitmap_mode = Some(value.into());
+    #[inline]
+    pub fn bitmap_mode(mut self, value: BitmapSyncMode) -> Self {
+        self.bitmap_mode = Some(value);
         self
     }
 
     /// Sets `compress`.
     #[allow(deprecated)]
-    pub fn compress(mut self, value: impl Into<bool>) -> Self {
-        self.compress = Some(value.into());
+    #[inline]
+    pub fn compress(mut self, value: bool) -> Self {
+        self.compress = Some(value);
         self
     }
 
     /// Sets `on-source-error`.
     #[allow(deprecated)]
-    pub fn on_source_error(mut self, value: impl Into<BlockdevOnError>) -> Self {
-        self.on_source_error = Some(value.into());
+    #[inline]
+    pub fn on_source_error(mut self, value: BlockdevOnError) -> Self {
+        self.on_source_error = Some(value);
         self
     }
 
     /// Sets `on-target-error`.
     #[allow(deprecated)]
-    pub fn on_target_error(mut self, value: impl Into<BlockdevOnError>) -> Self {
-        self.on_target_error = Some(value.into());
+    #[inline]
+    pub fn on_target_error(mut self, value: BlockdevOnError) -> Self {
+        self.on_target_error = Some(value);
         self
     }
 
     /// Sets `auto-finalize`.
     #[allow(deprecated)]
-    pub fn auto_finalize(mut self, value: impl Into<bool>) -> Self {
-        self.auto_finalize = Some(value.into());
+    #[inline]
+    pub fn auto_finalize(mut self, value: bool) -> Self {
+        self.auto_finalize = Some(value);
         self
     }
 
     /// Sets `auto-dismiss`.
     #[allow(deprecated)]
-    pub fn auto_dismiss(mut self, value: impl Into<bool>) -> Self {
-        self.auto_dismiss = Some(value.into());
+    #[inline]
+    pub fn auto_dismiss(mut self, value: bool) -> Self {
+        self.auto_dismiss = Some(value);
         self
     }
 
     /// Sets `filter-node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn filter_node_name(mut self, value: impl Into<String>) -> Self {
         self.filter_node_name = Some(value.into());
         self
@@ -8405,20 +8641,23 @@ impl DriveBackup {
 
     /// Sets `discard-source`.
     #[allow(deprecated)]
-    pub fn discard_source(mut self, value: impl Into<bool>) -> Self {
-        self.discard_source = Some(value.into());
+    #[inline]
+    pub fn discard_source(mut self, value: bool) -> Self {
+        self.discard_source = Some(value);
         self
     }
 
     /// Sets `x-perf`.
     #[allow(deprecated)]
-    pub fn x_perf(mut self, value: impl Into<BackupPerf>) -> Self {
-        self.x_perf = Some(value.into());
+    #[inline]
+    pub fn x_perf(mut self, value: BackupPerf) -> Self {
+        self.x_perf = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
+    #[inline]
     pub fn format(mut self, value: impl Into<String>) -> Self {
         self.format = Some(value.into());
         self
@@ -8426,8 +8665,9 @@ impl DriveBackup {
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<NewImageMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: NewImageMode) -> Self {
+        self.mode = Some(value);
         self
     }
 }
@@ -8495,11 +8735,7 @@ pub struct DriveMirror {
 impl DriveMirror {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        device: impl Into<String>,
-        target: impl Into<String>,
-        sync: impl Into<MirrorSyncMode>,
-    ) -> Self {
+    pub fn new(device: impl Into<String>, target: impl Into<String>, sync: MirrorSyncMode) -> Self {
         DriveMirror {
             job_id: None,
             device: device.into(),
@@ -8507,7 +8743,7 @@ impl DriveMirror {
             format: None,
             node_name: None,
             replaces: None,
-            sync: sync.into(),
+            sync,
             mode: None,
             speed: None,
             granularity: None,
@@ -8524,6 +8760,7 @@ impl DriveMirror {
 
     /// Sets `job-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn job_id(mut self, value: impl Into<String>) -> Self {
         self.job_id = Some(value.into());
         self
@@ -8531,6 +8768,7 @@ impl DriveMirror {
 
     /// Sets `format`.
     #[allow(deprecated)]
+    #[inline]
     pub fn format(mut self, value: impl Into<String>) -> Self {
         self.format = Some(value.into());
         self
@@ -8538,6 +8776,7 @@ impl DriveMirror {
 
     /// Sets `node-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn node_name(mut self, value: impl Into<String>) -> Self {
         self.node_name = Some(value.into());
         self
@@ -8545,6 +8784,7 @@ impl DriveMirror {
 
     /// Sets `replaces`.
     #[allow(deprecated)]
+    #[inline]
     pub fn replaces(mut self, value: impl Into<String>) -> Self {
         self.replaces = Some(value.into());
         self
@@ -8552,71 +8792,81 @@ impl DriveMirror {
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<NewImageMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: NewImageMode) -> Self {
+        self.mode = Some(value);
         self
     }
 
     /// Sets `speed`.
     #[allow(deprecated)]
-    pub fn speed(mut self, value: impl Into<i64>) -> Self {
-        self.speed = Some(value.into());
+    #[inline]
+    pub fn speed(mut self, value: i64) -> Self {
+        self.speed = Some(value);
         self
     }
 
     /// Sets `granularity`.
     #[allow(deprecated)]
-    pub fn granularity(mut self, value: impl Into<u32>) -> Self {
-        self.granularity = Some(value.into());
+    #[inline]
+    pub fn granularity(mut self, value: u32) -> Self {
+        self.granularity = Some(value);
         self
     }
 
     /// Sets `buf-size`.
     #[allow(deprecated)]
-    pub fn buf_size(mut self, value: impl Into<i64>) -> Self {
-        self.buf_size = Some(value.into());
+    #[inline]
+    pub fn buf_size(mut self, value: i64) -> Self {
+        self.buf_size = Some(value);
         self
     }
 
     /// Sets `on-source-error`.
     #[allow(deprecated)]
-    pub fn on_source_error(mut self, value: impl Into<BlockdevOnError>) -> Self {
-        self.on_source_error = Some(value.into());
+    #[inline]
+    pub fn on_source_error(mut self, value: BlockdevOnError) -> Self {
+        self.on_source_error = Some(value);
         self
     }
 
     /// Sets `on-target-error`.
     #[allow(deprecated)]
-    pub fn on_target_error(mut self, value: impl Into<BlockdevOnError>) -> Self {
-        self.on_target_error = Some(value.into());
+    #[inline]
+    pub fn on_target_error(mut self, value: BlockdevOnError) -> Self {
+        self.on_target_error = Some(value);
         self
     }
 
     /// Sets `unmap`.
     #[allow(deprecated)]
-    pub fn unmap(mut self, value: impl Into<bool>) -> Self {
-        self.unmap = Some(value.into());
+    #[inline]
+    pub fn unmap(mut self, value: bool) -> Self {
+        self.unmap = Some(value);
         self
     }
 
     /// Sets `copy-mode`.
     #[allow(deprecated)]
-    pub fn copy_mode(mut self, value: impl Into<MirrorCopyMode>) -> Self {
-        self.copy_mode = Some(value.into());
+    #[inline]
+    pub fn copy_mode(mut self, value: MirrorCopyMode) -> Self {
+        self.copy_mode = Some(value);
         self
     }
 
     /// Sets `auto-finalize`.
     #[allow(deprecated)]
-    pub fn auto_finalize(mut self, value: impl Into<bool>) -> Self {
-        self.auto_finalize = Some(value.into());
+    #[inline]
+    pub fn auto_finalize(mut self, value: bool) -> Self {
+        self.auto_finalize = Some(value);
         self
     }
 
     /// Sets `auto-dismiss`.
     #[allow(deprecated)]
-    pub fn auto_dismiss(mut self, value: impl Into<bool>) -> Self {
-        self.auto_dismiss = Some(value.into());
+    #[inline]
+    pub fn auto_dismiss(mut self, value: bool) -> Self {
+        self.auto_dismiss = Some(value);
         self
     }
 }
@@ -8639,11 +8889,8 @@ pub struct DummyBlockCoreForceArrays {
 impl DummyBlockCoreForceArrays {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(unused_block_graph_info: impl Into<Vec<BlockGraphInfo>>) -> Self {
-        DummyBlockCoreForceArrays {
-            unused_block_graph_info: unused_block_graph_info.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(unused_block_graph_info: Vec<BlockGraphInfo>) -> Self {
+        DummyBlockCoreForceArrays { unused_block_graph_info, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -8696,11 +8943,11 @@ pub struct ImageCheck {
 impl ImageCheck {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(filename: impl Into<String>, format: impl Into<String>, check_errors: impl Into<i64>) -> Self {
+    pub fn new(filename: impl Into<String>, format: impl Into<String>, check_errors: i64) -> Self {
         ImageCheck {
             filename: filename.into(),
             format: format.into(),
-            check_errors: check_errors.into(),
+            check_errors,
             image_end_offset: None,
             corruptions: None,
             leaks: None,
@@ -8716,64 +8963,73 @@ impl ImageCheck {
 
     /// Sets `image-end-offset`.
     #[allow(deprecated)]
-    pub fn image_end_offset(mut self, value: impl Into<i64>) -> Self {
-        self.image_end_offset = Some(value.into());
+    #[inline]
+    pub fn image_end_offset(mut self, value: i64) -> Self {
+        self.image_end_offset = Some(value);
         self
     }
 
     /// Sets `corruptions`.
     #[allow(deprecated)]
-    pub fn corruptions(mut self, value: impl Into<i64>) -> Self {
-        self.corruptions = Some(value.into());
+    #[inline]
+    pub fn corruptions(mut self, value: i64) -> Self {
+        self.corruptions = Some(value);
         self
     }
 
     /// Sets `leaks`.
     #[allow(deprecated)]
-    pub fn leaks(mut self, value: impl Into<i64>) -> Self {
-        self.leaks = Some(value.into());
+    #[inline]
+    pub fn leaks(mut self, value: i64) -> Self {
+        self.leaks = Some(value);
         self
     }
 
     /// Sets `corruptions-fixed`.
     #[allow(deprecated)]
-    pub fn corruptions_fixed(mut self, value: impl Into<i64>) -> Self {
-        self.corruptions_fixed = Some(value.into());
+    #[inline]
+    pub fn corruptions_fixed(mut self, value: i64) -> Self {
+        self.corruptions_fixed = Some(value);
         self
     }
 
     /// Sets `leaks-fixed`.
     #[allow(deprecated)]
-    pub fn leaks_fixed(mut self, value: impl Into<i64>) -> Self {
-        self.leaks_fixed = Some(value.into());
+    #[inline]
+    pub fn leaks_fixed(mut self, value: i64) -> Self {
+        self.leaks_fixed = Some(value);
         self
     }
 
     /// Sets `total-clusters`.
     #[allow(deprecated)]
-    pub fn total_clusters(mut self, value: impl Into<i64>) -> Self {
-        self.total_clusters = Some(value.into());
+    #[inline]
+    pub fn total_clusters(mut self, value: i64) -> Self {
+        self.total_clusters = Some(value);
         self
     }
 
     /// Sets `allocated-clusters`.
     #[allow(deprecated)]
-    pub fn allocated_clusters(mut self, value: impl Into<i64>) -> Self {
-        self.allocated_clusters = Some(value.into());
+    #[inline]
+    pub fn allocated_clusters(mut self, value: i64) -> Self {
+        self.allocated_clusters = Some(value);
         self
     }
 
     /// Sets `fragmented-clusters`.
     #[allow(deprecated)]
-    pub fn fragmented_clusters(mut self, value: impl Into<i64>) -> Self {
-        self.fragmented_clusters = Some(value.into());
+    #[inline]
+    pub fn fragmented_clusters(mut self, value: i64) -> Self {
+        self.fragmented_clusters = Some(value);
         self
     }
 
     /// Sets `compressed-clusters`.
     #[allow(deprecated)]
-    pub fn compressed_clusters(mut self, value: impl Into<i64>) -> Self {
-        self.compressed_clusters = Some(value.into());
+    #[inline]
+    pub fn compressed_clusters(mut self, value: i64) -> Self {
+        self.compressed_clusters = Some(value);
         self
     }
 }
@@ -8833,13 +9089,13 @@ pub struct ImageInfo {
 impl ImageInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(filename: impl Into<String>, format: impl Into<String>, virtual_size: impl Into<i64>) -> Self {
+    pub fn new(filename: impl Into<String>, format: impl Into<String>, virtual_size: i64) -> Self {
         ImageInfo {
             filename: filename.into(),
             format: format.into(),
             dirty_flag: None,
             actual_size: None,
-            virtual_size: virtual_size.into(),
+            virtual_size,
             cluster_size: None,
             encrypted: None,
             compressed: None,
@@ -8855,41 +9111,47 @@ impl ImageInfo {
 
     /// Sets `dirty-flag`.
     #[allow(deprecated)]
-    pub fn dirty_flag(mut self, value: impl Into<bool>) -> Self {
-        self.dirty_flag = Some(value.into());
+    #[inline]
+    pub fn dirty_flag(mut self, value: bool) -> Self {
+        self.dirty_flag = Some(value);
         self
     }
 
     /// Sets `actual-size`.
     #[allow(deprecated)]
-    pub fn actual_size(mut self, value: impl Into<i64>) -> Self {
-        self.actual_size = Some(value.into());
+    #[inline]
+    pub fn actual_size(mut self, value: i64) -> Self {
+        self.actual_size = Some(value);
         self
     }
 
     /// Sets `cluster-size`.
     #[allow(deprecated)]
-    pub fn cluster_size(mut self, value: impl Into<i64>) -> Self {
-        self.cluster_size = Some(value.into());
+    #[inline]
+    pub fn cluster_size(mut self, value: i64) -> Self {
+        self.cluster_size = Some(value);
         self
     }
 
     /// Sets `encrypted`.
     #[allow(deprecated)]
-    pub fn encrypted(mut self, value: impl Into<bool>) -> Self {
-        self.encrypted = Some(value.into());
+    #[inline]
+    pub fn encrypted(mut self, value: bool) -> Self {
+        self.encrypted = Some(value);
         self
     }
 
     /// Sets `compressed`.
     #[allow(deprecated)]
-    pub fn compressed(mut self, value: impl Into<bool>) -> Self {
-        self.compressed = Some(value.into());
+    #[inline]
+    pub fn compressed(mut self, value: bool) -> Self {
+        self.compressed = Some(value);
         self
     }
 
     /// Sets `backing-filename`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_filename(mut self, value: impl Into<String>) -> Self {
         self.backing_filename = Some(value.into());
         self
@@ -8897,6 +9159,7 @@ impl ImageInfo {
 
     /// Sets `full-backing-filename`.
     #[allow(deprecated)]
+    #[inline]
     pub fn full_backing_filename(mut self, value: impl Into<String>) -> Self {
         self.full_backing_filename = Some(value.into());
         self
@@ -8904,6 +9167,7 @@ impl ImageInfo {
 
     /// Sets `backing-filename-format`.
     #[allow(deprecated)]
+    #[inline]
     pub fn backing_filename_format(mut self, value: impl Into<String>) -> Self {
         self.backing_filename_format = Some(value.into());
         self
@@ -8911,22 +9175,25 @@ impl ImageInfo {
 
     /// Sets `snapshots`.
     #[allow(deprecated)]
-    pub fn snapshots(mut self, value: impl Into<Vec<SnapshotInfo>>) -> Self {
-        self.snapshots = Some(value.into());
+    #[inline]
+    pub fn snapshots(mut self, value: Vec<SnapshotInfo>) -> Self {
+        self.snapshots = Some(value);
         self
     }
 
     /// Sets `format-specific`.
     #[allow(deprecated)]
-    pub fn format_specific(mut self, value: impl Into<ImageInfoSpecific>) -> Self {
-        self.format_specific = Some(value.into());
+    #[inline]
+    pub fn format_specific(mut self, value: ImageInfoSpecific) -> Self {
+        self.format_specific = Some(value);
         self
     }
 
     /// Sets `backing-image`.
     #[allow(deprecated)]
-    pub fn backing_image(mut self, value: impl Into<Box<ImageInfo>>) -> Self {
-        self.backing_image = Some(value.into());
+    #[inline]
+    pub fn backing_image(mut self, value: ImageInfo) -> Self {
+        self.backing_image = Some(Box::new(value));
         self
     }
 }
@@ -9044,8 +9311,9 @@ impl ImageInfoSpecificFile {
 
     /// Sets `extent-size-hint`.
     #[allow(deprecated)]
-    pub fn extent_size_hint(mut self, value: impl Into<u64>) -> Self {
-        self.extent_size_hint = Some(value.into());
+    #[inline]
+    pub fn extent_size_hint(mut self, value: u64) -> Self {
+        self.extent_size_hint = Some(value);
         self
     }
 }
@@ -9067,8 +9335,8 @@ pub struct ImageInfoSpecificFileWrapper {
 impl ImageInfoSpecificFileWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ImageInfoSpecificFile>) -> Self {
-        ImageInfoSpecificFileWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ImageInfoSpecificFile) -> Self {
+        ImageInfoSpecificFileWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -9114,8 +9382,8 @@ pub struct ImageInfoSpecificLUKSWrapper {
 impl ImageInfoSpecificLUKSWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<QCryptoBlockInfoLUKS>) -> Self {
-        ImageInfoSpecificLUKSWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: QCryptoBlockInfoLUKS) -> Self {
+        ImageInfoSpecificLUKSWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -9165,8 +9433,8 @@ impl ImageInfoSpecificQCow2 {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         compat: impl Into<String>,
-        refcount_bits: impl Into<i64>,
-        compression_type: impl Into<Qcow2CompressionType>,
+        refcount_bits: i64,
+        compression_type: Qcow2CompressionType,
     ) -> Self {
         ImageInfoSpecificQCow2 {
             compat: compat.into(),
@@ -9175,16 +9443,17 @@ impl ImageInfoSpecificQCow2 {
             extended_l2: None,
             lazy_refcounts: None,
             corrupt: None,
-            refcount_bits: refcount_bits.into(),
+            refcount_bits,
             encrypt: None,
             bitmaps: None,
-            compression_type: compression_type.into(),
+            compression_type,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `data-file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn data_file(mut self, value: impl Into<String>) -> Self {
         self.data_file = Some(value.into());
         self
@@ -9192,43 +9461,49 @@ impl ImageInfoSpecificQCow2 {
 
     /// Sets `data-file-raw`.
     #[allow(deprecated)]
-    pub fn data_file_raw(mut self, value: impl Into<bool>) -> Self {
-        self.data_file_raw = Some(value.into());
+    #[inline]
+    pub fn data_file_raw(mut self, value: bool) -> Self {
+        self.data_file_raw = Some(value);
         self
     }
 
     /// Sets `extended-l2`.
     #[allow(deprecated)]
-    pub fn extended_l2(mut self, value: impl Into<bool>) -> Self {
-        self.extended_l2 = Some(value.into());
+    #[inline]
+    pub fn extended_l2(mut self, value: bool) -> Self {
+        self.extended_l2 = Some(value);
         self
     }
 
     /// Sets `lazy-refcounts`.
     #[allow(deprecated)]
-    pub fn lazy_refcounts(mut self, value: impl Into<bool>) -> Self {
-        self.lazy_refcounts = Some(value.into());
+    #[inline]
+    pub fn lazy_refcounts(mut self, value: bool) -> Self {
+        self.lazy_refcounts = Some(value);
         self
     }
 
     /// Sets `corrupt`.
     #[allow(deprecated)]
-    pub fn corrupt(mut self, value: impl Into<bool>) -> Self {
-        self.corrupt = Some(value.into());
+    #[inline]
+    pub fn corrupt(mut self, value: bool) -> Self {
+        self.corrupt = Some(value);
         self
     }
 
     /// Sets `encrypt`.
     #[allow(deprecated)]
-    pub fn encrypt(mut self, value: impl Into<ImageInfoSpecificQCow2Encryption>) -> Self {
-        self.encrypt = Some(value.into());
+    #[inline]
+    pub fn encrypt(mut self, value: ImageInfoSpecificQCow2Encryption) -> Self {
+        self.encrypt = Some(value);
         self
     }
 
     /// Sets `bitmaps`.
     #[allow(deprecated)]
-    pub fn bitmaps(mut self, value: impl Into<Vec<Qcow2BitmapInfo>>) -> Self {
-        self.bitmaps = Some(value.into());
+    #[inline]
+    pub fn bitmaps(mut self, value: Vec<Qcow2BitmapInfo>) -> Self {
+        self.bitmaps = Some(value);
         self
     }
 }
@@ -9319,11 +9594,8 @@ pub struct ImageInfoSpecificQCow2EncryptionBase {
 impl ImageInfoSpecificQCow2EncryptionBase {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(format: impl Into<BlockdevQcow2EncryptionFormat>) -> Self {
-        ImageInfoSpecificQCow2EncryptionBase {
-            format: format.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(format: BlockdevQcow2EncryptionFormat) -> Self {
+        ImageInfoSpecificQCow2EncryptionBase { format, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -9344,8 +9616,8 @@ pub struct ImageInfoSpecificQCow2Wrapper {
 impl ImageInfoSpecificQCow2Wrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ImageInfoSpecificQCow2>) -> Self {
-        ImageInfoSpecificQCow2Wrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ImageInfoSpecificQCow2) -> Self {
+        ImageInfoSpecificQCow2Wrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -9373,8 +9645,9 @@ impl ImageInfoSpecificRbd {
 
     /// Sets `encryption-format`.
     #[allow(deprecated)]
-    pub fn encryption_format(mut self, value: impl Into<RbdImageEncryptionFormat>) -> Self {
-        self.encryption_format = Some(value.into());
+    #[inline]
+    pub fn encryption_format(mut self, value: RbdImageEncryptionFormat) -> Self {
+        self.encryption_format = Some(value);
         self
     }
 }
@@ -9396,8 +9669,8 @@ pub struct ImageInfoSpecificRbdWrapper {
 impl ImageInfoSpecificRbdWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ImageInfoSpecificRbd>) -> Self {
-        ImageInfoSpecificRbdWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ImageInfoSpecificRbd) -> Self {
+        ImageInfoSpecificRbdWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -9429,14 +9702,14 @@ impl ImageInfoSpecificVmdk {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         create_type: impl Into<String>,
-        cid: impl Into<i64>,
-        parent_cid: impl Into<i64>,
+        cid: i64,
+        parent_cid: i64,
         extents: impl Into<serde_json::Value>,
     ) -> Self {
         ImageInfoSpecificVmdk {
             create_type: create_type.into(),
-            cid: cid.into(),
-            parent_cid: parent_cid.into(),
+            cid,
+            parent_cid,
             extents: extents.into(),
             unknown_members: serde_json::Map::new(),
         }
@@ -9460,8 +9733,8 @@ pub struct ImageInfoSpecificVmdkWrapper {
 impl ImageInfoSpecificVmdkWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ImageInfoSpecificVmdk>) -> Self {
-        ImageInfoSpecificVmdkWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ImageInfoSpecificVmdk) -> Self {
+        ImageInfoSpecificVmdkWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -9542,22 +9815,15 @@ pub struct MapEntry {
 impl MapEntry {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        start: impl Into<i64>,
-        length: impl Into<i64>,
-        data: impl Into<bool>,
-        zero: impl Into<bool>,
-        depth: impl Into<i64>,
-        present: impl Into<bool>,
-    ) -> Self {
+    pub fn new(start: i64, length: i64, data: bool, zero: bool, depth: i64, present: bool) -> Self {
         MapEntry {
-            start: start.into(),
-            length: length.into(),
-            data: data.into(),
-            zero: zero.into(),
+            start,
+            length,
+            data,
+            zero,
             compressed: None,
-            depth: depth.into(),
-            present: present.into(),
+            depth,
+            present,
             offset: None,
             filename: None,
             unknown_members: serde_json::Map::new(),
@@ -9566,20 +9832,23 @@ impl MapEntry {
 
     /// Sets `compressed`.
     #[allow(deprecated)]
-    pub fn compressed(mut self, value: impl Into<bool>) -> Self {
-        self.compressed = Some(value.into());
+    #[inline]
+    pub fn compressed(mut self, value: bool) -> Self {
+        self.compressed = Some(value);
         self
     }
 
     /// Sets `offset`.
     #[allow(deprecated)]
-    pub fn offset(mut self, value: impl Into<i64>) -> Self {
-        self.offset = Some(value.into());
+    #[inline]
+    pub fn offset(mut self, value: i64) -> Self {
+        self.offset = Some(value);
         self
     }
 
     /// Sets `filename`.
     #[allow(deprecated)]
+    #[inline]
     pub fn filename(mut self, value: impl Into<String>) -> Self {
         self.filename = Some(value.into());
         self
@@ -9648,8 +9917,8 @@ pub struct NFSServer {
 impl NFSServer {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(type_: impl Into<NFSTransport>, host: impl Into<String>) -> Self {
-        NFSServer { type_: type_.into(), host: host.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(type_: NFSTransport, host: impl Into<String>) -> Self {
+        NFSServer { type_, host: host.into(), unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -9748,17 +10017,8 @@ pub struct Qcow2BitmapInfo {
 impl Qcow2BitmapInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        name: impl Into<String>,
-        granularity: impl Into<u32>,
-        flags: impl Into<Vec<Qcow2BitmapInfoFlags>>,
-    ) -> Self {
-        Qcow2BitmapInfo {
-            name: name.into(),
-            granularity: granularity.into(),
-            flags: flags.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(name: impl Into<String>, granularity: u32, flags: Vec<Qcow2BitmapInfoFlags>) -> Self {
+        Qcow2BitmapInfo { name: name.into(), granularity, flags, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -9862,71 +10122,81 @@ impl Qcow2OverlapCheckFlags {
 
     /// Sets `template`.
     #[allow(deprecated)]
-    pub fn template(mut self, value: impl Into<Qcow2OverlapCheckMode>) -> Self {
-        self.template = Some(value.into());
+    #[inline]
+    pub fn template(mut self, value: Qcow2OverlapCheckMode) -> Self {
+        self.template = Some(value);
         self
     }
 
     /// Sets `main-header`.
     #[allow(deprecated)]
-    pub fn main_header(mut self, value: impl Into<bool>) -> Self {
-        self.main_header = Some(value.into());
+    #[inline]
+    pub fn main_header(mut self, value: bool) -> Self {
+        self.main_header = Some(value);
         self
     }
 
     /// Sets `active-l1`.
     #[allow(deprecated)]
-    pub fn active_l1(mut self, value: impl Into<bool>) -> Self {
-        self.active_l1 = Some(value.into());
+    #[inline]
+    pub fn active_l1(mut self, value: bool) -> Self {
+        self.active_l1 = Some(value);
         self
     }
 
     /// Sets `active-l2`.
     #[allow(deprecated)]
-    pub fn active_l2(mut self, value: impl Into<bool>) -> Self {
-        self.active_l2 = Some(value.into());
+    #[inline]
+    pub fn active_l2(mut self, value: bool) -> Self {
+        self.active_l2 = Some(value);
         self
     }
 
     /// Sets `refcount-table`.
     #[allow(deprecated)]
-    pub fn refcount_table(mut self, value: impl Into<bool>) -> Self {
-        self.refcount_table = Some(value.into());
+    #[inline]
+    pub fn refcount_table(mut self, value: bool) -> Self {
+        self.refcount_table = Some(value);
         self
     }
 
     /// Sets `refcount-block`.
     #[allow(deprecated)]
-    pub fn refcount_block(mut self, value: impl Into<bool>) -> Self {
-        self.refcount_block = Some(value.into());
+    #[inline]
+    pub fn refcount_block(mut self, value: bool) -> Self {
+        self.refcount_block = Some(value);
         self
     }
 
     /// Sets `snapshot-table`.
     #[allow(deprecated)]
-    pub fn snapshot_table(mut self, value: impl Into<bool>) -> Self {
-        self.snapshot_table = Some(value.into());
+    #[inline]
+    pub fn snapshot_table(mut self, value: bool) -> Self {
+        self.snapshot_table = Some(value);
         self
     }
 
     /// Sets `inactive-l1`.
     #[allow(deprecated)]
-    pub fn inactive_l1(mut self, value: impl Into<bool>) -> Self {
-        self.inactive_l1 = Some(value.into());
+    #[inline]
+    pub fn inactive_l1(mut self, value: bool) -> Self {
+        self.inactive_l1 = Some(value);
         self
     }
 
     /// Sets `inactive-l2`.
     #[allow(deprecated)]
-    pub fn inactive_l2(mut self, value: impl Into<bool>) -> Self {
-        self.inactive_l2 = Some(value.into());
+    #[inline]
+    pub fn inactive_l2(mut self, value: bool) -> Self {
+        self.inactive_l2 = Some(value);
         self
     }
 
     /// Sets `bitmap-directory`.
     #[allow(deprecated)]
-    pub fn bitmap_directory(mut self, value: impl Into<bool>) -> Self {
-        self.bitmap_directory = Some(value.into());
+    #[inline]
+    pub fn bitmap_directory(mut self, value: bool) -> Self {
+        self.bitmap_directory = Some(value);
         self
     }
 }
@@ -10134,6 +10404,7 @@ impl RbdEncryptionCreateOptionsLUKS {
 
     /// Sets `cipher-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cipher_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.cipher_alg = Some(value.into());
         self
@@ -10172,6 +10443,7 @@ impl RbdEncryptionCreateOptionsLUKS2 {
 
     /// Sets `cipher-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cipher_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.cipher_alg = Some(value.into());
         self
@@ -10210,6 +10482,7 @@ impl RbdEncryptionCreateOptionsLUKSBase {
 
     /// Sets `cipher-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cipher_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.cipher_alg = Some(value.into());
         self
@@ -10484,20 +10757,20 @@ impl SnapshotInfo {
     pub fn new(
         id: impl Into<String>,
         name: impl Into<String>,
-        vm_state_size: impl Into<i64>,
-        date_sec: impl Into<i64>,
-        date_nsec: impl Into<i64>,
-        vm_clock_sec: impl Into<i64>,
-        vm_clock_nsec: impl Into<i64>,
+        vm_state_size: i64,
+        date_sec: i64,
+        date_nsec: i64,
+        vm_clock_sec: i64,
+        vm_clock_nsec: i64,
     ) -> Self {
         SnapshotInfo {
             id: id.into(),
             name: name.into(),
-            vm_state_size: vm_state_size.into(),
-            date_sec: date_sec.into(),
-            date_nsec: date_nsec.into(),
-            vm_clock_sec: vm_clock_sec.into(),
-            vm_clock_nsec: vm_clock_nsec.into(),
+            vm_state_size,
+            date_sec,
+            date_nsec,
+            vm_clock_sec,
+            vm_clock_nsec,
             icount: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -10505,8 +10778,9 @@ impl SnapshotInfo {
 
     /// Sets `icount`.
     #[allow(deprecated)]
-    pub fn icount(mut self, value: impl Into<i64>) -> Self {
-        self.icount = Some(value.into());
+    #[inline]
+    pub fn icount(mut self, value: i64) -> Self {
+        self.icount = Some(value);
         self
     }
 }
@@ -10642,8 +10916,8 @@ pub struct SshHostKeyHash {
 impl SshHostKeyHash {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(type_: impl Into<SshHostKeyCheckHashType>, hash: impl Into<String>) -> Self {
-        SshHostKeyHash { type_: type_.into(), hash: hash.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(type_: SshHostKeyCheckHashType, hash: impl Into<String>) -> Self {
+        SshHostKeyHash { type_, hash: hash.into(), unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -10769,141 +11043,161 @@ impl ThrottleGroupProperties {
 
     /// Sets `limits`.
     #[allow(deprecated)]
-    pub fn limits(mut self, value: impl Into<ThrottleLimits>) -> Self {
-        self.limits = Some(value.into());
+    #[inline]
+    pub fn limits(mut self, value: ThrottleLimits) -> Self {
+        self.limits = Some(value);
         self
     }
 
     /// Sets `x-iops-total`.
     #[allow(deprecated)]
-    pub fn x_iops_total(mut self, value: impl Into<i64>) -> Self {
-        self.x_iops_total = Some(value.into());
+    #[inline]
+    pub fn x_iops_total(mut self, value: i64) -> Self {
+        self.x_iops_total = Some(value);
         self
     }
 
     /// Sets `x-iops-total-max`.
     #[allow(deprecated)]
-    pub fn x_iops_total_max(mut self, value: impl Into<i64>) -> Self {
-        self.x_iops_total_max = Some(value.into());
+    #[inline]
+    pub fn x_iops_total_max(mut self, value: i64) -> Self {
+        self.x_iops_total_max = Some(value);
         self
     }
 
     /// Sets `x-iops-total-max-length`.
     #[allow(deprecated)]
-    pub fn x_iops_total_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.x_iops_total_max_length = Some(value.into());
+    #[inline]
+    pub fn x_iops_total_max_length(mut self, value: i64) -> Self {
+        self.x_iops_total_max_length = Some(value);
         self
     }
 
     /// Sets `x-iops-read`.
     #[allow(deprecated)]
-    pub fn x_iops_read(mut self, value: impl Into<i64>) -> Self {
-        self.x_iops_read = Some(value.into());
+    #[inline]
+    pub fn x_iops_read(mut self, value: i64) -> Self {
+        self.x_iops_read = Some(value);
         self
     }
 
     /// Sets `x-iops-read-max`.
     #[allow(deprecated)]
-    pub fn x_iops_read_max(mut self, value: impl Into<i64>) -> Self {
-        self.x_iops_read_max = Some(value.into());
+    #[inline]
+    pub fn x_iops_read_max(mut self, value: i64) -> Self {
+        self.x_iops_read_max = Some(value);
         self
     }
 
     /// Sets `x-iops-read-max-length`.
     #[allow(deprecated)]
-    pub fn x_iops_read_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.x_iops_read_max_length = Some(value.into());
+    #[inline]
+    pub fn x_iops_read_max_length(mut self, value: i64) -> Self {
+        self.x_iops_read_max_length = Some(value);
         self
     }
 
     /// Sets `x-iops-write`.
     #[allow(deprecated)]
-    pub fn x_iops_write(mut self, value: impl Into<i64>) -> Self {
-        self.x_iops_write = Some(value.into());
+    #[inline]
+    pub fn x_iops_write(mut self, value: i64) -> Self {
+        self.x_iops_write = Some(value);
         self
     }
 
     /// Sets `x-iops-write-max`.
     #[allow(deprecated)]
-    pub fn x_iops_write_max(mut self, value: impl Into<i64>) -> Self {
-        self.x_iops_write_max = Some(value.into());
+    #[inline]
+    pub fn x_iops_write_max(mut self, value: i64) -> Self {
+        self.x_iops_write_max = Some(value);
         self
     }
 
     /// Sets `x-iops-write-max-length`.
     #[allow(deprecated)]
-    pub fn x_iops_write_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.x_iops_write_max_length = Some(value.into());
+    #[inline]
+    pub fn x_iops_write_max_length(mut self, value: i64) -> Self {
+        self.x_iops_write_max_length = Some(value);
         self
     }
 
     /// Sets `x-bps-total`.
     #[allow(deprecated)]
-    pub fn x_bps_total(mut self, value: impl Into<i64>) -> Self {
-        self.x_bps_total = Some(value.into());
+    #[inline]
+    pub fn x_bps_total(mut self, value: i64) -> Self {
+        self.x_bps_total = Some(value);
         self
     }
 
     /// Sets `x-bps-total-max`.
     #[allow(deprecated)]
-    pub fn x_bps_total_max(mut self, value: impl Into<i64>) -> Self {
-        self.x_bps_total_max = Some(value.into());
+    #[inline]
+    pub fn x_bps_total_max(mut self, value: i64) -> Self {
+        self.x_bps_total_max = Some(value);
         self
     }
 
     /// Sets `x-bps-total-max-length`.
     #[allow(deprecated)]
-    pub fn x_bps_total_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.x_bps_total_max_length = Some(value.into());
+    #[inline]
+    pub fn x_bps_total_max_length(mut self, value: i64) -> Self {
+        self.x_bps_total_max_length = Some(value);
         self
     }
 
     /// Sets `x-bps-read`.
     #[allow(deprecated)]
-    pub fn x_bps_read(mut self, value: impl Into<i64>) -> Self {
-        self.x_bps_read = Some(value.into());
+    #[inline]
+    pub fn x_bps_read(mut self, value: i64) -> Self {
+        self.x_bps_read = Some(value);
         self
     }
 
     /// Sets `x-bps-read-max`.
     #[allow(deprecated)]
-    pub fn x_bps_read_max(mut self, value: impl Into<i64>) -> Self {
-        self.x_bps_read_max = Some(value.into());
+    #[inline]
+    pub fn x_bps_read_max(mut self, value: i64) -> Self {
+        self.x_bps_read_max = Some(value);
         self
     }
 
     /// Sets `x-bps-read-max-length`.
     #[allow(deprecated)]
-    pub fn x_bps_read_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.x_bps_read_max_length = Some(value.into());
+    #[inline]
+    pub fn x_bps_read_max_length(mut self, value: i64) -> Self {
+        self.x_bps_read_max_length = Some(value);
         self
     }
 
     /// Sets `x-bps-write`.
     #[allow(deprecated)]
-    pub fn x_bps_write(mut self, value: impl Into<i64>) -> Self {
-        self.x_bps_write = Some(value.into());
+    #[inline]
+    pub fn x_bps_write(mut self, value: i64) -> Self {
+        self.x_bps_write = Some(value);
         self
     }
 
     /// Sets `x-bps-write-max`.
     #[allow(deprecated)]
-    pub fn x_bps_write_max(mut self, value: impl Into<i64>) -> Self {
-        self.x_bps_write_max = Some(value.into());
+    #[inline]
+    pub fn x_bps_write_max(mut self, value: i64) -> Self {
+        self.x_bps_write_max = Some(value);
         self
     }
 
     /// Sets `x-bps-write-max-length`.
     #[allow(deprecated)]
-    pub fn x_bps_write_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.x_bps_write_max_length = Some(value.into());
+    #[inline]
+    pub fn x_bps_write_max_length(mut self, value: i64) -> Self {
+        self.x_bps_write_max_length = Some(value);
         self
     }
 
     /// Sets `x-iops-size`.
     #[allow(deprecated)]
-    pub fn x_iops_size(mut self, value: impl Into<i64>) -> Self {
-        self.x_iops_size = Some(value.into());
+    #[inline]
+    pub fn x_iops_size(mut self, value: i64) -> Self {
+        self.x_iops_size = Some(value);
         self
     }
 }
@@ -11007,134 +11301,153 @@ impl ThrottleLimits {
 
     /// Sets `iops-total`.
     #[allow(deprecated)]
-    pub fn iops_total(mut self, value: impl Into<i64>) -> Self {
-        self.iops_total = Some(value.into());
+    #[inline]
+    pub fn iops_total(mut self, value: i64) -> Self {
+        self.iops_total = Some(value);
         self
     }
 
     /// Sets `iops-total-max`.
     #[allow(deprecated)]
-    pub fn iops_total_max(mut self, value: impl Into<i64>) -> Self {
-        self.iops_total_max = Some(value.into());
+    #[inline]
+    pub fn iops_total_max(mut self, value: i64) -> Self {
+        self.iops_total_max = Some(value);
         self
     }
 
     /// Sets `iops-total-max-length`.
     #[allow(deprecated)]
-    pub fn iops_total_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.iops_total_max_length = Some(value.into());
+    #[inline]
+    pub fn iops_total_max_length(mut self, value: i64) -> Self {
+        self.iops_total_max_length = Some(value);
         self
     }
 
     /// Sets `iops-read`.
     #[allow(deprecated)]
-    pub fn iops_read(mut self, value: impl Into<i64>) -> Self {
-        self.iops_read = Some(value.into());
+    #[inline]
+    pub fn iops_read(mut self, value: i64) -> Self {
+        self.iops_read = Some(value);
         self
     }
 
     /// Sets `iops-read-max`.
     #[allow(deprecated)]
-    pub fn iops_read_max(mut self, value: impl Into<i64>) -> Self {
-        self.iops_read_max = Some(value.into());
+    #[inline]
+    pub fn iops_read_max(mut self, value: i64) -> Self {
+        self.iops_read_max = Some(value);
         self
     }
 
     /// Sets `iops-read-max-length`.
     #[allow(deprecated)]
-    pub fn iops_read_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.iops_read_max_length = Some(value.into());
+    #[inline]
+    pub fn iops_read_max_length(mut self, value: i64) -> Self {
+        self.iops_read_max_length = Some(value);
         self
     }
 
     /// Sets `iops-write`.
     #[allow(deprecated)]
-    pub fn iops_write(mut self, value: impl Into<i64>) -> Self {
-        self.iops_write = Some(value.into());
+    #[inline]
+    pub fn iops_write(mut self, value: i64) -> Self {
+        self.iops_write = Some(value);
         self
     }
 
     /// Sets `iops-write-max`.
     #[allow(deprecated)]
-    pub fn iops_write_max(mut self, value: impl Into<i64>) -> Self {
-        self.iops_write_max = Some(value.into());
+    #[inline]
+    pub fn iops_write_max(mut self, value: i64) -> Self {
+        self.iops_write_max = Some(value);
         self
     }
 
     /// Sets `iops-write-max-length`.
     #[allow(deprecated)]
-    pub fn iops_write_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.iops_write_max_length = Some(value.into());
+    #[inline]
+    pub fn iops_write_max_length(mut self, value: i64) -> Self {
+        self.iops_write_max_length = Some(value);
         self
     }
 
     /// Sets `bps-total`.
     #[allow(deprecated)]
-    pub fn bps_total(mut self, value: impl Into<i64>) -> Self {
-        self.bps_total = Some(value.into());
+    #[inline]
+    pub fn bps_total(mut self, value: i64) -> Self {
+        self.bps_total = Some(value);
         self
     }
 
     /// Sets `bps-total-max`.
     #[allow(deprecated)]
-    pub fn bps_total_max(mut self, value: impl Into<i64>) -> Self {
-        self.bps_total_max = Some(value.into());
+    #[inline]
+    pub fn bps_total_max(mut self, value: i64) -> Self {
+        self.bps_total_max = Some(value);
         self
     }
 
     /// Sets `bps-total-max-length`.
     #[allow(deprecated)]
-    pub fn bps_total_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.bps_total_max_length = Some(value.into());
+    #[inline]
+    pub fn bps_total_max_length(mut self, value: i64) -> Self {
+        self.bps_total_max_length = Some(value);
         self
     }
 
     /// Sets `bps-read`.
     #[allow(deprecated)]
-    pub fn bps_read(mut self, value: impl Into<i64>) -> Self {
-        self.bps_read = Some(value.into());
+    #[inline]
+    pub fn bps_read(mut self, value: i64) -> Self {
+        self.bps_read = Some(value);
         self
     }
 
     /// Sets `bps-read-max`.
     #[allow(deprecated)]
-    pub fn bps_read_max(mut self, value: impl Into<i64>) -> Self {
-        self.bps_read_max = Some(value.into());
+    #[inline]
+    pub fn bps_read_max(mut self, value: i64) -> Self {
+        self.bps_read_max = Some(value);
         self
     }
 
     /// Sets `bps-read-max-length`.
     #[allow(deprecated)]
-    pub fn bps_read_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.bps_read_max_length = Some(value.into());
+    #[inline]
+    pub fn bps_read_max_length(mut self, value: i64) -> Self {
+        self.bps_read_max_length = Some(value);
         self
     }
 
     /// Sets `bps-write`.
     #[allow(deprecated)]
-    pub fn bps_write(mut self, value: impl Into<i64>) -> Self {
-        self.bps_write = Some(value.into());
+    #[inline]
+    pub fn bps_write(mut self, value: i64) -> Self {
+        self.bps_write = Some(value);
         self
     }
 
     /// Sets `bps-write-max`.
     #[allow(deprecated)]
-    pub fn bps_write_max(mut self, value: impl Into<i64>) -> Self {
-        self.bps_write_max = Some(value.into());
+    #[inline]
+    pub fn bps_write_max(mut self, value: i64) -> Self {
+        self.bps_write_max = Some(value);
         self
     }
 
     /// Sets `bps-write-max-length`.
     #[allow(deprecated)]
-    pub fn bps_write_max_length(mut self, value: impl Into<i64>) -> Self {
-        self.bps_write_max_length = Some(value.into());
+    #[inline]
+    pub fn bps_write_max_length(mut self, value: i64) -> Self {
+        self.bps_write_max_length = Some(value);
         self
     }
 
     /// Sets `iops-size`.
     #[allow(deprecated)]
-    pub fn iops_size(mut self, value: impl Into<i64>) -> Self {
-        self.iops_size = Some(value.into());
+    #[inline]
+    pub fn iops_size(mut self, value: i64) -> Self {
+        self.iops_size = Some(value);
         self
     }
 }
@@ -11167,11 +11480,11 @@ pub struct VmdkExtentInfo {
 impl VmdkExtentInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(filename: impl Into<String>, format: impl Into<String>, virtual_size: impl Into<i64>) -> Self {
+    pub fn new(filename: impl Into<String>, format: impl Into<String>, virtual_size: i64) -> Self {
         VmdkExtentInfo {
             filename: filename.into(),
             format: format.into(),
-            virtual_size: virtual_size.into(),
+            virtual_size,
             cluster_size: None,
             compressed: None,
             unknown_members: serde_json::Map::new(),
@@ -11180,15 +11493,17 @@ impl VmdkExtentInfo {
 
     /// Sets `cluster-size`.
     #[allow(deprecated)]
-    pub fn cluster_size(mut self, value: impl Into<i64>) -> Self {
-        self.cluster_size = Some(value.into());
+    #[inline]
+    pub fn cluster_size(mut self, value: i64) -> Self {
+        self.cluster_size = Some(value);
         self
     }
 
     /// Sets `compressed`.
     #[allow(deprecated)]
-    pub fn compressed(mut self, value: impl Into<bool>) -> Self {
-        self.compressed = Some(value.into());
+    #[inline]
+    pub fn compressed(mut self, value: bool) -> Self {
+        self.compressed = Some(value);
         self
     }
 }
@@ -11212,8 +11527,8 @@ pub struct XDbgBlockGraph {
 impl XDbgBlockGraph {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(nodes: impl Into<Vec<XDbgBlockGraphNode>>, edges: impl Into<Vec<XDbgBlockGraphEdge>>) -> Self {
-        XDbgBlockGraph { nodes: nodes.into(), edges: edges.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(nodes: Vec<XDbgBlockGraphNode>, edges: Vec<XDbgBlockGraphEdge>) -> Self {
+        XDbgBlockGraph { nodes, edges, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -11244,18 +11559,18 @@ impl XDbgBlockGraphEdge {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        parent: impl Into<u64>,
-        child: impl Into<u64>,
+        parent: u64,
+        child: u64,
         name: impl Into<String>,
-        perm: impl Into<Vec<BlockPermission>>,
-        shared_perm: impl Into<Vec<BlockPermission>>,
+        perm: Vec<BlockPermission>,
+        shared_perm: Vec<BlockPermission>,
     ) -> Self {
         XDbgBlockGraphEdge {
-            parent: parent.into(),
-            child: child.into(),
+            parent,
+            child,
             name: name.into(),
-            perm: perm.into(),
-            shared_perm: shared_perm.into(),
+            perm,
+            shared_perm,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -11283,17 +11598,8 @@ pub struct XDbgBlockGraphNode {
 impl XDbgBlockGraphNode {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        id: impl Into<u64>,
-        type_: impl Into<XDbgBlockGraphNodeType>,
-        name: impl Into<String>,
-    ) -> Self {
-        XDbgBlockGraphNode {
-            id: id.into(),
-            type_: type_.into(),
-            name: name.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(id: u64, type_: XDbgBlockGraphNodeType, name: impl Into<String>) -> Self {
+        XDbgBlockGraphNode { id, type_, name: name.into(), unknown_members: serde_json::Map::new() }
     }
 }
 

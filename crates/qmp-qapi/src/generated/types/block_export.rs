@@ -34,15 +34,15 @@ impl BlockExportInfo {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         id: impl Into<String>,
-        type_: impl Into<BlockExportType>,
+        type_: BlockExportType,
         node_name: impl Into<String>,
-        shutting_down: impl Into<bool>,
+        shutting_down: bool,
     ) -> Self {
         BlockExportInfo {
             id: id.into(),
-            type_: type_.into(),
+            type_,
             node_name: node_name.into(),
-            shutting_down: shutting_down.into(),
+            shutting_down,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -217,15 +217,17 @@ impl BlockExportOptionsFuse {
 
     /// Sets `growable`.
     #[allow(deprecated)]
-    pub fn growable(mut self, value: impl Into<bool>) -> Self {
-        self.growable = Some(value.into());
+    #[inline]
+    pub fn growable(mut self, value: bool) -> Self {
+        self.growable = Some(value);
         self
     }
 
     /// Sets `allow-other`.
     #[allow(deprecated)]
-    pub fn allow_other(mut self, value: impl Into<FuseExportAllowOther>) -> Self {
-        self.allow_other = Some(value.into());
+    #[inline]
+    pub fn allow_other(mut self, value: FuseExportAllowOther) -> Self {
+        self.allow_other = Some(value);
         self
     }
 }
@@ -269,6 +271,7 @@ impl BlockExportOptionsNbd {
 
     /// Sets `name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.name = Some(value.into());
         self
@@ -276,6 +279,7 @@ impl BlockExportOptionsNbd {
 
     /// Sets `description`.
     #[allow(deprecated)]
+    #[inline]
     pub fn description(mut self, value: impl Into<String>) -> Self {
         self.description = Some(value.into());
         self
@@ -283,15 +287,17 @@ impl BlockExportOptionsNbd {
 
     /// Sets `bitmaps`.
     #[allow(deprecated)]
-    pub fn bitmaps(mut self, value: impl Into<Vec<BlockDirtyBitmapOrStr>>) -> Self {
-        self.bitmaps = Some(value.into());
+    #[inline]
+    pub fn bitmaps(mut self, value: Vec<BlockDirtyBitmapOrStr>) -> Self {
+        self.bitmaps = Some(value);
         self
     }
 
     /// Sets `allocation-depth`.
     #[allow(deprecated)]
-    pub fn allocation_depth(mut self, value: impl Into<bool>) -> Self {
-        self.allocation_depth = Some(value.into());
+    #[inline]
+    pub fn allocation_depth(mut self, value: bool) -> Self {
+        self.allocation_depth = Some(value);
         self
     }
 }
@@ -323,6 +329,7 @@ impl BlockExportOptionsNbdBase {
 
     /// Sets `name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.name = Some(value.into());
         self
@@ -330,6 +337,7 @@ impl BlockExportOptionsNbdBase {
 
     /// Sets `description`.
     #[allow(deprecated)]
+    #[inline]
     pub fn description(mut self, value: impl Into<String>) -> Self {
         self.description = Some(value.into());
         self
@@ -378,27 +386,31 @@ impl BlockExportOptionsVduseBlk {
 
     /// Sets `num-queues`.
     #[allow(deprecated)]
-    pub fn num_queues(mut self, value: impl Into<u16>) -> Self {
-        self.num_queues = Some(value.into());
+    #[inline]
+    pub fn num_queues(mut self, value: u16) -> Self {
+        self.num_queues = Some(value);
         self
     }
 
     /// Sets `queue-size`.
     #[allow(deprecated)]
-    pub fn queue_size(mut self, value: impl Into<u16>) -> Self {
-        self.queue_size = Some(value.into());
+    #[inline]
+    pub fn queue_size(mut self, value: u16) -> Self {
+        self.queue_size = Some(value);
         self
     }
 
     /// Sets `logical-block-size`.
     #[allow(deprecated)]
-    pub fn logical_block_size(mut self, value: impl Into<u64>) -> Self {
-        self.logical_block_size = Some(value.into());
+    #[inline]
+    pub fn logical_block_size(mut self, value: u64) -> Self {
+        self.logical_block_size = Some(value);
         self
     }
 
     /// Sets `serial`.
     #[allow(deprecated)]
+    #[inline]
     pub fn serial(mut self, value: impl Into<String>) -> Self {
         self.serial = Some(value.into());
         self
@@ -428,9 +440,9 @@ pub struct BlockExportOptionsVhostUserBlk {
 impl BlockExportOptionsVhostUserBlk {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(addr: impl Into<SocketAddress>) -> Self {
+    pub fn new(addr: SocketAddress) -> Self {
         BlockExportOptionsVhostUserBlk {
-            addr: addr.into(),
+            addr,
             logical_block_size: None,
             num_queues: None,
             unknown_members: serde_json::Map::new(),
@@ -439,15 +451,17 @@ impl BlockExportOptionsVhostUserBlk {
 
     /// Sets `logical-block-size`.
     #[allow(deprecated)]
-    pub fn logical_block_size(mut self, value: impl Into<u64>) -> Self {
-        self.logical_block_size = Some(value.into());
+    #[inline]
+    pub fn logical_block_size(mut self, value: u64) -> Self {
+        self.logical_block_size = Some(value);
         self
     }
 
     /// Sets `num-queues`.
     #[allow(deprecated)]
-    pub fn num_queues(mut self, value: impl Into<u16>) -> Self {
-        self.num_queues = Some(value.into());
+    #[inline]
+    pub fn num_queues(mut self, value: u16) -> Self {
+        self.num_queues = Some(value);
         self
     }
 }
@@ -557,6 +571,7 @@ impl NbdServerAddOptions {
 
     /// Sets `name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.name = Some(value.into());
         self
@@ -564,6 +579,7 @@ impl NbdServerAddOptions {
 
     /// Sets `description`.
     #[allow(deprecated)]
+    #[inline]
     pub fn description(mut self, value: impl Into<String>) -> Self {
         self.description = Some(value.into());
         self
@@ -571,13 +587,15 @@ impl NbdServerAddOptions {
 
     /// Sets `writable`.
     #[allow(deprecated)]
-    pub fn writable(mut self, value: impl Into<bool>) -> Self {
-        self.writable = Some(value.into());
+    #[inline]
+    pub fn writable(mut self, value: bool) -> Self {
+        self.writable = Some(value);
         self
     }
 
     /// Sets `bitmap`.
     #[allow(deprecated)]
+    #[inline]
     pub fn bitmap(mut self, value: impl Into<String>) -> Self {
         self.bitmap = Some(value.into());
         self
@@ -610,9 +628,9 @@ pub struct NbdServerOptions {
 impl NbdServerOptions {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(addr: impl Into<SocketAddress>) -> Self {
+    pub fn new(addr: SocketAddress) -> Self {
         NbdServerOptions {
-            addr: addr.into(),
+            addr,
             tls_creds: None,
             tls_authz: None,
             max_connections: None,
@@ -622,6 +640,7 @@ impl NbdServerOptions {
 
     /// Sets `tls-creds`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_creds(mut self, value: impl Into<String>) -> Self {
         self.tls_creds = Some(value.into());
         self
@@ -629,6 +648,7 @@ impl NbdServerOptions {
 
     /// Sets `tls-authz`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_authz(mut self, value: impl Into<String>) -> Self {
         self.tls_authz = Some(value.into());
         self
@@ -636,8 +656,9 @@ impl NbdServerOptions {
 
     /// Sets `max-connections`.
     #[allow(deprecated)]
-    pub fn max_connections(mut self, value: impl Into<u32>) -> Self {
-        self.max_connections = Some(value.into());
+    #[inline]
+    pub fn max_connections(mut self, value: u32) -> Self {
+        self.max_connections = Some(value);
         self
     }
 }

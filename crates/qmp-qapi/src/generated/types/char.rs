@@ -331,6 +331,7 @@ impl ChardevCommon {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -338,8 +339,9 @@ impl ChardevCommon {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 }
@@ -361,8 +363,8 @@ pub struct ChardevCommonWrapper {
 impl ChardevCommonWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevCommon>) -> Self {
-        ChardevCommonWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevCommon) -> Self {
+        ChardevCommonWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -402,6 +404,7 @@ impl ChardevDBus {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -409,8 +412,9 @@ impl ChardevDBus {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 }
@@ -434,8 +438,8 @@ pub struct ChardevDBusWrapper {
 impl ChardevDBusWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevDBus>) -> Self {
-        ChardevDBusWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevDBus) -> Self {
+        ChardevDBusWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -481,6 +485,7 @@ impl ChardevFile {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -488,13 +493,15 @@ impl ChardevFile {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 
     /// Sets `in`.
     #[allow(deprecated)]
+    #[inline]
     pub fn in_(mut self, value: impl Into<String>) -> Self {
         self.in_ = Some(value.into());
         self
@@ -502,8 +509,9 @@ impl ChardevFile {
 
     /// Sets `append`.
     #[allow(deprecated)]
-    pub fn append(mut self, value: impl Into<bool>) -> Self {
-        self.append = Some(value.into());
+    #[inline]
+    pub fn append(mut self, value: bool) -> Self {
+        self.append = Some(value);
         self
     }
 }
@@ -525,8 +533,8 @@ pub struct ChardevFileWrapper {
 impl ChardevFileWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevFile>) -> Self {
-        ChardevFileWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevFile) -> Self {
+        ChardevFileWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -564,6 +572,7 @@ impl ChardevHostdev {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -571,8 +580,9 @@ impl ChardevHostdev {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 }
@@ -594,8 +604,8 @@ pub struct ChardevHostdevWrapper {
 impl ChardevHostdevWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevHostdev>) -> Self {
-        ChardevHostdevWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevHostdev) -> Self {
+        ChardevHostdevWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -621,15 +631,11 @@ pub struct ChardevInfo {
 impl ChardevInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        label: impl Into<String>,
-        filename: impl Into<String>,
-        frontend_open: impl Into<bool>,
-    ) -> Self {
+    pub fn new(label: impl Into<String>, filename: impl Into<String>, frontend_open: bool) -> Self {
         ChardevInfo {
             label: label.into(),
             filename: filename.into(),
-            frontend_open: frontend_open.into(),
+            frontend_open,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -669,6 +675,7 @@ impl ChardevMux {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -676,8 +683,9 @@ impl ChardevMux {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 }
@@ -699,8 +707,8 @@ pub struct ChardevMuxWrapper {
 impl ChardevMuxWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevMux>) -> Self {
-        ChardevMuxWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevMux) -> Self {
+        ChardevMuxWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -736,6 +744,7 @@ impl ChardevPty {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -743,13 +752,15 @@ impl ChardevPty {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 
     /// Sets `path`.
     #[allow(deprecated)]
+    #[inline]
     pub fn path(mut self, value: impl Into<String>) -> Self {
         self.path = Some(value.into());
         self
@@ -773,8 +784,8 @@ pub struct ChardevPtyWrapper {
 impl ChardevPtyWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevPty>) -> Self {
-        ChardevPtyWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevPty) -> Self {
+        ChardevPtyWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -819,6 +830,7 @@ impl ChardevQemuVDAgent {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -826,22 +838,25 @@ impl ChardevQemuVDAgent {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 
     /// Sets `mouse`.
     #[allow(deprecated)]
-    pub fn mouse(mut self, value: impl Into<bool>) -> Self {
-        self.mouse = Some(value.into());
+    #[inline]
+    pub fn mouse(mut self, value: bool) -> Self {
+        self.mouse = Some(value);
         self
     }
 
     /// Sets `clipboard`.
     #[allow(deprecated)]
-    pub fn clipboard(mut self, value: impl Into<bool>) -> Self {
-        self.clipboard = Some(value.into());
+    #[inline]
+    pub fn clipboard(mut self, value: bool) -> Self {
+        self.clipboard = Some(value);
         self
     }
 }
@@ -865,8 +880,8 @@ pub struct ChardevQemuVDAgentWrapper {
 impl ChardevQemuVDAgentWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevQemuVDAgent>) -> Self {
-        ChardevQemuVDAgentWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevQemuVDAgent) -> Self {
+        ChardevQemuVDAgentWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -894,6 +909,7 @@ impl ChardevReturn {
 
     /// Sets `pty`.
     #[allow(deprecated)]
+    #[inline]
     pub fn pty(mut self, value: impl Into<String>) -> Self {
         self.pty = Some(value.into());
         self
@@ -930,6 +946,7 @@ impl ChardevRingbuf {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -937,15 +954,17 @@ impl ChardevRingbuf {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 
     /// Sets `size`.
     #[allow(deprecated)]
-    pub fn size(mut self, value: impl Into<i64>) -> Self {
-        self.size = Some(value.into());
+    #[inline]
+    pub fn size(mut self, value: i64) -> Self {
+        self.size = Some(value);
         self
     }
 }
@@ -967,8 +986,8 @@ pub struct ChardevRingbufWrapper {
 impl ChardevRingbufWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevRingbuf>) -> Self {
-        ChardevRingbufWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevRingbuf) -> Self {
+        ChardevRingbufWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1028,11 +1047,11 @@ pub struct ChardevSocket {
 impl ChardevSocket {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(addr: impl Into<SocketAddressLegacy>) -> Self {
+    pub fn new(addr: SocketAddressLegacy) -> Self {
         ChardevSocket {
             logfile: None,
             logappend: None,
-            addr: addr.into(),
+            addr,
             tls_creds: None,
             tls_authz: None,
             server: None,
@@ -1049,6 +1068,7 @@ impl ChardevSocket {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -1056,13 +1076,15 @@ impl ChardevSocket {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 
     /// Sets `tls-creds`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_creds(mut self, value: impl Into<String>) -> Self {
         self.tls_creds = Some(value.into());
         self
@@ -1070,6 +1092,7 @@ impl ChardevSocket {
 
     /// Sets `tls-authz`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_authz(mut self, value: impl Into<String>) -> Self {
         self.tls_authz = Some(value.into());
         self
@@ -1077,57 +1100,65 @@ impl ChardevSocket {
 
     /// Sets `server`.
     #[allow(deprecated)]
-    pub fn server(mut self, value: impl Into<bool>) -> Self {
-        self.server = Some(value.into());
+    #[inline]
+    pub fn server(mut self, value: bool) -> Self {
+        self.server = Some(value);
         self
     }
 
     /// Sets `wait`.
     #[allow(deprecated)]
-    pub fn wait(mut self, value: impl Into<bool>) -> Self {
-        self.wait = Some(value.into());
+    #[inline]
+    pub fn wait(mut self, value: bool) -> Self {
+        self.wait = Some(value);
         self
     }
 
     /// Sets `nodelay`.
     #[allow(deprecated)]
-    pub fn nodelay(mut self, value: impl Into<bool>) -> Self {
-        self.nodelay = Some(value.into());
+    #[inline]
+    pub fn nodelay(mut self, value: bool) -> Self {
+        self.nodelay = Some(value);
         self
     }
 
     /// Sets `telnet`.
     #[allow(deprecated)]
-    pub fn telnet(mut self, value: impl Into<bool>) -> Self {
-        self.telnet = Some(value.into());
+    #[inline]
+    pub fn telnet(mut self, value: bool) -> Self {
+        self.telnet = Some(value);
         self
     }
 
     /// Sets `tn3270`.
     #[allow(deprecated)]
-    pub fn tn3270(mut self, value: impl Into<bool>) -> Self {
-        self.tn3270 = Some(value.into());
+    #[inline]
+    pub fn tn3270(mut self, value: bool) -> Self {
+        self.tn3270 = Some(value);
         self
     }
 
     /// Sets `websocket`.
     #[allow(deprecated)]
-    pub fn websocket(mut self, value: impl Into<bool>) -> Self {
-        self.websocket = Some(value.into());
+    #[inline]
+    pub fn websocket(mut self, value: bool) -> Self {
+        self.websocket = Some(value);
         self
     }
 
     /// Sets `reconnect`.
     #[allow(deprecated)]
-    pub fn reconnect(mut self, value: impl Into<i64>) -> Self {
-        self.reconnect = Some(value.into());
+    #[inline]
+    pub fn reconnect(mut self, value: i64) -> Self {
+        self.reconnect = Some(value);
         self
     }
 
     /// Sets `reconnect-ms`.
     #[allow(deprecated)]
-    pub fn reconnect_ms(mut self, value: impl Into<i64>) -> Self {
-        self.reconnect_ms = Some(value.into());
+    #[inline]
+    pub fn reconnect_ms(mut self, value: i64) -> Self {
+        self.reconnect_ms = Some(value);
         self
     }
 }
@@ -1149,8 +1180,8 @@ pub struct ChardevSocketWrapper {
 impl ChardevSocketWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevSocket>) -> Self {
-        ChardevSocketWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevSocket) -> Self {
+        ChardevSocketWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1191,6 +1222,7 @@ impl ChardevSpiceChannel {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -1198,8 +1230,9 @@ impl ChardevSpiceChannel {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 }
@@ -1223,8 +1256,8 @@ pub struct ChardevSpiceChannelWrapper {
 impl ChardevSpiceChannelWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevSpiceChannel>) -> Self {
-        ChardevSpiceChannelWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevSpiceChannel) -> Self {
+        ChardevSpiceChannelWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1264,6 +1297,7 @@ impl ChardevSpicePort {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -1271,8 +1305,9 @@ impl ChardevSpicePort {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 }
@@ -1296,8 +1331,8 @@ pub struct ChardevSpicePortWrapper {
 impl ChardevSpicePortWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevSpicePort>) -> Self {
-        ChardevSpicePortWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevSpicePort) -> Self {
+        ChardevSpicePortWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1331,6 +1366,7 @@ impl ChardevStdio {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -1338,15 +1374,17 @@ impl ChardevStdio {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 
     /// Sets `signal`.
     #[allow(deprecated)]
-    pub fn signal(mut self, value: impl Into<bool>) -> Self {
-        self.signal = Some(value.into());
+    #[inline]
+    pub fn signal(mut self, value: bool) -> Self {
+        self.signal = Some(value);
         self
     }
 }
@@ -1368,8 +1406,8 @@ pub struct ChardevStdioWrapper {
 impl ChardevStdioWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevStdio>) -> Self {
-        ChardevStdioWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevStdio) -> Self {
+        ChardevStdioWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1399,11 +1437,11 @@ pub struct ChardevUdp {
 impl ChardevUdp {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(remote: impl Into<SocketAddressLegacy>) -> Self {
+    pub fn new(remote: SocketAddressLegacy) -> Self {
         ChardevUdp {
             logfile: None,
             logappend: None,
-            remote: remote.into(),
+            remote,
             local: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1411,6 +1449,7 @@ impl ChardevUdp {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -1418,15 +1457,17 @@ impl ChardevUdp {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 
     /// Sets `local`.
     #[allow(deprecated)]
-    pub fn local(mut self, value: impl Into<SocketAddressLegacy>) -> Self {
-        self.local = Some(value.into());
+    #[inline]
+    pub fn local(mut self, value: SocketAddressLegacy) -> Self {
+        self.local = Some(value);
         self
     }
 }
@@ -1448,8 +1489,8 @@ pub struct ChardevUdpWrapper {
 impl ChardevUdpWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevUdp>) -> Self {
-        ChardevUdpWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevUdp) -> Self {
+        ChardevUdpWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1500,6 +1541,7 @@ impl ChardevVC {
 
     /// Sets `logfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn logfile(mut self, value: impl Into<String>) -> Self {
         self.logfile = Some(value.into());
         self
@@ -1507,36 +1549,41 @@ impl ChardevVC {
 
     /// Sets `logappend`.
     #[allow(deprecated)]
-    pub fn logappend(mut self, value: impl Into<bool>) -> Self {
-        self.logappend = Some(value.into());
+    #[inline]
+    pub fn logappend(mut self, value: bool) -> Self {
+        self.logappend = Some(value);
         self
     }
 
     /// Sets `width`.
     #[allow(deprecated)]
-    pub fn width(mut self, value: impl Into<i64>) -> Self {
-        self.width = Some(value.into());
+    #[inline]
+    pub fn width(mut self, value: i64) -> Self {
+        self.width = Some(value);
         self
     }
 
     /// Sets `height`.
     #[allow(deprecated)]
-    pub fn height(mut self, value: impl Into<i64>) -> Self {
-        self.height = Some(value.into());
+    #[inline]
+    pub fn height(mut self, value: i64) -> Self {
+        self.height = Some(value);
         self
     }
 
     /// Sets `cols`.
     #[allow(deprecated)]
-    pub fn cols(mut self, value: impl Into<i64>) -> Self {
-        self.cols = Some(value.into());
+    #[inline]
+    pub fn cols(mut self, value: i64) -> Self {
+        self.cols = Some(value);
         self
     }
 
     /// Sets `rows`.
     #[allow(deprecated)]
-    pub fn rows(mut self, value: impl Into<i64>) -> Self {
-        self.rows = Some(value.into());
+    #[inline]
+    pub fn rows(mut self, value: i64) -> Self {
+        self.rows = Some(value);
         self
     }
 }
@@ -1558,8 +1605,8 @@ pub struct ChardevVCWrapper {
 impl ChardevVCWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<ChardevVC>) -> Self {
-        ChardevVCWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: ChardevVC) -> Self {
+        ChardevVCWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 

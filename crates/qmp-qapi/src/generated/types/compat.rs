@@ -45,29 +45,33 @@ impl CompatPolicy {
 
     /// Sets `deprecated-input`.
     #[allow(deprecated)]
-    pub fn deprecated_input(mut self, value: impl Into<CompatPolicyInput>) -> Self {
-        self.deprecated_input = Some(value.into());
+    #[inline]
+    pub fn deprecated_input(mut self, value: CompatPolicyInput) -> Self {
+        self.deprecated_input = Some(value);
         self
     }
 
     /// Sets `deprecated-output`.
     #[allow(deprecated)]
-    pub fn deprecated_output(mut self, value: impl Into<CompatPolicyOutput>) -> Self {
-        self.deprecated_output = Some(value.into());
+    #[inline]
+    pub fn deprecated_output(mut self, value: CompatPolicyOutput) -> Self {
+        self.deprecated_output = Some(value);
         self
     }
 
     /// Sets `unstable-input`.
     #[allow(deprecated)]
-    pub fn unstable_input(mut self, value: impl Into<CompatPolicyInput>) -> Self {
-        self.unstable_input = Some(value.into());
+    #[inline]
+    pub fn unstable_input(mut self, value: CompatPolicyInput) -> Self {
+        self.unstable_input = Some(value);
         self
     }
 
     /// Sets `unstable-output`.
     #[allow(deprecated)]
-    pub fn unstable_output(mut self, value: impl Into<CompatPolicyOutput>) -> Self {
-        self.unstable_output = Some(value.into());
+    #[inline]
+    pub fn unstable_output(mut self, value: CompatPolicyOutput) -> Self {
+        self.unstable_output = Some(value);
         self
     }
 }

@@ -84,6 +84,7 @@ impl MonitorOptions {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -91,15 +92,17 @@ impl MonitorOptions {
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<MonitorMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: MonitorMode) -> Self {
+        self.mode = Some(value);
         self
     }
 
     /// Sets `pretty`.
     #[allow(deprecated)]
-    pub fn pretty(mut self, value: impl Into<bool>) -> Self {
-        self.pretty = Some(value.into());
+    #[inline]
+    pub fn pretty(mut self, value: bool) -> Self {
+        self.pretty = Some(value);
         self
     }
 }
@@ -139,8 +142,8 @@ pub struct VersionInfo {
 impl VersionInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(qemu: impl Into<VersionTriple>, package: impl Into<String>) -> Self {
-        VersionInfo { qemu: qemu.into(), package: package.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(qemu: VersionTriple, package: impl Into<String>) -> Self {
+        VersionInfo { qemu, package: package.into(), unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -165,12 +168,7 @@ pub struct VersionTriple {
 impl VersionTriple {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(major: impl Into<i64>, minor: impl Into<i64>, micro: impl Into<i64>) -> Self {
-        VersionTriple {
-            major: major.into(),
-            minor: minor.into(),
-            micro: micro.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(major: i64, minor: i64, micro: i64) -> Self {
+        VersionTriple { major, minor, micro, unknown_members: serde_json::Map::new() }
     }
 }

@@ -254,9 +254,9 @@ pub struct QCryptoBlockAmendOptionsLUKS {
 impl QCryptoBlockAmendOptionsLUKS {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(state: impl Into<QCryptoBlockLUKSKeyslotState>) -> Self {
+    pub fn new(state: QCryptoBlockLUKSKeyslotState) -> Self {
         QCryptoBlockAmendOptionsLUKS {
-            state: state.into(),
+            state,
             new_secret: None,
             old_secret: None,
             keyslot: None,
@@ -268,6 +268,7 @@ impl QCryptoBlockAmendOptionsLUKS {
 
     /// Sets `new-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn new_secret(mut self, value: impl Into<String>) -> Self {
         self.new_secret = Some(value.into());
         self
@@ -275,6 +276,7 @@ impl QCryptoBlockAmendOptionsLUKS {
 
     /// Sets `old-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn old_secret(mut self, value: impl Into<String>) -> Self {
         self.old_secret = Some(value.into());
         self
@@ -282,20 +284,23 @@ impl QCryptoBlockAmendOptionsLUKS {
 
     /// Sets `keyslot`.
     #[allow(deprecated)]
-    pub fn keyslot(mut self, value: impl Into<i64>) -> Self {
-        self.keyslot = Some(value.into());
+    #[inline]
+    pub fn keyslot(mut self, value: i64) -> Self {
+        self.keyslot = Some(value);
         self
     }
 
     /// Sets `iter-time`.
     #[allow(deprecated)]
-    pub fn iter_time(mut self, value: impl Into<i64>) -> Self {
-        self.iter_time = Some(value.into());
+    #[inline]
+    pub fn iter_time(mut self, value: i64) -> Self {
+        self.iter_time = Some(value);
         self
     }
 
     /// Sets `secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn secret(mut self, value: impl Into<String>) -> Self {
         self.secret = Some(value.into());
         self
@@ -435,6 +440,7 @@ impl QCryptoBlockCreateOptionsLUKS {
 
     /// Sets `key-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn key_secret(mut self, value: impl Into<String>) -> Self {
         self.key_secret = Some(value.into());
         self
@@ -442,6 +448,7 @@ impl QCryptoBlockCreateOptionsLUKS {
 
     /// Sets `cipher-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cipher_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.cipher_alg = Some(value.into());
         self
@@ -449,13 +456,15 @@ impl QCryptoBlockCreateOptionsLUKS {
 
     /// Sets `cipher-mode`.
     #[allow(deprecated)]
-    pub fn cipher_mode(mut self, value: impl Into<QCryptoCipherMode>) -> Self {
-        self.cipher_mode = Some(value.into());
+    #[inline]
+    pub fn cipher_mode(mut self, value: QCryptoCipherMode) -> Self {
+        self.cipher_mode = Some(value);
         self
     }
 
     /// Sets `ivgen-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ivgen_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.ivgen_alg = Some(value.into());
         self
@@ -463,6 +472,7 @@ impl QCryptoBlockCreateOptionsLUKS {
 
     /// Sets `ivgen-hash-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ivgen_hash_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.ivgen_hash_alg = Some(value.into());
         self
@@ -470,6 +480,7 @@ impl QCryptoBlockCreateOptionsLUKS {
 
     /// Sets `hash-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn hash_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.hash_alg = Some(value.into());
         self
@@ -477,15 +488,17 @@ impl QCryptoBlockCreateOptionsLUKS {
 
     /// Sets `iter-time`.
     #[allow(deprecated)]
-    pub fn iter_time(mut self, value: impl Into<i64>) -> Self {
-        self.iter_time = Some(value.into());
+    #[inline]
+    pub fn iter_time(mut self, value: i64) -> Self {
+        self.iter_time = Some(value);
         self
     }
 
     /// Sets `detached-header`.
     #[allow(deprecated)]
-    pub fn detached_header(mut self, value: impl Into<bool>) -> Self {
-        self.detached_header = Some(value.into());
+    #[inline]
+    pub fn detached_header(mut self, value: bool) -> Self {
+        self.detached_header = Some(value);
         self
     }
 }
@@ -592,8 +605,8 @@ pub struct QCryptoBlockInfoBase {
 impl QCryptoBlockInfoBase {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(format: impl Into<QCryptoBlockFormat>) -> Self {
-        QCryptoBlockInfoBase { format: format.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(format: QCryptoBlockFormat) -> Self {
+        QCryptoBlockInfoBase { format, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -647,31 +660,32 @@ impl QCryptoBlockInfoLUKS {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         cipher_alg: impl Into<serde_json::Value>,
-        cipher_mode: impl Into<QCryptoCipherMode>,
+        cipher_mode: QCryptoCipherMode,
         ivgen_alg: impl Into<serde_json::Value>,
         hash_alg: impl Into<serde_json::Value>,
-        payload_offset: impl Into<i64>,
-        master_key_iters: impl Into<i64>,
+        payload_offset: i64,
+        master_key_iters: i64,
         uuid: impl Into<String>,
-        slots: impl Into<Vec<QCryptoBlockInfoLUKSSlot>>,
+        slots: Vec<QCryptoBlockInfoLUKSSlot>,
     ) -> Self {
         QCryptoBlockInfoLUKS {
             cipher_alg: cipher_alg.into(),
-            cipher_mode: cipher_mode.into(),
+            cipher_mode,
             ivgen_alg: ivgen_alg.into(),
             ivgen_hash_alg: None,
             hash_alg: hash_alg.into(),
             detached_header: None,
-            payload_offset: payload_offset.into(),
-            master_key_iters: master_key_iters.into(),
+            payload_offset,
+            master_key_iters,
             uuid: uuid.into(),
-            slots: slots.into(),
+            slots,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `ivgen-hash-alg`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ivgen_hash_alg(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.ivgen_hash_alg = Some(value.into());
         self
@@ -679,8 +693,9 @@ impl QCryptoBlockInfoLUKS {
 
     /// Sets `detached-header`.
     #[allow(deprecated)]
-    pub fn detached_header(mut self, value: impl Into<bool>) -> Self {
-        self.detached_header = Some(value.into());
+    #[inline]
+    pub fn detached_header(mut self, value: bool) -> Self {
+        self.detached_header = Some(value);
         self
     }
 }
@@ -711,27 +726,29 @@ pub struct QCryptoBlockInfoLUKSSlot {
 impl QCryptoBlockInfoLUKSSlot {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(active: impl Into<bool>, key_offset: impl Into<i64>) -> Self {
+    pub fn new(active: bool, key_offset: i64) -> Self {
         QCryptoBlockInfoLUKSSlot {
-            active: active.into(),
+            active,
             iters: None,
             stripes: None,
-            key_offset: key_offset.into(),
+            key_offset,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `iters`.
     #[allow(deprecated)]
-    pub fn iters(mut self, value: impl Into<i64>) -> Self {
-        self.iters = Some(value.into());
+    #[inline]
+    pub fn iters(mut self, value: i64) -> Self {
+        self.iters = Some(value);
         self
     }
 
     /// Sets `stripes`.
     #[allow(deprecated)]
-    pub fn stripes(mut self, value: impl Into<i64>) -> Self {
-        self.stripes = Some(value.into());
+    #[inline]
+    pub fn stripes(mut self, value: i64) -> Self {
+        self.stripes = Some(value);
         self
     }
 }
@@ -844,8 +861,8 @@ pub struct QCryptoBlockOptionsBase {
 impl QCryptoBlockOptionsBase {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(format: impl Into<QCryptoBlockFormat>) -> Self {
-        QCryptoBlockOptionsBase { format: format.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(format: QCryptoBlockFormat) -> Self {
+        QCryptoBlockOptionsBase { format, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -873,6 +890,7 @@ impl QCryptoBlockOptionsLUKS {
 
     /// Sets `key-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn key_secret(mut self, value: impl Into<String>) -> Self {
         self.key_secret = Some(value.into());
         self
@@ -903,6 +921,7 @@ impl QCryptoBlockOptionsQCow {
 
     /// Sets `key-secret`.
     #[allow(deprecated)]
+    #[inline]
     pub fn key_secret(mut self, value: impl Into<String>) -> Self {
         self.key_secret = Some(value.into());
         self
@@ -1224,20 +1243,23 @@ impl SecretCommonProperties {
 
     /// Sets `loaded`.
     #[allow(deprecated)]
-    pub fn loaded(mut self, value: impl Into<bool>) -> Self {
-        self.loaded = Some(value.into());
+    #[inline]
+    pub fn loaded(mut self, value: bool) -> Self {
+        self.loaded = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<QCryptoSecretFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: QCryptoSecretFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `keyid`.
     #[allow(deprecated)]
+    #[inline]
     pub fn keyid(mut self, value: impl Into<String>) -> Self {
         self.keyid = Some(value.into());
         self
@@ -1245,6 +1267,7 @@ impl SecretCommonProperties {
 
     /// Sets `iv`.
     #[allow(deprecated)]
+    #[inline]
     pub fn iv(mut self, value: impl Into<String>) -> Self {
         self.iv = Some(value.into());
         self
@@ -1285,33 +1308,36 @@ pub struct SecretKeyringProperties {
 impl SecretKeyringProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(serial: impl Into<i32>) -> Self {
+    pub fn new(serial: i32) -> Self {
         SecretKeyringProperties {
             loaded: None,
             format: None,
             keyid: None,
             iv: None,
-            serial: serial.into(),
+            serial,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `loaded`.
     #[allow(deprecated)]
-    pub fn loaded(mut self, value: impl Into<bool>) -> Self {
-        self.loaded = Some(value.into());
+    #[inline]
+    pub fn loaded(mut self, value: bool) -> Self {
+        self.loaded = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<QCryptoSecretFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: QCryptoSecretFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `keyid`.
     #[allow(deprecated)]
+    #[inline]
     pub fn keyid(mut self, value: impl Into<String>) -> Self {
         self.keyid = Some(value.into());
         self
@@ -1319,6 +1345,7 @@ impl SecretKeyringProperties {
 
     /// Sets `iv`.
     #[allow(deprecated)]
+    #[inline]
     pub fn iv(mut self, value: impl Into<String>) -> Self {
         self.iv = Some(value.into());
         self
@@ -1375,20 +1402,23 @@ impl SecretProperties {
 
     /// Sets `loaded`.
     #[allow(deprecated)]
-    pub fn loaded(mut self, value: impl Into<bool>) -> Self {
-        self.loaded = Some(value.into());
+    #[inline]
+    pub fn loaded(mut self, value: bool) -> Self {
+        self.loaded = Some(value);
         self
     }
 
     /// Sets `format`.
     #[allow(deprecated)]
-    pub fn format(mut self, value: impl Into<QCryptoSecretFormat>) -> Self {
-        self.format = Some(value.into());
+    #[inline]
+    pub fn format(mut self, value: QCryptoSecretFormat) -> Self {
+        self.format = Some(value);
         self
     }
 
     /// Sets `keyid`.
     #[allow(deprecated)]
+    #[inline]
     pub fn keyid(mut self, value: impl Into<String>) -> Self {
         self.keyid = Some(value.into());
         self
@@ -1396,6 +1426,7 @@ impl SecretProperties {
 
     /// Sets `iv`.
     #[allow(deprecated)]
+    #[inline]
     pub fn iv(mut self, value: impl Into<String>) -> Self {
         self.iv = Some(value.into());
         self
@@ -1403,6 +1434,7 @@ impl SecretProperties {
 
     /// Sets `data`.
     #[allow(deprecated)]
+    #[inline]
     pub fn data(mut self, value: impl Into<String>) -> Self {
         self.data = Some(value.into());
         self
@@ -1410,6 +1442,7 @@ impl SecretProperties {
 
     /// Sets `file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn file(mut self, value: impl Into<String>) -> Self {
         self.file = Some(value.into());
         self
@@ -1462,13 +1495,15 @@ impl TlsCredsAnonProperties {
 
     /// Sets `verify-peer`.
     #[allow(deprecated)]
-    pub fn verify_peer(mut self, value: impl Into<bool>) -> Self {
-        self.verify_peer = Some(value.into());
+    #[inline]
+    pub fn verify_peer(mut self, value: bool) -> Self {
+        self.verify_peer = Some(value);
         self
     }
 
     /// Sets `dir`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dir(mut self, value: impl Into<String>) -> Self {
         self.dir = Some(value.into());
         self
@@ -1476,13 +1511,15 @@ impl TlsCredsAnonProperties {
 
     /// Sets `endpoint`.
     #[allow(deprecated)]
-    pub fn endpoint(mut self, value: impl Into<QCryptoTLSCredsEndpoint>) -> Self {
-        self.endpoint = Some(value.into());
+    #[inline]
+    pub fn endpoint(mut self, value: QCryptoTLSCredsEndpoint) -> Self {
+        self.endpoint = Some(value);
         self
     }
 
     /// Sets `priority`.
     #[allow(deprecated)]
+    #[inline]
     pub fn priority(mut self, value: impl Into<String>) -> Self {
         self.priority = Some(value.into());
         self
@@ -1490,8 +1527,9 @@ impl TlsCredsAnonProperties {
 
     /// Sets `loaded`.
     #[allow(deprecated)]
-    pub fn loaded(mut self, value: impl Into<bool>) -> Self {
-        self.loaded = Some(value.into());
+    #[inline]
+    pub fn loaded(mut self, value: bool) -> Self {
+        self.loaded = Some(value);
         self
     }
 }
@@ -1535,13 +1573,15 @@ impl TlsCredsProperties {
 
     /// Sets `verify-peer`.
     #[allow(deprecated)]
-    pub fn verify_peer(mut self, value: impl Into<bool>) -> Self {
-        self.verify_peer = Some(value.into());
+    #[inline]
+    pub fn verify_peer(mut self, value: bool) -> Self {
+        self.verify_peer = Some(value);
         self
     }
 
     /// Sets `dir`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dir(mut self, value: impl Into<String>) -> Self {
         self.dir = Some(value.into());
         self
@@ -1549,13 +1589,15 @@ impl TlsCredsProperties {
 
     /// Sets `endpoint`.
     #[allow(deprecated)]
-    pub fn endpoint(mut self, value: impl Into<QCryptoTLSCredsEndpoint>) -> Self {
-        self.endpoint = Some(value.into());
+    #[inline]
+    pub fn endpoint(mut self, value: QCryptoTLSCredsEndpoint) -> Self {
+        self.endpoint = Some(value);
         self
     }
 
     /// Sets `priority`.
     #[allow(deprecated)]
+    #[inline]
     pub fn priority(mut self, value: impl Into<String>) -> Self {
         self.priority = Some(value.into());
         self
@@ -1612,13 +1654,15 @@ impl TlsCredsPskProperties {
 
     /// Sets `verify-peer`.
     #[allow(deprecated)]
-    pub fn verify_peer(mut self, value: impl Into<bool>) -> Self {
-        self.verify_peer = Some(value.into());
+    #[inline]
+    pub fn verify_peer(mut self, value: bool) -> Self {
+        self.verify_peer = Some(value);
         self
     }
 
     /// Sets `dir`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dir(mut self, value: impl Into<String>) -> Self {
         self.dir = Some(value.into());
         self
@@ -1626,13 +1670,15 @@ impl TlsCredsPskProperties {
 
     /// Sets `endpoint`.
     #[allow(deprecated)]
-    pub fn endpoint(mut self, value: impl Into<QCryptoTLSCredsEndpoint>) -> Self {
-        self.endpoint = Some(value.into());
+    #[inline]
+    pub fn endpoint(mut self, value: QCryptoTLSCredsEndpoint) -> Self {
+        self.endpoint = Some(value);
         self
     }
 
     /// Sets `priority`.
     #[allow(deprecated)]
+    #[inline]
     pub fn priority(mut self, value: impl Into<String>) -> Self {
         self.priority = Some(value.into());
         self
@@ -1640,13 +1686,15 @@ impl TlsCredsPskProperties {
 
     /// Sets `loaded`.
     #[allow(deprecated)]
-    pub fn loaded(mut self, value: impl Into<bool>) -> Self {
-        self.loaded = Some(value.into());
+    #[inline]
+    pub fn loaded(mut self, value: bool) -> Self {
+        self.loaded = Some(value);
         self
     }
 
     /// Sets `username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn username(mut self, value: impl Into<String>) -> Self {
         self.username = Some(value.into());
         self
@@ -1707,13 +1755,15 @@ impl TlsCredsX509Properties {
 
     /// Sets `verify-peer`.
     #[allow(deprecated)]
-    pub fn verify_peer(mut self, value: impl Into<bool>) -> Self {
-        self.verify_peer = Some(value.into());
+    #[inline]
+    pub fn verify_peer(mut self, value: bool) -> Self {
+        self.verify_peer = Some(value);
         self
     }
 
     /// Sets `dir`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dir(mut self, value: impl Into<String>) -> Self {
         self.dir = Some(value.into());
         self
@@ -1721,13 +1771,15 @@ impl TlsCredsX509Properties {
 
     /// Sets `endpoint`.
     #[allow(deprecated)]
-    pub fn endpoint(mut self, value: impl Into<QCryptoTLSCredsEndpoint>) -> Self {
-        self.endpoint = Some(value.into());
+    #[inline]
+    pub fn endpoint(mut self, value: QCryptoTLSCredsEndpoint) -> Self {
+        self.endpoint = Some(value);
         self
     }
 
     /// Sets `priority`.
     #[allow(deprecated)]
+    #[inline]
     pub fn priority(mut self, value: impl Into<String>) -> Self {
         self.priority = Some(value.into());
         self
@@ -1735,20 +1787,23 @@ impl TlsCredsX509Properties {
 
     /// Sets `loaded`.
     #[allow(deprecated)]
-    pub fn loaded(mut self, value: impl Into<bool>) -> Self {
-        self.loaded = Some(value.into());
+    #[inline]
+    pub fn loaded(mut self, value: bool) -> Self {
+        self.loaded = Some(value);
         self
     }
 
     /// Sets `sanity-check`.
     #[allow(deprecated)]
-    pub fn sanity_check(mut self, value: impl Into<bool>) -> Self {
-        self.sanity_check = Some(value.into());
+    #[inline]
+    pub fn sanity_check(mut self, value: bool) -> Self {
+        self.sanity_check = Some(value);
         self
     }
 
     /// Sets `passwordid`.
     #[allow(deprecated)]
+    #[inline]
     pub fn passwordid(mut self, value: impl Into<String>) -> Self {
         self.passwordid = Some(value.into());
         self

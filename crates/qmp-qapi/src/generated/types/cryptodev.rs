@@ -62,12 +62,8 @@ pub struct QCryptodevBackendClient {
 impl QCryptodevBackendClient {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(queue: impl Into<u32>, type_: impl Into<QCryptodevBackendType>) -> Self {
-        QCryptodevBackendClient {
-            queue: queue.into(),
-            type_: type_.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(queue: u32, type_: QCryptodevBackendType) -> Self {
+        QCryptodevBackendClient { queue, type_, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -138,14 +134,9 @@ impl QCryptodevInfo {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         id: impl Into<String>,
-        service: impl Into<Vec<QCryptodevBackendServiceType>>,
-        client: impl Into<Vec<QCryptodevBackendClient>>,
+        service: Vec<QCryptodevBackendServiceType>,
+        client: Vec<QCryptodevBackendClient>,
     ) -> Self {
-        QCryptodevInfo {
-            id: id.into(),
-            service: service.into(),
-            client: client.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+        QCryptodevInfo { id: id.into(), service, client, unknown_members: serde_json::Map::new() }
     }
 }

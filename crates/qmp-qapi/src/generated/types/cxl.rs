@@ -26,12 +26,8 @@ pub struct CXLUncorErrorRecord {
 impl CXLUncorErrorRecord {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(type_: impl Into<CxlUncorErrorType>, header: impl Into<Vec<u32>>) -> Self {
-        CXLUncorErrorRecord {
-            type_: type_.into(),
-            header: header.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(type_: CxlUncorErrorType, header: Vec<u32>) -> Self {
+        CXLUncorErrorRecord { type_, header, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -82,12 +78,8 @@ pub struct CxlDynamicCapacityExtent {
 impl CxlDynamicCapacityExtent {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(offset: impl Into<u64>, len: impl Into<u64>) -> Self {
-        CxlDynamicCapacityExtent {
-            offset: offset.into(),
-            len: len.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(offset: u64, len: u64) -> Self {
+        CxlDynamicCapacityExtent { offset, len, unknown_members: serde_json::Map::new() }
     }
 }
 

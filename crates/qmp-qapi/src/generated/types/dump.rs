@@ -23,8 +23,8 @@ pub struct DumpGuestMemoryCapability {
 impl DumpGuestMemoryCapability {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(formats: impl Into<Vec<DumpGuestMemoryFormat>>) -> Self {
-        DumpGuestMemoryCapability { formats: formats.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(formats: Vec<DumpGuestMemoryFormat>) -> Self {
+        DumpGuestMemoryCapability { formats, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -82,13 +82,8 @@ pub struct DumpQueryResult {
 impl DumpQueryResult {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(status: impl Into<DumpStatus>, completed: impl Into<i64>, total: impl Into<i64>) -> Self {
-        DumpQueryResult {
-            status: status.into(),
-            completed: completed.into(),
-            total: total.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(status: DumpStatus, completed: i64, total: i64) -> Self {
+        DumpQueryResult { status, completed, total, unknown_members: serde_json::Map::new() }
     }
 }
 

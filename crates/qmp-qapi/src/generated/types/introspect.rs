@@ -168,8 +168,8 @@ pub struct SchemaInfoAlternate {
 impl SchemaInfoAlternate {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(members: impl Into<Vec<SchemaInfoAlternateMember>>) -> Self {
-        SchemaInfoAlternate { members: members.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(members: Vec<SchemaInfoAlternateMember>) -> Self {
+        SchemaInfoAlternate { members, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -237,8 +237,8 @@ pub struct SchemaInfoBuiltin {
 impl SchemaInfoBuiltin {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(json_type: impl Into<JSONType>) -> Self {
-        SchemaInfoBuiltin { json_type: json_type.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(json_type: JSONType) -> Self {
+        SchemaInfoBuiltin { json_type, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -277,8 +277,9 @@ impl SchemaInfoCommand {
 
     /// Sets `allow-oob`.
     #[allow(deprecated)]
-    pub fn allow_oob(mut self, value: impl Into<bool>) -> Self {
-        self.allow_oob = Some(value.into());
+    #[inline]
+    pub fn allow_oob(mut self, value: bool) -> Self {
+        self.allow_oob = Some(value);
         self
     }
 }
@@ -304,12 +305,8 @@ pub struct SchemaInfoEnum {
 impl SchemaInfoEnum {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(members: impl Into<Vec<SchemaInfoEnumMember>>, values: impl Into<Vec<String>>) -> Self {
-        SchemaInfoEnum {
-            members: members.into(),
-            values: values.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(members: Vec<SchemaInfoEnumMember>, values: Vec<String>) -> Self {
+        SchemaInfoEnum { members, values, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -339,8 +336,9 @@ impl SchemaInfoEnumMember {
 
     /// Sets `features`.
     #[allow(deprecated)]
-    pub fn features(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.features = Some(value.into());
+    #[inline]
+    pub fn features(mut self, value: Vec<String>) -> Self {
+        self.features = Some(value);
         self
     }
 }
@@ -391,17 +389,13 @@ pub struct SchemaInfoObject {
 impl SchemaInfoObject {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(members: impl Into<Vec<SchemaInfoObjectMember>>) -> Self {
-        SchemaInfoObject {
-            members: members.into(),
-            tag: None,
-            variants: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(members: Vec<SchemaInfoObjectMember>) -> Self {
+        SchemaInfoObject { members, tag: None, variants: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `tag`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tag(mut self, value: impl Into<String>) -> Self {
         self.tag = Some(value.into());
         self
@@ -409,8 +403,9 @@ impl SchemaInfoObject {
 
     /// Sets `variants`.
     #[allow(deprecated)]
-    pub fn variants(mut self, value: impl Into<Vec<SchemaInfoObjectVariant>>) -> Self {
-        self.variants = Some(value.into());
+    #[inline]
+    pub fn variants(mut self, value: Vec<SchemaInfoObjectVariant>) -> Self {
+        self.variants = Some(value);
         self
     }
 }
@@ -457,8 +452,9 @@ impl SchemaInfoObjectMember {
 
     /// Sets `features`.
     #[allow(deprecated)]
-    pub fn features(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.features = Some(value.into());
+    #[inline]
+    pub fn features(mut self, value: Vec<String>) -> Self {
+        self.features = Some(value);
         self
     }
 }

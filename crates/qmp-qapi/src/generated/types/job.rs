@@ -39,17 +39,17 @@ impl JobInfo {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         id: impl Into<String>,
-        type_: impl Into<JobType>,
-        status: impl Into<JobStatus>,
-        current_progress: impl Into<i64>,
-        total_progress: impl Into<i64>,
+        type_: JobType,
+        status: JobStatus,
+        current_progress: i64,
+        total_progress: i64,
     ) -> Self {
         JobInfo {
             id: id.into(),
-            type_: type_.into(),
-            status: status.into(),
-            current_progress: current_progress.into(),
-            total_progress: total_progress.into(),
+            type_,
+            status,
+            current_progress,
+            total_progress,
             error: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -57,6 +57,7 @@ impl JobInfo {
 
     /// Sets `error`.
     #[allow(deprecated)]
+    #[inline]
     pub fn error(mut self, value: impl Into<String>) -> Self {
         self.error = Some(value.into());
         self

@@ -23,8 +23,8 @@ pub struct BalloonInfo {
 impl BalloonInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(actual: impl Into<i64>) -> Self {
-        BalloonInfo { actual: actual.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(actual: i64) -> Self {
+        BalloonInfo { actual, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -79,6 +79,7 @@ impl BootConfiguration {
 
     /// Sets `order`.
     #[allow(deprecated)]
+    #[inline]
     pub fn order(mut self, value: impl Into<String>) -> Self {
         self.order = Some(value.into());
         self
@@ -86,6 +87,7 @@ impl BootConfiguration {
 
     /// Sets `once`.
     #[allow(deprecated)]
+    #[inline]
     pub fn once(mut self, value: impl Into<String>) -> Self {
         self.once = Some(value.into());
         self
@@ -93,13 +95,15 @@ impl BootConfiguration {
 
     /// Sets `menu`.
     #[allow(deprecated)]
-    pub fn menu(mut self, value: impl Into<bool>) -> Self {
-        self.menu = Some(value.into());
+    #[inline]
+    pub fn menu(mut self, value: bool) -> Self {
+        self.menu = Some(value);
         self
     }
 
     /// Sets `splash`.
     #[allow(deprecated)]
+    #[inline]
     pub fn splash(mut self, value: impl Into<String>) -> Self {
         self.splash = Some(value.into());
         self
@@ -107,22 +111,25 @@ impl BootConfiguration {
 
     /// Sets `splash-time`.
     #[allow(deprecated)]
-    pub fn splash_time(mut self, value: impl Into<i64>) -> Self {
-        self.splash_time = Some(value.into());
+    #[inline]
+    pub fn splash_time(mut self, value: i64) -> Self {
+        self.splash_time = Some(value);
         self
     }
 
     /// Sets `reboot-timeout`.
     #[allow(deprecated)]
-    pub fn reboot_timeout(mut self, value: impl Into<i64>) -> Self {
-        self.reboot_timeout = Some(value.into());
+    #[inline]
+    pub fn reboot_timeout(mut self, value: i64) -> Self {
+        self.reboot_timeout = Some(value);
         self
     }
 
     /// Sets `strict`.
     #[allow(deprecated)]
-    pub fn strict(mut self, value: impl Into<bool>) -> Self {
-        self.strict = Some(value.into());
+    #[inline]
+    pub fn strict(mut self, value: bool) -> Self {
+        self.strict = Some(value);
         self
     }
 }
@@ -145,8 +152,8 @@ pub struct CXLFMWProperties {
 impl CXLFMWProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(cxl_fmw: impl Into<Vec<CXLFixedMemoryWindowOptions>>) -> Self {
-        CXLFMWProperties { cxl_fmw: cxl_fmw.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(cxl_fmw: Vec<CXLFixedMemoryWindowOptions>) -> Self {
+        CXLFMWProperties { cxl_fmw, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -172,19 +179,20 @@ pub struct CXLFixedMemoryWindowOptions {
 impl CXLFixedMemoryWindowOptions {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(size: impl Into<u64>, targets: impl Into<Vec<String>>) -> Self {
+    pub fn new(size: u64, targets: Vec<String>) -> Self {
         CXLFixedMemoryWindowOptions {
-            size: size.into(),
+            size,
             interleave_granularity: None,
-            targets: targets.into(),
+            targets,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `interleave-granularity`.
     #[allow(deprecated)]
-    pub fn interleave_granularity(mut self, value: impl Into<u64>) -> Self {
-        self.interleave_granularity = Some(value.into());
+    #[inline]
+    pub fn interleave_granularity(mut self, value: u64) -> Self {
+        self.interleave_granularity = Some(value);
         self
     }
 }
@@ -473,13 +481,15 @@ impl CpuInfoS390 {
 
     /// Sets `dedicated`.
     #[allow(deprecated)]
-    pub fn dedicated(mut self, value: impl Into<bool>) -> Self {
-        self.dedicated = Some(value.into());
+    #[inline]
+    pub fn dedicated(mut self, value: bool) -> Self {
+        self.dedicated = Some(value);
         self
     }
 
     /// Sets `entitlement`.
     #[allow(deprecated)]
+    #[inline]
     pub fn entitlement(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.entitlement = Some(value.into());
         self
@@ -548,64 +558,73 @@ impl CpuInstanceProperties {
 
     /// Sets `node-id`.
     #[allow(deprecated)]
-    pub fn node_id(mut self, value: impl Into<i64>) -> Self {
-        self.node_id = Some(value.into());
+    #[inline]
+    pub fn node_id(mut self, value: i64) -> Self {
+        self.node_id = Some(value);
         self
     }
 
     /// Sets `drawer-id`.
     #[allow(deprecated)]
-    pub fn drawer_id(mut self, value: impl Into<i64>) -> Self {
-        self.drawer_id = Some(value.into());
+    #[inline]
+    pub fn drawer_id(mut self, value: i64) -> Self {
+        self.drawer_id = Some(value);
         self
     }
 
     /// Sets `book-id`.
     #[allow(deprecated)]
-    pub fn book_id(mut self, value: impl Into<i64>) -> Self {
-        self.book_id = Some(value.into());
+    #[inline]
+    pub fn book_id(mut self, value: i64) -> Self {
+        self.book_id = Some(value);
         self
     }
 
     /// Sets `socket-id`.
     #[allow(deprecated)]
-    pub fn socket_id(mut self, value: impl Into<i64>) -> Self {
-        self.socket_id = Some(value.into());
+    #[inline]
+    pub fn socket_id(mut self, value: i64) -> Self {
+        self.socket_id = Some(value);
         self
     }
 
     /// Sets `die-id`.
     #[allow(deprecated)]
-    pub fn die_id(mut self, value: impl Into<i64>) -> Self {
-        self.die_id = Some(value.into());
+    #[inline]
+    pub fn die_id(mut self, value: i64) -> Self {
+        self.die_id = Some(value);
         self
     }
 
     /// Sets `cluster-id`.
     #[allow(deprecated)]
-    pub fn cluster_id(mut self, value: impl Into<i64>) -> Self {
-        self.cluster_id = Some(value.into());
+    #[inline]
+    pub fn cluster_id(mut self, value: i64) -> Self {
+        self.cluster_id = Some(value);
         self
     }
 
     /// Sets `module-id`.
     #[allow(deprecated)]
-    pub fn module_id(mut self, value: impl Into<i64>) -> Self {
-        self.module_id = Some(value.into());
+    #[inline]
+    pub fn module_id(mut self, value: i64) -> Self {
+        self.module_id = Some(value);
         self
     }
 
     /// Sets `core-id`.
     #[allow(deprecated)]
-    pub fn core_id(mut self, value: impl Into<i64>) -> Self {
-        self.core_id = Some(value.into());
+    #[inline]
+    pub fn core_id(mut self, value: i64) -> Self {
+        self.core_id = Some(value);
         self
     }
 
     /// Sets `thread-id`.
     #[allow(deprecated)]
-    pub fn thread_id(mut self, value: impl Into<i64>) -> Self {
-        self.thread_id = Some(value.into());
+    #[inline]
+    pub fn thread_id(mut self, value: i64) -> Self {
+        self.thread_id = Some(value);
         self
     }
 }
@@ -652,11 +671,8 @@ pub struct CurrentMachineParams {
 impl CurrentMachineParams {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(wakeup_suspend_support: impl Into<bool>) -> Self {
-        CurrentMachineParams {
-            wakeup_suspend_support: wakeup_suspend_support.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(wakeup_suspend_support: bool) -> Self {
+        CurrentMachineParams { wakeup_suspend_support, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -677,8 +693,8 @@ pub struct DummyForceArrays {
 impl DummyForceArrays {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(unused: impl Into<Vec<X86CPUFeatureWordInfo>>) -> Self {
-        DummyForceArrays { unused: unused.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(unused: Vec<X86CPUFeatureWordInfo>) -> Self {
+        DummyForceArrays { unused, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -818,15 +834,11 @@ pub struct HotpluggableCPU {
 impl HotpluggableCPU {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        type_: impl Into<String>,
-        vcpus_count: impl Into<i64>,
-        props: impl Into<CpuInstanceProperties>,
-    ) -> Self {
+    pub fn new(type_: impl Into<String>, vcpus_count: i64, props: CpuInstanceProperties) -> Self {
         HotpluggableCPU {
             type_: type_.into(),
-            vcpus_count: vcpus_count.into(),
-            props: props.into(),
+            vcpus_count,
+            props,
             qom_path: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -834,6 +846,7 @@ impl HotpluggableCPU {
 
     /// Sets `qom-path`.
     #[allow(deprecated)]
+    #[inline]
     pub fn qom_path(mut self, value: impl Into<String>) -> Self {
         self.qom_path = Some(value.into());
         self
@@ -867,11 +880,11 @@ pub struct HvBalloonDeviceInfo {
 impl HvBalloonDeviceInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(max_size: impl Into<u64>) -> Self {
+    pub fn new(max_size: u64) -> Self {
         HvBalloonDeviceInfo {
             id: None,
             memaddr: None,
-            max_size: max_size.into(),
+            max_size,
             memdev: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -879,6 +892,7 @@ impl HvBalloonDeviceInfo {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -886,13 +900,15 @@ impl HvBalloonDeviceInfo {
 
     /// Sets `memaddr`.
     #[allow(deprecated)]
-    pub fn memaddr(mut self, value: impl Into<u64>) -> Self {
-        self.memaddr = Some(value.into());
+    #[inline]
+    pub fn memaddr(mut self, value: u64) -> Self {
+        self.memaddr = Some(value);
         self
     }
 
     /// Sets `memdev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn memdev(mut self, value: impl Into<String>) -> Self {
         self.memdev = Some(value.into());
         self
@@ -916,8 +932,8 @@ pub struct HvBalloonDeviceInfoWrapper {
 impl HvBalloonDeviceInfoWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<HvBalloonDeviceInfo>) -> Self {
-        HvBalloonDeviceInfoWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: HvBalloonDeviceInfo) -> Self {
+        HvBalloonDeviceInfoWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -940,12 +956,8 @@ pub struct HvBalloonInfo {
 impl HvBalloonInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(committed: impl Into<u64>, available: impl Into<u64>) -> Self {
-        HvBalloonInfo {
-            committed: committed.into(),
-            available: available.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(committed: u64, available: u64) -> Self {
+        HvBalloonInfo { committed, available, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -968,8 +980,8 @@ pub struct KvmInfo {
 impl KvmInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(enabled: impl Into<bool>, present: impl Into<bool>) -> Self {
-        KvmInfo { enabled: enabled.into(), present: present.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(enabled: bool, present: bool) -> Self {
+        KvmInfo { enabled, present, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1044,19 +1056,19 @@ impl MachineInfo {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         name: impl Into<String>,
-        cpu_max: impl Into<i64>,
-        hotpluggable_cpus: impl Into<bool>,
-        numa_mem_supported: impl Into<bool>,
-        deprecated: impl Into<bool>,
+        cpu_max: i64,
+        hotpluggable_cpus: bool,
+        numa_mem_supported: bool,
+        deprecated: bool,
     ) -> Self {
         MachineInfo {
             name: name.into(),
             alias: None,
             is_default: None,
-            cpu_max: cpu_max.into(),
-            hotpluggable_cpus: hotpluggable_cpus.into(),
-            numa_mem_supported: numa_mem_supported.into(),
-            deprecated: deprecated.into(),
+            cpu_max,
+            hotpluggable_cpus,
+            numa_mem_supported,
+            deprecated,
             default_cpu_type: None,
             default_ram_id: None,
             acpi: None,
@@ -1067,6 +1079,7 @@ impl MachineInfo {
 
     /// Sets `alias`.
     #[allow(deprecated)]
+    #[inline]
     pub fn alias(mut self, value: impl Into<String>) -> Self {
         self.alias = Some(value.into());
         self
@@ -1074,13 +1087,15 @@ impl MachineInfo {
 
     /// Sets `is-default`.
     #[allow(deprecated)]
-    pub fn is_default(mut self, value: impl Into<bool>) -> Self {
-        self.is_default = Some(value.into());
+    #[inline]
+    pub fn is_default(mut self, value: bool) -> Self {
+        self.is_default = Some(value);
         self
     }
 
     /// Sets `default-cpu-type`.
     #[allow(deprecated)]
+    #[inline]
     pub fn default_cpu_type(mut self, value: impl Into<String>) -> Self {
         self.default_cpu_type = Some(value.into());
         self
@@ -1088,6 +1103,7 @@ impl MachineInfo {
 
     /// Sets `default-ram-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn default_ram_id(mut self, value: impl Into<String>) -> Self {
         self.default_ram_id = Some(value.into());
         self
@@ -1095,15 +1111,17 @@ impl MachineInfo {
 
     /// Sets `acpi`.
     #[allow(deprecated)]
-    pub fn acpi(mut self, value: impl Into<bool>) -> Self {
-        self.acpi = Some(value.into());
+    #[inline]
+    pub fn acpi(mut self, value: bool) -> Self {
+        self.acpi = Some(value);
         self
     }
 
     /// Sets `compat-props`.
     #[allow(deprecated)]
-    pub fn compat_props(mut self, value: impl Into<Vec<CompatProperty>>) -> Self {
-        self.compat_props = Some(value.into());
+    #[inline]
+    pub fn compat_props(mut self, value: Vec<CompatProperty>) -> Self {
+        self.compat_props = Some(value);
         self
     }
 }
@@ -1145,30 +1163,31 @@ impl Memdev {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        size: impl Into<u64>,
-        merge: impl Into<bool>,
-        dump: impl Into<bool>,
-        prealloc: impl Into<bool>,
-        share: impl Into<bool>,
-        host_nodes: impl Into<Vec<u16>>,
-        policy: impl Into<HostMemPolicy>,
+        size: u64,
+        merge: bool,
+        dump: bool,
+        prealloc: bool,
+        share: bool,
+        host_nodes: Vec<u16>,
+        policy: HostMemPolicy,
     ) -> Self {
         Memdev {
             id: None,
-            size: size.into(),
-            merge: merge.into(),
-            dump: dump.into(),
-            prealloc: prealloc.into(),
-            share: share.into(),
+            size,
+            merge,
+            dump,
+            prealloc,
+            share,
             reserve: None,
-            host_nodes: host_nodes.into(),
-            policy: policy.into(),
+            host_nodes,
+            policy,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -1176,8 +1195,9 @@ impl Memdev {
 
     /// Sets `reserve`.
     #[allow(deprecated)]
-    pub fn reserve(mut self, value: impl Into<bool>) -> Self {
-        self.reserve = Some(value.into());
+    #[inline]
+    pub fn reserve(mut self, value: bool) -> Self {
+        self.reserve = Some(value);
         self
     }
 }
@@ -1333,18 +1353,15 @@ pub struct MemoryInfo {
 impl MemoryInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(base_memory: impl Into<u64>) -> Self {
-        MemoryInfo {
-            base_memory: base_memory.into(),
-            plugged_memory: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(base_memory: u64) -> Self {
+        MemoryInfo { base_memory, plugged_memory: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `plugged-memory`.
     #[allow(deprecated)]
-    pub fn plugged_memory(mut self, value: impl Into<u64>) -> Self {
-        self.plugged_memory = Some(value.into());
+    #[inline]
+    pub fn plugged_memory(mut self, value: u64) -> Self {
+        self.plugged_memory = Some(value);
         self
     }
 }
@@ -1384,22 +1401,25 @@ impl MemorySizeConfiguration {
 
     /// Sets `size`.
     #[allow(deprecated)]
-    pub fn size(mut self, value: impl Into<u64>) -> Self {
-        self.size = Some(value.into());
+    #[inline]
+    pub fn size(mut self, value: u64) -> Self {
+        self.size = Some(value);
         self
     }
 
     /// Sets `max-size`.
     #[allow(deprecated)]
-    pub fn max_size(mut self, value: impl Into<u64>) -> Self {
-        self.max_size = Some(value.into());
+    #[inline]
+    pub fn max_size(mut self, value: u64) -> Self {
+        self.max_size = Some(value);
         self
     }
 
     /// Sets `slots`.
     #[allow(deprecated)]
-    pub fn slots(mut self, value: impl Into<u64>) -> Self {
-        self.slots = Some(value.into());
+    #[inline]
+    pub fn slots(mut self, value: u64) -> Self {
+        self.slots = Some(value);
         self
     }
 }
@@ -1466,64 +1486,73 @@ impl NumaCpuOptions {
 
     /// Sets `node-id`.
     #[allow(deprecated)]
-    pub fn node_id(mut self, value: impl Into<i64>) -> Self {
-        self.node_id = Some(value.into());
+    #[inline]
+    pub fn node_id(mut self, value: i64) -> Self {
+        self.node_id = Some(value);
         self
     }
 
     /// Sets `drawer-id`.
     #[allow(deprecated)]
-    pub fn drawer_id(mut self, value: impl Into<i64>) -> Self {
-        self.drawer_id = Some(value.into());
+    #[inline]
+    pub fn drawer_id(mut self, value: i64) -> Self {
+        self.drawer_id = Some(value);
         self
     }
 
     /// Sets `book-id`.
     #[allow(deprecated)]
-    pub fn book_id(mut self, value: impl Into<i64>) -> Self {
-        self.book_id = Some(value.into());
+    #[inline]
+    pub fn book_id(mut self, value: i64) -> Self {
+        self.book_id = Some(value);
         self
     }
 
     /// Sets `socket-id`.
     #[allow(deprecated)]
-    pub fn socket_id(mut self, value: impl Into<i64>) -> Self {
-        self.socket_id = Some(value.into());
+    #[inline]
+    pub fn socket_id(mut self, value: i64) -> Self {
+        self.socket_id = Some(value);
         self
     }
 
     /// Sets `die-id`.
     #[allow(deprecated)]
-    pub fn die_id(mut self, value: impl Into<i64>) -> Self {
-        self.die_id = Some(value.into());
+    #[inline]
+    pub fn die_id(mut self, value: i64) -> Self {
+        self.die_id = Some(value);
         self
     }
 
     /// Sets `cluster-id`.
     #[allow(deprecated)]
-    pub fn cluster_id(mut self, value: impl Into<i64>) -> Self {
-        self.cluster_id = Some(value.into());
+    #[inline]
+    pub fn cluster_id(mut self, value: i64) -> Self {
+        self.cluster_id = Some(value);
         self
     }
 
     /// Sets `module-id`.
     #[allow(deprecated)]
-    pub fn module_id(mut self, value: impl Into<i64>) -> Self {
-        self.module_id = Some(value.into());
+    #[inline]
+    pub fn module_id(mut self, value: i64) -> Self {
+        self.module_id = Some(value);
         self
     }
 
     /// Sets `core-id`.
     #[allow(deprecated)]
-    pub fn core_id(mut self, value: impl Into<i64>) -> Self {
-        self.core_id = Some(value.into());
+    #[inline]
+    pub fn core_id(mut self, value: i64) -> Self {
+        self.core_id = Some(value);
         self
     }
 
     /// Sets `thread-id`.
     #[allow(deprecated)]
-    pub fn thread_id(mut self, value: impl Into<i64>) -> Self {
-        self.thread_id = Some(value.into());
+    #[inline]
+    pub fn thread_id(mut self, value: i64) -> Self {
+        self.thread_id = Some(value);
         self
     }
 }
@@ -1549,13 +1578,8 @@ pub struct NumaDistOptions {
 impl NumaDistOptions {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(src: impl Into<u16>, dst: impl Into<u16>, val: impl Into<u8>) -> Self {
-        NumaDistOptions {
-            src: src.into(),
-            dst: dst.into(),
-            val: val.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(src: u16, dst: u16, val: u8) -> Self {
+        NumaDistOptions { src, dst, val, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1588,20 +1612,20 @@ impl NumaHmatCacheOptions {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        node_id: impl Into<u32>,
-        size: impl Into<u64>,
-        level: impl Into<u8>,
-        associativity: impl Into<HmatCacheAssociativity>,
-        policy: impl Into<HmatCacheWritePolicy>,
-        line: impl Into<u16>,
+        node_id: u32,
+        size: u64,
+        level: u8,
+        associativity: HmatCacheAssociativity,
+        policy: HmatCacheWritePolicy,
+        line: u16,
     ) -> Self {
         NumaHmatCacheOptions {
-            node_id: node_id.into(),
-            size: size.into(),
-            level: level.into(),
-            associativity: associativity.into(),
-            policy: policy.into(),
-            line: line.into(),
+            node_id,
+            size,
+            level,
+            associativity,
+            policy,
+            line,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -1638,16 +1662,16 @@ impl NumaHmatLBOptions {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        initiator: impl Into<u16>,
-        target: impl Into<u16>,
-        hierarchy: impl Into<HmatLBMemoryHierarchy>,
-        data_type: impl Into<HmatLBDataType>,
+        initiator: u16,
+        target: u16,
+        hierarchy: HmatLBMemoryHierarchy,
+        data_type: HmatLBDataType,
     ) -> Self {
         NumaHmatLBOptions {
-            initiator: initiator.into(),
-            target: target.into(),
-            hierarchy: hierarchy.into(),
-            data_type: data_type.into(),
+            initiator,
+            target,
+            hierarchy,
+            data_type,
             latency: None,
             bandwidth: None,
             unknown_members: serde_json::Map::new(),
@@ -1656,15 +1680,17 @@ impl NumaHmatLBOptions {
 
     /// Sets `latency`.
     #[allow(deprecated)]
-    pub fn latency(mut self, value: impl Into<u64>) -> Self {
-        self.latency = Some(value.into());
+    #[inline]
+    pub fn latency(mut self, value: u64) -> Self {
+        self.latency = Some(value);
         self
     }
 
     /// Sets `bandwidth`.
     #[allow(deprecated)]
-    pub fn bandwidth(mut self, value: impl Into<u64>) -> Self {
-        self.bandwidth = Some(value.into());
+    #[inline]
+    pub fn bandwidth(mut self, value: u64) -> Self {
+        self.bandwidth = Some(value);
         self
     }
 }
@@ -1712,27 +1738,31 @@ impl NumaNodeOptions {
 
     /// Sets `nodeid`.
     #[allow(deprecated)]
-    pub fn nodeid(mut self, value: impl Into<u16>) -> Self {
-        self.nodeid = Some(value.into());
+    #[inline]
+    pub fn nodeid(mut self, value: u16) -> Self {
+        self.nodeid = Some(value);
         self
     }
 
     /// Sets `cpus`.
     #[allow(deprecated)]
-    pub fn cpus(mut self, value: impl Into<Vec<u16>>) -> Self {
-        self.cpus = Some(value.into());
+    #[inline]
+    pub fn cpus(mut self, value: Vec<u16>) -> Self {
+        self.cpus = Some(value);
         self
     }
 
     /// Sets `mem`.
     #[allow(deprecated)]
-    pub fn mem(mut self, value: impl Into<u64>) -> Self {
-        self.mem = Some(value.into());
+    #[inline]
+    pub fn mem(mut self, value: u64) -> Self {
+        self.mem = Some(value);
         self
     }
 
     /// Sets `memdev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn memdev(mut self, value: impl Into<String>) -> Self {
         self.memdev = Some(value.into());
         self
@@ -1740,8 +1770,9 @@ impl NumaNodeOptions {
 
     /// Sets `initiator`.
     #[allow(deprecated)]
-    pub fn initiator(mut self, value: impl Into<u16>) -> Self {
-        self.initiator = Some(value.into());
+    #[inline]
+    pub fn initiator(mut self, value: u16) -> Self {
+        self.initiator = Some(value);
         self
     }
 }
@@ -1892,29 +1923,30 @@ impl PCDIMMDeviceInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        addr: impl Into<i64>,
-        size: impl Into<i64>,
-        slot: impl Into<i64>,
-        node: impl Into<i64>,
+        addr: i64,
+        size: i64,
+        slot: i64,
+        node: i64,
         memdev: impl Into<String>,
-        hotplugged: impl Into<bool>,
-        hotpluggable: impl Into<bool>,
+        hotplugged: bool,
+        hotpluggable: bool,
     ) -> Self {
         PCDIMMDeviceInfo {
             id: None,
-            addr: addr.into(),
-            size: size.into(),
-            slot: slot.into(),
-            node: node.into(),
+            addr,
+            size,
+            slot,
+            node,
             memdev: memdev.into(),
-            hotplugged: hotplugged.into(),
-            hotpluggable: hotpluggable.into(),
+            hotplugged,
+            hotpluggable,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -1938,8 +1970,8 @@ pub struct PCDIMMDeviceInfoWrapper {
 impl PCDIMMDeviceInfoWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<PCDIMMDeviceInfo>) -> Self {
-        PCDIMMDeviceInfoWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: PCDIMMDeviceInfo) -> Self {
+        PCDIMMDeviceInfoWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2033,71 +2065,81 @@ impl SMPConfiguration {
 
     /// Sets `cpus`.
     #[allow(deprecated)]
-    pub fn cpus(mut self, value: impl Into<i64>) -> Self {
-        self.cpus = Some(value.into());
+    #[inline]
+    pub fn cpus(mut self, value: i64) -> Self {
+        self.cpus = Some(value);
         self
     }
 
     /// Sets `drawers`.
     #[allow(deprecated)]
-    pub fn drawers(mut self, value: impl Into<i64>) -> Self {
-        self.drawers = Some(value.into());
+    #[inline]
+    pub fn drawers(mut self, value: i64) -> Self {
+        self.drawers = Some(value);
         self
     }
 
     /// Sets `books`.
     #[allow(deprecated)]
-    pub fn books(mut self, value: impl Into<i64>) -> Self {
-        self.books = Some(value.into());
+    #[inline]
+    pub fn books(mut self, value: i64) -> Self {
+        self.books = Some(value);
         self
     }
 
     /// Sets `sockets`.
     #[allow(deprecated)]
-    pub fn sockets(mut self, value: impl Into<i64>) -> Self {
-        self.sockets = Some(value.into());
+    #[inline]
+    pub fn sockets(mut self, value: i64) -> Self {
+        self.sockets = Some(value);
         self
     }
 
     /// Sets `dies`.
     #[allow(deprecated)]
-    pub fn dies(mut self, value: impl Into<i64>) -> Self {
-        self.dies = Some(value.into());
+    #[inline]
+    pub fn dies(mut self, value: i64) -> Self {
+        self.dies = Some(value);
         self
     }
 
     /// Sets `clusters`.
     #[allow(deprecated)]
-    pub fn clusters(mut self, value: impl Into<i64>) -> Self {
-        self.clusters = Some(value.into());
+    #[inline]
+    pub fn clusters(mut self, value: i64) -> Self {
+        self.clusters = Some(value);
         self
     }
 
     /// Sets `modules`.
     #[allow(deprecated)]
-    pub fn modules(mut self, value: impl Into<i64>) -> Self {
-        self.modules = Some(value.into());
+    #[inline]
+    pub fn modules(mut self, value: i64) -> Self {
+        self.modules = Some(value);
         self
     }
 
     /// Sets `cores`.
     #[allow(deprecated)]
-    pub fn cores(mut self, value: impl Into<i64>) -> Self {
-        self.cores = Some(value.into());
+    #[inline]
+    pub fn cores(mut self, value: i64) -> Self {
+        self.cores = Some(value);
         self
     }
 
     /// Sets `threads`.
     #[allow(deprecated)]
-    pub fn threads(mut self, value: impl Into<i64>) -> Self {
-        self.threads = Some(value.into());
+    #[inline]
+    pub fn threads(mut self, value: i64) -> Self {
+        self.threads = Some(value);
         self
     }
 
     /// Sets `maxcpus`.
     #[allow(deprecated)]
-    pub fn maxcpus(mut self, value: impl Into<i64>) -> Self {
-        self.maxcpus = Some(value.into());
+    #[inline]
+    pub fn maxcpus(mut self, value: i64) -> Self {
+        self.maxcpus = Some(value);
         self
     }
 }
@@ -2121,8 +2163,8 @@ pub struct SgxEPC {
 impl SgxEPC {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(memdev: impl Into<String>, node: impl Into<i64>) -> Self {
-        SgxEPC { memdev: memdev.into(), node: node.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(memdev: impl Into<String>, node: i64) -> Self {
+        SgxEPC { memdev: memdev.into(), node, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2152,17 +2194,12 @@ pub struct SgxEPCDeviceInfo {
 impl SgxEPCDeviceInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        memaddr: impl Into<u64>,
-        size: impl Into<u64>,
-        node: impl Into<i64>,
-        memdev: impl Into<String>,
-    ) -> Self {
+    pub fn new(memaddr: u64, size: u64, node: i64, memdev: impl Into<String>) -> Self {
         SgxEPCDeviceInfo {
             id: None,
-            memaddr: memaddr.into(),
-            size: size.into(),
-            node: node.into(),
+            memaddr,
+            size,
+            node,
             memdev: memdev.into(),
             unknown_members: serde_json::Map::new(),
         }
@@ -2170,6 +2207,7 @@ impl SgxEPCDeviceInfo {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -2193,8 +2231,8 @@ pub struct SgxEPCDeviceInfoWrapper {
 impl SgxEPCDeviceInfoWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<SgxEPCDeviceInfo>) -> Self {
-        SgxEPCDeviceInfoWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: SgxEPCDeviceInfo) -> Self {
+        SgxEPCDeviceInfoWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2216,8 +2254,8 @@ pub struct SgxEPCProperties {
 impl SgxEPCProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(sgx_epc: impl Into<Vec<SgxEPC>>) -> Self {
-        SgxEPCProperties { sgx_epc: sgx_epc.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(sgx_epc: Vec<SgxEPC>) -> Self {
+        SgxEPCProperties { sgx_epc, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2337,8 +2375,8 @@ pub struct TargetInfo {
 impl TargetInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(arch: impl Into<SysEmuTarget>) -> Self {
-        TargetInfo { arch: arch.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(arch: SysEmuTarget) -> Self {
+        TargetInfo { arch, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2401,22 +2439,22 @@ impl VirtioMEMDeviceInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        memaddr: impl Into<u64>,
-        requested_size: impl Into<u64>,
-        size: impl Into<u64>,
-        max_size: impl Into<u64>,
-        block_size: impl Into<u64>,
-        node: impl Into<i64>,
+        memaddr: u64,
+        requested_size: u64,
+        size: u64,
+        max_size: u64,
+        block_size: u64,
+        node: i64,
         memdev: impl Into<String>,
     ) -> Self {
         VirtioMEMDeviceInfo {
             id: None,
-            memaddr: memaddr.into(),
-            requested_size: requested_size.into(),
-            size: size.into(),
-            max_size: max_size.into(),
-            block_size: block_size.into(),
-            node: node.into(),
+            memaddr,
+            requested_size,
+            size,
+            max_size,
+            block_size,
+            node,
             memdev: memdev.into(),
             unknown_members: serde_json::Map::new(),
         }
@@ -2424,6 +2462,7 @@ impl VirtioMEMDeviceInfo {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -2447,8 +2486,8 @@ pub struct VirtioMEMDeviceInfoWrapper {
 impl VirtioMEMDeviceInfoWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<VirtioMEMDeviceInfo>) -> Self {
-        VirtioMEMDeviceInfoWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: VirtioMEMDeviceInfo) -> Self {
+        VirtioMEMDeviceInfoWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2476,11 +2515,11 @@ pub struct VirtioPMEMDeviceInfo {
 impl VirtioPMEMDeviceInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(memaddr: impl Into<u64>, size: impl Into<u64>, memdev: impl Into<String>) -> Self {
+    pub fn new(memaddr: u64, size: u64, memdev: impl Into<String>) -> Self {
         VirtioPMEMDeviceInfo {
             id: None,
-            memaddr: memaddr.into(),
-            size: size.into(),
+            memaddr,
+            size,
             memdev: memdev.into(),
             unknown_members: serde_json::Map::new(),
         }
@@ -2488,6 +2527,7 @@ impl VirtioPMEMDeviceInfo {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -2511,8 +2551,8 @@ pub struct VirtioPMEMDeviceInfoWrapper {
 impl VirtioPMEMDeviceInfoWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<VirtioPMEMDeviceInfo>) -> Self {
-        VirtioPMEMDeviceInfoWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: VirtioPMEMDeviceInfo) -> Self {
+        VirtioPMEMDeviceInfoWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2542,24 +2582,21 @@ pub struct X86CPUFeatureWordInfo {
 impl X86CPUFeatureWordInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        cpuid_input_eax: impl Into<i64>,
-        cpuid_register: impl Into<X86CPURegister32>,
-        features: impl Into<i64>,
-    ) -> Self {
+    pub fn new(cpuid_input_eax: i64, cpuid_register: X86CPURegister32, features: i64) -> Self {
         X86CPUFeatureWordInfo {
-            cpuid_input_eax: cpuid_input_eax.into(),
+            cpuid_input_eax,
             cpuid_input_ecx: None,
-            cpuid_register: cpuid_register.into(),
-            features: features.into(),
+            cpuid_register,
+            features,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `cpuid-input-ecx`.
     #[allow(deprecated)]
-    pub fn cpuid_input_ecx(mut self, value: impl Into<i64>) -> Self {
-        self.cpuid_input_ecx = Some(value.into());
+    #[inline]
+    pub fn cpuid_input_ecx(mut self, value: i64) -> Self {
+        self.cpuid_input_ecx = Some(value);
         self
     }
 }

@@ -123,12 +123,8 @@ pub struct SmpCacheProperties {
 impl SmpCacheProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(cache: impl Into<CacheLevelAndType>, topology: impl Into<CpuTopologyLevel>) -> Self {
-        SmpCacheProperties {
-            cache: cache.into(),
-            topology: topology.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(cache: CacheLevelAndType, topology: CpuTopologyLevel) -> Self {
+        SmpCacheProperties { cache, topology, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -149,7 +145,7 @@ pub struct SmpCachePropertiesWrapper {
 impl SmpCachePropertiesWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(caches: impl Into<Vec<SmpCacheProperties>>) -> Self {
-        SmpCachePropertiesWrapper { caches: caches.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(caches: Vec<SmpCacheProperties>) -> Self {
+        SmpCachePropertiesWrapper { caches, unknown_members: serde_json::Map::new() }
     }
 }

@@ -43,38 +43,41 @@ impl CpuDefinitionInfo {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         name: impl Into<String>,
-        static_: impl Into<bool>,
+        static_: bool,
         typename: impl Into<String>,
-        deprecated: impl Into<bool>,
+        deprecated: bool,
     ) -> Self {
         CpuDefinitionInfo {
             name: name.into(),
             migration_safe: None,
-            static_: static_.into(),
+            static_,
             unavailable_features: None,
             typename: typename.into(),
             alias_of: None,
-            deprecated: deprecated.into(),
+            deprecated,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `migration-safe`.
     #[allow(deprecated)]
-    pub fn migration_safe(mut self, value: impl Into<bool>) -> Self {
-        self.migration_safe = Some(value.into());
+    #[inline]
+    pub fn migration_safe(mut self, value: bool) -> Self {
+        self.migration_safe = Some(value);
         self
     }
 
     /// Sets `unavailable-features`.
     #[allow(deprecated)]
-    pub fn unavailable_features(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.unavailable_features = Some(value.into());
+    #[inline]
+    pub fn unavailable_features(mut self, value: Vec<String>) -> Self {
+        self.unavailable_features = Some(value);
         self
     }
 
     /// Sets `alias-of`.
     #[allow(deprecated)]
+    #[inline]
     pub fn alias_of(mut self, value: impl Into<String>) -> Self {
         self.alias_of = Some(value.into());
         self
@@ -100,8 +103,8 @@ pub struct CpuModelBaselineInfo {
 impl CpuModelBaselineInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(model: impl Into<CpuModelInfo>) -> Self {
-        CpuModelBaselineInfo { model: model.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(model: CpuModelInfo) -> Self {
+        CpuModelBaselineInfo { model, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -127,15 +130,8 @@ pub struct CpuModelCompareInfo {
 impl CpuModelCompareInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        result: impl Into<CpuModelCompareResult>,
-        responsible_properties: impl Into<Vec<String>>,
-    ) -> Self {
-        CpuModelCompareInfo {
-            result: result.into(),
-            responsible_properties: responsible_properties.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(result: CpuModelCompareResult, responsible_properties: Vec<String>) -> Self {
+        CpuModelCompareInfo { result, responsible_properties, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -185,18 +181,15 @@ pub struct CpuModelExpansionInfo {
 impl CpuModelExpansionInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(model: impl Into<CpuModelInfo>) -> Self {
-        CpuModelExpansionInfo {
-            model: model.into(),
-            deprecated_props: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(model: CpuModelInfo) -> Self {
+        CpuModelExpansionInfo { model, deprecated_props: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `deprecated-props`.
     #[allow(deprecated)]
-    pub fn deprecated_props(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.deprecated_props = Some(value.into());
+    #[inline]
+    pub fn deprecated_props(mut self, value: Vec<String>) -> Self {
+        self.deprecated_props = Some(value);
         self
     }
 }
@@ -249,6 +242,7 @@ impl CpuModelInfo {
 
     /// Sets `props`.
     #[allow(deprecated)]
+    #[inline]
     pub fn props(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.props = Some(value.into());
         self

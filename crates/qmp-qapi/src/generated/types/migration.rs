@@ -39,8 +39,9 @@ impl BitmapMigrationBitmapAlias {
 
     /// Sets `transform`.
     #[allow(deprecated)]
-    pub fn transform(mut self, value: impl Into<BitmapMigrationBitmapAliasTransform>) -> Self {
-        self.transform = Some(value.into());
+    #[inline]
+    pub fn transform(mut self, value: BitmapMigrationBitmapAliasTransform) -> Self {
+        self.transform = Some(value);
         self
     }
 }
@@ -69,8 +70,9 @@ impl BitmapMigrationBitmapAliasTransform {
 
     /// Sets `persistent`.
     #[allow(deprecated)]
-    pub fn persistent(mut self, value: impl Into<bool>) -> Self {
-        self.persistent = Some(value.into());
+    #[inline]
+    pub fn persistent(mut self, value: bool) -> Self {
+        self.persistent = Some(value);
         self
     }
 }
@@ -100,12 +102,12 @@ impl BitmapMigrationNodeAlias {
     pub fn new(
         node_name: impl Into<String>,
         alias: impl Into<String>,
-        bitmaps: impl Into<Vec<BitmapMigrationBitmapAlias>>,
+        bitmaps: Vec<BitmapMigrationBitmapAlias>,
     ) -> Self {
         BitmapMigrationNodeAlias {
             node_name: node_name.into(),
             alias: alias.into(),
-            bitmaps: bitmaps.into(),
+            bitmaps,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -205,17 +207,8 @@ pub struct COLOStatus {
 impl COLOStatus {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        mode: impl Into<COLOMode>,
-        last_mode: impl Into<COLOMode>,
-        reason: impl Into<COLOExitReason>,
-    ) -> Self {
-        COLOStatus {
-            mode: mode.into(),
-            last_mode: last_mode.into(),
-            reason: reason.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(mode: COLOMode, last_mode: COLOMode, reason: COLOExitReason) -> Self {
+        COLOStatus { mode, last_mode, reason, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -247,19 +240,13 @@ pub struct CompressionStats {
 impl CompressionStats {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        pages: impl Into<i64>,
-        busy: impl Into<i64>,
-        busy_rate: impl Into<f64>,
-        compressed_size: impl Into<i64>,
-        compression_rate: impl Into<f64>,
-    ) -> Self {
+    pub fn new(pages: i64, busy: i64, busy_rate: f64, compressed_size: i64, compression_rate: f64) -> Self {
         CompressionStats {
-            pages: pages.into(),
-            busy: busy.into(),
-            busy_rate: busy_rate.into(),
-            compressed_size: compressed_size.into(),
-            compression_rate: compression_rate.into(),
+            pages,
+            busy,
+            busy_rate,
+            compressed_size,
+            compression_rate,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -289,13 +276,8 @@ pub struct DirtyLimitInfo {
 impl DirtyLimitInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(cpu_index: impl Into<i64>, limit_rate: impl Into<u64>, current_rate: impl Into<u64>) -> Self {
-        DirtyLimitInfo {
-            cpu_index: cpu_index.into(),
-            limit_rate: limit_rate.into(),
-            current_rate: current_rate.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(cpu_index: i64, limit_rate: u64, current_rate: u64) -> Self {
+        DirtyLimitInfo { cpu_index, limit_rate, current_rate, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -338,20 +320,20 @@ impl DirtyRateInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        status: impl Into<DirtyRateStatus>,
-        start_time: impl Into<i64>,
-        calc_time: impl Into<i64>,
-        sample_pages: impl Into<u64>,
-        mode: impl Into<DirtyRateMeasureMode>,
+        status: DirtyRateStatus,
+        start_time: i64,
+        calc_time: i64,
+        sample_pages: u64,
+        mode: DirtyRateMeasureMode,
     ) -> Self {
         DirtyRateInfo {
             dirty_rate: None,
-            status: status.into(),
-            start_time: start_time.into(),
-            calc_time: calc_time.into(),
+            status,
+            start_time,
+            calc_time,
             calc_time_unit: None,
-            sample_pages: sample_pages.into(),
-            mode: mode.into(),
+            sample_pages,
+            mode,
             vcpu_dirty_rate: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -359,22 +341,25 @@ impl DirtyRateInfo {
 
     /// Sets `dirty-rate`.
     #[allow(deprecated)]
-    pub fn dirty_rate(mut self, value: impl Into<i64>) -> Self {
-        self.dirty_rate = Some(value.into());
+    #[inline]
+    pub fn dirty_rate(mut self, value: i64) -> Self {
+        self.dirty_rate = Some(value);
         self
     }
 
     /// Sets `calc-time-unit`.
     #[allow(deprecated)]
-    pub fn calc_time_unit(mut self, value: impl Into<TimeUnit>) -> Self {
-        self.calc_time_unit = Some(value.into());
+    #[inline]
+    pub fn calc_time_unit(mut self, value: TimeUnit) -> Self {
+        self.calc_time_unit = Some(value);
         self
     }
 
     /// Sets `vcpu-dirty-rate`.
     #[allow(deprecated)]
-    pub fn vcpu_dirty_rate(mut self, value: impl Into<Vec<DirtyRateVcpu>>) -> Self {
-        self.vcpu_dirty_rate = Some(value.into());
+    #[inline]
+    pub fn vcpu_dirty_rate(mut self, value: Vec<DirtyRateVcpu>) -> Self {
+        self.vcpu_dirty_rate = Some(value);
         self
     }
 }
@@ -439,12 +424,8 @@ pub struct DirtyRateVcpu {
 impl DirtyRateVcpu {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(id: impl Into<i64>, dirty_rate: impl Into<i64>) -> Self {
-        DirtyRateVcpu {
-            id: id.into(),
-            dirty_rate: dirty_rate.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(id: i64, dirty_rate: i64) -> Self {
+        DirtyRateVcpu { id, dirty_rate, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -491,12 +472,8 @@ pub struct FileMigrationArgs {
 impl FileMigrationArgs {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(filename: impl Into<String>, offset: impl Into<u64>) -> Self {
-        FileMigrationArgs {
-            filename: filename.into(),
-            offset: offset.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(filename: impl Into<String>, offset: u64) -> Self {
+        FileMigrationArgs { filename: filename.into(), offset, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -716,239 +693,273 @@ impl MigrateSetParameters {
 
     /// Sets `announce-initial`.
     #[allow(deprecated)]
-    pub fn announce_initial(mut self, value: impl Into<u64>) -> Self {
-        self.announce_initial = Some(value.into());
+    #[inline]
+    pub fn announce_initial(mut self, value: u64) -> Self {
+        self.announce_initial = Some(value);
         self
     }
 
     /// Sets `announce-max`.
     #[allow(deprecated)]
-    pub fn announce_max(mut self, value: impl Into<u64>) -> Self {
-        self.announce_max = Some(value.into());
+    #[inline]
+    pub fn announce_max(mut self, value: u64) -> Self {
+        self.announce_max = Some(value);
         self
     }
 
     /// Sets `announce-rounds`.
     #[allow(deprecated)]
-    pub fn announce_rounds(mut self, value: impl Into<u64>) -> Self {
-        self.announce_rounds = Some(value.into());
+    #[inline]
+    pub fn announce_rounds(mut self, value: u64) -> Self {
+        self.announce_rounds = Some(value);
         self
     }
 
     /// Sets `announce-step`.
     #[allow(deprecated)]
-    pub fn announce_step(mut self, value: impl Into<u64>) -> Self {
-        self.announce_step = Some(value.into());
+    #[inline]
+    pub fn announce_step(mut self, value: u64) -> Self {
+        self.announce_step = Some(value);
         self
     }
 
     /// Sets `compress-level`.
     #[allow(deprecated)]
-    pub fn compress_level(mut self, value: impl Into<u8>) -> Self {
-        self.compress_level = Some(value.into());
+    #[inline]
+    pub fn compress_level(mut self, value: u8) -> Self {
+        self.compress_level = Some(value);
         self
     }
 
     /// Sets `compress-threads`.
     #[allow(deprecated)]
-    pub fn compress_threads(mut self, value: impl Into<u8>) -> Self {
-        self.compress_threads = Some(value.into());
+    #[inline]
+    pub fn compress_threads(mut self, value: u8) -> Self {
+        self.compress_threads = Some(value);
         self
     }
 
     /// Sets `compress-wait-thread`.
     #[allow(deprecated)]
-    pub fn compress_wait_thread(mut self, value: impl Into<bool>) -> Self {
-        self.compress_wait_thread = Some(value.into());
+    #[inline]
+    pub fn compress_wait_thread(mut self, value: bool) -> Self {
+        self.compress_wait_thread = Some(value);
         self
     }
 
     /// Sets `decompress-threads`.
     #[allow(deprecated)]
-    pub fn decompress_threads(mut self, value: impl Into<u8>) -> Self {
-        self.decompress_threads = Some(value.into());
+    #[inline]
+    pub fn decompress_threads(mut self, value: u8) -> Self {
+        self.decompress_threads = Some(value);
         self
     }
 
     /// Sets `throttle-trigger-threshold`.
     #[allow(deprecated)]
-    pub fn throttle_trigger_threshold(mut self, value: impl Into<u8>) -> Self {
-        self.throttle_trigger_threshold = Some(value.into());
+    #[inline]
+    pub fn throttle_trigger_threshold(mut self, value: u8) -> Self {
+        self.throttle_trigger_threshold = Some(value);
         self
     }
 
     /// Sets `cpu-throttle-initial`.
     #[allow(deprecated)]
-    pub fn cpu_throttle_initial(mut self, value: impl Into<u8>) -> Self {
-        self.cpu_throttle_initial = Some(value.into());
+    #[inline]
+    pub fn cpu_throttle_initial(mut self, value: u8) -> Self {
+        self.cpu_throttle_initial = Some(value);
         self
     }
 
     /// Sets `cpu-throttle-increment`.
     #[allow(deprecated)]
-    pub fn cpu_throttle_increment(mut self, value: impl Into<u8>) -> Self {
-        self.cpu_throttle_increment = Some(value.into());
+    #[inline]
+    pub fn cpu_throttle_increment(mut self, value: u8) -> Self {
+        self.cpu_throttle_increment = Some(value);
         self
     }
 
     /// Sets `cpu-throttle-tailslow`.
     #[allow(deprecated)]
-    pub fn cpu_throttle_tailslow(mut self, value: impl Into<bool>) -> Self {
-        self.cpu_throttle_tailslow = Some(value.into());
+    #[inline]
+    pub fn cpu_throttle_tailslow(mut self, value: bool) -> Self {
+        self.cpu_throttle_tailslow = Some(value);
         self
     }
 
     /// Sets `tls-creds`.
     #[allow(deprecated)]
-    pub fn tls_creds(mut self, value: impl Into<StrOrNull>) -> Self {
-        self.tls_creds = Some(value.into());
+    #[inline]
+    pub fn tls_creds(mut self, value: StrOrNull) -> Self {
+        self.tls_creds = Some(value);
         self
     }
 
     /// Sets `tls-hostname`.
     #[allow(deprecated)]
-    pub fn tls_hostname(mut self, value: impl Into<StrOrNull>) -> Self {
-        self.tls_hostname = Some(value.into());
+    #[inline]
+    pub fn tls_hostname(mut self, value: StrOrNull) -> Self {
+        self.tls_hostname = Some(value);
         self
     }
 
     /// Sets `tls-authz`.
     #[allow(deprecated)]
-    pub fn tls_authz(mut self, value: impl Into<StrOrNull>) -> Self {
-        self.tls_authz = Some(value.into());
+    #[inline]
+    pub fn tls_authz(mut self, value: StrOrNull) -> Self {
+        self.tls_authz = Some(value);
         self
     }
 
     /// Sets `max-bandwidth`.
     #[allow(deprecated)]
-    pub fn max_bandwidth(mut self, value: impl Into<u64>) -> Self {
-        self.max_bandwidth = Some(value.into());
+    #[inline]
+    pub fn max_bandwidth(mut self, value: u64) -> Self {
+        self.max_bandwidth = Some(value);
         self
     }
 
     /// Sets `avail-switchover-bandwidth`.
     #[allow(deprecated)]
-    pub fn avail_switchover_bandwidth(mut self, value: impl Into<u64>) -> Self {
-        self.avail_switchover_bandwidth = Some(value.into());
+    #[inline]
+    pub fn avail_switchover_bandwidth(mut self, value: u64) -> Self {
+        self.avail_switchover_bandwidth = Some(value);
         self
     }
 
     /// Sets `downtime-limit`.
     #[allow(deprecated)]
-    pub fn downtime_limit(mut self, value: impl Into<u64>) -> Self {
-        self.downtime_limit = Some(value.into());
+    #[inline]
+    pub fn downtime_limit(mut self, value: u64) -> Self {
+        self.downtime_limit = Some(value);
         self
     }
 
     /// Sets `x-checkpoint-delay`.
     #[allow(deprecated)]
-    pub fn x_checkpoint_delay(mut self, value: impl Into<u32>) -> Self {
-        self.x_checkpoint_delay = Some(value.into());
+    #[inline]
+    pub fn x_checkpoint_delay(mut self, value: u32) -> Self {
+        self.x_checkpoint_delay = Some(value);
         self
     }
 
     /// Sets `block-incremental`.
     #[allow(deprecated)]
-    pub fn block_incremental(mut self, value: impl Into<bool>) -> Self {
-        self.block_incremental = Some(value.into());
+    #[inline]
+    pub fn block_incremental(mut self, value: bool) -> Self {
+        self.block_incremental = Some(value);
         self
     }
 
     /// Sets `multifd-channels`.
     #[allow(deprecated)]
-    pub fn multifd_channels(mut self, value: impl Into<u8>) -> Self {
-        self.multifd_channels = Some(value.into());
+    #[inline]
+    pub fn multifd_channels(mut self, value: u8) -> Self {
+        self.multifd_channels = Some(value);
         self
     }
 
     /// Sets `xbzrle-cache-size`.
     #[allow(deprecated)]
-    pub fn xbzrle_cache_size(mut self, value: impl Into<u64>) -> Self {
-        self.xbzrle_cache_size = Some(value.into());
+    #[inline]
+    pub fn xbzrle_cache_size(mut self, value: u64) -> Self {
+        self.xbzrle_cache_size = Some(value);
         self
     }
 
     /// Sets `max-postcopy-bandwidth`.
     #[allow(deprecated)]
-    pub fn max_postcopy_bandwidth(mut self, value: impl Into<u64>) -> Self {
-        self.max_postcopy_bandwidth = Some(value.into());
+    #[inline]
+    pub fn max_postcopy_bandwidth(mut self, value: u64) -> Self {
+        self.max_postcopy_bandwidth = Some(value);
         self
     }
 
     /// Sets `max-cpu-throttle`.
     #[allow(deprecated)]
-    pub fn max_cpu_throttle(mut self, value: impl Into<u8>) -> Self {
-        self.max_cpu_throttle = Some(value.into());
+    #[inline]
+    pub fn max_cpu_throttle(mut self, value: u8) -> Self {
+        self.max_cpu_throttle = Some(value);
         self
     }
 
     /// Sets `multifd-compression`.
     #[allow(deprecated)]
-    pub fn multifd_compression(mut self, value: impl Into<MultiFDCompression>) -> Self {
-        self.multifd_compression = Some(value.into());
+    #[inline]
+    pub fn multifd_compression(mut self, value: MultiFDCompression) -> Self {
+        self.multifd_compression = Some(value);
         self
     }
 
     /// Sets `multifd-zlib-level`.
     #[allow(deprecated)]
-    pub fn multifd_zlib_level(mut self, value: impl Into<u8>) -> Self {
-        self.multifd_zlib_level = Some(value.into());
+    #[inline]
+    pub fn multifd_zlib_level(mut self, value: u8) -> Self {
+        self.multifd_zlib_level = Some(value);
         self
     }
 
     /// Sets `multifd-qatzip-level`.
     #[allow(deprecated)]
-    pub fn multifd_qatzip_level(mut self, value: impl Into<u8>) -> Self {
-        self.multifd_qatzip_level = Some(value.into());
+    #[inline]
+    pub fn multifd_qatzip_level(mut self, value: u8) -> Self {
+        self.multifd_qatzip_level = Some(value);
         self
     }
 
     /// Sets `multifd-zstd-level`.
     #[allow(deprecated)]
-    pub fn multifd_zstd_level(mut self, value: impl Into<u8>) -> Self {
-        self.multifd_zstd_level = Some(value.into());
+    #[inline]
+    pub fn multifd_zstd_level(mut self, value: u8) -> Self {
+        self.multifd_zstd_level = Some(value);
         self
     }
 
     /// Sets `block-bitmap-mapping`.
     #[allow(deprecated)]
-    pub fn block_bitmap_mapping(mut self, value: impl Into<Vec<BitmapMigrationNodeAlias>>) -> Self {
-        self.block_bitmap_mapping = Some(value.into());
+    #[inline]
+    pub fn block_bitmap_mapping(mut self, value: Vec<BitmapMigrationNodeAlias>) -> Self {
+        self.block_bitmap_mapping = Some(value);
         self
     }
 
     /// Sets `x-vcpu-dirty-limit-period`.
     #[allow(deprecated)]
-    pub fn x_vcpu_dirty_limit_period(mut self, value: impl Into<u64>) -> Self {
-        self.x_vcpu_dirty_limit_period = Some(value.into());
+    #[inline]
+    pub fn x_vcpu_dirty_limit_period(mut self, value: u64) -> Self {
+        self.x_vcpu_dirty_limit_period = Some(value);
         self
     }
 
     /// Sets `vcpu-dirty-limit`.
     #[allow(deprecated)]
-    pub fn vcpu_dirty_limit(mut self, value: impl Into<u64>) -> Self {
-        self.vcpu_dirty_limit = Some(value.into());
+    #[inline]
+    pub fn vcpu_dirty_limit(mut self, value: u64) -> Self {
+        self.vcpu_dirty_limit = Some(value);
         self
     }
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<MigMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: MigMode) -> Self {
+        self.mode = Some(value);
         self
     }
 
     /// Sets `zero-page-detection`.
     #[allow(deprecated)]
-    pub fn zero_page_detection(mut self, value: impl Into<ZeroPageDetection>) -> Self {
-        self.zero_page_detection = Some(value.into());
+    #[inline]
+    pub fn zero_page_detection(mut self, value: ZeroPageDetection) -> Self {
+        self.zero_page_detection = Some(value);
         self
     }
 
     /// Sets `direct-io`.
     #[allow(deprecated)]
-    pub fn direct_io(mut self, value: impl Into<bool>) -> Self {
-        self.direct_io = Some(value.into());
+    #[inline]
+    pub fn direct_io(mut self, value: bool) -> Self {
+        self.direct_io = Some(value);
         self
     }
 }
@@ -1147,12 +1158,8 @@ pub struct MigrationCapabilityStatus {
 impl MigrationCapabilityStatus {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(capability: impl Into<MigrationCapability>, state: impl Into<bool>) -> Self {
-        MigrationCapabilityStatus {
-            capability: capability.into(),
-            state: state.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(capability: MigrationCapability, state: bool) -> Self {
+        MigrationCapabilityStatus { capability, state, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1176,12 +1183,8 @@ pub struct MigrationChannel {
 impl MigrationChannel {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(channel_type: impl Into<MigrationChannelType>, addr: impl Into<MigrationAddress>) -> Self {
-        MigrationChannel {
-            channel_type: channel_type.into(),
-            addr: addr.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(channel_type: MigrationChannelType, addr: MigrationAddress) -> Self {
+        MigrationChannel { channel_type, addr, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1218,8 +1221,8 @@ pub struct MigrationExecCommand {
 impl MigrationExecCommand {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(args: impl Into<Vec<String>>) -> Self {
-        MigrationExecCommand { args: args.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(args: Vec<String>) -> Self {
+        MigrationExecCommand { args, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1330,76 +1333,87 @@ impl MigrationInfo {
 
     /// Sets `status`.
     #[allow(deprecated)]
-    pub fn status(mut self, value: impl Into<MigrationStatus>) -> Self {
-        self.status = Some(value.into());
+    #[inline]
+    pub fn status(mut self, value: MigrationStatus) -> Self {
+        self.status = Some(value);
         self
     }
 
     /// Sets `ram`.
     #[allow(deprecated)]
-    pub fn ram(mut self, value: impl Into<MigrationStats>) -> Self {
-        self.ram = Some(value.into());
+    #[inline]
+    pub fn ram(mut self, value: MigrationStats) -> Self {
+        self.ram = Some(value);
         self
     }
 
     /// Sets `disk`.
     #[allow(deprecated)]
-    pub fn disk(mut self, value: impl Into<MigrationStats>) -> Self {
-        self.disk = Some(value.into());
+    #[inline]
+    pub fn disk(mut self, value: MigrationStats) -> Self {
+        self.disk = Some(value);
         self
     }
 
     /// Sets `vfio`.
     #[allow(deprecated)]
-    pub fn vfio(mut self, value: impl Into<VfioStats>) -> Self {
-        self.vfio = Some(value.into());
+    #[inline]
+    pub fn vfio(mut self, value: VfioStats) -> Self {
+        self.vfio = Some(value);
         self
     }
 
     /// Sets `xbzrle-cache`.
     #[allow(deprecated)]
-    pub fn xbzrle_cache(mut self, value: impl Into<XBZRLECacheStats>) -> Self {
-        self.xbzrle_cache = Some(value.into());
+    #[inline]
+    pub fn xbzrle_cache(mut self, value: XBZRLECacheStats) -> Self {
+        self.xbzrle_cache = Some(value);
         self
     }
 
     /// Sets `total-time`.
     #[allow(deprecated)]
-    pub fn total_time(mut self, value: impl Into<i64>) -> Self {
-        self.total_time = Some(value.into());
+    #[inline]
+    pub fn total_time(mut self, value: i64) -> Self {
+        self.total_time = Some(value);
         self
     }
 
     /// Sets `expected-downtime`.
     #[allow(deprecated)]
-    pub fn expected_downtime(mut self, value: impl Into<i64>) -> Self {
-        self.expected_downtime = Some(value.into());
+    #[inline]
+    pub fn expected_downtime(mut self, value: i64) -> Self {
+        self.expected_downtime = Some(value);
         self
     }
 
     /// Sets `downtime`.
     #[allow(deprecated)]
-    pub fn downtime(mut self, value: impl Into<i64>) -> Self {
-        self.downtime = Some(value.into());
+    #[inline]
+    pub fn downtime(mut self, value: i64) -> Self {
+        self.downtime = Some(value);
         self
     }
 
     /// Sets `setup-time`.
     #[allow(deprecated)]
-    pub fn setup_time(mut self, value: impl Into<i64>) -> Self {
-        self.setup_time = Some(value.into());
+    #[inline]
+    pub fn setup_time(mut self, value: i64) -> Self {
+        self.setup_time = Some(value);
         self
     }
 
     /// Sets `cpu-throttle-percentage`.
     #[allow(deprecated)]
-    pub fn cpu_throttle_percentage(mut self, value: impl Into<i64>) -> Self {
-        self.cpu_throttle_percentage = Some(value.into());
+    #[inline]
+    pub fn cpu_throttle_percentage(mut self, value: i64) -> Self {
+        self.cpu_throttle_percentage = Some(value);
         self
     }
 
     /// Sets `error-desc`.
     #[allow(deprecated)]
+    #[inline]
     pub fn error_desc(mut self, value: impl Into<String>) -> Self {
         self.error_desc = Some(value.into());
         self
@@ -1407,50 +1421,57 @@ impl MigrationInfo {
 
     /// Sets `blocked-reasons`.
     #[allow(deprecated)]
-    pub fn blocked_reasons(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.blocked_reasons = Some(value.into());
+    #[inline]
+    pub fn blocked_reasons(mut self, value: Vec<String>) -> Self {
+        self.blocked_reasons = Some(value);
         self
     }
 
     /// Sets `postcopy-blocktime`.
     #[allow(deprecated)]
-    pub fn postcopy_blocktime(mut self, value: impl Into<u32>) -> Self {
-        self.postcopy_blocktime = Some(value.into());
+    #[inline]
+    pub fn postcopy_blocktime(mut self, value: u32) -> Self {
+        self.postcopy_blocktime = Some(value);
         self
     }
 
     /// Sets `postcopy-vcpu-blocktime`.
     #[allow(deprecated)]
-    pub fn postcopy_vcpu_blocktime(mut self, value: impl Into<Vec<u32>>) -> Self {
-        self.postcopy_vcpu_blocktime = Some(value.into());
+    #[inline]
+    pub fn postcopy_vcpu_blocktime(mut self, value: Vec<u32>) -> Self {
+        self.postcopy_vcpu_blocktime = Some(value);
         self
     }
 
     /// Sets `compression`.
     #[allow(deprecated)]
-    pub fn compression(mut self, value: impl Into<CompressionStats>) -> Self {
-        self.compression = Some(value.into());
+    #[inline]
+    pub fn compression(mut self, value: CompressionStats) -> Self {
+        self.compression = Some(value);
         self
     }
 
     /// Sets `socket-address`.
     #[allow(deprecated)]
-    pub fn socket_address(mut self, value: impl Into<Vec<SocketAddress>>) -> Self {
-        self.socket_address = Some(value.into());
+    #[inline]
+    pub fn socket_address(mut self, value: Vec<SocketAddress>) -> Self {
+        self.socket_address = Some(value);
         self
     }
 
     /// Sets `dirty-limit-throttle-time-per-round`.
     #[allow(deprecated)]
-    pub fn dirty_limit_throttle_time_per_round(mut self, value: impl Into<u64>) -> Self {
-        self.dirty_limit_throttle_time_per_round = Some(value.into());
+    #[inline]
+    pub fn dirty_limit_throttle_time_per_round(mut self, value: u64) -> Self {
+        self.dirty_limit_throttle_time_per_round = Some(value);
         self
     }
 
     /// Sets `dirty-limit-ring-full-time`.
     #[allow(deprecated)]
-    pub fn dirty_limit_ring_full_time(mut self, value: impl Into<u64>) -> Self {
-        self.dirty_limit_ring_full_time = Some(value.into());
+    #[inline]
+    pub fn dirty_limit_ring_full_time(mut self, value: u64) -> Self {
+        self.dirty_limit_ring_full_time = Some(value);
         self
     }
 }
@@ -1737,90 +1758,103 @@ impl MigrationParameters {
 
     /// Sets `announce-initial`.
     #[allow(deprecated)]
-    pub fn announce_initial(mut self, value: impl Into<u64>) -> Self {
-        self.announce_initial = Some(value.into());
+    #[inline]
+    pub fn announce_initial(mut self, value: u64) -> Self {
+        self.announce_initial = Some(value);
         self
     }
 
     /// Sets `announce-max`.
     #[allow(deprecated)]
-    pub fn announce_max(mut self, value: impl Into<u64>) -> Self {
-        self.announce_max = Some(value.into());
+    #[inline]
+    pub fn announce_max(mut self, value: u64) -> Self {
+        self.announce_max = Some(value);
         self
     }
 
     /// Sets `announce-rounds`.
     #[allow(deprecated)]
-    pub fn announce_rounds(mut self, value: impl Into<u64>) -> Self {
-        self.announce_rounds = Some(value.into());
+    #[inline]
+    pub fn announce_rounds(mut self, value: u64) -> Self {
+        self.announce_rounds = Some(value);
         self
     }
 
     /// Sets `announce-step`.
     #[allow(deprecated)]
-    pub fn announce_step(mut self, value: impl Into<u64>) -> Self {
-        self.announce_step = Some(value.into());
+    #[inline]
+    pub fn announce_step(mut self, value: u64) -> Self {
+        self.announce_step = Some(value);
         self
     }
 
     /// Sets `compress-level`.
     #[allow(deprecated)]
-    pub fn compress_level(mut self, value: impl Into<u8>) -> Self {
-        self.compress_level = Some(value.into());
+    #[inline]
+    pub fn compress_level(mut self, value: u8) -> Self {
+        self.compress_level = Some(value);
         self
     }
 
     /// Sets `compress-threads`.
     #[allow(deprecated)]
-    pub fn compress_threads(mut self, value: impl Into<u8>) -> Self {
-        self.compress_threads = Some(value.into());
+    #[inline]
+    pub fn compress_threads(mut self, value: u8) -> Self {
+        self.compress_threads = Some(value);
         self
     }
 
     /// Sets `compress-wait-thread`.
     #[allow(deprecated)]
-    pub fn compress_wait_thread(mut self, value: impl Into<bool>) -> Self {
-        self.compress_wait_thread = Some(value.into());
+    #[inline]
+    pub fn compress_wait_thread(mut self, value: bool) -> Self {
+        self.compress_wait_thread = Some(value);
         self
     }
 
     /// Sets `decompress-threads`.
     #[allow(deprecated)]
-    pub fn decompress_threads(mut self, value: impl Into<u8>) -> Self {
-        self.decompress_threads = Some(value.into());
+    #[inline]
+    pub fn decompress_threads(mut self, value: u8) -> Self {
+        self.decompress_threads = Some(value);
         self
     }
 
     /// Sets `throttle-trigger-threshold`.
     #[allow(deprecated)]
-    pub fn throttle_trigger_threshold(mut self, value: impl Into<u8>) -> Self {
-        self.throttle_trigger_threshold = Some(value.into());
+    #[inline]
+    pub fn throttle_trigger_threshold(mut self, value: u8) -> Self {
+        self.throttle_trigger_threshold = Some(value);
         self
     }
 
     /// Sets `cpu-throttle-initial`.
     #[allow(deprecated)]
-    pub fn cpu_throttle_initial(mut self, value: impl Into<u8>) -> Self {
-        self.cpu_throttle_initial = Some(value.into());
+    #[inline]
+    pub fn cpu_throttle_initial(mut self, value: u8) -> Self {
+        self.cpu_throttle_initial = Some(value);
         self
     }
 
     /// Sets `cpu-throttle-increment`.
     #[allow(deprecated)]
-    pub fn cpu_throttle_increment(mut self, value: impl Into<u8>) -> Self {
-        self.cpu_throttle_increment = Some(value.into());
+    #[inline]
+    pub fn cpu_throttle_increment(mut self, value: u8) -> Self {
+        self.cpu_throttle_increment = Some(value);
         self
     }
 
     /// Sets `cpu-throttle-tailslow`.
     #[allow(deprecated)]
-    pub fn cpu_throttle_tailslow(mut self, value: impl Into<bool>) -> Self {
-        self.cpu_throttle_tailslow = Some(value.into());
+    #[inline]
+    pub fn cpu_throttle_tailslow(mut self, value: bool) -> Self {
+        self.cpu_throttle_tailslow = Some(value);
         self
     }
 
     /// Sets `tls-creds`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_creds(mut self, value: impl Into<String>) -> Self {
         self.tls_creds = Some(value.into());
         self
@@ -1828,6 +1862,7 @@ impl MigrationParameters {
 
     /// Sets `tls-hostname`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_hostname(mut self, value: impl Into<String>) -> Self {
         self.tls_hostname = Some(value.into());
         self
@@ -1835,6 +1870,7 @@ impl MigrationParameters {
 
     /// Sets `tls-authz`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tls_authz(mut self, value: impl Into<String>) -> Self {
         self.tls_authz = Some(value.into());
         self
@@ -1842,134 +1878,153 @@ impl MigrationParameters {
 
     /// Sets `max-bandwidth`.
     #[allow(deprecated)]
-    pub fn max_bandwidth(mut self, value: impl Into<u64>) -> Self {
-        self.max_bandwidth = Some(value.into());
+    #[inline]
+    pub fn max_bandwidth(mut self, value: u64) -> Self {
+        self.max_bandwidth = Some(value);
         self
     }
 
     /// Sets `avail-switchover-bandwidth`.
     #[allow(deprecated)]
-    pub fn avail_switchover_bandwidth(mut self, value: impl Into<u64>) -> Self {
-        self.avail_switchover_bandwidth = Some(value.into());
+    #[inline]
+    pub fn avail_switchover_bandwidth(mut self, value: u64) -> Self {
+        self.avail_switchover_bandwidth = Some(value);
         self
     }
 
     /// Sets `downtime-limit`.
     #[allow(deprecated)]
-    pub fn downtime_limit(mut self, value: impl Into<u64>) -> Self {
-        self.downtime_limit = Some(value.into());
+    #[inline]
+    pub fn downtime_limit(mut self, value: u64) -> Self {
+        self.downtime_limit = Some(value);
         self
     }
 
     /// Sets `x-checkpoint-delay`.
     #[allow(deprecated)]
-    pub fn x_checkpoint_delay(mut self, value: impl Into<u32>) -> Self {
-        self.x_checkpoint_delay = Some(value.into());
+    #[inline]
+    pub fn x_checkpoint_delay(mut self, value: u32) -> Self {
+        self.x_checkpoint_delay = Some(value);
         self
     }
 
     /// Sets `block-incremental`.
     #[allow(deprecated)]
-    pub fn block_incremental(mut self, value: impl Into<bool>) -> Self {
-        self.block_incremental = Some(value.into());
+    #[inline]
+    pub fn block_incremental(mut self, value: bool) -> Self {
+        self.block_incremental = Some(value);
         self
     }
 
     /// Sets `multifd-channels`.
     #[allow(deprecated)]
-    pub fn multifd_channels(mut self, value: impl Into<u8>) -> Self {
-        self.multifd_channels = Some(value.into());
+    #[inline]
+    pub fn multifd_channels(mut self, value: u8) -> Self {
+        self.multifd_channels = Some(value);
         self
     }
 
     /// Sets `xbzrle-cache-size`.
     #[allow(deprecated)]
-    pub fn xbzrle_cache_size(mut self, value: impl Into<u64>) -> Self {
-        self.xbzrle_cache_size = Some(value.into());
+    #[inline]
+    pub fn xbzrle_cache_size(mut self, value: u64) -> Self {
+        self.xbzrle_cache_size = Some(value);
         self
     }
 
     /// Sets `max-postcopy-bandwidth`.
     #[allow(deprecated)]
-    pub fn max_postcopy_bandwidth(mut self, value: impl Into<u64>) -> Self {
-        self.max_postcopy_bandwidth = Some(value.into());
+    #[inline]
+    pub fn max_postcopy_bandwidth(mut self, value: u64) -> Self {
+        self.max_postcopy_bandwidth = Some(value);
         self
     }
 
     /// Sets `max-cpu-throttle`.
     #[allow(deprecated)]
-    pub fn max_cpu_throttle(mut self, value: impl Into<u8>) -> Self {
-        self.max_cpu_throttle = Some(value.into());
+    #[inline]
+    pub fn max_cpu_throttle(mut self, value: u8) -> Self {
+        self.max_cpu_throttle = Some(value);
         self
     }
 
     /// Sets `multifd-compression`.
     #[allow(deprecated)]
-    pub fn multifd_compression(mut self, value: impl Into<MultiFDCompression>) -> Self {
-        self.multifd_compression = Some(value.into());
+    #[inline]
+    pub fn multifd_compression(mut self, value: MultiFDCompression) -> Self {
+        self.multifd_compression = Some(value);
         self
     }
 
     /// Sets `multifd-zlib-level`.
     #[allow(deprecated)]
-    pub fn multifd_zlib_level(mut self, value: impl Into<u8>) -> Self {
-        self.multifd_zlib_level = Some(value.into());
+    #[inline]
+    pub fn multifd_zlib_level(mut self, value: u8) -> Self {
+        self.multifd_zlib_level = Some(value);
         self
     }
 
     /// Sets `multifd-qatzip-level`.
     #[allow(deprecated)]
-    pub fn multifd_qatzip_level(mut self, value: impl Into<u8>) -> Self {
-        self.multifd_qatzip_level = Some(value.into());
+    #[inline]
+    pub fn multifd_qatzip_level(mut self, value: u8) -> Self {
+        self.multifd_qatzip_level = Some(value);
         self
     }
 
     /// Sets `multifd-zstd-level`.
     #[allow(deprecated)]
-    pub fn multifd_zstd_level(mut self, value: impl Into<u8>) -> Self {
-        self.multifd_zstd_level = Some(value.into());
+    #[inline]
+    pub fn multifd_zstd_level(mut self, value: u8) -> Self {
+        self.multifd_zstd_level = Some(value);
         self
     }
 
     /// Sets `block-bitmap-mapping`.
     #[allow(deprecated)]
-    pub fn block_bitmap_mapping(mut self, value: impl Into<Vec<BitmapMigrationNodeAlias>>) -> Self {
-        self.block_bitmap_mapping = Some(value.into());
+    #[inline]
+    pub fn block_bitmap_mapping(mut self, value: Vec<BitmapMigrationNodeAlias>) -> Self {
+        self.block_bitmap_mapping = Some(value);
         self
     }
 
     /// Sets `x-vcpu-dirty-limit-period`.
     #[allow(deprecated)]
-    pub fn x_vcpu_dirty_limit_period(mut self, value: impl Into<u64>) -> Self {
-        self.x_vcpu_dirty_limit_period = Some(value.into());
+    #[inline]
+    pub fn x_vcpu_dirty_limit_period(mut self, value: u64) -> Self {
+        self.x_vcpu_dirty_limit_period = Some(value);
         self
     }
 
     /// Sets `vcpu-dirty-limit`.
     #[allow(deprecated)]
-    pub fn vcpu_dirty_limit(mut self, value: impl Into<u64>) -> Self {
-        self.vcpu_dirty_limit = Some(value.into());
+    #[inline]
+    pub fn vcpu_dirty_limit(mut self, value: u64) -> Self {
+        self.vcpu_dirty_limit = Some(value);
         self
     }
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<MigMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: MigMode) -> Self {
+        self.mode = Some(value);
         self
     }
 
     /// Sets `zero-page-detection`.
     #[allow(deprecated)]
-    pub fn zero_page_detection(mut self, value: impl Into<ZeroPageDetection>) -> Self {
-        self.zero_page_detection = Some(value.into());
+    #[inline]
+    pub fn zero_page_detection(mut self, value: ZeroPageDetection) -> Self {
+        self.zero_page_detection = Some(value);
         self
     }
 
     /// Sets `direct-io`.
     #[allow(deprecated)]
-    pub fn direct_io(mut self, value: impl Into<bool>) -> Self {
-        self.direct_io = Some(value.into());
+    #[inline]
+    pub fn direct_io(mut self, value: bool) -> Self {
+        self.direct_io = Some(value);
         self
     }
 }
@@ -2041,51 +2096,52 @@ impl MigrationStats {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        transferred: impl Into<i64>,
-        remaining: impl Into<i64>,
-        total: impl Into<i64>,
-        duplicate: impl Into<i64>,
-        normal: impl Into<i64>,
-        normal_bytes: impl Into<i64>,
-        dirty_pages_rate: impl Into<i64>,
-        mbps: impl Into<f64>,
-        dirty_sync_count: impl Into<i64>,
-        postcopy_requests: impl Into<i64>,
-        page_size: impl Into<i64>,
-        multifd_bytes: impl Into<u64>,
-        pages_per_second: impl Into<u64>,
-        precopy_bytes: impl Into<u64>,
-        downtime_bytes: impl Into<u64>,
-        postcopy_bytes: impl Into<u64>,
-        dirty_sync_missed_zero_copy: impl Into<u64>,
+        transferred: i64,
+        remaining: i64,
+        total: i64,
+        duplicate: i64,
+        normal: i64,
+        normal_bytes: i64,
+        dirty_pages_rate: i64,
+        mbps: f64,
+        dirty_sync_count: i64,
+        postcopy_requests: i64,
+        page_size: i64,
+        multifd_bytes: u64,
+        pages_per_second: u64,
+        precopy_bytes: u64,
+        downtime_bytes: u64,
+        postcopy_bytes: u64,
+        dirty_sync_missed_zero_copy: u64,
     ) -> Self {
         MigrationStats {
-            transferred: transferred.into(),
-            remaining: remaining.into(),
-            total: total.into(),
-            duplicate: duplicate.into(),
+            transferred,
+            remaining,
+            total,
+            duplicate,
             skipped: None,
-            normal: normal.into(),
-            normal_bytes: normal_bytes.into(),
-            dirty_pages_rate: dirty_pages_rate.into(),
-            mbps: mbps.into(),
-            dirty_sync_count: dirty_sync_count.into(),
-            postcopy_requests: postcopy_requests.into(),
-            page_size: page_size.into(),
-            multifd_bytes: multifd_bytes.into(),
-            pages_per_second: pages_per_second.into(),
-            precopy_bytes: precopy_bytes.into(),
-            downtime_bytes: downtime_bytes.into(),
-            postcopy_bytes: postcopy_bytes.into(),
-            dirty_sync_missed_zero_copy: dirty_sync_missed_zero_copy.into(),
+            normal,
+            normal_bytes,
+            dirty_pages_rate,
+            mbps,
+            dirty_sync_count,
+            postcopy_requests,
+            page_size,
+            multifd_bytes,
+            pages_per_second,
+            precopy_bytes,
+            downtime_bytes,
+            postcopy_bytes,
+            dirty_sync_missed_zero_copy,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `skipped`.
     #[allow(deprecated)]
-    pub fn skipped(mut self, value: impl Into<i64>) -> Self {
-        self.skipped = Some(value.into());
+    #[inline]
+    pub fn skipped(mut self, value: i64) -> Self {
+        self.skipped = Some(value);
         self
     }
 }
@@ -2155,12 +2211,8 @@ pub struct MigrationThreadInfo {
 impl MigrationThreadInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, thread_id: impl Into<i64>) -> Self {
-        MigrationThreadInfo {
-            name: name.into(),
-            thread_id: thread_id.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(name: impl Into<String>, thread_id: i64) -> Self {
+        MigrationThreadInfo { name: name.into(), thread_id, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2219,12 +2271,13 @@ pub struct ReplicationStatus {
 impl ReplicationStatus {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(error: impl Into<bool>) -> Self {
-        ReplicationStatus { error: error.into(), desc: None, unknown_members: serde_json::Map::new() }
+    pub fn new(error: bool) -> Self {
+        ReplicationStatus { error, desc: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `desc`.
     #[allow(deprecated)]
+    #[inline]
     pub fn desc(mut self, value: impl Into<String>) -> Self {
         self.desc = Some(value.into());
         self
@@ -2266,8 +2319,8 @@ pub struct VfioStats {
 impl VfioStats {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(transferred: impl Into<i64>) -> Self {
-        VfioStats { transferred: transferred.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(transferred: i64) -> Self {
+        VfioStats { transferred, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2305,22 +2358,22 @@ impl XBZRLECacheStats {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        cache_size: impl Into<u64>,
-        bytes: impl Into<i64>,
-        pages: impl Into<i64>,
-        cache_miss: impl Into<i64>,
-        cache_miss_rate: impl Into<f64>,
-        encoding_rate: impl Into<f64>,
-        overflow: impl Into<i64>,
+        cache_size: u64,
+        bytes: i64,
+        pages: i64,
+        cache_miss: i64,
+        cache_miss_rate: f64,
+        encoding_rate: f64,
+        overflow: i64,
     ) -> Self {
         XBZRLECacheStats {
-            cache_size: cache_size.into(),
-            bytes: bytes.into(),
-            pages: pages.into(),
-            cache_miss: cache_miss.into(),
-            cache_miss_rate: cache_miss_rate.into(),
-            encoding_rate: encoding_rate.into(),
-            overflow: overflow.into(),
+            cache_size,
+            bytes,
+            pages,
+            cache_miss,
+            cache_miss_rate,
+            encoding_rate,
+            overflow,
             unknown_members: serde_json::Map::new(),
         }
     }

@@ -26,8 +26,8 @@ pub struct AddfdInfo {
 impl AddfdInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(fdset_id: impl Into<i64>, fd: impl Into<i64>) -> Self {
-        AddfdInfo { fdset_id: fdset_id.into(), fd: fd.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(fdset_id: i64, fd: i64) -> Self {
+        AddfdInfo { fdset_id, fd, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -50,12 +50,8 @@ pub struct CommandLineOptionInfo {
 impl CommandLineOptionInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(option: impl Into<String>, parameters: impl Into<Vec<CommandLineParameterInfo>>) -> Self {
-        CommandLineOptionInfo {
-            option: option.into(),
-            parameters: parameters.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(option: impl Into<String>, parameters: Vec<CommandLineParameterInfo>) -> Self {
+        CommandLineOptionInfo { option: option.into(), parameters, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -85,10 +81,10 @@ pub struct CommandLineParameterInfo {
 impl CommandLineParameterInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, type_: impl Into<CommandLineParameterType>) -> Self {
+    pub fn new(name: impl Into<String>, type_: CommandLineParameterType) -> Self {
         CommandLineParameterInfo {
             name: name.into(),
-            type_: type_.into(),
+            type_,
             help: None,
             default: None,
             unknown_members: serde_json::Map::new(),
@@ -97,6 +93,7 @@ impl CommandLineParameterInfo {
 
     /// Sets `help`.
     #[allow(deprecated)]
+    #[inline]
     pub fn help(mut self, value: impl Into<String>) -> Self {
         self.help = Some(value.into());
         self
@@ -145,12 +142,13 @@ pub struct FdsetFdInfo {
 impl FdsetFdInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(fd: impl Into<i64>) -> Self {
-        FdsetFdInfo { fd: fd.into(), opaque: None, unknown_members: serde_json::Map::new() }
+    pub fn new(fd: i64) -> Self {
+        FdsetFdInfo { fd, opaque: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `opaque`.
     #[allow(deprecated)]
+    #[inline]
     pub fn opaque(mut self, value: impl Into<String>) -> Self {
         self.opaque = Some(value.into());
         self
@@ -177,8 +175,8 @@ pub struct FdsetInfo {
 impl FdsetInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(fdset_id: impl Into<i64>, fds: impl Into<Vec<FdsetFdInfo>>) -> Self {
-        FdsetInfo { fdset_id: fdset_id.into(), fds: fds.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(fdset_id: i64, fds: Vec<FdsetFdInfo>) -> Self {
+        FdsetInfo { fdset_id, fds, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -216,19 +214,19 @@ impl IOThreadInfo {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         id: impl Into<String>,
-        thread_id: impl Into<i64>,
-        poll_max_ns: impl Into<i64>,
-        poll_grow: impl Into<i64>,
-        poll_shrink: impl Into<i64>,
-        aio_max_batch: impl Into<i64>,
+        thread_id: i64,
+        poll_max_ns: i64,
+        poll_grow: i64,
+        poll_shrink: i64,
+        aio_max_batch: i64,
     ) -> Self {
         IOThreadInfo {
             id: id.into(),
-            thread_id: thread_id.into(),
-            poll_max_ns: poll_max_ns.into(),
-            poll_grow: poll_grow.into(),
-            poll_shrink: poll_shrink.into(),
-            aio_max_batch: aio_max_batch.into(),
+            thread_id,
+            poll_max_ns,
+            poll_grow,
+            poll_shrink,
+            aio_max_batch,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -258,6 +256,7 @@ impl NameInfo {
 
     /// Sets `name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.name = Some(value.into());
         self

@@ -40,22 +40,22 @@ impl EvtchnInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        port: impl Into<u16>,
-        vcpu: impl Into<u32>,
-        type_: impl Into<EvtchnPortType>,
+        port: u16,
+        vcpu: u32,
+        type_: EvtchnPortType,
         remote_domain: impl Into<String>,
-        target: impl Into<u16>,
-        pending: impl Into<bool>,
-        masked: impl Into<bool>,
+        target: u16,
+        pending: bool,
+        masked: bool,
     ) -> Self {
         EvtchnInfo {
-            port: port.into(),
-            vcpu: vcpu.into(),
-            type_: type_.into(),
+            port,
+            vcpu,
+            type_,
             remote_domain: remote_domain.into(),
-            target: target.into(),
-            pending: pending.into(),
-            masked: masked.into(),
+            target,
+            pending,
+            masked,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -112,13 +112,8 @@ pub struct GICCapability {
 impl GICCapability {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(version: impl Into<i64>, emulated: impl Into<bool>, kernel: impl Into<bool>) -> Self {
-        GICCapability {
-            version: version.into(),
-            emulated: emulated.into(),
-            kernel: kernel.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(version: i64, emulated: bool, kernel: bool) -> Self {
+        GICCapability { version, emulated, kernel, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -141,8 +136,8 @@ pub struct SGXEPCSection {
 impl SGXEPCSection {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(node: impl Into<i64>, size: impl Into<u64>) -> Self {
-        SGXEPCSection { node: node.into(), size: size.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(node: i64, size: u64) -> Self {
+        SGXEPCSection { node, size, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -179,28 +174,23 @@ pub struct SGXInfo {
 impl SGXInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        sgx: impl Into<bool>,
-        sgx1: impl Into<bool>,
-        sgx2: impl Into<bool>,
-        flc: impl Into<bool>,
-        sections: impl Into<Vec<SGXEPCSection>>,
-    ) -> Self {
+    pub fn new(sgx: bool, sgx1: bool, sgx2: bool, flc: bool, sections: Vec<SGXEPCSection>) -> Self {
         SGXInfo {
-            sgx: sgx.into(),
-            sgx1: sgx1.into(),
-            sgx2: sgx2.into(),
-            flc: flc.into(),
+            sgx,
+            sgx1,
+            sgx2,
+            flc,
             section_size: None,
-            sections: sections.into(),
+            sections,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `section-size`.
     #[allow(deprecated)]
-    pub fn section_size(mut self, value: impl Into<u64>) -> Self {
-        self.section_size = Some(value.into());
+    #[inline]
+    pub fn section_size(mut self, value: u64) -> Self {
+        self.section_size = Some(value);
         self
     }
 }
@@ -263,15 +253,15 @@ impl SevCapability {
         pdh: impl Into<String>,
         cert_chain: impl Into<String>,
         cpu0_id: impl Into<String>,
-        cbitpos: impl Into<i64>,
-        reduced_phys_bits: impl Into<i64>,
+        cbitpos: i64,
+        reduced_phys_bits: i64,
     ) -> Self {
         SevCapability {
             pdh: pdh.into(),
             cert_chain: cert_chain.into(),
             cpu0_id: cpu0_id.into(),
-            cbitpos: cbitpos.into(),
-            reduced_phys_bits: reduced_phys_bits.into(),
+            cbitpos,
+            reduced_phys_bits,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -298,8 +288,8 @@ pub struct SevGuestInfo {
 impl SevGuestInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(policy: impl Into<u32>, handle: impl Into<u32>) -> Self {
-        SevGuestInfo { policy: policy.into(), handle: handle.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(policy: u32, handle: u32) -> Self {
+        SevGuestInfo { policy, handle, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -491,8 +481,8 @@ pub struct SevSnpGuestInfo {
 impl SevSnpGuestInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(snp_policy: impl Into<u64>) -> Self {
-        SevSnpGuestInfo { snp_policy: snp_policy.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(snp_policy: u64) -> Self {
+        SevSnpGuestInfo { snp_policy, unknown_members: serde_json::Map::new() }
     }
 }
 

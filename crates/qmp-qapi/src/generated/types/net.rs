@@ -55,17 +55,12 @@ pub struct AnnounceParameters {
 impl AnnounceParameters {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        initial: impl Into<i64>,
-        max: impl Into<i64>,
-        rounds: impl Into<i64>,
-        step: impl Into<i64>,
-    ) -> Self {
+    pub fn new(initial: i64, max: i64, rounds: i64, step: i64) -> Self {
         AnnounceParameters {
-            initial: initial.into(),
-            max: max.into(),
-            rounds: rounds.into(),
-            step: step.into(),
+            initial,
+            max,
+            rounds,
+            step,
             interfaces: None,
             id: None,
             unknown_members: serde_json::Map::new(),
@@ -74,13 +69,15 @@ impl AnnounceParameters {
 
     /// Sets `interfaces`.
     #[allow(deprecated)]
-    pub fn interfaces(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.interfaces = Some(value.into());
+    #[inline]
+    pub fn interfaces(mut self, value: Vec<String>) -> Self {
+        self.interfaces = Some(value);
         self
     }
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -185,6 +182,7 @@ impl NetLegacyNicOptions {
 
     /// Sets `netdev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn netdev(mut self, value: impl Into<String>) -> Self {
         self.netdev = Some(value.into());
         self
@@ -192,6 +190,7 @@ impl NetLegacyNicOptions {
 
     /// Sets `macaddr`.
     #[allow(deprecated)]
+    #[inline]
     pub fn macaddr(mut self, value: impl Into<String>) -> Self {
         self.macaddr = Some(value.into());
         self
@@ -199,6 +198,7 @@ impl NetLegacyNicOptions {
 
     /// Sets `model`.
     #[allow(deprecated)]
+    #[inline]
     pub fn model(mut self, value: impl Into<String>) -> Self {
         self.model = Some(value.into());
         self
@@ -206,6 +206,7 @@ impl NetLegacyNicOptions {
 
     /// Sets `addr`.
     #[allow(deprecated)]
+    #[inline]
     pub fn addr(mut self, value: impl Into<String>) -> Self {
         self.addr = Some(value.into());
         self
@@ -213,8 +214,9 @@ impl NetLegacyNicOptions {
 
     /// Sets `vectors`.
     #[allow(deprecated)]
-    pub fn vectors(mut self, value: impl Into<u32>) -> Self {
-        self.vectors = Some(value.into());
+    #[inline]
+    pub fn vectors(mut self, value: u32) -> Self {
+        self.vectors = Some(value);
         self
     }
 }
@@ -443,41 +445,47 @@ impl NetdevAFXDPOptions {
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<AFXDPMode>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: AFXDPMode) -> Self {
+        self.mode = Some(value);
         self
     }
 
     /// Sets `force-copy`.
     #[allow(deprecated)]
-    pub fn force_copy(mut self, value: impl Into<bool>) -> Self {
-        self.force_copy = Some(value.into());
+    #[inline]
+    pub fn force_copy(mut self, value: bool) -> Self {
+        self.force_copy = Some(value);
         self
     }
 
     /// Sets `queues`.
     #[allow(deprecated)]
-    pub fn queues(mut self, value: impl Into<i64>) -> Self {
-        self.queues = Some(value.into());
+    #[inline]
+    pub fn queues(mut self, value: i64) -> Self {
+        self.queues = Some(value);
         self
     }
 
     /// Sets `start-queue`.
     #[allow(deprecated)]
-    pub fn start_queue(mut self, value: impl Into<i64>) -> Self {
-        self.start_queue = Some(value.into());
+    #[inline]
+    pub fn start_queue(mut self, value: i64) -> Self {
+        self.start_queue = Some(value);
         self
     }
 
     /// Sets `inhibit`.
     #[allow(deprecated)]
-    pub fn inhibit(mut self, value: impl Into<bool>) -> Self {
-        self.inhibit = Some(value.into());
+    #[inline]
+    pub fn inhibit(mut self, value: bool) -> Self {
+        self.inhibit = Some(value);
         self
     }
 
     /// Sets `sock-fds`.
     #[allow(deprecated)]
+    #[inline]
     pub fn sock_fds(mut self, value: impl Into<String>) -> Self {
         self.sock_fds = Some(value.into());
         self
@@ -511,6 +519,7 @@ impl NetdevBridgeOptions {
 
     /// Sets `br`.
     #[allow(deprecated)]
+    #[inline]
     pub fn br(mut self, value: impl Into<String>) -> Self {
         self.br = Some(value.into());
         self
@@ -518,6 +527,7 @@ impl NetdevBridgeOptions {
 
     /// Sets `helper`.
     #[allow(deprecated)]
+    #[inline]
     pub fn helper(mut self, value: impl Into<String>) -> Self {
         self.helper = Some(value.into());
         self
@@ -551,15 +561,17 @@ impl NetdevDgramOptions {
 
     /// Sets `local`.
     #[allow(deprecated)]
-    pub fn local(mut self, value: impl Into<SocketAddress>) -> Self {
-        self.local = Some(value.into());
+    #[inline]
+    pub fn local(mut self, value: SocketAddress) -> Self {
+        self.local = Some(value);
         self
     }
 
     /// Sets `remote`.
     #[allow(deprecated)]
-    pub fn remote(mut self, value: impl Into<SocketAddress>) -> Self {
-        self.remote = Some(value.into());
+    #[inline]
+    pub fn remote(mut self, value: SocketAddress) -> Self {
+        self.remote = Some(value);
         self
     }
 }
@@ -584,12 +596,13 @@ pub struct NetdevHubPortOptions {
 impl NetdevHubPortOptions {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(hubid: impl Into<i32>) -> Self {
-        NetdevHubPortOptions { hubid: hubid.into(), netdev: None, unknown_members: serde_json::Map::new() }
+    pub fn new(hubid: i32) -> Self {
+        NetdevHubPortOptions { hubid, netdev: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `netdev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn netdev(mut self, value: impl Into<String>) -> Self {
         self.netdev = Some(value.into());
         self
@@ -650,7 +663,7 @@ pub struct NetdevL2TPv3Options {
 impl NetdevL2TPv3Options {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(src: impl Into<String>, dst: impl Into<String>, txsession: impl Into<u32>) -> Self {
+    pub fn new(src: impl Into<String>, dst: impl Into<String>, txsession: u32) -> Self {
         NetdevL2TPv3Options {
             src: src.into(),
             dst: dst.into(),
@@ -663,7 +676,7 @@ impl NetdevL2TPv3Options {
             pincounter: None,
             txcookie: None,
             rxcookie: None,
-            txsession: txsession.into(),
+            txsession,
             rxsession: None,
             offset: None,
             unknown_members: serde_json::Map::new(),
@@ -672,6 +685,7 @@ impl NetdevL2TPv3Options {
 
     /// Sets `srcport`.
     #[allow(deprecated)]
+    #[inline]
     pub fn srcport(mut self, value: impl Into<String>) -> Self {
         self.srcport = Some(value.into());
         self
@@ -679,6 +693,7 @@ impl NetdevL2TPv3Options {
 
     /// Sets `dstport`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dstport(mut self, value: impl Into<String>) -> Self {
         self.dstport = Some(value.into());
         self
@@ -686,64 +701,73 @@ impl NetdevL2TPv3Options {
 
     /// Sets `ipv6`.
     #[allow(deprecated)]
-    pub fn ipv6(mut self, value: impl Into<bool>) -> Self {
-        self.ipv6 = Some(value.into());
+    #[inline]
+    pub fn ipv6(mut self, value: bool) -> Self {
+        self.ipv6 = Some(value);
         self
     }
 
     /// Sets `udp`.
     #[allow(deprecated)]
-    pub fn udp(mut self, value: impl Into<bool>) -> Self {
-        self.udp = Some(value.into());
+    #[inline]
+    pub fn udp(mut self, value: bool) -> Self {
+        self.udp = Some(value);
         self
     }
 
     /// Sets `cookie64`.
     #[allow(deprecated)]
-    pub fn cookie64(mut self, value: impl Into<bool>) -> Self {
-        self.cookie64 = Some(value.into());
+    #[inline]
+    pub fn cookie64(mut self, value: bool) -> Self {
+        self.cookie64 = Some(value);
         self
     }
 
     /// Sets `counter`.
     #[allow(deprecated)]
-    pub fn counter(mut self, value: impl Into<bool>) -> Self {
-        self.counter = Some(value.into());
+    #[inline]
+    pub fn counter(mut self, value: bool) -> Self {
+        self.counter = Some(value);
         self
     }
 
     /// Sets `pincounter`.
     #[allow(deprecated)]
-    pub fn pincounter(mut self, value: impl Into<bool>) -> Self {
-        self.pincounter = Some(value.into());
+    #[inline]
+    pub fn pincounter(mut self, value: bool) -> Self {
+        self.pincounter = Some(value);
         self
     }
 
     /// Sets `txcookie`.
     #[allow(deprecated)]
-    pub fn txcookie(mut self, value: impl Into<u64>) -> Self {
-        self.txcookie = Some(value.into());
+    #[inline]
+    pub fn txcookie(mut self, value: u64) -> Self {
+        self.txcookie = Some(value);
         self
     }
 
     /// Sets `rxcookie`.
     #[allow(deprecated)]
-    pub fn rxcookie(mut self, value: impl Into<u64>) -> Self {
-        self.rxcookie = Some(value.into());
+    #[inline]
+    pub fn rxcookie(mut self, value: u64) -> Self {
+        self.rxcookie = Some(value);
         self
     }
 
     /// Sets `rxsession`.
     #[allow(deprecated)]
-    pub fn rxsession(mut self, value: impl Into<u32>) -> Self {
-        self.rxsession = Some(value.into());
+    #[inline]
+    pub fn rxsession(mut self, value: u32) -> Self {
+        self.rxsession = Some(value);
         self
     }
 
     /// Sets `offset`.
     #[allow(deprecated)]
-    pub fn offset(mut self, value: impl Into<u32>) -> Self {
-        self.offset = Some(value.into());
+    #[inline]
+    pub fn offset(mut self, value: u32) -> Self {
+        self.offset = Some(value);
         self
     }
 }
@@ -774,6 +798,7 @@ impl NetdevNetmapOptions {
 
     /// Sets `devname`.
     #[allow(deprecated)]
+    #[inline]
     pub fn devname(mut self, value: impl Into<String>) -> Self {
         self.devname = Some(value.into());
         self
@@ -827,6 +852,7 @@ impl NetdevSocketOptions {
 
     /// Sets `fd`.
     #[allow(deprecated)]
+    #[inline]
     pub fn fd(mut self, value: impl Into<String>) -> Self {
         self.fd = Some(value.into());
         self
@@ -834,6 +860,7 @@ impl NetdevSocketOptions {
 
     /// Sets `listen`.
     #[allow(deprecated)]
+    #[inline]
     pub fn listen(mut self, value: impl Into<String>) -> Self {
         self.listen = Some(value.into());
         self
@@ -841,6 +868,7 @@ impl NetdevSocketOptions {
 
     /// Sets `connect`.
     #[allow(deprecated)]
+    #[inline]
     pub fn connect(mut self, value: impl Into<String>) -> Self {
         self.connect = Some(value.into());
         self
@@ -848,6 +876,7 @@ impl NetdevSocketOptions {
 
     /// Sets `mcast`.
     #[allow(deprecated)]
+    #[inline]
     pub fn mcast(mut self, value: impl Into<String>) -> Self {
         self.mcast = Some(value.into());
         self
@@ -855,6 +884,7 @@ impl NetdevSocketOptions {
 
     /// Sets `localaddr`.
     #[allow(deprecated)]
+    #[inline]
     pub fn localaddr(mut self, value: impl Into<String>) -> Self {
         self.localaddr = Some(value.into());
         self
@@ -862,6 +892,7 @@ impl NetdevSocketOptions {
 
     /// Sets `udp`.
     #[allow(deprecated)]
+    #[inline]
     pub fn udp(mut self, value: impl Into<String>) -> Self {
         self.udp = Some(value.into());
         self
@@ -899,9 +930,9 @@ pub struct NetdevStreamOptions {
 impl NetdevStreamOptions {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(addr: impl Into<SocketAddress>) -> Self {
+    pub fn new(addr: SocketAddress) -> Self {
         NetdevStreamOptions {
-            addr: addr.into(),
+            addr,
             server: None,
             reconnect: None,
             reconnect_ms: None,
@@ -911,13 +942,15 @@ impl NetdevStreamOptions {
 
     /// Sets `server`.
     #[allow(deprecated)]
-    pub fn server(mut self, value: impl Into<bool>) -> Self {
-        self.server = Some(value.into());
+    #[inline]
+    pub fn server(mut self, value: bool) -> Self {
+        self.server = Some(value);
         self
     }
 
     /// Sets `reconnect`.
     #[allow(deprecated)]
+    #[inline]
     pub fn reconnect(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.reconnect = Some(value.into());
         self
@@ -925,8 +958,9 @@ impl NetdevStreamOptions {
 
     /// Sets `reconnect-ms`.
     #[allow(deprecated)]
-    pub fn reconnect_ms(mut self, value: impl Into<i64>) -> Self {
-        self.reconnect_ms = Some(value.into());
+    #[inline]
+    pub fn reconnect_ms(mut self, value: i64) -> Self {
+        self.reconnect_ms = Some(value);
         self
     }
 }
@@ -1014,6 +1048,7 @@ impl NetdevTapOptions {
 
     /// Sets `ifname`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ifname(mut self, value: impl Into<String>) -> Self {
         self.ifname = Some(value.into());
         self
@@ -1021,6 +1056,7 @@ impl NetdevTapOptions {
 
     /// Sets `fd`.
     #[allow(deprecated)]
+    #[inline]
     pub fn fd(mut self, value: impl Into<String>) -> Self {
         self.fd = Some(value.into());
         self
@@ -1028,6 +1064,7 @@ impl NetdevTapOptions {
 
     /// Sets `fds`.
     #[allow(deprecated)]
+    #[inline]
     pub fn fds(mut self, value: impl Into<String>) -> Self {
         self.fds = Some(value.into());
         self
@@ -1035,6 +1072,7 @@ impl NetdevTapOptions {
 
     /// Sets `script`.
     #[allow(deprecated)]
+    #[inline]
     pub fn script(mut self, value: impl Into<String>) -> Self {
         self.script = Some(value.into());
         self
@@ -1042,6 +1080,7 @@ impl NetdevTapOptions {
 
     /// Sets `downscript`.
     #[allow(deprecated)]
+    #[inline]
     pub fn downscript(mut self, value: impl Into<String>) -> Self {
         self.downscript = Some(value.into());
         self
@@ -1049,6 +1088,7 @@ impl NetdevTapOptions {
 
     /// Sets `br`.
     #[allow(deprecated)]
+    #[inline]
     pub fn br(mut self, value: impl Into<String>) -> Self {
         self.br = Some(value.into());
         self
@@ -1056,6 +1096,7 @@ impl NetdevTapOptions {
 
     /// Sets `helper`.
     #[allow(deprecated)]
+    #[inline]
     pub fn helper(mut self, value: impl Into<String>) -> Self {
         self.helper = Some(value.into());
         self
@@ -1063,27 +1104,31 @@ impl NetdevTapOptions {
 
     /// Sets `sndbuf`.
     #[allow(deprecated)]
-    pub fn sndbuf(mut self, value: impl Into<u64>) -> Self {
-        self.sndbuf = Some(value.into());
+    #[inline]
+    pub fn sndbuf(mut self, value: u64) -> Self {
+        self.sndbuf = Some(value);
         self
     }
 
     /// Sets `vnet_hdr`.
     #[allow(deprecated)]
-    pub fn vnet_hdr(mut self, value: impl Into<bool>) -> Self {
-        self.vnet_hdr = Some(value.into());
+    #[inline]
+    pub fn vnet_hdr(mut self, value: bool) -> Self {
+        self.vnet_hdr = Some(value);
         self
     }
 
     /// Sets `vhost`.
     #[allow(deprecated)]
-    pub fn vhost(mut self, value: impl Into<bool>) -> Self {
-        self.vhost = Some(value.into());
+    #[inline]
+    pub fn vhost(mut self, value: bool) -> Self {
+        self.vhost = Some(value);
         self
     }
 
     /// Sets `vhostfd`.
     #[allow(deprecated)]
+    #[inline]
     pub fn vhostfd(mut self, value: impl Into<String>) -> Self {
         self.vhostfd = Some(value.into());
         self
@@ -1091,6 +1136,7 @@ impl NetdevTapOptions {
 
     /// Sets `vhostfds`.
     #[allow(deprecated)]
+    #[inline]
     pub fn vhostfds(mut self, value: impl Into<String>) -> Self {
         self.vhostfds = Some(value.into());
         self
@@ -1098,22 +1144,25 @@ impl NetdevTapOptions {
 
     /// Sets `vhostforce`.
     #[allow(deprecated)]
-    pub fn vhostforce(mut self, value: impl Into<bool>) -> Self {
-        self.vhostforce = Some(value.into());
+    #[inline]
+    pub fn vhostforce(mut self, value: bool) -> Self {
+        self.vhostforce = Some(value);
         self
     }
 
     /// Sets `queues`.
     #[allow(deprecated)]
-    pub fn queues(mut self, value: impl Into<u32>) -> Self {
-        self.queues = Some(value.into());
+    #[inline]
+    pub fn queues(mut self, value: u32) -> Self {
+        self.queues = Some(value);
         self
     }
 
     /// Sets `poll-us`.
     #[allow(deprecated)]
-    pub fn poll_us(mut self, value: impl Into<u32>) -> Self {
-        self.poll_us = Some(value.into());
+    #[inline]
+    pub fn poll_us(mut self, value: u32) -> Self {
+        self.poll_us = Some(value);
         self
     }
 }
@@ -1229,6 +1278,7 @@ impl NetdevUserOptions {
 
     /// Sets `hostname`.
     #[allow(deprecated)]
+    #[inline]
     pub fn hostname(mut self, value: impl Into<String>) -> Self {
         self.hostname = Some(value.into());
         self
@@ -1236,27 +1286,31 @@ impl NetdevUserOptions {
 
     /// Sets `restrict`.
     #[allow(deprecated)]
-    pub fn restrict(mut self, value: impl Into<bool>) -> Self {
-        self.restrict = Some(value.into());
+    #[inline]
+    pub fn restrict(mut self, value: bool) -> Self {
+        self.restrict = Some(value);
         self
     }
 
     /// Sets `ipv4`.
     #[allow(deprecated)]
-    pub fn ipv4(mut self, value: impl Into<bool>) -> Self {
-        self.ipv4 = Some(value.into());
+    #[inline]
+    pub fn ipv4(mut self, value: bool) -> Self {
+        self.ipv4 = Some(value);
         self
     }
 
     /// Sets `ipv6`.
     #[allow(deprecated)]
-    pub fn ipv6(mut self, value: impl Into<bool>) -> Self {
-        self.ipv6 = Some(value.into());
+    #[inline]
+    pub fn ipv6(mut self, value: bool) -> Self {
+        self.ipv6 = Some(value);
         self
     }
 
     /// Sets `ip`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ip(mut self, value: impl Into<String>) -> Self {
         self.ip = Some(value.into());
         self
@@ -1264,6 +1318,7 @@ impl NetdevUserOptions {
 
     /// Sets `net`.
     #[allow(deprecated)]
+    #[inline]
     pub fn net(mut self, value: impl Into<String>) -> Self {
         self.net = Some(value.into());
         self
@@ -1271,6 +1326,7 @@ impl NetdevUserOptions {
 
     /// Sets `host`.
     #[allow(deprecated)]
+    #[inline]
     pub fn host(mut self, value: impl Into<String>) -> Self {
         self.host = Some(value.into());
         self
@@ -1278,6 +1334,7 @@ impl NetdevUserOptions {
 
     /// Sets `tftp`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tftp(mut self, value: impl Into<String>) -> Self {
         self.tftp = Some(value.into());
         self
@@ -1285,6 +1342,7 @@ impl NetdevUserOptions {
 
     /// Sets `bootfile`.
     #[allow(deprecated)]
+    #[inline]
     pub fn bootfile(mut self, value: impl Into<String>) -> Self {
         self.bootfile = Some(value.into());
         self
@@ -1292,6 +1350,7 @@ impl NetdevUserOptions {
 
     /// Sets `dhcpstart`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dhcpstart(mut self, value: impl Into<String>) -> Self {
         self.dhcpstart = Some(value.into());
         self
@@ -1299,6 +1358,7 @@ impl NetdevUserOptions {
 
     /// Sets `dns`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dns(mut self, value: impl Into<String>) -> Self {
         self.dns = Some(value.into());
         self
@@ -1306,13 +1366,15 @@ impl NetdevUserOptions {
 
     /// Sets `dnssearch`.
     #[allow(deprecated)]
-    pub fn dnssearch(mut self, value: impl Into<Vec<QapiString>>) -> Self {
-        self.dnssearch = Some(value.into());
+    #[inline]
+    pub fn dnssearch(mut self, value: Vec<QapiString>) -> Self {
+        self.dnssearch = Some(value);
         self
     }
 
     /// Sets `domainname`.
     #[allow(deprecated)]
+    #[inline]
     pub fn domainname(mut self, value: impl Into<String>) -> Self {
         self.domainname = Some(value.into());
         self
@@ -1320,6 +1382,7 @@ impl NetdevUserOptions {
 
     /// Sets `ipv6-prefix`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ipv6_prefix(mut self, value: impl Into<String>) -> Self {
         self.ipv6_prefix = Some(value.into());
         self
@@ -1327,13 +1390,15 @@ impl NetdevUserOptions {
 
     /// Sets `ipv6-prefixlen`.
     #[allow(deprecated)]
-    pub fn ipv6_prefixlen(mut self, value: impl Into<i64>) -> Self {
-        self.ipv6_prefixlen = Some(value.into());
+    #[inline]
+    pub fn ipv6_prefixlen(mut self, value: i64) -> Self {
+        self.ipv6_prefixlen = Some(value);
         self
     }
 
     /// Sets `ipv6-host`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ipv6_host(mut self, value: impl Into<String>) -> Self {
         self.ipv6_host = Some(value.into());
         self
@@ -1341,6 +1406,7 @@ impl NetdevUserOptions {
 
     /// Sets `ipv6-dns`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ipv6_dns(mut self, value: impl Into<String>) -> Self {
         self.ipv6_dns = Some(value.into());
         self
@@ -1348,6 +1414,7 @@ impl NetdevUserOptions {
 
     /// Sets `smb`.
     #[allow(deprecated)]
+    #[inline]
     pub fn smb(mut self, value: impl Into<String>) -> Self {
         self.smb = Some(value.into());
         self
@@ -1355,6 +1422,7 @@ impl NetdevUserOptions {
 
     /// Sets `smbserver`.
     #[allow(deprecated)]
+    #[inline]
     pub fn smbserver(mut self, value: impl Into<String>) -> Self {
         self.smbserver = Some(value.into());
         self
@@ -1362,20 +1430,23 @@ impl NetdevUserOptions {
 
     /// Sets `hostfwd`.
     #[allow(deprecated)]
-    pub fn hostfwd(mut self, value: impl Into<Vec<QapiString>>) -> Self {
-        self.hostfwd = Some(value.into());
+    #[inline]
+    pub fn hostfwd(mut self, value: Vec<QapiString>) -> Self {
+        self.hostfwd = Some(value);
         self
     }
 
     /// Sets `guestfwd`.
     #[allow(deprecated)]
-    pub fn guestfwd(mut self, value: impl Into<Vec<QapiString>>) -> Self {
-        self.guestfwd = Some(value.into());
+    #[inline]
+    pub fn guestfwd(mut self, value: Vec<QapiString>) -> Self {
+        self.guestfwd = Some(value);
         self
     }
 
     /// Sets `tftp-server-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn tftp_server_name(mut self, value: impl Into<String>) -> Self {
         self.tftp_server_name = Some(value.into());
         self
@@ -1421,6 +1492,7 @@ impl NetdevVdeOptions {
 
     /// Sets `sock`.
     #[allow(deprecated)]
+    #[inline]
     pub fn sock(mut self, value: impl Into<String>) -> Self {
         self.sock = Some(value.into());
         self
@@ -1428,13 +1500,15 @@ impl NetdevVdeOptions {
 
     /// Sets `port`.
     #[allow(deprecated)]
-    pub fn port(mut self, value: impl Into<u16>) -> Self {
-        self.port = Some(value.into());
+    #[inline]
+    pub fn port(mut self, value: u16) -> Self {
+        self.port = Some(value);
         self
     }
 
     /// Sets `group`.
     #[allow(deprecated)]
+    #[inline]
     pub fn group(mut self, value: impl Into<String>) -> Self {
         self.group = Some(value.into());
         self
@@ -1442,8 +1516,9 @@ impl NetdevVdeOptions {
 
     /// Sets `mode`.
     #[allow(deprecated)]
-    pub fn mode(mut self, value: impl Into<u16>) -> Self {
-        self.mode = Some(value.into());
+    #[inline]
+    pub fn mode(mut self, value: u16) -> Self {
+        self.mode = Some(value);
         self
     }
 }
@@ -1482,15 +1557,17 @@ impl NetdevVhostUserOptions {
 
     /// Sets `vhostforce`.
     #[allow(deprecated)]
-    pub fn vhostforce(mut self, value: impl Into<bool>) -> Self {
-        self.vhostforce = Some(value.into());
+    #[inline]
+    pub fn vhostforce(mut self, value: bool) -> Self {
+        self.vhostforce = Some(value);
         self
     }
 
     /// Sets `queues`.
     #[allow(deprecated)]
-    pub fn queues(mut self, value: impl Into<i64>) -> Self {
-        self.queues = Some(value.into());
+    #[inline]
+    pub fn queues(mut self, value: i64) -> Self {
+        self.queues = Some(value);
         self
     }
 }
@@ -1535,6 +1612,7 @@ impl NetdevVhostVDPAOptions {
 
     /// Sets `vhostdev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn vhostdev(mut self, value: impl Into<String>) -> Self {
         self.vhostdev = Some(value.into());
         self
@@ -1542,6 +1620,7 @@ impl NetdevVhostVDPAOptions {
 
     /// Sets `vhostfd`.
     #[allow(deprecated)]
+    #[inline]
     pub fn vhostfd(mut self, value: impl Into<String>) -> Self {
         self.vhostfd = Some(value.into());
         self
@@ -1549,15 +1628,17 @@ impl NetdevVhostVDPAOptions {
 
     /// Sets `queues`.
     #[allow(deprecated)]
-    pub fn queues(mut self, value: impl Into<i64>) -> Self {
-        self.queues = Some(value.into());
+    #[inline]
+    pub fn queues(mut self, value: i64) -> Self {
+        self.queues = Some(value);
         self
     }
 
     /// Sets `x-svq`.
     #[allow(deprecated)]
-    pub fn x_svq(mut self, value: impl Into<bool>) -> Self {
-        self.x_svq = Some(value.into());
+    #[inline]
+    pub fn x_svq(mut self, value: bool) -> Self {
+        self.x_svq = Some(value);
         self
     }
 }
@@ -1594,8 +1675,9 @@ impl NetdevVmnetBridgedOptions {
 
     /// Sets `isolated`.
     #[allow(deprecated)]
-    pub fn isolated(mut self, value: impl Into<bool>) -> Self {
-        self.isolated = Some(value.into());
+    #[inline]
+    pub fn isolated(mut self, value: bool) -> Self {
+        self.isolated = Some(value);
         self
     }
 }
@@ -1645,6 +1727,7 @@ impl NetdevVmnetHostOptions {
 
     /// Sets `start-address`.
     #[allow(deprecated)]
+    #[inline]
     pub fn start_address(mut self, value: impl Into<String>) -> Self {
         self.start_address = Some(value.into());
         self
@@ -1652,6 +1735,7 @@ impl NetdevVmnetHostOptions {
 
     /// Sets `end-address`.
     #[allow(deprecated)]
+    #[inline]
     pub fn end_address(mut self, value: impl Into<String>) -> Self {
         self.end_address = Some(value.into());
         self
@@ -1659,6 +1743,7 @@ impl NetdevVmnetHostOptions {
 
     /// Sets `subnet-mask`.
     #[allow(deprecated)]
+    #[inline]
     pub fn subnet_mask(mut self, value: impl Into<String>) -> Self {
         self.subnet_mask = Some(value.into());
         self
@@ -1666,13 +1751,15 @@ impl NetdevVmnetHostOptions {
 
     /// Sets `isolated`.
     #[allow(deprecated)]
-    pub fn isolated(mut self, value: impl Into<bool>) -> Self {
-        self.isolated = Some(value.into());
+    #[inline]
+    pub fn isolated(mut self, value: bool) -> Self {
+        self.isolated = Some(value);
         self
     }
 
     /// Sets `net-uuid`.
     #[allow(deprecated)]
+    #[inline]
     pub fn net_uuid(mut self, value: impl Into<String>) -> Self {
         self.net_uuid = Some(value.into());
         self
@@ -1724,6 +1811,7 @@ impl NetdevVmnetSharedOptions {
 
     /// Sets `start-address`.
     #[allow(deprecated)]
+    #[inline]
     pub fn start_address(mut self, value: impl Into<String>) -> Self {
         self.start_address = Some(value.into());
         self
@@ -1731,6 +1819,7 @@ impl NetdevVmnetSharedOptions {
 
     /// Sets `end-address`.
     #[allow(deprecated)]
+    #[inline]
     pub fn end_address(mut self, value: impl Into<String>) -> Self {
         self.end_address = Some(value.into());
         self
@@ -1738,6 +1827,7 @@ impl NetdevVmnetSharedOptions {
 
     /// Sets `subnet-mask`.
     #[allow(deprecated)]
+    #[inline]
     pub fn subnet_mask(mut self, value: impl Into<String>) -> Self {
         self.subnet_mask = Some(value.into());
         self
@@ -1745,13 +1835,15 @@ impl NetdevVmnetSharedOptions {
 
     /// Sets `isolated`.
     #[allow(deprecated)]
-    pub fn isolated(mut self, value: impl Into<bool>) -> Self {
-        self.isolated = Some(value.into());
+    #[inline]
+    pub fn isolated(mut self, value: bool) -> Self {
+        self.isolated = Some(value);
         self
     }
 
     /// Sets `nat66-prefix`.
     #[allow(deprecated)]
+    #[inline]
     pub fn nat66_prefix(mut self, value: impl Into<String>) -> Self {
         self.nat66_prefix = Some(value.into());
         self
@@ -1806,31 +1898,31 @@ impl RxFilterInfo {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         name: impl Into<String>,
-        promiscuous: impl Into<bool>,
-        multicast: impl Into<RxState>,
-        unicast: impl Into<RxState>,
-        vlan: impl Into<RxState>,
-        broadcast_allowed: impl Into<bool>,
-        multicast_overflow: impl Into<bool>,
-        unicast_overflow: impl Into<bool>,
+        promiscuous: bool,
+        multicast: RxState,
+        unicast: RxState,
+        vlan: RxState,
+        broadcast_allowed: bool,
+        multicast_overflow: bool,
+        unicast_overflow: bool,
         main_mac: impl Into<String>,
-        vlan_table: impl Into<Vec<i64>>,
-        unicast_table: impl Into<Vec<String>>,
-        multicast_table: impl Into<Vec<String>>,
+        vlan_table: Vec<i64>,
+        unicast_table: Vec<String>,
+        multicast_table: Vec<String>,
     ) -> Self {
         RxFilterInfo {
             name: name.into(),
-            promiscuous: promiscuous.into(),
-            multicast: multicast.into(),
-            unicast: unicast.into(),
-            vlan: vlan.into(),
-            broadcast_allowed: broadcast_allowed.into(),
-            multicast_overflow: multicast_overflow.into(),
-            unicast_overflow: unicast_overflow.into(),
+            promiscuous,
+            multicast,
+            unicast,
+            vlan,
+            broadcast_allowed,
+            multicast_overflow,
+            unicast_overflow,
             main_mac: main_mac.into(),
-            vlan_table: vlan_table.into(),
-            unicast_table: unicast_table.into(),
-            multicast_table: multicast_table.into(),
+            vlan_table,
+            unicast_table,
+            multicast_table,
             unknown_members: serde_json::Map::new(),
         }
     }

@@ -26,14 +26,15 @@ pub struct PciBridgeInfo {
 impl PciBridgeInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(bus: impl Into<PciBusInfo>) -> Self {
-        PciBridgeInfo { bus: bus.into(), devices: None, unknown_members: serde_json::Map::new() }
+    pub fn new(bus: PciBusInfo) -> Self {
+        PciBridgeInfo { bus, devices: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `devices`.
     #[allow(deprecated)]
-    pub fn devices(mut self, value: impl Into<Vec<PciDeviceInfo>>) -> Self {
-        self.devices = Some(value.into());
+    #[inline]
+    pub fn devices(mut self, value: Vec<PciDeviceInfo>) -> Self {
+        self.devices = Some(value);
         self
     }
 }
@@ -66,20 +67,20 @@ impl PciBusInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        number: impl Into<i64>,
-        secondary: impl Into<i64>,
-        subordinate: impl Into<i64>,
-        io_range: impl Into<PciMemoryRange>,
-        memory_range: impl Into<PciMemoryRange>,
-        prefetchable_range: impl Into<PciMemoryRange>,
+        number: i64,
+        secondary: i64,
+        subordinate: i64,
+        io_range: PciMemoryRange,
+        memory_range: PciMemoryRange,
+        prefetchable_range: PciMemoryRange,
     ) -> Self {
         PciBusInfo {
-            number: number.into(),
-            secondary: secondary.into(),
-            subordinate: subordinate.into(),
-            io_range: io_range.into(),
-            memory_range: memory_range.into(),
-            prefetchable_range: prefetchable_range.into(),
+            number,
+            secondary,
+            subordinate,
+            io_range,
+            memory_range,
+            prefetchable_range,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -105,12 +106,13 @@ pub struct PciDeviceClass {
 impl PciDeviceClass {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(class: impl Into<i64>) -> Self {
-        PciDeviceClass { desc: None, class: class.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(class: i64) -> Self {
+        PciDeviceClass { desc: None, class, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `desc`.
     #[allow(deprecated)]
+    #[inline]
     pub fn desc(mut self, value: impl Into<String>) -> Self {
         self.desc = Some(value.into());
         self
@@ -142,10 +144,10 @@ pub struct PciDeviceId {
 impl PciDeviceId {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(device: impl Into<i64>, vendor: impl Into<i64>) -> Self {
+    pub fn new(device: i64, vendor: i64) -> Self {
         PciDeviceId {
-            device: device.into(),
-            vendor: vendor.into(),
+            device,
+            vendor,
             subsystem: None,
             subsystem_vendor: None,
             unknown_members: serde_json::Map::new(),
@@ -154,15 +156,17 @@ impl PciDeviceId {
 
     /// Sets `subsystem`.
     #[allow(deprecated)]
-    pub fn subsystem(mut self, value: impl Into<i64>) -> Self {
-        self.subsystem = Some(value.into());
+    #[inline]
+    pub fn subsystem(mut self, value: i64) -> Self {
+        self.subsystem = Some(value);
         self
     }
 
     /// Sets `subsystem-vendor`.
     #[allow(deprecated)]
-    pub fn subsystem_vendor(mut self, value: impl Into<i64>) -> Self {
-        self.subsystem_vendor = Some(value.into());
+    #[inline]
+    pub fn subsystem_vendor(mut self, value: i64) -> Self {
+        self.subsystem_vendor = Some(value);
         self
     }
 }
@@ -205,41 +209,43 @@ impl PciDeviceInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        bus: impl Into<i64>,
-        slot: impl Into<i64>,
-        function: impl Into<i64>,
-        class_info: impl Into<PciDeviceClass>,
-        id: impl Into<PciDeviceId>,
-        irq_pin: impl Into<i64>,
+        bus: i64,
+        slot: i64,
+        function: i64,
+        class_info: PciDeviceClass,
+        id: PciDeviceId,
+        irq_pin: i64,
         qdev_id: impl Into<String>,
-        regions: impl Into<Vec<PciMemoryRegion>>,
+        regions: Vec<PciMemoryRegion>,
     ) -> Self {
         PciDeviceInfo {
-            bus: bus.into(),
-            slot: slot.into(),
-            function: function.into(),
-            class_info: class_info.into(),
-            id: id.into(),
+            bus,
+            slot,
+            function,
+            class_info,
+            id,
             irq: None,
-            irq_pin: irq_pin.into(),
+            irq_pin,
             qdev_id: qdev_id.into(),
             pci_bridge: None,
-            regions: regions.into(),
+            regions,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `irq`.
     #[allow(deprecated)]
-    pub fn irq(mut self, value: impl Into<i64>) -> Self {
-        self.irq = Some(value.into());
+    #[inline]
+    pub fn irq(mut self, value: i64) -> Self {
+        self.irq = Some(value);
         self
     }
 
     /// Sets `pci_bridge`.
     #[allow(deprecated)]
-    pub fn pci_bridge(mut self, value: impl Into<PciBridgeInfo>) -> Self {
-        self.pci_bridge = Some(value.into());
+    #[inline]
+    pub fn pci_bridge(mut self, value: PciBridgeInfo) -> Self {
+        self.pci_bridge = Some(value);
         self
     }
 }
@@ -263,8 +269,8 @@ pub struct PciInfo {
 impl PciInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(bus: impl Into<i64>, devices: impl Into<Vec<PciDeviceInfo>>) -> Self {
-        PciInfo { bus: bus.into(), devices: devices.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(bus: i64, devices: Vec<PciDeviceInfo>) -> Self {
+        PciInfo { bus, devices, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -287,8 +293,8 @@ pub struct PciMemoryRange {
 impl PciMemoryRange {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(base: impl Into<i64>, limit: impl Into<i64>) -> Self {
-        PciMemoryRange { base: base.into(), limit: limit.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(base: i64, limit: i64) -> Self {
+        PciMemoryRange { base, limit, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -322,17 +328,12 @@ pub struct PciMemoryRegion {
 impl PciMemoryRegion {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        bar: impl Into<i64>,
-        type_: impl Into<String>,
-        address: impl Into<i64>,
-        size: impl Into<i64>,
-    ) -> Self {
+    pub fn new(bar: i64, type_: impl Into<String>, address: i64, size: i64) -> Self {
         PciMemoryRegion {
-            bar: bar.into(),
+            bar,
             type_: type_.into(),
-            address: address.into(),
-            size: size.into(),
+            address,
+            size,
             prefetch: None,
             mem_type_64: None,
             unknown_members: serde_json::Map::new(),
@@ -341,15 +342,17 @@ impl PciMemoryRegion {
 
     /// Sets `prefetch`.
     #[allow(deprecated)]
-    pub fn prefetch(mut self, value: impl Into<bool>) -> Self {
-        self.prefetch = Some(value.into());
+    #[inline]
+    pub fn prefetch(mut self, value: bool) -> Self {
+        self.prefetch = Some(value);
         self
     }
 
     /// Sets `mem_type_64`.
     #[allow(deprecated)]
-    pub fn mem_type_64(mut self, value: impl Into<bool>) -> Self {
-        self.mem_type_64 = Some(value.into());
+    #[inline]
+    pub fn mem_type_64(mut self, value: bool) -> Self {
+        self.mem_type_64 = Some(value);
         self
     }
 }

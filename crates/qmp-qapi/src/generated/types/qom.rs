@@ -26,10 +26,10 @@ pub struct AcpiGenericInitiatorProperties {
 impl AcpiGenericInitiatorProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(pci_dev: impl Into<String>, node: impl Into<u32>) -> Self {
+    pub fn new(pci_dev: impl Into<String>, node: u32) -> Self {
         AcpiGenericInitiatorProperties {
             pci_dev: pci_dev.into(),
-            node: node.into(),
+            node,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -55,12 +55,8 @@ pub struct AcpiGenericPortProperties {
 impl AcpiGenericPortProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(pci_bus: impl Into<String>, node: impl Into<u32>) -> Self {
-        AcpiGenericPortProperties {
-            pci_bus: pci_bus.into(),
-            node: node.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(pci_bus: impl Into<String>, node: u32) -> Self {
+        AcpiGenericPortProperties { pci_bus: pci_bus.into(), node, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -155,6 +151,7 @@ impl ColoCompareProperties {
 
     /// Sets `notify_dev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn notify_dev(mut self, value: impl Into<String>) -> Self {
         self.notify_dev = Some(value.into());
         self
@@ -162,29 +159,33 @@ impl ColoCompareProperties {
 
     /// Sets `compare_timeout`.
     #[allow(deprecated)]
-    pub fn compare_timeout(mut self, value: impl Into<u64>) -> Self {
-        self.compare_timeout = Some(value.into());
+    #[inline]
+    pub fn compare_timeout(mut self, value: u64) -> Self {
+        self.compare_timeout = Some(value);
         self
     }
 
     /// Sets `expired_scan_cycle`.
     #[allow(deprecated)]
-    pub fn expired_scan_cycle(mut self, value: impl Into<u32>) -> Self {
-        self.expired_scan_cycle = Some(value.into());
+    #[inline]
+    pub fn expired_scan_cycle(mut self, value: u32) -> Self {
+        self.expired_scan_cycle = Some(value);
         self
     }
 
     /// Sets `max_queue_size`.
     #[allow(deprecated)]
-    pub fn max_queue_size(mut self, value: impl Into<u32>) -> Self {
-        self.max_queue_size = Some(value.into());
+    #[inline]
+    pub fn max_queue_size(mut self, value: u32) -> Self {
+        self.max_queue_size = Some(value);
         self
     }
 
     /// Sets `vnet_hdr_support`.
     #[allow(deprecated)]
-    pub fn vnet_hdr_support(mut self, value: impl Into<bool>) -> Self {
-        self.vnet_hdr_support = Some(value.into());
+    #[inline]
+    pub fn vnet_hdr_support(mut self, value: bool) -> Self {
+        self.vnet_hdr_support = Some(value);
         self
     }
 }
@@ -226,22 +227,25 @@ impl CryptodevBackendProperties {
 
     /// Sets `queues`.
     #[allow(deprecated)]
-    pub fn queues(mut self, value: impl Into<u32>) -> Self {
-        self.queues = Some(value.into());
+    #[inline]
+    pub fn queues(mut self, value: u32) -> Self {
+        self.queues = Some(value);
         self
     }
 
     /// Sets `throttle-bps`.
     #[allow(deprecated)]
-    pub fn throttle_bps(mut self, value: impl Into<u64>) -> Self {
-        self.throttle_bps = Some(value.into());
+    #[inline]
+    pub fn throttle_bps(mut self, value: u64) -> Self {
+        self.throttle_bps = Some(value);
         self
     }
 
     /// Sets `throttle-ops`.
     #[allow(deprecated)]
-    pub fn throttle_ops(mut self, value: impl Into<u64>) -> Self {
-        self.throttle_ops = Some(value.into());
+    #[inline]
+    pub fn throttle_ops(mut self, value: u64) -> Self {
+        self.throttle_ops = Some(value);
         self
     }
 }
@@ -288,22 +292,25 @@ impl CryptodevVhostUserProperties {
 
     /// Sets `queues`.
     #[allow(deprecated)]
-    pub fn queues(mut self, value: impl Into<u32>) -> Self {
-        self.queues = Some(value.into());
+    #[inline]
+    pub fn queues(mut self, value: u32) -> Self {
+        self.queues = Some(value);
         self
     }
 
     /// Sets `throttle-bps`.
     #[allow(deprecated)]
-    pub fn throttle_bps(mut self, value: impl Into<u64>) -> Self {
-        self.throttle_bps = Some(value.into());
+    #[inline]
+    pub fn throttle_bps(mut self, value: u64) -> Self {
+        self.throttle_bps = Some(value);
         self
     }
 
     /// Sets `throttle-ops`.
     #[allow(deprecated)]
-    pub fn throttle_ops(mut self, value: impl Into<u64>) -> Self {
-        self.throttle_ops = Some(value.into());
+    #[inline]
+    pub fn throttle_ops(mut self, value: u64) -> Self {
+        self.throttle_ops = Some(value);
         self
     }
 }
@@ -334,6 +341,7 @@ impl DBusVMStateProperties {
 
     /// Sets `id-list`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id_list(mut self, value: impl Into<String>) -> Self {
         self.id_list = Some(value.into());
         self
@@ -375,22 +383,25 @@ impl EventLoopBaseProperties {
 
     /// Sets `aio-max-batch`.
     #[allow(deprecated)]
-    pub fn aio_max_batch(mut self, value: impl Into<i64>) -> Self {
-        self.aio_max_batch = Some(value.into());
+    #[inline]
+    pub fn aio_max_batch(mut self, value: i64) -> Self {
+        self.aio_max_batch = Some(value);
         self
     }
 
     /// Sets `thread-pool-min`.
     #[allow(deprecated)]
-    pub fn thread_pool_min(mut self, value: impl Into<i64>) -> Self {
-        self.thread_pool_min = Some(value.into());
+    #[inline]
+    pub fn thread_pool_min(mut self, value: i64) -> Self {
+        self.thread_pool_min = Some(value);
         self
     }
 
     /// Sets `thread-pool-max`.
     #[allow(deprecated)]
-    pub fn thread_pool_max(mut self, value: impl Into<i64>) -> Self {
-        self.thread_pool_max = Some(value.into());
+    #[inline]
+    pub fn thread_pool_max(mut self, value: i64) -> Self {
+        self.thread_pool_max = Some(value);
         self
     }
 }
@@ -426,27 +437,29 @@ pub struct FilterBufferProperties {
 impl FilterBufferProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(netdev: impl Into<String>, interval: impl Into<u32>) -> Self {
+    pub fn new(netdev: impl Into<String>, interval: u32) -> Self {
         FilterBufferProperties {
             netdev: netdev.into(),
             queue: None,
             status: None,
             position: None,
             insert: None,
-            interval: interval.into(),
+            interval,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `queue`.
     #[allow(deprecated)]
-    pub fn queue(mut self, value: impl Into<NetFilterDirection>) -> Self {
-        self.queue = Some(value.into());
+    #[inline]
+    pub fn queue(mut self, value: NetFilterDirection) -> Self {
+        self.queue = Some(value);
         self
     }
 
     /// Sets `status`.
     #[allow(deprecated)]
+    #[inline]
     pub fn status(mut self, value: impl Into<String>) -> Self {
         self.status = Some(value.into());
         self
@@ -454,6 +467,7 @@ impl FilterBufferProperties {
 
     /// Sets `position`.
     #[allow(deprecated)]
+    #[inline]
     pub fn position(mut self, value: impl Into<String>) -> Self {
         self.position = Some(value.into());
         self
@@ -461,8 +475,9 @@ impl FilterBufferProperties {
 
     /// Sets `insert`.
     #[allow(deprecated)]
-    pub fn insert(mut self, value: impl Into<NetfilterInsert>) -> Self {
-        self.insert = Some(value.into());
+    #[inline]
+    pub fn insert(mut self, value: NetfilterInsert) -> Self {
+        self.insert = Some(value);
         self
     }
 }
@@ -516,13 +531,15 @@ impl FilterDumpProperties {
 
     /// Sets `queue`.
     #[allow(deprecated)]
-    pub fn queue(mut self, value: impl Into<NetFilterDirection>) -> Self {
-        self.queue = Some(value.into());
+    #[inline]
+    pub fn queue(mut self, value: NetFilterDirection) -> Self {
+        self.queue = Some(value);
         self
     }
 
     /// Sets `status`.
     #[allow(deprecated)]
+    #[inline]
     pub fn status(mut self, value: impl Into<String>) -> Self {
         self.status = Some(value.into());
         self
@@ -530,6 +547,7 @@ impl FilterDumpProperties {
 
     /// Sets `position`.
     #[allow(deprecated)]
+    #[inline]
     pub fn position(mut self, value: impl Into<String>) -> Self {
         self.position = Some(value.into());
         self
@@ -537,15 +555,17 @@ impl FilterDumpProperties {
 
     /// Sets `insert`.
     #[allow(deprecated)]
-    pub fn insert(mut self, value: impl Into<NetfilterInsert>) -> Self {
-        self.insert = Some(value.into());
+    #[inline]
+    pub fn insert(mut self, value: NetfilterInsert) -> Self {
+        self.insert = Some(value);
         self
     }
 
     /// Sets `maxlen`.
     #[allow(deprecated)]
-    pub fn maxlen(mut self, value: impl Into<u32>) -> Self {
-        self.maxlen = Some(value.into());
+    #[inline]
+    pub fn maxlen(mut self, value: u32) -> Self {
+        self.maxlen = Some(value);
         self
     }
 }
@@ -599,13 +619,15 @@ impl FilterMirrorProperties {
 
     /// Sets `queue`.
     #[allow(deprecated)]
-    pub fn queue(mut self, value: impl Into<NetFilterDirection>) -> Self {
-        self.queue = Some(value.into());
+    #[inline]
+    pub fn queue(mut self, value: NetFilterDirection) -> Self {
+        self.queue = Some(value);
         self
     }
 
     /// Sets `status`.
     #[allow(deprecated)]
+    #[inline]
     pub fn status(mut self, value: impl Into<String>) -> Self {
         self.status = Some(value.into());
         self
@@ -613,6 +635,7 @@ impl FilterMirrorProperties {
 
     /// Sets `position`.
     #[allow(deprecated)]
+    #[inline]
     pub fn position(mut self, value: impl Into<String>) -> Self {
         self.position = Some(value.into());
         self
@@ -620,15 +643,17 @@ impl FilterMirrorProperties {
 
     /// Sets `insert`.
     #[allow(deprecated)]
-    pub fn insert(mut self, value: impl Into<NetfilterInsert>) -> Self {
-        self.insert = Some(value.into());
+    #[inline]
+    pub fn insert(mut self, value: NetfilterInsert) -> Self {
+        self.insert = Some(value);
         self
     }
 
     /// Sets `vnet_hdr_support`.
     #[allow(deprecated)]
-    pub fn vnet_hdr_support(mut self, value: impl Into<bool>) -> Self {
-        self.vnet_hdr_support = Some(value.into());
+    #[inline]
+    pub fn vnet_hdr_support(mut self, value: bool) -> Self {
+        self.vnet_hdr_support = Some(value);
         self
     }
 }
@@ -687,13 +712,15 @@ impl FilterRedirectorProperties {
 
     /// Sets `queue`.
     #[allow(deprecated)]
-    pub fn queue(mut self, value: impl Into<NetFilterDirection>) -> Self {
-        self.queue = Some(value.into());
+    #[inline]
+    pub fn queue(mut self, value: NetFilterDirection) -> Self {
+        self.queue = Some(value);
         self
     }
 
     /// Sets `status`.
     #[allow(deprecated)]
+    #[inline]
     pub fn status(mut self, value: impl Into<String>) -> Self {
         self.status = Some(value.into());
         self
@@ -701,6 +728,7 @@ impl FilterRedirectorProperties {
 
     /// Sets `position`.
     #[allow(deprecated)]
+    #[inline]
     pub fn position(mut self, value: impl Into<String>) -> Self {
         self.position = Some(value.into());
         self
@@ -708,13 +736,15 @@ impl FilterRedirectorProperties {
 
     /// Sets `insert`.
     #[allow(deprecated)]
-    pub fn insert(mut self, value: impl Into<NetfilterInsert>) -> Self {
-        self.insert = Some(value.into());
+    #[inline]
+    pub fn insert(mut self, value: NetfilterInsert) -> Self {
+        self.insert = Some(value);
         self
     }
 
     /// Sets `indev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn indev(mut self, value: impl Into<String>) -> Self {
         self.indev = Some(value.into());
         self
@@ -722,6 +752,7 @@ impl FilterRedirectorProperties {
 
     /// Sets `outdev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn outdev(mut self, value: impl Into<String>) -> Self {
         self.outdev = Some(value.into());
         self
@@ -729,8 +760,9 @@ impl FilterRedirectorProperties {
 
     /// Sets `vnet_hdr_support`.
     #[allow(deprecated)]
-    pub fn vnet_hdr_support(mut self, value: impl Into<bool>) -> Self {
-        self.vnet_hdr_support = Some(value.into());
+    #[inline]
+    pub fn vnet_hdr_support(mut self, value: bool) -> Self {
+        self.vnet_hdr_support = Some(value);
         self
     }
 }
@@ -781,13 +813,15 @@ impl FilterRewriterProperties {
 
     /// Sets `queue`.
     #[allow(deprecated)]
-    pub fn queue(mut self, value: impl Into<NetFilterDirection>) -> Self {
-        self.queue = Some(value.into());
+    #[inline]
+    pub fn queue(mut self, value: NetFilterDirection) -> Self {
+        self.queue = Some(value);
         self
     }
 
     /// Sets `status`.
     #[allow(deprecated)]
+    #[inline]
     pub fn status(mut self, value: impl Into<String>) -> Self {
         self.status = Some(value.into());
         self
@@ -795,6 +829,7 @@ impl FilterRewriterProperties {
 
     /// Sets `position`.
     #[allow(deprecated)]
+    #[inline]
     pub fn position(mut self, value: impl Into<String>) -> Self {
         self.position = Some(value.into());
         self
@@ -802,15 +837,17 @@ impl FilterRewriterProperties {
 
     /// Sets `insert`.
     #[allow(deprecated)]
-    pub fn insert(mut self, value: impl Into<NetfilterInsert>) -> Self {
-        self.insert = Some(value.into());
+    #[inline]
+    pub fn insert(mut self, value: NetfilterInsert) -> Self {
+        self.insert = Some(value);
         self
     }
 
     /// Sets `vnet_hdr_support`.
     #[allow(deprecated)]
-    pub fn vnet_hdr_support(mut self, value: impl Into<bool>) -> Self {
-        self.vnet_hdr_support = Some(value.into());
+    #[inline]
+    pub fn vnet_hdr_support(mut self, value: bool) -> Self {
+        self.vnet_hdr_support = Some(value);
         self
     }
 }
@@ -839,6 +876,7 @@ impl IOMMUFDProperties {
 
     /// Sets `fd`.
     #[allow(deprecated)]
+    #[inline]
     pub fn fd(mut self, value: impl Into<String>) -> Self {
         self.fd = Some(value.into());
         self
@@ -895,6 +933,7 @@ impl InputBarrierProperties {
 
     /// Sets `server`.
     #[allow(deprecated)]
+    #[inline]
     pub fn server(mut self, value: impl Into<String>) -> Self {
         self.server = Some(value.into());
         self
@@ -902,6 +941,7 @@ impl InputBarrierProperties {
 
     /// Sets `port`.
     #[allow(deprecated)]
+    #[inline]
     pub fn port(mut self, value: impl Into<String>) -> Self {
         self.port = Some(value.into());
         self
@@ -909,6 +949,7 @@ impl InputBarrierProperties {
 
     /// Sets `x-origin`.
     #[allow(deprecated)]
+    #[inline]
     pub fn x_origin(mut self, value: impl Into<String>) -> Self {
         self.x_origin = Some(value.into());
         self
@@ -916,6 +957,7 @@ impl InputBarrierProperties {
 
     /// Sets `y-origin`.
     #[allow(deprecated)]
+    #[inline]
     pub fn y_origin(mut self, value: impl Into<String>) -> Self {
         self.y_origin = Some(value.into());
         self
@@ -923,6 +965,7 @@ impl InputBarrierProperties {
 
     /// Sets `width`.
     #[allow(deprecated)]
+    #[inline]
     pub fn width(mut self, value: impl Into<String>) -> Self {
         self.width = Some(value.into());
         self
@@ -930,6 +973,7 @@ impl InputBarrierProperties {
 
     /// Sets `height`.
     #[allow(deprecated)]
+    #[inline]
     pub fn height(mut self, value: impl Into<String>) -> Self {
         self.height = Some(value.into());
         self
@@ -976,22 +1020,25 @@ impl InputLinuxProperties {
 
     /// Sets `grab_all`.
     #[allow(deprecated)]
-    pub fn grab_all(mut self, value: impl Into<bool>) -> Self {
-        self.grab_all = Some(value.into());
+    #[inline]
+    pub fn grab_all(mut self, value: bool) -> Self {
+        self.grab_all = Some(value);
         self
     }
 
     /// Sets `repeat`.
     #[allow(deprecated)]
-    pub fn repeat(mut self, value: impl Into<bool>) -> Self {
-        self.repeat = Some(value.into());
+    #[inline]
+    pub fn repeat(mut self, value: bool) -> Self {
+        self.repeat = Some(value);
         self
     }
 
     /// Sets `grab-toggle`.
     #[allow(deprecated)]
-    pub fn grab_toggle(mut self, value: impl Into<GrabToggleKeys>) -> Self {
-        self.grab_toggle = Some(value.into());
+    #[inline]
+    pub fn grab_toggle(mut self, value: GrabToggleKeys) -> Self {
+        self.grab_toggle = Some(value);
         self
     }
 }
@@ -1043,43 +1090,49 @@ impl IothreadProperties {
 
     /// Sets `aio-max-batch`.
     #[allow(deprecated)]
-    pub fn aio_max_batch(mut self, value: impl Into<i64>) -> Self {
-        self.aio_max_batch = Some(value.into());
+    #[inline]
+    pub fn aio_max_batch(mut self, value: i64) -> Self {
+        self.aio_max_batch = Some(value);
         self
     }
 
     /// Sets `thread-pool-min`.
     #[allow(deprecated)]
-    pub fn thread_pool_min(mut self, value: impl Into<i64>) -> Self {
-        self.thread_pool_min = Some(value.into());
+    #[inline]
+    pub fn thread_pool_min(mut self, value: i64) -> Self {
+        self.thread_pool_min = Some(value);
         self
     }
 
     /// Sets `thread-pool-max`.
     #[allow(deprecated)]
-    pub fn thread_pool_max(mut self, value: impl Into<i64>) -> Self {
-        self.thread_pool_max = Some(value.into());
+    #[inline]
+    pub fn thread_pool_max(mut self, value: i64) -> Self {
+        self.thread_pool_max = Some(value);
         self
     }
 
     /// Sets `poll-max-ns`.
     #[allow(deprecated)]
-    pub fn poll_max_ns(mut self, value: impl Into<i64>) -> Self {
-        self.poll_max_ns = Some(value.into());
+    #[inline]
+    pub fn poll_max_ns(mut self, value: i64) -> Self {
+        self.poll_max_ns = Some(value);
         self
     }
 
     /// Sets `poll-grow`.
     #[allow(deprecated)]
-    pub fn poll_grow(mut self, value: impl Into<i64>) -> Self {
-        self.poll_grow = Some(value.into());
+    #[inline]
+    pub fn poll_grow(mut self, value: i64) -> Self {
+        self.poll_grow = Some(value);
         self
     }
 
     /// Sets `poll-shrink`.
     #[allow(deprecated)]
-    pub fn poll_shrink(mut self, value: impl Into<i64>) -> Self {
-        self.poll_shrink = Some(value.into());
+    #[inline]
+    pub fn poll_shrink(mut self, value: i64) -> Self {
+        self.poll_shrink = Some(value);
         self
     }
 }
@@ -1119,22 +1172,25 @@ impl MainLoopProperties {
 
     /// Sets `aio-max-batch`.
     #[allow(deprecated)]
-    pub fn aio_max_batch(mut self, value: impl Into<i64>) -> Self {
-        self.aio_max_batch = Some(value.into());
+    #[inline]
+    pub fn aio_max_batch(mut self, value: i64) -> Self {
+        self.aio_max_batch = Some(value);
         self
     }
 
     /// Sets `thread-pool-min`.
     #[allow(deprecated)]
-    pub fn thread_pool_min(mut self, value: impl Into<i64>) -> Self {
-        self.thread_pool_min = Some(value.into());
+    #[inline]
+    pub fn thread_pool_min(mut self, value: i64) -> Self {
+        self.thread_pool_min = Some(value);
         self
     }
 
     /// Sets `thread-pool-max`.
     #[allow(deprecated)]
-    pub fn thread_pool_max(mut self, value: impl Into<i64>) -> Self {
-        self.thread_pool_max = Some(value.into());
+    #[inline]
+    pub fn thread_pool_max(mut self, value: i64) -> Self {
+        self.thread_pool_max = Some(value);
         self
     }
 }
@@ -1192,7 +1248,7 @@ pub struct MemoryBackendEpcProperties {
 impl MemoryBackendEpcProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(size: impl Into<u64>) -> Self {
+    pub fn new(size: u64) -> Self {
         MemoryBackendEpcProperties {
             dump: None,
             host_nodes: None,
@@ -1203,7 +1259,7 @@ impl MemoryBackendEpcProperties {
             prealloc_context: None,
             share: None,
             reserve: None,
-            size: size.into(),
+            size,
             x_use_canonical_path_for_ramblock_id: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1211,48 +1267,55 @@ impl MemoryBackendEpcProperties {
 
     /// Sets `dump`.
     #[allow(deprecated)]
-    pub fn dump(mut self, value: impl Into<bool>) -> Self {
-        self.dump = Some(value.into());
+    #[inline]
+    pub fn dump(mut self, value: bool) -> Self {
+        self.dump = Some(value);
         self
     }
 
     /// Sets `host-nodes`.
     #[allow(deprecated)]
-    pub fn host_nodes(mut self, value: impl Into<Vec<u16>>) -> Self {
-        self.host_nodes = Some(value.into());
+    #[inline]
+    pub fn host_nodes(mut self, value: Vec<u16>) -> Self {
+        self.host_nodes = Some(value);
         self
     }
 
     /// Sets `merge`.
     #[allow(deprecated)]
-    pub fn merge(mut self, value: impl Into<bool>) -> Self {
-        self.merge = Some(value.into());
+    #[inline]
+    pub fn merge(mut self, value: bool) -> Self {
+        self.merge = Some(value);
         self
     }
 
     /// Sets `policy`.
     #[allow(deprecated)]
-    pub fn policy(mut self, value: impl Into<HostMemPolicy>) -> Self {
-        self.policy = Some(value.into());
+    #[inline]
+    pub fn policy(mut self, value: HostMemPolicy) -> Self {
+        self.policy = Some(value);
         self
     }
 
     /// Sets `prealloc`.
     #[allow(deprecated)]
-    pub fn prealloc(mut self, value: impl Into<bool>) -> Self {
-        self.prealloc = Some(value.into());
+    #[inline]
+    pub fn prealloc(mut self, value: bool) -> Self {
+        self.prealloc = Some(value);
         self
     }
 
     /// Sets `prealloc-threads`.
     #[allow(deprecated)]
-    pub fn prealloc_threads(mut self, value: impl Into<u32>) -> Self {
-        self.prealloc_threads = Some(value.into());
+    #[inline]
+    pub fn prealloc_threads(mut self, value: u32) -> Self {
+        self.prealloc_threads = Some(value);
         self
     }
 
     /// Sets `prealloc-context`.
     #[allow(deprecated)]
+    #[inline]
     pub fn prealloc_context(mut self, value: impl Into<String>) -> Self {
         self.prealloc_context = Some(value.into());
         self
@@ -1260,22 +1323,25 @@ impl MemoryBackendEpcProperties {
 
     /// Sets `share`.
     #[allow(deprecated)]
-    pub fn share(mut self, value: impl Into<bool>) -> Self {
-        self.share = Some(value.into());
+    #[inline]
+    pub fn share(mut self, value: bool) -> Self {
+        self.share = Some(value);
         self
     }
 
     /// Sets `reserve`.
     #[allow(deprecated)]
-    pub fn reserve(mut self, value: impl Into<bool>) -> Self {
-        self.reserve = Some(value.into());
+    #[inline]
+    pub fn reserve(mut self, value: bool) -> Self {
+        self.reserve = Some(value);
         self
     }
 
     /// Sets `x-use-canonical-path-for-ramblock-id`.
     #[allow(deprecated)]
-    pub fn x_use_canonical_path_for_ramblock_id(mut self, value: impl Into<bool>) -> Self {
-        self.x_use_canonical_path_for_ramblock_id = Some(value.into());
+    #[inline]
+    pub fn x_use_canonical_path_for_ramblock_id(mut self, value: bool) -> Self {
+        self.x_use_canonical_path_for_ramblock_id = Some(value);
         self
     }
 }
@@ -1355,7 +1421,7 @@ pub struct MemoryBackendFileProperties {
 impl MemoryBackendFileProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(size: impl Into<u64>, mem_path: impl Into<String>) -> Self {
+    pub fn new(size: u64, mem_path: impl Into<String>) -> Self {
         MemoryBackendFileProperties {
             dump: None,
             host_nodes: None,
@@ -1366,7 +1432,7 @@ impl MemoryBackendFileProperties {
             prealloc_context: None,
             share: None,
             reserve: None,
-            size: size.into(),
+            size,
             x_use_canonical_path_for_ramblock_id: None,
             align: None,
             offset: None,
@@ -1381,48 +1447,55 @@ impl MemoryBackendFileProperties {
 
     /// Sets `dump`.
     #[allow(deprecated)]
-    pub fn dump(mut self, value: impl Into<bool>) -> Self {
-        self.dump = Some(value.into());
+    #[inline]
+    pub fn dump(mut self, value: bool) -> Self {
+        self.dump = Some(value);
         self
     }
 
     /// Sets `host-nodes`.
     #[allow(deprecated)]
-    pub fn host_nodes(mut self, value: impl Into<Vec<u16>>) -> Self {
-        self.host_nodes = Some(value.into());
+    #[inline]
+    pub fn host_nodes(mut self, value: Vec<u16>) -> Self {
+        self.host_nodes = Some(value);
         self
     }
 
     /// Sets `merge`.
     #[allow(deprecated)]
-    pub fn merge(mut self, value: impl Into<bool>) -> Self {
-        self.merge = Some(value.into());
+    #[inline]
+    pub fn merge(mut self, value: bool) -> Self {
+        self.merge = Some(value);
         self
     }
 
     /// Sets `policy`.
     #[allow(deprecated)]
-    pub fn policy(mut self, value: impl Into<HostMemPolicy>) -> Self {
-        self.policy = Some(value.into());
+    #[inline]
+    pub fn policy(mut self, value: HostMemPolicy) -> Self {
+        self.policy = Some(value);
         self
     }
 
     /// Sets `prealloc`.
     #[allow(deprecated)]
-    pub fn prealloc(mut self, value: impl Into<bool>) -> Self {
-        self.prealloc = Some(value.into());
+    #[inline]
+    pub fn prealloc(mut self, value: bool) -> Self {
+        self.prealloc = Some(value);
         self
     }
 
     /// Sets `prealloc-threads`.
     #[allow(deprecated)]
-    pub fn prealloc_threads(mut self, value: impl Into<u32>) -> Self {
-        self.prealloc_threads = Some(value.into());
+    #[inline]
+    pub fn prealloc_threads(mut self, value: u32) -> Self {
+        self.prealloc_threads = Some(value);
         self
     }
 
     /// Sets `prealloc-context`.
     #[allow(deprecated)]
+    #[inline]
     pub fn prealloc_context(mut self, value: impl Into<String>) -> Self {
         self.prealloc_context = Some(value.into());
         self
@@ -1430,64 +1503,73 @@ impl MemoryBackendFileProperties {
 
     /// Sets `share`.
     #[allow(deprecated)]
-    pub fn share(mut self, value: impl Into<bool>) -> Self {
-        self.share = Some(value.into());
+    #[inline]
+    pub fn share(mut self, value: bool) -> Self {
+        self.share = Some(value);
         self
     }
 
     /// Sets `reserve`.
     #[allow(deprecated)]
-    pub fn reserve(mut self, value: impl Into<bool>) -> Self {
-        self.reserve = Some(value.into());
+    #[inline]
+    pub fn reserve(mut self, value: bool) -> Self {
+        self.reserve = Some(value);
         self
     }
 
     /// Sets `x-use-canonical-path-for-ramblock-id`.
     #[allow(deprecated)]
-    pub fn x_use_canonical_path_for_ramblock_id(mut self, value: impl Into<bool>) -> Self {
-        self.x_use_canonical_path_for_ramblock_id = Some(value.into());
+    #[inline]
+    pub fn x_use_canonical_path_for_ramblock_id(mut self, value: bool) -> Self {
+        self.x_use_canonical_path_for_ramblock_id = Some(value);
         self
     }
 
     /// Sets `align`.
     #[allow(deprecated)]
-    pub fn align(mut self, value: impl Into<u64>) -> Self {
-        self.align = Some(value.into());
+    #[inline]
+    pub fn align(mut self, value: u64) -> Self {
+        self.align = Some(value);
         self
     }
 
     /// Sets `offset`.
     #[allow(deprecated)]
-    pub fn offset(mut self, value: impl Into<u64>) -> Self {
-        self.offset = Some(value.into());
+    #[inline]
+    pub fn offset(mut self, value: u64) -> Self {
+        self.offset = Some(value);
         self
     }
 
     /// Sets `discard-data`.
     #[allow(deprecated)]
-    pub fn discard_data(mut self, value: impl Into<bool>) -> Self {
-        self.discard_data = Some(value.into());
+    #[inline]
+    pub fn discard_data(mut self, value: bool) -> Self {
+        self.discard_data = Some(value);
         self
     }
 
     /// Sets `pmem`.
     #[allow(deprecated)]
-    pub fn pmem(mut self, value: impl Into<bool>) -> Self {
-        self.pmem = Some(value.into());
+    #[inline]
+    pub fn pmem(mut self, value: bool) -> Self {
+        self.pmem = Some(value);
         self
     }
 
     /// Sets `readonly`.
     #[allow(deprecated)]
-    pub fn readonly(mut self, value: impl Into<bool>) -> Self {
-        self.readonly = Some(value.into());
+    #[inline]
+    pub fn readonly(mut self, value: bool) -> Self {
+        self.readonly = Some(value);
         self
     }
 
     /// Sets `rom`.
     #[allow(deprecated)]
-    pub fn rom(mut self, value: impl Into<OnOffAuto>) -> Self {
-        self.rom = Some(value.into());
+    #[inline]
+    pub fn rom(mut self, value: OnOffAuto) -> Self {
+        self.rom = Some(value);
         self
     }
 }
@@ -1554,7 +1636,7 @@ pub struct MemoryBackendMemfdProperties {
 impl MemoryBackendMemfdProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(size: impl Into<u64>) -> Self {
+    pub fn new(size: u64) -> Self {
         MemoryBackendMemfdProperties {
             dump: None,
             host_nodes: None,
@@ -1565,7 +1647,7 @@ impl MemoryBackendMemfdProperties {
             prealloc_context: None,
             share: None,
             reserve: None,
-            size: size.into(),
+            size,
             x_use_canonical_path_for_ramblock_id: None,
             hugetlb: None,
             hugetlbsize: None,
@@ -1576,48 +1658,55 @@ impl MemoryBackendMemfdProperties {
 
     /// Sets `dump`.
     #[allow(deprecated)]
-    pub fn dump(mut self, value: impl Into<bool>) -> Self {
-        self.dump = Some(value.into());
+    #[inline]
+    pub fn dump(mut self, value: bool) -> Self {
+        self.dump = Some(value);
         self
     }
 
     /// Sets `host-nodes`.
     #[allow(deprecated)]
-    pub fn host_nodes(mut self, value: impl Into<Vec<u16>>) -> Self {
-        self.host_nodes = Some(value.into());
+    #[inline]
+    pub fn host_nodes(mut self, value: Vec<u16>) -> Self {
+        self.host_nodes = Some(value);
         self
     }
 
     /// Sets `merge`.
     #[allow(deprecated)]
-    pub fn merge(mut self, value: impl Into<bool>) -> Self {
-        self.merge = Some(value.into());
+    #[inline]
+    pub fn merge(mut self, value: bool) -> Self {
+        self.merge = Some(value);
         self
     }
 
     /// Sets `policy`.
     #[allow(deprecated)]
-    pub fn policy(mut self, value: impl Into<HostMemPolicy>) -> Self {
-        self.policy = Some(value.into());
+    #[inline]
+    pub fn policy(mut self, value: HostMemPolicy) -> Self {
+        self.policy = Some(value);
         self
     }
 
     /// Sets `prealloc`.
     #[allow(deprecated)]
-    pub fn prealloc(mut self, value: impl Into<bool>) -> Self {
-        self.prealloc = Some(value.into());
+    #[inline]
+    pub fn prealloc(mut self, value: bool) -> Self {
+        self.prealloc = Some(value);
         self
     }
 
     /// Sets `prealloc-threads`.
     #[allow(deprecated)]
-    pub fn prealloc_threads(mut self, value: impl Into<u32>) -> Self {
-        self.prealloc_threads = Some(value.into());
+    #[inline]
+    pub fn prealloc_threads(mut self, value: u32) -> Self {
+        self.prealloc_threads = Some(value);
         self
     }
 
     /// Sets `prealloc-context`.
     #[allow(deprecated)]
+    #[inline]
     pub fn prealloc_context(mut self, value: impl Into<String>) -> Self {
         self.prealloc_context = Some(value.into());
         self
@@ -1625,43 +1714,49 @@ impl MemoryBackendMemfdProperties {
 
     /// Sets `share`.
     #[allow(deprecated)]
-    pub fn share(mut self, value: impl Into<bool>) -> Self {
-        self.share = Some(value.into());
+    #[inline]
+    pub fn share(mut self, value: bool) -> Self {
+        self.share = Some(value);
         self
     }
 
     /// Sets `reserve`.
     #[allow(deprecated)]
-    pub fn reserve(mut self, value: impl Into<bool>) -> Self {
-        self.reserve = Some(value.into());
+    #[inline]
+    pub fn reserve(mut self, value: bool) -> Self {
+        self.reserve = Some(value);
         self
     }
 
     /// Sets `x-use-canonical-path-for-ramblock-id`.
     #[allow(deprecated)]
-    pub fn x_use_canonical_path_for_ramblock_id(mut self, value: impl Into<bool>) -> Self {
-        self.x_use_canonical_path_for_ramblock_id = Some(value.into());
+    #[inline]
+    pub fn x_use_canonical_path_for_ramblock_id(mut self, value: bool) -> Self {
+        self.x_use_canonical_path_for_ramblock_id = Some(value);
         self
     }
 
     /// Sets `hugetlb`.
     #[allow(deprecated)]
-    pub fn hugetlb(mut self, value: impl Into<bool>) -> Self {
-        self.hugetlb = Some(value.into());
+    #[inline]
+    pub fn hugetlb(mut self, value: bool) -> Self {
+        self.hugetlb = Some(value);
         self
     }
 
     /// Sets `hugetlbsize`.
     #[allow(deprecated)]
-    pub fn hugetlbsize(mut self, value: impl Into<u64>) -> Self {
-        self.hugetlbsize = Some(value.into());
+    #[inline]
+    pub fn hugetlbsize(mut self, value: u64) -> Self {
+        self.hugetlbsize = Some(value);
         self
     }
 
     /// Sets `seal`.
     #[allow(deprecated)]
-    pub fn seal(mut self, value: impl Into<bool>) -> Self {
-        self.seal = Some(value.into());
+    #[inline]
+    pub fn seal(mut self, value: bool) -> Self {
+        self.seal = Some(value);
         self
     }
 }
@@ -1717,7 +1812,7 @@ pub struct MemoryBackendProperties {
 impl MemoryBackendProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(size: impl Into<u64>) -> Self {
+    pub fn new(size: u64) -> Self {
         MemoryBackendProperties {
             dump: None,
             host_nodes: None,
@@ -1728,7 +1823,7 @@ impl MemoryBackendProperties {
             prealloc_context: None,
             share: None,
             reserve: None,
-            size: size.into(),
+            size,
             x_use_canonical_path_for_ramblock_id: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1736,48 +1831,55 @@ impl MemoryBackendProperties {
 
     /// Sets `dump`.
     #[allow(deprecated)]
-    pub fn dump(mut self, value: impl Into<bool>) -> Self {
-        self.dump = Some(value.into());
+    #[inline]
+    pub fn dump(mut self, value: bool) -> Self {
+        self.dump = Some(value);
         self
     }
 
     /// Sets `host-nodes`.
     #[allow(deprecated)]
-    pub fn host_nodes(mut self, value: impl Into<Vec<u16>>) -> Self {
-        self.host_nodes = Some(value.into());
+    #[inline]
+    pub fn host_nodes(mut self, value: Vec<u16>) -> Self {
+        self.host_nodes = Some(value);
         self
     }
 
     /// Sets `merge`.
     #[allow(deprecated)]
-    pub fn merge(mut self, value: impl Into<bool>) -> Self {
-        self.merge = Some(value.into());
+    #[inline]
+    pub fn merge(mut self, value: bool) -> Self {
+        self.merge = Some(value);
         self
     }
 
     /// Sets `policy`.
     #[allow(deprecated)]
-    pub fn policy(mut self, value: impl Into<HostMemPolicy>) -> Self {
-        self.policy = Some(value.into());
+    #[inline]
+    pub fn policy(mut self, value: HostMemPolicy) -> Self {
+        self.policy = Some(value);
         self
     }
 
     /// Sets `prealloc`.
     #[allow(deprecated)]
-    pub fn prealloc(mut self, value: impl Into<bool>) -> Self {
-        self.prealloc = Some(value.into());
+    #[inline]
+    pub fn prealloc(mut self, value: bool) -> Self {
+        self.prealloc = Some(value);
         self
     }
 
     /// Sets `prealloc-threads`.
     #[allow(deprecated)]
-    pub fn prealloc_threads(mut self, value: impl Into<u32>) -> Self {
-        self.prealloc_threads = Some(value.into());
+    #[inline]
+    pub fn prealloc_threads(mut self, value: u32) -> Self {
+        self.prealloc_threads = Some(value);
         self
     }
 
     /// Sets `prealloc-context`.
     #[allow(deprecated)]
+    #[inline]
     pub fn prealloc_context(mut self, value: impl Into<String>) -> Self {
         self.prealloc_context = Some(value.into());
         self
@@ -1785,22 +1887,25 @@ impl MemoryBackendProperties {
 
     /// Sets `share`.
     #[allow(deprecated)]
-    pub fn share(mut self, value: impl Into<bool>) -> Self {
-        self.share = Some(value.into());
+    #[inline]
+    pub fn share(mut self, value: bool) -> Self {
+        self.share = Some(value);
         self
     }
 
     /// Sets `reserve`.
     #[allow(deprecated)]
-    pub fn reserve(mut self, value: impl Into<bool>) -> Self {
-        self.reserve = Some(value.into());
+    #[inline]
+    pub fn reserve(mut self, value: bool) -> Self {
+        self.reserve = Some(value);
         self
     }
 
     /// Sets `x-use-canonical-path-for-ramblock-id`.
     #[allow(deprecated)]
-    pub fn x_use_canonical_path_for_ramblock_id(mut self, value: impl Into<bool>) -> Self {
-        self.x_use_canonical_path_for_ramblock_id = Some(value.into());
+    #[inline]
+    pub fn x_use_canonical_path_for_ramblock_id(mut self, value: bool) -> Self {
+        self.x_use_canonical_path_for_ramblock_id = Some(value);
         self
     }
 }
@@ -1869,7 +1974,7 @@ pub struct MemoryBackendShmProperties {
 impl MemoryBackendShmProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(size: impl Into<u64>) -> Self {
+    pub fn new(size: u64) -> Self {
         MemoryBackendShmProperties {
             dump: None,
             host_nodes: None,
@@ -1880,7 +1985,7 @@ impl MemoryBackendShmProperties {
             prealloc_context: None,
             share: None,
             reserve: None,
-            size: size.into(),
+            size,
             x_use_canonical_path_for_ramblock_id: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1888,48 +1993,55 @@ impl MemoryBackendShmProperties {
 
     /// Sets `dump`.
     #[allow(deprecated)]
-    pub fn dump(mut self, value: impl Into<bool>) -> Self {
-        self.dump = Some(value.into());
+    #[inline]
+    pub fn dump(mut self, value: bool) -> Self {
+        self.dump = Some(value);
         self
     }
 
     /// Sets `host-nodes`.
     #[allow(deprecated)]
-    pub fn host_nodes(mut self, value: impl Into<Vec<u16>>) -> Self {
-        self.host_nodes = Some(value.into());
+    #[inline]
+    pub fn host_nodes(mut self, value: Vec<u16>) -> Self {
+        self.host_nodes = Some(value);
         self
     }
 
     /// Sets `merge`.
     #[allow(deprecated)]
-    pub fn merge(mut self, value: impl Into<bool>) -> Self {
-        self.merge = Some(value.into());
+    #[inline]
+    pub fn merge(mut self, value: bool) -> Self {
+        self.merge = Some(value);
         self
     }
 
     /// Sets `policy`.
     #[allow(deprecated)]
-    pub fn policy(mut self, value: impl Into<HostMemPolicy>) -> Self {
-        self.policy = Some(value.into());
+    #[inline]
+    pub fn policy(mut self, value: HostMemPolicy) -> Self {
+        self.policy = Some(value);
         self
     }
 
     /// Sets `prealloc`.
     #[allow(deprecated)]
-    pub fn prealloc(mut self, value: impl Into<bool>) -> Self {
-        self.prealloc = Some(value.into());
+    #[inline]
+    pub fn prealloc(mut self, value: bool) -> Self {
+        self.prealloc = Some(value);
         self
     }
 
     /// Sets `prealloc-threads`.
     #[allow(deprecated)]
-    pub fn prealloc_threads(mut self, value: impl Into<u32>) -> Self {
-        self.prealloc_threads = Some(value.into());
+    #[inline]
+    pub fn prealloc_threads(mut self, value: u32) -> Self {
+        self.prealloc_threads = Some(value);
         self
     }
 
     /// Sets `prealloc-context`.
     #[allow(deprecated)]
+    #[inline]
     pub fn prealloc_context(mut self, value: impl Into<String>) -> Self {
         self.prealloc_context = Some(value.into());
         self
@@ -1937,22 +2049,25 @@ impl MemoryBackendShmProperties {
 
     /// Sets `share`.
     #[allow(deprecated)]
-    pub fn share(mut self, value: impl Into<bool>) -> Self {
-        self.share = Some(value.into());
+    #[inline]
+    pub fn share(mut self, value: bool) -> Self {
+        self.share = Some(value);
         self
     }
 
     /// Sets `reserve`.
     #[allow(deprecated)]
-    pub fn reserve(mut self, value: impl Into<bool>) -> Self {
-        self.reserve = Some(value.into());
+    #[inline]
+    pub fn reserve(mut self, value: bool) -> Self {
+        self.reserve = Some(value);
         self
     }
 
     /// Sets `x-use-canonical-path-for-ramblock-id`.
     #[allow(deprecated)]
-    pub fn x_use_canonical_path_for_ramblock_id(mut self, value: impl Into<bool>) -> Self {
-        self.x_use_canonical_path_for_ramblock_id = Some(value.into());
+    #[inline]
+    pub fn x_use_canonical_path_for_ramblock_id(mut self, value: bool) -> Self {
+        self.x_use_canonical_path_for_ramblock_id = Some(value);
         self
     }
 }
@@ -2017,13 +2132,15 @@ impl NetfilterProperties {
 
     /// Sets `queue`.
     #[allow(deprecated)]
-    pub fn queue(mut self, value: impl Into<NetFilterDirection>) -> Self {
-        self.queue = Some(value.into());
+    #[inline]
+    pub fn queue(mut self, value: NetFilterDirection) -> Self {
+        self.queue = Some(value);
         self
     }
 
     /// Sets `status`.
     #[allow(deprecated)]
+    #[inline]
     pub fn status(mut self, value: impl Into<String>) -> Self {
         self.status = Some(value.into());
         self
@@ -2031,6 +2148,7 @@ impl NetfilterProperties {
 
     /// Sets `position`.
     #[allow(deprecated)]
+    #[inline]
     pub fn position(mut self, value: impl Into<String>) -> Self {
         self.position = Some(value.into());
         self
@@ -2038,8 +2156,9 @@ impl NetfilterProperties {
 
     /// Sets `insert`.
     #[allow(deprecated)]
-    pub fn insert(mut self, value: impl Into<NetfilterInsert>) -> Self {
-        self.insert = Some(value.into());
+    #[inline]
+    pub fn insert(mut self, value: NetfilterInsert) -> Self {
+        self.insert = Some(value);
         self
     }
 }
@@ -2523,6 +2642,7 @@ impl ObjectPropertyInfo {
 
     /// Sets `description`.
     #[allow(deprecated)]
+    #[inline]
     pub fn description(mut self, value: impl Into<String>) -> Self {
         self.description = Some(value.into());
         self
@@ -2530,6 +2650,7 @@ impl ObjectPropertyInfo {
 
     /// Sets `default-value`.
     #[allow(deprecated)]
+    #[inline]
     pub fn default_value(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.default_value = Some(value.into());
         self
@@ -2696,13 +2817,15 @@ impl ObjectTypeInfo {
 
     /// Sets `abstract`.
     #[allow(deprecated)]
-    pub fn abstract_(mut self, value: impl Into<bool>) -> Self {
-        self.abstract_ = Some(value.into());
+    #[inline]
+    pub fn abstract_(mut self, value: bool) -> Self {
+        self.abstract_ = Some(value);
         self
     }
 
     /// Sets `parent`.
     #[allow(deprecated)]
+    #[inline]
     pub fn parent(mut self, value: impl Into<String>) -> Self {
         self.parent = Some(value.into());
         self
@@ -2759,6 +2882,7 @@ impl QtestProperties {
 
     /// Sets `log`.
     #[allow(deprecated)]
+    #[inline]
     pub fn log(mut self, value: impl Into<String>) -> Self {
         self.log = Some(value.into());
         self
@@ -2817,8 +2941,9 @@ impl RngEgdProperties {
 
     /// Sets `opened`.
     #[allow(deprecated)]
-    pub fn opened(mut self, value: impl Into<bool>) -> Self {
-        self.opened = Some(value.into());
+    #[inline]
+    pub fn opened(mut self, value: bool) -> Self {
+        self.opened = Some(value);
         self
     }
 }
@@ -2849,8 +2974,9 @@ impl RngProperties {
 
     /// Sets `opened`.
     #[allow(deprecated)]
-    pub fn opened(mut self, value: impl Into<bool>) -> Self {
-        self.opened = Some(value.into());
+    #[inline]
+    pub fn opened(mut self, value: bool) -> Self {
+        self.opened = Some(value);
         self
     }
 }
@@ -2886,13 +3012,15 @@ impl RngRandomProperties {
 
     /// Sets `opened`.
     #[allow(deprecated)]
-    pub fn opened(mut self, value: impl Into<bool>) -> Self {
-        self.opened = Some(value.into());
+    #[inline]
+    pub fn opened(mut self, value: bool) -> Self {
+        self.opened = Some(value);
         self
     }
 
     /// Sets `filename`.
     #[allow(deprecated)]
+    #[inline]
     pub fn filename(mut self, value: impl Into<String>) -> Self {
         self.filename = Some(value.into());
         self
@@ -2926,11 +3054,11 @@ pub struct SevCommonProperties {
 impl SevCommonProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(reduced_phys_bits: impl Into<u32>) -> Self {
+    pub fn new(reduced_phys_bits: u32) -> Self {
         SevCommonProperties {
             sev_device: None,
             cbitpos: None,
-            reduced_phys_bits: reduced_phys_bits.into(),
+            reduced_phys_bits,
             kernel_hashes: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -2938,6 +3066,7 @@ impl SevCommonProperties {
 
     /// Sets `sev-device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn sev_device(mut self, value: impl Into<String>) -> Self {
         self.sev_device = Some(value.into());
         self
@@ -2945,15 +3074,17 @@ impl SevCommonProperties {
 
     /// Sets `cbitpos`.
     #[allow(deprecated)]
-    pub fn cbitpos(mut self, value: impl Into<u32>) -> Self {
-        self.cbitpos = Some(value.into());
+    #[inline]
+    pub fn cbitpos(mut self, value: u32) -> Self {
+        self.cbitpos = Some(value);
         self
     }
 
     /// Sets `kernel-hashes`.
     #[allow(deprecated)]
-    pub fn kernel_hashes(mut self, value: impl Into<bool>) -> Self {
-        self.kernel_hashes = Some(value.into());
+    #[inline]
+    pub fn kernel_hashes(mut self, value: bool) -> Self {
+        self.kernel_hashes = Some(value);
         self
     }
 }
@@ -3001,11 +3132,11 @@ pub struct SevGuestProperties {
 impl SevGuestProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(reduced_phys_bits: impl Into<u32>) -> Self {
+    pub fn new(reduced_phys_bits: u32) -> Self {
         SevGuestProperties {
             sev_device: None,
             cbitpos: None,
-            reduced_phys_bits: reduced_phys_bits.into(),
+            reduced_phys_bits,
             kernel_hashes: None,
             dh_cert_file: None,
             session_file: None,
@@ -3018,6 +3149,7 @@ impl SevGuestProperties {
 
     /// Sets `sev-device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn sev_device(mut self, value: impl Into<String>) -> Self {
         self.sev_device = Some(value.into());
         self
@@ -3025,20 +3157,23 @@ impl SevGuestProperties {
 
     /// Sets `cbitpos`.
     #[allow(deprecated)]
-    pub fn cbitpos(mut self, value: impl Into<u32>) -> Self {
-        self.cbitpos = Some(value.into());
+    #[inline]
+    pub fn cbitpos(mut self, value: u32) -> Self {
+        self.cbitpos = Some(value);
         self
     }
 
     /// Sets `kernel-hashes`.
     #[allow(deprecated)]
-    pub fn kernel_hashes(mut self, value: impl Into<bool>) -> Self {
-        self.kernel_hashes = Some(value.into());
+    #[inline]
+    pub fn kernel_hashes(mut self, value: bool) -> Self {
+        self.kernel_hashes = Some(value);
         self
     }
 
     /// Sets `dh-cert-file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dh_cert_file(mut self, value: impl Into<String>) -> Self {
         self.dh_cert_file = Some(value.into());
         self
@@ -3046,6 +3181,7 @@ impl SevGuestProperties {
 
     /// Sets `session-file`.
     #[allow(deprecated)]
+    #[inline]
     pub fn session_file(mut self, value: impl Into<String>) -> Self {
         self.session_file = Some(value.into());
         self
@@ -3053,22 +3189,25 @@ impl SevGuestProperties {
 
     /// Sets `policy`.
     #[allow(deprecated)]
-    pub fn policy(mut self, value: impl Into<u32>) -> Self {
-        self.policy = Some(value.into());
+    #[inline]
+    pub fn policy(mut self, value: u32) -> Self {
+        self.policy = Some(value);
         self
     }
 
     /// Sets `handle`.
     #[allow(deprecated)]
-    pub fn handle(mut self, value: impl Into<u32>) -> Self {
-        self.handle = Some(value.into());
+    #[inline]
+    pub fn handle(mut self, value: u32) -> Self {
+        self.handle = Some(value);
         self
     }
 
     /// Sets `legacy-vm-type`.
     #[allow(deprecated)]
-    pub fn legacy_vm_type(mut self, value: impl Into<OnOffAuto>) -> Self {
-        self.legacy_vm_type = Some(value.into());
+    #[inline]
+    pub fn legacy_vm_type(mut self, value: OnOffAuto) -> Self {
+        self.legacy_vm_type = Some(value);
         self
     }
 }
@@ -3121,11 +3260,11 @@ pub struct SevSnpGuestProperties {
 impl SevSnpGuestProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(reduced_phys_bits: impl Into<u32>) -> Self {
+    pub fn new(reduced_phys_bits: u32) -> Self {
         SevSnpGuestProperties {
             sev_device: None,
             cbitpos: None,
-            reduced_phys_bits: reduced_phys_bits.into(),
+            reduced_phys_bits,
             kernel_hashes: None,
             policy: None,
             guest_visible_workarounds: None,
@@ -3140,6 +3279,7 @@ impl SevSnpGuestProperties {
 
     /// Sets `sev-device`.
     #[allow(deprecated)]
+    #[inline]
     pub fn sev_device(mut self, value: impl Into<String>) -> Self {
         self.sev_device = Some(value.into());
         self
@@ -3147,27 +3287,31 @@ impl SevSnpGuestProperties {
 
     /// Sets `cbitpos`.
     #[allow(deprecated)]
-    pub fn cbitpos(mut self, value: impl Into<u32>) -> Self {
-        self.cbitpos = Some(value.into());
+    #[inline]
+    pub fn cbitpos(mut self, value: u32) -> Self {
+        self.cbitpos = Some(value);
         self
     }
 
     /// Sets `kernel-hashes`.
     #[allow(deprecated)]
-    pub fn kernel_hashes(mut self, value: impl Into<bool>) -> Self {
-        self.kernel_hashes = Some(value.into());
+    #[inline]
+    pub fn kernel_hashes(mut self, value: bool) -> Self {
+        self.kernel_hashes = Some(value);
         self
     }
 
     /// Sets `policy`.
     #[allow(deprecated)]
-    pub fn policy(mut self, value: impl Into<u64>) -> Self {
-        self.policy = Some(value.into());
+    #[inline]
+    pub fn policy(mut self, value: u64) -> Self {
+        self.policy = Some(value);
         self
     }
 
     /// Sets `guest-visible-workarounds`.
     #[allow(deprecated)]
+    #[inline]
     pub fn guest_visible_workarounds(mut self, value: impl Into<String>) -> Self {
         self.guest_visible_workarounds = Some(value.into());
         self
@@ -3175,6 +3319,7 @@ impl SevSnpGuestProperties {
 
     /// Sets `id-block`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id_block(mut self, value: impl Into<String>) -> Self {
         self.id_block = Some(value.into());
         self
@@ -3182,6 +3327,7 @@ impl SevSnpGuestProperties {
 
     /// Sets `id-auth`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id_auth(mut self, value: impl Into<String>) -> Self {
         self.id_auth = Some(value.into());
         self
@@ -3189,13 +3335,15 @@ impl SevSnpGuestProperties {
 
     /// Sets `author-key-enabled`.
     #[allow(deprecated)]
-    pub fn author_key_enabled(mut self, value: impl Into<bool>) -> Self {
-        self.author_key_enabled = Some(value.into());
+    #[inline]
+    pub fn author_key_enabled(mut self, value: bool) -> Self {
+        self.author_key_enabled = Some(value);
         self
     }
 
     /// Sets `host-data`.
     #[allow(deprecated)]
+    #[inline]
     pub fn host_data(mut self, value: impl Into<String>) -> Self {
         self.host_data = Some(value.into());
         self
@@ -3203,8 +3351,9 @@ impl SevSnpGuestProperties {
 
     /// Sets `vcek-disabled`.
     #[allow(deprecated)]
-    pub fn vcek_disabled(mut self, value: impl Into<bool>) -> Self {
-        self.vcek_disabled = Some(value.into());
+    #[inline]
+    pub fn vcek_disabled(mut self, value: bool) -> Self {
+        self.vcek_disabled = Some(value);
         self
     }
 }
@@ -3240,15 +3389,17 @@ impl ThreadContextProperties {
 
     /// Sets `cpu-affinity`.
     #[allow(deprecated)]
-    pub fn cpu_affinity(mut self, value: impl Into<Vec<u16>>) -> Self {
-        self.cpu_affinity = Some(value.into());
+    #[inline]
+    pub fn cpu_affinity(mut self, value: Vec<u16>) -> Self {
+        self.cpu_affinity = Some(value);
         self
     }
 
     /// Sets `node-affinity`.
     #[allow(deprecated)]
-    pub fn node_affinity(mut self, value: impl Into<Vec<u16>>) -> Self {
-        self.node_affinity = Some(value.into());
+    #[inline]
+    pub fn node_affinity(mut self, value: Vec<u16>) -> Self {
+        self.node_affinity = Some(value);
         self
     }
 }
@@ -3272,11 +3423,7 @@ pub struct VfioUserServerProperties {
 impl VfioUserServerProperties {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(socket: impl Into<SocketAddress>, device: impl Into<String>) -> Self {
-        VfioUserServerProperties {
-            socket: socket.into(),
-            device: device.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(socket: SocketAddress, device: impl Into<String>) -> Self {
+        VfioUserServerProperties { socket, device: device.into(), unknown_members: serde_json::Map::new() }
     }
 }

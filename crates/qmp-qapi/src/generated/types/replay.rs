@@ -28,17 +28,13 @@ pub struct ReplayInfo {
 impl ReplayInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(mode: impl Into<ReplayMode>, icount: impl Into<i64>) -> Self {
-        ReplayInfo {
-            mode: mode.into(),
-            filename: None,
-            icount: icount.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(mode: ReplayMode, icount: i64) -> Self {
+        ReplayInfo { mode, filename: None, icount, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `filename`.
     #[allow(deprecated)]
+    #[inline]
     pub fn filename(mut self, value: impl Into<String>) -> Self {
         self.filename = Some(value.into());
         self

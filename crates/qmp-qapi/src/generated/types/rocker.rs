@@ -32,20 +32,13 @@ impl RockerOfDpaFlow {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        cookie: impl Into<u64>,
-        hits: impl Into<u64>,
-        key: impl Into<RockerOfDpaFlowKey>,
-        mask: impl Into<RockerOfDpaFlowMask>,
-        action: impl Into<RockerOfDpaFlowAction>,
+        cookie: u64,
+        hits: u64,
+        key: RockerOfDpaFlowKey,
+        mask: RockerOfDpaFlowMask,
+        action: RockerOfDpaFlowAction,
     ) -> Self {
-        RockerOfDpaFlow {
-            cookie: cookie.into(),
-            hits: hits.into(),
-            key: key.into(),
-            mask: mask.into(),
-            action: action.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+        RockerOfDpaFlow { cookie, hits, key, mask, action, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -96,43 +89,49 @@ impl RockerOfDpaFlowAction {
 
     /// Sets `goto-tbl`.
     #[allow(deprecated)]
-    pub fn goto_tbl(mut self, value: impl Into<u32>) -> Self {
-        self.goto_tbl = Some(value.into());
+    #[inline]
+    pub fn goto_tbl(mut self, value: u32) -> Self {
+        self.goto_tbl = Some(value);
         self
     }
 
     /// Sets `group-id`.
     #[allow(deprecated)]
-    pub fn group_id(mut self, value: impl Into<u32>) -> Self {
-        self.group_id = Some(value.into());
+    #[inline]
+    pub fn group_id(mut self, value: u32) -> Self {
+        self.group_id = Some(value);
         self
     }
 
     /// Sets `tunnel-lport`.
     #[allow(deprecated)]
-    pub fn tunnel_lport(mut self, value: impl Into<u32>) -> Self {
-        self.tunnel_lport = Some(value.into());
+    #[inline]
+    pub fn tunnel_lport(mut self, value: u32) -> Self {
+        self.tunnel_lport = Some(value);
         self
     }
 
     /// Sets `vlan-id`.
     #[allow(deprecated)]
-    pub fn vlan_id(mut self, value: impl Into<u16>) -> Self {
-        self.vlan_id = Some(value.into());
+    #[inline]
+    pub fn vlan_id(mut self, value: u16) -> Self {
+        self.vlan_id = Some(value);
         self
     }
 
     /// Sets `new-vlan-id`.
     #[allow(deprecated)]
-    pub fn new_vlan_id(mut self, value: impl Into<u16>) -> Self {
-        self.new_vlan_id = Some(value.into());
+    #[inline]
+    pub fn new_vlan_id(mut self, value: u16) -> Self {
+        self.new_vlan_id = Some(value);
         self
     }
 
     /// Sets `out-pport`.
     #[allow(deprecated)]
-    pub fn out_pport(mut self, value: impl Into<u32>) -> Self {
-        self.out_pport = Some(value.into());
+    #[inline]
+    pub fn out_pport(mut self, value: u32) -> Self {
+        self.out_pport = Some(value);
         self
     }
 }
@@ -184,10 +183,10 @@ pub struct RockerOfDpaFlowKey {
 impl RockerOfDpaFlowKey {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(priority: impl Into<u32>, tbl_id: impl Into<u32>) -> Self {
+    pub fn new(priority: u32, tbl_id: u32) -> Self {
         RockerOfDpaFlowKey {
-            priority: priority.into(),
-            tbl_id: tbl_id.into(),
+            priority,
+            tbl_id,
             in_pport: None,
             tunnel_id: None,
             vlan_id: None,
@@ -203,34 +202,39 @@ impl RockerOfDpaFlowKey {
 
     /// Sets `in-pport`.
     #[allow(deprecated)]
-    pub fn in_pport(mut self, value: impl Into<u32>) -> Self {
-        self.in_pport = Some(value.into());
+    #[inline]
+    pub fn in_pport(mut self, value: u32) -> Self {
+        self.in_pport = Some(value);
         self
     }
 
     /// Sets `tunnel-id`.
     #[allow(deprecated)]
-    pub fn tunnel_id(mut self, value: impl Into<u32>) -> Self {
-        self.tunnel_id = Some(value.into());
+    #[inline]
+    pub fn tunnel_id(mut self, value: u32) -> Self {
+        self.tunnel_id = Some(value);
         self
     }
 
     /// Sets `vlan-id`.
     #[allow(deprecated)]
-    pub fn vlan_id(mut self, value: impl Into<u16>) -> Self {
-        self.vlan_id = Some(value.into());
+    #[inline]
+    pub fn vlan_id(mut self, value: u16) -> Self {
+        self.vlan_id = Some(value);
         self
     }
 
     /// Sets `eth-type`.
     #[allow(deprecated)]
-    pub fn eth_type(mut self, value: impl Into<u16>) -> Self {
-        self.eth_type = Some(value.into());
+    #[inline]
+    pub fn eth_type(mut self, value: u16) -> Self {
+        self.eth_type = Some(value);
         self
     }
 
     /// Sets `eth-src`.
     #[allow(deprecated)]
+    #[inline]
     pub fn eth_src(mut self, value: impl Into<String>) -> Self {
         self.eth_src = Some(value.into());
         self
@@ -238,6 +242,7 @@ impl RockerOfDpaFlowKey {
 
     /// Sets `eth-dst`.
     #[allow(deprecated)]
+    #[inline]
     pub fn eth_dst(mut self, value: impl Into<String>) -> Self {
         self.eth_dst = Some(value.into());
         self
@@ -245,20 +250,23 @@ impl RockerOfDpaFlowKey {
 
     /// Sets `ip-proto`.
     #[allow(deprecated)]
-    pub fn ip_proto(mut self, value: impl Into<u8>) -> Self {
-        self.ip_proto = Some(value.into());
+    #[inline]
+    pub fn ip_proto(mut self, value: u8) -> Self {
+        self.ip_proto = Some(value);
         self
     }
 
     /// Sets `ip-tos`.
     #[allow(deprecated)]
-    pub fn ip_tos(mut self, value: impl Into<u8>) -> Self {
-        self.ip_tos = Some(value.into());
+    #[inline]
+    pub fn ip_tos(mut self, value: u8) -> Self {
+        self.ip_tos = Some(value);
         self
     }
 
     /// Sets `ip-dst`.
     #[allow(deprecated)]
+    #[inline]
     pub fn ip_dst(mut self, value: impl Into<String>) -> Self {
         self.ip_dst = Some(value.into());
         self
@@ -316,27 +324,31 @@ impl RockerOfDpaFlowMask {
 
     /// Sets `in-pport`.
     #[allow(deprecated)]
-    pub fn in_pport(mut self, value: impl Into<u32>) -> Self {
-        self.in_pport = Some(value.into());
+    #[inline]
+    pub fn in_pport(mut self, value: u32) -> Self {
+        self.in_pport = Some(value);
         self
     }
 
     /// Sets `tunnel-id`.
     #[allow(deprecated)]
-    pub fn tunnel_id(mut self, value: impl Into<u32>) -> Self {
-        self.tunnel_id = Some(value.into());
+    #[inline]
+    pub fn tunnel_id(mut self, value: u32) -> Self {
+        self.tunnel_id = Some(value);
         self
     }
 
     /// Sets `vlan-id`.
     #[allow(deprecated)]
-    pub fn vlan_id(mut self, value: impl Into<u16>) -> Self {
-        self.vlan_id = Some(value.into());
+    #[inline]
+    pub fn vlan_id(mut self, value: u16) -> Self {
+        self.vlan_id = Some(value);
         self
     }
 
     /// Sets `eth-src`.
     #[allow(deprecated)]
+    #[inline]
     pub fn eth_src(mut self, value: impl Into<String>) -> Self {
         self.eth_src = Some(value.into());
         self
@@ -344,6 +356,7 @@ impl RockerOfDpaFlowMask {
 
     /// Sets `eth-dst`.
     #[allow(deprecated)]
+    #[inline]
     pub fn eth_dst(mut self, value: impl Into<String>) -> Self {
         self.eth_dst = Some(value.into());
         self
@@ -351,15 +364,17 @@ impl RockerOfDpaFlowMask {
 
     /// Sets `ip-proto`.
     #[allow(deprecated)]
-    pub fn ip_proto(mut self, value: impl Into<u8>) -> Self {
-        self.ip_proto = Some(value.into());
+    #[inline]
+    pub fn ip_proto(mut self, value: u8) -> Self {
+        self.ip_proto = Some(value);
         self
     }
 
     /// Sets `ip-tos`.
     #[allow(deprecated)]
-    pub fn ip_tos(mut self, value: impl Into<u8>) -> Self {
-        self.ip_tos = Some(value.into());
+    #[inline]
+    pub fn ip_tos(mut self, value: u8) -> Self {
+        self.ip_tos = Some(value);
         self
     }
 }
@@ -417,10 +432,10 @@ pub struct RockerOfDpaGroup {
 impl RockerOfDpaGroup {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(id: impl Into<u32>, type_: impl Into<u8>) -> Self {
+    pub fn new(id: u32, type_: u8) -> Self {
         RockerOfDpaGroup {
-            id: id.into(),
-            type_: type_.into(),
+            id,
+            type_,
             vlan_id: None,
             pport: None,
             index: None,
@@ -438,62 +453,71 @@ impl RockerOfDpaGroup {
 
     /// Sets `vlan-id`.
     #[allow(deprecated)]
-    pub fn vlan_id(mut self, value: impl Into<u16>) -> Self {
-        self.vlan_id = Some(value.into());
+    #[inline]
+    pub fn vlan_id(mut self, value: u16) -> Self {
+        self.vlan_id = Some(value);
         self
     }
 
     /// Sets `pport`.
     #[allow(deprecated)]
-    pub fn pport(mut self, value: impl Into<u32>) -> Self {
-        self.pport = Some(value.into());
+    #[inline]
+    pub fn pport(mut self, value: u32) -> Self {
+        self.pport = Some(value);
         self
     }
 
     /// Sets `index`.
     #[allow(deprecated)]
-    pub fn index(mut self, value: impl Into<u32>) -> Self {
-        self.index = Some(value.into());
+    #[inline]
+    pub fn index(mut self, value: u32) -> Self {
+        self.index = Some(value);
         self
     }
 
     /// Sets `out-pport`.
     #[allow(deprecated)]
-    pub fn out_pport(mut self, value: impl Into<u32>) -> Self {
-        self.out_pport = Some(value.into());
+    #[inline]
+    pub fn out_pport(mut self, value: u32) -> Self {
+        self.out_pport = Some(value);
         self
     }
 
     /// Sets `group-id`.
     #[allow(deprecated)]
-    pub fn group_id(mut self, value: impl Into<u32>) -> Self {
-        self.group_id = Some(value.into());
+    #[inline]
+    pub fn group_id(mut self, value: u32) -> Self {
+        self.group_id = Some(value);
         self
     }
 
     /// Sets `set-vlan-id`.
     #[allow(deprecated)]
-    pub fn set_vlan_id(mut self, value: impl Into<u16>) -> Self {
-        self.set_vlan_id = Some(value.into());
+    #[inline]
+    pub fn set_vlan_id(mut self, value: u16) -> Self {
+        self.set_vlan_id = Some(value);
         self
     }
 
     /// Sets `pop-vlan`.
     #[allow(deprecated)]
-    pub fn pop_vlan(mut self, value: impl Into<u8>) -> Self {
-        self.pop_vlan = Some(value.into());
+    #[inline]
+    pub fn pop_vlan(mut self, value: u8) -> Self {
+        self.pop_vlan = Some(value);
         self
     }
 
     /// Sets `group-ids`.
     #[allow(deprecated)]
-    pub fn group_ids(mut self, value: impl Into<Vec<u32>>) -> Self {
-        self.group_ids = Some(value.into());
+    #[inline]
+    pub fn group_ids(mut self, value: Vec<u32>) -> Self {
+        self.group_ids = Some(value);
         self
     }
 
     /// Sets `set-eth-src`.
     #[allow(deprecated)]
+    #[inline]
     pub fn set_eth_src(mut self, value: impl Into<String>) -> Self {
         self.set_eth_src = Some(value.into());
         self
@@ -501,6 +525,7 @@ impl RockerOfDpaGroup {
 
     /// Sets `set-eth-dst`.
     #[allow(deprecated)]
+    #[inline]
     pub fn set_eth_dst(mut self, value: impl Into<String>) -> Self {
         self.set_eth_dst = Some(value.into());
         self
@@ -508,8 +533,9 @@ impl RockerOfDpaGroup {
 
     /// Sets `ttl-check`.
     #[allow(deprecated)]
-    pub fn ttl_check(mut self, value: impl Into<u8>) -> Self {
-        self.ttl_check = Some(value.into());
+    #[inline]
+    pub fn ttl_check(mut self, value: u8) -> Self {
+        self.ttl_check = Some(value);
         self
     }
 }
@@ -544,19 +570,19 @@ impl RockerPort {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         name: impl Into<String>,
-        enabled: impl Into<bool>,
-        link_up: impl Into<bool>,
-        speed: impl Into<u32>,
-        duplex: impl Into<RockerPortDuplex>,
-        autoneg: impl Into<RockerPortAutoneg>,
+        enabled: bool,
+        link_up: bool,
+        speed: u32,
+        duplex: RockerPortDuplex,
+        autoneg: RockerPortAutoneg,
     ) -> Self {
         RockerPort {
             name: name.into(),
-            enabled: enabled.into(),
-            link_up: link_up.into(),
-            speed: speed.into(),
-            duplex: duplex.into(),
-            autoneg: autoneg.into(),
+            enabled,
+            link_up,
+            speed,
+            duplex,
+            autoneg,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -619,12 +645,7 @@ pub struct RockerSwitch {
 impl RockerSwitch {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, id: impl Into<u64>, ports: impl Into<u32>) -> Self {
-        RockerSwitch {
-            name: name.into(),
-            id: id.into(),
-            ports: ports.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(name: impl Into<String>, id: u64, ports: u32) -> Self {
+        RockerSwitch { name: name.into(), id, ports, unknown_members: serde_json::Map::new() }
     }
 }

@@ -124,21 +124,8 @@ pub struct GuestPanicInformationHyperV {
 impl GuestPanicInformationHyperV {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        arg1: impl Into<u64>,
-        arg2: impl Into<u64>,
-        arg3: impl Into<u64>,
-        arg4: impl Into<u64>,
-        arg5: impl Into<u64>,
-    ) -> Self {
-        GuestPanicInformationHyperV {
-            arg1: arg1.into(),
-            arg2: arg2.into(),
-            arg3: arg3.into(),
-            arg4: arg4.into(),
-            arg5: arg5.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(arg1: u64, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> Self {
+        GuestPanicInformationHyperV { arg1, arg2, arg3, arg4, arg5, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -167,17 +154,12 @@ pub struct GuestPanicInformationS390 {
 impl GuestPanicInformationS390 {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        core: impl Into<u32>,
-        psw_mask: impl Into<u64>,
-        psw_addr: impl Into<u64>,
-        reason: impl Into<S390CrashReason>,
-    ) -> Self {
+    pub fn new(core: u32, psw_mask: u64, psw_addr: u64, reason: S390CrashReason) -> Self {
         GuestPanicInformationS390 {
-            core: core.into(),
-            psw_mask: psw_mask.into(),
-            psw_addr: psw_addr.into(),
-            reason: reason.into(),
+            core,
+            psw_mask,
+            psw_addr,
+            reason,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -243,12 +225,8 @@ pub struct MemoryFailureFlags {
 impl MemoryFailureFlags {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(action_required: impl Into<bool>, recursive: impl Into<bool>) -> Self {
-        MemoryFailureFlags {
-            action_required: action_required.into(),
-            recursive: recursive.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(action_required: bool, recursive: bool) -> Self {
+        MemoryFailureFlags { action_required, recursive, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -479,19 +457,15 @@ pub struct StatusInfo {
 impl StatusInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(running: impl Into<bool>, status: impl Into<RunState>) -> Self {
-        StatusInfo {
-            running: running.into(),
-            singlestep: None,
-            status: status.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(running: bool, status: RunState) -> Self {
+        StatusInfo { running, singlestep: None, status, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `singlestep`.
     #[allow(deprecated)]
-    pub fn singlestep(mut self, value: impl Into<bool>) -> Self {
-        self.singlestep = Some(value.into());
+    #[inline]
+    pub fn singlestep(mut self, value: bool) -> Self {
+        self.singlestep = Some(value);
         self
     }
 }

@@ -45,8 +45,8 @@ pub struct FdSocketAddressWrapper {
 impl FdSocketAddressWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<FdSocketAddress>) -> Self {
-        FdSocketAddressWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: FdSocketAddress) -> Self {
+        FdSocketAddressWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -104,43 +104,49 @@ impl InetSocketAddress {
 
     /// Sets `numeric`.
     #[allow(deprecated)]
-    pub fn numeric(mut self, value: impl Into<bool>) -> Self {
-        self.numeric = Some(value.into());
+    #[inline]
+    pub fn numeric(mut self, value: bool) -> Self {
+        self.numeric = Some(value);
         self
     }
 
     /// Sets `to`.
     #[allow(deprecated)]
-    pub fn to(mut self, value: impl Into<u16>) -> Self {
-        self.to = Some(value.into());
+    #[inline]
+    pub fn to(mut self, value: u16) -> Self {
+        self.to = Some(value);
         self
     }
 
     /// Sets `ipv4`.
     #[allow(deprecated)]
-    pub fn ipv4(mut self, value: impl Into<bool>) -> Self {
-        self.ipv4 = Some(value.into());
+    #[inline]
+    pub fn ipv4(mut self, value: bool) -> Self {
+        self.ipv4 = Some(value);
         self
     }
 
     /// Sets `ipv6`.
     #[allow(deprecated)]
-    pub fn ipv6(mut self, value: impl Into<bool>) -> Self {
-        self.ipv6 = Some(value.into());
+    #[inline]
+    pub fn ipv6(mut self, value: bool) -> Self {
+        self.ipv6 = Some(value);
         self
     }
 
     /// Sets `keep-alive`.
     #[allow(deprecated)]
-    pub fn keep_alive(mut self, value: impl Into<bool>) -> Self {
-        self.keep_alive = Some(value.into());
+    #[inline]
+    pub fn keep_alive(mut self, value: bool) -> Self {
+        self.keep_alive = Some(value);
         self
     }
 
     /// Sets `mptcp`.
     #[allow(deprecated)]
-    pub fn mptcp(mut self, value: impl Into<bool>) -> Self {
-        self.mptcp = Some(value.into());
+    #[inline]
+    pub fn mptcp(mut self, value: bool) -> Self {
+        self.mptcp = Some(value);
         self
     }
 }
@@ -190,8 +196,8 @@ pub struct InetSocketAddressWrapper {
 impl InetSocketAddressWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<InetSocketAddress>) -> Self {
-        InetSocketAddressWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: InetSocketAddress) -> Self {
+        InetSocketAddressWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -426,8 +432,8 @@ pub struct StringWrapper {
 impl StringWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<QapiString>) -> Self {
-        StringWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: QapiString) -> Self {
+        StringWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -467,15 +473,17 @@ impl UnixSocketAddress {
 
     /// Sets `abstract`.
     #[allow(deprecated)]
-    pub fn abstract_(mut self, value: impl Into<bool>) -> Self {
-        self.abstract_ = Some(value.into());
+    #[inline]
+    pub fn abstract_(mut self, value: bool) -> Self {
+        self.abstract_ = Some(value);
         self
     }
 
     /// Sets `tight`.
     #[allow(deprecated)]
-    pub fn tight(mut self, value: impl Into<bool>) -> Self {
-        self.tight = Some(value.into());
+    #[inline]
+    pub fn tight(mut self, value: bool) -> Self {
+        self.tight = Some(value);
         self
     }
 }
@@ -497,8 +505,8 @@ pub struct UnixSocketAddressWrapper {
 impl UnixSocketAddressWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<UnixSocketAddress>) -> Self {
-        UnixSocketAddressWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: UnixSocketAddress) -> Self {
+        UnixSocketAddressWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -543,7 +551,7 @@ pub struct VsockSocketAddressWrapper {
 impl VsockSocketAddressWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<VsockSocketAddress>) -> Self {
-        VsockSocketAddressWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: VsockSocketAddress) -> Self {
+        VsockSocketAddressWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }

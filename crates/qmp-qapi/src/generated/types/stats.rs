@@ -25,8 +25,8 @@ pub struct Stats {
 impl Stats {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, value: impl Into<StatsValue>) -> Self {
-        Stats { name: name.into(), value: value.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(name: impl Into<String>, value: StatsValue) -> Self {
+        Stats { name: name.into(), value, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -149,14 +149,15 @@ pub struct StatsRequest {
 impl StatsRequest {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(provider: impl Into<StatsProvider>) -> Self {
-        StatsRequest { provider: provider.into(), names: None, unknown_members: serde_json::Map::new() }
+    pub fn new(provider: StatsProvider) -> Self {
+        StatsRequest { provider, names: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `names`.
     #[allow(deprecated)]
-    pub fn names(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.names = Some(value.into());
+    #[inline]
+    pub fn names(mut self, value: Vec<String>) -> Self {
+        self.names = Some(value);
         self
     }
 }
@@ -183,17 +184,13 @@ pub struct StatsResult {
 impl StatsResult {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(provider: impl Into<StatsProvider>, stats: impl Into<Vec<Stats>>) -> Self {
-        StatsResult {
-            provider: provider.into(),
-            qom_path: None,
-            stats: stats.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(provider: StatsProvider, stats: Vec<Stats>) -> Self {
+        StatsResult { provider, qom_path: None, stats, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `qom-path`.
     #[allow(deprecated)]
+    #[inline]
     pub fn qom_path(mut self, value: impl Into<String>) -> Self {
         self.qom_path = Some(value.into());
         self
@@ -221,17 +218,8 @@ pub struct StatsSchema {
 impl StatsSchema {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        provider: impl Into<StatsProvider>,
-        target: impl Into<StatsTarget>,
-        stats: impl Into<Vec<StatsSchemaValue>>,
-    ) -> Self {
-        StatsSchema {
-            provider: provider.into(),
-            target: target.into(),
-            stats: stats.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(provider: StatsProvider, target: StatsTarget, stats: Vec<StatsSchemaValue>) -> Self {
+        StatsSchema { provider, target, stats, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -266,13 +254,13 @@ pub struct StatsSchemaValue {
 impl StatsSchemaValue {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, type_: impl Into<StatsType>, exponent: impl Into<i16>) -> Self {
+    pub fn new(name: impl Into<String>, type_: StatsType, exponent: i16) -> Self {
         StatsSchemaValue {
             name: name.into(),
-            type_: type_.into(),
+            type_,
             unit: None,
             base: None,
-            exponent: exponent.into(),
+            exponent,
             bucket_size: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -280,22 +268,25 @@ impl StatsSchemaValue {
 
     /// Sets `unit`.
     #[allow(deprecated)]
-    pub fn unit(mut self, value: impl Into<StatsUnit>) -> Self {
-        self.unit = Some(value.into());
+    #[inline]
+    pub fn unit(mut self, value: StatsUnit) -> Self {
+        self.unit = Some(value);
         self
     }
 
     /// Sets `base`.
     #[allow(deprecated)]
-    pub fn base(mut self, value: impl Into<i8>) -> Self {
-        self.base = Some(value.into());
+    #[inline]
+    pub fn base(mut self, value: i8) -> Self {
+        self.base = Some(value);
         self
     }
 
     /// Sets `bucket-size`.
     #[allow(deprecated)]
-    pub fn bucket_size(mut self, value: impl Into<u32>) -> Self {
-        self.bucket_size = Some(value.into());
+    #[inline]
+    pub fn bucket_size(mut self, value: u32) -> Self {
+        self.bucket_size = Some(value);
         self
     }
 }
@@ -391,8 +382,9 @@ impl StatsVCPUFilter {
 
     /// Sets `vcpus`.
     #[allow(deprecated)]
-    pub fn vcpus(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.vcpus = Some(value.into());
+    #[inline]
+    pub fn vcpus(mut self, value: Vec<String>) -> Self {
+        self.vcpus = Some(value);
         self
     }
 }

@@ -49,8 +49,8 @@ pub struct TPMEmulatorOptionsWrapper {
 impl TPMEmulatorOptionsWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<TPMEmulatorOptions>) -> Self {
-        TPMEmulatorOptionsWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: TPMEmulatorOptions) -> Self {
+        TPMEmulatorOptionsWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -77,17 +77,8 @@ pub struct TPMInfo {
 impl TPMInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        id: impl Into<String>,
-        model: impl Into<TpmModel>,
-        options: impl Into<TpmTypeOptions>,
-    ) -> Self {
-        TPMInfo {
-            id: id.into(),
-            model: model.into(),
-            options: options.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(id: impl Into<String>, model: TpmModel, options: TpmTypeOptions) -> Self {
+        TPMInfo { id: id.into(), model, options, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -120,6 +111,7 @@ impl TPMPassthroughOptions {
 
     /// Sets `path`.
     #[allow(deprecated)]
+    #[inline]
     pub fn path(mut self, value: impl Into<String>) -> Self {
         self.path = Some(value.into());
         self
@@ -127,6 +119,7 @@ impl TPMPassthroughOptions {
 
     /// Sets `cancel-path`.
     #[allow(deprecated)]
+    #[inline]
     pub fn cancel_path(mut self, value: impl Into<String>) -> Self {
         self.cancel_path = Some(value.into());
         self
@@ -152,8 +145,8 @@ pub struct TPMPassthroughOptionsWrapper {
 impl TPMPassthroughOptionsWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<TPMPassthroughOptions>) -> Self {
-        TPMPassthroughOptionsWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: TPMPassthroughOptions) -> Self {
+        TPMPassthroughOptionsWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 

@@ -31,19 +31,15 @@ pub struct TraceEventInfo {
 impl TraceEventInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, state: impl Into<TraceEventState>) -> Self {
-        TraceEventInfo {
-            name: name.into(),
-            state: state.into(),
-            vcpu: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(name: impl Into<String>, state: TraceEventState) -> Self {
+        TraceEventInfo { name: name.into(), state, vcpu: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `vcpu`.
     #[allow(deprecated)]
-    pub fn vcpu(mut self, value: impl Into<bool>) -> Self {
-        self.vcpu = Some(value.into());
+    #[inline]
+    pub fn vcpu(mut self, value: bool) -> Self {
+        self.vcpu = Some(value);
         self
     }
 }

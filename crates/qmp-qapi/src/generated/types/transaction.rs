@@ -43,8 +43,8 @@ pub struct AbortWrapper {
 impl AbortWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<Abort>) -> Self {
-        AbortWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: Abort) -> Self {
+        AbortWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -83,8 +83,8 @@ pub struct BlockDirtyBitmapAddWrapper {
 impl BlockDirtyBitmapAddWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<BlockDirtyBitmapAdd>) -> Self {
-        BlockDirtyBitmapAddWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: BlockDirtyBitmapAdd) -> Self {
+        BlockDirtyBitmapAddWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -105,8 +105,8 @@ pub struct BlockDirtyBitmapMergeWrapper {
 impl BlockDirtyBitmapMergeWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<BlockDirtyBitmapMerge>) -> Self {
-        BlockDirtyBitmapMergeWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: BlockDirtyBitmapMerge) -> Self {
+        BlockDirtyBitmapMergeWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -127,8 +127,8 @@ pub struct BlockDirtyBitmapWrapper {
 impl BlockDirtyBitmapWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<BlockDirtyBitmap>) -> Self {
-        BlockDirtyBitmapWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: BlockDirtyBitmap) -> Self {
+        BlockDirtyBitmapWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -149,8 +149,8 @@ pub struct BlockdevBackupWrapper {
 impl BlockdevBackupWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<BlockdevBackup>) -> Self {
-        BlockdevBackupWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: BlockdevBackup) -> Self {
+        BlockdevBackupWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -171,8 +171,8 @@ pub struct BlockdevSnapshotInternalWrapper {
 impl BlockdevSnapshotInternalWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<BlockdevSnapshotInternal>) -> Self {
-        BlockdevSnapshotInternalWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: BlockdevSnapshotInternal) -> Self {
+        BlockdevSnapshotInternalWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -193,8 +193,8 @@ pub struct BlockdevSnapshotSyncWrapper {
 impl BlockdevSnapshotSyncWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<BlockdevSnapshotSync>) -> Self {
-        BlockdevSnapshotSyncWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: BlockdevSnapshotSync) -> Self {
+        BlockdevSnapshotSyncWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -215,8 +215,8 @@ pub struct BlockdevSnapshotWrapper {
 impl BlockdevSnapshotWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<BlockdevSnapshot>) -> Self {
-        BlockdevSnapshotWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: BlockdevSnapshot) -> Self {
+        BlockdevSnapshotWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -237,8 +237,8 @@ pub struct DriveBackupWrapper {
 impl DriveBackupWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<DriveBackup>) -> Self {
-        DriveBackupWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: DriveBackup) -> Self {
+        DriveBackupWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -458,8 +458,9 @@ impl TransactionProperties {
 
     /// Sets `completion-mode`.
     #[allow(deprecated)]
-    pub fn completion_mode(mut self, value: impl Into<ActionCompletionMode>) -> Self {
-        self.completion_mode = Some(value.into());
+    #[inline]
+    pub fn completion_mode(mut self, value: ActionCompletionMode) -> Self {
+        self.completion_mode = Some(value);
         self
     }
 }

@@ -51,36 +51,41 @@ impl DisplayCocoa {
 
     /// Sets `left-command-key`.
     #[allow(deprecated)]
-    pub fn left_command_key(mut self, value: impl Into<bool>) -> Self {
-        self.left_command_key = Some(value.into());
+    #[inline]
+    pub fn left_command_key(mut self, value: bool) -> Self {
+        self.left_command_key = Some(value);
         self
     }
 
     /// Sets `full-grab`.
     #[allow(deprecated)]
-    pub fn full_grab(mut self, value: impl Into<bool>) -> Self {
-        self.full_grab = Some(value.into());
+    #[inline]
+    pub fn full_grab(mut self, value: bool) -> Self {
+        self.full_grab = Some(value);
         self
     }
 
     /// Sets `swap-opt-cmd`.
     #[allow(deprecated)]
-    pub fn swap_opt_cmd(mut self, value: impl Into<bool>) -> Self {
-        self.swap_opt_cmd = Some(value.into());
+    #[inline]
+    pub fn swap_opt_cmd(mut self, value: bool) -> Self {
+        self.swap_opt_cmd = Some(value);
         self
     }
 
     /// Sets `zoom-to-fit`.
     #[allow(deprecated)]
-    pub fn zoom_to_fit(mut self, value: impl Into<bool>) -> Self {
-        self.zoom_to_fit = Some(value.into());
+    #[inline]
+    pub fn zoom_to_fit(mut self, value: bool) -> Self {
+        self.zoom_to_fit = Some(value);
         self
     }
 
     /// Sets `zoom-interpolation`.
     #[allow(deprecated)]
-    pub fn zoom_interpolation(mut self, value: impl Into<bool>) -> Self {
-        self.zoom_interpolation = Some(value.into());
+    #[inline]
+    pub fn zoom_interpolation(mut self, value: bool) -> Self {
+        self.zoom_interpolation = Some(value);
         self
     }
 }
@@ -109,6 +114,7 @@ impl DisplayCurses {
 
     /// Sets `charset`.
     #[allow(deprecated)]
+    #[inline]
     pub fn charset(mut self, value: impl Into<String>) -> Self {
         self.charset = Some(value.into());
         self
@@ -154,6 +160,7 @@ impl DisplayDBus {
 
     /// Sets `rendernode`.
     #[allow(deprecated)]
+    #[inline]
     pub fn rendernode(mut self, value: impl Into<String>) -> Self {
         self.rendernode = Some(value.into());
         self
@@ -161,6 +168,7 @@ impl DisplayDBus {
 
     /// Sets `addr`.
     #[allow(deprecated)]
+    #[inline]
     pub fn addr(mut self, value: impl Into<String>) -> Self {
         self.addr = Some(value.into());
         self
@@ -168,13 +176,15 @@ impl DisplayDBus {
 
     /// Sets `p2p`.
     #[allow(deprecated)]
-    pub fn p2p(mut self, value: impl Into<bool>) -> Self {
-        self.p2p = Some(value.into());
+    #[inline]
+    pub fn p2p(mut self, value: bool) -> Self {
+        self.p2p = Some(value);
         self
     }
 
     /// Sets `audiodev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn audiodev(mut self, value: impl Into<String>) -> Self {
         self.audiodev = Some(value.into());
         self
@@ -205,6 +215,7 @@ impl DisplayEGLHeadless {
 
     /// Sets `rendernode`.
     #[allow(deprecated)]
+    #[inline]
     pub fn rendernode(mut self, value: impl Into<String>) -> Self {
         self.rendernode = Some(value.into());
         self
@@ -272,29 +283,33 @@ impl DisplayGTK {
 
     /// Sets `grab-on-hover`.
     #[allow(deprecated)]
-    pub fn grab_on_hover(mut self, value: impl Into<bool>) -> Self {
-        self.grab_on_hover = Some(value.into());
+    #[inline]
+    pub fn grab_on_hover(mut self, value: bool) -> Self {
+        self.grab_on_hover = Some(value);
         self
     }
 
     /// Sets `zoom-to-fit`.
     #[allow(deprecated)]
-    pub fn zoom_to_fit(mut self, value: impl Into<bool>) -> Self {
-        self.zoom_to_fit = Some(value.into());
+    #[inline]
+    pub fn zoom_to_fit(mut self, value: bool) -> Self {
+        self.zoom_to_fit = Some(value);
         self
     }
 
     /// Sets `show-tabs`.
     #[allow(deprecated)]
-    pub fn show_tabs(mut self, value: impl Into<bool>) -> Self {
-        self.show_tabs = Some(value.into());
+    #[inline]
+    pub fn show_tabs(mut self, value: bool) -> Self {
+        self.show_tabs = Some(value);
         self
     }
 
     /// Sets `show-menubar`.
     #[allow(deprecated)]
-    pub fn show_menubar(mut self, value: impl Into<bool>) -> Self {
-        self.show_menubar = Some(value.into());
+    #[inline]
+    pub fn show_menubar(mut self, value: bool) -> Self {
+        self.show_menubar = Some(value);
         self
     }
 }
@@ -547,8 +562,9 @@ impl DisplayReloadOptionsVNC {
 
     /// Sets `tls-certs`.
     #[allow(deprecated)]
-    pub fn tls_certs(mut self, value: impl Into<bool>) -> Self {
-        self.tls_certs = Some(value.into());
+    #[inline]
+    pub fn tls_certs(mut self, value: bool) -> Self {
+        self.tls_certs = Some(value);
         self
     }
 }
@@ -593,8 +609,9 @@ impl DisplaySDL {
 
     /// Sets `grab-mod`.
     #[allow(deprecated)]
-    pub fn grab_mod(mut self, value: impl Into<HotKeyMod>) -> Self {
-        self.grab_mod = Some(value.into());
+    #[inline]
+    pub fn grab_mod(mut self, value: HotKeyMod) -> Self {
+        self.grab_mod = Some(value);
         self
     }
 }
@@ -725,8 +742,9 @@ impl DisplayUpdateOptionsVNC {
 
     /// Sets `addresses`.
     #[allow(deprecated)]
-    pub fn addresses(mut self, value: impl Into<Vec<SocketAddress>>) -> Self {
-        self.addresses = Some(value.into());
+    #[inline]
+    pub fn addresses(mut self, value: Vec<SocketAddress>) -> Self {
+        self.addresses = Some(value);
         self
     }
 }
@@ -845,6 +863,7 @@ impl ExpirePasswordOptionsVnc {
 
     /// Sets `display`.
     #[allow(deprecated)]
+    #[inline]
     pub fn display(mut self, value: impl Into<String>) -> Self {
         self.display = Some(value.into());
         self
@@ -926,8 +945,8 @@ pub struct InputBtnEvent {
 impl InputBtnEvent {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(button: impl Into<InputButton>, down: impl Into<bool>) -> Self {
-        InputBtnEvent { button: button.into(), down: down.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(button: InputButton, down: bool) -> Self {
+        InputBtnEvent { button, down, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -948,8 +967,8 @@ pub struct InputBtnEventWrapper {
 impl InputBtnEventWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<InputBtnEvent>) -> Self {
-        InputBtnEventWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: InputBtnEvent) -> Self {
+        InputBtnEventWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1119,8 +1138,8 @@ pub struct InputKeyEvent {
 impl InputKeyEvent {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(key: impl Into<KeyValue>, down: impl Into<bool>) -> Self {
-        InputKeyEvent { key: key.into(), down: down.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(key: KeyValue, down: bool) -> Self {
+        InputKeyEvent { key, down, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1141,8 +1160,8 @@ pub struct InputKeyEventWrapper {
 impl InputKeyEventWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<InputKeyEvent>) -> Self {
-        InputKeyEventWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: InputKeyEvent) -> Self {
+        InputKeyEventWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1165,8 +1184,8 @@ pub struct InputMoveEvent {
 impl InputMoveEvent {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(axis: impl Into<InputAxis>, value: impl Into<i64>) -> Self {
-        InputMoveEvent { axis: axis.into(), value: value.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(axis: InputAxis, value: i64) -> Self {
+        InputMoveEvent { axis, value, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1187,8 +1206,8 @@ pub struct InputMoveEventWrapper {
 impl InputMoveEventWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<InputMoveEvent>) -> Self {
-        InputMoveEventWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: InputMoveEvent) -> Self {
+        InputMoveEventWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1219,19 +1238,13 @@ pub struct InputMultiTouchEvent {
 impl InputMultiTouchEvent {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        type_: impl Into<InputMultiTouchType>,
-        slot: impl Into<i64>,
-        tracking_id: impl Into<i64>,
-        axis: impl Into<InputAxis>,
-        value: impl Into<i64>,
-    ) -> Self {
+    pub fn new(type_: InputMultiTouchType, slot: i64, tracking_id: i64, axis: InputAxis, value: i64) -> Self {
         InputMultiTouchEvent {
-            type_: type_.into(),
-            slot: slot.into(),
-            tracking_id: tracking_id.into(),
-            axis: axis.into(),
-            value: value.into(),
+            type_,
+            slot,
+            tracking_id,
+            axis,
+            value,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -1254,8 +1267,8 @@ pub struct InputMultiTouchEventWrapper {
 impl InputMultiTouchEventWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<InputMultiTouchEvent>) -> Self {
-        InputMultiTouchEventWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: InputMultiTouchEvent) -> Self {
+        InputMultiTouchEventWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1300,8 +1313,8 @@ pub struct IntWrapper {
 impl IntWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<i64>) -> Self {
-        IntWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: i64) -> Self {
+        IntWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1415,19 +1428,8 @@ pub struct MouseInfo {
 impl MouseInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        name: impl Into<String>,
-        index: impl Into<i64>,
-        current: impl Into<bool>,
-        absolute: impl Into<bool>,
-    ) -> Self {
-        MouseInfo {
-            name: name.into(),
-            index: index.into(),
-            current: current.into(),
-            absolute: absolute.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(name: impl Into<String>, index: i64, current: bool, absolute: bool) -> Self {
+        MouseInfo { name: name.into(), index, current, absolute, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1798,8 +1800,8 @@ pub struct QKeyCodeWrapper {
 impl QKeyCodeWrapper {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(data: impl Into<QKeyCode>) -> Self {
-        QKeyCodeWrapper { data: data.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(data: QKeyCode) -> Self {
+        QKeyCodeWrapper { data, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1930,6 +1932,7 @@ impl SetPasswordOptionsVnc {
 
     /// Sets `display`.
     #[allow(deprecated)]
+    #[inline]
     pub fn display(mut self, value: impl Into<String>) -> Self {
         self.display = Some(value.into());
         self
@@ -1959,15 +1962,11 @@ pub struct SpiceBasicInfo {
 impl SpiceBasicInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        host: impl Into<String>,
-        port: impl Into<String>,
-        family: impl Into<NetworkAddressFamily>,
-    ) -> Self {
+    pub fn new(host: impl Into<String>, port: impl Into<String>, family: NetworkAddressFamily) -> Self {
         SpiceBasicInfo {
             host: host.into(),
             port: port.into(),
-            family: family.into(),
+            family,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -2010,20 +2009,20 @@ impl SpiceChannel {
     pub fn new(
         host: impl Into<String>,
         port: impl Into<String>,
-        family: impl Into<NetworkAddressFamily>,
-        connection_id: impl Into<i64>,
-        channel_type: impl Into<i64>,
-        channel_id: impl Into<i64>,
-        tls: impl Into<bool>,
+        family: NetworkAddressFamily,
+        connection_id: i64,
+        channel_type: i64,
+        channel_id: i64,
+        tls: bool,
     ) -> Self {
         SpiceChannel {
             host: host.into(),
             port: port.into(),
-            family: family.into(),
-            connection_id: connection_id.into(),
-            channel_type: channel_type.into(),
-            channel_id: channel_id.into(),
-            tls: tls.into(),
+            family,
+            connection_id,
+            channel_type,
+            channel_id,
+            tls,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -2071,20 +2070,16 @@ pub struct SpiceInfo {
 impl SpiceInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        enabled: impl Into<bool>,
-        migrated: impl Into<bool>,
-        mouse_mode: impl Into<SpiceQueryMouseMode>,
-    ) -> Self {
+    pub fn new(enabled: bool, migrated: bool, mouse_mode: SpiceQueryMouseMode) -> Self {
         SpiceInfo {
-            enabled: enabled.into(),
-            migrated: migrated.into(),
+            enabled,
+            migrated,
             host: None,
             port: None,
             tls_port: None,
             auth: None,
             compiled_version: None,
-            mouse_mode: mouse_mode.into(),
+            mouse_mode,
             channels: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -2092,6 +2087,7 @@ impl SpiceInfo {
 
     /// Sets `host`.
     #[allow(deprecated)]
+    #[inline]
     pub fn host(mut self, value: impl Into<String>) -> Self {
         self.host = Some(value.into());
         self
@@ -2099,20 +2095,23 @@ impl SpiceInfo {
 
     /// Sets `port`.
     #[allow(deprecated)]
-    pub fn port(mut self, value: impl Into<i64>) -> Self {
-        self.port = Some(value.into());
+    #[inline]
+    pub fn port(mut self, value: i64) -> Self {
+        self.port = Some(value);
         self
     }
 
     /// Sets `tls-port`.
     #[allow(deprecated)]
-    pub fn tls_port(mut self, value: impl Into<i64>) -> Self {
-        self.tls_port = Some(value.into());
+    #[inline]
+    pub fn tls_port(mut self, value: i64) -> Self {
+        self.tls_port = Some(value);
         self
     }
 
     /// Sets `auth`.
     #[allow(deprecated)]
+    #[inline]
     pub fn auth(mut self, value: impl Into<String>) -> Self {
         self.auth = Some(value.into());
         self
@@ -2120,6 +2119,7 @@ impl SpiceInfo {
 
     /// Sets `compiled-version`.
     #[allow(deprecated)]
+    #[inline]
     pub fn compiled_version(mut self, value: impl Into<String>) -> Self {
         self.compiled_version = Some(value.into());
         self
@@ -2127,8 +2127,9 @@ impl SpiceInfo {
 
     /// Sets `channels`.
     #[allow(deprecated)]
-    pub fn channels(mut self, value: impl Into<Vec<SpiceChannel>>) -> Self {
-        self.channels = Some(value.into());
+    #[inline]
+    pub fn channels(mut self, value: Vec<SpiceChannel>) -> Self {
+        self.channels = Some(value);
         self
     }
 }
@@ -2181,15 +2182,11 @@ pub struct SpiceServerInfo {
 impl SpiceServerInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        host: impl Into<String>,
-        port: impl Into<String>,
-        family: impl Into<NetworkAddressFamily>,
-    ) -> Self {
+    pub fn new(host: impl Into<String>, port: impl Into<String>, family: NetworkAddressFamily) -> Self {
         SpiceServerInfo {
             host: host.into(),
             port: port.into(),
-            family: family.into(),
+            family,
             auth: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -2197,6 +2194,7 @@ impl SpiceServerInfo {
 
     /// Sets `auth`.
     #[allow(deprecated)]
+    #[inline]
     pub fn auth(mut self, value: impl Into<String>) -> Self {
         self.auth = Some(value.into());
         self
@@ -2231,14 +2229,14 @@ impl VncBasicInfo {
     pub fn new(
         host: impl Into<String>,
         service: impl Into<String>,
-        family: impl Into<NetworkAddressFamily>,
-        websocket: impl Into<bool>,
+        family: NetworkAddressFamily,
+        websocket: bool,
     ) -> Self {
         VncBasicInfo {
             host: host.into(),
             service: service.into(),
-            family: family.into(),
-            websocket: websocket.into(),
+            family,
+            websocket,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -2278,14 +2276,14 @@ impl VncClientInfo {
     pub fn new(
         host: impl Into<String>,
         service: impl Into<String>,
-        family: impl Into<NetworkAddressFamily>,
-        websocket: impl Into<bool>,
+        family: NetworkAddressFamily,
+        websocket: bool,
     ) -> Self {
         VncClientInfo {
             host: host.into(),
             service: service.into(),
-            family: family.into(),
-            websocket: websocket.into(),
+            family,
+            websocket,
             x509_dname: None,
             sasl_username: None,
             unknown_members: serde_json::Map::new(),
@@ -2294,6 +2292,7 @@ impl VncClientInfo {
 
     /// Sets `x509_dname`.
     #[allow(deprecated)]
+    #[inline]
     pub fn x509_dname(mut self, value: impl Into<String>) -> Self {
         self.x509_dname = Some(value.into());
         self
@@ -2301,6 +2300,7 @@ impl VncClientInfo {
 
     /// Sets `sasl_username`.
     #[allow(deprecated)]
+    #[inline]
     pub fn sasl_username(mut self, value: impl Into<String>) -> Self {
         self.sasl_username = Some(value.into());
         self
@@ -2341,9 +2341,9 @@ pub struct VncInfo {
 impl VncInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(enabled: impl Into<bool>) -> Self {
+    pub fn new(enabled: bool) -> Self {
         VncInfo {
-            enabled: enabled.into(),
+            enabled,
             host: None,
             family: None,
             service: None,
@@ -2355,6 +2355,7 @@ impl VncInfo {
 
     /// Sets `host`.
     #[allow(deprecated)]
+    #[inline]
     pub fn host(mut self, value: impl Into<String>) -> Self {
         self.host = Some(value.into());
         self
@@ -2362,13 +2363,15 @@ impl VncInfo {
 
     /// Sets `family`.
     #[allow(deprecated)]
-    pub fn family(mut self, value: impl Into<NetworkAddressFamily>) -> Self {
-        self.family = Some(value.into());
+    #[inline]
+    pub fn family(mut self, value: NetworkAddressFamily) -> Self {
+        self.family = Some(value);
         self
     }
 
     /// Sets `service`.
     #[allow(deprecated)]
+    #[inline]
     pub fn service(mut self, value: impl Into<String>) -> Self {
         self.service = Some(value.into());
         self
@@ -2376,6 +2379,7 @@ impl VncInfo {
 
     /// Sets `auth`.
     #[allow(deprecated)]
+    #[inline]
     pub fn auth(mut self, value: impl Into<String>) -> Self {
         self.auth = Some(value.into());
         self
@@ -2383,8 +2387,9 @@ impl VncInfo {
 
     /// Sets `clients`.
     #[allow(deprecated)]
-    pub fn clients(mut self, value: impl Into<Vec<VncClientInfo>>) -> Self {
-        self.clients = Some(value.into());
+    #[inline]
+    pub fn clients(mut self, value: Vec<VncClientInfo>) -> Self {
+        self.clients = Some(value);
         self
     }
 }
@@ -2422,15 +2427,15 @@ impl VncInfo2 {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         id: impl Into<String>,
-        server: impl Into<Vec<VncServerInfo2>>,
-        clients: impl Into<Vec<VncClientInfo>>,
-        auth: impl Into<VncPrimaryAuth>,
+        server: Vec<VncServerInfo2>,
+        clients: Vec<VncClientInfo>,
+        auth: VncPrimaryAuth,
     ) -> Self {
         VncInfo2 {
             id: id.into(),
-            server: server.into(),
-            clients: clients.into(),
-            auth: auth.into(),
+            server,
+            clients,
+            auth,
             vencrypt: None,
             display: None,
             unknown_members: serde_json::Map::new(),
@@ -2439,13 +2444,15 @@ impl VncInfo2 {
 
     /// Sets `vencrypt`.
     #[allow(deprecated)]
-    pub fn vencrypt(mut self, value: impl Into<VncVencryptSubAuth>) -> Self {
-        self.vencrypt = Some(value.into());
+    #[inline]
+    pub fn vencrypt(mut self, value: VncVencryptSubAuth) -> Self {
+        self.vencrypt = Some(value);
         self
     }
 
     /// Sets `display`.
     #[allow(deprecated)]
+    #[inline]
     pub fn display(mut self, value: impl Into<String>) -> Self {
         self.display = Some(value.into());
         self
@@ -2517,14 +2524,14 @@ impl VncServerInfo {
     pub fn new(
         host: impl Into<String>,
         service: impl Into<String>,
-        family: impl Into<NetworkAddressFamily>,
-        websocket: impl Into<bool>,
+        family: NetworkAddressFamily,
+        websocket: bool,
     ) -> Self {
         VncServerInfo {
             host: host.into(),
             service: service.into(),
-            family: family.into(),
-            websocket: websocket.into(),
+            family,
+            websocket,
             auth: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -2532,6 +2539,7 @@ impl VncServerInfo {
 
     /// Sets `auth`.
     #[allow(deprecated)]
+    #[inline]
     pub fn auth(mut self, value: impl Into<String>) -> Self {
         self.auth = Some(value.into());
         self
@@ -2571,16 +2579,16 @@ impl VncServerInfo2 {
     pub fn new(
         host: impl Into<String>,
         service: impl Into<String>,
-        family: impl Into<NetworkAddressFamily>,
-        websocket: impl Into<bool>,
-        auth: impl Into<VncPrimaryAuth>,
+        family: NetworkAddressFamily,
+        websocket: bool,
+        auth: VncPrimaryAuth,
     ) -> Self {
         VncServerInfo2 {
             host: host.into(),
             service: service.into(),
-            family: family.into(),
-            websocket: websocket.into(),
-            auth: auth.into(),
+            family,
+            websocket,
+            auth,
             vencrypt: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -2588,8 +2596,9 @@ impl VncServerInfo2 {
 
     /// Sets `vencrypt`.
     #[allow(deprecated)]
-    pub fn vencrypt(mut self, value: impl Into<VncVencryptSubAuth>) -> Self {
-        self.vencrypt = Some(value.into());
+    #[inline]
+    pub fn vencrypt(mut self, value: VncVencryptSubAuth) -> Self {
+        self.vencrypt = Some(value);
         self
     }
 }

@@ -24,11 +24,8 @@ pub struct DummyVirtioForceArrays {
 impl DummyVirtioForceArrays {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(unused_iothread_vq_mapping: impl Into<Vec<IOThreadVirtQueueMapping>>) -> Self {
-        DummyVirtioForceArrays {
-            unused_iothread_vq_mapping: unused_iothread_vq_mapping.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(unused_iothread_vq_mapping: Vec<IOThreadVirtQueueMapping>) -> Self {
+        DummyVirtioForceArrays { unused_iothread_vq_mapping, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -86,8 +83,9 @@ impl IOThreadVirtQueueMapping {
 
     /// Sets `vqs`.
     #[allow(deprecated)]
-    pub fn vqs(mut self, value: impl Into<Vec<u16>>) -> Self {
-        self.vqs = Some(value.into());
+    #[inline]
+    pub fn vqs(mut self, value: Vec<u16>) -> Self {
+        self.vqs = Some(value);
         self
     }
 }
@@ -112,18 +110,15 @@ pub struct VhostDeviceProtocols {
 impl VhostDeviceProtocols {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(protocols: impl Into<Vec<String>>) -> Self {
-        VhostDeviceProtocols {
-            protocols: protocols.into(),
-            unknown_protocols: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(protocols: Vec<String>) -> Self {
+        VhostDeviceProtocols { protocols, unknown_protocols: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `unknown-protocols`.
     #[allow(deprecated)]
-    pub fn unknown_protocols(mut self, value: impl Into<u64>) -> Self {
-        self.unknown_protocols = Some(value.into());
+    #[inline]
+    pub fn unknown_protocols(mut self, value: u64) -> Self {
+        self.unknown_protocols = Some(value);
         self
     }
 }
@@ -178,32 +173,32 @@ impl VhostStatus {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        n_mem_sections: impl Into<i64>,
-        n_tmp_sections: impl Into<i64>,
-        nvqs: impl Into<u32>,
-        vq_index: impl Into<i64>,
-        features: impl Into<VirtioDeviceFeatures>,
-        acked_features: impl Into<VirtioDeviceFeatures>,
-        backend_features: impl Into<VirtioDeviceFeatures>,
-        protocol_features: impl Into<VhostDeviceProtocols>,
-        max_queues: impl Into<u64>,
-        backend_cap: impl Into<u64>,
-        log_enabled: impl Into<bool>,
-        log_size: impl Into<u64>,
+        n_mem_sections: i64,
+        n_tmp_sections: i64,
+        nvqs: u32,
+        vq_index: i64,
+        features: VirtioDeviceFeatures,
+        acked_features: VirtioDeviceFeatures,
+        backend_features: VirtioDeviceFeatures,
+        protocol_features: VhostDeviceProtocols,
+        max_queues: u64,
+        backend_cap: u64,
+        log_enabled: bool,
+        log_size: u64,
     ) -> Self {
         VhostStatus {
-            n_mem_sections: n_mem_sections.into(),
-            n_tmp_sections: n_tmp_sections.into(),
-            nvqs: nvqs.into(),
-            vq_index: vq_index.into(),
-            features: features.into(),
-            acked_features: acked_features.into(),
-            backend_features: backend_features.into(),
-            protocol_features: protocol_features.into(),
-            max_queues: max_queues.into(),
-            backend_cap: backend_cap.into(),
-            log_enabled: log_enabled.into(),
-            log_size: log_size.into(),
+            n_mem_sections,
+            n_tmp_sections,
+            nvqs,
+            vq_index,
+            features,
+            acked_features,
+            backend_features,
+            protocol_features,
+            max_queues,
+            backend_cap,
+            log_enabled,
+            log_size,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -266,48 +261,50 @@ impl VirtQueueStatus {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         name: impl Into<String>,
-        queue_index: impl Into<u16>,
-        inuse: impl Into<u32>,
-        vring_num: impl Into<u32>,
-        vring_num_default: impl Into<u32>,
-        vring_align: impl Into<u32>,
-        vring_desc: impl Into<u64>,
-        vring_avail: impl Into<u64>,
-        vring_used: impl Into<u64>,
-        used_idx: impl Into<u16>,
-        signalled_used: impl Into<u16>,
-        signalled_used_valid: impl Into<bool>,
+        queue_index: u16,
+        inuse: u32,
+        vring_num: u32,
+        vring_num_default: u32,
+        vring_align: u32,
+        vring_desc: u64,
+        vring_avail: u64,
+        vring_used: u64,
+        used_idx: u16,
+        signalled_used: u16,
+        signalled_used_valid: bool,
     ) -> Self {
         VirtQueueStatus {
             name: name.into(),
-            queue_index: queue_index.into(),
-            inuse: inuse.into(),
-            vring_num: vring_num.into(),
-            vring_num_default: vring_num_default.into(),
-            vring_align: vring_align.into(),
-            vring_desc: vring_desc.into(),
-            vring_avail: vring_avail.into(),
-            vring_used: vring_used.into(),
+            queue_index,
+            inuse,
+            vring_num,
+            vring_num_default,
+            vring_align,
+            vring_desc,
+            vring_avail,
+            vring_used,
             last_avail_idx: None,
             shadow_avail_idx: None,
-            used_idx: used_idx.into(),
-            signalled_used: signalled_used.into(),
-            signalled_used_valid: signalled_used_valid.into(),
+            used_idx,
+            signalled_used,
+            signalled_used_valid,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `last-avail-idx`.
     #[allow(deprecated)]
-    pub fn last_avail_idx(mut self, value: impl Into<u16>) -> Self {
-        self.last_avail_idx = Some(value.into());
+    #[inline]
+    pub fn last_avail_idx(mut self, value: u16) -> Self {
+        self.last_avail_idx = Some(value);
         self
     }
 
     /// Sets `shadow-avail-idx`.
     #[allow(deprecated)]
-    pub fn shadow_avail_idx(mut self, value: impl Into<u16>) -> Self {
-        self.shadow_avail_idx = Some(value.into());
+    #[inline]
+    pub fn shadow_avail_idx(mut self, value: u16) -> Self {
+        self.shadow_avail_idx = Some(value);
         self
     }
 }
@@ -361,33 +358,33 @@ impl VirtVhostQueueStatus {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         name: impl Into<String>,
-        kick: impl Into<i64>,
-        call: impl Into<i64>,
-        desc: impl Into<u64>,
-        avail: impl Into<u64>,
-        used: impl Into<u64>,
-        num: impl Into<i64>,
-        desc_phys: impl Into<u64>,
-        desc_size: impl Into<u32>,
-        avail_phys: impl Into<u64>,
-        avail_size: impl Into<u32>,
-        used_phys: impl Into<u64>,
-        used_size: impl Into<u32>,
+        kick: i64,
+        call: i64,
+        desc: u64,
+        avail: u64,
+        used: u64,
+        num: i64,
+        desc_phys: u64,
+        desc_size: u32,
+        avail_phys: u64,
+        avail_size: u32,
+        used_phys: u64,
+        used_size: u32,
     ) -> Self {
         VirtVhostQueueStatus {
             name: name.into(),
-            kick: kick.into(),
-            call: call.into(),
-            desc: desc.into(),
-            avail: avail.into(),
-            used: used.into(),
-            num: num.into(),
-            desc_phys: desc_phys.into(),
-            desc_size: desc_size.into(),
-            avail_phys: avail_phys.into(),
-            avail_size: avail_size.into(),
-            used_phys: used_phys.into(),
-            used_size: used_size.into(),
+            kick,
+            call,
+            desc,
+            avail,
+            used,
+            num,
+            desc_phys,
+            desc_size,
+            avail_phys,
+            avail_size,
+            used_phys,
+            used_size,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -416,9 +413,9 @@ pub struct VirtioDeviceFeatures {
 impl VirtioDeviceFeatures {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(transports: impl Into<Vec<String>>) -> Self {
+    pub fn new(transports: Vec<String>) -> Self {
         VirtioDeviceFeatures {
-            transports: transports.into(),
+            transports,
             dev_features: None,
             unknown_dev_features: None,
             unknown_members: serde_json::Map::new(),
@@ -427,15 +424,17 @@ impl VirtioDeviceFeatures {
 
     /// Sets `dev-features`.
     #[allow(deprecated)]
-    pub fn dev_features(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.dev_features = Some(value.into());
+    #[inline]
+    pub fn dev_features(mut self, value: Vec<String>) -> Self {
+        self.dev_features = Some(value);
         self
     }
 
     /// Sets `unknown-dev-features`.
     #[allow(deprecated)]
-    pub fn unknown_dev_features(mut self, value: impl Into<u64>) -> Self {
-        self.unknown_dev_features = Some(value.into());
+    #[inline]
+    pub fn unknown_dev_features(mut self, value: u64) -> Self {
+        self.unknown_dev_features = Some(value);
         self
     }
 }
@@ -460,18 +459,15 @@ pub struct VirtioDeviceStatus {
 impl VirtioDeviceStatus {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(statuses: impl Into<Vec<String>>) -> Self {
-        VirtioDeviceStatus {
-            statuses: statuses.into(),
-            unknown_statuses: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(statuses: Vec<String>) -> Self {
+        VirtioDeviceStatus { statuses, unknown_statuses: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `unknown-statuses`.
     #[allow(deprecated)]
-    pub fn unknown_statuses(mut self, value: impl Into<u8>) -> Self {
-        self.unknown_statuses = Some(value.into());
+    #[inline]
+    pub fn unknown_statuses(mut self, value: u8) -> Self {
+        self.unknown_statuses = Some(value);
         self
     }
 }
@@ -527,17 +523,17 @@ impl VirtioQueueElement {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         name: impl Into<String>,
-        index: impl Into<u32>,
-        descs: impl Into<Vec<VirtioRingDesc>>,
-        avail: impl Into<VirtioRingAvail>,
-        used: impl Into<VirtioRingUsed>,
+        index: u32,
+        descs: Vec<VirtioRingDesc>,
+        avail: VirtioRingAvail,
+        used: VirtioRingUsed,
     ) -> Self {
         VirtioQueueElement {
             name: name.into(),
-            index: index.into(),
-            descs: descs.into(),
-            avail: avail.into(),
-            used: used.into(),
+            index,
+            descs,
+            avail,
+            used,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -564,13 +560,8 @@ pub struct VirtioRingAvail {
 impl VirtioRingAvail {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(flags: impl Into<u16>, idx: impl Into<u16>, ring: impl Into<u16>) -> Self {
-        VirtioRingAvail {
-            flags: flags.into(),
-            idx: idx.into(),
-            ring: ring.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(flags: u16, idx: u16, ring: u16) -> Self {
+        VirtioRingAvail { flags, idx, ring, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -595,13 +586,8 @@ pub struct VirtioRingDesc {
 impl VirtioRingDesc {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(addr: impl Into<u64>, len: impl Into<u32>, flags: impl Into<Vec<String>>) -> Self {
-        VirtioRingDesc {
-            addr: addr.into(),
-            len: len.into(),
-            flags: flags.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(addr: u64, len: u32, flags: Vec<String>) -> Self {
+        VirtioRingDesc { addr, len, flags, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -624,8 +610,8 @@ pub struct VirtioRingUsed {
 impl VirtioRingUsed {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(flags: impl Into<u16>, idx: impl Into<u16>) -> Self {
-        VirtioRingUsed { flags: flags.into(), idx: idx.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(flags: u16, idx: u16) -> Self {
+        VirtioRingUsed { flags, idx, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -703,47 +689,47 @@ impl VirtioStatus {
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
         name: impl Into<String>,
-        device_id: impl Into<u16>,
-        vhost_started: impl Into<bool>,
+        device_id: u16,
+        vhost_started: bool,
         device_endian: impl Into<String>,
-        guest_features: impl Into<VirtioDeviceFeatures>,
-        host_features: impl Into<VirtioDeviceFeatures>,
-        backend_features: impl Into<VirtioDeviceFeatures>,
-        num_vqs: impl Into<i64>,
-        status: impl Into<VirtioDeviceStatus>,
-        isr: impl Into<u8>,
-        queue_sel: impl Into<u16>,
-        vm_running: impl Into<bool>,
-        broken: impl Into<bool>,
-        disabled: impl Into<bool>,
-        use_started: impl Into<bool>,
-        started: impl Into<bool>,
-        start_on_kick: impl Into<bool>,
-        disable_legacy_check: impl Into<bool>,
+        guest_features: VirtioDeviceFeatures,
+        host_features: VirtioDeviceFeatures,
+        backend_features: VirtioDeviceFeatures,
+        num_vqs: i64,
+        status: VirtioDeviceStatus,
+        isr: u8,
+        queue_sel: u16,
+        vm_running: bool,
+        broken: bool,
+        disabled: bool,
+        use_started: bool,
+        started: bool,
+        start_on_kick: bool,
+        disable_legacy_check: bool,
         bus_name: impl Into<String>,
-        use_guest_notifier_mask: impl Into<bool>,
+        use_guest_notifier_mask: bool,
     ) -> Self {
         VirtioStatus {
             name: name.into(),
-            device_id: device_id.into(),
-            vhost_started: vhost_started.into(),
+            device_id,
+            vhost_started,
             device_endian: device_endian.into(),
-            guest_features: guest_features.into(),
-            host_features: host_features.into(),
-            backend_features: backend_features.into(),
-            num_vqs: num_vqs.into(),
-            status: status.into(),
-            isr: isr.into(),
-            queue_sel: queue_sel.into(),
-            vm_running: vm_running.into(),
-            broken: broken.into(),
-            disabled: disabled.into(),
-            use_started: use_started.into(),
-            started: started.into(),
-            start_on_kick: start_on_kick.into(),
-            disable_legacy_check: disable_legacy_check.into(),
+            guest_features,
+            host_features,
+            backend_features,
+            num_vqs,
+            status,
+            isr,
+            queue_sel,
+            vm_running,
+            broken,
+            disabled,
+            use_started,
+            started,
+            start_on_kick,
+            disable_legacy_check,
             bus_name: bus_name.into(),
-            use_guest_notifier_mask: use_guest_notifier_mask.into(),
+            use_guest_notifier_mask,
             vhost_dev: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -751,8 +737,9 @@ impl VirtioStatus {
 
     /// Sets `vhost-dev`.
     #[allow(deprecated)]
-    pub fn vhost_dev(mut self, value: impl Into<VhostStatus>) -> Self {
-        self.vhost_dev = Some(value.into());
+    #[inline]
+    pub fn vhost_dev(mut self, value: VhostStatus) -> Self {
+        self.vhost_dev = Some(value);
         self
     }
 }

@@ -49,20 +49,23 @@ impl GuestExec {
 
     /// Sets `arg`.
     #[allow(deprecated)]
-    pub fn arg(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.arg = Some(value.into());
+    #[inline]
+    pub fn arg(mut self, value: Vec<String>) -> Self {
+        self.arg = Some(value);
         self
     }
 
     /// Sets `env`.
     #[allow(deprecated)]
-    pub fn env(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.env = Some(value.into());
+    #[inline]
+    pub fn env(mut self, value: Vec<String>) -> Self {
+        self.env = Some(value);
         self
     }
 
     /// Sets `input-data`.
     #[allow(deprecated)]
+    #[inline]
     pub fn input_data(mut self, value: impl Into<String>) -> Self {
         self.input_data = Some(value.into());
         self
@@ -70,6 +73,7 @@ impl GuestExec {
 
     /// Sets `capture-output`.
     #[allow(deprecated)]
+    #[inline]
     pub fn capture_output(mut self, value: impl Into<serde_json::Value>) -> Self {
         self.capture_output = Some(value.into());
         self
@@ -99,8 +103,8 @@ pub struct GuestExecStatus {
 impl GuestExecStatus {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(pid: impl Into<i64>) -> Self {
-        GuestExecStatus { pid: pid.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(pid: i64) -> Self {
+        GuestExecStatus { pid, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -127,8 +131,8 @@ pub struct GuestFileClose {
 impl GuestFileClose {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(handle: impl Into<i64>) -> Self {
-        GuestFileClose { handle: handle.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(handle: i64) -> Self {
+        GuestFileClose { handle, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -155,8 +159,8 @@ pub struct GuestFileFlush {
 impl GuestFileFlush {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(handle: impl Into<i64>) -> Self {
-        GuestFileFlush { handle: handle.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(handle: i64) -> Self {
+        GuestFileFlush { handle, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -192,6 +196,7 @@ impl GuestFileOpen {
 
     /// Sets `mode`.
     #[allow(deprecated)]
+    #[inline]
     pub fn mode(mut self, value: impl Into<String>) -> Self {
         self.mode = Some(value.into());
         self
@@ -224,14 +229,15 @@ pub struct GuestFileRead {
 impl GuestFileRead {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(handle: impl Into<i64>) -> Self {
-        GuestFileRead { handle: handle.into(), count: None, unknown_members: serde_json::Map::new() }
+    pub fn new(handle: i64) -> Self {
+        GuestFileRead { handle, count: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `count`.
     #[allow(deprecated)]
-    pub fn count(mut self, value: impl Into<i64>) -> Self {
-        self.count = Some(value.into());
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.count = Some(value);
         self
     }
 }
@@ -263,17 +269,8 @@ pub struct GuestFileSeek {
 impl GuestFileSeek {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        handle: impl Into<i64>,
-        offset: impl Into<i64>,
-        whence: impl Into<t::GuestFileWhence>,
-    ) -> Self {
-        GuestFileSeek {
-            handle: handle.into(),
-            offset: offset.into(),
-            whence: whence.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(handle: i64, offset: i64, whence: t::GuestFileWhence) -> Self {
+        GuestFileSeek { handle, offset, whence, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -306,9 +303,9 @@ pub struct GuestFileWrite {
 impl GuestFileWrite {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(handle: impl Into<i64>, buf_b64: impl Into<String>) -> Self {
+    pub fn new(handle: i64, buf_b64: impl Into<String>) -> Self {
         GuestFileWrite {
-            handle: handle.into(),
+            handle,
             buf_b64: buf_b64.into(),
             count: None,
             unknown_members: serde_json::Map::new(),
@@ -317,8 +314,9 @@ impl GuestFileWrite {
 
     /// Sets `count`.
     #[allow(deprecated)]
-    pub fn count(mut self, value: impl Into<i64>) -> Self {
-        self.count = Some(value.into());
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.count = Some(value);
         self
     }
 }
@@ -377,8 +375,9 @@ impl GuestFsfreezeFreezeList {
 
     /// Sets `mountpoints`.
     #[allow(deprecated)]
-    pub fn mountpoints(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.mountpoints = Some(value.into());
+    #[inline]
+    pub fn mountpoints(mut self, value: Vec<String>) -> Self {
+        self.mountpoints = Some(value);
         self
     }
 }
@@ -459,8 +458,9 @@ impl GuestFstrim {
 
     /// Sets `minimum`.
     #[allow(deprecated)]
-    pub fn minimum(mut self, value: impl Into<i64>) -> Self {
-        self.minimum = Some(value.into());
+    #[inline]
+    pub fn minimum(mut self, value: i64) -> Self {
+        self.minimum = Some(value);
         self
     }
 }
@@ -854,8 +854,8 @@ pub struct GuestSetMemoryBlocks {
 impl GuestSetMemoryBlocks {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(mem_blks: impl Into<Vec<t::GuestMemoryBlock>>) -> Self {
-        GuestSetMemoryBlocks { mem_blks: mem_blks.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(mem_blks: Vec<t::GuestMemoryBlock>) -> Self {
+        GuestSetMemoryBlocks { mem_blks, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -889,8 +889,9 @@ impl GuestSetTime {
 
     /// Sets `time`.
     #[allow(deprecated)]
-    pub fn time(mut self, value: impl Into<i64>) -> Self {
-        self.time = Some(value.into());
+    #[inline]
+    pub fn time(mut self, value: i64) -> Self {
+        self.time = Some(value);
         self
     }
 }
@@ -924,11 +925,11 @@ pub struct GuestSetUserPassword {
 impl GuestSetUserPassword {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(username: impl Into<String>, password: impl Into<String>, crypted: impl Into<bool>) -> Self {
+    pub fn new(username: impl Into<String>, password: impl Into<String>, crypted: bool) -> Self {
         GuestSetUserPassword {
             username: username.into(),
             password: password.into(),
-            crypted: crypted.into(),
+            crypted,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -959,8 +960,8 @@ pub struct GuestSetVcpus {
 impl GuestSetVcpus {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(vcpus: impl Into<Vec<t::GuestLogicalProcessor>>) -> Self {
-        GuestSetVcpus { vcpus: vcpus.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(vcpus: Vec<t::GuestLogicalProcessor>) -> Self {
+        GuestSetVcpus { vcpus, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -994,6 +995,7 @@ impl GuestShutdown {
 
     /// Sets `mode`.
     #[allow(deprecated)]
+    #[inline]
     pub fn mode(mut self, value: impl Into<String>) -> Self {
         self.mode = Some(value.into());
         self
@@ -1028,10 +1030,10 @@ pub struct GuestSshAddAuthorizedKeys {
 impl GuestSshAddAuthorizedKeys {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(username: impl Into<String>, keys: impl Into<Vec<String>>) -> Self {
+    pub fn new(username: impl Into<String>, keys: Vec<String>) -> Self {
         GuestSshAddAuthorizedKeys {
             username: username.into(),
-            keys: keys.into(),
+            keys,
             reset: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1039,8 +1041,9 @@ impl GuestSshAddAuthorizedKeys {
 
     /// Sets `reset`.
     #[allow(deprecated)]
-    pub fn reset(mut self, value: impl Into<bool>) -> Self {
-        self.reset = Some(value.into());
+    #[inline]
+    pub fn reset(mut self, value: bool) -> Self {
+        self.reset = Some(value);
         self
     }
 }
@@ -1098,10 +1101,10 @@ pub struct GuestSshRemoveAuthorizedKeys {
 impl GuestSshRemoveAuthorizedKeys {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(username: impl Into<String>, keys: impl Into<Vec<String>>) -> Self {
+    pub fn new(username: impl Into<String>, keys: Vec<String>) -> Self {
         GuestSshRemoveAuthorizedKeys {
             username: username.into(),
-            keys: keys.into(),
+            keys,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -1196,8 +1199,8 @@ pub struct GuestSync {
 impl GuestSync {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(id: impl Into<i64>) -> Self {
-        GuestSync { id: id.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(id: i64) -> Self {
+        GuestSync { id, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1224,8 +1227,8 @@ pub struct GuestSyncDelimited {
 impl GuestSyncDelimited {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(id: impl Into<i64>) -> Self {
-        GuestSyncDelimited { id: id.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(id: i64) -> Self {
+        GuestSyncDelimited { id, unknown_members: serde_json::Map::new() }
     }
 }
 

@@ -28,11 +28,11 @@ pub struct GuestAgentCommandInfo {
 impl GuestAgentCommandInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, enabled: impl Into<bool>, success_response: impl Into<bool>) -> Self {
+    pub fn new(name: impl Into<String>, enabled: bool, success_response: bool) -> Self {
         GuestAgentCommandInfo {
             name: name.into(),
-            enabled: enabled.into(),
-            success_response: success_response.into(),
+            enabled,
+            success_response,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -57,13 +57,10 @@ pub struct GuestAgentInfo {
 impl GuestAgentInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        version: impl Into<String>,
-        supported_commands: impl Into<Vec<GuestAgentCommandInfo>>,
-    ) -> Self {
+    pub fn new(version: impl Into<String>, supported_commands: Vec<GuestAgentCommandInfo>) -> Self {
         GuestAgentInfo {
             version: version.into(),
-            supported_commands: supported_commands.into(),
+            supported_commands,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -86,8 +83,8 @@ pub struct GuestAuthorizedKeys {
 impl GuestAuthorizedKeys {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(keys: impl Into<Vec<String>>) -> Self {
-        GuestAuthorizedKeys { keys: keys.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(keys: Vec<String>) -> Self {
+        GuestAuthorizedKeys { keys, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -116,19 +113,8 @@ pub struct GuestCCWAddress {
 impl GuestCCWAddress {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        cssid: impl Into<i64>,
-        ssid: impl Into<i64>,
-        subchno: impl Into<i64>,
-        devno: impl Into<i64>,
-    ) -> Self {
-        GuestCCWAddress {
-            cssid: cssid.into(),
-            ssid: ssid.into(),
-            subchno: subchno.into(),
-            devno: devno.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(cssid: i64, ssid: i64, subchno: i64, devno: i64) -> Self {
+        GuestCCWAddress { cssid, ssid, subchno, devno, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -303,12 +289,8 @@ pub struct GuestDeviceIdPCI {
 impl GuestDeviceIdPCI {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(vendor_id: impl Into<u16>, device_id: impl Into<u16>) -> Self {
-        GuestDeviceIdPCI {
-            vendor_id: vendor_id.into(),
-            device_id: device_id.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(vendor_id: u16, device_id: u16) -> Self {
+        GuestDeviceIdPCI { vendor_id, device_id, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -353,13 +335,15 @@ impl GuestDeviceInfo {
 
     /// Sets `driver-date`.
     #[allow(deprecated)]
-    pub fn driver_date(mut self, value: impl Into<i64>) -> Self {
-        self.driver_date = Some(value.into());
+    #[inline]
+    pub fn driver_date(mut self, value: i64) -> Self {
+        self.driver_date = Some(value);
         self
     }
 
     /// Sets `driver-version`.
     #[allow(deprecated)]
+    #[inline]
     pub fn driver_version(mut self, value: impl Into<String>) -> Self {
         self.driver_version = Some(value.into());
         self
@@ -367,8 +351,9 @@ impl GuestDeviceInfo {
 
     /// Sets `id`.
     #[allow(deprecated)]
-    pub fn id(mut self, value: impl Into<GuestDeviceId>) -> Self {
-        self.id = Some(value.into());
+    #[inline]
+    pub fn id(mut self, value: GuestDeviceId) -> Self {
+        self.id = Some(value);
         self
     }
 }
@@ -430,18 +415,18 @@ impl GuestDiskAddress {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        pci_controller: impl Into<GuestPCIAddress>,
-        bus_type: impl Into<GuestDiskBusType>,
-        bus: impl Into<i64>,
-        target: impl Into<i64>,
-        unit: impl Into<i64>,
+        pci_controller: GuestPCIAddress,
+        bus_type: GuestDiskBusType,
+        bus: i64,
+        target: i64,
+        unit: i64,
     ) -> Self {
         GuestDiskAddress {
-            pci_controller: pci_controller.into(),
-            bus_type: bus_type.into(),
-            bus: bus.into(),
-            target: target.into(),
-            unit: unit.into(),
+            pci_controller,
+            bus_type,
+            bus,
+            target,
+            unit,
             serial: None,
             dev: None,
             ccw_address: None,
@@ -451,6 +436,7 @@ impl GuestDiskAddress {
 
     /// Sets `serial`.
     #[allow(deprecated)]
+    #[inline]
     pub fn serial(mut self, value: impl Into<String>) -> Self {
         self.serial = Some(value.into());
         self
@@ -458,6 +444,7 @@ impl GuestDiskAddress {
 
     /// Sets `dev`.
     #[allow(deprecated)]
+    #[inline]
     pub fn dev(mut self, value: impl Into<String>) -> Self {
         self.dev = Some(value.into());
         self
@@ -465,8 +452,9 @@ impl GuestDiskAddress {
 
     /// Sets `ccw-address`.
     #[allow(deprecated)]
-    pub fn ccw_address(mut self, value: impl Into<GuestCCWAddress>) -> Self {
-        self.ccw_address = Some(value.into());
+    #[inline]
+    pub fn ccw_address(mut self, value: GuestCCWAddress) -> Self {
+        self.ccw_address = Some(value);
         self
     }
 }
@@ -560,10 +548,10 @@ pub struct GuestDiskInfo {
 impl GuestDiskInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(name: impl Into<String>, partition: impl Into<bool>) -> Self {
+    pub fn new(name: impl Into<String>, partition: bool) -> Self {
         GuestDiskInfo {
             name: name.into(),
-            partition: partition.into(),
+            partition,
             dependencies: None,
             address: None,
             alias: None,
@@ -574,20 +562,23 @@ impl GuestDiskInfo {
 
     /// Sets `dependencies`.
     #[allow(deprecated)]
-    pub fn dependencies(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.dependencies = Some(value.into());
+    #[inline]
+    pub fn dependencies(mut self, value: Vec<String>) -> Self {
+        self.dependencies = Some(value);
         self
     }
 
     /// Sets `address`.
     #[allow(deprecated)]
-    pub fn address(mut self, value: impl Into<GuestDiskAddress>) -> Self {
-        self.address = Some(value.into());
+    #[inline]
+    pub fn address(mut self, value: GuestDiskAddress) -> Self {
+        self.address = Some(value);
         self
     }
 
     /// Sets `alias`.
     #[allow(deprecated)]
+    #[inline]
     pub fn alias(mut self, value: impl Into<String>) -> Self {
         self.alias = Some(value.into());
         self
@@ -595,8 +586,9 @@ impl GuestDiskInfo {
 
     /// Sets `smart`.
     #[allow(deprecated)]
-    pub fn smart(mut self, value: impl Into<GuestDiskSmart>) -> Self {
-        self.smart = Some(value.into());
+    #[inline]
+    pub fn smart(mut self, value: GuestDiskSmart) -> Self {
+        self.smart = Some(value);
         self
     }
 }
@@ -835,120 +827,137 @@ impl GuestDiskStats {
 
     /// Sets `read-sectors`.
     #[allow(deprecated)]
-    pub fn read_sectors(mut self, value: impl Into<u64>) -> Self {
-        self.read_sectors = Some(value.into());
+    #[inline]
+    pub fn read_sectors(mut self, value: u64) -> Self {
+        self.read_sectors = Some(value);
         self
     }
 
     /// Sets `read-ios`.
     #[allow(deprecated)]
-    pub fn read_ios(mut self, value: impl Into<u64>) -> Self {
-        self.read_ios = Some(value.into());
+    #[inline]
+    pub fn read_ios(mut self, value: u64) -> Self {
+        self.read_ios = Some(value);
         self
     }
 
     /// Sets `read-merges`.
     #[allow(deprecated)]
-    pub fn read_merges(mut self, value: impl Into<u64>) -> Self {
-        self.read_merges = Some(value.into());
+    #[inline]
+    pub fn read_merges(mut self, value: u64) -> Self {
+        self.read_merges = Some(value);
         self
     }
 
     /// Sets `write-sectors`.
     #[allow(deprecated)]
-    pub fn write_sectors(mut self, value: impl Into<u64>) -> Self {
-        self.write_sectors = Some(value.into());
+    #[inline]
+    pub fn write_sectors(mut self, value: u64) -> Self {
+        self.write_sectors = Some(value);
         self
     }
 
     /// Sets `write-ios`.
     #[allow(deprecated)]
-    pub fn write_ios(mut self, value: impl Into<u64>) -> Self {
-        self.write_ios = Some(value.into());
+    #[inline]
+    pub fn write_ios(mut self, value: u64) -> Self {
+        self.write_ios = Some(value);
         self
     }
 
     /// Sets `write-merges`.
     #[allow(deprecated)]
-    pub fn write_merges(mut self, value: impl Into<u64>) -> Self {
-        self.write_merges = Some(value.into());
+    #[inline]
+    pub fn write_merges(mut self, value: u64) -> Self {
+        self.write_merges = Some(value);
         self
     }
 
     /// Sets `discard-sectors`.
     #[allow(deprecated)]
-    pub fn discard_sectors(mut self, value: impl Into<u64>) -> Self {
-        self.discard_sectors = Some(value.into());
+    #[inline]
+    pub fn discard_sectors(mut self, value: u64) -> Self {
+        self.discard_sectors = Some(value);
         self
     }
 
     /// Sets `discard-ios`.
     #[allow(deprecated)]
-    pub fn discard_ios(mut self, value: impl Into<u64>) -> Self {
-        self.discard_ios = Some(value.into());
+    #[inline]
+    pub fn discard_ios(mut self, value: u64) -> Self {
+        self.discard_ios = Some(value);
         self
     }
 
     /// Sets `discard-merges`.
     #[allow(deprecated)]
-    pub fn discard_merges(mut self, value: impl Into<u64>) -> Self {
-        self.discard_merges = Some(value.into());
+    #[inline]
+    pub fn discard_merges(mut self, value: u64) -> Self {
+        self.discard_merges = Some(value);
         self
     }
 
     /// Sets `flush-ios`.
     #[allow(deprecated)]
-    pub fn flush_ios(mut self, value: impl Into<u64>) -> Self {
-        self.flush_ios = Some(value.into());
+    #[inline]
+    pub fn flush_ios(mut self, value: u64) -> Self {
+        self.flush_ios = Some(value);
         self
     }
 
     /// Sets `read-ticks`.
     #[allow(deprecated)]
-    pub fn read_ticks(mut self, value: impl Into<u64>) -> Self {
-        self.read_ticks = Some(value.into());
+    #[inline]
+    pub fn read_ticks(mut self, value: u64) -> Self {
+        self.read_ticks = Some(value);
         self
     }
 
     /// Sets `write-ticks`.
     #[allow(deprecated)]
-    pub fn write_ticks(mut self, value: impl Into<u64>) -> Self {
-        self.write_ticks = Some(value.into());
+    #[inline]
+    pub fn write_ticks(mut self, value: u64) -> Self {
+        self.write_ticks = Some(value);
         self
     }
 
     /// Sets `discard-ticks`.
     #[allow(deprecated)]
-    pub fn discard_ticks(mut self, value: impl Into<u64>) -> Self {
-        self.discard_ticks = Some(value.into());
+    #[inline]
+    pub fn discard_ticks(mut self, value: u64) -> Self {
+        self.discard_ticks = Some(value);
         self
     }
 
     /// Sets `flush-ticks`.
     #[allow(deprecated)]
-    pub fn flush_ticks(mut self, value: impl Into<u64>) -> Self {
-        self.flush_ticks = Some(value.into());
+    #[inline]
+    pub fn flush_ticks(mut self, value: u64) -> Self {
+        self.flush_ticks = Some(value);
         self
     }
 
     /// Sets `ios-pgr`.
     #[allow(deprecated)]
-    pub fn ios_pgr(mut self, value: impl Into<u64>) -> Self {
-        self.ios_pgr = Some(value.into());
+    #[inline]
+    pub fn ios_pgr(mut self, value: u64) -> Self {
+        self.ios_pgr = Some(value);
         self
     }
 
     /// Sets `total-ticks`.
     #[allow(deprecated)]
-    pub fn total_ticks(mut self, value: impl Into<u64>) -> Self {
-        self.total_ticks = Some(value.into());
+    #[inline]
+    pub fn total_ticks(mut self, value: u64) -> Self {
+        self.total_ticks = Some(value);
         self
     }
 
     /// Sets `weight-ticks`.
     #[allow(deprecated)]
-    pub fn weight_ticks(mut self, value: impl Into<u64>) -> Self {
-        self.weight_ticks = Some(value.into());
+    #[inline]
+    pub fn weight_ticks(mut self, value: u64) -> Self {
+        self.weight_ticks = Some(value);
         self
     }
 }
@@ -978,19 +987,8 @@ pub struct GuestDiskStatsInfo {
 impl GuestDiskStatsInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        name: impl Into<String>,
-        major: impl Into<u64>,
-        minor: impl Into<u64>,
-        stats: impl Into<GuestDiskStats>,
-    ) -> Self {
-        GuestDiskStatsInfo {
-            name: name.into(),
-            major: major.into(),
-            minor: minor.into(),
-            stats: stats.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(name: impl Into<String>, major: u64, minor: u64, stats: GuestDiskStats) -> Self {
+        GuestDiskStatsInfo { name: name.into(), major, minor, stats, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1011,8 +1009,8 @@ pub struct GuestExec {
 impl GuestExec {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(pid: impl Into<i64>) -> Self {
-        GuestExec { pid: pid.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(pid: i64) -> Self {
+        GuestExec { pid, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1092,9 +1090,9 @@ pub struct GuestExecStatus {
 impl GuestExecStatus {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(exited: impl Into<bool>) -> Self {
+    pub fn new(exited: bool) -> Self {
         GuestExecStatus {
-            exited: exited.into(),
+            exited,
             exitcode: None,
             signal: None,
             out_data: None,
@@ -1107,20 +1105,23 @@ impl GuestExecStatus {
 
     /// Sets `exitcode`.
     #[allow(deprecated)]
-    pub fn exitcode(mut self, value: impl Into<i64>) -> Self {
-        self.exitcode = Some(value.into());
+    #[inline]
+    pub fn exitcode(mut self, value: i64) -> Self {
+        self.exitcode = Some(value);
         self
     }
 
     /// Sets `signal`.
     #[allow(deprecated)]
-    pub fn signal(mut self, value: impl Into<i64>) -> Self {
-        self.signal = Some(value.into());
+    #[inline]
+    pub fn signal(mut self, value: i64) -> Self {
+        self.signal = Some(value);
         self
     }
 
     /// Sets `out-data`.
     #[allow(deprecated)]
+    #[inline]
     pub fn out_data(mut self, value: impl Into<String>) -> Self {
         self.out_data = Some(value.into());
         self
@@ -1128,6 +1129,7 @@ impl GuestExecStatus {
 
     /// Sets `err-data`.
     #[allow(deprecated)]
+    #[inline]
     pub fn err_data(mut self, value: impl Into<String>) -> Self {
         self.err_data = Some(value.into());
         self
@@ -1135,15 +1137,17 @@ impl GuestExecStatus {
 
     /// Sets `out-truncated`.
     #[allow(deprecated)]
-    pub fn out_truncated(mut self, value: impl Into<bool>) -> Self {
-        self.out_truncated = Some(value.into());
+    #[inline]
+    pub fn out_truncated(mut self, value: bool) -> Self {
+        self.out_truncated = Some(value);
         self
     }
 
     /// Sets `err-truncated`.
     #[allow(deprecated)]
-    pub fn err_truncated(mut self, value: impl Into<bool>) -> Self {
-        self.err_truncated = Some(value.into());
+    #[inline]
+    pub fn err_truncated(mut self, value: bool) -> Self {
+        self.err_truncated = Some(value);
         self
     }
 }
@@ -1170,13 +1174,8 @@ pub struct GuestFileRead {
 impl GuestFileRead {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(count: impl Into<i64>, buf_b64: impl Into<String>, eof: impl Into<bool>) -> Self {
-        GuestFileRead {
-            count: count.into(),
-            buf_b64: buf_b64.into(),
-            eof: eof.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(count: i64, buf_b64: impl Into<String>, eof: bool) -> Self {
+        GuestFileRead { count, buf_b64: buf_b64.into(), eof, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1199,8 +1198,8 @@ pub struct GuestFileSeek {
 impl GuestFileSeek {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(position: impl Into<i64>, eof: impl Into<bool>) -> Self {
-        GuestFileSeek { position: position.into(), eof: eof.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(position: i64, eof: bool) -> Self {
+        GuestFileSeek { position, eof, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1239,8 +1238,8 @@ pub struct GuestFileWrite {
 impl GuestFileWrite {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(count: impl Into<i64>, eof: impl Into<bool>) -> Self {
-        GuestFileWrite { count: count.into(), eof: eof.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(count: i64, eof: bool) -> Self {
+        GuestFileWrite { count, eof, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1284,7 +1283,7 @@ impl GuestFilesystemInfo {
         name: impl Into<String>,
         mountpoint: impl Into<String>,
         type_: impl Into<String>,
-        disk: impl Into<Vec<GuestDiskAddress>>,
+        disk: Vec<GuestDiskAddress>,
     ) -> Self {
         GuestFilesystemInfo {
             name: name.into(),
@@ -1293,29 +1292,32 @@ impl GuestFilesystemInfo {
             used_bytes: None,
             total_bytes: None,
             total_bytes_privileged: None,
-            disk: disk.into(),
+            disk,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `used-bytes`.
     #[allow(deprecated)]
-    pub fn used_bytes(mut self, value: impl Into<u64>) -> Self {
-        self.used_bytes = Some(value.into());
+    #[inline]
+    pub fn used_bytes(mut self, value: u64) -> Self {
+        self.used_bytes = Some(value);
         self
     }
 
     /// Sets `total-bytes`.
     #[allow(deprecated)]
-    pub fn total_bytes(mut self, value: impl Into<u64>) -> Self {
-        self.total_bytes = Some(value.into());
+    #[inline]
+    pub fn total_bytes(mut self, value: u64) -> Self {
+        self.total_bytes = Some(value);
         self
     }
 
     /// Sets `total-bytes-privileged`.
     #[allow(deprecated)]
-    pub fn total_bytes_privileged(mut self, value: impl Into<u64>) -> Self {
-        self.total_bytes_privileged = Some(value.into());
+    #[inline]
+    pub fn total_bytes_privileged(mut self, value: u64) -> Self {
+        self.total_bytes_privileged = Some(value);
         self
     }
 }
@@ -1339,8 +1341,8 @@ pub struct GuestFilesystemTrimResponse {
 impl GuestFilesystemTrimResponse {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(paths: impl Into<Vec<GuestFilesystemTrimResult>>) -> Self {
-        GuestFilesystemTrimResponse { paths: paths.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(paths: Vec<GuestFilesystemTrimResult>) -> Self {
+        GuestFilesystemTrimResponse { paths, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1384,20 +1386,23 @@ impl GuestFilesystemTrimResult {
 
     /// Sets `trimmed`.
     #[allow(deprecated)]
-    pub fn trimmed(mut self, value: impl Into<i64>) -> Self {
-        self.trimmed = Some(value.into());
+    #[inline]
+    pub fn trimmed(mut self, value: i64) -> Self {
+        self.trimmed = Some(value);
         self
     }
 
     /// Sets `minimum`.
     #[allow(deprecated)]
-    pub fn minimum(mut self, value: impl Into<i64>) -> Self {
-        self.minimum = Some(value.into());
+    #[inline]
+    pub fn minimum(mut self, value: i64) -> Self {
+        self.minimum = Some(value);
         self
     }
 
     /// Sets `error`.
     #[allow(deprecated)]
+    #[inline]
     pub fn error(mut self, value: impl Into<String>) -> Self {
         self.error = Some(value.into());
         self
@@ -1472,15 +1477,11 @@ pub struct GuestIpAddress {
 impl GuestIpAddress {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        ip_address: impl Into<String>,
-        ip_address_type: impl Into<GuestIpAddressType>,
-        prefix: impl Into<i64>,
-    ) -> Self {
+    pub fn new(ip_address: impl Into<String>, ip_address_type: GuestIpAddressType, prefix: i64) -> Self {
         GuestIpAddress {
             ip_address: ip_address.into(),
-            ip_address_type: ip_address_type.into(),
-            prefix: prefix.into(),
+            ip_address_type,
+            prefix,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -1551,19 +1552,13 @@ pub struct GuestLinuxCpuStats {
 impl GuestLinuxCpuStats {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        cpu: impl Into<i64>,
-        user: impl Into<u64>,
-        nice: impl Into<u64>,
-        system: impl Into<u64>,
-        idle: impl Into<u64>,
-    ) -> Self {
+    pub fn new(cpu: i64, user: u64, nice: u64, system: u64, idle: u64) -> Self {
         GuestLinuxCpuStats {
-            cpu: cpu.into(),
-            user: user.into(),
-            nice: nice.into(),
-            system: system.into(),
-            idle: idle.into(),
+            cpu,
+            user,
+            nice,
+            system,
+            idle,
             iowait: None,
             irq: None,
             softirq: None,
@@ -1576,43 +1571,49 @@ impl GuestLinuxCpuStats {
 
     /// Sets `iowait`.
     #[allow(deprecated)]
-    pub fn iowait(mut self, value: impl Into<u64>) -> Self {
-        self.iowait = Some(value.into());
+    #[inline]
+    pub fn iowait(mut self, value: u64) -> Self {
+        self.iowait = Some(value);
         self
     }
 
     /// Sets `irq`.
     #[allow(deprecated)]
-    pub fn irq(mut self, value: impl Into<u64>) -> Self {
-        self.irq = Some(value.into());
+    #[inline]
+    pub fn irq(mut self, value: u64) -> Self {
+        self.irq = Some(value);
         self
     }
 
     /// Sets `softirq`.
     #[allow(deprecated)]
-    pub fn softirq(mut self, value: impl Into<u64>) -> Self {
-        self.softirq = Some(value.into());
+    #[inline]
+    pub fn softirq(mut self, value: u64) -> Self {
+        self.softirq = Some(value);
         self
     }
 
     /// Sets `steal`.
     #[allow(deprecated)]
-    pub fn steal(mut self, value: impl Into<u64>) -> Self {
-        self.steal = Some(value.into());
+    #[inline]
+    pub fn steal(mut self, value: u64) -> Self {
+        self.steal = Some(value);
         self
     }
 
     /// Sets `guest`.
     #[allow(deprecated)]
-    pub fn guest(mut self, value: impl Into<u64>) -> Self {
-        self.guest = Some(value.into());
+    #[inline]
+    pub fn guest(mut self, value: u64) -> Self {
+        self.guest = Some(value);
         self
     }
 
     /// Sets `guestnice`.
     #[allow(deprecated)]
-    pub fn guestnice(mut self, value: impl Into<u64>) -> Self {
-        self.guestnice = Some(value.into());
+    #[inline]
+    pub fn guestnice(mut self, value: u64) -> Self {
+        self.guestnice = Some(value);
         self
     }
 }
@@ -1642,10 +1643,10 @@ pub struct GuestLogicalProcessor {
 impl GuestLogicalProcessor {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(logical_id: impl Into<i64>, online: impl Into<bool>) -> Self {
+    pub fn new(logical_id: i64, online: bool) -> Self {
         GuestLogicalProcessor {
-            logical_id: logical_id.into(),
-            online: online.into(),
+            logical_id,
+            online,
             can_offline: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1653,8 +1654,9 @@ impl GuestLogicalProcessor {
 
     /// Sets `can-offline`.
     #[allow(deprecated)]
-    pub fn can_offline(mut self, value: impl Into<bool>) -> Self {
-        self.can_offline = Some(value.into());
+    #[inline]
+    pub fn can_offline(mut self, value: bool) -> Self {
+        self.can_offline = Some(value);
         self
     }
 }
@@ -1684,19 +1686,15 @@ pub struct GuestMemoryBlock {
 impl GuestMemoryBlock {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(phys_index: impl Into<u64>, online: impl Into<bool>) -> Self {
-        GuestMemoryBlock {
-            phys_index: phys_index.into(),
-            online: online.into(),
-            can_offline: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(phys_index: u64, online: bool) -> Self {
+        GuestMemoryBlock { phys_index, online, can_offline: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `can-offline`.
     #[allow(deprecated)]
-    pub fn can_offline(mut self, value: impl Into<bool>) -> Self {
-        self.can_offline = Some(value.into());
+    #[inline]
+    pub fn can_offline(mut self, value: bool) -> Self {
+        self.can_offline = Some(value);
         self
     }
 }
@@ -1720,8 +1718,8 @@ pub struct GuestMemoryBlockInfo {
 impl GuestMemoryBlockInfo {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(size: impl Into<u64>) -> Self {
-        GuestMemoryBlockInfo { size: size.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(size: u64) -> Self {
+        GuestMemoryBlockInfo { size, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -1750,10 +1748,10 @@ pub struct GuestMemoryBlockResponse {
 impl GuestMemoryBlockResponse {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(phys_index: impl Into<u64>, response: impl Into<GuestMemoryBlockResponseType>) -> Self {
+    pub fn new(phys_index: u64, response: GuestMemoryBlockResponseType) -> Self {
         GuestMemoryBlockResponse {
-            phys_index: phys_index.into(),
-            response: response.into(),
+            phys_index,
+            response,
             error_code: None,
             unknown_members: serde_json::Map::new(),
         }
@@ -1761,8 +1759,9 @@ impl GuestMemoryBlockResponse {
 
     /// Sets `error-code`.
     #[allow(deprecated)]
-    pub fn error_code(mut self, value: impl Into<i64>) -> Self {
-        self.error_code = Some(value.into());
+    #[inline]
+    pub fn error_code(mut self, value: i64) -> Self {
+        self.error_code = Some(value);
         self
     }
 }
@@ -1883,58 +1882,58 @@ impl GuestNVMeSmart {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        critical_warning: impl Into<i64>,
-        temperature: impl Into<i64>,
-        available_spare: impl Into<i64>,
-        available_spare_threshold: impl Into<i64>,
-        percentage_used: impl Into<i64>,
-        data_units_read_lo: impl Into<u64>,
-        data_units_read_hi: impl Into<u64>,
-        data_units_written_lo: impl Into<u64>,
-        data_units_written_hi: impl Into<u64>,
-        host_read_commands_lo: impl Into<u64>,
-        host_read_commands_hi: impl Into<u64>,
-        host_write_commands_lo: impl Into<u64>,
-        host_write_commands_hi: impl Into<u64>,
-        controller_busy_time_lo: impl Into<u64>,
-        controller_busy_time_hi: impl Into<u64>,
-        power_cycles_lo: impl Into<u64>,
-        power_cycles_hi: impl Into<u64>,
-        power_on_hours_lo: impl Into<u64>,
-        power_on_hours_hi: impl Into<u64>,
-        unsafe_shutdowns_lo: impl Into<u64>,
-        unsafe_shutdowns_hi: impl Into<u64>,
-        media_errors_lo: impl Into<u64>,
-        media_errors_hi: impl Into<u64>,
-        number_of_error_log_entries_lo: impl Into<u64>,
-        number_of_error_log_entries_hi: impl Into<u64>,
+        critical_warning: i64,
+        temperature: i64,
+        available_spare: i64,
+        available_spare_threshold: i64,
+        percentage_used: i64,
+        data_units_read_lo: u64,
+        data_units_read_hi: u64,
+        data_units_written_lo: u64,
+        data_units_written_hi: u64,
+        host_read_commands_lo: u64,
+        host_read_commands_hi: u64,
+        host_write_commands_lo: u64,
+        host_write_commands_hi: u64,
+        controller_busy_time_lo: u64,
+        controller_busy_time_hi: u64,
+        power_cycles_lo: u64,
+        power_cycles_hi: u64,
+        power_on_hours_lo: u64,
+        power_on_hours_hi: u64,
+        unsafe_shutdowns_lo: u64,
+        unsafe_shutdowns_hi: u64,
+        media_errors_lo: u64,
+        media_errors_hi: u64,
+        number_of_error_log_entries_lo: u64,
+        number_of_error_log_entries_hi: u64,
     ) -> Self {
         GuestNVMeSmart {
-            critical_warning: critical_warning.into(),
-            temperature: temperature.into(),
-            available_spare: available_spare.into(),
-            available_spare_threshold: available_spare_threshold.into(),
-            percentage_used: percentage_used.into(),
-            data_units_read_lo: data_units_read_lo.into(),
-            data_units_read_hi: data_units_read_hi.into(),
-            data_units_written_lo: data_units_written_lo.into(),
-            data_units_written_hi: data_units_written_hi.into(),
-            host_read_commands_lo: host_read_commands_lo.into(),
-            host_read_commands_hi: host_read_commands_hi.into(),
-            host_write_commands_lo: host_write_commands_lo.into(),
-            host_write_commands_hi: host_write_commands_hi.into(),
-            controller_busy_time_lo: controller_busy_time_lo.into(),
-            controller_busy_time_hi: controller_busy_time_hi.into(),
-            power_cycles_lo: power_cycles_lo.into(),
-            power_cycles_hi: power_cycles_hi.into(),
-            power_on_hours_lo: power_on_hours_lo.into(),
-            power_on_hours_hi: power_on_hours_hi.into(),
-            unsafe_shutdowns_lo: unsafe_shutdowns_lo.into(),
-            unsafe_shutdowns_hi: unsafe_shutdowns_hi.into(),
-            media_errors_lo: media_errors_lo.into(),
-            media_errors_hi: media_errors_hi.into(),
-            number_of_error_log_entries_lo: number_of_error_log_entries_lo.into(),
-            number_of_error_log_entries_hi: number_of_error_log_entries_hi.into(),
+            critical_warning,
+            temperature,
+            available_spare,
+            available_spare_threshold,
+            percentage_used,
+            data_units_read_lo,
+            data_units_read_hi,
+            data_units_written_lo,
+            data_units_written_hi,
+            host_read_commands_lo,
+            host_read_commands_hi,
+            host_write_commands_lo,
+            host_write_commands_hi,
+            controller_busy_time_lo,
+            controller_busy_time_hi,
+            power_cycles_lo,
+            power_cycles_hi,
+            power_on_hours_lo,
+            power_on_hours_hi,
+            unsafe_shutdowns_lo,
+            unsafe_shutdowns_hi,
+            media_errors_lo,
+            media_errors_hi,
+            number_of_error_log_entries_lo,
+            number_of_error_log_entries_hi,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -1980,6 +1979,7 @@ impl GuestNetworkInterface {
 
     /// Sets `hardware-address`.
     #[allow(deprecated)]
+    #[inline]
     pub fn hardware_address(mut self, value: impl Into<String>) -> Self {
         self.hardware_address = Some(value.into());
         self
@@ -1987,15 +1987,17 @@ impl GuestNetworkInterface {
 
     /// Sets `ip-addresses`.
     #[allow(deprecated)]
-    pub fn ip_addresses(mut self, value: impl Into<Vec<GuestIpAddress>>) -> Self {
-        self.ip_addresses = Some(value.into());
+    #[inline]
+    pub fn ip_addresses(mut self, value: Vec<GuestIpAddress>) -> Self {
+        self.ip_addresses = Some(value);
         self
     }
 
     /// Sets `statistics`.
     #[allow(deprecated)]
-    pub fn statistics(mut self, value: impl Into<GuestNetworkInterfaceStat>) -> Self {
-        self.statistics = Some(value.into());
+    #[inline]
+    pub fn statistics(mut self, value: GuestNetworkInterfaceStat) -> Self {
+        self.statistics = Some(value);
         self
     }
 }
@@ -2042,24 +2044,24 @@ impl GuestNetworkInterfaceStat {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
     pub fn new(
-        rx_bytes: impl Into<u64>,
-        rx_packets: impl Into<u64>,
-        rx_errs: impl Into<u64>,
-        rx_dropped: impl Into<u64>,
-        tx_bytes: impl Into<u64>,
-        tx_packets: impl Into<u64>,
-        tx_errs: impl Into<u64>,
-        tx_dropped: impl Into<u64>,
+        rx_bytes: u64,
+        rx_packets: u64,
+        rx_errs: u64,
+        rx_dropped: u64,
+        tx_bytes: u64,
+        tx_packets: u64,
+        tx_errs: u64,
+        tx_dropped: u64,
     ) -> Self {
         GuestNetworkInterfaceStat {
-            rx_bytes: rx_bytes.into(),
-            rx_packets: rx_packets.into(),
-            rx_errs: rx_errs.into(),
-            rx_dropped: rx_dropped.into(),
-            tx_bytes: tx_bytes.into(),
-            tx_packets: tx_packets.into(),
-            tx_errs: tx_errs.into(),
-            tx_dropped: tx_dropped.into(),
+            rx_bytes,
+            rx_packets,
+            rx_errs,
+            rx_dropped,
+            tx_bytes,
+            tx_packets,
+            tx_errs,
+            tx_dropped,
             unknown_members: serde_json::Map::new(),
         }
     }
@@ -2126,16 +2128,11 @@ pub struct GuestNetworkRoute {
 impl GuestNetworkRoute {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        iface: impl Into<String>,
-        destination: impl Into<String>,
-        metric: impl Into<i64>,
-        version: impl Into<i64>,
-    ) -> Self {
+    pub fn new(iface: impl Into<String>, destination: impl Into<String>, metric: i64, version: i64) -> Self {
         GuestNetworkRoute {
             iface: iface.into(),
             destination: destination.into(),
-            metric: metric.into(),
+            metric,
             gateway: None,
             mask: None,
             irtt: None,
@@ -2148,13 +2145,14 @@ impl GuestNetworkRoute {
             source: None,
             srcprefixlen: None,
             nexthop: None,
-            version: version.into(),
+            version,
             unknown_members: serde_json::Map::new(),
         }
     }
 
     /// Sets `gateway`.
     #[allow(deprecated)]
+    #[inline]
     pub fn gateway(mut self, value: impl Into<String>) -> Self {
         self.gateway = Some(value.into());
         self
@@ -2162,6 +2160,7 @@ impl GuestNetworkRoute {
 
     /// Sets `mask`.
     #[allow(deprecated)]
+    #[inline]
     pub fn mask(mut self, value: impl Into<String>) -> Self {
         self.mask = Some(value.into());
         self
@@ -2169,48 +2168,55 @@ impl GuestNetworkRoute {
 
     /// Sets `irtt`.
     #[allow(deprecated)]
-    pub fn irtt(mut self, value: impl Into<i64>) -> Self {
-        self.irtt = Some(value.into());
+    #[inline]
+    pub fn irtt(mut self, value: i64) -> Self {
+        self.irtt = Some(value);
         self
     }
 
     /// Sets `flags`.
     #[allow(deprecated)]
-    pub fn flags(mut self, value: impl Into<u64>) -> Self {
-        self.flags = Some(value.into());
+    #[inline]
+    pub fn flags(mut self, value: u64) -> Self {
+        self.flags = Some(value);
         self
     }
 
     /// Sets `refcnt`.
     #[allow(deprecated)]
-    pub fn refcnt(mut self, value: impl Into<i64>) -> Self {
-        self.refcnt = Some(value.into());
+    #[inline]
+    pub fn refcnt(mut self, value: i64) -> Self {
+        self.refcnt = Some(value);
         self
     }
 
     /// Sets `use`.
     #[allow(deprecated)]
-    pub fn use_(mut self, value: impl Into<i64>) -> Self {
-        self.use_ = Some(value.into());
+    #[inline]
+    pub fn use_(mut self, value: i64) -> Self {
+        self.use_ = Some(value);
         self
     }
 
     /// Sets `window`.
     #[allow(deprecated)]
-    pub fn window(mut self, value: impl Into<i64>) -> Self {
-        self.window = Some(value.into());
+    #[inline]
+    pub fn window(mut self, value: i64) -> Self {
+        self.window = Some(value);
         self
     }
 
     /// Sets `mtu`.
     #[allow(deprecated)]
-    pub fn mtu(mut self, value: impl Into<i64>) -> Self {
-        self.mtu = Some(value.into());
+    #[inline]
+    pub fn mtu(mut self, value: i64) -> Self {
+        self.mtu = Some(value);
         self
     }
 
     /// Sets `desprefixlen`.
     #[allow(deprecated)]
+    #[inline]
     pub fn desprefixlen(mut self, value: impl Into<String>) -> Self {
         self.desprefixlen = Some(value.into());
         self
@@ -2218,6 +2224,7 @@ impl GuestNetworkRoute {
 
     /// Sets `source`.
     #[allow(deprecated)]
+    #[inline]
     pub fn source(mut self, value: impl Into<String>) -> Self {
         self.source = Some(value.into());
         self
@@ -2225,6 +2232,7 @@ impl GuestNetworkRoute {
 
     /// Sets `srcprefixlen`.
     #[allow(deprecated)]
+    #[inline]
     pub fn srcprefixlen(mut self, value: impl Into<String>) -> Self {
         self.srcprefixlen = Some(value.into());
         self
@@ -2232,6 +2240,7 @@ impl GuestNetworkRoute {
 
     /// Sets `nexthop`.
     #[allow(deprecated)]
+    #[inline]
     pub fn nexthop(mut self, value: impl Into<String>) -> Self {
         self.nexthop = Some(value.into());
         self
@@ -2301,6 +2310,7 @@ impl GuestOSInfo {
 
     /// Sets `kernel-release`.
     #[allow(deprecated)]
+    #[inline]
     pub fn kernel_release(mut self, value: impl Into<String>) -> Self {
         self.kernel_release = Some(value.into());
         self
@@ -2308,6 +2318,7 @@ impl GuestOSInfo {
 
     /// Sets `kernel-version`.
     #[allow(deprecated)]
+    #[inline]
     pub fn kernel_version(mut self, value: impl Into<String>) -> Self {
         self.kernel_version = Some(value.into());
         self
@@ -2315,6 +2326,7 @@ impl GuestOSInfo {
 
     /// Sets `machine`.
     #[allow(deprecated)]
+    #[inline]
     pub fn machine(mut self, value: impl Into<String>) -> Self {
         self.machine = Some(value.into());
         self
@@ -2322,6 +2334,7 @@ impl GuestOSInfo {
 
     /// Sets `id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.id = Some(value.into());
         self
@@ -2329,6 +2342,7 @@ impl GuestOSInfo {
 
     /// Sets `name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.name = Some(value.into());
         self
@@ -2336,6 +2350,7 @@ impl GuestOSInfo {
 
     /// Sets `pretty-name`.
     #[allow(deprecated)]
+    #[inline]
     pub fn pretty_name(mut self, value: impl Into<String>) -> Self {
         self.pretty_name = Some(value.into());
         self
@@ -2343,6 +2358,7 @@ impl GuestOSInfo {
 
     /// Sets `version`.
     #[allow(deprecated)]
+    #[inline]
     pub fn version(mut self, value: impl Into<String>) -> Self {
         self.version = Some(value.into());
         self
@@ -2350,6 +2366,7 @@ impl GuestOSInfo {
 
     /// Sets `version-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn version_id(mut self, value: impl Into<String>) -> Self {
         self.version_id = Some(value.into());
         self
@@ -2357,6 +2374,7 @@ impl GuestOSInfo {
 
     /// Sets `variant`.
     #[allow(deprecated)]
+    #[inline]
     pub fn variant(mut self, value: impl Into<String>) -> Self {
         self.variant = Some(value.into());
         self
@@ -2364,6 +2382,7 @@ impl GuestOSInfo {
 
     /// Sets `variant-id`.
     #[allow(deprecated)]
+    #[inline]
     pub fn variant_id(mut self, value: impl Into<String>) -> Self {
         self.variant_id = Some(value.into());
         self
@@ -2395,19 +2414,8 @@ pub struct GuestPCIAddress {
 impl GuestPCIAddress {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(
-        domain: impl Into<i64>,
-        bus: impl Into<i64>,
-        slot: impl Into<i64>,
-        function: impl Into<i64>,
-    ) -> Self {
-        GuestPCIAddress {
-            domain: domain.into(),
-            bus: bus.into(),
-            slot: slot.into(),
-            function: function.into(),
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(domain: i64, bus: i64, slot: i64, function: i64) -> Self {
+        GuestPCIAddress { domain, bus, slot, function, unknown_members: serde_json::Map::new() }
     }
 }
 
@@ -2431,12 +2439,13 @@ pub struct GuestTimezone {
 impl GuestTimezone {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(offset: impl Into<i64>) -> Self {
-        GuestTimezone { zone: None, offset: offset.into(), unknown_members: serde_json::Map::new() }
+    pub fn new(offset: i64) -> Self {
+        GuestTimezone { zone: None, offset, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `zone`.
     #[allow(deprecated)]
+    #[inline]
     pub fn zone(mut self, value: impl Into<String>) -> Self {
         self.zone = Some(value.into());
         self
@@ -2468,17 +2477,13 @@ pub struct GuestUser {
 impl GuestUser {
     /// A value with the required members given and every optional one absent.
     #[allow(clippy::too_many_arguments, clippy::new_without_default, deprecated)]
-    pub fn new(user: impl Into<String>, login_time: impl Into<f64>) -> Self {
-        GuestUser {
-            user: user.into(),
-            login_time: login_time.into(),
-            domain: None,
-            unknown_members: serde_json::Map::new(),
-        }
+    pub fn new(user: impl Into<String>, login_time: f64) -> Self {
+        GuestUser { user: user.into(), login_time, domain: None, unknown_members: serde_json::Map::new() }
     }
 
     /// Sets `domain`.
     #[allow(deprecated)]
+    #[inline]
     pub fn domain(mut self, value: impl Into<String>) -> Self {
         self.domain = Some(value.into());
         self
