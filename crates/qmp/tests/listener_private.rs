@@ -54,17 +54,19 @@ fn the_blocking_accept_socket_never_has_the_umasks_mode() {
                 p.as_path(),
             )
         });
+        // The mode is read before connecting: once a peer is accepted, the path is removed.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let peer = loop {
-            match std::os::unix::net::UnixStream::connect(&path) {
-                Ok(s) => break s,
+        let mode = loop {
+            match std::fs::metadata(&path) {
+                Ok(m) => break m.mode() & 0o777,
                 Err(_) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(2))
                 }
                 Err(e) => panic!("never listened: {e}"),
             }
         };
-        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(mode, 0o600);
+        let peer = std::os::unix::net::UnixStream::connect(&path).expect("connect to the listener");
         assert!(accepting.join().unwrap().is_err(), "no greeting came");
         drop(peer);
     });
