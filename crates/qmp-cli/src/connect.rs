@@ -1,11 +1,159 @@
-//! Finding the server and connecting to it, shared by the one-shot command and the shell.
+//! Finding the server and connecting to it, shared by the one-shot command and the shell:
+//! the address, or a socket inherited as a file descriptor (`--fd`); TLS for `tls:HOST:PORT`
+//! (`--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-server-name`); waiting for a server that is
+//! starting (`--wait`).
 
 use std::future::Future;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use qmp::{Address, Client};
+use qmp::{Address, Client, ClientBuilder, SocketKind};
 
 use crate::error::{CliError, TimedOut};
 use crate::GlobalOpts;
+
+/// How to reach the server besides its address; given before the command (and, for the
+/// shell, after `shell` too).
+#[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnectOpts {
+    /// Retry connecting for up to SECONDS while the socket does not exist or the connection is
+    /// refused (a QEMU that is starting); counts within --timeout. Running out is exit code 3
+    #[arg(long, value_name = "SECONDS", value_parser = crate::parse_timeout, conflicts_with = "fd")]
+    pub wait: Option<Duration>,
+
+    /// Talk on the socket inherited as file descriptor N (connected, unix or TCP; a listening
+    /// one: take the first peer that connects) instead of connecting to an address
+    #[arg(long, value_name = "N", value_parser = parse_fd, conflicts_with_all = ["socket", "sim"])]
+    pub fd: Option<InheritedFd>,
+
+    /// For a tls:HOST:PORT address: the CA certificate (PEM) that signed the server's, as
+    /// QEMU's ca-cert.pem
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// For tls:HOST:PORT: a client certificate (PEM) to present, for a QEMU with
+    /// verify-peer=yes (with --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// For tls:HOST:PORT: the client certificate's private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// For tls:HOST:PORT: the name the server's certificate must be valid for [default: HOST]
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+}
+
+impl ConnectOpts {
+    /// These options with `over`'s wherever `over` gives one (the shell's own over the
+    /// global ones).
+    pub fn overridden_by(&self, over: &ConnectOpts) -> ConnectOpts {
+        ConnectOpts {
+            wait: over.wait.or(self.wait),
+            fd: over.fd.or(self.fd),
+            tls_ca: over.tls_ca.clone().or_else(|| self.tls_ca.clone()),
+            tls_cert: over.tls_cert.clone().or_else(|| self.tls_cert.clone()),
+            tls_key: over.tls_key.clone().or_else(|| self.tls_key.clone()),
+            tls_server_name: over.tls_server_name.clone().or_else(|| self.tls_server_name.clone()),
+        }
+    }
+
+    fn any_tls(&self) -> bool {
+        self.tls_ca.is_some()
+            || self.tls_cert.is_some()
+            || self.tls_key.is_some()
+            || self.tls_server_name.is_some()
+    }
+
+    /// The builder with TLS and waiting as these options say for `address`; TLS options for
+    /// another kind of address, or a `tls:` address without a CA, are usage errors, and so
+    /// is a PEM file that is missing, unreadable or holds no certificate or key.
+    fn configure(&self, mut builder: ClientBuilder, address: &Address) -> Result<ClientBuilder, CliError> {
+        if let Some(wait) = self.wait {
+            builder = builder.wait(wait);
+        }
+        match address {
+            Address::Tls(_) => {
+                let Some(ca) = &self.tls_ca else {
+                    return Err(CliError::Usage(format!(
+                        "{address} needs --tls-ca FILE: the CA certificate that signed the server's (QEMU's ca-cert.pem)"
+                    )));
+                };
+                let mut tls = qmp::TlsConfig::builder().ca_file(ca);
+                if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+                    tls = tls.client_cert_files(cert, key);
+                }
+                if let Some(name) = &self.tls_server_name {
+                    tls = tls.server_name(name);
+                }
+                let tls = tls.build().map_err(|e| CliError::Usage(e.to_string()))?;
+                Ok(builder.tls(tls))
+            }
+            _ if self.any_tls() => Err(CliError::Usage(format!(
+                "--tls-ca, --tls-cert, --tls-key and --tls-server-name are for tls:HOST:PORT addresses, not {address}"
+            ))),
+            _ => Ok(builder),
+        }
+    }
+}
+
+/// A socket the process inherited, checked when the command line is read (before this
+/// process opens any descriptor of its own): open, and a stream socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InheritedFd {
+    /// The descriptor's number.
+    pub fd: i32,
+    /// What it is.
+    pub kind: SocketKind,
+}
+
+/// `--fd N`: N must be an open descriptor and a unix or TCP stream socket.
+fn parse_fd(s: &str) -> Result<InheritedFd, String> {
+    let fd: i32 = s.trim().parse().map_err(|_| format!("{s:?} is not a file descriptor number"))?;
+    if fd < 0 {
+        return Err(format!("{fd} is not a file descriptor number"));
+    }
+    if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+        return Err(format!("fd {fd} is not open (a parent must leave it open across exec: no FD_CLOEXEC)"));
+    }
+    // SAFETY: fd is open (F_GETFD succeeded) and nothing closes it while it is borrowed here.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let kind = qmp::socket_kind(borrowed).map_err(|e| format!("fd {fd} is {e}"))?;
+    Ok(InheritedFd { fd, kind })
+}
+
+/// Set once the inherited descriptor has been taken.
+static FD_TAKEN: AtomicBool = AtomicBool::new(false);
+
+impl InheritedFd {
+    /// Takes ownership of the descriptor (once; it will not be passed on to children).
+    fn take(self) -> Result<OwnedFd, CliError> {
+        if FD_TAKEN.swap(true, Ordering::SeqCst) {
+            return Err(CliError::Usage(format!("fd {} was already used", self.fd)));
+        }
+        // SAFETY: parse_fd found it open and a socket when the command line was read, before
+        // this process opened descriptors of its own, so it is the one inherited; nothing else
+        // in the process owns it, and the flag above lets it be taken only once.
+        let owned = unsafe { OwnedFd::from_raw_fd(self.fd) };
+        let _ = nix::fcntl::fcntl(self.fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+        Ok(owned)
+    }
+
+    async fn connect(self, builder: ClientBuilder) -> Result<Client, CliError> {
+        let kind = self.kind;
+        let fd = self.take()?;
+        if kind.is_listening() {
+            let listener = builder.listen_fd(fd).map_err(connect_error)?;
+            listener.accept().await.map_err(connect_error)
+        } else {
+            builder.connect_fd(fd).await.map_err(connect_error)
+        }
+    }
+}
 
 /// Where to connect: `-s`/`--path`, else `$QMP_SOCKET`, else `$QMP_PATH` (empty means unset).
 pub fn resolve_address(global: &GlobalOpts) -> Result<Address, CliError> {
@@ -29,8 +177,24 @@ pub async fn connect(global: &GlobalOpts) -> Result<Client, CliError> {
     if global.sim {
         return connect_sim().await;
     }
+    connect_with(global, Client::builder()).await
+}
+
+/// Connects with `builder`'s settings as the options say: on the inherited socket (`--fd`),
+/// or to the address, with TLS and waiting as asked.
+pub async fn connect_with(global: &GlobalOpts, builder: ClientBuilder) -> Result<Client, CliError> {
+    let opts = &global.connect;
+    if let Some(fd) = opts.fd {
+        if opts.any_tls() {
+            return Err(CliError::Usage(
+                "--tls-ca, --tls-cert, --tls-key and --tls-server-name are for tls:HOST:PORT addresses, not --fd".into(),
+            ));
+        }
+        return fd.connect(builder).await;
+    }
     let address = resolve_address(global)?;
-    Client::builder().connect(address).await.map_err(connect_error)
+    let builder = opts.configure(builder, &address)?;
+    builder.connect(address).await.map_err(connect_error)
 }
 
 /// A QMP error while connecting is a failed negotiation: a connection error, not the

@@ -36,7 +36,10 @@ Arguments (options go before COMMAND; after it, every word is an argument):
 Address (ADDR):
   /path/to/sock, unix:PATH   a unix socket
   HOST:PORT, tcp:HOST:PORT   a TCP socket
-  Without -s, the environment's QMP_SOCKET is used, then QMP_PATH.
+  tls:HOST:PORT              TLS over TCP (QEMU's tls-creds chardev), with --tls-ca FILE;
+                             --tls-cert and --tls-key when QEMU has verify-peer=yes
+  Without -s, the environment's QMP_SOCKET is used, then QMP_PATH. Instead of an address,
+  --fd N talks on an inherited socket; --wait SECONDS waits for a QEMU that is starting.
 
 Output:
   The return value as JSON on stdout: pretty on a terminal, compact otherwise.
@@ -47,7 +50,8 @@ Exit codes:
   0  success
   1  the server answered with a QMP error (or the result could not be written)
   2  usage error: bad options or arguments, no address
-  3  connection error: cannot connect, negotiation failed, disconnected
+  3  connection error: cannot connect (or --wait ran out), TLS refused, negotiation
+     failed, disconnected
   4  --timeout ran out
 
 Limits:
@@ -59,6 +63,8 @@ Examples:
   qmp -s /run/vm.qmp query-status
   qmp -s localhost:4444 block-job-cancel device=job0 force=true
   qmp -s /run/vm.qmp device_add --args '{\"driver\": \"virtio-rng-pci\", \"id\": \"rng0\"}'
+  qmp -s tls:127.0.0.1:4444 --tls-ca /etc/pki/qemu/ca-cert.pem query-status
+  qmp --wait 30 -s /run/vm.qmp query-status     # right after starting QEMU
   QMP_SOCKET=/run/vm.qmp qmp hmp info status";
 
 /// The command line.
@@ -85,8 +91,8 @@ struct Cli {
 /// Options given before the command; they apply to every subcommand that connects.
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalOpts {
-    /// The QMP server: a unix socket path, unix:PATH, HOST:PORT or tcp:HOST:PORT
-    /// [default: $QMP_SOCKET, then $QMP_PATH]
+    /// The QMP server: a unix socket path, unix:PATH, HOST:PORT, tcp:HOST:PORT or
+    /// tls:HOST:PORT [default: $QMP_SOCKET, then $QMP_PATH]
     #[arg(short = 's', long = "socket", visible_alias = "path", value_name = "ADDR")]
     pub socket: Option<String>,
 
@@ -112,6 +118,10 @@ pub struct GlobalOpts {
     /// with '!')
     #[arg(long)]
     pub no_check: bool,
+
+    /// TLS, waiting for the server, an inherited socket.
+    #[command(flatten)]
+    pub connect: connect::ConnectOpts,
 }
 
 /// The subcommands with their own behaviour; any other word is a QMP command.
@@ -361,6 +371,43 @@ mod tests {
     }
 
     #[test]
+    fn connection_options() {
+        let cli = parse(&[
+            "--wait",
+            "2.5",
+            "--tls-ca",
+            "/ca.pem",
+            "--tls-cert",
+            "/c.pem",
+            "--tls-key",
+            "/k.pem",
+            "--tls-server-name",
+            "vm1",
+            "-s",
+            "tls:127.0.0.1:4444",
+            "query-status",
+        ])
+        .unwrap();
+        let c = &cli.global.connect;
+        assert_eq!(c.wait, Some(Duration::from_millis(2500)));
+        assert_eq!(c.tls_ca.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        assert_eq!((c.tls_cert.is_some(), c.tls_key.is_some()), (true, true));
+        assert_eq!(c.tls_server_name.as_deref(), Some("vm1"));
+        let cli = parse(&["shell", "--tls-ca", "/ca.pem", "--wait", "1", "-s", "tls:h:1"]).unwrap();
+        let Some(Command::Shell(shell)) = cli.command else { panic!() };
+        assert_eq!(shell.connect.wait, Some(Duration::from_secs(1)));
+        for argv in [
+            &["--tls-cert", "/c.pem", "x"][..],
+            &["--tls-key", "/k.pem", "x"],
+            &["--wait", "-1", "x"],
+            &["--wait", "soon", "x"],
+            &["--fd", "x", "x"],
+        ] {
+            assert!(parse(argv).unwrap_err().use_stderr(), "{argv:?}");
+        }
+    }
+
+    #[test]
     fn timeout_zero_waits_forever_and_the_default_is_bounded() {
         let forever = parse(&["--timeout", "0", "x"]).unwrap();
         assert_eq!(forever.global.command_timeout().unwrap(), None);
@@ -383,6 +430,10 @@ mod tests {
             "--args",
             "QMP_TIMEOUT",
             "60 s",
+            "tls:HOST:PORT",
+            "--tls-ca",
+            "--wait",
+            "--fd",
         ] {
             assert!(help.contains(needle), "{needle} missing from:\n{help}");
         }

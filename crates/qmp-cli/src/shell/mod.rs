@@ -80,8 +80,8 @@ A lost connection ends the shell with exit code 3; `qmp launch` exits with QEMU'
 #[derive(clap::Args, Debug, Clone, Default)]
 #[command(after_help = SHELL_HELP)]
 pub struct ShellArgs {
-    /// The QMP server: a unix socket path, unix:PATH, HOST:PORT or tcp:HOST:PORT
-    /// [default: the -s given before `shell`, then $QMP_SOCKET, then $QMP_PATH]
+    /// The QMP server: a unix socket path, unix:PATH, HOST:PORT, tcp:HOST:PORT or
+    /// tls:HOST:PORT [default: the -s given before `shell`, then $QMP_SOCKET, then $QMP_PATH]
     #[arg(short = 's', long = "socket", value_name = "ADDR")]
     pub socket: Option<String>,
 
@@ -95,6 +95,10 @@ pub struct ShellArgs {
 
     #[command(flatten)]
     pub common: CommonArgs,
+
+    /// TLS, waiting for the server, an inherited socket (as before `shell`).
+    #[command(flatten)]
+    pub connect: crate::connect::ConnectOpts,
 
     /// Start this QEMU command line instead of connecting, as `qmp launch` does
     #[arg(last = true, value_name = "QEMU-COMMAND")]
@@ -147,17 +151,23 @@ async fn connect(args: &ShellArgs) -> Result<Client, CliError> {
     if args.socket.is_some() {
         global.socket = args.socket.clone();
         global.sim = false;
+        global.connect.fd = None;
     }
     if args.sim {
         global.sim = true;
         global.socket = None;
+        global.connect.fd = None;
     }
+    if args.connect.fd.is_some() {
+        global.socket = None;
+        global.sim = false;
+    }
+    global.connect = global.connect.overridden_by(&args.connect);
     if global.sim && !args.skip_negotiation {
         return crate::connect::connect(&global).await;
     }
-    let address = crate::connect::resolve_address(&global)?;
     let builder = Client::builder().negotiate(!args.skip_negotiation);
-    let connecting = async { Ok(builder.connect(address).await?) };
+    let connecting = crate::connect::connect_with(&global, builder);
     crate::connect::within_timeout(&global, connecting).await
 }
 
