@@ -62,6 +62,17 @@ async fn async_client_negotiates_calls_and_gets_events_over_tls() {
     let fd = std::os::fd::AsFd::as_fd(&file);
     let err = client.execute_raw_with_fds("getfd", json!({"fdname": "x"}), &[fd]).await.unwrap_err();
     assert!(matches!(err, qmp::Error::Unsupported(_)), "{err}");
+
+    // QEMU quitting ends the connection at once. (Over TLS, QEMU 7.2 exits before its reply
+    // to quit goes out; SHUTDOWN does arrive.)
+    let shutdown = client.wait_for(EventFilter::name("SHUTDOWN"), BOUND);
+    match client.execute_raw("quit", Value::Null).await {
+        Ok(_) => {}
+        Err(e) => assert!(e.is_disconnected(), "{e}"),
+    }
+    assert_eq!(shutdown.await.unwrap().name, "SHUTDOWN");
+    let why = tokio::time::timeout(BOUND, client.closed()).await.expect("the connection ends");
+    assert!(why.contains("closed"), "{why}");
 }
 
 #[test]
