@@ -84,7 +84,8 @@ impl Peer {
                 Peer { child: spawn(cmd), dir: tempdir(), sockets: Vec::new(), tls_port: Some(port) };
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                if tcp_listening(port) {
+                // Listening on the port, and by this QEMU (not another test's that took it).
+                if tcp_listening_by(port, peer.pid()) {
                     return peer;
                 }
                 if let Ok(Some(status)) = peer.child.try_wait() {
@@ -275,6 +276,41 @@ pub fn tcp_listening(port: u16) -> bool {
                 && cols[1].rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok()) == Some(port)
         })
     })
+}
+
+/// True when process `pid` holds a socket listening on TCP `port`: the socket's inode from
+/// /proc/net/tcp{,6} among the process's descriptors.
+pub fn tcp_listening_by(port: u16, pid: u32) -> bool {
+    let inodes = listening_inodes(port);
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            let target = target.to_string_lossy();
+            inodes.iter().any(|inode| target == format!("socket:[{inode}]"))
+        })
+    })
+}
+
+/// The inodes of the sockets listening on TCP `port`.
+fn listening_inodes(port: u16) -> Vec<String> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(table) = std::fs::read_to_string(table) else { continue };
+        for line in table.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let on_port = cols
+                .get(1)
+                .and_then(|a| a.rsplit_once(':'))
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if cols.len() > 9 && cols[3] == "0A" && on_port == Some(port) {
+                inodes.push(cols[9].to_owned());
+            }
+        }
+    }
+    inodes
 }
 
 /// A fresh temporary directory.

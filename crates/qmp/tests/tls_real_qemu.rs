@@ -206,9 +206,9 @@ async fn qemus_own_client_layout_is_read_from_a_directory() {
 async fn a_plain_monitor_is_not_taken_for_tls() {
     let certs = Certs::generate();
     let port = qmp_testkit::free_port();
-    let _qemu = Peer::qemu_unwaited(&["-qmp", &format!("tcp:127.0.0.1:{port},server=on,wait=off")]);
+    let qemu = Peer::qemu_unwaited(&["-qmp", &format!("tcp:127.0.0.1:{port},server=on,wait=off")]);
     let deadline = Instant::now() + BOUND;
-    while !qmp_testkit::tcp_listening(port) {
+    while !qmp_testkit::tcp_listening_by(port, qemu.pid()) {
         assert!(Instant::now() < deadline, "QEMU did not listen");
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -151,9 +151,9 @@ fn the_blocking_client_takes_a_socket_pair_and_a_connected_tcp_socket() {
     assert_eq!(client.execute_raw("query-name", Value::Null).unwrap()["name"], "testvm");
 
     let port = qmp_testkit::free_port();
-    let _tcp_qemu = Peer::qemu_unwaited(&["-qmp", &format!("tcp:127.0.0.1:{port},server=on,wait=off")]);
+    let tcp_qemu = Peer::qemu_unwaited(&["-qmp", &format!("tcp:127.0.0.1:{port},server=on,wait=off")]);
     let deadline = Instant::now() + BOUND;
-    while !qmp_testkit::tcp_listening(port) {
+    while !qmp_testkit::tcp_listening_by(port, tcp_qemu.pid()) {
         assert!(Instant::now() < deadline, "QEMU did not listen");
         std::thread::sleep(Duration::from_millis(5));
     }
