@@ -89,6 +89,12 @@ fn blocking_client_negotiates_calls_and_gets_events_over_tls() {
     assert_eq!(stops.recv_timeout(BOUND).unwrap().name, "STOP");
     assert_eq!(client.execute_raw("query-status", Value::Null).unwrap()["status"], "paused");
 
+    // fds cannot cross TLS: refused before sending, not dropped by the relay.
+    let file = std::fs::File::open("/dev/null").unwrap();
+    let fd = std::os::fd::AsFd::as_fd(&file);
+    let err = client.execute_raw_with_fds("getfd", json!({"fdname": "x"}), &[fd]).unwrap_err();
+    assert!(matches!(err, qmp::Error::Unsupported(_)), "{err}");
+
     let schema = client.schema().unwrap();
     assert!(schema.has_command("query-status"));
     // Calls from several threads share the connection.

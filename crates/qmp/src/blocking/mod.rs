@@ -112,6 +112,7 @@ impl Client {
     pub fn connect_with(builder: ClientBuilder, addr: impl IntoAddress) -> Result<Client> {
         let addr = addr.into_address()?;
         let stream = match crate::wait::dial_blocking(&addr, &builder)? {
+            crate::wait::StdStream::Unix(s) if matches!(addr, Address::Tls(_)) => Stream::TlsRelay(s),
             crate::wait::StdStream::Unix(s) => Stream::Unix(s),
             crate::wait::StdStream::Tcp(s) => Stream::Tcp(s),
         };
