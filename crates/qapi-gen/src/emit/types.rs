@@ -34,7 +34,7 @@ pub fn deprecated_attr(ctx: &Ctx, features: &[crate::model::Feature], present: V
     }
 }
 
-/// One member as a Rust field (with its serde attributes), for a struct whose entity exists
+/// One member as a Rust field, for a struct whose entity exists
 /// in `present`. `prefix` goes before named types.
 pub fn field(ctx: &Ctx, r: &Resolver, m: &Member, present: Versions, owner: &str, prefix: &str) -> String {
     let mut out = String::new();
@@ -51,21 +51,9 @@ pub fn field(ctx: &Ctx, r: &Resolver, m: &Member, present: Versions, owner: &str
     if r.is_composite(ty) && r.holds(ty, owner) {
         rust = format!("Box<{rust}>");
     }
-    let mut attrs = Vec::new();
-    if name != m.name {
-        attrs.push(format!("rename = \"{}\"", m.name));
-    }
+    // The serde impls are written out (`Shape::emit_serde`, `emit_union`), so no attributes.
     if is_optional(m, present) {
-        attrs.push("default".into());
-        if !type_varies(m) && r.admits_null(ty) {
-            // `"backing": null` is a value, not an absent member.
-            attrs.push("deserialize_with = \"crate::qapi_support::present\"".into());
-        }
-        attrs.push("skip_serializing_if = \"Option::is_none\"".into());
         rust = format!("Option<{rust}>");
-    }
-    if !attrs.is_empty() {
-        let _ = writeln!(out, "    #[serde({})]", attrs.join(", "));
     }
     let _ = writeln!(out, "    pub {name}: {rust},");
     out
@@ -140,23 +128,86 @@ pub struct Shape<'a> {
 }
 
 impl Shape<'_> {
-    /// The struct, deriving `Default` too when every member is optional.
+    /// The struct, deriving `Default` too when every member is optional, and its serde impls.
     pub fn emit(&self, ctx: &Ctx, r: &Resolver, unknown_doc: &str, out: &mut String) {
         let all_optional = self.members.iter().all(|m| is_optional(m, self.present));
-        let derives = if all_optional {
-            "Debug, Clone, Default, PartialEq, Serialize, Deserialize"
-        } else {
-            "Debug, Clone, PartialEq, Serialize, Deserialize"
-        };
+        let derives = if all_optional { "Debug, Clone, Default, PartialEq" } else { "Debug, Clone, PartialEq" };
         let _ = writeln!(out, "#[derive({derives})]");
         let _ = writeln!(out, "pub struct {} {{", self.name);
         for m in self.members {
             out.push_str(&field(ctx, r, m, self.present, self.owner, self.prefix));
         }
         let _ = writeln!(out, "    /// {unknown_doc}");
-        let _ = writeln!(out, "    #[serde(flatten)]");
         let _ = writeln!(out, "    pub {UNKNOWN}: serde_json::Map<String, serde_json::Value>,");
         let _ = writeln!(out, "}}\n");
+        self.emit_serde(r, out);
+    }
+
+    /// `Serialize` and `Deserialize` as a JSON object: the known members in schema order, an
+    /// optional one only when present, then the unknown ones.
+    // perf: instead of serde's derive with `flatten` (see `qapi_support::FromMembers`).
+    fn emit_serde(&self, r: &Resolver, out: &mut String) {
+        let Shape { name, members, present, .. } = *self;
+        let _ = writeln!(out, "impl Serialize for {name} {{");
+        let _ = writeln!(out, "    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {{");
+        let _ = writeln!(out, "        use serde::ser::SerializeMap as _;");
+        let _ = writeln!(out, "        let mut m = s.serialize_map(None)?;");
+        for m in members {
+            let f = field_name(&m.name);
+            if is_optional(m, present) {
+                let _ = writeln!(out, "        if let Some(v) = &self.{f} {{\n            m.serialize_entry(\"{}\", v)?;\n        }}", m.name);
+            } else {
+                let _ = writeln!(out, "        m.serialize_entry(\"{}\", &self.{f})?;", m.name);
+            }
+        }
+        let _ = writeln!(out, "        crate::qapi_support::write_unknown(&mut m, &self.{UNKNOWN})?;");
+        let _ = writeln!(out, "        m.end()\n    }}\n}}\n");
+
+        let _ = writeln!(out, "impl<'de> Deserialize<'de> for {name} {{");
+        let _ = writeln!(out, "    #[inline]");
+        let _ = writeln!(out, "    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{");
+        let _ = writeln!(out, "        crate::qapi_support::read_struct(d)\n    }}\n}}\n");
+
+        let _ = writeln!(out, "impl crate::qapi_support::FromMembers for {name} {{");
+        let _ = writeln!(out, "    const NAME: &'static str = \"{name}\";");
+        let _ = writeln!(out, "    #[allow(deprecated)]");
+        let _ = writeln!(out, "    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {{");
+        let keys: Vec<String> = members.iter().map(|m| format!("\"{}\"", m.name)).collect();
+        let _ = writeln!(out, "        const KEYS: &[&str] = &[{}];", keys.join(", "));
+        for m in members {
+            let _ = writeln!(out, "        let mut {} = None;", field_name(&m.name));
+        }
+        let _ = writeln!(out, "        let mut {UNKNOWN} = serde_json::Map::new();");
+        let _ = writeln!(out, "        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {{");
+        let _ = writeln!(out, "            match __key {{");
+        let _ = writeln!(out, "                Err(key) => {{\n                    {UNKNOWN}.insert(key, __map.next_value()?);\n                }}");
+        if members.is_empty() {
+            let _ = writeln!(out, "                Ok(_) => {{\n                    __map.next_value::<serde::de::IgnoredAny>()?;\n                }}");
+        }
+        for (i, m) in members.iter().enumerate() {
+            let f = field_name(&m.name);
+            // The last member's arm takes every index left, so the match needs no fallback.
+            let pat = if i + 1 == members.len() { "Ok(_)".to_owned() } else { format!("Ok({i})") };
+            // An optional member whose type has `null` among its values keeps a `null` as
+            // present (serde's `Option` would read it as absent).
+            let keeps_null = is_optional(m, present) && !type_varies(m) && r.admits_null(newest_type(m));
+            if is_optional(m, present) && !keeps_null {
+                let _ = writeln!(out, "                {pat} => {f} = __map.next_value()?,");
+            } else {
+                let _ = writeln!(out, "                {pat} => {f} = Some(__map.next_value()?),");
+            }
+        }
+        let _ = writeln!(out, "            }}\n        }}");
+        let _ = writeln!(out, "        Ok({name} {{");
+        for m in members {
+            let f = field_name(&m.name);
+            if is_optional(m, present) {
+                let _ = writeln!(out, "            {f},");
+            } else {
+                let _ = writeln!(out, "            {f}: {f}.ok_or_else(|| serde::de::Error::missing_field(\"{}\"))?,", m.name);
+            }
+        }
+        let _ = writeln!(out, "            {UNKNOWN},\n        }})\n    }}\n}}\n");
     }
 
     /// `Name::new(required members...)`: every optional member `None`.
@@ -295,9 +346,7 @@ pub fn emit_union(ctx: &Ctx, r: &Resolver, e: &Entity, out: &mut String) {
     let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq)]");
     let _ = writeln!(out, "pub struct {name} {{");
     for m in &members {
-        // No derive here (the impls below are written out), so no serde attributes.
-        let f = field(ctx, r, m, e.versions, &e.name, "");
-        out.extend(f.lines().filter(|l| !l.trim_start().starts_with("#[serde(")).map(|l| format!("{l}\n")));
+        out.push_str(&field(ctx, r, m, e.versions, &e.name, ""));
     }
     let _ = writeln!(out, "    /// The variant `{discriminator}` chose, with its members.");
     let _ = writeln!(out, "    pub branch: {branch},");

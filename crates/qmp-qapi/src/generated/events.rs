@@ -11,13 +11,51 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `acpi`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AcpiDeviceOst {
     /// `info`
     pub info: t::ACPIOSTInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AcpiDeviceOst {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("info", &self.info)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AcpiDeviceOst {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AcpiDeviceOst {
+    const NAME: &'static str = "AcpiDeviceOst";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["info"];
+        let mut info = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => info = Some(__map.next_value()?),
+            }
+        }
+        Ok(AcpiDeviceOst {
+            info: info.ok_or_else(|| serde::de::Error::missing_field("info"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -30,13 +68,51 @@ impl crate::events::EventData for AcpiDeviceOst {
 /// Facts: module `machine`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BalloonChange {
     /// `actual`
     pub actual: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BalloonChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("actual", &self.actual)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BalloonChange {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BalloonChange {
+    const NAME: &'static str = "BalloonChange";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["actual"];
+        let mut actual = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => actual = Some(__map.next_value()?),
+            }
+        }
+        Ok(BalloonChange {
+            actual: actual.ok_or_else(|| serde::de::Error::missing_field("actual"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -49,13 +125,51 @@ impl crate::events::EventData for BalloonChange {
 /// Facts: module `block-export`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockExportDeleted {
     /// `id`
     pub id: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockExportDeleted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockExportDeleted {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockExportDeleted {
+    const NAME: &'static str = "BlockExportDeleted";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id"];
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => id = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockExportDeleted {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -68,26 +182,87 @@ impl crate::events::EventData for BlockExportDeleted {
 /// Facts: module `block-core`; since QEMU 1.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockImageCorrupted {
     /// `device`
     pub device: String,
     /// `node-name`
-    #[serde(rename = "node-name", default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `msg`
     pub msg: String,
     /// `offset`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
     /// `size`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
     /// `fatal`
     pub fatal: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockImageCorrupted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        if let Some(v) = &self.node_name {
+            m.serialize_entry("node-name", v)?;
+        }
+        m.serialize_entry("msg", &self.msg)?;
+        if let Some(v) = &self.offset {
+            m.serialize_entry("offset", v)?;
+        }
+        if let Some(v) = &self.size {
+            m.serialize_entry("size", v)?;
+        }
+        m.serialize_entry("fatal", &self.fatal)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockImageCorrupted {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockImageCorrupted {
+    const NAME: &'static str = "BlockImageCorrupted";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "node-name", "msg", "offset", "size", "fatal"];
+        let mut device = None;
+        let mut node_name = None;
+        let mut msg = None;
+        let mut offset = None;
+        let mut size = None;
+        let mut fatal = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(1) => node_name = __map.next_value()?,
+                Ok(2) => msg = Some(__map.next_value()?),
+                Ok(3) => offset = __map.next_value()?,
+                Ok(4) => size = __map.next_value()?,
+                Ok(_) => fatal = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockImageCorrupted {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            node_name,
+            msg: msg.ok_or_else(|| serde::de::Error::missing_field("msg"))?,
+            offset,
+            size,
+            fatal: fatal.ok_or_else(|| serde::de::Error::missing_field("fatal"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -100,29 +275,95 @@ impl crate::events::EventData for BlockImageCorrupted {
 /// Facts: module `block-core`; since QEMU 0.13; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockIoError {
     /// `qom-path`
     /// Only in QEMU 9.2.0-rc2.
-    #[serde(rename = "qom-path", default, skip_serializing_if = "Option::is_none")]
     pub qom_path: Option<String>,
     /// `device`
     pub device: String,
     /// `node-name`
-    #[serde(rename = "node-name", default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `operation`
     pub operation: t::IoOperationType,
     /// `action`
     pub action: t::BlockErrorAction,
     /// `nospace`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nospace: Option<bool>,
     /// `reason`
     pub reason: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockIoError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.qom_path {
+            m.serialize_entry("qom-path", v)?;
+        }
+        m.serialize_entry("device", &self.device)?;
+        if let Some(v) = &self.node_name {
+            m.serialize_entry("node-name", v)?;
+        }
+        m.serialize_entry("operation", &self.operation)?;
+        m.serialize_entry("action", &self.action)?;
+        if let Some(v) = &self.nospace {
+            m.serialize_entry("nospace", v)?;
+        }
+        m.serialize_entry("reason", &self.reason)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockIoError {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockIoError {
+    const NAME: &'static str = "BlockIoError";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["qom-path", "device", "node-name", "operation", "action", "nospace", "reason"];
+        let mut qom_path = None;
+        let mut device = None;
+        let mut node_name = None;
+        let mut operation = None;
+        let mut action = None;
+        let mut nospace = None;
+        let mut reason = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => qom_path = __map.next_value()?,
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => node_name = __map.next_value()?,
+                Ok(3) => operation = Some(__map.next_value()?),
+                Ok(4) => action = Some(__map.next_value()?),
+                Ok(5) => nospace = __map.next_value()?,
+                Ok(_) => reason = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockIoError {
+            qom_path,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            node_name,
+            operation: operation.ok_or_else(|| serde::de::Error::missing_field("operation"))?,
+            action: action.ok_or_else(|| serde::de::Error::missing_field("action"))?,
+            nospace,
+            reason: reason.ok_or_else(|| serde::de::Error::missing_field("reason"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -135,10 +376,9 @@ impl crate::events::EventData for BlockIoError {
 /// Facts: module `block-core`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobCancelled {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: t::JobType,
     /// `device`
     pub device: String,
@@ -149,8 +389,62 @@ pub struct BlockJobCancelled {
     /// `speed`
     pub speed: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobCancelled {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("len", &self.len)?;
+        m.serialize_entry("offset", &self.offset)?;
+        m.serialize_entry("speed", &self.speed)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobCancelled {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobCancelled {
+    const NAME: &'static str = "BlockJobCancelled";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "device", "len", "offset", "speed"];
+        let mut type_ = None;
+        let mut device = None;
+        let mut len = None;
+        let mut offset = None;
+        let mut speed = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => len = Some(__map.next_value()?),
+                Ok(3) => offset = Some(__map.next_value()?),
+                Ok(_) => speed = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobCancelled {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            len: len.ok_or_else(|| serde::de::Error::missing_field("len"))?,
+            offset: offset.ok_or_else(|| serde::de::Error::missing_field("offset"))?,
+            speed: speed.ok_or_else(|| serde::de::Error::missing_field("speed"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -163,10 +457,9 @@ impl crate::events::EventData for BlockJobCancelled {
 /// Facts: module `block-core`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobCompleted {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: t::JobType,
     /// `device`
     pub device: String,
@@ -177,11 +470,70 @@ pub struct BlockJobCompleted {
     /// `speed`
     pub speed: i64,
     /// `error`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobCompleted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("len", &self.len)?;
+        m.serialize_entry("offset", &self.offset)?;
+        m.serialize_entry("speed", &self.speed)?;
+        if let Some(v) = &self.error {
+            m.serialize_entry("error", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobCompleted {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobCompleted {
+    const NAME: &'static str = "BlockJobCompleted";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "device", "len", "offset", "speed", "error"];
+        let mut type_ = None;
+        let mut device = None;
+        let mut len = None;
+        let mut offset = None;
+        let mut speed = None;
+        let mut error = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => len = Some(__map.next_value()?),
+                Ok(3) => offset = Some(__map.next_value()?),
+                Ok(4) => speed = Some(__map.next_value()?),
+                Ok(_) => error = __map.next_value()?,
+            }
+        }
+        Ok(BlockJobCompleted {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            len: len.ok_or_else(|| serde::de::Error::missing_field("len"))?,
+            offset: offset.ok_or_else(|| serde::de::Error::missing_field("offset"))?,
+            speed: speed.ok_or_else(|| serde::de::Error::missing_field("speed"))?,
+            error,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -194,7 +546,7 @@ impl crate::events::EventData for BlockJobCompleted {
 /// Facts: module `block-core`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobError {
     /// `device`
     pub device: String,
@@ -203,8 +555,54 @@ pub struct BlockJobError {
     /// `action`
     pub action: t::BlockErrorAction,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("operation", &self.operation)?;
+        m.serialize_entry("action", &self.action)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobError {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobError {
+    const NAME: &'static str = "BlockJobError";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "operation", "action"];
+        let mut device = None;
+        let mut operation = None;
+        let mut action = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(1) => operation = Some(__map.next_value()?),
+                Ok(_) => action = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobError {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            operation: operation.ok_or_else(|| serde::de::Error::missing_field("operation"))?,
+            action: action.ok_or_else(|| serde::de::Error::missing_field("action"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -217,16 +615,57 @@ impl crate::events::EventData for BlockJobError {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobPending {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: t::JobType,
     /// `id`
     pub id: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobPending {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("id", &self.id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobPending {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobPending {
+    const NAME: &'static str = "BlockJobPending";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "id"];
+        let mut type_ = None;
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(_) => id = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobPending {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -239,10 +678,9 @@ impl crate::events::EventData for BlockJobPending {
 /// Facts: module `block-core`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobReady {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: t::JobType,
     /// `device`
     pub device: String,
@@ -253,8 +691,62 @@ pub struct BlockJobReady {
     /// `speed`
     pub speed: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobReady {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("len", &self.len)?;
+        m.serialize_entry("offset", &self.offset)?;
+        m.serialize_entry("speed", &self.speed)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobReady {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobReady {
+    const NAME: &'static str = "BlockJobReady";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "device", "len", "offset", "speed"];
+        let mut type_ = None;
+        let mut device = None;
+        let mut len = None;
+        let mut offset = None;
+        let mut speed = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => len = Some(__map.next_value()?),
+                Ok(3) => offset = Some(__map.next_value()?),
+                Ok(_) => speed = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobReady {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            len: len.ok_or_else(|| serde::de::Error::missing_field("len"))?,
+            offset: offset.ok_or_else(|| serde::de::Error::missing_field("offset"))?,
+            speed: speed.ok_or_else(|| serde::de::Error::missing_field("speed"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -267,20 +759,65 @@ impl crate::events::EventData for BlockJobReady {
 /// Facts: module `block-core`; since QEMU 2.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockWriteThreshold {
     /// `node-name`
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `amount-exceeded`
-    #[serde(rename = "amount-exceeded")]
     pub amount_exceeded: u64,
     /// `write-threshold`
-    #[serde(rename = "write-threshold")]
     pub write_threshold: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockWriteThreshold {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node-name", &self.node_name)?;
+        m.serialize_entry("amount-exceeded", &self.amount_exceeded)?;
+        m.serialize_entry("write-threshold", &self.write_threshold)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockWriteThreshold {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockWriteThreshold {
+    const NAME: &'static str = "BlockWriteThreshold";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node-name", "amount-exceeded", "write-threshold"];
+        let mut node_name = None;
+        let mut amount_exceeded = None;
+        let mut write_threshold = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node_name = Some(__map.next_value()?),
+                Ok(1) => amount_exceeded = Some(__map.next_value()?),
+                Ok(_) => write_threshold = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockWriteThreshold {
+            node_name: node_name.ok_or_else(|| serde::de::Error::missing_field("node-name"))?,
+            amount_exceeded: amount_exceeded
+                .ok_or_else(|| serde::de::Error::missing_field("amount-exceeded"))?,
+            write_threshold: write_threshold
+                .ok_or_else(|| serde::de::Error::missing_field("write-threshold"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -293,15 +830,57 @@ impl crate::events::EventData for BlockWriteThreshold {
 /// Facts: module `migration`; since QEMU 3.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ColoExit {
     /// `mode`
     pub mode: t::COLOMode,
     /// `reason`
     pub reason: t::COLOExitReason,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ColoExit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("mode", &self.mode)?;
+        m.serialize_entry("reason", &self.reason)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ColoExit {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ColoExit {
+    const NAME: &'static str = "ColoExit";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["mode", "reason"];
+        let mut mode = None;
+        let mut reason = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mode = Some(__map.next_value()?),
+                Ok(_) => reason = Some(__map.next_value()?),
+            }
+        }
+        Ok(ColoExit {
+            mode: mode.ok_or_else(|| serde::de::Error::missing_field("mode"))?,
+            reason: reason.ok_or_else(|| serde::de::Error::missing_field("reason"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -318,14 +897,52 @@ impl crate::events::EventData for ColoExit {
 /// Only in QEMU builds where `TARGET_S390X` and `CONFIG_KVM` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CpuPolarizationChange {
     /// `polarization`
     /// Its type differs between versions (`CpuS390Polarization` in 8.2.0 to 9.1.0, `S390CpuPolarization` in 9.2.0-rc2), so it is kept as JSON.
     pub polarization: serde_json::Value,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CpuPolarizationChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("polarization", &self.polarization)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuPolarizationChange {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CpuPolarizationChange {
+    const NAME: &'static str = "CpuPolarizationChange";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["polarization"];
+        let mut polarization = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => polarization = Some(__map.next_value()?),
+            }
+        }
+        Ok(CpuPolarizationChange {
+            polarization: polarization.ok_or_else(|| serde::de::Error::missing_field("polarization"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -338,16 +955,59 @@ impl crate::events::EventData for CpuPolarizationChange {
 /// Facts: module `qdev`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeviceDeleted {
     /// `device`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `path`
     pub path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DeviceDeleted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        m.serialize_entry("path", &self.path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceDeleted {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DeviceDeleted {
+    const NAME: &'static str = "DeviceDeleted";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "path"];
+        let mut device = None;
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(_) => path = Some(__map.next_value()?),
+            }
+        }
+        Ok(DeviceDeleted {
+            device,
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -360,18 +1020,63 @@ impl crate::events::EventData for DeviceDeleted {
 /// Facts: module `block`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeviceTrayMoved {
     /// `device`
     pub device: String,
     /// `id`
     pub id: String,
     /// `tray-open`
-    #[serde(rename = "tray-open")]
     pub tray_open: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DeviceTrayMoved {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("tray-open", &self.tray_open)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceTrayMoved {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DeviceTrayMoved {
+    const NAME: &'static str = "DeviceTrayMoved";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "id", "tray-open"];
+        let mut device = None;
+        let mut id = None;
+        let mut tray_open = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(1) => id = Some(__map.next_value()?),
+                Ok(_) => tray_open = Some(__map.next_value()?),
+            }
+        }
+        Ok(DeviceTrayMoved {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            tray_open: tray_open.ok_or_else(|| serde::de::Error::missing_field("tray-open"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -384,16 +1089,59 @@ impl crate::events::EventData for DeviceTrayMoved {
 /// Facts: module `qdev`; since QEMU 6.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeviceUnplugGuestError {
     /// `device`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `path`
     pub path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DeviceUnplugGuestError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        m.serialize_entry("path", &self.path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceUnplugGuestError {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DeviceUnplugGuestError {
+    const NAME: &'static str = "DeviceUnplugGuestError";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "path"];
+        let mut device = None;
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(_) => path = Some(__map.next_value()?),
+            }
+        }
+        Ok(DeviceUnplugGuestError {
+            device,
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -406,16 +1154,59 @@ impl crate::events::EventData for DeviceUnplugGuestError {
 /// Facts: module `dump`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DumpCompleted {
     /// `result`
     pub result: t::DumpQueryResult,
     /// `error`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DumpCompleted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("result", &self.result)?;
+        if let Some(v) = &self.error {
+            m.serialize_entry("error", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DumpCompleted {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DumpCompleted {
+    const NAME: &'static str = "DumpCompleted";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["result", "error"];
+        let mut result = None;
+        let mut error = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => result = Some(__map.next_value()?),
+                Ok(_) => error = __map.next_value()?,
+            }
+        }
+        Ok(DumpCompleted {
+            result: result.ok_or_else(|| serde::de::Error::missing_field("result"))?,
+            error,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -428,14 +1219,51 @@ impl crate::events::EventData for DumpCompleted {
 /// Facts: module `net`; since QEMU 4.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FailoverNegotiated {
     /// `device-id`
-    #[serde(rename = "device-id")]
     pub device_id: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FailoverNegotiated {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device-id", &self.device_id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FailoverNegotiated {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FailoverNegotiated {
+    const NAME: &'static str = "FailoverNegotiated";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device-id"];
+        let mut device_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => device_id = Some(__map.next_value()?),
+            }
+        }
+        Ok(FailoverNegotiated {
+            device_id: device_id.ok_or_else(|| serde::de::Error::missing_field("device-id"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -448,16 +1276,59 @@ impl crate::events::EventData for FailoverNegotiated {
 /// Facts: module `run-state`; since QEMU 5.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestCrashloaded {
     /// `action`
     pub action: t::GuestPanicAction,
     /// `info`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<t::GuestPanicInformation>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestCrashloaded {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("action", &self.action)?;
+        if let Some(v) = &self.info {
+            m.serialize_entry("info", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestCrashloaded {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestCrashloaded {
+    const NAME: &'static str = "GuestCrashloaded";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["action", "info"];
+        let mut action = None;
+        let mut info = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => action = Some(__map.next_value()?),
+                Ok(_) => info = __map.next_value()?,
+            }
+        }
+        Ok(GuestCrashloaded {
+            action: action.ok_or_else(|| serde::de::Error::missing_field("action"))?,
+            info,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -470,16 +1341,59 @@ impl crate::events::EventData for GuestCrashloaded {
 /// Facts: module `run-state`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestPanicked {
     /// `action`
     pub action: t::GuestPanicAction,
     /// `info`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<t::GuestPanicInformation>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestPanicked {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("action", &self.action)?;
+        if let Some(v) = &self.info {
+            m.serialize_entry("info", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestPanicked {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestPanicked {
+    const NAME: &'static str = "GuestPanicked";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["action", "info"];
+        let mut action = None;
+        let mut info = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => action = Some(__map.next_value()?),
+                Ok(_) => info = __map.next_value()?,
+            }
+        }
+        Ok(GuestPanicked {
+            action: action.ok_or_else(|| serde::de::Error::missing_field("action"))?,
+            info,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -512,15 +1426,57 @@ impl crate::events::EventData for GuestPvshutdown {
 /// Facts: module `machine`; since QEMU 8.2; in QEMU 8.2.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HvBalloonStatusReport {
     /// `committed`
     pub committed: u64,
     /// `available`
     pub available: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for HvBalloonStatusReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("committed", &self.committed)?;
+        m.serialize_entry("available", &self.available)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for HvBalloonStatusReport {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for HvBalloonStatusReport {
+    const NAME: &'static str = "HvBalloonStatusReport";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["committed", "available"];
+        let mut committed = None;
+        let mut available = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => committed = Some(__map.next_value()?),
+                Ok(_) => available = Some(__map.next_value()?),
+            }
+        }
+        Ok(HvBalloonStatusReport {
+            committed: committed.ok_or_else(|| serde::de::Error::missing_field("committed"))?,
+            available: available.ok_or_else(|| serde::de::Error::missing_field("available"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -533,15 +1489,57 @@ impl crate::events::EventData for HvBalloonStatusReport {
 /// Facts: module `job`; since QEMU 3.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobStatusChange {
     /// `id`
     pub id: String,
     /// `status`
     pub status: t::JobStatus,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for JobStatusChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("status", &self.status)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for JobStatusChange {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for JobStatusChange {
+    const NAME: &'static str = "JobStatusChange";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "status"];
+        let mut id = None;
+        let mut status = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(_) => status = Some(__map.next_value()?),
+            }
+        }
+        Ok(JobStatusChange {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            status: status.ok_or_else(|| serde::de::Error::missing_field("status"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -554,19 +1552,65 @@ impl crate::events::EventData for JobStatusChange {
 /// Facts: module `machine`; since QEMU 5.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemoryDeviceSizeChange {
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `size`
     pub size: u64,
     /// `qom-path`
-    #[serde(rename = "qom-path")]
     pub qom_path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemoryDeviceSizeChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        m.serialize_entry("size", &self.size)?;
+        m.serialize_entry("qom-path", &self.qom_path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryDeviceSizeChange {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemoryDeviceSizeChange {
+    const NAME: &'static str = "MemoryDeviceSizeChange";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "size", "qom-path"];
+        let mut id = None;
+        let mut size = None;
+        let mut qom_path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = __map.next_value()?,
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(_) => qom_path = Some(__map.next_value()?),
+            }
+        }
+        Ok(MemoryDeviceSizeChange {
+            id,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            qom_path: qom_path.ok_or_else(|| serde::de::Error::missing_field("qom-path"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -579,7 +1623,7 @@ impl crate::events::EventData for MemoryDeviceSizeChange {
 /// Facts: module `run-state`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemoryFailure {
     /// `recipient`
     pub recipient: t::MemoryFailureRecipient,
@@ -588,8 +1632,54 @@ pub struct MemoryFailure {
     /// `flags`
     pub flags: t::MemoryFailureFlags,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemoryFailure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("recipient", &self.recipient)?;
+        m.serialize_entry("action", &self.action)?;
+        m.serialize_entry("flags", &self.flags)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryFailure {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemoryFailure {
+    const NAME: &'static str = "MemoryFailure";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["recipient", "action", "flags"];
+        let mut recipient = None;
+        let mut action = None;
+        let mut flags = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => recipient = Some(__map.next_value()?),
+                Ok(1) => action = Some(__map.next_value()?),
+                Ok(_) => flags = Some(__map.next_value()?),
+            }
+        }
+        Ok(MemoryFailure {
+            recipient: recipient.ok_or_else(|| serde::de::Error::missing_field("recipient"))?,
+            action: action.ok_or_else(|| serde::de::Error::missing_field("action"))?,
+            flags: flags.ok_or_else(|| serde::de::Error::missing_field("flags"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -605,15 +1695,57 @@ impl crate::events::EventData for MemoryFailure {
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
 #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemUnplugError {
     /// `device`
     pub device: String,
     /// `msg`
     pub msg: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemUnplugError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("msg", &self.msg)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemUnplugError {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemUnplugError {
+    const NAME: &'static str = "MemUnplugError";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "msg"];
+        let mut device = None;
+        let mut msg = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(_) => msg = Some(__map.next_value()?),
+            }
+        }
+        Ok(MemUnplugError {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            msg: msg.ok_or_else(|| serde::de::Error::missing_field("msg"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -626,13 +1758,51 @@ impl crate::events::EventData for MemUnplugError {
 /// Facts: module `migration`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Migration {
     /// `status`
     pub status: t::MigrationStatus,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Migration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("status", &self.status)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Migration {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Migration {
+    const NAME: &'static str = "Migration";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["status"];
+        let mut status = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => status = Some(__map.next_value()?),
+            }
+        }
+        Ok(Migration {
+            status: status.ok_or_else(|| serde::de::Error::missing_field("status"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -645,13 +1815,51 @@ impl crate::events::EventData for Migration {
 /// Facts: module `migration`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MigrationPass {
     /// `pass`
     pub pass: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrationPass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pass", &self.pass)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrationPass {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrationPass {
+    const NAME: &'static str = "MigrationPass";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["pass"];
+        let mut pass = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => pass = Some(__map.next_value()?),
+            }
+        }
+        Ok(MigrationPass {
+            pass: pass.ok_or_else(|| serde::de::Error::missing_field("pass"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -664,16 +1872,57 @@ impl crate::events::EventData for MigrationPass {
 /// Facts: module `net`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetdevStreamConnected {
     /// `netdev-id`
-    #[serde(rename = "netdev-id")]
     pub netdev_id: String,
     /// `addr`
     pub addr: t::SocketAddress,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevStreamConnected {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("netdev-id", &self.netdev_id)?;
+        m.serialize_entry("addr", &self.addr)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevStreamConnected {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevStreamConnected {
+    const NAME: &'static str = "NetdevStreamConnected";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["netdev-id", "addr"];
+        let mut netdev_id = None;
+        let mut addr = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => netdev_id = Some(__map.next_value()?),
+                Ok(_) => addr = Some(__map.next_value()?),
+            }
+        }
+        Ok(NetdevStreamConnected {
+            netdev_id: netdev_id.ok_or_else(|| serde::de::Error::missing_field("netdev-id"))?,
+            addr: addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -686,14 +1935,51 @@ impl crate::events::EventData for NetdevStreamConnected {
 /// Facts: module `net`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetdevStreamDisconnected {
     /// `netdev-id`
-    #[serde(rename = "netdev-id")]
     pub netdev_id: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevStreamDisconnected {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("netdev-id", &self.netdev_id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevStreamDisconnected {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevStreamDisconnected {
+    const NAME: &'static str = "NetdevStreamDisconnected";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["netdev-id"];
+        let mut netdev_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => netdev_id = Some(__map.next_value()?),
+            }
+        }
+        Ok(NetdevStreamDisconnected {
+            netdev_id: netdev_id.ok_or_else(|| serde::de::Error::missing_field("netdev-id"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -706,16 +1992,59 @@ impl crate::events::EventData for NetdevStreamDisconnected {
 /// Facts: module `net`; since QEMU 1.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NicRxFilterChanged {
     /// `name`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `path`
     pub path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NicRxFilterChanged {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.name {
+            m.serialize_entry("name", v)?;
+        }
+        m.serialize_entry("path", &self.path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NicRxFilterChanged {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NicRxFilterChanged {
+    const NAME: &'static str = "NicRxFilterChanged";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "path"];
+        let mut name = None;
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = __map.next_value()?,
+                Ok(_) => path = Some(__map.next_value()?),
+            }
+        }
+        Ok(NicRxFilterChanged {
+            name,
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -748,15 +2077,57 @@ impl crate::events::EventData for Powerdown {
 /// Facts: module `block`; since QEMU 3.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PrManagerStatusChanged {
     /// `id`
     pub id: String,
     /// `connected`
     pub connected: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PrManagerStatusChanged {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("connected", &self.connected)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PrManagerStatusChanged {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PrManagerStatusChanged {
+    const NAME: &'static str = "PrManagerStatusChanged";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "connected"];
+        let mut id = None;
+        let mut connected = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(_) => connected = Some(__map.next_value()?),
+            }
+        }
+        Ok(PrManagerStatusChanged {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            connected: connected.ok_or_else(|| serde::de::Error::missing_field("connected"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -769,19 +2140,63 @@ impl crate::events::EventData for PrManagerStatusChanged {
 /// Facts: module `block-core`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QuorumFailure {
     /// `reference`
     pub reference: String,
     /// `sector-num`
-    #[serde(rename = "sector-num")]
     pub sector_num: i64,
     /// `sectors-count`
-    #[serde(rename = "sectors-count")]
     pub sectors_count: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QuorumFailure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("reference", &self.reference)?;
+        m.serialize_entry("sector-num", &self.sector_num)?;
+        m.serialize_entry("sectors-count", &self.sectors_count)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QuorumFailure {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QuorumFailure {
+    const NAME: &'static str = "QuorumFailure";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["reference", "sector-num", "sectors-count"];
+        let mut reference = None;
+        let mut sector_num = None;
+        let mut sectors_count = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => reference = Some(__map.next_value()?),
+                Ok(1) => sector_num = Some(__map.next_value()?),
+                Ok(_) => sectors_count = Some(__map.next_value()?),
+            }
+        }
+        Ok(QuorumFailure {
+            reference: reference.ok_or_else(|| serde::de::Error::missing_field("reference"))?,
+            sector_num: sector_num.ok_or_else(|| serde::de::Error::missing_field("sector-num"))?,
+            sectors_count: sectors_count.ok_or_else(|| serde::de::Error::missing_field("sectors-count"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -794,26 +2209,77 @@ impl crate::events::EventData for QuorumFailure {
 /// Facts: module `block-core`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QuorumReportBad {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: t::QuorumOpType,
     /// `error`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// `node-name`
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `sector-num`
-    #[serde(rename = "sector-num")]
     pub sector_num: i64,
     /// `sectors-count`
-    #[serde(rename = "sectors-count")]
     pub sectors_count: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QuorumReportBad {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        if let Some(v) = &self.error {
+            m.serialize_entry("error", v)?;
+        }
+        m.serialize_entry("node-name", &self.node_name)?;
+        m.serialize_entry("sector-num", &self.sector_num)?;
+        m.serialize_entry("sectors-count", &self.sectors_count)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QuorumReportBad {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QuorumReportBad {
+    const NAME: &'static str = "QuorumReportBad";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "error", "node-name", "sector-num", "sectors-count"];
+        let mut type_ = None;
+        let mut error = None;
+        let mut node_name = None;
+        let mut sector_num = None;
+        let mut sectors_count = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(1) => error = __map.next_value()?,
+                Ok(2) => node_name = Some(__map.next_value()?),
+                Ok(3) => sector_num = Some(__map.next_value()?),
+                Ok(_) => sectors_count = Some(__map.next_value()?),
+            }
+        }
+        Ok(QuorumReportBad {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            error,
+            node_name: node_name.ok_or_else(|| serde::de::Error::missing_field("node-name"))?,
+            sector_num: sector_num.ok_or_else(|| serde::de::Error::missing_field("sector-num"))?,
+            sectors_count: sectors_count.ok_or_else(|| serde::de::Error::missing_field("sectors-count"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -826,22 +2292,69 @@ impl crate::events::EventData for QuorumReportBad {
 /// Facts: module `rdma`; since QEMU 4.0; in QEMU 7.2.0 to 9.0.0 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RdmaGidStatusChanged {
     /// `netdev`
     pub netdev: String,
     /// `gid-status`
-    #[serde(rename = "gid-status")]
     pub gid_status: bool,
     /// `subnet-prefix`
-    #[serde(rename = "subnet-prefix")]
     pub subnet_prefix: u64,
     /// `interface-id`
-    #[serde(rename = "interface-id")]
     pub interface_id: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RdmaGidStatusChanged {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("netdev", &self.netdev)?;
+        m.serialize_entry("gid-status", &self.gid_status)?;
+        m.serialize_entry("subnet-prefix", &self.subnet_prefix)?;
+        m.serialize_entry("interface-id", &self.interface_id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RdmaGidStatusChanged {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RdmaGidStatusChanged {
+    const NAME: &'static str = "RdmaGidStatusChanged";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["netdev", "gid-status", "subnet-prefix", "interface-id"];
+        let mut netdev = None;
+        let mut gid_status = None;
+        let mut subnet_prefix = None;
+        let mut interface_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => netdev = Some(__map.next_value()?),
+                Ok(1) => gid_status = Some(__map.next_value()?),
+                Ok(2) => subnet_prefix = Some(__map.next_value()?),
+                Ok(_) => interface_id = Some(__map.next_value()?),
+            }
+        }
+        Ok(RdmaGidStatusChanged {
+            netdev: netdev.ok_or_else(|| serde::de::Error::missing_field("netdev"))?,
+            gid_status: gid_status.ok_or_else(|| serde::de::Error::missing_field("gid-status"))?,
+            subnet_prefix: subnet_prefix.ok_or_else(|| serde::de::Error::missing_field("subnet-prefix"))?,
+            interface_id: interface_id.ok_or_else(|| serde::de::Error::missing_field("interface-id"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -854,15 +2367,57 @@ impl crate::events::EventData for RdmaGidStatusChanged {
 /// Facts: module `run-state`; since QEMU 0.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reset {
     /// `guest`
     pub guest: bool,
     /// `reason`
     pub reason: t::ShutdownCause,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Reset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("guest", &self.guest)?;
+        m.serialize_entry("reason", &self.reason)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Reset {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Reset {
+    const NAME: &'static str = "Reset";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["guest", "reason"];
+        let mut guest = None;
+        let mut reason = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => guest = Some(__map.next_value()?),
+                Ok(_) => reason = Some(__map.next_value()?),
+            }
+        }
+        Ok(Reset {
+            guest: guest.ok_or_else(|| serde::de::Error::missing_field("guest"))?,
+            reason: reason.ok_or_else(|| serde::de::Error::missing_field("reason"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -895,16 +2450,57 @@ impl crate::events::EventData for Resume {
 /// Facts: module `misc`; since QEMU 0.13; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RtcChange {
     /// `offset`
     pub offset: i64,
     /// `qom-path`
-    #[serde(rename = "qom-path")]
     pub qom_path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RtcChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("offset", &self.offset)?;
+        m.serialize_entry("qom-path", &self.qom_path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RtcChange {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RtcChange {
+    const NAME: &'static str = "RtcChange";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["offset", "qom-path"];
+        let mut offset = None;
+        let mut qom_path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => offset = Some(__map.next_value()?),
+                Ok(_) => qom_path = Some(__map.next_value()?),
+            }
+        }
+        Ok(RtcChange {
+            offset: offset.ok_or_else(|| serde::de::Error::missing_field("offset"))?,
+            qom_path: qom_path.ok_or_else(|| serde::de::Error::missing_field("qom-path"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -917,15 +2513,57 @@ impl crate::events::EventData for RtcChange {
 /// Facts: module `run-state`; since QEMU 0.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Shutdown {
     /// `guest`
     pub guest: bool,
     /// `reason`
     pub reason: t::ShutdownCause,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Shutdown {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("guest", &self.guest)?;
+        m.serialize_entry("reason", &self.reason)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Shutdown {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Shutdown {
+    const NAME: &'static str = "Shutdown";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["guest", "reason"];
+        let mut guest = None;
+        let mut reason = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => guest = Some(__map.next_value()?),
+                Ok(_) => reason = Some(__map.next_value()?),
+            }
+        }
+        Ok(Shutdown {
+            guest: guest.ok_or_else(|| serde::de::Error::missing_field("guest"))?,
+            reason: reason.ok_or_else(|| serde::de::Error::missing_field("reason"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -940,15 +2578,57 @@ impl crate::events::EventData for Shutdown {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpiceConnected {
     /// `server`
     pub server: t::SpiceBasicInfo,
     /// `client`
     pub client: t::SpiceBasicInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SpiceConnected {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("server", &self.server)?;
+        m.serialize_entry("client", &self.client)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SpiceConnected {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SpiceConnected {
+    const NAME: &'static str = "SpiceConnected";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["server", "client"];
+        let mut server = None;
+        let mut client = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => server = Some(__map.next_value()?),
+                Ok(_) => client = Some(__map.next_value()?),
+            }
+        }
+        Ok(SpiceConnected {
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            client: client.ok_or_else(|| serde::de::Error::missing_field("client"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -963,15 +2643,57 @@ impl crate::events::EventData for SpiceConnected {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpiceDisconnected {
     /// `server`
     pub server: t::SpiceBasicInfo,
     /// `client`
     pub client: t::SpiceBasicInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SpiceDisconnected {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("server", &self.server)?;
+        m.serialize_entry("client", &self.client)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SpiceDisconnected {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SpiceDisconnected {
+    const NAME: &'static str = "SpiceDisconnected";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["server", "client"];
+        let mut server = None;
+        let mut client = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => server = Some(__map.next_value()?),
+                Ok(_) => client = Some(__map.next_value()?),
+            }
+        }
+        Ok(SpiceDisconnected {
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            client: client.ok_or_else(|| serde::de::Error::missing_field("client"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -986,15 +2708,57 @@ impl crate::events::EventData for SpiceDisconnected {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpiceInitialized {
     /// `server`
     pub server: t::SpiceServerInfo,
     /// `client`
     pub client: t::SpiceChannel,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SpiceInitialized {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("server", &self.server)?;
+        m.serialize_entry("client", &self.client)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SpiceInitialized {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SpiceInitialized {
+    const NAME: &'static str = "SpiceInitialized";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["server", "client"];
+        let mut server = None;
+        let mut client = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => server = Some(__map.next_value()?),
+                Ok(_) => client = Some(__map.next_value()?),
+            }
+        }
+        Ok(SpiceInitialized {
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            client: client.ok_or_else(|| serde::de::Error::missing_field("client"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -1089,14 +2853,51 @@ impl crate::events::EventData for SuspendDisk {
 /// Facts: module `migration`; since QEMU 4.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UnplugPrimary {
     /// `device-id`
-    #[serde(rename = "device-id")]
     pub device_id: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for UnplugPrimary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device-id", &self.device_id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for UnplugPrimary {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for UnplugPrimary {
+    const NAME: &'static str = "UnplugPrimary";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device-id"];
+        let mut device_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => device_id = Some(__map.next_value()?),
+            }
+        }
+        Ok(UnplugPrimary {
+            device_id: device_id.ok_or_else(|| serde::de::Error::missing_field("device-id"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -1109,21 +2910,64 @@ impl crate::events::EventData for UnplugPrimary {
 /// Facts: module `vfio`; since QEMU 9.1; in QEMU 9.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VfioMigration {
     /// `device-id`
-    #[serde(rename = "device-id")]
     pub device_id: String,
     /// `qom-path`
-    #[serde(rename = "qom-path")]
     pub qom_path: String,
     /// `device-state`
     /// Its type differs between versions (`VfioMigrationState` in 9.1.0, `QapiVfioMigrationState` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "device-state")]
     pub device_state: serde_json::Value,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VfioMigration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device-id", &self.device_id)?;
+        m.serialize_entry("qom-path", &self.qom_path)?;
+        m.serialize_entry("device-state", &self.device_state)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VfioMigration {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VfioMigration {
+    const NAME: &'static str = "VfioMigration";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device-id", "qom-path", "device-state"];
+        let mut device_id = None;
+        let mut qom_path = None;
+        let mut device_state = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device_id = Some(__map.next_value()?),
+                Ok(1) => qom_path = Some(__map.next_value()?),
+                Ok(_) => device_state = Some(__map.next_value()?),
+            }
+        }
+        Ok(VfioMigration {
+            device_id: device_id.ok_or_else(|| serde::de::Error::missing_field("device-id"))?,
+            qom_path: qom_path.ok_or_else(|| serde::de::Error::missing_field("qom-path"))?,
+            device_state: device_state.ok_or_else(|| serde::de::Error::missing_field("device-state"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -1136,23 +2980,69 @@ impl crate::events::EventData for VfioMigration {
 /// Facts: module `misc`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VfuClientHangup {
     /// `vfu-id`
-    #[serde(rename = "vfu-id")]
     pub vfu_id: String,
     /// `vfu-qom-path`
-    #[serde(rename = "vfu-qom-path")]
     pub vfu_qom_path: String,
     /// `dev-id`
-    #[serde(rename = "dev-id")]
     pub dev_id: String,
     /// `dev-qom-path`
-    #[serde(rename = "dev-qom-path")]
     pub dev_qom_path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VfuClientHangup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("vfu-id", &self.vfu_id)?;
+        m.serialize_entry("vfu-qom-path", &self.vfu_qom_path)?;
+        m.serialize_entry("dev-id", &self.dev_id)?;
+        m.serialize_entry("dev-qom-path", &self.dev_qom_path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VfuClientHangup {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VfuClientHangup {
+    const NAME: &'static str = "VfuClientHangup";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["vfu-id", "vfu-qom-path", "dev-id", "dev-qom-path"];
+        let mut vfu_id = None;
+        let mut vfu_qom_path = None;
+        let mut dev_id = None;
+        let mut dev_qom_path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => vfu_id = Some(__map.next_value()?),
+                Ok(1) => vfu_qom_path = Some(__map.next_value()?),
+                Ok(2) => dev_id = Some(__map.next_value()?),
+                Ok(_) => dev_qom_path = Some(__map.next_value()?),
+            }
+        }
+        Ok(VfuClientHangup {
+            vfu_id: vfu_id.ok_or_else(|| serde::de::Error::missing_field("vfu-id"))?,
+            vfu_qom_path: vfu_qom_path.ok_or_else(|| serde::de::Error::missing_field("vfu-qom-path"))?,
+            dev_id: dev_id.ok_or_else(|| serde::de::Error::missing_field("dev-id"))?,
+            dev_qom_path: dev_qom_path.ok_or_else(|| serde::de::Error::missing_field("dev-qom-path"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -1167,15 +3057,57 @@ impl crate::events::EventData for VfuClientHangup {
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VncConnected {
     /// `server`
     pub server: t::VncServerInfo,
     /// `client`
     pub client: t::VncBasicInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VncConnected {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("server", &self.server)?;
+        m.serialize_entry("client", &self.client)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VncConnected {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VncConnected {
+    const NAME: &'static str = "VncConnected";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["server", "client"];
+        let mut server = None;
+        let mut client = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => server = Some(__map.next_value()?),
+                Ok(_) => client = Some(__map.next_value()?),
+            }
+        }
+        Ok(VncConnected {
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            client: client.ok_or_else(|| serde::de::Error::missing_field("client"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -1190,15 +3122,57 @@ impl crate::events::EventData for VncConnected {
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VncDisconnected {
     /// `server`
     pub server: t::VncServerInfo,
     /// `client`
     pub client: t::VncClientInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VncDisconnected {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("server", &self.server)?;
+        m.serialize_entry("client", &self.client)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VncDisconnected {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VncDisconnected {
+    const NAME: &'static str = "VncDisconnected";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["server", "client"];
+        let mut server = None;
+        let mut client = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => server = Some(__map.next_value()?),
+                Ok(_) => client = Some(__map.next_value()?),
+            }
+        }
+        Ok(VncDisconnected {
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            client: client.ok_or_else(|| serde::de::Error::missing_field("client"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -1213,15 +3187,57 @@ impl crate::events::EventData for VncDisconnected {
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VncInitialized {
     /// `server`
     pub server: t::VncServerInfo,
     /// `client`
     pub client: t::VncClientInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VncInitialized {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("server", &self.server)?;
+        m.serialize_entry("client", &self.client)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VncInitialized {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VncInitialized {
+    const NAME: &'static str = "VncInitialized";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["server", "client"];
+        let mut server = None;
+        let mut client = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => server = Some(__map.next_value()?),
+                Ok(_) => client = Some(__map.next_value()?),
+            }
+        }
+        Ok(VncInitialized {
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            client: client.ok_or_else(|| serde::de::Error::missing_field("client"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -1234,15 +3250,57 @@ impl crate::events::EventData for VncInitialized {
 /// Facts: module `char`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VserportChange {
     /// `id`
     pub id: String,
     /// `open`
     pub open: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VserportChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("open", &self.open)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VserportChange {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VserportChange {
+    const NAME: &'static str = "VserportChange";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "open"];
+        let mut id = None;
+        let mut open = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(_) => open = Some(__map.next_value()?),
+            }
+        }
+        Ok(VserportChange {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            open: open.ok_or_else(|| serde::de::Error::missing_field("open"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]
@@ -1275,13 +3333,51 @@ impl crate::events::EventData for Wakeup {
 /// Facts: module `run-state`; since QEMU 0.13; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Watchdog {
     /// `action`
     pub action: t::WatchdogAction,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Watchdog {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("action", &self.action)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Watchdog {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Watchdog {
+    const NAME: &'static str = "Watchdog";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["action"];
+        let mut action = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => action = Some(__map.next_value()?),
+            }
+        }
+        Ok(Watchdog {
+            action: action.ok_or_else(|| serde::de::Error::missing_field("action"))?,
+            unknown_members,
+        })
+    }
 }
 
 #[allow(deprecated)]

@@ -11,29 +11,99 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `block`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockLatencyHistogramSet {
     /// `id`
     pub id: String,
     /// `boundaries`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boundaries: Option<Vec<u64>>,
     /// `boundaries-read`
-    #[serde(rename = "boundaries-read", default, skip_serializing_if = "Option::is_none")]
     pub boundaries_read: Option<Vec<u64>>,
     /// `boundaries-write`
-    #[serde(rename = "boundaries-write", default, skip_serializing_if = "Option::is_none")]
     pub boundaries_write: Option<Vec<u64>>,
     /// `boundaries-zap`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(rename = "boundaries-zap", default, skip_serializing_if = "Option::is_none")]
     pub boundaries_zap: Option<Vec<u64>>,
     /// `boundaries-flush`
-    #[serde(rename = "boundaries-flush", default, skip_serializing_if = "Option::is_none")]
     pub boundaries_flush: Option<Vec<u64>>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockLatencyHistogramSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        if let Some(v) = &self.boundaries {
+            m.serialize_entry("boundaries", v)?;
+        }
+        if let Some(v) = &self.boundaries_read {
+            m.serialize_entry("boundaries-read", v)?;
+        }
+        if let Some(v) = &self.boundaries_write {
+            m.serialize_entry("boundaries-write", v)?;
+        }
+        if let Some(v) = &self.boundaries_zap {
+            m.serialize_entry("boundaries-zap", v)?;
+        }
+        if let Some(v) = &self.boundaries_flush {
+            m.serialize_entry("boundaries-flush", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockLatencyHistogramSet {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockLatencyHistogramSet {
+    const NAME: &'static str = "BlockLatencyHistogramSet";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "id",
+            "boundaries",
+            "boundaries-read",
+            "boundaries-write",
+            "boundaries-zap",
+            "boundaries-flush",
+        ];
+        let mut id = None;
+        let mut boundaries = None;
+        let mut boundaries_read = None;
+        let mut boundaries_write = None;
+        let mut boundaries_zap = None;
+        let mut boundaries_flush = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(1) => boundaries = __map.next_value()?,
+                Ok(2) => boundaries_read = __map.next_value()?,
+                Ok(3) => boundaries_write = __map.next_value()?,
+                Ok(4) => boundaries_zap = __map.next_value()?,
+                Ok(_) => boundaries_flush = __map.next_value()?,
+            }
+        }
+        Ok(BlockLatencyHistogramSet {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            boundaries,
+            boundaries_read,
+            boundaries_write,
+            boundaries_zap,
+            boundaries_flush,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockLatencyHistogramSet {
@@ -118,30 +188,93 @@ impl crate::Command for BlockSetIoThrottle {
 /// Facts: module `block`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevChangeMedium {
     /// `device`
     /// Feature `deprecated` in QEMU 7.2.0 to 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `filename`
     pub filename: String,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `force`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     /// `read-only-mode`
-    #[serde(rename = "read-only-mode", default, skip_serializing_if = "Option::is_none")]
     pub read_only_mode: Option<t::BlockdevChangeReadOnlyMode>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevChangeMedium {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        m.serialize_entry("filename", &self.filename)?;
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.force {
+            m.serialize_entry("force", v)?;
+        }
+        if let Some(v) = &self.read_only_mode {
+            m.serialize_entry("read-only-mode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevChangeMedium {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevChangeMedium {
+    const NAME: &'static str = "BlockdevChangeMedium";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "id", "filename", "format", "force", "read-only-mode"];
+        let mut device = None;
+        let mut id = None;
+        let mut filename = None;
+        let mut format = None;
+        let mut force = None;
+        let mut read_only_mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(1) => id = __map.next_value()?,
+                Ok(2) => filename = Some(__map.next_value()?),
+                Ok(3) => format = __map.next_value()?,
+                Ok(4) => force = __map.next_value()?,
+                Ok(_) => read_only_mode = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevChangeMedium {
+            device,
+            id,
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            format,
+            force,
+            read_only_mode,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevChangeMedium {
@@ -211,19 +344,59 @@ impl crate::Command for BlockdevChangeMedium {
 /// Facts: module `block`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BlockdevCloseTray {
     /// `device`
     /// Feature `deprecated` in QEMU 7.2.0 to 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCloseTray {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCloseTray {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCloseTray {
+    const NAME: &'static str = "BlockdevCloseTray";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "id"];
+        let mut device = None;
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(_) => id = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCloseTray { device, id, unknown_members })
+    }
 }
 
 impl BlockdevCloseTray {
@@ -261,16 +434,57 @@ impl crate::Command for BlockdevCloseTray {
 /// Facts: module `block`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevInsertMedium {
     /// `id`
     pub id: String,
     /// `node-name`
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevInsertMedium {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("node-name", &self.node_name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevInsertMedium {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevInsertMedium {
+    const NAME: &'static str = "BlockdevInsertMedium";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "node-name"];
+        let mut id = None;
+        let mut node_name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(_) => node_name = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevInsertMedium {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            node_name: node_name.ok_or_else(|| serde::de::Error::missing_field("node-name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevInsertMedium {
@@ -296,22 +510,66 @@ impl crate::Command for BlockdevInsertMedium {
 /// Facts: module `block`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BlockdevOpenTray {
     /// `device`
     /// Feature `deprecated` in QEMU 7.2.0 to 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `force`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOpenTray {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        if let Some(v) = &self.force {
+            m.serialize_entry("force", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOpenTray {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOpenTray {
+    const NAME: &'static str = "BlockdevOpenTray";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "id", "force"];
+        let mut device = None;
+        let mut id = None;
+        let mut force = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(1) => id = __map.next_value()?,
+                Ok(_) => force = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOpenTray { device, id, force, unknown_members })
+    }
 }
 
 impl BlockdevOpenTray {
@@ -357,13 +615,51 @@ impl crate::Command for BlockdevOpenTray {
 /// Facts: module `block`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevRemoveMedium {
     /// `id`
     pub id: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevRemoveMedium {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevRemoveMedium {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevRemoveMedium {
+    const NAME: &'static str = "BlockdevRemoveMedium";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id"];
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => id = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevRemoveMedium {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevRemoveMedium {
@@ -385,22 +681,66 @@ impl crate::Command for BlockdevRemoveMedium {
 /// Facts: module `block`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Eject {
     /// `device`
     /// Feature `deprecated` in QEMU 7.2.0 to 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `force`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Eject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        if let Some(v) = &self.force {
+            m.serialize_entry("force", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Eject {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Eject {
+    const NAME: &'static str = "Eject";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "id", "force"];
+        let mut device = None;
+        let mut id = None;
+        let mut force = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(1) => id = __map.next_value()?,
+                Ok(_) => force = __map.next_value()?,
+            }
+        }
+        Ok(Eject { device, id, force, unknown_members })
+    }
 }
 
 impl Eject {

@@ -11,54 +11,166 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `block-core`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockCommit {
     /// `job-id`
-    #[serde(rename = "job-id", default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`
     pub device: String,
     /// `base-node`
-    #[serde(rename = "base-node", default, skip_serializing_if = "Option::is_none")]
     pub base_node: Option<String>,
     /// `base`
     /// Feature `deprecated` in QEMU 7.2.0 to 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
     /// `top-node`
-    #[serde(rename = "top-node", default, skip_serializing_if = "Option::is_none")]
     pub top_node: Option<String>,
     /// `top`
     /// Feature `deprecated` in QEMU 7.2.0 to 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top: Option<String>,
     /// `backing-file`
-    #[serde(rename = "backing-file", default, skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `backing-mask-protocol`
     /// Only in QEMU 9.0.0 to 9.2.0-rc2.
-    #[serde(rename = "backing-mask-protocol", default, skip_serializing_if = "Option::is_none")]
     pub backing_mask_protocol: Option<bool>,
     /// `speed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `on-error`
-    #[serde(rename = "on-error", default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<t::BlockdevOnError>,
     /// `filter-node-name`
-    #[serde(rename = "filter-node-name", default, skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `auto-finalize`
-    #[serde(rename = "auto-finalize", default, skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`
-    #[serde(rename = "auto-dismiss", default, skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockCommit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.job_id {
+            m.serialize_entry("job-id", v)?;
+        }
+        m.serialize_entry("device", &self.device)?;
+        if let Some(v) = &self.base_node {
+            m.serialize_entry("base-node", v)?;
+        }
+        if let Some(v) = &self.base {
+            m.serialize_entry("base", v)?;
+        }
+        if let Some(v) = &self.top_node {
+            m.serialize_entry("top-node", v)?;
+        }
+        if let Some(v) = &self.top {
+            m.serialize_entry("top", v)?;
+        }
+        if let Some(v) = &self.backing_file {
+            m.serialize_entry("backing-file", v)?;
+        }
+        if let Some(v) = &self.backing_mask_protocol {
+            m.serialize_entry("backing-mask-protocol", v)?;
+        }
+        if let Some(v) = &self.speed {
+            m.serialize_entry("speed", v)?;
+        }
+        if let Some(v) = &self.on_error {
+            m.serialize_entry("on-error", v)?;
+        }
+        if let Some(v) = &self.filter_node_name {
+            m.serialize_entry("filter-node-name", v)?;
+        }
+        if let Some(v) = &self.auto_finalize {
+            m.serialize_entry("auto-finalize", v)?;
+        }
+        if let Some(v) = &self.auto_dismiss {
+            m.serialize_entry("auto-dismiss", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockCommit {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockCommit {
+    const NAME: &'static str = "BlockCommit";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "job-id",
+            "device",
+            "base-node",
+            "base",
+            "top-node",
+            "top",
+            "backing-file",
+            "backing-mask-protocol",
+            "speed",
+            "on-error",
+            "filter-node-name",
+            "auto-finalize",
+            "auto-dismiss",
+        ];
+        let mut job_id = None;
+        let mut device = None;
+        let mut base_node = None;
+        let mut base = None;
+        let mut top_node = None;
+        let mut top = None;
+        let mut backing_file = None;
+        let mut backing_mask_protocol = None;
+        let mut speed = None;
+        let mut on_error = None;
+        let mut filter_node_name = None;
+        let mut auto_finalize = None;
+        let mut auto_dismiss = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = __map.next_value()?,
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => base_node = __map.next_value()?,
+                Ok(3) => base = __map.next_value()?,
+                Ok(4) => top_node = __map.next_value()?,
+                Ok(5) => top = __map.next_value()?,
+                Ok(6) => backing_file = __map.next_value()?,
+                Ok(7) => backing_mask_protocol = __map.next_value()?,
+                Ok(8) => speed = __map.next_value()?,
+                Ok(9) => on_error = __map.next_value()?,
+                Ok(10) => filter_node_name = __map.next_value()?,
+                Ok(11) => auto_finalize = __map.next_value()?,
+                Ok(_) => auto_dismiss = __map.next_value()?,
+            }
+        }
+        Ok(BlockCommit {
+            job_id,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            base_node,
+            base,
+            top_node,
+            top,
+            backing_file,
+            backing_mask_protocol,
+            speed,
+            on_error,
+            filter_node_name,
+            auto_finalize,
+            auto_dismiss,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockCommit {
@@ -191,24 +303,81 @@ impl crate::Command for BlockCommit {
 /// Facts: module `block-core`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapAdd {
     /// `node`
     pub node: String,
     /// `name`
     pub name: String,
     /// `granularity`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granularity: Option<u32>,
     /// `persistent`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent: Option<bool>,
     /// `disabled`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyBitmapAdd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.granularity {
+            m.serialize_entry("granularity", v)?;
+        }
+        if let Some(v) = &self.persistent {
+            m.serialize_entry("persistent", v)?;
+        }
+        if let Some(v) = &self.disabled {
+            m.serialize_entry("disabled", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyBitmapAdd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyBitmapAdd {
+    const NAME: &'static str = "BlockDirtyBitmapAdd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "name", "granularity", "persistent", "disabled"];
+        let mut node = None;
+        let mut name = None;
+        let mut granularity = None;
+        let mut persistent = None;
+        let mut disabled = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(1) => name = Some(__map.next_value()?),
+                Ok(2) => granularity = __map.next_value()?,
+                Ok(3) => persistent = __map.next_value()?,
+                Ok(_) => disabled = __map.next_value()?,
+            }
+        }
+        Ok(BlockDirtyBitmapAdd {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            granularity,
+            persistent,
+            disabled,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyBitmapAdd {
@@ -261,15 +430,57 @@ impl crate::Command for BlockDirtyBitmapAdd {
 /// Facts: module `block-core`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapClear {
     /// `node`
     pub node: String,
     /// `name`
     pub name: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyBitmapClear {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyBitmapClear {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyBitmapClear {
+    const NAME: &'static str = "BlockDirtyBitmapClear";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "name"];
+        let mut node = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockDirtyBitmapClear {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyBitmapClear {
@@ -295,15 +506,57 @@ impl crate::Command for BlockDirtyBitmapClear {
 /// Facts: module `block-core`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapDisable {
     /// `node`
     pub node: String,
     /// `name`
     pub name: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyBitmapDisable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyBitmapDisable {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyBitmapDisable {
+    const NAME: &'static str = "BlockDirtyBitmapDisable";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "name"];
+        let mut node = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockDirtyBitmapDisable {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyBitmapDisable {
@@ -329,15 +582,57 @@ impl crate::Command for BlockDirtyBitmapDisable {
 /// Facts: module `block-core`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapEnable {
     /// `node`
     pub node: String,
     /// `name`
     pub name: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyBitmapEnable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyBitmapEnable {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyBitmapEnable {
+    const NAME: &'static str = "BlockDirtyBitmapEnable";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "name"];
+        let mut node = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockDirtyBitmapEnable {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyBitmapEnable {
@@ -363,7 +658,7 @@ impl crate::Command for BlockDirtyBitmapEnable {
 /// Facts: module `block-core`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapMerge {
     /// `node`
     pub node: String,
@@ -372,8 +667,54 @@ pub struct BlockDirtyBitmapMerge {
     /// `bitmaps`
     pub bitmaps: Vec<t::BlockDirtyBitmapOrStr>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyBitmapMerge {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("target", &self.target)?;
+        m.serialize_entry("bitmaps", &self.bitmaps)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyBitmapMerge {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyBitmapMerge {
+    const NAME: &'static str = "BlockDirtyBitmapMerge";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "target", "bitmaps"];
+        let mut node = None;
+        let mut target = None;
+        let mut bitmaps = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(1) => target = Some(__map.next_value()?),
+                Ok(_) => bitmaps = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockDirtyBitmapMerge {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            bitmaps: bitmaps.ok_or_else(|| serde::de::Error::missing_field("bitmaps"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyBitmapMerge {
@@ -404,15 +745,57 @@ impl crate::Command for BlockDirtyBitmapMerge {
 /// Facts: module `block-core`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapRemove {
     /// `node`
     pub node: String,
     /// `name`
     pub name: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyBitmapRemove {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyBitmapRemove {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyBitmapRemove {
+    const NAME: &'static str = "BlockDirtyBitmapRemove";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "name"];
+        let mut node = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockDirtyBitmapRemove {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyBitmapRemove {
@@ -438,16 +821,59 @@ impl crate::Command for BlockDirtyBitmapRemove {
 /// Facts: module `block-core`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobCancel {
     /// `device`
     pub device: String,
     /// `force`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobCancel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        if let Some(v) = &self.force {
+            m.serialize_entry("force", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobCancel {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobCancel {
+    const NAME: &'static str = "BlockJobCancel";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "force"];
+        let mut device = None;
+        let mut force = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(_) => force = __map.next_value()?,
+            }
+        }
+        Ok(BlockJobCancel {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            force,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockJobCancel {
@@ -492,13 +918,51 @@ impl crate::Command for BlockJobChange {
 /// Facts: module `block-core`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobComplete {
     /// `device`
     pub device: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobComplete {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobComplete {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobComplete {
+    const NAME: &'static str = "BlockJobComplete";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device"];
+        let mut device = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => device = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobComplete {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockJobComplete {
@@ -520,13 +984,48 @@ impl crate::Command for BlockJobComplete {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobDismiss {
     /// `id`
     pub id: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobDismiss {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobDismiss {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobDismiss {
+    const NAME: &'static str = "BlockJobDismiss";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id"];
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => id = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobDismiss { id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?, unknown_members })
+    }
 }
 
 impl BlockJobDismiss {
@@ -548,13 +1047,48 @@ impl crate::Command for BlockJobDismiss {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobFinalize {
     /// `id`
     pub id: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobFinalize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobFinalize {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobFinalize {
+    const NAME: &'static str = "BlockJobFinalize";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id"];
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => id = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobFinalize { id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?, unknown_members })
+    }
 }
 
 impl BlockJobFinalize {
@@ -576,13 +1110,51 @@ impl crate::Command for BlockJobFinalize {
 /// Facts: module `block-core`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobPause {
     /// `device`
     pub device: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobPause {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobPause {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobPause {
+    const NAME: &'static str = "BlockJobPause";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device"];
+        let mut device = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => device = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobPause {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockJobPause {
@@ -604,13 +1176,51 @@ impl crate::Command for BlockJobPause {
 /// Facts: module `block-core`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobResume {
     /// `device`
     pub device: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobResume {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobResume {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobResume {
+    const NAME: &'static str = "BlockJobResume";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device"];
+        let mut device = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => device = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobResume {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockJobResume {
@@ -632,15 +1242,57 @@ impl crate::Command for BlockJobResume {
 /// Facts: module `block-core`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobSetSpeed {
     /// `device`
     pub device: String,
     /// `speed`
     pub speed: i64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobSetSpeed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("speed", &self.speed)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobSetSpeed {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobSetSpeed {
+    const NAME: &'static str = "BlockJobSetSpeed";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "speed"];
+        let mut device = None;
+        let mut speed = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(_) => speed = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobSetSpeed {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            speed: speed.ok_or_else(|| serde::de::Error::missing_field("speed"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockJobSetSpeed {
@@ -662,17 +1314,58 @@ impl crate::Command for BlockJobSetSpeed {
 /// Facts: module `block-core`; since QEMU 2.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockSetWriteThreshold {
     /// `node-name`
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `write-threshold`
-    #[serde(rename = "write-threshold")]
     pub write_threshold: u64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockSetWriteThreshold {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node-name", &self.node_name)?;
+        m.serialize_entry("write-threshold", &self.write_threshold)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockSetWriteThreshold {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockSetWriteThreshold {
+    const NAME: &'static str = "BlockSetWriteThreshold";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node-name", "write-threshold"];
+        let mut node_name = None;
+        let mut write_threshold = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node_name = Some(__map.next_value()?),
+                Ok(_) => write_threshold = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockSetWriteThreshold {
+            node_name: node_name.ok_or_else(|| serde::de::Error::missing_field("node-name"))?,
+            write_threshold: write_threshold
+                .ok_or_else(|| serde::de::Error::missing_field("write-threshold"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockSetWriteThreshold {
@@ -698,47 +1391,153 @@ impl crate::Command for BlockSetWriteThreshold {
 /// Facts: module `block-core`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockStream {
     /// `job-id`
-    #[serde(rename = "job-id", default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`
     pub device: String,
     /// `base`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
     /// `base-node`
-    #[serde(rename = "base-node", default, skip_serializing_if = "Option::is_none")]
     pub base_node: Option<String>,
     /// `backing-file`
-    #[serde(rename = "backing-file", default, skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `backing-mask-protocol`
     /// Only in QEMU 9.0.0 to 9.2.0-rc2.
-    #[serde(rename = "backing-mask-protocol", default, skip_serializing_if = "Option::is_none")]
     pub backing_mask_protocol: Option<bool>,
     /// `bottom`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bottom: Option<String>,
     /// `speed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `on-error`
-    #[serde(rename = "on-error", default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<t::BlockdevOnError>,
     /// `filter-node-name`
-    #[serde(rename = "filter-node-name", default, skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `auto-finalize`
-    #[serde(rename = "auto-finalize", default, skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`
-    #[serde(rename = "auto-dismiss", default, skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockStream {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.job_id {
+            m.serialize_entry("job-id", v)?;
+        }
+        m.serialize_entry("device", &self.device)?;
+        if let Some(v) = &self.base {
+            m.serialize_entry("base", v)?;
+        }
+        if let Some(v) = &self.base_node {
+            m.serialize_entry("base-node", v)?;
+        }
+        if let Some(v) = &self.backing_file {
+            m.serialize_entry("backing-file", v)?;
+        }
+        if let Some(v) = &self.backing_mask_protocol {
+            m.serialize_entry("backing-mask-protocol", v)?;
+        }
+        if let Some(v) = &self.bottom {
+            m.serialize_entry("bottom", v)?;
+        }
+        if let Some(v) = &self.speed {
+            m.serialize_entry("speed", v)?;
+        }
+        if let Some(v) = &self.on_error {
+            m.serialize_entry("on-error", v)?;
+        }
+        if let Some(v) = &self.filter_node_name {
+            m.serialize_entry("filter-node-name", v)?;
+        }
+        if let Some(v) = &self.auto_finalize {
+            m.serialize_entry("auto-finalize", v)?;
+        }
+        if let Some(v) = &self.auto_dismiss {
+            m.serialize_entry("auto-dismiss", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockStream {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockStream {
+    const NAME: &'static str = "BlockStream";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "job-id",
+            "device",
+            "base",
+            "base-node",
+            "backing-file",
+            "backing-mask-protocol",
+            "bottom",
+            "speed",
+            "on-error",
+            "filter-node-name",
+            "auto-finalize",
+            "auto-dismiss",
+        ];
+        let mut job_id = None;
+        let mut device = None;
+        let mut base = None;
+        let mut base_node = None;
+        let mut backing_file = None;
+        let mut backing_mask_protocol = None;
+        let mut bottom = None;
+        let mut speed = None;
+        let mut on_error = None;
+        let mut filter_node_name = None;
+        let mut auto_finalize = None;
+        let mut auto_dismiss = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = __map.next_value()?,
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => base = __map.next_value()?,
+                Ok(3) => base_node = __map.next_value()?,
+                Ok(4) => backing_file = __map.next_value()?,
+                Ok(5) => backing_mask_protocol = __map.next_value()?,
+                Ok(6) => bottom = __map.next_value()?,
+                Ok(7) => speed = __map.next_value()?,
+                Ok(8) => on_error = __map.next_value()?,
+                Ok(9) => filter_node_name = __map.next_value()?,
+                Ok(10) => auto_finalize = __map.next_value()?,
+                Ok(_) => auto_dismiss = __map.next_value()?,
+            }
+        }
+        Ok(BlockStream {
+            job_id,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            base,
+            base_node,
+            backing_file,
+            backing_mask_protocol,
+            bottom,
+            speed,
+            on_error,
+            filter_node_name,
+            auto_finalize,
+            auto_dismiss,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockStream {
@@ -862,19 +1661,67 @@ impl crate::Command for BlockStream {
 /// Facts: module `block-core`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockResize {
     /// `device`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `node-name`
-    #[serde(rename = "node-name", default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `size`
     pub size: i64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockResize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.node_name {
+            m.serialize_entry("node-name", v)?;
+        }
+        m.serialize_entry("size", &self.size)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockResize {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockResize {
+    const NAME: &'static str = "BlockResize";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "node-name", "size"];
+        let mut device = None;
+        let mut node_name = None;
+        let mut size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(1) => node_name = __map.next_value()?,
+                Ok(_) => size = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockResize {
+            device,
+            node_name,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockResize {
@@ -942,16 +1789,57 @@ impl crate::Command for BlockdevBackup {
 /// Facts: module `block-core`; since QEMU 3.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreate {
     /// `job-id`
-    #[serde(rename = "job-id")]
     pub job_id: String,
     /// `options`
     pub options: t::BlockdevCreateOptions,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("job-id", &self.job_id)?;
+        m.serialize_entry("options", &self.options)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreate {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreate {
+    const NAME: &'static str = "BlockdevCreate";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["job-id", "options"];
+        let mut job_id = None;
+        let mut options = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = Some(__map.next_value()?),
+                Ok(_) => options = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevCreate {
+            job_id: job_id.ok_or_else(|| serde::de::Error::missing_field("job-id"))?,
+            options: options.ok_or_else(|| serde::de::Error::missing_field("options"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreate {
@@ -973,14 +1861,51 @@ impl crate::Command for BlockdevCreate {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevDel {
     /// `node-name`
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevDel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node-name", &self.node_name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevDel {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevDel {
+    const NAME: &'static str = "BlockdevDel";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node-name"];
+        let mut node_name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => node_name = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevDel {
+            node_name: node_name.ok_or_else(|| serde::de::Error::missing_field("node-name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevDel {
@@ -1002,50 +1927,166 @@ impl crate::Command for BlockdevDel {
 /// Facts: module `block-core`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevMirror {
     /// `job-id`
-    #[serde(rename = "job-id", default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`
     pub device: String,
     /// `target`
     pub target: String,
     /// `replaces`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
     /// `sync`
     pub sync: t::MirrorSyncMode,
     /// `speed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `granularity`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granularity: Option<u32>,
     /// `buf-size`
-    #[serde(rename = "buf-size", default, skip_serializing_if = "Option::is_none")]
     pub buf_size: Option<i64>,
     /// `on-source-error`
-    #[serde(rename = "on-source-error", default, skip_serializing_if = "Option::is_none")]
     pub on_source_error: Option<t::BlockdevOnError>,
     /// `on-target-error`
-    #[serde(rename = "on-target-error", default, skip_serializing_if = "Option::is_none")]
     pub on_target_error: Option<t::BlockdevOnError>,
     /// `filter-node-name`
-    #[serde(rename = "filter-node-name", default, skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `copy-mode`
-    #[serde(rename = "copy-mode", default, skip_serializing_if = "Option::is_none")]
     pub copy_mode: Option<t::MirrorCopyMode>,
     /// `auto-finalize`
-    #[serde(rename = "auto-finalize", default, skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`
-    #[serde(rename = "auto-dismiss", default, skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevMirror {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.job_id {
+            m.serialize_entry("job-id", v)?;
+        }
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("target", &self.target)?;
+        if let Some(v) = &self.replaces {
+            m.serialize_entry("replaces", v)?;
+        }
+        m.serialize_entry("sync", &self.sync)?;
+        if let Some(v) = &self.speed {
+            m.serialize_entry("speed", v)?;
+        }
+        if let Some(v) = &self.granularity {
+            m.serialize_entry("granularity", v)?;
+        }
+        if let Some(v) = &self.buf_size {
+            m.serialize_entry("buf-size", v)?;
+        }
+        if let Some(v) = &self.on_source_error {
+            m.serialize_entry("on-source-error", v)?;
+        }
+        if let Some(v) = &self.on_target_error {
+            m.serialize_entry("on-target-error", v)?;
+        }
+        if let Some(v) = &self.filter_node_name {
+            m.serialize_entry("filter-node-name", v)?;
+        }
+        if let Some(v) = &self.copy_mode {
+            m.serialize_entry("copy-mode", v)?;
+        }
+        if let Some(v) = &self.auto_finalize {
+            m.serialize_entry("auto-finalize", v)?;
+        }
+        if let Some(v) = &self.auto_dismiss {
+            m.serialize_entry("auto-dismiss", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevMirror {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevMirror {
+    const NAME: &'static str = "BlockdevMirror";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "job-id",
+            "device",
+            "target",
+            "replaces",
+            "sync",
+            "speed",
+            "granularity",
+            "buf-size",
+            "on-source-error",
+            "on-target-error",
+            "filter-node-name",
+            "copy-mode",
+            "auto-finalize",
+            "auto-dismiss",
+        ];
+        let mut job_id = None;
+        let mut device = None;
+        let mut target = None;
+        let mut replaces = None;
+        let mut sync = None;
+        let mut speed = None;
+        let mut granularity = None;
+        let mut buf_size = None;
+        let mut on_source_error = None;
+        let mut on_target_error = None;
+        let mut filter_node_name = None;
+        let mut copy_mode = None;
+        let mut auto_finalize = None;
+        let mut auto_dismiss = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = __map.next_value()?,
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => target = Some(__map.next_value()?),
+                Ok(3) => replaces = __map.next_value()?,
+                Ok(4) => sync = Some(__map.next_value()?),
+                Ok(5) => speed = __map.next_value()?,
+                Ok(6) => granularity = __map.next_value()?,
+                Ok(7) => buf_size = __map.next_value()?,
+                Ok(8) => on_source_error = __map.next_value()?,
+                Ok(9) => on_target_error = __map.next_value()?,
+                Ok(10) => filter_node_name = __map.next_value()?,
+                Ok(11) => copy_mode = __map.next_value()?,
+                Ok(12) => auto_finalize = __map.next_value()?,
+                Ok(_) => auto_dismiss = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevMirror {
+            job_id,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            replaces,
+            sync: sync.ok_or_else(|| serde::de::Error::missing_field("sync"))?,
+            speed,
+            granularity,
+            buf_size,
+            on_source_error,
+            on_target_error,
+            filter_node_name,
+            copy_mode,
+            auto_finalize,
+            auto_dismiss,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevMirror {
@@ -1171,13 +2212,51 @@ impl crate::Command for BlockdevMirror {
 /// Facts: module `block-core`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevReopen {
     /// `options`
     pub options: Vec<t::BlockdevOptions>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevReopen {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("options", &self.options)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevReopen {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevReopen {
+    const NAME: &'static str = "BlockdevReopen";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["options"];
+        let mut options = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => options = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevReopen {
+            options: options.ok_or_else(|| serde::de::Error::missing_field("options"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevReopen {
@@ -1201,15 +2280,57 @@ impl crate::Command for BlockdevReopen {
 /// Feature `allow-write-only-overlay` (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevSnapshot {
     /// `node`
     pub node: String,
     /// `overlay`
     pub overlay: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevSnapshot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("overlay", &self.overlay)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevSnapshot {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevSnapshot {
+    const NAME: &'static str = "BlockdevSnapshot";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "overlay"];
+        let mut node = None;
+        let mut overlay = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(_) => overlay = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevSnapshot {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            overlay: overlay.ok_or_else(|| serde::de::Error::missing_field("overlay"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevSnapshot {
@@ -1235,19 +2356,67 @@ impl crate::Command for BlockdevSnapshot {
 /// Facts: module `block-core`; since QEMU 1.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevSnapshotDeleteInternalSync {
     /// `device`
     pub device: String,
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `name`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevSnapshotDeleteInternalSync {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        if let Some(v) = &self.name {
+            m.serialize_entry("name", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevSnapshotDeleteInternalSync {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevSnapshotDeleteInternalSync {
+    const NAME: &'static str = "BlockdevSnapshotDeleteInternalSync";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "id", "name"];
+        let mut device = None;
+        let mut id = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(1) => id = __map.next_value()?,
+                Ok(_) => name = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevSnapshotDeleteInternalSync {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            id,
+            name,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevSnapshotDeleteInternalSync {
@@ -1290,15 +2459,57 @@ impl crate::Command for BlockdevSnapshotDeleteInternalSync {
 /// Facts: module `block-core`; since QEMU 1.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevSnapshotInternalSync {
     /// `device`
     pub device: String,
     /// `name`
     pub name: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevSnapshotInternalSync {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevSnapshotInternalSync {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevSnapshotInternalSync {
+    const NAME: &'static str = "BlockdevSnapshotInternalSync";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "name"];
+        let mut device = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevSnapshotInternalSync {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevSnapshotInternalSync {
@@ -1324,29 +2535,92 @@ impl crate::Command for BlockdevSnapshotInternalSync {
 /// Facts: module `block-core`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevSnapshotSync {
     /// `device`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `node-name`
-    #[serde(rename = "node-name", default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `snapshot-file`
-    #[serde(rename = "snapshot-file")]
     pub snapshot_file: String,
     /// `snapshot-node-name`
-    #[serde(rename = "snapshot-node-name", default, skip_serializing_if = "Option::is_none")]
     pub snapshot_node_name: Option<String>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<t::NewImageMode>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevSnapshotSync {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.node_name {
+            m.serialize_entry("node-name", v)?;
+        }
+        m.serialize_entry("snapshot-file", &self.snapshot_file)?;
+        if let Some(v) = &self.snapshot_node_name {
+            m.serialize_entry("snapshot-node-name", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevSnapshotSync {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevSnapshotSync {
+    const NAME: &'static str = "BlockdevSnapshotSync";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["device", "node-name", "snapshot-file", "snapshot-node-name", "format", "mode"];
+        let mut device = None;
+        let mut node_name = None;
+        let mut snapshot_file = None;
+        let mut snapshot_node_name = None;
+        let mut format = None;
+        let mut mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(1) => node_name = __map.next_value()?,
+                Ok(2) => snapshot_file = Some(__map.next_value()?),
+                Ok(3) => snapshot_node_name = __map.next_value()?,
+                Ok(4) => format = __map.next_value()?,
+                Ok(_) => mode = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevSnapshotSync {
+            device,
+            node_name,
+            snapshot_file: snapshot_file.ok_or_else(|| serde::de::Error::missing_field("snapshot-file"))?,
+            snapshot_node_name,
+            format,
+            mode,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevSnapshotSync {
@@ -1416,19 +2690,64 @@ impl crate::Command for BlockdevSnapshotSync {
 /// Facts: module `block-core`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChangeBackingFile {
     /// `device`
     pub device: String,
     /// `image-node-name`
-    #[serde(rename = "image-node-name")]
     pub image_node_name: String,
     /// `backing-file`
-    #[serde(rename = "backing-file")]
     pub backing_file: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChangeBackingFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("image-node-name", &self.image_node_name)?;
+        m.serialize_entry("backing-file", &self.backing_file)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChangeBackingFile {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChangeBackingFile {
+    const NAME: &'static str = "ChangeBackingFile";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "image-node-name", "backing-file"];
+        let mut device = None;
+        let mut image_node_name = None;
+        let mut backing_file = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(1) => image_node_name = Some(__map.next_value()?),
+                Ok(_) => backing_file = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChangeBackingFile {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            image_node_name: image_node_name
+                .ok_or_else(|| serde::de::Error::missing_field("image-node-name"))?,
+            backing_file: backing_file.ok_or_else(|| serde::de::Error::missing_field("backing-file"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChangeBackingFile {
@@ -1532,14 +2851,50 @@ impl crate::Command for QueryBlockJobs {
 /// Facts: module `block-core`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryBlockstats {
     /// `query-nodes`
-    #[serde(rename = "query-nodes", default, skip_serializing_if = "Option::is_none")]
     pub query_nodes: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QueryBlockstats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.query_nodes {
+            m.serialize_entry("query-nodes", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QueryBlockstats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QueryBlockstats {
+    const NAME: &'static str = "QueryBlockstats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["query-nodes"];
+        let mut query_nodes = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => query_nodes = __map.next_value()?,
+            }
+        }
+        Ok(QueryBlockstats { query_nodes, unknown_members })
+    }
 }
 
 impl QueryBlockstats {
@@ -1569,14 +2924,50 @@ impl crate::Command for QueryBlockstats {
 /// Facts: module `block-core`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryNamedBlockNodes {
     /// `flat`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flat: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QueryNamedBlockNodes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.flat {
+            m.serialize_entry("flat", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QueryNamedBlockNodes {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QueryNamedBlockNodes {
+    const NAME: &'static str = "QueryNamedBlockNodes";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["flat"];
+        let mut flat = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => flat = __map.next_value()?,
+            }
+        }
+        Ok(QueryNamedBlockNodes { flat, unknown_members })
+    }
 }
 
 impl QueryNamedBlockNodes {
@@ -1608,22 +2999,71 @@ impl crate::Command for QueryNamedBlockNodes {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XBlockdevAmend {
     /// `job-id`
-    #[serde(rename = "job-id")]
     pub job_id: String,
     /// `node-name`
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `options`
     pub options: t::BlockdevAmendOptions,
     /// `force`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XBlockdevAmend {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("job-id", &self.job_id)?;
+        m.serialize_entry("node-name", &self.node_name)?;
+        m.serialize_entry("options", &self.options)?;
+        if let Some(v) = &self.force {
+            m.serialize_entry("force", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XBlockdevAmend {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XBlockdevAmend {
+    const NAME: &'static str = "XBlockdevAmend";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["job-id", "node-name", "options", "force"];
+        let mut job_id = None;
+        let mut node_name = None;
+        let mut options = None;
+        let mut force = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = Some(__map.next_value()?),
+                Ok(1) => node_name = Some(__map.next_value()?),
+                Ok(2) => options = Some(__map.next_value()?),
+                Ok(_) => force = __map.next_value()?,
+            }
+        }
+        Ok(XBlockdevAmend {
+            job_id: job_id.ok_or_else(|| serde::de::Error::missing_field("job-id"))?,
+            node_name: node_name.ok_or_else(|| serde::de::Error::missing_field("node-name"))?,
+            options: options.ok_or_else(|| serde::de::Error::missing_field("options"))?,
+            force,
+            unknown_members,
+        })
+    }
 }
 
 impl XBlockdevAmend {
@@ -1665,19 +3105,67 @@ impl crate::Command for XBlockdevAmend {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XBlockdevChange {
     /// `parent`
     pub parent: String,
     /// `child`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child: Option<String>,
     /// `node`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XBlockdevChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("parent", &self.parent)?;
+        if let Some(v) = &self.child {
+            m.serialize_entry("child", v)?;
+        }
+        if let Some(v) = &self.node {
+            m.serialize_entry("node", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XBlockdevChange {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XBlockdevChange {
+    const NAME: &'static str = "XBlockdevChange";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["parent", "child", "node"];
+        let mut parent = None;
+        let mut child = None;
+        let mut node = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => parent = Some(__map.next_value()?),
+                Ok(1) => child = __map.next_value()?,
+                Ok(_) => node = __map.next_value()?,
+            }
+        }
+        Ok(XBlockdevChange {
+            parent: parent.ok_or_else(|| serde::de::Error::missing_field("parent"))?,
+            child,
+            node,
+            unknown_members,
+        })
+    }
 }
 
 impl XBlockdevChange {
@@ -1722,19 +3210,65 @@ impl crate::Command for XBlockdevChange {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XBlockdevSetIothread {
     /// `node-name`
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `iothread`
     pub iothread: t::StrOrNull,
     /// `force`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XBlockdevSetIothread {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node-name", &self.node_name)?;
+        m.serialize_entry("iothread", &self.iothread)?;
+        if let Some(v) = &self.force {
+            m.serialize_entry("force", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XBlockdevSetIothread {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XBlockdevSetIothread {
+    const NAME: &'static str = "XBlockdevSetIothread";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node-name", "iothread", "force"];
+        let mut node_name = None;
+        let mut iothread = None;
+        let mut force = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node_name = Some(__map.next_value()?),
+                Ok(1) => iothread = Some(__map.next_value()?),
+                Ok(_) => force = __map.next_value()?,
+            }
+        }
+        Ok(XBlockdevSetIothread {
+            node_name: node_name.ok_or_else(|| serde::de::Error::missing_field("node-name"))?,
+            iothread: iothread.ok_or_else(|| serde::de::Error::missing_field("iothread"))?,
+            force,
+            unknown_members,
+        })
+    }
 }
 
 impl XBlockdevSetIothread {
@@ -1771,15 +3305,57 @@ impl crate::Command for XBlockdevSetIothread {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XDebugBlockDirtyBitmapSha256 {
     /// `node`
     pub node: String,
     /// `name`
     pub name: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XDebugBlockDirtyBitmapSha256 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XDebugBlockDirtyBitmapSha256 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XDebugBlockDirtyBitmapSha256 {
+    const NAME: &'static str = "XDebugBlockDirtyBitmapSha256";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "name"];
+        let mut node = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(XDebugBlockDirtyBitmapSha256 {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XDebugBlockDirtyBitmapSha256 {

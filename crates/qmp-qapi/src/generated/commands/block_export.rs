@@ -26,16 +26,59 @@ impl crate::Command for BlockExportAdd {
 /// Facts: module `block-export`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockExportDel {
     /// `id`
     pub id: String,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<t::BlockExportRemoveMode>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockExportDel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockExportDel {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockExportDel {
+    const NAME: &'static str = "BlockExportDel";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "mode"];
+        let mut id = None;
+        let mut mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(_) => mode = __map.next_value()?,
+            }
+        }
+        Ok(BlockExportDel {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            mode,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockExportDel {
@@ -86,16 +129,59 @@ impl crate::Command for NbdServerAdd {
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
 #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NbdServerRemove {
     /// `name`
     pub name: String,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<t::BlockExportRemoveMode>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NbdServerRemove {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NbdServerRemove {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NbdServerRemove {
+    const NAME: &'static str = "NbdServerRemove";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "mode"];
+        let mut name = None;
+        let mut mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(_) => mode = __map.next_value()?,
+            }
+        }
+        Ok(NbdServerRemove {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            mode,
+            unknown_members,
+        })
+    }
 }
 
 impl NbdServerRemove {
@@ -125,22 +211,75 @@ impl crate::Command for NbdServerRemove {
 /// Facts: module `block-export`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NbdServerStart {
     /// `addr`
     pub addr: t::SocketAddressLegacy,
     /// `tls-creds`
-    #[serde(rename = "tls-creds", default, skip_serializing_if = "Option::is_none")]
     pub tls_creds: Option<String>,
     /// `tls-authz`
-    #[serde(rename = "tls-authz", default, skip_serializing_if = "Option::is_none")]
     pub tls_authz: Option<String>,
     /// `max-connections`
-    #[serde(rename = "max-connections", default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u32>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NbdServerStart {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("addr", &self.addr)?;
+        if let Some(v) = &self.tls_creds {
+            m.serialize_entry("tls-creds", v)?;
+        }
+        if let Some(v) = &self.tls_authz {
+            m.serialize_entry("tls-authz", v)?;
+        }
+        if let Some(v) = &self.max_connections {
+            m.serialize_entry("max-connections", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NbdServerStart {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NbdServerStart {
+    const NAME: &'static str = "NbdServerStart";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["addr", "tls-creds", "tls-authz", "max-connections"];
+        let mut addr = None;
+        let mut tls_creds = None;
+        let mut tls_authz = None;
+        let mut max_connections = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => addr = Some(__map.next_value()?),
+                Ok(1) => tls_creds = __map.next_value()?,
+                Ok(2) => tls_authz = __map.next_value()?,
+                Ok(_) => max_connections = __map.next_value()?,
+            }
+        }
+        Ok(NbdServerStart {
+            addr: addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?,
+            tls_creds,
+            tls_authz,
+            max_connections,
+            unknown_members,
+        })
+    }
 }
 
 impl NbdServerStart {

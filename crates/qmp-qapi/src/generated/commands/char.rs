@@ -11,15 +11,57 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevAdd {
     /// `id`
     pub id: String,
     /// `backend`
     pub backend: t::ChardevBackend,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevAdd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("backend", &self.backend)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevAdd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevAdd {
+    const NAME: &'static str = "ChardevAdd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "backend"];
+        let mut id = None;
+        let mut backend = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(_) => backend = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevAdd {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            backend: backend.ok_or_else(|| serde::de::Error::missing_field("backend"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevAdd {
@@ -41,15 +83,57 @@ impl crate::Command for ChardevAdd {
 /// Facts: module `char`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevChange {
     /// `id`
     pub id: String,
     /// `backend`
     pub backend: t::ChardevBackend,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("backend", &self.backend)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevChange {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevChange {
+    const NAME: &'static str = "ChardevChange";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "backend"];
+        let mut id = None;
+        let mut backend = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(_) => backend = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevChange {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            backend: backend.ok_or_else(|| serde::de::Error::missing_field("backend"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevChange {
@@ -71,13 +155,48 @@ impl crate::Command for ChardevChange {
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevRemove {
     /// `id`
     pub id: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevRemove {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevRemove {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevRemove {
+    const NAME: &'static str = "ChardevRemove";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id"];
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => id = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevRemove { id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?, unknown_members })
+    }
 }
 
 impl ChardevRemove {
@@ -99,13 +218,48 @@ impl crate::Command for ChardevRemove {
 /// Facts: module `char`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevSendBreak {
     /// `id`
     pub id: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevSendBreak {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevSendBreak {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevSendBreak {
+    const NAME: &'static str = "ChardevSendBreak";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id"];
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => id = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevSendBreak { id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?, unknown_members })
+    }
 }
 
 impl ChardevSendBreak {
@@ -167,18 +321,65 @@ impl crate::Command for QueryChardevBackends {
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RingbufRead {
     /// `device`
     pub device: String,
     /// `size`
     pub size: i64,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<t::DataFormat>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RingbufRead {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RingbufRead {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RingbufRead {
+    const NAME: &'static str = "RingbufRead";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "size", "format"];
+        let mut device = None;
+        let mut size = None;
+        let mut format = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(_) => format = __map.next_value()?,
+            }
+        }
+        Ok(RingbufRead {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            format,
+            unknown_members,
+        })
+    }
 }
 
 impl RingbufRead {
@@ -208,18 +409,65 @@ impl crate::Command for RingbufRead {
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RingbufWrite {
     /// `device`
     pub device: String,
     /// `data`
     pub data: String,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<t::DataFormat>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RingbufWrite {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("data", &self.data)?;
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RingbufWrite {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RingbufWrite {
+    const NAME: &'static str = "RingbufWrite";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "data", "format"];
+        let mut device = None;
+        let mut data = None;
+        let mut format = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(1) => data = Some(__map.next_value()?),
+                Ok(_) => format = __map.next_value()?,
+            }
+        }
+        Ok(RingbufWrite {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            format,
+            unknown_members,
+        })
+    }
 }
 
 impl RingbufWrite {

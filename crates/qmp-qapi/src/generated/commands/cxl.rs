@@ -13,26 +13,84 @@ use serde::{Deserialize, Serialize};
 /// **Unstable**: may change or go away in any release (in QEMU 9.1.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CxlAddDynamicCapacity {
     /// `path`
     pub path: String,
     /// `host-id`
-    #[serde(rename = "host-id")]
     pub host_id: u16,
     /// `selection-policy`
-    #[serde(rename = "selection-policy")]
     pub selection_policy: t::CxlExtentSelectionPolicy,
     /// `region`
     pub region: u8,
     /// `tag`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
     /// `extents`
     pub extents: Vec<t::CxlDynamicCapacityExtent>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CxlAddDynamicCapacity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("host-id", &self.host_id)?;
+        m.serialize_entry("selection-policy", &self.selection_policy)?;
+        m.serialize_entry("region", &self.region)?;
+        if let Some(v) = &self.tag {
+            m.serialize_entry("tag", v)?;
+        }
+        m.serialize_entry("extents", &self.extents)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CxlAddDynamicCapacity {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CxlAddDynamicCapacity {
+    const NAME: &'static str = "CxlAddDynamicCapacity";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "host-id", "selection-policy", "region", "tag", "extents"];
+        let mut path = None;
+        let mut host_id = None;
+        let mut selection_policy = None;
+        let mut region = None;
+        let mut tag = None;
+        let mut extents = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(1) => host_id = Some(__map.next_value()?),
+                Ok(2) => selection_policy = Some(__map.next_value()?),
+                Ok(3) => region = Some(__map.next_value()?),
+                Ok(4) => tag = __map.next_value()?,
+                Ok(_) => extents = Some(__map.next_value()?),
+            }
+        }
+        Ok(CxlAddDynamicCapacity {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            host_id: host_id.ok_or_else(|| serde::de::Error::missing_field("host-id"))?,
+            selection_policy: selection_policy
+                .ok_or_else(|| serde::de::Error::missing_field("selection-policy"))?,
+            region: region.ok_or_else(|| serde::de::Error::missing_field("region"))?,
+            tag,
+            extents: extents.ok_or_else(|| serde::de::Error::missing_field("extents"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CxlAddDynamicCapacity {
@@ -76,16 +134,57 @@ impl crate::Command for CxlAddDynamicCapacity {
 /// Facts: module `cxl`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CxlInjectCorrectableError {
     /// `path`
     pub path: String,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: t::CxlCorErrorType,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CxlInjectCorrectableError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("type", &self.type_)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CxlInjectCorrectableError {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CxlInjectCorrectableError {
+    const NAME: &'static str = "CxlInjectCorrectableError";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "type"];
+        let mut path = None;
+        let mut type_ = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(_) => type_ = Some(__map.next_value()?),
+            }
+        }
+        Ok(CxlInjectCorrectableError {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CxlInjectCorrectableError {
@@ -107,7 +206,7 @@ impl crate::Command for CxlInjectCorrectableError {
 /// Facts: module `cxl`; since QEMU 8.1; in QEMU 8.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CxlInjectDramEvent {
     /// `path`
     pub path: String,
@@ -120,38 +219,155 @@ pub struct CxlInjectDramEvent {
     /// `descriptor`
     pub descriptor: u8,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: u8,
     /// `transaction-type`
-    #[serde(rename = "transaction-type")]
     pub transaction_type: u8,
     /// `channel`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<u8>,
     /// `rank`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rank: Option<u8>,
     /// `nibble-mask`
-    #[serde(rename = "nibble-mask", default, skip_serializing_if = "Option::is_none")]
     pub nibble_mask: Option<u32>,
     /// `bank-group`
-    #[serde(rename = "bank-group", default, skip_serializing_if = "Option::is_none")]
     pub bank_group: Option<u8>,
     /// `bank`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bank: Option<u8>,
     /// `row`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row: Option<u32>,
     /// `column`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<u16>,
     /// `correction-mask`
-    #[serde(rename = "correction-mask", default, skip_serializing_if = "Option::is_none")]
     pub correction_mask: Option<Vec<u64>>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CxlInjectDramEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("log", &self.log)?;
+        m.serialize_entry("flags", &self.flags)?;
+        m.serialize_entry("dpa", &self.dpa)?;
+        m.serialize_entry("descriptor", &self.descriptor)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("transaction-type", &self.transaction_type)?;
+        if let Some(v) = &self.channel {
+            m.serialize_entry("channel", v)?;
+        }
+        if let Some(v) = &self.rank {
+            m.serialize_entry("rank", v)?;
+        }
+        if let Some(v) = &self.nibble_mask {
+            m.serialize_entry("nibble-mask", v)?;
+        }
+        if let Some(v) = &self.bank_group {
+            m.serialize_entry("bank-group", v)?;
+        }
+        if let Some(v) = &self.bank {
+            m.serialize_entry("bank", v)?;
+        }
+        if let Some(v) = &self.row {
+            m.serialize_entry("row", v)?;
+        }
+        if let Some(v) = &self.column {
+            m.serialize_entry("column", v)?;
+        }
+        if let Some(v) = &self.correction_mask {
+            m.serialize_entry("correction-mask", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CxlInjectDramEvent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CxlInjectDramEvent {
+    const NAME: &'static str = "CxlInjectDramEvent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "path",
+            "log",
+            "flags",
+            "dpa",
+            "descriptor",
+            "type",
+            "transaction-type",
+            "channel",
+            "rank",
+            "nibble-mask",
+            "bank-group",
+            "bank",
+            "row",
+            "column",
+            "correction-mask",
+        ];
+        let mut path = None;
+        let mut log = None;
+        let mut flags = None;
+        let mut dpa = None;
+        let mut descriptor = None;
+        let mut type_ = None;
+        let mut transaction_type = None;
+        let mut channel = None;
+        let mut rank = None;
+        let mut nibble_mask = None;
+        let mut bank_group = None;
+        let mut bank = None;
+        let mut row = None;
+        let mut column = None;
+        let mut correction_mask = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(1) => log = Some(__map.next_value()?),
+                Ok(2) => flags = Some(__map.next_value()?),
+                Ok(3) => dpa = Some(__map.next_value()?),
+                Ok(4) => descriptor = Some(__map.next_value()?),
+                Ok(5) => type_ = Some(__map.next_value()?),
+                Ok(6) => transaction_type = Some(__map.next_value()?),
+                Ok(7) => channel = __map.next_value()?,
+                Ok(8) => rank = __map.next_value()?,
+                Ok(9) => nibble_mask = __map.next_value()?,
+                Ok(10) => bank_group = __map.next_value()?,
+                Ok(11) => bank = __map.next_value()?,
+                Ok(12) => row = __map.next_value()?,
+                Ok(13) => column = __map.next_value()?,
+                Ok(_) => correction_mask = __map.next_value()?,
+            }
+        }
+        Ok(CxlInjectDramEvent {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            log: log.ok_or_else(|| serde::de::Error::missing_field("log"))?,
+            flags: flags.ok_or_else(|| serde::de::Error::missing_field("flags"))?,
+            dpa: dpa.ok_or_else(|| serde::de::Error::missing_field("dpa"))?,
+            descriptor: descriptor.ok_or_else(|| serde::de::Error::missing_field("descriptor"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            transaction_type: transaction_type
+                .ok_or_else(|| serde::de::Error::missing_field("transaction-type"))?,
+            channel,
+            rank,
+            nibble_mask,
+            bank_group,
+            bank,
+            row,
+            column,
+            correction_mask,
+            unknown_members,
+        })
+    }
 }
 
 impl CxlInjectDramEvent {
@@ -262,7 +478,7 @@ impl crate::Command for CxlInjectDramEvent {
 /// Facts: module `cxl`; since QEMU 8.1; in QEMU 8.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CxlInjectGeneralMediaEvent {
     /// `path`
     pub path: String,
@@ -275,26 +491,119 @@ pub struct CxlInjectGeneralMediaEvent {
     /// `descriptor`
     pub descriptor: u8,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: u8,
     /// `transaction-type`
-    #[serde(rename = "transaction-type")]
     pub transaction_type: u8,
     /// `channel`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<u8>,
     /// `rank`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rank: Option<u8>,
     /// `device`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<u32>,
     /// `component-id`
-    #[serde(rename = "component-id", default, skip_serializing_if = "Option::is_none")]
     pub component_id: Option<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CxlInjectGeneralMediaEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("log", &self.log)?;
+        m.serialize_entry("flags", &self.flags)?;
+        m.serialize_entry("dpa", &self.dpa)?;
+        m.serialize_entry("descriptor", &self.descriptor)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("transaction-type", &self.transaction_type)?;
+        if let Some(v) = &self.channel {
+            m.serialize_entry("channel", v)?;
+        }
+        if let Some(v) = &self.rank {
+            m.serialize_entry("rank", v)?;
+        }
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.component_id {
+            m.serialize_entry("component-id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CxlInjectGeneralMediaEvent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CxlInjectGeneralMediaEvent {
+    const NAME: &'static str = "CxlInjectGeneralMediaEvent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "path",
+            "log",
+            "flags",
+            "dpa",
+            "descriptor",
+            "type",
+            "transaction-type",
+            "channel",
+            "rank",
+            "device",
+            "component-id",
+        ];
+        let mut path = None;
+        let mut log = None;
+        let mut flags = None;
+        let mut dpa = None;
+        let mut descriptor = None;
+        let mut type_ = None;
+        let mut transaction_type = None;
+        let mut channel = None;
+        let mut rank = None;
+        let mut device = None;
+        let mut component_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(1) => log = Some(__map.next_value()?),
+                Ok(2) => flags = Some(__map.next_value()?),
+                Ok(3) => dpa = Some(__map.next_value()?),
+                Ok(4) => descriptor = Some(__map.next_value()?),
+                Ok(5) => type_ = Some(__map.next_value()?),
+                Ok(6) => transaction_type = Some(__map.next_value()?),
+                Ok(7) => channel = __map.next_value()?,
+                Ok(8) => rank = __map.next_value()?,
+                Ok(9) => device = __map.next_value()?,
+                Ok(_) => component_id = __map.next_value()?,
+            }
+        }
+        Ok(CxlInjectGeneralMediaEvent {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            log: log.ok_or_else(|| serde::de::Error::missing_field("log"))?,
+            flags: flags.ok_or_else(|| serde::de::Error::missing_field("flags"))?,
+            dpa: dpa.ok_or_else(|| serde::de::Error::missing_field("dpa"))?,
+            descriptor: descriptor.ok_or_else(|| serde::de::Error::missing_field("descriptor"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            transaction_type: transaction_type
+                .ok_or_else(|| serde::de::Error::missing_field("transaction-type"))?,
+            channel,
+            rank,
+            device,
+            component_id,
+            unknown_members,
+        })
+    }
 }
 
 impl CxlInjectGeneralMediaEvent {
@@ -369,7 +678,7 @@ impl crate::Command for CxlInjectGeneralMediaEvent {
 /// Facts: module `cxl`; since QEMU 8.1; in QEMU 8.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CxlInjectMemoryModuleEvent {
     /// `path`
     pub path: String,
@@ -378,34 +687,125 @@ pub struct CxlInjectMemoryModuleEvent {
     /// `flags`
     pub flags: u8,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: u8,
     /// `health-status`
-    #[serde(rename = "health-status")]
     pub health_status: u8,
     /// `media-status`
-    #[serde(rename = "media-status")]
     pub media_status: u8,
     /// `additional-status`
-    #[serde(rename = "additional-status")]
     pub additional_status: u8,
     /// `life-used`
-    #[serde(rename = "life-used")]
     pub life_used: u8,
     /// `temperature`
     pub temperature: i16,
     /// `dirty-shutdown-count`
-    #[serde(rename = "dirty-shutdown-count")]
     pub dirty_shutdown_count: u32,
     /// `corrected-volatile-error-count`
-    #[serde(rename = "corrected-volatile-error-count")]
     pub corrected_volatile_error_count: u32,
     /// `corrected-persistent-error-count`
-    #[serde(rename = "corrected-persistent-error-count")]
     pub corrected_persistent_error_count: u32,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CxlInjectMemoryModuleEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("log", &self.log)?;
+        m.serialize_entry("flags", &self.flags)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("health-status", &self.health_status)?;
+        m.serialize_entry("media-status", &self.media_status)?;
+        m.serialize_entry("additional-status", &self.additional_status)?;
+        m.serialize_entry("life-used", &self.life_used)?;
+        m.serialize_entry("temperature", &self.temperature)?;
+        m.serialize_entry("dirty-shutdown-count", &self.dirty_shutdown_count)?;
+        m.serialize_entry("corrected-volatile-error-count", &self.corrected_volatile_error_count)?;
+        m.serialize_entry("corrected-persistent-error-count", &self.corrected_persistent_error_count)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CxlInjectMemoryModuleEvent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CxlInjectMemoryModuleEvent {
+    const NAME: &'static str = "CxlInjectMemoryModuleEvent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "path",
+            "log",
+            "flags",
+            "type",
+            "health-status",
+            "media-status",
+            "additional-status",
+            "life-used",
+            "temperature",
+            "dirty-shutdown-count",
+            "corrected-volatile-error-count",
+            "corrected-persistent-error-count",
+        ];
+        let mut path = None;
+        let mut log = None;
+        let mut flags = None;
+        let mut type_ = None;
+        let mut health_status = None;
+        let mut media_status = None;
+        let mut additional_status = None;
+        let mut life_used = None;
+        let mut temperature = None;
+        let mut dirty_shutdown_count = None;
+        let mut corrected_volatile_error_count = None;
+        let mut corrected_persistent_error_count = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(1) => log = Some(__map.next_value()?),
+                Ok(2) => flags = Some(__map.next_value()?),
+                Ok(3) => type_ = Some(__map.next_value()?),
+                Ok(4) => health_status = Some(__map.next_value()?),
+                Ok(5) => media_status = Some(__map.next_value()?),
+                Ok(6) => additional_status = Some(__map.next_value()?),
+                Ok(7) => life_used = Some(__map.next_value()?),
+                Ok(8) => temperature = Some(__map.next_value()?),
+                Ok(9) => dirty_shutdown_count = Some(__map.next_value()?),
+                Ok(10) => corrected_volatile_error_count = Some(__map.next_value()?),
+                Ok(_) => corrected_persistent_error_count = Some(__map.next_value()?),
+            }
+        }
+        Ok(CxlInjectMemoryModuleEvent {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            log: log.ok_or_else(|| serde::de::Error::missing_field("log"))?,
+            flags: flags.ok_or_else(|| serde::de::Error::missing_field("flags"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            health_status: health_status.ok_or_else(|| serde::de::Error::missing_field("health-status"))?,
+            media_status: media_status.ok_or_else(|| serde::de::Error::missing_field("media-status"))?,
+            additional_status: additional_status
+                .ok_or_else(|| serde::de::Error::missing_field("additional-status"))?,
+            life_used: life_used.ok_or_else(|| serde::de::Error::missing_field("life-used"))?,
+            temperature: temperature.ok_or_else(|| serde::de::Error::missing_field("temperature"))?,
+            dirty_shutdown_count: dirty_shutdown_count
+                .ok_or_else(|| serde::de::Error::missing_field("dirty-shutdown-count"))?,
+            corrected_volatile_error_count: corrected_volatile_error_count
+                .ok_or_else(|| serde::de::Error::missing_field("corrected-volatile-error-count"))?,
+            corrected_persistent_error_count: corrected_persistent_error_count
+                .ok_or_else(|| serde::de::Error::missing_field("corrected-persistent-error-count"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CxlInjectMemoryModuleEvent {
@@ -454,7 +854,7 @@ impl crate::Command for CxlInjectMemoryModuleEvent {
 /// Facts: module `cxl`; since QEMU 8.1; in QEMU 8.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CxlInjectPoison {
     /// `path`
     pub path: String,
@@ -463,8 +863,54 @@ pub struct CxlInjectPoison {
     /// `length`
     pub length: u64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CxlInjectPoison {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("start", &self.start)?;
+        m.serialize_entry("length", &self.length)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CxlInjectPoison {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CxlInjectPoison {
+    const NAME: &'static str = "CxlInjectPoison";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "start", "length"];
+        let mut path = None;
+        let mut start = None;
+        let mut length = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(1) => start = Some(__map.next_value()?),
+                Ok(_) => length = Some(__map.next_value()?),
+            }
+        }
+        Ok(CxlInjectPoison {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            start: start.ok_or_else(|| serde::de::Error::missing_field("start"))?,
+            length: length.ok_or_else(|| serde::de::Error::missing_field("length"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CxlInjectPoison {
@@ -486,15 +932,57 @@ impl crate::Command for CxlInjectPoison {
 /// Facts: module `cxl`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CxlInjectUncorrectableErrors {
     /// `path`
     pub path: String,
     /// `errors`
     pub errors: Vec<t::CXLUncorErrorRecord>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CxlInjectUncorrectableErrors {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("errors", &self.errors)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CxlInjectUncorrectableErrors {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CxlInjectUncorrectableErrors {
+    const NAME: &'static str = "CxlInjectUncorrectableErrors";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "errors"];
+        let mut path = None;
+        let mut errors = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(_) => errors = Some(__map.next_value()?),
+            }
+        }
+        Ok(CxlInjectUncorrectableErrors {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            errors: errors.ok_or_else(|| serde::de::Error::missing_field("errors"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CxlInjectUncorrectableErrors {
@@ -518,32 +1006,109 @@ impl crate::Command for CxlInjectUncorrectableErrors {
 /// **Unstable**: may change or go away in any release (in QEMU 9.1.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CxlReleaseDynamicCapacity {
     /// `path`
     pub path: String,
     /// `host-id`
-    #[serde(rename = "host-id")]
     pub host_id: u16,
     /// `removal-policy`
-    #[serde(rename = "removal-policy")]
     pub removal_policy: t::CxlExtentRemovalPolicy,
     /// `forced-removal`
-    #[serde(rename = "forced-removal", default, skip_serializing_if = "Option::is_none")]
     pub forced_removal: Option<bool>,
     /// `sanitize-on-release`
-    #[serde(rename = "sanitize-on-release", default, skip_serializing_if = "Option::is_none")]
     pub sanitize_on_release: Option<bool>,
     /// `region`
     pub region: u8,
     /// `tag`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
     /// `extents`
     pub extents: Vec<t::CxlDynamicCapacityExtent>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CxlReleaseDynamicCapacity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("host-id", &self.host_id)?;
+        m.serialize_entry("removal-policy", &self.removal_policy)?;
+        if let Some(v) = &self.forced_removal {
+            m.serialize_entry("forced-removal", v)?;
+        }
+        if let Some(v) = &self.sanitize_on_release {
+            m.serialize_entry("sanitize-on-release", v)?;
+        }
+        m.serialize_entry("region", &self.region)?;
+        if let Some(v) = &self.tag {
+            m.serialize_entry("tag", v)?;
+        }
+        m.serialize_entry("extents", &self.extents)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CxlReleaseDynamicCapacity {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CxlReleaseDynamicCapacity {
+    const NAME: &'static str = "CxlReleaseDynamicCapacity";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "path",
+            "host-id",
+            "removal-policy",
+            "forced-removal",
+            "sanitize-on-release",
+            "region",
+            "tag",
+            "extents",
+        ];
+        let mut path = None;
+        let mut host_id = None;
+        let mut removal_policy = None;
+        let mut forced_removal = None;
+        let mut sanitize_on_release = None;
+        let mut region = None;
+        let mut tag = None;
+        let mut extents = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(1) => host_id = Some(__map.next_value()?),
+                Ok(2) => removal_policy = Some(__map.next_value()?),
+                Ok(3) => forced_removal = __map.next_value()?,
+                Ok(4) => sanitize_on_release = __map.next_value()?,
+                Ok(5) => region = Some(__map.next_value()?),
+                Ok(6) => tag = __map.next_value()?,
+                Ok(_) => extents = Some(__map.next_value()?),
+            }
+        }
+        Ok(CxlReleaseDynamicCapacity {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            host_id: host_id.ok_or_else(|| serde::de::Error::missing_field("host-id"))?,
+            removal_policy: removal_policy
+                .ok_or_else(|| serde::de::Error::missing_field("removal-policy"))?,
+            forced_removal,
+            sanitize_on_release,
+            region: region.ok_or_else(|| serde::de::Error::missing_field("region"))?,
+            tag,
+            extents: extents.ok_or_else(|| serde::de::Error::missing_field("extents"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CxlReleaseDynamicCapacity {

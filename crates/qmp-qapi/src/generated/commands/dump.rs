@@ -11,27 +11,89 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `dump`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DumpGuestMemory {
     /// `paging`
     pub paging: bool,
     /// `protocol`
     pub protocol: String,
     /// `detach`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detach: Option<bool>,
     /// `begin`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub begin: Option<i64>,
     /// `length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<i64>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<t::DumpGuestMemoryFormat>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DumpGuestMemory {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("paging", &self.paging)?;
+        m.serialize_entry("protocol", &self.protocol)?;
+        if let Some(v) = &self.detach {
+            m.serialize_entry("detach", v)?;
+        }
+        if let Some(v) = &self.begin {
+            m.serialize_entry("begin", v)?;
+        }
+        if let Some(v) = &self.length {
+            m.serialize_entry("length", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DumpGuestMemory {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DumpGuestMemory {
+    const NAME: &'static str = "DumpGuestMemory";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["paging", "protocol", "detach", "begin", "length", "format"];
+        let mut paging = None;
+        let mut protocol = None;
+        let mut detach = None;
+        let mut begin = None;
+        let mut length = None;
+        let mut format = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => paging = Some(__map.next_value()?),
+                Ok(1) => protocol = Some(__map.next_value()?),
+                Ok(2) => detach = __map.next_value()?,
+                Ok(3) => begin = __map.next_value()?,
+                Ok(4) => length = __map.next_value()?,
+                Ok(_) => format = __map.next_value()?,
+            }
+        }
+        Ok(DumpGuestMemory {
+            paging: paging.ok_or_else(|| serde::de::Error::missing_field("paging"))?,
+            protocol: protocol.ok_or_else(|| serde::de::Error::missing_field("protocol"))?,
+            detach,
+            begin,
+            length,
+            format,
+            unknown_members,
+        })
+    }
 }
 
 impl DumpGuestMemory {

@@ -11,13 +11,48 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Balloon {
     /// `value`
     pub value: i64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Balloon {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("value", &self.value)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Balloon {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Balloon {
+    const NAME: &'static str = "Balloon";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["value"];
+        let mut value = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => value = Some(__map.next_value()?),
+            }
+        }
+        Ok(Balloon { value: value.ok_or_else(|| serde::de::Error::missing_field("value"))?, unknown_members })
+    }
 }
 
 impl Balloon {
@@ -41,13 +76,51 @@ impl crate::Command for Balloon {
 /// Only in QEMU builds where `CONFIG_FDT` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dumpdtb {
     /// `filename`
     pub filename: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Dumpdtb {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Dumpdtb {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Dumpdtb {
+    const NAME: &'static str = "Dumpdtb";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["filename"];
+        let mut filename = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => filename = Some(__map.next_value()?),
+            }
+        }
+        Ok(Dumpdtb {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl Dumpdtb {
@@ -89,7 +162,7 @@ impl crate::Command for InjectNmi {
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Memsave {
     /// `val`
     /// Its type differs between versions (`int` in 7.2.0 to 9.0.0, `uint64` in 9.1.0 to 9.2.0-rc2), so it is kept as JSON.
@@ -100,11 +173,62 @@ pub struct Memsave {
     /// `filename`
     pub filename: String,
     /// `cpu-index`
-    #[serde(rename = "cpu-index", default, skip_serializing_if = "Option::is_none")]
     pub cpu_index: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Memsave {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("val", &self.val)?;
+        m.serialize_entry("size", &self.size)?;
+        m.serialize_entry("filename", &self.filename)?;
+        if let Some(v) = &self.cpu_index {
+            m.serialize_entry("cpu-index", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Memsave {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Memsave {
+    const NAME: &'static str = "Memsave";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["val", "size", "filename", "cpu-index"];
+        let mut val = None;
+        let mut size = None;
+        let mut filename = None;
+        let mut cpu_index = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => val = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(2) => filename = Some(__map.next_value()?),
+                Ok(_) => cpu_index = __map.next_value()?,
+            }
+        }
+        Ok(Memsave {
+            val: val.ok_or_else(|| serde::de::Error::missing_field("val"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            cpu_index,
+            unknown_members,
+        })
+    }
 }
 
 impl Memsave {
@@ -144,7 +268,7 @@ impl crate::Command for Memsave {
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pmemsave {
     /// `val`
     /// Its type differs between versions (`int` in 7.2.0 to 9.0.0, `uint64` in 9.1.0 to 9.2.0-rc2), so it is kept as JSON.
@@ -155,8 +279,54 @@ pub struct Pmemsave {
     /// `filename`
     pub filename: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Pmemsave {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("val", &self.val)?;
+        m.serialize_entry("size", &self.size)?;
+        m.serialize_entry("filename", &self.filename)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Pmemsave {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Pmemsave {
+    const NAME: &'static str = "Pmemsave";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["val", "size", "filename"];
+        let mut val = None;
+        let mut size = None;
+        let mut filename = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => val = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(_) => filename = Some(__map.next_value()?),
+            }
+        }
+        Ok(Pmemsave {
+            val: val.ok_or_else(|| serde::de::Error::missing_field("val"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl Pmemsave {
@@ -308,16 +478,52 @@ impl crate::Command for QueryKvm {
 /// Facts: module `machine`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryMachines {
     /// `compat-props`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
     /// Feature `unstable` in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "compat-props", default, skip_serializing_if = "Option::is_none")]
     pub compat_props: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QueryMachines {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.compat_props {
+            m.serialize_entry("compat-props", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QueryMachines {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QueryMachines {
+    const NAME: &'static str = "QueryMachines";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["compat-props"];
+        let mut compat_props = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => compat_props = __map.next_value()?,
+            }
+        }
+        Ok(QueryMachines { compat_props, unknown_members })
+    }
 }
 
 impl QueryMachines {

@@ -35,15 +35,57 @@ impl crate::Command for QueryCpuDefinitions {
 /// Only in QEMU builds where `TARGET_S390X` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueryCpuModelBaseline {
     /// `modela`
     pub modela: t::CpuModelInfo,
     /// `modelb`
     pub modelb: t::CpuModelInfo,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QueryCpuModelBaseline {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("modela", &self.modela)?;
+        m.serialize_entry("modelb", &self.modelb)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QueryCpuModelBaseline {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QueryCpuModelBaseline {
+    const NAME: &'static str = "QueryCpuModelBaseline";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["modela", "modelb"];
+        let mut modela = None;
+        let mut modelb = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => modela = Some(__map.next_value()?),
+                Ok(_) => modelb = Some(__map.next_value()?),
+            }
+        }
+        Ok(QueryCpuModelBaseline {
+            modela: modela.ok_or_else(|| serde::de::Error::missing_field("modela"))?,
+            modelb: modelb.ok_or_else(|| serde::de::Error::missing_field("modelb"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QueryCpuModelBaseline {
@@ -67,15 +109,57 @@ impl crate::Command for QueryCpuModelBaseline {
 /// Only in QEMU builds where `TARGET_S390X` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueryCpuModelComparison {
     /// `modela`
     pub modela: t::CpuModelInfo,
     /// `modelb`
     pub modelb: t::CpuModelInfo,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QueryCpuModelComparison {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("modela", &self.modela)?;
+        m.serialize_entry("modelb", &self.modelb)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QueryCpuModelComparison {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QueryCpuModelComparison {
+    const NAME: &'static str = "QueryCpuModelComparison";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["modela", "modelb"];
+        let mut modela = None;
+        let mut modelb = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => modela = Some(__map.next_value()?),
+                Ok(_) => modelb = Some(__map.next_value()?),
+            }
+        }
+        Ok(QueryCpuModelComparison {
+            modela: modela.ok_or_else(|| serde::de::Error::missing_field("modela"))?,
+            modelb: modelb.ok_or_else(|| serde::de::Error::missing_field("modelb"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QueryCpuModelComparison {
@@ -99,16 +183,57 @@ impl crate::Command for QueryCpuModelComparison {
 /// Only in QEMU builds where (`TARGET_S390X` or `TARGET_I386` or `TARGET_ARM` or `TARGET_LOONGARCH64` or `TARGET_RISCV`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueryCpuModelExpansion {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: t::CpuModelExpansionType,
     /// `model`
     pub model: t::CpuModelInfo,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QueryCpuModelExpansion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("model", &self.model)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QueryCpuModelExpansion {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QueryCpuModelExpansion {
+    const NAME: &'static str = "QueryCpuModelExpansion";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "model"];
+        let mut type_ = None;
+        let mut model = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(_) => model = Some(__map.next_value()?),
+            }
+        }
+        Ok(QueryCpuModelExpansion {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            model: model.ok_or_else(|| serde::de::Error::missing_field("model"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QueryCpuModelExpansion {
@@ -159,30 +284,92 @@ impl crate::Command for QueryS390xCpuPolarization {
 /// Only in QEMU builds where `TARGET_S390X` and `CONFIG_KVM` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SetCpuTopology {
     /// `core-id`
-    #[serde(rename = "core-id")]
     pub core_id: u16,
     /// `socket-id`
-    #[serde(rename = "socket-id", default, skip_serializing_if = "Option::is_none")]
     pub socket_id: Option<u16>,
     /// `book-id`
-    #[serde(rename = "book-id", default, skip_serializing_if = "Option::is_none")]
     pub book_id: Option<u16>,
     /// `drawer-id`
-    #[serde(rename = "drawer-id", default, skip_serializing_if = "Option::is_none")]
     pub drawer_id: Option<u16>,
     /// `entitlement`
     /// Its type differs between versions (`CpuS390Entitlement` in 8.2.0 to 9.1.0, `S390CpuEntitlement` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entitlement: Option<serde_json::Value>,
     /// `dedicated`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedicated: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SetCpuTopology {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("core-id", &self.core_id)?;
+        if let Some(v) = &self.socket_id {
+            m.serialize_entry("socket-id", v)?;
+        }
+        if let Some(v) = &self.book_id {
+            m.serialize_entry("book-id", v)?;
+        }
+        if let Some(v) = &self.drawer_id {
+            m.serialize_entry("drawer-id", v)?;
+        }
+        if let Some(v) = &self.entitlement {
+            m.serialize_entry("entitlement", v)?;
+        }
+        if let Some(v) = &self.dedicated {
+            m.serialize_entry("dedicated", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SetCpuTopology {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SetCpuTopology {
+    const NAME: &'static str = "SetCpuTopology";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["core-id", "socket-id", "book-id", "drawer-id", "entitlement", "dedicated"];
+        let mut core_id = None;
+        let mut socket_id = None;
+        let mut book_id = None;
+        let mut drawer_id = None;
+        let mut entitlement = None;
+        let mut dedicated = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => core_id = Some(__map.next_value()?),
+                Ok(1) => socket_id = __map.next_value()?,
+                Ok(2) => book_id = __map.next_value()?,
+                Ok(3) => drawer_id = __map.next_value()?,
+                Ok(4) => entitlement = __map.next_value()?,
+                Ok(_) => dedicated = __map.next_value()?,
+            }
+        }
+        Ok(SetCpuTopology {
+            core_id: core_id.ok_or_else(|| serde::de::Error::missing_field("core-id"))?,
+            socket_id,
+            book_id,
+            drawer_id,
+            entitlement,
+            dedicated,
+            unknown_members,
+        })
+    }
 }
 
 impl SetCpuTopology {

@@ -11,24 +11,76 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `migration`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CalcDirtyRate {
     /// `calc-time`
-    #[serde(rename = "calc-time")]
     pub calc_time: i64,
     /// `calc-time-unit`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(rename = "calc-time-unit", default, skip_serializing_if = "Option::is_none")]
     pub calc_time_unit: Option<t::TimeUnit>,
     /// `sample-pages`
-    #[serde(rename = "sample-pages", default, skip_serializing_if = "Option::is_none")]
     pub sample_pages: Option<i64>,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<t::DirtyRateMeasureMode>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CalcDirtyRate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("calc-time", &self.calc_time)?;
+        if let Some(v) = &self.calc_time_unit {
+            m.serialize_entry("calc-time-unit", v)?;
+        }
+        if let Some(v) = &self.sample_pages {
+            m.serialize_entry("sample-pages", v)?;
+        }
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CalcDirtyRate {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CalcDirtyRate {
+    const NAME: &'static str = "CalcDirtyRate";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["calc-time", "calc-time-unit", "sample-pages", "mode"];
+        let mut calc_time = None;
+        let mut calc_time_unit = None;
+        let mut sample_pages = None;
+        let mut mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => calc_time = Some(__map.next_value()?),
+                Ok(1) => calc_time_unit = __map.next_value()?,
+                Ok(2) => sample_pages = __map.next_value()?,
+                Ok(_) => mode = __map.next_value()?,
+            }
+        }
+        Ok(CalcDirtyRate {
+            calc_time: calc_time.ok_or_else(|| serde::de::Error::missing_field("calc-time"))?,
+            calc_time_unit,
+            sample_pages,
+            mode,
+            unknown_members,
+        })
+    }
 }
 
 impl CalcDirtyRate {
@@ -80,14 +132,50 @@ impl crate::Command for CalcDirtyRate {
 /// Facts: module `migration`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CancelVcpuDirtyLimit {
     /// `cpu-index`
-    #[serde(rename = "cpu-index", default, skip_serializing_if = "Option::is_none")]
     pub cpu_index: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CancelVcpuDirtyLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.cpu_index {
+            m.serialize_entry("cpu-index", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CancelVcpuDirtyLimit {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CancelVcpuDirtyLimit {
+    const NAME: &'static str = "CancelVcpuDirtyLimit";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cpu-index"];
+        let mut cpu_index = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => cpu_index = __map.next_value()?,
+            }
+        }
+        Ok(CancelVcpuDirtyLimit { cpu_index, unknown_members })
+    }
 }
 
 impl CancelVcpuDirtyLimit {
@@ -117,37 +205,93 @@ impl crate::Command for CancelVcpuDirtyLimit {
 /// Facts: module `migration`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Migrate {
     /// `uri`
     /// Optional in QEMU 9.0.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// `channels`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<t::MigrationChannel>>,
     /// `blk`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blk: Option<bool>,
     /// `inc`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inc: Option<bool>,
     /// `detach`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detach: Option<bool>,
     /// `resume`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Migrate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.uri {
+            m.serialize_entry("uri", v)?;
+        }
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        if let Some(v) = &self.blk {
+            m.serialize_entry("blk", v)?;
+        }
+        if let Some(v) = &self.inc {
+            m.serialize_entry("inc", v)?;
+        }
+        if let Some(v) = &self.detach {
+            m.serialize_entry("detach", v)?;
+        }
+        if let Some(v) = &self.resume {
+            m.serialize_entry("resume", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Migrate {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Migrate {
+    const NAME: &'static str = "Migrate";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["uri", "channels", "blk", "inc", "detach", "resume"];
+        let mut uri = None;
+        let mut channels = None;
+        let mut blk = None;
+        let mut inc = None;
+        let mut detach = None;
+        let mut resume = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => uri = __map.next_value()?,
+                Ok(1) => channels = __map.next_value()?,
+                Ok(2) => blk = __map.next_value()?,
+                Ok(3) => inc = __map.next_value()?,
+                Ok(4) => detach = __map.next_value()?,
+                Ok(_) => resume = __map.next_value()?,
+            }
+        }
+        Ok(Migrate { uri, channels, blk, inc, detach, resume, unknown_members })
+    }
 }
 
 impl Migrate {
@@ -225,13 +369,51 @@ impl crate::Command for Migrate {
 /// Facts: module `migration`; since QEMU 2.11; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MigrateContinue {
     /// `state`
     pub state: t::MigrationStatus,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrateContinue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("state", &self.state)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrateContinue {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrateContinue {
+    const NAME: &'static str = "MigrateContinue";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["state"];
+        let mut state = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => state = Some(__map.next_value()?),
+            }
+        }
+        Ok(MigrateContinue {
+            state: state.ok_or_else(|| serde::de::Error::missing_field("state"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrateContinue {
@@ -253,23 +435,67 @@ impl crate::Command for MigrateContinue {
 /// Facts: module `migration`; since QEMU 2.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MigrateIncoming {
     /// `uri`
     /// Optional in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// `channels`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<t::MigrationChannel>>,
     /// `exit-on-error`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "exit-on-error", default, skip_serializing_if = "Option::is_none")]
     pub exit_on_error: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrateIncoming {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.uri {
+            m.serialize_entry("uri", v)?;
+        }
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        if let Some(v) = &self.exit_on_error {
+            m.serialize_entry("exit-on-error", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrateIncoming {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrateIncoming {
+    const NAME: &'static str = "MigrateIncoming";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["uri", "channels", "exit-on-error"];
+        let mut uri = None;
+        let mut channels = None;
+        let mut exit_on_error = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => uri = __map.next_value()?,
+                Ok(1) => channels = __map.next_value()?,
+                Ok(_) => exit_on_error = __map.next_value()?,
+            }
+        }
+        Ok(MigrateIncoming { uri, channels, exit_on_error, unknown_members })
+    }
 }
 
 impl MigrateIncoming {
@@ -341,13 +567,51 @@ impl crate::Command for MigratePause {
 /// Facts: module `migration`; since QEMU 3.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MigrateRecover {
     /// `uri`
     pub uri: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrateRecover {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("uri", &self.uri)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrateRecover {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrateRecover {
+    const NAME: &'static str = "MigrateRecover";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["uri"];
+        let mut uri = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => uri = Some(__map.next_value()?),
+            }
+        }
+        Ok(MigrateRecover {
+            uri: uri.ok_or_else(|| serde::de::Error::missing_field("uri"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrateRecover {
@@ -370,13 +634,51 @@ impl crate::Command for MigrateRecover {
 /// Facts: module `migration`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MigrateSetCapabilities {
     /// `capabilities`
     pub capabilities: Vec<t::MigrationCapabilityStatus>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrateSetCapabilities {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("capabilities", &self.capabilities)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrateSetCapabilities {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrateSetCapabilities {
+    const NAME: &'static str = "MigrateSetCapabilities";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["capabilities"];
+        let mut capabilities = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => capabilities = Some(__map.next_value()?),
+            }
+        }
+        Ok(MigrateSetCapabilities {
+            capabilities: capabilities.ok_or_else(|| serde::de::Error::missing_field("capabilities"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrateSetCapabilities {
@@ -475,15 +777,51 @@ impl crate::Command for QueryColoStatus {
 /// Facts: module `migration`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryDirtyRate {
     /// `calc-time-unit`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(rename = "calc-time-unit", default, skip_serializing_if = "Option::is_none")]
     pub calc_time_unit: Option<t::TimeUnit>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QueryDirtyRate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.calc_time_unit {
+            m.serialize_entry("calc-time-unit", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QueryDirtyRate {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QueryDirtyRate {
+    const NAME: &'static str = "QueryDirtyRate";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["calc-time-unit"];
+        let mut calc_time_unit = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => calc_time_unit = __map.next_value()?,
+            }
+        }
+        Ok(QueryDirtyRate { calc_time_unit, unknown_members })
+    }
 }
 
 impl QueryDirtyRate {
@@ -639,17 +977,59 @@ impl crate::Command for QueryXenReplicationStatus {
 /// Facts: module `migration`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SetVcpuDirtyLimit {
     /// `cpu-index`
-    #[serde(rename = "cpu-index", default, skip_serializing_if = "Option::is_none")]
     pub cpu_index: Option<i64>,
     /// `dirty-rate`
-    #[serde(rename = "dirty-rate")]
     pub dirty_rate: u64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SetVcpuDirtyLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.cpu_index {
+            m.serialize_entry("cpu-index", v)?;
+        }
+        m.serialize_entry("dirty-rate", &self.dirty_rate)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SetVcpuDirtyLimit {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SetVcpuDirtyLimit {
+    const NAME: &'static str = "SetVcpuDirtyLimit";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cpu-index", "dirty-rate"];
+        let mut cpu_index = None;
+        let mut dirty_rate = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cpu_index = __map.next_value()?,
+                Ok(_) => dirty_rate = Some(__map.next_value()?),
+            }
+        }
+        Ok(SetVcpuDirtyLimit {
+            cpu_index,
+            dirty_rate: dirty_rate.ok_or_else(|| serde::de::Error::missing_field("dirty-rate"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SetVcpuDirtyLimit {
@@ -679,18 +1059,63 @@ impl crate::Command for SetVcpuDirtyLimit {
 /// Facts: module `migration`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotDelete {
     /// `job-id`
-    #[serde(rename = "job-id")]
     pub job_id: String,
     /// `tag`
     pub tag: String,
     /// `devices`
     pub devices: Vec<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SnapshotDelete {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("job-id", &self.job_id)?;
+        m.serialize_entry("tag", &self.tag)?;
+        m.serialize_entry("devices", &self.devices)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SnapshotDelete {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SnapshotDelete {
+    const NAME: &'static str = "SnapshotDelete";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["job-id", "tag", "devices"];
+        let mut job_id = None;
+        let mut tag = None;
+        let mut devices = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = Some(__map.next_value()?),
+                Ok(1) => tag = Some(__map.next_value()?),
+                Ok(_) => devices = Some(__map.next_value()?),
+            }
+        }
+        Ok(SnapshotDelete {
+            job_id: job_id.ok_or_else(|| serde::de::Error::missing_field("job-id"))?,
+            tag: tag.ok_or_else(|| serde::de::Error::missing_field("tag"))?,
+            devices: devices.ok_or_else(|| serde::de::Error::missing_field("devices"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SnapshotDelete {
@@ -717,10 +1142,9 @@ impl crate::Command for SnapshotDelete {
 /// Facts: module `migration`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotLoad {
     /// `job-id`
-    #[serde(rename = "job-id")]
     pub job_id: String,
     /// `tag`
     pub tag: String,
@@ -729,8 +1153,58 @@ pub struct SnapshotLoad {
     /// `devices`
     pub devices: Vec<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SnapshotLoad {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("job-id", &self.job_id)?;
+        m.serialize_entry("tag", &self.tag)?;
+        m.serialize_entry("vmstate", &self.vmstate)?;
+        m.serialize_entry("devices", &self.devices)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SnapshotLoad {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SnapshotLoad {
+    const NAME: &'static str = "SnapshotLoad";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["job-id", "tag", "vmstate", "devices"];
+        let mut job_id = None;
+        let mut tag = None;
+        let mut vmstate = None;
+        let mut devices = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = Some(__map.next_value()?),
+                Ok(1) => tag = Some(__map.next_value()?),
+                Ok(2) => vmstate = Some(__map.next_value()?),
+                Ok(_) => devices = Some(__map.next_value()?),
+            }
+        }
+        Ok(SnapshotLoad {
+            job_id: job_id.ok_or_else(|| serde::de::Error::missing_field("job-id"))?,
+            tag: tag.ok_or_else(|| serde::de::Error::missing_field("tag"))?,
+            vmstate: vmstate.ok_or_else(|| serde::de::Error::missing_field("vmstate"))?,
+            devices: devices.ok_or_else(|| serde::de::Error::missing_field("devices"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SnapshotLoad {
@@ -763,10 +1237,9 @@ impl crate::Command for SnapshotLoad {
 /// Facts: module `migration`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotSave {
     /// `job-id`
-    #[serde(rename = "job-id")]
     pub job_id: String,
     /// `tag`
     pub tag: String,
@@ -775,8 +1248,58 @@ pub struct SnapshotSave {
     /// `devices`
     pub devices: Vec<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SnapshotSave {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("job-id", &self.job_id)?;
+        m.serialize_entry("tag", &self.tag)?;
+        m.serialize_entry("vmstate", &self.vmstate)?;
+        m.serialize_entry("devices", &self.devices)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SnapshotSave {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SnapshotSave {
+    const NAME: &'static str = "SnapshotSave";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["job-id", "tag", "vmstate", "devices"];
+        let mut job_id = None;
+        let mut tag = None;
+        let mut vmstate = None;
+        let mut devices = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = Some(__map.next_value()?),
+                Ok(1) => tag = Some(__map.next_value()?),
+                Ok(2) => vmstate = Some(__map.next_value()?),
+                Ok(_) => devices = Some(__map.next_value()?),
+            }
+        }
+        Ok(SnapshotSave {
+            job_id: job_id.ok_or_else(|| serde::de::Error::missing_field("job-id"))?,
+            tag: tag.ok_or_else(|| serde::de::Error::missing_field("tag"))?,
+            vmstate: vmstate.ok_or_else(|| serde::de::Error::missing_field("vmstate"))?,
+            devices: devices.ok_or_else(|| serde::de::Error::missing_field("devices"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SnapshotSave {
@@ -855,13 +1378,51 @@ impl crate::Command for XenColoDoCheckpoint {
 /// Facts: module `migration`; since QEMU 2.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XenLoadDevicesState {
     /// `filename`
     pub filename: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XenLoadDevicesState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XenLoadDevicesState {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XenLoadDevicesState {
+    const NAME: &'static str = "XenLoadDevicesState";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["filename"];
+        let mut filename = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => filename = Some(__map.next_value()?),
+            }
+        }
+        Ok(XenLoadDevicesState {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XenLoadDevicesState {
@@ -883,16 +1444,59 @@ impl crate::Command for XenLoadDevicesState {
 /// Facts: module `migration`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XenSaveDevicesState {
     /// `filename`
     pub filename: String,
     /// `live`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XenSaveDevicesState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        if let Some(v) = &self.live {
+            m.serialize_entry("live", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XenSaveDevicesState {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XenSaveDevicesState {
+    const NAME: &'static str = "XenSaveDevicesState";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["filename", "live"];
+        let mut filename = None;
+        let mut live = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(_) => live = __map.next_value()?,
+            }
+        }
+        Ok(XenSaveDevicesState {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            live,
+            unknown_members,
+        })
+    }
 }
 
 impl XenSaveDevicesState {
@@ -922,13 +1526,51 @@ impl crate::Command for XenSaveDevicesState {
 /// Facts: module `migration`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XenSetGlobalDirtyLog {
     /// `enable`
     pub enable: bool,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XenSetGlobalDirtyLog {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("enable", &self.enable)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XenSetGlobalDirtyLog {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XenSetGlobalDirtyLog {
+    const NAME: &'static str = "XenSetGlobalDirtyLog";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["enable"];
+        let mut enable = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => enable = Some(__map.next_value()?),
+            }
+        }
+        Ok(XenSetGlobalDirtyLog {
+            enable: enable.ok_or_else(|| serde::de::Error::missing_field("enable"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XenSetGlobalDirtyLog {
@@ -952,18 +1594,65 @@ impl crate::Command for XenSetGlobalDirtyLog {
 /// Only in QEMU builds where `CONFIG_REPLICATION` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XenSetReplication {
     /// `enable`
     pub enable: bool,
     /// `primary`
     pub primary: bool,
     /// `failover`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XenSetReplication {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("enable", &self.enable)?;
+        m.serialize_entry("primary", &self.primary)?;
+        if let Some(v) = &self.failover {
+            m.serialize_entry("failover", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XenSetReplication {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XenSetReplication {
+    const NAME: &'static str = "XenSetReplication";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["enable", "primary", "failover"];
+        let mut enable = None;
+        let mut primary = None;
+        let mut failover = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => enable = Some(__map.next_value()?),
+                Ok(1) => primary = Some(__map.next_value()?),
+                Ok(_) => failover = __map.next_value()?,
+            }
+        }
+        Ok(XenSetReplication {
+            enable: enable.ok_or_else(|| serde::de::Error::missing_field("enable"))?,
+            primary: primary.ok_or_else(|| serde::de::Error::missing_field("primary"))?,
+            failover,
+            unknown_members,
+        })
+    }
 }
 
 impl XenSetReplication {

@@ -11,17 +11,57 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `misc`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AddFd {
     /// `fdset-id`
-    #[serde(rename = "fdset-id", default, skip_serializing_if = "Option::is_none")]
     pub fdset_id: Option<i64>,
     /// `opaque`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opaque: Option<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AddFd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.fdset_id {
+            m.serialize_entry("fdset-id", v)?;
+        }
+        if let Some(v) = &self.opaque {
+            m.serialize_entry("opaque", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AddFd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AddFd {
+    const NAME: &'static str = "AddFd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["fdset-id", "opaque"];
+        let mut fdset_id = None;
+        let mut opaque = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => fdset_id = __map.next_value()?,
+                Ok(_) => opaque = __map.next_value()?,
+            }
+        }
+        Ok(AddFd { fdset_id, opaque, unknown_members })
+    }
 }
 
 impl AddFd {
@@ -59,21 +99,73 @@ impl crate::Command for AddFd {
 /// Facts: module `misc`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AddClient {
     /// `protocol`
     pub protocol: String,
     /// `fdname`
     pub fdname: String,
     /// `skipauth`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipauth: Option<bool>,
     /// `tls`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AddClient {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("protocol", &self.protocol)?;
+        m.serialize_entry("fdname", &self.fdname)?;
+        if let Some(v) = &self.skipauth {
+            m.serialize_entry("skipauth", v)?;
+        }
+        if let Some(v) = &self.tls {
+            m.serialize_entry("tls", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AddClient {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AddClient {
+    const NAME: &'static str = "AddClient";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["protocol", "fdname", "skipauth", "tls"];
+        let mut protocol = None;
+        let mut fdname = None;
+        let mut skipauth = None;
+        let mut tls = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => protocol = Some(__map.next_value()?),
+                Ok(1) => fdname = Some(__map.next_value()?),
+                Ok(2) => skipauth = __map.next_value()?,
+                Ok(_) => tls = __map.next_value()?,
+            }
+        }
+        Ok(AddClient {
+            protocol: protocol.ok_or_else(|| serde::de::Error::missing_field("protocol"))?,
+            fdname: fdname.ok_or_else(|| serde::de::Error::missing_field("fdname"))?,
+            skipauth,
+            tls,
+            unknown_members,
+        })
+    }
 }
 
 impl AddClient {
@@ -117,13 +209,51 @@ impl crate::Command for AddClient {
 /// Facts: module `misc`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Closefd {
     /// `fdname`
     pub fdname: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Closefd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("fdname", &self.fdname)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Closefd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Closefd {
+    const NAME: &'static str = "Closefd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["fdname"];
+        let mut fdname = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => fdname = Some(__map.next_value()?),
+            }
+        }
+        Ok(Closefd {
+            fdname: fdname.ok_or_else(|| serde::de::Error::missing_field("fdname"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl Closefd {
@@ -167,15 +297,57 @@ impl crate::Command for Cont {
 /// Only in QEMU builds where `CONFIG_WIN32` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GetWin32Socket {
     /// `info`
     pub info: String,
     /// `fdname`
     pub fdname: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GetWin32Socket {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("info", &self.info)?;
+        m.serialize_entry("fdname", &self.fdname)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GetWin32Socket {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GetWin32Socket {
+    const NAME: &'static str = "GetWin32Socket";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["info", "fdname"];
+        let mut info = None;
+        let mut fdname = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => info = Some(__map.next_value()?),
+                Ok(_) => fdname = Some(__map.next_value()?),
+            }
+        }
+        Ok(GetWin32Socket {
+            info: info.ok_or_else(|| serde::de::Error::missing_field("info"))?,
+            fdname: fdname.ok_or_else(|| serde::de::Error::missing_field("fdname"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GetWin32Socket {
@@ -199,13 +371,51 @@ impl crate::Command for GetWin32Socket {
 /// Only in QEMU builds where `CONFIG_POSIX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Getfd {
     /// `fdname`
     pub fdname: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Getfd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("fdname", &self.fdname)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Getfd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Getfd {
+    const NAME: &'static str = "Getfd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["fdname"];
+        let mut fdname = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => fdname = Some(__map.next_value()?),
+            }
+        }
+        Ok(Getfd {
+            fdname: fdname.ok_or_else(|| serde::de::Error::missing_field("fdname"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl Getfd {
@@ -229,17 +439,59 @@ impl crate::Command for Getfd {
 /// Feature `savevm-monitor-nodes` (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HumanMonitorCommand {
     /// `command-line`
-    #[serde(rename = "command-line")]
     pub command_line: String,
     /// `cpu-index`
-    #[serde(rename = "cpu-index", default, skip_serializing_if = "Option::is_none")]
     pub cpu_index: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for HumanMonitorCommand {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("command-line", &self.command_line)?;
+        if let Some(v) = &self.cpu_index {
+            m.serialize_entry("cpu-index", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanMonitorCommand {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for HumanMonitorCommand {
+    const NAME: &'static str = "HumanMonitorCommand";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["command-line", "cpu-index"];
+        let mut command_line = None;
+        let mut cpu_index = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => command_line = Some(__map.next_value()?),
+                Ok(_) => cpu_index = __map.next_value()?,
+            }
+        }
+        Ok(HumanMonitorCommand {
+            command_line: command_line.ok_or_else(|| serde::de::Error::missing_field("command-line"))?,
+            cpu_index,
+            unknown_members,
+        })
+    }
 }
 
 impl HumanMonitorCommand {
@@ -273,14 +525,50 @@ impl crate::Command for HumanMonitorCommand {
 /// Facts: module `misc`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryCommandLineOptions {
     /// `option`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub option: Option<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QueryCommandLineOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.option {
+            m.serialize_entry("option", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QueryCommandLineOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QueryCommandLineOptions {
+    const NAME: &'static str = "QueryCommandLineOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["option"];
+        let mut option = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => option = __map.next_value()?,
+            }
+        }
+        Ok(QueryCommandLineOptions { option, unknown_members })
+    }
 }
 
 impl QueryCommandLineOptions {
@@ -370,17 +658,59 @@ impl crate::Command for QueryName {
 /// Facts: module `misc`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemoveFd {
     /// `fdset-id`
-    #[serde(rename = "fdset-id")]
     pub fdset_id: i64,
     /// `fd`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fd: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RemoveFd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("fdset-id", &self.fdset_id)?;
+        if let Some(v) = &self.fd {
+            m.serialize_entry("fd", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RemoveFd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RemoveFd {
+    const NAME: &'static str = "RemoveFd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["fdset-id", "fd"];
+        let mut fdset_id = None;
+        let mut fd = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => fdset_id = Some(__map.next_value()?),
+                Ok(_) => fd = __map.next_value()?,
+            }
+        }
+        Ok(RemoveFd {
+            fdset_id: fdset_id.ok_or_else(|| serde::de::Error::missing_field("fdset-id"))?,
+            fd,
+            unknown_members,
+        })
+    }
 }
 
 impl RemoveFd {

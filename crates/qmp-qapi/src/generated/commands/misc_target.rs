@@ -13,13 +13,51 @@ use serde::{Deserialize, Serialize};
 /// Only in QEMU builds where `TARGET_S390X` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DumpSkeys {
     /// `filename`
     pub filename: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DumpSkeys {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DumpSkeys {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DumpSkeys {
+    const NAME: &'static str = "DumpSkeys";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["filename"];
+        let mut filename = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => filename = Some(__map.next_value()?),
+            }
+        }
+        Ok(DumpSkeys {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl DumpSkeys {
@@ -87,13 +125,51 @@ impl crate::Command for QuerySev {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QuerySevAttestationReport {
     /// `mnonce`
     pub mnonce: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QuerySevAttestationReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("mnonce", &self.mnonce)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QuerySevAttestationReport {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QuerySevAttestationReport {
+    const NAME: &'static str = "QuerySevAttestationReport";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["mnonce"];
+        let mut mnonce = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => mnonce = Some(__map.next_value()?),
+            }
+        }
+        Ok(QuerySevAttestationReport {
+            mnonce: mnonce.ok_or_else(|| serde::de::Error::missing_field("mnonce"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QuerySevAttestationReport {
@@ -227,19 +303,65 @@ impl crate::Command for RtcResetReinjection {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SevInjectLaunchSecret {
     /// `packet-header`
-    #[serde(rename = "packet-header")]
     pub packet_header: String,
     /// `secret`
     pub secret: String,
     /// `gpa`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpa: Option<u64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SevInjectLaunchSecret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("packet-header", &self.packet_header)?;
+        m.serialize_entry("secret", &self.secret)?;
+        if let Some(v) = &self.gpa {
+            m.serialize_entry("gpa", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SevInjectLaunchSecret {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SevInjectLaunchSecret {
+    const NAME: &'static str = "SevInjectLaunchSecret";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["packet-header", "secret", "gpa"];
+        let mut packet_header = None;
+        let mut secret = None;
+        let mut gpa = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => packet_header = Some(__map.next_value()?),
+                Ok(1) => secret = Some(__map.next_value()?),
+                Ok(_) => gpa = __map.next_value()?,
+            }
+        }
+        Ok(SevInjectLaunchSecret {
+            packet_header: packet_header.ok_or_else(|| serde::de::Error::missing_field("packet-header"))?,
+            secret: secret.ok_or_else(|| serde::de::Error::missing_field("secret"))?,
+            gpa,
+            unknown_members,
+        })
+    }
 }
 
 impl SevInjectLaunchSecret {
@@ -276,13 +398,51 @@ impl crate::Command for SevInjectLaunchSecret {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XenEventInject {
     /// `port`
     pub port: u32,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XenEventInject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("port", &self.port)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XenEventInject {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XenEventInject {
+    const NAME: &'static str = "XenEventInject";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["port"];
+        let mut port = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => port = Some(__map.next_value()?),
+            }
+        }
+        Ok(XenEventInject {
+            port: port.ok_or_else(|| serde::de::Error::missing_field("port"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XenEventInject {

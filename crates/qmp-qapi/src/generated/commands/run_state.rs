@@ -31,23 +31,71 @@ impl crate::Command for QueryStatus {
 /// Facts: module `run-state`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SetAction {
     /// `reboot`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot: Option<t::RebootAction>,
     /// `shutdown`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown: Option<t::ShutdownAction>,
     /// `panic`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub panic: Option<t::PanicAction>,
     /// `watchdog`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watchdog: Option<t::WatchdogAction>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SetAction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.reboot {
+            m.serialize_entry("reboot", v)?;
+        }
+        if let Some(v) = &self.shutdown {
+            m.serialize_entry("shutdown", v)?;
+        }
+        if let Some(v) = &self.panic {
+            m.serialize_entry("panic", v)?;
+        }
+        if let Some(v) = &self.watchdog {
+            m.serialize_entry("watchdog", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SetAction {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SetAction {
+    const NAME: &'static str = "SetAction";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["reboot", "shutdown", "panic", "watchdog"];
+        let mut reboot = None;
+        let mut shutdown = None;
+        let mut panic = None;
+        let mut watchdog = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => reboot = __map.next_value()?,
+                Ok(1) => shutdown = __map.next_value()?,
+                Ok(2) => panic = __map.next_value()?,
+                Ok(_) => watchdog = __map.next_value()?,
+            }
+        }
+        Ok(SetAction { reboot, shutdown, panic, watchdog, unknown_members })
+    }
 }
 
 impl SetAction {
@@ -107,13 +155,51 @@ impl crate::Command for SetAction {
 /// Facts: module `run-state`; since QEMU 2.11; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WatchdogSetAction {
     /// `action`
     pub action: t::WatchdogAction,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for WatchdogSetAction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("action", &self.action)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for WatchdogSetAction {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for WatchdogSetAction {
+    const NAME: &'static str = "WatchdogSetAction";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["action"];
+        let mut action = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => action = Some(__map.next_value()?),
+            }
+        }
+        Ok(WatchdogSetAction {
+            action: action.ok_or_else(|| serde::de::Error::missing_field("action"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl WatchdogSetAction {

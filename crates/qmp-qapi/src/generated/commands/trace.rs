@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `trace`; since QEMU 2.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TraceEventGetState {
     /// `name`
     pub name: String,
@@ -19,11 +19,54 @@ pub struct TraceEventGetState {
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.1.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.1.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcpu: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for TraceEventGetState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.vcpu {
+            m.serialize_entry("vcpu", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TraceEventGetState {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for TraceEventGetState {
+    const NAME: &'static str = "TraceEventGetState";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "vcpu"];
+        let mut name = None;
+        let mut vcpu = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(_) => vcpu = __map.next_value()?,
+            }
+        }
+        Ok(TraceEventGetState {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            vcpu,
+            unknown_members,
+        })
+    }
 }
 
 impl TraceEventGetState {
@@ -53,24 +96,76 @@ impl crate::Command for TraceEventGetState {
 /// Facts: module `trace`; since QEMU 2.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TraceEventSetState {
     /// `name`
     pub name: String,
     /// `enable`
     pub enable: bool,
     /// `ignore-unavailable`
-    #[serde(rename = "ignore-unavailable", default, skip_serializing_if = "Option::is_none")]
     pub ignore_unavailable: Option<bool>,
     /// `vcpu`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.1.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.1.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcpu: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for TraceEventSetState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("enable", &self.enable)?;
+        if let Some(v) = &self.ignore_unavailable {
+            m.serialize_entry("ignore-unavailable", v)?;
+        }
+        if let Some(v) = &self.vcpu {
+            m.serialize_entry("vcpu", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TraceEventSetState {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for TraceEventSetState {
+    const NAME: &'static str = "TraceEventSetState";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "enable", "ignore-unavailable", "vcpu"];
+        let mut name = None;
+        let mut enable = None;
+        let mut ignore_unavailable = None;
+        let mut vcpu = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => enable = Some(__map.next_value()?),
+                Ok(2) => ignore_unavailable = __map.next_value()?,
+                Ok(_) => vcpu = __map.next_value()?,
+            }
+        }
+        Ok(TraceEventSetState {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            enable: enable.ok_or_else(|| serde::de::Error::missing_field("enable"))?,
+            ignore_unavailable,
+            vcpu,
+            unknown_members,
+        })
+    }
 }
 
 impl TraceEventSetState {

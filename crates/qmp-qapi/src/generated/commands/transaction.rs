@@ -11,16 +11,59 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `transaction`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
     /// `actions`
     pub actions: Vec<t::TransactionAction>,
     /// `properties`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub properties: Option<t::TransactionProperties>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Transaction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("actions", &self.actions)?;
+        if let Some(v) = &self.properties {
+            m.serialize_entry("properties", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Transaction {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Transaction {
+    const NAME: &'static str = "Transaction";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["actions", "properties"];
+        let mut actions = None;
+        let mut properties = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => actions = Some(__map.next_value()?),
+                Ok(_) => properties = __map.next_value()?,
+            }
+        }
+        Ok(Transaction {
+            actions: actions.ok_or_else(|| serde::de::Error::missing_field("actions"))?,
+            properties,
+            unknown_members,
+        })
+    }
 }
 
 impl Transaction {

@@ -13,13 +13,51 @@ use serde::{Deserialize, Serialize};
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChangeVncPassword {
     /// `password`
     pub password: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChangeVncPassword {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("password", &self.password)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChangeVncPassword {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChangeVncPassword {
+    const NAME: &'static str = "ChangeVncPassword";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["password"];
+        let mut password = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => password = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChangeVncPassword {
+            password: password.ok_or_else(|| serde::de::Error::missing_field("password"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChangeVncPassword {
@@ -41,24 +79,81 @@ impl crate::Command for ChangeVncPassword {
 /// Facts: module `ui`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClientMigrateInfo {
     /// `protocol`
     pub protocol: String,
     /// `hostname`
     pub hostname: String,
     /// `port`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
     /// `tls-port`
-    #[serde(rename = "tls-port", default, skip_serializing_if = "Option::is_none")]
     pub tls_port: Option<i64>,
     /// `cert-subject`
-    #[serde(rename = "cert-subject", default, skip_serializing_if = "Option::is_none")]
     pub cert_subject: Option<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ClientMigrateInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("protocol", &self.protocol)?;
+        m.serialize_entry("hostname", &self.hostname)?;
+        if let Some(v) = &self.port {
+            m.serialize_entry("port", v)?;
+        }
+        if let Some(v) = &self.tls_port {
+            m.serialize_entry("tls-port", v)?;
+        }
+        if let Some(v) = &self.cert_subject {
+            m.serialize_entry("cert-subject", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientMigrateInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ClientMigrateInfo {
+    const NAME: &'static str = "ClientMigrateInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["protocol", "hostname", "port", "tls-port", "cert-subject"];
+        let mut protocol = None;
+        let mut hostname = None;
+        let mut port = None;
+        let mut tls_port = None;
+        let mut cert_subject = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => protocol = Some(__map.next_value()?),
+                Ok(1) => hostname = Some(__map.next_value()?),
+                Ok(2) => port = __map.next_value()?,
+                Ok(3) => tls_port = __map.next_value()?,
+                Ok(_) => cert_subject = __map.next_value()?,
+            }
+        }
+        Ok(ClientMigrateInfo {
+            protocol: protocol.ok_or_else(|| serde::de::Error::missing_field("protocol"))?,
+            hostname: hostname.ok_or_else(|| serde::de::Error::missing_field("hostname"))?,
+            port,
+            tls_port,
+            cert_subject,
+            unknown_members,
+        })
+    }
 }
 
 impl ClientMigrateInfo {
@@ -156,19 +251,67 @@ impl crate::Command for ExpirePassword {
 /// Facts: module `ui`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputSendEvent {
     /// `device`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `head`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<i64>,
     /// `events`
     pub events: Vec<t::InputEvent>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputSendEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.head {
+            m.serialize_entry("head", v)?;
+        }
+        m.serialize_entry("events", &self.events)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputSendEvent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputSendEvent {
+    const NAME: &'static str = "InputSendEvent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "head", "events"];
+        let mut device = None;
+        let mut head = None;
+        let mut events = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(1) => head = __map.next_value()?,
+                Ok(_) => events = Some(__map.next_value()?),
+            }
+        }
+        Ok(InputSendEvent {
+            device,
+            head,
+            events: events.ok_or_else(|| serde::de::Error::missing_field("events"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InputSendEvent {
@@ -314,22 +457,75 @@ impl crate::Command for QueryVncServers {
 /// Only in QEMU builds where `CONFIG_PIXMAN` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Screendump {
     /// `filename`
     pub filename: String,
     /// `device`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `head`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<i64>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<t::ImageFormat>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Screendump {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.head {
+            m.serialize_entry("head", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Screendump {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Screendump {
+    const NAME: &'static str = "Screendump";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["filename", "device", "head", "format"];
+        let mut filename = None;
+        let mut device = None;
+        let mut head = None;
+        let mut format = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(1) => device = __map.next_value()?,
+                Ok(2) => head = __map.next_value()?,
+                Ok(_) => format = __map.next_value()?,
+            }
+        }
+        Ok(Screendump {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            device,
+            head,
+            format,
+            unknown_members,
+        })
+    }
 }
 
 impl Screendump {
@@ -381,16 +577,59 @@ impl crate::Command for Screendump {
 /// Facts: module `ui`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SendKey {
     /// `keys`
     pub keys: Vec<t::KeyValue>,
     /// `hold-time`
-    #[serde(rename = "hold-time", default, skip_serializing_if = "Option::is_none")]
     pub hold_time: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SendKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("keys", &self.keys)?;
+        if let Some(v) = &self.hold_time {
+            m.serialize_entry("hold-time", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SendKey {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SendKey {
+    const NAME: &'static str = "SendKey";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["keys", "hold-time"];
+        let mut keys = None;
+        let mut hold_time = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => keys = Some(__map.next_value()?),
+                Ok(_) => hold_time = __map.next_value()?,
+            }
+        }
+        Ok(SendKey {
+            keys: keys.ok_or_else(|| serde::de::Error::missing_field("keys"))?,
+            hold_time,
+            unknown_members,
+        })
+    }
 }
 
 impl SendKey {

@@ -35,18 +35,65 @@ impl crate::Command for XQueryVirtio {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XQueryVirtioQueueElement {
     /// `path`
     pub path: String,
     /// `queue`
     pub queue: u16,
     /// `index`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u16>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XQueryVirtioQueueElement {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("queue", &self.queue)?;
+        if let Some(v) = &self.index {
+            m.serialize_entry("index", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XQueryVirtioQueueElement {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XQueryVirtioQueueElement {
+    const NAME: &'static str = "XQueryVirtioQueueElement";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "queue", "index"];
+        let mut path = None;
+        let mut queue = None;
+        let mut index = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(1) => queue = Some(__map.next_value()?),
+                Ok(_) => index = __map.next_value()?,
+            }
+        }
+        Ok(XQueryVirtioQueueElement {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            queue: queue.ok_or_else(|| serde::de::Error::missing_field("queue"))?,
+            index,
+            unknown_members,
+        })
+    }
 }
 
 impl XQueryVirtioQueueElement {
@@ -83,15 +130,57 @@ impl crate::Command for XQueryVirtioQueueElement {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XQueryVirtioQueueStatus {
     /// `path`
     pub path: String,
     /// `queue`
     pub queue: u16,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XQueryVirtioQueueStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("queue", &self.queue)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XQueryVirtioQueueStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XQueryVirtioQueueStatus {
+    const NAME: &'static str = "XQueryVirtioQueueStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "queue"];
+        let mut path = None;
+        let mut queue = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(_) => queue = Some(__map.next_value()?),
+            }
+        }
+        Ok(XQueryVirtioQueueStatus {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            queue: queue.ok_or_else(|| serde::de::Error::missing_field("queue"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XQueryVirtioQueueStatus {
@@ -115,13 +204,51 @@ impl crate::Command for XQueryVirtioQueueStatus {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XQueryVirtioStatus {
     /// `path`
     pub path: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XQueryVirtioStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XQueryVirtioStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XQueryVirtioStatus {
+    const NAME: &'static str = "XQueryVirtioStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path"];
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => path = Some(__map.next_value()?),
+            }
+        }
+        Ok(XQueryVirtioStatus {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XQueryVirtioStatus {
@@ -145,15 +272,57 @@ impl crate::Command for XQueryVirtioStatus {
 /// **Unstable**: may change or go away in any release (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XQueryVirtioVhostQueueStatus {
     /// `path`
     pub path: String,
     /// `queue`
     pub queue: u16,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XQueryVirtioVhostQueueStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("queue", &self.queue)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XQueryVirtioVhostQueueStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XQueryVirtioVhostQueueStatus {
+    const NAME: &'static str = "XQueryVirtioVhostQueueStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "queue"];
+        let mut path = None;
+        let mut queue = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(_) => queue = Some(__map.next_value()?),
+            }
+        }
+        Ok(XQueryVirtioVhostQueueStatus {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            queue: queue.ok_or_else(|| serde::de::Error::missing_field("queue"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XQueryVirtioVhostQueueStatus {

@@ -11,23 +11,77 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `acpi`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ACPIOSTInfo {
     /// `device`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `slot`
     pub slot: String,
     /// `slot-type`
-    #[serde(rename = "slot-type")]
     pub slot_type: ACPISlotType,
     /// `source`
     pub source: i64,
     /// `status`
     pub status: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ACPIOSTInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        m.serialize_entry("slot", &self.slot)?;
+        m.serialize_entry("slot-type", &self.slot_type)?;
+        m.serialize_entry("source", &self.source)?;
+        m.serialize_entry("status", &self.status)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ACPIOSTInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ACPIOSTInfo {
+    const NAME: &'static str = "ACPIOSTInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "slot", "slot-type", "source", "status"];
+        let mut device = None;
+        let mut slot = None;
+        let mut slot_type = None;
+        let mut source = None;
+        let mut status = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(1) => slot = Some(__map.next_value()?),
+                Ok(2) => slot_type = Some(__map.next_value()?),
+                Ok(3) => source = Some(__map.next_value()?),
+                Ok(_) => status = Some(__map.next_value()?),
+            }
+        }
+        Ok(ACPIOSTInfo {
+            device,
+            slot: slot.ok_or_else(|| serde::de::Error::missing_field("slot"))?,
+            slot_type: slot_type.ok_or_else(|| serde::de::Error::missing_field("slot-type"))?,
+            source: source.ok_or_else(|| serde::de::Error::missing_field("source"))?,
+            status: status.ok_or_else(|| serde::de::Error::missing_field("status"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ACPIOSTInfo {
@@ -76,38 +130,127 @@ qapi_enum_impls!(ACPISlotType { Dimm = "DIMM", Cpu = "CPU" });
 /// Facts: module `acpi`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AcpiTableOptions {
     /// `sig`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sig: Option<String>,
     /// `rev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rev: Option<u8>,
     /// `oem_id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oem_id: Option<String>,
     /// `oem_table_id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oem_table_id: Option<String>,
     /// `oem_rev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oem_rev: Option<u32>,
     /// `asl_compiler_id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asl_compiler_id: Option<String>,
     /// `asl_compiler_rev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asl_compiler_rev: Option<u32>,
     /// `file`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// `data`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AcpiTableOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.sig {
+            m.serialize_entry("sig", v)?;
+        }
+        if let Some(v) = &self.rev {
+            m.serialize_entry("rev", v)?;
+        }
+        if let Some(v) = &self.oem_id {
+            m.serialize_entry("oem_id", v)?;
+        }
+        if let Some(v) = &self.oem_table_id {
+            m.serialize_entry("oem_table_id", v)?;
+        }
+        if let Some(v) = &self.oem_rev {
+            m.serialize_entry("oem_rev", v)?;
+        }
+        if let Some(v) = &self.asl_compiler_id {
+            m.serialize_entry("asl_compiler_id", v)?;
+        }
+        if let Some(v) = &self.asl_compiler_rev {
+            m.serialize_entry("asl_compiler_rev", v)?;
+        }
+        if let Some(v) = &self.file {
+            m.serialize_entry("file", v)?;
+        }
+        if let Some(v) = &self.data {
+            m.serialize_entry("data", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AcpiTableOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AcpiTableOptions {
+    const NAME: &'static str = "AcpiTableOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "sig",
+            "rev",
+            "oem_id",
+            "oem_table_id",
+            "oem_rev",
+            "asl_compiler_id",
+            "asl_compiler_rev",
+            "file",
+            "data",
+        ];
+        let mut sig = None;
+        let mut rev = None;
+        let mut oem_id = None;
+        let mut oem_table_id = None;
+        let mut oem_rev = None;
+        let mut asl_compiler_id = None;
+        let mut asl_compiler_rev = None;
+        let mut file = None;
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => sig = __map.next_value()?,
+                Ok(1) => rev = __map.next_value()?,
+                Ok(2) => oem_id = __map.next_value()?,
+                Ok(3) => oem_table_id = __map.next_value()?,
+                Ok(4) => oem_rev = __map.next_value()?,
+                Ok(5) => asl_compiler_id = __map.next_value()?,
+                Ok(6) => asl_compiler_rev = __map.next_value()?,
+                Ok(7) => file = __map.next_value()?,
+                Ok(_) => data = __map.next_value()?,
+            }
+        }
+        Ok(AcpiTableOptions {
+            sig,
+            rev,
+            oem_id,
+            oem_table_id,
+            oem_rev,
+            asl_compiler_id,
+            asl_compiler_rev,
+            file,
+            data,
+            unknown_members,
+        })
+    }
 }
 
 impl AcpiTableOptions {

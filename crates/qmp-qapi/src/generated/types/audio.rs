@@ -188,20 +188,64 @@ impl<'de> Deserialize<'de> for Audiodev {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevAlsaOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevAlsaPerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevAlsaPerDirectionOptions>,
     /// `threshold`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevAlsaOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        if let Some(v) = &self.threshold {
+            m.serialize_entry("threshold", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevAlsaOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevAlsaOptions {
+    const NAME: &'static str = "AudiodevAlsaOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out", "threshold"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut threshold = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(1) => out = __map.next_value()?,
+                Ok(_) => threshold = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevAlsaOptions { in_, out, threshold, unknown_members })
+    }
 }
 
 impl AudiodevAlsaOptions {
@@ -241,41 +285,136 @@ impl AudiodevAlsaOptions {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevAlsaPerDirectionOptions {
     /// `mixing-engine`
-    #[serde(rename = "mixing-engine", default, skip_serializing_if = "Option::is_none")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`
-    #[serde(rename = "fixed-settings", default, skip_serializing_if = "Option::is_none")]
     pub fixed_settings: Option<bool>,
     /// `frequency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency: Option<u32>,
     /// `channels`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<u32>,
     /// `voices`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voices: Option<u32>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<AudioFormat>,
     /// `buffer-length`
-    #[serde(rename = "buffer-length", default, skip_serializing_if = "Option::is_none")]
     pub buffer_length: Option<u32>,
     /// `dev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev: Option<String>,
     /// `period-length`
-    #[serde(rename = "period-length", default, skip_serializing_if = "Option::is_none")]
     pub period_length: Option<u32>,
     /// `try-poll`
-    #[serde(rename = "try-poll", default, skip_serializing_if = "Option::is_none")]
     pub try_poll: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevAlsaPerDirectionOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.mixing_engine {
+            m.serialize_entry("mixing-engine", v)?;
+        }
+        if let Some(v) = &self.fixed_settings {
+            m.serialize_entry("fixed-settings", v)?;
+        }
+        if let Some(v) = &self.frequency {
+            m.serialize_entry("frequency", v)?;
+        }
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        if let Some(v) = &self.voices {
+            m.serialize_entry("voices", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.buffer_length {
+            m.serialize_entry("buffer-length", v)?;
+        }
+        if let Some(v) = &self.dev {
+            m.serialize_entry("dev", v)?;
+        }
+        if let Some(v) = &self.period_length {
+            m.serialize_entry("period-length", v)?;
+        }
+        if let Some(v) = &self.try_poll {
+            m.serialize_entry("try-poll", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevAlsaPerDirectionOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevAlsaPerDirectionOptions {
+    const NAME: &'static str = "AudiodevAlsaPerDirectionOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "mixing-engine",
+            "fixed-settings",
+            "frequency",
+            "channels",
+            "voices",
+            "format",
+            "buffer-length",
+            "dev",
+            "period-length",
+            "try-poll",
+        ];
+        let mut mixing_engine = None;
+        let mut fixed_settings = None;
+        let mut frequency = None;
+        let mut channels = None;
+        let mut voices = None;
+        let mut format = None;
+        let mut buffer_length = None;
+        let mut dev = None;
+        let mut period_length = None;
+        let mut try_poll = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mixing_engine = __map.next_value()?,
+                Ok(1) => fixed_settings = __map.next_value()?,
+                Ok(2) => frequency = __map.next_value()?,
+                Ok(3) => channels = __map.next_value()?,
+                Ok(4) => voices = __map.next_value()?,
+                Ok(5) => format = __map.next_value()?,
+                Ok(6) => buffer_length = __map.next_value()?,
+                Ok(7) => dev = __map.next_value()?,
+                Ok(8) => period_length = __map.next_value()?,
+                Ok(_) => try_poll = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevAlsaPerDirectionOptions {
+            mixing_engine,
+            fixed_settings,
+            frequency,
+            channels,
+            voices,
+            format,
+            buffer_length,
+            dev,
+            period_length,
+            try_poll,
+            unknown_members,
+        })
+    }
 }
 
 impl AudiodevAlsaPerDirectionOptions {
@@ -383,17 +522,57 @@ impl AudiodevAlsaPerDirectionOptions {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevCoreaudioOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevCoreaudioPerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevCoreaudioPerDirectionOptions>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevCoreaudioOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevCoreaudioOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevCoreaudioOptions {
+    const NAME: &'static str = "AudiodevCoreaudioOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(_) => out = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevCoreaudioOptions { in_, out, unknown_members })
+    }
 }
 
 impl AudiodevCoreaudioOptions {
@@ -425,35 +604,118 @@ impl AudiodevCoreaudioOptions {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevCoreaudioPerDirectionOptions {
     /// `mixing-engine`
-    #[serde(rename = "mixing-engine", default, skip_serializing_if = "Option::is_none")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`
-    #[serde(rename = "fixed-settings", default, skip_serializing_if = "Option::is_none")]
     pub fixed_settings: Option<bool>,
     /// `frequency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency: Option<u32>,
     /// `channels`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<u32>,
     /// `voices`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voices: Option<u32>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<AudioFormat>,
     /// `buffer-length`
-    #[serde(rename = "buffer-length", default, skip_serializing_if = "Option::is_none")]
     pub buffer_length: Option<u32>,
     /// `buffer-count`
-    #[serde(rename = "buffer-count", default, skip_serializing_if = "Option::is_none")]
     pub buffer_count: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevCoreaudioPerDirectionOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.mixing_engine {
+            m.serialize_entry("mixing-engine", v)?;
+        }
+        if let Some(v) = &self.fixed_settings {
+            m.serialize_entry("fixed-settings", v)?;
+        }
+        if let Some(v) = &self.frequency {
+            m.serialize_entry("frequency", v)?;
+        }
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        if let Some(v) = &self.voices {
+            m.serialize_entry("voices", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.buffer_length {
+            m.serialize_entry("buffer-length", v)?;
+        }
+        if let Some(v) = &self.buffer_count {
+            m.serialize_entry("buffer-count", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevCoreaudioPerDirectionOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevCoreaudioPerDirectionOptions {
+    const NAME: &'static str = "AudiodevCoreaudioPerDirectionOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "mixing-engine",
+            "fixed-settings",
+            "frequency",
+            "channels",
+            "voices",
+            "format",
+            "buffer-length",
+            "buffer-count",
+        ];
+        let mut mixing_engine = None;
+        let mut fixed_settings = None;
+        let mut frequency = None;
+        let mut channels = None;
+        let mut voices = None;
+        let mut format = None;
+        let mut buffer_length = None;
+        let mut buffer_count = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mixing_engine = __map.next_value()?,
+                Ok(1) => fixed_settings = __map.next_value()?,
+                Ok(2) => frequency = __map.next_value()?,
+                Ok(3) => channels = __map.next_value()?,
+                Ok(4) => voices = __map.next_value()?,
+                Ok(5) => format = __map.next_value()?,
+                Ok(6) => buffer_length = __map.next_value()?,
+                Ok(_) => buffer_count = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevCoreaudioPerDirectionOptions {
+            mixing_engine,
+            fixed_settings,
+            frequency,
+            channels,
+            voices,
+            format,
+            buffer_length,
+            buffer_count,
+            unknown_members,
+        })
+    }
 }
 
 impl AudiodevCoreaudioPerDirectionOptions {
@@ -595,20 +857,64 @@ qapi_enum_impls!(AudiodevDriver { QapiNone = "none", Alsa = "alsa", Coreaudio = 
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevDsoundOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevPerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevPerDirectionOptions>,
     /// `latency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevDsoundOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        if let Some(v) = &self.latency {
+            m.serialize_entry("latency", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevDsoundOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevDsoundOptions {
+    const NAME: &'static str = "AudiodevDsoundOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out", "latency"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut latency = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(1) => out = __map.next_value()?,
+                Ok(_) => latency = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevDsoundOptions { in_, out, latency, unknown_members })
+    }
 }
 
 impl AudiodevDsoundOptions {
@@ -648,17 +954,57 @@ impl AudiodevDsoundOptions {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevGenericOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevPerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevPerDirectionOptions>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevGenericOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevGenericOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevGenericOptions {
+    const NAME: &'static str = "AudiodevGenericOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(_) => out = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevGenericOptions { in_, out, unknown_members })
+    }
 }
 
 impl AudiodevGenericOptions {
@@ -690,17 +1036,57 @@ impl AudiodevGenericOptions {
 /// Facts: module `audio`; since QEMU 5.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevJackOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevJackPerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevJackPerDirectionOptions>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevJackOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevJackOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevJackOptions {
+    const NAME: &'static str = "AudiodevJackOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(_) => out = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevJackOptions { in_, out, unknown_members })
+    }
 }
 
 impl AudiodevJackOptions {
@@ -732,47 +1118,154 @@ impl AudiodevJackOptions {
 /// Facts: module `audio`; since QEMU 5.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevJackPerDirectionOptions {
     /// `mixing-engine`
-    #[serde(rename = "mixing-engine", default, skip_serializing_if = "Option::is_none")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`
-    #[serde(rename = "fixed-settings", default, skip_serializing_if = "Option::is_none")]
     pub fixed_settings: Option<bool>,
     /// `frequency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency: Option<u32>,
     /// `channels`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<u32>,
     /// `voices`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voices: Option<u32>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<AudioFormat>,
     /// `buffer-length`
-    #[serde(rename = "buffer-length", default, skip_serializing_if = "Option::is_none")]
     pub buffer_length: Option<u32>,
     /// `server-name`
-    #[serde(rename = "server-name", default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
     /// `client-name`
-    #[serde(rename = "client-name", default, skip_serializing_if = "Option::is_none")]
     pub client_name: Option<String>,
     /// `connect-ports`
-    #[serde(rename = "connect-ports", default, skip_serializing_if = "Option::is_none")]
     pub connect_ports: Option<String>,
     /// `start-server`
-    #[serde(rename = "start-server", default, skip_serializing_if = "Option::is_none")]
     pub start_server: Option<bool>,
     /// `exact-name`
-    #[serde(rename = "exact-name", default, skip_serializing_if = "Option::is_none")]
     pub exact_name: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevJackPerDirectionOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.mixing_engine {
+            m.serialize_entry("mixing-engine", v)?;
+        }
+        if let Some(v) = &self.fixed_settings {
+            m.serialize_entry("fixed-settings", v)?;
+        }
+        if let Some(v) = &self.frequency {
+            m.serialize_entry("frequency", v)?;
+        }
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        if let Some(v) = &self.voices {
+            m.serialize_entry("voices", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.buffer_length {
+            m.serialize_entry("buffer-length", v)?;
+        }
+        if let Some(v) = &self.server_name {
+            m.serialize_entry("server-name", v)?;
+        }
+        if let Some(v) = &self.client_name {
+            m.serialize_entry("client-name", v)?;
+        }
+        if let Some(v) = &self.connect_ports {
+            m.serialize_entry("connect-ports", v)?;
+        }
+        if let Some(v) = &self.start_server {
+            m.serialize_entry("start-server", v)?;
+        }
+        if let Some(v) = &self.exact_name {
+            m.serialize_entry("exact-name", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevJackPerDirectionOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevJackPerDirectionOptions {
+    const NAME: &'static str = "AudiodevJackPerDirectionOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "mixing-engine",
+            "fixed-settings",
+            "frequency",
+            "channels",
+            "voices",
+            "format",
+            "buffer-length",
+            "server-name",
+            "client-name",
+            "connect-ports",
+            "start-server",
+            "exact-name",
+        ];
+        let mut mixing_engine = None;
+        let mut fixed_settings = None;
+        let mut frequency = None;
+        let mut channels = None;
+        let mut voices = None;
+        let mut format = None;
+        let mut buffer_length = None;
+        let mut server_name = None;
+        let mut client_name = None;
+        let mut connect_ports = None;
+        let mut start_server = None;
+        let mut exact_name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mixing_engine = __map.next_value()?,
+                Ok(1) => fixed_settings = __map.next_value()?,
+                Ok(2) => frequency = __map.next_value()?,
+                Ok(3) => channels = __map.next_value()?,
+                Ok(4) => voices = __map.next_value()?,
+                Ok(5) => format = __map.next_value()?,
+                Ok(6) => buffer_length = __map.next_value()?,
+                Ok(7) => server_name = __map.next_value()?,
+                Ok(8) => client_name = __map.next_value()?,
+                Ok(9) => connect_ports = __map.next_value()?,
+                Ok(10) => start_server = __map.next_value()?,
+                Ok(_) => exact_name = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevJackPerDirectionOptions {
+            mixing_engine,
+            fixed_settings,
+            frequency,
+            channels,
+            voices,
+            format,
+            buffer_length,
+            server_name,
+            client_name,
+            connect_ports,
+            start_server,
+            exact_name,
+            unknown_members,
+        })
+    }
 }
 
 impl AudiodevJackPerDirectionOptions {
@@ -898,26 +1391,78 @@ impl AudiodevJackPerDirectionOptions {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevOssOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevOssPerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevOssPerDirectionOptions>,
     /// `try-mmap`
-    #[serde(rename = "try-mmap", default, skip_serializing_if = "Option::is_none")]
     pub try_mmap: Option<bool>,
     /// `exclusive`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclusive: Option<bool>,
     /// `dsp-policy`
-    #[serde(rename = "dsp-policy", default, skip_serializing_if = "Option::is_none")]
     pub dsp_policy: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevOssOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        if let Some(v) = &self.try_mmap {
+            m.serialize_entry("try-mmap", v)?;
+        }
+        if let Some(v) = &self.exclusive {
+            m.serialize_entry("exclusive", v)?;
+        }
+        if let Some(v) = &self.dsp_policy {
+            m.serialize_entry("dsp-policy", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevOssOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevOssOptions {
+    const NAME: &'static str = "AudiodevOssOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out", "try-mmap", "exclusive", "dsp-policy"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut try_mmap = None;
+        let mut exclusive = None;
+        let mut dsp_policy = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(1) => out = __map.next_value()?,
+                Ok(2) => try_mmap = __map.next_value()?,
+                Ok(3) => exclusive = __map.next_value()?,
+                Ok(_) => dsp_policy = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevOssOptions { in_, out, try_mmap, exclusive, dsp_policy, unknown_members })
+    }
 }
 
 impl AudiodevOssOptions {
@@ -980,41 +1525,136 @@ impl AudiodevOssOptions {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevOssPerDirectionOptions {
     /// `mixing-engine`
-    #[serde(rename = "mixing-engine", default, skip_serializing_if = "Option::is_none")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`
-    #[serde(rename = "fixed-settings", default, skip_serializing_if = "Option::is_none")]
     pub fixed_settings: Option<bool>,
     /// `frequency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency: Option<u32>,
     /// `channels`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<u32>,
     /// `voices`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voices: Option<u32>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<AudioFormat>,
     /// `buffer-length`
-    #[serde(rename = "buffer-length", default, skip_serializing_if = "Option::is_none")]
     pub buffer_length: Option<u32>,
     /// `dev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev: Option<String>,
     /// `buffer-count`
-    #[serde(rename = "buffer-count", default, skip_serializing_if = "Option::is_none")]
     pub buffer_count: Option<u32>,
     /// `try-poll`
-    #[serde(rename = "try-poll", default, skip_serializing_if = "Option::is_none")]
     pub try_poll: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevOssPerDirectionOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.mixing_engine {
+            m.serialize_entry("mixing-engine", v)?;
+        }
+        if let Some(v) = &self.fixed_settings {
+            m.serialize_entry("fixed-settings", v)?;
+        }
+        if let Some(v) = &self.frequency {
+            m.serialize_entry("frequency", v)?;
+        }
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        if let Some(v) = &self.voices {
+            m.serialize_entry("voices", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.buffer_length {
+            m.serialize_entry("buffer-length", v)?;
+        }
+        if let Some(v) = &self.dev {
+            m.serialize_entry("dev", v)?;
+        }
+        if let Some(v) = &self.buffer_count {
+            m.serialize_entry("buffer-count", v)?;
+        }
+        if let Some(v) = &self.try_poll {
+            m.serialize_entry("try-poll", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevOssPerDirectionOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevOssPerDirectionOptions {
+    const NAME: &'static str = "AudiodevOssPerDirectionOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "mixing-engine",
+            "fixed-settings",
+            "frequency",
+            "channels",
+            "voices",
+            "format",
+            "buffer-length",
+            "dev",
+            "buffer-count",
+            "try-poll",
+        ];
+        let mut mixing_engine = None;
+        let mut fixed_settings = None;
+        let mut frequency = None;
+        let mut channels = None;
+        let mut voices = None;
+        let mut format = None;
+        let mut buffer_length = None;
+        let mut dev = None;
+        let mut buffer_count = None;
+        let mut try_poll = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mixing_engine = __map.next_value()?,
+                Ok(1) => fixed_settings = __map.next_value()?,
+                Ok(2) => frequency = __map.next_value()?,
+                Ok(3) => channels = __map.next_value()?,
+                Ok(4) => voices = __map.next_value()?,
+                Ok(5) => format = __map.next_value()?,
+                Ok(6) => buffer_length = __map.next_value()?,
+                Ok(7) => dev = __map.next_value()?,
+                Ok(8) => buffer_count = __map.next_value()?,
+                Ok(_) => try_poll = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevOssPerDirectionOptions {
+            mixing_engine,
+            fixed_settings,
+            frequency,
+            channels,
+            voices,
+            format,
+            buffer_length,
+            dev,
+            buffer_count,
+            try_poll,
+            unknown_members,
+        })
+    }
 }
 
 impl AudiodevOssPerDirectionOptions {
@@ -1122,20 +1762,64 @@ impl AudiodevOssPerDirectionOptions {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevPaOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevPaPerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevPaPerDirectionOptions>,
     /// `server`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevPaOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        if let Some(v) = &self.server {
+            m.serialize_entry("server", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevPaOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevPaOptions {
+    const NAME: &'static str = "AudiodevPaOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out", "server"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut server = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(1) => out = __map.next_value()?,
+                Ok(_) => server = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevPaOptions { in_, out, server, unknown_members })
+    }
 }
 
 impl AudiodevPaOptions {
@@ -1175,41 +1859,136 @@ impl AudiodevPaOptions {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevPaPerDirectionOptions {
     /// `mixing-engine`
-    #[serde(rename = "mixing-engine", default, skip_serializing_if = "Option::is_none")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`
-    #[serde(rename = "fixed-settings", default, skip_serializing_if = "Option::is_none")]
     pub fixed_settings: Option<bool>,
     /// `frequency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency: Option<u32>,
     /// `channels`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<u32>,
     /// `voices`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voices: Option<u32>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<AudioFormat>,
     /// `buffer-length`
-    #[serde(rename = "buffer-length", default, skip_serializing_if = "Option::is_none")]
     pub buffer_length: Option<u32>,
     /// `name`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `stream-name`
-    #[serde(rename = "stream-name", default, skip_serializing_if = "Option::is_none")]
     pub stream_name: Option<String>,
     /// `latency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevPaPerDirectionOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.mixing_engine {
+            m.serialize_entry("mixing-engine", v)?;
+        }
+        if let Some(v) = &self.fixed_settings {
+            m.serialize_entry("fixed-settings", v)?;
+        }
+        if let Some(v) = &self.frequency {
+            m.serialize_entry("frequency", v)?;
+        }
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        if let Some(v) = &self.voices {
+            m.serialize_entry("voices", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.buffer_length {
+            m.serialize_entry("buffer-length", v)?;
+        }
+        if let Some(v) = &self.name {
+            m.serialize_entry("name", v)?;
+        }
+        if let Some(v) = &self.stream_name {
+            m.serialize_entry("stream-name", v)?;
+        }
+        if let Some(v) = &self.latency {
+            m.serialize_entry("latency", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevPaPerDirectionOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevPaPerDirectionOptions {
+    const NAME: &'static str = "AudiodevPaPerDirectionOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "mixing-engine",
+            "fixed-settings",
+            "frequency",
+            "channels",
+            "voices",
+            "format",
+            "buffer-length",
+            "name",
+            "stream-name",
+            "latency",
+        ];
+        let mut mixing_engine = None;
+        let mut fixed_settings = None;
+        let mut frequency = None;
+        let mut channels = None;
+        let mut voices = None;
+        let mut format = None;
+        let mut buffer_length = None;
+        let mut name = None;
+        let mut stream_name = None;
+        let mut latency = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mixing_engine = __map.next_value()?,
+                Ok(1) => fixed_settings = __map.next_value()?,
+                Ok(2) => frequency = __map.next_value()?,
+                Ok(3) => channels = __map.next_value()?,
+                Ok(4) => voices = __map.next_value()?,
+                Ok(5) => format = __map.next_value()?,
+                Ok(6) => buffer_length = __map.next_value()?,
+                Ok(7) => name = __map.next_value()?,
+                Ok(8) => stream_name = __map.next_value()?,
+                Ok(_) => latency = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevPaPerDirectionOptions {
+            mixing_engine,
+            fixed_settings,
+            frequency,
+            channels,
+            voices,
+            format,
+            buffer_length,
+            name,
+            stream_name,
+            latency,
+            unknown_members,
+        })
+    }
 }
 
 impl AudiodevPaPerDirectionOptions {
@@ -1317,32 +2096,109 @@ impl AudiodevPaPerDirectionOptions {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevPerDirectionOptions {
     /// `mixing-engine`
-    #[serde(rename = "mixing-engine", default, skip_serializing_if = "Option::is_none")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`
-    #[serde(rename = "fixed-settings", default, skip_serializing_if = "Option::is_none")]
     pub fixed_settings: Option<bool>,
     /// `frequency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency: Option<u32>,
     /// `channels`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<u32>,
     /// `voices`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voices: Option<u32>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<AudioFormat>,
     /// `buffer-length`
-    #[serde(rename = "buffer-length", default, skip_serializing_if = "Option::is_none")]
     pub buffer_length: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevPerDirectionOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.mixing_engine {
+            m.serialize_entry("mixing-engine", v)?;
+        }
+        if let Some(v) = &self.fixed_settings {
+            m.serialize_entry("fixed-settings", v)?;
+        }
+        if let Some(v) = &self.frequency {
+            m.serialize_entry("frequency", v)?;
+        }
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        if let Some(v) = &self.voices {
+            m.serialize_entry("voices", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.buffer_length {
+            m.serialize_entry("buffer-length", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevPerDirectionOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevPerDirectionOptions {
+    const NAME: &'static str = "AudiodevPerDirectionOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "mixing-engine",
+            "fixed-settings",
+            "frequency",
+            "channels",
+            "voices",
+            "format",
+            "buffer-length",
+        ];
+        let mut mixing_engine = None;
+        let mut fixed_settings = None;
+        let mut frequency = None;
+        let mut channels = None;
+        let mut voices = None;
+        let mut format = None;
+        let mut buffer_length = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mixing_engine = __map.next_value()?,
+                Ok(1) => fixed_settings = __map.next_value()?,
+                Ok(2) => frequency = __map.next_value()?,
+                Ok(3) => channels = __map.next_value()?,
+                Ok(4) => voices = __map.next_value()?,
+                Ok(5) => format = __map.next_value()?,
+                Ok(_) => buffer_length = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevPerDirectionOptions {
+            mixing_engine,
+            fixed_settings,
+            frequency,
+            channels,
+            voices,
+            format,
+            buffer_length,
+            unknown_members,
+        })
+    }
 }
 
 impl AudiodevPerDirectionOptions {
@@ -1423,17 +2279,57 @@ impl AudiodevPerDirectionOptions {
 /// Facts: module `audio`; since QEMU 8.1; in QEMU 8.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevPipewireOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevPipewirePerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevPipewirePerDirectionOptions>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevPipewireOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevPipewireOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevPipewireOptions {
+    const NAME: &'static str = "AudiodevPipewireOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(_) => out = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevPipewireOptions { in_, out, unknown_members })
+    }
 }
 
 impl AudiodevPipewireOptions {
@@ -1465,48 +2361,143 @@ impl AudiodevPipewireOptions {
 /// Facts: module `audio`; since QEMU 8.1; in QEMU 8.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevPipewirePerDirectionOptions {
     /// `mixing-engine`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "mixing-engine", default, skip_serializing_if = "Option::is_none")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "fixed-settings", default, skip_serializing_if = "Option::is_none")]
     pub fixed_settings: Option<bool>,
     /// `frequency`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency: Option<u32>,
     /// `channels`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<u32>,
     /// `voices`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voices: Option<u32>,
     /// `format`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<AudioFormat>,
     /// `buffer-length`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "buffer-length", default, skip_serializing_if = "Option::is_none")]
     pub buffer_length: Option<u32>,
     /// `name`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `stream-name`
-    #[serde(rename = "stream-name", default, skip_serializing_if = "Option::is_none")]
     pub stream_name: Option<String>,
     /// `latency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevPipewirePerDirectionOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.mixing_engine {
+            m.serialize_entry("mixing-engine", v)?;
+        }
+        if let Some(v) = &self.fixed_settings {
+            m.serialize_entry("fixed-settings", v)?;
+        }
+        if let Some(v) = &self.frequency {
+            m.serialize_entry("frequency", v)?;
+        }
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        if let Some(v) = &self.voices {
+            m.serialize_entry("voices", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.buffer_length {
+            m.serialize_entry("buffer-length", v)?;
+        }
+        if let Some(v) = &self.name {
+            m.serialize_entry("name", v)?;
+        }
+        if let Some(v) = &self.stream_name {
+            m.serialize_entry("stream-name", v)?;
+        }
+        if let Some(v) = &self.latency {
+            m.serialize_entry("latency", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevPipewirePerDirectionOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevPipewirePerDirectionOptions {
+    const NAME: &'static str = "AudiodevPipewirePerDirectionOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "mixing-engine",
+            "fixed-settings",
+            "frequency",
+            "channels",
+            "voices",
+            "format",
+            "buffer-length",
+            "name",
+            "stream-name",
+            "latency",
+        ];
+        let mut mixing_engine = None;
+        let mut fixed_settings = None;
+        let mut frequency = None;
+        let mut channels = None;
+        let mut voices = None;
+        let mut format = None;
+        let mut buffer_length = None;
+        let mut name = None;
+        let mut stream_name = None;
+        let mut latency = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mixing_engine = __map.next_value()?,
+                Ok(1) => fixed_settings = __map.next_value()?,
+                Ok(2) => frequency = __map.next_value()?,
+                Ok(3) => channels = __map.next_value()?,
+                Ok(4) => voices = __map.next_value()?,
+                Ok(5) => format = __map.next_value()?,
+                Ok(6) => buffer_length = __map.next_value()?,
+                Ok(7) => name = __map.next_value()?,
+                Ok(8) => stream_name = __map.next_value()?,
+                Ok(_) => latency = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevPipewirePerDirectionOptions {
+            mixing_engine,
+            fixed_settings,
+            frequency,
+            channels,
+            voices,
+            format,
+            buffer_length,
+            name,
+            stream_name,
+            latency,
+            unknown_members,
+        })
+    }
 }
 
 impl AudiodevPipewirePerDirectionOptions {
@@ -1614,17 +2605,57 @@ impl AudiodevPipewirePerDirectionOptions {
 /// Facts: module `audio`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevSdlOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevSdlPerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevSdlPerDirectionOptions>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevSdlOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevSdlOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevSdlOptions {
+    const NAME: &'static str = "AudiodevSdlOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(_) => out = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevSdlOptions { in_, out, unknown_members })
+    }
 }
 
 impl AudiodevSdlOptions {
@@ -1656,35 +2687,118 @@ impl AudiodevSdlOptions {
 /// Facts: module `audio`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevSdlPerDirectionOptions {
     /// `mixing-engine`
-    #[serde(rename = "mixing-engine", default, skip_serializing_if = "Option::is_none")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`
-    #[serde(rename = "fixed-settings", default, skip_serializing_if = "Option::is_none")]
     pub fixed_settings: Option<bool>,
     /// `frequency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency: Option<u32>,
     /// `channels`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<u32>,
     /// `voices`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voices: Option<u32>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<AudioFormat>,
     /// `buffer-length`
-    #[serde(rename = "buffer-length", default, skip_serializing_if = "Option::is_none")]
     pub buffer_length: Option<u32>,
     /// `buffer-count`
-    #[serde(rename = "buffer-count", default, skip_serializing_if = "Option::is_none")]
     pub buffer_count: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevSdlPerDirectionOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.mixing_engine {
+            m.serialize_entry("mixing-engine", v)?;
+        }
+        if let Some(v) = &self.fixed_settings {
+            m.serialize_entry("fixed-settings", v)?;
+        }
+        if let Some(v) = &self.frequency {
+            m.serialize_entry("frequency", v)?;
+        }
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        if let Some(v) = &self.voices {
+            m.serialize_entry("voices", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.buffer_length {
+            m.serialize_entry("buffer-length", v)?;
+        }
+        if let Some(v) = &self.buffer_count {
+            m.serialize_entry("buffer-count", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevSdlPerDirectionOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevSdlPerDirectionOptions {
+    const NAME: &'static str = "AudiodevSdlPerDirectionOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "mixing-engine",
+            "fixed-settings",
+            "frequency",
+            "channels",
+            "voices",
+            "format",
+            "buffer-length",
+            "buffer-count",
+        ];
+        let mut mixing_engine = None;
+        let mut fixed_settings = None;
+        let mut frequency = None;
+        let mut channels = None;
+        let mut voices = None;
+        let mut format = None;
+        let mut buffer_length = None;
+        let mut buffer_count = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mixing_engine = __map.next_value()?,
+                Ok(1) => fixed_settings = __map.next_value()?,
+                Ok(2) => frequency = __map.next_value()?,
+                Ok(3) => channels = __map.next_value()?,
+                Ok(4) => voices = __map.next_value()?,
+                Ok(5) => format = __map.next_value()?,
+                Ok(6) => buffer_length = __map.next_value()?,
+                Ok(_) => buffer_count = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevSdlPerDirectionOptions {
+            mixing_engine,
+            fixed_settings,
+            frequency,
+            channels,
+            voices,
+            format,
+            buffer_length,
+            buffer_count,
+            unknown_members,
+        })
+    }
 }
 
 impl AudiodevSdlPerDirectionOptions {
@@ -1774,23 +2888,71 @@ impl AudiodevSdlPerDirectionOptions {
 /// Facts: module `audio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevSndioOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevPerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevPerDirectionOptions>,
     /// `dev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev: Option<String>,
     /// `latency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevSndioOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        if let Some(v) = &self.dev {
+            m.serialize_entry("dev", v)?;
+        }
+        if let Some(v) = &self.latency {
+            m.serialize_entry("latency", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevSndioOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevSndioOptions {
+    const NAME: &'static str = "AudiodevSndioOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out", "dev", "latency"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut dev = None;
+        let mut latency = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(1) => out = __map.next_value()?,
+                Ok(2) => dev = __map.next_value()?,
+                Ok(_) => latency = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevSndioOptions { in_, out, dev, latency, unknown_members })
+    }
 }
 
 impl AudiodevSndioOptions {
@@ -1844,20 +3006,64 @@ impl AudiodevSndioOptions {
 /// Facts: module `audio`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AudiodevWavOptions {
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<AudiodevPerDirectionOptions>,
     /// `out`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<AudiodevPerDirectionOptions>,
     /// `path`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AudiodevWavOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        if let Some(v) = &self.out {
+            m.serialize_entry("out", v)?;
+        }
+        if let Some(v) = &self.path {
+            m.serialize_entry("path", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AudiodevWavOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AudiodevWavOptions {
+    const NAME: &'static str = "AudiodevWavOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["in", "out", "path"];
+        let mut in_ = None;
+        let mut out = None;
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_ = __map.next_value()?,
+                Ok(1) => out = __map.next_value()?,
+                Ok(_) => path = __map.next_value()?,
+            }
+        }
+        Ok(AudiodevWavOptions { in_, out, path, unknown_members })
+    }
 }
 
 impl AudiodevWavOptions {

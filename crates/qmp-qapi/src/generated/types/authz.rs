@@ -11,16 +11,59 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `authz`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuthZListFileProperties {
     /// `filename`
     pub filename: String,
     /// `refresh`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AuthZListFileProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        if let Some(v) = &self.refresh {
+            m.serialize_entry("refresh", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthZListFileProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AuthZListFileProperties {
+    const NAME: &'static str = "AuthZListFileProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["filename", "refresh"];
+        let mut filename = None;
+        let mut refresh = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(_) => refresh = __map.next_value()?,
+            }
+        }
+        Ok(AuthZListFileProperties {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            refresh,
+            unknown_members,
+        })
+    }
 }
 
 impl AuthZListFileProperties {
@@ -48,17 +91,57 @@ impl AuthZListFileProperties {
 /// Facts: module `authz`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuthZListProperties {
     /// `policy`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<QAuthZListPolicy>,
     /// `rules`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<QAuthZListRule>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AuthZListProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.policy {
+            m.serialize_entry("policy", v)?;
+        }
+        if let Some(v) = &self.rules {
+            m.serialize_entry("rules", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthZListProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AuthZListProperties {
+    const NAME: &'static str = "AuthZListProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["policy", "rules"];
+        let mut policy = None;
+        let mut rules = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => policy = __map.next_value()?,
+                Ok(_) => rules = __map.next_value()?,
+            }
+        }
+        Ok(AuthZListProperties { policy, rules, unknown_members })
+    }
 }
 
 impl AuthZListProperties {
@@ -90,13 +173,51 @@ impl AuthZListProperties {
 /// Facts: module `authz`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuthZPAMProperties {
     /// `service`
     pub service: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AuthZPAMProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("service", &self.service)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthZPAMProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AuthZPAMProperties {
+    const NAME: &'static str = "AuthZPAMProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["service"];
+        let mut service = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => service = Some(__map.next_value()?),
+            }
+        }
+        Ok(AuthZPAMProperties {
+            service: service.ok_or_else(|| serde::de::Error::missing_field("service"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl AuthZPAMProperties {
@@ -112,13 +233,51 @@ impl AuthZPAMProperties {
 /// Facts: module `authz`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuthZSimpleProperties {
     /// `identity`
     pub identity: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AuthZSimpleProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("identity", &self.identity)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthZSimpleProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AuthZSimpleProperties {
+    const NAME: &'static str = "AuthZSimpleProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["identity"];
+        let mut identity = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => identity = Some(__map.next_value()?),
+            }
+        }
+        Ok(AuthZSimpleProperties {
+            identity: identity.ok_or_else(|| serde::de::Error::missing_field("identity"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl AuthZSimpleProperties {
@@ -170,19 +329,65 @@ qapi_enum_impls!(QAuthZListPolicy { Deny = "deny", Allow = "allow" });
 /// Facts: module `authz`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QAuthZListRule {
     /// `match`
-    #[serde(rename = "match")]
     pub match_: String,
     /// `policy`
     pub policy: QAuthZListPolicy,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<QAuthZListFormat>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QAuthZListRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("match", &self.match_)?;
+        m.serialize_entry("policy", &self.policy)?;
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QAuthZListRule {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QAuthZListRule {
+    const NAME: &'static str = "QAuthZListRule";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["match", "policy", "format"];
+        let mut match_ = None;
+        let mut policy = None;
+        let mut format = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => match_ = Some(__map.next_value()?),
+                Ok(1) => policy = Some(__map.next_value()?),
+                Ok(_) => format = __map.next_value()?,
+            }
+        }
+        Ok(QAuthZListRule {
+            match_: match_.ok_or_else(|| serde::de::Error::missing_field("match"))?,
+            policy: policy.ok_or_else(|| serde::de::Error::missing_field("policy"))?,
+            format,
+            unknown_members,
+        })
+    }
 }
 
 impl QAuthZListRule {

@@ -79,15 +79,57 @@ qapi_enum_impls!(FloppyDriveType { V144 = "144", V288 = "288", V120 = "120", Qap
 /// Facts: module `block`; since QEMU 3.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PRManagerInfo {
     /// `id`
     pub id: String,
     /// `connected`
     pub connected: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PRManagerInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("connected", &self.connected)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PRManagerInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PRManagerInfo {
+    const NAME: &'static str = "PRManagerInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "connected"];
+        let mut id = None;
+        let mut connected = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(_) => connected = Some(__map.next_value()?),
+            }
+        }
+        Ok(PRManagerInfo {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            connected: connected.ok_or_else(|| serde::de::Error::missing_field("connected"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl PRManagerInfo {

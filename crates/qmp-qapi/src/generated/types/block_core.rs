@@ -11,53 +11,170 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `block-core`; since QEMU 4.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BackupCommon {
     /// `job-id`
-    #[serde(rename = "job-id", default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`
     pub device: String,
     /// `sync`
     pub sync: MirrorSyncMode,
     /// `speed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `bitmap`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<String>,
     /// `bitmap-mode`
-    #[serde(rename = "bitmap-mode", default, skip_serializing_if = "Option::is_none")]
     pub bitmap_mode: Option<BitmapSyncMode>,
     /// `compress`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress: Option<bool>,
     /// `on-source-error`
-    #[serde(rename = "on-source-error", default, skip_serializing_if = "Option::is_none")]
     pub on_source_error: Option<BlockdevOnError>,
     /// `on-target-error`
-    #[serde(rename = "on-target-error", default, skip_serializing_if = "Option::is_none")]
     pub on_target_error: Option<BlockdevOnError>,
     /// `auto-finalize`
-    #[serde(rename = "auto-finalize", default, skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`
-    #[serde(rename = "auto-dismiss", default, skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// `filter-node-name`
-    #[serde(rename = "filter-node-name", default, skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `discard-source`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "discard-source", default, skip_serializing_if = "Option::is_none")]
     pub discard_source: Option<bool>,
     /// `x-perf`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-perf", default, skip_serializing_if = "Option::is_none")]
     pub x_perf: Option<BackupPerf>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BackupCommon {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.job_id {
+            m.serialize_entry("job-id", v)?;
+        }
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("sync", &self.sync)?;
+        if let Some(v) = &self.speed {
+            m.serialize_entry("speed", v)?;
+        }
+        if let Some(v) = &self.bitmap {
+            m.serialize_entry("bitmap", v)?;
+        }
+        if let Some(v) = &self.bitmap_mode {
+            m.serialize_entry("bitmap-mode", v)?;
+        }
+        if let Some(v) = &self.compress {
+            m.serialize_entry("compress", v)?;
+        }
+        if let Some(v) = &self.on_source_error {
+            m.serialize_entry("on-source-error", v)?;
+        }
+        if let Some(v) = &self.on_target_error {
+            m.serialize_entry("on-target-error", v)?;
+        }
+        if let Some(v) = &self.auto_finalize {
+            m.serialize_entry("auto-finalize", v)?;
+        }
+        if let Some(v) = &self.auto_dismiss {
+            m.serialize_entry("auto-dismiss", v)?;
+        }
+        if let Some(v) = &self.filter_node_name {
+            m.serialize_entry("filter-node-name", v)?;
+        }
+        if let Some(v) = &self.discard_source {
+            m.serialize_entry("discard-source", v)?;
+        }
+        if let Some(v) = &self.x_perf {
+            m.serialize_entry("x-perf", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BackupCommon {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BackupCommon {
+    const NAME: &'static str = "BackupCommon";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "job-id",
+            "device",
+            "sync",
+            "speed",
+            "bitmap",
+            "bitmap-mode",
+            "compress",
+            "on-source-error",
+            "on-target-error",
+            "auto-finalize",
+            "auto-dismiss",
+            "filter-node-name",
+            "discard-source",
+            "x-perf",
+        ];
+        let mut job_id = None;
+        let mut device = None;
+        let mut sync = None;
+        let mut speed = None;
+        let mut bitmap = None;
+        let mut bitmap_mode = None;
+        let mut compress = None;
+        let mut on_source_error = None;
+        let mut on_target_error = None;
+        let mut auto_finalize = None;
+        let mut auto_dismiss = None;
+        let mut filter_node_name = None;
+        let mut discard_source = None;
+        let mut x_perf = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = __map.next_value()?,
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => sync = Some(__map.next_value()?),
+                Ok(3) => speed = __map.next_value()?,
+                Ok(4) => bitmap = __map.next_value()?,
+                Ok(5) => bitmap_mode = __map.next_value()?,
+                Ok(6) => compress = __map.next_value()?,
+                Ok(7) => on_source_error = __map.next_value()?,
+                Ok(8) => on_target_error = __map.next_value()?,
+                Ok(9) => auto_finalize = __map.next_value()?,
+                Ok(10) => auto_dismiss = __map.next_value()?,
+                Ok(11) => filter_node_name = __map.next_value()?,
+                Ok(12) => discard_source = __map.next_value()?,
+                Ok(_) => x_perf = __map.next_value()?,
+            }
+        }
+        Ok(BackupCommon {
+            job_id,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            sync: sync.ok_or_else(|| serde::de::Error::missing_field("sync"))?,
+            speed,
+            bitmap,
+            bitmap_mode,
+            compress,
+            on_source_error,
+            on_target_error,
+            auto_finalize,
+            auto_dismiss,
+            filter_node_name,
+            discard_source,
+            x_perf,
+            unknown_members,
+        })
+    }
 }
 
 impl BackupCommon {
@@ -185,24 +302,72 @@ impl BackupCommon {
 /// Facts: module `block-core`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BackupPerf {
     /// `use-copy-range`
-    #[serde(rename = "use-copy-range", default, skip_serializing_if = "Option::is_none")]
     pub use_copy_range: Option<bool>,
     /// `max-workers`
-    #[serde(rename = "max-workers", default, skip_serializing_if = "Option::is_none")]
     pub max_workers: Option<i64>,
     /// `max-chunk`
-    #[serde(rename = "max-chunk", default, skip_serializing_if = "Option::is_none")]
     pub max_chunk: Option<i64>,
     /// `min-cluster-size`
     /// Only in QEMU 9.2.0-rc2.
-    #[serde(rename = "min-cluster-size", default, skip_serializing_if = "Option::is_none")]
     pub min_cluster_size: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BackupPerf {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.use_copy_range {
+            m.serialize_entry("use-copy-range", v)?;
+        }
+        if let Some(v) = &self.max_workers {
+            m.serialize_entry("max-workers", v)?;
+        }
+        if let Some(v) = &self.max_chunk {
+            m.serialize_entry("max-chunk", v)?;
+        }
+        if let Some(v) = &self.min_cluster_size {
+            m.serialize_entry("min-cluster-size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BackupPerf {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BackupPerf {
+    const NAME: &'static str = "BackupPerf";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["use-copy-range", "max-workers", "max-chunk", "min-cluster-size"];
+        let mut use_copy_range = None;
+        let mut max_workers = None;
+        let mut max_chunk = None;
+        let mut min_cluster_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => use_copy_range = __map.next_value()?,
+                Ok(1) => max_workers = __map.next_value()?,
+                Ok(2) => max_chunk = __map.next_value()?,
+                Ok(_) => min_cluster_size = __map.next_value()?,
+            }
+        }
+        Ok(BackupPerf { use_copy_range, max_workers, max_chunk, min_cluster_size, unknown_members })
+    }
 }
 
 impl BackupPerf {
@@ -412,31 +577,99 @@ qapi_enum_impls!(BlkdebugIOType { Read = "read", Write = "write", WriteZeroes = 
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlkdebugInjectErrorOptions {
     /// `event`
     pub event: BlkdebugEvent,
     /// `state`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<i64>,
     /// `iotype`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iotype: Option<BlkdebugIOType>,
     /// `errno`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno: Option<i64>,
     /// `sector`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<i64>,
     /// `once`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub once: Option<bool>,
     /// `immediately`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub immediately: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlkdebugInjectErrorOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("event", &self.event)?;
+        if let Some(v) = &self.state {
+            m.serialize_entry("state", v)?;
+        }
+        if let Some(v) = &self.iotype {
+            m.serialize_entry("iotype", v)?;
+        }
+        if let Some(v) = &self.errno {
+            m.serialize_entry("errno", v)?;
+        }
+        if let Some(v) = &self.sector {
+            m.serialize_entry("sector", v)?;
+        }
+        if let Some(v) = &self.once {
+            m.serialize_entry("once", v)?;
+        }
+        if let Some(v) = &self.immediately {
+            m.serialize_entry("immediately", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlkdebugInjectErrorOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlkdebugInjectErrorOptions {
+    const NAME: &'static str = "BlkdebugInjectErrorOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["event", "state", "iotype", "errno", "sector", "once", "immediately"];
+        let mut event = None;
+        let mut state = None;
+        let mut iotype = None;
+        let mut errno = None;
+        let mut sector = None;
+        let mut once = None;
+        let mut immediately = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => event = Some(__map.next_value()?),
+                Ok(1) => state = __map.next_value()?,
+                Ok(2) => iotype = __map.next_value()?,
+                Ok(3) => errno = __map.next_value()?,
+                Ok(4) => sector = __map.next_value()?,
+                Ok(5) => once = __map.next_value()?,
+                Ok(_) => immediately = __map.next_value()?,
+            }
+        }
+        Ok(BlkdebugInjectErrorOptions {
+            event: event.ok_or_else(|| serde::de::Error::missing_field("event"))?,
+            state,
+            iotype,
+            errno,
+            sector,
+            once,
+            immediately,
+            unknown_members,
+        })
+    }
 }
 
 impl BlkdebugInjectErrorOptions {
@@ -509,18 +742,65 @@ impl BlkdebugInjectErrorOptions {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlkdebugSetStateOptions {
     /// `event`
     pub event: BlkdebugEvent,
     /// `state`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<i64>,
     /// `new_state`
     pub new_state: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlkdebugSetStateOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("event", &self.event)?;
+        if let Some(v) = &self.state {
+            m.serialize_entry("state", v)?;
+        }
+        m.serialize_entry("new_state", &self.new_state)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlkdebugSetStateOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlkdebugSetStateOptions {
+    const NAME: &'static str = "BlkdebugSetStateOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["event", "state", "new_state"];
+        let mut event = None;
+        let mut state = None;
+        let mut new_state = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => event = Some(__map.next_value()?),
+                Ok(1) => state = __map.next_value()?,
+                Ok(_) => new_state = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlkdebugSetStateOptions {
+            event: event.ok_or_else(|| serde::de::Error::missing_field("event"))?,
+            state,
+            new_state: new_state.ok_or_else(|| serde::de::Error::missing_field("new_state"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlkdebugSetStateOptions {
@@ -544,15 +824,57 @@ impl BlkdebugSetStateOptions {
 /// Facts: module `block-core`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockChildInfo {
     /// `name`
     pub name: String,
     /// `info`
     pub info: BlockGraphInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockChildInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("info", &self.info)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockChildInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockChildInfo {
+    const NAME: &'static str = "BlockChildInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "info"];
+        let mut name = None;
+        let mut info = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(_) => info = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockChildInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            info: info.ok_or_else(|| serde::de::Error::missing_field("info"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockChildInfo {
@@ -568,19 +890,17 @@ impl BlockChildInfo {
 /// Facts: module `block-core`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDeviceInfo {
     /// `file`
     pub file: String,
     /// `node-name`
-    #[serde(rename = "node-name", default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `ro`
     pub ro: bool,
     /// `drv`
     pub drv: String,
     /// `backing_file`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `backing_file_depth`
     pub backing_file_depth: i64,
@@ -603,57 +923,273 @@ pub struct BlockDeviceInfo {
     /// `image`
     pub image: ImageInfo,
     /// `bps_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_max: Option<i64>,
     /// `bps_rd_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_rd_max: Option<i64>,
     /// `bps_wr_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_wr_max: Option<i64>,
     /// `iops_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_max: Option<i64>,
     /// `iops_rd_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_rd_max: Option<i64>,
     /// `iops_wr_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_wr_max: Option<i64>,
     /// `bps_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_max_length: Option<i64>,
     /// `bps_rd_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_rd_max_length: Option<i64>,
     /// `bps_wr_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_wr_max_length: Option<i64>,
     /// `iops_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_max_length: Option<i64>,
     /// `iops_rd_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_rd_max_length: Option<i64>,
     /// `iops_wr_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_wr_max_length: Option<i64>,
     /// `iops_size`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_size: Option<i64>,
     /// `group`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// `cache`
     pub cache: BlockdevCacheInfo,
     /// `write_threshold`
     pub write_threshold: i64,
     /// `dirty-bitmaps`
-    #[serde(rename = "dirty-bitmaps", default, skip_serializing_if = "Option::is_none")]
     pub dirty_bitmaps: Option<Vec<BlockDirtyInfo>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDeviceInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        if let Some(v) = &self.node_name {
+            m.serialize_entry("node-name", v)?;
+        }
+        m.serialize_entry("ro", &self.ro)?;
+        m.serialize_entry("drv", &self.drv)?;
+        if let Some(v) = &self.backing_file {
+            m.serialize_entry("backing_file", v)?;
+        }
+        m.serialize_entry("backing_file_depth", &self.backing_file_depth)?;
+        m.serialize_entry("encrypted", &self.encrypted)?;
+        m.serialize_entry("detect_zeroes", &self.detect_zeroes)?;
+        m.serialize_entry("bps", &self.bps)?;
+        m.serialize_entry("bps_rd", &self.bps_rd)?;
+        m.serialize_entry("bps_wr", &self.bps_wr)?;
+        m.serialize_entry("iops", &self.iops)?;
+        m.serialize_entry("iops_rd", &self.iops_rd)?;
+        m.serialize_entry("iops_wr", &self.iops_wr)?;
+        m.serialize_entry("image", &self.image)?;
+        if let Some(v) = &self.bps_max {
+            m.serialize_entry("bps_max", v)?;
+        }
+        if let Some(v) = &self.bps_rd_max {
+            m.serialize_entry("bps_rd_max", v)?;
+        }
+        if let Some(v) = &self.bps_wr_max {
+            m.serialize_entry("bps_wr_max", v)?;
+        }
+        if let Some(v) = &self.iops_max {
+            m.serialize_entry("iops_max", v)?;
+        }
+        if let Some(v) = &self.iops_rd_max {
+            m.serialize_entry("iops_rd_max", v)?;
+        }
+        if let Some(v) = &self.iops_wr_max {
+            m.serialize_entry("iops_wr_max", v)?;
+        }
+        if let Some(v) = &self.bps_max_length {
+            m.serialize_entry("bps_max_length", v)?;
+        }
+        if let Some(v) = &self.bps_rd_max_length {
+            m.serialize_entry("bps_rd_max_length", v)?;
+        }
+        if let Some(v) = &self.bps_wr_max_length {
+            m.serialize_entry("bps_wr_max_length", v)?;
+        }
+        if let Some(v) = &self.iops_max_length {
+            m.serialize_entry("iops_max_length", v)?;
+        }
+        if let Some(v) = &self.iops_rd_max_length {
+            m.serialize_entry("iops_rd_max_length", v)?;
+        }
+        if let Some(v) = &self.iops_wr_max_length {
+            m.serialize_entry("iops_wr_max_length", v)?;
+        }
+        if let Some(v) = &self.iops_size {
+            m.serialize_entry("iops_size", v)?;
+        }
+        if let Some(v) = &self.group {
+            m.serialize_entry("group", v)?;
+        }
+        m.serialize_entry("cache", &self.cache)?;
+        m.serialize_entry("write_threshold", &self.write_threshold)?;
+        if let Some(v) = &self.dirty_bitmaps {
+            m.serialize_entry("dirty-bitmaps", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDeviceInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDeviceInfo {
+    const NAME: &'static str = "BlockDeviceInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "file",
+            "node-name",
+            "ro",
+            "drv",
+            "backing_file",
+            "backing_file_depth",
+            "encrypted",
+            "detect_zeroes",
+            "bps",
+            "bps_rd",
+            "bps_wr",
+            "iops",
+            "iops_rd",
+            "iops_wr",
+            "image",
+            "bps_max",
+            "bps_rd_max",
+            "bps_wr_max",
+            "iops_max",
+            "iops_rd_max",
+            "iops_wr_max",
+            "bps_max_length",
+            "bps_rd_max_length",
+            "bps_wr_max_length",
+            "iops_max_length",
+            "iops_rd_max_length",
+            "iops_wr_max_length",
+            "iops_size",
+            "group",
+            "cache",
+            "write_threshold",
+            "dirty-bitmaps",
+        ];
+        let mut file = None;
+        let mut node_name = None;
+        let mut ro = None;
+        let mut drv = None;
+        let mut backing_file = None;
+        let mut backing_file_depth = None;
+        let mut encrypted = None;
+        let mut detect_zeroes = None;
+        let mut bps = None;
+        let mut bps_rd = None;
+        let mut bps_wr = None;
+        let mut iops = None;
+        let mut iops_rd = None;
+        let mut iops_wr = None;
+        let mut image = None;
+        let mut bps_max = None;
+        let mut bps_rd_max = None;
+        let mut bps_wr_max = None;
+        let mut iops_max = None;
+        let mut iops_rd_max = None;
+        let mut iops_wr_max = None;
+        let mut bps_max_length = None;
+        let mut bps_rd_max_length = None;
+        let mut bps_wr_max_length = None;
+        let mut iops_max_length = None;
+        let mut iops_rd_max_length = None;
+        let mut iops_wr_max_length = None;
+        let mut iops_size = None;
+        let mut group = None;
+        let mut cache = None;
+        let mut write_threshold = None;
+        let mut dirty_bitmaps = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => node_name = __map.next_value()?,
+                Ok(2) => ro = Some(__map.next_value()?),
+                Ok(3) => drv = Some(__map.next_value()?),
+                Ok(4) => backing_file = __map.next_value()?,
+                Ok(5) => backing_file_depth = Some(__map.next_value()?),
+                Ok(6) => encrypted = Some(__map.next_value()?),
+                Ok(7) => detect_zeroes = Some(__map.next_value()?),
+                Ok(8) => bps = Some(__map.next_value()?),
+                Ok(9) => bps_rd = Some(__map.next_value()?),
+                Ok(10) => bps_wr = Some(__map.next_value()?),
+                Ok(11) => iops = Some(__map.next_value()?),
+                Ok(12) => iops_rd = Some(__map.next_value()?),
+                Ok(13) => iops_wr = Some(__map.next_value()?),
+                Ok(14) => image = Some(__map.next_value()?),
+                Ok(15) => bps_max = __map.next_value()?,
+                Ok(16) => bps_rd_max = __map.next_value()?,
+                Ok(17) => bps_wr_max = __map.next_value()?,
+                Ok(18) => iops_max = __map.next_value()?,
+                Ok(19) => iops_rd_max = __map.next_value()?,
+                Ok(20) => iops_wr_max = __map.next_value()?,
+                Ok(21) => bps_max_length = __map.next_value()?,
+                Ok(22) => bps_rd_max_length = __map.next_value()?,
+                Ok(23) => bps_wr_max_length = __map.next_value()?,
+                Ok(24) => iops_max_length = __map.next_value()?,
+                Ok(25) => iops_rd_max_length = __map.next_value()?,
+                Ok(26) => iops_wr_max_length = __map.next_value()?,
+                Ok(27) => iops_size = __map.next_value()?,
+                Ok(28) => group = __map.next_value()?,
+                Ok(29) => cache = Some(__map.next_value()?),
+                Ok(30) => write_threshold = Some(__map.next_value()?),
+                Ok(_) => dirty_bitmaps = __map.next_value()?,
+            }
+        }
+        Ok(BlockDeviceInfo {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            node_name,
+            ro: ro.ok_or_else(|| serde::de::Error::missing_field("ro"))?,
+            drv: drv.ok_or_else(|| serde::de::Error::missing_field("drv"))?,
+            backing_file,
+            backing_file_depth: backing_file_depth
+                .ok_or_else(|| serde::de::Error::missing_field("backing_file_depth"))?,
+            encrypted: encrypted.ok_or_else(|| serde::de::Error::missing_field("encrypted"))?,
+            detect_zeroes: detect_zeroes.ok_or_else(|| serde::de::Error::missing_field("detect_zeroes"))?,
+            bps: bps.ok_or_else(|| serde::de::Error::missing_field("bps"))?,
+            bps_rd: bps_rd.ok_or_else(|| serde::de::Error::missing_field("bps_rd"))?,
+            bps_wr: bps_wr.ok_or_else(|| serde::de::Error::missing_field("bps_wr"))?,
+            iops: iops.ok_or_else(|| serde::de::Error::missing_field("iops"))?,
+            iops_rd: iops_rd.ok_or_else(|| serde::de::Error::missing_field("iops_rd"))?,
+            iops_wr: iops_wr.ok_or_else(|| serde::de::Error::missing_field("iops_wr"))?,
+            image: image.ok_or_else(|| serde::de::Error::missing_field("image"))?,
+            bps_max,
+            bps_rd_max,
+            bps_wr_max,
+            iops_max,
+            iops_rd_max,
+            iops_wr_max,
+            bps_max_length,
+            bps_rd_max_length,
+            bps_wr_max_length,
+            iops_max_length,
+            iops_rd_max_length,
+            iops_wr_max_length,
+            iops_size,
+            group,
+            cache: cache.ok_or_else(|| serde::de::Error::missing_field("cache"))?,
+            write_threshold: write_threshold
+                .ok_or_else(|| serde::de::Error::missing_field("write_threshold"))?,
+            dirty_bitmaps,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDeviceInfo {
@@ -875,7 +1411,7 @@ qapi_enum_impls!(BlockDeviceIoStatus { QapiOk = "ok", Failed = "failed", Nospace
 /// Facts: module `block-core`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDeviceStats {
     /// `rd_bytes`
     pub rd_bytes: i64,
@@ -883,7 +1419,6 @@ pub struct BlockDeviceStats {
     pub wr_bytes: i64,
     /// `zone_append_bytes`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_append_bytes: Option<i64>,
     /// `unmap_bytes`
     pub unmap_bytes: i64,
@@ -893,7 +1428,6 @@ pub struct BlockDeviceStats {
     pub wr_operations: i64,
     /// `zone_append_operations`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_append_operations: Option<i64>,
     /// `flush_operations`
     pub flush_operations: i64,
@@ -905,7 +1439,6 @@ pub struct BlockDeviceStats {
     pub wr_total_time_ns: i64,
     /// `zone_append_total_time_ns`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_append_total_time_ns: Option<i64>,
     /// `flush_total_time_ns`
     pub flush_total_time_ns: i64,
@@ -919,12 +1452,10 @@ pub struct BlockDeviceStats {
     pub wr_merged: i64,
     /// `zone_append_merged`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_append_merged: Option<i64>,
     /// `unmap_merged`
     pub unmap_merged: i64,
     /// `idle_time_ns`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_time_ns: Option<i64>,
     /// `failed_rd_operations`
     pub failed_rd_operations: i64,
@@ -932,7 +1463,6 @@ pub struct BlockDeviceStats {
     pub failed_wr_operations: i64,
     /// `failed_zone_append_operations`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_zone_append_operations: Option<i64>,
     /// `failed_flush_operations`
     pub failed_flush_operations: i64,
@@ -944,7 +1474,6 @@ pub struct BlockDeviceStats {
     pub invalid_wr_operations: i64,
     /// `invalid_zone_append_operations`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalid_zone_append_operations: Option<i64>,
     /// `invalid_flush_operations`
     pub invalid_flush_operations: i64,
@@ -957,21 +1486,276 @@ pub struct BlockDeviceStats {
     /// `timed_stats`
     pub timed_stats: Vec<BlockDeviceTimedStats>,
     /// `rd_latency_histogram`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rd_latency_histogram: Option<BlockLatencyHistogramInfo>,
     /// `wr_latency_histogram`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wr_latency_histogram: Option<BlockLatencyHistogramInfo>,
     /// `zone_append_latency_histogram`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_append_latency_histogram: Option<BlockLatencyHistogramInfo>,
     /// `flush_latency_histogram`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flush_latency_histogram: Option<BlockLatencyHistogramInfo>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDeviceStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("rd_bytes", &self.rd_bytes)?;
+        m.serialize_entry("wr_bytes", &self.wr_bytes)?;
+        if let Some(v) = &self.zone_append_bytes {
+            m.serialize_entry("zone_append_bytes", v)?;
+        }
+        m.serialize_entry("unmap_bytes", &self.unmap_bytes)?;
+        m.serialize_entry("rd_operations", &self.rd_operations)?;
+        m.serialize_entry("wr_operations", &self.wr_operations)?;
+        if let Some(v) = &self.zone_append_operations {
+            m.serialize_entry("zone_append_operations", v)?;
+        }
+        m.serialize_entry("flush_operations", &self.flush_operations)?;
+        m.serialize_entry("unmap_operations", &self.unmap_operations)?;
+        m.serialize_entry("rd_total_time_ns", &self.rd_total_time_ns)?;
+        m.serialize_entry("wr_total_time_ns", &self.wr_total_time_ns)?;
+        if let Some(v) = &self.zone_append_total_time_ns {
+            m.serialize_entry("zone_append_total_time_ns", v)?;
+        }
+        m.serialize_entry("flush_total_time_ns", &self.flush_total_time_ns)?;
+        m.serialize_entry("unmap_total_time_ns", &self.unmap_total_time_ns)?;
+        m.serialize_entry("wr_highest_offset", &self.wr_highest_offset)?;
+        m.serialize_entry("rd_merged", &self.rd_merged)?;
+        m.serialize_entry("wr_merged", &self.wr_merged)?;
+        if let Some(v) = &self.zone_append_merged {
+            m.serialize_entry("zone_append_merged", v)?;
+        }
+        m.serialize_entry("unmap_merged", &self.unmap_merged)?;
+        if let Some(v) = &self.idle_time_ns {
+            m.serialize_entry("idle_time_ns", v)?;
+        }
+        m.serialize_entry("failed_rd_operations", &self.failed_rd_operations)?;
+        m.serialize_entry("failed_wr_operations", &self.failed_wr_operations)?;
+        if let Some(v) = &self.failed_zone_append_operations {
+            m.serialize_entry("failed_zone_append_operations", v)?;
+        }
+        m.serialize_entry("failed_flush_operations", &self.failed_flush_operations)?;
+        m.serialize_entry("failed_unmap_operations", &self.failed_unmap_operations)?;
+        m.serialize_entry("invalid_rd_operations", &self.invalid_rd_operations)?;
+        m.serialize_entry("invalid_wr_operations", &self.invalid_wr_operations)?;
+        if let Some(v) = &self.invalid_zone_append_operations {
+            m.serialize_entry("invalid_zone_append_operations", v)?;
+        }
+        m.serialize_entry("invalid_flush_operations", &self.invalid_flush_operations)?;
+        m.serialize_entry("invalid_unmap_operations", &self.invalid_unmap_operations)?;
+        m.serialize_entry("account_invalid", &self.account_invalid)?;
+        m.serialize_entry("account_failed", &self.account_failed)?;
+        m.serialize_entry("timed_stats", &self.timed_stats)?;
+        if let Some(v) = &self.rd_latency_histogram {
+            m.serialize_entry("rd_latency_histogram", v)?;
+        }
+        if let Some(v) = &self.wr_latency_histogram {
+            m.serialize_entry("wr_latency_histogram", v)?;
+        }
+        if let Some(v) = &self.zone_append_latency_histogram {
+            m.serialize_entry("zone_append_latency_histogram", v)?;
+        }
+        if let Some(v) = &self.flush_latency_histogram {
+            m.serialize_entry("flush_latency_histogram", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDeviceStats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDeviceStats {
+    const NAME: &'static str = "BlockDeviceStats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "rd_bytes",
+            "wr_bytes",
+            "zone_append_bytes",
+            "unmap_bytes",
+            "rd_operations",
+            "wr_operations",
+            "zone_append_operations",
+            "flush_operations",
+            "unmap_operations",
+            "rd_total_time_ns",
+            "wr_total_time_ns",
+            "zone_append_total_time_ns",
+            "flush_total_time_ns",
+            "unmap_total_time_ns",
+            "wr_highest_offset",
+            "rd_merged",
+            "wr_merged",
+            "zone_append_merged",
+            "unmap_merged",
+            "idle_time_ns",
+            "failed_rd_operations",
+            "failed_wr_operations",
+            "failed_zone_append_operations",
+            "failed_flush_operations",
+            "failed_unmap_operations",
+            "invalid_rd_operations",
+            "invalid_wr_operations",
+            "invalid_zone_append_operations",
+            "invalid_flush_operations",
+            "invalid_unmap_operations",
+            "account_invalid",
+            "account_failed",
+            "timed_stats",
+            "rd_latency_histogram",
+            "wr_latency_histogram",
+            "zone_append_latency_histogram",
+            "flush_latency_histogram",
+        ];
+        let mut rd_bytes = None;
+        let mut wr_bytes = None;
+        let mut zone_append_bytes = None;
+        let mut unmap_bytes = None;
+        let mut rd_operations = None;
+        let mut wr_operations = None;
+        let mut zone_append_operations = None;
+        let mut flush_operations = None;
+        let mut unmap_operations = None;
+        let mut rd_total_time_ns = None;
+        let mut wr_total_time_ns = None;
+        let mut zone_append_total_time_ns = None;
+        let mut flush_total_time_ns = None;
+        let mut unmap_total_time_ns = None;
+        let mut wr_highest_offset = None;
+        let mut rd_merged = None;
+        let mut wr_merged = None;
+        let mut zone_append_merged = None;
+        let mut unmap_merged = None;
+        let mut idle_time_ns = None;
+        let mut failed_rd_operations = None;
+        let mut failed_wr_operations = None;
+        let mut failed_zone_append_operations = None;
+        let mut failed_flush_operations = None;
+        let mut failed_unmap_operations = None;
+        let mut invalid_rd_operations = None;
+        let mut invalid_wr_operations = None;
+        let mut invalid_zone_append_operations = None;
+        let mut invalid_flush_operations = None;
+        let mut invalid_unmap_operations = None;
+        let mut account_invalid = None;
+        let mut account_failed = None;
+        let mut timed_stats = None;
+        let mut rd_latency_histogram = None;
+        let mut wr_latency_histogram = None;
+        let mut zone_append_latency_histogram = None;
+        let mut flush_latency_histogram = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => rd_bytes = Some(__map.next_value()?),
+                Ok(1) => wr_bytes = Some(__map.next_value()?),
+                Ok(2) => zone_append_bytes = __map.next_value()?,
+                Ok(3) => unmap_bytes = Some(__map.next_value()?),
+                Ok(4) => rd_operations = Some(__map.next_value()?),
+                Ok(5) => wr_operations = Some(__map.next_value()?),
+                Ok(6) => zone_append_operations = __map.next_value()?,
+                Ok(7) => flush_operations = Some(__map.next_value()?),
+                Ok(8) => unmap_operations = Some(__map.next_value()?),
+                Ok(9) => rd_total_time_ns = Some(__map.next_value()?),
+                Ok(10) => wr_total_time_ns = Some(__map.next_value()?),
+                Ok(11) => zone_append_total_time_ns = __map.next_value()?,
+                Ok(12) => flush_total_time_ns = Some(__map.next_value()?),
+                Ok(13) => unmap_total_time_ns = Some(__map.next_value()?),
+                Ok(14) => wr_highest_offset = Some(__map.next_value()?),
+                Ok(15) => rd_merged = Some(__map.next_value()?),
+                Ok(16) => wr_merged = Some(__map.next_value()?),
+                Ok(17) => zone_append_merged = __map.next_value()?,
+                Ok(18) => unmap_merged = Some(__map.next_value()?),
+                Ok(19) => idle_time_ns = __map.next_value()?,
+                Ok(20) => failed_rd_operations = Some(__map.next_value()?),
+                Ok(21) => failed_wr_operations = Some(__map.next_value()?),
+                Ok(22) => failed_zone_append_operations = __map.next_value()?,
+                Ok(23) => failed_flush_operations = Some(__map.next_value()?),
+                Ok(24) => failed_unmap_operations = Some(__map.next_value()?),
+                Ok(25) => invalid_rd_operations = Some(__map.next_value()?),
+                Ok(26) => invalid_wr_operations = Some(__map.next_value()?),
+                Ok(27) => invalid_zone_append_operations = __map.next_value()?,
+                Ok(28) => invalid_flush_operations = Some(__map.next_value()?),
+                Ok(29) => invalid_unmap_operations = Some(__map.next_value()?),
+                Ok(30) => account_invalid = Some(__map.next_value()?),
+                Ok(31) => account_failed = Some(__map.next_value()?),
+                Ok(32) => timed_stats = Some(__map.next_value()?),
+                Ok(33) => rd_latency_histogram = __map.next_value()?,
+                Ok(34) => wr_latency_histogram = __map.next_value()?,
+                Ok(35) => zone_append_latency_histogram = __map.next_value()?,
+                Ok(_) => flush_latency_histogram = __map.next_value()?,
+            }
+        }
+        Ok(BlockDeviceStats {
+            rd_bytes: rd_bytes.ok_or_else(|| serde::de::Error::missing_field("rd_bytes"))?,
+            wr_bytes: wr_bytes.ok_or_else(|| serde::de::Error::missing_field("wr_bytes"))?,
+            zone_append_bytes,
+            unmap_bytes: unmap_bytes.ok_or_else(|| serde::de::Error::missing_field("unmap_bytes"))?,
+            rd_operations: rd_operations.ok_or_else(|| serde::de::Error::missing_field("rd_operations"))?,
+            wr_operations: wr_operations.ok_or_else(|| serde::de::Error::missing_field("wr_operations"))?,
+            zone_append_operations,
+            flush_operations: flush_operations
+                .ok_or_else(|| serde::de::Error::missing_field("flush_operations"))?,
+            unmap_operations: unmap_operations
+                .ok_or_else(|| serde::de::Error::missing_field("unmap_operations"))?,
+            rd_total_time_ns: rd_total_time_ns
+                .ok_or_else(|| serde::de::Error::missing_field("rd_total_time_ns"))?,
+            wr_total_time_ns: wr_total_time_ns
+                .ok_or_else(|| serde::de::Error::missing_field("wr_total_time_ns"))?,
+            zone_append_total_time_ns,
+            flush_total_time_ns: flush_total_time_ns
+                .ok_or_else(|| serde::de::Error::missing_field("flush_total_time_ns"))?,
+            unmap_total_time_ns: unmap_total_time_ns
+                .ok_or_else(|| serde::de::Error::missing_field("unmap_total_time_ns"))?,
+            wr_highest_offset: wr_highest_offset
+                .ok_or_else(|| serde::de::Error::missing_field("wr_highest_offset"))?,
+            rd_merged: rd_merged.ok_or_else(|| serde::de::Error::missing_field("rd_merged"))?,
+            wr_merged: wr_merged.ok_or_else(|| serde::de::Error::missing_field("wr_merged"))?,
+            zone_append_merged,
+            unmap_merged: unmap_merged.ok_or_else(|| serde::de::Error::missing_field("unmap_merged"))?,
+            idle_time_ns,
+            failed_rd_operations: failed_rd_operations
+                .ok_or_else(|| serde::de::Error::missing_field("failed_rd_operations"))?,
+            failed_wr_operations: failed_wr_operations
+                .ok_or_else(|| serde::de::Error::missing_field("failed_wr_operations"))?,
+            failed_zone_append_operations,
+            failed_flush_operations: failed_flush_operations
+                .ok_or_else(|| serde::de::Error::missing_field("failed_flush_operations"))?,
+            failed_unmap_operations: failed_unmap_operations
+                .ok_or_else(|| serde::de::Error::missing_field("failed_unmap_operations"))?,
+            invalid_rd_operations: invalid_rd_operations
+                .ok_or_else(|| serde::de::Error::missing_field("invalid_rd_operations"))?,
+            invalid_wr_operations: invalid_wr_operations
+                .ok_or_else(|| serde::de::Error::missing_field("invalid_wr_operations"))?,
+            invalid_zone_append_operations,
+            invalid_flush_operations: invalid_flush_operations
+                .ok_or_else(|| serde::de::Error::missing_field("invalid_flush_operations"))?,
+            invalid_unmap_operations: invalid_unmap_operations
+                .ok_or_else(|| serde::de::Error::missing_field("invalid_unmap_operations"))?,
+            account_invalid: account_invalid
+                .ok_or_else(|| serde::de::Error::missing_field("account_invalid"))?,
+            account_failed: account_failed
+                .ok_or_else(|| serde::de::Error::missing_field("account_failed"))?,
+            timed_stats: timed_stats.ok_or_else(|| serde::de::Error::missing_field("timed_stats"))?,
+            rd_latency_histogram,
+            wr_latency_histogram,
+            zone_append_latency_histogram,
+            flush_latency_histogram,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDeviceStats {
@@ -1141,7 +1925,7 @@ impl BlockDeviceStats {
 /// Facts: module `block-core`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDeviceTimedStats {
     /// `interval_length`
     pub interval_length: i64,
@@ -1159,15 +1943,12 @@ pub struct BlockDeviceTimedStats {
     pub avg_wr_latency_ns: i64,
     /// `min_zone_append_latency_ns`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_zone_append_latency_ns: Option<i64>,
     /// `max_zone_append_latency_ns`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_zone_append_latency_ns: Option<i64>,
     /// `avg_zone_append_latency_ns`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avg_zone_append_latency_ns: Option<i64>,
     /// `min_flush_latency_ns`
     pub min_flush_latency_ns: i64,
@@ -1181,11 +1962,145 @@ pub struct BlockDeviceTimedStats {
     pub avg_wr_queue_depth: f64,
     /// `avg_zone_append_queue_depth`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avg_zone_append_queue_depth: Option<f64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDeviceTimedStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("interval_length", &self.interval_length)?;
+        m.serialize_entry("min_rd_latency_ns", &self.min_rd_latency_ns)?;
+        m.serialize_entry("max_rd_latency_ns", &self.max_rd_latency_ns)?;
+        m.serialize_entry("avg_rd_latency_ns", &self.avg_rd_latency_ns)?;
+        m.serialize_entry("min_wr_latency_ns", &self.min_wr_latency_ns)?;
+        m.serialize_entry("max_wr_latency_ns", &self.max_wr_latency_ns)?;
+        m.serialize_entry("avg_wr_latency_ns", &self.avg_wr_latency_ns)?;
+        if let Some(v) = &self.min_zone_append_latency_ns {
+            m.serialize_entry("min_zone_append_latency_ns", v)?;
+        }
+        if let Some(v) = &self.max_zone_append_latency_ns {
+            m.serialize_entry("max_zone_append_latency_ns", v)?;
+        }
+        if let Some(v) = &self.avg_zone_append_latency_ns {
+            m.serialize_entry("avg_zone_append_latency_ns", v)?;
+        }
+        m.serialize_entry("min_flush_latency_ns", &self.min_flush_latency_ns)?;
+        m.serialize_entry("max_flush_latency_ns", &self.max_flush_latency_ns)?;
+        m.serialize_entry("avg_flush_latency_ns", &self.avg_flush_latency_ns)?;
+        m.serialize_entry("avg_rd_queue_depth", &self.avg_rd_queue_depth)?;
+        m.serialize_entry("avg_wr_queue_depth", &self.avg_wr_queue_depth)?;
+        if let Some(v) = &self.avg_zone_append_queue_depth {
+            m.serialize_entry("avg_zone_append_queue_depth", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDeviceTimedStats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDeviceTimedStats {
+    const NAME: &'static str = "BlockDeviceTimedStats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "interval_length",
+            "min_rd_latency_ns",
+            "max_rd_latency_ns",
+            "avg_rd_latency_ns",
+            "min_wr_latency_ns",
+            "max_wr_latency_ns",
+            "avg_wr_latency_ns",
+            "min_zone_append_latency_ns",
+            "max_zone_append_latency_ns",
+            "avg_zone_append_latency_ns",
+            "min_flush_latency_ns",
+            "max_flush_latency_ns",
+            "avg_flush_latency_ns",
+            "avg_rd_queue_depth",
+            "avg_wr_queue_depth",
+            "avg_zone_append_queue_depth",
+        ];
+        let mut interval_length = None;
+        let mut min_rd_latency_ns = None;
+        let mut max_rd_latency_ns = None;
+        let mut avg_rd_latency_ns = None;
+        let mut min_wr_latency_ns = None;
+        let mut max_wr_latency_ns = None;
+        let mut avg_wr_latency_ns = None;
+        let mut min_zone_append_latency_ns = None;
+        let mut max_zone_append_latency_ns = None;
+        let mut avg_zone_append_latency_ns = None;
+        let mut min_flush_latency_ns = None;
+        let mut max_flush_latency_ns = None;
+        let mut avg_flush_latency_ns = None;
+        let mut avg_rd_queue_depth = None;
+        let mut avg_wr_queue_depth = None;
+        let mut avg_zone_append_queue_depth = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => interval_length = Some(__map.next_value()?),
+                Ok(1) => min_rd_latency_ns = Some(__map.next_value()?),
+                Ok(2) => max_rd_latency_ns = Some(__map.next_value()?),
+                Ok(3) => avg_rd_latency_ns = Some(__map.next_value()?),
+                Ok(4) => min_wr_latency_ns = Some(__map.next_value()?),
+                Ok(5) => max_wr_latency_ns = Some(__map.next_value()?),
+                Ok(6) => avg_wr_latency_ns = Some(__map.next_value()?),
+                Ok(7) => min_zone_append_latency_ns = __map.next_value()?,
+                Ok(8) => max_zone_append_latency_ns = __map.next_value()?,
+                Ok(9) => avg_zone_append_latency_ns = __map.next_value()?,
+                Ok(10) => min_flush_latency_ns = Some(__map.next_value()?),
+                Ok(11) => max_flush_latency_ns = Some(__map.next_value()?),
+                Ok(12) => avg_flush_latency_ns = Some(__map.next_value()?),
+                Ok(13) => avg_rd_queue_depth = Some(__map.next_value()?),
+                Ok(14) => avg_wr_queue_depth = Some(__map.next_value()?),
+                Ok(_) => avg_zone_append_queue_depth = __map.next_value()?,
+            }
+        }
+        Ok(BlockDeviceTimedStats {
+            interval_length: interval_length
+                .ok_or_else(|| serde::de::Error::missing_field("interval_length"))?,
+            min_rd_latency_ns: min_rd_latency_ns
+                .ok_or_else(|| serde::de::Error::missing_field("min_rd_latency_ns"))?,
+            max_rd_latency_ns: max_rd_latency_ns
+                .ok_or_else(|| serde::de::Error::missing_field("max_rd_latency_ns"))?,
+            avg_rd_latency_ns: avg_rd_latency_ns
+                .ok_or_else(|| serde::de::Error::missing_field("avg_rd_latency_ns"))?,
+            min_wr_latency_ns: min_wr_latency_ns
+                .ok_or_else(|| serde::de::Error::missing_field("min_wr_latency_ns"))?,
+            max_wr_latency_ns: max_wr_latency_ns
+                .ok_or_else(|| serde::de::Error::missing_field("max_wr_latency_ns"))?,
+            avg_wr_latency_ns: avg_wr_latency_ns
+                .ok_or_else(|| serde::de::Error::missing_field("avg_wr_latency_ns"))?,
+            min_zone_append_latency_ns,
+            max_zone_append_latency_ns,
+            avg_zone_append_latency_ns,
+            min_flush_latency_ns: min_flush_latency_ns
+                .ok_or_else(|| serde::de::Error::missing_field("min_flush_latency_ns"))?,
+            max_flush_latency_ns: max_flush_latency_ns
+                .ok_or_else(|| serde::de::Error::missing_field("max_flush_latency_ns"))?,
+            avg_flush_latency_ns: avg_flush_latency_ns
+                .ok_or_else(|| serde::de::Error::missing_field("avg_flush_latency_ns"))?,
+            avg_rd_queue_depth: avg_rd_queue_depth
+                .ok_or_else(|| serde::de::Error::missing_field("avg_rd_queue_depth"))?,
+            avg_wr_queue_depth: avg_wr_queue_depth
+                .ok_or_else(|| serde::de::Error::missing_field("avg_wr_queue_depth"))?,
+            avg_zone_append_queue_depth,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDeviceTimedStats {
@@ -1264,15 +2179,57 @@ impl BlockDeviceTimedStats {
 /// Facts: module `block-core`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmap {
     /// `node`
     pub node: String,
     /// `name`
     pub name: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyBitmap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyBitmap {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyBitmap {
+    const NAME: &'static str = "BlockDirtyBitmap";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "name"];
+        let mut node = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockDirtyBitmap {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyBitmap {
@@ -1288,24 +2245,81 @@ impl BlockDirtyBitmap {
 /// Facts: module `block-core`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapAdd {
     /// `node`
     pub node: String,
     /// `name`
     pub name: String,
     /// `granularity`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granularity: Option<u32>,
     /// `persistent`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent: Option<bool>,
     /// `disabled`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyBitmapAdd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.granularity {
+            m.serialize_entry("granularity", v)?;
+        }
+        if let Some(v) = &self.persistent {
+            m.serialize_entry("persistent", v)?;
+        }
+        if let Some(v) = &self.disabled {
+            m.serialize_entry("disabled", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyBitmapAdd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyBitmapAdd {
+    const NAME: &'static str = "BlockDirtyBitmapAdd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "name", "granularity", "persistent", "disabled"];
+        let mut node = None;
+        let mut name = None;
+        let mut granularity = None;
+        let mut persistent = None;
+        let mut disabled = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(1) => name = Some(__map.next_value()?),
+                Ok(2) => granularity = __map.next_value()?,
+                Ok(3) => persistent = __map.next_value()?,
+                Ok(_) => disabled = __map.next_value()?,
+            }
+        }
+        Ok(BlockDirtyBitmapAdd {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            granularity,
+            persistent,
+            disabled,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyBitmapAdd {
@@ -1352,7 +2366,7 @@ impl BlockDirtyBitmapAdd {
 /// Facts: module `block-core`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapMerge {
     /// `node`
     pub node: String,
@@ -1361,8 +2375,54 @@ pub struct BlockDirtyBitmapMerge {
     /// `bitmaps`
     pub bitmaps: Vec<BlockDirtyBitmapOrStr>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyBitmapMerge {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("target", &self.target)?;
+        m.serialize_entry("bitmaps", &self.bitmaps)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyBitmapMerge {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyBitmapMerge {
+    const NAME: &'static str = "BlockDirtyBitmapMerge";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "target", "bitmaps"];
+        let mut node = None;
+        let mut target = None;
+        let mut bitmaps = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(1) => target = Some(__map.next_value()?),
+                Ok(_) => bitmaps = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockDirtyBitmapMerge {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            bitmaps: bitmaps.ok_or_else(|| serde::de::Error::missing_field("bitmaps"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyBitmapMerge {
@@ -1403,13 +2463,51 @@ pub enum BlockDirtyBitmapOrStr {
 /// Facts: module `block-core`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapSha256 {
     /// `sha256`
     pub sha256: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyBitmapSha256 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("sha256", &self.sha256)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyBitmapSha256 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyBitmapSha256 {
+    const NAME: &'static str = "BlockDirtyBitmapSha256";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["sha256"];
+        let mut sha256 = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => sha256 = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockDirtyBitmapSha256 {
+            sha256: sha256.ok_or_else(|| serde::de::Error::missing_field("sha256"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyBitmapSha256 {
@@ -1425,10 +2523,9 @@ impl BlockDirtyBitmapSha256 {
 /// Facts: module `block-core`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyInfo {
     /// `name`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `count`
     pub count: i64,
@@ -1441,11 +2538,77 @@ pub struct BlockDirtyInfo {
     /// `persistent`
     pub persistent: bool,
     /// `inconsistent`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inconsistent: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockDirtyInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.name {
+            m.serialize_entry("name", v)?;
+        }
+        m.serialize_entry("count", &self.count)?;
+        m.serialize_entry("granularity", &self.granularity)?;
+        m.serialize_entry("recording", &self.recording)?;
+        m.serialize_entry("busy", &self.busy)?;
+        m.serialize_entry("persistent", &self.persistent)?;
+        if let Some(v) = &self.inconsistent {
+            m.serialize_entry("inconsistent", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockDirtyInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockDirtyInfo {
+    const NAME: &'static str = "BlockDirtyInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["name", "count", "granularity", "recording", "busy", "persistent", "inconsistent"];
+        let mut name = None;
+        let mut count = None;
+        let mut granularity = None;
+        let mut recording = None;
+        let mut busy = None;
+        let mut persistent = None;
+        let mut inconsistent = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = __map.next_value()?,
+                Ok(1) => count = Some(__map.next_value()?),
+                Ok(2) => granularity = Some(__map.next_value()?),
+                Ok(3) => recording = Some(__map.next_value()?),
+                Ok(4) => busy = Some(__map.next_value()?),
+                Ok(5) => persistent = Some(__map.next_value()?),
+                Ok(_) => inconsistent = __map.next_value()?,
+            }
+        }
+        Ok(BlockDirtyInfo {
+            name,
+            count: count.ok_or_else(|| serde::de::Error::missing_field("count"))?,
+            granularity: granularity.ok_or_else(|| serde::de::Error::missing_field("granularity"))?,
+            recording: recording.ok_or_else(|| serde::de::Error::missing_field("recording"))?,
+            busy: busy.ok_or_else(|| serde::de::Error::missing_field("busy"))?,
+            persistent: persistent.ok_or_else(|| serde::de::Error::missing_field("persistent"))?,
+            inconsistent,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockDirtyInfo {
@@ -1506,50 +2669,164 @@ qapi_enum_impls!(BlockErrorAction { Ignore = "ignore", Report = "report", Stop =
 /// Facts: module `block-core`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockGraphInfo {
     /// `filename`
     pub filename: String,
     /// `format`
     pub format: String,
     /// `dirty-flag`
-    #[serde(rename = "dirty-flag", default, skip_serializing_if = "Option::is_none")]
     pub dirty_flag: Option<bool>,
     /// `actual-size`
-    #[serde(rename = "actual-size", default, skip_serializing_if = "Option::is_none")]
     pub actual_size: Option<i64>,
     /// `virtual-size`
-    #[serde(rename = "virtual-size")]
     pub virtual_size: i64,
     /// `cluster-size`
-    #[serde(rename = "cluster-size", default, skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<i64>,
     /// `encrypted`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted: Option<bool>,
     /// `compressed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compressed: Option<bool>,
     /// `backing-filename`
-    #[serde(rename = "backing-filename", default, skip_serializing_if = "Option::is_none")]
     pub backing_filename: Option<String>,
     /// `full-backing-filename`
-    #[serde(rename = "full-backing-filename", default, skip_serializing_if = "Option::is_none")]
     pub full_backing_filename: Option<String>,
     /// `backing-filename-format`
-    #[serde(rename = "backing-filename-format", default, skip_serializing_if = "Option::is_none")]
     pub backing_filename_format: Option<String>,
     /// `snapshots`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshots: Option<Vec<SnapshotInfo>>,
     /// `format-specific`
-    #[serde(rename = "format-specific", default, skip_serializing_if = "Option::is_none")]
     pub format_specific: Option<ImageInfoSpecific>,
     /// `children`
     pub children: Vec<BlockChildInfo>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockGraphInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        m.serialize_entry("format", &self.format)?;
+        if let Some(v) = &self.dirty_flag {
+            m.serialize_entry("dirty-flag", v)?;
+        }
+        if let Some(v) = &self.actual_size {
+            m.serialize_entry("actual-size", v)?;
+        }
+        m.serialize_entry("virtual-size", &self.virtual_size)?;
+        if let Some(v) = &self.cluster_size {
+            m.serialize_entry("cluster-size", v)?;
+        }
+        if let Some(v) = &self.encrypted {
+            m.serialize_entry("encrypted", v)?;
+        }
+        if let Some(v) = &self.compressed {
+            m.serialize_entry("compressed", v)?;
+        }
+        if let Some(v) = &self.backing_filename {
+            m.serialize_entry("backing-filename", v)?;
+        }
+        if let Some(v) = &self.full_backing_filename {
+            m.serialize_entry("full-backing-filename", v)?;
+        }
+        if let Some(v) = &self.backing_filename_format {
+            m.serialize_entry("backing-filename-format", v)?;
+        }
+        if let Some(v) = &self.snapshots {
+            m.serialize_entry("snapshots", v)?;
+        }
+        if let Some(v) = &self.format_specific {
+            m.serialize_entry("format-specific", v)?;
+        }
+        m.serialize_entry("children", &self.children)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockGraphInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockGraphInfo {
+    const NAME: &'static str = "BlockGraphInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "filename",
+            "format",
+            "dirty-flag",
+            "actual-size",
+            "virtual-size",
+            "cluster-size",
+            "encrypted",
+            "compressed",
+            "backing-filename",
+            "full-backing-filename",
+            "backing-filename-format",
+            "snapshots",
+            "format-specific",
+            "children",
+        ];
+        let mut filename = None;
+        let mut format = None;
+        let mut dirty_flag = None;
+        let mut actual_size = None;
+        let mut virtual_size = None;
+        let mut cluster_size = None;
+        let mut encrypted = None;
+        let mut compressed = None;
+        let mut backing_filename = None;
+        let mut full_backing_filename = None;
+        let mut backing_filename_format = None;
+        let mut snapshots = None;
+        let mut format_specific = None;
+        let mut children = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(1) => format = Some(__map.next_value()?),
+                Ok(2) => dirty_flag = __map.next_value()?,
+                Ok(3) => actual_size = __map.next_value()?,
+                Ok(4) => virtual_size = Some(__map.next_value()?),
+                Ok(5) => cluster_size = __map.next_value()?,
+                Ok(6) => encrypted = __map.next_value()?,
+                Ok(7) => compressed = __map.next_value()?,
+                Ok(8) => backing_filename = __map.next_value()?,
+                Ok(9) => full_backing_filename = __map.next_value()?,
+                Ok(10) => backing_filename_format = __map.next_value()?,
+                Ok(11) => snapshots = __map.next_value()?,
+                Ok(12) => format_specific = __map.next_value()?,
+                Ok(_) => children = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockGraphInfo {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            format: format.ok_or_else(|| serde::de::Error::missing_field("format"))?,
+            dirty_flag,
+            actual_size,
+            virtual_size: virtual_size.ok_or_else(|| serde::de::Error::missing_field("virtual-size"))?,
+            cluster_size,
+            encrypted,
+            compressed,
+            backing_filename,
+            full_backing_filename,
+            backing_filename_format,
+            snapshots,
+            format_specific,
+            children: children.ok_or_else(|| serde::de::Error::missing_field("children"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockGraphInfo {
@@ -1666,15 +2943,13 @@ impl BlockGraphInfo {
 /// Facts: module `block-core`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockIOThrottle {
     /// `device`
     /// Feature `deprecated` in QEMU 7.2.0 to 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `bps`
     pub bps: i64,
@@ -1689,50 +2964,213 @@ pub struct BlockIOThrottle {
     /// `iops_wr`
     pub iops_wr: i64,
     /// `bps_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_max: Option<i64>,
     /// `bps_rd_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_rd_max: Option<i64>,
     /// `bps_wr_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_wr_max: Option<i64>,
     /// `iops_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_max: Option<i64>,
     /// `iops_rd_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_rd_max: Option<i64>,
     /// `iops_wr_max`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_wr_max: Option<i64>,
     /// `bps_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_max_length: Option<i64>,
     /// `bps_rd_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_rd_max_length: Option<i64>,
     /// `bps_wr_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bps_wr_max_length: Option<i64>,
     /// `iops_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_max_length: Option<i64>,
     /// `iops_rd_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_rd_max_length: Option<i64>,
     /// `iops_wr_max_length`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_wr_max_length: Option<i64>,
     /// `iops_size`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops_size: Option<i64>,
     /// `group`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockIOThrottle {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        m.serialize_entry("bps", &self.bps)?;
+        m.serialize_entry("bps_rd", &self.bps_rd)?;
+        m.serialize_entry("bps_wr", &self.bps_wr)?;
+        m.serialize_entry("iops", &self.iops)?;
+        m.serialize_entry("iops_rd", &self.iops_rd)?;
+        m.serialize_entry("iops_wr", &self.iops_wr)?;
+        if let Some(v) = &self.bps_max {
+            m.serialize_entry("bps_max", v)?;
+        }
+        if let Some(v) = &self.bps_rd_max {
+            m.serialize_entry("bps_rd_max", v)?;
+        }
+        if let Some(v) = &self.bps_wr_max {
+            m.serialize_entry("bps_wr_max", v)?;
+        }
+        if let Some(v) = &self.iops_max {
+            m.serialize_entry("iops_max", v)?;
+        }
+        if let Some(v) = &self.iops_rd_max {
+            m.serialize_entry("iops_rd_max", v)?;
+        }
+        if let Some(v) = &self.iops_wr_max {
+            m.serialize_entry("iops_wr_max", v)?;
+        }
+        if let Some(v) = &self.bps_max_length {
+            m.serialize_entry("bps_max_length", v)?;
+        }
+        if let Some(v) = &self.bps_rd_max_length {
+            m.serialize_entry("bps_rd_max_length", v)?;
+        }
+        if let Some(v) = &self.bps_wr_max_length {
+            m.serialize_entry("bps_wr_max_length", v)?;
+        }
+        if let Some(v) = &self.iops_max_length {
+            m.serialize_entry("iops_max_length", v)?;
+        }
+        if let Some(v) = &self.iops_rd_max_length {
+            m.serialize_entry("iops_rd_max_length", v)?;
+        }
+        if let Some(v) = &self.iops_wr_max_length {
+            m.serialize_entry("iops_wr_max_length", v)?;
+        }
+        if let Some(v) = &self.iops_size {
+            m.serialize_entry("iops_size", v)?;
+        }
+        if let Some(v) = &self.group {
+            m.serialize_entry("group", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockIOThrottle {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockIOThrottle {
+    const NAME: &'static str = "BlockIOThrottle";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "device",
+            "id",
+            "bps",
+            "bps_rd",
+            "bps_wr",
+            "iops",
+            "iops_rd",
+            "iops_wr",
+            "bps_max",
+            "bps_rd_max",
+            "bps_wr_max",
+            "iops_max",
+            "iops_rd_max",
+            "iops_wr_max",
+            "bps_max_length",
+            "bps_rd_max_length",
+            "bps_wr_max_length",
+            "iops_max_length",
+            "iops_rd_max_length",
+            "iops_wr_max_length",
+            "iops_size",
+            "group",
+        ];
+        let mut device = None;
+        let mut id = None;
+        let mut bps = None;
+        let mut bps_rd = None;
+        let mut bps_wr = None;
+        let mut iops = None;
+        let mut iops_rd = None;
+        let mut iops_wr = None;
+        let mut bps_max = None;
+        let mut bps_rd_max = None;
+        let mut bps_wr_max = None;
+        let mut iops_max = None;
+        let mut iops_rd_max = None;
+        let mut iops_wr_max = None;
+        let mut bps_max_length = None;
+        let mut bps_rd_max_length = None;
+        let mut bps_wr_max_length = None;
+        let mut iops_max_length = None;
+        let mut iops_rd_max_length = None;
+        let mut iops_wr_max_length = None;
+        let mut iops_size = None;
+        let mut group = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(1) => id = __map.next_value()?,
+                Ok(2) => bps = Some(__map.next_value()?),
+                Ok(3) => bps_rd = Some(__map.next_value()?),
+                Ok(4) => bps_wr = Some(__map.next_value()?),
+                Ok(5) => iops = Some(__map.next_value()?),
+                Ok(6) => iops_rd = Some(__map.next_value()?),
+                Ok(7) => iops_wr = Some(__map.next_value()?),
+                Ok(8) => bps_max = __map.next_value()?,
+                Ok(9) => bps_rd_max = __map.next_value()?,
+                Ok(10) => bps_wr_max = __map.next_value()?,
+                Ok(11) => iops_max = __map.next_value()?,
+                Ok(12) => iops_rd_max = __map.next_value()?,
+                Ok(13) => iops_wr_max = __map.next_value()?,
+                Ok(14) => bps_max_length = __map.next_value()?,
+                Ok(15) => bps_rd_max_length = __map.next_value()?,
+                Ok(16) => bps_wr_max_length = __map.next_value()?,
+                Ok(17) => iops_max_length = __map.next_value()?,
+                Ok(18) => iops_rd_max_length = __map.next_value()?,
+                Ok(19) => iops_wr_max_length = __map.next_value()?,
+                Ok(20) => iops_size = __map.next_value()?,
+                Ok(_) => group = __map.next_value()?,
+            }
+        }
+        Ok(BlockIOThrottle {
+            device,
+            id,
+            bps: bps.ok_or_else(|| serde::de::Error::missing_field("bps"))?,
+            bps_rd: bps_rd.ok_or_else(|| serde::de::Error::missing_field("bps_rd"))?,
+            bps_wr: bps_wr.ok_or_else(|| serde::de::Error::missing_field("bps_wr"))?,
+            iops: iops.ok_or_else(|| serde::de::Error::missing_field("iops"))?,
+            iops_rd: iops_rd.ok_or_else(|| serde::de::Error::missing_field("iops_rd"))?,
+            iops_wr: iops_wr.ok_or_else(|| serde::de::Error::missing_field("iops_wr"))?,
+            bps_max,
+            bps_rd_max,
+            bps_wr_max,
+            iops_max,
+            iops_rd_max,
+            iops_wr_max,
+            bps_max_length,
+            bps_rd_max_length,
+            bps_wr_max_length,
+            iops_max_length,
+            iops_rd_max_length,
+            iops_wr_max_length,
+            iops_size,
+            group,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockIOThrottle {
@@ -1900,32 +3338,102 @@ impl BlockIOThrottle {
 /// Facts: module `block-core`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockInfo {
     /// `device`
     pub device: String,
     /// `qdev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qdev: Option<String>,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: String,
     /// `removable`
     pub removable: bool,
     /// `locked`
     pub locked: bool,
     /// `inserted`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inserted: Option<BlockDeviceInfo>,
     /// `tray_open`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tray_open: Option<bool>,
     /// `io-status`
-    #[serde(rename = "io-status", default, skip_serializing_if = "Option::is_none")]
     pub io_status: Option<BlockDeviceIoStatus>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        if let Some(v) = &self.qdev {
+            m.serialize_entry("qdev", v)?;
+        }
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("removable", &self.removable)?;
+        m.serialize_entry("locked", &self.locked)?;
+        if let Some(v) = &self.inserted {
+            m.serialize_entry("inserted", v)?;
+        }
+        if let Some(v) = &self.tray_open {
+            m.serialize_entry("tray_open", v)?;
+        }
+        if let Some(v) = &self.io_status {
+            m.serialize_entry("io-status", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockInfo {
+    const NAME: &'static str = "BlockInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["device", "qdev", "type", "removable", "locked", "inserted", "tray_open", "io-status"];
+        let mut device = None;
+        let mut qdev = None;
+        let mut type_ = None;
+        let mut removable = None;
+        let mut locked = None;
+        let mut inserted = None;
+        let mut tray_open = None;
+        let mut io_status = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(1) => qdev = __map.next_value()?,
+                Ok(2) => type_ = Some(__map.next_value()?),
+                Ok(3) => removable = Some(__map.next_value()?),
+                Ok(4) => locked = Some(__map.next_value()?),
+                Ok(5) => inserted = __map.next_value()?,
+                Ok(6) => tray_open = __map.next_value()?,
+                Ok(_) => io_status = __map.next_value()?,
+            }
+        }
+        Ok(BlockInfo {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            qdev,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            removable: removable.ok_or_else(|| serde::de::Error::missing_field("removable"))?,
+            locked: locked.ok_or_else(|| serde::de::Error::missing_field("locked"))?,
+            inserted,
+            tray_open,
+            io_status,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockInfo {
@@ -2085,14 +3593,51 @@ impl<'de> Deserialize<'de> for BlockJobChangeOptions {
 /// Facts: module `block-core`; since QEMU 8.2; in QEMU 8.2.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobChangeOptionsMirror {
     /// `copy-mode`
-    #[serde(rename = "copy-mode")]
     pub copy_mode: MirrorCopyMode,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobChangeOptionsMirror {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("copy-mode", &self.copy_mode)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobChangeOptionsMirror {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobChangeOptionsMirror {
+    const NAME: &'static str = "BlockJobChangeOptionsMirror";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["copy-mode"];
+        let mut copy_mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => copy_mode = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobChangeOptionsMirror {
+            copy_mode: copy_mode.ok_or_else(|| serde::de::Error::missing_field("copy-mode"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockJobChangeOptionsMirror {
@@ -2339,14 +3884,52 @@ impl<'de> Deserialize<'de> for BlockJobInfo {
 /// Facts: module `block-core`; since QEMU 8.2; in QEMU 8.2.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobInfoMirror {
     /// `actively-synced`
-    #[serde(rename = "actively-synced")]
     pub actively_synced: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockJobInfoMirror {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("actively-synced", &self.actively_synced)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockJobInfoMirror {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockJobInfoMirror {
+    const NAME: &'static str = "BlockJobInfoMirror";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["actively-synced"];
+        let mut actively_synced = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => actively_synced = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockJobInfoMirror {
+            actively_synced: actively_synced
+                .ok_or_else(|| serde::de::Error::missing_field("actively-synced"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockJobInfoMirror {
@@ -2362,15 +3945,57 @@ impl BlockJobInfoMirror {
 /// Facts: module `block-core`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockLatencyHistogramInfo {
     /// `boundaries`
     pub boundaries: Vec<u64>,
     /// `bins`
     pub bins: Vec<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockLatencyHistogramInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("boundaries", &self.boundaries)?;
+        m.serialize_entry("bins", &self.bins)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockLatencyHistogramInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockLatencyHistogramInfo {
+    const NAME: &'static str = "BlockLatencyHistogramInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["boundaries", "bins"];
+        let mut boundaries = None;
+        let mut bins = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => boundaries = Some(__map.next_value()?),
+                Ok(_) => bins = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockLatencyHistogramInfo {
+            boundaries: boundaries.ok_or_else(|| serde::de::Error::missing_field("boundaries"))?,
+            bins: bins.ok_or_else(|| serde::de::Error::missing_field("bins"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockLatencyHistogramInfo {
@@ -2386,19 +4011,66 @@ impl BlockLatencyHistogramInfo {
 /// Facts: module `block-core`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockMeasureInfo {
     /// `required`
     pub required: i64,
     /// `fully-allocated`
-    #[serde(rename = "fully-allocated")]
     pub fully_allocated: i64,
     /// `bitmaps`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitmaps: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockMeasureInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("required", &self.required)?;
+        m.serialize_entry("fully-allocated", &self.fully_allocated)?;
+        if let Some(v) = &self.bitmaps {
+            m.serialize_entry("bitmaps", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockMeasureInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockMeasureInfo {
+    const NAME: &'static str = "BlockMeasureInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["required", "fully-allocated", "bitmaps"];
+        let mut required = None;
+        let mut fully_allocated = None;
+        let mut bitmaps = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => required = Some(__map.next_value()?),
+                Ok(1) => fully_allocated = Some(__map.next_value()?),
+                Ok(_) => bitmaps = __map.next_value()?,
+            }
+        }
+        Ok(BlockMeasureInfo {
+            required: required.ok_or_else(|| serde::de::Error::missing_field("required"))?,
+            fully_allocated: fully_allocated
+                .ok_or_else(|| serde::de::Error::missing_field("fully-allocated"))?,
+            bitmaps,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockMeasureInfo {
@@ -2422,48 +4094,157 @@ impl BlockMeasureInfo {
 /// Facts: module `block-core`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockNodeInfo {
     /// `filename`
     pub filename: String,
     /// `format`
     pub format: String,
     /// `dirty-flag`
-    #[serde(rename = "dirty-flag", default, skip_serializing_if = "Option::is_none")]
     pub dirty_flag: Option<bool>,
     /// `actual-size`
-    #[serde(rename = "actual-size", default, skip_serializing_if = "Option::is_none")]
     pub actual_size: Option<i64>,
     /// `virtual-size`
-    #[serde(rename = "virtual-size")]
     pub virtual_size: i64,
     /// `cluster-size`
-    #[serde(rename = "cluster-size", default, skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<i64>,
     /// `encrypted`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted: Option<bool>,
     /// `compressed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compressed: Option<bool>,
     /// `backing-filename`
-    #[serde(rename = "backing-filename", default, skip_serializing_if = "Option::is_none")]
     pub backing_filename: Option<String>,
     /// `full-backing-filename`
-    #[serde(rename = "full-backing-filename", default, skip_serializing_if = "Option::is_none")]
     pub full_backing_filename: Option<String>,
     /// `backing-filename-format`
-    #[serde(rename = "backing-filename-format", default, skip_serializing_if = "Option::is_none")]
     pub backing_filename_format: Option<String>,
     /// `snapshots`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshots: Option<Vec<SnapshotInfo>>,
     /// `format-specific`
-    #[serde(rename = "format-specific", default, skip_serializing_if = "Option::is_none")]
     pub format_specific: Option<ImageInfoSpecific>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockNodeInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        m.serialize_entry("format", &self.format)?;
+        if let Some(v) = &self.dirty_flag {
+            m.serialize_entry("dirty-flag", v)?;
+        }
+        if let Some(v) = &self.actual_size {
+            m.serialize_entry("actual-size", v)?;
+        }
+        m.serialize_entry("virtual-size", &self.virtual_size)?;
+        if let Some(v) = &self.cluster_size {
+            m.serialize_entry("cluster-size", v)?;
+        }
+        if let Some(v) = &self.encrypted {
+            m.serialize_entry("encrypted", v)?;
+        }
+        if let Some(v) = &self.compressed {
+            m.serialize_entry("compressed", v)?;
+        }
+        if let Some(v) = &self.backing_filename {
+            m.serialize_entry("backing-filename", v)?;
+        }
+        if let Some(v) = &self.full_backing_filename {
+            m.serialize_entry("full-backing-filename", v)?;
+        }
+        if let Some(v) = &self.backing_filename_format {
+            m.serialize_entry("backing-filename-format", v)?;
+        }
+        if let Some(v) = &self.snapshots {
+            m.serialize_entry("snapshots", v)?;
+        }
+        if let Some(v) = &self.format_specific {
+            m.serialize_entry("format-specific", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockNodeInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockNodeInfo {
+    const NAME: &'static str = "BlockNodeInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "filename",
+            "format",
+            "dirty-flag",
+            "actual-size",
+            "virtual-size",
+            "cluster-size",
+            "encrypted",
+            "compressed",
+            "backing-filename",
+            "full-backing-filename",
+            "backing-filename-format",
+            "snapshots",
+            "format-specific",
+        ];
+        let mut filename = None;
+        let mut format = None;
+        let mut dirty_flag = None;
+        let mut actual_size = None;
+        let mut virtual_size = None;
+        let mut cluster_size = None;
+        let mut encrypted = None;
+        let mut compressed = None;
+        let mut backing_filename = None;
+        let mut full_backing_filename = None;
+        let mut backing_filename_format = None;
+        let mut snapshots = None;
+        let mut format_specific = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(1) => format = Some(__map.next_value()?),
+                Ok(2) => dirty_flag = __map.next_value()?,
+                Ok(3) => actual_size = __map.next_value()?,
+                Ok(4) => virtual_size = Some(__map.next_value()?),
+                Ok(5) => cluster_size = __map.next_value()?,
+                Ok(6) => encrypted = __map.next_value()?,
+                Ok(7) => compressed = __map.next_value()?,
+                Ok(8) => backing_filename = __map.next_value()?,
+                Ok(9) => full_backing_filename = __map.next_value()?,
+                Ok(10) => backing_filename_format = __map.next_value()?,
+                Ok(11) => snapshots = __map.next_value()?,
+                Ok(_) => format_specific = __map.next_value()?,
+            }
+        }
+        Ok(BlockNodeInfo {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            format: format.ok_or_else(|| serde::de::Error::missing_field("format"))?,
+            dirty_flag,
+            actual_size,
+            virtual_size: virtual_size.ok_or_else(|| serde::de::Error::missing_field("virtual-size"))?,
+            cluster_size,
+            encrypted,
+            compressed,
+            backing_filename,
+            full_backing_filename,
+            backing_filename_format,
+            snapshots,
+            format_specific,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockNodeInfo {
@@ -2596,31 +4377,100 @@ qapi_enum_impls!(BlockPermission { ConsistentRead = "consistent-read", Write = "
 /// Facts: module `block-core`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockStats {
     /// `device`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `qdev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qdev: Option<String>,
     /// `node-name`
-    #[serde(rename = "node-name", default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `stats`
     pub stats: BlockDeviceStats,
     /// `driver-specific`
-    #[serde(rename = "driver-specific", default, skip_serializing_if = "Option::is_none")]
     pub driver_specific: Option<BlockStatsSpecific>,
     /// `parent`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Box<BlockStats>>,
     /// `backing`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backing: Option<Box<BlockStats>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.qdev {
+            m.serialize_entry("qdev", v)?;
+        }
+        if let Some(v) = &self.node_name {
+            m.serialize_entry("node-name", v)?;
+        }
+        m.serialize_entry("stats", &self.stats)?;
+        if let Some(v) = &self.driver_specific {
+            m.serialize_entry("driver-specific", v)?;
+        }
+        if let Some(v) = &self.parent {
+            m.serialize_entry("parent", v)?;
+        }
+        if let Some(v) = &self.backing {
+            m.serialize_entry("backing", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockStats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockStats {
+    const NAME: &'static str = "BlockStats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["device", "qdev", "node-name", "stats", "driver-specific", "parent", "backing"];
+        let mut device = None;
+        let mut qdev = None;
+        let mut node_name = None;
+        let mut stats = None;
+        let mut driver_specific = None;
+        let mut parent = None;
+        let mut backing = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(1) => qdev = __map.next_value()?,
+                Ok(2) => node_name = __map.next_value()?,
+                Ok(3) => stats = Some(__map.next_value()?),
+                Ok(4) => driver_specific = __map.next_value()?,
+                Ok(5) => parent = __map.next_value()?,
+                Ok(_) => backing = __map.next_value()?,
+            }
+        }
+        Ok(BlockStats {
+            device,
+            qdev,
+            node_name,
+            stats: stats.ok_or_else(|| serde::de::Error::missing_field("stats"))?,
+            driver_specific,
+            parent,
+            backing,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockStats {
@@ -2950,20 +4800,65 @@ impl<'de> Deserialize<'de> for BlockStatsSpecific {
 /// Facts: module `block-core`; since QEMU 4.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockStatsSpecificFile {
     /// `discard-nb-ok`
-    #[serde(rename = "discard-nb-ok")]
     pub discard_nb_ok: u64,
     /// `discard-nb-failed`
-    #[serde(rename = "discard-nb-failed")]
     pub discard_nb_failed: u64,
     /// `discard-bytes-ok`
-    #[serde(rename = "discard-bytes-ok")]
     pub discard_bytes_ok: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockStatsSpecificFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("discard-nb-ok", &self.discard_nb_ok)?;
+        m.serialize_entry("discard-nb-failed", &self.discard_nb_failed)?;
+        m.serialize_entry("discard-bytes-ok", &self.discard_bytes_ok)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockStatsSpecificFile {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockStatsSpecificFile {
+    const NAME: &'static str = "BlockStatsSpecificFile";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["discard-nb-ok", "discard-nb-failed", "discard-bytes-ok"];
+        let mut discard_nb_ok = None;
+        let mut discard_nb_failed = None;
+        let mut discard_bytes_ok = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => discard_nb_ok = Some(__map.next_value()?),
+                Ok(1) => discard_nb_failed = Some(__map.next_value()?),
+                Ok(_) => discard_bytes_ok = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockStatsSpecificFile {
+            discard_nb_ok: discard_nb_ok.ok_or_else(|| serde::de::Error::missing_field("discard-nb-ok"))?,
+            discard_nb_failed: discard_nb_failed
+                .ok_or_else(|| serde::de::Error::missing_field("discard-nb-failed"))?,
+            discard_bytes_ok: discard_bytes_ok
+                .ok_or_else(|| serde::de::Error::missing_field("discard-bytes-ok"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockStatsSpecificFile {
@@ -2984,20 +4879,66 @@ impl BlockStatsSpecificFile {
 /// Facts: module `block-core`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockStatsSpecificNvme {
     /// `completion-errors`
-    #[serde(rename = "completion-errors")]
     pub completion_errors: u64,
     /// `aligned-accesses`
-    #[serde(rename = "aligned-accesses")]
     pub aligned_accesses: u64,
     /// `unaligned-accesses`
-    #[serde(rename = "unaligned-accesses")]
     pub unaligned_accesses: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockStatsSpecificNvme {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("completion-errors", &self.completion_errors)?;
+        m.serialize_entry("aligned-accesses", &self.aligned_accesses)?;
+        m.serialize_entry("unaligned-accesses", &self.unaligned_accesses)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockStatsSpecificNvme {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockStatsSpecificNvme {
+    const NAME: &'static str = "BlockStatsSpecificNvme";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["completion-errors", "aligned-accesses", "unaligned-accesses"];
+        let mut completion_errors = None;
+        let mut aligned_accesses = None;
+        let mut unaligned_accesses = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => completion_errors = Some(__map.next_value()?),
+                Ok(1) => aligned_accesses = Some(__map.next_value()?),
+                Ok(_) => unaligned_accesses = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockStatsSpecificNvme {
+            completion_errors: completion_errors
+                .ok_or_else(|| serde::de::Error::missing_field("completion-errors"))?,
+            aligned_accesses: aligned_accesses
+                .ok_or_else(|| serde::de::Error::missing_field("aligned-accesses"))?,
+            unaligned_accesses: unaligned_accesses
+                .ok_or_else(|| serde::de::Error::missing_field("unaligned-accesses"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockStatsSpecificNvme {
@@ -3296,28 +5237,91 @@ impl<'de> Deserialize<'de> for BlockdevAmendOptions {
 /// Facts: module `block-core`; since QEMU 5.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevAmendOptionsLUKS {
     /// `state`
     pub state: QCryptoBlockLUKSKeyslotState,
     /// `new-secret`
-    #[serde(rename = "new-secret", default, skip_serializing_if = "Option::is_none")]
     pub new_secret: Option<String>,
     /// `old-secret`
-    #[serde(rename = "old-secret", default, skip_serializing_if = "Option::is_none")]
     pub old_secret: Option<String>,
     /// `keyslot`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyslot: Option<i64>,
     /// `iter-time`
-    #[serde(rename = "iter-time", default, skip_serializing_if = "Option::is_none")]
     pub iter_time: Option<i64>,
     /// `secret`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevAmendOptionsLUKS {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("state", &self.state)?;
+        if let Some(v) = &self.new_secret {
+            m.serialize_entry("new-secret", v)?;
+        }
+        if let Some(v) = &self.old_secret {
+            m.serialize_entry("old-secret", v)?;
+        }
+        if let Some(v) = &self.keyslot {
+            m.serialize_entry("keyslot", v)?;
+        }
+        if let Some(v) = &self.iter_time {
+            m.serialize_entry("iter-time", v)?;
+        }
+        if let Some(v) = &self.secret {
+            m.serialize_entry("secret", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevAmendOptionsLUKS {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevAmendOptionsLUKS {
+    const NAME: &'static str = "BlockdevAmendOptionsLUKS";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["state", "new-secret", "old-secret", "keyslot", "iter-time", "secret"];
+        let mut state = None;
+        let mut new_secret = None;
+        let mut old_secret = None;
+        let mut keyslot = None;
+        let mut iter_time = None;
+        let mut secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => state = Some(__map.next_value()?),
+                Ok(1) => new_secret = __map.next_value()?,
+                Ok(2) => old_secret = __map.next_value()?,
+                Ok(3) => keyslot = __map.next_value()?,
+                Ok(4) => iter_time = __map.next_value()?,
+                Ok(_) => secret = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevAmendOptionsLUKS {
+            state: state.ok_or_else(|| serde::de::Error::missing_field("state"))?,
+            new_secret,
+            old_secret,
+            keyslot,
+            iter_time,
+            secret,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevAmendOptionsLUKS {
@@ -3381,14 +5385,50 @@ impl BlockdevAmendOptionsLUKS {
 /// Facts: module `block-core`; since QEMU 5.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BlockdevAmendOptionsQcow2 {
     /// `encrypt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<QCryptoBlockAmendOptions>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevAmendOptionsQcow2 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.encrypt {
+            m.serialize_entry("encrypt", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevAmendOptionsQcow2 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevAmendOptionsQcow2 {
+    const NAME: &'static str = "BlockdevAmendOptionsQcow2";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["encrypt"];
+        let mut encrypt = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => encrypt = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevAmendOptionsQcow2 { encrypt, unknown_members })
+    }
 }
 
 impl BlockdevAmendOptionsQcow2 {
@@ -3412,55 +5452,177 @@ impl BlockdevAmendOptionsQcow2 {
 /// Facts: module `block-core`; since QEMU 2.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevBackup {
     /// `job-id`
-    #[serde(rename = "job-id", default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`
     pub device: String,
     /// `sync`
     pub sync: MirrorSyncMode,
     /// `speed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `bitmap`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<String>,
     /// `bitmap-mode`
-    #[serde(rename = "bitmap-mode", default, skip_serializing_if = "Option::is_none")]
     pub bitmap_mode: Option<BitmapSyncMode>,
     /// `compress`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress: Option<bool>,
     /// `on-source-error`
-    #[serde(rename = "on-source-error", default, skip_serializing_if = "Option::is_none")]
     pub on_source_error: Option<BlockdevOnError>,
     /// `on-target-error`
-    #[serde(rename = "on-target-error", default, skip_serializing_if = "Option::is_none")]
     pub on_target_error: Option<BlockdevOnError>,
     /// `auto-finalize`
-    #[serde(rename = "auto-finalize", default, skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`
-    #[serde(rename = "auto-dismiss", default, skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// `filter-node-name`
-    #[serde(rename = "filter-node-name", default, skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `discard-source`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "discard-source", default, skip_serializing_if = "Option::is_none")]
     pub discard_source: Option<bool>,
     /// `x-perf`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-perf", default, skip_serializing_if = "Option::is_none")]
     pub x_perf: Option<BackupPerf>,
     /// `target`
     pub target: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevBackup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.job_id {
+            m.serialize_entry("job-id", v)?;
+        }
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("sync", &self.sync)?;
+        if let Some(v) = &self.speed {
+            m.serialize_entry("speed", v)?;
+        }
+        if let Some(v) = &self.bitmap {
+            m.serialize_entry("bitmap", v)?;
+        }
+        if let Some(v) = &self.bitmap_mode {
+            m.serialize_entry("bitmap-mode", v)?;
+        }
+        if let Some(v) = &self.compress {
+            m.serialize_entry("compress", v)?;
+        }
+        if let Some(v) = &self.on_source_error {
+            m.serialize_entry("on-source-error", v)?;
+        }
+        if let Some(v) = &self.on_target_error {
+            m.serialize_entry("on-target-error", v)?;
+        }
+        if let Some(v) = &self.auto_finalize {
+            m.serialize_entry("auto-finalize", v)?;
+        }
+        if let Some(v) = &self.auto_dismiss {
+            m.serialize_entry("auto-dismiss", v)?;
+        }
+        if let Some(v) = &self.filter_node_name {
+            m.serialize_entry("filter-node-name", v)?;
+        }
+        if let Some(v) = &self.discard_source {
+            m.serialize_entry("discard-source", v)?;
+        }
+        if let Some(v) = &self.x_perf {
+            m.serialize_entry("x-perf", v)?;
+        }
+        m.serialize_entry("target", &self.target)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevBackup {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevBackup {
+    const NAME: &'static str = "BlockdevBackup";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "job-id",
+            "device",
+            "sync",
+            "speed",
+            "bitmap",
+            "bitmap-mode",
+            "compress",
+            "on-source-error",
+            "on-target-error",
+            "auto-finalize",
+            "auto-dismiss",
+            "filter-node-name",
+            "discard-source",
+            "x-perf",
+            "target",
+        ];
+        let mut job_id = None;
+        let mut device = None;
+        let mut sync = None;
+        let mut speed = None;
+        let mut bitmap = None;
+        let mut bitmap_mode = None;
+        let mut compress = None;
+        let mut on_source_error = None;
+        let mut on_target_error = None;
+        let mut auto_finalize = None;
+        let mut auto_dismiss = None;
+        let mut filter_node_name = None;
+        let mut discard_source = None;
+        let mut x_perf = None;
+        let mut target = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = __map.next_value()?,
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => sync = Some(__map.next_value()?),
+                Ok(3) => speed = __map.next_value()?,
+                Ok(4) => bitmap = __map.next_value()?,
+                Ok(5) => bitmap_mode = __map.next_value()?,
+                Ok(6) => compress = __map.next_value()?,
+                Ok(7) => on_source_error = __map.next_value()?,
+                Ok(8) => on_target_error = __map.next_value()?,
+                Ok(9) => auto_finalize = __map.next_value()?,
+                Ok(10) => auto_dismiss = __map.next_value()?,
+                Ok(11) => filter_node_name = __map.next_value()?,
+                Ok(12) => discard_source = __map.next_value()?,
+                Ok(13) => x_perf = __map.next_value()?,
+                Ok(_) => target = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevBackup {
+            job_id,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            sync: sync.ok_or_else(|| serde::de::Error::missing_field("sync"))?,
+            speed,
+            bitmap,
+            bitmap_mode,
+            compress,
+            on_source_error,
+            on_target_error,
+            auto_finalize,
+            auto_dismiss,
+            filter_node_name,
+            discard_source,
+            x_perf,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevBackup {
@@ -3589,18 +5751,63 @@ impl BlockdevBackup {
 /// Facts: module `block-core`; since QEMU 2.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCacheInfo {
     /// `writeback`
     pub writeback: bool,
     /// `direct`
     pub direct: bool,
     /// `no-flush`
-    #[serde(rename = "no-flush")]
     pub no_flush: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCacheInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("writeback", &self.writeback)?;
+        m.serialize_entry("direct", &self.direct)?;
+        m.serialize_entry("no-flush", &self.no_flush)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCacheInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCacheInfo {
+    const NAME: &'static str = "BlockdevCacheInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["writeback", "direct", "no-flush"];
+        let mut writeback = None;
+        let mut direct = None;
+        let mut no_flush = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => writeback = Some(__map.next_value()?),
+                Ok(1) => direct = Some(__map.next_value()?),
+                Ok(_) => no_flush = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevCacheInfo {
+            writeback: writeback.ok_or_else(|| serde::de::Error::missing_field("writeback"))?,
+            direct: direct.ok_or_else(|| serde::de::Error::missing_field("direct"))?,
+            no_flush: no_flush.ok_or_else(|| serde::de::Error::missing_field("no-flush"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCacheInfo {
@@ -3616,17 +5823,57 @@ impl BlockdevCacheInfo {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BlockdevCacheOptions {
     /// `direct`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct: Option<bool>,
     /// `no-flush`
-    #[serde(rename = "no-flush", default, skip_serializing_if = "Option::is_none")]
     pub no_flush: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCacheOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.direct {
+            m.serialize_entry("direct", v)?;
+        }
+        if let Some(v) = &self.no_flush {
+            m.serialize_entry("no-flush", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCacheOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCacheOptions {
+    const NAME: &'static str = "BlockdevCacheOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["direct", "no-flush"];
+        let mut direct = None;
+        let mut no_flush = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => direct = __map.next_value()?,
+                Ok(_) => no_flush = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCacheOptions { direct, no_flush, unknown_members })
+    }
 }
 
 impl BlockdevCacheOptions {
@@ -3963,24 +6210,81 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptions {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsFile {
     /// `filename`
     pub filename: String,
     /// `size`
     pub size: u64,
     /// `preallocation`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preallocation: Option<PreallocMode>,
     /// `nocow`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nocow: Option<bool>,
     /// `extent-size-hint`
-    #[serde(rename = "extent-size-hint", default, skip_serializing_if = "Option::is_none")]
     pub extent_size_hint: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.preallocation {
+            m.serialize_entry("preallocation", v)?;
+        }
+        if let Some(v) = &self.nocow {
+            m.serialize_entry("nocow", v)?;
+        }
+        if let Some(v) = &self.extent_size_hint {
+            m.serialize_entry("extent-size-hint", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsFile {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsFile {
+    const NAME: &'static str = "BlockdevCreateOptionsFile";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["filename", "size", "preallocation", "nocow", "extent-size-hint"];
+        let mut filename = None;
+        let mut size = None;
+        let mut preallocation = None;
+        let mut nocow = None;
+        let mut extent_size_hint = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(2) => preallocation = __map.next_value()?,
+                Ok(3) => nocow = __map.next_value()?,
+                Ok(_) => extent_size_hint = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsFile {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            preallocation,
+            nocow,
+            extent_size_hint,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsFile {
@@ -4027,18 +6331,65 @@ impl BlockdevCreateOptionsFile {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsGluster {
     /// `location`
     pub location: BlockdevOptionsGluster,
     /// `size`
     pub size: u64,
     /// `preallocation`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preallocation: Option<PreallocMode>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsGluster {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("location", &self.location)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.preallocation {
+            m.serialize_entry("preallocation", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsGluster {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsGluster {
+    const NAME: &'static str = "BlockdevCreateOptionsGluster";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["location", "size", "preallocation"];
+        let mut location = None;
+        let mut size = None;
+        let mut preallocation = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => location = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(_) => preallocation = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsGluster {
+            location: location.ok_or_else(|| serde::de::Error::missing_field("location"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            preallocation,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsGluster {
@@ -4067,53 +6418,159 @@ impl BlockdevCreateOptionsGluster {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsLUKS {
     /// `key-secret`
-    #[serde(rename = "key-secret", default, skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
     /// `cipher-alg`
     /// Its type differs between versions (`QCryptoCipherAlgorithm` in 7.2.0 to 9.1.0, `QCryptoCipherAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "cipher-alg", default, skip_serializing_if = "Option::is_none")]
     pub cipher_alg: Option<serde_json::Value>,
     /// `cipher-mode`
-    #[serde(rename = "cipher-mode", default, skip_serializing_if = "Option::is_none")]
     pub cipher_mode: Option<QCryptoCipherMode>,
     /// `ivgen-alg`
     /// Its type differs between versions (`QCryptoIVGenAlgorithm` in 7.2.0 to 9.1.0, `QCryptoIVGenAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "ivgen-alg", default, skip_serializing_if = "Option::is_none")]
     pub ivgen_alg: Option<serde_json::Value>,
     /// `ivgen-hash-alg`
     /// Its type differs between versions (`QCryptoHashAlgorithm` in 7.2.0 to 9.1.0, `QCryptoHashAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "ivgen-hash-alg", default, skip_serializing_if = "Option::is_none")]
     pub ivgen_hash_alg: Option<serde_json::Value>,
     /// `hash-alg`
     /// Its type differs between versions (`QCryptoHashAlgorithm` in 7.2.0 to 9.1.0, `QCryptoHashAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "hash-alg", default, skip_serializing_if = "Option::is_none")]
     pub hash_alg: Option<serde_json::Value>,
     /// `iter-time`
-    #[serde(rename = "iter-time", default, skip_serializing_if = "Option::is_none")]
     pub iter_time: Option<i64>,
     /// `detached-header`
     /// Only in QEMU 9.0.0.
-    #[serde(rename = "detached-header", default, skip_serializing_if = "Option::is_none")]
     pub detached_header: Option<bool>,
     /// `file`
     /// Optional in QEMU 9.0.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<BlockdevRef>,
     /// `header`
     /// Only in QEMU 9.0.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<BlockdevRef>,
     /// `size`
     pub size: u64,
     /// `preallocation`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preallocation: Option<PreallocMode>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsLUKS {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.key_secret {
+            m.serialize_entry("key-secret", v)?;
+        }
+        if let Some(v) = &self.cipher_alg {
+            m.serialize_entry("cipher-alg", v)?;
+        }
+        if let Some(v) = &self.cipher_mode {
+            m.serialize_entry("cipher-mode", v)?;
+        }
+        if let Some(v) = &self.ivgen_alg {
+            m.serialize_entry("ivgen-alg", v)?;
+        }
+        if let Some(v) = &self.ivgen_hash_alg {
+            m.serialize_entry("ivgen-hash-alg", v)?;
+        }
+        if let Some(v) = &self.hash_alg {
+            m.serialize_entry("hash-alg", v)?;
+        }
+        if let Some(v) = &self.iter_time {
+            m.serialize_entry("iter-time", v)?;
+        }
+        if let Some(v) = &self.detached_header {
+            m.serialize_entry("detached-header", v)?;
+        }
+        if let Some(v) = &self.file {
+            m.serialize_entry("file", v)?;
+        }
+        if let Some(v) = &self.header {
+            m.serialize_entry("header", v)?;
+        }
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.preallocation {
+            m.serialize_entry("preallocation", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsLUKS {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsLUKS {
+    const NAME: &'static str = "BlockdevCreateOptionsLUKS";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "key-secret",
+            "cipher-alg",
+            "cipher-mode",
+            "ivgen-alg",
+            "ivgen-hash-alg",
+            "hash-alg",
+            "iter-time",
+            "detached-header",
+            "file",
+            "header",
+            "size",
+            "preallocation",
+        ];
+        let mut key_secret = None;
+        let mut cipher_alg = None;
+        let mut cipher_mode = None;
+        let mut ivgen_alg = None;
+        let mut ivgen_hash_alg = None;
+        let mut hash_alg = None;
+        let mut iter_time = None;
+        let mut detached_header = None;
+        let mut file = None;
+        let mut header = None;
+        let mut size = None;
+        let mut preallocation = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => key_secret = __map.next_value()?,
+                Ok(1) => cipher_alg = __map.next_value()?,
+                Ok(2) => cipher_mode = __map.next_value()?,
+                Ok(3) => ivgen_alg = __map.next_value()?,
+                Ok(4) => ivgen_hash_alg = __map.next_value()?,
+                Ok(5) => hash_alg = __map.next_value()?,
+                Ok(6) => iter_time = __map.next_value()?,
+                Ok(7) => detached_header = __map.next_value()?,
+                Ok(8) => file = __map.next_value()?,
+                Ok(9) => header = __map.next_value()?,
+                Ok(10) => size = Some(__map.next_value()?),
+                Ok(_) => preallocation = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsLUKS {
+            key_secret,
+            cipher_alg,
+            cipher_mode,
+            ivgen_alg,
+            ivgen_hash_alg,
+            hash_alg,
+            iter_time,
+            detached_header,
+            file,
+            header,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            preallocation,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsLUKS {
@@ -4231,15 +6688,57 @@ impl BlockdevCreateOptionsLUKS {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsNfs {
     /// `location`
     pub location: BlockdevOptionsNfs,
     /// `size`
     pub size: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsNfs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("location", &self.location)?;
+        m.serialize_entry("size", &self.size)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsNfs {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsNfs {
+    const NAME: &'static str = "BlockdevCreateOptionsNfs";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["location", "size"];
+        let mut location = None;
+        let mut size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => location = Some(__map.next_value()?),
+                Ok(_) => size = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevCreateOptionsNfs {
+            location: location.ok_or_else(|| serde::de::Error::missing_field("location"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsNfs {
@@ -4255,18 +6754,65 @@ impl BlockdevCreateOptionsNfs {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsParallels {
     /// `file`
     pub file: BlockdevRef,
     /// `size`
     pub size: u64,
     /// `cluster-size`
-    #[serde(rename = "cluster-size", default, skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsParallels {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.cluster_size {
+            m.serialize_entry("cluster-size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsParallels {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsParallels {
+    const NAME: &'static str = "BlockdevCreateOptionsParallels";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "size", "cluster-size"];
+        let mut file = None;
+        let mut size = None;
+        let mut cluster_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(_) => cluster_size = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsParallels {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            cluster_size,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsParallels {
@@ -4295,21 +6841,73 @@ impl BlockdevCreateOptionsParallels {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsQcow {
     /// `file`
     pub file: BlockdevRef,
     /// `size`
     pub size: u64,
     /// `backing-file`
-    #[serde(rename = "backing-file", default, skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `encrypt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<QCryptoBlockCreateOptions>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsQcow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.backing_file {
+            m.serialize_entry("backing-file", v)?;
+        }
+        if let Some(v) = &self.encrypt {
+            m.serialize_entry("encrypt", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsQcow {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsQcow {
+    const NAME: &'static str = "BlockdevCreateOptionsQcow";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "size", "backing-file", "encrypt"];
+        let mut file = None;
+        let mut size = None;
+        let mut backing_file = None;
+        let mut encrypt = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(2) => backing_file = __map.next_value()?,
+                Ok(_) => encrypt = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsQcow {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            backing_file,
+            encrypt,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsQcow {
@@ -4347,51 +6945,168 @@ impl BlockdevCreateOptionsQcow {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsQcow2 {
     /// `file`
     pub file: BlockdevRef,
     /// `data-file`
-    #[serde(rename = "data-file", default, skip_serializing_if = "Option::is_none")]
     pub data_file: Option<BlockdevRef>,
     /// `data-file-raw`
-    #[serde(rename = "data-file-raw", default, skip_serializing_if = "Option::is_none")]
     pub data_file_raw: Option<bool>,
     /// `extended-l2`
-    #[serde(rename = "extended-l2", default, skip_serializing_if = "Option::is_none")]
     pub extended_l2: Option<bool>,
     /// `size`
     pub size: u64,
     /// `version`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<BlockdevQcow2Version>,
     /// `backing-file`
-    #[serde(rename = "backing-file", default, skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `backing-fmt`
-    #[serde(rename = "backing-fmt", default, skip_serializing_if = "Option::is_none")]
     pub backing_fmt: Option<BlockdevDriver>,
     /// `encrypt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<QCryptoBlockCreateOptions>,
     /// `cluster-size`
-    #[serde(rename = "cluster-size", default, skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<u64>,
     /// `preallocation`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preallocation: Option<PreallocMode>,
     /// `lazy-refcounts`
-    #[serde(rename = "lazy-refcounts", default, skip_serializing_if = "Option::is_none")]
     pub lazy_refcounts: Option<bool>,
     /// `refcount-bits`
-    #[serde(rename = "refcount-bits", default, skip_serializing_if = "Option::is_none")]
     pub refcount_bits: Option<i64>,
     /// `compression-type`
-    #[serde(rename = "compression-type", default, skip_serializing_if = "Option::is_none")]
     pub compression_type: Option<Qcow2CompressionType>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsQcow2 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        if let Some(v) = &self.data_file {
+            m.serialize_entry("data-file", v)?;
+        }
+        if let Some(v) = &self.data_file_raw {
+            m.serialize_entry("data-file-raw", v)?;
+        }
+        if let Some(v) = &self.extended_l2 {
+            m.serialize_entry("extended-l2", v)?;
+        }
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.version {
+            m.serialize_entry("version", v)?;
+        }
+        if let Some(v) = &self.backing_file {
+            m.serialize_entry("backing-file", v)?;
+        }
+        if let Some(v) = &self.backing_fmt {
+            m.serialize_entry("backing-fmt", v)?;
+        }
+        if let Some(v) = &self.encrypt {
+            m.serialize_entry("encrypt", v)?;
+        }
+        if let Some(v) = &self.cluster_size {
+            m.serialize_entry("cluster-size", v)?;
+        }
+        if let Some(v) = &self.preallocation {
+            m.serialize_entry("preallocation", v)?;
+        }
+        if let Some(v) = &self.lazy_refcounts {
+            m.serialize_entry("lazy-refcounts", v)?;
+        }
+        if let Some(v) = &self.refcount_bits {
+            m.serialize_entry("refcount-bits", v)?;
+        }
+        if let Some(v) = &self.compression_type {
+            m.serialize_entry("compression-type", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsQcow2 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsQcow2 {
+    const NAME: &'static str = "BlockdevCreateOptionsQcow2";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "file",
+            "data-file",
+            "data-file-raw",
+            "extended-l2",
+            "size",
+            "version",
+            "backing-file",
+            "backing-fmt",
+            "encrypt",
+            "cluster-size",
+            "preallocation",
+            "lazy-refcounts",
+            "refcount-bits",
+            "compression-type",
+        ];
+        let mut file = None;
+        let mut data_file = None;
+        let mut data_file_raw = None;
+        let mut extended_l2 = None;
+        let mut size = None;
+        let mut version = None;
+        let mut backing_file = None;
+        let mut backing_fmt = None;
+        let mut encrypt = None;
+        let mut cluster_size = None;
+        let mut preallocation = None;
+        let mut lazy_refcounts = None;
+        let mut refcount_bits = None;
+        let mut compression_type = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => data_file = __map.next_value()?,
+                Ok(2) => data_file_raw = __map.next_value()?,
+                Ok(3) => extended_l2 = __map.next_value()?,
+                Ok(4) => size = Some(__map.next_value()?),
+                Ok(5) => version = __map.next_value()?,
+                Ok(6) => backing_file = __map.next_value()?,
+                Ok(7) => backing_fmt = __map.next_value()?,
+                Ok(8) => encrypt = __map.next_value()?,
+                Ok(9) => cluster_size = __map.next_value()?,
+                Ok(10) => preallocation = __map.next_value()?,
+                Ok(11) => lazy_refcounts = __map.next_value()?,
+                Ok(12) => refcount_bits = __map.next_value()?,
+                Ok(_) => compression_type = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsQcow2 {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            data_file,
+            data_file_raw,
+            extended_l2,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            version,
+            backing_file,
+            backing_fmt,
+            encrypt,
+            cluster_size,
+            preallocation,
+            lazy_refcounts,
+            refcount_bits,
+            compression_type,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsQcow2 {
@@ -4519,27 +7234,89 @@ impl BlockdevCreateOptionsQcow2 {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsQed {
     /// `file`
     pub file: BlockdevRef,
     /// `size`
     pub size: u64,
     /// `backing-file`
-    #[serde(rename = "backing-file", default, skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `backing-fmt`
-    #[serde(rename = "backing-fmt", default, skip_serializing_if = "Option::is_none")]
     pub backing_fmt: Option<BlockdevDriver>,
     /// `cluster-size`
-    #[serde(rename = "cluster-size", default, skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<u64>,
     /// `table-size`
-    #[serde(rename = "table-size", default, skip_serializing_if = "Option::is_none")]
     pub table_size: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsQed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.backing_file {
+            m.serialize_entry("backing-file", v)?;
+        }
+        if let Some(v) = &self.backing_fmt {
+            m.serialize_entry("backing-fmt", v)?;
+        }
+        if let Some(v) = &self.cluster_size {
+            m.serialize_entry("cluster-size", v)?;
+        }
+        if let Some(v) = &self.table_size {
+            m.serialize_entry("table-size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsQed {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsQed {
+    const NAME: &'static str = "BlockdevCreateOptionsQed";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "size", "backing-file", "backing-fmt", "cluster-size", "table-size"];
+        let mut file = None;
+        let mut size = None;
+        let mut backing_file = None;
+        let mut backing_fmt = None;
+        let mut cluster_size = None;
+        let mut table_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(2) => backing_file = __map.next_value()?,
+                Ok(3) => backing_fmt = __map.next_value()?,
+                Ok(4) => cluster_size = __map.next_value()?,
+                Ok(_) => table_size = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsQed {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            backing_file,
+            backing_fmt,
+            cluster_size,
+            table_size,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsQed {
@@ -4595,21 +7372,73 @@ impl BlockdevCreateOptionsQed {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsRbd {
     /// `location`
     pub location: BlockdevOptionsRbd,
     /// `size`
     pub size: u64,
     /// `cluster-size`
-    #[serde(rename = "cluster-size", default, skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<u64>,
     /// `encrypt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<RbdEncryptionCreateOptions>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsRbd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("location", &self.location)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.cluster_size {
+            m.serialize_entry("cluster-size", v)?;
+        }
+        if let Some(v) = &self.encrypt {
+            m.serialize_entry("encrypt", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsRbd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsRbd {
+    const NAME: &'static str = "BlockdevCreateOptionsRbd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["location", "size", "cluster-size", "encrypt"];
+        let mut location = None;
+        let mut size = None;
+        let mut cluster_size = None;
+        let mut encrypt = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => location = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(2) => cluster_size = __map.next_value()?,
+                Ok(_) => encrypt = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsRbd {
+            location: location.ok_or_else(|| serde::de::Error::missing_field("location"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            cluster_size,
+            encrypt,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsRbd {
@@ -4647,15 +7476,57 @@ impl BlockdevCreateOptionsRbd {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsSsh {
     /// `location`
     pub location: BlockdevOptionsSsh,
     /// `size`
     pub size: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsSsh {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("location", &self.location)?;
+        m.serialize_entry("size", &self.size)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsSsh {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsSsh {
+    const NAME: &'static str = "BlockdevCreateOptionsSsh";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["location", "size"];
+        let mut location = None;
+        let mut size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => location = Some(__map.next_value()?),
+                Ok(_) => size = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevCreateOptionsSsh {
+            location: location.ok_or_else(|| serde::de::Error::missing_field("location"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsSsh {
@@ -4671,18 +7542,65 @@ impl BlockdevCreateOptionsSsh {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsVdi {
     /// `file`
     pub file: BlockdevRef,
     /// `size`
     pub size: u64,
     /// `preallocation`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preallocation: Option<PreallocMode>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsVdi {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.preallocation {
+            m.serialize_entry("preallocation", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsVdi {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsVdi {
+    const NAME: &'static str = "BlockdevCreateOptionsVdi";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "size", "preallocation"];
+        let mut file = None;
+        let mut size = None;
+        let mut preallocation = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(_) => preallocation = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsVdi {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            preallocation,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsVdi {
@@ -4706,27 +7624,89 @@ impl BlockdevCreateOptionsVdi {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsVhdx {
     /// `file`
     pub file: BlockdevRef,
     /// `size`
     pub size: u64,
     /// `log-size`
-    #[serde(rename = "log-size", default, skip_serializing_if = "Option::is_none")]
     pub log_size: Option<u64>,
     /// `block-size`
-    #[serde(rename = "block-size", default, skip_serializing_if = "Option::is_none")]
     pub block_size: Option<u64>,
     /// `subformat`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subformat: Option<BlockdevVhdxSubformat>,
     /// `block-state-zero`
-    #[serde(rename = "block-state-zero", default, skip_serializing_if = "Option::is_none")]
     pub block_state_zero: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsVhdx {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.log_size {
+            m.serialize_entry("log-size", v)?;
+        }
+        if let Some(v) = &self.block_size {
+            m.serialize_entry("block-size", v)?;
+        }
+        if let Some(v) = &self.subformat {
+            m.serialize_entry("subformat", v)?;
+        }
+        if let Some(v) = &self.block_state_zero {
+            m.serialize_entry("block-state-zero", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsVhdx {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsVhdx {
+    const NAME: &'static str = "BlockdevCreateOptionsVhdx";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "size", "log-size", "block-size", "subformat", "block-state-zero"];
+        let mut file = None;
+        let mut size = None;
+        let mut log_size = None;
+        let mut block_size = None;
+        let mut subformat = None;
+        let mut block_state_zero = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(2) => log_size = __map.next_value()?,
+                Ok(3) => block_size = __map.next_value()?,
+                Ok(4) => subformat = __map.next_value()?,
+                Ok(_) => block_state_zero = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsVhdx {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            log_size,
+            block_size,
+            subformat,
+            block_state_zero,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsVhdx {
@@ -4782,36 +7762,123 @@ impl BlockdevCreateOptionsVhdx {
 /// Facts: module `block-core`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsVmdk {
     /// `file`
     pub file: BlockdevRef,
     /// `size`
     pub size: u64,
     /// `extents`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extents: Option<Vec<BlockdevRef>>,
     /// `subformat`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subformat: Option<BlockdevVmdkSubformat>,
     /// `backing-file`
-    #[serde(rename = "backing-file", default, skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `adapter-type`
-    #[serde(rename = "adapter-type", default, skip_serializing_if = "Option::is_none")]
     pub adapter_type: Option<BlockdevVmdkAdapterType>,
     /// `hwversion`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hwversion: Option<String>,
     /// `toolsversion`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toolsversion: Option<String>,
     /// `zeroed-grain`
-    #[serde(rename = "zeroed-grain", default, skip_serializing_if = "Option::is_none")]
     pub zeroed_grain: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsVmdk {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.extents {
+            m.serialize_entry("extents", v)?;
+        }
+        if let Some(v) = &self.subformat {
+            m.serialize_entry("subformat", v)?;
+        }
+        if let Some(v) = &self.backing_file {
+            m.serialize_entry("backing-file", v)?;
+        }
+        if let Some(v) = &self.adapter_type {
+            m.serialize_entry("adapter-type", v)?;
+        }
+        if let Some(v) = &self.hwversion {
+            m.serialize_entry("hwversion", v)?;
+        }
+        if let Some(v) = &self.toolsversion {
+            m.serialize_entry("toolsversion", v)?;
+        }
+        if let Some(v) = &self.zeroed_grain {
+            m.serialize_entry("zeroed-grain", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsVmdk {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsVmdk {
+    const NAME: &'static str = "BlockdevCreateOptionsVmdk";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "file",
+            "size",
+            "extents",
+            "subformat",
+            "backing-file",
+            "adapter-type",
+            "hwversion",
+            "toolsversion",
+            "zeroed-grain",
+        ];
+        let mut file = None;
+        let mut size = None;
+        let mut extents = None;
+        let mut subformat = None;
+        let mut backing_file = None;
+        let mut adapter_type = None;
+        let mut hwversion = None;
+        let mut toolsversion = None;
+        let mut zeroed_grain = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(2) => extents = __map.next_value()?,
+                Ok(3) => subformat = __map.next_value()?,
+                Ok(4) => backing_file = __map.next_value()?,
+                Ok(5) => adapter_type = __map.next_value()?,
+                Ok(6) => hwversion = __map.next_value()?,
+                Ok(7) => toolsversion = __map.next_value()?,
+                Ok(_) => zeroed_grain = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsVmdk {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            extents,
+            subformat,
+            backing_file,
+            adapter_type,
+            hwversion,
+            toolsversion,
+            zeroed_grain,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsVmdk {
@@ -4894,21 +7961,73 @@ impl BlockdevCreateOptionsVmdk {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevCreateOptionsVpc {
     /// `file`
     pub file: BlockdevRef,
     /// `size`
     pub size: u64,
     /// `subformat`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subformat: Option<BlockdevVpcSubformat>,
     /// `force-size`
-    #[serde(rename = "force-size", default, skip_serializing_if = "Option::is_none")]
     pub force_size: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevCreateOptionsVpc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.subformat {
+            m.serialize_entry("subformat", v)?;
+        }
+        if let Some(v) = &self.force_size {
+            m.serialize_entry("force-size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevCreateOptionsVpc {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevCreateOptionsVpc {
+    const NAME: &'static str = "BlockdevCreateOptionsVpc";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "size", "subformat", "force-size"];
+        let mut file = None;
+        let mut size = None;
+        let mut subformat = None;
+        let mut force_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(2) => subformat = __map.next_value()?,
+                Ok(_) => force_size = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevCreateOptionsVpc {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            subformat,
+            force_size,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevCreateOptionsVpc {
@@ -5582,46 +8701,152 @@ impl<'de> Deserialize<'de> for BlockdevOptions {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsBlkdebug {
     /// `image`
     pub image: Box<BlockdevRef>,
     /// `config`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<String>,
     /// `align`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub align: Option<i64>,
     /// `max-transfer`
-    #[serde(rename = "max-transfer", default, skip_serializing_if = "Option::is_none")]
     pub max_transfer: Option<i32>,
     /// `opt-write-zero`
-    #[serde(rename = "opt-write-zero", default, skip_serializing_if = "Option::is_none")]
     pub opt_write_zero: Option<i32>,
     /// `max-write-zero`
-    #[serde(rename = "max-write-zero", default, skip_serializing_if = "Option::is_none")]
     pub max_write_zero: Option<i32>,
     /// `opt-discard`
-    #[serde(rename = "opt-discard", default, skip_serializing_if = "Option::is_none")]
     pub opt_discard: Option<i32>,
     /// `max-discard`
-    #[serde(rename = "max-discard", default, skip_serializing_if = "Option::is_none")]
     pub max_discard: Option<i32>,
     /// `inject-error`
-    #[serde(rename = "inject-error", default, skip_serializing_if = "Option::is_none")]
     pub inject_error: Option<Vec<BlkdebugInjectErrorOptions>>,
     /// `set-state`
-    #[serde(rename = "set-state", default, skip_serializing_if = "Option::is_none")]
     pub set_state: Option<Vec<BlkdebugSetStateOptions>>,
     /// `take-child-perms`
-    #[serde(rename = "take-child-perms", default, skip_serializing_if = "Option::is_none")]
     pub take_child_perms: Option<Vec<BlockPermission>>,
     /// `unshare-child-perms`
-    #[serde(rename = "unshare-child-perms", default, skip_serializing_if = "Option::is_none")]
     pub unshare_child_perms: Option<Vec<BlockPermission>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsBlkdebug {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("image", &self.image)?;
+        if let Some(v) = &self.config {
+            m.serialize_entry("config", v)?;
+        }
+        if let Some(v) = &self.align {
+            m.serialize_entry("align", v)?;
+        }
+        if let Some(v) = &self.max_transfer {
+            m.serialize_entry("max-transfer", v)?;
+        }
+        if let Some(v) = &self.opt_write_zero {
+            m.serialize_entry("opt-write-zero", v)?;
+        }
+        if let Some(v) = &self.max_write_zero {
+            m.serialize_entry("max-write-zero", v)?;
+        }
+        if let Some(v) = &self.opt_discard {
+            m.serialize_entry("opt-discard", v)?;
+        }
+        if let Some(v) = &self.max_discard {
+            m.serialize_entry("max-discard", v)?;
+        }
+        if let Some(v) = &self.inject_error {
+            m.serialize_entry("inject-error", v)?;
+        }
+        if let Some(v) = &self.set_state {
+            m.serialize_entry("set-state", v)?;
+        }
+        if let Some(v) = &self.take_child_perms {
+            m.serialize_entry("take-child-perms", v)?;
+        }
+        if let Some(v) = &self.unshare_child_perms {
+            m.serialize_entry("unshare-child-perms", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsBlkdebug {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsBlkdebug {
+    const NAME: &'static str = "BlockdevOptionsBlkdebug";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "image",
+            "config",
+            "align",
+            "max-transfer",
+            "opt-write-zero",
+            "max-write-zero",
+            "opt-discard",
+            "max-discard",
+            "inject-error",
+            "set-state",
+            "take-child-perms",
+            "unshare-child-perms",
+        ];
+        let mut image = None;
+        let mut config = None;
+        let mut align = None;
+        let mut max_transfer = None;
+        let mut opt_write_zero = None;
+        let mut max_write_zero = None;
+        let mut opt_discard = None;
+        let mut max_discard = None;
+        let mut inject_error = None;
+        let mut set_state = None;
+        let mut take_child_perms = None;
+        let mut unshare_child_perms = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => image = Some(__map.next_value()?),
+                Ok(1) => config = __map.next_value()?,
+                Ok(2) => align = __map.next_value()?,
+                Ok(3) => max_transfer = __map.next_value()?,
+                Ok(4) => opt_write_zero = __map.next_value()?,
+                Ok(5) => max_write_zero = __map.next_value()?,
+                Ok(6) => opt_discard = __map.next_value()?,
+                Ok(7) => max_discard = __map.next_value()?,
+                Ok(8) => inject_error = __map.next_value()?,
+                Ok(9) => set_state = __map.next_value()?,
+                Ok(10) => take_child_perms = __map.next_value()?,
+                Ok(_) => unshare_child_perms = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsBlkdebug {
+            image: image.ok_or_else(|| serde::de::Error::missing_field("image"))?,
+            config,
+            align,
+            max_transfer,
+            opt_write_zero,
+            max_write_zero,
+            opt_discard,
+            max_discard,
+            inject_error,
+            set_state,
+            take_child_perms,
+            unshare_child_perms,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsBlkdebug {
@@ -5739,24 +8964,81 @@ impl BlockdevOptionsBlkdebug {
 /// Facts: module `block-core`; since QEMU 3.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsBlklogwrites {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `log`
     pub log: Box<BlockdevRef>,
     /// `log-sector-size`
-    #[serde(rename = "log-sector-size", default, skip_serializing_if = "Option::is_none")]
     pub log_sector_size: Option<u32>,
     /// `log-append`
-    #[serde(rename = "log-append", default, skip_serializing_if = "Option::is_none")]
     pub log_append: Option<bool>,
     /// `log-super-update-interval`
-    #[serde(rename = "log-super-update-interval", default, skip_serializing_if = "Option::is_none")]
     pub log_super_update_interval: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsBlklogwrites {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("log", &self.log)?;
+        if let Some(v) = &self.log_sector_size {
+            m.serialize_entry("log-sector-size", v)?;
+        }
+        if let Some(v) = &self.log_append {
+            m.serialize_entry("log-append", v)?;
+        }
+        if let Some(v) = &self.log_super_update_interval {
+            m.serialize_entry("log-super-update-interval", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsBlklogwrites {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsBlklogwrites {
+    const NAME: &'static str = "BlockdevOptionsBlklogwrites";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "log", "log-sector-size", "log-append", "log-super-update-interval"];
+        let mut file = None;
+        let mut log = None;
+        let mut log_sector_size = None;
+        let mut log_append = None;
+        let mut log_super_update_interval = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => log = Some(__map.next_value()?),
+                Ok(2) => log_sector_size = __map.next_value()?,
+                Ok(3) => log_append = __map.next_value()?,
+                Ok(_) => log_super_update_interval = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsBlklogwrites {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            log: log.ok_or_else(|| serde::de::Error::missing_field("log"))?,
+            log_sector_size,
+            log_append,
+            log_super_update_interval,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsBlklogwrites {
@@ -5803,13 +9085,51 @@ impl BlockdevOptionsBlklogwrites {
 /// Facts: module `block-core`; since QEMU 4.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsBlkreplay {
     /// `image`
     pub image: Box<BlockdevRef>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsBlkreplay {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("image", &self.image)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsBlkreplay {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsBlkreplay {
+    const NAME: &'static str = "BlockdevOptionsBlkreplay";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["image"];
+        let mut image = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => image = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsBlkreplay {
+            image: image.ok_or_else(|| serde::de::Error::missing_field("image"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsBlkreplay {
@@ -5825,15 +9145,57 @@ impl BlockdevOptionsBlkreplay {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsBlkverify {
     /// `test`
     pub test: Box<BlockdevRef>,
     /// `raw`
     pub raw: Box<BlockdevRef>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsBlkverify {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("test", &self.test)?;
+        m.serialize_entry("raw", &self.raw)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsBlkverify {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsBlkverify {
+    const NAME: &'static str = "BlockdevOptionsBlkverify";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["test", "raw"];
+        let mut test = None;
+        let mut raw = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => test = Some(__map.next_value()?),
+                Ok(_) => raw = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsBlkverify {
+            test: test.ok_or_else(|| serde::de::Error::missing_field("test"))?,
+            raw: raw.ok_or_else(|| serde::de::Error::missing_field("raw"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsBlkverify {
@@ -5853,28 +9215,91 @@ impl BlockdevOptionsBlkverify {
 /// Facts: module `block-core`; since QEMU 6.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsCbw {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `target`
     pub target: Box<BlockdevRef>,
     /// `bitmap`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<BlockDirtyBitmap>,
     /// `on-cbw-error`
-    #[serde(rename = "on-cbw-error", default, skip_serializing_if = "Option::is_none")]
     pub on_cbw_error: Option<OnCbwError>,
     /// `cbw-timeout`
-    #[serde(rename = "cbw-timeout", default, skip_serializing_if = "Option::is_none")]
     pub cbw_timeout: Option<u32>,
     /// `min-cluster-size`
     /// Only in QEMU 9.2.0-rc2.
-    #[serde(rename = "min-cluster-size", default, skip_serializing_if = "Option::is_none")]
     pub min_cluster_size: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsCbw {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("target", &self.target)?;
+        if let Some(v) = &self.bitmap {
+            m.serialize_entry("bitmap", v)?;
+        }
+        if let Some(v) = &self.on_cbw_error {
+            m.serialize_entry("on-cbw-error", v)?;
+        }
+        if let Some(v) = &self.cbw_timeout {
+            m.serialize_entry("cbw-timeout", v)?;
+        }
+        if let Some(v) = &self.min_cluster_size {
+            m.serialize_entry("min-cluster-size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsCbw {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsCbw {
+    const NAME: &'static str = "BlockdevOptionsCbw";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["file", "target", "bitmap", "on-cbw-error", "cbw-timeout", "min-cluster-size"];
+        let mut file = None;
+        let mut target = None;
+        let mut bitmap = None;
+        let mut on_cbw_error = None;
+        let mut cbw_timeout = None;
+        let mut min_cluster_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => target = Some(__map.next_value()?),
+                Ok(2) => bitmap = __map.next_value()?,
+                Ok(3) => on_cbw_error = __map.next_value()?,
+                Ok(4) => cbw_timeout = __map.next_value()?,
+                Ok(_) => min_cluster_size = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsCbw {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            bitmap,
+            on_cbw_error,
+            cbw_timeout,
+            min_cluster_size,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsCbw {
@@ -5930,16 +9355,59 @@ impl BlockdevOptionsCbw {
 /// Facts: module `block-core`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsCor {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `bottom`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bottom: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsCor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        if let Some(v) = &self.bottom {
+            m.serialize_entry("bottom", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsCor {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsCor {
+    const NAME: &'static str = "BlockdevOptionsCor";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "bottom"];
+        let mut file = None;
+        let mut bottom = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(_) => bottom = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsCor {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            bottom,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsCor {
@@ -5963,31 +9431,107 @@ impl BlockdevOptionsCor {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsCurlBase {
     /// `url`
     pub url: String,
     /// `readahead`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readahead: Option<i64>,
     /// `timeout`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// `username`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// `password-secret`
-    #[serde(rename = "password-secret", default, skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `proxy-username`
-    #[serde(rename = "proxy-username", default, skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
     /// `proxy-password-secret`
-    #[serde(rename = "proxy-password-secret", default, skip_serializing_if = "Option::is_none")]
     pub proxy_password_secret: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsCurlBase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("url", &self.url)?;
+        if let Some(v) = &self.readahead {
+            m.serialize_entry("readahead", v)?;
+        }
+        if let Some(v) = &self.timeout {
+            m.serialize_entry("timeout", v)?;
+        }
+        if let Some(v) = &self.username {
+            m.serialize_entry("username", v)?;
+        }
+        if let Some(v) = &self.password_secret {
+            m.serialize_entry("password-secret", v)?;
+        }
+        if let Some(v) = &self.proxy_username {
+            m.serialize_entry("proxy-username", v)?;
+        }
+        if let Some(v) = &self.proxy_password_secret {
+            m.serialize_entry("proxy-password-secret", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsCurlBase {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsCurlBase {
+    const NAME: &'static str = "BlockdevOptionsCurlBase";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "url",
+            "readahead",
+            "timeout",
+            "username",
+            "password-secret",
+            "proxy-username",
+            "proxy-password-secret",
+        ];
+        let mut url = None;
+        let mut readahead = None;
+        let mut timeout = None;
+        let mut username = None;
+        let mut password_secret = None;
+        let mut proxy_username = None;
+        let mut proxy_password_secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => url = Some(__map.next_value()?),
+                Ok(1) => readahead = __map.next_value()?,
+                Ok(2) => timeout = __map.next_value()?,
+                Ok(3) => username = __map.next_value()?,
+                Ok(4) => password_secret = __map.next_value()?,
+                Ok(5) => proxy_username = __map.next_value()?,
+                Ok(_) => proxy_password_secret = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsCurlBase {
+            url: url.ok_or_else(|| serde::de::Error::missing_field("url"))?,
+            readahead,
+            timeout,
+            username,
+            password_secret,
+            proxy_username,
+            proxy_password_secret,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsCurlBase {
@@ -6060,31 +9604,107 @@ impl BlockdevOptionsCurlBase {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsCurlFtp {
     /// `url`
     pub url: String,
     /// `readahead`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readahead: Option<i64>,
     /// `timeout`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// `username`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// `password-secret`
-    #[serde(rename = "password-secret", default, skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `proxy-username`
-    #[serde(rename = "proxy-username", default, skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
     /// `proxy-password-secret`
-    #[serde(rename = "proxy-password-secret", default, skip_serializing_if = "Option::is_none")]
     pub proxy_password_secret: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsCurlFtp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("url", &self.url)?;
+        if let Some(v) = &self.readahead {
+            m.serialize_entry("readahead", v)?;
+        }
+        if let Some(v) = &self.timeout {
+            m.serialize_entry("timeout", v)?;
+        }
+        if let Some(v) = &self.username {
+            m.serialize_entry("username", v)?;
+        }
+        if let Some(v) = &self.password_secret {
+            m.serialize_entry("password-secret", v)?;
+        }
+        if let Some(v) = &self.proxy_username {
+            m.serialize_entry("proxy-username", v)?;
+        }
+        if let Some(v) = &self.proxy_password_secret {
+            m.serialize_entry("proxy-password-secret", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsCurlFtp {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsCurlFtp {
+    const NAME: &'static str = "BlockdevOptionsCurlFtp";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "url",
+            "readahead",
+            "timeout",
+            "username",
+            "password-secret",
+            "proxy-username",
+            "proxy-password-secret",
+        ];
+        let mut url = None;
+        let mut readahead = None;
+        let mut timeout = None;
+        let mut username = None;
+        let mut password_secret = None;
+        let mut proxy_username = None;
+        let mut proxy_password_secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => url = Some(__map.next_value()?),
+                Ok(1) => readahead = __map.next_value()?,
+                Ok(2) => timeout = __map.next_value()?,
+                Ok(3) => username = __map.next_value()?,
+                Ok(4) => password_secret = __map.next_value()?,
+                Ok(5) => proxy_username = __map.next_value()?,
+                Ok(_) => proxy_password_secret = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsCurlFtp {
+            url: url.ok_or_else(|| serde::de::Error::missing_field("url"))?,
+            readahead,
+            timeout,
+            username,
+            password_secret,
+            proxy_username,
+            proxy_password_secret,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsCurlFtp {
@@ -6157,34 +9777,116 @@ impl BlockdevOptionsCurlFtp {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsCurlFtps {
     /// `url`
     pub url: String,
     /// `readahead`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readahead: Option<i64>,
     /// `timeout`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// `username`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// `password-secret`
-    #[serde(rename = "password-secret", default, skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `proxy-username`
-    #[serde(rename = "proxy-username", default, skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
     /// `proxy-password-secret`
-    #[serde(rename = "proxy-password-secret", default, skip_serializing_if = "Option::is_none")]
     pub proxy_password_secret: Option<String>,
     /// `sslverify`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sslverify: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsCurlFtps {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("url", &self.url)?;
+        if let Some(v) = &self.readahead {
+            m.serialize_entry("readahead", v)?;
+        }
+        if let Some(v) = &self.timeout {
+            m.serialize_entry("timeout", v)?;
+        }
+        if let Some(v) = &self.username {
+            m.serialize_entry("username", v)?;
+        }
+        if let Some(v) = &self.password_secret {
+            m.serialize_entry("password-secret", v)?;
+        }
+        if let Some(v) = &self.proxy_username {
+            m.serialize_entry("proxy-username", v)?;
+        }
+        if let Some(v) = &self.proxy_password_secret {
+            m.serialize_entry("proxy-password-secret", v)?;
+        }
+        if let Some(v) = &self.sslverify {
+            m.serialize_entry("sslverify", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsCurlFtps {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsCurlFtps {
+    const NAME: &'static str = "BlockdevOptionsCurlFtps";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "url",
+            "readahead",
+            "timeout",
+            "username",
+            "password-secret",
+            "proxy-username",
+            "proxy-password-secret",
+            "sslverify",
+        ];
+        let mut url = None;
+        let mut readahead = None;
+        let mut timeout = None;
+        let mut username = None;
+        let mut password_secret = None;
+        let mut proxy_username = None;
+        let mut proxy_password_secret = None;
+        let mut sslverify = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => url = Some(__map.next_value()?),
+                Ok(1) => readahead = __map.next_value()?,
+                Ok(2) => timeout = __map.next_value()?,
+                Ok(3) => username = __map.next_value()?,
+                Ok(4) => password_secret = __map.next_value()?,
+                Ok(5) => proxy_username = __map.next_value()?,
+                Ok(6) => proxy_password_secret = __map.next_value()?,
+                Ok(_) => sslverify = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsCurlFtps {
+            url: url.ok_or_else(|| serde::de::Error::missing_field("url"))?,
+            readahead,
+            timeout,
+            username,
+            password_secret,
+            proxy_username,
+            proxy_password_secret,
+            sslverify,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsCurlFtps {
@@ -6266,37 +9968,125 @@ impl BlockdevOptionsCurlFtps {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsCurlHttp {
     /// `url`
     pub url: String,
     /// `readahead`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readahead: Option<i64>,
     /// `timeout`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// `username`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// `password-secret`
-    #[serde(rename = "password-secret", default, skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `proxy-username`
-    #[serde(rename = "proxy-username", default, skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
     /// `proxy-password-secret`
-    #[serde(rename = "proxy-password-secret", default, skip_serializing_if = "Option::is_none")]
     pub proxy_password_secret: Option<String>,
     /// `cookie`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie: Option<String>,
     /// `cookie-secret`
-    #[serde(rename = "cookie-secret", default, skip_serializing_if = "Option::is_none")]
     pub cookie_secret: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsCurlHttp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("url", &self.url)?;
+        if let Some(v) = &self.readahead {
+            m.serialize_entry("readahead", v)?;
+        }
+        if let Some(v) = &self.timeout {
+            m.serialize_entry("timeout", v)?;
+        }
+        if let Some(v) = &self.username {
+            m.serialize_entry("username", v)?;
+        }
+        if let Some(v) = &self.password_secret {
+            m.serialize_entry("password-secret", v)?;
+        }
+        if let Some(v) = &self.proxy_username {
+            m.serialize_entry("proxy-username", v)?;
+        }
+        if let Some(v) = &self.proxy_password_secret {
+            m.serialize_entry("proxy-password-secret", v)?;
+        }
+        if let Some(v) = &self.cookie {
+            m.serialize_entry("cookie", v)?;
+        }
+        if let Some(v) = &self.cookie_secret {
+            m.serialize_entry("cookie-secret", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsCurlHttp {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsCurlHttp {
+    const NAME: &'static str = "BlockdevOptionsCurlHttp";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "url",
+            "readahead",
+            "timeout",
+            "username",
+            "password-secret",
+            "proxy-username",
+            "proxy-password-secret",
+            "cookie",
+            "cookie-secret",
+        ];
+        let mut url = None;
+        let mut readahead = None;
+        let mut timeout = None;
+        let mut username = None;
+        let mut password_secret = None;
+        let mut proxy_username = None;
+        let mut proxy_password_secret = None;
+        let mut cookie = None;
+        let mut cookie_secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => url = Some(__map.next_value()?),
+                Ok(1) => readahead = __map.next_value()?,
+                Ok(2) => timeout = __map.next_value()?,
+                Ok(3) => username = __map.next_value()?,
+                Ok(4) => password_secret = __map.next_value()?,
+                Ok(5) => proxy_username = __map.next_value()?,
+                Ok(6) => proxy_password_secret = __map.next_value()?,
+                Ok(7) => cookie = __map.next_value()?,
+                Ok(_) => cookie_secret = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsCurlHttp {
+            url: url.ok_or_else(|| serde::de::Error::missing_field("url"))?,
+            readahead,
+            timeout,
+            username,
+            password_secret,
+            proxy_username,
+            proxy_password_secret,
+            cookie,
+            cookie_secret,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsCurlHttp {
@@ -6387,40 +10177,134 @@ impl BlockdevOptionsCurlHttp {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsCurlHttps {
     /// `url`
     pub url: String,
     /// `readahead`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readahead: Option<i64>,
     /// `timeout`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// `username`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// `password-secret`
-    #[serde(rename = "password-secret", default, skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `proxy-username`
-    #[serde(rename = "proxy-username", default, skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
     /// `proxy-password-secret`
-    #[serde(rename = "proxy-password-secret", default, skip_serializing_if = "Option::is_none")]
     pub proxy_password_secret: Option<String>,
     /// `cookie`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie: Option<String>,
     /// `sslverify`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sslverify: Option<bool>,
     /// `cookie-secret`
-    #[serde(rename = "cookie-secret", default, skip_serializing_if = "Option::is_none")]
     pub cookie_secret: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsCurlHttps {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("url", &self.url)?;
+        if let Some(v) = &self.readahead {
+            m.serialize_entry("readahead", v)?;
+        }
+        if let Some(v) = &self.timeout {
+            m.serialize_entry("timeout", v)?;
+        }
+        if let Some(v) = &self.username {
+            m.serialize_entry("username", v)?;
+        }
+        if let Some(v) = &self.password_secret {
+            m.serialize_entry("password-secret", v)?;
+        }
+        if let Some(v) = &self.proxy_username {
+            m.serialize_entry("proxy-username", v)?;
+        }
+        if let Some(v) = &self.proxy_password_secret {
+            m.serialize_entry("proxy-password-secret", v)?;
+        }
+        if let Some(v) = &self.cookie {
+            m.serialize_entry("cookie", v)?;
+        }
+        if let Some(v) = &self.sslverify {
+            m.serialize_entry("sslverify", v)?;
+        }
+        if let Some(v) = &self.cookie_secret {
+            m.serialize_entry("cookie-secret", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsCurlHttps {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsCurlHttps {
+    const NAME: &'static str = "BlockdevOptionsCurlHttps";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "url",
+            "readahead",
+            "timeout",
+            "username",
+            "password-secret",
+            "proxy-username",
+            "proxy-password-secret",
+            "cookie",
+            "sslverify",
+            "cookie-secret",
+        ];
+        let mut url = None;
+        let mut readahead = None;
+        let mut timeout = None;
+        let mut username = None;
+        let mut password_secret = None;
+        let mut proxy_username = None;
+        let mut proxy_password_secret = None;
+        let mut cookie = None;
+        let mut sslverify = None;
+        let mut cookie_secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => url = Some(__map.next_value()?),
+                Ok(1) => readahead = __map.next_value()?,
+                Ok(2) => timeout = __map.next_value()?,
+                Ok(3) => username = __map.next_value()?,
+                Ok(4) => password_secret = __map.next_value()?,
+                Ok(5) => proxy_username = __map.next_value()?,
+                Ok(6) => proxy_password_secret = __map.next_value()?,
+                Ok(7) => cookie = __map.next_value()?,
+                Ok(8) => sslverify = __map.next_value()?,
+                Ok(_) => cookie_secret = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsCurlHttps {
+            url: url.ok_or_else(|| serde::de::Error::missing_field("url"))?,
+            readahead,
+            timeout,
+            username,
+            password_secret,
+            proxy_username,
+            proxy_password_secret,
+            cookie,
+            sslverify,
+            cookie_secret,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsCurlHttps {
@@ -6522,33 +10406,109 @@ impl BlockdevOptionsCurlHttps {
 /// Feature `dynamic-auto-read-only` (in QEMU 7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsFile {
     /// `filename`
     pub filename: String,
     /// `pr-manager`
-    #[serde(rename = "pr-manager", default, skip_serializing_if = "Option::is_none")]
     pub pr_manager: Option<String>,
     /// `locking`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locking: Option<OnOffAuto>,
     /// `aio`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aio: Option<BlockdevAioOptions>,
     /// `aio-max-batch`
-    #[serde(rename = "aio-max-batch", default, skip_serializing_if = "Option::is_none")]
     pub aio_max_batch: Option<i64>,
     /// `drop-cache`
     /// Only in builds where `CONFIG_LINUX` holds.
-    #[serde(rename = "drop-cache", default, skip_serializing_if = "Option::is_none")]
     pub drop_cache: Option<bool>,
     /// `x-check-cache-dropped`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-check-cache-dropped", default, skip_serializing_if = "Option::is_none")]
     pub x_check_cache_dropped: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        if let Some(v) = &self.pr_manager {
+            m.serialize_entry("pr-manager", v)?;
+        }
+        if let Some(v) = &self.locking {
+            m.serialize_entry("locking", v)?;
+        }
+        if let Some(v) = &self.aio {
+            m.serialize_entry("aio", v)?;
+        }
+        if let Some(v) = &self.aio_max_batch {
+            m.serialize_entry("aio-max-batch", v)?;
+        }
+        if let Some(v) = &self.drop_cache {
+            m.serialize_entry("drop-cache", v)?;
+        }
+        if let Some(v) = &self.x_check_cache_dropped {
+            m.serialize_entry("x-check-cache-dropped", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsFile {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsFile {
+    const NAME: &'static str = "BlockdevOptionsFile";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "filename",
+            "pr-manager",
+            "locking",
+            "aio",
+            "aio-max-batch",
+            "drop-cache",
+            "x-check-cache-dropped",
+        ];
+        let mut filename = None;
+        let mut pr_manager = None;
+        let mut locking = None;
+        let mut aio = None;
+        let mut aio_max_batch = None;
+        let mut drop_cache = None;
+        let mut x_check_cache_dropped = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(1) => pr_manager = __map.next_value()?,
+                Ok(2) => locking = __map.next_value()?,
+                Ok(3) => aio = __map.next_value()?,
+                Ok(4) => aio_max_batch = __map.next_value()?,
+                Ok(5) => drop_cache = __map.next_value()?,
+                Ok(_) => x_check_cache_dropped = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsFile {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            pr_manager,
+            locking,
+            aio,
+            aio_max_batch,
+            drop_cache,
+            x_check_cache_dropped,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsFile {
@@ -6621,20 +10581,59 @@ impl BlockdevOptionsFile {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsGenericCOWFormat {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `backing`
-    #[serde(
-        default,
-        deserialize_with = "crate::qapi_support::present",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub backing: Option<Box<BlockdevRefOrNull>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsGenericCOWFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        if let Some(v) = &self.backing {
+            m.serialize_entry("backing", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsGenericCOWFormat {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsGenericCOWFormat {
+    const NAME: &'static str = "BlockdevOptionsGenericCOWFormat";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "backing"];
+        let mut file = None;
+        let mut backing = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(_) => backing = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsGenericCOWFormat {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            backing,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsGenericCOWFormat {
@@ -6662,13 +10661,51 @@ impl BlockdevOptionsGenericCOWFormat {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsGenericFormat {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsGenericFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsGenericFormat {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsGenericFormat {
+    const NAME: &'static str = "BlockdevOptionsGenericFormat";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file"];
+        let mut file = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => file = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsGenericFormat {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsGenericFormat {
@@ -6684,7 +10721,7 @@ impl BlockdevOptionsGenericFormat {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsGluster {
     /// `volume`
     pub volume: String,
@@ -6693,14 +10730,70 @@ pub struct BlockdevOptionsGluster {
     /// `server`
     pub server: Vec<SocketAddress>,
     /// `debug`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug: Option<i64>,
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsGluster {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("volume", &self.volume)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("server", &self.server)?;
+        if let Some(v) = &self.debug {
+            m.serialize_entry("debug", v)?;
+        }
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsGluster {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsGluster {
+    const NAME: &'static str = "BlockdevOptionsGluster";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["volume", "path", "server", "debug", "logfile"];
+        let mut volume = None;
+        let mut path = None;
+        let mut server = None;
+        let mut debug = None;
+        let mut logfile = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => volume = Some(__map.next_value()?),
+                Ok(1) => path = Some(__map.next_value()?),
+                Ok(2) => server = Some(__map.next_value()?),
+                Ok(3) => debug = __map.next_value()?,
+                Ok(_) => logfile = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsGluster {
+            volume: volume.ok_or_else(|| serde::de::Error::missing_field("volume"))?,
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            debug,
+            logfile,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsGluster {
@@ -6741,13 +10834,51 @@ impl BlockdevOptionsGluster {
 /// Only in QEMU builds where `CONFIG_BLKIO` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsIoUring {
     /// `filename`
     pub filename: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsIoUring {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsIoUring {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsIoUring {
+    const NAME: &'static str = "BlockdevOptionsIoUring";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["filename"];
+        let mut filename = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => filename = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsIoUring {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsIoUring {
@@ -6763,7 +10894,7 @@ impl BlockdevOptionsIoUring {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsIscsi {
     /// `transport`
     pub transport: IscsiTransport,
@@ -6772,26 +10903,112 @@ pub struct BlockdevOptionsIscsi {
     /// `target`
     pub target: String,
     /// `lun`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lun: Option<i64>,
     /// `user`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// `password-secret`
-    #[serde(rename = "password-secret", default, skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `initiator-name`
-    #[serde(rename = "initiator-name", default, skip_serializing_if = "Option::is_none")]
     pub initiator_name: Option<String>,
     /// `header-digest`
-    #[serde(rename = "header-digest", default, skip_serializing_if = "Option::is_none")]
     pub header_digest: Option<IscsiHeaderDigest>,
     /// `timeout`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsIscsi {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("transport", &self.transport)?;
+        m.serialize_entry("portal", &self.portal)?;
+        m.serialize_entry("target", &self.target)?;
+        if let Some(v) = &self.lun {
+            m.serialize_entry("lun", v)?;
+        }
+        if let Some(v) = &self.user {
+            m.serialize_entry("user", v)?;
+        }
+        if let Some(v) = &self.password_secret {
+            m.serialize_entry("password-secret", v)?;
+        }
+        if let Some(v) = &self.initiator_name {
+            m.serialize_entry("initiator-name", v)?;
+        }
+        if let Some(v) = &self.header_digest {
+            m.serialize_entry("header-digest", v)?;
+        }
+        if let Some(v) = &self.timeout {
+            m.serialize_entry("timeout", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsIscsi {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsIscsi {
+    const NAME: &'static str = "BlockdevOptionsIscsi";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "transport",
+            "portal",
+            "target",
+            "lun",
+            "user",
+            "password-secret",
+            "initiator-name",
+            "header-digest",
+            "timeout",
+        ];
+        let mut transport = None;
+        let mut portal = None;
+        let mut target = None;
+        let mut lun = None;
+        let mut user = None;
+        let mut password_secret = None;
+        let mut initiator_name = None;
+        let mut header_digest = None;
+        let mut timeout = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => transport = Some(__map.next_value()?),
+                Ok(1) => portal = Some(__map.next_value()?),
+                Ok(2) => target = Some(__map.next_value()?),
+                Ok(3) => lun = __map.next_value()?,
+                Ok(4) => user = __map.next_value()?,
+                Ok(5) => password_secret = __map.next_value()?,
+                Ok(6) => initiator_name = __map.next_value()?,
+                Ok(7) => header_digest = __map.next_value()?,
+                Ok(_) => timeout = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsIscsi {
+            transport: transport.ok_or_else(|| serde::de::Error::missing_field("transport"))?,
+            portal: portal.ok_or_else(|| serde::de::Error::missing_field("portal"))?,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            lun,
+            user,
+            password_secret,
+            initiator_name,
+            header_digest,
+            timeout,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsIscsi {
@@ -6866,20 +11083,68 @@ impl BlockdevOptionsIscsi {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsLUKS {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `key-secret`
-    #[serde(rename = "key-secret", default, skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
     /// `header`
     /// Only in QEMU 9.0.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<Box<BlockdevRef>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsLUKS {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        if let Some(v) = &self.key_secret {
+            m.serialize_entry("key-secret", v)?;
+        }
+        if let Some(v) = &self.header {
+            m.serialize_entry("header", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsLUKS {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsLUKS {
+    const NAME: &'static str = "BlockdevOptionsLUKS";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "key-secret", "header"];
+        let mut file = None;
+        let mut key_secret = None;
+        let mut header = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => key_secret = __map.next_value()?,
+                Ok(_) => header = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsLUKS {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            key_secret,
+            header,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsLUKS {
@@ -6916,15 +11181,57 @@ impl BlockdevOptionsLUKS {
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsNVMe {
     /// `device`
     pub device: String,
     /// `namespace`
     pub namespace: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsNVMe {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("namespace", &self.namespace)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsNVMe {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsNVMe {
+    const NAME: &'static str = "BlockdevOptionsNVMe";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "namespace"];
+        let mut device = None;
+        let mut namespace = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(_) => namespace = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsNVMe {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            namespace: namespace.ok_or_else(|| serde::de::Error::missing_field("namespace"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsNVMe {
@@ -6940,32 +11247,108 @@ impl BlockdevOptionsNVMe {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsNbd {
     /// `server`
     pub server: SocketAddress,
     /// `export`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<String>,
     /// `tls-creds`
-    #[serde(rename = "tls-creds", default, skip_serializing_if = "Option::is_none")]
     pub tls_creds: Option<String>,
     /// `tls-hostname`
-    #[serde(rename = "tls-hostname", default, skip_serializing_if = "Option::is_none")]
     pub tls_hostname: Option<String>,
     /// `x-dirty-bitmap`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-dirty-bitmap", default, skip_serializing_if = "Option::is_none")]
     pub x_dirty_bitmap: Option<String>,
     /// `reconnect-delay`
-    #[serde(rename = "reconnect-delay", default, skip_serializing_if = "Option::is_none")]
     pub reconnect_delay: Option<u32>,
     /// `open-timeout`
-    #[serde(rename = "open-timeout", default, skip_serializing_if = "Option::is_none")]
     pub open_timeout: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsNbd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("server", &self.server)?;
+        if let Some(v) = &self.export {
+            m.serialize_entry("export", v)?;
+        }
+        if let Some(v) = &self.tls_creds {
+            m.serialize_entry("tls-creds", v)?;
+        }
+        if let Some(v) = &self.tls_hostname {
+            m.serialize_entry("tls-hostname", v)?;
+        }
+        if let Some(v) = &self.x_dirty_bitmap {
+            m.serialize_entry("x-dirty-bitmap", v)?;
+        }
+        if let Some(v) = &self.reconnect_delay {
+            m.serialize_entry("reconnect-delay", v)?;
+        }
+        if let Some(v) = &self.open_timeout {
+            m.serialize_entry("open-timeout", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsNbd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsNbd {
+    const NAME: &'static str = "BlockdevOptionsNbd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "server",
+            "export",
+            "tls-creds",
+            "tls-hostname",
+            "x-dirty-bitmap",
+            "reconnect-delay",
+            "open-timeout",
+        ];
+        let mut server = None;
+        let mut export = None;
+        let mut tls_creds = None;
+        let mut tls_hostname = None;
+        let mut x_dirty_bitmap = None;
+        let mut reconnect_delay = None;
+        let mut open_timeout = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => server = Some(__map.next_value()?),
+                Ok(1) => export = __map.next_value()?,
+                Ok(2) => tls_creds = __map.next_value()?,
+                Ok(3) => tls_hostname = __map.next_value()?,
+                Ok(4) => x_dirty_bitmap = __map.next_value()?,
+                Ok(5) => reconnect_delay = __map.next_value()?,
+                Ok(_) => open_timeout = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsNbd {
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            export,
+            tls_creds,
+            tls_hostname,
+            x_dirty_bitmap,
+            reconnect_delay,
+            open_timeout,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsNbd {
@@ -7038,33 +11421,114 @@ impl BlockdevOptionsNbd {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsNfs {
     /// `server`
     pub server: NFSServer,
     /// `path`
     pub path: String,
     /// `user`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<i64>,
     /// `group`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<i64>,
     /// `tcp-syn-count`
-    #[serde(rename = "tcp-syn-count", default, skip_serializing_if = "Option::is_none")]
     pub tcp_syn_count: Option<i64>,
     /// `readahead-size`
-    #[serde(rename = "readahead-size", default, skip_serializing_if = "Option::is_none")]
     pub readahead_size: Option<i64>,
     /// `page-cache-size`
-    #[serde(rename = "page-cache-size", default, skip_serializing_if = "Option::is_none")]
     pub page_cache_size: Option<i64>,
     /// `debug`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsNfs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("server", &self.server)?;
+        m.serialize_entry("path", &self.path)?;
+        if let Some(v) = &self.user {
+            m.serialize_entry("user", v)?;
+        }
+        if let Some(v) = &self.group {
+            m.serialize_entry("group", v)?;
+        }
+        if let Some(v) = &self.tcp_syn_count {
+            m.serialize_entry("tcp-syn-count", v)?;
+        }
+        if let Some(v) = &self.readahead_size {
+            m.serialize_entry("readahead-size", v)?;
+        }
+        if let Some(v) = &self.page_cache_size {
+            m.serialize_entry("page-cache-size", v)?;
+        }
+        if let Some(v) = &self.debug {
+            m.serialize_entry("debug", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsNfs {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsNfs {
+    const NAME: &'static str = "BlockdevOptionsNfs";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "server",
+            "path",
+            "user",
+            "group",
+            "tcp-syn-count",
+            "readahead-size",
+            "page-cache-size",
+            "debug",
+        ];
+        let mut server = None;
+        let mut path = None;
+        let mut user = None;
+        let mut group = None;
+        let mut tcp_syn_count = None;
+        let mut readahead_size = None;
+        let mut page_cache_size = None;
+        let mut debug = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => server = Some(__map.next_value()?),
+                Ok(1) => path = Some(__map.next_value()?),
+                Ok(2) => user = __map.next_value()?,
+                Ok(3) => group = __map.next_value()?,
+                Ok(4) => tcp_syn_count = __map.next_value()?,
+                Ok(5) => readahead_size = __map.next_value()?,
+                Ok(6) => page_cache_size = __map.next_value()?,
+                Ok(_) => debug = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsNfs {
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            user,
+            group,
+            tcp_syn_count,
+            readahead_size,
+            page_cache_size,
+            debug,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsNfs {
@@ -7138,20 +11602,64 @@ impl BlockdevOptionsNfs {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BlockdevOptionsNull {
     /// `size`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
     /// `latency-ns`
-    #[serde(rename = "latency-ns", default, skip_serializing_if = "Option::is_none")]
     pub latency_ns: Option<u64>,
     /// `read-zeroes`
-    #[serde(rename = "read-zeroes", default, skip_serializing_if = "Option::is_none")]
     pub read_zeroes: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsNull {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.size {
+            m.serialize_entry("size", v)?;
+        }
+        if let Some(v) = &self.latency_ns {
+            m.serialize_entry("latency-ns", v)?;
+        }
+        if let Some(v) = &self.read_zeroes {
+            m.serialize_entry("read-zeroes", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsNull {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsNull {
+    const NAME: &'static str = "BlockdevOptionsNull";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["size", "latency-ns", "read-zeroes"];
+        let mut size = None;
+        let mut latency_ns = None;
+        let mut read_zeroes = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => size = __map.next_value()?,
+                Ok(1) => latency_ns = __map.next_value()?,
+                Ok(_) => read_zeroes = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsNull { size, latency_ns, read_zeroes, unknown_members })
+    }
 }
 
 impl BlockdevOptionsNull {
@@ -7198,13 +11706,51 @@ impl BlockdevOptionsNull {
 /// Only in QEMU builds where `CONFIG_BLKIO` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsNvmeIoUring {
     /// `path`
     pub path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsNvmeIoUring {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsNvmeIoUring {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsNvmeIoUring {
+    const NAME: &'static str = "BlockdevOptionsNvmeIoUring";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path"];
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => path = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsNvmeIoUring {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsNvmeIoUring {
@@ -7220,19 +11766,67 @@ impl BlockdevOptionsNvmeIoUring {
 /// Facts: module `block-core`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsPreallocate {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `prealloc-align`
-    #[serde(rename = "prealloc-align", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_align: Option<i64>,
     /// `prealloc-size`
-    #[serde(rename = "prealloc-size", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_size: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsPreallocate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        if let Some(v) = &self.prealloc_align {
+            m.serialize_entry("prealloc-align", v)?;
+        }
+        if let Some(v) = &self.prealloc_size {
+            m.serialize_entry("prealloc-size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsPreallocate {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsPreallocate {
+    const NAME: &'static str = "BlockdevOptionsPreallocate";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "prealloc-align", "prealloc-size"];
+        let mut file = None;
+        let mut prealloc_align = None;
+        let mut prealloc_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => prealloc_align = __map.next_value()?,
+                Ok(_) => prealloc_size = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsPreallocate {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            prealloc_align,
+            prealloc_size,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsPreallocate {
@@ -7269,23 +11863,67 @@ impl BlockdevOptionsPreallocate {
 /// Facts: module `block-core`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsQcow {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `backing`
-    #[serde(
-        default,
-        deserialize_with = "crate::qapi_support::present",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub backing: Option<Box<BlockdevRefOrNull>>,
     /// `encrypt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<BlockdevQcowEncryption>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsQcow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        if let Some(v) = &self.backing {
+            m.serialize_entry("backing", v)?;
+        }
+        if let Some(v) = &self.encrypt {
+            m.serialize_entry("encrypt", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsQcow {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsQcow {
+    const NAME: &'static str = "BlockdevOptionsQcow";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "backing", "encrypt"];
+        let mut file = None;
+        let mut backing = None;
+        let mut encrypt = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => backing = Some(__map.next_value()?),
+                Ok(_) => encrypt = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsQcow {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            backing,
+            encrypt,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsQcow {
@@ -7322,60 +11960,180 @@ impl BlockdevOptionsQcow {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsQcow2 {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `backing`
-    #[serde(
-        default,
-        deserialize_with = "crate::qapi_support::present",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub backing: Option<Box<BlockdevRefOrNull>>,
     /// `lazy-refcounts`
-    #[serde(rename = "lazy-refcounts", default, skip_serializing_if = "Option::is_none")]
     pub lazy_refcounts: Option<bool>,
     /// `pass-discard-request`
-    #[serde(rename = "pass-discard-request", default, skip_serializing_if = "Option::is_none")]
     pub pass_discard_request: Option<bool>,
     /// `pass-discard-snapshot`
-    #[serde(rename = "pass-discard-snapshot", default, skip_serializing_if = "Option::is_none")]
     pub pass_discard_snapshot: Option<bool>,
     /// `pass-discard-other`
-    #[serde(rename = "pass-discard-other", default, skip_serializing_if = "Option::is_none")]
     pub pass_discard_other: Option<bool>,
     /// `discard-no-unref`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(rename = "discard-no-unref", default, skip_serializing_if = "Option::is_none")]
     pub discard_no_unref: Option<bool>,
     /// `overlap-check`
-    #[serde(rename = "overlap-check", default, skip_serializing_if = "Option::is_none")]
     pub overlap_check: Option<Qcow2OverlapChecks>,
     /// `cache-size`
-    #[serde(rename = "cache-size", default, skip_serializing_if = "Option::is_none")]
     pub cache_size: Option<i64>,
     /// `l2-cache-size`
-    #[serde(rename = "l2-cache-size", default, skip_serializing_if = "Option::is_none")]
     pub l2_cache_size: Option<i64>,
     /// `l2-cache-entry-size`
-    #[serde(rename = "l2-cache-entry-size", default, skip_serializing_if = "Option::is_none")]
     pub l2_cache_entry_size: Option<i64>,
     /// `refcount-cache-size`
-    #[serde(rename = "refcount-cache-size", default, skip_serializing_if = "Option::is_none")]
     pub refcount_cache_size: Option<i64>,
     /// `cache-clean-interval`
-    #[serde(rename = "cache-clean-interval", default, skip_serializing_if = "Option::is_none")]
     pub cache_clean_interval: Option<i64>,
     /// `encrypt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<BlockdevQcow2Encryption>,
     /// `data-file`
-    #[serde(rename = "data-file", default, skip_serializing_if = "Option::is_none")]
     pub data_file: Option<Box<BlockdevRef>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsQcow2 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        if let Some(v) = &self.backing {
+            m.serialize_entry("backing", v)?;
+        }
+        if let Some(v) = &self.lazy_refcounts {
+            m.serialize_entry("lazy-refcounts", v)?;
+        }
+        if let Some(v) = &self.pass_discard_request {
+            m.serialize_entry("pass-discard-request", v)?;
+        }
+        if let Some(v) = &self.pass_discard_snapshot {
+            m.serialize_entry("pass-discard-snapshot", v)?;
+        }
+        if let Some(v) = &self.pass_discard_other {
+            m.serialize_entry("pass-discard-other", v)?;
+        }
+        if let Some(v) = &self.discard_no_unref {
+            m.serialize_entry("discard-no-unref", v)?;
+        }
+        if let Some(v) = &self.overlap_check {
+            m.serialize_entry("overlap-check", v)?;
+        }
+        if let Some(v) = &self.cache_size {
+            m.serialize_entry("cache-size", v)?;
+        }
+        if let Some(v) = &self.l2_cache_size {
+            m.serialize_entry("l2-cache-size", v)?;
+        }
+        if let Some(v) = &self.l2_cache_entry_size {
+            m.serialize_entry("l2-cache-entry-size", v)?;
+        }
+        if let Some(v) = &self.refcount_cache_size {
+            m.serialize_entry("refcount-cache-size", v)?;
+        }
+        if let Some(v) = &self.cache_clean_interval {
+            m.serialize_entry("cache-clean-interval", v)?;
+        }
+        if let Some(v) = &self.encrypt {
+            m.serialize_entry("encrypt", v)?;
+        }
+        if let Some(v) = &self.data_file {
+            m.serialize_entry("data-file", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsQcow2 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsQcow2 {
+    const NAME: &'static str = "BlockdevOptionsQcow2";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "file",
+            "backing",
+            "lazy-refcounts",
+            "pass-discard-request",
+            "pass-discard-snapshot",
+            "pass-discard-other",
+            "discard-no-unref",
+            "overlap-check",
+            "cache-size",
+            "l2-cache-size",
+            "l2-cache-entry-size",
+            "refcount-cache-size",
+            "cache-clean-interval",
+            "encrypt",
+            "data-file",
+        ];
+        let mut file = None;
+        let mut backing = None;
+        let mut lazy_refcounts = None;
+        let mut pass_discard_request = None;
+        let mut pass_discard_snapshot = None;
+        let mut pass_discard_other = None;
+        let mut discard_no_unref = None;
+        let mut overlap_check = None;
+        let mut cache_size = None;
+        let mut l2_cache_size = None;
+        let mut l2_cache_entry_size = None;
+        let mut refcount_cache_size = None;
+        let mut cache_clean_interval = None;
+        let mut encrypt = None;
+        let mut data_file = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => backing = Some(__map.next_value()?),
+                Ok(2) => lazy_refcounts = __map.next_value()?,
+                Ok(3) => pass_discard_request = __map.next_value()?,
+                Ok(4) => pass_discard_snapshot = __map.next_value()?,
+                Ok(5) => pass_discard_other = __map.next_value()?,
+                Ok(6) => discard_no_unref = __map.next_value()?,
+                Ok(7) => overlap_check = __map.next_value()?,
+                Ok(8) => cache_size = __map.next_value()?,
+                Ok(9) => l2_cache_size = __map.next_value()?,
+                Ok(10) => l2_cache_entry_size = __map.next_value()?,
+                Ok(11) => refcount_cache_size = __map.next_value()?,
+                Ok(12) => cache_clean_interval = __map.next_value()?,
+                Ok(13) => encrypt = __map.next_value()?,
+                Ok(_) => data_file = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsQcow2 {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            backing,
+            lazy_refcounts,
+            pass_discard_request,
+            pass_discard_snapshot,
+            pass_discard_other,
+            discard_no_unref,
+            overlap_check,
+            cache_size,
+            l2_cache_size,
+            l2_cache_entry_size,
+            refcount_cache_size,
+            cache_clean_interval,
+            encrypt,
+            data_file,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsQcow2 {
@@ -7520,25 +12278,83 @@ impl BlockdevOptionsQcow2 {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsQuorum {
     /// `blkverify`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blkverify: Option<bool>,
     /// `children`
     pub children: Vec<BlockdevRef>,
     /// `vote-threshold`
-    #[serde(rename = "vote-threshold")]
     pub vote_threshold: i64,
     /// `rewrite-corrupted`
-    #[serde(rename = "rewrite-corrupted", default, skip_serializing_if = "Option::is_none")]
     pub rewrite_corrupted: Option<bool>,
     /// `read-pattern`
-    #[serde(rename = "read-pattern", default, skip_serializing_if = "Option::is_none")]
     pub read_pattern: Option<QuorumReadPattern>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsQuorum {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.blkverify {
+            m.serialize_entry("blkverify", v)?;
+        }
+        m.serialize_entry("children", &self.children)?;
+        m.serialize_entry("vote-threshold", &self.vote_threshold)?;
+        if let Some(v) = &self.rewrite_corrupted {
+            m.serialize_entry("rewrite-corrupted", v)?;
+        }
+        if let Some(v) = &self.read_pattern {
+            m.serialize_entry("read-pattern", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsQuorum {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsQuorum {
+    const NAME: &'static str = "BlockdevOptionsQuorum";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["blkverify", "children", "vote-threshold", "rewrite-corrupted", "read-pattern"];
+        let mut blkverify = None;
+        let mut children = None;
+        let mut vote_threshold = None;
+        let mut rewrite_corrupted = None;
+        let mut read_pattern = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => blkverify = __map.next_value()?,
+                Ok(1) => children = Some(__map.next_value()?),
+                Ok(2) => vote_threshold = Some(__map.next_value()?),
+                Ok(3) => rewrite_corrupted = __map.next_value()?,
+                Ok(_) => read_pattern = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsQuorum {
+            blkverify,
+            children: children.ok_or_else(|| serde::de::Error::missing_field("children"))?,
+            vote_threshold: vote_threshold
+                .ok_or_else(|| serde::de::Error::missing_field("vote-threshold"))?,
+            rewrite_corrupted,
+            read_pattern,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsQuorum {
@@ -7585,19 +12401,67 @@ impl BlockdevOptionsQuorum {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsRaw {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `offset`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
     /// `size`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsRaw {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        if let Some(v) = &self.offset {
+            m.serialize_entry("offset", v)?;
+        }
+        if let Some(v) = &self.size {
+            m.serialize_entry("size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsRaw {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsRaw {
+    const NAME: &'static str = "BlockdevOptionsRaw";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "offset", "size"];
+        let mut file = None;
+        let mut offset = None;
+        let mut size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => offset = __map.next_value()?,
+                Ok(_) => size = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsRaw {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            offset,
+            size,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsRaw {
@@ -7634,39 +12498,132 @@ impl BlockdevOptionsRaw {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsRbd {
     /// `pool`
     pub pool: String,
     /// `namespace`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// `image`
     pub image: String,
     /// `conf`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conf: Option<String>,
     /// `snapshot`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
     /// `encrypt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<RbdEncryptionOptions>,
     /// `user`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// `auth-client-required`
-    #[serde(rename = "auth-client-required", default, skip_serializing_if = "Option::is_none")]
     pub auth_client_required: Option<Vec<RbdAuthMode>>,
     /// `key-secret`
-    #[serde(rename = "key-secret", default, skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
     /// `server`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<Vec<InetSocketAddressBase>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsRbd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pool", &self.pool)?;
+        if let Some(v) = &self.namespace {
+            m.serialize_entry("namespace", v)?;
+        }
+        m.serialize_entry("image", &self.image)?;
+        if let Some(v) = &self.conf {
+            m.serialize_entry("conf", v)?;
+        }
+        if let Some(v) = &self.snapshot {
+            m.serialize_entry("snapshot", v)?;
+        }
+        if let Some(v) = &self.encrypt {
+            m.serialize_entry("encrypt", v)?;
+        }
+        if let Some(v) = &self.user {
+            m.serialize_entry("user", v)?;
+        }
+        if let Some(v) = &self.auth_client_required {
+            m.serialize_entry("auth-client-required", v)?;
+        }
+        if let Some(v) = &self.key_secret {
+            m.serialize_entry("key-secret", v)?;
+        }
+        if let Some(v) = &self.server {
+            m.serialize_entry("server", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsRbd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsRbd {
+    const NAME: &'static str = "BlockdevOptionsRbd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "pool",
+            "namespace",
+            "image",
+            "conf",
+            "snapshot",
+            "encrypt",
+            "user",
+            "auth-client-required",
+            "key-secret",
+            "server",
+        ];
+        let mut pool = None;
+        let mut namespace = None;
+        let mut image = None;
+        let mut conf = None;
+        let mut snapshot = None;
+        let mut encrypt = None;
+        let mut user = None;
+        let mut auth_client_required = None;
+        let mut key_secret = None;
+        let mut server = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => pool = Some(__map.next_value()?),
+                Ok(1) => namespace = __map.next_value()?,
+                Ok(2) => image = Some(__map.next_value()?),
+                Ok(3) => conf = __map.next_value()?,
+                Ok(4) => snapshot = __map.next_value()?,
+                Ok(5) => encrypt = __map.next_value()?,
+                Ok(6) => user = __map.next_value()?,
+                Ok(7) => auth_client_required = __map.next_value()?,
+                Ok(8) => key_secret = __map.next_value()?,
+                Ok(_) => server = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsRbd {
+            pool: pool.ok_or_else(|| serde::de::Error::missing_field("pool"))?,
+            namespace,
+            image: image.ok_or_else(|| serde::de::Error::missing_field("image"))?,
+            conf,
+            snapshot,
+            encrypt,
+            user,
+            auth_client_required,
+            key_secret,
+            server,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsRbd {
@@ -7760,18 +12717,65 @@ impl BlockdevOptionsRbd {
 /// Only in QEMU builds where `CONFIG_REPLICATION` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsReplication {
     /// `file`
     pub file: Box<BlockdevRef>,
     /// `mode`
     pub mode: ReplicationMode,
     /// `top-id`
-    #[serde(rename = "top-id", default, skip_serializing_if = "Option::is_none")]
     pub top_id: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsReplication {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("mode", &self.mode)?;
+        if let Some(v) = &self.top_id {
+            m.serialize_entry("top-id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsReplication {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsReplication {
+    const NAME: &'static str = "BlockdevOptionsReplication";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["file", "mode", "top-id"];
+        let mut file = None;
+        let mut mode = None;
+        let mut top_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => file = Some(__map.next_value()?),
+                Ok(1) => mode = Some(__map.next_value()?),
+                Ok(_) => top_id = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsReplication {
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            mode: mode.ok_or_else(|| serde::de::Error::missing_field("mode"))?,
+            top_id,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsReplication {
@@ -7800,21 +12804,73 @@ impl BlockdevOptionsReplication {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsSsh {
     /// `server`
     pub server: InetSocketAddress,
     /// `path`
     pub path: String,
     /// `user`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// `host-key-check`
-    #[serde(rename = "host-key-check", default, skip_serializing_if = "Option::is_none")]
     pub host_key_check: Option<SshHostKeyCheck>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsSsh {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("server", &self.server)?;
+        m.serialize_entry("path", &self.path)?;
+        if let Some(v) = &self.user {
+            m.serialize_entry("user", v)?;
+        }
+        if let Some(v) = &self.host_key_check {
+            m.serialize_entry("host-key-check", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsSsh {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsSsh {
+    const NAME: &'static str = "BlockdevOptionsSsh";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["server", "path", "user", "host-key-check"];
+        let mut server = None;
+        let mut path = None;
+        let mut user = None;
+        let mut host_key_check = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => server = Some(__map.next_value()?),
+                Ok(1) => path = Some(__map.next_value()?),
+                Ok(2) => user = __map.next_value()?,
+                Ok(_) => host_key_check = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsSsh {
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            user,
+            host_key_check,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsSsh {
@@ -7852,16 +12908,58 @@ impl BlockdevOptionsSsh {
 /// Facts: module `block-core`; since QEMU 2.11; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsThrottle {
     /// `throttle-group`
-    #[serde(rename = "throttle-group")]
     pub throttle_group: String,
     /// `file`
     pub file: Box<BlockdevRef>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsThrottle {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("throttle-group", &self.throttle_group)?;
+        m.serialize_entry("file", &self.file)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsThrottle {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsThrottle {
+    const NAME: &'static str = "BlockdevOptionsThrottle";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["throttle-group", "file"];
+        let mut throttle_group = None;
+        let mut file = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => throttle_group = Some(__map.next_value()?),
+                Ok(_) => file = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsThrottle {
+            throttle_group: throttle_group
+                .ok_or_else(|| serde::de::Error::missing_field("throttle-group"))?,
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsThrottle {
@@ -7881,25 +12979,83 @@ impl BlockdevOptionsThrottle {
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsVVFAT {
     /// `dir`
     pub dir: String,
     /// `fat-type`
-    #[serde(rename = "fat-type", default, skip_serializing_if = "Option::is_none")]
     pub fat_type: Option<i64>,
     /// `floppy`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floppy: Option<bool>,
     /// `label`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// `rw`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rw: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsVVFAT {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("dir", &self.dir)?;
+        if let Some(v) = &self.fat_type {
+            m.serialize_entry("fat-type", v)?;
+        }
+        if let Some(v) = &self.floppy {
+            m.serialize_entry("floppy", v)?;
+        }
+        if let Some(v) = &self.label {
+            m.serialize_entry("label", v)?;
+        }
+        if let Some(v) = &self.rw {
+            m.serialize_entry("rw", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsVVFAT {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsVVFAT {
+    const NAME: &'static str = "BlockdevOptionsVVFAT";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["dir", "fat-type", "floppy", "label", "rw"];
+        let mut dir = None;
+        let mut fat_type = None;
+        let mut floppy = None;
+        let mut label = None;
+        let mut rw = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => dir = Some(__map.next_value()?),
+                Ok(1) => fat_type = __map.next_value()?,
+                Ok(2) => floppy = __map.next_value()?,
+                Ok(3) => label = __map.next_value()?,
+                Ok(_) => rw = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevOptionsVVFAT {
+            dir: dir.ok_or_else(|| serde::de::Error::missing_field("dir"))?,
+            fat_type,
+            floppy,
+            label,
+            rw,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsVVFAT {
@@ -7956,13 +13112,51 @@ impl BlockdevOptionsVVFAT {
 /// Only in QEMU builds where `CONFIG_BLKIO` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsVirtioBlkVfioPci {
     /// `path`
     pub path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsVirtioBlkVfioPci {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsVirtioBlkVfioPci {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsVirtioBlkVfioPci {
+    const NAME: &'static str = "BlockdevOptionsVirtioBlkVfioPci";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path"];
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => path = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsVirtioBlkVfioPci {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsVirtioBlkVfioPci {
@@ -7980,13 +13174,51 @@ impl BlockdevOptionsVirtioBlkVfioPci {
 /// Only in QEMU builds where `CONFIG_BLKIO` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsVirtioBlkVhostUser {
     /// `path`
     pub path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsVirtioBlkVhostUser {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsVirtioBlkVhostUser {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsVirtioBlkVhostUser {
+    const NAME: &'static str = "BlockdevOptionsVirtioBlkVhostUser";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path"];
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => path = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsVirtioBlkVhostUser {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsVirtioBlkVhostUser {
@@ -8006,13 +13238,51 @@ impl BlockdevOptionsVirtioBlkVhostUser {
 /// Only in QEMU builds where `CONFIG_BLKIO` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevOptionsVirtioBlkVhostVdpa {
     /// `path`
     pub path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevOptionsVirtioBlkVhostVdpa {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevOptionsVirtioBlkVhostVdpa {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevOptionsVirtioBlkVhostVdpa {
+    const NAME: &'static str = "BlockdevOptionsVirtioBlkVhostVdpa";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path"];
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => path = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevOptionsVirtioBlkVhostVdpa {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevOptionsVirtioBlkVhostVdpa {
@@ -8252,15 +13522,57 @@ pub enum BlockdevRefOrNull {
 /// Facts: module `block-core`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevSnapshot {
     /// `node`
     pub node: String,
     /// `overlay`
     pub overlay: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevSnapshot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("overlay", &self.overlay)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevSnapshot {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevSnapshot {
+    const NAME: &'static str = "BlockdevSnapshot";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "overlay"];
+        let mut node = None;
+        let mut overlay = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(_) => overlay = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevSnapshot {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            overlay: overlay.ok_or_else(|| serde::de::Error::missing_field("overlay"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevSnapshot {
@@ -8280,15 +13592,57 @@ impl BlockdevSnapshot {
 /// Facts: module `block-core`; since QEMU 1.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevSnapshotInternal {
     /// `device`
     pub device: String,
     /// `name`
     pub name: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevSnapshotInternal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevSnapshotInternal {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevSnapshotInternal {
+    const NAME: &'static str = "BlockdevSnapshotInternal";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "name"];
+        let mut device = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockdevSnapshotInternal {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevSnapshotInternal {
@@ -8308,29 +13662,92 @@ impl BlockdevSnapshotInternal {
 /// Facts: module `block-core`; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevSnapshotSync {
     /// `device`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `node-name`
-    #[serde(rename = "node-name", default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `snapshot-file`
-    #[serde(rename = "snapshot-file")]
     pub snapshot_file: String,
     /// `snapshot-node-name`
-    #[serde(rename = "snapshot-node-name", default, skip_serializing_if = "Option::is_none")]
     pub snapshot_node_name: Option<String>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<NewImageMode>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockdevSnapshotSync {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.device {
+            m.serialize_entry("device", v)?;
+        }
+        if let Some(v) = &self.node_name {
+            m.serialize_entry("node-name", v)?;
+        }
+        m.serialize_entry("snapshot-file", &self.snapshot_file)?;
+        if let Some(v) = &self.snapshot_node_name {
+            m.serialize_entry("snapshot-node-name", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockdevSnapshotSync {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockdevSnapshotSync {
+    const NAME: &'static str = "BlockdevSnapshotSync";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["device", "node-name", "snapshot-file", "snapshot-node-name", "format", "mode"];
+        let mut device = None;
+        let mut node_name = None;
+        let mut snapshot_file = None;
+        let mut snapshot_node_name = None;
+        let mut format = None;
+        let mut mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = __map.next_value()?,
+                Ok(1) => node_name = __map.next_value()?,
+                Ok(2) => snapshot_file = Some(__map.next_value()?),
+                Ok(3) => snapshot_node_name = __map.next_value()?,
+                Ok(4) => format = __map.next_value()?,
+                Ok(_) => mode = __map.next_value()?,
+            }
+        }
+        Ok(BlockdevSnapshotSync {
+            device,
+            node_name,
+            snapshot_file: snapshot_file.ok_or_else(|| serde::de::Error::missing_field("snapshot-file"))?,
+            snapshot_node_name,
+            format,
+            mode,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockdevSnapshotSync {
@@ -8476,61 +13893,195 @@ qapi_enum_impls!(BlockdevVpcSubformat { Dynamic = "dynamic", Fixed = "fixed" });
 /// Facts: module `block-core`; since QEMU 1.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DriveBackup {
     /// `job-id`
-    #[serde(rename = "job-id", default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`
     pub device: String,
     /// `sync`
     pub sync: MirrorSyncMode,
     /// `speed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `bitmap`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<String>,
     /// `bitmap-mode`
-    #[serde(rename = "bitmap-mode", default, skip_serializing_if = "Option::is_none")]
     pub bitmap_mode: Option<BitmapSyncMode>,
     /// `compress`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress: Option<bool>,
     /// `on-source-error`
-    #[serde(rename = "on-source-error", default, skip_serializing_if = "Option::is_none")]
     pub on_source_error: Option<BlockdevOnError>,
     /// `on-target-error`
-    #[serde(rename = "on-target-error", default, skip_serializing_if = "Option::is_none")]
     pub on_target_error: Option<BlockdevOnError>,
     /// `auto-finalize`
-    #[serde(rename = "auto-finalize", default, skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`
-    #[serde(rename = "auto-dismiss", default, skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// `filter-node-name`
-    #[serde(rename = "filter-node-name", default, skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `discard-source`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "discard-source", default, skip_serializing_if = "Option::is_none")]
     pub discard_source: Option<bool>,
     /// `x-perf`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-perf", default, skip_serializing_if = "Option::is_none")]
     pub x_perf: Option<BackupPerf>,
     /// `target`
     pub target: String,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<NewImageMode>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DriveBackup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.job_id {
+            m.serialize_entry("job-id", v)?;
+        }
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("sync", &self.sync)?;
+        if let Some(v) = &self.speed {
+            m.serialize_entry("speed", v)?;
+        }
+        if let Some(v) = &self.bitmap {
+            m.serialize_entry("bitmap", v)?;
+        }
+        if let Some(v) = &self.bitmap_mode {
+            m.serialize_entry("bitmap-mode", v)?;
+        }
+        if let Some(v) = &self.compress {
+            m.serialize_entry("compress", v)?;
+        }
+        if let Some(v) = &self.on_source_error {
+            m.serialize_entry("on-source-error", v)?;
+        }
+        if let Some(v) = &self.on_target_error {
+            m.serialize_entry("on-target-error", v)?;
+        }
+        if let Some(v) = &self.auto_finalize {
+            m.serialize_entry("auto-finalize", v)?;
+        }
+        if let Some(v) = &self.auto_dismiss {
+            m.serialize_entry("auto-dismiss", v)?;
+        }
+        if let Some(v) = &self.filter_node_name {
+            m.serialize_entry("filter-node-name", v)?;
+        }
+        if let Some(v) = &self.discard_source {
+            m.serialize_entry("discard-source", v)?;
+        }
+        if let Some(v) = &self.x_perf {
+            m.serialize_entry("x-perf", v)?;
+        }
+        m.serialize_entry("target", &self.target)?;
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DriveBackup {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DriveBackup {
+    const NAME: &'static str = "DriveBackup";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "job-id",
+            "device",
+            "sync",
+            "speed",
+            "bitmap",
+            "bitmap-mode",
+            "compress",
+            "on-source-error",
+            "on-target-error",
+            "auto-finalize",
+            "auto-dismiss",
+            "filter-node-name",
+            "discard-source",
+            "x-perf",
+            "target",
+            "format",
+            "mode",
+        ];
+        let mut job_id = None;
+        let mut device = None;
+        let mut sync = None;
+        let mut speed = None;
+        let mut bitmap = None;
+        let mut bitmap_mode = None;
+        let mut compress = None;
+        let mut on_source_error = None;
+        let mut on_target_error = None;
+        let mut auto_finalize = None;
+        let mut auto_dismiss = None;
+        let mut filter_node_name = None;
+        let mut discard_source = None;
+        let mut x_perf = None;
+        let mut target = None;
+        let mut format = None;
+        let mut mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = __map.next_value()?,
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => sync = Some(__map.next_value()?),
+                Ok(3) => speed = __map.next_value()?,
+                Ok(4) => bitmap = __map.next_value()?,
+                Ok(5) => bitmap_mode = __map.next_value()?,
+                Ok(6) => compress = __map.next_value()?,
+                Ok(7) => on_source_error = __map.next_value()?,
+                Ok(8) => on_target_error = __map.next_value()?,
+                Ok(9) => auto_finalize = __map.next_value()?,
+                Ok(10) => auto_dismiss = __map.next_value()?,
+                Ok(11) => filter_node_name = __map.next_value()?,
+                Ok(12) => discard_source = __map.next_value()?,
+                Ok(13) => x_perf = __map.next_value()?,
+                Ok(14) => target = Some(__map.next_value()?),
+                Ok(15) => format = __map.next_value()?,
+                Ok(_) => mode = __map.next_value()?,
+            }
+        }
+        Ok(DriveBackup {
+            job_id,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            sync: sync.ok_or_else(|| serde::de::Error::missing_field("sync"))?,
+            speed,
+            bitmap,
+            bitmap_mode,
+            compress,
+            on_source_error,
+            on_target_error,
+            auto_finalize,
+            auto_dismiss,
+            filter_node_name,
+            discard_source,
+            x_perf,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            format,
+            mode,
+            unknown_members,
+        })
+    }
 }
 
 impl DriveBackup {
@@ -8677,59 +14228,193 @@ impl DriveBackup {
 /// Facts: module `block-core`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DriveMirror {
     /// `job-id`
-    #[serde(rename = "job-id", default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`
     pub device: String,
     /// `target`
     pub target: String,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `node-name`
-    #[serde(rename = "node-name", default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `replaces`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
     /// `sync`
     pub sync: MirrorSyncMode,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<NewImageMode>,
     /// `speed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `granularity`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granularity: Option<u32>,
     /// `buf-size`
-    #[serde(rename = "buf-size", default, skip_serializing_if = "Option::is_none")]
     pub buf_size: Option<i64>,
     /// `on-source-error`
-    #[serde(rename = "on-source-error", default, skip_serializing_if = "Option::is_none")]
     pub on_source_error: Option<BlockdevOnError>,
     /// `on-target-error`
-    #[serde(rename = "on-target-error", default, skip_serializing_if = "Option::is_none")]
     pub on_target_error: Option<BlockdevOnError>,
     /// `unmap`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unmap: Option<bool>,
     /// `copy-mode`
-    #[serde(rename = "copy-mode", default, skip_serializing_if = "Option::is_none")]
     pub copy_mode: Option<MirrorCopyMode>,
     /// `auto-finalize`
-    #[serde(rename = "auto-finalize", default, skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`
-    #[serde(rename = "auto-dismiss", default, skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DriveMirror {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.job_id {
+            m.serialize_entry("job-id", v)?;
+        }
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("target", &self.target)?;
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.node_name {
+            m.serialize_entry("node-name", v)?;
+        }
+        if let Some(v) = &self.replaces {
+            m.serialize_entry("replaces", v)?;
+        }
+        m.serialize_entry("sync", &self.sync)?;
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        if let Some(v) = &self.speed {
+            m.serialize_entry("speed", v)?;
+        }
+        if let Some(v) = &self.granularity {
+            m.serialize_entry("granularity", v)?;
+        }
+        if let Some(v) = &self.buf_size {
+            m.serialize_entry("buf-size", v)?;
+        }
+        if let Some(v) = &self.on_source_error {
+            m.serialize_entry("on-source-error", v)?;
+        }
+        if let Some(v) = &self.on_target_error {
+            m.serialize_entry("on-target-error", v)?;
+        }
+        if let Some(v) = &self.unmap {
+            m.serialize_entry("unmap", v)?;
+        }
+        if let Some(v) = &self.copy_mode {
+            m.serialize_entry("copy-mode", v)?;
+        }
+        if let Some(v) = &self.auto_finalize {
+            m.serialize_entry("auto-finalize", v)?;
+        }
+        if let Some(v) = &self.auto_dismiss {
+            m.serialize_entry("auto-dismiss", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DriveMirror {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DriveMirror {
+    const NAME: &'static str = "DriveMirror";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "job-id",
+            "device",
+            "target",
+            "format",
+            "node-name",
+            "replaces",
+            "sync",
+            "mode",
+            "speed",
+            "granularity",
+            "buf-size",
+            "on-source-error",
+            "on-target-error",
+            "unmap",
+            "copy-mode",
+            "auto-finalize",
+            "auto-dismiss",
+        ];
+        let mut job_id = None;
+        let mut device = None;
+        let mut target = None;
+        let mut format = None;
+        let mut node_name = None;
+        let mut replaces = None;
+        let mut sync = None;
+        let mut mode = None;
+        let mut speed = None;
+        let mut granularity = None;
+        let mut buf_size = None;
+        let mut on_source_error = None;
+        let mut on_target_error = None;
+        let mut unmap = None;
+        let mut copy_mode = None;
+        let mut auto_finalize = None;
+        let mut auto_dismiss = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => job_id = __map.next_value()?,
+                Ok(1) => device = Some(__map.next_value()?),
+                Ok(2) => target = Some(__map.next_value()?),
+                Ok(3) => format = __map.next_value()?,
+                Ok(4) => node_name = __map.next_value()?,
+                Ok(5) => replaces = __map.next_value()?,
+                Ok(6) => sync = Some(__map.next_value()?),
+                Ok(7) => mode = __map.next_value()?,
+                Ok(8) => speed = __map.next_value()?,
+                Ok(9) => granularity = __map.next_value()?,
+                Ok(10) => buf_size = __map.next_value()?,
+                Ok(11) => on_source_error = __map.next_value()?,
+                Ok(12) => on_target_error = __map.next_value()?,
+                Ok(13) => unmap = __map.next_value()?,
+                Ok(14) => copy_mode = __map.next_value()?,
+                Ok(15) => auto_finalize = __map.next_value()?,
+                Ok(_) => auto_dismiss = __map.next_value()?,
+            }
+        }
+        Ok(DriveMirror {
+            job_id,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            format,
+            node_name,
+            replaces,
+            sync: sync.ok_or_else(|| serde::de::Error::missing_field("sync"))?,
+            mode,
+            speed,
+            granularity,
+            buf_size,
+            on_source_error,
+            on_target_error,
+            unmap,
+            copy_mode,
+            auto_finalize,
+            auto_dismiss,
+            unknown_members,
+        })
+    }
 }
 
 impl DriveMirror {
@@ -8876,14 +14561,52 @@ impl DriveMirror {
 /// Facts: module `block-core`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DummyBlockCoreForceArrays {
     /// `unused-block-graph-info`
-    #[serde(rename = "unused-block-graph-info")]
     pub unused_block_graph_info: Vec<BlockGraphInfo>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DummyBlockCoreForceArrays {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("unused-block-graph-info", &self.unused_block_graph_info)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DummyBlockCoreForceArrays {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DummyBlockCoreForceArrays {
+    const NAME: &'static str = "DummyBlockCoreForceArrays";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["unused-block-graph-info"];
+        let mut unused_block_graph_info = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => unused_block_graph_info = Some(__map.next_value()?),
+            }
+        }
+        Ok(DummyBlockCoreForceArrays {
+            unused_block_graph_info: unused_block_graph_info
+                .ok_or_else(|| serde::de::Error::missing_field("unused-block-graph-info"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl DummyBlockCoreForceArrays {
@@ -8899,45 +14622,148 @@ impl DummyBlockCoreForceArrays {
 /// Facts: module `block-core`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageCheck {
     /// `filename`
     pub filename: String,
     /// `format`
     pub format: String,
     /// `check-errors`
-    #[serde(rename = "check-errors")]
     pub check_errors: i64,
     /// `image-end-offset`
-    #[serde(rename = "image-end-offset", default, skip_serializing_if = "Option::is_none")]
     pub image_end_offset: Option<i64>,
     /// `corruptions`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corruptions: Option<i64>,
     /// `leaks`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leaks: Option<i64>,
     /// `corruptions-fixed`
-    #[serde(rename = "corruptions-fixed", default, skip_serializing_if = "Option::is_none")]
     pub corruptions_fixed: Option<i64>,
     /// `leaks-fixed`
-    #[serde(rename = "leaks-fixed", default, skip_serializing_if = "Option::is_none")]
     pub leaks_fixed: Option<i64>,
     /// `total-clusters`
-    #[serde(rename = "total-clusters", default, skip_serializing_if = "Option::is_none")]
     pub total_clusters: Option<i64>,
     /// `allocated-clusters`
-    #[serde(rename = "allocated-clusters", default, skip_serializing_if = "Option::is_none")]
     pub allocated_clusters: Option<i64>,
     /// `fragmented-clusters`
-    #[serde(rename = "fragmented-clusters", default, skip_serializing_if = "Option::is_none")]
     pub fragmented_clusters: Option<i64>,
     /// `compressed-clusters`
-    #[serde(rename = "compressed-clusters", default, skip_serializing_if = "Option::is_none")]
     pub compressed_clusters: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageCheck {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        m.serialize_entry("format", &self.format)?;
+        m.serialize_entry("check-errors", &self.check_errors)?;
+        if let Some(v) = &self.image_end_offset {
+            m.serialize_entry("image-end-offset", v)?;
+        }
+        if let Some(v) = &self.corruptions {
+            m.serialize_entry("corruptions", v)?;
+        }
+        if let Some(v) = &self.leaks {
+            m.serialize_entry("leaks", v)?;
+        }
+        if let Some(v) = &self.corruptions_fixed {
+            m.serialize_entry("corruptions-fixed", v)?;
+        }
+        if let Some(v) = &self.leaks_fixed {
+            m.serialize_entry("leaks-fixed", v)?;
+        }
+        if let Some(v) = &self.total_clusters {
+            m.serialize_entry("total-clusters", v)?;
+        }
+        if let Some(v) = &self.allocated_clusters {
+            m.serialize_entry("allocated-clusters", v)?;
+        }
+        if let Some(v) = &self.fragmented_clusters {
+            m.serialize_entry("fragmented-clusters", v)?;
+        }
+        if let Some(v) = &self.compressed_clusters {
+            m.serialize_entry("compressed-clusters", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageCheck {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageCheck {
+    const NAME: &'static str = "ImageCheck";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "filename",
+            "format",
+            "check-errors",
+            "image-end-offset",
+            "corruptions",
+            "leaks",
+            "corruptions-fixed",
+            "leaks-fixed",
+            "total-clusters",
+            "allocated-clusters",
+            "fragmented-clusters",
+            "compressed-clusters",
+        ];
+        let mut filename = None;
+        let mut format = None;
+        let mut check_errors = None;
+        let mut image_end_offset = None;
+        let mut corruptions = None;
+        let mut leaks = None;
+        let mut corruptions_fixed = None;
+        let mut leaks_fixed = None;
+        let mut total_clusters = None;
+        let mut allocated_clusters = None;
+        let mut fragmented_clusters = None;
+        let mut compressed_clusters = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(1) => format = Some(__map.next_value()?),
+                Ok(2) => check_errors = Some(__map.next_value()?),
+                Ok(3) => image_end_offset = __map.next_value()?,
+                Ok(4) => corruptions = __map.next_value()?,
+                Ok(5) => leaks = __map.next_value()?,
+                Ok(6) => corruptions_fixed = __map.next_value()?,
+                Ok(7) => leaks_fixed = __map.next_value()?,
+                Ok(8) => total_clusters = __map.next_value()?,
+                Ok(9) => allocated_clusters = __map.next_value()?,
+                Ok(10) => fragmented_clusters = __map.next_value()?,
+                Ok(_) => compressed_clusters = __map.next_value()?,
+            }
+        }
+        Ok(ImageCheck {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            format: format.ok_or_else(|| serde::de::Error::missing_field("format"))?,
+            check_errors: check_errors.ok_or_else(|| serde::de::Error::missing_field("check-errors"))?,
+            image_end_offset,
+            corruptions,
+            leaks,
+            corruptions_fixed,
+            leaks_fixed,
+            total_clusters,
+            allocated_clusters,
+            fragmented_clusters,
+            compressed_clusters,
+            unknown_members,
+        })
+    }
 }
 
 impl ImageCheck {
@@ -9039,51 +14865,166 @@ impl ImageCheck {
 /// Facts: module `block-core`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfo {
     /// `filename`
     pub filename: String,
     /// `format`
     pub format: String,
     /// `dirty-flag`
-    #[serde(rename = "dirty-flag", default, skip_serializing_if = "Option::is_none")]
     pub dirty_flag: Option<bool>,
     /// `actual-size`
-    #[serde(rename = "actual-size", default, skip_serializing_if = "Option::is_none")]
     pub actual_size: Option<i64>,
     /// `virtual-size`
-    #[serde(rename = "virtual-size")]
     pub virtual_size: i64,
     /// `cluster-size`
-    #[serde(rename = "cluster-size", default, skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<i64>,
     /// `encrypted`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted: Option<bool>,
     /// `compressed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compressed: Option<bool>,
     /// `backing-filename`
-    #[serde(rename = "backing-filename", default, skip_serializing_if = "Option::is_none")]
     pub backing_filename: Option<String>,
     /// `full-backing-filename`
-    #[serde(rename = "full-backing-filename", default, skip_serializing_if = "Option::is_none")]
     pub full_backing_filename: Option<String>,
     /// `backing-filename-format`
-    #[serde(rename = "backing-filename-format", default, skip_serializing_if = "Option::is_none")]
     pub backing_filename_format: Option<String>,
     /// `snapshots`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshots: Option<Vec<SnapshotInfo>>,
     /// `format-specific`
-    #[serde(rename = "format-specific", default, skip_serializing_if = "Option::is_none")]
     pub format_specific: Option<ImageInfoSpecific>,
     /// `backing-image`
-    #[serde(rename = "backing-image", default, skip_serializing_if = "Option::is_none")]
     pub backing_image: Option<Box<ImageInfo>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        m.serialize_entry("format", &self.format)?;
+        if let Some(v) = &self.dirty_flag {
+            m.serialize_entry("dirty-flag", v)?;
+        }
+        if let Some(v) = &self.actual_size {
+            m.serialize_entry("actual-size", v)?;
+        }
+        m.serialize_entry("virtual-size", &self.virtual_size)?;
+        if let Some(v) = &self.cluster_size {
+            m.serialize_entry("cluster-size", v)?;
+        }
+        if let Some(v) = &self.encrypted {
+            m.serialize_entry("encrypted", v)?;
+        }
+        if let Some(v) = &self.compressed {
+            m.serialize_entry("compressed", v)?;
+        }
+        if let Some(v) = &self.backing_filename {
+            m.serialize_entry("backing-filename", v)?;
+        }
+        if let Some(v) = &self.full_backing_filename {
+            m.serialize_entry("full-backing-filename", v)?;
+        }
+        if let Some(v) = &self.backing_filename_format {
+            m.serialize_entry("backing-filename-format", v)?;
+        }
+        if let Some(v) = &self.snapshots {
+            m.serialize_entry("snapshots", v)?;
+        }
+        if let Some(v) = &self.format_specific {
+            m.serialize_entry("format-specific", v)?;
+        }
+        if let Some(v) = &self.backing_image {
+            m.serialize_entry("backing-image", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfo {
+    const NAME: &'static str = "ImageInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "filename",
+            "format",
+            "dirty-flag",
+            "actual-size",
+            "virtual-size",
+            "cluster-size",
+            "encrypted",
+            "compressed",
+            "backing-filename",
+            "full-backing-filename",
+            "backing-filename-format",
+            "snapshots",
+            "format-specific",
+            "backing-image",
+        ];
+        let mut filename = None;
+        let mut format = None;
+        let mut dirty_flag = None;
+        let mut actual_size = None;
+        let mut virtual_size = None;
+        let mut cluster_size = None;
+        let mut encrypted = None;
+        let mut compressed = None;
+        let mut backing_filename = None;
+        let mut full_backing_filename = None;
+        let mut backing_filename_format = None;
+        let mut snapshots = None;
+        let mut format_specific = None;
+        let mut backing_image = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(1) => format = Some(__map.next_value()?),
+                Ok(2) => dirty_flag = __map.next_value()?,
+                Ok(3) => actual_size = __map.next_value()?,
+                Ok(4) => virtual_size = Some(__map.next_value()?),
+                Ok(5) => cluster_size = __map.next_value()?,
+                Ok(6) => encrypted = __map.next_value()?,
+                Ok(7) => compressed = __map.next_value()?,
+                Ok(8) => backing_filename = __map.next_value()?,
+                Ok(9) => full_backing_filename = __map.next_value()?,
+                Ok(10) => backing_filename_format = __map.next_value()?,
+                Ok(11) => snapshots = __map.next_value()?,
+                Ok(12) => format_specific = __map.next_value()?,
+                Ok(_) => backing_image = __map.next_value()?,
+            }
+        }
+        Ok(ImageInfo {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            format: format.ok_or_else(|| serde::de::Error::missing_field("format"))?,
+            dirty_flag,
+            actual_size,
+            virtual_size: virtual_size.ok_or_else(|| serde::de::Error::missing_field("virtual-size"))?,
+            cluster_size,
+            encrypted,
+            compressed,
+            backing_filename,
+            full_backing_filename,
+            backing_filename_format,
+            snapshots,
+            format_specific,
+            backing_image,
+            unknown_members,
+        })
+    }
 }
 
 impl ImageInfo {
@@ -9292,14 +15233,50 @@ impl<'de> Deserialize<'de> for ImageInfoSpecific {
 /// Facts: module `block-core`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageInfoSpecificFile {
     /// `extent-size-hint`
-    #[serde(rename = "extent-size-hint", default, skip_serializing_if = "Option::is_none")]
     pub extent_size_hint: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfoSpecificFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.extent_size_hint {
+            m.serialize_entry("extent-size-hint", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfoSpecificFile {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfoSpecificFile {
+    const NAME: &'static str = "ImageInfoSpecificFile";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["extent-size-hint"];
+        let mut extent_size_hint = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => extent_size_hint = __map.next_value()?,
+            }
+        }
+        Ok(ImageInfoSpecificFile { extent_size_hint, unknown_members })
+    }
 }
 
 impl ImageInfoSpecificFile {
@@ -9323,13 +15300,51 @@ impl ImageInfoSpecificFile {
 /// Facts: module `block-core`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfoSpecificFileWrapper {
     /// `data`
     pub data: ImageInfoSpecificFile,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfoSpecificFileWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfoSpecificFileWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfoSpecificFileWrapper {
+    const NAME: &'static str = "ImageInfoSpecificFileWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ImageInfoSpecificFileWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ImageInfoSpecificFileWrapper {
@@ -9370,13 +15385,51 @@ qapi_enum_impls!(ImageInfoSpecificKind { Qcow2 = "qcow2", Vmdk = "vmdk", Luks = 
 /// Facts: module `block-core`; since QEMU 2.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfoSpecificLUKSWrapper {
     /// `data`
     pub data: QCryptoBlockInfoLUKS,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfoSpecificLUKSWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfoSpecificLUKSWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfoSpecificLUKSWrapper {
+    const NAME: &'static str = "ImageInfoSpecificLUKSWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ImageInfoSpecificLUKSWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ImageInfoSpecificLUKSWrapper {
@@ -9392,40 +15445,131 @@ impl ImageInfoSpecificLUKSWrapper {
 /// Facts: module `block-core`; since QEMU 1.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfoSpecificQCow2 {
     /// `compat`
     pub compat: String,
     /// `data-file`
-    #[serde(rename = "data-file", default, skip_serializing_if = "Option::is_none")]
     pub data_file: Option<String>,
     /// `data-file-raw`
-    #[serde(rename = "data-file-raw", default, skip_serializing_if = "Option::is_none")]
     pub data_file_raw: Option<bool>,
     /// `extended-l2`
-    #[serde(rename = "extended-l2", default, skip_serializing_if = "Option::is_none")]
     pub extended_l2: Option<bool>,
     /// `lazy-refcounts`
-    #[serde(rename = "lazy-refcounts", default, skip_serializing_if = "Option::is_none")]
     pub lazy_refcounts: Option<bool>,
     /// `corrupt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt: Option<bool>,
     /// `refcount-bits`
-    #[serde(rename = "refcount-bits")]
     pub refcount_bits: i64,
     /// `encrypt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<ImageInfoSpecificQCow2Encryption>,
     /// `bitmaps`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitmaps: Option<Vec<Qcow2BitmapInfo>>,
     /// `compression-type`
-    #[serde(rename = "compression-type")]
     pub compression_type: Qcow2CompressionType,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfoSpecificQCow2 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("compat", &self.compat)?;
+        if let Some(v) = &self.data_file {
+            m.serialize_entry("data-file", v)?;
+        }
+        if let Some(v) = &self.data_file_raw {
+            m.serialize_entry("data-file-raw", v)?;
+        }
+        if let Some(v) = &self.extended_l2 {
+            m.serialize_entry("extended-l2", v)?;
+        }
+        if let Some(v) = &self.lazy_refcounts {
+            m.serialize_entry("lazy-refcounts", v)?;
+        }
+        if let Some(v) = &self.corrupt {
+            m.serialize_entry("corrupt", v)?;
+        }
+        m.serialize_entry("refcount-bits", &self.refcount_bits)?;
+        if let Some(v) = &self.encrypt {
+            m.serialize_entry("encrypt", v)?;
+        }
+        if let Some(v) = &self.bitmaps {
+            m.serialize_entry("bitmaps", v)?;
+        }
+        m.serialize_entry("compression-type", &self.compression_type)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfoSpecificQCow2 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfoSpecificQCow2 {
+    const NAME: &'static str = "ImageInfoSpecificQCow2";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "compat",
+            "data-file",
+            "data-file-raw",
+            "extended-l2",
+            "lazy-refcounts",
+            "corrupt",
+            "refcount-bits",
+            "encrypt",
+            "bitmaps",
+            "compression-type",
+        ];
+        let mut compat = None;
+        let mut data_file = None;
+        let mut data_file_raw = None;
+        let mut extended_l2 = None;
+        let mut lazy_refcounts = None;
+        let mut corrupt = None;
+        let mut refcount_bits = None;
+        let mut encrypt = None;
+        let mut bitmaps = None;
+        let mut compression_type = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => compat = Some(__map.next_value()?),
+                Ok(1) => data_file = __map.next_value()?,
+                Ok(2) => data_file_raw = __map.next_value()?,
+                Ok(3) => extended_l2 = __map.next_value()?,
+                Ok(4) => lazy_refcounts = __map.next_value()?,
+                Ok(5) => corrupt = __map.next_value()?,
+                Ok(6) => refcount_bits = Some(__map.next_value()?),
+                Ok(7) => encrypt = __map.next_value()?,
+                Ok(8) => bitmaps = __map.next_value()?,
+                Ok(_) => compression_type = Some(__map.next_value()?),
+            }
+        }
+        Ok(ImageInfoSpecificQCow2 {
+            compat: compat.ok_or_else(|| serde::de::Error::missing_field("compat"))?,
+            data_file,
+            data_file_raw,
+            extended_l2,
+            lazy_refcounts,
+            corrupt,
+            refcount_bits: refcount_bits.ok_or_else(|| serde::de::Error::missing_field("refcount-bits"))?,
+            encrypt,
+            bitmaps,
+            compression_type: compression_type
+                .ok_or_else(|| serde::de::Error::missing_field("compression-type"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ImageInfoSpecificQCow2 {
@@ -9582,13 +15726,51 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificQCow2Encryption {
 /// Facts: module `block-core`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfoSpecificQCow2EncryptionBase {
     /// `format`
     pub format: BlockdevQcow2EncryptionFormat,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfoSpecificQCow2EncryptionBase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("format", &self.format)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfoSpecificQCow2EncryptionBase {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfoSpecificQCow2EncryptionBase {
+    const NAME: &'static str = "ImageInfoSpecificQCow2EncryptionBase";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["format"];
+        let mut format = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => format = Some(__map.next_value()?),
+            }
+        }
+        Ok(ImageInfoSpecificQCow2EncryptionBase {
+            format: format.ok_or_else(|| serde::de::Error::missing_field("format"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ImageInfoSpecificQCow2EncryptionBase {
@@ -9604,13 +15786,51 @@ impl ImageInfoSpecificQCow2EncryptionBase {
 /// Facts: module `block-core`; since QEMU 1.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfoSpecificQCow2Wrapper {
     /// `data`
     pub data: ImageInfoSpecificQCow2,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfoSpecificQCow2Wrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfoSpecificQCow2Wrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfoSpecificQCow2Wrapper {
+    const NAME: &'static str = "ImageInfoSpecificQCow2Wrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ImageInfoSpecificQCow2Wrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ImageInfoSpecificQCow2Wrapper {
@@ -9626,14 +15846,50 @@ impl ImageInfoSpecificQCow2Wrapper {
 /// Facts: module `block-core`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageInfoSpecificRbd {
     /// `encryption-format`
-    #[serde(rename = "encryption-format", default, skip_serializing_if = "Option::is_none")]
     pub encryption_format: Option<RbdImageEncryptionFormat>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfoSpecificRbd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.encryption_format {
+            m.serialize_entry("encryption-format", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfoSpecificRbd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfoSpecificRbd {
+    const NAME: &'static str = "ImageInfoSpecificRbd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["encryption-format"];
+        let mut encryption_format = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => encryption_format = __map.next_value()?,
+            }
+        }
+        Ok(ImageInfoSpecificRbd { encryption_format, unknown_members })
+    }
 }
 
 impl ImageInfoSpecificRbd {
@@ -9657,13 +15913,51 @@ impl ImageInfoSpecificRbd {
 /// Facts: module `block-core`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfoSpecificRbdWrapper {
     /// `data`
     pub data: ImageInfoSpecificRbd,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfoSpecificRbdWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfoSpecificRbdWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfoSpecificRbdWrapper {
+    const NAME: &'static str = "ImageInfoSpecificRbdWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ImageInfoSpecificRbdWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ImageInfoSpecificRbdWrapper {
@@ -9679,22 +15973,70 @@ impl ImageInfoSpecificRbdWrapper {
 /// Facts: module `block-core`; since QEMU 1.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfoSpecificVmdk {
     /// `create-type`
-    #[serde(rename = "create-type")]
     pub create_type: String,
     /// `cid`
     pub cid: i64,
     /// `parent-cid`
-    #[serde(rename = "parent-cid")]
     pub parent_cid: i64,
     /// `extents`
     /// Its type differs between versions (`[ImageInfo]` in 7.2.0, `[VmdkExtentInfo]` in 8.0.0 to 9.2.0-rc2), so it is kept as JSON.
     pub extents: serde_json::Value,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfoSpecificVmdk {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("create-type", &self.create_type)?;
+        m.serialize_entry("cid", &self.cid)?;
+        m.serialize_entry("parent-cid", &self.parent_cid)?;
+        m.serialize_entry("extents", &self.extents)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfoSpecificVmdk {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfoSpecificVmdk {
+    const NAME: &'static str = "ImageInfoSpecificVmdk";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["create-type", "cid", "parent-cid", "extents"];
+        let mut create_type = None;
+        let mut cid = None;
+        let mut parent_cid = None;
+        let mut extents = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => create_type = Some(__map.next_value()?),
+                Ok(1) => cid = Some(__map.next_value()?),
+                Ok(2) => parent_cid = Some(__map.next_value()?),
+                Ok(_) => extents = Some(__map.next_value()?),
+            }
+        }
+        Ok(ImageInfoSpecificVmdk {
+            create_type: create_type.ok_or_else(|| serde::de::Error::missing_field("create-type"))?,
+            cid: cid.ok_or_else(|| serde::de::Error::missing_field("cid"))?,
+            parent_cid: parent_cid.ok_or_else(|| serde::de::Error::missing_field("parent-cid"))?,
+            extents: extents.ok_or_else(|| serde::de::Error::missing_field("extents"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ImageInfoSpecificVmdk {
@@ -9721,13 +16063,51 @@ impl ImageInfoSpecificVmdk {
 /// Facts: module `block-core`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfoSpecificVmdkWrapper {
     /// `data`
     pub data: ImageInfoSpecificVmdk,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ImageInfoSpecificVmdkWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageInfoSpecificVmdkWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ImageInfoSpecificVmdkWrapper {
+    const NAME: &'static str = "ImageInfoSpecificVmdkWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ImageInfoSpecificVmdkWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ImageInfoSpecificVmdkWrapper {
@@ -9783,7 +16163,7 @@ qapi_enum_impls!(IscsiTransport { Tcp = "tcp", Iser = "iser" });
 /// Facts: module `block-core`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MapEntry {
     /// `start`
     pub start: i64,
@@ -9795,21 +16175,95 @@ pub struct MapEntry {
     pub zero: bool,
     /// `compressed`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compressed: Option<bool>,
     /// `depth`
     pub depth: i64,
     /// `present`
     pub present: bool,
     /// `offset`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
     /// `filename`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MapEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("start", &self.start)?;
+        m.serialize_entry("length", &self.length)?;
+        m.serialize_entry("data", &self.data)?;
+        m.serialize_entry("zero", &self.zero)?;
+        if let Some(v) = &self.compressed {
+            m.serialize_entry("compressed", v)?;
+        }
+        m.serialize_entry("depth", &self.depth)?;
+        m.serialize_entry("present", &self.present)?;
+        if let Some(v) = &self.offset {
+            m.serialize_entry("offset", v)?;
+        }
+        if let Some(v) = &self.filename {
+            m.serialize_entry("filename", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MapEntry {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MapEntry {
+    const NAME: &'static str = "MapEntry";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["start", "length", "data", "zero", "compressed", "depth", "present", "offset", "filename"];
+        let mut start = None;
+        let mut length = None;
+        let mut data = None;
+        let mut zero = None;
+        let mut compressed = None;
+        let mut depth = None;
+        let mut present = None;
+        let mut offset = None;
+        let mut filename = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => start = Some(__map.next_value()?),
+                Ok(1) => length = Some(__map.next_value()?),
+                Ok(2) => data = Some(__map.next_value()?),
+                Ok(3) => zero = Some(__map.next_value()?),
+                Ok(4) => compressed = __map.next_value()?,
+                Ok(5) => depth = Some(__map.next_value()?),
+                Ok(6) => present = Some(__map.next_value()?),
+                Ok(7) => offset = __map.next_value()?,
+                Ok(_) => filename = __map.next_value()?,
+            }
+        }
+        Ok(MapEntry {
+            start: start.ok_or_else(|| serde::de::Error::missing_field("start"))?,
+            length: length.ok_or_else(|| serde::de::Error::missing_field("length"))?,
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            zero: zero.ok_or_else(|| serde::de::Error::missing_field("zero"))?,
+            compressed,
+            depth: depth.ok_or_else(|| serde::de::Error::missing_field("depth"))?,
+            present: present.ok_or_else(|| serde::de::Error::missing_field("present"))?,
+            offset,
+            filename,
+            unknown_members,
+        })
+    }
 }
 
 impl MapEntry {
@@ -9902,16 +16356,57 @@ qapi_enum_impls!(MirrorSyncMode { Top = "top", Full = "full", QapiNone = "none",
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NFSServer {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: NFSTransport,
     /// `host`
     pub host: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NFSServer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("host", &self.host)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NFSServer {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NFSServer {
+    const NAME: &'static str = "NFSServer";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "host"];
+        let mut type_ = None;
+        let mut host = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(_) => host = Some(__map.next_value()?),
+            }
+        }
+        Ok(NFSServer {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            host: host.ok_or_else(|| serde::de::Error::missing_field("host"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl NFSServer {
@@ -10001,7 +16496,7 @@ qapi_enum_impls!(PreallocMode { Off = "off", Metadata = "metadata", Falloc = "fa
 /// Facts: module `block-core`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Qcow2BitmapInfo {
     /// `name`
     pub name: String,
@@ -10010,8 +16505,54 @@ pub struct Qcow2BitmapInfo {
     /// `flags`
     pub flags: Vec<Qcow2BitmapInfoFlags>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Qcow2BitmapInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("granularity", &self.granularity)?;
+        m.serialize_entry("flags", &self.flags)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Qcow2BitmapInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Qcow2BitmapInfo {
+    const NAME: &'static str = "Qcow2BitmapInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "granularity", "flags"];
+        let mut name = None;
+        let mut granularity = None;
+        let mut flags = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => granularity = Some(__map.next_value()?),
+                Ok(_) => flags = Some(__map.next_value()?),
+            }
+        }
+        Ok(Qcow2BitmapInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            granularity: granularity.ok_or_else(|| serde::de::Error::missing_field("granularity"))?,
+            flags: flags.ok_or_else(|| serde::de::Error::missing_field("flags"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl Qcow2BitmapInfo {
@@ -10064,41 +16605,136 @@ qapi_enum_impls!(Qcow2CompressionType { Zlib = "zlib", Zstd = "zstd" });
 /// Facts: module `block-core`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Qcow2OverlapCheckFlags {
     /// `template`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<Qcow2OverlapCheckMode>,
     /// `main-header`
-    #[serde(rename = "main-header", default, skip_serializing_if = "Option::is_none")]
     pub main_header: Option<bool>,
     /// `active-l1`
-    #[serde(rename = "active-l1", default, skip_serializing_if = "Option::is_none")]
     pub active_l1: Option<bool>,
     /// `active-l2`
-    #[serde(rename = "active-l2", default, skip_serializing_if = "Option::is_none")]
     pub active_l2: Option<bool>,
     /// `refcount-table`
-    #[serde(rename = "refcount-table", default, skip_serializing_if = "Option::is_none")]
     pub refcount_table: Option<bool>,
     /// `refcount-block`
-    #[serde(rename = "refcount-block", default, skip_serializing_if = "Option::is_none")]
     pub refcount_block: Option<bool>,
     /// `snapshot-table`
-    #[serde(rename = "snapshot-table", default, skip_serializing_if = "Option::is_none")]
     pub snapshot_table: Option<bool>,
     /// `inactive-l1`
-    #[serde(rename = "inactive-l1", default, skip_serializing_if = "Option::is_none")]
     pub inactive_l1: Option<bool>,
     /// `inactive-l2`
-    #[serde(rename = "inactive-l2", default, skip_serializing_if = "Option::is_none")]
     pub inactive_l2: Option<bool>,
     /// `bitmap-directory`
-    #[serde(rename = "bitmap-directory", default, skip_serializing_if = "Option::is_none")]
     pub bitmap_directory: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Qcow2OverlapCheckFlags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.template {
+            m.serialize_entry("template", v)?;
+        }
+        if let Some(v) = &self.main_header {
+            m.serialize_entry("main-header", v)?;
+        }
+        if let Some(v) = &self.active_l1 {
+            m.serialize_entry("active-l1", v)?;
+        }
+        if let Some(v) = &self.active_l2 {
+            m.serialize_entry("active-l2", v)?;
+        }
+        if let Some(v) = &self.refcount_table {
+            m.serialize_entry("refcount-table", v)?;
+        }
+        if let Some(v) = &self.refcount_block {
+            m.serialize_entry("refcount-block", v)?;
+        }
+        if let Some(v) = &self.snapshot_table {
+            m.serialize_entry("snapshot-table", v)?;
+        }
+        if let Some(v) = &self.inactive_l1 {
+            m.serialize_entry("inactive-l1", v)?;
+        }
+        if let Some(v) = &self.inactive_l2 {
+            m.serialize_entry("inactive-l2", v)?;
+        }
+        if let Some(v) = &self.bitmap_directory {
+            m.serialize_entry("bitmap-directory", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Qcow2OverlapCheckFlags {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Qcow2OverlapCheckFlags {
+    const NAME: &'static str = "Qcow2OverlapCheckFlags";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "template",
+            "main-header",
+            "active-l1",
+            "active-l2",
+            "refcount-table",
+            "refcount-block",
+            "snapshot-table",
+            "inactive-l1",
+            "inactive-l2",
+            "bitmap-directory",
+        ];
+        let mut template = None;
+        let mut main_header = None;
+        let mut active_l1 = None;
+        let mut active_l2 = None;
+        let mut refcount_table = None;
+        let mut refcount_block = None;
+        let mut snapshot_table = None;
+        let mut inactive_l1 = None;
+        let mut inactive_l2 = None;
+        let mut bitmap_directory = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => template = __map.next_value()?,
+                Ok(1) => main_header = __map.next_value()?,
+                Ok(2) => active_l1 = __map.next_value()?,
+                Ok(3) => active_l2 = __map.next_value()?,
+                Ok(4) => refcount_table = __map.next_value()?,
+                Ok(5) => refcount_block = __map.next_value()?,
+                Ok(6) => snapshot_table = __map.next_value()?,
+                Ok(7) => inactive_l1 = __map.next_value()?,
+                Ok(8) => inactive_l2 = __map.next_value()?,
+                Ok(_) => bitmap_directory = __map.next_value()?,
+            }
+        }
+        Ok(Qcow2OverlapCheckFlags {
+            template,
+            main_header,
+            active_l1,
+            active_l2,
+            refcount_table,
+            refcount_block,
+            snapshot_table,
+            inactive_l1,
+            inactive_l2,
+            bitmap_directory,
+            unknown_members,
+        })
+    }
 }
 
 impl Qcow2OverlapCheckFlags {
@@ -10377,18 +17013,60 @@ impl<'de> Deserialize<'de> for RbdEncryptionCreateOptions {
 /// Facts: module `block-core`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RbdEncryptionCreateOptionsLUKS {
     /// `key-secret`
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
     /// `cipher-alg`
     /// Its type differs between versions (`QCryptoCipherAlgorithm` in 7.2.0 to 9.1.0, `QCryptoCipherAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "cipher-alg", default, skip_serializing_if = "Option::is_none")]
     pub cipher_alg: Option<serde_json::Value>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RbdEncryptionCreateOptionsLUKS {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("key-secret", &self.key_secret)?;
+        if let Some(v) = &self.cipher_alg {
+            m.serialize_entry("cipher-alg", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RbdEncryptionCreateOptionsLUKS {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RbdEncryptionCreateOptionsLUKS {
+    const NAME: &'static str = "RbdEncryptionCreateOptionsLUKS";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["key-secret", "cipher-alg"];
+        let mut key_secret = None;
+        let mut cipher_alg = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => key_secret = Some(__map.next_value()?),
+                Ok(_) => cipher_alg = __map.next_value()?,
+            }
+        }
+        Ok(RbdEncryptionCreateOptionsLUKS {
+            key_secret: key_secret.ok_or_else(|| serde::de::Error::missing_field("key-secret"))?,
+            cipher_alg,
+            unknown_members,
+        })
+    }
 }
 
 impl RbdEncryptionCreateOptionsLUKS {
@@ -10416,18 +17094,60 @@ impl RbdEncryptionCreateOptionsLUKS {
 /// Facts: module `block-core`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RbdEncryptionCreateOptionsLUKS2 {
     /// `key-secret`
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
     /// `cipher-alg`
     /// Its type differs between versions (`QCryptoCipherAlgorithm` in 7.2.0 to 9.1.0, `QCryptoCipherAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "cipher-alg", default, skip_serializing_if = "Option::is_none")]
     pub cipher_alg: Option<serde_json::Value>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RbdEncryptionCreateOptionsLUKS2 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("key-secret", &self.key_secret)?;
+        if let Some(v) = &self.cipher_alg {
+            m.serialize_entry("cipher-alg", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RbdEncryptionCreateOptionsLUKS2 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RbdEncryptionCreateOptionsLUKS2 {
+    const NAME: &'static str = "RbdEncryptionCreateOptionsLUKS2";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["key-secret", "cipher-alg"];
+        let mut key_secret = None;
+        let mut cipher_alg = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => key_secret = Some(__map.next_value()?),
+                Ok(_) => cipher_alg = __map.next_value()?,
+            }
+        }
+        Ok(RbdEncryptionCreateOptionsLUKS2 {
+            key_secret: key_secret.ok_or_else(|| serde::de::Error::missing_field("key-secret"))?,
+            cipher_alg,
+            unknown_members,
+        })
+    }
 }
 
 impl RbdEncryptionCreateOptionsLUKS2 {
@@ -10455,18 +17175,60 @@ impl RbdEncryptionCreateOptionsLUKS2 {
 /// Facts: module `block-core`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RbdEncryptionCreateOptionsLUKSBase {
     /// `key-secret`
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
     /// `cipher-alg`
     /// Its type differs between versions (`QCryptoCipherAlgorithm` in 7.2.0 to 9.1.0, `QCryptoCipherAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "cipher-alg", default, skip_serializing_if = "Option::is_none")]
     pub cipher_alg: Option<serde_json::Value>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RbdEncryptionCreateOptionsLUKSBase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("key-secret", &self.key_secret)?;
+        if let Some(v) = &self.cipher_alg {
+            m.serialize_entry("cipher-alg", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RbdEncryptionCreateOptionsLUKSBase {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RbdEncryptionCreateOptionsLUKSBase {
+    const NAME: &'static str = "RbdEncryptionCreateOptionsLUKSBase";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["key-secret", "cipher-alg"];
+        let mut key_secret = None;
+        let mut cipher_alg = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => key_secret = Some(__map.next_value()?),
+                Ok(_) => cipher_alg = __map.next_value()?,
+            }
+        }
+        Ok(RbdEncryptionCreateOptionsLUKSBase {
+            key_secret: key_secret.ok_or_else(|| serde::de::Error::missing_field("key-secret"))?,
+            cipher_alg,
+            unknown_members,
+        })
+    }
 }
 
 impl RbdEncryptionCreateOptionsLUKSBase {
@@ -10585,14 +17347,51 @@ impl<'de> Deserialize<'de> for RbdEncryptionOptions {
 /// Facts: module `block-core`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RbdEncryptionOptionsLUKS {
     /// `key-secret`
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RbdEncryptionOptionsLUKS {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("key-secret", &self.key_secret)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RbdEncryptionOptionsLUKS {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RbdEncryptionOptionsLUKS {
+    const NAME: &'static str = "RbdEncryptionOptionsLUKS";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["key-secret"];
+        let mut key_secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => key_secret = Some(__map.next_value()?),
+            }
+        }
+        Ok(RbdEncryptionOptionsLUKS {
+            key_secret: key_secret.ok_or_else(|| serde::de::Error::missing_field("key-secret"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl RbdEncryptionOptionsLUKS {
@@ -10608,14 +17407,51 @@ impl RbdEncryptionOptionsLUKS {
 /// Facts: module `block-core`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RbdEncryptionOptionsLUKS2 {
     /// `key-secret`
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RbdEncryptionOptionsLUKS2 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("key-secret", &self.key_secret)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RbdEncryptionOptionsLUKS2 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RbdEncryptionOptionsLUKS2 {
+    const NAME: &'static str = "RbdEncryptionOptionsLUKS2";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["key-secret"];
+        let mut key_secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => key_secret = Some(__map.next_value()?),
+            }
+        }
+        Ok(RbdEncryptionOptionsLUKS2 {
+            key_secret: key_secret.ok_or_else(|| serde::de::Error::missing_field("key-secret"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl RbdEncryptionOptionsLUKS2 {
@@ -10631,15 +17467,52 @@ impl RbdEncryptionOptionsLUKS2 {
 /// Facts: module `block-core`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RbdEncryptionOptionsLUKSAny {
     /// `key-secret`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RbdEncryptionOptionsLUKSAny {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("key-secret", &self.key_secret)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RbdEncryptionOptionsLUKSAny {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RbdEncryptionOptionsLUKSAny {
+    const NAME: &'static str = "RbdEncryptionOptionsLUKSAny";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["key-secret"];
+        let mut key_secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => key_secret = Some(__map.next_value()?),
+            }
+        }
+        Ok(RbdEncryptionOptionsLUKSAny {
+            key_secret: key_secret.ok_or_else(|| serde::de::Error::missing_field("key-secret"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl RbdEncryptionOptionsLUKSAny {
@@ -10655,14 +17528,51 @@ impl RbdEncryptionOptionsLUKSAny {
 /// Facts: module `block-core`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RbdEncryptionOptionsLUKSBase {
     /// `key-secret`
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RbdEncryptionOptionsLUKSBase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("key-secret", &self.key_secret)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RbdEncryptionOptionsLUKSBase {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RbdEncryptionOptionsLUKSBase {
+    const NAME: &'static str = "RbdEncryptionOptionsLUKSBase";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["key-secret"];
+        let mut key_secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => key_secret = Some(__map.next_value()?),
+            }
+        }
+        Ok(RbdEncryptionOptionsLUKSBase {
+            key_secret: key_secret.ok_or_else(|| serde::de::Error::missing_field("key-secret"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl RbdEncryptionOptionsLUKSBase {
@@ -10722,33 +17632,104 @@ qapi_enum_impls!(ReplicationMode { Primary = "primary", Secondary = "secondary" 
 /// Facts: module `block-core`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotInfo {
     /// `id`
     pub id: String,
     /// `name`
     pub name: String,
     /// `vm-state-size`
-    #[serde(rename = "vm-state-size")]
     pub vm_state_size: i64,
     /// `date-sec`
-    #[serde(rename = "date-sec")]
     pub date_sec: i64,
     /// `date-nsec`
-    #[serde(rename = "date-nsec")]
     pub date_nsec: i64,
     /// `vm-clock-sec`
-    #[serde(rename = "vm-clock-sec")]
     pub vm_clock_sec: i64,
     /// `vm-clock-nsec`
-    #[serde(rename = "vm-clock-nsec")]
     pub vm_clock_nsec: i64,
     /// `icount`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icount: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SnapshotInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("vm-state-size", &self.vm_state_size)?;
+        m.serialize_entry("date-sec", &self.date_sec)?;
+        m.serialize_entry("date-nsec", &self.date_nsec)?;
+        m.serialize_entry("vm-clock-sec", &self.vm_clock_sec)?;
+        m.serialize_entry("vm-clock-nsec", &self.vm_clock_nsec)?;
+        if let Some(v) = &self.icount {
+            m.serialize_entry("icount", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SnapshotInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SnapshotInfo {
+    const NAME: &'static str = "SnapshotInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "id",
+            "name",
+            "vm-state-size",
+            "date-sec",
+            "date-nsec",
+            "vm-clock-sec",
+            "vm-clock-nsec",
+            "icount",
+        ];
+        let mut id = None;
+        let mut name = None;
+        let mut vm_state_size = None;
+        let mut date_sec = None;
+        let mut date_nsec = None;
+        let mut vm_clock_sec = None;
+        let mut vm_clock_nsec = None;
+        let mut icount = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(1) => name = Some(__map.next_value()?),
+                Ok(2) => vm_state_size = Some(__map.next_value()?),
+                Ok(3) => date_sec = Some(__map.next_value()?),
+                Ok(4) => date_nsec = Some(__map.next_value()?),
+                Ok(5) => vm_clock_sec = Some(__map.next_value()?),
+                Ok(6) => vm_clock_nsec = Some(__map.next_value()?),
+                Ok(_) => icount = __map.next_value()?,
+            }
+        }
+        Ok(SnapshotInfo {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            vm_state_size: vm_state_size.ok_or_else(|| serde::de::Error::missing_field("vm-state-size"))?,
+            date_sec: date_sec.ok_or_else(|| serde::de::Error::missing_field("date-sec"))?,
+            date_nsec: date_nsec.ok_or_else(|| serde::de::Error::missing_field("date-nsec"))?,
+            vm_clock_sec: vm_clock_sec.ok_or_else(|| serde::de::Error::missing_field("vm-clock-sec"))?,
+            vm_clock_nsec: vm_clock_nsec.ok_or_else(|| serde::de::Error::missing_field("vm-clock-nsec"))?,
+            icount,
+            unknown_members,
+        })
+    }
 }
 
 impl SnapshotInfo {
@@ -10901,16 +17882,57 @@ qapi_enum_impls!(SshHostKeyCheckMode { QapiNone = "none", Hash = "hash", KnownHo
 /// Facts: module `block-core`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SshHostKeyHash {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: SshHostKeyCheckHashType,
     /// `hash`
     pub hash: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SshHostKeyHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("hash", &self.hash)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SshHostKeyHash {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SshHostKeyHash {
+    const NAME: &'static str = "SshHostKeyHash";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "hash"];
+        let mut type_ = None;
+        let mut hash = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(_) => hash = Some(__map.next_value()?),
+            }
+        }
+        Ok(SshHostKeyHash {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            hash: hash.ok_or_else(|| serde::de::Error::missing_field("hash"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SshHostKeyHash {
@@ -10926,90 +17948,245 @@ impl SshHostKeyHash {
 /// Facts: module `block-core`; since QEMU 2.11; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ThrottleGroupProperties {
     /// `limits`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<ThrottleLimits>,
     /// `x-iops-total`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-iops-total", default, skip_serializing_if = "Option::is_none")]
     pub x_iops_total: Option<i64>,
     /// `x-iops-total-max`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-iops-total-max", default, skip_serializing_if = "Option::is_none")]
     pub x_iops_total_max: Option<i64>,
     /// `x-iops-total-max-length`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-iops-total-max-length", default, skip_serializing_if = "Option::is_none")]
     pub x_iops_total_max_length: Option<i64>,
     /// `x-iops-read`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-iops-read", default, skip_serializing_if = "Option::is_none")]
     pub x_iops_read: Option<i64>,
     /// `x-iops-read-max`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-iops-read-max", default, skip_serializing_if = "Option::is_none")]
     pub x_iops_read_max: Option<i64>,
     /// `x-iops-read-max-length`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-iops-read-max-length", default, skip_serializing_if = "Option::is_none")]
     pub x_iops_read_max_length: Option<i64>,
     /// `x-iops-write`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-iops-write", default, skip_serializing_if = "Option::is_none")]
     pub x_iops_write: Option<i64>,
     /// `x-iops-write-max`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-iops-write-max", default, skip_serializing_if = "Option::is_none")]
     pub x_iops_write_max: Option<i64>,
     /// `x-iops-write-max-length`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-iops-write-max-length", default, skip_serializing_if = "Option::is_none")]
     pub x_iops_write_max_length: Option<i64>,
     /// `x-bps-total`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-bps-total", default, skip_serializing_if = "Option::is_none")]
     pub x_bps_total: Option<i64>,
     /// `x-bps-total-max`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-bps-total-max", default, skip_serializing_if = "Option::is_none")]
     pub x_bps_total_max: Option<i64>,
     /// `x-bps-total-max-length`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-bps-total-max-length", default, skip_serializing_if = "Option::is_none")]
     pub x_bps_total_max_length: Option<i64>,
     /// `x-bps-read`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-bps-read", default, skip_serializing_if = "Option::is_none")]
     pub x_bps_read: Option<i64>,
     /// `x-bps-read-max`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-bps-read-max", default, skip_serializing_if = "Option::is_none")]
     pub x_bps_read_max: Option<i64>,
     /// `x-bps-read-max-length`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-bps-read-max-length", default, skip_serializing_if = "Option::is_none")]
     pub x_bps_read_max_length: Option<i64>,
     /// `x-bps-write`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-bps-write", default, skip_serializing_if = "Option::is_none")]
     pub x_bps_write: Option<i64>,
     /// `x-bps-write-max`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-bps-write-max", default, skip_serializing_if = "Option::is_none")]
     pub x_bps_write_max: Option<i64>,
     /// `x-bps-write-max-length`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-bps-write-max-length", default, skip_serializing_if = "Option::is_none")]
     pub x_bps_write_max_length: Option<i64>,
     /// `x-iops-size`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-iops-size", default, skip_serializing_if = "Option::is_none")]
     pub x_iops_size: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ThrottleGroupProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.limits {
+            m.serialize_entry("limits", v)?;
+        }
+        if let Some(v) = &self.x_iops_total {
+            m.serialize_entry("x-iops-total", v)?;
+        }
+        if let Some(v) = &self.x_iops_total_max {
+            m.serialize_entry("x-iops-total-max", v)?;
+        }
+        if let Some(v) = &self.x_iops_total_max_length {
+            m.serialize_entry("x-iops-total-max-length", v)?;
+        }
+        if let Some(v) = &self.x_iops_read {
+            m.serialize_entry("x-iops-read", v)?;
+        }
+        if let Some(v) = &self.x_iops_read_max {
+            m.serialize_entry("x-iops-read-max", v)?;
+        }
+        if let Some(v) = &self.x_iops_read_max_length {
+            m.serialize_entry("x-iops-read-max-length", v)?;
+        }
+        if let Some(v) = &self.x_iops_write {
+            m.serialize_entry("x-iops-write", v)?;
+        }
+        if let Some(v) = &self.x_iops_write_max {
+            m.serialize_entry("x-iops-write-max", v)?;
+        }
+        if let Some(v) = &self.x_iops_write_max_length {
+            m.serialize_entry("x-iops-write-max-length", v)?;
+        }
+        if let Some(v) = &self.x_bps_total {
+            m.serialize_entry("x-bps-total", v)?;
+        }
+        if let Some(v) = &self.x_bps_total_max {
+            m.serialize_entry("x-bps-total-max", v)?;
+        }
+        if let Some(v) = &self.x_bps_total_max_length {
+            m.serialize_entry("x-bps-total-max-length", v)?;
+        }
+        if let Some(v) = &self.x_bps_read {
+            m.serialize_entry("x-bps-read", v)?;
+        }
+        if let Some(v) = &self.x_bps_read_max {
+            m.serialize_entry("x-bps-read-max", v)?;
+        }
+        if let Some(v) = &self.x_bps_read_max_length {
+            m.serialize_entry("x-bps-read-max-length", v)?;
+        }
+        if let Some(v) = &self.x_bps_write {
+            m.serialize_entry("x-bps-write", v)?;
+        }
+        if let Some(v) = &self.x_bps_write_max {
+            m.serialize_entry("x-bps-write-max", v)?;
+        }
+        if let Some(v) = &self.x_bps_write_max_length {
+            m.serialize_entry("x-bps-write-max-length", v)?;
+        }
+        if let Some(v) = &self.x_iops_size {
+            m.serialize_entry("x-iops-size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ThrottleGroupProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ThrottleGroupProperties {
+    const NAME: &'static str = "ThrottleGroupProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "limits",
+            "x-iops-total",
+            "x-iops-total-max",
+            "x-iops-total-max-length",
+            "x-iops-read",
+            "x-iops-read-max",
+            "x-iops-read-max-length",
+            "x-iops-write",
+            "x-iops-write-max",
+            "x-iops-write-max-length",
+            "x-bps-total",
+            "x-bps-total-max",
+            "x-bps-total-max-length",
+            "x-bps-read",
+            "x-bps-read-max",
+            "x-bps-read-max-length",
+            "x-bps-write",
+            "x-bps-write-max",
+            "x-bps-write-max-length",
+            "x-iops-size",
+        ];
+        let mut limits = None;
+        let mut x_iops_total = None;
+        let mut x_iops_total_max = None;
+        let mut x_iops_total_max_length = None;
+        let mut x_iops_read = None;
+        let mut x_iops_read_max = None;
+        let mut x_iops_read_max_length = None;
+        let mut x_iops_write = None;
+        let mut x_iops_write_max = None;
+        let mut x_iops_write_max_length = None;
+        let mut x_bps_total = None;
+        let mut x_bps_total_max = None;
+        let mut x_bps_total_max_length = None;
+        let mut x_bps_read = None;
+        let mut x_bps_read_max = None;
+        let mut x_bps_read_max_length = None;
+        let mut x_bps_write = None;
+        let mut x_bps_write_max = None;
+        let mut x_bps_write_max_length = None;
+        let mut x_iops_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => limits = __map.next_value()?,
+                Ok(1) => x_iops_total = __map.next_value()?,
+                Ok(2) => x_iops_total_max = __map.next_value()?,
+                Ok(3) => x_iops_total_max_length = __map.next_value()?,
+                Ok(4) => x_iops_read = __map.next_value()?,
+                Ok(5) => x_iops_read_max = __map.next_value()?,
+                Ok(6) => x_iops_read_max_length = __map.next_value()?,
+                Ok(7) => x_iops_write = __map.next_value()?,
+                Ok(8) => x_iops_write_max = __map.next_value()?,
+                Ok(9) => x_iops_write_max_length = __map.next_value()?,
+                Ok(10) => x_bps_total = __map.next_value()?,
+                Ok(11) => x_bps_total_max = __map.next_value()?,
+                Ok(12) => x_bps_total_max_length = __map.next_value()?,
+                Ok(13) => x_bps_read = __map.next_value()?,
+                Ok(14) => x_bps_read_max = __map.next_value()?,
+                Ok(15) => x_bps_read_max_length = __map.next_value()?,
+                Ok(16) => x_bps_write = __map.next_value()?,
+                Ok(17) => x_bps_write_max = __map.next_value()?,
+                Ok(18) => x_bps_write_max_length = __map.next_value()?,
+                Ok(_) => x_iops_size = __map.next_value()?,
+            }
+        }
+        Ok(ThrottleGroupProperties {
+            limits,
+            x_iops_total,
+            x_iops_total_max,
+            x_iops_total_max_length,
+            x_iops_read,
+            x_iops_read_max,
+            x_iops_read_max_length,
+            x_iops_write,
+            x_iops_write_max,
+            x_iops_write_max_length,
+            x_bps_total,
+            x_bps_total_max,
+            x_bps_total_max_length,
+            x_bps_read,
+            x_bps_read_max,
+            x_bps_read_max_length,
+            x_bps_write,
+            x_bps_write_max,
+            x_bps_write_max_length,
+            x_iops_size,
+            unknown_members,
+        })
+    }
 }
 
 impl ThrottleGroupProperties {
@@ -11207,68 +18384,217 @@ impl ThrottleGroupProperties {
 /// Facts: module `block-core`; since QEMU 2.11; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ThrottleLimits {
     /// `iops-total`
-    #[serde(rename = "iops-total", default, skip_serializing_if = "Option::is_none")]
     pub iops_total: Option<i64>,
     /// `iops-total-max`
-    #[serde(rename = "iops-total-max", default, skip_serializing_if = "Option::is_none")]
     pub iops_total_max: Option<i64>,
     /// `iops-total-max-length`
-    #[serde(rename = "iops-total-max-length", default, skip_serializing_if = "Option::is_none")]
     pub iops_total_max_length: Option<i64>,
     /// `iops-read`
-    #[serde(rename = "iops-read", default, skip_serializing_if = "Option::is_none")]
     pub iops_read: Option<i64>,
     /// `iops-read-max`
-    #[serde(rename = "iops-read-max", default, skip_serializing_if = "Option::is_none")]
     pub iops_read_max: Option<i64>,
     /// `iops-read-max-length`
-    #[serde(rename = "iops-read-max-length", default, skip_serializing_if = "Option::is_none")]
     pub iops_read_max_length: Option<i64>,
     /// `iops-write`
-    #[serde(rename = "iops-write", default, skip_serializing_if = "Option::is_none")]
     pub iops_write: Option<i64>,
     /// `iops-write-max`
-    #[serde(rename = "iops-write-max", default, skip_serializing_if = "Option::is_none")]
     pub iops_write_max: Option<i64>,
     /// `iops-write-max-length`
-    #[serde(rename = "iops-write-max-length", default, skip_serializing_if = "Option::is_none")]
     pub iops_write_max_length: Option<i64>,
     /// `bps-total`
-    #[serde(rename = "bps-total", default, skip_serializing_if = "Option::is_none")]
     pub bps_total: Option<i64>,
     /// `bps-total-max`
-    #[serde(rename = "bps-total-max", default, skip_serializing_if = "Option::is_none")]
     pub bps_total_max: Option<i64>,
     /// `bps-total-max-length`
-    #[serde(rename = "bps-total-max-length", default, skip_serializing_if = "Option::is_none")]
     pub bps_total_max_length: Option<i64>,
     /// `bps-read`
-    #[serde(rename = "bps-read", default, skip_serializing_if = "Option::is_none")]
     pub bps_read: Option<i64>,
     /// `bps-read-max`
-    #[serde(rename = "bps-read-max", default, skip_serializing_if = "Option::is_none")]
     pub bps_read_max: Option<i64>,
     /// `bps-read-max-length`
-    #[serde(rename = "bps-read-max-length", default, skip_serializing_if = "Option::is_none")]
     pub bps_read_max_length: Option<i64>,
     /// `bps-write`
-    #[serde(rename = "bps-write", default, skip_serializing_if = "Option::is_none")]
     pub bps_write: Option<i64>,
     /// `bps-write-max`
-    #[serde(rename = "bps-write-max", default, skip_serializing_if = "Option::is_none")]
     pub bps_write_max: Option<i64>,
     /// `bps-write-max-length`
-    #[serde(rename = "bps-write-max-length", default, skip_serializing_if = "Option::is_none")]
     pub bps_write_max_length: Option<i64>,
     /// `iops-size`
-    #[serde(rename = "iops-size", default, skip_serializing_if = "Option::is_none")]
     pub iops_size: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ThrottleLimits {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.iops_total {
+            m.serialize_entry("iops-total", v)?;
+        }
+        if let Some(v) = &self.iops_total_max {
+            m.serialize_entry("iops-total-max", v)?;
+        }
+        if let Some(v) = &self.iops_total_max_length {
+            m.serialize_entry("iops-total-max-length", v)?;
+        }
+        if let Some(v) = &self.iops_read {
+            m.serialize_entry("iops-read", v)?;
+        }
+        if let Some(v) = &self.iops_read_max {
+            m.serialize_entry("iops-read-max", v)?;
+        }
+        if let Some(v) = &self.iops_read_max_length {
+            m.serialize_entry("iops-read-max-length", v)?;
+        }
+        if let Some(v) = &self.iops_write {
+            m.serialize_entry("iops-write", v)?;
+        }
+        if let Some(v) = &self.iops_write_max {
+            m.serialize_entry("iops-write-max", v)?;
+        }
+        if let Some(v) = &self.iops_write_max_length {
+            m.serialize_entry("iops-write-max-length", v)?;
+        }
+        if let Some(v) = &self.bps_total {
+            m.serialize_entry("bps-total", v)?;
+        }
+        if let Some(v) = &self.bps_total_max {
+            m.serialize_entry("bps-total-max", v)?;
+        }
+        if let Some(v) = &self.bps_total_max_length {
+            m.serialize_entry("bps-total-max-length", v)?;
+        }
+        if let Some(v) = &self.bps_read {
+            m.serialize_entry("bps-read", v)?;
+        }
+        if let Some(v) = &self.bps_read_max {
+            m.serialize_entry("bps-read-max", v)?;
+        }
+        if let Some(v) = &self.bps_read_max_length {
+            m.serialize_entry("bps-read-max-length", v)?;
+        }
+        if let Some(v) = &self.bps_write {
+            m.serialize_entry("bps-write", v)?;
+        }
+        if let Some(v) = &self.bps_write_max {
+            m.serialize_entry("bps-write-max", v)?;
+        }
+        if let Some(v) = &self.bps_write_max_length {
+            m.serialize_entry("bps-write-max-length", v)?;
+        }
+        if let Some(v) = &self.iops_size {
+            m.serialize_entry("iops-size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ThrottleLimits {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ThrottleLimits {
+    const NAME: &'static str = "ThrottleLimits";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "iops-total",
+            "iops-total-max",
+            "iops-total-max-length",
+            "iops-read",
+            "iops-read-max",
+            "iops-read-max-length",
+            "iops-write",
+            "iops-write-max",
+            "iops-write-max-length",
+            "bps-total",
+            "bps-total-max",
+            "bps-total-max-length",
+            "bps-read",
+            "bps-read-max",
+            "bps-read-max-length",
+            "bps-write",
+            "bps-write-max",
+            "bps-write-max-length",
+            "iops-size",
+        ];
+        let mut iops_total = None;
+        let mut iops_total_max = None;
+        let mut iops_total_max_length = None;
+        let mut iops_read = None;
+        let mut iops_read_max = None;
+        let mut iops_read_max_length = None;
+        let mut iops_write = None;
+        let mut iops_write_max = None;
+        let mut iops_write_max_length = None;
+        let mut bps_total = None;
+        let mut bps_total_max = None;
+        let mut bps_total_max_length = None;
+        let mut bps_read = None;
+        let mut bps_read_max = None;
+        let mut bps_read_max_length = None;
+        let mut bps_write = None;
+        let mut bps_write_max = None;
+        let mut bps_write_max_length = None;
+        let mut iops_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => iops_total = __map.next_value()?,
+                Ok(1) => iops_total_max = __map.next_value()?,
+                Ok(2) => iops_total_max_length = __map.next_value()?,
+                Ok(3) => iops_read = __map.next_value()?,
+                Ok(4) => iops_read_max = __map.next_value()?,
+                Ok(5) => iops_read_max_length = __map.next_value()?,
+                Ok(6) => iops_write = __map.next_value()?,
+                Ok(7) => iops_write_max = __map.next_value()?,
+                Ok(8) => iops_write_max_length = __map.next_value()?,
+                Ok(9) => bps_total = __map.next_value()?,
+                Ok(10) => bps_total_max = __map.next_value()?,
+                Ok(11) => bps_total_max_length = __map.next_value()?,
+                Ok(12) => bps_read = __map.next_value()?,
+                Ok(13) => bps_read_max = __map.next_value()?,
+                Ok(14) => bps_read_max_length = __map.next_value()?,
+                Ok(15) => bps_write = __map.next_value()?,
+                Ok(16) => bps_write_max = __map.next_value()?,
+                Ok(17) => bps_write_max_length = __map.next_value()?,
+                Ok(_) => iops_size = __map.next_value()?,
+            }
+        }
+        Ok(ThrottleLimits {
+            iops_total,
+            iops_total_max,
+            iops_total_max_length,
+            iops_read,
+            iops_read_max,
+            iops_read_max_length,
+            iops_write,
+            iops_write_max,
+            iops_write_max_length,
+            bps_total,
+            bps_total_max,
+            bps_total_max_length,
+            bps_read,
+            bps_read_max,
+            bps_read_max_length,
+            bps_write,
+            bps_write_max,
+            bps_write_max_length,
+            iops_size,
+            unknown_members,
+        })
+    }
 }
 
 impl ThrottleLimits {
@@ -11457,24 +18783,79 @@ impl ThrottleLimits {
 /// Facts: module `block-core`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VmdkExtentInfo {
     /// `filename`
     pub filename: String,
     /// `format`
     pub format: String,
     /// `virtual-size`
-    #[serde(rename = "virtual-size")]
     pub virtual_size: i64,
     /// `cluster-size`
-    #[serde(rename = "cluster-size", default, skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<i64>,
     /// `compressed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compressed: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VmdkExtentInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        m.serialize_entry("format", &self.format)?;
+        m.serialize_entry("virtual-size", &self.virtual_size)?;
+        if let Some(v) = &self.cluster_size {
+            m.serialize_entry("cluster-size", v)?;
+        }
+        if let Some(v) = &self.compressed {
+            m.serialize_entry("compressed", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VmdkExtentInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VmdkExtentInfo {
+    const NAME: &'static str = "VmdkExtentInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["filename", "format", "virtual-size", "cluster-size", "compressed"];
+        let mut filename = None;
+        let mut format = None;
+        let mut virtual_size = None;
+        let mut cluster_size = None;
+        let mut compressed = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(1) => format = Some(__map.next_value()?),
+                Ok(2) => virtual_size = Some(__map.next_value()?),
+                Ok(3) => cluster_size = __map.next_value()?,
+                Ok(_) => compressed = __map.next_value()?,
+            }
+        }
+        Ok(VmdkExtentInfo {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            format: format.ok_or_else(|| serde::de::Error::missing_field("format"))?,
+            virtual_size: virtual_size.ok_or_else(|| serde::de::Error::missing_field("virtual-size"))?,
+            cluster_size,
+            compressed,
+            unknown_members,
+        })
+    }
 }
 
 impl VmdkExtentInfo {
@@ -11513,15 +18894,57 @@ impl VmdkExtentInfo {
 /// Facts: module `block-core`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XDbgBlockGraph {
     /// `nodes`
     pub nodes: Vec<XDbgBlockGraphNode>,
     /// `edges`
     pub edges: Vec<XDbgBlockGraphEdge>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XDbgBlockGraph {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("nodes", &self.nodes)?;
+        m.serialize_entry("edges", &self.edges)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XDbgBlockGraph {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XDbgBlockGraph {
+    const NAME: &'static str = "XDbgBlockGraph";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["nodes", "edges"];
+        let mut nodes = None;
+        let mut edges = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => nodes = Some(__map.next_value()?),
+                Ok(_) => edges = Some(__map.next_value()?),
+            }
+        }
+        Ok(XDbgBlockGraph {
+            nodes: nodes.ok_or_else(|| serde::de::Error::missing_field("nodes"))?,
+            edges: edges.ok_or_else(|| serde::de::Error::missing_field("edges"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XDbgBlockGraph {
@@ -11537,7 +18960,7 @@ impl XDbgBlockGraph {
 /// Facts: module `block-core`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XDbgBlockGraphEdge {
     /// `parent`
     pub parent: u64,
@@ -11548,11 +18971,64 @@ pub struct XDbgBlockGraphEdge {
     /// `perm`
     pub perm: Vec<BlockPermission>,
     /// `shared-perm`
-    #[serde(rename = "shared-perm")]
     pub shared_perm: Vec<BlockPermission>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XDbgBlockGraphEdge {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("parent", &self.parent)?;
+        m.serialize_entry("child", &self.child)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("perm", &self.perm)?;
+        m.serialize_entry("shared-perm", &self.shared_perm)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XDbgBlockGraphEdge {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XDbgBlockGraphEdge {
+    const NAME: &'static str = "XDbgBlockGraphEdge";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["parent", "child", "name", "perm", "shared-perm"];
+        let mut parent = None;
+        let mut child = None;
+        let mut name = None;
+        let mut perm = None;
+        let mut shared_perm = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => parent = Some(__map.next_value()?),
+                Ok(1) => child = Some(__map.next_value()?),
+                Ok(2) => name = Some(__map.next_value()?),
+                Ok(3) => perm = Some(__map.next_value()?),
+                Ok(_) => shared_perm = Some(__map.next_value()?),
+            }
+        }
+        Ok(XDbgBlockGraphEdge {
+            parent: parent.ok_or_else(|| serde::de::Error::missing_field("parent"))?,
+            child: child.ok_or_else(|| serde::de::Error::missing_field("child"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            perm: perm.ok_or_else(|| serde::de::Error::missing_field("perm"))?,
+            shared_perm: shared_perm.ok_or_else(|| serde::de::Error::missing_field("shared-perm"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XDbgBlockGraphEdge {
@@ -11581,18 +19057,63 @@ impl XDbgBlockGraphEdge {
 /// Facts: module `block-core`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XDbgBlockGraphNode {
     /// `id`
     pub id: u64,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: XDbgBlockGraphNodeType,
     /// `name`
     pub name: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XDbgBlockGraphNode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XDbgBlockGraphNode {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XDbgBlockGraphNode {
+    const NAME: &'static str = "XDbgBlockGraphNode";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "type", "name"];
+        let mut id = None;
+        let mut type_ = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(1) => type_ = Some(__map.next_value()?),
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(XDbgBlockGraphNode {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XDbgBlockGraphNode {

@@ -11,22 +11,69 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `block-export`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockExportInfo {
     /// `id`
     pub id: String,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: BlockExportType,
     /// `node-name`
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `shutting-down`
-    #[serde(rename = "shutting-down")]
     pub shutting_down: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockExportInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("node-name", &self.node_name)?;
+        m.serialize_entry("shutting-down", &self.shutting_down)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockExportInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockExportInfo {
+    const NAME: &'static str = "BlockExportInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "type", "node-name", "shutting-down"];
+        let mut id = None;
+        let mut type_ = None;
+        let mut node_name = None;
+        let mut shutting_down = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(1) => type_ = Some(__map.next_value()?),
+                Ok(2) => node_name = Some(__map.next_value()?),
+                Ok(_) => shutting_down = Some(__map.next_value()?),
+            }
+        }
+        Ok(BlockExportInfo {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            node_name: node_name.ok_or_else(|| serde::de::Error::missing_field("node-name"))?,
+            shutting_down: shutting_down.ok_or_else(|| serde::de::Error::missing_field("shutting-down"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockExportInfo {
@@ -188,19 +235,67 @@ impl<'de> Deserialize<'de> for BlockExportOptions {
 /// Only in QEMU builds where `CONFIG_FUSE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockExportOptionsFuse {
     /// `mountpoint`
     pub mountpoint: String,
     /// `growable`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growable: Option<bool>,
     /// `allow-other`
-    #[serde(rename = "allow-other", default, skip_serializing_if = "Option::is_none")]
     pub allow_other: Option<FuseExportAllowOther>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockExportOptionsFuse {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("mountpoint", &self.mountpoint)?;
+        if let Some(v) = &self.growable {
+            m.serialize_entry("growable", v)?;
+        }
+        if let Some(v) = &self.allow_other {
+            m.serialize_entry("allow-other", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockExportOptionsFuse {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockExportOptionsFuse {
+    const NAME: &'static str = "BlockExportOptionsFuse";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["mountpoint", "growable", "allow-other"];
+        let mut mountpoint = None;
+        let mut growable = None;
+        let mut allow_other = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mountpoint = Some(__map.next_value()?),
+                Ok(1) => growable = __map.next_value()?,
+                Ok(_) => allow_other = __map.next_value()?,
+            }
+        }
+        Ok(BlockExportOptionsFuse {
+            mountpoint: mountpoint.ok_or_else(|| serde::de::Error::missing_field("mountpoint"))?,
+            growable,
+            allow_other,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockExportOptionsFuse {
@@ -237,23 +332,71 @@ impl BlockExportOptionsFuse {
 /// Facts: module `block-export`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BlockExportOptionsNbd {
     /// `name`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `description`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `bitmaps`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitmaps: Option<Vec<BlockDirtyBitmapOrStr>>,
     /// `allocation-depth`
-    #[serde(rename = "allocation-depth", default, skip_serializing_if = "Option::is_none")]
     pub allocation_depth: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockExportOptionsNbd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.name {
+            m.serialize_entry("name", v)?;
+        }
+        if let Some(v) = &self.description {
+            m.serialize_entry("description", v)?;
+        }
+        if let Some(v) = &self.bitmaps {
+            m.serialize_entry("bitmaps", v)?;
+        }
+        if let Some(v) = &self.allocation_depth {
+            m.serialize_entry("allocation-depth", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockExportOptionsNbd {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockExportOptionsNbd {
+    const NAME: &'static str = "BlockExportOptionsNbd";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "description", "bitmaps", "allocation-depth"];
+        let mut name = None;
+        let mut description = None;
+        let mut bitmaps = None;
+        let mut allocation_depth = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = __map.next_value()?,
+                Ok(1) => description = __map.next_value()?,
+                Ok(2) => bitmaps = __map.next_value()?,
+                Ok(_) => allocation_depth = __map.next_value()?,
+            }
+        }
+        Ok(BlockExportOptionsNbd { name, description, bitmaps, allocation_depth, unknown_members })
+    }
 }
 
 impl BlockExportOptionsNbd {
@@ -307,17 +450,57 @@ impl BlockExportOptionsNbd {
 /// Facts: module `block-export`; since QEMU 5.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BlockExportOptionsNbdBase {
     /// `name`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `description`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockExportOptionsNbdBase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.name {
+            m.serialize_entry("name", v)?;
+        }
+        if let Some(v) = &self.description {
+            m.serialize_entry("description", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockExportOptionsNbdBase {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockExportOptionsNbdBase {
+    const NAME: &'static str = "BlockExportOptionsNbdBase";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "description"];
+        let mut name = None;
+        let mut description = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = __map.next_value()?,
+                Ok(_) => description = __map.next_value()?,
+            }
+        }
+        Ok(BlockExportOptionsNbdBase { name, description, unknown_members })
+    }
 }
 
 impl BlockExportOptionsNbdBase {
@@ -349,25 +532,83 @@ impl BlockExportOptionsNbdBase {
 /// Facts: module `block-export`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockExportOptionsVduseBlk {
     /// `name`
     pub name: String,
     /// `num-queues`
-    #[serde(rename = "num-queues", default, skip_serializing_if = "Option::is_none")]
     pub num_queues: Option<u16>,
     /// `queue-size`
-    #[serde(rename = "queue-size", default, skip_serializing_if = "Option::is_none")]
     pub queue_size: Option<u16>,
     /// `logical-block-size`
-    #[serde(rename = "logical-block-size", default, skip_serializing_if = "Option::is_none")]
     pub logical_block_size: Option<u64>,
     /// `serial`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockExportOptionsVduseBlk {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.num_queues {
+            m.serialize_entry("num-queues", v)?;
+        }
+        if let Some(v) = &self.queue_size {
+            m.serialize_entry("queue-size", v)?;
+        }
+        if let Some(v) = &self.logical_block_size {
+            m.serialize_entry("logical-block-size", v)?;
+        }
+        if let Some(v) = &self.serial {
+            m.serialize_entry("serial", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockExportOptionsVduseBlk {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockExportOptionsVduseBlk {
+    const NAME: &'static str = "BlockExportOptionsVduseBlk";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "num-queues", "queue-size", "logical-block-size", "serial"];
+        let mut name = None;
+        let mut num_queues = None;
+        let mut queue_size = None;
+        let mut logical_block_size = None;
+        let mut serial = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => num_queues = __map.next_value()?,
+                Ok(2) => queue_size = __map.next_value()?,
+                Ok(3) => logical_block_size = __map.next_value()?,
+                Ok(_) => serial = __map.next_value()?,
+            }
+        }
+        Ok(BlockExportOptionsVduseBlk {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            num_queues,
+            queue_size,
+            logical_block_size,
+            serial,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockExportOptionsVduseBlk {
@@ -422,19 +663,67 @@ impl BlockExportOptionsVduseBlk {
 /// Facts: module `block-export`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockExportOptionsVhostUserBlk {
     /// `addr`
     pub addr: SocketAddress,
     /// `logical-block-size`
-    #[serde(rename = "logical-block-size", default, skip_serializing_if = "Option::is_none")]
     pub logical_block_size: Option<u64>,
     /// `num-queues`
-    #[serde(rename = "num-queues", default, skip_serializing_if = "Option::is_none")]
     pub num_queues: Option<u16>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BlockExportOptionsVhostUserBlk {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("addr", &self.addr)?;
+        if let Some(v) = &self.logical_block_size {
+            m.serialize_entry("logical-block-size", v)?;
+        }
+        if let Some(v) = &self.num_queues {
+            m.serialize_entry("num-queues", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockExportOptionsVhostUserBlk {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BlockExportOptionsVhostUserBlk {
+    const NAME: &'static str = "BlockExportOptionsVhostUserBlk";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["addr", "logical-block-size", "num-queues"];
+        let mut addr = None;
+        let mut logical_block_size = None;
+        let mut num_queues = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => addr = Some(__map.next_value()?),
+                Ok(1) => logical_block_size = __map.next_value()?,
+                Ok(_) => num_queues = __map.next_value()?,
+            }
+        }
+        Ok(BlockExportOptionsVhostUserBlk {
+            addr: addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?,
+            logical_block_size,
+            num_queues,
+            unknown_members,
+        })
+    }
 }
 
 impl BlockExportOptionsVhostUserBlk {
@@ -534,25 +823,83 @@ qapi_enum_impls!(FuseExportAllowOther { Off = "off", On = "on", Auto = "auto" })
 /// Facts: module `block-export`; since QEMU 5.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NbdServerAddOptions {
     /// `name`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `description`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `device`
     pub device: String,
     /// `writable`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writable: Option<bool>,
     /// `bitmap`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NbdServerAddOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.name {
+            m.serialize_entry("name", v)?;
+        }
+        if let Some(v) = &self.description {
+            m.serialize_entry("description", v)?;
+        }
+        m.serialize_entry("device", &self.device)?;
+        if let Some(v) = &self.writable {
+            m.serialize_entry("writable", v)?;
+        }
+        if let Some(v) = &self.bitmap {
+            m.serialize_entry("bitmap", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NbdServerAddOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NbdServerAddOptions {
+    const NAME: &'static str = "NbdServerAddOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "description", "device", "writable", "bitmap"];
+        let mut name = None;
+        let mut description = None;
+        let mut device = None;
+        let mut writable = None;
+        let mut bitmap = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = __map.next_value()?,
+                Ok(1) => description = __map.next_value()?,
+                Ok(2) => device = Some(__map.next_value()?),
+                Ok(3) => writable = __map.next_value()?,
+                Ok(_) => bitmap = __map.next_value()?,
+            }
+        }
+        Ok(NbdServerAddOptions {
+            name,
+            description,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            writable,
+            bitmap,
+            unknown_members,
+        })
+    }
 }
 
 impl NbdServerAddOptions {
@@ -607,22 +954,75 @@ impl NbdServerAddOptions {
 /// Facts: module `block-export`; since QEMU 4.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NbdServerOptions {
     /// `addr`
     pub addr: SocketAddress,
     /// `tls-creds`
-    #[serde(rename = "tls-creds", default, skip_serializing_if = "Option::is_none")]
     pub tls_creds: Option<String>,
     /// `tls-authz`
-    #[serde(rename = "tls-authz", default, skip_serializing_if = "Option::is_none")]
     pub tls_authz: Option<String>,
     /// `max-connections`
-    #[serde(rename = "max-connections", default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NbdServerOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("addr", &self.addr)?;
+        if let Some(v) = &self.tls_creds {
+            m.serialize_entry("tls-creds", v)?;
+        }
+        if let Some(v) = &self.tls_authz {
+            m.serialize_entry("tls-authz", v)?;
+        }
+        if let Some(v) = &self.max_connections {
+            m.serialize_entry("max-connections", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NbdServerOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NbdServerOptions {
+    const NAME: &'static str = "NbdServerOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["addr", "tls-creds", "tls-authz", "max-connections"];
+        let mut addr = None;
+        let mut tls_creds = None;
+        let mut tls_authz = None;
+        let mut max_connections = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => addr = Some(__map.next_value()?),
+                Ok(1) => tls_creds = __map.next_value()?,
+                Ok(2) => tls_authz = __map.next_value()?,
+                Ok(_) => max_connections = __map.next_value()?,
+            }
+        }
+        Ok(NbdServerOptions {
+            addr: addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?,
+            tls_creds,
+            tls_authz,
+            max_connections,
+            unknown_members,
+        })
+    }
 }
 
 impl NbdServerOptions {

@@ -220,13 +220,51 @@ impl<'de> Deserialize<'de> for ChardevBackend {
 /// Facts: module `char`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevBackendInfo {
     /// `name`
     pub name: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevBackendInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevBackendInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevBackendInfo {
+    const NAME: &'static str = "ChardevBackendInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name"];
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevBackendInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevBackendInfo {
@@ -309,17 +347,57 @@ qapi_enum_impls!(ChardevBackendKind { File = "file", Serial = "serial", Parallel
 /// Facts: module `char`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChardevCommon {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevCommon {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevCommon {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevCommon {
+    const NAME: &'static str = "ChardevCommon";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(_) => logappend = __map.next_value()?,
+            }
+        }
+        Ok(ChardevCommon { logfile, logappend, unknown_members })
+    }
 }
 
 impl ChardevCommon {
@@ -351,13 +429,51 @@ impl ChardevCommon {
 /// Facts: module `char`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevCommonWrapper {
     /// `data`
     pub data: ChardevCommon,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevCommonWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevCommonWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevCommonWrapper {
+    const NAME: &'static str = "ChardevCommonWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevCommonWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevCommonWrapper {
@@ -375,19 +491,67 @@ impl ChardevCommonWrapper {
 /// Only in QEMU builds where `CONFIG_DBUS_DISPLAY` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevDBus {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `name`
     pub name: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevDBus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevDBus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevDBus {
+    const NAME: &'static str = "ChardevDBus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "name"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevDBus {
+            logfile,
+            logappend,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevDBus {
@@ -426,13 +590,51 @@ impl ChardevDBus {
 /// Only in QEMU builds where `CONFIG_DBUS_DISPLAY` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevDBusWrapper {
     /// `data`
     pub data: ChardevDBus,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevDBusWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevDBusWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevDBusWrapper {
+    const NAME: &'static str = "ChardevDBusWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevDBusWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevDBusWrapper {
@@ -448,25 +650,83 @@ impl ChardevDBusWrapper {
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevFile {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `in`
-    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     pub in_: Option<String>,
     /// `out`
     pub out: String,
     /// `append`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub append: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        if let Some(v) = &self.in_ {
+            m.serialize_entry("in", v)?;
+        }
+        m.serialize_entry("out", &self.out)?;
+        if let Some(v) = &self.append {
+            m.serialize_entry("append", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevFile {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevFile {
+    const NAME: &'static str = "ChardevFile";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "in", "out", "append"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut in_ = None;
+        let mut out = None;
+        let mut append = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(2) => in_ = __map.next_value()?,
+                Ok(3) => out = Some(__map.next_value()?),
+                Ok(_) => append = __map.next_value()?,
+            }
+        }
+        Ok(ChardevFile {
+            logfile,
+            logappend,
+            in_,
+            out: out.ok_or_else(|| serde::de::Error::missing_field("out"))?,
+            append,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevFile {
@@ -521,13 +781,51 @@ impl ChardevFile {
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevFileWrapper {
     /// `data`
     pub data: ChardevFile,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevFileWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevFileWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevFileWrapper {
+    const NAME: &'static str = "ChardevFileWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevFileWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevFileWrapper {
@@ -543,19 +841,67 @@ impl ChardevFileWrapper {
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevHostdev {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `device`
     pub device: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevHostdev {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        m.serialize_entry("device", &self.device)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevHostdev {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevHostdev {
+    const NAME: &'static str = "ChardevHostdev";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "device"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut device = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(_) => device = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevHostdev {
+            logfile,
+            logappend,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevHostdev {
@@ -592,13 +938,51 @@ impl ChardevHostdev {
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevHostdevWrapper {
     /// `data`
     pub data: ChardevHostdev,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevHostdevWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevHostdevWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevHostdevWrapper {
+    const NAME: &'static str = "ChardevHostdevWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevHostdevWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevHostdevWrapper {
@@ -614,18 +998,63 @@ impl ChardevHostdevWrapper {
 /// Facts: module `char`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevInfo {
     /// `label`
     pub label: String,
     /// `filename`
     pub filename: String,
     /// `frontend-open`
-    #[serde(rename = "frontend-open")]
     pub frontend_open: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("label", &self.label)?;
+        m.serialize_entry("filename", &self.filename)?;
+        m.serialize_entry("frontend-open", &self.frontend_open)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevInfo {
+    const NAME: &'static str = "ChardevInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["label", "filename", "frontend-open"];
+        let mut label = None;
+        let mut filename = None;
+        let mut frontend_open = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => label = Some(__map.next_value()?),
+                Ok(1) => filename = Some(__map.next_value()?),
+                Ok(_) => frontend_open = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevInfo {
+            label: label.ok_or_else(|| serde::de::Error::missing_field("label"))?,
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            frontend_open: frontend_open.ok_or_else(|| serde::de::Error::missing_field("frontend-open"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevInfo {
@@ -646,19 +1075,67 @@ impl ChardevInfo {
 /// Facts: module `char`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevMux {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `chardev`
     pub chardev: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevMux {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        m.serialize_entry("chardev", &self.chardev)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevMux {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevMux {
+    const NAME: &'static str = "ChardevMux";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "chardev"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut chardev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(_) => chardev = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevMux {
+            logfile,
+            logappend,
+            chardev: chardev.ok_or_else(|| serde::de::Error::missing_field("chardev"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevMux {
@@ -695,13 +1172,51 @@ impl ChardevMux {
 /// Facts: module `char`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevMuxWrapper {
     /// `data`
     pub data: ChardevMux,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevMuxWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevMuxWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevMuxWrapper {
+    const NAME: &'static str = "ChardevMuxWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevMuxWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevMuxWrapper {
@@ -717,22 +1232,66 @@ impl ChardevMuxWrapper {
 /// Facts: module `char`; since QEMU 9.2; in QEMU 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChardevPty {
     /// `logfile`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `path`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevPty {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        if let Some(v) = &self.path {
+            m.serialize_entry("path", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevPty {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevPty {
+    const NAME: &'static str = "ChardevPty";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "path"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(_) => path = __map.next_value()?,
+            }
+        }
+        Ok(ChardevPty { logfile, logappend, path, unknown_members })
+    }
 }
 
 impl ChardevPty {
@@ -772,13 +1331,51 @@ impl ChardevPty {
 /// Facts: module `char`; since QEMU 9.2; in QEMU 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevPtyWrapper {
     /// `data`
     pub data: ChardevPty,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevPtyWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevPtyWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevPtyWrapper {
+    const NAME: &'static str = "ChardevPtyWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevPtyWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevPtyWrapper {
@@ -796,23 +1393,71 @@ impl ChardevPtyWrapper {
 /// Only in QEMU builds where `CONFIG_SPICE_PROTOCOL` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChardevQemuVDAgent {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `mouse`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mouse: Option<bool>,
     /// `clipboard`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clipboard: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevQemuVDAgent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        if let Some(v) = &self.mouse {
+            m.serialize_entry("mouse", v)?;
+        }
+        if let Some(v) = &self.clipboard {
+            m.serialize_entry("clipboard", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevQemuVDAgent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevQemuVDAgent {
+    const NAME: &'static str = "ChardevQemuVDAgent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "mouse", "clipboard"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut mouse = None;
+        let mut clipboard = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(2) => mouse = __map.next_value()?,
+                Ok(_) => clipboard = __map.next_value()?,
+            }
+        }
+        Ok(ChardevQemuVDAgent { logfile, logappend, mouse, clipboard, unknown_members })
+    }
 }
 
 impl ChardevQemuVDAgent {
@@ -868,13 +1513,51 @@ impl ChardevQemuVDAgent {
 /// Only in QEMU builds where `CONFIG_SPICE_PROTOCOL` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevQemuVDAgentWrapper {
     /// `data`
     pub data: ChardevQemuVDAgent,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevQemuVDAgentWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevQemuVDAgentWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevQemuVDAgentWrapper {
+    const NAME: &'static str = "ChardevQemuVDAgentWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevQemuVDAgentWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevQemuVDAgentWrapper {
@@ -890,14 +1573,50 @@ impl ChardevQemuVDAgentWrapper {
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChardevReturn {
     /// `pty`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pty: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevReturn {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.pty {
+            m.serialize_entry("pty", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevReturn {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevReturn {
+    const NAME: &'static str = "ChardevReturn";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["pty"];
+        let mut pty = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => pty = __map.next_value()?,
+            }
+        }
+        Ok(ChardevReturn { pty, unknown_members })
+    }
 }
 
 impl ChardevReturn {
@@ -921,20 +1640,64 @@ impl ChardevReturn {
 /// Facts: module `char`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChardevRingbuf {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `size`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevRingbuf {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        if let Some(v) = &self.size {
+            m.serialize_entry("size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevRingbuf {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevRingbuf {
+    const NAME: &'static str = "ChardevRingbuf";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "size"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(_) => size = __map.next_value()?,
+            }
+        }
+        Ok(ChardevRingbuf { logfile, logappend, size, unknown_members })
+    }
 }
 
 impl ChardevRingbuf {
@@ -974,13 +1737,51 @@ impl ChardevRingbuf {
 /// Facts: module `char`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevRingbufWrapper {
     /// `data`
     pub data: ChardevRingbuf,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevRingbufWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevRingbufWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevRingbufWrapper {
+    const NAME: &'static str = "ChardevRingbufWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevRingbufWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevRingbufWrapper {
@@ -996,52 +1797,164 @@ impl ChardevRingbufWrapper {
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevSocket {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `addr`
     pub addr: SocketAddressLegacy,
     /// `tls-creds`
-    #[serde(rename = "tls-creds", default, skip_serializing_if = "Option::is_none")]
     pub tls_creds: Option<String>,
     /// `tls-authz`
-    #[serde(rename = "tls-authz", default, skip_serializing_if = "Option::is_none")]
     pub tls_authz: Option<String>,
     /// `server`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<bool>,
     /// `wait`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<bool>,
     /// `nodelay`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodelay: Option<bool>,
     /// `telnet`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telnet: Option<bool>,
     /// `tn3270`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tn3270: Option<bool>,
     /// `websocket`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websocket: Option<bool>,
     /// `reconnect`
     /// Feature `deprecated` in QEMU 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 9.2.0-rc2 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconnect: Option<i64>,
     /// `reconnect-ms`
     /// Only in QEMU 9.2.0-rc2.
-    #[serde(rename = "reconnect-ms", default, skip_serializing_if = "Option::is_none")]
     pub reconnect_ms: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevSocket {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        m.serialize_entry("addr", &self.addr)?;
+        if let Some(v) = &self.tls_creds {
+            m.serialize_entry("tls-creds", v)?;
+        }
+        if let Some(v) = &self.tls_authz {
+            m.serialize_entry("tls-authz", v)?;
+        }
+        if let Some(v) = &self.server {
+            m.serialize_entry("server", v)?;
+        }
+        if let Some(v) = &self.wait {
+            m.serialize_entry("wait", v)?;
+        }
+        if let Some(v) = &self.nodelay {
+            m.serialize_entry("nodelay", v)?;
+        }
+        if let Some(v) = &self.telnet {
+            m.serialize_entry("telnet", v)?;
+        }
+        if let Some(v) = &self.tn3270 {
+            m.serialize_entry("tn3270", v)?;
+        }
+        if let Some(v) = &self.websocket {
+            m.serialize_entry("websocket", v)?;
+        }
+        if let Some(v) = &self.reconnect {
+            m.serialize_entry("reconnect", v)?;
+        }
+        if let Some(v) = &self.reconnect_ms {
+            m.serialize_entry("reconnect-ms", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevSocket {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevSocket {
+    const NAME: &'static str = "ChardevSocket";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "logfile",
+            "logappend",
+            "addr",
+            "tls-creds",
+            "tls-authz",
+            "server",
+            "wait",
+            "nodelay",
+            "telnet",
+            "tn3270",
+            "websocket",
+            "reconnect",
+            "reconnect-ms",
+        ];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut addr = None;
+        let mut tls_creds = None;
+        let mut tls_authz = None;
+        let mut server = None;
+        let mut wait = None;
+        let mut nodelay = None;
+        let mut telnet = None;
+        let mut tn3270 = None;
+        let mut websocket = None;
+        let mut reconnect = None;
+        let mut reconnect_ms = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(2) => addr = Some(__map.next_value()?),
+                Ok(3) => tls_creds = __map.next_value()?,
+                Ok(4) => tls_authz = __map.next_value()?,
+                Ok(5) => server = __map.next_value()?,
+                Ok(6) => wait = __map.next_value()?,
+                Ok(7) => nodelay = __map.next_value()?,
+                Ok(8) => telnet = __map.next_value()?,
+                Ok(9) => tn3270 = __map.next_value()?,
+                Ok(10) => websocket = __map.next_value()?,
+                Ok(11) => reconnect = __map.next_value()?,
+                Ok(_) => reconnect_ms = __map.next_value()?,
+            }
+        }
+        Ok(ChardevSocket {
+            logfile,
+            logappend,
+            addr: addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?,
+            tls_creds,
+            tls_authz,
+            server,
+            wait,
+            nodelay,
+            telnet,
+            tn3270,
+            websocket,
+            reconnect,
+            reconnect_ms,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevSocket {
@@ -1168,13 +2081,51 @@ impl ChardevSocket {
 /// Facts: module `char`; since QEMU 1.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevSocketWrapper {
     /// `data`
     pub data: ChardevSocket,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevSocketWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevSocketWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevSocketWrapper {
+    const NAME: &'static str = "ChardevSocketWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevSocketWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevSocketWrapper {
@@ -1192,20 +2143,67 @@ impl ChardevSocketWrapper {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevSpiceChannel {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevSpiceChannel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        m.serialize_entry("type", &self.type_)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevSpiceChannel {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevSpiceChannel {
+    const NAME: &'static str = "ChardevSpiceChannel";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "type"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut type_ = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(_) => type_ = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevSpiceChannel {
+            logfile,
+            logappend,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevSpiceChannel {
@@ -1244,13 +2242,51 @@ impl ChardevSpiceChannel {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevSpiceChannelWrapper {
     /// `data`
     pub data: ChardevSpiceChannel,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevSpiceChannelWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevSpiceChannelWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevSpiceChannelWrapper {
+    const NAME: &'static str = "ChardevSpiceChannelWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevSpiceChannelWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevSpiceChannelWrapper {
@@ -1268,19 +2304,67 @@ impl ChardevSpiceChannelWrapper {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevSpicePort {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `fqdn`
     pub fqdn: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevSpicePort {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        m.serialize_entry("fqdn", &self.fqdn)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevSpicePort {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevSpicePort {
+    const NAME: &'static str = "ChardevSpicePort";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "fqdn"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut fqdn = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(_) => fqdn = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevSpicePort {
+            logfile,
+            logappend,
+            fqdn: fqdn.ok_or_else(|| serde::de::Error::missing_field("fqdn"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevSpicePort {
@@ -1319,13 +2403,51 @@ impl ChardevSpicePort {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevSpicePortWrapper {
     /// `data`
     pub data: ChardevSpicePort,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevSpicePortWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevSpicePortWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevSpicePortWrapper {
+    const NAME: &'static str = "ChardevSpicePortWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevSpicePortWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevSpicePortWrapper {
@@ -1341,20 +2463,64 @@ impl ChardevSpicePortWrapper {
 /// Facts: module `char`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChardevStdio {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `signal`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevStdio {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        if let Some(v) = &self.signal {
+            m.serialize_entry("signal", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevStdio {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevStdio {
+    const NAME: &'static str = "ChardevStdio";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "signal"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut signal = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(_) => signal = __map.next_value()?,
+            }
+        }
+        Ok(ChardevStdio { logfile, logappend, signal, unknown_members })
+    }
 }
 
 impl ChardevStdio {
@@ -1394,13 +2560,51 @@ impl ChardevStdio {
 /// Facts: module `char`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevStdioWrapper {
     /// `data`
     pub data: ChardevStdio,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevStdioWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevStdioWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevStdioWrapper {
+    const NAME: &'static str = "ChardevStdioWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevStdioWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevStdioWrapper {
@@ -1416,22 +2620,75 @@ impl ChardevStdioWrapper {
 /// Facts: module `char`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevUdp {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `remote`
     pub remote: SocketAddressLegacy,
     /// `local`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<SocketAddressLegacy>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevUdp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        m.serialize_entry("remote", &self.remote)?;
+        if let Some(v) = &self.local {
+            m.serialize_entry("local", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevUdp {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevUdp {
+    const NAME: &'static str = "ChardevUdp";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "remote", "local"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut remote = None;
+        let mut local = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(2) => remote = Some(__map.next_value()?),
+                Ok(_) => local = __map.next_value()?,
+            }
+        }
+        Ok(ChardevUdp {
+            logfile,
+            logappend,
+            remote: remote.ok_or_else(|| serde::de::Error::missing_field("remote"))?,
+            local,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevUdp {
@@ -1477,13 +2734,51 @@ impl ChardevUdp {
 /// Facts: module `char`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevUdpWrapper {
     /// `data`
     pub data: ChardevUdp,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevUdpWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevUdpWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevUdpWrapper {
+    const NAME: &'static str = "ChardevUdpWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevUdpWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevUdpWrapper {
@@ -1499,29 +2794,85 @@ impl ChardevUdpWrapper {
 /// Facts: module `char`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChardevVC {
     /// `logfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `width`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<i64>,
     /// `height`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<i64>,
     /// `cols`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cols: Option<i64>,
     /// `rows`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevVC {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.logfile {
+            m.serialize_entry("logfile", v)?;
+        }
+        if let Some(v) = &self.logappend {
+            m.serialize_entry("logappend", v)?;
+        }
+        if let Some(v) = &self.width {
+            m.serialize_entry("width", v)?;
+        }
+        if let Some(v) = &self.height {
+            m.serialize_entry("height", v)?;
+        }
+        if let Some(v) = &self.cols {
+            m.serialize_entry("cols", v)?;
+        }
+        if let Some(v) = &self.rows {
+            m.serialize_entry("rows", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevVC {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevVC {
+    const NAME: &'static str = "ChardevVC";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logfile", "logappend", "width", "height", "cols", "rows"];
+        let mut logfile = None;
+        let mut logappend = None;
+        let mut width = None;
+        let mut height = None;
+        let mut cols = None;
+        let mut rows = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logfile = __map.next_value()?,
+                Ok(1) => logappend = __map.next_value()?,
+                Ok(2) => width = __map.next_value()?,
+                Ok(3) => height = __map.next_value()?,
+                Ok(4) => cols = __map.next_value()?,
+                Ok(_) => rows = __map.next_value()?,
+            }
+        }
+        Ok(ChardevVC { logfile, logappend, width, height, cols, rows, unknown_members })
+    }
 }
 
 impl ChardevVC {
@@ -1593,13 +2944,51 @@ impl ChardevVC {
 /// Facts: module `char`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChardevVCWrapper {
     /// `data`
     pub data: ChardevVC,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ChardevVCWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChardevVCWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ChardevVCWrapper {
+    const NAME: &'static str = "ChardevVCWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(ChardevVCWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ChardevVCWrapper {

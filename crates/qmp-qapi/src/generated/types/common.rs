@@ -59,14 +59,52 @@ qapi_enum_impls!(HostMemPolicy { Default = "default", Preferred = "preferred", B
 /// Facts: module `common`; since QEMU 6.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HumanReadableText {
     /// `human-readable-text`
-    #[serde(rename = "human-readable-text")]
     pub human_readable_text: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for HumanReadableText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("human-readable-text", &self.human_readable_text)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanReadableText {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for HumanReadableText {
+    const NAME: &'static str = "HumanReadableText";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["human-readable-text"];
+        let mut human_readable_text = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => human_readable_text = Some(__map.next_value()?),
+            }
+        }
+        Ok(HumanReadableText {
+            human_readable_text: human_readable_text
+                .ok_or_else(|| serde::de::Error::missing_field("human-readable-text"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl HumanReadableText {

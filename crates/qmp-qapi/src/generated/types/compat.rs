@@ -11,23 +11,77 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `compat`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompatPolicy {
     /// `deprecated-input`
-    #[serde(rename = "deprecated-input", default, skip_serializing_if = "Option::is_none")]
     pub deprecated_input: Option<CompatPolicyInput>,
     /// `deprecated-output`
-    #[serde(rename = "deprecated-output", default, skip_serializing_if = "Option::is_none")]
     pub deprecated_output: Option<CompatPolicyOutput>,
     /// `unstable-input`
-    #[serde(rename = "unstable-input", default, skip_serializing_if = "Option::is_none")]
     pub unstable_input: Option<CompatPolicyInput>,
     /// `unstable-output`
-    #[serde(rename = "unstable-output", default, skip_serializing_if = "Option::is_none")]
     pub unstable_output: Option<CompatPolicyOutput>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CompatPolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.deprecated_input {
+            m.serialize_entry("deprecated-input", v)?;
+        }
+        if let Some(v) = &self.deprecated_output {
+            m.serialize_entry("deprecated-output", v)?;
+        }
+        if let Some(v) = &self.unstable_input {
+            m.serialize_entry("unstable-input", v)?;
+        }
+        if let Some(v) = &self.unstable_output {
+            m.serialize_entry("unstable-output", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CompatPolicy {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CompatPolicy {
+    const NAME: &'static str = "CompatPolicy";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["deprecated-input", "deprecated-output", "unstable-input", "unstable-output"];
+        let mut deprecated_input = None;
+        let mut deprecated_output = None;
+        let mut unstable_input = None;
+        let mut unstable_output = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => deprecated_input = __map.next_value()?,
+                Ok(1) => deprecated_output = __map.next_value()?,
+                Ok(2) => unstable_input = __map.next_value()?,
+                Ok(_) => unstable_output = __map.next_value()?,
+            }
+        }
+        Ok(CompatPolicy {
+            deprecated_input,
+            deprecated_output,
+            unstable_input,
+            unstable_output,
+            unknown_members,
+        })
+    }
 }
 
 impl CompatPolicy {

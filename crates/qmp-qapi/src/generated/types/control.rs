@@ -11,13 +11,51 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `control`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CommandInfo {
     /// `name`
     pub name: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CommandInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CommandInfo {
+    const NAME: &'static str = "CommandInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name"];
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(CommandInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CommandInfo {
@@ -51,22 +89,75 @@ qapi_enum_impls!(MonitorMode { Readline = "readline", Control = "control" });
 /// Facts: module `control`; since QEMU 5.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MonitorOptions {
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<MonitorMode>,
     /// `pretty`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretty: Option<bool>,
     /// `chardev`
     pub chardev: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MonitorOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        if let Some(v) = &self.pretty {
+            m.serialize_entry("pretty", v)?;
+        }
+        m.serialize_entry("chardev", &self.chardev)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MonitorOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MonitorOptions {
+    const NAME: &'static str = "MonitorOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "mode", "pretty", "chardev"];
+        let mut id = None;
+        let mut mode = None;
+        let mut pretty = None;
+        let mut chardev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = __map.next_value()?,
+                Ok(1) => mode = __map.next_value()?,
+                Ok(2) => pretty = __map.next_value()?,
+                Ok(_) => chardev = Some(__map.next_value()?),
+            }
+        }
+        Ok(MonitorOptions {
+            id,
+            mode,
+            pretty,
+            chardev: chardev.ok_or_else(|| serde::de::Error::missing_field("chardev"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MonitorOptions {
@@ -128,15 +219,57 @@ qapi_enum_impls!(QMPCapability { Oob = "oob" });
 /// Facts: module `control`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VersionInfo {
     /// `qemu`
     pub qemu: VersionTriple,
     /// `package`
     pub package: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VersionInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("qemu", &self.qemu)?;
+        m.serialize_entry("package", &self.package)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VersionInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VersionInfo {
+    const NAME: &'static str = "VersionInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["qemu", "package"];
+        let mut qemu = None;
+        let mut package = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => qemu = Some(__map.next_value()?),
+                Ok(_) => package = Some(__map.next_value()?),
+            }
+        }
+        Ok(VersionInfo {
+            qemu: qemu.ok_or_else(|| serde::de::Error::missing_field("qemu"))?,
+            package: package.ok_or_else(|| serde::de::Error::missing_field("package"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VersionInfo {
@@ -152,7 +285,7 @@ impl VersionInfo {
 /// Facts: module `control`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VersionTriple {
     /// `major`
     pub major: i64,
@@ -161,8 +294,54 @@ pub struct VersionTriple {
     /// `micro`
     pub micro: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VersionTriple {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("major", &self.major)?;
+        m.serialize_entry("minor", &self.minor)?;
+        m.serialize_entry("micro", &self.micro)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VersionTriple {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VersionTriple {
+    const NAME: &'static str = "VersionTriple";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["major", "minor", "micro"];
+        let mut major = None;
+        let mut minor = None;
+        let mut micro = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => major = Some(__map.next_value()?),
+                Ok(1) => minor = Some(__map.next_value()?),
+                Ok(_) => micro = Some(__map.next_value()?),
+            }
+        }
+        Ok(VersionTriple {
+            major: major.ok_or_else(|| serde::de::Error::missing_field("major"))?,
+            minor: minor.ok_or_else(|| serde::de::Error::missing_field("minor"))?,
+            micro: micro.ok_or_else(|| serde::de::Error::missing_field("micro"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VersionTriple {

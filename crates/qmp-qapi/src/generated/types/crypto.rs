@@ -126,19 +126,59 @@ impl<'de> Deserialize<'de> for QCryptoAkCipherOptions {
 /// Facts: module `crypto`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QCryptoAkCipherOptionsRSA {
     /// `hash-alg`
     /// Its type differs between versions (`QCryptoHashAlgorithm` in 7.2.0 to 9.1.0, `QCryptoHashAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "hash-alg")]
     pub hash_alg: serde_json::Value,
     /// `padding-alg`
     /// Its type differs between versions (`QCryptoRSAPaddingAlgorithm` in 7.2.0 to 9.1.0, `QCryptoRSAPaddingAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "padding-alg")]
     pub padding_alg: serde_json::Value,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptoAkCipherOptionsRSA {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("hash-alg", &self.hash_alg)?;
+        m.serialize_entry("padding-alg", &self.padding_alg)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptoAkCipherOptionsRSA {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptoAkCipherOptionsRSA {
+    const NAME: &'static str = "QCryptoAkCipherOptionsRSA";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["hash-alg", "padding-alg"];
+        let mut hash_alg = None;
+        let mut padding_alg = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => hash_alg = Some(__map.next_value()?),
+                Ok(_) => padding_alg = Some(__map.next_value()?),
+            }
+        }
+        Ok(QCryptoAkCipherOptionsRSA {
+            hash_alg: hash_alg.ok_or_else(|| serde::de::Error::missing_field("hash-alg"))?,
+            padding_alg: padding_alg.ok_or_else(|| serde::de::Error::missing_field("padding-alg"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QCryptoAkCipherOptionsRSA {
@@ -227,28 +267,91 @@ impl<'de> Deserialize<'de> for QCryptoBlockAmendOptions {
 /// Facts: module `crypto`; since QEMU 5.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QCryptoBlockAmendOptionsLUKS {
     /// `state`
     pub state: QCryptoBlockLUKSKeyslotState,
     /// `new-secret`
-    #[serde(rename = "new-secret", default, skip_serializing_if = "Option::is_none")]
     pub new_secret: Option<String>,
     /// `old-secret`
-    #[serde(rename = "old-secret", default, skip_serializing_if = "Option::is_none")]
     pub old_secret: Option<String>,
     /// `keyslot`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyslot: Option<i64>,
     /// `iter-time`
-    #[serde(rename = "iter-time", default, skip_serializing_if = "Option::is_none")]
     pub iter_time: Option<i64>,
     /// `secret`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptoBlockAmendOptionsLUKS {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("state", &self.state)?;
+        if let Some(v) = &self.new_secret {
+            m.serialize_entry("new-secret", v)?;
+        }
+        if let Some(v) = &self.old_secret {
+            m.serialize_entry("old-secret", v)?;
+        }
+        if let Some(v) = &self.keyslot {
+            m.serialize_entry("keyslot", v)?;
+        }
+        if let Some(v) = &self.iter_time {
+            m.serialize_entry("iter-time", v)?;
+        }
+        if let Some(v) = &self.secret {
+            m.serialize_entry("secret", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptoBlockAmendOptionsLUKS {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptoBlockAmendOptionsLUKS {
+    const NAME: &'static str = "QCryptoBlockAmendOptionsLUKS";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["state", "new-secret", "old-secret", "keyslot", "iter-time", "secret"];
+        let mut state = None;
+        let mut new_secret = None;
+        let mut old_secret = None;
+        let mut keyslot = None;
+        let mut iter_time = None;
+        let mut secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => state = Some(__map.next_value()?),
+                Ok(1) => new_secret = __map.next_value()?,
+                Ok(2) => old_secret = __map.next_value()?,
+                Ok(3) => keyslot = __map.next_value()?,
+                Ok(4) => iter_time = __map.next_value()?,
+                Ok(_) => secret = __map.next_value()?,
+            }
+        }
+        Ok(QCryptoBlockAmendOptionsLUKS {
+            state: state.ok_or_else(|| serde::de::Error::missing_field("state"))?,
+            new_secret,
+            old_secret,
+            keyslot,
+            iter_time,
+            secret,
+            unknown_members,
+        })
+    }
 }
 
 impl QCryptoBlockAmendOptionsLUKS {
@@ -385,40 +488,123 @@ impl<'de> Deserialize<'de> for QCryptoBlockCreateOptions {
 /// Facts: module `crypto`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QCryptoBlockCreateOptionsLUKS {
     /// `key-secret`
-    #[serde(rename = "key-secret", default, skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
     /// `cipher-alg`
     /// Its type differs between versions (`QCryptoCipherAlgorithm` in 7.2.0 to 9.1.0, `QCryptoCipherAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "cipher-alg", default, skip_serializing_if = "Option::is_none")]
     pub cipher_alg: Option<serde_json::Value>,
     /// `cipher-mode`
-    #[serde(rename = "cipher-mode", default, skip_serializing_if = "Option::is_none")]
     pub cipher_mode: Option<QCryptoCipherMode>,
     /// `ivgen-alg`
     /// Its type differs between versions (`QCryptoIVGenAlgorithm` in 7.2.0 to 9.1.0, `QCryptoIVGenAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "ivgen-alg", default, skip_serializing_if = "Option::is_none")]
     pub ivgen_alg: Option<serde_json::Value>,
     /// `ivgen-hash-alg`
     /// Its type differs between versions (`QCryptoHashAlgorithm` in 7.2.0 to 9.1.0, `QCryptoHashAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "ivgen-hash-alg", default, skip_serializing_if = "Option::is_none")]
     pub ivgen_hash_alg: Option<serde_json::Value>,
     /// `hash-alg`
     /// Its type differs between versions (`QCryptoHashAlgorithm` in 7.2.0 to 9.1.0, `QCryptoHashAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "hash-alg", default, skip_serializing_if = "Option::is_none")]
     pub hash_alg: Option<serde_json::Value>,
     /// `iter-time`
-    #[serde(rename = "iter-time", default, skip_serializing_if = "Option::is_none")]
     pub iter_time: Option<i64>,
     /// `detached-header`
     /// Only in QEMU 9.0.0.
-    #[serde(rename = "detached-header", default, skip_serializing_if = "Option::is_none")]
     pub detached_header: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptoBlockCreateOptionsLUKS {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.key_secret {
+            m.serialize_entry("key-secret", v)?;
+        }
+        if let Some(v) = &self.cipher_alg {
+            m.serialize_entry("cipher-alg", v)?;
+        }
+        if let Some(v) = &self.cipher_mode {
+            m.serialize_entry("cipher-mode", v)?;
+        }
+        if let Some(v) = &self.ivgen_alg {
+            m.serialize_entry("ivgen-alg", v)?;
+        }
+        if let Some(v) = &self.ivgen_hash_alg {
+            m.serialize_entry("ivgen-hash-alg", v)?;
+        }
+        if let Some(v) = &self.hash_alg {
+            m.serialize_entry("hash-alg", v)?;
+        }
+        if let Some(v) = &self.iter_time {
+            m.serialize_entry("iter-time", v)?;
+        }
+        if let Some(v) = &self.detached_header {
+            m.serialize_entry("detached-header", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptoBlockCreateOptionsLUKS {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptoBlockCreateOptionsLUKS {
+    const NAME: &'static str = "QCryptoBlockCreateOptionsLUKS";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "key-secret",
+            "cipher-alg",
+            "cipher-mode",
+            "ivgen-alg",
+            "ivgen-hash-alg",
+            "hash-alg",
+            "iter-time",
+            "detached-header",
+        ];
+        let mut key_secret = None;
+        let mut cipher_alg = None;
+        let mut cipher_mode = None;
+        let mut ivgen_alg = None;
+        let mut ivgen_hash_alg = None;
+        let mut hash_alg = None;
+        let mut iter_time = None;
+        let mut detached_header = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => key_secret = __map.next_value()?,
+                Ok(1) => cipher_alg = __map.next_value()?,
+                Ok(2) => cipher_mode = __map.next_value()?,
+                Ok(3) => ivgen_alg = __map.next_value()?,
+                Ok(4) => ivgen_hash_alg = __map.next_value()?,
+                Ok(5) => hash_alg = __map.next_value()?,
+                Ok(6) => iter_time = __map.next_value()?,
+                Ok(_) => detached_header = __map.next_value()?,
+            }
+        }
+        Ok(QCryptoBlockCreateOptionsLUKS {
+            key_secret,
+            cipher_alg,
+            cipher_mode,
+            ivgen_alg,
+            ivgen_hash_alg,
+            hash_alg,
+            iter_time,
+            detached_header,
+            unknown_members,
+        })
+    }
 }
 
 impl QCryptoBlockCreateOptionsLUKS {
@@ -593,13 +779,51 @@ impl<'de> Deserialize<'de> for QCryptoBlockInfo {
 /// Facts: module `crypto`; since QEMU 2.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QCryptoBlockInfoBase {
     /// `format`
     pub format: QCryptoBlockFormat,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptoBlockInfoBase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("format", &self.format)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptoBlockInfoBase {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptoBlockInfoBase {
+    const NAME: &'static str = "QCryptoBlockInfoBase";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["format"];
+        let mut format = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => format = Some(__map.next_value()?),
+            }
+        }
+        Ok(QCryptoBlockInfoBase {
+            format: format.ok_or_else(|| serde::de::Error::missing_field("format"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QCryptoBlockInfoBase {
@@ -615,44 +839,127 @@ impl QCryptoBlockInfoBase {
 /// Facts: module `crypto`; since QEMU 2.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QCryptoBlockInfoLUKS {
     /// `cipher-alg`
     /// Its type differs between versions (`QCryptoCipherAlgorithm` in 7.2.0 to 9.1.0, `QCryptoCipherAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "cipher-alg")]
     pub cipher_alg: serde_json::Value,
     /// `cipher-mode`
-    #[serde(rename = "cipher-mode")]
     pub cipher_mode: QCryptoCipherMode,
     /// `ivgen-alg`
     /// Its type differs between versions (`QCryptoIVGenAlgorithm` in 7.2.0 to 9.1.0, `QCryptoIVGenAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "ivgen-alg")]
     pub ivgen_alg: serde_json::Value,
     /// `ivgen-hash-alg`
     /// Its type differs between versions (`QCryptoHashAlgorithm` in 7.2.0 to 9.1.0, `QCryptoHashAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "ivgen-hash-alg", default, skip_serializing_if = "Option::is_none")]
     pub ivgen_hash_alg: Option<serde_json::Value>,
     /// `hash-alg`
     /// Its type differs between versions (`QCryptoHashAlgorithm` in 7.2.0 to 9.1.0, `QCryptoHashAlgo` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "hash-alg")]
     pub hash_alg: serde_json::Value,
     /// `detached-header`
     /// Only in QEMU 9.0.0 to 9.2.0-rc2.
-    #[serde(rename = "detached-header", default, skip_serializing_if = "Option::is_none")]
     pub detached_header: Option<bool>,
     /// `payload-offset`
-    #[serde(rename = "payload-offset")]
     pub payload_offset: i64,
     /// `master-key-iters`
-    #[serde(rename = "master-key-iters")]
     pub master_key_iters: i64,
     /// `uuid`
     pub uuid: String,
     /// `slots`
     pub slots: Vec<QCryptoBlockInfoLUKSSlot>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptoBlockInfoLUKS {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cipher-alg", &self.cipher_alg)?;
+        m.serialize_entry("cipher-mode", &self.cipher_mode)?;
+        m.serialize_entry("ivgen-alg", &self.ivgen_alg)?;
+        if let Some(v) = &self.ivgen_hash_alg {
+            m.serialize_entry("ivgen-hash-alg", v)?;
+        }
+        m.serialize_entry("hash-alg", &self.hash_alg)?;
+        if let Some(v) = &self.detached_header {
+            m.serialize_entry("detached-header", v)?;
+        }
+        m.serialize_entry("payload-offset", &self.payload_offset)?;
+        m.serialize_entry("master-key-iters", &self.master_key_iters)?;
+        m.serialize_entry("uuid", &self.uuid)?;
+        m.serialize_entry("slots", &self.slots)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptoBlockInfoLUKS {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptoBlockInfoLUKS {
+    const NAME: &'static str = "QCryptoBlockInfoLUKS";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "cipher-alg",
+            "cipher-mode",
+            "ivgen-alg",
+            "ivgen-hash-alg",
+            "hash-alg",
+            "detached-header",
+            "payload-offset",
+            "master-key-iters",
+            "uuid",
+            "slots",
+        ];
+        let mut cipher_alg = None;
+        let mut cipher_mode = None;
+        let mut ivgen_alg = None;
+        let mut ivgen_hash_alg = None;
+        let mut hash_alg = None;
+        let mut detached_header = None;
+        let mut payload_offset = None;
+        let mut master_key_iters = None;
+        let mut uuid = None;
+        let mut slots = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cipher_alg = Some(__map.next_value()?),
+                Ok(1) => cipher_mode = Some(__map.next_value()?),
+                Ok(2) => ivgen_alg = Some(__map.next_value()?),
+                Ok(3) => ivgen_hash_alg = __map.next_value()?,
+                Ok(4) => hash_alg = Some(__map.next_value()?),
+                Ok(5) => detached_header = __map.next_value()?,
+                Ok(6) => payload_offset = Some(__map.next_value()?),
+                Ok(7) => master_key_iters = Some(__map.next_value()?),
+                Ok(8) => uuid = Some(__map.next_value()?),
+                Ok(_) => slots = Some(__map.next_value()?),
+            }
+        }
+        Ok(QCryptoBlockInfoLUKS {
+            cipher_alg: cipher_alg.ok_or_else(|| serde::de::Error::missing_field("cipher-alg"))?,
+            cipher_mode: cipher_mode.ok_or_else(|| serde::de::Error::missing_field("cipher-mode"))?,
+            ivgen_alg: ivgen_alg.ok_or_else(|| serde::de::Error::missing_field("ivgen-alg"))?,
+            ivgen_hash_alg,
+            hash_alg: hash_alg.ok_or_else(|| serde::de::Error::missing_field("hash-alg"))?,
+            detached_header,
+            payload_offset: payload_offset
+                .ok_or_else(|| serde::de::Error::missing_field("payload-offset"))?,
+            master_key_iters: master_key_iters
+                .ok_or_else(|| serde::de::Error::missing_field("master-key-iters"))?,
+            uuid: uuid.ok_or_else(|| serde::de::Error::missing_field("uuid"))?,
+            slots: slots.ok_or_else(|| serde::de::Error::missing_field("slots"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QCryptoBlockInfoLUKS {
@@ -705,22 +1012,73 @@ impl QCryptoBlockInfoLUKS {
 /// Facts: module `crypto`; since QEMU 2.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QCryptoBlockInfoLUKSSlot {
     /// `active`
     pub active: bool,
     /// `iters`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iters: Option<i64>,
     /// `stripes`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripes: Option<i64>,
     /// `key-offset`
-    #[serde(rename = "key-offset")]
     pub key_offset: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptoBlockInfoLUKSSlot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("active", &self.active)?;
+        if let Some(v) = &self.iters {
+            m.serialize_entry("iters", v)?;
+        }
+        if let Some(v) = &self.stripes {
+            m.serialize_entry("stripes", v)?;
+        }
+        m.serialize_entry("key-offset", &self.key_offset)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptoBlockInfoLUKSSlot {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptoBlockInfoLUKSSlot {
+    const NAME: &'static str = "QCryptoBlockInfoLUKSSlot";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["active", "iters", "stripes", "key-offset"];
+        let mut active = None;
+        let mut iters = None;
+        let mut stripes = None;
+        let mut key_offset = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => active = Some(__map.next_value()?),
+                Ok(1) => iters = __map.next_value()?,
+                Ok(2) => stripes = __map.next_value()?,
+                Ok(_) => key_offset = Some(__map.next_value()?),
+            }
+        }
+        Ok(QCryptoBlockInfoLUKSSlot {
+            active: active.ok_or_else(|| serde::de::Error::missing_field("active"))?,
+            iters,
+            stripes,
+            key_offset: key_offset.ok_or_else(|| serde::de::Error::missing_field("key-offset"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QCryptoBlockInfoLUKSSlot {
@@ -849,13 +1207,51 @@ impl<'de> Deserialize<'de> for QCryptoBlockOpenOptions {
 /// Facts: module `crypto`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QCryptoBlockOptionsBase {
     /// `format`
     pub format: QCryptoBlockFormat,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptoBlockOptionsBase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("format", &self.format)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptoBlockOptionsBase {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptoBlockOptionsBase {
+    const NAME: &'static str = "QCryptoBlockOptionsBase";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["format"];
+        let mut format = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => format = Some(__map.next_value()?),
+            }
+        }
+        Ok(QCryptoBlockOptionsBase {
+            format: format.ok_or_else(|| serde::de::Error::missing_field("format"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QCryptoBlockOptionsBase {
@@ -871,14 +1267,50 @@ impl QCryptoBlockOptionsBase {
 /// Facts: module `crypto`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QCryptoBlockOptionsLUKS {
     /// `key-secret`
-    #[serde(rename = "key-secret", default, skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptoBlockOptionsLUKS {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.key_secret {
+            m.serialize_entry("key-secret", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptoBlockOptionsLUKS {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptoBlockOptionsLUKS {
+    const NAME: &'static str = "QCryptoBlockOptionsLUKS";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["key-secret"];
+        let mut key_secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => key_secret = __map.next_value()?,
+            }
+        }
+        Ok(QCryptoBlockOptionsLUKS { key_secret, unknown_members })
+    }
 }
 
 impl QCryptoBlockOptionsLUKS {
@@ -902,14 +1334,50 @@ impl QCryptoBlockOptionsLUKS {
 /// Facts: module `crypto`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QCryptoBlockOptionsQCow {
     /// `key-secret`
-    #[serde(rename = "key-secret", default, skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptoBlockOptionsQCow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.key_secret {
+            m.serialize_entry("key-secret", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptoBlockOptionsQCow {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptoBlockOptionsQCow {
+    const NAME: &'static str = "QCryptoBlockOptionsQCow";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["key-secret"];
+        let mut key_secret = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => key_secret = __map.next_value()?,
+            }
+        }
+        Ok(QCryptoBlockOptionsQCow { key_secret, unknown_members })
+    }
 }
 
 impl QCryptoBlockOptionsQCow {
@@ -1206,26 +1674,74 @@ qapi_enum_impls!(QCryptoTLSCredsEndpoint { Client = "client", Server = "server" 
 /// Facts: module `crypto`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SecretCommonProperties {
     /// `loaded`
     /// Only in QEMU 7.2.0 to 9.1.0.
     /// Feature `deprecated` in QEMU 7.2.0 to 9.1.0.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<QCryptoSecretFormat>,
     /// `keyid`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyid: Option<String>,
     /// `iv`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iv: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SecretCommonProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.loaded {
+            m.serialize_entry("loaded", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.keyid {
+            m.serialize_entry("keyid", v)?;
+        }
+        if let Some(v) = &self.iv {
+            m.serialize_entry("iv", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretCommonProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SecretCommonProperties {
+    const NAME: &'static str = "SecretCommonProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["loaded", "format", "keyid", "iv"];
+        let mut loaded = None;
+        let mut format = None;
+        let mut keyid = None;
+        let mut iv = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => loaded = __map.next_value()?,
+                Ok(1) => format = __map.next_value()?,
+                Ok(2) => keyid = __map.next_value()?,
+                Ok(_) => iv = __map.next_value()?,
+            }
+        }
+        Ok(SecretCommonProperties { loaded, format, keyid, iv, unknown_members })
+    }
 }
 
 impl SecretCommonProperties {
@@ -1281,28 +1797,86 @@ impl SecretCommonProperties {
 /// Only in QEMU builds where `CONFIG_SECRET_KEYRING` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SecretKeyringProperties {
     /// `loaded`
     /// Only in QEMU 7.2.0 to 9.1.0.
     /// Feature `deprecated` in QEMU 7.2.0 to 9.1.0.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<QCryptoSecretFormat>,
     /// `keyid`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyid: Option<String>,
     /// `iv`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iv: Option<String>,
     /// `serial`
     pub serial: i32,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SecretKeyringProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.loaded {
+            m.serialize_entry("loaded", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.keyid {
+            m.serialize_entry("keyid", v)?;
+        }
+        if let Some(v) = &self.iv {
+            m.serialize_entry("iv", v)?;
+        }
+        m.serialize_entry("serial", &self.serial)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretKeyringProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SecretKeyringProperties {
+    const NAME: &'static str = "SecretKeyringProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["loaded", "format", "keyid", "iv", "serial"];
+        let mut loaded = None;
+        let mut format = None;
+        let mut keyid = None;
+        let mut iv = None;
+        let mut serial = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => loaded = __map.next_value()?,
+                Ok(1) => format = __map.next_value()?,
+                Ok(2) => keyid = __map.next_value()?,
+                Ok(3) => iv = __map.next_value()?,
+                Ok(_) => serial = Some(__map.next_value()?),
+            }
+        }
+        Ok(SecretKeyringProperties {
+            loaded,
+            format,
+            keyid,
+            iv,
+            serial: serial.ok_or_else(|| serde::de::Error::missing_field("serial"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SecretKeyringProperties {
@@ -1357,32 +1931,88 @@ impl SecretKeyringProperties {
 /// Facts: module `crypto`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SecretProperties {
     /// `loaded`
     /// Only in QEMU 7.2.0 to 9.1.0.
     /// Feature `deprecated` in QEMU 7.2.0 to 9.1.0.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
     /// `format`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<QCryptoSecretFormat>,
     /// `keyid`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyid: Option<String>,
     /// `iv`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iv: Option<String>,
     /// `data`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
     /// `file`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SecretProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.loaded {
+            m.serialize_entry("loaded", v)?;
+        }
+        if let Some(v) = &self.format {
+            m.serialize_entry("format", v)?;
+        }
+        if let Some(v) = &self.keyid {
+            m.serialize_entry("keyid", v)?;
+        }
+        if let Some(v) = &self.iv {
+            m.serialize_entry("iv", v)?;
+        }
+        if let Some(v) = &self.data {
+            m.serialize_entry("data", v)?;
+        }
+        if let Some(v) = &self.file {
+            m.serialize_entry("file", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SecretProperties {
+    const NAME: &'static str = "SecretProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["loaded", "format", "keyid", "iv", "data", "file"];
+        let mut loaded = None;
+        let mut format = None;
+        let mut keyid = None;
+        let mut iv = None;
+        let mut data = None;
+        let mut file = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => loaded = __map.next_value()?,
+                Ok(1) => format = __map.next_value()?,
+                Ok(2) => keyid = __map.next_value()?,
+                Ok(3) => iv = __map.next_value()?,
+                Ok(4) => data = __map.next_value()?,
+                Ok(_) => file = __map.next_value()?,
+            }
+        }
+        Ok(SecretProperties { loaded, format, keyid, iv, data, file, unknown_members })
+    }
 }
 
 impl SecretProperties {
@@ -1454,29 +2084,81 @@ impl SecretProperties {
 /// Facts: module `crypto`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TlsCredsAnonProperties {
     /// `verify-peer`
-    #[serde(rename = "verify-peer", default, skip_serializing_if = "Option::is_none")]
     pub verify_peer: Option<bool>,
     /// `dir`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
     /// `endpoint`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<QCryptoTLSCredsEndpoint>,
     /// `priority`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// `loaded`
     /// Only in QEMU 7.2.0 to 9.1.0.
     /// Feature `deprecated` in QEMU 7.2.0 to 9.1.0.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for TlsCredsAnonProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.verify_peer {
+            m.serialize_entry("verify-peer", v)?;
+        }
+        if let Some(v) = &self.dir {
+            m.serialize_entry("dir", v)?;
+        }
+        if let Some(v) = &self.endpoint {
+            m.serialize_entry("endpoint", v)?;
+        }
+        if let Some(v) = &self.priority {
+            m.serialize_entry("priority", v)?;
+        }
+        if let Some(v) = &self.loaded {
+            m.serialize_entry("loaded", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TlsCredsAnonProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for TlsCredsAnonProperties {
+    const NAME: &'static str = "TlsCredsAnonProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["verify-peer", "dir", "endpoint", "priority", "loaded"];
+        let mut verify_peer = None;
+        let mut dir = None;
+        let mut endpoint = None;
+        let mut priority = None;
+        let mut loaded = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => verify_peer = __map.next_value()?,
+                Ok(1) => dir = __map.next_value()?,
+                Ok(2) => endpoint = __map.next_value()?,
+                Ok(3) => priority = __map.next_value()?,
+                Ok(_) => loaded = __map.next_value()?,
+            }
+        }
+        Ok(TlsCredsAnonProperties { verify_peer, dir, endpoint, priority, loaded, unknown_members })
+    }
 }
 
 impl TlsCredsAnonProperties {
@@ -1539,23 +2221,71 @@ impl TlsCredsAnonProperties {
 /// Facts: module `crypto`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TlsCredsProperties {
     /// `verify-peer`
-    #[serde(rename = "verify-peer", default, skip_serializing_if = "Option::is_none")]
     pub verify_peer: Option<bool>,
     /// `dir`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
     /// `endpoint`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<QCryptoTLSCredsEndpoint>,
     /// `priority`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for TlsCredsProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.verify_peer {
+            m.serialize_entry("verify-peer", v)?;
+        }
+        if let Some(v) = &self.dir {
+            m.serialize_entry("dir", v)?;
+        }
+        if let Some(v) = &self.endpoint {
+            m.serialize_entry("endpoint", v)?;
+        }
+        if let Some(v) = &self.priority {
+            m.serialize_entry("priority", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TlsCredsProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for TlsCredsProperties {
+    const NAME: &'static str = "TlsCredsProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["verify-peer", "dir", "endpoint", "priority"];
+        let mut verify_peer = None;
+        let mut dir = None;
+        let mut endpoint = None;
+        let mut priority = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => verify_peer = __map.next_value()?,
+                Ok(1) => dir = __map.next_value()?,
+                Ok(2) => endpoint = __map.next_value()?,
+                Ok(_) => priority = __map.next_value()?,
+            }
+        }
+        Ok(TlsCredsProperties { verify_peer, dir, endpoint, priority, unknown_members })
+    }
 }
 
 impl TlsCredsProperties {
@@ -1609,32 +2339,88 @@ impl TlsCredsProperties {
 /// Facts: module `crypto`; since QEMU 3.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TlsCredsPskProperties {
     /// `verify-peer`
-    #[serde(rename = "verify-peer", default, skip_serializing_if = "Option::is_none")]
     pub verify_peer: Option<bool>,
     /// `dir`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
     /// `endpoint`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<QCryptoTLSCredsEndpoint>,
     /// `priority`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// `loaded`
     /// Only in QEMU 7.2.0 to 9.1.0.
     /// Feature `deprecated` in QEMU 7.2.0 to 9.1.0.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
     /// `username`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for TlsCredsPskProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.verify_peer {
+            m.serialize_entry("verify-peer", v)?;
+        }
+        if let Some(v) = &self.dir {
+            m.serialize_entry("dir", v)?;
+        }
+        if let Some(v) = &self.endpoint {
+            m.serialize_entry("endpoint", v)?;
+        }
+        if let Some(v) = &self.priority {
+            m.serialize_entry("priority", v)?;
+        }
+        if let Some(v) = &self.loaded {
+            m.serialize_entry("loaded", v)?;
+        }
+        if let Some(v) = &self.username {
+            m.serialize_entry("username", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TlsCredsPskProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for TlsCredsPskProperties {
+    const NAME: &'static str = "TlsCredsPskProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["verify-peer", "dir", "endpoint", "priority", "loaded", "username"];
+        let mut verify_peer = None;
+        let mut dir = None;
+        let mut endpoint = None;
+        let mut priority = None;
+        let mut loaded = None;
+        let mut username = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => verify_peer = __map.next_value()?,
+                Ok(1) => dir = __map.next_value()?,
+                Ok(2) => endpoint = __map.next_value()?,
+                Ok(3) => priority = __map.next_value()?,
+                Ok(4) => loaded = __map.next_value()?,
+                Ok(_) => username = __map.next_value()?,
+            }
+        }
+        Ok(TlsCredsPskProperties { verify_peer, dir, endpoint, priority, loaded, username, unknown_members })
+    }
 }
 
 impl TlsCredsPskProperties {
@@ -1706,35 +2492,105 @@ impl TlsCredsPskProperties {
 /// Facts: module `crypto`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TlsCredsX509Properties {
     /// `verify-peer`
-    #[serde(rename = "verify-peer", default, skip_serializing_if = "Option::is_none")]
     pub verify_peer: Option<bool>,
     /// `dir`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
     /// `endpoint`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<QCryptoTLSCredsEndpoint>,
     /// `priority`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// `loaded`
     /// Only in QEMU 7.2.0 to 9.1.0.
     /// Feature `deprecated` in QEMU 7.2.0 to 9.1.0.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
     /// `sanity-check`
-    #[serde(rename = "sanity-check", default, skip_serializing_if = "Option::is_none")]
     pub sanity_check: Option<bool>,
     /// `passwordid`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passwordid: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for TlsCredsX509Properties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.verify_peer {
+            m.serialize_entry("verify-peer", v)?;
+        }
+        if let Some(v) = &self.dir {
+            m.serialize_entry("dir", v)?;
+        }
+        if let Some(v) = &self.endpoint {
+            m.serialize_entry("endpoint", v)?;
+        }
+        if let Some(v) = &self.priority {
+            m.serialize_entry("priority", v)?;
+        }
+        if let Some(v) = &self.loaded {
+            m.serialize_entry("loaded", v)?;
+        }
+        if let Some(v) = &self.sanity_check {
+            m.serialize_entry("sanity-check", v)?;
+        }
+        if let Some(v) = &self.passwordid {
+            m.serialize_entry("passwordid", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TlsCredsX509Properties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for TlsCredsX509Properties {
+    const NAME: &'static str = "TlsCredsX509Properties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["verify-peer", "dir", "endpoint", "priority", "loaded", "sanity-check", "passwordid"];
+        let mut verify_peer = None;
+        let mut dir = None;
+        let mut endpoint = None;
+        let mut priority = None;
+        let mut loaded = None;
+        let mut sanity_check = None;
+        let mut passwordid = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => verify_peer = __map.next_value()?,
+                Ok(1) => dir = __map.next_value()?,
+                Ok(2) => endpoint = __map.next_value()?,
+                Ok(3) => priority = __map.next_value()?,
+                Ok(4) => loaded = __map.next_value()?,
+                Ok(5) => sanity_check = __map.next_value()?,
+                Ok(_) => passwordid = __map.next_value()?,
+            }
+        }
+        Ok(TlsCredsX509Properties {
+            verify_peer,
+            dir,
+            endpoint,
+            priority,
+            loaded,
+            sanity_check,
+            passwordid,
+            unknown_members,
+        })
+    }
 }
 
 impl TlsCredsX509Properties {

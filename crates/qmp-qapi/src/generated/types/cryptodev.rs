@@ -47,16 +47,57 @@ qapi_enum_impls!(QCryptodevBackendAlgoType { Sym = "sym", Asym = "asym" });
 /// Facts: module `cryptodev`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QCryptodevBackendClient {
     /// `queue`
     pub queue: u32,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: QCryptodevBackendType,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptodevBackendClient {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("queue", &self.queue)?;
+        m.serialize_entry("type", &self.type_)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptodevBackendClient {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptodevBackendClient {
+    const NAME: &'static str = "QCryptodevBackendClient";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["queue", "type"];
+        let mut queue = None;
+        let mut type_ = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => queue = Some(__map.next_value()?),
+                Ok(_) => type_ = Some(__map.next_value()?),
+            }
+        }
+        Ok(QCryptodevBackendClient {
+            queue: queue.ok_or_else(|| serde::de::Error::missing_field("queue"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QCryptodevBackendClient {
@@ -116,7 +157,7 @@ qapi_enum_impls!(QCryptodevBackendType { Builtin = "builtin", VhostUser = "vhost
 /// Facts: module `cryptodev`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QCryptodevInfo {
     /// `id`
     pub id: String,
@@ -125,8 +166,54 @@ pub struct QCryptodevInfo {
     /// `client`
     pub client: Vec<QCryptodevBackendClient>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QCryptodevInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("service", &self.service)?;
+        m.serialize_entry("client", &self.client)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QCryptodevInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QCryptodevInfo {
+    const NAME: &'static str = "QCryptodevInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "service", "client"];
+        let mut id = None;
+        let mut service = None;
+        let mut client = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(1) => service = Some(__map.next_value()?),
+                Ok(_) => client = Some(__map.next_value()?),
+            }
+        }
+        Ok(QCryptodevInfo {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            service: service.ok_or_else(|| serde::de::Error::missing_field("service"))?,
+            client: client.ok_or_else(|| serde::de::Error::missing_field("client"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QCryptodevInfo {

@@ -11,16 +11,57 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `cxl`; since QEMU 8.0; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CXLUncorErrorRecord {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: CxlUncorErrorType,
     /// `header`
     pub header: Vec<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CXLUncorErrorRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("header", &self.header)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CXLUncorErrorRecord {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CXLUncorErrorRecord {
+    const NAME: &'static str = "CXLUncorErrorRecord";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "header"];
+        let mut type_ = None;
+        let mut header = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(_) => header = Some(__map.next_value()?),
+            }
+        }
+        Ok(CXLUncorErrorRecord {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            header: header.ok_or_else(|| serde::de::Error::missing_field("header"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CXLUncorErrorRecord {
@@ -64,15 +105,57 @@ qapi_enum_impls!(CxlCorErrorType { CacheDataEcc = "cache-data-ecc", MemDataEcc =
 /// Facts: module `cxl`; since QEMU 9.1; in QEMU 9.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CxlDynamicCapacityExtent {
     /// `offset`
     pub offset: u64,
     /// `len`
     pub len: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CxlDynamicCapacityExtent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("offset", &self.offset)?;
+        m.serialize_entry("len", &self.len)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CxlDynamicCapacityExtent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CxlDynamicCapacityExtent {
+    const NAME: &'static str = "CxlDynamicCapacityExtent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["offset", "len"];
+        let mut offset = None;
+        let mut len = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => offset = Some(__map.next_value()?),
+                Ok(_) => len = Some(__map.next_value()?),
+            }
+        }
+        Ok(CxlDynamicCapacityExtent {
+            offset: offset.ok_or_else(|| serde::de::Error::missing_field("offset"))?,
+            len: len.ok_or_else(|| serde::de::Error::missing_field("len"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CxlDynamicCapacityExtent {

@@ -11,13 +11,51 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `dump`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DumpGuestMemoryCapability {
     /// `formats`
     pub formats: Vec<DumpGuestMemoryFormat>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DumpGuestMemoryCapability {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("formats", &self.formats)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DumpGuestMemoryCapability {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DumpGuestMemoryCapability {
+    const NAME: &'static str = "DumpGuestMemoryCapability";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["formats"];
+        let mut formats = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => formats = Some(__map.next_value()?),
+            }
+        }
+        Ok(DumpGuestMemoryCapability {
+            formats: formats.ok_or_else(|| serde::de::Error::missing_field("formats"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl DumpGuestMemoryCapability {
@@ -66,7 +104,7 @@ qapi_enum_impls!(DumpGuestMemoryFormat { Elf = "elf", KdumpZlib = "kdump-zlib", 
 /// Facts: module `dump`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DumpQueryResult {
     /// `status`
     pub status: DumpStatus,
@@ -75,8 +113,54 @@ pub struct DumpQueryResult {
     /// `total`
     pub total: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DumpQueryResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("status", &self.status)?;
+        m.serialize_entry("completed", &self.completed)?;
+        m.serialize_entry("total", &self.total)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DumpQueryResult {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DumpQueryResult {
+    const NAME: &'static str = "DumpQueryResult";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["status", "completed", "total"];
+        let mut status = None;
+        let mut completed = None;
+        let mut total = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => status = Some(__map.next_value()?),
+                Ok(1) => completed = Some(__map.next_value()?),
+                Ok(_) => total = Some(__map.next_value()?),
+            }
+        }
+        Ok(DumpQueryResult {
+            status: status.ok_or_else(|| serde::de::Error::missing_field("status"))?,
+            completed: completed.ok_or_else(|| serde::de::Error::missing_field("completed"))?,
+            total: total.ok_or_else(|| serde::de::Error::missing_field("total"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl DumpQueryResult {

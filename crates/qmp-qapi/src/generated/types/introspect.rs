@@ -156,13 +156,51 @@ impl<'de> Deserialize<'de> for SchemaInfo {
 /// Facts: module `introspect`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoAlternate {
     /// `members`
     pub members: Vec<SchemaInfoAlternateMember>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoAlternate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("members", &self.members)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoAlternate {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoAlternate {
+    const NAME: &'static str = "SchemaInfoAlternate";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["members"];
+        let mut members = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => members = Some(__map.next_value()?),
+            }
+        }
+        Ok(SchemaInfoAlternate {
+            members: members.ok_or_else(|| serde::de::Error::missing_field("members"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoAlternate {
@@ -178,14 +216,51 @@ impl SchemaInfoAlternate {
 /// Facts: module `introspect`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoAlternateMember {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoAlternateMember {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoAlternateMember {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoAlternateMember {
+    const NAME: &'static str = "SchemaInfoAlternateMember";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type"];
+        let mut type_ = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => type_ = Some(__map.next_value()?),
+            }
+        }
+        Ok(SchemaInfoAlternateMember {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoAlternateMember {
@@ -201,14 +276,51 @@ impl SchemaInfoAlternateMember {
 /// Facts: module `introspect`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoArray {
     /// `element-type`
-    #[serde(rename = "element-type")]
     pub element_type: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoArray {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("element-type", &self.element_type)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoArray {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoArray {
+    const NAME: &'static str = "SchemaInfoArray";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["element-type"];
+        let mut element_type = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => element_type = Some(__map.next_value()?),
+            }
+        }
+        Ok(SchemaInfoArray {
+            element_type: element_type.ok_or_else(|| serde::de::Error::missing_field("element-type"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoArray {
@@ -224,14 +336,51 @@ impl SchemaInfoArray {
 /// Facts: module `introspect`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoBuiltin {
     /// `json-type`
-    #[serde(rename = "json-type")]
     pub json_type: JSONType,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoBuiltin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("json-type", &self.json_type)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoBuiltin {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoBuiltin {
+    const NAME: &'static str = "SchemaInfoBuiltin";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["json-type"];
+        let mut json_type = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => json_type = Some(__map.next_value()?),
+            }
+        }
+        Ok(SchemaInfoBuiltin {
+            json_type: json_type.ok_or_else(|| serde::de::Error::missing_field("json-type"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoBuiltin {
@@ -247,20 +396,65 @@ impl SchemaInfoBuiltin {
 /// Facts: module `introspect`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoCommand {
     /// `arg-type`
-    #[serde(rename = "arg-type")]
     pub arg_type: String,
     /// `ret-type`
-    #[serde(rename = "ret-type")]
     pub ret_type: String,
     /// `allow-oob`
-    #[serde(rename = "allow-oob", default, skip_serializing_if = "Option::is_none")]
     pub allow_oob: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoCommand {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("arg-type", &self.arg_type)?;
+        m.serialize_entry("ret-type", &self.ret_type)?;
+        if let Some(v) = &self.allow_oob {
+            m.serialize_entry("allow-oob", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoCommand {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoCommand {
+    const NAME: &'static str = "SchemaInfoCommand";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["arg-type", "ret-type", "allow-oob"];
+        let mut arg_type = None;
+        let mut ret_type = None;
+        let mut allow_oob = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => arg_type = Some(__map.next_value()?),
+                Ok(1) => ret_type = Some(__map.next_value()?),
+                Ok(_) => allow_oob = __map.next_value()?,
+            }
+        }
+        Ok(SchemaInfoCommand {
+            arg_type: arg_type.ok_or_else(|| serde::de::Error::missing_field("arg-type"))?,
+            ret_type: ret_type.ok_or_else(|| serde::de::Error::missing_field("ret-type"))?,
+            allow_oob,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoCommand {
@@ -289,7 +483,7 @@ impl SchemaInfoCommand {
 /// Facts: module `introspect`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoEnum {
     /// `members`
     pub members: Vec<SchemaInfoEnumMember>,
@@ -298,8 +492,50 @@ pub struct SchemaInfoEnum {
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
     pub values: Vec<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoEnum {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("members", &self.members)?;
+        m.serialize_entry("values", &self.values)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoEnum {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoEnum {
+    const NAME: &'static str = "SchemaInfoEnum";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["members", "values"];
+        let mut members = None;
+        let mut values = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => members = Some(__map.next_value()?),
+                Ok(_) => values = Some(__map.next_value()?),
+            }
+        }
+        Ok(SchemaInfoEnum {
+            members: members.ok_or_else(|| serde::de::Error::missing_field("members"))?,
+            values: values.ok_or_else(|| serde::de::Error::missing_field("values"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoEnum {
@@ -315,16 +551,59 @@ impl SchemaInfoEnum {
 /// Facts: module `introspect`; since QEMU 6.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoEnumMember {
     /// `name`
     pub name: String,
     /// `features`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub features: Option<Vec<String>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoEnumMember {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.features {
+            m.serialize_entry("features", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoEnumMember {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoEnumMember {
+    const NAME: &'static str = "SchemaInfoEnumMember";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "features"];
+        let mut name = None;
+        let mut features = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(_) => features = __map.next_value()?,
+            }
+        }
+        Ok(SchemaInfoEnumMember {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            features,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoEnumMember {
@@ -348,14 +627,51 @@ impl SchemaInfoEnumMember {
 /// Facts: module `introspect`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoEvent {
     /// `arg-type`
-    #[serde(rename = "arg-type")]
     pub arg_type: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("arg-type", &self.arg_type)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoEvent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoEvent {
+    const NAME: &'static str = "SchemaInfoEvent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["arg-type"];
+        let mut arg_type = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => arg_type = Some(__map.next_value()?),
+            }
+        }
+        Ok(SchemaInfoEvent {
+            arg_type: arg_type.ok_or_else(|| serde::de::Error::missing_field("arg-type"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoEvent {
@@ -371,19 +687,67 @@ impl SchemaInfoEvent {
 /// Facts: module `introspect`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoObject {
     /// `members`
     pub members: Vec<SchemaInfoObjectMember>,
     /// `tag`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
     /// `variants`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variants: Option<Vec<SchemaInfoObjectVariant>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoObject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("members", &self.members)?;
+        if let Some(v) = &self.tag {
+            m.serialize_entry("tag", v)?;
+        }
+        if let Some(v) = &self.variants {
+            m.serialize_entry("variants", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoObject {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoObject {
+    const NAME: &'static str = "SchemaInfoObject";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["members", "tag", "variants"];
+        let mut members = None;
+        let mut tag = None;
+        let mut variants = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => members = Some(__map.next_value()?),
+                Ok(1) => tag = __map.next_value()?,
+                Ok(_) => variants = __map.next_value()?,
+            }
+        }
+        Ok(SchemaInfoObject {
+            members: members.ok_or_else(|| serde::de::Error::missing_field("members"))?,
+            tag,
+            variants,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoObject {
@@ -415,26 +779,73 @@ impl SchemaInfoObject {
 /// Facts: module `introspect`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoObjectMember {
     /// `name`
     pub name: String,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: String,
     /// `default`
-    #[serde(
-        default,
-        deserialize_with = "crate::qapi_support::present",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub default: Option<serde_json::Value>,
     /// `features`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub features: Option<Vec<String>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoObjectMember {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("type", &self.type_)?;
+        if let Some(v) = &self.default {
+            m.serialize_entry("default", v)?;
+        }
+        if let Some(v) = &self.features {
+            m.serialize_entry("features", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoObjectMember {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoObjectMember {
+    const NAME: &'static str = "SchemaInfoObjectMember";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "type", "default", "features"];
+        let mut name = None;
+        let mut type_ = None;
+        let mut default = None;
+        let mut features = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => type_ = Some(__map.next_value()?),
+                Ok(2) => default = Some(__map.next_value()?),
+                Ok(_) => features = __map.next_value()?,
+            }
+        }
+        Ok(SchemaInfoObjectMember {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            default,
+            features,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoObjectMember {
@@ -464,16 +875,57 @@ impl SchemaInfoObjectMember {
 /// Facts: module `introspect`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchemaInfoObjectVariant {
     /// `case`
     pub case: String,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SchemaInfoObjectVariant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("case", &self.case)?;
+        m.serialize_entry("type", &self.type_)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaInfoObjectVariant {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SchemaInfoObjectVariant {
+    const NAME: &'static str = "SchemaInfoObjectVariant";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["case", "type"];
+        let mut case = None;
+        let mut type_ = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => case = Some(__map.next_value()?),
+                Ok(_) => type_ = Some(__map.next_value()?),
+            }
+        }
+        Ok(SchemaInfoObjectVariant {
+            case: case.ok_or_else(|| serde::de::Error::missing_field("case"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SchemaInfoObjectVariant {

@@ -11,27 +11,85 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `job`; since QEMU 3.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobInfo {
     /// `id`
     pub id: String,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: JobType,
     /// `status`
     pub status: JobStatus,
     /// `current-progress`
-    #[serde(rename = "current-progress")]
     pub current_progress: i64,
     /// `total-progress`
-    #[serde(rename = "total-progress")]
     pub total_progress: i64,
     /// `error`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for JobInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("status", &self.status)?;
+        m.serialize_entry("current-progress", &self.current_progress)?;
+        m.serialize_entry("total-progress", &self.total_progress)?;
+        if let Some(v) = &self.error {
+            m.serialize_entry("error", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for JobInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for JobInfo {
+    const NAME: &'static str = "JobInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "type", "status", "current-progress", "total-progress", "error"];
+        let mut id = None;
+        let mut type_ = None;
+        let mut status = None;
+        let mut current_progress = None;
+        let mut total_progress = None;
+        let mut error = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(1) => type_ = Some(__map.next_value()?),
+                Ok(2) => status = Some(__map.next_value()?),
+                Ok(3) => current_progress = Some(__map.next_value()?),
+                Ok(4) => total_progress = Some(__map.next_value()?),
+                Ok(_) => error = __map.next_value()?,
+            }
+        }
+        Ok(JobInfo {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            status: status.ok_or_else(|| serde::de::Error::missing_field("status"))?,
+            current_progress: current_progress
+                .ok_or_else(|| serde::de::Error::missing_field("current-progress"))?,
+            total_progress: total_progress
+                .ok_or_else(|| serde::de::Error::missing_field("total-progress"))?,
+            error,
+            unknown_members,
+        })
+    }
 }
 
 impl JobInfo {

@@ -11,13 +11,51 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BalloonInfo {
     /// `actual`
     pub actual: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BalloonInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("actual", &self.actual)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BalloonInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BalloonInfo {
+    const NAME: &'static str = "BalloonInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["actual"];
+        let mut actual = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => actual = Some(__map.next_value()?),
+            }
+        }
+        Ok(BalloonInfo {
+            actual: actual.ok_or_else(|| serde::de::Error::missing_field("actual"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BalloonInfo {
@@ -33,32 +71,101 @@ impl BalloonInfo {
 /// Facts: module `machine`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BootConfiguration {
     /// `order`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<String>,
     /// `once`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub once: Option<String>,
     /// `menu`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub menu: Option<bool>,
     /// `splash`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub splash: Option<String>,
     /// `splash-time`
-    #[serde(rename = "splash-time", default, skip_serializing_if = "Option::is_none")]
     pub splash_time: Option<i64>,
     /// `reboot-timeout`
-    #[serde(rename = "reboot-timeout", default, skip_serializing_if = "Option::is_none")]
     pub reboot_timeout: Option<i64>,
     /// `strict`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BootConfiguration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.order {
+            m.serialize_entry("order", v)?;
+        }
+        if let Some(v) = &self.once {
+            m.serialize_entry("once", v)?;
+        }
+        if let Some(v) = &self.menu {
+            m.serialize_entry("menu", v)?;
+        }
+        if let Some(v) = &self.splash {
+            m.serialize_entry("splash", v)?;
+        }
+        if let Some(v) = &self.splash_time {
+            m.serialize_entry("splash-time", v)?;
+        }
+        if let Some(v) = &self.reboot_timeout {
+            m.serialize_entry("reboot-timeout", v)?;
+        }
+        if let Some(v) = &self.strict {
+            m.serialize_entry("strict", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BootConfiguration {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BootConfiguration {
+    const NAME: &'static str = "BootConfiguration";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["order", "once", "menu", "splash", "splash-time", "reboot-timeout", "strict"];
+        let mut order = None;
+        let mut once = None;
+        let mut menu = None;
+        let mut splash = None;
+        let mut splash_time = None;
+        let mut reboot_timeout = None;
+        let mut strict = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => order = __map.next_value()?,
+                Ok(1) => once = __map.next_value()?,
+                Ok(2) => menu = __map.next_value()?,
+                Ok(3) => splash = __map.next_value()?,
+                Ok(4) => splash_time = __map.next_value()?,
+                Ok(5) => reboot_timeout = __map.next_value()?,
+                Ok(_) => strict = __map.next_value()?,
+            }
+        }
+        Ok(BootConfiguration {
+            order,
+            once,
+            menu,
+            splash,
+            splash_time,
+            reboot_timeout,
+            strict,
+            unknown_members,
+        })
+    }
 }
 
 impl BootConfiguration {
@@ -139,14 +246,51 @@ impl BootConfiguration {
 /// Facts: module `machine`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CXLFMWProperties {
     /// `cxl-fmw`
-    #[serde(rename = "cxl-fmw")]
     pub cxl_fmw: Vec<CXLFixedMemoryWindowOptions>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CXLFMWProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cxl-fmw", &self.cxl_fmw)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CXLFMWProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CXLFMWProperties {
+    const NAME: &'static str = "CXLFMWProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cxl-fmw"];
+        let mut cxl_fmw = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => cxl_fmw = Some(__map.next_value()?),
+            }
+        }
+        Ok(CXLFMWProperties {
+            cxl_fmw: cxl_fmw.ok_or_else(|| serde::de::Error::missing_field("cxl-fmw"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CXLFMWProperties {
@@ -162,18 +306,65 @@ impl CXLFMWProperties {
 /// Facts: module `machine`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CXLFixedMemoryWindowOptions {
     /// `size`
     pub size: u64,
     /// `interleave-granularity`
-    #[serde(rename = "interleave-granularity", default, skip_serializing_if = "Option::is_none")]
     pub interleave_granularity: Option<u64>,
     /// `targets`
     pub targets: Vec<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CXLFixedMemoryWindowOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.interleave_granularity {
+            m.serialize_entry("interleave-granularity", v)?;
+        }
+        m.serialize_entry("targets", &self.targets)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CXLFixedMemoryWindowOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CXLFixedMemoryWindowOptions {
+    const NAME: &'static str = "CXLFixedMemoryWindowOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["size", "interleave-granularity", "targets"];
+        let mut size = None;
+        let mut interleave_granularity = None;
+        let mut targets = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => size = Some(__map.next_value()?),
+                Ok(1) => interleave_granularity = __map.next_value()?,
+                Ok(_) => targets = Some(__map.next_value()?),
+            }
+        }
+        Ok(CXLFixedMemoryWindowOptions {
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            interleave_granularity,
+            targets: targets.ok_or_else(|| serde::de::Error::missing_field("targets"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CXLFixedMemoryWindowOptions {
@@ -202,18 +393,63 @@ impl CXLFixedMemoryWindowOptions {
 /// Facts: module `machine`; since QEMU 9.1; in QEMU 9.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompatProperty {
     /// `qom-type`
-    #[serde(rename = "qom-type")]
     pub qom_type: String,
     /// `property`
     pub property: String,
     /// `value`
     pub value: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CompatProperty {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("qom-type", &self.qom_type)?;
+        m.serialize_entry("property", &self.property)?;
+        m.serialize_entry("value", &self.value)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CompatProperty {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CompatProperty {
+    const NAME: &'static str = "CompatProperty";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["qom-type", "property", "value"];
+        let mut qom_type = None;
+        let mut property = None;
+        let mut value = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => qom_type = Some(__map.next_value()?),
+                Ok(1) => property = Some(__map.next_value()?),
+                Ok(_) => value = Some(__map.next_value()?),
+            }
+        }
+        Ok(CompatProperty {
+            qom_type: qom_type.ok_or_else(|| serde::de::Error::missing_field("qom-type"))?,
+            property: property.ok_or_else(|| serde::de::Error::missing_field("property"))?,
+            value: value.ok_or_else(|| serde::de::Error::missing_field("value"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CompatProperty {
@@ -447,24 +683,71 @@ impl<'de> Deserialize<'de> for CpuInfoFast {
 /// Facts: module `machine`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CpuInfoS390 {
     /// `cpu-state`
     /// Its type differs between versions (`CpuS390State` in 7.2.0 to 9.1.0, `S390CpuState` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "cpu-state")]
     pub cpu_state: serde_json::Value,
     /// `dedicated`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedicated: Option<bool>,
     /// `entitlement`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
     /// Its type differs between versions (`CpuS390Entitlement` in 8.2.0 to 9.1.0, `S390CpuEntitlement` in 9.2.0-rc2), so it is kept as JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entitlement: Option<serde_json::Value>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CpuInfoS390 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cpu-state", &self.cpu_state)?;
+        if let Some(v) = &self.dedicated {
+            m.serialize_entry("dedicated", v)?;
+        }
+        if let Some(v) = &self.entitlement {
+            m.serialize_entry("entitlement", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuInfoS390 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CpuInfoS390 {
+    const NAME: &'static str = "CpuInfoS390";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cpu-state", "dedicated", "entitlement"];
+        let mut cpu_state = None;
+        let mut dedicated = None;
+        let mut entitlement = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cpu_state = Some(__map.next_value()?),
+                Ok(1) => dedicated = __map.next_value()?,
+                Ok(_) => entitlement = __map.next_value()?,
+            }
+        }
+        Ok(CpuInfoS390 {
+            cpu_state: cpu_state.ok_or_else(|| serde::de::Error::missing_field("cpu-state"))?,
+            dedicated,
+            entitlement,
+            unknown_members,
+        })
+    }
 }
 
 impl CpuInfoS390 {
@@ -501,41 +784,130 @@ impl CpuInfoS390 {
 /// Facts: module `machine`; since QEMU 2.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CpuInstanceProperties {
     /// `node-id`
-    #[serde(rename = "node-id", default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<i64>,
     /// `drawer-id`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(rename = "drawer-id", default, skip_serializing_if = "Option::is_none")]
     pub drawer_id: Option<i64>,
     /// `book-id`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(rename = "book-id", default, skip_serializing_if = "Option::is_none")]
     pub book_id: Option<i64>,
     /// `socket-id`
-    #[serde(rename = "socket-id", default, skip_serializing_if = "Option::is_none")]
     pub socket_id: Option<i64>,
     /// `die-id`
-    #[serde(rename = "die-id", default, skip_serializing_if = "Option::is_none")]
     pub die_id: Option<i64>,
     /// `cluster-id`
-    #[serde(rename = "cluster-id", default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<i64>,
     /// `module-id`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "module-id", default, skip_serializing_if = "Option::is_none")]
     pub module_id: Option<i64>,
     /// `core-id`
-    #[serde(rename = "core-id", default, skip_serializing_if = "Option::is_none")]
     pub core_id: Option<i64>,
     /// `thread-id`
-    #[serde(rename = "thread-id", default, skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CpuInstanceProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.node_id {
+            m.serialize_entry("node-id", v)?;
+        }
+        if let Some(v) = &self.drawer_id {
+            m.serialize_entry("drawer-id", v)?;
+        }
+        if let Some(v) = &self.book_id {
+            m.serialize_entry("book-id", v)?;
+        }
+        if let Some(v) = &self.socket_id {
+            m.serialize_entry("socket-id", v)?;
+        }
+        if let Some(v) = &self.die_id {
+            m.serialize_entry("die-id", v)?;
+        }
+        if let Some(v) = &self.cluster_id {
+            m.serialize_entry("cluster-id", v)?;
+        }
+        if let Some(v) = &self.module_id {
+            m.serialize_entry("module-id", v)?;
+        }
+        if let Some(v) = &self.core_id {
+            m.serialize_entry("core-id", v)?;
+        }
+        if let Some(v) = &self.thread_id {
+            m.serialize_entry("thread-id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuInstanceProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CpuInstanceProperties {
+    const NAME: &'static str = "CpuInstanceProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "node-id",
+            "drawer-id",
+            "book-id",
+            "socket-id",
+            "die-id",
+            "cluster-id",
+            "module-id",
+            "core-id",
+            "thread-id",
+        ];
+        let mut node_id = None;
+        let mut drawer_id = None;
+        let mut book_id = None;
+        let mut socket_id = None;
+        let mut die_id = None;
+        let mut cluster_id = None;
+        let mut module_id = None;
+        let mut core_id = None;
+        let mut thread_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node_id = __map.next_value()?,
+                Ok(1) => drawer_id = __map.next_value()?,
+                Ok(2) => book_id = __map.next_value()?,
+                Ok(3) => socket_id = __map.next_value()?,
+                Ok(4) => die_id = __map.next_value()?,
+                Ok(5) => cluster_id = __map.next_value()?,
+                Ok(6) => module_id = __map.next_value()?,
+                Ok(7) => core_id = __map.next_value()?,
+                Ok(_) => thread_id = __map.next_value()?,
+            }
+        }
+        Ok(CpuInstanceProperties {
+            node_id,
+            drawer_id,
+            book_id,
+            socket_id,
+            die_id,
+            cluster_id,
+            module_id,
+            core_id,
+            thread_id,
+            unknown_members,
+        })
+    }
 }
 
 impl CpuInstanceProperties {
@@ -658,14 +1030,52 @@ qapi_enum_impls!(CpuS390State { Uninitialized = "uninitialized", Stopped = "stop
 /// Facts: module `machine`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CurrentMachineParams {
     /// `wakeup-suspend-support`
-    #[serde(rename = "wakeup-suspend-support")]
     pub wakeup_suspend_support: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CurrentMachineParams {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("wakeup-suspend-support", &self.wakeup_suspend_support)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CurrentMachineParams {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CurrentMachineParams {
+    const NAME: &'static str = "CurrentMachineParams";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["wakeup-suspend-support"];
+        let mut wakeup_suspend_support = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => wakeup_suspend_support = Some(__map.next_value()?),
+            }
+        }
+        Ok(CurrentMachineParams {
+            wakeup_suspend_support: wakeup_suspend_support
+                .ok_or_else(|| serde::de::Error::missing_field("wakeup-suspend-support"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CurrentMachineParams {
@@ -681,13 +1091,51 @@ impl CurrentMachineParams {
 /// Facts: module `machine`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DummyForceArrays {
     /// `unused`
     pub unused: Vec<X86CPUFeatureWordInfo>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DummyForceArrays {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("unused", &self.unused)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DummyForceArrays {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DummyForceArrays {
+    const NAME: &'static str = "DummyForceArrays";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["unused"];
+        let mut unused = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => unused = Some(__map.next_value()?),
+            }
+        }
+        Ok(DummyForceArrays {
+            unused: unused.ok_or_else(|| serde::de::Error::missing_field("unused"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl DummyForceArrays {
@@ -703,13 +1151,48 @@ impl DummyForceArrays {
 /// Facts: module `machine`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuidInfo {
     /// `guid`
     pub guid: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuidInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("guid", &self.guid)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuidInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuidInfo {
+    const NAME: &'static str = "GuidInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["guid"];
+        let mut guid = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => guid = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuidInfo { guid: guid.ok_or_else(|| serde::de::Error::missing_field("guid"))?, unknown_members })
+    }
 }
 
 impl GuidInfo {
@@ -813,22 +1296,71 @@ qapi_enum_impls!(HmatLBMemoryHierarchy { Memory = "memory", FirstLevel = "first-
 /// Facts: module `machine`; since QEMU 2.7; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HotpluggableCPU {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: String,
     /// `vcpus-count`
-    #[serde(rename = "vcpus-count")]
     pub vcpus_count: i64,
     /// `props`
     pub props: CpuInstanceProperties,
     /// `qom-path`
-    #[serde(rename = "qom-path", default, skip_serializing_if = "Option::is_none")]
     pub qom_path: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for HotpluggableCPU {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("vcpus-count", &self.vcpus_count)?;
+        m.serialize_entry("props", &self.props)?;
+        if let Some(v) = &self.qom_path {
+            m.serialize_entry("qom-path", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for HotpluggableCPU {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for HotpluggableCPU {
+    const NAME: &'static str = "HotpluggableCPU";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "vcpus-count", "props", "qom-path"];
+        let mut type_ = None;
+        let mut vcpus_count = None;
+        let mut props = None;
+        let mut qom_path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(1) => vcpus_count = Some(__map.next_value()?),
+                Ok(2) => props = Some(__map.next_value()?),
+                Ok(_) => qom_path = __map.next_value()?,
+            }
+        }
+        Ok(HotpluggableCPU {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            vcpus_count: vcpus_count.ok_or_else(|| serde::de::Error::missing_field("vcpus-count"))?,
+            props: props.ok_or_else(|| serde::de::Error::missing_field("props"))?,
+            qom_path,
+            unknown_members,
+        })
+    }
 }
 
 impl HotpluggableCPU {
@@ -858,23 +1390,75 @@ impl HotpluggableCPU {
 /// Facts: module `machine`; since QEMU 8.2; in QEMU 8.2.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HvBalloonDeviceInfo {
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `memaddr`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memaddr: Option<u64>,
     /// `max-size`
-    #[serde(rename = "max-size")]
     pub max_size: u64,
     /// `memdev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memdev: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for HvBalloonDeviceInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        if let Some(v) = &self.memaddr {
+            m.serialize_entry("memaddr", v)?;
+        }
+        m.serialize_entry("max-size", &self.max_size)?;
+        if let Some(v) = &self.memdev {
+            m.serialize_entry("memdev", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for HvBalloonDeviceInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for HvBalloonDeviceInfo {
+    const NAME: &'static str = "HvBalloonDeviceInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "memaddr", "max-size", "memdev"];
+        let mut id = None;
+        let mut memaddr = None;
+        let mut max_size = None;
+        let mut memdev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = __map.next_value()?,
+                Ok(1) => memaddr = __map.next_value()?,
+                Ok(2) => max_size = Some(__map.next_value()?),
+                Ok(_) => memdev = __map.next_value()?,
+            }
+        }
+        Ok(HvBalloonDeviceInfo {
+            id,
+            memaddr,
+            max_size: max_size.ok_or_else(|| serde::de::Error::missing_field("max-size"))?,
+            memdev,
+            unknown_members,
+        })
+    }
 }
 
 impl HvBalloonDeviceInfo {
@@ -920,13 +1504,51 @@ impl HvBalloonDeviceInfo {
 /// Facts: module `machine`; since QEMU 8.2; in QEMU 8.2.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HvBalloonDeviceInfoWrapper {
     /// `data`
     pub data: HvBalloonDeviceInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for HvBalloonDeviceInfoWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for HvBalloonDeviceInfoWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for HvBalloonDeviceInfoWrapper {
+    const NAME: &'static str = "HvBalloonDeviceInfoWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(HvBalloonDeviceInfoWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl HvBalloonDeviceInfoWrapper {
@@ -942,15 +1564,57 @@ impl HvBalloonDeviceInfoWrapper {
 /// Facts: module `machine`; since QEMU 8.2; in QEMU 8.2.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HvBalloonInfo {
     /// `committed`
     pub committed: u64,
     /// `available`
     pub available: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for HvBalloonInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("committed", &self.committed)?;
+        m.serialize_entry("available", &self.available)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for HvBalloonInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for HvBalloonInfo {
+    const NAME: &'static str = "HvBalloonInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["committed", "available"];
+        let mut committed = None;
+        let mut available = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => committed = Some(__map.next_value()?),
+                Ok(_) => available = Some(__map.next_value()?),
+            }
+        }
+        Ok(HvBalloonInfo {
+            committed: committed.ok_or_else(|| serde::de::Error::missing_field("committed"))?,
+            available: available.ok_or_else(|| serde::de::Error::missing_field("available"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl HvBalloonInfo {
@@ -966,15 +1630,57 @@ impl HvBalloonInfo {
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KvmInfo {
     /// `enabled`
     pub enabled: bool,
     /// `present`
     pub present: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for KvmInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("enabled", &self.enabled)?;
+        m.serialize_entry("present", &self.present)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for KvmInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for KvmInfo {
+    const NAME: &'static str = "KvmInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["enabled", "present"];
+        let mut enabled = None;
+        let mut present = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => enabled = Some(__map.next_value()?),
+                Ok(_) => present = Some(__map.next_value()?),
+            }
+        }
+        Ok(KvmInfo {
+            enabled: enabled.ok_or_else(|| serde::de::Error::missing_field("enabled"))?,
+            present: present.ok_or_else(|| serde::de::Error::missing_field("present"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl KvmInfo {
@@ -1010,45 +1716,140 @@ qapi_enum_impls!(LostTickPolicy { Discard = "discard", Delay = "delay", Slew = "
 /// Facts: module `machine`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MachineInfo {
     /// `name`
     pub name: String,
     /// `alias`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
     /// `is-default`
-    #[serde(rename = "is-default", default, skip_serializing_if = "Option::is_none")]
     pub is_default: Option<bool>,
     /// `cpu-max`
-    #[serde(rename = "cpu-max")]
     pub cpu_max: i64,
     /// `hotpluggable-cpus`
-    #[serde(rename = "hotpluggable-cpus")]
     pub hotpluggable_cpus: bool,
     /// `numa-mem-supported`
-    #[serde(rename = "numa-mem-supported")]
     pub numa_mem_supported: bool,
     /// `deprecated`
     pub deprecated: bool,
     /// `default-cpu-type`
-    #[serde(rename = "default-cpu-type", default, skip_serializing_if = "Option::is_none")]
     pub default_cpu_type: Option<String>,
     /// `default-ram-id`
-    #[serde(rename = "default-ram-id", default, skip_serializing_if = "Option::is_none")]
     pub default_ram_id: Option<String>,
     /// `acpi`
     /// Only in QEMU 8.0.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acpi: Option<bool>,
     /// `compat-props`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
     /// Feature `unstable` in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "compat-props", default, skip_serializing_if = "Option::is_none")]
     pub compat_props: Option<Vec<CompatProperty>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MachineInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.alias {
+            m.serialize_entry("alias", v)?;
+        }
+        if let Some(v) = &self.is_default {
+            m.serialize_entry("is-default", v)?;
+        }
+        m.serialize_entry("cpu-max", &self.cpu_max)?;
+        m.serialize_entry("hotpluggable-cpus", &self.hotpluggable_cpus)?;
+        m.serialize_entry("numa-mem-supported", &self.numa_mem_supported)?;
+        m.serialize_entry("deprecated", &self.deprecated)?;
+        if let Some(v) = &self.default_cpu_type {
+            m.serialize_entry("default-cpu-type", v)?;
+        }
+        if let Some(v) = &self.default_ram_id {
+            m.serialize_entry("default-ram-id", v)?;
+        }
+        if let Some(v) = &self.acpi {
+            m.serialize_entry("acpi", v)?;
+        }
+        if let Some(v) = &self.compat_props {
+            m.serialize_entry("compat-props", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MachineInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MachineInfo {
+    const NAME: &'static str = "MachineInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "name",
+            "alias",
+            "is-default",
+            "cpu-max",
+            "hotpluggable-cpus",
+            "numa-mem-supported",
+            "deprecated",
+            "default-cpu-type",
+            "default-ram-id",
+            "acpi",
+            "compat-props",
+        ];
+        let mut name = None;
+        let mut alias = None;
+        let mut is_default = None;
+        let mut cpu_max = None;
+        let mut hotpluggable_cpus = None;
+        let mut numa_mem_supported = None;
+        let mut deprecated = None;
+        let mut default_cpu_type = None;
+        let mut default_ram_id = None;
+        let mut acpi = None;
+        let mut compat_props = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => alias = __map.next_value()?,
+                Ok(2) => is_default = __map.next_value()?,
+                Ok(3) => cpu_max = Some(__map.next_value()?),
+                Ok(4) => hotpluggable_cpus = Some(__map.next_value()?),
+                Ok(5) => numa_mem_supported = Some(__map.next_value()?),
+                Ok(6) => deprecated = Some(__map.next_value()?),
+                Ok(7) => default_cpu_type = __map.next_value()?,
+                Ok(8) => default_ram_id = __map.next_value()?,
+                Ok(9) => acpi = __map.next_value()?,
+                Ok(_) => compat_props = __map.next_value()?,
+            }
+        }
+        Ok(MachineInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            alias,
+            is_default,
+            cpu_max: cpu_max.ok_or_else(|| serde::de::Error::missing_field("cpu-max"))?,
+            hotpluggable_cpus: hotpluggable_cpus
+                .ok_or_else(|| serde::de::Error::missing_field("hotpluggable-cpus"))?,
+            numa_mem_supported: numa_mem_supported
+                .ok_or_else(|| serde::de::Error::missing_field("numa-mem-supported"))?,
+            deprecated: deprecated.ok_or_else(|| serde::de::Error::missing_field("deprecated"))?,
+            default_cpu_type,
+            default_ram_id,
+            acpi,
+            compat_props,
+            unknown_members,
+        })
+    }
 }
 
 impl MachineInfo {
@@ -1131,10 +1932,9 @@ impl MachineInfo {
 /// Facts: module `machine`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Memdev {
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `size`
     pub size: u64,
@@ -1147,16 +1947,89 @@ pub struct Memdev {
     /// `share`
     pub share: bool,
     /// `reserve`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `host-nodes`
-    #[serde(rename = "host-nodes")]
     pub host_nodes: Vec<u16>,
     /// `policy`
     pub policy: HostMemPolicy,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Memdev {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        m.serialize_entry("size", &self.size)?;
+        m.serialize_entry("merge", &self.merge)?;
+        m.serialize_entry("dump", &self.dump)?;
+        m.serialize_entry("prealloc", &self.prealloc)?;
+        m.serialize_entry("share", &self.share)?;
+        if let Some(v) = &self.reserve {
+            m.serialize_entry("reserve", v)?;
+        }
+        m.serialize_entry("host-nodes", &self.host_nodes)?;
+        m.serialize_entry("policy", &self.policy)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Memdev {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Memdev {
+    const NAME: &'static str = "Memdev";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["id", "size", "merge", "dump", "prealloc", "share", "reserve", "host-nodes", "policy"];
+        let mut id = None;
+        let mut size = None;
+        let mut merge = None;
+        let mut dump = None;
+        let mut prealloc = None;
+        let mut share = None;
+        let mut reserve = None;
+        let mut host_nodes = None;
+        let mut policy = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = __map.next_value()?,
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(2) => merge = Some(__map.next_value()?),
+                Ok(3) => dump = Some(__map.next_value()?),
+                Ok(4) => prealloc = Some(__map.next_value()?),
+                Ok(5) => share = Some(__map.next_value()?),
+                Ok(6) => reserve = __map.next_value()?,
+                Ok(7) => host_nodes = Some(__map.next_value()?),
+                Ok(_) => policy = Some(__map.next_value()?),
+            }
+        }
+        Ok(Memdev {
+            id,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            merge: merge.ok_or_else(|| serde::de::Error::missing_field("merge"))?,
+            dump: dump.ok_or_else(|| serde::de::Error::missing_field("dump"))?,
+            prealloc: prealloc.ok_or_else(|| serde::de::Error::missing_field("prealloc"))?,
+            share: share.ok_or_else(|| serde::de::Error::missing_field("share"))?,
+            reserve,
+            host_nodes: host_nodes.ok_or_else(|| serde::de::Error::missing_field("host-nodes"))?,
+            policy: policy.ok_or_else(|| serde::de::Error::missing_field("policy"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl Memdev {
@@ -1337,17 +2210,59 @@ qapi_enum_impls!(MemoryDeviceInfoKind { Dimm = "dimm", Nvdimm = "nvdimm", Virtio
 /// Facts: module `machine`; since QEMU 2.11; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemoryInfo {
     /// `base-memory`
-    #[serde(rename = "base-memory")]
     pub base_memory: u64,
     /// `plugged-memory`
-    #[serde(rename = "plugged-memory", default, skip_serializing_if = "Option::is_none")]
     pub plugged_memory: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemoryInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("base-memory", &self.base_memory)?;
+        if let Some(v) = &self.plugged_memory {
+            m.serialize_entry("plugged-memory", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemoryInfo {
+    const NAME: &'static str = "MemoryInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["base-memory", "plugged-memory"];
+        let mut base_memory = None;
+        let mut plugged_memory = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => base_memory = Some(__map.next_value()?),
+                Ok(_) => plugged_memory = __map.next_value()?,
+            }
+        }
+        Ok(MemoryInfo {
+            base_memory: base_memory.ok_or_else(|| serde::de::Error::missing_field("base-memory"))?,
+            plugged_memory,
+            unknown_members,
+        })
+    }
 }
 
 impl MemoryInfo {
@@ -1371,20 +2286,64 @@ impl MemoryInfo {
 /// Facts: module `machine`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemorySizeConfiguration {
     /// `size`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// `max-size`
-    #[serde(rename = "max-size", default, skip_serializing_if = "Option::is_none")]
     pub max_size: Option<u64>,
     /// `slots`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slots: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemorySizeConfiguration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.size {
+            m.serialize_entry("size", v)?;
+        }
+        if let Some(v) = &self.max_size {
+            m.serialize_entry("max-size", v)?;
+        }
+        if let Some(v) = &self.slots {
+            m.serialize_entry("slots", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemorySizeConfiguration {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemorySizeConfiguration {
+    const NAME: &'static str = "MemorySizeConfiguration";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["size", "max-size", "slots"];
+        let mut size = None;
+        let mut max_size = None;
+        let mut slots = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => size = __map.next_value()?,
+                Ok(1) => max_size = __map.next_value()?,
+                Ok(_) => slots = __map.next_value()?,
+            }
+        }
+        Ok(MemorySizeConfiguration { size, max_size, slots, unknown_members })
+    }
 }
 
 impl MemorySizeConfiguration {
@@ -1429,41 +2388,130 @@ impl MemorySizeConfiguration {
 /// Facts: module `machine`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NumaCpuOptions {
     /// `node-id`
-    #[serde(rename = "node-id", default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<i64>,
     /// `drawer-id`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(rename = "drawer-id", default, skip_serializing_if = "Option::is_none")]
     pub drawer_id: Option<i64>,
     /// `book-id`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(rename = "book-id", default, skip_serializing_if = "Option::is_none")]
     pub book_id: Option<i64>,
     /// `socket-id`
-    #[serde(rename = "socket-id", default, skip_serializing_if = "Option::is_none")]
     pub socket_id: Option<i64>,
     /// `die-id`
-    #[serde(rename = "die-id", default, skip_serializing_if = "Option::is_none")]
     pub die_id: Option<i64>,
     /// `cluster-id`
-    #[serde(rename = "cluster-id", default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<i64>,
     /// `module-id`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "module-id", default, skip_serializing_if = "Option::is_none")]
     pub module_id: Option<i64>,
     /// `core-id`
-    #[serde(rename = "core-id", default, skip_serializing_if = "Option::is_none")]
     pub core_id: Option<i64>,
     /// `thread-id`
-    #[serde(rename = "thread-id", default, skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NumaCpuOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.node_id {
+            m.serialize_entry("node-id", v)?;
+        }
+        if let Some(v) = &self.drawer_id {
+            m.serialize_entry("drawer-id", v)?;
+        }
+        if let Some(v) = &self.book_id {
+            m.serialize_entry("book-id", v)?;
+        }
+        if let Some(v) = &self.socket_id {
+            m.serialize_entry("socket-id", v)?;
+        }
+        if let Some(v) = &self.die_id {
+            m.serialize_entry("die-id", v)?;
+        }
+        if let Some(v) = &self.cluster_id {
+            m.serialize_entry("cluster-id", v)?;
+        }
+        if let Some(v) = &self.module_id {
+            m.serialize_entry("module-id", v)?;
+        }
+        if let Some(v) = &self.core_id {
+            m.serialize_entry("core-id", v)?;
+        }
+        if let Some(v) = &self.thread_id {
+            m.serialize_entry("thread-id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NumaCpuOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NumaCpuOptions {
+    const NAME: &'static str = "NumaCpuOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "node-id",
+            "drawer-id",
+            "book-id",
+            "socket-id",
+            "die-id",
+            "cluster-id",
+            "module-id",
+            "core-id",
+            "thread-id",
+        ];
+        let mut node_id = None;
+        let mut drawer_id = None;
+        let mut book_id = None;
+        let mut socket_id = None;
+        let mut die_id = None;
+        let mut cluster_id = None;
+        let mut module_id = None;
+        let mut core_id = None;
+        let mut thread_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node_id = __map.next_value()?,
+                Ok(1) => drawer_id = __map.next_value()?,
+                Ok(2) => book_id = __map.next_value()?,
+                Ok(3) => socket_id = __map.next_value()?,
+                Ok(4) => die_id = __map.next_value()?,
+                Ok(5) => cluster_id = __map.next_value()?,
+                Ok(6) => module_id = __map.next_value()?,
+                Ok(7) => core_id = __map.next_value()?,
+                Ok(_) => thread_id = __map.next_value()?,
+            }
+        }
+        Ok(NumaCpuOptions {
+            node_id,
+            drawer_id,
+            book_id,
+            socket_id,
+            die_id,
+            cluster_id,
+            module_id,
+            core_id,
+            thread_id,
+            unknown_members,
+        })
+    }
 }
 
 impl NumaCpuOptions {
@@ -1562,7 +2610,7 @@ impl NumaCpuOptions {
 /// Facts: module `machine`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NumaDistOptions {
     /// `src`
     pub src: u16,
@@ -1571,8 +2619,54 @@ pub struct NumaDistOptions {
     /// `val`
     pub val: u8,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NumaDistOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("src", &self.src)?;
+        m.serialize_entry("dst", &self.dst)?;
+        m.serialize_entry("val", &self.val)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NumaDistOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NumaDistOptions {
+    const NAME: &'static str = "NumaDistOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["src", "dst", "val"];
+        let mut src = None;
+        let mut dst = None;
+        let mut val = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => src = Some(__map.next_value()?),
+                Ok(1) => dst = Some(__map.next_value()?),
+                Ok(_) => val = Some(__map.next_value()?),
+            }
+        }
+        Ok(NumaDistOptions {
+            src: src.ok_or_else(|| serde::de::Error::missing_field("src"))?,
+            dst: dst.ok_or_else(|| serde::de::Error::missing_field("dst"))?,
+            val: val.ok_or_else(|| serde::de::Error::missing_field("val"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl NumaDistOptions {
@@ -1588,10 +2682,9 @@ impl NumaDistOptions {
 /// Facts: module `machine`; since QEMU 5.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NumaHmatCacheOptions {
     /// `node-id`
-    #[serde(rename = "node-id")]
     pub node_id: u32,
     /// `size`
     pub size: u64,
@@ -1604,8 +2697,66 @@ pub struct NumaHmatCacheOptions {
     /// `line`
     pub line: u16,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NumaHmatCacheOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node-id", &self.node_id)?;
+        m.serialize_entry("size", &self.size)?;
+        m.serialize_entry("level", &self.level)?;
+        m.serialize_entry("associativity", &self.associativity)?;
+        m.serialize_entry("policy", &self.policy)?;
+        m.serialize_entry("line", &self.line)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NumaHmatCacheOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NumaHmatCacheOptions {
+    const NAME: &'static str = "NumaHmatCacheOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node-id", "size", "level", "associativity", "policy", "line"];
+        let mut node_id = None;
+        let mut size = None;
+        let mut level = None;
+        let mut associativity = None;
+        let mut policy = None;
+        let mut line = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node_id = Some(__map.next_value()?),
+                Ok(1) => size = Some(__map.next_value()?),
+                Ok(2) => level = Some(__map.next_value()?),
+                Ok(3) => associativity = Some(__map.next_value()?),
+                Ok(4) => policy = Some(__map.next_value()?),
+                Ok(_) => line = Some(__map.next_value()?),
+            }
+        }
+        Ok(NumaHmatCacheOptions {
+            node_id: node_id.ok_or_else(|| serde::de::Error::missing_field("node-id"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            level: level.ok_or_else(|| serde::de::Error::missing_field("level"))?,
+            associativity: associativity.ok_or_else(|| serde::de::Error::missing_field("associativity"))?,
+            policy: policy.ok_or_else(|| serde::de::Error::missing_field("policy"))?,
+            line: line.ok_or_else(|| serde::de::Error::missing_field("line"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl NumaHmatCacheOptions {
@@ -1636,7 +2787,7 @@ impl NumaHmatCacheOptions {
 /// Facts: module `machine`; since QEMU 5.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NumaHmatLBOptions {
     /// `initiator`
     pub initiator: u16,
@@ -1645,17 +2796,76 @@ pub struct NumaHmatLBOptions {
     /// `hierarchy`
     pub hierarchy: HmatLBMemoryHierarchy,
     /// `data-type`
-    #[serde(rename = "data-type")]
     pub data_type: HmatLBDataType,
     /// `latency`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<u64>,
     /// `bandwidth`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NumaHmatLBOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("initiator", &self.initiator)?;
+        m.serialize_entry("target", &self.target)?;
+        m.serialize_entry("hierarchy", &self.hierarchy)?;
+        m.serialize_entry("data-type", &self.data_type)?;
+        if let Some(v) = &self.latency {
+            m.serialize_entry("latency", v)?;
+        }
+        if let Some(v) = &self.bandwidth {
+            m.serialize_entry("bandwidth", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NumaHmatLBOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NumaHmatLBOptions {
+    const NAME: &'static str = "NumaHmatLBOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["initiator", "target", "hierarchy", "data-type", "latency", "bandwidth"];
+        let mut initiator = None;
+        let mut target = None;
+        let mut hierarchy = None;
+        let mut data_type = None;
+        let mut latency = None;
+        let mut bandwidth = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => initiator = Some(__map.next_value()?),
+                Ok(1) => target = Some(__map.next_value()?),
+                Ok(2) => hierarchy = Some(__map.next_value()?),
+                Ok(3) => data_type = Some(__map.next_value()?),
+                Ok(4) => latency = __map.next_value()?,
+                Ok(_) => bandwidth = __map.next_value()?,
+            }
+        }
+        Ok(NumaHmatLBOptions {
+            initiator: initiator.ok_or_else(|| serde::de::Error::missing_field("initiator"))?,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            hierarchy: hierarchy.ok_or_else(|| serde::de::Error::missing_field("hierarchy"))?,
+            data_type: data_type.ok_or_else(|| serde::de::Error::missing_field("data-type"))?,
+            latency,
+            bandwidth,
+            unknown_members,
+        })
+    }
 }
 
 impl NumaHmatLBOptions {
@@ -1700,26 +2910,78 @@ impl NumaHmatLBOptions {
 /// Facts: module `machine`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NumaNodeOptions {
     /// `nodeid`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodeid: Option<u16>,
     /// `cpus`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus: Option<Vec<u16>>,
     /// `mem`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem: Option<u64>,
     /// `memdev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memdev: Option<String>,
     /// `initiator`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initiator: Option<u16>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NumaNodeOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.nodeid {
+            m.serialize_entry("nodeid", v)?;
+        }
+        if let Some(v) = &self.cpus {
+            m.serialize_entry("cpus", v)?;
+        }
+        if let Some(v) = &self.mem {
+            m.serialize_entry("mem", v)?;
+        }
+        if let Some(v) = &self.memdev {
+            m.serialize_entry("memdev", v)?;
+        }
+        if let Some(v) = &self.initiator {
+            m.serialize_entry("initiator", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NumaNodeOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NumaNodeOptions {
+    const NAME: &'static str = "NumaNodeOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["nodeid", "cpus", "mem", "memdev", "initiator"];
+        let mut nodeid = None;
+        let mut cpus = None;
+        let mut mem = None;
+        let mut memdev = None;
+        let mut initiator = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => nodeid = __map.next_value()?,
+                Ok(1) => cpus = __map.next_value()?,
+                Ok(2) => mem = __map.next_value()?,
+                Ok(3) => memdev = __map.next_value()?,
+                Ok(_) => initiator = __map.next_value()?,
+            }
+        }
+        Ok(NumaNodeOptions { nodeid, cpus, mem, memdev, initiator, unknown_members })
+    }
 }
 
 impl NumaNodeOptions {
@@ -1895,10 +3157,9 @@ qapi_enum_impls!(NumaOptionsType { Node = "node", Dist = "dist", Cpu = "cpu", Hm
 /// Facts: module `machine`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PCDIMMDeviceInfo {
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `addr`
     pub addr: i64,
@@ -1915,8 +3176,76 @@ pub struct PCDIMMDeviceInfo {
     /// `hotpluggable`
     pub hotpluggable: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PCDIMMDeviceInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        m.serialize_entry("addr", &self.addr)?;
+        m.serialize_entry("size", &self.size)?;
+        m.serialize_entry("slot", &self.slot)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("memdev", &self.memdev)?;
+        m.serialize_entry("hotplugged", &self.hotplugged)?;
+        m.serialize_entry("hotpluggable", &self.hotpluggable)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PCDIMMDeviceInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PCDIMMDeviceInfo {
+    const NAME: &'static str = "PCDIMMDeviceInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "addr", "size", "slot", "node", "memdev", "hotplugged", "hotpluggable"];
+        let mut id = None;
+        let mut addr = None;
+        let mut size = None;
+        let mut slot = None;
+        let mut node = None;
+        let mut memdev = None;
+        let mut hotplugged = None;
+        let mut hotpluggable = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = __map.next_value()?,
+                Ok(1) => addr = Some(__map.next_value()?),
+                Ok(2) => size = Some(__map.next_value()?),
+                Ok(3) => slot = Some(__map.next_value()?),
+                Ok(4) => node = Some(__map.next_value()?),
+                Ok(5) => memdev = Some(__map.next_value()?),
+                Ok(6) => hotplugged = Some(__map.next_value()?),
+                Ok(_) => hotpluggable = Some(__map.next_value()?),
+            }
+        }
+        Ok(PCDIMMDeviceInfo {
+            id,
+            addr: addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            slot: slot.ok_or_else(|| serde::de::Error::missing_field("slot"))?,
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            memdev: memdev.ok_or_else(|| serde::de::Error::missing_field("memdev"))?,
+            hotplugged: hotplugged.ok_or_else(|| serde::de::Error::missing_field("hotplugged"))?,
+            hotpluggable: hotpluggable.ok_or_else(|| serde::de::Error::missing_field("hotpluggable"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl PCDIMMDeviceInfo {
@@ -1958,13 +3287,51 @@ impl PCDIMMDeviceInfo {
 /// Facts: module `machine`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PCDIMMDeviceInfoWrapper {
     /// `data`
     pub data: PCDIMMDeviceInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PCDIMMDeviceInfoWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PCDIMMDeviceInfoWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PCDIMMDeviceInfoWrapper {
+    const NAME: &'static str = "PCDIMMDeviceInfoWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(PCDIMMDeviceInfoWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl PCDIMMDeviceInfoWrapper {
@@ -2004,44 +3371,131 @@ qapi_enum_impls!(S390CpuState { Uninitialized = "uninitialized", Stopped = "stop
 /// Facts: module `machine`; since QEMU 6.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SMPConfiguration {
     /// `cpus`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus: Option<i64>,
     /// `drawers`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drawers: Option<i64>,
     /// `books`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub books: Option<i64>,
     /// `sockets`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sockets: Option<i64>,
     /// `dies`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dies: Option<i64>,
     /// `clusters`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clusters: Option<i64>,
     /// `modules`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modules: Option<i64>,
     /// `cores`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cores: Option<i64>,
     /// `threads`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<i64>,
     /// `maxcpus`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maxcpus: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SMPConfiguration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.cpus {
+            m.serialize_entry("cpus", v)?;
+        }
+        if let Some(v) = &self.drawers {
+            m.serialize_entry("drawers", v)?;
+        }
+        if let Some(v) = &self.books {
+            m.serialize_entry("books", v)?;
+        }
+        if let Some(v) = &self.sockets {
+            m.serialize_entry("sockets", v)?;
+        }
+        if let Some(v) = &self.dies {
+            m.serialize_entry("dies", v)?;
+        }
+        if let Some(v) = &self.clusters {
+            m.serialize_entry("clusters", v)?;
+        }
+        if let Some(v) = &self.modules {
+            m.serialize_entry("modules", v)?;
+        }
+        if let Some(v) = &self.cores {
+            m.serialize_entry("cores", v)?;
+        }
+        if let Some(v) = &self.threads {
+            m.serialize_entry("threads", v)?;
+        }
+        if let Some(v) = &self.maxcpus {
+            m.serialize_entry("maxcpus", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SMPConfiguration {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SMPConfiguration {
+    const NAME: &'static str = "SMPConfiguration";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "cpus", "drawers", "books", "sockets", "dies", "clusters", "modules", "cores", "threads",
+            "maxcpus",
+        ];
+        let mut cpus = None;
+        let mut drawers = None;
+        let mut books = None;
+        let mut sockets = None;
+        let mut dies = None;
+        let mut clusters = None;
+        let mut modules = None;
+        let mut cores = None;
+        let mut threads = None;
+        let mut maxcpus = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cpus = __map.next_value()?,
+                Ok(1) => drawers = __map.next_value()?,
+                Ok(2) => books = __map.next_value()?,
+                Ok(3) => sockets = __map.next_value()?,
+                Ok(4) => dies = __map.next_value()?,
+                Ok(5) => clusters = __map.next_value()?,
+                Ok(6) => modules = __map.next_value()?,
+                Ok(7) => cores = __map.next_value()?,
+                Ok(8) => threads = __map.next_value()?,
+                Ok(_) => maxcpus = __map.next_value()?,
+            }
+        }
+        Ok(SMPConfiguration {
+            cpus,
+            drawers,
+            books,
+            sockets,
+            dies,
+            clusters,
+            modules,
+            cores,
+            threads,
+            maxcpus,
+            unknown_members,
+        })
+    }
 }
 
 impl SMPConfiguration {
@@ -2149,15 +3603,57 @@ impl SMPConfiguration {
 /// Facts: module `machine`; since QEMU 6.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SgxEPC {
     /// `memdev`
     pub memdev: String,
     /// `node`
     pub node: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SgxEPC {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("memdev", &self.memdev)?;
+        m.serialize_entry("node", &self.node)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SgxEPC {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SgxEPC {
+    const NAME: &'static str = "SgxEPC";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["memdev", "node"];
+        let mut memdev = None;
+        let mut node = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => memdev = Some(__map.next_value()?),
+                Ok(_) => node = Some(__map.next_value()?),
+            }
+        }
+        Ok(SgxEPC {
+            memdev: memdev.ok_or_else(|| serde::de::Error::missing_field("memdev"))?,
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SgxEPC {
@@ -2173,10 +3669,9 @@ impl SgxEPC {
 /// Facts: module `machine`; since QEMU 6.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SgxEPCDeviceInfo {
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `memaddr`
     pub memaddr: u64,
@@ -2187,8 +3682,64 @@ pub struct SgxEPCDeviceInfo {
     /// `memdev`
     pub memdev: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SgxEPCDeviceInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        m.serialize_entry("memaddr", &self.memaddr)?;
+        m.serialize_entry("size", &self.size)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("memdev", &self.memdev)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SgxEPCDeviceInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SgxEPCDeviceInfo {
+    const NAME: &'static str = "SgxEPCDeviceInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "memaddr", "size", "node", "memdev"];
+        let mut id = None;
+        let mut memaddr = None;
+        let mut size = None;
+        let mut node = None;
+        let mut memdev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = __map.next_value()?,
+                Ok(1) => memaddr = Some(__map.next_value()?),
+                Ok(2) => size = Some(__map.next_value()?),
+                Ok(3) => node = Some(__map.next_value()?),
+                Ok(_) => memdev = Some(__map.next_value()?),
+            }
+        }
+        Ok(SgxEPCDeviceInfo {
+            id,
+            memaddr: memaddr.ok_or_else(|| serde::de::Error::missing_field("memaddr"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            memdev: memdev.ok_or_else(|| serde::de::Error::missing_field("memdev"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SgxEPCDeviceInfo {
@@ -2219,13 +3770,51 @@ impl SgxEPCDeviceInfo {
 /// Facts: module `machine`; since QEMU 6.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SgxEPCDeviceInfoWrapper {
     /// `data`
     pub data: SgxEPCDeviceInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SgxEPCDeviceInfoWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SgxEPCDeviceInfoWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SgxEPCDeviceInfoWrapper {
+    const NAME: &'static str = "SgxEPCDeviceInfoWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(SgxEPCDeviceInfoWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SgxEPCDeviceInfoWrapper {
@@ -2241,14 +3830,51 @@ impl SgxEPCDeviceInfoWrapper {
 /// Facts: module `machine`; since QEMU 6.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SgxEPCProperties {
     /// `sgx-epc`
-    #[serde(rename = "sgx-epc")]
     pub sgx_epc: Vec<SgxEPC>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SgxEPCProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("sgx-epc", &self.sgx_epc)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SgxEPCProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SgxEPCProperties {
+    const NAME: &'static str = "SgxEPCProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["sgx-epc"];
+        let mut sgx_epc = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => sgx_epc = Some(__map.next_value()?),
+            }
+        }
+        Ok(SgxEPCProperties {
+            sgx_epc: sgx_epc.ok_or_else(|| serde::de::Error::missing_field("sgx-epc"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SgxEPCProperties {
@@ -2363,13 +3989,48 @@ qapi_enum_impls!(SysEmuTarget { Aarch64 = "aarch64", Alpha = "alpha", Arm = "arm
 /// Facts: module `machine`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TargetInfo {
     /// `arch`
     pub arch: SysEmuTarget,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for TargetInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("arch", &self.arch)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TargetInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for TargetInfo {
+    const NAME: &'static str = "TargetInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["arch"];
+        let mut arch = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => arch = Some(__map.next_value()?),
+            }
+        }
+        Ok(TargetInfo { arch: arch.ok_or_else(|| serde::de::Error::missing_field("arch"))?, unknown_members })
+    }
 }
 
 impl TargetInfo {
@@ -2385,14 +4046,48 @@ impl TargetInfo {
 /// Facts: module `machine`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UuidInfo {
     /// `UUID`
-    #[serde(rename = "UUID")]
     pub uuid: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for UuidInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("UUID", &self.uuid)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for UuidInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for UuidInfo {
+    const NAME: &'static str = "UuidInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["UUID"];
+        let mut uuid = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => uuid = Some(__map.next_value()?),
+            }
+        }
+        Ok(UuidInfo { uuid: uuid.ok_or_else(|| serde::de::Error::missing_field("UUID"))?, unknown_members })
+    }
 }
 
 impl UuidInfo {
@@ -2408,31 +4103,97 @@ impl UuidInfo {
 /// Facts: module `machine`; since QEMU 5.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioMEMDeviceInfo {
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `memaddr`
     pub memaddr: u64,
     /// `requested-size`
-    #[serde(rename = "requested-size")]
     pub requested_size: u64,
     /// `size`
     pub size: u64,
     /// `max-size`
-    #[serde(rename = "max-size")]
     pub max_size: u64,
     /// `block-size`
-    #[serde(rename = "block-size")]
     pub block_size: u64,
     /// `node`
     pub node: i64,
     /// `memdev`
     pub memdev: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioMEMDeviceInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        m.serialize_entry("memaddr", &self.memaddr)?;
+        m.serialize_entry("requested-size", &self.requested_size)?;
+        m.serialize_entry("size", &self.size)?;
+        m.serialize_entry("max-size", &self.max_size)?;
+        m.serialize_entry("block-size", &self.block_size)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("memdev", &self.memdev)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioMEMDeviceInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioMEMDeviceInfo {
+    const NAME: &'static str = "VirtioMEMDeviceInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["id", "memaddr", "requested-size", "size", "max-size", "block-size", "node", "memdev"];
+        let mut id = None;
+        let mut memaddr = None;
+        let mut requested_size = None;
+        let mut size = None;
+        let mut max_size = None;
+        let mut block_size = None;
+        let mut node = None;
+        let mut memdev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = __map.next_value()?,
+                Ok(1) => memaddr = Some(__map.next_value()?),
+                Ok(2) => requested_size = Some(__map.next_value()?),
+                Ok(3) => size = Some(__map.next_value()?),
+                Ok(4) => max_size = Some(__map.next_value()?),
+                Ok(5) => block_size = Some(__map.next_value()?),
+                Ok(6) => node = Some(__map.next_value()?),
+                Ok(_) => memdev = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtioMEMDeviceInfo {
+            id,
+            memaddr: memaddr.ok_or_else(|| serde::de::Error::missing_field("memaddr"))?,
+            requested_size: requested_size
+                .ok_or_else(|| serde::de::Error::missing_field("requested-size"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            max_size: max_size.ok_or_else(|| serde::de::Error::missing_field("max-size"))?,
+            block_size: block_size.ok_or_else(|| serde::de::Error::missing_field("block-size"))?,
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            memdev: memdev.ok_or_else(|| serde::de::Error::missing_field("memdev"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioMEMDeviceInfo {
@@ -2474,13 +4235,51 @@ impl VirtioMEMDeviceInfo {
 /// Facts: module `machine`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioMEMDeviceInfoWrapper {
     /// `data`
     pub data: VirtioMEMDeviceInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioMEMDeviceInfoWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioMEMDeviceInfoWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioMEMDeviceInfoWrapper {
+    const NAME: &'static str = "VirtioMEMDeviceInfoWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtioMEMDeviceInfoWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioMEMDeviceInfoWrapper {
@@ -2496,10 +4295,9 @@ impl VirtioMEMDeviceInfoWrapper {
 /// Facts: module `machine`; since QEMU 4.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioPMEMDeviceInfo {
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `memaddr`
     pub memaddr: u64,
@@ -2508,8 +4306,60 @@ pub struct VirtioPMEMDeviceInfo {
     /// `memdev`
     pub memdev: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioPMEMDeviceInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        m.serialize_entry("memaddr", &self.memaddr)?;
+        m.serialize_entry("size", &self.size)?;
+        m.serialize_entry("memdev", &self.memdev)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioPMEMDeviceInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioPMEMDeviceInfo {
+    const NAME: &'static str = "VirtioPMEMDeviceInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "memaddr", "size", "memdev"];
+        let mut id = None;
+        let mut memaddr = None;
+        let mut size = None;
+        let mut memdev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = __map.next_value()?,
+                Ok(1) => memaddr = Some(__map.next_value()?),
+                Ok(2) => size = Some(__map.next_value()?),
+                Ok(_) => memdev = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtioPMEMDeviceInfo {
+            id,
+            memaddr: memaddr.ok_or_else(|| serde::de::Error::missing_field("memaddr"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            memdev: memdev.ok_or_else(|| serde::de::Error::missing_field("memdev"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioPMEMDeviceInfo {
@@ -2539,13 +4389,51 @@ impl VirtioPMEMDeviceInfo {
 /// Facts: module `machine`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioPMEMDeviceInfoWrapper {
     /// `data`
     pub data: VirtioPMEMDeviceInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioPMEMDeviceInfoWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioPMEMDeviceInfoWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioPMEMDeviceInfoWrapper {
+    const NAME: &'static str = "VirtioPMEMDeviceInfoWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtioPMEMDeviceInfoWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioPMEMDeviceInfoWrapper {
@@ -2561,22 +4449,73 @@ impl VirtioPMEMDeviceInfoWrapper {
 /// Facts: module `machine`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct X86CPUFeatureWordInfo {
     /// `cpuid-input-eax`
-    #[serde(rename = "cpuid-input-eax")]
     pub cpuid_input_eax: i64,
     /// `cpuid-input-ecx`
-    #[serde(rename = "cpuid-input-ecx", default, skip_serializing_if = "Option::is_none")]
     pub cpuid_input_ecx: Option<i64>,
     /// `cpuid-register`
-    #[serde(rename = "cpuid-register")]
     pub cpuid_register: X86CPURegister32,
     /// `features`
     pub features: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for X86CPUFeatureWordInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cpuid-input-eax", &self.cpuid_input_eax)?;
+        if let Some(v) = &self.cpuid_input_ecx {
+            m.serialize_entry("cpuid-input-ecx", v)?;
+        }
+        m.serialize_entry("cpuid-register", &self.cpuid_register)?;
+        m.serialize_entry("features", &self.features)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for X86CPUFeatureWordInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for X86CPUFeatureWordInfo {
+    const NAME: &'static str = "X86CPUFeatureWordInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cpuid-input-eax", "cpuid-input-ecx", "cpuid-register", "features"];
+        let mut cpuid_input_eax = None;
+        let mut cpuid_input_ecx = None;
+        let mut cpuid_register = None;
+        let mut features = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cpuid_input_eax = Some(__map.next_value()?),
+                Ok(1) => cpuid_input_ecx = __map.next_value()?,
+                Ok(2) => cpuid_register = Some(__map.next_value()?),
+                Ok(_) => features = Some(__map.next_value()?),
+            }
+        }
+        Ok(X86CPUFeatureWordInfo {
+            cpuid_input_eax: cpuid_input_eax
+                .ok_or_else(|| serde::de::Error::missing_field("cpuid-input-eax"))?,
+            cpuid_input_ecx,
+            cpuid_register: cpuid_register
+                .ok_or_else(|| serde::de::Error::missing_field("cpuid-register"))?,
+            features: features.ok_or_else(|| serde::de::Error::missing_field("features"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl X86CPUFeatureWordInfo {

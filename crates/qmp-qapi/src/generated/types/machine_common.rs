@@ -109,15 +109,57 @@ qapi_enum_impls!(S390CpuEntitlement { Auto = "auto", Low = "low", Medium = "medi
 /// Facts: module `machine-common`; since QEMU 9.2; in QEMU 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SmpCacheProperties {
     /// `cache`
     pub cache: CacheLevelAndType,
     /// `topology`
     pub topology: CpuTopologyLevel,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SmpCacheProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cache", &self.cache)?;
+        m.serialize_entry("topology", &self.topology)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SmpCacheProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SmpCacheProperties {
+    const NAME: &'static str = "SmpCacheProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cache", "topology"];
+        let mut cache = None;
+        let mut topology = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cache = Some(__map.next_value()?),
+                Ok(_) => topology = Some(__map.next_value()?),
+            }
+        }
+        Ok(SmpCacheProperties {
+            cache: cache.ok_or_else(|| serde::de::Error::missing_field("cache"))?,
+            topology: topology.ok_or_else(|| serde::de::Error::missing_field("topology"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SmpCacheProperties {
@@ -133,13 +175,51 @@ impl SmpCacheProperties {
 /// Facts: module `machine-common`; since QEMU 9.2; in QEMU 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SmpCachePropertiesWrapper {
     /// `caches`
     pub caches: Vec<SmpCacheProperties>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SmpCachePropertiesWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("caches", &self.caches)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SmpCachePropertiesWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SmpCachePropertiesWrapper {
+    const NAME: &'static str = "SmpCachePropertiesWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["caches"];
+        let mut caches = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => caches = Some(__map.next_value()?),
+            }
+        }
+        Ok(SmpCachePropertiesWrapper {
+            caches: caches.ok_or_else(|| serde::de::Error::missing_field("caches"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SmpCachePropertiesWrapper {

@@ -13,29 +13,101 @@ use serde::{Deserialize, Serialize};
 /// Only in QEMU builds where (`TARGET_PPC` or `TARGET_ARM` or `TARGET_I386` or `TARGET_S390X` or `TARGET_MIPS` or `TARGET_LOONGARCH64` or `TARGET_RISCV`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CpuDefinitionInfo {
     /// `name`
     pub name: String,
     /// `migration-safe`
-    #[serde(rename = "migration-safe", default, skip_serializing_if = "Option::is_none")]
     pub migration_safe: Option<bool>,
     /// `static`
-    #[serde(rename = "static")]
     pub static_: bool,
     /// `unavailable-features`
-    #[serde(rename = "unavailable-features", default, skip_serializing_if = "Option::is_none")]
     pub unavailable_features: Option<Vec<String>>,
     /// `typename`
     pub typename: String,
     /// `alias-of`
-    #[serde(rename = "alias-of", default, skip_serializing_if = "Option::is_none")]
     pub alias_of: Option<String>,
     /// `deprecated`
     pub deprecated: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CpuDefinitionInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.migration_safe {
+            m.serialize_entry("migration-safe", v)?;
+        }
+        m.serialize_entry("static", &self.static_)?;
+        if let Some(v) = &self.unavailable_features {
+            m.serialize_entry("unavailable-features", v)?;
+        }
+        m.serialize_entry("typename", &self.typename)?;
+        if let Some(v) = &self.alias_of {
+            m.serialize_entry("alias-of", v)?;
+        }
+        m.serialize_entry("deprecated", &self.deprecated)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuDefinitionInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CpuDefinitionInfo {
+    const NAME: &'static str = "CpuDefinitionInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "name",
+            "migration-safe",
+            "static",
+            "unavailable-features",
+            "typename",
+            "alias-of",
+            "deprecated",
+        ];
+        let mut name = None;
+        let mut migration_safe = None;
+        let mut static_ = None;
+        let mut unavailable_features = None;
+        let mut typename = None;
+        let mut alias_of = None;
+        let mut deprecated = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => migration_safe = __map.next_value()?,
+                Ok(2) => static_ = Some(__map.next_value()?),
+                Ok(3) => unavailable_features = __map.next_value()?,
+                Ok(4) => typename = Some(__map.next_value()?),
+                Ok(5) => alias_of = __map.next_value()?,
+                Ok(_) => deprecated = Some(__map.next_value()?),
+            }
+        }
+        Ok(CpuDefinitionInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            migration_safe,
+            static_: static_.ok_or_else(|| serde::de::Error::missing_field("static"))?,
+            unavailable_features,
+            typename: typename.ok_or_else(|| serde::de::Error::missing_field("typename"))?,
+            alias_of,
+            deprecated: deprecated.ok_or_else(|| serde::de::Error::missing_field("deprecated"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CpuDefinitionInfo {
@@ -91,13 +163,51 @@ impl CpuDefinitionInfo {
 /// Only in QEMU builds where `TARGET_S390X` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CpuModelBaselineInfo {
     /// `model`
     pub model: CpuModelInfo,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CpuModelBaselineInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", &self.model)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuModelBaselineInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CpuModelBaselineInfo {
+    const NAME: &'static str = "CpuModelBaselineInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["model"];
+        let mut model = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => model = Some(__map.next_value()?),
+            }
+        }
+        Ok(CpuModelBaselineInfo {
+            model: model.ok_or_else(|| serde::de::Error::missing_field("model"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CpuModelBaselineInfo {
@@ -115,16 +225,58 @@ impl CpuModelBaselineInfo {
 /// Only in QEMU builds where `TARGET_S390X` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CpuModelCompareInfo {
     /// `result`
     pub result: CpuModelCompareResult,
     /// `responsible-properties`
-    #[serde(rename = "responsible-properties")]
     pub responsible_properties: Vec<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CpuModelCompareInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("result", &self.result)?;
+        m.serialize_entry("responsible-properties", &self.responsible_properties)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuModelCompareInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CpuModelCompareInfo {
+    const NAME: &'static str = "CpuModelCompareInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["result", "responsible-properties"];
+        let mut result = None;
+        let mut responsible_properties = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => result = Some(__map.next_value()?),
+                Ok(_) => responsible_properties = Some(__map.next_value()?),
+            }
+        }
+        Ok(CpuModelCompareInfo {
+            result: result.ok_or_else(|| serde::de::Error::missing_field("result"))?,
+            responsible_properties: responsible_properties
+                .ok_or_else(|| serde::de::Error::missing_field("responsible-properties"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CpuModelCompareInfo {
@@ -164,18 +316,61 @@ qapi_enum_impls!(CpuModelCompareResult { Incompatible = "incompatible", Identica
 /// Only in QEMU builds where (`TARGET_S390X` or `TARGET_I386` or `TARGET_ARM` or `TARGET_LOONGARCH64` or `TARGET_RISCV`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CpuModelExpansionInfo {
     /// `model`
     pub model: CpuModelInfo,
     /// `deprecated-props`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
     /// Only in builds where `TARGET_S390X` holds.
-    #[serde(rename = "deprecated-props", default, skip_serializing_if = "Option::is_none")]
     pub deprecated_props: Option<Vec<String>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CpuModelExpansionInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", &self.model)?;
+        if let Some(v) = &self.deprecated_props {
+            m.serialize_entry("deprecated-props", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuModelExpansionInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CpuModelExpansionInfo {
+    const NAME: &'static str = "CpuModelExpansionInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["model", "deprecated-props"];
+        let mut model = None;
+        let mut deprecated_props = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => model = Some(__map.next_value()?),
+                Ok(_) => deprecated_props = __map.next_value()?,
+            }
+        }
+        Ok(CpuModelExpansionInfo {
+            model: model.ok_or_else(|| serde::de::Error::missing_field("model"))?,
+            deprecated_props,
+            unknown_members,
+        })
+    }
 }
 
 impl CpuModelExpansionInfo {
@@ -217,20 +412,59 @@ qapi_enum_impls!(CpuModelExpansionType { Static = "static", Full = "full" });
 /// Facts: module `machine-target`; since QEMU 2.8; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CpuModelInfo {
     /// `name`
     pub name: String,
     /// `props`
-    #[serde(
-        default,
-        deserialize_with = "crate::qapi_support::present",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub props: Option<serde_json::Value>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CpuModelInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.props {
+            m.serialize_entry("props", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuModelInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CpuModelInfo {
+    const NAME: &'static str = "CpuModelInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "props"];
+        let mut name = None;
+        let mut props = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(_) => props = Some(__map.next_value()?),
+            }
+        }
+        Ok(CpuModelInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            props,
+            unknown_members,
+        })
+    }
 }
 
 impl CpuModelInfo {
@@ -256,14 +490,52 @@ impl CpuModelInfo {
 /// Only in QEMU builds where `TARGET_S390X` and `CONFIG_KVM` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CpuPolarizationInfo {
     /// `polarization`
     /// Its type differs between versions (`CpuS390Polarization` in 8.2.0 to 9.1.0, `S390CpuPolarization` in 9.2.0-rc2), so it is kept as JSON.
     pub polarization: serde_json::Value,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CpuPolarizationInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("polarization", &self.polarization)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuPolarizationInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CpuPolarizationInfo {
+    const NAME: &'static str = "CpuPolarizationInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["polarization"];
+        let mut polarization = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => polarization = Some(__map.next_value()?),
+            }
+        }
+        Ok(CpuPolarizationInfo {
+            polarization: polarization.ok_or_else(|| serde::de::Error::missing_field("polarization"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CpuPolarizationInfo {

@@ -11,18 +11,65 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `migration`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BitmapMigrationBitmapAlias {
     /// `name`
     pub name: String,
     /// `alias`
     pub alias: String,
     /// `transform`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<BitmapMigrationBitmapAliasTransform>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BitmapMigrationBitmapAlias {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("alias", &self.alias)?;
+        if let Some(v) = &self.transform {
+            m.serialize_entry("transform", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BitmapMigrationBitmapAlias {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BitmapMigrationBitmapAlias {
+    const NAME: &'static str = "BitmapMigrationBitmapAlias";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "alias", "transform"];
+        let mut name = None;
+        let mut alias = None;
+        let mut transform = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => alias = Some(__map.next_value()?),
+                Ok(_) => transform = __map.next_value()?,
+            }
+        }
+        Ok(BitmapMigrationBitmapAlias {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            alias: alias.ok_or_else(|| serde::de::Error::missing_field("alias"))?,
+            transform,
+            unknown_members,
+        })
+    }
 }
 
 impl BitmapMigrationBitmapAlias {
@@ -51,14 +98,50 @@ impl BitmapMigrationBitmapAlias {
 /// Facts: module `migration`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BitmapMigrationBitmapAliasTransform {
     /// `persistent`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BitmapMigrationBitmapAliasTransform {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.persistent {
+            m.serialize_entry("persistent", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BitmapMigrationBitmapAliasTransform {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BitmapMigrationBitmapAliasTransform {
+    const NAME: &'static str = "BitmapMigrationBitmapAliasTransform";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["persistent"];
+        let mut persistent = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => persistent = __map.next_value()?,
+            }
+        }
+        Ok(BitmapMigrationBitmapAliasTransform { persistent, unknown_members })
+    }
 }
 
 impl BitmapMigrationBitmapAliasTransform {
@@ -82,18 +165,63 @@ impl BitmapMigrationBitmapAliasTransform {
 /// Facts: module `migration`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BitmapMigrationNodeAlias {
     /// `node-name`
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `alias`
     pub alias: String,
     /// `bitmaps`
     pub bitmaps: Vec<BitmapMigrationBitmapAlias>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for BitmapMigrationNodeAlias {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node-name", &self.node_name)?;
+        m.serialize_entry("alias", &self.alias)?;
+        m.serialize_entry("bitmaps", &self.bitmaps)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BitmapMigrationNodeAlias {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for BitmapMigrationNodeAlias {
+    const NAME: &'static str = "BitmapMigrationNodeAlias";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node-name", "alias", "bitmaps"];
+        let mut node_name = None;
+        let mut alias = None;
+        let mut bitmaps = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node_name = Some(__map.next_value()?),
+                Ok(1) => alias = Some(__map.next_value()?),
+                Ok(_) => bitmaps = Some(__map.next_value()?),
+            }
+        }
+        Ok(BitmapMigrationNodeAlias {
+            node_name: node_name.ok_or_else(|| serde::de::Error::missing_field("node-name"))?,
+            alias: alias.ok_or_else(|| serde::de::Error::missing_field("alias"))?,
+            bitmaps: bitmaps.ok_or_else(|| serde::de::Error::missing_field("bitmaps"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl BitmapMigrationNodeAlias {
@@ -190,18 +318,63 @@ qapi_enum_impls!(COLOMode { QapiNone = "none", Primary = "primary", Secondary = 
 /// Only in QEMU builds where `CONFIG_REPLICATION` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct COLOStatus {
     /// `mode`
     pub mode: COLOMode,
     /// `last-mode`
-    #[serde(rename = "last-mode")]
     pub last_mode: COLOMode,
     /// `reason`
     pub reason: COLOExitReason,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for COLOStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("mode", &self.mode)?;
+        m.serialize_entry("last-mode", &self.last_mode)?;
+        m.serialize_entry("reason", &self.reason)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for COLOStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for COLOStatus {
+    const NAME: &'static str = "COLOStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["mode", "last-mode", "reason"];
+        let mut mode = None;
+        let mut last_mode = None;
+        let mut reason = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mode = Some(__map.next_value()?),
+                Ok(1) => last_mode = Some(__map.next_value()?),
+                Ok(_) => reason = Some(__map.next_value()?),
+            }
+        }
+        Ok(COLOStatus {
+            mode: mode.ok_or_else(|| serde::de::Error::missing_field("mode"))?,
+            last_mode: last_mode.ok_or_else(|| serde::de::Error::missing_field("last-mode"))?,
+            reason: reason.ok_or_else(|| serde::de::Error::missing_field("reason"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl COLOStatus {
@@ -217,24 +390,77 @@ impl COLOStatus {
 /// Facts: module `migration`; since QEMU 3.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompressionStats {
     /// `pages`
     pub pages: i64,
     /// `busy`
     pub busy: i64,
     /// `busy-rate`
-    #[serde(rename = "busy-rate")]
     pub busy_rate: f64,
     /// `compressed-size`
-    #[serde(rename = "compressed-size")]
     pub compressed_size: i64,
     /// `compression-rate`
-    #[serde(rename = "compression-rate")]
     pub compression_rate: f64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CompressionStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pages", &self.pages)?;
+        m.serialize_entry("busy", &self.busy)?;
+        m.serialize_entry("busy-rate", &self.busy_rate)?;
+        m.serialize_entry("compressed-size", &self.compressed_size)?;
+        m.serialize_entry("compression-rate", &self.compression_rate)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CompressionStats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CompressionStats {
+    const NAME: &'static str = "CompressionStats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["pages", "busy", "busy-rate", "compressed-size", "compression-rate"];
+        let mut pages = None;
+        let mut busy = None;
+        let mut busy_rate = None;
+        let mut compressed_size = None;
+        let mut compression_rate = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => pages = Some(__map.next_value()?),
+                Ok(1) => busy = Some(__map.next_value()?),
+                Ok(2) => busy_rate = Some(__map.next_value()?),
+                Ok(3) => compressed_size = Some(__map.next_value()?),
+                Ok(_) => compression_rate = Some(__map.next_value()?),
+            }
+        }
+        Ok(CompressionStats {
+            pages: pages.ok_or_else(|| serde::de::Error::missing_field("pages"))?,
+            busy: busy.ok_or_else(|| serde::de::Error::missing_field("busy"))?,
+            busy_rate: busy_rate.ok_or_else(|| serde::de::Error::missing_field("busy-rate"))?,
+            compressed_size: compressed_size
+                .ok_or_else(|| serde::de::Error::missing_field("compressed-size"))?,
+            compression_rate: compression_rate
+                .ok_or_else(|| serde::de::Error::missing_field("compression-rate"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CompressionStats {
@@ -257,20 +483,63 @@ impl CompressionStats {
 /// Facts: module `migration`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DirtyLimitInfo {
     /// `cpu-index`
-    #[serde(rename = "cpu-index")]
     pub cpu_index: i64,
     /// `limit-rate`
-    #[serde(rename = "limit-rate")]
     pub limit_rate: u64,
     /// `current-rate`
-    #[serde(rename = "current-rate")]
     pub current_rate: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DirtyLimitInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cpu-index", &self.cpu_index)?;
+        m.serialize_entry("limit-rate", &self.limit_rate)?;
+        m.serialize_entry("current-rate", &self.current_rate)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DirtyLimitInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DirtyLimitInfo {
+    const NAME: &'static str = "DirtyLimitInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cpu-index", "limit-rate", "current-rate"];
+        let mut cpu_index = None;
+        let mut limit_rate = None;
+        let mut current_rate = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cpu_index = Some(__map.next_value()?),
+                Ok(1) => limit_rate = Some(__map.next_value()?),
+                Ok(_) => current_rate = Some(__map.next_value()?),
+            }
+        }
+        Ok(DirtyLimitInfo {
+            cpu_index: cpu_index.ok_or_else(|| serde::de::Error::missing_field("cpu-index"))?,
+            limit_rate: limit_rate.ok_or_else(|| serde::de::Error::missing_field("limit-rate"))?,
+            current_rate: current_rate.ok_or_else(|| serde::de::Error::missing_field("current-rate"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl DirtyLimitInfo {
@@ -286,34 +555,109 @@ impl DirtyLimitInfo {
 /// Facts: module `migration`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DirtyRateInfo {
     /// `dirty-rate`
-    #[serde(rename = "dirty-rate", default, skip_serializing_if = "Option::is_none")]
     pub dirty_rate: Option<i64>,
     /// `status`
     pub status: DirtyRateStatus,
     /// `start-time`
-    #[serde(rename = "start-time")]
     pub start_time: i64,
     /// `calc-time`
-    #[serde(rename = "calc-time")]
     pub calc_time: i64,
     /// `calc-time-unit`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(rename = "calc-time-unit", default, skip_serializing_if = "Option::is_none")]
     pub calc_time_unit: Option<TimeUnit>,
     /// `sample-pages`
-    #[serde(rename = "sample-pages")]
     pub sample_pages: u64,
     /// `mode`
     pub mode: DirtyRateMeasureMode,
     /// `vcpu-dirty-rate`
-    #[serde(rename = "vcpu-dirty-rate", default, skip_serializing_if = "Option::is_none")]
     pub vcpu_dirty_rate: Option<Vec<DirtyRateVcpu>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DirtyRateInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.dirty_rate {
+            m.serialize_entry("dirty-rate", v)?;
+        }
+        m.serialize_entry("status", &self.status)?;
+        m.serialize_entry("start-time", &self.start_time)?;
+        m.serialize_entry("calc-time", &self.calc_time)?;
+        if let Some(v) = &self.calc_time_unit {
+            m.serialize_entry("calc-time-unit", v)?;
+        }
+        m.serialize_entry("sample-pages", &self.sample_pages)?;
+        m.serialize_entry("mode", &self.mode)?;
+        if let Some(v) = &self.vcpu_dirty_rate {
+            m.serialize_entry("vcpu-dirty-rate", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DirtyRateInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DirtyRateInfo {
+    const NAME: &'static str = "DirtyRateInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "dirty-rate",
+            "status",
+            "start-time",
+            "calc-time",
+            "calc-time-unit",
+            "sample-pages",
+            "mode",
+            "vcpu-dirty-rate",
+        ];
+        let mut dirty_rate = None;
+        let mut status = None;
+        let mut start_time = None;
+        let mut calc_time = None;
+        let mut calc_time_unit = None;
+        let mut sample_pages = None;
+        let mut mode = None;
+        let mut vcpu_dirty_rate = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => dirty_rate = __map.next_value()?,
+                Ok(1) => status = Some(__map.next_value()?),
+                Ok(2) => start_time = Some(__map.next_value()?),
+                Ok(3) => calc_time = Some(__map.next_value()?),
+                Ok(4) => calc_time_unit = __map.next_value()?,
+                Ok(5) => sample_pages = Some(__map.next_value()?),
+                Ok(6) => mode = Some(__map.next_value()?),
+                Ok(_) => vcpu_dirty_rate = __map.next_value()?,
+            }
+        }
+        Ok(DirtyRateInfo {
+            dirty_rate,
+            status: status.ok_or_else(|| serde::de::Error::missing_field("status"))?,
+            start_time: start_time.ok_or_else(|| serde::de::Error::missing_field("start-time"))?,
+            calc_time: calc_time.ok_or_else(|| serde::de::Error::missing_field("calc-time"))?,
+            calc_time_unit,
+            sample_pages: sample_pages.ok_or_else(|| serde::de::Error::missing_field("sample-pages"))?,
+            mode: mode.ok_or_else(|| serde::de::Error::missing_field("mode"))?,
+            vcpu_dirty_rate,
+            unknown_members,
+        })
+    }
 }
 
 impl DirtyRateInfo {
@@ -409,16 +753,57 @@ qapi_enum_impls!(DirtyRateStatus { Unstarted = "unstarted", Measuring = "measuri
 /// Facts: module `migration`; since QEMU 6.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DirtyRateVcpu {
     /// `id`
     pub id: i64,
     /// `dirty-rate`
-    #[serde(rename = "dirty-rate")]
     pub dirty_rate: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DirtyRateVcpu {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("dirty-rate", &self.dirty_rate)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DirtyRateVcpu {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DirtyRateVcpu {
+    const NAME: &'static str = "DirtyRateVcpu";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "dirty-rate"];
+        let mut id = None;
+        let mut dirty_rate = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(_) => dirty_rate = Some(__map.next_value()?),
+            }
+        }
+        Ok(DirtyRateVcpu {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            dirty_rate: dirty_rate.ok_or_else(|| serde::de::Error::missing_field("dirty-rate"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl DirtyRateVcpu {
@@ -458,15 +843,57 @@ qapi_enum_impls!(FailoverStatus { QapiNone = "none", Require = "require", Active
 /// Facts: module `migration`; since QEMU 8.2; in QEMU 8.2.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FileMigrationArgs {
     /// `filename`
     pub filename: String,
     /// `offset`
     pub offset: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FileMigrationArgs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("filename", &self.filename)?;
+        m.serialize_entry("offset", &self.offset)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FileMigrationArgs {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FileMigrationArgs {
+    const NAME: &'static str = "FileMigrationArgs";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["filename", "offset"];
+        let mut filename = None;
+        let mut offset = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => filename = Some(__map.next_value()?),
+                Ok(_) => offset = Some(__map.next_value()?),
+            }
+        }
+        Ok(FileMigrationArgs {
+            filename: filename.ok_or_else(|| serde::de::Error::missing_field("filename"))?,
+            offset: offset.ok_or_else(|| serde::de::Error::missing_field("offset"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl FileMigrationArgs {
@@ -500,152 +927,376 @@ qapi_enum_impls!(MigMode { Normal = "normal", CprReboot = "cpr-reboot" });
 /// Facts: module `migration`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MigrateSetParameters {
     /// `announce-initial`
-    #[serde(rename = "announce-initial", default, skip_serializing_if = "Option::is_none")]
     pub announce_initial: Option<u64>,
     /// `announce-max`
-    #[serde(rename = "announce-max", default, skip_serializing_if = "Option::is_none")]
     pub announce_max: Option<u64>,
     /// `announce-rounds`
-    #[serde(rename = "announce-rounds", default, skip_serializing_if = "Option::is_none")]
     pub announce_rounds: Option<u64>,
     /// `announce-step`
-    #[serde(rename = "announce-step", default, skip_serializing_if = "Option::is_none")]
     pub announce_step: Option<u64>,
     /// `compress-level`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(rename = "compress-level", default, skip_serializing_if = "Option::is_none")]
     pub compress_level: Option<u8>,
     /// `compress-threads`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(rename = "compress-threads", default, skip_serializing_if = "Option::is_none")]
     pub compress_threads: Option<u8>,
     /// `compress-wait-thread`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(rename = "compress-wait-thread", default, skip_serializing_if = "Option::is_none")]
     pub compress_wait_thread: Option<bool>,
     /// `decompress-threads`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(rename = "decompress-threads", default, skip_serializing_if = "Option::is_none")]
     pub decompress_threads: Option<u8>,
     /// `throttle-trigger-threshold`
-    #[serde(rename = "throttle-trigger-threshold", default, skip_serializing_if = "Option::is_none")]
     pub throttle_trigger_threshold: Option<u8>,
     /// `cpu-throttle-initial`
-    #[serde(rename = "cpu-throttle-initial", default, skip_serializing_if = "Option::is_none")]
     pub cpu_throttle_initial: Option<u8>,
     /// `cpu-throttle-increment`
-    #[serde(rename = "cpu-throttle-increment", default, skip_serializing_if = "Option::is_none")]
     pub cpu_throttle_increment: Option<u8>,
     /// `cpu-throttle-tailslow`
-    #[serde(rename = "cpu-throttle-tailslow", default, skip_serializing_if = "Option::is_none")]
     pub cpu_throttle_tailslow: Option<bool>,
     /// `tls-creds`
-    #[serde(
-        rename = "tls-creds",
-        default,
-        deserialize_with = "crate::qapi_support::present",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub tls_creds: Option<StrOrNull>,
     /// `tls-hostname`
-    #[serde(
-        rename = "tls-hostname",
-        default,
-        deserialize_with = "crate::qapi_support::present",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub tls_hostname: Option<StrOrNull>,
     /// `tls-authz`
-    #[serde(
-        rename = "tls-authz",
-        default,
-        deserialize_with = "crate::qapi_support::present",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub tls_authz: Option<StrOrNull>,
     /// `max-bandwidth`
-    #[serde(rename = "max-bandwidth", default, skip_serializing_if = "Option::is_none")]
     pub max_bandwidth: Option<u64>,
     /// `avail-switchover-bandwidth`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(rename = "avail-switchover-bandwidth", default, skip_serializing_if = "Option::is_none")]
     pub avail_switchover_bandwidth: Option<u64>,
     /// `downtime-limit`
-    #[serde(rename = "downtime-limit", default, skip_serializing_if = "Option::is_none")]
     pub downtime_limit: Option<u64>,
     /// `x-checkpoint-delay`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-checkpoint-delay", default, skip_serializing_if = "Option::is_none")]
     pub x_checkpoint_delay: Option<u32>,
     /// `block-incremental`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(rename = "block-incremental", default, skip_serializing_if = "Option::is_none")]
     pub block_incremental: Option<bool>,
     /// `multifd-channels`
-    #[serde(rename = "multifd-channels", default, skip_serializing_if = "Option::is_none")]
     pub multifd_channels: Option<u8>,
     /// `xbzrle-cache-size`
-    #[serde(rename = "xbzrle-cache-size", default, skip_serializing_if = "Option::is_none")]
     pub xbzrle_cache_size: Option<u64>,
     /// `max-postcopy-bandwidth`
-    #[serde(rename = "max-postcopy-bandwidth", default, skip_serializing_if = "Option::is_none")]
     pub max_postcopy_bandwidth: Option<u64>,
     /// `max-cpu-throttle`
-    #[serde(rename = "max-cpu-throttle", default, skip_serializing_if = "Option::is_none")]
     pub max_cpu_throttle: Option<u8>,
     /// `multifd-compression`
-    #[serde(rename = "multifd-compression", default, skip_serializing_if = "Option::is_none")]
     pub multifd_compression: Option<MultiFDCompression>,
     /// `multifd-zlib-level`
-    #[serde(rename = "multifd-zlib-level", default, skip_serializing_if = "Option::is_none")]
     pub multifd_zlib_level: Option<u8>,
     /// `multifd-qatzip-level`
     /// Only in QEMU 9.2.0-rc2.
-    #[serde(rename = "multifd-qatzip-level", default, skip_serializing_if = "Option::is_none")]
     pub multifd_qatzip_level: Option<u8>,
     /// `multifd-zstd-level`
-    #[serde(rename = "multifd-zstd-level", default, skip_serializing_if = "Option::is_none")]
     pub multifd_zstd_level: Option<u8>,
     /// `block-bitmap-mapping`
-    #[serde(rename = "block-bitmap-mapping", default, skip_serializing_if = "Option::is_none")]
     pub block_bitmap_mapping: Option<Vec<BitmapMigrationNodeAlias>>,
     /// `x-vcpu-dirty-limit-period`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
     /// Feature `unstable` in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(rename = "x-vcpu-dirty-limit-period", default, skip_serializing_if = "Option::is_none")]
     pub x_vcpu_dirty_limit_period: Option<u64>,
     /// `vcpu-dirty-limit`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(rename = "vcpu-dirty-limit", default, skip_serializing_if = "Option::is_none")]
     pub vcpu_dirty_limit: Option<u64>,
     /// `mode`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<MigMode>,
     /// `zero-page-detection`
     /// Only in QEMU 9.0.0 to 9.2.0-rc2.
-    #[serde(rename = "zero-page-detection", default, skip_serializing_if = "Option::is_none")]
     pub zero_page_detection: Option<ZeroPageDetection>,
     /// `direct-io`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "direct-io", default, skip_serializing_if = "Option::is_none")]
     pub direct_io: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrateSetParameters {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.announce_initial {
+            m.serialize_entry("announce-initial", v)?;
+        }
+        if let Some(v) = &self.announce_max {
+            m.serialize_entry("announce-max", v)?;
+        }
+        if let Some(v) = &self.announce_rounds {
+            m.serialize_entry("announce-rounds", v)?;
+        }
+        if let Some(v) = &self.announce_step {
+            m.serialize_entry("announce-step", v)?;
+        }
+        if let Some(v) = &self.compress_level {
+            m.serialize_entry("compress-level", v)?;
+        }
+        if let Some(v) = &self.compress_threads {
+            m.serialize_entry("compress-threads", v)?;
+        }
+        if let Some(v) = &self.compress_wait_thread {
+            m.serialize_entry("compress-wait-thread", v)?;
+        }
+        if let Some(v) = &self.decompress_threads {
+            m.serialize_entry("decompress-threads", v)?;
+        }
+        if let Some(v) = &self.throttle_trigger_threshold {
+            m.serialize_entry("throttle-trigger-threshold", v)?;
+        }
+        if let Some(v) = &self.cpu_throttle_initial {
+            m.serialize_entry("cpu-throttle-initial", v)?;
+        }
+        if let Some(v) = &self.cpu_throttle_increment {
+            m.serialize_entry("cpu-throttle-increment", v)?;
+        }
+        if let Some(v) = &self.cpu_throttle_tailslow {
+            m.serialize_entry("cpu-throttle-tailslow", v)?;
+        }
+        if let Some(v) = &self.tls_creds {
+            m.serialize_entry("tls-creds", v)?;
+        }
+        if let Some(v) = &self.tls_hostname {
+            m.serialize_entry("tls-hostname", v)?;
+        }
+        if let Some(v) = &self.tls_authz {
+            m.serialize_entry("tls-authz", v)?;
+        }
+        if let Some(v) = &self.max_bandwidth {
+            m.serialize_entry("max-bandwidth", v)?;
+        }
+        if let Some(v) = &self.avail_switchover_bandwidth {
+            m.serialize_entry("avail-switchover-bandwidth", v)?;
+        }
+        if let Some(v) = &self.downtime_limit {
+            m.serialize_entry("downtime-limit", v)?;
+        }
+        if let Some(v) = &self.x_checkpoint_delay {
+            m.serialize_entry("x-checkpoint-delay", v)?;
+        }
+        if let Some(v) = &self.block_incremental {
+            m.serialize_entry("block-incremental", v)?;
+        }
+        if let Some(v) = &self.multifd_channels {
+            m.serialize_entry("multifd-channels", v)?;
+        }
+        if let Some(v) = &self.xbzrle_cache_size {
+            m.serialize_entry("xbzrle-cache-size", v)?;
+        }
+        if let Some(v) = &self.max_postcopy_bandwidth {
+            m.serialize_entry("max-postcopy-bandwidth", v)?;
+        }
+        if let Some(v) = &self.max_cpu_throttle {
+            m.serialize_entry("max-cpu-throttle", v)?;
+        }
+        if let Some(v) = &self.multifd_compression {
+            m.serialize_entry("multifd-compression", v)?;
+        }
+        if let Some(v) = &self.multifd_zlib_level {
+            m.serialize_entry("multifd-zlib-level", v)?;
+        }
+        if let Some(v) = &self.multifd_qatzip_level {
+            m.serialize_entry("multifd-qatzip-level", v)?;
+        }
+        if let Some(v) = &self.multifd_zstd_level {
+            m.serialize_entry("multifd-zstd-level", v)?;
+        }
+        if let Some(v) = &self.block_bitmap_mapping {
+            m.serialize_entry("block-bitmap-mapping", v)?;
+        }
+        if let Some(v) = &self.x_vcpu_dirty_limit_period {
+            m.serialize_entry("x-vcpu-dirty-limit-period", v)?;
+        }
+        if let Some(v) = &self.vcpu_dirty_limit {
+            m.serialize_entry("vcpu-dirty-limit", v)?;
+        }
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        if let Some(v) = &self.zero_page_detection {
+            m.serialize_entry("zero-page-detection", v)?;
+        }
+        if let Some(v) = &self.direct_io {
+            m.serialize_entry("direct-io", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrateSetParameters {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrateSetParameters {
+    const NAME: &'static str = "MigrateSetParameters";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "announce-initial",
+            "announce-max",
+            "announce-rounds",
+            "announce-step",
+            "compress-level",
+            "compress-threads",
+            "compress-wait-thread",
+            "decompress-threads",
+            "throttle-trigger-threshold",
+            "cpu-throttle-initial",
+            "cpu-throttle-increment",
+            "cpu-throttle-tailslow",
+            "tls-creds",
+            "tls-hostname",
+            "tls-authz",
+            "max-bandwidth",
+            "avail-switchover-bandwidth",
+            "downtime-limit",
+            "x-checkpoint-delay",
+            "block-incremental",
+            "multifd-channels",
+            "xbzrle-cache-size",
+            "max-postcopy-bandwidth",
+            "max-cpu-throttle",
+            "multifd-compression",
+            "multifd-zlib-level",
+            "multifd-qatzip-level",
+            "multifd-zstd-level",
+            "block-bitmap-mapping",
+            "x-vcpu-dirty-limit-period",
+            "vcpu-dirty-limit",
+            "mode",
+            "zero-page-detection",
+            "direct-io",
+        ];
+        let mut announce_initial = None;
+        let mut announce_max = None;
+        let mut announce_rounds = None;
+        let mut announce_step = None;
+        let mut compress_level = None;
+        let mut compress_threads = None;
+        let mut compress_wait_thread = None;
+        let mut decompress_threads = None;
+        let mut throttle_trigger_threshold = None;
+        let mut cpu_throttle_initial = None;
+        let mut cpu_throttle_increment = None;
+        let mut cpu_throttle_tailslow = None;
+        let mut tls_creds = None;
+        let mut tls_hostname = None;
+        let mut tls_authz = None;
+        let mut max_bandwidth = None;
+        let mut avail_switchover_bandwidth = None;
+        let mut downtime_limit = None;
+        let mut x_checkpoint_delay = None;
+        let mut block_incremental = None;
+        let mut multifd_channels = None;
+        let mut xbzrle_cache_size = None;
+        let mut max_postcopy_bandwidth = None;
+        let mut max_cpu_throttle = None;
+        let mut multifd_compression = None;
+        let mut multifd_zlib_level = None;
+        let mut multifd_qatzip_level = None;
+        let mut multifd_zstd_level = None;
+        let mut block_bitmap_mapping = None;
+        let mut x_vcpu_dirty_limit_period = None;
+        let mut vcpu_dirty_limit = None;
+        let mut mode = None;
+        let mut zero_page_detection = None;
+        let mut direct_io = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => announce_initial = __map.next_value()?,
+                Ok(1) => announce_max = __map.next_value()?,
+                Ok(2) => announce_rounds = __map.next_value()?,
+                Ok(3) => announce_step = __map.next_value()?,
+                Ok(4) => compress_level = __map.next_value()?,
+                Ok(5) => compress_threads = __map.next_value()?,
+                Ok(6) => compress_wait_thread = __map.next_value()?,
+                Ok(7) => decompress_threads = __map.next_value()?,
+                Ok(8) => throttle_trigger_threshold = __map.next_value()?,
+                Ok(9) => cpu_throttle_initial = __map.next_value()?,
+                Ok(10) => cpu_throttle_increment = __map.next_value()?,
+                Ok(11) => cpu_throttle_tailslow = __map.next_value()?,
+                Ok(12) => tls_creds = Some(__map.next_value()?),
+                Ok(13) => tls_hostname = Some(__map.next_value()?),
+                Ok(14) => tls_authz = Some(__map.next_value()?),
+                Ok(15) => max_bandwidth = __map.next_value()?,
+                Ok(16) => avail_switchover_bandwidth = __map.next_value()?,
+                Ok(17) => downtime_limit = __map.next_value()?,
+                Ok(18) => x_checkpoint_delay = __map.next_value()?,
+                Ok(19) => block_incremental = __map.next_value()?,
+                Ok(20) => multifd_channels = __map.next_value()?,
+                Ok(21) => xbzrle_cache_size = __map.next_value()?,
+                Ok(22) => max_postcopy_bandwidth = __map.next_value()?,
+                Ok(23) => max_cpu_throttle = __map.next_value()?,
+                Ok(24) => multifd_compression = __map.next_value()?,
+                Ok(25) => multifd_zlib_level = __map.next_value()?,
+                Ok(26) => multifd_qatzip_level = __map.next_value()?,
+                Ok(27) => multifd_zstd_level = __map.next_value()?,
+                Ok(28) => block_bitmap_mapping = __map.next_value()?,
+                Ok(29) => x_vcpu_dirty_limit_period = __map.next_value()?,
+                Ok(30) => vcpu_dirty_limit = __map.next_value()?,
+                Ok(31) => mode = __map.next_value()?,
+                Ok(32) => zero_page_detection = __map.next_value()?,
+                Ok(_) => direct_io = __map.next_value()?,
+            }
+        }
+        Ok(MigrateSetParameters {
+            announce_initial,
+            announce_max,
+            announce_rounds,
+            announce_step,
+            compress_level,
+            compress_threads,
+            compress_wait_thread,
+            decompress_threads,
+            throttle_trigger_threshold,
+            cpu_throttle_initial,
+            cpu_throttle_increment,
+            cpu_throttle_tailslow,
+            tls_creds,
+            tls_hostname,
+            tls_authz,
+            max_bandwidth,
+            avail_switchover_bandwidth,
+            downtime_limit,
+            x_checkpoint_delay,
+            block_incremental,
+            multifd_channels,
+            xbzrle_cache_size,
+            max_postcopy_bandwidth,
+            max_cpu_throttle,
+            multifd_compression,
+            multifd_zlib_level,
+            multifd_qatzip_level,
+            multifd_zstd_level,
+            block_bitmap_mapping,
+            x_vcpu_dirty_limit_period,
+            vcpu_dirty_limit,
+            mode,
+            zero_page_detection,
+            direct_io,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrateSetParameters {
@@ -1144,15 +1795,57 @@ qapi_enum_impls!(MigrationCapability { Xbzrle = "xbzrle", RdmaPinAll = "rdma-pin
 /// Facts: module `migration`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MigrationCapabilityStatus {
     /// `capability`
     pub capability: MigrationCapability,
     /// `state`
     pub state: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrationCapabilityStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("capability", &self.capability)?;
+        m.serialize_entry("state", &self.state)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrationCapabilityStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrationCapabilityStatus {
+    const NAME: &'static str = "MigrationCapabilityStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["capability", "state"];
+        let mut capability = None;
+        let mut state = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => capability = Some(__map.next_value()?),
+                Ok(_) => state = Some(__map.next_value()?),
+            }
+        }
+        Ok(MigrationCapabilityStatus {
+            capability: capability.ok_or_else(|| serde::de::Error::missing_field("capability"))?,
+            state: state.ok_or_else(|| serde::de::Error::missing_field("state"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrationCapabilityStatus {
@@ -1168,16 +1861,57 @@ impl MigrationCapabilityStatus {
 /// Facts: module `migration`; since QEMU 8.1; in QEMU 8.2.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MigrationChannel {
     /// `channel-type`
-    #[serde(rename = "channel-type")]
     pub channel_type: MigrationChannelType,
     /// `addr`
     pub addr: MigrationAddress,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrationChannel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("channel-type", &self.channel_type)?;
+        m.serialize_entry("addr", &self.addr)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrationChannel {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrationChannel {
+    const NAME: &'static str = "MigrationChannel";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["channel-type", "addr"];
+        let mut channel_type = None;
+        let mut addr = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => channel_type = Some(__map.next_value()?),
+                Ok(_) => addr = Some(__map.next_value()?),
+            }
+        }
+        Ok(MigrationChannel {
+            channel_type: channel_type.ok_or_else(|| serde::de::Error::missing_field("channel-type"))?,
+            addr: addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrationChannel {
@@ -1209,13 +1943,51 @@ qapi_enum_impls!(MigrationChannelType { Main = "main" });
 /// Facts: module `migration`; since QEMU 8.2; in QEMU 8.2.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MigrationExecCommand {
     /// `args`
     pub args: Vec<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrationExecCommand {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("args", &self.args)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrationExecCommand {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrationExecCommand {
+    const NAME: &'static str = "MigrationExecCommand";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["args"];
+        let mut args = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => args = Some(__map.next_value()?),
+            }
+        }
+        Ok(MigrationExecCommand {
+            args: args.ok_or_else(|| serde::de::Error::missing_field("args"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrationExecCommand {
@@ -1231,77 +2003,216 @@ impl MigrationExecCommand {
 /// Facts: module `migration`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MigrationInfo {
     /// `status`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<MigrationStatus>,
     /// `ram`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ram: Option<MigrationStats>,
     /// `disk`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<MigrationStats>,
     /// `vfio`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vfio: Option<VfioStats>,
     /// `xbzrle-cache`
-    #[serde(rename = "xbzrle-cache", default, skip_serializing_if = "Option::is_none")]
     pub xbzrle_cache: Option<XBZRLECacheStats>,
     /// `total-time`
-    #[serde(rename = "total-time", default, skip_serializing_if = "Option::is_none")]
     pub total_time: Option<i64>,
     /// `expected-downtime`
-    #[serde(rename = "expected-downtime", default, skip_serializing_if = "Option::is_none")]
     pub expected_downtime: Option<i64>,
     /// `downtime`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downtime: Option<i64>,
     /// `setup-time`
-    #[serde(rename = "setup-time", default, skip_serializing_if = "Option::is_none")]
     pub setup_time: Option<i64>,
     /// `cpu-throttle-percentage`
-    #[serde(rename = "cpu-throttle-percentage", default, skip_serializing_if = "Option::is_none")]
     pub cpu_throttle_percentage: Option<i64>,
     /// `error-desc`
-    #[serde(rename = "error-desc", default, skip_serializing_if = "Option::is_none")]
     pub error_desc: Option<String>,
     /// `blocked-reasons`
-    #[serde(rename = "blocked-reasons", default, skip_serializing_if = "Option::is_none")]
     pub blocked_reasons: Option<Vec<String>>,
     /// `postcopy-blocktime`
-    #[serde(rename = "postcopy-blocktime", default, skip_serializing_if = "Option::is_none")]
     pub postcopy_blocktime: Option<u32>,
     /// `postcopy-vcpu-blocktime`
-    #[serde(rename = "postcopy-vcpu-blocktime", default, skip_serializing_if = "Option::is_none")]
     pub postcopy_vcpu_blocktime: Option<Vec<u32>>,
     /// `compression`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<CompressionStats>,
     /// `socket-address`
-    #[serde(rename = "socket-address", default, skip_serializing_if = "Option::is_none")]
     pub socket_address: Option<Vec<SocketAddress>>,
     /// `dirty-limit-throttle-time-per-round`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(
-        rename = "dirty-limit-throttle-time-per-round",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
     pub dirty_limit_throttle_time_per_round: Option<u64>,
     /// `dirty-limit-ring-full-time`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(rename = "dirty-limit-ring-full-time", default, skip_serializing_if = "Option::is_none")]
     pub dirty_limit_ring_full_time: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrationInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.status {
+            m.serialize_entry("status", v)?;
+        }
+        if let Some(v) = &self.ram {
+            m.serialize_entry("ram", v)?;
+        }
+        if let Some(v) = &self.disk {
+            m.serialize_entry("disk", v)?;
+        }
+        if let Some(v) = &self.vfio {
+            m.serialize_entry("vfio", v)?;
+        }
+        if let Some(v) = &self.xbzrle_cache {
+            m.serialize_entry("xbzrle-cache", v)?;
+        }
+        if let Some(v) = &self.total_time {
+            m.serialize_entry("total-time", v)?;
+        }
+        if let Some(v) = &self.expected_downtime {
+            m.serialize_entry("expected-downtime", v)?;
+        }
+        if let Some(v) = &self.downtime {
+            m.serialize_entry("downtime", v)?;
+        }
+        if let Some(v) = &self.setup_time {
+            m.serialize_entry("setup-time", v)?;
+        }
+        if let Some(v) = &self.cpu_throttle_percentage {
+            m.serialize_entry("cpu-throttle-percentage", v)?;
+        }
+        if let Some(v) = &self.error_desc {
+            m.serialize_entry("error-desc", v)?;
+        }
+        if let Some(v) = &self.blocked_reasons {
+            m.serialize_entry("blocked-reasons", v)?;
+        }
+        if let Some(v) = &self.postcopy_blocktime {
+            m.serialize_entry("postcopy-blocktime", v)?;
+        }
+        if let Some(v) = &self.postcopy_vcpu_blocktime {
+            m.serialize_entry("postcopy-vcpu-blocktime", v)?;
+        }
+        if let Some(v) = &self.compression {
+            m.serialize_entry("compression", v)?;
+        }
+        if let Some(v) = &self.socket_address {
+            m.serialize_entry("socket-address", v)?;
+        }
+        if let Some(v) = &self.dirty_limit_throttle_time_per_round {
+            m.serialize_entry("dirty-limit-throttle-time-per-round", v)?;
+        }
+        if let Some(v) = &self.dirty_limit_ring_full_time {
+            m.serialize_entry("dirty-limit-ring-full-time", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrationInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrationInfo {
+    const NAME: &'static str = "MigrationInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "status",
+            "ram",
+            "disk",
+            "vfio",
+            "xbzrle-cache",
+            "total-time",
+            "expected-downtime",
+            "downtime",
+            "setup-time",
+            "cpu-throttle-percentage",
+            "error-desc",
+            "blocked-reasons",
+            "postcopy-blocktime",
+            "postcopy-vcpu-blocktime",
+            "compression",
+            "socket-address",
+            "dirty-limit-throttle-time-per-round",
+            "dirty-limit-ring-full-time",
+        ];
+        let mut status = None;
+        let mut ram = None;
+        let mut disk = None;
+        let mut vfio = None;
+        let mut xbzrle_cache = None;
+        let mut total_time = None;
+        let mut expected_downtime = None;
+        let mut downtime = None;
+        let mut setup_time = None;
+        let mut cpu_throttle_percentage = None;
+        let mut error_desc = None;
+        let mut blocked_reasons = None;
+        let mut postcopy_blocktime = None;
+        let mut postcopy_vcpu_blocktime = None;
+        let mut compression = None;
+        let mut socket_address = None;
+        let mut dirty_limit_throttle_time_per_round = None;
+        let mut dirty_limit_ring_full_time = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => status = __map.next_value()?,
+                Ok(1) => ram = __map.next_value()?,
+                Ok(2) => disk = __map.next_value()?,
+                Ok(3) => vfio = __map.next_value()?,
+                Ok(4) => xbzrle_cache = __map.next_value()?,
+                Ok(5) => total_time = __map.next_value()?,
+                Ok(6) => expected_downtime = __map.next_value()?,
+                Ok(7) => downtime = __map.next_value()?,
+                Ok(8) => setup_time = __map.next_value()?,
+                Ok(9) => cpu_throttle_percentage = __map.next_value()?,
+                Ok(10) => error_desc = __map.next_value()?,
+                Ok(11) => blocked_reasons = __map.next_value()?,
+                Ok(12) => postcopy_blocktime = __map.next_value()?,
+                Ok(13) => postcopy_vcpu_blocktime = __map.next_value()?,
+                Ok(14) => compression = __map.next_value()?,
+                Ok(15) => socket_address = __map.next_value()?,
+                Ok(16) => dirty_limit_throttle_time_per_round = __map.next_value()?,
+                Ok(_) => dirty_limit_ring_full_time = __map.next_value()?,
+            }
+        }
+        Ok(MigrationInfo {
+            status,
+            ram,
+            disk,
+            vfio,
+            xbzrle_cache,
+            total_time,
+            expected_downtime,
+            downtime,
+            setup_time,
+            cpu_throttle_percentage,
+            error_desc,
+            blocked_reasons,
+            postcopy_blocktime,
+            postcopy_vcpu_blocktime,
+            compression,
+            socket_address,
+            dirty_limit_throttle_time_per_round,
+            dirty_limit_ring_full_time,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrationInfo {
@@ -1580,137 +2491,376 @@ qapi_enum_impls!(MigrationParameter { AnnounceInitial = "announce-initial", Anno
 /// Facts: module `migration`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MigrationParameters {
     /// `announce-initial`
-    #[serde(rename = "announce-initial", default, skip_serializing_if = "Option::is_none")]
     pub announce_initial: Option<u64>,
     /// `announce-max`
-    #[serde(rename = "announce-max", default, skip_serializing_if = "Option::is_none")]
     pub announce_max: Option<u64>,
     /// `announce-rounds`
-    #[serde(rename = "announce-rounds", default, skip_serializing_if = "Option::is_none")]
     pub announce_rounds: Option<u64>,
     /// `announce-step`
-    #[serde(rename = "announce-step", default, skip_serializing_if = "Option::is_none")]
     pub announce_step: Option<u64>,
     /// `compress-level`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(rename = "compress-level", default, skip_serializing_if = "Option::is_none")]
     pub compress_level: Option<u8>,
     /// `compress-threads`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(rename = "compress-threads", default, skip_serializing_if = "Option::is_none")]
     pub compress_threads: Option<u8>,
     /// `compress-wait-thread`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(rename = "compress-wait-thread", default, skip_serializing_if = "Option::is_none")]
     pub compress_wait_thread: Option<bool>,
     /// `decompress-threads`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(rename = "decompress-threads", default, skip_serializing_if = "Option::is_none")]
     pub decompress_threads: Option<u8>,
     /// `throttle-trigger-threshold`
-    #[serde(rename = "throttle-trigger-threshold", default, skip_serializing_if = "Option::is_none")]
     pub throttle_trigger_threshold: Option<u8>,
     /// `cpu-throttle-initial`
-    #[serde(rename = "cpu-throttle-initial", default, skip_serializing_if = "Option::is_none")]
     pub cpu_throttle_initial: Option<u8>,
     /// `cpu-throttle-increment`
-    #[serde(rename = "cpu-throttle-increment", default, skip_serializing_if = "Option::is_none")]
     pub cpu_throttle_increment: Option<u8>,
     /// `cpu-throttle-tailslow`
-    #[serde(rename = "cpu-throttle-tailslow", default, skip_serializing_if = "Option::is_none")]
     pub cpu_throttle_tailslow: Option<bool>,
     /// `tls-creds`
-    #[serde(rename = "tls-creds", default, skip_serializing_if = "Option::is_none")]
     pub tls_creds: Option<String>,
     /// `tls-hostname`
-    #[serde(rename = "tls-hostname", default, skip_serializing_if = "Option::is_none")]
     pub tls_hostname: Option<String>,
     /// `tls-authz`
-    #[serde(rename = "tls-authz", default, skip_serializing_if = "Option::is_none")]
     pub tls_authz: Option<String>,
     /// `max-bandwidth`
-    #[serde(rename = "max-bandwidth", default, skip_serializing_if = "Option::is_none")]
     pub max_bandwidth: Option<u64>,
     /// `avail-switchover-bandwidth`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(rename = "avail-switchover-bandwidth", default, skip_serializing_if = "Option::is_none")]
     pub avail_switchover_bandwidth: Option<u64>,
     /// `downtime-limit`
-    #[serde(rename = "downtime-limit", default, skip_serializing_if = "Option::is_none")]
     pub downtime_limit: Option<u64>,
     /// `x-checkpoint-delay`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-checkpoint-delay", default, skip_serializing_if = "Option::is_none")]
     pub x_checkpoint_delay: Option<u32>,
     /// `block-incremental`
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.2.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.2.0 in this build's versions)")]
-    #[serde(rename = "block-incremental", default, skip_serializing_if = "Option::is_none")]
     pub block_incremental: Option<bool>,
     /// `multifd-channels`
-    #[serde(rename = "multifd-channels", default, skip_serializing_if = "Option::is_none")]
     pub multifd_channels: Option<u8>,
     /// `xbzrle-cache-size`
-    #[serde(rename = "xbzrle-cache-size", default, skip_serializing_if = "Option::is_none")]
     pub xbzrle_cache_size: Option<u64>,
     /// `max-postcopy-bandwidth`
-    #[serde(rename = "max-postcopy-bandwidth", default, skip_serializing_if = "Option::is_none")]
     pub max_postcopy_bandwidth: Option<u64>,
     /// `max-cpu-throttle`
-    #[serde(rename = "max-cpu-throttle", default, skip_serializing_if = "Option::is_none")]
     pub max_cpu_throttle: Option<u8>,
     /// `multifd-compression`
-    #[serde(rename = "multifd-compression", default, skip_serializing_if = "Option::is_none")]
     pub multifd_compression: Option<MultiFDCompression>,
     /// `multifd-zlib-level`
-    #[serde(rename = "multifd-zlib-level", default, skip_serializing_if = "Option::is_none")]
     pub multifd_zlib_level: Option<u8>,
     /// `multifd-qatzip-level`
     /// Only in QEMU 9.2.0-rc2.
-    #[serde(rename = "multifd-qatzip-level", default, skip_serializing_if = "Option::is_none")]
     pub multifd_qatzip_level: Option<u8>,
     /// `multifd-zstd-level`
-    #[serde(rename = "multifd-zstd-level", default, skip_serializing_if = "Option::is_none")]
     pub multifd_zstd_level: Option<u8>,
     /// `block-bitmap-mapping`
-    #[serde(rename = "block-bitmap-mapping", default, skip_serializing_if = "Option::is_none")]
     pub block_bitmap_mapping: Option<Vec<BitmapMigrationNodeAlias>>,
     /// `x-vcpu-dirty-limit-period`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
     /// Feature `unstable` in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(rename = "x-vcpu-dirty-limit-period", default, skip_serializing_if = "Option::is_none")]
     pub x_vcpu_dirty_limit_period: Option<u64>,
     /// `vcpu-dirty-limit`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(rename = "vcpu-dirty-limit", default, skip_serializing_if = "Option::is_none")]
     pub vcpu_dirty_limit: Option<u64>,
     /// `mode`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<MigMode>,
     /// `zero-page-detection`
     /// Only in QEMU 9.0.0 to 9.2.0-rc2.
-    #[serde(rename = "zero-page-detection", default, skip_serializing_if = "Option::is_none")]
     pub zero_page_detection: Option<ZeroPageDetection>,
     /// `direct-io`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "direct-io", default, skip_serializing_if = "Option::is_none")]
     pub direct_io: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrationParameters {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.announce_initial {
+            m.serialize_entry("announce-initial", v)?;
+        }
+        if let Some(v) = &self.announce_max {
+            m.serialize_entry("announce-max", v)?;
+        }
+        if let Some(v) = &self.announce_rounds {
+            m.serialize_entry("announce-rounds", v)?;
+        }
+        if let Some(v) = &self.announce_step {
+            m.serialize_entry("announce-step", v)?;
+        }
+        if let Some(v) = &self.compress_level {
+            m.serialize_entry("compress-level", v)?;
+        }
+        if let Some(v) = &self.compress_threads {
+            m.serialize_entry("compress-threads", v)?;
+        }
+        if let Some(v) = &self.compress_wait_thread {
+            m.serialize_entry("compress-wait-thread", v)?;
+        }
+        if let Some(v) = &self.decompress_threads {
+            m.serialize_entry("decompress-threads", v)?;
+        }
+        if let Some(v) = &self.throttle_trigger_threshold {
+            m.serialize_entry("throttle-trigger-threshold", v)?;
+        }
+        if let Some(v) = &self.cpu_throttle_initial {
+            m.serialize_entry("cpu-throttle-initial", v)?;
+        }
+        if let Some(v) = &self.cpu_throttle_increment {
+            m.serialize_entry("cpu-throttle-increment", v)?;
+        }
+        if let Some(v) = &self.cpu_throttle_tailslow {
+            m.serialize_entry("cpu-throttle-tailslow", v)?;
+        }
+        if let Some(v) = &self.tls_creds {
+            m.serialize_entry("tls-creds", v)?;
+        }
+        if let Some(v) = &self.tls_hostname {
+            m.serialize_entry("tls-hostname", v)?;
+        }
+        if let Some(v) = &self.tls_authz {
+            m.serialize_entry("tls-authz", v)?;
+        }
+        if let Some(v) = &self.max_bandwidth {
+            m.serialize_entry("max-bandwidth", v)?;
+        }
+        if let Some(v) = &self.avail_switchover_bandwidth {
+            m.serialize_entry("avail-switchover-bandwidth", v)?;
+        }
+        if let Some(v) = &self.downtime_limit {
+            m.serialize_entry("downtime-limit", v)?;
+        }
+        if let Some(v) = &self.x_checkpoint_delay {
+            m.serialize_entry("x-checkpoint-delay", v)?;
+        }
+        if let Some(v) = &self.block_incremental {
+            m.serialize_entry("block-incremental", v)?;
+        }
+        if let Some(v) = &self.multifd_channels {
+            m.serialize_entry("multifd-channels", v)?;
+        }
+        if let Some(v) = &self.xbzrle_cache_size {
+            m.serialize_entry("xbzrle-cache-size", v)?;
+        }
+        if let Some(v) = &self.max_postcopy_bandwidth {
+            m.serialize_entry("max-postcopy-bandwidth", v)?;
+        }
+        if let Some(v) = &self.max_cpu_throttle {
+            m.serialize_entry("max-cpu-throttle", v)?;
+        }
+        if let Some(v) = &self.multifd_compression {
+            m.serialize_entry("multifd-compression", v)?;
+        }
+        if let Some(v) = &self.multifd_zlib_level {
+            m.serialize_entry("multifd-zlib-level", v)?;
+        }
+        if let Some(v) = &self.multifd_qatzip_level {
+            m.serialize_entry("multifd-qatzip-level", v)?;
+        }
+        if let Some(v) = &self.multifd_zstd_level {
+            m.serialize_entry("multifd-zstd-level", v)?;
+        }
+        if let Some(v) = &self.block_bitmap_mapping {
+            m.serialize_entry("block-bitmap-mapping", v)?;
+        }
+        if let Some(v) = &self.x_vcpu_dirty_limit_period {
+            m.serialize_entry("x-vcpu-dirty-limit-period", v)?;
+        }
+        if let Some(v) = &self.vcpu_dirty_limit {
+            m.serialize_entry("vcpu-dirty-limit", v)?;
+        }
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        if let Some(v) = &self.zero_page_detection {
+            m.serialize_entry("zero-page-detection", v)?;
+        }
+        if let Some(v) = &self.direct_io {
+            m.serialize_entry("direct-io", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrationParameters {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrationParameters {
+    const NAME: &'static str = "MigrationParameters";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "announce-initial",
+            "announce-max",
+            "announce-rounds",
+            "announce-step",
+            "compress-level",
+            "compress-threads",
+            "compress-wait-thread",
+            "decompress-threads",
+            "throttle-trigger-threshold",
+            "cpu-throttle-initial",
+            "cpu-throttle-increment",
+            "cpu-throttle-tailslow",
+            "tls-creds",
+            "tls-hostname",
+            "tls-authz",
+            "max-bandwidth",
+            "avail-switchover-bandwidth",
+            "downtime-limit",
+            "x-checkpoint-delay",
+            "block-incremental",
+            "multifd-channels",
+            "xbzrle-cache-size",
+            "max-postcopy-bandwidth",
+            "max-cpu-throttle",
+            "multifd-compression",
+            "multifd-zlib-level",
+            "multifd-qatzip-level",
+            "multifd-zstd-level",
+            "block-bitmap-mapping",
+            "x-vcpu-dirty-limit-period",
+            "vcpu-dirty-limit",
+            "mode",
+            "zero-page-detection",
+            "direct-io",
+        ];
+        let mut announce_initial = None;
+        let mut announce_max = None;
+        let mut announce_rounds = None;
+        let mut announce_step = None;
+        let mut compress_level = None;
+        let mut compress_threads = None;
+        let mut compress_wait_thread = None;
+        let mut decompress_threads = None;
+        let mut throttle_trigger_threshold = None;
+        let mut cpu_throttle_initial = None;
+        let mut cpu_throttle_increment = None;
+        let mut cpu_throttle_tailslow = None;
+        let mut tls_creds = None;
+        let mut tls_hostname = None;
+        let mut tls_authz = None;
+        let mut max_bandwidth = None;
+        let mut avail_switchover_bandwidth = None;
+        let mut downtime_limit = None;
+        let mut x_checkpoint_delay = None;
+        let mut block_incremental = None;
+        let mut multifd_channels = None;
+        let mut xbzrle_cache_size = None;
+        let mut max_postcopy_bandwidth = None;
+        let mut max_cpu_throttle = None;
+        let mut multifd_compression = None;
+        let mut multifd_zlib_level = None;
+        let mut multifd_qatzip_level = None;
+        let mut multifd_zstd_level = None;
+        let mut block_bitmap_mapping = None;
+        let mut x_vcpu_dirty_limit_period = None;
+        let mut vcpu_dirty_limit = None;
+        let mut mode = None;
+        let mut zero_page_detection = None;
+        let mut direct_io = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => announce_initial = __map.next_value()?,
+                Ok(1) => announce_max = __map.next_value()?,
+                Ok(2) => announce_rounds = __map.next_value()?,
+                Ok(3) => announce_step = __map.next_value()?,
+                Ok(4) => compress_level = __map.next_value()?,
+                Ok(5) => compress_threads = __map.next_value()?,
+                Ok(6) => compress_wait_thread = __map.next_value()?,
+                Ok(7) => decompress_threads = __map.next_value()?,
+                Ok(8) => throttle_trigger_threshold = __map.next_value()?,
+                Ok(9) => cpu_throttle_initial = __map.next_value()?,
+                Ok(10) => cpu_throttle_increment = __map.next_value()?,
+                Ok(11) => cpu_throttle_tailslow = __map.next_value()?,
+                Ok(12) => tls_creds = __map.next_value()?,
+                Ok(13) => tls_hostname = __map.next_value()?,
+                Ok(14) => tls_authz = __map.next_value()?,
+                Ok(15) => max_bandwidth = __map.next_value()?,
+                Ok(16) => avail_switchover_bandwidth = __map.next_value()?,
+                Ok(17) => downtime_limit = __map.next_value()?,
+                Ok(18) => x_checkpoint_delay = __map.next_value()?,
+                Ok(19) => block_incremental = __map.next_value()?,
+                Ok(20) => multifd_channels = __map.next_value()?,
+                Ok(21) => xbzrle_cache_size = __map.next_value()?,
+                Ok(22) => max_postcopy_bandwidth = __map.next_value()?,
+                Ok(23) => max_cpu_throttle = __map.next_value()?,
+                Ok(24) => multifd_compression = __map.next_value()?,
+                Ok(25) => multifd_zlib_level = __map.next_value()?,
+                Ok(26) => multifd_qatzip_level = __map.next_value()?,
+                Ok(27) => multifd_zstd_level = __map.next_value()?,
+                Ok(28) => block_bitmap_mapping = __map.next_value()?,
+                Ok(29) => x_vcpu_dirty_limit_period = __map.next_value()?,
+                Ok(30) => vcpu_dirty_limit = __map.next_value()?,
+                Ok(31) => mode = __map.next_value()?,
+                Ok(32) => zero_page_detection = __map.next_value()?,
+                Ok(_) => direct_io = __map.next_value()?,
+            }
+        }
+        Ok(MigrationParameters {
+            announce_initial,
+            announce_max,
+            announce_rounds,
+            announce_step,
+            compress_level,
+            compress_threads,
+            compress_wait_thread,
+            decompress_threads,
+            throttle_trigger_threshold,
+            cpu_throttle_initial,
+            cpu_throttle_increment,
+            cpu_throttle_tailslow,
+            tls_creds,
+            tls_hostname,
+            tls_authz,
+            max_bandwidth,
+            avail_switchover_bandwidth,
+            downtime_limit,
+            x_checkpoint_delay,
+            block_incremental,
+            multifd_channels,
+            xbzrle_cache_size,
+            max_postcopy_bandwidth,
+            max_cpu_throttle,
+            multifd_compression,
+            multifd_zlib_level,
+            multifd_qatzip_level,
+            multifd_zstd_level,
+            block_bitmap_mapping,
+            x_vcpu_dirty_limit_period,
+            vcpu_dirty_limit,
+            mode,
+            zero_page_detection,
+            direct_io,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrationParameters {
@@ -2034,7 +3184,7 @@ impl MigrationParameters {
 /// Facts: module `migration`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MigrationStats {
     /// `transferred`
     pub transferred: i64,
@@ -2048,48 +3198,170 @@ pub struct MigrationStats {
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.1.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.1.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<i64>,
     /// `normal`
     pub normal: i64,
     /// `normal-bytes`
-    #[serde(rename = "normal-bytes")]
     pub normal_bytes: i64,
     /// `dirty-pages-rate`
-    #[serde(rename = "dirty-pages-rate")]
     pub dirty_pages_rate: i64,
     /// `mbps`
     pub mbps: f64,
     /// `dirty-sync-count`
-    #[serde(rename = "dirty-sync-count")]
     pub dirty_sync_count: i64,
     /// `postcopy-requests`
-    #[serde(rename = "postcopy-requests")]
     pub postcopy_requests: i64,
     /// `page-size`
-    #[serde(rename = "page-size")]
     pub page_size: i64,
     /// `multifd-bytes`
-    #[serde(rename = "multifd-bytes")]
     pub multifd_bytes: u64,
     /// `pages-per-second`
-    #[serde(rename = "pages-per-second")]
     pub pages_per_second: u64,
     /// `precopy-bytes`
-    #[serde(rename = "precopy-bytes")]
     pub precopy_bytes: u64,
     /// `downtime-bytes`
-    #[serde(rename = "downtime-bytes")]
     pub downtime_bytes: u64,
     /// `postcopy-bytes`
-    #[serde(rename = "postcopy-bytes")]
     pub postcopy_bytes: u64,
     /// `dirty-sync-missed-zero-copy`
-    #[serde(rename = "dirty-sync-missed-zero-copy")]
     pub dirty_sync_missed_zero_copy: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrationStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("transferred", &self.transferred)?;
+        m.serialize_entry("remaining", &self.remaining)?;
+        m.serialize_entry("total", &self.total)?;
+        m.serialize_entry("duplicate", &self.duplicate)?;
+        if let Some(v) = &self.skipped {
+            m.serialize_entry("skipped", v)?;
+        }
+        m.serialize_entry("normal", &self.normal)?;
+        m.serialize_entry("normal-bytes", &self.normal_bytes)?;
+        m.serialize_entry("dirty-pages-rate", &self.dirty_pages_rate)?;
+        m.serialize_entry("mbps", &self.mbps)?;
+        m.serialize_entry("dirty-sync-count", &self.dirty_sync_count)?;
+        m.serialize_entry("postcopy-requests", &self.postcopy_requests)?;
+        m.serialize_entry("page-size", &self.page_size)?;
+        m.serialize_entry("multifd-bytes", &self.multifd_bytes)?;
+        m.serialize_entry("pages-per-second", &self.pages_per_second)?;
+        m.serialize_entry("precopy-bytes", &self.precopy_bytes)?;
+        m.serialize_entry("downtime-bytes", &self.downtime_bytes)?;
+        m.serialize_entry("postcopy-bytes", &self.postcopy_bytes)?;
+        m.serialize_entry("dirty-sync-missed-zero-copy", &self.dirty_sync_missed_zero_copy)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrationStats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrationStats {
+    const NAME: &'static str = "MigrationStats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "transferred",
+            "remaining",
+            "total",
+            "duplicate",
+            "skipped",
+            "normal",
+            "normal-bytes",
+            "dirty-pages-rate",
+            "mbps",
+            "dirty-sync-count",
+            "postcopy-requests",
+            "page-size",
+            "multifd-bytes",
+            "pages-per-second",
+            "precopy-bytes",
+            "downtime-bytes",
+            "postcopy-bytes",
+            "dirty-sync-missed-zero-copy",
+        ];
+        let mut transferred = None;
+        let mut remaining = None;
+        let mut total = None;
+        let mut duplicate = None;
+        let mut skipped = None;
+        let mut normal = None;
+        let mut normal_bytes = None;
+        let mut dirty_pages_rate = None;
+        let mut mbps = None;
+        let mut dirty_sync_count = None;
+        let mut postcopy_requests = None;
+        let mut page_size = None;
+        let mut multifd_bytes = None;
+        let mut pages_per_second = None;
+        let mut precopy_bytes = None;
+        let mut downtime_bytes = None;
+        let mut postcopy_bytes = None;
+        let mut dirty_sync_missed_zero_copy = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => transferred = Some(__map.next_value()?),
+                Ok(1) => remaining = Some(__map.next_value()?),
+                Ok(2) => total = Some(__map.next_value()?),
+                Ok(3) => duplicate = Some(__map.next_value()?),
+                Ok(4) => skipped = __map.next_value()?,
+                Ok(5) => normal = Some(__map.next_value()?),
+                Ok(6) => normal_bytes = Some(__map.next_value()?),
+                Ok(7) => dirty_pages_rate = Some(__map.next_value()?),
+                Ok(8) => mbps = Some(__map.next_value()?),
+                Ok(9) => dirty_sync_count = Some(__map.next_value()?),
+                Ok(10) => postcopy_requests = Some(__map.next_value()?),
+                Ok(11) => page_size = Some(__map.next_value()?),
+                Ok(12) => multifd_bytes = Some(__map.next_value()?),
+                Ok(13) => pages_per_second = Some(__map.next_value()?),
+                Ok(14) => precopy_bytes = Some(__map.next_value()?),
+                Ok(15) => downtime_bytes = Some(__map.next_value()?),
+                Ok(16) => postcopy_bytes = Some(__map.next_value()?),
+                Ok(_) => dirty_sync_missed_zero_copy = Some(__map.next_value()?),
+            }
+        }
+        Ok(MigrationStats {
+            transferred: transferred.ok_or_else(|| serde::de::Error::missing_field("transferred"))?,
+            remaining: remaining.ok_or_else(|| serde::de::Error::missing_field("remaining"))?,
+            total: total.ok_or_else(|| serde::de::Error::missing_field("total"))?,
+            duplicate: duplicate.ok_or_else(|| serde::de::Error::missing_field("duplicate"))?,
+            skipped,
+            normal: normal.ok_or_else(|| serde::de::Error::missing_field("normal"))?,
+            normal_bytes: normal_bytes.ok_or_else(|| serde::de::Error::missing_field("normal-bytes"))?,
+            dirty_pages_rate: dirty_pages_rate
+                .ok_or_else(|| serde::de::Error::missing_field("dirty-pages-rate"))?,
+            mbps: mbps.ok_or_else(|| serde::de::Error::missing_field("mbps"))?,
+            dirty_sync_count: dirty_sync_count
+                .ok_or_else(|| serde::de::Error::missing_field("dirty-sync-count"))?,
+            postcopy_requests: postcopy_requests
+                .ok_or_else(|| serde::de::Error::missing_field("postcopy-requests"))?,
+            page_size: page_size.ok_or_else(|| serde::de::Error::missing_field("page-size"))?,
+            multifd_bytes: multifd_bytes.ok_or_else(|| serde::de::Error::missing_field("multifd-bytes"))?,
+            pages_per_second: pages_per_second
+                .ok_or_else(|| serde::de::Error::missing_field("pages-per-second"))?,
+            precopy_bytes: precopy_bytes.ok_or_else(|| serde::de::Error::missing_field("precopy-bytes"))?,
+            downtime_bytes: downtime_bytes
+                .ok_or_else(|| serde::de::Error::missing_field("downtime-bytes"))?,
+            postcopy_bytes: postcopy_bytes
+                .ok_or_else(|| serde::de::Error::missing_field("postcopy-bytes"))?,
+            dirty_sync_missed_zero_copy: dirty_sync_missed_zero_copy
+                .ok_or_else(|| serde::de::Error::missing_field("dirty-sync-missed-zero-copy"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrationStats {
@@ -2196,16 +3468,57 @@ qapi_enum_impls!(MigrationStatus { QapiNone = "none", Setup = "setup", Cancellin
 /// Facts: module `migration`; since QEMU 7.2; in QEMU 8.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MigrationThreadInfo {
     /// `name`
     pub name: String,
     /// `thread-id`
-    #[serde(rename = "thread-id")]
     pub thread_id: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MigrationThreadInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("thread-id", &self.thread_id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrationThreadInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MigrationThreadInfo {
+    const NAME: &'static str = "MigrationThreadInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "thread-id"];
+        let mut name = None;
+        let mut thread_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(_) => thread_id = Some(__map.next_value()?),
+            }
+        }
+        Ok(MigrationThreadInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            thread_id: thread_id.ok_or_else(|| serde::de::Error::missing_field("thread-id"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MigrationThreadInfo {
@@ -2256,16 +3569,59 @@ qapi_enum_impls!(MultiFDCompression { QapiNone = "none", Zlib = "zlib", Zstd = "
 /// Only in QEMU builds where `CONFIG_REPLICATION` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReplicationStatus {
     /// `error`
     pub error: bool,
     /// `desc`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desc: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ReplicationStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("error", &self.error)?;
+        if let Some(v) = &self.desc {
+            m.serialize_entry("desc", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ReplicationStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ReplicationStatus {
+    const NAME: &'static str = "ReplicationStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["error", "desc"];
+        let mut error = None;
+        let mut desc = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => error = Some(__map.next_value()?),
+                Ok(_) => desc = __map.next_value()?,
+            }
+        }
+        Ok(ReplicationStatus {
+            error: error.ok_or_else(|| serde::de::Error::missing_field("error"))?,
+            desc,
+            unknown_members,
+        })
+    }
 }
 
 impl ReplicationStatus {
@@ -2307,13 +3663,51 @@ qapi_enum_impls!(TimeUnit { Second = "second", Millisecond = "millisecond" });
 /// Facts: module `migration`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VfioStats {
     /// `transferred`
     pub transferred: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VfioStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("transferred", &self.transferred)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VfioStats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VfioStats {
+    const NAME: &'static str = "VfioStats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["transferred"];
+        let mut transferred = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => transferred = Some(__map.next_value()?),
+            }
+        }
+        Ok(VfioStats {
+            transferred: transferred.ok_or_else(|| serde::de::Error::missing_field("transferred"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VfioStats {
@@ -2329,29 +3723,89 @@ impl VfioStats {
 /// Facts: module `migration`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XBZRLECacheStats {
     /// `cache-size`
-    #[serde(rename = "cache-size")]
     pub cache_size: u64,
     /// `bytes`
     pub bytes: i64,
     /// `pages`
     pub pages: i64,
     /// `cache-miss`
-    #[serde(rename = "cache-miss")]
     pub cache_miss: i64,
     /// `cache-miss-rate`
-    #[serde(rename = "cache-miss-rate")]
     pub cache_miss_rate: f64,
     /// `encoding-rate`
-    #[serde(rename = "encoding-rate")]
     pub encoding_rate: f64,
     /// `overflow`
     pub overflow: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for XBZRLECacheStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cache-size", &self.cache_size)?;
+        m.serialize_entry("bytes", &self.bytes)?;
+        m.serialize_entry("pages", &self.pages)?;
+        m.serialize_entry("cache-miss", &self.cache_miss)?;
+        m.serialize_entry("cache-miss-rate", &self.cache_miss_rate)?;
+        m.serialize_entry("encoding-rate", &self.encoding_rate)?;
+        m.serialize_entry("overflow", &self.overflow)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for XBZRLECacheStats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for XBZRLECacheStats {
+    const NAME: &'static str = "XBZRLECacheStats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["cache-size", "bytes", "pages", "cache-miss", "cache-miss-rate", "encoding-rate", "overflow"];
+        let mut cache_size = None;
+        let mut bytes = None;
+        let mut pages = None;
+        let mut cache_miss = None;
+        let mut cache_miss_rate = None;
+        let mut encoding_rate = None;
+        let mut overflow = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cache_size = Some(__map.next_value()?),
+                Ok(1) => bytes = Some(__map.next_value()?),
+                Ok(2) => pages = Some(__map.next_value()?),
+                Ok(3) => cache_miss = Some(__map.next_value()?),
+                Ok(4) => cache_miss_rate = Some(__map.next_value()?),
+                Ok(5) => encoding_rate = Some(__map.next_value()?),
+                Ok(_) => overflow = Some(__map.next_value()?),
+            }
+        }
+        Ok(XBZRLECacheStats {
+            cache_size: cache_size.ok_or_else(|| serde::de::Error::missing_field("cache-size"))?,
+            bytes: bytes.ok_or_else(|| serde::de::Error::missing_field("bytes"))?,
+            pages: pages.ok_or_else(|| serde::de::Error::missing_field("pages"))?,
+            cache_miss: cache_miss.ok_or_else(|| serde::de::Error::missing_field("cache-miss"))?,
+            cache_miss_rate: cache_miss_rate
+                .ok_or_else(|| serde::de::Error::missing_field("cache-miss-rate"))?,
+            encoding_rate: encoding_rate.ok_or_else(|| serde::de::Error::missing_field("encoding-rate"))?,
+            overflow: overflow.ok_or_else(|| serde::de::Error::missing_field("overflow"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl XBZRLECacheStats {

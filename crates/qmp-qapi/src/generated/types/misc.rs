@@ -11,16 +11,57 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `misc`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AddfdInfo {
     /// `fdset-id`
-    #[serde(rename = "fdset-id")]
     pub fdset_id: i64,
     /// `fd`
     pub fd: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AddfdInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("fdset-id", &self.fdset_id)?;
+        m.serialize_entry("fd", &self.fd)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AddfdInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AddfdInfo {
+    const NAME: &'static str = "AddfdInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["fdset-id", "fd"];
+        let mut fdset_id = None;
+        let mut fd = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => fdset_id = Some(__map.next_value()?),
+                Ok(_) => fd = Some(__map.next_value()?),
+            }
+        }
+        Ok(AddfdInfo {
+            fdset_id: fdset_id.ok_or_else(|| serde::de::Error::missing_field("fdset-id"))?,
+            fd: fd.ok_or_else(|| serde::de::Error::missing_field("fd"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl AddfdInfo {
@@ -36,15 +77,57 @@ impl AddfdInfo {
 /// Facts: module `misc`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CommandLineOptionInfo {
     /// `option`
     pub option: String,
     /// `parameters`
     pub parameters: Vec<CommandLineParameterInfo>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CommandLineOptionInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("option", &self.option)?;
+        m.serialize_entry("parameters", &self.parameters)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandLineOptionInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CommandLineOptionInfo {
+    const NAME: &'static str = "CommandLineOptionInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["option", "parameters"];
+        let mut option = None;
+        let mut parameters = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => option = Some(__map.next_value()?),
+                Ok(_) => parameters = Some(__map.next_value()?),
+            }
+        }
+        Ok(CommandLineOptionInfo {
+            option: option.ok_or_else(|| serde::de::Error::missing_field("option"))?,
+            parameters: parameters.ok_or_else(|| serde::de::Error::missing_field("parameters"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CommandLineOptionInfo {
@@ -60,22 +143,73 @@ impl CommandLineOptionInfo {
 /// Facts: module `misc`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CommandLineParameterInfo {
     /// `name`
     pub name: String,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: CommandLineParameterType,
     /// `help`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
     /// `default`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CommandLineParameterInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("type", &self.type_)?;
+        if let Some(v) = &self.help {
+            m.serialize_entry("help", v)?;
+        }
+        if let Some(v) = &self.default {
+            m.serialize_entry("default", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandLineParameterInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CommandLineParameterInfo {
+    const NAME: &'static str = "CommandLineParameterInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "type", "help", "default"];
+        let mut name = None;
+        let mut type_ = None;
+        let mut help = None;
+        let mut default = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => type_ = Some(__map.next_value()?),
+                Ok(2) => help = __map.next_value()?,
+                Ok(_) => default = __map.next_value()?,
+            }
+        }
+        Ok(CommandLineParameterInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            help,
+            default,
+            unknown_members,
+        })
+    }
 }
 
 impl CommandLineParameterInfo {
@@ -127,16 +261,59 @@ qapi_enum_impls!(CommandLineParameterType { QapiString = "string", Boolean = "bo
 /// Facts: module `misc`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FdsetFdInfo {
     /// `fd`
     pub fd: i64,
     /// `opaque`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opaque: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FdsetFdInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("fd", &self.fd)?;
+        if let Some(v) = &self.opaque {
+            m.serialize_entry("opaque", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FdsetFdInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FdsetFdInfo {
+    const NAME: &'static str = "FdsetFdInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["fd", "opaque"];
+        let mut fd = None;
+        let mut opaque = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => fd = Some(__map.next_value()?),
+                Ok(_) => opaque = __map.next_value()?,
+            }
+        }
+        Ok(FdsetFdInfo {
+            fd: fd.ok_or_else(|| serde::de::Error::missing_field("fd"))?,
+            opaque,
+            unknown_members,
+        })
+    }
 }
 
 impl FdsetFdInfo {
@@ -160,16 +337,57 @@ impl FdsetFdInfo {
 /// Facts: module `misc`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FdsetInfo {
     /// `fdset-id`
-    #[serde(rename = "fdset-id")]
     pub fdset_id: i64,
     /// `fds`
     pub fds: Vec<FdsetFdInfo>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FdsetInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("fdset-id", &self.fdset_id)?;
+        m.serialize_entry("fds", &self.fds)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FdsetInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FdsetInfo {
+    const NAME: &'static str = "FdsetInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["fdset-id", "fds"];
+        let mut fdset_id = None;
+        let mut fds = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => fdset_id = Some(__map.next_value()?),
+                Ok(_) => fds = Some(__map.next_value()?),
+            }
+        }
+        Ok(FdsetInfo {
+            fdset_id: fdset_id.ok_or_else(|| serde::de::Error::missing_field("fdset-id"))?,
+            fds: fds.ok_or_else(|| serde::de::Error::missing_field("fds"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl FdsetInfo {
@@ -185,28 +403,82 @@ impl FdsetInfo {
 /// Facts: module `misc`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IOThreadInfo {
     /// `id`
     pub id: String,
     /// `thread-id`
-    #[serde(rename = "thread-id")]
     pub thread_id: i64,
     /// `poll-max-ns`
-    #[serde(rename = "poll-max-ns")]
     pub poll_max_ns: i64,
     /// `poll-grow`
-    #[serde(rename = "poll-grow")]
     pub poll_grow: i64,
     /// `poll-shrink`
-    #[serde(rename = "poll-shrink")]
     pub poll_shrink: i64,
     /// `aio-max-batch`
-    #[serde(rename = "aio-max-batch")]
     pub aio_max_batch: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for IOThreadInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("thread-id", &self.thread_id)?;
+        m.serialize_entry("poll-max-ns", &self.poll_max_ns)?;
+        m.serialize_entry("poll-grow", &self.poll_grow)?;
+        m.serialize_entry("poll-shrink", &self.poll_shrink)?;
+        m.serialize_entry("aio-max-batch", &self.aio_max_batch)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for IOThreadInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for IOThreadInfo {
+    const NAME: &'static str = "IOThreadInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["id", "thread-id", "poll-max-ns", "poll-grow", "poll-shrink", "aio-max-batch"];
+        let mut id = None;
+        let mut thread_id = None;
+        let mut poll_max_ns = None;
+        let mut poll_grow = None;
+        let mut poll_shrink = None;
+        let mut aio_max_batch = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(1) => thread_id = Some(__map.next_value()?),
+                Ok(2) => poll_max_ns = Some(__map.next_value()?),
+                Ok(3) => poll_grow = Some(__map.next_value()?),
+                Ok(4) => poll_shrink = Some(__map.next_value()?),
+                Ok(_) => aio_max_batch = Some(__map.next_value()?),
+            }
+        }
+        Ok(IOThreadInfo {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            thread_id: thread_id.ok_or_else(|| serde::de::Error::missing_field("thread-id"))?,
+            poll_max_ns: poll_max_ns.ok_or_else(|| serde::de::Error::missing_field("poll-max-ns"))?,
+            poll_grow: poll_grow.ok_or_else(|| serde::de::Error::missing_field("poll-grow"))?,
+            poll_shrink: poll_shrink.ok_or_else(|| serde::de::Error::missing_field("poll-shrink"))?,
+            aio_max_batch: aio_max_batch.ok_or_else(|| serde::de::Error::missing_field("aio-max-batch"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl IOThreadInfo {
@@ -237,14 +509,50 @@ impl IOThreadInfo {
 /// Facts: module `misc`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NameInfo {
     /// `name`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NameInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.name {
+            m.serialize_entry("name", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NameInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NameInfo {
+    const NAME: &'static str = "NameInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name"];
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => name = __map.next_value()?,
+            }
+        }
+        Ok(NameInfo { name, unknown_members })
+    }
 }
 
 impl NameInfo {

@@ -13,17 +13,15 @@ use serde::{Deserialize, Serialize};
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EvtchnInfo {
     /// `port`
     pub port: u16,
     /// `vcpu`
     pub vcpu: u32,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: EvtchnPortType,
     /// `remote-domain`
-    #[serde(rename = "remote-domain")]
     pub remote_domain: String,
     /// `target`
     pub target: u16,
@@ -32,8 +30,70 @@ pub struct EvtchnInfo {
     /// `masked`
     pub masked: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for EvtchnInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("port", &self.port)?;
+        m.serialize_entry("vcpu", &self.vcpu)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("remote-domain", &self.remote_domain)?;
+        m.serialize_entry("target", &self.target)?;
+        m.serialize_entry("pending", &self.pending)?;
+        m.serialize_entry("masked", &self.masked)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for EvtchnInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for EvtchnInfo {
+    const NAME: &'static str = "EvtchnInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["port", "vcpu", "type", "remote-domain", "target", "pending", "masked"];
+        let mut port = None;
+        let mut vcpu = None;
+        let mut type_ = None;
+        let mut remote_domain = None;
+        let mut target = None;
+        let mut pending = None;
+        let mut masked = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => port = Some(__map.next_value()?),
+                Ok(1) => vcpu = Some(__map.next_value()?),
+                Ok(2) => type_ = Some(__map.next_value()?),
+                Ok(3) => remote_domain = Some(__map.next_value()?),
+                Ok(4) => target = Some(__map.next_value()?),
+                Ok(5) => pending = Some(__map.next_value()?),
+                Ok(_) => masked = Some(__map.next_value()?),
+            }
+        }
+        Ok(EvtchnInfo {
+            port: port.ok_or_else(|| serde::de::Error::missing_field("port"))?,
+            vcpu: vcpu.ok_or_else(|| serde::de::Error::missing_field("vcpu"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            remote_domain: remote_domain.ok_or_else(|| serde::de::Error::missing_field("remote-domain"))?,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            pending: pending.ok_or_else(|| serde::de::Error::missing_field("pending"))?,
+            masked: masked.ok_or_else(|| serde::de::Error::missing_field("masked"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl EvtchnInfo {
@@ -96,7 +156,7 @@ qapi_enum_impls!(EvtchnPortType { Closed = "closed", Unbound = "unbound", Interd
 /// Only in QEMU builds where `TARGET_ARM` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GICCapability {
     /// `version`
     pub version: i64,
@@ -105,8 +165,54 @@ pub struct GICCapability {
     /// `kernel`
     pub kernel: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GICCapability {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("version", &self.version)?;
+        m.serialize_entry("emulated", &self.emulated)?;
+        m.serialize_entry("kernel", &self.kernel)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GICCapability {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GICCapability {
+    const NAME: &'static str = "GICCapability";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["version", "emulated", "kernel"];
+        let mut version = None;
+        let mut emulated = None;
+        let mut kernel = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => version = Some(__map.next_value()?),
+                Ok(1) => emulated = Some(__map.next_value()?),
+                Ok(_) => kernel = Some(__map.next_value()?),
+            }
+        }
+        Ok(GICCapability {
+            version: version.ok_or_else(|| serde::de::Error::missing_field("version"))?,
+            emulated: emulated.ok_or_else(|| serde::de::Error::missing_field("emulated"))?,
+            kernel: kernel.ok_or_else(|| serde::de::Error::missing_field("kernel"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GICCapability {
@@ -122,15 +228,57 @@ impl GICCapability {
 /// Facts: module `misc-target`; since QEMU 7.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SGXEPCSection {
     /// `node`
     pub node: i64,
     /// `size`
     pub size: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SGXEPCSection {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("node", &self.node)?;
+        m.serialize_entry("size", &self.size)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SGXEPCSection {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SGXEPCSection {
+    const NAME: &'static str = "SGXEPCSection";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["node", "size"];
+        let mut node = None;
+        let mut size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => node = Some(__map.next_value()?),
+                Ok(_) => size = Some(__map.next_value()?),
+            }
+        }
+        Ok(SGXEPCSection {
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SGXEPCSection {
@@ -148,7 +296,7 @@ impl SGXEPCSection {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SGXInfo {
     /// `sgx`
     pub sgx: bool,
@@ -162,13 +310,72 @@ pub struct SGXInfo {
     /// Only in QEMU 7.2.0.
     /// Feature `deprecated` in QEMU 7.2.0.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(rename = "section-size", default, skip_serializing_if = "Option::is_none")]
     pub section_size: Option<u64>,
     /// `sections`
     pub sections: Vec<SGXEPCSection>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SGXInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("sgx", &self.sgx)?;
+        m.serialize_entry("sgx1", &self.sgx1)?;
+        m.serialize_entry("sgx2", &self.sgx2)?;
+        m.serialize_entry("flc", &self.flc)?;
+        if let Some(v) = &self.section_size {
+            m.serialize_entry("section-size", v)?;
+        }
+        m.serialize_entry("sections", &self.sections)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SGXInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SGXInfo {
+    const NAME: &'static str = "SGXInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["sgx", "sgx1", "sgx2", "flc", "section-size", "sections"];
+        let mut sgx = None;
+        let mut sgx1 = None;
+        let mut sgx2 = None;
+        let mut flc = None;
+        let mut section_size = None;
+        let mut sections = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => sgx = Some(__map.next_value()?),
+                Ok(1) => sgx1 = Some(__map.next_value()?),
+                Ok(2) => sgx2 = Some(__map.next_value()?),
+                Ok(3) => flc = Some(__map.next_value()?),
+                Ok(4) => section_size = __map.next_value()?,
+                Ok(_) => sections = Some(__map.next_value()?),
+            }
+        }
+        Ok(SGXInfo {
+            sgx: sgx.ok_or_else(|| serde::de::Error::missing_field("sgx"))?,
+            sgx1: sgx1.ok_or_else(|| serde::de::Error::missing_field("sgx1"))?,
+            sgx2: sgx2.ok_or_else(|| serde::de::Error::missing_field("sgx2"))?,
+            flc: flc.ok_or_else(|| serde::de::Error::missing_field("flc"))?,
+            section_size,
+            sections: sections.ok_or_else(|| serde::de::Error::missing_field("sections"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SGXInfo {
@@ -202,13 +409,51 @@ impl SGXInfo {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SevAttestationReport {
     /// `data`
     pub data: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SevAttestationReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SevAttestationReport {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SevAttestationReport {
+    const NAME: &'static str = "SevAttestationReport";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(SevAttestationReport {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SevAttestationReport {
@@ -226,24 +471,76 @@ impl SevAttestationReport {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SevCapability {
     /// `pdh`
     pub pdh: String,
     /// `cert-chain`
-    #[serde(rename = "cert-chain")]
     pub cert_chain: String,
     /// `cpu0-id`
-    #[serde(rename = "cpu0-id")]
     pub cpu0_id: String,
     /// `cbitpos`
     pub cbitpos: i64,
     /// `reduced-phys-bits`
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SevCapability {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pdh", &self.pdh)?;
+        m.serialize_entry("cert-chain", &self.cert_chain)?;
+        m.serialize_entry("cpu0-id", &self.cpu0_id)?;
+        m.serialize_entry("cbitpos", &self.cbitpos)?;
+        m.serialize_entry("reduced-phys-bits", &self.reduced_phys_bits)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SevCapability {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SevCapability {
+    const NAME: &'static str = "SevCapability";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["pdh", "cert-chain", "cpu0-id", "cbitpos", "reduced-phys-bits"];
+        let mut pdh = None;
+        let mut cert_chain = None;
+        let mut cpu0_id = None;
+        let mut cbitpos = None;
+        let mut reduced_phys_bits = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => pdh = Some(__map.next_value()?),
+                Ok(1) => cert_chain = Some(__map.next_value()?),
+                Ok(2) => cpu0_id = Some(__map.next_value()?),
+                Ok(3) => cbitpos = Some(__map.next_value()?),
+                Ok(_) => reduced_phys_bits = Some(__map.next_value()?),
+            }
+        }
+        Ok(SevCapability {
+            pdh: pdh.ok_or_else(|| serde::de::Error::missing_field("pdh"))?,
+            cert_chain: cert_chain.ok_or_else(|| serde::de::Error::missing_field("cert-chain"))?,
+            cpu0_id: cpu0_id.ok_or_else(|| serde::de::Error::missing_field("cpu0-id"))?,
+            cbitpos: cbitpos.ok_or_else(|| serde::de::Error::missing_field("cbitpos"))?,
+            reduced_phys_bits: reduced_phys_bits
+                .ok_or_else(|| serde::de::Error::missing_field("reduced-phys-bits"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SevCapability {
@@ -274,15 +571,57 @@ impl SevCapability {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SevGuestInfo {
     /// `policy`
     pub policy: u32,
     /// `handle`
     pub handle: u32,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SevGuestInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("policy", &self.policy)?;
+        m.serialize_entry("handle", &self.handle)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SevGuestInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SevGuestInfo {
+    const NAME: &'static str = "SevGuestInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["policy", "handle"];
+        let mut policy = None;
+        let mut handle = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => policy = Some(__map.next_value()?),
+                Ok(_) => handle = Some(__map.next_value()?),
+            }
+        }
+        Ok(SevGuestInfo {
+            policy: policy.ok_or_else(|| serde::de::Error::missing_field("policy"))?,
+            handle: handle.ok_or_else(|| serde::de::Error::missing_field("handle"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SevGuestInfo {
@@ -444,13 +783,51 @@ impl<'de> Deserialize<'de> for SevInfo {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SevLaunchMeasureInfo {
     /// `data`
     pub data: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SevLaunchMeasureInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SevLaunchMeasureInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SevLaunchMeasureInfo {
+    const NAME: &'static str = "SevLaunchMeasureInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(SevLaunchMeasureInfo {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SevLaunchMeasureInfo {
@@ -468,14 +845,51 @@ impl SevLaunchMeasureInfo {
 /// Only in QEMU builds where `TARGET_I386` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SevSnpGuestInfo {
     /// `snp-policy`
-    #[serde(rename = "snp-policy")]
     pub snp_policy: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SevSnpGuestInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("snp-policy", &self.snp_policy)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SevSnpGuestInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SevSnpGuestInfo {
+    const NAME: &'static str = "SevSnpGuestInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["snp-policy"];
+        let mut snp_policy = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => snp_policy = Some(__map.next_value()?),
+            }
+        }
+        Ok(SevSnpGuestInfo {
+            snp_policy: snp_policy.ok_or_else(|| serde::de::Error::missing_field("snp-policy"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SevSnpGuestInfo {

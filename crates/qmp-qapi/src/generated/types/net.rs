@@ -31,7 +31,7 @@ qapi_enum_impls!(AFXDPMode { Native = "native", Skb = "skb" });
 /// Facts: module `net`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AnnounceParameters {
     /// `initial`
     pub initial: i64,
@@ -42,14 +42,74 @@ pub struct AnnounceParameters {
     /// `step`
     pub step: i64,
     /// `interfaces`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interfaces: Option<Vec<String>>,
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AnnounceParameters {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("initial", &self.initial)?;
+        m.serialize_entry("max", &self.max)?;
+        m.serialize_entry("rounds", &self.rounds)?;
+        m.serialize_entry("step", &self.step)?;
+        if let Some(v) = &self.interfaces {
+            m.serialize_entry("interfaces", v)?;
+        }
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AnnounceParameters {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AnnounceParameters {
+    const NAME: &'static str = "AnnounceParameters";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["initial", "max", "rounds", "step", "interfaces", "id"];
+        let mut initial = None;
+        let mut max = None;
+        let mut rounds = None;
+        let mut step = None;
+        let mut interfaces = None;
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => initial = Some(__map.next_value()?),
+                Ok(1) => max = Some(__map.next_value()?),
+                Ok(2) => rounds = Some(__map.next_value()?),
+                Ok(3) => step = Some(__map.next_value()?),
+                Ok(4) => interfaces = __map.next_value()?,
+                Ok(_) => id = __map.next_value()?,
+            }
+        }
+        Ok(AnnounceParameters {
+            initial: initial.ok_or_else(|| serde::de::Error::missing_field("initial"))?,
+            max: max.ok_or_else(|| serde::de::Error::missing_field("max"))?,
+            rounds: rounds.ok_or_else(|| serde::de::Error::missing_field("rounds"))?,
+            step: step.ok_or_else(|| serde::de::Error::missing_field("step"))?,
+            interfaces,
+            id,
+            unknown_members,
+        })
+    }
 }
 
 impl AnnounceParameters {
@@ -144,26 +204,78 @@ qapi_enum_impls!(NetClientDriver { QapiNone = "none", Nic = "nic", User = "user"
 /// Facts: module `net`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetLegacyNicOptions {
     /// `netdev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netdev: Option<String>,
     /// `macaddr`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub macaddr: Option<String>,
     /// `model`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// `addr`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
     /// `vectors`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vectors: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetLegacyNicOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.netdev {
+            m.serialize_entry("netdev", v)?;
+        }
+        if let Some(v) = &self.macaddr {
+            m.serialize_entry("macaddr", v)?;
+        }
+        if let Some(v) = &self.model {
+            m.serialize_entry("model", v)?;
+        }
+        if let Some(v) = &self.addr {
+            m.serialize_entry("addr", v)?;
+        }
+        if let Some(v) = &self.vectors {
+            m.serialize_entry("vectors", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetLegacyNicOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetLegacyNicOptions {
+    const NAME: &'static str = "NetLegacyNicOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["netdev", "macaddr", "model", "addr", "vectors"];
+        let mut netdev = None;
+        let mut macaddr = None;
+        let mut model = None;
+        let mut addr = None;
+        let mut vectors = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => netdev = __map.next_value()?,
+                Ok(1) => macaddr = __map.next_value()?,
+                Ok(2) => model = __map.next_value()?,
+                Ok(3) => addr = __map.next_value()?,
+                Ok(_) => vectors = __map.next_value()?,
+            }
+        }
+        Ok(NetLegacyNicOptions { netdev, macaddr, model, addr, vectors, unknown_members })
+    }
 }
 
 impl NetLegacyNicOptions {
@@ -400,31 +512,100 @@ impl<'de> Deserialize<'de> for Netdev {
 /// Only in QEMU builds where `CONFIG_AF_XDP` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetdevAFXDPOptions {
     /// `ifname`
     pub ifname: String,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<AFXDPMode>,
     /// `force-copy`
-    #[serde(rename = "force-copy", default, skip_serializing_if = "Option::is_none")]
     pub force_copy: Option<bool>,
     /// `queues`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<i64>,
     /// `start-queue`
-    #[serde(rename = "start-queue", default, skip_serializing_if = "Option::is_none")]
     pub start_queue: Option<i64>,
     /// `inhibit`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inhibit: Option<bool>,
     /// `sock-fds`
-    #[serde(rename = "sock-fds", default, skip_serializing_if = "Option::is_none")]
     pub sock_fds: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevAFXDPOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("ifname", &self.ifname)?;
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        if let Some(v) = &self.force_copy {
+            m.serialize_entry("force-copy", v)?;
+        }
+        if let Some(v) = &self.queues {
+            m.serialize_entry("queues", v)?;
+        }
+        if let Some(v) = &self.start_queue {
+            m.serialize_entry("start-queue", v)?;
+        }
+        if let Some(v) = &self.inhibit {
+            m.serialize_entry("inhibit", v)?;
+        }
+        if let Some(v) = &self.sock_fds {
+            m.serialize_entry("sock-fds", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevAFXDPOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevAFXDPOptions {
+    const NAME: &'static str = "NetdevAFXDPOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["ifname", "mode", "force-copy", "queues", "start-queue", "inhibit", "sock-fds"];
+        let mut ifname = None;
+        let mut mode = None;
+        let mut force_copy = None;
+        let mut queues = None;
+        let mut start_queue = None;
+        let mut inhibit = None;
+        let mut sock_fds = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => ifname = Some(__map.next_value()?),
+                Ok(1) => mode = __map.next_value()?,
+                Ok(2) => force_copy = __map.next_value()?,
+                Ok(3) => queues = __map.next_value()?,
+                Ok(4) => start_queue = __map.next_value()?,
+                Ok(5) => inhibit = __map.next_value()?,
+                Ok(_) => sock_fds = __map.next_value()?,
+            }
+        }
+        Ok(NetdevAFXDPOptions {
+            ifname: ifname.ok_or_else(|| serde::de::Error::missing_field("ifname"))?,
+            mode,
+            force_copy,
+            queues,
+            start_queue,
+            inhibit,
+            sock_fds,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevAFXDPOptions {
@@ -497,17 +678,57 @@ impl NetdevAFXDPOptions {
 /// Facts: module `net`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetdevBridgeOptions {
     /// `br`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub br: Option<String>,
     /// `helper`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevBridgeOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.br {
+            m.serialize_entry("br", v)?;
+        }
+        if let Some(v) = &self.helper {
+            m.serialize_entry("helper", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevBridgeOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevBridgeOptions {
+    const NAME: &'static str = "NetdevBridgeOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["br", "helper"];
+        let mut br = None;
+        let mut helper = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => br = __map.next_value()?,
+                Ok(_) => helper = __map.next_value()?,
+            }
+        }
+        Ok(NetdevBridgeOptions { br, helper, unknown_members })
+    }
 }
 
 impl NetdevBridgeOptions {
@@ -539,17 +760,57 @@ impl NetdevBridgeOptions {
 /// Facts: module `net`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetdevDgramOptions {
     /// `local`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<SocketAddress>,
     /// `remote`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<SocketAddress>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevDgramOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.local {
+            m.serialize_entry("local", v)?;
+        }
+        if let Some(v) = &self.remote {
+            m.serialize_entry("remote", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevDgramOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevDgramOptions {
+    const NAME: &'static str = "NetdevDgramOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["local", "remote"];
+        let mut local = None;
+        let mut remote = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => local = __map.next_value()?,
+                Ok(_) => remote = __map.next_value()?,
+            }
+        }
+        Ok(NetdevDgramOptions { local, remote, unknown_members })
+    }
 }
 
 impl NetdevDgramOptions {
@@ -581,16 +842,59 @@ impl NetdevDgramOptions {
 /// Facts: module `net`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetdevHubPortOptions {
     /// `hubid`
     pub hubid: i32,
     /// `netdev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netdev: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevHubPortOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("hubid", &self.hubid)?;
+        if let Some(v) = &self.netdev {
+            m.serialize_entry("netdev", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevHubPortOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevHubPortOptions {
+    const NAME: &'static str = "NetdevHubPortOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["hubid", "netdev"];
+        let mut hubid = None;
+        let mut netdev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => hubid = Some(__map.next_value()?),
+                Ok(_) => netdev = __map.next_value()?,
+            }
+        }
+        Ok(NetdevHubPortOptions {
+            hubid: hubid.ok_or_else(|| serde::de::Error::missing_field("hubid"))?,
+            netdev,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevHubPortOptions {
@@ -614,50 +918,166 @@ impl NetdevHubPortOptions {
 /// Facts: module `net`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetdevL2TPv3Options {
     /// `src`
     pub src: String,
     /// `dst`
     pub dst: String,
     /// `srcport`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srcport: Option<String>,
     /// `dstport`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dstport: Option<String>,
     /// `ipv6`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<bool>,
     /// `udp`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub udp: Option<bool>,
     /// `cookie64`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie64: Option<bool>,
     /// `counter`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counter: Option<bool>,
     /// `pincounter`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pincounter: Option<bool>,
     /// `txcookie`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txcookie: Option<u64>,
     /// `rxcookie`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rxcookie: Option<u64>,
     /// `txsession`
     pub txsession: u32,
     /// `rxsession`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rxsession: Option<u32>,
     /// `offset`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevL2TPv3Options {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("src", &self.src)?;
+        m.serialize_entry("dst", &self.dst)?;
+        if let Some(v) = &self.srcport {
+            m.serialize_entry("srcport", v)?;
+        }
+        if let Some(v) = &self.dstport {
+            m.serialize_entry("dstport", v)?;
+        }
+        if let Some(v) = &self.ipv6 {
+            m.serialize_entry("ipv6", v)?;
+        }
+        if let Some(v) = &self.udp {
+            m.serialize_entry("udp", v)?;
+        }
+        if let Some(v) = &self.cookie64 {
+            m.serialize_entry("cookie64", v)?;
+        }
+        if let Some(v) = &self.counter {
+            m.serialize_entry("counter", v)?;
+        }
+        if let Some(v) = &self.pincounter {
+            m.serialize_entry("pincounter", v)?;
+        }
+        if let Some(v) = &self.txcookie {
+            m.serialize_entry("txcookie", v)?;
+        }
+        if let Some(v) = &self.rxcookie {
+            m.serialize_entry("rxcookie", v)?;
+        }
+        m.serialize_entry("txsession", &self.txsession)?;
+        if let Some(v) = &self.rxsession {
+            m.serialize_entry("rxsession", v)?;
+        }
+        if let Some(v) = &self.offset {
+            m.serialize_entry("offset", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevL2TPv3Options {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevL2TPv3Options {
+    const NAME: &'static str = "NetdevL2TPv3Options";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "src",
+            "dst",
+            "srcport",
+            "dstport",
+            "ipv6",
+            "udp",
+            "cookie64",
+            "counter",
+            "pincounter",
+            "txcookie",
+            "rxcookie",
+            "txsession",
+            "rxsession",
+            "offset",
+        ];
+        let mut src = None;
+        let mut dst = None;
+        let mut srcport = None;
+        let mut dstport = None;
+        let mut ipv6 = None;
+        let mut udp = None;
+        let mut cookie64 = None;
+        let mut counter = None;
+        let mut pincounter = None;
+        let mut txcookie = None;
+        let mut rxcookie = None;
+        let mut txsession = None;
+        let mut rxsession = None;
+        let mut offset = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => src = Some(__map.next_value()?),
+                Ok(1) => dst = Some(__map.next_value()?),
+                Ok(2) => srcport = __map.next_value()?,
+                Ok(3) => dstport = __map.next_value()?,
+                Ok(4) => ipv6 = __map.next_value()?,
+                Ok(5) => udp = __map.next_value()?,
+                Ok(6) => cookie64 = __map.next_value()?,
+                Ok(7) => counter = __map.next_value()?,
+                Ok(8) => pincounter = __map.next_value()?,
+                Ok(9) => txcookie = __map.next_value()?,
+                Ok(10) => rxcookie = __map.next_value()?,
+                Ok(11) => txsession = Some(__map.next_value()?),
+                Ok(12) => rxsession = __map.next_value()?,
+                Ok(_) => offset = __map.next_value()?,
+            }
+        }
+        Ok(NetdevL2TPv3Options {
+            src: src.ok_or_else(|| serde::de::Error::missing_field("src"))?,
+            dst: dst.ok_or_else(|| serde::de::Error::missing_field("dst"))?,
+            srcport,
+            dstport,
+            ipv6,
+            udp,
+            cookie64,
+            counter,
+            pincounter,
+            txcookie,
+            rxcookie,
+            txsession: txsession.ok_or_else(|| serde::de::Error::missing_field("txsession"))?,
+            rxsession,
+            offset,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevL2TPv3Options {
@@ -777,16 +1197,59 @@ impl NetdevL2TPv3Options {
 /// Facts: module `net`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetdevNetmapOptions {
     /// `ifname`
     pub ifname: String,
     /// `devname`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devname: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevNetmapOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("ifname", &self.ifname)?;
+        if let Some(v) = &self.devname {
+            m.serialize_entry("devname", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevNetmapOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevNetmapOptions {
+    const NAME: &'static str = "NetdevNetmapOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["ifname", "devname"];
+        let mut ifname = None;
+        let mut devname = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => ifname = Some(__map.next_value()?),
+                Ok(_) => devname = __map.next_value()?,
+            }
+        }
+        Ok(NetdevNetmapOptions {
+            ifname: ifname.ok_or_else(|| serde::de::Error::missing_field("ifname"))?,
+            devname,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevNetmapOptions {
@@ -810,29 +1273,85 @@ impl NetdevNetmapOptions {
 /// Facts: module `net`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetdevSocketOptions {
     /// `fd`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fd: Option<String>,
     /// `listen`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     /// `connect`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect: Option<String>,
     /// `mcast`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcast: Option<String>,
     /// `localaddr`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub localaddr: Option<String>,
     /// `udp`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub udp: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevSocketOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.fd {
+            m.serialize_entry("fd", v)?;
+        }
+        if let Some(v) = &self.listen {
+            m.serialize_entry("listen", v)?;
+        }
+        if let Some(v) = &self.connect {
+            m.serialize_entry("connect", v)?;
+        }
+        if let Some(v) = &self.mcast {
+            m.serialize_entry("mcast", v)?;
+        }
+        if let Some(v) = &self.localaddr {
+            m.serialize_entry("localaddr", v)?;
+        }
+        if let Some(v) = &self.udp {
+            m.serialize_entry("udp", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevSocketOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevSocketOptions {
+    const NAME: &'static str = "NetdevSocketOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["fd", "listen", "connect", "mcast", "localaddr", "udp"];
+        let mut fd = None;
+        let mut listen = None;
+        let mut connect = None;
+        let mut mcast = None;
+        let mut localaddr = None;
+        let mut udp = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => fd = __map.next_value()?,
+                Ok(1) => listen = __map.next_value()?,
+                Ok(2) => connect = __map.next_value()?,
+                Ok(3) => mcast = __map.next_value()?,
+                Ok(4) => localaddr = __map.next_value()?,
+                Ok(_) => udp = __map.next_value()?,
+            }
+        }
+        Ok(NetdevSocketOptions { fd, listen, connect, mcast, localaddr, udp, unknown_members })
+    }
 }
 
 impl NetdevSocketOptions {
@@ -904,27 +1423,80 @@ impl NetdevSocketOptions {
 /// Facts: module `net`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetdevStreamOptions {
     /// `addr`
     pub addr: SocketAddress,
     /// `server`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<bool>,
     /// `reconnect`
     /// Only in QEMU 8.0.0 to 9.2.0-rc2.
     /// Its type differs between versions (`uint32` in 8.0.0 to 9.1.0, `int` in 9.2.0-rc2), so it is kept as JSON.
     /// Feature `deprecated` in QEMU 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 9.2.0-rc2 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconnect: Option<serde_json::Value>,
     /// `reconnect-ms`
     /// Only in QEMU 9.2.0-rc2.
-    #[serde(rename = "reconnect-ms", default, skip_serializing_if = "Option::is_none")]
     pub reconnect_ms: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevStreamOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("addr", &self.addr)?;
+        if let Some(v) = &self.server {
+            m.serialize_entry("server", v)?;
+        }
+        if let Some(v) = &self.reconnect {
+            m.serialize_entry("reconnect", v)?;
+        }
+        if let Some(v) = &self.reconnect_ms {
+            m.serialize_entry("reconnect-ms", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevStreamOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevStreamOptions {
+    const NAME: &'static str = "NetdevStreamOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["addr", "server", "reconnect", "reconnect-ms"];
+        let mut addr = None;
+        let mut server = None;
+        let mut reconnect = None;
+        let mut reconnect_ms = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => addr = Some(__map.next_value()?),
+                Ok(1) => server = __map.next_value()?,
+                Ok(2) => reconnect = __map.next_value()?,
+                Ok(_) => reconnect_ms = __map.next_value()?,
+            }
+        }
+        Ok(NetdevStreamOptions {
+            addr: addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?,
+            server,
+            reconnect,
+            reconnect_ms,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevStreamOptions {
@@ -970,56 +1542,181 @@ impl NetdevStreamOptions {
 /// Facts: module `net`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetdevTapOptions {
     /// `ifname`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ifname: Option<String>,
     /// `fd`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fd: Option<String>,
     /// `fds`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fds: Option<String>,
     /// `script`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
     /// `downscript`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downscript: Option<String>,
     /// `br`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub br: Option<String>,
     /// `helper`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper: Option<String>,
     /// `sndbuf`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sndbuf: Option<u64>,
     /// `vnet_hdr`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vnet_hdr: Option<bool>,
     /// `vhost`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhost: Option<bool>,
     /// `vhostfd`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhostfd: Option<String>,
     /// `vhostfds`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhostfds: Option<String>,
     /// `vhostforce`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhostforce: Option<bool>,
     /// `queues`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<u32>,
     /// `poll-us`
-    #[serde(rename = "poll-us", default, skip_serializing_if = "Option::is_none")]
     pub poll_us: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevTapOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.ifname {
+            m.serialize_entry("ifname", v)?;
+        }
+        if let Some(v) = &self.fd {
+            m.serialize_entry("fd", v)?;
+        }
+        if let Some(v) = &self.fds {
+            m.serialize_entry("fds", v)?;
+        }
+        if let Some(v) = &self.script {
+            m.serialize_entry("script", v)?;
+        }
+        if let Some(v) = &self.downscript {
+            m.serialize_entry("downscript", v)?;
+        }
+        if let Some(v) = &self.br {
+            m.serialize_entry("br", v)?;
+        }
+        if let Some(v) = &self.helper {
+            m.serialize_entry("helper", v)?;
+        }
+        if let Some(v) = &self.sndbuf {
+            m.serialize_entry("sndbuf", v)?;
+        }
+        if let Some(v) = &self.vnet_hdr {
+            m.serialize_entry("vnet_hdr", v)?;
+        }
+        if let Some(v) = &self.vhost {
+            m.serialize_entry("vhost", v)?;
+        }
+        if let Some(v) = &self.vhostfd {
+            m.serialize_entry("vhostfd", v)?;
+        }
+        if let Some(v) = &self.vhostfds {
+            m.serialize_entry("vhostfds", v)?;
+        }
+        if let Some(v) = &self.vhostforce {
+            m.serialize_entry("vhostforce", v)?;
+        }
+        if let Some(v) = &self.queues {
+            m.serialize_entry("queues", v)?;
+        }
+        if let Some(v) = &self.poll_us {
+            m.serialize_entry("poll-us", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevTapOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevTapOptions {
+    const NAME: &'static str = "NetdevTapOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "ifname",
+            "fd",
+            "fds",
+            "script",
+            "downscript",
+            "br",
+            "helper",
+            "sndbuf",
+            "vnet_hdr",
+            "vhost",
+            "vhostfd",
+            "vhostfds",
+            "vhostforce",
+            "queues",
+            "poll-us",
+        ];
+        let mut ifname = None;
+        let mut fd = None;
+        let mut fds = None;
+        let mut script = None;
+        let mut downscript = None;
+        let mut br = None;
+        let mut helper = None;
+        let mut sndbuf = None;
+        let mut vnet_hdr = None;
+        let mut vhost = None;
+        let mut vhostfd = None;
+        let mut vhostfds = None;
+        let mut vhostforce = None;
+        let mut queues = None;
+        let mut poll_us = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => ifname = __map.next_value()?,
+                Ok(1) => fd = __map.next_value()?,
+                Ok(2) => fds = __map.next_value()?,
+                Ok(3) => script = __map.next_value()?,
+                Ok(4) => downscript = __map.next_value()?,
+                Ok(5) => br = __map.next_value()?,
+                Ok(6) => helper = __map.next_value()?,
+                Ok(7) => sndbuf = __map.next_value()?,
+                Ok(8) => vnet_hdr = __map.next_value()?,
+                Ok(9) => vhost = __map.next_value()?,
+                Ok(10) => vhostfd = __map.next_value()?,
+                Ok(11) => vhostfds = __map.next_value()?,
+                Ok(12) => vhostforce = __map.next_value()?,
+                Ok(13) => queues = __map.next_value()?,
+                Ok(_) => poll_us = __map.next_value()?,
+            }
+        }
+        Ok(NetdevTapOptions {
+            ifname,
+            fd,
+            fds,
+            script,
+            downscript,
+            br,
+            helper,
+            sndbuf,
+            vnet_hdr,
+            vhost,
+            vhostfd,
+            vhostfds,
+            vhostforce,
+            queues,
+            poll_us,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevTapOptions {
@@ -1172,77 +1869,244 @@ impl NetdevTapOptions {
 /// Facts: module `net`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetdevUserOptions {
     /// `hostname`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// `restrict`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restrict: Option<bool>,
     /// `ipv4`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<bool>,
     /// `ipv6`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<bool>,
     /// `ip`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
     /// `net`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net: Option<String>,
     /// `host`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// `tftp`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tftp: Option<String>,
     /// `bootfile`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootfile: Option<String>,
     /// `dhcpstart`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhcpstart: Option<String>,
     /// `dns`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<String>,
     /// `dnssearch`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dnssearch: Option<Vec<QapiString>>,
     /// `domainname`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domainname: Option<String>,
     /// `ipv6-prefix`
-    #[serde(rename = "ipv6-prefix", default, skip_serializing_if = "Option::is_none")]
     pub ipv6_prefix: Option<String>,
     /// `ipv6-prefixlen`
-    #[serde(rename = "ipv6-prefixlen", default, skip_serializing_if = "Option::is_none")]
     pub ipv6_prefixlen: Option<i64>,
     /// `ipv6-host`
-    #[serde(rename = "ipv6-host", default, skip_serializing_if = "Option::is_none")]
     pub ipv6_host: Option<String>,
     /// `ipv6-dns`
-    #[serde(rename = "ipv6-dns", default, skip_serializing_if = "Option::is_none")]
     pub ipv6_dns: Option<String>,
     /// `smb`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smb: Option<String>,
     /// `smbserver`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smbserver: Option<String>,
     /// `hostfwd`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostfwd: Option<Vec<QapiString>>,
     /// `guestfwd`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guestfwd: Option<Vec<QapiString>>,
     /// `tftp-server-name`
-    #[serde(rename = "tftp-server-name", default, skip_serializing_if = "Option::is_none")]
     pub tftp_server_name: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevUserOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.hostname {
+            m.serialize_entry("hostname", v)?;
+        }
+        if let Some(v) = &self.restrict {
+            m.serialize_entry("restrict", v)?;
+        }
+        if let Some(v) = &self.ipv4 {
+            m.serialize_entry("ipv4", v)?;
+        }
+        if let Some(v) = &self.ipv6 {
+            m.serialize_entry("ipv6", v)?;
+        }
+        if let Some(v) = &self.ip {
+            m.serialize_entry("ip", v)?;
+        }
+        if let Some(v) = &self.net {
+            m.serialize_entry("net", v)?;
+        }
+        if let Some(v) = &self.host {
+            m.serialize_entry("host", v)?;
+        }
+        if let Some(v) = &self.tftp {
+            m.serialize_entry("tftp", v)?;
+        }
+        if let Some(v) = &self.bootfile {
+            m.serialize_entry("bootfile", v)?;
+        }
+        if let Some(v) = &self.dhcpstart {
+            m.serialize_entry("dhcpstart", v)?;
+        }
+        if let Some(v) = &self.dns {
+            m.serialize_entry("dns", v)?;
+        }
+        if let Some(v) = &self.dnssearch {
+            m.serialize_entry("dnssearch", v)?;
+        }
+        if let Some(v) = &self.domainname {
+            m.serialize_entry("domainname", v)?;
+        }
+        if let Some(v) = &self.ipv6_prefix {
+            m.serialize_entry("ipv6-prefix", v)?;
+        }
+        if let Some(v) = &self.ipv6_prefixlen {
+            m.serialize_entry("ipv6-prefixlen", v)?;
+        }
+        if let Some(v) = &self.ipv6_host {
+            m.serialize_entry("ipv6-host", v)?;
+        }
+        if let Some(v) = &self.ipv6_dns {
+            m.serialize_entry("ipv6-dns", v)?;
+        }
+        if let Some(v) = &self.smb {
+            m.serialize_entry("smb", v)?;
+        }
+        if let Some(v) = &self.smbserver {
+            m.serialize_entry("smbserver", v)?;
+        }
+        if let Some(v) = &self.hostfwd {
+            m.serialize_entry("hostfwd", v)?;
+        }
+        if let Some(v) = &self.guestfwd {
+            m.serialize_entry("guestfwd", v)?;
+        }
+        if let Some(v) = &self.tftp_server_name {
+            m.serialize_entry("tftp-server-name", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevUserOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevUserOptions {
+    const NAME: &'static str = "NetdevUserOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "hostname",
+            "restrict",
+            "ipv4",
+            "ipv6",
+            "ip",
+            "net",
+            "host",
+            "tftp",
+            "bootfile",
+            "dhcpstart",
+            "dns",
+            "dnssearch",
+            "domainname",
+            "ipv6-prefix",
+            "ipv6-prefixlen",
+            "ipv6-host",
+            "ipv6-dns",
+            "smb",
+            "smbserver",
+            "hostfwd",
+            "guestfwd",
+            "tftp-server-name",
+        ];
+        let mut hostname = None;
+        let mut restrict = None;
+        let mut ipv4 = None;
+        let mut ipv6 = None;
+        let mut ip = None;
+        let mut net = None;
+        let mut host = None;
+        let mut tftp = None;
+        let mut bootfile = None;
+        let mut dhcpstart = None;
+        let mut dns = None;
+        let mut dnssearch = None;
+        let mut domainname = None;
+        let mut ipv6_prefix = None;
+        let mut ipv6_prefixlen = None;
+        let mut ipv6_host = None;
+        let mut ipv6_dns = None;
+        let mut smb = None;
+        let mut smbserver = None;
+        let mut hostfwd = None;
+        let mut guestfwd = None;
+        let mut tftp_server_name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => hostname = __map.next_value()?,
+                Ok(1) => restrict = __map.next_value()?,
+                Ok(2) => ipv4 = __map.next_value()?,
+                Ok(3) => ipv6 = __map.next_value()?,
+                Ok(4) => ip = __map.next_value()?,
+                Ok(5) => net = __map.next_value()?,
+                Ok(6) => host = __map.next_value()?,
+                Ok(7) => tftp = __map.next_value()?,
+                Ok(8) => bootfile = __map.next_value()?,
+                Ok(9) => dhcpstart = __map.next_value()?,
+                Ok(10) => dns = __map.next_value()?,
+                Ok(11) => dnssearch = __map.next_value()?,
+                Ok(12) => domainname = __map.next_value()?,
+                Ok(13) => ipv6_prefix = __map.next_value()?,
+                Ok(14) => ipv6_prefixlen = __map.next_value()?,
+                Ok(15) => ipv6_host = __map.next_value()?,
+                Ok(16) => ipv6_dns = __map.next_value()?,
+                Ok(17) => smb = __map.next_value()?,
+                Ok(18) => smbserver = __map.next_value()?,
+                Ok(19) => hostfwd = __map.next_value()?,
+                Ok(20) => guestfwd = __map.next_value()?,
+                Ok(_) => tftp_server_name = __map.next_value()?,
+            }
+        }
+        Ok(NetdevUserOptions {
+            hostname,
+            restrict,
+            ipv4,
+            ipv6,
+            ip,
+            net,
+            host,
+            tftp,
+            bootfile,
+            dhcpstart,
+            dns,
+            dnssearch,
+            domainname,
+            ipv6_prefix,
+            ipv6_prefixlen,
+            ipv6_host,
+            ipv6_dns,
+            smb,
+            smbserver,
+            hostfwd,
+            guestfwd,
+            tftp_server_name,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevUserOptions {
@@ -1458,23 +2322,71 @@ impl NetdevUserOptions {
 /// Facts: module `net`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetdevVdeOptions {
     /// `sock`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sock: Option<String>,
     /// `port`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// `group`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<u16>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevVdeOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.sock {
+            m.serialize_entry("sock", v)?;
+        }
+        if let Some(v) = &self.port {
+            m.serialize_entry("port", v)?;
+        }
+        if let Some(v) = &self.group {
+            m.serialize_entry("group", v)?;
+        }
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevVdeOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevVdeOptions {
+    const NAME: &'static str = "NetdevVdeOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["sock", "port", "group", "mode"];
+        let mut sock = None;
+        let mut port = None;
+        let mut group = None;
+        let mut mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => sock = __map.next_value()?,
+                Ok(1) => port = __map.next_value()?,
+                Ok(2) => group = __map.next_value()?,
+                Ok(_) => mode = __map.next_value()?,
+            }
+        }
+        Ok(NetdevVdeOptions { sock, port, group, mode, unknown_members })
+    }
 }
 
 impl NetdevVdeOptions {
@@ -1528,19 +2440,67 @@ impl NetdevVdeOptions {
 /// Facts: module `net`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetdevVhostUserOptions {
     /// `chardev`
     pub chardev: String,
     /// `vhostforce`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhostforce: Option<bool>,
     /// `queues`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevVhostUserOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("chardev", &self.chardev)?;
+        if let Some(v) = &self.vhostforce {
+            m.serialize_entry("vhostforce", v)?;
+        }
+        if let Some(v) = &self.queues {
+            m.serialize_entry("queues", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevVhostUserOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevVhostUserOptions {
+    const NAME: &'static str = "NetdevVhostUserOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["chardev", "vhostforce", "queues"];
+        let mut chardev = None;
+        let mut vhostforce = None;
+        let mut queues = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => chardev = Some(__map.next_value()?),
+                Ok(1) => vhostforce = __map.next_value()?,
+                Ok(_) => queues = __map.next_value()?,
+            }
+        }
+        Ok(NetdevVhostUserOptions {
+            chardev: chardev.ok_or_else(|| serde::de::Error::missing_field("chardev"))?,
+            vhostforce,
+            queues,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevVhostUserOptions {
@@ -1577,24 +2537,72 @@ impl NetdevVhostUserOptions {
 /// Facts: module `net`; since QEMU 5.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetdevVhostVDPAOptions {
     /// `vhostdev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhostdev: Option<String>,
     /// `vhostfd`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhostfd: Option<String>,
     /// `queues`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<i64>,
     /// `x-svq`
     /// Feature `unstable` in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "x-svq", default, skip_serializing_if = "Option::is_none")]
     pub x_svq: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevVhostVDPAOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.vhostdev {
+            m.serialize_entry("vhostdev", v)?;
+        }
+        if let Some(v) = &self.vhostfd {
+            m.serialize_entry("vhostfd", v)?;
+        }
+        if let Some(v) = &self.queues {
+            m.serialize_entry("queues", v)?;
+        }
+        if let Some(v) = &self.x_svq {
+            m.serialize_entry("x-svq", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevVhostVDPAOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevVhostVDPAOptions {
+    const NAME: &'static str = "NetdevVhostVDPAOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["vhostdev", "vhostfd", "queues", "x-svq"];
+        let mut vhostdev = None;
+        let mut vhostfd = None;
+        let mut queues = None;
+        let mut x_svq = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => vhostdev = __map.next_value()?,
+                Ok(1) => vhostfd = __map.next_value()?,
+                Ok(2) => queues = __map.next_value()?,
+                Ok(_) => x_svq = __map.next_value()?,
+            }
+        }
+        Ok(NetdevVhostVDPAOptions { vhostdev, vhostfd, queues, x_svq, unknown_members })
+    }
 }
 
 impl NetdevVhostVDPAOptions {
@@ -1650,16 +2658,59 @@ impl NetdevVhostVDPAOptions {
 /// Only in QEMU builds where `CONFIG_VMNET` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetdevVmnetBridgedOptions {
     /// `ifname`
     pub ifname: String,
     /// `isolated`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolated: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevVmnetBridgedOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("ifname", &self.ifname)?;
+        if let Some(v) = &self.isolated {
+            m.serialize_entry("isolated", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevVmnetBridgedOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevVmnetBridgedOptions {
+    const NAME: &'static str = "NetdevVmnetBridgedOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["ifname", "isolated"];
+        let mut ifname = None;
+        let mut isolated = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => ifname = Some(__map.next_value()?),
+                Ok(_) => isolated = __map.next_value()?,
+            }
+        }
+        Ok(NetdevVmnetBridgedOptions {
+            ifname: ifname.ok_or_else(|| serde::de::Error::missing_field("ifname"))?,
+            isolated,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevVmnetBridgedOptions {
@@ -1689,26 +2740,85 @@ impl NetdevVmnetBridgedOptions {
 /// Only in QEMU builds where `CONFIG_VMNET` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetdevVmnetHostOptions {
     /// `start-address`
-    #[serde(rename = "start-address", default, skip_serializing_if = "Option::is_none")]
     pub start_address: Option<String>,
     /// `end-address`
-    #[serde(rename = "end-address", default, skip_serializing_if = "Option::is_none")]
     pub end_address: Option<String>,
     /// `subnet-mask`
-    #[serde(rename = "subnet-mask", default, skip_serializing_if = "Option::is_none")]
     pub subnet_mask: Option<String>,
     /// `isolated`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolated: Option<bool>,
     /// `net-uuid`
-    #[serde(rename = "net-uuid", default, skip_serializing_if = "Option::is_none")]
     pub net_uuid: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevVmnetHostOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.start_address {
+            m.serialize_entry("start-address", v)?;
+        }
+        if let Some(v) = &self.end_address {
+            m.serialize_entry("end-address", v)?;
+        }
+        if let Some(v) = &self.subnet_mask {
+            m.serialize_entry("subnet-mask", v)?;
+        }
+        if let Some(v) = &self.isolated {
+            m.serialize_entry("isolated", v)?;
+        }
+        if let Some(v) = &self.net_uuid {
+            m.serialize_entry("net-uuid", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevVmnetHostOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevVmnetHostOptions {
+    const NAME: &'static str = "NetdevVmnetHostOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["start-address", "end-address", "subnet-mask", "isolated", "net-uuid"];
+        let mut start_address = None;
+        let mut end_address = None;
+        let mut subnet_mask = None;
+        let mut isolated = None;
+        let mut net_uuid = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => start_address = __map.next_value()?,
+                Ok(1) => end_address = __map.next_value()?,
+                Ok(2) => subnet_mask = __map.next_value()?,
+                Ok(3) => isolated = __map.next_value()?,
+                Ok(_) => net_uuid = __map.next_value()?,
+            }
+        }
+        Ok(NetdevVmnetHostOptions {
+            start_address,
+            end_address,
+            subnet_mask,
+            isolated,
+            net_uuid,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevVmnetHostOptions {
@@ -1773,26 +2883,85 @@ impl NetdevVmnetHostOptions {
 /// Only in QEMU builds where `CONFIG_VMNET` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetdevVmnetSharedOptions {
     /// `start-address`
-    #[serde(rename = "start-address", default, skip_serializing_if = "Option::is_none")]
     pub start_address: Option<String>,
     /// `end-address`
-    #[serde(rename = "end-address", default, skip_serializing_if = "Option::is_none")]
     pub end_address: Option<String>,
     /// `subnet-mask`
-    #[serde(rename = "subnet-mask", default, skip_serializing_if = "Option::is_none")]
     pub subnet_mask: Option<String>,
     /// `isolated`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolated: Option<bool>,
     /// `nat66-prefix`
-    #[serde(rename = "nat66-prefix", default, skip_serializing_if = "Option::is_none")]
     pub nat66_prefix: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetdevVmnetSharedOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.start_address {
+            m.serialize_entry("start-address", v)?;
+        }
+        if let Some(v) = &self.end_address {
+            m.serialize_entry("end-address", v)?;
+        }
+        if let Some(v) = &self.subnet_mask {
+            m.serialize_entry("subnet-mask", v)?;
+        }
+        if let Some(v) = &self.isolated {
+            m.serialize_entry("isolated", v)?;
+        }
+        if let Some(v) = &self.nat66_prefix {
+            m.serialize_entry("nat66-prefix", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevVmnetSharedOptions {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetdevVmnetSharedOptions {
+    const NAME: &'static str = "NetdevVmnetSharedOptions";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["start-address", "end-address", "subnet-mask", "isolated", "nat66-prefix"];
+        let mut start_address = None;
+        let mut end_address = None;
+        let mut subnet_mask = None;
+        let mut isolated = None;
+        let mut nat66_prefix = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => start_address = __map.next_value()?,
+                Ok(1) => end_address = __map.next_value()?,
+                Ok(2) => subnet_mask = __map.next_value()?,
+                Ok(3) => isolated = __map.next_value()?,
+                Ok(_) => nat66_prefix = __map.next_value()?,
+            }
+        }
+        Ok(NetdevVmnetSharedOptions {
+            start_address,
+            end_address,
+            subnet_mask,
+            isolated,
+            nat66_prefix,
+            unknown_members,
+        })
+    }
 }
 
 impl NetdevVmnetSharedOptions {
@@ -1855,7 +3024,7 @@ impl NetdevVmnetSharedOptions {
 /// Facts: module `net`; since QEMU 1.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RxFilterInfo {
     /// `name`
     pub name: String,
@@ -1868,29 +3037,121 @@ pub struct RxFilterInfo {
     /// `vlan`
     pub vlan: RxState,
     /// `broadcast-allowed`
-    #[serde(rename = "broadcast-allowed")]
     pub broadcast_allowed: bool,
     /// `multicast-overflow`
-    #[serde(rename = "multicast-overflow")]
     pub multicast_overflow: bool,
     /// `unicast-overflow`
-    #[serde(rename = "unicast-overflow")]
     pub unicast_overflow: bool,
     /// `main-mac`
-    #[serde(rename = "main-mac")]
     pub main_mac: String,
     /// `vlan-table`
-    #[serde(rename = "vlan-table")]
     pub vlan_table: Vec<i64>,
     /// `unicast-table`
-    #[serde(rename = "unicast-table")]
     pub unicast_table: Vec<String>,
     /// `multicast-table`
-    #[serde(rename = "multicast-table")]
     pub multicast_table: Vec<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RxFilterInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("promiscuous", &self.promiscuous)?;
+        m.serialize_entry("multicast", &self.multicast)?;
+        m.serialize_entry("unicast", &self.unicast)?;
+        m.serialize_entry("vlan", &self.vlan)?;
+        m.serialize_entry("broadcast-allowed", &self.broadcast_allowed)?;
+        m.serialize_entry("multicast-overflow", &self.multicast_overflow)?;
+        m.serialize_entry("unicast-overflow", &self.unicast_overflow)?;
+        m.serialize_entry("main-mac", &self.main_mac)?;
+        m.serialize_entry("vlan-table", &self.vlan_table)?;
+        m.serialize_entry("unicast-table", &self.unicast_table)?;
+        m.serialize_entry("multicast-table", &self.multicast_table)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RxFilterInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RxFilterInfo {
+    const NAME: &'static str = "RxFilterInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "name",
+            "promiscuous",
+            "multicast",
+            "unicast",
+            "vlan",
+            "broadcast-allowed",
+            "multicast-overflow",
+            "unicast-overflow",
+            "main-mac",
+            "vlan-table",
+            "unicast-table",
+            "multicast-table",
+        ];
+        let mut name = None;
+        let mut promiscuous = None;
+        let mut multicast = None;
+        let mut unicast = None;
+        let mut vlan = None;
+        let mut broadcast_allowed = None;
+        let mut multicast_overflow = None;
+        let mut unicast_overflow = None;
+        let mut main_mac = None;
+        let mut vlan_table = None;
+        let mut unicast_table = None;
+        let mut multicast_table = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => promiscuous = Some(__map.next_value()?),
+                Ok(2) => multicast = Some(__map.next_value()?),
+                Ok(3) => unicast = Some(__map.next_value()?),
+                Ok(4) => vlan = Some(__map.next_value()?),
+                Ok(5) => broadcast_allowed = Some(__map.next_value()?),
+                Ok(6) => multicast_overflow = Some(__map.next_value()?),
+                Ok(7) => unicast_overflow = Some(__map.next_value()?),
+                Ok(8) => main_mac = Some(__map.next_value()?),
+                Ok(9) => vlan_table = Some(__map.next_value()?),
+                Ok(10) => unicast_table = Some(__map.next_value()?),
+                Ok(_) => multicast_table = Some(__map.next_value()?),
+            }
+        }
+        Ok(RxFilterInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            promiscuous: promiscuous.ok_or_else(|| serde::de::Error::missing_field("promiscuous"))?,
+            multicast: multicast.ok_or_else(|| serde::de::Error::missing_field("multicast"))?,
+            unicast: unicast.ok_or_else(|| serde::de::Error::missing_field("unicast"))?,
+            vlan: vlan.ok_or_else(|| serde::de::Error::missing_field("vlan"))?,
+            broadcast_allowed: broadcast_allowed
+                .ok_or_else(|| serde::de::Error::missing_field("broadcast-allowed"))?,
+            multicast_overflow: multicast_overflow
+                .ok_or_else(|| serde::de::Error::missing_field("multicast-overflow"))?,
+            unicast_overflow: unicast_overflow
+                .ok_or_else(|| serde::de::Error::missing_field("unicast-overflow"))?,
+            main_mac: main_mac.ok_or_else(|| serde::de::Error::missing_field("main-mac"))?,
+            vlan_table: vlan_table.ok_or_else(|| serde::de::Error::missing_field("vlan-table"))?,
+            unicast_table: unicast_table.ok_or_else(|| serde::de::Error::missing_field("unicast-table"))?,
+            multicast_table: multicast_table
+                .ok_or_else(|| serde::de::Error::missing_field("multicast-table"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl RxFilterInfo {
@@ -1953,13 +3214,48 @@ qapi_enum_impls!(RxState { Normal = "normal", QapiNone = "none", All = "all" });
 /// Facts: module `net`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QapiString {
     /// `str`
     pub str: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QapiString {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("str", &self.str)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QapiString {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QapiString {
+    const NAME: &'static str = "QapiString";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["str"];
+        let mut str = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => str = Some(__map.next_value()?),
+            }
+        }
+        Ok(QapiString { str: str.ok_or_else(|| serde::de::Error::missing_field("str"))?, unknown_members })
+    }
 }
 
 impl QapiString {

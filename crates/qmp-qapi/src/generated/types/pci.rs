@@ -11,16 +11,59 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `pci`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PciBridgeInfo {
     /// `bus`
     pub bus: PciBusInfo,
     /// `devices`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<Vec<PciDeviceInfo>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PciBridgeInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("bus", &self.bus)?;
+        if let Some(v) = &self.devices {
+            m.serialize_entry("devices", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PciBridgeInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PciBridgeInfo {
+    const NAME: &'static str = "PciBridgeInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["bus", "devices"];
+        let mut bus = None;
+        let mut devices = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => bus = Some(__map.next_value()?),
+                Ok(_) => devices = __map.next_value()?,
+            }
+        }
+        Ok(PciBridgeInfo {
+            bus: bus.ok_or_else(|| serde::de::Error::missing_field("bus"))?,
+            devices,
+            unknown_members,
+        })
+    }
 }
 
 impl PciBridgeInfo {
@@ -44,7 +87,7 @@ impl PciBridgeInfo {
 /// Facts: module `pci`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PciBusInfo {
     /// `number`
     pub number: i64,
@@ -59,8 +102,68 @@ pub struct PciBusInfo {
     /// `prefetchable_range`
     pub prefetchable_range: PciMemoryRange,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PciBusInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("number", &self.number)?;
+        m.serialize_entry("secondary", &self.secondary)?;
+        m.serialize_entry("subordinate", &self.subordinate)?;
+        m.serialize_entry("io_range", &self.io_range)?;
+        m.serialize_entry("memory_range", &self.memory_range)?;
+        m.serialize_entry("prefetchable_range", &self.prefetchable_range)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PciBusInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PciBusInfo {
+    const NAME: &'static str = "PciBusInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["number", "secondary", "subordinate", "io_range", "memory_range", "prefetchable_range"];
+        let mut number = None;
+        let mut secondary = None;
+        let mut subordinate = None;
+        let mut io_range = None;
+        let mut memory_range = None;
+        let mut prefetchable_range = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => number = Some(__map.next_value()?),
+                Ok(1) => secondary = Some(__map.next_value()?),
+                Ok(2) => subordinate = Some(__map.next_value()?),
+                Ok(3) => io_range = Some(__map.next_value()?),
+                Ok(4) => memory_range = Some(__map.next_value()?),
+                Ok(_) => prefetchable_range = Some(__map.next_value()?),
+            }
+        }
+        Ok(PciBusInfo {
+            number: number.ok_or_else(|| serde::de::Error::missing_field("number"))?,
+            secondary: secondary.ok_or_else(|| serde::de::Error::missing_field("secondary"))?,
+            subordinate: subordinate.ok_or_else(|| serde::de::Error::missing_field("subordinate"))?,
+            io_range: io_range.ok_or_else(|| serde::de::Error::missing_field("io_range"))?,
+            memory_range: memory_range.ok_or_else(|| serde::de::Error::missing_field("memory_range"))?,
+            prefetchable_range: prefetchable_range
+                .ok_or_else(|| serde::de::Error::missing_field("prefetchable_range"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl PciBusInfo {
@@ -91,16 +194,59 @@ impl PciBusInfo {
 /// Facts: module `pci`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PciDeviceClass {
     /// `desc`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desc: Option<String>,
     /// `class`
     pub class: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PciDeviceClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.desc {
+            m.serialize_entry("desc", v)?;
+        }
+        m.serialize_entry("class", &self.class)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PciDeviceClass {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PciDeviceClass {
+    const NAME: &'static str = "PciDeviceClass";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["desc", "class"];
+        let mut desc = None;
+        let mut class = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => desc = __map.next_value()?,
+                Ok(_) => class = Some(__map.next_value()?),
+            }
+        }
+        Ok(PciDeviceClass {
+            desc,
+            class: class.ok_or_else(|| serde::de::Error::missing_field("class"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl PciDeviceClass {
@@ -124,21 +270,73 @@ impl PciDeviceClass {
 /// Facts: module `pci`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PciDeviceId {
     /// `device`
     pub device: i64,
     /// `vendor`
     pub vendor: i64,
     /// `subsystem`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subsystem: Option<i64>,
     /// `subsystem-vendor`
-    #[serde(rename = "subsystem-vendor", default, skip_serializing_if = "Option::is_none")]
     pub subsystem_vendor: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PciDeviceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("device", &self.device)?;
+        m.serialize_entry("vendor", &self.vendor)?;
+        if let Some(v) = &self.subsystem {
+            m.serialize_entry("subsystem", v)?;
+        }
+        if let Some(v) = &self.subsystem_vendor {
+            m.serialize_entry("subsystem-vendor", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PciDeviceId {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PciDeviceId {
+    const NAME: &'static str = "PciDeviceId";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["device", "vendor", "subsystem", "subsystem-vendor"];
+        let mut device = None;
+        let mut vendor = None;
+        let mut subsystem = None;
+        let mut subsystem_vendor = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => device = Some(__map.next_value()?),
+                Ok(1) => vendor = Some(__map.next_value()?),
+                Ok(2) => subsystem = __map.next_value()?,
+                Ok(_) => subsystem_vendor = __map.next_value()?,
+            }
+        }
+        Ok(PciDeviceId {
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            vendor: vendor.ok_or_else(|| serde::de::Error::missing_field("vendor"))?,
+            subsystem,
+            subsystem_vendor,
+            unknown_members,
+        })
+    }
 }
 
 impl PciDeviceId {
@@ -176,7 +374,7 @@ impl PciDeviceId {
 /// Facts: module `pci`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PciDeviceInfo {
     /// `bus`
     pub bus: i64,
@@ -189,20 +387,107 @@ pub struct PciDeviceInfo {
     /// `id`
     pub id: PciDeviceId,
     /// `irq`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub irq: Option<i64>,
     /// `irq_pin`
     pub irq_pin: i64,
     /// `qdev_id`
     pub qdev_id: String,
     /// `pci_bridge`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pci_bridge: Option<PciBridgeInfo>,
     /// `regions`
     pub regions: Vec<PciMemoryRegion>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PciDeviceInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("bus", &self.bus)?;
+        m.serialize_entry("slot", &self.slot)?;
+        m.serialize_entry("function", &self.function)?;
+        m.serialize_entry("class_info", &self.class_info)?;
+        m.serialize_entry("id", &self.id)?;
+        if let Some(v) = &self.irq {
+            m.serialize_entry("irq", v)?;
+        }
+        m.serialize_entry("irq_pin", &self.irq_pin)?;
+        m.serialize_entry("qdev_id", &self.qdev_id)?;
+        if let Some(v) = &self.pci_bridge {
+            m.serialize_entry("pci_bridge", v)?;
+        }
+        m.serialize_entry("regions", &self.regions)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PciDeviceInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PciDeviceInfo {
+    const NAME: &'static str = "PciDeviceInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "bus",
+            "slot",
+            "function",
+            "class_info",
+            "id",
+            "irq",
+            "irq_pin",
+            "qdev_id",
+            "pci_bridge",
+            "regions",
+        ];
+        let mut bus = None;
+        let mut slot = None;
+        let mut function = None;
+        let mut class_info = None;
+        let mut id = None;
+        let mut irq = None;
+        let mut irq_pin = None;
+        let mut qdev_id = None;
+        let mut pci_bridge = None;
+        let mut regions = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => bus = Some(__map.next_value()?),
+                Ok(1) => slot = Some(__map.next_value()?),
+                Ok(2) => function = Some(__map.next_value()?),
+                Ok(3) => class_info = Some(__map.next_value()?),
+                Ok(4) => id = Some(__map.next_value()?),
+                Ok(5) => irq = __map.next_value()?,
+                Ok(6) => irq_pin = Some(__map.next_value()?),
+                Ok(7) => qdev_id = Some(__map.next_value()?),
+                Ok(8) => pci_bridge = __map.next_value()?,
+                Ok(_) => regions = Some(__map.next_value()?),
+            }
+        }
+        Ok(PciDeviceInfo {
+            bus: bus.ok_or_else(|| serde::de::Error::missing_field("bus"))?,
+            slot: slot.ok_or_else(|| serde::de::Error::missing_field("slot"))?,
+            function: function.ok_or_else(|| serde::de::Error::missing_field("function"))?,
+            class_info: class_info.ok_or_else(|| serde::de::Error::missing_field("class_info"))?,
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            irq,
+            irq_pin: irq_pin.ok_or_else(|| serde::de::Error::missing_field("irq_pin"))?,
+            qdev_id: qdev_id.ok_or_else(|| serde::de::Error::missing_field("qdev_id"))?,
+            pci_bridge,
+            regions: regions.ok_or_else(|| serde::de::Error::missing_field("regions"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl PciDeviceInfo {
@@ -255,15 +540,57 @@ impl PciDeviceInfo {
 /// Facts: module `pci`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PciInfo {
     /// `bus`
     pub bus: i64,
     /// `devices`
     pub devices: Vec<PciDeviceInfo>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PciInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("bus", &self.bus)?;
+        m.serialize_entry("devices", &self.devices)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PciInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PciInfo {
+    const NAME: &'static str = "PciInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["bus", "devices"];
+        let mut bus = None;
+        let mut devices = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => bus = Some(__map.next_value()?),
+                Ok(_) => devices = Some(__map.next_value()?),
+            }
+        }
+        Ok(PciInfo {
+            bus: bus.ok_or_else(|| serde::de::Error::missing_field("bus"))?,
+            devices: devices.ok_or_else(|| serde::de::Error::missing_field("devices"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl PciInfo {
@@ -279,15 +606,57 @@ impl PciInfo {
 /// Facts: module `pci`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PciMemoryRange {
     /// `base`
     pub base: i64,
     /// `limit`
     pub limit: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PciMemoryRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("base", &self.base)?;
+        m.serialize_entry("limit", &self.limit)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PciMemoryRange {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PciMemoryRange {
+    const NAME: &'static str = "PciMemoryRange";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["base", "limit"];
+        let mut base = None;
+        let mut limit = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => base = Some(__map.next_value()?),
+                Ok(_) => limit = Some(__map.next_value()?),
+            }
+        }
+        Ok(PciMemoryRange {
+            base: base.ok_or_else(|| serde::de::Error::missing_field("base"))?,
+            limit: limit.ok_or_else(|| serde::de::Error::missing_field("limit"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl PciMemoryRange {
@@ -303,26 +672,85 @@ impl PciMemoryRange {
 /// Facts: module `pci`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PciMemoryRegion {
     /// `bar`
     pub bar: i64,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: String,
     /// `address`
     pub address: i64,
     /// `size`
     pub size: i64,
     /// `prefetch`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefetch: Option<bool>,
     /// `mem_type_64`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_type_64: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PciMemoryRegion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("bar", &self.bar)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("address", &self.address)?;
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.prefetch {
+            m.serialize_entry("prefetch", v)?;
+        }
+        if let Some(v) = &self.mem_type_64 {
+            m.serialize_entry("mem_type_64", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PciMemoryRegion {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PciMemoryRegion {
+    const NAME: &'static str = "PciMemoryRegion";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["bar", "type", "address", "size", "prefetch", "mem_type_64"];
+        let mut bar = None;
+        let mut type_ = None;
+        let mut address = None;
+        let mut size = None;
+        let mut prefetch = None;
+        let mut mem_type_64 = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => bar = Some(__map.next_value()?),
+                Ok(1) => type_ = Some(__map.next_value()?),
+                Ok(2) => address = Some(__map.next_value()?),
+                Ok(3) => size = Some(__map.next_value()?),
+                Ok(4) => prefetch = __map.next_value()?,
+                Ok(_) => mem_type_64 = __map.next_value()?,
+            }
+        }
+        Ok(PciMemoryRegion {
+            bar: bar.ok_or_else(|| serde::de::Error::missing_field("bar"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            address: address.ok_or_else(|| serde::de::Error::missing_field("address"))?,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            prefetch,
+            mem_type_64,
+            unknown_members,
+        })
+    }
 }
 
 impl PciMemoryRegion {

@@ -11,16 +11,57 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `qom`; since QEMU 9.0; in QEMU 9.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AcpiGenericInitiatorProperties {
     /// `pci-dev`
-    #[serde(rename = "pci-dev")]
     pub pci_dev: String,
     /// `node`
     pub node: u32,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AcpiGenericInitiatorProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pci-dev", &self.pci_dev)?;
+        m.serialize_entry("node", &self.node)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AcpiGenericInitiatorProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AcpiGenericInitiatorProperties {
+    const NAME: &'static str = "AcpiGenericInitiatorProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["pci-dev", "node"];
+        let mut pci_dev = None;
+        let mut node = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => pci_dev = Some(__map.next_value()?),
+                Ok(_) => node = Some(__map.next_value()?),
+            }
+        }
+        Ok(AcpiGenericInitiatorProperties {
+            pci_dev: pci_dev.ok_or_else(|| serde::de::Error::missing_field("pci-dev"))?,
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl AcpiGenericInitiatorProperties {
@@ -40,16 +81,57 @@ impl AcpiGenericInitiatorProperties {
 /// Facts: module `qom`; since QEMU 9.1; in QEMU 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AcpiGenericPortProperties {
     /// `pci-bus`
-    #[serde(rename = "pci-bus")]
     pub pci_bus: String,
     /// `node`
     pub node: u32,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for AcpiGenericPortProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pci-bus", &self.pci_bus)?;
+        m.serialize_entry("node", &self.node)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AcpiGenericPortProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for AcpiGenericPortProperties {
+    const NAME: &'static str = "AcpiGenericPortProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["pci-bus", "node"];
+        let mut pci_bus = None;
+        let mut node = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => pci_bus = Some(__map.next_value()?),
+                Ok(_) => node = Some(__map.next_value()?),
+            }
+        }
+        Ok(AcpiGenericPortProperties {
+            pci_bus: pci_bus.ok_or_else(|| serde::de::Error::missing_field("pci-bus"))?,
+            node: node.ok_or_else(|| serde::de::Error::missing_field("node"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl AcpiGenericPortProperties {
@@ -67,16 +149,57 @@ impl AcpiGenericPortProperties {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CanHostSocketcanProperties {
     /// `if`
-    #[serde(rename = "if")]
     pub if_: String,
     /// `canbus`
     pub canbus: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CanHostSocketcanProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("if", &self.if_)?;
+        m.serialize_entry("canbus", &self.canbus)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CanHostSocketcanProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CanHostSocketcanProperties {
+    const NAME: &'static str = "CanHostSocketcanProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["if", "canbus"];
+        let mut if_ = None;
+        let mut canbus = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => if_ = Some(__map.next_value()?),
+                Ok(_) => canbus = Some(__map.next_value()?),
+            }
+        }
+        Ok(CanHostSocketcanProperties {
+            if_: if_.ok_or_else(|| serde::de::Error::missing_field("if"))?,
+            canbus: canbus.ok_or_else(|| serde::de::Error::missing_field("canbus"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CanHostSocketcanProperties {
@@ -96,7 +219,7 @@ impl CanHostSocketcanProperties {
 /// Facts: module `qom`; since QEMU 2.8; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ColoCompareProperties {
     /// `primary_in`
     pub primary_in: String,
@@ -107,23 +230,108 @@ pub struct ColoCompareProperties {
     /// `iothread`
     pub iothread: String,
     /// `notify_dev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_dev: Option<String>,
     /// `compare_timeout`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare_timeout: Option<u64>,
     /// `expired_scan_cycle`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expired_scan_cycle: Option<u32>,
     /// `max_queue_size`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_queue_size: Option<u32>,
     /// `vnet_hdr_support`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vnet_hdr_support: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ColoCompareProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("primary_in", &self.primary_in)?;
+        m.serialize_entry("secondary_in", &self.secondary_in)?;
+        m.serialize_entry("outdev", &self.outdev)?;
+        m.serialize_entry("iothread", &self.iothread)?;
+        if let Some(v) = &self.notify_dev {
+            m.serialize_entry("notify_dev", v)?;
+        }
+        if let Some(v) = &self.compare_timeout {
+            m.serialize_entry("compare_timeout", v)?;
+        }
+        if let Some(v) = &self.expired_scan_cycle {
+            m.serialize_entry("expired_scan_cycle", v)?;
+        }
+        if let Some(v) = &self.max_queue_size {
+            m.serialize_entry("max_queue_size", v)?;
+        }
+        if let Some(v) = &self.vnet_hdr_support {
+            m.serialize_entry("vnet_hdr_support", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ColoCompareProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ColoCompareProperties {
+    const NAME: &'static str = "ColoCompareProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "primary_in",
+            "secondary_in",
+            "outdev",
+            "iothread",
+            "notify_dev",
+            "compare_timeout",
+            "expired_scan_cycle",
+            "max_queue_size",
+            "vnet_hdr_support",
+        ];
+        let mut primary_in = None;
+        let mut secondary_in = None;
+        let mut outdev = None;
+        let mut iothread = None;
+        let mut notify_dev = None;
+        let mut compare_timeout = None;
+        let mut expired_scan_cycle = None;
+        let mut max_queue_size = None;
+        let mut vnet_hdr_support = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => primary_in = Some(__map.next_value()?),
+                Ok(1) => secondary_in = Some(__map.next_value()?),
+                Ok(2) => outdev = Some(__map.next_value()?),
+                Ok(3) => iothread = Some(__map.next_value()?),
+                Ok(4) => notify_dev = __map.next_value()?,
+                Ok(5) => compare_timeout = __map.next_value()?,
+                Ok(6) => expired_scan_cycle = __map.next_value()?,
+                Ok(7) => max_queue_size = __map.next_value()?,
+                Ok(_) => vnet_hdr_support = __map.next_value()?,
+            }
+        }
+        Ok(ColoCompareProperties {
+            primary_in: primary_in.ok_or_else(|| serde::de::Error::missing_field("primary_in"))?,
+            secondary_in: secondary_in.ok_or_else(|| serde::de::Error::missing_field("secondary_in"))?,
+            outdev: outdev.ok_or_else(|| serde::de::Error::missing_field("outdev"))?,
+            iothread: iothread.ok_or_else(|| serde::de::Error::missing_field("iothread"))?,
+            notify_dev,
+            compare_timeout,
+            expired_scan_cycle,
+            max_queue_size,
+            vnet_hdr_support,
+            unknown_members,
+        })
+    }
 }
 
 impl ColoCompareProperties {
@@ -195,22 +403,66 @@ impl ColoCompareProperties {
 /// Facts: module `qom`; since QEMU 2.8; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CryptodevBackendProperties {
     /// `queues`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<u32>,
     /// `throttle-bps`
     /// Only in QEMU 8.0.0 to 9.2.0-rc2.
-    #[serde(rename = "throttle-bps", default, skip_serializing_if = "Option::is_none")]
     pub throttle_bps: Option<u64>,
     /// `throttle-ops`
     /// Only in QEMU 8.0.0 to 9.2.0-rc2.
-    #[serde(rename = "throttle-ops", default, skip_serializing_if = "Option::is_none")]
     pub throttle_ops: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CryptodevBackendProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.queues {
+            m.serialize_entry("queues", v)?;
+        }
+        if let Some(v) = &self.throttle_bps {
+            m.serialize_entry("throttle-bps", v)?;
+        }
+        if let Some(v) = &self.throttle_ops {
+            m.serialize_entry("throttle-ops", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CryptodevBackendProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CryptodevBackendProperties {
+    const NAME: &'static str = "CryptodevBackendProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["queues", "throttle-bps", "throttle-ops"];
+        let mut queues = None;
+        let mut throttle_bps = None;
+        let mut throttle_ops = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => queues = __map.next_value()?,
+                Ok(1) => throttle_bps = __map.next_value()?,
+                Ok(_) => throttle_ops = __map.next_value()?,
+            }
+        }
+        Ok(CryptodevBackendProperties { queues, throttle_bps, throttle_ops, unknown_members })
+    }
 }
 
 impl CryptodevBackendProperties {
@@ -257,24 +509,77 @@ impl CryptodevBackendProperties {
 /// Only in QEMU builds where `CONFIG_VHOST_CRYPTO` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CryptodevVhostUserProperties {
     /// `queues`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<u32>,
     /// `throttle-bps`
     /// Only in QEMU 8.0.0 to 9.2.0-rc2.
-    #[serde(rename = "throttle-bps", default, skip_serializing_if = "Option::is_none")]
     pub throttle_bps: Option<u64>,
     /// `throttle-ops`
     /// Only in QEMU 8.0.0 to 9.2.0-rc2.
-    #[serde(rename = "throttle-ops", default, skip_serializing_if = "Option::is_none")]
     pub throttle_ops: Option<u64>,
     /// `chardev`
     pub chardev: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for CryptodevVhostUserProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.queues {
+            m.serialize_entry("queues", v)?;
+        }
+        if let Some(v) = &self.throttle_bps {
+            m.serialize_entry("throttle-bps", v)?;
+        }
+        if let Some(v) = &self.throttle_ops {
+            m.serialize_entry("throttle-ops", v)?;
+        }
+        m.serialize_entry("chardev", &self.chardev)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CryptodevVhostUserProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for CryptodevVhostUserProperties {
+    const NAME: &'static str = "CryptodevVhostUserProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["queues", "throttle-bps", "throttle-ops", "chardev"];
+        let mut queues = None;
+        let mut throttle_bps = None;
+        let mut throttle_ops = None;
+        let mut chardev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => queues = __map.next_value()?,
+                Ok(1) => throttle_bps = __map.next_value()?,
+                Ok(2) => throttle_ops = __map.next_value()?,
+                Ok(_) => chardev = Some(__map.next_value()?),
+            }
+        }
+        Ok(CryptodevVhostUserProperties {
+            queues,
+            throttle_bps,
+            throttle_ops,
+            chardev: chardev.ok_or_else(|| serde::de::Error::missing_field("chardev"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl CryptodevVhostUserProperties {
@@ -320,16 +625,59 @@ impl CryptodevVhostUserProperties {
 /// Facts: module `qom`; since QEMU 5.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DBusVMStateProperties {
     /// `addr`
     pub addr: String,
     /// `id-list`
-    #[serde(rename = "id-list", default, skip_serializing_if = "Option::is_none")]
     pub id_list: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DBusVMStateProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("addr", &self.addr)?;
+        if let Some(v) = &self.id_list {
+            m.serialize_entry("id-list", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DBusVMStateProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DBusVMStateProperties {
+    const NAME: &'static str = "DBusVMStateProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["addr", "id-list"];
+        let mut addr = None;
+        let mut id_list = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => addr = Some(__map.next_value()?),
+                Ok(_) => id_list = __map.next_value()?,
+            }
+        }
+        Ok(DBusVMStateProperties {
+            addr: addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?,
+            id_list,
+            unknown_members,
+        })
+    }
 }
 
 impl DBusVMStateProperties {
@@ -353,20 +701,64 @@ impl DBusVMStateProperties {
 /// Facts: module `qom`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventLoopBaseProperties {
     /// `aio-max-batch`
-    #[serde(rename = "aio-max-batch", default, skip_serializing_if = "Option::is_none")]
     pub aio_max_batch: Option<i64>,
     /// `thread-pool-min`
-    #[serde(rename = "thread-pool-min", default, skip_serializing_if = "Option::is_none")]
     pub thread_pool_min: Option<i64>,
     /// `thread-pool-max`
-    #[serde(rename = "thread-pool-max", default, skip_serializing_if = "Option::is_none")]
     pub thread_pool_max: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for EventLoopBaseProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.aio_max_batch {
+            m.serialize_entry("aio-max-batch", v)?;
+        }
+        if let Some(v) = &self.thread_pool_min {
+            m.serialize_entry("thread-pool-min", v)?;
+        }
+        if let Some(v) = &self.thread_pool_max {
+            m.serialize_entry("thread-pool-max", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for EventLoopBaseProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for EventLoopBaseProperties {
+    const NAME: &'static str = "EventLoopBaseProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["aio-max-batch", "thread-pool-min", "thread-pool-max"];
+        let mut aio_max_batch = None;
+        let mut thread_pool_min = None;
+        let mut thread_pool_max = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => aio_max_batch = __map.next_value()?,
+                Ok(1) => thread_pool_min = __map.next_value()?,
+                Ok(_) => thread_pool_max = __map.next_value()?,
+            }
+        }
+        Ok(EventLoopBaseProperties { aio_max_batch, thread_pool_min, thread_pool_max, unknown_members })
+    }
 }
 
 impl EventLoopBaseProperties {
@@ -411,27 +803,89 @@ impl EventLoopBaseProperties {
 /// Facts: module `qom`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FilterBufferProperties {
     /// `netdev`
     pub netdev: String,
     /// `queue`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<NetFilterDirection>,
     /// `status`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert: Option<NetfilterInsert>,
     /// `interval`
     pub interval: u32,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FilterBufferProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("netdev", &self.netdev)?;
+        if let Some(v) = &self.queue {
+            m.serialize_entry("queue", v)?;
+        }
+        if let Some(v) = &self.status {
+            m.serialize_entry("status", v)?;
+        }
+        if let Some(v) = &self.position {
+            m.serialize_entry("position", v)?;
+        }
+        if let Some(v) = &self.insert {
+            m.serialize_entry("insert", v)?;
+        }
+        m.serialize_entry("interval", &self.interval)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FilterBufferProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FilterBufferProperties {
+    const NAME: &'static str = "FilterBufferProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["netdev", "queue", "status", "position", "insert", "interval"];
+        let mut netdev = None;
+        let mut queue = None;
+        let mut status = None;
+        let mut position = None;
+        let mut insert = None;
+        let mut interval = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => netdev = Some(__map.next_value()?),
+                Ok(1) => queue = __map.next_value()?,
+                Ok(2) => status = __map.next_value()?,
+                Ok(3) => position = __map.next_value()?,
+                Ok(4) => insert = __map.next_value()?,
+                Ok(_) => interval = Some(__map.next_value()?),
+            }
+        }
+        Ok(FilterBufferProperties {
+            netdev: netdev.ok_or_else(|| serde::de::Error::missing_field("netdev"))?,
+            queue,
+            status,
+            position,
+            insert,
+            interval: interval.ok_or_else(|| serde::de::Error::missing_field("interval"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl FilterBufferProperties {
@@ -487,30 +941,97 @@ impl FilterBufferProperties {
 /// Facts: module `qom`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FilterDumpProperties {
     /// `netdev`
     pub netdev: String,
     /// `queue`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<NetFilterDirection>,
     /// `status`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert: Option<NetfilterInsert>,
     /// `file`
     pub file: String,
     /// `maxlen`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maxlen: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FilterDumpProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("netdev", &self.netdev)?;
+        if let Some(v) = &self.queue {
+            m.serialize_entry("queue", v)?;
+        }
+        if let Some(v) = &self.status {
+            m.serialize_entry("status", v)?;
+        }
+        if let Some(v) = &self.position {
+            m.serialize_entry("position", v)?;
+        }
+        if let Some(v) = &self.insert {
+            m.serialize_entry("insert", v)?;
+        }
+        m.serialize_entry("file", &self.file)?;
+        if let Some(v) = &self.maxlen {
+            m.serialize_entry("maxlen", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FilterDumpProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FilterDumpProperties {
+    const NAME: &'static str = "FilterDumpProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["netdev", "queue", "status", "position", "insert", "file", "maxlen"];
+        let mut netdev = None;
+        let mut queue = None;
+        let mut status = None;
+        let mut position = None;
+        let mut insert = None;
+        let mut file = None;
+        let mut maxlen = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => netdev = Some(__map.next_value()?),
+                Ok(1) => queue = __map.next_value()?,
+                Ok(2) => status = __map.next_value()?,
+                Ok(3) => position = __map.next_value()?,
+                Ok(4) => insert = __map.next_value()?,
+                Ok(5) => file = Some(__map.next_value()?),
+                Ok(_) => maxlen = __map.next_value()?,
+            }
+        }
+        Ok(FilterDumpProperties {
+            netdev: netdev.ok_or_else(|| serde::de::Error::missing_field("netdev"))?,
+            queue,
+            status,
+            position,
+            insert,
+            file: file.ok_or_else(|| serde::de::Error::missing_field("file"))?,
+            maxlen,
+            unknown_members,
+        })
+    }
 }
 
 impl FilterDumpProperties {
@@ -575,30 +1096,98 @@ impl FilterDumpProperties {
 /// Facts: module `qom`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FilterMirrorProperties {
     /// `netdev`
     pub netdev: String,
     /// `queue`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<NetFilterDirection>,
     /// `status`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert: Option<NetfilterInsert>,
     /// `outdev`
     pub outdev: String,
     /// `vnet_hdr_support`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vnet_hdr_support: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FilterMirrorProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("netdev", &self.netdev)?;
+        if let Some(v) = &self.queue {
+            m.serialize_entry("queue", v)?;
+        }
+        if let Some(v) = &self.status {
+            m.serialize_entry("status", v)?;
+        }
+        if let Some(v) = &self.position {
+            m.serialize_entry("position", v)?;
+        }
+        if let Some(v) = &self.insert {
+            m.serialize_entry("insert", v)?;
+        }
+        m.serialize_entry("outdev", &self.outdev)?;
+        if let Some(v) = &self.vnet_hdr_support {
+            m.serialize_entry("vnet_hdr_support", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FilterMirrorProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FilterMirrorProperties {
+    const NAME: &'static str = "FilterMirrorProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["netdev", "queue", "status", "position", "insert", "outdev", "vnet_hdr_support"];
+        let mut netdev = None;
+        let mut queue = None;
+        let mut status = None;
+        let mut position = None;
+        let mut insert = None;
+        let mut outdev = None;
+        let mut vnet_hdr_support = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => netdev = Some(__map.next_value()?),
+                Ok(1) => queue = __map.next_value()?,
+                Ok(2) => status = __map.next_value()?,
+                Ok(3) => position = __map.next_value()?,
+                Ok(4) => insert = __map.next_value()?,
+                Ok(5) => outdev = Some(__map.next_value()?),
+                Ok(_) => vnet_hdr_support = __map.next_value()?,
+            }
+        }
+        Ok(FilterMirrorProperties {
+            netdev: netdev.ok_or_else(|| serde::de::Error::missing_field("netdev"))?,
+            queue,
+            status,
+            position,
+            insert,
+            outdev: outdev.ok_or_else(|| serde::de::Error::missing_field("outdev"))?,
+            vnet_hdr_support,
+            unknown_members,
+        })
+    }
 }
 
 impl FilterMirrorProperties {
@@ -663,34 +1252,108 @@ impl FilterMirrorProperties {
 /// Facts: module `qom`; since QEMU 2.6; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FilterRedirectorProperties {
     /// `netdev`
     pub netdev: String,
     /// `queue`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<NetFilterDirection>,
     /// `status`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert: Option<NetfilterInsert>,
     /// `indev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indev: Option<String>,
     /// `outdev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outdev: Option<String>,
     /// `vnet_hdr_support`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vnet_hdr_support: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FilterRedirectorProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("netdev", &self.netdev)?;
+        if let Some(v) = &self.queue {
+            m.serialize_entry("queue", v)?;
+        }
+        if let Some(v) = &self.status {
+            m.serialize_entry("status", v)?;
+        }
+        if let Some(v) = &self.position {
+            m.serialize_entry("position", v)?;
+        }
+        if let Some(v) = &self.insert {
+            m.serialize_entry("insert", v)?;
+        }
+        if let Some(v) = &self.indev {
+            m.serialize_entry("indev", v)?;
+        }
+        if let Some(v) = &self.outdev {
+            m.serialize_entry("outdev", v)?;
+        }
+        if let Some(v) = &self.vnet_hdr_support {
+            m.serialize_entry("vnet_hdr_support", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FilterRedirectorProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FilterRedirectorProperties {
+    const NAME: &'static str = "FilterRedirectorProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["netdev", "queue", "status", "position", "insert", "indev", "outdev", "vnet_hdr_support"];
+        let mut netdev = None;
+        let mut queue = None;
+        let mut status = None;
+        let mut position = None;
+        let mut insert = None;
+        let mut indev = None;
+        let mut outdev = None;
+        let mut vnet_hdr_support = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => netdev = Some(__map.next_value()?),
+                Ok(1) => queue = __map.next_value()?,
+                Ok(2) => status = __map.next_value()?,
+                Ok(3) => position = __map.next_value()?,
+                Ok(4) => insert = __map.next_value()?,
+                Ok(5) => indev = __map.next_value()?,
+                Ok(6) => outdev = __map.next_value()?,
+                Ok(_) => vnet_hdr_support = __map.next_value()?,
+            }
+        }
+        Ok(FilterRedirectorProperties {
+            netdev: netdev.ok_or_else(|| serde::de::Error::missing_field("netdev"))?,
+            queue,
+            status,
+            position,
+            insert,
+            indev,
+            outdev,
+            vnet_hdr_support,
+            unknown_members,
+        })
+    }
 }
 
 impl FilterRedirectorProperties {
@@ -772,28 +1435,91 @@ impl FilterRedirectorProperties {
 /// Facts: module `qom`; since QEMU 2.8; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FilterRewriterProperties {
     /// `netdev`
     pub netdev: String,
     /// `queue`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<NetFilterDirection>,
     /// `status`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert: Option<NetfilterInsert>,
     /// `vnet_hdr_support`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vnet_hdr_support: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FilterRewriterProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("netdev", &self.netdev)?;
+        if let Some(v) = &self.queue {
+            m.serialize_entry("queue", v)?;
+        }
+        if let Some(v) = &self.status {
+            m.serialize_entry("status", v)?;
+        }
+        if let Some(v) = &self.position {
+            m.serialize_entry("position", v)?;
+        }
+        if let Some(v) = &self.insert {
+            m.serialize_entry("insert", v)?;
+        }
+        if let Some(v) = &self.vnet_hdr_support {
+            m.serialize_entry("vnet_hdr_support", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FilterRewriterProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FilterRewriterProperties {
+    const NAME: &'static str = "FilterRewriterProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["netdev", "queue", "status", "position", "insert", "vnet_hdr_support"];
+        let mut netdev = None;
+        let mut queue = None;
+        let mut status = None;
+        let mut position = None;
+        let mut insert = None;
+        let mut vnet_hdr_support = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => netdev = Some(__map.next_value()?),
+                Ok(1) => queue = __map.next_value()?,
+                Ok(2) => status = __map.next_value()?,
+                Ok(3) => position = __map.next_value()?,
+                Ok(4) => insert = __map.next_value()?,
+                Ok(_) => vnet_hdr_support = __map.next_value()?,
+            }
+        }
+        Ok(FilterRewriterProperties {
+            netdev: netdev.ok_or_else(|| serde::de::Error::missing_field("netdev"))?,
+            queue,
+            status,
+            position,
+            insert,
+            vnet_hdr_support,
+            unknown_members,
+        })
+    }
 }
 
 impl FilterRewriterProperties {
@@ -857,14 +1583,50 @@ impl FilterRewriterProperties {
 /// Facts: module `qom`; since QEMU 9.0; in QEMU 9.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IOMMUFDProperties {
     /// `fd`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fd: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for IOMMUFDProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.fd {
+            m.serialize_entry("fd", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for IOMMUFDProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for IOMMUFDProperties {
+    const NAME: &'static str = "IOMMUFDProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["fd"];
+        let mut fd = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => fd = __map.next_value()?,
+            }
+        }
+        Ok(IOMMUFDProperties { fd, unknown_members })
+    }
 }
 
 impl IOMMUFDProperties {
@@ -888,31 +1650,99 @@ impl IOMMUFDProperties {
 /// Facts: module `qom`; since QEMU 4.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputBarrierProperties {
     /// `name`
     pub name: String,
     /// `server`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
     /// `port`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
     /// `x-origin`
-    #[serde(rename = "x-origin", default, skip_serializing_if = "Option::is_none")]
     pub x_origin: Option<String>,
     /// `y-origin`
-    #[serde(rename = "y-origin", default, skip_serializing_if = "Option::is_none")]
     pub y_origin: Option<String>,
     /// `width`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<String>,
     /// `height`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputBarrierProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.server {
+            m.serialize_entry("server", v)?;
+        }
+        if let Some(v) = &self.port {
+            m.serialize_entry("port", v)?;
+        }
+        if let Some(v) = &self.x_origin {
+            m.serialize_entry("x-origin", v)?;
+        }
+        if let Some(v) = &self.y_origin {
+            m.serialize_entry("y-origin", v)?;
+        }
+        if let Some(v) = &self.width {
+            m.serialize_entry("width", v)?;
+        }
+        if let Some(v) = &self.height {
+            m.serialize_entry("height", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputBarrierProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputBarrierProperties {
+    const NAME: &'static str = "InputBarrierProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "server", "port", "x-origin", "y-origin", "width", "height"];
+        let mut name = None;
+        let mut server = None;
+        let mut port = None;
+        let mut x_origin = None;
+        let mut y_origin = None;
+        let mut width = None;
+        let mut height = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => server = __map.next_value()?,
+                Ok(2) => port = __map.next_value()?,
+                Ok(3) => x_origin = __map.next_value()?,
+                Ok(4) => y_origin = __map.next_value()?,
+                Ok(5) => width = __map.next_value()?,
+                Ok(_) => height = __map.next_value()?,
+            }
+        }
+        Ok(InputBarrierProperties {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            server,
+            port,
+            x_origin,
+            y_origin,
+            width,
+            height,
+            unknown_members,
+        })
+    }
 }
 
 impl InputBarrierProperties {
@@ -987,22 +1817,75 @@ impl InputBarrierProperties {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputLinuxProperties {
     /// `evdev`
     pub evdev: String,
     /// `grab_all`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grab_all: Option<bool>,
     /// `repeat`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<bool>,
     /// `grab-toggle`
-    #[serde(rename = "grab-toggle", default, skip_serializing_if = "Option::is_none")]
     pub grab_toggle: Option<GrabToggleKeys>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputLinuxProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("evdev", &self.evdev)?;
+        if let Some(v) = &self.grab_all {
+            m.serialize_entry("grab_all", v)?;
+        }
+        if let Some(v) = &self.repeat {
+            m.serialize_entry("repeat", v)?;
+        }
+        if let Some(v) = &self.grab_toggle {
+            m.serialize_entry("grab-toggle", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputLinuxProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputLinuxProperties {
+    const NAME: &'static str = "InputLinuxProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["evdev", "grab_all", "repeat", "grab-toggle"];
+        let mut evdev = None;
+        let mut grab_all = None;
+        let mut repeat = None;
+        let mut grab_toggle = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => evdev = Some(__map.next_value()?),
+                Ok(1) => grab_all = __map.next_value()?,
+                Ok(2) => repeat = __map.next_value()?,
+                Ok(_) => grab_toggle = __map.next_value()?,
+            }
+        }
+        Ok(InputLinuxProperties {
+            evdev: evdev.ok_or_else(|| serde::de::Error::missing_field("evdev"))?,
+            grab_all,
+            repeat,
+            grab_toggle,
+            unknown_members,
+        })
+    }
 }
 
 impl InputLinuxProperties {
@@ -1048,29 +1931,100 @@ impl InputLinuxProperties {
 /// Facts: module `qom`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IothreadProperties {
     /// `aio-max-batch`
-    #[serde(rename = "aio-max-batch", default, skip_serializing_if = "Option::is_none")]
     pub aio_max_batch: Option<i64>,
     /// `thread-pool-min`
-    #[serde(rename = "thread-pool-min", default, skip_serializing_if = "Option::is_none")]
     pub thread_pool_min: Option<i64>,
     /// `thread-pool-max`
-    #[serde(rename = "thread-pool-max", default, skip_serializing_if = "Option::is_none")]
     pub thread_pool_max: Option<i64>,
     /// `poll-max-ns`
-    #[serde(rename = "poll-max-ns", default, skip_serializing_if = "Option::is_none")]
     pub poll_max_ns: Option<i64>,
     /// `poll-grow`
-    #[serde(rename = "poll-grow", default, skip_serializing_if = "Option::is_none")]
     pub poll_grow: Option<i64>,
     /// `poll-shrink`
-    #[serde(rename = "poll-shrink", default, skip_serializing_if = "Option::is_none")]
     pub poll_shrink: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for IothreadProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.aio_max_batch {
+            m.serialize_entry("aio-max-batch", v)?;
+        }
+        if let Some(v) = &self.thread_pool_min {
+            m.serialize_entry("thread-pool-min", v)?;
+        }
+        if let Some(v) = &self.thread_pool_max {
+            m.serialize_entry("thread-pool-max", v)?;
+        }
+        if let Some(v) = &self.poll_max_ns {
+            m.serialize_entry("poll-max-ns", v)?;
+        }
+        if let Some(v) = &self.poll_grow {
+            m.serialize_entry("poll-grow", v)?;
+        }
+        if let Some(v) = &self.poll_shrink {
+            m.serialize_entry("poll-shrink", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for IothreadProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for IothreadProperties {
+    const NAME: &'static str = "IothreadProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "aio-max-batch",
+            "thread-pool-min",
+            "thread-pool-max",
+            "poll-max-ns",
+            "poll-grow",
+            "poll-shrink",
+        ];
+        let mut aio_max_batch = None;
+        let mut thread_pool_min = None;
+        let mut thread_pool_max = None;
+        let mut poll_max_ns = None;
+        let mut poll_grow = None;
+        let mut poll_shrink = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => aio_max_batch = __map.next_value()?,
+                Ok(1) => thread_pool_min = __map.next_value()?,
+                Ok(2) => thread_pool_max = __map.next_value()?,
+                Ok(3) => poll_max_ns = __map.next_value()?,
+                Ok(4) => poll_grow = __map.next_value()?,
+                Ok(_) => poll_shrink = __map.next_value()?,
+            }
+        }
+        Ok(IothreadProperties {
+            aio_max_batch,
+            thread_pool_min,
+            thread_pool_max,
+            poll_max_ns,
+            poll_grow,
+            poll_shrink,
+            unknown_members,
+        })
+    }
 }
 
 impl IothreadProperties {
@@ -1142,20 +2096,64 @@ impl IothreadProperties {
 /// Facts: module `qom`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MainLoopProperties {
     /// `aio-max-batch`
-    #[serde(rename = "aio-max-batch", default, skip_serializing_if = "Option::is_none")]
     pub aio_max_batch: Option<i64>,
     /// `thread-pool-min`
-    #[serde(rename = "thread-pool-min", default, skip_serializing_if = "Option::is_none")]
     pub thread_pool_min: Option<i64>,
     /// `thread-pool-max`
-    #[serde(rename = "thread-pool-max", default, skip_serializing_if = "Option::is_none")]
     pub thread_pool_max: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MainLoopProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.aio_max_batch {
+            m.serialize_entry("aio-max-batch", v)?;
+        }
+        if let Some(v) = &self.thread_pool_min {
+            m.serialize_entry("thread-pool-min", v)?;
+        }
+        if let Some(v) = &self.thread_pool_max {
+            m.serialize_entry("thread-pool-max", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MainLoopProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MainLoopProperties {
+    const NAME: &'static str = "MainLoopProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["aio-max-batch", "thread-pool-min", "thread-pool-max"];
+        let mut aio_max_batch = None;
+        let mut thread_pool_min = None;
+        let mut thread_pool_max = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => aio_max_batch = __map.next_value()?,
+                Ok(1) => thread_pool_min = __map.next_value()?,
+                Ok(_) => thread_pool_max = __map.next_value()?,
+            }
+        }
+        Ok(MainLoopProperties { aio_max_batch, thread_pool_min, thread_pool_max, unknown_members })
+    }
 }
 
 impl MainLoopProperties {
@@ -1202,47 +2200,143 @@ impl MainLoopProperties {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemoryBackendEpcProperties {
     /// `dump`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dump: Option<bool>,
     /// `host-nodes`
-    #[serde(rename = "host-nodes", default, skip_serializing_if = "Option::is_none")]
     pub host_nodes: Option<Vec<u16>>,
     /// `merge`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<bool>,
     /// `policy`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<HostMemPolicy>,
     /// `prealloc`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prealloc: Option<bool>,
     /// `prealloc-threads`
-    #[serde(rename = "prealloc-threads", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_threads: Option<u32>,
     /// `prealloc-context`
-    #[serde(rename = "prealloc-context", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_context: Option<String>,
     /// `share`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<bool>,
     /// `reserve`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `size`
     pub size: u64,
     /// `x-use-canonical-path-for-ramblock-id`
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemoryBackendEpcProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.dump {
+            m.serialize_entry("dump", v)?;
+        }
+        if let Some(v) = &self.host_nodes {
+            m.serialize_entry("host-nodes", v)?;
+        }
+        if let Some(v) = &self.merge {
+            m.serialize_entry("merge", v)?;
+        }
+        if let Some(v) = &self.policy {
+            m.serialize_entry("policy", v)?;
+        }
+        if let Some(v) = &self.prealloc {
+            m.serialize_entry("prealloc", v)?;
+        }
+        if let Some(v) = &self.prealloc_threads {
+            m.serialize_entry("prealloc-threads", v)?;
+        }
+        if let Some(v) = &self.prealloc_context {
+            m.serialize_entry("prealloc-context", v)?;
+        }
+        if let Some(v) = &self.share {
+            m.serialize_entry("share", v)?;
+        }
+        if let Some(v) = &self.reserve {
+            m.serialize_entry("reserve", v)?;
+        }
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.x_use_canonical_path_for_ramblock_id {
+            m.serialize_entry("x-use-canonical-path-for-ramblock-id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryBackendEpcProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemoryBackendEpcProperties {
+    const NAME: &'static str = "MemoryBackendEpcProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "dump",
+            "host-nodes",
+            "merge",
+            "policy",
+            "prealloc",
+            "prealloc-threads",
+            "prealloc-context",
+            "share",
+            "reserve",
+            "size",
+            "x-use-canonical-path-for-ramblock-id",
+        ];
+        let mut dump = None;
+        let mut host_nodes = None;
+        let mut merge = None;
+        let mut policy = None;
+        let mut prealloc = None;
+        let mut prealloc_threads = None;
+        let mut prealloc_context = None;
+        let mut share = None;
+        let mut reserve = None;
+        let mut size = None;
+        let mut x_use_canonical_path_for_ramblock_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => dump = __map.next_value()?,
+                Ok(1) => host_nodes = __map.next_value()?,
+                Ok(2) => merge = __map.next_value()?,
+                Ok(3) => policy = __map.next_value()?,
+                Ok(4) => prealloc = __map.next_value()?,
+                Ok(5) => prealloc_threads = __map.next_value()?,
+                Ok(6) => prealloc_context = __map.next_value()?,
+                Ok(7) => share = __map.next_value()?,
+                Ok(8) => reserve = __map.next_value()?,
+                Ok(9) => size = Some(__map.next_value()?),
+                Ok(_) => x_use_canonical_path_for_ramblock_id = __map.next_value()?,
+            }
+        }
+        Ok(MemoryBackendEpcProperties {
+            dump,
+            host_nodes,
+            merge,
+            policy,
+            prealloc,
+            prealloc_threads,
+            prealloc_context,
+            share,
+            reserve,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            x_use_canonical_path_for_ramblock_id,
+            unknown_members,
+        })
+    }
 }
 
 impl MemoryBackendEpcProperties {
@@ -1351,71 +2445,207 @@ impl MemoryBackendEpcProperties {
 /// Facts: module `qom`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemoryBackendFileProperties {
     /// `dump`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dump: Option<bool>,
     /// `host-nodes`
-    #[serde(rename = "host-nodes", default, skip_serializing_if = "Option::is_none")]
     pub host_nodes: Option<Vec<u16>>,
     /// `merge`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<bool>,
     /// `policy`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<HostMemPolicy>,
     /// `prealloc`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prealloc: Option<bool>,
     /// `prealloc-threads`
-    #[serde(rename = "prealloc-threads", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_threads: Option<u32>,
     /// `prealloc-context`
-    #[serde(rename = "prealloc-context", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_context: Option<String>,
     /// `share`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<bool>,
     /// `reserve`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `size`
     pub size: u64,
     /// `x-use-canonical-path-for-ramblock-id`
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
     /// `align`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub align: Option<u64>,
     /// `offset`
     /// Only in QEMU 8.1.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
     /// `discard-data`
-    #[serde(rename = "discard-data", default, skip_serializing_if = "Option::is_none")]
     pub discard_data: Option<bool>,
     /// `mem-path`
-    #[serde(rename = "mem-path")]
     pub mem_path: String,
     /// `pmem`
     /// Only in builds where `CONFIG_LIBPMEM` holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pmem: Option<bool>,
     /// `readonly`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readonly: Option<bool>,
     /// `rom`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rom: Option<OnOffAuto>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemoryBackendFileProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.dump {
+            m.serialize_entry("dump", v)?;
+        }
+        if let Some(v) = &self.host_nodes {
+            m.serialize_entry("host-nodes", v)?;
+        }
+        if let Some(v) = &self.merge {
+            m.serialize_entry("merge", v)?;
+        }
+        if let Some(v) = &self.policy {
+            m.serialize_entry("policy", v)?;
+        }
+        if let Some(v) = &self.prealloc {
+            m.serialize_entry("prealloc", v)?;
+        }
+        if let Some(v) = &self.prealloc_threads {
+            m.serialize_entry("prealloc-threads", v)?;
+        }
+        if let Some(v) = &self.prealloc_context {
+            m.serialize_entry("prealloc-context", v)?;
+        }
+        if let Some(v) = &self.share {
+            m.serialize_entry("share", v)?;
+        }
+        if let Some(v) = &self.reserve {
+            m.serialize_entry("reserve", v)?;
+        }
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.x_use_canonical_path_for_ramblock_id {
+            m.serialize_entry("x-use-canonical-path-for-ramblock-id", v)?;
+        }
+        if let Some(v) = &self.align {
+            m.serialize_entry("align", v)?;
+        }
+        if let Some(v) = &self.offset {
+            m.serialize_entry("offset", v)?;
+        }
+        if let Some(v) = &self.discard_data {
+            m.serialize_entry("discard-data", v)?;
+        }
+        m.serialize_entry("mem-path", &self.mem_path)?;
+        if let Some(v) = &self.pmem {
+            m.serialize_entry("pmem", v)?;
+        }
+        if let Some(v) = &self.readonly {
+            m.serialize_entry("readonly", v)?;
+        }
+        if let Some(v) = &self.rom {
+            m.serialize_entry("rom", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryBackendFileProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemoryBackendFileProperties {
+    const NAME: &'static str = "MemoryBackendFileProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "dump",
+            "host-nodes",
+            "merge",
+            "policy",
+            "prealloc",
+            "prealloc-threads",
+            "prealloc-context",
+            "share",
+            "reserve",
+            "size",
+            "x-use-canonical-path-for-ramblock-id",
+            "align",
+            "offset",
+            "discard-data",
+            "mem-path",
+            "pmem",
+            "readonly",
+            "rom",
+        ];
+        let mut dump = None;
+        let mut host_nodes = None;
+        let mut merge = None;
+        let mut policy = None;
+        let mut prealloc = None;
+        let mut prealloc_threads = None;
+        let mut prealloc_context = None;
+        let mut share = None;
+        let mut reserve = None;
+        let mut size = None;
+        let mut x_use_canonical_path_for_ramblock_id = None;
+        let mut align = None;
+        let mut offset = None;
+        let mut discard_data = None;
+        let mut mem_path = None;
+        let mut pmem = None;
+        let mut readonly = None;
+        let mut rom = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => dump = __map.next_value()?,
+                Ok(1) => host_nodes = __map.next_value()?,
+                Ok(2) => merge = __map.next_value()?,
+                Ok(3) => policy = __map.next_value()?,
+                Ok(4) => prealloc = __map.next_value()?,
+                Ok(5) => prealloc_threads = __map.next_value()?,
+                Ok(6) => prealloc_context = __map.next_value()?,
+                Ok(7) => share = __map.next_value()?,
+                Ok(8) => reserve = __map.next_value()?,
+                Ok(9) => size = Some(__map.next_value()?),
+                Ok(10) => x_use_canonical_path_for_ramblock_id = __map.next_value()?,
+                Ok(11) => align = __map.next_value()?,
+                Ok(12) => offset = __map.next_value()?,
+                Ok(13) => discard_data = __map.next_value()?,
+                Ok(14) => mem_path = Some(__map.next_value()?),
+                Ok(15) => pmem = __map.next_value()?,
+                Ok(16) => readonly = __map.next_value()?,
+                Ok(_) => rom = __map.next_value()?,
+            }
+        }
+        Ok(MemoryBackendFileProperties {
+            dump,
+            host_nodes,
+            merge,
+            policy,
+            prealloc,
+            prealloc_threads,
+            prealloc_context,
+            share,
+            reserve,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            x_use_canonical_path_for_ramblock_id,
+            align,
+            offset,
+            discard_data,
+            mem_path: mem_path.ok_or_else(|| serde::de::Error::missing_field("mem-path"))?,
+            pmem,
+            readonly,
+            rom,
+            unknown_members,
+        })
+    }
 }
 
 impl MemoryBackendFileProperties {
@@ -1581,56 +2811,170 @@ impl MemoryBackendFileProperties {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemoryBackendMemfdProperties {
     /// `dump`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dump: Option<bool>,
     /// `host-nodes`
-    #[serde(rename = "host-nodes", default, skip_serializing_if = "Option::is_none")]
     pub host_nodes: Option<Vec<u16>>,
     /// `merge`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<bool>,
     /// `policy`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<HostMemPolicy>,
     /// `prealloc`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prealloc: Option<bool>,
     /// `prealloc-threads`
-    #[serde(rename = "prealloc-threads", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_threads: Option<u32>,
     /// `prealloc-context`
-    #[serde(rename = "prealloc-context", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_context: Option<String>,
     /// `share`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<bool>,
     /// `reserve`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `size`
     pub size: u64,
     /// `x-use-canonical-path-for-ramblock-id`
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
     /// `hugetlb`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hugetlb: Option<bool>,
     /// `hugetlbsize`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hugetlbsize: Option<u64>,
     /// `seal`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemoryBackendMemfdProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.dump {
+            m.serialize_entry("dump", v)?;
+        }
+        if let Some(v) = &self.host_nodes {
+            m.serialize_entry("host-nodes", v)?;
+        }
+        if let Some(v) = &self.merge {
+            m.serialize_entry("merge", v)?;
+        }
+        if let Some(v) = &self.policy {
+            m.serialize_entry("policy", v)?;
+        }
+        if let Some(v) = &self.prealloc {
+            m.serialize_entry("prealloc", v)?;
+        }
+        if let Some(v) = &self.prealloc_threads {
+            m.serialize_entry("prealloc-threads", v)?;
+        }
+        if let Some(v) = &self.prealloc_context {
+            m.serialize_entry("prealloc-context", v)?;
+        }
+        if let Some(v) = &self.share {
+            m.serialize_entry("share", v)?;
+        }
+        if let Some(v) = &self.reserve {
+            m.serialize_entry("reserve", v)?;
+        }
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.x_use_canonical_path_for_ramblock_id {
+            m.serialize_entry("x-use-canonical-path-for-ramblock-id", v)?;
+        }
+        if let Some(v) = &self.hugetlb {
+            m.serialize_entry("hugetlb", v)?;
+        }
+        if let Some(v) = &self.hugetlbsize {
+            m.serialize_entry("hugetlbsize", v)?;
+        }
+        if let Some(v) = &self.seal {
+            m.serialize_entry("seal", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryBackendMemfdProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemoryBackendMemfdProperties {
+    const NAME: &'static str = "MemoryBackendMemfdProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "dump",
+            "host-nodes",
+            "merge",
+            "policy",
+            "prealloc",
+            "prealloc-threads",
+            "prealloc-context",
+            "share",
+            "reserve",
+            "size",
+            "x-use-canonical-path-for-ramblock-id",
+            "hugetlb",
+            "hugetlbsize",
+            "seal",
+        ];
+        let mut dump = None;
+        let mut host_nodes = None;
+        let mut merge = None;
+        let mut policy = None;
+        let mut prealloc = None;
+        let mut prealloc_threads = None;
+        let mut prealloc_context = None;
+        let mut share = None;
+        let mut reserve = None;
+        let mut size = None;
+        let mut x_use_canonical_path_for_ramblock_id = None;
+        let mut hugetlb = None;
+        let mut hugetlbsize = None;
+        let mut seal = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => dump = __map.next_value()?,
+                Ok(1) => host_nodes = __map.next_value()?,
+                Ok(2) => merge = __map.next_value()?,
+                Ok(3) => policy = __map.next_value()?,
+                Ok(4) => prealloc = __map.next_value()?,
+                Ok(5) => prealloc_threads = __map.next_value()?,
+                Ok(6) => prealloc_context = __map.next_value()?,
+                Ok(7) => share = __map.next_value()?,
+                Ok(8) => reserve = __map.next_value()?,
+                Ok(9) => size = Some(__map.next_value()?),
+                Ok(10) => x_use_canonical_path_for_ramblock_id = __map.next_value()?,
+                Ok(11) => hugetlb = __map.next_value()?,
+                Ok(12) => hugetlbsize = __map.next_value()?,
+                Ok(_) => seal = __map.next_value()?,
+            }
+        }
+        Ok(MemoryBackendMemfdProperties {
+            dump,
+            host_nodes,
+            merge,
+            policy,
+            prealloc,
+            prealloc_threads,
+            prealloc_context,
+            share,
+            reserve,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            x_use_canonical_path_for_ramblock_id,
+            hugetlb,
+            hugetlbsize,
+            seal,
+            unknown_members,
+        })
+    }
 }
 
 impl MemoryBackendMemfdProperties {
@@ -1766,47 +3110,143 @@ impl MemoryBackendMemfdProperties {
 /// Facts: module `qom`; since QEMU 2.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemoryBackendProperties {
     /// `dump`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dump: Option<bool>,
     /// `host-nodes`
-    #[serde(rename = "host-nodes", default, skip_serializing_if = "Option::is_none")]
     pub host_nodes: Option<Vec<u16>>,
     /// `merge`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<bool>,
     /// `policy`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<HostMemPolicy>,
     /// `prealloc`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prealloc: Option<bool>,
     /// `prealloc-threads`
-    #[serde(rename = "prealloc-threads", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_threads: Option<u32>,
     /// `prealloc-context`
-    #[serde(rename = "prealloc-context", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_context: Option<String>,
     /// `share`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<bool>,
     /// `reserve`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `size`
     pub size: u64,
     /// `x-use-canonical-path-for-ramblock-id`
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemoryBackendProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.dump {
+            m.serialize_entry("dump", v)?;
+        }
+        if let Some(v) = &self.host_nodes {
+            m.serialize_entry("host-nodes", v)?;
+        }
+        if let Some(v) = &self.merge {
+            m.serialize_entry("merge", v)?;
+        }
+        if let Some(v) = &self.policy {
+            m.serialize_entry("policy", v)?;
+        }
+        if let Some(v) = &self.prealloc {
+            m.serialize_entry("prealloc", v)?;
+        }
+        if let Some(v) = &self.prealloc_threads {
+            m.serialize_entry("prealloc-threads", v)?;
+        }
+        if let Some(v) = &self.prealloc_context {
+            m.serialize_entry("prealloc-context", v)?;
+        }
+        if let Some(v) = &self.share {
+            m.serialize_entry("share", v)?;
+        }
+        if let Some(v) = &self.reserve {
+            m.serialize_entry("reserve", v)?;
+        }
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.x_use_canonical_path_for_ramblock_id {
+            m.serialize_entry("x-use-canonical-path-for-ramblock-id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryBackendProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemoryBackendProperties {
+    const NAME: &'static str = "MemoryBackendProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "dump",
+            "host-nodes",
+            "merge",
+            "policy",
+            "prealloc",
+            "prealloc-threads",
+            "prealloc-context",
+            "share",
+            "reserve",
+            "size",
+            "x-use-canonical-path-for-ramblock-id",
+        ];
+        let mut dump = None;
+        let mut host_nodes = None;
+        let mut merge = None;
+        let mut policy = None;
+        let mut prealloc = None;
+        let mut prealloc_threads = None;
+        let mut prealloc_context = None;
+        let mut share = None;
+        let mut reserve = None;
+        let mut size = None;
+        let mut x_use_canonical_path_for_ramblock_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => dump = __map.next_value()?,
+                Ok(1) => host_nodes = __map.next_value()?,
+                Ok(2) => merge = __map.next_value()?,
+                Ok(3) => policy = __map.next_value()?,
+                Ok(4) => prealloc = __map.next_value()?,
+                Ok(5) => prealloc_threads = __map.next_value()?,
+                Ok(6) => prealloc_context = __map.next_value()?,
+                Ok(7) => share = __map.next_value()?,
+                Ok(8) => reserve = __map.next_value()?,
+                Ok(9) => size = Some(__map.next_value()?),
+                Ok(_) => x_use_canonical_path_for_ramblock_id = __map.next_value()?,
+            }
+        }
+        Ok(MemoryBackendProperties {
+            dump,
+            host_nodes,
+            merge,
+            policy,
+            prealloc,
+            prealloc_threads,
+            prealloc_context,
+            share,
+            reserve,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            x_use_canonical_path_for_ramblock_id,
+            unknown_members,
+        })
+    }
 }
 
 impl MemoryBackendProperties {
@@ -1917,58 +3357,154 @@ impl MemoryBackendProperties {
 /// Only in QEMU builds where `CONFIG_POSIX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemoryBackendShmProperties {
     /// `dump`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dump: Option<bool>,
     /// `host-nodes`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "host-nodes", default, skip_serializing_if = "Option::is_none")]
     pub host_nodes: Option<Vec<u16>>,
     /// `merge`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<bool>,
     /// `policy`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<HostMemPolicy>,
     /// `prealloc`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prealloc: Option<bool>,
     /// `prealloc-threads`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "prealloc-threads", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_threads: Option<u32>,
     /// `prealloc-context`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(rename = "prealloc-context", default, skip_serializing_if = "Option::is_none")]
     pub prealloc_context: Option<String>,
     /// `share`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<bool>,
     /// `reserve`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `size`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
     pub size: u64,
     /// `x-use-canonical-path-for-ramblock-id`
     /// Only in QEMU 7.2.0 to 9.2.0-rc2.
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemoryBackendShmProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.dump {
+            m.serialize_entry("dump", v)?;
+        }
+        if let Some(v) = &self.host_nodes {
+            m.serialize_entry("host-nodes", v)?;
+        }
+        if let Some(v) = &self.merge {
+            m.serialize_entry("merge", v)?;
+        }
+        if let Some(v) = &self.policy {
+            m.serialize_entry("policy", v)?;
+        }
+        if let Some(v) = &self.prealloc {
+            m.serialize_entry("prealloc", v)?;
+        }
+        if let Some(v) = &self.prealloc_threads {
+            m.serialize_entry("prealloc-threads", v)?;
+        }
+        if let Some(v) = &self.prealloc_context {
+            m.serialize_entry("prealloc-context", v)?;
+        }
+        if let Some(v) = &self.share {
+            m.serialize_entry("share", v)?;
+        }
+        if let Some(v) = &self.reserve {
+            m.serialize_entry("reserve", v)?;
+        }
+        m.serialize_entry("size", &self.size)?;
+        if let Some(v) = &self.x_use_canonical_path_for_ramblock_id {
+            m.serialize_entry("x-use-canonical-path-for-ramblock-id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryBackendShmProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemoryBackendShmProperties {
+    const NAME: &'static str = "MemoryBackendShmProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "dump",
+            "host-nodes",
+            "merge",
+            "policy",
+            "prealloc",
+            "prealloc-threads",
+            "prealloc-context",
+            "share",
+            "reserve",
+            "size",
+            "x-use-canonical-path-for-ramblock-id",
+        ];
+        let mut dump = None;
+        let mut host_nodes = None;
+        let mut merge = None;
+        let mut policy = None;
+        let mut prealloc = None;
+        let mut prealloc_threads = None;
+        let mut prealloc_context = None;
+        let mut share = None;
+        let mut reserve = None;
+        let mut size = None;
+        let mut x_use_canonical_path_for_ramblock_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => dump = __map.next_value()?,
+                Ok(1) => host_nodes = __map.next_value()?,
+                Ok(2) => merge = __map.next_value()?,
+                Ok(3) => policy = __map.next_value()?,
+                Ok(4) => prealloc = __map.next_value()?,
+                Ok(5) => prealloc_threads = __map.next_value()?,
+                Ok(6) => prealloc_context = __map.next_value()?,
+                Ok(7) => share = __map.next_value()?,
+                Ok(8) => reserve = __map.next_value()?,
+                Ok(9) => size = Some(__map.next_value()?),
+                Ok(_) => x_use_canonical_path_for_ramblock_id = __map.next_value()?,
+            }
+        }
+        Ok(MemoryBackendShmProperties {
+            dump,
+            host_nodes,
+            merge,
+            policy,
+            prealloc,
+            prealloc_threads,
+            prealloc_context,
+            share,
+            reserve,
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            x_use_canonical_path_for_ramblock_id,
+            unknown_members,
+        })
+    }
 }
 
 impl MemoryBackendShmProperties {
@@ -2095,25 +3631,83 @@ qapi_enum_impls!(NetfilterInsert { Before = "before", Behind = "behind" });
 /// Facts: module `qom`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetfilterProperties {
     /// `netdev`
     pub netdev: String,
     /// `queue`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<NetFilterDirection>,
     /// `status`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert: Option<NetfilterInsert>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for NetfilterProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("netdev", &self.netdev)?;
+        if let Some(v) = &self.queue {
+            m.serialize_entry("queue", v)?;
+        }
+        if let Some(v) = &self.status {
+            m.serialize_entry("status", v)?;
+        }
+        if let Some(v) = &self.position {
+            m.serialize_entry("position", v)?;
+        }
+        if let Some(v) = &self.insert {
+            m.serialize_entry("insert", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NetfilterProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for NetfilterProperties {
+    const NAME: &'static str = "NetfilterProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["netdev", "queue", "status", "position", "insert"];
+        let mut netdev = None;
+        let mut queue = None;
+        let mut status = None;
+        let mut position = None;
+        let mut insert = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => netdev = Some(__map.next_value()?),
+                Ok(1) => queue = __map.next_value()?,
+                Ok(2) => status = __map.next_value()?,
+                Ok(3) => position = __map.next_value()?,
+                Ok(_) => insert = __map.next_value()?,
+            }
+        }
+        Ok(NetfilterProperties {
+            netdev: netdev.ok_or_else(|| serde::de::Error::missing_field("netdev"))?,
+            queue,
+            status,
+            position,
+            insert,
+            unknown_members,
+        })
+    }
 }
 
 impl NetfilterProperties {
@@ -2604,27 +4198,73 @@ impl<'de> Deserialize<'de> for ObjectOptions {
 /// Facts: module `qom`; since QEMU 1.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ObjectPropertyInfo {
     /// `name`
     pub name: String,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: String,
     /// `description`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `default-value`
-    #[serde(
-        rename = "default-value",
-        default,
-        deserialize_with = "crate::qapi_support::present",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub default_value: Option<serde_json::Value>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ObjectPropertyInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("type", &self.type_)?;
+        if let Some(v) = &self.description {
+            m.serialize_entry("description", v)?;
+        }
+        if let Some(v) = &self.default_value {
+            m.serialize_entry("default-value", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectPropertyInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ObjectPropertyInfo {
+    const NAME: &'static str = "ObjectPropertyInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "type", "description", "default-value"];
+        let mut name = None;
+        let mut type_ = None;
+        let mut description = None;
+        let mut default_value = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => type_ = Some(__map.next_value()?),
+                Ok(2) => description = __map.next_value()?,
+                Ok(_) => default_value = Some(__map.next_value()?),
+            }
+        }
+        Ok(ObjectPropertyInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            description,
+            default_value,
+            unknown_members,
+        })
+    }
 }
 
 impl ObjectPropertyInfo {
@@ -2788,19 +4428,67 @@ qapi_enum_impls!(ObjectType { AcpiGenericInitiator = "acpi-generic-initiator", A
 /// Facts: module `qom`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ObjectTypeInfo {
     /// `name`
     pub name: String,
     /// `abstract`
-    #[serde(rename = "abstract", default, skip_serializing_if = "Option::is_none")]
     pub abstract_: Option<bool>,
     /// `parent`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ObjectTypeInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.abstract_ {
+            m.serialize_entry("abstract", v)?;
+        }
+        if let Some(v) = &self.parent {
+            m.serialize_entry("parent", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectTypeInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ObjectTypeInfo {
+    const NAME: &'static str = "ObjectTypeInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "abstract", "parent"];
+        let mut name = None;
+        let mut abstract_ = None;
+        let mut parent = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => abstract_ = __map.next_value()?,
+                Ok(_) => parent = __map.next_value()?,
+            }
+        }
+        Ok(ObjectTypeInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            abstract_,
+            parent,
+            unknown_members,
+        })
+    }
 }
 
 impl ObjectTypeInfo {
@@ -2839,13 +4527,51 @@ impl ObjectTypeInfo {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PrManagerHelperProperties {
     /// `path`
     pub path: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for PrManagerHelperProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PrManagerHelperProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for PrManagerHelperProperties {
+    const NAME: &'static str = "PrManagerHelperProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path"];
+        let mut path = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => path = Some(__map.next_value()?),
+            }
+        }
+        Ok(PrManagerHelperProperties {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl PrManagerHelperProperties {
@@ -2861,16 +4587,59 @@ impl PrManagerHelperProperties {
 /// Facts: module `qom`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QtestProperties {
     /// `chardev`
     pub chardev: String,
     /// `log`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QtestProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("chardev", &self.chardev)?;
+        if let Some(v) = &self.log {
+            m.serialize_entry("log", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QtestProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QtestProperties {
+    const NAME: &'static str = "QtestProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["chardev", "log"];
+        let mut chardev = None;
+        let mut log = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => chardev = Some(__map.next_value()?),
+                Ok(_) => log = __map.next_value()?,
+            }
+        }
+        Ok(QtestProperties {
+            chardev: chardev.ok_or_else(|| serde::de::Error::missing_field("chardev"))?,
+            log,
+            unknown_members,
+        })
+    }
 }
 
 impl QtestProperties {
@@ -2894,15 +4663,57 @@ impl QtestProperties {
 /// Facts: module `qom`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemoteObjectProperties {
     /// `fd`
     pub fd: String,
     /// `devid`
     pub devid: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RemoteObjectProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("fd", &self.fd)?;
+        m.serialize_entry("devid", &self.devid)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RemoteObjectProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RemoteObjectProperties {
+    const NAME: &'static str = "RemoteObjectProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["fd", "devid"];
+        let mut fd = None;
+        let mut devid = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => fd = Some(__map.next_value()?),
+                Ok(_) => devid = Some(__map.next_value()?),
+            }
+        }
+        Ok(RemoteObjectProperties {
+            fd: fd.ok_or_else(|| serde::de::Error::missing_field("fd"))?,
+            devid: devid.ok_or_else(|| serde::de::Error::missing_field("devid"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl RemoteObjectProperties {
@@ -2918,18 +4729,61 @@ impl RemoteObjectProperties {
 /// Facts: module `qom`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RngEgdProperties {
     /// `opened`
     /// Feature `deprecated` in QEMU 7.2.0 to 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opened: Option<bool>,
     /// `chardev`
     pub chardev: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RngEgdProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.opened {
+            m.serialize_entry("opened", v)?;
+        }
+        m.serialize_entry("chardev", &self.chardev)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RngEgdProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RngEgdProperties {
+    const NAME: &'static str = "RngEgdProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["opened", "chardev"];
+        let mut opened = None;
+        let mut chardev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => opened = __map.next_value()?,
+                Ok(_) => chardev = Some(__map.next_value()?),
+            }
+        }
+        Ok(RngEgdProperties {
+            opened,
+            chardev: chardev.ok_or_else(|| serde::de::Error::missing_field("chardev"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl RngEgdProperties {
@@ -2953,16 +4807,52 @@ impl RngEgdProperties {
 /// Facts: module `qom`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RngProperties {
     /// `opened`
     /// Feature `deprecated` in QEMU 7.2.0 to 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opened: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RngProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.opened {
+            m.serialize_entry("opened", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RngProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RngProperties {
+    const NAME: &'static str = "RngProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["opened"];
+        let mut opened = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => opened = __map.next_value()?,
+            }
+        }
+        Ok(RngProperties { opened, unknown_members })
+    }
 }
 
 impl RngProperties {
@@ -2988,19 +4878,59 @@ impl RngProperties {
 /// Only in QEMU builds where `CONFIG_POSIX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RngRandomProperties {
     /// `opened`
     /// Feature `deprecated` in QEMU 7.2.0 to 9.2.0-rc2.
     #[deprecated(note = "deprecated by QEMU (since 7.2.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opened: Option<bool>,
     /// `filename`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RngRandomProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.opened {
+            m.serialize_entry("opened", v)?;
+        }
+        if let Some(v) = &self.filename {
+            m.serialize_entry("filename", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RngRandomProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RngRandomProperties {
+    const NAME: &'static str = "RngRandomProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["opened", "filename"];
+        let mut opened = None;
+        let mut filename = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => opened = __map.next_value()?,
+                Ok(_) => filename = __map.next_value()?,
+            }
+        }
+        Ok(RngRandomProperties { opened, filename, unknown_members })
+    }
 }
 
 impl RngRandomProperties {
@@ -3032,23 +4962,76 @@ impl RngRandomProperties {
 /// Facts: module `qom`; since QEMU 9.1; in QEMU 9.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SevCommonProperties {
     /// `sev-device`
-    #[serde(rename = "sev-device", default, skip_serializing_if = "Option::is_none")]
     pub sev_device: Option<String>,
     /// `cbitpos`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cbitpos: Option<u32>,
     /// `reduced-phys-bits`
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: u32,
     /// `kernel-hashes`
-    #[serde(rename = "kernel-hashes", default, skip_serializing_if = "Option::is_none")]
     pub kernel_hashes: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SevCommonProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.sev_device {
+            m.serialize_entry("sev-device", v)?;
+        }
+        if let Some(v) = &self.cbitpos {
+            m.serialize_entry("cbitpos", v)?;
+        }
+        m.serialize_entry("reduced-phys-bits", &self.reduced_phys_bits)?;
+        if let Some(v) = &self.kernel_hashes {
+            m.serialize_entry("kernel-hashes", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SevCommonProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SevCommonProperties {
+    const NAME: &'static str = "SevCommonProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["sev-device", "cbitpos", "reduced-phys-bits", "kernel-hashes"];
+        let mut sev_device = None;
+        let mut cbitpos = None;
+        let mut reduced_phys_bits = None;
+        let mut kernel_hashes = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => sev_device = __map.next_value()?,
+                Ok(1) => cbitpos = __map.next_value()?,
+                Ok(2) => reduced_phys_bits = Some(__map.next_value()?),
+                Ok(_) => kernel_hashes = __map.next_value()?,
+            }
+        }
+        Ok(SevCommonProperties {
+            sev_device,
+            cbitpos,
+            reduced_phys_bits: reduced_phys_bits
+                .ok_or_else(|| serde::de::Error::missing_field("reduced-phys-bits"))?,
+            kernel_hashes,
+            unknown_members,
+        })
+    }
 }
 
 impl SevCommonProperties {
@@ -3094,39 +5077,127 @@ impl SevCommonProperties {
 /// Facts: module `qom`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SevGuestProperties {
     /// `sev-device`
-    #[serde(rename = "sev-device", default, skip_serializing_if = "Option::is_none")]
     pub sev_device: Option<String>,
     /// `cbitpos`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cbitpos: Option<u32>,
     /// `reduced-phys-bits`
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: u32,
     /// `kernel-hashes`
-    #[serde(rename = "kernel-hashes", default, skip_serializing_if = "Option::is_none")]
     pub kernel_hashes: Option<bool>,
     /// `dh-cert-file`
-    #[serde(rename = "dh-cert-file", default, skip_serializing_if = "Option::is_none")]
     pub dh_cert_file: Option<String>,
     /// `session-file`
-    #[serde(rename = "session-file", default, skip_serializing_if = "Option::is_none")]
     pub session_file: Option<String>,
     /// `policy`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<u32>,
     /// `handle`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<u32>,
     /// `legacy-vm-type`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "legacy-vm-type", default, skip_serializing_if = "Option::is_none")]
     pub legacy_vm_type: Option<OnOffAuto>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SevGuestProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.sev_device {
+            m.serialize_entry("sev-device", v)?;
+        }
+        if let Some(v) = &self.cbitpos {
+            m.serialize_entry("cbitpos", v)?;
+        }
+        m.serialize_entry("reduced-phys-bits", &self.reduced_phys_bits)?;
+        if let Some(v) = &self.kernel_hashes {
+            m.serialize_entry("kernel-hashes", v)?;
+        }
+        if let Some(v) = &self.dh_cert_file {
+            m.serialize_entry("dh-cert-file", v)?;
+        }
+        if let Some(v) = &self.session_file {
+            m.serialize_entry("session-file", v)?;
+        }
+        if let Some(v) = &self.policy {
+            m.serialize_entry("policy", v)?;
+        }
+        if let Some(v) = &self.handle {
+            m.serialize_entry("handle", v)?;
+        }
+        if let Some(v) = &self.legacy_vm_type {
+            m.serialize_entry("legacy-vm-type", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SevGuestProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SevGuestProperties {
+    const NAME: &'static str = "SevGuestProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "sev-device",
+            "cbitpos",
+            "reduced-phys-bits",
+            "kernel-hashes",
+            "dh-cert-file",
+            "session-file",
+            "policy",
+            "handle",
+            "legacy-vm-type",
+        ];
+        let mut sev_device = None;
+        let mut cbitpos = None;
+        let mut reduced_phys_bits = None;
+        let mut kernel_hashes = None;
+        let mut dh_cert_file = None;
+        let mut session_file = None;
+        let mut policy = None;
+        let mut handle = None;
+        let mut legacy_vm_type = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => sev_device = __map.next_value()?,
+                Ok(1) => cbitpos = __map.next_value()?,
+                Ok(2) => reduced_phys_bits = Some(__map.next_value()?),
+                Ok(3) => kernel_hashes = __map.next_value()?,
+                Ok(4) => dh_cert_file = __map.next_value()?,
+                Ok(5) => session_file = __map.next_value()?,
+                Ok(6) => policy = __map.next_value()?,
+                Ok(7) => handle = __map.next_value()?,
+                Ok(_) => legacy_vm_type = __map.next_value()?,
+            }
+        }
+        Ok(SevGuestProperties {
+            sev_device,
+            cbitpos,
+            reduced_phys_bits: reduced_phys_bits
+                .ok_or_else(|| serde::de::Error::missing_field("reduced-phys-bits"))?,
+            kernel_hashes,
+            dh_cert_file,
+            session_file,
+            policy,
+            handle,
+            legacy_vm_type,
+            unknown_members,
+        })
+    }
 }
 
 impl SevGuestProperties {
@@ -3217,44 +5288,144 @@ impl SevGuestProperties {
 /// Facts: module `qom`; since QEMU 9.1; in QEMU 9.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SevSnpGuestProperties {
     /// `sev-device`
-    #[serde(rename = "sev-device", default, skip_serializing_if = "Option::is_none")]
     pub sev_device: Option<String>,
     /// `cbitpos`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cbitpos: Option<u32>,
     /// `reduced-phys-bits`
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: u32,
     /// `kernel-hashes`
-    #[serde(rename = "kernel-hashes", default, skip_serializing_if = "Option::is_none")]
     pub kernel_hashes: Option<bool>,
     /// `policy`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<u64>,
     /// `guest-visible-workarounds`
-    #[serde(rename = "guest-visible-workarounds", default, skip_serializing_if = "Option::is_none")]
     pub guest_visible_workarounds: Option<String>,
     /// `id-block`
-    #[serde(rename = "id-block", default, skip_serializing_if = "Option::is_none")]
     pub id_block: Option<String>,
     /// `id-auth`
-    #[serde(rename = "id-auth", default, skip_serializing_if = "Option::is_none")]
     pub id_auth: Option<String>,
     /// `author-key-enabled`
-    #[serde(rename = "author-key-enabled", default, skip_serializing_if = "Option::is_none")]
     pub author_key_enabled: Option<bool>,
     /// `host-data`
-    #[serde(rename = "host-data", default, skip_serializing_if = "Option::is_none")]
     pub host_data: Option<String>,
     /// `vcek-disabled`
-    #[serde(rename = "vcek-disabled", default, skip_serializing_if = "Option::is_none")]
     pub vcek_disabled: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SevSnpGuestProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.sev_device {
+            m.serialize_entry("sev-device", v)?;
+        }
+        if let Some(v) = &self.cbitpos {
+            m.serialize_entry("cbitpos", v)?;
+        }
+        m.serialize_entry("reduced-phys-bits", &self.reduced_phys_bits)?;
+        if let Some(v) = &self.kernel_hashes {
+            m.serialize_entry("kernel-hashes", v)?;
+        }
+        if let Some(v) = &self.policy {
+            m.serialize_entry("policy", v)?;
+        }
+        if let Some(v) = &self.guest_visible_workarounds {
+            m.serialize_entry("guest-visible-workarounds", v)?;
+        }
+        if let Some(v) = &self.id_block {
+            m.serialize_entry("id-block", v)?;
+        }
+        if let Some(v) = &self.id_auth {
+            m.serialize_entry("id-auth", v)?;
+        }
+        if let Some(v) = &self.author_key_enabled {
+            m.serialize_entry("author-key-enabled", v)?;
+        }
+        if let Some(v) = &self.host_data {
+            m.serialize_entry("host-data", v)?;
+        }
+        if let Some(v) = &self.vcek_disabled {
+            m.serialize_entry("vcek-disabled", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SevSnpGuestProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SevSnpGuestProperties {
+    const NAME: &'static str = "SevSnpGuestProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "sev-device",
+            "cbitpos",
+            "reduced-phys-bits",
+            "kernel-hashes",
+            "policy",
+            "guest-visible-workarounds",
+            "id-block",
+            "id-auth",
+            "author-key-enabled",
+            "host-data",
+            "vcek-disabled",
+        ];
+        let mut sev_device = None;
+        let mut cbitpos = None;
+        let mut reduced_phys_bits = None;
+        let mut kernel_hashes = None;
+        let mut policy = None;
+        let mut guest_visible_workarounds = None;
+        let mut id_block = None;
+        let mut id_auth = None;
+        let mut author_key_enabled = None;
+        let mut host_data = None;
+        let mut vcek_disabled = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => sev_device = __map.next_value()?,
+                Ok(1) => cbitpos = __map.next_value()?,
+                Ok(2) => reduced_phys_bits = Some(__map.next_value()?),
+                Ok(3) => kernel_hashes = __map.next_value()?,
+                Ok(4) => policy = __map.next_value()?,
+                Ok(5) => guest_visible_workarounds = __map.next_value()?,
+                Ok(6) => id_block = __map.next_value()?,
+                Ok(7) => id_auth = __map.next_value()?,
+                Ok(8) => author_key_enabled = __map.next_value()?,
+                Ok(9) => host_data = __map.next_value()?,
+                Ok(_) => vcek_disabled = __map.next_value()?,
+            }
+        }
+        Ok(SevSnpGuestProperties {
+            sev_device,
+            cbitpos,
+            reduced_phys_bits: reduced_phys_bits
+                .ok_or_else(|| serde::de::Error::missing_field("reduced-phys-bits"))?,
+            kernel_hashes,
+            policy,
+            guest_visible_workarounds,
+            id_block,
+            id_auth,
+            author_key_enabled,
+            host_data,
+            vcek_disabled,
+            unknown_members,
+        })
+    }
 }
 
 impl SevSnpGuestProperties {
@@ -3363,17 +5534,57 @@ impl SevSnpGuestProperties {
 /// Facts: module `qom`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ThreadContextProperties {
     /// `cpu-affinity`
-    #[serde(rename = "cpu-affinity", default, skip_serializing_if = "Option::is_none")]
     pub cpu_affinity: Option<Vec<u16>>,
     /// `node-affinity`
-    #[serde(rename = "node-affinity", default, skip_serializing_if = "Option::is_none")]
     pub node_affinity: Option<Vec<u16>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ThreadContextProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.cpu_affinity {
+            m.serialize_entry("cpu-affinity", v)?;
+        }
+        if let Some(v) = &self.node_affinity {
+            m.serialize_entry("node-affinity", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ThreadContextProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ThreadContextProperties {
+    const NAME: &'static str = "ThreadContextProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cpu-affinity", "node-affinity"];
+        let mut cpu_affinity = None;
+        let mut node_affinity = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cpu_affinity = __map.next_value()?,
+                Ok(_) => node_affinity = __map.next_value()?,
+            }
+        }
+        Ok(ThreadContextProperties { cpu_affinity, node_affinity, unknown_members })
+    }
 }
 
 impl ThreadContextProperties {
@@ -3409,15 +5620,57 @@ impl ThreadContextProperties {
 /// Facts: module `qom`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VfioUserServerProperties {
     /// `socket`
     pub socket: SocketAddress,
     /// `device`
     pub device: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VfioUserServerProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("socket", &self.socket)?;
+        m.serialize_entry("device", &self.device)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VfioUserServerProperties {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VfioUserServerProperties {
+    const NAME: &'static str = "VfioUserServerProperties";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["socket", "device"];
+        let mut socket = None;
+        let mut device = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => socket = Some(__map.next_value()?),
+                Ok(_) => device = Some(__map.next_value()?),
+            }
+        }
+        Ok(VfioUserServerProperties {
+            socket: socket.ok_or_else(|| serde::de::Error::missing_field("socket"))?,
+            device: device.ok_or_else(|| serde::de::Error::missing_field("device"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VfioUserServerProperties {

@@ -11,18 +11,65 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `replay`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReplayInfo {
     /// `mode`
     pub mode: ReplayMode,
     /// `filename`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
     /// `icount`
     pub icount: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ReplayInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("mode", &self.mode)?;
+        if let Some(v) = &self.filename {
+            m.serialize_entry("filename", v)?;
+        }
+        m.serialize_entry("icount", &self.icount)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ReplayInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ReplayInfo {
+    const NAME: &'static str = "ReplayInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["mode", "filename", "icount"];
+        let mut mode = None;
+        let mut filename = None;
+        let mut icount = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => mode = Some(__map.next_value()?),
+                Ok(1) => filename = __map.next_value()?,
+                Ok(_) => icount = Some(__map.next_value()?),
+            }
+        }
+        Ok(ReplayInfo {
+            mode: mode.ok_or_else(|| serde::de::Error::missing_field("mode"))?,
+            filename,
+            icount: icount.ok_or_else(|| serde::de::Error::missing_field("icount"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl ReplayInfo {

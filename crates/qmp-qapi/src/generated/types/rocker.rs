@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `rocker`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RockerOfDpaFlow {
     /// `cookie`
     pub cookie: u64,
@@ -24,8 +24,62 @@ pub struct RockerOfDpaFlow {
     /// `action`
     pub action: RockerOfDpaFlowAction,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RockerOfDpaFlow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cookie", &self.cookie)?;
+        m.serialize_entry("hits", &self.hits)?;
+        m.serialize_entry("key", &self.key)?;
+        m.serialize_entry("mask", &self.mask)?;
+        m.serialize_entry("action", &self.action)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RockerOfDpaFlow {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RockerOfDpaFlow {
+    const NAME: &'static str = "RockerOfDpaFlow";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cookie", "hits", "key", "mask", "action"];
+        let mut cookie = None;
+        let mut hits = None;
+        let mut key = None;
+        let mut mask = None;
+        let mut action = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cookie = Some(__map.next_value()?),
+                Ok(1) => hits = Some(__map.next_value()?),
+                Ok(2) => key = Some(__map.next_value()?),
+                Ok(3) => mask = Some(__map.next_value()?),
+                Ok(_) => action = Some(__map.next_value()?),
+            }
+        }
+        Ok(RockerOfDpaFlow {
+            cookie: cookie.ok_or_else(|| serde::de::Error::missing_field("cookie"))?,
+            hits: hits.ok_or_else(|| serde::de::Error::missing_field("hits"))?,
+            key: key.ok_or_else(|| serde::de::Error::missing_field("key"))?,
+            mask: mask.ok_or_else(|| serde::de::Error::missing_field("mask"))?,
+            action: action.ok_or_else(|| serde::de::Error::missing_field("action"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl RockerOfDpaFlow {
@@ -47,29 +101,94 @@ impl RockerOfDpaFlow {
 /// Facts: module `rocker`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RockerOfDpaFlowAction {
     /// `goto-tbl`
-    #[serde(rename = "goto-tbl", default, skip_serializing_if = "Option::is_none")]
     pub goto_tbl: Option<u32>,
     /// `group-id`
-    #[serde(rename = "group-id", default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<u32>,
     /// `tunnel-lport`
-    #[serde(rename = "tunnel-lport", default, skip_serializing_if = "Option::is_none")]
     pub tunnel_lport: Option<u32>,
     /// `vlan-id`
-    #[serde(rename = "vlan-id", default, skip_serializing_if = "Option::is_none")]
     pub vlan_id: Option<u16>,
     /// `new-vlan-id`
-    #[serde(rename = "new-vlan-id", default, skip_serializing_if = "Option::is_none")]
     pub new_vlan_id: Option<u16>,
     /// `out-pport`
-    #[serde(rename = "out-pport", default, skip_serializing_if = "Option::is_none")]
     pub out_pport: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RockerOfDpaFlowAction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.goto_tbl {
+            m.serialize_entry("goto-tbl", v)?;
+        }
+        if let Some(v) = &self.group_id {
+            m.serialize_entry("group-id", v)?;
+        }
+        if let Some(v) = &self.tunnel_lport {
+            m.serialize_entry("tunnel-lport", v)?;
+        }
+        if let Some(v) = &self.vlan_id {
+            m.serialize_entry("vlan-id", v)?;
+        }
+        if let Some(v) = &self.new_vlan_id {
+            m.serialize_entry("new-vlan-id", v)?;
+        }
+        if let Some(v) = &self.out_pport {
+            m.serialize_entry("out-pport", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RockerOfDpaFlowAction {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RockerOfDpaFlowAction {
+    const NAME: &'static str = "RockerOfDpaFlowAction";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["goto-tbl", "group-id", "tunnel-lport", "vlan-id", "new-vlan-id", "out-pport"];
+        let mut goto_tbl = None;
+        let mut group_id = None;
+        let mut tunnel_lport = None;
+        let mut vlan_id = None;
+        let mut new_vlan_id = None;
+        let mut out_pport = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => goto_tbl = __map.next_value()?,
+                Ok(1) => group_id = __map.next_value()?,
+                Ok(2) => tunnel_lport = __map.next_value()?,
+                Ok(3) => vlan_id = __map.next_value()?,
+                Ok(4) => new_vlan_id = __map.next_value()?,
+                Ok(_) => out_pport = __map.next_value()?,
+            }
+        }
+        Ok(RockerOfDpaFlowAction {
+            goto_tbl,
+            group_id,
+            tunnel_lport,
+            vlan_id,
+            new_vlan_id,
+            out_pport,
+            unknown_members,
+        })
+    }
 }
 
 impl RockerOfDpaFlowAction {
@@ -141,43 +260,141 @@ impl RockerOfDpaFlowAction {
 /// Facts: module `rocker`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RockerOfDpaFlowKey {
     /// `priority`
     pub priority: u32,
     /// `tbl-id`
-    #[serde(rename = "tbl-id")]
     pub tbl_id: u32,
     /// `in-pport`
-    #[serde(rename = "in-pport", default, skip_serializing_if = "Option::is_none")]
     pub in_pport: Option<u32>,
     /// `tunnel-id`
-    #[serde(rename = "tunnel-id", default, skip_serializing_if = "Option::is_none")]
     pub tunnel_id: Option<u32>,
     /// `vlan-id`
-    #[serde(rename = "vlan-id", default, skip_serializing_if = "Option::is_none")]
     pub vlan_id: Option<u16>,
     /// `eth-type`
-    #[serde(rename = "eth-type", default, skip_serializing_if = "Option::is_none")]
     pub eth_type: Option<u16>,
     /// `eth-src`
-    #[serde(rename = "eth-src", default, skip_serializing_if = "Option::is_none")]
     pub eth_src: Option<String>,
     /// `eth-dst`
-    #[serde(rename = "eth-dst", default, skip_serializing_if = "Option::is_none")]
     pub eth_dst: Option<String>,
     /// `ip-proto`
-    #[serde(rename = "ip-proto", default, skip_serializing_if = "Option::is_none")]
     pub ip_proto: Option<u8>,
     /// `ip-tos`
-    #[serde(rename = "ip-tos", default, skip_serializing_if = "Option::is_none")]
     pub ip_tos: Option<u8>,
     /// `ip-dst`
-    #[serde(rename = "ip-dst", default, skip_serializing_if = "Option::is_none")]
     pub ip_dst: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RockerOfDpaFlowKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("priority", &self.priority)?;
+        m.serialize_entry("tbl-id", &self.tbl_id)?;
+        if let Some(v) = &self.in_pport {
+            m.serialize_entry("in-pport", v)?;
+        }
+        if let Some(v) = &self.tunnel_id {
+            m.serialize_entry("tunnel-id", v)?;
+        }
+        if let Some(v) = &self.vlan_id {
+            m.serialize_entry("vlan-id", v)?;
+        }
+        if let Some(v) = &self.eth_type {
+            m.serialize_entry("eth-type", v)?;
+        }
+        if let Some(v) = &self.eth_src {
+            m.serialize_entry("eth-src", v)?;
+        }
+        if let Some(v) = &self.eth_dst {
+            m.serialize_entry("eth-dst", v)?;
+        }
+        if let Some(v) = &self.ip_proto {
+            m.serialize_entry("ip-proto", v)?;
+        }
+        if let Some(v) = &self.ip_tos {
+            m.serialize_entry("ip-tos", v)?;
+        }
+        if let Some(v) = &self.ip_dst {
+            m.serialize_entry("ip-dst", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RockerOfDpaFlowKey {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RockerOfDpaFlowKey {
+    const NAME: &'static str = "RockerOfDpaFlowKey";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "priority",
+            "tbl-id",
+            "in-pport",
+            "tunnel-id",
+            "vlan-id",
+            "eth-type",
+            "eth-src",
+            "eth-dst",
+            "ip-proto",
+            "ip-tos",
+            "ip-dst",
+        ];
+        let mut priority = None;
+        let mut tbl_id = None;
+        let mut in_pport = None;
+        let mut tunnel_id = None;
+        let mut vlan_id = None;
+        let mut eth_type = None;
+        let mut eth_src = None;
+        let mut eth_dst = None;
+        let mut ip_proto = None;
+        let mut ip_tos = None;
+        let mut ip_dst = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => priority = Some(__map.next_value()?),
+                Ok(1) => tbl_id = Some(__map.next_value()?),
+                Ok(2) => in_pport = __map.next_value()?,
+                Ok(3) => tunnel_id = __map.next_value()?,
+                Ok(4) => vlan_id = __map.next_value()?,
+                Ok(5) => eth_type = __map.next_value()?,
+                Ok(6) => eth_src = __map.next_value()?,
+                Ok(7) => eth_dst = __map.next_value()?,
+                Ok(8) => ip_proto = __map.next_value()?,
+                Ok(9) => ip_tos = __map.next_value()?,
+                Ok(_) => ip_dst = __map.next_value()?,
+            }
+        }
+        Ok(RockerOfDpaFlowKey {
+            priority: priority.ok_or_else(|| serde::de::Error::missing_field("priority"))?,
+            tbl_id: tbl_id.ok_or_else(|| serde::de::Error::missing_field("tbl-id"))?,
+            in_pport,
+            tunnel_id,
+            vlan_id,
+            eth_type,
+            eth_src,
+            eth_dst,
+            ip_proto,
+            ip_tos,
+            ip_dst,
+            unknown_members,
+        })
+    }
 }
 
 impl RockerOfDpaFlowKey {
@@ -278,32 +495,102 @@ impl RockerOfDpaFlowKey {
 /// Facts: module `rocker`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RockerOfDpaFlowMask {
     /// `in-pport`
-    #[serde(rename = "in-pport", default, skip_serializing_if = "Option::is_none")]
     pub in_pport: Option<u32>,
     /// `tunnel-id`
-    #[serde(rename = "tunnel-id", default, skip_serializing_if = "Option::is_none")]
     pub tunnel_id: Option<u32>,
     /// `vlan-id`
-    #[serde(rename = "vlan-id", default, skip_serializing_if = "Option::is_none")]
     pub vlan_id: Option<u16>,
     /// `eth-src`
-    #[serde(rename = "eth-src", default, skip_serializing_if = "Option::is_none")]
     pub eth_src: Option<String>,
     /// `eth-dst`
-    #[serde(rename = "eth-dst", default, skip_serializing_if = "Option::is_none")]
     pub eth_dst: Option<String>,
     /// `ip-proto`
-    #[serde(rename = "ip-proto", default, skip_serializing_if = "Option::is_none")]
     pub ip_proto: Option<u8>,
     /// `ip-tos`
-    #[serde(rename = "ip-tos", default, skip_serializing_if = "Option::is_none")]
     pub ip_tos: Option<u8>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RockerOfDpaFlowMask {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.in_pport {
+            m.serialize_entry("in-pport", v)?;
+        }
+        if let Some(v) = &self.tunnel_id {
+            m.serialize_entry("tunnel-id", v)?;
+        }
+        if let Some(v) = &self.vlan_id {
+            m.serialize_entry("vlan-id", v)?;
+        }
+        if let Some(v) = &self.eth_src {
+            m.serialize_entry("eth-src", v)?;
+        }
+        if let Some(v) = &self.eth_dst {
+            m.serialize_entry("eth-dst", v)?;
+        }
+        if let Some(v) = &self.ip_proto {
+            m.serialize_entry("ip-proto", v)?;
+        }
+        if let Some(v) = &self.ip_tos {
+            m.serialize_entry("ip-tos", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RockerOfDpaFlowMask {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RockerOfDpaFlowMask {
+    const NAME: &'static str = "RockerOfDpaFlowMask";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["in-pport", "tunnel-id", "vlan-id", "eth-src", "eth-dst", "ip-proto", "ip-tos"];
+        let mut in_pport = None;
+        let mut tunnel_id = None;
+        let mut vlan_id = None;
+        let mut eth_src = None;
+        let mut eth_dst = None;
+        let mut ip_proto = None;
+        let mut ip_tos = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => in_pport = __map.next_value()?,
+                Ok(1) => tunnel_id = __map.next_value()?,
+                Ok(2) => vlan_id = __map.next_value()?,
+                Ok(3) => eth_src = __map.next_value()?,
+                Ok(4) => eth_dst = __map.next_value()?,
+                Ok(5) => ip_proto = __map.next_value()?,
+                Ok(_) => ip_tos = __map.next_value()?,
+            }
+        }
+        Ok(RockerOfDpaFlowMask {
+            in_pport,
+            tunnel_id,
+            vlan_id,
+            eth_src,
+            eth_dst,
+            ip_proto,
+            ip_tos,
+            unknown_members,
+        })
+    }
 }
 
 impl RockerOfDpaFlowMask {
@@ -384,49 +671,159 @@ impl RockerOfDpaFlowMask {
 /// Facts: module `rocker`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RockerOfDpaGroup {
     /// `id`
     pub id: u32,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: u8,
     /// `vlan-id`
-    #[serde(rename = "vlan-id", default, skip_serializing_if = "Option::is_none")]
     pub vlan_id: Option<u16>,
     /// `pport`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pport: Option<u32>,
     /// `index`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
     /// `out-pport`
-    #[serde(rename = "out-pport", default, skip_serializing_if = "Option::is_none")]
     pub out_pport: Option<u32>,
     /// `group-id`
-    #[serde(rename = "group-id", default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<u32>,
     /// `set-vlan-id`
-    #[serde(rename = "set-vlan-id", default, skip_serializing_if = "Option::is_none")]
     pub set_vlan_id: Option<u16>,
     /// `pop-vlan`
-    #[serde(rename = "pop-vlan", default, skip_serializing_if = "Option::is_none")]
     pub pop_vlan: Option<u8>,
     /// `group-ids`
-    #[serde(rename = "group-ids", default, skip_serializing_if = "Option::is_none")]
     pub group_ids: Option<Vec<u32>>,
     /// `set-eth-src`
-    #[serde(rename = "set-eth-src", default, skip_serializing_if = "Option::is_none")]
     pub set_eth_src: Option<String>,
     /// `set-eth-dst`
-    #[serde(rename = "set-eth-dst", default, skip_serializing_if = "Option::is_none")]
     pub set_eth_dst: Option<String>,
     /// `ttl-check`
-    #[serde(rename = "ttl-check", default, skip_serializing_if = "Option::is_none")]
     pub ttl_check: Option<u8>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RockerOfDpaGroup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("type", &self.type_)?;
+        if let Some(v) = &self.vlan_id {
+            m.serialize_entry("vlan-id", v)?;
+        }
+        if let Some(v) = &self.pport {
+            m.serialize_entry("pport", v)?;
+        }
+        if let Some(v) = &self.index {
+            m.serialize_entry("index", v)?;
+        }
+        if let Some(v) = &self.out_pport {
+            m.serialize_entry("out-pport", v)?;
+        }
+        if let Some(v) = &self.group_id {
+            m.serialize_entry("group-id", v)?;
+        }
+        if let Some(v) = &self.set_vlan_id {
+            m.serialize_entry("set-vlan-id", v)?;
+        }
+        if let Some(v) = &self.pop_vlan {
+            m.serialize_entry("pop-vlan", v)?;
+        }
+        if let Some(v) = &self.group_ids {
+            m.serialize_entry("group-ids", v)?;
+        }
+        if let Some(v) = &self.set_eth_src {
+            m.serialize_entry("set-eth-src", v)?;
+        }
+        if let Some(v) = &self.set_eth_dst {
+            m.serialize_entry("set-eth-dst", v)?;
+        }
+        if let Some(v) = &self.ttl_check {
+            m.serialize_entry("ttl-check", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RockerOfDpaGroup {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RockerOfDpaGroup {
+    const NAME: &'static str = "RockerOfDpaGroup";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "id",
+            "type",
+            "vlan-id",
+            "pport",
+            "index",
+            "out-pport",
+            "group-id",
+            "set-vlan-id",
+            "pop-vlan",
+            "group-ids",
+            "set-eth-src",
+            "set-eth-dst",
+            "ttl-check",
+        ];
+        let mut id = None;
+        let mut type_ = None;
+        let mut vlan_id = None;
+        let mut pport = None;
+        let mut index = None;
+        let mut out_pport = None;
+        let mut group_id = None;
+        let mut set_vlan_id = None;
+        let mut pop_vlan = None;
+        let mut group_ids = None;
+        let mut set_eth_src = None;
+        let mut set_eth_dst = None;
+        let mut ttl_check = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(1) => type_ = Some(__map.next_value()?),
+                Ok(2) => vlan_id = __map.next_value()?,
+                Ok(3) => pport = __map.next_value()?,
+                Ok(4) => index = __map.next_value()?,
+                Ok(5) => out_pport = __map.next_value()?,
+                Ok(6) => group_id = __map.next_value()?,
+                Ok(7) => set_vlan_id = __map.next_value()?,
+                Ok(8) => pop_vlan = __map.next_value()?,
+                Ok(9) => group_ids = __map.next_value()?,
+                Ok(10) => set_eth_src = __map.next_value()?,
+                Ok(11) => set_eth_dst = __map.next_value()?,
+                Ok(_) => ttl_check = __map.next_value()?,
+            }
+        }
+        Ok(RockerOfDpaGroup {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            vlan_id,
+            pport,
+            index,
+            out_pport,
+            group_id,
+            set_vlan_id,
+            pop_vlan,
+            group_ids,
+            set_eth_src,
+            set_eth_dst,
+            ttl_check,
+            unknown_members,
+        })
+    }
 }
 
 impl RockerOfDpaGroup {
@@ -545,14 +942,13 @@ impl RockerOfDpaGroup {
 /// Facts: module `rocker`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RockerPort {
     /// `name`
     pub name: String,
     /// `enabled`
     pub enabled: bool,
     /// `link-up`
-    #[serde(rename = "link-up")]
     pub link_up: bool,
     /// `speed`
     pub speed: u32,
@@ -561,8 +957,66 @@ pub struct RockerPort {
     /// `autoneg`
     pub autoneg: RockerPortAutoneg,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RockerPort {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("enabled", &self.enabled)?;
+        m.serialize_entry("link-up", &self.link_up)?;
+        m.serialize_entry("speed", &self.speed)?;
+        m.serialize_entry("duplex", &self.duplex)?;
+        m.serialize_entry("autoneg", &self.autoneg)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RockerPort {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RockerPort {
+    const NAME: &'static str = "RockerPort";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "enabled", "link-up", "speed", "duplex", "autoneg"];
+        let mut name = None;
+        let mut enabled = None;
+        let mut link_up = None;
+        let mut speed = None;
+        let mut duplex = None;
+        let mut autoneg = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => enabled = Some(__map.next_value()?),
+                Ok(2) => link_up = Some(__map.next_value()?),
+                Ok(3) => speed = Some(__map.next_value()?),
+                Ok(4) => duplex = Some(__map.next_value()?),
+                Ok(_) => autoneg = Some(__map.next_value()?),
+            }
+        }
+        Ok(RockerPort {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            enabled: enabled.ok_or_else(|| serde::de::Error::missing_field("enabled"))?,
+            link_up: link_up.ok_or_else(|| serde::de::Error::missing_field("link-up"))?,
+            speed: speed.ok_or_else(|| serde::de::Error::missing_field("speed"))?,
+            duplex: duplex.ok_or_else(|| serde::de::Error::missing_field("duplex"))?,
+            autoneg: autoneg.ok_or_else(|| serde::de::Error::missing_field("autoneg"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl RockerPort {
@@ -629,7 +1083,7 @@ qapi_enum_impls!(RockerPortDuplex { Half = "half", Full = "full" });
 /// Facts: module `rocker`; since QEMU 2.4; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RockerSwitch {
     /// `name`
     pub name: String,
@@ -638,8 +1092,54 @@ pub struct RockerSwitch {
     /// `ports`
     pub ports: u32,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for RockerSwitch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("ports", &self.ports)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RockerSwitch {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for RockerSwitch {
+    const NAME: &'static str = "RockerSwitch";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "id", "ports"];
+        let mut name = None;
+        let mut id = None;
+        let mut ports = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => id = Some(__map.next_value()?),
+                Ok(_) => ports = Some(__map.next_value()?),
+            }
+        }
+        Ok(RockerSwitch {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            ports: ports.ok_or_else(|| serde::de::Error::missing_field("ports"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl RockerSwitch {

@@ -104,7 +104,7 @@ impl<'de> Deserialize<'de> for GuestPanicInformation {
 /// Facts: module `run-state`; since QEMU 2.9; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestPanicInformationHyperV {
     /// `arg1`
     pub arg1: u64,
@@ -117,8 +117,62 @@ pub struct GuestPanicInformationHyperV {
     /// `arg5`
     pub arg5: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestPanicInformationHyperV {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("arg1", &self.arg1)?;
+        m.serialize_entry("arg2", &self.arg2)?;
+        m.serialize_entry("arg3", &self.arg3)?;
+        m.serialize_entry("arg4", &self.arg4)?;
+        m.serialize_entry("arg5", &self.arg5)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestPanicInformationHyperV {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestPanicInformationHyperV {
+    const NAME: &'static str = "GuestPanicInformationHyperV";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["arg1", "arg2", "arg3", "arg4", "arg5"];
+        let mut arg1 = None;
+        let mut arg2 = None;
+        let mut arg3 = None;
+        let mut arg4 = None;
+        let mut arg5 = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => arg1 = Some(__map.next_value()?),
+                Ok(1) => arg2 = Some(__map.next_value()?),
+                Ok(2) => arg3 = Some(__map.next_value()?),
+                Ok(3) => arg4 = Some(__map.next_value()?),
+                Ok(_) => arg5 = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestPanicInformationHyperV {
+            arg1: arg1.ok_or_else(|| serde::de::Error::missing_field("arg1"))?,
+            arg2: arg2.ok_or_else(|| serde::de::Error::missing_field("arg2"))?,
+            arg3: arg3.ok_or_else(|| serde::de::Error::missing_field("arg3"))?,
+            arg4: arg4.ok_or_else(|| serde::de::Error::missing_field("arg4"))?,
+            arg5: arg5.ok_or_else(|| serde::de::Error::missing_field("arg5"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestPanicInformationHyperV {
@@ -134,21 +188,69 @@ impl GuestPanicInformationHyperV {
 /// Facts: module `run-state`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestPanicInformationS390 {
     /// `core`
     pub core: u32,
     /// `psw-mask`
-    #[serde(rename = "psw-mask")]
     pub psw_mask: u64,
     /// `psw-addr`
-    #[serde(rename = "psw-addr")]
     pub psw_addr: u64,
     /// `reason`
     pub reason: S390CrashReason,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestPanicInformationS390 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("core", &self.core)?;
+        m.serialize_entry("psw-mask", &self.psw_mask)?;
+        m.serialize_entry("psw-addr", &self.psw_addr)?;
+        m.serialize_entry("reason", &self.reason)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestPanicInformationS390 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestPanicInformationS390 {
+    const NAME: &'static str = "GuestPanicInformationS390";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["core", "psw-mask", "psw-addr", "reason"];
+        let mut core = None;
+        let mut psw_mask = None;
+        let mut psw_addr = None;
+        let mut reason = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => core = Some(__map.next_value()?),
+                Ok(1) => psw_mask = Some(__map.next_value()?),
+                Ok(2) => psw_addr = Some(__map.next_value()?),
+                Ok(_) => reason = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestPanicInformationS390 {
+            core: core.ok_or_else(|| serde::de::Error::missing_field("core"))?,
+            psw_mask: psw_mask.ok_or_else(|| serde::de::Error::missing_field("psw-mask"))?,
+            psw_addr: psw_addr.ok_or_else(|| serde::de::Error::missing_field("psw-addr"))?,
+            reason: reason.ok_or_else(|| serde::de::Error::missing_field("reason"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestPanicInformationS390 {
@@ -210,16 +312,58 @@ qapi_enum_impls!(MemoryFailureAction { Ignore = "ignore", Inject = "inject", Fat
 /// Facts: module `run-state`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemoryFailureFlags {
     /// `action-required`
-    #[serde(rename = "action-required")]
     pub action_required: bool,
     /// `recursive`
     pub recursive: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MemoryFailureFlags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("action-required", &self.action_required)?;
+        m.serialize_entry("recursive", &self.recursive)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryFailureFlags {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MemoryFailureFlags {
+    const NAME: &'static str = "MemoryFailureFlags";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["action-required", "recursive"];
+        let mut action_required = None;
+        let mut recursive = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => action_required = Some(__map.next_value()?),
+                Ok(_) => recursive = Some(__map.next_value()?),
+            }
+        }
+        Ok(MemoryFailureFlags {
+            action_required: action_required
+                .ok_or_else(|| serde::de::Error::missing_field("action-required"))?,
+            recursive: recursive.ok_or_else(|| serde::de::Error::missing_field("recursive"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MemoryFailureFlags {
@@ -437,7 +581,7 @@ qapi_enum_impls!(ShutdownCause { QapiNone = "none", HostError = "host-error", Ho
 /// Facts: module `run-state`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StatusInfo {
     /// `running`
     pub running: bool,
@@ -445,13 +589,60 @@ pub struct StatusInfo {
     /// Only in QEMU 7.2.0 to 8.2.0.
     /// Feature `deprecated` in QEMU 8.1.0 to 8.2.0.
     #[deprecated(note = "deprecated by QEMU (since 8.1.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub singlestep: Option<bool>,
     /// `status`
     pub status: RunState,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for StatusInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("running", &self.running)?;
+        if let Some(v) = &self.singlestep {
+            m.serialize_entry("singlestep", v)?;
+        }
+        m.serialize_entry("status", &self.status)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for StatusInfo {
+    const NAME: &'static str = "StatusInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["running", "singlestep", "status"];
+        let mut running = None;
+        let mut singlestep = None;
+        let mut status = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => running = Some(__map.next_value()?),
+                Ok(1) => singlestep = __map.next_value()?,
+                Ok(_) => status = Some(__map.next_value()?),
+            }
+        }
+        Ok(StatusInfo {
+            running: running.ok_or_else(|| serde::de::Error::missing_field("running"))?,
+            singlestep,
+            status: status.ok_or_else(|| serde::de::Error::missing_field("status"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl StatusInfo {

@@ -11,13 +11,51 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `sockets`; since QEMU 1.2; in QEMU 9.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FdSocketAddress {
     /// `str`
     pub str: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FdSocketAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("str", &self.str)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FdSocketAddress {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FdSocketAddress {
+    const NAME: &'static str = "FdSocketAddress";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["str"];
+        let mut str = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => str = Some(__map.next_value()?),
+            }
+        }
+        Ok(FdSocketAddress {
+            str: str.ok_or_else(|| serde::de::Error::missing_field("str"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl FdSocketAddress {
@@ -33,13 +71,51 @@ impl FdSocketAddress {
 /// Facts: module `sockets`; since QEMU 1.3; in QEMU 9.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FdSocketAddressWrapper {
     /// `data`
     pub data: FdSocketAddress,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for FdSocketAddressWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FdSocketAddressWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for FdSocketAddressWrapper {
+    const NAME: &'static str = "FdSocketAddressWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(FdSocketAddressWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl FdSocketAddressWrapper {
@@ -55,34 +131,106 @@ impl FdSocketAddressWrapper {
 /// Facts: module `sockets`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InetSocketAddress {
     /// `host`
     pub host: String,
     /// `port`
     pub port: String,
     /// `numeric`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numeric: Option<bool>,
     /// `to`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<u16>,
     /// `ipv4`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<bool>,
     /// `ipv6`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<bool>,
     /// `keep-alive`
-    #[serde(rename = "keep-alive", default, skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<bool>,
     /// `mptcp`
     /// Only in builds where `HAVE_IPPROTO_MPTCP` holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mptcp: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InetSocketAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("host", &self.host)?;
+        m.serialize_entry("port", &self.port)?;
+        if let Some(v) = &self.numeric {
+            m.serialize_entry("numeric", v)?;
+        }
+        if let Some(v) = &self.to {
+            m.serialize_entry("to", v)?;
+        }
+        if let Some(v) = &self.ipv4 {
+            m.serialize_entry("ipv4", v)?;
+        }
+        if let Some(v) = &self.ipv6 {
+            m.serialize_entry("ipv6", v)?;
+        }
+        if let Some(v) = &self.keep_alive {
+            m.serialize_entry("keep-alive", v)?;
+        }
+        if let Some(v) = &self.mptcp {
+            m.serialize_entry("mptcp", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InetSocketAddress {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InetSocketAddress {
+    const NAME: &'static str = "InetSocketAddress";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["host", "port", "numeric", "to", "ipv4", "ipv6", "keep-alive", "mptcp"];
+        let mut host = None;
+        let mut port = None;
+        let mut numeric = None;
+        let mut to = None;
+        let mut ipv4 = None;
+        let mut ipv6 = None;
+        let mut keep_alive = None;
+        let mut mptcp = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => host = Some(__map.next_value()?),
+                Ok(1) => port = Some(__map.next_value()?),
+                Ok(2) => numeric = __map.next_value()?,
+                Ok(3) => to = __map.next_value()?,
+                Ok(4) => ipv4 = __map.next_value()?,
+                Ok(5) => ipv6 = __map.next_value()?,
+                Ok(6) => keep_alive = __map.next_value()?,
+                Ok(_) => mptcp = __map.next_value()?,
+            }
+        }
+        Ok(InetSocketAddress {
+            host: host.ok_or_else(|| serde::de::Error::missing_field("host"))?,
+            port: port.ok_or_else(|| serde::de::Error::missing_field("port"))?,
+            numeric,
+            to,
+            ipv4,
+            ipv6,
+            keep_alive,
+            mptcp,
+            unknown_members,
+        })
+    }
 }
 
 impl InetSocketAddress {
@@ -156,15 +304,57 @@ impl InetSocketAddress {
 /// Facts: module `sockets`; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InetSocketAddressBase {
     /// `host`
     pub host: String,
     /// `port`
     pub port: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InetSocketAddressBase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("host", &self.host)?;
+        m.serialize_entry("port", &self.port)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InetSocketAddressBase {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InetSocketAddressBase {
+    const NAME: &'static str = "InetSocketAddressBase";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["host", "port"];
+        let mut host = None;
+        let mut port = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => host = Some(__map.next_value()?),
+                Ok(_) => port = Some(__map.next_value()?),
+            }
+        }
+        Ok(InetSocketAddressBase {
+            host: host.ok_or_else(|| serde::de::Error::missing_field("host"))?,
+            port: port.ok_or_else(|| serde::de::Error::missing_field("port"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InetSocketAddressBase {
@@ -184,13 +374,51 @@ impl InetSocketAddressBase {
 /// Facts: module `sockets`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InetSocketAddressWrapper {
     /// `data`
     pub data: InetSocketAddress,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InetSocketAddressWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InetSocketAddressWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InetSocketAddressWrapper {
+    const NAME: &'static str = "InetSocketAddressWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(InetSocketAddressWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InetSocketAddressWrapper {
@@ -420,13 +648,51 @@ qapi_enum_impls!(SocketAddressType { Inet = "inet", Unix = "unix", Vsock = "vsoc
 /// Facts: module `sockets`; since QEMU 1.3; in QEMU 7.2.0 to 8.2.0 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StringWrapper {
     /// `data`
     pub data: QapiString,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for StringWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StringWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for StringWrapper {
+    const NAME: &'static str = "StringWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(StringWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl StringWrapper {
@@ -442,21 +708,69 @@ impl StringWrapper {
 /// Facts: module `sockets`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UnixSocketAddress {
     /// `path`
     pub path: String,
     /// `abstract`
     /// Only in builds where `CONFIG_LINUX` holds.
-    #[serde(rename = "abstract", default, skip_serializing_if = "Option::is_none")]
     pub abstract_: Option<bool>,
     /// `tight`
     /// Only in builds where `CONFIG_LINUX` holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tight: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for UnixSocketAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        if let Some(v) = &self.abstract_ {
+            m.serialize_entry("abstract", v)?;
+        }
+        if let Some(v) = &self.tight {
+            m.serialize_entry("tight", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for UnixSocketAddress {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for UnixSocketAddress {
+    const NAME: &'static str = "UnixSocketAddress";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "abstract", "tight"];
+        let mut path = None;
+        let mut abstract_ = None;
+        let mut tight = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(1) => abstract_ = __map.next_value()?,
+                Ok(_) => tight = __map.next_value()?,
+            }
+        }
+        Ok(UnixSocketAddress {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            abstract_,
+            tight,
+            unknown_members,
+        })
+    }
 }
 
 impl UnixSocketAddress {
@@ -493,13 +807,51 @@ impl UnixSocketAddress {
 /// Facts: module `sockets`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UnixSocketAddressWrapper {
     /// `data`
     pub data: UnixSocketAddress,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for UnixSocketAddressWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for UnixSocketAddressWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for UnixSocketAddressWrapper {
+    const NAME: &'static str = "UnixSocketAddressWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(UnixSocketAddressWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl UnixSocketAddressWrapper {
@@ -515,15 +867,57 @@ impl UnixSocketAddressWrapper {
 /// Facts: module `sockets`; since QEMU 2.8; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VsockSocketAddress {
     /// `cid`
     pub cid: String,
     /// `port`
     pub port: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VsockSocketAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cid", &self.cid)?;
+        m.serialize_entry("port", &self.port)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VsockSocketAddress {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VsockSocketAddress {
+    const NAME: &'static str = "VsockSocketAddress";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cid", "port"];
+        let mut cid = None;
+        let mut port = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cid = Some(__map.next_value()?),
+                Ok(_) => port = Some(__map.next_value()?),
+            }
+        }
+        Ok(VsockSocketAddress {
+            cid: cid.ok_or_else(|| serde::de::Error::missing_field("cid"))?,
+            port: port.ok_or_else(|| serde::de::Error::missing_field("port"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VsockSocketAddress {
@@ -539,13 +933,51 @@ impl VsockSocketAddress {
 /// Facts: module `sockets`; since QEMU 2.8; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VsockSocketAddressWrapper {
     /// `data`
     pub data: VsockSocketAddress,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VsockSocketAddressWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VsockSocketAddressWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VsockSocketAddressWrapper {
+    const NAME: &'static str = "VsockSocketAddressWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(VsockSocketAddressWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VsockSocketAddressWrapper {

@@ -11,15 +11,57 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `stats`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
     /// `name`
     pub name: String,
     /// `value`
     pub value: StatsValue,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for Stats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("value", &self.value)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Stats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for Stats {
+    const NAME: &'static str = "Stats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "value"];
+        let mut name = None;
+        let mut value = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(_) => value = Some(__map.next_value()?),
+            }
+        }
+        Ok(Stats {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            value: value.ok_or_else(|| serde::de::Error::missing_field("value"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl Stats {
@@ -134,16 +176,59 @@ qapi_enum_impls!(StatsProvider { Kvm = "kvm", Cryptodev = "cryptodev" });
 /// Facts: module `stats`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StatsRequest {
     /// `provider`
     pub provider: StatsProvider,
     /// `names`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub names: Option<Vec<String>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for StatsRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("provider", &self.provider)?;
+        if let Some(v) = &self.names {
+            m.serialize_entry("names", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StatsRequest {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for StatsRequest {
+    const NAME: &'static str = "StatsRequest";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["provider", "names"];
+        let mut provider = None;
+        let mut names = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => provider = Some(__map.next_value()?),
+                Ok(_) => names = __map.next_value()?,
+            }
+        }
+        Ok(StatsRequest {
+            provider: provider.ok_or_else(|| serde::de::Error::missing_field("provider"))?,
+            names,
+            unknown_members,
+        })
+    }
 }
 
 impl StatsRequest {
@@ -167,18 +252,65 @@ impl StatsRequest {
 /// Facts: module `stats`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StatsResult {
     /// `provider`
     pub provider: StatsProvider,
     /// `qom-path`
-    #[serde(rename = "qom-path", default, skip_serializing_if = "Option::is_none")]
     pub qom_path: Option<String>,
     /// `stats`
     pub stats: Vec<Stats>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for StatsResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("provider", &self.provider)?;
+        if let Some(v) = &self.qom_path {
+            m.serialize_entry("qom-path", v)?;
+        }
+        m.serialize_entry("stats", &self.stats)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StatsResult {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for StatsResult {
+    const NAME: &'static str = "StatsResult";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["provider", "qom-path", "stats"];
+        let mut provider = None;
+        let mut qom_path = None;
+        let mut stats = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => provider = Some(__map.next_value()?),
+                Ok(1) => qom_path = __map.next_value()?,
+                Ok(_) => stats = Some(__map.next_value()?),
+            }
+        }
+        Ok(StatsResult {
+            provider: provider.ok_or_else(|| serde::de::Error::missing_field("provider"))?,
+            qom_path,
+            stats: stats.ok_or_else(|| serde::de::Error::missing_field("stats"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl StatsResult {
@@ -202,7 +334,7 @@ impl StatsResult {
 /// Facts: module `stats`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StatsSchema {
     /// `provider`
     pub provider: StatsProvider,
@@ -211,8 +343,54 @@ pub struct StatsSchema {
     /// `stats`
     pub stats: Vec<StatsSchemaValue>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for StatsSchema {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("provider", &self.provider)?;
+        m.serialize_entry("target", &self.target)?;
+        m.serialize_entry("stats", &self.stats)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StatsSchema {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for StatsSchema {
+    const NAME: &'static str = "StatsSchema";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["provider", "target", "stats"];
+        let mut provider = None;
+        let mut target = None;
+        let mut stats = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => provider = Some(__map.next_value()?),
+                Ok(1) => target = Some(__map.next_value()?),
+                Ok(_) => stats = Some(__map.next_value()?),
+            }
+        }
+        Ok(StatsSchema {
+            provider: provider.ok_or_else(|| serde::de::Error::missing_field("provider"))?,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            stats: stats.ok_or_else(|| serde::de::Error::missing_field("stats"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl StatsSchema {
@@ -228,27 +406,87 @@ impl StatsSchema {
 /// Facts: module `stats`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StatsSchemaValue {
     /// `name`
     pub name: String,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: StatsType,
     /// `unit`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<StatsUnit>,
     /// `base`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<i8>,
     /// `exponent`
     pub exponent: i16,
     /// `bucket-size`
-    #[serde(rename = "bucket-size", default, skip_serializing_if = "Option::is_none")]
     pub bucket_size: Option<u32>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for StatsSchemaValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("type", &self.type_)?;
+        if let Some(v) = &self.unit {
+            m.serialize_entry("unit", v)?;
+        }
+        if let Some(v) = &self.base {
+            m.serialize_entry("base", v)?;
+        }
+        m.serialize_entry("exponent", &self.exponent)?;
+        if let Some(v) = &self.bucket_size {
+            m.serialize_entry("bucket-size", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StatsSchemaValue {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for StatsSchemaValue {
+    const NAME: &'static str = "StatsSchemaValue";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "type", "unit", "base", "exponent", "bucket-size"];
+        let mut name = None;
+        let mut type_ = None;
+        let mut unit = None;
+        let mut base = None;
+        let mut exponent = None;
+        let mut bucket_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => type_ = Some(__map.next_value()?),
+                Ok(2) => unit = __map.next_value()?,
+                Ok(3) => base = __map.next_value()?,
+                Ok(4) => exponent = Some(__map.next_value()?),
+                Ok(_) => bucket_size = __map.next_value()?,
+            }
+        }
+        Ok(StatsSchemaValue {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            unit,
+            base,
+            exponent: exponent.ok_or_else(|| serde::de::Error::missing_field("exponent"))?,
+            bucket_size,
+            unknown_members,
+        })
+    }
 }
 
 impl StatsSchemaValue {
@@ -363,14 +601,50 @@ qapi_enum_impls!(StatsUnit { Bytes = "bytes", Seconds = "seconds", Cycles = "cyc
 /// Facts: module `stats`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatsVCPUFilter {
     /// `vcpus`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcpus: Option<Vec<String>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for StatsVCPUFilter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.vcpus {
+            m.serialize_entry("vcpus", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StatsVCPUFilter {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for StatsVCPUFilter {
+    const NAME: &'static str = "StatsVCPUFilter";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["vcpus"];
+        let mut vcpus = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => vcpus = __map.next_value()?,
+            }
+        }
+        Ok(StatsVCPUFilter { vcpus, unknown_members })
+    }
 }
 
 impl StatsVCPUFilter {

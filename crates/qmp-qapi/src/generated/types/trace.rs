@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `trace`; since QEMU 2.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TraceEventInfo {
     /// `name`
     pub name: String,
@@ -21,11 +21,58 @@ pub struct TraceEventInfo {
     /// Only in QEMU 7.2.0 to 9.0.0.
     /// Feature `deprecated` in QEMU 8.1.0 to 9.0.0.
     #[deprecated(note = "deprecated by QEMU (since 8.1.0 in this build's versions)")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcpu: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for TraceEventInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("state", &self.state)?;
+        if let Some(v) = &self.vcpu {
+            m.serialize_entry("vcpu", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TraceEventInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for TraceEventInfo {
+    const NAME: &'static str = "TraceEventInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "state", "vcpu"];
+        let mut name = None;
+        let mut state = None;
+        let mut vcpu = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => state = Some(__map.next_value()?),
+                Ok(_) => vcpu = __map.next_value()?,
+            }
+        }
+        Ok(TraceEventInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            state: state.ok_or_else(|| serde::de::Error::missing_field("state"))?,
+            vcpu,
+            unknown_members,
+        })
+    }
 }
 
 impl TraceEventInfo {

@@ -11,28 +11,88 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `ui`; since QEMU 7.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DisplayCocoa {
     /// `left-command-key`
-    #[serde(rename = "left-command-key", default, skip_serializing_if = "Option::is_none")]
     pub left_command_key: Option<bool>,
     /// `full-grab`
-    #[serde(rename = "full-grab", default, skip_serializing_if = "Option::is_none")]
     pub full_grab: Option<bool>,
     /// `swap-opt-cmd`
-    #[serde(rename = "swap-opt-cmd", default, skip_serializing_if = "Option::is_none")]
     pub swap_opt_cmd: Option<bool>,
     /// `zoom-to-fit`
     /// Only in QEMU 8.2.0 to 9.2.0-rc2.
-    #[serde(rename = "zoom-to-fit", default, skip_serializing_if = "Option::is_none")]
     pub zoom_to_fit: Option<bool>,
     /// `zoom-interpolation`
     /// Only in QEMU 9.0.0 to 9.2.0-rc2.
-    #[serde(rename = "zoom-interpolation", default, skip_serializing_if = "Option::is_none")]
     pub zoom_interpolation: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DisplayCocoa {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.left_command_key {
+            m.serialize_entry("left-command-key", v)?;
+        }
+        if let Some(v) = &self.full_grab {
+            m.serialize_entry("full-grab", v)?;
+        }
+        if let Some(v) = &self.swap_opt_cmd {
+            m.serialize_entry("swap-opt-cmd", v)?;
+        }
+        if let Some(v) = &self.zoom_to_fit {
+            m.serialize_entry("zoom-to-fit", v)?;
+        }
+        if let Some(v) = &self.zoom_interpolation {
+            m.serialize_entry("zoom-interpolation", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DisplayCocoa {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DisplayCocoa {
+    const NAME: &'static str = "DisplayCocoa";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["left-command-key", "full-grab", "swap-opt-cmd", "zoom-to-fit", "zoom-interpolation"];
+        let mut left_command_key = None;
+        let mut full_grab = None;
+        let mut swap_opt_cmd = None;
+        let mut zoom_to_fit = None;
+        let mut zoom_interpolation = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => left_command_key = __map.next_value()?,
+                Ok(1) => full_grab = __map.next_value()?,
+                Ok(2) => swap_opt_cmd = __map.next_value()?,
+                Ok(3) => zoom_to_fit = __map.next_value()?,
+                Ok(_) => zoom_interpolation = __map.next_value()?,
+            }
+        }
+        Ok(DisplayCocoa {
+            left_command_key,
+            full_grab,
+            swap_opt_cmd,
+            zoom_to_fit,
+            zoom_interpolation,
+            unknown_members,
+        })
+    }
 }
 
 impl DisplayCocoa {
@@ -95,14 +155,50 @@ impl DisplayCocoa {
 /// Facts: module `ui`; since QEMU 4.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DisplayCurses {
     /// `charset`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charset: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DisplayCurses {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.charset {
+            m.serialize_entry("charset", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DisplayCurses {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DisplayCurses {
+    const NAME: &'static str = "DisplayCurses";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["charset"];
+        let mut charset = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => charset = __map.next_value()?,
+            }
+        }
+        Ok(DisplayCurses { charset, unknown_members })
+    }
 }
 
 impl DisplayCurses {
@@ -126,23 +222,71 @@ impl DisplayCurses {
 /// Facts: module `ui`; since QEMU 7.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DisplayDBus {
     /// `rendernode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rendernode: Option<String>,
     /// `addr`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
     /// `p2p`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p2p: Option<bool>,
     /// `audiodev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audiodev: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DisplayDBus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.rendernode {
+            m.serialize_entry("rendernode", v)?;
+        }
+        if let Some(v) = &self.addr {
+            m.serialize_entry("addr", v)?;
+        }
+        if let Some(v) = &self.p2p {
+            m.serialize_entry("p2p", v)?;
+        }
+        if let Some(v) = &self.audiodev {
+            m.serialize_entry("audiodev", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DisplayDBus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DisplayDBus {
+    const NAME: &'static str = "DisplayDBus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["rendernode", "addr", "p2p", "audiodev"];
+        let mut rendernode = None;
+        let mut addr = None;
+        let mut p2p = None;
+        let mut audiodev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => rendernode = __map.next_value()?,
+                Ok(1) => addr = __map.next_value()?,
+                Ok(2) => p2p = __map.next_value()?,
+                Ok(_) => audiodev = __map.next_value()?,
+            }
+        }
+        Ok(DisplayDBus { rendernode, addr, p2p, audiodev, unknown_members })
+    }
 }
 
 impl DisplayDBus {
@@ -196,14 +340,50 @@ impl DisplayDBus {
 /// Facts: module `ui`; since QEMU 3.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DisplayEGLHeadless {
     /// `rendernode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rendernode: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DisplayEGLHeadless {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.rendernode {
+            m.serialize_entry("rendernode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DisplayEGLHeadless {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DisplayEGLHeadless {
+    const NAME: &'static str = "DisplayEGLHeadless";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["rendernode"];
+        let mut rendernode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => rendernode = __map.next_value()?,
+            }
+        }
+        Ok(DisplayEGLHeadless { rendernode, unknown_members })
+    }
 }
 
 impl DisplayEGLHeadless {
@@ -249,23 +429,71 @@ qapi_enum_impls!(DisplayGLMode { Off = "off", On = "on", Core = "core", Es = "es
 /// Facts: module `ui`; since QEMU 2.12; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DisplayGTK {
     /// `grab-on-hover`
-    #[serde(rename = "grab-on-hover", default, skip_serializing_if = "Option::is_none")]
     pub grab_on_hover: Option<bool>,
     /// `zoom-to-fit`
-    #[serde(rename = "zoom-to-fit", default, skip_serializing_if = "Option::is_none")]
     pub zoom_to_fit: Option<bool>,
     /// `show-tabs`
-    #[serde(rename = "show-tabs", default, skip_serializing_if = "Option::is_none")]
     pub show_tabs: Option<bool>,
     /// `show-menubar`
-    #[serde(rename = "show-menubar", default, skip_serializing_if = "Option::is_none")]
     pub show_menubar: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DisplayGTK {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.grab_on_hover {
+            m.serialize_entry("grab-on-hover", v)?;
+        }
+        if let Some(v) = &self.zoom_to_fit {
+            m.serialize_entry("zoom-to-fit", v)?;
+        }
+        if let Some(v) = &self.show_tabs {
+            m.serialize_entry("show-tabs", v)?;
+        }
+        if let Some(v) = &self.show_menubar {
+            m.serialize_entry("show-menubar", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DisplayGTK {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DisplayGTK {
+    const NAME: &'static str = "DisplayGTK";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["grab-on-hover", "zoom-to-fit", "show-tabs", "show-menubar"];
+        let mut grab_on_hover = None;
+        let mut zoom_to_fit = None;
+        let mut show_tabs = None;
+        let mut show_menubar = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => grab_on_hover = __map.next_value()?,
+                Ok(1) => zoom_to_fit = __map.next_value()?,
+                Ok(2) => show_tabs = __map.next_value()?,
+                Ok(_) => show_menubar = __map.next_value()?,
+            }
+        }
+        Ok(DisplayGTK { grab_on_hover, zoom_to_fit, show_tabs, show_menubar, unknown_members })
+    }
 }
 
 impl DisplayGTK {
@@ -543,14 +771,50 @@ impl<'de> Deserialize<'de> for DisplayReloadOptions {
 /// Facts: module `ui`; since QEMU 6.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DisplayReloadOptionsVNC {
     /// `tls-certs`
-    #[serde(rename = "tls-certs", default, skip_serializing_if = "Option::is_none")]
     pub tls_certs: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DisplayReloadOptionsVNC {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.tls_certs {
+            m.serialize_entry("tls-certs", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DisplayReloadOptionsVNC {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DisplayReloadOptionsVNC {
+    const NAME: &'static str = "DisplayReloadOptionsVNC";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["tls-certs"];
+        let mut tls_certs = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => tls_certs = __map.next_value()?,
+            }
+        }
+        Ok(DisplayReloadOptionsVNC { tls_certs, unknown_members })
+    }
 }
 
 impl DisplayReloadOptionsVNC {
@@ -590,14 +854,50 @@ qapi_enum_impls!(DisplayReloadType { Vnc = "vnc" });
 /// Facts: module `ui`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DisplaySDL {
     /// `grab-mod`
-    #[serde(rename = "grab-mod", default, skip_serializing_if = "Option::is_none")]
     pub grab_mod: Option<HotKeyMod>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DisplaySDL {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.grab_mod {
+            m.serialize_entry("grab-mod", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DisplaySDL {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DisplaySDL {
+    const NAME: &'static str = "DisplaySDL";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["grab-mod"];
+        let mut grab_mod = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => grab_mod = __map.next_value()?,
+            }
+        }
+        Ok(DisplaySDL { grab_mod, unknown_members })
+    }
 }
 
 impl DisplaySDL {
@@ -723,14 +1023,50 @@ impl<'de> Deserialize<'de> for DisplayUpdateOptions {
 /// Facts: module `ui`; since QEMU 7.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DisplayUpdateOptionsVNC {
     /// `addresses`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addresses: Option<Vec<SocketAddress>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DisplayUpdateOptionsVNC {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.addresses {
+            m.serialize_entry("addresses", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DisplayUpdateOptionsVNC {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DisplayUpdateOptionsVNC {
+    const NAME: &'static str = "DisplayUpdateOptionsVNC";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["addresses"];
+        let mut addresses = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => addresses = __map.next_value()?,
+            }
+        }
+        Ok(DisplayUpdateOptionsVNC { addresses, unknown_members })
+    }
 }
 
 impl DisplayUpdateOptionsVNC {
@@ -844,14 +1180,50 @@ impl<'de> Deserialize<'de> for ExpirePasswordOptions {
 /// Facts: module `ui`; since QEMU 7.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExpirePasswordOptionsVnc {
     /// `display`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ExpirePasswordOptionsVnc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.display {
+            m.serialize_entry("display", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpirePasswordOptionsVnc {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for ExpirePasswordOptionsVnc {
+    const NAME: &'static str = "ExpirePasswordOptionsVnc";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["display"];
+        let mut display = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => display = __map.next_value()?,
+            }
+        }
+        Ok(ExpirePasswordOptionsVnc { display, unknown_members })
+    }
 }
 
 impl ExpirePasswordOptionsVnc {
@@ -931,15 +1303,57 @@ qapi_enum_impls!(InputAxis { X = "x", Y = "y" });
 /// Facts: module `ui`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputBtnEvent {
     /// `button`
     pub button: InputButton,
     /// `down`
     pub down: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputBtnEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("button", &self.button)?;
+        m.serialize_entry("down", &self.down)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputBtnEvent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputBtnEvent {
+    const NAME: &'static str = "InputBtnEvent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["button", "down"];
+        let mut button = None;
+        let mut down = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => button = Some(__map.next_value()?),
+                Ok(_) => down = Some(__map.next_value()?),
+            }
+        }
+        Ok(InputBtnEvent {
+            button: button.ok_or_else(|| serde::de::Error::missing_field("button"))?,
+            down: down.ok_or_else(|| serde::de::Error::missing_field("down"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InputBtnEvent {
@@ -955,13 +1369,51 @@ impl InputBtnEvent {
 /// Facts: module `ui`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputBtnEventWrapper {
     /// `data`
     pub data: InputBtnEvent,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputBtnEventWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputBtnEventWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputBtnEventWrapper {
+    const NAME: &'static str = "InputBtnEventWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(InputBtnEventWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InputBtnEventWrapper {
@@ -1124,15 +1576,57 @@ qapi_enum_impls!(InputEventKind { Key = "key", Btn = "btn", Rel = "rel", Abs = "
 /// Facts: module `ui`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputKeyEvent {
     /// `key`
     pub key: KeyValue,
     /// `down`
     pub down: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputKeyEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("key", &self.key)?;
+        m.serialize_entry("down", &self.down)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputKeyEvent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputKeyEvent {
+    const NAME: &'static str = "InputKeyEvent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["key", "down"];
+        let mut key = None;
+        let mut down = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => key = Some(__map.next_value()?),
+                Ok(_) => down = Some(__map.next_value()?),
+            }
+        }
+        Ok(InputKeyEvent {
+            key: key.ok_or_else(|| serde::de::Error::missing_field("key"))?,
+            down: down.ok_or_else(|| serde::de::Error::missing_field("down"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InputKeyEvent {
@@ -1148,13 +1642,51 @@ impl InputKeyEvent {
 /// Facts: module `ui`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputKeyEventWrapper {
     /// `data`
     pub data: InputKeyEvent,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputKeyEventWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputKeyEventWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputKeyEventWrapper {
+    const NAME: &'static str = "InputKeyEventWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(InputKeyEventWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InputKeyEventWrapper {
@@ -1170,15 +1702,57 @@ impl InputKeyEventWrapper {
 /// Facts: module `ui`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputMoveEvent {
     /// `axis`
     pub axis: InputAxis,
     /// `value`
     pub value: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputMoveEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("axis", &self.axis)?;
+        m.serialize_entry("value", &self.value)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputMoveEvent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputMoveEvent {
+    const NAME: &'static str = "InputMoveEvent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["axis", "value"];
+        let mut axis = None;
+        let mut value = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => axis = Some(__map.next_value()?),
+                Ok(_) => value = Some(__map.next_value()?),
+            }
+        }
+        Ok(InputMoveEvent {
+            axis: axis.ok_or_else(|| serde::de::Error::missing_field("axis"))?,
+            value: value.ok_or_else(|| serde::de::Error::missing_field("value"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InputMoveEvent {
@@ -1194,13 +1768,51 @@ impl InputMoveEvent {
 /// Facts: module `ui`; since QEMU 2.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputMoveEventWrapper {
     /// `data`
     pub data: InputMoveEvent,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputMoveEventWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputMoveEventWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputMoveEventWrapper {
+    const NAME: &'static str = "InputMoveEventWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(InputMoveEventWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InputMoveEventWrapper {
@@ -1216,23 +1828,75 @@ impl InputMoveEventWrapper {
 /// Facts: module `ui`; since QEMU 8.1; in QEMU 8.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputMultiTouchEvent {
     /// `type`
-    #[serde(rename = "type")]
     pub type_: InputMultiTouchType,
     /// `slot`
     pub slot: i64,
     /// `tracking-id`
-    #[serde(rename = "tracking-id")]
     pub tracking_id: i64,
     /// `axis`
     pub axis: InputAxis,
     /// `value`
     pub value: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputMultiTouchEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_)?;
+        m.serialize_entry("slot", &self.slot)?;
+        m.serialize_entry("tracking-id", &self.tracking_id)?;
+        m.serialize_entry("axis", &self.axis)?;
+        m.serialize_entry("value", &self.value)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputMultiTouchEvent {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputMultiTouchEvent {
+    const NAME: &'static str = "InputMultiTouchEvent";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["type", "slot", "tracking-id", "axis", "value"];
+        let mut type_ = None;
+        let mut slot = None;
+        let mut tracking_id = None;
+        let mut axis = None;
+        let mut value = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => type_ = Some(__map.next_value()?),
+                Ok(1) => slot = Some(__map.next_value()?),
+                Ok(2) => tracking_id = Some(__map.next_value()?),
+                Ok(3) => axis = Some(__map.next_value()?),
+                Ok(_) => value = Some(__map.next_value()?),
+            }
+        }
+        Ok(InputMultiTouchEvent {
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            slot: slot.ok_or_else(|| serde::de::Error::missing_field("slot"))?,
+            tracking_id: tracking_id.ok_or_else(|| serde::de::Error::missing_field("tracking-id"))?,
+            axis: axis.ok_or_else(|| serde::de::Error::missing_field("axis"))?,
+            value: value.ok_or_else(|| serde::de::Error::missing_field("value"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InputMultiTouchEvent {
@@ -1255,13 +1919,51 @@ impl InputMultiTouchEvent {
 /// Facts: module `ui`; since QEMU 8.1; in QEMU 8.1.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InputMultiTouchEventWrapper {
     /// `data`
     pub data: InputMultiTouchEvent,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for InputMultiTouchEventWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputMultiTouchEventWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for InputMultiTouchEventWrapper {
+    const NAME: &'static str = "InputMultiTouchEventWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(InputMultiTouchEventWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl InputMultiTouchEventWrapper {
@@ -1301,13 +2003,48 @@ qapi_enum_impls!(InputMultiTouchType { Begin = "begin", Update = "update", End =
 /// Facts: module `ui`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IntWrapper {
     /// `data`
     pub data: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for IntWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for IntWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for IntWrapper {
+    const NAME: &'static str = "IntWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(IntWrapper { data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?, unknown_members })
+    }
 }
 
 impl IntWrapper {
@@ -1410,7 +2147,7 @@ qapi_enum_impls!(KeyValueKind { Number = "number", Qcode = "qcode" });
 /// Facts: module `ui`; since QEMU 0.14; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MouseInfo {
     /// `name`
     pub name: String,
@@ -1421,8 +2158,58 @@ pub struct MouseInfo {
     /// `absolute`
     pub absolute: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for MouseInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("index", &self.index)?;
+        m.serialize_entry("current", &self.current)?;
+        m.serialize_entry("absolute", &self.absolute)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MouseInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for MouseInfo {
+    const NAME: &'static str = "MouseInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "index", "current", "absolute"];
+        let mut name = None;
+        let mut index = None;
+        let mut current = None;
+        let mut absolute = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => index = Some(__map.next_value()?),
+                Ok(2) => current = Some(__map.next_value()?),
+                Ok(_) => absolute = Some(__map.next_value()?),
+            }
+        }
+        Ok(MouseInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            index: index.ok_or_else(|| serde::de::Error::missing_field("index"))?,
+            current: current.ok_or_else(|| serde::de::Error::missing_field("current"))?,
+            absolute: absolute.ok_or_else(|| serde::de::Error::missing_field("absolute"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl MouseInfo {
@@ -1788,13 +2575,51 @@ qapi_enum_impls!(QKeyCode { Unmapped = "unmapped", Shift = "shift", ShiftR = "sh
 /// Facts: module `ui`; since QEMU 1.3; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QKeyCodeWrapper {
     /// `data`
     pub data: QKeyCode,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for QKeyCodeWrapper {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for QKeyCodeWrapper {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for QKeyCodeWrapper {
+    const NAME: &'static str = "QKeyCodeWrapper";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["data"];
+        let mut data = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => data = Some(__map.next_value()?),
+            }
+        }
+        Ok(QKeyCodeWrapper {
+            data: data.ok_or_else(|| serde::de::Error::missing_field("data"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl QKeyCodeWrapper {
@@ -1913,14 +2738,50 @@ impl<'de> Deserialize<'de> for SetPasswordOptions {
 /// Facts: module `ui`; since QEMU 7.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SetPasswordOptionsVnc {
     /// `display`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SetPasswordOptionsVnc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.display {
+            m.serialize_entry("display", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SetPasswordOptionsVnc {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SetPasswordOptionsVnc {
+    const NAME: &'static str = "SetPasswordOptionsVnc";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["display"];
+        let mut display = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => display = __map.next_value()?,
+            }
+        }
+        Ok(SetPasswordOptionsVnc { display, unknown_members })
+    }
 }
 
 impl SetPasswordOptionsVnc {
@@ -1946,7 +2807,7 @@ impl SetPasswordOptionsVnc {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpiceBasicInfo {
     /// `host`
     pub host: String,
@@ -1955,8 +2816,54 @@ pub struct SpiceBasicInfo {
     /// `family`
     pub family: NetworkAddressFamily,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SpiceBasicInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("host", &self.host)?;
+        m.serialize_entry("port", &self.port)?;
+        m.serialize_entry("family", &self.family)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SpiceBasicInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SpiceBasicInfo {
+    const NAME: &'static str = "SpiceBasicInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["host", "port", "family"];
+        let mut host = None;
+        let mut port = None;
+        let mut family = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => host = Some(__map.next_value()?),
+                Ok(1) => port = Some(__map.next_value()?),
+                Ok(_) => family = Some(__map.next_value()?),
+            }
+        }
+        Ok(SpiceBasicInfo {
+            host: host.ok_or_else(|| serde::de::Error::missing_field("host"))?,
+            port: port.ok_or_else(|| serde::de::Error::missing_field("port"))?,
+            family: family.ok_or_else(|| serde::de::Error::missing_field("family"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SpiceBasicInfo {
@@ -1979,7 +2886,7 @@ impl SpiceBasicInfo {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpiceChannel {
     /// `host`
     pub host: String,
@@ -1988,19 +2895,79 @@ pub struct SpiceChannel {
     /// `family`
     pub family: NetworkAddressFamily,
     /// `connection-id`
-    #[serde(rename = "connection-id")]
     pub connection_id: i64,
     /// `channel-type`
-    #[serde(rename = "channel-type")]
     pub channel_type: i64,
     /// `channel-id`
-    #[serde(rename = "channel-id")]
     pub channel_id: i64,
     /// `tls`
     pub tls: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SpiceChannel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("host", &self.host)?;
+        m.serialize_entry("port", &self.port)?;
+        m.serialize_entry("family", &self.family)?;
+        m.serialize_entry("connection-id", &self.connection_id)?;
+        m.serialize_entry("channel-type", &self.channel_type)?;
+        m.serialize_entry("channel-id", &self.channel_id)?;
+        m.serialize_entry("tls", &self.tls)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SpiceChannel {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SpiceChannel {
+    const NAME: &'static str = "SpiceChannel";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["host", "port", "family", "connection-id", "channel-type", "channel-id", "tls"];
+        let mut host = None;
+        let mut port = None;
+        let mut family = None;
+        let mut connection_id = None;
+        let mut channel_type = None;
+        let mut channel_id = None;
+        let mut tls = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => host = Some(__map.next_value()?),
+                Ok(1) => port = Some(__map.next_value()?),
+                Ok(2) => family = Some(__map.next_value()?),
+                Ok(3) => connection_id = Some(__map.next_value()?),
+                Ok(4) => channel_type = Some(__map.next_value()?),
+                Ok(5) => channel_id = Some(__map.next_value()?),
+                Ok(_) => tls = Some(__map.next_value()?),
+            }
+        }
+        Ok(SpiceChannel {
+            host: host.ok_or_else(|| serde::de::Error::missing_field("host"))?,
+            port: port.ok_or_else(|| serde::de::Error::missing_field("port"))?,
+            family: family.ok_or_else(|| serde::de::Error::missing_field("family"))?,
+            connection_id: connection_id.ok_or_else(|| serde::de::Error::missing_field("connection-id"))?,
+            channel_type: channel_type.ok_or_else(|| serde::de::Error::missing_field("channel-type"))?,
+            channel_id: channel_id.ok_or_else(|| serde::de::Error::missing_field("channel-id"))?,
+            tls: tls.ok_or_else(|| serde::de::Error::missing_field("tls"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl SpiceChannel {
@@ -2035,36 +3002,121 @@ impl SpiceChannel {
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpiceInfo {
     /// `enabled`
     pub enabled: bool,
     /// `migrated`
     pub migrated: bool,
     /// `host`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// `port`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
     /// `tls-port`
-    #[serde(rename = "tls-port", default, skip_serializing_if = "Option::is_none")]
     pub tls_port: Option<i64>,
     /// `auth`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<String>,
     /// `compiled-version`
-    #[serde(rename = "compiled-version", default, skip_serializing_if = "Option::is_none")]
     pub compiled_version: Option<String>,
     /// `mouse-mode`
-    #[serde(rename = "mouse-mode")]
     pub mouse_mode: SpiceQueryMouseMode,
     /// `channels`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<SpiceChannel>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SpiceInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("enabled", &self.enabled)?;
+        m.serialize_entry("migrated", &self.migrated)?;
+        if let Some(v) = &self.host {
+            m.serialize_entry("host", v)?;
+        }
+        if let Some(v) = &self.port {
+            m.serialize_entry("port", v)?;
+        }
+        if let Some(v) = &self.tls_port {
+            m.serialize_entry("tls-port", v)?;
+        }
+        if let Some(v) = &self.auth {
+            m.serialize_entry("auth", v)?;
+        }
+        if let Some(v) = &self.compiled_version {
+            m.serialize_entry("compiled-version", v)?;
+        }
+        m.serialize_entry("mouse-mode", &self.mouse_mode)?;
+        if let Some(v) = &self.channels {
+            m.serialize_entry("channels", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SpiceInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SpiceInfo {
+    const NAME: &'static str = "SpiceInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "enabled",
+            "migrated",
+            "host",
+            "port",
+            "tls-port",
+            "auth",
+            "compiled-version",
+            "mouse-mode",
+            "channels",
+        ];
+        let mut enabled = None;
+        let mut migrated = None;
+        let mut host = None;
+        let mut port = None;
+        let mut tls_port = None;
+        let mut auth = None;
+        let mut compiled_version = None;
+        let mut mouse_mode = None;
+        let mut channels = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => enabled = Some(__map.next_value()?),
+                Ok(1) => migrated = Some(__map.next_value()?),
+                Ok(2) => host = __map.next_value()?,
+                Ok(3) => port = __map.next_value()?,
+                Ok(4) => tls_port = __map.next_value()?,
+                Ok(5) => auth = __map.next_value()?,
+                Ok(6) => compiled_version = __map.next_value()?,
+                Ok(7) => mouse_mode = Some(__map.next_value()?),
+                Ok(_) => channels = __map.next_value()?,
+            }
+        }
+        Ok(SpiceInfo {
+            enabled: enabled.ok_or_else(|| serde::de::Error::missing_field("enabled"))?,
+            migrated: migrated.ok_or_else(|| serde::de::Error::missing_field("migrated"))?,
+            host,
+            port,
+            tls_port,
+            auth,
+            compiled_version,
+            mouse_mode: mouse_mode.ok_or_else(|| serde::de::Error::missing_field("mouse-mode"))?,
+            channels,
+            unknown_members,
+        })
+    }
 }
 
 impl SpiceInfo {
@@ -2163,7 +3215,7 @@ qapi_enum_impls!(SpiceQueryMouseMode { Client = "client", Server = "server", Unk
 /// Only in QEMU builds where `CONFIG_SPICE` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpiceServerInfo {
     /// `host`
     pub host: String,
@@ -2172,11 +3224,62 @@ pub struct SpiceServerInfo {
     /// `family`
     pub family: NetworkAddressFamily,
     /// `auth`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for SpiceServerInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("host", &self.host)?;
+        m.serialize_entry("port", &self.port)?;
+        m.serialize_entry("family", &self.family)?;
+        if let Some(v) = &self.auth {
+            m.serialize_entry("auth", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SpiceServerInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for SpiceServerInfo {
+    const NAME: &'static str = "SpiceServerInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["host", "port", "family", "auth"];
+        let mut host = None;
+        let mut port = None;
+        let mut family = None;
+        let mut auth = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => host = Some(__map.next_value()?),
+                Ok(1) => port = Some(__map.next_value()?),
+                Ok(2) => family = Some(__map.next_value()?),
+                Ok(_) => auth = __map.next_value()?,
+            }
+        }
+        Ok(SpiceServerInfo {
+            host: host.ok_or_else(|| serde::de::Error::missing_field("host"))?,
+            port: port.ok_or_else(|| serde::de::Error::missing_field("port"))?,
+            family: family.ok_or_else(|| serde::de::Error::missing_field("family"))?,
+            auth,
+            unknown_members,
+        })
+    }
 }
 
 impl SpiceServerInfo {
@@ -2208,7 +3311,7 @@ impl SpiceServerInfo {
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VncBasicInfo {
     /// `host`
     pub host: String,
@@ -2219,8 +3322,58 @@ pub struct VncBasicInfo {
     /// `websocket`
     pub websocket: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VncBasicInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("host", &self.host)?;
+        m.serialize_entry("service", &self.service)?;
+        m.serialize_entry("family", &self.family)?;
+        m.serialize_entry("websocket", &self.websocket)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VncBasicInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VncBasicInfo {
+    const NAME: &'static str = "VncBasicInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["host", "service", "family", "websocket"];
+        let mut host = None;
+        let mut service = None;
+        let mut family = None;
+        let mut websocket = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => host = Some(__map.next_value()?),
+                Ok(1) => service = Some(__map.next_value()?),
+                Ok(2) => family = Some(__map.next_value()?),
+                Ok(_) => websocket = Some(__map.next_value()?),
+            }
+        }
+        Ok(VncBasicInfo {
+            host: host.ok_or_else(|| serde::de::Error::missing_field("host"))?,
+            service: service.ok_or_else(|| serde::de::Error::missing_field("service"))?,
+            family: family.ok_or_else(|| serde::de::Error::missing_field("family"))?,
+            websocket: websocket.ok_or_else(|| serde::de::Error::missing_field("websocket"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VncBasicInfo {
@@ -2249,7 +3402,7 @@ impl VncBasicInfo {
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VncClientInfo {
     /// `host`
     pub host: String,
@@ -2260,14 +3413,74 @@ pub struct VncClientInfo {
     /// `websocket`
     pub websocket: bool,
     /// `x509_dname`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x509_dname: Option<String>,
     /// `sasl_username`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sasl_username: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VncClientInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("host", &self.host)?;
+        m.serialize_entry("service", &self.service)?;
+        m.serialize_entry("family", &self.family)?;
+        m.serialize_entry("websocket", &self.websocket)?;
+        if let Some(v) = &self.x509_dname {
+            m.serialize_entry("x509_dname", v)?;
+        }
+        if let Some(v) = &self.sasl_username {
+            m.serialize_entry("sasl_username", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VncClientInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VncClientInfo {
+    const NAME: &'static str = "VncClientInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["host", "service", "family", "websocket", "x509_dname", "sasl_username"];
+        let mut host = None;
+        let mut service = None;
+        let mut family = None;
+        let mut websocket = None;
+        let mut x509_dname = None;
+        let mut sasl_username = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => host = Some(__map.next_value()?),
+                Ok(1) => service = Some(__map.next_value()?),
+                Ok(2) => family = Some(__map.next_value()?),
+                Ok(3) => websocket = Some(__map.next_value()?),
+                Ok(4) => x509_dname = __map.next_value()?,
+                Ok(_) => sasl_username = __map.next_value()?,
+            }
+        }
+        Ok(VncClientInfo {
+            host: host.ok_or_else(|| serde::de::Error::missing_field("host"))?,
+            service: service.ok_or_else(|| serde::de::Error::missing_field("service"))?,
+            family: family.ok_or_else(|| serde::de::Error::missing_field("family"))?,
+            websocket: websocket.ok_or_else(|| serde::de::Error::missing_field("websocket"))?,
+            x509_dname,
+            sasl_username,
+            unknown_members,
+        })
+    }
 }
 
 impl VncClientInfo {
@@ -2314,28 +3527,91 @@ impl VncClientInfo {
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VncInfo {
     /// `enabled`
     pub enabled: bool,
     /// `host`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// `family`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<NetworkAddressFamily>,
     /// `service`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     /// `auth`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<String>,
     /// `clients`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<Vec<VncClientInfo>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VncInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("enabled", &self.enabled)?;
+        if let Some(v) = &self.host {
+            m.serialize_entry("host", v)?;
+        }
+        if let Some(v) = &self.family {
+            m.serialize_entry("family", v)?;
+        }
+        if let Some(v) = &self.service {
+            m.serialize_entry("service", v)?;
+        }
+        if let Some(v) = &self.auth {
+            m.serialize_entry("auth", v)?;
+        }
+        if let Some(v) = &self.clients {
+            m.serialize_entry("clients", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VncInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VncInfo {
+    const NAME: &'static str = "VncInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["enabled", "host", "family", "service", "auth", "clients"];
+        let mut enabled = None;
+        let mut host = None;
+        let mut family = None;
+        let mut service = None;
+        let mut auth = None;
+        let mut clients = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => enabled = Some(__map.next_value()?),
+                Ok(1) => host = __map.next_value()?,
+                Ok(2) => family = __map.next_value()?,
+                Ok(3) => service = __map.next_value()?,
+                Ok(4) => auth = __map.next_value()?,
+                Ok(_) => clients = __map.next_value()?,
+            }
+        }
+        Ok(VncInfo {
+            enabled: enabled.ok_or_else(|| serde::de::Error::missing_field("enabled"))?,
+            host,
+            family,
+            service,
+            auth,
+            clients,
+            unknown_members,
+        })
+    }
 }
 
 impl VncInfo {
@@ -2401,7 +3677,7 @@ impl VncInfo {
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VncInfo2 {
     /// `id`
     pub id: String,
@@ -2412,14 +3688,74 @@ pub struct VncInfo2 {
     /// `auth`
     pub auth: VncPrimaryAuth,
     /// `vencrypt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vencrypt: Option<VncVencryptSubAuth>,
     /// `display`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VncInfo2 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("server", &self.server)?;
+        m.serialize_entry("clients", &self.clients)?;
+        m.serialize_entry("auth", &self.auth)?;
+        if let Some(v) = &self.vencrypt {
+            m.serialize_entry("vencrypt", v)?;
+        }
+        if let Some(v) = &self.display {
+            m.serialize_entry("display", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VncInfo2 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VncInfo2 {
+    const NAME: &'static str = "VncInfo2";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id", "server", "clients", "auth", "vencrypt", "display"];
+        let mut id = None;
+        let mut server = None;
+        let mut clients = None;
+        let mut auth = None;
+        let mut vencrypt = None;
+        let mut display = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => id = Some(__map.next_value()?),
+                Ok(1) => server = Some(__map.next_value()?),
+                Ok(2) => clients = Some(__map.next_value()?),
+                Ok(3) => auth = Some(__map.next_value()?),
+                Ok(4) => vencrypt = __map.next_value()?,
+                Ok(_) => display = __map.next_value()?,
+            }
+        }
+        Ok(VncInfo2 {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            server: server.ok_or_else(|| serde::de::Error::missing_field("server"))?,
+            clients: clients.ok_or_else(|| serde::de::Error::missing_field("clients"))?,
+            auth: auth.ok_or_else(|| serde::de::Error::missing_field("auth"))?,
+            vencrypt,
+            display,
+            unknown_members,
+        })
+    }
 }
 
 impl VncInfo2 {
@@ -2500,7 +3836,7 @@ qapi_enum_impls!(VncPrimaryAuth { QapiNone = "none", Vnc = "vnc", Ra2 = "ra2", R
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VncServerInfo {
     /// `host`
     pub host: String,
@@ -2511,11 +3847,66 @@ pub struct VncServerInfo {
     /// `websocket`
     pub websocket: bool,
     /// `auth`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VncServerInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("host", &self.host)?;
+        m.serialize_entry("service", &self.service)?;
+        m.serialize_entry("family", &self.family)?;
+        m.serialize_entry("websocket", &self.websocket)?;
+        if let Some(v) = &self.auth {
+            m.serialize_entry("auth", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VncServerInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VncServerInfo {
+    const NAME: &'static str = "VncServerInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["host", "service", "family", "websocket", "auth"];
+        let mut host = None;
+        let mut service = None;
+        let mut family = None;
+        let mut websocket = None;
+        let mut auth = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => host = Some(__map.next_value()?),
+                Ok(1) => service = Some(__map.next_value()?),
+                Ok(2) => family = Some(__map.next_value()?),
+                Ok(3) => websocket = Some(__map.next_value()?),
+                Ok(_) => auth = __map.next_value()?,
+            }
+        }
+        Ok(VncServerInfo {
+            host: host.ok_or_else(|| serde::de::Error::missing_field("host"))?,
+            service: service.ok_or_else(|| serde::de::Error::missing_field("service"))?,
+            family: family.ok_or_else(|| serde::de::Error::missing_field("family"))?,
+            websocket: websocket.ok_or_else(|| serde::de::Error::missing_field("websocket"))?,
+            auth,
+            unknown_members,
+        })
+    }
 }
 
 impl VncServerInfo {
@@ -2553,7 +3944,7 @@ impl VncServerInfo {
 /// Only in QEMU builds where `CONFIG_VNC` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VncServerInfo2 {
     /// `host`
     pub host: String,
@@ -2566,11 +3957,70 @@ pub struct VncServerInfo2 {
     /// `auth`
     pub auth: VncPrimaryAuth,
     /// `vencrypt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vencrypt: Option<VncVencryptSubAuth>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VncServerInfo2 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("host", &self.host)?;
+        m.serialize_entry("service", &self.service)?;
+        m.serialize_entry("family", &self.family)?;
+        m.serialize_entry("websocket", &self.websocket)?;
+        m.serialize_entry("auth", &self.auth)?;
+        if let Some(v) = &self.vencrypt {
+            m.serialize_entry("vencrypt", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VncServerInfo2 {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VncServerInfo2 {
+    const NAME: &'static str = "VncServerInfo2";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["host", "service", "family", "websocket", "auth", "vencrypt"];
+        let mut host = None;
+        let mut service = None;
+        let mut family = None;
+        let mut websocket = None;
+        let mut auth = None;
+        let mut vencrypt = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => host = Some(__map.next_value()?),
+                Ok(1) => service = Some(__map.next_value()?),
+                Ok(2) => family = Some(__map.next_value()?),
+                Ok(3) => websocket = Some(__map.next_value()?),
+                Ok(4) => auth = Some(__map.next_value()?),
+                Ok(_) => vencrypt = __map.next_value()?,
+            }
+        }
+        Ok(VncServerInfo2 {
+            host: host.ok_or_else(|| serde::de::Error::missing_field("host"))?,
+            service: service.ok_or_else(|| serde::de::Error::missing_field("service"))?,
+            family: family.ok_or_else(|| serde::de::Error::missing_field("family"))?,
+            websocket: websocket.ok_or_else(|| serde::de::Error::missing_field("websocket"))?,
+            auth: auth.ok_or_else(|| serde::de::Error::missing_field("auth"))?,
+            vencrypt,
+            unknown_members,
+        })
+    }
 }
 
 impl VncServerInfo2 {

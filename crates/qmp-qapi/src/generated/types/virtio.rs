@@ -11,14 +11,52 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `virtio`; since QEMU 9.0; in QEMU 9.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DummyVirtioForceArrays {
     /// `unused-iothread-vq-mapping`
-    #[serde(rename = "unused-iothread-vq-mapping")]
     pub unused_iothread_vq_mapping: Vec<IOThreadVirtQueueMapping>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for DummyVirtioForceArrays {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("unused-iothread-vq-mapping", &self.unused_iothread_vq_mapping)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DummyVirtioForceArrays {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for DummyVirtioForceArrays {
+    const NAME: &'static str = "DummyVirtioForceArrays";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["unused-iothread-vq-mapping"];
+        let mut unused_iothread_vq_mapping = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => unused_iothread_vq_mapping = Some(__map.next_value()?),
+            }
+        }
+        Ok(DummyVirtioForceArrays {
+            unused_iothread_vq_mapping: unused_iothread_vq_mapping
+                .ok_or_else(|| serde::de::Error::missing_field("unused-iothread-vq-mapping"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl DummyVirtioForceArrays {
@@ -58,16 +96,59 @@ qapi_enum_impls!(GranuleMode { V4k = "4k", V8k = "8k", V16k = "16k", V64k = "64k
 /// Facts: module `virtio`; since QEMU 9.0; in QEMU 9.0.0 to 9.2.0-rc2 only.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IOThreadVirtQueueMapping {
     /// `iothread`
     pub iothread: String,
     /// `vqs`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vqs: Option<Vec<u16>>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for IOThreadVirtQueueMapping {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("iothread", &self.iothread)?;
+        if let Some(v) = &self.vqs {
+            m.serialize_entry("vqs", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for IOThreadVirtQueueMapping {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for IOThreadVirtQueueMapping {
+    const NAME: &'static str = "IOThreadVirtQueueMapping";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["iothread", "vqs"];
+        let mut iothread = None;
+        let mut vqs = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => iothread = Some(__map.next_value()?),
+                Ok(_) => vqs = __map.next_value()?,
+            }
+        }
+        Ok(IOThreadVirtQueueMapping {
+            iothread: iothread.ok_or_else(|| serde::de::Error::missing_field("iothread"))?,
+            vqs,
+            unknown_members,
+        })
+    }
 }
 
 impl IOThreadVirtQueueMapping {
@@ -95,16 +176,59 @@ impl IOThreadVirtQueueMapping {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VhostDeviceProtocols {
     /// `protocols`
     pub protocols: Vec<String>,
     /// `unknown-protocols`
-    #[serde(rename = "unknown-protocols", default, skip_serializing_if = "Option::is_none")]
     pub unknown_protocols: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VhostDeviceProtocols {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("protocols", &self.protocols)?;
+        if let Some(v) = &self.unknown_protocols {
+            m.serialize_entry("unknown-protocols", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VhostDeviceProtocols {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VhostDeviceProtocols {
+    const NAME: &'static str = "VhostDeviceProtocols";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["protocols", "unknown-protocols"];
+        let mut protocols = None;
+        let mut unknown_protocols = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => protocols = Some(__map.next_value()?),
+                Ok(_) => unknown_protocols = __map.next_value()?,
+            }
+        }
+        Ok(VhostDeviceProtocols {
+            protocols: protocols.ok_or_else(|| serde::de::Error::missing_field("protocols"))?,
+            unknown_protocols,
+            unknown_members,
+        })
+    }
 }
 
 impl VhostDeviceProtocols {
@@ -128,45 +252,135 @@ impl VhostDeviceProtocols {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VhostStatus {
     /// `n-mem-sections`
-    #[serde(rename = "n-mem-sections")]
     pub n_mem_sections: i64,
     /// `n-tmp-sections`
-    #[serde(rename = "n-tmp-sections")]
     pub n_tmp_sections: i64,
     /// `nvqs`
     pub nvqs: u32,
     /// `vq-index`
-    #[serde(rename = "vq-index")]
     pub vq_index: i64,
     /// `features`
     pub features: VirtioDeviceFeatures,
     /// `acked-features`
-    #[serde(rename = "acked-features")]
     pub acked_features: VirtioDeviceFeatures,
     /// `backend-features`
-    #[serde(rename = "backend-features")]
     pub backend_features: VirtioDeviceFeatures,
     /// `protocol-features`
-    #[serde(rename = "protocol-features")]
     pub protocol_features: VhostDeviceProtocols,
     /// `max-queues`
-    #[serde(rename = "max-queues")]
     pub max_queues: u64,
     /// `backend-cap`
-    #[serde(rename = "backend-cap")]
     pub backend_cap: u64,
     /// `log-enabled`
-    #[serde(rename = "log-enabled")]
     pub log_enabled: bool,
     /// `log-size`
-    #[serde(rename = "log-size")]
     pub log_size: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VhostStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("n-mem-sections", &self.n_mem_sections)?;
+        m.serialize_entry("n-tmp-sections", &self.n_tmp_sections)?;
+        m.serialize_entry("nvqs", &self.nvqs)?;
+        m.serialize_entry("vq-index", &self.vq_index)?;
+        m.serialize_entry("features", &self.features)?;
+        m.serialize_entry("acked-features", &self.acked_features)?;
+        m.serialize_entry("backend-features", &self.backend_features)?;
+        m.serialize_entry("protocol-features", &self.protocol_features)?;
+        m.serialize_entry("max-queues", &self.max_queues)?;
+        m.serialize_entry("backend-cap", &self.backend_cap)?;
+        m.serialize_entry("log-enabled", &self.log_enabled)?;
+        m.serialize_entry("log-size", &self.log_size)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VhostStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VhostStatus {
+    const NAME: &'static str = "VhostStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "n-mem-sections",
+            "n-tmp-sections",
+            "nvqs",
+            "vq-index",
+            "features",
+            "acked-features",
+            "backend-features",
+            "protocol-features",
+            "max-queues",
+            "backend-cap",
+            "log-enabled",
+            "log-size",
+        ];
+        let mut n_mem_sections = None;
+        let mut n_tmp_sections = None;
+        let mut nvqs = None;
+        let mut vq_index = None;
+        let mut features = None;
+        let mut acked_features = None;
+        let mut backend_features = None;
+        let mut protocol_features = None;
+        let mut max_queues = None;
+        let mut backend_cap = None;
+        let mut log_enabled = None;
+        let mut log_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => n_mem_sections = Some(__map.next_value()?),
+                Ok(1) => n_tmp_sections = Some(__map.next_value()?),
+                Ok(2) => nvqs = Some(__map.next_value()?),
+                Ok(3) => vq_index = Some(__map.next_value()?),
+                Ok(4) => features = Some(__map.next_value()?),
+                Ok(5) => acked_features = Some(__map.next_value()?),
+                Ok(6) => backend_features = Some(__map.next_value()?),
+                Ok(7) => protocol_features = Some(__map.next_value()?),
+                Ok(8) => max_queues = Some(__map.next_value()?),
+                Ok(9) => backend_cap = Some(__map.next_value()?),
+                Ok(10) => log_enabled = Some(__map.next_value()?),
+                Ok(_) => log_size = Some(__map.next_value()?),
+            }
+        }
+        Ok(VhostStatus {
+            n_mem_sections: n_mem_sections
+                .ok_or_else(|| serde::de::Error::missing_field("n-mem-sections"))?,
+            n_tmp_sections: n_tmp_sections
+                .ok_or_else(|| serde::de::Error::missing_field("n-tmp-sections"))?,
+            nvqs: nvqs.ok_or_else(|| serde::de::Error::missing_field("nvqs"))?,
+            vq_index: vq_index.ok_or_else(|| serde::de::Error::missing_field("vq-index"))?,
+            features: features.ok_or_else(|| serde::de::Error::missing_field("features"))?,
+            acked_features: acked_features
+                .ok_or_else(|| serde::de::Error::missing_field("acked-features"))?,
+            backend_features: backend_features
+                .ok_or_else(|| serde::de::Error::missing_field("backend-features"))?,
+            protocol_features: protocol_features
+                .ok_or_else(|| serde::de::Error::missing_field("protocol-features"))?,
+            max_queues: max_queues.ok_or_else(|| serde::de::Error::missing_field("max-queues"))?,
+            backend_cap: backend_cap.ok_or_else(|| serde::de::Error::missing_field("backend-cap"))?,
+            log_enabled: log_enabled.ok_or_else(|| serde::de::Error::missing_field("log-enabled"))?,
+            log_size: log_size.ok_or_else(|| serde::de::Error::missing_field("log-size"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VhostStatus {
@@ -209,51 +423,151 @@ impl VhostStatus {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtQueueStatus {
     /// `name`
     pub name: String,
     /// `queue-index`
-    #[serde(rename = "queue-index")]
     pub queue_index: u16,
     /// `inuse`
     pub inuse: u32,
     /// `vring-num`
-    #[serde(rename = "vring-num")]
     pub vring_num: u32,
     /// `vring-num-default`
-    #[serde(rename = "vring-num-default")]
     pub vring_num_default: u32,
     /// `vring-align`
-    #[serde(rename = "vring-align")]
     pub vring_align: u32,
     /// `vring-desc`
-    #[serde(rename = "vring-desc")]
     pub vring_desc: u64,
     /// `vring-avail`
-    #[serde(rename = "vring-avail")]
     pub vring_avail: u64,
     /// `vring-used`
-    #[serde(rename = "vring-used")]
     pub vring_used: u64,
     /// `last-avail-idx`
-    #[serde(rename = "last-avail-idx", default, skip_serializing_if = "Option::is_none")]
     pub last_avail_idx: Option<u16>,
     /// `shadow-avail-idx`
-    #[serde(rename = "shadow-avail-idx", default, skip_serializing_if = "Option::is_none")]
     pub shadow_avail_idx: Option<u16>,
     /// `used-idx`
-    #[serde(rename = "used-idx")]
     pub used_idx: u16,
     /// `signalled-used`
-    #[serde(rename = "signalled-used")]
     pub signalled_used: u16,
     /// `signalled-used-valid`
-    #[serde(rename = "signalled-used-valid")]
     pub signalled_used_valid: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtQueueStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("queue-index", &self.queue_index)?;
+        m.serialize_entry("inuse", &self.inuse)?;
+        m.serialize_entry("vring-num", &self.vring_num)?;
+        m.serialize_entry("vring-num-default", &self.vring_num_default)?;
+        m.serialize_entry("vring-align", &self.vring_align)?;
+        m.serialize_entry("vring-desc", &self.vring_desc)?;
+        m.serialize_entry("vring-avail", &self.vring_avail)?;
+        m.serialize_entry("vring-used", &self.vring_used)?;
+        if let Some(v) = &self.last_avail_idx {
+            m.serialize_entry("last-avail-idx", v)?;
+        }
+        if let Some(v) = &self.shadow_avail_idx {
+            m.serialize_entry("shadow-avail-idx", v)?;
+        }
+        m.serialize_entry("used-idx", &self.used_idx)?;
+        m.serialize_entry("signalled-used", &self.signalled_used)?;
+        m.serialize_entry("signalled-used-valid", &self.signalled_used_valid)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtQueueStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtQueueStatus {
+    const NAME: &'static str = "VirtQueueStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "name",
+            "queue-index",
+            "inuse",
+            "vring-num",
+            "vring-num-default",
+            "vring-align",
+            "vring-desc",
+            "vring-avail",
+            "vring-used",
+            "last-avail-idx",
+            "shadow-avail-idx",
+            "used-idx",
+            "signalled-used",
+            "signalled-used-valid",
+        ];
+        let mut name = None;
+        let mut queue_index = None;
+        let mut inuse = None;
+        let mut vring_num = None;
+        let mut vring_num_default = None;
+        let mut vring_align = None;
+        let mut vring_desc = None;
+        let mut vring_avail = None;
+        let mut vring_used = None;
+        let mut last_avail_idx = None;
+        let mut shadow_avail_idx = None;
+        let mut used_idx = None;
+        let mut signalled_used = None;
+        let mut signalled_used_valid = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => queue_index = Some(__map.next_value()?),
+                Ok(2) => inuse = Some(__map.next_value()?),
+                Ok(3) => vring_num = Some(__map.next_value()?),
+                Ok(4) => vring_num_default = Some(__map.next_value()?),
+                Ok(5) => vring_align = Some(__map.next_value()?),
+                Ok(6) => vring_desc = Some(__map.next_value()?),
+                Ok(7) => vring_avail = Some(__map.next_value()?),
+                Ok(8) => vring_used = Some(__map.next_value()?),
+                Ok(9) => last_avail_idx = __map.next_value()?,
+                Ok(10) => shadow_avail_idx = __map.next_value()?,
+                Ok(11) => used_idx = Some(__map.next_value()?),
+                Ok(12) => signalled_used = Some(__map.next_value()?),
+                Ok(_) => signalled_used_valid = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtQueueStatus {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            queue_index: queue_index.ok_or_else(|| serde::de::Error::missing_field("queue-index"))?,
+            inuse: inuse.ok_or_else(|| serde::de::Error::missing_field("inuse"))?,
+            vring_num: vring_num.ok_or_else(|| serde::de::Error::missing_field("vring-num"))?,
+            vring_num_default: vring_num_default
+                .ok_or_else(|| serde::de::Error::missing_field("vring-num-default"))?,
+            vring_align: vring_align.ok_or_else(|| serde::de::Error::missing_field("vring-align"))?,
+            vring_desc: vring_desc.ok_or_else(|| serde::de::Error::missing_field("vring-desc"))?,
+            vring_avail: vring_avail.ok_or_else(|| serde::de::Error::missing_field("vring-avail"))?,
+            vring_used: vring_used.ok_or_else(|| serde::de::Error::missing_field("vring-used"))?,
+            last_avail_idx,
+            shadow_avail_idx,
+            used_idx: used_idx.ok_or_else(|| serde::de::Error::missing_field("used-idx"))?,
+            signalled_used: signalled_used
+                .ok_or_else(|| serde::de::Error::missing_field("signalled-used"))?,
+            signalled_used_valid: signalled_used_valid
+                .ok_or_else(|| serde::de::Error::missing_field("signalled-used-valid"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtQueueStatus {
@@ -314,7 +628,7 @@ impl VirtQueueStatus {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtVhostQueueStatus {
     /// `name`
     pub name: String,
@@ -331,26 +645,120 @@ pub struct VirtVhostQueueStatus {
     /// `num`
     pub num: i64,
     /// `desc-phys`
-    #[serde(rename = "desc-phys")]
     pub desc_phys: u64,
     /// `desc-size`
-    #[serde(rename = "desc-size")]
     pub desc_size: u32,
     /// `avail-phys`
-    #[serde(rename = "avail-phys")]
     pub avail_phys: u64,
     /// `avail-size`
-    #[serde(rename = "avail-size")]
     pub avail_size: u32,
     /// `used-phys`
-    #[serde(rename = "used-phys")]
     pub used_phys: u64,
     /// `used-size`
-    #[serde(rename = "used-size")]
     pub used_size: u32,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtVhostQueueStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("kick", &self.kick)?;
+        m.serialize_entry("call", &self.call)?;
+        m.serialize_entry("desc", &self.desc)?;
+        m.serialize_entry("avail", &self.avail)?;
+        m.serialize_entry("used", &self.used)?;
+        m.serialize_entry("num", &self.num)?;
+        m.serialize_entry("desc-phys", &self.desc_phys)?;
+        m.serialize_entry("desc-size", &self.desc_size)?;
+        m.serialize_entry("avail-phys", &self.avail_phys)?;
+        m.serialize_entry("avail-size", &self.avail_size)?;
+        m.serialize_entry("used-phys", &self.used_phys)?;
+        m.serialize_entry("used-size", &self.used_size)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtVhostQueueStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtVhostQueueStatus {
+    const NAME: &'static str = "VirtVhostQueueStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "name",
+            "kick",
+            "call",
+            "desc",
+            "avail",
+            "used",
+            "num",
+            "desc-phys",
+            "desc-size",
+            "avail-phys",
+            "avail-size",
+            "used-phys",
+            "used-size",
+        ];
+        let mut name = None;
+        let mut kick = None;
+        let mut call = None;
+        let mut desc = None;
+        let mut avail = None;
+        let mut used = None;
+        let mut num = None;
+        let mut desc_phys = None;
+        let mut desc_size = None;
+        let mut avail_phys = None;
+        let mut avail_size = None;
+        let mut used_phys = None;
+        let mut used_size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => kick = Some(__map.next_value()?),
+                Ok(2) => call = Some(__map.next_value()?),
+                Ok(3) => desc = Some(__map.next_value()?),
+                Ok(4) => avail = Some(__map.next_value()?),
+                Ok(5) => used = Some(__map.next_value()?),
+                Ok(6) => num = Some(__map.next_value()?),
+                Ok(7) => desc_phys = Some(__map.next_value()?),
+                Ok(8) => desc_size = Some(__map.next_value()?),
+                Ok(9) => avail_phys = Some(__map.next_value()?),
+                Ok(10) => avail_size = Some(__map.next_value()?),
+                Ok(11) => used_phys = Some(__map.next_value()?),
+                Ok(_) => used_size = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtVhostQueueStatus {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            kick: kick.ok_or_else(|| serde::de::Error::missing_field("kick"))?,
+            call: call.ok_or_else(|| serde::de::Error::missing_field("call"))?,
+            desc: desc.ok_or_else(|| serde::de::Error::missing_field("desc"))?,
+            avail: avail.ok_or_else(|| serde::de::Error::missing_field("avail"))?,
+            used: used.ok_or_else(|| serde::de::Error::missing_field("used"))?,
+            num: num.ok_or_else(|| serde::de::Error::missing_field("num"))?,
+            desc_phys: desc_phys.ok_or_else(|| serde::de::Error::missing_field("desc-phys"))?,
+            desc_size: desc_size.ok_or_else(|| serde::de::Error::missing_field("desc-size"))?,
+            avail_phys: avail_phys.ok_or_else(|| serde::de::Error::missing_field("avail-phys"))?,
+            avail_size: avail_size.ok_or_else(|| serde::de::Error::missing_field("avail-size"))?,
+            used_phys: used_phys.ok_or_else(|| serde::de::Error::missing_field("used-phys"))?,
+            used_size: used_size.ok_or_else(|| serde::de::Error::missing_field("used-size"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtVhostQueueStatus {
@@ -395,19 +803,67 @@ impl VirtVhostQueueStatus {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioDeviceFeatures {
     /// `transports`
     pub transports: Vec<String>,
     /// `dev-features`
-    #[serde(rename = "dev-features", default, skip_serializing_if = "Option::is_none")]
     pub dev_features: Option<Vec<String>>,
     /// `unknown-dev-features`
-    #[serde(rename = "unknown-dev-features", default, skip_serializing_if = "Option::is_none")]
     pub unknown_dev_features: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioDeviceFeatures {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("transports", &self.transports)?;
+        if let Some(v) = &self.dev_features {
+            m.serialize_entry("dev-features", v)?;
+        }
+        if let Some(v) = &self.unknown_dev_features {
+            m.serialize_entry("unknown-dev-features", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioDeviceFeatures {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioDeviceFeatures {
+    const NAME: &'static str = "VirtioDeviceFeatures";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["transports", "dev-features", "unknown-dev-features"];
+        let mut transports = None;
+        let mut dev_features = None;
+        let mut unknown_dev_features = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => transports = Some(__map.next_value()?),
+                Ok(1) => dev_features = __map.next_value()?,
+                Ok(_) => unknown_dev_features = __map.next_value()?,
+            }
+        }
+        Ok(VirtioDeviceFeatures {
+            transports: transports.ok_or_else(|| serde::de::Error::missing_field("transports"))?,
+            dev_features,
+            unknown_dev_features,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioDeviceFeatures {
@@ -444,16 +900,59 @@ impl VirtioDeviceFeatures {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioDeviceStatus {
     /// `statuses`
     pub statuses: Vec<String>,
     /// `unknown-statuses`
-    #[serde(rename = "unknown-statuses", default, skip_serializing_if = "Option::is_none")]
     pub unknown_statuses: Option<u8>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioDeviceStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("statuses", &self.statuses)?;
+        if let Some(v) = &self.unknown_statuses {
+            m.serialize_entry("unknown-statuses", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioDeviceStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioDeviceStatus {
+    const NAME: &'static str = "VirtioDeviceStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["statuses", "unknown-statuses"];
+        let mut statuses = None;
+        let mut unknown_statuses = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => statuses = Some(__map.next_value()?),
+                Ok(_) => unknown_statuses = __map.next_value()?,
+            }
+        }
+        Ok(VirtioDeviceStatus {
+            statuses: statuses.ok_or_else(|| serde::de::Error::missing_field("statuses"))?,
+            unknown_statuses,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioDeviceStatus {
@@ -477,15 +976,57 @@ impl VirtioDeviceStatus {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioInfo {
     /// `path`
     pub path: String,
     /// `name`
     pub name: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("name", &self.name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioInfo {
+    const NAME: &'static str = "VirtioInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "name"];
+        let mut path = None;
+        let mut name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(_) => name = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtioInfo {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioInfo {
@@ -501,7 +1042,7 @@ impl VirtioInfo {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioQueueElement {
     /// `name`
     pub name: String,
@@ -514,8 +1055,62 @@ pub struct VirtioQueueElement {
     /// `used`
     pub used: VirtioRingUsed,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioQueueElement {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("index", &self.index)?;
+        m.serialize_entry("descs", &self.descs)?;
+        m.serialize_entry("avail", &self.avail)?;
+        m.serialize_entry("used", &self.used)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioQueueElement {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioQueueElement {
+    const NAME: &'static str = "VirtioQueueElement";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "index", "descs", "avail", "used"];
+        let mut name = None;
+        let mut index = None;
+        let mut descs = None;
+        let mut avail = None;
+        let mut used = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => index = Some(__map.next_value()?),
+                Ok(2) => descs = Some(__map.next_value()?),
+                Ok(3) => avail = Some(__map.next_value()?),
+                Ok(_) => used = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtioQueueElement {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            index: index.ok_or_else(|| serde::de::Error::missing_field("index"))?,
+            descs: descs.ok_or_else(|| serde::de::Error::missing_field("descs"))?,
+            avail: avail.ok_or_else(|| serde::de::Error::missing_field("avail"))?,
+            used: used.ok_or_else(|| serde::de::Error::missing_field("used"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioQueueElement {
@@ -544,7 +1139,7 @@ impl VirtioQueueElement {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioRingAvail {
     /// `flags`
     pub flags: u16,
@@ -553,8 +1148,54 @@ pub struct VirtioRingAvail {
     /// `ring`
     pub ring: u16,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioRingAvail {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("flags", &self.flags)?;
+        m.serialize_entry("idx", &self.idx)?;
+        m.serialize_entry("ring", &self.ring)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioRingAvail {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioRingAvail {
+    const NAME: &'static str = "VirtioRingAvail";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["flags", "idx", "ring"];
+        let mut flags = None;
+        let mut idx = None;
+        let mut ring = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => flags = Some(__map.next_value()?),
+                Ok(1) => idx = Some(__map.next_value()?),
+                Ok(_) => ring = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtioRingAvail {
+            flags: flags.ok_or_else(|| serde::de::Error::missing_field("flags"))?,
+            idx: idx.ok_or_else(|| serde::de::Error::missing_field("idx"))?,
+            ring: ring.ok_or_else(|| serde::de::Error::missing_field("ring"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioRingAvail {
@@ -570,7 +1211,7 @@ impl VirtioRingAvail {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioRingDesc {
     /// `addr`
     pub addr: u64,
@@ -579,8 +1220,54 @@ pub struct VirtioRingDesc {
     /// `flags`
     pub flags: Vec<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioRingDesc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("addr", &self.addr)?;
+        m.serialize_entry("len", &self.len)?;
+        m.serialize_entry("flags", &self.flags)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioRingDesc {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioRingDesc {
+    const NAME: &'static str = "VirtioRingDesc";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["addr", "len", "flags"];
+        let mut addr = None;
+        let mut len = None;
+        let mut flags = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => addr = Some(__map.next_value()?),
+                Ok(1) => len = Some(__map.next_value()?),
+                Ok(_) => flags = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtioRingDesc {
+            addr: addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?,
+            len: len.ok_or_else(|| serde::de::Error::missing_field("len"))?,
+            flags: flags.ok_or_else(|| serde::de::Error::missing_field("flags"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioRingDesc {
@@ -596,15 +1283,57 @@ impl VirtioRingDesc {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioRingUsed {
     /// `flags`
     pub flags: u16,
     /// `idx`
     pub idx: u16,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioRingUsed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("flags", &self.flags)?;
+        m.serialize_entry("idx", &self.idx)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioRingUsed {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioRingUsed {
+    const NAME: &'static str = "VirtioRingUsed";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["flags", "idx"];
+        let mut flags = None;
+        let mut idx = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => flags = Some(__map.next_value()?),
+                Ok(_) => idx = Some(__map.next_value()?),
+            }
+        }
+        Ok(VirtioRingUsed {
+            flags: flags.ok_or_else(|| serde::de::Error::missing_field("flags"))?,
+            idx: idx.ok_or_else(|| serde::de::Error::missing_field("idx"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioRingUsed {
@@ -620,68 +1349,199 @@ impl VirtioRingUsed {
 /// Facts: module `virtio`; since QEMU 7.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtioStatus {
     /// `name`
     pub name: String,
     /// `device-id`
-    #[serde(rename = "device-id")]
     pub device_id: u16,
     /// `vhost-started`
-    #[serde(rename = "vhost-started")]
     pub vhost_started: bool,
     /// `device-endian`
-    #[serde(rename = "device-endian")]
     pub device_endian: String,
     /// `guest-features`
-    #[serde(rename = "guest-features")]
     pub guest_features: VirtioDeviceFeatures,
     /// `host-features`
-    #[serde(rename = "host-features")]
     pub host_features: VirtioDeviceFeatures,
     /// `backend-features`
-    #[serde(rename = "backend-features")]
     pub backend_features: VirtioDeviceFeatures,
     /// `num-vqs`
-    #[serde(rename = "num-vqs")]
     pub num_vqs: i64,
     /// `status`
     pub status: VirtioDeviceStatus,
     /// `isr`
     pub isr: u8,
     /// `queue-sel`
-    #[serde(rename = "queue-sel")]
     pub queue_sel: u16,
     /// `vm-running`
-    #[serde(rename = "vm-running")]
     pub vm_running: bool,
     /// `broken`
     pub broken: bool,
     /// `disabled`
     pub disabled: bool,
     /// `use-started`
-    #[serde(rename = "use-started")]
     pub use_started: bool,
     /// `started`
     pub started: bool,
     /// `start-on-kick`
-    #[serde(rename = "start-on-kick")]
     pub start_on_kick: bool,
     /// `disable-legacy-check`
-    #[serde(rename = "disable-legacy-check")]
     pub disable_legacy_check: bool,
     /// `bus-name`
-    #[serde(rename = "bus-name")]
     pub bus_name: String,
     /// `use-guest-notifier-mask`
-    #[serde(rename = "use-guest-notifier-mask")]
     pub use_guest_notifier_mask: bool,
     /// `vhost-dev`
-    #[serde(rename = "vhost-dev", default, skip_serializing_if = "Option::is_none")]
     pub vhost_dev: Option<VhostStatus>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for VirtioStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("device-id", &self.device_id)?;
+        m.serialize_entry("vhost-started", &self.vhost_started)?;
+        m.serialize_entry("device-endian", &self.device_endian)?;
+        m.serialize_entry("guest-features", &self.guest_features)?;
+        m.serialize_entry("host-features", &self.host_features)?;
+        m.serialize_entry("backend-features", &self.backend_features)?;
+        m.serialize_entry("num-vqs", &self.num_vqs)?;
+        m.serialize_entry("status", &self.status)?;
+        m.serialize_entry("isr", &self.isr)?;
+        m.serialize_entry("queue-sel", &self.queue_sel)?;
+        m.serialize_entry("vm-running", &self.vm_running)?;
+        m.serialize_entry("broken", &self.broken)?;
+        m.serialize_entry("disabled", &self.disabled)?;
+        m.serialize_entry("use-started", &self.use_started)?;
+        m.serialize_entry("started", &self.started)?;
+        m.serialize_entry("start-on-kick", &self.start_on_kick)?;
+        m.serialize_entry("disable-legacy-check", &self.disable_legacy_check)?;
+        m.serialize_entry("bus-name", &self.bus_name)?;
+        m.serialize_entry("use-guest-notifier-mask", &self.use_guest_notifier_mask)?;
+        if let Some(v) = &self.vhost_dev {
+            m.serialize_entry("vhost-dev", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtioStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for VirtioStatus {
+    const NAME: &'static str = "VirtioStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "name",
+            "device-id",
+            "vhost-started",
+            "device-endian",
+            "guest-features",
+            "host-features",
+            "backend-features",
+            "num-vqs",
+            "status",
+            "isr",
+            "queue-sel",
+            "vm-running",
+            "broken",
+            "disabled",
+            "use-started",
+            "started",
+            "start-on-kick",
+            "disable-legacy-check",
+            "bus-name",
+            "use-guest-notifier-mask",
+            "vhost-dev",
+        ];
+        let mut name = None;
+        let mut device_id = None;
+        let mut vhost_started = None;
+        let mut device_endian = None;
+        let mut guest_features = None;
+        let mut host_features = None;
+        let mut backend_features = None;
+        let mut num_vqs = None;
+        let mut status = None;
+        let mut isr = None;
+        let mut queue_sel = None;
+        let mut vm_running = None;
+        let mut broken = None;
+        let mut disabled = None;
+        let mut use_started = None;
+        let mut started = None;
+        let mut start_on_kick = None;
+        let mut disable_legacy_check = None;
+        let mut bus_name = None;
+        let mut use_guest_notifier_mask = None;
+        let mut vhost_dev = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => device_id = Some(__map.next_value()?),
+                Ok(2) => vhost_started = Some(__map.next_value()?),
+                Ok(3) => device_endian = Some(__map.next_value()?),
+                Ok(4) => guest_features = Some(__map.next_value()?),
+                Ok(5) => host_features = Some(__map.next_value()?),
+                Ok(6) => backend_features = Some(__map.next_value()?),
+                Ok(7) => num_vqs = Some(__map.next_value()?),
+                Ok(8) => status = Some(__map.next_value()?),
+                Ok(9) => isr = Some(__map.next_value()?),
+                Ok(10) => queue_sel = Some(__map.next_value()?),
+                Ok(11) => vm_running = Some(__map.next_value()?),
+                Ok(12) => broken = Some(__map.next_value()?),
+                Ok(13) => disabled = Some(__map.next_value()?),
+                Ok(14) => use_started = Some(__map.next_value()?),
+                Ok(15) => started = Some(__map.next_value()?),
+                Ok(16) => start_on_kick = Some(__map.next_value()?),
+                Ok(17) => disable_legacy_check = Some(__map.next_value()?),
+                Ok(18) => bus_name = Some(__map.next_value()?),
+                Ok(19) => use_guest_notifier_mask = Some(__map.next_value()?),
+                Ok(_) => vhost_dev = __map.next_value()?,
+            }
+        }
+        Ok(VirtioStatus {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            device_id: device_id.ok_or_else(|| serde::de::Error::missing_field("device-id"))?,
+            vhost_started: vhost_started.ok_or_else(|| serde::de::Error::missing_field("vhost-started"))?,
+            device_endian: device_endian.ok_or_else(|| serde::de::Error::missing_field("device-endian"))?,
+            guest_features: guest_features
+                .ok_or_else(|| serde::de::Error::missing_field("guest-features"))?,
+            host_features: host_features.ok_or_else(|| serde::de::Error::missing_field("host-features"))?,
+            backend_features: backend_features
+                .ok_or_else(|| serde::de::Error::missing_field("backend-features"))?,
+            num_vqs: num_vqs.ok_or_else(|| serde::de::Error::missing_field("num-vqs"))?,
+            status: status.ok_or_else(|| serde::de::Error::missing_field("status"))?,
+            isr: isr.ok_or_else(|| serde::de::Error::missing_field("isr"))?,
+            queue_sel: queue_sel.ok_or_else(|| serde::de::Error::missing_field("queue-sel"))?,
+            vm_running: vm_running.ok_or_else(|| serde::de::Error::missing_field("vm-running"))?,
+            broken: broken.ok_or_else(|| serde::de::Error::missing_field("broken"))?,
+            disabled: disabled.ok_or_else(|| serde::de::Error::missing_field("disabled"))?,
+            use_started: use_started.ok_or_else(|| serde::de::Error::missing_field("use-started"))?,
+            started: started.ok_or_else(|| serde::de::Error::missing_field("started"))?,
+            start_on_kick: start_on_kick.ok_or_else(|| serde::de::Error::missing_field("start-on-kick"))?,
+            disable_legacy_check: disable_legacy_check
+                .ok_or_else(|| serde::de::Error::missing_field("disable-legacy-check"))?,
+            bus_name: bus_name.ok_or_else(|| serde::de::Error::missing_field("bus-name"))?,
+            use_guest_notifier_mask: use_guest_notifier_mask
+                .ok_or_else(|| serde::de::Error::missing_field("use-guest-notifier-mask"))?,
+            vhost_dev,
+            unknown_members,
+        })
+    }
 }
 
 impl VirtioStatus {

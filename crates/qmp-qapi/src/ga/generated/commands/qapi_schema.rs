@@ -11,26 +11,84 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `qapi-schema`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestExec {
     /// `path`
     pub path: String,
     /// `arg`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arg: Option<Vec<String>>,
     /// `env`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<String>>,
     /// `input-data`
-    #[serde(rename = "input-data", default, skip_serializing_if = "Option::is_none")]
     pub input_data: Option<String>,
     /// `capture-output`
     /// Its type differs between versions (`bool` in 7.2.0 to 8.0.0, `GuestExecCaptureOutput` in 8.1.0 to 9.2.0-rc2), so it is kept as JSON.
-    #[serde(rename = "capture-output", default, skip_serializing_if = "Option::is_none")]
     pub capture_output: Option<serde_json::Value>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestExec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        if let Some(v) = &self.arg {
+            m.serialize_entry("arg", v)?;
+        }
+        if let Some(v) = &self.env {
+            m.serialize_entry("env", v)?;
+        }
+        if let Some(v) = &self.input_data {
+            m.serialize_entry("input-data", v)?;
+        }
+        if let Some(v) = &self.capture_output {
+            m.serialize_entry("capture-output", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestExec {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestExec {
+    const NAME: &'static str = "GuestExec";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "arg", "env", "input-data", "capture-output"];
+        let mut path = None;
+        let mut arg = None;
+        let mut env = None;
+        let mut input_data = None;
+        let mut capture_output = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(1) => arg = __map.next_value()?,
+                Ok(2) => env = __map.next_value()?,
+                Ok(3) => input_data = __map.next_value()?,
+                Ok(_) => capture_output = __map.next_value()?,
+            }
+        }
+        Ok(GuestExec {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            arg,
+            env,
+            input_data,
+            capture_output,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestExec {
@@ -91,13 +149,51 @@ impl crate::Command for GuestExec {
 /// Facts: module `qapi-schema`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestExecStatus {
     /// `pid`
     pub pid: i64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestExecStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pid", &self.pid)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestExecStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestExecStatus {
+    const NAME: &'static str = "GuestExecStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["pid"];
+        let mut pid = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => pid = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestExecStatus {
+            pid: pid.ok_or_else(|| serde::de::Error::missing_field("pid"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestExecStatus {
@@ -119,13 +215,51 @@ impl crate::Command for GuestExecStatus {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFileClose {
     /// `handle`
     pub handle: i64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFileClose {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("handle", &self.handle)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFileClose {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFileClose {
+    const NAME: &'static str = "GuestFileClose";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["handle"];
+        let mut handle = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => handle = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestFileClose {
+            handle: handle.ok_or_else(|| serde::de::Error::missing_field("handle"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFileClose {
@@ -147,13 +281,51 @@ impl crate::Command for GuestFileClose {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFileFlush {
     /// `handle`
     pub handle: i64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFileFlush {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("handle", &self.handle)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFileFlush {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFileFlush {
+    const NAME: &'static str = "GuestFileFlush";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["handle"];
+        let mut handle = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => handle = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestFileFlush {
+            handle: handle.ok_or_else(|| serde::de::Error::missing_field("handle"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFileFlush {
@@ -175,16 +347,59 @@ impl crate::Command for GuestFileFlush {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFileOpen {
     /// `path`
     pub path: String,
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFileOpen {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFileOpen {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFileOpen {
+    const NAME: &'static str = "GuestFileOpen";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "mode"];
+        let mut path = None;
+        let mut mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(_) => mode = __map.next_value()?,
+            }
+        }
+        Ok(GuestFileOpen {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            mode,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFileOpen {
@@ -214,16 +429,59 @@ impl crate::Command for GuestFileOpen {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFileRead {
     /// `handle`
     pub handle: i64,
     /// `count`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFileRead {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("handle", &self.handle)?;
+        if let Some(v) = &self.count {
+            m.serialize_entry("count", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFileRead {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFileRead {
+    const NAME: &'static str = "GuestFileRead";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["handle", "count"];
+        let mut handle = None;
+        let mut count = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => handle = Some(__map.next_value()?),
+                Ok(_) => count = __map.next_value()?,
+            }
+        }
+        Ok(GuestFileRead {
+            handle: handle.ok_or_else(|| serde::de::Error::missing_field("handle"))?,
+            count,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFileRead {
@@ -253,7 +511,7 @@ impl crate::Command for GuestFileRead {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFileSeek {
     /// `handle`
     pub handle: i64,
@@ -262,8 +520,54 @@ pub struct GuestFileSeek {
     /// `whence`
     pub whence: t::GuestFileWhence,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFileSeek {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("handle", &self.handle)?;
+        m.serialize_entry("offset", &self.offset)?;
+        m.serialize_entry("whence", &self.whence)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFileSeek {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFileSeek {
+    const NAME: &'static str = "GuestFileSeek";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["handle", "offset", "whence"];
+        let mut handle = None;
+        let mut offset = None;
+        let mut whence = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => handle = Some(__map.next_value()?),
+                Ok(1) => offset = Some(__map.next_value()?),
+                Ok(_) => whence = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestFileSeek {
+            handle: handle.ok_or_else(|| serde::de::Error::missing_field("handle"))?,
+            offset: offset.ok_or_else(|| serde::de::Error::missing_field("offset"))?,
+            whence: whence.ok_or_else(|| serde::de::Error::missing_field("whence"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFileSeek {
@@ -285,19 +589,65 @@ impl crate::Command for GuestFileSeek {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFileWrite {
     /// `handle`
     pub handle: i64,
     /// `buf-b64`
-    #[serde(rename = "buf-b64")]
     pub buf_b64: String,
     /// `count`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFileWrite {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("handle", &self.handle)?;
+        m.serialize_entry("buf-b64", &self.buf_b64)?;
+        if let Some(v) = &self.count {
+            m.serialize_entry("count", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFileWrite {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFileWrite {
+    const NAME: &'static str = "GuestFileWrite";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["handle", "buf-b64", "count"];
+        let mut handle = None;
+        let mut buf_b64 = None;
+        let mut count = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => handle = Some(__map.next_value()?),
+                Ok(1) => buf_b64 = Some(__map.next_value()?),
+                Ok(_) => count = __map.next_value()?,
+            }
+        }
+        Ok(GuestFileWrite {
+            handle: handle.ok_or_else(|| serde::de::Error::missing_field("handle"))?,
+            buf_b64: buf_b64.ok_or_else(|| serde::de::Error::missing_field("buf-b64"))?,
+            count,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFileWrite {
@@ -356,14 +706,50 @@ impl crate::Command for GuestFsfreezeFreeze {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_FSFREEZE`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestFsfreezeFreezeList {
     /// `mountpoints`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mountpoints: Option<Vec<String>>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFsfreezeFreezeList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.mountpoints {
+            m.serialize_entry("mountpoints", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFsfreezeFreezeList {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFsfreezeFreezeList {
+    const NAME: &'static str = "GuestFsfreezeFreezeList";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["mountpoints"];
+        let mut mountpoints = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => mountpoints = __map.next_value()?,
+            }
+        }
+        Ok(GuestFsfreezeFreezeList { mountpoints, unknown_members })
+    }
 }
 
 impl GuestFsfreezeFreezeList {
@@ -439,14 +825,50 @@ impl crate::Command for GuestFsfreezeThaw {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_FSTRIM`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestFstrim {
     /// `minimum`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFstrim {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.minimum {
+            m.serialize_entry("minimum", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFstrim {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFstrim {
+    const NAME: &'static str = "GuestFstrim";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["minimum"];
+        let mut minimum = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => minimum = __map.next_value()?,
+            }
+        }
+        Ok(GuestFstrim { minimum, unknown_members })
+    }
 }
 
 impl GuestFstrim {
@@ -841,14 +1263,51 @@ impl crate::Command for GuestPing {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestSetMemoryBlocks {
     /// `mem-blks`
-    #[serde(rename = "mem-blks")]
     pub mem_blks: Vec<t::GuestMemoryBlock>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestSetMemoryBlocks {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("mem-blks", &self.mem_blks)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestSetMemoryBlocks {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestSetMemoryBlocks {
+    const NAME: &'static str = "GuestSetMemoryBlocks";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["mem-blks"];
+        let mut mem_blks = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => mem_blks = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestSetMemoryBlocks {
+            mem_blks: mem_blks.ok_or_else(|| serde::de::Error::missing_field("mem-blks"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestSetMemoryBlocks {
@@ -870,14 +1329,50 @@ impl crate::Command for GuestSetMemoryBlocks {
 /// Facts: module `qapi-schema`; since QEMU 1.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestSetTime {
     /// `time`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<i64>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestSetTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.time {
+            m.serialize_entry("time", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestSetTime {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestSetTime {
+    const NAME: &'static str = "GuestSetTime";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["time"];
+        let mut time = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => time = __map.next_value()?,
+            }
+        }
+        Ok(GuestSetTime { time, unknown_members })
+    }
 }
 
 impl GuestSetTime {
@@ -909,7 +1404,7 @@ impl crate::Command for GuestSetTime {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_LINUX` or `CONFIG_FREEBSD`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestSetUserPassword {
     /// `username`
     pub username: String,
@@ -918,8 +1413,54 @@ pub struct GuestSetUserPassword {
     /// `crypted`
     pub crypted: bool,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestSetUserPassword {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("username", &self.username)?;
+        m.serialize_entry("password", &self.password)?;
+        m.serialize_entry("crypted", &self.crypted)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestSetUserPassword {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestSetUserPassword {
+    const NAME: &'static str = "GuestSetUserPassword";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["username", "password", "crypted"];
+        let mut username = None;
+        let mut password = None;
+        let mut crypted = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => username = Some(__map.next_value()?),
+                Ok(1) => password = Some(__map.next_value()?),
+                Ok(_) => crypted = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestSetUserPassword {
+            username: username.ok_or_else(|| serde::de::Error::missing_field("username"))?,
+            password: password.ok_or_else(|| serde::de::Error::missing_field("password"))?,
+            crypted: crypted.ok_or_else(|| serde::de::Error::missing_field("crypted"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestSetUserPassword {
@@ -948,13 +1489,51 @@ impl crate::Command for GuestSetUserPassword {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestSetVcpus {
     /// `vcpus`
     pub vcpus: Vec<t::GuestLogicalProcessor>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestSetVcpus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("vcpus", &self.vcpus)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestSetVcpus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestSetVcpus {
+    const NAME: &'static str = "GuestSetVcpus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["vcpus"];
+        let mut vcpus = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => vcpus = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestSetVcpus {
+            vcpus: vcpus.ok_or_else(|| serde::de::Error::missing_field("vcpus"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestSetVcpus {
@@ -976,14 +1555,50 @@ impl crate::Command for GuestSetVcpus {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestShutdown {
     /// `mode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestShutdown {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.mode {
+            m.serialize_entry("mode", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestShutdown {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestShutdown {
+    const NAME: &'static str = "GuestShutdown";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["mode"];
+        let mut mode = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => mode = __map.next_value()?,
+            }
+        }
+        Ok(GuestShutdown { mode, unknown_members })
+    }
 }
 
 impl GuestShutdown {
@@ -1013,18 +1628,65 @@ impl crate::Command for GuestShutdown {
 /// Facts: module `qapi-schema`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestSshAddAuthorizedKeys {
     /// `username`
     pub username: String,
     /// `keys`
     pub keys: Vec<String>,
     /// `reset`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<bool>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestSshAddAuthorizedKeys {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("username", &self.username)?;
+        m.serialize_entry("keys", &self.keys)?;
+        if let Some(v) = &self.reset {
+            m.serialize_entry("reset", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestSshAddAuthorizedKeys {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestSshAddAuthorizedKeys {
+    const NAME: &'static str = "GuestSshAddAuthorizedKeys";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["username", "keys", "reset"];
+        let mut username = None;
+        let mut keys = None;
+        let mut reset = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => username = Some(__map.next_value()?),
+                Ok(1) => keys = Some(__map.next_value()?),
+                Ok(_) => reset = __map.next_value()?,
+            }
+        }
+        Ok(GuestSshAddAuthorizedKeys {
+            username: username.ok_or_else(|| serde::de::Error::missing_field("username"))?,
+            keys: keys.ok_or_else(|| serde::de::Error::missing_field("keys"))?,
+            reset,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestSshAddAuthorizedKeys {
@@ -1059,13 +1721,51 @@ impl crate::Command for GuestSshAddAuthorizedKeys {
 /// Facts: module `qapi-schema`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestSshGetAuthorizedKeys {
     /// `username`
     pub username: String,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestSshGetAuthorizedKeys {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("username", &self.username)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestSshGetAuthorizedKeys {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestSshGetAuthorizedKeys {
+    const NAME: &'static str = "GuestSshGetAuthorizedKeys";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["username"];
+        let mut username = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => username = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestSshGetAuthorizedKeys {
+            username: username.ok_or_else(|| serde::de::Error::missing_field("username"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestSshGetAuthorizedKeys {
@@ -1087,15 +1787,57 @@ impl crate::Command for GuestSshGetAuthorizedKeys {
 /// Facts: module `qapi-schema`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestSshRemoveAuthorizedKeys {
     /// `username`
     pub username: String,
     /// `keys`
     pub keys: Vec<String>,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestSshRemoveAuthorizedKeys {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("username", &self.username)?;
+        m.serialize_entry("keys", &self.keys)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestSshRemoveAuthorizedKeys {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestSshRemoveAuthorizedKeys {
+    const NAME: &'static str = "GuestSshRemoveAuthorizedKeys";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["username", "keys"];
+        let mut username = None;
+        let mut keys = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => username = Some(__map.next_value()?),
+                Ok(_) => keys = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestSshRemoveAuthorizedKeys {
+            username: username.ok_or_else(|| serde::de::Error::missing_field("username"))?,
+            keys: keys.ok_or_else(|| serde::de::Error::missing_field("keys"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestSshRemoveAuthorizedKeys {
@@ -1187,13 +1929,48 @@ impl crate::Command for GuestSuspendRam {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestSync {
     /// `id`
     pub id: i64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestSync {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestSync {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestSync {
+    const NAME: &'static str = "GuestSync";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id"];
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => id = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestSync { id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?, unknown_members })
+    }
 }
 
 impl GuestSync {
@@ -1215,13 +1992,51 @@ impl crate::Command for GuestSync {
 /// Facts: module `qapi-schema`; since QEMU 1.1; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestSyncDelimited {
     /// `id`
     pub id: i64,
     /// Arguments this build does not know, sent as they are.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestSyncDelimited {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestSyncDelimited {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestSyncDelimited {
+    const NAME: &'static str = "GuestSyncDelimited";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["id"];
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => id = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestSyncDelimited {
+            id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestSyncDelimited {

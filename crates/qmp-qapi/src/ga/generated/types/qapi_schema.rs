@@ -11,18 +11,64 @@ use serde::{Deserialize, Serialize};
 /// Facts: module `qapi-schema`; since QEMU 1.1.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestAgentCommandInfo {
     /// `name`
     pub name: String,
     /// `enabled`
     pub enabled: bool,
     /// `success-response`
-    #[serde(rename = "success-response")]
     pub success_response: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestAgentCommandInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("enabled", &self.enabled)?;
+        m.serialize_entry("success-response", &self.success_response)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestAgentCommandInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestAgentCommandInfo {
+    const NAME: &'static str = "GuestAgentCommandInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "enabled", "success-response"];
+        let mut name = None;
+        let mut enabled = None;
+        let mut success_response = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => enabled = Some(__map.next_value()?),
+                Ok(_) => success_response = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestAgentCommandInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            enabled: enabled.ok_or_else(|| serde::de::Error::missing_field("enabled"))?,
+            success_response: success_response
+                .ok_or_else(|| serde::de::Error::missing_field("success-response"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestAgentCommandInfo {
@@ -43,15 +89,58 @@ impl GuestAgentCommandInfo {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestAgentInfo {
     /// `version`
     pub version: String,
     /// `supported_commands`
     pub supported_commands: Vec<GuestAgentCommandInfo>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestAgentInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("version", &self.version)?;
+        m.serialize_entry("supported_commands", &self.supported_commands)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestAgentInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestAgentInfo {
+    const NAME: &'static str = "GuestAgentInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["version", "supported_commands"];
+        let mut version = None;
+        let mut supported_commands = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => version = Some(__map.next_value()?),
+                Ok(_) => supported_commands = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestAgentInfo {
+            version: version.ok_or_else(|| serde::de::Error::missing_field("version"))?,
+            supported_commands: supported_commands
+                .ok_or_else(|| serde::de::Error::missing_field("supported_commands"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestAgentInfo {
@@ -71,13 +160,51 @@ impl GuestAgentInfo {
 /// Facts: module `qapi-schema`; since QEMU 5.2; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestAuthorizedKeys {
     /// `keys`
     pub keys: Vec<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestAuthorizedKeys {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("keys", &self.keys)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestAuthorizedKeys {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestAuthorizedKeys {
+    const NAME: &'static str = "GuestAuthorizedKeys";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["keys"];
+        let mut keys = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => keys = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestAuthorizedKeys {
+            keys: keys.ok_or_else(|| serde::de::Error::missing_field("keys"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestAuthorizedKeys {
@@ -95,7 +222,7 @@ impl GuestAuthorizedKeys {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_LINUX`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestCCWAddress {
     /// `cssid`
     pub cssid: i64,
@@ -106,8 +233,58 @@ pub struct GuestCCWAddress {
     /// `devno`
     pub devno: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestCCWAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cssid", &self.cssid)?;
+        m.serialize_entry("ssid", &self.ssid)?;
+        m.serialize_entry("subchno", &self.subchno)?;
+        m.serialize_entry("devno", &self.devno)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestCCWAddress {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestCCWAddress {
+    const NAME: &'static str = "GuestCCWAddress";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["cssid", "ssid", "subchno", "devno"];
+        let mut cssid = None;
+        let mut ssid = None;
+        let mut subchno = None;
+        let mut devno = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cssid = Some(__map.next_value()?),
+                Ok(1) => ssid = Some(__map.next_value()?),
+                Ok(2) => subchno = Some(__map.next_value()?),
+                Ok(_) => devno = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestCCWAddress {
+            cssid: cssid.ok_or_else(|| serde::de::Error::missing_field("cssid"))?,
+            ssid: ssid.ok_or_else(|| serde::de::Error::missing_field("ssid"))?,
+            subchno: subchno.ok_or_else(|| serde::de::Error::missing_field("subchno"))?,
+            devno: devno.ok_or_else(|| serde::de::Error::missing_field("devno"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestCCWAddress {
@@ -273,17 +450,57 @@ impl<'de> Deserialize<'de> for GuestDeviceId {
 /// Only in QEMU builds where `CONFIG_WIN32` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestDeviceIdPCI {
     /// `vendor-id`
-    #[serde(rename = "vendor-id")]
     pub vendor_id: u16,
     /// `device-id`
-    #[serde(rename = "device-id")]
     pub device_id: u16,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestDeviceIdPCI {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("vendor-id", &self.vendor_id)?;
+        m.serialize_entry("device-id", &self.device_id)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestDeviceIdPCI {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestDeviceIdPCI {
+    const NAME: &'static str = "GuestDeviceIdPCI";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["vendor-id", "device-id"];
+        let mut vendor_id = None;
+        let mut device_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => vendor_id = Some(__map.next_value()?),
+                Ok(_) => device_id = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestDeviceIdPCI {
+            vendor_id: vendor_id.ok_or_else(|| serde::de::Error::missing_field("vendor-id"))?,
+            device_id: device_id.ok_or_else(|| serde::de::Error::missing_field("device-id"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestDeviceIdPCI {
@@ -301,23 +518,75 @@ impl GuestDeviceIdPCI {
 /// Only in QEMU builds where `CONFIG_WIN32` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestDeviceInfo {
     /// `driver-name`
-    #[serde(rename = "driver-name")]
     pub driver_name: String,
     /// `driver-date`
-    #[serde(rename = "driver-date", default, skip_serializing_if = "Option::is_none")]
     pub driver_date: Option<i64>,
     /// `driver-version`
-    #[serde(rename = "driver-version", default, skip_serializing_if = "Option::is_none")]
     pub driver_version: Option<String>,
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<GuestDeviceId>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestDeviceInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("driver-name", &self.driver_name)?;
+        if let Some(v) = &self.driver_date {
+            m.serialize_entry("driver-date", v)?;
+        }
+        if let Some(v) = &self.driver_version {
+            m.serialize_entry("driver-version", v)?;
+        }
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestDeviceInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestDeviceInfo {
+    const NAME: &'static str = "GuestDeviceInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["driver-name", "driver-date", "driver-version", "id"];
+        let mut driver_name = None;
+        let mut driver_date = None;
+        let mut driver_version = None;
+        let mut id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => driver_name = Some(__map.next_value()?),
+                Ok(1) => driver_date = __map.next_value()?,
+                Ok(2) => driver_version = __map.next_value()?,
+                Ok(_) => id = __map.next_value()?,
+            }
+        }
+        Ok(GuestDeviceInfo {
+            driver_name: driver_name.ok_or_else(|| serde::de::Error::missing_field("driver-name"))?,
+            driver_date,
+            driver_version,
+            id,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestDeviceInfo {
@@ -383,13 +652,11 @@ qapi_enum_impls!(GuestDeviceType { Pci = "pci" });
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_LINUX`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestDiskAddress {
     /// `pci-controller`
-    #[serde(rename = "pci-controller")]
     pub pci_controller: GuestPCIAddress,
     /// `bus-type`
-    #[serde(rename = "bus-type")]
     pub bus_type: GuestDiskBusType,
     /// `bus`
     pub bus: i64,
@@ -398,17 +665,88 @@ pub struct GuestDiskAddress {
     /// `unit`
     pub unit: i64,
     /// `serial`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
     /// `dev`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev: Option<String>,
     /// `ccw-address`
-    #[serde(rename = "ccw-address", default, skip_serializing_if = "Option::is_none")]
     pub ccw_address: Option<GuestCCWAddress>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestDiskAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pci-controller", &self.pci_controller)?;
+        m.serialize_entry("bus-type", &self.bus_type)?;
+        m.serialize_entry("bus", &self.bus)?;
+        m.serialize_entry("target", &self.target)?;
+        m.serialize_entry("unit", &self.unit)?;
+        if let Some(v) = &self.serial {
+            m.serialize_entry("serial", v)?;
+        }
+        if let Some(v) = &self.dev {
+            m.serialize_entry("dev", v)?;
+        }
+        if let Some(v) = &self.ccw_address {
+            m.serialize_entry("ccw-address", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestDiskAddress {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestDiskAddress {
+    const NAME: &'static str = "GuestDiskAddress";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["pci-controller", "bus-type", "bus", "target", "unit", "serial", "dev", "ccw-address"];
+        let mut pci_controller = None;
+        let mut bus_type = None;
+        let mut bus = None;
+        let mut target = None;
+        let mut unit = None;
+        let mut serial = None;
+        let mut dev = None;
+        let mut ccw_address = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => pci_controller = Some(__map.next_value()?),
+                Ok(1) => bus_type = Some(__map.next_value()?),
+                Ok(2) => bus = Some(__map.next_value()?),
+                Ok(3) => target = Some(__map.next_value()?),
+                Ok(4) => unit = Some(__map.next_value()?),
+                Ok(5) => serial = __map.next_value()?,
+                Ok(6) => dev = __map.next_value()?,
+                Ok(_) => ccw_address = __map.next_value()?,
+            }
+        }
+        Ok(GuestDiskAddress {
+            pci_controller: pci_controller
+                .ok_or_else(|| serde::de::Error::missing_field("pci-controller"))?,
+            bus_type: bus_type.ok_or_else(|| serde::de::Error::missing_field("bus-type"))?,
+            bus: bus.ok_or_else(|| serde::de::Error::missing_field("bus"))?,
+            target: target.ok_or_else(|| serde::de::Error::missing_field("target"))?,
+            unit: unit.ok_or_else(|| serde::de::Error::missing_field("unit"))?,
+            serial,
+            dev,
+            ccw_address,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestDiskAddress {
@@ -522,27 +860,89 @@ qapi_enum_impls!(GuestDiskBusType { Ide = "ide", Fdc = "fdc", Scsi = "scsi", Vir
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_LIBUDEV`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestDiskInfo {
     /// `name`
     pub name: String,
     /// `partition`
     pub partition: bool,
     /// `dependencies`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependencies: Option<Vec<String>>,
     /// `address`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<GuestDiskAddress>,
     /// `alias`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
     /// `smart`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smart: Option<GuestDiskSmart>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestDiskInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("partition", &self.partition)?;
+        if let Some(v) = &self.dependencies {
+            m.serialize_entry("dependencies", v)?;
+        }
+        if let Some(v) = &self.address {
+            m.serialize_entry("address", v)?;
+        }
+        if let Some(v) = &self.alias {
+            m.serialize_entry("alias", v)?;
+        }
+        if let Some(v) = &self.smart {
+            m.serialize_entry("smart", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestDiskInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestDiskInfo {
+    const NAME: &'static str = "GuestDiskInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "partition", "dependencies", "address", "alias", "smart"];
+        let mut name = None;
+        let mut partition = None;
+        let mut dependencies = None;
+        let mut address = None;
+        let mut alias = None;
+        let mut smart = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => partition = Some(__map.next_value()?),
+                Ok(2) => dependencies = __map.next_value()?,
+                Ok(3) => address = __map.next_value()?,
+                Ok(4) => alias = __map.next_value()?,
+                Ok(_) => smart = __map.next_value()?,
+            }
+        }
+        Ok(GuestDiskInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            partition: partition.ok_or_else(|| serde::de::Error::missing_field("partition"))?,
+            dependencies,
+            address,
+            alias,
+            smart,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestDiskInfo {
@@ -741,62 +1141,199 @@ impl<'de> Deserialize<'de> for GuestDiskSmart {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestDiskStats {
     /// `read-sectors`
-    #[serde(rename = "read-sectors", default, skip_serializing_if = "Option::is_none")]
     pub read_sectors: Option<u64>,
     /// `read-ios`
-    #[serde(rename = "read-ios", default, skip_serializing_if = "Option::is_none")]
     pub read_ios: Option<u64>,
     /// `read-merges`
-    #[serde(rename = "read-merges", default, skip_serializing_if = "Option::is_none")]
     pub read_merges: Option<u64>,
     /// `write-sectors`
-    #[serde(rename = "write-sectors", default, skip_serializing_if = "Option::is_none")]
     pub write_sectors: Option<u64>,
     /// `write-ios`
-    #[serde(rename = "write-ios", default, skip_serializing_if = "Option::is_none")]
     pub write_ios: Option<u64>,
     /// `write-merges`
-    #[serde(rename = "write-merges", default, skip_serializing_if = "Option::is_none")]
     pub write_merges: Option<u64>,
     /// `discard-sectors`
-    #[serde(rename = "discard-sectors", default, skip_serializing_if = "Option::is_none")]
     pub discard_sectors: Option<u64>,
     /// `discard-ios`
-    #[serde(rename = "discard-ios", default, skip_serializing_if = "Option::is_none")]
     pub discard_ios: Option<u64>,
     /// `discard-merges`
-    #[serde(rename = "discard-merges", default, skip_serializing_if = "Option::is_none")]
     pub discard_merges: Option<u64>,
     /// `flush-ios`
-    #[serde(rename = "flush-ios", default, skip_serializing_if = "Option::is_none")]
     pub flush_ios: Option<u64>,
     /// `read-ticks`
-    #[serde(rename = "read-ticks", default, skip_serializing_if = "Option::is_none")]
     pub read_ticks: Option<u64>,
     /// `write-ticks`
-    #[serde(rename = "write-ticks", default, skip_serializing_if = "Option::is_none")]
     pub write_ticks: Option<u64>,
     /// `discard-ticks`
-    #[serde(rename = "discard-ticks", default, skip_serializing_if = "Option::is_none")]
     pub discard_ticks: Option<u64>,
     /// `flush-ticks`
-    #[serde(rename = "flush-ticks", default, skip_serializing_if = "Option::is_none")]
     pub flush_ticks: Option<u64>,
     /// `ios-pgr`
-    #[serde(rename = "ios-pgr", default, skip_serializing_if = "Option::is_none")]
     pub ios_pgr: Option<u64>,
     /// `total-ticks`
-    #[serde(rename = "total-ticks", default, skip_serializing_if = "Option::is_none")]
     pub total_ticks: Option<u64>,
     /// `weight-ticks`
-    #[serde(rename = "weight-ticks", default, skip_serializing_if = "Option::is_none")]
     pub weight_ticks: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestDiskStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.read_sectors {
+            m.serialize_entry("read-sectors", v)?;
+        }
+        if let Some(v) = &self.read_ios {
+            m.serialize_entry("read-ios", v)?;
+        }
+        if let Some(v) = &self.read_merges {
+            m.serialize_entry("read-merges", v)?;
+        }
+        if let Some(v) = &self.write_sectors {
+            m.serialize_entry("write-sectors", v)?;
+        }
+        if let Some(v) = &self.write_ios {
+            m.serialize_entry("write-ios", v)?;
+        }
+        if let Some(v) = &self.write_merges {
+            m.serialize_entry("write-merges", v)?;
+        }
+        if let Some(v) = &self.discard_sectors {
+            m.serialize_entry("discard-sectors", v)?;
+        }
+        if let Some(v) = &self.discard_ios {
+            m.serialize_entry("discard-ios", v)?;
+        }
+        if let Some(v) = &self.discard_merges {
+            m.serialize_entry("discard-merges", v)?;
+        }
+        if let Some(v) = &self.flush_ios {
+            m.serialize_entry("flush-ios", v)?;
+        }
+        if let Some(v) = &self.read_ticks {
+            m.serialize_entry("read-ticks", v)?;
+        }
+        if let Some(v) = &self.write_ticks {
+            m.serialize_entry("write-ticks", v)?;
+        }
+        if let Some(v) = &self.discard_ticks {
+            m.serialize_entry("discard-ticks", v)?;
+        }
+        if let Some(v) = &self.flush_ticks {
+            m.serialize_entry("flush-ticks", v)?;
+        }
+        if let Some(v) = &self.ios_pgr {
+            m.serialize_entry("ios-pgr", v)?;
+        }
+        if let Some(v) = &self.total_ticks {
+            m.serialize_entry("total-ticks", v)?;
+        }
+        if let Some(v) = &self.weight_ticks {
+            m.serialize_entry("weight-ticks", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestDiskStats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestDiskStats {
+    const NAME: &'static str = "GuestDiskStats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "read-sectors",
+            "read-ios",
+            "read-merges",
+            "write-sectors",
+            "write-ios",
+            "write-merges",
+            "discard-sectors",
+            "discard-ios",
+            "discard-merges",
+            "flush-ios",
+            "read-ticks",
+            "write-ticks",
+            "discard-ticks",
+            "flush-ticks",
+            "ios-pgr",
+            "total-ticks",
+            "weight-ticks",
+        ];
+        let mut read_sectors = None;
+        let mut read_ios = None;
+        let mut read_merges = None;
+        let mut write_sectors = None;
+        let mut write_ios = None;
+        let mut write_merges = None;
+        let mut discard_sectors = None;
+        let mut discard_ios = None;
+        let mut discard_merges = None;
+        let mut flush_ios = None;
+        let mut read_ticks = None;
+        let mut write_ticks = None;
+        let mut discard_ticks = None;
+        let mut flush_ticks = None;
+        let mut ios_pgr = None;
+        let mut total_ticks = None;
+        let mut weight_ticks = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => read_sectors = __map.next_value()?,
+                Ok(1) => read_ios = __map.next_value()?,
+                Ok(2) => read_merges = __map.next_value()?,
+                Ok(3) => write_sectors = __map.next_value()?,
+                Ok(4) => write_ios = __map.next_value()?,
+                Ok(5) => write_merges = __map.next_value()?,
+                Ok(6) => discard_sectors = __map.next_value()?,
+                Ok(7) => discard_ios = __map.next_value()?,
+                Ok(8) => discard_merges = __map.next_value()?,
+                Ok(9) => flush_ios = __map.next_value()?,
+                Ok(10) => read_ticks = __map.next_value()?,
+                Ok(11) => write_ticks = __map.next_value()?,
+                Ok(12) => discard_ticks = __map.next_value()?,
+                Ok(13) => flush_ticks = __map.next_value()?,
+                Ok(14) => ios_pgr = __map.next_value()?,
+                Ok(15) => total_ticks = __map.next_value()?,
+                Ok(_) => weight_ticks = __map.next_value()?,
+            }
+        }
+        Ok(GuestDiskStats {
+            read_sectors,
+            read_ios,
+            read_merges,
+            write_sectors,
+            write_ios,
+            write_merges,
+            discard_sectors,
+            discard_ios,
+            discard_merges,
+            flush_ios,
+            read_ticks,
+            write_ticks,
+            discard_ticks,
+            flush_ticks,
+            ios_pgr,
+            total_ticks,
+            weight_ticks,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestDiskStats {
@@ -969,7 +1506,7 @@ impl GuestDiskStats {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestDiskStatsInfo {
     /// `name`
     pub name: String,
@@ -980,8 +1517,58 @@ pub struct GuestDiskStatsInfo {
     /// `stats`
     pub stats: GuestDiskStats,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestDiskStatsInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("major", &self.major)?;
+        m.serialize_entry("minor", &self.minor)?;
+        m.serialize_entry("stats", &self.stats)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestDiskStatsInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestDiskStatsInfo {
+    const NAME: &'static str = "GuestDiskStatsInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "major", "minor", "stats"];
+        let mut name = None;
+        let mut major = None;
+        let mut minor = None;
+        let mut stats = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => major = Some(__map.next_value()?),
+                Ok(2) => minor = Some(__map.next_value()?),
+                Ok(_) => stats = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestDiskStatsInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            major: major.ok_or_else(|| serde::de::Error::missing_field("major"))?,
+            minor: minor.ok_or_else(|| serde::de::Error::missing_field("minor"))?,
+            stats: stats.ok_or_else(|| serde::de::Error::missing_field("stats"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestDiskStatsInfo {
@@ -997,13 +1584,48 @@ impl GuestDiskStatsInfo {
 /// Facts: module `qapi-schema`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestExec {
     /// `pid`
     pub pid: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestExec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pid", &self.pid)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestExec {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestExec {
+    const NAME: &'static str = "GuestExec";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["pid"];
+        let mut pid = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => pid = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestExec { pid: pid.ok_or_else(|| serde::de::Error::missing_field("pid"))?, unknown_members })
+    }
 }
 
 impl GuestExec {
@@ -1060,31 +1682,100 @@ qapi_enum_impls!(GuestExecCaptureOutputMode { QapiNone = "none", Stdout = "stdou
 /// Facts: module `qapi-schema`; since QEMU 2.5; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestExecStatus {
     /// `exited`
     pub exited: bool,
     /// `exitcode`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exitcode: Option<i64>,
     /// `signal`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i64>,
     /// `out-data`
-    #[serde(rename = "out-data", default, skip_serializing_if = "Option::is_none")]
     pub out_data: Option<String>,
     /// `err-data`
-    #[serde(rename = "err-data", default, skip_serializing_if = "Option::is_none")]
     pub err_data: Option<String>,
     /// `out-truncated`
-    #[serde(rename = "out-truncated", default, skip_serializing_if = "Option::is_none")]
     pub out_truncated: Option<bool>,
     /// `err-truncated`
-    #[serde(rename = "err-truncated", default, skip_serializing_if = "Option::is_none")]
     pub err_truncated: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestExecStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("exited", &self.exited)?;
+        if let Some(v) = &self.exitcode {
+            m.serialize_entry("exitcode", v)?;
+        }
+        if let Some(v) = &self.signal {
+            m.serialize_entry("signal", v)?;
+        }
+        if let Some(v) = &self.out_data {
+            m.serialize_entry("out-data", v)?;
+        }
+        if let Some(v) = &self.err_data {
+            m.serialize_entry("err-data", v)?;
+        }
+        if let Some(v) = &self.out_truncated {
+            m.serialize_entry("out-truncated", v)?;
+        }
+        if let Some(v) = &self.err_truncated {
+            m.serialize_entry("err-truncated", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestExecStatus {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestExecStatus {
+    const NAME: &'static str = "GuestExecStatus";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["exited", "exitcode", "signal", "out-data", "err-data", "out-truncated", "err-truncated"];
+        let mut exited = None;
+        let mut exitcode = None;
+        let mut signal = None;
+        let mut out_data = None;
+        let mut err_data = None;
+        let mut out_truncated = None;
+        let mut err_truncated = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => exited = Some(__map.next_value()?),
+                Ok(1) => exitcode = __map.next_value()?,
+                Ok(2) => signal = __map.next_value()?,
+                Ok(3) => out_data = __map.next_value()?,
+                Ok(4) => err_data = __map.next_value()?,
+                Ok(5) => out_truncated = __map.next_value()?,
+                Ok(_) => err_truncated = __map.next_value()?,
+            }
+        }
+        Ok(GuestExecStatus {
+            exited: exited.ok_or_else(|| serde::de::Error::missing_field("exited"))?,
+            exitcode,
+            signal,
+            out_data,
+            err_data,
+            out_truncated,
+            err_truncated,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestExecStatus {
@@ -1157,18 +1848,63 @@ impl GuestExecStatus {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFileRead {
     /// `count`
     pub count: i64,
     /// `buf-b64`
-    #[serde(rename = "buf-b64")]
     pub buf_b64: String,
     /// `eof`
     pub eof: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFileRead {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("count", &self.count)?;
+        m.serialize_entry("buf-b64", &self.buf_b64)?;
+        m.serialize_entry("eof", &self.eof)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFileRead {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFileRead {
+    const NAME: &'static str = "GuestFileRead";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["count", "buf-b64", "eof"];
+        let mut count = None;
+        let mut buf_b64 = None;
+        let mut eof = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => count = Some(__map.next_value()?),
+                Ok(1) => buf_b64 = Some(__map.next_value()?),
+                Ok(_) => eof = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestFileRead {
+            count: count.ok_or_else(|| serde::de::Error::missing_field("count"))?,
+            buf_b64: buf_b64.ok_or_else(|| serde::de::Error::missing_field("buf-b64"))?,
+            eof: eof.ok_or_else(|| serde::de::Error::missing_field("eof"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFileRead {
@@ -1184,15 +1920,57 @@ impl GuestFileRead {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFileSeek {
     /// `position`
     pub position: i64,
     /// `eof`
     pub eof: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFileSeek {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("position", &self.position)?;
+        m.serialize_entry("eof", &self.eof)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFileSeek {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFileSeek {
+    const NAME: &'static str = "GuestFileSeek";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["position", "eof"];
+        let mut position = None;
+        let mut eof = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => position = Some(__map.next_value()?),
+                Ok(_) => eof = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestFileSeek {
+            position: position.ok_or_else(|| serde::de::Error::missing_field("position"))?,
+            eof: eof.ok_or_else(|| serde::de::Error::missing_field("eof"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFileSeek {
@@ -1224,15 +2002,57 @@ pub enum GuestFileWhence {
 /// Facts: module `qapi-schema`; since QEMU 0.15.0; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFileWrite {
     /// `count`
     pub count: i64,
     /// `eof`
     pub eof: bool,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFileWrite {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("count", &self.count)?;
+        m.serialize_entry("eof", &self.eof)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFileWrite {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFileWrite {
+    const NAME: &'static str = "GuestFileWrite";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["count", "eof"];
+        let mut count = None;
+        let mut eof = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => count = Some(__map.next_value()?),
+                Ok(_) => eof = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestFileWrite {
+            count: count.ok_or_else(|| serde::de::Error::missing_field("count"))?,
+            eof: eof.ok_or_else(|| serde::de::Error::missing_field("eof"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFileWrite {
@@ -1250,30 +2070,95 @@ impl GuestFileWrite {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_LINUX`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFilesystemInfo {
     /// `name`
     pub name: String,
     /// `mountpoint`
     pub mountpoint: String,
     /// `type`
-    #[serde(rename = "type")]
     pub type_: String,
     /// `used-bytes`
-    #[serde(rename = "used-bytes", default, skip_serializing_if = "Option::is_none")]
     pub used_bytes: Option<u64>,
     /// `total-bytes`
-    #[serde(rename = "total-bytes", default, skip_serializing_if = "Option::is_none")]
     pub total_bytes: Option<u64>,
     /// `total-bytes-privileged`
     /// Only in QEMU 9.1.0 to 9.2.0-rc2.
-    #[serde(rename = "total-bytes-privileged", default, skip_serializing_if = "Option::is_none")]
     pub total_bytes_privileged: Option<u64>,
     /// `disk`
     pub disk: Vec<GuestDiskAddress>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFilesystemInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("mountpoint", &self.mountpoint)?;
+        m.serialize_entry("type", &self.type_)?;
+        if let Some(v) = &self.used_bytes {
+            m.serialize_entry("used-bytes", v)?;
+        }
+        if let Some(v) = &self.total_bytes {
+            m.serialize_entry("total-bytes", v)?;
+        }
+        if let Some(v) = &self.total_bytes_privileged {
+            m.serialize_entry("total-bytes-privileged", v)?;
+        }
+        m.serialize_entry("disk", &self.disk)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFilesystemInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFilesystemInfo {
+    const NAME: &'static str = "GuestFilesystemInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] =
+            &["name", "mountpoint", "type", "used-bytes", "total-bytes", "total-bytes-privileged", "disk"];
+        let mut name = None;
+        let mut mountpoint = None;
+        let mut type_ = None;
+        let mut used_bytes = None;
+        let mut total_bytes = None;
+        let mut total_bytes_privileged = None;
+        let mut disk = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => mountpoint = Some(__map.next_value()?),
+                Ok(2) => type_ = Some(__map.next_value()?),
+                Ok(3) => used_bytes = __map.next_value()?,
+                Ok(4) => total_bytes = __map.next_value()?,
+                Ok(5) => total_bytes_privileged = __map.next_value()?,
+                Ok(_) => disk = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestFilesystemInfo {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            mountpoint: mountpoint.ok_or_else(|| serde::de::Error::missing_field("mountpoint"))?,
+            type_: type_.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            used_bytes,
+            total_bytes,
+            total_bytes_privileged,
+            disk: disk.ok_or_else(|| serde::de::Error::missing_field("disk"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFilesystemInfo {
@@ -1329,13 +2214,51 @@ impl GuestFilesystemInfo {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_FSTRIM`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFilesystemTrimResponse {
     /// `paths`
     pub paths: Vec<GuestFilesystemTrimResult>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFilesystemTrimResponse {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("paths", &self.paths)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFilesystemTrimResponse {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFilesystemTrimResponse {
+    const NAME: &'static str = "GuestFilesystemTrimResponse";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["paths"];
+        let mut paths = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => paths = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestFilesystemTrimResponse {
+            paths: paths.ok_or_else(|| serde::de::Error::missing_field("paths"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFilesystemTrimResponse {
@@ -1353,22 +2276,75 @@ impl GuestFilesystemTrimResponse {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_FSTRIM`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestFilesystemTrimResult {
     /// `path`
     pub path: String,
     /// `trimmed`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trimmed: Option<i64>,
     /// `minimum`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum: Option<i64>,
     /// `error`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestFilesystemTrimResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        if let Some(v) = &self.trimmed {
+            m.serialize_entry("trimmed", v)?;
+        }
+        if let Some(v) = &self.minimum {
+            m.serialize_entry("minimum", v)?;
+        }
+        if let Some(v) = &self.error {
+            m.serialize_entry("error", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestFilesystemTrimResult {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestFilesystemTrimResult {
+    const NAME: &'static str = "GuestFilesystemTrimResult";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["path", "trimmed", "minimum", "error"];
+        let mut path = None;
+        let mut trimmed = None;
+        let mut minimum = None;
+        let mut error = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => path = Some(__map.next_value()?),
+                Ok(1) => trimmed = __map.next_value()?,
+                Ok(2) => minimum = __map.next_value()?,
+                Ok(_) => error = __map.next_value()?,
+            }
+        }
+        Ok(GuestFilesystemTrimResult {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            trimmed,
+            minimum,
+            error,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestFilesystemTrimResult {
@@ -1434,14 +2410,51 @@ qapi_enum_impls!(GuestFsfreezeStatus { Thawed = "thawed", Frozen = "frozen" });
 /// Facts: module `qapi-schema`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestHostName {
     /// `host-name`
-    #[serde(rename = "host-name")]
     pub host_name: String,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestHostName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("host-name", &self.host_name)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestHostName {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestHostName {
+    const NAME: &'static str = "GuestHostName";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["host-name"];
+        let mut host_name = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => host_name = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestHostName {
+            host_name: host_name.ok_or_else(|| serde::de::Error::missing_field("host-name"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestHostName {
@@ -1459,19 +2472,64 @@ impl GuestHostName {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `HAVE_GETIFADDRS`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestIpAddress {
     /// `ip-address`
-    #[serde(rename = "ip-address")]
     pub ip_address: String,
     /// `ip-address-type`
-    #[serde(rename = "ip-address-type")]
     pub ip_address_type: GuestIpAddressType,
     /// `prefix`
     pub prefix: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestIpAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("ip-address", &self.ip_address)?;
+        m.serialize_entry("ip-address-type", &self.ip_address_type)?;
+        m.serialize_entry("prefix", &self.prefix)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestIpAddress {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestIpAddress {
+    const NAME: &'static str = "GuestIpAddress";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["ip-address", "ip-address-type", "prefix"];
+        let mut ip_address = None;
+        let mut ip_address_type = None;
+        let mut prefix = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => ip_address = Some(__map.next_value()?),
+                Ok(1) => ip_address_type = Some(__map.next_value()?),
+                Ok(_) => prefix = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestIpAddress {
+            ip_address: ip_address.ok_or_else(|| serde::de::Error::missing_field("ip-address"))?,
+            ip_address_type: ip_address_type
+                .ok_or_else(|| serde::de::Error::missing_field("ip-address-type"))?,
+            prefix: prefix.ok_or_else(|| serde::de::Error::missing_field("prefix"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestIpAddress {
@@ -1514,7 +2572,7 @@ qapi_enum_impls!(GuestIpAddressType { Ipv4 = "ipv4", Ipv6 = "ipv6" });
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestLinuxCpuStats {
     /// `cpu`
     pub cpu: i64,
@@ -1527,26 +2585,122 @@ pub struct GuestLinuxCpuStats {
     /// `idle`
     pub idle: u64,
     /// `iowait`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iowait: Option<u64>,
     /// `irq`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub irq: Option<u64>,
     /// `softirq`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub softirq: Option<u64>,
     /// `steal`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steal: Option<u64>,
     /// `guest`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest: Option<u64>,
     /// `guestnice`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guestnice: Option<u64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestLinuxCpuStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cpu", &self.cpu)?;
+        m.serialize_entry("user", &self.user)?;
+        m.serialize_entry("nice", &self.nice)?;
+        m.serialize_entry("system", &self.system)?;
+        m.serialize_entry("idle", &self.idle)?;
+        if let Some(v) = &self.iowait {
+            m.serialize_entry("iowait", v)?;
+        }
+        if let Some(v) = &self.irq {
+            m.serialize_entry("irq", v)?;
+        }
+        if let Some(v) = &self.softirq {
+            m.serialize_entry("softirq", v)?;
+        }
+        if let Some(v) = &self.steal {
+            m.serialize_entry("steal", v)?;
+        }
+        if let Some(v) = &self.guest {
+            m.serialize_entry("guest", v)?;
+        }
+        if let Some(v) = &self.guestnice {
+            m.serialize_entry("guestnice", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestLinuxCpuStats {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestLinuxCpuStats {
+    const NAME: &'static str = "GuestLinuxCpuStats";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "cpu",
+            "user",
+            "nice",
+            "system",
+            "idle",
+            "iowait",
+            "irq",
+            "softirq",
+            "steal",
+            "guest",
+            "guestnice",
+        ];
+        let mut cpu = None;
+        let mut user = None;
+        let mut nice = None;
+        let mut system = None;
+        let mut idle = None;
+        let mut iowait = None;
+        let mut irq = None;
+        let mut softirq = None;
+        let mut steal = None;
+        let mut guest = None;
+        let mut guestnice = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => cpu = Some(__map.next_value()?),
+                Ok(1) => user = Some(__map.next_value()?),
+                Ok(2) => nice = Some(__map.next_value()?),
+                Ok(3) => system = Some(__map.next_value()?),
+                Ok(4) => idle = Some(__map.next_value()?),
+                Ok(5) => iowait = __map.next_value()?,
+                Ok(6) => irq = __map.next_value()?,
+                Ok(7) => softirq = __map.next_value()?,
+                Ok(8) => steal = __map.next_value()?,
+                Ok(9) => guest = __map.next_value()?,
+                Ok(_) => guestnice = __map.next_value()?,
+            }
+        }
+        Ok(GuestLinuxCpuStats {
+            cpu: cpu.ok_or_else(|| serde::de::Error::missing_field("cpu"))?,
+            user: user.ok_or_else(|| serde::de::Error::missing_field("user"))?,
+            nice: nice.ok_or_else(|| serde::de::Error::missing_field("nice"))?,
+            system: system.ok_or_else(|| serde::de::Error::missing_field("system"))?,
+            idle: idle.ok_or_else(|| serde::de::Error::missing_field("idle"))?,
+            iowait,
+            irq,
+            softirq,
+            steal,
+            guest,
+            guestnice,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestLinuxCpuStats {
@@ -1625,19 +2779,65 @@ impl GuestLinuxCpuStats {
 /// Only in QEMU builds where (`CONFIG_LINUX` or `CONFIG_WIN32`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestLogicalProcessor {
     /// `logical-id`
-    #[serde(rename = "logical-id")]
     pub logical_id: i64,
     /// `online`
     pub online: bool,
     /// `can-offline`
-    #[serde(rename = "can-offline", default, skip_serializing_if = "Option::is_none")]
     pub can_offline: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestLogicalProcessor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("logical-id", &self.logical_id)?;
+        m.serialize_entry("online", &self.online)?;
+        if let Some(v) = &self.can_offline {
+            m.serialize_entry("can-offline", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestLogicalProcessor {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestLogicalProcessor {
+    const NAME: &'static str = "GuestLogicalProcessor";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["logical-id", "online", "can-offline"];
+        let mut logical_id = None;
+        let mut online = None;
+        let mut can_offline = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => logical_id = Some(__map.next_value()?),
+                Ok(1) => online = Some(__map.next_value()?),
+                Ok(_) => can_offline = __map.next_value()?,
+            }
+        }
+        Ok(GuestLogicalProcessor {
+            logical_id: logical_id.ok_or_else(|| serde::de::Error::missing_field("logical-id"))?,
+            online: online.ok_or_else(|| serde::de::Error::missing_field("online"))?,
+            can_offline,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestLogicalProcessor {
@@ -1668,19 +2868,65 @@ impl GuestLogicalProcessor {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestMemoryBlock {
     /// `phys-index`
-    #[serde(rename = "phys-index")]
     pub phys_index: u64,
     /// `online`
     pub online: bool,
     /// `can-offline`
-    #[serde(rename = "can-offline", default, skip_serializing_if = "Option::is_none")]
     pub can_offline: Option<bool>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestMemoryBlock {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("phys-index", &self.phys_index)?;
+        m.serialize_entry("online", &self.online)?;
+        if let Some(v) = &self.can_offline {
+            m.serialize_entry("can-offline", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestMemoryBlock {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestMemoryBlock {
+    const NAME: &'static str = "GuestMemoryBlock";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["phys-index", "online", "can-offline"];
+        let mut phys_index = None;
+        let mut online = None;
+        let mut can_offline = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => phys_index = Some(__map.next_value()?),
+                Ok(1) => online = Some(__map.next_value()?),
+                Ok(_) => can_offline = __map.next_value()?,
+            }
+        }
+        Ok(GuestMemoryBlock {
+            phys_index: phys_index.ok_or_else(|| serde::de::Error::missing_field("phys-index"))?,
+            online: online.ok_or_else(|| serde::de::Error::missing_field("online"))?,
+            can_offline,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestMemoryBlock {
@@ -1706,13 +2952,51 @@ impl GuestMemoryBlock {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestMemoryBlockInfo {
     /// `size`
     pub size: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestMemoryBlockInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("size", &self.size)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestMemoryBlockInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestMemoryBlockInfo {
+    const NAME: &'static str = "GuestMemoryBlockInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["size"];
+        let mut size = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(_) => size = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestMemoryBlockInfo {
+            size: size.ok_or_else(|| serde::de::Error::missing_field("size"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestMemoryBlockInfo {
@@ -1730,19 +3014,65 @@ impl GuestMemoryBlockInfo {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestMemoryBlockResponse {
     /// `phys-index`
-    #[serde(rename = "phys-index")]
     pub phys_index: u64,
     /// `response`
     pub response: GuestMemoryBlockResponseType,
     /// `error-code`
-    #[serde(rename = "error-code", default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<i64>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestMemoryBlockResponse {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("phys-index", &self.phys_index)?;
+        m.serialize_entry("response", &self.response)?;
+        if let Some(v) = &self.error_code {
+            m.serialize_entry("error-code", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestMemoryBlockResponse {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestMemoryBlockResponse {
+    const NAME: &'static str = "GuestMemoryBlockResponse";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["phys-index", "response", "error-code"];
+        let mut phys_index = None;
+        let mut response = None;
+        let mut error_code = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => phys_index = Some(__map.next_value()?),
+                Ok(1) => response = Some(__map.next_value()?),
+                Ok(_) => error_code = __map.next_value()?,
+            }
+        }
+        Ok(GuestMemoryBlockResponse {
+            phys_index: phys_index.ok_or_else(|| serde::de::Error::missing_field("phys-index"))?,
+            response: response.ok_or_else(|| serde::de::Error::missing_field("response"))?,
+            error_code,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestMemoryBlockResponse {
@@ -1797,85 +3127,245 @@ qapi_enum_impls!(GuestMemoryBlockResponseType { Success = "success", NotFound = 
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_LIBUDEV`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestNVMeSmart {
     /// `critical-warning`
-    #[serde(rename = "critical-warning")]
     pub critical_warning: i64,
     /// `temperature`
     pub temperature: i64,
     /// `available-spare`
-    #[serde(rename = "available-spare")]
     pub available_spare: i64,
     /// `available-spare-threshold`
-    #[serde(rename = "available-spare-threshold")]
     pub available_spare_threshold: i64,
     /// `percentage-used`
-    #[serde(rename = "percentage-used")]
     pub percentage_used: i64,
     /// `data-units-read-lo`
-    #[serde(rename = "data-units-read-lo")]
     pub data_units_read_lo: u64,
     /// `data-units-read-hi`
-    #[serde(rename = "data-units-read-hi")]
     pub data_units_read_hi: u64,
     /// `data-units-written-lo`
-    #[serde(rename = "data-units-written-lo")]
     pub data_units_written_lo: u64,
     /// `data-units-written-hi`
-    #[serde(rename = "data-units-written-hi")]
     pub data_units_written_hi: u64,
     /// `host-read-commands-lo`
-    #[serde(rename = "host-read-commands-lo")]
     pub host_read_commands_lo: u64,
     /// `host-read-commands-hi`
-    #[serde(rename = "host-read-commands-hi")]
     pub host_read_commands_hi: u64,
     /// `host-write-commands-lo`
-    #[serde(rename = "host-write-commands-lo")]
     pub host_write_commands_lo: u64,
     /// `host-write-commands-hi`
-    #[serde(rename = "host-write-commands-hi")]
     pub host_write_commands_hi: u64,
     /// `controller-busy-time-lo`
-    #[serde(rename = "controller-busy-time-lo")]
     pub controller_busy_time_lo: u64,
     /// `controller-busy-time-hi`
-    #[serde(rename = "controller-busy-time-hi")]
     pub controller_busy_time_hi: u64,
     /// `power-cycles-lo`
-    #[serde(rename = "power-cycles-lo")]
     pub power_cycles_lo: u64,
     /// `power-cycles-hi`
-    #[serde(rename = "power-cycles-hi")]
     pub power_cycles_hi: u64,
     /// `power-on-hours-lo`
-    #[serde(rename = "power-on-hours-lo")]
     pub power_on_hours_lo: u64,
     /// `power-on-hours-hi`
-    #[serde(rename = "power-on-hours-hi")]
     pub power_on_hours_hi: u64,
     /// `unsafe-shutdowns-lo`
-    #[serde(rename = "unsafe-shutdowns-lo")]
     pub unsafe_shutdowns_lo: u64,
     /// `unsafe-shutdowns-hi`
-    #[serde(rename = "unsafe-shutdowns-hi")]
     pub unsafe_shutdowns_hi: u64,
     /// `media-errors-lo`
-    #[serde(rename = "media-errors-lo")]
     pub media_errors_lo: u64,
     /// `media-errors-hi`
-    #[serde(rename = "media-errors-hi")]
     pub media_errors_hi: u64,
     /// `number-of-error-log-entries-lo`
-    #[serde(rename = "number-of-error-log-entries-lo")]
     pub number_of_error_log_entries_lo: u64,
     /// `number-of-error-log-entries-hi`
-    #[serde(rename = "number-of-error-log-entries-hi")]
     pub number_of_error_log_entries_hi: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestNVMeSmart {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("critical-warning", &self.critical_warning)?;
+        m.serialize_entry("temperature", &self.temperature)?;
+        m.serialize_entry("available-spare", &self.available_spare)?;
+        m.serialize_entry("available-spare-threshold", &self.available_spare_threshold)?;
+        m.serialize_entry("percentage-used", &self.percentage_used)?;
+        m.serialize_entry("data-units-read-lo", &self.data_units_read_lo)?;
+        m.serialize_entry("data-units-read-hi", &self.data_units_read_hi)?;
+        m.serialize_entry("data-units-written-lo", &self.data_units_written_lo)?;
+        m.serialize_entry("data-units-written-hi", &self.data_units_written_hi)?;
+        m.serialize_entry("host-read-commands-lo", &self.host_read_commands_lo)?;
+        m.serialize_entry("host-read-commands-hi", &self.host_read_commands_hi)?;
+        m.serialize_entry("host-write-commands-lo", &self.host_write_commands_lo)?;
+        m.serialize_entry("host-write-commands-hi", &self.host_write_commands_hi)?;
+        m.serialize_entry("controller-busy-time-lo", &self.controller_busy_time_lo)?;
+        m.serialize_entry("controller-busy-time-hi", &self.controller_busy_time_hi)?;
+        m.serialize_entry("power-cycles-lo", &self.power_cycles_lo)?;
+        m.serialize_entry("power-cycles-hi", &self.power_cycles_hi)?;
+        m.serialize_entry("power-on-hours-lo", &self.power_on_hours_lo)?;
+        m.serialize_entry("power-on-hours-hi", &self.power_on_hours_hi)?;
+        m.serialize_entry("unsafe-shutdowns-lo", &self.unsafe_shutdowns_lo)?;
+        m.serialize_entry("unsafe-shutdowns-hi", &self.unsafe_shutdowns_hi)?;
+        m.serialize_entry("media-errors-lo", &self.media_errors_lo)?;
+        m.serialize_entry("media-errors-hi", &self.media_errors_hi)?;
+        m.serialize_entry("number-of-error-log-entries-lo", &self.number_of_error_log_entries_lo)?;
+        m.serialize_entry("number-of-error-log-entries-hi", &self.number_of_error_log_entries_hi)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestNVMeSmart {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestNVMeSmart {
+    const NAME: &'static str = "GuestNVMeSmart";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "critical-warning",
+            "temperature",
+            "available-spare",
+            "available-spare-threshold",
+            "percentage-used",
+            "data-units-read-lo",
+            "data-units-read-hi",
+            "data-units-written-lo",
+            "data-units-written-hi",
+            "host-read-commands-lo",
+            "host-read-commands-hi",
+            "host-write-commands-lo",
+            "host-write-commands-hi",
+            "controller-busy-time-lo",
+            "controller-busy-time-hi",
+            "power-cycles-lo",
+            "power-cycles-hi",
+            "power-on-hours-lo",
+            "power-on-hours-hi",
+            "unsafe-shutdowns-lo",
+            "unsafe-shutdowns-hi",
+            "media-errors-lo",
+            "media-errors-hi",
+            "number-of-error-log-entries-lo",
+            "number-of-error-log-entries-hi",
+        ];
+        let mut critical_warning = None;
+        let mut temperature = None;
+        let mut available_spare = None;
+        let mut available_spare_threshold = None;
+        let mut percentage_used = None;
+        let mut data_units_read_lo = None;
+        let mut data_units_read_hi = None;
+        let mut data_units_written_lo = None;
+        let mut data_units_written_hi = None;
+        let mut host_read_commands_lo = None;
+        let mut host_read_commands_hi = None;
+        let mut host_write_commands_lo = None;
+        let mut host_write_commands_hi = None;
+        let mut controller_busy_time_lo = None;
+        let mut controller_busy_time_hi = None;
+        let mut power_cycles_lo = None;
+        let mut power_cycles_hi = None;
+        let mut power_on_hours_lo = None;
+        let mut power_on_hours_hi = None;
+        let mut unsafe_shutdowns_lo = None;
+        let mut unsafe_shutdowns_hi = None;
+        let mut media_errors_lo = None;
+        let mut media_errors_hi = None;
+        let mut number_of_error_log_entries_lo = None;
+        let mut number_of_error_log_entries_hi = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => critical_warning = Some(__map.next_value()?),
+                Ok(1) => temperature = Some(__map.next_value()?),
+                Ok(2) => available_spare = Some(__map.next_value()?),
+                Ok(3) => available_spare_threshold = Some(__map.next_value()?),
+                Ok(4) => percentage_used = Some(__map.next_value()?),
+                Ok(5) => data_units_read_lo = Some(__map.next_value()?),
+                Ok(6) => data_units_read_hi = Some(__map.next_value()?),
+                Ok(7) => data_units_written_lo = Some(__map.next_value()?),
+                Ok(8) => data_units_written_hi = Some(__map.next_value()?),
+                Ok(9) => host_read_commands_lo = Some(__map.next_value()?),
+                Ok(10) => host_read_commands_hi = Some(__map.next_value()?),
+                Ok(11) => host_write_commands_lo = Some(__map.next_value()?),
+                Ok(12) => host_write_commands_hi = Some(__map.next_value()?),
+                Ok(13) => controller_busy_time_lo = Some(__map.next_value()?),
+                Ok(14) => controller_busy_time_hi = Some(__map.next_value()?),
+                Ok(15) => power_cycles_lo = Some(__map.next_value()?),
+                Ok(16) => power_cycles_hi = Some(__map.next_value()?),
+                Ok(17) => power_on_hours_lo = Some(__map.next_value()?),
+                Ok(18) => power_on_hours_hi = Some(__map.next_value()?),
+                Ok(19) => unsafe_shutdowns_lo = Some(__map.next_value()?),
+                Ok(20) => unsafe_shutdowns_hi = Some(__map.next_value()?),
+                Ok(21) => media_errors_lo = Some(__map.next_value()?),
+                Ok(22) => media_errors_hi = Some(__map.next_value()?),
+                Ok(23) => number_of_error_log_entries_lo = Some(__map.next_value()?),
+                Ok(_) => number_of_error_log_entries_hi = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestNVMeSmart {
+            critical_warning: critical_warning
+                .ok_or_else(|| serde::de::Error::missing_field("critical-warning"))?,
+            temperature: temperature.ok_or_else(|| serde::de::Error::missing_field("temperature"))?,
+            available_spare: available_spare
+                .ok_or_else(|| serde::de::Error::missing_field("available-spare"))?,
+            available_spare_threshold: available_spare_threshold
+                .ok_or_else(|| serde::de::Error::missing_field("available-spare-threshold"))?,
+            percentage_used: percentage_used
+                .ok_or_else(|| serde::de::Error::missing_field("percentage-used"))?,
+            data_units_read_lo: data_units_read_lo
+                .ok_or_else(|| serde::de::Error::missing_field("data-units-read-lo"))?,
+            data_units_read_hi: data_units_read_hi
+                .ok_or_else(|| serde::de::Error::missing_field("data-units-read-hi"))?,
+            data_units_written_lo: data_units_written_lo
+                .ok_or_else(|| serde::de::Error::missing_field("data-units-written-lo"))?,
+            data_units_written_hi: data_units_written_hi
+                .ok_or_else(|| serde::de::Error::missing_field("data-units-written-hi"))?,
+            host_read_commands_lo: host_read_commands_lo
+                .ok_or_else(|| serde::de::Error::missing_field("host-read-commands-lo"))?,
+            host_read_commands_hi: host_read_commands_hi
+                .ok_or_else(|| serde::de::Error::missing_field("host-read-commands-hi"))?,
+            host_write_commands_lo: host_write_commands_lo
+                .ok_or_else(|| serde::de::Error::missing_field("host-write-commands-lo"))?,
+            host_write_commands_hi: host_write_commands_hi
+                .ok_or_else(|| serde::de::Error::missing_field("host-write-commands-hi"))?,
+            controller_busy_time_lo: controller_busy_time_lo
+                .ok_or_else(|| serde::de::Error::missing_field("controller-busy-time-lo"))?,
+            controller_busy_time_hi: controller_busy_time_hi
+                .ok_or_else(|| serde::de::Error::missing_field("controller-busy-time-hi"))?,
+            power_cycles_lo: power_cycles_lo
+                .ok_or_else(|| serde::de::Error::missing_field("power-cycles-lo"))?,
+            power_cycles_hi: power_cycles_hi
+                .ok_or_else(|| serde::de::Error::missing_field("power-cycles-hi"))?,
+            power_on_hours_lo: power_on_hours_lo
+                .ok_or_else(|| serde::de::Error::missing_field("power-on-hours-lo"))?,
+            power_on_hours_hi: power_on_hours_hi
+                .ok_or_else(|| serde::de::Error::missing_field("power-on-hours-hi"))?,
+            unsafe_shutdowns_lo: unsafe_shutdowns_lo
+                .ok_or_else(|| serde::de::Error::missing_field("unsafe-shutdowns-lo"))?,
+            unsafe_shutdowns_hi: unsafe_shutdowns_hi
+                .ok_or_else(|| serde::de::Error::missing_field("unsafe-shutdowns-hi"))?,
+            media_errors_lo: media_errors_lo
+                .ok_or_else(|| serde::de::Error::missing_field("media-errors-lo"))?,
+            media_errors_hi: media_errors_hi
+                .ok_or_else(|| serde::de::Error::missing_field("media-errors-hi"))?,
+            number_of_error_log_entries_lo: number_of_error_log_entries_lo
+                .ok_or_else(|| serde::de::Error::missing_field("number-of-error-log-entries-lo"))?,
+            number_of_error_log_entries_hi: number_of_error_log_entries_hi
+                .ok_or_else(|| serde::de::Error::missing_field("number-of-error-log-entries-hi"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestNVMeSmart {
@@ -1946,22 +3436,75 @@ impl GuestNVMeSmart {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `HAVE_GETIFADDRS`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestNetworkInterface {
     /// `name`
     pub name: String,
     /// `hardware-address`
-    #[serde(rename = "hardware-address", default, skip_serializing_if = "Option::is_none")]
     pub hardware_address: Option<String>,
     /// `ip-addresses`
-    #[serde(rename = "ip-addresses", default, skip_serializing_if = "Option::is_none")]
     pub ip_addresses: Option<Vec<GuestIpAddress>>,
     /// `statistics`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statistics: Option<GuestNetworkInterfaceStat>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestNetworkInterface {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(v) = &self.hardware_address {
+            m.serialize_entry("hardware-address", v)?;
+        }
+        if let Some(v) = &self.ip_addresses {
+            m.serialize_entry("ip-addresses", v)?;
+        }
+        if let Some(v) = &self.statistics {
+            m.serialize_entry("statistics", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestNetworkInterface {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestNetworkInterface {
+    const NAME: &'static str = "GuestNetworkInterface";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["name", "hardware-address", "ip-addresses", "statistics"];
+        let mut name = None;
+        let mut hardware_address = None;
+        let mut ip_addresses = None;
+        let mut statistics = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => name = Some(__map.next_value()?),
+                Ok(1) => hardware_address = __map.next_value()?,
+                Ok(2) => ip_addresses = __map.next_value()?,
+                Ok(_) => statistics = __map.next_value()?,
+            }
+        }
+        Ok(GuestNetworkInterface {
+            name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+            hardware_address,
+            ip_addresses,
+            statistics,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestNetworkInterface {
@@ -2009,35 +3552,102 @@ impl GuestNetworkInterface {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `HAVE_GETIFADDRS`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestNetworkInterfaceStat {
     /// `rx-bytes`
-    #[serde(rename = "rx-bytes")]
     pub rx_bytes: u64,
     /// `rx-packets`
-    #[serde(rename = "rx-packets")]
     pub rx_packets: u64,
     /// `rx-errs`
-    #[serde(rename = "rx-errs")]
     pub rx_errs: u64,
     /// `rx-dropped`
-    #[serde(rename = "rx-dropped")]
     pub rx_dropped: u64,
     /// `tx-bytes`
-    #[serde(rename = "tx-bytes")]
     pub tx_bytes: u64,
     /// `tx-packets`
-    #[serde(rename = "tx-packets")]
     pub tx_packets: u64,
     /// `tx-errs`
-    #[serde(rename = "tx-errs")]
     pub tx_errs: u64,
     /// `tx-dropped`
-    #[serde(rename = "tx-dropped")]
     pub tx_dropped: u64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestNetworkInterfaceStat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("rx-bytes", &self.rx_bytes)?;
+        m.serialize_entry("rx-packets", &self.rx_packets)?;
+        m.serialize_entry("rx-errs", &self.rx_errs)?;
+        m.serialize_entry("rx-dropped", &self.rx_dropped)?;
+        m.serialize_entry("tx-bytes", &self.tx_bytes)?;
+        m.serialize_entry("tx-packets", &self.tx_packets)?;
+        m.serialize_entry("tx-errs", &self.tx_errs)?;
+        m.serialize_entry("tx-dropped", &self.tx_dropped)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestNetworkInterfaceStat {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestNetworkInterfaceStat {
+    const NAME: &'static str = "GuestNetworkInterfaceStat";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "rx-bytes",
+            "rx-packets",
+            "rx-errs",
+            "rx-dropped",
+            "tx-bytes",
+            "tx-packets",
+            "tx-errs",
+            "tx-dropped",
+        ];
+        let mut rx_bytes = None;
+        let mut rx_packets = None;
+        let mut rx_errs = None;
+        let mut rx_dropped = None;
+        let mut tx_bytes = None;
+        let mut tx_packets = None;
+        let mut tx_errs = None;
+        let mut tx_dropped = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => rx_bytes = Some(__map.next_value()?),
+                Ok(1) => rx_packets = Some(__map.next_value()?),
+                Ok(2) => rx_errs = Some(__map.next_value()?),
+                Ok(3) => rx_dropped = Some(__map.next_value()?),
+                Ok(4) => tx_bytes = Some(__map.next_value()?),
+                Ok(5) => tx_packets = Some(__map.next_value()?),
+                Ok(6) => tx_errs = Some(__map.next_value()?),
+                Ok(_) => tx_dropped = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestNetworkInterfaceStat {
+            rx_bytes: rx_bytes.ok_or_else(|| serde::de::Error::missing_field("rx-bytes"))?,
+            rx_packets: rx_packets.ok_or_else(|| serde::de::Error::missing_field("rx-packets"))?,
+            rx_errs: rx_errs.ok_or_else(|| serde::de::Error::missing_field("rx-errs"))?,
+            rx_dropped: rx_dropped.ok_or_else(|| serde::de::Error::missing_field("rx-dropped"))?,
+            tx_bytes: tx_bytes.ok_or_else(|| serde::de::Error::missing_field("tx-bytes"))?,
+            tx_packets: tx_packets.ok_or_else(|| serde::de::Error::missing_field("tx-packets"))?,
+            tx_errs: tx_errs.ok_or_else(|| serde::de::Error::missing_field("tx-errs"))?,
+            tx_dropped: tx_dropped.ok_or_else(|| serde::de::Error::missing_field("tx-dropped"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestNetworkInterfaceStat {
@@ -2074,7 +3684,7 @@ impl GuestNetworkInterfaceStat {
 /// Only in QEMU builds where `CONFIG_LINUX` holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestNetworkRoute {
     /// `iface`
     pub iface: String,
@@ -2083,46 +3693,173 @@ pub struct GuestNetworkRoute {
     /// `metric`
     pub metric: i64,
     /// `gateway`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
     /// `mask`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask: Option<String>,
     /// `irtt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub irtt: Option<i64>,
     /// `flags`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags: Option<u64>,
     /// `refcnt`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refcnt: Option<i64>,
     /// `use`
-    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
     pub use_: Option<i64>,
     /// `window`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<i64>,
     /// `mtu`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<i64>,
     /// `desprefixlen`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desprefixlen: Option<String>,
     /// `source`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// `srcprefixlen`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srcprefixlen: Option<String>,
     /// `nexthop`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nexthop: Option<String>,
     /// `version`
     pub version: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestNetworkRoute {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("iface", &self.iface)?;
+        m.serialize_entry("destination", &self.destination)?;
+        m.serialize_entry("metric", &self.metric)?;
+        if let Some(v) = &self.gateway {
+            m.serialize_entry("gateway", v)?;
+        }
+        if let Some(v) = &self.mask {
+            m.serialize_entry("mask", v)?;
+        }
+        if let Some(v) = &self.irtt {
+            m.serialize_entry("irtt", v)?;
+        }
+        if let Some(v) = &self.flags {
+            m.serialize_entry("flags", v)?;
+        }
+        if let Some(v) = &self.refcnt {
+            m.serialize_entry("refcnt", v)?;
+        }
+        if let Some(v) = &self.use_ {
+            m.serialize_entry("use", v)?;
+        }
+        if let Some(v) = &self.window {
+            m.serialize_entry("window", v)?;
+        }
+        if let Some(v) = &self.mtu {
+            m.serialize_entry("mtu", v)?;
+        }
+        if let Some(v) = &self.desprefixlen {
+            m.serialize_entry("desprefixlen", v)?;
+        }
+        if let Some(v) = &self.source {
+            m.serialize_entry("source", v)?;
+        }
+        if let Some(v) = &self.srcprefixlen {
+            m.serialize_entry("srcprefixlen", v)?;
+        }
+        if let Some(v) = &self.nexthop {
+            m.serialize_entry("nexthop", v)?;
+        }
+        m.serialize_entry("version", &self.version)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestNetworkRoute {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestNetworkRoute {
+    const NAME: &'static str = "GuestNetworkRoute";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "iface",
+            "destination",
+            "metric",
+            "gateway",
+            "mask",
+            "irtt",
+            "flags",
+            "refcnt",
+            "use",
+            "window",
+            "mtu",
+            "desprefixlen",
+            "source",
+            "srcprefixlen",
+            "nexthop",
+            "version",
+        ];
+        let mut iface = None;
+        let mut destination = None;
+        let mut metric = None;
+        let mut gateway = None;
+        let mut mask = None;
+        let mut irtt = None;
+        let mut flags = None;
+        let mut refcnt = None;
+        let mut use_ = None;
+        let mut window = None;
+        let mut mtu = None;
+        let mut desprefixlen = None;
+        let mut source = None;
+        let mut srcprefixlen = None;
+        let mut nexthop = None;
+        let mut version = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => iface = Some(__map.next_value()?),
+                Ok(1) => destination = Some(__map.next_value()?),
+                Ok(2) => metric = Some(__map.next_value()?),
+                Ok(3) => gateway = __map.next_value()?,
+                Ok(4) => mask = __map.next_value()?,
+                Ok(5) => irtt = __map.next_value()?,
+                Ok(6) => flags = __map.next_value()?,
+                Ok(7) => refcnt = __map.next_value()?,
+                Ok(8) => use_ = __map.next_value()?,
+                Ok(9) => window = __map.next_value()?,
+                Ok(10) => mtu = __map.next_value()?,
+                Ok(11) => desprefixlen = __map.next_value()?,
+                Ok(12) => source = __map.next_value()?,
+                Ok(13) => srcprefixlen = __map.next_value()?,
+                Ok(14) => nexthop = __map.next_value()?,
+                Ok(_) => version = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestNetworkRoute {
+            iface: iface.ok_or_else(|| serde::de::Error::missing_field("iface"))?,
+            destination: destination.ok_or_else(|| serde::de::Error::missing_field("destination"))?,
+            metric: metric.ok_or_else(|| serde::de::Error::missing_field("metric"))?,
+            gateway,
+            mask,
+            irtt,
+            flags,
+            refcnt,
+            use_,
+            window,
+            mtu,
+            desprefixlen,
+            source,
+            srcprefixlen,
+            nexthop,
+            version: version.ok_or_else(|| serde::de::Error::missing_field("version"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestNetworkRoute {
@@ -2252,41 +3989,136 @@ impl GuestNetworkRoute {
 /// Facts: module `qapi-schema`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestOSInfo {
     /// `kernel-release`
-    #[serde(rename = "kernel-release", default, skip_serializing_if = "Option::is_none")]
     pub kernel_release: Option<String>,
     /// `kernel-version`
-    #[serde(rename = "kernel-version", default, skip_serializing_if = "Option::is_none")]
     pub kernel_version: Option<String>,
     /// `machine`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<String>,
     /// `id`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `name`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `pretty-name`
-    #[serde(rename = "pretty-name", default, skip_serializing_if = "Option::is_none")]
     pub pretty_name: Option<String>,
     /// `version`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// `version-id`
-    #[serde(rename = "version-id", default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
     /// `variant`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     /// `variant-id`
-    #[serde(rename = "variant-id", default, skip_serializing_if = "Option::is_none")]
     pub variant_id: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestOSInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.kernel_release {
+            m.serialize_entry("kernel-release", v)?;
+        }
+        if let Some(v) = &self.kernel_version {
+            m.serialize_entry("kernel-version", v)?;
+        }
+        if let Some(v) = &self.machine {
+            m.serialize_entry("machine", v)?;
+        }
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", v)?;
+        }
+        if let Some(v) = &self.name {
+            m.serialize_entry("name", v)?;
+        }
+        if let Some(v) = &self.pretty_name {
+            m.serialize_entry("pretty-name", v)?;
+        }
+        if let Some(v) = &self.version {
+            m.serialize_entry("version", v)?;
+        }
+        if let Some(v) = &self.version_id {
+            m.serialize_entry("version-id", v)?;
+        }
+        if let Some(v) = &self.variant {
+            m.serialize_entry("variant", v)?;
+        }
+        if let Some(v) = &self.variant_id {
+            m.serialize_entry("variant-id", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestOSInfo {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestOSInfo {
+    const NAME: &'static str = "GuestOSInfo";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &[
+            "kernel-release",
+            "kernel-version",
+            "machine",
+            "id",
+            "name",
+            "pretty-name",
+            "version",
+            "version-id",
+            "variant",
+            "variant-id",
+        ];
+        let mut kernel_release = None;
+        let mut kernel_version = None;
+        let mut machine = None;
+        let mut id = None;
+        let mut name = None;
+        let mut pretty_name = None;
+        let mut version = None;
+        let mut version_id = None;
+        let mut variant = None;
+        let mut variant_id = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => kernel_release = __map.next_value()?,
+                Ok(1) => kernel_version = __map.next_value()?,
+                Ok(2) => machine = __map.next_value()?,
+                Ok(3) => id = __map.next_value()?,
+                Ok(4) => name = __map.next_value()?,
+                Ok(5) => pretty_name = __map.next_value()?,
+                Ok(6) => version = __map.next_value()?,
+                Ok(7) => version_id = __map.next_value()?,
+                Ok(8) => variant = __map.next_value()?,
+                Ok(_) => variant_id = __map.next_value()?,
+            }
+        }
+        Ok(GuestOSInfo {
+            kernel_release,
+            kernel_version,
+            machine,
+            id,
+            name,
+            pretty_name,
+            version,
+            version_id,
+            variant,
+            variant_id,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestOSInfo {
@@ -2396,7 +4228,7 @@ impl GuestOSInfo {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `CONFIG_LINUX`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestPCIAddress {
     /// `domain`
     pub domain: i64,
@@ -2407,8 +4239,58 @@ pub struct GuestPCIAddress {
     /// `function`
     pub function: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestPCIAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("domain", &self.domain)?;
+        m.serialize_entry("bus", &self.bus)?;
+        m.serialize_entry("slot", &self.slot)?;
+        m.serialize_entry("function", &self.function)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestPCIAddress {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestPCIAddress {
+    const NAME: &'static str = "GuestPCIAddress";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["domain", "bus", "slot", "function"];
+        let mut domain = None;
+        let mut bus = None;
+        let mut slot = None;
+        let mut function = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => domain = Some(__map.next_value()?),
+                Ok(1) => bus = Some(__map.next_value()?),
+                Ok(2) => slot = Some(__map.next_value()?),
+                Ok(_) => function = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestPCIAddress {
+            domain: domain.ok_or_else(|| serde::de::Error::missing_field("domain"))?,
+            bus: bus.ok_or_else(|| serde::de::Error::missing_field("bus"))?,
+            slot: slot.ok_or_else(|| serde::de::Error::missing_field("slot"))?,
+            function: function.ok_or_else(|| serde::de::Error::missing_field("function"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestPCIAddress {
@@ -2424,16 +4306,59 @@ impl GuestPCIAddress {
 /// Facts: module `qapi-schema`; since QEMU 2.10; in every QEMU this build covers (7.2.0 to 9.2.0-rc2).
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestTimezone {
     /// `zone`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
     /// `offset`
     pub offset: i64,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestTimezone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.zone {
+            m.serialize_entry("zone", v)?;
+        }
+        m.serialize_entry("offset", &self.offset)?;
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestTimezone {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestTimezone {
+    const NAME: &'static str = "GuestTimezone";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["zone", "offset"];
+        let mut zone = None;
+        let mut offset = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => zone = __map.next_value()?,
+                Ok(_) => offset = Some(__map.next_value()?),
+            }
+        }
+        Ok(GuestTimezone {
+            zone,
+            offset: offset.ok_or_else(|| serde::de::Error::missing_field("offset"))?,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestTimezone {
@@ -2459,19 +4384,65 @@ impl GuestTimezone {
 /// Only in QEMU builds where (`CONFIG_WIN32` or `HAVE_UTMPX`) holds.
 ///
 /// See QEMU's reference: <https://www.qemu.org/docs/master/interop/qemu-ga-ref.html>.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestUser {
     /// `user`
     pub user: String,
     /// `login-time`
-    #[serde(rename = "login-time")]
     pub login_time: f64,
     /// `domain`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
     /// Members this build does not know (a newer QEMU's), kept as sent.
-    #[serde(flatten)]
     pub unknown_members: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for GuestUser {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("user", &self.user)?;
+        m.serialize_entry("login-time", &self.login_time)?;
+        if let Some(v) = &self.domain {
+            m.serialize_entry("domain", v)?;
+        }
+        crate::qapi_support::write_unknown(&mut m, &self.unknown_members)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestUser {
+    #[inline]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::qapi_support::read_struct(d)
+    }
+}
+
+impl crate::qapi_support::FromMembers for GuestUser {
+    const NAME: &'static str = "GuestUser";
+    #[allow(deprecated)]
+    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
+        const KEYS: &[&str] = &["user", "login-time", "domain"];
+        let mut user = None;
+        let mut login_time = None;
+        let mut domain = None;
+        let mut unknown_members = serde_json::Map::new();
+        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+            match __key {
+                Err(key) => {
+                    unknown_members.insert(key, __map.next_value()?);
+                }
+                Ok(0) => user = Some(__map.next_value()?),
+                Ok(1) => login_time = Some(__map.next_value()?),
+                Ok(_) => domain = __map.next_value()?,
+            }
+        }
+        Ok(GuestUser {
+            user: user.ok_or_else(|| serde::de::Error::missing_field("user"))?,
+            login_time: login_time.ok_or_else(|| serde::de::Error::missing_field("login-time"))?,
+            domain,
+            unknown_members,
+        })
+    }
 }
 
 impl GuestUser {
