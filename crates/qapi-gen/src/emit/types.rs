@@ -131,7 +131,8 @@ impl Shape<'_> {
     /// The struct, deriving `Default` too when every member is optional, and its serde impls.
     pub fn emit(&self, ctx: &Ctx, r: &Resolver, unknown_doc: &str, out: &mut String) {
         let all_optional = self.members.iter().all(|m| is_optional(m, self.present));
-        let derives = if all_optional { "Debug, Clone, Default, PartialEq" } else { "Debug, Clone, PartialEq" };
+        let derives =
+            if all_optional { "Debug, Clone, Default, PartialEq" } else { "Debug, Clone, PartialEq" };
         let _ = writeln!(out, "#[derive({derives})]");
         let _ = writeln!(out, "pub struct {} {{", self.name);
         for m in self.members {
@@ -149,7 +150,10 @@ impl Shape<'_> {
     fn emit_serde(&self, r: &Resolver, out: &mut String) {
         let Shape { name, members, present, .. } = *self;
         let _ = writeln!(out, "impl Serialize for {name} {{");
-        let _ = writeln!(out, "    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {{");
+        let _ = writeln!(
+            out,
+            "    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {{"
+        );
         let _ = writeln!(out, "        use serde::ser::SerializeMap as _;");
         let _ = writeln!(out, "        let mut m = s.serialize_map(None)?;");
         for m in members {
@@ -165,7 +169,10 @@ impl Shape<'_> {
 
         let _ = writeln!(out, "impl<'de> Deserialize<'de> for {name} {{");
         let _ = writeln!(out, "    #[inline]");
-        let _ = writeln!(out, "    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{");
+        let _ = writeln!(
+            out,
+            "    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{"
+        );
         let _ = writeln!(out, "        crate::qapi_support::read_struct(d)\n    }}\n}}\n");
 
         let _ = writeln!(out, "impl crate::qapi_support::FromMembers for {name} {{");
@@ -178,7 +185,10 @@ impl Shape<'_> {
             let _ = writeln!(out, "        let mut {} = None;", field_name(&m.name));
         }
         let _ = writeln!(out, "        let mut {UNKNOWN} = serde_json::Map::new();");
-        let _ = writeln!(out, "        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {{");
+        let _ = writeln!(
+            out,
+            "        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {{"
+        );
         let _ = writeln!(out, "            match __key {{");
         let _ = writeln!(out, "                Err(key) => {{\n                    {UNKNOWN}.insert(key, __map.next_value()?);\n                }}");
         if members.is_empty() {
@@ -204,7 +214,11 @@ impl Shape<'_> {
             if is_optional(m, present) {
                 let _ = writeln!(out, "            {f},");
             } else {
-                let _ = writeln!(out, "            {f}: {f}.ok_or_else(|| serde::de::Error::missing_field(\"{}\"))?,", m.name);
+                let _ = writeln!(
+                    out,
+                    "            {f}: {f}.ok_or_else(|| serde::de::Error::missing_field(\"{}\"))?,",
+                    m.name
+                );
             }
         }
         let _ = writeln!(out, "            {UNKNOWN},\n        }})\n    }}\n}}\n");
