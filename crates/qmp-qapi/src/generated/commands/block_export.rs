@@ -58,13 +58,23 @@ impl<'de> Deserialize<'de> for BlockExportDel {
 
 impl crate::qapi_support::FromMembers for BlockExportDel {
     const NAME: &'static str = "BlockExportDel";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "mode" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "mode"];
         let mut id = None;
         let mut mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -161,13 +171,23 @@ impl<'de> Deserialize<'de> for NbdServerRemove {
 
 impl crate::qapi_support::FromMembers for NbdServerRemove {
     const NAME: &'static str = "NbdServerRemove";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "mode" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "mode"];
         let mut name = None;
         let mut mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -253,15 +273,27 @@ impl<'de> Deserialize<'de> for NbdServerStart {
 
 impl crate::qapi_support::FromMembers for NbdServerStart {
     const NAME: &'static str = "NbdServerStart";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "addr" => Some(0),
+            "tls-creds" => Some(1),
+            "tls-authz" => Some(2),
+            "max-connections" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["addr", "tls-creds", "tls-authz", "max-connections"];
         let mut addr = None;
         let mut tls_creds = None;
         let mut tls_authz = None;
         let mut max_connections = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

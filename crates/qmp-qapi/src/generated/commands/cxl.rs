@@ -57,9 +57,21 @@ impl<'de> Deserialize<'de> for CxlAddDynamicCapacity {
 
 impl crate::qapi_support::FromMembers for CxlAddDynamicCapacity {
     const NAME: &'static str = "CxlAddDynamicCapacity";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "host-id" => Some(1),
+            "selection-policy" => Some(2),
+            "region" => Some(3),
+            "tag" => Some(4),
+            "extents" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "host-id", "selection-policy", "region", "tag", "extents"];
         let mut path = None;
         let mut host_id = None;
         let mut selection_policy = None;
@@ -67,7 +79,9 @@ impl crate::qapi_support::FromMembers for CxlAddDynamicCapacity {
         let mut tag = None;
         let mut extents = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -164,13 +178,23 @@ impl<'de> Deserialize<'de> for CxlInjectCorrectableError {
 
 impl crate::qapi_support::FromMembers for CxlInjectCorrectableError {
     const NAME: &'static str = "CxlInjectCorrectableError";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "type" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "type"];
         let mut path = None;
         let mut type_ = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -291,25 +315,30 @@ impl<'de> Deserialize<'de> for CxlInjectDramEvent {
 
 impl crate::qapi_support::FromMembers for CxlInjectDramEvent {
     const NAME: &'static str = "CxlInjectDramEvent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "log" => Some(1),
+            "flags" => Some(2),
+            "dpa" => Some(3),
+            "descriptor" => Some(4),
+            "type" => Some(5),
+            "transaction-type" => Some(6),
+            "channel" => Some(7),
+            "rank" => Some(8),
+            "nibble-mask" => Some(9),
+            "bank-group" => Some(10),
+            "bank" => Some(11),
+            "row" => Some(12),
+            "column" => Some(13),
+            "correction-mask" => Some(14),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "path",
-            "log",
-            "flags",
-            "dpa",
-            "descriptor",
-            "type",
-            "transaction-type",
-            "channel",
-            "rank",
-            "nibble-mask",
-            "bank-group",
-            "bank",
-            "row",
-            "column",
-            "correction-mask",
-        ];
         let mut path = None;
         let mut log = None;
         let mut flags = None;
@@ -326,7 +355,9 @@ impl crate::qapi_support::FromMembers for CxlInjectDramEvent {
         let mut column = None;
         let mut correction_mask = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -543,21 +574,26 @@ impl<'de> Deserialize<'de> for CxlInjectGeneralMediaEvent {
 
 impl crate::qapi_support::FromMembers for CxlInjectGeneralMediaEvent {
     const NAME: &'static str = "CxlInjectGeneralMediaEvent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "log" => Some(1),
+            "flags" => Some(2),
+            "dpa" => Some(3),
+            "descriptor" => Some(4),
+            "type" => Some(5),
+            "transaction-type" => Some(6),
+            "channel" => Some(7),
+            "rank" => Some(8),
+            "device" => Some(9),
+            "component-id" => Some(10),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "path",
-            "log",
-            "flags",
-            "dpa",
-            "descriptor",
-            "type",
-            "transaction-type",
-            "channel",
-            "rank",
-            "device",
-            "component-id",
-        ];
         let mut path = None;
         let mut log = None;
         let mut flags = None;
@@ -570,7 +606,9 @@ impl crate::qapi_support::FromMembers for CxlInjectGeneralMediaEvent {
         let mut device = None;
         let mut component_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -738,22 +776,27 @@ impl<'de> Deserialize<'de> for CxlInjectMemoryModuleEvent {
 
 impl crate::qapi_support::FromMembers for CxlInjectMemoryModuleEvent {
     const NAME: &'static str = "CxlInjectMemoryModuleEvent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "log" => Some(1),
+            "flags" => Some(2),
+            "type" => Some(3),
+            "health-status" => Some(4),
+            "media-status" => Some(5),
+            "additional-status" => Some(6),
+            "life-used" => Some(7),
+            "temperature" => Some(8),
+            "dirty-shutdown-count" => Some(9),
+            "corrected-volatile-error-count" => Some(10),
+            "corrected-persistent-error-count" => Some(11),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "path",
-            "log",
-            "flags",
-            "type",
-            "health-status",
-            "media-status",
-            "additional-status",
-            "life-used",
-            "temperature",
-            "dirty-shutdown-count",
-            "corrected-volatile-error-count",
-            "corrected-persistent-error-count",
-        ];
         let mut path = None;
         let mut log = None;
         let mut flags = None;
@@ -767,7 +810,9 @@ impl crate::qapi_support::FromMembers for CxlInjectMemoryModuleEvent {
         let mut corrected_volatile_error_count = None;
         let mut corrected_persistent_error_count = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -887,14 +932,25 @@ impl<'de> Deserialize<'de> for CxlInjectPoison {
 
 impl crate::qapi_support::FromMembers for CxlInjectPoison {
     const NAME: &'static str = "CxlInjectPoison";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "start" => Some(1),
+            "length" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "start", "length"];
         let mut path = None;
         let mut start = None;
         let mut length = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -962,13 +1018,23 @@ impl<'de> Deserialize<'de> for CxlInjectUncorrectableErrors {
 
 impl crate::qapi_support::FromMembers for CxlInjectUncorrectableErrors {
     const NAME: &'static str = "CxlInjectUncorrectableErrors";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "errors" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "errors"];
         let mut path = None;
         let mut errors = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1060,18 +1126,23 @@ impl<'de> Deserialize<'de> for CxlReleaseDynamicCapacity {
 
 impl crate::qapi_support::FromMembers for CxlReleaseDynamicCapacity {
     const NAME: &'static str = "CxlReleaseDynamicCapacity";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "host-id" => Some(1),
+            "removal-policy" => Some(2),
+            "forced-removal" => Some(3),
+            "sanitize-on-release" => Some(4),
+            "region" => Some(5),
+            "tag" => Some(6),
+            "extents" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "path",
-            "host-id",
-            "removal-policy",
-            "forced-removal",
-            "sanitize-on-release",
-            "region",
-            "tag",
-            "extents",
-        ];
         let mut path = None;
         let mut host_id = None;
         let mut removal_policy = None;
@@ -1081,7 +1152,9 @@ impl crate::qapi_support::FromMembers for CxlReleaseDynamicCapacity {
         let mut tag = None;
         let mut extents = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -61,9 +61,21 @@ impl<'de> Deserialize<'de> for DumpGuestMemory {
 
 impl crate::qapi_support::FromMembers for DumpGuestMemory {
     const NAME: &'static str = "DumpGuestMemory";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "paging" => Some(0),
+            "protocol" => Some(1),
+            "detach" => Some(2),
+            "begin" => Some(3),
+            "length" => Some(4),
+            "format" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["paging", "protocol", "detach", "begin", "length", "format"];
         let mut paging = None;
         let mut protocol = None;
         let mut detach = None;
@@ -71,7 +83,9 @@ impl crate::qapi_support::FromMembers for DumpGuestMemory {
         let mut length = None;
         let mut format = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

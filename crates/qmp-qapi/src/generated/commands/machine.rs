@@ -38,12 +38,21 @@ impl<'de> Deserialize<'de> for Balloon {
 
 impl crate::qapi_support::FromMembers for Balloon {
     const NAME: &'static str = "Balloon";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "value" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["value"];
         let mut value = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -103,12 +112,21 @@ impl<'de> Deserialize<'de> for Dumpdtb {
 
 impl crate::qapi_support::FromMembers for Dumpdtb {
     const NAME: &'static str = "Dumpdtb";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["filename"];
         let mut filename = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -202,15 +220,27 @@ impl<'de> Deserialize<'de> for Memsave {
 
 impl crate::qapi_support::FromMembers for Memsave {
     const NAME: &'static str = "Memsave";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "val" => Some(0),
+            "size" => Some(1),
+            "filename" => Some(2),
+            "cpu-index" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["val", "size", "filename", "cpu-index"];
         let mut val = None;
         let mut size = None;
         let mut filename = None;
         let mut cpu_index = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -303,14 +333,25 @@ impl<'de> Deserialize<'de> for Pmemsave {
 
 impl crate::qapi_support::FromMembers for Pmemsave {
     const NAME: &'static str = "Pmemsave";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "val" => Some(0),
+            "size" => Some(1),
+            "filename" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["val", "size", "filename"];
         let mut val = None;
         let mut size = None;
         let mut filename = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -509,12 +550,21 @@ impl<'de> Deserialize<'de> for QueryMachines {
 
 impl crate::qapi_support::FromMembers for QueryMachines {
     const NAME: &'static str = "QueryMachines";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "compat-props" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["compat-props"];
         let mut compat_props = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -65,13 +65,23 @@ impl<'de> Deserialize<'de> for QueryCpuModelBaseline {
 
 impl crate::qapi_support::FromMembers for QueryCpuModelBaseline {
     const NAME: &'static str = "QueryCpuModelBaseline";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "modela" => Some(0),
+            "modelb" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["modela", "modelb"];
         let mut modela = None;
         let mut modelb = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -139,13 +149,23 @@ impl<'de> Deserialize<'de> for QueryCpuModelComparison {
 
 impl crate::qapi_support::FromMembers for QueryCpuModelComparison {
     const NAME: &'static str = "QueryCpuModelComparison";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "modela" => Some(0),
+            "modelb" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["modela", "modelb"];
         let mut modela = None;
         let mut modelb = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -213,13 +233,23 @@ impl<'de> Deserialize<'de> for QueryCpuModelExpansion {
 
 impl crate::qapi_support::FromMembers for QueryCpuModelExpansion {
     const NAME: &'static str = "QueryCpuModelExpansion";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "model" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "model"];
         let mut type_ = None;
         let mut model = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -337,9 +367,21 @@ impl<'de> Deserialize<'de> for SetCpuTopology {
 
 impl crate::qapi_support::FromMembers for SetCpuTopology {
     const NAME: &'static str = "SetCpuTopology";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "core-id" => Some(0),
+            "socket-id" => Some(1),
+            "book-id" => Some(2),
+            "drawer-id" => Some(3),
+            "entitlement" => Some(4),
+            "dedicated" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["core-id", "socket-id", "book-id", "drawer-id", "entitlement", "dedicated"];
         let mut core_id = None;
         let mut socket_id = None;
         let mut book_id = None;
@@ -347,7 +389,9 @@ impl crate::qapi_support::FromMembers for SetCpuTopology {
         let mut entitlement = None;
         let mut dedicated = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

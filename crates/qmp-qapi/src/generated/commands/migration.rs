@@ -54,15 +54,27 @@ impl<'de> Deserialize<'de> for CalcDirtyRate {
 
 impl crate::qapi_support::FromMembers for CalcDirtyRate {
     const NAME: &'static str = "CalcDirtyRate";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "calc-time" => Some(0),
+            "calc-time-unit" => Some(1),
+            "sample-pages" => Some(2),
+            "mode" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["calc-time", "calc-time-unit", "sample-pages", "mode"];
         let mut calc_time = None;
         let mut calc_time_unit = None;
         let mut sample_pages = None;
         let mut mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -161,12 +173,21 @@ impl<'de> Deserialize<'de> for CancelVcpuDirtyLimit {
 
 impl crate::qapi_support::FromMembers for CancelVcpuDirtyLimit {
     const NAME: &'static str = "CancelVcpuDirtyLimit";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cpu-index" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cpu-index"];
         let mut cpu_index = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -267,9 +288,21 @@ impl<'de> Deserialize<'de> for Migrate {
 
 impl crate::qapi_support::FromMembers for Migrate {
     const NAME: &'static str = "Migrate";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "uri" => Some(0),
+            "channels" => Some(1),
+            "blk" => Some(2),
+            "inc" => Some(3),
+            "detach" => Some(4),
+            "resume" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["uri", "channels", "blk", "inc", "detach", "resume"];
         let mut uri = None;
         let mut channels = None;
         let mut blk = None;
@@ -277,7 +310,9 @@ impl crate::qapi_support::FromMembers for Migrate {
         let mut detach = None;
         let mut resume = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -396,12 +431,21 @@ impl<'de> Deserialize<'de> for MigrateContinue {
 
 impl crate::qapi_support::FromMembers for MigrateContinue {
     const NAME: &'static str = "MigrateContinue";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "state" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["state"];
         let mut state = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -477,14 +521,25 @@ impl<'de> Deserialize<'de> for MigrateIncoming {
 
 impl crate::qapi_support::FromMembers for MigrateIncoming {
     const NAME: &'static str = "MigrateIncoming";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "uri" => Some(0),
+            "channels" => Some(1),
+            "exit-on-error" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["uri", "channels", "exit-on-error"];
         let mut uri = None;
         let mut channels = None;
         let mut exit_on_error = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -594,12 +649,21 @@ impl<'de> Deserialize<'de> for MigrateRecover {
 
 impl crate::qapi_support::FromMembers for MigrateRecover {
     const NAME: &'static str = "MigrateRecover";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "uri" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["uri"];
         let mut uri = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -661,12 +725,21 @@ impl<'de> Deserialize<'de> for MigrateSetCapabilities {
 
 impl crate::qapi_support::FromMembers for MigrateSetCapabilities {
     const NAME: &'static str = "MigrateSetCapabilities";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "capabilities" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["capabilities"];
         let mut capabilities = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -807,12 +880,21 @@ impl<'de> Deserialize<'de> for QueryDirtyRate {
 
 impl crate::qapi_support::FromMembers for QueryDirtyRate {
     const NAME: &'static str = "QueryDirtyRate";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "calc-time-unit" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["calc-time-unit"];
         let mut calc_time_unit = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1009,13 +1091,23 @@ impl<'de> Deserialize<'de> for SetVcpuDirtyLimit {
 
 impl crate::qapi_support::FromMembers for SetVcpuDirtyLimit {
     const NAME: &'static str = "SetVcpuDirtyLimit";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cpu-index" => Some(0),
+            "dirty-rate" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cpu-index", "dirty-rate"];
         let mut cpu_index = None;
         let mut dirty_rate = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1092,14 +1184,25 @@ impl<'de> Deserialize<'de> for SnapshotDelete {
 
 impl crate::qapi_support::FromMembers for SnapshotDelete {
     const NAME: &'static str = "SnapshotDelete";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "tag" => Some(1),
+            "devices" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["job-id", "tag", "devices"];
         let mut job_id = None;
         let mut tag = None;
         let mut devices = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1178,15 +1281,27 @@ impl<'de> Deserialize<'de> for SnapshotLoad {
 
 impl crate::qapi_support::FromMembers for SnapshotLoad {
     const NAME: &'static str = "SnapshotLoad";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "tag" => Some(1),
+            "vmstate" => Some(2),
+            "devices" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["job-id", "tag", "vmstate", "devices"];
         let mut job_id = None;
         let mut tag = None;
         let mut vmstate = None;
         let mut devices = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1273,15 +1388,27 @@ impl<'de> Deserialize<'de> for SnapshotSave {
 
 impl crate::qapi_support::FromMembers for SnapshotSave {
     const NAME: &'static str = "SnapshotSave";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "tag" => Some(1),
+            "vmstate" => Some(2),
+            "devices" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["job-id", "tag", "vmstate", "devices"];
         let mut job_id = None;
         let mut tag = None;
         let mut vmstate = None;
         let mut devices = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1405,12 +1532,21 @@ impl<'de> Deserialize<'de> for XenLoadDevicesState {
 
 impl crate::qapi_support::FromMembers for XenLoadDevicesState {
     const NAME: &'static str = "XenLoadDevicesState";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["filename"];
         let mut filename = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1476,13 +1612,23 @@ impl<'de> Deserialize<'de> for XenSaveDevicesState {
 
 impl crate::qapi_support::FromMembers for XenSaveDevicesState {
     const NAME: &'static str = "XenSaveDevicesState";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "live" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["filename", "live"];
         let mut filename = None;
         let mut live = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1553,12 +1699,21 @@ impl<'de> Deserialize<'de> for XenSetGlobalDirtyLog {
 
 impl crate::qapi_support::FromMembers for XenSetGlobalDirtyLog {
     const NAME: &'static str = "XenSetGlobalDirtyLog";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "enable" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["enable"];
         let mut enable = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1629,14 +1784,25 @@ impl<'de> Deserialize<'de> for XenSetReplication {
 
 impl crate::qapi_support::FromMembers for XenSetReplication {
     const NAME: &'static str = "XenSetReplication";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "enable" => Some(0),
+            "primary" => Some(1),
+            "failover" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["enable", "primary", "failover"];
         let mut enable = None;
         let mut primary = None;
         let mut failover = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -45,13 +45,23 @@ impl<'de> Deserialize<'de> for AddFd {
 
 impl crate::qapi_support::FromMembers for AddFd {
     const NAME: &'static str = "AddFd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "fdset-id" => Some(0),
+            "opaque" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["fdset-id", "opaque"];
         let mut fdset_id = None;
         let mut opaque = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -139,15 +149,27 @@ impl<'de> Deserialize<'de> for AddClient {
 
 impl crate::qapi_support::FromMembers for AddClient {
     const NAME: &'static str = "AddClient";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "protocol" => Some(0),
+            "fdname" => Some(1),
+            "skipauth" => Some(2),
+            "tls" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["protocol", "fdname", "skipauth", "tls"];
         let mut protocol = None;
         let mut fdname = None;
         let mut skipauth = None;
         let mut tls = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -236,12 +258,21 @@ impl<'de> Deserialize<'de> for Closefd {
 
 impl crate::qapi_support::FromMembers for Closefd {
     const NAME: &'static str = "Closefd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "fdname" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["fdname"];
         let mut fdname = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -327,13 +358,23 @@ impl<'de> Deserialize<'de> for GetWin32Socket {
 
 impl crate::qapi_support::FromMembers for GetWin32Socket {
     const NAME: &'static str = "GetWin32Socket";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "info" => Some(0),
+            "fdname" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["info", "fdname"];
         let mut info = None;
         let mut fdname = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -398,12 +439,21 @@ impl<'de> Deserialize<'de> for Getfd {
 
 impl crate::qapi_support::FromMembers for Getfd {
     const NAME: &'static str = "Getfd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "fdname" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["fdname"];
         let mut fdname = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -471,13 +521,23 @@ impl<'de> Deserialize<'de> for HumanMonitorCommand {
 
 impl crate::qapi_support::FromMembers for HumanMonitorCommand {
     const NAME: &'static str = "HumanMonitorCommand";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "command-line" => Some(0),
+            "cpu-index" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["command-line", "cpu-index"];
         let mut command_line = None;
         let mut cpu_index = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -554,12 +614,21 @@ impl<'de> Deserialize<'de> for QueryCommandLineOptions {
 
 impl crate::qapi_support::FromMembers for QueryCommandLineOptions {
     const NAME: &'static str = "QueryCommandLineOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "option" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["option"];
         let mut option = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -690,13 +759,23 @@ impl<'de> Deserialize<'de> for RemoveFd {
 
 impl crate::qapi_support::FromMembers for RemoveFd {
     const NAME: &'static str = "RemoveFd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "fdset-id" => Some(0),
+            "fd" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["fdset-id", "fd"];
         let mut fdset_id = None;
         let mut fd = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

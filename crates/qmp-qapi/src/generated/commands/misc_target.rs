@@ -40,12 +40,21 @@ impl<'de> Deserialize<'de> for DumpSkeys {
 
 impl crate::qapi_support::FromMembers for DumpSkeys {
     const NAME: &'static str = "DumpSkeys";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["filename"];
         let mut filename = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -152,12 +161,21 @@ impl<'de> Deserialize<'de> for QuerySevAttestationReport {
 
 impl crate::qapi_support::FromMembers for QuerySevAttestationReport {
     const NAME: &'static str = "QuerySevAttestationReport";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mnonce" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["mnonce"];
         let mut mnonce = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -338,14 +356,25 @@ impl<'de> Deserialize<'de> for SevInjectLaunchSecret {
 
 impl crate::qapi_support::FromMembers for SevInjectLaunchSecret {
     const NAME: &'static str = "SevInjectLaunchSecret";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "packet-header" => Some(0),
+            "secret" => Some(1),
+            "gpa" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["packet-header", "secret", "gpa"];
         let mut packet_header = None;
         let mut secret = None;
         let mut gpa = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -425,12 +454,21 @@ impl<'de> Deserialize<'de> for XenEventInject {
 
 impl crate::qapi_support::FromMembers for XenEventInject {
     const NAME: &'static str = "XenEventInject";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "port" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["port"];
         let mut port = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -68,12 +68,21 @@ impl<'de> Deserialize<'de> for NetdevDel {
 
 impl crate::qapi_support::FromMembers for NetdevDel {
     const NAME: &'static str = "NetdevDel";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id"];
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -133,12 +142,21 @@ impl<'de> Deserialize<'de> for QueryRxFilter {
 
 impl crate::qapi_support::FromMembers for QueryRxFilter {
     const NAME: &'static str = "QueryRxFilter";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name"];
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -207,13 +225,23 @@ impl<'de> Deserialize<'de> for SetLink {
 
 impl crate::qapi_support::FromMembers for SetLink {
     const NAME: &'static str = "SetLink";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "up" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "up"];
         let mut name = None;
         let mut up = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

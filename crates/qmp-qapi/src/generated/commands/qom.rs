@@ -53,12 +53,21 @@ impl<'de> Deserialize<'de> for ObjectDel {
 
 impl crate::qapi_support::FromMembers for ObjectDel {
     const NAME: &'static str = "ObjectDel";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id"];
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -119,13 +128,23 @@ impl<'de> Deserialize<'de> for QomGet {
 
 impl crate::qapi_support::FromMembers for QomGet {
     const NAME: &'static str = "QomGet";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "property" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "property"];
         let mut path = None;
         let mut property = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -188,12 +207,21 @@ impl<'de> Deserialize<'de> for QomList {
 
 impl crate::qapi_support::FromMembers for QomList {
     const NAME: &'static str = "QomList";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path"];
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -251,12 +279,21 @@ impl<'de> Deserialize<'de> for QomListProperties {
 
 impl crate::qapi_support::FromMembers for QomListProperties {
     const NAME: &'static str = "QomListProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "typename" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["typename"];
         let mut typename = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -324,13 +361,23 @@ impl<'de> Deserialize<'de> for QomListTypes {
 
 impl crate::qapi_support::FromMembers for QomListTypes {
     const NAME: &'static str = "QomListTypes";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "implements" => Some(0),
+            "abstract" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["implements", "abstract"];
         let mut implements = None;
         let mut abstract_ = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -411,14 +458,25 @@ impl<'de> Deserialize<'de> for QomSet {
 
 impl crate::qapi_support::FromMembers for QomSet {
     const NAME: &'static str = "QomSet";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "property" => Some(1),
+            "value" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "property", "value"];
         let mut path = None;
         let mut property = None;
         let mut value = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

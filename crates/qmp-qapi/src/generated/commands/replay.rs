@@ -58,12 +58,21 @@ impl<'de> Deserialize<'de> for ReplayBreak {
 
 impl crate::qapi_support::FromMembers for ReplayBreak {
     const NAME: &'static str = "ReplayBreak";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "icount" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["icount"];
         let mut icount = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -144,12 +153,21 @@ impl<'de> Deserialize<'de> for ReplaySeek {
 
 impl crate::qapi_support::FromMembers for ReplaySeek {
     const NAME: &'static str = "ReplaySeek";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "icount" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["icount"];
         let mut icount = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

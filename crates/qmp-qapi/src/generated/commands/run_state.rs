@@ -75,15 +75,27 @@ impl<'de> Deserialize<'de> for SetAction {
 
 impl crate::qapi_support::FromMembers for SetAction {
     const NAME: &'static str = "SetAction";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "reboot" => Some(0),
+            "shutdown" => Some(1),
+            "panic" => Some(2),
+            "watchdog" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["reboot", "shutdown", "panic", "watchdog"];
         let mut reboot = None;
         let mut shutdown = None;
         let mut panic = None;
         let mut watchdog = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -182,12 +194,21 @@ impl<'de> Deserialize<'de> for WatchdogSetAction {
 
 impl crate::qapi_support::FromMembers for WatchdogSetAction {
     const NAME: &'static str = "WatchdogSetAction";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "action" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["action"];
         let mut action = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -46,13 +46,23 @@ impl<'de> Deserialize<'de> for TraceEventGetState {
 
 impl crate::qapi_support::FromMembers for TraceEventGetState {
     const NAME: &'static str = "TraceEventGetState";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "vcpu" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "vcpu"];
         let mut name = None;
         let mut vcpu = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -139,15 +149,27 @@ impl<'de> Deserialize<'de> for TraceEventSetState {
 
 impl crate::qapi_support::FromMembers for TraceEventSetState {
     const NAME: &'static str = "TraceEventSetState";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "enable" => Some(1),
+            "ignore-unavailable" => Some(2),
+            "vcpu" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "enable", "ignore-unavailable", "vcpu"];
         let mut name = None;
         let mut enable = None;
         let mut ignore_unavailable = None;
         let mut vcpu = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -43,13 +43,23 @@ impl<'de> Deserialize<'de> for Transaction {
 
 impl crate::qapi_support::FromMembers for Transaction {
     const NAME: &'static str = "Transaction";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "actions" => Some(0),
+            "properties" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["actions", "properties"];
         let mut actions = None;
         let mut properties = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

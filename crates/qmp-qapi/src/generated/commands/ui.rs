@@ -40,12 +40,21 @@ impl<'de> Deserialize<'de> for ChangeVncPassword {
 
 impl crate::qapi_support::FromMembers for ChangeVncPassword {
     const NAME: &'static str = "ChangeVncPassword";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "password" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["password"];
         let mut password = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -124,16 +133,29 @@ impl<'de> Deserialize<'de> for ClientMigrateInfo {
 
 impl crate::qapi_support::FromMembers for ClientMigrateInfo {
     const NAME: &'static str = "ClientMigrateInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "protocol" => Some(0),
+            "hostname" => Some(1),
+            "port" => Some(2),
+            "tls-port" => Some(3),
+            "cert-subject" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["protocol", "hostname", "port", "tls-port", "cert-subject"];
         let mut protocol = None;
         let mut hostname = None;
         let mut port = None;
         let mut tls_port = None;
         let mut cert_subject = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -288,14 +310,25 @@ impl<'de> Deserialize<'de> for InputSendEvent {
 
 impl crate::qapi_support::FromMembers for InputSendEvent {
     const NAME: &'static str = "InputSendEvent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "head" => Some(1),
+            "events" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "head", "events"];
         let mut device = None;
         let mut head = None;
         let mut events = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -499,15 +532,27 @@ impl<'de> Deserialize<'de> for Screendump {
 
 impl crate::qapi_support::FromMembers for Screendump {
     const NAME: &'static str = "Screendump";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "device" => Some(1),
+            "head" => Some(2),
+            "format" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["filename", "device", "head", "format"];
         let mut filename = None;
         let mut device = None;
         let mut head = None;
         let mut format = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -609,13 +654,23 @@ impl<'de> Deserialize<'de> for SendKey {
 
 impl crate::qapi_support::FromMembers for SendKey {
     const NAME: &'static str = "SendKey";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "keys" => Some(0),
+            "hold-time" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["keys", "hold-time"];
         let mut keys = None;
         let mut hold_time = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

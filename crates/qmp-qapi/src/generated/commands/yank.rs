@@ -59,12 +59,21 @@ impl<'de> Deserialize<'de> for Yank {
 
 impl crate::qapi_support::FromMembers for Yank {
     const NAME: &'static str = "Yank";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "instances" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["instances"];
         let mut instances = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -52,16 +52,29 @@ impl<'de> Deserialize<'de> for ACPIOSTInfo {
 
 impl crate::qapi_support::FromMembers for ACPIOSTInfo {
     const NAME: &'static str = "ACPIOSTInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "slot" => Some(1),
+            "slot-type" => Some(2),
+            "source" => Some(3),
+            "status" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "slot", "slot-type", "source", "status"];
         let mut device = None;
         let mut slot = None;
         let mut slot_type = None;
         let mut source = None;
         let mut status = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -199,19 +212,24 @@ impl<'de> Deserialize<'de> for AcpiTableOptions {
 
 impl crate::qapi_support::FromMembers for AcpiTableOptions {
     const NAME: &'static str = "AcpiTableOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "sig" => Some(0),
+            "rev" => Some(1),
+            "oem_id" => Some(2),
+            "oem_table_id" => Some(3),
+            "oem_rev" => Some(4),
+            "asl_compiler_id" => Some(5),
+            "asl_compiler_rev" => Some(6),
+            "file" => Some(7),
+            "data" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "sig",
-            "rev",
-            "oem_id",
-            "oem_table_id",
-            "oem_rev",
-            "asl_compiler_id",
-            "asl_compiler_rev",
-            "file",
-            "data",
-        ];
         let mut sig = None;
         let mut rev = None;
         let mut oem_id = None;
@@ -222,7 +240,9 @@ impl crate::qapi_support::FromMembers for AcpiTableOptions {
         let mut file = None;
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

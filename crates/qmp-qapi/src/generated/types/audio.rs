@@ -227,14 +227,25 @@ impl<'de> Deserialize<'de> for AudiodevAlsaOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevAlsaOptions {
     const NAME: &'static str = "AudiodevAlsaOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            "threshold" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out", "threshold"];
         let mut in_ = None;
         let mut out = None;
         let mut threshold = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -359,20 +370,25 @@ impl<'de> Deserialize<'de> for AudiodevAlsaPerDirectionOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevAlsaPerDirectionOptions {
     const NAME: &'static str = "AudiodevAlsaPerDirectionOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mixing-engine" => Some(0),
+            "fixed-settings" => Some(1),
+            "frequency" => Some(2),
+            "channels" => Some(3),
+            "voices" => Some(4),
+            "format" => Some(5),
+            "buffer-length" => Some(6),
+            "dev" => Some(7),
+            "period-length" => Some(8),
+            "try-poll" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "mixing-engine",
-            "fixed-settings",
-            "frequency",
-            "channels",
-            "voices",
-            "format",
-            "buffer-length",
-            "dev",
-            "period-length",
-            "try-poll",
-        ];
         let mut mixing_engine = None;
         let mut fixed_settings = None;
         let mut frequency = None;
@@ -384,7 +400,9 @@ impl crate::qapi_support::FromMembers for AudiodevAlsaPerDirectionOptions {
         let mut period_length = None;
         let mut try_poll = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -556,13 +574,23 @@ impl<'de> Deserialize<'de> for AudiodevCoreaudioOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevCoreaudioOptions {
     const NAME: &'static str = "AudiodevCoreaudioOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out"];
         let mut in_ = None;
         let mut out = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -668,18 +696,23 @@ impl<'de> Deserialize<'de> for AudiodevCoreaudioPerDirectionOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevCoreaudioPerDirectionOptions {
     const NAME: &'static str = "AudiodevCoreaudioPerDirectionOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mixing-engine" => Some(0),
+            "fixed-settings" => Some(1),
+            "frequency" => Some(2),
+            "channels" => Some(3),
+            "voices" => Some(4),
+            "format" => Some(5),
+            "buffer-length" => Some(6),
+            "buffer-count" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "mixing-engine",
-            "fixed-settings",
-            "frequency",
-            "channels",
-            "voices",
-            "format",
-            "buffer-length",
-            "buffer-count",
-        ];
         let mut mixing_engine = None;
         let mut fixed_settings = None;
         let mut frequency = None;
@@ -689,7 +722,9 @@ impl crate::qapi_support::FromMembers for AudiodevCoreaudioPerDirectionOptions {
         let mut buffer_length = None;
         let mut buffer_count = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -896,14 +931,25 @@ impl<'de> Deserialize<'de> for AudiodevDsoundOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevDsoundOptions {
     const NAME: &'static str = "AudiodevDsoundOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            "latency" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out", "latency"];
         let mut in_ = None;
         let mut out = None;
         let mut latency = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -988,13 +1034,23 @@ impl<'de> Deserialize<'de> for AudiodevGenericOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevGenericOptions {
     const NAME: &'static str = "AudiodevGenericOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out"];
         let mut in_ = None;
         let mut out = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1070,13 +1126,23 @@ impl<'de> Deserialize<'de> for AudiodevJackOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevJackOptions {
     const NAME: &'static str = "AudiodevJackOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out"];
         let mut in_ = None;
         let mut out = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1202,22 +1268,27 @@ impl<'de> Deserialize<'de> for AudiodevJackPerDirectionOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevJackPerDirectionOptions {
     const NAME: &'static str = "AudiodevJackPerDirectionOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mixing-engine" => Some(0),
+            "fixed-settings" => Some(1),
+            "frequency" => Some(2),
+            "channels" => Some(3),
+            "voices" => Some(4),
+            "format" => Some(5),
+            "buffer-length" => Some(6),
+            "server-name" => Some(7),
+            "client-name" => Some(8),
+            "connect-ports" => Some(9),
+            "start-server" => Some(10),
+            "exact-name" => Some(11),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "mixing-engine",
-            "fixed-settings",
-            "frequency",
-            "channels",
-            "voices",
-            "format",
-            "buffer-length",
-            "server-name",
-            "client-name",
-            "connect-ports",
-            "start-server",
-            "exact-name",
-        ];
         let mut mixing_engine = None;
         let mut fixed_settings = None;
         let mut frequency = None;
@@ -1231,7 +1302,9 @@ impl crate::qapi_support::FromMembers for AudiodevJackPerDirectionOptions {
         let mut start_server = None;
         let mut exact_name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1440,16 +1513,29 @@ impl<'de> Deserialize<'de> for AudiodevOssOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevOssOptions {
     const NAME: &'static str = "AudiodevOssOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            "try-mmap" => Some(2),
+            "exclusive" => Some(3),
+            "dsp-policy" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out", "try-mmap", "exclusive", "dsp-policy"];
         let mut in_ = None;
         let mut out = None;
         let mut try_mmap = None;
         let mut exclusive = None;
         let mut dsp_policy = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1599,20 +1685,25 @@ impl<'de> Deserialize<'de> for AudiodevOssPerDirectionOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevOssPerDirectionOptions {
     const NAME: &'static str = "AudiodevOssPerDirectionOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mixing-engine" => Some(0),
+            "fixed-settings" => Some(1),
+            "frequency" => Some(2),
+            "channels" => Some(3),
+            "voices" => Some(4),
+            "format" => Some(5),
+            "buffer-length" => Some(6),
+            "dev" => Some(7),
+            "buffer-count" => Some(8),
+            "try-poll" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "mixing-engine",
-            "fixed-settings",
-            "frequency",
-            "channels",
-            "voices",
-            "format",
-            "buffer-length",
-            "dev",
-            "buffer-count",
-            "try-poll",
-        ];
         let mut mixing_engine = None;
         let mut fixed_settings = None;
         let mut frequency = None;
@@ -1624,7 +1715,9 @@ impl crate::qapi_support::FromMembers for AudiodevOssPerDirectionOptions {
         let mut buffer_count = None;
         let mut try_poll = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1801,14 +1894,25 @@ impl<'de> Deserialize<'de> for AudiodevPaOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevPaOptions {
     const NAME: &'static str = "AudiodevPaOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            "server" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out", "server"];
         let mut in_ = None;
         let mut out = None;
         let mut server = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1933,20 +2037,25 @@ impl<'de> Deserialize<'de> for AudiodevPaPerDirectionOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevPaPerDirectionOptions {
     const NAME: &'static str = "AudiodevPaPerDirectionOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mixing-engine" => Some(0),
+            "fixed-settings" => Some(1),
+            "frequency" => Some(2),
+            "channels" => Some(3),
+            "voices" => Some(4),
+            "format" => Some(5),
+            "buffer-length" => Some(6),
+            "name" => Some(7),
+            "stream-name" => Some(8),
+            "latency" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "mixing-engine",
-            "fixed-settings",
-            "frequency",
-            "channels",
-            "voices",
-            "format",
-            "buffer-length",
-            "name",
-            "stream-name",
-            "latency",
-        ];
         let mut mixing_engine = None;
         let mut fixed_settings = None;
         let mut frequency = None;
@@ -1958,7 +2067,9 @@ impl crate::qapi_support::FromMembers for AudiodevPaPerDirectionOptions {
         let mut stream_name = None;
         let mut latency = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2155,17 +2266,22 @@ impl<'de> Deserialize<'de> for AudiodevPerDirectionOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevPerDirectionOptions {
     const NAME: &'static str = "AudiodevPerDirectionOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mixing-engine" => Some(0),
+            "fixed-settings" => Some(1),
+            "frequency" => Some(2),
+            "channels" => Some(3),
+            "voices" => Some(4),
+            "format" => Some(5),
+            "buffer-length" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "mixing-engine",
-            "fixed-settings",
-            "frequency",
-            "channels",
-            "voices",
-            "format",
-            "buffer-length",
-        ];
         let mut mixing_engine = None;
         let mut fixed_settings = None;
         let mut frequency = None;
@@ -2174,7 +2290,9 @@ impl crate::qapi_support::FromMembers for AudiodevPerDirectionOptions {
         let mut format = None;
         let mut buffer_length = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2313,13 +2431,23 @@ impl<'de> Deserialize<'de> for AudiodevPipewireOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevPipewireOptions {
     const NAME: &'static str = "AudiodevPipewireOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out"];
         let mut in_ = None;
         let mut out = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2442,20 +2570,25 @@ impl<'de> Deserialize<'de> for AudiodevPipewirePerDirectionOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevPipewirePerDirectionOptions {
     const NAME: &'static str = "AudiodevPipewirePerDirectionOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mixing-engine" => Some(0),
+            "fixed-settings" => Some(1),
+            "frequency" => Some(2),
+            "channels" => Some(3),
+            "voices" => Some(4),
+            "format" => Some(5),
+            "buffer-length" => Some(6),
+            "name" => Some(7),
+            "stream-name" => Some(8),
+            "latency" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "mixing-engine",
-            "fixed-settings",
-            "frequency",
-            "channels",
-            "voices",
-            "format",
-            "buffer-length",
-            "name",
-            "stream-name",
-            "latency",
-        ];
         let mut mixing_engine = None;
         let mut fixed_settings = None;
         let mut frequency = None;
@@ -2467,7 +2600,9 @@ impl crate::qapi_support::FromMembers for AudiodevPipewirePerDirectionOptions {
         let mut stream_name = None;
         let mut latency = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2639,13 +2774,23 @@ impl<'de> Deserialize<'de> for AudiodevSdlOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevSdlOptions {
     const NAME: &'static str = "AudiodevSdlOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out"];
         let mut in_ = None;
         let mut out = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2751,18 +2896,23 @@ impl<'de> Deserialize<'de> for AudiodevSdlPerDirectionOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevSdlPerDirectionOptions {
     const NAME: &'static str = "AudiodevSdlPerDirectionOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mixing-engine" => Some(0),
+            "fixed-settings" => Some(1),
+            "frequency" => Some(2),
+            "channels" => Some(3),
+            "voices" => Some(4),
+            "format" => Some(5),
+            "buffer-length" => Some(6),
+            "buffer-count" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "mixing-engine",
-            "fixed-settings",
-            "frequency",
-            "channels",
-            "voices",
-            "format",
-            "buffer-length",
-            "buffer-count",
-        ];
         let mut mixing_engine = None;
         let mut fixed_settings = None;
         let mut frequency = None;
@@ -2772,7 +2922,9 @@ impl crate::qapi_support::FromMembers for AudiodevSdlPerDirectionOptions {
         let mut buffer_length = None;
         let mut buffer_count = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2932,15 +3084,27 @@ impl<'de> Deserialize<'de> for AudiodevSndioOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevSndioOptions {
     const NAME: &'static str = "AudiodevSndioOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            "dev" => Some(2),
+            "latency" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out", "dev", "latency"];
         let mut in_ = None;
         let mut out = None;
         let mut dev = None;
         let mut latency = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3045,14 +3209,25 @@ impl<'de> Deserialize<'de> for AudiodevWavOptions {
 
 impl crate::qapi_support::FromMembers for AudiodevWavOptions {
     const NAME: &'static str = "AudiodevWavOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in" => Some(0),
+            "out" => Some(1),
+            "path" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["in", "out", "path"];
         let mut in_ = None;
         let mut out = None;
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -43,13 +43,23 @@ impl<'de> Deserialize<'de> for AuthZListFileProperties {
 
 impl crate::qapi_support::FromMembers for AuthZListFileProperties {
     const NAME: &'static str = "AuthZListFileProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "refresh" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["filename", "refresh"];
         let mut filename = None;
         let mut refresh = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -125,13 +135,23 @@ impl<'de> Deserialize<'de> for AuthZListProperties {
 
 impl crate::qapi_support::FromMembers for AuthZListProperties {
     const NAME: &'static str = "AuthZListProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "policy" => Some(0),
+            "rules" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["policy", "rules"];
         let mut policy = None;
         let mut rules = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -200,12 +220,21 @@ impl<'de> Deserialize<'de> for AuthZPAMProperties {
 
 impl crate::qapi_support::FromMembers for AuthZPAMProperties {
     const NAME: &'static str = "AuthZPAMProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "service" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["service"];
         let mut service = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -260,12 +289,21 @@ impl<'de> Deserialize<'de> for AuthZSimpleProperties {
 
 impl crate::qapi_support::FromMembers for AuthZSimpleProperties {
     const NAME: &'static str = "AuthZSimpleProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "identity" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["identity"];
         let mut identity = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -364,14 +402,25 @@ impl<'de> Deserialize<'de> for QAuthZListRule {
 
 impl crate::qapi_support::FromMembers for QAuthZListRule {
     const NAME: &'static str = "QAuthZListRule";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "match" => Some(0),
+            "policy" => Some(1),
+            "format" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["match", "policy", "format"];
         let mut match_ = None;
         let mut policy = None;
         let mut format = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

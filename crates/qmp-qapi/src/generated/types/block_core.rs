@@ -103,24 +103,29 @@ impl<'de> Deserialize<'de> for BackupCommon {
 
 impl crate::qapi_support::FromMembers for BackupCommon {
     const NAME: &'static str = "BackupCommon";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "device" => Some(1),
+            "sync" => Some(2),
+            "speed" => Some(3),
+            "bitmap" => Some(4),
+            "bitmap-mode" => Some(5),
+            "compress" => Some(6),
+            "on-source-error" => Some(7),
+            "on-target-error" => Some(8),
+            "auto-finalize" => Some(9),
+            "auto-dismiss" => Some(10),
+            "filter-node-name" => Some(11),
+            "discard-source" => Some(12),
+            "x-perf" => Some(13),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "job-id",
-            "device",
-            "sync",
-            "speed",
-            "bitmap",
-            "bitmap-mode",
-            "compress",
-            "on-source-error",
-            "on-target-error",
-            "auto-finalize",
-            "auto-dismiss",
-            "filter-node-name",
-            "discard-source",
-            "x-perf",
-        ];
         let mut job_id = None;
         let mut device = None;
         let mut sync = None;
@@ -136,7 +141,9 @@ impl crate::qapi_support::FromMembers for BackupCommon {
         let mut discard_source = None;
         let mut x_perf = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -347,15 +354,27 @@ impl<'de> Deserialize<'de> for BackupPerf {
 
 impl crate::qapi_support::FromMembers for BackupPerf {
     const NAME: &'static str = "BackupPerf";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "use-copy-range" => Some(0),
+            "max-workers" => Some(1),
+            "max-chunk" => Some(2),
+            "min-cluster-size" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["use-copy-range", "max-workers", "max-chunk", "min-cluster-size"];
         let mut use_copy_range = None;
         let mut max_workers = None;
         let mut max_chunk = None;
         let mut min_cluster_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -634,9 +653,22 @@ impl<'de> Deserialize<'de> for BlkdebugInjectErrorOptions {
 
 impl crate::qapi_support::FromMembers for BlkdebugInjectErrorOptions {
     const NAME: &'static str = "BlkdebugInjectErrorOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "event" => Some(0),
+            "state" => Some(1),
+            "iotype" => Some(2),
+            "errno" => Some(3),
+            "sector" => Some(4),
+            "once" => Some(5),
+            "immediately" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["event", "state", "iotype", "errno", "sector", "once", "immediately"];
         let mut event = None;
         let mut state = None;
         let mut iotype = None;
@@ -645,7 +677,9 @@ impl crate::qapi_support::FromMembers for BlkdebugInjectErrorOptions {
         let mut once = None;
         let mut immediately = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -777,14 +811,25 @@ impl<'de> Deserialize<'de> for BlkdebugSetStateOptions {
 
 impl crate::qapi_support::FromMembers for BlkdebugSetStateOptions {
     const NAME: &'static str = "BlkdebugSetStateOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "event" => Some(0),
+            "state" => Some(1),
+            "new_state" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["event", "state", "new_state"];
         let mut event = None;
         let mut state = None;
         let mut new_state = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -854,13 +899,23 @@ impl<'de> Deserialize<'de> for BlockChildInfo {
 
 impl crate::qapi_support::FromMembers for BlockChildInfo {
     const NAME: &'static str = "BlockChildInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "info" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "info"];
         let mut name = None;
         let mut info = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1044,42 +1099,47 @@ impl<'de> Deserialize<'de> for BlockDeviceInfo {
 
 impl crate::qapi_support::FromMembers for BlockDeviceInfo {
     const NAME: &'static str = "BlockDeviceInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "node-name" => Some(1),
+            "ro" => Some(2),
+            "drv" => Some(3),
+            "backing_file" => Some(4),
+            "backing_file_depth" => Some(5),
+            "encrypted" => Some(6),
+            "detect_zeroes" => Some(7),
+            "bps" => Some(8),
+            "bps_rd" => Some(9),
+            "bps_wr" => Some(10),
+            "iops" => Some(11),
+            "iops_rd" => Some(12),
+            "iops_wr" => Some(13),
+            "image" => Some(14),
+            "bps_max" => Some(15),
+            "bps_rd_max" => Some(16),
+            "bps_wr_max" => Some(17),
+            "iops_max" => Some(18),
+            "iops_rd_max" => Some(19),
+            "iops_wr_max" => Some(20),
+            "bps_max_length" => Some(21),
+            "bps_rd_max_length" => Some(22),
+            "bps_wr_max_length" => Some(23),
+            "iops_max_length" => Some(24),
+            "iops_rd_max_length" => Some(25),
+            "iops_wr_max_length" => Some(26),
+            "iops_size" => Some(27),
+            "group" => Some(28),
+            "cache" => Some(29),
+            "write_threshold" => Some(30),
+            "dirty-bitmaps" => Some(31),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "file",
-            "node-name",
-            "ro",
-            "drv",
-            "backing_file",
-            "backing_file_depth",
-            "encrypted",
-            "detect_zeroes",
-            "bps",
-            "bps_rd",
-            "bps_wr",
-            "iops",
-            "iops_rd",
-            "iops_wr",
-            "image",
-            "bps_max",
-            "bps_rd_max",
-            "bps_wr_max",
-            "iops_max",
-            "iops_rd_max",
-            "iops_wr_max",
-            "bps_max_length",
-            "bps_rd_max_length",
-            "bps_wr_max_length",
-            "iops_max_length",
-            "iops_rd_max_length",
-            "iops_wr_max_length",
-            "iops_size",
-            "group",
-            "cache",
-            "write_threshold",
-            "dirty-bitmaps",
-        ];
         let mut file = None;
         let mut node_name = None;
         let mut ro = None;
@@ -1113,7 +1173,9 @@ impl crate::qapi_support::FromMembers for BlockDeviceInfo {
         let mut write_threshold = None;
         let mut dirty_bitmaps = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1575,47 +1637,52 @@ impl<'de> Deserialize<'de> for BlockDeviceStats {
 
 impl crate::qapi_support::FromMembers for BlockDeviceStats {
     const NAME: &'static str = "BlockDeviceStats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "rd_bytes" => Some(0),
+            "wr_bytes" => Some(1),
+            "zone_append_bytes" => Some(2),
+            "unmap_bytes" => Some(3),
+            "rd_operations" => Some(4),
+            "wr_operations" => Some(5),
+            "zone_append_operations" => Some(6),
+            "flush_operations" => Some(7),
+            "unmap_operations" => Some(8),
+            "rd_total_time_ns" => Some(9),
+            "wr_total_time_ns" => Some(10),
+            "zone_append_total_time_ns" => Some(11),
+            "flush_total_time_ns" => Some(12),
+            "unmap_total_time_ns" => Some(13),
+            "wr_highest_offset" => Some(14),
+            "rd_merged" => Some(15),
+            "wr_merged" => Some(16),
+            "zone_append_merged" => Some(17),
+            "unmap_merged" => Some(18),
+            "idle_time_ns" => Some(19),
+            "failed_rd_operations" => Some(20),
+            "failed_wr_operations" => Some(21),
+            "failed_zone_append_operations" => Some(22),
+            "failed_flush_operations" => Some(23),
+            "failed_unmap_operations" => Some(24),
+            "invalid_rd_operations" => Some(25),
+            "invalid_wr_operations" => Some(26),
+            "invalid_zone_append_operations" => Some(27),
+            "invalid_flush_operations" => Some(28),
+            "invalid_unmap_operations" => Some(29),
+            "account_invalid" => Some(30),
+            "account_failed" => Some(31),
+            "timed_stats" => Some(32),
+            "rd_latency_histogram" => Some(33),
+            "wr_latency_histogram" => Some(34),
+            "zone_append_latency_histogram" => Some(35),
+            "flush_latency_histogram" => Some(36),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "rd_bytes",
-            "wr_bytes",
-            "zone_append_bytes",
-            "unmap_bytes",
-            "rd_operations",
-            "wr_operations",
-            "zone_append_operations",
-            "flush_operations",
-            "unmap_operations",
-            "rd_total_time_ns",
-            "wr_total_time_ns",
-            "zone_append_total_time_ns",
-            "flush_total_time_ns",
-            "unmap_total_time_ns",
-            "wr_highest_offset",
-            "rd_merged",
-            "wr_merged",
-            "zone_append_merged",
-            "unmap_merged",
-            "idle_time_ns",
-            "failed_rd_operations",
-            "failed_wr_operations",
-            "failed_zone_append_operations",
-            "failed_flush_operations",
-            "failed_unmap_operations",
-            "invalid_rd_operations",
-            "invalid_wr_operations",
-            "invalid_zone_append_operations",
-            "invalid_flush_operations",
-            "invalid_unmap_operations",
-            "account_invalid",
-            "account_failed",
-            "timed_stats",
-            "rd_latency_histogram",
-            "wr_latency_histogram",
-            "zone_append_latency_histogram",
-            "flush_latency_histogram",
-        ];
         let mut rd_bytes = None;
         let mut wr_bytes = None;
         let mut zone_append_bytes = None;
@@ -1654,7 +1721,9 @@ impl crate::qapi_support::FromMembers for BlockDeviceStats {
         let mut zone_append_latency_histogram = None;
         let mut flush_latency_histogram = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2009,26 +2078,31 @@ impl<'de> Deserialize<'de> for BlockDeviceTimedStats {
 
 impl crate::qapi_support::FromMembers for BlockDeviceTimedStats {
     const NAME: &'static str = "BlockDeviceTimedStats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "interval_length" => Some(0),
+            "min_rd_latency_ns" => Some(1),
+            "max_rd_latency_ns" => Some(2),
+            "avg_rd_latency_ns" => Some(3),
+            "min_wr_latency_ns" => Some(4),
+            "max_wr_latency_ns" => Some(5),
+            "avg_wr_latency_ns" => Some(6),
+            "min_zone_append_latency_ns" => Some(7),
+            "max_zone_append_latency_ns" => Some(8),
+            "avg_zone_append_latency_ns" => Some(9),
+            "min_flush_latency_ns" => Some(10),
+            "max_flush_latency_ns" => Some(11),
+            "avg_flush_latency_ns" => Some(12),
+            "avg_rd_queue_depth" => Some(13),
+            "avg_wr_queue_depth" => Some(14),
+            "avg_zone_append_queue_depth" => Some(15),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "interval_length",
-            "min_rd_latency_ns",
-            "max_rd_latency_ns",
-            "avg_rd_latency_ns",
-            "min_wr_latency_ns",
-            "max_wr_latency_ns",
-            "avg_wr_latency_ns",
-            "min_zone_append_latency_ns",
-            "max_zone_append_latency_ns",
-            "avg_zone_append_latency_ns",
-            "min_flush_latency_ns",
-            "max_flush_latency_ns",
-            "avg_flush_latency_ns",
-            "avg_rd_queue_depth",
-            "avg_wr_queue_depth",
-            "avg_zone_append_queue_depth",
-        ];
         let mut interval_length = None;
         let mut min_rd_latency_ns = None;
         let mut max_rd_latency_ns = None;
@@ -2046,7 +2120,9 @@ impl crate::qapi_support::FromMembers for BlockDeviceTimedStats {
         let mut avg_wr_queue_depth = None;
         let mut avg_zone_append_queue_depth = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2209,13 +2285,23 @@ impl<'de> Deserialize<'de> for BlockDirtyBitmap {
 
 impl crate::qapi_support::FromMembers for BlockDirtyBitmap {
     const NAME: &'static str = "BlockDirtyBitmap";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "name" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "name"];
         let mut node = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2290,16 +2376,29 @@ impl<'de> Deserialize<'de> for BlockDirtyBitmapAdd {
 
 impl crate::qapi_support::FromMembers for BlockDirtyBitmapAdd {
     const NAME: &'static str = "BlockDirtyBitmapAdd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "name" => Some(1),
+            "granularity" => Some(2),
+            "persistent" => Some(3),
+            "disabled" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "name", "granularity", "persistent", "disabled"];
         let mut node = None;
         let mut name = None;
         let mut granularity = None;
         let mut persistent = None;
         let mut disabled = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2399,14 +2498,25 @@ impl<'de> Deserialize<'de> for BlockDirtyBitmapMerge {
 
 impl crate::qapi_support::FromMembers for BlockDirtyBitmapMerge {
     const NAME: &'static str = "BlockDirtyBitmapMerge";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "target" => Some(1),
+            "bitmaps" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "target", "bitmaps"];
         let mut node = None;
         let mut target = None;
         let mut bitmaps = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2490,12 +2600,21 @@ impl<'de> Deserialize<'de> for BlockDirtyBitmapSha256 {
 
 impl crate::qapi_support::FromMembers for BlockDirtyBitmapSha256 {
     const NAME: &'static str = "BlockDirtyBitmapSha256";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "sha256" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["sha256"];
         let mut sha256 = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2572,10 +2691,22 @@ impl<'de> Deserialize<'de> for BlockDirtyInfo {
 
 impl crate::qapi_support::FromMembers for BlockDirtyInfo {
     const NAME: &'static str = "BlockDirtyInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "count" => Some(1),
+            "granularity" => Some(2),
+            "recording" => Some(3),
+            "busy" => Some(4),
+            "persistent" => Some(5),
+            "inconsistent" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["name", "count", "granularity", "recording", "busy", "persistent", "inconsistent"];
         let mut name = None;
         let mut count = None;
         let mut granularity = None;
@@ -2584,7 +2715,9 @@ impl crate::qapi_support::FromMembers for BlockDirtyInfo {
         let mut persistent = None;
         let mut inconsistent = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2755,24 +2888,29 @@ impl<'de> Deserialize<'de> for BlockGraphInfo {
 
 impl crate::qapi_support::FromMembers for BlockGraphInfo {
     const NAME: &'static str = "BlockGraphInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "format" => Some(1),
+            "dirty-flag" => Some(2),
+            "actual-size" => Some(3),
+            "virtual-size" => Some(4),
+            "cluster-size" => Some(5),
+            "encrypted" => Some(6),
+            "compressed" => Some(7),
+            "backing-filename" => Some(8),
+            "full-backing-filename" => Some(9),
+            "backing-filename-format" => Some(10),
+            "snapshots" => Some(11),
+            "format-specific" => Some(12),
+            "children" => Some(13),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "filename",
-            "format",
-            "dirty-flag",
-            "actual-size",
-            "virtual-size",
-            "cluster-size",
-            "encrypted",
-            "compressed",
-            "backing-filename",
-            "full-backing-filename",
-            "backing-filename-format",
-            "snapshots",
-            "format-specific",
-            "children",
-        ];
         let mut filename = None;
         let mut format = None;
         let mut dirty_flag = None;
@@ -2788,7 +2926,9 @@ impl crate::qapi_support::FromMembers for BlockGraphInfo {
         let mut format_specific = None;
         let mut children = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3067,32 +3207,37 @@ impl<'de> Deserialize<'de> for BlockIOThrottle {
 
 impl crate::qapi_support::FromMembers for BlockIOThrottle {
     const NAME: &'static str = "BlockIOThrottle";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "id" => Some(1),
+            "bps" => Some(2),
+            "bps_rd" => Some(3),
+            "bps_wr" => Some(4),
+            "iops" => Some(5),
+            "iops_rd" => Some(6),
+            "iops_wr" => Some(7),
+            "bps_max" => Some(8),
+            "bps_rd_max" => Some(9),
+            "bps_wr_max" => Some(10),
+            "iops_max" => Some(11),
+            "iops_rd_max" => Some(12),
+            "iops_wr_max" => Some(13),
+            "bps_max_length" => Some(14),
+            "bps_rd_max_length" => Some(15),
+            "bps_wr_max_length" => Some(16),
+            "iops_max_length" => Some(17),
+            "iops_rd_max_length" => Some(18),
+            "iops_wr_max_length" => Some(19),
+            "iops_size" => Some(20),
+            "group" => Some(21),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "device",
-            "id",
-            "bps",
-            "bps_rd",
-            "bps_wr",
-            "iops",
-            "iops_rd",
-            "iops_wr",
-            "bps_max",
-            "bps_rd_max",
-            "bps_wr_max",
-            "iops_max",
-            "iops_rd_max",
-            "iops_wr_max",
-            "bps_max_length",
-            "bps_rd_max_length",
-            "bps_wr_max_length",
-            "iops_max_length",
-            "iops_rd_max_length",
-            "iops_wr_max_length",
-            "iops_size",
-            "group",
-        ];
         let mut device = None;
         let mut id = None;
         let mut bps = None;
@@ -3116,7 +3261,9 @@ impl crate::qapi_support::FromMembers for BlockIOThrottle {
         let mut iops_size = None;
         let mut group = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3394,10 +3541,23 @@ impl<'de> Deserialize<'de> for BlockInfo {
 
 impl crate::qapi_support::FromMembers for BlockInfo {
     const NAME: &'static str = "BlockInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "qdev" => Some(1),
+            "type" => Some(2),
+            "removable" => Some(3),
+            "locked" => Some(4),
+            "inserted" => Some(5),
+            "tray_open" => Some(6),
+            "io-status" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["device", "qdev", "type", "removable", "locked", "inserted", "tray_open", "io-status"];
         let mut device = None;
         let mut qdev = None;
         let mut type_ = None;
@@ -3407,7 +3567,9 @@ impl crate::qapi_support::FromMembers for BlockInfo {
         let mut tray_open = None;
         let mut io_status = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3620,12 +3782,21 @@ impl<'de> Deserialize<'de> for BlockJobChangeOptionsMirror {
 
 impl crate::qapi_support::FromMembers for BlockJobChangeOptionsMirror {
     const NAME: &'static str = "BlockJobChangeOptionsMirror";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "copy-mode" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["copy-mode"];
         let mut copy_mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3911,12 +4082,21 @@ impl<'de> Deserialize<'de> for BlockJobInfoMirror {
 
 impl crate::qapi_support::FromMembers for BlockJobInfoMirror {
     const NAME: &'static str = "BlockJobInfoMirror";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "actively-synced" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["actively-synced"];
         let mut actively_synced = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3975,13 +4155,23 @@ impl<'de> Deserialize<'de> for BlockLatencyHistogramInfo {
 
 impl crate::qapi_support::FromMembers for BlockLatencyHistogramInfo {
     const NAME: &'static str = "BlockLatencyHistogramInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "boundaries" => Some(0),
+            "bins" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["boundaries", "bins"];
         let mut boundaries = None;
         let mut bins = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4046,14 +4236,25 @@ impl<'de> Deserialize<'de> for BlockMeasureInfo {
 
 impl crate::qapi_support::FromMembers for BlockMeasureInfo {
     const NAME: &'static str = "BlockMeasureInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "required" => Some(0),
+            "fully-allocated" => Some(1),
+            "bitmaps" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["required", "fully-allocated", "bitmaps"];
         let mut required = None;
         let mut fully_allocated = None;
         let mut bitmaps = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4177,23 +4378,28 @@ impl<'de> Deserialize<'de> for BlockNodeInfo {
 
 impl crate::qapi_support::FromMembers for BlockNodeInfo {
     const NAME: &'static str = "BlockNodeInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "format" => Some(1),
+            "dirty-flag" => Some(2),
+            "actual-size" => Some(3),
+            "virtual-size" => Some(4),
+            "cluster-size" => Some(5),
+            "encrypted" => Some(6),
+            "compressed" => Some(7),
+            "backing-filename" => Some(8),
+            "full-backing-filename" => Some(9),
+            "backing-filename-format" => Some(10),
+            "snapshots" => Some(11),
+            "format-specific" => Some(12),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "filename",
-            "format",
-            "dirty-flag",
-            "actual-size",
-            "virtual-size",
-            "cluster-size",
-            "encrypted",
-            "compressed",
-            "backing-filename",
-            "full-backing-filename",
-            "backing-filename-format",
-            "snapshots",
-            "format-specific",
-        ];
         let mut filename = None;
         let mut format = None;
         let mut dirty_flag = None;
@@ -4208,7 +4414,9 @@ impl crate::qapi_support::FromMembers for BlockNodeInfo {
         let mut snapshots = None;
         let mut format_specific = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4434,10 +4642,22 @@ impl<'de> Deserialize<'de> for BlockStats {
 
 impl crate::qapi_support::FromMembers for BlockStats {
     const NAME: &'static str = "BlockStats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "qdev" => Some(1),
+            "node-name" => Some(2),
+            "stats" => Some(3),
+            "driver-specific" => Some(4),
+            "parent" => Some(5),
+            "backing" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["device", "qdev", "node-name", "stats", "driver-specific", "parent", "backing"];
         let mut device = None;
         let mut qdev = None;
         let mut node_name = None;
@@ -4446,7 +4666,9 @@ impl crate::qapi_support::FromMembers for BlockStats {
         let mut parent = None;
         let mut backing = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4833,14 +5055,25 @@ impl<'de> Deserialize<'de> for BlockStatsSpecificFile {
 
 impl crate::qapi_support::FromMembers for BlockStatsSpecificFile {
     const NAME: &'static str = "BlockStatsSpecificFile";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "discard-nb-ok" => Some(0),
+            "discard-nb-failed" => Some(1),
+            "discard-bytes-ok" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["discard-nb-ok", "discard-nb-failed", "discard-bytes-ok"];
         let mut discard_nb_ok = None;
         let mut discard_nb_failed = None;
         let mut discard_bytes_ok = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4912,14 +5145,25 @@ impl<'de> Deserialize<'de> for BlockStatsSpecificNvme {
 
 impl crate::qapi_support::FromMembers for BlockStatsSpecificNvme {
     const NAME: &'static str = "BlockStatsSpecificNvme";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "completion-errors" => Some(0),
+            "aligned-accesses" => Some(1),
+            "unaligned-accesses" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["completion-errors", "aligned-accesses", "unaligned-accesses"];
         let mut completion_errors = None;
         let mut aligned_accesses = None;
         let mut unaligned_accesses = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -5289,9 +5533,21 @@ impl<'de> Deserialize<'de> for BlockdevAmendOptionsLUKS {
 
 impl crate::qapi_support::FromMembers for BlockdevAmendOptionsLUKS {
     const NAME: &'static str = "BlockdevAmendOptionsLUKS";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "state" => Some(0),
+            "new-secret" => Some(1),
+            "old-secret" => Some(2),
+            "keyslot" => Some(3),
+            "iter-time" => Some(4),
+            "secret" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["state", "new-secret", "old-secret", "keyslot", "iter-time", "secret"];
         let mut state = None;
         let mut new_secret = None;
         let mut old_secret = None;
@@ -5299,7 +5555,9 @@ impl crate::qapi_support::FromMembers for BlockdevAmendOptionsLUKS {
         let mut iter_time = None;
         let mut secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -5414,12 +5672,21 @@ impl<'de> Deserialize<'de> for BlockdevAmendOptionsQcow2 {
 
 impl crate::qapi_support::FromMembers for BlockdevAmendOptionsQcow2 {
     const NAME: &'static str = "BlockdevAmendOptionsQcow2";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "encrypt" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["encrypt"];
         let mut encrypt = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -5547,25 +5814,30 @@ impl<'de> Deserialize<'de> for BlockdevBackup {
 
 impl crate::qapi_support::FromMembers for BlockdevBackup {
     const NAME: &'static str = "BlockdevBackup";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "device" => Some(1),
+            "sync" => Some(2),
+            "speed" => Some(3),
+            "bitmap" => Some(4),
+            "bitmap-mode" => Some(5),
+            "compress" => Some(6),
+            "on-source-error" => Some(7),
+            "on-target-error" => Some(8),
+            "auto-finalize" => Some(9),
+            "auto-dismiss" => Some(10),
+            "filter-node-name" => Some(11),
+            "discard-source" => Some(12),
+            "x-perf" => Some(13),
+            "target" => Some(14),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "job-id",
-            "device",
-            "sync",
-            "speed",
-            "bitmap",
-            "bitmap-mode",
-            "compress",
-            "on-source-error",
-            "on-target-error",
-            "auto-finalize",
-            "auto-dismiss",
-            "filter-node-name",
-            "discard-source",
-            "x-perf",
-            "target",
-        ];
         let mut job_id = None;
         let mut device = None;
         let mut sync = None;
@@ -5582,7 +5854,9 @@ impl crate::qapi_support::FromMembers for BlockdevBackup {
         let mut x_perf = None;
         let mut target = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -5784,14 +6058,25 @@ impl<'de> Deserialize<'de> for BlockdevCacheInfo {
 
 impl crate::qapi_support::FromMembers for BlockdevCacheInfo {
     const NAME: &'static str = "BlockdevCacheInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "writeback" => Some(0),
+            "direct" => Some(1),
+            "no-flush" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["writeback", "direct", "no-flush"];
         let mut writeback = None;
         let mut direct = None;
         let mut no_flush = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -5857,13 +6142,23 @@ impl<'de> Deserialize<'de> for BlockdevCacheOptions {
 
 impl crate::qapi_support::FromMembers for BlockdevCacheOptions {
     const NAME: &'static str = "BlockdevCacheOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "direct" => Some(0),
+            "no-flush" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["direct", "no-flush"];
         let mut direct = None;
         let mut no_flush = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -6255,16 +6550,29 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsFile {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsFile {
     const NAME: &'static str = "BlockdevCreateOptionsFile";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "size" => Some(1),
+            "preallocation" => Some(2),
+            "nocow" => Some(3),
+            "extent-size-hint" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["filename", "size", "preallocation", "nocow", "extent-size-hint"];
         let mut filename = None;
         let mut size = None;
         let mut preallocation = None;
         let mut nocow = None;
         let mut extent_size_hint = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -6366,14 +6674,25 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsGluster {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsGluster {
     const NAME: &'static str = "BlockdevCreateOptionsGluster";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "location" => Some(0),
+            "size" => Some(1),
+            "preallocation" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["location", "size", "preallocation"];
         let mut location = None;
         let mut size = None;
         let mut preallocation = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -6507,22 +6826,27 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsLUKS {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsLUKS {
     const NAME: &'static str = "BlockdevCreateOptionsLUKS";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            "cipher-alg" => Some(1),
+            "cipher-mode" => Some(2),
+            "ivgen-alg" => Some(3),
+            "ivgen-hash-alg" => Some(4),
+            "hash-alg" => Some(5),
+            "iter-time" => Some(6),
+            "detached-header" => Some(7),
+            "file" => Some(8),
+            "header" => Some(9),
+            "size" => Some(10),
+            "preallocation" => Some(11),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "key-secret",
-            "cipher-alg",
-            "cipher-mode",
-            "ivgen-alg",
-            "ivgen-hash-alg",
-            "hash-alg",
-            "iter-time",
-            "detached-header",
-            "file",
-            "header",
-            "size",
-            "preallocation",
-        ];
         let mut key_secret = None;
         let mut cipher_alg = None;
         let mut cipher_mode = None;
@@ -6536,7 +6860,9 @@ impl crate::qapi_support::FromMembers for BlockdevCreateOptionsLUKS {
         let mut size = None;
         let mut preallocation = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -6718,13 +7044,23 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsNfs {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsNfs {
     const NAME: &'static str = "BlockdevCreateOptionsNfs";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "location" => Some(0),
+            "size" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["location", "size"];
         let mut location = None;
         let mut size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -6789,14 +7125,25 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsParallels {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsParallels {
     const NAME: &'static str = "BlockdevCreateOptionsParallels";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "size" => Some(1),
+            "cluster-size" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "size", "cluster-size"];
         let mut file = None;
         let mut size = None;
         let mut cluster_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -6881,15 +7228,27 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsQcow {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsQcow {
     const NAME: &'static str = "BlockdevCreateOptionsQcow";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "size" => Some(1),
+            "backing-file" => Some(2),
+            "encrypt" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "size", "backing-file", "encrypt"];
         let mut file = None;
         let mut size = None;
         let mut backing_file = None;
         let mut encrypt = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -7035,24 +7394,29 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsQcow2 {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsQcow2 {
     const NAME: &'static str = "BlockdevCreateOptionsQcow2";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "data-file" => Some(1),
+            "data-file-raw" => Some(2),
+            "extended-l2" => Some(3),
+            "size" => Some(4),
+            "version" => Some(5),
+            "backing-file" => Some(6),
+            "backing-fmt" => Some(7),
+            "encrypt" => Some(8),
+            "cluster-size" => Some(9),
+            "preallocation" => Some(10),
+            "lazy-refcounts" => Some(11),
+            "refcount-bits" => Some(12),
+            "compression-type" => Some(13),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "file",
-            "data-file",
-            "data-file-raw",
-            "extended-l2",
-            "size",
-            "version",
-            "backing-file",
-            "backing-fmt",
-            "encrypt",
-            "cluster-size",
-            "preallocation",
-            "lazy-refcounts",
-            "refcount-bits",
-            "compression-type",
-        ];
         let mut file = None;
         let mut data_file = None;
         let mut data_file_raw = None;
@@ -7068,7 +7432,9 @@ impl crate::qapi_support::FromMembers for BlockdevCreateOptionsQcow2 {
         let mut refcount_bits = None;
         let mut compression_type = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -7284,9 +7650,21 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsQed {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsQed {
     const NAME: &'static str = "BlockdevCreateOptionsQed";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "size" => Some(1),
+            "backing-file" => Some(2),
+            "backing-fmt" => Some(3),
+            "cluster-size" => Some(4),
+            "table-size" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "size", "backing-file", "backing-fmt", "cluster-size", "table-size"];
         let mut file = None;
         let mut size = None;
         let mut backing_file = None;
@@ -7294,7 +7672,9 @@ impl crate::qapi_support::FromMembers for BlockdevCreateOptionsQed {
         let mut cluster_size = None;
         let mut table_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -7412,15 +7792,27 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsRbd {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsRbd {
     const NAME: &'static str = "BlockdevCreateOptionsRbd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "location" => Some(0),
+            "size" => Some(1),
+            "cluster-size" => Some(2),
+            "encrypt" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["location", "size", "cluster-size", "encrypt"];
         let mut location = None;
         let mut size = None;
         let mut cluster_size = None;
         let mut encrypt = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -7506,13 +7898,23 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsSsh {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsSsh {
     const NAME: &'static str = "BlockdevCreateOptionsSsh";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "location" => Some(0),
+            "size" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["location", "size"];
         let mut location = None;
         let mut size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -7577,14 +7979,25 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsVdi {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsVdi {
     const NAME: &'static str = "BlockdevCreateOptionsVdi";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "size" => Some(1),
+            "preallocation" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "size", "preallocation"];
         let mut file = None;
         let mut size = None;
         let mut preallocation = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -7674,9 +8087,21 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsVhdx {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsVhdx {
     const NAME: &'static str = "BlockdevCreateOptionsVhdx";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "size" => Some(1),
+            "log-size" => Some(2),
+            "block-size" => Some(3),
+            "subformat" => Some(4),
+            "block-state-zero" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "size", "log-size", "block-size", "subformat", "block-state-zero"];
         let mut file = None;
         let mut size = None;
         let mut log_size = None;
@@ -7684,7 +8109,9 @@ impl crate::qapi_support::FromMembers for BlockdevCreateOptionsVhdx {
         let mut subformat = None;
         let mut block_state_zero = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -7827,19 +8254,24 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsVmdk {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsVmdk {
     const NAME: &'static str = "BlockdevCreateOptionsVmdk";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "size" => Some(1),
+            "extents" => Some(2),
+            "subformat" => Some(3),
+            "backing-file" => Some(4),
+            "adapter-type" => Some(5),
+            "hwversion" => Some(6),
+            "toolsversion" => Some(7),
+            "zeroed-grain" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "file",
-            "size",
-            "extents",
-            "subformat",
-            "backing-file",
-            "adapter-type",
-            "hwversion",
-            "toolsversion",
-            "zeroed-grain",
-        ];
         let mut file = None;
         let mut size = None;
         let mut extents = None;
@@ -7850,7 +8282,9 @@ impl crate::qapi_support::FromMembers for BlockdevCreateOptionsVmdk {
         let mut toolsversion = None;
         let mut zeroed_grain = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -8001,15 +8435,27 @@ impl<'de> Deserialize<'de> for BlockdevCreateOptionsVpc {
 
 impl crate::qapi_support::FromMembers for BlockdevCreateOptionsVpc {
     const NAME: &'static str = "BlockdevCreateOptionsVpc";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "size" => Some(1),
+            "subformat" => Some(2),
+            "force-size" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "size", "subformat", "force-size"];
         let mut file = None;
         let mut size = None;
         let mut subformat = None;
         let mut force_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -8783,22 +9229,27 @@ impl<'de> Deserialize<'de> for BlockdevOptionsBlkdebug {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsBlkdebug {
     const NAME: &'static str = "BlockdevOptionsBlkdebug";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "image" => Some(0),
+            "config" => Some(1),
+            "align" => Some(2),
+            "max-transfer" => Some(3),
+            "opt-write-zero" => Some(4),
+            "max-write-zero" => Some(5),
+            "opt-discard" => Some(6),
+            "max-discard" => Some(7),
+            "inject-error" => Some(8),
+            "set-state" => Some(9),
+            "take-child-perms" => Some(10),
+            "unshare-child-perms" => Some(11),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "image",
-            "config",
-            "align",
-            "max-transfer",
-            "opt-write-zero",
-            "max-write-zero",
-            "opt-discard",
-            "max-discard",
-            "inject-error",
-            "set-state",
-            "take-child-perms",
-            "unshare-child-perms",
-        ];
         let mut image = None;
         let mut config = None;
         let mut align = None;
@@ -8812,7 +9263,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsBlkdebug {
         let mut take_child_perms = None;
         let mut unshare_child_perms = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -9009,16 +9462,29 @@ impl<'de> Deserialize<'de> for BlockdevOptionsBlklogwrites {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsBlklogwrites {
     const NAME: &'static str = "BlockdevOptionsBlklogwrites";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "log" => Some(1),
+            "log-sector-size" => Some(2),
+            "log-append" => Some(3),
+            "log-super-update-interval" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "log", "log-sector-size", "log-append", "log-super-update-interval"];
         let mut file = None;
         let mut log = None;
         let mut log_sector_size = None;
         let mut log_append = None;
         let mut log_super_update_interval = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -9112,12 +9578,21 @@ impl<'de> Deserialize<'de> for BlockdevOptionsBlkreplay {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsBlkreplay {
     const NAME: &'static str = "BlockdevOptionsBlkreplay";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "image" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["image"];
         let mut image = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -9175,13 +9650,23 @@ impl<'de> Deserialize<'de> for BlockdevOptionsBlkverify {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsBlkverify {
     const NAME: &'static str = "BlockdevOptionsBlkverify";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "test" => Some(0),
+            "raw" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["test", "raw"];
         let mut test = None;
         let mut raw = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -9266,10 +9751,21 @@ impl<'de> Deserialize<'de> for BlockdevOptionsCbw {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsCbw {
     const NAME: &'static str = "BlockdevOptionsCbw";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "target" => Some(1),
+            "bitmap" => Some(2),
+            "on-cbw-error" => Some(3),
+            "cbw-timeout" => Some(4),
+            "min-cluster-size" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["file", "target", "bitmap", "on-cbw-error", "cbw-timeout", "min-cluster-size"];
         let mut file = None;
         let mut target = None;
         let mut bitmap = None;
@@ -9277,7 +9773,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsCbw {
         let mut cbw_timeout = None;
         let mut min_cluster_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -9387,13 +9885,23 @@ impl<'de> Deserialize<'de> for BlockdevOptionsCor {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsCor {
     const NAME: &'static str = "BlockdevOptionsCor";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "bottom" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "bottom"];
         let mut file = None;
         let mut bottom = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -9488,17 +9996,22 @@ impl<'de> Deserialize<'de> for BlockdevOptionsCurlBase {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsCurlBase {
     const NAME: &'static str = "BlockdevOptionsCurlBase";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "url" => Some(0),
+            "readahead" => Some(1),
+            "timeout" => Some(2),
+            "username" => Some(3),
+            "password-secret" => Some(4),
+            "proxy-username" => Some(5),
+            "proxy-password-secret" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "url",
-            "readahead",
-            "timeout",
-            "username",
-            "password-secret",
-            "proxy-username",
-            "proxy-password-secret",
-        ];
         let mut url = None;
         let mut readahead = None;
         let mut timeout = None;
@@ -9507,7 +10020,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsCurlBase {
         let mut proxy_username = None;
         let mut proxy_password_secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -9661,17 +10176,22 @@ impl<'de> Deserialize<'de> for BlockdevOptionsCurlFtp {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsCurlFtp {
     const NAME: &'static str = "BlockdevOptionsCurlFtp";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "url" => Some(0),
+            "readahead" => Some(1),
+            "timeout" => Some(2),
+            "username" => Some(3),
+            "password-secret" => Some(4),
+            "proxy-username" => Some(5),
+            "proxy-password-secret" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "url",
-            "readahead",
-            "timeout",
-            "username",
-            "password-secret",
-            "proxy-username",
-            "proxy-password-secret",
-        ];
         let mut url = None;
         let mut readahead = None;
         let mut timeout = None;
@@ -9680,7 +10200,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsCurlFtp {
         let mut proxy_username = None;
         let mut proxy_password_secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -9839,18 +10361,23 @@ impl<'de> Deserialize<'de> for BlockdevOptionsCurlFtps {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsCurlFtps {
     const NAME: &'static str = "BlockdevOptionsCurlFtps";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "url" => Some(0),
+            "readahead" => Some(1),
+            "timeout" => Some(2),
+            "username" => Some(3),
+            "password-secret" => Some(4),
+            "proxy-username" => Some(5),
+            "proxy-password-secret" => Some(6),
+            "sslverify" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "url",
-            "readahead",
-            "timeout",
-            "username",
-            "password-secret",
-            "proxy-username",
-            "proxy-password-secret",
-            "sslverify",
-        ];
         let mut url = None;
         let mut readahead = None;
         let mut timeout = None;
@@ -9860,7 +10387,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsCurlFtps {
         let mut proxy_password_secret = None;
         let mut sslverify = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -10035,19 +10564,24 @@ impl<'de> Deserialize<'de> for BlockdevOptionsCurlHttp {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsCurlHttp {
     const NAME: &'static str = "BlockdevOptionsCurlHttp";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "url" => Some(0),
+            "readahead" => Some(1),
+            "timeout" => Some(2),
+            "username" => Some(3),
+            "password-secret" => Some(4),
+            "proxy-username" => Some(5),
+            "proxy-password-secret" => Some(6),
+            "cookie" => Some(7),
+            "cookie-secret" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "url",
-            "readahead",
-            "timeout",
-            "username",
-            "password-secret",
-            "proxy-username",
-            "proxy-password-secret",
-            "cookie",
-            "cookie-secret",
-        ];
         let mut url = None;
         let mut readahead = None;
         let mut timeout = None;
@@ -10058,7 +10592,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsCurlHttp {
         let mut cookie = None;
         let mut cookie_secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -10249,20 +10785,25 @@ impl<'de> Deserialize<'de> for BlockdevOptionsCurlHttps {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsCurlHttps {
     const NAME: &'static str = "BlockdevOptionsCurlHttps";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "url" => Some(0),
+            "readahead" => Some(1),
+            "timeout" => Some(2),
+            "username" => Some(3),
+            "password-secret" => Some(4),
+            "proxy-username" => Some(5),
+            "proxy-password-secret" => Some(6),
+            "cookie" => Some(7),
+            "sslverify" => Some(8),
+            "cookie-secret" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "url",
-            "readahead",
-            "timeout",
-            "username",
-            "password-secret",
-            "proxy-username",
-            "proxy-password-secret",
-            "cookie",
-            "sslverify",
-            "cookie-secret",
-        ];
         let mut url = None;
         let mut readahead = None;
         let mut timeout = None;
@@ -10274,7 +10815,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsCurlHttps {
         let mut sslverify = None;
         let mut cookie_secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -10465,17 +11008,22 @@ impl<'de> Deserialize<'de> for BlockdevOptionsFile {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsFile {
     const NAME: &'static str = "BlockdevOptionsFile";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "pr-manager" => Some(1),
+            "locking" => Some(2),
+            "aio" => Some(3),
+            "aio-max-batch" => Some(4),
+            "drop-cache" => Some(5),
+            "x-check-cache-dropped" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "filename",
-            "pr-manager",
-            "locking",
-            "aio",
-            "aio-max-batch",
-            "drop-cache",
-            "x-check-cache-dropped",
-        ];
         let mut filename = None;
         let mut pr_manager = None;
         let mut locking = None;
@@ -10484,7 +11032,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsFile {
         let mut drop_cache = None;
         let mut x_check_cache_dropped = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -10613,13 +11163,23 @@ impl<'de> Deserialize<'de> for BlockdevOptionsGenericCOWFormat {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsGenericCOWFormat {
     const NAME: &'static str = "BlockdevOptionsGenericCOWFormat";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "backing" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "backing"];
         let mut file = None;
         let mut backing = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -10688,12 +11248,21 @@ impl<'de> Deserialize<'de> for BlockdevOptionsGenericFormat {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsGenericFormat {
     const NAME: &'static str = "BlockdevOptionsGenericFormat";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file"];
         let mut file = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -10764,16 +11333,29 @@ impl<'de> Deserialize<'de> for BlockdevOptionsGluster {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsGluster {
     const NAME: &'static str = "BlockdevOptionsGluster";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "volume" => Some(0),
+            "path" => Some(1),
+            "server" => Some(2),
+            "debug" => Some(3),
+            "logfile" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["volume", "path", "server", "debug", "logfile"];
         let mut volume = None;
         let mut path = None;
         let mut server = None;
         let mut debug = None;
         let mut logfile = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -10861,12 +11443,21 @@ impl<'de> Deserialize<'de> for BlockdevOptionsIoUring {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsIoUring {
     const NAME: &'static str = "BlockdevOptionsIoUring";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["filename"];
         let mut filename = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -10957,19 +11548,24 @@ impl<'de> Deserialize<'de> for BlockdevOptionsIscsi {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsIscsi {
     const NAME: &'static str = "BlockdevOptionsIscsi";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "transport" => Some(0),
+            "portal" => Some(1),
+            "target" => Some(2),
+            "lun" => Some(3),
+            "user" => Some(4),
+            "password-secret" => Some(5),
+            "initiator-name" => Some(6),
+            "header-digest" => Some(7),
+            "timeout" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "transport",
-            "portal",
-            "target",
-            "lun",
-            "user",
-            "password-secret",
-            "initiator-name",
-            "header-digest",
-            "timeout",
-        ];
         let mut transport = None;
         let mut portal = None;
         let mut target = None;
@@ -10980,7 +11576,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsIscsi {
         let mut header_digest = None;
         let mut timeout = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -11121,14 +11719,25 @@ impl<'de> Deserialize<'de> for BlockdevOptionsLUKS {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsLUKS {
     const NAME: &'static str = "BlockdevOptionsLUKS";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "key-secret" => Some(1),
+            "header" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "key-secret", "header"];
         let mut file = None;
         let mut key_secret = None;
         let mut header = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -11211,13 +11820,23 @@ impl<'de> Deserialize<'de> for BlockdevOptionsNVMe {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsNVMe {
     const NAME: &'static str = "BlockdevOptionsNVMe";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "namespace" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "namespace"];
         let mut device = None;
         let mut namespace = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -11305,17 +11924,22 @@ impl<'de> Deserialize<'de> for BlockdevOptionsNbd {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsNbd {
     const NAME: &'static str = "BlockdevOptionsNbd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "server" => Some(0),
+            "export" => Some(1),
+            "tls-creds" => Some(2),
+            "tls-hostname" => Some(3),
+            "x-dirty-bitmap" => Some(4),
+            "reconnect-delay" => Some(5),
+            "open-timeout" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "server",
-            "export",
-            "tls-creds",
-            "tls-hostname",
-            "x-dirty-bitmap",
-            "reconnect-delay",
-            "open-timeout",
-        ];
         let mut server = None;
         let mut export = None;
         let mut tls_creds = None;
@@ -11324,7 +11948,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsNbd {
         let mut reconnect_delay = None;
         let mut open_timeout = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -11481,18 +12107,23 @@ impl<'de> Deserialize<'de> for BlockdevOptionsNfs {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsNfs {
     const NAME: &'static str = "BlockdevOptionsNfs";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "server" => Some(0),
+            "path" => Some(1),
+            "user" => Some(2),
+            "group" => Some(3),
+            "tcp-syn-count" => Some(4),
+            "readahead-size" => Some(5),
+            "page-cache-size" => Some(6),
+            "debug" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "server",
-            "path",
-            "user",
-            "group",
-            "tcp-syn-count",
-            "readahead-size",
-            "page-cache-size",
-            "debug",
-        ];
         let mut server = None;
         let mut path = None;
         let mut user = None;
@@ -11502,7 +12133,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsNfs {
         let mut page_cache_size = None;
         let mut debug = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -11641,14 +12274,25 @@ impl<'de> Deserialize<'de> for BlockdevOptionsNull {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsNull {
     const NAME: &'static str = "BlockdevOptionsNull";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "size" => Some(0),
+            "latency-ns" => Some(1),
+            "read-zeroes" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["size", "latency-ns", "read-zeroes"];
         let mut size = None;
         let mut latency_ns = None;
         let mut read_zeroes = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -11733,12 +12377,21 @@ impl<'de> Deserialize<'de> for BlockdevOptionsNvmeIoUring {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsNvmeIoUring {
     const NAME: &'static str = "BlockdevOptionsNvmeIoUring";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path"];
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -11803,14 +12456,25 @@ impl<'de> Deserialize<'de> for BlockdevOptionsPreallocate {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsPreallocate {
     const NAME: &'static str = "BlockdevOptionsPreallocate";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "prealloc-align" => Some(1),
+            "prealloc-size" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "prealloc-align", "prealloc-size"];
         let mut file = None;
         let mut prealloc_align = None;
         let mut prealloc_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -11900,14 +12564,25 @@ impl<'de> Deserialize<'de> for BlockdevOptionsQcow {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsQcow {
     const NAME: &'static str = "BlockdevOptionsQcow";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "backing" => Some(1),
+            "encrypt" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "backing", "encrypt"];
         let mut file = None;
         let mut backing = None;
         let mut encrypt = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -12058,25 +12733,30 @@ impl<'de> Deserialize<'de> for BlockdevOptionsQcow2 {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsQcow2 {
     const NAME: &'static str = "BlockdevOptionsQcow2";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "backing" => Some(1),
+            "lazy-refcounts" => Some(2),
+            "pass-discard-request" => Some(3),
+            "pass-discard-snapshot" => Some(4),
+            "pass-discard-other" => Some(5),
+            "discard-no-unref" => Some(6),
+            "overlap-check" => Some(7),
+            "cache-size" => Some(8),
+            "l2-cache-size" => Some(9),
+            "l2-cache-entry-size" => Some(10),
+            "refcount-cache-size" => Some(11),
+            "cache-clean-interval" => Some(12),
+            "encrypt" => Some(13),
+            "data-file" => Some(14),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "file",
-            "backing",
-            "lazy-refcounts",
-            "pass-discard-request",
-            "pass-discard-snapshot",
-            "pass-discard-other",
-            "discard-no-unref",
-            "overlap-check",
-            "cache-size",
-            "l2-cache-size",
-            "l2-cache-entry-size",
-            "refcount-cache-size",
-            "cache-clean-interval",
-            "encrypt",
-            "data-file",
-        ];
         let mut file = None;
         let mut backing = None;
         let mut lazy_refcounts = None;
@@ -12093,7 +12773,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsQcow2 {
         let mut encrypt = None;
         let mut data_file = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -12323,17 +13005,29 @@ impl<'de> Deserialize<'de> for BlockdevOptionsQuorum {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsQuorum {
     const NAME: &'static str = "BlockdevOptionsQuorum";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "blkverify" => Some(0),
+            "children" => Some(1),
+            "vote-threshold" => Some(2),
+            "rewrite-corrupted" => Some(3),
+            "read-pattern" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["blkverify", "children", "vote-threshold", "rewrite-corrupted", "read-pattern"];
         let mut blkverify = None;
         let mut children = None;
         let mut vote_threshold = None;
         let mut rewrite_corrupted = None;
         let mut read_pattern = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -12438,14 +13132,25 @@ impl<'de> Deserialize<'de> for BlockdevOptionsRaw {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsRaw {
     const NAME: &'static str = "BlockdevOptionsRaw";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "offset" => Some(1),
+            "size" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "offset", "size"];
         let mut file = None;
         let mut offset = None;
         let mut size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -12568,20 +13273,25 @@ impl<'de> Deserialize<'de> for BlockdevOptionsRbd {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsRbd {
     const NAME: &'static str = "BlockdevOptionsRbd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "pool" => Some(0),
+            "namespace" => Some(1),
+            "image" => Some(2),
+            "conf" => Some(3),
+            "snapshot" => Some(4),
+            "encrypt" => Some(5),
+            "user" => Some(6),
+            "auth-client-required" => Some(7),
+            "key-secret" => Some(8),
+            "server" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "pool",
-            "namespace",
-            "image",
-            "conf",
-            "snapshot",
-            "encrypt",
-            "user",
-            "auth-client-required",
-            "key-secret",
-            "server",
-        ];
         let mut pool = None;
         let mut namespace = None;
         let mut image = None;
@@ -12593,7 +13303,9 @@ impl crate::qapi_support::FromMembers for BlockdevOptionsRbd {
         let mut key_secret = None;
         let mut server = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -12752,14 +13464,25 @@ impl<'de> Deserialize<'de> for BlockdevOptionsReplication {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsReplication {
     const NAME: &'static str = "BlockdevOptionsReplication";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "file" => Some(0),
+            "mode" => Some(1),
+            "top-id" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["file", "mode", "top-id"];
         let mut file = None;
         let mut mode = None;
         let mut top_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -12844,15 +13567,27 @@ impl<'de> Deserialize<'de> for BlockdevOptionsSsh {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsSsh {
     const NAME: &'static str = "BlockdevOptionsSsh";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "server" => Some(0),
+            "path" => Some(1),
+            "user" => Some(2),
+            "host-key-check" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["server", "path", "user", "host-key-check"];
         let mut server = None;
         let mut path = None;
         let mut user = None;
         let mut host_key_check = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -12938,13 +13673,23 @@ impl<'de> Deserialize<'de> for BlockdevOptionsThrottle {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsThrottle {
     const NAME: &'static str = "BlockdevOptionsThrottle";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "throttle-group" => Some(0),
+            "file" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["throttle-group", "file"];
         let mut throttle_group = None;
         let mut file = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -13026,16 +13771,29 @@ impl<'de> Deserialize<'de> for BlockdevOptionsVVFAT {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsVVFAT {
     const NAME: &'static str = "BlockdevOptionsVVFAT";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "dir" => Some(0),
+            "fat-type" => Some(1),
+            "floppy" => Some(2),
+            "label" => Some(3),
+            "rw" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["dir", "fat-type", "floppy", "label", "rw"];
         let mut dir = None;
         let mut fat_type = None;
         let mut floppy = None;
         let mut label = None;
         let mut rw = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -13139,12 +13897,21 @@ impl<'de> Deserialize<'de> for BlockdevOptionsVirtioBlkVfioPci {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsVirtioBlkVfioPci {
     const NAME: &'static str = "BlockdevOptionsVirtioBlkVfioPci";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path"];
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -13201,12 +13968,21 @@ impl<'de> Deserialize<'de> for BlockdevOptionsVirtioBlkVhostUser {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsVirtioBlkVhostUser {
     const NAME: &'static str = "BlockdevOptionsVirtioBlkVhostUser";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path"];
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -13265,12 +14041,21 @@ impl<'de> Deserialize<'de> for BlockdevOptionsVirtioBlkVhostVdpa {
 
 impl crate::qapi_support::FromMembers for BlockdevOptionsVirtioBlkVhostVdpa {
     const NAME: &'static str = "BlockdevOptionsVirtioBlkVhostVdpa";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path"];
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -13552,13 +14337,23 @@ impl<'de> Deserialize<'de> for BlockdevSnapshot {
 
 impl crate::qapi_support::FromMembers for BlockdevSnapshot {
     const NAME: &'static str = "BlockdevSnapshot";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "overlay" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "overlay"];
         let mut node = None;
         let mut overlay = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -13622,13 +14417,23 @@ impl<'de> Deserialize<'de> for BlockdevSnapshotInternal {
 
 impl crate::qapi_support::FromMembers for BlockdevSnapshotInternal {
     const NAME: &'static str = "BlockdevSnapshotInternal";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "name" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "name"];
         let mut device = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -13714,10 +14519,21 @@ impl<'de> Deserialize<'de> for BlockdevSnapshotSync {
 
 impl crate::qapi_support::FromMembers for BlockdevSnapshotSync {
     const NAME: &'static str = "BlockdevSnapshotSync";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "node-name" => Some(1),
+            "snapshot-file" => Some(2),
+            "snapshot-node-name" => Some(3),
+            "format" => Some(4),
+            "mode" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["device", "node-name", "snapshot-file", "snapshot-node-name", "format", "mode"];
         let mut device = None;
         let mut node_name = None;
         let mut snapshot_file = None;
@@ -13725,7 +14541,9 @@ impl crate::qapi_support::FromMembers for BlockdevSnapshotSync {
         let mut format = None;
         let mut mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -13998,27 +14816,32 @@ impl<'de> Deserialize<'de> for DriveBackup {
 
 impl crate::qapi_support::FromMembers for DriveBackup {
     const NAME: &'static str = "DriveBackup";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "device" => Some(1),
+            "sync" => Some(2),
+            "speed" => Some(3),
+            "bitmap" => Some(4),
+            "bitmap-mode" => Some(5),
+            "compress" => Some(6),
+            "on-source-error" => Some(7),
+            "on-target-error" => Some(8),
+            "auto-finalize" => Some(9),
+            "auto-dismiss" => Some(10),
+            "filter-node-name" => Some(11),
+            "discard-source" => Some(12),
+            "x-perf" => Some(13),
+            "target" => Some(14),
+            "format" => Some(15),
+            "mode" => Some(16),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "job-id",
-            "device",
-            "sync",
-            "speed",
-            "bitmap",
-            "bitmap-mode",
-            "compress",
-            "on-source-error",
-            "on-target-error",
-            "auto-finalize",
-            "auto-dismiss",
-            "filter-node-name",
-            "discard-source",
-            "x-perf",
-            "target",
-            "format",
-            "mode",
-        ];
         let mut job_id = None;
         let mut device = None;
         let mut sync = None;
@@ -14037,7 +14860,9 @@ impl crate::qapi_support::FromMembers for DriveBackup {
         let mut format = None;
         let mut mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -14331,27 +15156,32 @@ impl<'de> Deserialize<'de> for DriveMirror {
 
 impl crate::qapi_support::FromMembers for DriveMirror {
     const NAME: &'static str = "DriveMirror";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "job-id" => Some(0),
+            "device" => Some(1),
+            "target" => Some(2),
+            "format" => Some(3),
+            "node-name" => Some(4),
+            "replaces" => Some(5),
+            "sync" => Some(6),
+            "mode" => Some(7),
+            "speed" => Some(8),
+            "granularity" => Some(9),
+            "buf-size" => Some(10),
+            "on-source-error" => Some(11),
+            "on-target-error" => Some(12),
+            "unmap" => Some(13),
+            "copy-mode" => Some(14),
+            "auto-finalize" => Some(15),
+            "auto-dismiss" => Some(16),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "job-id",
-            "device",
-            "target",
-            "format",
-            "node-name",
-            "replaces",
-            "sync",
-            "mode",
-            "speed",
-            "granularity",
-            "buf-size",
-            "on-source-error",
-            "on-target-error",
-            "unmap",
-            "copy-mode",
-            "auto-finalize",
-            "auto-dismiss",
-        ];
         let mut job_id = None;
         let mut device = None;
         let mut target = None;
@@ -14370,7 +15200,9 @@ impl crate::qapi_support::FromMembers for DriveMirror {
         let mut auto_finalize = None;
         let mut auto_dismiss = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -14588,12 +15420,21 @@ impl<'de> Deserialize<'de> for DummyBlockCoreForceArrays {
 
 impl crate::qapi_support::FromMembers for DummyBlockCoreForceArrays {
     const NAME: &'static str = "DummyBlockCoreForceArrays";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "unused-block-graph-info" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["unused-block-graph-info"];
         let mut unused_block_graph_info = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -14700,22 +15541,27 @@ impl<'de> Deserialize<'de> for ImageCheck {
 
 impl crate::qapi_support::FromMembers for ImageCheck {
     const NAME: &'static str = "ImageCheck";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "format" => Some(1),
+            "check-errors" => Some(2),
+            "image-end-offset" => Some(3),
+            "corruptions" => Some(4),
+            "leaks" => Some(5),
+            "corruptions-fixed" => Some(6),
+            "leaks-fixed" => Some(7),
+            "total-clusters" => Some(8),
+            "allocated-clusters" => Some(9),
+            "fragmented-clusters" => Some(10),
+            "compressed-clusters" => Some(11),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "filename",
-            "format",
-            "check-errors",
-            "image-end-offset",
-            "corruptions",
-            "leaks",
-            "corruptions-fixed",
-            "leaks-fixed",
-            "total-clusters",
-            "allocated-clusters",
-            "fragmented-clusters",
-            "compressed-clusters",
-        ];
         let mut filename = None;
         let mut format = None;
         let mut check_errors = None;
@@ -14729,7 +15575,9 @@ impl crate::qapi_support::FromMembers for ImageCheck {
         let mut fragmented_clusters = None;
         let mut compressed_clusters = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -14953,24 +15801,29 @@ impl<'de> Deserialize<'de> for ImageInfo {
 
 impl crate::qapi_support::FromMembers for ImageInfo {
     const NAME: &'static str = "ImageInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "format" => Some(1),
+            "dirty-flag" => Some(2),
+            "actual-size" => Some(3),
+            "virtual-size" => Some(4),
+            "cluster-size" => Some(5),
+            "encrypted" => Some(6),
+            "compressed" => Some(7),
+            "backing-filename" => Some(8),
+            "full-backing-filename" => Some(9),
+            "backing-filename-format" => Some(10),
+            "snapshots" => Some(11),
+            "format-specific" => Some(12),
+            "backing-image" => Some(13),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "filename",
-            "format",
-            "dirty-flag",
-            "actual-size",
-            "virtual-size",
-            "cluster-size",
-            "encrypted",
-            "compressed",
-            "backing-filename",
-            "full-backing-filename",
-            "backing-filename-format",
-            "snapshots",
-            "format-specific",
-            "backing-image",
-        ];
         let mut filename = None;
         let mut format = None;
         let mut dirty_flag = None;
@@ -14986,7 +15839,9 @@ impl crate::qapi_support::FromMembers for ImageInfo {
         let mut format_specific = None;
         let mut backing_image = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -15262,12 +16117,21 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificFile {
 
 impl crate::qapi_support::FromMembers for ImageInfoSpecificFile {
     const NAME: &'static str = "ImageInfoSpecificFile";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "extent-size-hint" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["extent-size-hint"];
         let mut extent_size_hint = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -15327,12 +16191,21 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificFileWrapper {
 
 impl crate::qapi_support::FromMembers for ImageInfoSpecificFileWrapper {
     const NAME: &'static str = "ImageInfoSpecificFileWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -15412,12 +16285,21 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificLUKSWrapper {
 
 impl crate::qapi_support::FromMembers for ImageInfoSpecificLUKSWrapper {
     const NAME: &'static str = "ImageInfoSpecificLUKSWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -15513,20 +16395,25 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificQCow2 {
 
 impl crate::qapi_support::FromMembers for ImageInfoSpecificQCow2 {
     const NAME: &'static str = "ImageInfoSpecificQCow2";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "compat" => Some(0),
+            "data-file" => Some(1),
+            "data-file-raw" => Some(2),
+            "extended-l2" => Some(3),
+            "lazy-refcounts" => Some(4),
+            "corrupt" => Some(5),
+            "refcount-bits" => Some(6),
+            "encrypt" => Some(7),
+            "bitmaps" => Some(8),
+            "compression-type" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "compat",
-            "data-file",
-            "data-file-raw",
-            "extended-l2",
-            "lazy-refcounts",
-            "corrupt",
-            "refcount-bits",
-            "encrypt",
-            "bitmaps",
-            "compression-type",
-        ];
         let mut compat = None;
         let mut data_file = None;
         let mut data_file_raw = None;
@@ -15538,7 +16425,9 @@ impl crate::qapi_support::FromMembers for ImageInfoSpecificQCow2 {
         let mut bitmaps = None;
         let mut compression_type = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -15753,12 +16642,21 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificQCow2EncryptionBase {
 
 impl crate::qapi_support::FromMembers for ImageInfoSpecificQCow2EncryptionBase {
     const NAME: &'static str = "ImageInfoSpecificQCow2EncryptionBase";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "format" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["format"];
         let mut format = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -15813,12 +16711,21 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificQCow2Wrapper {
 
 impl crate::qapi_support::FromMembers for ImageInfoSpecificQCow2Wrapper {
     const NAME: &'static str = "ImageInfoSpecificQCow2Wrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -15875,12 +16782,21 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificRbd {
 
 impl crate::qapi_support::FromMembers for ImageInfoSpecificRbd {
     const NAME: &'static str = "ImageInfoSpecificRbd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "encryption-format" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["encryption-format"];
         let mut encryption_format = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -15940,12 +16856,21 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificRbdWrapper {
 
 impl crate::qapi_support::FromMembers for ImageInfoSpecificRbdWrapper {
     const NAME: &'static str = "ImageInfoSpecificRbdWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -16010,15 +16935,27 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificVmdk {
 
 impl crate::qapi_support::FromMembers for ImageInfoSpecificVmdk {
     const NAME: &'static str = "ImageInfoSpecificVmdk";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "create-type" => Some(0),
+            "cid" => Some(1),
+            "parent-cid" => Some(2),
+            "extents" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["create-type", "cid", "parent-cid", "extents"];
         let mut create_type = None;
         let mut cid = None;
         let mut parent_cid = None;
         let mut extents = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -16090,12 +17027,21 @@ impl<'de> Deserialize<'de> for ImageInfoSpecificVmdkWrapper {
 
 impl crate::qapi_support::FromMembers for ImageInfoSpecificVmdkWrapper {
     const NAME: &'static str = "ImageInfoSpecificVmdkWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -16221,10 +17167,24 @@ impl<'de> Deserialize<'de> for MapEntry {
 
 impl crate::qapi_support::FromMembers for MapEntry {
     const NAME: &'static str = "MapEntry";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "start" => Some(0),
+            "length" => Some(1),
+            "data" => Some(2),
+            "zero" => Some(3),
+            "compressed" => Some(4),
+            "depth" => Some(5),
+            "present" => Some(6),
+            "offset" => Some(7),
+            "filename" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["start", "length", "data", "zero", "compressed", "depth", "present", "offset", "filename"];
         let mut start = None;
         let mut length = None;
         let mut data = None;
@@ -16235,7 +17195,9 @@ impl crate::qapi_support::FromMembers for MapEntry {
         let mut offset = None;
         let mut filename = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -16386,13 +17348,23 @@ impl<'de> Deserialize<'de> for NFSServer {
 
 impl crate::qapi_support::FromMembers for NFSServer {
     const NAME: &'static str = "NFSServer";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "host" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "host"];
         let mut type_ = None;
         let mut host = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -16529,14 +17501,25 @@ impl<'de> Deserialize<'de> for Qcow2BitmapInfo {
 
 impl crate::qapi_support::FromMembers for Qcow2BitmapInfo {
     const NAME: &'static str = "Qcow2BitmapInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "granularity" => Some(1),
+            "flags" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "granularity", "flags"];
         let mut name = None;
         let mut granularity = None;
         let mut flags = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -16679,20 +17662,25 @@ impl<'de> Deserialize<'de> for Qcow2OverlapCheckFlags {
 
 impl crate::qapi_support::FromMembers for Qcow2OverlapCheckFlags {
     const NAME: &'static str = "Qcow2OverlapCheckFlags";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "template" => Some(0),
+            "main-header" => Some(1),
+            "active-l1" => Some(2),
+            "active-l2" => Some(3),
+            "refcount-table" => Some(4),
+            "refcount-block" => Some(5),
+            "snapshot-table" => Some(6),
+            "inactive-l1" => Some(7),
+            "inactive-l2" => Some(8),
+            "bitmap-directory" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "template",
-            "main-header",
-            "active-l1",
-            "active-l2",
-            "refcount-table",
-            "refcount-block",
-            "snapshot-table",
-            "inactive-l1",
-            "inactive-l2",
-            "bitmap-directory",
-        ];
         let mut template = None;
         let mut main_header = None;
         let mut active_l1 = None;
@@ -16704,7 +17692,9 @@ impl crate::qapi_support::FromMembers for Qcow2OverlapCheckFlags {
         let mut inactive_l2 = None;
         let mut bitmap_directory = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -17046,13 +18036,23 @@ impl<'de> Deserialize<'de> for RbdEncryptionCreateOptionsLUKS {
 
 impl crate::qapi_support::FromMembers for RbdEncryptionCreateOptionsLUKS {
     const NAME: &'static str = "RbdEncryptionCreateOptionsLUKS";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            "cipher-alg" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["key-secret", "cipher-alg"];
         let mut key_secret = None;
         let mut cipher_alg = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -17127,13 +18127,23 @@ impl<'de> Deserialize<'de> for RbdEncryptionCreateOptionsLUKS2 {
 
 impl crate::qapi_support::FromMembers for RbdEncryptionCreateOptionsLUKS2 {
     const NAME: &'static str = "RbdEncryptionCreateOptionsLUKS2";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            "cipher-alg" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["key-secret", "cipher-alg"];
         let mut key_secret = None;
         let mut cipher_alg = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -17208,13 +18218,23 @@ impl<'de> Deserialize<'de> for RbdEncryptionCreateOptionsLUKSBase {
 
 impl crate::qapi_support::FromMembers for RbdEncryptionCreateOptionsLUKSBase {
     const NAME: &'static str = "RbdEncryptionCreateOptionsLUKSBase";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            "cipher-alg" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["key-secret", "cipher-alg"];
         let mut key_secret = None;
         let mut cipher_alg = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -17374,12 +18394,21 @@ impl<'de> Deserialize<'de> for RbdEncryptionOptionsLUKS {
 
 impl crate::qapi_support::FromMembers for RbdEncryptionOptionsLUKS {
     const NAME: &'static str = "RbdEncryptionOptionsLUKS";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["key-secret"];
         let mut key_secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -17434,12 +18463,21 @@ impl<'de> Deserialize<'de> for RbdEncryptionOptionsLUKS2 {
 
 impl crate::qapi_support::FromMembers for RbdEncryptionOptionsLUKS2 {
     const NAME: &'static str = "RbdEncryptionOptionsLUKS2";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["key-secret"];
         let mut key_secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -17495,12 +18533,21 @@ impl<'de> Deserialize<'de> for RbdEncryptionOptionsLUKSAny {
 
 impl crate::qapi_support::FromMembers for RbdEncryptionOptionsLUKSAny {
     const NAME: &'static str = "RbdEncryptionOptionsLUKSAny";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["key-secret"];
         let mut key_secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -17555,12 +18602,21 @@ impl<'de> Deserialize<'de> for RbdEncryptionOptionsLUKSBase {
 
 impl crate::qapi_support::FromMembers for RbdEncryptionOptionsLUKSBase {
     const NAME: &'static str = "RbdEncryptionOptionsLUKSBase";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["key-secret"];
         let mut key_secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -17682,18 +18738,23 @@ impl<'de> Deserialize<'de> for SnapshotInfo {
 
 impl crate::qapi_support::FromMembers for SnapshotInfo {
     const NAME: &'static str = "SnapshotInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "name" => Some(1),
+            "vm-state-size" => Some(2),
+            "date-sec" => Some(3),
+            "date-nsec" => Some(4),
+            "vm-clock-sec" => Some(5),
+            "vm-clock-nsec" => Some(6),
+            "icount" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "id",
-            "name",
-            "vm-state-size",
-            "date-sec",
-            "date-nsec",
-            "vm-clock-sec",
-            "vm-clock-nsec",
-            "icount",
-        ];
         let mut id = None;
         let mut name = None;
         let mut vm_state_size = None;
@@ -17703,7 +18764,9 @@ impl crate::qapi_support::FromMembers for SnapshotInfo {
         let mut vm_clock_nsec = None;
         let mut icount = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -17912,13 +18975,23 @@ impl<'de> Deserialize<'de> for SshHostKeyHash {
 
 impl crate::qapi_support::FromMembers for SshHostKeyHash {
     const NAME: &'static str = "SshHostKeyHash";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "hash" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "hash"];
         let mut type_ = None;
         let mut hash = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -18091,30 +19164,35 @@ impl<'de> Deserialize<'de> for ThrottleGroupProperties {
 
 impl crate::qapi_support::FromMembers for ThrottleGroupProperties {
     const NAME: &'static str = "ThrottleGroupProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "limits" => Some(0),
+            "x-iops-total" => Some(1),
+            "x-iops-total-max" => Some(2),
+            "x-iops-total-max-length" => Some(3),
+            "x-iops-read" => Some(4),
+            "x-iops-read-max" => Some(5),
+            "x-iops-read-max-length" => Some(6),
+            "x-iops-write" => Some(7),
+            "x-iops-write-max" => Some(8),
+            "x-iops-write-max-length" => Some(9),
+            "x-bps-total" => Some(10),
+            "x-bps-total-max" => Some(11),
+            "x-bps-total-max-length" => Some(12),
+            "x-bps-read" => Some(13),
+            "x-bps-read-max" => Some(14),
+            "x-bps-read-max-length" => Some(15),
+            "x-bps-write" => Some(16),
+            "x-bps-write-max" => Some(17),
+            "x-bps-write-max-length" => Some(18),
+            "x-iops-size" => Some(19),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "limits",
-            "x-iops-total",
-            "x-iops-total-max",
-            "x-iops-total-max-length",
-            "x-iops-read",
-            "x-iops-read-max",
-            "x-iops-read-max-length",
-            "x-iops-write",
-            "x-iops-write-max",
-            "x-iops-write-max-length",
-            "x-bps-total",
-            "x-bps-total-max",
-            "x-bps-total-max-length",
-            "x-bps-read",
-            "x-bps-read-max",
-            "x-bps-read-max-length",
-            "x-bps-write",
-            "x-bps-write-max",
-            "x-bps-write-max-length",
-            "x-iops-size",
-        ];
         let mut limits = None;
         let mut x_iops_total = None;
         let mut x_iops_total_max = None;
@@ -18136,7 +19214,9 @@ impl crate::qapi_support::FromMembers for ThrottleGroupProperties {
         let mut x_bps_write_max_length = None;
         let mut x_iops_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -18503,29 +19583,34 @@ impl<'de> Deserialize<'de> for ThrottleLimits {
 
 impl crate::qapi_support::FromMembers for ThrottleLimits {
     const NAME: &'static str = "ThrottleLimits";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "iops-total" => Some(0),
+            "iops-total-max" => Some(1),
+            "iops-total-max-length" => Some(2),
+            "iops-read" => Some(3),
+            "iops-read-max" => Some(4),
+            "iops-read-max-length" => Some(5),
+            "iops-write" => Some(6),
+            "iops-write-max" => Some(7),
+            "iops-write-max-length" => Some(8),
+            "bps-total" => Some(9),
+            "bps-total-max" => Some(10),
+            "bps-total-max-length" => Some(11),
+            "bps-read" => Some(12),
+            "bps-read-max" => Some(13),
+            "bps-read-max-length" => Some(14),
+            "bps-write" => Some(15),
+            "bps-write-max" => Some(16),
+            "bps-write-max-length" => Some(17),
+            "iops-size" => Some(18),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "iops-total",
-            "iops-total-max",
-            "iops-total-max-length",
-            "iops-read",
-            "iops-read-max",
-            "iops-read-max-length",
-            "iops-write",
-            "iops-write-max",
-            "iops-write-max-length",
-            "bps-total",
-            "bps-total-max",
-            "bps-total-max-length",
-            "bps-read",
-            "bps-read-max",
-            "bps-read-max-length",
-            "bps-write",
-            "bps-write-max",
-            "bps-write-max-length",
-            "iops-size",
-        ];
         let mut iops_total = None;
         let mut iops_total_max = None;
         let mut iops_total_max_length = None;
@@ -18546,7 +19631,9 @@ impl crate::qapi_support::FromMembers for ThrottleLimits {
         let mut bps_write_max_length = None;
         let mut iops_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -18826,16 +19913,29 @@ impl<'de> Deserialize<'de> for VmdkExtentInfo {
 
 impl crate::qapi_support::FromMembers for VmdkExtentInfo {
     const NAME: &'static str = "VmdkExtentInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "format" => Some(1),
+            "virtual-size" => Some(2),
+            "cluster-size" => Some(3),
+            "compressed" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["filename", "format", "virtual-size", "cluster-size", "compressed"];
         let mut filename = None;
         let mut format = None;
         let mut virtual_size = None;
         let mut cluster_size = None;
         let mut compressed = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -18924,13 +20024,23 @@ impl<'de> Deserialize<'de> for XDbgBlockGraph {
 
 impl crate::qapi_support::FromMembers for XDbgBlockGraph {
     const NAME: &'static str = "XDbgBlockGraph";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "nodes" => Some(0),
+            "edges" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["nodes", "edges"];
         let mut nodes = None;
         let mut edges = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -18999,16 +20109,29 @@ impl<'de> Deserialize<'de> for XDbgBlockGraphEdge {
 
 impl crate::qapi_support::FromMembers for XDbgBlockGraphEdge {
     const NAME: &'static str = "XDbgBlockGraphEdge";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "parent" => Some(0),
+            "child" => Some(1),
+            "name" => Some(2),
+            "perm" => Some(3),
+            "shared-perm" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["parent", "child", "name", "perm", "shared-perm"];
         let mut parent = None;
         let mut child = None;
         let mut name = None;
         let mut perm = None;
         let mut shared_perm = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -19090,14 +20213,25 @@ impl<'de> Deserialize<'de> for XDbgBlockGraphNode {
 
 impl crate::qapi_support::FromMembers for XDbgBlockGraphNode {
     const NAME: &'static str = "XDbgBlockGraphNode";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "type" => Some(1),
+            "name" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "type", "name"];
         let mut id = None;
         let mut type_ = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

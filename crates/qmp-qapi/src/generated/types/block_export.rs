@@ -47,15 +47,27 @@ impl<'de> Deserialize<'de> for BlockExportInfo {
 
 impl crate::qapi_support::FromMembers for BlockExportInfo {
     const NAME: &'static str = "BlockExportInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "type" => Some(1),
+            "node-name" => Some(2),
+            "shutting-down" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "type", "node-name", "shutting-down"];
         let mut id = None;
         let mut type_ = None;
         let mut node_name = None;
         let mut shutting_down = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -272,14 +284,25 @@ impl<'de> Deserialize<'de> for BlockExportOptionsFuse {
 
 impl crate::qapi_support::FromMembers for BlockExportOptionsFuse {
     const NAME: &'static str = "BlockExportOptionsFuse";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mountpoint" => Some(0),
+            "growable" => Some(1),
+            "allow-other" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["mountpoint", "growable", "allow-other"];
         let mut mountpoint = None;
         let mut growable = None;
         let mut allow_other = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -376,15 +399,27 @@ impl<'de> Deserialize<'de> for BlockExportOptionsNbd {
 
 impl crate::qapi_support::FromMembers for BlockExportOptionsNbd {
     const NAME: &'static str = "BlockExportOptionsNbd";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "description" => Some(1),
+            "bitmaps" => Some(2),
+            "allocation-depth" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "description", "bitmaps", "allocation-depth"];
         let mut name = None;
         let mut description = None;
         let mut bitmaps = None;
         let mut allocation_depth = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -484,13 +519,23 @@ impl<'de> Deserialize<'de> for BlockExportOptionsNbdBase {
 
 impl crate::qapi_support::FromMembers for BlockExportOptionsNbdBase {
     const NAME: &'static str = "BlockExportOptionsNbdBase";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "description" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "description"];
         let mut name = None;
         let mut description = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -579,16 +624,29 @@ impl<'de> Deserialize<'de> for BlockExportOptionsVduseBlk {
 
 impl crate::qapi_support::FromMembers for BlockExportOptionsVduseBlk {
     const NAME: &'static str = "BlockExportOptionsVduseBlk";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "num-queues" => Some(1),
+            "queue-size" => Some(2),
+            "logical-block-size" => Some(3),
+            "serial" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "num-queues", "queue-size", "logical-block-size", "serial"];
         let mut name = None;
         let mut num_queues = None;
         let mut queue_size = None;
         let mut logical_block_size = None;
         let mut serial = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -700,14 +758,25 @@ impl<'de> Deserialize<'de> for BlockExportOptionsVhostUserBlk {
 
 impl crate::qapi_support::FromMembers for BlockExportOptionsVhostUserBlk {
     const NAME: &'static str = "BlockExportOptionsVhostUserBlk";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "addr" => Some(0),
+            "logical-block-size" => Some(1),
+            "num-queues" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["addr", "logical-block-size", "num-queues"];
         let mut addr = None;
         let mut logical_block_size = None;
         let mut num_queues = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -870,16 +939,29 @@ impl<'de> Deserialize<'de> for NbdServerAddOptions {
 
 impl crate::qapi_support::FromMembers for NbdServerAddOptions {
     const NAME: &'static str = "NbdServerAddOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "description" => Some(1),
+            "device" => Some(2),
+            "writable" => Some(3),
+            "bitmap" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "description", "device", "writable", "bitmap"];
         let mut name = None;
         let mut description = None;
         let mut device = None;
         let mut writable = None;
         let mut bitmap = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -996,15 +1078,27 @@ impl<'de> Deserialize<'de> for NbdServerOptions {
 
 impl crate::qapi_support::FromMembers for NbdServerOptions {
     const NAME: &'static str = "NbdServerOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "addr" => Some(0),
+            "tls-creds" => Some(1),
+            "tls-authz" => Some(2),
+            "max-connections" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["addr", "tls-creds", "tls-authz", "max-connections"];
         let mut addr = None;
         let mut tls_creds = None;
         let mut tls_authz = None;
         let mut max_connections = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

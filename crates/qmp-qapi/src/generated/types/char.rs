@@ -247,12 +247,21 @@ impl<'de> Deserialize<'de> for ChardevBackendInfo {
 
 impl crate::qapi_support::FromMembers for ChardevBackendInfo {
     const NAME: &'static str = "ChardevBackendInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name"];
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -381,13 +390,23 @@ impl<'de> Deserialize<'de> for ChardevCommon {
 
 impl crate::qapi_support::FromMembers for ChardevCommon {
     const NAME: &'static str = "ChardevCommon";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend"];
         let mut logfile = None;
         let mut logappend = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -456,12 +475,21 @@ impl<'de> Deserialize<'de> for ChardevCommonWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevCommonWrapper {
     const NAME: &'static str = "ChardevCommonWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -528,14 +556,25 @@ impl<'de> Deserialize<'de> for ChardevDBus {
 
 impl crate::qapi_support::FromMembers for ChardevDBus {
     const NAME: &'static str = "ChardevDBus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "name" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "name"];
         let mut logfile = None;
         let mut logappend = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -617,12 +656,21 @@ impl<'de> Deserialize<'de> for ChardevDBusWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevDBusWrapper {
     const NAME: &'static str = "ChardevDBusWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -697,16 +745,29 @@ impl<'de> Deserialize<'de> for ChardevFile {
 
 impl crate::qapi_support::FromMembers for ChardevFile {
     const NAME: &'static str = "ChardevFile";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "in" => Some(2),
+            "out" => Some(3),
+            "append" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "in", "out", "append"];
         let mut logfile = None;
         let mut logappend = None;
         let mut in_ = None;
         let mut out = None;
         let mut append = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -808,12 +869,21 @@ impl<'de> Deserialize<'de> for ChardevFileWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevFileWrapper {
     const NAME: &'static str = "ChardevFileWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -878,14 +948,25 @@ impl<'de> Deserialize<'de> for ChardevHostdev {
 
 impl crate::qapi_support::FromMembers for ChardevHostdev {
     const NAME: &'static str = "ChardevHostdev";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "device" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "device"];
         let mut logfile = None;
         let mut logappend = None;
         let mut device = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -965,12 +1046,21 @@ impl<'de> Deserialize<'de> for ChardevHostdevWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevHostdevWrapper {
     const NAME: &'static str = "ChardevHostdevWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1031,14 +1121,25 @@ impl<'de> Deserialize<'de> for ChardevInfo {
 
 impl crate::qapi_support::FromMembers for ChardevInfo {
     const NAME: &'static str = "ChardevInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "label" => Some(0),
+            "filename" => Some(1),
+            "frontend-open" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["label", "filename", "frontend-open"];
         let mut label = None;
         let mut filename = None;
         let mut frontend_open = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1112,14 +1213,25 @@ impl<'de> Deserialize<'de> for ChardevMux {
 
 impl crate::qapi_support::FromMembers for ChardevMux {
     const NAME: &'static str = "ChardevMux";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "chardev" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "chardev"];
         let mut logfile = None;
         let mut logappend = None;
         let mut chardev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1199,12 +1311,21 @@ impl<'de> Deserialize<'de> for ChardevMuxWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevMuxWrapper {
     const NAME: &'static str = "ChardevMuxWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1273,14 +1394,25 @@ impl<'de> Deserialize<'de> for ChardevPty {
 
 impl crate::qapi_support::FromMembers for ChardevPty {
     const NAME: &'static str = "ChardevPty";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "path" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "path"];
         let mut logfile = None;
         let mut logappend = None;
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1358,12 +1490,21 @@ impl<'de> Deserialize<'de> for ChardevPtyWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevPtyWrapper {
     const NAME: &'static str = "ChardevPtyWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1437,15 +1578,27 @@ impl<'de> Deserialize<'de> for ChardevQemuVDAgent {
 
 impl crate::qapi_support::FromMembers for ChardevQemuVDAgent {
     const NAME: &'static str = "ChardevQemuVDAgent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "mouse" => Some(2),
+            "clipboard" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "mouse", "clipboard"];
         let mut logfile = None;
         let mut logappend = None;
         let mut mouse = None;
         let mut clipboard = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1540,12 +1693,21 @@ impl<'de> Deserialize<'de> for ChardevQemuVDAgentWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevQemuVDAgentWrapper {
     const NAME: &'static str = "ChardevQemuVDAgentWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1602,12 +1764,21 @@ impl<'de> Deserialize<'de> for ChardevReturn {
 
 impl crate::qapi_support::FromMembers for ChardevReturn {
     const NAME: &'static str = "ChardevReturn";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "pty" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["pty"];
         let mut pty = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1679,14 +1850,25 @@ impl<'de> Deserialize<'de> for ChardevRingbuf {
 
 impl crate::qapi_support::FromMembers for ChardevRingbuf {
     const NAME: &'static str = "ChardevRingbuf";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "size" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "size"];
         let mut logfile = None;
         let mut logappend = None;
         let mut size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1764,12 +1946,21 @@ impl<'de> Deserialize<'de> for ChardevRingbufWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevRingbufWrapper {
     const NAME: &'static str = "ChardevRingbufWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1887,23 +2078,28 @@ impl<'de> Deserialize<'de> for ChardevSocket {
 
 impl crate::qapi_support::FromMembers for ChardevSocket {
     const NAME: &'static str = "ChardevSocket";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "addr" => Some(2),
+            "tls-creds" => Some(3),
+            "tls-authz" => Some(4),
+            "server" => Some(5),
+            "wait" => Some(6),
+            "nodelay" => Some(7),
+            "telnet" => Some(8),
+            "tn3270" => Some(9),
+            "websocket" => Some(10),
+            "reconnect" => Some(11),
+            "reconnect-ms" => Some(12),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "logfile",
-            "logappend",
-            "addr",
-            "tls-creds",
-            "tls-authz",
-            "server",
-            "wait",
-            "nodelay",
-            "telnet",
-            "tn3270",
-            "websocket",
-            "reconnect",
-            "reconnect-ms",
-        ];
         let mut logfile = None;
         let mut logappend = None;
         let mut addr = None;
@@ -1918,7 +2114,9 @@ impl crate::qapi_support::FromMembers for ChardevSocket {
         let mut reconnect = None;
         let mut reconnect_ms = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2108,12 +2306,21 @@ impl<'de> Deserialize<'de> for ChardevSocketWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevSocketWrapper {
     const NAME: &'static str = "ChardevSocketWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2180,14 +2387,25 @@ impl<'de> Deserialize<'de> for ChardevSpiceChannel {
 
 impl crate::qapi_support::FromMembers for ChardevSpiceChannel {
     const NAME: &'static str = "ChardevSpiceChannel";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "type" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "type"];
         let mut logfile = None;
         let mut logappend = None;
         let mut type_ = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2269,12 +2487,21 @@ impl<'de> Deserialize<'de> for ChardevSpiceChannelWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevSpiceChannelWrapper {
     const NAME: &'static str = "ChardevSpiceChannelWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2341,14 +2568,25 @@ impl<'de> Deserialize<'de> for ChardevSpicePort {
 
 impl crate::qapi_support::FromMembers for ChardevSpicePort {
     const NAME: &'static str = "ChardevSpicePort";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "fqdn" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "fqdn"];
         let mut logfile = None;
         let mut logappend = None;
         let mut fqdn = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2430,12 +2668,21 @@ impl<'de> Deserialize<'de> for ChardevSpicePortWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevSpicePortWrapper {
     const NAME: &'static str = "ChardevSpicePortWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2502,14 +2749,25 @@ impl<'de> Deserialize<'de> for ChardevStdio {
 
 impl crate::qapi_support::FromMembers for ChardevStdio {
     const NAME: &'static str = "ChardevStdio";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "signal" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "signal"];
         let mut logfile = None;
         let mut logappend = None;
         let mut signal = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2587,12 +2845,21 @@ impl<'de> Deserialize<'de> for ChardevStdioWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevStdioWrapper {
     const NAME: &'static str = "ChardevStdioWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2662,15 +2929,27 @@ impl<'de> Deserialize<'de> for ChardevUdp {
 
 impl crate::qapi_support::FromMembers for ChardevUdp {
     const NAME: &'static str = "ChardevUdp";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "remote" => Some(2),
+            "local" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "remote", "local"];
         let mut logfile = None;
         let mut logappend = None;
         let mut remote = None;
         let mut local = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2761,12 +3040,21 @@ impl<'de> Deserialize<'de> for ChardevUdpWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevUdpWrapper {
     const NAME: &'static str = "ChardevUdpWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2848,9 +3136,21 @@ impl<'de> Deserialize<'de> for ChardevVC {
 
 impl crate::qapi_support::FromMembers for ChardevVC {
     const NAME: &'static str = "ChardevVC";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logfile" => Some(0),
+            "logappend" => Some(1),
+            "width" => Some(2),
+            "height" => Some(3),
+            "cols" => Some(4),
+            "rows" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logfile", "logappend", "width", "height", "cols", "rows"];
         let mut logfile = None;
         let mut logappend = None;
         let mut width = None;
@@ -2858,7 +3158,9 @@ impl crate::qapi_support::FromMembers for ChardevVC {
         let mut cols = None;
         let mut rows = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2971,12 +3273,21 @@ impl<'de> Deserialize<'de> for ChardevVCWrapper {
 
 impl crate::qapi_support::FromMembers for ChardevVCWrapper {
     const NAME: &'static str = "ChardevVCWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

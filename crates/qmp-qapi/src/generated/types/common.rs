@@ -86,12 +86,21 @@ impl<'de> Deserialize<'de> for HumanReadableText {
 
 impl crate::qapi_support::FromMembers for HumanReadableText {
     const NAME: &'static str = "HumanReadableText";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "human-readable-text" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["human-readable-text"];
         let mut human_readable_text = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

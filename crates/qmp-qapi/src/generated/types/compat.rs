@@ -55,15 +55,27 @@ impl<'de> Deserialize<'de> for CompatPolicy {
 
 impl crate::qapi_support::FromMembers for CompatPolicy {
     const NAME: &'static str = "CompatPolicy";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "deprecated-input" => Some(0),
+            "deprecated-output" => Some(1),
+            "unstable-input" => Some(2),
+            "unstable-output" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["deprecated-input", "deprecated-output", "unstable-input", "unstable-output"];
         let mut deprecated_input = None;
         let mut deprecated_output = None;
         let mut unstable_input = None;
         let mut unstable_output = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

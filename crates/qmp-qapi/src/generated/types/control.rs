@@ -38,12 +38,21 @@ impl<'de> Deserialize<'de> for CommandInfo {
 
 impl crate::qapi_support::FromMembers for CommandInfo {
     const NAME: &'static str = "CommandInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name"];
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -131,15 +140,27 @@ impl<'de> Deserialize<'de> for MonitorOptions {
 
 impl crate::qapi_support::FromMembers for MonitorOptions {
     const NAME: &'static str = "MonitorOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "mode" => Some(1),
+            "pretty" => Some(2),
+            "chardev" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "mode", "pretty", "chardev"];
         let mut id = None;
         let mut mode = None;
         let mut pretty = None;
         let mut chardev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -249,13 +270,23 @@ impl<'de> Deserialize<'de> for VersionInfo {
 
 impl crate::qapi_support::FromMembers for VersionInfo {
     const NAME: &'static str = "VersionInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "qemu" => Some(0),
+            "package" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["qemu", "package"];
         let mut qemu = None;
         let mut package = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -318,14 +349,25 @@ impl<'de> Deserialize<'de> for VersionTriple {
 
 impl crate::qapi_support::FromMembers for VersionTriple {
     const NAME: &'static str = "VersionTriple";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "major" => Some(0),
+            "minor" => Some(1),
+            "micro" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["major", "minor", "micro"];
         let mut major = None;
         let mut minor = None;
         let mut micro = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -158,13 +158,23 @@ impl<'de> Deserialize<'de> for QCryptoAkCipherOptionsRSA {
 
 impl crate::qapi_support::FromMembers for QCryptoAkCipherOptionsRSA {
     const NAME: &'static str = "QCryptoAkCipherOptionsRSA";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "hash-alg" => Some(0),
+            "padding-alg" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["hash-alg", "padding-alg"];
         let mut hash_alg = None;
         let mut padding_alg = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -319,9 +329,21 @@ impl<'de> Deserialize<'de> for QCryptoBlockAmendOptionsLUKS {
 
 impl crate::qapi_support::FromMembers for QCryptoBlockAmendOptionsLUKS {
     const NAME: &'static str = "QCryptoBlockAmendOptionsLUKS";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "state" => Some(0),
+            "new-secret" => Some(1),
+            "old-secret" => Some(2),
+            "keyslot" => Some(3),
+            "iter-time" => Some(4),
+            "secret" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["state", "new-secret", "old-secret", "keyslot", "iter-time", "secret"];
         let mut state = None;
         let mut new_secret = None;
         let mut old_secret = None;
@@ -329,7 +351,9 @@ impl crate::qapi_support::FromMembers for QCryptoBlockAmendOptionsLUKS {
         let mut iter_time = None;
         let mut secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -557,18 +581,23 @@ impl<'de> Deserialize<'de> for QCryptoBlockCreateOptionsLUKS {
 
 impl crate::qapi_support::FromMembers for QCryptoBlockCreateOptionsLUKS {
     const NAME: &'static str = "QCryptoBlockCreateOptionsLUKS";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            "cipher-alg" => Some(1),
+            "cipher-mode" => Some(2),
+            "ivgen-alg" => Some(3),
+            "ivgen-hash-alg" => Some(4),
+            "hash-alg" => Some(5),
+            "iter-time" => Some(6),
+            "detached-header" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "key-secret",
-            "cipher-alg",
-            "cipher-mode",
-            "ivgen-alg",
-            "ivgen-hash-alg",
-            "hash-alg",
-            "iter-time",
-            "detached-header",
-        ];
         let mut key_secret = None;
         let mut cipher_alg = None;
         let mut cipher_mode = None;
@@ -578,7 +607,9 @@ impl crate::qapi_support::FromMembers for QCryptoBlockCreateOptionsLUKS {
         let mut iter_time = None;
         let mut detached_header = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -806,12 +837,21 @@ impl<'de> Deserialize<'de> for QCryptoBlockInfoBase {
 
 impl crate::qapi_support::FromMembers for QCryptoBlockInfoBase {
     const NAME: &'static str = "QCryptoBlockInfoBase";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "format" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["format"];
         let mut format = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -902,20 +942,25 @@ impl<'de> Deserialize<'de> for QCryptoBlockInfoLUKS {
 
 impl crate::qapi_support::FromMembers for QCryptoBlockInfoLUKS {
     const NAME: &'static str = "QCryptoBlockInfoLUKS";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cipher-alg" => Some(0),
+            "cipher-mode" => Some(1),
+            "ivgen-alg" => Some(2),
+            "ivgen-hash-alg" => Some(3),
+            "hash-alg" => Some(4),
+            "detached-header" => Some(5),
+            "payload-offset" => Some(6),
+            "master-key-iters" => Some(7),
+            "uuid" => Some(8),
+            "slots" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "cipher-alg",
-            "cipher-mode",
-            "ivgen-alg",
-            "ivgen-hash-alg",
-            "hash-alg",
-            "detached-header",
-            "payload-offset",
-            "master-key-iters",
-            "uuid",
-            "slots",
-        ];
         let mut cipher_alg = None;
         let mut cipher_mode = None;
         let mut ivgen_alg = None;
@@ -927,7 +972,9 @@ impl crate::qapi_support::FromMembers for QCryptoBlockInfoLUKS {
         let mut uuid = None;
         let mut slots = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1052,15 +1099,27 @@ impl<'de> Deserialize<'de> for QCryptoBlockInfoLUKSSlot {
 
 impl crate::qapi_support::FromMembers for QCryptoBlockInfoLUKSSlot {
     const NAME: &'static str = "QCryptoBlockInfoLUKSSlot";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "active" => Some(0),
+            "iters" => Some(1),
+            "stripes" => Some(2),
+            "key-offset" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["active", "iters", "stripes", "key-offset"];
         let mut active = None;
         let mut iters = None;
         let mut stripes = None;
         let mut key_offset = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1234,12 +1293,21 @@ impl<'de> Deserialize<'de> for QCryptoBlockOptionsBase {
 
 impl crate::qapi_support::FromMembers for QCryptoBlockOptionsBase {
     const NAME: &'static str = "QCryptoBlockOptionsBase";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "format" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["format"];
         let mut format = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1296,12 +1364,21 @@ impl<'de> Deserialize<'de> for QCryptoBlockOptionsLUKS {
 
 impl crate::qapi_support::FromMembers for QCryptoBlockOptionsLUKS {
     const NAME: &'static str = "QCryptoBlockOptionsLUKS";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["key-secret"];
         let mut key_secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1363,12 +1440,21 @@ impl<'de> Deserialize<'de> for QCryptoBlockOptionsQCow {
 
 impl crate::qapi_support::FromMembers for QCryptoBlockOptionsQCow {
     const NAME: &'static str = "QCryptoBlockOptionsQCow";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key-secret" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["key-secret"];
         let mut key_secret = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1721,15 +1807,27 @@ impl<'de> Deserialize<'de> for SecretCommonProperties {
 
 impl crate::qapi_support::FromMembers for SecretCommonProperties {
     const NAME: &'static str = "SecretCommonProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "loaded" => Some(0),
+            "format" => Some(1),
+            "keyid" => Some(2),
+            "iv" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["loaded", "format", "keyid", "iv"];
         let mut loaded = None;
         let mut format = None;
         let mut keyid = None;
         let mut iv = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1847,16 +1945,29 @@ impl<'de> Deserialize<'de> for SecretKeyringProperties {
 
 impl crate::qapi_support::FromMembers for SecretKeyringProperties {
     const NAME: &'static str = "SecretKeyringProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "loaded" => Some(0),
+            "format" => Some(1),
+            "keyid" => Some(2),
+            "iv" => Some(3),
+            "serial" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["loaded", "format", "keyid", "iv", "serial"];
         let mut loaded = None;
         let mut format = None;
         let mut keyid = None;
         let mut iv = None;
         let mut serial = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1988,9 +2099,21 @@ impl<'de> Deserialize<'de> for SecretProperties {
 
 impl crate::qapi_support::FromMembers for SecretProperties {
     const NAME: &'static str = "SecretProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "loaded" => Some(0),
+            "format" => Some(1),
+            "keyid" => Some(2),
+            "iv" => Some(3),
+            "data" => Some(4),
+            "file" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["loaded", "format", "keyid", "iv", "data", "file"];
         let mut loaded = None;
         let mut format = None;
         let mut keyid = None;
@@ -1998,7 +2121,9 @@ impl crate::qapi_support::FromMembers for SecretProperties {
         let mut data = None;
         let mut file = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2136,16 +2261,29 @@ impl<'de> Deserialize<'de> for TlsCredsAnonProperties {
 
 impl crate::qapi_support::FromMembers for TlsCredsAnonProperties {
     const NAME: &'static str = "TlsCredsAnonProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "verify-peer" => Some(0),
+            "dir" => Some(1),
+            "endpoint" => Some(2),
+            "priority" => Some(3),
+            "loaded" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["verify-peer", "dir", "endpoint", "priority", "loaded"];
         let mut verify_peer = None;
         let mut dir = None;
         let mut endpoint = None;
         let mut priority = None;
         let mut loaded = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2265,15 +2403,27 @@ impl<'de> Deserialize<'de> for TlsCredsProperties {
 
 impl crate::qapi_support::FromMembers for TlsCredsProperties {
     const NAME: &'static str = "TlsCredsProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "verify-peer" => Some(0),
+            "dir" => Some(1),
+            "endpoint" => Some(2),
+            "priority" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["verify-peer", "dir", "endpoint", "priority"];
         let mut verify_peer = None;
         let mut dir = None;
         let mut endpoint = None;
         let mut priority = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2396,9 +2546,21 @@ impl<'de> Deserialize<'de> for TlsCredsPskProperties {
 
 impl crate::qapi_support::FromMembers for TlsCredsPskProperties {
     const NAME: &'static str = "TlsCredsPskProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "verify-peer" => Some(0),
+            "dir" => Some(1),
+            "endpoint" => Some(2),
+            "priority" => Some(3),
+            "loaded" => Some(4),
+            "username" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["verify-peer", "dir", "endpoint", "priority", "loaded", "username"];
         let mut verify_peer = None;
         let mut dir = None;
         let mut endpoint = None;
@@ -2406,7 +2568,9 @@ impl crate::qapi_support::FromMembers for TlsCredsPskProperties {
         let mut loaded = None;
         let mut username = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2554,10 +2718,22 @@ impl<'de> Deserialize<'de> for TlsCredsX509Properties {
 
 impl crate::qapi_support::FromMembers for TlsCredsX509Properties {
     const NAME: &'static str = "TlsCredsX509Properties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "verify-peer" => Some(0),
+            "dir" => Some(1),
+            "endpoint" => Some(2),
+            "priority" => Some(3),
+            "loaded" => Some(4),
+            "sanity-check" => Some(5),
+            "passwordid" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["verify-peer", "dir", "endpoint", "priority", "loaded", "sanity-check", "passwordid"];
         let mut verify_peer = None;
         let mut dir = None;
         let mut endpoint = None;
@@ -2566,7 +2742,9 @@ impl crate::qapi_support::FromMembers for TlsCredsX509Properties {
         let mut sanity_check = None;
         let mut passwordid = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -77,13 +77,23 @@ impl<'de> Deserialize<'de> for QCryptodevBackendClient {
 
 impl crate::qapi_support::FromMembers for QCryptodevBackendClient {
     const NAME: &'static str = "QCryptodevBackendClient";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "queue" => Some(0),
+            "type" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["queue", "type"];
         let mut queue = None;
         let mut type_ = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -190,14 +200,25 @@ impl<'de> Deserialize<'de> for QCryptodevInfo {
 
 impl crate::qapi_support::FromMembers for QCryptodevInfo {
     const NAME: &'static str = "QCryptodevInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "service" => Some(1),
+            "client" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "service", "client"];
         let mut id = None;
         let mut service = None;
         let mut client = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -41,13 +41,23 @@ impl<'de> Deserialize<'de> for CXLUncorErrorRecord {
 
 impl crate::qapi_support::FromMembers for CXLUncorErrorRecord {
     const NAME: &'static str = "CXLUncorErrorRecord";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "header" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "header"];
         let mut type_ = None;
         let mut header = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -135,13 +145,23 @@ impl<'de> Deserialize<'de> for CxlDynamicCapacityExtent {
 
 impl crate::qapi_support::FromMembers for CxlDynamicCapacityExtent {
     const NAME: &'static str = "CxlDynamicCapacityExtent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "offset" => Some(0),
+            "len" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["offset", "len"];
         let mut offset = None;
         let mut len = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -38,12 +38,21 @@ impl<'de> Deserialize<'de> for DumpGuestMemoryCapability {
 
 impl crate::qapi_support::FromMembers for DumpGuestMemoryCapability {
     const NAME: &'static str = "DumpGuestMemoryCapability";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "formats" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["formats"];
         let mut formats = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -137,14 +146,25 @@ impl<'de> Deserialize<'de> for DumpQueryResult {
 
 impl crate::qapi_support::FromMembers for DumpQueryResult {
     const NAME: &'static str = "DumpQueryResult";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "status" => Some(0),
+            "completed" => Some(1),
+            "total" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["status", "completed", "total"];
         let mut status = None;
         let mut completed = None;
         let mut total = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

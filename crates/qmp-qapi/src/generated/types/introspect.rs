@@ -183,12 +183,21 @@ impl<'de> Deserialize<'de> for SchemaInfoAlternate {
 
 impl crate::qapi_support::FromMembers for SchemaInfoAlternate {
     const NAME: &'static str = "SchemaInfoAlternate";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "members" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["members"];
         let mut members = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -243,12 +252,21 @@ impl<'de> Deserialize<'de> for SchemaInfoAlternateMember {
 
 impl crate::qapi_support::FromMembers for SchemaInfoAlternateMember {
     const NAME: &'static str = "SchemaInfoAlternateMember";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type"];
         let mut type_ = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -303,12 +321,21 @@ impl<'de> Deserialize<'de> for SchemaInfoArray {
 
 impl crate::qapi_support::FromMembers for SchemaInfoArray {
     const NAME: &'static str = "SchemaInfoArray";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "element-type" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["element-type"];
         let mut element_type = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -363,12 +390,21 @@ impl<'de> Deserialize<'de> for SchemaInfoBuiltin {
 
 impl crate::qapi_support::FromMembers for SchemaInfoBuiltin {
     const NAME: &'static str = "SchemaInfoBuiltin";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "json-type" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["json-type"];
         let mut json_type = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -431,14 +467,25 @@ impl<'de> Deserialize<'de> for SchemaInfoCommand {
 
 impl crate::qapi_support::FromMembers for SchemaInfoCommand {
     const NAME: &'static str = "SchemaInfoCommand";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "arg-type" => Some(0),
+            "ret-type" => Some(1),
+            "allow-oob" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["arg-type", "ret-type", "allow-oob"];
         let mut arg_type = None;
         let mut ret_type = None;
         let mut allow_oob = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -515,13 +562,23 @@ impl<'de> Deserialize<'de> for SchemaInfoEnum {
 
 impl crate::qapi_support::FromMembers for SchemaInfoEnum {
     const NAME: &'static str = "SchemaInfoEnum";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "members" => Some(0),
+            "values" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["members", "values"];
         let mut members = None;
         let mut values = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -583,13 +640,23 @@ impl<'de> Deserialize<'de> for SchemaInfoEnumMember {
 
 impl crate::qapi_support::FromMembers for SchemaInfoEnumMember {
     const NAME: &'static str = "SchemaInfoEnumMember";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "features" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "features"];
         let mut name = None;
         let mut features = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -654,12 +721,21 @@ impl<'de> Deserialize<'de> for SchemaInfoEvent {
 
 impl crate::qapi_support::FromMembers for SchemaInfoEvent {
     const NAME: &'static str = "SchemaInfoEvent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "arg-type" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["arg-type"];
         let mut arg_type = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -724,14 +800,25 @@ impl<'de> Deserialize<'de> for SchemaInfoObject {
 
 impl crate::qapi_support::FromMembers for SchemaInfoObject {
     const NAME: &'static str = "SchemaInfoObject";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "members" => Some(0),
+            "tag" => Some(1),
+            "variants" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["members", "tag", "variants"];
         let mut members = None;
         let mut tag = None;
         let mut variants = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -819,15 +906,27 @@ impl<'de> Deserialize<'de> for SchemaInfoObjectMember {
 
 impl crate::qapi_support::FromMembers for SchemaInfoObjectMember {
     const NAME: &'static str = "SchemaInfoObjectMember";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "type" => Some(1),
+            "default" => Some(2),
+            "features" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "type", "default", "features"];
         let mut name = None;
         let mut type_ = None;
         let mut default = None;
         let mut features = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -905,13 +1004,23 @@ impl<'de> Deserialize<'de> for SchemaInfoObjectVariant {
 
 impl crate::qapi_support::FromMembers for SchemaInfoObjectVariant {
     const NAME: &'static str = "SchemaInfoObjectVariant";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "case" => Some(0),
+            "type" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["case", "type"];
         let mut case = None;
         let mut type_ = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

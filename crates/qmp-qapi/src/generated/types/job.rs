@@ -55,9 +55,21 @@ impl<'de> Deserialize<'de> for JobInfo {
 
 impl crate::qapi_support::FromMembers for JobInfo {
     const NAME: &'static str = "JobInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "type" => Some(1),
+            "status" => Some(2),
+            "current-progress" => Some(3),
+            "total-progress" => Some(4),
+            "error" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "type", "status", "current-progress", "total-progress", "error"];
         let mut id = None;
         let mut type_ = None;
         let mut status = None;
@@ -65,7 +77,9 @@ impl crate::qapi_support::FromMembers for JobInfo {
         let mut total_progress = None;
         let mut error = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -38,12 +38,21 @@ impl<'de> Deserialize<'de> for BalloonInfo {
 
 impl crate::qapi_support::FromMembers for BalloonInfo {
     const NAME: &'static str = "BalloonInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "actual" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["actual"];
         let mut actual = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -130,9 +139,22 @@ impl<'de> Deserialize<'de> for BootConfiguration {
 
 impl crate::qapi_support::FromMembers for BootConfiguration {
     const NAME: &'static str = "BootConfiguration";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "order" => Some(0),
+            "once" => Some(1),
+            "menu" => Some(2),
+            "splash" => Some(3),
+            "splash-time" => Some(4),
+            "reboot-timeout" => Some(5),
+            "strict" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["order", "once", "menu", "splash", "splash-time", "reboot-timeout", "strict"];
         let mut order = None;
         let mut once = None;
         let mut menu = None;
@@ -141,7 +163,9 @@ impl crate::qapi_support::FromMembers for BootConfiguration {
         let mut reboot_timeout = None;
         let mut strict = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -273,12 +297,21 @@ impl<'de> Deserialize<'de> for CXLFMWProperties {
 
 impl crate::qapi_support::FromMembers for CXLFMWProperties {
     const NAME: &'static str = "CXLFMWProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cxl-fmw" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cxl-fmw"];
         let mut cxl_fmw = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -341,14 +374,25 @@ impl<'de> Deserialize<'de> for CXLFixedMemoryWindowOptions {
 
 impl crate::qapi_support::FromMembers for CXLFixedMemoryWindowOptions {
     const NAME: &'static str = "CXLFixedMemoryWindowOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "size" => Some(0),
+            "interleave-granularity" => Some(1),
+            "targets" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["size", "interleave-granularity", "targets"];
         let mut size = None;
         let mut interleave_granularity = None;
         let mut targets = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -426,14 +470,25 @@ impl<'de> Deserialize<'de> for CompatProperty {
 
 impl crate::qapi_support::FromMembers for CompatProperty {
     const NAME: &'static str = "CompatProperty";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "qom-type" => Some(0),
+            "property" => Some(1),
+            "value" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["qom-type", "property", "value"];
         let mut qom_type = None;
         let mut property = None;
         let mut value = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -724,14 +779,25 @@ impl<'de> Deserialize<'de> for CpuInfoS390 {
 
 impl crate::qapi_support::FromMembers for CpuInfoS390 {
     const NAME: &'static str = "CpuInfoS390";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cpu-state" => Some(0),
+            "dedicated" => Some(1),
+            "entitlement" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cpu-state", "dedicated", "entitlement"];
         let mut cpu_state = None;
         let mut dedicated = None;
         let mut entitlement = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -856,19 +922,24 @@ impl<'de> Deserialize<'de> for CpuInstanceProperties {
 
 impl crate::qapi_support::FromMembers for CpuInstanceProperties {
     const NAME: &'static str = "CpuInstanceProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node-id" => Some(0),
+            "drawer-id" => Some(1),
+            "book-id" => Some(2),
+            "socket-id" => Some(3),
+            "die-id" => Some(4),
+            "cluster-id" => Some(5),
+            "module-id" => Some(6),
+            "core-id" => Some(7),
+            "thread-id" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "node-id",
-            "drawer-id",
-            "book-id",
-            "socket-id",
-            "die-id",
-            "cluster-id",
-            "module-id",
-            "core-id",
-            "thread-id",
-        ];
         let mut node_id = None;
         let mut drawer_id = None;
         let mut book_id = None;
@@ -879,7 +950,9 @@ impl crate::qapi_support::FromMembers for CpuInstanceProperties {
         let mut core_id = None;
         let mut thread_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1057,12 +1130,21 @@ impl<'de> Deserialize<'de> for CurrentMachineParams {
 
 impl crate::qapi_support::FromMembers for CurrentMachineParams {
     const NAME: &'static str = "CurrentMachineParams";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "wakeup-suspend-support" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["wakeup-suspend-support"];
         let mut wakeup_suspend_support = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1118,12 +1200,21 @@ impl<'de> Deserialize<'de> for DummyForceArrays {
 
 impl crate::qapi_support::FromMembers for DummyForceArrays {
     const NAME: &'static str = "DummyForceArrays";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "unused" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["unused"];
         let mut unused = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1178,12 +1269,21 @@ impl<'de> Deserialize<'de> for GuidInfo {
 
 impl crate::qapi_support::FromMembers for GuidInfo {
     const NAME: &'static str = "GuidInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "guid" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["guid"];
         let mut guid = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1334,15 +1434,27 @@ impl<'de> Deserialize<'de> for HotpluggableCPU {
 
 impl crate::qapi_support::FromMembers for HotpluggableCPU {
     const NAME: &'static str = "HotpluggableCPU";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "vcpus-count" => Some(1),
+            "props" => Some(2),
+            "qom-path" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "vcpus-count", "props", "qom-path"];
         let mut type_ = None;
         let mut vcpus_count = None;
         let mut props = None;
         let mut qom_path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1432,15 +1544,27 @@ impl<'de> Deserialize<'de> for HvBalloonDeviceInfo {
 
 impl crate::qapi_support::FromMembers for HvBalloonDeviceInfo {
     const NAME: &'static str = "HvBalloonDeviceInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "memaddr" => Some(1),
+            "max-size" => Some(2),
+            "memdev" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "memaddr", "max-size", "memdev"];
         let mut id = None;
         let mut memaddr = None;
         let mut max_size = None;
         let mut memdev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1531,12 +1655,21 @@ impl<'de> Deserialize<'de> for HvBalloonDeviceInfoWrapper {
 
 impl crate::qapi_support::FromMembers for HvBalloonDeviceInfoWrapper {
     const NAME: &'static str = "HvBalloonDeviceInfoWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1594,13 +1727,23 @@ impl<'de> Deserialize<'de> for HvBalloonInfo {
 
 impl crate::qapi_support::FromMembers for HvBalloonInfo {
     const NAME: &'static str = "HvBalloonInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "committed" => Some(0),
+            "available" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["committed", "available"];
         let mut committed = None;
         let mut available = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1660,13 +1803,23 @@ impl<'de> Deserialize<'de> for KvmInfo {
 
 impl crate::qapi_support::FromMembers for KvmInfo {
     const NAME: &'static str = "KvmInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "enabled" => Some(0),
+            "present" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["enabled", "present"];
         let mut enabled = None;
         let mut present = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1788,21 +1941,26 @@ impl<'de> Deserialize<'de> for MachineInfo {
 
 impl crate::qapi_support::FromMembers for MachineInfo {
     const NAME: &'static str = "MachineInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "alias" => Some(1),
+            "is-default" => Some(2),
+            "cpu-max" => Some(3),
+            "hotpluggable-cpus" => Some(4),
+            "numa-mem-supported" => Some(5),
+            "deprecated" => Some(6),
+            "default-cpu-type" => Some(7),
+            "default-ram-id" => Some(8),
+            "acpi" => Some(9),
+            "compat-props" => Some(10),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "name",
-            "alias",
-            "is-default",
-            "cpu-max",
-            "hotpluggable-cpus",
-            "numa-mem-supported",
-            "deprecated",
-            "default-cpu-type",
-            "default-ram-id",
-            "acpi",
-            "compat-props",
-        ];
         let mut name = None;
         let mut alias = None;
         let mut is_default = None;
@@ -1815,7 +1973,9 @@ impl crate::qapi_support::FromMembers for MachineInfo {
         let mut acpi = None;
         let mut compat_props = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1987,10 +2147,24 @@ impl<'de> Deserialize<'de> for Memdev {
 
 impl crate::qapi_support::FromMembers for Memdev {
     const NAME: &'static str = "Memdev";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "size" => Some(1),
+            "merge" => Some(2),
+            "dump" => Some(3),
+            "prealloc" => Some(4),
+            "share" => Some(5),
+            "reserve" => Some(6),
+            "host-nodes" => Some(7),
+            "policy" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["id", "size", "merge", "dump", "prealloc", "share", "reserve", "host-nodes", "policy"];
         let mut id = None;
         let mut size = None;
         let mut merge = None;
@@ -2001,7 +2175,9 @@ impl crate::qapi_support::FromMembers for Memdev {
         let mut host_nodes = None;
         let mut policy = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2242,13 +2418,23 @@ impl<'de> Deserialize<'de> for MemoryInfo {
 
 impl crate::qapi_support::FromMembers for MemoryInfo {
     const NAME: &'static str = "MemoryInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "base-memory" => Some(0),
+            "plugged-memory" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["base-memory", "plugged-memory"];
         let mut base_memory = None;
         let mut plugged_memory = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2325,14 +2511,25 @@ impl<'de> Deserialize<'de> for MemorySizeConfiguration {
 
 impl crate::qapi_support::FromMembers for MemorySizeConfiguration {
     const NAME: &'static str = "MemorySizeConfiguration";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "size" => Some(0),
+            "max-size" => Some(1),
+            "slots" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["size", "max-size", "slots"];
         let mut size = None;
         let mut max_size = None;
         let mut slots = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2460,19 +2657,24 @@ impl<'de> Deserialize<'de> for NumaCpuOptions {
 
 impl crate::qapi_support::FromMembers for NumaCpuOptions {
     const NAME: &'static str = "NumaCpuOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node-id" => Some(0),
+            "drawer-id" => Some(1),
+            "book-id" => Some(2),
+            "socket-id" => Some(3),
+            "die-id" => Some(4),
+            "cluster-id" => Some(5),
+            "module-id" => Some(6),
+            "core-id" => Some(7),
+            "thread-id" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "node-id",
-            "drawer-id",
-            "book-id",
-            "socket-id",
-            "die-id",
-            "cluster-id",
-            "module-id",
-            "core-id",
-            "thread-id",
-        ];
         let mut node_id = None;
         let mut drawer_id = None;
         let mut book_id = None;
@@ -2483,7 +2685,9 @@ impl crate::qapi_support::FromMembers for NumaCpuOptions {
         let mut core_id = None;
         let mut thread_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2643,14 +2847,25 @@ impl<'de> Deserialize<'de> for NumaDistOptions {
 
 impl crate::qapi_support::FromMembers for NumaDistOptions {
     const NAME: &'static str = "NumaDistOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "src" => Some(0),
+            "dst" => Some(1),
+            "val" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["src", "dst", "val"];
         let mut src = None;
         let mut dst = None;
         let mut val = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2724,9 +2939,21 @@ impl<'de> Deserialize<'de> for NumaHmatCacheOptions {
 
 impl crate::qapi_support::FromMembers for NumaHmatCacheOptions {
     const NAME: &'static str = "NumaHmatCacheOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node-id" => Some(0),
+            "size" => Some(1),
+            "level" => Some(2),
+            "associativity" => Some(3),
+            "policy" => Some(4),
+            "line" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node-id", "size", "level", "associativity", "policy", "line"];
         let mut node_id = None;
         let mut size = None;
         let mut level = None;
@@ -2734,7 +2961,9 @@ impl crate::qapi_support::FromMembers for NumaHmatCacheOptions {
         let mut policy = None;
         let mut line = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2833,9 +3062,21 @@ impl<'de> Deserialize<'de> for NumaHmatLBOptions {
 
 impl crate::qapi_support::FromMembers for NumaHmatLBOptions {
     const NAME: &'static str = "NumaHmatLBOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "initiator" => Some(0),
+            "target" => Some(1),
+            "hierarchy" => Some(2),
+            "data-type" => Some(3),
+            "latency" => Some(4),
+            "bandwidth" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["initiator", "target", "hierarchy", "data-type", "latency", "bandwidth"];
         let mut initiator = None;
         let mut target = None;
         let mut hierarchy = None;
@@ -2843,7 +3084,9 @@ impl crate::qapi_support::FromMembers for NumaHmatLBOptions {
         let mut latency = None;
         let mut bandwidth = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2959,16 +3202,29 @@ impl<'de> Deserialize<'de> for NumaNodeOptions {
 
 impl crate::qapi_support::FromMembers for NumaNodeOptions {
     const NAME: &'static str = "NumaNodeOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "nodeid" => Some(0),
+            "cpus" => Some(1),
+            "mem" => Some(2),
+            "memdev" => Some(3),
+            "initiator" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["nodeid", "cpus", "mem", "memdev", "initiator"];
         let mut nodeid = None;
         let mut cpus = None;
         let mut mem = None;
         let mut memdev = None;
         let mut initiator = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3207,9 +3463,23 @@ impl<'de> Deserialize<'de> for PCDIMMDeviceInfo {
 
 impl crate::qapi_support::FromMembers for PCDIMMDeviceInfo {
     const NAME: &'static str = "PCDIMMDeviceInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "addr" => Some(1),
+            "size" => Some(2),
+            "slot" => Some(3),
+            "node" => Some(4),
+            "memdev" => Some(5),
+            "hotplugged" => Some(6),
+            "hotpluggable" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "addr", "size", "slot", "node", "memdev", "hotplugged", "hotpluggable"];
         let mut id = None;
         let mut addr = None;
         let mut size = None;
@@ -3219,7 +3489,9 @@ impl crate::qapi_support::FromMembers for PCDIMMDeviceInfo {
         let mut hotplugged = None;
         let mut hotpluggable = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3314,12 +3586,21 @@ impl<'de> Deserialize<'de> for PCDIMMDeviceInfoWrapper {
 
 impl crate::qapi_support::FromMembers for PCDIMMDeviceInfoWrapper {
     const NAME: &'static str = "PCDIMMDeviceInfoWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3448,12 +3729,25 @@ impl<'de> Deserialize<'de> for SMPConfiguration {
 
 impl crate::qapi_support::FromMembers for SMPConfiguration {
     const NAME: &'static str = "SMPConfiguration";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cpus" => Some(0),
+            "drawers" => Some(1),
+            "books" => Some(2),
+            "sockets" => Some(3),
+            "dies" => Some(4),
+            "clusters" => Some(5),
+            "modules" => Some(6),
+            "cores" => Some(7),
+            "threads" => Some(8),
+            "maxcpus" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "cpus", "drawers", "books", "sockets", "dies", "clusters", "modules", "cores", "threads",
-            "maxcpus",
-        ];
         let mut cpus = None;
         let mut drawers = None;
         let mut books = None;
@@ -3465,7 +3759,9 @@ impl crate::qapi_support::FromMembers for SMPConfiguration {
         let mut threads = None;
         let mut maxcpus = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3633,13 +3929,23 @@ impl<'de> Deserialize<'de> for SgxEPC {
 
 impl crate::qapi_support::FromMembers for SgxEPC {
     const NAME: &'static str = "SgxEPC";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "memdev" => Some(0),
+            "node" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["memdev", "node"];
         let mut memdev = None;
         let mut node = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3710,16 +4016,29 @@ impl<'de> Deserialize<'de> for SgxEPCDeviceInfo {
 
 impl crate::qapi_support::FromMembers for SgxEPCDeviceInfo {
     const NAME: &'static str = "SgxEPCDeviceInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "memaddr" => Some(1),
+            "size" => Some(2),
+            "node" => Some(3),
+            "memdev" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "memaddr", "size", "node", "memdev"];
         let mut id = None;
         let mut memaddr = None;
         let mut size = None;
         let mut node = None;
         let mut memdev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3797,12 +4116,21 @@ impl<'de> Deserialize<'de> for SgxEPCDeviceInfoWrapper {
 
 impl crate::qapi_support::FromMembers for SgxEPCDeviceInfoWrapper {
     const NAME: &'static str = "SgxEPCDeviceInfoWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3857,12 +4185,21 @@ impl<'de> Deserialize<'de> for SgxEPCProperties {
 
 impl crate::qapi_support::FromMembers for SgxEPCProperties {
     const NAME: &'static str = "SgxEPCProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "sgx-epc" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["sgx-epc"];
         let mut sgx_epc = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4016,12 +4353,21 @@ impl<'de> Deserialize<'de> for TargetInfo {
 
 impl crate::qapi_support::FromMembers for TargetInfo {
     const NAME: &'static str = "TargetInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "arch" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["arch"];
         let mut arch = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4073,12 +4419,21 @@ impl<'de> Deserialize<'de> for UuidInfo {
 
 impl crate::qapi_support::FromMembers for UuidInfo {
     const NAME: &'static str = "UuidInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "UUID" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["UUID"];
         let mut uuid = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4153,10 +4508,23 @@ impl<'de> Deserialize<'de> for VirtioMEMDeviceInfo {
 
 impl crate::qapi_support::FromMembers for VirtioMEMDeviceInfo {
     const NAME: &'static str = "VirtioMEMDeviceInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "memaddr" => Some(1),
+            "requested-size" => Some(2),
+            "size" => Some(3),
+            "max-size" => Some(4),
+            "block-size" => Some(5),
+            "node" => Some(6),
+            "memdev" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["id", "memaddr", "requested-size", "size", "max-size", "block-size", "node", "memdev"];
         let mut id = None;
         let mut memaddr = None;
         let mut requested_size = None;
@@ -4166,7 +4534,9 @@ impl crate::qapi_support::FromMembers for VirtioMEMDeviceInfo {
         let mut node = None;
         let mut memdev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4262,12 +4632,21 @@ impl<'de> Deserialize<'de> for VirtioMEMDeviceInfoWrapper {
 
 impl crate::qapi_support::FromMembers for VirtioMEMDeviceInfoWrapper {
     const NAME: &'static str = "VirtioMEMDeviceInfoWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4333,15 +4712,27 @@ impl<'de> Deserialize<'de> for VirtioPMEMDeviceInfo {
 
 impl crate::qapi_support::FromMembers for VirtioPMEMDeviceInfo {
     const NAME: &'static str = "VirtioPMEMDeviceInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "memaddr" => Some(1),
+            "size" => Some(2),
+            "memdev" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "memaddr", "size", "memdev"];
         let mut id = None;
         let mut memaddr = None;
         let mut size = None;
         let mut memdev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4416,12 +4807,21 @@ impl<'de> Deserialize<'de> for VirtioPMEMDeviceInfoWrapper {
 
 impl crate::qapi_support::FromMembers for VirtioPMEMDeviceInfoWrapper {
     const NAME: &'static str = "VirtioPMEMDeviceInfoWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4487,15 +4887,27 @@ impl<'de> Deserialize<'de> for X86CPUFeatureWordInfo {
 
 impl crate::qapi_support::FromMembers for X86CPUFeatureWordInfo {
     const NAME: &'static str = "X86CPUFeatureWordInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cpuid-input-eax" => Some(0),
+            "cpuid-input-ecx" => Some(1),
+            "cpuid-register" => Some(2),
+            "features" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cpuid-input-eax", "cpuid-input-ecx", "cpuid-register", "features"];
         let mut cpuid_input_eax = None;
         let mut cpuid_input_ecx = None;
         let mut cpuid_register = None;
         let mut features = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -139,13 +139,23 @@ impl<'de> Deserialize<'de> for SmpCacheProperties {
 
 impl crate::qapi_support::FromMembers for SmpCacheProperties {
     const NAME: &'static str = "SmpCacheProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cache" => Some(0),
+            "topology" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cache", "topology"];
         let mut cache = None;
         let mut topology = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -202,12 +212,21 @@ impl<'de> Deserialize<'de> for SmpCachePropertiesWrapper {
 
 impl crate::qapi_support::FromMembers for SmpCachePropertiesWrapper {
     const NAME: &'static str = "SmpCachePropertiesWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "caches" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["caches"];
         let mut caches = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

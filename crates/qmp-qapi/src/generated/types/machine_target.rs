@@ -64,17 +64,22 @@ impl<'de> Deserialize<'de> for CpuDefinitionInfo {
 
 impl crate::qapi_support::FromMembers for CpuDefinitionInfo {
     const NAME: &'static str = "CpuDefinitionInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "migration-safe" => Some(1),
+            "static" => Some(2),
+            "unavailable-features" => Some(3),
+            "typename" => Some(4),
+            "alias-of" => Some(5),
+            "deprecated" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "name",
-            "migration-safe",
-            "static",
-            "unavailable-features",
-            "typename",
-            "alias-of",
-            "deprecated",
-        ];
         let mut name = None;
         let mut migration_safe = None;
         let mut static_ = None;
@@ -83,7 +88,9 @@ impl crate::qapi_support::FromMembers for CpuDefinitionInfo {
         let mut alias_of = None;
         let mut deprecated = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -190,12 +197,21 @@ impl<'de> Deserialize<'de> for CpuModelBaselineInfo {
 
 impl crate::qapi_support::FromMembers for CpuModelBaselineInfo {
     const NAME: &'static str = "CpuModelBaselineInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "model" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["model"];
         let mut model = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -255,13 +271,23 @@ impl<'de> Deserialize<'de> for CpuModelCompareInfo {
 
 impl crate::qapi_support::FromMembers for CpuModelCompareInfo {
     const NAME: &'static str = "CpuModelCompareInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "result" => Some(0),
+            "responsible-properties" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["result", "responsible-properties"];
         let mut result = None;
         let mut responsible_properties = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -350,13 +376,23 @@ impl<'de> Deserialize<'de> for CpuModelExpansionInfo {
 
 impl crate::qapi_support::FromMembers for CpuModelExpansionInfo {
     const NAME: &'static str = "CpuModelExpansionInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "model" => Some(0),
+            "deprecated-props" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["model", "deprecated-props"];
         let mut model = None;
         let mut deprecated_props = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -444,13 +480,23 @@ impl<'de> Deserialize<'de> for CpuModelInfo {
 
 impl crate::qapi_support::FromMembers for CpuModelInfo {
     const NAME: &'static str = "CpuModelInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "props" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "props"];
         let mut name = None;
         let mut props = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -518,12 +564,21 @@ impl<'de> Deserialize<'de> for CpuPolarizationInfo {
 
 impl crate::qapi_support::FromMembers for CpuPolarizationInfo {
     const NAME: &'static str = "CpuPolarizationInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "polarization" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["polarization"];
         let mut polarization = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -46,14 +46,25 @@ impl<'de> Deserialize<'de> for BitmapMigrationBitmapAlias {
 
 impl crate::qapi_support::FromMembers for BitmapMigrationBitmapAlias {
     const NAME: &'static str = "BitmapMigrationBitmapAlias";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "alias" => Some(1),
+            "transform" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "alias", "transform"];
         let mut name = None;
         let mut alias = None;
         let mut transform = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -127,12 +138,21 @@ impl<'de> Deserialize<'de> for BitmapMigrationBitmapAliasTransform {
 
 impl crate::qapi_support::FromMembers for BitmapMigrationBitmapAliasTransform {
     const NAME: &'static str = "BitmapMigrationBitmapAliasTransform";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "persistent" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["persistent"];
         let mut persistent = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -198,14 +218,25 @@ impl<'de> Deserialize<'de> for BitmapMigrationNodeAlias {
 
 impl crate::qapi_support::FromMembers for BitmapMigrationNodeAlias {
     const NAME: &'static str = "BitmapMigrationNodeAlias";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node-name" => Some(0),
+            "alias" => Some(1),
+            "bitmaps" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node-name", "alias", "bitmaps"];
         let mut node_name = None;
         let mut alias = None;
         let mut bitmaps = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -351,14 +382,25 @@ impl<'de> Deserialize<'de> for COLOStatus {
 
 impl crate::qapi_support::FromMembers for COLOStatus {
     const NAME: &'static str = "COLOStatus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mode" => Some(0),
+            "last-mode" => Some(1),
+            "reason" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["mode", "last-mode", "reason"];
         let mut mode = None;
         let mut last_mode = None;
         let mut reason = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -429,16 +471,29 @@ impl<'de> Deserialize<'de> for CompressionStats {
 
 impl crate::qapi_support::FromMembers for CompressionStats {
     const NAME: &'static str = "CompressionStats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "pages" => Some(0),
+            "busy" => Some(1),
+            "busy-rate" => Some(2),
+            "compressed-size" => Some(3),
+            "compression-rate" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["pages", "busy", "busy-rate", "compressed-size", "compression-rate"];
         let mut pages = None;
         let mut busy = None;
         let mut busy_rate = None;
         let mut compressed_size = None;
         let mut compression_rate = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -516,14 +571,25 @@ impl<'de> Deserialize<'de> for DirtyLimitInfo {
 
 impl crate::qapi_support::FromMembers for DirtyLimitInfo {
     const NAME: &'static str = "DirtyLimitInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cpu-index" => Some(0),
+            "limit-rate" => Some(1),
+            "current-rate" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cpu-index", "limit-rate", "current-rate"];
         let mut cpu_index = None;
         let mut limit_rate = None;
         let mut current_rate = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -610,18 +676,23 @@ impl<'de> Deserialize<'de> for DirtyRateInfo {
 
 impl crate::qapi_support::FromMembers for DirtyRateInfo {
     const NAME: &'static str = "DirtyRateInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "dirty-rate" => Some(0),
+            "status" => Some(1),
+            "start-time" => Some(2),
+            "calc-time" => Some(3),
+            "calc-time-unit" => Some(4),
+            "sample-pages" => Some(5),
+            "mode" => Some(6),
+            "vcpu-dirty-rate" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "dirty-rate",
-            "status",
-            "start-time",
-            "calc-time",
-            "calc-time-unit",
-            "sample-pages",
-            "mode",
-            "vcpu-dirty-rate",
-        ];
         let mut dirty_rate = None;
         let mut status = None;
         let mut start_time = None;
@@ -631,7 +702,9 @@ impl crate::qapi_support::FromMembers for DirtyRateInfo {
         let mut mode = None;
         let mut vcpu_dirty_rate = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -783,13 +856,23 @@ impl<'de> Deserialize<'de> for DirtyRateVcpu {
 
 impl crate::qapi_support::FromMembers for DirtyRateVcpu {
     const NAME: &'static str = "DirtyRateVcpu";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "dirty-rate" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "dirty-rate"];
         let mut id = None;
         let mut dirty_rate = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -873,13 +956,23 @@ impl<'de> Deserialize<'de> for FileMigrationArgs {
 
 impl crate::qapi_support::FromMembers for FileMigrationArgs {
     const NAME: &'static str = "FileMigrationArgs";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "filename" => Some(0),
+            "offset" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["filename", "offset"];
         let mut filename = None;
         let mut offset = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1145,44 +1238,49 @@ impl<'de> Deserialize<'de> for MigrateSetParameters {
 
 impl crate::qapi_support::FromMembers for MigrateSetParameters {
     const NAME: &'static str = "MigrateSetParameters";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "announce-initial" => Some(0),
+            "announce-max" => Some(1),
+            "announce-rounds" => Some(2),
+            "announce-step" => Some(3),
+            "compress-level" => Some(4),
+            "compress-threads" => Some(5),
+            "compress-wait-thread" => Some(6),
+            "decompress-threads" => Some(7),
+            "throttle-trigger-threshold" => Some(8),
+            "cpu-throttle-initial" => Some(9),
+            "cpu-throttle-increment" => Some(10),
+            "cpu-throttle-tailslow" => Some(11),
+            "tls-creds" => Some(12),
+            "tls-hostname" => Some(13),
+            "tls-authz" => Some(14),
+            "max-bandwidth" => Some(15),
+            "avail-switchover-bandwidth" => Some(16),
+            "downtime-limit" => Some(17),
+            "x-checkpoint-delay" => Some(18),
+            "block-incremental" => Some(19),
+            "multifd-channels" => Some(20),
+            "xbzrle-cache-size" => Some(21),
+            "max-postcopy-bandwidth" => Some(22),
+            "max-cpu-throttle" => Some(23),
+            "multifd-compression" => Some(24),
+            "multifd-zlib-level" => Some(25),
+            "multifd-qatzip-level" => Some(26),
+            "multifd-zstd-level" => Some(27),
+            "block-bitmap-mapping" => Some(28),
+            "x-vcpu-dirty-limit-period" => Some(29),
+            "vcpu-dirty-limit" => Some(30),
+            "mode" => Some(31),
+            "zero-page-detection" => Some(32),
+            "direct-io" => Some(33),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "announce-initial",
-            "announce-max",
-            "announce-rounds",
-            "announce-step",
-            "compress-level",
-            "compress-threads",
-            "compress-wait-thread",
-            "decompress-threads",
-            "throttle-trigger-threshold",
-            "cpu-throttle-initial",
-            "cpu-throttle-increment",
-            "cpu-throttle-tailslow",
-            "tls-creds",
-            "tls-hostname",
-            "tls-authz",
-            "max-bandwidth",
-            "avail-switchover-bandwidth",
-            "downtime-limit",
-            "x-checkpoint-delay",
-            "block-incremental",
-            "multifd-channels",
-            "xbzrle-cache-size",
-            "max-postcopy-bandwidth",
-            "max-cpu-throttle",
-            "multifd-compression",
-            "multifd-zlib-level",
-            "multifd-qatzip-level",
-            "multifd-zstd-level",
-            "block-bitmap-mapping",
-            "x-vcpu-dirty-limit-period",
-            "vcpu-dirty-limit",
-            "mode",
-            "zero-page-detection",
-            "direct-io",
-        ];
         let mut announce_initial = None;
         let mut announce_max = None;
         let mut announce_rounds = None;
@@ -1218,7 +1316,9 @@ impl crate::qapi_support::FromMembers for MigrateSetParameters {
         let mut zero_page_detection = None;
         let mut direct_io = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1825,13 +1925,23 @@ impl<'de> Deserialize<'de> for MigrationCapabilityStatus {
 
 impl crate::qapi_support::FromMembers for MigrationCapabilityStatus {
     const NAME: &'static str = "MigrationCapabilityStatus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "capability" => Some(0),
+            "state" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["capability", "state"];
         let mut capability = None;
         let mut state = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1891,13 +2001,23 @@ impl<'de> Deserialize<'de> for MigrationChannel {
 
 impl crate::qapi_support::FromMembers for MigrationChannel {
     const NAME: &'static str = "MigrationChannel";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "channel-type" => Some(0),
+            "addr" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["channel-type", "addr"];
         let mut channel_type = None;
         let mut addr = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1970,12 +2090,21 @@ impl<'de> Deserialize<'de> for MigrationExecCommand {
 
 impl crate::qapi_support::FromMembers for MigrationExecCommand {
     const NAME: &'static str = "MigrationExecCommand";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "args" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["args"];
         let mut args = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2125,28 +2254,33 @@ impl<'de> Deserialize<'de> for MigrationInfo {
 
 impl crate::qapi_support::FromMembers for MigrationInfo {
     const NAME: &'static str = "MigrationInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "status" => Some(0),
+            "ram" => Some(1),
+            "disk" => Some(2),
+            "vfio" => Some(3),
+            "xbzrle-cache" => Some(4),
+            "total-time" => Some(5),
+            "expected-downtime" => Some(6),
+            "downtime" => Some(7),
+            "setup-time" => Some(8),
+            "cpu-throttle-percentage" => Some(9),
+            "error-desc" => Some(10),
+            "blocked-reasons" => Some(11),
+            "postcopy-blocktime" => Some(12),
+            "postcopy-vcpu-blocktime" => Some(13),
+            "compression" => Some(14),
+            "socket-address" => Some(15),
+            "dirty-limit-throttle-time-per-round" => Some(16),
+            "dirty-limit-ring-full-time" => Some(17),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "status",
-            "ram",
-            "disk",
-            "vfio",
-            "xbzrle-cache",
-            "total-time",
-            "expected-downtime",
-            "downtime",
-            "setup-time",
-            "cpu-throttle-percentage",
-            "error-desc",
-            "blocked-reasons",
-            "postcopy-blocktime",
-            "postcopy-vcpu-blocktime",
-            "compression",
-            "socket-address",
-            "dirty-limit-throttle-time-per-round",
-            "dirty-limit-ring-full-time",
-        ];
         let mut status = None;
         let mut ram = None;
         let mut disk = None;
@@ -2166,7 +2300,9 @@ impl crate::qapi_support::FromMembers for MigrationInfo {
         let mut dirty_limit_throttle_time_per_round = None;
         let mut dirty_limit_ring_full_time = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2709,44 +2845,49 @@ impl<'de> Deserialize<'de> for MigrationParameters {
 
 impl crate::qapi_support::FromMembers for MigrationParameters {
     const NAME: &'static str = "MigrationParameters";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "announce-initial" => Some(0),
+            "announce-max" => Some(1),
+            "announce-rounds" => Some(2),
+            "announce-step" => Some(3),
+            "compress-level" => Some(4),
+            "compress-threads" => Some(5),
+            "compress-wait-thread" => Some(6),
+            "decompress-threads" => Some(7),
+            "throttle-trigger-threshold" => Some(8),
+            "cpu-throttle-initial" => Some(9),
+            "cpu-throttle-increment" => Some(10),
+            "cpu-throttle-tailslow" => Some(11),
+            "tls-creds" => Some(12),
+            "tls-hostname" => Some(13),
+            "tls-authz" => Some(14),
+            "max-bandwidth" => Some(15),
+            "avail-switchover-bandwidth" => Some(16),
+            "downtime-limit" => Some(17),
+            "x-checkpoint-delay" => Some(18),
+            "block-incremental" => Some(19),
+            "multifd-channels" => Some(20),
+            "xbzrle-cache-size" => Some(21),
+            "max-postcopy-bandwidth" => Some(22),
+            "max-cpu-throttle" => Some(23),
+            "multifd-compression" => Some(24),
+            "multifd-zlib-level" => Some(25),
+            "multifd-qatzip-level" => Some(26),
+            "multifd-zstd-level" => Some(27),
+            "block-bitmap-mapping" => Some(28),
+            "x-vcpu-dirty-limit-period" => Some(29),
+            "vcpu-dirty-limit" => Some(30),
+            "mode" => Some(31),
+            "zero-page-detection" => Some(32),
+            "direct-io" => Some(33),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "announce-initial",
-            "announce-max",
-            "announce-rounds",
-            "announce-step",
-            "compress-level",
-            "compress-threads",
-            "compress-wait-thread",
-            "decompress-threads",
-            "throttle-trigger-threshold",
-            "cpu-throttle-initial",
-            "cpu-throttle-increment",
-            "cpu-throttle-tailslow",
-            "tls-creds",
-            "tls-hostname",
-            "tls-authz",
-            "max-bandwidth",
-            "avail-switchover-bandwidth",
-            "downtime-limit",
-            "x-checkpoint-delay",
-            "block-incremental",
-            "multifd-channels",
-            "xbzrle-cache-size",
-            "max-postcopy-bandwidth",
-            "max-cpu-throttle",
-            "multifd-compression",
-            "multifd-zlib-level",
-            "multifd-qatzip-level",
-            "multifd-zstd-level",
-            "block-bitmap-mapping",
-            "x-vcpu-dirty-limit-period",
-            "vcpu-dirty-limit",
-            "mode",
-            "zero-page-detection",
-            "direct-io",
-        ];
         let mut announce_initial = None;
         let mut announce_max = None;
         let mut announce_rounds = None;
@@ -2782,7 +2923,9 @@ impl crate::qapi_support::FromMembers for MigrationParameters {
         let mut zero_page_detection = None;
         let mut direct_io = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3267,28 +3410,33 @@ impl<'de> Deserialize<'de> for MigrationStats {
 
 impl crate::qapi_support::FromMembers for MigrationStats {
     const NAME: &'static str = "MigrationStats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "transferred" => Some(0),
+            "remaining" => Some(1),
+            "total" => Some(2),
+            "duplicate" => Some(3),
+            "skipped" => Some(4),
+            "normal" => Some(5),
+            "normal-bytes" => Some(6),
+            "dirty-pages-rate" => Some(7),
+            "mbps" => Some(8),
+            "dirty-sync-count" => Some(9),
+            "postcopy-requests" => Some(10),
+            "page-size" => Some(11),
+            "multifd-bytes" => Some(12),
+            "pages-per-second" => Some(13),
+            "precopy-bytes" => Some(14),
+            "downtime-bytes" => Some(15),
+            "postcopy-bytes" => Some(16),
+            "dirty-sync-missed-zero-copy" => Some(17),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "transferred",
-            "remaining",
-            "total",
-            "duplicate",
-            "skipped",
-            "normal",
-            "normal-bytes",
-            "dirty-pages-rate",
-            "mbps",
-            "dirty-sync-count",
-            "postcopy-requests",
-            "page-size",
-            "multifd-bytes",
-            "pages-per-second",
-            "precopy-bytes",
-            "downtime-bytes",
-            "postcopy-bytes",
-            "dirty-sync-missed-zero-copy",
-        ];
         let mut transferred = None;
         let mut remaining = None;
         let mut total = None;
@@ -3308,7 +3456,9 @@ impl crate::qapi_support::FromMembers for MigrationStats {
         let mut postcopy_bytes = None;
         let mut dirty_sync_missed_zero_copy = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3498,13 +3648,23 @@ impl<'de> Deserialize<'de> for MigrationThreadInfo {
 
 impl crate::qapi_support::FromMembers for MigrationThreadInfo {
     const NAME: &'static str = "MigrationThreadInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "thread-id" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "thread-id"];
         let mut name = None;
         let mut thread_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3601,13 +3761,23 @@ impl<'de> Deserialize<'de> for ReplicationStatus {
 
 impl crate::qapi_support::FromMembers for ReplicationStatus {
     const NAME: &'static str = "ReplicationStatus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "error" => Some(0),
+            "desc" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["error", "desc"];
         let mut error = None;
         let mut desc = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3690,12 +3860,21 @@ impl<'de> Deserialize<'de> for VfioStats {
 
 impl crate::qapi_support::FromMembers for VfioStats {
     const NAME: &'static str = "VfioStats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "transferred" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["transferred"];
         let mut transferred = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3768,10 +3947,22 @@ impl<'de> Deserialize<'de> for XBZRLECacheStats {
 
 impl crate::qapi_support::FromMembers for XBZRLECacheStats {
     const NAME: &'static str = "XBZRLECacheStats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cache-size" => Some(0),
+            "bytes" => Some(1),
+            "pages" => Some(2),
+            "cache-miss" => Some(3),
+            "cache-miss-rate" => Some(4),
+            "encoding-rate" => Some(5),
+            "overflow" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["cache-size", "bytes", "pages", "cache-miss", "cache-miss-rate", "encoding-rate", "overflow"];
         let mut cache_size = None;
         let mut bytes = None;
         let mut pages = None;
@@ -3780,7 +3971,9 @@ impl crate::qapi_support::FromMembers for XBZRLECacheStats {
         let mut encoding_rate = None;
         let mut overflow = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -41,13 +41,23 @@ impl<'de> Deserialize<'de> for AddfdInfo {
 
 impl crate::qapi_support::FromMembers for AddfdInfo {
     const NAME: &'static str = "AddfdInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "fdset-id" => Some(0),
+            "fd" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["fdset-id", "fd"];
         let mut fdset_id = None;
         let mut fd = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -107,13 +117,23 @@ impl<'de> Deserialize<'de> for CommandLineOptionInfo {
 
 impl crate::qapi_support::FromMembers for CommandLineOptionInfo {
     const NAME: &'static str = "CommandLineOptionInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "option" => Some(0),
+            "parameters" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["option", "parameters"];
         let mut option = None;
         let mut parameters = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -183,15 +203,27 @@ impl<'de> Deserialize<'de> for CommandLineParameterInfo {
 
 impl crate::qapi_support::FromMembers for CommandLineParameterInfo {
     const NAME: &'static str = "CommandLineParameterInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "type" => Some(1),
+            "help" => Some(2),
+            "default" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "type", "help", "default"];
         let mut name = None;
         let mut type_ = None;
         let mut help = None;
         let mut default = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -293,13 +325,23 @@ impl<'de> Deserialize<'de> for FdsetFdInfo {
 
 impl crate::qapi_support::FromMembers for FdsetFdInfo {
     const NAME: &'static str = "FdsetFdInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "fd" => Some(0),
+            "opaque" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["fd", "opaque"];
         let mut fd = None;
         let mut opaque = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -367,13 +409,23 @@ impl<'de> Deserialize<'de> for FdsetInfo {
 
 impl crate::qapi_support::FromMembers for FdsetInfo {
     const NAME: &'static str = "FdsetInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "fdset-id" => Some(0),
+            "fds" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["fdset-id", "fds"];
         let mut fdset_id = None;
         let mut fds = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -445,10 +497,21 @@ impl<'de> Deserialize<'de> for IOThreadInfo {
 
 impl crate::qapi_support::FromMembers for IOThreadInfo {
     const NAME: &'static str = "IOThreadInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "thread-id" => Some(1),
+            "poll-max-ns" => Some(2),
+            "poll-grow" => Some(3),
+            "poll-shrink" => Some(4),
+            "aio-max-batch" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["id", "thread-id", "poll-max-ns", "poll-grow", "poll-shrink", "aio-max-batch"];
         let mut id = None;
         let mut thread_id = None;
         let mut poll_max_ns = None;
@@ -456,7 +519,9 @@ impl crate::qapi_support::FromMembers for IOThreadInfo {
         let mut poll_shrink = None;
         let mut aio_max_batch = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -538,12 +603,21 @@ impl<'de> Deserialize<'de> for NameInfo {
 
 impl crate::qapi_support::FromMembers for NameInfo {
     const NAME: &'static str = "NameInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name"];
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -58,9 +58,22 @@ impl<'de> Deserialize<'de> for EvtchnInfo {
 
 impl crate::qapi_support::FromMembers for EvtchnInfo {
     const NAME: &'static str = "EvtchnInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "port" => Some(0),
+            "vcpu" => Some(1),
+            "type" => Some(2),
+            "remote-domain" => Some(3),
+            "target" => Some(4),
+            "pending" => Some(5),
+            "masked" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["port", "vcpu", "type", "remote-domain", "target", "pending", "masked"];
         let mut port = None;
         let mut vcpu = None;
         let mut type_ = None;
@@ -69,7 +82,9 @@ impl crate::qapi_support::FromMembers for EvtchnInfo {
         let mut pending = None;
         let mut masked = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -189,14 +204,25 @@ impl<'de> Deserialize<'de> for GICCapability {
 
 impl crate::qapi_support::FromMembers for GICCapability {
     const NAME: &'static str = "GICCapability";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "version" => Some(0),
+            "emulated" => Some(1),
+            "kernel" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["version", "emulated", "kernel"];
         let mut version = None;
         let mut emulated = None;
         let mut kernel = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -258,13 +284,23 @@ impl<'de> Deserialize<'de> for SGXEPCSection {
 
 impl crate::qapi_support::FromMembers for SGXEPCSection {
     const NAME: &'static str = "SGXEPCSection";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "node" => Some(0),
+            "size" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["node", "size"];
         let mut node = None;
         let mut size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -343,9 +379,21 @@ impl<'de> Deserialize<'de> for SGXInfo {
 
 impl crate::qapi_support::FromMembers for SGXInfo {
     const NAME: &'static str = "SGXInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "sgx" => Some(0),
+            "sgx1" => Some(1),
+            "sgx2" => Some(2),
+            "flc" => Some(3),
+            "section-size" => Some(4),
+            "sections" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["sgx", "sgx1", "sgx2", "flc", "section-size", "sections"];
         let mut sgx = None;
         let mut sgx1 = None;
         let mut sgx2 = None;
@@ -353,7 +401,9 @@ impl crate::qapi_support::FromMembers for SGXInfo {
         let mut section_size = None;
         let mut sections = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -436,12 +486,21 @@ impl<'de> Deserialize<'de> for SevAttestationReport {
 
 impl crate::qapi_support::FromMembers for SevAttestationReport {
     const NAME: &'static str = "SevAttestationReport";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -510,16 +569,29 @@ impl<'de> Deserialize<'de> for SevCapability {
 
 impl crate::qapi_support::FromMembers for SevCapability {
     const NAME: &'static str = "SevCapability";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "pdh" => Some(0),
+            "cert-chain" => Some(1),
+            "cpu0-id" => Some(2),
+            "cbitpos" => Some(3),
+            "reduced-phys-bits" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["pdh", "cert-chain", "cpu0-id", "cbitpos", "reduced-phys-bits"];
         let mut pdh = None;
         let mut cert_chain = None;
         let mut cpu0_id = None;
         let mut cbitpos = None;
         let mut reduced_phys_bits = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -601,13 +673,23 @@ impl<'de> Deserialize<'de> for SevGuestInfo {
 
 impl crate::qapi_support::FromMembers for SevGuestInfo {
     const NAME: &'static str = "SevGuestInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "policy" => Some(0),
+            "handle" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["policy", "handle"];
         let mut policy = None;
         let mut handle = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -810,12 +892,21 @@ impl<'de> Deserialize<'de> for SevLaunchMeasureInfo {
 
 impl crate::qapi_support::FromMembers for SevLaunchMeasureInfo {
     const NAME: &'static str = "SevLaunchMeasureInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -872,12 +963,21 @@ impl<'de> Deserialize<'de> for SevSnpGuestInfo {
 
 impl crate::qapi_support::FromMembers for SevSnpGuestInfo {
     const NAME: &'static str = "SevSnpGuestInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "snp-policy" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["snp-policy"];
         let mut snp_policy = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -77,9 +77,21 @@ impl<'de> Deserialize<'de> for AnnounceParameters {
 
 impl crate::qapi_support::FromMembers for AnnounceParameters {
     const NAME: &'static str = "AnnounceParameters";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "initial" => Some(0),
+            "max" => Some(1),
+            "rounds" => Some(2),
+            "step" => Some(3),
+            "interfaces" => Some(4),
+            "id" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["initial", "max", "rounds", "step", "interfaces", "id"];
         let mut initial = None;
         let mut max = None;
         let mut rounds = None;
@@ -87,7 +99,9 @@ impl crate::qapi_support::FromMembers for AnnounceParameters {
         let mut interfaces = None;
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -253,16 +267,29 @@ impl<'de> Deserialize<'de> for NetLegacyNicOptions {
 
 impl crate::qapi_support::FromMembers for NetLegacyNicOptions {
     const NAME: &'static str = "NetLegacyNicOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "netdev" => Some(0),
+            "macaddr" => Some(1),
+            "model" => Some(2),
+            "addr" => Some(3),
+            "vectors" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["netdev", "macaddr", "model", "addr", "vectors"];
         let mut netdev = None;
         let mut macaddr = None;
         let mut model = None;
         let mut addr = None;
         let mut vectors = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -569,10 +596,22 @@ impl<'de> Deserialize<'de> for NetdevAFXDPOptions {
 
 impl crate::qapi_support::FromMembers for NetdevAFXDPOptions {
     const NAME: &'static str = "NetdevAFXDPOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "ifname" => Some(0),
+            "mode" => Some(1),
+            "force-copy" => Some(2),
+            "queues" => Some(3),
+            "start-queue" => Some(4),
+            "inhibit" => Some(5),
+            "sock-fds" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["ifname", "mode", "force-copy", "queues", "start-queue", "inhibit", "sock-fds"];
         let mut ifname = None;
         let mut mode = None;
         let mut force_copy = None;
@@ -581,7 +620,9 @@ impl crate::qapi_support::FromMembers for NetdevAFXDPOptions {
         let mut inhibit = None;
         let mut sock_fds = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -712,13 +753,23 @@ impl<'de> Deserialize<'de> for NetdevBridgeOptions {
 
 impl crate::qapi_support::FromMembers for NetdevBridgeOptions {
     const NAME: &'static str = "NetdevBridgeOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "br" => Some(0),
+            "helper" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["br", "helper"];
         let mut br = None;
         let mut helper = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -794,13 +845,23 @@ impl<'de> Deserialize<'de> for NetdevDgramOptions {
 
 impl crate::qapi_support::FromMembers for NetdevDgramOptions {
     const NAME: &'static str = "NetdevDgramOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "local" => Some(0),
+            "remote" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["local", "remote"];
         let mut local = None;
         let mut remote = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -874,13 +935,23 @@ impl<'de> Deserialize<'de> for NetdevHubPortOptions {
 
 impl crate::qapi_support::FromMembers for NetdevHubPortOptions {
     const NAME: &'static str = "NetdevHubPortOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "hubid" => Some(0),
+            "netdev" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["hubid", "netdev"];
         let mut hubid = None;
         let mut netdev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1006,24 +1077,29 @@ impl<'de> Deserialize<'de> for NetdevL2TPv3Options {
 
 impl crate::qapi_support::FromMembers for NetdevL2TPv3Options {
     const NAME: &'static str = "NetdevL2TPv3Options";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "src" => Some(0),
+            "dst" => Some(1),
+            "srcport" => Some(2),
+            "dstport" => Some(3),
+            "ipv6" => Some(4),
+            "udp" => Some(5),
+            "cookie64" => Some(6),
+            "counter" => Some(7),
+            "pincounter" => Some(8),
+            "txcookie" => Some(9),
+            "rxcookie" => Some(10),
+            "txsession" => Some(11),
+            "rxsession" => Some(12),
+            "offset" => Some(13),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "src",
-            "dst",
-            "srcport",
-            "dstport",
-            "ipv6",
-            "udp",
-            "cookie64",
-            "counter",
-            "pincounter",
-            "txcookie",
-            "rxcookie",
-            "txsession",
-            "rxsession",
-            "offset",
-        ];
         let mut src = None;
         let mut dst = None;
         let mut srcport = None;
@@ -1039,7 +1115,9 @@ impl crate::qapi_support::FromMembers for NetdevL2TPv3Options {
         let mut rxsession = None;
         let mut offset = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1229,13 +1307,23 @@ impl<'de> Deserialize<'de> for NetdevNetmapOptions {
 
 impl crate::qapi_support::FromMembers for NetdevNetmapOptions {
     const NAME: &'static str = "NetdevNetmapOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "ifname" => Some(0),
+            "devname" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["ifname", "devname"];
         let mut ifname = None;
         let mut devname = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1327,9 +1415,21 @@ impl<'de> Deserialize<'de> for NetdevSocketOptions {
 
 impl crate::qapi_support::FromMembers for NetdevSocketOptions {
     const NAME: &'static str = "NetdevSocketOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "fd" => Some(0),
+            "listen" => Some(1),
+            "connect" => Some(2),
+            "mcast" => Some(3),
+            "localaddr" => Some(4),
+            "udp" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["fd", "listen", "connect", "mcast", "localaddr", "udp"];
         let mut fd = None;
         let mut listen = None;
         let mut connect = None;
@@ -1337,7 +1437,9 @@ impl crate::qapi_support::FromMembers for NetdevSocketOptions {
         let mut localaddr = None;
         let mut udp = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1470,15 +1572,27 @@ impl<'de> Deserialize<'de> for NetdevStreamOptions {
 
 impl crate::qapi_support::FromMembers for NetdevStreamOptions {
     const NAME: &'static str = "NetdevStreamOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "addr" => Some(0),
+            "server" => Some(1),
+            "reconnect" => Some(2),
+            "reconnect-ms" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["addr", "server", "reconnect", "reconnect-ms"];
         let mut addr = None;
         let mut server = None;
         let mut reconnect = None;
         let mut reconnect_ms = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1641,25 +1755,30 @@ impl<'de> Deserialize<'de> for NetdevTapOptions {
 
 impl crate::qapi_support::FromMembers for NetdevTapOptions {
     const NAME: &'static str = "NetdevTapOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "ifname" => Some(0),
+            "fd" => Some(1),
+            "fds" => Some(2),
+            "script" => Some(3),
+            "downscript" => Some(4),
+            "br" => Some(5),
+            "helper" => Some(6),
+            "sndbuf" => Some(7),
+            "vnet_hdr" => Some(8),
+            "vhost" => Some(9),
+            "vhostfd" => Some(10),
+            "vhostfds" => Some(11),
+            "vhostforce" => Some(12),
+            "queues" => Some(13),
+            "poll-us" => Some(14),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "ifname",
-            "fd",
-            "fds",
-            "script",
-            "downscript",
-            "br",
-            "helper",
-            "sndbuf",
-            "vnet_hdr",
-            "vhost",
-            "vhostfd",
-            "vhostfds",
-            "vhostforce",
-            "queues",
-            "poll-us",
-        ];
         let mut ifname = None;
         let mut fd = None;
         let mut fds = None;
@@ -1676,7 +1795,9 @@ impl crate::qapi_support::FromMembers for NetdevTapOptions {
         let mut queues = None;
         let mut poll_us = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2003,32 +2124,37 @@ impl<'de> Deserialize<'de> for NetdevUserOptions {
 
 impl crate::qapi_support::FromMembers for NetdevUserOptions {
     const NAME: &'static str = "NetdevUserOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "hostname" => Some(0),
+            "restrict" => Some(1),
+            "ipv4" => Some(2),
+            "ipv6" => Some(3),
+            "ip" => Some(4),
+            "net" => Some(5),
+            "host" => Some(6),
+            "tftp" => Some(7),
+            "bootfile" => Some(8),
+            "dhcpstart" => Some(9),
+            "dns" => Some(10),
+            "dnssearch" => Some(11),
+            "domainname" => Some(12),
+            "ipv6-prefix" => Some(13),
+            "ipv6-prefixlen" => Some(14),
+            "ipv6-host" => Some(15),
+            "ipv6-dns" => Some(16),
+            "smb" => Some(17),
+            "smbserver" => Some(18),
+            "hostfwd" => Some(19),
+            "guestfwd" => Some(20),
+            "tftp-server-name" => Some(21),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "hostname",
-            "restrict",
-            "ipv4",
-            "ipv6",
-            "ip",
-            "net",
-            "host",
-            "tftp",
-            "bootfile",
-            "dhcpstart",
-            "dns",
-            "dnssearch",
-            "domainname",
-            "ipv6-prefix",
-            "ipv6-prefixlen",
-            "ipv6-host",
-            "ipv6-dns",
-            "smb",
-            "smbserver",
-            "hostfwd",
-            "guestfwd",
-            "tftp-server-name",
-        ];
         let mut hostname = None;
         let mut restrict = None;
         let mut ipv4 = None;
@@ -2052,7 +2178,9 @@ impl crate::qapi_support::FromMembers for NetdevUserOptions {
         let mut guestfwd = None;
         let mut tftp_server_name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2366,15 +2494,27 @@ impl<'de> Deserialize<'de> for NetdevVdeOptions {
 
 impl crate::qapi_support::FromMembers for NetdevVdeOptions {
     const NAME: &'static str = "NetdevVdeOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "sock" => Some(0),
+            "port" => Some(1),
+            "group" => Some(2),
+            "mode" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["sock", "port", "group", "mode"];
         let mut sock = None;
         let mut port = None;
         let mut group = None;
         let mut mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2477,14 +2617,25 @@ impl<'de> Deserialize<'de> for NetdevVhostUserOptions {
 
 impl crate::qapi_support::FromMembers for NetdevVhostUserOptions {
     const NAME: &'static str = "NetdevVhostUserOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "chardev" => Some(0),
+            "vhostforce" => Some(1),
+            "queues" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["chardev", "vhostforce", "queues"];
         let mut chardev = None;
         let mut vhostforce = None;
         let mut queues = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2582,15 +2733,27 @@ impl<'de> Deserialize<'de> for NetdevVhostVDPAOptions {
 
 impl crate::qapi_support::FromMembers for NetdevVhostVDPAOptions {
     const NAME: &'static str = "NetdevVhostVDPAOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "vhostdev" => Some(0),
+            "vhostfd" => Some(1),
+            "queues" => Some(2),
+            "x-svq" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["vhostdev", "vhostfd", "queues", "x-svq"];
         let mut vhostdev = None;
         let mut vhostfd = None;
         let mut queues = None;
         let mut x_svq = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2690,13 +2853,23 @@ impl<'de> Deserialize<'de> for NetdevVmnetBridgedOptions {
 
 impl crate::qapi_support::FromMembers for NetdevVmnetBridgedOptions {
     const NAME: &'static str = "NetdevVmnetBridgedOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "ifname" => Some(0),
+            "isolated" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["ifname", "isolated"];
         let mut ifname = None;
         let mut isolated = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2789,16 +2962,29 @@ impl<'de> Deserialize<'de> for NetdevVmnetHostOptions {
 
 impl crate::qapi_support::FromMembers for NetdevVmnetHostOptions {
     const NAME: &'static str = "NetdevVmnetHostOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "start-address" => Some(0),
+            "end-address" => Some(1),
+            "subnet-mask" => Some(2),
+            "isolated" => Some(3),
+            "net-uuid" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["start-address", "end-address", "subnet-mask", "isolated", "net-uuid"];
         let mut start_address = None;
         let mut end_address = None;
         let mut subnet_mask = None;
         let mut isolated = None;
         let mut net_uuid = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2932,16 +3118,29 @@ impl<'de> Deserialize<'de> for NetdevVmnetSharedOptions {
 
 impl crate::qapi_support::FromMembers for NetdevVmnetSharedOptions {
     const NAME: &'static str = "NetdevVmnetSharedOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "start-address" => Some(0),
+            "end-address" => Some(1),
+            "subnet-mask" => Some(2),
+            "isolated" => Some(3),
+            "nat66-prefix" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["start-address", "end-address", "subnet-mask", "isolated", "nat66-prefix"];
         let mut start_address = None;
         let mut end_address = None;
         let mut subnet_mask = None;
         let mut isolated = None;
         let mut nat66_prefix = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3084,22 +3283,27 @@ impl<'de> Deserialize<'de> for RxFilterInfo {
 
 impl crate::qapi_support::FromMembers for RxFilterInfo {
     const NAME: &'static str = "RxFilterInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "promiscuous" => Some(1),
+            "multicast" => Some(2),
+            "unicast" => Some(3),
+            "vlan" => Some(4),
+            "broadcast-allowed" => Some(5),
+            "multicast-overflow" => Some(6),
+            "unicast-overflow" => Some(7),
+            "main-mac" => Some(8),
+            "vlan-table" => Some(9),
+            "unicast-table" => Some(10),
+            "multicast-table" => Some(11),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "name",
-            "promiscuous",
-            "multicast",
-            "unicast",
-            "vlan",
-            "broadcast-allowed",
-            "multicast-overflow",
-            "unicast-overflow",
-            "main-mac",
-            "vlan-table",
-            "unicast-table",
-            "multicast-table",
-        ];
         let mut name = None;
         let mut promiscuous = None;
         let mut multicast = None;
@@ -3113,7 +3317,9 @@ impl crate::qapi_support::FromMembers for RxFilterInfo {
         let mut unicast_table = None;
         let mut multicast_table = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3241,12 +3447,21 @@ impl<'de> Deserialize<'de> for QapiString {
 
 impl crate::qapi_support::FromMembers for QapiString {
     const NAME: &'static str = "QapiString";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "str" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["str"];
         let mut str = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

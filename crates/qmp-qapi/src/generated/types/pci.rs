@@ -43,13 +43,23 @@ impl<'de> Deserialize<'de> for PciBridgeInfo {
 
 impl crate::qapi_support::FromMembers for PciBridgeInfo {
     const NAME: &'static str = "PciBridgeInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "bus" => Some(0),
+            "devices" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["bus", "devices"];
         let mut bus = None;
         let mut devices = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -129,10 +139,21 @@ impl<'de> Deserialize<'de> for PciBusInfo {
 
 impl crate::qapi_support::FromMembers for PciBusInfo {
     const NAME: &'static str = "PciBusInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "number" => Some(0),
+            "secondary" => Some(1),
+            "subordinate" => Some(2),
+            "io_range" => Some(3),
+            "memory_range" => Some(4),
+            "prefetchable_range" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["number", "secondary", "subordinate", "io_range", "memory_range", "prefetchable_range"];
         let mut number = None;
         let mut secondary = None;
         let mut subordinate = None;
@@ -140,7 +161,9 @@ impl crate::qapi_support::FromMembers for PciBusInfo {
         let mut memory_range = None;
         let mut prefetchable_range = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -226,13 +249,23 @@ impl<'de> Deserialize<'de> for PciDeviceClass {
 
 impl crate::qapi_support::FromMembers for PciDeviceClass {
     const NAME: &'static str = "PciDeviceClass";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "desc" => Some(0),
+            "class" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["desc", "class"];
         let mut desc = None;
         let mut class = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -310,15 +343,27 @@ impl<'de> Deserialize<'de> for PciDeviceId {
 
 impl crate::qapi_support::FromMembers for PciDeviceId {
     const NAME: &'static str = "PciDeviceId";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "device" => Some(0),
+            "vendor" => Some(1),
+            "subsystem" => Some(2),
+            "subsystem-vendor" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["device", "vendor", "subsystem", "subsystem-vendor"];
         let mut device = None;
         let mut vendor = None;
         let mut subsystem = None;
         let mut subsystem_vendor = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -432,20 +477,25 @@ impl<'de> Deserialize<'de> for PciDeviceInfo {
 
 impl crate::qapi_support::FromMembers for PciDeviceInfo {
     const NAME: &'static str = "PciDeviceInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "bus" => Some(0),
+            "slot" => Some(1),
+            "function" => Some(2),
+            "class_info" => Some(3),
+            "id" => Some(4),
+            "irq" => Some(5),
+            "irq_pin" => Some(6),
+            "qdev_id" => Some(7),
+            "pci_bridge" => Some(8),
+            "regions" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "bus",
-            "slot",
-            "function",
-            "class_info",
-            "id",
-            "irq",
-            "irq_pin",
-            "qdev_id",
-            "pci_bridge",
-            "regions",
-        ];
         let mut bus = None;
         let mut slot = None;
         let mut function = None;
@@ -457,7 +507,9 @@ impl crate::qapi_support::FromMembers for PciDeviceInfo {
         let mut pci_bridge = None;
         let mut regions = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -570,13 +622,23 @@ impl<'de> Deserialize<'de> for PciInfo {
 
 impl crate::qapi_support::FromMembers for PciInfo {
     const NAME: &'static str = "PciInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "bus" => Some(0),
+            "devices" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["bus", "devices"];
         let mut bus = None;
         let mut devices = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -636,13 +698,23 @@ impl<'de> Deserialize<'de> for PciMemoryRange {
 
 impl crate::qapi_support::FromMembers for PciMemoryRange {
     const NAME: &'static str = "PciMemoryRange";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "base" => Some(0),
+            "limit" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["base", "limit"];
         let mut base = None;
         let mut limit = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -718,9 +790,21 @@ impl<'de> Deserialize<'de> for PciMemoryRegion {
 
 impl crate::qapi_support::FromMembers for PciMemoryRegion {
     const NAME: &'static str = "PciMemoryRegion";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "bar" => Some(0),
+            "type" => Some(1),
+            "address" => Some(2),
+            "size" => Some(3),
+            "prefetch" => Some(4),
+            "mem_type_64" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["bar", "type", "address", "size", "prefetch", "mem_type_64"];
         let mut bar = None;
         let mut type_ = None;
         let mut address = None;
@@ -728,7 +812,9 @@ impl crate::qapi_support::FromMembers for PciMemoryRegion {
         let mut prefetch = None;
         let mut mem_type_64 = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

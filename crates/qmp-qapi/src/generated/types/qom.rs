@@ -41,13 +41,23 @@ impl<'de> Deserialize<'de> for AcpiGenericInitiatorProperties {
 
 impl crate::qapi_support::FromMembers for AcpiGenericInitiatorProperties {
     const NAME: &'static str = "AcpiGenericInitiatorProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "pci-dev" => Some(0),
+            "node" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["pci-dev", "node"];
         let mut pci_dev = None;
         let mut node = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -111,13 +121,23 @@ impl<'de> Deserialize<'de> for AcpiGenericPortProperties {
 
 impl crate::qapi_support::FromMembers for AcpiGenericPortProperties {
     const NAME: &'static str = "AcpiGenericPortProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "pci-bus" => Some(0),
+            "node" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["pci-bus", "node"];
         let mut pci_bus = None;
         let mut node = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -179,13 +199,23 @@ impl<'de> Deserialize<'de> for CanHostSocketcanProperties {
 
 impl crate::qapi_support::FromMembers for CanHostSocketcanProperties {
     const NAME: &'static str = "CanHostSocketcanProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "if" => Some(0),
+            "canbus" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["if", "canbus"];
         let mut if_ = None;
         let mut canbus = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -280,19 +310,24 @@ impl<'de> Deserialize<'de> for ColoCompareProperties {
 
 impl crate::qapi_support::FromMembers for ColoCompareProperties {
     const NAME: &'static str = "ColoCompareProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "primary_in" => Some(0),
+            "secondary_in" => Some(1),
+            "outdev" => Some(2),
+            "iothread" => Some(3),
+            "notify_dev" => Some(4),
+            "compare_timeout" => Some(5),
+            "expired_scan_cycle" => Some(6),
+            "max_queue_size" => Some(7),
+            "vnet_hdr_support" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "primary_in",
-            "secondary_in",
-            "outdev",
-            "iothread",
-            "notify_dev",
-            "compare_timeout",
-            "expired_scan_cycle",
-            "max_queue_size",
-            "vnet_hdr_support",
-        ];
         let mut primary_in = None;
         let mut secondary_in = None;
         let mut outdev = None;
@@ -303,7 +338,9 @@ impl crate::qapi_support::FromMembers for ColoCompareProperties {
         let mut max_queue_size = None;
         let mut vnet_hdr_support = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -444,14 +481,25 @@ impl<'de> Deserialize<'de> for CryptodevBackendProperties {
 
 impl crate::qapi_support::FromMembers for CryptodevBackendProperties {
     const NAME: &'static str = "CryptodevBackendProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "queues" => Some(0),
+            "throttle-bps" => Some(1),
+            "throttle-ops" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["queues", "throttle-bps", "throttle-ops"];
         let mut queues = None;
         let mut throttle_bps = None;
         let mut throttle_ops = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -553,15 +601,27 @@ impl<'de> Deserialize<'de> for CryptodevVhostUserProperties {
 
 impl crate::qapi_support::FromMembers for CryptodevVhostUserProperties {
     const NAME: &'static str = "CryptodevVhostUserProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "queues" => Some(0),
+            "throttle-bps" => Some(1),
+            "throttle-ops" => Some(2),
+            "chardev" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["queues", "throttle-bps", "throttle-ops", "chardev"];
         let mut queues = None;
         let mut throttle_bps = None;
         let mut throttle_ops = None;
         let mut chardev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -657,13 +717,23 @@ impl<'de> Deserialize<'de> for DBusVMStateProperties {
 
 impl crate::qapi_support::FromMembers for DBusVMStateProperties {
     const NAME: &'static str = "DBusVMStateProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "addr" => Some(0),
+            "id-list" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["addr", "id-list"];
         let mut addr = None;
         let mut id_list = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -740,14 +810,25 @@ impl<'de> Deserialize<'de> for EventLoopBaseProperties {
 
 impl crate::qapi_support::FromMembers for EventLoopBaseProperties {
     const NAME: &'static str = "EventLoopBaseProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "aio-max-batch" => Some(0),
+            "thread-pool-min" => Some(1),
+            "thread-pool-max" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["aio-max-batch", "thread-pool-min", "thread-pool-max"];
         let mut aio_max_batch = None;
         let mut thread_pool_min = None;
         let mut thread_pool_max = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -853,9 +934,21 @@ impl<'de> Deserialize<'de> for FilterBufferProperties {
 
 impl crate::qapi_support::FromMembers for FilterBufferProperties {
     const NAME: &'static str = "FilterBufferProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "netdev" => Some(0),
+            "queue" => Some(1),
+            "status" => Some(2),
+            "position" => Some(3),
+            "insert" => Some(4),
+            "interval" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["netdev", "queue", "status", "position", "insert", "interval"];
         let mut netdev = None;
         let mut queue = None;
         let mut status = None;
@@ -863,7 +956,9 @@ impl crate::qapi_support::FromMembers for FilterBufferProperties {
         let mut insert = None;
         let mut interval = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -996,9 +1091,22 @@ impl<'de> Deserialize<'de> for FilterDumpProperties {
 
 impl crate::qapi_support::FromMembers for FilterDumpProperties {
     const NAME: &'static str = "FilterDumpProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "netdev" => Some(0),
+            "queue" => Some(1),
+            "status" => Some(2),
+            "position" => Some(3),
+            "insert" => Some(4),
+            "file" => Some(5),
+            "maxlen" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["netdev", "queue", "status", "position", "insert", "file", "maxlen"];
         let mut netdev = None;
         let mut queue = None;
         let mut status = None;
@@ -1007,7 +1115,9 @@ impl crate::qapi_support::FromMembers for FilterDumpProperties {
         let mut file = None;
         let mut maxlen = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1151,10 +1261,22 @@ impl<'de> Deserialize<'de> for FilterMirrorProperties {
 
 impl crate::qapi_support::FromMembers for FilterMirrorProperties {
     const NAME: &'static str = "FilterMirrorProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "netdev" => Some(0),
+            "queue" => Some(1),
+            "status" => Some(2),
+            "position" => Some(3),
+            "insert" => Some(4),
+            "outdev" => Some(5),
+            "vnet_hdr_support" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["netdev", "queue", "status", "position", "insert", "outdev", "vnet_hdr_support"];
         let mut netdev = None;
         let mut queue = None;
         let mut status = None;
@@ -1163,7 +1285,9 @@ impl crate::qapi_support::FromMembers for FilterMirrorProperties {
         let mut outdev = None;
         let mut vnet_hdr_support = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1314,10 +1438,23 @@ impl<'de> Deserialize<'de> for FilterRedirectorProperties {
 
 impl crate::qapi_support::FromMembers for FilterRedirectorProperties {
     const NAME: &'static str = "FilterRedirectorProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "netdev" => Some(0),
+            "queue" => Some(1),
+            "status" => Some(2),
+            "position" => Some(3),
+            "insert" => Some(4),
+            "indev" => Some(5),
+            "outdev" => Some(6),
+            "vnet_hdr_support" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["netdev", "queue", "status", "position", "insert", "indev", "outdev", "vnet_hdr_support"];
         let mut netdev = None;
         let mut queue = None;
         let mut status = None;
@@ -1327,7 +1464,9 @@ impl crate::qapi_support::FromMembers for FilterRedirectorProperties {
         let mut outdev = None;
         let mut vnet_hdr_support = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1487,9 +1626,21 @@ impl<'de> Deserialize<'de> for FilterRewriterProperties {
 
 impl crate::qapi_support::FromMembers for FilterRewriterProperties {
     const NAME: &'static str = "FilterRewriterProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "netdev" => Some(0),
+            "queue" => Some(1),
+            "status" => Some(2),
+            "position" => Some(3),
+            "insert" => Some(4),
+            "vnet_hdr_support" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["netdev", "queue", "status", "position", "insert", "vnet_hdr_support"];
         let mut netdev = None;
         let mut queue = None;
         let mut status = None;
@@ -1497,7 +1648,9 @@ impl crate::qapi_support::FromMembers for FilterRewriterProperties {
         let mut insert = None;
         let mut vnet_hdr_support = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1612,12 +1765,21 @@ impl<'de> Deserialize<'de> for IOMMUFDProperties {
 
 impl crate::qapi_support::FromMembers for IOMMUFDProperties {
     const NAME: &'static str = "IOMMUFDProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "fd" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["fd"];
         let mut fd = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1707,9 +1869,22 @@ impl<'de> Deserialize<'de> for InputBarrierProperties {
 
 impl crate::qapi_support::FromMembers for InputBarrierProperties {
     const NAME: &'static str = "InputBarrierProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "server" => Some(1),
+            "port" => Some(2),
+            "x-origin" => Some(3),
+            "y-origin" => Some(4),
+            "width" => Some(5),
+            "height" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "server", "port", "x-origin", "y-origin", "width", "height"];
         let mut name = None;
         let mut server = None;
         let mut port = None;
@@ -1718,7 +1893,9 @@ impl crate::qapi_support::FromMembers for InputBarrierProperties {
         let mut width = None;
         let mut height = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1859,15 +2036,27 @@ impl<'de> Deserialize<'de> for InputLinuxProperties {
 
 impl crate::qapi_support::FromMembers for InputLinuxProperties {
     const NAME: &'static str = "InputLinuxProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "evdev" => Some(0),
+            "grab_all" => Some(1),
+            "repeat" => Some(2),
+            "grab-toggle" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["evdev", "grab_all", "repeat", "grab-toggle"];
         let mut evdev = None;
         let mut grab_all = None;
         let mut repeat = None;
         let mut grab_toggle = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1985,16 +2174,21 @@ impl<'de> Deserialize<'de> for IothreadProperties {
 
 impl crate::qapi_support::FromMembers for IothreadProperties {
     const NAME: &'static str = "IothreadProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "aio-max-batch" => Some(0),
+            "thread-pool-min" => Some(1),
+            "thread-pool-max" => Some(2),
+            "poll-max-ns" => Some(3),
+            "poll-grow" => Some(4),
+            "poll-shrink" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "aio-max-batch",
-            "thread-pool-min",
-            "thread-pool-max",
-            "poll-max-ns",
-            "poll-grow",
-            "poll-shrink",
-        ];
         let mut aio_max_batch = None;
         let mut thread_pool_min = None;
         let mut thread_pool_max = None;
@@ -2002,7 +2196,9 @@ impl crate::qapi_support::FromMembers for IothreadProperties {
         let mut poll_grow = None;
         let mut poll_shrink = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2135,14 +2331,25 @@ impl<'de> Deserialize<'de> for MainLoopProperties {
 
 impl crate::qapi_support::FromMembers for MainLoopProperties {
     const NAME: &'static str = "MainLoopProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "aio-max-batch" => Some(0),
+            "thread-pool-min" => Some(1),
+            "thread-pool-max" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["aio-max-batch", "thread-pool-min", "thread-pool-max"];
         let mut aio_max_batch = None;
         let mut thread_pool_min = None;
         let mut thread_pool_max = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2277,21 +2484,26 @@ impl<'de> Deserialize<'de> for MemoryBackendEpcProperties {
 
 impl crate::qapi_support::FromMembers for MemoryBackendEpcProperties {
     const NAME: &'static str = "MemoryBackendEpcProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "dump" => Some(0),
+            "host-nodes" => Some(1),
+            "merge" => Some(2),
+            "policy" => Some(3),
+            "prealloc" => Some(4),
+            "prealloc-threads" => Some(5),
+            "prealloc-context" => Some(6),
+            "share" => Some(7),
+            "reserve" => Some(8),
+            "size" => Some(9),
+            "x-use-canonical-path-for-ramblock-id" => Some(10),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "dump",
-            "host-nodes",
-            "merge",
-            "policy",
-            "prealloc",
-            "prealloc-threads",
-            "prealloc-context",
-            "share",
-            "reserve",
-            "size",
-            "x-use-canonical-path-for-ramblock-id",
-        ];
         let mut dump = None;
         let mut host_nodes = None;
         let mut merge = None;
@@ -2304,7 +2516,9 @@ impl crate::qapi_support::FromMembers for MemoryBackendEpcProperties {
         let mut size = None;
         let mut x_use_canonical_path_for_ramblock_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2558,28 +2772,33 @@ impl<'de> Deserialize<'de> for MemoryBackendFileProperties {
 
 impl crate::qapi_support::FromMembers for MemoryBackendFileProperties {
     const NAME: &'static str = "MemoryBackendFileProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "dump" => Some(0),
+            "host-nodes" => Some(1),
+            "merge" => Some(2),
+            "policy" => Some(3),
+            "prealloc" => Some(4),
+            "prealloc-threads" => Some(5),
+            "prealloc-context" => Some(6),
+            "share" => Some(7),
+            "reserve" => Some(8),
+            "size" => Some(9),
+            "x-use-canonical-path-for-ramblock-id" => Some(10),
+            "align" => Some(11),
+            "offset" => Some(12),
+            "discard-data" => Some(13),
+            "mem-path" => Some(14),
+            "pmem" => Some(15),
+            "readonly" => Some(16),
+            "rom" => Some(17),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "dump",
-            "host-nodes",
-            "merge",
-            "policy",
-            "prealloc",
-            "prealloc-threads",
-            "prealloc-context",
-            "share",
-            "reserve",
-            "size",
-            "x-use-canonical-path-for-ramblock-id",
-            "align",
-            "offset",
-            "discard-data",
-            "mem-path",
-            "pmem",
-            "readonly",
-            "rom",
-        ];
         let mut dump = None;
         let mut host_nodes = None;
         let mut merge = None;
@@ -2599,7 +2818,9 @@ impl crate::qapi_support::FromMembers for MemoryBackendFileProperties {
         let mut readonly = None;
         let mut rom = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2903,24 +3124,29 @@ impl<'de> Deserialize<'de> for MemoryBackendMemfdProperties {
 
 impl crate::qapi_support::FromMembers for MemoryBackendMemfdProperties {
     const NAME: &'static str = "MemoryBackendMemfdProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "dump" => Some(0),
+            "host-nodes" => Some(1),
+            "merge" => Some(2),
+            "policy" => Some(3),
+            "prealloc" => Some(4),
+            "prealloc-threads" => Some(5),
+            "prealloc-context" => Some(6),
+            "share" => Some(7),
+            "reserve" => Some(8),
+            "size" => Some(9),
+            "x-use-canonical-path-for-ramblock-id" => Some(10),
+            "hugetlb" => Some(11),
+            "hugetlbsize" => Some(12),
+            "seal" => Some(13),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "dump",
-            "host-nodes",
-            "merge",
-            "policy",
-            "prealloc",
-            "prealloc-threads",
-            "prealloc-context",
-            "share",
-            "reserve",
-            "size",
-            "x-use-canonical-path-for-ramblock-id",
-            "hugetlb",
-            "hugetlbsize",
-            "seal",
-        ];
         let mut dump = None;
         let mut host_nodes = None;
         let mut merge = None;
@@ -2936,7 +3162,9 @@ impl crate::qapi_support::FromMembers for MemoryBackendMemfdProperties {
         let mut hugetlbsize = None;
         let mut seal = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3187,21 +3415,26 @@ impl<'de> Deserialize<'de> for MemoryBackendProperties {
 
 impl crate::qapi_support::FromMembers for MemoryBackendProperties {
     const NAME: &'static str = "MemoryBackendProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "dump" => Some(0),
+            "host-nodes" => Some(1),
+            "merge" => Some(2),
+            "policy" => Some(3),
+            "prealloc" => Some(4),
+            "prealloc-threads" => Some(5),
+            "prealloc-context" => Some(6),
+            "share" => Some(7),
+            "reserve" => Some(8),
+            "size" => Some(9),
+            "x-use-canonical-path-for-ramblock-id" => Some(10),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "dump",
-            "host-nodes",
-            "merge",
-            "policy",
-            "prealloc",
-            "prealloc-threads",
-            "prealloc-context",
-            "share",
-            "reserve",
-            "size",
-            "x-use-canonical-path-for-ramblock-id",
-        ];
         let mut dump = None;
         let mut host_nodes = None;
         let mut merge = None;
@@ -3214,7 +3447,9 @@ impl crate::qapi_support::FromMembers for MemoryBackendProperties {
         let mut size = None;
         let mut x_use_canonical_path_for_ramblock_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3445,21 +3680,26 @@ impl<'de> Deserialize<'de> for MemoryBackendShmProperties {
 
 impl crate::qapi_support::FromMembers for MemoryBackendShmProperties {
     const NAME: &'static str = "MemoryBackendShmProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "dump" => Some(0),
+            "host-nodes" => Some(1),
+            "merge" => Some(2),
+            "policy" => Some(3),
+            "prealloc" => Some(4),
+            "prealloc-threads" => Some(5),
+            "prealloc-context" => Some(6),
+            "share" => Some(7),
+            "reserve" => Some(8),
+            "size" => Some(9),
+            "x-use-canonical-path-for-ramblock-id" => Some(10),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "dump",
-            "host-nodes",
-            "merge",
-            "policy",
-            "prealloc",
-            "prealloc-threads",
-            "prealloc-context",
-            "share",
-            "reserve",
-            "size",
-            "x-use-canonical-path-for-ramblock-id",
-        ];
         let mut dump = None;
         let mut host_nodes = None;
         let mut merge = None;
@@ -3472,7 +3712,9 @@ impl crate::qapi_support::FromMembers for MemoryBackendShmProperties {
         let mut size = None;
         let mut x_use_canonical_path_for_ramblock_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3678,16 +3920,29 @@ impl<'de> Deserialize<'de> for NetfilterProperties {
 
 impl crate::qapi_support::FromMembers for NetfilterProperties {
     const NAME: &'static str = "NetfilterProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "netdev" => Some(0),
+            "queue" => Some(1),
+            "status" => Some(2),
+            "position" => Some(3),
+            "insert" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["netdev", "queue", "status", "position", "insert"];
         let mut netdev = None;
         let mut queue = None;
         let mut status = None;
         let mut position = None;
         let mut insert = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4238,15 +4493,27 @@ impl<'de> Deserialize<'de> for ObjectPropertyInfo {
 
 impl crate::qapi_support::FromMembers for ObjectPropertyInfo {
     const NAME: &'static str = "ObjectPropertyInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "type" => Some(1),
+            "description" => Some(2),
+            "default-value" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "type", "description", "default-value"];
         let mut name = None;
         let mut type_ = None;
         let mut description = None;
         let mut default_value = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4465,14 +4732,25 @@ impl<'de> Deserialize<'de> for ObjectTypeInfo {
 
 impl crate::qapi_support::FromMembers for ObjectTypeInfo {
     const NAME: &'static str = "ObjectTypeInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "abstract" => Some(1),
+            "parent" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "abstract", "parent"];
         let mut name = None;
         let mut abstract_ = None;
         let mut parent = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4554,12 +4832,21 @@ impl<'de> Deserialize<'de> for PrManagerHelperProperties {
 
 impl crate::qapi_support::FromMembers for PrManagerHelperProperties {
     const NAME: &'static str = "PrManagerHelperProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path"];
         let mut path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4619,13 +4906,23 @@ impl<'de> Deserialize<'de> for QtestProperties {
 
 impl crate::qapi_support::FromMembers for QtestProperties {
     const NAME: &'static str = "QtestProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "chardev" => Some(0),
+            "log" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["chardev", "log"];
         let mut chardev = None;
         let mut log = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4693,13 +4990,23 @@ impl<'de> Deserialize<'de> for RemoteObjectProperties {
 
 impl crate::qapi_support::FromMembers for RemoteObjectProperties {
     const NAME: &'static str = "RemoteObjectProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "fd" => Some(0),
+            "devid" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["fd", "devid"];
         let mut fd = None;
         let mut devid = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4763,13 +5070,23 @@ impl<'de> Deserialize<'de> for RngEgdProperties {
 
 impl crate::qapi_support::FromMembers for RngEgdProperties {
     const NAME: &'static str = "RngEgdProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "opened" => Some(0),
+            "chardev" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["opened", "chardev"];
         let mut opened = None;
         let mut chardev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4838,12 +5155,21 @@ impl<'de> Deserialize<'de> for RngProperties {
 
 impl crate::qapi_support::FromMembers for RngProperties {
     const NAME: &'static str = "RngProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "opened" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["opened"];
         let mut opened = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4914,13 +5240,23 @@ impl<'de> Deserialize<'de> for RngRandomProperties {
 
 impl crate::qapi_support::FromMembers for RngRandomProperties {
     const NAME: &'static str = "RngRandomProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "opened" => Some(0),
+            "filename" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["opened", "filename"];
         let mut opened = None;
         let mut filename = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -5004,15 +5340,27 @@ impl<'de> Deserialize<'de> for SevCommonProperties {
 
 impl crate::qapi_support::FromMembers for SevCommonProperties {
     const NAME: &'static str = "SevCommonProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "sev-device" => Some(0),
+            "cbitpos" => Some(1),
+            "reduced-phys-bits" => Some(2),
+            "kernel-hashes" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["sev-device", "cbitpos", "reduced-phys-bits", "kernel-hashes"];
         let mut sev_device = None;
         let mut cbitpos = None;
         let mut reduced_phys_bits = None;
         let mut kernel_hashes = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -5145,19 +5493,24 @@ impl<'de> Deserialize<'de> for SevGuestProperties {
 
 impl crate::qapi_support::FromMembers for SevGuestProperties {
     const NAME: &'static str = "SevGuestProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "sev-device" => Some(0),
+            "cbitpos" => Some(1),
+            "reduced-phys-bits" => Some(2),
+            "kernel-hashes" => Some(3),
+            "dh-cert-file" => Some(4),
+            "session-file" => Some(5),
+            "policy" => Some(6),
+            "handle" => Some(7),
+            "legacy-vm-type" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "sev-device",
-            "cbitpos",
-            "reduced-phys-bits",
-            "kernel-hashes",
-            "dh-cert-file",
-            "session-file",
-            "policy",
-            "handle",
-            "legacy-vm-type",
-        ];
         let mut sev_device = None;
         let mut cbitpos = None;
         let mut reduced_phys_bits = None;
@@ -5168,7 +5521,9 @@ impl crate::qapi_support::FromMembers for SevGuestProperties {
         let mut handle = None;
         let mut legacy_vm_type = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -5365,21 +5720,26 @@ impl<'de> Deserialize<'de> for SevSnpGuestProperties {
 
 impl crate::qapi_support::FromMembers for SevSnpGuestProperties {
     const NAME: &'static str = "SevSnpGuestProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "sev-device" => Some(0),
+            "cbitpos" => Some(1),
+            "reduced-phys-bits" => Some(2),
+            "kernel-hashes" => Some(3),
+            "policy" => Some(4),
+            "guest-visible-workarounds" => Some(5),
+            "id-block" => Some(6),
+            "id-auth" => Some(7),
+            "author-key-enabled" => Some(8),
+            "host-data" => Some(9),
+            "vcek-disabled" => Some(10),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "sev-device",
-            "cbitpos",
-            "reduced-phys-bits",
-            "kernel-hashes",
-            "policy",
-            "guest-visible-workarounds",
-            "id-block",
-            "id-auth",
-            "author-key-enabled",
-            "host-data",
-            "vcek-disabled",
-        ];
         let mut sev_device = None;
         let mut cbitpos = None;
         let mut reduced_phys_bits = None;
@@ -5392,7 +5752,9 @@ impl crate::qapi_support::FromMembers for SevSnpGuestProperties {
         let mut host_data = None;
         let mut vcek_disabled = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -5568,13 +5930,23 @@ impl<'de> Deserialize<'de> for ThreadContextProperties {
 
 impl crate::qapi_support::FromMembers for ThreadContextProperties {
     const NAME: &'static str = "ThreadContextProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cpu-affinity" => Some(0),
+            "node-affinity" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cpu-affinity", "node-affinity"];
         let mut cpu_affinity = None;
         let mut node_affinity = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -5650,13 +6022,23 @@ impl<'de> Deserialize<'de> for VfioUserServerProperties {
 
 impl crate::qapi_support::FromMembers for VfioUserServerProperties {
     const NAME: &'static str = "VfioUserServerProperties";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "socket" => Some(0),
+            "device" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["socket", "device"];
         let mut socket = None;
         let mut device = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -46,14 +46,25 @@ impl<'de> Deserialize<'de> for ReplayInfo {
 
 impl crate::qapi_support::FromMembers for ReplayInfo {
     const NAME: &'static str = "ReplayInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mode" => Some(0),
+            "filename" => Some(1),
+            "icount" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["mode", "filename", "icount"];
         let mut mode = None;
         let mut filename = None;
         let mut icount = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

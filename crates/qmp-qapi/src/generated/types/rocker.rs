@@ -50,16 +50,29 @@ impl<'de> Deserialize<'de> for RockerOfDpaFlow {
 
 impl crate::qapi_support::FromMembers for RockerOfDpaFlow {
     const NAME: &'static str = "RockerOfDpaFlow";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cookie" => Some(0),
+            "hits" => Some(1),
+            "key" => Some(2),
+            "mask" => Some(3),
+            "action" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cookie", "hits", "key", "mask", "action"];
         let mut cookie = None;
         let mut hits = None;
         let mut key = None;
         let mut mask = None;
         let mut action = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -155,10 +168,21 @@ impl<'de> Deserialize<'de> for RockerOfDpaFlowAction {
 
 impl crate::qapi_support::FromMembers for RockerOfDpaFlowAction {
     const NAME: &'static str = "RockerOfDpaFlowAction";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "goto-tbl" => Some(0),
+            "group-id" => Some(1),
+            "tunnel-lport" => Some(2),
+            "vlan-id" => Some(3),
+            "new-vlan-id" => Some(4),
+            "out-pport" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["goto-tbl", "group-id", "tunnel-lport", "vlan-id", "new-vlan-id", "out-pport"];
         let mut goto_tbl = None;
         let mut group_id = None;
         let mut tunnel_lport = None;
@@ -166,7 +190,9 @@ impl crate::qapi_support::FromMembers for RockerOfDpaFlowAction {
         let mut new_vlan_id = None;
         let mut out_pport = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -335,21 +361,26 @@ impl<'de> Deserialize<'de> for RockerOfDpaFlowKey {
 
 impl crate::qapi_support::FromMembers for RockerOfDpaFlowKey {
     const NAME: &'static str = "RockerOfDpaFlowKey";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "priority" => Some(0),
+            "tbl-id" => Some(1),
+            "in-pport" => Some(2),
+            "tunnel-id" => Some(3),
+            "vlan-id" => Some(4),
+            "eth-type" => Some(5),
+            "eth-src" => Some(6),
+            "eth-dst" => Some(7),
+            "ip-proto" => Some(8),
+            "ip-tos" => Some(9),
+            "ip-dst" => Some(10),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "priority",
-            "tbl-id",
-            "in-pport",
-            "tunnel-id",
-            "vlan-id",
-            "eth-type",
-            "eth-src",
-            "eth-dst",
-            "ip-proto",
-            "ip-tos",
-            "ip-dst",
-        ];
         let mut priority = None;
         let mut tbl_id = None;
         let mut in_pport = None;
@@ -362,7 +393,9 @@ impl crate::qapi_support::FromMembers for RockerOfDpaFlowKey {
         let mut ip_tos = None;
         let mut ip_dst = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -554,10 +587,22 @@ impl<'de> Deserialize<'de> for RockerOfDpaFlowMask {
 
 impl crate::qapi_support::FromMembers for RockerOfDpaFlowMask {
     const NAME: &'static str = "RockerOfDpaFlowMask";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "in-pport" => Some(0),
+            "tunnel-id" => Some(1),
+            "vlan-id" => Some(2),
+            "eth-src" => Some(3),
+            "eth-dst" => Some(4),
+            "ip-proto" => Some(5),
+            "ip-tos" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["in-pport", "tunnel-id", "vlan-id", "eth-src", "eth-dst", "ip-proto", "ip-tos"];
         let mut in_pport = None;
         let mut tunnel_id = None;
         let mut vlan_id = None;
@@ -566,7 +611,9 @@ impl crate::qapi_support::FromMembers for RockerOfDpaFlowMask {
         let mut ip_proto = None;
         let mut ip_tos = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -756,23 +803,28 @@ impl<'de> Deserialize<'de> for RockerOfDpaGroup {
 
 impl crate::qapi_support::FromMembers for RockerOfDpaGroup {
     const NAME: &'static str = "RockerOfDpaGroup";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "type" => Some(1),
+            "vlan-id" => Some(2),
+            "pport" => Some(3),
+            "index" => Some(4),
+            "out-pport" => Some(5),
+            "group-id" => Some(6),
+            "set-vlan-id" => Some(7),
+            "pop-vlan" => Some(8),
+            "group-ids" => Some(9),
+            "set-eth-src" => Some(10),
+            "set-eth-dst" => Some(11),
+            "ttl-check" => Some(12),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "id",
-            "type",
-            "vlan-id",
-            "pport",
-            "index",
-            "out-pport",
-            "group-id",
-            "set-vlan-id",
-            "pop-vlan",
-            "group-ids",
-            "set-eth-src",
-            "set-eth-dst",
-            "ttl-check",
-        ];
         let mut id = None;
         let mut type_ = None;
         let mut vlan_id = None;
@@ -787,7 +839,9 @@ impl crate::qapi_support::FromMembers for RockerOfDpaGroup {
         let mut set_eth_dst = None;
         let mut ttl_check = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -984,9 +1038,21 @@ impl<'de> Deserialize<'de> for RockerPort {
 
 impl crate::qapi_support::FromMembers for RockerPort {
     const NAME: &'static str = "RockerPort";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "enabled" => Some(1),
+            "link-up" => Some(2),
+            "speed" => Some(3),
+            "duplex" => Some(4),
+            "autoneg" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "enabled", "link-up", "speed", "duplex", "autoneg"];
         let mut name = None;
         let mut enabled = None;
         let mut link_up = None;
@@ -994,7 +1060,9 @@ impl crate::qapi_support::FromMembers for RockerPort {
         let mut duplex = None;
         let mut autoneg = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1116,14 +1184,25 @@ impl<'de> Deserialize<'de> for RockerSwitch {
 
 impl crate::qapi_support::FromMembers for RockerSwitch {
     const NAME: &'static str = "RockerSwitch";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "id" => Some(1),
+            "ports" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "id", "ports"];
         let mut name = None;
         let mut id = None;
         let mut ports = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

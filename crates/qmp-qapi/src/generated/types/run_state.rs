@@ -143,16 +143,29 @@ impl<'de> Deserialize<'de> for GuestPanicInformationHyperV {
 
 impl crate::qapi_support::FromMembers for GuestPanicInformationHyperV {
     const NAME: &'static str = "GuestPanicInformationHyperV";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "arg1" => Some(0),
+            "arg2" => Some(1),
+            "arg3" => Some(2),
+            "arg4" => Some(3),
+            "arg5" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["arg1", "arg2", "arg3", "arg4", "arg5"];
         let mut arg1 = None;
         let mut arg2 = None;
         let mut arg3 = None;
         let mut arg4 = None;
         let mut arg5 = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -224,15 +237,27 @@ impl<'de> Deserialize<'de> for GuestPanicInformationS390 {
 
 impl crate::qapi_support::FromMembers for GuestPanicInformationS390 {
     const NAME: &'static str = "GuestPanicInformationS390";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "core" => Some(0),
+            "psw-mask" => Some(1),
+            "psw-addr" => Some(2),
+            "reason" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["core", "psw-mask", "psw-addr", "reason"];
         let mut core = None;
         let mut psw_mask = None;
         let mut psw_addr = None;
         let mut reason = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -342,13 +367,23 @@ impl<'de> Deserialize<'de> for MemoryFailureFlags {
 
 impl crate::qapi_support::FromMembers for MemoryFailureFlags {
     const NAME: &'static str = "MemoryFailureFlags";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "action-required" => Some(0),
+            "recursive" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["action-required", "recursive"];
         let mut action_required = None;
         let mut recursive = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -619,14 +654,25 @@ impl<'de> Deserialize<'de> for StatusInfo {
 
 impl crate::qapi_support::FromMembers for StatusInfo {
     const NAME: &'static str = "StatusInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "running" => Some(0),
+            "singlestep" => Some(1),
+            "status" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["running", "singlestep", "status"];
         let mut running = None;
         let mut singlestep = None;
         let mut status = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -38,12 +38,21 @@ impl<'de> Deserialize<'de> for FdSocketAddress {
 
 impl crate::qapi_support::FromMembers for FdSocketAddress {
     const NAME: &'static str = "FdSocketAddress";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "str" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["str"];
         let mut str = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -98,12 +107,21 @@ impl<'de> Deserialize<'de> for FdSocketAddressWrapper {
 
 impl crate::qapi_support::FromMembers for FdSocketAddressWrapper {
     const NAME: &'static str = "FdSocketAddressWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -192,9 +210,23 @@ impl<'de> Deserialize<'de> for InetSocketAddress {
 
 impl crate::qapi_support::FromMembers for InetSocketAddress {
     const NAME: &'static str = "InetSocketAddress";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "host" => Some(0),
+            "port" => Some(1),
+            "numeric" => Some(2),
+            "to" => Some(3),
+            "ipv4" => Some(4),
+            "ipv6" => Some(5),
+            "keep-alive" => Some(6),
+            "mptcp" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["host", "port", "numeric", "to", "ipv4", "ipv6", "keep-alive", "mptcp"];
         let mut host = None;
         let mut port = None;
         let mut numeric = None;
@@ -204,7 +236,9 @@ impl crate::qapi_support::FromMembers for InetSocketAddress {
         let mut keep_alive = None;
         let mut mptcp = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -334,13 +368,23 @@ impl<'de> Deserialize<'de> for InetSocketAddressBase {
 
 impl crate::qapi_support::FromMembers for InetSocketAddressBase {
     const NAME: &'static str = "InetSocketAddressBase";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "host" => Some(0),
+            "port" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["host", "port"];
         let mut host = None;
         let mut port = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -401,12 +445,21 @@ impl<'de> Deserialize<'de> for InetSocketAddressWrapper {
 
 impl crate::qapi_support::FromMembers for InetSocketAddressWrapper {
     const NAME: &'static str = "InetSocketAddressWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -675,12 +728,21 @@ impl<'de> Deserialize<'de> for StringWrapper {
 
 impl crate::qapi_support::FromMembers for StringWrapper {
     const NAME: &'static str = "StringWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -747,14 +809,25 @@ impl<'de> Deserialize<'de> for UnixSocketAddress {
 
 impl crate::qapi_support::FromMembers for UnixSocketAddress {
     const NAME: &'static str = "UnixSocketAddress";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "abstract" => Some(1),
+            "tight" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "abstract", "tight"];
         let mut path = None;
         let mut abstract_ = None;
         let mut tight = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -834,12 +907,21 @@ impl<'de> Deserialize<'de> for UnixSocketAddressWrapper {
 
 impl crate::qapi_support::FromMembers for UnixSocketAddressWrapper {
     const NAME: &'static str = "UnixSocketAddressWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -897,13 +979,23 @@ impl<'de> Deserialize<'de> for VsockSocketAddress {
 
 impl crate::qapi_support::FromMembers for VsockSocketAddress {
     const NAME: &'static str = "VsockSocketAddress";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cid" => Some(0),
+            "port" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cid", "port"];
         let mut cid = None;
         let mut port = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -960,12 +1052,21 @@ impl<'de> Deserialize<'de> for VsockSocketAddressWrapper {
 
 impl crate::qapi_support::FromMembers for VsockSocketAddressWrapper {
     const NAME: &'static str = "VsockSocketAddressWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -41,13 +41,23 @@ impl<'de> Deserialize<'de> for Stats {
 
 impl crate::qapi_support::FromMembers for Stats {
     const NAME: &'static str = "Stats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "value" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "value"];
         let mut name = None;
         let mut value = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -208,13 +218,23 @@ impl<'de> Deserialize<'de> for StatsRequest {
 
 impl crate::qapi_support::FromMembers for StatsRequest {
     const NAME: &'static str = "StatsRequest";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "provider" => Some(0),
+            "names" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["provider", "names"];
         let mut provider = None;
         let mut names = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -287,14 +307,25 @@ impl<'de> Deserialize<'de> for StatsResult {
 
 impl crate::qapi_support::FromMembers for StatsResult {
     const NAME: &'static str = "StatsResult";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "provider" => Some(0),
+            "qom-path" => Some(1),
+            "stats" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["provider", "qom-path", "stats"];
         let mut provider = None;
         let mut qom_path = None;
         let mut stats = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -367,14 +398,25 @@ impl<'de> Deserialize<'de> for StatsSchema {
 
 impl crate::qapi_support::FromMembers for StatsSchema {
     const NAME: &'static str = "StatsSchema";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "provider" => Some(0),
+            "target" => Some(1),
+            "stats" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["provider", "target", "stats"];
         let mut provider = None;
         let mut target = None;
         let mut stats = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -454,9 +496,21 @@ impl<'de> Deserialize<'de> for StatsSchemaValue {
 
 impl crate::qapi_support::FromMembers for StatsSchemaValue {
     const NAME: &'static str = "StatsSchemaValue";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "type" => Some(1),
+            "unit" => Some(2),
+            "base" => Some(3),
+            "exponent" => Some(4),
+            "bucket-size" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "type", "unit", "base", "exponent", "bucket-size"];
         let mut name = None;
         let mut type_ = None;
         let mut unit = None;
@@ -464,7 +518,9 @@ impl crate::qapi_support::FromMembers for StatsSchemaValue {
         let mut exponent = None;
         let mut bucket_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -630,12 +686,21 @@ impl<'de> Deserialize<'de> for StatsVCPUFilter {
 
 impl crate::qapi_support::FromMembers for StatsVCPUFilter {
     const NAME: &'static str = "StatsVCPUFilter";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "vcpus" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["vcpus"];
         let mut vcpus = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -40,12 +40,21 @@ impl<'de> Deserialize<'de> for TPMEmulatorOptions {
 
 impl crate::qapi_support::FromMembers for TPMEmulatorOptions {
     const NAME: &'static str = "TPMEmulatorOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "chardev" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["chardev"];
         let mut chardev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -102,12 +111,21 @@ impl<'de> Deserialize<'de> for TPMEmulatorOptionsWrapper {
 
 impl crate::qapi_support::FromMembers for TPMEmulatorOptionsWrapper {
     const NAME: &'static str = "TPMEmulatorOptionsWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -170,14 +188,25 @@ impl<'de> Deserialize<'de> for TPMInfo {
 
 impl crate::qapi_support::FromMembers for TPMInfo {
     const NAME: &'static str = "TPMInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "model" => Some(1),
+            "options" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "model", "options"];
         let mut id = None;
         let mut model = None;
         let mut options = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -245,13 +274,23 @@ impl<'de> Deserialize<'de> for TPMPassthroughOptions {
 
 impl crate::qapi_support::FromMembers for TPMPassthroughOptions {
     const NAME: &'static str = "TPMPassthroughOptions";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "cancel-path" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "cancel-path"];
         let mut path = None;
         let mut cancel_path = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -322,12 +361,21 @@ impl<'de> Deserialize<'de> for TPMPassthroughOptionsWrapper {
 
 impl crate::qapi_support::FromMembers for TPMPassthroughOptionsWrapper {
     const NAME: &'static str = "TPMPassthroughOptionsWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -49,14 +49,25 @@ impl<'de> Deserialize<'de> for TraceEventInfo {
 
 impl crate::qapi_support::FromMembers for TraceEventInfo {
     const NAME: &'static str = "TraceEventInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "state" => Some(1),
+            "vcpu" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "state", "vcpu"];
         let mut name = None;
         let mut state = None;
         let mut vcpu = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -62,17 +62,29 @@ impl<'de> Deserialize<'de> for DisplayCocoa {
 
 impl crate::qapi_support::FromMembers for DisplayCocoa {
     const NAME: &'static str = "DisplayCocoa";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "left-command-key" => Some(0),
+            "full-grab" => Some(1),
+            "swap-opt-cmd" => Some(2),
+            "zoom-to-fit" => Some(3),
+            "zoom-interpolation" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["left-command-key", "full-grab", "swap-opt-cmd", "zoom-to-fit", "zoom-interpolation"];
         let mut left_command_key = None;
         let mut full_grab = None;
         let mut swap_opt_cmd = None;
         let mut zoom_to_fit = None;
         let mut zoom_interpolation = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -184,12 +196,21 @@ impl<'de> Deserialize<'de> for DisplayCurses {
 
 impl crate::qapi_support::FromMembers for DisplayCurses {
     const NAME: &'static str = "DisplayCurses";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "charset" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["charset"];
         let mut charset = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -266,15 +287,27 @@ impl<'de> Deserialize<'de> for DisplayDBus {
 
 impl crate::qapi_support::FromMembers for DisplayDBus {
     const NAME: &'static str = "DisplayDBus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "rendernode" => Some(0),
+            "addr" => Some(1),
+            "p2p" => Some(2),
+            "audiodev" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["rendernode", "addr", "p2p", "audiodev"];
         let mut rendernode = None;
         let mut addr = None;
         let mut p2p = None;
         let mut audiodev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -369,12 +402,21 @@ impl<'de> Deserialize<'de> for DisplayEGLHeadless {
 
 impl crate::qapi_support::FromMembers for DisplayEGLHeadless {
     const NAME: &'static str = "DisplayEGLHeadless";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "rendernode" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["rendernode"];
         let mut rendernode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -473,15 +515,27 @@ impl<'de> Deserialize<'de> for DisplayGTK {
 
 impl crate::qapi_support::FromMembers for DisplayGTK {
     const NAME: &'static str = "DisplayGTK";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "grab-on-hover" => Some(0),
+            "zoom-to-fit" => Some(1),
+            "show-tabs" => Some(2),
+            "show-menubar" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["grab-on-hover", "zoom-to-fit", "show-tabs", "show-menubar"];
         let mut grab_on_hover = None;
         let mut zoom_to_fit = None;
         let mut show_tabs = None;
         let mut show_menubar = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -800,12 +854,21 @@ impl<'de> Deserialize<'de> for DisplayReloadOptionsVNC {
 
 impl crate::qapi_support::FromMembers for DisplayReloadOptionsVNC {
     const NAME: &'static str = "DisplayReloadOptionsVNC";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "tls-certs" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["tls-certs"];
         let mut tls_certs = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -883,12 +946,21 @@ impl<'de> Deserialize<'de> for DisplaySDL {
 
 impl crate::qapi_support::FromMembers for DisplaySDL {
     const NAME: &'static str = "DisplaySDL";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "grab-mod" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["grab-mod"];
         let mut grab_mod = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1052,12 +1124,21 @@ impl<'de> Deserialize<'de> for DisplayUpdateOptionsVNC {
 
 impl crate::qapi_support::FromMembers for DisplayUpdateOptionsVNC {
     const NAME: &'static str = "DisplayUpdateOptionsVNC";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "addresses" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["addresses"];
         let mut addresses = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1209,12 +1290,21 @@ impl<'de> Deserialize<'de> for ExpirePasswordOptionsVnc {
 
 impl crate::qapi_support::FromMembers for ExpirePasswordOptionsVnc {
     const NAME: &'static str = "ExpirePasswordOptionsVnc";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "display" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["display"];
         let mut display = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1333,13 +1423,23 @@ impl<'de> Deserialize<'de> for InputBtnEvent {
 
 impl crate::qapi_support::FromMembers for InputBtnEvent {
     const NAME: &'static str = "InputBtnEvent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "button" => Some(0),
+            "down" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["button", "down"];
         let mut button = None;
         let mut down = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1396,12 +1496,21 @@ impl<'de> Deserialize<'de> for InputBtnEventWrapper {
 
 impl crate::qapi_support::FromMembers for InputBtnEventWrapper {
     const NAME: &'static str = "InputBtnEventWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1606,13 +1715,23 @@ impl<'de> Deserialize<'de> for InputKeyEvent {
 
 impl crate::qapi_support::FromMembers for InputKeyEvent {
     const NAME: &'static str = "InputKeyEvent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "key" => Some(0),
+            "down" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["key", "down"];
         let mut key = None;
         let mut down = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1669,12 +1788,21 @@ impl<'de> Deserialize<'de> for InputKeyEventWrapper {
 
 impl crate::qapi_support::FromMembers for InputKeyEventWrapper {
     const NAME: &'static str = "InputKeyEventWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1732,13 +1860,23 @@ impl<'de> Deserialize<'de> for InputMoveEvent {
 
 impl crate::qapi_support::FromMembers for InputMoveEvent {
     const NAME: &'static str = "InputMoveEvent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "axis" => Some(0),
+            "value" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["axis", "value"];
         let mut axis = None;
         let mut value = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1795,12 +1933,21 @@ impl<'de> Deserialize<'de> for InputMoveEventWrapper {
 
 impl crate::qapi_support::FromMembers for InputMoveEventWrapper {
     const NAME: &'static str = "InputMoveEventWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1867,16 +2014,29 @@ impl<'de> Deserialize<'de> for InputMultiTouchEvent {
 
 impl crate::qapi_support::FromMembers for InputMultiTouchEvent {
     const NAME: &'static str = "InputMultiTouchEvent";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "type" => Some(0),
+            "slot" => Some(1),
+            "tracking-id" => Some(2),
+            "axis" => Some(3),
+            "value" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["type", "slot", "tracking-id", "axis", "value"];
         let mut type_ = None;
         let mut slot = None;
         let mut tracking_id = None;
         let mut axis = None;
         let mut value = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1946,12 +2106,21 @@ impl<'de> Deserialize<'de> for InputMultiTouchEventWrapper {
 
 impl crate::qapi_support::FromMembers for InputMultiTouchEventWrapper {
     const NAME: &'static str = "InputMultiTouchEventWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2030,12 +2199,21 @@ impl<'de> Deserialize<'de> for IntWrapper {
 
 impl crate::qapi_support::FromMembers for IntWrapper {
     const NAME: &'static str = "IntWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2183,15 +2361,27 @@ impl<'de> Deserialize<'de> for MouseInfo {
 
 impl crate::qapi_support::FromMembers for MouseInfo {
     const NAME: &'static str = "MouseInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "index" => Some(1),
+            "current" => Some(2),
+            "absolute" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "index", "current", "absolute"];
         let mut name = None;
         let mut index = None;
         let mut current = None;
         let mut absolute = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2602,12 +2792,21 @@ impl<'de> Deserialize<'de> for QKeyCodeWrapper {
 
 impl crate::qapi_support::FromMembers for QKeyCodeWrapper {
     const NAME: &'static str = "QKeyCodeWrapper";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "data" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["data"];
         let mut data = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2767,12 +2966,21 @@ impl<'de> Deserialize<'de> for SetPasswordOptionsVnc {
 
 impl crate::qapi_support::FromMembers for SetPasswordOptionsVnc {
     const NAME: &'static str = "SetPasswordOptionsVnc";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "display" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["display"];
         let mut display = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2840,14 +3048,25 @@ impl<'de> Deserialize<'de> for SpiceBasicInfo {
 
 impl crate::qapi_support::FromMembers for SpiceBasicInfo {
     const NAME: &'static str = "SpiceBasicInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "host" => Some(0),
+            "port" => Some(1),
+            "family" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["host", "port", "family"];
         let mut host = None;
         let mut port = None;
         let mut family = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2931,10 +3150,22 @@ impl<'de> Deserialize<'de> for SpiceChannel {
 
 impl crate::qapi_support::FromMembers for SpiceChannel {
     const NAME: &'static str = "SpiceChannel";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "host" => Some(0),
+            "port" => Some(1),
+            "family" => Some(2),
+            "connection-id" => Some(3),
+            "channel-type" => Some(4),
+            "channel-id" => Some(5),
+            "tls" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["host", "port", "family", "connection-id", "channel-type", "channel-id", "tls"];
         let mut host = None;
         let mut port = None;
         let mut family = None;
@@ -2943,7 +3174,9 @@ impl crate::qapi_support::FromMembers for SpiceChannel {
         let mut channel_id = None;
         let mut tls = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3065,19 +3298,24 @@ impl<'de> Deserialize<'de> for SpiceInfo {
 
 impl crate::qapi_support::FromMembers for SpiceInfo {
     const NAME: &'static str = "SpiceInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "enabled" => Some(0),
+            "migrated" => Some(1),
+            "host" => Some(2),
+            "port" => Some(3),
+            "tls-port" => Some(4),
+            "auth" => Some(5),
+            "compiled-version" => Some(6),
+            "mouse-mode" => Some(7),
+            "channels" => Some(8),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "enabled",
-            "migrated",
-            "host",
-            "port",
-            "tls-port",
-            "auth",
-            "compiled-version",
-            "mouse-mode",
-            "channels",
-        ];
         let mut enabled = None;
         let mut migrated = None;
         let mut host = None;
@@ -3088,7 +3326,9 @@ impl crate::qapi_support::FromMembers for SpiceInfo {
         let mut mouse_mode = None;
         let mut channels = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3253,15 +3493,27 @@ impl<'de> Deserialize<'de> for SpiceServerInfo {
 
 impl crate::qapi_support::FromMembers for SpiceServerInfo {
     const NAME: &'static str = "SpiceServerInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "host" => Some(0),
+            "port" => Some(1),
+            "family" => Some(2),
+            "auth" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["host", "port", "family", "auth"];
         let mut host = None;
         let mut port = None;
         let mut family = None;
         let mut auth = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3347,15 +3599,27 @@ impl<'de> Deserialize<'de> for VncBasicInfo {
 
 impl crate::qapi_support::FromMembers for VncBasicInfo {
     const NAME: &'static str = "VncBasicInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "host" => Some(0),
+            "service" => Some(1),
+            "family" => Some(2),
+            "websocket" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["host", "service", "family", "websocket"];
         let mut host = None;
         let mut service = None;
         let mut family = None;
         let mut websocket = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3448,9 +3712,21 @@ impl<'de> Deserialize<'de> for VncClientInfo {
 
 impl crate::qapi_support::FromMembers for VncClientInfo {
     const NAME: &'static str = "VncClientInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "host" => Some(0),
+            "service" => Some(1),
+            "family" => Some(2),
+            "websocket" => Some(3),
+            "x509_dname" => Some(4),
+            "sasl_username" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["host", "service", "family", "websocket", "x509_dname", "sasl_username"];
         let mut host = None;
         let mut service = None;
         let mut family = None;
@@ -3458,7 +3734,9 @@ impl crate::qapi_support::FromMembers for VncClientInfo {
         let mut x509_dname = None;
         let mut sasl_username = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3579,9 +3857,21 @@ impl<'de> Deserialize<'de> for VncInfo {
 
 impl crate::qapi_support::FromMembers for VncInfo {
     const NAME: &'static str = "VncInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "enabled" => Some(0),
+            "host" => Some(1),
+            "family" => Some(2),
+            "service" => Some(3),
+            "auth" => Some(4),
+            "clients" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["enabled", "host", "family", "service", "auth", "clients"];
         let mut enabled = None;
         let mut host = None;
         let mut family = None;
@@ -3589,7 +3879,9 @@ impl crate::qapi_support::FromMembers for VncInfo {
         let mut auth = None;
         let mut clients = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3723,9 +4015,21 @@ impl<'de> Deserialize<'de> for VncInfo2 {
 
 impl crate::qapi_support::FromMembers for VncInfo2 {
     const NAME: &'static str = "VncInfo2";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            "server" => Some(1),
+            "clients" => Some(2),
+            "auth" => Some(3),
+            "vencrypt" => Some(4),
+            "display" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id", "server", "clients", "auth", "vencrypt", "display"];
         let mut id = None;
         let mut server = None;
         let mut clients = None;
@@ -3733,7 +4037,9 @@ impl crate::qapi_support::FromMembers for VncInfo2 {
         let mut vencrypt = None;
         let mut display = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3877,16 +4183,29 @@ impl<'de> Deserialize<'de> for VncServerInfo {
 
 impl crate::qapi_support::FromMembers for VncServerInfo {
     const NAME: &'static str = "VncServerInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "host" => Some(0),
+            "service" => Some(1),
+            "family" => Some(2),
+            "websocket" => Some(3),
+            "auth" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["host", "service", "family", "websocket", "auth"];
         let mut host = None;
         let mut service = None;
         let mut family = None;
         let mut websocket = None;
         let mut auth = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3988,9 +4307,21 @@ impl<'de> Deserialize<'de> for VncServerInfo2 {
 
 impl crate::qapi_support::FromMembers for VncServerInfo2 {
     const NAME: &'static str = "VncServerInfo2";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "host" => Some(0),
+            "service" => Some(1),
+            "family" => Some(2),
+            "websocket" => Some(3),
+            "auth" => Some(4),
+            "vencrypt" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["host", "service", "family", "websocket", "auth", "vencrypt"];
         let mut host = None;
         let mut service = None;
         let mut family = None;
@@ -3998,7 +4329,9 @@ impl crate::qapi_support::FromMembers for VncServerInfo2 {
         let mut auth = None;
         let mut vencrypt = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -38,12 +38,21 @@ impl<'de> Deserialize<'de> for DummyVirtioForceArrays {
 
 impl crate::qapi_support::FromMembers for DummyVirtioForceArrays {
     const NAME: &'static str = "DummyVirtioForceArrays";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "unused-iothread-vq-mapping" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["unused-iothread-vq-mapping"];
         let mut unused_iothread_vq_mapping = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -128,13 +137,23 @@ impl<'de> Deserialize<'de> for IOThreadVirtQueueMapping {
 
 impl crate::qapi_support::FromMembers for IOThreadVirtQueueMapping {
     const NAME: &'static str = "IOThreadVirtQueueMapping";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "iothread" => Some(0),
+            "vqs" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["iothread", "vqs"];
         let mut iothread = None;
         let mut vqs = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -208,13 +227,23 @@ impl<'de> Deserialize<'de> for VhostDeviceProtocols {
 
 impl crate::qapi_support::FromMembers for VhostDeviceProtocols {
     const NAME: &'static str = "VhostDeviceProtocols";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "protocols" => Some(0),
+            "unknown-protocols" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["protocols", "unknown-protocols"];
         let mut protocols = None;
         let mut unknown_protocols = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -312,22 +341,27 @@ impl<'de> Deserialize<'de> for VhostStatus {
 
 impl crate::qapi_support::FromMembers for VhostStatus {
     const NAME: &'static str = "VhostStatus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "n-mem-sections" => Some(0),
+            "n-tmp-sections" => Some(1),
+            "nvqs" => Some(2),
+            "vq-index" => Some(3),
+            "features" => Some(4),
+            "acked-features" => Some(5),
+            "backend-features" => Some(6),
+            "protocol-features" => Some(7),
+            "max-queues" => Some(8),
+            "backend-cap" => Some(9),
+            "log-enabled" => Some(10),
+            "log-size" => Some(11),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "n-mem-sections",
-            "n-tmp-sections",
-            "nvqs",
-            "vq-index",
-            "features",
-            "acked-features",
-            "backend-features",
-            "protocol-features",
-            "max-queues",
-            "backend-cap",
-            "log-enabled",
-            "log-size",
-        ];
         let mut n_mem_sections = None;
         let mut n_tmp_sections = None;
         let mut nvqs = None;
@@ -341,7 +375,9 @@ impl crate::qapi_support::FromMembers for VhostStatus {
         let mut log_enabled = None;
         let mut log_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -493,24 +529,29 @@ impl<'de> Deserialize<'de> for VirtQueueStatus {
 
 impl crate::qapi_support::FromMembers for VirtQueueStatus {
     const NAME: &'static str = "VirtQueueStatus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "queue-index" => Some(1),
+            "inuse" => Some(2),
+            "vring-num" => Some(3),
+            "vring-num-default" => Some(4),
+            "vring-align" => Some(5),
+            "vring-desc" => Some(6),
+            "vring-avail" => Some(7),
+            "vring-used" => Some(8),
+            "last-avail-idx" => Some(9),
+            "shadow-avail-idx" => Some(10),
+            "used-idx" => Some(11),
+            "signalled-used" => Some(12),
+            "signalled-used-valid" => Some(13),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "name",
-            "queue-index",
-            "inuse",
-            "vring-num",
-            "vring-num-default",
-            "vring-align",
-            "vring-desc",
-            "vring-avail",
-            "vring-used",
-            "last-avail-idx",
-            "shadow-avail-idx",
-            "used-idx",
-            "signalled-used",
-            "signalled-used-valid",
-        ];
         let mut name = None;
         let mut queue_index = None;
         let mut inuse = None;
@@ -526,7 +567,9 @@ impl crate::qapi_support::FromMembers for VirtQueueStatus {
         let mut signalled_used = None;
         let mut signalled_used_valid = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -691,23 +734,28 @@ impl<'de> Deserialize<'de> for VirtVhostQueueStatus {
 
 impl crate::qapi_support::FromMembers for VirtVhostQueueStatus {
     const NAME: &'static str = "VirtVhostQueueStatus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "kick" => Some(1),
+            "call" => Some(2),
+            "desc" => Some(3),
+            "avail" => Some(4),
+            "used" => Some(5),
+            "num" => Some(6),
+            "desc-phys" => Some(7),
+            "desc-size" => Some(8),
+            "avail-phys" => Some(9),
+            "avail-size" => Some(10),
+            "used-phys" => Some(11),
+            "used-size" => Some(12),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "name",
-            "kick",
-            "call",
-            "desc",
-            "avail",
-            "used",
-            "num",
-            "desc-phys",
-            "desc-size",
-            "avail-phys",
-            "avail-size",
-            "used-phys",
-            "used-size",
-        ];
         let mut name = None;
         let mut kick = None;
         let mut call = None;
@@ -722,7 +770,9 @@ impl crate::qapi_support::FromMembers for VirtVhostQueueStatus {
         let mut used_phys = None;
         let mut used_size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -840,14 +890,25 @@ impl<'de> Deserialize<'de> for VirtioDeviceFeatures {
 
 impl crate::qapi_support::FromMembers for VirtioDeviceFeatures {
     const NAME: &'static str = "VirtioDeviceFeatures";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "transports" => Some(0),
+            "dev-features" => Some(1),
+            "unknown-dev-features" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["transports", "dev-features", "unknown-dev-features"];
         let mut transports = None;
         let mut dev_features = None;
         let mut unknown_dev_features = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -932,13 +993,23 @@ impl<'de> Deserialize<'de> for VirtioDeviceStatus {
 
 impl crate::qapi_support::FromMembers for VirtioDeviceStatus {
     const NAME: &'static str = "VirtioDeviceStatus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "statuses" => Some(0),
+            "unknown-statuses" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["statuses", "unknown-statuses"];
         let mut statuses = None;
         let mut unknown_statuses = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1006,13 +1077,23 @@ impl<'de> Deserialize<'de> for VirtioInfo {
 
 impl crate::qapi_support::FromMembers for VirtioInfo {
     const NAME: &'static str = "VirtioInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "name" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "name"];
         let mut path = None;
         let mut name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1081,16 +1162,29 @@ impl<'de> Deserialize<'de> for VirtioQueueElement {
 
 impl crate::qapi_support::FromMembers for VirtioQueueElement {
     const NAME: &'static str = "VirtioQueueElement";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "index" => Some(1),
+            "descs" => Some(2),
+            "avail" => Some(3),
+            "used" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "index", "descs", "avail", "used"];
         let mut name = None;
         let mut index = None;
         let mut descs = None;
         let mut avail = None;
         let mut used = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1172,14 +1266,25 @@ impl<'de> Deserialize<'de> for VirtioRingAvail {
 
 impl crate::qapi_support::FromMembers for VirtioRingAvail {
     const NAME: &'static str = "VirtioRingAvail";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "flags" => Some(0),
+            "idx" => Some(1),
+            "ring" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["flags", "idx", "ring"];
         let mut flags = None;
         let mut idx = None;
         let mut ring = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1244,14 +1349,25 @@ impl<'de> Deserialize<'de> for VirtioRingDesc {
 
 impl crate::qapi_support::FromMembers for VirtioRingDesc {
     const NAME: &'static str = "VirtioRingDesc";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "addr" => Some(0),
+            "len" => Some(1),
+            "flags" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["addr", "len", "flags"];
         let mut addr = None;
         let mut len = None;
         let mut flags = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1313,13 +1429,23 @@ impl<'de> Deserialize<'de> for VirtioRingUsed {
 
 impl crate::qapi_support::FromMembers for VirtioRingUsed {
     const NAME: &'static str = "VirtioRingUsed";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "flags" => Some(0),
+            "idx" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["flags", "idx"];
         let mut flags = None;
         let mut idx = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1438,31 +1564,36 @@ impl<'de> Deserialize<'de> for VirtioStatus {
 
 impl crate::qapi_support::FromMembers for VirtioStatus {
     const NAME: &'static str = "VirtioStatus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "device-id" => Some(1),
+            "vhost-started" => Some(2),
+            "device-endian" => Some(3),
+            "guest-features" => Some(4),
+            "host-features" => Some(5),
+            "backend-features" => Some(6),
+            "num-vqs" => Some(7),
+            "status" => Some(8),
+            "isr" => Some(9),
+            "queue-sel" => Some(10),
+            "vm-running" => Some(11),
+            "broken" => Some(12),
+            "disabled" => Some(13),
+            "use-started" => Some(14),
+            "started" => Some(15),
+            "start-on-kick" => Some(16),
+            "disable-legacy-check" => Some(17),
+            "bus-name" => Some(18),
+            "use-guest-notifier-mask" => Some(19),
+            "vhost-dev" => Some(20),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "name",
-            "device-id",
-            "vhost-started",
-            "device-endian",
-            "guest-features",
-            "host-features",
-            "backend-features",
-            "num-vqs",
-            "status",
-            "isr",
-            "queue-sel",
-            "vm-running",
-            "broken",
-            "disabled",
-            "use-started",
-            "started",
-            "start-on-kick",
-            "disable-legacy-check",
-            "bus-name",
-            "use-guest-notifier-mask",
-            "vhost-dev",
-        ];
         let mut name = None;
         let mut device_id = None;
         let mut vhost_started = None;
@@ -1485,7 +1616,9 @@ impl crate::qapi_support::FromMembers for VirtioStatus {
         let mut use_guest_notifier_mask = None;
         let mut vhost_dev = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -59,16 +59,29 @@ impl<'de> Deserialize<'de> for GuestExec {
 
 impl crate::qapi_support::FromMembers for GuestExec {
     const NAME: &'static str = "GuestExec";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "arg" => Some(1),
+            "env" => Some(2),
+            "input-data" => Some(3),
+            "capture-output" => Some(4),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "arg", "env", "input-data", "capture-output"];
         let mut path = None;
         let mut arg = None;
         let mut env = None;
         let mut input_data = None;
         let mut capture_output = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -176,12 +189,21 @@ impl<'de> Deserialize<'de> for GuestExecStatus {
 
 impl crate::qapi_support::FromMembers for GuestExecStatus {
     const NAME: &'static str = "GuestExecStatus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "pid" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["pid"];
         let mut pid = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -242,12 +264,21 @@ impl<'de> Deserialize<'de> for GuestFileClose {
 
 impl crate::qapi_support::FromMembers for GuestFileClose {
     const NAME: &'static str = "GuestFileClose";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "handle" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["handle"];
         let mut handle = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -308,12 +339,21 @@ impl<'de> Deserialize<'de> for GuestFileFlush {
 
 impl crate::qapi_support::FromMembers for GuestFileFlush {
     const NAME: &'static str = "GuestFileFlush";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "handle" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["handle"];
         let mut handle = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -379,13 +419,23 @@ impl<'de> Deserialize<'de> for GuestFileOpen {
 
 impl crate::qapi_support::FromMembers for GuestFileOpen {
     const NAME: &'static str = "GuestFileOpen";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "mode" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "mode"];
         let mut path = None;
         let mut mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -461,13 +511,23 @@ impl<'de> Deserialize<'de> for GuestFileRead {
 
 impl crate::qapi_support::FromMembers for GuestFileRead {
     const NAME: &'static str = "GuestFileRead";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "handle" => Some(0),
+            "count" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["handle", "count"];
         let mut handle = None;
         let mut count = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -544,14 +604,25 @@ impl<'de> Deserialize<'de> for GuestFileSeek {
 
 impl crate::qapi_support::FromMembers for GuestFileSeek {
     const NAME: &'static str = "GuestFileSeek";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "handle" => Some(0),
+            "offset" => Some(1),
+            "whence" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["handle", "offset", "whence"];
         let mut handle = None;
         let mut offset = None;
         let mut whence = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -624,14 +695,25 @@ impl<'de> Deserialize<'de> for GuestFileWrite {
 
 impl crate::qapi_support::FromMembers for GuestFileWrite {
     const NAME: &'static str = "GuestFileWrite";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "handle" => Some(0),
+            "buf-b64" => Some(1),
+            "count" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["handle", "buf-b64", "count"];
         let mut handle = None;
         let mut buf_b64 = None;
         let mut count = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -735,12 +817,21 @@ impl<'de> Deserialize<'de> for GuestFsfreezeFreezeList {
 
 impl crate::qapi_support::FromMembers for GuestFsfreezeFreezeList {
     const NAME: &'static str = "GuestFsfreezeFreezeList";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mountpoints" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["mountpoints"];
         let mut mountpoints = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -854,12 +945,21 @@ impl<'de> Deserialize<'de> for GuestFstrim {
 
 impl crate::qapi_support::FromMembers for GuestFstrim {
     const NAME: &'static str = "GuestFstrim";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "minimum" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["minimum"];
         let mut minimum = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1290,12 +1390,21 @@ impl<'de> Deserialize<'de> for GuestSetMemoryBlocks {
 
 impl crate::qapi_support::FromMembers for GuestSetMemoryBlocks {
     const NAME: &'static str = "GuestSetMemoryBlocks";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mem-blks" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["mem-blks"];
         let mut mem_blks = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1358,12 +1467,21 @@ impl<'de> Deserialize<'de> for GuestSetTime {
 
 impl crate::qapi_support::FromMembers for GuestSetTime {
     const NAME: &'static str = "GuestSetTime";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "time" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["time"];
         let mut time = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1437,14 +1555,25 @@ impl<'de> Deserialize<'de> for GuestSetUserPassword {
 
 impl crate::qapi_support::FromMembers for GuestSetUserPassword {
     const NAME: &'static str = "GuestSetUserPassword";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "username" => Some(0),
+            "password" => Some(1),
+            "crypted" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["username", "password", "crypted"];
         let mut username = None;
         let mut password = None;
         let mut crypted = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1516,12 +1645,21 @@ impl<'de> Deserialize<'de> for GuestSetVcpus {
 
 impl crate::qapi_support::FromMembers for GuestSetVcpus {
     const NAME: &'static str = "GuestSetVcpus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "vcpus" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["vcpus"];
         let mut vcpus = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1584,12 +1722,21 @@ impl<'de> Deserialize<'de> for GuestShutdown {
 
 impl crate::qapi_support::FromMembers for GuestShutdown {
     const NAME: &'static str = "GuestShutdown";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "mode" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["mode"];
         let mut mode = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1663,14 +1810,25 @@ impl<'de> Deserialize<'de> for GuestSshAddAuthorizedKeys {
 
 impl crate::qapi_support::FromMembers for GuestSshAddAuthorizedKeys {
     const NAME: &'static str = "GuestSshAddAuthorizedKeys";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "username" => Some(0),
+            "keys" => Some(1),
+            "reset" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["username", "keys", "reset"];
         let mut username = None;
         let mut keys = None;
         let mut reset = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1748,12 +1906,21 @@ impl<'de> Deserialize<'de> for GuestSshGetAuthorizedKeys {
 
 impl crate::qapi_support::FromMembers for GuestSshGetAuthorizedKeys {
     const NAME: &'static str = "GuestSshGetAuthorizedKeys";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "username" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["username"];
         let mut username = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1817,13 +1984,23 @@ impl<'de> Deserialize<'de> for GuestSshRemoveAuthorizedKeys {
 
 impl crate::qapi_support::FromMembers for GuestSshRemoveAuthorizedKeys {
     const NAME: &'static str = "GuestSshRemoveAuthorizedKeys";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "username" => Some(0),
+            "keys" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["username", "keys"];
         let mut username = None;
         let mut keys = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1956,12 +2133,21 @@ impl<'de> Deserialize<'de> for GuestSync {
 
 impl crate::qapi_support::FromMembers for GuestSync {
     const NAME: &'static str = "GuestSync";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id"];
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2019,12 +2205,21 @@ impl<'de> Deserialize<'de> for GuestSyncDelimited {
 
 impl crate::qapi_support::FromMembers for GuestSyncDelimited {
     const NAME: &'static str = "GuestSyncDelimited";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "id" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["id"];
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);

@@ -44,14 +44,25 @@ impl<'de> Deserialize<'de> for GuestAgentCommandInfo {
 
 impl crate::qapi_support::FromMembers for GuestAgentCommandInfo {
     const NAME: &'static str = "GuestAgentCommandInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "enabled" => Some(1),
+            "success-response" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "enabled", "success-response"];
         let mut name = None;
         let mut enabled = None;
         let mut success_response = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -119,13 +130,23 @@ impl<'de> Deserialize<'de> for GuestAgentInfo {
 
 impl crate::qapi_support::FromMembers for GuestAgentInfo {
     const NAME: &'static str = "GuestAgentInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "version" => Some(0),
+            "supported_commands" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["version", "supported_commands"];
         let mut version = None;
         let mut supported_commands = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -187,12 +208,21 @@ impl<'de> Deserialize<'de> for GuestAuthorizedKeys {
 
 impl crate::qapi_support::FromMembers for GuestAuthorizedKeys {
     const NAME: &'static str = "GuestAuthorizedKeys";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "keys" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["keys"];
         let mut keys = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -258,15 +288,27 @@ impl<'de> Deserialize<'de> for GuestCCWAddress {
 
 impl crate::qapi_support::FromMembers for GuestCCWAddress {
     const NAME: &'static str = "GuestCCWAddress";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cssid" => Some(0),
+            "ssid" => Some(1),
+            "subchno" => Some(2),
+            "devno" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["cssid", "ssid", "subchno", "devno"];
         let mut cssid = None;
         let mut ssid = None;
         let mut subchno = None;
         let mut devno = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -480,13 +522,23 @@ impl<'de> Deserialize<'de> for GuestDeviceIdPCI {
 
 impl crate::qapi_support::FromMembers for GuestDeviceIdPCI {
     const NAME: &'static str = "GuestDeviceIdPCI";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "vendor-id" => Some(0),
+            "device-id" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["vendor-id", "device-id"];
         let mut vendor_id = None;
         let mut device_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -560,15 +612,27 @@ impl<'de> Deserialize<'de> for GuestDeviceInfo {
 
 impl crate::qapi_support::FromMembers for GuestDeviceInfo {
     const NAME: &'static str = "GuestDeviceInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "driver-name" => Some(0),
+            "driver-date" => Some(1),
+            "driver-version" => Some(2),
+            "id" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["driver-name", "driver-date", "driver-version", "id"];
         let mut driver_name = None;
         let mut driver_date = None;
         let mut driver_version = None;
         let mut id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -706,10 +770,23 @@ impl<'de> Deserialize<'de> for GuestDiskAddress {
 
 impl crate::qapi_support::FromMembers for GuestDiskAddress {
     const NAME: &'static str = "GuestDiskAddress";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "pci-controller" => Some(0),
+            "bus-type" => Some(1),
+            "bus" => Some(2),
+            "target" => Some(3),
+            "unit" => Some(4),
+            "serial" => Some(5),
+            "dev" => Some(6),
+            "ccw-address" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["pci-controller", "bus-type", "bus", "target", "unit", "serial", "dev", "ccw-address"];
         let mut pci_controller = None;
         let mut bus_type = None;
         let mut bus = None;
@@ -719,7 +796,9 @@ impl crate::qapi_support::FromMembers for GuestDiskAddress {
         let mut dev = None;
         let mut ccw_address = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -910,9 +989,21 @@ impl<'de> Deserialize<'de> for GuestDiskInfo {
 
 impl crate::qapi_support::FromMembers for GuestDiskInfo {
     const NAME: &'static str = "GuestDiskInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "partition" => Some(1),
+            "dependencies" => Some(2),
+            "address" => Some(3),
+            "alias" => Some(4),
+            "smart" => Some(5),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "partition", "dependencies", "address", "alias", "smart"];
         let mut name = None;
         let mut partition = None;
         let mut dependencies = None;
@@ -920,7 +1011,9 @@ impl crate::qapi_support::FromMembers for GuestDiskInfo {
         let mut alias = None;
         let mut smart = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1250,27 +1343,32 @@ impl<'de> Deserialize<'de> for GuestDiskStats {
 
 impl crate::qapi_support::FromMembers for GuestDiskStats {
     const NAME: &'static str = "GuestDiskStats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "read-sectors" => Some(0),
+            "read-ios" => Some(1),
+            "read-merges" => Some(2),
+            "write-sectors" => Some(3),
+            "write-ios" => Some(4),
+            "write-merges" => Some(5),
+            "discard-sectors" => Some(6),
+            "discard-ios" => Some(7),
+            "discard-merges" => Some(8),
+            "flush-ios" => Some(9),
+            "read-ticks" => Some(10),
+            "write-ticks" => Some(11),
+            "discard-ticks" => Some(12),
+            "flush-ticks" => Some(13),
+            "ios-pgr" => Some(14),
+            "total-ticks" => Some(15),
+            "weight-ticks" => Some(16),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "read-sectors",
-            "read-ios",
-            "read-merges",
-            "write-sectors",
-            "write-ios",
-            "write-merges",
-            "discard-sectors",
-            "discard-ios",
-            "discard-merges",
-            "flush-ios",
-            "read-ticks",
-            "write-ticks",
-            "discard-ticks",
-            "flush-ticks",
-            "ios-pgr",
-            "total-ticks",
-            "weight-ticks",
-        ];
         let mut read_sectors = None;
         let mut read_ios = None;
         let mut read_merges = None;
@@ -1289,7 +1387,9 @@ impl crate::qapi_support::FromMembers for GuestDiskStats {
         let mut total_ticks = None;
         let mut weight_ticks = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1542,15 +1642,27 @@ impl<'de> Deserialize<'de> for GuestDiskStatsInfo {
 
 impl crate::qapi_support::FromMembers for GuestDiskStatsInfo {
     const NAME: &'static str = "GuestDiskStatsInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "major" => Some(1),
+            "minor" => Some(2),
+            "stats" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "major", "minor", "stats"];
         let mut name = None;
         let mut major = None;
         let mut minor = None;
         let mut stats = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1611,12 +1723,21 @@ impl<'de> Deserialize<'de> for GuestExec {
 
 impl crate::qapi_support::FromMembers for GuestExec {
     const NAME: &'static str = "GuestExec";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "pid" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["pid"];
         let mut pid = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1739,10 +1860,22 @@ impl<'de> Deserialize<'de> for GuestExecStatus {
 
 impl crate::qapi_support::FromMembers for GuestExecStatus {
     const NAME: &'static str = "GuestExecStatus";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "exited" => Some(0),
+            "exitcode" => Some(1),
+            "signal" => Some(2),
+            "out-data" => Some(3),
+            "err-data" => Some(4),
+            "out-truncated" => Some(5),
+            "err-truncated" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["exited", "exitcode", "signal", "out-data", "err-data", "out-truncated", "err-truncated"];
         let mut exited = None;
         let mut exitcode = None;
         let mut signal = None;
@@ -1751,7 +1884,9 @@ impl crate::qapi_support::FromMembers for GuestExecStatus {
         let mut out_truncated = None;
         let mut err_truncated = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1881,14 +2016,25 @@ impl<'de> Deserialize<'de> for GuestFileRead {
 
 impl crate::qapi_support::FromMembers for GuestFileRead {
     const NAME: &'static str = "GuestFileRead";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "count" => Some(0),
+            "buf-b64" => Some(1),
+            "eof" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["count", "buf-b64", "eof"];
         let mut count = None;
         let mut buf_b64 = None;
         let mut eof = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -1950,13 +2096,23 @@ impl<'de> Deserialize<'de> for GuestFileSeek {
 
 impl crate::qapi_support::FromMembers for GuestFileSeek {
     const NAME: &'static str = "GuestFileSeek";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "position" => Some(0),
+            "eof" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["position", "eof"];
         let mut position = None;
         let mut eof = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2032,13 +2188,23 @@ impl<'de> Deserialize<'de> for GuestFileWrite {
 
 impl crate::qapi_support::FromMembers for GuestFileWrite {
     const NAME: &'static str = "GuestFileWrite";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "count" => Some(0),
+            "eof" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["count", "eof"];
         let mut count = None;
         let mut eof = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2122,10 +2288,22 @@ impl<'de> Deserialize<'de> for GuestFilesystemInfo {
 
 impl crate::qapi_support::FromMembers for GuestFilesystemInfo {
     const NAME: &'static str = "GuestFilesystemInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "mountpoint" => Some(1),
+            "type" => Some(2),
+            "used-bytes" => Some(3),
+            "total-bytes" => Some(4),
+            "total-bytes-privileged" => Some(5),
+            "disk" => Some(6),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] =
-            &["name", "mountpoint", "type", "used-bytes", "total-bytes", "total-bytes-privileged", "disk"];
         let mut name = None;
         let mut mountpoint = None;
         let mut type_ = None;
@@ -2134,7 +2312,9 @@ impl crate::qapi_support::FromMembers for GuestFilesystemInfo {
         let mut total_bytes_privileged = None;
         let mut disk = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2241,12 +2421,21 @@ impl<'de> Deserialize<'de> for GuestFilesystemTrimResponse {
 
 impl crate::qapi_support::FromMembers for GuestFilesystemTrimResponse {
     const NAME: &'static str = "GuestFilesystemTrimResponse";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "paths" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["paths"];
         let mut paths = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2318,15 +2507,27 @@ impl<'de> Deserialize<'de> for GuestFilesystemTrimResult {
 
 impl crate::qapi_support::FromMembers for GuestFilesystemTrimResult {
     const NAME: &'static str = "GuestFilesystemTrimResult";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "path" => Some(0),
+            "trimmed" => Some(1),
+            "minimum" => Some(2),
+            "error" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["path", "trimmed", "minimum", "error"];
         let mut path = None;
         let mut trimmed = None;
         let mut minimum = None;
         let mut error = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2437,12 +2638,21 @@ impl<'de> Deserialize<'de> for GuestHostName {
 
 impl crate::qapi_support::FromMembers for GuestHostName {
     const NAME: &'static str = "GuestHostName";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "host-name" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["host-name"];
         let mut host_name = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2505,14 +2715,25 @@ impl<'de> Deserialize<'de> for GuestIpAddress {
 
 impl crate::qapi_support::FromMembers for GuestIpAddress {
     const NAME: &'static str = "GuestIpAddress";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "ip-address" => Some(0),
+            "ip-address-type" => Some(1),
+            "prefix" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["ip-address", "ip-address-type", "prefix"];
         let mut ip_address = None;
         let mut ip_address_type = None;
         let mut prefix = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2641,21 +2862,26 @@ impl<'de> Deserialize<'de> for GuestLinuxCpuStats {
 
 impl crate::qapi_support::FromMembers for GuestLinuxCpuStats {
     const NAME: &'static str = "GuestLinuxCpuStats";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "cpu" => Some(0),
+            "user" => Some(1),
+            "nice" => Some(2),
+            "system" => Some(3),
+            "idle" => Some(4),
+            "iowait" => Some(5),
+            "irq" => Some(6),
+            "softirq" => Some(7),
+            "steal" => Some(8),
+            "guest" => Some(9),
+            "guestnice" => Some(10),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "cpu",
-            "user",
-            "nice",
-            "system",
-            "idle",
-            "iowait",
-            "irq",
-            "softirq",
-            "steal",
-            "guest",
-            "guestnice",
-        ];
         let mut cpu = None;
         let mut user = None;
         let mut nice = None;
@@ -2668,7 +2894,9 @@ impl crate::qapi_support::FromMembers for GuestLinuxCpuStats {
         let mut guest = None;
         let mut guestnice = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2814,14 +3042,25 @@ impl<'de> Deserialize<'de> for GuestLogicalProcessor {
 
 impl crate::qapi_support::FromMembers for GuestLogicalProcessor {
     const NAME: &'static str = "GuestLogicalProcessor";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "logical-id" => Some(0),
+            "online" => Some(1),
+            "can-offline" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["logical-id", "online", "can-offline"];
         let mut logical_id = None;
         let mut online = None;
         let mut can_offline = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2903,14 +3142,25 @@ impl<'de> Deserialize<'de> for GuestMemoryBlock {
 
 impl crate::qapi_support::FromMembers for GuestMemoryBlock {
     const NAME: &'static str = "GuestMemoryBlock";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "phys-index" => Some(0),
+            "online" => Some(1),
+            "can-offline" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["phys-index", "online", "can-offline"];
         let mut phys_index = None;
         let mut online = None;
         let mut can_offline = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -2979,12 +3229,21 @@ impl<'de> Deserialize<'de> for GuestMemoryBlockInfo {
 
 impl crate::qapi_support::FromMembers for GuestMemoryBlockInfo {
     const NAME: &'static str = "GuestMemoryBlockInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "size" => Some(0),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["size"];
         let mut size = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3049,14 +3308,25 @@ impl<'de> Deserialize<'de> for GuestMemoryBlockResponse {
 
 impl crate::qapi_support::FromMembers for GuestMemoryBlockResponse {
     const NAME: &'static str = "GuestMemoryBlockResponse";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "phys-index" => Some(0),
+            "response" => Some(1),
+            "error-code" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["phys-index", "response", "error-code"];
         let mut phys_index = None;
         let mut response = None;
         let mut error_code = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3226,35 +3496,40 @@ impl<'de> Deserialize<'de> for GuestNVMeSmart {
 
 impl crate::qapi_support::FromMembers for GuestNVMeSmart {
     const NAME: &'static str = "GuestNVMeSmart";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "critical-warning" => Some(0),
+            "temperature" => Some(1),
+            "available-spare" => Some(2),
+            "available-spare-threshold" => Some(3),
+            "percentage-used" => Some(4),
+            "data-units-read-lo" => Some(5),
+            "data-units-read-hi" => Some(6),
+            "data-units-written-lo" => Some(7),
+            "data-units-written-hi" => Some(8),
+            "host-read-commands-lo" => Some(9),
+            "host-read-commands-hi" => Some(10),
+            "host-write-commands-lo" => Some(11),
+            "host-write-commands-hi" => Some(12),
+            "controller-busy-time-lo" => Some(13),
+            "controller-busy-time-hi" => Some(14),
+            "power-cycles-lo" => Some(15),
+            "power-cycles-hi" => Some(16),
+            "power-on-hours-lo" => Some(17),
+            "power-on-hours-hi" => Some(18),
+            "unsafe-shutdowns-lo" => Some(19),
+            "unsafe-shutdowns-hi" => Some(20),
+            "media-errors-lo" => Some(21),
+            "media-errors-hi" => Some(22),
+            "number-of-error-log-entries-lo" => Some(23),
+            "number-of-error-log-entries-hi" => Some(24),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "critical-warning",
-            "temperature",
-            "available-spare",
-            "available-spare-threshold",
-            "percentage-used",
-            "data-units-read-lo",
-            "data-units-read-hi",
-            "data-units-written-lo",
-            "data-units-written-hi",
-            "host-read-commands-lo",
-            "host-read-commands-hi",
-            "host-write-commands-lo",
-            "host-write-commands-hi",
-            "controller-busy-time-lo",
-            "controller-busy-time-hi",
-            "power-cycles-lo",
-            "power-cycles-hi",
-            "power-on-hours-lo",
-            "power-on-hours-hi",
-            "unsafe-shutdowns-lo",
-            "unsafe-shutdowns-hi",
-            "media-errors-lo",
-            "media-errors-hi",
-            "number-of-error-log-entries-lo",
-            "number-of-error-log-entries-hi",
-        ];
         let mut critical_warning = None;
         let mut temperature = None;
         let mut available_spare = None;
@@ -3281,7 +3556,9 @@ impl crate::qapi_support::FromMembers for GuestNVMeSmart {
         let mut number_of_error_log_entries_lo = None;
         let mut number_of_error_log_entries_hi = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3478,15 +3755,27 @@ impl<'de> Deserialize<'de> for GuestNetworkInterface {
 
 impl crate::qapi_support::FromMembers for GuestNetworkInterface {
     const NAME: &'static str = "GuestNetworkInterface";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "name" => Some(0),
+            "hardware-address" => Some(1),
+            "ip-addresses" => Some(2),
+            "statistics" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["name", "hardware-address", "ip-addresses", "statistics"];
         let mut name = None;
         let mut hardware_address = None;
         let mut ip_addresses = None;
         let mut statistics = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3600,18 +3889,23 @@ impl<'de> Deserialize<'de> for GuestNetworkInterfaceStat {
 
 impl crate::qapi_support::FromMembers for GuestNetworkInterfaceStat {
     const NAME: &'static str = "GuestNetworkInterfaceStat";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "rx-bytes" => Some(0),
+            "rx-packets" => Some(1),
+            "rx-errs" => Some(2),
+            "rx-dropped" => Some(3),
+            "tx-bytes" => Some(4),
+            "tx-packets" => Some(5),
+            "tx-errs" => Some(6),
+            "tx-dropped" => Some(7),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "rx-bytes",
-            "rx-packets",
-            "rx-errs",
-            "rx-dropped",
-            "tx-bytes",
-            "tx-packets",
-            "tx-errs",
-            "tx-dropped",
-        ];
         let mut rx_bytes = None;
         let mut rx_packets = None;
         let mut rx_errs = None;
@@ -3621,7 +3915,9 @@ impl crate::qapi_support::FromMembers for GuestNetworkInterfaceStat {
         let mut tx_errs = None;
         let mut tx_dropped = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -3780,26 +4076,31 @@ impl<'de> Deserialize<'de> for GuestNetworkRoute {
 
 impl crate::qapi_support::FromMembers for GuestNetworkRoute {
     const NAME: &'static str = "GuestNetworkRoute";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "iface" => Some(0),
+            "destination" => Some(1),
+            "metric" => Some(2),
+            "gateway" => Some(3),
+            "mask" => Some(4),
+            "irtt" => Some(5),
+            "flags" => Some(6),
+            "refcnt" => Some(7),
+            "use" => Some(8),
+            "window" => Some(9),
+            "mtu" => Some(10),
+            "desprefixlen" => Some(11),
+            "source" => Some(12),
+            "srcprefixlen" => Some(13),
+            "nexthop" => Some(14),
+            "version" => Some(15),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "iface",
-            "destination",
-            "metric",
-            "gateway",
-            "mask",
-            "irtt",
-            "flags",
-            "refcnt",
-            "use",
-            "window",
-            "mtu",
-            "desprefixlen",
-            "source",
-            "srcprefixlen",
-            "nexthop",
-            "version",
-        ];
         let mut iface = None;
         let mut destination = None;
         let mut metric = None;
@@ -3817,7 +4118,9 @@ impl crate::qapi_support::FromMembers for GuestNetworkRoute {
         let mut nexthop = None;
         let mut version = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4063,20 +4366,25 @@ impl<'de> Deserialize<'de> for GuestOSInfo {
 
 impl crate::qapi_support::FromMembers for GuestOSInfo {
     const NAME: &'static str = "GuestOSInfo";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "kernel-release" => Some(0),
+            "kernel-version" => Some(1),
+            "machine" => Some(2),
+            "id" => Some(3),
+            "name" => Some(4),
+            "pretty-name" => Some(5),
+            "version" => Some(6),
+            "version-id" => Some(7),
+            "variant" => Some(8),
+            "variant-id" => Some(9),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &[
-            "kernel-release",
-            "kernel-version",
-            "machine",
-            "id",
-            "name",
-            "pretty-name",
-            "version",
-            "version-id",
-            "variant",
-            "variant-id",
-        ];
         let mut kernel_release = None;
         let mut kernel_version = None;
         let mut machine = None;
@@ -4088,7 +4396,9 @@ impl crate::qapi_support::FromMembers for GuestOSInfo {
         let mut variant = None;
         let mut variant_id = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4264,15 +4574,27 @@ impl<'de> Deserialize<'de> for GuestPCIAddress {
 
 impl crate::qapi_support::FromMembers for GuestPCIAddress {
     const NAME: &'static str = "GuestPCIAddress";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "domain" => Some(0),
+            "bus" => Some(1),
+            "slot" => Some(2),
+            "function" => Some(3),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["domain", "bus", "slot", "function"];
         let mut domain = None;
         let mut bus = None;
         let mut slot = None;
         let mut function = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4338,13 +4660,23 @@ impl<'de> Deserialize<'de> for GuestTimezone {
 
 impl crate::qapi_support::FromMembers for GuestTimezone {
     const NAME: &'static str = "GuestTimezone";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "zone" => Some(0),
+            "offset" => Some(1),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["zone", "offset"];
         let mut zone = None;
         let mut offset = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
@@ -4419,14 +4751,25 @@ impl<'de> Deserialize<'de> for GuestUser {
 
 impl crate::qapi_support::FromMembers for GuestUser {
     const NAME: &'static str = "GuestUser";
+    #[inline]
+    fn member(key: &str) -> Option<usize> {
+        match key {
+            "user" => Some(0),
+            "login-time" => Some(1),
+            "domain" => Some(2),
+            _ => None,
+        }
+    }
+
     #[allow(deprecated)]
     fn from_members<'de, A: serde::de::MapAccess<'de>>(mut __map: A) -> Result<Self, A::Error> {
-        const KEYS: &[&str] = &["user", "login-time", "domain"];
         let mut user = None;
         let mut login_time = None;
         let mut domain = None;
         let mut unknown_members = serde_json::Map::new();
-        while let Some(__key) = __map.next_key_seed(crate::qapi_support::Keys(KEYS))? {
+        while let Some(__key) =
+            __map.next_key_seed(crate::qapi_support::Keys::<Self>(std::marker::PhantomData))?
+        {
             match __key {
                 Err(key) => {
                     unknown_members.insert(key, __map.next_value()?);
