@@ -36,10 +36,8 @@ impl<'de> Deserialize<'de> for Abort {
 impl crate::qapi_support::FromMembers for Abort {
     const NAME: &'static str = "Abort";
     #[inline]
-    fn member(key: &str) -> Option<usize> {
-        match key {
-            _ => None,
-        }
+    fn member(_: &str) -> Option<usize> {
+        None
     }
 
     #[allow(deprecated)]
