@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use qmp_proto::client::{CloseReason, Handshake};
 use qmp_proto::{Event, Greeting, RawValue};
 use serde::Serialize;
 use serde_json::Value;
@@ -16,9 +17,9 @@ use tokio::sync::{oneshot, Notify};
 use crate::address::{Address, IntoAddress};
 use crate::commands::QueryQmpSchema;
 use crate::connection::{Answer, Connection, Outbox};
-use crate::error::{Error, Result};
+use crate::error::{Error, NegotiationStep, ProtocolFault, Result};
 use crate::schema::Schema;
-use crate::subscription::{EventFilter, Subscriber, Subscription};
+use crate::subscription::{CloseSlot, EventFilter, Subscriber, Subscription};
 use crate::transport::Transport;
 use crate::Command;
 
@@ -31,11 +32,14 @@ pub(crate) struct Shared {
     pub(crate) new_subscribers: AtomicBool,
     /// Set when the last client handle is dropped.
     pub(crate) clients_gone: AtomicBool,
-    greeting: OnceLock<Greeting>,
+    /// Set by the connection task when the greeting comes.
+    pub(crate) greeting: OnceLock<Greeting>,
     oob: AtomicBool,
     fd_passing: bool,
     event_queue: usize,
-    closed_reason: Mutex<Option<String>>,
+    /// Why the connection closed: the core's reason, published once by the task (or by
+    /// [`Shared::lock_outbox`] when a request's encoding panicked).
+    pub(crate) closed: CloseSlot,
     pub(crate) closed_flag: AtomicBool,
     pub(crate) closed_notify: Notify,
     /// `query-qmp-schema`, fetched by the first [`Client::schema`] and kept.
@@ -51,19 +55,14 @@ impl Shared {
         self.outbox.lock().unwrap_or_else(|poisoned| {
             let mut ob = poisoned.into_inner();
             ob.out.clear();
-            ob.closed.get_or_insert_with(|| "a request's encoding panicked".to_owned());
+            let _ = self.closed.set(CloseReason::EncodingPanicked);
             ob
         })
     }
 
-    pub(crate) fn set_closed(&self, reason: &str) {
-        let mut r = self.closed_reason.lock().unwrap_or_else(|e| e.into_inner());
-        r.get_or_insert_with(|| reason.to_owned());
-    }
-
-    fn closed_reason(&self) -> String {
-        let r = self.closed_reason.lock().unwrap_or_else(|e| e.into_inner());
-        r.clone().unwrap_or_else(|| "the connection task ended".to_owned())
+    /// Why the connection closed (a task that ended without saying is `DriverStopped`).
+    fn closed_reason(&self) -> CloseReason {
+        self.closed.get().cloned().unwrap_or(CloseReason::DriverStopped)
     }
 }
 
@@ -272,7 +271,7 @@ impl Client {
         let (reply, rx) = oneshot::channel();
         {
             let mut ob = self.shared.lock_outbox();
-            if let Some(why) = &ob.closed {
+            if let Some(why) = self.shared.closed.get() {
                 return Err(Error::Disconnected(why.clone()));
             }
             // Counted under the lock already held: no atomic of its own.
@@ -303,14 +302,12 @@ impl Client {
     /// Subscribes to the events `filter` selects, from now on (including those caused by any
     /// command sent after this call).
     pub fn subscribe(&self, filter: EventFilter) -> Subscription {
-        let sub = Subscriber::new(filter, self.shared.event_queue);
+        let sub = Subscriber::new(filter, self.shared.event_queue, Arc::clone(&self.shared.closed));
         let mut ob = self.shared.lock_outbox();
-        match &ob.closed {
-            Some(why) => sub.close(why),
-            None => {
-                ob.subscribers.push(Arc::clone(&sub));
-                self.shared.new_subscribers.store(true, Ordering::Relaxed);
-            }
+        // Once closed, the subscription sees the reason at once.
+        if self.shared.closed.get().is_none() {
+            ob.subscribers.push(Arc::clone(&sub));
+            self.shared.new_subscribers.store(true, Ordering::Relaxed);
         }
         drop(ob);
         Subscription::new(sub)
@@ -350,7 +347,7 @@ impl Client {
     }
 
     /// Resolves when the connection ends; returns why.
-    pub async fn closed(&self) -> String {
+    pub async fn closed(&self) -> CloseReason {
         loop {
             let notified = self.shared.closed_notify.notified();
             tokio::pin!(notified);
@@ -487,8 +484,8 @@ impl ClientBuilder {
 /// The error for a negotiation that did not finish within `bound`: a peer that is not QEMU,
 /// or one that is stuck, is a protocol failure (not a call timeout) and says which step it
 /// missed.
-pub(crate) fn negotiation_expired(step: &str, bound: Duration) -> Error {
-    Error::Protocol(format!("no {step} within {bound:?} of connecting (the negotiation timeout)"))
+pub(crate) fn negotiation_expired(step: NegotiationStep, bound: Duration) -> Error {
+    Error::Protocol(ProtocolFault::NegotiationTimeout { step, bound })
 }
 
 impl ClientBuilder {
@@ -705,8 +702,13 @@ impl ClientBuilder {
         self.listen(addr)?.accept().await
     }
 
+    /// The handshake the settings ask for.
+    pub(crate) fn handshake(&self) -> Handshake {
+        Handshake::new(self.await_greeting, self.negotiate, self.oob)
+    }
+
     async fn start(self, io: Transport) -> Result<Client> {
-        let (greeting_tx, greeting_rx) = oneshot::channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
             outbox: Mutex::new(Outbox::default()),
             wake: Notify::new(),
@@ -716,42 +718,32 @@ impl ClientBuilder {
             oob: AtomicBool::new(false),
             fd_passing: io.supports_fds(),
             event_queue: self.event_queue.max(1),
-            closed_reason: Mutex::new(None),
+            closed: CloseSlot::default(),
             closed_flag: AtomicBool::new(false),
             closed_notify: Notify::new(),
             schema: tokio::sync::OnceCell::new(),
             check_arguments: self.check_arguments,
         });
-        let conn = Connection::new(io, self.max_message_size, greeting_tx, Arc::clone(&shared));
+        let conn =
+            Connection::new(io, self.handshake(), self.max_message_size, ready_tx, Arc::clone(&shared));
         tokio::spawn(conn.run());
         let alive = Arc::new(Alive(Arc::clone(&shared)));
         let client = Client { shared, _alive: alive, timeout: self.timeout };
 
+        // The connection task runs the handshake; the greeting and the reply to
+        // qmp_capabilities are bounded together.
         let bound = self.negotiation_bound();
-        let deadline = tokio::time::Instant::now() + bound;
-        if self.await_greeting {
-            let greeting = match tokio::time::timeout_at(deadline, greeting_rx).await {
-                Ok(Ok(g)) => g,
-                Ok(Err(_)) => {
-                    return Err(Error::Disconnected(format!(
-                        "before the greeting: {}",
-                        client.shared.closed_reason()
-                    )))
-                }
-                Err(_) => return Err(negotiation_expired("greeting", bound)),
-            };
-            let _ = client.shared.greeting.set(greeting);
-        }
-        if self.negotiate {
-            let oob = self.oob && client.greeting().is_some_and(|g| g.offers_oob());
-            let args = if oob { serde_json::json!({"enable": ["oob"]}) } else { Value::Null };
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match client.with_timeout(left).execute_raw("qmp_capabilities", args).await {
-                Ok(_) => {}
-                Err(Error::Timeout) => return Err(negotiation_expired("reply to qmp_capabilities", bound)),
-                Err(e) => return Err(e),
+        match tokio::time::timeout(bound, ready_rx).await {
+            Ok(Ok(Ok(oob))) => client.shared.oob.store(oob, Ordering::Relaxed),
+            Ok(Ok(Err(why))) => return Err(Error::Disconnected(why)),
+            Ok(Err(_)) => return Err(Error::Disconnected(client.shared.closed_reason())),
+            Err(_) => {
+                let step = match client.shared.greeting.get() {
+                    None if self.await_greeting => NegotiationStep::Greeting,
+                    _ => NegotiationStep::Capabilities,
+                };
+                return Err(negotiation_expired(step, bound));
             }
-            client.shared.oob.store(oob, Ordering::Relaxed);
         }
         Ok(client)
     }

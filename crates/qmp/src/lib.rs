@@ -62,9 +62,11 @@ mod wait;
 
 pub use address::{Address, AddressError, IntoAddress};
 pub use client::{decode_reply, Client, ClientBuilder, Listener, DEFAULT_NEGOTIATION_TIMEOUT};
-pub use error::{Error, Result};
+pub use error::{Error, NegotiationStep, ProtocolFault, Result};
 pub use events::{EventData, EventExt, QemuEvent};
 pub use fd::{socket_kind, SocketKind};
+/// Why a connection closed, and what it was doing when an I/O error closed it.
+pub use qmp_proto::client::{CloseReason, IoStage};
 /// The generated QAPI types, commands and events as a crate of their own.
 pub use qmp_qapi;
 pub use qmp_qapi::{Command, Empty, ReplyError};

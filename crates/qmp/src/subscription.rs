@@ -2,11 +2,11 @@
 //! picky subscriber never blocks replies or other subscribers. When a queue is full the oldest
 //! event is dropped and the subscriber is told how many it lost.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use qmp_proto::client::{CloseReason, EventQueue, Offer, Queued};
 use qmp_proto::Event;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -99,69 +99,68 @@ impl EventFilter {
 }
 
 /// Why [`Subscription::recv`] returned no event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecvError {
     /// The queue overflowed and this many events were dropped (the oldest first); the next
     /// call goes on with the events that were kept.
     #[error("subscriber fell behind and lost {0} events")]
     Lagged(u64),
-    /// The connection is gone and every queued event has been taken; the text says why.
+    /// The connection is gone and every queued event has been taken.
     #[error("connection closed: {0}")]
-    Closed(String),
+    Closed(CloseReason),
 }
 
-struct State {
-    queue: VecDeque<Arc<Event>>,
-    lost: u64,
-    closed: Option<String>,
-}
+/// Where the connection's close reason is published, once, for every handle and subscriber.
+pub(crate) type CloseSlot = Arc<OnceLock<CloseReason>>;
 
-/// The half of a subscription the connection task holds.
+/// The half of a subscription the connection task holds (as a [`Subscriber`] of the core).
 pub(crate) struct Subscriber {
     filter: EventFilter,
-    capacity: usize,
-    state: Mutex<State>,
+    queue: Mutex<EventQueue<Arc<Event>>>,
     notify: Notify,
+    /// The connection's close reason: no event comes after it is set.
+    closed: CloseSlot,
 }
 
 impl Subscriber {
-    pub(crate) fn new(filter: EventFilter, capacity: usize) -> Arc<Self> {
+    pub(crate) fn new(filter: EventFilter, capacity: usize, closed: CloseSlot) -> Arc<Self> {
         Arc::new(Subscriber {
             filter,
-            capacity: capacity.max(1),
-            state: Mutex::new(State { queue: VecDeque::new(), lost: 0, closed: None }),
+            queue: Mutex::new(EventQueue::new(capacity)),
             notify: Notify::new(),
+            closed,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, EventQueue<Arc<Event>>> {
         // A panic while holding this lock leaves the queue consistent; carry on.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues the event if the filter wants it; never blocks.
-    pub(crate) fn offer(&self, event: &Arc<Event>) {
-        if !self.filter.matches(event) {
-            return;
-        }
-        let was_empty = {
-            let mut st = self.lock();
-            if st.queue.len() >= self.capacity {
-                st.queue.pop_front();
-                st.lost += 1;
-            }
-            st.queue.push_back(Arc::clone(event));
-            st.queue.len() == 1
-        };
-        if was_empty {
-            self.notify.notify_one();
-        }
-    }
-
-    pub(crate) fn close(&self, reason: &str) {
-        self.lock().closed.get_or_insert_with(|| reason.to_owned());
+    /// Wakes the subscription: the connection has closed.
+    pub(crate) fn wake(&self) {
         self.notify.notify_one();
+    }
+}
+
+/// A subscriber as the connection task's core holds it.
+pub(crate) struct SubHandle(pub(crate) Arc<Subscriber>);
+
+impl qmp_proto::client::Subscriber for SubHandle {
+    /// Queues the event if the filter wants it; never blocks.
+    fn offer(&mut self, event: &Arc<Event>) -> Offer {
+        // A subscription whose handle was dropped holds the only reference left.
+        if Arc::strong_count(&self.0) == 1 {
+            return Offer::Gone;
+        }
+        if !self.0.filter.matches(event) {
+            return Offer::Declined;
+        }
+        if self.0.lock().push(Arc::clone(event)) {
+            self.0.notify.notify_one();
+        }
+        Offer::Taken
     }
 }
 
@@ -198,14 +197,14 @@ impl Subscription {
 
     /// The next event if one is queued, without waiting; `None` when there is none.
     pub fn try_recv(&mut self) -> Option<Result<Arc<Event>, RecvError>> {
-        let mut st = self.sub.lock();
-        if st.lost > 0 {
-            return Some(Err(RecvError::Lagged(std::mem::take(&mut st.lost))));
+        let mut queue = self.sub.lock();
+        match queue.pop() {
+            Some(Queued::Event(ev)) => Some(Ok(ev)),
+            Some(Queued::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+            // Read under the queue's lock: the task queues every event before it publishes
+            // the reason, so none is left behind.
+            None => self.sub.closed.get().map(|why| Err(RecvError::Closed(why.clone()))),
         }
-        if let Some(ev) = st.queue.pop_front() {
-            return Some(Ok(ev));
-        }
-        st.closed.as_ref().map(|why| Err(RecvError::Closed(why.clone())))
     }
 
     /// The next event within `timeout`, skipping over lost-event notices.
@@ -224,7 +223,7 @@ impl Subscription {
 
     /// How many events are queued now.
     pub fn len(&self) -> usize {
-        self.sub.lock().queue.len()
+        self.sub.lock().len()
     }
 
     /// True when no event is queued.

@@ -191,7 +191,7 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
         // handed them all over, and the line editor gets a moment to draw them.
         let _ = tokio::time::timeout(Duration::from_secs(1), all_printed.notified()).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        finisher.connection_lost(&reason);
+        finisher.connection_lost(&reason.to_string());
     });
 
     loop {
@@ -267,7 +267,7 @@ impl Shell {
                 lock(&self.completion).schema = Some(Arc::clone(&schema));
                 self.schema = Some(schema);
             }
-            Err(e) if e.is_disconnected() => self.lost(&e),
+            Err(e) if e.is_disconnect() => self.lost(&e),
             Err(e) => eprintln!("qmp: no schema ({e}): completion, help and checks are off"),
         }
     }
@@ -357,7 +357,7 @@ impl Shell {
                 err.extend(q.extra.clone());
                 json!({"error": err})
             }
-            Err(e) if e.is_disconnected() => self.lost(&e),
+            Err(e) if e.is_disconnect() => self.lost(&e),
             Err(e) => return eprintln!("qmp: {e}"),
         };
         self.emit(format!("{}\n", json_text(&response, self.opts.pretty)));
@@ -380,7 +380,7 @@ impl Shell {
                     .execute_raw("human-monitor-command", hmp::request_args("info version", Some(index)));
                 match self.rt.block_on(check) {
                     Ok(_) => self.cpu_index = Some(index),
-                    Err(e) if e.is_disconnected() => self.lost(&e),
+                    Err(e) if e.is_disconnect() => self.lost(&e),
                     Err(_) => return println!("bad CPU index"),
                 }
             }
@@ -405,7 +405,7 @@ impl Shell {
                 self.emit(format!("{}: {}\n", q.class.as_str(), q.desc));
                 json!({"error": {"class": q.class.as_str(), "desc": q.desc}})
             }
-            Err(e) if e.is_disconnected() => self.lost(&e),
+            Err(e) if e.is_disconnect() => self.lost(&e),
             Err(e) => return eprintln!("qmp: {e}"),
         };
         self.write_log(&request, &response);
@@ -458,7 +458,7 @@ impl Shell {
     /// The connection ended during a request: the watcher (or this call) ends the process.
     fn lost(&self, e: &Error) -> ! {
         let reason = match e {
-            Error::Disconnected(r) => r.clone(),
+            Error::Disconnected(r) => r.to_string(),
             other => other.to_string(),
         };
         self.finisher.connection_lost(&reason);

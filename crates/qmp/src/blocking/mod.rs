@@ -54,7 +54,7 @@ use serde_json::Value;
 use crate::address::{Address, IntoAddress};
 use crate::client::negotiation_expired;
 use crate::commands::QueryQmpSchema;
-use crate::error::{Error, Result};
+use crate::error::{Error, NegotiationStep, Result};
 use crate::schema::Schema;
 use crate::subscription::{EventFilter, RecvError};
 use crate::ClientBuilder;
@@ -194,35 +194,27 @@ impl Client {
 
     fn start(builder: ClientBuilder, stream: Stream) -> Result<Client> {
         stream.prepare().map_err(Error::Io)?;
-        let conn = Arc::new(Conn::new(stream, builder.max_message_size, builder.event_queue));
+        let conn =
+            Arc::new(Conn::new(stream, builder.handshake(), builder.max_message_size, builder.event_queue));
         let schema = Arc::new(SchemaState {
             schema: OnceLock::new(),
             fetching: Mutex::new(()),
             check_arguments: builder.check_arguments,
         });
         let client = Client { conn, timeout: builder.timeout, schema };
+        // The core runs the handshake; the greeting and the reply to qmp_capabilities are
+        // bounded together.
         let bound = builder.negotiation_bound();
-        let deadline = Instant::now() + bound;
-        if builder.await_greeting {
-            match client.conn.wait_greeting(deadline) {
-                Ok(()) => {}
-                Err(Error::Timeout) => return Err(negotiation_expired("greeting", bound)),
-                Err(Error::Disconnected(why)) => {
-                    return Err(Error::Disconnected(format!("before the greeting: {why}")))
-                }
-                Err(e) => return Err(e),
+        match client.conn.handshake(Instant::now() + bound) {
+            Ok(()) => {}
+            Err(Error::Timeout) => {
+                let step = match client.greeting() {
+                    None if builder.await_greeting => NegotiationStep::Greeting,
+                    _ => NegotiationStep::Capabilities,
+                };
+                return Err(negotiation_expired(step, bound));
             }
-        }
-        if builder.negotiate {
-            let oob = builder.oob && client.greeting().is_some_and(|g| g.offers_oob());
-            let args = if oob { serde_json::json!({"enable": ["oob"]}) } else { Value::Null };
-            let left = deadline.saturating_duration_since(Instant::now());
-            match client.with_timeout(left).execute_raw("qmp_capabilities", args) {
-                Ok(_) => {}
-                Err(Error::Timeout) => return Err(negotiation_expired("reply to qmp_capabilities", bound)),
-                Err(e) => return Err(e),
-            }
-            client.conn.oob.store(oob, Ordering::Relaxed);
+            Err(e) => return Err(e),
         }
         Ok(client)
     }
@@ -406,8 +398,9 @@ impl Subscription {
     /// were dropped for lack of room, `Err(Closed)` when the connection is gone and the queue
     /// is empty.
     pub fn recv(&mut self) -> std::result::Result<Arc<Event>, RecvError> {
+        // Without a deadline the wait ends only with an event, a notice or the end.
         got_event(self.conn.next_event(self.id, None))
-            .unwrap_or_else(|| Err(RecvError::Closed("no event (internal)".into())))
+            .unwrap_or(Err(RecvError::Closed(qmp_proto::client::CloseReason::DriverStopped)))
     }
 
     /// The next event within `timeout`, skipping lost-event notices.
