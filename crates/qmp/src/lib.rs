@@ -65,6 +65,8 @@ pub use client::{decode_reply, Client, ClientBuilder, Listener, DEFAULT_NEGOTIAT
 pub use error::{Error, NegotiationStep, ProtocolFault, Result};
 pub use events::{EventData, EventExt, QemuEvent};
 pub use fd::{socket_kind, SocketKind};
+/// The trait [`Subscription`] implements, re-exported to combine it with other streams.
+pub use futures_core::Stream;
 /// Why a connection closed, and what it was doing when an I/O error closed it.
 pub use qmp_proto::client::{CloseReason, IoStage};
 /// The generated QAPI types, commands and events as a crate of their own.

@@ -3,8 +3,12 @@
 //! event is dropped and the subscriber is told how many it lost.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+use futures_core::Stream;
 
 use qmp_proto::client::{CloseReason, EventQueue, Offer, Queued};
 use qmp_proto::Event;
@@ -114,10 +118,16 @@ pub enum RecvError {
 /// Where the connection's close reason is published, once, for every handle and subscriber.
 pub(crate) type CloseSlot = Arc<OnceLock<CloseReason>>;
 
+/// A subscriber's queue, and the waker of a task polling it as a [`Stream`].
+struct Queue {
+    events: EventQueue<Arc<Event>>,
+    waker: Option<Waker>,
+}
+
 /// The half of a subscription the connection task holds (as a [`Subscriber`] of the core).
 pub(crate) struct Subscriber {
     filter: EventFilter,
-    queue: Mutex<EventQueue<Arc<Event>>>,
+    queue: Mutex<Queue>,
     notify: Notify,
     /// The connection's close reason: no event comes after it is set.
     closed: CloseSlot,
@@ -127,20 +137,24 @@ impl Subscriber {
     pub(crate) fn new(filter: EventFilter, capacity: usize, closed: CloseSlot) -> Arc<Self> {
         Arc::new(Subscriber {
             filter,
-            queue: Mutex::new(EventQueue::new(capacity)),
+            queue: Mutex::new(Queue { events: EventQueue::new(capacity), waker: None }),
             notify: Notify::new(),
             closed,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, EventQueue<Arc<Event>>> {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
         // A panic while holding this lock leaves the queue consistent; carry on.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Wakes the subscription: the connection has closed.
     pub(crate) fn wake(&self) {
+        let waker = self.lock().waker.take();
         self.notify.notify_one();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 
@@ -157,8 +171,15 @@ impl qmp_proto::client::Subscriber for SubHandle {
         if !self.0.filter.matches(event) {
             return Offer::Declined;
         }
-        if self.0.lock().push(Arc::clone(event)) {
+        let mut queue = self.0.lock();
+        if queue.events.push(Arc::clone(event)) {
+            // Woken only when the queue was empty: a burst costs one wake-up.
+            let waker = queue.waker.take();
+            drop(queue);
             self.0.notify.notify_one();
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
         Offer::Taken
     }
@@ -171,6 +192,8 @@ impl qmp_proto::client::Subscriber for SubHandle {
 /// sent them, including those caused by any command sent after it.
 pub struct Subscription {
     sub: Arc<Subscriber>,
+    /// The stream has yielded the end ([`RecvError::Closed`]); it yields nothing more.
+    ended: bool,
 }
 
 impl fmt::Debug for Subscription {
@@ -181,7 +204,7 @@ impl fmt::Debug for Subscription {
 
 impl Subscription {
     pub(crate) fn new(sub: Arc<Subscriber>) -> Self {
-        Subscription { sub }
+        Subscription { sub, ended: false }
     }
 
     /// The next event; `Err(Lagged(n))` once after `n` events were dropped for lack of room,
@@ -198,7 +221,7 @@ impl Subscription {
     /// The next event if one is queued, without waiting; `None` when there is none.
     pub fn try_recv(&mut self) -> Option<Result<Arc<Event>, RecvError>> {
         let mut queue = self.sub.lock();
-        match queue.pop() {
+        match queue.events.pop() {
             Some(Queued::Event(ev)) => Some(Ok(ev)),
             Some(Queued::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
             // Read under the queue's lock: the task queues every event before it publishes
@@ -223,11 +246,61 @@ impl Subscription {
 
     /// How many events are queued now.
     pub fn len(&self) -> usize {
-        self.sub.lock().len()
+        self.sub.lock().events.len()
     }
 
     /// True when no event is queued.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The events as a [`Stream`], to combine with others (`select`, `merge`, `take_while`...):
+/// each item is what [`Subscription::recv`] returns, lost-event notices included; after the
+/// connection closes the stream yields `Err(Closed(reason))` once, then ends.
+///
+/// ```no_run
+/// # async fn demo(client: qmp::Client) {
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use qmp::Stream;
+///
+/// let mut events = client.events();
+/// while let Some(item) = poll_fn(|cx| Pin::new(&mut events).poll_next(cx)).await {
+///     match item {
+///         Ok(event) => println!("{}", event.name),
+///         Err(qmp::RecvError::Lagged(n)) => println!("lost {n}"),
+///         Err(e) => println!("{e}"),
+///     }
+/// }
+/// # }
+/// ```
+impl Stream for Subscription {
+    type Item = Result<Arc<Event>, RecvError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let mut queue = this.sub.lock();
+        let item = match queue.events.pop() {
+            Some(Queued::Event(ev)) => Ok(ev),
+            Some(Queued::Lagged(n)) => Err(RecvError::Lagged(n)),
+            // Under the queue's lock, as in try_recv.
+            None => match this.sub.closed.get() {
+                Some(why) => {
+                    this.ended = true;
+                    Err(RecvError::Closed(why.clone()))
+                }
+                None => {
+                    if !queue.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        queue.waker = Some(cx.waker().clone());
+                    }
+                    return Poll::Pending;
+                }
+            },
+        };
+        Poll::Ready(Some(item))
     }
 }

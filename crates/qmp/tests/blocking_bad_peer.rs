@@ -269,3 +269,24 @@ fn a_peer_silent_after_the_greeting_fails_the_negotiation_instead_of_hanging() {
         );
     }
 }
+
+#[test]
+fn a_subscription_is_an_iterator_that_ends_after_the_close() {
+    let (client, mut peer) = pair(qmp::Client::builder().event_queue(2));
+    let mut sub = client.subscribe(EventFilter::name("E"));
+    // Nothing yet: the timeout variant says so without ending the iteration.
+    assert!(sub.next_timeout(Duration::from_millis(20)).is_none());
+    for n in 0..3 {
+        peer.write_all(event("E", n).as_bytes()).unwrap();
+    }
+    peer.write_all(event("F", 9).as_bytes()).unwrap();
+    drop(peer);
+    let first = sub.next_timeout(T).unwrap();
+    assert_eq!(first, Err(RecvError::Lagged(1)));
+    let items: Vec<_> = sub.by_ref().collect();
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(items[0].as_ref().unwrap().data_value()["n"], 1);
+    assert_eq!(items[1].as_ref().unwrap().data_value()["n"], 2);
+    assert_eq!(items[2], Err(RecvError::Closed(CloseReason::PeerClosed)));
+    assert!(sub.next().is_none() && sub.next_timeout(T).is_none());
+}

@@ -281,3 +281,47 @@ async fn a_peer_silent_after_the_greeting_fails_the_negotiation_instead_of_hangi
         );
     }
 }
+
+/// The next item of a stream, through the trait alone.
+async fn next_item<S: qmp::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+}
+
+#[tokio::test]
+async fn a_subscription_is_a_stream_that_ends_after_the_close() {
+    let (client, mut peer) = pair(Client::builder().event_queue(2)).await;
+    let mut sub = client.subscribe(EventFilter::name("E"));
+    // Pending while nothing has come.
+    assert!(tokio::time::timeout(Duration::from_millis(20), next_item(&mut sub)).await.is_err());
+    let mut out = String::new();
+    for n in 0..3 {
+        out += &format!("{{\"event\": \"E\", \"data\": {{\"n\": {n}}}, \"timestamp\": {{\"seconds\": 1, \"microseconds\": 2}}}}\r\n");
+    }
+    out += "{\"event\": \"F\", \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n";
+    peer.write_all(out.as_bytes()).await.unwrap();
+    drop(peer);
+    assert_eq!(tokio::time::timeout(T, client.closed()).await.unwrap(), CloseReason::PeerClosed);
+    let mut items = Vec::new();
+    while let Some(item) = tokio::time::timeout(T, next_item(&mut sub)).await.unwrap() {
+        items.push(item);
+    }
+    assert_eq!(items.len(), 4, "{items:?}");
+    assert_eq!(items[0], Err(qmp::RecvError::Lagged(1)));
+    assert_eq!(items[1].as_ref().unwrap().data_value()["n"], 1);
+    assert_eq!(items[2].as_ref().unwrap().data_value()["n"], 2);
+    assert_eq!(items[3], Err(qmp::RecvError::Closed(CloseReason::PeerClosed)));
+    assert!(next_item(&mut sub).await.is_none());
+}
+
+#[tokio::test]
+async fn a_waiting_stream_is_woken_by_an_event() {
+    let (client, mut peer) = pair(Client::builder()).await;
+    let mut sub = client.subscribe(EventFilter::any());
+    let waiting = tokio::spawn(async move { next_item(&mut sub).await });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    peer.write_all(b"{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n")
+        .await
+        .unwrap();
+    let item = tokio::time::timeout(T, waiting).await.unwrap().unwrap();
+    assert_eq!(item.unwrap().unwrap().name, "STOP");
+}

@@ -337,7 +337,7 @@ impl Client {
     /// (including every event caused by a command sent after it).
     pub fn subscribe(&self, filter: EventFilter) -> Subscription {
         let id = self.conn.subscribe(filter);
-        Subscription { conn: Arc::clone(&self.conn), id }
+        Subscription { conn: Arc::clone(&self.conn), id, ended: false }
     }
 
     /// Subscribes to every event.
@@ -385,6 +385,8 @@ fn decode<T: serde::de::DeserializeOwned>(name: &str, reply: Reply) -> Result<T>
 pub struct Subscription {
     conn: Arc<Conn>,
     id: u64,
+    /// The iterator has yielded the end ([`RecvError::Closed`]); it yields nothing more.
+    ended: bool,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -438,6 +440,53 @@ fn got_event(got: Got) -> Option<std::result::Result<Arc<Event>, RecvError>> {
         Got::Lagged(n) => Some(Err(RecvError::Lagged(n))),
         Got::Closed(why) => Some(Err(RecvError::Closed(why))),
         Got::Reply(_) | Got::Nothing => None,
+    }
+}
+
+impl Subscription {
+    /// The next item as the [`Iterator`] yields it, waiting at most `timeout`: `None` when
+    /// nothing came in time (or after the end was yielded).
+    ///
+    /// ```no_run
+    /// # fn demo(client: qmp::blocking::Client) {
+    /// use std::time::Duration;
+    /// let mut events = client.events();
+    /// while let Some(item) = events.next_timeout(Duration::from_secs(1)) {
+    ///     println!("{item:?}");
+    /// }
+    /// # }
+    /// ```
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<std::result::Result<Arc<Event>, RecvError>> {
+        if self.ended {
+            return None;
+        }
+        let item = got_event(self.conn.next_event(self.id, Some(Instant::now() + timeout)))?;
+        self.ended = matches!(item, Err(RecvError::Closed(_)));
+        Some(item)
+    }
+}
+
+/// The events, waiting for each: each item is what [`Subscription::recv`] returns, lost-event
+/// notices included; after the connection closes it yields `Err(Closed(reason))` once, then
+/// ends.
+///
+/// ```no_run
+/// # fn demo(client: qmp::blocking::Client) {
+/// for event in client.subscribe(qmp::EventFilter::name("STOP")).filter_map(Result::ok).take(2) {
+///     println!("stopped at {:?}", event.timestamp);
+/// }
+/// # }
+/// ```
+impl Iterator for Subscription {
+    type Item = std::result::Result<Arc<Event>, RecvError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        let item = self.recv();
+        self.ended = matches!(item, Err(RecvError::Closed(_)));
+        Some(item)
     }
 }
 
