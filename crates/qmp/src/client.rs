@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use qmp_proto::client::{CloseReason, Handshake};
-use qmp_proto::{Event, Greeting, RawValue};
+use qmp_proto::{Event, Greeting};
 use serde::Serialize;
-use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{oneshot, Notify};
 
 use crate::address::{Address, IntoAddress};
+use crate::call::{Call, Json, Returns, Typed};
 use crate::commands::QueryQmpSchema;
 use crate::connection::{Answer, Connection, Outbox};
 use crate::error::{Error, NegotiationStep, ProtocolFault, Result};
@@ -75,7 +75,7 @@ impl Shared {
 /// use qmp::commands::QueryStatus;
 ///
 /// let client = qmp::Client::connect("/run/qemu/vm1.qmp").await?;
-/// let status = client.execute_raw("query-status", serde_json::Value::Null).await?;
+/// let status = client.call_raw("query-status", serde_json::Value::Null).send().await?;
 /// println!("{status}");
 /// # Ok(()) }
 /// ```
@@ -148,60 +148,30 @@ impl Client {
         Client { shared: Arc::clone(&self.shared), _alive: Arc::clone(&self._alive), timeout: None }
     }
 
-    /// Runs a typed command.
+    /// Runs a typed command: the common case of [`call`](Self::call).
     pub async fn execute<C: Command>(&self, cmd: C) -> Result<C::Output> {
-        let answer = self.call(C::NAME, &cmd, false, &[]).await?;
+        let answer = self.call_with(C::NAME, &cmd, false, &[], self.timeout).await?;
         decode_typed::<C>(answer)
     }
 
-    /// Runs a typed command out of band (`exec-oob`); the command must allow it and oob must
-    /// have been negotiated.
-    pub async fn execute_oob<C: Command>(&self, cmd: C) -> Result<C::Output> {
-        let answer = self.call(C::NAME, &cmd, true, &[]).await?;
-        decode_typed::<C>(answer)
+    /// A call of a typed command, with options to set before [`Call::send`]:
+    /// `client.call(cmd).oob().timeout(d).send().await`.
+    pub fn call<C: Command>(&self, cmd: C) -> Call<'_, Client, C, Typed<C>> {
+        Call::new(self, C::NAME, cmd)
     }
 
-    /// Runs a typed command with file descriptors attached (SCM_RIGHTS; unix sockets only),
-    /// as `getfd` and `add-fd` need.
-    pub async fn execute_with_fds<C: Command>(&self, cmd: C, fds: &[BorrowedFd<'_>]) -> Result<C::Output> {
-        let answer = self.call(C::NAME, &cmd, false, fds).await?;
-        decode_typed::<C>(answer)
-    }
-
-    /// Runs any command by name; `args` is a JSON object, or `Value::Null` for none.
-    pub async fn execute_raw(&self, name: &str, args: Value) -> Result<Value> {
-        let answer = self.call(name, &args, false, &[]).await?;
-        decode_answer(name, answer)
-    }
-
-    /// Runs any command by name out of band (`exec-oob`).
-    pub async fn execute_raw_oob(&self, name: &str, args: Value) -> Result<Value> {
-        let answer = self.call(name, &args, true, &[]).await?;
-        decode_answer(name, answer)
-    }
-
-    /// Runs any command by name with file descriptors attached.
-    pub async fn execute_raw_with_fds(
-        &self,
-        name: &str,
-        args: Value,
-        fds: &[BorrowedFd<'_>],
-    ) -> Result<Value> {
-        let answer = self.call(name, &args, false, fds).await?;
-        decode_answer(name, answer)
-    }
-
-    /// Runs any command by name and returns its raw `return` JSON, undecoded.
-    pub async fn execute_raw_json(
-        &self,
-        name: &str,
-        args: &(impl Serialize + ?Sized),
-    ) -> Result<Box<RawValue>> {
-        let answer = self.call(name, args, false, &[]).await?;
-        match answer {
-            Answer::Parsed(resp) => resp.result.map_err(Error::Qmp),
-            frame => decode_answer(name, frame),
-        }
+    /// A call of any command by name, with any `Serialize` arguments (a JSON object, or
+    /// `Value::Null` / `()` for none), returning a [`serde_json::Value`] (or raw JSON, with
+    /// [`Call::raw_json`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: qmp::Client) -> Result<(), qmp::Error> {
+    /// let status = client.call_raw("query-status", ()).send().await?;
+    /// assert!(status["running"].is_boolean());
+    /// # Ok(()) }
+    /// ```
+    pub fn call_raw<'a, A: Serialize>(&'a self, name: &'a str, args: A) -> Call<'a, Client, A, Json> {
+        Call::new(self, name, args)
     }
 
     /// The server's schema (`query-qmp-schema`), fetched by the first call on this
@@ -219,24 +189,25 @@ impl Client {
     /// ```
     pub async fn schema(&self) -> Result<Arc<Schema>> {
         let fetch = || async {
-            let answer = self.send(QueryQmpSchema::NAME, &QueryQmpSchema, false, &[]).await?;
+            let answer = self.send(QueryQmpSchema::NAME, &QueryQmpSchema, false, &[], self.timeout).await?;
             Ok::<_, Error>(Arc::new(Schema::from_entries(decode_typed::<QueryQmpSchema>(answer)?)))
         };
         self.shared.schema.get_or_try_init(fetch).await.cloned()
     }
 
-    async fn call<A: Serialize + ?Sized>(
+    pub(crate) async fn call_with<A: Serialize + ?Sized>(
         &self,
         name: &str,
         args: &A,
         oob: bool,
         fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
     ) -> Result<Answer> {
         if self.shared.check_arguments {
             // Boxed, so that an unchecked call's future stays as small as it was.
             Box::pin(self.check_arguments(name, args)).await?;
         }
-        self.send(name, args, oob, fds).await
+        self.send(name, args, oob, fds, timeout).await
     }
 
     /// [`ClientBuilder::check_arguments`]: `args` against the schema, fetched first if need be.
@@ -254,6 +225,7 @@ impl Client {
         args: &A,
         oob: bool,
         fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
     ) -> Result<Answer> {
         if oob && !self.oob_enabled() {
             return Err(Error::Unsupported(format!(
@@ -292,7 +264,7 @@ impl Client {
                 self.shared.wake.notify_one();
             }
         }
-        let answer = match self.timeout {
+        let answer = match timeout {
             Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| Error::Timeout)?,
             None => rx.await,
         };
@@ -328,7 +300,7 @@ impl Client {
     /// use qmp::EventFilter;
     ///
     /// let stopped = client.wait_for(EventFilter::name("STOP"), Duration::from_secs(5));
-    /// client.execute_raw("stop", serde_json::Value::Null).await?;
+    /// client.call_raw("stop", serde_json::Value::Null).send().await?;
     /// let event = stopped.await?;
     /// # Ok(()) }
     /// ```
@@ -393,16 +365,22 @@ pub(crate) fn check_against<A: Serialize + ?Sized>(schema: &Schema, name: &str, 
 
 /// A typed command's answer: a frame goes to the command's own reply decoder.
 fn decode_typed<C: Command>(answer: Answer) -> Result<C::Output> {
+    decode_as::<Typed<C>>(C::NAME, answer)
+}
+
+fn decode_as<R: Returns>(name: &str, answer: Answer) -> Result<R::Output> {
     match answer {
-        Answer::Frame(bytes) => Ok(C::decode_reply(&bytes)?),
-        parsed => decode_answer(C::NAME, parsed),
+        Answer::Frame(bytes) => R::from_frame(name, &bytes),
+        Answer::Parsed(resp) => R::from_parsed(name, *resp),
     }
 }
 
-fn decode_answer<T: serde::de::DeserializeOwned>(name: &str, answer: Answer) -> Result<T> {
-    match answer {
-        Answer::Parsed(resp) => decode(name, &resp.result.map_err(Error::Qmp)?),
-        Answer::Frame(bytes) => decode_reply(name, &bytes),
+impl<A: Serialize, R: Returns> Call<'_, Client, A, R> {
+    /// Sends the call and waits for its return.
+    pub async fn send(self) -> Result<R::Output> {
+        let timeout = self.timeout_or(self.client.timeout);
+        let answer = self.client.call_with(self.name, &self.args, self.oob, self.fds, timeout).await?;
+        decode_as::<R>(self.name, answer)
     }
 }
 
@@ -426,11 +404,6 @@ fn decode_answer<T: serde::de::DeserializeOwned>(name: &str, answer: Answer) -> 
 /// ```
 pub fn decode_reply<T: serde::de::DeserializeOwned>(name: &str, frame: &[u8]) -> Result<T> {
     Ok(qmp_qapi::decode_reply(name, frame)?)
-}
-
-fn decode<T: serde::de::DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T> {
-    serde_json::from_str(raw.get())
-        .map_err(|source| Error::Json { context: format!("cannot decode the return of {name}"), source })
 }
 
 /// Settings for a connection.
@@ -578,7 +551,7 @@ impl ClientBuilder {
     /// # async fn demo() -> Result<(), qmp::Error> {
     /// use serde_json::json;
     /// let client = qmp::Client::builder().check_arguments(true).connect("/run/vm.qmp").await?;
-    /// let err = client.execute_raw("blockdev-add", json!({"driver": "null-co", "bogus": 1})).await;
+    /// let err = client.call_raw("blockdev-add", json!({"driver": "null-co", "bogus": 1})).send().await;
     /// assert!(matches!(err, Err(qmp::Error::InvalidArguments { .. })));
     /// # Ok(()) }
     /// ```

@@ -11,14 +11,14 @@
 //!
 //! // Any number of calls may be in flight; each reply reaches its own caller.
 //! let (a, b) = tokio::join!(
-//!     client.execute_raw("query-status", serde_json::Value::Null),
-//!     client.execute_raw("query-name", serde_json::Value::Null),
+//!     client.call_raw("query-status", serde_json::Value::Null).send(),
+//!     client.call_raw("query-name", serde_json::Value::Null).send(),
 //! );
 //! println!("{} {}", a?, b?);
 //!
 //! // Events: subscribe before causing them.
 //! let mut stops = client.subscribe(EventFilter::name("STOP"));
-//! client.execute_raw("stop", serde_json::Value::Null).await?;
+//! client.call_raw("stop", serde_json::Value::Null).send().await?;
 //! let stop = stops.recv().await.expect("a STOP event");
 //! println!("stopped at {:?}", stop.timestamp);
 //! # Ok(()) }
@@ -38,6 +38,7 @@
 
 mod address;
 pub mod blocking;
+mod call;
 mod client;
 pub mod commands;
 mod connection;
@@ -61,6 +62,7 @@ pub mod types;
 mod wait;
 
 pub use address::{Address, AddressError, IntoAddress};
+pub use call::{Call, Json, RawJson, Returns, Typed};
 pub use client::{decode_reply, Client, ClientBuilder, Listener, DEFAULT_NEGOTIATION_TIMEOUT};
 pub use error::{Error, NegotiationStep, ProtocolFault, Result};
 pub use events::{EventData, EventExt, QemuEvent};

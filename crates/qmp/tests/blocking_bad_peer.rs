@@ -48,11 +48,11 @@ fn replies_split_merged_and_out_of_order_reach_their_own_threads() {
     let mut events = client.subscribe(EventFilter::name("X"));
     let a = thread::spawn({
         let c = client.clone();
-        move || c.execute_raw("a", Value::Null)
+        move || c.call_raw("a", Value::Null).send()
     });
     let b = thread::spawn({
         let c = client.clone();
-        move || c.execute_raw("b", Value::Null)
+        move || c.call_raw("b", Value::Null).send()
     });
     let reqs = read_requests(&mut peer, 2);
     let id_of = |name: &str| reqs.iter().find(|r| r["execute"] == name).unwrap()["id"].clone();
@@ -75,7 +75,7 @@ fn replies_split_merged_and_out_of_order_reach_their_own_threads() {
 #[test]
 fn a_peer_that_dies_mid_reply_fails_the_call_at_once() {
     let (client, mut peer) = pair(qmp::Client::builder());
-    let call = thread::spawn(move || client.execute_raw("query-status", Value::Null));
+    let call = thread::spawn(move || client.call_raw("query-status", Value::Null).send());
     read_requests(&mut peer, 1);
     peer.write_all(b"{\"return\": {\"status\": \"runn").unwrap();
     let t = Instant::now();
@@ -91,20 +91,20 @@ fn invalid_json_ends_the_connection_with_a_clear_error() {
     let (client, mut peer) = pair(qmp::Client::builder());
     let call = thread::spawn({
         let c = client.clone();
-        move || c.execute_raw("query-status", Value::Null)
+        move || c.call_raw("query-status", Value::Null).send()
     });
     read_requests(&mut peer, 1);
     peer.write_all(b"{\"return\": nope}\r\n").unwrap();
     let err = call.join().unwrap().unwrap_err();
     assert!(err.close_reason().is_some_and(CloseReason::is_protocol_fault), "{err}");
     assert!(client.is_closed());
-    assert!(client.execute_raw("query-status", Value::Null).unwrap_err().is_disconnect());
+    assert!(client.call_raw("query-status", Value::Null).send().unwrap_err().is_disconnect());
 }
 
 #[test]
 fn a_message_over_the_cap_ends_the_connection_without_buffering_it() {
     let (client, mut peer) = pair(qmp::Client::builder().max_message_size(64 * 1024));
-    let call = thread::spawn(move || client.execute_raw("query-status", Value::Null));
+    let call = thread::spawn(move || client.call_raw("query-status", Value::Null).send());
     read_requests(&mut peer, 1);
     // 1 MiB inside one string; the client gives up once it is over the cap, so the write may
     // fail when it hangs up.
@@ -180,7 +180,7 @@ fn a_panicking_event_filter_does_not_leave_the_others_waiting() {
     let _bad = client.subscribe(EventFilter::any().matching(|e| e.name != "BOOM" || panic!("filter")));
     let reader = thread::spawn({
         let c = client.clone();
-        move || c.execute_raw("a", Value::Null)
+        move || c.call_raw("a", Value::Null).send()
     });
     let id = read_requests(&mut peer, 1)[0]["id"].clone();
     peer.write_all(event("BOOM", 0).as_bytes()).unwrap();
@@ -189,7 +189,7 @@ fn a_panicking_event_filter_does_not_leave_the_others_waiting() {
     peer.write_all(format!("{{\"return\": 1, \"id\": {id}}}\r\n").as_bytes()).unwrap();
     let next = thread::spawn({
         let c = client.clone();
-        move || c.execute_raw("b", Value::Null)
+        move || c.call_raw("b", Value::Null).send()
     });
     let id = read_requests(&mut peer, 1)[0]["id"].clone();
     peer.write_all(format!("{{\"return\": 2, \"id\": {id}}}\r\n").as_bytes()).unwrap();
@@ -202,7 +202,7 @@ const FOREIGN_IDS: &[&str] = &["\"1\"", "\"str\"", "\"2\"", "null", "-1", "1.5",
 #[test]
 fn a_reply_with_an_id_we_never_sent_is_not_taken_as_the_pending_calls_answer() {
     let (client, mut peer) = pair(qmp::Client::builder());
-    let call = thread::spawn(move || client.execute_raw("x", Value::Null));
+    let call = thread::spawn(move || client.call_raw("x", Value::Null).send());
     let id = read_requests(&mut peer, 1)[0]["id"].clone();
     // Every foreign id, and a reply with no id at all, before the real answer.
     let mut out =
@@ -218,8 +218,9 @@ fn a_reply_with_an_id_we_never_sent_is_not_taken_as_the_pending_calls_answer() {
 #[test]
 fn a_call_answered_only_with_foreign_ids_times_out_instead_of_taking_one() {
     let (client, mut peer) = pair(qmp::Client::builder());
-    let call =
-        thread::spawn(move || client.with_timeout(Duration::from_millis(300)).execute_raw("x", Value::Null));
+    let call = thread::spawn(move || {
+        client.with_timeout(Duration::from_millis(300)).call_raw("x", Value::Null).send()
+    });
     read_requests(&mut peer, 1);
     for foreign in FOREIGN_IDS.iter().chain(&["\"absent\""]) {
         let reply = if *foreign == "\"absent\"" {

@@ -42,11 +42,11 @@ async fn replies_without_newlines_split_and_merged_are_routed_by_id() {
     let (client, mut peer) = pair(Client::builder()).await;
     let a = tokio::spawn({
         let c = client.clone();
-        async move { c.execute_raw("a", Value::Null).await }
+        async move { c.call_raw("a", Value::Null).send().await }
     });
     let b = tokio::spawn({
         let c = client.clone();
-        async move { c.execute_raw("b", Value::Null).await }
+        async move { c.call_raw("b", Value::Null).send().await }
     });
     let reqs = read_requests(&mut peer, 2).await;
     let id_of = |name: &str| reqs.iter().find(|r| r["execute"] == name).unwrap()["id"].clone();
@@ -69,7 +69,7 @@ async fn a_peer_that_dies_mid_reply_fails_the_call_at_once() {
     let (client, mut peer) = pair(Client::builder()).await;
     let call = tokio::spawn({
         let c = client.clone();
-        async move { c.without_timeout().execute_raw("query-status", Value::Null).await }
+        async move { c.without_timeout().call_raw("query-status", Value::Null).send().await }
     });
     read_requests(&mut peer, 1).await;
     peer.write_all(b"{\"return\": {\"status\": \"runn").await.unwrap();
@@ -84,7 +84,7 @@ async fn invalid_json_from_the_peer_ends_the_connection_with_a_clear_error() {
     let (client, mut peer) = pair(Client::builder()).await;
     let call = tokio::spawn({
         let c = client.clone();
-        async move { c.execute_raw("x", Value::Null).await }
+        async move { c.call_raw("x", Value::Null).send().await }
     });
     read_requests(&mut peer, 1).await;
     peer.write_all(b"{\"return\": nope}\r\n").await.unwrap();
@@ -98,7 +98,7 @@ async fn a_message_over_the_cap_ends_the_connection_without_buffering_it() {
     let (client, mut peer) = pair(Client::builder().max_message_size(64 * 1024)).await;
     let call = tokio::spawn({
         let c = client.clone();
-        async move { c.execute_raw("x", Value::Null).await }
+        async move { c.call_raw("x", Value::Null).send().await }
     });
     read_requests(&mut peer, 1).await;
     let writer = tokio::spawn(async move {
@@ -121,7 +121,7 @@ async fn unknown_messages_and_members_never_break_decoding() {
     let mut events = client.subscribe(EventFilter::name("NEW_EVENT"));
     let call = tokio::spawn({
         let c = client.clone();
-        async move { c.execute_raw("x", Value::Null).await }
+        async move { c.call_raw("x", Value::Null).send().await }
     });
     let id = read_requests(&mut peer, 1).await[0]["id"].clone();
     let out = format!(
@@ -139,7 +139,7 @@ async fn an_unknown_error_class_is_kept() {
     let (client, mut peer) = pair(Client::builder()).await;
     let call = tokio::spawn({
         let c = client.clone();
-        async move { c.execute_raw("x", Value::Null).await }
+        async move { c.call_raw("x", Value::Null).send().await }
     });
     let id = read_requests(&mut peer, 1).await[0]["id"].clone();
     let out = format!("{{\"error\": {{\"class\": \"BrandNew\", \"desc\": \"it broke\"}}, \"id\": {id}}}\r\n");
@@ -203,7 +203,7 @@ async fn a_return_of_null_is_a_return_not_a_protocol_error() {
     let (client, mut peer) = pair(Client::builder()).await;
     let call = tokio::spawn({
         let c = client.clone();
-        async move { c.execute_raw("x", Value::Null).await }
+        async move { c.call_raw("x", Value::Null).send().await }
     });
     let id = read_requests(&mut peer, 1).await[0]["id"].clone();
     peer.write_all(format!("{{\"return\": null, \"id\": {id}}}\r\n").as_bytes()).await.unwrap();
@@ -218,7 +218,7 @@ async fn a_reply_with_an_id_we_never_sent_is_not_taken_as_the_pending_calls_answ
     let (client, mut peer) = pair(Client::builder()).await;
     let call = tokio::spawn({
         let c = client.clone();
-        async move { c.execute_raw("x", Value::Null).await }
+        async move { c.call_raw("x", Value::Null).send().await }
     });
     let id = read_requests(&mut peer, 1).await[0]["id"].clone();
     let mut out =
@@ -236,7 +236,7 @@ async fn a_call_answered_only_with_foreign_ids_times_out_instead_of_taking_one()
     let (client, mut peer) = pair(Client::builder()).await;
     let call = tokio::spawn({
         let c = client.with_timeout(Duration::from_millis(300));
-        async move { c.execute_raw("x", Value::Null).await }
+        async move { c.call_raw("x", Value::Null).send().await }
     });
     read_requests(&mut peer, 1).await;
     peer.write_all(b"{\"return\": \"wrong\"}\r\n").await.unwrap();

@@ -126,7 +126,7 @@ fn the_blocking_client_ends_every_stage_with_the_right_error() {
                 qmp::Client::builder().negotiation_timeout(BOUND),
                 ours,
             )
-            .and_then(|c| c.with_timeout(BOUND).execute_raw("query-status", Value::Null));
+            .and_then(|c| c.with_timeout(BOUND).call_raw("query-status", Value::Null).send());
             check(stage, dies, result, t.elapsed());
             peer.join().unwrap();
         }
@@ -144,7 +144,7 @@ async fn the_async_client_ends_every_stage_with_the_right_error() {
             let ours = tokio::net::UnixStream::from_std(ours).unwrap();
             let result = async {
                 let c = qmp::Client::builder().negotiation_timeout(BOUND).connect_unix_stream(ours).await?;
-                c.with_timeout(BOUND).execute_raw("query-status", Value::Null).await
+                c.with_timeout(BOUND).call_raw("query-status", Value::Null).send().await
             }
             .await;
             check(stage, dies, result, t.elapsed());

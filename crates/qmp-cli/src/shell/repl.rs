@@ -275,7 +275,7 @@ impl Shell {
     fn load_hmp_completions(&mut self) {
         let text = |line: &str| match self
             .rt
-            .block_on(self.client.execute_raw("human-monitor-command", hmp::request_args(line, None)))
+            .block_on(self.client.call_raw("human-monitor-command", hmp::request_args(line, None)).send())
         {
             Ok(Value::String(s)) => s,
             _ => String::new(),
@@ -343,9 +343,9 @@ impl Shell {
         }
         let args = if req.arguments.is_empty() { Value::Null } else { Value::Object(req.arguments.clone()) };
         let result = if req.oob {
-            self.interruptible(self.client.execute_raw_oob(&req.execute, args))
+            self.interruptible(self.client.call_raw(&req.execute, args).oob().send())
         } else {
-            self.interruptible(self.client.execute_raw(&req.execute, args))
+            self.interruptible(self.client.call_raw(&req.execute, args).send())
         };
         let Some(result) = result else { return };
         let response = match result {
@@ -377,7 +377,8 @@ impl Shell {
             Some(Ok(index)) => {
                 let check = self
                     .client
-                    .execute_raw("human-monitor-command", hmp::request_args("info version", Some(index)));
+                    .call_raw("human-monitor-command", hmp::request_args("info version", Some(index)))
+                    .send();
                 match self.rt.block_on(check) {
                     Ok(_) => self.cpu_index = Some(index),
                     Err(e) if e.is_disconnect() => self.lost(&e),
@@ -391,7 +392,8 @@ impl Shell {
         if self.opts.verbose {
             println!("{}", json_text(&request, self.opts.pretty));
         }
-        let Some(result) = self.interruptible(self.client.execute_raw("human-monitor-command", args)) else {
+        let Some(result) = self.interruptible(self.client.call_raw("human-monitor-command", args).send())
+        else {
             return;
         };
         let response = match result {
@@ -480,7 +482,7 @@ impl Shell {
         if self.finisher.is_launch() {
             if !self.client.is_closed() {
                 let quit = self.client.with_timeout(Duration::from_secs(5));
-                let _ = self.rt.block_on(quit.execute_raw("quit", Value::Null));
+                let _ = self.rt.block_on(quit.call_raw("quit", Value::Null).send());
             }
             if let Some(status) = self.finisher.end_launched(Duration::from_secs(30)) {
                 return code.unwrap_or(ExitCode::from(status_number(status)));
