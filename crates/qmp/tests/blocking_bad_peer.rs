@@ -291,3 +291,21 @@ fn a_subscription_is_an_iterator_that_ends_after_the_close() {
     assert_eq!(items[2], Err(RecvError::Closed(CloseReason::PeerClosed)));
     assert!(sub.next().is_none() && sub.next_timeout(T).is_none());
 }
+
+#[test]
+fn a_calls_options_apply_to_it_alone() {
+    let (client, mut peer) = pair(qmp::Client::builder());
+    let t = Instant::now();
+    let err = client.call_raw("slow", ()).timeout(Duration::from_millis(50)).send().unwrap_err();
+    assert!(err.is_timeout() && t.elapsed() < Duration::from_secs(2), "{err}");
+    let call = thread::spawn({
+        let c = client.clone();
+        move || c.call_raw("yank", json!({"instances": []})).oob().raw_json().send()
+    });
+    let reqs = read_requests(&mut peer, 2);
+    assert_eq!(reqs[0]["execute"], "slow");
+    assert_eq!(reqs[1]["exec-oob"], "yank");
+    peer.write_all(format!("{{\"return\": {{\"a\": [1, 2]}}, \"id\": {}}}\r\n", reqs[1]["id"]).as_bytes())
+        .unwrap();
+    assert_eq!(call.join().unwrap().unwrap().get(), "{\"a\": [1, 2]}");
+}

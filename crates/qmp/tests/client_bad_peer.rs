@@ -325,3 +325,23 @@ async fn a_waiting_stream_is_woken_by_an_event() {
     let item = tokio::time::timeout(T, waiting).await.unwrap().unwrap();
     assert_eq!(item.unwrap().unwrap().name, "STOP");
 }
+
+#[tokio::test]
+async fn a_calls_options_apply_to_it_alone() {
+    let (client, mut peer) = pair(Client::builder()).await;
+    // This call's own timeout, though the client's is 5 s.
+    let t = std::time::Instant::now();
+    let err = client.call_raw("slow", ()).timeout(Duration::from_millis(50)).send().await.unwrap_err();
+    assert!(err.is_timeout() && t.elapsed() < Duration::from_secs(2), "{err}");
+    // exec-oob and raw JSON on the wire and back.
+    let call = tokio::spawn({
+        let c = client.clone();
+        async move { c.call_raw("yank", json!({"instances": []})).oob().raw_json().send().await }
+    });
+    let reqs = read_requests(&mut peer, 2).await;
+    assert_eq!(reqs[0]["execute"], "slow");
+    assert_eq!(reqs[1]["exec-oob"], "yank");
+    let out = format!("{{\"return\": {{\"a\": [1, 2]}}, \"id\": {}}}\r\n", reqs[1]["id"]);
+    peer.write_all(out.as_bytes()).await.unwrap();
+    assert_eq!(call.await.unwrap().unwrap().get(), "{\"a\": [1, 2]}");
+}
