@@ -38,6 +38,7 @@
 
 mod address;
 pub mod blocking;
+mod builder;
 mod call;
 mod client;
 pub mod commands;
@@ -46,6 +47,7 @@ mod error;
 pub mod events;
 mod fd;
 pub mod ga;
+mod listener;
 /// The generated API: [`qmp_qapi::generated`]'s commands, events, types and registry, and
 /// here the schema's facts as static data ([`generated::facts`], read by [`qapi`]).
 pub mod generated {
@@ -62,13 +64,15 @@ pub mod types;
 mod wait;
 
 pub use address::{Address, AddressError, IntoAddress};
+pub use builder::{ClientBuilder, DEFAULT_NEGOTIATION_TIMEOUT};
 pub use call::{Call, Json, RawJson, Returns, Typed};
-pub use client::{decode_reply, Client, ClientBuilder, Listener, DEFAULT_NEGOTIATION_TIMEOUT};
+pub use client::{decode_reply, Client};
 pub use error::{Error, NegotiationStep, ProtocolFault, Result};
 pub use events::{EventData, EventExt, QemuEvent};
 pub use fd::{socket_kind, SocketKind};
 /// The trait [`Subscription`] implements, re-exported to combine it with other streams.
 pub use futures_core::Stream;
+pub use listener::Listener;
 /// Why a connection closed, and what it was doing when an I/O error closed it.
 pub use qmp_proto::client::{CloseReason, IoStage};
 /// The generated QAPI types, commands and events as a crate of their own.

@@ -15,9 +15,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::io::{self, IoSlice};
-use std::net::TcpStream;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -28,54 +26,13 @@ use qmp_proto::client::{
 use qmp_proto::{Event, Greeting, Response};
 use serde::Serialize;
 
+pub(crate) use super::stream::Stream;
 use crate::error::{Error, Result};
 use crate::reply::log_unplaced;
 use crate::subscription::EventFilter;
 
 /// Bytes to read per call at least; a large reply (query-qmp-schema) arrives in few reads.
 const READ_CHUNK: usize = 64 * 1024;
-
-/// The socket: unix (with fd passing) or TCP, in blocking mode; or the socket pair to the
-/// thread that runs a TLS session, which carries bytes only (fds cannot cross TLS).
-pub(crate) enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-    TlsRelay(UnixStream),
-}
-
-impl Stream {
-    /// Blocking mode (a stream handed in may be non-blocking), and no Nagle delay on TCP.
-    pub(crate) fn prepare(&self) -> io::Result<()> {
-        match self {
-            Stream::Unix(s) | Stream::TlsRelay(s) => s.set_nonblocking(false),
-            Stream::Tcp(s) => {
-                s.set_nodelay(true)?;
-                s.set_nonblocking(false)
-            }
-        }
-    }
-
-    fn fd(&self) -> RawFd {
-        match self {
-            Stream::Unix(s) | Stream::TlsRelay(s) => s.as_raw_fd(),
-            Stream::Tcp(s) => s.as_raw_fd(),
-        }
-    }
-
-    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::Unix(s) | Stream::TlsRelay(s) => s.set_read_timeout(t),
-            Stream::Tcp(s) => s.set_read_timeout(t),
-        }
-    }
-
-    fn shutdown(&self) {
-        let _ = match self {
-            Stream::Unix(s) | Stream::TlsRelay(s) => s.shutdown(std::net::Shutdown::Both),
-            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
-        };
-    }
-}
 
 /// A reply as the reader deposited it: the frame itself (QEMU's shape, decoded by its caller
 /// in one pass) or parsed (any other shape).

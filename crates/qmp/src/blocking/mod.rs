@@ -39,6 +39,7 @@
 //! async [`crate::Client`], whose connection task reads all the time.
 
 mod conn;
+mod stream;
 
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
@@ -51,8 +52,8 @@ use qmp_proto::{Event, Greeting};
 use serde::Serialize;
 
 use crate::address::{Address, IntoAddress};
+use crate::builder::negotiation_expired;
 use crate::call::{Call, Json, Returns, Typed};
-use crate::client::negotiation_expired;
 use crate::commands::QueryQmpSchema;
 use crate::error::{Error, NegotiationStep, Result};
 use crate::schema::Schema;
