@@ -116,7 +116,8 @@ impl Ours {
         self.rt.block_on(async move {
             let t = Instant::now();
             for _ in 0..n {
-                let v = client.execute_raw("query-qmp-schema", serde_json::Value::Null).await.map_err(err)?;
+                let v =
+                    client.call_raw("query-qmp-schema", serde_json::Value::Null).send().await.map_err(err)?;
                 debug_assert!(v.is_array());
             }
             Ok(t.elapsed().as_secs_f64() * 1e6 / n as f64)
@@ -160,7 +161,7 @@ pub fn event_burst(path: &Path, subscribers: usize, count: usize, flavor: Flavor
             });
         }
         let t = Instant::now();
-        client.execute_raw("bench-burst", serde_json::json!({ "count": count })).await.map_err(err)?;
+        client.call_raw("bench-burst", serde_json::json!({ "count": count })).send().await.map_err(err)?;
         while let Some(r) = set.join_next().await {
             let seen = r.map_err(io::Error::other)?;
             if seen < count as u64 {
@@ -219,10 +220,10 @@ pub struct SchemaVariant<'a> {
 
 /// Median µs of each step of decoding a `query-qmp-schema` reply (a whole
 /// `{"return": ..., "id": ...}` line) the way our client does: frame it, classify it (the
-/// `return` kept raw, as `execute_raw_json` hands it over), then decode the `return` into
+/// `return` kept raw, as `call_raw(..).raw_json()` hands it over), then decode the `return` into
 /// the library's `Vec<qmp::commands::SchemaInfo>` (what `execute(QueryQmpSchema)` does), into
-/// a `serde_json::Value` (what `execute_raw` does), or into entries that borrow their strings
-/// from the reply (what an application can do with `execute_raw_json`).
+/// a `serde_json::Value` (what `call_raw` does), or into entries that borrow their strings
+/// from the reply (what an application can do with `raw_json()`).
 pub struct Decode {
     /// The frame (copied out, as the client does) into `Vec<qmp::commands::SchemaInfo>` by
     /// `QueryQmpSchema`'s own reply decoder, as `execute(QueryQmpSchema)` takes it.

@@ -197,11 +197,13 @@ pub async fn connect_with(global: &GlobalOpts, builder: ClientBuilder) -> Result
     builder.connect(address).await.map_err(connect_error)
 }
 
-/// A QMP error while connecting is a failed negotiation: a connection error, not the
+/// A refused negotiation (or any QMP error while connecting) is a connection error, not the
 /// command's (exit code 3, not 1).
 fn connect_error(e: qmp::Error) -> CliError {
     match e {
-        qmp::Error::Qmp(q) => CliError::Connection(format!("negotiation failed: {q}")),
+        qmp::Error::Qmp(q) | qmp::Error::Disconnected(qmp::CloseReason::NegotiationRefused(q)) => {
+            CliError::Connection(format!("negotiation failed: {q}"))
+        }
         other => other.into(),
     }
 }

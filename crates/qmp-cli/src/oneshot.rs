@@ -60,7 +60,7 @@ fn execute(
         if check {
             check_arguments(&client, name, &arguments).await?;
         }
-        Ok(client.execute_raw(name, arguments).await?)
+        Ok(client.call_raw(name, arguments).send().await?)
     }))
 }
 

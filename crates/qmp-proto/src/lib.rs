@@ -24,6 +24,7 @@
 //!   [`Message::Unknown`]: a newer server never breaks an older client.
 #![warn(missing_docs)]
 
+pub mod client;
 mod encode;
 mod framer;
 mod message;

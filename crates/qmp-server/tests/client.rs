@@ -15,11 +15,11 @@ async fn connect(sim: &Simulator) -> Client {
 }
 
 async fn ok(c: &Client, name: &str, args: Value) -> Value {
-    c.execute_raw(name, args).await.unwrap_or_else(|e| panic!("{name} failed: {e}"))
+    c.call_raw(name, args).send().await.unwrap_or_else(|e| panic!("{name} failed: {e}"))
 }
 
 async fn err(c: &Client, name: &str, args: Value) -> (ErrorClass, String) {
-    let e = c.execute_raw(name, args).await.expect_err(name);
+    let e = c.call_raw(name, args).send().await.expect_err(name);
     let q = e.qmp_error().unwrap_or_else(|| panic!("{name}: not a QMP error: {e}"));
     (q.class.clone(), q.desc.clone())
 }
@@ -59,7 +59,7 @@ async fn queries_and_introspection() {
     assert!(schema.iter().any(|e| e["name"] == "query-yank" && e["allow-oob"] == true));
     assert_eq!(ok(&c, "query-block", Value::Null).await, json!([]));
     assert_eq!(
-        c.execute_raw_oob("query-yank", Value::Null).await.unwrap(),
+        c.call_raw("query-yank", Value::Null).oob().send().await.unwrap(),
         json!([{"type": "chardev", "id": "compat_monitor0"}])
     );
     let (class, desc) = err(&c, "no-such-command", Value::Null).await;

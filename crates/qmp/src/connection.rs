@@ -1,22 +1,25 @@
-//! The connection task: the one owner of the socket. It writes requests queued by client
-//! handles, reads and frames the server's output, routes each reply to its caller by `id`, and
-//! fans events out to subscribers. Reads are serviced before writes on every turn, and no step
-//! blocks on a caller or subscriber, so a slow consumer can never stall the socket.
+//! The async client's driver: the connection task, the one owner of the socket, over the
+//! protocol core ([`qmp_proto::client::ClientCore`]). It writes requests queued by client
+//! handles, reads into the core, and delivers what the core routes: each reply to its caller's
+//! channel, the greeting and the end of the handshake to `start`. Events reach subscribers
+//! inside the core. Reads are serviced before writes on every turn, and no step blocks on a
+//! caller or subscriber, so a slow consumer can never stall the socket.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
+use std::collections::VecDeque;
+use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use qmp_proto::{Framer, Greeting, Message, Response};
+use qmp_proto::client::{ClientCore, CloseReason, Handshake, Input, IoStage, Reply};
+use qmp_proto::Response;
 use tokio::io::Interest;
 use tokio::sync::oneshot;
 
 use crate::client::Shared;
 use crate::error::Error;
-use crate::reply::{fast_reply_id, log_unplaced, our_call_id, IdHasher};
-use crate::subscription::Subscriber;
+use crate::reply::log_unplaced;
+use crate::subscription::{SubHandle, Subscriber};
 use crate::transport::Transport;
 
 /// A reply as handed to its caller: parsed, or (fast path) the frame itself, decoded by the
@@ -30,6 +33,10 @@ pub(crate) enum Answer {
 /// (80 bytes, not 184: a size glibc's malloc serves from its fast bins).
 pub(crate) type ReplyTx = oneshot::Sender<Result<Answer, Box<Error>>>;
 
+/// The end of the handshake, for `start`: whether oob was negotiated, or why the connection
+/// closed first. (The greeting is published in `Shared` as soon as it comes.)
+pub(crate) type ReadyTx = oneshot::Sender<Result<bool, CloseReason>>;
+
 /// What client handles hand the task, under one lock: requests encoded straight into `out`
 /// (no buffer or queue message per call), the calls awaiting replies, new subscribers. The
 /// task takes everything at once, so a burst of calls costs one wake-up and one write.
@@ -41,8 +48,6 @@ pub(crate) struct Outbox {
     pub(crate) fd_marks: VecDeque<(usize, Vec<OwnedFd>)>,
     pub(crate) calls: Vec<(u64, ReplyTx)>,
     pub(crate) subscribers: Vec<Arc<Subscriber>>,
-    /// Why the connection ended, once it has: nothing more is taken.
-    pub(crate) closed: Option<String>,
 }
 
 impl Default for Outbox {
@@ -53,7 +58,6 @@ impl Default for Outbox {
             fd_marks: VecDeque::new(),
             calls: Vec::new(),
             subscribers: Vec::new(),
-            closed: None,
         }
     }
 }
@@ -63,34 +67,31 @@ const READ_CHUNK: usize = 64 * 1024;
 
 pub(crate) struct Connection {
     io: Transport,
-    framer: Framer,
-    pending: HashMap<u64, ReplyTx, BuildHasherDefault<IdHasher>>,
-    /// When `pending` grows past this, calls whose caller gave up are purged.
+    core: ClientCore<ReplyTx, SubHandle>,
+    /// When the pending calls grow past this, calls whose caller gave up are purged.
     purge_at: usize,
-    subscribers: Vec<Arc<Subscriber>>,
     out: Vec<u8>,
     /// Offsets into `out` where a request that carries fds begins, with its fds.
     fd_marks: VecDeque<(usize, Vec<OwnedFd>)>,
-    greeting: Option<oneshot::Sender<Greeting>>,
+    ready: Option<ReadyTx>,
     shared: Arc<Shared>,
 }
 
 impl Connection {
     pub(crate) fn new(
         io: Transport,
+        handshake: Handshake,
         max_message_size: usize,
-        greeting: oneshot::Sender<Greeting>,
+        ready: ReadyTx,
         shared: Arc<Shared>,
     ) -> Self {
         Connection {
             io,
-            framer: Framer::with_limits(max_message_size, qmp_proto::DEFAULT_MAX_DEPTH),
-            pending: HashMap::default(),
+            core: ClientCore::new(handshake, max_message_size),
             purge_at: 1024,
-            subscribers: Vec::new(),
             out: Vec::with_capacity(4096),
             fd_marks: Default::default(),
-            greeting: Some(greeting),
+            ready: Some(ready),
             shared,
         }
     }
@@ -98,14 +99,15 @@ impl Connection {
     /// Runs until the peer goes away, a fatal fault, or every client handle is dropped.
     pub(crate) async fn run(mut self) {
         let reason = match self.drive().await {
-            Ok(()) => "client dropped".to_owned(),
+            Ok(()) => CloseReason::ClientDropped,
             Err(reason) => reason,
         };
-        tracing::debug!(%reason, "qmp connection ended");
-        self.shutdown(&reason);
+        self.shutdown(reason);
     }
 
-    async fn drive(&mut self) -> Result<(), String> {
+    async fn drive(&mut self) -> Result<(), CloseReason> {
+        // A handshake without a greeting negotiates, or is over, at once.
+        self.handshake_step();
         loop {
             self.take_outbox()?;
             if !self.out.is_empty() {
@@ -123,7 +125,7 @@ impl Connection {
             tokio::select! {
                 biased;
                 ready = self.io.ready(interest) => {
-                    let ready = ready.map_err(|e| format!("socket error: {e}"))?;
+                    let ready = ready.map_err(|e| CloseReason::io(IoStage::Wait, &e))?;
                     if ready.is_readable() || ready.is_read_closed() {
                         self.read()?;
                     }
@@ -137,12 +139,15 @@ impl Connection {
     }
 
     /// Takes what client handles have queued: requests, calls, subscribers.
-    fn take_outbox(&mut self) -> Result<(), String> {
+    fn take_outbox(&mut self) -> Result<(), CloseReason> {
         let mut ob = self.shared.lock_outbox();
-        if let Some(why) = &ob.closed {
+        if let Some(why) = self.shared.closed.get() {
+            // A request's encoding panicked (see `Shared::lock_outbox`).
             return Err(why.clone());
         }
-        self.subscribers.append(&mut ob.subscribers);
+        for sub in ob.subscribers.drain(..) {
+            self.core.subscribe(SubHandle(sub));
+        }
         self.shared.new_subscribers.store(false, Ordering::Relaxed);
         if ob.calls.is_empty() && ob.out.is_empty() {
             return Ok(());
@@ -156,102 +161,89 @@ impl Connection {
             ob.out.clear();
         }
         self.fd_marks.extend(ob.fd_marks.drain(..).map(|(at, fds)| (at + base, fds)));
-        self.pending.extend(ob.calls.drain(..));
+        self.core.register_all(ob.calls.drain(..));
         drop(ob);
-        if self.pending.len() > self.purge_at {
+        if self.core.pending() > self.purge_at {
             // Calls whose caller gave up (timeout, dropped future) whose replies never came.
-            self.pending.retain(|_, tx| !tx.is_closed());
-            self.purge_at = (self.pending.len() * 2).max(1024);
+            self.core.retain_calls(|tx| !tx.is_closed());
+            self.purge_at = (self.core.pending() * 2).max(1024);
         }
         Ok(())
     }
 
     /// Reads what the socket has, then handles every complete message.
-    fn read(&mut self) -> Result<(), String> {
+    fn read(&mut self) -> Result<(), CloseReason> {
         for _ in 0..16 {
-            let buf = self.framer.buffer_mut(READ_CHUNK);
+            let buf = self.core.read_buffer(READ_CHUNK);
             let spare = buf.capacity() - buf.len();
             match self.io.read_some(buf) {
                 Ok(n) if n > 0 && n < spare => {
                     // A short read drained the socket (and cleared its readiness).
-                    self.dispatch_frames()?;
+                    self.dispatch()?;
                     return Ok(());
                 }
-                Ok(0) => {
-                    return Err(if self.framer.in_partial_value() {
-                        "the peer closed the connection in the middle of a message".to_owned()
-                    } else {
-                        "the peer closed the connection".to_owned()
-                    });
-                }
-                Ok(_) => self.dispatch_frames()?,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("read error: {e}")),
+                Ok(0) => return Err(self.core.peer_closed().clone()),
+                Ok(_) => self.dispatch()?,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CloseReason::io(IoStage::Read, &e)),
             }
         }
         Ok(())
     }
 
-    fn dispatch_frames(&mut self) -> Result<(), String> {
+    /// Delivers what the core makes of every complete message.
+    fn dispatch(&mut self) -> Result<(), CloseReason> {
         if self.shared.new_subscribers.load(Ordering::Relaxed) {
             // A subscription made before these bytes were read sees their events.
             let mut ob = self.shared.lock_outbox();
-            self.subscribers.append(&mut ob.subscribers);
+            for sub in ob.subscribers.drain(..) {
+                self.core.subscribe(SubHandle(sub));
+            }
             self.shared.new_subscribers.store(false, Ordering::Relaxed);
         }
         loop {
-            let frame = match self.framer.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(format!("protocol error: {e}")),
-            };
-            if let Some(id) = fast_reply_id(frame.bytes) {
-                if let Some(tx) = self.pending.remove(&id) {
-                    let _ = tx.send(Ok(Answer::Frame(frame.bytes.to_vec())));
-                    continue;
+            match self.core.next_input()? {
+                None => return Ok(()),
+                Some(Input::Reply { to, reply, .. }) => {
+                    let answer = match reply {
+                        // The one copy of a reply: out of the read buffer, for its caller.
+                        Reply::Frame(bytes) => Answer::Frame(bytes.to_vec()),
+                        Reply::Parsed(resp) => Answer::Parsed(Box::new(resp)),
+                    };
+                    let _ = to.send(Ok(answer));
                 }
-            }
-            let msg = Message::from_slice(frame.bytes).map_err(|e| {
-                let shown = String::from_utf8_lossy(&frame.bytes[..frame.bytes.len().min(200)]).into_owned();
-                format!("protocol error: {e} in message {shown:?}")
-            })?;
-            match msg {
-                Message::Response(resp) => self.route(resp),
-                Message::Event(event) => {
-                    let event = Arc::new(event);
-                    // Subscriptions whose handle was dropped hold the only reference left.
-                    self.subscribers.retain(|s| Arc::strong_count(s) > 1);
-                    for sub in &self.subscribers {
-                        sub.offer(&event);
-                    }
-                }
-                Message::Greeting(g) => {
-                    if let Some(tx) = self.greeting.take() {
-                        let _ = tx.send(g);
-                    }
-                }
-                Message::Unknown(obj) => {
-                    tracing::debug!(?obj, "ignoring a message of unknown shape");
-                }
-                _ => {}
+                Some(Input::Unplaced(u)) => log_unplaced(&u),
+                Some(Input::Greeting | Input::Ready { .. }) => self.handshake_step(),
+                Some(_) => {}
             }
         }
     }
 
-    /// Hands a parsed reply to the call that sent its id. A reply with any other id, or none,
-    /// completes no call (see [`our_call_id`]).
-    fn route(&mut self, resp: Response) {
-        match our_call_id(resp.id.as_ref()).and_then(|id| self.pending.remove(&id)) {
-            Some(tx) => {
-                let _ = tx.send(Ok(Answer::Parsed(Box::new(resp))));
+    /// Takes the handshake's next step: sends `qmp_capabilities` when it is due, tells `start`
+    /// when the handshake is over.
+    fn handshake_step(&mut self) {
+        if let Some(g) = self.core.greeting() {
+            if self.shared.greeting.get().is_none() {
+                let _ = self.shared.greeting.set(g.clone());
             }
-            None => log_unplaced(&resp),
+        }
+        if self.core.wants_capabilities() {
+            let id = {
+                let mut ob = self.shared.lock_outbox();
+                ob.next_id += 1;
+                ob.next_id - 1
+            };
+            self.core.send_capabilities(&mut self.out, id);
+        } else if self.core.is_ready() {
+            if let Some(tx) = self.ready.take() {
+                let _ = tx.send(Ok(self.core.oob()));
+            }
         }
     }
 
     /// Writes as much queued output as the socket takes now.
-    fn write(&mut self) -> Result<(), String> {
+    fn write(&mut self) -> Result<(), CloseReason> {
         let mut done = 0;
         let result = loop {
             if done == self.out.len() {
@@ -272,11 +264,11 @@ impl Connection {
                 None => self.io.try_write(&self.out[done..]),
             };
             match r {
-                Ok(0) => break Err("the peer stopped reading (write returned 0)".to_owned()),
+                Ok(0) => break Err(CloseReason::io(IoStage::Write, &ErrorKind::WriteZero.into())),
                 Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => break Err(format!("write error: {e}")),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => break Err(CloseReason::io(IoStage::Write, &e)),
             }
         };
         if done > 0 {
@@ -289,21 +281,29 @@ impl Connection {
     }
 
     /// Ends every pending call and subscription with the reason, and refuses new calls.
-    fn shutdown(&mut self, reason: &str) {
-        self.shared.set_closed(reason);
+    fn shutdown(&mut self, reason: CloseReason) {
+        // One reason: the core's first, published once for every handle and subscriber.
+        let reason = self.core.close(reason).clone();
+        let reason = self.shared.closed.get_or_init(|| reason).clone();
+        tracing::debug!(%reason, "qmp connection ended");
+        if let Some(tx) = self.ready.take() {
+            let _ = tx.send(Err(reason.clone()));
+        }
         let (calls, subs) = {
             let mut ob = self.shared.lock_outbox();
-            ob.closed.get_or_insert_with(|| reason.to_owned());
             ob.out = Vec::new();
             ob.fd_marks.clear();
             (std::mem::take(&mut ob.calls), std::mem::take(&mut ob.subscribers))
         };
-        let gone = || Err(Box::new(Error::Disconnected(reason.to_owned())));
-        for (_, tx) in calls.into_iter().chain(self.pending.drain()) {
+        let gone = || Err(Box::new(Error::Disconnected(reason.clone())));
+        for (_, tx) in calls.into_iter().chain(self.core.drain_calls()) {
             let _ = tx.send(gone());
         }
-        for sub in subs.into_iter().chain(self.subscribers.drain(..)) {
-            sub.close(reason);
+        for sub in subs {
+            sub.wake();
+        }
+        for sub in self.core.drain_subscribers() {
+            sub.0.wake();
         }
         self.shared.closed_flag.store(true, Ordering::Release);
         self.shared.closed_notify.notify_waiters();

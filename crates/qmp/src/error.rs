@@ -1,8 +1,12 @@
-//! The client's error type. A QMP error answered by the server keeps its class and text.
+//! The client's error type. A QMP error answered by the server keeps its class and text; why
+//! a connection closed is the core's [`CloseReason`], kept whole.
 
+use std::fmt;
 use std::io;
+use std::time::Duration;
 
-use qmp_proto::QmpError;
+use qmp_proto::client::CloseReason;
+use qmp_proto::{ErrorClass, QmpError};
 
 use crate::address::AddressError;
 
@@ -13,10 +17,11 @@ pub enum Error {
     /// The server answered the command with an error (class and description kept).
     #[error("{0}")]
     Qmp(#[from] QmpError),
-    /// The connection is gone (the peer closed or died, or a fatal protocol fault ended it);
-    /// the text says why. Every pending call and subscriber ends with this at once.
+    /// The connection is gone (the peer closed or died, a fatal protocol fault ended it, the
+    /// server refused the negotiation); the reason says which. Every pending call and
+    /// subscriber ends with this at once.
     #[error("connection closed: {0}")]
-    Disconnected(String),
+    Disconnected(CloseReason),
     /// The call's timeout ran out before the reply came. The connection is still usable: a
     /// late reply is discarded, never handed to another call.
     #[error("timed out waiting for the reply")]
@@ -36,9 +41,10 @@ pub enum Error {
     /// The address did not parse.
     #[error(transparent)]
     Address(#[from] AddressError),
-    /// The peer broke the protocol (no greeting, a malformed message, a message over the cap).
+    /// The peer broke the protocol without ending the connection (a reply that is not a QMP
+    /// reply), or did not finish the negotiation in time.
     #[error("protocol error: {0}")]
-    Protocol(String),
+    Protocol(ProtocolFault),
     /// Arguments did not encode, or a return value did not decode into the expected type.
     #[error("{context}: {source}")]
     Json {
@@ -69,29 +75,109 @@ impl From<qmp_qapi::ReplyError> for Error {
         match e {
             qmp_qapi::ReplyError::Qmp(e) => Error::Qmp(e),
             qmp_qapi::ReplyError::Json { context, source } => Error::Json { context, source },
-            qmp_qapi::ReplyError::Malformed(text) => Error::Protocol(text),
-            other => Error::Protocol(other.to_string()),
+            qmp_qapi::ReplyError::Malformed(text) => Error::Protocol(ProtocolFault::MalformedReply(text)),
+            other => Error::Protocol(ProtocolFault::MalformedReply(other.to_string())),
+        }
+    }
+}
+
+/// How the peer broke the protocol, when the connection goes on (or never began): a fault that
+/// ends the connection is its [`CloseReason`] instead.
+///
+/// ```
+/// use std::time::Duration;
+/// use qmp::{NegotiationStep, ProtocolFault};
+///
+/// let late = ProtocolFault::NegotiationTimeout { step: NegotiationStep::Greeting, bound: Duration::from_secs(5) };
+/// assert_eq!(late.to_string(), "no greeting within 5s of connecting (the negotiation timeout)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolFault {
+    /// A step of the negotiation did not come within its bound
+    /// ([`ClientBuilder::negotiation_timeout`](crate::ClientBuilder::negotiation_timeout)).
+    NegotiationTimeout {
+        /// The step missed.
+        step: NegotiationStep,
+        /// The bound on the whole negotiation.
+        bound: Duration,
+    },
+    /// A reply that is not a QMP reply (not UTF-8, or with neither or both of `return` and
+    /// `error`).
+    MalformedReply(String),
+}
+
+/// A step of the negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NegotiationStep {
+    /// The server's greeting.
+    Greeting,
+    /// The reply to `qmp_capabilities`.
+    Capabilities,
+    /// The TLS handshake, before the greeting.
+    TlsHandshake,
+}
+
+impl fmt::Display for ProtocolFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolFault::NegotiationTimeout { step, bound } => {
+                let step = match step {
+                    NegotiationStep::Greeting => "greeting",
+                    NegotiationStep::Capabilities => "reply to qmp_capabilities",
+                    NegotiationStep::TlsHandshake => "TLS handshake",
+                };
+                write!(f, "no {step} within {bound:?} of connecting (the negotiation timeout)")
+            }
+            ProtocolFault::MalformedReply(text) => f.write_str(text),
         }
     }
 }
 
 impl Error {
-    /// The server's error, when the failure is one.
+    /// The server's error, when the failure is one: a command's, or the refusal of
+    /// `qmp_capabilities` that ended the connection.
+    ///
+    /// ```
+    /// use qmp::{Error, ErrorClass, QmpError};
+    /// let err = Error::Qmp(QmpError::new(ErrorClass::DeviceNotFound, "Device 'x' not found"));
+    /// assert_eq!(err.qmp_class(), Some(&ErrorClass::DeviceNotFound));
+    /// assert!(!err.is_disconnect() && !err.is_timeout());
+    /// ```
     pub fn qmp_error(&self) -> Option<&QmpError> {
         match self {
-            Error::Qmp(e) => Some(e),
+            Error::Qmp(e) | Error::Disconnected(CloseReason::NegotiationRefused(e)) => Some(e),
             _ => None,
         }
     }
 
-    /// True when the connection is gone.
-    pub fn is_disconnected(&self) -> bool {
+    /// The class of the server's error, when the failure is one.
+    pub fn qmp_class(&self) -> Option<&ErrorClass> {
+        self.qmp_error().map(|e| &e.class)
+    }
+
+    /// True when the connection is gone ([`Error::Disconnected`]).
+    pub fn is_disconnect(&self) -> bool {
         matches!(self, Error::Disconnected(_))
     }
 
-    /// True when the call timed out.
+    /// Why the connection closed, when that is the failure.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        match self {
+            Error::Disconnected(why) => Some(why),
+            _ => None,
+        }
+    }
+
+    /// True when time ran out: a call's timeout, the negotiation's bound, or a
+    /// [`ClientBuilder::wait`](crate::ClientBuilder::wait) for a starting server.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout)
+        match self {
+            Error::Timeout | Error::Protocol(ProtocolFault::NegotiationTimeout { .. }) => true,
+            Error::Connect { source, .. } => source.kind() == io::ErrorKind::TimedOut,
+            _ => false,
+        }
     }
 
     /// True for failures to reach the server at all (connect, accept, address).

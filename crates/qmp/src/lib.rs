@@ -11,14 +11,14 @@
 //!
 //! // Any number of calls may be in flight; each reply reaches its own caller.
 //! let (a, b) = tokio::join!(
-//!     client.execute_raw("query-status", serde_json::Value::Null),
-//!     client.execute_raw("query-name", serde_json::Value::Null),
+//!     client.call_raw("query-status", serde_json::Value::Null).send(),
+//!     client.call_raw("query-name", serde_json::Value::Null).send(),
 //! );
 //! println!("{} {}", a?, b?);
 //!
 //! // Events: subscribe before causing them.
 //! let mut stops = client.subscribe(EventFilter::name("STOP"));
-//! client.execute_raw("stop", serde_json::Value::Null).await?;
+//! client.call_raw("stop", serde_json::Value::Null).send().await?;
 //! let stop = stops.recv().await.expect("a STOP event");
 //! println!("stopped at {:?}", stop.timestamp);
 //! # Ok(()) }
@@ -38,6 +38,8 @@
 
 mod address;
 pub mod blocking;
+mod builder;
+mod call;
 mod client;
 pub mod commands;
 mod connection;
@@ -45,6 +47,7 @@ mod error;
 pub mod events;
 mod fd;
 pub mod ga;
+mod listener;
 /// The generated API: [`qmp_qapi::generated`]'s commands, events, types and registry, and
 /// here the schema's facts as static data ([`generated::facts`], read by [`qapi`]).
 pub mod generated {
@@ -61,10 +64,17 @@ pub mod types;
 mod wait;
 
 pub use address::{Address, AddressError, IntoAddress};
-pub use client::{decode_reply, Client, ClientBuilder, Listener, DEFAULT_NEGOTIATION_TIMEOUT};
-pub use error::{Error, Result};
+pub use builder::{ClientBuilder, DEFAULT_NEGOTIATION_TIMEOUT};
+pub use call::{Call, Json, RawJson, Returns, Typed};
+pub use client::{decode_reply, Client};
+pub use error::{Error, NegotiationStep, ProtocolFault, Result};
 pub use events::{EventData, EventExt, QemuEvent};
 pub use fd::{socket_kind, SocketKind};
+/// The trait [`Subscription`] implements, re-exported to combine it with other streams.
+pub use futures_core::Stream;
+pub use listener::Listener;
+/// Why a connection closed, and what it was doing when an I/O error closed it.
+pub use qmp_proto::client::{CloseReason, IoStage};
 /// The generated QAPI types, commands and events as a crate of their own.
 pub use qmp_qapi;
 pub use qmp_qapi::{Command, Empty, ReplyError};

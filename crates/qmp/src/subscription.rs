@@ -2,11 +2,15 @@
 //! picky subscriber never blocks replies or other subscribers. When a queue is full the oldest
 //! event is dropped and the subscriber is told how many it lost.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_core::Stream;
+
+use qmp_proto::client::{CloseReason, EventQueue, Offer, Queued};
 use qmp_proto::Event;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -99,69 +103,85 @@ impl EventFilter {
 }
 
 /// Why [`Subscription::recv`] returned no event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecvError {
     /// The queue overflowed and this many events were dropped (the oldest first); the next
     /// call goes on with the events that were kept.
     #[error("subscriber fell behind and lost {0} events")]
     Lagged(u64),
-    /// The connection is gone and every queued event has been taken; the text says why.
+    /// The connection is gone and every queued event has been taken.
     #[error("connection closed: {0}")]
-    Closed(String),
+    Closed(CloseReason),
 }
 
-struct State {
-    queue: VecDeque<Arc<Event>>,
-    lost: u64,
-    closed: Option<String>,
+/// Where the connection's close reason is published, once, for every handle and subscriber.
+pub(crate) type CloseSlot = Arc<OnceLock<CloseReason>>;
+
+/// A subscriber's queue, and the waker of a task polling it as a [`Stream`].
+struct Queue {
+    events: EventQueue<Arc<Event>>,
+    waker: Option<Waker>,
 }
 
-/// The half of a subscription the connection task holds.
+/// The half of a subscription the connection task holds (as a [`Subscriber`] of the core).
 pub(crate) struct Subscriber {
     filter: EventFilter,
-    capacity: usize,
-    state: Mutex<State>,
+    queue: Mutex<Queue>,
     notify: Notify,
+    /// The connection's close reason: no event comes after it is set.
+    closed: CloseSlot,
 }
 
 impl Subscriber {
-    pub(crate) fn new(filter: EventFilter, capacity: usize) -> Arc<Self> {
+    pub(crate) fn new(filter: EventFilter, capacity: usize, closed: CloseSlot) -> Arc<Self> {
         Arc::new(Subscriber {
             filter,
-            capacity: capacity.max(1),
-            state: Mutex::new(State { queue: VecDeque::new(), lost: 0, closed: None }),
+            queue: Mutex::new(Queue { events: EventQueue::new(capacity), waker: None }),
             notify: Notify::new(),
+            closed,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
         // A panic while holding this lock leaves the queue consistent; carry on.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues the event if the filter wants it; never blocks.
-    pub(crate) fn offer(&self, event: &Arc<Event>) {
-        if !self.filter.matches(event) {
-            return;
-        }
-        let was_empty = {
-            let mut st = self.lock();
-            if st.queue.len() >= self.capacity {
-                st.queue.pop_front();
-                st.lost += 1;
-            }
-            st.queue.push_back(Arc::clone(event));
-            st.queue.len() == 1
-        };
-        if was_empty {
-            self.notify.notify_one();
-        }
-    }
-
-    pub(crate) fn close(&self, reason: &str) {
-        self.lock().closed.get_or_insert_with(|| reason.to_owned());
+    /// Wakes the subscription: the connection has closed.
+    pub(crate) fn wake(&self) {
+        let waker = self.lock().waker.take();
         self.notify.notify_one();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// A subscriber as the connection task's core holds it.
+pub(crate) struct SubHandle(pub(crate) Arc<Subscriber>);
+
+impl qmp_proto::client::Subscriber for SubHandle {
+    /// Queues the event if the filter wants it; never blocks.
+    fn offer(&mut self, event: &Arc<Event>) -> Offer {
+        // A subscription whose handle was dropped holds the only reference left.
+        if Arc::strong_count(&self.0) == 1 {
+            return Offer::Gone;
+        }
+        if !self.0.filter.matches(event) {
+            return Offer::Declined;
+        }
+        let mut queue = self.0.lock();
+        if queue.events.push(Arc::clone(event)) {
+            // Woken only when the queue was empty: a burst costs one wake-up.
+            let waker = queue.waker.take();
+            drop(queue);
+            self.0.notify.notify_one();
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+        Offer::Taken
     }
 }
 
@@ -172,6 +192,8 @@ impl Subscriber {
 /// sent them, including those caused by any command sent after it.
 pub struct Subscription {
     sub: Arc<Subscriber>,
+    /// The stream has yielded the end ([`RecvError::Closed`]); it yields nothing more.
+    ended: bool,
 }
 
 impl fmt::Debug for Subscription {
@@ -182,7 +204,7 @@ impl fmt::Debug for Subscription {
 
 impl Subscription {
     pub(crate) fn new(sub: Arc<Subscriber>) -> Self {
-        Subscription { sub }
+        Subscription { sub, ended: false }
     }
 
     /// The next event; `Err(Lagged(n))` once after `n` events were dropped for lack of room,
@@ -198,14 +220,14 @@ impl Subscription {
 
     /// The next event if one is queued, without waiting; `None` when there is none.
     pub fn try_recv(&mut self) -> Option<Result<Arc<Event>, RecvError>> {
-        let mut st = self.sub.lock();
-        if st.lost > 0 {
-            return Some(Err(RecvError::Lagged(std::mem::take(&mut st.lost))));
+        let mut queue = self.sub.lock();
+        match queue.events.pop() {
+            Some(Queued::Event(ev)) => Some(Ok(ev)),
+            Some(Queued::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+            // Read under the queue's lock: the task queues every event before it publishes
+            // the reason, so none is left behind.
+            None => self.sub.closed.get().map(|why| Err(RecvError::Closed(why.clone()))),
         }
-        if let Some(ev) = st.queue.pop_front() {
-            return Some(Ok(ev));
-        }
-        st.closed.as_ref().map(|why| Err(RecvError::Closed(why.clone())))
     }
 
     /// The next event within `timeout`, skipping over lost-event notices.
@@ -224,11 +246,61 @@ impl Subscription {
 
     /// How many events are queued now.
     pub fn len(&self) -> usize {
-        self.sub.lock().queue.len()
+        self.sub.lock().events.len()
     }
 
     /// True when no event is queued.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The events as a [`Stream`], to combine with others (`select`, `merge`, `take_while`...):
+/// each item is what [`Subscription::recv`] returns, lost-event notices included; after the
+/// connection closes the stream yields `Err(Closed(reason))` once, then ends.
+///
+/// ```no_run
+/// # async fn demo(client: qmp::Client) {
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use qmp::Stream;
+///
+/// let mut events = client.events();
+/// while let Some(item) = poll_fn(|cx| Pin::new(&mut events).poll_next(cx)).await {
+///     match item {
+///         Ok(event) => println!("{}", event.name),
+///         Err(qmp::RecvError::Lagged(n)) => println!("lost {n}"),
+///         Err(e) => println!("{e}"),
+///     }
+/// }
+/// # }
+/// ```
+impl Stream for Subscription {
+    type Item = Result<Arc<Event>, RecvError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let mut queue = this.sub.lock();
+        let item = match queue.events.pop() {
+            Some(Queued::Event(ev)) => Ok(ev),
+            Some(Queued::Lagged(n)) => Err(RecvError::Lagged(n)),
+            // Under the queue's lock, as in try_recv.
+            None => match this.sub.closed.get() {
+                Some(why) => {
+                    this.ended = true;
+                    Err(RecvError::Closed(why.clone()))
+                }
+                None => {
+                    if !queue.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        queue.waker = Some(cx.waker().clone());
+                    }
+                    return Poll::Pending;
+                }
+            },
+        };
+        Poll::Ready(Some(item))
     }
 }

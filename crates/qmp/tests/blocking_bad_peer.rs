@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use qmp::blocking::Client;
-use qmp::{Error, EventFilter, RecvError};
+use qmp::{CloseReason, Error, EventFilter, NegotiationStep, ProtocolFault, RecvError};
 use serde_json::{json, Value};
 
 const GREETING: &[u8] = b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n";
@@ -48,11 +48,11 @@ fn replies_split_merged_and_out_of_order_reach_their_own_threads() {
     let mut events = client.subscribe(EventFilter::name("X"));
     let a = thread::spawn({
         let c = client.clone();
-        move || c.execute_raw("a", Value::Null)
+        move || c.call_raw("a", Value::Null).send()
     });
     let b = thread::spawn({
         let c = client.clone();
-        move || c.execute_raw("b", Value::Null)
+        move || c.call_raw("b", Value::Null).send()
     });
     let reqs = read_requests(&mut peer, 2);
     let id_of = |name: &str| reqs.iter().find(|r| r["execute"] == name).unwrap()["id"].clone();
@@ -75,15 +75,15 @@ fn replies_split_merged_and_out_of_order_reach_their_own_threads() {
 #[test]
 fn a_peer_that_dies_mid_reply_fails_the_call_at_once() {
     let (client, mut peer) = pair(qmp::Client::builder());
-    let call = thread::spawn(move || client.execute_raw("query-status", Value::Null));
+    let call = thread::spawn(move || client.call_raw("query-status", Value::Null).send());
     read_requests(&mut peer, 1);
     peer.write_all(b"{\"return\": {\"status\": \"runn").unwrap();
     let t = Instant::now();
     drop(peer);
     let err = call.join().unwrap().unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(1));
-    assert!(err.is_disconnected(), "{err}");
-    assert!(err.to_string().contains("in the middle of a message"), "{err}");
+    assert!(err.is_disconnect(), "{err}");
+    assert!(matches!(err, Error::Disconnected(CloseReason::ClosedMidMessage)), "{err}");
 }
 
 #[test]
@@ -91,20 +91,20 @@ fn invalid_json_ends_the_connection_with_a_clear_error() {
     let (client, mut peer) = pair(qmp::Client::builder());
     let call = thread::spawn({
         let c = client.clone();
-        move || c.execute_raw("query-status", Value::Null)
+        move || c.call_raw("query-status", Value::Null).send()
     });
     read_requests(&mut peer, 1);
     peer.write_all(b"{\"return\": nope}\r\n").unwrap();
     let err = call.join().unwrap().unwrap_err();
-    assert!(err.to_string().contains("protocol error"), "{err}");
+    assert!(err.close_reason().is_some_and(CloseReason::is_protocol_fault), "{err}");
     assert!(client.is_closed());
-    assert!(client.execute_raw("query-status", Value::Null).unwrap_err().is_disconnected());
+    assert!(client.call_raw("query-status", Value::Null).send().unwrap_err().is_disconnect());
 }
 
 #[test]
 fn a_message_over_the_cap_ends_the_connection_without_buffering_it() {
     let (client, mut peer) = pair(qmp::Client::builder().max_message_size(64 * 1024));
-    let call = thread::spawn(move || client.execute_raw("query-status", Value::Null));
+    let call = thread::spawn(move || client.call_raw("query-status", Value::Null).send());
     read_requests(&mut peer, 1);
     // 1 MiB inside one string; the client gives up once it is over the cap, so the write may
     // fail when it hangs up.
@@ -114,8 +114,11 @@ fn a_message_over_the_cap_ends_the_connection_without_buffering_it() {
         peer
     });
     let err = call.join().unwrap().unwrap_err();
-    assert!(err.to_string().contains("65536-byte size cap"), "names the cap: {err}");
-    assert!(err.is_disconnected(), "{err}");
+    assert!(
+        matches!(err, Error::Disconnected(CloseReason::TooLarge { limit: 65536 })),
+        "names the cap: {err}"
+    );
+    assert!(err.is_disconnect(), "{err}");
     drop(writer.join().unwrap());
 }
 
@@ -125,7 +128,13 @@ fn no_greeting_is_a_protocol_error_not_a_hang() {
     let t = Instant::now();
     let err = Client::from_unix_stream(qmp::Client::builder().timeout(Duration::from_millis(200)), ours)
         .unwrap_err();
-    assert!(matches!(err, Error::Protocol(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Protocol(ProtocolFault::NegotiationTimeout { step: NegotiationStep::Greeting, .. })
+        ),
+        "{err}"
+    );
     assert!(t.elapsed() < Duration::from_secs(2));
 }
 
@@ -134,8 +143,8 @@ fn a_peer_that_hangs_up_before_the_greeting_is_a_disconnect() {
     let (ours, peer) = UnixStream::pair().unwrap();
     drop(peer);
     let err = Client::from_unix_stream(qmp::Client::builder(), ours).unwrap_err();
-    assert!(err.is_disconnected(), "{err}");
-    assert!(err.to_string().contains("before the greeting"), "{err}");
+    assert!(err.is_disconnect(), "{err}");
+    assert!(matches!(err, Error::Disconnected(CloseReason::NoGreeting)), "{err}");
 }
 
 #[test]
@@ -171,7 +180,7 @@ fn a_panicking_event_filter_does_not_leave_the_others_waiting() {
     let _bad = client.subscribe(EventFilter::any().matching(|e| e.name != "BOOM" || panic!("filter")));
     let reader = thread::spawn({
         let c = client.clone();
-        move || c.execute_raw("a", Value::Null)
+        move || c.call_raw("a", Value::Null).send()
     });
     let id = read_requests(&mut peer, 1)[0]["id"].clone();
     peer.write_all(event("BOOM", 0).as_bytes()).unwrap();
@@ -180,7 +189,7 @@ fn a_panicking_event_filter_does_not_leave_the_others_waiting() {
     peer.write_all(format!("{{\"return\": 1, \"id\": {id}}}\r\n").as_bytes()).unwrap();
     let next = thread::spawn({
         let c = client.clone();
-        move || c.execute_raw("b", Value::Null)
+        move || c.call_raw("b", Value::Null).send()
     });
     let id = read_requests(&mut peer, 1)[0]["id"].clone();
     peer.write_all(format!("{{\"return\": 2, \"id\": {id}}}\r\n").as_bytes()).unwrap();
@@ -193,7 +202,7 @@ const FOREIGN_IDS: &[&str] = &["\"1\"", "\"str\"", "\"2\"", "null", "-1", "1.5",
 #[test]
 fn a_reply_with_an_id_we_never_sent_is_not_taken_as_the_pending_calls_answer() {
     let (client, mut peer) = pair(qmp::Client::builder());
-    let call = thread::spawn(move || client.execute_raw("x", Value::Null));
+    let call = thread::spawn(move || client.call_raw("x", Value::Null).send());
     let id = read_requests(&mut peer, 1)[0]["id"].clone();
     // Every foreign id, and a reply with no id at all, before the real answer.
     let mut out =
@@ -209,8 +218,9 @@ fn a_reply_with_an_id_we_never_sent_is_not_taken_as_the_pending_calls_answer() {
 #[test]
 fn a_call_answered_only_with_foreign_ids_times_out_instead_of_taking_one() {
     let (client, mut peer) = pair(qmp::Client::builder());
-    let call =
-        thread::spawn(move || client.with_timeout(Duration::from_millis(300)).execute_raw("x", Value::Null));
+    let call = thread::spawn(move || {
+        client.with_timeout(Duration::from_millis(300)).call_raw("x", Value::Null).send()
+    });
     read_requests(&mut peer, 1);
     for foreign in FOREIGN_IDS.iter().chain(&["\"absent\""]) {
         let reply = if *foreign == "\"absent\"" {
@@ -248,6 +258,54 @@ fn a_peer_silent_after_the_greeting_fails_the_negotiation_instead_of_hanging() {
     for half_reply in [false, true] {
         let err = silent_after_greeting(half_reply);
         assert!(matches!(err, Error::Protocol(_)), "{err}");
-        assert!(err.to_string().contains("qmp_capabilities"), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Protocol(ProtocolFault::NegotiationTimeout {
+                    step: NegotiationStep::Capabilities,
+                    ..
+                })
+            ),
+            "{err}"
+        );
     }
+}
+
+#[test]
+fn a_subscription_is_an_iterator_that_ends_after_the_close() {
+    let (client, mut peer) = pair(qmp::Client::builder().event_queue(2));
+    let mut sub = client.subscribe(EventFilter::name("E"));
+    // Nothing yet: the timeout variant says so without ending the iteration.
+    assert!(sub.next_timeout(Duration::from_millis(20)).is_none());
+    for n in 0..3 {
+        peer.write_all(event("E", n).as_bytes()).unwrap();
+    }
+    peer.write_all(event("F", 9).as_bytes()).unwrap();
+    drop(peer);
+    let first = sub.next_timeout(T).unwrap();
+    assert_eq!(first, Err(RecvError::Lagged(1)));
+    let items: Vec<_> = sub.by_ref().collect();
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(items[0].as_ref().unwrap().data_value()["n"], 1);
+    assert_eq!(items[1].as_ref().unwrap().data_value()["n"], 2);
+    assert_eq!(items[2], Err(RecvError::Closed(CloseReason::PeerClosed)));
+    assert!(sub.next().is_none() && sub.next_timeout(T).is_none());
+}
+
+#[test]
+fn a_calls_options_apply_to_it_alone() {
+    let (client, mut peer) = pair(qmp::Client::builder());
+    let t = Instant::now();
+    let err = client.call_raw("slow", ()).timeout(Duration::from_millis(50)).send().unwrap_err();
+    assert!(err.is_timeout() && t.elapsed() < Duration::from_secs(2), "{err}");
+    let call = thread::spawn({
+        let c = client.clone();
+        move || c.call_raw("yank", json!({"instances": []})).oob().raw_json().send()
+    });
+    let reqs = read_requests(&mut peer, 2);
+    assert_eq!(reqs[0]["execute"], "slow");
+    assert_eq!(reqs[1]["exec-oob"], "yank");
+    peer.write_all(format!("{{\"return\": {{\"a\": [1, 2]}}, \"id\": {}}}\r\n", reqs[1]["id"]).as_bytes())
+        .unwrap();
+    assert_eq!(call.join().unwrap().unwrap().get(), "{\"a\": [1, 2]}");
 }

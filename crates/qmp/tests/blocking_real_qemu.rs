@@ -24,12 +24,12 @@ fn typed_raw_and_error_replies() {
     assert_eq!(client.greeting().unwrap().version.qemu.major, 7);
     assert!(client.oob_enabled());
     assert!(client.execute(QueryStatus).unwrap().running);
-    assert_eq!(client.execute_raw("query-name", Value::Null).unwrap(), json!({"name": "testvm"}));
-    let err = client.execute_raw("nope", Value::Null).unwrap_err();
+    assert_eq!(client.call_raw("query-name", Value::Null).send().unwrap(), json!({"name": "testvm"}));
+    let err = client.call_raw("nope", Value::Null).send().unwrap_err();
     assert_eq!(err.qmp_error().unwrap().class, ErrorClass::CommandNotFound);
     assert_eq!(err.qmp_error().unwrap().desc, "The command nope has not been found");
     // exec-oob, as negotiated.
-    client.execute_oob(QueryYank).unwrap();
+    client.call(QueryYank).oob().send().unwrap();
     assert!(!client.is_closed());
 }
 
@@ -38,7 +38,7 @@ fn without_oob_exec_oob_is_refused_before_sending() {
     let qemu = Peer::qemu(1);
     let client = Client::connect_with(qmp::Client::builder().oob(false).timeout(T), qemu.socket(0)).unwrap();
     assert!(!client.oob_enabled());
-    let err = client.execute_oob(QueryYank).unwrap_err();
+    let err = client.call(QueryYank).oob().send().unwrap_err();
     assert!(matches!(err, qmp::Error::Unsupported(_)), "{err}");
     assert!(client.execute(QueryStatus).unwrap().running);
 }
@@ -49,7 +49,8 @@ fn calls_from_eight_threads_are_pipelined_and_each_gets_its_own_reply() {
     let client = connect(&qemu, 0);
     // Commands with different answers, so a reply handed to the wrong caller shows.
     let commands = ["query-status", "query-name", "query-version", "query-kvm", "query-uuid"];
-    let expected: Vec<Value> = commands.iter().map(|c| client.execute_raw(c, Value::Null).unwrap()).collect();
+    let expected: Vec<Value> =
+        commands.iter().map(|c| client.call_raw(c, Value::Null).send().unwrap()).collect();
     let expected = Arc::new(expected);
     let start = Arc::new(Barrier::new(8));
     let threads: Vec<_> = (0..8)
@@ -59,7 +60,7 @@ fn calls_from_eight_threads_are_pipelined_and_each_gets_its_own_reply() {
                 start.wait();
                 for i in 0..150 {
                     let k = (t + i) % commands.len();
-                    assert_eq!(client.execute_raw(commands[k], Value::Null).unwrap(), expected[k]);
+                    assert_eq!(client.call_raw(commands[k], Value::Null).send().unwrap(), expected[k]);
                 }
             })
         })
@@ -83,7 +84,7 @@ fn a_thread_waiting_for_events_reads_other_threads_replies_and_the_events_they_c
         for _ in 0..20 {
             assert!(other.execute(QueryStatus).unwrap().running);
         }
-        other.execute_raw("stop", Value::Null).unwrap();
+        other.call_raw("stop", Value::Null).send().unwrap();
         other.execute(QueryStatus).unwrap()
     });
     let status = caller.join().unwrap();
@@ -98,8 +99,8 @@ fn events_from_another_monitor_wait_in_the_socket_until_read() {
     let actor = connect(&qemu, 1);
     let mut events = watcher.subscribe(EventFilter::names(["STOP", "RESUME"]));
     assert!(events.try_recv().is_none());
-    actor.execute_raw("stop", Value::Null).unwrap();
-    actor.execute_raw("cont", Value::Null).unwrap();
+    actor.call_raw("stop", Value::Null).send().unwrap();
+    actor.call_raw("cont", Value::Null).send().unwrap();
     // No call on the watcher in between: the events are read now, in order.
     assert_eq!(events.recv_timeout(T).unwrap().name, "STOP");
     assert_eq!(events.recv_timeout(T).unwrap().name, "RESUME");
@@ -114,19 +115,22 @@ fn a_timed_out_call_never_takes_a_later_reply() {
     let client = connect(&qemu, 0);
     qemu.signal("STOP");
     let started = Instant::now();
-    let err =
-        client.with_timeout(Duration::from_millis(200)).execute_raw("query-status", Value::Null).unwrap_err();
+    let err = client
+        .with_timeout(Duration::from_millis(200))
+        .call_raw("query-status", Value::Null)
+        .send()
+        .unwrap_err();
     let took = started.elapsed();
     assert!(err.is_timeout(), "{err}");
     assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(2), "timed out after {took:?}");
     qemu.signal("CONT");
     // query-status's late reply comes first, and is discarded.
-    assert_eq!(client.execute_raw("query-name", Value::Null).unwrap(), json!({"name": "testvm"}));
+    assert_eq!(client.call_raw("query-name", Value::Null).send().unwrap(), json!({"name": "testvm"}));
     // A call without a timeout after one with a short one waits as long as it takes.
     qemu.signal("STOP");
     let frozen = thread::spawn({
         let client = client.without_timeout();
-        move || client.execute_raw("query-name", Value::Null)
+        move || client.call_raw("query-name", Value::Null).send()
     });
     thread::sleep(Duration::from_millis(400));
     assert!(!frozen.is_finished(), "a frozen QEMU cannot have answered");
@@ -142,7 +146,7 @@ fn qemu_killed_mid_command_fails_the_call_and_ends_subscriptions() {
     qemu.signal("STOP");
     let pending = thread::spawn({
         let client = client.clone();
-        move || client.execute_raw("query-status", Value::Null)
+        move || client.call_raw("query-status", Value::Null).send()
     });
     thread::sleep(Duration::from_millis(100));
     assert!(!pending.is_finished(), "a frozen QEMU cannot have answered");
@@ -150,10 +154,10 @@ fn qemu_killed_mid_command_fails_the_call_and_ends_subscriptions() {
     qemu.signal("KILL");
     let err = pending.join().unwrap().unwrap_err();
     let took = killed.elapsed();
-    assert!(err.is_disconnected(), "{err}");
+    assert!(err.is_disconnect(), "{err}");
     assert!(took < Duration::from_millis(100), "the pending call took {took:?} to fail");
     assert!(matches!(events.recv(), Err(RecvError::Closed(_))));
-    assert!(client.execute_raw("query-status", Value::Null).unwrap_err().is_disconnected());
+    assert!(client.call_raw("query-status", Value::Null).send().unwrap_err().is_disconnect());
     assert!(client.is_closed());
 }
 
@@ -162,7 +166,7 @@ fn is_closed_notices_a_hang_up_without_a_call() {
     let qemu = Peer::qemu(2);
     let client = connect(&qemu, 0);
     assert!(!client.is_closed());
-    connect(&qemu, 1).execute_raw("quit", Value::Null).unwrap();
+    connect(&qemu, 1).call_raw("quit", Value::Null).send().unwrap();
     let deadline = Instant::now() + T;
     while !client.is_closed() {
         assert!(Instant::now() < deadline, "the hang-up was never noticed");
@@ -175,15 +179,17 @@ fn getfd_and_add_fd_with_real_fds() {
     let qemu = Peer::qemu(1);
     let client = connect(&qemu, 0);
     let file = tempfile::tempfile().unwrap();
-    client.execute_raw_with_fds("getfd", json!({"fdname": "fd0"}), &[file.as_fd()]).unwrap();
-    client.execute_raw("closefd", json!({"fdname": "fd0"})).unwrap();
-    let err = client.execute_raw("closefd", json!({"fdname": "fd0"})).unwrap_err();
+    client.call_raw("getfd", json!({"fdname": "fd0"})).fds(&[file.as_fd()]).send().unwrap();
+    client.call_raw("closefd", json!({"fdname": "fd0"})).send().unwrap();
+    let err = client.call_raw("closefd", json!({"fdname": "fd0"})).send().unwrap_err();
     assert_eq!(err.qmp_error().unwrap().desc, "File descriptor named 'fd0' not found");
     let added = client
-        .execute_raw_with_fds("add-fd", json!({"fdset-id": 3, "opaque": "disk"}), &[file.as_fd()])
+        .call_raw("add-fd", json!({"fdset-id": 3, "opaque": "disk"}))
+        .fds(&[file.as_fd()])
+        .send()
         .unwrap();
     assert_eq!(added["fdset-id"], 3);
-    let sets = client.execute_raw("query-fdsets", Value::Null).unwrap();
+    let sets = client.call_raw("query-fdsets", Value::Null).send().unwrap();
     assert_eq!(sets[0]["fds"][0]["opaque"], "disk");
 }
 
@@ -203,6 +209,6 @@ fn server_mode_accepts_qemus_own_connection() {
     let qemu = Peer::qemu_with(0, &["-qmp", &format!("unix:{}", path.display())]);
     let client = accepting.join().unwrap().unwrap();
     assert!(!path.exists(), "the listening socket is removed once the peer is accepted");
-    assert_eq!(client.execute_raw("query-name", Value::Null).unwrap(), json!({"name": "testvm"}));
+    assert_eq!(client.call_raw("query-name", Value::Null).send().unwrap(), json!({"name": "testvm"}));
     drop(qemu);
 }

@@ -22,9 +22,9 @@ async fn negotiates_with_oob_and_runs_exec_oob() {
     assert_eq!(greeting.version.qemu.major, 7);
     assert!(greeting.offers_oob());
     assert!(client.oob_enabled());
-    let yank = client.execute_raw_oob("query-yank", Value::Null).await.unwrap();
+    let yank = client.call_raw("query-yank", Value::Null).oob().send().await.unwrap();
     assert!(yank.is_array(), "query-yank returns a list: {yank}");
-    let status = client.execute_raw("query-status", Value::Null).await.unwrap();
+    let status = client.call_raw("query-status", Value::Null).send().await.unwrap();
     assert_eq!(status["status"], "running");
 }
 
@@ -33,22 +33,22 @@ async fn negotiates_without_oob_and_refuses_exec_oob() {
     let qemu = Peer::qemu(1);
     let client = Client::builder().oob(false).timeout(T).connect(qemu.socket(0)).await.unwrap();
     assert!(!client.oob_enabled());
-    let err = client.execute_raw_oob("query-yank", Value::Null).await.unwrap_err();
+    let err = client.call_raw("query-yank", Value::Null).oob().send().await.unwrap_err();
     assert!(matches!(err, qmp::Error::Unsupported(_)), "{err}");
     // In-band still works.
-    client.execute_raw("query-yank", Value::Null).await.unwrap();
+    client.call_raw("query-yank", Value::Null).send().await.unwrap();
 }
 
 #[tokio::test]
 async fn skipping_negotiation_leaves_the_server_in_capabilities_mode() {
     let qemu = Peer::qemu(1);
     let client = Client::builder().negotiate(false).timeout(T).connect(qemu.socket(0)).await.unwrap();
-    let err = client.execute_raw("query-status", Value::Null).await.unwrap_err();
+    let err = client.call_raw("query-status", Value::Null).send().await.unwrap_err();
     let qmp = err.qmp_error().expect("a QMP error");
     assert_eq!(qmp.class, ErrorClass::CommandNotFound);
     assert_eq!(qmp.desc, "Expecting capabilities negotiation with 'qmp_capabilities'");
-    client.execute_raw("qmp_capabilities", Value::Null).await.unwrap();
-    client.execute_raw("query-status", Value::Null).await.unwrap();
+    client.call_raw("qmp_capabilities", Value::Null).send().await.unwrap();
+    client.call_raw("query-status", Value::Null).send().await.unwrap();
 }
 
 #[tokio::test]
@@ -60,10 +60,10 @@ async fn a_thousand_pipelined_commands_are_all_answered_and_matched() {
         let client = client.clone();
         async move {
             if i % 2 == 0 {
-                let v = client.execute_raw("query-name", Value::Null).await.unwrap();
+                let v = client.call_raw("query-name", Value::Null).send().await.unwrap();
                 assert_eq!(v, json!({"name": "testvm"}), "call {i}");
             } else {
-                let v = client.execute_raw("query-status", Value::Null).await.unwrap();
+                let v = client.call_raw("query-status", Value::Null).send().await.unwrap();
                 assert_eq!(v["status"], "running", "call {i}");
             }
         }
@@ -93,8 +93,8 @@ async fn stop_and_cont_reach_two_subscribers_with_different_filters() {
     let client = connect(&qemu, 0).await;
     let mut stops = client.subscribe(EventFilter::name("STOP"));
     let mut both = client.subscribe(EventFilter::names(["STOP", "RESUME"]));
-    client.execute_raw("stop", Value::Null).await.unwrap();
-    client.execute_raw("cont", Value::Null).await.unwrap();
+    client.call_raw("stop", Value::Null).send().await.unwrap();
+    client.call_raw("cont", Value::Null).send().await.unwrap();
     let first = tokio::time::timeout(T, stops.recv()).await.unwrap().unwrap();
     assert_eq!(first.name, "STOP");
     assert!(first.timestamp.seconds > 0);
@@ -102,7 +102,7 @@ async fn stop_and_cont_reach_two_subscribers_with_different_filters() {
     let b = tokio::time::timeout(T, both.recv()).await.unwrap().unwrap();
     assert_eq!((a.name.as_str(), b.name.as_str()), ("STOP", "RESUME"));
     // The STOP-only subscriber never sees RESUME.
-    client.execute_raw("query-status", Value::Null).await.unwrap();
+    client.call_raw("query-status", Value::Null).send().await.unwrap();
     assert!(stops.try_recv().is_none(), "the STOP filter let another event through");
 }
 
@@ -115,13 +115,14 @@ async fn block_stream_cancelled_gives_block_job_cancelled_through_wait_for() {
         Duration::from_secs(20),
     );
     client
-        .execute_raw("block-stream", json!({"job-id": "job0", "device": "top0", "speed": 65536}))
+        .call_raw("block-stream", json!({"job-id": "job0", "device": "top0", "speed": 65536}))
+        .send()
         .await
         .unwrap();
-    let jobs = client.execute_raw("query-block-jobs", Value::Null).await.unwrap();
+    let jobs = client.call_raw("query-block-jobs", Value::Null).send().await.unwrap();
     assert_eq!(jobs[0]["device"], "job0");
     assert_eq!(jobs[0]["type"], "stream");
-    client.execute_raw("block-job-cancel", json!({"device": "job0"})).await.unwrap();
+    client.call_raw("block-job-cancel", json!({"device": "job0"})).send().await.unwrap();
     let event = cancelled.await.unwrap();
     assert_eq!(event.name, "BLOCK_JOB_CANCELLED");
     let data = event.data_value();
@@ -137,13 +138,13 @@ async fn getfd_with_a_real_fd_then_closefd() {
     let qemu = Peer::qemu(1);
     let client = connect(&qemu, 0).await;
     let file = tempfile::tempfile().unwrap();
-    client.execute_raw_with_fds("getfd", json!({"fdname": "fd0"}), &[file.as_fd()]).await.unwrap();
-    client.execute_raw("closefd", json!({"fdname": "fd0"})).await.unwrap();
+    client.call_raw("getfd", json!({"fdname": "fd0"})).fds(&[file.as_fd()]).send().await.unwrap();
+    client.call_raw("closefd", json!({"fdname": "fd0"})).send().await.unwrap();
     // Closed: a second closefd fails the way QEMU words it.
-    let err = client.execute_raw("closefd", json!({"fdname": "fd0"})).await.unwrap_err();
+    let err = client.call_raw("closefd", json!({"fdname": "fd0"})).send().await.unwrap_err();
     assert_eq!(err.qmp_error().unwrap().desc, "File descriptor named 'fd0' not found");
     // Without an fd, getfd fails.
-    let err = client.execute_raw("getfd", json!({"fdname": "fd1"})).await.unwrap_err();
+    let err = client.call_raw("getfd", json!({"fdname": "fd1"})).send().await.unwrap_err();
     assert_eq!(err.qmp_error().unwrap().desc, "No file descriptor supplied via SCM_RIGHTS");
 }
 
@@ -153,14 +154,16 @@ async fn add_fd_puts_a_real_fd_in_an_fdset() {
     let client = connect(&qemu, 0).await;
     let file = tempfile::tempfile().unwrap();
     let added = client
-        .execute_raw_with_fds("add-fd", json!({"fdset-id": 3, "opaque": "disk"}), &[file.as_fd()])
+        .call_raw("add-fd", json!({"fdset-id": 3, "opaque": "disk"}))
+        .fds(&[file.as_fd()])
+        .send()
         .await
         .unwrap();
     assert_eq!(added["fdset-id"], 3);
-    let sets = client.execute_raw("query-fdsets", Value::Null).await.unwrap();
+    let sets = client.call_raw("query-fdsets", Value::Null).send().await.unwrap();
     assert_eq!(sets[0]["fdset-id"], 3);
     assert_eq!(sets[0]["fds"][0]["opaque"], "disk");
-    client.execute_raw("remove-fd", json!({"fdset-id": 3})).await.unwrap();
+    client.call_raw("remove-fd", json!({"fdset-id": 3})).send().await.unwrap();
 }
 
 #[tokio::test]
@@ -171,7 +174,7 @@ async fn server_mode_accepts_qemus_own_connection() {
     let qemu = Peer::qemu_with(0, &["-qmp", &format!("unix:{}", path.display())]);
     let client = tokio::time::timeout(T, listener.accept()).await.expect("QEMU connected").unwrap();
     assert_eq!(client.greeting().unwrap().version.qemu.major, 7);
-    let v = client.execute_raw("query-name", Value::Null).await.unwrap();
+    let v = client.call_raw("query-name", Value::Null).send().await.unwrap();
     assert_eq!(v["name"], "testvm");
     drop(listener);
     assert!(!path.exists(), "the listener's socket is removed when it is dropped");
@@ -187,7 +190,7 @@ async fn qemu_killed_mid_command_fails_the_pending_call_within_100ms() {
     qemu.signal("STOP");
     let pending = tokio::spawn({
         let client = client.clone();
-        async move { client.execute_raw("query-status", Value::Null).await }
+        async move { client.call_raw("query-status", Value::Null).send().await }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!pending.is_finished(), "a frozen QEMU cannot have answered");
@@ -195,12 +198,12 @@ async fn qemu_killed_mid_command_fails_the_pending_call_within_100ms() {
     qemu.signal("KILL");
     let err = pending.await.unwrap().unwrap_err();
     let took = killed.elapsed();
-    assert!(err.is_disconnected(), "{err}");
+    assert!(err.is_disconnect(), "{err}");
     assert!(took < Duration::from_millis(100), "the pending call took {took:?} to fail");
     assert!(matches!(events.recv().await, Err(RecvError::Closed(_))));
     // Later calls fail at once too.
-    let err = client.execute_raw("query-status", Value::Null).await.unwrap_err();
-    assert!(err.is_disconnected(), "{err}");
+    let err = client.call_raw("query-status", Value::Null).send().await.unwrap_err();
+    assert!(err.is_disconnect(), "{err}");
     assert!(client.is_closed());
 }
 
@@ -211,16 +214,17 @@ async fn a_timed_out_or_dropped_call_never_takes_a_later_reply() {
     qemu.signal("STOP");
     let err = client
         .with_timeout(Duration::from_millis(50))
-        .execute_raw("query-status", Value::Null)
+        .call_raw("query-status", Value::Null)
+        .send()
         .await
         .unwrap_err();
     assert!(err.is_timeout(), "{err}");
     // A dropped future too.
-    let dropped = client.execute_raw("query-version", Value::Null);
+    let dropped = client.call_raw("query-version", Value::Null).send();
     let _ = tokio::time::timeout(Duration::from_millis(10), dropped).await;
     qemu.signal("CONT");
     // The late replies to query-status and query-version are discarded, not handed over.
-    let name = client.execute_raw("query-name", Value::Null).await.unwrap();
+    let name = client.call_raw("query-name", Value::Null).send().await.unwrap();
     assert_eq!(name, json!({"name": "testvm"}));
 }
 
@@ -228,14 +232,14 @@ async fn a_timed_out_or_dropped_call_never_takes_a_later_reply() {
 async fn qmp_errors_keep_class_and_text() {
     let qemu = Peer::qemu(1);
     let client = connect(&qemu, 0).await;
-    let err = client.execute_raw("nope", Value::Null).await.unwrap_err();
+    let err = client.call_raw("nope", Value::Null).send().await.unwrap_err();
     let e = err.qmp_error().unwrap();
     assert_eq!(e.class, ErrorClass::CommandNotFound);
     assert_eq!(e.desc, "The command nope has not been found");
     assert_eq!(err.to_string(), "CommandNotFound: The command nope has not been found");
-    let err = client.execute_raw("device_del", json!({"id": "nodev"})).await.unwrap_err();
+    let err = client.call_raw("device_del", json!({"id": "nodev"})).send().await.unwrap_err();
     assert_eq!(err.qmp_error().unwrap().class, ErrorClass::DeviceNotFound);
-    let err = client.execute_raw("query-status", json!({"x": 1})).await.unwrap_err();
+    let err = client.call_raw("query-status", json!({"x": 1})).send().await.unwrap_err();
     assert_eq!(err.qmp_error().unwrap().desc, "Parameter 'x' is unexpected");
 }
 
@@ -245,8 +249,8 @@ async fn a_slow_subscriber_is_told_how_many_events_it_lost() {
     let client = Client::builder().event_queue(4).timeout(T).connect(qemu.socket(0)).await.unwrap();
     let mut slow = client.events();
     for _ in 0..5 {
-        client.execute_raw("stop", Value::Null).await.unwrap();
-        client.execute_raw("cont", Value::Null).await.unwrap();
+        client.call_raw("stop", Value::Null).send().await.unwrap();
+        client.call_raw("cont", Value::Null).send().await.unwrap();
     }
     // Ten events arrived (before the last reply); only the newest four were kept.
     assert_eq!(slow.recv().await, Err(RecvError::Lagged(6)));
@@ -261,7 +265,7 @@ async fn events_from_another_monitor_arrive_while_idle() {
     let watcher = connect(&qemu, 0).await;
     let actor = connect(&qemu, 1).await;
     let stopped = watcher.wait_for(EventFilter::name("STOP"), T);
-    actor.execute_raw("stop", Value::Null).await.unwrap();
+    actor.call_raw("stop", Value::Null).send().await.unwrap();
     let event: Arc<qmp::Event> = stopped.await.unwrap();
     assert_eq!(event.name, "STOP");
 }

@@ -80,7 +80,8 @@ fn a_flood_of_events_at_a_subscriber_that_never_reads_keeps_memory_bounded() {
         while !done.load(Ordering::SeqCst) {
             client
                 .with_timeout(Duration::from_secs(10))
-                .execute_raw("query-status", Value::Null)
+                .call_raw("query-status", Value::Null)
+                .send()
                 .await
                 .unwrap();
             answered += 1;

@@ -26,7 +26,8 @@ fn connect(peer: &Peer) -> Client {
 /// answered and decoded, and the names that failed to decode.
 fn decode_every_query(client: &Client, what: &str) -> usize {
     let live: Vec<String> = client
-        .execute_raw("query-commands", Value::Null)
+        .call_raw("query-commands", Value::Null)
+        .send()
         .unwrap()
         .as_array()
         .unwrap()
@@ -42,7 +43,7 @@ fn decode_every_query(client: &Client, what: &str) -> usize {
         if !is_query || !no_arguments || !live.iter().any(|l| l == name) {
             continue;
         }
-        match client.execute_raw(name, Value::Null) {
+        match client.call_raw(name, Value::Null).send() {
             Ok(ret) => match registry::decode_return(name, ret.clone()) {
                 Some(Ok(_)) => decoded += 1,
                 Some(Err(e)) => bad.push(format!("{name}: {e}: {ret}")),
@@ -101,21 +102,23 @@ fn every_query_of_the_storage_daemon_decodes_into_its_generated_type() {
     let client = connect(&peer);
     let sock = peer.dir().join("nbd.sock");
     client
-        .execute_raw(
-            "nbd-server-start",
-            // 7.2 takes the legacy address form here.
+        .call_raw(
+            "nbd-server-start", // 7.2 takes the legacy address form here.
             serde_json::json!({"addr": {"type": "unix", "data": {"path": sock.to_str().unwrap()}}}),
         )
+        .send()
         .unwrap();
     client
-        .execute_raw(
-            "block-export-add",
-            serde_json::json!({"type": "nbd", "id": "exp0", "node-name": "top0"}),
-        )
+        .call_raw("block-export-add", serde_json::json!({"type": "nbd", "id": "exp0", "node-name": "top0"}))
+        .send()
         .unwrap();
-    client.execute_raw("block-dirty-bitmap-add", serde_json::json!({"node": "top0", "name": "bm0"})).unwrap();
     client
-        .execute_raw("block-stream", serde_json::json!({"job-id": "job0", "device": "top0", "speed": 1}))
+        .call_raw("block-dirty-bitmap-add", serde_json::json!({"node": "top0", "name": "bm0"}))
+        .send()
+        .unwrap();
+    client
+        .call_raw("block-stream", serde_json::json!({"job-id": "job0", "device": "top0", "speed": 1}))
+        .send()
         .unwrap();
     assert!(decode_every_query(&client, "storage daemon") >= 9);
 }

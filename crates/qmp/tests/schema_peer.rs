@@ -55,7 +55,7 @@ async fn a_refused_schema_is_a_clear_error_and_asked_for_again() {
     // First call: the server refuses the schema; the call is not sent.
     let first = tokio::spawn({
         let c = client.clone();
-        async move { c.execute_raw("ping", json!({"n": 1})).await }
+        async move { c.call_raw("ping", json!({"n": 1})).send().await }
     });
     let req = request(&mut peer, &mut pending).await;
     assert_eq!(req["execute"], "query-qmp-schema");
@@ -70,8 +70,8 @@ async fn a_refused_schema_is_a_clear_error_and_asked_for_again() {
     // Next calls: asked again, once for two calls at once; the bad one is refused here, the
     // good one sent.
     let (bad, good) = (client.clone(), client.clone());
-    let bad = tokio::spawn(async move { bad.execute_raw("ping", json!({"n": "one"})).await });
-    let good = tokio::spawn(async move { good.execute_raw("ping", json!({"n": 1})).await });
+    let bad = tokio::spawn(async move { bad.call_raw("ping", json!({"n": "one"})).send().await });
+    let good = tokio::spawn(async move { good.call_raw("ping", json!({"n": 1})).send().await });
     let req = request(&mut peer, &mut pending).await;
     assert_eq!(req["execute"], "query-qmp-schema");
     reply(&mut peer, &req, json!({"return": schema()})).await;
@@ -84,7 +84,7 @@ async fn a_refused_schema_is_a_clear_error_and_asked_for_again() {
     // Nothing else was sent.
     let ping = tokio::spawn({
         let c = client.clone();
-        async move { c.execute_raw("unknown-here", Value::Null).await }
+        async move { c.call_raw("unknown-here", Value::Null).send().await }
     });
     let next = request(&mut peer, &mut pending).await;
     assert_eq!(next["execute"], "unknown-here");

@@ -272,24 +272,24 @@ async fn checked_calls_fail_before_sending_and_good_ones_run() {
     // Negotiation is not checked, and costs no schema.
     assert!(!proxy.sent().contains("query-qmp-schema"));
     let bad = json!({"driver": "null-co", "node-name": "n0", "bogus": 1});
-    let err = client.execute_raw("blockdev-add", bad.clone()).await.unwrap_err();
+    let err = client.call_raw("blockdev-add", bad.clone()).send().await.unwrap_err();
     let Error::InvalidArguments { command, problems } = &err else { panic!("{err:?}") };
     assert_eq!((command.as_str(), problems.len(), problems[0].path.as_str()), ("blockdev-add", 1, "bogus"));
     assert_eq!(err.to_string(), "invalid arguments for blockdev-add: unknown member 'bogus'");
     // Once the schema is kept, a bad call makes no round trip at all: with a timeout too
     // short for any reply, it still fails with its own error.
     let err =
-        client.with_timeout(Duration::from_nanos(1)).execute_raw("blockdev-add", bad).await.unwrap_err();
+        client.with_timeout(Duration::from_nanos(1)).call_raw("blockdev-add", bad).send().await.unwrap_err();
     assert!(matches!(err, Error::InvalidArguments { .. }), "{err:?}");
     // Typed calls are checked too (their arguments are fine here).
     client.execute(qmp::commands::QueryStatus {}).await.unwrap();
     // A good call runs; an unknown command is QEMU's to refuse.
     let good = json!({"driver": "null-co", "node-name": "n0"});
-    client.execute_raw("blockdev-add", good).await.unwrap();
-    let err = client.execute_raw("no-such-command", Value::Null).await.unwrap_err();
+    client.call_raw("blockdev-add", good).send().await.unwrap();
+    let err = client.call_raw("no-such-command", Value::Null).send().await.unwrap_err();
     assert_eq!(err.qmp_error().unwrap().class, qmp::ErrorClass::CommandNotFound);
     // QEMU is fine, and got one schema request and never the bad calls.
-    let nodes = client.execute_raw("query-named-block-nodes", Value::Null).await.unwrap();
+    let nodes = client.call_raw("query-named-block-nodes", Value::Null).send().await.unwrap();
     assert_eq!(nodes.as_array().unwrap().len(), 1, "{nodes}");
     let sent = proxy.sent();
     assert_eq!(sent.matches("query-qmp-schema").count(), 1, "{sent}");
@@ -303,7 +303,7 @@ async fn unchecked_clients_send_as_they_are_and_fetch_no_schema() {
     let proxy = proxy(&peer).await;
     let client = Client::builder().timeout(T).connect(proxy.path.as_path()).await.unwrap();
     let bad = json!({"driver": "null-co", "node-name": "n0", "bogus": 1});
-    let err = client.execute_raw("blockdev-add", bad).await.unwrap_err();
+    let err = client.call_raw("blockdev-add", bad).send().await.unwrap_err();
     assert_eq!(err.qmp_error().unwrap().class, qmp::ErrorClass::GenericError, "{err:?}");
     let sent = proxy.sent();
     assert!(sent.contains("bogus") && !sent.contains("query-qmp-schema"), "{sent}");
@@ -318,12 +318,13 @@ fn the_blocking_client_checks_too() {
     let peer = Peer::qemu(1);
     let builder = Client::builder().timeout(T).check_arguments(true);
     let client = qmp::blocking::Client::connect_with(builder, peer.socket(0)).unwrap();
-    let err = client.execute_raw("blockdev-add", json!({"driver": "null-co", "size": "big"})).unwrap_err();
+    let err =
+        client.call_raw("blockdev-add", json!({"driver": "null-co", "size": "big"})).send().unwrap_err();
     let Error::InvalidArguments { problems, .. } = &err else { panic!("{err:?}") };
     assert_eq!(problems[0].to_string(), "'size': expected int, got string \"big\"");
-    client.execute_raw("blockdev-add", json!({"driver": "null-co", "node-name": "n0"})).unwrap();
-    let err = client.execute_raw("no-such-command", Value::Null).unwrap_err();
+    client.call_raw("blockdev-add", json!({"driver": "null-co", "node-name": "n0"})).send().unwrap();
+    let err = client.call_raw("no-such-command", Value::Null).send().unwrap_err();
     assert_eq!(err.qmp_error().unwrap().class, qmp::ErrorClass::CommandNotFound);
-    let nodes = client.execute_raw("query-named-block-nodes", Value::Null).unwrap();
+    let nodes = client.call_raw("query-named-block-nodes", Value::Null).send().unwrap();
     assert_eq!(nodes.as_array().unwrap().len(), 1);
 }

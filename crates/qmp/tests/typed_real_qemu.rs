@@ -93,7 +93,7 @@ async fn queries_decode_from_qemu_system() {
     assert_eq!(client.execute(QueryBlockJobs).await.unwrap(), vec![]);
     assert_eq!(client.execute(QueryJobs).await.unwrap(), vec![]);
     assert_eq!(client.execute(QueryMigrate).await.unwrap(), MigrationInfo::default());
-    let yank = client.execute_oob(QueryYank).await.unwrap();
+    let yank = client.call(QueryYank).oob().send().await.unwrap();
     assert!(yank.iter().all(|y| matches!(y.branch, YankInstanceBranch::Chardev(_))), "{yank:?}");
 
     let out = client.execute(HumanMonitorCommand::new("info status")).await.unwrap();
@@ -114,7 +114,7 @@ async fn fd_passing_commands_round_trip() {
 
     assert_eq!(client.execute(QueryFdsets).await.unwrap(), vec![]);
     let add = AddFd::new().opaque("scratch");
-    let info = client.execute_with_fds(add, &[file.as_fd()]).await.unwrap();
+    let info = client.call(add).fds(&[file.as_fd()]).send().await.unwrap();
     let sets = client.execute(QueryFdsets).await.unwrap();
     let fds: Vec<_> = sets.iter().map(|s| (s.fdset_id, s.fds.len())).collect();
     assert_eq!(fds, [(info.fdset_id, 1)], "{sets:?}");
@@ -122,7 +122,7 @@ async fn fd_passing_commands_round_trip() {
     client.execute(RemoveFd::new(info.fdset_id)).await.unwrap();
     assert_eq!(client.execute(QueryFdsets).await.unwrap(), vec![]);
 
-    client.execute_with_fds(Getfd::new("fd0"), &[file.as_fd()]).await.unwrap();
+    client.call(Getfd::new("fd0")).fds(&[file.as_fd()]).send().await.unwrap();
     client.execute(Closefd::new("fd0")).await.unwrap();
     let err = client.execute(Closefd::new("fd0")).await.unwrap_err();
     assert!(err.qmp_error().is_some(), "{err}");
@@ -190,7 +190,7 @@ async fn device_commands_and_events() {
     let gone = client.execute(QomGet::new("/machine/peripheral/kbd0", "type")).await.unwrap_err();
     assert!(gone.qmp_error().is_some(), "{gone}");
 
-    client.execute_raw("blockdev-open-tray", json!({"id": "cdrom0"})).await.unwrap();
+    client.call_raw("blockdev-open-tray", json!({"id": "cdrom0"})).send().await.unwrap();
     let tray: events::DeviceTrayMoved = next(&mut sub).await;
     assert_eq!((tray.device.as_str(), tray.id.as_str(), tray.tray_open), ("cd0", "cdrom0", true));
     let block = client.execute(QueryBlock).await.unwrap();
@@ -307,7 +307,7 @@ async fn schema(client: &Client) -> HashMap<SchemaStr, SchemaInfo> {
 async fn the_schema_scanner_agrees_with_serde_on_qemus_replies() {
     for peer in [Peer::qemu(1), Peer::storage_daemon(1)] {
         let client = connect(&peer).await;
-        let raw = client.execute_raw_json("query-qmp-schema", &Value::Null).await.unwrap();
+        let raw = client.call_raw("query-qmp-schema", &Value::Null).raw_json().send().await.unwrap();
         // The reply as QEMU framed it (the client hands over only the `return`).
         let frame = format!("{{\"return\": {}, \"id\": 7}}", raw.get());
         let scanned = QueryQmpSchema::decode_reply(frame.as_bytes()).unwrap();

@@ -42,7 +42,7 @@ async fn async_connect_waits_for_a_qemu_started_after_it() {
         "{:?}",
         connected.duration_since(spawned)
     );
-    assert_eq!(client.execute_raw("query-status", Value::Null).await.unwrap()["status"], "running");
+    assert_eq!(client.call_raw("query-status", Value::Null).send().await.unwrap()["status"], "running");
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn blocking_connect_waits_for_a_qemu_started_after_it() {
     let connected = Instant::now();
     let (_qemu, spawned) = later.join().unwrap();
     assert!(connected.duration_since(spawned) < Duration::from_secs(3));
-    assert_eq!(client.execute_raw("query-name", Value::Null).unwrap()["name"], "testvm");
+    assert_eq!(client.call_raw("query-name", Value::Null).send().unwrap()["name"], "testvm");
 }
 
 #[tokio::test]
@@ -70,7 +70,7 @@ async fn a_stale_socket_refusing_connections_is_waited_through() {
     let later = qemu_later(&socket, Duration::from_millis(300));
     let client = builder().wait(Duration::from_secs(30)).connect(socket.as_path()).await.unwrap();
     let _qemu = later.join().unwrap();
-    client.execute_raw("query-status", Value::Null).await.unwrap();
+    client.call_raw("query-status", Value::Null).send().await.unwrap();
 }
 
 #[tokio::test]
@@ -83,7 +83,7 @@ async fn tcp_connect_waits_while_refused() {
     });
     let client = builder().wait(Duration::from_secs(30)).connect(format!("127.0.0.1:{port}")).await.unwrap();
     let _qemu = later.join().unwrap();
-    client.execute_raw("query-status", Value::Null).await.unwrap();
+    client.call_raw("query-status", Value::Null).send().await.unwrap();
 }
 
 #[tokio::test]
@@ -135,12 +135,12 @@ async fn a_socket_pair_shared_with_qemu_is_a_connection() {
     let _qemu = Peer::qemu_on_fd(OwnedFd::from(theirs));
     let client = builder().connect_fd(ours).await.unwrap();
     assert_eq!(client.greeting().unwrap().version.qemu.major, 7);
-    assert_eq!(client.execute_raw("query-status", Value::Null).await.unwrap()["status"], "running");
+    assert_eq!(client.call_raw("query-status", Value::Null).send().await.unwrap()["status"], "running");
     // A unix socket: fds can be passed on it.
     let file = std::fs::File::open("/dev/null").unwrap();
     let fd = std::os::fd::AsFd::as_fd(&file);
-    client.execute_raw_with_fds("getfd", serde_json::json!({"fdname": "null0"}), &[fd]).await.unwrap();
-    client.execute_raw("closefd", serde_json::json!({"fdname": "null0"})).await.unwrap();
+    client.call_raw("getfd", serde_json::json!({"fdname": "null0"})).fds(&[fd]).send().await.unwrap();
+    client.call_raw("closefd", serde_json::json!({"fdname": "null0"})).send().await.unwrap();
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn the_blocking_client_takes_a_socket_pair_and_a_connected_tcp_socket() {
     let (ours, theirs) = UnixStream::pair().unwrap();
     let _qemu = Peer::qemu_on_fd(OwnedFd::from(theirs));
     let client = qmp::blocking::Client::from_fd(builder(), ours).unwrap();
-    assert_eq!(client.execute_raw("query-name", Value::Null).unwrap()["name"], "testvm");
+    assert_eq!(client.call_raw("query-name", Value::Null).send().unwrap()["name"], "testvm");
 
     let port = qmp_testkit::free_port();
     let tcp_qemu = Peer::qemu_unwaited(&["-qmp", &format!("tcp:127.0.0.1:{port},server=on,wait=off")]);
@@ -159,7 +159,7 @@ fn the_blocking_client_takes_a_socket_pair_and_a_connected_tcp_socket() {
     }
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let client = qmp::blocking::Client::from_fd(builder(), tcp).unwrap();
-    client.execute_raw("query-status", Value::Null).unwrap();
+    client.call_raw("query-status", Value::Null).send().unwrap();
 }
 
 #[tokio::test]
@@ -171,7 +171,7 @@ async fn a_listening_socket_handed_in_accepts_qemu() {
     assert_eq!(listener.address(), qmp::Address::Unix(socket.clone()));
     let _qemu = Peer::qemu_unwaited(&["-qmp", &format!("unix:{}", socket.display())]);
     let client = tokio::time::timeout(BOUND, listener.accept()).await.unwrap().unwrap();
-    client.execute_raw("query-status", Value::Null).await.unwrap();
+    client.call_raw("query-status", Value::Null).send().await.unwrap();
     drop(listener);
     assert!(socket.exists(), "a socket file the listener did not make is left in place");
 }
@@ -183,7 +183,7 @@ fn the_blocking_client_accepts_on_a_listening_socket_handed_in() {
     let listener = UnixListener::bind(&socket).unwrap();
     let _qemu = Peer::qemu_unwaited(&["-qmp", &format!("unix:{}", socket.display())]);
     let client = qmp::blocking::Client::accept_fd(builder(), listener).unwrap();
-    client.execute_raw("query-status", Value::Null).unwrap();
+    client.call_raw("query-status", Value::Null).send().unwrap();
 }
 
 #[tokio::test]

@@ -191,7 +191,7 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
         // handed them all over, and the line editor gets a moment to draw them.
         let _ = tokio::time::timeout(Duration::from_secs(1), all_printed.notified()).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        finisher.connection_lost(&reason);
+        finisher.connection_lost(&reason.to_string());
     });
 
     loop {
@@ -267,7 +267,7 @@ impl Shell {
                 lock(&self.completion).schema = Some(Arc::clone(&schema));
                 self.schema = Some(schema);
             }
-            Err(e) if e.is_disconnected() => self.lost(&e),
+            Err(e) if e.is_disconnect() => self.lost(&e),
             Err(e) => eprintln!("qmp: no schema ({e}): completion, help and checks are off"),
         }
     }
@@ -275,7 +275,7 @@ impl Shell {
     fn load_hmp_completions(&mut self) {
         let text = |line: &str| match self
             .rt
-            .block_on(self.client.execute_raw("human-monitor-command", hmp::request_args(line, None)))
+            .block_on(self.client.call_raw("human-monitor-command", hmp::request_args(line, None)).send())
         {
             Ok(Value::String(s)) => s,
             _ => String::new(),
@@ -343,9 +343,9 @@ impl Shell {
         }
         let args = if req.arguments.is_empty() { Value::Null } else { Value::Object(req.arguments.clone()) };
         let result = if req.oob {
-            self.interruptible(self.client.execute_raw_oob(&req.execute, args))
+            self.interruptible(self.client.call_raw(&req.execute, args).oob().send())
         } else {
-            self.interruptible(self.client.execute_raw(&req.execute, args))
+            self.interruptible(self.client.call_raw(&req.execute, args).send())
         };
         let Some(result) = result else { return };
         let response = match result {
@@ -357,7 +357,7 @@ impl Shell {
                 err.extend(q.extra.clone());
                 json!({"error": err})
             }
-            Err(e) if e.is_disconnected() => self.lost(&e),
+            Err(e) if e.is_disconnect() => self.lost(&e),
             Err(e) => return eprintln!("qmp: {e}"),
         };
         self.emit(format!("{}\n", json_text(&response, self.opts.pretty)));
@@ -377,10 +377,11 @@ impl Shell {
             Some(Ok(index)) => {
                 let check = self
                     .client
-                    .execute_raw("human-monitor-command", hmp::request_args("info version", Some(index)));
+                    .call_raw("human-monitor-command", hmp::request_args("info version", Some(index)))
+                    .send();
                 match self.rt.block_on(check) {
                     Ok(_) => self.cpu_index = Some(index),
-                    Err(e) if e.is_disconnected() => self.lost(&e),
+                    Err(e) if e.is_disconnect() => self.lost(&e),
                     Err(_) => return println!("bad CPU index"),
                 }
             }
@@ -391,7 +392,8 @@ impl Shell {
         if self.opts.verbose {
             println!("{}", json_text(&request, self.opts.pretty));
         }
-        let Some(result) = self.interruptible(self.client.execute_raw("human-monitor-command", args)) else {
+        let Some(result) = self.interruptible(self.client.call_raw("human-monitor-command", args).send())
+        else {
             return;
         };
         let response = match result {
@@ -405,7 +407,7 @@ impl Shell {
                 self.emit(format!("{}: {}\n", q.class.as_str(), q.desc));
                 json!({"error": {"class": q.class.as_str(), "desc": q.desc}})
             }
-            Err(e) if e.is_disconnected() => self.lost(&e),
+            Err(e) if e.is_disconnect() => self.lost(&e),
             Err(e) => return eprintln!("qmp: {e}"),
         };
         self.write_log(&request, &response);
@@ -458,7 +460,7 @@ impl Shell {
     /// The connection ended during a request: the watcher (or this call) ends the process.
     fn lost(&self, e: &Error) -> ! {
         let reason = match e {
-            Error::Disconnected(r) => r.clone(),
+            Error::Disconnected(r) => r.to_string(),
             other => other.to_string(),
         };
         self.finisher.connection_lost(&reason);
@@ -480,7 +482,7 @@ impl Shell {
         if self.finisher.is_launch() {
             if !self.client.is_closed() {
                 let quit = self.client.with_timeout(Duration::from_secs(5));
-                let _ = self.rt.block_on(quit.execute_raw("quit", Value::Null));
+                let _ = self.rt.block_on(quit.call_raw("quit", Value::Null).send());
             }
             if let Some(status) = self.finisher.end_launched(Duration::from_secs(30)) {
                 return code.unwrap_or(ExitCode::from(status_number(status)));

@@ -1,75 +1,38 @@
-//! The blocking client's connection, with no thread of its own. Whichever calling thread needs
-//! something from the socket (its reply, an event, the greeting) reads it, one thread at a
-//! time: that thread is the *reader* while it waits, and routes everything it reads (other
-//! threads' replies, every subscriber's events) before it hands the role on. So a serial call
-//! costs one write and one blocking read, as a hand-written socket loop does, and calls from
-//! several threads still pipeline over the one socket.
+//! The blocking client's driver over the protocol core ([`qmp_proto::client::ClientCore`]),
+//! with no thread of its own. Whichever calling thread needs something from the socket (its
+//! reply, an event, the end of the handshake) reads it, one thread at a time: that thread is
+//! the *reader* while it waits, and delivers everything the core routes (other threads'
+//! replies, every subscriber's events) before it hands the role on. So a serial call costs one
+//! write and one blocking read, as a hand-written socket loop does, and calls from several
+//! threads still pipeline over the one socket.
 //!
 //! Locks, never held across I/O except their own: `writer` (the encode buffer, held while
-//! one request is written), `reader` (the framer, held only by the reader), `state` (replies,
-//! subscriber queues, who reads). A thread waiting while another reads sleeps on `turn`.
+//! one request is written), `reader` (the socket's read timeout, held only by the reader),
+//! `state` (the core, the replies deposited, who reads). The reader borrows the core's read
+//! buffer and reads into it without `state` held, so other threads register calls meanwhile.
+//! A thread waiting while another reads sleeps on `turn`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::io::{self, IoSlice};
-use std::net::TcpStream;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use qmp_proto::{Event, Framer, Greeting, Message, Response};
+use qmp_proto::client::{
+    ClientCore, CloseReason, EventQueue, Handshake, IdHasher, Input, IoStage, Offer, Queued, Subscriber,
+};
+use qmp_proto::{Event, Greeting, Response};
 use serde::Serialize;
 
+pub(crate) use super::stream::Stream;
 use crate::error::{Error, Result};
-use crate::reply::{fast_reply_id, log_unplaced, our_call_id, IdHasher};
+use crate::reply::log_unplaced;
 use crate::subscription::EventFilter;
 
 /// Bytes to read per call at least; a large reply (query-qmp-schema) arrives in few reads.
 const READ_CHUNK: usize = 64 * 1024;
-
-/// The socket: unix (with fd passing) or TCP, in blocking mode; or the socket pair to the
-/// thread that runs a TLS session, which carries bytes only (fds cannot cross TLS).
-pub(crate) enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-    TlsRelay(UnixStream),
-}
-
-impl Stream {
-    /// Blocking mode (a stream handed in may be non-blocking), and no Nagle delay on TCP.
-    pub(crate) fn prepare(&self) -> io::Result<()> {
-        match self {
-            Stream::Unix(s) | Stream::TlsRelay(s) => s.set_nonblocking(false),
-            Stream::Tcp(s) => {
-                s.set_nodelay(true)?;
-                s.set_nonblocking(false)
-            }
-        }
-    }
-
-    fn fd(&self) -> RawFd {
-        match self {
-            Stream::Unix(s) | Stream::TlsRelay(s) => s.as_raw_fd(),
-            Stream::Tcp(s) => s.as_raw_fd(),
-        }
-    }
-
-    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::Unix(s) | Stream::TlsRelay(s) => s.set_read_timeout(t),
-            Stream::Tcp(s) => s.set_read_timeout(t),
-        }
-    }
-
-    fn shutdown(&self) {
-        let _ = match self {
-            Stream::Unix(s) | Stream::TlsRelay(s) => s.shutdown(std::net::Shutdown::Both),
-            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
-        };
-    }
-}
 
 /// A reply as the reader deposited it: the frame itself (QEMU's shape, decoded by its caller
 /// in one pass) or parsed (any other shape).
@@ -83,7 +46,10 @@ pub(crate) enum Reply {
 enum Want {
     Reply(u64),
     Event(u64),
+    /// The greeting, or the end of a handshake that has none.
     Greeting,
+    /// The end of the handshake.
+    Ready,
     /// Nothing in particular: read what has arrived (a poll).
     Anything,
 }
@@ -93,30 +59,37 @@ pub(crate) enum Got {
     Reply(Reply),
     Event(Arc<Event>),
     Lagged(u64),
-    Closed(String),
+    Closed(CloseReason),
     Nothing,
 }
 
+/// A subscriber, in the core under the state lock.
 struct Sub {
     id: u64,
     filter: EventFilter,
-    queue: VecDeque<Arc<Event>>,
-    lost: u64,
+    queue: EventQueue<Arc<Event>>,
 }
 
-type IdSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
+impl Subscriber for Sub {
+    fn offer(&mut self, event: &Arc<Event>) -> Offer {
+        if !self.filter.matches(event) {
+            return Offer::Declined;
+        }
+        self.queue.push(Arc::clone(event));
+        Offer::Taken
+    }
+}
 
-#[derive(Default)]
 struct State {
     /// A thread is reading the socket; the others sleep on `turn`.
     reading: bool,
     sleepers: usize,
-    /// Calls whose caller still waits; a reply for any other id is discarded.
-    pending: IdSet,
+    /// The protocol: handshake, pending calls (nothing to deliver to: their replies are
+    /// deposited in `replies`), subscribers, the close reason.
+    core: ClientCore<(), Sub>,
+    /// Replies read for calls whose thread has not taken them yet.
     replies: HashMap<u64, Reply, BuildHasherDefault<IdHasher>>,
-    subs: Vec<Sub>,
     next_sub: u64,
-    closed: Option<String>,
 }
 
 impl State {
@@ -127,26 +100,50 @@ impl State {
                 if let Some(r) = self.replies.remove(&id) {
                     return Some(Ok(Got::Reply(r)));
                 }
-                let why = self.closed.as_ref()?;
-                self.pending.remove(&id);
+                let why = self.core.close_reason()?;
                 Some(Err(Error::Disconnected(why.clone())))
             }
             Want::Event(sid) => {
-                let Some(sub) = self.subs.iter_mut().find(|s| s.id == sid) else {
-                    return Some(Ok(Got::Closed("the subscription was dropped".into())));
+                let closed = self.core.close_reason().cloned();
+                let Some(sub) = self.core.subscribers_mut().iter_mut().find(|s| s.id == sid) else {
+                    // Only a dropped subscription's id is missing, and it waits no more.
+                    return Some(Ok(Got::Closed(closed.unwrap_or(CloseReason::ClientDropped))));
                 };
-                if sub.lost > 0 {
-                    return Some(Ok(Got::Lagged(std::mem::take(&mut sub.lost))));
+                match sub.queue.pop() {
+                    Some(Queued::Lagged(n)) => Some(Ok(Got::Lagged(n))),
+                    Some(Queued::Event(ev)) => Some(Ok(Got::Event(ev))),
+                    None => closed.map(|why| Ok(Got::Closed(why))),
                 }
-                if let Some(ev) = sub.queue.pop_front() {
-                    return Some(Ok(Got::Event(ev)));
-                }
-                self.closed.as_ref().map(|why| Ok(Got::Closed(why.clone())))
             }
-            Want::Greeting | Want::Anything => {
-                self.closed.as_ref().map(|why| Err(Error::Disconnected(why.clone())))
+            Want::Greeting | Want::Ready | Want::Anything => {
+                let ready = match want {
+                    Want::Greeting => self.past_greeting(),
+                    Want::Ready => self.core.is_ready(),
+                    _ => false,
+                };
+                if ready {
+                    return Some(Ok(Got::Nothing));
+                }
+                self.core.close_reason().map(|why| Err(Error::Disconnected(why.clone())))
             }
         }
+    }
+
+    /// True when `want` has what it waits for (or the connection has closed).
+    fn met(&self, want: Want) -> bool {
+        self.core.is_closed()
+            || match want {
+                Want::Reply(id) => self.replies.contains_key(&id),
+                Want::Event(sid) => self.core.subscribers().iter().any(|s| s.id == sid && s.queue.has_next()),
+                Want::Greeting => self.past_greeting(),
+                Want::Ready => self.core.is_ready(),
+                Want::Anything => false,
+            }
+    }
+
+    /// True once the handshake is past waiting for the greeting (or never waited for one).
+    fn past_greeting(&self) -> bool {
+        !matches!(self.core.handshake(), Some(Handshake::Greeting(_)) | None)
     }
 
     fn wake_sleepers(&self, turn: &Condvar) {
@@ -158,9 +155,19 @@ impl State {
 
 /// The reader's own state.
 struct Reader {
-    framer: Framer,
     /// The socket's receive timeout as last set.
     timeout: Option<Duration>,
+}
+
+/// How one read ended.
+enum Read {
+    /// Bytes came, or a timeout set for an earlier wait ended the read early: go on.
+    More,
+    /// The deadline has passed.
+    Expired,
+    /// The peer closed its end.
+    Eof,
+    Failed(CloseReason),
 }
 
 pub(crate) struct Conn {
@@ -183,15 +190,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Conn {
-    pub(crate) fn new(stream: Stream, max_message_size: usize, event_queue: usize) -> Conn {
+    pub(crate) fn new(
+        stream: Stream,
+        handshake: Handshake,
+        max_message_size: usize,
+        event_queue: usize,
+    ) -> Conn {
         Conn {
             stream,
             writer: Mutex::new(Vec::with_capacity(1024)),
-            reader: Mutex::new(Reader {
-                framer: Framer::with_limits(max_message_size, qmp_proto::DEFAULT_MAX_DEPTH),
-                timeout: None,
+            reader: Mutex::new(Reader { timeout: None }),
+            state: Mutex::new(State {
+                reading: false,
+                sleepers: 0,
+                core: ClientCore::new(handshake, max_message_size),
+                replies: HashMap::default(),
+                next_sub: 1,
             }),
-            state: Mutex::new(State { next_sub: 1, ..State::default() }),
             turn: Condvar::new(),
             next_id: AtomicU64::new(1),
             greeting: OnceLock::new(),
@@ -214,27 +229,43 @@ impl Conn {
         deadline: Option<Instant>,
     ) -> Result<Reply> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut st = lock(&self.state);
-            if let Some(why) = &st.closed {
-                return Err(Error::Disconnected(why.clone()));
-            }
-            st.pending.insert(id);
+        if let Err(((), why)) = lock(&self.state).core.register(id, ()) {
+            return Err(Error::Disconnected(why.clone()));
         }
         let _unwind = Forget { conn: self, id };
-        if let Err(e) = self.send(name, args, id, oob, fds) {
-            lock(&self.state).pending.remove(&id);
+        let sent = self.send(fds, |buf| {
+            qmp_proto::encode_request(buf, name, args, Some(&id), oob).map_err(|source| Error::Json {
+                context: format!("cannot encode the arguments of {name}"),
+                source,
+            })
+        });
+        if let Err(e) = sent {
+            lock(&self.state).core.forget(id);
             return Err(e);
         }
         match self.wait(Want::Reply(id), deadline)? {
             Got::Reply(r) => Ok(r),
-            _ => Err(Error::Protocol("internal: a reply wait ended without a reply".into())),
+            // A reply wait ends with its reply or an error (State::take).
+            _ => unreachable!("a reply wait ended without a reply"),
         }
     }
 
-    /// Waits for the greeting until `deadline`.
-    pub(crate) fn wait_greeting(&self, deadline: Instant) -> Result<()> {
-        self.wait(Want::Greeting, Some(deadline)).map(|_| ())
+    /// Runs the handshake until `deadline`: waits for the greeting (when one is awaited), then
+    /// sends `qmp_capabilities` and waits for its reply (when negotiating). The error for a
+    /// deadline passed is `Timeout`; the greeting, once it came, is in `self.greeting`.
+    pub(crate) fn handshake(&self, deadline: Instant) -> Result<()> {
+        self.wait(Want::Greeting, Some(deadline))?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut caps = Vec::new();
+        if lock(&self.state).core.send_capabilities(&mut caps, id) {
+            self.send(&[], |buf| {
+                buf.extend_from_slice(&caps);
+                Ok(())
+            })?;
+        }
+        self.wait(Want::Ready, Some(deadline))?;
+        self.oob.store(lock(&self.state).core.oob(), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Registers a subscriber; its events are those read from now on.
@@ -242,12 +273,12 @@ impl Conn {
         let mut st = lock(&self.state);
         let id = st.next_sub;
         st.next_sub += 1;
-        st.subs.push(Sub { id, filter, queue: VecDeque::new(), lost: 0 });
+        st.core.subscribe(Sub { id, filter, queue: EventQueue::new(self.event_queue) });
         id
     }
 
     pub(crate) fn unsubscribe(&self, sub: u64) {
-        lock(&self.state).subs.retain(|s| s.id != sub);
+        lock(&self.state).core.retain_subscribers(|s| s.id != sub);
     }
 
     /// The subscriber's next event, lost-event notice or end, waiting until `deadline`
@@ -255,20 +286,20 @@ impl Conn {
     pub(crate) fn next_event(&self, sub: u64, deadline: Option<Instant>) -> Got {
         match self.wait(Want::Event(sub), deadline) {
             Ok(got) => got,
-            Err(Error::Timeout) => Got::Nothing,
-            Err(e) => Got::Closed(e.to_string()),
+            Err(Error::Disconnected(why)) => Got::Closed(why),
+            Err(_) => Got::Nothing,
         }
     }
 
     pub(crate) fn queued(&self, sub: u64) -> usize {
-        lock(&self.state).subs.iter().find(|s| s.id == sub).map_or(0, |s| s.queue.len())
+        lock(&self.state).core.subscribers().iter().find(|s| s.id == sub).map_or(0, |s| s.queue.len())
     }
 
     /// Reads whatever has arrived, without waiting (unless another thread is reading), and
     /// tells whether the connection has ended.
     pub(crate) fn poll_closed(&self) -> bool {
         let _ = self.wait(Want::Anything, Some(Instant::now()));
-        lock(&self.state).closed.is_some()
+        lock(&self.state).core.is_closed()
     }
 
     /// The wait every blocking operation comes down to: take what `want` waits for; else read
@@ -276,9 +307,6 @@ impl Conn {
     fn wait(&self, want: Want, deadline: Option<Instant>) -> Result<Got> {
         let mut st = lock(&self.state);
         loop {
-            if want == Want::Greeting && self.greeting.get().is_some() {
-                return Ok(Got::Nothing);
-            }
             if let Some(got) = st.take(want) {
                 return got;
             }
@@ -304,7 +332,7 @@ impl Conn {
                     let now = Instant::now();
                     if now >= d {
                         if let Want::Reply(id) = want {
-                            st.pending.remove(&id);
+                            st.core.forget(id);
                         }
                         return Err(Error::Timeout);
                     }
@@ -321,41 +349,53 @@ impl Conn {
         }
     }
 
-    /// As the reader: handles what is buffered, then reads, until `want` is met (true), the
-    /// deadline passes or nothing more has arrived for a poll (false), or the connection ends.
+    /// As the reader: delivers what the core holds, then reads, until `want` is met (true),
+    /// the deadline passes or nothing more has arrived for a poll (false), or the connection
+    /// ends (true).
     fn read_until(&self, want: Want, deadline: Option<Instant>) -> bool {
         let mut rd = lock(&self.reader);
+        let mut st = lock(&self.state);
         loop {
-            match self.dispatch(&mut rd.framer, want) {
-                Ok(true) => return true,
-                Ok(false) => {}
-                Err(reason) => {
-                    self.close(&reason);
+            self.dispatch(&mut st);
+            if st.met(want) {
+                return true;
+            }
+            let mut buf = st.core.lend_buffer(READ_CHUNK);
+            drop(st);
+            let read = self.read(&mut rd, &mut buf, deadline);
+            st = lock(&self.state);
+            st.core.restore_buffer(buf);
+            match read {
+                Read::More => {}
+                Read::Expired => {
+                    self.dispatch(&mut st);
+                    return st.met(want);
+                }
+                Read::Eof => {
+                    self.dispatch(&mut st);
+                    let why = st.core.peer_closed().clone();
+                    self.close(st, why);
                     return true;
                 }
-            }
-            match self.read(&mut rd, deadline) {
-                Ok(true) => {}
-                Ok(false) => return false,
-                Err(reason) => {
-                    self.close(&reason);
+                Read::Failed(why) => {
+                    self.close(st, why);
                     return true;
                 }
             }
         }
     }
 
-    /// One read into the framer: Ok(true) to go on (bytes came, or a timeout set for an
-    /// earlier wait ended the read early), Ok(false) when the deadline has passed. A deadline
-    /// already past makes it a non-blocking read of what is there.
-    fn read(&self, rd: &mut Reader, deadline: Option<Instant>) -> Result<bool, String> {
+    /// One read into `buf`'s spare capacity. A deadline already past makes it a non-blocking
+    /// read of what is there.
+    fn read(&self, rd: &mut Reader, buf: &mut Vec<u8>, deadline: Option<Instant>) -> Read {
         let mut flags = 0;
-        match deadline {
-            None => self.set_timeout(rd, None)?,
+        let set = match deadline {
+            None => self.set_timeout(rd, None),
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
                     flags = nix::libc::MSG_DONTWAIT;
+                    Ok(())
                 } else {
                     let left = d - now;
                     // Reset the socket's timeout only when the one set would overshoot the
@@ -366,14 +406,18 @@ impl Conn {
                         Some(t) => t > left + Duration::from_millis(1) || t < left / 2,
                     };
                     if reset {
-                        self.set_timeout(rd, Some(left))?;
+                        self.set_timeout(rd, Some(left))
+                    } else {
+                        Ok(())
                     }
                 }
             }
+        };
+        if let Err(why) = set {
+            return Read::Failed(why);
         }
         let fd = self.stream.fd();
         loop {
-            let buf = rd.framer.buffer_mut(READ_CHUNK);
             let spare = buf.spare_capacity_mut();
             // SAFETY: recv writes at most `spare.len()` bytes into the spare capacity, which
             // stays valid and unaliased for the call; only the bytes it reports are kept.
@@ -382,112 +426,75 @@ impl Conn {
                 let n = n as usize;
                 // SAFETY: recv initialised the first n bytes of the spare capacity.
                 unsafe { buf.set_len(buf.len() + n) };
-                return Ok(true);
+                return Read::More;
             }
             if n == 0 {
-                return Err(if rd.framer.in_partial_value() {
-                    "the peer closed the connection in the middle of a message".to_owned()
-                } else {
-                    "the peer closed the connection".to_owned()
-                });
+                return Read::Eof;
             }
             let e = io::Error::last_os_error();
             match e.kind() {
                 io::ErrorKind::Interrupted => continue,
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
                     let expired = flags != 0 || deadline.is_some_and(|d| Instant::now() >= d);
-                    return Ok(!expired);
+                    return if expired { Read::Expired } else { Read::More };
                 }
-                _ => return Err(format!("read error: {e}")),
+                _ => return Read::Failed(CloseReason::io(IoStage::Read, &e)),
             }
         }
     }
 
-    fn set_timeout(&self, rd: &mut Reader, t: Option<Duration>) -> Result<(), String> {
+    fn set_timeout(&self, rd: &mut Reader, t: Option<Duration>) -> Result<(), CloseReason> {
         if rd.timeout != t {
-            self.stream.set_read_timeout(t).map_err(|e| format!("cannot set the read timeout: {e}"))?;
+            self.stream.set_read_timeout(t).map_err(|e| CloseReason::io(IoStage::Setup, &e))?;
             rd.timeout = t;
         }
         Ok(())
     }
 
-    /// Routes every complete frame the framer holds; true when one met `want`.
-    fn dispatch(&self, framer: &mut Framer, want: Want) -> Result<bool, String> {
-        let mut met = false;
+    /// Delivers everything the core makes of the messages it holds: replies deposited for
+    /// their threads, events queued (inside the core), the greeting published. A fault closes.
+    fn dispatch(&self, st: &mut MutexGuard<'_, State>) {
+        let st = &mut **st;
+        let mut woke = false;
         loop {
-            let frame = match framer.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(met),
-                Err(e) => return Err(format!("protocol error: {e}")),
-            };
-            if let Some(id) = fast_reply_id(frame.bytes) {
-                let mut st = lock(&self.state);
-                if st.pending.remove(&id) {
-                    st.replies.insert(id, Reply::Frame(frame.bytes.to_vec()));
-                    met |= want == Want::Reply(id);
-                    st.wake_sleepers(&self.turn);
+            match st.core.next_input() {
+                Ok(None) => break,
+                Ok(Some(Input::Reply { id, reply, .. })) => {
+                    let reply = match reply {
+                        // The one copy of a reply: out of the read buffer, for its caller.
+                        qmp_proto::client::Reply::Frame(bytes) => Reply::Frame(bytes.to_vec()),
+                        qmp_proto::client::Reply::Parsed(resp) => Reply::Parsed(resp),
+                    };
+                    st.replies.insert(id, reply);
+                    woke = true;
                 }
-                continue;
-            }
-            let msg = Message::from_slice(frame.bytes).map_err(|e| {
-                let shown = String::from_utf8_lossy(&frame.bytes[..frame.bytes.len().min(200)]).into_owned();
-                format!("protocol error: {e} in message {shown:?}")
-            })?;
-            match msg {
-                Message::Response(resp) => met |= self.route(resp, want),
-                Message::Event(event) => {
-                    let event = Arc::new(event);
-                    let mut st = lock(&self.state);
-                    let cap = self.event_queue;
-                    for sub in st.subs.iter_mut().filter(|s| s.filter.matches(&event)) {
-                        if sub.queue.len() >= cap {
-                            sub.queue.pop_front();
-                            sub.lost += 1;
+                Ok(Some(Input::Event { taken })) => woke |= taken > 0,
+                Ok(Some(Input::Unplaced(u))) => log_unplaced(&u),
+                Ok(Some(Input::Greeting | Input::Ready { .. })) => {
+                    if let Some(g) = st.core.greeting() {
+                        if self.greeting.get().is_none() {
+                            let _ = self.greeting.set(g.clone());
                         }
-                        sub.queue.push_back(Arc::clone(&event));
-                        met |= want == Want::Event(sub.id);
                     }
-                    st.wake_sleepers(&self.turn);
+                    woke = true;
                 }
-                Message::Greeting(g) => {
-                    let _ = self.greeting.set(g);
-                    met |= want == Want::Greeting;
+                Ok(Some(_)) => {}
+                Err(why) => {
+                    self.shut(st, why);
+                    return;
                 }
-                Message::Unknown(obj) => tracing::debug!(?obj, "ignoring a message of unknown shape"),
-                _ => {}
             }
+        }
+        if woke {
+            st.wake_sleepers(&self.turn);
         }
     }
 
-    /// Hands a parsed reply to the call that sent its id; true when that call is `want`'s. A
-    /// reply with any other id, or none, completes no call (see [`our_call_id`]).
-    fn route(&self, resp: Response, want: Want) -> bool {
-        let mut st = lock(&self.state);
-        let Some(id) = our_call_id(resp.id.as_ref()).filter(|id| st.pending.remove(id)) else {
-            drop(st);
-            log_unplaced(&resp);
-            return false;
-        };
-        st.replies.insert(id, Reply::Parsed(resp));
-        st.wake_sleepers(&self.turn);
-        want == Want::Reply(id)
-    }
-
-    /// Encodes and writes one request (with `fds` on its first byte).
-    fn send<A: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        args: &A,
-        id: u64,
-        oob: bool,
-        fds: &[BorrowedFd<'_>],
-    ) -> Result<()> {
+    /// Encodes one request with `encode` and writes it (with `fds` on its first byte).
+    fn send(&self, fds: &[BorrowedFd<'_>], encode: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<()> {
         let mut buf = lock(&self.writer);
         buf.clear();
-        qmp_proto::encode_request(&mut buf, name, args, Some(&id), oob).map_err(|source| Error::Json {
-            context: format!("cannot encode the arguments of {name}"),
-            source,
-        })?;
+        encode(&mut buf)?;
         let mut done = 0;
         if !fds.is_empty() {
             done = self.send_fds(&buf, fds).map_err(|e| self.write_failed(e, 0))?;
@@ -518,24 +525,24 @@ impl Conn {
 
     /// A failed write ends the connection: the peer is gone, or part of a request is out.
     fn write_failed(&self, e: io::Error, written: usize) -> Error {
-        let reason = if written > 0 {
-            format!("write error after part of a request was sent: {e}")
-        } else {
-            format!("write error: {e}")
-        };
-        self.close(&reason);
-        Error::Disconnected(lock(&self.state).closed.clone().unwrap_or(reason))
+        let during = if written > 0 { IoStage::WriteAfterPartial } else { IoStage::Write };
+        let st = lock(&self.state);
+        Error::Disconnected(self.close(st, CloseReason::io(during, &e)))
     }
 
-    /// Ends the connection: every waiting call fails, every subscription ends after its queue.
-    fn close(&self, reason: &str) {
-        tracing::debug!(%reason, "qmp connection ended");
-        let mut st = lock(&self.state);
-        st.closed.get_or_insert_with(|| reason.to_owned());
-        st.pending.clear();
+    /// Ends the connection (unless it has ended): every waiting call fails, every subscription
+    /// ends after its queue. Returns the reason that stands.
+    fn close(&self, mut st: MutexGuard<'_, State>, why: CloseReason) -> CloseReason {
+        self.shut(&mut st, why)
+    }
+
+    fn shut(&self, st: &mut State, why: CloseReason) -> CloseReason {
+        let why = st.core.close(why).clone();
+        tracing::debug!(reason = %why, "qmp connection ended");
+        st.core.drain_calls().for_each(drop);
         st.wake_sleepers(&self.turn);
-        drop(st);
         self.stream.shutdown();
+        why
     }
 }
 
@@ -550,7 +557,7 @@ impl Drop for Forget<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let mut st = lock(&self.conn.state);
-            st.pending.remove(&self.id);
+            st.core.forget(self.id);
             st.replies.remove(&self.id);
         }
     }

@@ -9,12 +9,12 @@
 //! use qmp::EventFilter;
 //!
 //! let client = qmp::blocking::Client::connect("/run/qemu/vm1.qmp")?;
-//! let status = client.execute_raw("query-status", serde_json::Value::Null)?;
+//! let status = client.call_raw("query-status", serde_json::Value::Null).send()?;
 //! println!("{status}");
 //!
 //! // Subscribe before causing the event.
 //! let mut stops = client.subscribe(EventFilter::name("STOP"));
-//! client.execute_raw("stop", serde_json::Value::Null)?;
+//! client.call_raw("stop", serde_json::Value::Null).send()?;
 //! let stop = stops.recv_timeout(Duration::from_secs(5))?;
 //! println!("stopped at {:?}", stop.timestamp);
 //! # Ok(()) }
@@ -39,6 +39,7 @@
 //! async [`crate::Client`], whose connection task reads all the time.
 
 mod conn;
+mod stream;
 
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
@@ -49,12 +50,12 @@ use std::time::{Duration, Instant};
 
 use qmp_proto::{Event, Greeting};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::address::{Address, IntoAddress};
-use crate::client::negotiation_expired;
+use crate::builder::negotiation_expired;
+use crate::call::{Call, Json, Returns, Typed};
 use crate::commands::QueryQmpSchema;
-use crate::error::{Error, Result};
+use crate::error::{Error, NegotiationStep, Result};
 use crate::schema::Schema;
 use crate::subscription::{EventFilter, RecvError};
 use crate::ClientBuilder;
@@ -194,35 +195,27 @@ impl Client {
 
     fn start(builder: ClientBuilder, stream: Stream) -> Result<Client> {
         stream.prepare().map_err(Error::Io)?;
-        let conn = Arc::new(Conn::new(stream, builder.max_message_size, builder.event_queue));
+        let conn =
+            Arc::new(Conn::new(stream, builder.handshake(), builder.max_message_size, builder.event_queue));
         let schema = Arc::new(SchemaState {
             schema: OnceLock::new(),
             fetching: Mutex::new(()),
             check_arguments: builder.check_arguments,
         });
         let client = Client { conn, timeout: builder.timeout, schema };
+        // The core runs the handshake; the greeting and the reply to qmp_capabilities are
+        // bounded together.
         let bound = builder.negotiation_bound();
-        let deadline = Instant::now() + bound;
-        if builder.await_greeting {
-            match client.conn.wait_greeting(deadline) {
-                Ok(()) => {}
-                Err(Error::Timeout) => return Err(negotiation_expired("greeting", bound)),
-                Err(Error::Disconnected(why)) => {
-                    return Err(Error::Disconnected(format!("before the greeting: {why}")))
-                }
-                Err(e) => return Err(e),
+        match client.conn.handshake(Instant::now() + bound) {
+            Ok(()) => {}
+            Err(Error::Timeout) => {
+                let step = match client.greeting() {
+                    None if builder.await_greeting => NegotiationStep::Greeting,
+                    _ => NegotiationStep::Capabilities,
+                };
+                return Err(negotiation_expired(step, bound));
             }
-        }
-        if builder.negotiate {
-            let oob = builder.oob && client.greeting().is_some_and(|g| g.offers_oob());
-            let args = if oob { serde_json::json!({"enable": ["oob"]}) } else { Value::Null };
-            let left = deadline.saturating_duration_since(Instant::now());
-            match client.with_timeout(left).execute_raw("qmp_capabilities", args) {
-                Ok(_) => {}
-                Err(Error::Timeout) => return Err(negotiation_expired("reply to qmp_capabilities", bound)),
-                Err(e) => return Err(e),
-            }
-            client.conn.oob.store(oob, Ordering::Relaxed);
+            Err(e) => return Err(e),
         }
         Ok(client)
     }
@@ -247,41 +240,30 @@ impl Client {
         Client { conn: Arc::clone(&self.conn), timeout: None, schema: Arc::clone(&self.schema) }
     }
 
-    /// Runs a typed command.
+    /// Runs a typed command: the common case of [`call`](Self::call).
     pub fn execute<C: Command>(&self, cmd: C) -> Result<C::Output> {
-        let reply = self.call(C::NAME, &cmd, false, &[])?;
-        decode_typed::<C>(reply)
+        let reply = self.call_with(C::NAME, &cmd, false, &[], self.timeout)?;
+        decode_as::<Typed<C>>(C::NAME, reply)
     }
 
-    /// Runs a typed command out of band (`exec-oob`); the command must allow it and oob must
-    /// have been negotiated.
-    pub fn execute_oob<C: Command>(&self, cmd: C) -> Result<C::Output> {
-        let reply = self.call(C::NAME, &cmd, true, &[])?;
-        decode_typed::<C>(reply)
+    /// A call of a typed command, with options to set before [`Call::send`]:
+    /// `client.call(cmd).oob().timeout(d).send()`.
+    pub fn call<C: Command>(&self, cmd: C) -> Call<'_, Client, C, Typed<C>> {
+        Call::new(self, C::NAME, cmd)
     }
 
-    /// Runs a typed command with file descriptors attached (SCM_RIGHTS; unix sockets only).
-    pub fn execute_with_fds<C: Command>(&self, cmd: C, fds: &[BorrowedFd<'_>]) -> Result<C::Output> {
-        let reply = self.call(C::NAME, &cmd, false, fds)?;
-        decode_typed::<C>(reply)
-    }
-
-    /// Runs any command by name; `args` is a JSON object, or `Value::Null` for none.
-    pub fn execute_raw(&self, name: &str, args: Value) -> Result<Value> {
-        let reply = self.call(name, &args, false, &[])?;
-        decode(name, reply)
-    }
-
-    /// Runs any command by name out of band (`exec-oob`).
-    pub fn execute_raw_oob(&self, name: &str, args: Value) -> Result<Value> {
-        let reply = self.call(name, &args, true, &[])?;
-        decode(name, reply)
-    }
-
-    /// Runs any command by name with file descriptors attached.
-    pub fn execute_raw_with_fds(&self, name: &str, args: Value, fds: &[BorrowedFd<'_>]) -> Result<Value> {
-        let reply = self.call(name, &args, false, fds)?;
-        decode(name, reply)
+    /// A call of any command by name, with any `Serialize` arguments (a JSON object, or
+    /// `Value::Null` / `()` for none), returning a [`serde_json::Value`] (or raw JSON, with
+    /// [`Call::raw_json`]).
+    ///
+    /// ```no_run
+    /// # fn demo(client: qmp::blocking::Client) -> Result<(), qmp::Error> {
+    /// let status = client.call_raw("query-status", ()).send()?;
+    /// assert!(status["running"].is_boolean());
+    /// # Ok(()) }
+    /// ```
+    pub fn call_raw<'a, A: Serialize>(&'a self, name: &'a str, args: A) -> Call<'a, Client, A, Json> {
+        Call::new(self, name, args)
     }
 
     /// The server's schema (`query-qmp-schema`), fetched by the first call on this
@@ -303,23 +285,25 @@ impl Client {
         if let Some(s) = self.schema.schema.get() {
             return Ok(Arc::clone(s));
         }
-        let reply = self.send(QueryQmpSchema::NAME, &QueryQmpSchema, false, &[])?;
-        let schema = Arc::new(Schema::from_entries(decode_typed::<QueryQmpSchema>(reply)?));
+        let reply = self.send(QueryQmpSchema::NAME, &QueryQmpSchema, false, &[], self.timeout)?;
+        let schema =
+            Arc::new(Schema::from_entries(decode_as::<Typed<QueryQmpSchema>>(QueryQmpSchema::NAME, reply)?));
         Ok(Arc::clone(self.schema.schema.get_or_init(|| schema)))
     }
 
-    fn call<A: Serialize + ?Sized>(
+    fn call_with<A: Serialize + ?Sized>(
         &self,
         name: &str,
         args: &A,
         oob: bool,
         fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
     ) -> Result<Reply> {
         if self.schema.check_arguments && !crate::client::UNCHECKED.contains(&name) {
             let schema = self.schema().map_err(|e| crate::client::unchecked(name, e))?;
             crate::client::check_against(&schema, name, args)?;
         }
-        self.send(name, args, oob, fds)
+        self.send(name, args, oob, fds, timeout)
     }
 
     fn send<A: Serialize + ?Sized>(
@@ -328,6 +312,7 @@ impl Client {
         args: &A,
         oob: bool,
         fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
     ) -> Result<Reply> {
         if oob && !self.oob_enabled() {
             return Err(Error::Unsupported(format!(
@@ -337,7 +322,7 @@ impl Client {
         if !fds.is_empty() && !self.conn.supports_fds() {
             return Err(Error::Unsupported("passing file descriptors needs a unix socket".into()));
         }
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| Instant::now() + t);
         self.conn.call(name, args, oob, fds, deadline)
     }
 
@@ -345,7 +330,7 @@ impl Client {
     /// (including every event caused by a command sent after it).
     pub fn subscribe(&self, filter: EventFilter) -> Subscription {
         let id = self.conn.subscribe(filter);
-        Subscription { conn: Arc::clone(&self.conn), id }
+        Subscription { conn: Arc::clone(&self.conn), id, ended: false }
     }
 
     /// Subscribes to every event.
@@ -367,24 +352,20 @@ impl Client {
     }
 }
 
-/// A typed command's reply: a frame goes to the command's own reply decoder.
-fn decode_typed<C: Command>(reply: Reply) -> Result<C::Output> {
+/// A reply decoded as `R` says: a frame in one pass, a parsed reply by its `return`.
+fn decode_as<R: Returns>(name: &str, reply: Reply) -> Result<R::Output> {
     match reply {
-        Reply::Frame(bytes) => Ok(C::decode_reply(&bytes)?),
-        parsed => decode(C::NAME, parsed),
+        Reply::Frame(bytes) => R::from_frame(name, &bytes),
+        Reply::Parsed(resp) => R::from_parsed(name, resp),
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(name: &str, reply: Reply) -> Result<T> {
-    match reply {
-        Reply::Frame(bytes) => crate::decode_reply(name, &bytes),
-        Reply::Parsed(resp) => {
-            let raw = resp.result.map_err(Error::Qmp)?;
-            serde_json::from_str(raw.get()).map_err(|source| Error::Json {
-                context: format!("cannot decode the return of {name}"),
-                source,
-            })
-        }
+impl<A: Serialize, R: Returns> Call<'_, Client, A, R> {
+    /// Sends the call and waits for its return.
+    pub fn send(self) -> Result<R::Output> {
+        let timeout = self.timeout_or(self.client.timeout);
+        let reply = self.client.call_with(self.name, &self.args, self.oob, self.fds, timeout)?;
+        decode_as::<R>(self.name, reply)
     }
 }
 
@@ -393,6 +374,8 @@ fn decode<T: serde::de::DeserializeOwned>(name: &str, reply: Reply) -> Result<T>
 pub struct Subscription {
     conn: Arc<Conn>,
     id: u64,
+    /// The iterator has yielded the end ([`RecvError::Closed`]); it yields nothing more.
+    ended: bool,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -406,8 +389,9 @@ impl Subscription {
     /// were dropped for lack of room, `Err(Closed)` when the connection is gone and the queue
     /// is empty.
     pub fn recv(&mut self) -> std::result::Result<Arc<Event>, RecvError> {
+        // Without a deadline the wait ends only with an event, a notice or the end.
         got_event(self.conn.next_event(self.id, None))
-            .unwrap_or_else(|| Err(RecvError::Closed("no event (internal)".into())))
+            .unwrap_or(Err(RecvError::Closed(qmp_proto::client::CloseReason::DriverStopped)))
     }
 
     /// The next event within `timeout`, skipping lost-event notices.
@@ -445,6 +429,53 @@ fn got_event(got: Got) -> Option<std::result::Result<Arc<Event>, RecvError>> {
         Got::Lagged(n) => Some(Err(RecvError::Lagged(n))),
         Got::Closed(why) => Some(Err(RecvError::Closed(why))),
         Got::Reply(_) | Got::Nothing => None,
+    }
+}
+
+impl Subscription {
+    /// The next item as the [`Iterator`] yields it, waiting at most `timeout`: `None` when
+    /// nothing came in time (or after the end was yielded).
+    ///
+    /// ```no_run
+    /// # fn demo(client: qmp::blocking::Client) {
+    /// use std::time::Duration;
+    /// let mut events = client.events();
+    /// while let Some(item) = events.next_timeout(Duration::from_secs(1)) {
+    ///     println!("{item:?}");
+    /// }
+    /// # }
+    /// ```
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<std::result::Result<Arc<Event>, RecvError>> {
+        if self.ended {
+            return None;
+        }
+        let item = got_event(self.conn.next_event(self.id, Some(Instant::now() + timeout)))?;
+        self.ended = matches!(item, Err(RecvError::Closed(_)));
+        Some(item)
+    }
+}
+
+/// The events, waiting for each: each item is what [`Subscription::recv`] returns, lost-event
+/// notices included; after the connection closes it yields `Err(Closed(reason))` once, then
+/// ends.
+///
+/// ```no_run
+/// # fn demo(client: qmp::blocking::Client) {
+/// for event in client.subscribe(qmp::EventFilter::name("STOP")).filter_map(Result::ok).take(2) {
+///     println!("stopped at {:?}", event.timestamp);
+/// }
+/// # }
+/// ```
+impl Iterator for Subscription {
+    type Item = std::result::Result<Arc<Event>, RecvError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        let item = self.recv();
+        self.ended = matches!(item, Err(RecvError::Closed(_)));
+        Some(item)
     }
 }
 

@@ -579,7 +579,7 @@ pub(crate) async fn connect_async(
     match tokio::time::timeout(bound, establish(tcp, tls, host, read_first)).await {
         Ok(Ok(est)) => Ok(crate::transport::Transport::tls(est)),
         Ok(Err(source)) => Err(crate::Error::Connect { address: address.to_string(), source }),
-        Err(_) => Err(crate::client::negotiation_expired("TLS handshake", bound)),
+        Err(_) => Err(crate::builder::negotiation_expired(crate::NegotiationStep::TlsHandshake, bound)),
     }
 }
 
@@ -663,7 +663,10 @@ pub(crate) fn relay_blocking(
                         return;
                     }
                     Err(_) => {
-                        let _ = done_tx.send(Err(crate::client::negotiation_expired("TLS handshake", bound)));
+                        let _ = done_tx.send(Err(crate::builder::negotiation_expired(
+                            crate::NegotiationStep::TlsHandshake,
+                            bound,
+                        )));
                         return;
                     }
                 };
