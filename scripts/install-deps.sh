@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing: QEMU 7.2 (qemu-system-x86_64,
-# qemu-storage-daemon, qemu-img, qemu-io) from Debian's packages, openssl (the TLS tests make
-# their certificates with it), and QEMU's Python client (pip package qemu.qmp) used to check
-# our server. Idempotent; safe to run as root on a fresh machine.
+# qemu-storage-daemon, qemu-img, qemu-io) and its guest agent (qemu-ga) from Debian's
+# packages, openssl (the TLS tests make their certificates with it), and QEMU's Python
+# client (pip package qemu.qmp) used to check our server. Idempotent; safe to run as root on a fresh machine.
 set -euo pipefail
 
 need_qemu=0
@@ -23,6 +23,15 @@ if [ "$need_qemu" = 1 ]; then
   else
     apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-utils >/dev/null
   fi
+fi
+
+if ! command -v qemu-ga >/dev/null 2>&1; then
+  echo "install-deps: installing qemu-guest-agent from Debian's packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Only the binary is wanted: the tests start qemu-ga themselves, with dangerous commands
+  # blocked; the package's own service is not started here (no systemd in CI).
+  apt-get install -y -qq --no-install-recommends qemu-guest-agent >/dev/null
 fi
 
 if ! command -v openssl >/dev/null 2>&1; then

@@ -398,7 +398,19 @@ impl Framer {
 
     /// Returns the next complete value, `Ok(None)` when more bytes are needed, or an error
     /// for input it dropped (after which it has recovered and may be called again).
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, FrameError> {
+        match self.next_range() {
+            Ok(Some(range)) => Ok(Some(self.frame(range))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// As [`next_frame`](Self::next_frame), the value as a range of the buffer, taken with
+    /// [`frame_at`](Self::frame_at): for a caller that may call again on an error and return
+    /// a frame otherwise (a borrow the compiler cannot see ending in a loop).
+    pub fn next_range(&mut self) -> Result<Option<std::ops::Range<usize>>, FrameError> {
         let len = self.buf.len();
         while self.pos < len {
             // Scanning stops at `limit`: the end of the input, or where the value being
@@ -436,7 +448,7 @@ impl Framer {
                                     // The common case: a small plain object, complete in the buffer.
                                     self.pos = end;
                                     if let Some(range) = self.finish_value(end) {
-                                        return Ok(Some(self.frame(range)));
+                                        return Ok(Some(range));
                                     }
                                 }
                                 Whole::Open { pos, depth, in_string } => {
@@ -462,7 +474,7 @@ impl Framer {
                             // A lone structural byte: a value of its own, for the caller to reject.
                             self.begin_value(at);
                             self.start = self.pos;
-                            return Ok(Some(self.frame(at..at + 1)));
+                            return Ok(Some(at..at + 1));
                         }
                         _ => {
                             self.begin_value(at);
@@ -509,7 +521,7 @@ impl Framer {
                                 if self.depth == 0 {
                                     self.state = State::Between;
                                     if let Some(range) = self.finish_value(self.pos) {
-                                        return Ok(Some(self.frame(range)));
+                                        return Ok(Some(range));
                                     }
                                     break;
                                 }
@@ -541,7 +553,7 @@ impl Framer {
                         if self.depth == 0 {
                             self.state = State::Between;
                             if let Some(range) = self.finish_value(self.pos) {
-                                return Ok(Some(self.frame(range)));
+                                return Ok(Some(range));
                             }
                         } else {
                             self.state = State::Nested;
@@ -570,7 +582,7 @@ impl Framer {
                             // The token ends before this byte, which is scanned again.
                             self.state = State::Between;
                             if let Some(range) = self.finish_value(at) {
-                                return Ok(Some(self.frame(range)));
+                                return Ok(Some(range));
                             }
                         }
                     }
@@ -705,6 +717,12 @@ impl Framer {
             return None;
         }
         Some(start..end)
+    }
+
+    /// The frame at `range`, as [`next_range`](Self::next_range) returned it (and before the
+    /// next call that changes the buffer).
+    pub fn frame_at(&self, range: std::ops::Range<usize>) -> Frame<'_> {
+        self.frame(range)
     }
 
     fn frame(&self, range: std::ops::Range<usize>) -> Frame<'_> {

@@ -309,13 +309,35 @@ fn faults_in_the_input_close_with_what_they_were() {
     core.feed(&[b'{'; 1][..]);
     core.feed(&[b' '; 100]);
     assert_eq!(drain(&mut core), ["closed: TooLarge { limit: 64 }"]);
-    let mut core: Core = Core::new(Handshake::none(), 1 << 20);
+    let mut core = ready(false);
     core.feed(b"{\"return\": {}, \"id\": 1,}");
     let got = drain(&mut core);
     assert!(got[0].starts_with("closed: Undecodable"), "{got:?}");
-    let mut core: Core = Core::new(Handshake::none(), 1 << 20);
+    let mut core = ready(false);
     core.feed(b"\x01");
     assert!(matches!(core.next_input(), Err(CloseReason::BadFrame(FrameError::Stray { byte: 1, .. }))));
+}
+
+#[test]
+fn the_guest_agent_core_skips_stray_bytes_and_garbage() {
+    // What a channel may hold: an earlier client's garbage, the agent's 0xFF before a
+    // delimited sync reply, a value that is no message; then the replies.
+    let mut core = Core::new(Handshake::none(), 1 << 20);
+    core.register(1, 10).unwrap();
+    core.register(2, 20).unwrap();
+    core.feed(b"\x01garbage {\"return\": {}, \"id\": 1,}\xff{\"return\": 42, \"id\": 1}\n7\n");
+    core.feed(b"\xff{\"error\": {\"class\": \"GenericError\", \"desc\": \"x\"}, \"id\": 2}");
+    assert_eq!(
+        drain(&mut core),
+        [
+            "other", // `garbage`
+            "other", // a malformed object: not a reply, and not fatal here
+            "frame 1 to 10: {\"return\": 42, \"id\": 1}",
+            "other", // `7`
+            "frame 2 to 20: {\"error\": {\"class\": \"GenericError\", \"desc\": \"x\"}, \"id\": 2}",
+        ]
+    );
+    assert!(core.close_reason().is_none());
 }
 
 #[test]

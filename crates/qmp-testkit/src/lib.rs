@@ -175,6 +175,22 @@ impl Peer {
 
     /// Waits until every socket is *listening*: QEMU creates the file at bind(), a moment
     /// before listen(), and a connect in between is refused.
+    /// qemu-ga, the guest agent, run on this host (it acts on this machine, as root) and
+    /// listening on a unix socket, with every command that could harm the host blocked
+    /// ([`GA_BLOCKED`]); its state files are in the peer's temporary directory.
+    pub fn qemu_ga() -> Peer {
+        let bin = require("qemu-ga");
+        let dir = tempdir();
+        let socket = dir.path().join("qga.sock");
+        let mut cmd = Command::new(bin);
+        cmd.arg("-m").arg("unix-listen").arg("-p").arg(&socket);
+        cmd.arg("-t").arg(dir.path()).arg("-f").arg(dir.path().join("qga.pid"));
+        cmd.arg("-b").arg(GA_BLOCKED.join(","));
+        let peer = Peer { child: spawn(cmd), dir, sockets: vec![socket], tls_port: None };
+        peer.wait_for_sockets();
+        peer
+    }
+
     fn wait_for_sockets(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.sockets.iter().all(|s| is_listening(s)) {
@@ -224,6 +240,26 @@ impl Drop for Peer {
         let _ = self.child.wait();
     }
 }
+
+/// The guest-agent commands [`Peer::qemu_ga`] blocks: everything that would shut down,
+/// suspend, freeze, trim or reconfigure this host, or change its users, keys or clock.
+pub const GA_BLOCKED: &[&str] = &[
+    "guest-shutdown",
+    "guest-suspend-disk",
+    "guest-suspend-ram",
+    "guest-suspend-hybrid",
+    "guest-fsfreeze-freeze",
+    "guest-fsfreeze-freeze-list",
+    "guest-fsfreeze-thaw",
+    "guest-fstrim",
+    "guest-set-user-password",
+    "guest-set-vcpus",
+    "guest-set-memory-blocks",
+    "guest-set-time",
+    "guest-ssh-add-authorized-keys",
+    "guest-ssh-remove-authorized-keys",
+    "guest-network-set-interface",
+];
 
 /// True when a unix socket at `path` is listening, read from /proc/net/unix (a probe
 /// connection would take QEMU's one client slot).

@@ -270,6 +270,52 @@ impl Client {
         answer.map_err(|_| Error::Disconnected(self.shared.closed_reason()))?.map_err(|e| *e)
     }
 
+    /// Synchronises with the guest agent (qemu-ga), as every agent client should after
+    /// connecting and after a timeout: sends a 0xFF byte, which makes the agent drop any
+    /// partial request left in its channel, then `guest-sync-delimited` with a random token,
+    /// and waits for the reply that carries that token. Whatever the channel held before
+    /// (garbage, the agent's answer to the 0xFF, a reply meant for an earlier client) is
+    /// skipped. Connect without a handshake for the agent
+    /// (`Client::builder().negotiate(false).await_greeting(false)`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), qmp::Error> {
+    /// let agent = qmp::Client::builder().negotiate(false).await_greeting(false).connect("/run/qga.sock").await?;
+    /// agent.guest_sync().await?;
+    /// agent.execute(qmp::ga::commands::GuestPing {}).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn guest_sync(&self) -> Result<()> {
+        use crate::ga::sync;
+        {
+            let mut ob = self.shared.lock_outbox();
+            if let Some(why) = self.shared.closed.get() {
+                return Err(Error::Disconnected(why.clone()));
+            }
+            let was_empty = ob.out.is_empty();
+            ob.out.push(sync::RESET);
+            drop(ob);
+            if was_empty {
+                self.shared.wake.notify_one();
+            }
+        }
+        let mut last = (0, serde_json::Value::Null);
+        for attempt in 1..=sync::ATTEMPTS {
+            let token = sync::token();
+            let args = serde_json::json!({"id": token});
+            // A reply meant for an earlier client may come back in the place of ours, error
+            // or not: it is skipped, and the exchange tried again.
+            match self.call_raw("guest-sync-delimited", args).send().await {
+                Ok(answered) if answered.as_i64() == Some(token) => return Ok(()),
+                Ok(answered) => last = (token, answered),
+                Err(e @ Error::Qmp(_)) if attempt == sync::ATTEMPTS => return Err(e),
+                Err(Error::Qmp(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Protocol(crate::ProtocolFault::AgentOutOfSync { sent: last.0, answered: last.1 }))
+    }
+
     /// Subscribes to the events `filter` selects, from now on (including those caused by any
     /// command sent after this call).
     pub fn subscribe(&self, filter: EventFilter) -> Subscription {

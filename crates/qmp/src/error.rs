@@ -105,6 +105,14 @@ pub enum ProtocolFault {
     /// A reply that is not a QMP reply (not UTF-8, or with neither or both of `return` and
     /// `error`).
     MalformedReply(String),
+    /// The guest agent kept answering `guest-sync-delimited` with tokens other than the one
+    /// sent (see [`Client::guest_sync`](crate::Client::guest_sync)).
+    AgentOutOfSync {
+        /// The token last sent.
+        sent: i64,
+        /// What it came back with last.
+        answered: serde_json::Value,
+    },
 }
 
 /// A step of the negotiation.
@@ -131,6 +139,11 @@ impl fmt::Display for ProtocolFault {
                 write!(f, "no {step} within {bound:?} of connecting (the negotiation timeout)")
             }
             ProtocolFault::MalformedReply(text) => f.write_str(text),
+            ProtocolFault::AgentOutOfSync { sent, answered } => write!(
+                f,
+                "the guest agent answered guest-sync-delimited with {answered}, not {sent} ({} tries)",
+                crate::ga::sync::ATTEMPTS
+            ),
         }
     }
 }

@@ -51,7 +51,7 @@ pub use events::{EventQueue, Offer, Queued, Subscriber};
 pub use handshake::{AwaitCapabilities, AwaitGreeting, Handshake, Ready, SendCapabilities};
 pub use ids::{fast_reply_id, our_call_id, IdHasher};
 
-use crate::{Framer, Greeting, Message, Response};
+use crate::{FrameError, Framer, Greeting, Message, Response};
 use ids::CallMap;
 
 /// What one message from the server came to.
@@ -84,7 +84,8 @@ pub enum Input<'a, R> {
     /// A reply no pending call takes (for the driver to log): its caller gave up, or its id
     /// is none we sent.
     Unplaced(Unplaced),
-    /// A message of another shape (kept for forward compatibility, ignored).
+    /// A message of another shape (kept for forward compatibility, ignored); from the guest
+    /// agent, also a value that is not a message at all (garbage an earlier client left).
     Other,
 }
 
@@ -123,6 +124,10 @@ pub struct ClientCore<R, S> {
     closed: Option<CloseReason>,
     /// The read buffer is out with the driver ([`ClientCore::lend_buffer`]).
     lent: bool,
+    /// Stray bytes and undecodable values are skipped, not fatal: a core without a
+    /// handshake talks to the guest agent, whose `guest-sync-delimited` reply starts with
+    /// 0xFF and whose channel may hold the garbage of an earlier client.
+    lenient: bool,
 }
 
 impl<R, S> std::fmt::Debug for ClientCore<R, S> {
@@ -139,7 +144,9 @@ impl<R, S> std::fmt::Debug for ClientCore<R, S> {
 impl<R, S: Subscriber> ClientCore<R, S> {
     /// A core that starts with `handshake`, refusing messages over `max_message_size` bytes.
     pub fn new(handshake: Handshake, max_message_size: usize) -> Self {
+        let lenient = matches!(handshake, Handshake::Ready(_));
         ClientCore {
+            lenient,
             framer: Framer::with_limits(max_message_size, crate::DEFAULT_MAX_DEPTH),
             handshake: Some(handshake),
             greeting: None,
@@ -293,8 +300,14 @@ impl<R, S: Subscriber> ClientCore<R, S> {
         if self.lent {
             return Ok(None);
         }
-        let frame = match self.framer.next_frame() {
-            Ok(Some(frame)) => frame,
+        let range = loop {
+            match self.framer.next_range() {
+                Err(FrameError::Stray { .. }) if self.lenient => continue,
+                other => break other,
+            }
+        };
+        let frame = match range {
+            Ok(Some(range)) => self.framer.frame_at(range),
             Ok(None) => return Ok(None),
             Err(e) => return Err(shut(&mut self.closed, &mut self.handshake, CloseReason::frame(e))),
         };
@@ -309,6 +322,7 @@ impl<R, S: Subscriber> ClientCore<R, S> {
         }
         let msg = match Message::from_slice(bytes) {
             Ok(msg) => msg,
+            Err(_) if self.lenient => return Ok(Some(Input::Other)),
             Err(e) => {
                 let excerpt = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
                 let why = CloseReason::Undecodable { error: e.to_string(), excerpt };

@@ -490,6 +490,14 @@ impl Conn {
         }
     }
 
+    /// Writes `bytes` as they are (the guest agent's 0xFF reset).
+    pub(crate) fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
+        self.send(&[], |buf| {
+            buf.extend_from_slice(bytes);
+            Ok(())
+        })
+    }
+
     /// Encodes one request with `encode` and writes it (with `fds` on its first byte).
     fn send(&self, fds: &[BorrowedFd<'_>], encode: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<()> {
         let mut buf = lock(&self.writer);

@@ -326,6 +326,36 @@ impl Client {
         self.conn.call(name, args, oob, fds, deadline)
     }
 
+    /// Synchronises with the guest agent, as [`Client::guest_sync`](crate::Client::guest_sync)
+    /// does: a 0xFF byte, then `guest-sync-delimited` with a random token until the reply
+    /// carries it.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), qmp::Error> {
+    /// let agent = qmp::blocking::Client::connect_with(qmp::Client::builder().negotiate(false).await_greeting(false), "/run/qga.sock")?;
+    /// agent.guest_sync()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn guest_sync(&self) -> Result<()> {
+        use crate::ga::sync;
+        self.conn.send_bytes(&[sync::RESET])?;
+        let mut last = (0, serde_json::Value::Null);
+        for attempt in 1..=sync::ATTEMPTS {
+            let token = sync::token();
+            let args = serde_json::json!({"id": token});
+            // A reply meant for an earlier client may come back in the place of ours, error
+            // or not: it is skipped, and the exchange tried again.
+            match self.call_raw("guest-sync-delimited", args).send() {
+                Ok(answered) if answered.as_i64() == Some(token) => return Ok(()),
+                Ok(answered) => last = (token, answered),
+                Err(e @ Error::Qmp(_)) if attempt == sync::ATTEMPTS => return Err(e),
+                Err(Error::Qmp(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Protocol(crate::ProtocolFault::AgentOutOfSync { sent: last.0, answered: last.1 }))
+    }
+
     /// Subscribes to the events `filter` selects, from those read after this call on
     /// (including every event caused by a command sent after it).
     pub fn subscribe(&self, filter: EventFilter) -> Subscription {

@@ -15,3 +15,5 @@ pub mod generated {
 }
 
 pub use generated::{commands, registry, types};
+
+pub(crate) mod sync;
