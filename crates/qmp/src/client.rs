@@ -270,6 +270,37 @@ impl Client {
         answer.map_err(|_| Error::Disconnected(self.shared.closed_reason()))?.map_err(|e| *e)
     }
 
+    /// Runs a program in the guest through the agent (`guest-exec`), waits for it to exit
+    /// (polling `guest-exec-status`, 1 ms doubling to 100 ms) and returns its exit status and
+    /// decoded output.
+    ///
+    /// ```no_run
+    /// # async fn demo(agent: qmp::Client) -> Result<(), qmp::Error> {
+    /// let out = agent.guest_exec(&qmp::ga::Exec::new("/bin/uname").args(["-r"])).await?;
+    /// println!("{} ({:?})", String::from_utf8_lossy(&out.stdout), out.status);
+    /// # Ok(()) }
+    /// ```
+    pub async fn guest_exec(&self, run: &crate::ga::Exec) -> Result<crate::ga::ExecOutput> {
+        let started = tokio::time::Instant::now();
+        let pid = self.execute(run.request()).await?.pid;
+        let mut wait = Duration::ZERO;
+        loop {
+            let status = self.execute(crate::ga::exec_status_request(pid)).await?;
+            if let Some(done) = crate::ga::exec_finished(status) {
+                return done;
+            }
+            wait = crate::ga::exec_next_poll(wait);
+            if let Some(limit) = run.deadline() {
+                // The last look is at the bound, not one poll before it.
+                match limit.checked_sub(started.elapsed()) {
+                    Some(left) if !left.is_zero() => wait = wait.min(left),
+                    _ => return Err(Error::Timeout),
+                }
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// Synchronises with the guest agent (qemu-ga), as every agent client should after
     /// connecting and after a timeout: sends a 0xFF byte, which makes the agent drop any
     /// partial request left in its channel, then `guest-sync-delimited` with a random token,

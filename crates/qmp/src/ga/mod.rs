@@ -16,4 +16,10 @@ pub mod generated {
 
 pub use generated::{commands, registry, types};
 
+mod exec;
 pub(crate) mod sync;
+
+pub(crate) use exec::{
+    finished as exec_finished, next_poll as exec_next_poll, status_request as exec_status_request,
+};
+pub use exec::{Exec, ExecOutput, ExitStatus};
