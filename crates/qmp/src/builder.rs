@@ -1,6 +1,6 @@
 //! The client's settings, and connecting with them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -295,6 +295,7 @@ impl ClientBuilder {
             closed_notify: Notify::new(),
             schema: tokio::sync::OnceCell::new(),
             check_arguments: self.check_arguments,
+            skipped: AtomicU64::new(0),
         });
         let conn =
             Connection::new(io, self.handshake(), self.max_message_size, ready_tx, Arc::clone(&shared));

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tokio::sync::{oneshot, Notify};
 use crate::address::IntoAddress;
 use crate::call::{Call, Json, Returns, Typed};
 use crate::commands::QueryQmpSchema;
-use crate::connection::{Answer, Outbox};
+use crate::connection::{Answer, AnswerRx, Outbox};
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::subscription::{CloseSlot, EventFilter, Subscriber, Subscription};
@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) schema: tokio::sync::OnceCell<Arc<Schema>>,
     /// [`ClientBuilder::check_arguments`].
     pub(crate) check_arguments: bool,
+    /// The core's count of inputs passed over ([`qmp_proto::client::ClientCore::skipped`]).
+    pub(crate) skipped: AtomicU64,
 }
 
 impl Shared {
@@ -218,7 +220,7 @@ impl Client {
         check_against(&schema, name, args)
     }
 
-    async fn send<A: Serialize + ?Sized>(
+    pub(crate) async fn send<A: Serialize + ?Sized>(
         &self,
         name: &str,
         args: &A,
@@ -226,6 +228,19 @@ impl Client {
         fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
     ) -> Result<Answer> {
+        let rx = self.enqueue(name, args, oob, fds)?;
+        self.answer(rx, timeout).await
+    }
+
+    /// Puts a request in the outbox (requests go out in the order they were enqueued) and
+    /// returns where its answer will come.
+    pub(crate) fn enqueue<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: &A,
+        oob: bool,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<AnswerRx> {
         if oob && !self.oob_enabled() {
             return Err(Error::Unsupported(format!(
                 "cannot run {name} out of band: oob was not negotiated on this connection"
@@ -263,42 +278,16 @@ impl Client {
                 self.shared.wake.notify_one();
             }
         }
+        Ok(rx)
+    }
+
+    /// Waits up to `timeout` for an enqueued request's answer.
+    pub(crate) async fn answer(&self, rx: AnswerRx, timeout: Option<Duration>) -> Result<Answer> {
         let answer = match timeout {
             Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| Error::Timeout)?,
             None => rx.await,
         };
         answer.map_err(|_| Error::Disconnected(self.shared.closed_reason()))?.map_err(|e| *e)
-    }
-
-    /// Runs a program in the guest through the agent (`guest-exec`), waits for it to exit
-    /// (polling `guest-exec-status`, 1 ms doubling to 100 ms) and returns its exit status and
-    /// decoded output.
-    ///
-    /// ```no_run
-    /// # async fn demo(agent: qmp::Client) -> Result<(), qmp::Error> {
-    /// let out = agent.guest_exec(&qmp::ga::Exec::new("/bin/uname").args(["-r"])).await?;
-    /// println!("{} ({:?})", String::from_utf8_lossy(&out.stdout), out.status);
-    /// # Ok(()) }
-    /// ```
-    pub async fn guest_exec(&self, run: &crate::ga::Exec) -> Result<crate::ga::ExecOutput> {
-        let started = tokio::time::Instant::now();
-        let pid = self.execute(run.request()).await?.pid;
-        let mut wait = Duration::ZERO;
-        loop {
-            let status = self.execute(crate::ga::exec_status_request(pid)).await?;
-            if let Some(done) = crate::ga::exec_finished(status) {
-                return done;
-            }
-            wait = crate::ga::exec_next_poll(wait);
-            if let Some(limit) = run.deadline() {
-                // The last look is at the bound, not one poll before it.
-                match limit.checked_sub(started.elapsed()) {
-                    Some(left) if !left.is_zero() => wait = wait.min(left),
-                    _ => return Err(Error::Timeout),
-                }
-            }
-            tokio::time::sleep(wait).await;
-        }
     }
 
     /// Synchronises with the guest agent (qemu-ga), as every agent client should after
@@ -444,7 +433,7 @@ fn decode_typed<C: Command>(answer: Answer) -> Result<C::Output> {
     decode_as::<Typed<C>>(C::NAME, answer)
 }
 
-fn decode_as<R: Returns>(name: &str, answer: Answer) -> Result<R::Output> {
+pub(crate) fn decode_as<R: Returns>(name: &str, answer: Answer) -> Result<R::Output> {
     match answer {
         Answer::Frame(bytes) => R::from_frame(name, &bytes),
         Answer::Parsed(resp) => R::from_parsed(name, *resp),

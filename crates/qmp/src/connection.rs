@@ -32,6 +32,8 @@ pub(crate) enum Answer {
 /// Where a call's answer goes. Boxed, the rare shapes keep the channel's allocation small
 /// (80 bytes, not 184: a size glibc's malloc serves from its fast bins).
 pub(crate) type ReplyTx = oneshot::Sender<Result<Answer, Box<Error>>>;
+/// Where a call's answer comes.
+pub(crate) type AnswerRx = oneshot::Receiver<Result<Answer, Box<Error>>>;
 
 /// The end of the handshake, for `start`: whether oob was negotiated, or why the connection
 /// closed first. (The greeting is published in `Shared` as soon as it comes.)
@@ -204,13 +206,18 @@ impl Connection {
         }
         loop {
             match self.core.next_input()? {
-                None => return Ok(()),
+                None => {
+                    self.shared.skipped.store(self.core.skipped(), Ordering::Relaxed);
+                    return Ok(());
+                }
                 Some(Input::Reply { to, reply, .. }) => {
                     let answer = match reply {
                         // The one copy of a reply: out of the read buffer, for its caller.
                         Reply::Frame(bytes) => Answer::Frame(bytes.to_vec()),
                         Reply::Parsed(resp) => Answer::Parsed(Box::new(resp)),
                     };
+                    // Published before the reply, so its caller sees what came before it.
+                    self.shared.skipped.store(self.core.skipped(), Ordering::Relaxed);
                     let _ = to.send(Ok(answer));
                 }
                 Some(Input::Unplaced(u)) => log_unplaced(&u),

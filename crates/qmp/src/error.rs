@@ -113,6 +113,12 @@ pub enum ProtocolFault {
         /// What it came back with last.
         answered: serde_json::Value,
     },
+    /// The guest agent did not answer `guest-sync-delimited` in time: it is not running in
+    /// the guest, or is still busy with an earlier client's command.
+    AgentSilent {
+        /// How long it was given.
+        after: std::time::Duration,
+    },
 }
 
 /// A step of the negotiation.
@@ -143,6 +149,11 @@ impl fmt::Display for ProtocolFault {
                 f,
                 "the guest agent answered guest-sync-delimited with {answered}, not {sent} ({} tries)",
                 crate::ga::sync::ATTEMPTS
+            ),
+            ProtocolFault::AgentSilent { after } => write!(
+                f,
+                "the guest agent did not answer guest-sync-delimited within {} s (is qemu-ga running in the guest?)",
+                after.as_secs_f64()
             ),
         }
     }

@@ -1,7 +1,8 @@
 //! Both clients against real qemu-ga (Debian's qemu-guest-agent 7.2), run on this host with
 //! every command that could harm it blocked (`qmp_testkit::GA_BLOCKED`): synchronising with
 //! `guest-sync-delimited` (whose reply starts with 0xFF), typed commands, a blocked command's
-//! error, and resynchronising through a channel that holds garbage and a stale reply.
+//! error, and resynchronising through a channel that holds garbage and a stale reply; and
+//! programs run through the agent (`qmp::ga::Agent::exec`).
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -131,26 +132,26 @@ fn the_blocking_client_skips_a_stale_channel_too() {
 async fn exec_returns_the_programs_output_and_exit_code() {
     use qmp::ga::{Exec, ExitStatus};
     let ga = Peer::qemu_ga();
-    let client = agent(ga.socket(0)).await;
+    let client = qmp::ga::Agent::connect(ga.socket(0)).await.unwrap();
     let sh = |script: &str| Exec::new("/bin/sh").args(["-c", script]);
-    let out = client.guest_exec(&sh("printf out; printf err >&2; exit 3")).await.unwrap();
+    let out = client.exec(&sh("printf out; printf err >&2; exit 3")).await.unwrap();
     assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"out"[..], &b"err"[..]));
     assert_eq!(out.status, ExitStatus::Code(3));
     assert!(!out.truncated);
     // Killed by a signal: the shell's way of saying so is 128 + 15.
-    let out = client.guest_exec(&sh("kill -TERM $$")).await.unwrap();
+    let out = client.exec(&sh("kill -TERM $$")).await.unwrap();
     assert_eq!((out.status, out.status.shell_code()), (ExitStatus::Signal(15), 143));
     // More output than one read of a pipe, input data, the environment given.
-    let out = client.guest_exec(&sh("yes 0123456789 | head -c 300000")).await.unwrap();
+    let out = client.exec(&sh("yes 0123456789 | head -c 300000")).await.unwrap();
     assert_eq!(out.stdout.len(), 300_000);
     assert!(out.stdout.starts_with(b"0123456789\n0123456789\n"));
     let input: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    let out = client.guest_exec(&Exec::new("/bin/cat").input(input.clone())).await.unwrap();
+    let out = client.exec(&Exec::new("/bin/cat").input(input.clone())).await.unwrap();
     assert_eq!(out.stdout, input);
-    let out = client.guest_exec(&sh("printf %s \"$GREETING\"").env(["GREETING=hello there"])).await.unwrap();
+    let out = client.exec(&sh("printf %s \"$GREETING\"").env(["GREETING=hello there"])).await.unwrap();
     assert_eq!(out.stdout, b"hello there");
     // A missing program is the agent's error.
-    let err = client.guest_exec(&Exec::new("/nonexistent/program")).await.unwrap_err();
+    let err = client.exec(&Exec::new("/nonexistent/program")).await.unwrap_err();
     assert!(err.qmp_error().is_some(), "{err:?}");
 }
 
@@ -158,26 +159,21 @@ async fn exec_returns_the_programs_output_and_exit_code() {
 async fn an_exec_past_its_timeout_fails_and_the_next_call_is_answered() {
     use std::time::Duration;
     let ga = Peer::qemu_ga();
-    let client = agent(ga.socket(0)).await;
+    let client = qmp::ga::Agent::connect(ga.socket(0)).await.unwrap();
     let slow = qmp::ga::Exec::new("/bin/sleep").args(["3"]).timeout(Duration::from_millis(200));
-    let err = client.guest_exec(&slow).await.unwrap_err();
+    let err = client.exec(&slow).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     client.execute(GuestPing {}).await.unwrap();
-    let out = client.guest_exec(&qmp::ga::Exec::new("/bin/echo").args(["next"])).await.unwrap();
+    let out = client.exec(&qmp::ga::Exec::new("/bin/echo").args(["next"])).await.unwrap();
     assert_eq!(out.stdout, b"next\n");
 }
 
 #[test]
 fn the_blocking_client_runs_programs_too() {
     let ga = Peer::qemu_ga();
-    let client = qmp::blocking::Client::connect_with(
-        qmp::Client::builder().negotiate(false).await_greeting(false),
-        ga.socket(0),
-    )
-    .unwrap();
-    client.guest_sync().unwrap();
+    let client = qmp::blocking::Agent::connect(ga.socket(0)).unwrap();
     let run = qmp::ga::Exec::new("/bin/sh").args(["-c", "cat; printf x >&2; exit 7"]).input(b"in".to_vec());
-    let out = client.guest_exec(&run).unwrap();
+    let out = client.exec(&run).unwrap();
     assert_eq!(
         (out.stdout, out.stderr, out.status),
         (b"in".to_vec(), b"x".to_vec(), qmp::ga::ExitStatus::Code(7))

@@ -128,6 +128,9 @@ pub struct ClientCore<R, S> {
     /// handshake talks to the guest agent, whose `guest-sync-delimited` reply starts with
     /// 0xFF and whose channel may hold the garbage of an earlier client.
     lenient: bool,
+    /// What the core passed over: replies no call waits for and, when lenient, stray bytes
+    /// and undecodable values.
+    skipped: u64,
 }
 
 impl<R, S> std::fmt::Debug for ClientCore<R, S> {
@@ -147,6 +150,7 @@ impl<R, S: Subscriber> ClientCore<R, S> {
         let lenient = matches!(handshake, Handshake::Ready(_));
         ClientCore {
             lenient,
+            skipped: 0,
             framer: Framer::with_limits(max_message_size, crate::DEFAULT_MAX_DEPTH),
             handshake: Some(handshake),
             greeting: None,
@@ -232,6 +236,13 @@ impl<R, S: Subscriber> ClientCore<R, S> {
         self.calls.contains_key(&id)
     }
 
+    /// How many inputs were passed over so far: replies no call waits for and, without a
+    /// handshake, runs of stray bytes and undecodable values. A guest-agent client that sees
+    /// this grow knows its channel held something it did not ask for, and synchronises again.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
     /// How many calls await replies.
     pub fn pending(&self) -> usize {
         self.calls.len()
@@ -302,7 +313,7 @@ impl<R, S: Subscriber> ClientCore<R, S> {
         }
         let range = loop {
             match self.framer.next_range() {
-                Err(FrameError::Stray { .. }) if self.lenient => continue,
+                Err(FrameError::Stray { .. }) if self.lenient => self.skipped += 1,
                 other => break other,
             }
         };
@@ -316,13 +327,19 @@ impl<R, S: Subscriber> ClientCore<R, S> {
             if !matches!(&self.handshake, Some(Handshake::Negotiating(n)) if n.id() == id) {
                 return Ok(Some(match self.calls.remove(&id) {
                     Some(to) => Input::Reply { id, to, reply: Reply::Frame(bytes) },
-                    None => Input::Unplaced(Unplaced::GaveUp { id }),
+                    None => {
+                        self.skipped += 1;
+                        Input::Unplaced(Unplaced::GaveUp { id })
+                    }
                 }));
             }
         }
         let msg = match Message::from_slice(bytes) {
             Ok(msg) => msg,
-            Err(_) if self.lenient => return Ok(Some(Input::Other)),
+            Err(_) if self.lenient => {
+                self.skipped += 1;
+                return Ok(Some(Input::Other));
+            }
             Err(e) => {
                 let excerpt = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
                 let why = CloseReason::Undecodable { error: e.to_string(), excerpt };
@@ -331,7 +348,11 @@ impl<R, S: Subscriber> ClientCore<R, S> {
         };
         let input = match msg {
             Message::Response(resp) => {
-                return reply(&mut self.handshake, &mut self.calls, &mut self.closed, resp).map(Some)
+                let input = reply(&mut self.handshake, &mut self.calls, &mut self.closed, resp)?;
+                if matches!(input, Input::Unplaced(_)) {
+                    self.skipped += 1;
+                }
+                return Ok(Some(input));
             }
             Message::Event(event) => {
                 let event = Arc::new(event);

@@ -215,6 +215,11 @@ impl Conn {
         }
     }
 
+    /// The core's count of inputs passed over (the guest agent's staleness signal).
+    pub(crate) fn skipped(&self) -> u64 {
+        lock(&self.state).core.skipped()
+    }
+
     pub(crate) fn supports_fds(&self) -> bool {
         matches!(self.stream, Stream::Unix(_))
     }
@@ -248,6 +253,36 @@ impl Conn {
             // A reply wait ends with its reply or an error (State::take).
             _ => unreachable!("a reply wait ended without a reply"),
         }
+    }
+
+    /// Sends a request without waiting for its reply, for the guest agent's commands that
+    /// answer only when they fail; returns its id for [`Conn::take_reply`].
+    pub(crate) fn send_only<A: Serialize + ?Sized>(&self, name: &str, args: &A) -> Result<u64> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Err(((), why)) = lock(&self.state).core.register(id, ()) {
+            return Err(Error::Disconnected(why.clone()));
+        }
+        let sent = self.send(&[], |buf| {
+            qmp_proto::encode_request(buf, name, args, Some(&id), false).map_err(|source| Error::Json {
+                context: format!("cannot encode the arguments of {name}"),
+                source,
+            })
+        });
+        match sent {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                lock(&self.state).core.forget(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// The reply to a [`Conn::send_only`] request if it has come, without waiting; the call is
+    /// forgotten either way.
+    pub(crate) fn take_reply(&self, id: u64) -> Option<Reply> {
+        let mut st = lock(&self.state);
+        st.core.forget(id);
+        st.replies.remove(&id)
     }
 
     /// Runs the handshake until `deadline`: waits for the greeting (when one is awaited), then

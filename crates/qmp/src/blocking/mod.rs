@@ -38,8 +38,11 @@
 //! For an application that must react to events at once while it does other work, use the
 //! async [`crate::Client`], whose connection task reads all the time.
 
+mod agent;
 mod conn;
 mod stream;
+
+pub use agent::Agent;
 
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
@@ -324,37 +327,6 @@ impl Client {
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         self.conn.call(name, args, oob, fds, deadline)
-    }
-
-    /// Runs a program in the guest through the agent (`guest-exec`), waits for it to exit
-    /// (polling `guest-exec-status`, 1 ms doubling to 100 ms) and returns its exit status and
-    /// decoded output.
-    ///
-    /// ```no_run
-    /// # fn demo(agent: qmp::blocking::Client) -> Result<(), qmp::Error> {
-    /// let out = agent.guest_exec(&qmp::ga::Exec::new("/bin/uname").args(["-r"]))?;
-    /// println!("{} ({:?})", String::from_utf8_lossy(&out.stdout), out.status);
-    /// # Ok(()) }
-    /// ```
-    pub fn guest_exec(&self, run: &crate::ga::Exec) -> Result<crate::ga::ExecOutput> {
-        let started = std::time::Instant::now();
-        let pid = self.execute(run.request())?.pid;
-        let mut wait = Duration::ZERO;
-        loop {
-            let status = self.execute(crate::ga::exec_status_request(pid))?;
-            if let Some(done) = crate::ga::exec_finished(status) {
-                return done;
-            }
-            wait = crate::ga::exec_next_poll(wait);
-            if let Some(limit) = run.deadline() {
-                // The last look is at the bound, not one poll before it.
-                match limit.checked_sub(started.elapsed()) {
-                    Some(left) if !left.is_zero() => wait = wait.min(left),
-                    _ => return Err(Error::Timeout),
-                }
-            }
-            std::thread::sleep(wait);
-        }
     }
 
     /// Synchronises with the guest agent, as [`Client::guest_sync`](crate::Client::guest_sync)

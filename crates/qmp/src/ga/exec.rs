@@ -2,7 +2,7 @@
 //! `guest-exec-status` is polled until it has exited, its output base64-encoded. [`Exec`]
 //! says what to run; [`ExecOutput`] is what came of it, decoded.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
@@ -10,7 +10,7 @@ use crate::ga::commands::{GuestExec, GuestExecStatus};
 use crate::ga::types;
 use crate::{Error, Result};
 
-/// A program to run in the guest ([`Client::guest_exec`](crate::Client::guest_exec)).
+/// A program to run in the guest ([`Agent::exec`](crate::ga::Agent::exec)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -58,11 +58,6 @@ impl Exec {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
-    }
-
-    /// The whole-run bound, if any.
-    pub(crate) fn deadline(&self) -> Option<Duration> {
-        self.timeout
     }
 
     /// The `guest-exec` request: output captured, input base64-encoded.
@@ -113,18 +108,53 @@ pub struct ExecOutput {
     pub truncated: bool,
 }
 
-/// The `guest-exec-status` request for `pid`.
-pub(crate) fn status_request(pid: i64) -> GuestExecStatus {
-    GuestExecStatus::new(pid)
+/// Waiting for a started program to exit: what each `guest-exec-status` answer means, and
+/// how long to sleep before the next (1 ms doubling to 100 ms: most programs are short).
+pub(crate) struct Waiting {
+    pid: i64,
+    started: Instant,
+    wait: Duration,
+    limit: Option<Duration>,
 }
 
-/// Polling `guest-exec-status`: quick at first (most programs are short), backing off.
-pub(crate) fn next_poll(previous: Duration) -> Duration {
-    (previous * 2).clamp(Duration::from_millis(1), Duration::from_millis(100))
+/// What to do after a `guest-exec-status` answer.
+pub(crate) enum Step {
+    /// The program has exited.
+    Done(ExecOutput),
+    /// Ask again after this long.
+    Sleep(Duration),
+}
+
+impl Waiting {
+    /// Starts waiting for `pid`, started by `run` just now.
+    pub(crate) fn new(run: &Exec, pid: i64) -> Self {
+        Waiting { pid, started: Instant::now(), wait: Duration::ZERO, limit: run.timeout }
+    }
+
+    /// The next `guest-exec-status` request.
+    pub(crate) fn request(&self) -> GuestExecStatus {
+        GuestExecStatus::new(self.pid)
+    }
+
+    /// The step after `status`: done, or sleep; past the run's bound, [`Error::Timeout`]
+    /// (the last look is at the bound, not one poll before it).
+    pub(crate) fn after(&mut self, status: types::GuestExecStatus) -> Result<Step> {
+        if let Some(done) = finished(status) {
+            return done.map(Step::Done);
+        }
+        self.wait = (self.wait * 2).clamp(Duration::from_millis(1), Duration::from_millis(100));
+        if let Some(limit) = self.limit {
+            match limit.checked_sub(self.started.elapsed()) {
+                Some(left) if !left.is_zero() => self.wait = self.wait.min(left),
+                _ => return Err(Error::Timeout),
+            }
+        }
+        Ok(Step::Sleep(self.wait))
+    }
 }
 
 /// The output, once the status says the program has exited (`None` before).
-pub(crate) fn finished(status: types::GuestExecStatus) -> Option<Result<ExecOutput>> {
+fn finished(status: types::GuestExecStatus) -> Option<Result<ExecOutput>> {
     if !status.exited {
         return None;
     }

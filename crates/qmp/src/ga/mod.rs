@@ -1,6 +1,9 @@
-//! The guest agent's QAPI (qemu-ga's schema), typed: every command of qemu-ga 7.2 to 9.2 in
-//! [`commands`], its types in [`types`], and the [`registry`] of them, from
-//! [`qmp_qapi::ga`]; the schema's facts in [`generated::facts`].
+//! The guest agent (qemu-ga): the client ([`Agent`]; [`crate::blocking::Agent`] without
+//! async), and its QAPI typed: every command of qemu-ga 7.2 to 9.2 in [`commands`], its types
+//! in [`types`], and the [`registry`] of them, from [`qmp_qapi::ga`]; the schema's facts in
+//! [`generated::facts`]. Helpers where the raw commands are painful: [`Agent::exec`] (a
+//! program run to its end, its output decoded), [`Agent::download`] and [`Agent::upload`]
+//! (files of any size, in chunks), [`Agent::info`].
 //!
 //! ```
 //! use qmp::ga::commands::GuestPing;
@@ -16,10 +19,15 @@ pub mod generated {
 
 pub use generated::{commands, registry, types};
 
-mod exec;
+mod agent;
+pub(crate) mod exec;
+pub mod file;
+mod info;
+pub mod policy;
 pub(crate) mod sync;
 
-pub(crate) use exec::{
-    finished as exec_finished, next_poll as exec_next_poll, status_request as exec_status_request,
-};
+pub use agent::Agent;
 pub use exec::{Exec, ExecOutput, ExitStatus};
+pub use file::Progress;
+pub use info::{AgentInfo, CommandState};
+pub use policy::gives_no_reply;
