@@ -9,6 +9,7 @@
 mod args;
 mod connect;
 mod error;
+mod ga;
 mod oneshot;
 mod pyliteral;
 mod shell;
@@ -74,7 +75,7 @@ Examples:
     version,
     about = "Run QMP commands against QEMU",
     long_about = None,
-    override_usage = "qmp [OPTIONS] <COMMAND> [ARG...]\n       qmp [OPTIONS] hmp <COMMAND-LINE>...\n       qmp shell | launch | sim [...]",
+    override_usage = "qmp [OPTIONS] <COMMAND> [ARG...]\n       qmp [OPTIONS] hmp <COMMAND-LINE>...\n       qmp ga [-s ADDR] <COMMAND> [ARG...]\n       qmp shell | launch | sim [...]",
     after_help = AFTER_HELP,
     subcommand_value_name = "COMMAND",
     subcommand_help_heading = "Commands (any other name is a QMP command)",
@@ -138,6 +139,9 @@ enum Command {
 
     /// Serve a simulated QEMU on a socket (until `quit`, Ctrl-C, SIGTERM or SIGHUP)
     Sim(SimArgs),
+
+    /// The guest agent (qemu-ga): its commands, exec, cp, ping, info, shell
+    Ga(ga::GaArgs),
 
     /// A QMP command and its arguments (key=value, --key=value, --args JSON)
     #[command(external_subcommand)]
@@ -254,6 +258,10 @@ fn main() -> ExitCode {
         Some(Command::Shell(args)) => return block_on(shell::run(args)),
         Some(Command::Launch(args)) => return block_on(shell::launch(args)),
         Some(Command::Sim(sim)) => run_sim(sim),
+        Some(Command::Ga(args)) => match ga::run(args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::from(error::code::SUCCESS),

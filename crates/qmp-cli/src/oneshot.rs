@@ -83,7 +83,7 @@ async fn check_arguments(client: &Client, name: &str, arguments: &Value) -> Resu
 }
 
 /// Prints a JSON value: pretty on a terminal or with `--pretty`, one line otherwise.
-fn print_json(global: &GlobalOpts, value: &Value) -> Result<(), CliError> {
+pub fn print_json(global: &GlobalOpts, value: &Value) -> Result<(), CliError> {
     let stdout = io::stdout();
     let pretty = global.pretty || (!global.compact && stdout.is_terminal());
     let mut out = io::BufWriter::new(stdout.lock());

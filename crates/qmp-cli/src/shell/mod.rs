@@ -117,6 +117,19 @@ impl CommonArgs {
     }
 }
 
+/// `qmp ga shell`'s own options.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AgentShellArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Runs the shell on the guest agent `qmp ga` names, until Ctrl-D or the connection ends.
+pub fn run_agent(_ga: &crate::ga::GaArgs, _args: AgentShellArgs) -> ExitCode {
+    eprintln!("qmp: the agent shell is not built yet");
+    ExitCode::from(crate::error::code::USAGE)
+}
+
 /// Runs `qmp shell` until Ctrl-D or the connection ends; returns the exit code.
 pub async fn run(args: ShellArgs) -> ExitCode {
     if !args.launch.is_empty() {
