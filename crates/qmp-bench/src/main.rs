@@ -20,6 +20,7 @@ mod build_time;
 mod child;
 mod external;
 mod floor;
+mod ga_copy;
 mod helpers;
 mod ours;
 mod peer;
@@ -37,6 +38,8 @@ const USAGE: &str = "usage: qmp-bench [--quick] [--json] | --build-time [--json]
   --json        also print one JSON object with every figure on stdout (the table goes to stderr)
   --build-time  instead: clean release builds of qmp-qapi, qapi-rs's qapi-qmp and qmp, side by side
                 (several minutes; fetches qapi-qmp from crates.io first)
+  --ga-copy [MIB]  instead: a file of MIB MiB (64) copied into and out of real qemu-ga with
+                `qmp ga cp` and with qemu.qmp, checked byte for byte (about a minute)
 
 Runs every measure of issue 5 against peers it starts itself; see BENCHMARKS.md.";
 
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
             helpers::profile(what, opt_num(&args, "--n"), opt_arg(&args, "--socket").as_deref())
         }
         Some("oneshot-floor") => floor::oneshot(&socket_arg(&args)),
+        Some("--ga-copy") => ga_copy::run(args.get(1).and_then(|m| m.parse().ok()).unwrap_or(64)),
         _ => return bench(&args),
     };
     match result {
