@@ -322,18 +322,12 @@ impl Client {
         let mut last = (0, serde_json::Value::Null);
         for attempt in 1..=sync::ATTEMPTS {
             let token = sync::token();
-            let args = serde_json::json!({"id": token});
-            // A reply meant for an earlier client may come back in the place of ours, error
-            // or not: it is skipped, and the exchange tried again.
-            match self.call_raw("guest-sync-delimited", args).send().await {
-                Ok(answered) if answered.as_i64() == Some(token) => return Ok(()),
-                Ok(answered) => last = (token, answered),
-                Err(e @ Error::Qmp(_)) if attempt == sync::ATTEMPTS => return Err(e),
-                Err(Error::Qmp(_)) => {}
-                Err(e) => return Err(e),
+            let answer = self.call_raw("guest-sync-delimited", serde_json::json!({"id": token})).send().await;
+            if sync::answered(attempt, token, answer, &mut last)? {
+                return Ok(());
             }
         }
-        Err(Error::Protocol(crate::ProtocolFault::AgentOutOfSync { sent: last.0, answered: last.1 }))
+        Err(sync::out_of_sync(last))
     }
 
     /// Subscribes to the events `filter` selects, from now on (including those caused by any

@@ -21,3 +21,32 @@ pub(crate) fn token() -> i64 {
     let h = RandomState::new().hash_one((n, std::time::SystemTime::now()));
     (h & ((1 << 53) - 1)) as i64
 }
+
+/// The last token sent and what came back for it, for [`out_of_sync`].
+pub(crate) type Last = (i64, serde_json::Value);
+
+/// What the answer to attempt `attempt` (from 1) with `token` means: `Ok(true)` when it
+/// carries the token; `Ok(false)` to try again (a reply meant for an earlier client came in
+/// its place, error or not); `Err` for a failure that ends the sync.
+pub(crate) fn answered(
+    attempt: usize,
+    token: i64,
+    answer: crate::Result<serde_json::Value>,
+    last: &mut Last,
+) -> crate::Result<bool> {
+    match answer {
+        Ok(v) if v.as_i64() == Some(token) => Ok(true),
+        Ok(v) => {
+            *last = (token, v);
+            Ok(false)
+        }
+        Err(e @ crate::Error::Qmp(_)) if attempt == ATTEMPTS => Err(e),
+        Err(crate::Error::Qmp(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The error when every attempt was answered with another token.
+pub(crate) fn out_of_sync(last: Last) -> crate::Error {
+    crate::Error::Protocol(crate::ProtocolFault::AgentOutOfSync { sent: last.0, answered: last.1 })
+}
