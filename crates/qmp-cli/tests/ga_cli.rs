@@ -115,6 +115,8 @@ fn commands_ping_info_and_the_agents_errors() {
     let out = ga(&peer, &["guest-get-host-name"]);
     let name: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(name["host-name"].is_string());
+    let out = ga(&peer, &["--pretty", "guest-get-host-name"]);
+    assert!(out.stdout.lines().count() == 3 && out.stdout.contains("\n  \"host-name\""), "{}", out.stdout);
     let out = ga(&peer, &["guest-sync", "id=42"]);
     assert_eq!(out.stdout.trim(), "42");
     // info: JSON when not a terminal.

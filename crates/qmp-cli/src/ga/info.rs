@@ -11,7 +11,7 @@ use crate::error::CliError;
 pub fn run(ga: &super::GaArgs) -> Result<(), CliError> {
     let info =
         crate::block_on(super::bounded(ga, false, async { Ok(super::connect(ga).await?.info().await?) }))?;
-    let global = crate::globals();
+    let global = &ga.output();
     if std::io::stdout().is_terminal() && !global.pretty && !global.compact {
         return write_table(&info);
     }

@@ -59,8 +59,27 @@ pub struct GaArgs {
     #[arg(long, value_name = "SECONDS", value_parser = crate::parse_timeout)]
     pub wait: Option<Duration>,
 
+    /// Pretty-print JSON even when stdout is not a terminal
+    #[arg(long, conflicts_with = "compact")]
+    pub pretty: bool,
+
+    /// Print JSON on one line even on a terminal
+    #[arg(long)]
+    pub compact: bool,
+
     #[command(subcommand)]
     pub command: GaCommand,
+}
+
+impl GaArgs {
+    /// The output options: these, else those given before `ga`.
+    pub fn output(&self) -> crate::GlobalOpts {
+        let mut global = crate::globals().clone();
+        if self.pretty || self.compact {
+            (global.pretty, global.compact) = (self.pretty, self.compact);
+        }
+        global
+    }
 }
 
 /// The agent's subcommands; any other word is an agent command.
@@ -114,7 +133,7 @@ fn run_raw(args: &GaArgs, words: &[OsString]) -> Result<(), CliError> {
     let result = crate::block_on(bounded(args, false, async {
         Ok(connect(args).await?.call_raw(&name, arguments).send().await?)
     }))?;
-    crate::oneshot::print_json(crate::globals(), &result)
+    crate::oneshot::print_json(&args.output(), &result)
 }
 
 /// The agent command a word names: as given, or with `guest-` put before it when the word
