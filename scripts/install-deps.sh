@@ -41,6 +41,13 @@ if ! command -v openssl >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends openssl >/dev/null
 fi
 
+if ! command -v man >/dev/null 2>&1 || ! command -v groff >/dev/null 2>&1; then
+  echo "install-deps: installing man-db and groff (the man page test renders qmp's)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends man-db groff-base >/dev/null
+fi
+
 if ! python3 -c 'import qemu.qmp' >/dev/null 2>&1; then
   echo "install-deps: installing the pip package qemu.qmp" >&2
   python3 -m pip install -q --disable-pip-version-check qemu.qmp >/dev/null

@@ -75,31 +75,40 @@ pub fn qemu_qmp_serial_us(python: &Path, socket: &Path, count: usize) -> io::Res
     Ok((us, v["version"].as_str().unwrap_or("?").to_owned()))
 }
 
-/// The `qmp` binary: next to this one (`target/release/qmp`). When run by cargo
-/// (`cargo run --release -p qmp-bench`), it is (re)built first with `cargo build --release
-/// -p qmp-cli`; if that build fails, an existing binary is still used.
+/// The `qmp` binary: next to this one (`target/release/qmp`); see [`sibling_binary`].
 pub fn qmp_binary() -> io::Result<PathBuf> {
+    sibling_binary("qmp-cli", "qmp")
+}
+
+/// `qmp-bench-idle`, the small program whose memory is measured; see [`sibling_binary`].
+pub fn idle_binary() -> io::Result<PathBuf> {
+    sibling_binary("qmp-bench", "qmp-bench-idle")
+}
+
+/// A binary of the workspace next to this one. When run by cargo (`cargo run --release -p
+/// qmp-bench` builds only the bench itself), it is (re)built first with `cargo build --release
+/// -p PACKAGE --bin BIN`; if that build fails, an existing binary is still used. A missing
+/// one is an error that names it and how to build it.
+fn sibling_binary(package: &str, bin: &str) -> io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let bin = exe.with_file_name("qmp");
+    let path = exe.with_file_name(bin);
     if let (Some(cargo), Some(manifest)) = (std::env::var_os("CARGO"), std::env::var_os("CARGO_MANIFEST_DIR"))
     {
         let workspace = Path::new(&manifest).join("../../Cargo.toml");
         let status = Command::new(cargo)
-            .args(["build", "--release", "--quiet", "-p", "qmp-cli", "--manifest-path"])
+            .args(["build", "--release", "--quiet", "-p", package, "--bin", bin, "--manifest-path"])
             .arg(&workspace)
             .status();
         if !matches!(status, Ok(s) if s.success()) {
-            eprintln!(
-                "qmp-bench: `cargo build --release -p qmp-cli` failed; using the existing binary if any"
-            );
+            eprintln!("qmp-bench: `cargo build --release -p {package} --bin {bin}` failed; using the existing binary if any");
         }
     }
-    if bin.is_file() {
-        Ok(bin)
+    if path.is_file() {
+        Ok(path)
     } else {
         Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("{} not found: run `cargo build --release -p qmp-cli`", bin.display()),
+            format!("{} not found: run `cargo build --release -p {package} --bin {bin}`", path.display()),
         ))
     }
 }

@@ -530,7 +530,7 @@ fn memory(rep: &mut Report, sock: &Path, dir: &Path) {
     let sock_str = sock.to_string_lossy().into_owned();
     // A separate small program (`qmp-bench-idle`), so that the figure is the client's and its
     // runtime's, not the benchmark's; the floor mode holds a raw socket, for reference.
-    let idle = std::env::current_exe().map(|me| me.with_file_name("qmp-bench-idle"));
+    let idle = crate::external::idle_binary();
     let mut floor_rss = None;
     for (mode, key, anon_key) in [
         ("floor", "floor_client_rss_kb", "floor_client_anon_kb"),

@@ -68,11 +68,30 @@ Examples:
   qmp --wait 30 -s /run/vm.qmp query-status     # right after starting QEMU
   QMP_SOCKET=/run/vm.qmp qmp hmp info status";
 
+/// `qmp --version`: what a bug report needs: the crate version, the commit it was built
+/// from, and the QEMU versions the typed API covers.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let range = |v: &[&str]| format!("{} to {}", v.first().unwrap_or(&"?"), v.last().unwrap_or(&"?"));
+    format!(
+        "{}\ntyped QAPI: QEMU {}; guest agent: qemu-ga {}",
+        *SHORT_VERSION,
+        range(qmp::generated::facts::SCHEMA.versions),
+        range(qmp::ga::generated::facts::SCHEMA.versions),
+    )
+});
+
+/// `qmp -V` and the man page: the crate version and the commit.
+static SHORT_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let commit = option_env!("QMP_BUILD_COMMIT").filter(|c| !c.is_empty());
+    format!("{}{}", env!("CARGO_PKG_VERSION"), commit.map(|c| format!(" (commit {c})")).unwrap_or_default())
+});
+
 /// The command line.
 #[derive(Parser, Debug)]
 #[command(
     name = "qmp",
-    version,
+    version = SHORT_VERSION.as_str(),
+    long_version = VERSION.as_str(),
     about = "Run QMP commands against QEMU",
     long_about = None,
     override_usage = "qmp [OPTIONS] <COMMAND> [ARG...]\n       qmp [OPTIONS] hmp <COMMAND-LINE>...\n       qmp ga [-s ADDR] <COMMAND> [ARG...]\n       qmp shell | launch | sim [...]",
@@ -142,6 +161,16 @@ enum Command {
 
     /// The guest agent (qemu-ga): its commands, exec, cp, ping, info, shell
     Ga(ga::GaArgs),
+
+    /// Print a shell completion script: qmp completions bash > /etc/bash_completion.d/qmp
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (roff): qmp man | man -l -
+    Man,
 
     /// A QMP command and its arguments (key=value, --key=value, --args JSON)
     #[command(external_subcommand)]
@@ -258,6 +287,13 @@ fn main() -> ExitCode {
         Some(Command::Shell(args)) => return block_on(shell::run(args)),
         Some(Command::Launch(args)) => return block_on(shell::launch(args)),
         Some(Command::Sim(sim)) => run_sim(sim),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "qmp", &mut std::io::stdout());
+            Ok(())
+        }
+        Some(Command::Man) => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(CliError::Output)
+        }
         Some(Command::Ga(args)) => match ga::run(args) {
             Ok(code) => return code,
             Err(e) => Err(e),
