@@ -388,7 +388,7 @@ fn insert_path(map: &mut Map<String, Value>, path: &[&str], value: Value) -> Res
 }
 
 /// The stack of the threads the depth tests run on: smaller than the shell's worker thread
-/// (a tokio blocking thread, 2 MiB). Optimised, reading, printing and dropping arguments at
+/// (a tokio blocking thread, [`crate::WORKER_STACK`]). Optimised, reading, printing and dropping arguments at
 /// the limit fits in 256 KiB; an unoptimised build's frames are several times larger
 /// (serde_json's printing and dropping of a 1024-deep object take over 1 MiB there), so its
 /// tests get 1.5 MiB, still under the worker's. A deep `clone` (or `json!`, which copies by

@@ -314,10 +314,17 @@ fn asks_for_help(words: &[OsString]) -> bool {
     words.iter().skip(1).any(|w| w == "--help" || w == "-h")
 }
 
+/// The stack of the runtime's threads (the shell's line loop runs on one of its blocking
+/// threads): arguments nested to the 1023-level limit are built, printed and dropped
+/// recursively (serde_json's way), and an unoptimised build with `preserve_order`'s maps
+/// needs over 2 MiB for it. Only the pages touched count against memory.
+pub const WORKER_STACK: usize = 8 << 20;
+
 /// Runs a future to completion on a current-thread runtime: one thread, started fast.
 fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK)
         .build()
         // Building a current-thread runtime only fails when the OS refuses an epoll or
         // timer fd, which leaves nothing sensible to do but stop.

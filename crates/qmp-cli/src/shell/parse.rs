@@ -366,9 +366,20 @@ mod fuzz_tests {
         }
     }
 
-    /// Inputs that stress one path, run every time.
+    /// Inputs that stress one path, run every time, on a thread with the stack the shell's
+    /// worker has at most (the body clones and re-reads what it builds, which the shell does
+    /// not, so it gets the worker's whole stack rather than the depth tests' smaller one).
     #[test]
     fn shell_args_body_fixed_inputs() {
+        std::thread::Builder::new()
+            .stack_size(crate::WORKER_STACK)
+            .spawn(fixed_inputs)
+            .unwrap()
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    }
+
+    fn fixed_inputs() {
         let deep_key = crate::args::dotted(crate::args::MAX_DEPTH + 1);
         let at_limit = crate::args::dotted(crate::args::MAX_DEPTH);
         for text in [
