@@ -12,7 +12,9 @@
 //! - events print above the prompt as they arrive, leaving the line being typed intact;
 //! - history persists in `~/.qmp-shell_history`; Ctrl-C drops the line (and an open
 //!   transaction), Ctrl-D leaves (under `qmp launch` it asks QEMU to quit);
-//! - a lost connection ends the shell with one line on stderr and exit code 3.
+//! - a lost connection ends the shell with one line on stderr and exit code 3;
+//! - `-N` neither negotiates nor waits for a greeting (one that comes at once is shown), so
+//!   `qmp_capabilities` is the user's to type, and a peer that never greets gets a prompt.
 
 mod complete;
 mod finish;
@@ -89,7 +91,8 @@ pub struct ShellArgs {
     #[arg(long, conflicts_with = "socket")]
     pub sim: bool,
 
-    /// Skip capabilities negotiation (for qemu-ga, or to type qmp_capabilities yourself)
+    /// Skip capabilities negotiation and do not wait for a greeting (one that comes is shown):
+    /// type qmp_capabilities yourself
     #[arg(short = 'N', long = "skip-negotiation")]
     pub skip_negotiation: bool,
 
@@ -158,7 +161,8 @@ pub async fn run(args: ShellArgs) -> ExitCode {
 }
 
 /// Connects as the options say: `-s` here, else before `shell`, else the environment;
-/// `-N` leaves the negotiation to the user.
+/// `-N` leaves the negotiation to the user and does not wait for a greeting (the guest agent
+/// sends none).
 async fn connect(args: &ShellArgs) -> Result<Client, CliError> {
     let mut global = crate::globals().clone();
     if args.socket.is_some() {
@@ -179,7 +183,7 @@ async fn connect(args: &ShellArgs) -> Result<Client, CliError> {
     if global.sim && !args.skip_negotiation {
         return crate::connect::connect(&global).await;
     }
-    let builder = Client::builder().negotiate(!args.skip_negotiation);
+    let builder = Client::builder().negotiate(!args.skip_negotiation).await_greeting(!args.skip_negotiation);
     let connecting = crate::connect::connect_with(&global, builder);
     crate::connect::within_timeout(&global, connecting).await
 }

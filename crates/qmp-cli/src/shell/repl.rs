@@ -241,18 +241,31 @@ fn new_editor(data: &Arc<Mutex<CompletionData>>) -> rustyline::Result<Editor<She
     Ok(editor)
 }
 
+/// How long `-N` waits for a greeting it does not require: QEMU sends one at once.
+const GREETING_GRACE: Duration = Duration::from_millis(200);
+
 impl Shell {
     fn banner(&self) {
         println!(
             "{}",
             if self.opts.hmp { "Welcome to the HMP shell!" } else { "Welcome to the QMP low-level shell!" }
         );
-        match self.client.greeting() {
+        let client = &self.client;
+        if client.greeting().is_none() {
+            // -N: connected without waiting for the greeting; it is shown if it comes soon.
+            self.rt.block_on(async {
+                let deadline = tokio::time::Instant::now() + GREETING_GRACE;
+                while client.greeting().is_none() && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+        }
+        match client.greeting() {
             Some(g) => {
                 let v = &g.version.qemu;
                 println!("Connected to QEMU {}.{}.{}", v.major, v.minor, v.micro);
             }
-            None => println!("Connected"),
+            None => println!("Connected (no greeting)"),
         }
         if !self.opts.hmp {
             println!("Type 'help' for the commands, 'help COMMAND' for one; Tab completes; Ctrl-D leaves.");
