@@ -62,7 +62,8 @@ impl ConnectOpts {
         }
     }
 
-    fn any_tls(&self) -> bool {
+    /// Whether any TLS option is given.
+    pub fn any_tls(&self) -> bool {
         self.tls_ca.is_some()
             || self.tls_cert.is_some()
             || self.tls_key.is_some()

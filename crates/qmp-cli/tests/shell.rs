@@ -170,6 +170,8 @@ fn a_command_and_its_result() {
 fn skip_negotiation_verbose_and_json_lines() {
     let qemu = Qemu::system();
     let mut sh = shell(&qemu, &["-N", "-v"]);
+    // Not waited for, but QEMU greets at once: it is shown.
+    sh.expect("Connected to QEMU 7.");
     sh.prompt();
     // Not negotiated: QEMU refuses; there is no schema yet, so nothing is checked.
     let out = sh.line("query-status");

@@ -143,6 +143,19 @@ fn a_greeting_without_negotiation_is_the_whole_handshake() {
 }
 
 #[test]
+fn a_greeting_not_waited_for_is_kept_and_changes_nothing() {
+    let mut core = Core::new(Handshake::none(), 1 << 20);
+    core.feed(GREETING_OOB);
+    assert_eq!(drain(&mut core), ["other"]);
+    assert!(core.is_ready() && !core.oob() && !core.wants_capabilities());
+    assert_eq!(core.greeting().unwrap().version.qemu.micro, 22);
+    // A second one does not replace it.
+    core.feed(GREETING_PLAIN);
+    assert_eq!(drain(&mut core), ["other"]);
+    assert_eq!(core.greeting().unwrap().version.qemu.micro, 22);
+}
+
+#[test]
 fn a_refused_negotiation_closes_with_the_servers_error() {
     let mut core = Core::new(Handshake::qmp(true), 1 << 20);
     core.feed(GREETING_OOB);

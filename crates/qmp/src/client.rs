@@ -129,7 +129,9 @@ impl Client {
         ClientBuilder::new()
     }
 
-    /// The server's greeting (`None` when the builder was told not to wait for one).
+    /// The server's greeting: `None` until it comes, and for a server that sends none (the
+    /// guest agent). Without [`await_greeting`](ClientBuilder::await_greeting) it may come
+    /// after `connect` has returned (QEMU sends it at once).
     pub fn greeting(&self) -> Option<&Greeting> {
         self.shared.greeting.get()
     }

@@ -222,6 +222,8 @@ impl Connection {
                 }
                 Some(Input::Unplaced(u)) => log_unplaced(&u),
                 Some(Input::Greeting | Input::Ready { .. }) => self.handshake_step(),
+                // Perhaps a greeting the handshake did not wait for: published all the same.
+                Some(Input::Other) => self.publish_greeting(),
                 Some(_) => {}
             }
         }
@@ -230,11 +232,7 @@ impl Connection {
     /// Takes the handshake's next step: sends `qmp_capabilities` when it is due, tells `start`
     /// when the handshake is over.
     fn handshake_step(&mut self) {
-        if let Some(g) = self.core.greeting() {
-            if self.shared.greeting.get().is_none() {
-                let _ = self.shared.greeting.set(g.clone());
-            }
-        }
+        self.publish_greeting();
         if self.core.wants_capabilities() {
             let id = {
                 let mut ob = self.shared.lock_outbox();
@@ -245,6 +243,15 @@ impl Connection {
         } else if self.core.is_ready() {
             if let Some(tx) = self.ready.take() {
                 let _ = tx.send(Ok(self.core.oob()));
+            }
+        }
+    }
+
+    /// Makes the greeting, once it came, what [`Client::greeting`](crate::Client::greeting) gives.
+    fn publish_greeting(&mut self) {
+        if let Some(g) = self.core.greeting() {
+            if self.shared.greeting.get().is_none() {
+                let _ = self.shared.greeting.set(g.clone());
             }
         }
     }

@@ -52,6 +52,22 @@ async fn skipping_negotiation_leaves_the_server_in_capabilities_mode() {
 }
 
 #[tokio::test]
+async fn a_greeting_not_waited_for_is_still_kept() {
+    let qemu = Peer::qemu(1);
+    let client = Client::builder()
+        .negotiate(false)
+        .await_greeting(false)
+        .timeout(T)
+        .connect(qemu.socket(0))
+        .await
+        .unwrap();
+    // QEMU greets first: by the time an answer comes, the greeting has been read.
+    client.call_raw("qmp_capabilities", Value::Null).send().await.unwrap();
+    assert!(client.greeting().expect("the greeting").version.qemu.major >= 7);
+    client.call_raw("query-status", Value::Null).send().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_thousand_pipelined_commands_are_all_answered_and_matched() {
     let qemu = Peer::qemu(1);
     let client = connect(&qemu, 0).await;

@@ -181,9 +181,19 @@ async fn bounded<T>(
     long_running: bool,
     fut: impl std::future::Future<Output = Result<T, CliError>>,
 ) -> Result<T, CliError> {
-    let limit = match args.timeout {
+    if long_running && args.timeout.is_none() {
+        return fut.await;
+    }
+    within(args.timeout, fut).await
+}
+
+/// Runs `fut` within `timeout` (0: forever), else within `$QMP_TIMEOUT` or the default.
+pub async fn within<T>(
+    timeout: Option<Duration>,
+    fut: impl std::future::Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
+    let limit = match timeout {
         Some(t) => Some((t, TimeoutSource::Option)),
-        None if long_running => None,
         None => crate::globals().command_timeout()?,
     };
     match limit.filter(|(t, _)| !t.is_zero()) {

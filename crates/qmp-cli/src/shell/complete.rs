@@ -1,5 +1,7 @@
 //! Tab completion: command names, argument names (nested ones after `.`), enum values, and
-//! transaction actions, all from the live schema; in HMP mode, QEMU's own `help` list.
+//! transaction actions, all from the live schema; in HMP mode, QEMU's own `help` list. On the
+//! guest agent: its enabled commands (`guest-` may be left out when typing), and arguments from
+//! the agent's generated schema.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +24,9 @@ pub struct CompletionData {
     pub schema: Option<Arc<Schema>>,
     /// HMP mode: the whole-line candidates (`info version`, `help info`, `stop`, ...).
     pub hmp: Option<Vec<String>>,
+    /// On the guest agent: its enabled commands, offered instead of the schema's (which
+    /// describes every agent command, not this agent's). The agent has no transactions.
+    pub agent_commands: Option<Vec<String>>,
     /// Whether the line being typed is inside a multi-line transaction.
     pub in_transaction: bool,
 }
@@ -68,6 +73,17 @@ fn pair(display: impl Into<String>, replacement: impl Into<String>) -> Pair {
     Pair { display: display.into(), replacement: replacement.into() }
 }
 
+impl CompletionData {
+    /// The command a typed word names: on the agent, `ping` is `guest-ping`.
+    fn command_name(&self, word: &str) -> String {
+        let word = word.trim_start_matches('!');
+        match self.agent_commands {
+            Some(_) => crate::ga::command_name(word).unwrap_or_default(),
+            None => word.to_owned(),
+        }
+    }
+}
+
 /// Candidates for the text before the cursor: the byte offset where the replaced part
 /// starts, and the candidates.
 pub fn complete(data: &CompletionData, before: &str) -> (usize, Vec<Pair>) {
@@ -77,15 +93,18 @@ pub fn complete(data: &CompletionData, before: &str) -> (usize, Vec<Pair>) {
         let found = hmp.iter().filter(|c| c.starts_with(typed)).map(|c| pair(c.clone(), c.clone()));
         return (start, found.collect());
     }
-    let Some(schema) = data.schema.as_deref() else {
-        return (before.len(), Vec::new());
-    };
     let words = split_words(before);
     let (word_start, word, previous) = match words.split_last() {
         Some((&(start, w), rest)) if start + w.len() == before.len() => (start, w, rest),
         _ => (before.len(), "", &words[..]),
     };
     let previous: Vec<&str> = previous.iter().map(|&(_, w)| w).collect();
+    if let Some(commands) = &data.agent_commands {
+        return complete_agent(data, commands, &previous, word, word_start);
+    }
+    let Some(schema) = data.schema.as_deref() else {
+        return (before.len(), Vec::new());
+    };
 
     // Inside a transaction, the segment after the last `transaction(` or `;` is one action.
     let trans_start = previous.iter().rposition(|w| *w == "transaction(" || *w == ";");
@@ -117,6 +136,36 @@ pub fn complete(data: &CompletionData, before: &str) -> (usize, Vec<Pair>) {
     }
 }
 
+/// On the agent: its commands as the first word (and after `help`), full names offered for
+/// short ones typed (`get-o` completes to `guest-get-osinfo`); then the command's arguments.
+fn complete_agent(
+    data: &CompletionData,
+    commands: &[String],
+    previous: &[&str],
+    word: &str,
+    word_start: usize,
+) -> (usize, Vec<Pair>) {
+    let matching = |typed: &str, suffix: &str, builtins: &[&str]| {
+        let long = format!("guest-{typed}");
+        let all = commands.iter().map(String::as_str).chain(builtins.iter().copied());
+        all.filter(|n| n.starts_with(typed) || n.starts_with(&long))
+            .map(|n| pair(n, format!("{n}{suffix}")))
+            .collect()
+    };
+    match previous {
+        [] => {
+            let typed = word.trim_start_matches('!');
+            (word_start + (word.len() - typed.len()), matching(typed, " ", &["help"]))
+        }
+        ["help"] => (word_start, matching(word, "", &[])),
+        [cmd, args @ ..] => {
+            let name = data.command_name(cmd);
+            let ty = data.schema.as_deref().and_then(|s| s.command(&name)).map(|c| c.arguments());
+            complete_argument(ty, args, word, word_start)
+        }
+    }
+}
+
 /// After a command and a space: the required arguments not given yet (`node=<string> ...`).
 pub fn hint(data: &CompletionData, line: &str) -> Option<String> {
     let schema = data.schema.as_ref()?;
@@ -125,7 +174,7 @@ pub fn hint(data: &CompletionData, line: &str) -> Option<String> {
     }
     let words: Vec<&str> = split_words(line).into_iter().map(|(_, w)| w).collect();
     let (cmd, args) = words.split_first()?;
-    let object = schema.command(cmd.trim_start_matches('!'))?.arguments().object_branch()?;
+    let object = schema.command(&data.command_name(cmd))?.arguments().object_branch()?;
     let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let given = parse_key_values(&owned).ok()?;
     let missing: Vec<String> = object

@@ -109,3 +109,41 @@ fn hints_name_the_required_arguments_left() {
     assert_eq!(hint(&d, "query-status "), None);
     assert_eq!(hint(&d, "nope "), None);
 }
+
+/// An agent with these commands enabled, described by the agent's generated schema.
+fn agent_data(enabled: &[&str]) -> CompletionData {
+    let mut commands: Vec<qmp::ga::CommandState> = enabled
+        .iter()
+        .map(|n| qmp::ga::CommandState { name: n.to_string(), enabled: true, success_response: true })
+        .collect();
+    commands.sort_by(|a, b| a.name.cmp(&b.name));
+    let info = qmp::ga::AgentInfo { version: "7.2.22".into(), commands };
+    CompletionData {
+        schema: Some(Arc::new(super::ga_schema::for_agent(&info))),
+        agent_commands: Some(enabled.iter().map(|n| n.to_string()).collect()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn agent_commands_complete_to_full_names_from_short_ones() {
+    let d = agent_data(&["guest-exec", "guest-get-osinfo", "guest-get-time", "guest-ping"]);
+    assert_eq!(offers(&d, "guest-get-o"), (0, vec!["guest-get-osinfo ".to_string()]));
+    assert_eq!(offers(&d, "get-o"), (0, vec!["guest-get-osinfo ".to_string()]));
+    assert_eq!(offers(&d, "get-").1, ["guest-get-osinfo ", "guest-get-time "]);
+    assert_eq!(offers(&d, "!pi"), (1, vec!["guest-ping ".to_string()]));
+    assert_eq!(offers(&d, "help pi"), (5, vec!["guest-ping".to_string()]));
+    // Only the agent's own commands, and no transaction.
+    let (_, all) = offers(&d, "");
+    assert_eq!(all, ["guest-exec ", "guest-get-osinfo ", "guest-get-time ", "guest-ping ", "help "]);
+    assert!(offers(&d, "guest-shut").1.is_empty());
+}
+
+#[test]
+fn agent_arguments_complete_from_its_schema() {
+    let d = agent_data(&["guest-exec"]);
+    assert_eq!(offers(&d, "guest-exec pa").1, ["path="]);
+    assert_eq!(offers(&d, "exec path=/bin/true ").1, ["arg=", "env=", "input-data=", "capture-output="]);
+    assert_eq!(offers(&d, "exec capture-output=t").1, ["true "]);
+    assert_eq!(hint(&d, "exec ").as_deref(), Some("path=<string>"));
+}

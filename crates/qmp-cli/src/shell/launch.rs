@@ -9,6 +9,7 @@ use nix::sys::signal::Signal;
 use qmp::{Address, Client};
 
 use super::finish::{signal_code, status_number, Launched, Terminations};
+use super::repl::Peer;
 use super::{start, CommonArgs};
 use crate::error::code;
 
@@ -124,7 +125,7 @@ pub async fn launch(args: LaunchArgs) -> ExitCode {
     // The socket is not needed once QEMU is connected.
     drop(listener);
     match client {
-        Ok(client) => start(client, args.common.options(true), Some(launched), signals).await,
+        Ok(client) => start(Peer::Qmp(client), args.common.options(true), Some(launched), signals).await,
         Err(e) => {
             eprintln!("qmp: QEMU did not complete the QMP handshake: {e}");
             let _ = launched.child.kill();

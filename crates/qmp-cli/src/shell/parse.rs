@@ -20,6 +20,8 @@ use serde_json::{Map, Value};
 pub const PROMPT: &str = "(QEMU) ";
 /// The prompt while a transaction is being typed (qmp-shell's).
 pub const TRANS_PROMPT: &str = "TRANS> ";
+/// The prompt of the guest agent's shell (after qmp-shell's `(QEMU) `).
+pub const AGENT_PROMPT: &str = "(QGA) ";
 
 /// A request ready to be sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +34,8 @@ pub struct Request {
     pub oob: bool,
     /// Skip the schema check (the line started with `!`, or was raw JSON).
     pub force: bool,
+    /// The line was a JSON object: sent as it is (the agent shell adds no `guest-` prefix).
+    pub json: bool,
 }
 
 impl Request {
@@ -209,7 +213,14 @@ pub fn parse_json_line(line: &str) -> Result<Request, ParseError> {
     if let Some(extra) = obj.keys().next() {
         return err(format!("unexpected member '{extra}' in the JSON request"));
     }
-    Ok(Request { execute: name, arguments, oob, force: true })
+    Ok(Request { execute: name, arguments, oob, force: true, json: true })
+}
+
+/// Whether `line` opens a transaction: `transaction(` first, after an optional `!`.
+pub fn opens_transaction(line: &str) -> bool {
+    let body = line.trim();
+    let body = body.strip_prefix('!').unwrap_or(body);
+    body.split_whitespace().next() == Some("transaction(")
 }
 
 /// The shell's line reader: plain commands, JSON lines, and the transaction sub-mode.
@@ -283,7 +294,13 @@ impl LineParser {
             },
             _ => {
                 let arguments = parse_key_values(&tokens[1..])?;
-                Ok(Parsed::Request(Request { execute: tokens[0].clone(), arguments, oob: false, force }))
+                Ok(Parsed::Request(Request {
+                    execute: tokens[0].clone(),
+                    arguments,
+                    oob: false,
+                    force,
+                    json: false,
+                }))
             }
         }
     }
@@ -330,7 +347,13 @@ impl LineParser {
         let actions = self.actions.take().unwrap_or_default();
         let mut arguments = Map::new();
         arguments.insert("actions".into(), Value::Array(actions));
-        Ok(Parsed::Request(Request { execute: "transaction".into(), arguments, oob: false, force }))
+        Ok(Parsed::Request(Request {
+            execute: "transaction".into(),
+            arguments,
+            oob: false,
+            force,
+            json: false,
+        }))
     }
 }
 

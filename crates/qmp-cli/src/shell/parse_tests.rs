@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::parse::{tokenize, LineParser, Parsed, Request, PROMPT, TRANS_PROMPT};
+use super::parse::{opens_transaction, tokenize, LineParser, Parsed, Request, PROMPT, TRANS_PROMPT};
 
 fn parse(line: &str) -> Parsed {
     LineParser::new().parse(line).unwrap_or_else(|e| panic!("{line:?} failed: {e}"))
@@ -128,7 +128,8 @@ fn force_prefix_skips_checks() {
 #[test]
 fn json_lines_are_sent_as_they_are() {
     let r = request(r#"{"execute": "query-status"}"#);
-    assert_eq!((r.execute.as_str(), r.oob, r.force), ("query-status", false, true));
+    assert_eq!((r.execute.as_str(), r.oob, r.force, r.json), ("query-status", false, true, true));
+    assert!(!request("query-status").json && !request("!query-status").json);
     let r = request(r#"{"execute": "x", "arguments": {"a": [1]}, "id": 5}"#);
     assert_eq!(Value::Object(r.arguments), json!({"a": [1]}));
     let r = request("{'exec-oob': 'migrate-pause'}");
@@ -188,6 +189,18 @@ fn one_line_transactions() {
     );
     assert_eq!(args("transaction( )"), json!({"actions": []}));
     assert!(request("!transaction( a )").force);
+}
+
+#[test]
+fn lines_that_open_a_transaction() {
+    for line in ["transaction(", "  transaction( a k=v )", "!transaction(", "! transaction( a )"] {
+        assert!(opens_transaction(line), "{line:?}");
+    }
+    for line in
+        ["transaction", "transaction actions=[]", "query-status", "", "{\"execute\": \"transaction(\"}"]
+    {
+        assert!(!opens_transaction(line), "{line:?}");
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The read-eval-print loop: rustyline reads lines (history, completion), requests go out
-//! through the client, and events are printed above the prompt the moment they arrive.
+//! to the peer (a QMP server through the client, or the guest agent through the library's
+//! agent), and events are printed above the prompt the moment they arrive.
 //!
 //! rustyline blocks, so the loop runs on a blocking thread and drives each request with
 //! `Handle::block_on`; the event printer and the connection watcher are tasks on the runtime.
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use qmp::ga::{Agent, AgentInfo};
 use qmp::{Client, Error};
 use rustyline::config::{Config, Configurer};
 use rustyline::error::ReadlineError;
@@ -23,9 +25,38 @@ use super::complete::{CompletionData, ShellHelper};
 use super::finish::{status_number, Finisher};
 use super::hmp;
 use super::output::{columns, json_text, lock, print_events, Output, Printer};
-use super::parse::{LineParser, Parsed, Request, PROMPT};
+use super::parse::{opens_transaction, LineParser, Parsed, Request, AGENT_PROMPT, PROMPT};
 use super::schema;
 use qmp::Schema;
+
+/// Whom the shell talks to.
+pub enum Peer {
+    /// A QMP server: QEMU, qemu-storage-daemon, the simulator.
+    Qmp(Client),
+    /// The guest agent (qemu-ga): no greeting, events, HMP or transactions. Its calls go
+    /// through [`Agent`], so one given up (Ctrl-C, a timeout) leaves no reply in the next
+    /// one's way.
+    Agent {
+        /// The agent.
+        agent: Agent,
+        /// What `guest-info` said when the shell connected.
+        info: AgentInfo,
+    },
+}
+
+impl Peer {
+    /// The connection under either peer.
+    fn client(&self) -> &Client {
+        match self {
+            Peer::Qmp(client) => client,
+            Peer::Agent { agent, .. } => agent.client(),
+        }
+    }
+
+    fn is_agent(&self) -> bool {
+        matches!(self, Peer::Agent { .. })
+    }
+}
 
 /// The options shared by `qmp shell` and `qmp launch`.
 #[derive(Debug, Clone, Default)]
@@ -45,10 +76,12 @@ pub struct Options {
 /// Kept across lines: the connection, the parser's transaction state, the schema, the log.
 struct Shell {
     rt: Handle,
-    client: Client,
+    peer: Peer,
     opts: Options,
     parser: LineParser,
     completion: Arc<Mutex<CompletionData>>,
+    /// The live schema, or on the agent the one built from its generated facts (for help and
+    /// completion only: nothing is checked against it).
     schema: Option<Arc<Schema>>,
     log: Option<File>,
     /// The CPU chosen with `cpu N` (none: QEMU's default, which works without CPUs too).
@@ -58,9 +91,11 @@ struct Shell {
     output: Option<tokio::sync::mpsc::UnboundedSender<Output>>,
 }
 
-/// The history file qmp-shell keeps: `~/.qmp-shell_history`.
-pub fn history_path() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".qmp-shell_history"))
+/// The history file: qmp-shell's `~/.qmp-shell_history`, or on the guest agent
+/// `~/.qmp-ga-shell_history` (its commands are no use at QEMU's prompt, nor QEMU's at its).
+pub fn history_path(agent: bool) -> Option<PathBuf> {
+    let name = if agent { ".qmp-ga-shell_history" } else { ".qmp-shell_history" };
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(name))
 }
 
 /// How many entries the line editor keeps, and the history file at most after it is tidied.
@@ -125,12 +160,13 @@ impl History {
 
 /// Runs the shell until Ctrl-D (or the connection ends, which exits the process from the
 /// watcher). Call on a blocking thread of the runtime `rt`.
-pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -> ExitCode {
-    // Subscribed first, so no event between connecting and the first prompt is missed.
-    let events = client.events();
+pub fn run(rt: Handle, peer: Peer, opts: Options, finisher: Arc<Finisher>) -> ExitCode {
+    // Subscribed first, so no event between connecting and the first prompt is missed (the
+    // agent sends none: its subscription stays empty).
+    let events = peer.client().events();
     let mut shell = Shell {
         rt,
-        client,
+        peer,
         opts,
         parser: LineParser::new(),
         completion: Arc::default(),
@@ -152,7 +188,9 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
         }
     }
     shell.banner();
-    if shell.opts.hmp {
+    if shell.peer.is_agent() {
+        shell.load_agent_schema();
+    } else if shell.opts.hmp {
         shell.load_hmp_completions();
     } else if shell.opts.negotiated {
         shell.load_schema();
@@ -165,8 +203,11 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
         }
     };
     // A piped script is not the user's typing: it neither reads nor extends the history.
-    let mut history =
-        if std::io::stdin().is_terminal() { history_path().and_then(History::open) } else { None };
+    let mut history = if std::io::stdin().is_terminal() {
+        history_path(shell.peer.is_agent()).and_then(History::open)
+    } else {
+        None
+    };
     if let Some(h) = &history {
         for entry in &h.entries {
             let _ = editor.add_history_entry(entry.as_str());
@@ -184,7 +225,7 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
     let printing =
         print_events(events, output_rx, Arc::clone(&printer), shell.opts.pretty, all_printed.clone());
     shell.rt.spawn(printing);
-    let (watched, finisher) = (shell.client.clone(), Arc::clone(&shell.finisher));
+    let (watched, finisher) = (shell.peer.client().clone(), Arc::clone(&shell.finisher));
     shell.rt.spawn(async move {
         let reason = watched.closed().await;
         // The last events (SHUTDOWN) come out before the process ends: the event task has
@@ -196,7 +237,13 @@ pub fn run(rt: Handle, client: Client, opts: Options, finisher: Arc<Finisher>) -
 
     loop {
         lock(&shell.completion).in_transaction = shell.parser.in_transaction();
-        let prompt = if shell.opts.hmp { PROMPT } else { shell.parser.prompt() };
+        let prompt = if shell.peer.is_agent() {
+            AGENT_PROMPT
+        } else if shell.opts.hmp {
+            PROMPT
+        } else {
+            shell.parser.prompt()
+        };
         match editor.readline(prompt) {
             Ok(line) => {
                 if !line.trim().is_empty() {
@@ -241,18 +288,44 @@ fn new_editor(data: &Arc<Mutex<CompletionData>>) -> rustyline::Result<Editor<She
     Ok(editor)
 }
 
+/// How long `-N` waits for a greeting it does not require: QEMU sends one at once.
+const GREETING_GRACE: Duration = Duration::from_millis(200);
+
 impl Shell {
     fn banner(&self) {
+        let client = match &self.peer {
+            Peer::Agent { info, .. } => {
+                println!("Welcome to the guest agent shell!");
+                println!("Connected to qemu-ga {}", info.version);
+                println!(
+                    "Type 'help' for the commands, 'help COMMAND' for one; Tab completes; Ctrl-D leaves."
+                );
+                println!();
+                return;
+            }
+            Peer::Qmp(client) => client,
+        };
         println!(
             "{}",
             if self.opts.hmp { "Welcome to the HMP shell!" } else { "Welcome to the QMP low-level shell!" }
         );
-        match self.client.greeting() {
+        if client.greeting().is_none() {
+            // -N: connected without waiting for the greeting; it is shown if it comes soon.
+            self.rt.block_on(async {
+                let deadline = tokio::time::Instant::now() + GREETING_GRACE;
+                while client.greeting().is_none() && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+        }
+        match client.greeting() {
             Some(g) => {
                 let v = &g.version.qemu;
                 println!("Connected to QEMU {}.{}.{}", v.major, v.minor, v.micro);
             }
-            None => println!("Connected"),
+            None => {
+                println!("Connected (no greeting; for the guest agent, `qmp shell --ga` knows its commands)")
+            }
         }
         if !self.opts.hmp {
             println!("Type 'help' for the commands, 'help COMMAND' for one; Tab completes; Ctrl-D leaves.");
@@ -262,7 +335,7 @@ impl Shell {
 
     fn load_schema(&mut self) {
         // The client fetches it once per connection and keeps it.
-        match self.rt.block_on(self.client.schema()) {
+        match self.rt.block_on(self.peer.client().schema()) {
             Ok(schema) => {
                 lock(&self.completion).schema = Some(Arc::clone(&schema));
                 self.schema = Some(schema);
@@ -272,11 +345,22 @@ impl Shell {
         }
     }
 
+    /// The agent's commands (enabled ones) for completion, and its generated schema for
+    /// arguments and `help COMMAND`.
+    fn load_agent_schema(&mut self) {
+        let Peer::Agent { info, .. } = &self.peer else { return };
+        let schema = Arc::new(super::ga_schema::for_agent(info));
+        let mut data = lock(&self.completion);
+        data.agent_commands = Some(info.enabled().map(str::to_owned).collect());
+        data.schema = Some(Arc::clone(&schema));
+        drop(data);
+        self.schema = Some(schema);
+    }
+
     fn load_hmp_completions(&mut self) {
-        let text = |line: &str| match self
-            .rt
-            .block_on(self.client.call_raw("human-monitor-command", hmp::request_args(line, None)).send())
-        {
+        let text = |line: &str| match self.rt.block_on(
+            self.peer.client().call_raw("human-monitor-command", hmp::request_args(line, None)).send(),
+        ) {
             Ok(Value::String(s)) => s,
             _ => String::new(),
         };
@@ -288,6 +372,9 @@ impl Shell {
     fn handle_line(&mut self, line: &str) {
         if self.opts.hmp {
             return self.handle_hmp(line);
+        }
+        if self.peer.is_agent() && opens_transaction(line) {
+            return eprintln!("The guest agent has no transactions: send each command on its own line.");
         }
         match self.parser.parse(line) {
             Err(e) => eprintln!(
@@ -302,6 +389,9 @@ impl Shell {
     }
 
     fn help_list(&self) {
+        if let Peer::Agent { info, .. } = &self.peer {
+            return help_agent(info);
+        }
         let Some(schema) = &self.schema else {
             return println!("No schema from the server: 'help' has nothing to show.");
         };
@@ -316,6 +406,9 @@ impl Shell {
     }
 
     fn help_command(&self, cmd: &str) {
+        if let Peer::Agent { info, .. } = &self.peer {
+            return help_agent_command(info, self.schema.as_deref(), cmd);
+        }
         match self.schema.as_ref().map(|s| schema::describe_command(s, cmd)) {
             None => println!("No schema from the server: no help for {cmd}."),
             Some(None) => println!("Unknown command '{cmd}' (see 'help')."),
@@ -324,7 +417,18 @@ impl Shell {
     }
 
     fn send(&mut self, mut req: Request) {
-        if let (false, false, Some(live)) = (req.force, crate::globals().no_check, &self.schema) {
+        if let Peer::Agent { .. } = &self.peer {
+            if req.oob {
+                return eprintln!("The guest agent has no out-of-band commands: use \"execute\".");
+            }
+            // `ping` is `guest-ping`; a JSON line names its command in full.
+            if !req.json {
+                req.execute = crate::ga::command_name(&req.execute).unwrap_or(req.execute);
+            }
+        }
+        // The agent's schema comes from the model, not from the agent: nothing is checked.
+        let live = if let Peer::Qmp(_) = &self.peer { self.schema.as_ref() } else { None };
+        if let (false, false, Some(live)) = (req.force, crate::globals().no_check, live) {
             // Moved into a Value and back: a copy of arguments nested 1024 deep would recurse.
             let args = Value::Object(std::mem::take(&mut req.arguments));
             let problems = schema::check_command(live, &req.execute, &args);
@@ -342,10 +446,12 @@ impl Shell {
             println!("{}", json_text(&request, self.opts.pretty));
         }
         let args = if req.arguments.is_empty() { Value::Null } else { Value::Object(req.arguments.clone()) };
-        let result = if req.oob {
-            self.interruptible(self.client.call_raw(&req.execute, args).oob().send())
-        } else {
-            self.interruptible(self.client.call_raw(&req.execute, args).send())
+        let result = match &self.peer {
+            Peer::Qmp(client) if req.oob => {
+                self.interruptible(client.call_raw(&req.execute, args).oob().send())
+            }
+            Peer::Qmp(client) => self.interruptible(client.call_raw(&req.execute, args).send()),
+            Peer::Agent { agent, .. } => self.interruptible(agent.call_raw(&req.execute, args).send()),
         };
         let Some(result) = result else { return };
         let response = match result {
@@ -362,7 +468,8 @@ impl Shell {
         };
         self.emit(format!("{}\n", json_text(&response, self.opts.pretty)));
         self.write_log(&request, &response);
-        if req.execute == "qmp_capabilities" && response.get("return").is_some() && self.schema.is_none() {
+        let negotiated = req.execute == "qmp_capabilities" && response.get("return").is_some();
+        if negotiated && !self.peer.is_agent() && self.schema.is_none() {
             self.load_schema();
         }
     }
@@ -376,7 +483,8 @@ impl Shell {
             Some(Err(msg)) => return println!("{msg}"),
             Some(Ok(index)) => {
                 let check = self
-                    .client
+                    .peer
+                    .client()
                     .call_raw("human-monitor-command", hmp::request_args("info version", Some(index)))
                     .send();
                 match self.rt.block_on(check) {
@@ -392,7 +500,8 @@ impl Shell {
         if self.opts.verbose {
             println!("{}", json_text(&request, self.opts.pretty));
         }
-        let Some(result) = self.interruptible(self.client.call_raw("human-monitor-command", args).send())
+        let Some(result) =
+            self.interruptible(self.peer.client().call_raw("human-monitor-command", args).send())
         else {
             return;
         };
@@ -480,8 +589,8 @@ impl Shell {
             }
         }
         if self.finisher.is_launch() {
-            if !self.client.is_closed() {
-                let quit = self.client.with_timeout(Duration::from_secs(5));
+            if !self.peer.client().is_closed() {
+                let quit = self.peer.client().with_timeout(Duration::from_secs(5));
                 let _ = self.rt.block_on(quit.call_raw("quit", Value::Null).send());
             }
             if let Some(status) = self.finisher.end_launched(Duration::from_secs(30)) {
@@ -489,5 +598,36 @@ impl Shell {
             }
         }
         code.unwrap_or(ExitCode::SUCCESS)
+    }
+}
+
+/// `help` on the agent: every command it has, the disabled ones marked.
+fn help_agent(info: &AgentInfo) {
+    let names: Vec<String> = info
+        .commands
+        .iter()
+        .map(|c| if c.enabled { c.name.clone() } else { format!("{} (disabled)", c.name) })
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    print!("{}", columns(&names, 120));
+    println!(
+        "\n'help COMMAND' shows its arguments; the guest- prefix may be left out ('ping');\n\
+         a line that is a JSON object is sent as it is. The agent sends no events and has no transactions."
+    );
+}
+
+/// `help COMMAND` on the agent: the command's arguments and return from the generated schema,
+/// and whether this agent has it enabled.
+fn help_agent_command(info: &AgentInfo, schema: Option<&Schema>, word: &str) {
+    let name = crate::ga::command_name(word).unwrap_or_else(|_| word.to_owned());
+    let Some(state) = info.command(&name) else {
+        return println!("The agent has no command '{name}' (see 'help').");
+    };
+    match schema.and_then(|s| schema::describe_command(s, &name)) {
+        Some(text) => print!("{text}"),
+        None => println!("{name}\n  (not in the guest agent schema this qmp knows: no description)"),
+    }
+    if !state.enabled {
+        println!("(disabled on this agent)");
     }
 }

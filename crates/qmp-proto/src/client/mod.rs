@@ -178,7 +178,7 @@ impl<R, S: Subscriber> ClientCore<R, S> {
         matches!(&self.handshake, Some(Handshake::Ready(r)) if r.oob())
     }
 
-    /// The server's greeting, once it came.
+    /// The server's greeting, once it came (also when the handshake did not wait for one).
     pub fn greeting(&self) -> Option<&Greeting> {
         self.greeting.as_ref()
     }
@@ -382,9 +382,13 @@ impl<R, S: Subscriber> ClientCore<R, S> {
                         None => Input::Greeting,
                     }
                 }
-                // A greeting at another time (a second one) changes nothing.
+                // A greeting not waited for (the handshake skipped it) is kept for those who
+                // show it, and changes nothing else; so does a second one.
                 other => {
                     self.handshake = other;
+                    if self.greeting.is_none() {
+                        self.greeting = Some(g);
+                    }
                     Input::Other
                 }
             },
