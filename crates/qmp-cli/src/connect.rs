@@ -21,7 +21,7 @@ use crate::GlobalOpts;
 pub struct ConnectOpts {
     /// Retry connecting for up to SECONDS while the socket does not exist or the connection is
     /// refused (a QEMU that is starting); counts within --timeout. Running out is exit code 3
-    #[arg(long, value_name = "SECONDS", value_parser = crate::parse_timeout, conflicts_with = "fd")]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::parse_timeout, conflicts_with = "fd", allow_negative_numbers = true)]
     pub wait: Option<Duration>,
 
     /// Talk on the socket inherited as file descriptor N (connected, unix or TCP; a listening
@@ -195,7 +195,17 @@ pub async fn connect_with(global: &GlobalOpts, builder: ClientBuilder) -> Result
     }
     let address = resolve_address(global)?;
     let builder = opts.configure(builder, &address)?;
-    builder.connect(address).await.map_err(connect_error)
+    builder.connect(address.clone()).await.map_err(|e| connect_error_at(&address, e))
+}
+
+/// [`connect_error`], saying what is at a unix path that could not be connected to.
+pub fn connect_error_at(address: &Address, e: qmp::Error) -> CliError {
+    match (address, e) {
+        (Address::Unix(path), qmp::Error::Connect { source, .. }) => {
+            crate::hints::unix_connect_error(path, &source, crate::hints::Listener::Monitor)
+        }
+        (_, e) => connect_error(e),
+    }
 }
 
 /// A refused negotiation (or any QMP error while connecting) is a connection error, not the

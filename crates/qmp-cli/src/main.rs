@@ -10,6 +10,7 @@ mod args;
 mod connect;
 mod error;
 mod ga;
+mod hints;
 mod oneshot;
 mod pyliteral;
 mod shell;
@@ -31,7 +32,7 @@ Arguments (options go before COMMAND; after it, every word is an argument):
                    true/false/null in any case, JSON objects and arrays ({\"a\": 1}, [1, 2]),
                    Python literals (['a', 'b'], {'x': True}); any other text is a string.
                    A dotted key nests: a.b=1 a.c=2 sends {\"a\": {\"b\": 1, \"c\": 2}}.
-  --key=value      the same (the seed tool's spelling); --key alone means key=true.
+  --key=value      the same, written as a long option; --key alone means key=true.
   --args JSON      the whole arguments object (its members join any key=value).
 
 Address (ADDR):
@@ -118,7 +119,7 @@ pub struct GlobalOpts {
 
     /// Give up after this many seconds, connecting included (exit code 4); 0 waits forever
     /// [default: $QMP_TIMEOUT, else 60; the greeting and negotiation alone: at most 30]
-    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, allow_negative_numbers = true)]
     pub timeout: Option<Duration>,
 
     /// Pretty-print JSON even when stdout is not a terminal
@@ -375,7 +376,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_spellings() {
+    fn long_option_spellings() {
         let cli = parse(&["--path=/tmp/s", "query-status"]).unwrap();
         assert_eq!(cli.global.socket.as_deref(), Some("/tmp/s"));
         let cli = parse(&["--socket", "h:1", "query-status"]).unwrap();

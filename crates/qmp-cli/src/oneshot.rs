@@ -26,7 +26,13 @@ pub fn run_qmp(global: &GlobalOpts, words: Vec<OsString>) -> Result<(), CliError
         w.into_string().map_err(|w| CliError::Usage(format!("not valid UTF-8: {}", w.to_string_lossy())))
     });
     let name = words.next().ok_or_else(|| CliError::Usage("no command given".into()))??;
+    if name.trim().is_empty() {
+        return Err(CliError::Usage("the command name is empty (try `qmp --help`)".into()));
+    }
     let tokens = words.collect::<Result<Vec<String>, CliError>>()?;
+    if let Some(misplaced) = crate::hints::misplaced_option(&name, &tokens) {
+        return Err(misplaced);
+    }
     let arguments = args::parse_command_line(&tokens)?;
     let check = !global.no_check && !arguments.is_empty();
     let result = execute(global, &name, arguments, check)?;

@@ -104,7 +104,7 @@ where
         serde_json::to_writer(&mut *out, error.class.as_str())?;
         out.extend_from_slice(b", \"desc\": ");
         serde_json::to_writer(&mut *out, &error.desc)?;
-        for (k, v) in &error.extra {
+        for (k, v) in error.extra.iter() {
             out.extend_from_slice(b", ");
             serde_json::to_writer(&mut *out, k)?;
             out.extend_from_slice(b": ");

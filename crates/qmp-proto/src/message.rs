@@ -100,15 +100,16 @@ pub struct QmpError {
     pub class: ErrorClass,
     /// The human-readable description.
     pub desc: String,
-    /// Members this model does not know.
+    /// Members this model does not know (boxed: rarely any, and an ordered map is large, which
+    /// every `Result` carrying this error would pay for).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Box<Map<String, Value>>,
 }
 
 impl QmpError {
     /// An error of `class` with text `desc`.
     pub fn new(class: ErrorClass, desc: impl Into<String>) -> Self {
-        QmpError { class, desc: desc.into(), extra: Map::new() }
+        QmpError { class, desc: desc.into(), extra: Box::default() }
     }
 }
 

@@ -74,7 +74,7 @@ fn error_responses_keep_their_class_desc_and_extras() {
     let e = r.result.unwrap_err();
     assert_eq!(e.class, ErrorClass::DeviceNotFound);
     assert_eq!(e.desc, "Device 'nodev' not found");
-    assert_eq!(e.extra, object(json!({"hint": 3})));
+    assert_eq!(*e.extra, object(json!({"hint": 3})));
     assert_eq!(r.id, Some(json!(4)));
 
     // A class this model does not know is kept as sent, and goes back out unchanged.

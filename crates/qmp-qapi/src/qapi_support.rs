@@ -146,11 +146,11 @@ mod tests {
         assert_eq!((id.device, id.vendor, id.subsystem, id.subsystem_vendor), (2, 1, None, None));
         assert_eq!(id.unknown_members.len(), 2);
         assert_eq!(id.unknown_members["new-member"], serde_json::json!([1]));
-        // Known members in schema order, absent optional ones left out, unknown ones last (in
-        // the order `serde_json::Map` keeps).
+        // Known members in schema order, absent optional ones left out, unknown ones last, in
+        // the order they came.
         assert_eq!(
             serde_json::to_string(&id).unwrap(),
-            r#"{"device":2,"vendor":1,"later":{},"new-member":[1]}"#
+            r#"{"device":2,"vendor":1,"new-member":[1],"later":{}}"#
         );
         // From a parsed value, the same.
         let again: PciDeviceId = serde_json::from_value(serde_json::to_value(&id).unwrap()).unwrap();

@@ -407,7 +407,7 @@ pub(crate) fn write_reply(out: &mut Vec<u8>, reply: &Reply, id: Option<&Value>) 
             let mut err = Map::with_capacity(2 + e.extra.len());
             err.insert("class".into(), Value::String(e.class.as_str().into()));
             err.insert("desc".into(), Value::String(e.desc.clone()));
-            for (k, v) in &e.extra {
+            for (k, v) in e.extra.iter() {
                 err.insert(k.clone(), v.clone());
             }
             qjson::write_object(out, &err);

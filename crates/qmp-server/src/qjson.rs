@@ -5,7 +5,7 @@
 //! object's members by the bucket of QEMU's `QDict` hash table (`tdb_hash(key) % 512`), which
 //! is why `query-status` answers `{"status": ..., "singlestep": ..., "running": ...}` and an
 //! error with an id starts with `"id"`. QEMU puts the member inserted last first within a
-//! bucket; a `serde_json::Map` is sorted by key, so members sharing a bucket come out in
+//! bucket (its insertion order is the schema's); here members sharing a bucket come out in
 //! reverse key order (right for `query-status`; collisions are rare in small objects).
 
 use std::io::Write;
@@ -49,10 +49,11 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
 
 /// Appends an object with its members in QEMU's order.
 pub fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) {
-    let mut members: Vec<(u32, &String, &Value)> =
-        map.iter().rev().map(|(k, v)| (qdict_bucket(k), k, v)).collect();
-    // A stable sort keeps the reversed map order inside a bucket.
-    members.sort_by_key(|m| m.0);
+    let mut members: Vec<(u32, &String, &Value)> = map.iter().map(|(k, v)| (qdict_bucket(k), k, v)).collect();
+    // Inside a bucket, reverse key order: the order a map sorted by key gave, which the
+    // simulator's answers are written for (a map's own order is the order its builder wrote,
+    // not QEMU's insertion order, which is the schema's).
+    members.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)));
     write_members(out, members.iter().map(|m| (m.1.as_str(), m.2)));
 }
 

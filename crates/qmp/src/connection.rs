@@ -214,7 +214,7 @@ impl Connection {
                     let answer = match reply {
                         // The one copy of a reply: out of the read buffer, for its caller.
                         Reply::Frame(bytes) => Answer::Frame(bytes.to_vec()),
-                        Reply::Parsed(resp) => Answer::Parsed(Box::new(resp)),
+                        Reply::Parsed(resp) => Answer::Parsed(resp),
                     };
                     // Published before the reply, so its caller sees what came before it.
                     self.shared.skipped.store(self.core.skipped(), Ordering::Relaxed);

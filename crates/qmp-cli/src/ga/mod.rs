@@ -52,11 +52,11 @@ pub struct GaArgs {
     /// Give up after this many seconds, connecting included (exit code 4); 0 waits forever
     /// [default: $QMP_TIMEOUT, else 60; `exec` and `cp` run as long as they take, each call
     /// to the agent bounded by 30 s]
-    #[arg(long, value_name = "SECONDS", value_parser = crate::parse_timeout)]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::parse_timeout, allow_negative_numbers = true)]
     pub timeout: Option<Duration>,
 
     /// Retry connecting for up to SECONDS while the socket does not exist or is refused
-    #[arg(long, value_name = "SECONDS", value_parser = crate::parse_timeout)]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::parse_timeout, allow_negative_numbers = true)]
     pub wait: Option<Duration>,
 
     /// Pretty-print JSON even when stdout is not a terminal
@@ -164,9 +164,14 @@ pub async fn connect_agent(socket: Option<&str>, wait: Option<Duration>) -> Resu
     if let Some(wait) = wait {
         builder = builder.wait(wait);
     }
-    Agent::connect_with(builder, address).await.map_err(|e| match e {
-        qmp::Error::Qmp(q) => CliError::Connection(format!("the guest agent refused to synchronise: {q}")),
-        other => CliError::Connection(other.to_string()),
+    Agent::connect_with(builder, address.clone()).await.map_err(|e| match (&address, e) {
+        (_, qmp::Error::Qmp(q)) => {
+            CliError::Connection(format!("the guest agent refused to synchronise: {q}"))
+        }
+        (qmp::Address::Unix(path), qmp::Error::Connect { source, .. }) => {
+            crate::hints::unix_connect_error(path, &source, crate::hints::Listener::Agent)
+        }
+        (_, other) => CliError::Connection(other.to_string()),
     })
 }
 

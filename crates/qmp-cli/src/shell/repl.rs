@@ -460,7 +460,7 @@ impl Shell {
                 let mut err = serde_json::Map::new();
                 err.insert("class".into(), Value::String(q.class.as_str().to_owned()));
                 err.insert("desc".into(), Value::String(q.desc.clone()));
-                err.extend(q.extra.clone());
+                err.extend(q.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
                 json!({"error": err})
             }
             Err(e) if e.is_disconnect() => self.lost(&e),

@@ -95,8 +95,8 @@ pub enum Reply<'a> {
     /// QEMU's exact shape, `{"return"|"error": ..., "id": N}`, not parsed: the frame, borrowed
     /// from the core's buffer until the next call into it.
     Frame(&'a [u8]),
-    /// Any other shape, parsed.
-    Parsed(Response),
+    /// Any other shape, parsed (boxed: a parsed reply is rare and large).
+    Parsed(Box<Response>),
 }
 
 /// A reply that completes no call.
@@ -110,7 +110,7 @@ pub enum Unplaced {
         id: u64,
     },
     /// An id we never send (`"1"`, `null`, `1.5`...), or none.
-    Foreign(Response),
+    Foreign(Box<Response>),
 }
 
 /// The protocol state of one client connection. See the [module docs](self).
@@ -466,10 +466,10 @@ fn reply<R>(
     }
     Ok(match id {
         Some(id) => match calls.remove(&id) {
-            Some(to) => Input::Reply { id, to, reply: Reply::Parsed(resp) },
+            Some(to) => Input::Reply { id, to, reply: Reply::Parsed(Box::new(resp)) },
             None => Input::Unplaced(Unplaced::GaveUp { id }),
         },
-        None => Input::Unplaced(Unplaced::Foreign(resp)),
+        None => Input::Unplaced(Unplaced::Foreign(Box::new(resp))),
     })
 }
 

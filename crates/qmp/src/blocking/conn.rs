@@ -38,7 +38,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// in one pass) or parsed (any other shape).
 pub(crate) enum Reply {
     Frame(Vec<u8>),
-    Parsed(Response),
+    Parsed(Box<Response>),
 }
 
 /// What a thread waits for.

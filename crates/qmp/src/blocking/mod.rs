@@ -383,7 +383,7 @@ impl Client {
 fn decode_as<R: Returns>(name: &str, reply: Reply) -> Result<R::Output> {
     match reply {
         Reply::Frame(bytes) => R::from_frame(name, &bytes),
-        Reply::Parsed(resp) => R::from_parsed(name, resp),
+        Reply::Parsed(resp) => R::from_parsed(name, *resp),
     }
 }
 
