@@ -173,8 +173,6 @@ impl Peer {
         peer
     }
 
-    /// Waits until every socket is *listening*: QEMU creates the file at bind(), a moment
-    /// before listen(), and a connect in between is refused.
     /// qemu-ga, the guest agent, run on this host (it acts on this machine, as root) and
     /// listening on a unix socket, with every command that could harm the host blocked
     /// ([`GA_BLOCKED`]); its state files are in the peer's temporary directory.
@@ -191,6 +189,8 @@ impl Peer {
         peer
     }
 
+    /// Waits until every socket is *listening*: QEMU creates the file at bind(), a moment
+    /// before listen(), and a connect in between is refused.
     fn wait_for_sockets(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.sockets.iter().all(|s| is_listening(s)) {
