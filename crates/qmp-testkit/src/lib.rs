@@ -1,13 +1,17 @@
 //! Starts real QEMU peers for tests: `qemu-system-x86_64 -machine none` and
-//! `qemu-storage-daemon` over a qcow2 chain, and QEMU with a TLS monitor over certificates
-//! made for the test ([`tls`]). A missing binary is a test failure with a message saying how
-//! to install it, never a skip: the real peer is the contract.
+//! `qemu-storage-daemon` over a qcow2 chain, QEMU with a TLS monitor over certificates made
+//! for the test ([`tls`]), and qemu-ga, the guest agent, on a unix socket or on a serial
+//! channel of pseudo-terminals ([`Peer::qemu_ga_serial`]). A missing binary is a test failure
+//! with a message saying how to install it, never a skip: the real peer is the contract.
 #![warn(missing_docs)]
 
 pub mod tls;
 
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How to install what these peers need.
@@ -173,8 +177,6 @@ impl Peer {
         peer
     }
 
-    /// Waits until every socket is *listening*: QEMU creates the file at bind(), a moment
-    /// before listen(), and a connect in between is refused.
     /// qemu-ga, the guest agent, run on this host (it acts on this machine, as root) and
     /// listening on a unix socket, with every command that could harm the host blocked
     /// ([`GA_BLOCKED`]); its state files are in the peer's temporary directory.
@@ -191,6 +193,30 @@ impl Peer {
         peer
     }
 
+    /// qemu-ga on a serial channel, as a guest agent on a guest's serial port looks from the
+    /// host (QEMU's `-chardev pty`): two pseudo-terminals joined by a relay thread (what
+    /// `socat pty pty` does), qemu-ga started with `-m isa-serial -p` on one's terminal end,
+    /// the client to open the other's ([`SerialAgent::path`]). Every command that could harm
+    /// the host is blocked ([`GA_BLOCKED`]), as for [`Peer::qemu_ga`]. Returns once the agent
+    /// answers on the channel (qemu-ga flushes its input when it opens the terminal, so
+    /// anything sent earlier is lost).
+    pub fn qemu_ga_serial() -> SerialAgent {
+        let bin = require("qemu-ga");
+        let agent_end = Pty::open();
+        let client_end = Pty::open();
+        let dir = tempdir();
+        let mut cmd = Command::new(bin);
+        cmd.arg("-m").arg("isa-serial").arg("-p").arg(&agent_end.path);
+        cmd.arg("-t").arg(dir.path()).arg("-f").arg(dir.path().join("qga.pid"));
+        cmd.arg("-b").arg(GA_BLOCKED.join(","));
+        let mut peer = Peer { child: spawn(cmd), dir, sockets: Vec::new(), tls_port: None };
+        agent_end.wait_for_agent(&mut peer);
+        let relay = Relay::start(agent_end, client_end);
+        SerialAgent { peer, relay }
+    }
+
+    /// Waits until every socket is *listening*: QEMU creates the file at bind(), a moment
+    /// before listen(), and a connect in between is refused.
     fn wait_for_sockets(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.sockets.iter().all(|s| is_listening(s)) {
@@ -238,6 +264,249 @@ impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// qemu-ga on a serial channel of two pseudo-terminals and a relay ([`Peer::qemu_ga_serial`]).
+/// The channel lives as long as this does, whoever opens and closes its client end: what
+/// the agent sends while no client reads waits in it, as it does in a guest's serial port.
+/// Dropping it kills the agent and stops the relay.
+pub struct SerialAgent {
+    /// Declared first, so dropped first: the agent is killed before its channel goes.
+    peer: Peer,
+    relay: Relay,
+}
+
+impl SerialAgent {
+    /// The terminal the client opens (`serial:PATH`), in raw mode.
+    pub fn path(&self) -> &Path {
+        &self.relay.client.path
+    }
+
+    /// The qemu-ga process.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Stops carrying bytes either way (they wait in the terminals) until [`resume`](Self::resume):
+    /// an agent that has stopped answering.
+    pub fn pause(&self) {
+        self.relay.set_paused(true);
+    }
+
+    /// Carries bytes again, those that waited first.
+    pub fn resume(&self) {
+        self.relay.set_paused(false);
+    }
+
+    /// How many bytes wait at the client's end, sent by the agent and read by no client.
+    pub fn unread(&self) -> usize {
+        let mut n: nix::libc::c_int = 0;
+        // SAFETY: TIOCINQ writes one int, the terminal's input queue length, through the
+        // pointer, which is valid for the call.
+        let r = unsafe { nix::libc::ioctl(self.relay.client.slave.as_raw_fd(), nix::libc::TIOCINQ, &mut n) };
+        assert!(r == 0, "TIOCINQ: {}", std::io::Error::last_os_error());
+        n as usize
+    }
+}
+
+/// A pseudo-terminal: the master (the relay's side) and the terminal (slave) end.
+struct Pty {
+    master: nix::pty::PtyMaster,
+    /// The terminal end, held open for the channel's lifetime: a master whose terminal is
+    /// open nowhere fails its reads (EIO) and a client closing its end would end the channel;
+    /// held, what the relay writes waits for the next client, as in a serial port.
+    slave: std::fs::File,
+    path: PathBuf,
+}
+
+impl Pty {
+    /// A new pseudo-terminal in raw mode. posix_openpt and open(2) rather than openpty(3): they
+    /// take O_CLOEXEC at creation, so no child that another test thread spawns meanwhile
+    /// inherits the descriptors (an inherited master would keep the channel open).
+    fn open() -> Pty {
+        use nix::fcntl::OFlag;
+        use nix::sys::termios;
+        let master =
+            nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+                .expect("posix_openpt");
+        nix::pty::grantpt(&master).expect("grantpt");
+        nix::pty::unlockpt(&master).expect("unlockpt");
+        let path = PathBuf::from(nix::pty::ptsname_r(&master).expect("ptsname"));
+        let slave = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(nix::libc::O_NOCTTY)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+        };
+        // Raw before anyone uses it: no echo, no line editing, no byte translated.
+        let mut t = termios::tcgetattr(&slave).expect("tcgetattr");
+        termios::cfmakeraw(&mut t);
+        termios::tcsetattr(&slave, termios::SetArg::TCSANOW, &t).expect("tcsetattr");
+        Pty { master, slave, path }
+    }
+
+    /// Pings the agent through this (its) terminal until it answers, then reads until it has
+    /// been quiet for a moment, so that no answer to an extra ping is left for the client.
+    fn wait_for_agent(&self, peer: &mut Peer) {
+        const PING: &[u8] = b"{\"execute\":\"guest-ping\"}\n";
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut got = Vec::new();
+        let mut answered = false;
+        while !answered {
+            assert!(Instant::now() < deadline, "qemu-ga did not answer on its serial port within 20 s");
+            if let Ok(Some(status)) = peer.child.try_wait() {
+                panic!("qemu-ga exited at start-up ({status})");
+            }
+            write_all(self.master.as_fd(), PING);
+            // A ping sent before qemu-ga opened (and flushed) the terminal is never answered:
+            // one more after a pause.
+            answered = read_for(self.master.as_fd(), Duration::from_millis(100), &mut got);
+            answered = answered && got.windows(14).any(|w| w == b"{\"return\": {}}");
+        }
+        while read_for(self.master.as_fd(), Duration::from_millis(200), &mut got) {}
+    }
+}
+
+/// Reads from non-blocking `fd` into `got` what comes within `quiet`; false when nothing did.
+fn read_for(fd: std::os::fd::BorrowedFd<'_>, quiet: Duration, got: &mut Vec<u8>) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let ms = PollTimeout::try_from(quiet).expect("a short timeout");
+    if poll(&mut fds, ms).expect("poll") == 0 {
+        return false;
+    }
+    let mut buf = [0u8; 4096];
+    match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+        Ok(n) => {
+            got.extend_from_slice(&buf[..n]);
+            n > 0
+        }
+        Err(nix::errno::Errno::EAGAIN) => true,
+        Err(e) => panic!("read from the agent's terminal: {e}"),
+    }
+}
+
+/// Writes all of `bytes` to non-blocking `fd`, waiting for room.
+fn write_all(fd: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(nix::errno::Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                poll(&mut fds, PollTimeout::from(100u8)).expect("poll");
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => panic!("write to a terminal: {e}"),
+        }
+    }
+}
+
+/// The thread that joins two pseudo-terminals' masters, copying bytes both ways.
+struct Relay {
+    client: Pty,
+    /// The agent's pty, kept (its terminal end held open) for the relay's lifetime.
+    _agent: Arc<Pty>,
+    paused: Arc<AtomicBool>,
+    /// Written to wake the thread (pause, resume); closed to stop it.
+    control: Option<std::os::unix::net::UnixStream>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(agent: Pty, client: Pty) -> Relay {
+        let agent = Arc::new(agent);
+        let paused = Arc::new(AtomicBool::new(false));
+        let (control, wake) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let client_master = client.master.as_fd().try_clone_to_owned().expect("dup");
+        let thread = {
+            let (agent, paused) = (Arc::clone(&agent), Arc::clone(&paused));
+            std::thread::spawn(move || relay(agent.master.as_fd(), client_master.as_fd(), wake, &paused))
+        };
+        Relay { client, _agent: agent, paused, control: Some(control), thread: Some(thread) }
+    }
+
+    fn set_paused(&self, yes: bool) {
+        use std::io::Write;
+        self.paused.store(yes, Ordering::SeqCst);
+        let _ = self.control.as_ref().expect("the relay runs").write_all(b"!");
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        drop(self.control.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Copies bytes between the masters `a` and `b` (non-blocking) until `control` closes, each
+/// way through a buffer of its own: a side that takes nothing (a full terminal no client
+/// reads) holds up only its own direction, and the stop is never held up.
+fn relay(
+    a: std::os::fd::BorrowedFd<'_>,
+    b: std::os::fd::BorrowedFd<'_>,
+    mut control: std::os::unix::net::UnixStream,
+    paused: &AtomicBool,
+) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Read;
+    let (mut a_to_b, mut b_to_a): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
+    let mut buf = [0u8; 4096];
+    loop {
+        let running = !paused.load(Ordering::SeqCst);
+        let wants = |pending_in: &Vec<u8>, pending_out: &Vec<u8>| {
+            let mut f = PollFlags::empty();
+            if running && pending_in.is_empty() {
+                f |= PollFlags::POLLIN;
+            }
+            if running && !pending_out.is_empty() {
+                f |= PollFlags::POLLOUT;
+            }
+            f
+        };
+        let mut fds = [
+            PollFd::new(control.as_fd(), PollFlags::POLLIN),
+            PollFd::new(a, wants(&a_to_b, &b_to_a)),
+            PollFd::new(b, wants(&b_to_a, &a_to_b)),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => panic!("relay poll: {e}"),
+        }
+        if fds[0].any().unwrap_or(false) {
+            let mut byte = [0u8; 64];
+            if matches!(control.read(&mut byte), Ok(0) | Err(_)) {
+                return;
+            }
+            continue;
+        }
+        if paused.load(Ordering::SeqCst) {
+            continue;
+        }
+        for (from, to, pending) in [(a, b, &mut a_to_b), (b, a, &mut b_to_a)] {
+            if pending.is_empty() {
+                match nix::unistd::read(from.as_raw_fd(), &mut buf) {
+                    Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+                    // EIO: no terminal end open (cannot happen: both are held).
+                    Err(e) => panic!("relay read: {e}"),
+                }
+            }
+            if !pending.is_empty() {
+                match nix::unistd::write(to, pending) {
+                    Ok(n) => drop(pending.drain(..n)),
+                    Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+                    Err(e) => panic!("relay write: {e}"),
+                }
+            }
+        }
     }
 }
 

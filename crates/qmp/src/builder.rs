@@ -187,7 +187,9 @@ impl ClientBuilder {
     }
 
     /// Waits up to `wait` for a server that is starting: `connect` tries again while the
-    /// unix socket does not exist or the connection is refused (nothing listens yet),
+    /// unix socket (or serial device) does not exist or the connection is refused (nothing
+    /// listens yet; for vsock also while no machine has the CID or the guest resets or does
+    /// not answer the connection),
     /// pausing 10 ms, doubling to 100 ms, so a manager can spawn QEMU and connect at once.
     /// Other failures (permission denied, a TLS handshake that fails) end it at once; when
     /// the wait runs out the error ([`Error::Connect`], its source of kind `TimedOut`) names
@@ -205,8 +207,18 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects to a unix socket path, a TCP `host:port`, or TLS at `tls:host:port` (with
-    /// [`tls`](Self::tls)), waiting for the server when [`wait`](Self::wait) says so.
+    /// Connects to a unix socket path, a TCP `host:port`, TLS at `tls:host:port` (with
+    /// [`tls`](Self::tls)), or, for the guest agent, `vsock:CID:PORT` or a serial device at
+    /// `serial:PATH` (see [`Address`](crate::Address)), waiting for the server when
+    /// [`wait`](Self::wait) says so. Over vsock and serial no file descriptors can be passed.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), qmp::Error> {
+    /// // QEMU: -chardev pty,id=qga0 -device virtio-serial -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0
+    /// let agent = qmp::Client::builder().negotiate(false).await_greeting(false).connect("serial:/dev/pts/5").await?;
+    /// agent.guest_sync().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(self, addr: impl IntoAddress) -> Result<Client> {
         let addr = addr.into_address()?;
         let io = crate::wait::dial(&addr, &self).await?;

@@ -2,7 +2,9 @@
 //! with QEMU, a connected or listening socket inherited across `exec`, systemd's socket
 //! activation). [`socket_kind`] tells what a descriptor is, or why it is not one the clients
 //! can use; [`ClientBuilder::connect_fd`](crate::ClientBuilder::connect_fd) and
-//! [`ClientBuilder::listen_fd`](crate::ClientBuilder::listen_fd) take one.
+//! [`ClientBuilder::listen_fd`](crate::ClientBuilder::listen_fd) take one. Also the bare
+//! descriptor calls that the connections tokio and std have no type for (vsock, a terminal)
+//! share.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -98,6 +100,37 @@ fn sock_type_name(t: SockType) -> &'static str {
 /// `fd N`, for errors.
 fn name(fd: &OwnedFd) -> String {
     format!("fd {}", fd.as_raw_fd())
+}
+
+/// One `read(2)` into `spare` (a vsock socket, a terminal): at most `spare.len()` bytes, 0
+/// at the end.
+pub(crate) fn read_into(fd: BorrowedFd<'_>, spare: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+    // read(2) itself: nix's wants initialised memory, and zeroing the 64 KiB read buffer on
+    // every read costs more than the read.
+    // SAFETY: read writes at most `spare.len()` bytes into `spare`, which stays valid and
+    // unaliased for the call; the caller keeps only the bytes it reports.
+    let n = unsafe { nix::libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// Clears `O_NONBLOCK` (for the blocking client, on a descriptor opened non-blocking).
+pub(crate) fn set_blocking(fd: &OwnedFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    if flags.contains(OFlag::O_NONBLOCK) {
+        fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    }
+    Ok(())
+}
+
+/// `fd` (non-blocking) registered with the runtime, to be driven by readiness.
+pub(crate) fn register(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: an OwnedFd is an open descriptor that it alone closes, and its as_raw_fd is
+    // the same number for as long as it lives: the AsyncFd owns it to the end.
+    unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(io::Error::from)
 }
 
 /// A connected socket, ready for a client.

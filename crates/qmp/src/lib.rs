@@ -57,10 +57,12 @@ pub mod generated {
 pub mod qapi;
 mod reply;
 pub mod schema;
+mod serial;
 mod subscription;
 pub mod tls;
 mod transport;
 pub mod types;
+mod vsock;
 mod wait;
 
 pub use address::{Address, AddressError, IntoAddress};

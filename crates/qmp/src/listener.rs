@@ -57,6 +57,11 @@ impl Listener {
             Address::Tls(_) => {
                 return Err(Error::Unsupported(format!("cannot listen on {addr}: server mode has no TLS")))
             }
+            Address::Vsock { .. } | Address::Serial(_) => {
+                return Err(Error::Unsupported(format!(
+                    "cannot listen on {addr}: server mode is for unix and TCP sockets"
+                )))
+            }
             Address::Tcp(hp) => {
                 let std_listener = std::net::TcpListener::bind(hp.as_str()).map_err(bind_err)?;
                 std_listener.set_nonblocking(true).map_err(bind_err)?;

@@ -1,12 +1,14 @@
-//! The socket under a connection: unix (with fd passing), TCP, or TLS over TCP, used through
-//! readiness and non-blocking `try_*` calls so that one task can read and write without
-//! splitting it.
+//! The socket under a connection: unix (with fd passing), TCP, TLS over TCP, vsock, or a
+//! terminal (a serial device), used through readiness and non-blocking `try_*` calls so that
+//! one task can read and write without splitting it.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use rustls::ClientConnection;
+use tokio::io::unix::AsyncFd;
 use tokio::io::{Interest, Ready};
 use tokio::net::{TcpStream, UnixStream};
 
@@ -14,6 +16,10 @@ pub(crate) enum Transport {
     Unix(UnixStream),
     Tcp(TcpStream),
     Tls(Box<TlsIo>),
+    /// A vsock stream socket ([`crate::vsock`]), non-blocking.
+    Vsock(AsyncFd<OwnedFd>),
+    /// A terminal in raw mode ([`crate::serial`]), non-blocking.
+    Serial(AsyncFd<OwnedFd>),
 }
 
 impl Transport {
@@ -37,6 +43,9 @@ impl Transport {
             Transport::Unix(s) => s.ready(interest).await,
             Transport::Tcp(s) => s.ready(interest).await,
             Transport::Tls(t) => t.ready(interest).await,
+            // The guard is dropped without clearing: readiness is cleared by the read or
+            // write that finds the descriptor drained or full (see `fd_read_some`).
+            Transport::Vsock(fd) | Transport::Serial(fd) => Ok(fd.ready(interest).await?.ready()),
         }
     }
 
@@ -45,7 +54,6 @@ impl Transport {
     /// readiness (tokio issue #5866), so no extra `read` is needed to learn the socket is
     /// drained: one syscall per wake-up instead of two.
     pub(crate) fn read_some(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        use std::task::{Context, Poll};
         use tokio::io::{AsyncRead, ReadBuf};
         // The connection waits on `ready()`, not on this waker: a no-op one will do.
         let mut cx = Context::from_waker(noop_waker());
@@ -55,6 +63,7 @@ impl Transport {
             Transport::Unix(s) => std::pin::Pin::new(s).poll_read(&mut cx, &mut rb),
             Transport::Tcp(s) => std::pin::Pin::new(s).poll_read(&mut cx, &mut rb),
             Transport::Tls(t) => return t.read_some(buf),
+            Transport::Vsock(fd) | Transport::Serial(fd) => return fd_read_some(fd, buf),
         };
         match r {
             Poll::Ready(Ok(())) => {
@@ -73,6 +82,12 @@ impl Transport {
             Transport::Unix(s) => s.try_write(bytes),
             Transport::Tcp(s) => s.try_write(bytes),
             Transport::Tls(t) => t.try_write(bytes),
+            Transport::Vsock(fd) => fd_try_write(fd, |fd| {
+                use nix::sys::socket::{send, MsgFlags};
+                Ok(send(fd.as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL)?)
+            }),
+            // A terminal is no socket: write(2), which raises no SIGPIPE on a terminal.
+            Transport::Serial(fd) => fd_try_write(fd, |fd| crate::serial::write(fd.as_fd(), bytes)),
         }
     }
 
@@ -93,6 +108,52 @@ impl Transport {
             let cmsg = [ControlMessage::ScmRights(&raw)];
             sendmsg::<()>(s.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None).map_err(io::Error::from)
         })
+    }
+}
+
+/// Reads what a descriptor driven by `AsyncFd` has into `buf`'s spare capacity, as the
+/// sockets' `read_some` does: `WouldBlock` when nothing is there. `AsyncFd` caches readiness
+/// until told otherwise, so it is cleared here when the read finds the descriptor drained
+/// (`WouldBlock`, or a read shorter than the room): the next `ready` then waits for the
+/// kernel. The clearing is tick-checked by tokio, so readiness that arrived meanwhile stays.
+fn fd_read_some(fd: &AsyncFd<OwnedFd>, buf: &mut Vec<u8>) -> io::Result<usize> {
+    // The connection waits on `ready()`, not on this waker: a no-op one will do.
+    let mut cx = Context::from_waker(noop_waker());
+    let mut guard = match fd.poll_read_ready(&mut cx) {
+        Poll::Ready(guard) => guard?,
+        Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
+    };
+    let spare = buf.spare_capacity_mut();
+    let room = spare.len();
+    // try_io clears the readiness itself when the read says WouldBlock.
+    match guard.try_io(|fd| crate::fd::read_into(fd.get_ref().as_fd(), spare)) {
+        Ok(Ok(n)) => {
+            if n > 0 && n < room {
+                guard.clear_ready_matching(Ready::READABLE);
+            }
+            // SAFETY: read(2) initialised the first n bytes of the spare capacity.
+            unsafe { buf.set_len(buf.len() + n) };
+            Ok(n)
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_would_block) => Err(io::ErrorKind::WouldBlock.into()),
+    }
+}
+
+/// One non-blocking write through `write` to a descriptor driven by `AsyncFd`: `WouldBlock`
+/// (with the write readiness cleared) when it is full.
+fn fd_try_write(
+    fd: &AsyncFd<OwnedFd>,
+    write: impl FnOnce(&AsyncFd<OwnedFd>) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let mut cx = Context::from_waker(noop_waker());
+    let mut guard = match fd.poll_write_ready(&mut cx) {
+        Poll::Ready(guard) => guard?,
+        Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
+    };
+    match guard.try_io(write) {
+        Ok(r) => r,
+        Err(_would_block) => Err(io::ErrorKind::WouldBlock.into()),
     }
 }
 

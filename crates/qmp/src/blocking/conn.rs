@@ -423,19 +423,20 @@ impl Conn {
     /// One read into `buf`'s spare capacity. A deadline already past makes it a non-blocking
     /// read of what is there.
     fn read(&self, rd: &mut Reader, buf: &mut Vec<u8>, deadline: Option<Instant>) -> Read {
-        let mut flags = 0;
+        let mut now_only = false;
         let set = match deadline {
             None => self.set_timeout(rd, None),
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
-                    flags = nix::libc::MSG_DONTWAIT;
+                    now_only = true;
                     Ok(())
                 } else {
                     let left = d - now;
                     // Reset the socket's timeout only when the one set would overshoot the
                     // deadline by more than a millisecond or wake far too early: a fixed
-                    // per-call timeout costs no syscall per call.
+                    // per-call timeout costs no syscall per call. (A terminal takes the
+                    // deadline itself.)
                     let reset = match rd.timeout {
                         None => true,
                         Some(t) => t > left + Duration::from_millis(1) || t < left / 2,
@@ -451,29 +452,22 @@ impl Conn {
         if let Err(why) = set {
             return Read::Failed(why);
         }
-        let fd = self.stream.fd();
         loop {
-            let spare = buf.spare_capacity_mut();
-            // SAFETY: recv writes at most `spare.len()` bytes into the spare capacity, which
-            // stays valid and unaliased for the call; only the bytes it reports are kept.
-            let n = unsafe { nix::libc::recv(fd, spare.as_mut_ptr().cast(), spare.len(), flags) };
-            if n > 0 {
-                let n = n as usize;
-                // SAFETY: recv initialised the first n bytes of the spare capacity.
-                unsafe { buf.set_len(buf.len() + n) };
-                return Read::More;
-            }
-            if n == 0 {
-                return Read::Eof;
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                    let expired = flags != 0 || deadline.is_some_and(|d| Instant::now() >= d);
-                    return if expired { Read::Expired } else { Read::More };
+            match self.stream.read(buf.spare_capacity_mut(), now_only, deadline) {
+                Ok(0) => return Read::Eof,
+                Ok(n) => {
+                    // SAFETY: the read initialised the first n bytes of the spare capacity.
+                    unsafe { buf.set_len(buf.len() + n) };
+                    return Read::More;
                 }
-                _ => return Read::Failed(CloseReason::io(IoStage::Read, &e)),
+                Err(e) => match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                        let expired = now_only || deadline.is_some_and(|d| Instant::now() >= d);
+                        return if expired { Read::Expired } else { Read::More };
+                    }
+                    _ => return Read::Failed(CloseReason::io(IoStage::Read, &e)),
+                },
             }
         }
     }
@@ -543,11 +537,10 @@ impl Conn {
             done = self.send_fds(&buf, fds).map_err(|e| self.write_failed(e, 0))?;
         }
         while done < buf.len() {
-            use nix::sys::socket::{send, MsgFlags};
-            match send(self.stream.fd(), &buf[done..], MsgFlags::MSG_NOSIGNAL) {
+            match self.stream.write(&buf[done..]) {
                 Ok(n) => done += n,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(self.write_failed(e.into(), done)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.write_failed(e, done)),
             }
         }
         Ok(())

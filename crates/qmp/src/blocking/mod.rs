@@ -98,9 +98,11 @@ impl Client {
         Self::connect_with(ClientBuilder::new(), addr)
     }
 
-    /// Connects with the builder's settings: a unix socket path, a TCP `host:port`, or TLS at
-    /// `tls:host:port` ([`ClientBuilder::tls`]), waiting for a server that is starting when
-    /// [`ClientBuilder::wait`] says so.
+    /// Connects with the builder's settings: a unix socket path, a TCP `host:port`, TLS at
+    /// `tls:host:port` ([`ClientBuilder::tls`]), or, for the guest agent, `vsock:CID:PORT` or
+    /// a serial device at `serial:PATH` (see [`Address`]); waiting for a server that is
+    /// starting when [`ClientBuilder::wait`] says so. Call timeouts hold on every kind: a
+    /// serial device has no receive timeout, so the reads on it wait with `poll()` instead.
     ///
     /// ```no_run
     /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -119,6 +121,8 @@ impl Client {
             crate::wait::StdStream::Unix(s) if matches!(addr, Address::Tls(_)) => Stream::TlsRelay(s),
             crate::wait::StdStream::Unix(s) => Stream::Unix(s),
             crate::wait::StdStream::Tcp(s) => Stream::Tcp(s),
+            crate::wait::StdStream::Vsock(fd) => Stream::Vsock(fd),
+            crate::wait::StdStream::Serial(fd) => Stream::Serial(fd),
         };
         Self::start(builder, stream)
     }
@@ -191,6 +195,11 @@ impl Client {
             }
             Address::Tls(_) => {
                 return Err(Error::Unsupported(format!("cannot listen on {addr}: server mode has no TLS")))
+            }
+            Address::Vsock { .. } | Address::Serial(_) => {
+                return Err(Error::Unsupported(format!(
+                    "cannot listen on {addr}: server mode is for unix and TCP sockets"
+                )))
             }
         };
         Self::start(builder, stream)

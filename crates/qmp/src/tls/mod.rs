@@ -586,7 +586,7 @@ pub(crate) async fn connect_async(
 fn address_host(address: &crate::Address) -> &str {
     match address {
         crate::Address::Tls(hp) | crate::Address::Tcp(hp) => host_of(hp),
-        crate::Address::Unix(_) => "",
+        crate::Address::Unix(_) | crate::Address::Vsock { .. } | crate::Address::Serial(_) => "",
     }
 }
 
