@@ -195,13 +195,17 @@ pub async fn connect_with(global: &GlobalOpts, builder: ClientBuilder) -> Result
     }
     let address = resolve_address(global)?;
     let builder = opts.configure(builder, &address)?;
+    tracing::debug!(%address, "connecting");
     builder.connect(address.clone()).await.map_err(|e| connect_error_at(&address, e))
 }
 
 /// [`connect_error`], saying what is at a unix path that could not be connected to.
 pub fn connect_error_at(address: &Address, e: qmp::Error) -> CliError {
     match (address, e) {
-        (Address::Unix(path), qmp::Error::Connect { source, .. }) => {
+        // After --wait the library's error already says what was waited for and what is there.
+        (Address::Unix(path), qmp::Error::Connect { source, .. })
+            if source.kind() != std::io::ErrorKind::TimedOut =>
+        {
             crate::hints::unix_connect_error(path, &source, crate::hints::Listener::Monitor)
         }
         (_, e) => connect_error(e),

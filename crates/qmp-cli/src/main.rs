@@ -1,14 +1,16 @@
 //! The `qmp` command: run one QMP command against QEMU and print its result.
 //!
 //! `qmp [OPTIONS] COMMAND [ARG...]` connects, negotiates, runs COMMAND with the arguments and
-//! prints the return value as JSON. Subcommands with their own behaviour (`hmp`, `shell`,
-//! `launch`, `sim`) come first in the command table; any other name is a QMP command, run by
-//! [`oneshot`]. `qmp --help` documents the arguments, addresses, output and exit codes.
+//! prints the return value as JSON. Subcommands with their own behaviour (`hmp`, `events`,
+//! `wait`, `shell`, `launch`, `sim`, `ga`) come first in the command table; any other name is
+//! a QMP command, run by [`oneshot`]. `qmp --help` documents the arguments, addresses, output
+//! and exit codes. With `RUST_LOG` set, logs go to stderr.
 #![warn(missing_docs)]
 
 mod args;
 mod connect;
 mod error;
+mod events;
 mod ga;
 mod hints;
 mod oneshot;
@@ -46,7 +48,22 @@ Address (ADDR):
 Output:
   The return value as JSON on stdout: pretty on a terminal, compact otherwise.
   `qmp hmp` prints the human monitor's text as it is. A QMP error goes to stderr
-  as `CLASS: desc`; other failures as `qmp: message`.
+  as `CLASS: desc`; other failures as `qmp: message`. -v also prints the request and
+  the reply on stderr; RUST_LOG=debug (or any tracing filter) prints logs there.
+
+Events:
+  Each event prints as the JSON object QEMU sent ({\"event\": ..., \"data\": ...,
+  \"timestamp\": ...}), one line each (pretty and coloured on a terminal; NO_COLOR turns
+  colour off), flushed as it arrives. Names are matched upper case (stop means STOP);
+  KEY=VALUE holds when the event's data has VALUE at KEY (a.b for nested members), VALUE
+  read as JSON when it reads as JSON (42, true), else a string.
+  qmp events      prints events until --count N came (0), its --timeout ran out (4; by
+                  default it watches forever) or QEMU went away (3)
+  qmp wait EVENT  prints the first such event (0), or gives up as any command (4), or
+                  QEMU went away (3)
+  --then-wait EVENT[,KEY=VALUE...] COMMAND
+                  subscribes before sending COMMAND, prints its reply, then the event;
+                  all within the command's limit (4); a QMP error ends it at once (1)
 
 Exit codes:
   0  success
@@ -54,7 +71,7 @@ Exit codes:
   2  usage error: bad options or arguments, no address
   3  connection error: cannot connect (or --wait ran out), TLS refused, negotiation
      failed, disconnected
-  4  --timeout ran out
+  4  --timeout ran out (or no event came in time: events, wait, --then-wait)
 
 Limits:
   A command may take 60 s, connecting included, unless --timeout or QMP_TIMEOUT says
@@ -67,6 +84,10 @@ Examples:
   qmp -s /run/vm.qmp device_add --args '{\"driver\": \"virtio-rng-pci\", \"id\": \"rng0\"}'
   qmp -s tls:127.0.0.1:4444 --tls-ca /etc/pki/qemu/ca-cert.pem query-status
   qmp --wait 30 -s /run/vm.qmp query-status     # right after starting QEMU
+  qmp -s /run/vm.qmp events --filter BLOCK_JOB_COMPLETED --data device=job0 --count 1
+  qmp -s /run/vm.qmp wait SHUTDOWN reason=guest-shutdown --timeout 300
+  qmp -s /run/vm.qmp --then-wait STOP stop      # the reply {}, then the STOP event
+  qmp -v -s /run/vm.qmp query-status            # the request and reply on stderr
   QMP_SOCKET=/run/vm.qmp qmp hmp info status";
 
 /// `qmp --version`: what a bug report needs: the crate version, the commit it was built
@@ -95,7 +116,7 @@ static SHORT_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
     long_version = VERSION.as_str(),
     about = "Run QMP commands against QEMU",
     long_about = None,
-    override_usage = "qmp [OPTIONS] <COMMAND> [ARG...]\n       qmp [OPTIONS] hmp <COMMAND-LINE>...\n       qmp ga [-s ADDR] <COMMAND> [ARG...]\n       qmp shell | launch | sim [...]",
+    override_usage = "qmp [OPTIONS] <COMMAND> [ARG...]\n       qmp [OPTIONS] hmp <COMMAND-LINE>...\n       qmp [OPTIONS] events [--filter NAME]... [--data KEY=VALUE]... [--count N] [--timeout SECONDS]\n       qmp [OPTIONS] wait <EVENT> [KEY=VALUE]... [--timeout SECONDS]\n       qmp [OPTIONS] --then-wait EVENT[,KEY=VALUE...] <COMMAND> [ARG...]\n       qmp ga [-s ADDR] <COMMAND> [ARG...]\n       qmp shell | launch | sim [...]",
     after_help = AFTER_HELP,
     subcommand_value_name = "COMMAND",
     subcommand_help_heading = "Commands (any other name is a QMP command)",
@@ -140,6 +161,18 @@ pub struct GlobalOpts {
     #[arg(long)]
     pub no_check: bool,
 
+    /// Print the request and the reply of COMMAND (as JSON) on stderr; the result stays on
+    /// stdout
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// After COMMAND (a QMP command or hmp), wait for this event and print it too: subscribed
+    /// before the command is sent, so it cannot be missed; within the command's --timeout
+    /// (exit code 4); not if the command fails (1). KEY=VALUE as for `qmp wait` (a VALUE
+    /// cannot hold a comma)
+    #[arg(long, value_name = "EVENT[,KEY=VALUE...]", value_parser = events::parse_spec)]
+    pub then_wait: Option<events::EventSpec>,
+
     /// TLS, waiting for the server, an inherited socket.
     #[command(flatten)]
     pub connect: connect::ConnectOpts,
@@ -150,6 +183,13 @@ pub struct GlobalOpts {
 enum Command {
     /// Run a human monitor (HMP) command and print its text: qmp hmp info status
     Hmp(HmpArgs),
+
+    /// Print events as they arrive, one JSON object a line, until --count, --timeout or the
+    /// end of QEMU: qmp events --filter STOP --count 1
+    Events(events::EventsArgs),
+
+    /// Wait for one event and print it: qmp wait BLOCK_JOB_COMPLETED device=job0
+    Wait(events::WaitArgs),
 
     /// An interactive QMP shell
     Shell(shell::ShellArgs),
@@ -267,6 +307,7 @@ pub fn globals() -> &'static GlobalOpts {
 }
 
 fn main() -> ExitCode {
+    init_logging();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -279,12 +320,19 @@ fn main() -> ExitCode {
     let _ = GLOBALS.set(cli.global);
     let result = match cli.command {
         None => Err(CliError::Usage("no command given (try `qmp --help`)".into())),
+        Some(ref other)
+            if global.then_wait.is_some() && !matches!(other, Command::Qmp(_) | Command::Hmp(_)) =>
+        {
+            Err(CliError::Usage("--then-wait goes with a QMP command or hmp".into()))
+        }
         Some(Command::Qmp(words)) if asks_for_help(&words) => {
             let _ = Cli::command().print_long_help();
             return ExitCode::SUCCESS;
         }
         Some(Command::Qmp(words)) => oneshot::run_qmp(&global, words),
         Some(Command::Hmp(hmp)) => oneshot::run_hmp(&global, hmp),
+        Some(Command::Events(args)) => events::run_events(&global, args),
+        Some(Command::Wait(args)) => events::run_wait(&global, args),
         Some(Command::Shell(args)) => return block_on(shell::run(args)),
         Some(Command::Launch(args)) => return block_on(shell::launch(args)),
         Some(Command::Sim(sim)) => run_sim(sim),
@@ -306,6 +354,24 @@ fn main() -> ExitCode {
             e.report();
             e.exit_code()
         }
+    }
+}
+
+/// With `RUST_LOG` set (and not empty), logs (the library's and ours) go to stderr as its
+/// filter says; without it nothing is installed, so the output and the start-up time are as
+/// they were. A filter that does not read is said on stderr and leaves logging off.
+fn init_logging() {
+    use std::io::IsTerminal;
+    if std::env::var_os("RUST_LOG").is_none_or(|v| v.is_empty()) {
+        return;
+    }
+    match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(filter) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+        Err(e) => eprintln!("qmp: RUST_LOG: {e} (no logs)"),
     }
 }
 
@@ -460,6 +526,57 @@ mod tests {
     }
 
     #[test]
+    fn events_wait_and_then_wait() {
+        let cli = parse(&[
+            "-s",
+            "/x",
+            "events",
+            "--filter",
+            "stop",
+            "--filter",
+            "RESUME",
+            "--data",
+            "a.b=1",
+            "--count",
+            "2",
+            "--timeout",
+            "0.5",
+        ])
+        .unwrap();
+        let Some(Command::Events(e)) = cli.command else { panic!("{:?}", cli.command) };
+        assert_eq!(e.filter, ["stop", "RESUME"]);
+        assert_eq!(e.data, [events::DataMatch { key: "a.b".into(), value: 1.into() }]);
+        assert_eq!((e.count, e.timeout), (Some(2), Some(Duration::from_millis(500))));
+        // The --timeout before `events` is the global one (connecting), after it the watch's.
+        let cli = parse(&["--timeout", "3", "events"]).unwrap();
+        let Some(Command::Events(e)) = cli.command else { panic!() };
+        assert_eq!((cli.global.timeout, e.timeout), (Some(Duration::from_secs(3)), None));
+
+        let cli = parse(&["wait", "SHUTDOWN", "reason=host-qmp-quit", "--timeout", "1"]).unwrap();
+        let Some(Command::Wait(w)) = cli.command else { panic!() };
+        assert_eq!(
+            (w.event.as_str(), w.data.len(), w.timeout),
+            ("SHUTDOWN", 1, Some(Duration::from_secs(1)))
+        );
+
+        let cli = parse(&["-v", "--then-wait", "stop,x=y", "stop"]).unwrap();
+        assert!(cli.global.verbose);
+        let spec = cli.global.then_wait.unwrap();
+        assert_eq!((spec.name.as_str(), spec.data[0].value.clone()), ("STOP", "y".into()));
+        // After the command, -v is an argument of the command like any other word.
+        let cli = parse(&["query-status", "-v"]).unwrap();
+        assert!(!cli.global.verbose);
+        for argv in [
+            &["events", "--count", "0"][..],
+            &["events", "--data", "x"],
+            &["wait"],
+            &["--then-wait", "a=b", "x"],
+        ] {
+            assert!(parse(argv).unwrap_err().use_stderr(), "{argv:?}");
+        }
+    }
+
+    #[test]
     fn timeout_zero_waits_forever_and_the_default_is_bounded() {
         let forever = parse(&["--timeout", "0", "x"]).unwrap();
         assert_eq!(forever.global.command_timeout().unwrap(), None);
@@ -486,6 +603,12 @@ mod tests {
             "--tls-ca",
             "--wait",
             "--fd",
+            "qmp [OPTIONS] events",
+            "qmp [OPTIONS] wait <EVENT>",
+            "--then-wait",
+            "--verbose",
+            "RUST_LOG",
+            "NO_COLOR",
         ] {
             assert!(help.contains(needle), "{needle} missing from:\n{help}");
         }

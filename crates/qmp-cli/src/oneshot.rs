@@ -9,6 +9,11 @@
 //! sends at once, and a command run without the arguments it requires is refused by QEMU
 //! itself. A command the schema does not have is sent as well, for QEMU's own
 //! `CommandNotFound`; so is everything when the server has no usable schema.
+//!
+//! With `--then-wait EVENT`, the event is subscribed to before the command is sent, and
+//! waited for (and printed) after its reply, within the same limit. With `-v`, the request
+//! and the reply are printed on stderr as the shell's `-v` prints requests (the library has
+//! no tap on the wire; `RUST_LOG` shows its own logs).
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
@@ -18,6 +23,9 @@ use serde_json::{Map, Value};
 
 use crate::connect::{connect, within_timeout};
 use crate::error::CliError;
+use crate::events::{next_event, EventPrinter};
+use crate::shell::output::{error_json, json_text};
+use crate::shell::parse::Request;
 use crate::{args, block_on, GlobalOpts, HmpArgs};
 
 /// `qmp COMMAND [ARG...]`: runs a QMP command and prints its return value as JSON.
@@ -35,8 +43,7 @@ pub fn run_qmp(global: &GlobalOpts, words: Vec<OsString>) -> Result<(), CliError
     }
     let arguments = args::parse_command_line(&tokens)?;
     let check = !global.no_check && !arguments.is_empty();
-    let result = execute(global, &name, arguments, check)?;
-    print_json(global, &result)
+    execute(global, &name, arguments, check, |result| print_json(global, &result))
 }
 
 /// `qmp hmp COMMAND-LINE`: runs `human-monitor-command` and prints its text as it is.
@@ -46,28 +53,65 @@ pub fn run_hmp(global: &GlobalOpts, hmp: HmpArgs) -> Result<(), CliError> {
     if let Some(cpu) = hmp.cpu_index {
         arguments.insert("cpu-index".into(), cpu.into());
     }
-    match execute(global, "human-monitor-command", arguments, false)? {
+    execute(global, "human-monitor-command", arguments, false, |result| match result {
         Value::String(text) => print_text(&text),
         other => Err(CliError::Connection(format!("human-monitor-command returned {other}, not text"))),
-    }
+    })
 }
 
-/// Connects, checks the arguments when `check` says so, runs one command and returns its
-/// result, all within `--timeout`.
+/// Connects, checks the arguments when `check` says so, runs one command and hands its
+/// result to `print`, then waits for the `--then-wait` event and prints it; all within
+/// `--timeout`.
 fn execute(
     global: &GlobalOpts,
     name: &str,
     arguments: Map<String, Value>,
     check: bool,
-) -> Result<Value, CliError> {
+    print: impl FnOnce(Value) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let request = global.verbose.then(|| {
+        Request {
+            execute: name.to_owned(),
+            arguments: arguments.clone(),
+            oob: false,
+            force: false,
+            json: false,
+        }
+        .to_json()
+    });
     let arguments = if arguments.is_empty() { Value::Null } else { Value::Object(arguments) };
+    let printer = EventPrinter::new(global);
     block_on(within_timeout(global, async {
         let client = connect(global).await?;
         if check {
             check_arguments(&client, name, &arguments).await?;
         }
-        Ok(client.call_raw(name, arguments).send().await?)
+        // Subscribed before the command is sent: the event it causes cannot be missed.
+        let mut then = global.then_wait.as_ref().map(|spec| client.subscribe(spec.filter()));
+        if let Some(request) = &request {
+            show(global, request);
+        }
+        tracing::debug!(command = name, "sending");
+        let result = client.call_raw(name, arguments).send().await;
+        if global.verbose {
+            match &result {
+                Ok(value) => show(global, &serde_json::json!({ "return": value })),
+                Err(qmp::Error::Qmp(q)) => show(global, &error_json(q)),
+                Err(_) => {}
+            }
+        }
+        print(result?)?;
+        if let Some(events) = &mut then {
+            let event = next_event(events).await?;
+            printer.print(&event)?;
+        }
+        Ok(())
     }))
+}
+
+/// `-v`: a message on stderr, laid out as the shell's `-v` lays it out.
+fn show(global: &GlobalOpts, message: &Value) {
+    let _ = writeln!(io::stderr(), "{}", json_text(message, global.pretty));
 }
 
 /// The arguments against the server's schema: a problem is a usage error naming each one. A

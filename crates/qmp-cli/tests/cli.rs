@@ -311,7 +311,7 @@ fn bad_arguments_are_usage_errors_before_connecting() {
 #[test]
 fn bad_options_are_usage_errors() {
     for (argv, needle) in [
-        (&["--timeout", "-1", "query-status"][..], "unexpected argument"),
+        (&["--timeout", "-1", "query-status"][..], "must be a number of seconds, 0 or more"),
         (&["--timeout", "soon", "query-status"], "not a number of seconds"),
         (&["--pretty", "--compact", "query-status"], "cannot be used with"),
         (&["--no-such-flag", "query-status"], "unexpected argument"),
@@ -359,8 +359,8 @@ fn missing_socket_is_a_connection_error() {
     let path = dir.path().join("absent.sock");
     let out = qmp(&["-s", path.to_str().unwrap(), "query-status"]);
     out.assert_code(3);
-    assert!(out.stderr.starts_with("qmp: cannot connect to unix:"), "{out:?}");
-    assert!(out.stderr.contains("No such file or directory"), "{out:?}");
+    assert!(out.stderr.contains("absent.sock does not exist"), "{out:?}");
+    assert!(out.stderr.contains("-qmp unix:"), "{out:?}");
 }
 
 #[test]

@@ -168,7 +168,9 @@ pub async fn connect_agent(socket: Option<&str>, wait: Option<Duration>) -> Resu
         (_, qmp::Error::Qmp(q)) => {
             CliError::Connection(format!("the guest agent refused to synchronise: {q}"))
         }
-        (qmp::Address::Unix(path), qmp::Error::Connect { source, .. }) => {
+        (qmp::Address::Unix(path), qmp::Error::Connect { source, .. })
+            if source.kind() != std::io::ErrorKind::TimedOut =>
+        {
             crate::hints::unix_connect_error(path, &source, crate::hints::Listener::Agent)
         }
         (_, other) => CliError::Connection(other.to_string()),

@@ -31,8 +31,8 @@ mod finish;
 mod ga_schema;
 mod hmp;
 mod launch;
-mod output;
-mod parse;
+pub(crate) mod output;
+pub(crate) mod parse;
 mod repl;
 mod schema;
 
@@ -149,7 +149,7 @@ impl CommonArgs {
         repl::Options {
             hmp: self.hmp,
             pretty: self.pretty || crate::globals().pretty,
-            verbose: self.verbose,
+            verbose: self.verbose || crate::globals().verbose,
             log: self.logfile.clone(),
             negotiated,
         }

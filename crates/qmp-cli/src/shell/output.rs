@@ -36,6 +36,15 @@ pub fn json_text(value: &Value, pretty: bool) -> String {
     }
 }
 
+/// A QMP error as the server sent it: `{"error": {"class": ..., "desc": ..., ...}}`.
+pub fn error_json(error: &qmp::QmpError) -> Value {
+    let mut err = serde_json::Map::new();
+    err.insert("class".into(), Value::String(error.class.as_str().to_owned()));
+    err.insert("desc".into(), Value::String(error.desc.clone()));
+    err.extend(error.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    serde_json::json!({ "error": err })
+}
+
 /// One-line JSON with a space after `,` and `:` (Python's `json.dumps` default).
 struct SpacedFormatter;
 

@@ -24,7 +24,7 @@ use tokio::runtime::Handle;
 use super::complete::{CompletionData, ShellHelper};
 use super::finish::{status_number, Finisher};
 use super::hmp;
-use super::output::{columns, json_text, lock, print_events, Output, Printer};
+use super::output::{columns, error_json, json_text, lock, print_events, Output, Printer};
 use super::parse::{opens_transaction, LineParser, Parsed, Request, AGENT_PROMPT, PROMPT};
 use super::schema;
 use qmp::Schema;
@@ -456,13 +456,7 @@ impl Shell {
         let Some(result) = result else { return };
         let response = match result {
             Ok(value) => json!({"return": value}),
-            Err(Error::Qmp(q)) => {
-                let mut err = serde_json::Map::new();
-                err.insert("class".into(), Value::String(q.class.as_str().to_owned()));
-                err.insert("desc".into(), Value::String(q.desc.clone()));
-                err.extend(q.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-                json!({"error": err})
-            }
+            Err(Error::Qmp(q)) => error_json(&q),
             Err(e) if e.is_disconnect() => self.lost(&e),
             Err(e) => return eprintln!("qmp: {e}"),
         };

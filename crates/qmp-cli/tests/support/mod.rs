@@ -33,20 +33,32 @@ impl Qemu {
 
     /// Starts QEMU with `-qmp MONITOR` (a TCP monitor, say); `sock()` is then meaningless.
     pub fn start_with_monitor(monitor: &str) -> Qemu {
-        Self::spawn("-qmp", monitor.to_owned(), false)
+        Self::spawn("-qmp", monitor.to_owned(), false, false)
     }
 
     /// Starts QEMU with `OPTION SPEC`, `{}` in SPEC replaced by the socket path.
     pub fn start_with_monitor_option(option: &str, spec: &str) -> Qemu {
-        Self::spawn(option, spec.to_owned(), true)
+        Self::spawn(option, spec.to_owned(), true, false)
     }
 
-    fn spawn(option: &str, spec: String, unix: bool) -> Qemu {
+    /// Starts QEMU with two QMP monitors, `sock()` and `sock2()`: a test can watch one while
+    /// it acts on the other (QEMU serves one client per monitor).
+    pub fn start_with_two_monitors() -> Qemu {
+        Self::spawn("-qmp", "unix:{},server=on,wait=off".to_owned(), true, true)
+    }
+
+    fn spawn(option: &str, spec: String, unix: bool, second: bool) -> Qemu {
         let dir = tempfile::Builder::new().prefix("qmp-cli-test-").tempdir().unwrap();
         let sock = dir.path().join("qmp.sock").to_str().unwrap().to_owned();
         let spec = spec.replace("{}", &sock);
+        let mut args = vec!["-machine", "none", "-nodefaults", "-display", "none", option, &spec];
+        let sock2 = dir.path().join("qmp2.sock").to_str().unwrap().to_owned();
+        let spec2 = format!("unix:{sock2},server=on,wait=off");
+        if second {
+            args.extend(["-qmp", &spec2]);
+        }
         let child = Command::new(QEMU)
-            .args(["-machine", "none", "-nodefaults", "-display", "none", option, &spec])
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -60,6 +72,11 @@ impl Qemu {
             // is taken. QEMU frees the monitor again when this probe hangs up.
             qemu.wait_until(|q| {
                 Path::new(&q.sock).exists() && std::os::unix::net::UnixStream::connect(&q.sock).is_ok()
+            });
+        }
+        if second {
+            qemu.wait_until(|_| {
+                Path::new(&sock2).exists() && std::os::unix::net::UnixStream::connect(&sock2).is_ok()
             });
         }
         qemu
@@ -85,6 +102,11 @@ impl Qemu {
     /// The QMP socket path.
     pub fn sock(&self) -> &str {
         &self.sock
+    }
+
+    /// The second monitor's socket path (`start_with_two_monitors`).
+    pub fn sock2(&self) -> String {
+        self.dir.path().join("qmp2.sock").to_str().unwrap().to_owned()
     }
 
     /// The test's temp dir (for paths that must not exist, say).
@@ -207,8 +229,18 @@ pub fn free_tcp_port() -> u16 {
 /// Runs `qmp ARGS` with stdout on a pseudo-terminal; returns what it printed there, with the
 /// terminal's CRLF line ends turned back into LF.
 pub fn run_on_pty(args: &[&str]) -> String {
+    run_on_pty_env(args, &[])
+}
+
+/// [`run_on_pty`] with extra environment variables.
+pub fn run_on_pty_env(args: &[&str], env: &[(&str, &str)]) -> String {
     let pty = nix::pty::openpty(None, None).unwrap();
-    let child = command(args).stdout(Stdio::from(pty.slave)).stderr(Stdio::piped()).spawn().unwrap();
+    let child = command(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::from(pty.slave))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // The parent's copy of the slave end went into the child's Stdio and is closed here, so
     // reading the master ends (EIO) once the child exits.
     let mut master = std::fs::File::from(pty.master);
