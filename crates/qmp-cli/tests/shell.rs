@@ -438,3 +438,52 @@ fn help_documents_the_syntax_and_keys() {
         }
     }
 }
+
+#[test]
+fn lines_typed_ahead_while_a_reply_is_pending_all_run_in_order() {
+    let qemu = Qemu::system();
+    let mut sh = shell(&qemu, &[]);
+    sh.prompt();
+    let qemu_pid = nix::unistd::Pid::from_raw(qemu.child.id() as i32);
+    nix::sys::signal::kill(qemu_pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    sh.send("query-status\r");
+    sh.expect("query-status");
+    // Three more lines typed while the first waits for its reply.
+    sh.send("query-name\rquery-kvm\rquery-uuid\r");
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(qemu_pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let out = sh.expect(r#""UUID""#);
+    let at = |needle: &str| out.find(needle).unwrap_or_else(|| panic!("{needle:?} not in {out:?}"));
+    let (status, name, kvm, uuid) =
+        (at(r#""running""#), at(r#"{"return": {}}"#), at(r#""present""#), at(r#""UUID""#));
+    assert!(status < name && name < kvm && kvm < uuid, "{out:?}");
+    sh.prompt();
+}
+
+#[test]
+fn lines_pasted_at_the_prompt_all_run_in_order() {
+    let qemu = Qemu::system();
+    let mut sh = shell(&qemu, &[]);
+    sh.prompt();
+    sh.send("query-name\rquery-kvm\rquery-uuid\r");
+    let out = sh.expect(r#""UUID""#);
+    let at = |needle: &str| out.find(needle).unwrap_or_else(|| panic!("{needle:?} not in {out:?}"));
+    assert!(at(r#"{"return": {}}"#) < at(r#""present""#), "{out:?}");
+    sh.prompt();
+}
+
+#[test]
+fn the_socket_may_be_a_plain_argument_as_for_qmp_shell() {
+    let qemu = Qemu::system();
+    let sock = qemu.socket("shell").display().to_string();
+    let mut sh = Pty::spawn(&["shell", "-p", &sock], qemu.home(), &[]);
+    sh.prompt();
+    let out = sh.line("query-status");
+    assert!(out.contains(r#""status": "prelaunch""#) || out.contains(r#""status": "running""#), "{out:?}");
+    sh.send("\x04");
+    assert!(sh.wait().success());
+
+    let both = Command::new(env!("CARGO_BIN_EXE_qmp")).args(["shell", "-s", &sock, &sock]).output().unwrap();
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"), "{both:?}");
+}

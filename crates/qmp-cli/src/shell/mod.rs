@@ -118,6 +118,11 @@ pub struct ShellArgs {
     #[arg(short = 's', long = "socket", value_name = "ADDR")]
     pub socket: Option<String>,
 
+    /// The server's address as a plain argument, as qmp-shell takes it: `qmp shell /run/vm.qmp`
+    /// is `qmp shell -s /run/vm.qmp`
+    #[arg(value_name = "ADDR", conflicts_with_all = ["socket", "sim", "fd", "launch"])]
+    pub address: Option<String>,
+
     /// Run against an in-process simulated QEMU (as `qmp --sim shell`)
     #[arg(long, conflicts_with = "socket")]
     pub sim: bool,
@@ -213,7 +218,10 @@ async fn run_on_agent(to: AgentAddress, common: CommonArgs) -> ExitCode {
 }
 
 /// Runs `qmp shell` until Ctrl-D or the connection ends; returns the exit code.
-pub async fn run(args: ShellArgs) -> ExitCode {
+pub async fn run(mut args: ShellArgs) -> ExitCode {
+    if let Some(address) = args.address.take() {
+        args.socket = Some(address);
+    }
     if !args.launch.is_empty() {
         return launch(LaunchArgs { common: args.common, command: args.launch }).await;
     }
