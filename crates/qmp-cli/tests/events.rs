@@ -327,6 +327,37 @@ fn then_wait_prints_the_reply_then_the_event() {
 }
 
 #[test]
+fn then_wait_sees_a_hot_unplugged_device_go() {
+    // A USB device leaves without the guest's help, so a stopped machine (-S) will do.
+    let extra = ["-machine", "pc", "-S", "-accel", "tcg", "-m", "64", "-device", "qemu-xhci,id=usb"];
+    let qemu = qmp_testkit::Peer::qemu_with(1, &extra);
+    let sock = qemu.socket(0).to_str().unwrap();
+    qmp(&["-s", sock, "device_add", "driver=usb-mouse", "id=m0"]).assert_code(0);
+    let out = qmp(&[
+        "-s",
+        sock,
+        "--timeout",
+        "20",
+        "--then-wait",
+        "DEVICE_DELETED,device=m0",
+        "device_del",
+        "id=m0",
+    ]);
+    out.assert_code(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert_eq!(parse(lines[0]), json!({}));
+    let event = parse(lines[1]);
+    assert_eq!(event["event"], "DEVICE_DELETED", "{out:?}");
+    assert_eq!(event["data"]["device"], "m0", "{out:?}");
+    timestamp(&event);
+    // It is gone: a second unplug is QEMU's error.
+    let again = qmp(&["-s", sock, "device_del", "id=m0"]);
+    again.assert_code(1);
+    assert!(again.stderr.contains("m0"), "{again:?}");
+}
+
+#[test]
 fn then_wait_with_a_failing_command_does_not_wait() {
     let qemu = Qemu::start();
     let started = Instant::now();
