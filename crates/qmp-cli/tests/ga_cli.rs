@@ -157,3 +157,16 @@ fn a_socket_nobody_listens_on_is_a_connection_error() {
     let out = qmp(&["ga", "-s", dir.path().join("none.sock").to_str().unwrap(), "ping"]);
     out.assert_code(3);
 }
+
+#[test]
+fn a_serial_line_by_its_plain_path() {
+    // The host side of a serial channel (a pty here): `-s /dev/pts/N` as it is, or `serial:`.
+    let agent = Peer::qemu_ga_serial();
+    let path = agent.path().to_str().unwrap();
+    for addr in [path.to_owned(), format!("serial:{path}")] {
+        let out = qmp(&["ga", "-s", &addr, "get-host-name"]);
+        out.assert_code(0);
+        let name: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert!(name["host-name"].is_string(), "{addr}: {out:?}");
+    }
+}

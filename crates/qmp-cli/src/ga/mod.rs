@@ -153,7 +153,12 @@ pub fn resolve_address(socket: Option<&str>) -> Result<qmp::Address, CliError> {
             CliError::Usage("no guest agent address: use `qmp ga -s ADDR ...` or set QMP_GA_SOCKET".into())
         })?,
     };
-    text.parse().map_err(|e: qmp::AddressError| CliError::Usage(e.to_string()))
+    let address = text.parse().map_err(|e: qmp::AddressError| CliError::Usage(e.to_string()))?;
+    // A plain path may name the host side of a serial chardev (a pty): the file tells.
+    Ok(match address {
+        qmp::Address::Unix(path) if !text.starts_with("unix:") => qmp::Address::detect_path(path),
+        other => other,
+    })
 }
 
 /// Connects to the agent and synchronises; an agent that does not answer is a connection
