@@ -373,6 +373,12 @@ impl Block {
         Ok(Value::Array(list))
     }
 
+    /// True while a tick would change something: a job runs or finishes, or a dismissed one
+    /// is still to be removed.
+    pub fn busy(&self) -> bool {
+        self.jobs.iter().any(|j| j.status == "null" || (!j.paused && (j.finishing || j.status == "running")))
+    }
+
     /// Advances every running job by `dt` simulated seconds.
     pub fn tick(&mut self, ev: &Events, dt: f64) {
         for job in &mut self.jobs {

@@ -28,7 +28,12 @@ fn on(
     f: fn(&mut State, &Args) -> Reply,
 ) -> ServerBuilder {
     let state = state.clone();
-    b.command(spec, move |args| f(&mut lock(&state), &args))
+    b.command(spec, move |args| {
+        let mut state = lock(&state);
+        let reply = f(&mut state, &args);
+        state.wake.notify_one();
+        reply
+    })
 }
 
 /// Builds the simulator's server and its shared state.

@@ -110,8 +110,14 @@ impl Migration {
         Ok(info)
     }
 
+    /// True while a migration is under way (a tick moves it on).
+    pub fn busy(&self) -> bool {
+        matches!(self.run, Some(("setup" | "active", ..)))
+    }
+
     /// Advances by `dt` simulated seconds; true when the migration completed now (the VM
     /// stops, and `stop` is called before the final events, as in QEMU).
+
     pub fn tick(&mut self, ev: &Events, dt: f64, stop: impl FnOnce()) {
         match self.run {
             Some(("setup", ..)) => {

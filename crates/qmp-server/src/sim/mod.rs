@@ -82,11 +82,20 @@ impl Simulator {
     pub fn with_options(options: SimOptions) -> Self {
         let (server, state) = commands::build(&options);
         let scale = options.time_scale;
+        let wake = lock(&state).wake.clone();
         let clock = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(10));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last = Instant::now();
             loop {
+                // Idle, the clock sleeps until a command (which may start a job, a migration
+                // or an unplug) wakes it: an idle simulator uses no CPU. The time asleep is
+                // not simulated time that anything spent.
+                if !lock(&state).busy() {
+                    wake.notified().await;
+                    last = Instant::now();
+                    tick.reset();
+                }
                 tick.tick().await;
                 let now = Instant::now();
                 let dt = now.duration_since(last).as_secs_f64() * scale;

@@ -20,6 +20,8 @@ pub(crate) struct State {
     pub unplugging: Vec<String>,
     pub migration: Migration,
     pub block: Block,
+    /// Told after every command: the idle clock sleeps until one may have started something.
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 fn generic(desc: impl Into<String>) -> QmpError {
@@ -49,6 +51,7 @@ impl State {
             unplugging: Vec::new(),
             migration: Migration::default(),
             block: Block::default(),
+            wake: std::sync::Arc::default(),
         }
     }
 
@@ -165,7 +168,13 @@ impl State {
         Ok(Value::String(out))
     }
 
+    /// True while the clock has work: an unplug, a migration or a job under way.
+    pub fn busy(&self) -> bool {
+        !self.unplugging.is_empty() || self.migration.busy() || self.block.busy()
+    }
+
     /// Advances migration and device unplug by `dt` simulated seconds.
+
     pub fn tick(&mut self, dt: f64) {
         for id in std::mem::take(&mut self.unplugging) {
             self.devices.remove(&id);
