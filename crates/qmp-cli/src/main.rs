@@ -11,6 +11,7 @@ mod args;
 mod connect;
 mod error;
 mod events;
+mod follow;
 mod ga;
 mod hints;
 mod oneshot;
@@ -176,6 +177,10 @@ pub struct GlobalOpts {
     /// TLS, waiting for the server, an inherited socket.
     #[command(flatten)]
     pub connect: connect::ConnectOpts,
+
+    /// --follow, --complete, --cancel-on-interrupt.
+    #[command(flatten)]
+    pub follow: follow::FollowOpts,
 }
 
 /// The subcommands with their own behaviour; any other word is a QMP command.
@@ -190,6 +195,12 @@ enum Command {
 
     /// Wait for one event and print it: qmp wait BLOCK_JOB_COMPLETED device=job0
     Wait(events::WaitArgs),
+
+    /// Jobs already running: qmp job wait [JOB-ID] follows one to its end
+    Job(follow::JobArgs),
+
+    /// The migration already running: qmp migration wait follows it to its end
+    Migration(follow::MigrationArgs),
 
     /// An interactive QMP shell
     Shell(shell::ShellArgs),
@@ -329,10 +340,25 @@ fn main() -> ExitCode {
             let _ = Cli::command().print_long_help();
             return ExitCode::SUCCESS;
         }
+        Some(Command::Qmp(words)) if global.follow.follow => follow::run_follow(&global, words),
+        Some(ref other) if global.follow.follow => Err(CliError::Usage(format!(
+            "--follow goes with a QMP command that starts a job or a migration, not {}",
+            subcommand_name(other)
+        ))),
+        Some(Command::Qmp(_) | Command::Hmp(_))
+            if global.follow.complete || global.follow.cancel_on_interrupt =>
+        {
+            Err(CliError::Usage(
+                "--complete and --cancel-on-interrupt go with --follow (or qmp job wait, qmp migration wait)"
+                    .into(),
+            ))
+        }
         Some(Command::Qmp(words)) => oneshot::run_qmp(&global, words),
         Some(Command::Hmp(hmp)) => oneshot::run_hmp(&global, hmp),
         Some(Command::Events(args)) => events::run_events(&global, args),
         Some(Command::Wait(args)) => events::run_wait(&global, args),
+        Some(Command::Job(args)) => follow::run_job(&global, args),
+        Some(Command::Migration(args)) => follow::run_migration(&global, args),
         Some(Command::Shell(args)) => return block_on(shell::run(args)),
         Some(Command::Launch(args)) => return block_on(shell::launch(args)),
         Some(Command::Sim(sim)) => run_sim(sim),
@@ -354,6 +380,14 @@ fn main() -> ExitCode {
             e.report();
             e.exit_code()
         }
+    }
+}
+
+/// The name of a subcommand, for messages.
+fn subcommand_name(command: &Command) -> String {
+    match command {
+        Command::Qmp(words) => words.first().map(|w| w.to_string_lossy().into_owned()).unwrap_or_default(),
+        other => format!("{other:?}").split(['(', ' ', '{']).next().unwrap_or_default().to_ascii_lowercase(),
     }
 }
 
