@@ -21,13 +21,17 @@ pub enum Layout {
 /// Where progress goes.
 pub struct Render {
     bar: Option<ProgressBar>,
+    /// The bar has been drawn (it is from the first sample on).
+    drawn: bool,
+    /// Taken off the screen while a question is asked.
+    hidden: bool,
 }
 
 impl Render {
     /// A bar when stderr is a terminal, labelled `prefix`; JSON lines otherwise.
     pub fn new(prefix: &str, layout: Layout) -> Render {
         let bar = std::io::stderr().is_terminal().then(|| new_bar(prefix, layout));
-        Render { bar }
+        Render { bar, drawn: false, hidden: false }
     }
 
     /// Shows one sample: `line` (a JSON object) on a line of its own when there is no bar,
@@ -35,6 +39,12 @@ impl Render {
     pub fn progress(&mut self, line: Value, done: u64, total: u64, message: String) {
         match &self.bar {
             Some(bar) => {
+                if !self.drawn && !self.hidden {
+                    // Drawn from the first sample on: not as an empty bar before it.
+                    self.drawn = true;
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                }
                 bar.set_length(total);
                 bar.set_position(done.min(total));
                 bar.set_message(message);
@@ -62,7 +72,8 @@ impl Render {
 
     /// Takes the bar off the screen (while a question is asked).
     pub fn hide(&mut self) {
-        if let Some(bar) = &self.bar {
+        self.hidden = true;
+        if let Some(bar) = self.bar.as_ref().filter(|_| self.drawn) {
             bar.set_draw_target(ProgressDrawTarget::hidden());
             let _ = write!(std::io::stderr(), "\r\x1b[2K");
         }
@@ -70,7 +81,8 @@ impl Render {
 
     /// Puts the bar back.
     pub fn show(&mut self) {
-        if let Some(bar) = &self.bar {
+        self.hidden = false;
+        if let Some(bar) = self.bar.as_ref().filter(|_| self.drawn) {
             bar.set_draw_target(ProgressDrawTarget::stderr());
         }
     }
@@ -94,10 +106,9 @@ fn new_bar(prefix: &str, layout: Layout) -> ProgressBar {
         Layout::Job => "{prefix} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
         Layout::Migration => "{prefix} {bar:30} {bytes}/{total_bytes} eta {eta} {msg}",
     };
-    let bar = ProgressBar::new(0);
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
     bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
     bar.set_prefix(prefix.to_owned());
-    bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
 
