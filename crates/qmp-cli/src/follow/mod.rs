@@ -101,14 +101,28 @@ pub struct MigrationArgs {
 /// `qmp migration` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum MigrationAction {
-    /// Follow the running migration to its end, as --follow migrate does
-    Wait(WaitArgs),
+    /// Follow the running migration to its end, as --follow migrate does (one that has
+    /// ended: its final state, and the exit code it gets)
+    Wait(MigrationWaitArgs),
 }
 
-/// `qmp job wait` and `qmp migration wait`.
+/// `qmp migration wait`.
+#[derive(clap::Args, Debug)]
+pub struct MigrationWaitArgs {
+    /// On Ctrl-C, cancel it (migrate_cancel) and wait for its end (exit code 130)
+    #[arg(long)]
+    pub cancel_on_interrupt: bool,
+
+    /// Give up waiting after this many seconds, leaving it running (exit code 4); 0 waits
+    /// forever [default: forever]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::parse_timeout)]
+    pub timeout: Option<Duration>,
+}
+
+/// `qmp job wait`.
 #[derive(clap::Args, Debug)]
 pub struct WaitArgs {
-    /// The job's id [default: the only job there is] (not for `migration wait`)
+    /// The job's id [default: the only job there is; a job not concluded, of several]
     #[arg(value_name = "JOB-ID")]
     pub id: Option<String>,
 
@@ -116,7 +130,7 @@ pub struct WaitArgs {
     #[arg(long)]
     pub complete: bool,
 
-    /// On Ctrl-C, cancel it and wait for its end (exit code 130)
+    /// On Ctrl-C, cancel it (job-cancel) and wait for its end (exit code 130)
     #[arg(long)]
     pub cancel_on_interrupt: bool,
 
@@ -353,10 +367,7 @@ pub fn run_job(global: &GlobalOpts, args: JobArgs) -> Result<(), CliError> {
 /// `qmp migration wait`.
 pub fn run_migration(global: &GlobalOpts, args: MigrationArgs) -> Result<(), CliError> {
     let MigrationAction::Wait(wait) = args.action;
-    if let Some(id) = &wait.id {
-        return Err(CliError::Usage(format!("migration wait takes no id ({id:?}): there is one migration")));
-    }
-    if wait.complete {
+    if global.follow.complete {
         return Err(CliError::Usage("--complete is for jobs, not migrations".into()));
     }
     let cancel = wait.cancel_on_interrupt || global.follow.cancel_on_interrupt;
