@@ -326,6 +326,24 @@ fn the_bar_is_drawn_on_a_terminal_and_cleared_at_the_end() {
 }
 
 #[test]
+fn ctrl_c_on_a_terminal_asks_whether_to_cancel() {
+    let peer = Peer::storage_daemon(1);
+    let home = tempfile::tempdir().unwrap();
+    let sock = sock(&peer);
+    let args = ["-s", &sock, "--follow", "block-stream", "job-id=j", "device=top0", "speed=1048576"];
+    let mut pty = support::pty::Pty::spawn(&args, home.path(), &[]);
+    pty.expect("stream j");
+    let pid = nix::unistd::Pid::from_raw(pty.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    pty.expect("cancel job j? [y/N] ");
+    pty.send("y\r");
+    let status = pty.wait();
+    assert_eq!(status.code(), Some(130), "{}", pty.text());
+    assert!(pty.text().contains("\"cancelled\""), "{}", pty.text());
+    assert_eq!(ok(&peer, &["query-jobs"]), json!([]));
+}
+
+#[test]
 fn follow_migrate_to_completion() {
     let peer = Peer::qemu_with(1, &["-machine", "pc", "-S", "-accel", "tcg", "-m", "32"]);
     let out = run(&peer, &["--follow", "migrate", "uri=exec:cat > /dev/null"]);

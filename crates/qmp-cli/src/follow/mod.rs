@@ -215,7 +215,9 @@ impl Interrupts {
             .map_err(|e| CliError::Connection(format!("cannot catch SIGINT: {e}")))?;
         let policy = if cancel {
             Policy::Cancel
-        } else if std::io::stderr().is_terminal() && std::fs::File::open("/dev/tty").is_ok() {
+        } else if std::io::stderr().is_terminal()
+            && (std::io::stdin().is_terminal() || std::fs::File::open("/dev/tty").is_ok())
+        {
             Policy::Ask
         } else {
             Policy::Leave
@@ -284,8 +286,9 @@ impl Interrupts {
     }
 }
 
-/// Asks `question` on the terminal; the answer comes from a thread of its own (a read of the
-/// terminal cannot be given up), `true` for y or yes.
+/// Asks `question` on the terminal (read from stdin when it is one, else from /dev/tty); the
+/// answer comes from a thread of its own (a read of the terminal cannot be given up), `true`
+/// for y or yes.
 fn ask(question: &str) -> oneshot::Receiver<bool> {
     let (tx, rx) = oneshot::channel();
     let _ = write!(std::io::stderr(), "\n{question}");
@@ -293,10 +296,12 @@ fn ask(question: &str) -> oneshot::Receiver<bool> {
     std::thread::spawn(move || {
         use std::io::BufRead;
         let mut line = String::new();
-        let yes = std::fs::File::open("/dev/tty")
-            .and_then(|tty| std::io::BufReader::new(tty).read_line(&mut line))
-            .is_ok()
-            && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+        let read = if std::io::stdin().is_terminal() {
+            std::io::stdin().lock().read_line(&mut line)
+        } else {
+            std::fs::File::open("/dev/tty").and_then(|tty| std::io::BufReader::new(tty).read_line(&mut line))
+        };
+        let yes = read.is_ok() && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
         let _ = tx.send(yes);
     });
     rx
