@@ -20,6 +20,8 @@ pub mod code {
     pub const CONNECTION: u8 = 3;
     /// `--timeout` ran out.
     pub const TIMEOUT: u8 = 4;
+    /// Interrupted (SIGINT, Ctrl-C) while following a job or a migration: 128 + 2.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// A limit that ran out: how long, and whose it was.
@@ -44,13 +46,18 @@ pub enum CliError {
     Timeout(Option<TimedOut>),
     /// Writing the result failed (other than a closed pipe, which is success).
     Output(std::io::Error),
+    /// What the command started failed: a job's or a migration's error, as QEMU gave it.
+    Failed(String),
+    /// Ctrl-C (SIGINT) ended the run: what became of the job or migration.
+    Interrupted(String),
 }
 
 impl CliError {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            CliError::Qmp(_) | CliError::Output(_) => code::QMP_ERROR,
+            CliError::Qmp(_) | CliError::Output(_) | CliError::Failed(_) => code::QMP_ERROR,
+            CliError::Interrupted(_) => code::INTERRUPTED,
             CliError::Usage(_) => code::USAGE,
             CliError::Connection(_) => code::CONNECTION,
             CliError::Timeout(_) => code::TIMEOUT,
@@ -73,7 +80,9 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Qmp(e) => write!(f, "{}: {}", e.class, e.desc),
-            CliError::Usage(m) | CliError::Connection(m) => f.write_str(m),
+            CliError::Usage(m) | CliError::Connection(m) | CliError::Failed(m) | CliError::Interrupted(m) => {
+                f.write_str(m)
+            }
             CliError::Timeout(Some(TimedOut { after, source })) => {
                 write!(f, "timed out after {}", humanize(*after))?;
                 match source {

@@ -11,6 +11,7 @@ mod args;
 mod connect;
 mod error;
 mod events;
+mod follow;
 mod ga;
 mod hints;
 mod oneshot;
@@ -65,6 +66,20 @@ Events:
                   subscribes before sending COMMAND, prints its reply, then the event;
                   all within the command's limit (4); a QMP error ends it at once (1)
 
+Jobs and migrations:
+  --follow COMMAND  for a command that starts a job (block-stream, block-commit,
+                  blockdev-mirror, drive-mirror, blockdev-backup, drive-backup,
+                  blockdev-create, blockdev-amend, snapshot-save/-load/-delete) or migrate:
+                  subscribes first, sends it, then shows progress until the end: a bar on
+                  a terminal, else a {\"progress\": {...}} JSON line a second on stderr; the
+                  final state is JSON on stdout. 0 when it succeeded, 1 with QEMU's error.
+                  A job that becomes READY (a mirror) is left running, unless --complete.
+                  Ctrl-C: --cancel-on-interrupt cancels and waits (130); on a terminal, a
+                  question; else it is left running (130). --timeout bounds each command
+                  sent, not the job.
+  qmp job wait [JOB-ID]   the same for a job already running (the only one, by default)
+  qmp migration wait      the same for the migration running
+
 Exit codes:
   0  success
   1  the server answered with a QMP error (or the result could not be written)
@@ -72,6 +87,7 @@ Exit codes:
   3  connection error: cannot connect (or --wait ran out), TLS refused, negotiation
      failed, disconnected
   4  --timeout ran out (or no event came in time: events, wait, --then-wait)
+  130  interrupted (Ctrl-C) while following a job or a migration
 
 Limits:
   A command may take 60 s, connecting included, unless --timeout or QMP_TIMEOUT says
@@ -87,6 +103,9 @@ Examples:
   qmp -s /run/vm.qmp events --filter BLOCK_JOB_COMPLETED --data device=job0 --count 1
   qmp -s /run/vm.qmp wait SHUTDOWN reason=guest-shutdown --timeout 300
   qmp -s /run/vm.qmp --then-wait STOP stop      # the reply {}, then the STOP event
+  qmp -s /run/vm.qmp --follow block-stream job-id=job0 device=drive0
+  qmp -s /run/vm.qmp --follow --complete blockdev-mirror job-id=m0 device=d0 target=t0 sync=full
+  qmp -s /run/vm.qmp --follow migrate uri=tcp:10.0.0.2:4444
   qmp -v -s /run/vm.qmp query-status            # the request and reply on stderr
   QMP_SOCKET=/run/vm.qmp qmp hmp info status";
 
@@ -116,7 +135,7 @@ static SHORT_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
     long_version = VERSION.as_str(),
     about = "Run QMP commands against QEMU",
     long_about = None,
-    override_usage = "qmp [OPTIONS] <COMMAND> [ARG...]\n       qmp [OPTIONS] hmp <COMMAND-LINE>...\n       qmp [OPTIONS] events [--filter NAME]... [--data KEY=VALUE]... [--count N] [--timeout SECONDS]\n       qmp [OPTIONS] wait <EVENT> [KEY=VALUE]... [--timeout SECONDS]\n       qmp [OPTIONS] --then-wait EVENT[,KEY=VALUE...] <COMMAND> [ARG...]\n       qmp ga [-s ADDR] <COMMAND> [ARG...]\n       qmp shell | launch | sim [...]",
+    override_usage = "qmp [OPTIONS] <COMMAND> [ARG...]\n       qmp [OPTIONS] hmp <COMMAND-LINE>...\n       qmp [OPTIONS] events [--filter NAME]... [--data KEY=VALUE]... [--count N] [--timeout SECONDS]\n       qmp [OPTIONS] wait <EVENT> [KEY=VALUE]... [--timeout SECONDS]\n       qmp [OPTIONS] --then-wait EVENT[,KEY=VALUE...] <COMMAND> [ARG...]\n       qmp [OPTIONS] --follow [--complete] [--cancel-on-interrupt] <COMMAND> [ARG...]\n       qmp [OPTIONS] job wait [JOB-ID] | migration wait\n       qmp ga [-s ADDR] <COMMAND> [ARG...]\n       qmp shell | launch | sim [...]",
     after_help = AFTER_HELP,
     subcommand_value_name = "COMMAND",
     subcommand_help_heading = "Commands (any other name is a QMP command)",
@@ -176,6 +195,10 @@ pub struct GlobalOpts {
     /// TLS, waiting for the server, an inherited socket.
     #[command(flatten)]
     pub connect: connect::ConnectOpts,
+
+    /// --follow, --complete, --cancel-on-interrupt.
+    #[command(flatten)]
+    pub follow: follow::FollowOpts,
 }
 
 /// The subcommands with their own behaviour; any other word is a QMP command.
@@ -190,6 +213,12 @@ enum Command {
 
     /// Wait for one event and print it: qmp wait BLOCK_JOB_COMPLETED device=job0
     Wait(events::WaitArgs),
+
+    /// Jobs already running: qmp job wait [JOB-ID] follows one to its end
+    Job(follow::JobArgs),
+
+    /// The migration already running: qmp migration wait follows it to its end
+    Migration(follow::MigrationArgs),
 
     /// An interactive QMP shell
     Shell(shell::ShellArgs),
@@ -329,10 +358,25 @@ fn main() -> ExitCode {
             let _ = Cli::command().print_long_help();
             return ExitCode::SUCCESS;
         }
+        Some(Command::Qmp(words)) if global.follow.follow => follow::run_follow(&global, words),
+        Some(ref other) if global.follow.follow => Err(CliError::Usage(format!(
+            "--follow goes with a QMP command that starts a job or a migration, not {}",
+            subcommand_name(other)
+        ))),
+        Some(Command::Qmp(_) | Command::Hmp(_))
+            if global.follow.complete || global.follow.cancel_on_interrupt =>
+        {
+            Err(CliError::Usage(
+                "--complete and --cancel-on-interrupt go with --follow (or qmp job wait, qmp migration wait)"
+                    .into(),
+            ))
+        }
         Some(Command::Qmp(words)) => oneshot::run_qmp(&global, words),
         Some(Command::Hmp(hmp)) => oneshot::run_hmp(&global, hmp),
         Some(Command::Events(args)) => events::run_events(&global, args),
         Some(Command::Wait(args)) => events::run_wait(&global, args),
+        Some(Command::Job(args)) => follow::run_job(&global, args),
+        Some(Command::Migration(args)) => follow::run_migration(&global, args),
         Some(Command::Shell(args)) => return block_on(shell::run(args)),
         Some(Command::Launch(args)) => return block_on(shell::launch(args)),
         Some(Command::Sim(sim)) => run_sim(sim),
@@ -354,6 +398,14 @@ fn main() -> ExitCode {
             e.report();
             e.exit_code()
         }
+    }
+}
+
+/// The name of a subcommand, for messages.
+fn subcommand_name(command: &Command) -> String {
+    match command {
+        Command::Qmp(words) => words.first().map(|w| w.to_string_lossy().into_owned()).unwrap_or_default(),
+        other => format!("{other:?}").split(['(', ' ', '{']).next().unwrap_or_default().to_ascii_lowercase(),
     }
 }
 
@@ -577,6 +629,27 @@ mod tests {
     }
 
     #[test]
+    fn follow_options_and_job_wait() {
+        let cli = parse(&["--follow", "--complete", "--cancel-on-interrupt", "blockdev-mirror", "device=d"])
+            .unwrap();
+        let f = &cli.global.follow;
+        assert!(f.follow && f.complete && f.cancel_on_interrupt);
+        let Some(Command::Qmp(words)) = cli.command else { panic!() };
+        assert_eq!(words, ["blockdev-mirror", "device=d"]);
+        let cli = parse(&["job", "wait", "j0", "--complete", "--timeout", "5"]).unwrap();
+        let Some(Command::Job(job)) = cli.command else { panic!("{:?}", cli.command) };
+        let follow::JobAction::Wait(wait) = job.action;
+        assert_eq!(
+            (wait.id.as_deref(), wait.complete, wait.timeout),
+            (Some("j0"), true, Some(Duration::from_secs(5)))
+        );
+        assert!(matches!(parse(&["migration", "wait"]).unwrap().command, Some(Command::Migration(_))));
+        // --follow and --then-wait both say what to wait for: one at a time.
+        assert!(parse(&["--follow", "--then-wait", "STOP", "migrate"]).unwrap_err().use_stderr());
+        assert!(parse(&["job"]).unwrap_err().use_stderr());
+    }
+
+    #[test]
     fn timeout_zero_waits_forever_and_the_default_is_bounded() {
         let forever = parse(&["--timeout", "0", "x"]).unwrap();
         assert_eq!(forever.global.command_timeout().unwrap(), None);
@@ -609,6 +682,11 @@ mod tests {
             "--verbose",
             "RUST_LOG",
             "NO_COLOR",
+            "--follow",
+            "--complete",
+            "--cancel-on-interrupt",
+            "qmp job wait [JOB-ID]",
+            "130  interrupted",
         ] {
             assert!(help.contains(needle), "{needle} missing from:\n{help}");
         }

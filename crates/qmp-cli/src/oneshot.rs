@@ -30,6 +30,15 @@ use crate::{args, block_on, GlobalOpts, HmpArgs};
 
 /// `qmp COMMAND [ARG...]`: runs a QMP command and prints its return value as JSON.
 pub fn run_qmp(global: &GlobalOpts, words: Vec<OsString>) -> Result<(), CliError> {
+    let (name, arguments) = command_line(words)?;
+    let check = !global.no_check && !arguments.is_empty();
+    execute(global, &name, arguments, check, |result| print_json(global, &result))
+}
+
+/// COMMAND and its arguments from the words after the options: a usage error for words that
+/// are not UTF-8, an empty name, an option of `qmp`'s among the arguments, or arguments that
+/// do not read.
+pub fn command_line(words: Vec<OsString>) -> Result<(String, Map<String, Value>), CliError> {
     let mut words = words.into_iter().map(|w| {
         w.into_string().map_err(|w| CliError::Usage(format!("not valid UTF-8: {}", w.to_string_lossy())))
     });
@@ -42,8 +51,7 @@ pub fn run_qmp(global: &GlobalOpts, words: Vec<OsString>) -> Result<(), CliError
         return Err(misplaced);
     }
     let arguments = args::parse_command_line(&tokens)?;
-    let check = !global.no_check && !arguments.is_empty();
-    execute(global, &name, arguments, check, |result| print_json(global, &result))
+    Ok((name, arguments))
 }
 
 /// `qmp hmp COMMAND-LINE`: runs `human-monitor-command` and prints its text as it is.
@@ -117,7 +125,7 @@ fn show(global: &GlobalOpts, message: &Value) {
 /// The arguments against the server's schema: a problem is a usage error naming each one. A
 /// server without a usable schema (no `query-qmp-schema`, or an answer that does not read),
 /// or a command it does not list, is left to answer for itself.
-async fn check_arguments(client: &Client, name: &str, arguments: &Value) -> Result<(), CliError> {
+pub async fn check_arguments(client: &Client, name: &str, arguments: &Value) -> Result<(), CliError> {
     let schema = match client.schema().await {
         Ok(schema) => schema,
         Err(qmp::Error::Qmp(_) | qmp::Error::Json { .. }) => return Ok(()),
