@@ -117,7 +117,6 @@ impl Migration {
 
     /// Advances by `dt` simulated seconds; true when the migration completed now (the VM
     /// stops, and `stop` is called before the final events, as in QEMU).
-
     pub fn tick(&mut self, ev: &Events, dt: f64, stop: impl FnOnce()) {
         match self.run {
             Some(("setup", ..)) => {

@@ -174,7 +174,6 @@ impl State {
     }
 
     /// Advances migration and device unplug by `dt` simulated seconds.
-
     pub fn tick(&mut self, dt: f64) {
         for id in std::mem::take(&mut self.unplugging) {
             self.devices.remove(&id);
