@@ -118,7 +118,7 @@ fn execute(
 }
 
 /// `-v`: a message on stderr, laid out as the shell's `-v` lays it out.
-fn show(global: &GlobalOpts, message: &Value) {
+pub(crate) fn show(global: &GlobalOpts, message: &Value) {
     let _ = writeln!(io::stderr(), "{}", json_text(message, global.pretty));
 }
 

@@ -133,6 +133,18 @@ fn job_wait_follows_a_stream_started_earlier() {
 }
 
 #[test]
+fn verbose_shows_the_followers_requests_and_replies() {
+    let peer = Peer::storage_daemon(1);
+    let out = run(&peer, &["-v", "--follow", "block-stream", "job-id=v", "device=top0", "speed=33554432"]);
+    out.assert_code(0);
+    let shown: Vec<Value> = out.stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let sent = |name: &str| shown.iter().any(|m| m["execute"] == name);
+    assert!(sent("block-stream") && sent("query-jobs"), "{out:?}");
+    assert!(shown.iter().any(|m| m["return"].is_array()), "a query-jobs reply: {out:?}");
+    assert_eq!(final_state(&out)["result"], "completed");
+}
+
+#[test]
 fn job_wait_without_an_id_takes_the_only_job() {
     let peer = Peer::storage_daemon(1);
     ok(&peer, &["block-stream", "job-id=only", "device=top0", "speed=33554432"]);

@@ -308,12 +308,28 @@ fn ask(question: &str) -> oneshot::Receiver<bool> {
 }
 
 /// One call to QEMU within the command's limit (`--timeout`), as the follower makes them.
+/// With `-v`, each request and reply is shown on stderr, as the one-shot shows its own.
 pub async fn call(global: &GlobalOpts, client: &Client, name: &str, args: Value) -> Result<Value, CliError> {
+    if global.verbose {
+        let mut request = serde_json::json!({ "execute": name });
+        if !args.is_null() {
+            request["arguments"] = args.clone();
+        }
+        crate::oneshot::show(global, &request);
+    }
     let mut call = client.call_raw(name, args);
     if let Some((limit, _)) = global.command_timeout()? {
         call = call.timeout(limit);
     }
-    match call.send().await {
+    let result = call.send().await;
+    if global.verbose {
+        match &result {
+            Ok(value) => crate::oneshot::show(global, &serde_json::json!({ "return": value })),
+            Err(qmp::Error::Qmp(q)) => crate::oneshot::show(global, &crate::shell::output::error_json(q)),
+            Err(_) => {}
+        }
+    }
+    match result {
         Err(qmp::Error::Timeout) => Err(CliError::Timeout(
             global.command_timeout()?.map(|(after, source)| TimedOut { after, source }),
         )),
