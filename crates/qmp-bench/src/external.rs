@@ -101,7 +101,10 @@ fn sibling_binary(package: &str, bin: &str) -> io::Result<PathBuf> {
         // Another profile or layout: use what is there.
         _ => None,
     };
-    let build = format!("cargo build{} -p {package} --bin {bin}", if release == Some(true) { " --release" } else { "" });
+    let build = format!(
+        "cargo build{} -p {package} --bin {bin}",
+        if release == Some(true) { " --release" } else { "" }
+    );
     if let (Some(release), Some(cargo), Some(manifest)) =
         (release, std::env::var_os("CARGO"), std::env::var_os("CARGO_MANIFEST_DIR"))
     {

@@ -10,8 +10,8 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::process::{Command, Stdio};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -82,8 +82,12 @@ const FIGURES: &[&str] = &[
 ];
 
 /// Taken only on a machine with two CPUs or more (pinned to two).
-const TWO_CPU_FIGURES: &[&str] =
-    &["floor_serial_pinned2_us", "serial_pinned2_us", "async_serial_pinned2_us", "tokio_floor_serial_pinned2_us"];
+const TWO_CPU_FIGURES: &[&str] = &[
+    "floor_serial_pinned2_us",
+    "serial_pinned2_us",
+    "async_serial_pinned2_us",
+    "tokio_floor_serial_pinned2_us",
+];
 
 /// The members of the object that are not figures.
 const OTHER_MEMBERS: &[&str] = &["missing", "facts", "targets_met"];
