@@ -75,7 +75,8 @@ pub fn qemu_qmp_serial_us(python: &Path, socket: &Path, count: usize) -> io::Res
     Ok((us, v["version"].as_str().unwrap_or("?").to_owned()))
 }
 
-/// The `qmp` binary: next to this one (`target/release/qmp`); see [`sibling_binary`].
+/// The `qmp` binary: next to this one (`target/release/qmp`, or `target/debug/qmp` for a
+/// debug build); see [`sibling_binary`].
 pub fn qmp_binary() -> io::Result<PathBuf> {
     sibling_binary("qmp-cli", "qmp")
 }
@@ -86,30 +87,41 @@ pub fn idle_binary() -> io::Result<PathBuf> {
 }
 
 /// A binary of the workspace next to this one. When run by cargo (`cargo run --release -p
-/// qmp-bench` builds only the bench itself), it is (re)built first with `cargo build --release
-/// -p PACKAGE --bin BIN`; if that build fails, an existing binary is still used. A missing
-/// one is an error that names it and how to build it.
+/// qmp-bench` builds only the bench itself; so does `cargo test -p qmp-bench`), it is
+/// (re)built first with the profile this binary was built with, the directory it lies in
+/// (`cargo build [--release] -p PACKAGE --bin BIN`); if that build fails, an existing binary
+/// is still used. A missing one is an error that names it and how to build it.
 fn sibling_binary(package: &str, bin: &str) -> io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.with_file_name(bin);
-    if let (Some(cargo), Some(manifest)) = (std::env::var_os("CARGO"), std::env::var_os("CARGO_MANIFEST_DIR"))
+    let profile = exe.parent().and_then(Path::file_name).and_then(|d| d.to_str()).unwrap_or("");
+    let release = match profile {
+        "release" => Some(true),
+        "debug" => Some(false),
+        // Another profile or layout: use what is there.
+        _ => None,
+    };
+    let build = format!(
+        "cargo build{} -p {package} --bin {bin}",
+        if release == Some(true) { " --release" } else { "" }
+    );
+    if let (Some(release), Some(cargo), Some(manifest)) =
+        (release, std::env::var_os("CARGO"), std::env::var_os("CARGO_MANIFEST_DIR"))
     {
         let workspace = Path::new(&manifest).join("../../Cargo.toml");
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--quiet", "-p", package, "--bin", bin, "--manifest-path"])
-            .arg(&workspace)
-            .status();
-        if !matches!(status, Ok(s) if s.success()) {
-            eprintln!("qmp-bench: `cargo build --release -p {package} --bin {bin}` failed; using the existing binary if any");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", package, "--bin", bin, "--manifest-path"]).arg(&workspace);
+        if release {
+            cmd.arg("--release");
+        }
+        if !matches!(cmd.status(), Ok(s) if s.success()) {
+            eprintln!("qmp-bench: `{build}` failed; using the existing binary if any");
         }
     }
     if path.is_file() {
         Ok(path)
     } else {
-        Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{} not found: run `cargo build --release -p {package} --bin {bin}`", path.display()),
-        ))
+        Err(io::Error::new(io::ErrorKind::NotFound, format!("{} not found: run `{build}`", path.display())))
     }
 }
 

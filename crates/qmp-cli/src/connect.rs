@@ -127,6 +127,76 @@ fn parse_fd(s: &str) -> Result<InheritedFd, String> {
     Ok(InheritedFd { fd, kind })
 }
 
+/// A descriptor to send with the command (`--pass-fd N`), checked when the command line is
+/// read (before this process opens any descriptor of its own): open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassFd(i32);
+
+/// `--pass-fd N`: N must be an open descriptor of this process, inherited from its parent.
+pub fn parse_pass_fd(s: &str) -> Result<PassFd, String> {
+    let fd: i32 = s.trim().parse().map_err(|_| format!("{s:?} is not a file descriptor number"))?;
+    if fd < 0 {
+        return Err(format!("{fd} is not a file descriptor number"));
+    }
+    if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+        return Err(format!(
+            "fd {fd} is not open (open it for qmp, as the shell's `{fd}</path/to/file` does, and leave it open across exec)"
+        ));
+    }
+    Ok(PassFd(fd))
+}
+
+impl PassFd {
+    /// The descriptor's number.
+    pub fn number(self) -> i32 {
+        self.0
+    }
+
+    /// The descriptor, borrowed for sending.
+    pub fn borrow(self) -> BorrowedFd<'static> {
+        // SAFETY: parse_pass_fd found it open when the command line was read, before this
+        // process opened descriptors of its own, so it is the inherited one; the process never
+        // closes it (it is not owned here, and check_pass_fds refuses the --fd socket, the one
+        // inherited descriptor that is taken over), so it stays open until the process exits.
+        unsafe { BorrowedFd::borrow_raw(self.0) }
+    }
+}
+
+/// `--pass-fd` needs a unix socket to the server (SCM_RIGHTS): refused, before connecting,
+/// for a TCP or TLS address and for an inherited TCP socket, and for the `--fd` socket itself.
+pub fn check_pass_fds(global: &GlobalOpts) -> Result<(), CliError> {
+    let Some(first) = global.pass_fd.first() else { return Ok(()) };
+    let needs_unix = |what: String| {
+        CliError::Usage(format!(
+            "--pass-fd {} sends descriptors over a unix socket (SCM_RIGHTS); {what} is not one",
+            first.number()
+        ))
+    };
+    if global.sim {
+        return Ok(());
+    }
+    if let Some(inherited) = global.connect.fd {
+        if let Some(same) = global.pass_fd.iter().find(|p| p.number() == inherited.fd) {
+            return Err(CliError::Usage(format!(
+                "--pass-fd {}: that is the connection's own socket (--fd {})",
+                same.number(),
+                inherited.fd
+            )));
+        }
+        return match inherited.kind {
+            SocketKind::UnixStream | SocketKind::UnixListener => Ok(()),
+            SocketKind::TcpStream | SocketKind::TcpListener => {
+                Err(needs_unix(format!("--fd {} (a TCP socket)", inherited.fd)))
+            }
+            _ => Err(needs_unix(format!("--fd {}", inherited.fd))),
+        };
+    }
+    match resolve_address(global)? {
+        Address::Unix(_) => Ok(()),
+        other => Err(needs_unix(other.to_string())),
+    }
+}
+
 /// Set once the inherited descriptor has been taken.
 static FD_TAKEN: AtomicBool = AtomicBool::new(false);
 

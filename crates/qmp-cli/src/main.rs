@@ -46,6 +46,12 @@ Address (ADDR):
   Without -s, the environment's QMP_SOCKET is used, then QMP_PATH. Instead of an address,
   --fd N talks on an inherited socket; --wait SECONDS waits for a QEMU that is starting.
 
+Passing descriptors (unix sockets only):
+  --pass-fd N sends this process's descriptor N with COMMAND (SCM_RIGHTS), for getfd and
+  add-fd; repeat it to send several, in order:
+    qmp -s /run/vm.qmp --pass-fd 3 getfd fdname=disk 3</path/to/disk.img
+    qmp -s /run/vm.qmp --pass-fd 3 add-fd fdset-id=1 3<>/path/to/disk.img
+
 Output:
   The return value as JSON on stdout: pretty on a terminal, compact otherwise.
   `qmp hmp` prints the human monitor's text as it is. A QMP error goes to stderr
@@ -191,6 +197,12 @@ pub struct GlobalOpts {
     /// cannot hold a comma)
     #[arg(long, value_name = "EVENT[,KEY=VALUE...]", value_parser = events::parse_spec)]
     pub then_wait: Option<events::EventSpec>,
+
+    /// Send the descriptor N this process inherited with COMMAND (SCM_RIGHTS; repeatable, in
+    /// the order given), for getfd and add-fd: `qmp --pass-fd 3 getfd fdname=disk 3<disk.img`.
+    /// N must be open; the connection must be a unix socket (a usage error otherwise, exit 2)
+    #[arg(long = "pass-fd", value_name = "N", value_parser = connect::parse_pass_fd, allow_negative_numbers = true)]
+    pub pass_fd: Vec<connect::PassFd>,
 
     /// TLS, waiting for the server, an inherited socket.
     #[command(flatten)]
@@ -353,6 +365,13 @@ fn main() -> ExitCode {
             if global.then_wait.is_some() && !matches!(other, Command::Qmp(_) | Command::Hmp(_)) =>
         {
             Err(CliError::Usage("--then-wait goes with a QMP command or hmp".into()))
+        }
+        Some(ref other)
+            if !global.pass_fd.is_empty() && !matches!(other, Command::Qmp(_) | Command::Hmp(_)) =>
+        {
+            Err(CliError::Usage(
+                "--pass-fd goes with a QMP command or hmp (qmp --pass-fd 3 getfd fdname=x 3<FILE)".into(),
+            ))
         }
         Some(Command::Qmp(words)) if asks_for_help(&words) => {
             let _ = Cli::command().print_long_help();
@@ -578,6 +597,19 @@ mod tests {
     }
 
     #[test]
+    fn pass_fd_repeats_in_order() {
+        // The test process has its standard descriptors open.
+        let cli = parse(&["--pass-fd", "2", "--pass-fd", "0", "getfd", "fdname=x"]).unwrap();
+        let fds: Vec<i32> = cli.global.pass_fd.iter().map(|p| p.number()).collect();
+        assert_eq!(fds, [2, 0]);
+        for argv in
+            [&["--pass-fd", "x", "getfd"][..], &["--pass-fd", "-1", "getfd"], &["--pass-fd", "4096", "getfd"]]
+        {
+            assert!(parse(argv).unwrap_err().use_stderr(), "{argv:?}");
+        }
+    }
+
+    #[test]
     fn events_wait_and_then_wait() {
         let cli = parse(&[
             "-s",
@@ -676,6 +708,8 @@ mod tests {
             "--tls-ca",
             "--wait",
             "--fd",
+            "--pass-fd N",
+            "3</path/to/disk.img",
             "qmp [OPTIONS] events",
             "qmp [OPTIONS] wait <EVENT>",
             "--then-wait",

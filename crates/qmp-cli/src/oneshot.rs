@@ -10,6 +10,9 @@
 //! itself. A command the schema does not have is sent as well, for QEMU's own
 //! `CommandNotFound`; so is everything when the server has no usable schema.
 //!
+//! With `--pass-fd N`, descriptor N goes with the command (SCM_RIGHTS), over a unix socket
+//! only; the check that the connection is one is made before connecting.
+//!
 //! With `--then-wait EVENT`, the event is subscribed to before the command is sent, and
 //! waited for (and printed) after its reply, within the same limit. With `-v`, the request
 //! and the reply are printed on stderr as the shell's `-v` prints requests (the library has
@@ -17,11 +20,12 @@
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::BorrowedFd;
 
 use qmp::Client;
 use serde_json::{Map, Value};
 
-use crate::connect::{connect, within_timeout};
+use crate::connect::{check_pass_fds, connect, within_timeout};
 use crate::error::CliError;
 use crate::events::{next_event, EventPrinter};
 use crate::shell::output::{error_json, json_text};
@@ -89,6 +93,8 @@ fn execute(
     });
     let arguments = if arguments.is_empty() { Value::Null } else { Value::Object(arguments) };
     let printer = EventPrinter::new(global);
+    check_pass_fds(global)?;
+    let fds: Vec<BorrowedFd<'static>> = global.pass_fd.iter().map(|p| p.borrow()).collect();
     block_on(within_timeout(global, async {
         let client = connect(global).await?;
         if check {
@@ -100,7 +106,7 @@ fn execute(
             show(global, request);
         }
         tracing::debug!(command = name, "sending");
-        let result = client.call_raw(name, arguments).send().await;
+        let result = client.call_raw(name, arguments).fds(&fds).send().await;
         if global.verbose {
             match &result {
                 Ok(value) => show(global, &serde_json::json!({ "return": value })),
