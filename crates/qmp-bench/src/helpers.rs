@@ -21,7 +21,9 @@ pub fn peer(socket: &Path, schema: Option<&Path>) -> io::Result<()> {
 pub fn sim(socket: &Path) -> io::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let sim = qmp_server::sim::Simulator::new();
+        // Many clients on one socket: the bench measures the simulator with 100 at once.
+        let options = qmp_server::sim::SimOptions { many_clients: true, ..Default::default() };
+        let sim = qmp_server::sim::Simulator::with_options(options);
         let _task = sim.listen_unix(socket)?;
         ready_and_watch_parent();
         std::future::pending::<io::Result<()>>().await

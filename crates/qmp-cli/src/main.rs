@@ -274,16 +274,27 @@ pub struct HmpArgs {
 /// `qmp sim`: where to serve the simulator (a fresh temp socket when neither is given).
 #[derive(Args, Debug)]
 struct SimArgs {
-    /// Listen on this unix socket path
+    /// Listen on this unix socket path: one monitor, serving one client at a time as QEMU's
+    /// do (give it again for more monitors)
     #[arg(long, value_name = "PATH")]
-    socket: Option<PathBuf>,
+    socket: Vec<PathBuf>,
 
     /// Listen on this TCP address (HOST:PORT; port 0 picks one)
     #[arg(long, value_name = "ADDR")]
     tcp: Option<String>,
 
-    /// Serve at most N clients at once; one more is sent a QMP error and closed
-    /// [default: 512]
+    /// Without --socket and --tcp: make N monitor sockets in a new private directory
+    /// (qmp.sock, qmp2.sock, ...)
+    #[arg(long, value_name = "N", conflicts_with_all = ["socket", "tcp"], value_parser = clap::value_parser!(u64).range(1..=1024))]
+    monitors: Option<u64>,
+
+    /// Serve any number of clients at once on each socket, where QEMU serves one per monitor
+    /// (the next one waits until the one before leaves)
+    #[arg(long)]
+    many_clients: bool,
+
+    /// With --many-clients: serve at most N clients at once; one more is sent a QMP error and
+    /// closed [default: 512]
     #[arg(
         long,
         value_name = "N",
@@ -474,8 +485,14 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 /// SIGHUP (its socket files removed on each), saying on stderr where it listens.
 fn run_sim(sim: SimArgs) -> Result<(), CliError> {
     // The range above keeps the value well inside usize.
-    let cap = sim.max_connections.map(|n| n as usize);
-    block_on(qmp_server::sim::run_sim_cli_with(sim.socket, sim.tcp, cap))
+    let cli = qmp_server::sim::SimCli {
+        sockets: sim.socket,
+        tcp: sim.tcp,
+        monitors: sim.monitors.unwrap_or(1) as usize,
+        many_clients: sim.many_clients,
+        max_connections: sim.max_connections.map(|n| n as usize),
+    };
+    block_on(qmp_server::sim::run_sim_cli_with(cli))
         .map_err(|e| CliError::Connection(format!("qmp sim: {e}")))
 }
 
@@ -539,7 +556,7 @@ mod tests {
         assert!(matches!(cli.command, Some(Command::Shell(_))), "{:?}", cli.command);
         let cli = parse(&["sim", "--socket", "/tmp/s", "--tcp", "127.0.0.1:0"]).unwrap();
         let Some(Command::Sim(sim)) = cli.command else { panic!() };
-        assert_eq!((sim.socket, sim.tcp), (Some(PathBuf::from("/tmp/s")), Some("127.0.0.1:0".to_string())));
+        assert_eq!((sim.socket, sim.tcp), (vec![PathBuf::from("/tmp/s")], Some("127.0.0.1:0".to_string())));
         let cli = parse(&["--sim", "query-status"]).unwrap();
         assert!(cli.global.sim);
     }

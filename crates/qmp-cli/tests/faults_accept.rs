@@ -49,7 +49,7 @@ fn newcomer_is_served(sim: &mut Sim) -> Duration {
 fn qmp_sim_keeps_accepting_after_running_out_of_descriptors() {
     need_fds(CLIENTS as u64 * 2 + 256);
     // The default cap (512) is above the limit: the sim runs out of descriptors first.
-    let mut sim = Sim::start(&[], &[], Some(FD_LIMIT));
+    let mut sim = Sim::start(&["--many-clients"], &[], Some(FD_LIMIT));
     let mut clients = connect_all(&sim);
     let mut greeted = 0;
     for c in &mut clients {
@@ -94,7 +94,8 @@ fn qmp_sim_keeps_accepting_after_running_out_of_descriptors() {
 fn qmp_sim_refuses_clients_over_its_cap_with_a_qmp_error() {
     const CAP: usize = 200;
     need_fds(CLIENTS as u64 * 2 + 256);
-    let mut sim = Sim::start(&[], &[("QMP_SIM_MAX_CONNECTIONS", &CAP.to_string())], Some(FD_LIMIT));
+    let mut sim =
+        Sim::start(&["--many-clients"], &[("QMP_SIM_MAX_CONNECTIONS", &CAP.to_string())], Some(FD_LIMIT));
     let started = Instant::now();
     let mut clients = connect_all(&sim);
     let refusal = format!(

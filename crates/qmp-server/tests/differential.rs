@@ -254,8 +254,8 @@ fn migration_events_and_capabilities() {
     compare(&qemu, &sim, &steps);
 }
 
-/// Three clients: two negotiated, one not. Events reach the negotiated ones only (QEMU runs one
-/// monitor per client; the simulator serves all three on one socket).
+/// Three clients, one per monitor: two negotiated, one not. Events reach the negotiated ones
+/// only.
 #[test]
 fn events_reach_every_negotiated_client_and_no_other() {
     let run = |peer: &Peer| -> Vec<Vec<String>> {

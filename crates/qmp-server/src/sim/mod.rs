@@ -12,10 +12,15 @@
 //!
 //! Time is simulated by a clock task ticking every 10 ms: block jobs copy `speed` bytes per
 //! simulated second (4 GiB/s when `speed` is 0), migration copies 128 MiB of "RAM" at 1 GiB/s,
-//! and a `device_del` is acknowledged by the "guest" at the next tick.
+//! and a `device_del` is acknowledged by the "guest" at the next tick. With none of those under
+//! way the clock sleeps until a command wakes it.
+//!
+//! Each listener is one monitor serving one client at a time, as QEMU's are, unless
+//! [`SimOptions::many_clients`] is set.
 
 mod block;
 mod commands;
+mod listen;
 mod migration;
 mod qapi;
 mod vm;
@@ -44,11 +49,21 @@ pub struct SimOptions {
     pub package: String,
     /// The VM name `query-name` reports.
     pub name: Option<String>,
+    /// Serve any number of clients at once on each listener. By default a listener is one
+    /// monitor, as in QEMU: it serves one client at a time, and the next one's connection
+    /// waits, with no greeting, until the one before leaves.
+    pub many_clients: bool,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { time_scale: 1.0, version: (7, 2, 22), package: " (qmp-sim)".into(), name: None }
+        SimOptions {
+            time_scale: 1.0,
+            version: (7, 2, 22),
+            package: " (qmp-sim)".into(),
+            name: None,
+            many_clients: false,
+        }
     }
 }
 
@@ -57,6 +72,7 @@ impl Default for SimOptions {
 pub struct Simulator {
     server: Server,
     clock: JoinHandle<()>,
+    many_clients: bool,
 }
 
 impl Drop for Simulator {
@@ -103,7 +119,7 @@ impl Simulator {
                 lock(&state).tick(dt);
             }
         });
-        Simulator { server, clock }
+        Simulator { server, clock, many_clients: options.many_clients }
     }
 
     /// The server, to serve more listeners or emit events.
@@ -137,19 +153,30 @@ impl Simulator {
         Ok(SimSocket { path, task, _dir: dir })
     }
 
-    /// Listens on a unix socket at `path` (mode 0600); the task ends at `quit`.
+    /// Listens on a unix socket at `path` (mode 0600); the task ends at `quit`. It is one
+    /// monitor, serving one client at a time, unless the options say
+    /// [`many_clients`](SimOptions::many_clients).
     pub fn listen_unix(&self, path: &Path) -> io::Result<JoinHandle<io::Result<()>>> {
         let listener = bind_unix(path)?;
         let server = self.server.clone();
-        Ok(tokio::spawn(async move { server.serve_unix(listener).await }))
+        Ok(if self.many_clients {
+            tokio::spawn(async move { server.serve_unix(listener).await })
+        } else {
+            tokio::spawn(listen::one_at_a_time(server, listener))
+        })
     }
 
-    /// Listens on TCP `addr` (`host:port`, port 0 for any); returns the bound address.
+    /// Listens on TCP `addr` (`host:port`, port 0 for any); returns the bound address. One
+    /// client at a time, as [`listen_unix`](Simulator::listen_unix).
     pub async fn listen_tcp(&self, addr: &str) -> io::Result<(SocketAddr, JoinHandle<io::Result<()>>)> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let server = self.server.clone();
-        Ok((local, tokio::spawn(async move { server.serve_tcp(listener).await })))
+        Ok(if self.many_clients {
+            (local, tokio::spawn(async move { server.serve_tcp(listener).await }))
+        } else {
+            (local, tokio::spawn(listen::one_at_a_time(server, listener)))
+        })
     }
 }
 
@@ -207,13 +234,30 @@ pub const MAX_CONNECTIONS_ENV: &str = "QMP_SIM_MAX_CONNECTIONS";
 /// served at once is `$QMP_SIM_MAX_CONNECTIONS` when set, else
 /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS); see [`run_sim_cli_with`].
 pub async fn run_sim_cli(socket: Option<PathBuf>, tcp: Option<String>) -> io::Result<()> {
-    run_sim_cli_with(socket, tcp, None).await
+    run_sim_cli_with(SimCli { sockets: socket.into_iter().collect(), tcp, ..SimCli::default() }).await
 }
 
-/// [`run_sim_cli`] with the cap on clients served at once given (`None`: from
-/// `$QMP_SIM_MAX_CONNECTIONS`, else the default).
+/// What `qmp sim` serves, for [`run_sim_cli_with`].
+#[derive(Debug, Clone, Default)]
+pub struct SimCli {
+    /// Unix sockets to listen on (mode 0600), one monitor each.
+    pub sockets: Vec<PathBuf>,
+    /// A TCP address to listen on (`HOST:PORT`, port 0 for any), one monitor.
+    pub tcp: Option<String>,
+    /// When neither is given: how many monitor sockets to make in a new private temporary
+    /// directory, `qmp.sock`, then `qmp2.sock`, `qmp3.sock`... (0 counts as 1).
+    pub monitors: usize,
+    /// Every listener serves any number of clients at once ([`SimOptions::many_clients`]).
+    pub many_clients: bool,
+    /// The cap on clients a many-clients listener serves at once (`None`:
+    /// `$QMP_SIM_MAX_CONNECTIONS`, else the default).
+    pub max_connections: Option<usize>,
+}
+
+/// [`run_sim_cli`] with every choice of [`SimCli`].
 ///
-/// On stderr it prints one line per listener, `qmp sim: listening on unix:PATH` or
+/// Each listener is one monitor serving one client at a time, as QEMU's are, unless
+/// `many_clients` is set. On stderr it prints one line per listener, `qmp sim: listening on unix:PATH` or
 /// `qmp sim: listening on tcp:HOST:PORT`, before accepting anyone. It runs until a client
 /// sends `quit`, or until SIGINT (Ctrl-C), SIGTERM or SIGHUP, on which it prints
 /// `qmp sim: stopping on SIGTERM` (or SIGINT, SIGHUP), closes every connection after the
@@ -228,13 +272,9 @@ pub async fn run_sim_cli(socket: Option<PathBuf>, tcp: Option<String>) -> io::Re
 /// events), for example
 /// `qmp sim: warning: QMP listener cannot accept connections (Too many open files (os error
 /// 24)); pausing new clients until descriptors are freed`.
-pub async fn run_sim_cli_with(
-    socket: Option<PathBuf>,
-    tcp: Option<String>,
-    max_connections: Option<usize>,
-) -> io::Result<()> {
+pub async fn run_sim_cli_with(cli: SimCli) -> io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let max_connections = match max_connections {
+    let max_connections = match cli.max_connections {
         Some(n) => Some(n),
         None => max_connections_from_env()?,
     };
@@ -246,27 +286,32 @@ pub async fn run_sim_cli_with(
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let sim = Simulator::new();
+    let sim = Simulator::with_options(SimOptions { many_clients: cli.many_clients, ..SimOptions::default() });
     if let Some(n) = max_connections {
         sim.server().set_max_connections(n);
     }
+    // Declared before the tasks: an error after binding still removes what was bound.
+    let mut _bound = Vec::new();
     let mut _temp = None;
-    let mut _bound = None;
     let mut tasks = Vec::new();
-    if let Some(path) = &socket {
+    for path in &cli.sockets {
         tasks.push(sim.listen_unix(path)?);
-        _bound = Some(OwnSocket::new(path));
+        _bound.push(OwnSocket::new(path));
         eprintln!("qmp sim: listening on unix:{}", path.display());
     }
-    if let Some(addr) = &tcp {
+    if let Some(addr) = &cli.tcp {
         let (local, task) = sim.listen_tcp(addr).await?;
         tasks.push(task);
         eprintln!("qmp sim: listening on tcp:{local}");
     }
-    if socket.is_none() && tcp.is_none() {
-        let s = sim.listen_unix_temp()?;
-        eprintln!("qmp sim: listening on unix:{}", s.path().display());
-        _temp = Some(s);
+    if cli.sockets.is_empty() && cli.tcp.is_none() {
+        let dir = _temp.insert(private_temp_dir()?);
+        for i in 1..=cli.monitors.max(1) {
+            let name = if i == 1 { "qmp.sock".to_owned() } else { format!("qmp{i}.sock") };
+            let path = dir.path().join(name);
+            tasks.push(sim.listen_unix(&path)?);
+            eprintln!("qmp sim: listening on unix:{}", path.display());
+        }
     }
     let stopped_by = tokio::select! {
         _ = sim.server().wait_shutdown() => None,

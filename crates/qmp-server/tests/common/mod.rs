@@ -99,9 +99,6 @@ impl Peer {
     /// A connection to monitor `i` of a multi-monitor QEMU, or to the simulator's one socket
     /// (which serves any number of clients).
     pub fn monitor(&self, i: usize) -> Raw {
-        if self.sim.is_some() {
-            return self.connect();
-        }
         let peer = Peer {
             path: self.dir.path().join(format!("qmp{i}.sock")),
             child: None,
@@ -141,12 +138,20 @@ impl Peer {
                 tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
                 let sim = qmp_server::sim::Simulator::new();
-                let task = sim.listen_unix(&p).unwrap();
+                // One client per monitor, as in QEMU: `qmp.sock`, and `qmp0.sock`...
+                // `qmp3.sock` for the tests that want several monitors ([`Peer::monitor`]).
+                let dir = p.parent().unwrap().to_path_buf();
+                let mut tasks = vec![sim.listen_unix(&p).unwrap()];
+                for i in 0..4 {
+                    tasks.push(sim.listen_unix(&dir.join(format!("qmp{i}.sock"))).unwrap());
+                }
                 tx.send(sim.server().clone()).unwrap();
                 sim.server().wait_shutdown().await;
                 // Let connections flush their last replies.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                task.abort();
+                for task in tasks {
+                    task.abort();
+                }
             });
         });
         let server = rx.recv().unwrap();
