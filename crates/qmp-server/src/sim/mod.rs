@@ -16,6 +16,7 @@
 
 mod block;
 mod commands;
+mod ghash;
 mod migration;
 mod qapi;
 mod vm;
