@@ -134,6 +134,11 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     });
     b = on(b, st, qapi::command("query-block-jobs"), |s, _| s.block.query_block_jobs());
     b = on(b, st, qapi::command("query-jobs"), |s, _| s.block.query_jobs());
+    b = on(b, st, qapi::command("qom-list"), |s, a| s.qom.list(a));
+    b = on(b, st, qapi::command("qom-get"), |s, a| s.qom.get(a));
+    b = on(b, st, qapi::command("qom-set"), |s, a| s.qom.set(a));
+    b = on(b, st, qapi::object_add(), |s, a| s.qom.object_add(a));
+    b = on(b, st, qapi::command("object-del"), |s, a| s.qom.object_del(a));
     for (name, data) in qapi::events() {
         b = b.event(name, data);
     }

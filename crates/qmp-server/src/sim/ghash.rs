@@ -10,7 +10,8 @@
 //! decides the order, so it is emulated step by step. Checked against QEMU 7.2 in the tests.
 
 /// `prime_mod[shift]` of GLib: the modulus for a table of `1 << shift` buckets.
-const PRIME_MOD: [u32; 17] = [1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521];
+const PRIME_MOD: [u32; 17] =
+    [1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521];
 
 const MIN_SHIFT: usize = 3;
 const UNUSED: u32 = 0;

@@ -19,6 +19,7 @@ mod commands;
 mod ghash;
 mod migration;
 mod qapi;
+mod qom;
 mod vm;
 
 use std::io;
