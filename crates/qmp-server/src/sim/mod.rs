@@ -14,12 +14,14 @@
 //! simulated second (4 GiB/s when `speed` is 0), migration copies 128 MiB of "RAM" at 1 GiB/s,
 //! and a `device_del` is acknowledged by the "guest" at the next tick.
 
+mod bitmap;
 mod block;
 mod commands;
 mod ghash;
 mod migration;
 mod qapi;
 mod qom;
+mod transaction;
 mod vm;
 
 use std::io;
