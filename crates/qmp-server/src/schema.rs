@@ -239,8 +239,8 @@ fn check_value(ty: &Ty, v: &Value, name: &str, path: &mut String) -> Result<(), 
         },
         Ty::Uint => match v {
             Value::Number(n) if n.is_i64() || n.is_u64() => Ok(()),
-            Value::Number(_) => Err(format!("Parameter '{path}' expects uint64")),
-            _ => Err(wrong("integer")),
+            // QEMU's input visitor names the unsigned type for any other value too.
+            _ => Err(format!("Parameter '{path}' expects uint64")),
         },
         Ty::Enum(def) => {
             let s = v.as_str().ok_or_else(|| wrong("string"))?;

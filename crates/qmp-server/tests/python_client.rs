@@ -16,5 +16,6 @@ fn qemu_qmp_python_client_against_the_simulator() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "qemu.qmp client failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("then BLOCK_JOB_CANCELLED"), "{stdout}");
+    assert!(stdout.contains("qom walk:") && stdout.contains("rolled back"), "{stdout}");
     assert!(stdout.trim_end().ends_with("OK"), "{stdout}");
 }

@@ -2,7 +2,8 @@
 """QEMU's own Python client (pip package qemu.qmp) against a QMP server at argv[1].
 
 Connects, negotiates (with oob when offered), executes commands, listens for events, and
-runs block-stream + block-job-cancel until BLOCK_JOB_CANCELLED. Prints one line per check;
+runs block-stream + block-job-cancel until BLOCK_JOB_CANCELLED, walks the QOM tree from /,
+and runs a transaction over dirty bitmaps that succeeds and one that is rolled back. Prints one line per check;
 exits non-zero on the first failure.
 """
 import asyncio
@@ -77,6 +78,40 @@ async def main(path):
         assert cancelled["data"]["device"] == "job0" and cancelled["data"]["type"] == "stream", cancelled
         print("block job:", statuses, "then BLOCK_JOB_CANCELLED")
     assert await qmp.execute("query-block-jobs") == []
+
+    await qmp.execute("object-add", {"qom-type": "iothread", "id": "io0"})
+    paths, todo = [], ["/"]
+    while todo:
+        path = todo.pop()
+        paths.append(path)
+        for prop in await qmp.execute("qom-list", {"path": path}):
+            if prop["type"].startswith("child<"):
+                todo.append(path.rstrip("/") + "/" + prop["name"])
+    for want in ("/machine/peripheral", "/chardevs/compat_monitor0", "/objects/io0"):
+        assert want in paths, paths
+    assert await qmp.execute("qom-get", {"path": "io0", "property": "poll-max-ns"}) == 32768
+    await qmp.execute("qom-set", {"path": "/objects/io0", "property": "poll-max-ns", "value": 1000})
+    assert await qmp.execute("qom-get", {"path": "/objects/io0", "property": "poll-max-ns"}) == 1000
+    try:
+        await qmp.execute("qom-get", {"path": "/nope", "property": "type"})
+        raise AssertionError("qom-get /nope succeeded")
+    except ExecuteError as err:
+        assert err.error_class == "DeviceNotFound" and str(err) == "Device '/nope' not found", str(err)
+    print("qom walk:", len(paths), "objects")
+
+    def bitmap(kind, name):
+        return {"type": "block-dirty-bitmap-" + kind, "data": {"node": "disk0", "name": name}}
+
+    await qmp.execute("transaction", {"actions": [bitmap("add", "b0"), bitmap("add", "b1")]})
+    try:
+        await qmp.execute("transaction", {"actions": [bitmap("remove", "b0"), bitmap("add", "b1")]})
+        raise AssertionError("the transaction succeeded")
+    except ExecuteError as err:
+        assert str(err) == "Bitmap already exists: b1", str(err)
+    nodes = await qmp.execute("query-named-block-nodes")
+    names = [b["name"] for b in nodes[0]["dirty-bitmaps"]]
+    assert names == ["b1", "b0"], names
+    print("transaction: committed, then rolled back:", names)
 
     await qmp.disconnect()
     print("OK")

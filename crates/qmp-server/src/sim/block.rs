@@ -7,6 +7,7 @@ use std::io::Read;
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
+use super::bitmap::Bitmaps;
 use crate::server::{Args, Events, Reply};
 
 /// The copy rate of a job with `speed: 0` (QEMU's "unlimited"), in bytes per simulated second.
@@ -60,6 +61,7 @@ pub(crate) struct Block {
     nodes: BTreeMap<String, Node>,
     jobs: Vec<Job>,
     next_seq: u64,
+    bitmaps: Bitmaps,
 }
 
 fn generic(desc: impl Into<String>) -> QmpError {
@@ -97,9 +99,11 @@ impl Block {
                 })?;
                 (filename, meta.len())
             }
-            "null-co" => {
-                ("null-co://".to_string(), args.get("size").and_then(Value::as_u64).unwrap_or(1 << 30))
-            }
+            "null-co" => match args.get("size").and_then(Value::as_u64) {
+                // QEMU names a null node given options by them.
+                Some(size) => (format!("json:{{\"driver\": \"null-co\", \"size\": {size}}}"), size),
+                None => ("null-co://".to_string(), 1 << 30),
+            },
             "qcow2" => {
                 let file = self.child_ref(args.get("file"))?;
                 let filename = self.nodes[&file].filename.clone();
@@ -135,6 +139,7 @@ impl Block {
             return Err(generic(format!("Block device {name} is in use")));
         }
         self.nodes.remove(name);
+        self.bitmaps.node_deleted(name);
         Ok(json!({}))
     }
 
@@ -173,19 +178,38 @@ impl Block {
         let list: Vec<Value> = nodes
             .into_iter()
             .map(|(name, n)| {
-                let mut image = json!({"virtual-size": n.size, "filename": n.filename, "format": n.driver, "dirty-flag": false});
+                let mut image = json!({"virtual-size": n.size, "filename": n.filename, "format": n.driver});
+                if n.driver == "null-co" {
+                    image["actual-size"] = json!(0);
+                } else {
+                    image["dirty-flag"] = json!(false);
+                }
                 if n.driver == "qcow2" {
                     image["cluster-size"] = json!(65536);
                 }
-                json!({
+                let mut v = json!({
                     "iops_rd": 0, "detect_zeroes": "off", "image": image, "iops_wr": 0, "ro": false,
                     "node-name": name, "backing_file_depth": usize::from(n.children.len() > 1), "drv": n.driver,
-                    "iops": 0, "bps_wr": 0, "write_threshold": 0, "encrypted": false, "bps": 0, "bps_rd": 0,
-                    "cache": {"no-flush": false, "direct": false, "writeback": true}, "file": n.filename,
-                })
+                    "iops": 0, "bps_wr": 0, "write_threshold": 0,
+                });
+                if let Some(bitmaps) = self.bitmaps.info(name) {
+                    v["dirty-bitmaps"] = bitmaps;
+                }
+                let rest = json!({"encrypted": false, "bps": 0, "bps_rd": 0,
+                    "cache": {"no-flush": false, "direct": false, "writeback": true}, "file": n.filename});
+                if let (Some(v), Value::Object(rest)) = (v.as_object_mut(), rest) {
+                    v.extend(rest);
+                }
+                v
             })
             .collect();
         Ok(Value::Array(list))
+    }
+
+    /// The bitmaps, and a lookup of a node's driver beside them (borrowed apart).
+    pub fn bitmaps(&mut self) -> (&mut Bitmaps, impl Fn(&str) -> Option<String> + '_) {
+        let nodes = &self.nodes;
+        (&mut self.bitmaps, move |n: &str| nodes.get(n).map(|x| x.driver.clone()))
     }
 
     /// block-stream, block-commit and blockdev-mirror.

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::block::JobKind;
 use super::qapi;
+use super::transaction::{bitmap_command, transaction};
 use super::vm::State;
 use super::{lock, Shared, SimOptions};
 use crate::server::{Args, CommandSpec, Reply, Server, ServerBuilder, VersionInfo};
@@ -134,6 +135,27 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     });
     b = on(b, st, qapi::command("query-block-jobs"), |s, _| s.block.query_block_jobs());
     b = on(b, st, qapi::command("query-jobs"), |s, _| s.block.query_jobs());
+    b = on(b, st, qapi::command("block-dirty-bitmap-add"), |s, a| {
+        bitmap_command(&mut s.block, "block-dirty-bitmap-add", a)
+    });
+    b = on(b, st, qapi::command("block-dirty-bitmap-remove"), |s, a| {
+        bitmap_command(&mut s.block, "block-dirty-bitmap-remove", a)
+    });
+    b = on(b, st, qapi::command("block-dirty-bitmap-clear"), |s, a| {
+        bitmap_command(&mut s.block, "block-dirty-bitmap-clear", a)
+    });
+    b = on(b, st, qapi::command("block-dirty-bitmap-enable"), |s, a| {
+        bitmap_command(&mut s.block, "block-dirty-bitmap-enable", a)
+    });
+    b = on(b, st, qapi::command("block-dirty-bitmap-disable"), |s, a| {
+        bitmap_command(&mut s.block, "block-dirty-bitmap-disable", a)
+    });
+    b = on(b, st, qapi::command("transaction"), |s, a| transaction(&mut s.block, a));
+    b = on(b, st, qapi::command("qom-list"), |s, a| s.qom.list(a));
+    b = on(b, st, qapi::command("qom-get"), |s, a| s.qom.get(a));
+    b = on(b, st, qapi::command("qom-set"), |s, a| s.qom.set(a));
+    b = on(b, st, qapi::object_add(), |s, a| s.qom.object_add(a));
+    b = on(b, st, qapi::command("object-del"), |s, a| s.qom.object_del(a));
     for (name, data) in qapi::events() {
         b = b.event(name, data);
     }

@@ -18,11 +18,15 @@
 //! Each listener is one monitor serving one client at a time, as QEMU's are, unless
 //! [`SimOptions::many_clients`] is set.
 
+mod bitmap;
 mod block;
 mod commands;
+mod ghash;
 mod listen;
 mod migration;
 mod qapi;
+mod qom;
+mod transaction;
 mod vm;
 
 use std::io;

@@ -76,6 +76,27 @@ pub(crate) fn blockdev_add() -> CommandSpec {
     })
 }
 
+/// The `qom-type` values whose `object-add` members the simulator declares (it implements them).
+pub(crate) const OBJECT_TYPES: &[&str] = &["iothread", "memory-backend-ram"];
+
+/// `object-add`, with the variants of [`OBJECT_TYPES`] only (other types' members are
+/// unexpected, and the type itself is refused by the handler).
+pub(crate) fn object_add() -> CommandSpec {
+    command_with("object-add", |args| {
+        if let Some((_, variants)) = &mut args.variants {
+            for t in OBJECT_TYPES {
+                assert!(variants.iter().any(|(v, _)| v == t), "ObjectOptions {VERSION} has no variant {t}");
+            }
+            variants.retain(|(v, _)| OBJECT_TYPES.contains(&v.as_str()));
+        }
+    })
+}
+
+/// The values of enum `name` in 7.2, in order (empty when 7.2 has no such enum).
+pub(crate) fn enum_values(name: &str) -> Vec<&'static str> {
+    slice().enum_values(name).unwrap_or_default()
+}
+
 /// Command `name` with its derived arguments passed through `edit`.
 fn command_with(name: &str, edit: impl FnOnce(&mut Struct)) -> CommandSpec {
     let s = slice();

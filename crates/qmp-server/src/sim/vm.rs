@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::block::Block;
 use super::migration::Migration;
+use super::qom::Qom;
 use crate::server::{Args, Events, Reply, VersionInfo};
 
 /// Everything the simulator knows, behind one lock.
@@ -20,6 +21,8 @@ pub(crate) struct State {
     pub unplugging: Vec<String>,
     pub migration: Migration,
     pub block: Block,
+    /// The QOM tree (`qom-list` and friends).
+    pub qom: Qom,
     /// Told after every command: the idle clock sleeps until one may have started something.
     pub wake: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -51,6 +54,7 @@ impl State {
             unplugging: Vec::new(),
             migration: Migration::default(),
             block: Block::default(),
+            qom: Qom::default(),
             wake: std::sync::Arc::default(),
         }
     }
@@ -117,13 +121,15 @@ impl State {
         if !DEVICE_MODELS.contains(&driver) {
             return Err(generic(format!("'{driver}' is not a valid device model name")));
         }
-        let id = match args.get("id").and_then(Value::as_str) {
+        let named = args.get("id").and_then(Value::as_str);
+        let id = match named {
             Some(id) => id.to_string(),
             None => format!("device[{}]", self.devices.len()),
         };
         if self.devices.contains_key(&id) {
             return Err(generic(format!("Duplicate ID '{id}' for device")));
         }
+        self.qom.device_added(named.is_some(), &id, driver);
         self.devices.insert(id, driver.to_string());
         Ok(json!({}))
     }
@@ -177,6 +183,7 @@ impl State {
     pub fn tick(&mut self, dt: f64) {
         for id in std::mem::take(&mut self.unplugging) {
             self.devices.remove(&id);
+            self.qom.device_removed(&id);
             let path = format!("/machine/peripheral/{id}");
             self.events.emit("DEVICE_DELETED", Some(json!({"device": id, "path": path})));
         }
