@@ -38,6 +38,8 @@ struct Sizes {
     oneshot: usize,
     /// Calls by the qemu.qmp script.
     python: usize,
+    /// Seconds the idle simulator's CPU time is watched for.
+    idle_secs: u64,
 }
 
 fn sizes(quick: bool) -> Sizes {
@@ -51,6 +53,7 @@ fn sizes(quick: bool) -> Sizes {
             burst: 200_000,
             oneshot: 10,
             python: 500,
+            idle_secs: 2,
         }
     } else {
         Sizes {
@@ -62,6 +65,7 @@ fn sizes(quick: bool) -> Sizes {
             burst: 1_000_000,
             oneshot: 40,
             python: 2000,
+            idle_secs: 10,
         }
     }
 }
@@ -134,7 +138,7 @@ pub fn run(opts: &Options) -> Report {
             .target(Target::AtMost(5.0)),
     );
     note("resident memory");
-    memory(&mut rep, &sock, dir.path());
+    memory(&mut rep, &sock, dir.path(), z.idle_secs);
     drop(peer);
     note("server side");
     server_side(&mut rep, &z, dir.path());
@@ -526,7 +530,7 @@ fn schema_decode(rep: &mut Report, z: &Sizes, sock: &Path, schema: Result<&[u8],
     }
 }
 
-fn memory(rep: &mut Report, sock: &Path, dir: &Path) {
+fn memory(rep: &mut Report, sock: &Path, dir: &Path, idle_secs: u64) {
     let sock_str = sock.to_string_lossy().into_owned();
     // A separate small program (`qmp-bench-idle`), so that the figure is the client's and its
     // runtime's, not the benchmark's; the floor mode holds a raw socket, for reference.
@@ -567,10 +571,14 @@ fn memory(rep: &mut Report, sock: &Path, dir: &Path) {
     // The simulator, idle and with 100 connected clients (each has run one command).
     let sim_sock = dir.join("sim.sock");
     let sim_str = sim_sock.to_string_lossy().into_owned();
-    let r = (|| -> io::Result<(f64, f64)> {
+    let r = (|| -> io::Result<(f64, f64, f64)> {
         let sim = Helper::serving(&["sim", "--socket", &sim_str], &sim_sock)?;
         std::thread::sleep(std::time::Duration::from_millis(50));
         let idle = sim.rss_kb()? as f64;
+        // CPU time over idle seconds, per 10 s (the quick run watches 2 s).
+        let before = sim.cpu_ns()?;
+        std::thread::sleep(std::time::Duration::from_secs(idle_secs));
+        let idle_cpu_ms = (sim.cpu_ns()? - before) as f64 / 1e6 * 10.0 / idle_secs as f64;
         let rt = ours::runtime(Flavor::CurrentThread)?;
         let clients = rt.block_on(async {
             let mut v = Vec::new();
@@ -584,12 +592,17 @@ fn memory(rep: &mut Report, sock: &Path, dir: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(100));
         let busy = sim.rss_kb()? as f64;
         drop(clients);
-        Ok((idle, busy))
+        Ok((idle, busy, idle_cpu_ms))
     })();
-    let (idle, busy) = match r {
-        Ok((i, b)) => (Ok(i), Ok(b)),
-        Err(e) => (Err(e.to_string()), Err(e.to_string())),
+    let (idle, busy, idle_cpu) = match r {
+        Ok((i, b, c)) => (Ok(i), Ok(b), Ok(c)),
+        Err(e) => (Err(e.to_string()), Err(e.to_string()), Err(e.to_string())),
     };
+    rep.num("sim_idle_cpu_ms_per_10s", &idle_cpu);
+    rep.row(
+        Row::new(format!("CPU time of the idle simulator, per 10 s (watched {idle_secs} s)"), idle_cpu, "ms")
+            .target(Target::AtMost(20.0)),
+    );
     rep.num("sim_idle_rss_kb", &idle);
     rep.num("sim100_rss_kb", &busy);
     rep.row(Row::new("RSS of the simulator, no client", idle, "KiB"));
