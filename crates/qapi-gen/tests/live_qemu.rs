@@ -624,4 +624,21 @@ fn every_storage_daemon_command_and_event_is_in_the_72_slice() {
     let o = Outcome { commands, events, enums: c.enums.len(), objects: c.objects.len() };
     report("qemu-storage-daemon", &c, &o);
     assert!(commands > 50, "too little compared");
+
+    // The names the simulator's storage-daemon mode offers (`qapi_gen::truth`) are this
+    // binary's, no more and no fewer.
+    for (meta, ours) in [
+        ("command", qapi_gen::truth::STORAGE_DAEMON_COMMANDS),
+        ("event", qapi_gen::truth::STORAGE_DAEMON_EVENTS),
+    ] {
+        let theirs: BTreeSet<&str> =
+            intro.iter().filter(|t| t["meta-type"] == meta).filter_map(|t| t["name"].as_str()).collect();
+        let ours: BTreeSet<&str> = ours.iter().copied().collect();
+        let missing: Vec<_> = theirs.difference(&ours).collect();
+        let extra: Vec<_> = ours.difference(&theirs).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "qapi_gen::truth's storage-daemon {meta}s: missing {missing:?}, not in the daemon {extra:?}"
+        );
+    }
 }

@@ -38,7 +38,7 @@ pub fn server(socket: &Path) -> io::Result<()> {
     rt.block_on(async {
         let server = Server::builder()
             .command(CommandSpec::new("query-status").returns(Ty::Any), |_| {
-                Ok(serde_json::json!({"status": "running", "singlestep": false, "running": true}))
+                Ok(serde_json::json!({"running": true, "singlestep": false, "status": "running"}))
             })
             .build();
         let listener = qmp_server::bind_unix(socket)?;

@@ -288,6 +288,10 @@ struct SimArgs {
     #[arg(long, value_name = "N", conflicts_with_all = ["socket", "tcp"], value_parser = clap::value_parser!(u64).range(1..=1024))]
     monitors: Option<u64>,
 
+    /// The QEMU program to answer as: its commands, events and QOM tree
+    #[arg(long, value_enum, value_name = "PROGRAM", default_value = "qemu-system-x86_64")]
+    like: SimLike,
+
     /// Serve any number of clients at once on each socket, where QEMU serves one per monitor
     /// (the next one waits until the one before leaves)
     #[arg(long)]
@@ -302,6 +306,16 @@ struct SimArgs {
         value_parser = clap::value_parser!(u64).range(1..=1_000_000)
     )]
     max_connections: Option<u64>,
+}
+
+/// `qmp sim --like`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum SimLike {
+    /// qemu-system-x86_64 (-machine none)
+    #[value(name = "qemu-system-x86_64")]
+    QemuSystem,
+    /// qemu-storage-daemon: block nodes, jobs, bitmaps and objects only
+    QemuStorageDaemon,
 }
 
 /// `--timeout` and `$QMP_TIMEOUT`: seconds, fractions allowed; 0 (returned as zero) means no
@@ -490,6 +504,10 @@ fn run_sim(sim: SimArgs) -> Result<(), CliError> {
         tcp: sim.tcp,
         monitors: sim.monitors.unwrap_or(1) as usize,
         many_clients: sim.many_clients,
+        like: match sim.like {
+            SimLike::QemuSystem => qmp_server::sim::Like::QemuSystem,
+            SimLike::QemuStorageDaemon => qmp_server::sim::Like::StorageDaemon,
+        },
         max_connections: sim.max_connections.map(|n| n as usize),
     };
     block_on(qmp_server::sim::run_sim_cli_with(cli))

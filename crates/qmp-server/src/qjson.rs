@@ -5,8 +5,7 @@
 //! object's members by the bucket of QEMU's `QDict` hash table (`tdb_hash(key) % 512`), which
 //! is why `query-status` answers `{"status": ..., "singlestep": ..., "running": ...}` and an
 //! error with an id starts with `"id"`. QEMU puts the member inserted last first within a
-//! bucket (its insertion order is the schema's); here members sharing a bucket come out in
-//! reverse key order (right for `query-status`; collisions are rare in small objects).
+//! bucket (its insertion order is the schema's); here the map's own order stands for it.
 
 use std::io::Write;
 
@@ -49,12 +48,13 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
 
 /// Appends an object with its members in QEMU's order.
 pub fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) {
-    let mut members: Vec<(u32, &String, &Value)> = map.iter().map(|(k, v)| (qdict_bucket(k), k, v)).collect();
-    // Inside a bucket, reverse key order: the order a map sorted by key gave, which the
-    // simulator's answers are written for (a map's own order is the order its builder wrote,
-    // not QEMU's insertion order, which is the schema's).
-    members.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)));
-    write_members(out, members.iter().map(|m| (m.1.as_str(), m.2)));
+    // Inside a bucket the member inserted last comes first, as in QEMU, whose insertion order
+    // is the schema's: the map's own order (serde_json's `preserve_order`), which the
+    // simulator's answers are built in.
+    let mut members: Vec<(u32, usize, &String, &Value)> =
+        map.iter().enumerate().map(|(i, (k, v))| (qdict_bucket(k), i, k, v)).collect();
+    members.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+    write_members(out, members.iter().map(|m| (m.2.as_str(), m.3)));
 }
 
 /// Appends `{k: v, ...}` for members already in order.

@@ -55,6 +55,11 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
+    /// The command's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A command without arguments, returning anything.
     pub fn new(name: &str) -> Self {
         CommandSpec { name: name.into(), args: Struct::new(), ret: Ty::Any, allow_oob: false }

@@ -24,7 +24,10 @@ use super::HEADER;
 /// The builds whose truth tables go into schema `schema`'s facts, with the Rust name of each.
 pub fn builds(schema: &str) -> Vec<(&'static str, Build)> {
     match schema {
-        "qmp" => vec![("DEBIAN_X86_64", crate::truth::DEBIAN_X86_64)],
+        "qmp" => vec![
+            ("DEBIAN_X86_64", crate::truth::DEBIAN_X86_64),
+            ("DEBIAN_STORAGE_DAEMON", crate::truth::DEBIAN_STORAGE_DAEMON),
+        ],
         _ => Vec::new(),
     }
 }
@@ -75,6 +78,24 @@ pub fn facts(model: &Model, s: &Schema, builds: &[(&str, Build)]) -> String {
             }
         }
         let _ = writeln!(out, "    ],\n}};");
+    }
+    if !builds.is_empty() {
+        for (name, what, names) in [
+            ("STORAGE_DAEMON_COMMANDS", "commands", crate::truth::STORAGE_DAEMON_COMMANDS),
+            ("STORAGE_DAEMON_EVENTS", "events", crate::truth::STORAGE_DAEMON_EVENTS),
+        ] {
+            let _ = writeln!(
+                out,
+                "\n/// The {what} `qemu-storage-daemon` 7.2 offers (`qapi_gen::truth`, checked against its own\n\
+                 /// `query-qmp-schema` by qapi-gen's live test), sorted."
+            );
+            let _ = writeln!(out, "#[rustfmt::skip]");
+            let _ = writeln!(out, "pub static {name}: &[&str] = &[");
+            for n in names {
+                let _ = writeln!(out, "    {n:?},");
+            }
+            let _ = writeln!(out, "];");
+        }
     }
     out
 }

@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
+use qmp::generated::facts::{STORAGE_DAEMON_COMMANDS, STORAGE_DAEMON_EVENTS};
+
 use super::block::JobKind;
 use super::qapi;
 use super::transaction::{bitmap_command, transaction};
 use super::vm::State;
-use super::{lock, Shared, SimOptions};
+use super::{lock, Like, Shared, SimOptions};
 use crate::server::{Args, CommandSpec, Reply, Server, ServerBuilder, VersionInfo};
 
 /// The monitor's chardev, the one yank instance QEMU lists with `-qmp`.
@@ -21,14 +23,28 @@ fn generic(desc: &str) -> QmpError {
     QmpError::new(ErrorClass::GenericError, desc)
 }
 
-/// Registers a command answered by `f` on the locked state.
-fn on(
-    b: ServerBuilder,
-    state: &Shared,
-    spec: CommandSpec,
-    f: fn(&mut State, &Args) -> Reply,
-) -> ServerBuilder {
-    let state = state.clone();
+/// What the registrations need: the state, and which program's commands are offered.
+struct Ctx<'a> {
+    state: &'a Shared,
+    like: Like,
+}
+
+impl Ctx<'_> {
+    /// Whether the program simulated has `command` (the storage daemon has fewer).
+    fn offers(&self, command: &str) -> bool {
+        match self.like {
+            Like::QemuSystem => true,
+            Like::StorageDaemon => STORAGE_DAEMON_COMMANDS.binary_search(&command).is_ok(),
+        }
+    }
+}
+
+/// Registers a command answered by `f` on the locked state, if the program simulated has it.
+fn on(b: ServerBuilder, cx: &Ctx, spec: CommandSpec, f: fn(&mut State, &Args) -> Reply) -> ServerBuilder {
+    if !cx.offers(spec.name()) {
+        return b;
+    }
+    let state = cx.state.clone();
     b.command(spec, move |args| {
         let mut state = lock(&state);
         let reply = f(&mut state, &args);
@@ -44,8 +60,8 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     // `quit` shuts the server down, which exists only after `build`.
     let quit_server: Arc<OnceLock<Server>> = Arc::default();
     let mut b = Server::builder().version(ma, mi, mc, &options.package);
-    let state = Arc::new(Mutex::new(State::new(b.events(), version)));
-    let st = &state;
+    let state = Arc::new(Mutex::new(State::new(b.events(), version, options.like)));
+    let st = &Ctx { state: &state, like: options.like };
     b = on(b, st, qapi::command("query-status"), |s, _| s.query_status());
     b = on(b, st, qapi::command("query-version"), |s, _| s.query_version());
     b = on(b, st, qapi::command("query-name"), |s, _| s.query_name());
@@ -157,7 +173,9 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     b = on(b, st, qapi::object_add(), |s, a| s.qom.object_add(a));
     b = on(b, st, qapi::command("object-del"), |s, a| s.qom.object_del(a));
     for (name, data) in qapi::events() {
-        b = b.event(name, data);
+        if options.like == Like::QemuSystem || STORAGE_DAEMON_EVENTS.binary_search(&name).is_ok() {
+            b = b.event(name, data);
+        }
     }
     let server = b.build();
     let _ = quit_server.set(server.clone());

@@ -53,6 +53,8 @@ pub struct SimOptions {
     pub package: String,
     /// The VM name `query-name` reports.
     pub name: Option<String>,
+    /// Which QEMU program to answer as.
+    pub like: Like,
     /// Serve any number of clients at once on each listener. By default a listener is one
     /// monitor, as in QEMU: it serves one client at a time, and the next one's connection
     /// waits, with no greeting, until the one before leaves.
@@ -66,9 +68,22 @@ impl Default for SimOptions {
             version: (7, 2, 22),
             package: " (qmp-sim)".into(),
             name: None,
+            like: Like::QemuSystem,
             many_clients: false,
         }
     }
+}
+
+/// Which QEMU program the simulator answers as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Like {
+    /// `qemu-system-x86_64`: run states, devices, migration, block nodes and jobs, QOM.
+    #[default]
+    QemuSystem,
+    /// `qemu-storage-daemon`: only the commands and events that program has (block nodes,
+    /// jobs, bitmaps, transactions, QOM objects; no run state, devices or migration), and
+    /// its QOM tree, which has no machine.
+    StorageDaemon,
 }
 
 /// A simulated QEMU. Dropping it stops its clock; listeners stop at `quit` or when their
@@ -253,6 +268,8 @@ pub struct SimCli {
     pub monitors: usize,
     /// Every listener serves any number of clients at once ([`SimOptions::many_clients`]).
     pub many_clients: bool,
+    /// The QEMU program to answer as.
+    pub like: Like,
     /// The cap on clients a many-clients listener serves at once (`None`:
     /// `$QMP_SIM_MAX_CONNECTIONS`, else the default).
     pub max_connections: Option<usize>,
@@ -290,7 +307,8 @@ pub async fn run_sim_cli_with(cli: SimCli) -> io::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let sim = Simulator::with_options(SimOptions { many_clients: cli.many_clients, ..SimOptions::default() });
+    let options = SimOptions { many_clients: cli.many_clients, like: cli.like, ..SimOptions::default() };
+    let sim = Simulator::with_options(options);
     if let Some(n) = max_connections {
         sim.server().set_max_connections(n);
     }

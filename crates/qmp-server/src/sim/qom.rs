@@ -224,6 +224,19 @@ impl Default for Qom {
     }
 }
 
+impl Qom {
+    /// The storage daemon's tree: no machine, only `/chardevs` and its monitor's chardev
+    /// (`/objects` appears with the first object, as in QEMU).
+    pub fn storage_daemon() -> Self {
+        let mut q = Qom { objs: BTreeMap::new() };
+        q.objs.insert("/".into(), Obj::new("container", OBJECT, &[]));
+        q.add("/", "chardevs", Obj::new("container", OBJECT, &[]));
+        let monitor = [("connected", json!(true)), ("addr", json!({"path": "", "type": "unix"}))];
+        q.add("/chardevs", "compat_monitor0", Obj::new("chardev-socket", CHARDEV_SOCKET, &monitor));
+        q
+    }
+}
+
 fn sysbus_values() -> [(&'static str, Value); 2] {
     [("realized", json!(false)), ("hotplug-handler", json!(""))]
 }

@@ -44,7 +44,7 @@ pub(crate) const DEVICE_MODELS: &[&str] = &[
 ];
 
 impl State {
-    pub fn new(events: Events, version: VersionInfo) -> Self {
+    pub fn new(events: Events, version: VersionInfo, like: super::Like) -> Self {
         State {
             events,
             version,
@@ -54,18 +54,21 @@ impl State {
             unplugging: Vec::new(),
             migration: Migration::default(),
             block: Block::default(),
-            qom: Qom::default(),
+            qom: match like {
+                super::Like::QemuSystem => Qom::default(),
+                super::Like::StorageDaemon => Qom::storage_daemon(),
+            },
             wake: std::sync::Arc::default(),
         }
     }
 
     pub fn query_status(&self) -> Reply {
-        Ok(json!({"status": self.run, "singlestep": false, "running": self.run == "running"}))
+        Ok(json!({"running": self.run == "running", "singlestep": false, "status": self.run}))
     }
 
     pub fn query_version(&self) -> Reply {
         let (major, minor, micro) = self.version.triple;
-        Ok(json!({"qemu": {"micro": micro, "minor": minor, "major": major}, "package": self.version.package}))
+        Ok(json!({"qemu": {"major": major, "minor": minor, "micro": micro}, "package": self.version.package}))
     }
 
     pub fn query_name(&self) -> Reply {

@@ -113,9 +113,10 @@ impl Peer {
         let path = dir.path().join("qmp.sock");
         let mut args = vec![
             "--chardev".to_string(),
-            format!("socket,path={},server=on,wait=off,id=m0", path.display()),
+            // The chardev's id shows in the QOM tree: the simulator names its monitor's so.
+            format!("socket,path={},server=on,wait=off,id=compat_monitor0", path.display()),
             "--monitor".into(),
-            "chardev=m0".into(),
+            "chardev=compat_monitor0".into(),
         ];
         args.extend_from_slice(extra);
         let mut child = spawn("qemu-storage-daemon", &args);
@@ -130,6 +131,18 @@ impl Peer {
 
     /// The simulator on a fresh socket in `dir`.
     pub fn sim_in(dir: tempfile::TempDir) -> Peer {
+        Self::sim_with(dir, qmp_server::sim::SimOptions::default())
+    }
+
+    /// The simulator answering as the storage daemon, on a fresh socket.
+    pub fn sim_storage_daemon() -> Peer {
+        let options =
+            qmp_server::sim::SimOptions { like: qmp_server::sim::Like::StorageDaemon, ..Default::default() };
+        Self::sim_with(tempfile::tempdir().unwrap(), options)
+    }
+
+    /// The simulator with `options` on a fresh socket in `dir`.
+    pub fn sim_with(dir: tempfile::TempDir, options: qmp_server::sim::SimOptions) -> Peer {
         let path = dir.path().join("qmp.sock");
         let (tx, rx) = std::sync::mpsc::channel();
         let p = path.clone();
@@ -137,7 +150,7 @@ impl Peer {
             let rt =
                 tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
-                let sim = qmp_server::sim::Simulator::new();
+                let sim = qmp_server::sim::Simulator::with_options(options);
                 // One client per monitor, as in QEMU: `qmp.sock`, and `qmp0.sock`...
                 // `qmp3.sock` for the tests that want several monitors ([`Peer::monitor`]).
                 let dir = p.parent().unwrap().to_path_buf();

@@ -60,7 +60,7 @@ pub fn fault_server_builder() -> qmp_server::ServerBuilder {
     let big = serde_json::Value::String("x".repeat(BIG_REPLY));
     builder
         .command(CommandSpec::new("query-status"), |_| {
-            Ok(json!({"status": "running", "singlestep": false, "running": true}))
+            Ok(json!({"running": true, "singlestep": false, "status": "running"}))
         })
         .command(CommandSpec::new("big"), move |_| Ok(big.clone()))
         .command(CommandSpec::new("flood").arg("n", Ty::Uint), move |a| {
