@@ -14,6 +14,7 @@ mod events;
 mod ga;
 mod hints;
 mod oneshot;
+mod proxy;
 mod pyliteral;
 mod shell;
 
@@ -203,6 +204,13 @@ enum Command {
     /// The guest agent (qemu-ga): its commands, exec, cp, ping, info, shell
     Ga(ga::GaArgs),
 
+    /// Serve many clients on one QEMU monitor, each with its own negotiation and ids, with
+    /// per-socket policy and an optional record: qmp proxy --upstream QEMU.sock --listen P.sock
+    Proxy(proxy::ProxyArgs),
+
+    /// Serve a record made by `qmp proxy --record` as a fake QEMU: qmp replay FILE --socket P
+    Replay(proxy::ReplayArgs),
+
     /// Print a shell completion script: qmp completions bash > /etc/bash_completion.d/qmp
     Completions {
         /// The shell
@@ -336,6 +344,8 @@ fn main() -> ExitCode {
         Some(Command::Shell(args)) => return block_on(shell::run(args)),
         Some(Command::Launch(args)) => return block_on(shell::launch(args)),
         Some(Command::Sim(sim)) => run_sim(sim),
+        Some(Command::Proxy(args)) => proxy::run_proxy(&global, args),
+        Some(Command::Replay(args)) => proxy::run_replay(args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "qmp", &mut std::io::stdout());
             Ok(())

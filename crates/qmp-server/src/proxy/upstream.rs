@@ -1,0 +1,277 @@
+//! The proxy's one connection to QEMU: negotiated once, every request sent under an id of
+//! the proxy's own, and what QEMU sends routed back in the order it came: a reply to the
+//! session that made the request, an event to every negotiated session. One channel per
+//! session carries both, so an event QEMU sent before a reply reaches the client before it.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qmp_proto::Framer;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+
+/// What a session receives from upstream, in QEMU's order.
+#[derive(Debug)]
+pub(crate) enum Upward {
+    /// An event line, as QEMU sent it.
+    Event(Arc<[u8]>),
+    /// The answer to request number `call`.
+    Reply(u64, Answer),
+}
+
+/// What a forwarded request came to.
+#[derive(Debug, Clone)]
+pub(crate) enum Answer {
+    /// The `return` member, as JSON text.
+    Return(Vec<u8>),
+    /// The `error` member, as JSON text.
+    Error(Vec<u8>),
+}
+
+/// How many messages a session's channel holds; a session always drains it into its own
+/// (bounded) output, so only a session that cannot keep up at all fills it, and is dropped.
+const CHANNEL: usize = 1 << 16;
+
+/// A session's end of the routing.
+pub(crate) struct Route {
+    pub tx: mpsc::Sender<Upward>,
+    /// Set when a message could not be queued: the session must end.
+    pub lost: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Routes {
+    /// Requests in flight: upstream id → session number.
+    calls: HashMap<u64, u64>,
+    /// Sessions: number → route, and whether it takes events (negotiated).
+    sessions: HashMap<u64, (Route, bool)>,
+}
+
+/// The connection to QEMU, shared by every session.
+pub(crate) struct Upstream {
+    pub greeting: Vec<u8>,
+    pub oob: bool,
+    routes: Mutex<Routes>,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    closed: watch::Receiver<bool>,
+}
+
+/// The members of a QEMU reply or event, unparsed.
+#[derive(Deserialize)]
+struct Parts<'a> {
+    #[serde(borrow, rename = "return")]
+    ret: Option<&'a RawValue>,
+    #[serde(borrow)]
+    error: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event: Option<&'a RawValue>,
+}
+
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// Connects to QEMU at a unix path or TCP `host:port`, reads its greeting and negotiates
+/// (with `oob` when offered), within `timeout`.
+pub(crate) async fn connect(address: &qmp::Address, timeout: Duration) -> io::Result<Arc<Upstream>> {
+    let (rd, wr): (Reader, Writer) = match address {
+        qmp::Address::Unix(p) => {
+            let (r, w) = tokio::net::UnixStream::connect(p).await?.into_split();
+            (Box::new(r), Box::new(w))
+        }
+        qmp::Address::Tcp(hp) => {
+            let s = tokio::net::TcpStream::connect(hp).await?;
+            s.set_nodelay(true)?;
+            let (r, w) = s.into_split();
+            (Box::new(r), Box::new(w))
+        }
+        other => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("the proxy reaches QEMU over a unix socket or TCP, not {other}"),
+            ))
+        }
+    };
+    match tokio::time::timeout(timeout, handshake(rd, wr)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "QEMU did not greet and negotiate in time")),
+    }
+}
+
+async fn next_frame(rd: &mut Reader, framer: &mut Framer) -> io::Result<Vec<u8>> {
+    loop {
+        match framer.next_frame() {
+            Ok(Some(f)) => return Ok(f.bytes.to_vec()),
+            Ok(None) => {}
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        }
+        if rd.read_buf(framer.buffer_mut(16 << 10)).await? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "QEMU closed the connection"));
+        }
+    }
+}
+
+async fn handshake(mut rd: Reader, mut wr: Writer) -> io::Result<Arc<Upstream>> {
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    let mut framer = Framer::with_limits(64 << 20, qmp_proto::DEFAULT_MAX_DEPTH);
+    let first = next_frame(&mut rd, &mut framer).await?;
+    #[derive(Deserialize)]
+    struct Hello {
+        #[serde(rename = "QMP")]
+        qmp: qmp::Greeting,
+    }
+    let hello: Hello = serde_json::from_slice(&first)
+        .map_err(|e| bad(format!("QEMU's first message is not a greeting: {e}")))?;
+    let oob = hello.qmp.offers_oob();
+    let req: &[u8] = if oob {
+        br#"{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}, "id": 0}"#
+    } else {
+        br#"{"execute": "qmp_capabilities", "id": 0}"#
+    };
+    wr.write_all(req).await?;
+    loop {
+        let frame = next_frame(&mut rd, &mut framer).await?;
+        let parts: Parts =
+            serde_json::from_slice(&frame).map_err(|e| bad(format!("undecodable message: {e}")))?;
+        if parts.event.is_some() {
+            continue;
+        }
+        if let Some(err) = parts.error {
+            return Err(bad(format!("QEMU refused qmp_capabilities: {err}")));
+        }
+        break;
+    }
+    let (out, out_rx) = mpsc::unbounded_channel();
+    let (closed_tx, closed) = watch::channel(false);
+    let up = Arc::new(Upstream {
+        greeting: super::greeting_line(&hello.qmp),
+        oob,
+        routes: Mutex::new(Routes::default()),
+        out,
+        closed,
+    });
+    tokio::spawn(write_loop(wr, out_rx));
+    tokio::spawn(read_loop(up.clone(), rd, framer, closed_tx));
+    Ok(up)
+}
+
+async fn write_loop(mut wr: Writer, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while batch.len() < 256 << 10 {
+            match rx.try_recv() {
+                Ok(more) => batch.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if wr.write_all(&batch).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_loop(up: Arc<Upstream>, mut rd: Reader, mut framer: Framer, closed: watch::Sender<bool>) {
+    loop {
+        match next_frame(&mut rd, &mut framer).await {
+            Ok(frame) => up.route(&frame),
+            Err(e) => {
+                tracing::info!("QMP proxy: the upstream connection ended: {e}");
+                break;
+            }
+        }
+    }
+    // Every sender goes: each session's channel ends at once.
+    *up.routes.lock().unwrap_or_else(|p| p.into_inner()) = Routes::default();
+    let _ = closed.send(true);
+}
+
+impl Upstream {
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn route(&self, frame: &[u8]) {
+        let parts: Parts = match serde_json::from_slice(frame) {
+            Ok(p) => p,
+            Err(e) => return tracing::warn!("QMP proxy: undecodable message from QEMU dropped: {e}"),
+        };
+        let mut routes = self.routes();
+        if parts.event.is_some() {
+            let mut line = Vec::with_capacity(frame.len() + 2);
+            line.extend_from_slice(frame);
+            line.extend_from_slice(b"\r\n");
+            let line: Arc<[u8]> = line.into();
+            for (route, negotiated) in routes.sessions.values() {
+                if *negotiated {
+                    send(route, Upward::Event(line.clone()));
+                }
+            }
+            return;
+        }
+        let Some(call) = parts.id.and_then(|id| id.get().parse::<u64>().ok()) else {
+            return tracing::warn!("QMP proxy: a reply from QEMU without one of our ids dropped");
+        };
+        let answer = match (parts.ret, parts.error) {
+            (Some(r), _) => Answer::Return(r.get().as_bytes().to_vec()),
+            (None, Some(e)) => Answer::Error(e.get().as_bytes().to_vec()),
+            (None, None) => {
+                return tracing::warn!("QMP proxy: a reply from QEMU with no return nor error dropped")
+            }
+        };
+        // A session that has gone leaves no route: its reply is dropped here.
+        if let Some(session) = routes.calls.remove(&call) {
+            if let Some((route, _)) = routes.sessions.get(&session) {
+                send(route, Upward::Reply(call, answer));
+            }
+        }
+    }
+
+    /// Registers a session; its channel's receiving end.
+    pub fn attach(&self, session: u64) -> (mpsc::Receiver<Upward>, Arc<AtomicBool>) {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let lost = Arc::new(AtomicBool::new(false));
+        if !*self.closed.borrow() {
+            self.routes().sessions.insert(session, (Route { tx, lost: lost.clone() }, false));
+        }
+        (rx, lost)
+    }
+
+    /// The session negotiated: events go to it from now on.
+    pub fn start_events(&self, session: u64) {
+        if let Some(entry) = self.routes().sessions.get_mut(&session) {
+            entry.1 = true;
+        }
+    }
+
+    pub fn detach(&self, session: u64) {
+        let mut routes = self.routes();
+        routes.sessions.remove(&session);
+        routes.calls.retain(|_, s| *s != session);
+    }
+
+    /// Sends request `call` (already encoded with that id) for `session`.
+    pub fn send(&self, session: u64, call: u64, request: Vec<u8>) {
+        self.routes().calls.insert(call, session);
+        let _ = self.out.send(request);
+    }
+
+    /// Resolves when the connection to QEMU has ended.
+    pub async fn closed(&self) {
+        let mut rx = self.closed.clone();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+}
+
+fn send(route: &Route, msg: Upward) {
+    if route.tx.try_send(msg).is_err() {
+        route.lost.store(true, Ordering::Relaxed);
+    }
+}
