@@ -113,8 +113,8 @@ pub(crate) async fn run<B: Backend>(backend: B, stream: UnixStream, cfg: Session
             break;
         }
         let want_read = !eof && s.inflight() < MAX_INFLIGHT;
+        // Unbiased: a flood of events must not starve the writes, nor writes the events.
         tokio::select! {
-            biased;
             up = s.backend.next() => match up {
                 Some(Upward::Event(ev)) => s.emit(&ev, None, None),
                 Some(Upward::Reply(call, answer)) => s.answer(call, answer),
@@ -272,7 +272,8 @@ impl<B: Backend> Session<B> {
         let (name, is_oob) = match (obj.get("execute"), obj.get("exec-oob")) {
             (Some(Value::String(s)), _) => (s.clone(), false),
             (_, Some(Value::String(s))) => (s.clone(), true),
-            _ => unreachable!("check_members ensures one of them is a string"),
+            // check_members saw to one of them being a string.
+            _ => return self.local(Err(generic("QMP input lacks member 'execute'")), id),
         };
         let args = match obj.remove("arguments") {
             Some(Value::Object(a)) => Some(a),
