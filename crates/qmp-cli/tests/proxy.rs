@@ -325,3 +325,33 @@ fn negotiation_and_bad_input_get_the_same_answers_as_from_qemu_itself() {
         assert_eq!(got, want, "for {}", String::from_utf8_lossy(step));
     }
 }
+
+#[test]
+fn descriptors_passed_with_getfd_and_add_fd_reach_qemu() {
+    use std::os::fd::AsFd;
+    let peer = Peer::qemu(2);
+    let sock = peer.dir().join("proxy.sock");
+    let _p = proxy(&peer, &["--listen", sock.to_str().unwrap()], &[&sock]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let ours = qmp::Client::connect(sock.as_path()).await.unwrap();
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        ours.call_raw("getfd", serde_json::json!({"fdname": "fd0"})).fds(&[r.as_fd()]).send().await.unwrap();
+        // QEMU has it: closing it by name works (and a name it lacks is an error).
+        ours.call_raw("closefd", serde_json::json!({"fdname": "fd0"})).send().await.unwrap();
+        let added = ours
+            .call_raw("add-fd", serde_json::json!({"opaque": "via proxy"}))
+            .fds(&[r.as_fd()])
+            .send()
+            .await
+            .unwrap();
+        let sets = ours.call_raw("query-fdsets", ()).send().await.unwrap();
+        assert_eq!(sets[0]["fdset-id"], added["fdset-id"], "{sets}");
+        assert_eq!(sets[0]["fds"][0]["opaque"], "via proxy", "{sets}");
+        // Without a descriptor: QEMU's own error, as from a direct connection.
+        let direct = qmp::Client::connect(peer.socket(1)).await.unwrap();
+        let a = ours.call_raw("getfd", serde_json::json!({"fdname": "x"})).send().await.unwrap_err();
+        let b = direct.call_raw("getfd", serde_json::json!({"fdname": "x"})).send().await.unwrap_err();
+        assert_eq!(a.to_string(), b.to_string());
+    });
+}

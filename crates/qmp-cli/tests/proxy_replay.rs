@@ -56,10 +56,12 @@ fn a_recorded_session_replays_with_identical_replies_and_events() {
     // The record: both directions, the client's ids and the proxy's, the peer's credentials.
     let text = std::fs::read_to_string(&rec).unwrap();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let stop_in = lines.iter().find(|l| l["dir"] == "in" && l["msg"]["execute"] == "stop").expect("stop recorded");
+    let stop_in =
+        lines.iter().find(|l| l["dir"] == "in" && l["msg"]["execute"] == "stop").expect("stop recorded");
     assert_eq!(stop_in["id"], "two");
     assert!(stop_in["call"].is_u64() && stop_in["uid"].is_u64() && stop_in["pid"].is_u64(), "{stop_in}");
-    let stop_out = lines.iter().find(|l| l["dir"] == "out" && l["call"] == stop_in["call"]).expect("its reply");
+    let stop_out =
+        lines.iter().find(|l| l["dir"] == "out" && l["call"] == stop_in["call"]).expect("its reply");
     assert_eq!(stop_out["msg"], serde_json::json!({"return": {}, "id": "two"}));
 
     let (_replay, rsock) = replay(peer.dir(), &rec, false);
@@ -95,7 +97,10 @@ fn a_strict_replay_ends_at_the_first_mismatch() {
     r.send(b"{\"execute\": \"query-status\", \"id\": 1}{\"execute\": \"cont\", \"id\": 2}");
     assert!(r.line().contains("\"status\": \"running\""));
     let err = r.line();
-    assert!(err.contains("Replay: cont is not in the recording here; the next recorded request is stop"), "{err}");
+    assert!(
+        err.contains("Replay: cont is not in the recording here; the next recorded request is stop"),
+        "{err}"
+    );
     r.eof_within(Duration::from_secs(5));
     assert_eq!(replay.wait(Duration::from_secs(5)), Some(1), "{}", replay.stderr());
     assert!(replay.stderr().contains("cont is not in the recording"), "{}", replay.stderr());

@@ -262,7 +262,14 @@ impl Backend for ProxyBackend {
         self.up.start_events(self.session);
     }
 
-    fn call(&mut self, call: u64, name: &str, args: Option<&Map<String, Value>>, oob: bool) {
+    fn call(
+        &mut self,
+        call: u64,
+        name: &str,
+        args: Option<&Map<String, Value>>,
+        oob: bool,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) {
         let mut req = Vec::with_capacity(64);
         req.extend_from_slice(if oob { b"{\"exec-oob\": " } else { b"{\"execute\": " });
         crate::qjson::write_str(&mut req, name);
@@ -271,7 +278,7 @@ impl Backend for ProxyBackend {
             crate::qjson::write_object(&mut req, args);
         }
         req.extend_from_slice(format!(", \"id\": {call}}}").as_bytes());
-        self.up.send(self.session, call, req);
+        self.up.send(self.session, call, req, fds);
     }
 
     fn next(&mut self) -> impl std::future::Future<Output = Option<session::Upward>> + Send + '_ {

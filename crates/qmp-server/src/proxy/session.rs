@@ -3,13 +3,17 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{Map, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::io::Interest;
+use tokio::net::unix::OwnedReadHalf;
 use tokio::net::UnixStream;
 
 use super::policy::Policy;
@@ -25,6 +29,9 @@ use crate::schema::{Struct, Ty};
 /// pauses beyond this.
 const MAX_INFLIGHT: usize = 1024;
 
+/// Descriptors a client may have waiting (and pass in one message); more are closed.
+const MAX_FDS: usize = 16;
+
 /// How long output still owed is given once the session has to end (upstream gone).
 const FINAL_FLUSH: Duration = Duration::from_millis(50);
 
@@ -36,8 +43,15 @@ pub(crate) trait Backend: Send + 'static {
     fn offers_oob(&self) -> bool;
     /// The client negotiated: events go to it from now on.
     fn negotiated(&mut self);
-    /// Sends request number `call`, in order.
-    fn call(&mut self, call: u64, name: &str, args: Option<&Map<String, Value>>, oob: bool);
+    /// Sends request number `call`, in order, with the fds the client passed for it.
+    fn call(
+        &mut self,
+        call: u64,
+        name: &str,
+        args: Option<&Map<String, Value>>,
+        oob: bool,
+        fds: Vec<OwnedFd>,
+    );
     /// The next event or answer, in the order the server sent them; `None` when the
     /// session must end (the server went away, a strict replay's mismatch).
     fn next(&mut self) -> impl Future<Output = Option<Upward>> + Send + '_;
@@ -74,11 +88,13 @@ struct Session<B> {
     oob_calls: HashMap<u64, Option<Value>>,
     negotiated: bool,
     oob: bool,
+    /// Descriptors the client passed (SCM_RIGHTS), for its next `getfd` or `add-fd`.
+    fds: Vec<OwnedFd>,
 }
 
 /// Serves one client until it goes, falls too far behind, or the backend ends.
 pub(crate) async fn run<B: Backend>(backend: B, stream: UnixStream, cfg: SessionConfig, peer: Peer) {
-    let (mut rd, mut wr) = stream.into_split();
+    let (rd, mut wr) = stream.into_split();
     let mut input = Input::new(cfg.max_message_size);
     let mut s = Session {
         out: Vec::new(),
@@ -87,6 +103,7 @@ pub(crate) async fn run<B: Backend>(backend: B, stream: UnixStream, cfg: Session
         oob_calls: HashMap::new(),
         negotiated: false,
         oob: false,
+        fds: Vec::new(),
         peer,
         cfg,
         backend,
@@ -127,7 +144,7 @@ pub(crate) async fn run<B: Backend>(backend: B, stream: UnixStream, cfg: Session
                 Ok(0) | Err(_) => break,
                 Ok(n) => s.wrote(n),
             },
-            r = read_some(&mut rd, &mut input), if want_read => if matches!(r, Ok(0) | Err(_)) {
+            r = read_some(&rd, &mut input, &mut s.fds), if want_read => if matches!(r, Ok(0) | Err(_)) {
                 eof = true;
             },
         }
@@ -135,10 +152,43 @@ pub(crate) async fn run<B: Backend>(backend: B, stream: UnixStream, cfg: Session
     let _ = wr.shutdown().await;
 }
 
-async fn read_some(rd: &mut tokio::net::unix::OwnedReadHalf, input: &mut Input) -> std::io::Result<usize> {
-    let buf = input.buffer_mut();
-    buf.reserve(16 << 10);
-    rd.read_buf(buf).await
+/// Reads what the client sent, and any descriptors passed with it (SCM_RIGHTS).
+async fn read_some(rd: &OwnedReadHalf, input: &mut Input, fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        rd.readable().await?;
+        let sock = rd.as_ref();
+        match sock.try_io(Interest::READABLE, || recv_with_fds(sock.as_raw_fd(), &mut chunk, fds)) {
+            Ok(n) => {
+                input.buffer_mut().extend_from_slice(&chunk[..n]);
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn recv_with_fds(sock: RawFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let bytes = msg.bytes;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                for fd in raw {
+                    // SAFETY: the kernel just gave us this descriptor; nothing else owns it.
+                    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                    if fds.len() < MAX_FDS {
+                        fds.push(fd);
+                    }
+                }
+            }
+        }
+    }
+    Ok(bytes)
 }
 
 impl<B: Backend> Session<B> {
@@ -292,7 +342,10 @@ impl<B: Backend> Session<B> {
         }
         let call = self.cfg.calls.fetch_add(1, Ordering::Relaxed) + 1;
         record(self, id.as_ref(), Some(call), &whole);
-        self.backend.call(call, &name, args.as_ref(), is_oob);
+        // QEMU takes passed descriptors with getfd and add-fd; others leave them waiting.
+        let fds =
+            if name == "getfd" || name == "add-fd" { std::mem::take(&mut self.fds) } else { Vec::new() };
+        self.backend.call(call, &name, args.as_ref(), is_oob, fds);
         if is_oob {
             self.oob_calls.insert(call, id);
         } else {

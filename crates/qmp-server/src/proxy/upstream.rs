@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use qmp_proto::Framer;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::sync::{mpsc, watch};
 
 /// What a session receives from upstream, in QEMU's order.
@@ -57,7 +58,7 @@ pub(crate) struct Upstream {
     pub greeting: Vec<u8>,
     pub oob: bool,
     routes: Mutex<Routes>,
-    out: mpsc::UnboundedSender<Vec<u8>>,
+    out: mpsc::UnboundedSender<(Vec<u8>, Vec<OwnedFd>)>,
     closed: watch::Receiver<bool>,
 }
 
@@ -75,7 +76,47 @@ struct Parts<'a> {
 }
 
 type Reader = Box<dyn AsyncRead + Unpin + Send>;
-type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// The write side: a unix socket can carry descriptors, TCP cannot.
+enum Writer {
+    Unix(tokio::net::unix::OwnedWriteHalf),
+    Tcp(tokio::net::tcp::OwnedWriteHalf),
+}
+
+impl Writer {
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Writer::Unix(w) => w.write_all(bytes).await,
+            Writer::Tcp(w) => w.write_all(bytes).await,
+        }
+    }
+
+    /// Writes `bytes` with `fds` attached to the first of them (SCM_RIGHTS).
+    async fn write_with_fds(&mut self, bytes: &[u8], fds: &[OwnedFd]) -> io::Result<()> {
+        let Writer::Unix(w) = self else {
+            tracing::warn!("QMP proxy: descriptors passed by a client dropped: QEMU is reached over TCP");
+            return self.write_all(bytes).await;
+        };
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        let sent = loop {
+            w.writable().await?;
+            let sock = w.as_ref();
+            let r = sock.try_io(Interest::WRITABLE, || {
+                use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+                let iov = [std::io::IoSlice::new(bytes)];
+                let cmsg = [ControlMessage::ScmRights(&raw)];
+                sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+                    .map_err(io::Error::from)
+            });
+            match r {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        w.write_all(&bytes[sent..]).await
+    }
+}
 
 /// Connects to QEMU at a unix path or TCP `host:port`, reads its greeting and negotiates
 /// (with `oob` when offered), within `timeout`.
@@ -83,13 +124,13 @@ pub(crate) async fn connect(address: &qmp::Address, timeout: Duration) -> io::Re
     let (rd, wr): (Reader, Writer) = match address {
         qmp::Address::Unix(p) => {
             let (r, w) = tokio::net::UnixStream::connect(p).await?.into_split();
-            (Box::new(r), Box::new(w))
+            (Box::new(r), Writer::Unix(w))
         }
         qmp::Address::Tcp(hp) => {
             let s = tokio::net::TcpStream::connect(hp).await?;
             s.set_nodelay(true)?;
             let (r, w) = s.into_split();
-            (Box::new(r), Box::new(w))
+            (Box::new(r), Writer::Tcp(w))
         }
         other => {
             return Err(io::Error::new(
@@ -161,14 +202,31 @@ async fn handshake(mut rd: Reader, mut wr: Writer) -> io::Result<Arc<Upstream>> 
     Ok(up)
 }
 
-async fn write_loop(mut wr: Writer, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+async fn write_loop(mut wr: Writer, mut rx: mpsc::UnboundedReceiver<(Vec<u8>, Vec<OwnedFd>)>) {
     let mut batch = Vec::new();
-    while let Some(first) = rx.recv().await {
+    let mut next = None;
+    loop {
+        let taken = match next.take() {
+            Some(held) => Some(held),
+            None => rx.recv().await,
+        };
+        let Some((first, fds)) = taken else { return };
+        if !fds.is_empty() {
+            // Alone, so that the descriptors travel with this request's bytes.
+            if wr.write_with_fds(&first, &fds).await.is_err() {
+                return;
+            }
+            continue;
+        }
         batch.clear();
         batch.extend_from_slice(&first);
         while batch.len() < 256 << 10 {
             match rx.try_recv() {
-                Ok(more) => batch.extend_from_slice(&more),
+                Ok((more, fds)) if fds.is_empty() => batch.extend_from_slice(&more),
+                Ok(with_fds) => {
+                    next = Some(with_fds);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -258,9 +316,9 @@ impl Upstream {
     }
 
     /// Sends request `call` (already encoded with that id) for `session`.
-    pub fn send(&self, session: u64, call: u64, request: Vec<u8>) {
+    pub fn send(&self, session: u64, call: u64, request: Vec<u8>, fds: Vec<OwnedFd>) {
         self.routes().calls.insert(call, session);
-        let _ = self.out.send(request);
+        let _ = self.out.send((request, fds));
     }
 
     /// Resolves when the connection to QEMU has ended.

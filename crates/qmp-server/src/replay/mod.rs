@@ -304,7 +304,14 @@ impl Backend for ReplayBackend {
         self.queue.extend(events(&rec.prologue));
     }
 
-    fn call(&mut self, call: u64, name: &str, args: Option<&Map<String, Value>>, _oob: bool) {
+    fn call(
+        &mut self,
+        call: u64,
+        name: &str,
+        args: Option<&Map<String, Value>>,
+        _oob: bool,
+        _fds: Vec<std::os::fd::OwnedFd>,
+    ) {
         let empty = Map::new();
         let args = args.unwrap_or(&empty);
         let rec = self.rec.clone();
