@@ -48,6 +48,12 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
 
+    /// When QEMU goes away, hold the clients and reconnect to it for up to SECONDS (a QEMU
+    /// restarted on the same socket); each negotiated client is then sent the event
+    /// __qmp_proxy.UPSTREAM_RECONNECTED. Without it, the clients are disconnected at once
+    #[arg(long, value_name = "SECONDS", value_parser = crate::parse_timeout)]
+    reconnect: Option<Duration>,
+
     /// Bytes of unread output after which a client is disconnected
     #[arg(long, value_name = "BYTES", default_value_t = qmp_server::proxy::DEFAULT_BACKLOG)]
     backlog: usize,
@@ -182,7 +188,7 @@ pub fn run_proxy(global: &GlobalOpts, args: ProxyArgs) -> Result<(), CliError> {
     upstream.socket = Some(args.upstream.clone());
     let address = crate::connect::resolve_address(&upstream)?;
     runtime().block_on(async move {
-        let proxy = Proxy::connect(&address)
+        let proxy = Proxy::connect_with_reconnect(&address, args.reconnect)
             .await
             .map_err(|e| CliError::Connection(format!("qmp proxy: {address}: {e}")))?;
         let mut proxy = proxy.backlog(args.backlog);

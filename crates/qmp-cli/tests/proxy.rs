@@ -355,3 +355,46 @@ fn descriptors_passed_with_getfd_and_add_fd_reach_qemu() {
         assert_eq!(a.to_string(), b.to_string());
     });
 }
+
+#[test]
+fn with_reconnect_clients_are_held_across_a_qemu_restart() {
+    let dir = qmp_testkit::tempdir();
+    let qsock = dir.path().join("qemu.sock");
+    let sock = dir.path().join("proxy.sock");
+    let first = Peer::qemu_at(&qsock);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !qmp_testkit::is_listening(&qsock) {
+        assert!(Instant::now() < deadline, "QEMU did not listen");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _p = proxy_support::Proc::start(
+        &[
+            "proxy",
+            "--upstream",
+            qsock.to_str().unwrap(),
+            "--listen",
+            sock.to_str().unwrap(),
+            "--reconnect",
+            "20",
+        ],
+        &[&sock],
+        dir.path().join("proxy.log"),
+    );
+    let mut a = Raw::negotiated(&sock);
+    a.send(b"{\"execute\": \"stop\", \"id\": 1}");
+    assert_eq!(a.until("\"id\": 1").last().unwrap(), "{\"return\": {}, \"id\": 1}");
+    drop(first); // killed
+    std::thread::sleep(Duration::from_millis(100));
+    // Held, not disconnected: asked meanwhile, it is told QEMU is not there.
+    a.send(b"{\"execute\": \"query-status\", \"id\": 2}");
+    assert!(a.line().contains("QEMU is not connected; the QMP proxy is reconnecting"));
+    let _second = Peer::qemu_at(&qsock);
+    let event = a.line();
+    let v: serde_json::Value = serde_json::from_str(&event).unwrap();
+    assert_eq!(v["event"], "__qmp_proxy.UPSTREAM_RECONNECTED", "{event}");
+    assert_eq!(v["data"]["failed-requests"], 0, "{event}");
+    assert!(v["data"]["disconnected"]["seconds"].is_u64(), "{event}");
+    // The new QEMU answers (running: it is not the one that was stopped).
+    a.send(b"{\"execute\": \"query-status\", \"id\": 3}");
+    assert!(a.line().contains("\"status\": \"running\""));
+}

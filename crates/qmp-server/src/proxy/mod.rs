@@ -113,7 +113,19 @@ impl Proxy {
     /// Connects to QEMU at `address` (a unix socket or TCP), reads its greeting and
     /// negotiates, with `oob` when offered, within 30 s.
     pub async fn connect(address: &qmp::Address) -> io::Result<Proxy> {
-        let upstream = upstream::connect(address, Duration::from_secs(30)).await?;
+        Self::connect_with_reconnect(address, None).await
+    }
+
+    /// As [`connect`](Proxy::connect); when QEMU goes away, the clients are held while the
+    /// proxy reconnects to `address` (for at most `reconnect`), then sent the event
+    /// `__qmp_proxy.UPSTREAM_RECONNECTED` (data: `disconnected`, a timestamp from which
+    /// events may have been missed, and `failed-requests`, how many of theirs were answered
+    /// with an error because QEMU went away). Requests made meanwhile get a `GenericError`.
+    pub async fn connect_with_reconnect(
+        address: &qmp::Address,
+        reconnect: Option<Duration>,
+    ) -> io::Result<Proxy> {
+        let upstream = upstream::connect(address, Duration::from_secs(30), reconnect).await?;
         Ok(Proxy {
             upstream,
             listeners: Vec::new(),

@@ -51,6 +51,8 @@ struct Routes {
     calls: HashMap<u64, u64>,
     /// Sessions: number → route, and whether it takes events (negotiated).
     sessions: HashMap<u64, (Route, bool)>,
+    /// Where requests go; `None` while reconnecting.
+    out: Option<mpsc::UnboundedSender<(Vec<u8>, Vec<OwnedFd>)>>,
 }
 
 /// The connection to QEMU, shared by every session.
@@ -58,8 +60,19 @@ pub(crate) struct Upstream {
     pub greeting: Vec<u8>,
     pub oob: bool,
     routes: Mutex<Routes>,
-    out: mpsc::UnboundedSender<(Vec<u8>, Vec<OwnedFd>)>,
+    closed_tx: watch::Sender<bool>,
     closed: watch::Receiver<bool>,
+    address: qmp::Address,
+    /// How long to try to reconnect to a QEMU that went away (`None`: do not).
+    reconnect: Option<Duration>,
+}
+
+/// A connected, negotiated link to QEMU.
+struct Link {
+    rd: Reader,
+    wr: Writer,
+    framer: Framer,
+    greeting: qmp::Greeting,
 }
 
 /// The members of a QEMU reply or event, unparsed.
@@ -119,8 +132,29 @@ impl Writer {
 }
 
 /// Connects to QEMU at a unix path or TCP `host:port`, reads its greeting and negotiates
-/// (with `oob` when offered), within `timeout`.
-pub(crate) async fn connect(address: &qmp::Address, timeout: Duration) -> io::Result<Arc<Upstream>> {
+/// (with `oob` when offered), within `timeout`; with `reconnect`, a QEMU that goes away is
+/// reconnected to for that long while the sessions wait.
+pub(crate) async fn connect(
+    address: &qmp::Address,
+    timeout: Duration,
+    reconnect: Option<Duration>,
+) -> io::Result<Arc<Upstream>> {
+    let link = open(address, timeout).await?;
+    let (closed_tx, closed) = watch::channel(false);
+    let up = Arc::new(Upstream {
+        greeting: super::greeting_line(&link.greeting),
+        oob: link.greeting.offers_oob(),
+        routes: Mutex::new(Routes::default()),
+        closed_tx,
+        closed,
+        address: address.clone(),
+        reconnect,
+    });
+    up.start(link);
+    Ok(up)
+}
+
+async fn open(address: &qmp::Address, timeout: Duration) -> io::Result<Link> {
     let (rd, wr): (Reader, Writer) = match address {
         qmp::Address::Unix(p) => {
             let (r, w) = tokio::net::UnixStream::connect(p).await?.into_split();
@@ -158,7 +192,7 @@ async fn next_frame(rd: &mut Reader, framer: &mut Framer) -> io::Result<Vec<u8>>
     }
 }
 
-async fn handshake(mut rd: Reader, mut wr: Writer) -> io::Result<Arc<Upstream>> {
+async fn handshake(mut rd: Reader, mut wr: Writer) -> io::Result<Link> {
     let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
     let mut framer = Framer::with_limits(64 << 20, qmp_proto::DEFAULT_MAX_DEPTH);
     let first = next_frame(&mut rd, &mut framer).await?;
@@ -188,18 +222,7 @@ async fn handshake(mut rd: Reader, mut wr: Writer) -> io::Result<Arc<Upstream>> 
         }
         break;
     }
-    let (out, out_rx) = mpsc::unbounded_channel();
-    let (closed_tx, closed) = watch::channel(false);
-    let up = Arc::new(Upstream {
-        greeting: super::greeting_line(&hello.qmp),
-        oob,
-        routes: Mutex::new(Routes::default()),
-        out,
-        closed,
-    });
-    tokio::spawn(write_loop(wr, out_rx));
-    tokio::spawn(read_loop(up.clone(), rd, framer, closed_tx));
-    Ok(up)
+    Ok(Link { rd, wr, framer, greeting: hello.qmp })
 }
 
 async fn write_loop(mut wr: Writer, mut rx: mpsc::UnboundedReceiver<(Vec<u8>, Vec<OwnedFd>)>) {
@@ -236,7 +259,7 @@ async fn write_loop(mut wr: Writer, mut rx: mpsc::UnboundedReceiver<(Vec<u8>, Ve
     }
 }
 
-async fn read_loop(up: Arc<Upstream>, mut rd: Reader, mut framer: Framer, closed: watch::Sender<bool>) {
+async fn read_loop(up: Arc<Upstream>, mut rd: Reader, mut framer: Framer) {
     loop {
         match next_frame(&mut rd, &mut framer).await {
             Ok(frame) => up.route(&frame),
@@ -246,12 +269,89 @@ async fn read_loop(up: Arc<Upstream>, mut rd: Reader, mut framer: Framer, closed
             }
         }
     }
-    // Every sender goes: each session's channel ends at once.
-    *up.routes.lock().unwrap_or_else(|p| p.into_inner()) = Routes::default();
-    let _ = closed.send(true);
+    match up.reconnect {
+        Some(limit) => up.clone().reconnect(limit).await,
+        None => up.close(),
+    }
+}
+
+/// An error object in QEMU's shape, as JSON text.
+fn error_text(desc: &str) -> Vec<u8> {
+    let mut raw = Vec::new();
+    crate::qjson::write_value(&mut raw, &serde_json::json!({"class": "GenericError", "desc": desc}));
+    raw
 }
 
 impl Upstream {
+    fn start(self: &Arc<Self>, link: Link) {
+        let (out, out_rx) = mpsc::unbounded_channel();
+        self.routes().out = Some(out);
+        tokio::spawn(write_loop(link.wr, out_rx));
+        tokio::spawn(read_loop(self.clone(), link.rd, link.framer));
+    }
+
+    /// For good: every sender goes, so each session's channel ends at once.
+    fn close(&self) {
+        *self.routes() = Routes::default();
+        let _ = self.closed_tx.send(true);
+    }
+
+    /// QEMU went away: requests in flight are answered with an error, and the sessions
+    /// wait while QEMU is reconnected to, for at most `limit`. Each negotiated session is
+    /// then sent `__qmp_proxy.UPSTREAM_RECONNECTED` with when the link was lost (events QEMU
+    /// emitted from then until the reconnection cannot be known) and how many of its
+    /// requests failed.
+    async fn reconnect(self: Arc<Self>, limit: Duration) {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut failed: HashMap<u64, u64> = HashMap::new();
+        {
+            let mut routes = self.routes();
+            routes.out = None;
+            let err = error_text("QEMU went away before answering; the QMP proxy is reconnecting");
+            for (call, session) in std::mem::take(&mut routes.calls) {
+                if let Some((route, _)) = routes.sessions.get(&session) {
+                    send(route, Upward::Reply(call, Answer::Error(err.clone())));
+                    *failed.entry(session).or_default() += 1;
+                }
+            }
+        }
+        tracing::warn!("QMP proxy: QEMU went away; reconnecting to {} for up to {limit:?}", self.address);
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut pause = Duration::from_millis(10);
+        let link = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                tracing::warn!("QMP proxy: could not reconnect to {} within {limit:?}", self.address);
+                return self.close();
+            }
+            match open(&self.address, left.min(Duration::from_secs(5))).await {
+                Ok(link) => break link,
+                Err(_) => tokio::time::sleep(pause.min(left)).await,
+            }
+            pause = (pause * 2).min(Duration::from_millis(100));
+        };
+        tracing::info!("QMP proxy: reconnected to {}", self.address);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        {
+            let routes = self.routes();
+            for (session, (route, negotiated)) in &routes.sessions {
+                if !*negotiated {
+                    continue;
+                }
+                let line = format!(
+                    "{{\"timestamp\": {{\"seconds\": {}, \"microseconds\": {}}}, \"event\": \"__qmp_proxy.UPSTREAM_RECONNECTED\", \"data\": {{\"disconnected\": {{\"seconds\": {}, \"microseconds\": {}}}, \"failed-requests\": {}}}}}\r\n",
+                    now.as_secs(),
+                    now.subsec_micros(),
+                    since.as_secs(),
+                    since.subsec_micros(),
+                    failed.get(session).copied().unwrap_or(0)
+                );
+                send(route, Upward::Event(line.into_bytes().into()));
+            }
+        }
+        self.start(link);
+    }
+
     fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
         self.routes.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -317,8 +417,16 @@ impl Upstream {
 
     /// Sends request `call` (already encoded with that id) for `session`.
     pub fn send(&self, session: u64, call: u64, request: Vec<u8>, fds: Vec<OwnedFd>) {
-        self.routes().calls.insert(call, session);
-        let _ = self.out.send((request, fds));
+        let mut routes = self.routes();
+        let Some(out) = routes.out.clone() else {
+            let err = error_text("QEMU is not connected; the QMP proxy is reconnecting");
+            if let Some((route, _)) = routes.sessions.get(&session) {
+                send(route, Upward::Reply(call, Answer::Error(err)));
+            }
+            return;
+        };
+        routes.calls.insert(call, session);
+        let _ = out.send((request, fds));
     }
 
     /// Resolves when the connection to QEMU has ended.
