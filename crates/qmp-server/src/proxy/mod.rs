@@ -101,6 +101,22 @@ impl Listen {
 }
 
 /// Builds a proxy over a connection to QEMU: add listeners, then [`bind`](Proxy::bind).
+///
+/// ```no_run
+/// use qmp_server::proxy::{Listen, Policy, Proxy, Recorder};
+///
+/// # async fn demo() -> std::io::Result<()> {
+/// let qemu = qmp::Address::Tcp("127.0.0.1:4444".into());
+/// Proxy::connect_with_reconnect(&qemu, Some(std::time::Duration::from_secs(60)))
+///     .await?
+///     .listen(Listen::new("/run/vm1/ro.sock").policy(Policy::read_only()))
+///     .record(Recorder::create("/var/log/vm1.jsonl".as_ref())?)
+///     .backlog(1 << 20)
+///     .bind()?
+///     .serve()
+///     .await;
+/// # Ok(()) }
+/// ```
 pub struct Proxy {
     upstream: Arc<Upstream>,
     listeners: Vec<Listen>,

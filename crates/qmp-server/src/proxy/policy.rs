@@ -83,6 +83,13 @@ impl fmt::Debug for Policy {
 
 /// `*` and `?` matching without recursion (the classic backtrack-to-last-star loop), so
 /// its cost is bounded by `pattern.len() * text.len()` whatever the input.
+///
+/// ```
+/// use qmp_server::proxy::glob_match;
+/// assert!(glob_match("query-*", "query-status"));
+/// assert!(glob_match("block-job-?ause", "block-job-pause"));
+/// assert!(!glob_match("query-*", "quit"));
+/// ```
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti) = (0, 0);
