@@ -398,3 +398,30 @@ fn with_reconnect_clients_are_held_across_a_qemu_restart() {
     a.send(b"{\"execute\": \"query-status\", \"id\": 3}");
     assert!(a.line().contains("\"status\": \"running\""));
 }
+
+#[path = "support/pty.rs"]
+#[allow(dead_code)]
+mod pty;
+
+#[test]
+fn our_shell_in_a_terminal_beside_another_client() {
+    let peer = Peer::qemu(1);
+    let sock = peer.dir().join("proxy.sock");
+    let _p = proxy(&peer, &["--listen", sock.to_str().unwrap()], &[&sock]);
+    let mut other = Raw::negotiated(&sock);
+    let home = qmp_testkit::tempdir();
+    let mut sh = pty::Pty::spawn(&["shell", "-s", sock.to_str().unwrap()], home.path(), &[]);
+    sh.expect("Connected to QEMU 7.");
+    sh.prompt();
+    let out = sh.line("query-status");
+    assert!(out.contains("\"status\": \"running\""), "{out:?}");
+    let out = sh.line("stop");
+    assert!(out.contains("{\"return\": {}}"), "{out:?}");
+    // The other client saw the shell's stop, and its own ids are its own.
+    other.send(b"{\"execute\": \"query-status\", \"id\": 1}");
+    let lines = other.until("\"id\": 1");
+    assert!(lines[0].contains("\"event\": \"STOP\""), "{lines:?}");
+    assert!(lines.last().unwrap().contains("\"status\": \"paused\""), "{lines:?}");
+    sh.send("\x04"); // end of input leaves the shell
+    assert!(sh.wait().success());
+}
