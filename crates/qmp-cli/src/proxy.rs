@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use qmp_server::proxy::{Listen, Policy, Proxy, Recorder};
+use qmp_server::proxy::{Listen, Policy, Proxy, Recorder, Upstream};
 use qmp_server::replay::{Recording, Replay, ReplayError};
 
 use crate::error::CliError;
@@ -24,7 +24,8 @@ qom-list-types, qom-list-properties and device-list-properties (allow= adds to i
       --listen '/run/vm1/ops.sock,allow=query-*,allow=stop,allow=cont,mode=0660,group=kvm'"
 )]
 pub struct ProxyArgs {
-    /// QEMU's monitor: a unix path, unix:PATH, or HOST:PORT
+    /// QEMU's monitor: a unix path, unix:PATH, HOST:PORT, or tls:HOST:PORT (with the global
+    /// --tls-ca and, for verify-peer=yes, --tls-cert/--tls-key)
     #[arg(long, value_name = "ADDR")]
     upstream: String,
 
@@ -187,8 +188,15 @@ pub fn run_proxy(global: &GlobalOpts, args: ProxyArgs) -> Result<(), CliError> {
     let mut upstream = global.clone();
     upstream.socket = Some(args.upstream.clone());
     let address = crate::connect::resolve_address(&upstream)?;
+    let mut how = Upstream::default();
+    if let Some(tls) = global.connect.tls_config(&address)? {
+        how = how.tls(tls);
+    }
+    if let Some(limit) = args.reconnect {
+        how = how.reconnect(limit);
+    }
     runtime().block_on(async move {
-        let proxy = Proxy::connect_with_reconnect(&address, args.reconnect)
+        let proxy = Proxy::connect_with(&address, how)
             .await
             .map_err(|e| CliError::Connection(format!("qmp proxy: {address}: {e}")))?;
         let mut proxy = proxy.backlog(args.backlog);

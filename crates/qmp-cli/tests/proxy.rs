@@ -425,3 +425,43 @@ fn our_shell_in_a_terminal_beside_another_client() {
     sh.send("\x04"); // end of input leaves the shell
     assert!(sh.wait().success());
 }
+
+#[test]
+fn a_tls_upstream_with_a_client_certificate() {
+    let certs = qmp_testkit::tls::Certs::generate();
+    let qemu = Peer::qemu_tls(&certs, true);
+    let dir = qmp_testkit::tempdir();
+    let sock = dir.path().join("proxy.sock");
+    let up = qemu.tls_address();
+    let (ca, cert, key) = (certs.ca(), certs.client_cert(), certs.client_key());
+    let _p = proxy_support::Proc::start(
+        &[
+            "--tls-ca",
+            ca.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "proxy",
+            "--upstream",
+            &up,
+            "--listen",
+            sock.to_str().unwrap(),
+        ],
+        &[&sock],
+        dir.path().join("proxy.log"),
+    );
+    let mut a = Raw::negotiated(&sock);
+    let mut b = Raw::negotiated(&sock);
+    // Pipelined, from two clients: each request reaches QEMU at once (the space record).
+    a.send(b"{\"execute\": \"stop\", \"id\": 1}{\"execute\": \"query-status\", \"id\": 2}");
+    let lines = a.until("\"id\": 2");
+    assert!(lines[0].contains("\"STOP\"") && lines.last().unwrap().contains("\"paused\""), "{lines:?}");
+    b.send(b"{\"execute\": \"cont\", \"id\": 1}");
+    let lines = b.until("\"id\": 1");
+    assert!(
+        lines.iter().any(|l| l.contains("\"STOP\"")) && lines.iter().any(|l| l.contains("\"RESUME\"")),
+        "{lines:?}"
+    );
+    assert_eq!(lines.last().unwrap(), "{\"return\": {}, \"id\": 1}");
+}

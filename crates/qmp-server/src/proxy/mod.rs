@@ -51,7 +51,7 @@ use tokio::net::UnixListener;
 pub use policy::{glob_match, Policy};
 pub use record::{Direction, Peer, Recorder};
 use session::{Backend, SessionConfig};
-use upstream::Upstream;
+use upstream::Upstream as Link;
 
 /// The default for [`Proxy::backlog`].
 pub const DEFAULT_BACKLOG: usize = 8 << 20;
@@ -100,14 +100,47 @@ impl Listen {
     }
 }
 
+/// How the proxy reaches QEMU, beyond its address.
+///
+/// ```
+/// use std::time::Duration;
+/// # fn demo(tls: qmp::TlsConfig) {
+/// let how = qmp_server::proxy::Upstream::default().tls(tls).reconnect(Duration::from_secs(60));
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Upstream {
+    tls: Option<qmp::TlsConfig>,
+    reconnect: Option<Duration>,
+}
+
+impl Upstream {
+    /// The TLS configuration for a `tls:HOST:PORT` address.
+    pub fn tls(mut self, tls: qmp::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// When QEMU goes away, hold the clients and reconnect to the same address for at most
+    /// `limit`; then send each negotiated client the event `__qmp_proxy.UPSTREAM_RECONNECTED`
+    /// (data: `disconnected`, the timestamp from which events may have been missed, and
+    /// `failed-requests`, how many of its requests were answered with an error because QEMU
+    /// went away). Requests made meanwhile get a `GenericError`. Without it, every client is
+    /// disconnected when QEMU goes away.
+    pub fn reconnect(mut self, limit: Duration) -> Self {
+        self.reconnect = Some(limit);
+        self
+    }
+}
+
 /// Builds a proxy over a connection to QEMU: add listeners, then [`bind`](Proxy::bind).
 ///
 /// ```no_run
-/// use qmp_server::proxy::{Listen, Policy, Proxy, Recorder};
+/// use qmp_server::proxy::{Listen, Policy, Proxy, Recorder, Upstream};
 ///
 /// # async fn demo() -> std::io::Result<()> {
 /// let qemu = qmp::Address::Tcp("127.0.0.1:4444".into());
-/// Proxy::connect_with_reconnect(&qemu, Some(std::time::Duration::from_secs(60)))
+/// Proxy::connect_with(&qemu, Upstream::default().reconnect(std::time::Duration::from_secs(60)))
 ///     .await?
 ///     .listen(Listen::new("/run/vm1/ro.sock").policy(Policy::read_only()))
 ///     .record(Recorder::create("/var/log/vm1.jsonl".as_ref())?)
@@ -118,7 +151,7 @@ impl Listen {
 /// # Ok(()) }
 /// ```
 pub struct Proxy {
-    upstream: Arc<Upstream>,
+    upstream: Arc<Link>,
     listeners: Vec<Listen>,
     record: Option<Arc<Recorder>>,
     backlog: usize,
@@ -126,22 +159,16 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Connects to QEMU at `address` (a unix socket or TCP), reads its greeting and
-    /// negotiates, with `oob` when offered, within 30 s.
+    /// Connects to QEMU at `address` (a unix socket, TCP, or TLS with
+    /// [`Upstream::tls`]), reads its greeting and negotiates, with `oob` when offered,
+    /// within 30 s.
     pub async fn connect(address: &qmp::Address) -> io::Result<Proxy> {
-        Self::connect_with_reconnect(address, None).await
+        Self::connect_with(address, Upstream::default()).await
     }
 
-    /// As [`connect`](Proxy::connect); when QEMU goes away, the clients are held while the
-    /// proxy reconnects to `address` (for at most `reconnect`), then sent the event
-    /// `__qmp_proxy.UPSTREAM_RECONNECTED` (data: `disconnected`, a timestamp from which
-    /// events may have been missed, and `failed-requests`, how many of theirs were answered
-    /// with an error because QEMU went away). Requests made meanwhile get a `GenericError`.
-    pub async fn connect_with_reconnect(
-        address: &qmp::Address,
-        reconnect: Option<Duration>,
-    ) -> io::Result<Proxy> {
-        let upstream = upstream::connect(address, Duration::from_secs(30), reconnect).await?;
+    /// As [`connect`](Proxy::connect), with TLS or reconnection (see [`Upstream`]).
+    pub async fn connect_with(address: &qmp::Address, how: Upstream) -> io::Result<Proxy> {
+        let upstream = upstream::connect(address, how.tls, Duration::from_secs(30), how.reconnect).await?;
         Ok(Proxy {
             upstream,
             listeners: Vec::new(),
@@ -258,14 +285,14 @@ pub(crate) fn bind(l: &Listen) -> io::Result<UnixListener> {
 }
 
 struct ProxyBackend {
-    up: Arc<Upstream>,
+    up: Arc<Link>,
     session: u64,
     rx: tokio::sync::mpsc::Receiver<session::Upward>,
     lost: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ProxyBackend {
-    fn new(up: Arc<Upstream>, session: u64) -> Self {
+    fn new(up: Arc<Link>, session: u64) -> Self {
         let (rx, lost) = up.attach(session);
         ProxyBackend { up, session, rx, lost }
     }

@@ -63,6 +63,7 @@ pub(crate) struct Upstream {
     closed_tx: watch::Sender<bool>,
     closed: watch::Receiver<bool>,
     address: qmp::Address,
+    tls: Option<qmp::TlsConfig>,
     /// How long to try to reconnect to a QEMU that went away (`None`: do not).
     reconnect: Option<Duration>,
 }
@@ -90,24 +91,39 @@ struct Parts<'a> {
 
 type Reader = Box<dyn AsyncRead + Unpin + Send>;
 
-/// The write side: a unix socket can carry descriptors, TCP cannot.
+/// A TLS session's write half.
+type TlsWriter = tokio::io::WriteHalf<Box<dyn TlsStream>>;
+
+/// What a TLS session is to us.
+trait TlsStream: AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + tokio::io::AsyncWrite + Unpin + Send> TlsStream for T {}
+
+/// The write side: a unix socket can carry descriptors, TCP and TLS cannot.
 enum Writer {
     Unix(tokio::net::unix::OwnedWriteHalf),
     Tcp(tokio::net::tcp::OwnedWriteHalf),
+    Tls(TlsWriter),
 }
 
 impl Writer {
+    /// Writes whole requests.
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Writer::Unix(w) => w.write_all(bytes).await,
             Writer::Tcp(w) => w.write_all(bytes).await,
+            Writer::Tls(w) => {
+                // QEMU 7.2 reads a TLS record only when the next arrives: one space follows.
+                w.write_all(bytes).await?;
+                w.write_all(b" ").await?;
+                w.flush().await
+            }
         }
     }
 
     /// Writes `bytes` with `fds` attached to the first of them (SCM_RIGHTS).
     async fn write_with_fds(&mut self, bytes: &[u8], fds: &[OwnedFd]) -> io::Result<()> {
         let Writer::Unix(w) = self else {
-            tracing::warn!("QMP proxy: descriptors passed by a client dropped: QEMU is reached over TCP");
+            tracing::warn!("QMP proxy: descriptors passed by a client dropped: QEMU is not on a unix socket");
             return self.write_all(bytes).await;
         };
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
@@ -136,10 +152,11 @@ impl Writer {
 /// reconnected to for that long while the sessions wait.
 pub(crate) async fn connect(
     address: &qmp::Address,
+    tls: Option<qmp::TlsConfig>,
     timeout: Duration,
     reconnect: Option<Duration>,
 ) -> io::Result<Arc<Upstream>> {
-    let link = open(address, timeout).await?;
+    let link = open(address, tls.as_ref(), timeout).await?;
     let (closed_tx, closed) = watch::channel(false);
     let up = Arc::new(Upstream {
         greeting: super::greeting_line(&link.greeting),
@@ -148,14 +165,26 @@ pub(crate) async fn connect(
         closed_tx,
         closed,
         address: address.clone(),
+        tls,
         reconnect,
     });
     up.start(link);
     Ok(up)
 }
 
-async fn open(address: &qmp::Address, timeout: Duration) -> io::Result<Link> {
+async fn open(address: &qmp::Address, tls: Option<&qmp::TlsConfig>, timeout: Duration) -> io::Result<Link> {
     let (rd, wr): (Reader, Writer) = match address {
+        qmp::Address::Tls(hp) => {
+            let Some(tls) = tls else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("tls:{hp} needs a TLS configuration"),
+                ));
+            };
+            let stream: Box<dyn TlsStream> = Box::new(qmp::tls::connect_stream(hp, tls, timeout).await?);
+            let (r, w) = tokio::io::split(stream);
+            (Box::new(r), Writer::Tls(w))
+        }
         qmp::Address::Unix(p) => {
             let (r, w) = tokio::net::UnixStream::connect(p).await?.into_split();
             (Box::new(r), Writer::Unix(w))
@@ -169,7 +198,7 @@ async fn open(address: &qmp::Address, timeout: Duration) -> io::Result<Link> {
         other => {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                format!("the proxy reaches QEMU over a unix socket or TCP, not {other}"),
+                format!("the proxy reaches QEMU over a unix socket, TCP or TLS, not {other}"),
             ))
         }
     };
@@ -324,7 +353,7 @@ impl Upstream {
                 tracing::warn!("QMP proxy: could not reconnect to {} within {limit:?}", self.address);
                 return self.close();
             }
-            match open(&self.address, left.min(Duration::from_secs(5))).await {
+            match open(&self.address, self.tls.as_ref(), left.min(Duration::from_secs(5))).await {
                 Ok(link) => break link,
                 Err(_) => tokio::time::sleep(pause.min(left)).await,
             }
