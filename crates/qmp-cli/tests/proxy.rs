@@ -465,3 +465,50 @@ fn a_tls_upstream_with_a_client_certificate() {
     );
     assert_eq!(lines.last().unwrap(), "{\"return\": {}, \"id\": 1}");
 }
+
+#[test]
+fn garbage_and_oversized_input_get_qemus_errors_and_never_take_the_proxy_down() {
+    let peer = Peer::qemu(1);
+    let sock = peer.dir().join("proxy.sock");
+    let mut p = proxy(&peer, &["--listen", sock.to_str().unwrap()], &[&sock]);
+    // Pseudo-random bytes, before and after negotiating, then a request that must still work.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let alphabet = b"{}[]:,\"'\\ xe1-.\xff\x01nul";
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                alphabet[(seed % alphabet.len() as u64) as usize]
+            })
+            .collect()
+    };
+    for negotiate in [false, true] {
+        let mut r = if negotiate { Raw::negotiated(&sock) } else { Raw::connect(&sock) };
+        if !negotiate {
+            r.line();
+        }
+        r.send(&noise(200_000));
+        // The 0x01 resets the parser, a new value follows.
+        r.send(b"\x01{\"execute\": \"qmp_capabilities\", \"id\": \"end\"}");
+        r.until("\"id\": \"end\"");
+    }
+    // A value past the 16 MiB cap: QEMU's error, and the connection goes on.
+    let mut r = Raw::negotiated(&sock);
+    let mut big = b"{\"execute\": \"query-name\", \"arguments\": {\"x\": \"".to_vec();
+    big.resize(17 << 20, b'a');
+    big.extend_from_slice(b"\"}}");
+    let writer = {
+        let mut s = r.sock.try_clone().unwrap();
+        std::thread::spawn(move || std::io::Write::write_all(&mut s, &big).unwrap())
+    };
+    assert_eq!(
+        r.line(),
+        "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON token size limit exceeded\"}}"
+    );
+    writer.join().unwrap();
+    r.send(b"{\"execute\": \"query-name\", \"id\": 1}");
+    assert_eq!(r.until("\"id\": 1").last().unwrap(), "{\"return\": {\"name\": \"testvm\"}, \"id\": 1}");
+    assert!(p.child.try_wait().unwrap().is_none(), "the proxy exited:\n{}", p.stderr());
+}
