@@ -303,17 +303,18 @@ impl<B: Backend> Session<B> {
 
     /// One request, checked in QEMU's order; forwarded, or answered here.
     fn request(&mut self, req: Value) {
-        let record = |s: &Self, id: Option<&Value>, call: Option<u64>, req: &Value| {
-            if let Some(rec) = &s.cfg.record {
+        let record = |s: &Self, id: Option<&Value>, call: Option<u64>, req: &Option<Value>| {
+            if let (Some(rec), Some(req)) = (&s.cfg.record, req) {
                 rec.write(&s.peer, Direction::In, id, call, req.clone());
             }
         };
         let Value::Object(mut obj) = req else {
-            record(self, None, None, &req);
+            record(self, None, None, &Some(req));
             return self.local(Err(generic("QMP input must be a JSON object")), None);
         };
         let id = obj.get("id").cloned();
-        let whole = Value::Object(obj.clone());
+        // The request as sent, for the record only.
+        let whole = self.cfg.record.is_some().then(|| Value::Object(obj.clone()));
         obj.remove("id");
         if let Err(desc) = check_members(&obj, id.is_some(), self.oob) {
             record(self, id.as_ref(), None, &whole);
