@@ -25,6 +25,7 @@ mod helpers;
 mod ours;
 mod peer;
 mod pin;
+mod proxy;
 mod report;
 mod run;
 mod stats;
@@ -40,6 +41,8 @@ const USAGE: &str = "usage: qmp-bench [--quick] [--json] | --build-time [--json]
                 (several minutes; fetches qapi-qmp from crates.io first)
   --ga-copy [MIB]  instead: a file of MIB MiB (64) copied into and out of real qemu-ga with
                 `qmp ga cp` and with qemu.qmp, checked byte for byte (about a minute)
+  --proxy       instead: query-status against real QEMU directly and through `qmp proxy`'s
+                engine, serial and 64 in flight (a few seconds)
 
 Runs every measure of issue 5 against peers it starts itself; see BENCHMARKS.md.";
 
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
             helpers::profile(what, opt_num(&args, "--n"), opt_arg(&args, "--socket").as_deref())
         }
         Some("oneshot-floor") => floor::oneshot(&socket_arg(&args)),
+        Some("--proxy") => proxy::run(),
         Some("--ga-copy") => ga_copy::run(args.get(1).and_then(|m| m.parse().ok()).unwrap_or(64)),
         _ => return bench(&args),
     };

@@ -77,6 +77,15 @@ impl ConnectOpts {
         if let Some(wait) = self.wait {
             builder = builder.wait(wait);
         }
+        Ok(match self.tls_config(address)? {
+            Some(tls) => builder.tls(tls),
+            None => builder,
+        })
+    }
+
+    /// The TLS configuration the options give for `address` (`None` for a plain address);
+    /// a usage error for TLS options without a tls: address, or a tls: address without a CA.
+    pub fn tls_config(&self, address: &Address) -> Result<Option<qmp::TlsConfig>, CliError> {
         match address {
             Address::Tls(_) => {
                 let Some(ca) = &self.tls_ca else {
@@ -91,13 +100,12 @@ impl ConnectOpts {
                 if let Some(name) = &self.tls_server_name {
                     tls = tls.server_name(name);
                 }
-                let tls = tls.build().map_err(|e| CliError::Usage(e.to_string()))?;
-                Ok(builder.tls(tls))
+                Ok(Some(tls.build().map_err(|e| CliError::Usage(e.to_string()))?))
             }
             _ if self.any_tls() => Err(CliError::Usage(format!(
                 "--tls-ca, --tls-cert, --tls-key and --tls-server-name are for tls:HOST:PORT addresses, not {address}"
             ))),
-            _ => Ok(builder),
+            _ => Ok(None),
         }
     }
 }

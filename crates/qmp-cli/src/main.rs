@@ -15,6 +15,7 @@ mod follow;
 mod ga;
 mod hints;
 mod oneshot;
+mod proxy;
 mod pyliteral;
 mod shell;
 
@@ -244,6 +245,13 @@ enum Command {
     /// The guest agent (qemu-ga): its commands, exec, cp, ping, info, shell
     Ga(ga::GaArgs),
 
+    /// Serve many clients on one QEMU monitor, each with its own negotiation and ids, with
+    /// per-socket policy and an optional record: qmp proxy --upstream QEMU.sock --listen P.sock
+    Proxy(proxy::ProxyArgs),
+
+    /// Serve a record made by `qmp proxy --record` as a fake QEMU: qmp replay FILE --socket P
+    Replay(proxy::ReplayArgs),
+
     /// Print a shell completion script: qmp completions bash > /etc/bash_completion.d/qmp
     Completions {
         /// The shell
@@ -320,7 +328,7 @@ enum SimLike {
 
 /// `--timeout` and `$QMP_TIMEOUT`: seconds, fractions allowed; 0 (returned as zero) means no
 /// limit.
-fn parse_timeout(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} must be a number of seconds, 0 or more (0 waits forever)"));
@@ -424,6 +432,8 @@ fn main() -> ExitCode {
         Some(Command::Shell(args)) => return block_on(shell::run(args)),
         Some(Command::Launch(args)) => return block_on(shell::launch(args)),
         Some(Command::Sim(sim)) => run_sim(sim),
+        Some(Command::Proxy(args)) => proxy::run_proxy(&global, args),
+        Some(Command::Replay(args)) => proxy::run_replay(args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "qmp", &mut std::io::stdout());
             Ok(())

@@ -349,7 +349,7 @@ fn generic(desc: impl Into<String>) -> QmpError {
 }
 
 /// QEMU's `qmp_dispatch_check_obj`: members in `QDict` order, first problem wins.
-fn check_members(obj: &Map<String, Value>, has_id: bool, allow_oob: bool) -> Result<(), String> {
+pub(crate) fn check_members(obj: &Map<String, Value>, has_id: bool, allow_oob: bool) -> Result<(), String> {
     let mut members: Vec<(u32, &str, &Value)> =
         obj.iter().map(|(k, v)| (qjson::qdict_bucket(k), k.as_str(), v)).collect();
     if has_id {

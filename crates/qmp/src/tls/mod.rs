@@ -566,6 +566,42 @@ fn describe(e: &rustls::Error, name: &ServerName<'_>) -> String {
     }
 }
 
+/// A TLS session to QEMU's TLS monitor at `host:port` (handshake bounded by `bound`), as a
+/// plain byte stream, for programs that speak QMP on it themselves (`qmp proxy`). Errors are
+/// worded as the client's. QEMU 7.2 leaves the last TLS record it received unread until
+/// another arrives, so follow each write that ends between two requests with a write of one
+/// space (its own record) and a flush, as the client does.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// let tls = qmp::TlsConfig::builder().ca_file("ca-cert.pem").build().map_err(std::io::Error::other)?;
+/// let mut s = qmp::tls::connect_stream("127.0.0.1:4444", &tls, std::time::Duration::from_secs(5)).await?;
+/// let mut greeting = [0u8; 512];
+/// let n = s.read(&mut greeting).await?;
+/// s.write_all(br#"{"execute": "qmp_capabilities"}"#).await?;
+/// s.write_all(b" ").await?;
+/// s.flush().await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect_stream(
+    hostport: &str,
+    tls: &TlsConfig,
+    bound: Duration,
+) -> io::Result<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> {
+    let connect = async {
+        let tcp = TcpStream::connect(hostport).await?;
+        establish(tcp, tls, host_of(hostport), false).await
+    };
+    match tokio::time::timeout(bound, connect).await {
+        Ok(r) => r.map(|est| est.stream),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no TLS session with {hostport} within {bound:?}"),
+        )),
+    }
+}
+
 /// Connects the async client's transport: the handshake (and first read) over `tcp`, bounded
 /// by `bound`; failures are [`Error::Connect`](crate::Error::Connect) naming `address`.
 pub(crate) async fn connect_async(
