@@ -75,3 +75,86 @@ fn help_has_no_wording_that_means_nothing_to_a_user() {
     out.assert_code(0);
     assert!(!out.stdout.contains("seed"), "{}", out.stdout);
 }
+
+/// The members of each object of `json`, in the order written, depth first.
+fn key_order(json: &str) -> Vec<Vec<String>> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<Vec<String>>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                out.push(m.keys().cloned().collect());
+                m.values().for_each(|v| walk(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json:?}")), &mut out);
+    out
+}
+
+/// What QEMU itself writes for `command`, read off a raw socket.
+fn raw_return(socket: &std::path::Path, command: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(s, "{{\"execute\":\"qmp_capabilities\"}}{{\"execute\":\"{command}\"}}").unwrap();
+    let mut lines = BufReader::new(s).lines();
+    lines.next(); // the greeting
+    lines.next(); // qmp_capabilities's reply
+    let reply: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    reply["return"].to_string()
+}
+
+#[test]
+fn json_comes_out_in_qemus_member_order_from_qemu_and_from_the_simulator() {
+    let qemu = qmp_testkit::Peer::qemu(2);
+    for command in ["query-version", "query-status", "query-kvm", "query-machines"] {
+        let want = key_order(&raw_return(qemu.socket(1), command));
+        let out = qmp(&["-s", qemu.socket(0).to_str().unwrap(), command]);
+        out.assert_code(0);
+        assert_eq!(key_order(&out.stdout), want, "{command}: {}", out.stdout);
+        let pretty = qmp(&["--pretty", "-s", qemu.socket(0).to_str().unwrap(), command]);
+        assert_eq!(key_order(&pretty.stdout), want, "{command} --pretty");
+    }
+    // The simulator answers in QEMU's order too.
+    for command in ["query-version", "query-status"] {
+        let want = key_order(&raw_return(qemu.socket(1), command));
+        let out = qmp(&["--sim", command]);
+        assert_eq!(key_order(&out.stdout), want, "--sim {command}: {}", out.stdout);
+    }
+}
+
+/// `scripts/run.sh`, the README's main job, with no QEMU given: the simulator, said on stderr;
+/// the first build's progress shown, a build with nothing to do quiet.
+#[test]
+fn run_sh_says_it_uses_the_simulator_and_shows_the_first_build() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let built_before = root.join("target/release/qmp").exists();
+    let run = || {
+        let out = std::process::Command::new("bash")
+            .arg(root.join("scripts/run.sh"))
+            .env_remove("QMP_SOCKET")
+            .env_remove("QMP_PATH")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\"status\"") && stdout.contains("running"), "{stdout}");
+    assert!(stderr.contains("using the built-in simulated QEMU"), "{stderr}");
+    if !built_before {
+        assert!(stderr.contains("building qmp") && stderr.contains("Compiling"), "{stderr}");
+    }
+    let (code, _, stderr) = run();
+    assert_eq!(code, Some(0));
+    assert!(
+        !stderr.contains("building qmp") && !stderr.contains("Compiling"),
+        "a second run builds nothing: {stderr}"
+    );
+}

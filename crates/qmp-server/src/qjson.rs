@@ -26,6 +26,30 @@ pub fn qdict_bucket(key: &str) -> u32 {
 
 /// Appends `value` as QEMU would print it.
 pub fn write_value(out: &mut Vec<u8>, value: &Value) {
+    write_value_with(out, value, write_object);
+}
+
+/// Appends `value` as QEMU prints it, but every object's members in the map's own order: for
+/// values read off QEMU's own output (a recording), which are in its order already.
+pub fn write_value_as_read(out: &mut Vec<u8>, value: &Value) {
+    fn in_order(out: &mut Vec<u8>, map: &Map<String, Value>) {
+        out.push(b'{');
+        for (i, (k, v)) in map.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b", ");
+            }
+            write_str(out, k);
+            out.extend_from_slice(b": ");
+            write_value_with(out, v, in_order);
+        }
+        out.push(b'}');
+    }
+    write_value_with(out, value, in_order);
+}
+
+/// [`write_value`] with `object` writing each object. Values are serde_json's, which nests
+/// at most 128 deep as parsed, so the recursion is bounded.
+fn write_value_with(out: &mut Vec<u8>, value: &Value, object: fn(&mut Vec<u8>, &Map<String, Value>)) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -38,11 +62,11 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
                 if i > 0 {
                     out.extend_from_slice(b", ");
                 }
-                write_value(out, item);
+                write_value_with(out, item, object);
             }
             out.push(b']');
         }
-        Value::Object(map) => write_object(out, map),
+        Value::Object(map) => object(out, map),
     }
 }
 

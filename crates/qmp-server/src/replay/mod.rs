@@ -150,12 +150,12 @@ impl Recording {
                     let Some(&i) = by_call.get(&call) else { continue };
                     let mut raw = Vec::new();
                     let answer = if let Some(ret) = msg.get("return") {
-                        qjson::write_value(&mut raw, ret);
+                        qjson::write_value_as_read(&mut raw, ret);
                         Answer::Return(raw)
                     } else {
                         let err =
                             msg.get("error").ok_or_else(|| bad("a reply with neither return nor error"))?;
-                        qjson::write_value(&mut raw, err);
+                        qjson::write_value_as_read(&mut raw, err);
                         Answer::Error(raw)
                     };
                     requests[i].answer = Some(answer);
@@ -168,7 +168,7 @@ impl Recording {
                         continue;
                     }
                     let mut bytes = Vec::new();
-                    qjson::write_value(&mut bytes, msg);
+                    qjson::write_value_as_read(&mut bytes, msg);
                     bytes.extend_from_slice(b"\r\n");
                     match (unanswered.first(), last_answered) {
                         (Some(&i), _) => requests[i].before.push(bytes),
