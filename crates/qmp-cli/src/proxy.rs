@@ -58,6 +58,15 @@ pub struct ProxyArgs {
     /// Bytes of unread output after which a client is disconnected
     #[arg(long, value_name = "BYTES", default_value_t = qmp_server::proxy::DEFAULT_BACKLOG)]
     backlog: usize,
+
+    /// Clients each socket serves at once; one more is sent a QMP error and disconnected
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = qmp_server::DEFAULT_MAX_CONNECTIONS as u64,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+    )]
+    max_clients: u64,
 }
 
 /// `qmp replay`: serve a recording as a fake QEMU.
@@ -199,7 +208,7 @@ pub fn run_proxy(global: &GlobalOpts, args: ProxyArgs) -> Result<(), CliError> {
         let proxy = Proxy::connect_with(&address, how)
             .await
             .map_err(|e| CliError::Connection(format!("qmp proxy: {address}: {e}")))?;
-        let mut proxy = proxy.backlog(args.backlog);
+        let mut proxy = proxy.backlog(args.backlog).max_clients(args.max_clients as usize);
         for l in listeners {
             proxy = proxy.listen(l);
         }

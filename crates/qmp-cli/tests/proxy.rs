@@ -512,3 +512,35 @@ fn garbage_and_oversized_input_get_qemus_errors_and_never_take_the_proxy_down() 
     assert_eq!(r.until("\"id\": 1").last().unwrap(), "{\"return\": {\"name\": \"testvm\"}, \"id\": 1}");
     assert!(p.child.try_wait().unwrap().is_none(), "the proxy exited:\n{}", p.stderr());
 }
+
+#[test]
+fn clients_over_the_cap_are_refused_with_a_qmp_error_until_one_leaves() {
+    let peer = Peer::qemu(1);
+    let sock = peer.dir().join("capped.sock");
+    let _p = proxy(&peer, &["--listen", sock.to_str().unwrap(), "--max-clients", "2"], &[&sock]);
+    let first = Raw::negotiated(&sock);
+    let mut second = Raw::negotiated(&sock);
+    let mut third = Raw::connect(&sock);
+    let refusal = third.line();
+    assert!(refusal.starts_with("{\"error\": {\"class\": \"GenericError\""), "{refusal}");
+    assert!(refusal.contains("at most 2"), "{refusal}");
+    third.eof_within(Duration::from_secs(5));
+    // The two served ones go on; once one leaves, a newcomer is served.
+    second.send(b"{\"execute\": \"query-status\", \"id\": 1}");
+    assert!(second.line().contains("\"status\""));
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut next = Raw::connect(&sock);
+        if next.line().starts_with("{\"QMP\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no newcomer served after a client left");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_qmp"))
+        .args(["proxy", "--upstream", "/x", "--listen", "/y", "--max-clients", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

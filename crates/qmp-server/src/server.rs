@@ -655,7 +655,7 @@ pub(crate) fn refusal(max: usize) -> Vec<u8> {
 /// Sends a client over the cap [`refusal`] and closes the connection. Input the client
 /// sent is read and dropped until it hangs up (for a second at most), so that the close
 /// is not turned into a reset that could discard the error before the client reads it.
-async fn refuse<R, W>(mut rd: R, mut wr: W, max: usize)
+pub(crate) async fn refuse<R, W>(mut rd: R, mut wr: W, max: usize)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,

@@ -156,6 +156,7 @@ pub struct Proxy {
     record: Option<Arc<Recorder>>,
     backlog: usize,
     max_message_size: usize,
+    max_clients: usize,
 }
 
 impl Proxy {
@@ -175,6 +176,7 @@ impl Proxy {
             record: None,
             backlog: DEFAULT_BACKLOG,
             max_message_size: 16 << 20,
+            max_clients: crate::DEFAULT_MAX_CONNECTIONS,
         })
     }
 
@@ -193,6 +195,14 @@ impl Proxy {
     /// How many bytes of output a client may leave unread before it is disconnected.
     pub fn backlog(mut self, bytes: usize) -> Self {
         self.backlog = bytes;
+        self
+    }
+
+    /// How many clients each socket serves at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS)); one more is sent a QMP
+    /// `GenericError` saying so and disconnected.
+    pub fn max_clients(mut self, n: usize) -> Self {
+        self.max_clients = n.max(1);
         self
     }
 
@@ -228,6 +238,7 @@ impl Bound {
                 max_message_size: self.proxy.max_message_size,
                 record: self.proxy.record.clone(),
                 calls: calls.clone(),
+                max_clients: self.proxy.max_clients,
             };
             let up = self.proxy.upstream.clone();
             let clients = clients.clone();
@@ -250,10 +261,20 @@ pub(crate) async fn accept_loop<B: Backend>(
     make: impl Fn(u64) -> B,
 ) {
     let mut sessions = tokio::task::JoinSet::new();
+    let mut refusing = false;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((stream, _)) if sessions.len() >= cfg.max_clients => {
+                    if !refusing {
+                        tracing::warn!("QMP proxy: {} clients connected; refusing more until one leaves", cfg.max_clients);
+                        refusing = true;
+                    }
+                    let (rd, wr) = stream.into_split();
+                    tokio::spawn(crate::server::refuse(rd, wr, cfg.max_clients));
+                }
                 Ok((stream, _)) => {
+                    refusing = false;
                     let client = clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                     let cred = stream.peer_cred().ok();
                     let peer = Peer { client, uid: cred.map(|c| c.uid()), pid: cred.and_then(|c| c.pid()) };

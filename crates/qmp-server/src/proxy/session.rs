@@ -68,6 +68,8 @@ pub(crate) struct SessionConfig {
     pub record: Option<Arc<Recorder>>,
     /// The proxy's call numbers: the ids forwarded requests are rewritten to.
     pub calls: Arc<AtomicU64>,
+    /// Clients served at once on the socket; the next is refused with a QMP error.
+    pub max_clients: usize,
 }
 
 enum Pending {

@@ -239,6 +239,7 @@ impl ReplayServer {
             max_message_size: 16 << 20,
             record: None,
             calls: Arc::new(AtomicU64::new(0)),
+            max_clients: crate::DEFAULT_MAX_CONNECTIONS,
         };
         let (rec, strict, m) = (self.replay.recording.clone(), self.replay.strict, mismatch.clone());
         let make = move |_| ReplayBackend {
