@@ -3,7 +3,7 @@
 //! the proxy's own cost shows) and against real QEMU 7.2 (what a user sees), in one run: one
 //! call at a time (the round trip), 64 in flight, and 16 clients with 64 in flight each, every
 //! reply counted. Then the `qmp proxy` binary's resident memory, idle and with 100 idle
-//! clients. Each rate is the best of three rounds.
+//! clients. Each figure is the median of interleaved rounds.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -41,15 +41,19 @@ pub fn run() -> io::Result<()> {
             tokio::spawn(bound.serve());
             pairs.push((name, Pair { direct, proxied: sock }));
         }
-        println!("query-status, {N} calls per round, best of 3 (µs per call; 16 clients: calls/s)");
+        println!("query-status, {N} calls per round, median of {ROUNDS} interleaved rounds (µs per call; ratio: through the proxy / direct)");
         println!("{:<16} {:<22} {:>10} {:>14} {:>9}", "upstream", "", "direct", "through proxy", "ratio");
         for (name, pair) in &pairs {
-            for (label, clients, inflight) in
-                [("serial", 1, 1), ("64 in flight", 1, 64), ("16 clients x 64", 16, 64)]
-            {
-                let direct = best(&pair.direct, clients, inflight).await?;
-                let proxied = best(&pair.proxied, clients, inflight).await?;
-                println!("{name:<16} {label:<22} {direct:>10.1} {proxied:>14.1} {:>9.2}", proxied / direct);
+            for (label, clients, inflight) in [("serial", 1, 1), ("64 in flight", 1, 64), ("16 clients x 64", 16, 64)] {
+                let direct = connect(&pair.direct, clients).await?;
+                let proxied = connect(&pair.proxied, clients).await?;
+                let (mut d, mut p) = (Vec::new(), Vec::new());
+                for _ in 0..ROUNDS {
+                    d.push(round(&direct, inflight).await?);
+                    p.push(round(&proxied, inflight).await?);
+                }
+                let (d, p) = (median(d), median(p));
+                println!("{name:<16} {label:<22} {d:>10.1} {p:>14.1} {:>9.2}", p / d);
             }
         }
         Ok::<(), io::Error>(())
@@ -57,44 +61,55 @@ pub fn run() -> io::Result<()> {
     proxy_rss(qemu.socket(2), dir.path())
 }
 
-/// µs per call with `clients` connections (at once, through one socket) and `inflight` calls
-/// in flight on each; every reply must come (`16 clients` through QEMU's single monitor is
-/// only possible through the proxy, so there the direct figure is one client's).
-async fn best(path: &Path, clients: usize, inflight: usize) -> io::Result<f64> {
+/// Rounds of each measure, alternating direct and through the proxy, so that both see the
+/// same moments of a shared machine.
+const ROUNDS: usize = 7;
+
+/// `clients` connections to `path` (QEMU's monitor serves one: there the others are not
+/// made, and the direct figure is one client's; 16 clients on one QEMU monitor are only
+/// possible through the proxy).
+async fn connect(path: &Path, clients: usize) -> io::Result<Vec<qmp::Client>> {
     let mut conns = Vec::new();
     for _ in 0..clients {
         match qmp::Client::builder().timeout(Duration::from_millis(500)).connect(path).await {
-            Ok(c) => conns.push(c),
-            // A QEMU monitor serves one client: the others wait, ungreeted.
+            Ok(c) => conns.push(c.without_timeout()),
+            // A QEMU monitor serves one client: the next waits, ungreeted.
             Err(_) if !conns.is_empty() => break,
             Err(e) => return Err(io::Error::other(e)),
         }
     }
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
-        let start = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        let lanes = conns.len() * inflight;
-        for lane in 0..lanes {
-            let c = conns[lane % conns.len()].without_timeout();
-            let n = N / lanes + usize::from(lane < N % lanes);
-            tasks.spawn(async move {
-                for _ in 0..n {
-                    c.call_raw("query-status", ()).send().await.map_err(io::Error::other)?;
-                }
-                Ok::<usize, io::Error>(n)
-            });
-        }
-        let mut answered = 0;
-        while let Some(r) = tasks.join_next().await {
-            answered += r.map_err(io::Error::other)??;
-        }
-        if answered != N {
-            return Err(io::Error::other(format!("{answered} of {N} calls answered")));
-        }
-        best = best.min(start.elapsed());
+    Ok(conns)
+}
+
+/// µs per call for [`N`] calls spread over `inflight` tasks on each connection; every reply
+/// must come.
+async fn round(conns: &[qmp::Client], inflight: usize) -> io::Result<f64> {
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let lanes = conns.len() * inflight;
+    for lane in 0..lanes {
+        let c = conns[lane % conns.len()].clone();
+        let n = N / lanes + usize::from(lane < N % lanes);
+        tasks.spawn(async move {
+            for _ in 0..n {
+                c.call_raw("query-status", ()).send().await.map_err(io::Error::other)?;
+            }
+            Ok::<usize, io::Error>(n)
+        });
     }
-    Ok(best.as_secs_f64() * 1e6 / N as f64)
+    let mut answered = 0;
+    while let Some(r) = tasks.join_next().await {
+        answered += r.map_err(io::Error::other)??;
+    }
+    if answered != N {
+        return Err(io::Error::other(format!("{answered} of {N} calls answered")));
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / N as f64)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// The `qmp proxy` binary in front of `upstream`: its RSS idle, then with 100 clients that
