@@ -361,6 +361,10 @@ impl Backend for ProxyBackend {
         self.rx.recv()
     }
 
+    fn try_next(&mut self) -> Option<session::Upward> {
+        self.rx.try_recv().ok()
+    }
+
     fn lost(&self) -> bool {
         self.lost.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -55,6 +55,10 @@ pub(crate) trait Backend: Send + 'static {
     /// The next event or answer, in the order the server sent them; `None` when the
     /// session must end (the server went away, a strict replay's mismatch).
     fn next(&mut self) -> impl Future<Output = Option<Upward>> + Send + '_;
+    /// The next event or answer if one is already there, without waiting.
+    fn try_next(&mut self) -> Option<Upward> {
+        None
+    }
     /// True when a message for this session had to be dropped (it could not keep up).
     fn lost(&self) -> bool;
 }
@@ -93,6 +97,9 @@ struct Session<B> {
     /// Descriptors the client passed (SCM_RIGHTS), for its next `getfd` or `add-fd`.
     fds: Vec<OwnedFd>,
 }
+
+/// How many events and answers already waiting are taken at once, after the first.
+const UPWARD_BATCH: usize = 256;
 
 /// Serves one client until it goes, falls too far behind, or the backend ends.
 pub(crate) async fn run<B: Backend>(backend: B, stream: UnixStream, cfg: SessionConfig, peer: Peer) {
@@ -135,8 +142,15 @@ pub(crate) async fn run<B: Backend>(backend: B, stream: UnixStream, cfg: Session
         // Unbiased: a flood of events must not starve the writes, nor writes the events.
         tokio::select! {
             up = s.backend.next() => match up {
-                Some(Upward::Event(ev)) => s.emit(&ev, None, None),
-                Some(Upward::Reply(call, answer)) => s.answer(call, answer),
+                Some(up) => {
+                    s.upward(up);
+                    // perf: what else has come goes out in the same write (64 in flight
+                    // through the proxy to the fast peer: 6.3-6.9 µs a call before).
+                    for _ in 0..UPWARD_BATCH {
+                        let Some(up) = s.backend.try_next() else { break };
+                        s.upward(up);
+                    }
+                }
                 None => {
                     let _ = tokio::time::timeout(FINAL_FLUSH, wr.write_all(&s.out[s.pos..])).await;
                     break;
@@ -199,6 +213,13 @@ impl<B: Backend> Session<B> {
     }
 
     /// Appends a message for the client (and to the record).
+    fn upward(&mut self, up: Upward) {
+        match up {
+            Upward::Event(ev) => self.emit(&ev, None, None),
+            Upward::Reply(call, answer) => self.answer(call, answer),
+        }
+    }
+
     fn emit(&mut self, bytes: &[u8], id: Option<&Value>, call: Option<u64>) {
         if let Some(rec) = &self.cfg.record {
             rec.write_bytes(&self.peer, Direction::Out, id, call, bytes);
