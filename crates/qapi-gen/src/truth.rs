@@ -61,10 +61,6 @@ pub const DEBIAN_X86_64: Build = Build {
     has_target: true,
 };
 
-/// `qemu-storage-daemon` 7.2 on the same host: the build with no target, named for reports.
-pub const DEBIAN_STORAGE_DAEMON: Build =
-    Build { name: "debian-storage-daemon", symbols: DEBIAN_X86_64.symbols, has_target: false };
-
 /// The commands Debian's `qemu-storage-daemon` 7.2 offers, by name: its schema takes only some
 /// of QEMU's QAPI modules, which the schema sources here do not record, so the names are read
 /// off its own `query-qmp-schema`, and the live test checks them against it on every run.

@@ -406,14 +406,28 @@ impl Server {
     /// [`max_connections`](ServerBuilder::max_connections) are refused with a QMP error.
     /// It returns `Ok(())` at [`shutdown`](Server::shutdown).
     pub async fn serve_unix(&self, listener: UnixListener) -> io::Result<()> {
-        accept_loop(&self.inner, listener).await;
+        accept_loop(&self.inner, listener, Clients::Many).await;
+        Ok(())
+    }
+
+    /// Serves `listener` as one QEMU monitor: one client at a time, the next accepted only
+    /// when the one before has left (until then its connection waits, greeted by nothing).
+    /// Failed accepts are handled as [`serve_unix`](Server::serve_unix) handles them.
+    pub async fn serve_unix_monitor(&self, listener: UnixListener) -> io::Result<()> {
+        accept_loop(&self.inner, listener, Clients::OneAtATime).await;
+        Ok(())
+    }
+
+    /// [`serve_unix_monitor`](Server::serve_unix_monitor) on TCP (with `TCP_NODELAY`).
+    pub async fn serve_tcp_monitor(&self, listener: TcpListener) -> io::Result<()> {
+        accept_loop(&self.inner, listener, Clients::OneAtATime).await;
         Ok(())
     }
 
     /// Accepts TCP connections on `listener` (with `TCP_NODELAY`), as
     /// [`serve_unix`](Server::serve_unix) does, until shutdown.
     pub async fn serve_tcp(&self, listener: TcpListener) -> io::Result<()> {
-        accept_loop(&self.inner, listener).await;
+        accept_loop(&self.inner, listener, Clients::Many).await;
         Ok(())
     }
 
@@ -588,7 +602,7 @@ impl Backoff {
 }
 
 /// Accepts on `listener` until shutdown, whatever accept() fails with.
-async fn accept_loop<L: Accept>(inner: &Arc<Inner>, listener: L) {
+async fn accept_loop<L: Accept>(inner: &Arc<Inner>, listener: L, clients: Clients) {
     let mut stop = inner.shutdown.subscribe();
     let mut backoff = Backoff::default();
     let mut refusing = false;
@@ -637,11 +651,25 @@ async fn accept_loop<L: Accept>(inner: &Arc<Inner>, listener: L) {
         refusing = false;
         let slot = Slot(inner.clone());
         let inner = inner.clone();
-        tokio::spawn(async move {
+        let serve = async move {
             let _slot = slot;
             let _ = crate::conn::serve_halves(inner, rd, wr).await;
-        });
+        };
+        match clients {
+            Clients::Many => drop(tokio::spawn(serve)),
+            // The next connection waits in the listen backlog, greeted by nothing.
+            Clients::OneAtATime => serve.await,
+        }
     }
+}
+
+/// How a listener takes its clients.
+#[derive(Clone, Copy)]
+enum Clients {
+    /// Each in a task of its own, up to the cap.
+    Many,
+    /// One after another, as a QEMU monitor does.
+    OneAtATime,
 }
 
 /// The one line a client over the cap gets instead of a greeting.

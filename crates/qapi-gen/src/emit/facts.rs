@@ -24,10 +24,7 @@ use super::HEADER;
 /// The builds whose truth tables go into schema `schema`'s facts, with the Rust name of each.
 pub fn builds(schema: &str) -> Vec<(&'static str, Build)> {
     match schema {
-        "qmp" => vec![
-            ("DEBIAN_X86_64", crate::truth::DEBIAN_X86_64),
-            ("DEBIAN_STORAGE_DAEMON", crate::truth::DEBIAN_STORAGE_DAEMON),
-        ],
+        "qmp" => vec![("DEBIAN_X86_64", crate::truth::DEBIAN_X86_64)],
         _ => Vec::new(),
     }
 }

@@ -22,7 +22,6 @@ mod bitmap;
 mod block;
 mod commands;
 mod ghash;
-mod listen;
 mod migration;
 mod qapi;
 mod qom;
@@ -181,7 +180,7 @@ impl Simulator {
         Ok(if self.many_clients {
             tokio::spawn(async move { server.serve_unix(listener).await })
         } else {
-            tokio::spawn(listen::one_at_a_time(server, listener))
+            tokio::spawn(async move { server.serve_unix_monitor(listener).await })
         })
     }
 
@@ -194,7 +193,7 @@ impl Simulator {
         Ok(if self.many_clients {
             (local, tokio::spawn(async move { server.serve_tcp(listener).await }))
         } else {
-            (local, tokio::spawn(listen::one_at_a_time(server, listener)))
+            (local, tokio::spawn(async move { server.serve_tcp_monitor(listener).await }))
         })
     }
 }

@@ -1272,51 +1272,6 @@ pub static DEBIAN_X86_64: Build = Build {
     ],
 };
 
-/// The truth table of build `debian-storage-daemon` (`qapi_gen::truth`, checked against that build's own
-/// `query-qmp-schema` by qapi-gen's live test) for every symbol of the schema's conditions it
-/// decides.
-#[rustfmt::skip]
-pub static DEBIAN_STORAGE_DAEMON: Build = Build {
-    name: "debian-storage-daemon",
-    symbols: &[
-        ("CONFIG_BLKIO", false),
-        ("CONFIG_COCOA", false),
-        ("CONFIG_CURSES", true),
-        ("CONFIG_DBUS_DISPLAY", true),
-        ("CONFIG_FDT", true),
-        ("CONFIG_FUSE", true),
-        ("CONFIG_GBM", true),
-        ("CONFIG_GTK", true),
-        ("CONFIG_LIBPMEM", true),
-        ("CONFIG_LINUX", true),
-        ("CONFIG_LINUX_IO_URING", true),
-        ("CONFIG_OPENGL", true),
-        ("CONFIG_POSIX", true),
-        ("CONFIG_REPLICATION", true),
-        ("CONFIG_SDL", true),
-        ("CONFIG_SECRET_KEYRING", true),
-        ("CONFIG_SPICE", true),
-        ("CONFIG_SPICE_PROTOCOL", true),
-        ("CONFIG_TCG", true),
-        ("CONFIG_TPM", true),
-        ("CONFIG_VDUSE_BLK_EXPORT", true),
-        ("CONFIG_VHOST_CRYPTO", true),
-        ("CONFIG_VHOST_USER_BLK_SERVER", true),
-        ("CONFIG_VMNET", false),
-        ("CONFIG_VNC", true),
-        ("CONFIG_ZSTD", true),
-        ("HAVE_HOST_BLOCK_DEVICE", true),
-        ("HAVE_IPPROTO_MPTCP", true),
-        ("TARGET_ARM", false),
-        ("TARGET_I386", false),
-        ("TARGET_LOONGARCH64", false),
-        ("TARGET_MIPS", false),
-        ("TARGET_PPC", false),
-        ("TARGET_RISCV", false),
-        ("TARGET_S390X", false),
-    ],
-};
-
 /// The commands `qemu-storage-daemon` 7.2 offers (`qapi_gen::truth`, checked against its own
 /// `query-qmp-schema` by qapi-gen's live test), sorted.
 #[rustfmt::skip]
