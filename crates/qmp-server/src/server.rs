@@ -77,9 +77,10 @@ impl CommandSpec {
         self
     }
 
-    /// Accepts arguments beyond the declared ones (handed to the handler unchecked).
-    pub fn allow_extra(mut self) -> Self {
-        self.args = self.args.allow_extra();
+    /// Hands the arguments to the handler unchecked, as QEMU does for its `'gen': false`
+    /// commands (`device_add` takes any property of the device); they are still declared.
+    pub fn unchecked(mut self) -> Self {
+        self.args = self.args.unchecked();
         self
     }
 

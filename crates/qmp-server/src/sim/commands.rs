@@ -84,9 +84,9 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     b = on(
         b,
         st,
-        // QEMU declares device_add with `'gen': false`: beyond its declared arguments it takes
-        // any property of the device, which the device checks (the model has no `gen`).
-        qapi::command("device_add").allow_extra(),
+        // QEMU declares device_add with `'gen': false`: it takes any property of the device
+        // and checks none of them by type (the model has no `gen`).
+        qapi::command("device_add").unchecked(),
         |s, a| s.device_add(a),
     );
     b = on(b, st, qapi::command("device_del"), |s, a| s.device_del(a));

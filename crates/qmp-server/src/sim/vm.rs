@@ -120,7 +120,12 @@ impl State {
     }
 
     pub fn device_add(&mut self, args: &Args) -> Reply {
-        let driver = args["driver"].as_str().unwrap_or_default();
+        // device_add's arguments go through QemuOpts: scalars become text, anything else
+        // is dropped (so `"driver": []` is a missing driver).
+        let Some(driver) = args.get("driver").and_then(opt_text) else {
+            return Err(generic("Parameter 'driver' is missing"));
+        };
+        let driver = driver.as_str();
         if !DEVICE_MODELS.contains(&driver) {
             return Err(generic(format!("'{driver}' is not a valid device model name")));
         }
@@ -222,3 +227,50 @@ info name  -- show the current VM name
 info status  -- show the current VM status (running|paused)
 info version  -- show the version of QEMU
 ";
+
+/// A QMP value as QemuOpts takes it: a string as it is, a number in C's `%" PRId64 "` or
+/// `%.17g`, a boolean as `on`/`off`; `None` for null, arrays and objects (QEMU drops them).
+fn opt_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(if *b { "on" } else { "off" }.into()),
+        Value::Number(n) => Some(match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (None, Some(u), _) => u.to_string(),
+            (None, None, Some(f)) => format_g17(f),
+            _ => n.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// `printf("%.17g", f)`: 17 significant digits, trailing zeros dropped, an exponent when
+/// it is below -4 or from 17 up.
+fn format_g17(f: f64) -> String {
+    if !f.is_finite() {
+        return if f.is_nan() {
+            "nan".into()
+        } else if f > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    let sci = format!("{f:.16e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    if (-4..17).contains(&exp) {
+        let decimals = usize::try_from(16 - exp).unwrap_or(0);
+        trim(format!("{f:.decimals$}"))
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa.to_string()), exp.abs())
+    }
+}
