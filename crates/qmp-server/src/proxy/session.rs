@@ -174,13 +174,25 @@ async fn read_some(rd: &OwnedReadHalf, input: &mut Input, fds: &mut Vec<OwnedFd>
     loop {
         rd.readable().await?;
         let sock = rd.as_ref();
-        match sock.try_io(Interest::READABLE, || recv_with_fds(sock.as_raw_fd(), &mut chunk, fds)) {
-            Ok(n) => {
+        let mut short = None;
+        let r = sock.try_io(Interest::READABLE, || {
+            let n = recv_with_fds(sock.as_raw_fd(), &mut chunk, fds)?;
+            if n > 0 && n < chunk.len() {
+                // perf: a short read emptied the socket; saying WouldBlock here clears the
+                // readiness now instead of costing a recvmsg that fails (half the proxy's
+                // recvmsg calls, 64 in flight).
+                short = Some(n);
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match (r, short) {
+            (_, Some(n)) | (Ok(n), None) => {
                 input.buffer_mut().extend_from_slice(&chunk[..n]);
                 return Ok(n);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+            (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            (Err(e), None) => return Err(e),
         }
     }
 }
