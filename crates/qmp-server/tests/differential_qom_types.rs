@@ -1,0 +1,253 @@
+//! QOM type introspection: `qom-list-types`, `qom-list-properties` and
+//! `device-list-properties`, against real `qemu-system-x86_64 -machine none` and real
+//! `qemu-storage-daemon` (started here; a missing binary fails the test).
+//!
+//! The simulator answers from facts read off those binaries, stored in
+//! `src/sim/qom_facts/*.json`. Two kinds of test:
+//! - `stored_facts_are_*`: the stored facts are what the binary says today, both ways
+//!   (no type missing, none extra, the same order, the same properties). With
+//!   `QMP_SIM_QOM_WRITE=1` they write the files instead: that is the extraction tool.
+//! - the transcripts: the same requests to QEMU and to the simulator, the same replies.
+//!
+//! One member is normalised: `description`. QEMU's property descriptions are its own prose,
+//! which this repository does not copy, so the facts leave them out, the simulator has none,
+//! and [`undescribed`] removes exactly that member (and checks nothing else was touched) from
+//! QEMU's `qom-list-properties` and `device-list-properties` answers before comparing.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::{Peer, Raw};
+use serde_json::{json, Map, Value};
+
+/// The types the simulator has, whose properties the facts hold (with their ancestors):
+/// the machine and containers of its QOM tree, the objects `object-add` makes, and the
+/// device models `device_add` knows (`sim::vm::DEVICE_MODELS`).
+const SYSTEM_TYPES: &[&str] = &[
+    "container",
+    "none-machine",
+    "System",
+    "memory-region",
+    "chardev-socket",
+    "iothread",
+    "memory-backend-ram",
+    "virtio-blk-pci",
+    "virtio-net-pci",
+    "virtio-scsi-pci",
+    "scsi-hd",
+    "e1000",
+    "usb-tablet",
+    "usb-kbd",
+    "nvme",
+];
+
+/// The same for the storage daemon (which has no machine, no devices, and no
+/// `memory-backend-ram`).
+const DAEMON_TYPES: &[&str] = &["container", "chardev-socket", "iothread"];
+
+fn facts_path(name: &str) -> String {
+    format!("{}/src/sim/qom_facts/{name}.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A negotiated connection that answers one request at a time.
+struct Conn {
+    raw: Raw,
+    n: u64,
+}
+
+impl Conn {
+    fn new(peer: &Peer) -> Conn {
+        let mut raw = peer.connect();
+        raw.greeting();
+        raw.step(b"{\"execute\": \"qmp_capabilities\"}", 0);
+        Conn { raw, n: 0 }
+    }
+
+    /// The whole reply to `cmd` (its `return` or `error`), events passed over.
+    fn call(&mut self, cmd: &str, args: Value) -> Value {
+        self.n += 1;
+        let n = self.n;
+        self.raw.send(json!({"execute": cmd, "arguments": args, "id": n}).to_string().as_bytes());
+        let lines = self.raw.read_until(Duration::from_secs(20), |l| l.iter().any(|x| is_reply(x, n)));
+        let line = lines.iter().find(|x| is_reply(x, n)).unwrap_or_else(|| panic!("no reply to {cmd}"));
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        v.as_object_mut().unwrap().remove("id");
+        v
+    }
+
+    fn ret(&mut self, cmd: &str, args: Value) -> Value {
+        let v = self.call(cmd, args.clone());
+        v.get("return").cloned().unwrap_or_else(|| panic!("{cmd} {args} failed: {v}"))
+    }
+}
+
+fn is_reply(line: &str, n: u64) -> bool {
+    serde_json::from_str::<Value>(line).is_ok_and(|v| v["id"] == n && v.get("event").is_none())
+}
+
+/// `reply` with the `description` member of every listed property removed (see the
+/// module's doc); nothing else changes.
+fn undescribed(reply: &Value) -> Value {
+    let mut out = reply.clone();
+    if let Some(list) = out.get_mut("return").and_then(Value::as_array_mut) {
+        for prop in list {
+            if let Some(p) = prop.as_object_mut() {
+                if let Some(d) = p.remove("description") {
+                    assert!(d.is_string(), "a description that is not a string: {d}");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The facts as the binary behind `peer` says them, for `roots` and their ancestors.
+fn live_facts(peer: &Peer, program: &str, roots: &[&str], devices: bool) -> Value {
+    let mut c = Conn::new(peer);
+    let all = c.ret("qom-list-types", json!({"abstract": true}));
+    let all = all.as_array().unwrap();
+    let parent: BTreeMap<&str, Option<&str>> =
+        all.iter().map(|t| (t["name"].as_str().unwrap(), t["parent"].as_str())).collect();
+    let ancestors = |t: &str| {
+        let mut out = vec![];
+        let mut cur = Some(t);
+        while let Some(n) = cur {
+            out.push(n.to_string());
+            cur = parent.get(n).copied().flatten();
+        }
+        out
+    };
+    // An interface's implementers, as QEMU lists them; each type keeps the interfaces its
+    // parent does not already have (the simulator closes over parents again). Every
+    // interface of 7.2 but `interface` itself is a child of `interface`, with no
+    // interface below it: its implementers are exactly the types that have it (for
+    // `interface`, QEMU lists only the types with one interface, see `sim::qom_types`).
+    let interfaces: Vec<&str> = parent
+        .keys()
+        .copied()
+        .filter(|t| *t != "interface" && ancestors(t).last().map(String::as_str) == Some("interface"))
+        .collect();
+    for i in &interfaces {
+        assert_eq!(parent[i], Some("interface"), "{i} is an interface below another one");
+        assert!(!parent.values().any(|p| p == &Some(*i)), "an interface below {i}");
+    }
+    let mut implementers: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for i in &interfaces {
+        let list = c.ret("qom-list-types", json!({"implements": i, "abstract": true}));
+        let set = list.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+        implementers.insert(i, set);
+    }
+    let types: Vec<Value> = all
+        .iter()
+        .map(|t| {
+            let name = t["name"].as_str().unwrap();
+            let up = ancestors(name);
+            let own: Vec<&str> = interfaces
+                .iter()
+                .copied()
+                .filter(|i| {
+                    let has = |x: &str| implementers[i].contains(x);
+                    has(name) && !up.iter().any(|a| a == i) && !parent[name].is_some_and(has)
+                })
+                .collect();
+            json!([name, t["parent"], t.get("abstract").is_some_and(|a| a == true), own])
+        })
+        .collect();
+    let wanted: BTreeSet<String> = roots.iter().flat_map(|r| ancestors(r)).collect();
+    let mut props = Map::new();
+    let mut device_props = Map::new();
+    for t in &wanted {
+        props.insert(
+            t.clone(),
+            undescribed(&c.call("qom-list-properties", json!({"typename": t})))["return"].clone(),
+        );
+        if devices {
+            let reply = undescribed(&c.call("device-list-properties", json!({"typename": t})));
+            if let Some(list) = reply.get("return") {
+                device_props.insert(t.clone(), list.clone());
+            }
+        }
+    }
+    let version = c.ret("query-version", json!({}));
+    let q = &version["qemu"];
+    let from = format!(
+        "{program} {}.{}.{} ({})",
+        q["major"],
+        q["minor"],
+        q["micro"],
+        version["package"].as_str().unwrap().trim()
+    );
+    json!({"from": from, "types": types, "properties": props, "device-properties": device_props})
+}
+
+/// The facts as text: one type, or one property, a line.
+fn facts_text(f: &Value) -> String {
+    let mut out = format!("{{\n  \"from\": {},\n  \"types\": [\n", f["from"]);
+    let types = f["types"].as_array().unwrap();
+    for (i, t) in types.iter().enumerate() {
+        out += &format!("    {t}{}\n", if i + 1 < types.len() { "," } else { "" });
+    }
+    out += "  ],\n";
+    for (k, key) in ["properties", "device-properties"].iter().enumerate() {
+        out += &format!("  \"{key}\": {{\n");
+        let map = f[key].as_object().unwrap();
+        for (i, (name, list)) in map.iter().enumerate() {
+            out += &format!("    {}: [\n", json!(name));
+            let list = list.as_array().unwrap();
+            for (j, p) in list.iter().enumerate() {
+                out += &format!("      {p}{}\n", if j + 1 < list.len() { "," } else { "" });
+            }
+            out += &format!("    ]{}\n", if i + 1 < map.len() { "," } else { "" });
+        }
+        out += &format!("  }}{}\n", if k == 0 { "," } else { "" });
+    }
+    out + "}\n"
+}
+
+/// Compares (or with `QMP_SIM_QOM_WRITE=1` writes) the stored facts of `name`.
+fn check_stored(name: &str, live: &Value) {
+    let path = facts_path(name);
+    let text = facts_text(live);
+    if std::env::var_os("QMP_SIM_QOM_WRITE").is_some() {
+        std::fs::write(&path, &text).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+        return;
+    }
+    let stored = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    let live: Value = serde_json::from_str(&text).unwrap();
+    let names = |v: &Value| -> Vec<String> {
+        v["types"].as_array().unwrap().iter().map(|t| t[0].as_str().unwrap().to_string()).collect()
+    };
+    let (theirs, ours) = (names(&live), names(&stored));
+    let missing: Vec<_> = theirs.iter().filter(|t| !ours.contains(t)).collect();
+    let extra: Vec<_> = ours.iter().filter(|t| !theirs.contains(t)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{path}: types missing {missing:?}, not in QEMU {extra:?}"
+    );
+    assert_eq!(theirs, ours, "{path}: the types' order differs from QEMU's");
+    for key in ["from", "types", "properties", "device-properties"] {
+        assert!(
+            live[key] == stored[key],
+            "{path}: {key} differs from QEMU's; rerun with QMP_SIM_QOM_WRITE=1 and read the diff"
+        );
+    }
+}
+
+#[test]
+fn stored_facts_are_qemu_systems() {
+    let qemu = Peer::qemu_system();
+    let live = live_facts(&qemu, "qemu-system-x86_64 -machine none", SYSTEM_TYPES, true);
+    assert!(live["types"].as_array().unwrap().len() > 700, "too few types");
+    check_stored("qemu-system-x86_64", &live);
+}
+
+#[test]
+fn stored_facts_are_the_storage_daemons() {
+    let qemu = Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]);
+    let live = live_facts(&qemu, "qemu-storage-daemon", DAEMON_TYPES, false);
+    assert!(live["types"].as_array().unwrap().len() > 40, "too few types");
+    check_stored("qemu-storage-daemon", &live);
+}
