@@ -3,7 +3,7 @@
 //! `qemu-storage-daemon` (started here; a missing binary fails the test).
 //!
 //! The simulator answers from facts read off those binaries, stored in
-//! `src/sim/qom_facts/*.json`. Two kinds of test:
+//! `facts/qom/*.json`. Two kinds of test:
 //! - `stored_facts_are_*`: the stored facts are what the binary says today, both ways
 //!   (no type missing, none extra, the same order, the same properties). With
 //!   `QMP_SIM_QOM_WRITE=1` they write the files instead: that is the extraction tool.
@@ -48,7 +48,7 @@ const SYSTEM_TYPES: &[&str] = &[
 const DAEMON_TYPES: &[&str] = &["container", "chardev-socket", "iothread"];
 
 fn facts_path(name: &str) -> String {
-    format!("{}/src/sim/qom_facts/{name}.json", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/facts/qom/{name}.json", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A negotiated connection that answers one request at a time.
@@ -250,4 +250,175 @@ fn stored_facts_are_the_storage_daemons() {
     let live = live_facts(&qemu, "qemu-storage-daemon", DAEMON_TYPES, false);
     assert!(live["types"].as_array().unwrap().len() > 40, "too few types");
     check_stored("qemu-storage-daemon", &live);
+}
+
+/// The stored facts of `name`, as the simulator reads them.
+fn stored(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(facts_path(name)).unwrap()).unwrap()
+}
+
+/// Each request's reply, as compact JSON with the member order kept; QEMU's (`qemu`)
+/// property lists without `description` (see the module's doc).
+fn answers(peer: &Peer, qemu: bool, requests: &[Value]) -> Vec<String> {
+    let mut c = Conn::new(peer);
+    requests
+        .iter()
+        .map(|r| {
+            let cmd = r["execute"].as_str().unwrap();
+            let mut reply = c.call(cmd, r.get("arguments").cloned().unwrap_or(json!({})));
+            if qemu && matches!(cmd, "qom-list-properties" | "device-list-properties") {
+                reply = undescribed(&reply);
+            }
+            format!("{r} -> {reply}")
+        })
+        .collect()
+}
+
+/// The same requests to QEMU and to the simulator: the same replies.
+fn both(qemu: Peer, sim: Peer, requests: &[Value]) {
+    let want = answers(&qemu, true, requests);
+    drop(qemu);
+    let got = answers(&sim, false, requests);
+    common::assert_same(&want, &got);
+}
+
+fn exec(cmd: &str, args: Value) -> Value {
+    json!({"execute": cmd, "arguments": args})
+}
+
+/// The interfaces and the parents of the stored types: names `implements` is tried with.
+fn filter_names(facts: &Value) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = ["nope", "", "object", "interface"].map(String::from).into();
+    for t in facts["types"].as_array().unwrap() {
+        out.extend(t[3].as_array().unwrap().iter().map(|i| i.as_str().unwrap().to_string()));
+        out.extend(t[1].as_str().map(String::from));
+    }
+    out
+}
+
+/// `qom-list-types`: unfiltered, with and without abstract types, and `implements` with
+/// every interface and every parent type; then the argument errors, in QEMU's order.
+fn list_types_requests(facts: &Value) -> Vec<Value> {
+    let mut r = vec![
+        json!({"execute": "qom-list-types"}),
+        exec("qom-list-types", json!({})),
+        exec("qom-list-types", json!({"abstract": true})),
+        exec("qom-list-types", json!({"abstract": false})),
+    ];
+    for name in filter_names(facts) {
+        r.push(exec("qom-list-types", json!({"implements": name})));
+        r.push(exec("qom-list-types", json!({"implements": name, "abstract": true})));
+    }
+    r.extend([
+        exec("qom-list-types", json!({"implements": 1})),
+        exec("qom-list-types", json!({"implements": null})),
+        exec("qom-list-types", json!({"abstract": "x"})),
+        exec("qom-list-types", json!({"abstract": 1, "implements": 5})),
+        exec("qom-list-types", json!({"abstract": "x", "implements": "device"})),
+        exec("qom-list-types", json!({"x": 1})),
+        exec("qom-list-types", json!({"x": 1, "implements": 2})),
+        exec("qom-list-types", json!({"abstract": true, "implements": "device", "x": 1})),
+    ]);
+    r
+}
+
+/// `qom-list-properties` of every stored type and of names QEMU refuses, and its argument
+/// errors.
+fn list_properties_requests(facts: &Value) -> Vec<Value> {
+    let mut r: Vec<Value> = facts["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|t| exec("qom-list-properties", json!({"typename": t})))
+        .collect();
+    for t in ["nope", "", "interface", "user-creatable", "Object"] {
+        r.push(exec("qom-list-properties", json!({"typename": t})));
+    }
+    r.extend([
+        exec("qom-list-properties", json!({})),
+        exec("qom-list-properties", json!({"typename": 1})),
+        exec("qom-list-properties", json!({"typename": null})),
+        exec("qom-list-properties", json!({"typename": "object", "x": 1})),
+        exec("qom-list-properties", json!({"x": 1, "typename": 1})),
+        exec("qom-list-properties", json!({"x": 1})),
+    ]);
+    r
+}
+
+#[test]
+fn qom_list_types_as_qemu_system() {
+    let requests = list_types_requests(&stored("qemu-system-x86_64"));
+    assert!(requests.len() > 60, "{}", requests.len());
+    both(Peer::qemu_system(), Peer::sim(), &requests);
+}
+
+#[test]
+fn qom_list_types_as_the_storage_daemon() {
+    let requests = list_types_requests(&stored("qemu-storage-daemon"));
+    both(Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]), Peer::sim_storage_daemon(), &requests);
+}
+
+#[test]
+fn qom_list_properties_as_qemu_system() {
+    let requests = list_properties_requests(&stored("qemu-system-x86_64"));
+    both(Peer::qemu_system(), Peer::sim(), &requests);
+}
+
+#[test]
+fn qom_list_properties_as_the_storage_daemon() {
+    let mut requests = list_properties_requests(&stored("qemu-storage-daemon"));
+    requests.extend([
+        // Not in the daemon: declared, but the type is not there.
+        exec("qom-list-properties", json!({"typename": "memory-backend-ram"})),
+        exec("device-list-properties", json!({"typename": "iothread"})),
+        exec("object-add", json!({"qom-type": "memory-backend-ram", "id": "1x", "size": 1048576})),
+        exec("object-add", json!({"qom-type": "memory-backend-ram", "id": "m0"})),
+        exec("object-add", json!({"qom-type": "memory-backend-ram", "id": "m0", "size": 1048576})),
+        exec("qom-list", json!({"path": "/"})),
+    ]);
+    both(Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]), Peer::sim_storage_daemon(), &requests);
+}
+
+#[test]
+fn device_list_properties_as_qemu_system() {
+    let facts = stored("qemu-system-x86_64");
+    let devices = facts["device-properties"].as_object().unwrap();
+    assert!(devices.len() >= 8, "{:?}", devices.keys());
+    let mut requests: Vec<Value> =
+        devices.keys().map(|t| exec("device-list-properties", json!({"typename": t}))).collect();
+    // Abstract devices, non-devices, interfaces, unknown names; then the argument errors.
+    for t in [
+        "device",
+        "pci-device",
+        "virtio-pci",
+        "iothread",
+        "none-machine",
+        "interface",
+        "hotplug-handler",
+        "nope",
+        "",
+    ] {
+        requests.push(exec("device-list-properties", json!({"typename": t})));
+    }
+    requests.extend([
+        exec("device-list-properties", json!({})),
+        exec("device-list-properties", json!({"typename": 1})),
+        exec("device-list-properties", json!({"typename": "e1000", "x": 1})),
+        exec("device-list-properties", json!({"x": 1, "typename": false})),
+    ]);
+    both(Peer::qemu_system(), Peer::sim(), &requests);
+}
+
+/// A type QEMU has whose properties the facts do not hold: the simulator says so rather
+/// than answer something.
+#[test]
+fn properties_the_simulator_does_not_know_are_refused_as_such() {
+    let sim = Peer::sim();
+    let mut c = Conn::new(&sim);
+    for (cmd, t) in [("qom-list-properties", "pci-bridge"), ("device-list-properties", "e1000e")] {
+        let reply = c.call(cmd, json!({"typename": t}));
+        assert_eq!(reply["error"]["class"], "GenericError", "{reply}");
+        let desc = reply["error"]["desc"].as_str().unwrap();
+        assert_eq!(desc, format!("the simulator does not know the properties of type '{t}'"));
+    }
 }
