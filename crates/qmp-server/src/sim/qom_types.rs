@@ -223,6 +223,17 @@ mod tests {
     }
 
     #[test]
+    fn the_simulators_objects_and_devices_have_their_properties() {
+        let system = QomTypes::of(Like::QemuSystem);
+        for t in super::super::qapi::OBJECT_TYPES {
+            assert!(system.properties.contains_key(*t), "{t}");
+        }
+        for d in super::super::vm::DEVICE_MODELS {
+            assert!(system.properties.contains_key(*d) && system.device_properties.contains_key(*d), "{d}");
+        }
+    }
+
+    #[test]
     fn implements_follows_parents_and_single_interfaces() {
         let d = QomTypes::of(Like::StorageDaemon);
         let t = |n: &str| d.get(n).unwrap();
