@@ -5,9 +5,13 @@ Connects, negotiates (with oob when offered), executes commands, listens for eve
 runs block-stream + block-job-cancel until BLOCK_JOB_CANCELLED, walks the QOM tree from /,
 and runs a transaction over dirty bitmaps that succeeds and one that is rolled back. Prints one line per check;
 exits non-zero on the first failure.
+
+With `--storage-daemon PATH`, runs `storage_daemon_session` instead.
 """
 import asyncio
+import json
 import sys
+from collections.abc import Mapping
 
 from qemu.qmp import EventListener, ExecuteError, QMPClient
 
@@ -117,5 +121,51 @@ async def main(path):
     print("OK")
 
 
+async def storage_daemon_session(path):
+    """A short session with a qemu-storage-daemon (real or simulated) at `path`: prints one
+    JSON line per step, [step, result], result being the return value or the error's class
+    and text, with member order kept. Only the package string is masked (it names the
+    build). The caller compares the lines of the two peers."""
+
+    def masked(value):
+        if isinstance(value, Mapping):
+            return {k: "PKG" if k == "package" else masked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [masked(v) for v in value]
+        return value
+
+    qmp = QMPClient("sd-test")
+    await qmp.connect(path)
+    print(json.dumps(["greeting", masked(qmp.greeting._raw)]))
+
+    async def step(name, cmd, args=None):
+        try:
+            result = await qmp.execute(cmd, args)
+        except ExecuteError as err:
+            result = {"error": [err.error_class, str(err)]}
+        print(json.dumps([name, masked(result)]))
+
+    await step("version", "query-version")
+    node = {"driver": "null-co", "node-name": "n0", "size": 64 << 20}
+    await step("add node", "blockdev-add", node)
+    await step("add node again", "blockdev-add", node)
+    await step("nodes", "query-named-block-nodes")
+    await step("add bitmap", "block-dirty-bitmap-add", {"node": "n0", "name": "b0", "granularity": 65536})
+    await step("add bitmap again", "block-dirty-bitmap-add", {"node": "n0", "name": "b0"})
+    await step("nodes with bitmap", "query-named-block-nodes")
+    await step("not in the daemon", "query-status")
+    await step("no device models", "device-list-properties", {"typename": "virtio-blk-pci"})
+    await step("user-creatable types", "qom-list-types", {"implements": "user-creatable"})
+    await step("iothread properties", "qom-list-properties", {"typename": "iothread"})
+    await step("remove bitmap", "block-dirty-bitmap-remove", {"node": "n0", "name": "b0"})
+    await step("del node", "blockdev-del", {"node-name": "n0"})
+    await step("del node again", "blockdev-del", {"node-name": "n0"})
+    await step("no nodes", "query-named-block-nodes")
+    await qmp.disconnect()
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    if sys.argv[1] == "--storage-daemon":
+        asyncio.run(storage_daemon_session(sys.argv[2]))
+    else:
+        asyncio.run(main(sys.argv[1]))

@@ -172,6 +172,9 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     b = on(b, st, qapi::command("qom-set"), |s, a| s.qom.set(a));
     b = on(b, st, qapi::object_add(), |s, a| s.qom.object_add(a));
     b = on(b, st, qapi::command("object-del"), |s, a| s.qom.object_del(a));
+    b = on(b, st, qapi::command("qom-list-types"), |s, a| s.qom.types().list_types(a));
+    b = on(b, st, qapi::command("qom-list-properties"), |s, a| s.qom.types().list_properties(a));
+    b = on(b, st, qapi::command("device-list-properties"), |s, a| s.qom.types().device_list_properties(a));
     for (name, data) in qapi::events() {
         if options.like == Like::QemuSystem || STORAGE_DAEMON_EVENTS.binary_search(&name).is_ok() {
             b = b.event(name, data);

@@ -25,6 +25,7 @@ mod ghash;
 mod migration;
 mod qapi;
 mod qom;
+mod qom_types;
 mod transaction;
 mod vm;
 

@@ -1,6 +1,7 @@
 //! The QOM tree of `qemu-system-x86_64 -machine none` as QEMU 7.2 shows it, with the objects
 //! `object-add` makes (`iothread`, `memory-backend-ram`) and the devices `device_add` makes:
-//! `qom-list`, `qom-get`, `qom-set`, `object-add`, `object-del`.
+//! `qom-list`, `qom-get`, `qom-set`, `object-add`, `object-del`. The program's registered
+//! types (and `qom-list-types` and friends) are [`QomTypes`]'.
 //!
 //! Every type's property names, their listed types and defaults, and the error texts were
 //! measured on QEMU 7.2 (`differential_qom` compares them live). An object's own properties
@@ -14,6 +15,8 @@ use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
 use super::ghash::HashOrder;
+use super::qom_types::QomTypes;
+use super::Like;
 use crate::server::{Args, Reply};
 
 /// How `qom-set` treats a property.
@@ -146,6 +149,8 @@ impl Obj {
 /// The tree, by canonical path.
 pub(crate) struct Qom {
     objs: BTreeMap<String, Obj>,
+    /// The program's registered types.
+    types: &'static QomTypes,
 }
 
 fn generic(desc: impl Into<String>) -> QmpError {
@@ -179,7 +184,7 @@ enum Lookup {
 
 impl Default for Qom {
     fn default() -> Self {
-        let mut q = Qom { objs: BTreeMap::new() };
+        let mut q = Qom { objs: BTreeMap::new(), types: QomTypes::of(Like::QemuSystem) };
         q.objs.insert("/".into(), Obj::new("container", OBJECT, &[]));
         let machine = [
             ("kernel", json!("")),
@@ -228,7 +233,7 @@ impl Qom {
     /// The storage daemon's tree: no machine, only `/chardevs` and its monitor's chardev
     /// (`/objects` appears with the first object, as in QEMU).
     pub fn storage_daemon() -> Self {
-        let mut q = Qom { objs: BTreeMap::new() };
+        let mut q = Qom { objs: BTreeMap::new(), types: QomTypes::of(Like::StorageDaemon) };
         q.objs.insert("/".into(), Obj::new("container", OBJECT, &[]));
         q.add("/", "chardevs", Obj::new("container", OBJECT, &[]));
         let monitor = [("connected", json!(true)), ("addr", json!({"path": "", "type": "unix"}))];
@@ -242,6 +247,11 @@ fn sysbus_values() -> [(&'static str, Value); 2] {
 }
 
 impl Qom {
+    /// The program's registered types (`qom-list-types` and friends).
+    pub fn types(&self) -> &'static QomTypes {
+        self.types
+    }
+
     fn add(&mut self, parent: &str, name: &str, obj: Obj) {
         let ty = obj.ty.clone();
         self.objs.insert(child_path(parent, name), obj);
@@ -433,6 +443,10 @@ impl Qom {
         let id = args["id"].as_str().unwrap_or_default();
         if !id_wellformed(id) {
             return Err(generic("Parameter 'id' expects an identifier"));
+        }
+        if !self.types.has(ty) {
+            // The storage daemon declares `memory-backend-ram` but has no such type.
+            return Err(generic(format!("invalid object type: {ty}")));
         }
         let mut obj = match ty {
             "iothread" => {
