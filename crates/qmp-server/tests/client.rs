@@ -1,5 +1,7 @@
 //! Our client (crate `qmp`) against the simulator, for every command the simulator offers.
 
+mod common;
+
 use std::time::Duration;
 
 use qmp::commands::{QueryBlockJobs, QueryJobs, QueryMigrate};
@@ -225,7 +227,19 @@ async fn stream_completes_then_dismiss_and_commit() {
     ok(&c, "job-dismiss", json!({"id": "s1"})).await;
     assert_eq!(job_events_until(&mut sub, "null").await, ["null"]);
 
-    ok(&c, "block-commit", json!({"job-id": "c1", "device": "d0"})).await;
+    // A commit needs a backing chain: qcow2 images over files.
+    let (_, desc) = err(&c, "block-commit", json!({"job-id": "c1", "device": "d0"})).await;
+    assert_eq!(desc, "cannot commit an image into itself");
+    let dir = tempfile::tempdir().unwrap();
+    common::make_images(dir.path());
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    ok(&c, "blockdev-add", json!({"driver": "file", "node-name": "bf", "filename": file("base.qcow2")}))
+        .await;
+    ok(&c, "blockdev-add", json!({"driver": "qcow2", "node-name": "base", "file": "bf"})).await;
+    ok(&c, "blockdev-add", json!({"driver": "file", "node-name": "tf", "filename": file("top.qcow2")})).await;
+    ok(&c, "blockdev-add", json!({"driver": "qcow2", "node-name": "top", "file": "tf", "backing": "base"}))
+        .await;
+    ok(&c, "block-commit", json!({"job-id": "c1", "device": "top"})).await;
     assert_eq!(
         job_events_until(&mut sub, "BLOCK_JOB_READY").await,
         ["created", "running", "ready", "BLOCK_JOB_READY"]

@@ -155,3 +155,77 @@ fn active_commit_is_ready_at_once() {
         s_until(exec("block-job-complete", r#"{"device": "c1"}"#), r#""status": "null""#),
     ]);
 }
+
+/// Names at the edges QEMU checks (empty, not starting with a letter, odd characters, too
+/// long), with every other argument valid so that the name's own check is the one reached,
+/// and the order of the checks around them.
+#[test]
+fn edge_names_and_values() {
+    let long = "n".repeat(32);
+    let ok31 = "n".repeat(31);
+    let bad = ["", "1a", "a b", "#a", "-a", "\u{e9}", "a/b"];
+    let mut steps = Vec::new();
+    for name in bad.iter().copied().chain([long.as_str(), ok31.as_str(), "a.b-c_d"]) {
+        let n = serde_json::json!(name);
+        steps.push(s(exec("blockdev-add", &format!(r#"{{"driver": "null-co", "node-name": {n}}}"#))));
+        steps.push(s(exec("block-dirty-bitmap-add", &format!(r#"{{"node": "top0", "name": {n}}}"#))));
+    }
+    for name in bad {
+        let n = serde_json::json!(name);
+        steps.push(s(exec("block-stream", &format!(r#"{{"job-id": {n}, "device": "top0", "speed": 1}}"#))));
+        steps.push(s(exec(
+            "blockdev-mirror",
+            &format!(r#"{{"job-id": {n}, "device": "top0", "target": "tgt0", "sync": "full", "speed": 1}}"#),
+        )));
+    }
+    // The checks around them, in QEMU's order: a format's file child before the name, the
+    // name before its backing child and before the file is opened; a mirror's target, and
+    // a node already busy, before the job id; the default job id (no device name) refused.
+    for args in [
+        r##"{"driver": "qcow2", "node-name": "#x", "file": "nope"}"##,
+        r##"{"driver": "qcow2", "node-name": "#x", "file": "tf", "backing": "nope"}"##,
+        r#"{"driver": "qcow2", "node-name": "bf", "file": "nope"}"#,
+        r##"{"driver": "file", "node-name": "#x", "filename": "/nonexistent"}"##,
+        r#"{"driver": "file", "node-name": "bf", "filename": "/nonexistent"}"#,
+        r#"{"driver": "file", "node-name": "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn", "filename": "/nonexistent"}"#,
+    ] {
+        steps.push(s(exec("blockdev-add", args)));
+    }
+    steps.push(s(exec(
+        "blockdev-mirror",
+        r##"{"job-id": "#j", "device": "top0", "target": "nope", "sync": "full"}"##,
+    )));
+    steps.push(s(exec("block-stream", r#"{"device": "top0", "speed": 1}"#)));
+    steps.push(s(exec("blockdev-mirror", r#"{"device": "top0", "target": "tgt0", "sync": "full"}"#)));
+    steps.push(s(exec("block-commit", r##"{"device": "bf", "job-id": "#j"}"##)));
+    steps.push(s(exec("block-stream", r#"{"job-id": "j1", "device": "top0", "speed": 1}"#)));
+    steps.push(s(exec("block-stream", r##"{"job-id": "#j", "device": "top0", "speed": 1}"##)));
+    steps.push(s(exec("block-stream", r#"{"job-id": "j1", "device": "top0", "speed": 1}"#)));
+    steps.push(s(exec("block-stream", r#"{"job-id": "j1", "device": "base0", "speed": 1}"#)));
+    steps.push(s(r#"{"execute": "query-jobs"}"#));
+    let huge = "b".repeat(1024);
+    let max = "m".repeat(1023);
+    for (name, granularity) in [
+        (huge.as_str(), 65536),
+        (max.as_str(), 65536),
+        ("g0", 0),
+        ("g1", 3),
+        ("g2", 256),
+        ("g3", 512),
+        ("g4", 1 << 31),
+        ("g5", -512),
+    ] {
+        steps.push(s(exec(
+            "block-dirty-bitmap-add",
+            &format!(r#"{{"node": "top0", "name": "{name}", "granularity": {granularity}}}"#),
+        )));
+    }
+    steps.push(s(exec("block-dirty-bitmap-add", r#"{"node": "", "name": "x"}"#)));
+    steps.push(s(exec("block-dirty-bitmap-add", r#"{"node": "", "name": ""}"#)));
+    steps.push(s(exec("block-dirty-bitmap-remove", r#"{"node": "top0", "name": ""}"#)));
+    steps.push(s(exec("blockdev-del", r#"{"node-name": ""}"#)));
+    steps.push(s(exec("block-stream", r#"{"device": ""}"#)));
+    steps.push(s(exec("block-job-cancel", r#"{"device": ""}"#)));
+    steps.push(s(exec("job-dismiss", r#"{"id": ""}"#)));
+    both(steps);
+}

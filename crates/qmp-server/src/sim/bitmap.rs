@@ -29,6 +29,9 @@ pub(crate) struct Bitmaps {
     by_node: BTreeMap<String, Vec<Bitmap>>,
 }
 
+/// The longest bitmap name QEMU takes, in bytes.
+const MAX_NAME_SIZE: usize = 1023;
+
 fn generic(desc: impl Into<String>) -> QmpError {
     QmpError::new(ErrorClass::GenericError, desc)
 }
@@ -70,6 +73,9 @@ impl Bitmaps {
         let list = self.by_node.entry(node.to_string()).or_default();
         if list.iter().any(|b| b.name == name) {
             return Err(generic(format!("Bitmap already exists: {name}")));
+        }
+        if name.len() > MAX_NAME_SIZE {
+            return Err(generic(format!("Bitmap name too long: {name}")));
         }
         let disabled = args.get("disabled").and_then(Value::as_bool).unwrap_or(false);
         list.insert(

@@ -64,6 +64,17 @@ pub(crate) struct Block {
     bitmaps: Bitmaps,
 }
 
+/// The room QEMU has for a node name, its terminating NUL included.
+const NODE_NAME_SIZE: usize = 32;
+
+/// QEMU's rule for ids and node names: an ASCII letter, then ASCII letters, digits, `-`,
+/// `.` and `_`.
+pub(crate) fn id_wellformed(id: &str) -> bool {
+    let mut bytes = id.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
 fn generic(desc: impl Into<String>) -> QmpError {
     QmpError::new(ErrorClass::GenericError, desc)
 }
@@ -85,8 +96,17 @@ impl Block {
             Some(n) => n.to_string(),
             None => return Err(generic("'node-name' must be specified for the root node")),
         };
+        // A format's `file` child is opened before the node's own name is checked; its
+        // backing child after.
+        let file = if driver == "qcow2" { Some(self.child_ref(args.get("file"))?) } else { None };
+        if !id_wellformed(&name) {
+            return Err(generic(format!("Invalid node-name: '{name}'")));
+        }
         if self.nodes.contains_key(&name) {
             return Err(generic(format!("Duplicate nodes with node-name='{name}'")));
+        }
+        if name.len() >= NODE_NAME_SIZE {
+            return Err(generic("Node name too long"));
         }
         let mut children = Vec::new();
         let (filename, size) = match driver.as_str() {
@@ -105,7 +125,7 @@ impl Block {
                 None => ("null-co://".to_string(), 1 << 30),
             },
             "qcow2" => {
-                let file = self.child_ref(args.get("file"))?;
+                let file = file.unwrap_or_default();
                 let filename = self.nodes[&file].filename.clone();
                 let size = qcow2_size(&filename).ok_or_else(|| generic("Image is not in qcow2 format"))?;
                 children.push(file);
@@ -218,11 +238,6 @@ impl Block {
         let Some(node) = self.nodes.get(&device) else {
             return Err(generic(format!("Cannot find device='{device}' nor node-name='{device}'")));
         };
-        let id = args.get("job-id").and_then(Value::as_str).unwrap_or(&device).to_string();
-        if self.jobs.iter().any(|j| j.id == id) {
-            return Err(generic(format!("Job ID '{id}' already in use")));
-        }
-        self.check_not_busy(&device)?;
         let mut len = node.size;
         let mut needs_complete = kind == Kind::Mirror;
         if kind == Kind::Mirror {
@@ -232,12 +247,29 @@ impl Block {
             }
         }
         if kind == Kind::Commit {
+            // block-commit takes a root node only.
+            if self.nodes.values().any(|n| n.children.contains(&device)) {
+                return Err(generic("Need a root block node"));
+            }
+            if node.children.len() < 2 {
+                return Err(generic("cannot commit an image into itself"));
+            }
             let top = args.get("top-node").and_then(Value::as_str).unwrap_or(&device);
             if top == device {
                 // Committing the active layer is a mirror of nothing new: ready at once.
                 needs_complete = true;
                 len = 0;
             }
+        }
+        self.check_not_busy(&device)?;
+        // Without a job-id QEMU takes the node's device name: the simulator's nodes have no
+        // BlockBackend, so it is empty, and refused as an id.
+        let id = args.get("job-id").and_then(Value::as_str).unwrap_or_default().to_string();
+        if !id_wellformed(&id) {
+            return Err(generic(format!("Invalid job ID '{id}'")));
+        }
+        if self.jobs.iter().any(|j| j.id == id) {
+            return Err(generic(format!("Job ID '{id}' already in use")));
         }
         let speed = args.get("speed").and_then(Value::as_i64).unwrap_or(0);
         if speed < 0 {
