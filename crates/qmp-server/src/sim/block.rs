@@ -2,12 +2,12 @@
 //! mirror) that progress at their `speed` in simulated time, with QEMU 7.2's event sequences.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
 use super::bitmap::Bitmaps;
+use super::image::{file_length, image_info, Qcow2};
 use crate::server::{Args, Events, Reply};
 
 /// The copy rate of a job with `speed: 0` (QEMU's "unlimited"), in bytes per simulated second.
@@ -20,6 +20,15 @@ pub(crate) struct Node {
     /// Nodes this one holds (its `file` and `backing` children).
     children: Vec<String>,
     seq: u64,
+    /// A qcow2 node's header.
+    qcow2: Option<Qcow2>,
+}
+
+impl Node {
+    /// Its backing child (a format node's second child).
+    fn backing(&self) -> Option<&String> {
+        self.children.get(1)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +118,7 @@ impl Block {
             return Err(generic("Node name too long"));
         }
         let mut children = Vec::new();
+        let mut qcow2 = None;
         let (filename, size) = match driver.as_str() {
             "file" => {
                 let filename = args["filename"].as_str().unwrap_or_default().to_string();
@@ -117,7 +127,7 @@ impl Block {
                     let text = text.split(" (os error").next().unwrap_or_default().to_string();
                     generic(format!("Could not open '{filename}': {text}"))
                 })?;
-                (filename, meta.len())
+                (filename, file_length(&meta))
             }
             "null-co" => match args.get("size").and_then(Value::as_u64) {
                 // QEMU names a null node given options by them.
@@ -127,7 +137,9 @@ impl Block {
             "qcow2" => {
                 let file = file.unwrap_or_default();
                 let filename = self.nodes[&file].filename.clone();
-                let size = qcow2_size(&filename).ok_or_else(|| generic("Image is not in qcow2 format"))?;
+                let header = Qcow2::read(&filename).ok_or_else(|| generic("Image is not in qcow2 format"))?;
+                let size = header.size;
+                qcow2 = Some(header);
                 children.push(file);
                 if let Some(b) = args.get("backing").filter(|b| !b.is_null()) {
                     children.push(self.child_ref(Some(b))?);
@@ -137,7 +149,7 @@ impl Block {
             other => return Err(generic(format!("Driver '{other}' is not supported by the simulator"))),
         };
         self.next_seq += 1;
-        self.nodes.insert(name, Node { driver, filename, size, children, seq: self.next_seq });
+        self.nodes.insert(name, Node { driver, filename, size, children, seq: self.next_seq, qcow2 });
         Ok(json!({}))
     }
 
@@ -192,35 +204,50 @@ impl Block {
         }
     }
 
-    pub fn named_nodes(&self) -> Reply {
+    /// A node's `image`; with `whole`, its backing chain's images nested within it.
+    fn image(&self, n: &Node, whole: bool) -> Value {
+        // The chain is as long as the nodes are (each added after its backing): bounded.
+        let backing =
+            n.backing().filter(|_| whole).and_then(|b| self.nodes.get(b)).map(|b| self.image(b, whole));
+        image_info(&n.driver, &n.filename, n.size, n.qcow2.as_ref(), backing)
+    }
+
+    pub fn named_nodes(&self, args: &Args) -> Reply {
+        let flat = args.get("flat").and_then(Value::as_bool).unwrap_or(false);
         let mut nodes: Vec<(&String, &Node)> = self.nodes.iter().collect();
         nodes.sort_by_key(|(_, n)| std::cmp::Reverse(n.seq));
         let list: Vec<Value> = nodes
             .into_iter()
             .map(|(name, n)| {
-                let mut image = json!({"virtual-size": n.size, "filename": n.filename, "format": n.driver});
-                if n.driver == "null-co" {
-                    image["actual-size"] = json!(0);
-                } else {
-                    image["dirty-flag"] = json!(false);
+                // QEMU walks the chain for its depth only when it shows the chain whole.
+                let mut depth = 0;
+                let mut at = n;
+                while let Some(b) = at.backing().and_then(|b| self.nodes.get(b)).filter(|_| !flat) {
+                    depth += 1;
+                    at = b;
                 }
-                if n.driver == "qcow2" {
-                    image["cluster-size"] = json!(65536);
+                // Inserted in the schema's member order, which sets QEMU's output order.
+                let mut v = serde_json::Map::new();
+                v.insert("file".into(), json!(n.filename));
+                v.insert("node-name".into(), json!(name));
+                v.insert("ro".into(), json!(false));
+                v.insert("drv".into(), json!(n.driver));
+                if let Some(backing) = n.qcow2.as_ref().and_then(|q| q.backing.as_ref()) {
+                    v.insert("backing_file".into(), json!(backing));
                 }
-                let mut v = json!({
-                    "iops_rd": 0, "detect_zeroes": "off", "image": image, "iops_wr": 0, "ro": false,
-                    "node-name": name, "backing_file_depth": usize::from(n.children.len() > 1), "drv": n.driver,
-                    "iops": 0, "bps_wr": 0, "write_threshold": 0,
-                });
+                v.insert("backing_file_depth".into(), json!(depth));
+                v.insert("encrypted".into(), json!(false));
+                v.insert("detect_zeroes".into(), json!("off"));
+                for limit in ["bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr"] {
+                    v.insert(limit.into(), json!(0));
+                }
+                v.insert("image".into(), self.image(n, !flat));
+                v.insert("cache".into(), json!({"writeback": true, "direct": false, "no-flush": false}));
+                v.insert("write_threshold".into(), json!(0));
                 if let Some(bitmaps) = self.bitmaps.info(name) {
-                    v["dirty-bitmaps"] = bitmaps;
+                    v.insert("dirty-bitmaps".into(), bitmaps);
                 }
-                let rest = json!({"encrypted": false, "bps": 0, "bps_rd": 0,
-                    "cache": {"no-flush": false, "direct": false, "writeback": true}, "file": n.filename});
-                if let (Some(v), Value::Object(rest)) = (v.as_object_mut(), rest) {
-                    v.extend(rest);
-                }
-                v
+                Value::Object(v)
             })
             .collect();
         Ok(Value::Array(list))
@@ -469,13 +496,3 @@ impl Block {
 }
 
 pub(crate) use Kind as JobKind;
-
-/// The virtual size in a qcow2 header (`QFI\xfb`, size at byte 24, big-endian).
-fn qcow2_size(path: &str) -> Option<u64> {
-    let mut header = [0u8; 32];
-    std::fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
-    if &header[..4] != b"QFI\xfb" {
-        return None;
-    }
-    Some(u64::from_be_bytes(header[24..32].try_into().ok()?))
-}

@@ -114,7 +114,7 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     b = on(b, st, qapi::command("query-yank"), |_, _| Ok(json!([{"type": "chardev", "id": MONITOR_ID}])));
     b = on(b, st, qapi::blockdev_add(), |s, a| s.block.add(a));
     b = on(b, st, qapi::command("blockdev-del"), |s, a| s.block.del(a));
-    b = on(b, st, qapi::command("query-named-block-nodes"), |s, _| s.block.named_nodes());
+    b = on(b, st, qapi::command("query-named-block-nodes"), |s, a| s.block.named_nodes(a));
     b = on(b, st, qapi::command("query-block"), |_, _| Ok(Value::Array(vec![])));
     let stream = qapi::command("block-stream");
     b = on(b, st, stream, |s, a| {

@@ -22,6 +22,7 @@ mod bitmap;
 mod block;
 mod commands;
 mod ghash;
+mod image;
 mod migration;
 mod qapi;
 mod qom;
