@@ -5,18 +5,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
 fn fetch(peer: &common::Peer) -> Vec<Value> {
-    let mut c = peer.connect();
-    c.greeting();
-    c.step(b"{\"execute\":\"qmp_capabilities\"}", 0);
-    c.send(b"{\"execute\":\"query-qmp-schema\"}");
-    let lines = c.read_until(Duration::from_secs(10), |l| !l.is_empty());
-    let v: Value = serde_json::from_str(&lines[0]).unwrap();
-    v["return"].as_array().unwrap().clone()
+    common::query(peer, "query-qmp-schema").as_array().unwrap().clone()
 }
 
 /// Where the simulator declares `any`, it accepts anything (a QAPI alternate or an object it

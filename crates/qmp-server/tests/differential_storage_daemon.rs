@@ -25,13 +25,7 @@ fn both(steps: &[Step]) {
 
 /// `query-qmp-schema`'s names of `meta` ("command" or "event").
 fn declared(peer: &Peer, meta: &str) -> BTreeSet<String> {
-    let mut c = peer.connect();
-    c.greeting();
-    c.step(b"{\"execute\":\"qmp_capabilities\"}", 0);
-    c.send(b"{\"execute\":\"query-qmp-schema\"}");
-    let lines = c.read_until(Duration::from_secs(10), |l| !l.is_empty());
-    let v: Value = serde_json::from_str(&lines[0]).unwrap();
-    v["return"]
+    common::query(peer, "query-qmp-schema")
         .as_array()
         .unwrap()
         .iter()

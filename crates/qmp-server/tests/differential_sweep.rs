@@ -12,7 +12,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use common::{assert_same, s, transcript, Peer, Step};
 use serde_json::{json, Value};
@@ -49,13 +48,8 @@ struct Schema(BTreeMap<String, Value>);
 
 impl Schema {
     fn fetch(peer: &Peer) -> Schema {
-        let mut c = peer.connect();
-        c.greeting();
-        c.step(b"{\"execute\":\"qmp_capabilities\"}", 0);
-        c.send(b"{\"execute\":\"query-qmp-schema\"}");
-        let lines = c.read_until(Duration::from_secs(10), |l| !l.is_empty());
-        let v: Value = serde_json::from_str(&lines[0]).unwrap();
-        let entries = v["return"].as_array().expect("query-qmp-schema answered");
+        let entries = common::query(peer, "query-qmp-schema");
+        let entries = entries.as_array().expect("query-qmp-schema answered");
         Schema(entries.iter().map(|e| (e["name"].as_str().unwrap().to_string(), e.clone())).collect())
     }
 
@@ -115,14 +109,9 @@ impl Schema {
 
 /// The simulator's commands, by `query-commands`.
 fn declared(sim: &Peer) -> Vec<String> {
-    let mut c = sim.connect();
-    c.greeting();
-    c.step(b"{\"execute\":\"qmp_capabilities\"}", 0);
-    c.send(b"{\"execute\":\"query-commands\"}");
-    let lines = c.read_until(Duration::from_secs(10), |l| !l.is_empty());
-    let v: Value = serde_json::from_str(&lines[0]).unwrap();
+    let commands = common::query(sim, "query-commands");
     let mut names: Vec<String> =
-        v["return"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
+        commands.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
     names.sort();
     names
 }

@@ -256,6 +256,17 @@ impl Raw {
     }
 }
 
+/// The `return` of `command` (no arguments) on a fresh, negotiated connection to `peer`.
+pub fn query(peer: &Peer, command: &str) -> serde_json::Value {
+    let mut c = peer.connect();
+    c.greeting();
+    c.step(b"{\"execute\":\"qmp_capabilities\"}", 0);
+    c.send(format!("{{\"execute\":\"{command}\"}}").as_bytes());
+    let lines = c.read_until(Duration::from_secs(10), |l| !l.is_empty());
+    let mut v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    v["return"].take()
+}
+
 /// Masks what legitimately differs between QEMU and the simulator: timestamps, version
 /// strings, and job progress counters.
 pub fn normalize(line: &str) -> String {
