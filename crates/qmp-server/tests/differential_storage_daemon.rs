@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use common::{s, Peer, Step};
 use serde_json::{json, Value};
