@@ -309,7 +309,7 @@ async fn connect_sim() -> Result<Client, CliError> {
         .map_err(|e| CliError::Connection(format!("cannot make a socket pair for --sim: {e}")))?;
     tokio::spawn(async move {
         // The connection's end (the client hanging up) is the simulator's end too.
-        let _ = sim.serve_stream(theirs).await;
+        let _ = sim.serve_unix_stream(theirs).await;
     });
     Client::builder().connect_unix_stream(ours).await.map_err(connect_error)
 }

@@ -144,3 +144,28 @@ fn misplaced_or_misapplied_pass_fd_is_a_usage_error() {
         assert!(out.stderr.contains("--pass-fd goes with a QMP command"), "{sub}: {out:?}");
     }
 }
+
+/// The embedded simulator (`--sim`) takes the descriptor as QEMU does: refused without one,
+/// put in an fd set with one.
+#[test]
+fn the_embedded_simulator_takes_passed_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("img");
+    File::create(&path).unwrap().write_all(b"disk bytes").unwrap();
+    let file = File::open(&path).unwrap();
+    let n = file.as_raw_fd().to_string();
+
+    let out = qmp(&["--sim", "add-fd"]);
+    out.assert_code(1);
+    assert_eq!(out.stderr.trim(), "GenericError: No file descriptor supplied via SCM_RIGHTS", "{out:?}");
+
+    let out = qmp_with_fd(&["--sim", "--pass-fd", &n, "add-fd", "opaque=ours"], file.as_raw_fd());
+    out.assert_code(0);
+    let added = json_out(&out);
+    assert_eq!(added["fdset-id"], 0, "{out:?}");
+    assert!(added["fd"].as_i64().is_some_and(|fd| fd > 2), "{out:?}");
+
+    let out = qmp_with_fd(&["--sim", "--pass-fd", &n, "getfd", "fdname=x"], file.as_raw_fd());
+    out.assert_code(0);
+    assert_eq!(json_out(&out), serde_json::json!({}));
+}

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{Map, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 
+use crate::fds::{BytesOnly, ClientEvent, ConnRead, Context, MonitorId, Passed};
 use crate::input::{Input, Item};
 use crate::parse::parse_value;
 use crate::qjson;
@@ -30,12 +31,13 @@ const MAX_PENDING_OUT: usize = 1 << 20;
 /// a client that is not reading is dropped after this instead of holding its task forever.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
-/// An in-band item waiting its turn.
+/// An in-band item waiting its turn, with the stream offset just past its last byte (the
+/// descriptors passed before that are due when it runs).
 enum Job {
     /// A request to dispatch.
-    Request(Value),
+    Request(Value, u64),
     /// Input rejected before parsing finished (no id).
-    Error(String),
+    Error(String, u64),
 }
 
 struct Conn {
@@ -51,6 +53,9 @@ struct Conn {
     /// The in-band command running, with its id.
     running: Option<(ReplyFuture, Option<Value>)>,
     oob_running: JoinSet<(Reply, Option<Value>)>,
+    /// Descriptors the client passed (unix sockets only).
+    passed: Passed,
+    monitor: MonitorId,
 }
 
 /// What dispatching a request led to.
@@ -59,20 +64,39 @@ enum Outcome {
     Pending(ReplyFuture, Option<Value>),
 }
 
-pub(crate) async fn serve<S>(inner: Arc<Inner>, stream: S) -> io::Result<()>
+pub(crate) async fn serve<S>(inner: Arc<Inner>, stream: S, monitor: MonitorId) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (rd, wr) = tokio::io::split(stream);
-    serve_halves(inner, rd, wr).await
+    serve_halves(inner, BytesOnly(rd), wr, monitor).await
 }
 
-/// Serves on separate read and write halves (lock-free `into_split` halves for sockets).
-pub(crate) async fn serve_halves<R, W>(inner: Arc<Inner>, mut rd: R, mut wr: W) -> io::Result<()>
+/// Tells the server's [`ClientEvent`] hooks that a client left when dropped (a handler
+/// that panics ends the connection too).
+struct Served(Arc<Inner>, MonitorId);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.0.client_event(ClientEvent::Disconnected(self.1));
+    }
+}
+
+/// Serves on separate read and write halves (lock-free `into_split` halves for sockets),
+/// as a client of `monitor`.
+pub(crate) async fn serve_halves<R, W>(
+    inner: Arc<Inner>,
+    mut rd: R,
+    mut wr: W,
+    monitor: MonitorId,
+) -> io::Result<()>
 where
-    R: AsyncRead + Unpin,
+    R: ConnRead,
     W: AsyncWrite + Unpin,
 {
+    inner.client_event(ClientEvent::Connected(monitor));
+    // Dropped after `c` (declared before it): held descriptors are closed first.
+    let _served = Served(inner.clone(), monitor);
     let mut stop = inner.shutdown.subscribe();
     let mut input = Input::new(inner.max_message_size);
     let mut c = Conn {
@@ -85,6 +109,8 @@ where
         input_left: false,
         running: None,
         oob_running: JoinSet::new(),
+        passed: Passed::default(),
+        monitor,
     };
     let mut eof = false;
     loop {
@@ -116,7 +142,7 @@ where
         }
         let can_read = !eof && !c.input_left;
         tokio::select! {
-            r = read_some(&mut rd, &mut input), if can_read => {
+            r = read_some(&mut rd, &mut input, &mut c.passed), if can_read => {
                 match r {
                     Ok(0) | Err(_) => eof = true,
                     Ok(_) => {}
@@ -168,10 +194,13 @@ async fn write_out<W: AsyncWrite + Unpin>(
     }
 }
 
-async fn read_some<R: AsyncRead + Unpin>(rd: &mut R, input: &mut Input) -> io::Result<usize> {
-    let buf = input.buffer_mut();
-    buf.reserve(16 << 10);
-    rd.read_buf(buf).await
+/// Reads some input, and the descriptors passed with it (due from where that read began).
+async fn read_some<R: ConnRead>(rd: &mut R, input: &mut Input, passed: &mut Passed) -> io::Result<usize> {
+    let at = input.received();
+    let mut fds = Vec::new();
+    let read = rd.read_into(input, &mut fds).await;
+    passed.arrive(at, fds);
+    read
 }
 
 async fn poll_running(running: &mut Option<(ReplyFuture, Option<Value>)>) -> (Reply, Option<Value>) {
@@ -212,16 +241,18 @@ impl Conn {
                 return;
             }
             let Some(item) = input.next_item() else { return };
-            let job = match item {
-                Item::Error(e) => Job::Error(e),
-                Item::Value { bytes, single_quoted } => match parse_value(bytes, single_quoted) {
-                    Ok(v) => Job::Request(v),
-                    Err(e) => Job::Error(e),
-                },
+            let parsed = match item {
+                Item::Error(e) => Err(e),
+                Item::Value { bytes, single_quoted } => parse_value(bytes, single_quoted),
+            };
+            let end = input.scanned();
+            let job = match parsed {
+                Ok(v) => Job::Request(v, end),
+                Err(e) => Job::Error(e, end),
             };
             let is_oob = |v: &Value| v.get("exec-oob").is_some() && v.get("execute").is_none();
             match job {
-                Job::Request(req) if self.oob && is_oob(&req) => match self.dispatch(req) {
+                Job::Request(req, end) if self.oob && is_oob(&req) => match self.dispatch(req, end) {
                     Outcome::Done(reply, id) => {
                         self.drain_events();
                         write_reply(&mut self.out, &reply, id.as_ref());
@@ -240,11 +271,12 @@ impl Conn {
         while self.running.is_none() && self.out.len() < MAX_PENDING_OUT {
             let Some(job) = self.queue.pop_front() else { break };
             match job {
-                Job::Error(desc) => {
+                Job::Error(desc, end) => {
+                    self.passed.due(end);
                     let err = QmpError::new(ErrorClass::GenericError, desc);
                     write_reply(&mut self.out, &Err(err), None);
                 }
-                Job::Request(req) => match self.dispatch(req) {
+                Job::Request(req, end) => match self.dispatch(req, end) {
                     Outcome::Done(reply, id) => {
                         self.drain_events();
                         write_reply(&mut self.out, &reply, id.as_ref());
@@ -271,8 +303,10 @@ impl Conn {
         }
     }
 
-    /// QEMU's `qmp_dispatch`, check for check.
-    fn dispatch(&mut self, req: Value) -> Outcome {
+    /// QEMU's `qmp_dispatch`, check for check, for a request that ended just before stream
+    /// offset `end`.
+    fn dispatch(&mut self, req: Value, end: u64) -> Outcome {
+        self.passed.due(end);
         let Value::Object(mut obj) = req else {
             return Outcome::Done(Err(generic("QMP input must be a JSON object")), None);
         };
@@ -312,6 +346,10 @@ impl Conn {
         match &cmd.handler {
             Handler::Sync(f) => Outcome::Done(f(args), id),
             Handler::Async(f) => Outcome::Pending(f(args), id),
+            Handler::WithContext(f) => {
+                let mut cx = Context { passed: &mut self.passed, monitor: self.monitor };
+                Outcome::Done(f(args, &mut cx), id)
+            }
             Handler::Capabilities => Outcome::Done(self.capabilities(&args), id),
         }
     }

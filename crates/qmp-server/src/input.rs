@@ -64,6 +64,8 @@ enum Raw {
 #[derive(Debug)]
 pub struct Input {
     buf: Vec<u8>,
+    /// Bytes dropped from the front of `buf` so far (`buf[0]` is byte `base` of the stream).
+    base: u64,
     pos: usize,
     lex: Lex,
     /// Start of the token being lexed.
@@ -82,6 +84,7 @@ impl Input {
     pub fn new(max_size: usize) -> Self {
         Input {
             buf: Vec::with_capacity(4096),
+            base: 0,
             pos: 0,
             lex: Lex::Start,
             tok_start: 0,
@@ -100,6 +103,20 @@ impl Input {
         &mut self.buf
     }
 
+    /// How many bytes of the stream have been appended so far: the stream offset of the
+    /// next byte read.
+    pub fn received(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    /// The stream offset just past what has been cut into items (after [`next_item`]
+    /// returned one: just past its last byte).
+    ///
+    /// [`next_item`]: Input::next_item
+    pub fn scanned(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
     /// Appends bytes read from the client.
     #[cfg(test)]
     pub fn extend(&mut self, bytes: &[u8]) {
@@ -115,6 +132,7 @@ impl Input {
         };
         if keep > 0 {
             self.buf.drain(..keep);
+            self.base += keep as u64;
             self.pos -= keep;
             self.tok_start = self.tok_start.saturating_sub(keep);
             self.val_start = self.val_start.map(|v| v - keep);

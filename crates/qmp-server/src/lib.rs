@@ -69,6 +69,11 @@
 //! - A listener keeps accepting whatever `accept()` fails with: out of file descriptors
 //!   (`EMFILE`) it pauses, retries, and serves the waiting clients as soon as descriptors are
 //!   freed, logging one `tracing` warning per episode and one info line when it recovers.
+//! - Descriptors a client passes over a unix socket (SCM_RIGHTS; [`Server::serve_unix`],
+//!   [`Server::serve_unix_monitor`], [`Server::serve_unix_stream`]) are held as QEMU's
+//!   monitor holds them: the latest message's batch, until a command registered with
+//!   [`ServerBuilder::command_with_context`] takes it ([`Context::take_fd`]) or the client
+//!   leaves. [`ServerBuilder::on_client`] tells when clients come and go and monitors end.
 //! - A handler that panics takes its connection down (the client sees a disconnect); other
 //!   connections are unaffected.
 //! - Where QEMU's output depends on hash-table order (an object's member order, which of
@@ -76,6 +81,7 @@
 #![warn(missing_docs)]
 
 mod conn;
+mod fds;
 #[doc(hidden)]
 pub mod fuzzing;
 mod input;
@@ -87,6 +93,7 @@ pub mod schema;
 mod server;
 pub mod sim;
 
+pub use fds::{ClientEvent, Context, MonitorId};
 pub use qmp_proto::{ErrorClass, QmpError};
 pub use server::{
     bind_unix, bind_unix_mode, Args, CommandSpec, Events, Reply, ReplyFuture, Server, ServerBuilder,

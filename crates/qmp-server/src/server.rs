@@ -5,17 +5,18 @@ use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use qmp_proto::{QmpError, Timestamp};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tokio::sync::{broadcast, watch, Notify};
 
+use crate::fds::{BytesOnly, ClientEvent, ConnRead, Context, MonitorId};
 use crate::qjson;
 use crate::schema::{SchemaWriter, Struct, Ty};
 
@@ -26,9 +27,14 @@ pub type Reply = Result<Value, QmpError>;
 /// The future an async command returns.
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send + 'static>>;
 
+/// A sync handler that is given its connection's [`Context`].
+pub(crate) type ContextHandler = dyn Fn(Args, &mut Context<'_>) -> Reply + Send + Sync;
+
 pub(crate) enum Handler {
     Sync(Box<dyn Fn(Args) -> Reply + Send + Sync>),
     Async(Box<dyn Fn(Args) -> ReplyFuture + Send + Sync>),
+    /// Sync, with the connection's [`Context`] (passed descriptors, monitor).
+    WithContext(Box<ContextHandler>),
     /// `qmp_capabilities`, handled by the connection itself.
     Capabilities,
 }
@@ -124,7 +130,10 @@ pub struct ServerBuilder {
     channel: broadcast::Sender<Arc<[u8]>>,
     /// Whether `events()` handed out the channel (its capacity is then fixed).
     events_taken: bool,
+    client_hooks: Vec<ClientHook>,
 }
+
+type ClientHook = Box<dyn Fn(ClientEvent) + Send + Sync>;
 
 impl ServerBuilder {
     fn new() -> Self {
@@ -138,6 +147,7 @@ impl ServerBuilder {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             channel: broadcast::channel(4096).0,
             events_taken: false,
+            client_hooks: Vec::new(),
         };
         let caps = Ty::array(Ty::enumeration("QMPCapability", ["oob"]));
         b.insert(CommandSpec::new("qmp_capabilities").opt("enable", caps), Handler::Capabilities);
@@ -167,6 +177,79 @@ impl ServerBuilder {
         Fut: Future<Output = Reply> + Send + 'static,
     {
         self.insert(spec, Handler::Async(Box::new(move |a| Box::pin(handler(a)))));
+        self
+    }
+
+    /// Registers a command answered synchronously with its connection's [`Context`] at hand:
+    /// the descriptors the client passed over a unix socket (SCM_RIGHTS), and the monitor
+    /// the connection belongs to. How descriptors are held and taken follows QEMU; see
+    /// [`Context::take_fd`].
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use qmp_server::{CommandSpec, QmpError, ErrorClass, Server, schema::Ty};
+    /// use serde_json::json;
+    ///
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 1)] async fn main() -> std::io::Result<()> {
+    /// let server = Server::builder()
+    ///     .command_with_context(CommandSpec::new("take-fd").arg("name", Ty::Str), |_args, cx| {
+    ///         let fd = cx.take_fd().ok_or_else(|| {
+    ///             QmpError::new(ErrorClass::GenericError, "No file descriptor supplied via SCM_RIGHTS")
+    ///         })?;
+    ///         // Keep `fd` (an OwnedFd) somewhere; here it is closed on return.
+    ///         Ok(json!({"fd": fd.as_raw_fd()}))
+    ///     })
+    ///     .build();
+    ///
+    /// let (client, conn) = tokio::net::UnixStream::pair()?;
+    /// tokio::spawn({ let s = server.clone(); async move { s.serve_unix_stream(conn).await } });
+    /// // Send the request with a descriptor (here: the client's own socket) attached, and
+    /// // read the replies blocking (the server runs on the runtime's worker).
+    /// let client = client.into_std()?;
+    /// client.set_nonblocking(false)?;
+    /// use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    /// let req = b"{'execute': 'qmp_capabilities'}{'execute': 'take-fd', 'arguments': {'name': 'x'}}";
+    /// let fds = [client.as_raw_fd()];
+    /// sendmsg::<()>(client.as_raw_fd(), &[std::io::IoSlice::new(req)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)?;
+    /// use std::io::{BufRead, BufReader};
+    /// let mut lines = BufReader::new(&client).lines();
+    /// let _greeting = lines.next().unwrap()?;
+    /// assert_eq!(lines.next().unwrap()?, "{\"return\": {}}");
+    /// assert!(lines.next().unwrap()?.starts_with("{\"return\": {\"fd\": "));
+    /// # Ok(()) }
+    /// ```
+    pub fn command_with_context<F>(mut self, spec: CommandSpec, handler: F) -> Self
+    where
+        F: Fn(Args, &mut Context<'_>) -> Reply + Send + Sync + 'static,
+    {
+        self.insert(spec, Handler::WithContext(Box::new(handler)));
+        self
+    }
+
+    /// Calls `hook` as clients come and go and monitors end (see [`ClientEvent`]), on the
+    /// connection's task, in order for each monitor: for state kept per monitor (named
+    /// descriptors, as QEMU's `getfd` keeps them) or per client. Keep it quick; it must
+    /// not panic.
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+    /// use qmp_server::{ClientEvent, Server};
+    ///
+    /// let clients = Arc::new(AtomicUsize::new(0));
+    /// let counter = clients.clone();
+    /// let server = Server::builder()
+    ///     .on_client(move |event| match event {
+    ///         ClientEvent::Connected(_) => drop(counter.fetch_add(1, Ordering::AcqRel)),
+    ///         ClientEvent::Disconnected(_) => drop(counter.fetch_sub(1, Ordering::AcqRel)),
+    ///         _ => {}
+    ///     })
+    ///     .build();
+    /// ```
+    pub fn on_client<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(ClientEvent) + Send + Sync + 'static,
+    {
+        self.client_hooks.push(Box::new(hook));
         self
     }
 
@@ -293,6 +376,8 @@ impl ServerBuilder {
                 events,
                 shutdown,
                 version: self.version,
+                client_hooks: self.client_hooks,
+                monitors: AtomicU64::new(1),
             }),
         }
     }
@@ -313,6 +398,34 @@ pub(crate) struct Inner {
     pub events: broadcast::Sender<Arc<[u8]>>,
     pub shutdown: watch::Sender<bool>,
     pub version: VersionInfo,
+    client_hooks: Vec<ClientHook>,
+    /// The next [`MonitorId`].
+    monitors: AtomicU64,
+}
+
+impl Inner {
+    /// Tells the hooks.
+    pub(crate) fn client_event(&self, event: ClientEvent) {
+        for hook in &self.client_hooks {
+            hook(event);
+        }
+    }
+
+    fn new_monitor(self: &Arc<Self>) -> Monitor {
+        Monitor { id: MonitorId(self.monitors.fetch_add(1, Ordering::Relaxed)), inner: self.clone() }
+    }
+}
+
+/// A monitor being served: [`ClientEvent::MonitorClosed`] when dropped.
+struct Monitor {
+    id: MonitorId,
+    inner: Arc<Inner>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.inner.client_event(ClientEvent::MonitorClosed(self.id));
+    }
 }
 
 /// A QMP server: cheap to clone; every clone serves the same commands and shares events.
@@ -386,14 +499,28 @@ impl Server {
     }
 
     /// Serves one connection on `stream` until the client leaves or the server shuts down.
-    /// It counts towards [`connections`](Server::connections) but is never refused.
+    /// It counts towards [`connections`](Server::connections) but is never refused, and is a
+    /// monitor of its own. No descriptors can be passed on it: for a unix socket use
+    /// [`serve_unix_stream`](Server::serve_unix_stream).
     pub async fn serve_stream<S>(&self, stream: S) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         self.inner.connections.fetch_add(1, Ordering::AcqRel);
         let _slot = Slot(self.inner.clone());
-        crate::conn::serve(self.inner.clone(), stream).await
+        let monitor = self.inner.new_monitor();
+        crate::conn::serve(self.inner.clone(), stream, monitor.id).await
+    }
+
+    /// [`serve_stream`](Server::serve_stream) on a connected unix socket, which also
+    /// receives the descriptors the client passes (SCM_RIGHTS) for commands registered with
+    /// [`command_with_context`](ServerBuilder::command_with_context).
+    pub async fn serve_unix_stream(&self, stream: UnixStream) -> io::Result<()> {
+        self.inner.connections.fetch_add(1, Ordering::AcqRel);
+        let _slot = Slot(self.inner.clone());
+        let monitor = self.inner.new_monitor();
+        let (rd, wr) = stream.into_split();
+        crate::conn::serve_halves(self.inner.clone(), rd, wr, monitor.id).await
     }
 
     /// Accepts connections on `listener`, one task each, until shutdown.
@@ -473,26 +600,27 @@ impl Drop for Slot {
 
 /// A listener the accept loop takes connections from, as read and write halves.
 trait Accept {
-    type Read: AsyncRead + Unpin + Send + 'static;
+    type Read: ConnRead + AsyncRead + 'static;
     type Write: AsyncWrite + Unpin + Send + 'static;
-    fn poll_conn(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Read, Self::Write)>>;
+    fn poll_conn(&self, cx: &mut TaskContext<'_>) -> Poll<io::Result<(Self::Read, Self::Write)>>;
 }
 
 impl Accept for UnixListener {
     type Read = tokio::net::unix::OwnedReadHalf;
     type Write = tokio::net::unix::OwnedWriteHalf;
-    fn poll_conn(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Read, Self::Write)>> {
+    fn poll_conn(&self, cx: &mut TaskContext<'_>) -> Poll<io::Result<(Self::Read, Self::Write)>> {
         self.poll_accept(cx).map_ok(|(stream, _)| stream.into_split())
     }
 }
 
 impl Accept for TcpListener {
-    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Read = BytesOnly<tokio::net::tcp::OwnedReadHalf>;
     type Write = tokio::net::tcp::OwnedWriteHalf;
-    fn poll_conn(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Read, Self::Write)>> {
+    fn poll_conn(&self, cx: &mut TaskContext<'_>) -> Poll<io::Result<(Self::Read, Self::Write)>> {
         self.poll_accept(cx).map_ok(|(stream, _)| {
             let _ = stream.set_nodelay(true);
-            stream.into_split()
+            let (rd, wr) = stream.into_split();
+            (BytesOnly(rd), wr)
         })
     }
 }
@@ -604,6 +732,12 @@ impl Backoff {
 
 /// Accepts on `listener` until shutdown, whatever accept() fails with.
 async fn accept_loop<L: Accept>(inner: &Arc<Inner>, listener: L, clients: Clients) {
+    // One monitor for the listener's clients, one after another; ended when the loop stops
+    // (or its task is aborted).
+    let listener_monitor = match clients {
+        Clients::OneAtATime => Some(inner.new_monitor()),
+        Clients::Many => None,
+    };
     let mut stop = inner.shutdown.subscribe();
     let mut backoff = Backoff::default();
     let mut refusing = false;
@@ -651,10 +785,20 @@ async fn accept_loop<L: Accept>(inner: &Arc<Inner>, listener: L, clients: Client
         }
         refusing = false;
         let slot = Slot(inner.clone());
+        // Many clients: each connection is a monitor of its own.
+        let (own_monitor, monitor) = match &listener_monitor {
+            Some(m) => (None, m.id),
+            None => {
+                let m = inner.new_monitor();
+                let id = m.id;
+                (Some(m), id)
+            }
+        };
         let inner = inner.clone();
         let serve = async move {
             let _slot = slot;
-            let _ = crate::conn::serve_halves(inner, rd, wr).await;
+            let _own = own_monitor;
+            let _ = crate::conn::serve_halves(inner, rd, wr, monitor).await;
         };
         match clients {
             Clients::Many => drop(tokio::spawn(serve)),

@@ -251,3 +251,178 @@ async fn bind_replaces_stale_sockets_but_never_other_files() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 2, "no private bind directories left: {leftovers:?}");
 }
+
+/// A server whose `take` command reports how many descriptors were passed with the message
+/// it takes them from, and keeps the first under `name` (dropping the last reference closes
+/// it); `drop` forgets one.
+fn fd_server() -> Server {
+    use std::collections::HashMap;
+    use std::os::fd::OwnedFd;
+    use std::sync::{Arc, Mutex};
+    let kept: Arc<Mutex<HashMap<String, OwnedFd>>> = Arc::default();
+    let k2 = kept.clone();
+    Server::builder()
+        .command_with_context(CommandSpec::new("take").arg("name", Ty::Str), move |a, cx| {
+            let held = cx.fds_held();
+            let fd = cx.take_fd().ok_or_else(|| {
+                qmp_server::QmpError::new(qmp_server::ErrorClass::GenericError, "nothing passed")
+            })?;
+            kept.lock().unwrap().insert(a["name"].as_str().unwrap().into(), fd);
+            Ok(json!({"held": held}))
+        })
+        .command(CommandSpec::new("drop").arg("name", Ty::Str), move |a| {
+            k2.lock().unwrap().remove(a["name"].as_str().unwrap());
+            Ok(json!({}))
+        })
+        .command_async(CommandSpec::new("sleep").arg("ms", Ty::Uint), |a| async move {
+            tokio::time::sleep(Duration::from_millis(a["ms"].as_u64().unwrap_or(0))).await;
+            Ok(json!({}))
+        })
+        .build()
+}
+
+/// Sends `bytes` on `sock` with `fds` attached.
+fn send_fds(sock: &std::os::unix::net::UnixStream, bytes: &[u8], fds: &[std::os::fd::RawFd]) {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &[std::io::IoSlice::new(bytes)], &cmsg, MsgFlags::empty(), None).unwrap();
+}
+
+/// Whether the server still holds the read end of the pipe whose write end is `w`.
+fn pipe_open(w: &mut std::fs::File) -> bool {
+    use std::io::Write;
+    match w.write_all(b"x") {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn pipe() -> (std::os::fd::OwnedFd, std::fs::File) {
+    let (r, w) = nix::unistd::pipe().unwrap();
+    (r, std::fs::File::from(w))
+}
+
+/// qemu.qmp's `send_fd_scm` sends one space carrying the descriptor, then the request. The
+/// kernel ends a read after bytes that carried descriptors, so after that one-byte read the
+/// request is still waiting although nothing new will arrive to say so. Here both arrive
+/// while the server is busy (a command that blocks its one thread), and the client reads
+/// nothing that would wake the server: the pipe passed shows whether `take` ran (it closes it).
+#[test]
+fn a_descriptor_sent_ahead_of_its_request_is_taken_by_it() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::AsRawFd;
+    let (client, conn) = std::os::unix::net::UnixStream::pair().unwrap();
+    conn.set_nonblocking(true).unwrap();
+    let server = Server::builder()
+        .command(CommandSpec::new("block"), |_| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(json!({}))
+        })
+        .command_with_context(CommandSpec::new("take-and-close"), |_, cx| {
+            Ok(json!({"took": cx.take_fd().is_some()}))
+        })
+        .build();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let conn = tokio::net::UnixStream::from_std(conn).unwrap();
+            server.serve_unix_stream(conn).await
+        })
+    });
+    let mut rd = BufReader::new(client.try_clone().unwrap());
+    let mut greeting = String::new();
+    rd.read_line(&mut greeting).unwrap();
+    (&client).write_all(br#"{"execute": "qmp_capabilities"}"#).unwrap();
+    let mut reply = String::new();
+    rd.read_line(&mut reply).unwrap();
+    assert_eq!(reply.trim(), r#"{"return": {}}"#);
+    std::thread::sleep(Duration::from_millis(50));
+
+    let (r, mut w) = pipe();
+    (&client).write_all(br#"{"execute": "block"}"#).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    send_fds(&client, b" ", &[r.as_raw_fd()]);
+    (&client).write_all(br#"{"execute": "take-and-close"}"#).unwrap();
+    drop(r);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while pipe_open(&mut w) {
+        assert!(std::time::Instant::now() < deadline, "the request after the descriptor was left unread");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for want in [r#"{"return": {}}"#, r#"{"return": {"took": true}}"#] {
+        let mut line = String::new();
+        rd.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), want);
+    }
+}
+
+/// Descriptors held as QEMU holds them: a later message's replace the earlier (closed); of a
+/// message's several, the first is taken and the rest closed; a request queued behind a slow
+/// one gets the descriptor sent with its own bytes; what no command took is closed when the
+/// client leaves; TCP connections carry none.
+#[test]
+fn descriptors_are_held_replaced_taken_and_closed() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::AsRawFd;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fd.sock");
+    let server = fd_server();
+    let listener = rt.block_on(async { qmp_server::bind_unix(&path) }).unwrap();
+    rt.spawn({
+        let s = server.clone();
+        async move { s.serve_unix(listener).await }
+    });
+    let sock = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let mut rd = BufReader::new(sock.try_clone().unwrap());
+    let mut line = || {
+        let mut l = String::new();
+        rd.read_line(&mut l).unwrap();
+        l.trim().to_string()
+    };
+    line();
+    (&sock).write_all(br#"{"execute": "qmp_capabilities"}"#).unwrap();
+    assert_eq!(line(), r#"{"return": {}}"#);
+
+    let (r0, mut w0) = pipe();
+    let (r1, mut w1) = pipe();
+    let (r2, mut w2) = pipe();
+    send_fds(&sock, br#"{"execute": "sleep", "arguments": {"ms": 1}}"#, &[r0.as_raw_fd()]);
+    send_fds(&sock, b" ", &[r1.as_raw_fd(), r2.as_raw_fd()]);
+    (&sock).write_all(br#"{"execute": "take", "arguments": {"name": "x"}}"#).unwrap();
+    drop((r0, r1, r2));
+    assert_eq!(line(), r#"{"return": {}}"#);
+    assert_eq!(line(), r#"{"return": {"held": 2}}"#);
+    assert!(!pipe_open(&mut w0), "replaced by the later message's");
+    assert!(pipe_open(&mut w1), "the first of the message's, taken");
+    assert!(!pipe_open(&mut w2), "the rest of the message's, closed");
+
+    // Behind a slow command, a request still gets the descriptor sent with it.
+    let (r3, mut w3) = pipe();
+    (&sock).write_all(br#"{"execute": "sleep", "arguments": {"ms": 200}}"#).unwrap();
+    send_fds(&sock, br#"{"execute": "take", "arguments": {"name": "y"}}"#, &[r3.as_raw_fd()]);
+    drop(r3);
+    assert_eq!(line(), r#"{"return": {}}"#);
+    assert_eq!(line(), r#"{"return": {"held": 1}}"#);
+    assert!(pipe_open(&mut w3));
+    (&sock).write_all(br#"{"execute": "drop", "arguments": {"name": "y"}}"#).unwrap();
+    assert_eq!(line(), r#"{"return": {}}"#);
+    assert!(!pipe_open(&mut w3), "dropped by the server, so closed");
+
+    // Passed but never taken: closed when the client leaves.
+    let (r4, mut w4) = pipe();
+    send_fds(&sock, br#"{"execute": "sleep", "arguments": {"ms": 0}}"#, &[r4.as_raw_fd()]);
+    drop(r4);
+    assert_eq!(line(), r#"{"return": {}}"#);
+    assert!(pipe_open(&mut w4), "held for a later command");
+    drop(rd);
+    drop(sock);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while pipe_open(&mut w4) {
+        assert!(std::time::Instant::now() < deadline, "still open after the client left");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(pipe_open(&mut w1), "what a command took is the server's");
+}

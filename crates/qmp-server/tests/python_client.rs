@@ -17,6 +17,7 @@ fn qemu_qmp_python_client_against_the_simulator() {
     assert!(out.status.success(), "qemu.qmp client failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("then BLOCK_JOB_CANCELLED"), "{stdout}");
     assert!(stdout.contains("qom walk:") && stdout.contains("rolled back"), "{stdout}");
+    assert!(stdout.contains("fd passing: getfd/closefd, add-fd"), "{stdout}");
     assert!(stdout.trim_end().ends_with("OK"), "{stdout}");
 }
 

@@ -3,13 +3,17 @@
 
 Connects, negotiates (with oob when offered), executes commands, listens for events, and
 runs block-stream + block-job-cancel until BLOCK_JOB_CANCELLED, walks the QOM tree from /,
-and runs a transaction over dirty bitmaps that succeeds and one that is rolled back. Prints one line per check;
+runs a transaction over dirty bitmaps that succeeds and one that is rolled back, and
+passes pipe descriptors with `send_fd_scm` for getfd/closefd and add-fd/query-fdsets/remove-fd
+(a pipe's write end fails with EPIPE once the server closed the read end it was passed).
+Prints one line per check;
 exits non-zero on the first failure.
 
 With `--storage-daemon PATH`, runs `storage_daemon_session` instead.
 """
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Mapping
 
@@ -117,8 +121,50 @@ async def main(path):
     assert names == ["b1", "b0"], names
     print("transaction: committed, then rolled back:", names)
 
+    await fd_passing(qmp)
+
     await qmp.disconnect()
     print("OK")
+
+
+async def fd_passing(qmp):
+    """getfd/closefd and an fd set, with pipes' read ends passed by `send_fd_scm`."""
+    def passed_pipe():
+        r, w = os.pipe()
+        qmp.send_fd_scm(r)
+        os.close(r)  # the server holds the only read end now
+        return w
+
+    w = passed_pipe()
+    await qmp.execute("getfd", {"fdname": "pipe0"})
+    os.write(w, b"x")
+    await qmp.execute("closefd", {"fdname": "pipe0"})
+    try:
+        os.write(w, b"x")
+        raise AssertionError("closefd left the descriptor open")
+    except BrokenPipeError:
+        pass
+    os.close(w)
+
+    w = passed_pipe()
+    info = await qmp.execute("add-fd", {"opaque": "from qemu.qmp"})
+    sets = await qmp.execute("query-fdsets")
+    want = [{"fds": [{"fd": info["fd"], "opaque": "from qemu.qmp"}], "fdset-id": info["fdset-id"]}]
+    assert sets == want, sets
+    await qmp.execute("remove-fd", {"fdset-id": info["fdset-id"], "fd": info["fd"]})
+    assert await qmp.execute("query-fdsets") == []
+    try:
+        os.write(w, b"x")
+        raise AssertionError("remove-fd left the descriptor open")
+    except BrokenPipeError:
+        pass
+    os.close(w)
+    try:
+        await qmp.execute("getfd", {"fdname": "none"})
+        raise AssertionError("getfd without a descriptor succeeded")
+    except ExecuteError as err:
+        assert str(err) == "No file descriptor supplied via SCM_RIGHTS", str(err)
+    print("fd passing: getfd/closefd, add-fd/query-fdsets/remove-fd")
 
 
 async def storage_daemon_session(path):

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,6 @@ use std::time::Duration;
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
-use tokio::io::Interest;
 use tokio::net::unix::OwnedReadHalf;
 use tokio::net::UnixStream;
 
@@ -28,9 +27,6 @@ use crate::schema::{Struct, Ty};
 /// Requests of one client in flight (forwarded or waiting their turn); reading its input
 /// pauses beyond this.
 const MAX_INFLIGHT: usize = 1024;
-
-/// Descriptors a client may have waiting (and pass in one message); more are closed.
-const MAX_FDS: usize = 16;
 
 /// How long output still owed is given once the session has to end (upstream gone).
 const FINAL_FLUSH: Duration = Duration::from_millis(50);
@@ -168,55 +164,10 @@ pub(crate) async fn run<B: Backend>(backend: B, stream: UnixStream, cfg: Session
     let _ = wr.shutdown().await;
 }
 
-/// Reads what the client sent, and any descriptors passed with it (SCM_RIGHTS).
+/// Reads what the client sent, and any descriptors passed with it (SCM_RIGHTS; more than
+/// [`MAX_FDS`](crate::fds::MAX_FDS) waiting are closed).
 async fn read_some(rd: &OwnedReadHalf, input: &mut Input, fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
-    let mut chunk = [0u8; 16 << 10];
-    loop {
-        rd.readable().await?;
-        let sock = rd.as_ref();
-        let mut short = None;
-        let r = sock.try_io(Interest::READABLE, || {
-            let n = recv_with_fds(sock.as_raw_fd(), &mut chunk, fds)?;
-            if n > 0 && n < chunk.len() {
-                // perf: a short read emptied the socket; saying WouldBlock here clears the
-                // readiness now instead of costing a recvmsg that fails (half the proxy's
-                // recvmsg calls, 64 in flight).
-                short = Some(n);
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(n)
-        });
-        match (r, short) {
-            (_, Some(n)) | (Ok(n), None) => {
-                input.buffer_mut().extend_from_slice(&chunk[..n]);
-                return Ok(n);
-            }
-            (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            (Err(e), None) => return Err(e),
-        }
-    }
-}
-
-fn recv_with_fds(sock: RawFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut iov = [std::io::IoSliceMut::new(buf)];
-    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
-    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
-    let bytes = msg.bytes;
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::ScmRights(raw) = c {
-                for fd in raw {
-                    // SAFETY: the kernel just gave us this descriptor; nothing else owns it.
-                    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                    if fds.len() < MAX_FDS {
-                        fds.push(fd);
-                    }
-                }
-            }
-        }
-    }
-    Ok(bytes)
+    crate::fds::read_unix(rd.as_ref(), input, fds).await
 }
 
 impl<B: Backend> Session<B> {

@@ -14,6 +14,7 @@ use super::qapi;
 use super::transaction::{bitmap_command, transaction};
 use super::vm::State;
 use super::{lock, Like, Shared, SimOptions};
+use crate::fds::{ClientEvent, Context};
 use crate::server::{Args, CommandSpec, Reply, Server, ServerBuilder, VersionInfo};
 
 /// The monitor's chardev, the one yank instance QEMU lists with `-qmp`.
@@ -51,6 +52,20 @@ fn on(b: ServerBuilder, cx: &Ctx, spec: CommandSpec, f: fn(&mut State, &Args) ->
         state.wake.notify_one();
         reply
     })
+}
+
+/// [`on`] for a command that needs its connection: the descriptors passed, the monitor.
+fn on_cx(
+    b: ServerBuilder,
+    cx: &Ctx,
+    spec: CommandSpec,
+    f: fn(&mut State, &Args, &mut Context<'_>) -> Reply,
+) -> ServerBuilder {
+    if !cx.offers(spec.name()) {
+        return b;
+    }
+    let state = cx.state.clone();
+    b.command_with_context(spec, move |args, conn| f(&mut lock(&state), &args, conn))
 }
 
 /// Builds the simulator's server and its shared state.
@@ -175,6 +190,27 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     b = on(b, st, qapi::command("qom-list-types"), |s, a| s.qom.types().list_types(a));
     b = on(b, st, qapi::command("qom-list-properties"), |s, a| s.qom.types().list_properties(a));
     b = on(b, st, qapi::command("device-list-properties"), |s, a| s.qom.types().device_list_properties(a));
+    b = on_cx(b, st, qapi::command("getfd"), |s, a, cx| s.fds.getfd(a, cx));
+    b = on_cx(b, st, qapi::command("closefd"), |s, a, cx| s.fds.closefd(a, cx));
+    b = on_cx(b, st, qapi::command("add-fd"), |s, a, cx| s.fds.add_fd(a, cx));
+    b = on(b, st, qapi::command("remove-fd"), |s, a| {
+        let running = s.run == "running";
+        s.fds.remove_fd(a, running)
+    });
+    b = on(b, st, qapi::command("query-fdsets"), |s, _| s.fds.query());
+    {
+        // QEMU keeps named descriptors per monitor and cleans fd sets as clients leave.
+        let state = state.clone();
+        b = b.on_client(move |event| {
+            let mut s = lock(&state);
+            let running = s.run == "running";
+            match event {
+                ClientEvent::Connected(_) => s.fds.connected(),
+                ClientEvent::Disconnected(_) => s.fds.disconnected(running),
+                ClientEvent::MonitorClosed(monitor) => s.fds.monitor_closed(monitor),
+            }
+        });
+    }
     for (name, data) in qapi::events() {
         if options.like == Like::QemuSystem || STORAGE_DAEMON_EVENTS.binary_search(&name).is_ok() {
             b = b.event(name, data);

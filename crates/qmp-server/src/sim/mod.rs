@@ -21,6 +21,7 @@
 mod bitmap;
 mod block;
 mod commands;
+mod fdsets;
 mod ghash;
 mod image;
 mod migration;
@@ -155,12 +156,19 @@ impl Simulator {
         self.server.serve_stream(stream).await
     }
 
+    /// Serves one connection on a connected unix socket until it closes, receiving the
+    /// descriptors its client passes (SCM_RIGHTS) for `getfd` and `add-fd`.
+    pub async fn serve_unix_stream(&self, stream: tokio::net::UnixStream) -> io::Result<()> {
+        self.server.serve_unix_stream(stream).await
+    }
+
     /// A connected in-process socket: the simulator serves one end, you get the other
-    /// (hand it to `qmp::ClientBuilder::connect_unix_stream`). No file is created.
+    /// (hand it to `qmp::ClientBuilder::connect_unix_stream`). No file is created; it takes
+    /// descriptors passed with SCM_RIGHTS (`getfd`, `add-fd`) like a socket file would.
     pub fn connect_pair(&self) -> io::Result<tokio::net::UnixStream> {
         let (ours, theirs) = tokio::net::UnixStream::pair()?;
         let server = self.server.clone();
-        tokio::spawn(async move { server.serve_stream(ours).await });
+        tokio::spawn(async move { server.serve_unix_stream(ours).await });
         Ok(theirs)
     }
 

@@ -6,6 +6,7 @@ use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
 use super::block::Block;
+use super::fdsets::Fds;
 use super::migration::Migration;
 use super::qom::Qom;
 use crate::server::{Args, Events, Reply, VersionInfo};
@@ -23,6 +24,8 @@ pub(crate) struct State {
     pub block: Block,
     /// The QOM tree (`qom-list` and friends).
     pub qom: Qom,
+    /// Descriptors clients passed (`getfd`, `add-fd`).
+    pub fds: Fds,
     /// Told after every command: the idle clock sleeps until one may have started something.
     pub wake: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -58,6 +61,7 @@ impl State {
                 super::Like::QemuSystem => Qom::default(),
                 super::Like::StorageDaemon => Qom::storage_daemon(),
             },
+            fds: Fds::default(),
             wake: std::sync::Arc::default(),
         }
     }
