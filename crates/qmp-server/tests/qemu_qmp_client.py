@@ -135,16 +135,18 @@ async def fd_passing(qmp):
         os.close(r)  # the server holds the only read end now
         return w
 
+    def assert_closed(w, by):
+        try:
+            os.write(w, b"x")
+            raise AssertionError(by + " left the descriptor open")
+        except BrokenPipeError:
+            os.close(w)
+
     w = passed_pipe()
     await qmp.execute("getfd", {"fdname": "pipe0"})
     os.write(w, b"x")
     await qmp.execute("closefd", {"fdname": "pipe0"})
-    try:
-        os.write(w, b"x")
-        raise AssertionError("closefd left the descriptor open")
-    except BrokenPipeError:
-        pass
-    os.close(w)
+    assert_closed(w, "closefd")
 
     w = passed_pipe()
     info = await qmp.execute("add-fd", {"opaque": "from qemu.qmp"})
@@ -153,12 +155,7 @@ async def fd_passing(qmp):
     assert sets == want, sets
     await qmp.execute("remove-fd", {"fdset-id": info["fdset-id"], "fd": info["fd"]})
     assert await qmp.execute("query-fdsets") == []
-    try:
-        os.write(w, b"x")
-        raise AssertionError("remove-fd left the descriptor open")
-    except BrokenPipeError:
-        pass
-    os.close(w)
+    assert_closed(w, "remove-fd")
     try:
         await qmp.execute("getfd", {"fdname": "none"})
         raise AssertionError("getfd without a descriptor succeeded")
