@@ -194,7 +194,7 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     b = on_cx(b, st, qapi::command("closefd"), |s, a, cx| s.fds.closefd(a, cx));
     b = on_cx(b, st, qapi::command("add-fd"), |s, a, cx| s.fds.add_fd(a, cx));
     b = on(b, st, qapi::command("remove-fd"), |s, a| {
-        let running = s.run == "running";
+        let running = s.running();
         s.fds.remove_fd(a, running)
     });
     b = on(b, st, qapi::command("query-fdsets"), |s, _| s.fds.query());
@@ -203,7 +203,7 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
         let state = state.clone();
         b = b.on_client(move |event| {
             let mut s = lock(&state);
-            let running = s.run == "running";
+            let running = s.running();
             match event {
                 ClientEvent::Connected(_) => s.fds.connected(),
                 ClientEvent::Disconnected(_) => s.fds.disconnected(running),

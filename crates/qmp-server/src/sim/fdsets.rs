@@ -68,14 +68,10 @@ impl Fds {
     /// `closefd`.
     pub fn closefd(&mut self, args: &Args, cx: &mut Context<'_>) -> Reply {
         let name = args["fdname"].as_str().unwrap_or_default();
-        let named = self.named.entry(cx.monitor()).or_default();
-        match named.iter().position(|(n, _)| n == name) {
-            Some(i) => {
-                named.swap_remove(i);
-                Ok(Value::Object(Map::new()))
-            }
-            None => Err(not_found(name)),
-        }
+        let named = self.named.get_mut(&cx.monitor()).ok_or_else(|| not_found(name))?;
+        let i = named.iter().position(|(n, _)| n == name).ok_or_else(|| not_found(name))?;
+        named.swap_remove(i);
+        Ok(Value::Object(Map::new()))
     }
 
     /// `add-fd`: the passed descriptor into set `fdset-id` (or the lowest free id).
@@ -110,7 +106,9 @@ impl Fds {
             },
             None => set.iter_mut().for_each(|f| f.removed = true),
         }
-        self.clean(id, running);
+        if !clean(set, running, self.clients == 0) {
+            self.sets.remove(&id);
+        }
         Ok(Value::Object(Map::new()))
     }
 
@@ -140,27 +138,21 @@ impl Fds {
     /// A client left: with none left, every set is cleaned (while running).
     pub fn disconnected(&mut self, running: bool) {
         self.clients = self.clients.saturating_sub(1);
-        let ids: Vec<i64> = self.sets.keys().copied().collect();
-        for id in ids {
-            self.clean(id, running);
-        }
+        let unused = self.clients == 0;
+        self.sets.retain(|_, set| clean(set, running, unused));
     }
 
     /// A monitor ended: its named descriptors are closed.
     pub fn monitor_closed(&mut self, monitor: MonitorId) {
         self.named.remove(&monitor);
     }
+}
 
-    /// QEMU's fd set clean-up: closes what was removed (and, with no client connected,
-    /// everything), only while running; drops the set once empty.
-    fn clean(&mut self, id: i64, running: bool) {
-        let unused = self.clients == 0;
-        let Some(set) = self.sets.get_mut(&id) else { return };
-        if running {
-            set.retain(|f| !(f.removed || unused));
-        }
-        if set.is_empty() {
-            self.sets.remove(&id);
-        }
+/// QEMU's fd set clean-up: closes what was removed (and, with no client connected,
+/// everything), only while running. Whether the set is kept (it is dropped once empty).
+fn clean(set: &mut Vec<SetFd>, running: bool, unused: bool) -> bool {
+    if running {
+        set.retain(|f| !(f.removed || unused));
     }
+    !set.is_empty()
 }

@@ -66,8 +66,13 @@ impl State {
         }
     }
 
+    /// Whether the VM runs (QEMU's `runstate_is_running`).
+    pub fn running(&self) -> bool {
+        self.run == "running"
+    }
+
     pub fn query_status(&self) -> Reply {
-        Ok(json!({"running": self.run == "running", "singlestep": false, "status": self.run}))
+        Ok(json!({"running": self.running(), "singlestep": false, "status": self.run}))
     }
 
     pub fn query_version(&self) -> Reply {
