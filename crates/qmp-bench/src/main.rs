@@ -41,8 +41,8 @@ const USAGE: &str = "usage: qmp-bench [--quick] [--json] | --build-time [--json]
                 (several minutes; fetches qapi-qmp from crates.io first)
   --ga-copy [MIB]  instead: a file of MIB MiB (64) copied into and out of real qemu-ga with
                 `qmp ga cp` and with qemu.qmp, checked byte for byte (about a minute)
-  --proxy       instead: query-status against real QEMU directly and through `qmp proxy`'s
-                engine, serial and 64 in flight (a few seconds)
+  --proxy       instead: query-status against the fast peer and real QEMU, directly, through
+                `qmp proxy` and through socat: serial, 64 in flight, 16 clients (a few seconds)
 
 Runs every measure of issue 5 against peers it starts itself; see BENCHMARKS.md.";
 

@@ -1,8 +1,9 @@
 //! `qmp-bench --proxy`: the cost of `qmp proxy`. The same `qmp` client runs `query-status`
-//! directly and through an in-process `qmp_server::proxy::Proxy`, against the fast peer (so
-//! the proxy's own cost shows) and against real QEMU 7.2 (what a user sees), in one run: one
-//! call at a time (the round trip), 64 in flight, and 16 clients with 64 in flight each, every
-//! reply counted. Then the `qmp proxy` binary's resident memory, idle and with 100 idle
+//! directly, through a `qmp proxy` process, and (against the fast peer) through `socat`, a
+//! relay that copies bytes and does nothing else: the floor for any proxy process. Against
+//! the fast peer the proxy's own cost shows; against real QEMU 7.2, what a user sees. In one
+//! run: one call at a time (the round trip), 64 in flight, and 16 clients with 64 in flight
+//! each, every reply counted. Then the proxy's resident memory, idle and with 100 idle
 //! clients. Each figure is the median of interleaved rounds.
 
 use std::io;
@@ -10,15 +11,59 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use qmp_server::proxy::{Listen, Proxy};
-
 /// Calls per round, in all (split among clients and tasks).
 const N: usize = 2000;
 
-/// One upstream and the proxy in front of it.
-struct Pair {
+/// One upstream and the relays in front of it.
+struct Upstream {
+    name: &'static str,
     direct: PathBuf,
-    proxied: PathBuf,
+    proxy: Relay,
+    /// `socat` in front of the fast peer (QEMU's monitor serves one client: none there).
+    socat: Option<Relay>,
+}
+
+/// A relay process listening on `path`, killed on drop.
+struct Relay {
+    path: PathBuf,
+    child: std::process::Child,
+}
+
+impl Relay {
+    /// `qmp proxy --upstream UPSTREAM --listen LISTEN`.
+    fn proxy(upstream: &Path, listen: PathBuf) -> io::Result<Relay> {
+        let mut cmd = Command::new(crate::external::qmp_binary()?);
+        cmd.arg("proxy").arg("--upstream").arg(upstream).arg("--listen").arg(&listen);
+        Relay::start(cmd, listen)
+    }
+
+    /// `socat` forking a relay per client from `listen` to `upstream`; `None` if this machine
+    /// has no socat.
+    fn socat(upstream: &Path, listen: PathBuf) -> io::Result<Option<Relay>> {
+        let mut cmd = Command::new("socat");
+        cmd.arg(format!("UNIX-LISTEN:{},fork", listen.display()))
+            .arg(format!("UNIX-CONNECT:{}", upstream.display()));
+        match Relay::start(cmd, listen) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs `cmd` and waits for its socket.
+    fn start(mut cmd: Command, path: PathBuf) -> io::Result<Relay> {
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        let relay = Relay { path, child };
+        crate::child::wait_for_path(&relay.path)?;
+        Ok(relay)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn run() -> io::Result<()> {
@@ -27,37 +72,64 @@ pub fn run() -> io::Result<()> {
     let fast = dir.path().join("fast.sock");
     let listener = qmp_unix::bind_unix(&fast, 0o600)?;
     std::thread::spawn(move || crate::peer::serve(listener, None));
+    let upstreams = [
+        Upstream {
+            name: "the fast peer",
+            direct: fast.clone(),
+            proxy: Relay::proxy(&fast, dir.path().join("proxy-fast.sock"))?,
+            socat: Relay::socat(&fast, dir.path().join("socat-fast.sock"))?,
+        },
+        // QEMU serves one client per monitor: 0 direct, 1 through the proxy.
+        Upstream {
+            name: "real QEMU 7.2",
+            direct: qemu.socket(0).to_owned(),
+            proxy: Relay::proxy(qemu.socket(1), dir.path().join("proxy-qemu.sock"))?,
+            socat: None,
+        },
+    ];
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        let mut pairs = Vec::new();
-        // The fast peer serves any number of clients; QEMU one per monitor (0 direct, 1 proxied).
-        for (name, direct, upstream) in [
-            ("the fast peer", fast.clone(), fast.clone()),
-            ("real QEMU 7.2", qemu.socket(0).to_owned(), qemu.socket(1).to_owned()),
-        ] {
-            let sock = dir.path().join(format!("proxy-{}.sock", pairs.len()));
-            let bound =
-                Proxy::connect(&qmp::Address::Unix(upstream)).await?.listen(Listen::new(&sock)).bind()?;
-            tokio::spawn(bound.serve());
-            pairs.push((name, Pair { direct, proxied: sock }));
-        }
-        println!("query-status, {N} calls per round, median of {ROUNDS} interleaved rounds (µs per call; ratio: through the proxy / direct)");
-        println!("{:<16} {:<22} {:>10} {:>14} {:>9}", "upstream", "", "direct", "through proxy", "ratio");
-        for (name, pair) in &pairs {
-            for (label, clients, inflight) in [("serial", 1, 1), ("64 in flight", 1, 64), ("16 clients x 64", 16, 64)] {
-                let direct = connect(&pair.direct, clients).await?;
-                let proxied = connect(&pair.proxied, clients).await?;
-                let (mut d, mut p) = (Vec::new(), Vec::new());
+        println!("query-status, {N} calls per round, median of {ROUNDS} interleaved rounds, µs per call");
+        println!(
+            "{:<14} {:<16} {:>8} {:>8} {:>10} {:>14} {:>13}",
+            "upstream", "", "direct", "socat", "qmp proxy", "proxy/direct", "proxy/socat"
+        );
+        for up in &upstreams {
+            for (label, clients, inflight) in
+                [("serial", 1, 1), ("64 in flight", 1, 64), ("16 clients x 64", 16, 64)]
+            {
+                let direct = connect(&up.direct, clients).await?;
+                let proxied = connect(&up.proxy.path, clients).await?;
+                let socat = match &up.socat {
+                    Some(r) => Some(connect(&r.path, clients).await?),
+                    None => None,
+                };
+                let (mut d, mut p, mut s) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..ROUNDS {
                     d.push(round(&direct, inflight).await?);
                     p.push(round(&proxied, inflight).await?);
+                    if let Some(conns) = &socat {
+                        s.push(round(conns, inflight).await?);
+                    }
                 }
                 let (d, p) = (median(d), median(p));
-                println!("{name:<16} {label:<22} {d:>10.1} {p:>14.1} {:>9.2}", p / d);
+                let (s, vs_socat) = match s.is_empty() {
+                    true => ("-".to_string(), "-".to_string()),
+                    false => {
+                        let s = median(s);
+                        (format!("{s:.1}"), format!("{:.2}", p / s))
+                    }
+                };
+                println!(
+                    "{:<14} {label:<16} {d:>8.1} {s:>8} {p:>10.1} {:>14.2} {vs_socat:>13}",
+                    up.name,
+                    p / d
+                );
             }
         }
         Ok::<(), io::Error>(())
     })?;
+    drop(upstreams);
     proxy_rss(qemu.socket(2), dir.path())
 }
 
@@ -115,38 +187,23 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// The `qmp proxy` binary in front of `upstream`: its RSS idle, then with 100 clients that
 /// have each run one command and stay connected.
 fn proxy_rss(upstream: &Path, dir: &Path) -> io::Result<()> {
-    let qmp = crate::external::qmp_binary()?;
-    let listen = dir.join("rss.sock");
-    let mut child = Command::new(qmp)
-        .arg("proxy")
-        .arg("--upstream")
-        .arg(upstream)
-        .arg("--listen")
-        .arg(&listen)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let result = (|| {
-        crate::child::wait_for_path(&listen)?;
-        std::thread::sleep(Duration::from_millis(100));
-        let idle = crate::child::status_kb(child.id(), "VmRSS:")?;
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let clients = rt.block_on(async {
-            let mut v = Vec::new();
-            for _ in 0..100 {
-                let c = qmp::Client::connect(&listen).await.map_err(io::Error::other)?;
-                c.call_raw("query-status", ()).send().await.map_err(io::Error::other)?;
-                v.push(c);
-            }
-            Ok::<_, io::Error>(v)
-        })?;
-        std::thread::sleep(Duration::from_millis(100));
-        let busy = crate::child::status_kb(child.id(), "VmRSS:")?;
-        drop(clients);
-        println!("qmp proxy RSS: {idle} KiB idle, {busy} KiB with 100 idle clients");
-        Ok(())
-    })();
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    let relay = Relay::proxy(upstream, dir.join("rss.sock"))?;
+    std::thread::sleep(Duration::from_millis(100));
+    let pid = relay.child.id();
+    let idle = crate::child::status_kb(pid, "VmRSS:")?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let clients = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..100 {
+            let c = qmp::Client::connect(&relay.path).await.map_err(io::Error::other)?;
+            c.call_raw("query-status", ()).send().await.map_err(io::Error::other)?;
+            v.push(c);
+        }
+        Ok::<_, io::Error>(v)
+    })?;
+    std::thread::sleep(Duration::from_millis(100));
+    let busy = crate::child::status_kb(pid, "VmRSS:")?;
+    drop(clients);
+    println!("qmp proxy RSS: {idle} KiB idle, {busy} KiB with 100 idle clients");
+    Ok(())
 }
