@@ -300,6 +300,10 @@ struct SimArgs {
     #[arg(long, value_enum, value_name = "PROGRAM", default_value = "qemu-system-x86_64")]
     like: SimLike,
 
+    /// The machine qemu-system-x86_64 runs, which decides what device_add can plug
+    #[arg(long, value_enum, value_name = "TYPE", default_value = "none")]
+    machine: SimMachine,
+
     /// Serve any number of clients at once on each socket, where QEMU serves one per monitor
     /// (the next one waits until the one before leaves)
     #[arg(long)]
@@ -324,6 +328,15 @@ enum SimLike {
     QemuSystem,
     /// qemu-storage-daemon: block nodes, jobs, bitmaps and objects only
     QemuStorageDaemon,
+}
+
+/// `qmp sim --machine`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum SimMachine {
+    /// -machine none: no buses, so no device can be added
+    None,
+    /// -machine pc,usb=on: PCI and USB devices, SCSI disks on an added virtio-scsi-pci
+    Pc,
 }
 
 /// `--timeout` and `$QMP_TIMEOUT`: seconds, fractions allowed; 0 (returned as zero) means no
@@ -517,6 +530,10 @@ fn run_sim(sim: SimArgs) -> Result<(), CliError> {
         like: match sim.like {
             SimLike::QemuSystem => qmp_server::sim::Like::QemuSystem,
             SimLike::QemuStorageDaemon => qmp_server::sim::Like::StorageDaemon,
+        },
+        machine: match sim.machine {
+            SimMachine::None => qmp_server::sim::Machine::None,
+            SimMachine::Pc => qmp_server::sim::Machine::Pc,
         },
         max_connections: sim.max_connections.map(|n| n as usize),
     };

@@ -133,3 +133,30 @@ fn monitors_with_a_socket_is_a_usage_error() {
     let out = support::qmp(&["sim", "--monitors", "0"]);
     out.assert_code(2);
 }
+
+/// `--machine pc` gives the simulated QEMU a pc's buses; by default it is `-machine none`'s,
+/// which has none.
+#[test]
+fn machine_pc_has_buses_for_devices_and_none_has_none() {
+    let (mut none, paths) = sim(&[]);
+    let sock = paths[0].to_str().unwrap();
+    let out = support::qmp(&["-s", sock, "device_add", "driver=e1000", "id=n0"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("No 'PCI' bus found for device 'e1000'"), "{}", out.stderr);
+    stop(&mut none);
+
+    let (mut pc, paths) = sim(&["--machine", "pc"]);
+    let sock = paths[0].to_str().unwrap();
+    support::qmp(&["-s", sock, "device_add", "driver=e1000", "id=n0"]).assert_code(0);
+    let out = support::qmp(&["-s", sock, "device_add", "driver=e1000", "id=n0"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("Duplicate device ID 'n0'"), "{}", out.stderr);
+    let out = support::qmp(&["-s", sock, "qom-list", "path=/machine/peripheral"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("child<e1000>"), "{}", out.stdout);
+    stop(&mut pc);
+
+    let out = support::qmp(&["sim", "--machine", "q35"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("q35"), "{}", out.stderr);
+}

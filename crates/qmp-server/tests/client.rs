@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use qmp::commands::{QueryBlockJobs, QueryJobs, QueryMigrate};
 use qmp::{Client, ErrorClass, EventFilter};
-use qmp_server::sim::{SimOptions, Simulator};
+use qmp_server::sim::{Machine, SimOptions, Simulator};
 use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(10);
@@ -272,11 +272,16 @@ async fn mirror_ready_then_complete() {
 
 #[tokio::test]
 async fn devices_and_deleted_events() {
-    let sim = Simulator::new();
+    // `-machine none` has no bus for any device.
+    let c = connect(&Simulator::new()).await;
+    let (_, desc) = err(&c, "device_add", json!({"driver": "virtio-net-pci", "id": "net0"})).await;
+    assert_eq!(desc, "No 'PCI' bus found for device 'virtio-net-pci'");
+    // A pc machine's guest acknowledges the unplug.
+    let sim = Simulator::with_options(SimOptions { machine: Machine::Pc, ..SimOptions::default() });
     let c = connect(&sim).await;
     ok(&c, "device_add", json!({"driver": "virtio-net-pci", "id": "net0", "mac": "52:54:00:12:34:56"})).await;
     let (_, desc) = err(&c, "device_add", json!({"driver": "virtio-net-pci", "id": "net0"})).await;
-    assert_eq!(desc, "Duplicate ID 'net0' for device");
+    assert_eq!(desc, "Duplicate device ID 'net0'");
     let (_, desc) = err(&c, "device_add", json!({"driver": "warp-drive"})).await;
     assert_eq!(desc, "'warp-drive' is not a valid device model name");
     let deleted = c.wait_for(EventFilter::name("DEVICE_DELETED").data("device", json!("net0")), T);

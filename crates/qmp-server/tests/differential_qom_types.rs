@@ -429,7 +429,8 @@ fn properties_the_simulator_does_not_know_are_refused_as_such() {
 /// device plugged, is of a type whose properties the simulator knows.
 #[test]
 fn every_type_in_the_simulators_tree_has_its_properties() {
-    let sim = Peer::sim();
+    let options = qmp_server::sim::SimOptions { machine: qmp_server::sim::Machine::Pc, ..Default::default() };
+    let sim = Peer::sim_with(tempfile::tempdir().unwrap(), options);
     let mut c = Conn::new(&sim);
     c.ret("object-add", json!({"qom-type": "iothread", "id": "io0"}));
     c.ret("object-add", json!({"qom-type": "memory-backend-ram", "id": "m0", "size": 1048576}));

@@ -161,6 +161,11 @@ impl Block {
         }
     }
 
+    /// Whether a node of that name exists.
+    pub fn has_node(&self, name: &str) -> bool {
+        self.nodes.contains_key(name)
+    }
+
     pub fn del(&mut self, args: &Args) -> Reply {
         let name = args["node-name"].as_str().unwrap_or_default();
         if !self.nodes.contains_key(name) {

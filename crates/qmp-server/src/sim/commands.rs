@@ -75,7 +75,7 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     // `quit` shuts the server down, which exists only after `build`.
     let quit_server: Arc<OnceLock<Server>> = Arc::default();
     let mut b = Server::builder().version(ma, mi, mc, &options.package);
-    let state = Arc::new(Mutex::new(State::new(b.events(), version, options.like)));
+    let state = Arc::new(Mutex::new(State::new(b.events(), version, options.like, options.machine)));
     let st = &Ctx { state: &state, like: options.like };
     b = on(b, st, qapi::command("query-status"), |s, _| s.query_status());
     b = on(b, st, qapi::command("query-version"), |s, _| s.query_version());
@@ -128,7 +128,13 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     });
     b = on(b, st, qapi::command("query-yank"), |_, _| Ok(json!([{"type": "chardev", "id": MONITOR_ID}])));
     b = on(b, st, qapi::blockdev_add(), |s, a| s.block.add(a));
-    b = on(b, st, qapi::command("blockdev-del"), |s, a| s.block.del(a));
+    b = on(b, st, qapi::command("blockdev-del"), |s, a| {
+        let name = a["node-name"].as_str().unwrap_or_default();
+        if s.devices.holds_node(name) {
+            return Err(QmpError::new(ErrorClass::GenericError, format!("Node {name} is in use")));
+        }
+        s.block.del(a)
+    });
     b = on(b, st, qapi::command("query-named-block-nodes"), |s, a| s.block.named_nodes(a));
     b = on(b, st, qapi::command("query-block"), |_, _| Ok(Value::Array(vec![])));
     let stream = qapi::command("block-stream");

@@ -21,6 +21,7 @@
 mod bitmap;
 mod block;
 mod commands;
+mod devices;
 mod fdsets;
 mod ghash;
 mod image;
@@ -57,6 +58,9 @@ pub struct SimOptions {
     pub name: Option<String>,
     /// Which QEMU program to answer as.
     pub like: Like,
+    /// The machine `qemu-system-x86_64` was started with: its buses decide what
+    /// `device_add` can plug.
+    pub machine: Machine,
     /// Serve any number of clients at once on each listener. By default a listener is one
     /// monitor, as in QEMU: it serves one client at a time, and the next one's connection
     /// waits, with no greeting, until the one before leaves.
@@ -71,6 +75,7 @@ impl Default for SimOptions {
             package: " (qmp-sim)".into(),
             name: None,
             like: Like::QemuSystem,
+            machine: Machine::None,
             many_clients: false,
         }
     }
@@ -86,6 +91,20 @@ pub enum Like {
     /// jobs, bitmaps, transactions, QOM objects; no run state, devices or migration), and
     /// its QOM tree, which has no machine.
     StorageDaemon,
+}
+
+/// The machine type the simulated `qemu-system-x86_64` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Machine {
+    /// `-machine none`: no buses, so `device_add` finds no bus for any device model, as
+    /// QEMU says.
+    #[default]
+    None,
+    /// `-machine pc,usb=on`: PCI devices plug into `pci.0`, USB devices into `usb-bus.0`,
+    /// SCSI disks into the bus of a `virtio-scsi-pci` added before them; `device_del` is
+    /// acknowledged at the next tick, as by a guest that cooperates. The QOM tree stays
+    /// `-machine none`'s, with the devices added under `/machine/peripheral`.
+    Pc,
 }
 
 /// A simulated QEMU. Dropping it stops its clock; listeners stop at `quit` or when their
@@ -279,6 +298,8 @@ pub struct SimCli {
     pub many_clients: bool,
     /// The QEMU program to answer as.
     pub like: Like,
+    /// The machine a `qemu-system-x86_64` runs ([`SimOptions::machine`]).
+    pub machine: Machine,
     /// The cap on clients a many-clients listener serves at once (`None`:
     /// `$QMP_SIM_MAX_CONNECTIONS`, else the default).
     pub max_connections: Option<usize>,
@@ -316,7 +337,12 @@ pub async fn run_sim_cli_with(cli: SimCli) -> io::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let options = SimOptions { many_clients: cli.many_clients, like: cli.like, ..SimOptions::default() };
+    let options = SimOptions {
+        many_clients: cli.many_clients,
+        like: cli.like,
+        machine: cli.machine,
+        ..SimOptions::default()
+    };
     let sim = Simulator::with_options(options);
     if let Some(n) = max_connections {
         sim.server().set_max_connections(n);

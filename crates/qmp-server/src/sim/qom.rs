@@ -540,24 +540,24 @@ impl Qom {
         Ok(json!({}))
     }
 
-    /// A device `device_add` made: `/machine/peripheral/ID`, or `/machine/peripheral-anon/NAME`.
-    pub fn device_added(&mut self, named: bool, id: &str, driver: &str) {
-        let container = if named { "/machine/peripheral" } else { "/machine/peripheral-anon" };
+    /// A device `device_add` made, at `path` (`/machine/peripheral/ID`, or
+    /// `/machine/peripheral-anon/device[N]`).
+    pub fn device_added(&mut self, path: &str, driver: &str) {
+        let (container, name) = path.rsplit_once('/').unwrap_or(("", path));
         let values = [
             ("parent_bus", json!("")),
             ("realized", json!(true)),
             ("hotplugged", json!(true)),
             ("hotpluggable", json!(true)),
         ];
-        self.add(container, id, Obj::new(driver, DEVICE, &values));
+        self.add(container, name, Obj::new(driver, DEVICE, &values));
     }
 
     /// A device gone after `device_del`.
-    pub fn device_removed(&mut self, id: &str) {
-        for container in ["/machine/peripheral", "/machine/peripheral-anon"] {
-            if self.objs.get(container).is_some_and(|c| c.children.contains_key(id)) {
-                self.remove(container, id);
-            }
+    pub fn device_removed(&mut self, path: &str) {
+        let (container, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if self.objs.get(container).is_some_and(|c| c.children.contains_key(name)) {
+            self.remove(container, name);
         }
     }
 }

@@ -117,7 +117,8 @@ impl QomTypes {
         })
     }
 
-    fn is_a(&self, name: &str, ancestor: &str) -> bool {
+    /// Whether type `name` is `ancestor` or below it.
+    pub fn is_a(&self, name: &str, ancestor: &str) -> bool {
         self.ancestors(name).any(|t| t.name == ancestor)
     }
 
@@ -135,6 +136,14 @@ impl QomTypes {
         } else {
             self.is_a(&t.name, target)
         }
+    }
+
+    /// Whether device `model` has property `name` (`device-list-properties` lists it).
+    pub fn has_device_property(&self, model: &str, name: &str) -> bool {
+        self.device_properties
+            .get(model)
+            .and_then(Value::as_array)
+            .is_some_and(|list| list.iter().any(|p| p["name"] == name))
     }
 
     /// `qom-list-types`.
@@ -228,7 +237,7 @@ mod tests {
         for t in super::super::qapi::OBJECT_TYPES {
             assert!(system.properties.contains_key(*t), "{t}");
         }
-        for d in super::super::vm::DEVICE_MODELS {
+        for d in super::super::devices::DEVICE_MODELS {
             assert!(system.properties.contains_key(*d) && system.device_properties.contains_key(*d), "{d}");
         }
     }

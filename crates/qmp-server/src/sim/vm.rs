@@ -1,11 +1,10 @@
 //! Simulated machine state: run states, devices, migration, and the human monitor.
 
-use std::collections::BTreeMap;
-
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
 use super::block::Block;
+use super::devices::{deleted_event, Devices};
 use super::fdsets::Fds;
 use super::migration::Migration;
 use super::qom::Qom;
@@ -18,8 +17,7 @@ pub(crate) struct State {
     pub name: Option<String>,
     /// QEMU's `RunState` name: running, paused, postmigrate, ...
     pub run: &'static str,
-    pub devices: BTreeMap<String, String>,
-    pub unplugging: Vec<String>,
+    pub devices: Devices,
     pub migration: Migration,
     pub block: Block,
     /// The QOM tree (`qom-list` and friends).
@@ -34,27 +32,14 @@ fn generic(desc: impl Into<String>) -> QmpError {
     QmpError::new(ErrorClass::GenericError, desc)
 }
 
-/// Device models the simulated machine has.
-pub(crate) const DEVICE_MODELS: &[&str] = &[
-    "virtio-blk-pci",
-    "virtio-net-pci",
-    "virtio-scsi-pci",
-    "scsi-hd",
-    "e1000",
-    "usb-tablet",
-    "usb-kbd",
-    "nvme",
-];
-
 impl State {
-    pub fn new(events: Events, version: VersionInfo, like: super::Like) -> Self {
+    pub fn new(events: Events, version: VersionInfo, like: super::Like, machine: super::Machine) -> Self {
         State {
             events,
             version,
             name: None,
             run: "running",
-            devices: BTreeMap::new(),
-            unplugging: Vec::new(),
+            devices: Devices::new(machine),
             migration: Migration::default(),
             block: Block::default(),
             qom: match like {
@@ -129,39 +114,12 @@ impl State {
     }
 
     pub fn device_add(&mut self, args: &Args) -> Reply {
-        // device_add's arguments go through QemuOpts: scalars become text, anything else
-        // is dropped (so `"driver": []` is a missing driver).
-        let Some(driver) = args.get("driver").and_then(opt_text) else {
-            return Err(generic("Parameter 'driver' is missing"));
-        };
-        let driver = driver.as_str();
-        if !DEVICE_MODELS.contains(&driver) {
-            return Err(generic(format!("'{driver}' is not a valid device model name")));
-        }
-        let named = args.get("id").and_then(Value::as_str);
-        let id = match named {
-            Some(id) => id.to_string(),
-            None => format!("device[{}]", self.devices.len()),
-        };
-        if self.devices.contains_key(&id) {
-            return Err(generic(format!("Duplicate ID '{id}' for device")));
-        }
-        self.qom.device_added(named.is_some(), &id, driver);
-        self.devices.insert(id, driver.to_string());
-        Ok(json!({}))
+        let block = &self.block;
+        self.devices.add(args, |node| block.has_node(node), &mut self.qom)
     }
 
     pub fn device_del(&mut self, args: &Args) -> Reply {
-        let id = args["id"].as_str().unwrap_or_default();
-        if !self.devices.contains_key(id) {
-            return Err(QmpError::new(ErrorClass::DeviceNotFound, format!("Device '{id}' not found")));
-        }
-        if self.unplugging.iter().any(|u| u == id) {
-            return Err(generic(format!("Device {id} is already in the process of unplug")));
-        }
-        // The guest acknowledges the unplug at the next tick, as an ACPI guest would later.
-        self.unplugging.push(id.to_string());
-        Ok(json!({}))
+        self.devices.del(args)
     }
 
     /// The human monitor: a few `info` commands and `help`.
@@ -193,16 +151,14 @@ impl State {
 
     /// True while the clock has work: an unplug, a migration or a job under way.
     pub fn busy(&self) -> bool {
-        !self.unplugging.is_empty() || self.migration.busy() || self.block.busy()
+        self.devices.busy() || self.migration.busy() || self.block.busy()
     }
 
     /// Advances migration and device unplug by `dt` simulated seconds.
     pub fn tick(&mut self, dt: f64) {
-        for id in std::mem::take(&mut self.unplugging) {
-            self.devices.remove(&id);
-            self.qom.device_removed(&id);
-            let path = format!("/machine/peripheral/{id}");
-            self.events.emit("DEVICE_DELETED", Some(json!({"device": id, "path": path})));
+        for gone in self.devices.tick() {
+            self.qom.device_removed(&gone.path);
+            self.events.emit("DEVICE_DELETED", Some(deleted_event(&gone)));
         }
         let events = self.events.clone();
         let run = &mut self.run;
@@ -239,7 +195,7 @@ info version  -- show the version of QEMU
 
 /// A QMP value as QemuOpts takes it: a string as it is, a number in C's `%" PRId64 "` or
 /// `%.17g`, a boolean as `on`/`off`; `None` for null, arrays and objects (QEMU drops them).
-fn opt_text(v: &Value) -> Option<String> {
+pub(crate) fn opt_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(if *b { "on" } else { "off" }.into()),

@@ -64,10 +64,17 @@ fn spawn(program: &str, args: &[String]) -> Child {
 impl Peer {
     /// `qemu-system-x86_64 -machine none`.
     pub fn qemu_system() -> Peer {
+        Peer::qemu_system_with(&["-machine", "none"])
+    }
+
+    /// `qemu-system-x86_64 -nodefaults -display none` with `machine` (e.g. `["-machine",
+    /// "pc", "-S", "-accel", "tcg"]`).
+    pub fn qemu_system_with(machine: &[&str]) -> Peer {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("qmp.sock");
-        let args: Vec<String> = ["-machine", "none", "-nodefaults", "-display", "none", "-qmp"]
+        let args: Vec<String> = machine
             .iter()
+            .chain(&["-nodefaults", "-display", "none", "-qmp"])
             .map(|s| s.to_string())
             .chain([format!("unix:{},server=on,wait=off", path.display())])
             .collect();

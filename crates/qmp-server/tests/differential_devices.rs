@@ -1,0 +1,130 @@
+//! `device_add` and `device_del`, simulator against real QEMU on two machines: `-machine
+//! none` (no bus: every model is refused, after the id, driver and bus checks) and `-machine
+//! pc,usb=on -S -accel tcg` against the simulator's `Machine::Pc` (PCI, USB and SCSI buses,
+//! property and drive checks, the QOM nodes devices get, USB unplug events). PCI unplug is
+//! not compared: QEMU's finishes only when a guest acknowledges it, and `-S` has none.
+
+mod common;
+
+use common::{compare, s, s_until, Peer, Step};
+use qmp_server::sim::{Machine, SimOptions};
+
+/// The simulator's device models (`sim::devices::DEVICE_MODELS`).
+const MODELS: &[&str] = &[
+    "virtio-blk-pci",
+    "virtio-net-pci",
+    "virtio-scsi-pci",
+    "scsi-hd",
+    "e1000",
+    "usb-tablet",
+    "usb-kbd",
+    "nvme",
+];
+
+fn add(args: &str) -> Step {
+    s(format!("{{\"execute\": \"device_add\", \"arguments\": {{{args}}}}}"))
+}
+
+fn qom_list(path: &str) -> Step {
+    s(format!("{{\"execute\": \"qom-list\", \"arguments\": {{\"path\": \"{path}\"}}}}"))
+}
+
+fn negotiate() -> Step {
+    s(b"{\"execute\": \"qmp_capabilities\"}")
+}
+
+#[test]
+fn machine_none_has_no_bus_for_any_device() {
+    let mut steps = vec![negotiate()];
+    for model in MODELS {
+        steps.push(add(&format!("\"driver\": \"{model}\", \"id\": \"d0\"")));
+        steps.push(add(&format!("\"driver\": \"{model}\", \"bus\": \"pci.0\"")));
+    }
+    steps.extend([
+        // The id is checked first, then the driver, then the bus.
+        add("\"id\": \"1x\""),
+        add("\"driver\": \"nope\", \"id\": \"1x\""),
+        add("\"driver\": \"nope\", \"id\": \"\""),
+        add("\"driver\": \"nope\", \"bus\": \"pci.0\""),
+        add("\"id\": \"ok\""),
+        add("\"driver\": \"e1000\", \"id\": 5"),
+        add("\"driver\": \"e1000\", \"id\": \"a.b-c_d\", \"foo\": 1"),
+        s(b"{\"execute\": \"device_del\", \"arguments\": {\"id\": \"d0\"}}"),
+        qom_list("/machine/peripheral"),
+        qom_list("/machine/peripheral-anon"),
+    ]);
+    compare(&Peer::qemu_system(), &Peer::sim(), &steps);
+}
+
+fn pc_pair() -> (Peer, Peer) {
+    let qemu = Peer::qemu_system_with(&["-machine", "pc,usb=on", "-S", "-accel", "tcg"]);
+    let options = SimOptions { machine: Machine::Pc, ..Default::default() };
+    (qemu, Peer::sim_with(tempfile::tempdir().unwrap(), options))
+}
+
+#[test]
+fn machine_pc_plugs_and_refuses_as_qemu_does() {
+    let (qemu, sim) = pc_pair();
+    let steps = vec![
+        negotiate(),
+        add("\"driver\": \"virtio-net-pci\", \"id\": \"n0\""),
+        add("\"driver\": \"e1000\""),
+        add("\"driver\": \"e1000\""),
+        // Which bus, and what goes on it.
+        add("\"driver\": \"e1000\", \"id\": \"e0\", \"bus\": \"nope\""),
+        add("\"driver\": \"e1000\", \"id\": \"e0\", \"bus\": \"usb-bus.0\""),
+        add("\"driver\": \"usb-kbd\", \"bus\": \"pci.0\""),
+        add("\"driver\": \"e1000\", \"id\": \"e0\", \"bus\": \"pci.0\""),
+        add("\"driver\": \"scsi-hd\", \"id\": \"h0\""),
+        // Duplicates come after the bus, before the properties.
+        add("\"driver\": \"e1000\", \"id\": \"e0\""),
+        add("\"driver\": \"e1000\", \"id\": \"e0\", \"bus\": \"nope\""),
+        add("\"driver\": \"e1000\", \"id\": \"e0\", \"foo\": 2"),
+        add("\"driver\": \"e1000\", \"id\": \"n0\""),
+        // Properties, in QEMU's QDict order.
+        add("\"driver\": \"e1000\", \"id\": \"e1\", \"foo\": 1"),
+        add("\"driver\": \"e1000\", \"zz1\": 1, \"aa2\": 1, \"mm3\": 1, \"qq4\": 1"),
+        add("\"driver\": \"e1000\", \"alpha\": 1, \"beta\": 1, \"gamma\": 1, \"delta\": 1, \"x\": 1"),
+        add("\"driver\": \"e1000\", \"foo\": 1, \"netdev\": \"q\""),
+        add("\"driver\": \"virtio-net-pci\", \"netdev\": \"q\""),
+        add("\"driver\": \"e1000\", \"id\": \"e2\", \"mac\": \"52:54:00:12:34:56\""),
+        // What a model needs at realize.
+        add("\"driver\": \"nvme\", \"id\": \"nv\""),
+        add("\"driver\": \"nvme\", \"id\": \"nv\", \"serial\": \"s1\""),
+        add("\"driver\": \"virtio-blk-pci\", \"id\": \"b0\""),
+        add("\"driver\": \"virtio-blk-pci\", \"id\": \"b0\", \"drive\": \"nope\""),
+        // SCSI: a controller's bus, named after it or after its type.
+        add("\"driver\": \"virtio-scsi-pci\", \"id\": \"s0\""),
+        add("\"driver\": \"scsi-hd\", \"id\": \"h0\""),
+        add("\"driver\": \"scsi-hd\", \"id\": \"h0\", \"bus\": \"s0.0\", \"drive\": \"x\""),
+        add("\"driver\": \"virtio-scsi-pci\""),
+        add("\"driver\": \"scsi-hd\", \"bus\": \"scsi.0\""),
+        // A drive: one device holds a node; the node cannot go while it does.
+        s(b"{\"execute\": \"blockdev-add\", \"arguments\": {\"driver\": \"null-co\", \"node-name\": \"n1\"}}"),
+        add("\"driver\": \"virtio-blk-pci\", \"id\": \"vb\", \"drive\": \"n1\""),
+        add("\"driver\": \"virtio-blk-pci\", \"id\": \"vb2\", \"drive\": \"n1\""),
+        add("\"driver\": \"scsi-hd\", \"id\": \"sd\", \"bus\": \"s0.0\", \"drive\": \"n1\""),
+        s(b"{\"execute\": \"blockdev-del\", \"arguments\": {\"node-name\": \"n1\"}}"),
+        // USB.
+        add("\"driver\": \"usb-tablet\", \"id\": \"t0\""),
+        add("\"driver\": \"usb-kbd\""),
+        add("\"driver\": \"usb-tablet\", \"id\": \"t0\""),
+        qom_list("/machine/peripheral"),
+        qom_list("/machine/peripheral-anon"),
+        s(b"{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/n0\", \"property\": \"type\"}}"),
+        // A USB device unplugs without the guest: its event comes by itself.
+        s_until(b"{\"execute\": \"device_del\", \"arguments\": {\"id\": \"t0\"}}", "DEVICE_DELETED"),
+        s(b"{\"execute\": \"device_del\", \"arguments\": {\"id\": \"t0\"}}"),
+        add("\"driver\": \"usb-tablet\", \"id\": \"t0\""),
+        // An anonymous device, by its QOM path: numbers count failed devices too.
+        s_until(
+            b"{\"execute\": \"device_del\", \"arguments\": {\"id\": \"/machine/peripheral-anon/device[8]\"}}",
+            "DEVICE_DELETED",
+        ),
+        qom_list("/machine/peripheral-anon"),
+        add("\"driver\": \"usb-kbd\""),
+        qom_list("/machine/peripheral-anon"),
+        s(b"{\"execute\": \"device_del\", \"arguments\": {\"id\": \"nodev\"}}"),
+    ];
+    compare(&qemu, &sim, &steps);
+}
