@@ -15,7 +15,14 @@ const UNLIMITED_RATE: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
 
 pub(crate) struct Node {
     driver: String,
+    /// As QEMU reports it: the image's path, or `json:{...}` when that does not say how the
+    /// node was opened (see [`Block::add`]).
     filename: String,
+    /// The path of the image on disk (empty for `null-co`).
+    path: String,
+    /// QEMU's "full open options" of the node, as the JSON text it prints them in: what a
+    /// parent's `json:` filename nests.
+    options: String,
     size: u64,
     /// Nodes this one holds (its `file` and `backing` children).
     children: Vec<String>,
@@ -29,7 +36,19 @@ impl Node {
     fn backing(&self) -> Option<&String> {
         self.children.get(1)
     }
+
+    /// The child QEMU shows below it in a whole chain: a format node's backing, a filter's
+    /// only child.
+    fn chain_child(&self) -> Option<&String> {
+        match self.driver.as_str() {
+            COPY_ON_READ => self.children.first(),
+            _ => self.backing(),
+        }
+    }
 }
+
+/// The driver of the filter node QEMU puts above a streamed node while the job runs.
+const COPY_ON_READ: &str = "copy-on-read";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -63,6 +82,10 @@ pub(crate) struct Job {
     /// Set by block-job-complete (or a cancel once ready): finish at the next tick.
     finishing: bool,
     error: Option<String>,
+    /// A stream's copy-on-read filter node, while the job runs.
+    filter: Option<String>,
+    /// A stream's `base-node`: what the node is left backed by.
+    base: Option<String>,
 }
 
 #[derive(Default)]
@@ -71,7 +94,14 @@ pub(crate) struct Block {
     jobs: Vec<Job>,
     next_seq: u64,
     bitmaps: Bitmaps,
+    /// Nodes QEMU made and named itself (`#blockNNNRR`) so far.
+    implicit: u64,
 }
+
+/// The block nodes the simulator holds at most. QEMU has no such limit, but a chain of
+/// nodes whose `json:` filenames nest each other grows as its length squared, and a chain's
+/// image info nests as deep as the chain (built and printed recursively).
+const MAX_NODES: usize = 1024;
 
 /// The room QEMU has for a node name, its terminating NUL included.
 const NODE_NAME_SIZE: usize = 32;
@@ -117,9 +147,12 @@ impl Block {
         if name.len() >= NODE_NAME_SIZE {
             return Err(generic("Node name too long"));
         }
+        if self.nodes.len() >= MAX_NODES {
+            return Err(generic(format!("The simulator holds at most {MAX_NODES} block nodes")));
+        }
         let mut children = Vec::new();
         let mut qcow2 = None;
-        let (filename, size) = match driver.as_str() {
+        let (filename, path, options, size) = match driver.as_str() {
             "file" => {
                 let filename = args["filename"].as_str().unwrap_or_default().to_string();
                 let meta = std::fs::metadata(&filename).map_err(|e| {
@@ -127,30 +160,72 @@ impl Block {
                     let text = text.split(" (os error").next().unwrap_or_default().to_string();
                     generic(format!("Could not open '{filename}': {text}"))
                 })?;
-                (filename, file_length(&meta))
+                let options = qjson_text(&json!({"driver": "file", "filename": filename}));
+                (filename.clone(), filename, options, file_length(&meta))
             }
             "null-co" => match args.get("size").and_then(Value::as_u64) {
                 // QEMU names a null node given options by them.
-                Some(size) => (format!("json:{{\"driver\": \"null-co\", \"size\": {size}}}"), size),
-                None => ("null-co://".to_string(), 1 << 30),
+                Some(size) => {
+                    let options = qjson_text(&json!({"driver": "null-co", "size": size}));
+                    (format!("json:{options}"), String::new(), options, size)
+                }
+                None => (
+                    "null-co://".to_string(),
+                    String::new(),
+                    qjson_text(&json!({"driver": "null-co"})),
+                    1 << 30,
+                ),
             },
             "qcow2" => {
                 let file = file.unwrap_or_default();
-                let filename = self.nodes[&file].filename.clone();
-                let header = Qcow2::read(&filename).ok_or_else(|| generic("Image is not in qcow2 format"))?;
+                let (path, file_options) =
+                    (self.nodes[&file].path.clone(), self.nodes[&file].options.clone());
+                let header = Qcow2::read(&path).ok_or_else(|| generic("Image is not in qcow2 format"))?;
                 let size = header.size;
-                qcow2 = Some(header);
                 children.push(file);
                 if let Some(b) = args.get("backing").filter(|b| !b.is_null()) {
                     children.push(self.child_ref(Some(b))?);
                 }
-                (filename, size)
+                let (filename, options) =
+                    self.qcow2_names(&path, &file_options, children.get(1), header.backing.as_ref());
+                qcow2 = Some(header);
+                (filename, path, options, size)
             }
             other => return Err(generic(format!("Driver '{other}' is not supported by the simulator"))),
         };
         self.next_seq += 1;
-        self.nodes.insert(name, Node { driver, filename, size, children, seq: self.next_seq, qcow2 });
+        let node = Node { driver, filename, path, options, size, children, seq: self.next_seq, qcow2 };
+        self.nodes.insert(name, node);
         Ok(json!({}))
+    }
+
+    /// A qcow2 node's filename and open options. QEMU's bdrv_backing_overridden: when the
+    /// backing is not the one the header names (its string as stored, against the backing
+    /// node's filename), or the header names one and there is none, only a `json:` filename
+    /// says how the node was opened.
+    fn qcow2_names(
+        &self,
+        path: &str,
+        file_options: &str,
+        backing: Option<&String>,
+        stored: Option<&String>,
+    ) -> (String, String) {
+        let backing = backing.and_then(|b| self.nodes.get(b));
+        let overridden = match (backing, stored) {
+            (Some(b), Some(stored)) => *stored != b.filename,
+            (Some(_), None) | (None, Some(_)) => true,
+            (None, None) => false,
+        };
+        // The members in QEMU's order (QDict buckets): backing, driver, file.
+        let options = match (overridden, backing) {
+            (false, _) => format!("{{\"driver\": \"qcow2\", \"file\": {file_options}}}"),
+            (true, b) => format!(
+                "{{\"backing\": {}, \"driver\": \"qcow2\", \"file\": {file_options}}}",
+                b.map_or("null", |b| b.options.as_str())
+            ),
+        };
+        let filename = if overridden { format!("json:{options}") } else { path.to_string() };
+        (filename, options)
     }
 
     fn child_ref(&self, r: Option<&Value>) -> Result<String, QmpError> {
@@ -212,9 +287,22 @@ impl Block {
     /// A node's `image`; with `whole`, its backing chain's images nested within it.
     fn image(&self, n: &Node, whole: bool) -> Value {
         // The chain is as long as the nodes are (each added after its backing): bounded.
-        let backing =
-            n.backing().filter(|_| whole).and_then(|b| self.nodes.get(b)).map(|b| self.image(b, whole));
-        image_info(&n.driver, &n.filename, n.size, n.qcow2.as_ref(), backing)
+        // Recursion as deep as the chain: at most MAX_NODES.
+        let below = n.chain_child().filter(|_| whole).and_then(|b| self.nodes.get(b));
+        if n.driver == COPY_ON_READ {
+            // A filter: its child's cluster size, its child's chain below it.
+            let mut info = image_info(&n.driver, &n.filename, &n.path, n.size, None, None);
+            let child = n.children.first().and_then(|c| self.nodes.get(c));
+            if let (Value::Object(m), Some(q)) = (&mut info, child.and_then(|c| c.qcow2.as_ref())) {
+                m.insert("cluster-size".into(), json!(1u64 << q.cluster_bits.min(31)));
+            }
+            if let (Value::Object(m), Some(b)) = (&mut info, below) {
+                m.insert("backing-image".into(), self.image(b, whole));
+            }
+            return info;
+        }
+        let backing = below.map(|b| self.image(b, whole));
+        image_info(&n.driver, &n.filename, &n.path, n.size, n.qcow2.as_ref(), backing)
     }
 
     pub fn named_nodes(&self, args: &Args) -> Reply {
@@ -227,7 +315,7 @@ impl Block {
                 // QEMU walks the chain for its depth only when it shows the chain whole.
                 let mut depth = 0;
                 let mut at = n;
-                while let Some(b) = at.backing().and_then(|b| self.nodes.get(b)).filter(|_| !flat) {
+                while let Some(b) = at.chain_child().and_then(|b| self.nodes.get(b)).filter(|_| !flat) {
                     depth += 1;
                     at = b;
                 }
@@ -237,8 +325,9 @@ impl Block {
                 v.insert("node-name".into(), json!(name));
                 v.insert("ro".into(), json!(false));
                 v.insert("drv".into(), json!(n.driver));
-                if let Some(backing) = n.qcow2.as_ref().and_then(|q| q.backing.as_ref()) {
-                    v.insert("backing_file".into(), json!(backing));
+                // The backing node's filename (not the header's string), when there is one.
+                if let Some(backing) = n.backing().and_then(|b| self.nodes.get(b)) {
+                    v.insert("backing_file".into(), json!(backing.filename));
                 }
                 v.insert("backing_file_depth".into(), json!(depth));
                 v.insert("encrypted".into(), json!(false));
@@ -321,7 +410,12 @@ impl Block {
             needs_complete,
             finishing: false,
             error: None,
+            filter: None,
+            base: args.get("base-node").and_then(Value::as_str).map(str::to_string),
         };
+        if kind == Kind::Stream {
+            job.filter = Some(self.add_filter(&job.node));
+        }
         ev.emit("JOB_STATUS_CHANGE", Some(json!({"status": "created", "id": job.id})));
         status_change(ev, &mut job, "running");
         if len == 0 && needs_complete {
@@ -357,9 +451,13 @@ impl Block {
         status_change(ev, job, "aborting");
         job_event(ev, "BLOCK_JOB_CANCELLED", job);
         job.error = Some("Operation canceled".into());
+        let filter = job.filter.take();
         status_change(ev, job, "concluded");
         if job.auto_dismiss {
             status_change(ev, job, "null");
+        }
+        if let Some(f) = filter {
+            self.nodes.remove(&f);
         }
         self.jobs.retain(|j| j.status != "null");
         Ok(json!({}))
@@ -467,8 +565,57 @@ impl Block {
         self.jobs.iter().any(|j| j.status == "null" || (!j.paused && (j.finishing || j.status == "running")))
     }
 
+    /// The copy-on-read filter QEMU puts above `node` for a stream: listed among the
+    /// nodes, named as QEMU names the nodes it makes (`#block`, a counter, two digits QEMU
+    /// picks at random: here from the counter).
+    fn add_filter(&mut self, node: &str) -> String {
+        let name = format!("#block{}{:02}", self.implicit, (self.implicit * 37 + 11) % 100);
+        self.implicit += 1;
+        let below = &self.nodes[node];
+        let options = format!("{{\"driver\": \"{COPY_ON_READ}\", \"file\": {}}}", below.options);
+        self.next_seq += 1;
+        let filter = Node {
+            driver: COPY_ON_READ.into(),
+            filename: below.filename.clone(),
+            path: below.path.clone(),
+            options,
+            size: below.size,
+            children: vec![node.to_string()],
+            seq: self.next_seq,
+            qcow2: None,
+        };
+        self.nodes.insert(name.clone(), filter);
+        name
+    }
+
+    /// A stream finished: its filter goes, and the node is backed by the stream's base (or
+    /// nothing), which its header now names.
+    fn stream_done(&mut self, node: &str, filter: Option<String>, base: Option<String>) {
+        if let Some(f) = filter {
+            self.nodes.remove(&f);
+        }
+        let base_filename = base.as_ref().and_then(|b| self.nodes.get(b)).map(|b| b.filename.clone());
+        let Some(n) = self.nodes.get_mut(node) else { return };
+        n.children.truncate(1);
+        n.children.extend(base.filter(|_| base_filename.is_some()));
+        if let Some(q) = n.qcow2.as_mut() {
+            q.backing = base_filename;
+        }
+        // Its filename follows (a parent's `json:` name, made before, is kept as it was).
+        let n = &self.nodes[node];
+        let file_options = n.children.first().and_then(|f| self.nodes.get(f)).map(|f| f.options.clone());
+        if let (Some(file_options), Some(q)) = (file_options, n.qcow2.as_ref()) {
+            let (filename, options) =
+                self.qcow2_names(&n.path, &file_options, n.backing(), q.backing.as_ref());
+            if let Some(n) = self.nodes.get_mut(node) {
+                (n.filename, n.options) = (filename, options);
+            }
+        }
+    }
+
     /// Advances every running job by `dt` simulated seconds.
     pub fn tick(&mut self, ev: &Events, dt: f64) {
+        let mut streamed = Vec::new();
         for job in &mut self.jobs {
             if job.paused {
                 continue;
@@ -490,6 +637,9 @@ impl Block {
                 status_change(ev, job, "waiting");
                 status_change(ev, job, "pending");
                 job_event(ev, "BLOCK_JOB_COMPLETED", job);
+                if job.kind == Kind::Stream {
+                    streamed.push((job.node.clone(), job.filter.take(), job.base.clone()));
+                }
                 status_change(ev, job, "concluded");
                 if job.auto_dismiss {
                     status_change(ev, job, "null");
@@ -497,7 +647,17 @@ impl Block {
             }
         }
         self.jobs.retain(|j| j.status != "null");
+        for (node, filter, base) in streamed {
+            self.stream_done(&node, filter, base);
+        }
     }
 }
 
 pub(crate) use Kind as JobKind;
+
+/// `value` as QEMU prints it.
+fn qjson_text(value: &Value) -> String {
+    let mut out = Vec::new();
+    crate::qjson::write_value(&mut out, value);
+    String::from_utf8(out).unwrap_or_default()
+}

@@ -6,7 +6,7 @@
 //!
 //! `device_add`'s checks run in QEMU's order: the id's syntax, the driver, the bus, a
 //! duplicate id, then each property (in the order QEMU's QDict iterates them: by
-//! [`qdict_bucket`]), then what the model requires at realize (a drive, a serial), and the
+//! `qjson::qdict_bucket`), then what the model requires at realize (a drive, a serial), and the
 //! drive's permissions. Property values are taken as given, except `drive` (a node name of
 //! the simulator's) and `netdev` (the simulator has no network backends).
 
@@ -19,6 +19,7 @@ use super::qom::Qom;
 use super::qom_types::QomTypes;
 use super::vm::opt_text;
 use super::{Like, Machine};
+use crate::qjson::qdict_bucket;
 use crate::server::{Args, Reply};
 
 /// Device models the simulated machine has (each with its properties in the QOM facts).
@@ -125,17 +126,6 @@ fn is_identifier(id: &str) -> bool {
     let mut chars = id.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-}
-
-/// The bucket of QEMU's QDict that holds `key` (`tdb_hash` modulo 512 buckets): a QDict
-/// iterates its buckets in order, so properties are set, and their errors found, in this
-/// order.
-pub(crate) fn qdict_bucket(key: &str) -> u32 {
-    let mut value = 0x238F_13AFu32.wrapping_mul(key.len() as u32);
-    for (i, b) in key.bytes().enumerate() {
-        value = value.wrapping_add(u32::from(b) << ((i * 5) % 24));
-    }
-    1_103_515_243u32.wrapping_mul(value).wrapping_add(12345) % 512
 }
 
 impl Devices {
@@ -268,6 +258,7 @@ impl Devices {
             .filter(|(k, _)| !matches!(k.as_str(), "driver" | "id" | "bus"))
             .filter_map(|(k, v)| opt_text(v).map(|t| (k, t)))
             .collect();
+        // QEMU sets them in its QDict's order: by bucket.
         given.sort_by_key(|(k, _)| qdict_bucket(k));
         let mut drive = None;
         for (key, value) in given {

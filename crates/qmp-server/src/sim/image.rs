@@ -131,6 +131,7 @@ fn full_backing(image: &str, backing: &str) -> String {
 pub(crate) fn image_info(
     driver: &str,
     filename: &str,
+    path: &str,
     size: u64,
     qcow2: Option<&Qcow2>,
     backing_image: Option<Value>,
@@ -141,7 +142,7 @@ pub(crate) fn image_info(
     if driver != "null-co" {
         m.insert("dirty-flag".into(), json!(qcow2.is_some_and(|q| q.incompatible & 1 != 0)));
     }
-    let actual = if driver == "null-co" { Some(0) } else { allocated(filename) };
+    let actual = if driver == "null-co" { Some(0) } else { allocated(path) };
     if let Some(actual) = actual {
         m.insert("actual-size".into(), json!(actual));
     }
@@ -150,7 +151,7 @@ pub(crate) fn image_info(
         m.insert("cluster-size".into(), json!(1u64 << q.cluster_bits.min(31)));
         if let Some(backing) = &q.backing {
             m.insert("backing-filename".into(), json!(backing));
-            m.insert("full-backing-filename".into(), json!(full_backing(filename, backing)));
+            m.insert("full-backing-filename".into(), json!(full_backing(path, backing)));
             if let Some(format) = &q.backing_format {
                 m.insert("backing-filename-format".into(), json!(format));
             }

@@ -388,11 +388,23 @@ pub fn run_tool(program: &str, args: &[&str]) {
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program} (install it with scripts/install-deps.sh): {e}"));
     assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    // The files it wrote, flushed: until the kernel writes them back, a file's block count
+    // (`actual-size`) can be 4 KiB short, so QEMU and the simulator would read it apart.
+    for path in args.iter().map(Path::new).filter(|p| p.is_file()) {
+        if let Ok(f) = std::fs::File::open(path) {
+            let _ = f.sync_all();
+        }
+    }
 }
 
-/// base.qcow2 (64 MiB, 32 MiB written), top.qcow2 backed by it, and an empty tgt.qcow2.
+/// base.qcow2 (64 MiB, 32 MiB written), top.qcow2 backed by it, and an empty tgt.qcow2;
+/// made anew where they exist (a file rewritten in place can keep a block more than a new
+/// one, and `actual-size` counts blocks).
 pub fn make_images(dir: &Path) {
     let p = |n: &str| dir.join(n).display().to_string();
+    for name in ["base.qcow2", "top.qcow2", "tgt.qcow2"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
     run_tool("qemu-img", &["create", "-q", "-f", "qcow2", &p("base.qcow2"), "64M"]);
     run_tool("qemu-io", &["-c", "write 0 32M", &p("base.qcow2")]);
     run_tool(
