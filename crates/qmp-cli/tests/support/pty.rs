@@ -22,6 +22,8 @@ pub struct Pty {
     output: Arc<Mutex<Vec<u8>>>,
     /// How far `expect` has read.
     seen: usize,
+    /// The reader, which ends once `qmp` has exited and its output is all read.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Pty {
@@ -49,7 +51,7 @@ impl Pty {
         let output = Arc::new(Mutex::new(Vec::new()));
         let (mut reader, mut answerer, sink) =
             (master.try_clone().unwrap(), master.try_clone().unwrap(), output.clone());
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
@@ -63,7 +65,7 @@ impl Pty {
                 sink.lock().unwrap().extend_from_slice(chunk);
             }
         });
-        Pty { child, master, output, seen: 0 }
+        Pty { child, master, output, seen: 0, reader: Some(reader) }
     }
 
     pub fn text(&self) -> String {
@@ -114,6 +116,12 @@ impl Pty {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // What it wrote just before exiting may still be in the terminal: read on to
+                // the end (the master reads EIO once no process holds the slave side; a
+                // child process of qmp's that still holds it bounds this by the deadline).
+                while self.reader.as_ref().is_some_and(|r| !r.is_finished()) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status;
             }
             if Instant::now() > deadline {
