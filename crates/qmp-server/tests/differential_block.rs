@@ -232,6 +232,14 @@ fn edge_names_and_values() {
     both(steps);
 }
 
+/// A 1 MiB qcow2 image at `path`, made by `qemu-img create` with `opts`.
+fn create_qcow2(path: &str, opts: &[&str]) {
+    let mut args = vec!["create", "-q", "-f", "qcow2"];
+    args.extend_from_slice(opts);
+    args.extend([path, "1M"]);
+    common::run_tool("qemu-img", &args);
+}
+
 /// What `query-named-block-nodes` reports of files, qcow2 images and a backing chain, flat
 /// and not, and of a null node.
 #[test]
@@ -240,13 +248,7 @@ fn named_nodes_as_qemu_reports_them() {
     // clusters, zstd compression, a version 2 backing file.
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).display().to_string();
-    let create = |name: &str, opts: &[&str]| {
-        let mut args = vec!["create", "-q", "-f", "qcow2"];
-        args.extend_from_slice(opts);
-        let path = p(name);
-        args.extend([path.as_str(), "1M"]);
-        common::run_tool("qemu-img", &args);
-    };
+    let create = |name: &str, opts: &[&str]| create_qcow2(&p(name), opts);
     create("v2.qcow2", &["-o", "compat=0.10"]);
     create("lazy.qcow2", &["-o", "lazy_refcounts=on,refcount_bits=64,cluster_size=4096"]);
     create("zstd.qcow2", &["-o", "compression_type=zstd"]);
@@ -291,13 +293,7 @@ fn named_nodes_as_qemu_reports_them() {
 fn overridden_backing_files_are_json_filenames() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).display().to_string();
-    let create = |name: &str, opts: &[&str]| {
-        let mut args = vec!["create", "-q", "-f", "qcow2"];
-        args.extend_from_slice(opts);
-        let path = p(name);
-        args.extend([path.as_str(), "1M"]);
-        common::run_tool("qemu-img", &args);
-    };
+    let create = |name: &str, opts: &[&str]| create_qcow2(&p(name), opts);
     create("base.qcow2", &[]);
     create("other.qcow2", &[]);
     // Three alike (one writer each).
