@@ -7,19 +7,7 @@
 mod common;
 
 use common::{compare, s, s_until, Peer, Step};
-use qmp_server::sim::{Machine, SimOptions};
-
-/// The simulator's device models (`sim::devices::DEVICE_MODELS`).
-const MODELS: &[&str] = &[
-    "virtio-blk-pci",
-    "virtio-net-pci",
-    "virtio-scsi-pci",
-    "scsi-hd",
-    "e1000",
-    "usb-tablet",
-    "usb-kbd",
-    "nvme",
-];
+use qmp_server::sim::{Machine, SimOptions, DEVICE_MODELS};
 
 fn add(args: &str) -> Step {
     s(format!("{{\"execute\": \"device_add\", \"arguments\": {{{args}}}}}"))
@@ -36,7 +24,7 @@ fn negotiate() -> Step {
 #[test]
 fn machine_none_has_no_bus_for_any_device() {
     let mut steps = vec![negotiate()];
-    for model in MODELS {
+    for model in DEVICE_MODELS {
         steps.push(add(&format!("\"driver\": \"{model}\", \"id\": \"d0\"")));
         steps.push(add(&format!("\"driver\": \"{model}\", \"bus\": \"pci.0\"")));
     }

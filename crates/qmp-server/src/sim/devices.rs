@@ -23,7 +23,11 @@ use crate::qjson::qdict_bucket;
 use crate::server::{Args, Reply};
 
 /// Device models the simulated machine has (each with its properties in the QOM facts).
-pub(crate) const DEVICE_MODELS: &[&str] = &[
+///
+/// ```
+/// assert!(qmp_server::sim::DEVICE_MODELS.contains(&"virtio-net-pci"));
+/// ```
+pub const DEVICE_MODELS: &[&str] = &[
     "virtio-blk-pci",
     "virtio-net-pci",
     "virtio-scsi-pci",

@@ -22,6 +22,7 @@ mod bitmap;
 mod block;
 mod commands;
 mod devices;
+pub use devices::DEVICE_MODELS;
 mod fdsets;
 mod ghash;
 mod image;
