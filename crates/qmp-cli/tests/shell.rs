@@ -39,20 +39,13 @@ impl Qemu {
     }
 
     fn storage_daemon() -> Qemu {
-        Qemu::start("qemu-storage-daemon", |sock| {
-            vec![
-                "--chardev".into(),
-                format!("socket,path={},server=on,wait=off,id=m0", sock("shell")),
-                "--monitor".into(),
-                "chardev=m0".into(),
-                "--chardev".into(),
-                format!("socket,path={},server=on,wait=off,id=m1", sock("test")),
-                "--monitor".into(),
-                "chardev=m1".into(),
-                "--blockdev".into(),
-                "driver=null-co,node-name=n0,size=1048576".into(),
-            ]
-        })
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sockets = [dir.path().join("shell.sock"), dir.path().join("test.sock")];
+        let mut cmd = Command::new("qemu-storage-daemon");
+        cmd.args(qmp_testkit::storage_daemon_monitor(&sockets[0], "m0"))
+            .args(qmp_testkit::storage_daemon_monitor(&sockets[1], "m1"))
+            .args(["--blockdev", "driver=null-co,node-name=n0,size=1048576"]);
+        Qemu { child: qmp_testkit::spawn_storage_daemon(cmd, &sockets), dir }
     }
 
     fn start(program: &str, args: impl Fn(&dyn Fn(&str) -> String) -> Vec<String>) -> Qemu {

@@ -167,14 +167,12 @@ impl Peer {
         let sockets: Vec<PathBuf> = (0..monitors).map(|i| dir.path().join(format!("qsd{i}.sock"))).collect();
         let mut cmd = Command::new(bin);
         for (i, s) in sockets.iter().enumerate() {
-            cmd.arg("--chardev").arg(format!("socket,path={},server=on,wait=off,id=m{i}", s.display()));
-            cmd.arg("--monitor").arg(format!("chardev=m{i}"));
+            cmd.args(storage_daemon_monitor(s, &format!("m{i}")));
         }
         cmd.arg("--blockdev").arg(format!("driver=file,filename={},node-name=f0", top.display()));
         cmd.arg("--blockdev").arg("driver=qcow2,file=f0,node-name=top0");
-        let peer = Peer { child: spawn(cmd), dir, sockets, tls_port: None };
-        peer.wait_for_sockets();
-        peer
+        let child = spawn_storage_daemon(cmd, &sockets);
+        Peer { child, dir, sockets, tls_port: None }
     }
 
     /// qemu-ga, the guest agent, run on this host (it acts on this machine, as root) and
@@ -545,6 +543,62 @@ pub fn is_listening(path: &Path) -> bool {
             && cols[7] == want
             && u32::from_str_radix(cols[3], 16).is_ok_and(|flags| flags & ACCEPTCON != 0)
     })
+}
+
+/// The `--chardev` and `--monitor` options of a storage-daemon QMP monitor on `path`, to be
+/// started with [`spawn_storage_daemon`].
+///
+/// qemu-storage-daemon 7.2 has a race at start-up: a client that connects while the daemon
+/// is still attaching its monitor to the monitor thread can have its input read by two
+/// threads at once, so the daemon answers "JSON parse error", stops answering, or aborts in
+/// its JSON parser (about 1 start in 100 here when connecting as soon as the socket exists;
+/// a pid file is written too early to wait for). With `wait=on` the daemon accepts the first
+/// connection before it creates the monitor, which takes the race away.
+pub fn storage_daemon_monitor(path: &Path, id: &str) -> [String; 4] {
+    [
+        "--chardev".into(),
+        format!("socket,path={},server=on,wait=on,id={id}", path.display()),
+        "--monitor".into(),
+        format!("chardev={id}"),
+    ]
+}
+
+/// Starts qemu-storage-daemon whose monitors on `sockets` are [`storage_daemon_monitor`]s, in
+/// order, and returns once each has greeted a first client that then left: from then on any
+/// client may connect. Its "waiting for connection" notices are kept off the test's output.
+pub fn spawn_storage_daemon(mut cmd: Command, sockets: &[PathBuf]) -> Child {
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child =
+        cmd.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}; {INSTALL_HINT}", cmd.get_program()));
+    let stderr = child.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !line.contains("QEMU waiting for connection") {
+                eprintln!("{line}");
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for socket in sockets {
+        // Each chardev blocks the daemon's start-up until its first client: one at a time.
+        let stream = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("qemu-storage-daemon exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "qemu-storage-daemon did not listen on {}", socket.display());
+            match std::os::unix::net::UnixStream::connect(socket) {
+                Ok(stream) => break stream,
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        let mut greeting = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut greeting)
+            .unwrap_or_else(|e| panic!("no greeting on {}: {e}", socket.display()));
+        assert!(greeting.contains("\"QMP\""), "not a QMP greeting on {}: {greeting:?}", socket.display());
+    }
+    child
 }
 
 /// Has `fd` survive `cmd`'s exec under its own number: FD_CLOEXEC is cleared in the child

@@ -118,16 +118,10 @@ impl Peer {
     /// `qemu-storage-daemon` with `extra` arguments, in `dir`.
     pub fn storage_daemon(dir: tempfile::TempDir, extra: &[String]) -> Peer {
         let path = dir.path().join("qmp.sock");
-        let mut args = vec![
-            "--chardev".to_string(),
-            // The chardev's id shows in the QOM tree: the simulator names its monitor's so.
-            format!("socket,path={},server=on,wait=off,id=compat_monitor0", path.display()),
-            "--monitor".into(),
-            "chardev=compat_monitor0".into(),
-        ];
-        args.extend_from_slice(extra);
-        let mut child = spawn("qemu-storage-daemon", &args);
-        wait_for_socket(&path, &mut child);
+        // The chardev's id shows in the QOM tree: the simulator names its monitor's so.
+        let mut cmd = Command::new("qemu-storage-daemon");
+        cmd.args(qmp_testkit::storage_daemon_monitor(&path, "compat_monitor0")).args(extra);
+        let child = qmp_testkit::spawn_storage_daemon(cmd, std::slice::from_ref(&path));
         Peer { path, child: Some(child), sim: None, dir }
     }
 
