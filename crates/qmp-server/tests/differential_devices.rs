@@ -1,8 +1,9 @@
 //! `device_add` and `device_del`, simulator against real QEMU on two machines: `-machine
 //! none` (no bus: every model is refused, after the id, driver and bus checks) and `-machine
 //! pc,usb=on -S -accel tcg` against the simulator's `Machine::Pc` (PCI, USB and SCSI buses,
-//! property and drive checks, the QOM nodes devices get, USB unplug events). PCI unplug is
-//! not compared: QEMU's finishes only when a guest acknowledges it, and `-S` has none.
+//! property and drive checks, the QOM nodes devices get, USB and SCSI unplug events, the
+//! backends of devices' drives in `query-block`). PCI unplug is not compared: QEMU's
+//! finishes only when a guest acknowledges it, and `-S` has none.
 
 mod common;
 
@@ -113,6 +114,42 @@ fn machine_pc_plugs_and_refuses_as_qemu_does() {
         add("\"driver\": \"usb-kbd\""),
         qom_list("/machine/peripheral-anon"),
         s(b"{\"execute\": \"device_del\", \"arguments\": {\"id\": \"nodev\"}}"),
+    ];
+    compare(&qemu, &sim, &steps);
+}
+
+#[test]
+fn query_block_lists_the_backends_of_devices_drives() {
+    let (qemu, sim) = pc_pair();
+    let node = |name: &str, extra: &str| {
+        s(format!(
+            "{{\"execute\": \"blockdev-add\", \"arguments\": {{\"driver\": \"null-co\", \"node-name\": \"{name}\", \"size\": 1048576{extra}}}}}"
+        ))
+    };
+    let query_block = || s(b"{\"execute\": \"query-block\"}");
+    let steps = vec![
+        negotiate(),
+        query_block(),
+        node("n0", ""),
+        node("n1", ", \"read-only\": true"),
+        node("n2", ""),
+        node("n3", ""),
+        // A node no device holds has no backend.
+        query_block(),
+        add("\"driver\": \"virtio-scsi-pci\""),
+        // Listed in the order the drives were attached, not the nodes made.
+        add("\"driver\": \"scsi-hd\", \"drive\": \"n2\""),
+        add("\"driver\": \"virtio-blk-pci\", \"drive\": \"n1\""),
+        add("\"driver\": \"nvme\", \"drive\": \"n3\", \"serial\": \"s\""),
+        add("\"driver\": \"virtio-blk-pci\", \"id\": \"vd0\", \"drive\": \"n0\""),
+        // A read-only node has no writer: devices share it.
+        add("\"driver\": \"scsi-hd\", \"id\": \"sd1\", \"drive\": \"n1\""),
+        add("\"driver\": \"virtio-blk-pci\", \"drive\": \"n0\""),
+        query_block(),
+        s(b"{\"execute\": \"query-named-block-nodes\"}"),
+        // A SCSI disk unplugs without the guest, and its backend goes with it.
+        s_until(b"{\"execute\": \"device_del\", \"arguments\": {\"id\": \"sd1\"}}", "DEVICE_DELETED"),
+        query_block(),
     ];
     compare(&qemu, &sim, &steps);
 }

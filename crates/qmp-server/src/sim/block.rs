@@ -29,6 +29,8 @@ pub(crate) struct Node {
     seq: u64,
     /// A qcow2 node's header.
     qcow2: Option<Qcow2>,
+    /// Opened with `read-only`.
+    read_only: bool,
 }
 
 impl Node {
@@ -194,7 +196,9 @@ impl Block {
             other => return Err(generic(format!("Driver '{other}' is not supported by the simulator"))),
         };
         self.next_seq += 1;
-        let node = Node { driver, filename, path, options, size, children, seq: self.next_seq, qcow2 };
+        let read_only = args.get("read-only").and_then(Value::as_bool).unwrap_or(false);
+        let node =
+            Node { driver, filename, path, options, size, children, seq: self.next_seq, qcow2, read_only };
         self.nodes.insert(name, node);
         Ok(json!({}))
     }
@@ -237,8 +241,9 @@ impl Block {
     }
 
     /// Whether a node of that name exists.
-    pub fn has_node(&self, name: &str) -> bool {
-        self.nodes.contains_key(name)
+    /// Whether node `name` was opened read-only; `None` when there is no such node.
+    pub fn read_only(&self, name: &str) -> Option<bool> {
+        self.nodes.get(name).map(|n| n.read_only)
     }
 
     pub fn del(&mut self, args: &Args) -> Reply {
@@ -309,42 +314,48 @@ impl Block {
         let flat = args.get("flat").and_then(Value::as_bool).unwrap_or(false);
         let mut nodes: Vec<(&String, &Node)> = self.nodes.iter().collect();
         nodes.sort_by_key(|(_, n)| std::cmp::Reverse(n.seq));
-        let list: Vec<Value> = nodes
-            .into_iter()
-            .map(|(name, n)| {
-                // QEMU walks the chain for its depth only when it shows the chain whole.
-                let mut depth = 0;
-                let mut at = n;
-                while let Some(b) = at.chain_child().and_then(|b| self.nodes.get(b)).filter(|_| !flat) {
-                    depth += 1;
-                    at = b;
-                }
-                // Inserted in the schema's member order, which sets QEMU's output order.
-                let mut v = serde_json::Map::new();
-                v.insert("file".into(), json!(n.filename));
-                v.insert("node-name".into(), json!(name));
-                v.insert("ro".into(), json!(false));
-                v.insert("drv".into(), json!(n.driver));
-                // The backing node's filename (not the header's string), when there is one.
-                if let Some(backing) = n.backing().and_then(|b| self.nodes.get(b)) {
-                    v.insert("backing_file".into(), json!(backing.filename));
-                }
-                v.insert("backing_file_depth".into(), json!(depth));
-                v.insert("encrypted".into(), json!(false));
-                v.insert("detect_zeroes".into(), json!("off"));
-                for limit in ["bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr"] {
-                    v.insert(limit.into(), json!(0));
-                }
-                v.insert("image".into(), self.image(n, !flat));
-                v.insert("cache".into(), json!({"writeback": true, "direct": false, "no-flush": false}));
-                v.insert("write_threshold".into(), json!(0));
-                if let Some(bitmaps) = self.bitmaps.info(name) {
-                    v.insert("dirty-bitmaps".into(), bitmaps);
-                }
-                Value::Object(v)
-            })
-            .collect();
+        let list: Vec<Value> = nodes.into_iter().map(|(name, n)| self.device_info(name, n, flat)).collect();
         Ok(Value::Array(list))
+    }
+
+    /// A node as `query-named-block-nodes` lists it, and as `query-block` shows the node a
+    /// device's backend has inserted (always with its whole chain there).
+    fn device_info(&self, name: &str, n: &Node, flat: bool) -> Value {
+        // QEMU walks the chain for its depth only when it shows the chain whole.
+        let mut depth = 0;
+        let mut at = n;
+        while let Some(b) = at.chain_child().and_then(|b| self.nodes.get(b)).filter(|_| !flat) {
+            depth += 1;
+            at = b;
+        }
+        // Inserted in the schema's member order, which sets QEMU's output order.
+        let mut v = serde_json::Map::new();
+        v.insert("file".into(), json!(n.filename));
+        v.insert("node-name".into(), json!(name));
+        v.insert("ro".into(), json!(n.read_only));
+        v.insert("drv".into(), json!(n.driver));
+        // The backing node's filename (not the header's string), when there is one.
+        if let Some(backing) = n.backing().and_then(|b| self.nodes.get(b)) {
+            v.insert("backing_file".into(), json!(backing.filename));
+        }
+        v.insert("backing_file_depth".into(), json!(depth));
+        v.insert("encrypted".into(), json!(false));
+        v.insert("detect_zeroes".into(), json!("off"));
+        for limit in ["bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr"] {
+            v.insert(limit.into(), json!(0));
+        }
+        v.insert("image".into(), self.image(n, !flat));
+        v.insert("cache".into(), json!({"writeback": true, "direct": false, "no-flush": false}));
+        v.insert("write_threshold".into(), json!(0));
+        if let Some(bitmaps) = self.bitmaps.info(name) {
+            v.insert("dirty-bitmaps".into(), bitmaps);
+        }
+        Value::Object(v)
+    }
+
+    /// `inserted` of `query-block` for a backend on `node`, if it exists.
+    pub fn inserted(&self, node: &str) -> Option<Value> {
+        self.nodes.get(node).map(|n| self.device_info(node, n, false))
     }
 
     /// The bitmaps, and a lookup of a node's driver beside them (borrowed apart).
@@ -583,6 +594,7 @@ impl Block {
             children: vec![node.to_string()],
             seq: self.next_seq,
             qcow2: None,
+            read_only: below.read_only,
         };
         self.nodes.insert(name.clone(), filter);
         name

@@ -136,7 +136,25 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
         s.block.del(a)
     });
     b = on(b, st, qapi::command("query-named-block-nodes"), |s, a| s.block.named_nodes(a));
-    b = on(b, st, qapi::command("query-block"), |_, _| Ok(Value::Array(vec![])));
+    b = on(b, st, qapi::command("query-block"), |s, _| {
+        // Only devices' backends: the simulator has no -drive, so every backend is anonymous.
+        let list = s.devices.backends().into_iter().map(|b| {
+            let mut v = serde_json::Map::new();
+            v.insert("device".into(), json!(""));
+            v.insert("qdev".into(), json!(b.qdev));
+            v.insert("type".into(), json!("unknown"));
+            v.insert("removable".into(), json!(false));
+            v.insert("locked".into(), json!(false));
+            if let Some(inserted) = s.block.inserted(b.node) {
+                v.insert("inserted".into(), inserted);
+            }
+            if b.io_status {
+                v.insert("io-status".into(), json!("ok"));
+            }
+            Value::Object(v)
+        });
+        Ok(Value::Array(list.collect()))
+    });
     let stream = qapi::command("block-stream");
     b = on(b, st, stream, |s, a| {
         let ev = s.events.clone();

@@ -79,6 +79,8 @@ struct Device {
     drive: Option<String>,
     /// The name of the bus it provides (a SCSI controller's).
     child_bus: Option<String>,
+    /// When its drive was attached: `query-block` lists backends in that order.
+    attached: u64,
 }
 
 impl Device {
@@ -105,6 +107,18 @@ pub(crate) struct Devices {
     /// Anonymous devices named so far: QEMU counts every one that got as far as being
     /// named, failed ones too, and never reuses a number.
     anonymous: usize,
+    /// Devices added so far (orders their drives' backends).
+    attached: u64,
+}
+
+/// A device's block backend, as `query-block` shows it.
+pub(crate) struct Backend<'a> {
+    /// The node its drive attached.
+    pub node: &'a str,
+    /// How QEMU names the device (`qdev`).
+    pub qdev: String,
+    /// Whether the model reports an I/O status (virtio-blk and SCSI disks do, NVMe not).
+    pub io_status: bool,
 }
 
 #[derive(Debug)]
@@ -139,7 +153,7 @@ impl Devices {
             Machine::None => Vec::new(),
             Machine::Pc => vec![own("pci.0", BusType::Pci), own("usb-bus.0", BusType::Usb)],
         };
-        Devices { buses, plugged: BTreeMap::new(), unplugging: Vec::new(), anonymous: 0 }
+        Devices { buses, plugged: BTreeMap::new(), unplugging: Vec::new(), anonymous: 0, attached: 0 }
     }
 
     /// True while an unplug waits for the next tick.
@@ -147,10 +161,16 @@ impl Devices {
         !self.unplugging.is_empty()
     }
 
-    /// `device_add`. `node_exists` says whether a block node of that name exists. A device
+    /// `device_add`. `node_read_only` says whether a block node of that name exists, and if so
+    /// whether it was opened read-only. A device
     /// that gets as far as its name is added to the QOM tree, and removed again if a later
     /// check fails (which shapes the order QOM lists the others in, as in QEMU).
-    pub fn add(&mut self, args: &Args, node_exists: impl Fn(&str) -> bool, qom: &mut Qom) -> Reply {
+    pub fn add(
+        &mut self,
+        args: &Args,
+        node_read_only: impl Fn(&str) -> Option<bool>,
+        qom: &mut Qom,
+    ) -> Reply {
         // QemuOpts carries device_add's arguments: scalars become text, anything else is
         // dropped (so `"driver": []` is a missing driver).
         // A non-string id is no id: QemuOpts takes the id only as a string.
@@ -201,11 +221,13 @@ impl Devices {
             bus_owner,
             drive: None,
             child_bus: None,
+            attached: self.attached,
         };
-        if let Err(e) = self.realize(&mut device, &key, args, &node_exists) {
+        if let Err(e) = self.realize(&mut device, &key, args, &node_read_only) {
             qom.device_removed(&path);
             return Err(e);
         }
+        self.attached += 1;
         if model == "virtio-scsi-pci" {
             // A bus is named after its device's id, or its type when the device has none.
             let name = match &id {
@@ -226,9 +248,9 @@ impl Devices {
         device: &mut Device,
         key: &str,
         args: &Args,
-        node_exists: &impl Fn(&str) -> bool,
+        node_read_only: &impl Fn(&str) -> Option<bool>,
     ) -> Result<(), QmpError> {
-        device.drive = self.properties(&device.model, args, node_exists)?;
+        device.drive = self.properties(&device.model, args, node_read_only)?;
         let needs = |p: &str| args.get(p).and_then(opt_text).is_none();
         match device.model.as_str() {
             "virtio-blk-pci" | "scsi-hd" if device.drive.is_none() => {
@@ -238,6 +260,10 @@ impl Devices {
             _ => {}
         }
         let Some(node) = &device.drive else { return Ok(()) };
+        if node_read_only(node) == Some(true) {
+            // No device writes to a read-only node: any number may share it.
+            return Ok(());
+        }
         match self.plugged.iter().find(|(_, d)| d.drive.as_ref() == Some(node)) {
             Some((holder_key, holder)) => Err(generic(format!(
                 "Permission conflict on node '{node}': permissions 'write' are both required by block device '{}' (uses node '{node}' as 'root' child) and unshared by block device '{}' (uses node '{node}' as 'root' child).",
@@ -254,7 +280,7 @@ impl Devices {
         &self,
         model: &str,
         args: &Args,
-        node_exists: &impl Fn(&str) -> bool,
+        node_read_only: &impl Fn(&str) -> Option<bool>,
     ) -> Result<Option<String>, QmpError> {
         let types = QomTypes::of(Like::QemuSystem);
         let mut given: Vec<(&String, String)> = args
@@ -271,7 +297,7 @@ impl Devices {
             }
             let owner = if model == "virtio-blk-pci" { "virtio-blk-device" } else { model };
             match key.as_str() {
-                "drive" if !node_exists(&value) => {
+                "drive" if node_read_only(&value).is_none() => {
                     return Err(generic(format!("Property '{owner}.drive' can't find value '{value}'")))
                 }
                 "drive" => drive = Some(value),
@@ -332,6 +358,21 @@ impl Devices {
             self.buses.retain(|b| b.owner.as_deref() != Some(key));
         }
         out.push(removed(key, device));
+    }
+
+    /// The devices' block backends, in the order their drives were attached.
+    pub fn backends(&self) -> Vec<Backend<'_>> {
+        let mut with_drive: Vec<(&String, &Device)> =
+            self.plugged.iter().filter(|(_, d)| d.drive.is_some()).collect();
+        with_drive.sort_by_key(|(_, d)| d.attached);
+        with_drive
+            .into_iter()
+            .map(|(key, d)| Backend {
+                node: d.drive.as_deref().unwrap_or_default(),
+                qdev: d.block_name(key),
+                io_status: d.model != "nvme",
+            })
+            .collect()
     }
 
     /// Whether a device holds `node` with its `drive`.

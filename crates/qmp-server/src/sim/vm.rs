@@ -115,7 +115,7 @@ impl State {
 
     pub fn device_add(&mut self, args: &Args) -> Reply {
         let block = &self.block;
-        self.devices.add(args, |node| block.has_node(node), &mut self.qom)
+        self.devices.add(args, |node| block.read_only(node), &mut self.qom)
     }
 
     pub fn device_del(&mut self, args: &Args) -> Reply {
