@@ -153,3 +153,58 @@ fn query_block_lists_the_backends_of_devices_drives() {
     ];
     compare(&qemu, &sim, &steps);
 }
+
+#[test]
+fn pci_slots_are_given_and_refused_as_qemu_does() {
+    let at = |addr: &str, rest: &str| add(&format!("\"driver\": \"e1000\", \"addr\": \"{addr}\"{rest}"));
+    let mut steps = vec![negotiate()];
+    // What QEMU does not read as an address, in the QDict order of the properties.
+    for bad in ["zz", "32", "6.8", "", "-1", "3.", "5z", "0xg", "4.1z", "4 ", "0x0x"] {
+        steps.push(at(bad, ""));
+    }
+    steps.push(add("\"driver\": \"e1000\", \"foo\": \"x\", \"addr\": \"zz\""));
+    steps.push(add("\"driver\": \"e1000\", \"addr\": \"1\", \"foo\": \"x\""));
+    // The machine's own functions, and the ways to write their addresses.
+    for own in ["0", "1", "1.1", "1.2", "1.3", "1.4", "0.1", "0x", "-0"] {
+        steps.push(at(own, ""));
+    }
+    // A slot is taken before the model checks its drive or serial.
+    steps.push(add("\"driver\": \"virtio-blk-pci\", \"addr\": \"1\""));
+    steps.push(add("\"driver\": \"nvme\", \"addr\": \"1\""));
+    // Read as QEMU reads them; the last is slot 5 again, now held by `x0`.
+    for (i, ok) in ["5", " 3", "+1c", "1d.0x0", "0X1e", "0x1f", "00000000000000000000005"].iter().enumerate()
+    {
+        steps.push(at(ok, &format!(", \"id\": \"x{i}\"")));
+    }
+    steps.push(add("\"driver\": \"e1000\", \"addr\": 7, \"id\": \"seven\""));
+    steps.push(at("7", ""));
+    // The first free slot, until none is left.
+    for _ in 0..26 {
+        steps.push(add("\"driver\": \"e1000\""));
+    }
+    steps.push(add("\"driver\": \"virtio-scsi-pci\""));
+    steps.push(qom_list("/machine/peripheral-anon"));
+    let (qemu, sim) = pc_pair();
+    compare(&qemu, &sim, &steps);
+
+    // Functions: added before function 0, never after; function 0 alone over others, even
+    // where QEMU picks the slot itself.
+    let steps = vec![
+        negotiate(),
+        at("2", ""),
+        at("3.1", ", \"id\": \"f1\""),
+        at("3", ", \"id\": \"f0\""),
+        at("3.1", ""),
+        add("\"driver\": \"e1000\""),
+        at("3", ", \"multifunction\": \"on\""),
+        at("3.2", ""),
+        add("\"driver\": \"e1000\""),
+        at("c.3", ""),
+        at("c", ""),
+        at("a", ", \"id\": \"ea\""),
+        at("a", ""),
+        at("a.1", ""),
+    ];
+    let (qemu, sim) = pc_pair();
+    compare(&qemu, &sim, &steps);
+}

@@ -6,15 +6,17 @@
 //!
 //! `device_add`'s checks run in QEMU's order: the id's syntax, the driver, the bus, a
 //! duplicate id, then each property (in the order QEMU's QDict iterates them: by
-//! `qjson::qdict_bucket`), then what the model requires at realize (a drive, a serial), and the
-//! drive's permissions. Property values are taken as given, except `drive` (a node name of
-//! the simulator's) and `netdev` (the simulator has no network backends).
+//! `qjson::qdict_bucket`), then a PCI device's slot (`pci`), then what the model requires at
+//! realize (a drive, a serial), and the drive's permissions. Property values are taken as
+//! given, except `drive` (a node name of the simulator's), `netdev` (the simulator has no
+//! network backends) and `addr` (a PCI address).
 
 use std::collections::BTreeMap;
 
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
+use super::pci::{parse_addr, Devfn, PciSlots};
 use super::qom::Qom;
 use super::qom_types::QomTypes;
 use super::vm::opt_text;
@@ -81,6 +83,8 @@ struct Device {
     child_bus: Option<String>,
     /// When its drive was attached: `query-block` lists backends in that order.
     attached: u64,
+    /// Its slot and function on `pci.0`, for a PCI device.
+    devfn: Option<Devfn>,
 }
 
 impl Device {
@@ -109,6 +113,8 @@ pub(crate) struct Devices {
     anonymous: usize,
     /// Devices added so far (orders their drives' backends).
     attached: u64,
+    /// The functions of `pci.0` in use.
+    pci: PciSlots,
 }
 
 /// A device's block backend, as `query-block` shows it.
@@ -149,11 +155,11 @@ fn is_identifier(id: &str) -> bool {
 impl Devices {
     pub fn new(machine: Machine) -> Devices {
         let own = |name: &str, ty| Bus { name: name.to_string(), ty, owner: None };
-        let buses = match machine {
-            Machine::None => Vec::new(),
-            Machine::Pc => vec![own("pci.0", BusType::Pci), own("usb-bus.0", BusType::Usb)],
+        let (buses, pci) = match machine {
+            Machine::None => (Vec::new(), PciSlots::default()),
+            Machine::Pc => (vec![own("pci.0", BusType::Pci), own("usb-bus.0", BusType::Usb)], PciSlots::pc()),
         };
-        Devices { buses, plugged: BTreeMap::new(), unplugging: Vec::new(), anonymous: 0, attached: 0 }
+        Devices { buses, plugged: BTreeMap::new(), unplugging: Vec::new(), anonymous: 0, attached: 0, pci }
     }
 
     /// True while an unplug waits for the next tick.
@@ -222,12 +228,16 @@ impl Devices {
             drive: None,
             child_bus: None,
             attached: self.attached,
+            devfn: None,
         };
         if let Err(e) = self.realize(&mut device, &key, args, &node_read_only) {
             qom.device_removed(&path);
             return Err(e);
         }
         self.attached += 1;
+        if let Some(devfn) = device.devfn {
+            self.pci.hold(devfn, &model, id.as_deref());
+        }
         if model == "virtio-scsi-pci" {
             // A bus is named after its device's id, or its type when the device has none.
             let name = match &id {
@@ -250,7 +260,15 @@ impl Devices {
         args: &Args,
         node_read_only: &impl Fn(&str) -> Option<bool>,
     ) -> Result<(), QmpError> {
-        device.drive = self.properties(&device.model, args, node_read_only)?;
+        let addr;
+        (device.drive, addr) = self.properties(&device.model, args, node_read_only)?;
+        if BusType::of(&device.model) == Some(BusType::Pci) {
+            // Every PCI device is on pci.0, the only PCI bus, and is placed before the
+            // model's own realize checks its drive or serial.
+            let multifunction = args.get("multifunction").and_then(opt_text);
+            let multifunction = matches!(multifunction.as_deref(), Some("on" | "true" | "yes"));
+            device.devfn = Some(self.pci.place(&device.model, addr, multifunction).map_err(generic)?);
+        }
         let needs = |p: &str| args.get(p).and_then(opt_text).is_none();
         match device.model.as_str() {
             "virtio-blk-pci" | "scsi-hd" if device.drive.is_none() => {
@@ -275,13 +293,14 @@ impl Devices {
     }
 
     /// Each property given, in QDict order: a property the model lacks, or a `drive` or
-    /// `netdev` that names nothing, is refused. The node `drive` names, if any.
+    /// `netdev` that names nothing, or an `addr` QEMU cannot read, is refused. The node
+    /// `drive` names and the `addr` given, if any.
     fn properties(
         &self,
         model: &str,
         args: &Args,
         node_read_only: &impl Fn(&str) -> Option<bool>,
-    ) -> Result<Option<String>, QmpError> {
+    ) -> Result<(Option<String>, Option<Devfn>), QmpError> {
         let types = QomTypes::of(Like::QemuSystem);
         let mut given: Vec<(&String, String)> = args
             .iter()
@@ -290,7 +309,7 @@ impl Devices {
             .collect();
         // QEMU sets them in its QDict's order: by bucket.
         given.sort_by_key(|(k, _)| qdict_bucket(k));
-        let mut drive = None;
+        let (mut drive, mut addr) = (None, None);
         for (key, value) in given {
             if !types.has_device_property(model, key) {
                 return Err(generic(format!("Property '{model}.{key}' not found")));
@@ -301,6 +320,12 @@ impl Devices {
                     return Err(generic(format!("Property '{owner}.drive' can't find value '{value}'")))
                 }
                 "drive" => drive = Some(value),
+                "addr" => match parse_addr(&value) {
+                    Some(devfn) => addr = Some(devfn),
+                    None => {
+                        return Err(generic(format!("Property '{model}.addr' doesn't take value '{value}'")))
+                    }
+                },
                 "netdev" => {
                     let owner = if model == "virtio-net-pci" { "virtio-net-device" } else { model };
                     return Err(generic(format!("Property '{owner}.netdev' can't find value '{value}'")));
@@ -308,7 +333,7 @@ impl Devices {
                 _ => {}
             }
         }
-        Ok(drive)
+        Ok((drive, addr))
     }
 
     /// `device_del`: by id, or by an anonymous device's QOM path.
@@ -342,6 +367,9 @@ impl Devices {
     /// Removes `key` and, first, every device on the bus it provides.
     fn remove(&mut self, key: &str, out: &mut Vec<Removed>) {
         let Some(device) = self.plugged.remove(key) else { return };
+        if let Some(devfn) = device.devfn {
+            self.pci.release(devfn);
+        }
         if device.child_bus.is_some() {
             // One level: a SCSI controller's disks provide no bus of their own.
             let on_bus: Vec<String> = self

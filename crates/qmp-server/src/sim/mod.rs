@@ -27,6 +27,7 @@ mod fdsets;
 mod ghash;
 mod image;
 mod migration;
+mod pci;
 mod qapi;
 mod qom;
 mod qom_types;
