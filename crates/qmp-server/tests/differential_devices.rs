@@ -208,3 +208,27 @@ fn pci_slots_are_given_and_refused_as_qemu_does() {
     let (qemu, sim) = pc_pair();
     compare(&qemu, &sim, &steps);
 }
+
+#[test]
+fn property_values_are_read_by_their_types_as_qemu_reads_them() {
+    let with = |key: &str, value: &str| add(&format!("\"driver\": \"e1000\", \"{key}\": \"{value}\""));
+    let mut steps = vec![negotiate()];
+    for value in ["maybe", "1", "0", "ON", "", "yes", "y", "true", "off", "no", "n", "false"] {
+        steps.push(with("multifunction", value));
+    }
+    for value in ["x", "-1", "4294967296", "1k", "5 ", "", "99999999999999999999", "0x", "--1", "+-1"] {
+        steps.push(with("romsize", value));
+    }
+    for value in ["x", "2147483648", "-2147483649", "010", "0x10", " 7", "08"] {
+        steps.push(with("bootindex", value));
+    }
+    for value in
+        ["zz", "52:54:00:12:34:5", "52:54:00:12:34:567", "52-54-00-12-34-56", "52:54:00:12:34:57", ""]
+    {
+        steps.push(with("mac", value));
+    }
+    // The first refused value in QDict order wins.
+    steps.push(add("\"driver\": \"e1000\", \"mac\": \"zz\", \"romsize\": \"x\", \"multifunction\": \"x\""));
+    let (qemu, sim) = pc_pair();
+    compare(&qemu, &sim, &steps);
+}

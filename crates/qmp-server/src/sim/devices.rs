@@ -7,9 +7,9 @@
 //! `device_add`'s checks run in QEMU's order: the id's syntax, the driver, the bus, a
 //! duplicate id, then each property (in the order QEMU's QDict iterates them: by
 //! `qjson::qdict_bucket`), then a PCI device's slot (`pci`), then what the model requires at
-//! realize (a drive, a serial), and the drive's permissions. Property values are taken as
-//! given, except `drive` (a node name of the simulator's), `netdev` (the simulator has no
-//! network backends) and `addr` (a PCI address).
+//! realize (a drive, a serial), and the drive's permissions. Property values are checked by
+//! their types (`check_value`), `drive` names a node of the simulator's, `netdev` always
+//! fails (the simulator has no network backends) and `addr` is a PCI address.
 
 use std::collections::BTreeMap;
 
@@ -266,7 +266,7 @@ impl Devices {
             // Every PCI device is on pci.0, the only PCI bus, and is placed before the
             // model's own realize checks its drive or serial.
             let multifunction = args.get("multifunction").and_then(opt_text);
-            let multifunction = matches!(multifunction.as_deref(), Some("on" | "true" | "yes"));
+            let multifunction = matches!(multifunction.as_deref(), Some("on" | "true" | "yes" | "y"));
             device.devfn = Some(self.pci.place(&device.model, addr, multifunction).map_err(generic)?);
         }
         let needs = |p: &str| args.get(p).and_then(opt_text).is_none();
@@ -311,8 +311,11 @@ impl Devices {
         given.sort_by_key(|(k, _)| qdict_bucket(k));
         let (mut drive, mut addr) = (None, None);
         for (key, value) in given {
-            if !types.has_device_property(model, key) {
+            let Some(ty) = types.device_property_type(model, key) else {
                 return Err(generic(format!("Property '{model}.{key}' not found")));
+            };
+            if key != "addr" {
+                check_value(model, key, ty, &value)?;
             }
             let owner = if model == "virtio-blk-pci" { "virtio-blk-device" } else { model };
             match key.as_str() {
@@ -407,6 +410,68 @@ impl Devices {
     pub fn holds_node(&self, node: &str) -> bool {
         self.plugged.values().any(|d| d.drive.as_deref() == Some(node))
     }
+}
+
+/// A property value QEMU's visitor refuses for the property's type: a boolean that is not one
+/// of QEMU's words, an integer it cannot read or that does not fit, a MAC address that is not
+/// six hex pairs. Checks a model makes of a readable value at realize are not modelled.
+fn check_value(model: &str, key: &str, ty: &str, value: &str) -> Result<(), QmpError> {
+    let fits = |min: i128, max: i128, name: &str| match parse_c_integer(value) {
+        None => Err(generic(format!("Parameter '{key}' expects integer"))),
+        Some(v) if v < min || v > max => Err(generic(format!("Parameter '{key}' expects {name}"))),
+        Some(_) => Ok(()),
+    };
+    // Unsigned values are read as strtoull reads them: a negative one wraps.
+    let unsigned = |bits: u32, name: &str| match parse_c_integer(value) {
+        None => Err(generic(format!("Parameter '{key}' expects integer"))),
+        Some(v) if (v.rem_euclid(1 << 64)) >> bits != 0 => {
+            Err(generic(format!("Parameter '{key}' expects {name}")))
+        }
+        Some(_) => Ok(()),
+    };
+    match ty {
+        "bool" if !matches!(value, "on" | "yes" | "true" | "y" | "off" | "no" | "false" | "n") => {
+            Err(generic(format!("Parameter '{key}' expects 'on' or 'off'")))
+        }
+        "uint8" => unsigned(8, "uint8_t"),
+        "uint16" => unsigned(16, "uint16_t"),
+        "uint32" => unsigned(32, "uint32_t"),
+        "uint64" => unsigned(64, "uint64_t"),
+        "int32" => fits(i32::MIN.into(), i32::MAX.into(), "int32_t"),
+        "int64" => fits(i64::MIN.into(), i64::MAX.into(), "int64_t"),
+        "str" if key == "mac" && !is_mac(value) => {
+            Err(generic(format!("Property '{model}.{key}' doesn't take value '{value}'")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An integer as `strtoll(text, &end, 0)` reads it, all of `text` used: leading blanks, a
+/// sign, then hex after `0x`, octal after `0`, else decimal. `None` when it is not one or
+/// does not fit 64 bits.
+fn parse_c_integer(text: &str) -> Option<i128> {
+    let s = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, digits) = match s.get(..2) {
+        Some("0x" | "0X") => (16, &s[2..]),
+        _ if s.len() > 1 && s.starts_with('0') => (8, &s[1..]),
+        _ => (10, s),
+    };
+    if digits.is_empty() || digits.starts_with(['+', '-']) {
+        return None;
+    }
+    let magnitude = u64::from_str_radix(digits, radix).ok()?;
+    Some(if negative { -i128::from(magnitude) } else { i128::from(magnitude) })
+}
+
+/// Six pairs of hex digits separated by `:` or `-`, as QEMU reads a MAC address.
+fn is_mac(text: &str) -> bool {
+    let parts: Vec<&str> = text.split([':', '-']).collect();
+    parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn removed(key: &str, d: Device) -> Removed {

@@ -138,12 +138,11 @@ impl QomTypes {
         }
     }
 
-    /// Whether device `model` has property `name` (`device-list-properties` lists it).
-    pub fn has_device_property(&self, model: &str, name: &str) -> bool {
-        self.device_properties
-            .get(model)
-            .and_then(Value::as_array)
-            .is_some_and(|list| list.iter().any(|p| p["name"] == name))
+    /// The type of device `model`'s property `name` (`bool`, `uint32`, `str`...), if
+    /// `device-list-properties` lists it.
+    pub fn device_property_type(&self, model: &str, name: &str) -> Option<&str> {
+        let list = self.device_properties.get(model)?.as_array()?;
+        list.iter().find(|p| p["name"] == name).map(|p| p["type"].as_str().unwrap_or_default())
     }
 
     /// `qom-list-types`.
