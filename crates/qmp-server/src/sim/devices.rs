@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
+use super::cnum::parse_c_integer;
 use super::pci::{parse_addr, Devfn, PciSlots};
 use super::qom::Qom;
 use super::qom_types::QomTypes;
@@ -444,28 +445,6 @@ fn check_value(model: &str, key: &str, ty: &str, value: &str) -> Result<(), QmpE
         }
         _ => Ok(()),
     }
-}
-
-/// An integer as `strtoll(text, &end, 0)` reads it, all of `text` used: leading blanks, a
-/// sign, then hex after `0x`, octal after `0`, else decimal. `None` when it is not one or
-/// does not fit 64 bits.
-fn parse_c_integer(text: &str) -> Option<i128> {
-    let s = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (negative, s) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (radix, digits) = match s.get(..2) {
-        Some("0x" | "0X") => (16, &s[2..]),
-        _ if s.len() > 1 && s.starts_with('0') => (8, &s[1..]),
-        _ => (10, s),
-    };
-    if digits.is_empty() || digits.starts_with(['+', '-']) {
-        return None;
-    }
-    let magnitude = u64::from_str_radix(digits, radix).ok()?;
-    Some(if negative { -i128::from(magnitude) } else { i128::from(magnitude) })
 }
 
 /// Six pairs of hex digits separated by `:` or `-`, as QEMU reads a MAC address.

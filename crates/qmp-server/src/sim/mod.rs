@@ -20,6 +20,7 @@
 
 mod bitmap;
 mod block;
+mod cnum;
 mod commands;
 mod devices;
 pub use devices::DEVICE_MODELS;

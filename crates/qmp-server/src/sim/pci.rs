@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use super::cnum::strtoul_hex;
+
 /// A device and function number: slot × 8 + function.
 pub(crate) type Devfn = u8;
 
@@ -104,31 +106,6 @@ pub(crate) fn parse_addr(text: &str) -> Option<Devfn> {
     };
     (rest.is_empty() && slot < u64::from(SLOTS) && function < u64::from(FUNCTIONS))
         .then(|| slot as Devfn * FUNCTIONS + function as Devfn)
-}
-
-/// `strtoul(text, &end, 16)`: the value (wrapped as C wraps a negated one) and what follows,
-/// or `None` when no digit was read. A `0x` without digits after it counts as read, as
-/// QEMU 7.2 accepts `addr=0x` as slot 0.
-fn strtoul_hex(text: &str) -> Option<(u64, &str)> {
-    let s = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (negative, s) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (prefixed, s) = match s.get(..2) {
-        Some("0x" | "0X") => (true, &s[2..]),
-        _ => (false, s),
-    };
-    let digits = s.bytes().take_while(u8::is_ascii_hexdigit).count();
-    if digits == 0 && !prefixed {
-        return None;
-    }
-    // Saturates as strtoul does on overflow (any such value is out of range here anyway).
-    let value = s[..digits].bytes().fold(0u64, |v, b| {
-        v.saturating_mul(16).saturating_add(u64::from((b as char).to_digit(16).unwrap_or(0)))
-    });
-    Some((if negative { value.wrapping_neg() } else { value }, &s[digits..]))
 }
 
 #[cfg(test)]
