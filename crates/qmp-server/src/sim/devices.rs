@@ -82,7 +82,7 @@ struct Device {
     drive: Option<String>,
     /// The name of the bus it provides (a SCSI controller's).
     child_bus: Option<String>,
-    /// When its drive was attached: `query-block` lists backends in that order.
+    /// Its place in the order devices were added: `query-block` lists backends so.
     attached: u64,
     /// Its slot and function on `pci.0`, for a PCI device.
     devfn: Option<Devfn>,
@@ -168,10 +168,10 @@ impl Devices {
         !self.unplugging.is_empty()
     }
 
-    /// `device_add`. `node_read_only` says whether a block node of that name exists, and if so
-    /// whether it was opened read-only. A device
-    /// that gets as far as its name is added to the QOM tree, and removed again if a later
-    /// check fails (which shapes the order QOM lists the others in, as in QEMU).
+    /// `device_add`. `node_read_only` says whether a block node of that name exists, and if
+    /// so whether it was opened read-only. A device that gets as far as its name is added to
+    /// the QOM tree, and removed again if a later check fails (which shapes the order QOM
+    /// lists the others in, as in QEMU).
     pub fn add(
         &mut self,
         args: &Args,
@@ -266,8 +266,8 @@ impl Devices {
         if BusType::of(&device.model) == Some(BusType::Pci) {
             // Every PCI device is on pci.0, the only PCI bus, and is placed before the
             // model's own realize checks its drive or serial.
-            let multifunction = args.get("multifunction").and_then(opt_text);
-            let multifunction = matches!(multifunction.as_deref(), Some("on" | "true" | "yes" | "y"));
+            let multifunction =
+                args.get("multifunction").and_then(opt_text).and_then(|v| qemu_bool(&v)).unwrap_or(false);
             device.devfn = Some(self.pci.place(&device.model, addr, multifunction).map_err(generic)?);
         }
         let needs = |p: &str| args.get(p).and_then(opt_text).is_none();
@@ -431,7 +431,7 @@ fn check_value(model: &str, key: &str, ty: &str, value: &str) -> Result<(), QmpE
         Some(_) => Ok(()),
     };
     match ty {
-        "bool" if !matches!(value, "on" | "yes" | "true" | "y" | "off" | "no" | "false" | "n") => {
+        "bool" if qemu_bool(value).is_none() => {
             Err(generic(format!("Parameter '{key}' expects 'on' or 'off'")))
         }
         "uint8" => unsigned(8, "uint8_t"),
@@ -444,6 +444,15 @@ fn check_value(model: &str, key: &str, ty: &str, value: &str) -> Result<(), QmpE
             Err(generic(format!("Property '{model}.{key}' doesn't take value '{value}'")))
         }
         _ => Ok(()),
+    }
+}
+
+/// A boolean property's text as QEMU reads it, `None` for any other word.
+fn qemu_bool(text: &str) -> Option<bool> {
+    match text {
+        "on" | "yes" | "true" | "y" => Some(true),
+        "off" | "no" | "false" | "n" => Some(false),
+        _ => None,
     }
 }
 
