@@ -57,18 +57,7 @@ impl Helper {
     /// The CPU time all its threads have used so far, in nanoseconds (the scheduler's own
     /// count, `/proc/PID/task/*/schedstat`: finer than the clock ticks of `/proc/PID/stat`).
     pub fn cpu_ns(&self) -> io::Result<u64> {
-        let mut total = 0;
-        for task in std::fs::read_dir(format!("/proc/{}/task", self.pid()))? {
-            let stat = match std::fs::read_to_string(task?.path().join("schedstat")) {
-                Ok(stat) => stat,
-                // A thread that ended meanwhile.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            let first = stat.split_whitespace().next().unwrap_or("");
-            total += first.parse::<u64>().map_err(|_| io::Error::other(format!("bad schedstat {stat:?}")))?;
-        }
-        Ok(total)
+        cpu_ns(self.pid())
     }
 
     /// The anonymous part of its resident set (heap, stacks: the process's own memory, not
@@ -83,6 +72,24 @@ impl Drop for Helper {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The CPU time all threads of process `pid` have used so far, in nanoseconds (the
+/// scheduler's own count, `/proc/PID/task/*/schedstat`: finer than the clock ticks of
+/// `/proc/PID/stat`).
+pub fn cpu_ns(pid: u32) -> io::Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = match std::fs::read_to_string(task?.path().join("schedstat")) {
+            Ok(stat) => stat,
+            // A thread that ended meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let first = stat.split_whitespace().next().unwrap_or("");
+        total += first.parse::<u64>().map_err(|_| io::Error::other(format!("bad schedstat {stat:?}")))?;
+    }
+    Ok(total)
 }
 
 /// A `kB` figure (`field` such as `VmRSS:`) from /proc/PID/status.

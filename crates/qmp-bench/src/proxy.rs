@@ -3,8 +3,9 @@
 //! relay that copies bytes and does nothing else: the floor for any proxy process. Against
 //! the fast peer the proxy's own cost shows; against real QEMU 7.2, what a user sees. In one
 //! run: one call at a time (the round trip), 64 in flight, and 16 clients with 64 in flight
-//! each, every reply counted. Then the proxy's resident memory, idle and with 100 idle
-//! clients. Each figure is the median of interleaved rounds.
+//! each, every reply counted, with the CPU time the proxy process spent per call. Then the
+//! proxy's resident memory, idle and with 100 idle clients. Each figure is the median of
+//! interleaved rounds.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,19 @@ impl Relay {
         crate::child::wait_for_path(&relay.path)?;
         Ok(relay)
     }
+
+    /// CPU time the relay process and its children (socat forks one per client) have used
+    /// so far, in µs.
+    fn cpu_us(&self) -> io::Result<f64> {
+        let pid = self.child.id();
+        let mut ns = crate::child::cpu_ns(pid)?;
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
+        for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+            // A child that ended meanwhile counts no more.
+            ns += crate::child::cpu_ns(child).unwrap_or(0);
+        }
+        Ok(ns as f64 / 1e3)
+    }
 }
 
 impl Drop for Relay {
@@ -89,10 +103,13 @@ pub fn run() -> io::Result<()> {
     ];
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        println!("query-status, {N} calls per round, median of {ROUNDS} interleaved rounds, µs per call");
         println!(
-            "{:<14} {:<16} {:>8} {:>8} {:>10} {:>14} {:>13}",
-            "upstream", "", "direct", "socat", "qmp proxy", "proxy/direct", "proxy/socat"
+            "query-status, {N} calls per round, median of {ROUNDS} interleaved rounds, µs per call \
+             (CPU: the relay's CPU time per call)"
+        );
+        println!(
+            "{:<14} {:<16} {:>8} {:>8} {:>10} {:>14} {:>13} {:>10} {:>10}",
+            "upstream", "", "direct", "socat", "qmp proxy", "proxy/direct", "proxy/socat", "socat CPU", "proxy CPU"
         );
         for up in &upstreams {
             for (label, clients, inflight) in
@@ -105,23 +122,28 @@ pub fn run() -> io::Result<()> {
                     None => None,
                 };
                 let (mut d, mut p, mut s) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut p_cpu, mut s_cpu) = (Vec::new(), Vec::new());
                 for _ in 0..ROUNDS {
                     d.push(round(&direct, inflight).await?);
+                    let before = up.proxy.cpu_us()?;
                     p.push(round(&proxied, inflight).await?);
-                    if let Some(conns) = &socat {
+                    p_cpu.push((up.proxy.cpu_us()? - before) / N as f64);
+                    if let (Some(conns), Some(relay)) = (&socat, &up.socat) {
+                        let before = relay.cpu_us()?;
                         s.push(round(conns, inflight).await?);
+                        s_cpu.push((relay.cpu_us()? - before) / N as f64);
                     }
                 }
-                let (d, p) = (median(d), median(p));
-                let (s, vs_socat) = match s.is_empty() {
-                    true => ("-".to_string(), "-".to_string()),
+                let (d, p, p_cpu) = (median(d), median(p), median(p_cpu));
+                let (s, vs_socat, s_cpu) = match s.is_empty() {
+                    true => ("-".to_string(), "-".to_string(), "-".to_string()),
                     false => {
                         let s = median(s);
-                        (format!("{s:.1}"), format!("{:.2}", p / s))
+                        (format!("{s:.1}"), format!("{:.2}", p / s), format!("{:.1}", median(s_cpu)))
                     }
                 };
                 println!(
-                    "{:<14} {label:<16} {d:>8.1} {s:>8} {p:>10.1} {:>14.2} {vs_socat:>13}",
+                    "{:<14} {label:<16} {d:>8.1} {s:>8} {p:>10.1} {:>14.2} {vs_socat:>13} {s_cpu:>10} {p_cpu:>10.1}",
                     up.name,
                     p / d
                 );
