@@ -300,20 +300,30 @@ async fn migration_progresses_then_completes() {
     assert_eq!(ok(&c, "query-migrate", Value::Null).await, json!({}));
     let (_, desc) = err(&c, "migrate", json!({"uri": "carrier-pigeon:x"})).await;
     assert_eq!(desc, "Parameter 'uri' expects a valid migration protocol");
+    // The simulator connects as QEMU does, and holds the connection while it migrates.
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let uri = format!("tcp:{}", target.local_addr().unwrap());
     let stop = c.wait_for(EventFilter::name("STOP"), T);
-    ok(&c, "migrate", json!({"uri": "tcp:127.0.0.1:4444"})).await;
+    ok(&c, "migrate", json!({"uri": uri})).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let info = c.execute(QueryMigrate {}).await.unwrap();
     let ram = info.ram.clone().expect("ram stats while active");
     assert_eq!(info.status.as_ref().map(|s| s.to_string()).as_deref(), Some("active"));
     assert!(ram.transferred > 0 && ram.remaining > 0, "{info:?}");
-    let (_, desc) = err(&c, "migrate", json!({"uri": "tcp:127.0.0.1:4444"})).await;
+    let (_, desc) = err(&c, "migrate", json!({"uri": uri})).await;
     assert_eq!(desc, "There's a migration process in progress");
+    let (mut conn, _) = target.accept().unwrap();
     stop.await.unwrap();
     let info = ok(&c, "query-migrate", Value::Null).await;
     assert_eq!(info["status"], "completed");
     assert_eq!(info["ram"]["remaining"], 0);
     assert_eq!(ok(&c, "query-status", Value::Null).await["status"], "postmigrate");
+    // The connection is closed when the migration ends.
+    conn.set_read_timeout(Some(T)).unwrap();
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut conn, &mut rest).expect("the migration's connection closed");
+    let (_, desc) = err(&c, "migrate", json!({"uri": uri})).await;
+    assert_eq!(desc, "Can't migrate the vm that was paused due to previous migration");
 }
 
 #[tokio::test]

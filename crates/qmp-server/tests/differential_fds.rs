@@ -238,6 +238,19 @@ fn fd_sets_while_paused() {
     ]);
 }
 
+/// `migrate` to `fd:NAME` takes the monitor's descriptor of that name: `closefd` no longer
+/// finds it. (The VM is paused first so that no STOP races with the replies.)
+#[test]
+fn a_migration_takes_its_named_descriptor() {
+    compare(&[
+        Send(r#"{"execute": "stop"}"#, 0),
+        Send(r#"{"execute": "migrate", "arguments": {"uri": "fd:a"}}"#, 0),
+        Send(GETFD_A, 1),
+        Send(r#"{"execute": "migrate", "arguments": {"uri": "fd:a"}}"#, 0),
+        Send(CLOSEFD_A, 0),
+    ]);
+}
+
 /// Named descriptors belong to a monitor: another monitor's client does not see them.
 #[test]
 fn named_descriptors_are_per_monitor() {

@@ -105,9 +105,11 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
         |s, a| s.device_add(a),
     );
     b = on(b, st, qapi::command("device_del"), |s, a| s.device_del(a));
-    b = on(b, st, qapi::command("migrate"), |s, a| {
+    b = on_cx(b, st, qapi::command("migrate"), |s, a, cx| {
         let ev = s.events.clone();
-        s.migration.start(&ev, a)
+        let monitor = cx.monitor();
+        let fds = &mut s.fds;
+        s.migration.start(&ev, a, s.run, |name| fds.take_named(monitor, name))
     });
     b = on(b, st, qapi::command("migrate_cancel"), |s, _| {
         let ev = s.events.clone();

@@ -74,6 +74,13 @@ impl Fds {
         Ok(Value::Object(Map::new()))
     }
 
+    /// The monitor's descriptor named `name`, taken from it (`migrate` to `fd:NAME`).
+    pub fn take_named(&mut self, monitor: MonitorId, name: &str) -> Option<OwnedFd> {
+        let named = self.named.get_mut(&monitor)?;
+        let i = named.iter().position(|(n, _)| n == name)?;
+        Some(named.swap_remove(i).1)
+    }
+
     /// `add-fd`: the passed descriptor into set `fdset-id` (or the lowest free id).
     pub fn add_fd(&mut self, args: &Args, cx: &mut Context<'_>) -> Reply {
         let Some(fd) = cx.take_fd() else { return Err(generic(NO_FD)) };

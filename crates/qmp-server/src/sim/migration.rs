@@ -1,9 +1,12 @@
 //! Simulated outgoing migration: capabilities, progress in simulated time, and the
 //! MIGRATION / MIGRATION_PASS events QEMU 7.2 sends when the `events` capability is on.
 
+use std::os::fd::OwnedFd;
+
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
+use super::outgoing::{self, Refused, Target};
 use crate::server::{Args, Events, Reply};
 
 /// The simulated guest RAM that migration copies.
@@ -20,6 +23,10 @@ pub(crate) struct Migration {
     enabled: Vec<&'static str>,
     /// The current or last migration: status, bytes sent, simulated seconds.
     run: Option<(&'static str, f64, f64)>,
+    /// Where the current migration writes; dropped (closed) when it ends.
+    target: Option<Target>,
+    /// Why the last migration failed, when QEMU keeps a reason (`error-desc`).
+    error: Option<String>,
 }
 
 impl Migration {
@@ -34,6 +41,13 @@ impl Migration {
         if self.events_on() {
             ev.emit("MIGRATION", Some(json!({"status": status})));
         }
+    }
+
+    /// The migration ends as `failed`, with `error` as its `error-desc`.
+    fn fail(&mut self, ev: &Events, error: Option<String>) {
+        self.target = None;
+        self.error = error;
+        self.set_status(ev, "failed");
     }
 
     fn in_progress(&self) -> bool {
@@ -65,23 +79,49 @@ impl Migration {
         Ok(Value::Array(list))
     }
 
-    pub fn start(&mut self, ev: &Events, args: &Args) -> Reply {
+    /// `migrate` from run state `run`; `named_fd` takes the monitor's descriptor of a name
+    /// (for `fd:`).
+    pub fn start(
+        &mut self,
+        ev: &Events,
+        args: &Args,
+        run: &str,
+        named_fd: impl FnOnce(&str) -> Option<OwnedFd>,
+    ) -> Reply {
         if self.in_progress() {
             return Err(generic("There's a migration process in progress"));
         }
+        match run {
+            "inmigrate" => return Err(generic("Guest is waiting for an incoming migration")),
+            "postmigrate" => {
+                return Err(generic("Can't migrate the vm that was paused due to previous migration"))
+            }
+            _ => {}
+        }
         let uri = args["uri"].as_str().unwrap_or_default();
         self.run = Some(("setup", 0.0, 0.0));
+        self.error = None;
+        // QEMU enters setup before it reads the URI.
         self.set_status(ev, "setup");
-        if !["tcp:", "unix:", "exec:", "fd:", "file:", "rdma:"].iter().any(|p| uri.starts_with(p)) {
-            // QEMU enters setup before it parses the URI.
-            self.set_status(ev, "failed");
-            return Err(generic("Parameter 'uri' expects a valid migration protocol"));
+        match outgoing::open(uri, named_fd) {
+            Ok(target) => {
+                self.target = Some(target);
+                Ok(json!({}))
+            }
+            Err(Refused::Protocol) => {
+                self.fail(ev, None);
+                Err(generic("Parameter 'uri' expects a valid migration protocol"))
+            }
+            Err(Refused::Other(desc)) => {
+                self.fail(ev, Some(desc.clone()));
+                Err(QmpError::new(ErrorClass::GenericError, desc))
+            }
         }
-        Ok(json!({}))
     }
 
     pub fn cancel(&mut self, ev: &Events) -> Reply {
         if matches!(self.run, Some(("setup" | "active", ..))) {
+            self.target = None;
             self.set_status(ev, "cancelling");
             self.set_status(ev, "cancelled");
         }
@@ -90,6 +130,11 @@ impl Migration {
 
     pub fn query(&self) -> Reply {
         let Some((status, sent, elapsed)) = self.run else { return Ok(json!({})) };
+        match (status, &self.error) {
+            ("failed", Some(desc)) => return Ok(json!({"status": status, "error-desc": desc})),
+            ("failed" | "cancelled" | "setup", _) => return Ok(json!({"status": status})),
+            _ => {}
+        }
         let transferred = sent as u64;
         let mbps = if elapsed > 0.0 { (sent * 8.0 / 1e6 / elapsed * 1000.0).round() / 1000.0 } else { 0.0 };
         let ram = json!({
@@ -101,7 +146,6 @@ impl Migration {
         });
         let mut info = json!({"status": status, "setup-time": 0, "total-time": (elapsed * 1000.0) as u64});
         match status {
-            "setup" => return Ok(json!({"status": status})),
             "completed" => info["downtime"] = json!(0),
             "active" => info["expected-downtime"] = json!(300),
             _ => {}
@@ -120,6 +164,16 @@ impl Migration {
     pub fn tick(&mut self, ev: &Events, dt: f64, stop: impl FnOnce()) {
         match self.run {
             Some(("setup", ..)) => {
+                if let Some(Target::Connecting(rx)) = &self.target {
+                    match rx.try_recv() {
+                        Ok(Ok(fd)) => self.target = Some(Target::Open { _held: Some(fd) }),
+                        Ok(Err(desc)) => return self.fail(ev, Some(desc)),
+                        Err(std::sync::mpsc::TryRecvError::Empty) => return,
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                            return self.fail(ev, Some("the connection could not be made".into()))
+                        }
+                    }
+                }
                 if self.events_on() {
                     ev.emit("MIGRATION_PASS", Some(json!({"pass": 1})));
                 }
@@ -133,6 +187,7 @@ impl Migration {
                     if self.events_on() {
                         ev.emit("MIGRATION_PASS", Some(json!({"pass": 2})));
                     }
+                    self.target = None;
                     self.set_status(ev, "completed");
                 }
             }

@@ -28,6 +28,7 @@ mod fdsets;
 mod ghash;
 mod image;
 mod migration;
+mod outgoing;
 mod pci;
 mod qapi;
 mod qom;
