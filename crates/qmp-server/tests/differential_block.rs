@@ -409,3 +409,46 @@ fn a_stream_has_its_filter_node_and_leaves_the_chain_shorter() {
         s(exec("blockdev-del", r#"{"node-name": "base0"}"#)),
     ]);
 }
+
+/// `raw` nodes: a window onto their file child, named as QEMU names them (the child's name,
+/// or `json:` with their options), and refused as QEMU refuses them, a window over a file a
+/// writable qcow2 node uses included; `null-aio` beside `null-co`; `detect-zeroes` reported,
+/// and `unmap` refused without `discard: unmap`.
+#[test]
+fn raw_nodes_are_windows_onto_their_file() {
+    let add = |args: &str| s(exec("blockdev-add", args));
+    both(vec![
+        add(r#"{"driver": "raw", "node-name": "r0", "file": "bf"}"#),
+        add(
+            r#"{"driver": "raw", "node-name": "r1", "file": "bf", "offset": 4096, "size": 8192, "read-only": true}"#,
+        ),
+        add(r#"{"driver": "null-aio", "node-name": "na", "size": 4096}"#),
+        add(r#"{"driver": "null-aio", "node-name": "nb"}"#),
+        add(r#"{"driver": "raw", "node-name": "r2", "file": "na"}"#),
+        add(r#"{"driver": "raw", "node-name": "r3", "file": "nb"}"#),
+        add(r#"{"driver": "raw", "node-name": "x", "file": "bf", "offset": 1099511627776}"#),
+        add(r#"{"driver": "raw", "node-name": "x", "file": "bf", "size": 1099511627776}"#),
+        add(r#"{"driver": "raw", "node-name": "x", "file": "bf", "offset": 1099511627776, "size": 1}"#),
+        add(r#"{"driver": "raw", "node-name": "x", "file": "bf", "offset": 1, "size": 1}"#),
+        add(r#"{"driver": "raw", "node-name": "x", "file": "bf", "offset": -1}"#),
+        add(r#"{"driver": "raw", "node-name": "x", "file": "nope"}"#),
+        add(r#"{"driver": "raw", "node-name": "x"}"#),
+        add(r#"{"driver": "raw", "node-name": "r4", "file": "bf", "offset": 1, "size": 512}"#),
+        add(r#"{"driver": "raw", "node-name": "r5", "file": "bf", "offset": 0}"#),
+        add(r#"{"driver": "raw", "node-name": "r6", "file": "r5"}"#),
+        // A writable qcow2 node over a window's file, refused before its header is read.
+        add(r#"{"driver": "raw", "node-name": "r7", "file": "na", "size": 4096}"#),
+        add(r#"{"driver": "qcow2", "node-name": "x", "file": "na"}"#),
+        add(r#"{"driver": "qcow2", "node-name": "x", "file": "na", "read-only": true}"#),
+        add(r#"{"driver": "file", "node-name": "x", "filename": "/nonexistent", "detect-zeroes": "unmap"}"#),
+        add(r#"{"driver": "raw", "node-name": "9x", "file": "bf", "detect-zeroes": "unmap"}"#),
+        add(r#"{"driver": "raw", "node-name": "x", "file": "nope", "detect-zeroes": "unmap"}"#),
+        add(r#"{"driver": "null-co", "node-name": "z1", "detect-zeroes": "on"}"#),
+        add(r#"{"driver": "null-co", "node-name": "z2", "detect-zeroes": "unmap", "discard": "unmap"}"#),
+        s(b"{\"execute\": \"query-named-block-nodes\", \"arguments\": {\"flat\": true}}"),
+        s(b"{\"execute\": \"query-named-block-nodes\"}"),
+        s(exec("blockdev-del", r#"{"node-name": "r5"}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "r6"}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "r5"}"#)),
+    ]);
+}

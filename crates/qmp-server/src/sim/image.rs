@@ -139,10 +139,11 @@ pub(crate) fn image_info(
     let mut m = Map::new();
     m.insert("filename".into(), json!(filename));
     m.insert("format".into(), json!(driver));
-    if driver != "null-co" {
+    // A null node, or one over a null node, has no image on disk.
+    if !path.is_empty() {
         m.insert("dirty-flag".into(), json!(qcow2.is_some_and(|q| q.incompatible & 1 != 0)));
     }
-    let actual = if driver == "null-co" { Some(0) } else { allocated(path) };
+    let actual = if path.is_empty() { Some(0) } else { allocated(path) };
     if let Some(actual) = actual {
         m.insert("actual-size".into(), json!(actual));
     }

@@ -33,6 +33,7 @@ mod pci;
 mod qapi;
 mod qom;
 mod qom_types;
+mod raw;
 mod transaction;
 mod vm;
 

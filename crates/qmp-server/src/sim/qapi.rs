@@ -31,7 +31,7 @@ pub(crate) const VERSION: &str = "7.2.0";
 
 /// The `blockdev-add` drivers the simulator implements: only their variants are declared,
 /// so other drivers' members are unexpected, as they always were here.
-pub(crate) const BLOCKDEV_DRIVERS: &[&str] = &["file", "qcow2", "null-co", "null-aio"];
+pub(crate) const BLOCKDEV_DRIVERS: &[&str] = &["file", "raw", "qcow2", "null-co", "null-aio"];
 
 /// The events the simulator emits.
 pub(crate) const EVENTS: &[&str] = &[

@@ -1,0 +1,328 @@
+//! Block jobs: stream, commit and mirror, started on the simulator's nodes and moved on by
+//! its clock at their `speed`, with QEMU 7.2's JOB_STATUS_CHANGE and BLOCK_JOB_* sequences.
+
+use qmp_proto::{ErrorClass, QmpError};
+use serde_json::{json, Value};
+
+use super::{generic, id_wellformed, is_protocol, Block, Job, Kind, Node, COPY_ON_READ};
+use crate::server::{Args, Events, Reply};
+
+/// The copy rate of a job with `speed: 0` (QEMU's "unlimited"), in bytes per simulated second.
+const UNLIMITED_RATE: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
+
+/// The job moves to `status`, and says so.
+fn status_change(ev: &Events, job: &mut Job, status: &'static str) {
+    job.status = status;
+    ev.emit("JOB_STATUS_CHANGE", Some(json!({"status": status, "id": job.id})));
+}
+
+/// A BLOCK_JOB_* event about `job`.
+fn job_event(ev: &Events, name: &str, job: &Job) {
+    let data = json!({"device": job.id, "len": job.len, "offset": job.offset as u64, "speed": job.speed, "type": job.kind.as_str()});
+    ev.emit(name, Some(data));
+}
+
+impl Block {
+    /// block-stream, block-commit and blockdev-mirror.
+    pub fn start_job(&mut self, ev: &Events, kind: Kind, args: &Args) -> Reply {
+        let device = args["device"].as_str().unwrap_or_default().to_string();
+        let Some(node) = self.nodes.get(&device) else {
+            return Err(generic(format!("Cannot find device='{device}' nor node-name='{device}'")));
+        };
+        let mut len = node.size;
+        let mut needs_complete = kind == Kind::Mirror;
+        if kind == Kind::Mirror {
+            let target = args["target"].as_str().unwrap_or_default();
+            if !self.nodes.contains_key(target) {
+                return Err(generic(format!("Cannot find device='{target}' nor node-name='{target}'")));
+            }
+        }
+        if kind == Kind::Commit {
+            // block-commit takes a root node only.
+            if self.nodes.values().any(|n| n.children.contains(&device)) {
+                return Err(generic("Need a root block node"));
+            }
+            if node.children.len() < 2 {
+                return Err(generic("cannot commit an image into itself"));
+            }
+            let top = args.get("top-node").and_then(Value::as_str).unwrap_or(&device);
+            if top == device {
+                // Committing the active layer is a mirror of nothing new: ready at once.
+                needs_complete = true;
+                len = 0;
+            }
+        }
+        self.check_not_busy(&device)?;
+        // Without a job-id QEMU takes the node's device name: the simulator's nodes have no
+        // BlockBackend, so it is empty, and refused as an id.
+        let id = args.get("job-id").and_then(Value::as_str).unwrap_or_default().to_string();
+        if !id_wellformed(&id) {
+            return Err(generic(format!("Invalid job ID '{id}'")));
+        }
+        if self.jobs.iter().any(|j| j.id == id) {
+            return Err(generic(format!("Job ID '{id}' already in use")));
+        }
+        let speed = args.get("speed").and_then(Value::as_i64).unwrap_or(0);
+        if speed < 0 {
+            return Err(generic("Parameter 'speed' expects a non-negative value"));
+        }
+        let auto_dismiss = args.get("auto-dismiss").and_then(Value::as_bool).unwrap_or(true);
+        let mut job = Job {
+            id,
+            kind,
+            node: device,
+            len,
+            offset: 0.0,
+            speed,
+            status: "created",
+            paused: false,
+            auto_dismiss,
+            needs_complete,
+            finishing: false,
+            error: None,
+            filter: None,
+            base: args.get("base-node").and_then(Value::as_str).map(str::to_string),
+        };
+        if kind == Kind::Stream {
+            job.filter = Some(self.add_filter(&job.node));
+        }
+        ev.emit("JOB_STATUS_CHANGE", Some(json!({"status": "created", "id": job.id})));
+        status_change(ev, &mut job, "running");
+        if len == 0 && needs_complete {
+            status_change(ev, &mut job, "ready");
+            job_event(ev, "BLOCK_JOB_READY", &job);
+        }
+        self.jobs.push(job);
+        Ok(json!({}))
+    }
+
+    fn job(&mut self, id: &str) -> Result<&mut Job, QmpError> {
+        self.jobs
+            .iter_mut()
+            .find(|j| j.id == id)
+            .ok_or_else(|| QmpError::new(ErrorClass::DeviceNotActive, format!("Block job '{id}' not found")))
+    }
+
+    fn verb_error(job: &Job, verb: &str) -> QmpError {
+        generic(format!("Job '{}' in state '{}' cannot accept command verb '{verb}'", job.id, job.status))
+    }
+
+    pub fn cancel(&mut self, ev: &Events, args: &Args) -> Reply {
+        let force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if matches!(job.status, "concluded" | "null" | "waiting" | "pending" | "aborting") {
+            return Err(Self::verb_error(job, "cancel"));
+        }
+        if job.status == "ready" && !force {
+            // A ready mirror cancelled without force completes without pivoting.
+            job.finishing = true;
+            return Ok(json!({}));
+        }
+        status_change(ev, job, "aborting");
+        job_event(ev, "BLOCK_JOB_CANCELLED", job);
+        job.error = Some("Operation canceled".into());
+        let filter = job.filter.take();
+        status_change(ev, job, "concluded");
+        if job.auto_dismiss {
+            status_change(ev, job, "null");
+        }
+        if let Some(f) = filter {
+            self.nodes.remove(&f);
+        }
+        self.jobs.retain(|j| j.status != "null");
+        Ok(json!({}))
+    }
+
+    pub fn complete(&mut self, args: &Args) -> Reply {
+        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if job.status != "ready" {
+            return Err(Self::verb_error(job, "complete"));
+        }
+        job.finishing = true;
+        Ok(json!({}))
+    }
+
+    pub fn pause(&mut self, ev: &Events, args: &Args) -> Reply {
+        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if !matches!(job.status, "created" | "running" | "paused" | "ready" | "standby") {
+            return Err(Self::verb_error(job, "pause"));
+        }
+        if job.paused {
+            return Err(generic("Job is already paused"));
+        }
+        job.paused = true;
+        let next = if job.status == "ready" { "standby" } else { "paused" };
+        status_change(ev, job, next);
+        Ok(json!({}))
+    }
+
+    pub fn resume(&mut self, ev: &Events, args: &Args) -> Reply {
+        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if !matches!(job.status, "created" | "running" | "paused" | "ready" | "standby") {
+            return Err(Self::verb_error(job, "resume"));
+        }
+        if !job.paused {
+            return Err(generic("Can't resume a job that was not paused"));
+        }
+        job.paused = false;
+        let next = if job.status == "standby" { "ready" } else { "running" };
+        status_change(ev, job, next);
+        Ok(json!({}))
+    }
+
+    pub fn set_speed(&mut self, args: &Args) -> Reply {
+        let speed = args["speed"].as_i64().unwrap_or(0);
+        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        if speed < 0 {
+            return Err(generic("Parameter 'speed' expects a non-negative value"));
+        }
+        job.speed = speed;
+        Ok(json!({}))
+    }
+
+    pub fn dismiss(&mut self, ev: &Events, args: &Args) -> Reply {
+        let id = args["id"].as_str().unwrap_or_default();
+        let Some(job) = self.jobs.iter_mut().find(|j| j.id == id) else {
+            return Err(generic("Job not found"));
+        };
+        if job.status != "concluded" {
+            return Err(Self::verb_error(job, "dismiss"));
+        }
+        status_change(ev, job, "null");
+        self.jobs.retain(|j| j.status != "null");
+        Ok(json!({}))
+    }
+
+    pub fn query_block_jobs(&self) -> Reply {
+        let list: Vec<Value> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                let mut v = json!({
+                    "auto-finalize": true, "io-status": "ok", "device": j.id, "auto-dismiss": j.auto_dismiss,
+                    "busy": false, "len": j.len, "offset": j.offset as u64,
+                    "status": j.status, "paused": j.paused, "speed": j.speed,
+                    "ready": matches!(j.status, "ready" | "standby"), "type": j.kind.as_str(),
+                });
+                if let Some(e) = &j.error {
+                    v["error"] = json!(e);
+                }
+                v
+            })
+            .collect();
+        Ok(Value::Array(list))
+    }
+
+    pub fn query_jobs(&self) -> Reply {
+        let list: Vec<Value> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                let mut v = json!({"current-progress": j.offset as u64, "status": j.status,
+                    "total-progress": j.len, "type": j.kind.as_str(), "id": j.id});
+                if let Some(e) = &j.error {
+                    v["error"] = json!(e);
+                }
+                v
+            })
+            .collect();
+        Ok(Value::Array(list))
+    }
+
+    /// True while a tick would change something: a job runs or finishes, or a dismissed one
+    /// is still to be removed.
+    pub fn busy(&self) -> bool {
+        self.jobs.iter().any(|j| j.status == "null" || (!j.paused && (j.finishing || j.status == "running")))
+    }
+
+    /// The copy-on-read filter QEMU puts above `node` for a stream: listed among the
+    /// nodes, named as QEMU names the nodes it makes (`#block`, a counter, two digits QEMU
+    /// picks at random: here from the counter).
+    fn add_filter(&mut self, node: &str) -> String {
+        let name = format!("#block{}{:02}", self.implicit, (self.implicit * 37 + 11) % 100);
+        self.implicit += 1;
+        let below = &self.nodes[node];
+        let options = format!("{{\"driver\": \"{COPY_ON_READ}\", \"file\": {}}}", below.options);
+        self.next_seq += 1;
+        let filter = Node {
+            driver: COPY_ON_READ.into(),
+            filename: below.filename.clone(),
+            path: below.path.clone(),
+            options,
+            size: below.size,
+            children: vec![node.to_string()],
+            seq: self.next_seq,
+            qcow2: None,
+            read_only: below.read_only,
+            detect_zeroes: "off".into(),
+            windowed: false,
+        };
+        self.nodes.insert(name.clone(), filter);
+        name
+    }
+
+    /// A stream finished: its filter goes, and the node is backed by the stream's base (or
+    /// nothing), which its header now names.
+    fn stream_done(&mut self, node: &str, filter: Option<String>, base: Option<String>) {
+        if let Some(f) = filter {
+            self.nodes.remove(&f);
+        }
+        let base_filename = base.as_ref().and_then(|b| self.nodes.get(b)).map(|b| b.filename.clone());
+        let Some(n) = self.nodes.get_mut(node) else { return };
+        n.children.truncate(1);
+        n.children.extend(base.filter(|_| base_filename.is_some()));
+        if let Some(q) = n.qcow2.as_mut() {
+            q.backing = base_filename;
+        }
+        // Its filename follows (a parent's `json:` name, made before, is kept as it was).
+        let n = &self.nodes[node];
+        let file = n.children.first().and_then(|f| self.nodes.get(f));
+        let file = file.map(|f| (f.options.clone(), is_protocol(&f.driver)));
+        if let (Some((file_options, protocol)), Some(q)) = (file, n.qcow2.as_ref()) {
+            let (filename, options) =
+                self.qcow2_names(&n.path, &file_options, protocol, n.backing(), q.backing.as_ref());
+            if let Some(n) = self.nodes.get_mut(node) {
+                (n.filename, n.options) = (filename, options);
+            }
+        }
+    }
+
+    /// Advances every running job by `dt` simulated seconds.
+    pub fn tick(&mut self, ev: &Events, dt: f64) {
+        let mut streamed = Vec::new();
+        for job in &mut self.jobs {
+            if job.paused {
+                continue;
+            }
+            if job.status == "running" {
+                let rate = if job.speed > 0 { job.speed as f64 } else { UNLIMITED_RATE };
+                job.offset = (job.offset + rate * dt).min(job.len as f64);
+                if job.offset >= job.len as f64 {
+                    if job.needs_complete {
+                        status_change(ev, job, "ready");
+                        job_event(ev, "BLOCK_JOB_READY", job);
+                    } else {
+                        job.finishing = true;
+                    }
+                }
+            }
+            if job.finishing {
+                job.finishing = false;
+                status_change(ev, job, "waiting");
+                status_change(ev, job, "pending");
+                job_event(ev, "BLOCK_JOB_COMPLETED", job);
+                if job.kind == Kind::Stream {
+                    streamed.push((job.node.clone(), job.filter.take(), job.base.clone()));
+                }
+                status_change(ev, job, "concluded");
+                if job.auto_dismiss {
+                    status_change(ev, job, "null");
+                }
+            }
+        }
+        self.jobs.retain(|j| j.status != "null");
+        for (node, filter, base) in streamed {
+            self.stream_done(&node, filter, base);
+        }
+    }
+}
