@@ -146,7 +146,16 @@ impl Struct {
         if self.unchecked {
             return Ok(());
         }
-        let mut path = String::new();
+        self.check_at(args, "")
+    }
+
+    /// [`check`](Self::check) for an object found at `path` within the arguments (members
+    /// are named `path.member` in errors).
+    pub(crate) fn check_at(&self, args: &Map<String, Value>, path: &str) -> Result<(), QmpError> {
+        if self.unchecked {
+            return Ok(());
+        }
+        let mut path = path.to_string();
         check_struct(self, args, &mut path).map_err(|desc| QmpError::new(ErrorClass::GenericError, desc))
     }
 }

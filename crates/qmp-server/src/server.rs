@@ -90,6 +90,11 @@ impl CommandSpec {
         self
     }
 
+    /// The argument type.
+    pub(crate) fn argument_type(&self) -> &Struct {
+        &self.args
+    }
+
     /// Replaces the argument type wholesale (for flat unions).
     pub fn args(mut self, args: Struct) -> Self {
         self.args = args;

@@ -44,12 +44,12 @@ fn both(steps: Vec<Step>) {
     let mut all = add_nodes(dir.path());
     all.extend(steps);
     let qemu = Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]);
-    let want = mask_numbers(common::transcript(&qemu, &all), &["\"actual-size\": "]);
+    let want = mask_implicit_names(mask_numbers(common::transcript(&qemu, &all), &["\"actual-size\": "]));
     drop(qemu);
     // A job of QEMU's may have rewritten an image: the simulator starts from fresh ones.
     make_images(dir.path());
     let sim = Peer::sim();
-    let got = mask_numbers(common::transcript(&sim, &all), &["\"actual-size\": "]);
+    let got = mask_implicit_names(mask_numbers(common::transcript(&sim, &all), &["\"actual-size\": "]));
     common::assert_same(&want, &got);
 }
 
@@ -358,38 +358,39 @@ fn mask_numbers(lines: Vec<String>, keys: &[&str]) -> Vec<String> {
 }
 
 /// `both`, with what a stream changes on disk masked: `actual-size` and `virtual-size`
-/// (QEMU really copies the data, and a file node's size is its file's) and the two digits QEMU picks at random for a node it names itself
-/// (`#block` + counter + 2 random digits).
+/// (QEMU really copies the data, and a file node's size is its file's).
+/// The two digits QEMU picks at random for a node it names itself (`#block` + counter + 2
+/// random digits), masked.
+fn mask_implicit_names(lines: Vec<String>) -> Vec<String> {
+    lines
+        .into_iter()
+        .map(|line| {
+            let mut masked = String::new();
+            let mut rest = line.as_str();
+            while let Some(i) = rest.find("#block") {
+                let digits = rest[i + 6..].chars().take_while(char::is_ascii_digit).count();
+                masked.push_str(&rest[..i + 6 + digits.saturating_sub(2)]);
+                masked.push_str("RR");
+                rest = &rest[i + 6 + digits..];
+            }
+            masked.push_str(rest);
+            masked
+        })
+        .collect()
+}
+
 fn both_masking_copies(steps: Vec<Step>) {
     let dir = tempfile::tempdir().unwrap();
     make_images(dir.path());
     let mut all = add_nodes(dir.path());
     all.extend(steps);
-    let mask = |lines: Vec<String>| -> Vec<String> {
-        lines
-            .into_iter()
-            .map(|l| {
-                let out = l;
-                let mut masked = String::new();
-                let mut rest = out.as_str();
-                while let Some(i) = rest.find("#block") {
-                    let digits = rest[i + 6..].chars().take_while(char::is_ascii_digit).count();
-                    masked.push_str(&rest[..i + 6 + digits.saturating_sub(2)]);
-                    masked.push_str("RR");
-                    rest = &rest[i + 6 + digits..];
-                }
-                masked.push_str(rest);
-                masked
-            })
-            .collect()
-    };
     let qemu = Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]);
     let sizes = ["\"actual-size\": ", "\"virtual-size\": "];
-    let want = mask(mask_numbers(common::transcript(&qemu, &all), &sizes));
+    let want = mask_implicit_names(mask_numbers(common::transcript(&qemu, &all), &sizes));
     drop(qemu);
     // QEMU's stream rewrote the image's header: the simulator starts from fresh images.
     make_images(dir.path());
-    let got = mask(mask_numbers(common::transcript(&Peer::sim(), &all), &sizes));
+    let got = mask_implicit_names(mask_numbers(common::transcript(&Peer::sim(), &all), &sizes));
     common::assert_same(&want, &got);
 }
 
@@ -450,5 +451,63 @@ fn raw_nodes_are_windows_onto_their_file() {
         s(exec("blockdev-del", r#"{"node-name": "r5"}"#)),
         s(exec("blockdev-del", r#"{"node-name": "r6"}"#)),
         s(exec("blockdev-del", r#"{"node-name": "r5"}"#)),
+    ]);
+}
+
+/// Child nodes given inline: checked whole before anything opens (members named by their
+/// path), opened child first and named `#block…` unless named, `read-only` inherited, owned
+/// by their parent (deleted with it, not deletable alone), dropped when their parent fails.
+#[test]
+fn inline_children_are_opened_named_and_owned_as_qemu_does() {
+    let images = tempfile::tempdir().unwrap();
+    let raw = images.path().join("disk.raw");
+    std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+    let add = |args: String| s(exec("blockdev-add", &args));
+    let raw = raw.display();
+    both(vec![
+        add(format!(r#"{{"driver": "raw", "node-name": "i0", "file": {{"driver": "file", "filename": "{raw}"}}}}"#)),
+        add(r#"{"driver": "raw", "node-name": "i1", "file": {"driver": "null-co", "size": 4096}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "x", "file": {"driver": "file", "filename": "/nonexistent"}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "9x", "file": {"driver": "null-co"}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "i2", "file": {"driver": "null-co", "node-name": "inner"}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "i3", "file": {"driver": "raw", "file": {"driver": "null-co"}}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "x", "file": {"driver": "file"}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "x", "file": {"filename": "/x"}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "x", "file": {"driver": "file", "filename": "/x", "bogus": 1}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "x", "file": {"driver": "nope"}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "x", "file": {"driver": "file", "filename": 7}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "x", "file": 7}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "x", "file": null}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "x", "file": {"driver": "raw", "file": {"driver": "file"}}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "x", "file": {"driver": "null-co", "node-name": "9x"}}"#.into()),
+        add(r#"{"driver": "raw", "file": {"driver": "null-co"}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "i4", "read-only": true, "file": {"driver": "null-co"}}"#.into()),
+        add(r#"{"driver": "raw", "node-name": "i5", "read-only": true, "file": {"driver": "null-co", "read-only": false}}"#.into()),
+        add(r#"{"driver": "qcow2", "node-name": "i6", "file": "tf", "backing": {"driver": "null-co"}}"#.into()),
+        s(b"{\"execute\": \"query-named-block-nodes\", \"arguments\": {\"flat\": true}}"),
+        s(exec("blockdev-del", r#"{"node-name": "inner"}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "i2"}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "inner"}"#)),
+        s(exec("blockdev-del", r#"{"node-name": "i3"}"#)),
+        s(b"{\"execute\": \"query-named-block-nodes\", \"arguments\": {\"flat\": true}}"),
+    ]);
+}
+
+/// Two nodes over one file node: a qcow2 node lets no one else write or resize its file and
+/// (unless read-only) needs both; a raw window lets no one resize it. The newest user in
+/// the way is named.
+#[test]
+fn users_of_one_file_conflict_as_in_qemu() {
+    let add = |args: &str| s(exec("blockdev-add", args));
+    both(vec![
+        add(r#"{"driver": "qcow2", "node-name": "x", "file": "bf"}"#),
+        add(r#"{"driver": "qcow2", "node-name": "x", "file": "bf", "read-only": true}"#),
+        add(r#"{"driver": "raw", "node-name": "x", "file": "bf", "size": 512}"#),
+        s(exec("blockdev-del", r#"{"node-name": "tgt0"}"#)),
+        add(r#"{"driver": "qcow2", "node-name": "ro1", "file": "tf", "read-only": true}"#),
+        add(r#"{"driver": "raw", "node-name": "win", "file": "tf", "size": 512}"#),
+        add(r#"{"driver": "qcow2", "node-name": "ro2", "file": "tf", "read-only": true}"#),
+        add(r#"{"driver": "qcow2", "node-name": "x", "file": "tf"}"#),
+        add(r#"{"driver": "raw", "node-name": "plain", "file": "tf"}"#),
     ]);
 }

@@ -76,6 +76,13 @@ pub(crate) fn blockdev_add() -> CommandSpec {
     })
 }
 
+/// `blockdev-add`'s argument type (`BlockdevOptions` with the implemented drivers): what an
+/// inline child node is checked against.
+pub(crate) fn blockdev_options() -> &'static Struct {
+    static OPTIONS: OnceLock<CommandSpec> = OnceLock::new();
+    OPTIONS.get_or_init(blockdev_add).argument_type()
+}
+
 /// The `qom-type` values whose `object-add` members the simulator declares (it implements them).
 pub(crate) const OBJECT_TYPES: &[&str] = &["iothread", "memory-backend-ram"];
 

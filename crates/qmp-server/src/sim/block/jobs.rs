@@ -239,8 +239,7 @@ impl Block {
     /// nodes, named as QEMU names the nodes it makes (`#block`, a counter, two digits QEMU
     /// picks at random: here from the counter).
     fn add_filter(&mut self, node: &str) -> String {
-        let name = format!("#block{}{:02}", self.implicit, (self.implicit * 37 + 11) % 100);
-        self.implicit += 1;
+        let name = self.implicit_name();
         let below = &self.nodes[node];
         let options = format!("{{\"driver\": \"{COPY_ON_READ}\", \"file\": {}}}", below.options);
         self.next_seq += 1;
@@ -255,7 +254,8 @@ impl Block {
             qcow2: None,
             read_only: below.read_only,
             detect_zeroes: "off".into(),
-            windowed: false,
+            perms: Default::default(),
+            owned: false,
         };
         self.nodes.insert(name.clone(), filter);
         name

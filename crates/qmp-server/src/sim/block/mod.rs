@@ -2,17 +2,20 @@
 //! jobs (stream, commit, mirror, in [`jobs`]) that progress at their `speed` in simulated
 //! time, with QEMU 7.2's event sequences.
 
+mod inline;
 mod jobs;
+mod perms;
 
 use std::collections::BTreeMap;
 
 use qmp_proto::{ErrorClass, QmpError};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::bitmap::Bitmaps;
 use super::image::{file_length, image_info, Qcow2};
 use super::raw;
 use crate::server::{Args, Reply};
+use perms::Perms;
 
 pub(crate) struct Node {
     driver: String,
@@ -34,16 +37,13 @@ pub(crate) struct Node {
     read_only: bool,
     /// Its `detect-zeroes` option, as QEMU reports it.
     detect_zeroes: String,
-    /// A raw node showing part of its child, which it then does not let be resized.
-    windowed: bool,
+    /// What it needs of its file child and does not let others do.
+    perms: Perms,
+    /// Made by the monitor (`blockdev-add`), not inline as another node's child.
+    owned: bool,
 }
 
 impl Node {
-    /// A writable qcow2 node needs to resize its file (to grow its metadata).
-    fn needs_resize(&self) -> bool {
-        self.driver == "qcow2" && !self.read_only
-    }
-
     /// Its backing child (a format node's second child).
     fn backing(&self) -> Option<&String> {
         self.children.get(1)
@@ -131,31 +131,60 @@ fn generic(desc: impl Into<String>) -> QmpError {
 }
 
 impl Block {
+    /// `blockdev-add`.
     pub fn add(&mut self, args: &Args) -> Reply {
-        let driver = args["driver"].as_str().unwrap_or_default().to_string();
-        let name = match args.get("node-name").and_then(Value::as_str) {
-            Some(n) => n.to_string(),
-            None => return Err(generic("'node-name' must be specified for the root node")),
+        // QEMU reads the whole request, inline children included, before opening anything.
+        inline::check(args)?;
+        let Some(name) = args.get("node-name").and_then(Value::as_str) else {
+            return Err(generic("'node-name' must be specified for the root node"));
         };
+        let before = self.next_seq;
+        match self.open(args, Some(name), true, 0) {
+            Ok(_) => Ok(json!({})),
+            Err(e) => {
+                // The inline children opened for it go with it.
+                self.nodes.retain(|_, n| n.owned || n.seq <= before);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a node (and first its inline children), named `name` or implicitly; `owned`
+    /// when the monitor made it (not an inline child). Returns its name.
+    fn open(
+        &mut self,
+        args: &Map<String, Value>,
+        name: Option<&str>,
+        owned: bool,
+        depth: usize,
+    ) -> Result<String, QmpError> {
+        let driver = args["driver"].as_str().unwrap_or_default().to_string();
+        let read_only = args.get("read-only").and_then(Value::as_bool).unwrap_or(false);
         // A format's `file` child is opened before the node's own name is checked; its
         // backing child after.
         let is_format = matches!(driver.as_str(), "qcow2" | "raw");
-        let file = if is_format { Some(self.child_ref(args.get("file"))?) } else { None };
+        let file = if is_format { Some(self.child(args.get("file"), read_only, depth)?) } else { None };
         let detect_zeroes = args.get("detect-zeroes").and_then(Value::as_str).unwrap_or("off").to_string();
         if detect_zeroes == "unmap" && args.get("discard").and_then(Value::as_str) != Some("unmap") {
             return Err(generic(
                 "setting detect-zeroes to unmap is not allowed without setting discard operation to unmap",
             ));
         }
-        if !id_wellformed(&name) {
-            return Err(generic(format!("Invalid node-name: '{name}'")));
-        }
-        if self.nodes.contains_key(&name) {
-            return Err(generic(format!("Duplicate nodes with node-name='{name}'")));
-        }
-        if name.len() >= NODE_NAME_SIZE {
-            return Err(generic("Node name too long"));
-        }
+        let name = match name {
+            Some(name) => {
+                if !id_wellformed(name) {
+                    return Err(generic(format!("Invalid node-name: '{name}'")));
+                }
+                if self.nodes.contains_key(name) {
+                    return Err(generic(format!("Duplicate nodes with node-name='{name}'")));
+                }
+                if name.len() >= NODE_NAME_SIZE {
+                    return Err(generic("Node name too long"));
+                }
+                name.to_string()
+            }
+            None => self.implicit_name(),
+        };
         if self.nodes.len() >= MAX_NODES {
             return Err(generic(format!("The simulator holds at most {MAX_NODES} block nodes")));
         }
@@ -185,10 +214,7 @@ impl Block {
             "raw" => {
                 let file = file.unwrap_or_default();
                 let window = raw::Window::read(args)?;
-                if !window.shares_resize() {
-                    self.resize_conflict(&file, |n| n.needs_resize())
-                        .map_or(Ok(()), |user| Err(resize_conflict_error(&file, user, &name)))?;
-                }
+                self.check_file_perms(&file, &name, Perms::of("raw", read_only, !window.shares_resize()))?;
                 let child = &self.nodes[&file];
                 let opened = raw::open(
                     window,
@@ -206,18 +232,14 @@ impl Block {
             }
             "qcow2" => {
                 let file = file.unwrap_or_default();
-                let read_only = args.get("read-only").and_then(Value::as_bool).unwrap_or(false);
-                if !read_only {
-                    self.resize_conflict(&file, |n| n.windowed)
-                        .map_or(Ok(()), |user| Err(resize_conflict_error(&file, &name, user)))?;
-                }
+                self.check_file_perms(&file, &name, Perms::of("qcow2", read_only, false))?;
                 let (path, file_options) =
                     (self.nodes[&file].path.clone(), self.nodes[&file].options.clone());
                 let header = Qcow2::read(&path).ok_or_else(|| generic("Image is not in qcow2 format"))?;
                 let size = header.size;
                 children.push(file);
                 if let Some(b) = args.get("backing").filter(|b| !b.is_null()) {
-                    children.push(self.child_ref(Some(b))?);
+                    children.push(self.child(Some(b), read_only, depth)?);
                 }
                 let protocol = is_protocol(&self.nodes[&children[0]].driver);
                 let (filename, options) = self.qcow2_names(
@@ -233,9 +255,9 @@ impl Block {
             other => return Err(generic(format!("Driver '{other}' is not supported by the simulator"))),
         };
         self.next_seq += 1;
-        let read_only = args.get("read-only").and_then(Value::as_bool).unwrap_or(false);
         let seq = self.next_seq;
         let windowed = driver == "raw" && !raw::Window::read(args)?.shares_resize();
+        let perms = Perms::of(&driver, read_only, windowed);
         let node = Node {
             driver,
             filename,
@@ -247,10 +269,30 @@ impl Block {
             qcow2,
             read_only,
             detect_zeroes,
-            windowed,
+            perms,
+            owned,
         };
-        self.nodes.insert(name, node);
-        Ok(json!({}))
+        self.nodes.insert(name.clone(), node);
+        Ok(name)
+    }
+
+    /// QEMU's name for a node it makes itself: `#block`, its counter, two random digits.
+    fn implicit_name(&mut self) -> String {
+        let name = format!("#block{}{:02}", self.implicit, (self.implicit * 37 + 11) % 100);
+        self.implicit += 1;
+        name
+    }
+
+    /// A child given by node name, or inline (opened now, inheriting `read-only`).
+    fn child(&mut self, r: Option<&Value>, parent_read_only: bool, depth: usize) -> Result<String, QmpError> {
+        let Some(Value::Object(inline)) = r else { return self.child_ref(r) };
+        let name = inline.get("node-name").and_then(Value::as_str).map(str::to_owned);
+        if parent_read_only && !inline.contains_key("read-only") {
+            let mut inherited = inline.clone();
+            inherited.insert("read-only".into(), Value::Bool(true));
+            return self.open(&inherited, name.as_deref(), false, depth + 1);
+        }
+        self.open(inline, name.as_deref(), false, depth + 1)
     }
 
     /// A qcow2 node's filename and open options. QEMU's bdrv_backing_overridden: when the
@@ -285,21 +327,19 @@ impl Block {
         (filename, options)
     }
 
-    /// The newest node over `file` (as its `file` child) that `conflicts`, if any: QEMU
-    /// names the most recently attached parent first.
-    fn resize_conflict(&self, file: &str, conflicts: impl Fn(&Node) -> bool) -> Option<&str> {
-        self.nodes
-            .iter()
-            .filter(|(_, n)| n.children.first().is_some_and(|c| c == file) && conflicts(n))
-            .max_by_key(|(_, n)| n.seq)
-            .map(|(name, _)| name.as_str())
+    /// [`perms::check`] of a new node `name` over `file` against the nodes already using it.
+    fn check_file_perms(&self, file: &str, name: &str, new: Perms) -> Result<(), QmpError> {
+        let mut users: Vec<(&String, &Node)> =
+            self.nodes.iter().filter(|(_, n)| n.children.first().is_some_and(|c| c == file)).collect();
+        users.sort_by_key(|(_, n)| std::cmp::Reverse(n.seq));
+        perms::check(file, name, new, users.into_iter().map(|(u, n)| (u.as_str(), n.perms)))
     }
 
     fn child_ref(&self, r: Option<&Value>) -> Result<String, QmpError> {
         match r {
             Some(Value::String(n)) if self.nodes.contains_key(n) => Ok(n.clone()),
             Some(Value::String(n)) => Err(generic(format!("Cannot find device='{n}' nor node-name='{n}'"))),
-            _ => Err(generic("The simulator needs child nodes given by node-name")),
+            _ => Err(generic("Invalid parameter type for 'file', expected: BlockdevRef")),
         }
     }
 
@@ -315,11 +355,24 @@ impl Block {
             return Err(generic(format!("Failed to find node with node-name='{name}'")));
         }
         self.check_not_busy(name)?;
+        if !self.nodes[name].owned {
+            return Err(generic(format!("Node {name} is not owned by the monitor")));
+        }
         if self.nodes.values().any(|n| n.children.iter().any(|c| c == name)) {
             return Err(generic(format!("Block device {name} is in use")));
         }
-        self.nodes.remove(name);
-        self.bitmaps.node_deleted(name);
+        // Its inline children go with it, and theirs, unless another node holds them.
+        let mut gone = vec![name.to_string()];
+        while let Some(node) = gone.pop() {
+            let Some(n) = self.nodes.remove(&node) else { continue };
+            self.bitmaps.node_deleted(&node);
+            for child in n.children {
+                let held = self.nodes.values().any(|p| p.children.contains(&child));
+                if !held && self.nodes.get(&child).is_some_and(|c| !c.owned) {
+                    gone.push(child);
+                }
+            }
+        }
         Ok(json!({}))
     }
 
@@ -429,13 +482,6 @@ impl Block {
 }
 
 pub(crate) use Kind as JobKind;
-
-/// QEMU's text when `requiring` needs to resize `file` and `unsharing` does not allow it.
-fn resize_conflict_error(file: &str, requiring: &str, unsharing: &str) -> QmpError {
-    generic(format!(
-        "Permission conflict on node '{file}': permissions 'resize' are both required by node '{requiring}' (uses node '{file}' as 'file' child) and unshared by node '{unsharing}' (uses node '{file}' as 'file' child)."
-    ))
-}
 
 /// Whether nodes of `driver` open a protocol (QEMU's `bdrv_file_open`), rather than a format
 /// or a filter over another node.
