@@ -455,8 +455,9 @@ fn raw_nodes_are_windows_onto_their_file() {
 }
 
 /// Child nodes given inline: checked whole before anything opens (members named by their
-/// path), opened child first and named `#block…` unless named, `read-only` inherited, owned
-/// by their parent (deleted with it, not deletable alone), dropped when their parent fails.
+/// path), opened child first and named `#block…` unless named, `read-only` and `cache`
+/// inherited, owned by their parent (deleted with it, not deletable alone), dropped when
+/// their parent fails.
 #[test]
 fn inline_children_are_opened_named_and_owned_as_qemu_does() {
     let images = tempfile::tempdir().unwrap();
@@ -484,6 +485,11 @@ fn inline_children_are_opened_named_and_owned_as_qemu_does() {
         add(r#"{"driver": "raw", "node-name": "i4", "read-only": true, "file": {"driver": "null-co"}}"#.into()),
         add(r#"{"driver": "raw", "node-name": "i5", "read-only": true, "file": {"driver": "null-co", "read-only": false}}"#.into()),
         add(r#"{"driver": "qcow2", "node-name": "i6", "file": "tf", "backing": {"driver": "null-co"}}"#.into()),
+        // `cache` flags are inherited too; aio=native needs cache.direct, checked once open.
+        add(r#"{"driver": "raw", "node-name": "i7", "cache": {"direct": true, "no-flush": true}, "file": {"driver": "null-co", "cache": {"direct": false}}}"#.into()),
+        add(format!(r#"{{"driver": "raw", "node-name": "x", "file": {{"driver": "file", "filename": "{raw}", "aio": "native"}}}}"#)),
+        add(r#"{"driver": "raw", "node-name": "x", "file": {"driver": "file", "filename": "/nonexistent", "aio": "native"}}"#.into()),
+        add(format!(r#"{{"driver": "raw", "node-name": "i8", "cache": {{"direct": true}}, "file": {{"driver": "file", "filename": "{raw}", "aio": "native"}}}}"#)),
         s(b"{\"execute\": \"query-named-block-nodes\", \"arguments\": {\"flat\": true}}"),
         s(exec("blockdev-del", r#"{"node-name": "inner"}"#)),
         s(exec("blockdev-del", r#"{"node-name": "i2"}"#)),

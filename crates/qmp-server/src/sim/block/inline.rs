@@ -5,7 +5,7 @@
 //! - each child is opened before its parent, and named `#block` + a counter + two random
 //!   digits unless it has a `node-name` of its own; the counter is the one QEMU's implicit
 //!   filter nodes use, and a node that fails after being named has used up its number;
-//! - a child inherits the parent's `read-only` unless it sets its own;
+//! - a child inherits the parent's `read-only` and `cache` flags unless it sets its own;
 //! - inline children belong to their parent, not to the monitor: `blockdev-del` refuses
 //!   them ("Node X is not owned by the monitor"), deleting the parent deletes them, and a
 //!   request that fails drops the children it had opened.

@@ -256,6 +256,7 @@ impl Block {
             detect_zeroes: "off".into(),
             perms: Default::default(),
             owned: false,
+            cache: (false, false),
         };
         self.nodes.insert(name.clone(), filter);
         name

@@ -41,6 +41,8 @@ pub(crate) struct Node {
     perms: Perms,
     /// Made by the monitor (`blockdev-add`), not inline as another node's child.
     owned: bool,
+    /// Its `cache.direct` and `cache.no-flush`.
+    cache: (bool, bool),
 }
 
 impl Node {
@@ -160,10 +162,12 @@ impl Block {
     ) -> Result<String, QmpError> {
         let driver = args["driver"].as_str().unwrap_or_default().to_string();
         let read_only = args.get("read-only").and_then(Value::as_bool).unwrap_or(false);
+        let flag = |name: &str| args.get("cache").and_then(|c| c.get(name)).and_then(Value::as_bool);
+        let cache = (flag("direct").unwrap_or(false), flag("no-flush").unwrap_or(false));
         // A format's `file` child is opened before the node's own name is checked; its
         // backing child after.
         let is_format = matches!(driver.as_str(), "qcow2" | "raw");
-        let file = if is_format { Some(self.child(args.get("file"), read_only, depth)?) } else { None };
+        let file = if is_format { Some(self.child(args.get("file"), args, depth)?) } else { None };
         let detect_zeroes = args.get("detect-zeroes").and_then(Value::as_str).unwrap_or("off").to_string();
         if detect_zeroes == "unmap" && args.get("discard").and_then(Value::as_str) != Some("unmap") {
             return Err(generic(
@@ -198,6 +202,12 @@ impl Block {
                     let text = text.split(" (os error").next().unwrap_or_default().to_string();
                     generic(format!("Could not open '{filename}': {text}"))
                 })?;
+                // Checked once the file is open.
+                if args.get("aio").and_then(Value::as_str) == Some("native") && !cache.0 {
+                    return Err(generic(
+                        "aio=native was specified, but it requires cache.direct=on, which was not specified.",
+                    ));
+                }
                 let options = qjson_text(&json!({"driver": "file", "filename": filename}));
                 (filename.clone(), filename, options, file_length(&meta))
             }
@@ -239,7 +249,7 @@ impl Block {
                 let size = header.size;
                 children.push(file);
                 if let Some(b) = args.get("backing").filter(|b| !b.is_null()) {
-                    children.push(self.child(Some(b), read_only, depth)?);
+                    children.push(self.child(Some(b), args, depth)?);
                 }
                 let protocol = is_protocol(&self.nodes[&children[0]].driver);
                 let (filename, options) = self.qcow2_names(
@@ -271,6 +281,7 @@ impl Block {
             detect_zeroes,
             perms,
             owned,
+            cache,
         };
         self.nodes.insert(name.clone(), node);
         Ok(name)
@@ -283,16 +294,29 @@ impl Block {
         name
     }
 
-    /// A child given by node name, or inline (opened now, inheriting `read-only`).
-    fn child(&mut self, r: Option<&Value>, parent_read_only: bool, depth: usize) -> Result<String, QmpError> {
+    /// A child given by node name, or inline: opened now, inheriting `read-only` and the
+    /// `cache` flags from `parent` (its own arguments) where it sets none of its own.
+    fn child(
+        &mut self,
+        r: Option<&Value>,
+        parent: &Map<String, Value>,
+        depth: usize,
+    ) -> Result<String, QmpError> {
         let Some(Value::Object(inline)) = r else { return self.child_ref(r) };
         let name = inline.get("node-name").and_then(Value::as_str).map(str::to_owned);
-        if parent_read_only && !inline.contains_key("read-only") {
-            let mut inherited = inline.clone();
-            inherited.insert("read-only".into(), Value::Bool(true));
-            return self.open(&inherited, name.as_deref(), false, depth + 1);
+        let mut inherited = inline.clone();
+        if let Some(ro) = parent.get("read-only").filter(|_| !inline.contains_key("read-only")) {
+            inherited.insert("read-only".into(), ro.clone());
         }
-        self.open(inline, name.as_deref(), false, depth + 1)
+        if let Some(Value::Object(cache)) = parent.get("cache") {
+            let own = inherited.entry("cache").or_insert_with(|| json!({}));
+            if let Value::Object(own) = own {
+                for (flag, v) in cache {
+                    own.entry(flag.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        self.open(&inherited, name.as_deref(), false, depth + 1)
     }
 
     /// A qcow2 node's filename and open options. QEMU's bdrv_backing_overridden: when the
@@ -461,7 +485,7 @@ impl Block {
             v.insert(limit.into(), json!(0));
         }
         v.insert("image".into(), self.image(n, !flat));
-        v.insert("cache".into(), json!({"writeback": true, "direct": false, "no-flush": false}));
+        v.insert("cache".into(), json!({"writeback": true, "direct": n.cache.0, "no-flush": n.cache.1}));
         v.insert("write_threshold".into(), json!(0));
         if let Some(bitmaps) = self.bitmaps.info(name) {
             v.insert("dirty-bitmaps".into(), bitmaps);
