@@ -291,3 +291,43 @@ fn events_reach_every_negotiated_client_and_no_other() {
     assert!(want[2][0].contains("\"RESUME\""), "{want:?}");
     assert!(want[3].iter().chain(&want[4]).all(|l| !l.contains("\"event\"")), "{want:?}");
 }
+
+/// The human monitor's QOM commands and `info kvm`, printed as QEMU prints them: lists as
+/// `name (type)` lines, values as JSON, errors as `Error: …`, a missing word as QEMU's
+/// usage lines.
+#[test]
+fn hmp_qom_commands_print_as_qemu_does() {
+    let hmp = |line: &str| {
+        format!("{{\"execute\": \"human-monitor-command\", \"arguments\": {{\"command-line\": \"{line}\"}}}}")
+    };
+    let mut all = vec![common::s(NEGOTIATE)];
+    for line in [
+        "qom-list",
+        "qom-list /",
+        "qom-list /nope",
+        "qom-list /machine",
+        "qom-list /machine/unattached",
+        "qom-get /machine type",
+        "qom-get /machine nope",
+        "qom-get /nope type",
+        "qom-get /machine",
+        "qom-get",
+        "qom-get /machine usb",
+        "qom-get /machine kernel",
+        "qom-get /objects type",
+    ] {
+        all.push(common::s(hmp(line)));
+    }
+    all.push(common::s(b"{\"execute\": \"object-add\", \"arguments\": {\"qom-type\": \"iothread\", \"id\": \"io1\", \"poll-max-ns\": 5}}"));
+    for line in [
+        "qom-get /objects/io1 poll-max-ns",
+        "qom-list /objects/io1",
+        "object_del io1",
+        "object_del io1",
+        "object_del",
+        "info kvm",
+    ] {
+        all.push(common::s(hmp(line)));
+    }
+    compare(&Peer::qemu_system(), &Peer::sim(), &all);
+}

@@ -122,11 +122,21 @@ impl State {
         self.devices.del(args)
     }
 
-    /// The human monitor: a few `info` commands and `help`.
+    /// The human monitor: a few `info` commands, `help`, the run-state commands and the
+    /// QOM ones, printed as QEMU prints them (errors as `Error: …` lines).
     pub fn hmp(&mut self, args: &Args) -> Reply {
         let line = args["command-line"].as_str().unwrap_or_default().trim();
-        let mut words = line.split_whitespace();
-        let out = match (words.next().unwrap_or(""), words.next()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let word = |i: usize| words.get(i).copied();
+        // QEMU's text for a missing string argument.
+        let missing = |command: &str| {
+            format!("{command}: string expected\r\nTry \"help {command}\" for more information\r\n")
+        };
+        let printed = |r: Reply, print: &dyn Fn(Value) -> String| match r {
+            Ok(v) => print(v),
+            Err(e) => format!("Error: {}\r\n", e.desc),
+        };
+        let out = match (word(0).unwrap_or(""), word(1)) {
             ("", _) => String::new(),
             ("info", Some("status")) => {
                 let state = if self.run == "running" { "running".to_string() } else { self.run.to_string() };
@@ -137,6 +147,7 @@ impl State {
                 format!("{a}.{b}.{c}{}\r\n", self.version.package)
             }
             ("info", Some("name")) => self.name.as_ref().map(|n| format!("{n}\r\n")).unwrap_or_default(),
+            ("info", Some("kvm")) => "kvm support: disabled\r\n".to_string(),
             ("info", Some(other)) => format!("unknown command: 'info {other}'\r\n"),
             ("info", None) | ("help" | "?", Some("info")) => HMP_INFO_HELP.replace('\n', "\r\n"),
             ("help" | "?", _) => HMP_HELP.replace('\n', "\r\n"),
@@ -144,6 +155,31 @@ impl State {
             ("cont" | "c", _) => self.cont().map(|_| String::new())?,
             ("system_reset", _) => self.system_reset().map(|_| String::new())?,
             ("system_powerdown", _) => self.system_powerdown().map(|_| String::new())?,
+            // Without a path, QEMU prints the root's name.
+            ("qom-list", None) => "/\r\n".to_string(),
+            ("qom-list", Some(path)) => printed(self.qom.list(&hmp_args(&[("path", path)])), &|list| {
+                let entries = list.as_array().cloned().unwrap_or_default();
+                entries
+                    .iter()
+                    .map(|p| format!("{} ({})\r\n", str_of(&p["name"]), str_of(&p["type"])))
+                    .collect()
+            }),
+            ("qom-get", Some(path)) => match word(2) {
+                Some(property) => {
+                    let get = self.qom.get(&hmp_args(&[("path", path), ("property", property)]));
+                    printed(get, &|v| {
+                        let mut text = Vec::new();
+                        crate::qjson::write_value(&mut text, &v);
+                        format!("{}\r\n", String::from_utf8_lossy(&text))
+                    })
+                }
+                None => missing("qom-get"),
+            },
+            ("qom-get", None) => missing("qom-get"),
+            ("object_del", Some(id)) => {
+                printed(self.qom.object_del(&hmp_args(&[("id", id)])), &|_| String::new())
+            }
+            ("object_del", None) => missing("object_del"),
             (other, _) => format!("unknown command: '{other}'\r\n"),
         };
         Ok(Value::String(out))
@@ -171,6 +207,16 @@ impl State {
         let events = self.events.clone();
         self.block.tick(&events, dt);
     }
+}
+
+/// A QMP argument object of string members, for a human-monitor command's words.
+fn hmp_args(members: &[(&str, &str)]) -> Args {
+    members.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect()
+}
+
+/// A string member's text.
+fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
 }
 
 const HMP_HELP: &str = "\
