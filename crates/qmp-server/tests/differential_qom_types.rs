@@ -34,13 +34,14 @@ fn system_types() -> Vec<&'static str> {
         "chardev-socket",
         "iothread",
         "memory-backend-ram",
+        "secret",
     ];
     own.into_iter().chain(qmp_server::sim::DEVICE_MODELS.iter().copied()).collect()
 }
 
 /// The same for the storage daemon (which has no machine, no devices, and no
 /// `memory-backend-ram`).
-const DAEMON_TYPES: &[&str] = &["container", "chardev-socket", "iothread"];
+const DAEMON_TYPES: &[&str] = &["container", "chardev-socket", "iothread", "secret"];
 
 fn facts_path(name: &str) -> String {
     format!("{}/facts/qom/{name}.json", env!("CARGO_MANIFEST_DIR"))

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 /// The `blockdev-add` drivers the simulator implements (only their variants are declared).
 const BLOCKDEV_DRIVERS: &[&str] = &["file", "raw", "qcow2", "null-co", "null-aio"];
 /// The `object-add` types the simulator implements (its `qapi::OBJECT_TYPES`).
-const OBJECT_TYPES: &[&str] = &["iothread", "memory-backend-ram"];
+const OBJECT_TYPES: &[&str] = &["iothread", "memory-backend-ram", "secret"];
 
 /// The commands the framework itself declares (`server.rs`, for every server, not from the
 /// facts): their arguments are compared, their return types (`any`) are not.

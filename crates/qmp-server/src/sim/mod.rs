@@ -34,6 +34,7 @@ mod qapi;
 mod qom;
 mod qom_types;
 mod raw;
+mod secret;
 mod transaction;
 mod vm;
 

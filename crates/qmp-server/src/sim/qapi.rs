@@ -84,7 +84,7 @@ pub(crate) fn blockdev_options() -> &'static Struct {
 }
 
 /// The `qom-type` values whose `object-add` members the simulator declares (it implements them).
-pub(crate) const OBJECT_TYPES: &[&str] = &["iothread", "memory-backend-ram"];
+pub(crate) const OBJECT_TYPES: &[&str] = &["iothread", "memory-backend-ram", "secret"];
 
 /// `object-add`, with the variants of [`OBJECT_TYPES`] only (other types' members are
 /// unexpected, and the type itself is refused by the handler).

@@ -1,5 +1,5 @@
 //! The QOM tree of `qemu-system-x86_64 -machine none` as QEMU 7.2 shows it, with the objects
-//! `object-add` makes (`iothread`, `memory-backend-ram`) and the devices `device_add` makes:
+//! `object-add` makes (`iothread`, `memory-backend-ram`, `secret`) and the devices `device_add` makes:
 //! `qom-list`, `qom-get`, `qom-set`, `object-add`, `object-del`. The program's registered
 //! types (and `qom-list-types` and friends) are [`QomTypes`]'.
 //!
@@ -105,6 +105,16 @@ const MEMORY_BACKEND_RAM: &[Prop] = &[
     ("merge", "bool", Write),
 ];
 
+const SECRET: &[Prop] = &[
+    ("type", "string", ReadOnly),
+    ("iv", "string", Unsupported),
+    ("keyid", "string", Unsupported),
+    ("loaded", "bool", ReadOnly),
+    ("format", "QCryptoSecretFormat", Unsupported),
+    ("file", "string", Unsupported),
+    ("data", "string", Write),
+];
+
 /// What every device has (`qom-list-properties` of a device type starts with these).
 const DEVICE: &[Prop] = &[
     ("type", "string", ReadOnly),
@@ -149,6 +159,8 @@ impl Obj {
 /// The tree, by canonical path.
 pub(crate) struct Qom {
     objs: BTreeMap<String, Obj>,
+    /// Each `secret` object's loaded bytes, by id (another secret's `keyid` needs them).
+    secrets: BTreeMap<String, Vec<u8>>,
     /// The program's registered types.
     types: &'static QomTypes,
 }
@@ -184,7 +196,8 @@ enum Lookup {
 
 impl Default for Qom {
     fn default() -> Self {
-        let mut q = Qom { objs: BTreeMap::new(), types: QomTypes::of(Like::QemuSystem) };
+        let mut q =
+            Qom { objs: BTreeMap::new(), secrets: BTreeMap::new(), types: QomTypes::of(Like::QemuSystem) };
         q.objs.insert("/".into(), Obj::new("container", OBJECT, &[]));
         let machine = [
             ("kernel", json!("")),
@@ -233,7 +246,8 @@ impl Qom {
     /// The storage daemon's tree: no machine, only `/chardevs` and its monitor's chardev
     /// (`/objects` appears with the first object, as in QEMU).
     pub fn storage_daemon() -> Self {
-        let mut q = Qom { objs: BTreeMap::new(), types: QomTypes::of(Like::StorageDaemon) };
+        let mut q =
+            Qom { objs: BTreeMap::new(), secrets: BTreeMap::new(), types: QomTypes::of(Like::StorageDaemon) };
         q.objs.insert("/".into(), Obj::new("container", OBJECT, &[]));
         q.add("/", "chardevs", Obj::new("container", OBJECT, &[]));
         let monitor = [("connected", json!(true)), ("addr", json!({"path": "", "type": "unix"}))];
@@ -437,7 +451,7 @@ impl Qom {
         })
     }
 
-    /// `object-add` for `iothread` and `memory-backend-ram`.
+    /// `object-add` for `iothread`, `memory-backend-ram` and `secret`.
     pub fn object_add(&mut self, args: &Args) -> Reply {
         let ty = args["qom-type"].as_str().unwrap_or_default();
         let id = args["id"].as_str().unwrap_or_default();
@@ -461,6 +475,19 @@ impl Qom {
                 obj
             }
             "memory-backend-ram" => self.memory_backend(args)?,
+            "secret" => {
+                let text = |name: &str| json!(args.get(name).and_then(Value::as_str).unwrap_or_default());
+                let format = args.get("format").and_then(Value::as_str).unwrap_or("raw");
+                let values = [
+                    ("iv", text("iv")),
+                    ("keyid", text("keyid")),
+                    ("loaded", json!(true)),
+                    ("format", json!(format)),
+                    ("file", text("file")),
+                    ("data", text("data")),
+                ];
+                Obj::new("secret", SECRET, &values)
+            }
             other => return Err(generic(format!("object type '{other}' is not supported by the simulator"))),
         };
         self.objects_root();
@@ -471,6 +498,21 @@ impl Qom {
         }
         match ty {
             "iothread" => pool_check(&obj.values)?,
+            "secret" => {
+                // Loaded once it is in the tree, as QEMU completes it, and taken out of the
+                // tree again when that fails (which GLib's hash order remembers).
+                self.add("/objects", id, obj);
+                return match super::secret::load(args, |key| self.secrets.get(key).cloned()) {
+                    Ok(bytes) => {
+                        self.secrets.insert(id.to_owned(), bytes);
+                        Ok(json!({}))
+                    }
+                    Err(e) => {
+                        self.remove("/objects", id);
+                        Err(e)
+                    }
+                };
+            }
             _ => {
                 let size = obj.values["size"].as_u64().unwrap_or(0);
                 if size == 0 {
@@ -537,6 +579,7 @@ impl Qom {
             return Err(generic(format!("object '{id}' not found")));
         }
         self.remove("/objects", id);
+        self.secrets.remove(id);
         Ok(json!({}))
     }
 
