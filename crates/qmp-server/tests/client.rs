@@ -175,7 +175,16 @@ async fn job_events_until(sub: &mut qmp::Subscription, last: &str) -> Vec<String
 async fn stream_with_live_progress_pause_speed_and_cancel() {
     let sim = Simulator::new();
     let c = connect(&sim).await;
-    ok(&c, "blockdev-add", json!({"driver": "null-co", "node-name": "d0", "size": 64 << 20})).await;
+    // A stream copies from the backing chain: a 64 MiB qcow2 image over a backing one.
+    let dir = tempfile::tempdir().unwrap();
+    common::make_images(dir.path());
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    ok(&c, "blockdev-add", json!({"driver": "file", "node-name": "bf", "filename": file("base.qcow2")}))
+        .await;
+    ok(&c, "blockdev-add", json!({"driver": "qcow2", "node-name": "base", "file": "bf"})).await;
+    ok(&c, "blockdev-add", json!({"driver": "file", "node-name": "tf", "filename": file("top.qcow2")})).await;
+    ok(&c, "blockdev-add", json!({"driver": "qcow2", "node-name": "d0", "file": "tf", "backing": "base"}))
+        .await;
     let mut sub = c.subscribe(EventFilter::any().matching(|e: &qmp::Event| {
         let data = e.data_value();
         data.get("id").or(data.get("device")) == Some(&json!("s1"))

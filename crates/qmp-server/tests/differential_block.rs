@@ -517,3 +517,29 @@ fn users_of_one_file_conflict_as_in_qemu() {
         add(r#"{"driver": "raw", "node-name": "plain", "file": "tf"}"#),
     ]);
 }
+
+/// A mirror puts a `mirror_top` filter above its source and keeps an anonymous dirty bitmap
+/// there while it runs, and holds its target (a second mirror to it is refused); a stream of
+/// a node with nothing below ends at once having copied nothing.
+#[test]
+fn a_mirror_has_its_filter_bitmap_and_target_and_an_empty_stream_ends_at_once() {
+    let nodes = b"{\"execute\": \"query-named-block-nodes\", \"arguments\": {\"flat\": true}}";
+    both_masking_copies(vec![
+        s(exec(
+            "blockdev-add",
+            r#"{"driver": "raw", "node-name": "src", "file": {"driver": "null-co", "size": 67108864}}"#,
+        )),
+        s_until(
+            exec("blockdev-mirror", r#"{"job-id": "m0", "device": "src", "target": "tgt0", "sync": "full"}"#),
+            "BLOCK_JOB_READY",
+        ),
+        s(nodes),
+        s(exec("block-dirty-bitmap-add", r#"{"node": "src", "name": "b0"}"#)),
+        s(nodes),
+        s(exec("blockdev-mirror", r#"{"job-id": "m1", "device": "top0", "target": "tgt0", "sync": "full"}"#)),
+        s(exec("block-dirty-bitmap-remove", r#"{"node": "src", "name": ""}"#)),
+        s_until(exec("block-job-cancel", r#"{"device": "m0", "force": true}"#), "\"null\""),
+        s(nodes),
+        s_until(exec("block-stream", r#"{"job-id": "s0", "device": "src"}"#), "\"null\""),
+    ]);
+}

@@ -2,7 +2,7 @@
 """QEMU's own Python client (pip package qemu.qmp) against a QMP server at argv[1].
 
 Connects, negotiates (with oob when offered), executes commands, listens for events, and
-runs block-stream + block-job-cancel until BLOCK_JOB_CANCELLED, walks the QOM tree from /,
+runs blockdev-mirror + block-job-cancel until BLOCK_JOB_CANCELLED, walks the QOM tree from /,
 runs a transaction over dirty bitmaps that succeeds and one that is rolled back, and
 passes pipe descriptors with `send_fd_scm` for getfd/closefd and add-fd/query-fdsets/remove-fd
 (a pipe's write end fails with EPIPE once the server closed the read end it was passed).
@@ -68,12 +68,15 @@ async def main(path):
     assert hmp == "VM status: running\r\n", repr(hmp)
     print("hmp:", repr(hmp))
 
-    await qmp.execute("blockdev-add", {"driver": "null-co", "node-name": "disk0", "size": 64 << 20})
+    # A mirror (a stream of a node with no backing would end at once, as in QEMU).
+    for node in ("disk0", "target0"):
+        await qmp.execute("blockdev-add", {"driver": "null-co", "node-name": node, "size": 64 << 20})
     listener = EventListener(("JOB_STATUS_CHANGE", "BLOCK_JOB_CANCELLED"))
     with qmp.listen(listener):
-        await qmp.execute("block-stream", {"job-id": "job0", "device": "disk0", "speed": 1 << 20})
+        await qmp.execute("blockdev-mirror", {"job-id": "job0", "device": "disk0", "target": "target0",
+                                              "sync": "full", "speed": 1 << 20})
         jobs = await qmp.execute("query-block-jobs")
-        assert jobs[0]["device"] == "job0" and jobs[0]["type"] == "stream", jobs
+        assert jobs[0]["device"] == "job0" and jobs[0]["type"] == "mirror", jobs
         await qmp.execute("block-job-cancel", {"device": "job0"})
         statuses = []
         while True:
@@ -83,7 +86,7 @@ async def main(path):
                 break
             statuses.append(event["data"]["status"])
         assert statuses == ["created", "running", "aborting"], statuses
-        assert cancelled["data"]["device"] == "job0" and cancelled["data"]["type"] == "stream", cancelled
+        assert cancelled["data"]["device"] == "job0" and cancelled["data"]["type"] == "mirror", cancelled
         print("block job:", statuses, "then BLOCK_JOB_CANCELLED")
     assert await qmp.execute("query-block-jobs") == []
 
@@ -117,7 +120,8 @@ async def main(path):
     except ExecuteError as err:
         assert str(err) == "Bitmap already exists: b1", str(err)
     nodes = await qmp.execute("query-named-block-nodes")
-    names = [b["name"] for b in nodes[0]["dirty-bitmaps"]]
+    disk0 = next(n for n in nodes if n["node-name"] == "disk0")
+    names = [b["name"] for b in disk0["dirty-bitmaps"]]
     assert names == ["b1", "b0"], names
     print("transaction: committed, then rolled back:", names)
 

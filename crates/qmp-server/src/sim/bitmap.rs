@@ -99,7 +99,8 @@ impl Bitmaps {
             return Err(generic(format!("Node '{node}' not found")));
         }
         let list = self.by_node.entry(node.to_string()).or_default();
-        let Some(bitmap) = list.iter_mut().find(|b| b.name == name) else {
+        // A job's anonymous bitmap is never found by name.
+        let Some(bitmap) = list.iter_mut().find(|b| !b.name.is_empty() && b.name == name) else {
             return Err(generic(format!("Dirty bitmap '{name}' not found")));
         };
         if bitmap.busy {
@@ -150,10 +151,29 @@ impl Bitmaps {
         let out = list
             .iter()
             .map(|b| {
-                json!({"name": b.name, "recording": b.recording, "persistent": b.persistent,
-                       "busy": b.busy, "granularity": b.granularity, "count": 0})
+                let mut v = json!({"name": b.name, "recording": b.recording, "persistent": b.persistent,
+                       "busy": b.busy, "granularity": b.granularity, "count": 0});
+                if b.name.is_empty() {
+                    // A job's own bitmap has no name, and QEMU lists none.
+                    v.as_object_mut().map(|m| m.remove("name"));
+                }
+                v
             })
             .collect();
         Some(Value::Array(out))
+    }
+
+    /// The anonymous bitmap a mirror job keeps on its source node while it runs.
+    pub fn add_anonymous(&mut self, node: &str, granularity: u64) {
+        let bitmap =
+            Bitmap { name: String::new(), granularity, recording: true, persistent: false, busy: false };
+        self.by_node.entry(node.to_string()).or_default().insert(0, bitmap);
+    }
+
+    /// The job's bitmap goes with the job.
+    pub fn remove_anonymous(&mut self, node: &str) {
+        if let Some(list) = self.by_node.get_mut(node) {
+            list.retain(|b| !b.name.is_empty());
+        }
     }
 }

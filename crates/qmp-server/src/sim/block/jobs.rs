@@ -4,7 +4,7 @@
 use qmp_proto::{ErrorClass, QmpError};
 use serde_json::{json, Value};
 
-use super::{generic, id_wellformed, is_protocol, Block, Job, Kind, Node, COPY_ON_READ};
+use super::{generic, id_wellformed, is_protocol, Block, Job, Kind, Node, COPY_ON_READ, MIRROR_TOP};
 use crate::server::{Args, Events, Reply};
 
 /// The copy rate of a job with `speed: 0` (QEMU's "unlimited"), in bytes per simulated second.
@@ -30,12 +30,18 @@ impl Block {
             return Err(generic(format!("Cannot find device='{device}' nor node-name='{device}'")));
         };
         let mut len = node.size;
+        if kind == Kind::Stream && node.backing().is_none() {
+            // Nothing below to copy up: the job ends at once, having done nothing.
+            len = 0;
+        }
         let mut needs_complete = kind == Kind::Mirror;
+        let mut target = None;
         if kind == Kind::Mirror {
-            let target = args["target"].as_str().unwrap_or_default();
-            if !self.nodes.contains_key(target) {
-                return Err(generic(format!("Cannot find device='{target}' nor node-name='{target}'")));
+            let name = args["target"].as_str().unwrap_or_default();
+            if !self.nodes.contains_key(name) {
+                return Err(generic(format!("Cannot find device='{name}' nor node-name='{name}'")));
             }
+            target = Some(name.to_string());
         }
         if kind == Kind::Commit {
             // block-commit takes a root node only.
@@ -53,6 +59,9 @@ impl Block {
             }
         }
         self.check_not_busy(&device)?;
+        if let Some(t) = &target {
+            self.check_not_busy(t)?;
+        }
         // Without a job-id QEMU takes the node's device name: the simulator's nodes have no
         // BlockBackend, so it is empty, and refused as an id.
         let id = args.get("job-id").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -81,10 +90,23 @@ impl Block {
             finishing: false,
             error: None,
             filter: None,
+            target,
             base: args.get("base-node").and_then(Value::as_str).map(str::to_string),
         };
-        if kind == Kind::Stream {
-            job.filter = Some(self.add_filter(&job.node));
+        match kind {
+            Kind::Stream => job.filter = Some(self.add_filter(&job.node, COPY_ON_READ)),
+            Kind::Mirror => {
+                job.filter = Some(self.add_filter(&job.node, MIRROR_TOP));
+                let granularity = args.get("granularity").and_then(Value::as_u64).unwrap_or_else(|| {
+                    // QEMU's default: the target's cluster size (at least 4 KiB), else 64 KiB.
+                    let target = job.target.as_ref().and_then(|t| self.nodes.get(t));
+                    let cluster =
+                        target.and_then(|t| t.qcow2.as_ref()).map(|q| 1u64 << q.cluster_bits.min(31));
+                    cluster.map_or(65536, |c| c.max(4096))
+                });
+                self.bitmaps.add_anonymous(&job.node, granularity);
+            }
+            Kind::Commit => {}
         }
         ev.emit("JOB_STATUS_CHANGE", Some(json!({"status": "created", "id": job.id})));
         status_change(ev, &mut job, "running");
@@ -122,12 +144,16 @@ impl Block {
         job_event(ev, "BLOCK_JOB_CANCELLED", job);
         job.error = Some("Operation canceled".into());
         let filter = job.filter.take();
+        let (kind, node) = (job.kind, job.node.clone());
         status_change(ev, job, "concluded");
         if job.auto_dismiss {
             status_change(ev, job, "null");
         }
         if let Some(f) = filter {
             self.nodes.remove(&f);
+        }
+        if kind == Kind::Mirror {
+            self.bitmaps.remove_anonymous(&node);
         }
         self.jobs.retain(|j| j.status != "null");
         Ok(json!({}))
@@ -235,16 +261,16 @@ impl Block {
         self.jobs.iter().any(|j| j.status == "null" || (!j.paused && (j.finishing || j.status == "running")))
     }
 
-    /// The copy-on-read filter QEMU puts above `node` for a stream: listed among the
-    /// nodes, named as QEMU names the nodes it makes (`#block`, a counter, two digits QEMU
-    /// picks at random: here from the counter).
-    fn add_filter(&mut self, node: &str) -> String {
+    /// The filter QEMU puts above `node` for a stream (copy-on-read) or a mirror
+    /// (mirror_top): listed among the nodes, named as QEMU names the nodes it makes
+    /// (`#block`, a counter, two digits QEMU picks at random: here from the counter).
+    fn add_filter(&mut self, node: &str, driver: &str) -> String {
         let name = self.implicit_name();
         let below = &self.nodes[node];
-        let options = format!("{{\"driver\": \"{COPY_ON_READ}\", \"file\": {}}}", below.options);
+        let options = format!("{{\"driver\": \"{driver}\", \"file\": {}}}", below.options);
         self.next_seq += 1;
         let filter = Node {
-            driver: COPY_ON_READ.into(),
+            driver: driver.into(),
             filename: below.filename.clone(),
             path: below.path.clone(),
             options,
@@ -291,6 +317,7 @@ impl Block {
     /// Advances every running job by `dt` simulated seconds.
     pub fn tick(&mut self, ev: &Events, dt: f64) {
         let mut streamed = Vec::new();
+        let mut gone_filters = Vec::new();
         for job in &mut self.jobs {
             if job.paused {
                 continue;
@@ -312,8 +339,9 @@ impl Block {
                 status_change(ev, job, "waiting");
                 status_change(ev, job, "pending");
                 job_event(ev, "BLOCK_JOB_COMPLETED", job);
-                if job.kind == Kind::Stream {
-                    streamed.push((job.node.clone(), job.filter.take(), job.base.clone()));
+                match job.kind {
+                    Kind::Stream => streamed.push((job.node.clone(), job.filter.take(), job.base.clone())),
+                    _ => gone_filters.extend(job.filter.take().map(|f| (f, job.node.clone()))),
                 }
                 status_change(ev, job, "concluded");
                 if job.auto_dismiss {
@@ -322,6 +350,10 @@ impl Block {
             }
         }
         self.jobs.retain(|j| j.status != "null");
+        for (filter, node) in gone_filters {
+            self.nodes.remove(&filter);
+            self.bitmaps.remove_anonymous(&node);
+        }
         for (node, filter, base) in streamed {
             self.stream_done(&node, filter, base);
         }

@@ -54,15 +54,23 @@ impl Node {
     /// The child QEMU shows below it in a whole chain: a format node's backing, a filter's
     /// only child.
     fn chain_child(&self) -> Option<&String> {
-        match self.driver.as_str() {
-            COPY_ON_READ => self.children.first(),
-            _ => self.backing(),
+        if is_filter(&self.driver) {
+            self.children.first()
+        } else {
+            self.backing()
         }
     }
 }
 
 /// The driver of the filter node QEMU puts above a streamed node while the job runs.
 const COPY_ON_READ: &str = "copy-on-read";
+/// The driver of the filter node QEMU puts above a mirrored node while the job runs.
+const MIRROR_TOP: &str = "mirror_top";
+
+/// Whether `driver` is one of the filters jobs insert.
+fn is_filter(driver: &str) -> bool {
+    matches!(driver, COPY_ON_READ | MIRROR_TOP)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -96,8 +104,11 @@ pub(crate) struct Job {
     /// Set by block-job-complete (or a cancel once ready): finish at the next tick.
     finishing: bool,
     error: Option<String>,
-    /// A stream's copy-on-read filter node, while the job runs.
+    /// The filter node a stream (copy-on-read) or a mirror (mirror_top) puts above its
+    /// node, while the job runs.
     filter: Option<String>,
+    /// A mirror's target node, which the job holds.
+    target: Option<String>,
     /// A stream's `base-node`: what the node is left backed by.
     base: Option<String>,
 }
@@ -420,6 +431,7 @@ impl Block {
             self.subtree(&j.node, &mut chain);
             chain.iter().any(|n| n == node)
         };
+        let busy = |j: &&Job| busy(j) || j.target.as_deref() == Some(node);
         match self.jobs.iter().find(busy) {
             Some(j) => Err(generic(format!(
                 "Node '{node}' is busy: block device is in use by block job: {}",
@@ -434,7 +446,7 @@ impl Block {
         // The chain is as long as the nodes are (each added after its backing): bounded.
         // Recursion as deep as the chain: at most MAX_NODES.
         let below = n.chain_child().filter(|_| whole).and_then(|b| self.nodes.get(b));
-        if n.driver == COPY_ON_READ {
+        if is_filter(&n.driver) {
             // A filter: its child's cluster size, its child's chain below it.
             let mut info = image_info(&n.driver, &n.filename, &n.path, n.size, None, None);
             let child = n.children.first().and_then(|c| self.nodes.get(c));
