@@ -171,20 +171,26 @@ async fn job_events_until(sub: &mut qmp::Subscription, last: &str) -> Vec<String
     }
 }
 
+/// Adds qcow2 node `top` over fresh images (`common::make_images`): `top.qcow2`, backed by
+/// node `base` over `base.qcow2`. The images live as long as the returned directory.
+async fn add_chain(c: &Client, top: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    common::make_images(dir.path());
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    ok(c, "blockdev-add", json!({"driver": "file", "node-name": "bf", "filename": file("base.qcow2")})).await;
+    ok(c, "blockdev-add", json!({"driver": "qcow2", "node-name": "base", "file": "bf"})).await;
+    ok(c, "blockdev-add", json!({"driver": "file", "node-name": "tf", "filename": file("top.qcow2")})).await;
+    ok(c, "blockdev-add", json!({"driver": "qcow2", "node-name": top, "file": "tf", "backing": "base"}))
+        .await;
+    dir
+}
+
 #[tokio::test]
 async fn stream_with_live_progress_pause_speed_and_cancel() {
     let sim = Simulator::new();
     let c = connect(&sim).await;
     // A stream copies from the backing chain: a 64 MiB qcow2 image over a backing one.
-    let dir = tempfile::tempdir().unwrap();
-    common::make_images(dir.path());
-    let file = |name: &str| dir.path().join(name).display().to_string();
-    ok(&c, "blockdev-add", json!({"driver": "file", "node-name": "bf", "filename": file("base.qcow2")}))
-        .await;
-    ok(&c, "blockdev-add", json!({"driver": "qcow2", "node-name": "base", "file": "bf"})).await;
-    ok(&c, "blockdev-add", json!({"driver": "file", "node-name": "tf", "filename": file("top.qcow2")})).await;
-    ok(&c, "blockdev-add", json!({"driver": "qcow2", "node-name": "d0", "file": "tf", "backing": "base"}))
-        .await;
+    let _images = add_chain(&c, "d0").await;
     let mut sub = c.subscribe(EventFilter::any().matching(|e: &qmp::Event| {
         let data = e.data_value();
         data.get("id").or(data.get("device")) == Some(&json!("s1"))
@@ -239,15 +245,7 @@ async fn stream_completes_then_dismiss_and_commit() {
     // A commit needs a backing chain: qcow2 images over files.
     let (_, desc) = err(&c, "block-commit", json!({"job-id": "c1", "device": "d0"})).await;
     assert_eq!(desc, "cannot commit an image into itself");
-    let dir = tempfile::tempdir().unwrap();
-    common::make_images(dir.path());
-    let file = |name: &str| dir.path().join(name).display().to_string();
-    ok(&c, "blockdev-add", json!({"driver": "file", "node-name": "bf", "filename": file("base.qcow2")}))
-        .await;
-    ok(&c, "blockdev-add", json!({"driver": "qcow2", "node-name": "base", "file": "bf"})).await;
-    ok(&c, "blockdev-add", json!({"driver": "file", "node-name": "tf", "filename": file("top.qcow2")})).await;
-    ok(&c, "blockdev-add", json!({"driver": "qcow2", "node-name": "top", "file": "tf", "backing": "base"}))
-        .await;
+    let _images = add_chain(&c, "top").await;
     ok(&c, "block-commit", json!({"job-id": "c1", "device": "top"})).await;
     assert_eq!(
         job_events_until(&mut sub, "BLOCK_JOB_READY").await,
