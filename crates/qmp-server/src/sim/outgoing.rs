@@ -18,7 +18,9 @@
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 /// Where the migration writes.
 pub(crate) enum Target {
@@ -78,12 +80,27 @@ pub(crate) fn open(uri: &str, named_fd: impl FnOnce(&str) -> Option<OwnedFd>) ->
     Err(Refused::Protocol)
 }
 
+/// Connections being made at once, at most: each has a thread, and a client cancelling and
+/// restarting migrations to a silent host must not pile them up.
+const MAX_CONNECTING: usize = 16;
+
+/// How long one address is tried (QEMU waits as long as the kernel does).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+static CONNECTING: AtomicUsize = AtomicUsize::new(0);
+
 fn connect_in_background(connect: impl FnOnce() -> Result<OwnedFd, String> + Send + 'static) -> Target {
     let (tx, rx) = mpsc::channel();
+    if CONNECTING.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTING {
+        CONNECTING.fetch_sub(1, Ordering::SeqCst);
+        let _ = tx.send(Err(format!("the simulator is already making {MAX_CONNECTING} connections")));
+        return Target::Connecting(rx);
+    }
     // A connection that never completes (a silent host) leaves the migration in `setup`,
-    // as in QEMU; the thread ends with the kernel's timeout and its result is dropped.
+    // as in QEMU, until the timeout; a result nobody waits for any more is dropped.
     std::thread::spawn(move || {
         let _ = tx.send(connect());
+        CONNECTING.fetch_sub(1, Ordering::SeqCst);
     });
     Target::Connecting(rx)
 }
@@ -118,7 +135,7 @@ fn tcp_connect(host: &str, port: &str, (v4, v6): (bool, bool)) -> Result<OwnedFd
     })?;
     let mut last = None;
     for a in addrs.filter(|a| if a.is_ipv4() { v4 } else { v6 }) {
-        match TcpStream::connect(a) {
+        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
             Ok(s) => return Ok(s.into()),
             Err(e) => last = Some(e),
         }

@@ -21,12 +21,7 @@ pub(crate) fn load(args: &Args, key: impl Fn(&str) -> Option<Vec<u8>>) -> Result
         (Some(_), Some(_)) => return Err(generic("'file' and 'data' are mutually exclusive")),
         (None, None) => return Err(generic("Either 'file' or 'data' must be provided")),
         (Some(data), None) => data.as_bytes().to_vec(),
-        (None, Some(path)) => std::fs::read(path).map_err(|e| {
-            // GLib's text, within QEMU's.
-            let why = e.to_string();
-            let why = why.split(" (os error").next().unwrap_or_default();
-            generic(format!("Unable to read {path}: Failed to open file \u{201c}{path}\u{201d}: {why}"))
-        })?,
+        (None, Some(path)) => read_bounded(path)?,
     };
     let bytes = if text("format") == Some("base64") { base64(&raw)? } else { raw };
     if let Some(id) = text("keyid") {
@@ -37,6 +32,28 @@ pub(crate) fn load(args: &Args, key: impl Fn(&str) -> Option<Vec<u8>>) -> Result
         if text("iv").is_none() {
             return Err(generic("IV is required to decrypt secret"));
         }
+    }
+    Ok(bytes)
+}
+
+/// The most of a secret file the simulator reads (QEMU reads any file whole; `/dev/zero`
+/// must not take the simulator's memory).
+const MAX_FILE: u64 = 1 << 20;
+
+fn read_bounded(path: &str) -> Result<Vec<u8>, QmpError> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| {
+        // GLib's text, within QEMU's.
+        let why = e.to_string();
+        let why = why.split(" (os error").next().unwrap_or_default().to_string();
+        generic(format!("Unable to read {path}: Failed to open file \u{201c}{path}\u{201d}: {why}"))
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(generic(format!("The simulator reads secret files of at most {MAX_FILE} bytes")));
     }
     Ok(bytes)
 }
