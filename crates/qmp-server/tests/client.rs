@@ -333,6 +333,25 @@ async fn migration_progresses_then_completes() {
     assert_eq!(desc, "Can't migrate the vm that was paused due to previous migration");
 }
 
+/// Nothing but the clock moves a migration on: a client that only waits for its events
+/// sees it to the end.
+#[tokio::test]
+async fn a_migration_ends_with_no_further_command() {
+    let sim = Simulator::new();
+    let c = connect(&sim).await;
+    let events = json!({"capabilities": [{"capability": "events", "state": true}]});
+    ok(&c, "migrate-set-capabilities", events).await;
+    // Long enough for the idle clock to have gone back to sleep after that command.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let done = c.wait_for(
+        EventFilter::name("MIGRATION").matching(|e: &qmp::Event| e.data_value()["status"] == "completed"),
+        T,
+    );
+    ok(&c, "migrate", json!({"uri": format!("tcp:{}", target.local_addr().unwrap())})).await;
+    done.await.expect("MIGRATION completed, with no other command sent");
+}
+
 #[tokio::test]
 async fn tcp_listener() {
     let sim = Simulator::new();

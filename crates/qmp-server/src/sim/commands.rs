@@ -65,7 +65,13 @@ fn on_cx(
         return b;
     }
     let state = cx.state.clone();
-    b.command_with_context(spec, move |args, conn| f(&mut lock(&state), &args, conn))
+    b.command_with_context(spec, move |args, conn| {
+        let mut state = lock(&state);
+        let reply = f(&mut state, &args, conn);
+        // As for every command: it may have started something the clock moves on.
+        state.wake.notify_one();
+        reply
+    })
 }
 
 /// Builds the simulator's server and its shared state.
