@@ -14,7 +14,7 @@ const RAM_BYTES: u64 = 128 << 20;
 /// Migration bandwidth, in bytes per simulated second.
 const RATE: f64 = 1024.0 * 1024.0 * 1024.0;
 
-fn generic(desc: &str) -> QmpError {
+fn generic(desc: impl Into<String>) -> QmpError {
     QmpError::new(ErrorClass::GenericError, desc)
 }
 
@@ -114,7 +114,7 @@ impl Migration {
             }
             Err(Refused::Other(desc)) => {
                 self.fail(ev, Some(desc.clone()));
-                Err(QmpError::new(ErrorClass::GenericError, desc))
+                Err(generic(desc))
             }
         }
     }

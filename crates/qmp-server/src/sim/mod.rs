@@ -464,3 +464,13 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
+
+/// C's `strerror` for an OS error, as QEMU prints it: Rust's text (the C library's) without
+/// its " (os error N)".
+pub(crate) fn strerror(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}

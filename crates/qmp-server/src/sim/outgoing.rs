@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::strerror;
+
 /// Where the migration writes.
 pub(crate) enum Target {
     /// Being connected, on a thread of its own as QEMU connects asynchronously.
@@ -174,15 +176,6 @@ fn vsock_connect(cid: &str, port: &str) -> Result<OwnedFd, String> {
     connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &VsockAddr::new(cid_number, port_number))
         .map_err(failed)?;
     Ok(fd)
-}
-
-/// C's `strerror` for an OS error: Rust's text (the C library's) without " (os error N)".
-fn strerror(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" (os error ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
 }
 
 #[cfg(test)]

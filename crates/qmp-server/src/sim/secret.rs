@@ -44,8 +44,7 @@ fn read_bounded(path: &str) -> Result<Vec<u8>, QmpError> {
     use std::io::Read;
     let unreadable = |e: std::io::Error| {
         // GLib's text, within QEMU's.
-        let why = e.to_string();
-        let why = why.split(" (os error").next().unwrap_or_default().to_string();
+        let why = super::strerror(&e);
         generic(format!("Unable to read {path}: Failed to open file \u{201c}{path}\u{201d}: {why}"))
     };
     let mut bytes = Vec::new();

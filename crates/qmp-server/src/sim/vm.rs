@@ -158,7 +158,7 @@ impl State {
             // Without a path, QEMU prints the root's name.
             ("qom-list", None) => "/\r\n".to_string(),
             ("qom-list", Some(path)) => printed(self.qom.list(&hmp_args(&[("path", path)])), &|list| {
-                let entries = list.as_array().cloned().unwrap_or_default();
+                let entries = list.as_array().map(Vec::as_slice).unwrap_or_default();
                 entries
                     .iter()
                     .map(|p| format!("{} ({})\r\n", str_of(&p["name"]), str_of(&p["type"])))

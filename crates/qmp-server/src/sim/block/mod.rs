@@ -205,14 +205,12 @@ impl Block {
         }
         let mut children = Vec::new();
         let mut qcow2 = None;
+        let mut perms = Perms::default();
         let (filename, path, options, size) = match driver.as_str() {
             "file" => {
                 let filename = args["filename"].as_str().unwrap_or_default().to_string();
-                let meta = std::fs::metadata(&filename).map_err(|e| {
-                    let text = std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(2)).to_string();
-                    let text = text.split(" (os error").next().unwrap_or_default().to_string();
-                    generic(format!("Could not open '{filename}': {text}"))
-                })?;
+                let meta = std::fs::metadata(&filename)
+                    .map_err(|e| generic(format!("Could not open '{filename}': {}", super::strerror(&e))))?;
                 // Checked once the file is open.
                 if args.get("aio").and_then(Value::as_str) == Some("native") && !cache.0 {
                     return Err(generic(
@@ -235,7 +233,8 @@ impl Block {
             "raw" => {
                 let file = file.unwrap_or_default();
                 let window = raw::Window::read(args)?;
-                self.check_file_perms(&file, &name, Perms::of("raw", read_only, !window.shares_resize()))?;
+                perms = Perms::of("raw", read_only, !window.shares_resize());
+                self.check_file_perms(&file, &name, perms)?;
                 let child = &self.nodes[&file];
                 let opened = raw::open(
                     window,
@@ -253,7 +252,8 @@ impl Block {
             }
             "qcow2" => {
                 let file = file.unwrap_or_default();
-                self.check_file_perms(&file, &name, Perms::of("qcow2", read_only, false))?;
+                perms = Perms::of("qcow2", read_only, false);
+                self.check_file_perms(&file, &name, perms)?;
                 let (path, file_options) =
                     (self.nodes[&file].path.clone(), self.nodes[&file].options.clone());
                 let header = Qcow2::read(&path).ok_or_else(|| generic("Image is not in qcow2 format"))?;
@@ -277,8 +277,6 @@ impl Block {
         };
         self.next_seq += 1;
         let seq = self.next_seq;
-        let windowed = driver == "raw" && !raw::Window::read(args)?.shares_resize();
-        let perms = Perms::of(&driver, read_only, windowed);
         let node = Node {
             driver,
             filename,
@@ -378,7 +376,6 @@ impl Block {
         }
     }
 
-    /// Whether a node of that name exists.
     /// Whether node `name` was opened read-only; `None` when there is no such node.
     pub fn read_only(&self, name: &str) -> Option<bool> {
         self.nodes.get(name).map(|n| n.read_only)
