@@ -149,8 +149,7 @@ fn address_from_environment_qmp_socket_then_qmp_path() {
 #[test]
 fn tcp_addresses() {
     let port = common::free_tcp_port();
-    let mut qemu = Qemu::start_with_monitor(&format!("tcp:127.0.0.1:{port},server=on,wait=off"));
-    qemu.wait_for_tcp(port);
+    let _qemu = Qemu::start_on_tcp(port);
     for addr in [format!("127.0.0.1:{port}"), format!("tcp:127.0.0.1:{port}"), format!("localhost:{port}")] {
         let out = qmp(&["-s", &addr, "query-status"]);
         out.assert_code(0);
@@ -374,7 +373,7 @@ fn refused_tcp_port_is_a_connection_error() {
 #[test]
 fn human_monitor_socket_is_not_qmp() {
     // A real QEMU, but its socket speaks HMP text: no greeting, a protocol error.
-    let qemu = Qemu::start_with_monitor_option("-monitor", "unix:{},server=on,wait=off");
+    let qemu = Qemu::start_with_monitor_option("-monitor");
     let out = qmp(&["-s", qemu.sock(), "--timeout", "10", "query-status"]);
     out.assert_code(3);
     assert!(out.stderr.starts_with("qmp: "), "{out:?}");

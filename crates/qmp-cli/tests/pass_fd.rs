@@ -107,8 +107,7 @@ fn a_descriptor_that_is_not_open_is_a_usage_error() {
 #[test]
 fn tcp_connections_cannot_carry_descriptors() {
     let port = support::free_tcp_port();
-    let mut qemu = support::Qemu::start_with_monitor(&format!("tcp:127.0.0.1:{port},server=on,wait=off"));
-    qemu.wait_for_tcp(port);
+    let _qemu = support::Qemu::start_on_tcp(port);
     let addr = format!("127.0.0.1:{port}");
     // Standard input (/dev/null here) is an open descriptor.
     for address in [addr.clone(), format!("tcp:{addr}"), format!("tls:{addr}")] {

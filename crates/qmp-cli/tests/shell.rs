@@ -6,8 +6,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -23,19 +23,16 @@ struct Qemu {
 
 impl Qemu {
     fn system() -> Qemu {
-        Qemu::start("qemu-system-x86_64", |sock| {
-            vec![
-                "-machine".into(),
-                "none".into(),
-                "-nodefaults".into(),
-                "-display".into(),
-                "none".into(),
-                "-qmp".into(),
-                format!("unix:{},server=on,wait=off", sock("shell")),
-                "-qmp".into(),
-                format!("unix:{},server=on,wait=off", sock("test")),
-            ]
-        })
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sockets = [dir.path().join("shell.sock"), dir.path().join("test.sock")];
+        let mut cmd = Command::new(qmp_testkit::require("qemu-system-x86_64"));
+        cmd.args(["-machine", "none", "-nodefaults", "-display", "none"]);
+        for socket in &sockets {
+            cmd.arg("-qmp").arg(qmp_testkit::waiting_unix(socket));
+        }
+        let mut child = qmp_testkit::spawn_quiet(cmd);
+        qmp_testkit::greet_monitors(&mut child, &sockets.each_ref().map(|s| qmp_testkit::Listener::Unix(s)));
+        Qemu { child, dir }
     }
 
     fn storage_daemon() -> Qemu {
@@ -46,24 +43,6 @@ impl Qemu {
             .args(qmp_testkit::storage_daemon_monitor(&sockets[1], "m1"))
             .args(["--blockdev", "driver=null-co,node-name=n0,size=1048576"]);
         Qemu { child: qmp_testkit::spawn_storage_daemon(cmd, &sockets), dir }
-    }
-
-    fn start(program: &str, args: impl Fn(&dyn Fn(&str) -> String) -> Vec<String>) -> Qemu {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let base = dir.path().to_path_buf();
-        let sock = move |name: &str| base.join(format!("{name}.sock")).display().to_string();
-        let child = Command::new(program)
-            .args(args(&sock))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{program} must be installed (scripts/install-deps.sh): {e}"));
-        let q = Qemu { child, dir };
-        let deadline = Instant::now() + WAIT;
-        while !q.socket("test").exists() || !q.socket("shell").exists() {
-            assert!(Instant::now() < deadline, "{program} never made its sockets");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        q
     }
 
     fn socket(&self, name: &str) -> PathBuf {

@@ -27,7 +27,9 @@ impl Qemu {
         let sock = dir.join("qmp.sock");
         let child = Command::new("qemu-system-x86_64")
             .args(["-machine", "none", "-nodefaults", "-display", "none", "-qmp"])
-            .arg(format!("unix:{},server=on,wait=off", sock.display()))
+            // wait=on: this connection is QEMU's first, accepted before the monitor exists, away from
+            // QEMU 7.2's start-up race (a client that comes while the monitor moves to its thread).
+            .arg(format!("unix:{},server=on,wait=on", sock.display()))
             .stdin(Stdio::null())
             .spawn()
             .expect("qemu-system-x86_64 must be installed (scripts/install-deps.sh)");

@@ -6,6 +6,12 @@
 #![warn(missing_docs)]
 
 pub mod tls;
+mod waiting;
+
+pub use waiting::{
+    greet_monitors, spawn_quiet, spawn_storage_daemon, storage_daemon_monitor, waiting_tcp, waiting_unix,
+    Listener,
+};
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
@@ -41,7 +47,8 @@ pub struct Peer {
 
 impl Peer {
     /// `qemu-system-x86_64 -machine none -nodefaults -display none` with `monitors` QMP
-    /// server sockets (each serves one client at a time).
+    /// server sockets (each serves one client at a time), returned once each has greeted a
+    /// first client ([`greet_monitors`]).
     pub fn qemu(monitors: usize) -> Peer {
         Self::qemu_with(monitors, &[])
     }
@@ -54,12 +61,12 @@ impl Peer {
         let mut cmd = Command::new(bin);
         cmd.args(["-machine", "none", "-nodefaults", "-display", "none", "-name", "testvm"]);
         for s in &sockets {
-            cmd.arg("-qmp").arg(format!("unix:{},server=on,wait=off", s.display()));
+            cmd.arg("-qmp").arg(waiting_unix(s));
         }
         cmd.args(extra);
-        let peer = Peer { child: spawn(cmd), dir, sockets, tls_port: None };
-        peer.wait_for_sockets();
-        peer
+        let mut child = spawn_quiet(cmd);
+        greet_monitors(&mut child, &sockets.iter().map(|s| Listener::Unix(s)).collect::<Vec<_>>());
+        Peer { child, dir, sockets, tls_port: None }
     }
 
     /// `qemu-system-x86_64 -machine none` whose only monitor is QMP over TLS on 127.0.0.1:
@@ -82,10 +89,10 @@ impl Peer {
                 if verify_peer { "yes" } else { "no" }
             ));
             cmd.arg("-chardev")
-                .arg(format!("socket,id=mon0,host=127.0.0.1,port={port},server=on,wait=off,tls-creds=tls0"));
+                .arg(format!("socket,id=mon0,host=127.0.0.1,port={port},server=on,wait=on,tls-creds=tls0"));
             cmd.args(["-mon", "chardev=mon0,mode=control"]);
             let mut peer =
-                Peer { child: spawn(cmd), dir: tempdir(), sockets: Vec::new(), tls_port: Some(port) };
+                Peer { child: spawn_quiet(cmd), dir: tempdir(), sockets: Vec::new(), tls_port: Some(port) };
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
                 // Listening on the port, and by this QEMU (not another test's that took it).
@@ -109,8 +116,10 @@ impl Peer {
     pub fn qemu_at(socket: &Path) -> Peer {
         let mut cmd = Command::new(require("qemu-system-x86_64"));
         cmd.args(["-machine", "none", "-nodefaults", "-display", "none", "-name", "testvm"]);
-        cmd.arg("-qmp").arg(format!("unix:{},server=on,wait=off", socket.display()));
-        Peer { child: spawn(cmd), dir: tempdir(), sockets: vec![socket.to_owned()], tls_port: None }
+        // wait=on: the client under test is QEMU's first, accepted before the monitor exists
+        // (see greet_monitors for the start-up race that this avoids).
+        cmd.arg("-qmp").arg(waiting_unix(socket));
+        Peer { child: spawn_quiet(cmd), dir: tempdir(), sockets: vec![socket.to_owned()], tls_port: None }
     }
 
     /// `qemu-system-x86_64 -machine none` with extra arguments (a `-qmp unix:PATH` that
@@ -119,7 +128,7 @@ impl Peer {
         let mut cmd = Command::new(require("qemu-system-x86_64"));
         cmd.args(["-machine", "none", "-nodefaults", "-display", "none", "-name", "testvm"]);
         cmd.args(extra);
-        Peer { child: spawn(cmd), dir: tempdir(), sockets: Vec::new(), tls_port: None }
+        Peer { child: spawn_quiet(cmd), dir: tempdir(), sockets: Vec::new(), tls_port: None }
     }
 
     /// `qemu-system-x86_64 -machine none` whose QMP monitor is the connected socket `fd`
@@ -135,7 +144,7 @@ impl Peer {
         cmd.arg("-chardev").arg(format!("socket,id=mon0,fd={raw}"));
         cmd.args(["-mon", "chardev=mon0,mode=control"]);
         keep_open_across_exec(&mut cmd, raw);
-        let peer = Peer { child: spawn(cmd), dir: tempdir(), sockets: Vec::new(), tls_port: None };
+        let peer = Peer { child: spawn_quiet(cmd), dir: tempdir(), sockets: Vec::new(), tls_port: None };
         drop(fd);
         peer
     }
@@ -186,7 +195,7 @@ impl Peer {
         cmd.arg("-m").arg("unix-listen").arg("-p").arg(&socket);
         cmd.arg("-t").arg(dir.path()).arg("-f").arg(dir.path().join("qga.pid"));
         cmd.arg("-b").arg(GA_BLOCKED.join(","));
-        let peer = Peer { child: spawn(cmd), dir, sockets: vec![socket], tls_port: None };
+        let peer = Peer { child: spawn_quiet(cmd), dir, sockets: vec![socket], tls_port: None };
         peer.wait_for_sockets();
         peer
     }
@@ -207,7 +216,7 @@ impl Peer {
         cmd.arg("-m").arg("isa-serial").arg("-p").arg(&agent_end.path);
         cmd.arg("-t").arg(dir.path()).arg("-f").arg(dir.path().join("qga.pid"));
         cmd.arg("-b").arg(GA_BLOCKED.join(","));
-        let mut peer = Peer { child: spawn(cmd), dir, sockets: Vec::new(), tls_port: None };
+        let mut peer = Peer { child: spawn_quiet(cmd), dir, sockets: Vec::new(), tls_port: None };
         agent_end.wait_for_agent(&mut peer);
         let relay = Relay::start(agent_end, client_end);
         SerialAgent { peer, relay }
@@ -545,62 +554,6 @@ pub fn is_listening(path: &Path) -> bool {
     })
 }
 
-/// The `--chardev` and `--monitor` options of a storage-daemon QMP monitor on `path`, to be
-/// started with [`spawn_storage_daemon`].
-///
-/// qemu-storage-daemon 7.2 has a race at start-up: a client that connects while the daemon
-/// is still attaching its monitor to the monitor thread can have its input read by two
-/// threads at once, so the daemon answers "JSON parse error", stops answering, or aborts in
-/// its JSON parser (about 1 start in 100 here when connecting as soon as the socket exists;
-/// a pid file is written too early to wait for). With `wait=on` the daemon accepts the first
-/// connection before it creates the monitor, which takes the race away.
-pub fn storage_daemon_monitor(path: &Path, id: &str) -> [String; 4] {
-    [
-        "--chardev".into(),
-        format!("socket,path={},server=on,wait=on,id={id}", path.display()),
-        "--monitor".into(),
-        format!("chardev={id}"),
-    ]
-}
-
-/// Starts qemu-storage-daemon whose monitors on `sockets` are [`storage_daemon_monitor`]s, in
-/// order, and returns once each has greeted a first client that then left: from then on any
-/// client may connect. Its "waiting for connection" notices are kept off the test's output.
-pub fn spawn_storage_daemon(mut cmd: Command, sockets: &[PathBuf]) -> Child {
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child =
-        cmd.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}; {INSTALL_HINT}", cmd.get_program()));
-    let stderr = child.stderr.take().expect("piped");
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !line.contains("QEMU waiting for connection") {
-                eprintln!("{line}");
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for socket in sockets {
-        // Each chardev blocks the daemon's start-up until its first client: one at a time.
-        let stream = loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("qemu-storage-daemon exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "qemu-storage-daemon did not listen on {}", socket.display());
-            match std::os::unix::net::UnixStream::connect(socket) {
-                Ok(stream) => break stream,
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        };
-        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-        let mut greeting = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut greeting)
-            .unwrap_or_else(|e| panic!("no greeting on {}: {e}", socket.display()));
-        assert!(greeting.contains("\"QMP\""), "not a QMP greeting on {}: {greeting:?}", socket.display());
-    }
-    child
-}
-
 /// Has `fd` survive `cmd`'s exec under its own number: FD_CLOEXEC is cleared in the child
 /// between fork and exec (the parent's copy keeps its flag).
 pub fn keep_open_across_exec(cmd: &mut Command, fd: std::os::fd::RawFd) {
@@ -675,11 +628,6 @@ fn listening_inodes(port: u16) -> Vec<String> {
 /// A fresh temporary directory.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("qmp-test-").tempdir().expect("create a temporary directory")
-}
-
-fn spawn(mut cmd: Command) -> Child {
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
-    cmd.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}; {INSTALL_HINT}", cmd.get_program()))
 }
 
 fn run(bin: &str, args: &[&str]) {

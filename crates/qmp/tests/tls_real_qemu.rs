@@ -213,7 +213,7 @@ async fn qemus_own_client_layout_is_read_from_a_directory() {
 async fn a_plain_monitor_is_not_taken_for_tls() {
     let certs = Certs::generate();
     let port = qmp_testkit::free_port();
-    let qemu = Peer::qemu_unwaited(&["-qmp", &format!("tcp:127.0.0.1:{port},server=on,wait=off")]);
+    let qemu = Peer::qemu_unwaited(&["-qmp", &qmp_testkit::waiting_tcp(port)]);
     let deadline = Instant::now() + BOUND;
     while !qmp_testkit::tcp_listening_by(port, qemu.pid()) {
         assert!(Instant::now() < deadline, "QEMU did not listen");

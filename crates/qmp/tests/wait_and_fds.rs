@@ -76,7 +76,7 @@ async fn a_stale_socket_refusing_connections_is_waited_through() {
 #[tokio::test]
 async fn tcp_connect_waits_while_refused() {
     let port = qmp_testkit::free_port();
-    let monitor = format!("tcp:127.0.0.1:{port},server=on,wait=off");
+    let monitor = qmp_testkit::waiting_tcp(port);
     let later = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(400));
         Peer::qemu_unwaited(&["-qmp", &monitor])
@@ -151,7 +151,7 @@ fn the_blocking_client_takes_a_socket_pair_and_a_connected_tcp_socket() {
     assert_eq!(client.call_raw("query-name", Value::Null).send().unwrap()["name"], "testvm");
 
     let port = qmp_testkit::free_port();
-    let tcp_qemu = Peer::qemu_unwaited(&["-qmp", &format!("tcp:127.0.0.1:{port},server=on,wait=off")]);
+    let tcp_qemu = Peer::qemu_unwaited(&["-qmp", &qmp_testkit::waiting_tcp(port)]);
     let deadline = Instant::now() + BOUND;
     while !qmp_testkit::tcp_listening_by(port, tcp_qemu.pid()) {
         assert!(Instant::now() < deadline, "QEMU did not listen");

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use qmp_testkit::Listener;
 
 /// The QEMU binary the tests start.
 pub const QEMU: &str = "qemu-system-x86_64";
 
-/// A QEMU with no VM (`-machine none`), its QMP monitor on a socket in its own temp dir.
+/// A QEMU with no VM (`-machine none`), its monitor on a socket in its own temp dir.
 /// Killed when dropped.
 pub struct Qemu {
     child: Child,
@@ -28,75 +29,46 @@ pub struct Qemu {
 impl Qemu {
     /// Starts QEMU with a QMP server socket at `<tempdir>/qmp.sock`, ready to accept.
     pub fn start() -> Qemu {
-        Self::start_with_monitor_option("-qmp", "unix:{},server=on,wait=off")
+        Self::start_with_monitor_option("-qmp")
     }
 
-    /// Starts QEMU with `-qmp MONITOR` (a TCP monitor, say); `sock()` is then meaningless.
-    pub fn start_with_monitor(monitor: &str) -> Qemu {
-        Self::spawn("-qmp", monitor.to_owned(), false, false)
+    /// Starts QEMU with a QMP monitor on TCP 127.0.0.1:`port`, ready to accept; `sock()` is
+    /// then meaningless.
+    pub fn start_on_tcp(port: u16) -> Qemu {
+        Self::spawn(&["-qmp", &qmp_testkit::waiting_tcp(port)], &[Listener::Tcp(port)])
     }
 
-    /// Starts QEMU with `OPTION SPEC`, `{}` in SPEC replaced by the socket path.
-    pub fn start_with_monitor_option(option: &str, spec: &str) -> Qemu {
-        Self::spawn(option, spec.to_owned(), true, false)
+    /// Starts QEMU with `OPTION unix:<tempdir>/qmp.sock,server=on,wait=on` (`-qmp` or
+    /// `-monitor`), ready to accept.
+    pub fn start_with_monitor_option(option: &str) -> Qemu {
+        let dir = tempdir();
+        let sock = dir.path().join("qmp.sock");
+        Self::spawn_in(dir, &[option, &qmp_testkit::waiting_unix(&sock)], &[Listener::Unix(&sock)])
     }
 
     /// Starts QEMU with two QMP monitors, `sock()` and `sock2()`: a test can watch one while
     /// it acts on the other (QEMU serves one client per monitor).
     pub fn start_with_two_monitors() -> Qemu {
-        Self::spawn("-qmp", "unix:{},server=on,wait=off".to_owned(), true, true)
+        let dir = tempdir();
+        let (sock, sock2) = (dir.path().join("qmp.sock"), dir.path().join("qmp2.sock"));
+        let args = ["-qmp", &qmp_testkit::waiting_unix(&sock), "-qmp", &qmp_testkit::waiting_unix(&sock2)];
+        Self::spawn_in(dir, &args, &[Listener::Unix(&sock), Listener::Unix(&sock2)])
     }
 
-    fn spawn(option: &str, spec: String, unix: bool, second: bool) -> Qemu {
-        let dir = tempfile::Builder::new().prefix("qmp-cli-test-").tempdir().unwrap();
+    fn spawn(monitor_args: &[&str], monitors: &[Listener<'_>]) -> Qemu {
+        Self::spawn_in(tempdir(), monitor_args, monitors)
+    }
+
+    /// Starts QEMU with `monitor_args`, whose monitors wait for a first client at `monitors`,
+    /// and returns once each has greeted one (see `qmp_testkit::greet_monitors` for the
+    /// start-up race in QEMU 7.2 that this avoids).
+    fn spawn_in(dir: tempfile::TempDir, monitor_args: &[&str], monitors: &[Listener<'_>]) -> Qemu {
         let sock = dir.path().join("qmp.sock").to_str().unwrap().to_owned();
-        let spec = spec.replace("{}", &sock);
-        let mut args = vec!["-machine", "none", "-nodefaults", "-display", "none", option, &spec];
-        let sock2 = dir.path().join("qmp2.sock").to_str().unwrap().to_owned();
-        let spec2 = format!("unix:{sock2},server=on,wait=off");
-        if second {
-            args.extend(["-qmp", &spec2]);
-        }
-        let child = Command::new(QEMU)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {QEMU} ({e}): these tests need QEMU; run scripts/install-deps.sh")
-            });
-        let mut qemu = Qemu { child, dir, sock, reaped: false };
-        if unix {
-            // The path appears at bind(), a moment before listen(): wait until a connection
-            // is taken. QEMU frees the monitor again when this probe hangs up.
-            qemu.wait_until(|q| {
-                Path::new(&q.sock).exists() && std::os::unix::net::UnixStream::connect(&q.sock).is_ok()
-            });
-        }
-        if second {
-            qemu.wait_until(|_| {
-                Path::new(&sock2).exists() && std::os::unix::net::UnixStream::connect(&sock2).is_ok()
-            });
-        }
-        qemu
-    }
-
-    /// Waits (up to 10 s) for a TCP monitor to listen on `port`.
-    pub fn wait_for_tcp(&mut self, port: u16) {
-        self.wait_until(|_| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-        // That probe took the monitor for a moment; QEMU frees it when we hang up.
-    }
-
-    fn wait_until(&mut self, mut ready: impl FnMut(&Qemu) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !ready(self) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{QEMU} exited at start-up: {status}");
-            }
-            assert!(Instant::now() < deadline, "{QEMU} did not start listening within 10 s");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let mut cmd = Command::new(QEMU);
+        cmd.args(["-machine", "none", "-nodefaults", "-display", "none"]).args(monitor_args);
+        let mut child = qmp_testkit::spawn_quiet(cmd);
+        qmp_testkit::greet_monitors(&mut child, monitors);
+        Qemu { child, dir, sock, reaped: false }
     }
 
     /// The QMP socket path.
@@ -138,6 +110,10 @@ impl Qemu {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("qmp-cli-test-").tempdir().unwrap()
 }
 
 impl Drop for Qemu {

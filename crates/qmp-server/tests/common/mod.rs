@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A QMP peer on a unix socket: real QEMU (killed on drop) or the in-process simulator.
@@ -39,26 +39,16 @@ impl Drop for SimThread {
     }
 }
 
-fn wait_for_socket(path: &Path, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("QEMU exited early: {status}");
-        }
-        assert!(Instant::now() < deadline, "QEMU did not create {}", path.display());
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Fails (never skips) when a QEMU binary is missing.
-fn spawn(program: &str, args: &[String]) -> Child {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program} (install it with scripts/install-deps.sh): {e}"))
+/// Starts qemu-system-x86_64 with `args` (its monitors `server=on,wait=on` on `sockets`), once
+/// each monitor has greeted a first client (QEMU 7.2's start-up race: `qmp_testkit::greet_monitors`).
+/// Fails (never skips) when QEMU is missing.
+fn spawn_qemu_system(args: &[String], sockets: &[PathBuf]) -> Child {
+    let mut cmd = Command::new(qmp_testkit::require("qemu-system-x86_64"));
+    cmd.args(args);
+    let mut child = qmp_testkit::spawn_quiet(cmd);
+    let monitors: Vec<_> = sockets.iter().map(|s| qmp_testkit::Listener::Unix(s)).collect();
+    qmp_testkit::greet_monitors(&mut child, &monitors);
+    child
 }
 
 impl Peer {
@@ -76,10 +66,9 @@ impl Peer {
             .iter()
             .chain(&["-nodefaults", "-display", "none", "-qmp"])
             .map(|s| s.to_string())
-            .chain([format!("unix:{},server=on,wait=off", path.display())])
+            .chain([qmp_testkit::waiting_unix(&path)])
             .collect();
-        let mut child = spawn("qemu-system-x86_64", &args);
-        wait_for_socket(&path, &mut child);
+        let child = spawn_qemu_system(&args, std::slice::from_ref(&path));
         Peer { path, child: Some(child), sim: None, dir }
     }
 
@@ -89,17 +78,12 @@ impl Peer {
         let dir = tempfile::tempdir().unwrap();
         let mut args: Vec<String> =
             ["-machine", "none", "-nodefaults", "-display", "none"].iter().map(|s| s.to_string()).collect();
-        for i in 0..n {
+        let sockets: Vec<PathBuf> = (0..n).map(|i| dir.path().join(format!("qmp{i}.sock"))).collect();
+        for socket in &sockets {
             args.push("-qmp".into());
-            args.push(format!(
-                "unix:{},server=on,wait=off",
-                dir.path().join(format!("qmp{i}.sock")).display()
-            ));
+            args.push(qmp_testkit::waiting_unix(socket));
         }
-        let mut child = spawn("qemu-system-x86_64", &args);
-        for i in 0..n {
-            wait_for_socket(&dir.path().join(format!("qmp{i}.sock")), &mut child);
-        }
+        let child = spawn_qemu_system(&args, &sockets);
         Peer { path: dir.path().join("qmp0.sock"), child: Some(child), sim: None, dir }
     }
 
