@@ -114,7 +114,15 @@ impl Block {
             status_change(ev, &mut job, "ready");
             job_event(ev, "BLOCK_JOB_READY", &job);
         }
-        self.jobs.push(job);
+        // A job with nothing to do never yields in QEMU: it ends inside the command, its
+        // events all before the reply.
+        let leftover = (len == 0 && !needs_complete).then(|| conclude(ev, &mut job));
+        if job.status != "null" {
+            self.jobs.push(job);
+        }
+        if let Some(leftover) = leftover {
+            self.clean_up(leftover);
+        }
         Ok(json!({}))
     }
 
@@ -316,8 +324,7 @@ impl Block {
 
     /// Advances every running job by `dt` simulated seconds.
     pub fn tick(&mut self, ev: &Events, dt: f64) {
-        let mut streamed = Vec::new();
-        let mut gone_filters = Vec::new();
+        let mut leftovers = Vec::new();
         for job in &mut self.jobs {
             if job.paused {
                 continue;
@@ -335,27 +342,54 @@ impl Block {
                 }
             }
             if job.finishing {
-                job.finishing = false;
-                status_change(ev, job, "waiting");
-                status_change(ev, job, "pending");
-                job_event(ev, "BLOCK_JOB_COMPLETED", job);
-                match job.kind {
-                    Kind::Stream => streamed.push((job.node.clone(), job.filter.take(), job.base.clone())),
-                    _ => gone_filters.extend(job.filter.take().map(|f| (f, job.node.clone()))),
-                }
-                status_change(ev, job, "concluded");
-                if job.auto_dismiss {
-                    status_change(ev, job, "null");
-                }
+                leftovers.push(conclude(ev, job));
             }
         }
         self.jobs.retain(|j| j.status != "null");
-        for (filter, node) in gone_filters {
-            self.nodes.remove(&filter);
-            self.bitmaps.remove_anonymous(&node);
-        }
-        for (node, filter, base) in streamed {
-            self.stream_done(&node, filter, base);
+        for leftover in leftovers {
+            self.clean_up(leftover);
         }
     }
+
+    /// What a finished job's nodes become.
+    fn clean_up(&mut self, leftover: Leftover) {
+        match leftover {
+            Leftover::Stream { node, filter, base } => self.stream_done(&node, filter, base),
+            Leftover::Filter { filter, node } => {
+                if let Some(filter) = filter {
+                    self.nodes.remove(&filter);
+                    self.bitmaps.remove_anonymous(&node);
+                }
+            }
+        }
+    }
+}
+
+/// What a job that has ended leaves to be done to the nodes once it is out of the list.
+enum Leftover {
+    /// A stream: its node's new backing is its base, and its filter goes.
+    Stream { node: String, filter: Option<String>, base: Option<String> },
+    /// A mirror or commit: its filter, if it has one, and with it the anonymous bitmap the
+    /// job kept on `node`.
+    Filter { filter: Option<String>, node: String },
+}
+
+/// Ends `job` that has done its work: waiting, pending, BLOCK_JOB_COMPLETED, concluded, and
+/// null when it dismisses itself, as QEMU 7.2 says them.
+fn conclude(ev: &Events, job: &mut Job) -> Leftover {
+    job.finishing = false;
+    status_change(ev, job, "waiting");
+    status_change(ev, job, "pending");
+    job_event(ev, "BLOCK_JOB_COMPLETED", job);
+    let leftover = match job.kind {
+        Kind::Stream => {
+            Leftover::Stream { node: job.node.clone(), filter: job.filter.take(), base: job.base.clone() }
+        }
+        _ => Leftover::Filter { filter: job.filter.take(), node: job.node.clone() },
+    };
+    status_change(ev, job, "concluded");
+    if job.auto_dismiss {
+        status_change(ev, job, "null");
+    }
+    leftover
 }
