@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use qmp::generated::facts::{STORAGE_DAEMON_COMMANDS, STORAGE_DAEMON_EVENTS};
 
-use super::block::JobKind;
+use super::block::{JobKind, JobVerbs};
 use super::qapi;
 use super::transaction::{bitmap_command, transaction};
 use super::vm::State;
@@ -41,7 +41,12 @@ impl Ctx<'_> {
 }
 
 /// Registers a command answered by `f` on the locked state, if the program simulated has it.
-fn on(b: ServerBuilder, cx: &Ctx, spec: CommandSpec, f: fn(&mut State, &Args) -> Reply) -> ServerBuilder {
+fn on(
+    b: ServerBuilder,
+    cx: &Ctx,
+    spec: CommandSpec,
+    f: impl Fn(&mut State, &Args) -> Reply + Send + Sync + 'static,
+) -> ServerBuilder {
     if !cx.offers(spec.name()) {
         return b;
     }
@@ -178,24 +183,32 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
         let ev = s.events.clone();
         s.block.start_job(&ev, JobKind::Mirror, a)
     });
-    b = on(b, st, qapi::command("block-job-cancel"), |s, a| {
-        let ev = s.events.clone();
-        s.block.cancel(&ev, a)
-    });
-    b = on(b, st, qapi::command("block-job-complete"), |s, a| s.block.complete(a));
-    b = on(b, st, qapi::command("block-job-pause"), |s, a| {
-        let ev = s.events.clone();
-        s.block.pause(&ev, a)
-    });
-    b = on(b, st, qapi::command("block-job-resume"), |s, a| {
-        let ev = s.events.clone();
-        s.block.resume(&ev, a)
-    });
     b = on(b, st, qapi::command("block-job-set-speed"), |s, a| s.block.set_speed(a));
-    b = on(b, st, qapi::command("job-dismiss"), |s, a| {
-        let ev = s.events.clone();
-        s.block.dismiss(&ev, a)
-    });
+    // The block-job-* verbs and their job-* twins, which differ in how they name the job.
+    for (verbs, prefix) in [(JobVerbs::Block, "block-job-"), (JobVerbs::Job, "job-")] {
+        let verb = |name: &str| qapi::command(&format!("{prefix}{name}"));
+        b = on(b, st, verb("cancel"), move |s, a| {
+            let ev = s.events.clone();
+            s.block.cancel(&ev, verbs, a)
+        });
+        b = on(b, st, verb("complete"), move |s, a| s.block.complete(verbs, a));
+        b = on(b, st, verb("pause"), move |s, a| {
+            let ev = s.events.clone();
+            s.block.pause(&ev, verbs, a)
+        });
+        b = on(b, st, verb("resume"), move |s, a| {
+            let ev = s.events.clone();
+            s.block.resume(&ev, verbs, a)
+        });
+        b = on(b, st, verb("finalize"), move |s, a| {
+            let ev = s.events.clone();
+            s.block.finalize(&ev, verbs, a)
+        });
+        b = on(b, st, verb("dismiss"), move |s, a| {
+            let ev = s.events.clone();
+            s.block.dismiss(&ev, verbs, a)
+        });
+    }
     b = on(b, st, qapi::command("query-block-jobs"), |s, _| s.block.query_block_jobs());
     b = on(b, st, qapi::command("query-jobs"), |s, _| s.block.query_jobs());
     b = on(b, st, qapi::command("block-dirty-bitmap-add"), |s, a| {

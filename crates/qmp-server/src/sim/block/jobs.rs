@@ -76,6 +76,7 @@ impl Block {
             return Err(generic("Parameter 'speed' expects a non-negative value"));
         }
         let auto_dismiss = args.get("auto-dismiss").and_then(Value::as_bool).unwrap_or(true);
+        let auto_finalize = args.get("auto-finalize").and_then(Value::as_bool).unwrap_or(true);
         let mut job = Job {
             id,
             kind,
@@ -86,6 +87,8 @@ impl Block {
             status: "created",
             paused: false,
             auto_dismiss,
+            auto_finalize,
+            cancelling: false,
             needs_complete,
             finishing: false,
             error: None,
@@ -116,7 +119,7 @@ impl Block {
         }
         // A job with nothing to do never yields in QEMU: it ends inside the command, its
         // events all before the reply.
-        let leftover = (len == 0 && !needs_complete).then(|| conclude(ev, &mut job));
+        let leftover = if len == 0 && !needs_complete { finish(ev, &mut job) } else { None };
         if job.status != "null" {
             self.jobs.push(job);
         }
@@ -126,49 +129,50 @@ impl Block {
         Ok(json!({}))
     }
 
-    fn job(&mut self, id: &str) -> Result<&mut Job, QmpError> {
-        self.jobs
-            .iter_mut()
-            .find(|j| j.id == id)
-            .ok_or_else(|| QmpError::new(ErrorClass::DeviceNotActive, format!("Block job '{id}' not found")))
+    /// The job named `id`, or the error of the command family asking.
+    fn job(&mut self, verbs: Verbs, id: &str) -> Result<&mut Job, QmpError> {
+        let found = self.jobs.iter_mut().find(|j| j.id == id);
+        found.ok_or_else(|| match verbs {
+            Verbs::Block => QmpError::new(ErrorClass::DeviceNotActive, format!("Block job '{id}' not found")),
+            Verbs::Job => generic("Job not found"),
+        })
     }
 
     fn verb_error(job: &Job, verb: &str) -> QmpError {
         generic(format!("Job '{}' in state '{}' cannot accept command verb '{verb}'", job.id, job.status))
     }
 
-    pub fn cancel(&mut self, ev: &Events, args: &Args) -> Reply {
-        let force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
-        let job = self.job(args["device"].as_str().unwrap_or_default())?;
-        if matches!(job.status, "concluded" | "null" | "waiting" | "pending" | "aborting") {
+    /// block-job-cancel (`force` as asked) and job-cancel (always forced). A running job
+    /// says it is aborting after the reply; a paused one is resumed first, before the reply;
+    /// one waiting at `pending` aborts within the command.
+    pub fn cancel(&mut self, ev: &Events, verbs: Verbs, args: &Args) -> Reply {
+        let force = verbs == Verbs::Job || args.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let job = self.job(verbs, verbs.id(args))?;
+        if matches!(job.status, "concluded" | "null" | "waiting" | "aborting") || job.cancelling {
             return Err(Self::verb_error(job, "cancel"));
+        }
+        if job.status == "pending" {
+            let leftover = abort(ev, job);
+            self.jobs.retain(|j| j.status != "null");
+            self.clean_up(leftover);
+            return Ok(json!({}));
         }
         if job.status == "ready" && !force {
             // A ready mirror cancelled without force completes without pivoting.
             job.finishing = true;
             return Ok(json!({}));
         }
-        status_change(ev, job, "aborting");
-        job_event(ev, "BLOCK_JOB_CANCELLED", job);
-        job.error = Some("Operation canceled".into());
-        let filter = job.filter.take();
-        let (kind, node) = (job.kind, job.node.clone());
-        status_change(ev, job, "concluded");
-        if job.auto_dismiss {
-            status_change(ev, job, "null");
+        if job.paused {
+            job.paused = false;
+            let next = if job.status == "standby" { "ready" } else { "running" };
+            status_change(ev, job, next);
         }
-        if let Some(f) = filter {
-            self.nodes.remove(&f);
-        }
-        if kind == Kind::Mirror {
-            self.bitmaps.remove_anonymous(&node);
-        }
-        self.jobs.retain(|j| j.status != "null");
+        job.cancelling = true;
         Ok(json!({}))
     }
 
-    pub fn complete(&mut self, args: &Args) -> Reply {
-        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+    pub fn complete(&mut self, verbs: Verbs, args: &Args) -> Reply {
+        let job = self.job(verbs, verbs.id(args))?;
         if job.status != "ready" {
             return Err(Self::verb_error(job, "complete"));
         }
@@ -176,8 +180,21 @@ impl Block {
         Ok(json!({}))
     }
 
-    pub fn pause(&mut self, ev: &Events, args: &Args) -> Reply {
-        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+    /// block-job-finalize and job-finalize: a job held at `pending` by `auto-finalize: false`
+    /// completes within the command.
+    pub fn finalize(&mut self, ev: &Events, verbs: Verbs, args: &Args) -> Reply {
+        let job = self.job(verbs, args["id"].as_str().unwrap_or_default())?;
+        if job.status != "pending" {
+            return Err(Self::verb_error(job, "finalize"));
+        }
+        let leftover = finalize(ev, job);
+        self.jobs.retain(|j| j.status != "null");
+        self.clean_up(leftover);
+        Ok(json!({}))
+    }
+
+    pub fn pause(&mut self, ev: &Events, verbs: Verbs, args: &Args) -> Reply {
+        let job = self.job(verbs, verbs.id(args))?;
         if !matches!(job.status, "created" | "running" | "paused" | "ready" | "standby") {
             return Err(Self::verb_error(job, "pause"));
         }
@@ -190,8 +207,8 @@ impl Block {
         Ok(json!({}))
     }
 
-    pub fn resume(&mut self, ev: &Events, args: &Args) -> Reply {
-        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+    pub fn resume(&mut self, ev: &Events, verbs: Verbs, args: &Args) -> Reply {
+        let job = self.job(verbs, verbs.id(args))?;
         if !matches!(job.status, "created" | "running" | "paused" | "ready" | "standby") {
             return Err(Self::verb_error(job, "resume"));
         }
@@ -206,7 +223,7 @@ impl Block {
 
     pub fn set_speed(&mut self, args: &Args) -> Reply {
         let speed = args["speed"].as_i64().unwrap_or(0);
-        let job = self.job(args["device"].as_str().unwrap_or_default())?;
+        let job = self.job(Verbs::Block, Verbs::Block.id(args))?;
         if speed < 0 {
             return Err(generic("Parameter 'speed' expects a non-negative value"));
         }
@@ -214,11 +231,9 @@ impl Block {
         Ok(json!({}))
     }
 
-    pub fn dismiss(&mut self, ev: &Events, args: &Args) -> Reply {
-        let id = args["id"].as_str().unwrap_or_default();
-        let Some(job) = self.jobs.iter_mut().find(|j| j.id == id) else {
-            return Err(generic("Job not found"));
-        };
+    /// block-job-dismiss and job-dismiss (both name the job `id`).
+    pub fn dismiss(&mut self, ev: &Events, verbs: Verbs, args: &Args) -> Reply {
+        let job = self.job(verbs, args["id"].as_str().unwrap_or_default())?;
         if job.status != "concluded" {
             return Err(Self::verb_error(job, "dismiss"));
         }
@@ -228,14 +243,19 @@ impl Block {
     }
 
     pub fn query_block_jobs(&self) -> Reply {
+        // QEMU lists its jobs newest first.
         let list: Vec<Value> = self
             .jobs
             .iter()
+            .rev()
             .map(|j| {
+                // A mirror that has finished keeps its source drained until it is finalized,
+                // which QEMU counts as paused.
+                let paused = j.paused || (j.needs_complete && j.status == "pending");
                 let mut v = json!({
-                    "auto-finalize": true, "io-status": "ok", "device": j.id, "auto-dismiss": j.auto_dismiss,
+                    "auto-finalize": j.auto_finalize, "io-status": "ok", "device": j.id, "auto-dismiss": j.auto_dismiss,
                     "busy": false, "len": j.len, "offset": j.offset as u64,
-                    "status": j.status, "paused": j.paused, "speed": j.speed,
+                    "status": j.status, "paused": paused, "speed": j.speed,
                     "ready": matches!(j.status, "ready" | "standby"), "type": j.kind.as_str(),
                 });
                 if let Some(e) = &j.error {
@@ -251,6 +271,7 @@ impl Block {
         let list: Vec<Value> = self
             .jobs
             .iter()
+            .rev()
             .map(|j| {
                 let mut v = json!({"current-progress": j.offset as u64, "status": j.status,
                     "total-progress": j.len, "type": j.kind.as_str(), "id": j.id});
@@ -266,7 +287,9 @@ impl Block {
     /// True while a tick would change something: a job runs or finishes, or a dismissed one
     /// is still to be removed.
     pub fn busy(&self) -> bool {
-        self.jobs.iter().any(|j| j.status == "null" || (!j.paused && (j.finishing || j.status == "running")))
+        self.jobs.iter().any(|j| {
+            j.status == "null" || j.cancelling || (!j.paused && (j.finishing || j.status == "running"))
+        })
     }
 
     /// The filter QEMU puts above `node` for a stream (copy-on-read) or a mirror
@@ -326,6 +349,10 @@ impl Block {
     pub fn tick(&mut self, ev: &Events, dt: f64) {
         let mut leftovers = Vec::new();
         for job in &mut self.jobs {
+            if job.cancelling {
+                leftovers.push(abort(ev, job));
+                continue;
+            }
             if job.paused {
                 continue;
             }
@@ -342,7 +369,7 @@ impl Block {
                 }
             }
             if job.finishing {
-                leftovers.push(conclude(ev, job));
+                leftovers.extend(finish(ev, job));
             }
         }
         self.jobs.retain(|j| j.status != "null");
@@ -374,12 +401,40 @@ enum Leftover {
     Filter { filter: Option<String>, node: String },
 }
 
-/// Ends `job` that has done its work: waiting, pending, BLOCK_JOB_COMPLETED, concluded, and
-/// null when it dismisses itself, as QEMU 7.2 says them.
-fn conclude(ev: &Events, job: &mut Job) -> Leftover {
+/// Which family of commands names a job: `block-job-*` (by `device`, except dismiss and
+/// finalize, unknown jobs DeviceNotActive) or `job-*` (by `id`, unknown jobs GenericError).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verbs {
+    Block,
+    Job,
+}
+
+impl Verbs {
+    /// The job named in `args`.
+    fn id(self, args: &Args) -> &str {
+        let key = match self {
+            Verbs::Block => "device",
+            Verbs::Job => "id",
+        };
+        args[key].as_str().unwrap_or_default()
+    }
+}
+
+/// `job` has done its work: waiting and pending, then on to [`finalize`] unless it waits
+/// there for job-finalize (BLOCK_JOB_PENDING), as QEMU 7.2 says them.
+fn finish(ev: &Events, job: &mut Job) -> Option<Leftover> {
     job.finishing = false;
     status_change(ev, job, "waiting");
     status_change(ev, job, "pending");
+    if !job.auto_finalize {
+        ev.emit("BLOCK_JOB_PENDING", Some(json!({"type": job.kind.as_str(), "id": job.id})));
+        return None;
+    }
+    Some(finalize(ev, job))
+}
+
+/// BLOCK_JOB_COMPLETED, concluded, and null when the job dismisses itself.
+fn finalize(ev: &Events, job: &mut Job) -> Leftover {
     job_event(ev, "BLOCK_JOB_COMPLETED", job);
     let leftover = match job.kind {
         Kind::Stream => {
@@ -392,4 +447,19 @@ fn conclude(ev: &Events, job: &mut Job) -> Leftover {
         status_change(ev, job, "null");
     }
     leftover
+}
+
+/// A cancelled job: aborting, BLOCK_JOB_CANCELLED, concluded with QEMU's error, and null
+/// when it dismisses itself; its filter goes and the chain is left as it was.
+fn abort(ev: &Events, job: &mut Job) -> Leftover {
+    job.cancelling = false;
+    job.finishing = false;
+    status_change(ev, job, "aborting");
+    job_event(ev, "BLOCK_JOB_CANCELLED", job);
+    job.error = Some("Operation canceled".into());
+    status_change(ev, job, "concluded");
+    if job.auto_dismiss {
+        status_change(ev, job, "null");
+    }
+    Leftover::Filter { filter: job.filter.take(), node: job.node.clone() }
 }

@@ -99,6 +99,10 @@ pub(crate) struct Job {
     status: &'static str,
     paused: bool,
     auto_dismiss: bool,
+    /// Off: the job stops at `pending` (BLOCK_JOB_PENDING) until job-finalize.
+    auto_finalize: bool,
+    /// Cancelled while it ran: it aborts at the next tick, after the reply, as in QEMU.
+    cancelling: bool,
     /// Goes on to READY instead of finishing (mirror, active commit).
     needs_complete: bool,
     /// Set by block-job-complete (or a cancel once ready): finish at the next tick.
@@ -428,7 +432,10 @@ impl Block {
             self.subtree(&j.node, &mut chain);
             chain.iter().any(|n| n == node)
         };
-        let busy = |j: &&Job| busy(j) || j.target.as_deref() == Some(node);
+        // A mirror (or active commit) lets go of its nodes as it ends; other jobs hold them
+        // until they are dismissed.
+        let holds = |j: &&Job| !(j.needs_complete && j.status == "concluded");
+        let busy = |j: &&Job| holds(j) && (busy(j) || j.target.as_deref() == Some(node));
         match self.jobs.iter().find(busy) {
             Some(j) => Err(generic(format!(
                 "Node '{node}' is busy: block device is in use by block job: {}",
@@ -514,6 +521,7 @@ impl Block {
     }
 }
 
+pub(crate) use jobs::Verbs as JobVerbs;
 pub(crate) use Kind as JobKind;
 
 /// Whether nodes of `driver` open a protocol (QEMU's `bdrv_file_open`), rather than a format
