@@ -44,12 +44,14 @@ fn both(steps: Vec<Step>) {
     let mut all = add_nodes(dir.path());
     all.extend(steps);
     let qemu = Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]);
-    let want = mask_implicit_names(mask_numbers(common::transcript(&qemu, &all), &["\"actual-size\": "]));
+    let want =
+        mask_implicit_names(common::mask_numbers(common::transcript(&qemu, &all), &["\"actual-size\": "]));
     drop(qemu);
     // A job of QEMU's may have rewritten an image: the simulator starts from fresh ones.
     make_images(dir.path());
     let sim = Peer::sim();
-    let got = mask_implicit_names(mask_numbers(common::transcript(&sim, &all), &["\"actual-size\": "]));
+    let got =
+        mask_implicit_names(common::mask_numbers(common::transcript(&sim, &all), &["\"actual-size\": "]));
     common::assert_same(&want, &got);
 }
 
@@ -334,29 +336,6 @@ fn overridden_backing_files_are_json_filenames() {
     both(steps);
 }
 
-/// The numbers after each of `keys` replaced by `N`. `actual-size` always: it is the
-/// file's block count, which the filesystem can change by a block between QEMU's reading
-/// and the simulator's (1 run in 10 here, with the images made fresh and flushed for each).
-fn mask_numbers(lines: Vec<String>, keys: &[&str]) -> Vec<String> {
-    lines
-        .into_iter()
-        .map(|mut out| {
-            for key in keys {
-                let mut masked = String::new();
-                let mut rest = out.as_str();
-                while let Some(i) = rest.find(key) {
-                    masked.push_str(&rest[..i + key.len()]);
-                    rest = rest[i + key.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
-                    masked.push('N');
-                }
-                masked.push_str(rest);
-                out = masked;
-            }
-            out
-        })
-        .collect()
-}
-
 /// `both`, with what a stream changes on disk masked: `actual-size` and `virtual-size`
 /// (QEMU really copies the data, and a file node's size is its file's).
 /// The two digits QEMU picks at random for a node it names itself (`#block` + counter + 2
@@ -386,11 +365,11 @@ fn both_masking_copies(steps: Vec<Step>) {
     all.extend(steps);
     let qemu = Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]);
     let sizes = ["\"actual-size\": ", "\"virtual-size\": "];
-    let want = mask_implicit_names(mask_numbers(common::transcript(&qemu, &all), &sizes));
+    let want = mask_implicit_names(common::mask_numbers(common::transcript(&qemu, &all), &sizes));
     drop(qemu);
     // QEMU's stream rewrote the image's header: the simulator starts from fresh images.
     make_images(dir.path());
-    let got = mask_implicit_names(mask_numbers(common::transcript(&Peer::sim(), &all), &sizes));
+    let got = mask_implicit_names(common::mask_numbers(common::transcript(&Peer::sim(), &all), &sizes));
     common::assert_same(&want, &got);
 }
 

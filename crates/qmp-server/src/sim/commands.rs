@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use qmp::generated::facts::{STORAGE_DAEMON_COMMANDS, STORAGE_DAEMON_EVENTS};
 
 use super::block::{JobKind, JobVerbs};
+use super::machine_queries;
 use super::qapi;
 use super::transaction::{bitmap_command, transaction};
 use super::vm::State;
@@ -227,6 +228,14 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
         bitmap_command(&mut s.block, "block-dirty-bitmap-disable", a)
     });
     b = on(b, st, qapi::command("transaction"), |s, a| transaction(&mut s.block, a));
+    for &(name, answer) in machine_queries::CONSTANT {
+        b = on(b, st, qapi::command(name), move |_, _| answer());
+    }
+    for &(name, answer) in machine_queries::OF_MACHINE {
+        b = on(b, st, qapi::command(name), move |s, _| answer(s.machine));
+    }
+    b = on(b, st, qapi::command("query-iothreads"), |s, _| machine_queries::iothreads(&s.qom));
+    b = on(b, st, qapi::command("query-memdev"), |s, _| machine_queries::memdevs(&s.qom));
     b = on(b, st, qapi::command("qom-list"), |s, a| s.qom.list(a));
     b = on(b, st, qapi::command("qom-get"), |s, a| s.qom.get(a));
     b = on(b, st, qapi::command("qom-set"), |s, a| s.qom.set(a));

@@ -27,6 +27,7 @@ pub use devices::DEVICE_MODELS;
 mod fdsets;
 mod ghash;
 mod image;
+mod machine_queries;
 mod migration;
 mod outgoing;
 mod pci;

@@ -161,6 +161,8 @@ pub(crate) struct Qom {
     objs: BTreeMap<String, Obj>,
     /// Each `secret` object's loaded bytes, by id (another secret's `keyid` needs them).
     secrets: BTreeMap<String, Vec<u8>>,
+    /// Objects the machine uses, which `object-del` refuses (the pc's `pc.ram`).
+    in_use: Vec<String>,
     /// The program's registered types.
     types: &'static QomTypes,
 }
@@ -196,8 +198,12 @@ enum Lookup {
 
 impl Default for Qom {
     fn default() -> Self {
-        let mut q =
-            Qom { objs: BTreeMap::new(), secrets: BTreeMap::new(), types: QomTypes::of(Like::QemuSystem) };
+        let mut q = Qom {
+            objs: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            in_use: Vec::new(),
+            types: QomTypes::of(Like::QemuSystem),
+        };
         q.objs.insert("/".into(), Obj::new("container", OBJECT, &[]));
         let machine = [
             ("kernel", json!("")),
@@ -245,9 +251,25 @@ impl Default for Qom {
 impl Qom {
     /// The storage daemon's tree: no machine, only `/chardevs` and its monitor's chardev
     /// (`/objects` appears with the first object, as in QEMU).
+    /// The tree of `-machine pc`: `-machine none`'s, and the machine's RAM backend
+    /// (`/objects/pc.ram`, 128 MiB), which it uses.
+    pub fn pc() -> Self {
+        let mut q = Qom::default();
+        let ram = json!({"qom-type": "memory-backend-ram", "id": "pc.ram", "size": 128u64 << 20});
+        let ram = ram.as_object().cloned().unwrap_or_default();
+        // The arguments are well-formed: nothing to refuse.
+        let _ = q.object_add(&ram);
+        q.in_use.push("pc.ram".into());
+        q
+    }
+
     pub fn storage_daemon() -> Self {
-        let mut q =
-            Qom { objs: BTreeMap::new(), secrets: BTreeMap::new(), types: QomTypes::of(Like::StorageDaemon) };
+        let mut q = Qom {
+            objs: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            in_use: Vec::new(),
+            types: QomTypes::of(Like::StorageDaemon),
+        };
         q.objs.insert("/".into(), Obj::new("container", OBJECT, &[]));
         q.add("/", "chardevs", Obj::new("container", OBJECT, &[]));
         let monitor = [("connected", json!(true)), ("addr", json!({"path": "", "type": "unix"}))];
@@ -571,12 +593,30 @@ impl Qom {
         Ok(obj)
     }
 
+    /// The objects of type `ty` under `/objects`, with their property values, in GLib's hash
+    /// order (as `object_child_foreach` walks them).
+    pub fn objects_of<'a>(
+        &'a self,
+        ty: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a BTreeMap<&'static str, Value>)> + 'a {
+        let root = self.objs.get("/objects");
+        root.into_iter().flat_map(move |root| {
+            root.own.iter().filter_map(move |id| {
+                let obj = self.objs.get(&child_path("/objects", id))?;
+                (obj.ty == ty).then_some((id, &obj.values))
+            })
+        })
+    }
+
     /// `object-del`.
     pub fn object_del(&mut self, args: &Args) -> Reply {
         let id = args["id"].as_str().unwrap_or_default();
         self.objects_root();
         if !self.objs["/objects"].children.contains_key(id) {
             return Err(generic(format!("object '{id}' not found")));
+        }
+        if self.in_use.iter().any(|used| used == id) {
+            return Err(generic(format!("object '{id}' is in use, can not be deleted")));
         }
         self.remove("/objects", id);
         self.secrets.remove(id);

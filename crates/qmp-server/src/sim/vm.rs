@@ -24,6 +24,8 @@ pub(crate) struct State {
     pub qom: Qom,
     /// Descriptors clients passed (`getfd`, `add-fd`).
     pub fds: Fds,
+    /// The machine type simulated.
+    pub machine: super::Machine,
     /// Told after every command: the idle clock sleeps until one may have started something.
     pub wake: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -43,10 +45,12 @@ impl State {
             migration: Migration::default(),
             block: Block::default(),
             qom: match like {
+                super::Like::QemuSystem if machine == super::Machine::Pc => Qom::pc(),
                 super::Like::QemuSystem => Qom::default(),
                 super::Like::StorageDaemon => Qom::storage_daemon(),
             },
             fds: Fds::default(),
+            machine,
             wake: std::sync::Arc::default(),
         }
     }

@@ -391,3 +391,26 @@ pub fn make_images(dir: &Path) {
     );
     run_tool("qemu-img", &["create", "-q", "-f", "qcow2", &p("tgt.qcow2"), "64M"]);
 }
+
+/// The numbers after each of `keys` replaced by `N`: figures that differ between runs (a
+/// file's `actual-size`, which the filesystem can change by a block between QEMU's reading
+/// and the simulator's; a `thread-id`).
+pub fn mask_numbers(lines: Vec<String>, keys: &[&str]) -> Vec<String> {
+    lines
+        .into_iter()
+        .map(|mut out| {
+            for key in keys {
+                let mut masked = String::new();
+                let mut rest = out.as_str();
+                while let Some(i) = rest.find(key) {
+                    masked.push_str(&rest[..i + key.len()]);
+                    rest = rest[i + key.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+                    masked.push('N');
+                }
+                masked.push_str(rest);
+                out = masked;
+            }
+            out
+        })
+        .collect()
+}
