@@ -9,14 +9,14 @@ use serde_json::{json, Value};
 
 use qmp::generated::facts::{STORAGE_DAEMON_COMMANDS, STORAGE_DAEMON_EVENTS};
 
-use super::block::{JobKind, JobVerbs};
+use super::block::{Block, JobKind, JobVerbs};
 use super::machine_queries;
 use super::qapi;
 use super::transaction::{bitmap_command, transaction};
 use super::vm::State;
 use super::{lock, Like, Shared, SimOptions};
 use crate::fds::{ClientEvent, Context};
-use crate::server::{Args, CommandSpec, Reply, Server, ServerBuilder, VersionInfo};
+use crate::server::{Args, CommandSpec, Events, Reply, Server, ServerBuilder, VersionInfo};
 
 /// The monitor's chardev, the one yank instance QEMU lists with `-qmp`.
 const MONITOR_ID: &str = "compat_monitor0";
@@ -186,29 +186,22 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     });
     b = on(b, st, qapi::command("block-job-set-speed"), |s, a| s.block.set_speed(a));
     // The block-job-* verbs and their job-* twins, which differ in how they name the job.
+    type Verb = fn(&mut Block, &Events, JobVerbs, &Args) -> Reply;
+    let table: [(&str, Verb); 6] = [
+        ("cancel", Block::cancel),
+        ("complete", |block, _, verbs, a| block.complete(verbs, a)),
+        ("pause", Block::pause),
+        ("resume", Block::resume),
+        ("finalize", Block::finalize),
+        ("dismiss", Block::dismiss),
+    ];
     for (verbs, prefix) in [(JobVerbs::Block, "block-job-"), (JobVerbs::Job, "job-")] {
-        let verb = |name: &str| qapi::command(&format!("{prefix}{name}"));
-        b = on(b, st, verb("cancel"), move |s, a| {
-            let ev = s.events.clone();
-            s.block.cancel(&ev, verbs, a)
-        });
-        b = on(b, st, verb("complete"), move |s, a| s.block.complete(verbs, a));
-        b = on(b, st, verb("pause"), move |s, a| {
-            let ev = s.events.clone();
-            s.block.pause(&ev, verbs, a)
-        });
-        b = on(b, st, verb("resume"), move |s, a| {
-            let ev = s.events.clone();
-            s.block.resume(&ev, verbs, a)
-        });
-        b = on(b, st, verb("finalize"), move |s, a| {
-            let ev = s.events.clone();
-            s.block.finalize(&ev, verbs, a)
-        });
-        b = on(b, st, verb("dismiss"), move |s, a| {
-            let ev = s.events.clone();
-            s.block.dismiss(&ev, verbs, a)
-        });
+        for (name, verb) in table {
+            b = on(b, st, qapi::command(&format!("{prefix}{name}")), move |s, a| {
+                let ev = s.events.clone();
+                verb(&mut s.block, &ev, verbs, a)
+            });
+        }
     }
     b = on(b, st, qapi::command("query-block-jobs"), |s, _| s.block.query_block_jobs());
     b = on(b, st, qapi::command("query-jobs"), |s, _| s.block.query_jobs());
