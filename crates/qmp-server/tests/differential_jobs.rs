@@ -21,8 +21,23 @@ fn both(steps: Vec<Step>) {
     let qemu = Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]);
     let want = common::transcript(&qemu, &all);
     drop(qemu);
-    let got = common::transcript(&Peer::sim(), &all);
+    let sim = Peer::sim();
+    let got = common::transcript(&sim, &all);
     common::assert_same(&want, &got);
+    // Every event the simulator sent is one its schema declares.
+    let schema = common::query(&sim, "query-qmp-schema");
+    let declared: Vec<&str> = schema
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["meta-type"] == "event")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for line in &got {
+        if let Some(name) = line.split("\"event\": \"").nth(1).and_then(|rest| rest.split('"').next()) {
+            assert!(declared.contains(&name), "{name} is sent but not declared");
+        }
+    }
 }
 
 fn mirror(id: &str, target: &str, more: Value) -> Vec<u8> {

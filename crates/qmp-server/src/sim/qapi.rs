@@ -45,6 +45,7 @@ pub(crate) const EVENTS: &[&str] = &[
     "BLOCK_JOB_COMPLETED",
     "BLOCK_JOB_CANCELLED",
     "BLOCK_JOB_READY",
+    "BLOCK_JOB_PENDING",
     "MIGRATION",
     "MIGRATION_PASS",
 ];
