@@ -32,6 +32,10 @@ pub enum Ty {
     Int,
     /// An unsigned integer (QAPI `size`/`uint64`); QEMU also accepts negative numbers here.
     Uint,
+    /// An unsigned integer of 8, 16 or 32 bits (QAPI `uint8`...`uint32`): as [`Ty::Uint`],
+    /// then refused beyond its width ("expects uint8_t"), a negative number taken as its
+    /// 64-bit two's complement, as QEMU takes it.
+    UintN(u8),
     /// A boolean.
     Bool,
     /// Any number (QAPI `number`).
@@ -68,7 +72,7 @@ impl Ty {
     fn json_type(&self) -> &'static str {
         match self {
             Ty::Str | Ty::Enum(_) => "string",
-            Ty::Int | Ty::Uint => "int",
+            Ty::Int | Ty::Uint | Ty::UintN(_) => "int",
             Ty::Bool => "boolean",
             Ty::Number => "number",
             Ty::Any => "value",
@@ -255,6 +259,17 @@ fn check_value(ty: &Ty, v: &Value, name: &str, path: &mut String) -> Result<(), 
             // QEMU's input visitor names the unsigned type for any other value too.
             _ => Err(format!("Parameter '{path}' expects uint64")),
         },
+        Ty::UintN(bits) => {
+            let value = match v {
+                Value::Number(n) => n.as_u64().or_else(|| n.as_i64().map(|i| i as u64)),
+                _ => None,
+            };
+            match value {
+                Some(x) if x >> bits == 0 => Ok(()),
+                Some(_) => Err(format!("Parameter '{path}' expects uint{bits}_t")),
+                None => Err(format!("Parameter '{path}' expects uint64")),
+            }
+        }
         Ty::Enum(def) => {
             let s = v.as_str().ok_or_else(|| wrong("string"))?;
             if def.values.iter().any(|x| x == s) {
@@ -357,12 +372,12 @@ impl SchemaWriter {
 
     fn type_name(&mut self, ty: &Ty) -> String {
         match ty {
-            Ty::Str | Ty::Int | Ty::Uint | Ty::Bool | Ty::Number | Ty::Any => {
+            Ty::Str | Ty::Int | Ty::Uint | Ty::UintN(_) | Ty::Bool | Ty::Number | Ty::Any => {
                 let (name, json_type) = match ty {
                     Ty::Str => ("str", "string"),
                     Ty::Int => ("int", "int"),
                     // QEMU shows every integer type as "int".
-                    Ty::Uint => ("int", "int"),
+                    Ty::Uint | Ty::UintN(_) => ("int", "int"),
                     Ty::Bool => ("bool", "boolean"),
                     Ty::Number => ("number", "number"),
                     _ => ("any", "value"),

@@ -87,3 +87,65 @@ fn a_vm_paused_by_a_migration_refuses_the_next_until_it_runs_again() {
     ];
     compare(&Peer::qemu_system(), &Peer::sim(), &steps);
 }
+
+/// `migrate-set-parameters`: each member's type and width, then QEMU's checks of the whole
+/// set in its order (whatever the request's order), nothing kept from a refused request,
+/// what is kept shown by `query-migrate-parameters` in QEMU's member order.
+#[test]
+fn parameters_are_checked_and_kept_as_qemu_does() {
+    use serde_json::json;
+    let set = |args: serde_json::Value| {
+        s(json!({"execute": "migrate-set-parameters", "arguments": args}).to_string())
+    };
+    let query = || s(b"{\"execute\": \"query-migrate-parameters\"}");
+    let mut steps = vec![s(NEGOTIATE), query()];
+    for (name, values) in [
+        ("compress-level", json!([10, -1, 256])),
+        ("compress-threads", json!([0, 256])),
+        ("decompress-threads", json!([0])),
+        ("cpu-throttle-initial", json!([0, 100])),
+        ("cpu-throttle-increment", json!([0])),
+        ("max-cpu-throttle", json!([19, 100])),
+        ("throttle-trigger-threshold", json!([0, 101])),
+        ("downtime-limit", json!([2000001, "x"])),
+        ("multifd-channels", json!([0, 256])),
+        ("xbzrle-cache-size", json!([1000, 0, 2048])),
+        ("announce-initial", json!([100001])),
+        ("announce-max", json!([100001])),
+        ("announce-rounds", json!([1001])),
+        ("announce-step", json!([10001, 0])),
+        ("x-checkpoint-delay", json!([-1, 4294967296u64])),
+        ("multifd-compression", json!(["lz4"])),
+        ("cpu-throttle-tailslow", json!(["x"])),
+        ("tls-creds", json!([5])),
+        ("bogus", json!([1])),
+    ] {
+        for value in values.as_array().unwrap() {
+            steps.push(set(json!({ name: value })));
+        }
+    }
+    steps.extend([
+        set(json!({})),
+        // Two faults: QEMU's order of checks decides, not the request's.
+        set(json!({"multifd-channels": 0, "compress-level": 10})),
+        set(json!({"announce-step": 0, "downtime-limit": 500, "max-bandwidth": 1000})),
+        query(),
+        set(json!({
+            "downtime-limit": 500, "max-bandwidth": -1, "max-postcopy-bandwidth": 7,
+            "tls-creds": "tls0", "tls-hostname": null, "multifd-compression": "zlib",
+            "compress-level": 0, "announce-step": 1, "xbzrle-cache-size": 8192,
+            "block-incremental": true, "cpu-throttle-tailslow": true, "x-checkpoint-delay": 0,
+            "cpu-throttle-initial": 99,
+        })),
+        // Taken but neither checked nor kept by QEMU 7.2.
+        set(json!({"multifd-zlib-level": 10, "multifd-zstd-level": 21})),
+        set(json!({"block-bitmap-mapping": []})),
+        query(),
+        // max-cpu-throttle is checked against the cpu-throttle-initial now kept (99).
+        set(json!({"max-cpu-throttle": 98})),
+        set(json!({"max-cpu-throttle": 98, "cpu-throttle-initial": 50})),
+        set(json!({"tls-creds": null})),
+        query(),
+    ]);
+    compare(&Peer::qemu_system(), &Peer::sim(), &steps);
+}

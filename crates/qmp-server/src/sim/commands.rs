@@ -130,6 +130,8 @@ pub(crate) fn build(options: &SimOptions) -> (Server, Shared) {
     b = on(b, st, qapi::command("query-migrate"), |s, _| s.migration.query());
     b = on(b, st, qapi::command("migrate-set-capabilities"), |s, a| s.migration.set_capabilities(a));
     b = on(b, st, qapi::command("query-migrate-capabilities"), |s, _| s.migration.query_capabilities());
+    b = on(b, st, qapi::command("query-migrate-parameters"), |s, _| s.migration.params.query());
+    b = on(b, st, qapi::command("migrate-set-parameters"), |s, a| s.migration.params.set(a));
     b = on(b, st, qapi::command("migrate-pause"), |_, _| {
         Err(generic("migrate-pause is currently only supported during postcopy-active state"))
     });

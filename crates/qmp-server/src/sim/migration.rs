@@ -27,6 +27,8 @@ pub(crate) struct Migration {
     target: Option<Target>,
     /// Why the last migration failed, when QEMU keeps a reason (`error-desc`).
     error: Option<String>,
+    /// `migrate-set-parameters`' values.
+    pub params: super::migration_params::MigrationParams,
 }
 
 impl Migration {

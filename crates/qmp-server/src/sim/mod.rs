@@ -29,6 +29,7 @@ mod ghash;
 mod image;
 mod machine_queries;
 mod migration;
+mod migration_params;
 mod outgoing;
 mod pci;
 mod qapi;

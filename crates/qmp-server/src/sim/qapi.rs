@@ -8,8 +8,9 @@
 //! real binary's `query-qmp-schema`, and `sim_declarations` with the committed model.
 //!
 //! From QAPI to the framework's [`Ty`]:
-//! - `str`, `bool`, `number` are themselves; `int` and `int8`...`int64` are [`Ty::Int`],
-//!   `uint8`...`uint64` and `size` [`Ty::Uint`] (the framework checks no narrower range);
+//! - `str`, `bool`, `number` are themselves; `int` and `int8`...`int64` are [`Ty::Int`]
+//!   (the framework checks no narrower signed range); `uint8`...`uint32` are
+//!   [`Ty::UintN`], checked for their width; `uint64` and `size` are [`Ty::Uint`];
 //! - enums, arrays and structs are themselves; a flat union is a [`Struct`] with variants,
 //!   and (as QEMU's introspection lists them) a discriminator value without a variant type
 //!   gets an empty variant after the declared ones;
@@ -153,7 +154,10 @@ fn builtin(name: &str) -> Option<Ty> {
     Some(match name {
         "str" => Ty::Str,
         "int" | "int8" | "int16" | "int32" | "int64" => Ty::Int,
-        "uint8" | "uint16" | "uint32" | "uint64" | "size" => Ty::Uint,
+        "uint8" => Ty::UintN(8),
+        "uint16" => Ty::UintN(16),
+        "uint32" => Ty::UintN(32),
+        "uint64" | "size" => Ty::Uint,
         "bool" => Ty::Bool,
         "number" => Ty::Number,
         "any" | "null" | "QType" => Ty::Any,
