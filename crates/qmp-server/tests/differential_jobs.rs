@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{s, s_until, Peer, Step};
+use common::{s, s_until, Step};
 use serde_json::{json, Value};
 
 fn exec(cmd: &str, args: Value) -> Vec<u8> {
@@ -18,12 +18,7 @@ fn both(steps: Vec<Step>) {
         all.push(s(exec("blockdev-add", json!({"driver": "null-co", "node-name": node, "size": 64 << 20}))));
     }
     all.extend(steps);
-    let qemu = Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]);
-    let want = common::transcript(&qemu, &all);
-    drop(qemu);
-    let sim = Peer::sim();
-    let got = common::transcript(&sim, &all);
-    common::assert_same(&want, &got);
+    let (sim, got) = common::compare_with_storage_daemon(&all);
     // Every event the simulator sent is one its schema declares.
     let schema = common::query(&sim, "query-qmp-schema");
     let declared: Vec<&str> = schema

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{s, Peer, Step};
+use common::{s, Step};
 use serde_json::{json, Value};
 
 fn exec(cmd: &str, args: Value) -> Step {
@@ -39,12 +39,7 @@ fn both(steps: Vec<Step>) {
         exec("blockdev-add", json!({"driver": "null-co", "node-name": "n1"})),
     ];
     all.extend(steps);
-    let qemu = Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]);
-    let want = common::transcript(&qemu, &all);
-    drop(qemu);
-    let sim = Peer::sim();
-    let got = common::transcript(&sim, &all);
-    common::assert_same(&want, &got);
+    common::compare_with_storage_daemon(&all);
 }
 
 #[test]

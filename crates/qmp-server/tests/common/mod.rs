@@ -343,6 +343,19 @@ pub fn compare(qemu: &Peer, sim: &Peer, steps: &[Step]) {
     assert_same(&want, &got);
 }
 
+/// Runs `steps` against a fresh qemu-storage-daemon (stopped after) and then the simulator,
+/// and fails when the transcripts differ; returns the simulator, still running, and its
+/// transcript.
+pub fn compare_with_storage_daemon(steps: &[Step]) -> (Peer, Vec<String>) {
+    let qemu = Peer::storage_daemon(tempfile::tempdir().unwrap(), &[]);
+    let want = transcript(&qemu, steps);
+    drop(qemu);
+    let sim = Peer::sim();
+    let got = transcript(&sim, steps);
+    assert_same(&want, &got);
+    (sim, got)
+}
+
 /// Fails with a side-by-side report when two transcripts differ.
 pub fn assert_same(want: &[String], got: &[String]) {
     if std::env::var_os("QMP_DIFF_DUMP").is_some() {
