@@ -97,7 +97,13 @@ fn stream_pause_resume_cancel() {
         s(exec("job-dismiss", r#"{"id": "zz"}"#)),
         s(exec("blockdev-del", r#"{"node-name": "top0"}"#)),
         s(exec("block-job-pause", r#"{"device": "zz"}"#)),
+        // A stream that is copying aborts when its copy ends, before or after the reply
+        // as it happens; one that waits (paused, or between chunks at its speed) aborts
+        // within the command, resumed first when paused (a plain step keeps that order).
         s_until(exec("block-job-cancel", r#"{"device": "j1"}"#), r#""status": "null""#),
+        s(exec("block-stream", r#"{"job-id": "j3", "device": "top0", "speed": 1}"#)),
+        s_until(exec("job-pause", r#"{"id": "j3"}"#), r#""status": "paused""#),
+        s(exec("job-cancel", r#"{"id": "j3"}"#)),
         s(r#"{"execute": "query-block-jobs"}"#),
         s(exec("block-job-cancel", r#"{"device": "j1"}"#)),
     ]);
@@ -154,6 +160,8 @@ fn mirror_ready_complete_and_cancel() {
 #[test]
 fn active_commit_is_ready_at_once() {
     both(vec![
+        // A top node with nothing below is its own base.
+        s(exec("block-commit", r#"{"job-id": "c0", "device": "top0", "top-node": "base0"}"#)),
         s_until(exec("block-commit", r#"{"job-id": "c1", "device": "top0"}"#), "BLOCK_JOB_READY"),
         s(r#"{"execute": "query-block-jobs"}"#),
         s_until(exec("block-job-complete", r#"{"device": "c1"}"#), r#""status": "null""#),
@@ -382,7 +390,13 @@ fn a_stream_has_its_filter_node_and_leaves_the_chain_shorter() {
         s(exec("block-stream", r#"{"job-id": "j1", "device": "top0", "speed": 1024}"#)),
         s(exec("query-named-block-nodes", r#"{"flat": true}"#)),
         s(exec("query-named-block-nodes", r#"{"flat": false}"#)),
+        // A stream that is copying aborts when its copy ends, before or after the reply
+        // as it happens; one that waits (paused, or between chunks at its speed) aborts
+        // within the command, resumed first when paused (a plain step keeps that order).
         s_until(exec("block-job-cancel", r#"{"device": "j1"}"#), r#""status": "null""#),
+        s(exec("block-stream", r#"{"job-id": "j3", "device": "top0", "speed": 1}"#)),
+        s_until(exec("job-pause", r#"{"id": "j3"}"#), r#""status": "paused""#),
+        s(exec("job-cancel", r#"{"id": "j3"}"#)),
         s(exec("query-named-block-nodes", r#"{"flat": true}"#)),
         s_until(exec("block-stream", r#"{"job-id": "j2", "device": "top0"}"#), r#""status": "null""#),
         s(exec("query-named-block-nodes", r#"{"flat": false}"#)),

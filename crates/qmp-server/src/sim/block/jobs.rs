@@ -52,6 +52,10 @@ impl Block {
                 return Err(generic("cannot commit an image into itself"));
             }
             let top = args.get("top-node").and_then(Value::as_str).unwrap_or(&device);
+            if top != device && self.nodes.get(top).is_some_and(|t| t.backing().is_none()) {
+                // The base defaults to the bottom of the chain: here the top node itself.
+                return Err(generic("cannot commit an image into itself"));
+            }
             if top == device {
                 // Committing the active layer is a mirror of nothing new: ready at once.
                 needs_complete = true;
@@ -142,20 +146,15 @@ impl Block {
         generic(format!("Job '{}' in state '{}' cannot accept command verb '{verb}'", job.id, job.status))
     }
 
-    /// block-job-cancel (`force` as asked) and job-cancel (always forced). A running job
-    /// says it is aborting after the reply; a paused one is resumed first, before the reply;
-    /// one waiting at `pending` aborts within the command.
+    /// block-job-cancel (`force` as asked) and job-cancel (always forced). A paused job is
+    /// resumed first. A mirror (or active commit) says it is aborting after the reply, as
+    /// QEMU's waits for its copying to stop; a stream or commit aborts within the command, as
+    /// does any job waiting at `pending`.
     pub fn cancel(&mut self, ev: &Events, verbs: Verbs, args: &Args) -> Reply {
         let force = verbs == Verbs::Job || args.get("force").and_then(Value::as_bool).unwrap_or(false);
         let job = self.job(verbs, verbs.id(args))?;
         if matches!(job.status, "concluded" | "null" | "waiting" | "aborting") || job.cancelling {
             return Err(Self::verb_error(job, "cancel"));
-        }
-        if job.status == "pending" {
-            let leftover = abort(ev, job);
-            self.jobs.retain(|j| j.status != "null");
-            self.clean_up(leftover);
-            return Ok(json!({}));
         }
         if job.status == "ready" && !force {
             // A ready mirror cancelled without force completes without pivoting.
@@ -167,7 +166,13 @@ impl Block {
             let next = if job.status == "standby" { "ready" } else { "running" };
             status_change(ev, job, next);
         }
-        job.cancelling = true;
+        if job.needs_complete && job.status != "pending" {
+            job.cancelling = true;
+            return Ok(json!({}));
+        }
+        let leftover = abort(ev, job);
+        self.jobs.retain(|j| j.status != "null");
+        self.clean_up(leftover);
         Ok(json!({}))
     }
 
