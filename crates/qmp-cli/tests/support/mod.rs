@@ -35,7 +35,7 @@ impl Qemu {
     /// Starts QEMU with a QMP monitor on TCP 127.0.0.1:`port`, ready to accept; `sock()` is
     /// then meaningless.
     pub fn start_on_tcp(port: u16) -> Qemu {
-        Self::spawn(&["-qmp", &qmp_testkit::waiting_tcp(port)], &[Listener::Tcp(port)])
+        Self::spawn_in(tempdir(), &["-qmp", &qmp_testkit::waiting_tcp(port)], &[Listener::Tcp(port)])
     }
 
     /// Starts QEMU with `OPTION unix:<tempdir>/qmp.sock,server=on,wait=on` (`-qmp` or
@@ -53,10 +53,6 @@ impl Qemu {
         let (sock, sock2) = (dir.path().join("qmp.sock"), dir.path().join("qmp2.sock"));
         let args = ["-qmp", &qmp_testkit::waiting_unix(&sock), "-qmp", &qmp_testkit::waiting_unix(&sock2)];
         Self::spawn_in(dir, &args, &[Listener::Unix(&sock), Listener::Unix(&sock2)])
-    }
-
-    fn spawn(monitor_args: &[&str], monitors: &[Listener<'_>]) -> Qemu {
-        Self::spawn_in(tempdir(), monitor_args, monitors)
     }
 
     /// Starts QEMU with `monitor_args`, whose monitors wait for a first client at `monitors`,
